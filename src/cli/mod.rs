@@ -1,0 +1,74 @@
+//! Command-line surface: global flags shared with `docker compose`, and dispatch to one module per verb group.
+
+pub mod config;
+pub mod engine;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Top-level command line.
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about = "Run Compose stacks with berth's own container engine")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags that `docker compose` accepts before the verb.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Compose configuration files (`-` for stdin); may be repeated.
+    #[arg(short = 'f', long = "file", global = true)]
+    pub files: Vec<String>,
+    /// Project name.
+    #[arg(short = 'p', long = "project-name", global = true)]
+    pub project_name: Option<String>,
+    /// Alternate working directory (default: the directory of the first file).
+    #[arg(long = "project-directory", global = true)]
+    pub project_directory: Option<PathBuf>,
+    /// Alternate environment files; may be repeated.
+    #[arg(long = "env-file", global = true)]
+    pub env_files: Vec<PathBuf>,
+    /// Profiles to enable; may be repeated.
+    #[arg(long = "profile", global = true)]
+    pub profiles: Vec<String>,
+    /// Engine socket to talk to (default: berth's own engine).
+    #[arg(short = 'H', long = "host", global = true)]
+    pub host: Option<String>,
+    /// Log level for berth's own diagnostics (error, warn, info, debug, trace).
+    #[arg(long = "log-level", global = true)]
+    pub log_level: Option<String>,
+}
+
+/// The verbs.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse, resolve and render the Compose file in canonical form.
+    Config(config::ConfigArgs),
+    /// Manage berth's container engine daemon.
+    #[command(subcommand)]
+    Engine(engine::EngineCommand),
+}
+
+/// Sets up `tracing` output on stderr; `BERTH_LOG` or `--log-level` choose the level.
+pub fn init_tracing(level: Option<&str>) {
+    let filter = level
+        .map(str::to_owned)
+        .or_else(|| std::env::var("BERTH_LOG").ok())
+        .unwrap_or_else(|| "warn".to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs the chosen verb and turns its outcome into the process exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Config(args) => config::run(&cli.global, args),
+        Command::Engine(cmd) => engine::run(&cli.global, cmd),
+    }
+}

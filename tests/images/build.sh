@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds berth's test images from Debian packages, without the internet.
+#   tests/images/build.sh [OUT_DIR]      (default: tests/images/out)
+# Output: busybox.tar — a `docker save` (docker-archive) tarball of busybox:latest,
+# made from Debian's busybox-static: the static binary, its applet links, passwd/group.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${1:-$here/out}"
+mkdir -p "$out"
+busybox_bin="$(command -v busybox || true)"
+if [[ -z "$busybox_bin" ]] || ! file -L "$busybox_bin" 2>/dev/null | grep -q 'statically linked'; then
+    busybox_bin=/bin/busybox
+fi
+[[ -x "$busybox_bin" ]] || { echo "build.sh: busybox-static is not installed (apt-get install busybox-static)" >&2; exit 1; }
+python3 "$here/mkimage.py" busybox --busybox "$busybox_bin" --out "$out/busybox.tar" --tag busybox:latest
+echo "built $out/busybox.tar"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages berth's build and tests need (run as root).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(
+  build-essential pkg-config libseccomp-dev   # libcontainer's seccomp
+  busybox-static debootstrap                  # test images, built offline
+  iproute2 nftables iputils-ping curl         # netstack and its tests
+  docker.io docker-registry apache2-utils skopeo tini  # real peers: docker CLI, dockerd, registry (htpasswd)
+  python3 file
+)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
