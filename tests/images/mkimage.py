@@ -32,7 +32,7 @@ def busybox_layer(busybox):
             if a == "bin/busybox" or a.count("/") == 0:
                 continue
             depth = a.count("/")
-            add_link(tar, a, "../" * (depth - 1) + "bin/busybox")
+            add_link(tar, a, "../" * depth + "bin/busybox")
         add_file(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\nwww-data:x:33:33:www-data:/var/www:/bin/false\n")
         add_file(tar, "etc/group", b"root:x:0:\ndaemon:x:1:\nwww-data:x:33:\nnogroup:x:65534:\n")
         add_file(tar, "etc/shadow", b"root:*:19000:0:99999:7:::\n", 0o600)
