@@ -1,0 +1,392 @@
+//! Address management: subnets for networks from pools, and address leases per network.
+//!
+//! The state is a plain serde value: the engine stores it in its own database and hands it
+//! back at start. Nothing here touches the kernel; host routes are passed in.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::{IpNet, Ipv4Net};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{NetError, Result};
+use crate::ids::{ContainerId, NetworkId};
+
+/// A block of address space carved into subnets of one prefix length.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    /// The block, e.g. 192.168.0.0/16.
+    pub base: Ipv4Net,
+    /// Prefix length of each subnet taken from it, e.g. 20.
+    pub size: u8,
+}
+
+impl Pool {
+    fn subnets(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
+        self.base.subnets(self.size.max(self.base.prefix_len())).into_iter().flatten()
+    }
+}
+
+/// Where subnets come from when the user names none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolConfig {
+    /// Subnet of the default `bridge` network.
+    pub default_bridge: Ipv4Net,
+    /// Pools for user networks, tried in order.
+    pub pools: Vec<Pool>,
+}
+
+fn net(s: &str) -> Ipv4Net {
+    // Constants below are valid by construction.
+    s.parse().unwrap_or_else(|_| Ipv4Net::default())
+}
+
+impl Default for PoolConfig {
+    /// Docker's defaults: 172.17.0.0/16 for the default bridge, then 172.18-31.x/16, then 192.168.x.0/20.
+    fn default() -> Self {
+        let p = |base: &str, size| Pool { base: net(base), size };
+        PoolConfig {
+            default_bridge: net("172.17.0.0/16"),
+            pools: vec![
+                p("172.18.0.0/15", 16),
+                p("172.20.0.0/14", 16),
+                p("172.24.0.0/14", 16),
+                p("172.28.0.0/14", 16),
+                p("192.168.0.0/16", 20),
+            ],
+        }
+    }
+}
+
+/// What the user asked for (Docker's IPAM config); every field optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetRequest {
+    /// `Subnet`, e.g. 10.99.0.0/24.
+    pub subnet: Option<Ipv4Net>,
+    /// `Gateway`; defaults to the first address of the subnet.
+    pub gateway: Option<Ipv4Addr>,
+    /// `IPRange`: containers get addresses only from this part of the subnet.
+    pub ip_range: Option<Ipv4Net>,
+    /// Take the default bridge subnet instead of a pool.
+    pub default_bridge: bool,
+}
+
+/// A network's subnet, gateway and leases.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAllocation {
+    /// The network's subnet.
+    pub subnet: Ipv4Net,
+    /// Address of the bridge, the containers' default gateway and DNS server.
+    pub gateway: Ipv4Addr,
+    /// Part of the subnet container addresses come from.
+    pub ip_range: Option<Ipv4Net>,
+    /// Leased addresses and their holders.
+    pub leases: BTreeMap<Ipv4Addr, ContainerId>,
+    /// Last address handed out: the search continues after it so a freed address is not reused at once.
+    #[serde(default)]
+    pub last: Option<Ipv4Addr>,
+}
+
+impl NetworkAllocation {
+    fn range(&self) -> Ipv4Net {
+        self.ip_range.unwrap_or(self.subnet)
+    }
+
+    fn usable(&self, addr: Ipv4Addr) -> bool {
+        addr != self.subnet.network()
+            && addr != self.subnet.broadcast()
+            && addr != self.gateway
+            && self.range().contains(&addr)
+    }
+
+    /// The address leased to `owner`, if any.
+    pub fn lease_of(&self, owner: &ContainerId) -> Option<Ipv4Addr> {
+        self.leases.iter().find(|(_, o)| *o == owner).map(|(a, _)| *a)
+    }
+}
+
+/// The whole IPAM state: what the engine persists.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamState {
+    /// Every network's allocation.
+    pub networks: BTreeMap<NetworkId, NetworkAllocation>,
+}
+
+/// Pools plus state; all changes go through here.
+#[derive(Clone, Debug)]
+pub struct Ipam {
+    config: PoolConfig,
+    state: IpamState,
+}
+
+fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+impl Ipam {
+    /// IPAM over `config`, starting from a state the engine stored earlier (or the default).
+    pub fn new(config: PoolConfig, state: IpamState) -> Self {
+        Ipam { config, state }
+    }
+
+    /// The state to persist.
+    pub fn state(&self) -> &IpamState {
+        &self.state
+    }
+
+    /// The allocation of one network.
+    pub fn network(&self, id: &NetworkId) -> Option<&NetworkAllocation> {
+        self.state.networks.get(id)
+    }
+
+    /// Gives network `id` a subnet and gateway. `host_routes` are the host's routes (from
+    /// `host_routes()`); the default route is ignored. Calling it again for the same id returns
+    /// the existing allocation.
+    pub fn allocate_network(
+        &mut self,
+        id: &NetworkId,
+        req: &SubnetRequest,
+        host_routes: &[IpNet],
+    ) -> Result<NetworkAllocation> {
+        if let Some(existing) = self.state.networks.get(id) {
+            return Ok(existing.clone());
+        }
+        let subnet = match req.subnet {
+            Some(s) => self.check_user_subnet(s, host_routes)?,
+            None if req.default_bridge => self.check_free(self.config.default_bridge, host_routes)?,
+            None => self.pick_from_pools(host_routes)?,
+        };
+        let alloc = build_allocation(subnet, req)?;
+        self.state.networks.insert(id.clone(), alloc.clone());
+        Ok(alloc)
+    }
+
+    /// Forgets network `id` and its leases. Unknown ids are fine.
+    pub fn release_network(&mut self, id: &NetworkId) {
+        self.state.networks.remove(id);
+    }
+
+    /// Leases an address on network `id` to `owner`: `requested` if given and free, else the next free one.
+    /// Leasing again to the same owner returns its address.
+    pub fn lease(&mut self, id: &NetworkId, owner: &ContainerId, requested: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
+        let alloc = self
+            .state
+            .networks
+            .get_mut(id)
+            .ok_or_else(|| NetError::NoSuchNetwork(id.to_string()))?;
+        if let Some(held) = alloc.lease_of(owner) {
+            if requested.is_none() || requested == Some(held) {
+                return Ok(held);
+            }
+            alloc.leases.remove(&held);
+        }
+        let addr = match requested {
+            Some(addr) => check_requested(alloc, id, addr)?,
+            None => next_free(alloc, id)?,
+        };
+        alloc.leases.insert(addr, owner.clone());
+        alloc.last = Some(addr);
+        Ok(addr)
+    }
+
+    /// Returns `owner`'s address on network `id` to the pool. Unknown ids and owners are fine.
+    pub fn release(&mut self, id: &NetworkId, owner: &ContainerId) {
+        if let Some(alloc) = self.state.networks.get_mut(id) {
+            alloc.leases.retain(|_, o| o != owner);
+        }
+    }
+
+    fn check_user_subnet(&self, subnet: Ipv4Net, host_routes: &[IpNet]) -> Result<Ipv4Net> {
+        if subnet.trunc() != subnet {
+            return Err(NetError::invalid(
+                "subnet",
+                subnet.to_string(),
+                format!("host bits are set; did you mean {}?", subnet.trunc()),
+            ));
+        }
+        if subnet.prefix_len() > 30 {
+            return Err(NetError::invalid("subnet", subnet.to_string(), "prefix longer than /30 leaves no room for containers"));
+        }
+        self.check_free(subnet, host_routes)
+    }
+
+    fn check_free(&self, subnet: Ipv4Net, host_routes: &[IpNet]) -> Result<Ipv4Net> {
+        if let Some(other) = self.conflict(&subnet, host_routes) {
+            return Err(NetError::SubnetOverlap {
+                subnet: subnet.to_string(),
+                other,
+            });
+        }
+        Ok(subnet)
+    }
+
+    fn conflict(&self, subnet: &Ipv4Net, host_routes: &[IpNet]) -> Option<String> {
+        if let Some((id, a)) = self.state.networks.iter().find(|(_, a)| overlaps(&a.subnet, subnet)) {
+            return Some(format!("network {} ({})", id.short(12), a.subnet));
+        }
+        host_routes.iter().find_map(|r| match r {
+            IpNet::V4(r) if r.prefix_len() > 0 && overlaps(r, subnet) => Some(format!("host route {r}")),
+            _ => None,
+        })
+    }
+
+    fn pick_from_pools(&self, host_routes: &[IpNet]) -> Result<Ipv4Net> {
+        self.config
+            .pools
+            .iter()
+            .flat_map(Pool::subnets)
+            .find(|s| !overlaps(s, &self.config.default_bridge) && self.conflict(s, host_routes).is_none())
+            .ok_or(NetError::PoolsExhausted)
+    }
+}
+
+fn build_allocation(subnet: Ipv4Net, req: &SubnetRequest) -> Result<NetworkAllocation> {
+    if let Some(range) = req.ip_range {
+        if range.trunc() != range || !subnet.contains(&range) {
+            return Err(NetError::invalid(
+                "ip range",
+                range.to_string(),
+                format!("must be a network inside subnet {subnet}"),
+            ));
+        }
+    }
+    let gateway = match req.gateway {
+        Some(gw) => gw,
+        None => first_host(&subnet),
+    };
+    if !subnet.contains(&gateway) || gateway == subnet.network() || gateway == subnet.broadcast() {
+        return Err(NetError::invalid("gateway", gateway.to_string(), format!("must be a host address inside subnet {subnet}")));
+    }
+    Ok(NetworkAllocation {
+        subnet,
+        gateway,
+        ip_range: req.ip_range,
+        leases: BTreeMap::new(),
+        last: None,
+    })
+}
+
+fn first_host(subnet: &Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(subnet.network()).saturating_add(1))
+}
+
+fn check_requested(alloc: &NetworkAllocation, id: &NetworkId, addr: Ipv4Addr) -> Result<Ipv4Addr> {
+    let unavailable = |reason: String| NetError::AddressUnavailable {
+        addr: addr.into(),
+        network: id.short(12).to_string(),
+        reason,
+    };
+    if !alloc.subnet.contains(&addr) || addr == alloc.subnet.network() || addr == alloc.subnet.broadcast() {
+        return Err(unavailable(format!("not a host address of subnet {}", alloc.subnet)));
+    }
+    if addr == alloc.gateway {
+        return Err(unavailable("it is the gateway".into()));
+    }
+    if let Some(holder) = alloc.leases.get(&addr) {
+        return Err(unavailable(format!("leased to container {}", holder.short(12))));
+    }
+    Ok(addr)
+}
+
+fn next_free(alloc: &NetworkAllocation, id: &NetworkId) -> Result<Ipv4Addr> {
+    let range = alloc.range();
+    let (lo, hi) = (u32::from(range.network()), u32::from(range.broadcast()));
+    let start = alloc.last.map(u32::from).filter(|l| (lo..=hi).contains(l)).map_or(lo, |l| l.wrapping_add(1));
+    let span = u64::from(hi - lo) + 1;
+    (0..span)
+        .map(|i| Ipv4Addr::from(lo + ((u64::from(start.wrapping_sub(lo)) + i) % span) as u32))
+        .find(|a| alloc.usable(*a) && !alloc.leases.contains_key(a))
+        .ok_or_else(|| NetError::AddressesExhausted {
+            network: id.short(12).to_string(),
+            range: range.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nid(n: u8) -> NetworkId {
+        format!("{:064x}", n).parse().unwrap()
+    }
+    fn cid(n: u8) -> ContainerId {
+        format!("c{:063x}", n).parse().unwrap()
+    }
+    fn routes() -> Vec<IpNet> {
+        vec!["0.0.0.0/0".parse().unwrap(), "172.18.0.0/16".parse().unwrap()]
+    }
+
+    #[test]
+    fn pools_skip_host_routes_and_each_other() {
+        let mut ipam = Ipam::new(PoolConfig::default(), IpamState::default());
+        let bridge = ipam
+            .allocate_network(&nid(0), &SubnetRequest { default_bridge: true, ..Default::default() }, &routes())
+            .unwrap();
+        assert_eq!(bridge.subnet.to_string(), "172.17.0.0/16");
+        assert_eq!(bridge.gateway.to_string(), "172.17.0.1");
+        let a = ipam.allocate_network(&nid(1), &SubnetRequest::default(), &routes()).unwrap();
+        assert_eq!(a.subnet.to_string(), "172.19.0.0/16");
+        let b = ipam.allocate_network(&nid(2), &SubnetRequest::default(), &routes()).unwrap();
+        assert_eq!(b.subnet.to_string(), "172.20.0.0/16");
+        // Same id again: same answer.
+        assert_eq!(ipam.allocate_network(&nid(1), &SubnetRequest::default(), &routes()).unwrap(), a);
+    }
+
+    #[test]
+    fn pools_move_on_to_192_168() {
+        let mut ipam = Ipam::new(PoolConfig::default(), IpamState::default());
+        for i in 1..=13 {
+            ipam.allocate_network(&nid(i), &SubnetRequest::default(), &routes()).unwrap();
+        }
+        let next = ipam.allocate_network(&nid(14), &SubnetRequest::default(), &routes()).unwrap();
+        assert_eq!(next.subnet.to_string(), "192.168.0.0/20");
+    }
+
+    #[test]
+    fn user_subnet_checks() {
+        let mut ipam = Ipam::new(PoolConfig::default(), IpamState::default());
+        let req = |s: &str| SubnetRequest { subnet: Some(s.parse().unwrap()), ..Default::default() };
+        ipam.allocate_network(&nid(1), &req("10.99.0.0/24"), &routes()).unwrap();
+        let err = ipam.allocate_network(&nid(2), &req("10.99.0.0/16"), &routes()).unwrap_err();
+        assert!(err.to_string().contains("overlaps network"), "{err}");
+        let err = ipam.allocate_network(&nid(3), &req("172.18.5.0/24"), &routes()).unwrap_err();
+        assert!(err.to_string().contains("host route 172.18.0.0/16"), "{err}");
+        let err = ipam.allocate_network(&nid(4), &req("10.98.0.1/24"), &routes()).unwrap_err();
+        assert!(err.to_string().contains("10.98.0.0/24"), "{err}");
+        let bad_gw = SubnetRequest { gateway: Some("10.97.1.1".parse().unwrap()), ..req("10.97.0.0/24") };
+        assert!(ipam.allocate_network(&nid(5), &bad_gw, &routes()).is_err());
+    }
+
+    #[test]
+    fn leases_respect_range_gateway_and_holders() {
+        let mut ipam = Ipam::new(PoolConfig::default(), IpamState::default());
+        let req = SubnetRequest {
+            subnet: Some("10.50.0.0/24".parse().unwrap()),
+            gateway: Some("10.50.0.1".parse().unwrap()),
+            ip_range: Some("10.50.0.0/30".parse().unwrap()),
+            default_bridge: false,
+        };
+        ipam.allocate_network(&nid(1), &req, &[]).unwrap();
+        // /30 range = .0-.3; .0 is the network address, .1 the gateway: .2 and .3 remain.
+        assert_eq!(ipam.lease(&nid(1), &cid(1), None).unwrap().to_string(), "10.50.0.2");
+        assert_eq!(ipam.lease(&nid(1), &cid(1), None).unwrap().to_string(), "10.50.0.2");
+        assert_eq!(ipam.lease(&nid(1), &cid(2), None).unwrap().to_string(), "10.50.0.3");
+        assert!(matches!(ipam.lease(&nid(1), &cid(3), None), Err(NetError::AddressesExhausted { .. })));
+        let taken = ipam.lease(&nid(1), &cid(3), Some("10.50.0.2".parse().unwrap())).unwrap_err();
+        assert!(taken.to_string().contains("leased to container"), "{taken}");
+        ipam.release(&nid(1), &cid(1));
+        // Explicit addresses may lie outside the range but inside the subnet.
+        assert_eq!(ipam.lease(&nid(1), &cid(3), Some("10.50.0.200".parse().unwrap())).unwrap().to_string(), "10.50.0.200");
+        assert_eq!(ipam.lease(&nid(1), &cid(4), None).unwrap().to_string(), "10.50.0.2");
+    }
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let mut ipam = Ipam::new(PoolConfig::default(), IpamState::default());
+        ipam.allocate_network(&nid(1), &SubnetRequest::default(), &[]).unwrap();
+        ipam.lease(&nid(1), &cid(1), None).unwrap();
+        let json = serde_json::to_string(ipam.state()).unwrap();
+        let back: IpamState = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, ipam.state());
+    }
+}

@@ -1,0 +1,252 @@
+//! rtnetlink operations: bridges, veth pairs, addresses, routes, link listing.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use futures::TryStreamExt;
+use ipnet::{IpNet, Ipv4Net};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use tokio::task::JoinHandle;
+
+use crate::error::{NetError, Result};
+use crate::netns;
+
+/// One interface as listed by the kernel.
+#[derive(Clone, Debug)]
+pub struct LinkEntry {
+    /// Interface index.
+    pub index: u32,
+    /// Interface name.
+    pub name: String,
+    /// `ifalias`, where berth writes its ownership label.
+    pub alias: Option<String>,
+    /// Link kind (`bridge`, `veth`, ...), when the kernel reports one.
+    pub kind: Option<String>,
+}
+
+/// An rtnetlink connection bound to one network namespace.
+pub struct Netlink {
+    handle: Handle,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Netlink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => Some(-m.raw_code()),
+        _ => None,
+    }
+}
+
+impl Netlink {
+    /// Connects in the calling thread's namespace (the host's, for the engine).
+    pub fn connect() -> Result<Self> {
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| NetError::io("open netlink socket", "", e))?;
+        Ok(Netlink {
+            handle,
+            task: tokio::spawn(conn),
+        })
+    }
+
+    /// Connects inside the namespace bound at `path`: the socket stays there for its lifetime.
+    pub fn connect_in(path: &Path) -> Result<Self> {
+        let rt = tokio::runtime::Handle::current();
+        let res = netns::run_in(path, move || {
+            let _guard = rt.enter();
+            rtnetlink::new_connection()
+        })?;
+        let (conn, handle, _) = res.map_err(|e| NetError::io("open netlink socket in", path, e))?;
+        Ok(Netlink {
+            handle,
+            task: tokio::spawn(conn),
+        })
+    }
+
+    /// Index of interface `name`, or `None` if there is none.
+    pub async fn index_of(&self, name: &str) -> Result<Option<u32>> {
+        let mut links = self.handle.link().get().match_name(name.to_string()).execute();
+        match links.try_next().await {
+            Ok(Some(msg)) => Ok(Some(msg.header.index)),
+            Ok(None) => Ok(None),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(NetError::netlink(format!("look up {name}"), e)),
+        }
+    }
+
+    /// Every interface of this namespace.
+    pub async fn links(&self) -> Result<Vec<LinkEntry>> {
+        let msgs: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| NetError::netlink("list links", e))?;
+        Ok(msgs.iter().map(link_entry).collect())
+    }
+
+    /// Creates bridge `name` (or reuses it), labels it, gives it `gateway/prefix`, sets MTU and brings it up.
+    pub async fn ensure_bridge(&self, name: &str, label: &str, mtu: u32, gateway: Ipv4Addr, subnet: Ipv4Net) -> Result<u32> {
+        if self.index_of(name).await?.is_none() {
+            let add = self.handle.link().add(LinkBridge::new(name).mtu(mtu).build()).execute().await;
+            match add {
+                Ok(()) => {}
+                Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                Err(e) => return Err(NetError::netlink(format!("create bridge {name}"), e)),
+            }
+        }
+        let index = self
+            .index_of(name)
+            .await?
+            .ok_or_else(|| NetError::Nft(format!("bridge {name} vanished right after creation")))?;
+        self.set_alias(index, label).await?;
+        self.handle
+            .address()
+            .add(index, IpAddr::V4(gateway), subnet.prefix_len())
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| NetError::netlink(format!("add address {gateway} to {name}"), e))?;
+        self.up(index, Some(mtu)).await?;
+        Ok(index)
+    }
+
+    /// Writes the ownership label into the interface's alias.
+    pub async fn set_alias(&self, index: u32, label: &str) -> Result<()> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).alias(label).build())
+            .execute()
+            .await
+            .map_err(|e| NetError::netlink(format!("label interface {index}"), e))
+    }
+
+    /// Sets MTU (if given) and brings the interface up.
+    pub async fn up(&self, index: u32, mtu: Option<u32>) -> Result<()> {
+        let mut msg = LinkUnspec::new_with_index(index).up();
+        if let Some(mtu) = mtu {
+            msg = msg.mtu(mtu);
+        }
+        self.handle
+            .link()
+            .set(msg.build())
+            .execute()
+            .await
+            .map_err(|e| NetError::netlink(format!("bring up interface {index}"), e))
+    }
+
+    /// Deletes interface `name`; a missing one is fine.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let Some(index) = self.index_of(name).await? else {
+            return Ok(());
+        };
+        match self.handle.link().del(index).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
+            Err(e) => Err(NetError::netlink(format!("delete {name}"), e)),
+        }
+    }
+
+    /// Creates veth `host` (on bridge `bridge`, up) whose peer appears as `peer` directly inside the
+    /// namespace at `netns_path`, already up.
+    pub async fn create_veth(&self, host: &str, peer: &str, netns_path: &Path, bridge: u32, mtu: u32) -> Result<u32> {
+        let ns = std::fs::File::open(netns_path).map_err(|e| NetError::io("open netns", netns_path, e))?;
+        let peer_msg = LinkUnspec::new_with_name(peer).mtu(mtu).setns_by_fd(ns.as_raw_fd()).up().build();
+        let msg = LinkVeth::new(host, peer)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+            .mtu(mtu)
+            .controller(bridge)
+            .up()
+            .build();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| NetError::netlink(format!("create veth {host}"), e))?;
+        drop(ns);
+        self.index_of(host)
+            .await?
+            .ok_or_else(|| NetError::Unsupported(format!("veth {host} vanished right after creation")))
+    }
+
+    /// Adds `addr/prefix` to interface `index`.
+    pub async fn add_address(&self, index: u32, addr: Ipv4Addr, prefix: u8) -> Result<()> {
+        self.handle
+            .address()
+            .add(index, IpAddr::V4(addr), prefix)
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| NetError::netlink(format!("add address {addr}/{prefix}"), e))
+    }
+
+    /// Adds the default route via `gateway` out of interface `index`.
+    pub async fn add_default_route(&self, index: u32, gateway: Ipv4Addr) -> Result<()> {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).output_interface(index).build();
+        match self.handle.route().add(route).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            Err(e) => Err(NetError::netlink(format!("add default route via {gateway}"), e)),
+        }
+    }
+
+    /// IPv4 routes of the main table (for subnet overlap checks).
+    pub async fn routes_v4(&self) -> Result<Vec<IpNet>> {
+        let req = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        let routes: Vec<_> = self
+            .handle
+            .route()
+            .get(req)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| NetError::netlink("list routes", e))?;
+        Ok(routes
+            .iter()
+            .filter(|r| r.header.table == RouteHeader::RT_TABLE_MAIN)
+            .filter_map(|r| {
+                let dst = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(a)) => Some(*a),
+                    _ => None,
+                });
+                let dst = dst.unwrap_or(Ipv4Addr::UNSPECIFIED);
+                Ipv4Net::new(dst, r.header.destination_prefix_length).ok().map(IpNet::V4)
+            })
+            .collect())
+    }
+}
+
+fn link_entry(msg: &LinkMessage) -> LinkEntry {
+    let mut entry = LinkEntry {
+        index: msg.header.index,
+        name: String::new(),
+        alias: None,
+        kind: None,
+    };
+    for attr in &msg.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => entry.name = n.clone(),
+            LinkAttribute::IfAlias(a) => entry.alias = Some(a.clone()),
+            LinkAttribute::LinkInfo(infos) => {
+                entry.kind = infos.iter().find_map(|i| match i {
+                    LinkInfo::Kind(InfoKind::Bridge) => Some("bridge".to_string()),
+                    LinkInfo::Kind(InfoKind::Veth) => Some("veth".to_string()),
+                    LinkInfo::Kind(k) => Some(format!("{k:?}").to_lowercase()),
+                    _ => None,
+                })
+            }
+            _ => {}
+        }
+    }
+    entry
+}
