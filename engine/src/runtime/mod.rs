@@ -1,0 +1,248 @@
+//! Running isolated containers: OCI runtime spec with Docker's defaults, overlay rootfs, and a detached
+//! per-container monitor process (the `berth` binary in a hidden mode) that owns each container through libcontainer.
+//!
+//! On-disk layout under `<state root>/runtime`:
+//! - `<id>/` the bundle: `config.json` (OCI spec), `rootfs/` (overlay mount), `upper/`, `work/`, `etc/` (hosts,
+//!   hostname, resolv.conf), `monitor.json` (what the monitor needs), `monitor.pid`, `container.log` (json lines),
+//!   `exit.json` (exit record), `stdin` (FIFO when `open_stdin`).
+//! - `libcontainer/<id>/` libcontainer's own state.
+//!
+//! Kernel objects are named by the container id so a crashed run is cleaned by [`Runtime::remove`]:
+//! cgroup `berth/<id>` under every v1 controller and under v2, the rootfs mount, the monitor process.
+
+pub mod caps;
+pub mod cgroups;
+pub mod exit;
+pub mod logfile;
+pub mod monitor;
+pub mod rootfs;
+pub mod seccomp;
+pub mod spec;
+pub mod user;
+
+mod error;
+mod lifecycle;
+mod pidfd;
+
+pub use error::{Result, RuntimeError};
+pub use exit::ExitRecord;
+pub use nix::sys::signal::Signal;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// The container runtime rooted at `<state root>/runtime`.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: PathBuf,
+    monitor_exe: PathBuf,
+}
+
+/// Everything needed to run one container; the engine fills it from the container config and the image.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    /// 64-hex container id.
+    pub id: String,
+    /// Container name (without leading slash), for labels and logs.
+    pub name: String,
+    /// Unpacked image layer dirs, top-most first.
+    pub lower_dirs: Vec<PathBuf>,
+    /// The container's main process.
+    pub process: ProcessSpec,
+    /// Container hostname.
+    pub hostname: String,
+    /// Optional NIS domain name.
+    pub domainname: Option<String>,
+    /// Extra /etc/hosts entries (name, address), added after localhost lines.
+    pub hosts: Vec<(String, IpAddr)>,
+    /// Contents of /etc/resolv.conf.
+    pub resolv_conf: ResolvConf,
+    /// Bind mounts (volumes crate prepares the sources).
+    pub mounts: Vec<MountSpec>,
+    /// tmpfs mounts: destination and mount options (e.g. "size=64m,mode=1777").
+    pub tmpfs: Vec<(String, String)>,
+    /// Network namespace mode.
+    pub netns: NetnsMode,
+    /// Cgroup resource limits.
+    pub resources: Resources,
+    /// Privileges and confinement.
+    pub security: Security,
+    /// Process rlimits.
+    pub ulimits: Vec<Ulimit>,
+    /// Namespaced sysctls (net.*, kernel.shm*, ...).
+    pub sysctls: BTreeMap<String, String>,
+    /// Run an init (tini) as PID 1 that forwards signals and reaps zombies.
+    pub init: bool,
+    /// Signal sent by a graceful stop (default SIGTERM when None).
+    pub stop_signal: Option<Signal>,
+}
+
+/// A process to run in a container (the main process, or an exec).
+#[derive(Debug, Clone, Default)]
+pub struct ProcessSpec {
+    /// argv: entrypoint + cmd, already resolved; must not be empty.
+    pub args: Vec<String>,
+    /// `KEY=value` environment; PATH is added when missing.
+    pub env: Vec<String>,
+    /// Working directory inside the container (default "/").
+    pub cwd: Option<String>,
+    /// Docker user syntax: "", "uid", "uid:gid", "name", "name:group"; names resolved against the rootfs.
+    pub user: Option<String>,
+    /// Extra groups (names or gids).
+    pub additional_groups: Vec<String>,
+    /// Allocate a pseudo-terminal.
+    pub tty: bool,
+    /// Keep stdin open (a FIFO at [`Runtime::stdin_path`]).
+    pub open_stdin: bool,
+}
+
+/// /etc/resolv.conf contents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolvConf {
+    /// Nameserver addresses.
+    pub nameservers: Vec<IpAddr>,
+    /// Search domains.
+    pub search: Vec<String>,
+    /// Options (e.g. "ndots:0").
+    pub options: Vec<String>,
+}
+
+/// A bind mount into the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    /// Host path.
+    pub source: PathBuf,
+    /// Absolute path inside the container.
+    pub destination: String,
+    /// Mount read-only.
+    pub readonly: bool,
+    /// Extra mount options (e.g. "rprivate", "nosuid").
+    pub options: Vec<String>,
+}
+
+/// How the container gets its network namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NetnsMode {
+    /// A fresh namespace with only loopback.
+    #[default]
+    None,
+    /// Join a namespace made by netstack (a bind-mounted nsfs path).
+    Path(PathBuf),
+    /// Share the host's network namespace.
+    Host,
+}
+
+/// Cgroup resource limits (0 / None = unlimited).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Memory limit in bytes.
+    pub memory: Option<i64>,
+    /// Memory+swap limit in bytes (-1 unlimited swap).
+    pub memory_swap: Option<i64>,
+    /// CPU limit in units of 1e-9 CPUs (Docker's NanoCpus).
+    pub nano_cpus: Option<i64>,
+    /// Relative CPU weight (Docker's CpuShares).
+    pub cpu_shares: Option<u64>,
+    /// CFS quota in microseconds.
+    pub cpu_quota: Option<i64>,
+    /// CFS period in microseconds.
+    pub cpu_period: Option<u64>,
+    /// Maximum number of tasks.
+    pub pids_limit: Option<i64>,
+    /// Size of /dev/shm in bytes (default 64 MiB).
+    pub shm_size: Option<u64>,
+}
+
+/// Privileges and confinement of the container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Security {
+    /// All capabilities, all devices, no seccomp, no masked paths, writable /sys.
+    pub privileged: bool,
+    /// Capabilities to add ("NET_ADMIN", "CAP_SYS_TIME", "ALL").
+    pub cap_add: Vec<String>,
+    /// Capabilities to drop ("ALL" drops everything not added).
+    pub cap_drop: Vec<String>,
+    /// Mount the rootfs read-only.
+    pub readonly_rootfs: bool,
+    /// Set no_new_privs on the process.
+    pub no_new_privileges: bool,
+    /// Turn off berth's default seccomp profile (`seccomp=unconfined`).
+    pub seccomp_unconfined: bool,
+}
+
+/// A process rlimit (Docker's Ulimit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ulimit {
+    /// Name as Docker spells it ("nofile", "nproc", "core", ...).
+    pub name: String,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// What [`Runtime::start`] reports once the container process runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// Host pid of the container's PID 1.
+    pub pid: i32,
+    /// Host pid of the monitor that owns the container.
+    pub monitor_pid: i32,
+    /// When the container process was started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Stdio of an exec: the engine passes pipes (or gets a pty master back when `tty`).
+#[derive(Debug)]
+pub struct ExecStdio {
+    /// stdin for the exec'd process (None = /dev/null).
+    pub stdin: Option<std::os::fd::OwnedFd>,
+    /// stdout (with tty: the terminal's output).
+    pub stdout: Option<std::os::fd::OwnedFd>,
+    /// stderr (ignored with tty).
+    pub stderr: Option<std::os::fd::OwnedFd>,
+}
+
+impl Runtime {
+    /// Opens (and creates) the runtime root `<state_root>/runtime`; the monitor is this executable.
+    pub fn new(state_root: &Path) -> Result<Self> {
+        let root = state_root.join("runtime");
+        std::fs::create_dir_all(root.join("libcontainer"))
+            .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
+        let monitor_exe = std::env::current_exe()
+            .map_err(|e| RuntimeError::io("locating the berth executable", e))?;
+        Ok(Self { root, monitor_exe })
+    }
+
+    /// Uses another executable as monitor (tests: the built `berth` binary); it must accept `__monitor <bundle>`.
+    pub fn with_monitor_exe(mut self, exe: impl Into<PathBuf>) -> Self {
+        self.monitor_exe = exe.into();
+        self
+    }
+
+    /// The runtime root (`<state root>/runtime`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Bundle directory of a container.
+    pub fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// The container's log file (json lines, see [`logfile`]).
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.bundle_dir(id).join(logfile::LOG_FILE)
+    }
+
+    /// FIFO the engine writes the container's stdin into (exists when `open_stdin`).
+    pub fn stdin_path(&self, id: &str) -> PathBuf {
+        self.bundle_dir(id).join("stdin")
+    }
+
+    /// libcontainer's state root.
+    pub(crate) fn lc_root(&self) -> PathBuf {
+        self.root.join("libcontainer")
+    }
+}

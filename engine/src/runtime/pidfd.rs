@@ -1,0 +1,1 @@
+//! Waiting for a process that is not our child through a pidfd.
