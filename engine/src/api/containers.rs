@@ -1,0 +1,178 @@
+//! Container endpoints.
+
+use super::stream::{hijack, stream_response, wants_upgrade};
+use super::{parse_json, qbool, ApiResult, AppState};
+use crate::containers::{CreateRequest, ListOptions, LogOptions, WaitCondition};
+use crate::error::EngineError;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use bollard::models::{ContainerCreateBody, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerWaitResponse};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+type Q = Query<HashMap<String, String>>;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/containers/create", post(create))
+        .route("/containers/json", get(list))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}", delete(remove))
+        .route("/containers/{id}/logs", get(logs))
+        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/pause", post(pause))
+        .route("/containers/{id}/unpause", post(unpause))
+        .route("/containers/{id}/resize", post(resize))
+}
+
+async fn create(State(engine): State<AppState>, Query(q): Q, body: Bytes) -> ApiResult<(StatusCode, Json<ContainerCreateResponse>)> {
+    let body: ContainerCreateBody = parse_json(&body, "container config")?;
+    let req = CreateRequest { name: q.get("name").cloned(), body };
+    let c = engine.containers.clone();
+    let (id, warnings) = tokio::task::spawn_blocking(move || c.create(req))
+        .await
+        .map_err(|e| EngineError::internal("creating the container", e))??;
+    Ok((StatusCode::CREATED, Json(ContainerCreateResponse { id, warnings })))
+}
+
+async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<ContainerSummary>>> {
+    let opts = ListOptions {
+        all: qbool(q.get("all")),
+        limit: q.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l > 0).map(|l| l as usize),
+        filters: ListOptions::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))?,
+    };
+    Ok(Json(engine.containers.list(&opts)?))
+}
+
+async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ContainerInspectResponse>> {
+    Ok(Json(engine.containers.inspect(&id)?))
+}
+
+async fn start(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    engine.containers.start(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn timeout_of(q: &HashMap<String, String>) -> ApiResult<Option<i64>> {
+    match q.get("t").or_else(|| q.get("timeout")).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => Ok(Some(t.parse().map_err(|_| EngineError::BadRequest(format!("invalid timeout {t:?}: expected seconds")))?)),
+    }
+}
+
+async fn stop(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
+    let t = timeout_of(&q)?;
+    engine.containers.stop(&id, t, q.get("signal").map(String::as_str).filter(|s| !s.is_empty())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn restart(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
+    let t = timeout_of(&q)?;
+    engine.containers.restart(&id, t, q.get("signal").map(String::as_str).filter(|s| !s.is_empty())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn kill(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
+    engine.containers.kill(&id, q.get("signal").map(String::as_str)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Headers go out at once (clients wait on this before starting the container); the body when it ends.
+async fn wait(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<Response> {
+    let cond: WaitCondition = q.get("condition").map(String::as_str).unwrap_or("").parse()?;
+    let rec = engine.containers.resolve(&id)?;
+    let c = engine.containers.clone();
+    let body = futures::stream::once(async move {
+        let resp = match c.wait(&rec.id, cond).await {
+            Ok(code) => ContainerWaitResponse { status_code: code, error: None },
+            Err(e) => ContainerWaitResponse {
+                status_code: -1,
+                error: Some(bollard::models::ContainerWaitExitError { message: Some(e.to_string()) }),
+            },
+        };
+        Ok::<_, std::convert::Infallible>(Bytes::from(serde_json::to_vec(&resp).unwrap_or_default()))
+    });
+    Ok(([("Content-Type", "application/json")], Body::from_stream(body)).into_response())
+}
+
+async fn remove(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
+    engine.containers.remove(&id, qbool(q.get("force"))).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Docker's `since`/`until`: unix seconds with an optional fraction, or RFC 3339.
+fn parse_time(v: Option<&String>) -> ApiResult<Option<DateTime<Utc>>> {
+    let Some(v) = v.filter(|v| !v.is_empty() && *v != "0") else { return Ok(None) };
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    let (secs, frac) = v.split_once('.').unwrap_or((v, "0"));
+    let s: i64 = secs.parse().map_err(|_| EngineError::BadRequest(format!("invalid time {v:?}: expected unix seconds")))?;
+    let nanos: u32 = format!("{frac:0<9}")[..9].parse().unwrap_or(0);
+    Ok(DateTime::from_timestamp(s, nanos))
+}
+
+async fn logs(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<Response> {
+    let tail = match q.get("tail").map(String::as_str) {
+        None | Some("" | "all") => None,
+        Some(n) => Some(n.parse::<i64>().map_err(|_| EngineError::BadRequest(format!("invalid tail {n:?}")))?.max(0) as usize),
+    };
+    let opts = LogOptions {
+        stdout: qbool(q.get("stdout")),
+        stderr: qbool(q.get("stderr")),
+        follow: qbool(q.get("follow")),
+        timestamps: qbool(q.get("timestamps")),
+        since: parse_time(q.get("since"))?,
+        until: parse_time(q.get("until"))?,
+        tail,
+    };
+    let (tty, rx) = engine.containers.logs(&id, opts)?;
+    Ok(stream_response(tty, rx))
+}
+
+async fn attach(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q, mut req: Request) -> ApiResult<Response> {
+    let rec = engine.containers.resolve(&id)?;
+    let want_stdin = qbool(q.get("stdin"));
+    if want_stdin && !rec.config.open_stdin.unwrap_or(false) {
+        return Err(EngineError::BadRequest("cannot attach stdin: the container was not created with OpenStdin".into()).into());
+    }
+    let (tty, rx) = engine.containers.attach_output(&rec.id, qbool(q.get("stdout")), qbool(q.get("stderr")))?;
+    let stdin = want_stdin.then(|| engine.containers.runtime().stdin_path(&rec.id));
+    if wants_upgrade(req.headers()) {
+        if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
+            return Ok(hijack(on, tty, rx, stdin));
+        }
+    }
+    Ok(stream_response(tty, rx))
+}
+
+async fn rename(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
+    let name = q.get("name").filter(|n| !n.is_empty()).ok_or_else(|| EngineError::BadRequest("name is required".into()))?;
+    engine.containers.rename(&id, name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn pause(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    engine.containers.pause(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unpause(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    engine.containers.unpause(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn resize(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    engine.containers.resolve(&id)?;
+    Err(EngineError::NotImplemented("resizing a container's tty is not supported by berth's runtime yet".into()).into())
+}

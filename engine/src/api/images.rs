@@ -1,0 +1,203 @@
+//! Image endpoints: load, list, inspect, tag, delete.
+
+use super::{qbool, ApiError, ApiResult, AppState};
+use crate::error::{EngineError, IoContext};
+use crate::images::load::{load_archive, Loaded};
+use crate::images::store::Deleted;
+use crate::images::ImageRef;
+use crate::state::ImageRecord;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bollard::models::{ImageDeleteResponseItem, ImageInspect, ImageInspectRootFs, ImageSummary};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::io::Write;
+
+type Q = Query<HashMap<String, String>>;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/images/load", post(load))
+        .route("/images/json", get(list))
+        .route("/images/create", post(pull))
+        .route("/images/{*rest}", get(get_image).delete(delete).post(post_image))
+}
+
+#[tracing::instrument(skip_all, err(Debug))]
+async fn load(State(engine): State<AppState>, Query(q): Q, body: Body) -> ApiResult<Response> {
+    let tmp = tempfile::NamedTempFile::new_in(engine.config.tmp_dir()).ctx(|| "creating an upload file".into())?;
+    let mut file = tmp.reopen().ctx(|| "opening the upload file".into())?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| EngineError::BadRequest(format!("reading the request body: {e}")))?;
+        file.write_all(&chunk).ctx(|| "writing the upload file".into())?;
+    }
+    let store = engine.images.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let f = std::io::BufReader::with_capacity(1 << 20, tmp.reopen().ctx(|| "reading the upload file".into())?);
+        load_archive(&store, f)
+    })
+    .await
+    .map_err(|e| EngineError::internal("loading images", e))??;
+    let quiet = qbool(q.get("quiet"));
+    let mut out = String::new();
+    for line in load_messages(&loaded) {
+        if !quiet {
+            tracing::info!("{}", line.trim_end());
+        }
+        out.push_str(&serde_json::json!({ "stream": line }).to_string());
+        out.push('\n');
+    }
+    Ok(([("Content-Type", "application/json")], out).into_response())
+}
+
+fn load_messages(loaded: &[Loaded]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for l in loaded {
+        if l.tags.is_empty() {
+            lines.push(format!("Loaded image ID: {}\n", l.image.id));
+        }
+        for t in &l.tags {
+            lines.push(format!("Loaded image: {}\n", t.familiar_tagged().unwrap_or_else(|| t.to_string())));
+        }
+    }
+    lines
+}
+
+async fn pull() -> ApiError {
+    ApiError(EngineError::NotImplemented(
+        "pulling images from a registry is not built into berth's engine yet: load the image with `docker load -i` or `berth image load -i`".into(),
+    ))
+}
+
+async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<ImageSummary>>> {
+    let filters = q.get("filters").map(String::as_str).unwrap_or("");
+    let want_ref = parse_reference_filter(filters)?;
+    let mut out = Vec::new();
+    for img in engine.db.images()? {
+        let tags = engine.images.tags_of(&img.id)?;
+        if let Some(pat) = &want_ref {
+            if !tags.iter().any(|t| t.familiar_tagged().is_some_and(|f| f == *pat || f.starts_with(&format!("{pat}:")))) {
+                continue;
+            }
+        }
+        out.push(summary(&engine, &img, &tags)?);
+    }
+    out.sort_by(|a, b| b.created.cmp(&a.created));
+    Ok(Json(out))
+}
+
+/// Only the `reference` filter for now (exact name or name:tag); others are refused.
+fn parse_reference_filter(json: &str) -> Result<Option<String>, ApiError> {
+    if json.is_empty() {
+        return Ok(None);
+    }
+    let v: HashMap<String, serde_json::Value> =
+        serde_json::from_str(json).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
+    let mut out = None;
+    for (k, val) in v {
+        if k != "reference" {
+            return Err(EngineError::BadRequest(format!("image filter {k:?} is not supported by berth yet")).into());
+        }
+        out = match val {
+            serde_json::Value::Array(a) => a.first().and_then(|x| x.as_str()).map(str::to_owned),
+            serde_json::Value::Object(o) => o.keys().next().cloned(),
+            _ => None,
+        };
+    }
+    Ok(out)
+}
+
+fn created_unix(img: &ImageRecord) -> i64 {
+    img.created
+        .as_deref()
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
+}
+
+fn summary(engine: &AppState, img: &ImageRecord, tags: &[ImageRef]) -> ApiResult<ImageSummary> {
+    let labels = engine.images.config_of(&img.id)?.config.and_then(|c| c.labels).unwrap_or_default();
+    let containers = engine.db.containers()?.iter().filter(|c| c.image_id == img.id).count() as i64;
+    Ok(ImageSummary {
+        id: img.id.clone(),
+        parent_id: String::new(),
+        repo_tags: tags.iter().filter_map(|t| t.familiar_tagged()).collect(),
+        repo_digests: img.repo_digests.clone(),
+        created: created_unix(img),
+        size: img.size as i64,
+        shared_size: -1,
+        labels,
+        containers,
+        manifests: None,
+        descriptor: None,
+    })
+}
+
+/// `GET /images/{name}/json` (names may contain `/`).
+async fn get_image(State(engine): State<AppState>, Path(rest): Path<String>) -> ApiResult<Json<ImageInspect>> {
+    let name = rest
+        .strip_suffix("/json")
+        .ok_or_else(|| EngineError::NotFound("page not found".into()))?;
+    let img = engine.images.resolve(name)?;
+    let cfg = engine.images.config_of(&img.id)?;
+    let tags = engine.images.tags_of(&img.id)?;
+    Ok(Json(ImageInspect {
+        id: Some(img.id.clone()),
+        repo_tags: Some(tags.iter().filter_map(|t| t.familiar_tagged()).collect()),
+        repo_digests: Some(img.repo_digests.clone()),
+        comment: Some(String::new()),
+        created: cfg.created.clone(),
+        author: cfg.author.clone(),
+        config: cfg.config.clone(),
+        architecture: Some(cfg.architecture.clone()),
+        variant: cfg.variant.clone(),
+        os: Some(cfg.os.clone()),
+        size: Some(img.size as i64),
+        root_fs: Some(ImageInspectRootFs { typ: "layers".into(), layers: Some(cfg.rootfs.diff_ids.clone()) }),
+        graph_driver: Some(bollard::models::DriverData {
+            name: "overlay".into(),
+            data: HashMap::from([(
+                "LowerDir".to_owned(),
+                engine.images.lower_dirs(&img)?.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
+            )]),
+        }),
+        ..Default::default()
+    }))
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`.
+async fn post_image(State(engine): State<AppState>, Path(rest): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
+    let name = rest
+        .strip_suffix("/tag")
+        .ok_or_else(|| EngineError::NotFound("page not found".into()))?;
+    let repo = q.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| EngineError::BadRequest("repo is required".into()))?;
+    let target = match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{repo}:{t}"),
+        None => repo.clone(),
+    };
+    let r = ImageRef::parse(&target).map_err(|e| EngineError::BadRequest(e.to_string()))?;
+    engine.images.tag(name, &r)?;
+    Ok(StatusCode::CREATED)
+}
+
+/// `DELETE /images/{name}?force=`.
+async fn delete(State(engine): State<AppState>, Path(name): Path<String>, Query(q): Q) -> ApiResult<Json<Vec<ImageDeleteResponseItem>>> {
+    let force = qbool(q.get("force"));
+    let containers = engine.containers.clone();
+    let items = engine.images.delete(&name, force, &|id| containers.user_of_image(id))?;
+    Ok(Json(
+        items
+            .into_iter()
+            .map(|d| match d {
+                Deleted::Untagged(t) => ImageDeleteResponseItem { untagged: Some(t), deleted: None },
+                Deleted::Deleted(id) => ImageDeleteResponseItem { untagged: None, deleted: Some(id) },
+            })
+            .collect(),
+    ))
+}
+

@@ -1,0 +1,149 @@
+//! The Docker Engine API over axum: versioned and unversioned paths, Docker's error bodies.
+
+mod containers;
+mod images;
+mod stream;
+mod system;
+
+use crate::error::EngineError;
+use crate::service::Engine;
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::sync::Arc;
+
+/// The API version berth speaks.
+pub const API_VERSION: &str = "1.47";
+/// The oldest API version berth accepts.
+pub const MIN_API_VERSION: &str = "1.24";
+
+/// Shared state of every handler.
+pub type AppState = Arc<Engine>;
+
+/// An error as the API returns it: `{"message": ...}` with Docker's status code.
+#[derive(Debug)]
+pub struct ApiError(pub EngineError);
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self.0 {
+            EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+            EngineError::Conflict(_) => StatusCode::CONFLICT,
+            EngineError::NotModified(_) => return StatusCode::NOT_MODIFIED.into_response(),
+            EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!("{}", self.0);
+        }
+        (status, axum::Json(serde_json::json!({ "message": self.0.to_string() }))).into_response()
+    }
+}
+
+/// Handler result.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The router with every endpoint (paths without the `/v1.xx` prefix; see [`service`]).
+pub fn router(engine: AppState) -> Router {
+    Router::new()
+        .merge(system::routes())
+        .merge(images::routes())
+        .merge(containers::routes())
+        .fallback(|| async { ApiError(EngineError::NotFound("page not found".into())) })
+        .with_state(engine)
+}
+
+/// The full service: strips `/v1.xx` (refusing versions outside what berth speaks), then routes.
+pub fn service(
+    engine: AppState,
+) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future: Send + 'static>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    tower::Layer::layer(&axum::middleware::from_fn(strip_version), router(engine))
+}
+
+async fn strip_version(mut req: Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix("/v") {
+        let (ver, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if !ver.is_empty() && ver.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            if let Err(e) = check_version(ver) {
+                return ApiError(e).into_response();
+            }
+            let pq = match req.uri().query() {
+                Some(q) => format!("{tail}?{q}"),
+                None => tail.to_owned(),
+            };
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = pq.parse().ok();
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    let span = tracing::info_span!("api", method = %req.method(), path = %req.uri().path());
+    let _e = span.enter();
+    tracing::debug!("request");
+    drop(_e);
+    next.run(req).await
+}
+
+fn version_tuple(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+fn check_version(v: &str) -> Result<(), EngineError> {
+    let got = version_tuple(v).ok_or_else(|| EngineError::BadRequest(format!("invalid API version {v:?}")))?;
+    let max = version_tuple(API_VERSION).unwrap_or((1, 47));
+    let min = version_tuple(MIN_API_VERSION).unwrap_or((1, 24));
+    if got > max {
+        return Err(EngineError::BadRequest(format!(
+            "client version {v} is too new. Maximum supported API version is {API_VERSION}"
+        )));
+    }
+    if got < min {
+        return Err(EngineError::BadRequest(format!(
+            "client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses a JSON body into a bollard model, naming the field that is wrong.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return serde_json::from_slice(b"{}").map_err(|e| ApiError(EngineError::BadRequest(format!("{what}: {e}"))));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError(EngineError::BadRequest(format!("{what}: invalid JSON: {e}"))))
+}
+
+/// Docker's boolean query values: `1`, `true`, `True` (anything else is false, empty is false).
+pub(crate) fn qbool(v: Option<&String>) -> bool {
+    matches!(v.map(|s| s.to_ascii_lowercase()).as_deref(), Some("1" | "true" | "yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(check_version("1.47").is_ok());
+        assert!(check_version("1.24").is_ok());
+        assert!(check_version("1.99").is_err());
+        assert!(check_version("1.12").is_err());
+        assert!(check_version("x").is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! Output streams: Docker's multiplexed frames, raw tty streams, and hijacked (upgraded) connections for attach.
+
+use crate::containers::LogChunk;
+use crate::runtime::logfile::LogStream;
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+/// Content type of a tty (raw) stream.
+pub const RAW: &str = "application/vnd.docker.raw-stream";
+/// Content type of a multiplexed stdout/stderr stream.
+pub const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
+
+/// Encodes a chunk: raw for a tty, else an 8-byte header (stream, 0, 0, 0, big-endian length) and the payload.
+pub fn frame(chunk: &LogChunk, tty: bool) -> Bytes {
+    if tty {
+        return Bytes::copy_from_slice(&chunk.data);
+    }
+    let kind = match chunk.stream {
+        LogStream::Stdout => 1u8,
+        LogStream::Stderr => 2u8,
+    };
+    let mut out = Vec::with_capacity(8 + chunk.data.len());
+    out.extend_from_slice(&[kind, 0, 0, 0]);
+    out.extend_from_slice(&(chunk.data.len() as u32).to_be_bytes());
+    out.extend_from_slice(&chunk.data);
+    Bytes::from(out)
+}
+
+/// A streaming HTTP response of chunks.
+pub fn stream_response(tty: bool, rx: mpsc::Receiver<LogChunk>) -> Response {
+    let stream = futures::stream::unfold(rx, move |mut rx| async move {
+        rx.recv().await.map(|c| (Ok::<_, std::convert::Infallible>(frame(&c, tty)), rx))
+    });
+    let ct = if tty { RAW } else { MULTIPLEXED };
+    ([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response()
+}
+
+/// Whether the client asked to take over the connection (`Upgrade: tcp`).
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.get(header::UPGRADE).is_some()
+}
+
+/// Answers `101 UPGRADED` and, on the taken-over connection, writes the chunks until the channel ends;
+/// bytes the client sends go to `stdin` when given.
+pub fn hijack(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    tty: bool,
+    mut rx: mpsc::Receiver<LogChunk>,
+    stdin: Option<std::path::PathBuf>,
+) -> Response {
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!("attach: connection upgrade failed: {e}");
+                return;
+            }
+        };
+        let io = TokioIo::new(upgraded);
+        let (mut reader, mut writer) = tokio::io::split(io);
+        if let Some(fifo) = stdin {
+            tokio::spawn(async move {
+                if let Ok(mut f) = tokio::fs::OpenOptions::new().write(true).open(&fifo).await {
+                    let _ = tokio::io::copy(&mut reader, &mut f).await;
+                }
+            });
+        }
+        while let Some(c) = rx.recv().await {
+            if writer.write_all(&frame(&c, tty)).await.is_err() {
+                return;
+            }
+            let _ = writer.flush().await;
+        }
+        let _ = writer.shutdown().await;
+    });
+    let ct = if tty { RAW } else { MULTIPLEXED };
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [(header::CONTENT_TYPE, ct), (header::CONNECTION, "Upgrade"), (header::UPGRADE, "tcp")],
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_have_docker_headers() {
+        let c = LogChunk { stream: LogStream::Stderr, data: b"hi\n".to_vec() };
+        assert_eq!(&frame(&c, false)[..], &[2, 0, 0, 0, 0, 0, 0, 3, b'h', b'i', b'\n']);
+        assert_eq!(&frame(&c, true)[..], b"hi\n");
+    }
+}

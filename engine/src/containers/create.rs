@@ -1,0 +1,208 @@
+//! Container create: validate the request, merge it with the image's defaults, store the record.
+
+use super::{new_id, Action, Containers};
+use crate::error::{EngineError, Result};
+use crate::state::{ContainerRecord, RunState};
+use bollard::models::{ContainerConfig, ContainerCreateBody, HostConfig};
+use std::collections::HashMap;
+
+/// A create request: the API body and the optional `?name=`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    /// Wanted name (generated when None).
+    pub name: Option<String>,
+    /// The body of `POST /containers/create`.
+    pub body: ContainerCreateBody,
+}
+
+impl Containers {
+    /// Creates a container (status `created`); returns its id and warnings.
+    #[tracing::instrument(skip(self, req), fields(name = ?req.name, image = ?req.body.image), err)]
+    pub fn create(&self, req: CreateRequest) -> Result<(String, Vec<String>)> {
+        let body = req.body;
+        let name = match req.name.filter(|n| !n.is_empty()) {
+            Some(n) => valid_name(&n)?,
+            None => self.generate_name()?,
+        };
+        let image_name = body.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| {
+            EngineError::BadRequest("config.Image: an image is required".into())
+        })?;
+        let image = self.images.resolve(&image_name)?;
+        let image_cfg = self.images.config_of(&image.id)?.config.unwrap_or_default();
+        let host_config = body.host_config.clone().unwrap_or_default();
+        check_host_config(&host_config)?;
+        let id = new_id();
+        let config = merge_config(&id, &image_name, body, image_cfg)?;
+        let mut argv = config.entrypoint.clone().unwrap_or_default();
+        argv.extend(config.cmd.clone().unwrap_or_default());
+        if argv.is_empty() {
+            return Err(EngineError::BadRequest("no command specified".into()));
+        }
+        if let Some(sig) = &config.stop_signal {
+            super::lifecycle::parse_signal(sig)?;
+        }
+        let rec = ContainerRecord {
+            id: id.clone(),
+            name,
+            created: now(),
+            image: image_name,
+            image_id: image.id,
+            config,
+            host_config,
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            state: RunState::default(),
+        };
+        self.db.insert_container(&rec)?;
+        self.emit(&id, Action::Create, None);
+        Ok((id, Vec::new()))
+    }
+
+    fn generate_name(&self) -> Result<String> {
+        const LEFT: [&str; 12] =
+            ["brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nifty", "quiet", "sharp", "tender", "witty"];
+        const RIGHT: [&str; 12] =
+            ["anchor", "buoy", "cove", "dock", "ferry", "harbor", "jetty", "keel", "mast", "pier", "quay", "wharf"];
+        for _ in 0..64 {
+            let n = format!(
+                "{}_{}",
+                LEFT[rand::random_range(0..LEFT.len())],
+                RIGHT[rand::random_range(0..RIGHT.len())]
+            );
+            let n = if self.db.container_by_name(&n)?.is_none() { n } else { format!("{n}_{}", rand::random_range(0..10000)) };
+            if self.db.container_by_name(&n)?.is_none() {
+                return Ok(n);
+            }
+        }
+        Err(EngineError::Internal("could not generate a free container name".into()))
+    }
+}
+
+/// RFC 3339 with nanoseconds, UTC.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Validates a container name (leading `/` allowed) and returns it without the slash.
+pub(crate) fn valid_name_pub(n: &str) -> Result<String> {
+    valid_name(n)
+}
+
+fn valid_name(n: &str) -> Result<String> {
+    let n = n.strip_prefix('/').unwrap_or(n);
+    let b = n.as_bytes();
+    let ok = b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c));
+    if !ok {
+        return Err(EngineError::BadRequest(format!(
+            "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )));
+    }
+    Ok(n.to_owned())
+}
+
+/// Refuses what berth cannot honour yet, rather than ignoring it.
+fn check_host_config(h: &HostConfig) -> Result<()> {
+    let not_yet = |what: &str, issue: &str| {
+        Err(EngineError::NotImplemented(format!("HostConfig.{what}: not supported by berth's engine yet ({issue})")))
+    };
+    if h.binds.as_ref().is_some_and(|b| !b.is_empty()) {
+        return not_yet("Binds", "volumes");
+    }
+    if h.mounts.as_ref().is_some_and(|m| !m.is_empty()) {
+        return not_yet("Mounts", "volumes");
+    }
+    if h.port_bindings.as_ref().is_some_and(|p| p.values().any(|v| v.as_ref().is_some_and(|v| !v.is_empty()))) {
+        return not_yet("PortBindings", "networks");
+    }
+    if let Some(m) = h.memory.filter(|m| *m != 0) {
+        if m < 6 * 1024 * 1024 {
+            return Err(EngineError::BadRequest("Minimum memory limit allowed is 6MB".into()));
+        }
+    }
+    if h.nano_cpus.unwrap_or(0) != 0 && (h.cpu_quota.unwrap_or(0) != 0 || h.cpu_period.unwrap_or(0) != 0) {
+        return Err(EngineError::BadRequest("Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set".into()));
+    }
+    if h.nano_cpus.unwrap_or(0) < 0 || h.pids_limit.unwrap_or(0) < -1 {
+        return Err(EngineError::BadRequest("HostConfig: NanoCpus must be >= 0 and PidsLimit >= -1".into()));
+    }
+    match h.network_mode.as_deref() {
+        None | Some("" | "default" | "bridge" | "none" | "host") => Ok(()),
+        Some(other) => not_yet(&format!("NetworkMode {other:?}"), "networks"),
+    }
+}
+
+/// Image defaults overridden by the request, as Docker merges them.
+fn merge_config(id: &str, image_name: &str, b: ContainerCreateBody, img: bollard::models::ImageConfig) -> Result<ContainerConfig> {
+    let (entrypoint, cmd) = match b.entrypoint {
+        Some(ep) if ep.len() == 1 && ep[0].is_empty() => (None, b.cmd),
+        Some(ep) => (Some(ep), b.cmd),
+        None => (img.entrypoint, b.cmd.or(img.cmd)),
+    };
+    let mut labels: HashMap<String, String> = img.labels.unwrap_or_default();
+    labels.extend(b.labels.unwrap_or_default());
+    Ok(ContainerConfig {
+        hostname: b.hostname.filter(|h| !h.is_empty()).or_else(|| Some(id[..12].to_owned())),
+        domainname: b.domainname,
+        user: b.user.filter(|u| !u.is_empty()).or(img.user),
+        attach_stdin: b.attach_stdin,
+        attach_stdout: b.attach_stdout,
+        attach_stderr: b.attach_stderr,
+        exposed_ports: b.exposed_ports.or(img.exposed_ports),
+        tty: Some(b.tty.unwrap_or(false)),
+        open_stdin: Some(b.open_stdin.unwrap_or(false)),
+        stdin_once: b.stdin_once,
+        env: Some(merge_env(img.env.unwrap_or_default(), b.env.unwrap_or_default())),
+        cmd,
+        healthcheck: b.healthcheck.or(img.healthcheck),
+        args_escaped: b.args_escaped,
+        image: Some(image_name.to_owned()),
+        volumes: b.volumes.or(img.volumes),
+        working_dir: b.working_dir.filter(|w| !w.is_empty()).or(img.working_dir),
+        entrypoint,
+        network_disabled: b.network_disabled,
+        on_build: img.on_build,
+        labels: Some(labels),
+        stop_signal: b.stop_signal.filter(|s| !s.is_empty()).or(img.stop_signal),
+        stop_timeout: b.stop_timeout,
+        shell: b.shell.or(img.shell),
+    })
+}
+
+/// Image env first; request entries replace those with the same key.
+fn merge_env(image: Vec<String>, req: Vec<String>) -> Vec<String> {
+    let key = |e: &str| e.split('=').next().unwrap_or_default().to_owned();
+    let mut out: Vec<String> = image.into_iter().filter(|e| !req.iter().any(|r| key(r) == key(e))).collect();
+    out.extend(req.into_iter().filter(|e| e.contains('=')));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_env() {
+        assert_eq!(valid_name("/web.1").unwrap(), "web.1");
+        assert!(valid_name("-x").is_err());
+        assert!(valid_name("a b").is_err());
+        let env = merge_env(vec!["PATH=/bin".into(), "A=1".into()], vec!["A=2".into(), "B=3".into()]);
+        assert_eq!(env, ["PATH=/bin", "A=2", "B=3"]);
+    }
+
+    #[test]
+    fn entrypoint_override_resets_image_cmd() {
+        let img = bollard::models::ImageConfig {
+            entrypoint: Some(vec!["/ep".into()]),
+            cmd: Some(vec!["sh".into()]),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody { entrypoint: Some(vec!["/other".into()]), ..Default::default() };
+        let c = merge_config(&"a".repeat(64), "busybox", body, img.clone()).unwrap();
+        assert_eq!((c.entrypoint, c.cmd), (Some(vec!["/other".into()]), None));
+        let body = ContainerCreateBody { cmd: Some(vec!["echo".into()]), ..Default::default() };
+        let c = merge_config(&"a".repeat(64), "busybox", body, img).unwrap();
+        assert_eq!((c.entrypoint, c.cmd), (Some(vec!["/ep".into()]), Some(vec!["echo".into()])));
+    }
+}

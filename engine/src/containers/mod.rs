@@ -1,0 +1,99 @@
+//! The container service: create, start, stop, wait, remove... on the runtime, with state in the database
+//! and lifecycle events on a broadcast channel (the future `/events` endpoint and waiters read it).
+
+mod create;
+mod events;
+mod lifecycle;
+mod logs;
+mod spec;
+mod view;
+
+pub use create::CreateRequest;
+pub use events::{Action, ContainerEvent};
+pub use lifecycle::WaitCondition;
+pub use logs::{LogOptions, LogChunk};
+pub use view::ListOptions;
+
+use crate::error::{EngineError, Result};
+use crate::images::ImageStore;
+use crate::runtime::Runtime;
+use crate::state::{ContainerRecord, StateDb};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// The container service of one engine.
+pub struct Containers {
+    db: Arc<StateDb>,
+    images: Arc<ImageStore>,
+    runtime: Runtime,
+    events: broadcast::Sender<ContainerEvent>,
+    /// One lock per container so start/stop/remove of the same container do not interleave.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Containers {
+    /// A service over `db`, `images` and `runtime`.
+    pub fn new(db: Arc<StateDb>, images: Arc<ImageStore>, runtime: Runtime) -> Arc<Self> {
+        let (events, _) = broadcast::channel(4096);
+        Arc::new(Containers { db, images, runtime, events, locks: Mutex::new(HashMap::new()) })
+    }
+
+    /// The runtime the service drives.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Subscribes to lifecycle events.
+    pub fn subscribe(&self) -> broadcast::Receiver<ContainerEvent> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, id: &str, action: Action, exit_code: Option<i64>) {
+        let _ = self.events.send(ContainerEvent::new(id, action, exit_code));
+    }
+
+    fn lock_of(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.to_owned()).or_default().clone()
+    }
+
+    fn forget_lock(&self, id: &str) {
+        self.locks.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    /// Finds a container by full id, name (with or without `/`) or unique id prefix.
+    pub fn resolve(&self, ident: &str) -> Result<ContainerRecord> {
+        let not_found = || EngineError::NotFound(format!("No such container: {ident}"));
+        if ident.is_empty() {
+            return Err(not_found());
+        }
+        if let Some(rec) = self.db.container(ident)? {
+            return Ok(rec);
+        }
+        let name = ident.strip_prefix('/').unwrap_or(ident);
+        if let Some(id) = self.db.container_by_name(name)? {
+            return self.db.container(&id)?.ok_or_else(not_found);
+        }
+        if !ident.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let mut found = self.db.containers()?.into_iter().filter(|c| c.id.starts_with(ident));
+        match (found.next(), found.next()) {
+            (Some(c), None) => Ok(c),
+            (None, _) => Err(not_found()),
+            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!("multiple containers found with id prefix {ident:?}"))),
+        }
+    }
+
+    /// Id of a container using `image_id`, if any (images in use are not deleted).
+    pub fn user_of_image(&self, image_id: &str) -> Option<String> {
+        self.db.containers().ok()?.into_iter().find(|c| c.image_id == image_id).map(|c| c.id)
+    }
+}
+
+/// A fresh 64-hex container id.
+pub fn new_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}

@@ -1,0 +1,230 @@
+//! Read-only views of containers: inspect and list (with filters), in bollard's API shapes.
+
+use super::Containers;
+use crate::error::{EngineError, Result};
+use crate::state::{ContainerRecord, ContainerStatus};
+use bollard::models::{
+    ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
+    ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, DriverData, NetworkSettings,
+};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// `GET /containers/json` options.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Include stopped containers.
+    pub all: bool,
+    /// At most this many (newest first).
+    pub limit: Option<usize>,
+    /// Filters: label, name, id, status.
+    pub filters: HashMap<String, Vec<String>>,
+}
+
+impl ListOptions {
+    /// Parses Docker's `filters` JSON: `{"k":["v"]}` or the old `{"k":{"v":true}}`.
+    pub fn parse_filters(json: &str) -> Result<HashMap<String, Vec<String>>> {
+        if json.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| EngineError::BadRequest("invalid filters: expected a JSON object".into()))?;
+        let mut out = HashMap::new();
+        for (k, v) in obj {
+            let vals: Vec<String> = match v {
+                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+                serde_json::Value::Object(o) => o.keys().cloned().collect(),
+                _ => return Err(EngineError::BadRequest(format!("invalid filters: {k}: expected a list of strings"))),
+            };
+            if !["label", "name", "id", "status"].contains(&k.as_str()) {
+                return Err(EngineError::BadRequest(format!("invalid filter '{k}'")));
+            }
+            out.insert(k.clone(), vals);
+        }
+        Ok(out)
+    }
+}
+
+impl Containers {
+    /// `GET /containers/{id}/json`.
+    pub fn inspect(&self, ident: &str) -> Result<ContainerInspectResponse> {
+        let r = self.resolve(ident)?;
+        Ok(ContainerInspectResponse {
+            id: Some(r.id.clone()),
+            created: Some(r.created.clone()),
+            path: Some(r.path.clone()),
+            args: Some(r.args.clone()),
+            state: Some(state_of(&r)),
+            image: Some(r.image_id.clone()),
+            log_path: Some(self.runtime.log_path(&r.id).display().to_string()),
+            name: Some(format!("/{}", r.name)),
+            restart_count: Some(r.state.restart_count),
+            driver: Some("overlay".into()),
+            platform: Some("linux".into()),
+            mount_label: Some(String::new()),
+            process_label: Some(String::new()),
+            app_armor_profile: Some(String::new()),
+            host_config: Some(r.host_config.clone()),
+            graph_driver: Some(DriverData { name: "overlay".into(), data: HashMap::new() }),
+            mounts: Some(Vec::new()),
+            config: Some(r.config.clone()),
+            network_settings: Some(NetworkSettings { networks: Some(HashMap::new()), ..Default::default() }),
+            ..Default::default()
+        })
+    }
+
+    /// `GET /containers/json`.
+    pub fn list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
+        let mut recs: Vec<ContainerRecord> = self.db.containers()?;
+        recs.sort_by(|a, b| b.created.cmp(&a.created));
+        let explicit_status = opts.filters.contains_key("status");
+        let out = recs
+            .into_iter()
+            .filter(|r| opts.all || explicit_status || r.state.status == ContainerStatus::Running)
+            .filter(|r| matches_filters(r, &opts.filters))
+            .take(opts.limit.unwrap_or(usize::MAX))
+            .map(|r| summary_of(&r))
+            .collect();
+        Ok(out)
+    }
+}
+
+fn status_str(r: &ContainerRecord) -> &'static str {
+    if r.state.paused && r.state.status == ContainerStatus::Running {
+        "paused"
+    } else {
+        r.state.status.as_str()
+    }
+}
+
+fn matches_filters(r: &ContainerRecord, f: &HashMap<String, Vec<String>>) -> bool {
+    let labels = r.config.labels.clone().unwrap_or_default();
+    f.iter().all(|(k, vals)| {
+        vals.is_empty()
+            || match k.as_str() {
+                "label" => vals.iter().all(|v| match v.split_once('=') {
+                    Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
+                    None => labels.contains_key(v),
+                }),
+                "name" => vals.iter().any(|v| r.name.contains(v.trim_start_matches('/'))),
+                "id" => vals.iter().any(|v| r.id.starts_with(v.as_str())),
+                "status" => vals.iter().any(|v| v == status_str(r)),
+                _ => true,
+            }
+    })
+}
+
+fn state_of(r: &ContainerRecord) -> ContainerState {
+    let s = &r.state;
+    let status = match (s.status, s.paused) {
+        (ContainerStatus::Running, true) => ContainerStateStatusEnum::PAUSED,
+        (ContainerStatus::Running, false) => ContainerStateStatusEnum::RUNNING,
+        (ContainerStatus::Created, _) => ContainerStateStatusEnum::CREATED,
+        (ContainerStatus::Restarting, _) => ContainerStateStatusEnum::RESTARTING,
+        (ContainerStatus::Removing, _) => ContainerStateStatusEnum::REMOVING,
+        (ContainerStatus::Exited, _) => ContainerStateStatusEnum::EXITED,
+        (ContainerStatus::Dead, _) => ContainerStateStatusEnum::DEAD,
+    };
+    ContainerState {
+        status: Some(status),
+        running: Some(s.status == ContainerStatus::Running),
+        paused: Some(s.paused),
+        restarting: Some(s.status == ContainerStatus::Restarting),
+        oom_killed: Some(s.oom_killed),
+        dead: Some(s.status == ContainerStatus::Dead),
+        pid: Some(s.pid),
+        exit_code: Some(s.exit_code),
+        error: Some(s.error.clone()),
+        started_at: Some(s.started_at.clone()),
+        finished_at: Some(s.finished_at.clone()),
+        health: None,
+    }
+}
+
+fn summary_of(r: &ContainerRecord) -> ContainerSummary {
+    let state = match status_str(r) {
+        "running" => ContainerSummaryStateEnum::RUNNING,
+        "paused" => ContainerSummaryStateEnum::PAUSED,
+        "created" => ContainerSummaryStateEnum::CREATED,
+        "restarting" => ContainerSummaryStateEnum::RESTARTING,
+        "removing" => ContainerSummaryStateEnum::REMOVING,
+        "dead" => ContainerSummaryStateEnum::DEAD,
+        _ => ContainerSummaryStateEnum::EXITED,
+    };
+    let mut command = r.path.clone();
+    for a in &r.args {
+        command.push(' ');
+        command.push_str(a);
+    }
+    ContainerSummary {
+        id: Some(r.id.clone()),
+        names: Some(vec![format!("/{}", r.name)]),
+        image: Some(r.image.clone()),
+        image_id: Some(r.image_id.clone()),
+        command: Some(command),
+        created: parse_time(&r.created).map(|t| t.timestamp()),
+        ports: Some(Vec::new()),
+        labels: Some(r.config.labels.clone().unwrap_or_default()),
+        state: Some(state),
+        status: Some(human_status(r)),
+        host_config: Some(ContainerSummaryHostConfig {
+            network_mode: Some(r.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into())),
+            ..Default::default()
+        }),
+        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(HashMap::new()) }),
+        mounts: Some(Vec::new()),
+        ..Default::default()
+    }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created` — as `docker ps` shows them.
+fn human_status(r: &ContainerRecord) -> String {
+    let since = |t: &str| parse_time(t).map(|t| human_duration(Utc::now() - t)).unwrap_or_default();
+    match (r.state.status, r.state.paused) {
+        (ContainerStatus::Running, true) => format!("Up {} (Paused)", since(&r.state.started_at)),
+        (ContainerStatus::Running, false) => format!("Up {}", since(&r.state.started_at)),
+        (ContainerStatus::Exited, _) => format!("Exited ({}) {} ago", r.state.exit_code, since(&r.state.finished_at)),
+        (ContainerStatus::Created, _) => "Created".into(),
+        (ContainerStatus::Restarting, _) => "Restarting".into(),
+        (ContainerStatus::Removing, _) => "Removal In Progress".into(),
+        (ContainerStatus::Dead, _) => "Dead".into(),
+    }
+}
+
+/// Docker's human durations (`Less than a second`, `About a minute`, `3 hours`).
+pub fn human_duration(d: chrono::Duration) -> String {
+    let s = d.num_seconds();
+    match s {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 48 * 3600 => format!("{} hours", s / 3600),
+        s if s < 14 * 86400 => format!("{} days", s / 86400),
+        s if s < 90 * 86400 => format!("{} weeks", s / (7 * 86400)),
+        s if s < 730 * 86400 => format!("{} months", s / (30 * 86400)),
+        s => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_both_forms() {
+        let f = ListOptions::parse_filters(r#"{"label":["a=b"],"status":{"running":true}}"#).unwrap();
+        assert_eq!(f["label"], ["a=b"]);
+        assert_eq!(f["status"], ["running"]);
+        assert!(ListOptions::parse_filters(r#"{"bogus":["x"]}"#).is_err());
+        assert!(ListOptions::parse_filters("[").is_err());
+        assert_eq!(human_duration(chrono::Duration::seconds(75)), "About a minute");
+    }
+}

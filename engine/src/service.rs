@@ -1,0 +1,53 @@
+//! The engine's services, opened on one state root: state database, image store, containers.
+
+use crate::config::EngineConfig;
+use crate::containers::Containers;
+use crate::error::{IoContext, Result};
+use crate::images::ImageStore;
+use crate::runtime::Runtime;
+use crate::state::StateDb;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything the API serves from.
+pub struct Engine {
+    /// Locations.
+    pub config: EngineConfig,
+    /// State database.
+    pub db: Arc<StateDb>,
+    /// Image store.
+    pub images: Arc<ImageStore>,
+    /// Container service.
+    pub containers: Arc<Containers>,
+    /// When this engine process started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Engine {
+    /// Opens the services under `config.root` (the caller holds the root's lock). `monitor_exe` overrides the
+    /// executable used as container monitor (default: this executable).
+    #[tracing::instrument(skip_all, fields(root = %config.root.display()), err)]
+    pub fn open(config: EngineConfig, monitor_exe: Option<PathBuf>) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(config.tmp_dir()).ctx(|| format!("creating {}", config.tmp_dir().display()))?;
+        clear_dir(&config.tmp_dir());
+        let db = Arc::new(StateDb::open(&config.db_file())?);
+        let images = Arc::new(ImageStore::open(&config.root, db.clone())?);
+        images.gc()?;
+        let mut runtime = Runtime::new(&config.root).map_err(|e| crate::EngineError::internal("opening the runtime", e))?;
+        if let Some(exe) = monitor_exe {
+            runtime = runtime.with_monitor_exe(exe);
+        }
+        let containers = Containers::new(db.clone(), images.clone(), runtime);
+        Ok(Arc::new(Engine { config, db, images, containers, started_at: chrono::Utc::now() }))
+    }
+}
+
+/// Removes leftovers of interrupted uploads.
+fn clear_dir(dir: &std::path::Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        }
+    }
+}
