@@ -1,4 +1,9 @@
 //! Container networking: Linux bridges, veth pairs, network namespaces, IPAM, nftables rules, published ports and embedded DNS.
+//!
+//! The engine owns the state (IPAM in its database) and calls [`Netstack`] to make the kernel
+//! objects: bridges `brt-<id11>`, host veths `vb<cid8><nid4>`, namespace files
+//! `<netns dir>/<container id>`, rules in `table ip berth`. Every object carries the instance's
+//! label so [`Netstack::cleanup_orphans`] finds exactly its own after a crash.
 
 pub mod dns;
 pub mod error;
@@ -7,6 +12,14 @@ pub mod ipam;
 pub mod links;
 pub mod netns;
 pub mod nft;
+pub mod ports;
+mod proxy;
+pub mod resolv;
+mod stack;
 
 pub use error::{NetError, Result};
 pub use ids::{BridgeName, ContainerId, InstanceTag, NetworkId, Owner, VethName};
+pub use ipam::{Ipam, IpamState, NetworkAllocation, Pool, PoolConfig, SubnetRequest};
+pub use nft::Proto;
+pub use ports::{PortRequest, PublishedPort};
+pub use stack::{Attachment, CleanupReport, Config, EndpointSpec, Keep, Netstack, NetworkSpec};

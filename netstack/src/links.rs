@@ -157,10 +157,11 @@ impl Netlink {
     }
 
     /// Creates veth `host` (on bridge `bridge`, up) whose peer appears as `peer` directly inside the
-    /// namespace at `netns_path`, already up.
+    /// namespace at `netns_path` (still down).
     pub async fn create_veth(&self, host: &str, peer: &str, netns_path: &Path, bridge: u32, mtu: u32) -> Result<u32> {
         let ns = std::fs::File::open(netns_path).map_err(|e| NetError::io("open netns", netns_path, e))?;
-        let peer_msg = LinkUnspec::new_with_name(peer).mtu(mtu).setns_by_fd(ns.as_raw_fd()).up().build();
+        // The peer must come up later, from inside: up at creation together with a master fails (ENOTCONN).
+        let peer_msg = LinkUnspec::new_with_name(peer).mtu(mtu).setns_by_fd(ns.as_raw_fd()).build();
         let msg = LinkVeth::new(host, peer)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
             .mtu(mtu)

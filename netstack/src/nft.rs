@@ -11,7 +11,6 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use nftables::batch::Batch;
 use nftables::expr::{Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix};
-use nftables::helper::{apply_ruleset, get_current_ruleset_raw, DEFAULT_NFT};
 use nftables::schema::{Chain, NfListObject, Rule, Table};
 use nftables::stmt::{Counter, JumpTarget, Match, Operator, Statement, NAT, NATFamily};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
@@ -276,16 +275,16 @@ impl Nft {
     }
 
     fn apply(&self, batch: Batch<'static>) -> Result<()> {
-        apply_ruleset(&batch.to_nftables()).map_err(|e| NetError::Nft(e.to_string()))
+        let json = serde_json::to_string(&batch.to_nftables()).map_err(|e| NetError::Nft(format!("encode rules: {e}")))?;
+        run_nft(&["-j", "-f", "-"], Some(&json)).map(|_| ())
     }
 
     fn list_raw(&self) -> Result<Vec<RawRule>> {
-        let args = ["list", "table", "ip", self.table.as_str()];
-        let out = match get_current_ruleset_raw(DEFAULT_NFT, args) {
+        let out = match run_nft(&["-j", "list", "table", "ip", self.table.as_str()], None) {
             Ok(out) => out,
             // A missing table simply holds no rules.
-            Err(e) if e.to_string().contains("No such file or directory") => return Ok(Vec::new()),
-            Err(e) => return Err(NetError::Nft(e.to_string())),
+            Err(NetError::Nft(e)) if e.contains("No such file or directory") => return Ok(Vec::new()),
+            Err(e) => return Err(e),
         };
         let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| NetError::Nft(format!("unreadable `nft -j` output: {e}")))?;
         let items = v.get("nftables").and_then(|n| n.as_array()).cloned().unwrap_or_default();
@@ -316,6 +315,27 @@ impl RawRule {
             packets,
         })
     }
+}
+
+/// Runs `nft` with `args`, feeding `stdin`; returns stdout, or stderr as the error.
+fn run_nft(args: &[&str], stdin: Option<&str>) -> Result<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("nft")
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| NetError::Nft(format!("cannot run nft (install nftables): {e}")))?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes()).map_err(|e| NetError::Nft(format!("write to nft: {e}")))?;
+    }
+    let out = child.wait_with_output().map_err(|e| NetError::Nft(format!("wait for nft: {e}")))?;
+    if !out.status.success() {
+        return Err(NetError::Nft(format!("nft {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Serialises base-table setup between netstacks on one host.

@@ -23,6 +23,7 @@ const TTL: u32 = 600;
 pub struct DnsServer {
     records: Arc<Records>,
     upstreams: Arc<RwLock<Vec<SocketAddr>>>,
+    per_client: Arc<RwLock<HashMap<IpAddr, Vec<SocketAddr>>>>,
     listeners: Mutex<HashMap<NetworkId, Vec<JoinHandle<()>>>>,
 }
 
@@ -31,6 +32,7 @@ struct Ctx {
     network: NetworkId,
     records: Arc<Records>,
     upstreams: Arc<RwLock<Vec<SocketAddr>>>,
+    per_client: Arc<RwLock<HashMap<IpAddr, Vec<SocketAddr>>>>,
 }
 
 impl DnsServer {
@@ -39,6 +41,7 @@ impl DnsServer {
         DnsServer {
             records: Arc::new(Records::default()),
             upstreams: Arc::new(RwLock::new(upstreams)),
+            per_client: Arc::default(),
             listeners: Mutex::new(HashMap::new()),
         }
     }
@@ -53,6 +56,16 @@ impl DnsServer {
         *self.upstreams.write().unwrap_or_else(|p| p.into_inner()) = upstreams;
     }
 
+    /// Makes queries from container address `client` go to `upstreams` (its `dns` setting); empty = default.
+    pub fn set_client_upstreams(&self, client: IpAddr, upstreams: Vec<SocketAddr>) {
+        let mut map = self.per_client.write().unwrap_or_else(|p| p.into_inner());
+        if upstreams.is_empty() {
+            map.remove(&client);
+        } else {
+            map.insert(client, upstreams);
+        }
+    }
+
     /// Starts answering for `network` on `addr` (UDP and TCP). Replaces an earlier listener of that network.
     pub async fn serve(&self, network: &NetworkId, addr: SocketAddr) -> Result<()> {
         let udp = UdpSocket::bind(addr).await.map_err(|e| NetError::io("bind DNS (udp) on", addr.to_string(), e))?;
@@ -61,6 +74,7 @@ impl DnsServer {
             network: network.clone(),
             records: self.records.clone(),
             upstreams: self.upstreams.clone(),
+            per_client: self.per_client.clone(),
         };
         let tasks = vec![tokio::spawn(serve_udp(Arc::new(udp), ctx.clone())), tokio::spawn(serve_tcp(tcp, ctx))];
         let old = self.listeners.lock().unwrap_or_else(|p| p.into_inner()).insert(network.clone(), tasks);
@@ -90,7 +104,7 @@ async fn serve_udp(sock: Arc<UdpSocket>, ctx: Ctx) {
         let packet = buf[..n].to_vec();
         let (sock, ctx) = (sock.clone(), ctx.clone());
         tokio::spawn(async move {
-            if let Some(reply) = answer(&ctx, &packet, false).await {
+            if let Some(reply) = answer(&ctx, &packet, peer.ip(), false).await {
                 let _ = sock.send_to(&reply, peer).await;
             }
         });
@@ -99,19 +113,19 @@ async fn serve_udp(sock: Arc<UdpSocket>, ctx: Ctx) {
 
 async fn serve_tcp(listener: TcpListener, ctx: Ctx) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
-        tokio::spawn(serve_tcp_conn(stream, ctx.clone()));
+        let Ok((stream, peer)) = listener.accept().await else { continue };
+        tokio::spawn(serve_tcp_conn(stream, peer.ip(), ctx.clone()));
     }
 }
 
-async fn serve_tcp_conn(mut stream: TcpStream, ctx: Ctx) {
+async fn serve_tcp_conn(mut stream: TcpStream, peer: IpAddr, ctx: Ctx) {
     loop {
         let Ok(len) = stream.read_u16().await else { return };
         let mut packet = vec![0u8; usize::from(len)];
         if stream.read_exact(&mut packet).await.is_err() {
             return;
         }
-        let Some(reply) = answer(&ctx, &packet, true).await else { return };
+        let Some(reply) = answer(&ctx, &packet, peer, true).await else { return };
         let Ok(n) = u16::try_from(reply.len()) else { return };
         if stream.write_all(&n.to_be_bytes()).await.is_err() || stream.write_all(&reply).await.is_err() {
             return;
@@ -120,7 +134,7 @@ async fn serve_tcp_conn(mut stream: TcpStream, ctx: Ctx) {
 }
 
 /// The reply to one query: from the name table if it knows the name, else from upstream.
-async fn answer(ctx: &Ctx, packet: &[u8], tcp: bool) -> Option<Vec<u8>> {
+async fn answer(ctx: &Ctx, packet: &[u8], peer: IpAddr, tcp: bool) -> Option<Vec<u8>> {
     let Ok(msg) = Message::from_vec(packet) else {
         return formerr(packet);
     };
@@ -130,7 +144,8 @@ async fn answer(ctx: &Ctx, packet: &[u8], tcp: bool) -> Option<Vec<u8>> {
     if let Some(reply) = local_answer(ctx, &msg) {
         return reply.to_vec().ok();
     }
-    let upstreams = ctx.upstreams.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let custom = ctx.per_client.read().unwrap_or_else(|p| p.into_inner()).get(&peer).cloned();
+    let upstreams = custom.unwrap_or_else(|| ctx.upstreams.read().unwrap_or_else(|p| p.into_inner()).clone());
     let forwarded = if tcp {
         forward::over_tcp(packet, &upstreams).await
     } else {

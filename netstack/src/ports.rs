@@ -1,0 +1,263 @@
+//! Published ports: parsing requests, reserving host ports, DNAT rules and proxies per container.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinHandle;
+
+use crate::error::{NetError, Result};
+use crate::ids::ContainerId;
+use crate::nft::{Dnat, Proto};
+use crate::proxy;
+
+/// One port to publish, as asked for (Docker's PortBinding).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRequest {
+    /// tcp or udp.
+    pub proto: Proto,
+    /// `HostIp`; `None` means every address (0.0.0.0).
+    pub host_ip: Option<Ipv4Addr>,
+    /// `HostPort`: one port, a range to pick a free one from, or `None` for an ephemeral port.
+    pub host_ports: Option<(u16, u16)>,
+    /// Port inside the container.
+    pub container_port: u16,
+}
+
+impl PortRequest {
+    /// Builds a request from Docker's strings: `HostIp` ("" = any), `HostPort` ("", "8080", "8000-8010").
+    pub fn parse(proto: Proto, host_ip: &str, host_port: &str, container_port: u16) -> Result<Self> {
+        let host_ip = match host_ip.trim() {
+            "" | "0.0.0.0" => None,
+            s => match s.parse::<IpAddr>() {
+                Ok(IpAddr::V4(v4)) => Some(v4),
+                Ok(IpAddr::V6(_)) => return Err(NetError::Unsupported(format!("IPv6 host address {s} for published ports"))),
+                Err(_) => return Err(NetError::invalid("HostIp", s, "expected an IPv4 address")),
+            },
+        };
+        let host_ports = parse_port_range(host_port)?;
+        if container_port == 0 {
+            return Err(NetError::invalid("container port", "0", "expected 1-65535"));
+        }
+        Ok(PortRequest {
+            proto,
+            host_ip,
+            host_ports,
+            container_port,
+        })
+    }
+}
+
+fn parse_port_range(s: &str) -> Result<Option<(u16, u16)>> {
+    let s = s.trim();
+    if s.is_empty() || s == "0" {
+        return Ok(None);
+    }
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| NetError::invalid("HostPort", s, "expected a port 1-65535 or a range like 8000-8010"))
+    };
+    let (lo, hi) = match s.split_once('-') {
+        Some((a, b)) => (port(a)?, port(b)?),
+        None => (port(s)?, port(s)?),
+    };
+    if lo > hi {
+        return Err(NetError::invalid("HostPort", s, "range start is above its end"));
+    }
+    Ok(Some((lo, hi)))
+}
+
+/// A port as published.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    /// tcp or udp.
+    pub proto: Proto,
+    /// Host address (0.0.0.0 = all).
+    pub host_ip: Ipv4Addr,
+    /// Host port actually bound.
+    pub host_port: u16,
+    /// Port inside the container.
+    pub container_port: u16,
+}
+
+enum Bound {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+struct Active {
+    port: PublishedPort,
+    proxy: JoinHandle<()>,
+}
+
+/// Host ports held by containers of this netstack.
+#[derive(Default)]
+pub struct PortTable {
+    held: Mutex<HashMap<ContainerId, Vec<Active>>>,
+}
+
+impl PortTable {
+    /// Binds every requested port (all or none) and starts proxies to `container_ip`. Returns the
+    /// ports bound and the DNAT rules the caller must install.
+    pub async fn publish(&self, id: &ContainerId, container_ip: Ipv4Addr, reqs: &[PortRequest]) -> Result<(Vec<PublishedPort>, Vec<Dnat>)> {
+        let mut bound = Vec::new();
+        for req in reqs {
+            // Any error drops what is bound so far: nothing half-published.
+            bound.push(self.bind(req).await?);
+        }
+        let mut ports = Vec::new();
+        let mut dnats = Vec::new();
+        let mut active = Vec::new();
+        for (req, (sock, port)) in reqs.iter().zip(bound) {
+            let target = SocketAddr::from((container_ip, req.container_port));
+            let proxy = match sock {
+                Bound::Tcp(l) => tokio::spawn(proxy::tcp(l, target)),
+                Bound::Udp(u) => tokio::spawn(proxy::udp(u, target)),
+            };
+            if !req.host_ip.is_some_and(|ip| ip.is_loopback()) {
+                dnats.push(Dnat {
+                    proto: req.proto,
+                    host_ip: req.host_ip,
+                    host_port: port.host_port,
+                    container_ip,
+                    container_port: req.container_port,
+                });
+            }
+            ports.push(port.clone());
+            active.push(Active { port, proxy });
+        }
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).entry(id.clone()).or_default().extend(active);
+        Ok((ports, dnats))
+    }
+
+    /// Stops the proxies of `id` and frees its ports.
+    pub fn release(&self, id: &ContainerId) {
+        let gone = self.held.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        gone.into_iter().flatten().for_each(|a| a.proxy.abort());
+    }
+
+    /// Containers that hold ports.
+    pub fn holders(&self) -> Vec<ContainerId> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
+    /// Ports held by `id`.
+    pub fn ports_of(&self, id: &ContainerId) -> Vec<PublishedPort> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.get(id).into_iter().flatten().map(|a| a.port.clone()).collect()
+    }
+
+    async fn bind(&self, req: &PortRequest) -> Result<(Bound, PublishedPort)> {
+        let ip = req.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let candidates: Vec<u16> = match req.host_ports {
+            None => vec![0],
+            Some((lo, hi)) => (lo..=hi).collect(),
+        };
+        let mut last_err = None;
+        for port in candidates {
+            match bind_one(req.proto, ip, port).await {
+                Ok((sock, actual)) => {
+                    let published = PublishedPort {
+                        proto: req.proto,
+                        host_ip: ip,
+                        host_port: actual,
+                        container_port: req.container_port,
+                    };
+                    return Ok((sock, published));
+                }
+                Err(e) => last_err = Some((port, e)),
+            }
+        }
+        let (port, err) = last_err.unwrap_or((0, std::io::Error::other("no port to try")));
+        if err.kind() != std::io::ErrorKind::AddrInUse {
+            return Err(NetError::io("bind host port", format!("{}/{ip}:{port}", req.proto.as_str()), err));
+        }
+        Err(NetError::PortInUse {
+            proto: req.proto.as_str(),
+            addr: ip.into(),
+            port,
+            holder: self.holder_of(req.proto, port).or_else(|| process_holding(req.proto, port)),
+        })
+    }
+
+    fn holder_of(&self, proto: Proto, port: u16) -> Option<String> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.iter()
+            .find(|(_, ports)| ports.iter().any(|a| a.port.proto == proto && a.port.host_port == port))
+            .map(|(id, _)| format!("container {}", id.short(12)))
+    }
+}
+
+async fn bind_one(proto: Proto, ip: Ipv4Addr, port: u16) -> std::io::Result<(Bound, u16)> {
+    let addr = SocketAddr::from((ip, port));
+    match proto {
+        Proto::Tcp => {
+            let l = TcpListener::bind(addr).await?;
+            let actual = l.local_addr()?.port();
+            Ok((Bound::Tcp(l), actual))
+        }
+        Proto::Udp => {
+            let u = UdpSocket::bind(addr).await?;
+            let actual = u.local_addr()?.port();
+            Ok((Bound::Udp(u), actual))
+        }
+    }
+}
+
+/// Finds the process that holds a local port (via /proc), for the error message.
+fn process_holding(proto: Proto, port: u16) -> Option<String> {
+    let inodes: Vec<String> = ["", "6"]
+        .iter()
+        .filter_map(|v6| std::fs::read_to_string(format!("/proc/net/{}{v6}", proto.as_str())).ok())
+        .flat_map(|t| t.lines().skip(1).filter_map(|l| socket_inode(l, port)).collect::<Vec<_>>())
+        .collect();
+    if inodes.is_empty() {
+        return None;
+    }
+    for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = proc_entry.file_name().to_string_lossy().to_string();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else { continue };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+            let target = target.to_string_lossy();
+            if inodes.iter().any(|i| target == format!("socket:[{i}]")) {
+                let comm = std::fs::read_to_string(proc_entry.path().join("comm")).unwrap_or_default();
+                return Some(format!("process {pid} ({})", comm.trim()));
+            }
+        }
+    }
+    None
+}
+
+fn socket_inode(line: &str, port: u16) -> Option<String> {
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    let local_port = u16::from_str_radix(cols.get(1)?.rsplit(':').next()?, 16).ok()?;
+    (local_port == port).then(|| cols.get(9).map(|s| s.to_string())).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_docker_port_strings() {
+        let r = PortRequest::parse(Proto::Tcp, "", "8000-8010", 80).unwrap();
+        assert_eq!(r.host_ports, Some((8000, 8010)));
+        assert_eq!(r.host_ip, None);
+        let r = PortRequest::parse(Proto::Udp, "127.0.0.1", "", 53).unwrap();
+        assert_eq!(r.host_ports, None);
+        assert_eq!(r.host_ip, Some(Ipv4Addr::LOCALHOST));
+        let err = PortRequest::parse(Proto::Tcp, "", "90-80", 80).unwrap_err().to_string();
+        assert!(err.contains("range start"), "{err}");
+        assert!(PortRequest::parse(Proto::Tcp, "", "http", 80).is_err());
+        assert!(PortRequest::parse(Proto::Tcp, "nope", "1", 80).is_err());
+    }
+}

@@ -1,0 +1,103 @@
+//! Containers on one network reach each other; a container on another network does not.
+
+mod common;
+
+use common::*;
+use netstack::{EndpointSpec, Keep};
+
+#[test]
+fn same_network_pings_other_network_is_isolated() {
+    if !require_root("same_network_pings_other_network_is_isolated") {
+        return;
+    }
+    isolated(|| async {
+        let t = TestStack::new(None);
+        let s = &t.stack;
+        let (na, nb) = (net_id(), net_id());
+        let sa = spec(&na, free_subnet(s, 10).await, false);
+        let sb = spec(&nb, free_subnet(s, 11).await, false);
+        s.create_network(&sa).await.unwrap();
+        s.create_network(&sb).await.unwrap();
+
+        let (c1, c2, c3) = (ctr_id(), ctr_id(), ctr_id());
+        let ep = |n| EndpointSpec { ip: host(sa.subnet, n), names: vec![], default_route: true };
+        let p1 = s.create_sandbox(&c1).await.unwrap();
+        let p2 = s.create_sandbox(&c2).await.unwrap();
+        let p3 = s.create_sandbox(&c3).await.unwrap();
+        let a1 = s.attach(&c1, &sa, &ep(2)).await.unwrap();
+        s.attach(&c2, &sa, &ep(3)).await.unwrap();
+        let ep3 = EndpointSpec { ip: host(sb.subnet, 2), names: vec![], default_route: true };
+        s.attach(&c3, &sb, &ep3).await.unwrap();
+        assert_eq!(a1.ifname, "eth0");
+
+        // Inside: eth0 with the address, lo up, default route via the gateway.
+        let addr = sh(&format!("nsenter --net={} ip -o -4 addr show eth0", p1.display()));
+        assert!(addr.contains(&format!("{}/24", host(sa.subnet, 2))), "{addr}");
+        let route = sh(&format!("nsenter --net={} ip route show default", p1.display()));
+        assert!(route.contains(&format!("via {}", sa.gateway)), "{route}");
+        assert!(sh(&format!("nsenter --net={} ip -o link show lo", p1.display())).contains("UP"));
+
+        assert!(ping(&p1, host(sa.subnet, 3)), "c1 -> c2 on the same network");
+        assert!(ping(&p2, host(sa.subnet, 2)), "c2 -> c1 on the same network");
+        assert!(ping(&p3, sb.gateway), "c3 reaches its own gateway");
+        assert!(!ping(&p3, host(sa.subnet, 2)), "c3 on another network must not reach c1");
+        assert!(!ping(&p1, host(sb.subnet, 2)), "c1 must not reach c3 on another network");
+
+        // A second network on a running container appears as eth1; detach removes it.
+        let a2 = s.attach(&c1, &sb, &EndpointSpec { ip: host(sb.subnet, 9), names: vec![], default_route: false }).await.unwrap();
+        assert_eq!(a2.ifname, "eth1");
+        assert!(ping(&p1, host(sb.subnet, 2)), "c1 reaches c3 once on the same network");
+        s.detach(&c1, &nb).await.unwrap();
+        s.detach(&c1, &nb).await.unwrap();
+        assert!(!sh(&format!("nsenter --net={} ip -o link", p1.display())).contains("eth1"));
+
+        for c in [&c1, &c2, &c3] {
+            s.remove_sandbox(c).await.unwrap();
+        }
+        s.remove_network(&na).await.unwrap();
+        s.remove_network(&nb).await.unwrap();
+        s.remove_network(&nb).await.unwrap();
+        assert_eq!(s.cleanup_orphans(&Keep::default()).await.unwrap(), Default::default(), "explicit removal left nothing");
+    });
+}
+
+#[test]
+fn internal_network_cannot_reach_out() {
+    if !require_root("internal_network_cannot_reach_out") {
+        return;
+    }
+    isolated(|| async {
+        let t = TestStack::new(None);
+        let s = &t.stack;
+        let (ni, no) = (net_id(), net_id());
+        let si = spec(&ni, free_subnet(s, 20).await, true);
+        let so = spec(&no, free_subnet(s, 21).await, false);
+        s.create_network(&si).await.unwrap();
+        s.create_network(&so).await.unwrap();
+        let (c1, c2, c3) = (ctr_id(), ctr_id(), ctr_id());
+        let p1 = s.create_sandbox(&c1).await.unwrap();
+        let p2 = s.create_sandbox(&c2).await.unwrap();
+        let p3 = s.create_sandbox(&c3).await.unwrap();
+        s.attach(&c1, &si, &EndpointSpec { ip: host(si.subnet, 2), names: vec![], default_route: true }).await.unwrap();
+        s.attach(&c2, &si, &EndpointSpec { ip: host(si.subnet, 3), names: vec![], default_route: true }).await.unwrap();
+        s.attach(&c3, &so, &EndpointSpec { ip: host(so.subnet, 2), names: vec![], default_route: true }).await.unwrap();
+        assert!(ping(&p1, host(si.subnet, 3)), "members of an internal network reach each other");
+        let routes = sh(&format!("nsenter --net={} ip route", p1.display()));
+        assert!(!routes.contains("default"), "no default route on an internal network: {routes}");
+        // Even with a route added by hand, the firewall stops traffic leaving the internal bridge.
+        sh(&format!("nsenter --net={} ip route add default via {}", p1.display(), si.gateway));
+        assert!(ping(&p3, so.gateway), "the other network works");
+        assert!(!ping(&p1, host(so.subnet, 2)), "an internal network must not reach out");
+        assert!(!ping(&p3, host(si.subnet, 2)), "nothing reaches into an internal network");
+        let rules = sh("nft list chain ip berth forward");
+        assert!(rules.contains(&format!("iifname \"{}\" drop", si.bridge())), "{rules}");
+        let nat = sh("nft list chain ip berth postrouting");
+        assert!(!nat.contains(&si.subnet.to_string()), "no masquerade for internal networks: {nat}");
+        assert!(nat.contains(&so.subnet.to_string()), "masquerade for the other: {nat}");
+        drop(p2);
+        let report = s.cleanup_orphans(&Keep::default()).await.unwrap();
+        assert_eq!((report.bridges, report.veths, report.netns), (2, 3, 3), "{report:?}");
+        assert!(report.rules >= 5, "{report:?}");
+        assert!(s.nft().owned_rules().unwrap().is_empty());
+    });
+}
