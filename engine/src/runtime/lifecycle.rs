@@ -1,21 +1,109 @@
-//! Runtime operations on one container: start (through the monitor), signal, wait, pause, remove, exec.
+//! Runtime operations on one container: start (through the monitor), signal, wait, pause, remove.
 
+use super::monitor::{MonitorConfig, StartReport, CONFIG_FILE, CONTAINER_PID_FILE, MONITOR_PID_FILE};
+use super::rootfs::{self, BundlePaths};
+use super::spec::{self as ocispec, SpecInputs};
 use super::*;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 impl Runtime {
     /// Mounts the rootfs, writes the OCI bundle, spawns the detached monitor (setsid; survives the engine) and
     /// returns once the container's process runs, or the start error (`StartFailed` with 126/127 semantics).
     /// Blocking: call it from `spawn_blocking` in async code. Restarting a stopped container reuses its bundle
     /// (the upper dir keeps the container's file changes).
+    #[tracing::instrument(skip_all, fields(id = %spec.id))]
     pub fn start(&self, spec: &ContainerSpec) -> Result<Started> {
-        let _ = spec;
-        Err(RuntimeError::NotBuilt("start"))
+        check_id(&spec.id)?;
+        if self.monitor_pid(&spec.id).is_some() {
+            return Err(RuntimeError::AlreadyExists(spec.id.clone()));
+        }
+        let paths = BundlePaths::new(&self.bundle_dir(&spec.id));
+        paths.create()?;
+        for stale in [exit::EXIT_FILE, CONTAINER_PID_FILE, MONITOR_PID_FILE] {
+            let _ = std::fs::remove_file(paths.dir.join(stale));
+        }
+        // A crashed earlier run may have left libcontainer state or a cgroup under this id.
+        let _ = std::fs::remove_dir_all(self.lc_root().join(&spec.id));
+        rootfs::mount_overlay(&paths, &spec.lower_dirs)?;
+        let res = self.prepare_and_spawn(spec, &paths);
+        if res.is_err() {
+            let _ = rootfs::unmount(&paths.rootfs);
+        }
+        res
+    }
+
+    fn prepare_and_spawn(&self, spec: &ContainerSpec, paths: &BundlePaths) -> Result<Started> {
+        rootfs::write_etc_files(paths, spec)?;
+        let user = user::resolve(&paths.rootfs, spec.process.user.as_deref(), &spec.process.additional_groups)?;
+        let init = if spec.init { Some(find_init()?) } else { None };
+        let inputs = SpecInputs {
+            user: &user,
+            etc_dir: &paths.etc,
+            init_binary: init.as_deref(),
+            cgroups: cgroups::CgroupVersion::detect(),
+        };
+        let oci = ocispec::build(spec, &inputs)?;
+        let cfg_path = paths.dir.join("config.json");
+        oci.save(&cfg_path)
+            .map_err(|e| RuntimeError::io(format!("writing {}", cfg_path.display()), std::io::Error::other(e)))?;
+        if spec.process.open_stdin && !self.stdin_path(&spec.id).exists() {
+            nix::unistd::mkfifo(&self.stdin_path(&spec.id), nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .map_err(|e| RuntimeError::errno("creating the stdin FIFO", e))?;
+        }
+        let mcfg = MonitorConfig {
+            id: spec.id.clone(),
+            lc_root: self.lc_root(),
+            tty: spec.process.tty,
+            open_stdin: spec.process.open_stdin,
+        };
+        let data = serde_json::to_vec(&mcfg).map_err(|e| RuntimeError::io("encoding monitor config", std::io::Error::other(e)))?;
+        std::fs::write(paths.dir.join(CONFIG_FILE), data)
+            .map_err(|e| RuntimeError::io("writing monitor config", e))?;
+        self.spawn_monitor(&paths.dir)
+    }
+
+    fn spawn_monitor(&self, bundle: &Path) -> Result<Started> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(bundle.join("monitor.log"))
+            .map_err(|e| RuntimeError::io("opening monitor.log", e))?;
+        let mut child = Command::new(&self.monitor_exe)
+            .arg("__monitor")
+            .arg(bundle)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| RuntimeError::io(format!("spawning monitor {}", self.monitor_exe.display()), e))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let _ = child.wait();
+        match serde_json::from_str::<StartReport>(line.trim()) {
+            Ok(StartReport::Started { pid, monitor_pid }) => {
+                Ok(Started { pid, monitor_pid, started_at: chrono::Utc::now() })
+            }
+            Ok(StartReport::Failed { message, exit_code }) => Err(RuntimeError::StartFailed { message, exit_code }),
+            Err(_) => {
+                let log = std::fs::read_to_string(bundle.join("monitor.log")).unwrap_or_default();
+                let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+                Err(RuntimeError::StartFailed { message: format!("the container monitor did not report a start: {tail}"), exit_code: 125 })
+            }
+        }
     }
 
     /// Sends a signal to the container's PID 1.
     pub fn signal(&self, id: &str, sig: Signal) -> Result<()> {
-        let _ = (id, sig);
-        Err(RuntimeError::NotBuilt("signal"))
+        let pid = self.container_pid(id).ok_or_else(|| RuntimeError::NotRunning(id.to_owned()))?;
+        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+            Ok(()) => Ok(()),
+            Err(nix::errno::Errno::ESRCH) => Err(RuntimeError::NotRunning(id.to_owned())),
+            Err(e) => Err(RuntimeError::errno(format!("sending {sig} to container {id}"), e)),
+        }
     }
 
     /// The exit record the monitor wrote when the container ended (None while running or never started).
@@ -26,64 +114,138 @@ impl Runtime {
     /// Resolves when the monitor of `id` has exited (pidfd; works for monitors of a previous engine too) and
     /// returns its exit record. Errors with `NotRunning` when no monitor runs and no record exists.
     pub async fn wait_monitor(&self, id: &str) -> Result<ExitRecord> {
-        let _ = id;
-        Err(RuntimeError::NotBuilt("wait_monitor"))
+        if let Some(pid) = self.monitor_pid(id) {
+            if let Ok(fd) = pidfd::open(pid) {
+                // The pid may have been reused between reading the file and opening the pidfd.
+                if self.monitor_pid(id) == Some(pid) {
+                    pidfd::exited(fd).await.map_err(|e| RuntimeError::io("waiting for the monitor", e))?;
+                }
+            }
+        }
+        match self.exit_record(id) {
+            Some(r) => Ok(r),
+            None if self.bundle_dir(id).join(MONITOR_PID_FILE).exists() => Ok(ExitRecord {
+                exit_code: 255,
+                oom_killed: false,
+                finished_at: chrono::Utc::now(),
+                error: Some("the container monitor died without recording an exit status".into()),
+            }),
+            None => Err(RuntimeError::NotRunning(id.to_owned())),
+        }
     }
 
-    /// The monitor's pid when it is alive.
+    /// The monitor's pid when it is alive (checked against /proc so a reused pid is not mistaken for it).
     pub fn monitor_pid(&self, id: &str) -> Option<i32> {
-        let _ = id;
-        None
+        let bundle = self.bundle_dir(id);
+        let pid: i32 = std::fs::read_to_string(bundle.join(MONITOR_PID_FILE)).ok()?.trim().parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        let is_ours = args.iter().any(|a| *a == b"__monitor")
+            && args.iter().any(|a| *a == bundle.as_os_str().as_encoded_bytes());
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+            .unwrap_or(true);
+        (is_ours && !zombie).then_some(pid)
     }
 
     /// Host pid of the container's PID 1 while it runs.
     pub fn container_pid(&self, id: &str) -> Option<i32> {
-        let _ = id;
-        None
+        self.monitor_pid(id)?;
+        std::fs::read_to_string(self.bundle_dir(id).join(CONTAINER_PID_FILE)).ok()?.trim().parse().ok()
     }
 
     /// Whether the container's monitor (and so the container) is alive.
     pub fn is_running(&self, id: &str) -> bool {
-        self.monitor_pid(id).is_some()
+        self.container_pid(id).is_some()
+    }
+
+    fn lc_container(&self, id: &str) -> Result<libcontainer::container::Container> {
+        if !self.is_running(id) {
+            return Err(RuntimeError::NotRunning(id.to_owned()));
+        }
+        libcontainer::container::Container::load(self.lc_root().join(id))
+            .map_err(|e| RuntimeError::Libcontainer(e.to_string()))
     }
 
     /// Freezes every process of the container (freezer cgroup).
     pub fn pause(&self, id: &str) -> Result<()> {
-        let _ = id;
-        Err(RuntimeError::NotBuilt("pause"))
+        self.lc_container(id)?.pause().map_err(|e| RuntimeError::Libcontainer(format!("pausing {id}: {e}")))
     }
 
     /// Thaws a paused container.
     pub fn resume(&self, id: &str) -> Result<()> {
-        let _ = id;
-        Err(RuntimeError::NotBuilt("resume"))
+        self.lc_container(id)?.resume().map_err(|e| RuntimeError::Libcontainer(format!("resuming {id}: {e}")))
     }
 
-    /// Kills what is left (monitor, processes), unmounts the rootfs, deletes libcontainer state and the cgroups,
+    /// Kills what is left (container, monitor), unmounts the rootfs, deletes libcontainer state and the cgroups,
     /// removes the bundle. Idempotent: removing an unknown id is Ok.
+    #[tracing::instrument(skip(self))]
     pub fn remove(&self, id: &str) -> Result<()> {
-        let _ = id;
-        Err(RuntimeError::NotBuilt("remove"))
+        check_id(id)?;
+        self.kill_everything(id);
+        let lc_dir = self.lc_root().join(id);
+        if lc_dir.exists() {
+            std::fs::remove_dir_all(&lc_dir).map_err(|e| RuntimeError::io(format!("removing {}", lc_dir.display()), e))?;
+        }
+        cgroups::remove(id).map_err(|e| RuntimeError::io("removing cgroups", e))?;
+        let bundle = self.bundle_dir(id);
+        rootfs::unmount(&bundle.join("rootfs"))?;
+        match std::fs::remove_dir_all(&bundle) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RuntimeError::io(format!("removing {}", bundle.display()), e)),
+        }
+    }
+
+    /// SIGKILLs the container and waits for its monitor to finish its own cleanup; then kills what remains.
+    fn kill_everything(&self, id: &str) {
+        if let Some(mpid) = self.monitor_pid(id) {
+            let _ = self.signal(id, Signal::SIGKILL);
+            let exited = pidfd::open(mpid).map(|fd| pidfd::wait_blocking(&fd, Duration::from_secs(5))).unwrap_or(true);
+            if !exited {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(mpid), Signal::SIGKILL);
+            }
+        }
+        for _ in 0..100 {
+            let pids = cgroups::pids(id);
+            if pids.is_empty() {
+                break;
+            }
+            for p in pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Ids of the bundles on disk (crash recovery: the engine removes those it has no state row for).
     pub fn bundles(&self) -> Result<Vec<String>> {
-        let rd = match std::fs::read_dir(&self.root) {
-            Ok(rd) => rd,
-            Err(e) => return Err(RuntimeError::io(format!("listing {}", self.root.display()), e)),
-        };
+        let rd = std::fs::read_dir(&self.root).map_err(|e| RuntimeError::io(format!("listing {}", self.root.display()), e))?;
         Ok(rd
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|n| check_id(n).is_ok())
             .collect())
     }
+}
 
-    /// Runs a process inside a running container (its namespaces and cgroup) through a helper process
-    /// (`berth __exec`), wired to `stdio`; the returned child exits with the process's exit code
-    /// (126/127 when it cannot be executed).
-    pub fn exec(&self, id: &str, process: &ProcessSpec, stdio: ExecStdio) -> Result<tokio::process::Child> {
-        let _ = (id, process, stdio);
-        Err(RuntimeError::NotBuilt("exec"))
+/// Container ids are 64 lowercase hex digits (they name directories and cgroups).
+fn check_id(id: &str) -> Result<()> {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        Err(RuntimeError::InvalidSpec(format!("container id {id:?} is not 64 lowercase hex digits")))
     }
+}
+
+/// The init binary: `BERTH_INIT_PATH`, else Debian's static tini, else docker-init.
+fn find_init() -> Result<PathBuf> {
+    let candidates: Vec<PathBuf> = std::env::var_os("BERTH_INIT_PATH")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(["/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init"].map(PathBuf::from))
+        .collect();
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        RuntimeError::InvalidSpec("init: true needs a static init binary: install Debian's tini (tini-static) or set BERTH_INIT_PATH".into())
+    })
 }

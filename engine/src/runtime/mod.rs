@@ -12,12 +12,14 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod executor;
 pub mod exit;
 pub mod logfile;
 pub mod monitor;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
+mod tty;
 pub mod user;
 
 mod error;

@@ -1,7 +1,377 @@
-//! The per-container monitor process (`berth __monitor <bundle>`).
+//! The per-container monitor process (`berth __monitor <bundle>`): small and single-threaded (no tokio).
+//! It detaches (fork + setsid, so it survives the engine), starts the container through libcontainer, reports
+//! the start result on its stdout (one JSON line), then holds the container's stdio, writes the log file,
+//! reaps the container as its parent (and child subreaper), records the exit status and OOM, cleans up the
+//! libcontainer state, cgroups and rootfs mount, and exits.
+
+use super::exit::ExitRecord;
+use super::logfile::{LineSplitter, LogStream, LogWriter, LOG_FILE};
+use super::{cgroups, executor, rootfs};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What the monitor needs besides the OCI bundle (`<bundle>/monitor.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MonitorConfig {
+    /// Container id (also the libcontainer id).
+    pub id: String,
+    /// libcontainer's state root.
+    pub lc_root: PathBuf,
+    /// The container has a terminal.
+    pub tty: bool,
+    /// Feed stdin from the `<bundle>/stdin` FIFO.
+    pub open_stdin: bool,
+}
+
+/// File names inside the bundle.
+pub const CONFIG_FILE: &str = "monitor.json";
+/// The monitor's pid.
+pub const MONITOR_PID_FILE: &str = "monitor.pid";
+/// The container's PID 1 (host pid) while it runs.
+pub const CONTAINER_PID_FILE: &str = "container.pid";
+
+/// The start result the monitor prints on its stdout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum StartReport {
+    /// The container process runs.
+    Started {
+        /// Host pid of PID 1.
+        pid: i32,
+        /// Pid of the monitor.
+        monitor_pid: i32,
+    },
+    /// It could not be started.
+    Failed {
+        /// Docker-style message.
+        message: String,
+        /// Docker exit code for the failure (125 runtime error, 126, 127).
+        exit_code: i32,
+    },
+}
 
 /// Entry point of `berth __monitor <bundle>`; returns the process exit code.
-pub fn main(bundle: &std::path::Path) -> i32 {
-    eprintln!("berth __monitor {}: not built yet", bundle.display());
-    1
+pub fn main(bundle: &Path) -> i32 {
+    // SAFETY: the monitor is single-threaded at this point (no runtime, no threads spawned).
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { .. }) => 0,
+        Ok(ForkResult::Child) => {
+            let _ = setsid();
+            run(bundle)
+        }
+        Err(e) => {
+            report(&StartReport::Failed { message: format!("forking the monitor: {e}"), exit_code: 125 });
+            1
+        }
+    }
+}
+
+fn report(r: &StartReport) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, r);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+/// After reporting, stdin/stdout go to /dev/null so the engine's pipe sees EOF and nothing blocks on it.
+fn detach_stdio() {
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+    }
+}
+
+fn run(bundle: &Path) -> i32 {
+    let cfg: MonitorConfig = match std::fs::read(bundle.join(CONFIG_FILE))
+        .map_err(|e| e.to_string())
+        .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            report(&StartReport::Failed { message: format!("reading monitor config: {e}"), exit_code: 125 });
+            return 1;
+        }
+    };
+    match Monitor::start(bundle, &cfg) {
+        Ok(mut m) => {
+            report(&StartReport::Started { pid: m.pid.as_raw(), monitor_pid: std::process::id() as i32 });
+            detach_stdio();
+            let code = m.supervise();
+            m.finish(code);
+            0
+        }
+        Err((message, exit_code)) => {
+            cleanup(bundle, &cfg, None);
+            let _ = std::fs::remove_file(bundle.join(MONITOR_PID_FILE));
+            report(&StartReport::Failed { message, exit_code });
+            1
+        }
+    }
+}
+
+/// Container output sources held by the monitor.
+enum Output {
+    Pipes { out: OwnedFd, err: OwnedFd },
+    Tty { master: OwnedFd, stdin: Option<File> },
+}
+
+struct Monitor {
+    bundle: PathBuf,
+    cfg: MonitorConfig,
+    container: Container,
+    pid: Pid,
+    output: Output,
+    sigfd: SignalFd,
+}
+
+type StartError = (String, i32);
+
+impl Monitor {
+    fn start(bundle: &Path, cfg: &MonitorConfig) -> Result<Self, StartError> {
+        let e125 = |what: &str, e: &dyn std::fmt::Display| (format!("{what}: {e}"), 125);
+        nix::sys::prctl::set_child_subreaper(true).map_err(|e| e125("becoming child subreaper", &e))?;
+        std::fs::write(bundle.join(MONITOR_PID_FILE), std::process::id().to_string())
+            .map_err(|e| e125("writing monitor.pid", &e))?;
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        mask.add(Signal::SIGPIPE);
+        mask.add(Signal::SIGHUP);
+        mask.thread_block().map_err(|e| e125("blocking SIGCHLD", &e))?;
+        let mut chld = SigSet::empty();
+        chld.add(Signal::SIGCHLD);
+        let sigfd = SignalFd::new(&chld).map_err(|e| e125("signalfd", &e))?;
+
+        let builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
+            .with_executor(executor::DockerExecutor)
+            .with_root_path(&cfg.lc_root)
+            .map_err(|e| e125("libcontainer root", &e))?;
+        let (builder, pending) = Self::wire_stdio(builder, bundle, cfg)?;
+        let mut container = builder
+            .as_init(bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(|e| start_error(&e))?;
+        let output = pending.finish(bundle).map_err(|e| e125("receiving the terminal", &e))?;
+        if let Err(e) = container.start() {
+            let _ = container.delete(true);
+            return Err(start_error(&e));
+        }
+        let pid = container.pid().ok_or_else(|| ("container has no pid after start".to_owned(), 125))?;
+        let _ = std::fs::write(bundle.join(CONTAINER_PID_FILE), pid.as_raw().to_string());
+        Ok(Self { bundle: bundle.to_owned(), cfg: cfg.clone(), container, pid, output, sigfd })
+    }
+
+    fn wire_stdio(
+        builder: ContainerBuilder,
+        bundle: &Path,
+        cfg: &MonitorConfig,
+    ) -> Result<(ContainerBuilder, PendingOutput), StartError> {
+        let e125 = |what: &str, e: &dyn std::fmt::Display| (format!("{what}: {e}"), 125);
+        let stdin = open_stdin(bundle, cfg).map_err(|e| e125("opening stdin", &e))?;
+        if cfg.tty {
+            let sock = bundle.join("console.sock");
+            let _ = std::fs::remove_file(&sock);
+            let listener = std::os::unix::net::UnixListener::bind(&sock).map_err(|e| e125("console socket", &e))?;
+            let stdin = cfg.open_stdin.then(|| File::from(stdin));
+            return Ok((builder.with_console_socket(Some(&sock)), PendingOutput::Tty { listener, stdin }));
+        }
+        let (out_r, out_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e125("pipe", &e))?;
+        let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e125("pipe", &e))?;
+        let builder = builder.with_stdin(stdin).with_stdout(out_w).with_stderr(err_w);
+        Ok((builder, PendingOutput::Pipes { out: out_r, err: err_r }))
+    }
+
+    /// Copies output to the log and reaps children until the container's PID 1 exits; returns its exit code.
+    fn supervise(&mut self) -> i32 {
+        let log_path = self.bundle.join(LOG_FILE);
+        let mut log = LogWriter::open(&log_path).ok();
+        let mut out = LineSplitter::new(LogStream::Stdout);
+        let mut err = LineSplitter::new(LogStream::Stderr);
+        let mut open = [true, true];
+        let mut exit_code: Option<i32> = None;
+        let mut drain_deadline: Option<Instant> = None;
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            if exit_code.is_some() && (open == [false, false] || drain_deadline.is_some_and(|d| Instant::now() > d)) {
+                break;
+            }
+            let (src0, src1, stdin) = match &self.output {
+                Output::Pipes { out, err } => (out.as_fd(), Some(err.as_fd()), None),
+                Output::Tty { master, stdin } => (master.as_fd(), None, stdin.as_ref().map(|f| f.as_fd())),
+            };
+            let mut fds = vec![PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN)];
+            let idx0 = open[0].then(|| { fds.push(PollFd::new(src0, PollFlags::POLLIN)); fds.len() - 1 });
+            let idx1 = src1.filter(|_| open[1]).map(|fd| { fds.push(PollFd::new(fd, PollFlags::POLLIN)); fds.len() - 1 });
+            let idx_in = stdin.map(|fd| { fds.push(PollFd::new(fd, PollFlags::POLLIN)); fds.len() - 1 });
+            let timeout = if exit_code.is_some() { PollTimeout::from(50u16) } else { PollTimeout::NONE };
+            if let Err(e) = poll(&mut fds, timeout) {
+                if e != nix::errno::Errno::EINTR {
+                    eprintln!("monitor: poll: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            let ready = |i: Option<usize>| i.and_then(|i| fds[i].revents()).is_some_and(|r| !r.is_empty());
+            let (r_sig, r0, r1, r_in) = (ready(Some(0)), ready(idx0), ready(idx1), ready(idx_in));
+            drop(fds);
+            if r_sig {
+                let _ = self.sigfd.read_signal();
+                if let Some(code) = self.reap() {
+                    exit_code = Some(code);
+                    drain_deadline = Some(Instant::now() + Duration::from_millis(500));
+                    if matches!(self.output, Output::Tty { .. }) {
+                        open[1] = false;
+                    }
+                }
+            }
+            if r0 {
+                let fd = match &self.output { Output::Pipes { out, .. } => out.as_raw_fd(), Output::Tty { master, .. } => master.as_raw_fd() };
+                open[0] = pump(fd, &mut buf, &mut out, log.as_mut());
+            }
+            if r1 {
+                if let Output::Pipes { err: e, .. } = &self.output {
+                    open[1] = pump(e.as_raw_fd(), &mut buf, &mut err, log.as_mut());
+                }
+            }
+            if r_in {
+                self.forward_stdin(&mut buf);
+            }
+            if let Output::Tty { .. } = self.output {
+                open[1] = false;
+            }
+        }
+        for s in [&mut out, &mut err] {
+            if let (Some(rec), Some(l)) = (s.finish(), log.as_mut()) {
+                let _ = l.write(&rec);
+            }
+        }
+        exit_code.unwrap_or(255)
+    }
+
+    /// Reaps every exited child; returns the container's exit code when PID 1 was among them.
+    fn reap(&self) -> Option<i32> {
+        let mut code = None;
+        loop {
+            match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, c)) if p == self.pid => code = Some(c),
+                Ok(WaitStatus::Signaled(p, s, _)) if p == self.pid => code = Some(128 + s as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        code
+    }
+
+    fn forward_stdin(&mut self, buf: &mut [u8]) {
+        let Output::Tty { master, stdin } = &mut self.output else { return };
+        let Some(f) = stdin else { return };
+        match nix::unistd::read(f.as_raw_fd(), buf) {
+            Ok(0) | Err(_) => *stdin = None,
+            Ok(n) => {
+                let _ = nix::unistd::write(&*master, &buf[..n]);
+            }
+        }
+    }
+
+    /// Records the exit, then removes libcontainer state, cgroups and the rootfs mount.
+    fn finish(mut self, exit_code: i32) {
+        let oom_killed = cgroups::oom_kills(&self.cfg.id) > 0;
+        let _ = std::fs::remove_file(self.bundle.join(CONTAINER_PID_FILE));
+        if let Err(e) = self.container.delete(true) {
+            eprintln!("monitor: deleting libcontainer state: {e}");
+        }
+        cleanup(&self.bundle, &self.cfg, None);
+        let rec = ExitRecord { exit_code, oom_killed, finished_at: chrono::Utc::now(), error: None };
+        if let Err(e) = rec.write(&self.bundle) {
+            eprintln!("monitor: {e}");
+        }
+        let _ = std::fs::remove_file(self.bundle.join(MONITOR_PID_FILE));
+    }
+}
+
+/// Output wiring decided before build; the tty master only exists after it.
+enum PendingOutput {
+    Pipes { out: OwnedFd, err: OwnedFd },
+    Tty { listener: std::os::unix::net::UnixListener, stdin: Option<File> },
+}
+
+impl PendingOutput {
+    fn finish(self, bundle: &Path) -> std::io::Result<Output> {
+        match self {
+            PendingOutput::Pipes { out, err } => Ok(Output::Pipes { out, err }),
+            PendingOutput::Tty { listener, stdin } => {
+                let master = super::tty::receive_master(&listener)?;
+                let _ = std::fs::remove_file(bundle.join("console.sock"));
+                Ok(Output::Tty { master, stdin })
+            }
+        }
+    }
+}
+
+fn open_stdin(bundle: &Path, cfg: &MonitorConfig) -> std::io::Result<OwnedFd> {
+    if cfg.open_stdin {
+        // Read-write so opening never blocks and the reader never sees EOF while the engine reconnects.
+        let f = File::options().read(true).write(true).open(bundle.join("stdin"))?;
+        return Ok(f.into());
+    }
+    Ok(File::open("/dev/null")?.into())
+}
+
+/// Reads what is there from `fd` into the log; false at EOF (or a closed tty: EIO).
+fn pump(fd: i32, buf: &mut [u8], split: &mut LineSplitter, log: Option<&mut LogWriter>) -> bool {
+    match nix::unistd::read(fd, buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            if let Some(l) = log {
+                for rec in split.push(&buf[..n]) {
+                    let _ = l.write(&rec);
+                }
+            }
+            true
+        }
+        Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => true,
+        Err(_) => false,
+    }
+}
+
+/// Turns a libcontainer build/start error into a Docker-style message and exit code.
+fn start_error(e: &dyn std::error::Error) -> StartError {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    match executor::parse_error(&text) {
+        Some((code, msg)) => (msg, code),
+        None => (format!("failed to create the container: {text}"), 125),
+    }
+}
+
+/// Best-effort removal of what a container leaves behind on the host (not the bundle itself).
+pub(crate) fn cleanup(bundle: &Path, cfg: &MonitorConfig, _unused: Option<()>) {
+    let lc_dir = cfg.lc_root.join(&cfg.id);
+    if lc_dir.exists() {
+        let _ = std::fs::remove_dir_all(&lc_dir);
+    }
+    if let Err(e) = cgroups::remove(&cfg.id) {
+        eprintln!("monitor: {e}");
+    }
+    if let Err(e) = rootfs::unmount(&bundle.join("rootfs")) {
+        eprintln!("monitor: {e}");
+    }
 }

@@ -1,1 +1,145 @@
-//! The container rootfs: overlayfs of the image layers plus a per-container upper dir, and /etc files.
+//! The container rootfs: overlayfs of the image layers plus a per-container upper dir (kept across restarts
+//! until the container is removed), and the container's own /etc/hosts, /etc/hostname, /etc/resolv.conf.
+
+use super::{ContainerSpec, ResolvConf, Result, RuntimeError};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Paths inside a bundle.
+#[derive(Debug, Clone)]
+pub struct BundlePaths {
+    /// The bundle dir `<runtime root>/<id>`.
+    pub dir: PathBuf,
+    /// Overlay mount point (the OCI root).
+    pub rootfs: PathBuf,
+    /// Overlay upper dir (the container's changes).
+    pub upper: PathBuf,
+    /// Overlay work dir.
+    pub work: PathBuf,
+    /// Per-container files bind-mounted over /etc/{hosts,hostname,resolv.conf}.
+    pub etc: PathBuf,
+}
+
+impl BundlePaths {
+    /// The layout of the bundle at `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            rootfs: dir.join("rootfs"),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            etc: dir.join("etc"),
+        }
+    }
+
+    /// Creates the directories.
+    pub fn create(&self) -> Result<()> {
+        for d in [&self.dir, &self.rootfs, &self.upper, &self.work, &self.etc] {
+            std::fs::create_dir_all(d).map_err(|e| RuntimeError::io(format!("creating {}", d.display()), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Mounts the overlay at `paths.rootfs` unless it is mounted already.
+pub fn mount_overlay(paths: &BundlePaths, lower_dirs: &[PathBuf]) -> Result<()> {
+    if lower_dirs.is_empty() {
+        return Err(RuntimeError::InvalidSpec("the image has no layers".into()));
+    }
+    if is_mounted(&paths.rootfs) {
+        return Ok(());
+    }
+    for l in lower_dirs {
+        let s = l.to_string_lossy();
+        if s.contains(':') || s.contains(',') {
+            return Err(RuntimeError::InvalidSpec(format!("layer path {s:?} contains ':' or ','")));
+        }
+        if !l.is_dir() {
+            return Err(RuntimeError::InvalidSpec(format!("layer dir {s} does not exist")));
+        }
+    }
+    let lower = lower_dirs.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>().join(":");
+    let data = format!("lowerdir={lower},upperdir={},workdir={}", paths.upper.display(), paths.work.display());
+    mount(Some("overlay"), &paths.rootfs, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
+        .map_err(|e| RuntimeError::errno(format!("mounting overlay rootfs at {}", paths.rootfs.display()), e))
+}
+
+/// Unmounts the rootfs (every stacked mount); Ok when nothing is mounted.
+pub fn unmount(rootfs: &Path) -> Result<()> {
+    while is_mounted(rootfs) {
+        umount2(rootfs, MntFlags::MNT_DETACH)
+            .map_err(|e| RuntimeError::errno(format!("unmounting {}", rootfs.display()), e))?;
+    }
+    Ok(())
+}
+
+/// Whether `path` is a mount point in our mount namespace.
+pub fn is_mounted(path: &Path) -> bool {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let want = path.to_string_lossy();
+    text.lines().any(|l| l.split(' ').nth(4).map(unescape).as_deref() == Some(&*want))
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+}
+
+/// Writes hosts, hostname and resolv.conf into `paths.etc`.
+pub fn write_etc_files(paths: &BundlePaths, spec: &ContainerSpec) -> Result<()> {
+    let write = |name: &str, data: String| {
+        let p = paths.etc.join(name);
+        std::fs::write(&p, data).map_err(|e| RuntimeError::io(format!("writing {}", p.display()), e))
+    };
+    write("hostname", format!("{}\n", spec.hostname))?;
+    write("hosts", hosts_file(spec))?;
+    write("resolv.conf", resolv_conf(&spec.resolv_conf))
+}
+
+fn hosts_file(spec: &ContainerSpec) -> String {
+    let mut s = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    for (name, ip) in &spec.hosts {
+        let _ = writeln!(s, "{ip}\t{name}");
+    }
+    s
+}
+
+/// The resolv.conf text: the given one, or the host's without loopback nameservers (which do not answer inside
+/// the container's network namespace), falling back to public resolvers like Docker.
+fn resolv_conf(rc: &ResolvConf) -> String {
+    let mut s = String::new();
+    if rc.nameservers.is_empty() && rc.search.is_empty() && rc.options.is_empty() {
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let mut servers = 0;
+        for line in host.lines() {
+            let t = line.trim();
+            if let Some(ns) = t.strip_prefix("nameserver") {
+                let ns = ns.trim();
+                if ns.starts_with("127.") || ns == "::1" {
+                    continue;
+                }
+                servers += 1;
+            }
+            if !t.is_empty() && !t.starts_with('#') {
+                let _ = writeln!(s, "{t}");
+            }
+        }
+        if servers == 0 {
+            s.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        }
+        return s;
+    }
+    for ns in &rc.nameservers {
+        let _ = writeln!(s, "nameserver {ns}");
+    }
+    if !rc.search.is_empty() {
+        let _ = writeln!(s, "search {}", rc.search.join(" "));
+    }
+    if !rc.options.is_empty() {
+        let _ = writeln!(s, "options {}", rc.options.join(" "));
+    }
+    s
+}

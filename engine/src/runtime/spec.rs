@@ -72,7 +72,8 @@ fn process(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
         "cwd": p.cwd.as_deref().filter(|c| !c.is_empty()).unwrap_or("/"),
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "rlimits": rlimits(&spec.ulimits)?,
-        "noNewPrivileges": spec.security.no_new_privileges,
+        // Absent rather than false: libcontainer loads seccomp before dropping capabilities only when unset.
+        "noNewPrivileges": spec.security.no_new_privileges.then_some(true),
     }))
 }
 
@@ -177,7 +178,6 @@ fn linux(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
         "cgroupsPath": cgroup_path(&spec.id),
         "resources": resources(&spec.resources, privileged, inputs.cgroups),
         "sysctl": spec.sysctls,
-        "rootfsPropagation": "rprivate",
     });
     if !privileged {
         l["maskedPaths"] = json!(MASKED_PATHS);

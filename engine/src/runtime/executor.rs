@@ -1,0 +1,75 @@
+//! A libcontainer workload executor whose start errors read like Docker's and carry Docker's exit codes
+//! (127: not found, 126: not executable), so the engine can report them as `docker run` does.
+
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Marks our message inside libcontainer's error chain: `berth-exec-error:<code>:<message>`.
+pub const MARKER: &str = "berth-exec-error:";
+
+/// Validates the executable like Docker, then execs with libcontainer's default executor.
+#[derive(Clone, Default)]
+pub struct DockerExecutor;
+
+impl Executor for DockerExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        let Some(process) = spec.process() else {
+            return Err(ExecutorValidationError::ArgValidationError(format!("{MARKER}126:no process in spec")));
+        };
+        let Some(arg0) = process.args().as_ref().and_then(|a| a.first()) else {
+            return Err(ExecutorValidationError::ArgValidationError(format!("{MARKER}126:no command specified")));
+        };
+        let path = process
+            .env()
+            .as_ref()
+            .and_then(|env| env.iter().find_map(|e| e.strip_prefix("PATH=")).map(str::to_owned))
+            .unwrap_or_else(|| super::spec::DEFAULT_PATH.to_owned());
+        check(arg0, &path).map_err(|(code, msg)| ExecutorValidationError::ArgValidationError(format!("{MARKER}{code}:{msg}")))
+    }
+}
+
+fn check(arg0: &str, path_var: &str) -> Result<(), (i32, String)> {
+    let found: PathBuf = if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        if let Err(e) = std::fs::metadata(&p) {
+            return Err((127, format!("exec: \"{arg0}\": stat {arg0}: {}", io_text(&e))));
+        }
+        p
+    } else {
+        match path_var.split(':').map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0)).find(|c| is_exec_file(c)) {
+            Some(p) => p,
+            None => return Err((127, format!("exec: \"{arg0}\": executable file not found in $PATH"))),
+        }
+    };
+    match std::fs::metadata(&found) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(_) => Err((126, format!("exec: \"{arg0}\": permission denied"))),
+        Err(e) => Err((126, format!("exec: \"{arg0}\": {}", io_text(&e)))),
+    }
+}
+
+fn is_exec_file(p: &Path) -> bool {
+    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// Finds our marker in a libcontainer error text: (exit code, Docker-style message).
+pub fn parse_error(text: &str) -> Option<(i32, String)> {
+    let rest = &text[text.find(MARKER)? + MARKER.len()..];
+    let (code, msg) = rest.split_once(':')?;
+    Some((code.parse().ok()?, msg.trim_end_matches(['"', ')', '\'']).to_owned()))
+}
