@@ -1,18 +1,149 @@
 //! `berth config`: render the resolved Compose model.
 
 use super::GlobalArgs;
-use clap::Args;
+use clap::{Args, ValueEnum};
+use compose::output::{self, Format};
+use compose::{LoadOptions, Loaded};
+use serde_json::Value;
+use std::io::Write;
 use std::process::ExitCode;
+
+/// Output formats of `berth config`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    /// YAML (default).
+    Yaml,
+    /// JSON.
+    Json,
+}
 
 /// Flags of `berth config`.
 #[derive(Args, Debug)]
 pub struct ConfigArgs {
-    /// Output format: yaml or json.
-    #[arg(long, default_value = "yaml")]
-    pub format: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: OutputFormat,
+    /// Only validate the configuration, print nothing.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Print the service names, one per line.
+    #[arg(long)]
+    pub services: bool,
+    /// Print the volume names, one per line.
+    #[arg(long)]
+    pub volumes: bool,
+    /// Print the network names, one per line.
+    #[arg(long)]
+    pub networks: bool,
+    /// Print the profile names, one per line.
+    #[arg(long = "profiles", id = "list_profiles")]
+    pub list_profiles: bool,
+    /// Print the image names, one per line.
+    #[arg(long)]
+    pub images: bool,
+    /// Print the config hash of the named services ("*" for all).
+    #[arg(long)]
+    pub hash: Option<String>,
+    /// Do not substitute variables.
+    #[arg(long)]
+    pub no_interpolate: bool,
+    /// Do not turn short syntaxes into long ones or apply defaults.
+    #[arg(long)]
+    pub no_normalize: bool,
+    /// Write the output to a file instead of stdout.
+    #[arg(short = 'o', long)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// Load options from the global flags.
+pub fn load_options(global: &GlobalArgs, interpolate: bool, normalize: bool) -> LoadOptions {
+    LoadOptions {
+        files: global.files.clone(),
+        project_name: global.project_name.clone(),
+        project_directory: global.project_directory.clone(),
+        env_files: global.env_files.clone(),
+        profiles: global.profiles.clone(),
+        interpolate,
+        normalize,
+        ..LoadOptions::default()
+    }
 }
 
 /// Runs `berth config`.
-pub fn run(_global: &GlobalArgs, _args: ConfigArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("berth config: the Compose loader is being built (issue 3)")
+pub fn run(global: &GlobalArgs, args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    let opts = load_options(global, !args.no_interpolate, !args.no_normalize);
+    let loaded = compose::load_document(&opts)?;
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = render(&loaded, &args)?;
+    match &args.output {
+        Some(p) => std::fs::write(p, text)?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keys(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+}
+
+fn lines(mut items: Vec<String>, sort: bool) -> String {
+    if sort {
+        items.sort();
+        items.dedup();
+    }
+    items.into_iter().map(|s| s + "\n").collect()
+}
+
+fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
+    let doc = &loaded.document;
+    let services = doc.get("services").and_then(Value::as_object);
+    if args.services {
+        return Ok(lines(keys(doc.get("services")), false));
+    }
+    if args.volumes {
+        return Ok(lines(keys(doc.get("volumes")), false));
+    }
+    if args.networks {
+        return Ok(lines(keys(doc.get("networks")), false));
+    }
+    if args.list_profiles {
+        let all = services.into_iter().flat_map(|m| m.values()).chain(loaded.disabled_services.values());
+        let profiles = all
+            .filter_map(|s| s.get("profiles").and_then(Value::as_array))
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_owned))
+            .collect();
+        return Ok(lines(profiles, true));
+    }
+    if args.images {
+        let images = services
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .map(|(n, s)| match s.get("image").and_then(Value::as_str) {
+                Some(i) => i.to_owned(),
+                None => format!("{}-{n}", loaded.name),
+            })
+            .collect();
+        return Ok(lines(images, false));
+    }
+    if let Some(h) = &args.hash {
+        let mut out = String::new();
+        for (n, s) in services.into_iter().flat_map(|m| m.iter()) {
+            if h == "*" || h.split(',').any(|x| x == n) {
+                out.push_str(&format!("{n} {}\n", output::config_hash(s)));
+            }
+        }
+        return Ok(out);
+    }
+    let mut v = output::canonical_order(doc);
+    if !args.no_interpolate {
+        v = output::escape_dollars(&v);
+    }
+    let format = match args.format {
+        OutputFormat::Yaml => Format::Yaml,
+        OutputFormat::Json => Format::Json,
+    };
+    output::render(&v, format).map_err(|e| anyhow::anyhow!("cannot render the configuration: {e}"))
 }

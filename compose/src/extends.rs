@@ -1,0 +1,79 @@
+//! `extends`: a service built on another one, from the same file or another file, in chains.
+
+use crate::discover::Source;
+use crate::error::{ErrorKind, LoadError, Result};
+use crate::loader::Session;
+use crate::merge::merge;
+use crate::paths::{absolutize, resolve_service};
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Resolves `extends` of every service of `doc` (read from `file`).
+pub fn apply(s: &mut Session, doc: &mut Value, file: &Path, env: &IndexMap<String, String>) -> Result<()> {
+    let Some(Value::Object(services)) = doc.get("services") else { return Ok(()) };
+    let services = services.clone();
+    let mut resolved = Map::new();
+    for name in services.keys() {
+        let mut chain = Vec::new();
+        let svc = resolve(s, name, &services, file, env, &mut chain)?;
+        resolved.insert(name.clone(), svc);
+    }
+    if let Some(m) = doc.as_object_mut() {
+        m.insert("services".into(), Value::Object(resolved));
+    }
+    Ok(())
+}
+
+fn resolve(
+    s: &mut Session,
+    name: &str,
+    services: &Map<String, Value>,
+    file: &Path,
+    env: &IndexMap<String, String>,
+    chain: &mut Vec<(PathBuf, String)>,
+) -> Result<Value> {
+    let at = format!("services.{name}");
+    let svc = services
+        .get(name)
+        .ok_or_else(|| LoadError::new(ErrorKind::Reference, format!("cannot extend service {name:?}: no such service in {}", file.display())).at_path(&at))?;
+    let Some(ext) = svc.get("extends") else { return Ok(svc.clone()) };
+    let key = (file.to_path_buf(), name.to_owned());
+    if chain.contains(&key) {
+        let names: Vec<String> = chain.iter().map(|(_, n)| n.clone()).chain([name.to_owned()]).collect();
+        return Err(LoadError::new(ErrorKind::Reference, format!("extends cycle detected: {}", names.join(" -> "))).at_path(at));
+    }
+    chain.push(key);
+    let (base_name, other_file) = match ext {
+        Value::String(b) => (b.clone(), None),
+        Value::Object(m) => (
+            m.get("service").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            m.get("file").and_then(Value::as_str).map(str::to_owned),
+        ),
+        _ => return Err(LoadError::new(ErrorKind::Reference, "extends expects a service name or {service, file}").at_path(format!("{at}.extends"))),
+    };
+    let mut base = match other_file {
+        None => resolve(s, &base_name, services, file, env, chain)?,
+        Some(f) => {
+            let dir = file.parent().unwrap_or(Path::new("/"));
+            let path = PathBuf::from(absolutize(dir, &f));
+            let other = s.parse_file(&Source::File(path.clone()), env).map_err(|e| e.at_path(format!("{at}.extends.file")))?;
+            let other_services = other.get("services").and_then(Value::as_object).cloned().unwrap_or_default();
+            let mut b = resolve(s, &base_name, &other_services, &path, env, chain)?;
+            if let Value::Object(m) = &mut b {
+                resolve_service(m, path.parent().unwrap_or(Path::new("/")));
+            }
+            b
+        }
+    };
+    chain.pop();
+    let mut local = svc.clone();
+    if let Value::Object(m) = &mut local {
+        m.shift_remove("extends");
+    }
+    if let Value::Object(m) = &mut base {
+        m.shift_remove("extends");
+    }
+    merge(&mut base, local, &mut vec!["services".into(), name.into()]);
+    Ok(base)
+}

@@ -1,0 +1,285 @@
+//! The loading pipeline: discover → parse → interpolate → validate → include → extends → paths → merge
+//! → profiles → normalise → semantic checks → canonical document.
+
+use crate::discover::{self, Source};
+use crate::error::{ErrorKind, LoadError, Result};
+use crate::positions::Positions;
+use crate::{extends, include, interpolate, merge, normalize, paths, profiles, validate, yaml};
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// What to load and how; mirrors the global flags of `docker compose`.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// `-f` values (`-` = stdin); empty means discover the default files.
+    pub files: Vec<String>,
+    /// `-p`.
+    pub project_name: Option<String>,
+    /// `--project-directory`.
+    pub project_directory: Option<PathBuf>,
+    /// `--env-file` (replace the project's `.env`).
+    pub env_files: Vec<PathBuf>,
+    /// `--profile`.
+    pub profiles: Vec<String>,
+    /// Substitute variables (`--no-interpolate` turns it off).
+    pub interpolate: bool,
+    /// Turn short syntaxes into long ones and apply defaults (`--no-normalize` turns it off).
+    pub normalize: bool,
+    /// Working directory for relative flags; defaults to the process's.
+    pub working_dir: Option<PathBuf>,
+    /// Environment; defaults to the process environment.
+    pub environment: Option<IndexMap<String, String>>,
+    /// Text for `-f -`; defaults to reading standard input.
+    pub stdin: Option<String>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            files: Vec::new(),
+            project_name: None,
+            project_directory: None,
+            env_files: Vec::new(),
+            profiles: Vec::new(),
+            interpolate: true,
+            normalize: true,
+            working_dir: None,
+            environment: None,
+            stdin: None,
+        }
+    }
+}
+
+/// The canonical document plus what was learnt while loading it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The canonical Compose document, as `docker compose config` prints it.
+    pub document: Value,
+    /// Project name.
+    pub name: String,
+    /// Project directory.
+    pub project_dir: PathBuf,
+    /// Files loaded (stdin shows as `-`).
+    pub files: Vec<PathBuf>,
+    /// The environment used for interpolation.
+    pub environment: IndexMap<String, String>,
+    /// Positions of key paths of the loaded files.
+    pub positions: Positions,
+    /// Services removed because their profiles were not enabled.
+    pub disabled_services: Map<String, Value>,
+}
+
+/// State shared by the stages of one load.
+pub struct Session {
+    /// Options in force.
+    pub opts: LoadOptions,
+    /// Positions of every file read.
+    pub positions: Positions,
+    stdin_text: Option<String>,
+}
+
+impl Session {
+    /// Reads a source's text.
+    pub fn read(&mut self, src: &Source) -> Result<String> {
+        match src {
+            Source::File(p) => std::fs::read_to_string(p).map_err(|e| {
+                LoadError::new(ErrorKind::Io, format!("cannot read {}: {e}", p.display()))
+            }),
+            Source::Stdin => {
+                if self.stdin_text.is_none() {
+                    let mut s = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                        .map_err(|e| LoadError::new(ErrorKind::Io, format!("cannot read standard input: {e}")))?;
+                    self.stdin_text = Some(s);
+                }
+                Ok(self.stdin_text.clone().unwrap_or_default())
+            }
+        }
+    }
+
+    /// Parses, interpolates and validates one file; returns its document (tags still marked).
+    pub fn parse_file(&mut self, src: &Source, env: &IndexMap<String, String>) -> Result<Value> {
+        let text = self.read(src)?;
+        let name = match src {
+            Source::File(p) => p.clone(),
+            Source::Stdin => PathBuf::from("-"),
+        };
+        let (mut doc, pos) = yaml::parse(&text, &name)?;
+        let at_start = || Some(crate::error::Location { file: name.clone(), line: 1, column: 1 });
+        if doc.is_null() {
+            return Err(LoadError::new(ErrorKind::Schema, "empty compose file: expected a mapping with `services`").at(at_start()));
+        }
+        if !doc.is_object() {
+            return Err(LoadError::new(ErrorKind::Schema, "top-level must be a mapping").at(at_start()));
+        }
+        if self.opts.interpolate {
+            let lookup = |k: &str| env.get(k).cloned();
+            interpolate::interpolate_tree(&mut doc, "", &lookup).map_err(|e| {
+                let loc = e.key_path.as_deref().and_then(|p| pos.nearest(p));
+                e.at(loc)
+            })?;
+        }
+        validate::schema::validate_document(&doc, &pos)?;
+        self.positions.push(pos);
+        Ok(doc)
+    }
+
+    /// Loads one file fully (includes, extends, absolute paths against `base_dir`).
+    pub fn load_file(
+        &mut self,
+        src: &Source,
+        env: &IndexMap<String, String>,
+        base_dir: &Path,
+        chain: &[PathBuf],
+    ) -> Result<Value> {
+        let mut doc = self.parse_file(src, env)?;
+        let file = match src {
+            Source::File(p) => p.clone(),
+            Source::Stdin => base_dir.join("-"),
+        };
+        include::apply(self, &mut doc, &file, base_dir, env, chain)?;
+        extends::apply(self, &mut doc, &file, env)?;
+        paths::resolve_document(&mut doc, base_dir);
+        Ok(doc)
+    }
+}
+
+fn process_env(opts: &LoadOptions) -> IndexMap<String, String> {
+    opts.environment.clone().unwrap_or_else(|| std::env::vars().collect())
+}
+
+/// Runs the whole pipeline.
+pub fn load_document(opts: &LoadOptions) -> Result<Loaded> {
+    let cwd = match &opts.working_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().map_err(|e| LoadError::new(ErrorKind::Io, format!("no working directory: {e}")))?,
+    };
+    let process = process_env(opts);
+    let mut files = opts.files.clone();
+    if files.is_empty() {
+        if let Some(cf) = process.get("COMPOSE_FILE") {
+            let sep = process.get("COMPOSE_PATH_SEPARATOR").map_or(":", String::as_str);
+            files = cf.split(sep).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        }
+    }
+    let sources = if files.is_empty() {
+        let base = opts.project_directory.as_ref().map_or(cwd.clone(), |d| PathBuf::from(paths::absolutize(&cwd, &d.to_string_lossy())));
+        discover::find_default(&base)?.into_iter().map(Source::File).collect()
+    } else {
+        discover::sources_from_flags(&files, &cwd)
+    };
+    let project_dir = match &opts.project_directory {
+        Some(d) => PathBuf::from(paths::absolutize(&cwd, &d.to_string_lossy())),
+        None => discover::default_project_dir(&sources, &cwd),
+    };
+    let env = discover::project_env(&process, &opts.env_files, &project_dir, &cwd)?;
+    let mut session = Session { opts: opts.clone(), positions: Positions::default(), stdin_text: opts.stdin.clone() };
+    let mut merged = Value::Object(Map::new());
+    for src in &sources {
+        let chain: Vec<PathBuf> = match src {
+            Source::File(p) => vec![p.clone()],
+            Source::Stdin => Vec::new(),
+        };
+        let doc = session.load_file(src, &env, &project_dir, &chain)?;
+        merge::merge(&mut merged, doc, &mut Vec::new());
+    }
+    yaml::strip_tags(&mut merged);
+    let name = project_name(opts, &env, &merged, &project_dir)?;
+    let file_list = sources
+        .iter()
+        .map(|s| match s {
+            Source::File(p) => p.clone(),
+            Source::Stdin => PathBuf::from("-"),
+        })
+        .collect();
+    let mut loaded = Loaded {
+        document: Value::Null,
+        name: name.clone(),
+        project_dir,
+        files: file_list,
+        environment: env,
+        positions: session.positions,
+        disabled_services: Map::new(),
+    };
+    finish(&mut merged, &mut loaded, opts)?;
+    loaded.document = merged;
+    Ok(loaded)
+}
+
+/// Profiles, normalisation, checks and the final shape of the document.
+fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()> {
+    let Value::Object(top) = doc else {
+        return Err(LoadError::new(ErrorKind::Schema, "top-level must be a mapping"));
+    };
+    top.shift_remove("version");
+    top.shift_remove("include");
+    top.shift_remove("name");
+    let mut services = match top.shift_remove("services") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let env = loaded.environment.clone();
+    let lookup = move |k: &str| env.get(k).cloned();
+    let ctx = normalize::Context { project_name: &loaded.name, env: &lookup };
+    let locate = |e: LoadError| {
+        let loc = e.key_path.as_deref().and_then(|p| loaded.positions.find(p));
+        e.at(loc)
+    };
+    if opts.normalize {
+        for (name, svc) in services.iter_mut() {
+            if let Value::Object(m) = svc {
+                normalize::service::normalize_service(name, m, &ctx).map_err(locate)?;
+            }
+        }
+    }
+    let active = active_profiles(opts, &loaded.environment);
+    loaded.disabled_services = profiles::apply(&mut services, &active);
+    validate::semantic::check(&services, top).map_err(locate)?;
+    crate::graph::check_cycles(&services).map_err(locate)?;
+    if opts.normalize {
+        let used = normalize::resources::used_by(&services);
+        normalize::resources::normalize_resources(top, &used, &ctx).map_err(locate)?;
+    }
+    let mut out = Map::new();
+    out.insert("name".into(), Value::String(loaded.name.clone()));
+    out.insert("services".into(), Value::Object(services));
+    for (k, v) in std::mem::take(top) {
+        out.insert(k, v);
+    }
+    *top = out;
+    Ok(())
+}
+
+fn active_profiles(opts: &LoadOptions, env: &IndexMap<String, String>) -> Vec<String> {
+    if !opts.profiles.is_empty() {
+        return opts.profiles.iter().flat_map(|p| p.split(',')).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    }
+    env.get("COMPOSE_PROFILES")
+        .map(|p| p.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+fn project_name(opts: &LoadOptions, env: &IndexMap<String, String>, doc: &Value, dir: &Path) -> Result<String> {
+    let explicit = opts
+        .project_name
+        .clone()
+        .or_else(|| env.get("COMPOSE_PROJECT_NAME").filter(|s| !s.is_empty()).cloned())
+        .or_else(|| doc.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned));
+    if let Some(n) = explicit {
+        if !discover::is_valid_project_name(&n) {
+            return Err(LoadError::new(
+                ErrorKind::Value,
+                format!("invalid project name {n:?}: must contain only lowercase letters, digits, dashes and underscores, and start with a letter or digit"),
+            )
+            .at_path("name"));
+        }
+        return Ok(n);
+    }
+    let base = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let n = discover::normalize_project_name(&base);
+    if n.is_empty() {
+        return Err(LoadError::new(ErrorKind::Value, format!("project name {base:?} derived from the directory is empty once normalised; use -p or `name:`")));
+    }
+    Ok(n)
+}

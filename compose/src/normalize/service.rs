@@ -1,0 +1,467 @@
+//! One service to its canonical long form.
+
+use super::ports::{normalize_long_port, parse_short_port};
+use super::units::{format_duration, parse_bytes, parse_duration};
+use super::volumes::short_to_long;
+use super::{scalar_string, shell_split, string_list, string_mapping, Context};
+use crate::dotenv;
+use crate::error::{ErrorKind, LoadError, Result};
+use serde_json::{json, Map, Value};
+use std::path::Path;
+
+fn err(path: &str, msg: impl Into<String>) -> LoadError {
+    LoadError::new(ErrorKind::Value, msg).at_path(path)
+}
+
+/// Normalises service `name` in place.
+pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context) -> Result<()> {
+    let base = format!("services.{name}");
+    let p = |k: &str| format!("{base}.{k}");
+    environment(svc, ctx, &base)?;
+    for key in ["command", "entrypoint"] {
+        let v = match svc.get(key) {
+            Some(Value::String(s)) => Value::Array(
+                shell_split(s).map_err(|e| err(&p(key), e))?.into_iter().map(Value::String).collect(),
+            ),
+            Some(Value::Array(a)) => Value::Array(a.iter().map(|i| scalar_string(i).map_or(i.clone(), Value::String)).collect()),
+            _ => Value::Null,
+        };
+        svc.insert(key.into(), v);
+    }
+    if let Some(b) = svc.get_mut("build") {
+        build(b, ctx, &p("build"))?;
+    }
+    for key in ["labels", "annotations"] {
+        if let Some(v) = svc.get(key) {
+            let m = string_mapping(v, &p(key))?;
+            svc.insert(key.into(), Value::Object(m));
+        }
+    }
+    if let Some(v) = svc.get("sysctls") {
+        let m = string_mapping(v, &p("sysctls"))?;
+        svc.insert("sysctls".into(), Value::Object(m));
+    }
+    for key in ["dns", "dns_search", "tmpfs", "expose", "dns_opt"] {
+        if let Some(v) = svc.get(key) {
+            let l = string_list(v);
+            svc.insert(key.into(), Value::Array(l));
+        }
+    }
+    if let Some(v) = svc.get("extra_hosts") {
+        let hosts = extra_hosts(v, &p("extra_hosts"))?;
+        svc.insert("extra_hosts".into(), hosts);
+    }
+    if let Some(v) = svc.get("ports") {
+        let ports = ports(v, &p("ports"))?;
+        svc.insert("ports".into(), ports);
+    }
+    if let Some(v) = svc.get("volumes") {
+        let vols = volumes(v, &p("volumes"))?;
+        svc.insert("volumes".into(), vols);
+    }
+    if let Some(v) = svc.get_mut("healthcheck") {
+        healthcheck(v, &p("healthcheck"))?;
+    }
+    if let Some(v) = svc.get_mut("deploy") {
+        deploy(v, &p("deploy"))?;
+    }
+    for key in ["shm_size", "mem_limit", "memswap_limit", "mem_reservation"] {
+        bytes_field(svc, key, &p(key))?;
+    }
+    duration_field(svc, "stop_grace_period", &p("stop_grace_period"))?;
+    for key in ["secrets", "configs"] {
+        if let Some(v) = svc.get(key) {
+            let refs = file_refs(v, key == "secrets", &p(key))?;
+            svc.insert(key.into(), refs);
+        }
+    }
+    networks(svc);
+    depends_on(svc, &p("depends_on"))?;
+    develop(svc);
+    casts(svc);
+    Ok(())
+}
+
+/// env_file (in order) then environment; bare keys take the project environment's value or null.
+fn environment(svc: &mut Map<String, Value>, ctx: &Context, base: &str) -> Result<()> {
+    let mut env = Map::new();
+    if let Some(files) = svc.shift_remove("env_file") {
+        for (path, required) in env_files(&files) {
+            let p = Path::new(&path);
+            if !p.exists() {
+                if required {
+                    return Err(LoadError::new(ErrorKind::Io, format!("env file {path} not found"))
+                        .at_path(format!("{base}.env_file")));
+                }
+                continue;
+            }
+            for (k, v) in dotenv::read_file(p, ctx.env)? {
+                env.insert(k, Value::String(v));
+            }
+        }
+    }
+    if let Some(v) = svc.get("environment") {
+        for (k, val) in string_mapping(v, &format!("{base}.environment"))? {
+            env.insert(k, val);
+        }
+    }
+    if env.is_empty() && !svc.contains_key("environment") {
+        return Ok(());
+    }
+    for (k, v) in env.iter_mut() {
+        if v.is_null() {
+            if let Some(s) = (ctx.env)(k) {
+                *v = Value::String(s);
+            }
+        }
+    }
+    svc.insert("environment".into(), Value::Object(env));
+    Ok(())
+}
+
+/// The (path, required) pairs of an `env_file` value.
+pub fn env_files(v: &Value) -> Vec<(String, bool)> {
+    let one = |i: &Value| match i {
+        Value::String(s) => Some((s.clone(), true)),
+        Value::Object(m) => m.get("path").and_then(Value::as_str).map(|p| {
+            (p.to_owned(), m.get("required").and_then(Value::as_bool).unwrap_or(true))
+        }),
+        _ => None,
+    };
+    match v {
+        Value::Array(items) => items.iter().filter_map(one).collect(),
+        other => one(other).into_iter().collect(),
+    }
+}
+
+fn build(b: &mut Value, ctx: &Context, path: &str) -> Result<()> {
+    if let Value::String(s) = b {
+        *b = json!({"context": s});
+    }
+    let Value::Object(m) = b else {
+        return Err(err(path, "expected a string (context) or a mapping"));
+    };
+    m.entry("context").or_insert(json!("."));
+    if !m.contains_key("dockerfile_inline") {
+        m.entry("dockerfile").or_insert(json!("Dockerfile"));
+    }
+    if let Some(a) = m.get("args") {
+        let mut args = string_mapping(a, &format!("{path}.args"))?;
+        let keys: Vec<String> = args.keys().cloned().collect();
+        for k in keys {
+            if args[&k].is_null() {
+                match (ctx.env)(&k) {
+                    Some(v) => args.insert(k, Value::String(v)),
+                    None => args.shift_remove(&k),
+                };
+            }
+        }
+        m.insert("args".into(), Value::Object(args));
+    }
+    for key in ["labels", "extra_hosts"] {
+        if let Some(v) = m.get(key) {
+            let l = if key == "labels" { Value::Object(string_mapping(v, &format!("{path}.{key}"))?) } else { extra_hosts(v, path)? };
+            m.insert(key.into(), l);
+        }
+    }
+    if let Some(v) = m.get("secrets") {
+        let r = file_refs(v, true, &format!("{path}.secrets"))?;
+        m.insert("secrets".into(), r);
+    }
+    bytes_field(m, "shm_size", &format!("{path}.shm_size"))?;
+    Ok(())
+}
+
+fn extra_hosts(v: &Value, path: &str) -> Result<Value> {
+    let mut entries: Vec<String> = Vec::new();
+    match v {
+        Value::Object(m) => {
+            for (host, ips) in m {
+                for ip in string_list(ips) {
+                    entries.push(format!("{host}={}", ip.as_str().unwrap_or_default()));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let s = item.as_str().ok_or_else(|| err(&format!("{path}[{i}]"), "expected \"host=ip\""))?;
+                let (h, ip) = s
+                    .split_once('=')
+                    .or_else(|| s.split_once(':'))
+                    .ok_or_else(|| err(&format!("{path}[{i}]"), format!("invalid extra host {s:?}: expected \"host=ip\"")))?;
+                entries.push(format!("{h}={ip}"));
+            }
+        }
+        _ => return Err(err(path, "expected a list or mapping of hosts")),
+    }
+    entries.sort();
+    Ok(Value::Array(entries.into_iter().map(Value::String).collect()))
+}
+
+fn ports(v: &Value, path: &str) -> Result<Value> {
+    let Value::Array(items) = v else {
+        return Err(err(path, "expected a list of ports"));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            Value::Object(m) => out.push(normalize_long_port(m)),
+            other => {
+                let s = scalar_string(other).ok_or_else(|| err(&format!("{path}[{i}]"), "expected a port"))?;
+                out.extend(parse_short_port(&s).map_err(|e| err(&format!("{path}[{i}]"), e))?);
+            }
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+fn volumes(v: &Value, path: &str) -> Result<Value> {
+    let Value::Array(items) = v else {
+        return Err(err(path, "expected a list of volumes"));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let ip = format!("{path}[{i}]");
+        match item {
+            Value::String(s) => out.push(short_to_long(s, &|x| x.to_owned()).map_err(|e| err(&ip, e))?),
+            Value::Object(m) => out.push(long_volume(m, &ip)?),
+            _ => return Err(err(&ip, "expected a volume string or mapping")),
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+fn long_volume(m: &Map<String, Value>, path: &str) -> Result<Value> {
+    let mut m = m.clone();
+    let kind = m.get("type").and_then(Value::as_str).unwrap_or("volume").to_owned();
+    if kind == "volume" && !m.contains_key("volume") {
+        m.insert("volume".into(), json!({}));
+    }
+    if kind == "bind" && !m.contains_key("bind") {
+        m.insert("bind".into(), json!({"create_host_path": true}));
+    }
+    if let Some(Value::Object(b)) = m.get_mut("bind") {
+        if b.get("create_host_path") == Some(&Value::Bool(false)) {
+            b.shift_remove("create_host_path");
+        }
+    }
+    if let Some(Value::Object(t)) = m.get_mut("tmpfs") {
+        if let Some(size) = t.get("size").cloned() {
+            let s = scalar_string(&size).and_then(|s| parse_bytes(&s)).ok_or_else(|| err(&format!("{path}.tmpfs.size"), "expected a byte size"))?;
+            t.insert("size".into(), json!(s.to_string()));
+        }
+    }
+    if m.get("read_only") == Some(&Value::Bool(false)) {
+        m.shift_remove("read_only");
+    }
+    Ok(Value::Object(m))
+}
+
+fn healthcheck(v: &mut Value, path: &str) -> Result<()> {
+    let Value::Object(m) = v else {
+        return Err(err(path, "expected a mapping"));
+    };
+    if let Some(Value::String(s)) = m.get("test") {
+        let t = json!(["CMD-SHELL", s]);
+        m.insert("test".into(), t);
+    }
+    for key in ["interval", "timeout", "start_period", "start_interval"] {
+        duration_field(m, key, &format!("{path}.{key}"))?;
+    }
+    Ok(())
+}
+
+fn deploy(v: &mut Value, path: &str) -> Result<()> {
+    let Value::Object(m) = v else {
+        return Err(err(path, "expected a mapping"));
+    };
+    m.entry("placement").or_insert(json!({}));
+    let res = m.entry("resources").or_insert(json!({}));
+    if let Value::Object(r) = res {
+        for kind in ["limits", "reservations"] {
+            if let Some(Value::Object(l)) = r.get_mut(kind) {
+                bytes_field(l, "memory", &format!("{path}.resources.{kind}.memory"))?;
+                if let Some(c) = l.get("cpus").cloned() {
+                    let f = scalar_string(&c).and_then(|s| s.parse::<f64>().ok()).ok_or_else(|| err(&format!("{path}.resources.{kind}.cpus"), "expected a number of CPUs"))?;
+                    l.insert("cpus".into(), json!(f));
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(rp)) = m.get_mut("restart_policy") {
+        for key in ["delay", "window"] {
+            duration_field(rp, key, &format!("{path}.restart_policy.{key}"))?;
+        }
+    }
+    for cfg in ["update_config", "rollback_config"] {
+        if let Some(Value::Object(c)) = m.get_mut(cfg) {
+            for key in ["delay", "monitor"] {
+                duration_field(c, key, &format!("{path}.{cfg}.{key}"))?;
+            }
+        }
+    }
+    if let Some(Value::Object(l)) = m.get("labels") {
+        let lm = string_mapping(&Value::Object(l.clone()), &format!("{path}.labels"))?;
+        m.insert("labels".into(), Value::Object(lm));
+    }
+    Ok(())
+}
+
+fn bytes_field(m: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
+    if let Some(v) = m.get(key).cloned() {
+        if v.is_null() {
+            return Ok(());
+        }
+        let n = scalar_string(&v).and_then(|s| parse_bytes(&s)).ok_or_else(|| err(path, format!("invalid size {v}: expected bytes or a number with a unit (b, k, m, g)")))?;
+        m.insert(key.into(), json!(n.to_string()));
+    }
+    Ok(())
+}
+
+fn duration_field(m: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
+    if let Some(v) = m.get(key).cloned() {
+        let s = scalar_string(&v).unwrap_or_default();
+        let ns = parse_duration(&s).ok_or_else(|| err(path, format!("time: invalid duration {s:?}: expected a duration such as 30s, 1m30s or 500ms")))?;
+        m.insert(key.into(), json!(format_duration(ns)));
+    }
+    Ok(())
+}
+
+fn file_refs(v: &Value, secret: bool, path: &str) -> Result<Value> {
+    let Value::Array(items) = v else {
+        return Err(err(path, "expected a list"));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let mut m = match item {
+            Value::String(s) => {
+                let mut m = Map::new();
+                m.insert("source".into(), json!(s));
+                m
+            }
+            Value::Object(m) => m.clone(),
+            _ => return Err(err(&format!("{path}[{i}]"), "expected a name or a mapping with `source`")),
+        };
+        if secret && !m.contains_key("target") {
+            if let Some(src) = m.get("source").and_then(Value::as_str) {
+                let t = format!("/run/secrets/{src}");
+                m.insert("target".into(), json!(t));
+            }
+        }
+        if let Some(mode) = m.get("mode").cloned() {
+            let s = match mode {
+                Value::Number(n) => n.as_u64().map(|n| format!("0{n:o}")).unwrap_or_else(|| n.to_string()),
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            m.insert("mode".into(), json!(s));
+        }
+        out.push(Value::Object(m));
+    }
+    Ok(Value::Array(out))
+}
+
+fn networks(svc: &mut Map<String, Value>) {
+    if svc.contains_key("network_mode") {
+        return;
+    }
+    let nets = match svc.get("networks") {
+        None | Some(Value::Null) => json!({"default": null}),
+        Some(Value::Array(items)) => {
+            Value::Object(items.iter().filter_map(|i| i.as_str()).map(|s| (s.to_owned(), Value::Null)).collect())
+        }
+        Some(other) => other.clone(),
+    };
+    svc.insert("networks".into(), nets);
+}
+
+fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
+    let mut deps = Map::new();
+    match svc.get("depends_on") {
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let s = item.as_str().ok_or_else(|| err(&format!("{path}[{i}]"), "expected a service name"))?;
+                deps.insert(s.to_owned(), json!({"condition": "service_started", "required": true}));
+            }
+        }
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                let mut d = v.as_object().cloned().unwrap_or_default();
+                d.entry("condition").or_insert(json!("service_started"));
+                d.entry("required").or_insert(json!(true));
+                if d.get("restart") == Some(&Value::Bool(false)) {
+                    d.shift_remove("restart");
+                }
+                deps.insert(k.clone(), Value::Object(d));
+            }
+        }
+        _ => {}
+    }
+    for key in ["network_mode", "ipc", "pid"] {
+        if let Some(target) = svc.get(key).and_then(Value::as_str).and_then(|s| s.strip_prefix("service:")) {
+            deps.entry(target.to_owned())
+                .or_insert(json!({"condition": "service_started", "required": true, "restart": true}));
+        }
+    }
+    let mut implied = Vec::new();
+    if let Some(Value::Array(vf)) = svc.get("volumes_from") {
+        for s in vf.iter().filter_map(Value::as_str) {
+            if !s.starts_with("container:") {
+                implied.push(s.split(':').next().unwrap_or(s).to_owned());
+            }
+        }
+    }
+    if let Some(Value::Array(links)) = svc.get("links") {
+        implied.extend(links.iter().filter_map(Value::as_str).map(|s| s.split(':').next().unwrap_or(s).to_owned()));
+    }
+    for s in implied {
+        deps.entry(s).or_insert(json!({"condition": "service_started", "required": true}));
+    }
+    if !deps.is_empty() {
+        svc.insert("depends_on".into(), Value::Object(deps));
+    }
+    Ok(())
+}
+
+fn develop(svc: &mut Map<String, Value>) {
+    if let Some(Value::Array(watch)) = svc.get_mut("develop").and_then(|d| d.get_mut("watch")) {
+        for w in watch.iter_mut().filter_map(Value::as_object_mut) {
+            let exec = w.entry("exec").or_insert(json!({}));
+            if let Value::Object(e) = exec {
+                e.entry("command").or_insert(Value::Null);
+            }
+        }
+    }
+}
+
+/// Values Compose coerces after interpolation (booleans and numbers written as strings).
+fn casts(svc: &mut Map<String, Value>) {
+    for key in ["init", "privileged", "read_only", "stdin_open", "tty", "oom_kill_disable"] {
+        if let Some(Value::String(s)) = svc.get(key) {
+            if let Some(b) = parse_bool(s) {
+                svc.insert(key.into(), Value::Bool(b));
+            }
+        }
+    }
+    for key in ["cpu_count", "cpu_period", "cpu_quota", "cpu_shares", "pids_limit", "oom_score_adj", "scale", "cpu_rt_period", "cpu_rt_runtime"] {
+        if let Some(Value::String(s)) = svc.get(key) {
+            if let Ok(n) = s.parse::<i64>() {
+                svc.insert(key.into(), json!(n));
+            }
+        }
+    }
+    if let Some(v) = svc.get("cpus").cloned() {
+        if let Some(f) = scalar_string(&v).and_then(|s| s.parse::<f64>().ok()) {
+            svc.insert("cpus".into(), json!(f));
+        }
+    }
+}
+
+/// Booleans as Compose's interpolation accepts them.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "on" | "1" => Some(true),
+        "false" | "no" | "n" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}

@@ -1,0 +1,103 @@
+//! Canonical output as `docker compose config` prints it (JSON or YAML), and per-service config hashes.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Output format of `config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// YAML (the default).
+    Yaml,
+    /// Indented JSON.
+    Json,
+}
+
+const TOP_ORDER: [&str; 8] = ["name", "services", "networks", "volumes", "secrets", "configs", "models", "include"];
+
+/// Keys sorted (Compose marshals Go maps sorted), top-level in Compose's order.
+pub fn canonical_order(doc: &Value) -> Value {
+    let Value::Object(m) = doc else { return sorted(doc) };
+    let mut out = Map::new();
+    for k in TOP_ORDER {
+        if let Some(v) = m.get(k) {
+            out.insert(k.to_owned(), sorted(v));
+        }
+    }
+    let mut rest: Vec<(&String, &Value)> = m.iter().filter(|(k, _)| !TOP_ORDER.contains(&k.as_str())).collect();
+    rest.sort_by(|a, b| a.0.cmp(b.0));
+    for (k, v) in rest {
+        out.insert(k.clone(), sorted(v));
+    }
+    Value::Object(out)
+}
+
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Escapes `$` as `$$` in every string, so the output can be loaded again without re-interpolation.
+pub fn escape_dollars(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace('$', "$$")),
+        Value::Array(a) => Value::Array(a.iter().map(escape_dollars).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), escape_dollars(x))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Renders a document in `format`.
+pub fn render(doc: &Value, format: Format) -> Result<String, String> {
+    match format {
+        Format::Json => serde_json::to_string_pretty(doc).map(|s| s + "\n").map_err(|e| e.to_string()),
+        Format::Yaml => serde_yaml_ng::to_string(doc).map_err(|e| e.to_string()),
+    }
+}
+
+/// Fields that do not change the running container, left out of the hash.
+const HASH_IGNORED: [&str; 5] = ["build", "pull_policy", "scale", "profiles", "develop"];
+
+/// A stable digest of a canonical service, used to decide whether its containers must be recreated.
+pub fn config_hash(service: &Value) -> String {
+    let mut s = sorted(service);
+    if let Value::Object(m) = &mut s {
+        for k in HASH_IGNORED {
+            m.shift_remove(k);
+        }
+        if let Some(Value::Object(d)) = m.get_mut("deploy") {
+            d.shift_remove("replicas");
+        }
+    }
+    let bytes = serde_json::to_vec(&s).unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn order_and_escape() {
+        let d = json!({"x-a": 1, "services": {"b": {}, "a": {"image": "i$x"}}, "name": "p"});
+        let o = canonical_order(&escape_dollars(&d));
+        let keys: Vec<&String> = o.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+        assert_eq!(keys, vec!["name", "services", "x-a"]);
+        assert_eq!(o["services"]["a"]["image"], "i$$x");
+    }
+
+    #[test]
+    fn hash_ignores_replicas_and_build() {
+        let a = json!({"image": "x", "deploy": {"replicas": 1}, "build": {"context": "/a"}});
+        let b = json!({"image": "x", "deploy": {"replicas": 3}});
+        assert_eq!(config_hash(&a), config_hash(&b));
+        assert_ne!(config_hash(&a), config_hash(&json!({"image": "y"})));
+    }
+}

@@ -1,0 +1,151 @@
+//! Relative paths (build contexts, bind mounts, env files, secret files, watch paths) made absolute
+//! against the directory their file is relative to.
+
+use crate::normalize::volumes::{is_host_path, parse_short_volume};
+use serde_json::{Map, Value};
+use std::path::{Component, Path, PathBuf};
+
+/// Joins `p` to `base` unless absolute, expands `~`, and cleans `.`/`..` lexically.
+pub fn absolutize(base: &Path, p: &str) -> String {
+    let expanded = if p == "~" || p.starts_with("~/") {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}{}", &p[1..])
+    } else {
+        p.to_owned()
+    };
+    let joined = if Path::new(&expanded).is_absolute() { PathBuf::from(&expanded) } else { base.join(&expanded) };
+    clean(&joined).to_string_lossy().into_owned()
+}
+
+/// Lexical clean of a path (like Go's filepath.Clean).
+pub fn clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+fn is_remote(s: &str) -> bool {
+    s.contains("://") || s.starts_with("git@") || s.starts_with("github.com/")
+}
+
+/// Resolves every path-like field of a Compose document against `base`.
+pub fn resolve_document(doc: &mut Value, base: &Path) {
+    if let Some(Value::Object(services)) = doc.get_mut("services") {
+        for svc in services.values_mut().filter_map(Value::as_object_mut) {
+            resolve_service(svc, base);
+        }
+    }
+    for kind in ["secrets", "configs"] {
+        if let Some(Value::Object(m)) = doc.get_mut(kind) {
+            for r in m.values_mut().filter_map(Value::as_object_mut) {
+                resolve_key(r, "file", base);
+            }
+        }
+    }
+}
+
+fn resolve_key(m: &mut Map<String, Value>, key: &str, base: &Path) {
+    if let Some(Value::String(s)) = m.get_mut(key) {
+        *s = absolutize(base, s);
+    }
+}
+
+/// Resolves the path-like fields of one service against `base`.
+pub fn resolve_service(svc: &mut Map<String, Value>, base: &Path) {
+    match svc.get_mut("build") {
+        Some(Value::String(s)) if !is_remote(s) => *s = absolutize(base, s),
+        Some(Value::Object(b)) => {
+            match b.get_mut("context") {
+                Some(Value::String(s)) if !is_remote(s) => *s = absolutize(base, s),
+                None => {
+                    b.insert("context".into(), Value::String(absolutize(base, ".")));
+                }
+                _ => {}
+            }
+            if let Some(Value::Object(ac)) = b.get_mut("additional_contexts") {
+                for v in ac.values_mut() {
+                    if let Value::String(s) = v {
+                        if !is_remote(s) && !s.contains(':') {
+                            *s = absolutize(base, s);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(ef) = svc.get_mut("env_file") {
+        resolve_env_files(ef, base);
+    }
+    if let Some(Value::Array(vols)) = svc.get_mut("volumes") {
+        for v in vols.iter_mut() {
+            resolve_volume(v, base);
+        }
+    }
+    if let Some(Value::Array(watch)) = svc.get_mut("develop").and_then(|d| d.get_mut("watch")) {
+        for w in watch.iter_mut().filter_map(Value::as_object_mut) {
+            resolve_key(w, "path", base);
+        }
+    }
+    if let Some(Value::Array(lf)) = svc.get_mut("label_file") {
+        for v in lf.iter_mut() {
+            if let Value::String(s) = v {
+                *s = absolutize(base, s);
+            }
+        }
+    }
+}
+
+fn resolve_env_files(ef: &mut Value, base: &Path) {
+    match ef {
+        Value::String(s) => *s = absolutize(base, s),
+        Value::Array(items) => items.iter_mut().for_each(|i| resolve_env_files(i, base)),
+        Value::Object(m) => resolve_key(m, "path", base),
+        _ => {}
+    }
+}
+
+fn resolve_volume(v: &mut Value, base: &Path) {
+    match v {
+        Value::String(s) => {
+            if let Ok(sv) = parse_short_volume(s) {
+                if let Some(src) = sv.source.filter(|src| is_host_path(src) && !Path::new(src).is_absolute()) {
+                    let abs = absolutize(base, &src);
+                    *s = format!("{abs}{}", &s[src.len()..]);
+                }
+            }
+        }
+        Value::Object(m) => {
+            let bind = m.get("type").and_then(Value::as_str) == Some("bind");
+            if bind {
+                resolve_key(m, "source", base);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_and_joins() {
+        assert_eq!(absolutize(Path::new("/a/b"), "../c/./d"), "/a/c/d");
+        assert_eq!(absolutize(Path::new("/a"), "/x/y"), "/x/y");
+        assert_eq!(absolutize(Path::new("/a"), "."), "/a");
+    }
+}

@@ -1,0 +1,4 @@
+//! Validation: the Compose JSON schema per file, then cross-reference checks on the merged project.
+
+pub mod schema;
+pub mod semantic;

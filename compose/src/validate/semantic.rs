@@ -1,0 +1,73 @@
+//! Cross-reference checks: every service has an image or a build; references point at defined
+//! services, networks, volumes, secrets and configs.
+
+use crate::error::{ErrorKind, LoadError, Result};
+use crate::validate::schema::suggest;
+use serde_json::{Map, Value};
+
+fn undefined(path: String, what: &str, name: &str, known: &Map<String, Value>) -> LoadError {
+    let hint = suggest(name, known.keys().map(String::as_str)).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
+    LoadError::new(ErrorKind::Semantic, format!("refers to undefined {what} {name:?}{hint}: define it under the top-level `{what}s:`"))
+        .at_path(path)
+}
+
+fn top<'a>(doc: &'a Map<String, Value>, key: &str, empty: &'a Map<String, Value>) -> &'a Map<String, Value> {
+    doc.get(key).and_then(Value::as_object).unwrap_or(empty)
+}
+
+/// Checks the (normalised) services against each other and the top-level resources.
+pub fn check(services: &Map<String, Value>, doc: &Map<String, Value>) -> Result<()> {
+    let empty = Map::new();
+    let networks = top(doc, "networks", &empty);
+    let volumes = top(doc, "volumes", &empty);
+    let secrets = top(doc, "secrets", &empty);
+    let configs = top(doc, "configs", &empty);
+    for (name, svc) in services {
+        let at = |k: &str| format!("services.{name}.{k}");
+        if svc.get("image").is_none() && svc.get("build").is_none() {
+            return Err(LoadError::new(ErrorKind::Semantic, format!("service {name:?} has neither an image nor a build context specified: expected `image:` or `build:`"))
+                .at_path(format!("services.{name}")));
+        }
+        if let Some(Value::Object(deps)) = svc.get("depends_on") {
+            for (dep, d) in deps {
+                let required = d.get("required").and_then(Value::as_bool).unwrap_or(true);
+                if !services.contains_key(dep) && required {
+                    let hint = suggest(dep, services.keys().map(String::as_str)).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
+                    return Err(LoadError::new(ErrorKind::Semantic, format!("service {name:?} depends on undefined service {dep:?}{hint}"))
+                        .at_path(at("depends_on")));
+                }
+            }
+        }
+        if let Some(Value::Object(nets)) = svc.get("networks") {
+            for n in nets.keys() {
+                if n != "default" && !networks.contains_key(n) {
+                    return Err(undefined(at("networks"), "network", n, networks));
+                }
+            }
+        }
+        if let Some(Value::Array(vols)) = svc.get("volumes") {
+            for (i, v) in vols.iter().enumerate() {
+                if v.get("type").and_then(Value::as_str) != Some("volume") {
+                    continue;
+                }
+                if let Some(src) = v.get("source").and_then(Value::as_str) {
+                    if !volumes.contains_key(src) {
+                        return Err(undefined(format!("services.{name}.volumes[{i}]"), "volume", src, volumes));
+                    }
+                }
+            }
+        }
+        for (key, defined, what) in [("secrets", secrets, "secret"), ("configs", configs, "config")] {
+            if let Some(Value::Array(refs)) = svc.get(key) {
+                for (i, r) in refs.iter().enumerate() {
+                    if let Some(src) = r.get("source").and_then(Value::as_str) {
+                        if !defined.contains_key(src) {
+                            return Err(undefined(format!("services.{name}.{key}[{i}]"), what, src, defined));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! YAML to a JSON value tree with positions: anchors, aliases, merge keys (`<<`), `!reset`/`!override`, duplicate keys.
+//!
+//! Scalars resolve like Go's yaml.v3 (which Docker Compose uses): plain `0400` is octal, quoted scalars are strings.
+
+use crate::error::{ErrorKind, LoadError, Location, Result};
+use crate::positions::{join_index, join_key, FilePositions};
+use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use yaml_rust2::parser::{Event, Parser, Tag};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// Key that marks a `!reset` node inside the tree until merging consumes it.
+pub const RESET_MARK: &str = "\u{0}!reset";
+/// Key that marks an `!override` node inside the tree until merging consumes it.
+pub const OVERRIDE_MARK: &str = "\u{0}!override";
+
+/// Parses one YAML document; returns its value (Null for an empty file) and the positions of its key paths.
+pub fn parse(src: &str, file: &Path) -> Result<(Value, FilePositions)> {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    let mut b = Builder {
+        parser: Parser::new_from_str(src),
+        anchors: HashMap::new(),
+        pos: FilePositions::new(file),
+        file,
+    };
+    let value = b.document()?;
+    Ok((value, b.pos))
+}
+
+/// Wraps a value in a tag marker.
+fn mark(tag: &str, v: Value) -> Value {
+    let mut m = Map::new();
+    m.insert(tag.to_owned(), v);
+    Value::Object(m)
+}
+
+/// If `v` is a tag marker, returns the tag key and the wrapped value.
+pub fn tag_of(v: &Value) -> Option<(&'static str, &Value)> {
+    let m = v.as_object()?;
+    if m.len() != 1 {
+        return None;
+    }
+    if let Some(inner) = m.get(RESET_MARK) {
+        return Some((RESET_MARK, inner));
+    }
+    m.get(OVERRIDE_MARK).map(|inner| (OVERRIDE_MARK, inner))
+}
+
+/// Removes all tag markers: `!reset` entries disappear, `!override` ones become their value.
+pub fn strip_tags(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some((tag, inner)) = tag_of(&Value::Object(m.clone())) {
+                let mut inner = inner.clone();
+                strip_tags(&mut inner);
+                *v = if tag == RESET_MARK { Value::Null } else { inner };
+                return;
+            }
+            let reset: Vec<String> =
+                m.iter().filter(|(_, x)| matches!(tag_of(x), Some((RESET_MARK, _)))).map(|(k, _)| k.clone()).collect();
+            for k in reset {
+                m.shift_remove(&k);
+            }
+            m.values_mut().for_each(strip_tags);
+        }
+        Value::Array(a) => {
+            a.retain(|x| !matches!(tag_of(x), Some((RESET_MARK, _))));
+            a.iter_mut().for_each(strip_tags);
+        }
+        _ => {}
+    }
+}
+
+struct Builder<'a> {
+    parser: Parser<std::str::Chars<'a>>,
+    anchors: HashMap<usize, Value>,
+    pos: FilePositions,
+    file: &'a Path,
+}
+
+impl Builder<'_> {
+    fn loc(&self, m: &Marker) -> Location {
+        Location { file: self.file.to_path_buf(), line: m.line(), column: m.col() + 1 }
+    }
+
+    fn next(&mut self) -> Result<(Event, Marker)> {
+        self.parser.next_token().map_err(|e| {
+            LoadError::new(ErrorKind::Yaml, format!("YAML syntax error: {}", e.info())).at(Some(self.loc(e.marker())))
+        })
+    }
+
+    fn document(&mut self) -> Result<Value> {
+        loop {
+            let (ev, m) = self.next()?;
+            match ev {
+                Event::StreamStart | Event::DocumentStart | Event::Nothing => continue,
+                Event::StreamEnd | Event::DocumentEnd => return Ok(Value::Null),
+                other => return self.node(other, m, ""),
+            }
+        }
+    }
+
+    fn node(&mut self, ev: Event, m: Marker, path: &str) -> Result<Value> {
+        self.pos.record(path, m.line(), m.col() + 1);
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let v = resolve_scalar(&text, style, tag.as_ref());
+                let v = apply_tag(v, tag.as_ref());
+                self.remember(anchor, &v);
+                Ok(v)
+            }
+            Event::SequenceStart(anchor, tag) => {
+                let mut items = Vec::new();
+                loop {
+                    let (ev, m) = self.next()?;
+                    if ev == Event::SequenceEnd {
+                        break;
+                    }
+                    let p = join_index(path, items.len());
+                    items.push(self.node(ev, m, &p)?);
+                }
+                let v = apply_tag(Value::Array(items), tag.as_ref());
+                self.remember(anchor, &v);
+                Ok(v)
+            }
+            Event::MappingStart(anchor, tag) => {
+                let v = apply_tag(self.mapping(path)?, tag.as_ref());
+                self.remember(anchor, &v);
+                Ok(v)
+            }
+            Event::Alias(id) => self.anchors.get(&id).cloned().ok_or_else(|| {
+                LoadError::new(ErrorKind::Yaml, "alias refers to an unknown anchor").at(Some(self.loc(&m)))
+            }),
+            other => Err(LoadError::new(ErrorKind::Yaml, format!("unexpected YAML event {other:?}"))
+                .at(Some(self.loc(&m)))),
+        }
+    }
+
+    fn remember(&mut self, anchor: usize, v: &Value) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, v.clone());
+        }
+    }
+
+    fn mapping(&mut self, path: &str) -> Result<Value> {
+        let mut map = Map::new();
+        let mut merged: Vec<Map<String, Value>> = Vec::new();
+        let mut lines: HashMap<String, usize> = HashMap::new();
+        loop {
+            let (ev, km) = self.next()?;
+            let key = match ev {
+                Event::MappingEnd => break,
+                Event::Scalar(text, _, _, _) => text,
+                Event::Alias(id) => match self.anchors.get(&id) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) if !v.is_object() && !v.is_array() => scalar_text(v),
+                    _ => return Err(self.complex_key(&km)),
+                },
+                _ => return Err(self.complex_key(&km)),
+            };
+            let (vev, vm) = self.next()?;
+            if key == "<<" {
+                let v = self.node(vev, vm, path)?;
+                merged.extend(merge_sources(v).ok_or_else(|| {
+                    LoadError::new(ErrorKind::Yaml, "merge key `<<` expects a mapping or a list of mappings")
+                        .at(Some(self.loc(&km)))
+                        .at_path(path)
+                })?);
+                continue;
+            }
+            if let Some(first) = lines.get(&key) {
+                return Err(LoadError::new(
+                    ErrorKind::Yaml,
+                    format!("mapping key {key:?} already defined at line {first}"),
+                )
+                .at(Some(self.loc(&km)))
+                .at_path(path));
+            }
+            lines.insert(key.clone(), km.line());
+            let p = join_key(path, &key);
+            self.pos.record(&p, km.line(), km.col() + 1);
+            let v = self.node(vev, vm, &p)?;
+            map.insert(key, v);
+        }
+        Ok(Value::Object(apply_merges(map, merged)))
+    }
+
+    fn complex_key(&self, m: &Marker) -> LoadError {
+        LoadError::new(ErrorKind::Yaml, "mapping keys must be plain scalars").at(Some(self.loc(m)))
+    }
+}
+
+/// The mappings named by a `<<` value, in priority order.
+fn merge_sources(v: Value) -> Option<Vec<Map<String, Value>>> {
+    match v {
+        Value::Object(m) => Some(vec![m]),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|i| match i {
+                Value::Object(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+/// Explicit keys win over merged ones; among merged mappings, the first listed wins.
+fn apply_merges(explicit: Map<String, Value>, merged: Vec<Map<String, Value>>) -> Map<String, Value> {
+    if merged.is_empty() {
+        return explicit;
+    }
+    let mut out = Map::new();
+    for src in &merged {
+        for (k, v) in src {
+            if !out.contains_key(k) && !explicit.contains_key(k) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let mut result = Map::new();
+    // Keep merged keys first, like yaml.v3, then the explicit ones in their order.
+    for (k, v) in out {
+        result.insert(k, v);
+    }
+    for (k, v) in explicit {
+        result.insert(k, v);
+    }
+    result
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn is_core_tag(tag: Option<&Tag>, suffix: &str) -> bool {
+    tag.is_some_and(|t| t.suffix == suffix && (t.handle == "!!" || t.handle.starts_with("tag:yaml.org,2002")))
+}
+
+fn apply_tag(v: Value, tag: Option<&Tag>) -> Value {
+    match tag {
+        Some(t) if t.handle == "!" && t.suffix == "reset" => mark(RESET_MARK, v),
+        Some(t) if t.handle == "!" && t.suffix == "override" => mark(OVERRIDE_MARK, v),
+        _ => v,
+    }
+}
+
+/// Resolves a scalar the way yaml.v3 does when decoding into `interface{}`.
+fn resolve_scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
+    if is_core_tag(tag, "str") || style != TScalarStyle::Plain {
+        return Value::String(text.to_owned());
+    }
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Some(n) = parse_int(text) {
+        return n;
+    }
+    if let Some(f) = parse_float(text) {
+        return f;
+    }
+    Value::String(text.to_owned())
+}
+
+/// Go `strconv.ParseInt(s, 0, 64)` after removing underscores, as yaml.v3 resolves plain scalars.
+fn parse_int(text: &str) -> Option<Value> {
+    let plain: String = text.chars().filter(|&c| c != '_').collect();
+    let (neg, body) = match plain.as_bytes().first()? {
+        b'-' => (true, &plain[1..]),
+        b'+' => (false, &plain[1..]),
+        _ => (false, plain.as_str()),
+    };
+    if body.is_empty() || !body.as_bytes()[0].is_ascii_digit() {
+        return None;
+    }
+    let (radix, digits) = if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        (16, d)
+    } else if let Some(d) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+        (8, d)
+    } else if let Some(d) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+        (2, d)
+    } else if body.len() > 1 && body.starts_with('0') {
+        (8, &body[1..])
+    } else {
+        (10, body)
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mag = u64::from_str_radix(digits, radix).ok()?;
+    if neg {
+        let n = i64::try_from(mag).ok()?;
+        Some(Value::Number(Number::from(-n)))
+    } else {
+        Some(Value::Number(Number::from(mag)))
+    }
+}
+
+fn parse_float(text: &str) -> Option<Value> {
+    let plain: String = text.chars().filter(|&c| c != '_').collect();
+    let body = plain.strip_prefix(['-', '+']).unwrap_or(&plain);
+    let (mantissa, exp) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let mant_ok = match mantissa.split_once('.') {
+        Some((a, b)) => a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
+            && !(a.is_empty() && b.is_empty()),
+        None => !mantissa.is_empty() && mantissa.bytes().all(|c| c.is_ascii_digit()),
+    };
+    let exp_ok = exp.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit())
+    });
+    if !(mant_ok && exp_ok) {
+        return None;
+    }
+    let f: f64 = plain.parse().ok()?;
+    Number::from_f64(f).map(Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Value {
+        parse(s, Path::new("t.yaml")).map(|(v, _)| v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn scalars_resolve_like_yaml_v3() {
+        let v = p("a: 0400\nb: '0400'\nc: 1.5\nd: ~\ne: yes\nf: true\ng: 0x10\n");
+        assert_eq!(v["a"], 256);
+        assert_eq!(v["b"], "0400");
+        assert_eq!(v["c"], 1.5);
+        assert!(v["d"].is_null());
+        assert_eq!(v["e"], "yes");
+        assert_eq!(v["f"], true);
+        assert_eq!(v["g"], 16);
+    }
+
+    #[test]
+    fn merge_keys_and_anchors() {
+        let v = p("x: &a {k: 1, j: 2}\ny:\n  <<: *a\n  k: 3\n");
+        assert_eq!(v["y"]["k"], 3);
+        assert_eq!(v["y"]["j"], 2);
+    }
+
+    #[test]
+    fn duplicate_key_names_line() {
+        let e = parse("a:\n  b: 1\n  b: 2\n", Path::new("t.yaml")).unwrap_err();
+        assert_eq!(e.location.map(|l| l.line), Some(3));
+        assert!(e.message.contains("already defined at line 2"));
+    }
+
+    #[test]
+    fn syntax_error_points_at_real_line() {
+        let e = parse("services:\n  a:\n    image: a\n   ports: [1]\n", Path::new("t.yaml")).unwrap_err();
+        assert_eq!(e.location.map(|l| l.line), Some(4));
+    }
+
+    #[test]
+    fn reset_tags_are_marked_and_stripped() {
+        let mut v = p("a: !reset []\nb: !override {c: 1}\n");
+        assert!(tag_of(&v["a"]).is_some());
+        strip_tags(&mut v);
+        assert!(v.get("a").is_none());
+        assert_eq!(v["b"]["c"], 1);
+    }
+}
