@@ -1,6 +1,7 @@
 //! `berth`: runs Compose stacks on one Linux machine with its own container engine.
 
 mod cli;
+mod orchestrator;
 
 use clap::Parser;
 

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod stack;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Manage berth's container engine daemon.
     #[command(subcommand)]
     Engine(engine::EngineCommand),
+    /// Compose verbs: up, down, ps, logs, exec, start, stop, ...
+    #[command(flatten)]
+    Stack(stack::StackCommand),
 }
 
 /// Sets up `tracing` output on stderr; `BERTH_LOG` or `--log-level` choose the level.
@@ -70,5 +74,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Engine(cmd) => engine::run(&cli.global, cmd),
+        Command::Stack(cmd) => stack::run(&cli.global, cmd),
     }
 }

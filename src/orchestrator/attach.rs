@@ -1,0 +1,113 @@
+//! Attached `up`: stream prefixed logs until every container has exited, Ctrl-C stops the stack
+//! (a second Ctrl-C kills it), `--abort-on-container-exit` / `--exit-code-from` stop it on the first exit.
+
+use super::converge::{self, Replica};
+use super::events::ContainerEvent;
+use super::logs::{self, LineWriter, LogQuery, LogStyle, LogTarget};
+use super::progress::Progress;
+use super::spec::ProjectSpec;
+use super::up::UpArgs;
+use anyhow::Result;
+use bollard::query_parameters::KillContainerOptionsBuilder;
+use bollard::Docker;
+use std::collections::{HashMap, HashSet};
+use std::process::ExitCode;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+/// Runs the attached phase of `up`.
+pub async fn run(
+    docker: &Docker,
+    project: &ProjectSpec,
+    started: &HashMap<String, Vec<Replica>>,
+    mut events: broadcast::Receiver<ContainerEvent>,
+    args: &UpArgs,
+) -> Result<ExitCode> {
+    let all: Vec<(String, Replica)> = started.iter().flat_map(|(s, rs)| rs.iter().map(move |r| (s.clone(), r.clone()))).collect();
+    let log_tasks = spawn_logs(docker, project, &all, args);
+    let mut running: HashSet<String> = all.iter().map(|(_, r)| r.id.clone()).collect();
+    let names: HashMap<String, (String, String)> = all.iter().map(|(s, r)| (r.id.clone(), (s.clone(), r.name.clone()))).collect();
+    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    let progress = Progress::new();
+    let mut stopping = false;
+    let mut code: Option<i64> = None;
+    while !running.is_empty() {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                if stopping {
+                    kill_all(docker, &all).await;
+                    return Ok(ExitCode::from(130));
+                }
+                stopping = true;
+                progress.note("Gracefully stopping... (press Ctrl+C again to force)");
+                spawn_stop_all(docker, &all, args.timeout, &progress);
+                code.get_or_insert(130);
+            }
+            ev = events.recv() => {
+                let ev = match ev {
+                    Ok(ev) => ev,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                };
+                let Some((service, name)) = names.get(&ev.id) else { continue };
+                match ev.action.as_str() {
+                    "start" => { running.insert(ev.id.clone()); }
+                    "die" => {
+                        running.remove(&ev.id);
+                        let exit = ev.exit_code.unwrap_or(-1);
+                        progress.note(&format!("{name} exited with code {exit}"));
+                        if abort {
+                            let from = args.exit_code_from.as_deref();
+                            if from.is_none_or(|s| s == service) && code.is_none() {
+                                code = Some(exit);
+                            }
+                            if !stopping {
+                                stopping = true;
+                                progress.note("Aborting on container exit...");
+                                spawn_stop_all(docker, &all, args.timeout, &progress);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    for task in log_tasks {
+        let _ = task.await;
+    }
+    let code = code.unwrap_or(0);
+    Ok(ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(1)))
+}
+
+fn spawn_logs(docker: &Docker, project: &ProjectSpec, all: &[(String, Replica)], args: &UpArgs) -> Vec<tokio::task::JoinHandle<Result<()>>> {
+    let attached: Vec<&(String, Replica)> = all.iter().filter(|(s, _)| args.attach.is_empty() || args.attach.contains(s)).collect();
+    let style = LogStyle::new(attached.iter().map(|(_, r)| r.name.as_str()), args.no_color, args.no_log_prefix);
+    let writer = LineWriter::default();
+    let now = i32::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)).unwrap_or(0);
+    attached
+        .into_iter()
+        .map(|(service, replica)| {
+            let colour_index = project.services.iter().position(|s| &s.name == service).unwrap_or(0);
+            let target = LogTarget { id: replica.id.clone(), name: replica.name.clone(), colour_index };
+            // Fresh containers show everything; ones already running only what comes from now on.
+            let query = LogQuery { follow: true, since: (!replica.fresh && replica.running).then_some(now), ..Default::default() };
+            tokio::spawn(logs::stream(docker.clone(), target, query, style.clone(), writer.clone()))
+        })
+        .collect()
+}
+
+fn spawn_stop_all(docker: &Docker, all: &[(String, Replica)], timeout: Option<i32>, progress: &Progress) {
+    for (_, replica) in all {
+        let (docker, replica, progress) = (docker.clone(), replica.clone(), progress.clone());
+        tokio::spawn(async move {
+            if let Err(err) = converge::stop(&docker, &replica.id, &replica.name, timeout, &progress).await {
+                progress.note(&format!("{err:#}"));
+            }
+        });
+    }
+}
+
+async fn kill_all(docker: &Docker, all: &[(String, Replica)]) {
+    let kills = all.iter().map(|(_, r)| docker.kill_container(&r.id, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())));
+    let _ = futures::future::join_all(kills).await;
+}

@@ -1,0 +1,188 @@
+//! Converging one service: pull its image, create missing replicas, recreate changed ones, remove extra ones, start them.
+
+use super::labels;
+use super::plan;
+use super::progress::Progress;
+use super::resources::{self, is_not_found};
+use super::spec::{ProjectSpec, PullPolicy, ServiceSpec};
+use anyhow::{bail, Context, Result};
+use bollard::models::{ContainerSummary, NetworkConnectRequest};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
+use bollard::Docker;
+use futures::StreamExt;
+
+/// How `up` treats containers whose configuration did not change or did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recreate {
+    /// Recreate only containers whose config hash changed.
+    #[default]
+    Diverged,
+    /// Recreate every container.
+    Force,
+    /// Never recreate; keep existing containers as they are.
+    Never,
+}
+
+/// A container that `up` manages, after convergence.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    /// Engine id.
+    pub id: String,
+    /// Container name.
+    pub name: String,
+    /// Created (or recreated) by this run.
+    pub fresh: bool,
+    /// Running before this run touched it.
+    pub running: bool,
+}
+
+/// Per-run settings of convergence.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvergeOptions {
+    /// Recreate rule.
+    pub recreate: Recreate,
+    /// Stop timeout for recreation and scale-down, seconds (None: the container's own).
+    pub timeout: Option<i32>,
+}
+
+/// Makes the image present according to the pull policy.
+#[tracing::instrument(skip(docker, progress))]
+pub async fn ensure_image(docker: &Docker, image: &str, policy: PullPolicy, progress: &Progress) -> Result<()> {
+    let present = match docker.inspect_image(image).await {
+        Ok(_) => true,
+        Err(err) if is_not_found(&err) => false,
+        Err(err) => return Err(err).with_context(|| format!("inspecting image {image}")),
+    };
+    match (policy, present) {
+        (PullPolicy::Never, false) => bail!("image {image} is not present and pull_policy is never"),
+        (PullPolicy::Missing | PullPolicy::Never, true) => Ok(()),
+        (PullPolicy::Always, _) | (PullPolicy::Missing, false) => pull(docker, image, progress).await,
+    }
+}
+
+async fn pull(docker: &Docker, image: &str, progress: &Progress) -> Result<()> {
+    progress.set("Image", image, "Pulling", false);
+    let options = CreateImageOptionsBuilder::new().from_image(image).build();
+    let mut stream = docker.create_image(Some(options), None, None);
+    while let Some(item) = stream.next().await {
+        let info = item.with_context(|| format!("pulling image {image}"))?;
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
+            bail!("pulling image {image}: {err}");
+        }
+    }
+    progress.set("Image", image, "Pulled", true);
+    Ok(())
+}
+
+/// Brings the service's containers to the desired set; returns them ordered by replica number (not started).
+#[tracing::instrument(skip_all, fields(service = %service.name))]
+pub async fn converge(docker: &Docker, project: &ProjectSpec, service: &ServiceSpec, replicas: u32, opts: ConvergeOptions, progress: &Progress) -> Result<Vec<Replica>> {
+    if service.container_name.is_some() && replicas > 1 {
+        bail!("service {:?} sets container_name, so it cannot have {replicas} replicas", service.name);
+    }
+    let hash = plan::config_hash(service);
+    let mut existing = resources::list_containers(docker, &project.name, Some(&service.name), true).await?;
+    existing.sort_by_key(|c| resources::identity(c).1);
+    let mut out = Vec::new();
+    let mut have = std::collections::BTreeSet::new();
+    for c in &existing {
+        let (_, number) = resources::identity(c);
+        let name = resources::display_name(c);
+        let id = c.id.clone().unwrap_or_default();
+        if number == 0 || number > replicas || !have.insert(number) {
+            remove(docker, &id, &name, opts.timeout, progress).await?;
+            continue;
+        }
+        if needs_recreate(c, &hash, opts.recreate) {
+            remove(docker, &id, &name, opts.timeout, progress).await?;
+            out.push(create(docker, project, service, number, &hash, progress).await?);
+        } else {
+            let running = c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
+            out.push(Replica { id, name, fresh: false, running });
+        }
+    }
+    for number in (1..=replicas).filter(|n| !have.contains(n)) {
+        out.push(create(docker, project, service, number, &hash, progress).await?);
+    }
+    Ok(out)
+}
+
+fn needs_recreate(c: &ContainerSummary, hash: &str, rule: Recreate) -> bool {
+    match rule {
+        Recreate::Force => true,
+        Recreate::Never => false,
+        Recreate::Diverged => labels::get(&c.labels, labels::CONFIG_HASH) != Some(hash),
+    }
+}
+
+/// Creates replica `number` and connects its extra networks.
+async fn create(docker: &Docker, project: &ProjectSpec, service: &ServiceSpec, number: u32, hash: &str, progress: &Progress) -> Result<Replica> {
+    let name = plan::replica_name(project, service, number);
+    progress.set("Container", &name, "Creating", false);
+    let body = plan::replica_body(project, service, number, hash);
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    let created = docker
+        .create_container(Some(options), body)
+        .await
+        .with_context(|| format!("creating container {name}"))?;
+    for net in service.networks.iter().skip(1) {
+        let request = NetworkConnectRequest {
+            container: created.id.clone(),
+            endpoint_config: Some(plan::endpoint_settings(project, service, net, number)),
+        };
+        let net_name = plan::network_name(project, &net.key);
+        docker
+            .connect_network(&net_name, request)
+            .await
+            .with_context(|| format!("connecting container {name} to network {net_name}"))?;
+    }
+    progress.set("Container", &name, "Created", true);
+    Ok(Replica { id: created.id, name, fresh: true, running: false })
+}
+
+/// Stops (with the given grace) and removes one container.
+pub async fn remove(docker: &Docker, id: &str, name: &str, timeout: Option<i32>, progress: &Progress) -> Result<()> {
+    stop(docker, id, name, timeout, progress).await?;
+    progress.set("Container", name, "Removing", false);
+    let options = RemoveContainerOptionsBuilder::new().force(true).build();
+    match docker.remove_container(id, Some(options)).await {
+        Ok(()) => {}
+        Err(err) if is_not_found(&err) => {}
+        Err(err) => return Err(err).with_context(|| format!("removing container {name}")),
+    }
+    progress.set("Container", name, "Removed", true);
+    Ok(())
+}
+
+/// Stops one container (already stopped is fine).
+pub async fn stop(docker: &Docker, id: &str, name: &str, timeout: Option<i32>, progress: &Progress) -> Result<()> {
+    progress.set("Container", name, "Stopping", false);
+    let mut builder = StopContainerOptionsBuilder::new();
+    if let Some(t) = timeout {
+        builder = builder.t(t);
+    }
+    match docker.stop_container(id, Some(builder.build())).await {
+        Ok(()) => {}
+        Err(err) if is_not_found(&err) => {}
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
+        Err(err) => return Err(err).with_context(|| format!("stopping container {name}")),
+    }
+    progress.set("Container", name, "Stopped", true);
+    Ok(())
+}
+
+/// Starts one container unless it is running.
+pub async fn start(docker: &Docker, replica: &Replica, progress: &Progress) -> Result<()> {
+    if replica.running {
+        progress.set("Container", &replica.name, "Running", true);
+        return Ok(());
+    }
+    progress.set("Container", &replica.name, "Starting", false);
+    match docker.start_container(&replica.id, None).await {
+        Ok(()) => {}
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
+        Err(err) => return Err(err).with_context(|| format!("starting container {}", replica.name)),
+    }
+    progress.set("Container", &replica.name, "Started", true);
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! `exec`: run a command in a running service container, forwarding stdin and the exit code.
+
+use super::resources;
+use anyhow::{bail, Context, Result};
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::models::ContainerSummaryStateEnum;
+use bollard::Docker;
+use clap::Args;
+use futures::StreamExt;
+use std::io::Write;
+use std::process::ExitCode;
+use tokio::io::AsyncWriteExt;
+
+/// Flags of `exec`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExecArgs {
+    /// Detached mode: run the command in the background.
+    #[arg(short = 'd', long = "detach")]
+    pub detach: bool,
+    /// Disable pseudo-TTY allocation (berth runs exec without a TTY either way for now).
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Run the command as this user.
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Path to the workdir directory for this command.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Set environment variables (KEY=VALUE).
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Index of the container if the service has multiple replicas.
+    #[arg(long = "index", default_value_t = 1)]
+    pub index: u32,
+    /// Give extended privileges to the process.
+    #[arg(long = "privileged")]
+    pub privileged: bool,
+    /// Service name.
+    pub service: String,
+    /// Command and arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// Runs `exec`.
+pub async fn run(docker: &Docker, project: &str, args: &ExecArgs) -> Result<ExitCode> {
+    let list = resources::list_containers(docker, project, Some(&args.service), false).await?;
+    let Some(target) = list.iter().find(|c| resources::identity(c).1 == args.index) else {
+        bail!("service {:?} has no running container with index {}", args.service, args.index);
+    };
+    if target.state != Some(ContainerSummaryStateEnum::RUNNING) {
+        bail!("container {} is not running", resources::display_name(target));
+    }
+    let id = target.id.clone().unwrap_or_default();
+    let options = CreateExecOptions {
+        attach_stdin: Some(!args.detach),
+        attach_stdout: Some(!args.detach),
+        attach_stderr: Some(!args.detach),
+        tty: Some(false),
+        env: (!args.env.is_empty()).then(|| args.env.clone()),
+        cmd: Some(args.command.clone()),
+        privileged: Some(args.privileged),
+        user: args.user.clone(),
+        working_dir: args.workdir.clone(),
+        ..Default::default()
+    };
+    let exec = docker.create_exec(&id, options).await.context("creating exec")?;
+    let started = docker
+        .start_exec(&exec.id, Some(StartExecOptions { detach: args.detach, tty: false, output_capacity: None }))
+        .await
+        .context("starting exec")?;
+    if let StartExecResults::Attached { mut output, mut input } = started {
+        // stdin is copied on a side task: the command may finish without reading it.
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::stdin();
+            let _ = tokio::io::copy(&mut stdin, &mut input).await;
+            let _ = input.shutdown().await;
+        });
+        while let Some(chunk) = output.next().await {
+            match chunk.context("reading exec output")? {
+                LogOutput::StdErr { message } => std::io::stderr().write_all(&message)?,
+                LogOutput::StdOut { message } | LogOutput::Console { message } => std::io::stdout().write_all(&message)?,
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+        std::io::stdout().flush()?;
+    }
+    let inspect = docker.inspect_exec(&exec.id).await.context("inspecting exec")?;
+    let code = inspect.exit_code.unwrap_or(0);
+    Ok(ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(1)))
+}

@@ -1,0 +1,193 @@
+//! `start`, `stop`, `restart`, `kill`, `rm`, `pause`, `unpause` on the project's existing containers.
+
+use super::converge;
+use super::down::stop_levels;
+use super::progress::Progress;
+use super::resources;
+use anyhow::{Context, Result};
+use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
+use bollard::query_parameters::{KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder};
+use bollard::Docker;
+use clap::Args;
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+/// Services named on the command line, and a stop timeout.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TimeoutArgs {
+    /// Specify a shutdown timeout in seconds.
+    #[arg(short = 't', long = "timeout")]
+    pub timeout: Option<i32>,
+    /// Services (default: all).
+    pub services: Vec<String>,
+}
+
+/// Services named on the command line.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServicesArgs {
+    /// Services (default: all).
+    pub services: Vec<String>,
+}
+
+/// Flags of `kill`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KillArgs {
+    /// SIGNAL to send to the container.
+    #[arg(short = 's', long = "signal", default_value = "SIGKILL")]
+    pub signal: String,
+    /// Remove containers for services not defined in the Compose file.
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
+    /// Services (default: all).
+    pub services: Vec<String>,
+}
+
+/// Flags of `rm`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RmArgs {
+    /// Don't ask to confirm removal.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Stop the containers, if required, before removing.
+    #[arg(short = 's', long = "stop")]
+    pub stop: bool,
+    /// Remove any anonymous volumes attached to containers.
+    #[arg(short = 'v', long = "volumes")]
+    pub volumes: bool,
+    /// Services (default: all).
+    pub services: Vec<String>,
+}
+
+async fn selected(docker: &Docker, project: &str, services: &[String]) -> Result<Vec<ContainerSummary>> {
+    let mut list = resources::list_containers(docker, project, None, true).await?;
+    list.retain(|c| services.is_empty() || services.contains(&resources::identity(c).0));
+    list.sort_by_key(resources::identity);
+    Ok(list)
+}
+
+fn id(c: &ContainerSummary) -> &str {
+    c.id.as_deref().unwrap_or_default()
+}
+
+/// `stop`: dependents first.
+pub async fn stop(docker: &Docker, project: &str, args: &TimeoutArgs) -> Result<ExitCode> {
+    let list = selected(docker, project, &args.services).await?;
+    let progress = Progress::new();
+    for level in stop_levels(&list) {
+        let stops = level.iter().map(|c| {
+            let progress = &progress;
+            async move { converge::stop(docker, id(c), &resources::display_name(c), args.timeout, progress).await }
+        });
+        futures::future::try_join_all(stops).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `start`: dependencies first.
+pub async fn start(docker: &Docker, project: &str, args: &ServicesArgs) -> Result<ExitCode> {
+    let list = selected(docker, project, &args.services).await?;
+    let progress = Progress::new();
+    for level in stop_levels(&list).into_iter().rev() {
+        let starts = level.iter().map(|c| {
+            let progress = &progress;
+            let replica = converge::Replica {
+                id: id(c).to_owned(),
+                name: resources::display_name(c),
+                fresh: false,
+                running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
+            };
+            async move { converge::start(docker, &replica, progress).await }
+        });
+        futures::future::try_join_all(starts).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `restart`.
+pub async fn restart(docker: &Docker, project: &str, args: &TimeoutArgs) -> Result<ExitCode> {
+    let list = selected(docker, project, &args.services).await?;
+    let progress = Progress::new();
+    let restarts = list.iter().map(|c| async {
+        let name = resources::display_name(c);
+        progress.set("Container", &name, "Restarting", false);
+        let mut options = RestartContainerOptionsBuilder::new();
+        if let Some(t) = args.timeout {
+            options = options.t(t);
+        }
+        docker.restart_container(id(c), Some(options.build())).await.with_context(|| format!("restarting {name}"))?;
+        progress.set("Container", &name, "Started", true);
+        anyhow::Ok(())
+    });
+    futures::future::try_join_all(restarts).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kill`: running containers only.
+pub async fn kill(docker: &Docker, project: &str, args: &KillArgs) -> Result<ExitCode> {
+    let mut list = selected(docker, project, &args.services).await?;
+    list.retain(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING));
+    let progress = Progress::new();
+    let kills = list.iter().map(|c| async {
+        let name = resources::display_name(c);
+        progress.set("Container", &name, "Killing", false);
+        let options = KillContainerOptionsBuilder::new().signal(&args.signal).build();
+        docker.kill_container(id(c), Some(options)).await.with_context(|| format!("killing {name}"))?;
+        progress.set("Container", &name, "Killed", true);
+        anyhow::Ok(())
+    });
+    futures::future::try_join_all(kills).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rm`: stopped containers (all of them after `-s`).
+pub async fn rm(docker: &Docker, project: &str, args: &RmArgs) -> Result<ExitCode> {
+    let progress = Progress::new();
+    let mut list = selected(docker, project, &args.services).await?;
+    if args.stop {
+        for c in list.iter().filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING)) {
+            converge::stop(docker, id(c), &resources::display_name(c), None, &progress).await?;
+        }
+        list = selected(docker, project, &args.services).await?;
+    }
+    list.retain(|c| c.state != Some(ContainerSummaryStateEnum::RUNNING));
+    if list.is_empty() {
+        eprintln!("No stopped containers");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let names: Vec<String> = list.iter().map(resources::display_name).collect();
+    if !args.force && std::io::stdin().is_terminal() && !confirm(&format!("Going to remove {}\n? Are you sure? [yN] ", names.join(", ")))? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (c, name) in list.iter().zip(&names) {
+        progress.set("Container", name, "Removing", false);
+        let options = RemoveContainerOptionsBuilder::new().v(args.volumes).force(true).build();
+        docker.remove_container(id(c), Some(options)).await.with_context(|| format!("removing {name}"))?;
+        progress.set("Container", name, "Removed", true);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn confirm(question: &str) -> Result<bool> {
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// `pause` (or `unpause` when `resume`).
+pub async fn pause(docker: &Docker, project: &str, args: &ServicesArgs, resume: bool) -> Result<ExitCode> {
+    let list = selected(docker, project, &args.services).await?;
+    let progress = Progress::new();
+    for c in &list {
+        let name = resources::display_name(c);
+        if resume {
+            docker.unpause_container(id(c)).await.with_context(|| format!("unpausing {name}"))?;
+            progress.set("Container", &name, "Unpaused", true);
+        } else {
+            docker.pause_container(id(c)).await.with_context(|| format!("pausing {name}"))?;
+            progress.set("Container", &name, "Paused", true);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,99 @@
+//! `logs`: the project's container logs, prefixed and coloured per service, optionally followed.
+
+use super::logs::{self, LineWriter, LogQuery, LogStyle, LogTarget};
+use super::resources;
+use anyhow::{Context, Result};
+use bollard::Docker;
+use clap::Args;
+use std::process::ExitCode;
+
+/// Flags of `logs`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LogsArgs {
+    /// Follow log output.
+    #[arg(short = 'f', long = "follow")]
+    pub follow: bool,
+    /// Show timestamps.
+    #[arg(short = 't', long = "timestamps")]
+    pub timestamps: bool,
+    /// Number of lines to show from the end of the logs for each container ("all" for everything).
+    #[arg(short = 'n', long = "tail", default_value = "all")]
+    pub tail: String,
+    /// Show logs since a Unix timestamp (seconds) or a relative duration such as 42s, 5m, 1h.
+    #[arg(long = "since")]
+    pub since: Option<String>,
+    /// Produce monochrome output.
+    #[arg(long = "no-color")]
+    pub no_color: bool,
+    /// Don't print prefix in logs.
+    #[arg(long = "no-log-prefix")]
+    pub no_log_prefix: bool,
+    /// Index of the container if the service has multiple replicas.
+    #[arg(long = "index")]
+    pub index: Option<u32>,
+    /// Services (default: all).
+    pub services: Vec<String>,
+}
+
+/// Parses `--since`: Unix seconds, or a duration before now (`10s`, `5m`, `2h`).
+pub fn parse_since(value: &str, now: i64) -> Result<i32> {
+    let secs = if let Ok(abs) = value.parse::<i64>() {
+        abs
+    } else {
+        let (num, unit) = value.split_at(value.len().saturating_sub(1));
+        let n: i64 = num.parse().with_context(|| format!("--since {value:?}: expected Unix seconds or a duration like 10s, 5m, 2h"))?;
+        let mult = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            _ => anyhow::bail!("--since {value:?}: unit must be s, m or h"),
+        };
+        now - n * mult
+    };
+    i32::try_from(secs).with_context(|| format!("--since {value:?} is out of range"))
+}
+
+/// Runs `logs`.
+pub async fn run(docker: &Docker, project: &str, args: &LogsArgs) -> Result<ExitCode> {
+    let mut list = resources::list_all_project_containers(docker, project).await?;
+    list.retain(|c| {
+        let (service, number) = resources::identity(c);
+        (args.services.is_empty() || args.services.contains(&service)) && args.index.is_none_or(|i| i == number)
+    });
+    list.sort_by_key(resources::identity);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let since = args.since.as_deref().map(|s| parse_since(s, now)).transpose()?;
+    let names: Vec<String> = list.iter().map(resources::display_name).collect();
+    let style = LogStyle::new(names.iter().map(String::as_str), args.no_color, args.no_log_prefix);
+    let mut services: Vec<String> = list.iter().map(|c| resources::identity(c).0).collect();
+    services.dedup();
+    let writer = LineWriter::default();
+    let tasks: Vec<_> = list
+        .iter()
+        .zip(names)
+        .map(|(c, name)| {
+            let service = resources::identity(c).0;
+            let colour_index = services.iter().position(|s| *s == service).unwrap_or(0);
+            let target = LogTarget { id: c.id.clone().unwrap_or_default(), name, colour_index };
+            let query = LogQuery { follow: args.follow, timestamps: args.timestamps, tail: Some(args.tail.clone()), since };
+            tokio::spawn(logs::stream(docker.clone(), target, query, style.clone(), writer.clone()))
+        })
+        .collect();
+    for task in tasks {
+        task.await.context("log task failed")??;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_forms() {
+        assert_eq!(parse_since("1700000000", 0).unwrap(), 1_700_000_000);
+        assert_eq!(parse_since("5m", 1000).unwrap(), 700);
+        assert!(parse_since("5d", 1000).is_err());
+        assert!(parse_since("x", 1000).is_err());
+    }
+}

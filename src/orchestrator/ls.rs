@@ -1,0 +1,69 @@
+//! `ls`: projects found on the engine, from the labels of their containers.
+
+use super::labels;
+use anyhow::{bail, Context, Result};
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::Docker;
+use clap::Args;
+use comfy_table::{presets::NOTHING, Table};
+use std::collections::{BTreeMap, HashMap};
+use std::process::ExitCode;
+
+/// Flags of `ls`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LsArgs {
+    /// Show all stopped Compose projects.
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Format the output: table or json.
+    #[arg(long = "format", default_value = "table")]
+    pub format: String,
+    /// Only display project names.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+#[derive(Default)]
+struct ProjectRow {
+    states: BTreeMap<String, usize>,
+    config_files: String,
+}
+
+/// Runs `ls`.
+pub async fn run(docker: &Docker, args: &LsArgs) -> Result<ExitCode> {
+    if !matches!(args.format.as_str(), "table" | "json") {
+        bail!("--format {:?}: expected table or json", args.format);
+    }
+    let filters = HashMap::from([("label".to_owned(), vec![labels::PROJECT.to_owned()])]);
+    let options = ListContainersOptionsBuilder::new().all(args.all).filters(&filters).build();
+    let list = docker.list_containers(Some(options)).await.context("listing containers")?;
+    let mut projects: BTreeMap<String, ProjectRow> = BTreeMap::new();
+    for c in &list {
+        let Some(project) = labels::get(&c.labels, labels::PROJECT) else { continue };
+        let row = projects.entry(project.to_owned()).or_default();
+        let state = c.state.map(|s| s.to_string()).unwrap_or_else(|| "unknown".to_owned());
+        *row.states.entry(state).or_default() += 1;
+        if let Some(files) = labels::get(&c.labels, labels::CONFIG_FILES) {
+            row.config_files = files.to_owned();
+        }
+    }
+    let status = |row: &ProjectRow| row.states.iter().map(|(s, n)| format!("{s}({n})")).collect::<Vec<_>>().join(", ");
+    if args.quiet {
+        projects.keys().for_each(|p| println!("{p}"));
+    } else if args.format == "json" {
+        let rows: Vec<_> = projects
+            .iter()
+            .map(|(name, row)| serde_json::json!({"Name": name, "Status": status(row), "ConfigFiles": row.config_files}))
+            .collect();
+        println!("{}", serde_json::to_string(&rows)?);
+    } else {
+        let mut table = Table::new();
+        table.load_preset(NOTHING);
+        table.set_header(["NAME", "STATUS", "CONFIG FILES"]);
+        for (name, row) in &projects {
+            table.add_row([name.clone(), status(row), row.config_files.clone()]);
+        }
+        println!("{table}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

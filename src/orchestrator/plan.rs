@@ -1,0 +1,174 @@
+//! Planning: dependency levels (with cycle refusal), the config hash, and each replica's full create body.
+
+use super::labels;
+use super::spec::{ProjectSpec, ServiceSpec};
+use anyhow::{bail, Result};
+use bollard::models::{ContainerCreateBody, EndpointIpamConfig, EndpointSettings, NetworkingConfig};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
+
+/// Groups the selected services into levels: every service's dependencies sit in earlier levels.
+/// Dependencies outside `selected` are ignored (they are not being started). A cycle is refused, naming it.
+pub fn levels(project: &ProjectSpec, selected: &BTreeSet<String>) -> Result<Vec<Vec<String>>> {
+    let deps = |name: &str| -> Vec<String> {
+        project
+            .service(name)
+            .map(|s| s.depends_on.iter().map(|d| d.service.clone()).filter(|d| selected.contains(d)).collect())
+            .unwrap_or_default()
+    };
+    let mut placed: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    // Keep file order inside a level so output is stable.
+    let order: Vec<String> = project.services.iter().map(|s| s.name.clone()).filter(|n| selected.contains(n)).collect();
+    while placed.len() < order.len() {
+        let level: Vec<String> = order
+            .iter()
+            .filter(|n| !placed.contains(*n) && deps(n).iter().all(|d| placed.contains(d)))
+            .cloned()
+            .collect();
+        if level.is_empty() {
+            let rest: Vec<&String> = order.iter().filter(|n| !placed.contains(*n)).collect();
+            bail!("dependency cycle between services: {}", describe_cycle(project, &rest, selected));
+        }
+        placed.extend(level.iter().cloned());
+        out.push(level);
+    }
+    Ok(out)
+}
+
+/// Follows dependencies from the first unplaced service until a service repeats: that loop is the cycle.
+fn describe_cycle(project: &ProjectSpec, rest: &[&String], selected: &BTreeSet<String>) -> String {
+    let Some(start) = rest.first() else { return String::new() };
+    let mut path: Vec<String> = vec![(*start).clone()];
+    loop {
+        let current = path.last().cloned().unwrap_or_default();
+        let next = project
+            .service(&current)
+            .and_then(|s| s.depends_on.iter().map(|d| &d.service).find(|d| selected.contains(*d) && rest.contains(d)));
+        let Some(next) = next else { return path.join(" -> ") };
+        if let Some(pos) = path.iter().position(|p| p == next) {
+            let mut cycle = path[pos..].to_vec();
+            cycle.push(next.clone());
+            return cycle.join(" -> ");
+        }
+        path.push(next.clone());
+    }
+}
+
+/// The services to act on: those named (all when none), plus their dependencies unless `no_deps`.
+pub fn select(project: &ProjectSpec, names: &[String], no_deps: bool) -> Result<BTreeSet<String>> {
+    if names.is_empty() {
+        return Ok(project.services.iter().map(|s| s.name.clone()).collect());
+    }
+    let mut out = BTreeSet::new();
+    let mut todo: Vec<String> = names.to_vec();
+    while let Some(name) = todo.pop() {
+        let Some(service) = project.service(&name) else {
+            bail!("no such service: {name:?} (services: {})", service_names(project));
+        };
+        if out.insert(name.clone()) && !no_deps {
+            todo.extend(service.depends_on.iter().filter(|d| project.service(&d.service).is_some()).map(|d| d.service.clone()));
+        }
+    }
+    Ok(out)
+}
+
+fn service_names(project: &ProjectSpec) -> String {
+    project.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Hash of everything that defines a service's containers: equal hashes mean nothing to recreate.
+pub fn config_hash(service: &ServiceSpec) -> String {
+    // serde_json with sorted map keys would be ideal; HashMaps inside the body are normalised through a Value round trip.
+    let body = serde_json::to_value(&service.create).unwrap_or_default();
+    let networks: Vec<_> = service
+        .networks
+        .iter()
+        .map(|n| (n.key.clone(), n.aliases.clone(), n.ipv4_address.clone(), n.ipv6_address.clone()))
+        .collect();
+    let canonical = serde_json::json!({ "body": sort_value(body), "networks": networks });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+fn sort_value(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sort_value(v))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sort_value).collect()),
+        other => other,
+    }
+}
+
+/// Engine name of replica `number` of `service`.
+pub fn replica_name(project: &ProjectSpec, service: &ServiceSpec, number: u32) -> String {
+    match &service.container_name {
+        Some(name) => name.clone(),
+        None => labels::container_name(&project.name, &service.name, number),
+    }
+}
+
+/// The full create body of one replica: the service body plus compose labels and its first network.
+pub fn replica_body(project: &ProjectSpec, service: &ServiceSpec, number: u32, hash: &str) -> ContainerCreateBody {
+    let mut body = service.create.clone();
+    let mut all = body.labels.take().unwrap_or_default();
+    all.extend(compose_labels(project, service, number, hash));
+    body.labels = Some(all);
+    // Engines before API 1.44 take one network at create; the others are connected before start.
+    if let Some(first) = service.networks.first() {
+        let endpoint = endpoint_settings(project, service, first, number);
+        let net_name = network_name(project, &first.key);
+        body.networking_config = Some(NetworkingConfig { endpoints_config: Some(HashMap::from([(net_name, endpoint)])) });
+    }
+    body
+}
+
+fn compose_labels(project: &ProjectSpec, service: &ServiceSpec, number: u32, hash: &str) -> HashMap<String, String> {
+    let depends: Vec<String> = service
+        .depends_on
+        .iter()
+        .map(|d| format!("{}:{}:{}", d.service, d.condition.as_str(), d.restart))
+        .collect();
+    let files: Vec<String> = project.config_files.iter().map(|p| p.display().to_string()).collect();
+    HashMap::from([
+        (labels::PROJECT.to_owned(), project.name.clone()),
+        (labels::SERVICE.to_owned(), service.name.clone()),
+        (labels::CONTAINER_NUMBER.to_owned(), number.to_string()),
+        (labels::CONFIG_HASH.to_owned(), hash.to_owned()),
+        (labels::ONEOFF.to_owned(), "False".to_owned()),
+        (labels::DEPENDS_ON.to_owned(), depends.join(",")),
+        (labels::WORKING_DIR.to_owned(), project.working_dir.display().to_string()),
+        (labels::CONFIG_FILES.to_owned(), files.join(",")),
+        (labels::IMAGE.to_owned(), service.image.clone()),
+        (labels::VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+    ])
+}
+
+/// Engine name of a project network key.
+pub fn network_name(project: &ProjectSpec, key: &str) -> String {
+    project
+        .networks
+        .iter()
+        .find(|n| n.key == key)
+        .map(|n| n.name.clone())
+        .unwrap_or_else(|| labels::scoped_name(&project.name, key))
+}
+
+/// Endpoint settings for one network attachment: service name and aliases resolvable, static addresses.
+pub fn endpoint_settings(
+    project: &ProjectSpec,
+    service: &ServiceSpec,
+    net: &super::spec::ServiceNetwork,
+    number: u32,
+) -> EndpointSettings {
+    let mut aliases = vec![replica_name(project, service, number), service.name.clone()];
+    aliases.extend(net.aliases.iter().cloned());
+    let ipam = (net.ipv4_address.is_some() || net.ipv6_address.is_some()).then(|| EndpointIpamConfig {
+        ipv4_address: net.ipv4_address.clone(),
+        ipv6_address: net.ipv6_address.clone(),
+        ..Default::default()
+    });
+    EndpointSettings { aliases: Some(aliases), ipam_config: ipam, ..Default::default() }
+}

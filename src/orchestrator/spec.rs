@@ -1,0 +1,164 @@
+//! The desired state the orchestrator converges to: a project's services as engine create bodies, its networks and volumes.
+//!
+//! Built from the Compose model by `from_compose`; everything after that works on these types only.
+
+use bollard::models::ContainerCreateBody;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// A whole project, ready to plan.
+#[derive(Debug, Clone)]
+pub struct ProjectSpec {
+    /// Normalised project name.
+    pub name: String,
+    /// Project working directory (relative paths were resolved against it).
+    pub working_dir: PathBuf,
+    /// Compose files the project was loaded from.
+    pub config_files: Vec<PathBuf>,
+    /// Enabled services, in file order.
+    pub services: Vec<ServiceSpec>,
+    /// Networks the services use.
+    pub networks: Vec<NetworkSpec>,
+    /// Named volumes the services use.
+    pub volumes: Vec<VolumeSpec>,
+}
+
+impl ProjectSpec {
+    /// Looks a service up by name.
+    pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+/// When to pull a service's image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Pull only when the image is not present.
+    #[default]
+    Missing,
+    /// Pull on every `up`.
+    Always,
+    /// Never pull; fail when the image is missing.
+    Never,
+}
+
+impl std::str::FromStr for PullPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "missing" | "if_not_present" => Ok(Self::Missing),
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            other => Err(format!("pull policy {other:?}: expected always, missing or never")),
+        }
+    }
+}
+
+/// What a dependent waits for before it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// The dependency's containers are running.
+    Started,
+    /// The dependency's containers report healthy.
+    Healthy,
+    /// The dependency's containers exited with code 0.
+    CompletedSuccessfully,
+}
+
+impl Condition {
+    /// The Compose spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "service_started",
+            Self::Healthy => "service_healthy",
+            Self::CompletedSuccessfully => "service_completed_successfully",
+        }
+    }
+}
+
+/// One `depends_on` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// Service depended on.
+    pub service: String,
+    /// What to wait for.
+    pub condition: Condition,
+    /// `required: false` turns a missing or failing dependency into a warning.
+    pub required: bool,
+    /// `restart: true`: restart the dependent when this dependency is recreated.
+    pub restart: bool,
+}
+
+/// A network attachment of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceNetwork {
+    /// Network key in the project (`networks:` key).
+    pub key: String,
+    /// Extra DNS aliases.
+    pub aliases: Vec<String>,
+    /// Static IPv4 address.
+    pub ipv4_address: Option<String>,
+    /// Static IPv6 address.
+    pub ipv6_address: Option<String>,
+}
+
+/// A service: how to create each of its replicas.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    /// Service name.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// Number of replicas wanted.
+    pub replicas: u32,
+    /// `container_name:` when set (then only one replica is possible).
+    pub container_name: Option<String>,
+    /// Dependencies.
+    pub depends_on: Vec<Dependency>,
+    /// Image pull policy.
+    pub pull_policy: PullPolicy,
+    /// Networks to join (empty when `network_mode` is set).
+    pub networks: Vec<ServiceNetwork>,
+    /// The create body without the per-replica parts (name, compose labels, networking config).
+    pub create: ContainerCreateBody,
+}
+
+/// A project network.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkSpec {
+    /// Key in the project.
+    pub key: String,
+    /// Engine name.
+    pub name: String,
+    /// Declared `external: true`: must exist, never created or removed.
+    pub external: bool,
+    /// Driver (default bridge).
+    pub driver: Option<String>,
+    /// Driver options.
+    pub driver_opts: HashMap<String, String>,
+    /// User labels.
+    pub labels: HashMap<String, String>,
+    /// No outside connectivity.
+    pub internal: bool,
+    /// Enable IPv6.
+    pub enable_ipv6: bool,
+    /// IPAM subnets with optional gateways.
+    pub subnets: Vec<(String, Option<String>)>,
+}
+
+/// A project named volume.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeSpec {
+    /// Key in the project.
+    pub key: String,
+    /// Engine name.
+    pub name: String,
+    /// Declared `external: true`.
+    pub external: bool,
+    /// Driver (default local).
+    pub driver: Option<String>,
+    /// Driver options.
+    pub driver_opts: HashMap<String, String>,
+    /// User labels.
+    pub labels: HashMap<String, String>,
+}

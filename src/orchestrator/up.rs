@@ -1,0 +1,237 @@
+//! `up`: networks and volumes, then containers level by level honouring `depends_on`, then `--wait` or attached logs.
+
+use super::attach;
+use super::converge::{self, ConvergeOptions, Recreate, Replica};
+use super::events::EventHub;
+use super::plan;
+use super::progress::Progress;
+use super::resources;
+use super::spec::{Condition, ProjectSpec, PullPolicy, ServiceSpec};
+use anyhow::{bail, Context, Result};
+use bollard::Docker;
+use clap::Args;
+use std::collections::{BTreeSet, HashMap};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Flags of `up`, as `docker compose up` has them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct UpArgs {
+    /// Detached mode: run containers in the background.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Wait for services to be running|healthy (implies detached mode).
+    #[arg(long)]
+    pub wait: bool,
+    /// Maximum duration in seconds to wait for the project to be running|healthy.
+    #[arg(long = "wait-timeout")]
+    pub wait_timeout: Option<u64>,
+    /// Don't start linked services.
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+    /// Recreate containers even if their configuration hasn't changed.
+    #[arg(long = "force-recreate", conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// If containers already exist, don't recreate them.
+    #[arg(long = "no-recreate")]
+    pub no_recreate: bool,
+    /// Remove containers for services not defined in the Compose file.
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
+    /// Scale SERVICE to NUM instances (SERVICE=NUM); overrides `scale`/`deploy.replicas`.
+    #[arg(long = "scale", value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+    /// Stops all containers if any container was stopped.
+    #[arg(long = "abort-on-container-exit")]
+    pub abort_on_container_exit: bool,
+    /// Return the exit code of the selected service container (implies --abort-on-container-exit).
+    #[arg(long = "exit-code-from", value_name = "SERVICE")]
+    pub exit_code_from: Option<String>,
+    /// Restrict attaching to the specified services.
+    #[arg(long = "attach", value_name = "SERVICE")]
+    pub attach: Vec<String>,
+    /// Don't start the services after creating them.
+    #[arg(long = "no-start")]
+    pub no_start: bool,
+    /// Pull image before running ("always"|"missing"|"never").
+    #[arg(long = "pull", value_name = "POLICY")]
+    pub pull: Option<String>,
+    /// Use this timeout in seconds for container shutdown.
+    #[arg(short = 't', long = "timeout")]
+    pub timeout: Option<i32>,
+    /// Produce monochrome output.
+    #[arg(long = "no-color")]
+    pub no_color: bool,
+    /// Don't prefix log lines with the container name.
+    #[arg(long = "no-log-prefix")]
+    pub no_log_prefix: bool,
+    /// Services to start (default: all).
+    pub services: Vec<String>,
+}
+
+/// Parses `--scale svc=N` entries against the project.
+fn scales(project: &ProjectSpec, entries: &[String]) -> Result<HashMap<String, u32>> {
+    let mut out = HashMap::new();
+    for entry in entries {
+        let (svc, num) = entry.split_once('=').with_context(|| format!("--scale {entry:?}: expected SERVICE=NUM"))?;
+        let num: u32 = num.parse().with_context(|| format!("--scale {entry:?}: {num:?} is not a number of replicas"))?;
+        if project.service(svc).is_none() {
+            bail!("--scale {entry:?}: no such service: {svc}");
+        }
+        out.insert(svc.to_owned(), num);
+    }
+    Ok(out)
+}
+
+/// Runs `up`.
+#[tracing::instrument(skip_all, fields(project = %project.name))]
+pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpArgs) -> Result<ExitCode> {
+    let selected = plan::select(project, &args.services, args.no_deps)?;
+    let levels = plan::levels(project, &selected)?;
+    let scale = scales(project, &args.scale)?;
+    let pull = args.pull.as_deref().map(str::parse::<PullPolicy>).transpose().map_err(anyhow::Error::msg)?;
+    if let Some(svc) = &args.exit_code_from {
+        if !selected.contains(svc) {
+            bail!("--exit-code-from {svc}: no such service among those started");
+        }
+    }
+    let progress = Progress::new();
+    let hub = EventHub::subscribe(docker, &project.name);
+    let events = hub.receiver();
+    resources::ensure_networks(docker, project, &progress).await?;
+    resources::ensure_volumes(docker, project, &progress).await?;
+    for name in &selected {
+        if let Some(service) = project.service(name) {
+            converge::ensure_image(docker, &service.image, pull.unwrap_or(service.pull_policy), &progress).await?;
+        }
+    }
+    handle_orphans(docker, project, args, &progress).await?;
+    let recreate = match (args.force_recreate, args.no_recreate) {
+        (true, _) => Recreate::Force,
+        (_, true) => Recreate::Never,
+        _ => Recreate::Diverged,
+    };
+    let opts = ConvergeOptions { recreate, timeout: args.timeout };
+    let mut started: HashMap<String, Vec<Replica>> = HashMap::new();
+    for level in &levels {
+        let tasks = level.iter().filter_map(|name| project.service(name)).map(|service| {
+            let replicas = scale.get(&service.name).copied().unwrap_or(service.replicas);
+            bring_up(docker, project, service, replicas, opts, args.no_start, &hub, &started, &progress)
+        });
+        let results = futures::future::join_all(tasks).await;
+        for (name, result) in level.iter().zip(results) {
+            started.insert(name.clone(), result?);
+        }
+    }
+    if !args.no_start {
+        restart_dependents(docker, project, &started, &progress).await?;
+    }
+    if args.wait && !args.no_start {
+        wait_ready(docker, &hub, &started, args.wait_timeout.map(Duration::from_secs)).await?;
+    }
+    if args.detach || args.wait || args.no_start {
+        return Ok(ExitCode::SUCCESS);
+    }
+    progress.finish();
+    attach::run(docker, project, &started, events, args).await
+}
+
+/// Converges one service, waits for its dependencies' conditions, then starts its replicas.
+#[allow(clippy::too_many_arguments)]
+async fn bring_up(
+    docker: &Docker,
+    project: &ProjectSpec,
+    service: &ServiceSpec,
+    replicas: u32,
+    opts: ConvergeOptions,
+    no_start: bool,
+    hub: &EventHub,
+    started: &HashMap<String, Vec<Replica>>,
+    progress: &Progress,
+) -> Result<Vec<Replica>> {
+    let containers = converge::converge(docker, project, service, replicas, opts, progress).await?;
+    if no_start {
+        return Ok(containers);
+    }
+    wait_dependencies(docker, service, hub, started, progress).await?;
+    let starts = containers.iter().map(|r| converge::start(docker, r, progress));
+    futures::future::try_join_all(starts).await?;
+    Ok(containers)
+}
+
+async fn wait_dependencies(docker: &Docker, service: &ServiceSpec, hub: &EventHub, started: &HashMap<String, Vec<Replica>>, progress: &Progress) -> Result<()> {
+    for dep in &service.depends_on {
+        let Some(replicas) = started.get(&dep.service) else { continue };
+        for replica in replicas {
+            if dep.condition != Condition::Started {
+                progress.set("Container", &replica.name, "Waiting", false);
+            }
+            let outcome = hub.wait_for(docker, &replica.id, &replica.name, dep.condition, None).await;
+            match outcome {
+                Ok(()) => {
+                    let status = match dep.condition {
+                        Condition::Healthy => "Healthy",
+                        Condition::CompletedSuccessfully => "Exited",
+                        Condition::Started => continue,
+                    };
+                    progress.set("Container", &replica.name, status, true);
+                }
+                Err(err) if !dep.required => progress.note(&format!("WARN: optional dependency {} of {}: {err:#}", dep.service, service.name)),
+                Err(err) => {
+                    progress.set("Container", &replica.name, "Error", true);
+                    return Err(err);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `depends_on.restart: true`: a dependent whose dependency was recreated in this run is restarted, unless it was itself.
+async fn restart_dependents(docker: &Docker, project: &ProjectSpec, started: &HashMap<String, Vec<Replica>>, progress: &Progress) -> Result<()> {
+    let recreated: BTreeSet<&String> = started.iter().filter(|(_, rs)| rs.iter().any(|r| r.fresh)).map(|(s, _)| s).collect();
+    for service in &project.services {
+        let Some(replicas) = started.get(&service.name) else { continue };
+        let triggered = service.depends_on.iter().any(|d| d.restart && recreated.contains(&d.service));
+        for replica in replicas.iter().filter(|r| triggered && !r.fresh) {
+            progress.set("Container", &replica.name, "Restarting", false);
+            docker
+                .restart_container(&replica.id, None)
+                .await
+                .with_context(|| format!("restarting container {}", replica.name))?;
+            progress.set("Container", &replica.name, "Restarted", true);
+        }
+    }
+    Ok(())
+}
+
+/// `--wait`: every started container healthy (when it has a healthcheck) or running.
+async fn wait_ready(docker: &Docker, hub: &EventHub, started: &HashMap<String, Vec<Replica>>, timeout: Option<Duration>) -> Result<()> {
+    let waits = started.values().flatten().map(|replica| async move {
+        let info = docker.inspect_container(&replica.id, None).await.with_context(|| format!("inspecting {}", replica.name))?;
+        let condition = if super::events::has_healthcheck(&info) { Condition::Healthy } else { Condition::Started };
+        hub.wait_for(docker, &replica.id, &replica.name, condition, timeout).await
+    });
+    futures::future::try_join_all(waits).await?;
+    Ok(())
+}
+
+async fn handle_orphans(docker: &Docker, project: &ProjectSpec, args: &UpArgs, progress: &Progress) -> Result<()> {
+    let all = resources::list_containers(docker, &project.name, None, true).await?;
+    let orphans: Vec<_> = all.iter().filter(|c| project.service(&resources::identity(c).0).is_none()).collect();
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    if !args.remove_orphans {
+        let names: Vec<String> = orphans.iter().map(|c| resources::display_name(c)).collect();
+        progress.note(&format!(
+            "WARN: found orphan containers ({}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+            names.join(", ")
+        ));
+        return Ok(());
+    }
+    for c in orphans {
+        converge::remove(docker, c.id.as_deref().unwrap_or_default(), &resources::display_name(c), args.timeout, progress).await?;
+    }
+    Ok(())
+}
