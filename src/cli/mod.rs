@@ -2,7 +2,7 @@
 
 pub mod config;
 pub mod engine;
-pub mod stack;
+pub mod monitor;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -52,9 +52,9 @@ pub enum Command {
     /// Manage berth's container engine daemon.
     #[command(subcommand)]
     Engine(engine::EngineCommand),
-    /// Compose verbs: up, down, ps, logs, exec, start, stop, ...
-    #[command(flatten)]
-    Stack(stack::StackCommand),
+    /// Internal: the per-container monitor the engine starts (not for users).
+    #[command(name = "__monitor", hide = true)]
+    Monitor(monitor::MonitorArgs),
 }
 
 /// Sets up `tracing` output on stderr; `BERTH_LOG` or `--log-level` choose the level.
@@ -74,6 +74,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Engine(cmd) => engine::run(&cli.global, cmd),
-        Command::Stack(cmd) => stack::run(&cli.global, cmd),
+        Command::Monitor(args) => monitor::run(args),
     }
 }
