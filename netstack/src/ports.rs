@@ -213,7 +213,7 @@ async fn bind_one(proto: Proto, ip: Ipv4Addr, port: u16) -> std::io::Result<(Bou
 fn process_holding(proto: Proto, port: u16) -> Option<String> {
     let inodes: Vec<String> = ["", "6"]
         .iter()
-        .filter_map(|v6| std::fs::read_to_string(format!("/proc/net/{}{v6}", proto.as_str())).ok())
+        .filter_map(|v6| std::fs::read_to_string(format!("/proc/thread-self/net/{}{v6}", proto.as_str())).ok())
         .flat_map(|t| t.lines().skip(1).filter_map(|l| socket_inode(l, port)).collect::<Vec<_>>())
         .collect();
     if inodes.is_empty() {

@@ -126,3 +126,75 @@ pub fn host(subnet: Ipv4Net, n: u32) -> Ipv4Addr {
 pub fn ping(ns: &Path, ip: Ipv4Addr) -> bool {
     (0..3).any(|_| sh_ok(&format!("nsenter --net={} ping -c1 -W1 {ip}", ns.display())))
 }
+
+/// A server thread inside a namespace; stops when dropped.
+pub struct NsServer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for NsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn ns_thread(ns: &Path, body: impl FnOnce(std::sync::Arc<std::sync::atomic::AtomicBool>, std::sync::mpsc::Sender<()>) + Send + 'static) -> NsServer {
+    let file = std::fs::File::open(ns).expect("open netns");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        body(flag, ready_tx);
+    });
+    ready_rx.recv_timeout(std::time::Duration::from_secs(5)).expect("server ready");
+    NsServer { stop, thread: Some(thread) }
+}
+
+/// TCP server in `ns` on `port`: answers each connection with `reply` and closes.
+pub fn tcp_server_in(ns: &Path, port: u16, reply: &'static str) -> NsServer {
+    ns_thread(ns, move |stop, ready| {
+        let l = std::net::TcpListener::bind(("0.0.0.0", port)).expect("bind in netns");
+        l.set_nonblocking(true).expect("nonblocking");
+        let _ = ready.send(());
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match l.accept() {
+                Ok((mut c, _)) => {
+                    use std::io::Write;
+                    let _ = c.set_nonblocking(false);
+                    let _ = c.write_all(reply.as_bytes());
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
+    })
+}
+
+/// UDP echo server in `ns` on `port`.
+pub fn udp_echo_in(ns: &Path, port: u16) -> NsServer {
+    ns_thread(ns, move |stop, ready| {
+        let u = std::net::UdpSocket::bind(("0.0.0.0", port)).expect("bind in netns");
+        u.set_read_timeout(Some(std::time::Duration::from_millis(20))).expect("timeout");
+        let _ = ready.send(());
+        let mut buf = [0u8; 1500];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok((n, from)) = u.recv_from(&mut buf) {
+                let _ = u.send_to(&buf[..n], from);
+            }
+        }
+    })
+}
+
+/// Reads everything a TCP server at `addr` sends.
+pub fn tcp_fetch(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut c = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))?;
+    c.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
+    let mut s = String::new();
+    c.read_to_string(&mut s)?;
+    Ok(s)
+}
