@@ -3,6 +3,7 @@
 pub mod config;
 pub mod engine;
 pub mod monitor;
+pub mod stack;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Internal: the per-container monitor the engine starts (not for users).
     #[command(name = "__monitor", hide = true)]
     Monitor(monitor::MonitorArgs),
+    /// Compose verbs: up, down, ps, logs, exec, start, stop, ...
+    #[command(flatten)]
+    Stack(stack::StackCommand),
 }
 
 /// Sets up `tracing` output on stderr; `BERTH_LOG` or `--log-level` choose the level.
@@ -75,5 +79,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Engine(cmd) => engine::run(&cli.global, cmd),
         Command::Monitor(args) => monitor::run(args),
+        Command::Stack(cmd) => stack::run(&cli.global, cmd),
     }
 }
