@@ -7,6 +7,9 @@ use std::path::{Component, Path, PathBuf};
 
 /// Joins `p` to `base` unless absolute, expands `~`, and cleans `.`/`..` lexically.
 pub fn absolutize(base: &Path, p: &str) -> String {
+    if is_windows_path(p) {
+        return p.to_owned();
+    }
     let expanded = if p == "~" || p.starts_with("~/") {
         let home = std::env::var("HOME").unwrap_or_default();
         format!("{home}{}", &p[1..])
@@ -15,6 +18,12 @@ pub fn absolutize(base: &Path, p: &str) -> String {
     };
     let joined = if Path::new(&expanded).is_absolute() { PathBuf::from(&expanded) } else { base.join(&expanded) };
     clean(&joined).to_string_lossy().into_owned()
+}
+
+/// `C:\\x` or `C:/x`: absolute on Windows, kept as written.
+fn is_windows_path(p: &str) -> bool {
+    let b = p.as_bytes();
+    b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/')
 }
 
 /// Lexical clean of a path (like Go's filepath.Clean).

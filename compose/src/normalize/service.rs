@@ -237,9 +237,6 @@ fn long_volume(m: &Map<String, Value>, path: &str) -> Result<Value> {
     if kind == "volume" && !m.contains_key("volume") {
         m.insert("volume".into(), json!({}));
     }
-    if kind == "bind" && !m.contains_key("bind") {
-        m.insert("bind".into(), json!({"create_host_path": true}));
-    }
     if let Some(Value::Object(b)) = m.get_mut("bind") {
         if b.get("create_host_path") == Some(&Value::Bool(false)) {
             b.shift_remove("create_host_path");

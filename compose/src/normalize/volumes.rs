@@ -59,6 +59,12 @@ pub fn is_host_path(source: &str) -> bool {
     source.starts_with(['.', '/', '~']) || is_drive(source.as_bytes()) || source == "."
 }
 
+/// Container paths lose a trailing slash (`/media/` → `/media`), as Compose cleans them.
+fn clean_target(t: &str) -> String {
+    let trimmed = t.trim_end_matches('/');
+    if trimmed.is_empty() { "/".into() } else { trimmed.to_owned() }
+}
+
 /// Long form of a short spec; `resolve` turns a relative host path into an absolute one.
 pub fn short_to_long(spec: &str, resolve: &dyn Fn(&str) -> String) -> Result<Value, String> {
     let v = parse_short_volume(spec)?;
@@ -74,7 +80,7 @@ pub fn short_to_long(spec: &str, resolve: &dyn Fn(&str) -> String) -> Result<Val
         let src = if kind == "bind" { resolve(s) } else { s.clone() };
         m.insert("source".into(), json!(src));
     }
-    m.insert("target".into(), json!(v.target));
+    m.insert("target".into(), json!(clean_target(&v.target)));
     for o in &v.options {
         match o.as_str() {
             "ro" => {
