@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod image;
 pub mod monitor;
 pub mod stack;
 
@@ -53,6 +54,9 @@ pub enum Command {
     /// Manage berth's container engine daemon.
     #[command(subcommand)]
     Engine(engine::EngineCommand),
+    /// Manage images in berth's engine (load, ls).
+    #[command(subcommand)]
+    Image(image::ImageCommand),
     /// Internal: the per-container monitor the engine starts (not for users).
     #[command(name = "__monitor", hide = true)]
     Monitor(monitor::MonitorArgs),
@@ -78,6 +82,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Engine(cmd) => engine::run(&cli.global, cmd),
+        Command::Image(cmd) => image::run(&cli.global, cmd),
         Command::Monitor(args) => monitor::run(args),
         Command::Stack(cmd) => stack::run(&cli.global, cmd),
     }

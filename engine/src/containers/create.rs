@@ -91,7 +91,7 @@ pub(crate) fn valid_name_pub(n: &str) -> Result<String> {
 fn valid_name(n: &str) -> Result<String> {
     let n = n.strip_prefix('/').unwrap_or(n);
     let b = n.as_bytes();
-    let ok = b.len() >= 2
+    let ok = !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c));
     if !ok {
@@ -186,6 +186,7 @@ mod tests {
     fn names_and_env() {
         assert_eq!(valid_name("/web.1").unwrap(), "web.1");
         assert!(valid_name("-x").is_err());
+        assert_eq!(valid_name("s").unwrap(), "s");
         assert!(valid_name("a b").is_err());
         let env = merge_env(vec!["PATH=/bin".into(), "A=1".into()], vec!["A=2".into(), "B=3".into()]);
         assert_eq!(env, ["PATH=/bin", "A=2", "B=3"]);

@@ -209,6 +209,9 @@ mod tests {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1);
         h.set_entry_type(tar::EntryType::Regular);
         // set_path refuses '..' itself, so write the name bytes directly to test our own checks
         let name = &mut h.as_old_mut().name;
@@ -221,6 +224,9 @@ mod tests {
         let mut h = tar::Header::new_gnu();
         h.set_size(0);
         h.set_mode(0o777);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1);
         h.set_entry_type(kind);
         h.set_path(path).unwrap();
         let ln = &mut h.as_old_mut().linkname;
