@@ -17,3 +17,164 @@ fn echo_hello_is_logged() {
     assert_eq!(recs[0].stream, engine::runtime::logfile::LogStream::Stdout);
     f.rt.remove(&spec.id).unwrap();
 }
+
+#[test]
+fn exit_code_and_streams() {
+    if !require_root("exit_code_and_streams") {
+        return;
+    }
+    let f = Fixture::new();
+    let spec = f.spec(&["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    let (code, _) = f.run(&spec);
+    assert_eq!(code, 3);
+    let recs = engine::runtime::logfile::read_records(&f.rt.log_path(&spec.id)).unwrap();
+    let by = |s| recs.iter().filter(|r| r.stream == s).map(|r| r.log.as_str()).collect::<String>();
+    assert_eq!(by(engine::runtime::logfile::LogStream::Stdout), "out\n");
+    assert_eq!(by(engine::runtime::logfile::LogStream::Stderr), "err\n");
+    f.rt.remove(&spec.id).unwrap();
+}
+
+#[test]
+fn start_errors_read_like_docker_and_leave_nothing() {
+    if !require_root("start_errors_read_like_docker_and_leave_nothing") {
+        return;
+    }
+    let f = Fixture::new();
+    for (args, code, msg) in [
+        (vec!["nosuchcmd"], 127, "exec: \"nosuchcmd\": executable file not found in $PATH"),
+        (vec!["/etc/passwd"], 126, "exec: \"/etc/passwd\": permission denied"),
+        (vec!["/no/such"], 127, "exec: \"/no/such\": stat /no/such: no such file or directory"),
+    ] {
+        let spec = f.spec(&args);
+        match f.rt.start(&spec) {
+            Err(engine::runtime::RuntimeError::StartFailed { message, exit_code }) => {
+                assert_eq!((exit_code, message.as_str()), (code, msg));
+            }
+            other => panic!("{args:?}: {other:?}"),
+        }
+        assert!(!f.rt.is_running(&spec.id));
+        assert_eq!(mounts_with(&spec.id), 0, "rootfs left mounted after a failed start");
+        assert!(cgroups_of(&spec.id).is_empty(), "{:?}", cgroups_of(&spec.id));
+        f.rt.remove(&spec.id).unwrap();
+    }
+}
+
+#[test]
+fn stop_with_signal_then_kill() {
+    if !require_root("stop_with_signal_then_kill") {
+        return;
+    }
+    use engine::runtime::Signal;
+    let f = Fixture::new();
+    // PID 1 without a handler ignores SIGTERM (as under Docker); SIGKILL ends it with 128+9.
+    let spec = f.spec(&["sleep", "1000"]);
+    f.rt.start(&spec).unwrap();
+    f.rt.signal(&spec.id, Signal::SIGTERM).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(f.rt.is_running(&spec.id));
+    f.rt.signal(&spec.id, Signal::SIGKILL).unwrap();
+    let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
+    assert_eq!(rec.exit_code, 137);
+    assert!(!rec.oom_killed);
+    f.rt.remove(&spec.id).unwrap();
+    // A handler sees the signal.
+    let spec = f.spec(&["sh", "-c", "trap 'echo got-term; exit 7' TERM; while true; do sleep 0.05; done"]);
+    f.rt.start(&spec).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    f.rt.signal(&spec.id, Signal::SIGTERM).unwrap();
+    let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
+    assert_eq!(rec.exit_code, 7);
+    assert!(log_text(&f.rt, &spec.id).contains("got-term"));
+    f.rt.remove(&spec.id).unwrap();
+}
+
+#[test]
+fn init_forwards_signals_and_is_pid1() {
+    if !require_root("init_forwards_signals_and_is_pid1") {
+        return;
+    }
+    use engine::runtime::Signal;
+    let f = Fixture::new();
+    let mut spec = f.spec(&["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; exec sleep 1000"]);
+    spec.init = true;
+    f.rt.start(&spec).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    f.rt.signal(&spec.id, Signal::SIGTERM).unwrap();
+    let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
+    assert_eq!(rec.exit_code, 143, "tini forwards SIGTERM to sleep, which dies of it");
+    assert!(log_text(&f.rt, &spec.id).starts_with("/sbin/docker-init -- sh"), "{}", log_text(&f.rt, &spec.id));
+    f.rt.remove(&spec.id).unwrap();
+}
+
+#[test]
+fn remove_leaves_no_mounts_cgroups_or_processes() {
+    if !require_root("remove_leaves_no_mounts_cgroups_or_processes") {
+        return;
+    }
+    let f = Fixture::new();
+    let spec = f.spec(&["sleep", "1000"]);
+    let started = f.rt.start(&spec).unwrap();
+    assert!(mounts_with(&spec.id) >= 1);
+    assert!(!cgroups_of(&spec.id).is_empty());
+    assert!(processes_with(&spec.id) >= 1, "monitor runs");
+    // Remove while running: kills, reaps, cleans.
+    f.rt.remove(&spec.id).unwrap();
+    assert_eq!(mounts_with(&spec.id), 0);
+    assert!(cgroups_of(&spec.id).is_empty(), "{:?}", cgroups_of(&spec.id));
+    assert_eq!(processes_with(&spec.id), 0);
+    assert!(!std::path::Path::new(&format!("/proc/{}", started.pid)).exists());
+    assert!(!f.rt.bundle_dir(&spec.id).exists());
+    f.rt.remove(&spec.id).unwrap();
+}
+
+#[test]
+fn restart_keeps_the_container_filesystem() {
+    if !require_root("restart_keeps_the_container_filesystem") {
+        return;
+    }
+    let f = Fixture::new();
+    let mut spec = f.spec(&["sh", "-c", "echo kept > /data.txt"]);
+    assert_eq!(f.run(&spec).0, 0);
+    assert_eq!(mounts_with(&spec.id), 0, "stopped container keeps no mount");
+    spec.process.args = vec!["cat".into(), "/data.txt".into()];
+    let (code, log) = f.run(&spec);
+    assert_eq!(code, 0);
+    assert!(log.ends_with("kept\n"), "{log}");
+    f.rt.remove(&spec.id).unwrap();
+}
+
+#[test]
+fn another_runtime_instance_adopts_a_running_container() {
+    if !require_root("another_runtime_instance_adopts_a_running_container") {
+        return;
+    }
+    use engine::runtime::{Runtime, Signal};
+    let f = Fixture::new();
+    let spec = f.spec(&["sleep", "1000"]);
+    f.rt.start(&spec).unwrap();
+    // As after an engine restart: a fresh Runtime on the same root finds, signals and waits for it.
+    let rt2 = Runtime::new(f.root.path()).unwrap().with_monitor_exe(berth_bin());
+    assert!(rt2.is_running(&spec.id));
+    assert_eq!(rt2.bundles().unwrap(), vec![spec.id.clone()]);
+    rt2.pause(&spec.id).unwrap();
+    rt2.resume(&spec.id).unwrap();
+    rt2.signal(&spec.id, Signal::SIGKILL).unwrap();
+    let rec = block_on(rt2.wait_monitor(&spec.id)).unwrap();
+    assert_eq!(rec.exit_code, 137);
+    rt2.remove(&spec.id).unwrap();
+}
+
+#[test]
+fn tty_output_is_logged() {
+    if !require_root("tty_output_is_logged") {
+        return;
+    }
+    let f = Fixture::new();
+    let mut spec = f.spec(&["sh", "-c", "tty; echo TERM=$TERM"]);
+    spec.process.tty = true;
+    let (code, log) = f.run(&spec);
+    f.rt.remove(&spec.id).unwrap();
+    assert_eq!(code, 0);
+    assert!(log.contains("/dev/pts/0") || log.contains("/dev/console"), "{log:?}");
+    assert!(log.contains("TERM=xterm"), "{log:?}");
+}

@@ -1,0 +1,121 @@
+//! Isolation of a default (unprivileged) container: namespaces, masked /proc, read-only /sys, seccomp and
+//! capabilities refusing mount/reboot/module loading, memory (OOM recorded) and pids limits.
+
+mod runtime_support;
+use engine::runtime::Resources;
+use runtime_support::*;
+
+fn run_sh(f: &Fixture, script: &str) -> (i32, String) {
+    let spec = f.spec(&["sh", "-c", script]);
+    let out = f.run(&spec);
+    f.rt.remove(&spec.id).unwrap();
+    out
+}
+
+#[test]
+fn pid1_and_host_invisible() {
+    if !require_root("pid1_and_host_invisible") {
+        return;
+    }
+    let f = Fixture::new();
+    let spec = f.spec(&["sh", "-c", "echo pid=$$; echo host=$(hostname); ls /proc | grep -c '^[0-9]'; cut -d' ' -f5 /proc/self/mountinfo"]);
+    let hostname = spec.hostname.clone();
+    let (code, log) = f.run(&spec);
+    f.rt.remove(&spec.id).unwrap();
+    assert_eq!(code, 0, "{log}");
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[0], "pid=1");
+    assert_eq!(lines[1], format!("host={hostname}"));
+    assert_ne!(hostname, nix::unistd::gethostname().unwrap().to_string_lossy());
+    let procs: usize = lines[2].parse().unwrap();
+    assert!(procs <= 4, "container sees {procs} processes");
+    let mount_points = &lines[3..];
+    for host_only in ["/sys/fs/cgroup/memory", "/run/netns", "/work", "/mnt/sandboxing"] {
+        assert!(!mount_points.contains(&host_only), "host mount {host_only} visible: {mount_points:?}");
+    }
+    assert!(mount_points.contains(&"/"));
+}
+
+#[test]
+fn mount_reboot_modules_sys_are_refused() {
+    if !require_root("mount_reboot_modules_sys_are_refused") {
+        return;
+    }
+    let f = Fixture::new();
+    let (_, log) = run_sh(&f, "mkdir -p /mnt/x; mount -t tmpfs none /mnt/x && echo MOUNTED; echo mount=$?");
+    assert!(!log.contains("MOUNTED"), "{log}");
+    let (_, log) = run_sh(&f, "reboot -f; echo still-here");
+    assert!(log.contains("still-here"), "{log}");
+    let (_, log) = run_sh(&f, "head -c 100 /dev/zero > /tmp/x.ko; insmod /tmp/x.ko; echo rc=$?");
+    assert!(log.contains("not permitted"), "insmod must get EPERM (not ENOEXEC): {log}");
+    assert!(log.contains("rc=1"), "{log}");
+    let (_, log) = run_sh(&f, "echo 1 > /sys/kernel/mm/ksm/run; echo rc=$?; touch /sys/x; echo rc=$?");
+    assert!(log.contains("Read-only file system") && !log.contains("rc=0"), "{log}");
+    // /proc/kcore is masked when the kernel has it; this kernel may not, so check every masked file it has.
+    let masked: Vec<&str> = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/interrupts", "/proc/sched_debug"]
+        .into_iter()
+        .filter(|p| std::path::Path::new(p).exists())
+        .collect();
+    assert!(!masked.is_empty());
+    let script = masked.iter().map(|p| format!("echo {p}=$(cat {p} | wc -c);")).collect::<String>();
+    let (_, log) = run_sh(&f, &format!("{script} echo x > /proc/sys/kernel/domainname; echo rc=$?"));
+    for p in &masked {
+        assert!(log.contains(&format!("{p}=0")), "{p} not masked: {log}");
+    }
+    assert!(log.contains("rc=1"), "/proc/sys must be read-only: {log}");
+    let (_, log) = run_sh(&f, "grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status");
+    assert!(log.contains("Seccomp:\t2"), "{log}");
+    assert!(log.contains("CapEff:\t00000000a80425fb"), "docker's default capability set: {log}");
+}
+
+#[test]
+fn memory_limit_kills_with_oom_recorded() {
+    if !require_root("memory_limit_kills_with_oom_recorded") {
+        return;
+    }
+    let f = Fixture::new();
+    let mut spec = f.spec(&["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"]);
+    spec.resources = Resources { memory: Some(16 << 20), ..Default::default() };
+    f.rt.start(&spec).unwrap();
+    let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
+    let log = log_text(&f.rt, &spec.id);
+    f.rt.remove(&spec.id).unwrap();
+    assert!(rec.oom_killed, "{rec:?} {log}");
+    assert!(!log.contains("survived"));
+}
+
+#[test]
+fn pids_limit_holds() {
+    if !require_root("pids_limit_holds") {
+        return;
+    }
+    let f = Fixture::new();
+    // 20 background sleeps; `set -- /proc/[0-9]*` counts processes without forking.
+    let script = "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 2 & done; set -- /proc/[0-9]*; echo running=$#";
+    let control = f.spec(&["sh", "-c", script]);
+    let (code, log) = f.run(&control);
+    f.rt.remove(&control.id).unwrap();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("running=21"), "without a limit all sleeps run: {log}");
+    let mut spec = f.spec(&["sh", "-c", script]);
+    spec.resources = Resources { pids_limit: Some(8), ..Default::default() };
+    let (code, log) = f.run(&spec);
+    f.rt.remove(&spec.id).unwrap();
+    assert_ne!(code, 0);
+    assert!(log.contains("can't fork") && !log.contains("running="), "{log}");
+}
+
+#[test]
+fn readonly_rootfs_and_tmpfs() {
+    if !require_root("readonly_rootfs_and_tmpfs") {
+        return;
+    }
+    let f = Fixture::new();
+    let mut spec = f.spec(&["sh", "-c", "touch /x 2>&1; touch /scratch/y && echo tmpfs-ok; grep ' /scratch ' /proc/mounts"]);
+    spec.security.readonly_rootfs = true;
+    spec.tmpfs = vec![("/scratch".into(), "size=1m".into())];
+    let (_, log) = f.run(&spec);
+    f.rt.remove(&spec.id).unwrap();
+    assert!(log.contains("Read-only file system"), "{log}");
+    assert!(log.contains("tmpfs-ok") && log.contains("noexec"), "{log}");
+}
