@@ -6,6 +6,7 @@ pub mod containers;
 pub mod daemon;
 pub mod error;
 pub mod images;
+pub mod registry;
 pub mod runtime;
 pub mod service;
 pub mod state;

@@ -57,9 +57,17 @@ impl ImageStore {
                 return Ok(LayerRecord { diff_id: diff_id.to_owned(), blob: blob.to_owned(), size: self.layer_size(diff_id) });
             }
         }
+        let file = self.blobs.open_blob(blob)?;
+        self.ensure_layer_from(file, blob, expected_diff_id)
+    }
+
+    /// Unpacks layer `blob` from `src` (its content, e.g. still downloading) without reading the store;
+    /// an error from `src` (such as a failed digest check) leaves nothing behind.
+    #[tracing::instrument(skip(self, src), err(level = "debug"))]
+    pub fn ensure_layer_from(&self, src: impl Read, blob: &str, expected_diff_id: Option<&str>) -> Result<LayerRecord> {
         let tmp = self.layers.join(format!(".tmp-{}", rand::random::<u64>()));
         std::fs::create_dir(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
-        let result = self.unpack_into(blob, &tmp);
+        let result = self.unpack_into(src, blob, &tmp);
         let (diff_id, size) = match result {
             Ok(v) => v,
             Err(e) => {
@@ -87,8 +95,7 @@ impl ImageStore {
         Ok(LayerRecord { diff_id, blob: blob.to_owned(), size })
     }
 
-    fn unpack_into(&self, blob: &str, dir: &Path) -> Result<(String, u64)> {
-        let file = self.blobs.open_blob(blob)?;
+    fn unpack_into(&self, file: impl Read, blob: &str, dir: &Path) -> Result<(String, u64)> {
         let mut hashing = HashingReader::new(decompress(BufReader::with_capacity(256 * 1024, file))?);
         let size = unpack_layer(&mut hashing, dir)?;
         std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| EngineError::BadRequest(format!("layer {blob}: {e}")))?;
