@@ -12,18 +12,31 @@ pub type EnvMap = IndexMap<String, String>;
 /// Reads and parses a dotenv file; `lookup` resolves inherited keys and substitutions first.
 pub fn read_file(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<EnvMap> {
     let src = std::fs::read_to_string(path).map_err(|e| {
-        LoadError::new(ErrorKind::Io, format!("failed to read env file {}: {e}", path.display()))
+        LoadError::new(
+            ErrorKind::Io,
+            format!("failed to read env file {}: {e}", path.display()),
+        )
     })?;
     parse(&src, lookup).map_err(|(line, msg)| {
-        LoadError::new(ErrorKind::Dotenv, msg).at(Some(Location { file: path.to_path_buf(), line, column: 1 }))
+        LoadError::new(ErrorKind::Dotenv, msg).at(Some(Location {
+            file: path.to_path_buf(),
+            line,
+            column: 1,
+        }))
     })
 }
 
 /// Parses dotenv text; on failure returns the 1-based line and the message.
-pub fn parse(src: &str, lookup: &dyn Fn(&str) -> Option<String>) -> std::result::Result<EnvMap, (usize, String)> {
+pub fn parse(
+    src: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<EnvMap, (usize, String)> {
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let src = src.replace("\r\n", "\n");
-    let mut p = DotenvParser { line: 1, out: EnvMap::new() };
+    let mut p = DotenvParser {
+        line: 1,
+        out: EnvMap::new(),
+    };
     let mut rest: &str = &src;
     loop {
         rest = p.statement_start(rest);
@@ -86,14 +99,21 @@ impl DotenvParser {
                 '=' | ':' | '\n' => {
                     let key = s[..i].trim_end().to_owned();
                     let rest = &s[i + 1..];
-                    let rest = if c == '\n' { rest } else { rest.trim_start_matches(is_space) };
+                    let rest = if c == '\n' {
+                        rest
+                    } else {
+                        rest.trim_start_matches(is_space)
+                    };
                     return Ok((key, rest, c == '\n'));
                 }
                 '_' | '.' | '-' | '[' | ']' => {}
                 c if c.is_alphanumeric() => {}
                 c => {
                     let first = s.lines().next().unwrap_or_default();
-                    return Err((self.line, format!("unexpected character {c:?} in variable name {first:?}")));
+                    return Err((
+                        self.line,
+                        format!("unexpected character {c:?} in variable name {first:?}"),
+                    ));
                 }
             }
         }
@@ -119,7 +139,11 @@ impl DotenvParser {
                 continue;
             }
             let raw = &s[1..i];
-            let value = if quote == '"' { self.expand(&expand_escapes(raw), lookup)? } else { raw.replace("\\'", "'") };
+            let value = if quote == '"' {
+                self.expand(&expand_escapes(raw), lookup)?
+            } else {
+                raw.replace("\\'", "'")
+            };
             return Ok((value, &s[i + 1..]));
         }
         let first = s.lines().next().unwrap_or_default();
@@ -139,7 +163,11 @@ impl DotenvParser {
     }
 
     /// Substitutes `${VAR}` with the outer environment first, then keys read so far.
-    fn expand(&self, v: &str, lookup: &dyn Fn(&str) -> Option<String>) -> std::result::Result<String, (usize, String)> {
+    fn expand(
+        &self,
+        v: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> std::result::Result<String, (usize, String)> {
         let local = |k: &str| lookup(k).or_else(|| self.out.get(k).cloned());
         substitute(v, &local).map_err(|e| (self.line, template_error(e, "").message))
     }

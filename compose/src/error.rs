@@ -58,7 +58,12 @@ pub struct LoadError {
 impl LoadError {
     /// Builds an error with only a message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        LoadError { kind, location: None, key_path: None, message: message.into() }
+        LoadError {
+            kind,
+            location: None,
+            key_path: None,
+            message: message.into(),
+        }
     }
 
     /// Attaches a key path.

@@ -10,13 +10,26 @@ use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// Resolves `extends` of every service of `doc` (read from `file`).
-pub fn apply(s: &mut Session, doc: &mut Value, file: &Path, env: &IndexMap<String, String>) -> Result<()> {
-    let Some(Value::Object(services)) = doc.get("services") else { return Ok(()) };
+pub fn apply(
+    s: &mut Session,
+    doc: &mut Value,
+    file: &Path,
+    env: &IndexMap<String, String>,
+) -> Result<()> {
+    let Some(Value::Object(services)) = doc.get("services") else {
+        return Ok(());
+    };
     let services = services.clone();
     let mut resolved = Map::new();
     for name in services.keys() {
         let mut chain = Vec::new();
-        let svc = resolve(s, name, &services, file, env, &mut chain)?;
+        let svc = resolve(s, name, &services, file, env, &mut chain).map_err(|e| {
+            let loc = e
+                .key_path
+                .as_deref()
+                .and_then(|p| s.positions.find_in(file, p));
+            e.at(loc)
+        })?;
         resolved.insert(name.clone(), svc);
     }
     if let Some(m) = doc.as_object_mut() {
@@ -34,31 +47,63 @@ fn resolve(
     chain: &mut Vec<(PathBuf, String)>,
 ) -> Result<Value> {
     let at = format!("services.{name}");
-    let svc = services
-        .get(name)
-        .ok_or_else(|| LoadError::new(ErrorKind::Reference, format!("cannot extend service {name:?}: no such service in {}", file.display())).at_path(&at))?;
-    let Some(ext) = svc.get("extends") else { return Ok(svc.clone()) };
+    let svc = services.get(name).ok_or_else(|| {
+        LoadError::new(
+            ErrorKind::Reference,
+            format!(
+                "cannot extend service {name:?}: no such service in {}",
+                file.display()
+            ),
+        )
+        .at_path(&at)
+    })?;
+    let Some(ext) = svc.get("extends") else {
+        return Ok(svc.clone());
+    };
     let key = (file.to_path_buf(), name.to_owned());
     if chain.contains(&key) {
-        let names: Vec<String> = chain.iter().map(|(_, n)| n.clone()).chain([name.to_owned()]).collect();
-        return Err(LoadError::new(ErrorKind::Reference, format!("extends cycle detected: {}", names.join(" -> "))).at_path(at));
+        let names: Vec<String> = chain
+            .iter()
+            .map(|(_, n)| n.clone())
+            .chain([name.to_owned()])
+            .collect();
+        return Err(LoadError::new(
+            ErrorKind::Reference,
+            format!("extends cycle detected: {}", names.join(" -> ")),
+        )
+        .at_path(at));
     }
     chain.push(key);
     let (base_name, other_file) = match ext {
         Value::String(b) => (b.clone(), None),
         Value::Object(m) => (
-            m.get("service").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            m.get("service")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             m.get("file").and_then(Value::as_str).map(str::to_owned),
         ),
-        _ => return Err(LoadError::new(ErrorKind::Reference, "extends expects a service name or {service, file}").at_path(format!("{at}.extends"))),
+        _ => {
+            return Err(LoadError::new(
+                ErrorKind::Reference,
+                "extends expects a service name or {service, file}",
+            )
+            .at_path(format!("{at}.extends")))
+        }
     };
     let mut base = match other_file {
         None => resolve(s, &base_name, services, file, env, chain)?,
         Some(f) => {
             let dir = file.parent().unwrap_or(Path::new("/"));
             let path = PathBuf::from(absolutize(dir, &f));
-            let other = s.parse_file(&Source::File(path.clone()), env).map_err(|e| e.at_path(format!("{at}.extends.file")))?;
-            let other_services = other.get("services").and_then(Value::as_object).cloned().unwrap_or_default();
+            let other = s
+                .parse_file(&Source::File(path.clone()), env)
+                .map_err(|e| e.at_path(format!("{at}.extends.file")))?;
+            let other_services = other
+                .get("services")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             let mut b = resolve(s, &base_name, &other_services, &path, env, chain)?;
             if let Value::Object(m) = &mut b {
                 resolve_service(m, path.parent().unwrap_or(Path::new("/")));

@@ -54,14 +54,25 @@ impl ServiceGraph {
 
     /// The dependencies of `service` with their edges.
     pub fn dependencies(&self, service: &str) -> Vec<(&str, &Edge)> {
-        let Some(&i) = self.index.get(service) else { return Vec::new() };
-        self.graph.edges_directed(i, Direction::Outgoing).map(|e| (self.graph[e.target()].as_str(), e.weight())).collect()
+        let Some(&i) = self.index.get(service) else {
+            return Vec::new();
+        };
+        self.graph
+            .edges_directed(i, Direction::Outgoing)
+            .map(|e| (self.graph[e.target()].as_str(), e.weight()))
+            .collect()
     }
 
     /// Services that depend on `service`.
     pub fn dependents(&self, service: &str) -> Vec<&str> {
-        let Some(&i) = self.index.get(service) else { return Vec::new() };
-        let mut v: Vec<&str> = self.graph.neighbors_directed(i, Direction::Incoming).map(|n| self.graph[n].as_str()).collect();
+        let Some(&i) = self.index.get(service) else {
+            return Vec::new();
+        };
+        let mut v: Vec<&str> = self
+            .graph
+            .neighbors_directed(i, Direction::Incoming)
+            .map(|n| self.graph[n].as_str())
+            .collect();
         v.sort_unstable();
         v
     }
@@ -74,8 +85,11 @@ impl ServiceGraph {
             let self_loop = scc.len() == 1 && self.graph.find_edge(scc[0], scc[0]).is_some();
             if scc.len() > 1 || self_loop {
                 let cycle = self.walk_cycle(&scc);
-                return Err(LoadError::new(ErrorKind::Semantic, format!("dependency cycle detected: {}", cycle.join(" -> ")))
-                    .at_path(format!("services.{}.depends_on", cycle[0])));
+                return Err(LoadError::new(
+                    ErrorKind::Semantic,
+                    format!("dependency cycle detected: {}", cycle.join(" -> ")),
+                )
+                .at_path(format!("services.{}.depends_on", cycle[0])));
             }
         }
         Ok(())
@@ -83,14 +97,20 @@ impl ServiceGraph {
 
     /// Follows edges inside one strongly connected component from its smallest name back to it.
     fn walk_cycle(&self, scc: &[NodeIndex]) -> Vec<String> {
-        let Some(&start) = scc.iter().min_by_key(|i| self.graph[**i].clone()) else { return Vec::new() };
+        let Some(&start) = scc.iter().min_by_key(|i| self.graph[**i].clone()) else {
+            return Vec::new();
+        };
         let inside = |n: &NodeIndex| scc.contains(n);
         // Breadth-first search for the shortest way back to `start`.
         let mut prev: HashMap<NodeIndex, NodeIndex> = HashMap::new();
         let mut queue = std::collections::VecDeque::from([start]);
         let mut found = false;
         while let Some(n) = queue.pop_front() {
-            let mut next: Vec<NodeIndex> = self.graph.neighbors_directed(n, Direction::Outgoing).filter(inside).collect();
+            let mut next: Vec<NodeIndex> = self
+                .graph
+                .neighbors_directed(n, Direction::Outgoing)
+                .filter(inside)
+                .collect();
             next.sort_by_key(|i| self.graph[*i].clone());
             for m in next {
                 if m == start {
@@ -129,7 +149,12 @@ impl ServiceGraph {
             if let Some(&d) = memo.get(&i) {
                 return d;
             }
-            let d = g.graph.neighbors_directed(i, Direction::Outgoing).map(|n| depth_of(g, n, memo) + 1).max().unwrap_or(0);
+            let d = g
+                .graph
+                .neighbors_directed(i, Direction::Outgoing)
+                .map(|n| depth_of(g, n, memo) + 1)
+                .max()
+                .unwrap_or(0);
             memo.insert(i, d);
             d
         }
@@ -160,13 +185,26 @@ impl ServiceGraph {
 
 /// Normalised `depends_on` of one canonical service.
 fn deps_of(svc: &Value) -> Vec<(String, Edge)> {
-    let Some(Value::Object(d)) = svc.get("depends_on") else { return Vec::new() };
+    let Some(Value::Object(d)) = svc.get("depends_on") else {
+        return Vec::new();
+    };
     d.iter()
         .map(|(n, e)| {
-            let condition = e.get("condition").and_then(Value::as_str).unwrap_or("service_started").to_owned();
+            let condition = e
+                .get("condition")
+                .and_then(Value::as_str)
+                .unwrap_or("service_started")
+                .to_owned();
             let required = e.get("required").and_then(Value::as_bool).unwrap_or(true);
             let restart = e.get("restart").and_then(Value::as_bool).unwrap_or(false);
-            (n.clone(), Edge { condition, required, restart })
+            (
+                n.clone(),
+                Edge {
+                    condition,
+                    required,
+                    restart,
+                },
+            )
         })
         .collect()
 }
@@ -192,17 +230,35 @@ mod tests {
             "api": {"depends_on": {"db": {}, "cache": {}}},
             "db": {}, "cache": {}
         }));
-        assert_eq!(graph.levels().ok(), Some(vec![vec!["cache".into(), "db".into()], vec!["api".into()], vec!["web".into()]]));
-        assert_eq!(graph.stop_order().ok().and_then(|v| v.first().cloned()), Some("web".into()));
+        assert_eq!(
+            graph.levels().ok(),
+            Some(vec![
+                vec!["cache".into(), "db".into()],
+                vec!["api".into()],
+                vec!["web".into()]
+            ])
+        );
+        assert_eq!(
+            graph.stop_order().ok().and_then(|v| v.first().cloned()),
+            Some("web".into())
+        );
         assert_eq!(graph.dependents("db"), vec!["api"]);
     }
 
     #[test]
     fn cycle_is_named_in_full() {
-        let graph = g(json!({"a": {"depends_on": {"b": {}}}, "b": {"depends_on": {"c": {}}}, "c": {"depends_on": {"a": {}}}}));
+        let graph = g(
+            json!({"a": {"depends_on": {"b": {}}}, "b": {"depends_on": {"c": {}}}, "c": {"depends_on": {"a": {}}}}),
+        );
         let e = graph.check_acyclic().err().map(|e| e.message);
-        assert_eq!(e.as_deref(), Some("dependency cycle detected: a -> b -> c -> a"));
+        assert_eq!(
+            e.as_deref(),
+            Some("dependency cycle detected: a -> b -> c -> a")
+        );
         let graph = g(json!({"s": {"depends_on": {"s": {}}}}));
-        assert_eq!(graph.check_acyclic().err().map(|e| e.message).as_deref(), Some("dependency cycle detected: s -> s"));
+        assert_eq!(
+            graph.check_acyclic().err().map(|e| e.message).as_deref(),
+            Some("dependency cycle detected: s -> s")
+        );
     }
 }

@@ -18,21 +18,34 @@ struct Entry {
 fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
         _ => Vec::new(),
     }
 }
 
 fn entries(v: &Value) -> Vec<Entry> {
-    let Value::Array(items) = v else { return Vec::new() };
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
     items
         .iter()
         .map(|i| match i {
-            Value::String(s) => Entry { paths: vec![s.clone()], env_files: Vec::new(), project_directory: None },
+            Value::String(s) => Entry {
+                paths: vec![s.clone()],
+                env_files: Vec::new(),
+                project_directory: None,
+            },
             other => Entry {
                 paths: strings(other.get("path")),
                 env_files: strings(other.get("env_file")),
-                project_directory: other.get("project_directory").and_then(Value::as_str).map(str::to_owned),
+                project_directory: other
+                    .get("project_directory")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             },
         })
         .collect()
@@ -53,33 +66,70 @@ pub fn apply(
     let file_dir = file.parent().unwrap_or(base_dir).to_path_buf();
     for (i, e) in entries(&inc).into_iter().enumerate() {
         let at = format!("include[{i}]");
-        let files: Vec<PathBuf> = e.paths.iter().map(|p| PathBuf::from(absolutize(&file_dir, p))).collect();
+        let loc = s.positions.find_in(file, &at);
+        apply_entry(s, doc, e, &file_dir, base_dir, env, chain, &at).map_err(|err| err.at(loc))?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_entry(
+    s: &mut Session,
+    doc: &mut Value,
+    e: Entry,
+    file_dir: &Path,
+    _base_dir: &Path,
+    env: &IndexMap<String, String>,
+    chain: &[PathBuf],
+    at: &str,
+) -> Result<()> {
+    let file_dir = file_dir.to_path_buf();
+    {
+        let files: Vec<PathBuf> = e
+            .paths
+            .iter()
+            .map(|p| PathBuf::from(absolutize(&file_dir, p)))
+            .collect();
         let Some(first) = files.first() else {
-            return Err(LoadError::new(ErrorKind::Reference, "include entry needs a `path`").at_path(at));
+            return Err(
+                LoadError::new(ErrorKind::Reference, "include entry needs a `path`").at_path(at),
+            );
         };
         for f in &files {
             if chain.contains(f) {
-                let mut cycle: Vec<String> = chain.iter().map(|p| p.display().to_string()).collect();
+                let mut cycle: Vec<String> =
+                    chain.iter().map(|p| p.display().to_string()).collect();
                 cycle.push(f.display().to_string());
-                return Err(LoadError::new(ErrorKind::Reference, format!("include cycle detected: {}", cycle.join(" -> "))).at_path(at));
+                return Err(LoadError::new(
+                    ErrorKind::Reference,
+                    format!("include cycle detected: {}", cycle.join(" -> ")),
+                )
+                .at_path(at));
             }
         }
         let proj_dir = match &e.project_directory {
             Some(d) => PathBuf::from(absolutize(&file_dir, d)),
-            None => first.parent().map(Path::to_path_buf).unwrap_or_else(|| file_dir.clone()),
+            None => first
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| file_dir.clone()),
         };
         let sub_env = included_env(env, &e.env_files, &file_dir, &proj_dir)?;
         let mut sub = Value::Object(Map::new());
         for f in &files {
             if !f.is_file() {
-                return Err(LoadError::new(ErrorKind::Reference, format!("included file {} not found", f.display())).at_path(at));
+                return Err(LoadError::new(
+                    ErrorKind::Reference,
+                    format!("included file {} not found", f.display()),
+                )
+                .at_path(at));
             }
             let mut sub_chain = chain.to_vec();
             sub_chain.push(f.clone());
             let d = s.load_file(&Source::File(f.clone()), &sub_env, &proj_dir, &sub_chain)?;
             merge(&mut sub, d, &mut Vec::new());
         }
-        import(doc, sub, &at)?;
+        import(doc, sub, at)?;
     }
     Ok(())
 }
@@ -94,9 +144,16 @@ fn included_env(
     let mut env = parent.clone();
     let files: Vec<PathBuf> = if env_files.is_empty() {
         let p = proj_dir.join(".env");
-        if p.is_file() { vec![p] } else { Vec::new() }
+        if p.is_file() {
+            vec![p]
+        } else {
+            Vec::new()
+        }
     } else {
-        env_files.iter().map(|f| PathBuf::from(absolutize(file_dir, f))).collect()
+        env_files
+            .iter()
+            .map(|f| PathBuf::from(absolutize(file_dir, f)))
+            .collect()
     };
     for f in files {
         let lookup = |k: &str| env.get(k).cloned();
@@ -112,10 +169,16 @@ fn included_env(
 
 /// Adds the included resources; a service defined on both sides is a conflict.
 fn import(doc: &mut Value, sub: Value, at: &str) -> Result<()> {
-    let Value::Object(sub) = sub else { return Ok(()) };
-    let Some(top) = doc.as_object_mut() else { return Ok(()) };
+    let Value::Object(sub) = sub else {
+        return Ok(());
+    };
+    let Some(top) = doc.as_object_mut() else {
+        return Ok(());
+    };
     for kind in ["services", "networks", "volumes", "secrets", "configs"] {
-        let Some(Value::Object(items)) = sub.get(kind) else { continue };
+        let Some(Value::Object(items)) = sub.get(kind) else {
+            continue;
+        };
         let target = top.entry(kind).or_insert(Value::Object(Map::new()));
         if target.is_null() {
             *target = Value::Object(Map::new());

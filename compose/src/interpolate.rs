@@ -14,7 +14,10 @@ pub enum TemplateError {
 }
 
 /// Expands `s` using `lookup`; an unset variable without default expands to "".
-pub fn substitute(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> std::result::Result<String, TemplateError> {
+pub fn substitute(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<String, TemplateError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -24,13 +27,17 @@ pub fn substitute(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> std::resu
             out.push('$');
             rest = r;
         } else if let Some(body_start) = after.strip_prefix('{') {
-            let end = closing_brace(body_start).ok_or_else(|| TemplateError::Invalid(s.to_owned()))?;
+            let end =
+                closing_brace(body_start).ok_or_else(|| TemplateError::Invalid(s.to_owned()))?;
             out.push_str(&expand_braced(&body_start[..end], s, lookup)?);
             rest = &body_start[end + 1..];
         } else {
             let n = name_len(after);
             if n == 0 {
-                return Err(TemplateError::Invalid(s.to_owned()));
+                // Like Compose: a `$` not starting a name or `${` stays a literal `$` (`$(cmd)`, `$1`, `$@`).
+                out.push('$');
+                rest = after;
+                continue;
             }
             out.push_str(&lookup(&after[..n]).unwrap_or_default());
             rest = &after[n..];
@@ -43,10 +50,14 @@ pub fn substitute(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> std::resu
 /// Length of the variable name at the start of `s` (`[_a-zA-Z][_a-zA-Z0-9]*`).
 fn name_len(s: &str) -> usize {
     let b = s.as_bytes();
-    if b.first().is_none_or(|c| !(c.is_ascii_alphabetic() || *c == b'_')) {
+    if b.first()
+        .is_none_or(|c| !(c.is_ascii_alphabetic() || *c == b'_'))
+    {
         return 0;
     }
-    b.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count()
+    b.iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+        .count()
 }
 
 /// Index of the `}` closing a `${`, counting nested `${ }`.
@@ -88,13 +99,25 @@ fn expand_braced(
         return Ok(value.unwrap_or_default());
     }
     if let Some(d) = op.strip_prefix(":-") {
-        return if set_nonempty { Ok(value.unwrap_or_default()) } else { sub(d) };
+        return if set_nonempty {
+            Ok(value.unwrap_or_default())
+        } else {
+            sub(d)
+        };
     }
     if let Some(d) = op.strip_prefix(":?") {
-        return if set_nonempty { Ok(value.unwrap_or_default()) } else { required(name, sub(d)?) };
+        return if set_nonempty {
+            Ok(value.unwrap_or_default())
+        } else {
+            required(name, sub(d)?)
+        };
     }
     if let Some(r) = op.strip_prefix(":+") {
-        return if set_nonempty { sub(r) } else { Ok(String::new()) };
+        return if set_nonempty {
+            sub(r)
+        } else {
+            Ok(String::new())
+        };
     }
     if let Some(d) = op.strip_prefix('-') {
         return match value {
@@ -109,17 +132,28 @@ fn expand_braced(
         };
     }
     if let Some(r) = op.strip_prefix('+') {
-        return if value.is_some() { sub(r) } else { Ok(String::new()) };
+        return if value.is_some() {
+            sub(r)
+        } else {
+            Ok(String::new())
+        };
     }
     Err(TemplateError::Invalid(whole.to_owned()))
 }
 
 fn required(name: &str, message: String) -> std::result::Result<String, TemplateError> {
-    Err(TemplateError::Required { name: name.to_owned(), message })
+    Err(TemplateError::Required {
+        name: name.to_owned(),
+        message,
+    })
 }
 
 /// Expands every string value (not keys) of a tree; `path` names the key path for errors.
-pub fn interpolate_tree(v: &mut Value, path: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+pub fn interpolate_tree(
+    v: &mut Value,
+    path: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
     match v {
         Value::String(s) if s.contains('$') => {
             *s = substitute(s, lookup).map_err(|e| template_error(e, path))?;
@@ -131,7 +165,11 @@ pub fn interpolate_tree(v: &mut Value, path: &str, lookup: &dyn Fn(&str) -> Opti
         }
         Value::Object(map) => {
             for (k, item) in map.iter_mut() {
-                let p = if k.starts_with('\u{0}') { path.to_owned() } else { join_key(path, k) };
+                let p = if k.starts_with('\u{0}') {
+                    path.to_owned()
+                } else {
+                    join_key(path, k)
+                };
                 interpolate_tree(item, &p, lookup)?;
             }
         }
@@ -189,11 +227,20 @@ mod tests {
     fn required_and_invalid() {
         assert_eq!(
             substitute("${X:?must be set}", &env),
-            Err(TemplateError::Required { name: "X".into(), message: "must be set".into() })
+            Err(TemplateError::Required {
+                name: "X".into(),
+                message: "must be set".into()
+            })
         );
         assert!(matches!(substitute("${EMPTY?m}", &env), Ok(v) if v.is_empty()));
-        assert!(matches!(substitute("a $ b", &env), Err(TemplateError::Invalid(_))));
-        assert!(matches!(substitute("${unclosed", &env), Err(TemplateError::Invalid(_))));
+        assert!(matches!(
+            substitute("a $ b", &env),
+            Err(TemplateError::Invalid(_))
+        ));
+        assert!(matches!(
+            substitute("${unclosed", &env),
+            Err(TemplateError::Invalid(_))
+        ));
     }
 
     proptest! {

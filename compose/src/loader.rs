@@ -89,8 +89,9 @@ impl Session {
             Source::Stdin => {
                 if self.stdin_text.is_none() {
                     let mut s = String::new();
-                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-                        .map_err(|e| LoadError::new(ErrorKind::Io, format!("cannot read standard input: {e}")))?;
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
+                        LoadError::new(ErrorKind::Io, format!("cannot read standard input: {e}"))
+                    })?;
                     self.stdin_text = Some(s);
                 }
                 Ok(self.stdin_text.clone().unwrap_or_default())
@@ -106,12 +107,24 @@ impl Session {
             Source::Stdin => PathBuf::from("-"),
         };
         let (mut doc, pos) = yaml::parse(&text, &name)?;
-        let at_start = || Some(crate::error::Location { file: name.clone(), line: 1, column: 1 });
+        let at_start = || {
+            Some(crate::error::Location {
+                file: name.clone(),
+                line: 1,
+                column: 1,
+            })
+        };
         if doc.is_null() {
-            return Err(LoadError::new(ErrorKind::Schema, "empty compose file: expected a mapping with `services`").at(at_start()));
+            return Err(LoadError::new(
+                ErrorKind::Schema,
+                "empty compose file: expected a mapping with `services`",
+            )
+            .at(at_start()));
         }
         if !doc.is_object() {
-            return Err(LoadError::new(ErrorKind::Schema, "top-level must be a mapping").at(at_start()));
+            return Err(
+                LoadError::new(ErrorKind::Schema, "top-level must be a mapping").at(at_start()),
+            );
         }
         if self.opts.interpolate {
             let lookup = |k: &str| env.get(k).cloned();
@@ -146,26 +159,40 @@ impl Session {
 }
 
 fn process_env(opts: &LoadOptions) -> IndexMap<String, String> {
-    opts.environment.clone().unwrap_or_else(|| std::env::vars().collect())
+    opts.environment
+        .clone()
+        .unwrap_or_else(|| std::env::vars().collect())
 }
 
 /// Runs the whole pipeline.
 pub fn load_document(opts: &LoadOptions) -> Result<Loaded> {
     let cwd = match &opts.working_dir {
         Some(d) => d.clone(),
-        None => std::env::current_dir().map_err(|e| LoadError::new(ErrorKind::Io, format!("no working directory: {e}")))?,
+        None => std::env::current_dir()
+            .map_err(|e| LoadError::new(ErrorKind::Io, format!("no working directory: {e}")))?,
     };
     let process = process_env(opts);
     let mut files = opts.files.clone();
     if files.is_empty() {
         if let Some(cf) = process.get("COMPOSE_FILE") {
-            let sep = process.get("COMPOSE_PATH_SEPARATOR").map_or(":", String::as_str);
-            files = cf.split(sep).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            let sep = process
+                .get("COMPOSE_PATH_SEPARATOR")
+                .map_or(":", String::as_str);
+            files = cf
+                .split(sep)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
     }
     let sources = if files.is_empty() {
-        let base = opts.project_directory.as_ref().map_or(cwd.clone(), |d| PathBuf::from(paths::absolutize(&cwd, &d.to_string_lossy())));
-        discover::find_default(&base)?.into_iter().map(Source::File).collect()
+        let base = opts.project_directory.as_ref().map_or(cwd.clone(), |d| {
+            PathBuf::from(paths::absolutize(&cwd, &d.to_string_lossy()))
+        });
+        discover::find_default(&base)?
+            .into_iter()
+            .map(Source::File)
+            .collect()
     } else {
         discover::sources_from_flags(&files, &cwd)
     };
@@ -174,7 +201,11 @@ pub fn load_document(opts: &LoadOptions) -> Result<Loaded> {
         None => discover::default_project_dir(&sources, &cwd),
     };
     let env = discover::project_env(&process, &opts.env_files, &project_dir, &cwd)?;
-    let mut session = Session { opts: opts.clone(), positions: Positions::default(), stdin_text: opts.stdin.clone() };
+    let mut session = Session {
+        opts: opts.clone(),
+        positions: Positions::default(),
+        stdin_text: opts.stdin.clone(),
+    };
     let mut merged = Value::Object(Map::new());
     for src in &sources {
         let chain: Vec<PathBuf> = match src {
@@ -210,7 +241,10 @@ pub fn load_document(opts: &LoadOptions) -> Result<Loaded> {
 /// Profiles, normalisation, checks and the final shape of the document.
 fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()> {
     let Value::Object(top) = doc else {
-        return Err(LoadError::new(ErrorKind::Schema, "top-level must be a mapping"));
+        return Err(LoadError::new(
+            ErrorKind::Schema,
+            "top-level must be a mapping",
+        ));
     };
     top.shift_remove("version");
     top.shift_remove("include");
@@ -221,7 +255,10 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
     };
     let env = loaded.environment.clone();
     let lookup = move |k: &str| env.get(k).cloned();
-    let ctx = normalize::Context { project_name: &loaded.name, env: &lookup };
+    let ctx = normalize::Context {
+        project_name: &loaded.name,
+        env: &lookup,
+    };
     let locate = |e: LoadError| {
         let loc = e.key_path.as_deref().and_then(|p| loaded.positions.find(p));
         e.at(loc)
@@ -253,19 +290,44 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
 
 fn active_profiles(opts: &LoadOptions, env: &IndexMap<String, String>) -> Vec<String> {
     if !opts.profiles.is_empty() {
-        return opts.profiles.iter().flat_map(|p| p.split(',')).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        return opts
+            .profiles
+            .iter()
+            .flat_map(|p| p.split(','))
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
     }
     env.get("COMPOSE_PROFILES")
-        .map(|p| p.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        .map(|p| {
+            p.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
-fn project_name(opts: &LoadOptions, env: &IndexMap<String, String>, doc: &Value, dir: &Path) -> Result<String> {
+fn project_name(
+    opts: &LoadOptions,
+    env: &IndexMap<String, String>,
+    doc: &Value,
+    dir: &Path,
+) -> Result<String> {
     let explicit = opts
         .project_name
         .clone()
-        .or_else(|| env.get("COMPOSE_PROJECT_NAME").filter(|s| !s.is_empty()).cloned())
-        .or_else(|| doc.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned));
+        .or_else(|| {
+            env.get("COMPOSE_PROJECT_NAME")
+                .filter(|s| !s.is_empty())
+                .cloned()
+        })
+        .or_else(|| {
+            doc.get("name")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        });
     if let Some(n) = explicit {
         if !discover::is_valid_project_name(&n) {
             return Err(LoadError::new(
@@ -276,7 +338,10 @@ fn project_name(opts: &LoadOptions, env: &IndexMap<String, String>, doc: &Value,
         }
         return Ok(n);
     }
-    let base = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let base = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let n = discover::normalize_project_name(&base);
     if n.is_empty() {
         return Err(LoadError::new(ErrorKind::Value, format!("project name {base:?} derived from the directory is empty once normalised; use -p or `name:`")));

@@ -16,7 +16,11 @@ pub fn absolutize(base: &Path, p: &str) -> String {
     } else {
         p.to_owned()
     };
-    let joined = if Path::new(&expanded).is_absolute() { PathBuf::from(&expanded) } else { base.join(&expanded) };
+    let joined = if Path::new(&expanded).is_absolute() {
+        PathBuf::from(&expanded)
+    } else {
+        base.join(&expanded)
+    };
     clean(&joined).to_string_lossy().into_owned()
 }
 
@@ -131,7 +135,10 @@ fn resolve_volume(v: &mut Value, base: &Path) {
     match v {
         Value::String(s) => {
             if let Ok(sv) = parse_short_volume(s) {
-                if let Some(src) = sv.source.filter(|src| is_host_path(src) && !Path::new(src).is_absolute()) {
+                if let Some(src) = sv
+                    .source
+                    .filter(|src| is_host_path(src) && !Path::new(src).is_absolute())
+                {
                     let abs = absolutize(base, &src);
                     *s = format!("{abs}{}", &s[src.len()..]);
                 }

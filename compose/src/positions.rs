@@ -15,7 +15,10 @@ pub struct FilePositions {
 impl FilePositions {
     /// An empty index for `file`.
     pub fn new(file: &Path) -> Self {
-        FilePositions { file: file.to_path_buf(), map: HashMap::new() }
+        FilePositions {
+            file: file.to_path_buf(),
+            map: HashMap::new(),
+        }
     }
 
     /// Records where `path` starts (first record wins).
@@ -25,7 +28,11 @@ impl FilePositions {
 
     /// Exact position of `path`, if recorded.
     pub fn exact(&self, path: &str) -> Option<Location> {
-        self.map.get(path).map(|&(line, column)| Location { file: self.file.clone(), line, column })
+        self.map.get(path).map(|&(line, column)| Location {
+            file: self.file.clone(),
+            line,
+            column,
+        })
     }
 
     /// Position of `path` or of its nearest recorded ancestor.
@@ -51,6 +58,15 @@ impl Positions {
     /// Adds one file's index.
     pub fn push(&mut self, f: FilePositions) {
         self.files.push(f);
+    }
+
+    /// Position of `path` (or its nearest ancestor) in one given file.
+    pub fn find_in(&self, file: &Path, path: &str) -> Option<Location> {
+        self.files
+            .iter()
+            .rev()
+            .find(|f| f.file == file)
+            .and_then(|f| f.nearest(path))
     }
 
     /// Finds `path` exactly in the latest file that has it, else the nearest ancestor anywhere.

@@ -7,14 +7,20 @@ fn has_active_profile(svc: &Value, active: &[String]) -> bool {
     match svc.get("profiles").and_then(Value::as_array) {
         None => true,
         Some(p) if p.is_empty() => true,
-        Some(p) => p.iter().filter_map(Value::as_str).any(|x| active.iter().any(|a| a == x || a == "*")),
+        Some(p) => p
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|x| active.iter().any(|a| a == x || a == "*")),
     }
 }
 
 /// Keeps enabled services (and what they depend on); returns the disabled ones.
 pub fn apply(services: &mut Map<String, Value>, active: &[String]) -> Map<String, Value> {
-    let mut enabled: HashSet<String> =
-        services.iter().filter(|(_, s)| has_active_profile(s, active)).map(|(n, _)| n.clone()).collect();
+    let mut enabled: HashSet<String> = services
+        .iter()
+        .filter(|(_, s)| has_active_profile(s, active))
+        .map(|(n, _)| n.clone())
+        .collect();
     let mut queue: Vec<String> = enabled.iter().cloned().collect();
     while let Some(n) = queue.pop() {
         let deps: Vec<String> = services
@@ -70,7 +76,10 @@ mod tests {
 
     #[test]
     fn star_enables_all() {
-        let mut s = json!({"a": {"profiles": ["x"]}}).as_object().cloned().unwrap_or_default();
+        let mut s = json!({"a": {"profiles": ["x"]}})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         apply(&mut s, &["*".to_owned()]);
         assert_eq!(names(&s), vec!["a"]);
     }

@@ -54,11 +54,18 @@ pub fn strip_tags(v: &mut Value) {
             if let Some((tag, inner)) = tag_of(&Value::Object(m.clone())) {
                 let mut inner = inner.clone();
                 strip_tags(&mut inner);
-                *v = if tag == RESET_MARK { Value::Null } else { inner };
+                *v = if tag == RESET_MARK {
+                    Value::Null
+                } else {
+                    inner
+                };
                 return;
             }
-            let reset: Vec<String> =
-                m.iter().filter(|(_, x)| matches!(tag_of(x), Some((RESET_MARK, _)))).map(|(k, _)| k.clone()).collect();
+            let reset: Vec<String> = m
+                .iter()
+                .filter(|(_, x)| matches!(tag_of(x), Some((RESET_MARK, _))))
+                .map(|(k, _)| k.clone())
+                .collect();
             for k in reset {
                 m.shift_remove(&k);
             }
@@ -81,12 +88,17 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn loc(&self, m: &Marker) -> Location {
-        Location { file: self.file.to_path_buf(), line: m.line(), column: m.col() + 1 }
+        Location {
+            file: self.file.to_path_buf(),
+            line: m.line(),
+            column: m.col() + 1,
+        }
     }
 
     fn next(&mut self) -> Result<(Event, Marker)> {
         self.parser.next_token().map_err(|e| {
-            LoadError::new(ErrorKind::Yaml, format!("YAML syntax error: {}", e.info())).at(Some(self.loc(e.marker())))
+            LoadError::new(ErrorKind::Yaml, format!("YAML syntax error: {}", e.info()))
+                .at(Some(self.loc(e.marker())))
         })
     }
 
@@ -130,10 +142,14 @@ impl Builder<'_> {
                 Ok(v)
             }
             Event::Alias(id) => self.anchors.get(&id).cloned().ok_or_else(|| {
-                LoadError::new(ErrorKind::Yaml, "alias refers to an unknown anchor").at(Some(self.loc(&m)))
+                LoadError::new(ErrorKind::Yaml, "alias refers to an unknown anchor")
+                    .at(Some(self.loc(&m)))
             }),
-            other => Err(LoadError::new(ErrorKind::Yaml, format!("unexpected YAML event {other:?}"))
-                .at(Some(self.loc(&m)))),
+            other => Err(LoadError::new(
+                ErrorKind::Yaml,
+                format!("unexpected YAML event {other:?}"),
+            )
+            .at(Some(self.loc(&m)))),
         }
     }
 
@@ -163,9 +179,12 @@ impl Builder<'_> {
             if key == "<<" {
                 let v = self.node(vev, vm, path)?;
                 merged.extend(merge_sources(v).ok_or_else(|| {
-                    LoadError::new(ErrorKind::Yaml, "merge key `<<` expects a mapping or a list of mappings")
-                        .at(Some(self.loc(&km)))
-                        .at_path(path)
+                    LoadError::new(
+                        ErrorKind::Yaml,
+                        "merge key `<<` expects a mapping or a list of mappings",
+                    )
+                    .at(Some(self.loc(&km)))
+                    .at_path(path)
                 })?);
                 continue;
             }
@@ -207,7 +226,10 @@ fn merge_sources(v: Value) -> Option<Vec<Map<String, Value>>> {
 }
 
 /// Explicit keys win over merged ones; among merged mappings, the first listed wins.
-fn apply_merges(explicit: Map<String, Value>, merged: Vec<Map<String, Value>>) -> Map<String, Value> {
+fn apply_merges(
+    explicit: Map<String, Value>,
+    merged: Vec<Map<String, Value>>,
+) -> Map<String, Value> {
     if merged.is_empty() {
         return explicit;
     }
@@ -239,7 +261,9 @@ fn scalar_text(v: &Value) -> String {
 }
 
 fn is_core_tag(tag: Option<&Tag>, suffix: &str) -> bool {
-    tag.is_some_and(|t| t.suffix == suffix && (t.handle == "!!" || t.handle.starts_with("tag:yaml.org,2002")))
+    tag.is_some_and(|t| {
+        t.suffix == suffix && (t.handle == "!!" || t.handle.starts_with("tag:yaml.org,2002"))
+    })
 }
 
 fn apply_tag(v: Value, tag: Option<&Tag>) -> Value {
@@ -281,17 +305,18 @@ fn parse_int(text: &str) -> Option<Value> {
     if body.is_empty() || !body.as_bytes()[0].is_ascii_digit() {
         return None;
     }
-    let (radix, digits) = if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        (16, d)
-    } else if let Some(d) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
-        (8, d)
-    } else if let Some(d) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
-        (2, d)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..])
-    } else {
-        (10, body)
-    };
+    let (radix, digits) =
+        if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, d)
+        } else if let Some(d) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+            (8, d)
+        } else if let Some(d) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+            (2, d)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..])
+        } else {
+            (10, body)
+        };
     if digits.is_empty() {
         return None;
     }
@@ -312,8 +337,11 @@ fn parse_float(text: &str) -> Option<Value> {
         None => (body, None),
     };
     let mant_ok = match mantissa.split_once('.') {
-        Some((a, b)) => a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
-            && !(a.is_empty() && b.is_empty()),
+        Some((a, b)) => {
+            a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+                && !(a.is_empty() && b.is_empty())
+        }
         None => !mantissa.is_empty() && mantissa.bytes().all(|c| c.is_ascii_digit()),
     };
     let exp_ok = exp.is_none_or(|e| {
@@ -332,7 +360,9 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> Value {
-        parse(s, Path::new("t.yaml")).map(|(v, _)| v).unwrap_or_else(|e| panic!("{e}"))
+        parse(s, Path::new("t.yaml"))
+            .map(|(v, _)| v)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -363,7 +393,11 @@ mod tests {
 
     #[test]
     fn syntax_error_points_at_real_line() {
-        let e = parse("services:\n  a:\n    image: a\n   ports: [1]\n", Path::new("t.yaml")).unwrap_err();
+        let e = parse(
+            "services:\n  a:\n    image: a\n   ports: [1]\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap_err();
         assert_eq!(e.location.map(|l| l.line), Some(4));
     }
 

@@ -58,18 +58,25 @@ impl Project {
     /// Types a canonical document produced by the loader.
     pub fn from_loaded(l: &Loaded) -> Result<Project, LoadError> {
         let mut p: Project = serde_json::from_value(l.document.clone()).map_err(|e| {
-            LoadError::new(ErrorKind::Value, format!("canonical model does not fit the typed model: {e}"))
+            LoadError::new(
+                ErrorKind::Value,
+                format!("canonical model does not fit the typed model: {e}"),
+            )
         })?;
         p.project_dir = l.project_dir.clone();
         p.files = l.files.clone();
         p.environment = l.environment.clone();
-        p.disabled_services = serde_json::from_value(Value::Object(l.disabled_services.clone())).unwrap_or_default();
+        p.disabled_services =
+            serde_json::from_value(Value::Object(l.disabled_services.clone())).unwrap_or_default();
         Ok(p)
     }
 
     /// Looks a service up by name.
     pub fn service(&self, name: &str) -> Option<&Service> {
-        self.services.iter().find(|(n, _)| n.as_str() == name).map(|(_, s)| s)
+        self.services
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, s)| s)
     }
 
     /// The dependency graph of the enabled services.
@@ -79,7 +86,14 @@ impl Project {
                 .depends_on
                 .iter()
                 .map(|(d, c)| {
-                    (d.as_str().to_owned(), Edge { condition: c.condition.as_str().to_owned(), required: c.required, restart: c.restart })
+                    (
+                        d.as_str().to_owned(),
+                        Edge {
+                            condition: c.condition.as_str().to_owned(),
+                            required: c.required,
+                            restart: c.restart,
+                        },
+                    )
                 })
                 .collect();
             (n.as_str(), deps)

@@ -14,10 +14,15 @@ pub struct ServiceName(String);
 impl ServiceName {
     /// Checks and wraps a name.
     pub fn new(s: &str) -> Result<Self, String> {
-        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        if !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
             Ok(ServiceName(s.to_owned()))
         } else {
-            Err(format!("invalid service name {s:?}: expected letters, digits, '.', '_' or '-'"))
+            Err(format!(
+                "invalid service name {s:?}: expected letters, digits, '.', '_' or '-'"
+            ))
         }
     }
 
@@ -46,14 +51,17 @@ pub struct Duration(pub std::time::Duration);
 
 impl Serialize for Duration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_duration(i64::try_from(self.0.as_nanos()).unwrap_or(i64::MAX)))
+        s.serialize_str(&format_duration(
+            i64::try_from(self.0.as_nanos()).unwrap_or(i64::MAX),
+        ))
     }
 }
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let ns = parse_duration(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?}")))?;
+        let ns = parse_duration(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?}")))?;
         Ok(Duration(std::time::Duration::from_nanos(ns.max(0) as u64)))
     }
 }
@@ -76,7 +84,8 @@ impl<'de> Deserialize<'de> for ByteSize {
             Value::String(s) => parse_bytes(s).and_then(|n| u64::try_from(n).ok()),
             _ => None,
         };
-        n.map(ByteSize).ok_or_else(|| serde::de::Error::custom(format!("invalid byte size {v}")))
+        n.map(ByteSize)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid byte size {v}")))
     }
 }
 

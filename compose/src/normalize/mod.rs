@@ -36,7 +36,8 @@ pub fn string_mapping(v: &Value, path: &str) -> Result<Map<String, Value>> {
                 let s = match val {
                     Value::Null => Value::Null,
                     other => Value::String(scalar_string(other).ok_or_else(|| {
-                        LoadError::new(ErrorKind::Value, "expected a string, number or boolean").at_path(format!("{path}.{k}"))
+                        LoadError::new(ErrorKind::Value, "expected a string, number or boolean")
+                            .at_path(format!("{path}.{k}"))
                     })?),
                 };
                 out.insert(k.clone(), s);
@@ -45,7 +46,8 @@ pub fn string_mapping(v: &Value, path: &str) -> Result<Map<String, Value>> {
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let s = scalar_string(item).ok_or_else(|| {
-                    LoadError::new(ErrorKind::Value, "expected a \"KEY=VALUE\" string").at_path(format!("{path}[{i}]"))
+                    LoadError::new(ErrorKind::Value, "expected a \"KEY=VALUE\" string")
+                        .at_path(format!("{path}[{i}]"))
                 })?;
                 match s.split_once('=') {
                     Some((k, val)) => out.insert(k.to_owned(), Value::String(val.to_owned())),
@@ -54,7 +56,13 @@ pub fn string_mapping(v: &Value, path: &str) -> Result<Map<String, Value>> {
             }
         }
         Value::Null => {}
-        _ => return Err(LoadError::new(ErrorKind::Value, "expected a mapping or a list of \"KEY=VALUE\"").at_path(path)),
+        _ => {
+            return Err(LoadError::new(
+                ErrorKind::Value,
+                "expected a mapping or a list of \"KEY=VALUE\"",
+            )
+            .at_path(path))
+        }
     }
     Ok(out)
 }
@@ -62,7 +70,10 @@ pub fn string_mapping(v: &Value, path: &str) -> Result<Map<String, Value>> {
 /// A string or a list of strings as a list.
 pub fn string_list(v: &Value) -> Vec<Value> {
     match v {
-        Value::Array(items) => items.iter().map(|i| scalar_string(i).map_or(i.clone(), Value::String)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| scalar_string(i).map_or(i.clone(), Value::String))
+            .collect(),
         Value::Null => Vec::new(),
         other => vec![scalar_string(other).map_or(other.clone(), Value::String)],
     }
@@ -136,8 +147,14 @@ mod tests {
 
     #[test]
     fn shell_words() {
-        assert_eq!(shell_split("run --port 80").ok(), Some(vec!["run".into(), "--port".into(), "80".into()]));
-        assert_eq!(shell_split(r#"sh -c "echo 'a b'""#).ok(), Some(vec!["sh".into(), "-c".into(), "echo 'a b'".into()]));
+        assert_eq!(
+            shell_split("run --port 80").ok(),
+            Some(vec!["run".into(), "--port".into(), "80".into()])
+        );
+        assert_eq!(
+            shell_split(r#"sh -c "echo 'a b'""#).ok(),
+            Some(vec!["sh".into(), "-c".into(), "echo 'a b'".into()])
+        );
         assert!(shell_split("'open").is_err());
     }
 }

@@ -10,11 +10,14 @@ pub fn parse_short_port(spec: &str) -> Result<Vec<Value>, String> {
         None => (spec, "tcp"),
     };
     if !matches!(protocol, "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid protocol {protocol:?}: expected tcp, udp or sctp"));
+        return Err(format!(
+            "invalid protocol {protocol:?}: expected tcp, udp or sctp"
+        ));
     }
     let (host_ip, published, target) = split_parts(rest)?;
     if let Some(ip) = host_ip {
-        ip.parse::<IpAddr>().map_err(|_| format!("invalid IP address: {ip}"))?;
+        ip.parse::<IpAddr>()
+            .map_err(|_| format!("invalid IP address: {ip}"))?;
     }
     let (t0, t1) = parse_range(target).ok_or_else(|| format!("invalid containerPort: {target}"))?;
     let pub_range = match published {
@@ -37,7 +40,11 @@ pub fn parse_short_port(spec: &str) -> Result<Vec<Value>, String> {
             Some((p0, p1)) if count == 1 => {
                 m.insert("published".into(), json!(format!("{p0}-{p1}")));
             }
-            Some(_) => return Err(format!("invalid port range {spec:?}: host and container ranges differ in size")),
+            Some(_) => {
+                return Err(format!(
+                    "invalid port range {spec:?}: host and container ranges differ in size"
+                ))
+            }
             None => {}
         }
         m.insert("target".into(), json!(t0 + i));
@@ -49,9 +56,15 @@ pub fn parse_short_port(spec: &str) -> Result<Vec<Value>, String> {
 /// Splits `ip:published:target` where the IP may be `[v6]` or a bare address.
 fn split_parts(s: &str) -> Result<(Option<&str>, Option<&str>, &str), String> {
     if let Some(r) = s.strip_prefix('[') {
-        let (ip, after) = r.split_once(']').ok_or_else(|| format!("invalid IP address in {s:?}"))?;
-        let after = after.strip_prefix(':').ok_or_else(|| format!("invalid port spec {s:?}"))?;
-        let (p, t) = after.rsplit_once(':').ok_or_else(|| format!("invalid port spec {s:?}"))?;
+        let (ip, after) = r
+            .split_once(']')
+            .ok_or_else(|| format!("invalid IP address in {s:?}"))?;
+        let after = after
+            .strip_prefix(':')
+            .ok_or_else(|| format!("invalid port spec {s:?}"))?;
+        let (p, t) = after
+            .rsplit_once(':')
+            .ok_or_else(|| format!("invalid port spec {s:?}"))?;
         return Ok((Some(ip), Some(p), t));
     }
     let Some((head, target)) = s.rsplit_once(':') else {

@@ -32,11 +32,16 @@ pub fn used_by(services: &Map<String, Value>) -> Used {
         }
         let sources = |v: Option<&Value>| -> Vec<String> {
             v.and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|r| r.get("source").and_then(Value::as_str).map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.get("source").and_then(Value::as_str).map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         u.secrets.extend(sources(svc.get("secrets")));
-        u.secrets.extend(sources(svc.get("build").and_then(|b| b.get("secrets"))));
+        u.secrets
+            .extend(sources(svc.get("build").and_then(|b| b.get("secrets"))));
         u.configs.extend(sources(svc.get("configs")));
     }
     u
@@ -48,13 +53,29 @@ pub fn normalize_resources(doc: &mut Map<String, Value>, used: &Used, ctx: &Cont
     if used.networks.contains("default") && !nets.contains_key("default") {
         nets.insert("default".into(), json!({}));
     }
-    put(doc, "networks", filter_normalize(nets, &used.networks, ctx, "networks")?);
+    put(
+        doc,
+        "networks",
+        filter_normalize(nets, &used.networks, ctx, "networks")?,
+    );
     let vols = take_map(doc, "volumes");
-    put(doc, "volumes", filter_normalize(vols, &used.volumes, ctx, "volumes")?);
+    put(
+        doc,
+        "volumes",
+        filter_normalize(vols, &used.volumes, ctx, "volumes")?,
+    );
     let secrets = take_map(doc, "secrets");
-    put(doc, "secrets", filter_normalize(secrets, &used.secrets, ctx, "secrets")?);
+    put(
+        doc,
+        "secrets",
+        filter_normalize(secrets, &used.secrets, ctx, "secrets")?,
+    );
     let configs = take_map(doc, "configs");
-    put(doc, "configs", filter_normalize(configs, &used.configs, ctx, "configs")?);
+    put(
+        doc,
+        "configs",
+        filter_normalize(configs, &used.configs, ctx, "configs")?,
+    );
     Ok(())
 }
 
@@ -86,7 +107,9 @@ fn filter_normalize(
             Value::Object(o) => o,
             _ => Map::new(),
         };
-        let external = r.get("external").is_some_and(|e| e == &Value::Bool(true) || e.get("name").is_some());
+        let external = r
+            .get("external")
+            .is_some_and(|e| e == &Value::Bool(true) || e.get("name").is_some());
         if let Some(Value::Object(e)) = r.get("external").cloned() {
             if let Some(n) = e.get("name") {
                 r.insert("name".into(), n.clone());
@@ -94,7 +117,11 @@ fn filter_normalize(
             r.insert("external".into(), json!(true));
         }
         if !r.contains_key("name") {
-            let n = if external { name.clone() } else { format!("{}_{name}", ctx.project_name) };
+            let n = if external {
+                name.clone()
+            } else {
+                format!("{}_{name}", ctx.project_name)
+            };
             r.insert("name".into(), json!(n));
         }
         if r.get("external") == Some(&Value::Bool(false)) {

@@ -21,9 +21,17 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
     for key in ["command", "entrypoint"] {
         let v = match svc.get(key) {
             Some(Value::String(s)) => Value::Array(
-                shell_split(s).map_err(|e| err(&p(key), e))?.into_iter().map(Value::String).collect(),
+                shell_split(s)
+                    .map_err(|e| err(&p(key), e))?
+                    .into_iter()
+                    .map(Value::String)
+                    .collect(),
             ),
-            Some(Value::Array(a)) => Value::Array(a.iter().map(|i| scalar_string(i).map_or(i.clone(), Value::String)).collect()),
+            Some(Value::Array(a)) => Value::Array(
+                a.iter()
+                    .map(|i| scalar_string(i).map_or(i.clone(), Value::String))
+                    .collect(),
+            ),
             _ => Value::Null,
         };
         svc.insert(key.into(), v);
@@ -90,12 +98,17 @@ fn environment(svc: &mut Map<String, Value>, ctx: &Context, base: &str) -> Resul
             let p = Path::new(&path);
             if !p.exists() {
                 if required {
-                    return Err(LoadError::new(ErrorKind::Io, format!("env file {path} not found"))
-                        .at_path(format!("{base}.env_file")));
+                    return Err(LoadError::new(
+                        ErrorKind::Io,
+                        format!("env file {path} not found"),
+                    )
+                    .at_path(format!("{base}.env_file")));
                 }
                 continue;
             }
-            for (k, v) in dotenv::read_file(p, ctx.env)? {
+            for (k, v) in
+                dotenv::read_file(p, ctx.env).map_err(|e| e.at_path(format!("{base}.env_file")))?
+            {
                 env.insert(k, Value::String(v));
             }
         }
@@ -124,7 +137,10 @@ pub fn env_files(v: &Value) -> Vec<(String, bool)> {
     let one = |i: &Value| match i {
         Value::String(s) => Some((s.clone(), true)),
         Value::Object(m) => m.get("path").and_then(Value::as_str).map(|p| {
-            (p.to_owned(), m.get("required").and_then(Value::as_bool).unwrap_or(true))
+            (
+                p.to_owned(),
+                m.get("required").and_then(Value::as_bool).unwrap_or(true),
+            )
         }),
         _ => None,
     };
@@ -160,7 +176,11 @@ fn build(b: &mut Value, ctx: &Context, path: &str) -> Result<()> {
     }
     for key in ["labels", "extra_hosts"] {
         if let Some(v) = m.get(key) {
-            let l = if key == "labels" { Value::Object(string_mapping(v, &format!("{path}.{key}"))?) } else { extra_hosts(v, path)? };
+            let l = if key == "labels" {
+                Value::Object(string_mapping(v, &format!("{path}.{key}"))?)
+            } else {
+                extra_hosts(v, path)?
+            };
             m.insert(key.into(), l);
         }
     }
@@ -184,18 +204,27 @@ fn extra_hosts(v: &Value, path: &str) -> Result<Value> {
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                let s = item.as_str().ok_or_else(|| err(&format!("{path}[{i}]"), "expected \"host=ip\""))?;
+                let s = item
+                    .as_str()
+                    .ok_or_else(|| err(&format!("{path}[{i}]"), "expected \"host=ip\""))?;
                 let (h, ip) = s
                     .split_once('=')
                     .or_else(|| s.split_once(':'))
-                    .ok_or_else(|| err(&format!("{path}[{i}]"), format!("invalid extra host {s:?}: expected \"host=ip\"")))?;
+                    .ok_or_else(|| {
+                        err(
+                            &format!("{path}[{i}]"),
+                            format!("invalid extra host {s:?}: expected \"host=ip\""),
+                        )
+                    })?;
                 entries.push(format!("{h}={ip}"));
             }
         }
         _ => return Err(err(path, "expected a list or mapping of hosts")),
     }
     entries.sort();
-    Ok(Value::Array(entries.into_iter().map(Value::String).collect()))
+    Ok(Value::Array(
+        entries.into_iter().map(Value::String).collect(),
+    ))
 }
 
 fn ports(v: &Value, path: &str) -> Result<Value> {
@@ -207,7 +236,8 @@ fn ports(v: &Value, path: &str) -> Result<Value> {
         match item {
             Value::Object(m) => out.push(normalize_long_port(m)),
             other => {
-                let s = scalar_string(other).ok_or_else(|| err(&format!("{path}[{i}]"), "expected a port"))?;
+                let s = scalar_string(other)
+                    .ok_or_else(|| err(&format!("{path}[{i}]"), "expected a port"))?;
                 out.extend(parse_short_port(&s).map_err(|e| err(&format!("{path}[{i}]"), e))?);
             }
         }
@@ -223,7 +253,9 @@ fn volumes(v: &Value, path: &str) -> Result<Value> {
     for (i, item) in items.iter().enumerate() {
         let ip = format!("{path}[{i}]");
         match item {
-            Value::String(s) => out.push(short_to_long(s, &|x| x.to_owned()).map_err(|e| err(&ip, e))?),
+            Value::String(s) => {
+                out.push(short_to_long(s, &|x| x.to_owned()).map_err(|e| err(&ip, e))?)
+            }
             Value::Object(m) => out.push(long_volume(m, &ip)?),
             _ => return Err(err(&ip, "expected a volume string or mapping")),
         }
@@ -233,7 +265,11 @@ fn volumes(v: &Value, path: &str) -> Result<Value> {
 
 fn long_volume(m: &Map<String, Value>, path: &str) -> Result<Value> {
     let mut m = m.clone();
-    let kind = m.get("type").and_then(Value::as_str).unwrap_or("volume").to_owned();
+    let kind = m
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("volume")
+        .to_owned();
     if kind == "volume" && !m.contains_key("volume") {
         m.insert("volume".into(), json!({}));
     }
@@ -244,7 +280,9 @@ fn long_volume(m: &Map<String, Value>, path: &str) -> Result<Value> {
     }
     if let Some(Value::Object(t)) = m.get_mut("tmpfs") {
         if let Some(size) = t.get("size").cloned() {
-            let s = scalar_string(&size).and_then(|s| parse_bytes(&s)).ok_or_else(|| err(&format!("{path}.tmpfs.size"), "expected a byte size"))?;
+            let s = scalar_string(&size)
+                .and_then(|s| parse_bytes(&s))
+                .ok_or_else(|| err(&format!("{path}.tmpfs.size"), "expected a byte size"))?;
             t.insert("size".into(), json!(s.to_string()));
         }
     }
@@ -279,7 +317,14 @@ fn deploy(v: &mut Value, path: &str) -> Result<()> {
             if let Some(Value::Object(l)) = r.get_mut(kind) {
                 bytes_field(l, "memory", &format!("{path}.resources.{kind}.memory"))?;
                 if let Some(c) = l.get("cpus").cloned() {
-                    let f = scalar_string(&c).and_then(|s| s.parse::<f64>().ok()).ok_or_else(|| err(&format!("{path}.resources.{kind}.cpus"), "expected a number of CPUs"))?;
+                    let f = scalar_string(&c)
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .ok_or_else(|| {
+                            err(
+                                &format!("{path}.resources.{kind}.cpus"),
+                                "expected a number of CPUs",
+                            )
+                        })?;
                     l.insert("cpus".into(), json!(f));
                 }
             }
@@ -309,7 +354,16 @@ fn bytes_field(m: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> 
         if v.is_null() {
             return Ok(());
         }
-        let n = scalar_string(&v).and_then(|s| parse_bytes(&s)).ok_or_else(|| err(path, format!("invalid size {v}: expected bytes or a number with a unit (b, k, m, g)")))?;
+        let n = scalar_string(&v)
+            .and_then(|s| parse_bytes(&s))
+            .ok_or_else(|| {
+                err(
+                    path,
+                    format!(
+                        "invalid size {v}: expected bytes or a number with a unit (b, k, m, g)"
+                    ),
+                )
+            })?;
         m.insert(key.into(), json!(n.to_string()));
     }
     Ok(())
@@ -318,7 +372,14 @@ fn bytes_field(m: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> 
 fn duration_field(m: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
     if let Some(v) = m.get(key).cloned() {
         let s = scalar_string(&v).unwrap_or_default();
-        let ns = parse_duration(&s).ok_or_else(|| err(path, format!("time: invalid duration {s:?}: expected a duration such as 30s, 1m30s or 500ms")))?;
+        let ns = parse_duration(&s).ok_or_else(|| {
+            err(
+                path,
+                format!(
+                    "time: invalid duration {s:?}: expected a duration such as 30s, 1m30s or 500ms"
+                ),
+            )
+        })?;
         m.insert(key.into(), json!(format_duration(ns)));
     }
     Ok(())
@@ -337,7 +398,12 @@ fn file_refs(v: &Value, secret: bool, path: &str) -> Result<Value> {
                 m
             }
             Value::Object(m) => m.clone(),
-            _ => return Err(err(&format!("{path}[{i}]"), "expected a name or a mapping with `source`")),
+            _ => {
+                return Err(err(
+                    &format!("{path}[{i}]"),
+                    "expected a name or a mapping with `source`",
+                ))
+            }
         };
         if secret && !m.contains_key("target") {
             if let Some(src) = m.get("source").and_then(Value::as_str) {
@@ -347,7 +413,10 @@ fn file_refs(v: &Value, secret: bool, path: &str) -> Result<Value> {
         }
         if let Some(mode) = m.get("mode").cloned() {
             let s = match mode {
-                Value::Number(n) => n.as_u64().map(|n| format!("0{n:o}")).unwrap_or_else(|| n.to_string()),
+                Value::Number(n) => n
+                    .as_u64()
+                    .map(|n| format!("0{n:o}"))
+                    .unwrap_or_else(|| n.to_string()),
                 Value::String(s) => s,
                 other => other.to_string(),
             };
@@ -364,9 +433,13 @@ fn networks(svc: &mut Map<String, Value>) {
     }
     let nets = match svc.get("networks") {
         None | Some(Value::Null) => json!({"default": null}),
-        Some(Value::Array(items)) => {
-            Value::Object(items.iter().filter_map(|i| i.as_str()).map(|s| (s.to_owned(), Value::Null)).collect())
-        }
+        Some(Value::Array(items)) => Value::Object(
+            items
+                .iter()
+                .filter_map(|i| i.as_str())
+                .map(|s| (s.to_owned(), Value::Null))
+                .collect(),
+        ),
         Some(other) => other.clone(),
     };
     svc.insert("networks".into(), nets);
@@ -377,8 +450,13 @@ fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
     match svc.get("depends_on") {
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let s = item.as_str().ok_or_else(|| err(&format!("{path}[{i}]"), "expected a service name"))?;
-                deps.insert(s.to_owned(), json!({"condition": "service_started", "required": true}));
+                let s = item
+                    .as_str()
+                    .ok_or_else(|| err(&format!("{path}[{i}]"), "expected a service name"))?;
+                deps.insert(
+                    s.to_owned(),
+                    json!({"condition": "service_started", "required": true}),
+                );
             }
         }
         Some(Value::Object(m)) => {
@@ -395,9 +473,14 @@ fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
         _ => {}
     }
     for key in ["network_mode", "ipc", "pid"] {
-        if let Some(target) = svc.get(key).and_then(Value::as_str).and_then(|s| s.strip_prefix("service:")) {
-            deps.entry(target.to_owned())
-                .or_insert(json!({"condition": "service_started", "required": true, "restart": true}));
+        if let Some(target) = svc
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|s| s.strip_prefix("service:"))
+        {
+            deps.entry(target.to_owned()).or_insert(
+                json!({"condition": "service_started", "required": true, "restart": true}),
+            );
         }
     }
     let mut implied = Vec::new();
@@ -409,10 +492,16 @@ fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
         }
     }
     if let Some(Value::Array(links)) = svc.get("links") {
-        implied.extend(links.iter().filter_map(Value::as_str).map(|s| s.split(':').next().unwrap_or(s).to_owned()));
+        implied.extend(
+            links
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| s.split(':').next().unwrap_or(s).to_owned()),
+        );
     }
     for s in implied {
-        deps.entry(s).or_insert(json!({"condition": "service_started", "required": true}));
+        deps.entry(s)
+            .or_insert(json!({"condition": "service_started", "required": true}));
     }
     if !deps.is_empty() {
         svc.insert("depends_on".into(), Value::Object(deps));
@@ -433,14 +522,31 @@ fn develop(svc: &mut Map<String, Value>) {
 
 /// Values Compose coerces after interpolation (booleans and numbers written as strings).
 fn casts(svc: &mut Map<String, Value>) {
-    for key in ["init", "privileged", "read_only", "stdin_open", "tty", "oom_kill_disable"] {
+    for key in [
+        "init",
+        "privileged",
+        "read_only",
+        "stdin_open",
+        "tty",
+        "oom_kill_disable",
+    ] {
         if let Some(Value::String(s)) = svc.get(key) {
             if let Some(b) = parse_bool(s) {
                 svc.insert(key.into(), Value::Bool(b));
             }
         }
     }
-    for key in ["cpu_count", "cpu_period", "cpu_quota", "cpu_shares", "pids_limit", "oom_score_adj", "scale", "cpu_rt_period", "cpu_rt_runtime"] {
+    for key in [
+        "cpu_count",
+        "cpu_period",
+        "cpu_quota",
+        "cpu_shares",
+        "pids_limit",
+        "oom_score_adj",
+        "scale",
+        "cpu_rt_period",
+        "cpu_rt_runtime",
+    ] {
         if let Some(Value::String(s)) = svc.get(key) {
             if let Ok(n) = s.parse::<i64>() {
                 svc.insert(key.into(), json!(n));

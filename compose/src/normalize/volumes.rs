@@ -50,8 +50,14 @@ pub fn parse_short_volume(spec: &str) -> Result<ShortVolume, String> {
     if target.is_empty() {
         return Err(format!("invalid spec: {spec}: empty container path"));
     }
-    let options = opts.map(|o| o.split(',').map(str::to_owned).collect()).unwrap_or_default();
-    Ok(ShortVolume { source: source.filter(|s| !s.is_empty()), target, options })
+    let options = opts
+        .map(|o| o.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    Ok(ShortVolume {
+        source: source.filter(|s| !s.is_empty()),
+        target,
+        options,
+    })
 }
 
 /// True when a short-syntax source names a host path rather than a volume.
@@ -62,7 +68,11 @@ pub fn is_host_path(source: &str) -> bool {
 /// Container paths lose a trailing slash (`/media/` → `/media`), as Compose cleans them.
 fn clean_target(t: &str) -> String {
     let trimmed = t.trim_end_matches('/');
-    if trimmed.is_empty() { "/".into() } else { trimmed.to_owned() }
+    if trimmed.is_empty() {
+        "/".into()
+    } else {
+        trimmed.to_owned()
+    }
 }
 
 /// Long form of a short spec; `resolve` turns a relative host path into an absolute one.
@@ -77,7 +87,11 @@ pub fn short_to_long(spec: &str, resolve: &dyn Fn(&str) -> String) -> Result<Val
     };
     m.insert("type".into(), json!(kind));
     if let Some(s) = &v.source {
-        let src = if kind == "bind" { resolve(s) } else { s.clone() };
+        let src = if kind == "bind" {
+            resolve(s)
+        } else {
+            s.clone()
+        };
         m.insert("source".into(), json!(src));
     }
     m.insert("target".into(), json!(clean_target(&v.target)));

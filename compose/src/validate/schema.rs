@@ -25,10 +25,15 @@ struct Failure {
 
 /// Validates a whole Compose document; the error names the position from `pos`.
 pub fn validate_document(doc: &Value, pos: &FilePositions) -> Result<(), LoadError> {
-    let v = Validator { root: schema(), regexes: RefCell::new(HashMap::new()) };
+    let v = Validator {
+        root: schema(),
+        regexes: RefCell::new(HashMap::new()),
+    };
     match v.check(doc, v.root, "") {
         None => Ok(()),
-        Some(f) => Err(LoadError::new(ErrorKind::Schema, f.message).at(pos.nearest(&f.path)).at_path(f.path)),
+        Some(f) => Err(LoadError::new(ErrorKind::Schema, f.message)
+            .at(pos.nearest(&f.path))
+            .at_path(f.path)),
     }
 }
 
@@ -81,14 +86,20 @@ impl<'s> Validator<'s> {
 
     fn matches(&self, pattern: &str, s: &str) -> bool {
         let mut cache = self.regexes.borrow_mut();
-        let re = cache.entry(pattern.to_owned()).or_insert_with(|| Regex::new(pattern).ok());
+        let re = cache
+            .entry(pattern.to_owned())
+            .or_insert_with(|| Regex::new(pattern).ok());
         re.as_ref().is_none_or(|r| r.is_match(s))
     }
 
     /// First failure of `v` against `s` at `path`, if any.
     fn check(&self, v: &Value, s: &'s Value, path: &str) -> Option<Failure> {
         if let Some((tag, inner)) = tag_of(v) {
-            return if tag == RESET_MARK { None } else { self.check(inner, s, path) };
+            return if tag == RESET_MARK {
+                None
+            } else {
+                self.check(inner, s, path)
+            };
         }
         let Value::Object(s) = s else {
             return None;
@@ -105,13 +116,19 @@ impl<'s> Validator<'s> {
         if let Some(e) = s.get("enum").and_then(Value::as_array) {
             if !e.contains(v) {
                 let allowed: Vec<String> = e.iter().map(|x| x.to_string()).collect();
-                return Some(Failure { path: path.into(), message: format!("must be one of {}, got {}", allowed.join(", "), describe(v)) });
+                return Some(Failure {
+                    path: path.into(),
+                    message: format!("must be one of {}, got {}", allowed.join(", "), describe(v)),
+                });
             }
         }
         if let Some(p) = s.get("pattern").and_then(Value::as_str) {
             if let Value::String(st) = v {
                 if !self.matches(p, st) {
-                    return Some(Failure { path: path.into(), message: format!("{st:?} does not match the pattern {p:?}") });
+                    return Some(Failure {
+                        path: path.into(),
+                        message: format!("{st:?} does not match the pattern {p:?}"),
+                    });
                 }
             }
         }
@@ -138,30 +155,45 @@ impl<'s> Validator<'s> {
             return None;
         }
         let want: Vec<String> = types.iter().map(|t| article(t)).collect();
-        let message = if v.is_object() && path.starts_with("services.") && path.matches('.').count() == 1 {
-            "must be a mapping".to_owned()
-        } else {
-            format!("expected {}, got {}", want.join(" or "), describe(v))
-        };
-        Some(Failure { path: path.into(), message })
+        let message =
+            if v.is_object() && path.starts_with("services.") && path.matches('.').count() == 1 {
+                "must be a mapping".to_owned()
+            } else {
+                format!("expected {}, got {}", want.join(" or "), describe(v))
+            };
+        Some(Failure {
+            path: path.into(),
+            message,
+        })
     }
 
     fn check_number(&self, v: &Value, s: &Map<String, Value>, path: &str) -> Option<Failure> {
         let n = v.as_f64()?;
         if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
             if n < min {
-                return Some(Failure { path: path.into(), message: format!("must be at least {min}, got {n}") });
+                return Some(Failure {
+                    path: path.into(),
+                    message: format!("must be at least {min}, got {n}"),
+                });
             }
         }
         if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
             if n > max {
-                return Some(Failure { path: path.into(), message: format!("must be at most {max}, got {n}") });
+                return Some(Failure {
+                    path: path.into(),
+                    message: format!("must be at most {max}, got {n}"),
+                });
             }
         }
         None
     }
 
-    fn check_combinators(&self, v: &Value, s: &'s Map<String, Value>, path: &str) -> Option<Failure> {
+    fn check_combinators(
+        &self,
+        v: &Value,
+        s: &'s Map<String, Value>,
+        path: &str,
+    ) -> Option<Failure> {
         for key in ["oneOf", "anyOf"] {
             if let Some(Value::Array(branches)) = s.get(key) {
                 let mut failures = Vec::new();
@@ -189,13 +221,21 @@ impl<'s> Validator<'s> {
         None
     }
 
-    fn check_object(&self, m: &Map<String, Value>, s: &'s Map<String, Value>, path: &str) -> Option<Failure> {
+    fn check_object(
+        &self,
+        m: &Map<String, Value>,
+        s: &'s Map<String, Value>,
+        path: &str,
+    ) -> Option<Failure> {
         let props = s.get("properties").and_then(Value::as_object);
         let patterns = s.get("patternProperties").and_then(Value::as_object);
         if let Some(Value::Array(req)) = s.get("required") {
             for r in req.iter().filter_map(Value::as_str) {
                 if !m.contains_key(r) {
-                    return Some(Failure { path: path.into(), message: format!("missing required key {r:?}") });
+                    return Some(Failure {
+                        path: path.into(),
+                        message: format!("missing required key {r:?}"),
+                    });
                 }
             }
         }
@@ -222,9 +262,20 @@ impl<'s> Validator<'s> {
             match s.get("additionalProperties") {
                 Some(Value::Bool(false)) => {
                     let suggestion = props.and_then(|ps| suggest(k, ps.keys().map(String::as_str)));
-                    let hint = suggestion.map(|x| format!(" (did you mean {x:?}?)")).unwrap_or_default();
-                    let expected = if props.is_some() { "" } else { "; keys must match the allowed name pattern" };
-                    return Some(Failure { path: p, message: format!("additional property {k:?} is not allowed{hint}{expected}") });
+                    let hint = suggestion
+                        .map(|x| format!(" (did you mean {x:?}?)"))
+                        .unwrap_or_default();
+                    let expected = if props.is_some() {
+                        ""
+                    } else {
+                        "; keys must match the allowed name pattern"
+                    };
+                    return Some(Failure {
+                        path: p,
+                        message: format!(
+                            "additional property {k:?} is not allowed{hint}{expected}"
+                        ),
+                    });
                 }
                 Some(extra @ Value::Object(_)) => {
                     if let Some(f) = self.check(val, extra, &p) {
@@ -248,7 +299,12 @@ impl<'s> Validator<'s> {
         if s.get("uniqueItems") == Some(&Value::Bool(true)) {
             for (i, item) in a.iter().enumerate() {
                 if a[..i].contains(item) {
-                    return Some(Failure { path: join_index(path, i), message: format!("duplicate item {item} in a list that must hold unique items") });
+                    return Some(Failure {
+                        path: join_index(path, i),
+                        message: format!(
+                            "duplicate item {item} in a list that must hold unique items"
+                        ),
+                    });
                 }
             }
         }
@@ -263,15 +319,28 @@ fn best_failure(failures: Vec<Failure>, path: &str, v: &Value) -> Failure {
         Some(f) if f.path.len() > path.len() => f,
         Some(f) if failures.len() == 1 => f,
         _ => {
-            let msgs: Vec<&str> = failures.iter().map(|f| f.message.as_str()).filter(|m| m.starts_with("expected ")).collect();
+            let msgs: Vec<&str> = failures
+                .iter()
+                .map(|f| f.message.as_str())
+                .filter(|m| m.starts_with("expected "))
+                .collect();
             if msgs.len() == failures.len() {
-                let wants: Vec<&str> = msgs.iter().filter_map(|m| m.strip_prefix("expected ")?.split(", got").next()).collect();
-                Failure { path: path.into(), message: format!("expected {}, got {}", wants.join(" or "), describe(v)) }
-            } else {
-                failures.into_iter().find(|f| !f.message.starts_with("expected ")).unwrap_or(Failure {
+                let wants: Vec<&str> = msgs
+                    .iter()
+                    .filter_map(|m| m.strip_prefix("expected ")?.split(", got").next())
+                    .collect();
+                Failure {
                     path: path.into(),
-                    message: "does not match any allowed form".into(),
-                })
+                    message: format!("expected {}, got {}", wants.join(" or "), describe(v)),
+                }
+            } else {
+                failures
+                    .into_iter()
+                    .find(|f| !f.message.starts_with("expected "))
+                    .unwrap_or(Failure {
+                        path: path.into(),
+                        message: "does not match any allowed form".into(),
+                    })
             }
         }
     }
@@ -300,7 +369,11 @@ mod tests {
     fn unknown_key_is_named_with_suggestion() {
         let e = check("services:\n  s:\n    image: s\n    imagee: typo\n").unwrap_err();
         assert_eq!(e.key_path.as_deref(), Some("services.s.imagee"));
-        assert!(e.message.contains("did you mean \"image\""), "{}", e.message);
+        assert!(
+            e.message.contains("did you mean \"image\""),
+            "{}",
+            e.message
+        );
         assert_eq!(e.location.map(|l| (l.line, l.column)), Some((4, 5)));
     }
 

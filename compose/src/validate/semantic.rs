@@ -6,12 +6,23 @@ use crate::validate::schema::suggest;
 use serde_json::{Map, Value};
 
 fn undefined(path: String, what: &str, name: &str, known: &Map<String, Value>) -> LoadError {
-    let hint = suggest(name, known.keys().map(String::as_str)).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
-    LoadError::new(ErrorKind::Semantic, format!("refers to undefined {what} {name:?}{hint}: define it under the top-level `{what}s:`"))
-        .at_path(path)
+    let hint = suggest(name, known.keys().map(String::as_str))
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default();
+    LoadError::new(
+        ErrorKind::Semantic,
+        format!(
+            "refers to undefined {what} {name:?}{hint}: define it under the top-level `{what}s:`"
+        ),
+    )
+    .at_path(path)
 }
 
-fn top<'a>(doc: &'a Map<String, Value>, key: &str, empty: &'a Map<String, Value>) -> &'a Map<String, Value> {
+fn top<'a>(
+    doc: &'a Map<String, Value>,
+    key: &str,
+    empty: &'a Map<String, Value>,
+) -> &'a Map<String, Value> {
     doc.get(key).and_then(Value::as_object).unwrap_or(empty)
 }
 
@@ -32,9 +43,14 @@ pub fn check(services: &Map<String, Value>, doc: &Map<String, Value>) -> Result<
             for (dep, d) in deps {
                 let required = d.get("required").and_then(Value::as_bool).unwrap_or(true);
                 if !services.contains_key(dep) && required {
-                    let hint = suggest(dep, services.keys().map(String::as_str)).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
-                    return Err(LoadError::new(ErrorKind::Semantic, format!("service {name:?} depends on undefined service {dep:?}{hint}"))
-                        .at_path(at("depends_on")));
+                    let hint = suggest(dep, services.keys().map(String::as_str))
+                        .map(|s| format!(" (did you mean {s:?}?)"))
+                        .unwrap_or_default();
+                    return Err(LoadError::new(
+                        ErrorKind::Semantic,
+                        format!("service {name:?} depends on undefined service {dep:?}{hint}"),
+                    )
+                    .at_path(at("depends_on")));
                 }
             }
         }
@@ -52,17 +68,30 @@ pub fn check(services: &Map<String, Value>, doc: &Map<String, Value>) -> Result<
                 }
                 if let Some(src) = v.get("source").and_then(Value::as_str) {
                     if !volumes.contains_key(src) {
-                        return Err(undefined(format!("services.{name}.volumes[{i}]"), "volume", src, volumes));
+                        return Err(undefined(
+                            format!("services.{name}.volumes[{i}]"),
+                            "volume",
+                            src,
+                            volumes,
+                        ));
                     }
                 }
             }
         }
-        for (key, defined, what) in [("secrets", secrets, "secret"), ("configs", configs, "config")] {
+        for (key, defined, what) in [
+            ("secrets", secrets, "secret"),
+            ("configs", configs, "config"),
+        ] {
             if let Some(Value::Array(refs)) = svc.get(key) {
                 for (i, r) in refs.iter().enumerate() {
                     if let Some(src) = r.get("source").and_then(Value::as_str) {
                         if !defined.contains_key(src) {
-                            return Err(undefined(format!("services.{name}.{key}[{i}]"), what, src, defined));
+                            return Err(undefined(
+                                format!("services.{name}.{key}[{i}]"),
+                                what,
+                                src,
+                                defined,
+                            ));
                         }
                     }
                 }

@@ -1,0 +1,112 @@
+//! Every conformance case through the library: the canonical document equals Docker Compose's output,
+//! refused cases are refused with a located message, and every accepted case fits the typed model.
+
+use compose::{load, load_document, LoadOptions};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn conformance_dir() -> Option<PathBuf> {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/config");
+    d.is_dir().then_some(d)
+}
+
+fn options(root: &Path, case: &Path) -> LoadOptions {
+    let cmd = std::fs::read_to_string(case.join("cmd")).unwrap_or_default();
+    let lines: Vec<&str> = cmd.split('\n').collect();
+    let wd = root.join(lines.first().copied().unwrap_or_default());
+    let mut opts = LoadOptions {
+        working_dir: Some(wd),
+        ..LoadOptions::default()
+    };
+    let args: Vec<&str> = lines
+        .get(1)
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = it.next().map(|s| s.to_string()).unwrap_or_default();
+        match *a {
+            "-f" => opts.files.push(v),
+            "-p" => opts.project_name = Some(v),
+            "--env-file" => opts.env_files.push(PathBuf::from(v)),
+            "--profile" => opts.profiles.push(v),
+            "--project-directory" => opts.project_directory = Some(PathBuf::from(v)),
+            other => panic!(
+                "case {} uses an argument this test does not know: {other}",
+                case.display()
+            ),
+        }
+    }
+    let mut env: indexmap::IndexMap<String, String> =
+        [("PATH".to_owned(), "/usr/bin:/bin".to_owned())]
+            .into_iter()
+            .collect();
+    for l in lines.iter().skip(2) {
+        if let Some((k, v)) = l.split_once('=') {
+            env.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    opts.environment = Some(env);
+    opts
+}
+
+#[test]
+fn all_cases_agree_with_docker_compose() {
+    let Some(root) = conformance_dir() else {
+        eprintln!("!!! SKIPPED (needs ../shared/conformance): all_cases_agree_with_docker_compose");
+        return;
+    };
+    // Path expansion of `~` reads the process HOME, as Compose does; the expectations were recorded with this one.
+    std::env::set_var("HOME", "/nonexistent-home");
+    let root_s = root
+        .canonicalize()
+        .unwrap_or(root.clone())
+        .to_string_lossy()
+        .into_owned();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root.join("cases"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    cases.sort();
+    assert!(cases.len() >= 128, "expected the whole corpus");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let opts = options(&root, case);
+        let expected = case.join("expected.json");
+        if !expected.exists() {
+            match load_document(&opts) {
+                Ok(_) => failures.push(format!("{name}: accepted what Compose refuses")),
+                Err(e) => {
+                    if e.location.is_none() {
+                        failures.push(format!("{name}: error without file:line:column: {e}"));
+                    }
+                }
+            }
+            continue;
+        }
+        let want: Value =
+            serde_json::from_str(&std::fs::read_to_string(&expected).unwrap_or_default())
+                .unwrap_or_default();
+        let got = match load_document(&opts) {
+            Ok(l) => l,
+            Err(e) => {
+                failures.push(format!("{name}: refused: {e}"));
+                continue;
+            }
+        };
+        let text = serde_json::to_string(&compose::output::escape_dollars(&got.document))
+            .unwrap_or_default();
+        let got_v: Value =
+            serde_json::from_str(&text.replace(&root_s, "{{ROOT}}")).unwrap_or_default();
+        if got_v != want {
+            failures.push(format!("{name}: differs from Docker Compose"));
+        }
+        if let Err(e) = load(&opts) {
+            failures.push(format!("{name}: does not fit the typed model: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
