@@ -173,9 +173,17 @@ impl Netstack {
         self.host.routes_v4().await
     }
 
+    /// Host firewall problems berth cannot fix itself (for `docker info` warnings and logs).
+    pub fn firewall_warnings(&self) -> Vec<String> {
+        nft::host_firewall_warnings(self.nft.table())
+    }
+
     fn ensure_nft_base(&self) -> Result<()> {
         if !self.base_ready.load(Ordering::Acquire) {
             self.nft.ensure_base()?;
+            for w in self.firewall_warnings() {
+                tracing::warn!("{w}");
+            }
             self.base_ready.store(true, Ordering::Release);
         }
         Ok(())

@@ -101,3 +101,22 @@ fn internal_network_cannot_reach_out() {
         assert!(s.nft().owned_rules().unwrap().is_empty());
     });
 }
+
+#[test]
+fn foreign_forward_drop_policy_is_reported_not_touched() {
+    if !require_root("foreign_forward_drop_policy_is_reported_not_touched") {
+        return;
+    }
+    isolated(|| async {
+        let t = TestStack::new(None);
+        assert!(t.stack.firewall_warnings().is_empty(), "a fresh namespace has no foreign firewall");
+        sh("nft 'add table ip filter; add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }'");
+        let warnings = t.stack.firewall_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("table ip filter chain FORWARD has policy drop"), "{}", warnings[0]);
+        let n = net_id();
+        t.stack.create_network(&spec(&n, free_subnet(&t.stack, 60).await, false)).await.unwrap();
+        assert!(sh("nft list chain ip filter FORWARD").contains("policy drop"), "berth leaves other tables alone");
+        t.stack.remove_network(&n).await.unwrap();
+    });
+}
