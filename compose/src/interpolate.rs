@@ -233,8 +233,16 @@ mod tests {
             })
         );
         assert!(matches!(substitute("${EMPTY?m}", &env), Ok(v) if v.is_empty()));
+        assert_eq!(
+            substitute("a $ b $(x) $1", &env).ok().as_deref(),
+            Some("a $ b $(x) $1")
+        );
         assert!(matches!(
-            substitute("a $ b", &env),
+            substitute("${}", &env),
+            Err(TemplateError::Invalid(_))
+        ));
+        assert!(matches!(
+            substitute("${1}", &env),
             Err(TemplateError::Invalid(_))
         ));
         assert!(matches!(
