@@ -56,13 +56,26 @@ fn copy_entry(src: &Path, dst: &Path, meta: &Metadata, links: &mut Links) -> Res
         copy_file(src, dst)?;
     } else if ft.is_symlink() {
         let target = fs::read_link(src).map_err(|e| Error::io("read link", src, e))?;
-        std::os::unix::fs::symlink(&target, dst).map_err(|e| Error::io("create symlink", dst, e))?;
+        std::os::unix::fs::symlink(&target, dst)
+            .map_err(|e| Error::io("create symlink", dst, e))?;
     } else if ft.is_socket() {
         // A socket in an image is a leftover of a build; nothing can listen on its copy.
         return Ok(());
     } else {
-        let kind = if ft.is_fifo() { SFlag::S_IFIFO } else if ft.is_char_device() { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
-        mknod(dst, kind, Mode::from_bits_truncate(meta.mode()), meta.rdev()).map_err(|e| Error::errno("mknod", dst, e))?;
+        let kind = if ft.is_fifo() {
+            SFlag::S_IFIFO
+        } else if ft.is_char_device() {
+            SFlag::S_IFCHR
+        } else {
+            SFlag::S_IFBLK
+        };
+        mknod(
+            dst,
+            kind,
+            Mode::from_bits_truncate(meta.mode()),
+            meta.rdev(),
+        )
+        .map_err(|e| Error::errno("mknod", dst, e))?;
     }
     finish(src, dst, meta)
 }
@@ -85,24 +98,39 @@ fn copy_file(src: &Path, dst: &Path) -> Result<()> {
 
 /// Owner, then mode (chown clears set-id bits), xattrs and times of `dst` from `src`.
 fn finish(src: &Path, dst: &Path, meta: &Metadata) -> Result<()> {
-    std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid())).map_err(|e| Error::io("chown", dst, e))?;
+    std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
+        .map_err(|e| Error::io("chown", dst, e))?;
     if !meta.file_type().is_symlink() {
-        fs::set_permissions(dst, fs::Permissions::from_mode(meta.mode() & 0o7777)).map_err(|e| Error::io("chmod", dst, e))?;
+        fs::set_permissions(dst, fs::Permissions::from_mode(meta.mode() & 0o7777))
+            .map_err(|e| Error::io("chmod", dst, e))?;
     }
     copy_xattrs(src, dst);
     let atime = TimeSpec::new(meta.atime(), meta.atime_nsec());
     let mtime = TimeSpec::new(meta.mtime(), meta.mtime_nsec());
-    utimensat(None, dst, &atime, &mtime, UtimensatFlags::NoFollowSymlink).map_err(|e| Error::errno("set times of", dst, e))
+    utimensat(None, dst, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
+        .map_err(|e| Error::errno("set times of", dst, e))
 }
 
 /// Best effort: a filesystem without xattr support (or a namespace we may not write) loses them,
 /// as `cp -a` does, rather than failing the container's start.
 fn copy_xattrs(src: &Path, dst: &Path) {
-    let (Ok(s), Ok(d)) = (cstr(src), cstr(dst)) else { return };
+    let (Ok(s), Ok(d)) = (cstr(src), cstr(dst)) else {
+        return;
+    };
     for name in list_xattrs(&s) {
-        let Some(value) = get_xattr(&s, &name) else { continue };
+        let Some(value) = get_xattr(&s, &name) else {
+            continue;
+        };
         // SAFETY: valid C strings and a buffer of the given length.
-        let rc = unsafe { libc::lsetxattr(d.as_ptr(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+        let rc = unsafe {
+            libc::lsetxattr(
+                d.as_ptr(),
+                name.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        };
         if rc != 0 {
             tracing::debug!(path = %dst.display(), attr = ?name, err = %std::io::Error::last_os_error(), "xattr not copied");
         }
@@ -111,11 +139,16 @@ fn copy_xattrs(src: &Path, dst: &Path) {
 
 fn list_xattrs(path: &CString) -> Vec<CString> {
     let buf = read_sized(|buf, len| unsafe { libc::llistxattr(path.as_ptr(), buf.cast(), len) });
-    buf.split(|b| *b == 0).filter(|n| !n.is_empty()).filter_map(|n| CString::new(n).ok()).collect()
+    buf.split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+        .filter_map(|n| CString::new(n).ok())
+        .collect()
 }
 
 fn get_xattr(path: &CString, name: &CString) -> Option<Vec<u8>> {
-    Some(read_sized(|buf, len| unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), buf.cast(), len) }))
+    Some(read_sized(|buf, len| unsafe {
+        libc::lgetxattr(path.as_ptr(), name.as_ptr(), buf.cast(), len)
+    }))
 }
 
 /// Calls a size-probing syscall twice: once for the size, once to fill the buffer.

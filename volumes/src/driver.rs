@@ -30,11 +30,18 @@ impl LocalDriver {
     /// Reads driver options; refuses unknown keys and filesystem types berth does not mount.
     pub fn from_options(opts: &BTreeMap<String, String>) -> Result<Self> {
         if let Some(key) = opts.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return Err(bad(key, "unknown option for the local driver (expected type, device or o)"));
+            return Err(bad(
+                key,
+                "unknown option for the local driver (expected type, device or o)",
+            ));
         }
         let get = |k: &str| opts.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
         let (fstype, device, o) = (get("type"), get("device"), get("o").unwrap_or(""));
-        let words: Vec<&str> = o.split(',').map(str::trim).filter(|w| !w.is_empty()).collect();
+        let words: Vec<&str> = o
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .collect();
         if words.iter().any(|w| *w == "bind" || *w == "rbind") {
             return bind(fstype, device, &words);
         }
@@ -57,17 +64,29 @@ impl LocalDriver {
 
 fn bind(fstype: Option<&str>, device: Option<&str>, words: &[&str]) -> Result<LocalDriver> {
     if let Some(t) = fstype.filter(|t| !matches!(*t, "none" | "bind")) {
-        return Err(bad("type", &format!("{t:?} cannot be combined with o=bind (use type=none or leave it out)")));
+        return Err(bad(
+            "type",
+            &format!("{t:?} cannot be combined with o=bind (use type=none or leave it out)"),
+        ));
     }
     let Some(device) = device else {
-        return Err(bad("device", "missing: o=bind needs device=<absolute path of an existing host directory>"));
+        return Err(bad(
+            "device",
+            "missing: o=bind needs device=<absolute path of an existing host directory>",
+        ));
     };
     let device = PathBuf::from(device);
     if !device.is_absolute() {
-        return Err(bad("device", &format!("{} is not an absolute path", device.display())));
+        return Err(bad(
+            "device",
+            &format!("{} is not an absolute path", device.display()),
+        ));
     }
     if !device.is_dir() {
-        return Err(bad("device", &format!("{} does not exist or is not a directory", device.display())));
+        return Err(bad(
+            "device",
+            &format!("{} does not exist or is not a directory", device.display()),
+        ));
     }
     let mut read_only = false;
     for w in words {
@@ -75,14 +94,28 @@ fn bind(fstype: Option<&str>, device: Option<&str>, words: &[&str]) -> Result<Lo
             "bind" | "rbind" => {}
             "ro" => read_only = true,
             "rw" => read_only = false,
-            other => return Err(bad("o", &format!("{other:?} is not supported with o=bind (expected bind, rbind, ro or rw)"))),
+            other => {
+                return Err(bad(
+                    "o",
+                    &format!(
+                        "{other:?} is not supported with o=bind (expected bind, rbind, ro or rw)"
+                    ),
+                ))
+            }
         }
     }
-    Ok(LocalDriver::Bind { device, read_only, recursive: words.contains(&"rbind") })
+    Ok(LocalDriver::Bind {
+        device,
+        read_only,
+        recursive: words.contains(&"rbind"),
+    })
 }
 
 fn bad(key: &str, message: &str) -> Error {
-    Error::InvalidDriverOption { key: key.to_string(), message: message.to_string() }
+    Error::InvalidDriverOption {
+        key: key.to_string(),
+        message: message.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -90,18 +123,31 @@ mod tests {
     use super::*;
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn plain_directory() {
-        assert_eq!(LocalDriver::from_options(&opts(&[])).unwrap(), LocalDriver::Directory);
+        assert_eq!(
+            LocalDriver::from_options(&opts(&[])).unwrap(),
+            LocalDriver::Directory
+        );
     }
 
     #[test]
     fn tmpfs_with_size() {
-        let d = LocalDriver::from_options(&opts(&[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=1m,uid=1000")])).unwrap();
-        let LocalDriver::Tmpfs(o) = d else { panic!("not tmpfs: {d:?}") };
+        let d = LocalDriver::from_options(&opts(&[
+            ("type", "tmpfs"),
+            ("device", "tmpfs"),
+            ("o", "size=1m,uid=1000"),
+        ]))
+        .unwrap();
+        let LocalDriver::Tmpfs(o) = d else {
+            panic!("not tmpfs: {d:?}")
+        };
         assert_eq!(o.words, ["size=1m", "uid=1000"]);
     }
 
@@ -109,15 +155,33 @@ mod tests {
     fn bind_of_existing_dir() {
         let dir = tempfile::tempdir().unwrap();
         let dev = dir.path().to_str().unwrap();
-        let d = LocalDriver::from_options(&opts(&[("type", "none"), ("device", dev), ("o", "bind,ro")])).unwrap();
-        assert_eq!(d, LocalDriver::Bind { device: dir.path().into(), read_only: true, recursive: false });
+        let d = LocalDriver::from_options(&opts(&[
+            ("type", "none"),
+            ("device", dev),
+            ("o", "bind,ro"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            d,
+            LocalDriver::Bind {
+                device: dir.path().into(),
+                read_only: true,
+                recursive: false
+            }
+        );
     }
 
     #[test]
     fn refusals_name_the_option() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("type", "nfs"), ("o", "addr=10.0.0.1"), ("device", ":/x")], "option type"),
-            (&[("o", "bind"), ("device", "/definitely/not/here")], "option device"),
+            (
+                &[("type", "nfs"), ("o", "addr=10.0.0.1"), ("device", ":/x")],
+                "option type",
+            ),
+            (
+                &[("o", "bind"), ("device", "/definitely/not/here")],
+                "option device",
+            ),
             (&[("o", "bind")], "option device"),
             (&[("o", "bind"), ("device", "rel")], "absolute"),
             (&[("colour", "blue")], "option colour"),
@@ -125,7 +189,9 @@ mod tests {
             (&[("device", "/dev/sda1")], "option type"),
         ];
         for (pairs, expect) in cases {
-            let err = LocalDriver::from_options(&opts(pairs)).unwrap_err().to_string();
+            let err = LocalDriver::from_options(&opts(pairs))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expect), "{pairs:?}: {err}");
         }
     }

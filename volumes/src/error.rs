@@ -35,10 +35,18 @@ pub enum Error {
     BindSourceMissing { field: String, path: PathBuf },
     /// A volume Subpath that leaves its volume, through `..`, an absolute path or a symlink.
     #[error("{field}: subpath {subpath:?} escapes volume {volume} (expected a relative path that stays inside the volume)")]
-    SubpathEscapes { field: String, volume: String, subpath: String },
+    SubpathEscapes {
+        field: String,
+        volume: String,
+        subpath: String,
+    },
     /// A volume Subpath that does not exist inside its volume.
     #[error("{field}: subpath {subpath:?} does not exist in volume {volume}")]
-    SubpathMissing { field: String, volume: String, subpath: String },
+    SubpathMissing {
+        field: String,
+        volume: String,
+        subpath: String,
+    },
     /// Two mounts want the same container path.
     #[error("{field}: duplicate mount point: {destination}")]
     DuplicateMountPoint { field: String, destination: String },
@@ -53,7 +61,12 @@ pub enum Error {
     StillMounted { name: String, path: PathBuf },
     /// A filesystem operation failed.
     #[error("{op} {}: {source}", path.display())]
-    Io { op: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -74,14 +87,25 @@ impl Error {
     }
 
     pub(crate) fn spec(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidSpec { field: field.into(), message: message.into() }
+        Error::InvalidSpec {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { op, path: path.into(), source }
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 
-    pub(crate) fn errno(op: &'static str, path: impl Into<PathBuf>, errno: nix::errno::Errno) -> Self {
+    pub(crate) fn errno(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+        errno: nix::errno::Errno,
+    ) -> Self {
         Error::io(op, path, std::io::Error::from_raw_os_error(errno as i32))
     }
 }

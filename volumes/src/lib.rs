@@ -9,8 +9,8 @@
 pub mod copyup;
 pub mod driver;
 pub mod error;
-pub mod mounting;
 pub mod mountinfo;
+pub mod mounting;
 pub mod name;
 pub mod options;
 pub mod prepare;
@@ -27,6 +27,8 @@ pub use name::VolumeName;
 pub use options::{Propagation, TmpfsOptions};
 pub use prepare::{Prepared, Stage};
 pub use prepared::{MountKind, PreparedMount};
-pub use spec::{MountEntry, MountInputs, MountRequest, RequestSource, VolumesFrom, VolumesFromSpec};
+pub use spec::{
+    MountEntry, MountInputs, MountRequest, RequestSource, VolumesFrom, VolumesFromSpec,
+};
 pub use store::{PruneReport, VolumeStore};
 pub use volume::{Scope, Volume, VolumeCatalog, ANONYMOUS_LABEL, LOCAL_DRIVER};

@@ -9,7 +9,11 @@ const MOUNTINFO: &str = "/proc/self/mountinfo";
 /// Every mount point in this process's mount namespace, in mount order.
 pub fn mount_points() -> Result<Vec<PathBuf>> {
     let text = std::fs::read_to_string(MOUNTINFO).map_err(|e| Error::io("read", MOUNTINFO, e))?;
-    Ok(text.lines().filter_map(|l| l.split(' ').nth(4)).map(|p| PathBuf::from(unescape(p))).collect())
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape(p)))
+        .collect())
 }
 
 /// Whether `path` itself is a mount point.
@@ -19,7 +23,10 @@ pub fn is_mountpoint(path: &Path) -> Result<bool> {
 
 /// Mount points at `path` or below it, deepest first (the order to unmount them in).
 pub fn mounts_under(path: &Path) -> Result<Vec<PathBuf>> {
-    let mut found: Vec<PathBuf> = mount_points()?.into_iter().filter(|m| m.starts_with(path)).collect();
+    let mut found: Vec<PathBuf> = mount_points()?
+        .into_iter()
+        .filter(|m| m.starts_with(path))
+        .collect();
     found.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
     found.dedup();
     Ok(found)

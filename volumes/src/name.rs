@@ -17,9 +17,14 @@ pub struct VolumeName(String);
 impl VolumeName {
     /// Parses and validates a user-supplied name.
     pub fn new(name: &str) -> Result<Self> {
-        let bad = |reason: &str| Error::InvalidName { name: name.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| Error::InvalidName {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        };
         if name.len() < 2 {
-            return Err(bad("names must be at least two characters, starting with a letter or digit"));
+            return Err(bad(
+                "names must be at least two characters, starting with a letter or digit",
+            ));
         }
         if name.len() > MAX_LEN {
             return Err(bad("names must be at most 255 characters"));
@@ -27,7 +32,10 @@ impl VolumeName {
         if !name.as_bytes()[0].is_ascii_alphanumeric() {
             return Err(bad("names must start with a letter or digit ([a-zA-Z0-9][a-zA-Z0-9_.-]+); to use a host directory, give an absolute path"));
         }
-        if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+        if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        {
             return Err(bad(&format!(
                 "character {c:?} is not allowed, only [a-zA-Z0-9][a-zA-Z0-9_.-] are; to use a host directory, give an absolute path"
             )));
@@ -92,7 +100,9 @@ mod tests {
 
     #[test]
     fn refuses_paths_and_short_names() {
-        for bad in ["", "a", "../x", "..", ".", "a/b", "/abs", "-x", "_x", ".hidden", "a b", "é1"] {
+        for bad in [
+            "", "a", "../x", "..", ".", "a/b", "/abs", "-x", "_x", ".hidden", "a b", "é1",
+        ] {
             let err = VolumeName::new(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidName { .. }), "{bad}: {err}");
             assert!(err.to_string().contains("invalid volume name"), "{err}");

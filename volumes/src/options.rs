@@ -135,7 +135,9 @@ impl TmpfsOptions {
 
     /// Whether an option word with this key (or this flag) is present.
     pub fn has(&self, key: &str) -> bool {
-        self.words.iter().any(|w| w == key || w.split_once('=').is_some_and(|(k, _)| k == key))
+        self.words
+            .iter()
+            .any(|w| w == key || w.split_once('=').is_some_and(|(k, _)| k == key))
     }
 
     /// Flags and data string for mount(2), starting from `base` flags.
@@ -167,7 +169,9 @@ pub fn parse_size(s: &str) -> Option<u64> {
 }
 
 fn valid_size(v: &str) -> bool {
-    parse_size(v).is_some() || v.strip_suffix('%').is_some_and(|n| n.parse::<u8>().is_ok_and(|p| p <= 100))
+    parse_size(v).is_some()
+        || v.strip_suffix('%')
+            .is_some_and(|n| n.parse::<u8>().is_ok_and(|p| p <= 100))
 }
 
 fn valid_octal(v: &str) -> bool {
@@ -208,7 +212,14 @@ mod tests {
 
     #[test]
     fn tmpfs_options_refuse_garbage() {
-        for bad in ["size=lots", "mode=999", "uid=-1", "bogus", "foo=1", "huge=maybe"] {
+        for bad in [
+            "size=lots",
+            "mode=999",
+            "uid=-1",
+            "bogus",
+            "foo=1",
+            "huge=maybe",
+        ] {
             let err = TmpfsOptions::parse(bad).unwrap_err();
             assert!(err.contains("tmpfs option"), "{bad}: {err}");
         }
@@ -216,7 +227,9 @@ mod tests {
 
     #[test]
     fn propagation_round_trip() {
-        for p in ["private", "rprivate", "shared", "rshared", "slave", "rslave"] {
+        for p in [
+            "private", "rprivate", "shared", "rshared", "slave", "rslave",
+        ] {
             assert_eq!(Propagation::parse(p).unwrap().as_str(), p);
         }
         assert_eq!(Propagation::parse("ro"), None);

@@ -49,7 +49,12 @@ struct Undo {
 impl VolumeStore {
     /// Prepares every request; on error, undoes what this call did and names the failing field.
     #[tracing::instrument(skip_all, fields(requests = requests.len()))]
-    pub fn prepare(&self, requests: &[MountRequest], catalog: &dyn VolumeCatalog, stage: Stage<'_>) -> Result<Prepared> {
+    pub fn prepare(
+        &self,
+        requests: &[MountRequest],
+        catalog: &dyn VolumeCatalog,
+        stage: Stage<'_>,
+    ) -> Result<Prepared> {
         let mut out = Prepared::default();
         let mut undo = Undo::default();
         for req in requests {
@@ -61,7 +66,14 @@ impl VolumeStore {
         Ok(out)
     }
 
-    fn prepare_one(&self, req: &MountRequest, catalog: &dyn VolumeCatalog, stage: Stage<'_>, out: &mut Prepared, undo: &mut Undo) -> Result<()> {
+    fn prepare_one(
+        &self,
+        req: &MountRequest,
+        catalog: &dyn VolumeCatalog,
+        stage: Stage<'_>,
+        out: &mut Prepared,
+        undo: &mut Undo,
+    ) -> Result<()> {
         let mount = match &req.source {
             RequestSource::Bind(b) => bind_mount(req, b, undo)?,
             RequestSource::Tmpfs(t) => PreparedMount {
@@ -81,11 +93,23 @@ impl VolumeStore {
         Ok(())
     }
 
-    fn volume_mount(&self, req: &MountRequest, v: &VolumeRequest, catalog: &dyn VolumeCatalog, stage: Stage<'_>, out: &mut Prepared, undo: &mut Undo) -> Result<PreparedMount> {
-        let volume = self.find_or_create(v, catalog, out, undo).map_err(|e| in_field(&req.field, e))?;
+    fn volume_mount(
+        &self,
+        req: &MountRequest,
+        v: &VolumeRequest,
+        catalog: &dyn VolumeCatalog,
+        stage: Stage<'_>,
+        out: &mut Prepared,
+        undo: &mut Undo,
+    ) -> Result<PreparedMount> {
+        let volume = self
+            .find_or_create(v, catalog, out, undo)
+            .map_err(|e| in_field(&req.field, e))?;
         let data = self.path(&v.name);
         let mounted = match stage {
-            Stage::Create => !crate::driver::LocalDriver::from_options(&volume.options)?.needs_mount(),
+            Stage::Create => {
+                !crate::driver::LocalDriver::from_options(&volume.options)?.needs_mount()
+            }
             Stage::Start { .. } => {
                 if self.mount(&volume)? {
                     undo.mounted.push(v.name.clone());
@@ -117,10 +141,23 @@ impl VolumeStore {
         })
     }
 
-    fn find_or_create(&self, v: &VolumeRequest, catalog: &dyn VolumeCatalog, out: &mut Prepared, undo: &mut Undo) -> Result<Volume> {
-        if let Some(vol) = catalog.get(&v.name).or_else(|| out.created.iter().find(|c| c.name == v.name).cloned()) {
+    fn find_or_create(
+        &self,
+        v: &VolumeRequest,
+        catalog: &dyn VolumeCatalog,
+        out: &mut Prepared,
+        undo: &mut Undo,
+    ) -> Result<Volume> {
+        if let Some(vol) = catalog
+            .get(&v.name)
+            .or_else(|| out.created.iter().find(|c| c.name == v.name).cloned())
+        {
             if !self.exists(&v.name) {
-                return Err(Error::NotFound(format!("{} (its directory {} is missing)", v.name, self.path(&v.name).display())));
+                return Err(Error::NotFound(format!(
+                    "{} (its directory {} is missing)",
+                    v.name,
+                    self.path(&v.name).display()
+                )));
             }
             return Ok(vol);
         }
@@ -152,7 +189,10 @@ impl VolumeStore {
 fn bind_mount(req: &MountRequest, b: &BindRequest, undo: &mut Undo) -> Result<PreparedMount> {
     if !b.source.exists() {
         if !b.create_host_path {
-            return Err(Error::BindSourceMissing { field: req.field.clone(), path: b.source.clone() });
+            return Err(Error::BindSourceMissing {
+                field: req.field.clone(),
+                path: b.source.clone(),
+            });
         }
         create_host_dirs(&b.source, undo).map_err(|e| in_field(&req.field, e))?;
     }
@@ -180,11 +220,27 @@ fn create_host_dirs(path: &Path, undo: &mut Undo) -> Result<()> {
 }
 
 fn subpath(req: &MountRequest, name: &VolumeName, data: &Path, sub: &Path) -> Result<PathBuf> {
-    let field = format!("{}{}", req.field, if req.field.starts_with("HostConfig.Mounts[") { ".VolumeOptions.Subpath" } else { "" });
+    let field = format!(
+        "{}{}",
+        req.field,
+        if req.field.starts_with("HostConfig.Mounts[") {
+            ".VolumeOptions.Subpath"
+        } else {
+            ""
+        }
+    );
     let subpath = sub.display().to_string();
     resolve::beneath(data, sub).map_err(|e| match e {
-        ResolveError::Escapes => Error::SubpathEscapes { field, volume: name.to_string(), subpath },
-        ResolveError::Missing => Error::SubpathMissing { field, volume: name.to_string(), subpath },
+        ResolveError::Escapes => Error::SubpathEscapes {
+            field,
+            volume: name.to_string(),
+            subpath,
+        },
+        ResolveError::Missing => Error::SubpathMissing {
+            field,
+            volume: name.to_string(),
+            subpath,
+        },
         ResolveError::Other(errno) => Error::errno("resolve subpath in", data, errno),
     })
 }
@@ -196,7 +252,13 @@ fn copy_up_from_image(rootfs: &Path, destination: &Path, data: &Path) -> Result<
         Ok(p) => p,
         Err(ResolveError::Missing) => return Ok(()),
         Err(ResolveError::Escapes) => return Ok(()),
-        Err(ResolveError::Other(errno)) => return Err(Error::errno("resolve in rootfs", rootfs.join(destination.strip_prefix("/").unwrap_or(destination)), errno)),
+        Err(ResolveError::Other(errno)) => {
+            return Err(Error::errno(
+                "resolve in rootfs",
+                rootfs.join(destination.strip_prefix("/").unwrap_or(destination)),
+                errno,
+            ))
+        }
     };
     if !src.is_dir() || !copyup::is_empty_dir(data)? || copyup::is_empty_dir(&src)? {
         return Ok(());
@@ -208,7 +270,10 @@ fn copy_up_from_image(rootfs: &Path, destination: &Path, data: &Path) -> Result<
 /// Prefixes a store error with the request's field when it does not name one already.
 fn in_field(field: &str, e: Error) -> Error {
     match e {
-        Error::InvalidName { .. } | Error::InvalidDriverOption { .. } | Error::AlreadyExists(_) | Error::NotFound(_) => Error::spec(field, e.to_string()),
+        Error::InvalidName { .. }
+        | Error::InvalidDriverOption { .. }
+        | Error::AlreadyExists(_)
+        | Error::NotFound(_) => Error::spec(field, e.to_string()),
         other => other,
     }
 }

@@ -128,7 +128,10 @@ mod tests {
         let mut m = bind(false);
         m.kind = MountKind::Tmpfs;
         m.tmpfs = Some(TmpfsOptions::parse("size=1m,exec").unwrap());
-        assert_eq!(m.oci_options(), ["noexec", "nosuid", "nodev", "rprivate", "size=1m", "exec"]);
+        assert_eq!(
+            m.oci_options(),
+            ["noexec", "nosuid", "nodev", "rprivate", "size=1m", "exec"]
+        );
         assert_eq!(m.oci_source(), PathBuf::from("tmpfs"));
     }
 }

@@ -10,8 +10,8 @@ use chrono::Utc;
 
 use crate::driver::LocalDriver;
 use crate::error::{Error, Result};
-use crate::mounting;
 use crate::mountinfo;
+use crate::mounting;
 use crate::name::VolumeName;
 use crate::options::Propagation;
 use crate::volume::{Scope, Volume, LOCAL_DRIVER};
@@ -41,7 +41,11 @@ impl VolumeStore {
     /// Opens (creating if needed) the store under `<state_root>/volumes`.
     pub fn new(state_root: &Path) -> Result<Self> {
         let dir = state_root.join("volumes");
-        fs::DirBuilder::new().recursive(true).mode(0o701).create(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o701)
+            .create(&dir)
+            .map_err(|e| Error::io("create directory", &dir, e))?;
         Ok(VolumeStore { dir })
     }
 
@@ -63,7 +67,12 @@ impl VolumeStore {
     /// Creates a volume (a generated name when `name` is None). Options are checked before anything
     /// is made; the directory appears complete or not at all.
     #[tracing::instrument(skip(self, labels, options), fields(volume))]
-    pub fn create(&self, name: Option<VolumeName>, labels: BTreeMap<String, String>, options: BTreeMap<String, String>) -> Result<Volume> {
+    pub fn create(
+        &self,
+        name: Option<VolumeName>,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+    ) -> Result<Volume> {
         LocalDriver::from_options(&options)?;
         let name = name.unwrap_or_else(VolumeName::generate);
         tracing::Span::current().record("volume", name.as_str());
@@ -71,7 +80,9 @@ impl VolumeStore {
         if final_dir.exists() {
             return Err(Error::AlreadyExists(name.to_string()));
         }
-        let tmp = self.dir.join(format!("{TMP_PREFIX}{}", VolumeName::generate()));
+        let tmp = self
+            .dir
+            .join(format!("{TMP_PREFIX}{}", VolumeName::generate()));
         let made = fs::DirBuilder::new()
             .mode(0o701)
             .create(&tmp)
@@ -95,7 +106,14 @@ impl VolumeStore {
 
     fn rename_into_place(&self, tmp: &Path, final_dir: &Path, name: &VolumeName) -> Result<()> {
         // renameat2(RENAME_NOREPLACE): a volume made concurrently under the same name is never replaced.
-        nix::fcntl::renameat2(None, tmp, None, final_dir, nix::fcntl::RenameFlags::RENAME_NOREPLACE).map_err(|e| match e {
+        nix::fcntl::renameat2(
+            None,
+            tmp,
+            None,
+            final_dir,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        )
+        .map_err(|e| match e {
             nix::errno::Errno::EEXIST => Error::AlreadyExists(name.to_string()),
             e => Error::errno("rename into place", final_dir, e),
         })
@@ -111,9 +129,14 @@ impl VolumeStore {
         }
         self.unmount(name)?;
         if let Some(m) = mountinfo::mounts_under(&dir)?.into_iter().next() {
-            return Err(Error::StillMounted { name: name.to_string(), path: m });
+            return Err(Error::StillMounted {
+                name: name.to_string(),
+                path: m,
+            });
         }
-        let trash = self.dir.join(format!("{TRASH_PREFIX}{}", VolumeName::generate()));
+        let trash = self
+            .dir
+            .join(format!("{TRASH_PREFIX}{}", VolumeName::generate()));
         fs::rename(&dir, &trash).map_err(|e| Error::io("rename away", &dir, e))?;
         fs::remove_dir_all(&trash).map_err(|e| Error::io("delete", &trash, e))?;
         tracing::debug!("volume removed");
@@ -131,8 +154,17 @@ impl VolumeStore {
         }
         match driver {
             LocalDriver::Directory => {}
-            LocalDriver::Tmpfs(opts) => mounting::tmpfs(&data, &opts, nix::mount::MsFlags::empty(), Propagation::Private)?,
-            LocalDriver::Bind { device, read_only, recursive } => mounting::bind(&device, &data, recursive, read_only, Propagation::Rprivate)?,
+            LocalDriver::Tmpfs(opts) => mounting::tmpfs(
+                &data,
+                &opts,
+                nix::mount::MsFlags::empty(),
+                Propagation::Private,
+            )?,
+            LocalDriver::Bind {
+                device,
+                read_only,
+                recursive,
+            } => mounting::bind(&device, &data, recursive, read_only, Propagation::Rprivate)?,
         }
         Ok(true)
     }
@@ -153,7 +185,8 @@ impl VolumeStore {
 
     /// Volumes present on disk.
     pub fn list(&self) -> Result<Vec<VolumeName>> {
-        let mut names: Vec<VolumeName> = self.entries()?.into_iter().filter_map(|(_, n)| n).collect();
+        let mut names: Vec<VolumeName> =
+            self.entries()?.into_iter().filter_map(|(_, n)| n).collect();
         names.sort();
         Ok(names)
     }
@@ -199,7 +232,10 @@ impl VolumeStore {
                 mounting::unmount(&m)?;
             }
             if let Some(m) = mountinfo::mounts_under(path)?.into_iter().next() {
-                return Err(Error::StillMounted { name: path.display().to_string(), path: m });
+                return Err(Error::StillMounted {
+                    name: path.display().to_string(),
+                    path: m,
+                });
             }
             fs::remove_dir_all(path).map_err(|e| Error::io("delete", path, e))?;
             tracing::info!(path = %path.display(), "removed orphan volume directory");
@@ -223,9 +259,14 @@ impl VolumeStore {
     /// Entries of the store directory: (path, volume name if it is a volume directory).
     fn entries(&self) -> Result<Vec<(PathBuf, Option<VolumeName>)>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(|e| Error::io("read directory", &self.dir, e))? {
+        for entry in
+            fs::read_dir(&self.dir).map_err(|e| Error::io("read directory", &self.dir, e))?
+        {
             let entry = entry.map_err(|e| Error::io("read directory", &self.dir, e))?;
-            let name = entry.file_name().to_str().and_then(|s| VolumeName::new(s).ok());
+            let name = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| VolumeName::new(s).ok());
             out.push((entry.path(), name));
         }
         Ok(out)
@@ -234,7 +275,9 @@ impl VolumeStore {
 
 /// Disk usage of a tree in bytes (allocated blocks), staying on device `dev`.
 fn du(path: &Path, dev: u64) -> u64 {
-    let Ok(meta) = fs::symlink_metadata(path) else { return 0 };
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
     if meta.dev() != dev {
         return 0;
     }

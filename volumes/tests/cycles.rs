@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use common::{require_root, unique, write_bytes, MountGuard, TestStore};
 use volumes::spec::{self, MountInputs};
-use volumes::{mounting, mountinfo, Stage, Volume, VolumeName};
+use volumes::{mountinfo, mounting, Stage, Volume, VolumeName};
 
 #[test]
 fn hundred_cycles_leak_nothing() {
@@ -21,7 +21,11 @@ fn hundred_cycles_leak_nothing() {
     let mut catalog: BTreeMap<VolumeName, Volume> = BTreeMap::new();
     for i in 0..100 {
         let name = unique("cycle");
-        let opts = if i % 2 == 0 { r#"{}"# } else { r#"{"type":"tmpfs","o":"size=128k"}"# };
+        let opts = if i % 2 == 0 {
+            r#"{}"#
+        } else {
+            r#"{"type":"tmpfs","o":"size=128k"}"#
+        };
         let mounts = format!(
             r#"[{{"Type":"volume","Source":"{name}","Target":"/srv","VolumeOptions":{{"DriverConfig":{{"Options":{opts}}}}}}},
                {{"Type":"tmpfs","Target":"/tmp","TmpfsOptions":{{"SizeBytes":65536}}}}]"#
@@ -33,10 +37,21 @@ fn hundred_cycles_leak_nothing() {
             ..Default::default()
         };
         let reqs = spec::parse(&inputs).unwrap();
-        let created = t.store.prepare(&reqs, &catalog, Stage::Create).unwrap().created;
+        let created = t
+            .store
+            .prepare(&reqs, &catalog, Stage::Create)
+            .unwrap()
+            .created;
         catalog.extend(created.into_iter().map(|v| (v.name.clone(), v)));
-        let p = t.store.prepare(&reqs, &catalog, Stage::Start { rootfs: &rootfs }).unwrap();
-        assert_eq!(std::fs::read_to_string(t.store.path(&name).join("seed")).unwrap(), "seed", "cycle {i}: copy-up");
+        let p = t
+            .store
+            .prepare(&reqs, &catalog, Stage::Start { rootfs: &rootfs })
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(t.store.path(&name).join("seed")).unwrap(),
+            "seed",
+            "cycle {i}: copy-up"
+        );
         {
             let guards: Vec<MountGuard> = p
                 .mounts
@@ -48,10 +63,25 @@ fn hundred_cycles_leak_nothing() {
                     MountGuard(target)
                 })
                 .collect();
-            let at = |dest: &str| &guards[p.mounts.iter().position(|m| m.destination.to_str() == Some(dest)).unwrap()].0;
+            let at = |dest: &str| {
+                &guards[p
+                    .mounts
+                    .iter()
+                    .position(|m| m.destination.to_str() == Some(dest))
+                    .unwrap()]
+                .0
+            };
             write_bytes(&at("/srv").join("data"), 4096).unwrap();
-            assert_eq!(write_bytes(&at("/tmp").join("big"), 1 << 20), Err(libc::ENOSPC), "cycle {i}: tmpfs size");
-            assert_eq!(write_bytes(&at("/host").join("x"), 1), Err(libc::EROFS), "cycle {i}: ro bind");
+            assert_eq!(
+                write_bytes(&at("/tmp").join("big"), 1 << 20),
+                Err(libc::ENOSPC),
+                "cycle {i}: tmpfs size"
+            );
+            assert_eq!(
+                write_bytes(&at("/host").join("x"), 1),
+                Err(libc::EROFS),
+                "cycle {i}: ro bind"
+            );
         }
         for v in &p.volumes {
             t.store.unmount(v).unwrap();
@@ -60,7 +90,14 @@ fn hundred_cycles_leak_nothing() {
         }
         std::fs::remove_dir_all(t.path().join("ctr")).unwrap();
     }
-    assert!(mountinfo::mounts_under(t.path()).unwrap().is_empty(), "leaked mounts");
-    assert!(t.volume_dirs().is_empty(), "orphan volume dirs: {:?}", t.volume_dirs());
+    assert!(
+        mountinfo::mounts_under(t.path()).unwrap().is_empty(),
+        "leaked mounts"
+    );
+    assert!(
+        t.volume_dirs().is_empty(),
+        "orphan volume dirs: {:?}",
+        t.volume_dirs()
+    );
     assert!(t.store.orphans(&Default::default()).unwrap().is_empty());
 }

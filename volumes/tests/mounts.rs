@@ -30,9 +30,15 @@ fn read_only_bind_refuses_writes() {
     let t = TestStore::new();
     let host = t.dir("host");
     std::fs::write(host.join("f"), "x").unwrap();
-    let inputs = MountInputs { binds: vec![format!("{}:/etc/conf:ro", host.display())], ..Default::default() };
+    let inputs = MountInputs {
+        binds: vec![format!("{}:/etc/conf:ro", host.display())],
+        ..Default::default()
+    };
     let reqs = spec::parse(&inputs).unwrap();
-    let prepared = t.store.prepare(&reqs, &Catalog::new(), Stage::Create).unwrap();
+    let prepared = t
+        .store
+        .prepare(&reqs, &Catalog::new(), Stage::Create)
+        .unwrap();
     let m = &prepared.mounts[0];
     assert_eq!((m.kind, m.read_only), (MountKind::Bind, true));
     assert_eq!(m.oci_options(), ["rbind", "ro", "rprivate"]);
@@ -54,10 +60,26 @@ fn read_only_is_recursive_for_submounts() {
     let t = TestStore::new();
     let host = t.dir("host");
     let sub = t.dir("host/sub");
-    mounting::tmpfs(&sub, &volumes::TmpfsOptions::parse("size=64k").unwrap(), nix::mount::MsFlags::empty(), volumes::Propagation::Private).unwrap();
+    mounting::tmpfs(
+        &sub,
+        &volumes::TmpfsOptions::parse("size=64k").unwrap(),
+        nix::mount::MsFlags::empty(),
+        volumes::Propagation::Private,
+    )
+    .unwrap();
     let _sub_guard = MountGuard(sub.clone());
-    let inputs = MountInputs { binds: vec![format!("{}:/x:ro", host.display())], ..Default::default() };
-    let prepared = t.store.prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create).unwrap();
+    let inputs = MountInputs {
+        binds: vec![format!("{}:/x:ro", host.display())],
+        ..Default::default()
+    };
+    let prepared = t
+        .store
+        .prepare(
+            &spec::parse(&inputs).unwrap(),
+            &Catalog::new(),
+            Stage::Create,
+        )
+        .unwrap();
     let (target, guard) = mount_at(&t, &prepared.mounts[0], "target");
     assert_eq!(write_bytes(&target.join("sub/f"), 1), Err(libc::EROFS));
     write_bytes(&sub.join("f"), 1).expect("the source submount stays writable");
@@ -71,21 +93,47 @@ fn tmpfs_mount_with_size_hits_enospc_and_leaves_nothing() {
     }
     let t = TestStore::new();
     let inputs = MountInputs {
-        mounts: mounts_json(r#"[{"Type":"tmpfs","Target":"/scratch","TmpfsOptions":{"SizeBytes":1048576,"Mode":448}}]"#),
+        mounts: mounts_json(
+            r#"[{"Type":"tmpfs","Target":"/scratch","TmpfsOptions":{"SizeBytes":1048576,"Mode":448}}]"#,
+        ),
         ..Default::default()
     };
-    let prepared = t.store.prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create).unwrap();
+    let prepared = t
+        .store
+        .prepare(
+            &spec::parse(&inputs).unwrap(),
+            &Catalog::new(),
+            Stage::Create,
+        )
+        .unwrap();
     let m = &prepared.mounts[0];
-    assert_eq!(m.oci_options(), ["noexec", "nosuid", "nodev", "rprivate", "size=1048576", "mode=700"]);
+    assert_eq!(
+        m.oci_options(),
+        [
+            "noexec",
+            "nosuid",
+            "nodev",
+            "rprivate",
+            "size=1048576",
+            "mode=700"
+        ]
+    );
     let target = t.dir("scratch");
     {
         let (target, _guard) = mount_at(&t, m, "scratch");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777,
+            0o700
+        );
         write_bytes(&target.join("a"), 512 * 1024).unwrap();
         assert_eq!(write_bytes(&target.join("b"), 1 << 20), Err(libc::ENOSPC));
     }
-    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "nothing left after unmount");
+    assert_eq!(
+        std::fs::read_dir(&target).unwrap().count(),
+        0,
+        "nothing left after unmount"
+    );
     assert!(t.mounts().is_empty());
 }
 
@@ -99,13 +147,33 @@ fn missing_bind_source_is_refused_and_nothing_is_created() {
     let vol = unique("first");
     let inputs = MountInputs {
         binds: vec![format!("{vol}:/data")],
-        mounts: mounts_json(&format!(r#"[{{"Type":"bind","Source":"{}","Target":"/src"}}]"#, missing.display())),
+        mounts: mounts_json(&format!(
+            r#"[{{"Type":"bind","Source":"{}","Target":"/src"}}]"#,
+            missing.display()
+        )),
         ..Default::default()
     };
-    let err = t.store.prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create).unwrap_err();
+    let err = t
+        .store
+        .prepare(
+            &spec::parse(&inputs).unwrap(),
+            &Catalog::new(),
+            Stage::Create,
+        )
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BadInput);
-    assert_eq!(err.to_string(), format!("HostConfig.Mounts[0]: bind source path does not exist: {}", missing.display()));
-    assert!(t.volume_dirs().is_empty(), "the volume made for Binds[0] must be rolled back: {:?}", t.volume_dirs());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "HostConfig.Mounts[0]: bind source path does not exist: {}",
+            missing.display()
+        )
+    );
+    assert!(
+        t.volume_dirs().is_empty(),
+        "the volume made for Binds[0] must be rolled back: {:?}",
+        t.volume_dirs()
+    );
     assert!(!missing.exists());
 }
 
@@ -117,21 +185,43 @@ fn create_host_path_makes_the_source_and_rolls_it_back_on_failure() {
     let t = TestStore::new();
     let made = t.path().join("made/by/bind");
     let inputs = MountInputs {
-        mounts: mounts_json(&format!(r#"[{{"Type":"bind","Source":"{}","Target":"/m","BindOptions":{{"CreateMountpoint":true}}}}]"#, made.display())),
+        mounts: mounts_json(&format!(
+            r#"[{{"Type":"bind","Source":"{}","Target":"/m","BindOptions":{{"CreateMountpoint":true}}}}]"#,
+            made.display()
+        )),
         ..Default::default()
     };
-    t.store.prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create).unwrap();
+    t.store
+        .prepare(
+            &spec::parse(&inputs).unwrap(),
+            &Catalog::new(),
+            Stage::Create,
+        )
+        .unwrap();
     assert!(made.is_dir());
     std::fs::remove_dir_all(t.path().join("made")).unwrap();
 
     let missing = t.path().join("absent");
     let inputs = MountInputs {
         binds: vec![format!("{}:/legacy", made.display())],
-        mounts: mounts_json(&format!(r#"[{{"Type":"bind","Source":"{}","Target":"/x"}}]"#, missing.display())),
+        mounts: mounts_json(&format!(
+            r#"[{{"Type":"bind","Source":"{}","Target":"/x"}}]"#,
+            missing.display()
+        )),
         ..Default::default()
     };
-    assert!(t.store.prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create).is_err());
-    assert!(!t.path().join("made").exists(), "directories made for Binds[0] are taken back");
+    assert!(t
+        .store
+        .prepare(
+            &spec::parse(&inputs).unwrap(),
+            &Catalog::new(),
+            Stage::Create
+        )
+        .is_err());
+    assert!(
+        !t.path().join("made").exists(),
+        "directories made for Binds[0] are taken back"
+    );
 }
 
 #[test]
@@ -149,23 +239,46 @@ fn escaping_subpaths_are_refused() {
     std::os::unix::fs::symlink("13", data.join("pg/current")).unwrap();
     let catalog = Catalog::from([(name.clone(), vol)]);
     let entry = |sub: &str| MountInputs {
-        mounts: mounts_json(&format!(r#"[{{"Type":"volume","Source":"{name}","Target":"/d","VolumeOptions":{{"Subpath":"{sub}"}}}}]"#)),
+        mounts: mounts_json(&format!(
+            r#"[{{"Type":"volume","Source":"{name}","Target":"/d","VolumeOptions":{{"Subpath":"{sub}"}}}}]"#
+        )),
         ..Default::default()
     };
     // Through `..`: refused while parsing, before anything exists.
     let e = spec::parse(&entry("../../../etc")).unwrap_err();
     assert!(matches!(e, Error::SubpathEscapes { .. }), "{e}");
-    assert!(e.to_string().starts_with("HostConfig.Mounts[0].VolumeOptions.Subpath: "), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("HostConfig.Mounts[0].VolumeOptions.Subpath: "),
+        "{e}"
+    );
     // Through symlinks: refused when resolved.
     for sub in ["out", "out/passwd", "pg/up", "pg/up/etc"] {
-        let e = t.store.prepare(&spec::parse(&entry(sub)).unwrap(), &catalog, Stage::Create).unwrap_err();
+        let e = t
+            .store
+            .prepare(&spec::parse(&entry(sub)).unwrap(), &catalog, Stage::Create)
+            .unwrap_err();
         assert!(matches!(e, Error::SubpathEscapes { .. }), "{sub}: {e}");
         assert_eq!(e.kind(), ErrorKind::BadInput);
     }
-    let e = t.store.prepare(&spec::parse(&entry("nope")).unwrap(), &catalog, Stage::Create).unwrap_err();
+    let e = t
+        .store
+        .prepare(
+            &spec::parse(&entry("nope")).unwrap(),
+            &catalog,
+            Stage::Create,
+        )
+        .unwrap_err();
     assert!(matches!(e, Error::SubpathMissing { .. }), "{e}");
     // A link that stays inside is fine and resolves to the real directory.
-    let ok = t.store.prepare(&spec::parse(&entry("pg/current")).unwrap(), &catalog, Stage::Create).unwrap();
+    let ok = t
+        .store
+        .prepare(
+            &spec::parse(&entry("pg/current")).unwrap(),
+            &catalog,
+            Stage::Create,
+        )
+        .unwrap();
     assert_eq!(ok.mounts[0].source, data.join("pg/13"));
     assert!(ok.created.is_empty());
     assert_eq!(t.volume_dirs(), vec![name.to_string()]);
@@ -184,12 +297,23 @@ fn named_and_anonymous_volumes_are_created_once() {
         ..Default::default()
     };
     let reqs = spec::parse(&inputs).unwrap();
-    let p = t.store.prepare(&reqs, &Catalog::new(), Stage::Create).unwrap();
+    let p = t
+        .store
+        .prepare(&reqs, &Catalog::new(), Stage::Create)
+        .unwrap();
     assert_eq!(p.created.len(), 2);
     assert_eq!(p.volumes.len(), 2);
-    let anon = p.created.iter().find(|v| v.is_anonymous()).expect("anonymous volume");
+    let anon = p
+        .created
+        .iter()
+        .find(|v| v.is_anonymous())
+        .expect("anonymous volume");
     assert!(reqs[2].is_anonymous_volume() && reqs[2].volume() == Some(&anon.name));
-    let catalog: Catalog = p.created.iter().map(|v| (v.name.clone(), v.clone())).collect();
+    let catalog: Catalog = p
+        .created
+        .iter()
+        .map(|v| (v.name.clone(), v.clone()))
+        .collect();
     // A restart prepares the same requests again: nothing new.
     let again = t.store.prepare(&reqs, &catalog, Stage::Create).unwrap();
     assert!(again.created.is_empty());
@@ -197,10 +321,16 @@ fn named_and_anonymous_volumes_are_created_once() {
     assert_eq!(again.mounts[1].oci_options(), ["rbind", "ro", "rprivate"]);
     // VolumesFrom inherits volumes and binds, read-only when asked.
     let from = MountInputs {
-        volumes_from: vec![spec::VolumesFrom { spec: spec::VolumesFromSpec::parse(0, "other:ro").unwrap(), requests: reqs.clone() }],
+        volumes_from: vec![spec::VolumesFrom {
+            spec: spec::VolumesFromSpec::parse(0, "other:ro").unwrap(),
+            requests: reqs.clone(),
+        }],
         ..Default::default()
     };
-    let inherited = t.store.prepare(&spec::parse(&from).unwrap(), &catalog, Stage::Create).unwrap();
+    let inherited = t
+        .store
+        .prepare(&spec::parse(&from).unwrap(), &catalog, Stage::Create)
+        .unwrap();
     assert_eq!(inherited.mounts.len(), 3);
     assert!(inherited.mounts.iter().all(|m| m.read_only));
     assert_eq!(inherited.mounts[0].source, t.store.path(&name));
@@ -221,10 +351,17 @@ fn volume_with_driver_options_is_mounted_at_start() {
         ..Default::default()
     };
     let reqs = spec::parse(&inputs).unwrap();
-    let created = t.store.prepare(&reqs, &Catalog::new(), Stage::Create).unwrap().created;
+    let created = t
+        .store
+        .prepare(&reqs, &Catalog::new(), Stage::Create)
+        .unwrap()
+        .created;
     assert!(!t.store.is_mounted(&name).unwrap(), "create mounts nothing");
     let catalog: Catalog = created.into_iter().map(|v| (v.name.clone(), v)).collect();
-    let p = t.store.prepare(&reqs, &catalog, Stage::Start { rootfs: &rootfs }).unwrap();
+    let p = t
+        .store
+        .prepare(&reqs, &catalog, Stage::Start { rootfs: &rootfs })
+        .unwrap();
     assert!(t.store.is_mounted(&name).unwrap());
     {
         let (target, _g) = mount_at(&t, &p.mounts[0], "target");
@@ -242,8 +379,18 @@ fn unknown_catalog_volume_without_directory_is_an_error() {
     let t = TestStore::new();
     let ghost = t.create(unique("ghost").as_str(), &[]);
     std::fs::remove_dir_all(t.store.dir().join(ghost.name.as_str())).unwrap();
-    let inputs = MountInputs { binds: vec![format!("{}:/g", ghost.name)], ..Default::default() };
+    let inputs = MountInputs {
+        binds: vec![format!("{}:/g", ghost.name)],
+        ..Default::default()
+    };
     let catalog = Catalog::from([(ghost.name.clone(), ghost.clone())]);
-    let e = t.store.prepare(&spec::parse(&inputs).unwrap(), &catalog, Stage::Create).unwrap_err();
-    assert!(e.to_string().starts_with("HostConfig.Binds[0]: no such volume"), "{e}");
+    let e = t
+        .store
+        .prepare(&spec::parse(&inputs).unwrap(), &catalog, Stage::Create)
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("HostConfig.Binds[0]: no such volume"),
+        "{e}"
+    );
 }

@@ -15,16 +15,28 @@ fn create_write_read_remove() {
     let t = TestStore::new();
     let name = unique("data");
     let labels = BTreeMap::from([("app".to_string(), "db".to_string())]);
-    let vol = t.store.create(Some(name.clone()), labels, BTreeMap::new()).unwrap();
-    assert_eq!(vol.mountpoint, t.path().join("volumes").join(name.as_str()).join("_data"));
+    let vol = t
+        .store
+        .create(Some(name.clone()), labels, BTreeMap::new())
+        .unwrap();
+    assert_eq!(
+        vol.mountpoint,
+        t.path().join("volumes").join(name.as_str()).join("_data")
+    );
     assert_eq!(vol.driver, "local");
     assert_eq!(vol.labels["app"], "db");
     std::fs::write(vol.mountpoint.join("f"), "hi\n").unwrap();
-    assert_eq!(std::fs::read_to_string(t.store.path(&name).join("f")).unwrap(), "hi\n");
+    assert_eq!(
+        std::fs::read_to_string(t.store.path(&name).join("f")).unwrap(),
+        "hi\n"
+    );
     assert_eq!(t.store.list().unwrap(), vec![name.clone()]);
     assert!(t.store.usage(&name).unwrap() > 0);
 
-    let again = t.store.create(Some(name.clone()), BTreeMap::new(), BTreeMap::new()).unwrap_err();
+    let again = t
+        .store
+        .create(Some(name.clone()), BTreeMap::new(), BTreeMap::new())
+        .unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
 
     t.store.remove(&name).unwrap();
@@ -38,7 +50,10 @@ fn generated_names_and_json_round_trip() {
         return;
     }
     let t = TestStore::new();
-    let vol = t.store.create(None, BTreeMap::new(), BTreeMap::new()).unwrap();
+    let vol = t
+        .store
+        .create(None, BTreeMap::new(), BTreeMap::new())
+        .unwrap();
     assert_eq!(vol.name.as_str().len(), 64);
     let json = serde_json::to_string(&vol).unwrap();
     let back: volumes::Volume = serde_json::from_str(&json).unwrap();
@@ -54,10 +69,27 @@ fn bad_names_and_options_create_nothing() {
     let t = TestStore::new();
     let e = "../x".parse::<VolumeName>().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::BadInput);
-    assert!(e.to_string().contains("invalid volume name \"../x\""), "{e}");
-    for opts in [vec![("type", "nfs"), ("o", "addr=127.0.0.1"), ("device", ":/srv")], vec![("o", "bind"), ("device", "/no/such/dir")], vec![("size", "1g")]] {
-        let opts = opts.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let e = t.store.create(Some(unique("bad")), BTreeMap::new(), opts).unwrap_err();
+    assert!(
+        e.to_string().contains("invalid volume name \"../x\""),
+        "{e}"
+    );
+    for opts in [
+        vec![
+            ("type", "nfs"),
+            ("o", "addr=127.0.0.1"),
+            ("device", ":/srv"),
+        ],
+        vec![("o", "bind"), ("device", "/no/such/dir")],
+        vec![("size", "1g")],
+    ] {
+        let opts = opts
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let e = t
+            .store
+            .create(Some(unique("bad")), BTreeMap::new(), opts)
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BadInput, "{e}");
     }
     assert!(t.volume_dirs().is_empty(), "{:?}", t.volume_dirs());
@@ -100,7 +132,14 @@ fn tmpfs_volume_has_its_size_and_leaves_nothing() {
     }
     let t = TestStore::new();
     let name = unique("scratch");
-    let vol = t.create(name.as_str(), &[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=1m,mode=0770")]);
+    let vol = t.create(
+        name.as_str(),
+        &[
+            ("type", "tmpfs"),
+            ("device", "tmpfs"),
+            ("o", "size=1m,mode=0770"),
+        ],
+    );
     assert!(t.store.mount(&vol).unwrap(), "first use mounts");
     assert!(!t.store.mount(&vol).unwrap(), "second use finds it mounted");
     assert!(t.store.is_mounted(&name).unwrap());
@@ -109,7 +148,11 @@ fn tmpfs_volume_has_its_size_and_leaves_nothing() {
     assert_eq!(write_bytes(&data.join("big"), 2 << 20), Err(libc::ENOSPC));
     t.store.unmount(&name).unwrap();
     assert!(!t.store.is_mounted(&name).unwrap());
-    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0, "tmpfs data must not reach the disk");
+    assert_eq!(
+        std::fs::read_dir(&data).unwrap().count(),
+        0,
+        "tmpfs data must not reach the disk"
+    );
     t.store.remove(&name).unwrap();
     assert!(t.mounts().is_empty());
 }
@@ -123,14 +166,27 @@ fn bind_volume_is_read_only_and_remove_spares_the_device() {
     let device = t.dir("hostdir");
     std::fs::write(device.join("keep.txt"), "precious").unwrap();
     let name = unique("hostbind");
-    let vol = t.create(name.as_str(), &[("type", "none"), ("device", device.to_str().unwrap()), ("o", "bind,ro")]);
+    let vol = t.create(
+        name.as_str(),
+        &[
+            ("type", "none"),
+            ("device", device.to_str().unwrap()),
+            ("o", "bind,ro"),
+        ],
+    );
     t.store.mount(&vol).unwrap();
     let data = t.store.path(&name);
-    assert_eq!(std::fs::read_to_string(data.join("keep.txt")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(data.join("keep.txt")).unwrap(),
+        "precious"
+    );
     assert_eq!(write_bytes(&data.join("new"), 10), Err(libc::EROFS));
     // Removing while mounted unmounts first: the host directory's files survive.
     t.store.remove(&name).unwrap();
-    assert_eq!(std::fs::read_to_string(device.join("keep.txt")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(device.join("keep.txt")).unwrap(),
+        "precious"
+    );
     assert!(t.mounts().is_empty());
 }
 

@@ -4,6 +4,7 @@ mod containers;
 mod images;
 mod stream;
 mod system;
+pub mod volumes;
 
 use crate::error::EngineError;
 use crate::service::Engine;
@@ -58,6 +59,7 @@ pub fn router(engine: AppState) -> Router {
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(volumes::routes())
         .fallback(|| async { ApiError(EngineError::NotFound("page not found".into())) })
         .with_state(engine)
 }

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{clean_destination, volume_name, BindRequest, MountRequest, RequestSource, VolumeRequest};
+use super::{
+    clean_destination, volume_name, BindRequest, MountRequest, RequestSource, VolumeRequest,
+};
 use crate::error::{Error, Result};
 use crate::name::VolumeName;
 use crate::options::Propagation;
@@ -22,24 +24,42 @@ struct BindMode {
 pub fn parse_bind(field: &str, raw: &str) -> Result<MountRequest> {
     let parts: Vec<&str> = raw.split(':').collect();
     let (src, dst, opts) = match parts.as_slice() {
-        [""] => return Err(Error::spec(field, "empty bind specification (expected src:dst[:options])")),
+        [""] => {
+            return Err(Error::spec(
+                field,
+                "empty bind specification (expected src:dst[:options])",
+            ))
+        }
         [dst] => ("", *dst, ""),
         [first, second] if parse_mode(field, second).is_ok() && !second.starts_with('/') => {
             return Err(Error::spec(field, format!("{raw:?} has options but no source (expected src:dst:{second}, or {first} alone for an anonymous volume)")));
         }
         [src, dst] => (*src, *dst, ""),
         [src, dst, opts] => (*src, *dst, *opts),
-        _ => return Err(Error::spec(field, format!("{raw:?} has too many ':' (expected src:dst[:options])"))),
+        _ => {
+            return Err(Error::spec(
+                field,
+                format!("{raw:?} has too many ':' (expected src:dst[:options])"),
+            ))
+        }
     };
     if parts.len() > 1 && src.is_empty() {
-        return Err(Error::spec(field, format!("{raw:?} has an empty source (expected a volume name or an absolute host path)")));
+        return Err(Error::spec(
+            field,
+            format!(
+                "{raw:?} has an empty source (expected a volume name or an absolute host path)"
+            ),
+        ));
     }
     let destination = clean_destination(field, dst)?;
     let mode = parse_mode(field, opts)?;
     let read_only = mode.read_only.unwrap_or(false);
     let source = if src.starts_with('/') {
         if mode.no_copy {
-            return Err(Error::spec(field, "nocopy applies to volumes, not to host paths"));
+            return Err(Error::spec(
+                field,
+                "nocopy applies to volumes, not to host paths",
+            ));
         }
         RequestSource::Bind(BindRequest {
             source: PathBuf::from(src),
@@ -49,9 +69,16 @@ pub fn parse_bind(field: &str, raw: &str) -> Result<MountRequest> {
         })
     } else {
         if mode.propagation.is_some() {
-            return Err(Error::spec(field, "propagation applies to host paths, not to volumes"));
+            return Err(Error::spec(
+                field,
+                "propagation applies to host paths, not to volumes",
+            ));
         }
-        let (name, anonymous) = if src.is_empty() { (VolumeName::generate(), true) } else { (volume_name(field, src)?, false) };
+        let (name, anonymous) = if src.is_empty() {
+            (VolumeName::generate(), true)
+        } else {
+            (volume_name(field, src)?, false)
+        };
         RequestSource::Volume(VolumeRequest {
             name,
             anonymous,
@@ -62,7 +89,13 @@ pub fn parse_bind(field: &str, raw: &str) -> Result<MountRequest> {
         })
     };
     let _ = (mode.relabel, mode.consistency);
-    Ok(MountRequest { field: field.to_string(), destination, read_only, source, mode: opts.to_string() })
+    Ok(MountRequest {
+        field: field.to_string(),
+        destination,
+        read_only,
+        source,
+        mode: opts.to_string(),
+    })
 }
 
 /// Parses the comma-separated options of a Binds string. SELinux relabel (z/Z) and the macOS
@@ -70,7 +103,12 @@ pub fn parse_bind(field: &str, raw: &str) -> Result<MountRequest> {
 fn parse_mode(field: &str, opts: &str) -> Result<BindMode> {
     let mut mode = BindMode::default();
     for word in opts.split(',').filter(|w| !w.is_empty()) {
-        let twice = || Error::spec(field, format!("option {word:?} conflicts with an earlier one in {opts:?}"));
+        let twice = || {
+            Error::spec(
+                field,
+                format!("option {word:?} conflicts with an earlier one in {opts:?}"),
+            )
+        };
         match word {
             "ro" | "rw" => {
                 if mode.read_only.replace(word == "ro").is_some() {
@@ -115,7 +153,9 @@ mod tests {
     }
 
     fn err(raw: &str) -> String {
-        parse_bind("HostConfig.Binds[1]", raw).unwrap_err().to_string()
+        parse_bind("HostConfig.Binds[1]", raw)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -124,7 +164,9 @@ mod tests {
         assert_eq!(m.destination, PathBuf::from("/data"));
         assert!(m.read_only);
         assert_eq!(m.mode, "ro,rslave");
-        let RequestSource::Bind(b) = m.source else { panic!() };
+        let RequestSource::Bind(b) = m.source else {
+            panic!()
+        };
         assert_eq!(b.source, PathBuf::from("/srv/data"));
         assert_eq!(b.propagation, Propagation::Rslave);
         assert!(b.create_host_path && b.recursive);
@@ -134,7 +176,9 @@ mod tests {
     fn named_volume() {
         let m = bind("pgdata:/var/lib/postgresql/data:nocopy,z");
         assert!(!m.read_only);
-        let RequestSource::Volume(v) = m.source else { panic!() };
+        let RequestSource::Volume(v) = m.source else {
+            panic!()
+        };
         assert_eq!(v.name.as_str(), "pgdata");
         assert!(v.no_copy && !v.anonymous);
     }
@@ -142,7 +186,9 @@ mod tests {
     #[test]
     fn anonymous_volume() {
         let m = bind("/cache");
-        let RequestSource::Volume(v) = &m.source else { panic!() };
+        let RequestSource::Volume(v) = &m.source else {
+            panic!()
+        };
         assert!(v.anonymous && m.is_anonymous_volume());
         assert_eq!(v.name.as_str().len(), 64);
         assert_eq!(m.destination, PathBuf::from("/cache"));

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{clean_destination, parse_bind, parse_mount, MountEntry, MountRequest, RequestSource, VolumeRequest};
+use super::{
+    clean_destination, parse_bind, parse_mount, MountEntry, MountRequest, RequestSource,
+    VolumeRequest,
+};
 use crate::error::{Error, Result};
 use crate::name::VolumeName;
 use crate::options::TmpfsOptions;
@@ -57,9 +60,16 @@ impl VolumesFromSpec {
             Some((_, m)) => return Err(Error::spec(field, format!("mode {m:?} is not ro or rw"))),
         };
         if container.is_empty() {
-            return Err(Error::spec(field, "missing container name (expected container[:ro|rw])"));
+            return Err(Error::spec(
+                field,
+                "missing container name (expected container[:ro|rw])",
+            ));
         }
-        Ok(VolumesFromSpec { field, container: container.to_string(), read_only })
+        Ok(VolumesFromSpec {
+            field,
+            container: container.to_string(),
+            read_only,
+        })
     }
 }
 
@@ -67,7 +77,11 @@ impl VolumesFromSpec {
 pub fn parse(inputs: &MountInputs) -> Result<Vec<MountRequest>> {
     let mut inherited: Vec<MountRequest> = Vec::new();
     for vf in &inputs.volumes_from {
-        for req in vf.requests.iter().filter(|r| !matches!(r.source, RequestSource::Tmpfs(_))) {
+        for req in vf
+            .requests
+            .iter()
+            .filter(|r| !matches!(r.source, RequestSource::Tmpfs(_)))
+        {
             let mut req = req.clone();
             req.field = vf.spec.field.clone();
             req.read_only = vf.spec.read_only.unwrap_or(req.read_only);
@@ -78,7 +92,10 @@ pub fn parse(inputs: &MountInputs) -> Result<Vec<MountRequest>> {
     let mut explicit: Vec<MountRequest> = Vec::new();
     let mut add = |req: MountRequest| -> Result<()> {
         if explicit.iter().any(|r| r.destination == req.destination) {
-            return Err(Error::DuplicateMountPoint { field: req.field, destination: req.destination.display().to_string() });
+            return Err(Error::DuplicateMountPoint {
+                field: req.field,
+                destination: req.destination.display().to_string(),
+            });
         }
         explicit.push(req);
         Ok(())
@@ -95,7 +112,16 @@ pub fn parse(inputs: &MountInputs) -> Result<Vec<MountRequest>> {
     inherited.retain(|r| explicit.iter().all(|e| e.destination != r.destination));
     let mut out = inherited;
     out.extend(explicit);
-    let anon = inputs.config_volumes.iter().map(|d| ("Config.Volumes", d)).chain(inputs.image_volumes.iter().map(|d| ("image config Volumes", d)));
+    let anon = inputs
+        .config_volumes
+        .iter()
+        .map(|d| ("Config.Volumes", d))
+        .chain(
+            inputs
+                .image_volumes
+                .iter()
+                .map(|d| ("image config Volumes", d)),
+        );
     for (origin, dst) in anon {
         let field = format!("{origin}[{dst:?}]");
         let destination = clean_destination(&field, dst)?;
@@ -111,7 +137,13 @@ fn tmpfs_entry(dst: &str, opts: &str) -> Result<MountRequest> {
     let destination = clean_destination(&field, dst)?;
     let opts = TmpfsOptions::parse(opts).map_err(|m| Error::spec(&field, m))?;
     let read_only = opts.has("ro");
-    Ok(MountRequest { field, destination, read_only, source: RequestSource::Tmpfs(opts), mode: String::new() })
+    Ok(MountRequest {
+        field,
+        destination,
+        read_only,
+        source: RequestSource::Tmpfs(opts),
+        mode: String::new(),
+    })
 }
 
 fn anonymous(field: String, destination: PathBuf) -> MountRequest {
@@ -123,7 +155,13 @@ fn anonymous(field: String, destination: PathBuf) -> MountRequest {
         labels: BTreeMap::new(),
         driver_opts: BTreeMap::new(),
     });
-    MountRequest { field, destination, read_only: false, source, mode: String::new() }
+    MountRequest {
+        field,
+        destination,
+        read_only: false,
+        source,
+        mode: String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -131,22 +169,41 @@ mod tests {
     use super::*;
 
     fn dests(reqs: &[MountRequest]) -> Vec<String> {
-        reqs.iter().map(|r| r.destination.display().to_string()).collect()
+        reqs.iter()
+            .map(|r| r.destination.display().to_string())
+            .collect()
     }
 
     #[test]
     fn precedence_and_anonymous_fill() {
-        let other = parse(&MountInputs { binds: vec!["shared:/shared".into(), "/h:/data".into()], ..Default::default() }).unwrap();
+        let other = parse(&MountInputs {
+            binds: vec!["shared:/shared".into(), "/h:/data".into()],
+            ..Default::default()
+        })
+        .unwrap();
         let inputs = MountInputs {
             binds: vec!["v1:/data".into()],
             mounts: vec![serde_json::from_str(r#"{"Type":"tmpfs","Target":"/run/x"}"#).unwrap()],
             tmpfs: vec![("/tmp".into(), "size=1m".into())],
             config_volumes: vec!["/cache".into(), "/data".into()],
             image_volumes: vec!["/var/lib/app".into(), "/cache/".into()],
-            volumes_from: vec![VolumesFrom { spec: VolumesFromSpec::parse(0, "other:ro").unwrap(), requests: other }],
+            volumes_from: vec![VolumesFrom {
+                spec: VolumesFromSpec::parse(0, "other:ro").unwrap(),
+                requests: other,
+            }],
         };
         let reqs = parse(&inputs).unwrap();
-        assert_eq!(dests(&reqs), ["/shared", "/data", "/run/x", "/tmp", "/cache", "/var/lib/app"]);
+        assert_eq!(
+            dests(&reqs),
+            [
+                "/shared",
+                "/data",
+                "/run/x",
+                "/tmp",
+                "/cache",
+                "/var/lib/app"
+            ]
+        );
         assert!(reqs[0].read_only && reqs[0].field == "HostConfig.VolumesFrom[0]");
         assert_eq!(reqs[1].volume().unwrap().as_str(), "v1");
         assert!(reqs[4].is_anonymous_volume() && reqs[5].is_anonymous_volume());
@@ -157,7 +214,10 @@ mod tests {
     fn duplicates_are_refused() {
         let inputs = MountInputs {
             binds: vec!["v1:/data".into()],
-            mounts: vec![serde_json::from_str(r#"{"Type":"volume","Source":"v2","Target":"/data/"}"#).unwrap()],
+            mounts: vec![serde_json::from_str(
+                r#"{"Type":"volume","Source":"v2","Target":"/data/"}"#,
+            )
+            .unwrap()],
             ..Default::default()
         };
         let e = parse(&inputs).unwrap_err().to_string();
@@ -166,9 +226,19 @@ mod tests {
 
     #[test]
     fn bad_tmpfs_and_volumes_from() {
-        let e = parse(&MountInputs { tmpfs: vec![("/t".into(), "size=big".into())], ..Default::default() }).unwrap_err();
-        assert!(e.to_string().starts_with("HostConfig.Tmpfs[\"/t\"]: "), "{e}");
-        assert!(VolumesFromSpec::parse(3, "c:rx").unwrap_err().to_string().starts_with("HostConfig.VolumesFrom[3]: "));
+        let e = parse(&MountInputs {
+            tmpfs: vec![("/t".into(), "size=big".into())],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("HostConfig.Tmpfs[\"/t\"]: "),
+            "{e}"
+        );
+        assert!(VolumesFromSpec::parse(3, "c:rx")
+            .unwrap_err()
+            .to_string()
+            .starts_with("HostConfig.VolumesFrom[3]: "));
         assert!(VolumesFromSpec::parse(0, ":ro").is_err());
         assert_eq!(VolumesFromSpec::parse(0, "web").unwrap().read_only, None);
     }

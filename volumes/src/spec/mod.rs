@@ -16,7 +16,10 @@ use crate::options::{Propagation, TmpfsOptions};
 
 pub use binds::parse_bind;
 pub use combine::{parse, MountInputs, VolumesFrom, VolumesFromSpec};
-pub use mounts::{parse_mount, BindOptionsEntry, DriverConfigEntry, MountEntry, TmpfsOptionsEntry, VolumeOptionsEntry};
+pub use mounts::{
+    parse_mount, BindOptionsEntry, DriverConfigEntry, MountEntry, TmpfsOptionsEntry,
+    VolumeOptionsEntry,
+};
 
 /// One mount a container asks for, typed; the engine stores these with the container
 /// (anonymous volumes already have their generated names) and hands them to `VolumeStore::prepare`.
@@ -94,10 +97,16 @@ impl MountRequest {
 /// Cleans an absolute container path lexically (`//`, `.`, `..`); refuses relative paths and `/`.
 pub(crate) fn clean_destination(field: &str, raw: &str) -> Result<PathBuf> {
     if raw.is_empty() {
-        return Err(Error::spec(field, "destination is empty (expected an absolute container path)"));
+        return Err(Error::spec(
+            field,
+            "destination is empty (expected an absolute container path)",
+        ));
     }
     if !raw.starts_with('/') {
-        return Err(Error::spec(field, format!("destination {raw:?} is not an absolute path")));
+        return Err(Error::spec(
+            field,
+            format!("destination {raw:?} is not an absolute path"),
+        ));
     }
     let mut clean = PathBuf::from("/");
     for c in Path::new(raw).components() {
@@ -110,22 +119,36 @@ pub(crate) fn clean_destination(field: &str, raw: &str) -> Result<PathBuf> {
         }
     }
     if clean == Path::new("/") {
-        return Err(Error::spec(field, format!("destination {raw:?} is the container root; mount it somewhere below /")));
+        return Err(Error::spec(
+            field,
+            format!("destination {raw:?} is the container root; mount it somewhere below /"),
+        ));
     }
     Ok(clean)
 }
 
 /// A Subpath must be relative and stay inside the volume lexically; symlinks are checked when resolved.
-pub(crate) fn check_subpath(field: &str, volume: &VolumeName, raw: &str) -> Result<Option<PathBuf>> {
+pub(crate) fn check_subpath(
+    field: &str,
+    volume: &VolumeName,
+    raw: &str,
+) -> Result<Option<PathBuf>> {
     if raw.is_empty() {
         return Ok(None);
     }
-    let escapes = || Error::SubpathEscapes { field: field.to_string(), volume: volume.to_string(), subpath: raw.to_string() };
+    let escapes = || Error::SubpathEscapes {
+        field: field.to_string(),
+        volume: volume.to_string(),
+        subpath: raw.to_string(),
+    };
     let path = Path::new(raw);
     if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
         return Err(escapes());
     }
-    let clean: PathBuf = path.components().filter(|c| matches!(c, Component::Normal(_))).collect();
+    let clean: PathBuf = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
     Ok((!clean.as_os_str().is_empty()).then_some(clean))
 }
 
@@ -140,11 +163,22 @@ mod tests {
 
     #[test]
     fn destinations_are_cleaned() {
-        assert_eq!(clean_destination("f", "/a//b/./c/").unwrap(), PathBuf::from("/a/b/c"));
-        assert_eq!(clean_destination("f", "/a/../b").unwrap(), PathBuf::from("/b"));
-        assert_eq!(clean_destination("f", "/../../x").unwrap(), PathBuf::from("/x"));
+        assert_eq!(
+            clean_destination("f", "/a//b/./c/").unwrap(),
+            PathBuf::from("/a/b/c")
+        );
+        assert_eq!(
+            clean_destination("f", "/a/../b").unwrap(),
+            PathBuf::from("/b")
+        );
+        assert_eq!(
+            clean_destination("f", "/../../x").unwrap(),
+            PathBuf::from("/x")
+        );
         for bad in ["", "rel", "/", "/a/..", "//"] {
-            let err = clean_destination("HostConfig.Binds[0]", bad).unwrap_err().to_string();
+            let err = clean_destination("HostConfig.Binds[0]", bad)
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with("HostConfig.Binds[0]: "), "{bad}: {err}");
         }
     }
@@ -152,7 +186,10 @@ mod tests {
     #[test]
     fn subpaths() {
         let v = VolumeName::new("vol").unwrap();
-        assert_eq!(check_subpath("f", &v, "a/./b").unwrap(), Some(PathBuf::from("a/b")));
+        assert_eq!(
+            check_subpath("f", &v, "a/./b").unwrap(),
+            Some(PathBuf::from("a/b"))
+        );
         assert_eq!(check_subpath("f", &v, "").unwrap(), None);
         for bad in ["../x", "a/../../x", "/etc", "a/.."] {
             let err = check_subpath("f", &v, bad).unwrap_err();

@@ -1,0 +1,263 @@
+//! Volume records and their users in the state database, kept consistent with the volume store's
+//! directories: create/remove/prune for the API, record/release for the container service,
+//! recover after a crash.
+
+use crate::error::{EngineError, Result};
+use crate::state::StateDb;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+use volumes::{ErrorKind, Volume, VolumeCatalog, VolumeName, VolumeStore};
+
+/// Volume name → JSON `volumes::Volume`.
+const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
+/// Container id → JSON list of the volume names it uses.
+const VOLUME_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("volume_users");
+
+/// Serialises changes (disk and database) so a concurrent create/remove never sees the other half-done.
+static CHANGES: Mutex<()> = Mutex::new(());
+
+/// The engine's volumes: database rows plus the store's directories and mounts.
+pub struct Volumes<'a> {
+    db: &'a StateDb,
+    store: VolumeStore,
+}
+
+/// Maps a volumes-crate error to the API's classes.
+pub fn engine_error(e: volumes::Error) -> EngineError {
+    match e.kind() {
+        ErrorKind::BadInput => EngineError::BadRequest(e.to_string()),
+        ErrorKind::NotFound => EngineError::NotFound(e.to_string()),
+        ErrorKind::Conflict => EngineError::Conflict(e.to_string()),
+        ErrorKind::Internal => EngineError::Internal(e.to_string()),
+    }
+}
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    CHANGES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T> {
+    serde_json::from_slice(b).map_err(|e| EngineError::internal("decoding a volume record", e))
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| EngineError::internal("encoding a volume record", e))
+}
+
+impl<'a> Volumes<'a> {
+    /// The volumes of the engine with state root `root`.
+    pub fn open(db: &'a StateDb, root: &Path) -> Result<Self> {
+        Ok(Volumes {
+            db,
+            store: VolumeStore::new(root).map_err(engine_error)?,
+        })
+    }
+
+    /// The store (paths, mounts, prepare).
+    pub fn store(&self) -> &VolumeStore {
+        &self.store
+    }
+
+    /// One volume by name.
+    pub fn get(&self, name: &str) -> Result<Option<Volume>> {
+        let tx = self.db.db.begin_read()?;
+        let t = match tx.open_table(VOLUMES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let v = t.get(name)?;
+        v.map(|g| decode(g.value())).transpose()
+    }
+
+    /// Every volume.
+    pub fn all(&self) -> Result<Vec<Volume>> {
+        let tx = self.db.db.begin_read()?;
+        let t = match tx.open_table(VOLUMES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            out.push(decode(row?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Volume name → ids of the containers using it.
+    pub fn users(&self) -> Result<HashMap<VolumeName, Vec<String>>> {
+        let tx = self.db.db.begin_read()?;
+        let t = match tx.open_table(VOLUME_USERS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(HashMap::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out: HashMap<VolumeName, Vec<String>> = HashMap::new();
+        for row in t.iter()? {
+            let (id, names) = row?;
+            for name in decode::<Vec<VolumeName>>(names.value())? {
+                out.entry(name).or_default().push(id.value().to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a volume, or returns the existing one of that name (as Docker does). The bool says
+    /// whether it was created now.
+    #[tracing::instrument(skip(self, labels, options), err)]
+    pub fn create(
+        &self,
+        name: Option<VolumeName>,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+    ) -> Result<(Volume, bool)> {
+        let _g = lock();
+        if let Some(existing) = name
+            .as_ref()
+            .map(|n| self.get(n.as_str()))
+            .transpose()?
+            .flatten()
+        {
+            return Ok((existing, false));
+        }
+        let vol = self
+            .store
+            .create(name, labels, options)
+            .map_err(engine_error)?;
+        if let Err(e) = self.put(std::slice::from_ref(&vol), None) {
+            let _ = self.store.remove(&vol.name);
+            return Err(e);
+        }
+        Ok((vol, true))
+    }
+
+    /// Inserts volume rows and (optionally) a container's list of used volumes, in one transaction.
+    fn put(&self, vols: &[Volume], user: Option<(&str, &[VolumeName])>) -> Result<()> {
+        let tx = self.db.db.begin_write()?;
+        {
+            let mut t = tx.open_table(VOLUMES)?;
+            for v in vols {
+                t.insert(v.name.as_str(), encode(v)?.as_slice())?;
+            }
+            let mut u = tx.open_table(VOLUME_USERS)?;
+            if let Some((id, names)) = user {
+                u.insert(id, encode(&names)?.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a volume; refused (409) while a container uses it, also with `force` (as Docker);
+    /// `force` makes a missing volume not an error.
+    #[tracing::instrument(skip(self), err)]
+    pub fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let _g = lock();
+        let Some(vol) = self.get(name)? else {
+            return if force {
+                Ok(())
+            } else {
+                Err(EngineError::NotFound(format!("get {name}: no such volume")))
+            };
+        };
+        if let Some(ids) = self.users()?.get(&vol.name).filter(|ids| !ids.is_empty()) {
+            let short: Vec<&str> = ids.iter().map(|i| &i[..i.len().min(12)]).collect();
+            return Err(EngineError::Conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                short.join(", ")
+            )));
+        }
+        self.remove_unlocked(&vol.name)
+    }
+
+    /// Deletes the directory, then the row (a crash in between leaves a row `recover` drops).
+    fn remove_unlocked(&self, name: &VolumeName) -> Result<()> {
+        match self.store.remove(name) {
+            Ok(()) | Err(volumes::Error::NotFound(_)) => {}
+            Err(e) => return Err(engine_error(e)),
+        }
+        let tx = self.db.db.begin_write()?;
+        tx.open_table(VOLUMES)?.remove(name.as_str())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes unused volumes that `select` picks; returns names and bytes reclaimed.
+    #[tracing::instrument(skip_all, err)]
+    pub fn prune(&self, select: impl Fn(&Volume) -> bool) -> Result<(Vec<String>, u64)> {
+        let _g = lock();
+        let users = self.users()?;
+        let mut removed = Vec::new();
+        let mut space = 0;
+        for vol in self.all()? {
+            if users.get(&vol.name).is_some_and(|u| !u.is_empty()) || !select(&vol) {
+                continue;
+            }
+            space += self.store.usage(&vol.name).unwrap_or(0);
+            self.remove_unlocked(&vol.name)?;
+            removed.push(vol.name.to_string());
+        }
+        Ok((removed, space))
+    }
+
+    /// For the container service: records volumes `prepare` created and the volumes a container uses.
+    pub fn record_use(
+        &self,
+        container_id: &str,
+        created: &[Volume],
+        used: &[VolumeName],
+    ) -> Result<()> {
+        let _g = lock();
+        self.put(created, Some((container_id, used)))
+    }
+
+    /// For the container service: forgets a removed container's use; returns the volumes it used.
+    pub fn release(&self, container_id: &str) -> Result<Vec<VolumeName>> {
+        let _g = lock();
+        let tx = self.db.db.begin_write()?;
+        let names = {
+            let mut u = tx.open_table(VOLUME_USERS)?;
+            let old = u.remove(container_id)?;
+            old.map(|g| decode::<Vec<VolumeName>>(g.value()))
+                .transpose()?
+                .unwrap_or_default()
+        };
+        tx.commit()?;
+        Ok(names)
+    }
+
+    /// After a crash: drops rows whose directory is gone, deletes directories with no row
+    /// (half-made or half-removed), and unmounts local-driver volumes no container uses.
+    #[tracing::instrument(skip_all, err)]
+    pub fn recover(&self) -> Result<()> {
+        let _g = lock();
+        let rows = self.all()?;
+        let (kept, gone): (Vec<_>, Vec<_>) =
+            rows.into_iter().partition(|v| self.store.exists(&v.name));
+        if !gone.is_empty() {
+            let tx = self.db.db.begin_write()?;
+            {
+                let mut t = tx.open_table(VOLUMES)?;
+                for v in &gone {
+                    tracing::warn!(volume = %v.name, "volume directory missing; dropping its record");
+                    t.remove(v.name.as_str())?;
+                }
+            }
+            tx.commit()?;
+        }
+        let known: HashSet<VolumeName> = kept.into_iter().map(|v| v.name).collect();
+        self.store.remove_orphans(&known).map_err(engine_error)?;
+        let in_use: HashSet<VolumeName> = self.users()?.into_keys().collect();
+        self.store.unmount_unused(&in_use).map_err(engine_error)?;
+        Ok(())
+    }
+}
+
+impl VolumeCatalog for Volumes<'_> {
+    fn get(&self, name: &VolumeName) -> Option<Volume> {
+        Volumes::get(self, name.as_str()).ok().flatten()
+    }
+}
