@@ -19,6 +19,8 @@ pub struct Engine {
     pub images: Arc<ImageStore>,
     /// Container service.
     pub containers: Arc<Containers>,
+    /// Registry pulls and pushes.
+    pub registry: Arc<crate::registry::Registry>,
     /// When this engine process started.
     pub started_at: chrono::DateTime<chrono::Utc>,
 }
@@ -33,12 +35,13 @@ impl Engine {
         let db = Arc::new(StateDb::open(&config.db_file())?);
         let images = Arc::new(ImageStore::open(&config.root, db.clone())?);
         images.gc()?;
+        let registry = crate::registry::Registry::open(&config.root, images.clone(), db.clone())?;
         let mut runtime = Runtime::new(&config.root).map_err(|e| crate::EngineError::internal("opening the runtime", e))?;
         if let Some(exe) = monitor_exe {
             runtime = runtime.with_monitor_exe(exe);
         }
         let containers = Containers::new(db.clone(), images.clone(), runtime);
-        Ok(Arc::new(Engine { config, db, images, containers, started_at: chrono::Utc::now() }))
+        Ok(Arc::new(Engine { config, db, images, containers, registry, started_at: chrono::Utc::now() }))
     }
 }
 

@@ -23,8 +23,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/images/load", post(load))
         .route("/images/json", get(list))
-        .route("/images/create", post(pull))
-        .route("/images/{*rest}", get(get_image).delete(delete).post(post_image))
+        .route("/images/{*rest}", get(super::distribution::get_any).delete(delete).post(super::distribution::post_any))
 }
 
 #[tracing::instrument(skip_all, err(Debug))]
@@ -66,12 +65,6 @@ fn load_messages(loaded: &[Loaded]) -> Vec<String> {
         }
     }
     lines
-}
-
-async fn pull() -> ApiError {
-    ApiError(EngineError::NotImplemented(
-        "pulling images from a registry is not built into berth's engine yet: load the image with `docker load -i` or `berth image load -i`".into(),
-    ))
 }
 
 async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<ImageSummary>>> {
@@ -139,7 +132,7 @@ fn summary(engine: &AppState, img: &ImageRecord, tags: &[ImageRef]) -> ApiResult
 }
 
 /// `GET /images/{name}/json` (names may contain `/`).
-async fn get_image(State(engine): State<AppState>, Path(rest): Path<String>) -> ApiResult<Json<ImageInspect>> {
+pub(super) async fn get_image(State(engine): State<AppState>, Path(rest): Path<String>) -> ApiResult<Json<ImageInspect>> {
     let name = rest
         .strip_suffix("/json")
         .ok_or_else(|| EngineError::NotFound("page not found".into()))?;
@@ -171,7 +164,7 @@ async fn get_image(State(engine): State<AppState>, Path(rest): Path<String>) -> 
 }
 
 /// `POST /images/{name}/tag?repo=&tag=`.
-async fn post_image(State(engine): State<AppState>, Path(rest): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
+pub(super) async fn post_image(State(engine): State<AppState>, Path(rest): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
     let name = rest
         .strip_suffix("/tag")
         .ok_or_else(|| EngineError::NotFound("page not found".into()))?;

@@ -1,6 +1,7 @@
 //! The Docker Engine API over axum: versioned and unversioned paths, Docker's error bodies.
 
 mod containers;
+mod distribution;
 mod images;
 mod stream;
 mod system;
@@ -58,6 +59,7 @@ pub fn router(engine: AppState) -> Router {
     Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(distribution::routes())
         .merge(containers::routes())
         .merge(volumes::routes())
         .fallback(|| async { ApiError(EngineError::NotFound("page not found".into())) })

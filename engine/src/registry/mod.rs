@@ -8,6 +8,7 @@ pub mod manifest;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod save;
 pub mod settings;
 
 pub use auth::Credentials;

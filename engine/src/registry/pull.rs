@@ -47,9 +47,9 @@ impl Registry {
     #[tracing::instrument(skip(self, progress), fields(image = %req.reference), err(level = "debug"))]
     pub async fn pull(&self, req: &PullRequest, progress: &Progress) -> Result<Pulled> {
         let r = &req.reference;
+        let resolved = self.resolve(req).await?;
         let header_id = r.tag.clone().or_else(|| r.digest.clone()).unwrap_or_default();
         progress.header(&header_id, format!("Pulling from {}", r.familiar_name()));
-        let resolved = self.resolve(req).await?;
         let m = &resolved.manifest;
         let config_bytes = self.fetch_config(&resolved.endpoint, m).await?;
         let config = ImageConfigFile::parse(&config_bytes)

@@ -10,7 +10,6 @@ use crate::error::{EngineError, IoContext, Result};
 use crate::images::ImageRef;
 use crate::state::{ImageRecord, LayerRecord};
 use futures::StreamExt;
-use oci_client::manifest::OciDescriptor;
 use std::io::Read;
 
 /// What to push.
@@ -149,7 +148,6 @@ impl Registry {
             .push_blob_stream(&ep.digested(&l.blob), stream, &l.blob, Some(size))
             .await
             .map_err(|e| registry_error(&format!("pushing layer {}", l.blob), &ep.host, e))?;
-        let _ = OciDescriptor::default();
         progress.layer(&id, "Pushed");
         Ok((desc, kind))
     }

@@ -1,0 +1,291 @@
+//! Distribution endpoints: pull (`POST /images/create`), push (`POST /images/{name}/push`), login
+//! (`POST /auth`), history, save (`GET /images/{name}/get`, `GET /images/get`) and `POST /images/prune`.
+//! Pull and push stream Docker's JSON progress lines, so `docker pull`/`docker push` show progress.
+
+use super::{ApiError, ApiResult, AppState};
+use crate::error::EngineError;
+use crate::images::ImageRef;
+use crate::registry::auth::{self, Credentials};
+use crate::registry::client::Endpoint;
+use crate::registry::push::PushRequest;
+use crate::registry::{Platform, Progress, ProgressMessage, PullRequest};
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+
+type Q = Query<HashMap<String, String>>;
+
+/// Header docker clients put registry credentials in.
+const AUTH_HEADER: &str = "X-Registry-Auth";
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/images/create", post(create))
+        .route("/auth", post(login))
+        .route("/images/get", axum::routing::get(save_many))
+        .route("/images/prune", post(prune))
+}
+
+/// Credentials from `X-Registry-Auth`, else from the engine user's docker config.
+fn credentials(headers: &HeaderMap, registry: &str) -> ApiResult<Option<Credentials>> {
+    if let Some(v) = headers.get(AUTH_HEADER) {
+        let v = v.to_str().map_err(|_| EngineError::BadRequest(format!("{AUTH_HEADER}: not ASCII")))?;
+        if let Some(c) = auth::decode_header(v)? {
+            return Ok(Some(c));
+        }
+    }
+    let Some(path) = auth::docker_config_path() else { return Ok(None) };
+    match auth::DockerConfig::load(&path).and_then(|c| c.credentials(registry)) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            tracing::warn!("ignoring {}: {e}", path.display());
+            Ok(None)
+        }
+    }
+}
+
+/// The reference `fromImage` + `tag` name (tag may also be a digest, as docker sends for `name@sha256:...`).
+fn pull_reference(q: &HashMap<String, String>) -> ApiResult<ImageRef> {
+    let image = q.get("fromImage").filter(|s| !s.is_empty()).ok_or_else(|| EngineError::BadRequest("fromImage is required".into()))?;
+    let text = match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) if t.starts_with("sha256:") => format!("{image}@{t}"),
+        Some(t) => format!("{image}:{t}"),
+        None => image.clone(),
+    };
+    Ok(ImageRef::parse(&text).map_err(|e| EngineError::BadRequest(e.to_string()))?)
+}
+
+/// `POST /images/create?fromImage=&tag=&platform=`.
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
+async fn create(State(engine): State<AppState>, Query(q): Q, headers: HeaderMap) -> ApiResult<Response> {
+    if q.get("fromSrc").is_some_and(|s| !s.is_empty()) {
+        return Err(EngineError::NotImplemented(
+            "importing a root filesystem tarball (fromSrc) is not supported by berth; use `docker load` for image archives".into(),
+        )
+        .into());
+    }
+    let reference = pull_reference(&q)?;
+    let platform = Platform::parse(q.get("platform").map(String::as_str).unwrap_or(""))?;
+    let credentials = credentials(&headers, &reference.registry)?;
+    let req = PullRequest { reference, platform, credentials };
+    let registry = engine.registry.clone();
+    let (progress, rx) = Progress::channel();
+    let task = tokio::spawn(async move { registry.pull(&req, &progress).await.map(|_| ()) });
+    stream_progress(rx, task).await
+}
+
+/// `POST /images/{name}/push?tag=` (dispatched from the image routes).
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
+pub(super) async fn push(engine: AppState, name: &str, q: &HashMap<String, String>, headers: &HeaderMap) -> ApiResult<Response> {
+    let tag = q.get("tag").filter(|t| !t.is_empty());
+    let named_tag = name.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/'));
+    let mut reference = ImageRef::parse(name).map_err(|e| EngineError::BadRequest(e.to_string()))?;
+    if let Some(t) = tag {
+        reference = reference.with_tag(t);
+    }
+    let credentials = credentials(headers, &reference.registry)?;
+    let req = PushRequest { reference, tag_given: tag.is_some() || named_tag, credentials };
+    let registry = engine.registry.clone();
+    let (progress, rx) = Progress::channel();
+    let task = tokio::spawn(async move { registry.push(&req, &progress).await.map(|_| ()) });
+    stream_progress(rx, task).await
+}
+
+/// Answers with an HTTP error when the operation fails before its first message (as dockerd does),
+/// else streams the messages and, on a later failure, Docker's `errorDetail` line.
+async fn stream_progress(
+    mut rx: mpsc::UnboundedReceiver<ProgressMessage>,
+    mut task: tokio::task::JoinHandle<crate::error::Result<()>>,
+) -> ApiResult<Response> {
+    let first = tokio::select! {
+        m = rx.recv() => m,
+        r = &mut task => {
+            r.map_err(|e| EngineError::internal("registry task", e))??;
+            rx.recv().await
+        }
+    };
+    let (tx, out) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let mut next = first;
+        while let Some(m) = next {
+            if tx.send(json_line(&m)).await.is_err() {
+                return;
+            }
+            next = rx.recv().await;
+        }
+        let failure = match task.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("registry task failed: {e}")),
+        };
+        if let Some(msg) = failure {
+            let line = serde_json::json!({ "errorDetail": { "message": msg }, "error": msg });
+            let _ = tx.send(Bytes::from(format!("{line}\r\n"))).await;
+        }
+    });
+    let body = futures::stream::unfold(out, |mut r| async move { r.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), r)) });
+    Ok(([("Content-Type", "application/json")], Body::from_stream(body)).into_response())
+}
+
+fn json_line(m: &ProgressMessage) -> Bytes {
+    let mut s = serde_json::to_string(m).unwrap_or_default();
+    s.push_str("\r\n");
+    Bytes::from(s)
+}
+
+/// `POST /auth`: checks credentials against the registry (docker login); the client stores them.
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
+async fn login(State(engine): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let creds = auth::parse_auth_config(&body)
+        .map_err(|e| EngineError::BadRequest(format!("auth request: {e}")))?
+        .ok_or_else(|| EngineError::BadRequest("auth request: username and password are required".into()))?;
+    let server = creds.server_address.trim();
+    let host = server.trim_start_matches("https://").trim_start_matches("http://").split('/').next().unwrap_or("").to_owned();
+    let host = if host.is_empty() || host == "index.docker.io" { crate::images::reference::DOCKER_HUB.to_owned() } else { host };
+    let probe = ImageRef::parse(&format!("{host}/library/berth-login-probe"))
+        .map_err(|e| EngineError::BadRequest(format!("serveraddress {server:?}: {e}")))?;
+    let ep = Endpoint::new(engine.registry.settings(), &probe, &host, Some(&creds));
+    if let Some(why) = check_login(&ep).await? {
+        let msg = format!("login to {host} failed: {why}");
+        return Ok((StatusCode::UNAUTHORIZED, Json(serde_json::json!({ "message": msg }))).into_response());
+    }
+    Ok(Json(serde_json::json!({ "Status": "Login Succeeded", "IdentityToken": "" })).into_response())
+}
+
+/// A token service proves credentials by issuing a token; a registry with basic auth by answering an
+/// authenticated request (the catalog). `Some(reason)` when the registry refused them.
+async fn check_login(ep: &Endpoint) -> ApiResult<Option<String>> {
+    use crate::registry::client::registry_error;
+    use oci_client::errors::OciDistributionError as E;
+    match ep.client.auth(&ep.reference, &ep.auth, oci_client::RegistryOperation::Pull).await {
+        Ok(Some(_)) => return Ok(None),
+        Ok(None) => {}
+        Err(E::AuthenticationFailure(m)) => return Ok(Some(format!("incorrect username or password ({})", m.trim()))),
+        Err(e) => return Err(registry_error("login", &ep.host, e).into()),
+    }
+    match ep.client.catalog(&ep.reference, &ep.auth, Some(1), None).await {
+        Ok(_) => Ok(None),
+        Err(E::UnauthorizedError { .. }) => Ok(Some("incorrect username or password".into())),
+        // Registries without a catalog still answered an authenticated request.
+        Err(E::RegistryError { .. }) | Err(E::ServerError { .. }) => Ok(None),
+        Err(e) => Err(registry_error("login", &ep.host, e).into()),
+    }
+}
+
+/// `GET /images/{name}/history`, `GET /images/{name}/get`, else the image routes' `GET /images/{name}/json`.
+pub(super) async fn get_any(
+    State(engine): State<AppState>,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+) -> Response {
+    if let Some(name) = rest.strip_suffix("/history") {
+        return result(history(&engine, name));
+    }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return result(save(engine.clone(), vec![name.to_owned()]).await);
+    }
+    super::images::get_image(State(engine), axum::extract::Path(rest)).await.into_response()
+}
+
+/// `POST /images/{name}/push`, else the image routes' `POST /images/{name}/tag`.
+pub(super) async fn post_any(
+    State(engine): State<AppState>,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(name) = rest.strip_suffix("/push") {
+        return result(push(engine, name, &q, &headers).await);
+    }
+    super::images::post_image(State(engine), axum::extract::Path(rest), Query(q)).await.into_response()
+}
+
+fn result<T: IntoResponse>(r: ApiResult<T>) -> Response {
+    match r {
+        Ok(v) => v.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Image history from the config's `history`, newest first; layer sizes from the unpacked layers.
+fn history(engine: &AppState, name: &str) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    let img = engine.images.resolve(name)?;
+    let items = crate::registry::save::history(&engine.images, &img)?;
+    Ok(Json(items))
+}
+
+/// `GET /images/get?names=a&names=b`: one archive with several images.
+async fn save_many(State(engine): State<AppState>, Query(q): Query<Vec<(String, String)>>) -> Response {
+    let names: Vec<String> = q.into_iter().filter(|(k, _)| k == "names").map(|(_, v)| v).collect();
+    if names.is_empty() {
+        return ApiError(EngineError::BadRequest("names is required (one or more images to save)".into())).into_response();
+    }
+    result(save(engine, names).await)
+}
+
+/// Streams a `docker save` tarball that is also an OCI image layout (as Docker 25+ writes).
+async fn save(engine: AppState, names: Vec<String>) -> ApiResult<Response> {
+    let mut images = Vec::new();
+    for n in &names {
+        let img = engine.images.resolve(n)?;
+        let tags = match ImageRef::parse(n) {
+            Ok(r) if r.tag.is_some() && engine.images.tags_of(&img.id)?.contains(&r) => vec![r],
+            _ if n.starts_with("sha256:") || !n.contains(':') && engine.images.tags_of(&img.id)?.is_empty() => Vec::new(),
+            _ => engine.images.tags_of(&img.id)?,
+        };
+        images.push((img, tags));
+    }
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let store = engine.images.clone();
+    let tmp = engine.config.tmp_dir();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = crate::registry::save::write_archive(&store, &images, &tmp, crate::registry::save::ChannelWriter::new(tx)) {
+            tracing::warn!("image save failed: {e}");
+        }
+    });
+    let body = futures::stream::unfold(rx, |mut r| async move { r.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), r)) });
+    Ok(([("Content-Type", "application/x-tar")], Body::from_stream(body)).into_response())
+}
+
+/// `POST /images/prune?filters={"dangling":["false"]}`: removes unused images (untagged ones by default)
+/// and idle downloads.
+async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<serde_json::Value>> {
+    let all = match q.get("filters").filter(|f| !f.is_empty()) {
+        Some(f) => {
+            let v: HashMap<String, serde_json::Value> =
+                serde_json::from_str(f).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
+            let mut all = false;
+            for (k, val) in v {
+                match k.as_str() {
+                    "dangling" => all = val.to_string().contains("false") || val.to_string().contains('0'),
+                    other => return Err(EngineError::BadRequest(format!("image prune filter {other:?} is not supported by berth")).into()),
+                }
+            }
+            all
+        }
+        None => false,
+    };
+    let containers = engine.containers.clone();
+    let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
+    for img in engine.db.images()? {
+        if containers.user_of_image(&img.id).is_some() || (!all && !engine.images.tags_of(&img.id)?.is_empty()) {
+            continue;
+        }
+        for item in engine.images.delete(&img.id, true, &|id| containers.user_of_image(id))? {
+            deleted.push(match item {
+                crate::images::store::Deleted::Untagged(t) => serde_json::json!({ "Untagged": t }),
+                crate::images::store::Deleted::Deleted(id) => {
+                    reclaimed += img.size;
+                    serde_json::json!({ "Deleted": id })
+                }
+            });
+        }
+    }
+    reclaimed += engine.registry.clear_downloads()?;
+    Ok(Json(serde_json::json!({ "ImagesDeleted": if deleted.is_empty() { serde_json::Value::Null } else { deleted.into() }, "SpaceReclaimed": reclaimed })))
+}
