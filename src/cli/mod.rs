@@ -60,6 +60,9 @@ pub enum Command {
     /// Internal: the per-container monitor the engine starts (not for users).
     #[command(name = "__monitor", hide = true)]
     Monitor(monitor::MonitorArgs),
+    /// Internal: runs one exec in a running container for the engine (not for users).
+    #[command(name = "__exec", hide = true)]
+    Exec(monitor::ExecHelperArgs),
     /// Compose verbs: up, down, ps, logs, exec, start, stop, ...
     #[command(flatten)]
     Stack(stack::StackCommand),
@@ -84,6 +87,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Engine(cmd) => engine::run(&cli.global, cmd),
         Command::Image(cmd) => image::run(&cli.global, cmd),
         Command::Monitor(args) => monitor::run(args),
+        Command::Exec(args) => monitor::run_exec(args),
         Command::Stack(cmd) => stack::run(&cli.global, cmd),
     }
 }

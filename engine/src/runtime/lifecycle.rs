@@ -73,6 +73,8 @@ impl Runtime {
         let mut child = Command::new(&self.monitor_exe)
             .arg("__monitor")
             .arg(bundle)
+            // libcontainer's own logs would land in the container's stderr (the init inherits it): errors only.
+            .env("BERTH_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

@@ -12,6 +12,7 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod exec;
 pub mod executor;
 pub mod exit;
 pub mod logfile;

@@ -183,8 +183,7 @@ impl Monitor {
         let stdin = open_stdin(bundle, cfg).map_err(|e| e125("opening stdin", &e))?;
         if cfg.tty {
             let sock = bundle.join("console.sock");
-            let _ = std::fs::remove_file(&sock);
-            let listener = std::os::unix::net::UnixListener::bind(&sock).map_err(|e| e125("console socket", &e))?;
+            let listener = super::tty::bind_in(bundle, "console.sock").map_err(|e| e125("console socket", &e))?;
             let stdin = cfg.open_stdin.then(|| File::from(stdin));
             return Ok((builder.with_console_socket(Some(&sock)), PendingOutput::Tty { listener, stdin }));
         }

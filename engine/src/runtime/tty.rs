@@ -23,3 +23,14 @@ pub fn receive_master(listener: &UnixListener) -> std::io::Result<OwnedFd> {
     }
     Err(std::io::Error::other("console socket message carried no file descriptor"))
 }
+
+/// Binds a unix socket `name` inside `dir` by its relative name (socket paths are limited to 108 bytes and
+/// bundle paths can be longer). Changes the working directory for the moment: single-threaded callers only.
+pub fn bind_in(dir: &std::path::Path, name: &str) -> std::io::Result<UnixListener> {
+    let prev = std::env::current_dir()?;
+    std::env::set_current_dir(dir)?;
+    let _ = std::fs::remove_file(name);
+    let res = UnixListener::bind(name);
+    std::env::set_current_dir(prev)?;
+    res
+}

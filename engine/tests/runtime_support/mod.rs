@@ -107,6 +107,15 @@ pub fn unpack_busybox(dest: &Path) {
     assert!(st.success());
 }
 
+impl Drop for Fixture {
+    /// Removes every container left by a failing test, so a failure leaks nothing either.
+    fn drop(&mut self) {
+        for id in self.rt.bundles().unwrap_or_default() {
+            let _ = self.rt.remove(&id);
+        }
+    }
+}
+
 /// Lines of /proc/self/mountinfo mentioning `needle`.
 pub fn mounts_with(needle: &str) -> usize {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.contains(needle)).count()

@@ -1,0 +1,230 @@
+//! Exec: another process in a running container (Docker's exec), joined to its namespaces and cgroup through
+//! libcontainer's tenant builder in a helper process (`berth __exec <bundle> <exec.json>`) whose stdio is the
+//! exec's stdio and whose exit code is the process's (126/127 when it cannot be executed).
+
+use super::{executor, user, ExecStdio, ProcessSpec, Result, Runtime, RuntimeError};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::sys::wait::{waitpid, WaitStatus};
+use oci_spec::runtime::{Process, Spec};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// What the exec helper runs (`<bundle>/exec-<n>.json`, removed by the helper once read).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecConfig {
+    /// Container id.
+    pub id: String,
+    /// libcontainer's state root.
+    pub lc_root: PathBuf,
+    /// The process, based on the container's own (capabilities, rlimits) with the exec's args/env/cwd/user.
+    pub process: Process,
+}
+
+impl Runtime {
+    /// Runs a process inside a running container (its namespaces and cgroup) through a helper process
+    /// (`berth __exec`), wired to `stdio` (None = /dev/null). The returned child exits with the process's exit
+    /// code (126/127 with Docker's message on its stderr when it cannot be executed). With `process.tty` the
+    /// helper holds a pty and copies stdin/stdout through it. `process.user` None keeps the container's user.
+    pub fn exec(&self, id: &str, process: &ProcessSpec, stdio: ExecStdio) -> Result<tokio::process::Child> {
+        if !self.is_running(id) {
+            return Err(RuntimeError::NotRunning(id.to_owned()));
+        }
+        if process.args.is_empty() {
+            return Err(RuntimeError::InvalidSpec("exec: no command specified".into()));
+        }
+        let bundle = self.bundle_dir(id);
+        let base = Spec::load(bundle.join("config.json"))
+            .map_err(|e| RuntimeError::io("reading the container's config.json", std::io::Error::other(e)))?;
+        let proc = exec_process(&base, &bundle, process)?;
+        let cfg = ExecConfig { id: id.to_owned(), lc_root: self.lc_root(), process: proc };
+        let path = bundle.join(format!("exec-{}.json", unique_suffix()));
+        let data = serde_json::to_vec(&cfg).map_err(|e| RuntimeError::io("encoding exec config", std::io::Error::other(e)))?;
+        std::fs::write(&path, data).map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))?;
+        let io = |fd: Option<OwnedFd>| fd.map(std::process::Stdio::from).unwrap_or_else(std::process::Stdio::null);
+        tokio::process::Command::new(&self.monitor_exe)
+            .arg("__exec")
+            .arg(&bundle)
+            .arg(&path)
+            .env("BERTH_LOG", "off")
+            .stdin(io(stdio.stdin))
+            .stdout(io(stdio.stdout))
+            .stderr(io(stdio.stderr))
+            .spawn()
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&path);
+                RuntimeError::io(format!("spawning exec helper {}", self.monitor_exe.display()), e)
+            })
+    }
+}
+
+fn exec_process(base: &Spec, bundle: &Path, p: &ProcessSpec) -> Result<Process> {
+    let mut proc = base.process().clone().ok_or_else(|| RuntimeError::InvalidSpec("container spec has no process".into()))?;
+    proc.set_args(Some(p.args.clone()));
+    let mut env: Vec<String> = proc.env().clone().unwrap_or_default();
+    for e in &p.env {
+        let key = e.split('=').next().unwrap_or_default();
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    if p.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    proc.set_env(Some(env));
+    if let Some(cwd) = p.cwd.as_deref().filter(|c| !c.is_empty()) {
+        proc.set_cwd(PathBuf::from(cwd));
+    }
+    if p.user.as_deref().is_some_and(|u| !u.is_empty()) || !p.additional_groups.is_empty() {
+        let u = user::resolve(&bundle.join("rootfs"), p.user.as_deref(), &p.additional_groups)?;
+        let mut ou = proc.user().clone();
+        ou.set_uid(u.uid);
+        ou.set_gid(u.gid);
+        ou.set_additional_gids(Some(u.additional_gids));
+        proc.set_user(ou);
+    }
+    proc.set_terminal(Some(p.tty));
+    Ok(proc)
+}
+
+fn unique_suffix() -> String {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Entry point of `berth __exec <bundle> <exec.json>`: returns the exec'd process's exit code.
+pub fn helper_main(bundle: &Path, config: &Path) -> i32 {
+    let cfg: ExecConfig = match std::fs::read(config).map_err(|e| e.to_string()).and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string())) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth exec: reading {}: {e}", config.display());
+            return 125;
+        }
+    };
+    let proc_path = bundle.join(format!("{}.process.json", cfg_stem(config)));
+    let written = serde_json::to_vec(&cfg.process).map_err(|e| e.to_string()).and_then(|d| std::fs::write(&proc_path, d).map_err(|e| e.to_string()));
+    let _ = std::fs::remove_file(config);
+    if let Err(e) = written {
+        eprintln!("berth exec: {e}");
+        return 125;
+    }
+    let tty = cfg.process.terminal().unwrap_or(false);
+    let code = run_tenant(bundle, &cfg, &proc_path, tty);
+    let _ = std::fs::remove_file(&proc_path);
+    code
+}
+
+fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool) -> i32 {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        eprintln!("berth exec: {what}: {e}");
+        125
+    };
+    let mut builder = match ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
+        .with_executor(executor::DockerExecutor)
+        .with_root_path(&cfg.lc_root)
+    {
+        Ok(b) => b,
+        Err(e) => return fail("libcontainer root", &e),
+    };
+    let mut listener = None;
+    let sock_name = format!("{}.sock", cfg_stem(proc_path));
+    let sock = bundle.join(&sock_name);
+    if tty {
+        match super::tty::bind_in(bundle, &sock_name) {
+            Ok(l) => listener = Some(l),
+            Err(e) => return fail("console socket", &e),
+        }
+        builder = builder.with_console_socket(Some(&sock));
+    } else {
+        let dup = |fd: std::os::fd::BorrowedFd| fd.try_clone_to_owned();
+        match (dup(std::io::stdin().as_fd()), dup(std::io::stdout().as_fd()), dup(std::io::stderr().as_fd())) {
+            (Ok(i), Ok(o), Ok(e)) => builder = builder.with_stdin(i).with_stdout(o).with_stderr(e),
+            _ => return fail("duplicating stdio", &"dup failed"),
+        }
+    }
+    let built = builder.as_tenant().with_process(Some(proc_path)).with_detach(tty).build();
+    let pid = match built {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = std::fs::remove_file(&sock);
+            let text = error_chain(&e);
+            return match executor::parse_error(&text) {
+                Some((code, msg)) => {
+                    eprintln!("OCI runtime exec failed: {msg}");
+                    code
+                }
+                None => fail("OCI runtime exec failed", &text),
+            };
+        }
+    };
+    if let Some(l) = listener {
+        let master = super::tty::receive_master(&l);
+        let _ = std::fs::remove_file(&sock);
+        match master {
+            Ok(m) => pump_tty(&m),
+            Err(e) => eprintln!("berth exec: receiving the terminal: {e}"),
+        }
+    }
+    match waitpid(pid, None) {
+        Ok(WaitStatus::Exited(_, c)) => c,
+        Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
+        _ => 125,
+    }
+}
+
+/// Copies our stdin to the pty and the pty to our stdout until the terminal closes.
+fn pump_tty(master: &OwnedFd) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let stdin = std::io::stdin();
+    let mut stdin_open = true;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let (m_ready, in_ready) = (ready(0), ready(1));
+        drop(fds);
+        if m_ready {
+            match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    let _ = nix::unistd::write(std::io::stdout(), &buf[..n]);
+                }
+            }
+        }
+        if in_ready {
+            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    let _ = nix::unistd::write(master, &buf[..n]);
+                }
+            }
+        }
+    }
+}
+
+/// "exec-<hex>" from ".../exec-<hex>.json" or ".../exec-<hex>.process.json".
+fn cfg_stem(p: &Path) -> String {
+    let name = p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    name.split('.').next().unwrap_or("exec").to_owned()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    text
+}
