@@ -1,5 +1,6 @@
 //! Short syntaxes to long ones and Compose's defaults, so the result is the canonical model Docker Compose prints.
 
+pub mod casts;
 pub mod ports;
 pub mod resources;
 pub mod service;
@@ -65,6 +66,17 @@ pub fn string_mapping(v: &Value, path: &str) -> Result<Map<String, Value>> {
         }
     }
     Ok(out)
+}
+
+/// Like [`string_mapping`] for labels and options, where a bare key means an empty value.
+pub fn label_mapping(v: &Value, path: &str) -> Result<Map<String, Value>> {
+    let mut m = string_mapping(v, path)?;
+    for val in m.values_mut() {
+        if val.is_null() {
+            *val = Value::String(String::new());
+        }
+    }
+    Ok(m)
 }
 
 /// A string or a list of strings as a list.

@@ -1,6 +1,6 @@
 //! Top-level networks, volumes, secrets and configs: names, defaults, and dropping the unused ones as Compose does.
 
-use super::{string_mapping, Context};
+use super::{label_mapping, Context};
 use crate::error::Result;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -128,11 +128,11 @@ fn filter_normalize(
             r.shift_remove("external");
         }
         if let Some(l) = r.get("labels") {
-            let lm = string_mapping(l, &format!("{kind}.{name}.labels"))?;
+            let lm = label_mapping(l, &format!("{kind}.{name}.labels"))?;
             r.insert("labels".into(), Value::Object(lm));
         }
         if let Some(o) = r.get("driver_opts") {
-            let om = string_mapping(o, &format!("{kind}.{name}.driver_opts"))?;
+            let om = label_mapping(o, &format!("{kind}.{name}.driver_opts"))?;
             r.insert("driver_opts".into(), Value::Object(om));
         }
         if kind == "networks" && !external {

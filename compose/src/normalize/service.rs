@@ -1,9 +1,10 @@
 //! One service to its canonical long form.
 
+use super::casts::{cast_bool, cast_int, casts};
 use super::ports::{normalize_long_port, parse_short_port};
 use super::units::{format_duration, parse_bytes, parse_duration};
 use super::volumes::short_to_long;
-use super::{scalar_string, shell_split, string_list, string_mapping, Context};
+use super::{label_mapping, scalar_string, shell_split, string_list, string_mapping, Context};
 use crate::dotenv;
 use crate::error::{ErrorKind, LoadError, Result};
 use serde_json::{json, Map, Value};
@@ -41,12 +42,12 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
     }
     for key in ["labels", "annotations"] {
         if let Some(v) = svc.get(key) {
-            let m = string_mapping(v, &p(key))?;
+            let m = label_mapping(v, &p(key))?;
             svc.insert(key.into(), Value::Object(m));
         }
     }
     if let Some(v) = svc.get("sysctls") {
-        let m = string_mapping(v, &p("sysctls"))?;
+        let m = label_mapping(v, &p("sysctls"))?;
         svc.insert("sysctls".into(), Value::Object(m));
     }
     for key in ["dns", "dns_search", "tmpfs", "expose", "dns_opt"] {
@@ -177,7 +178,7 @@ fn build(b: &mut Value, ctx: &Context, path: &str) -> Result<()> {
     for key in ["labels", "extra_hosts"] {
         if let Some(v) = m.get(key) {
             let l = if key == "labels" {
-                Value::Object(string_mapping(v, &format!("{path}.{key}"))?)
+                Value::Object(label_mapping(v, &format!("{path}.{key}"))?)
             } else {
                 extra_hosts(v, path)?
             };
@@ -286,6 +287,7 @@ fn long_volume(m: &Map<String, Value>, path: &str) -> Result<Value> {
             t.insert("size".into(), json!(s.to_string()));
         }
     }
+    cast_bool(&mut m, "read_only");
     if m.get("read_only") == Some(&Value::Bool(false)) {
         m.shift_remove("read_only");
     }
@@ -303,6 +305,8 @@ fn healthcheck(v: &mut Value, path: &str) -> Result<()> {
     for key in ["interval", "timeout", "start_period", "start_interval"] {
         duration_field(m, key, &format!("{path}.{key}"))?;
     }
+    cast_int(m, "retries");
+    cast_bool(m, "disable");
     Ok(())
 }
 
@@ -311,6 +315,7 @@ fn deploy(v: &mut Value, path: &str) -> Result<()> {
         return Err(err(path, "expected a mapping"));
     };
     m.entry("placement").or_insert(json!({}));
+    cast_int(m, "replicas");
     let res = m.entry("resources").or_insert(json!({}));
     if let Value::Object(r) = res {
         for kind in ["limits", "reservations"] {
@@ -334,6 +339,7 @@ fn deploy(v: &mut Value, path: &str) -> Result<()> {
         for key in ["delay", "window"] {
             duration_field(rp, key, &format!("{path}.restart_policy.{key}"))?;
         }
+        cast_int(rp, "max_attempts");
     }
     for cfg in ["update_config", "rollback_config"] {
         if let Some(Value::Object(c)) = m.get_mut(cfg) {
@@ -343,7 +349,7 @@ fn deploy(v: &mut Value, path: &str) -> Result<()> {
         }
     }
     if let Some(Value::Object(l)) = m.get("labels") {
-        let lm = string_mapping(&Value::Object(l.clone()), &format!("{path}.labels"))?;
+        let lm = label_mapping(&Value::Object(l.clone()), &format!("{path}.labels"))?;
         m.insert("labels".into(), Value::Object(lm));
     }
     Ok(())
@@ -517,54 +523,5 @@ fn develop(svc: &mut Map<String, Value>) {
                 e.entry("command").or_insert(Value::Null);
             }
         }
-    }
-}
-
-/// Values Compose coerces after interpolation (booleans and numbers written as strings).
-fn casts(svc: &mut Map<String, Value>) {
-    for key in [
-        "init",
-        "privileged",
-        "read_only",
-        "stdin_open",
-        "tty",
-        "oom_kill_disable",
-    ] {
-        if let Some(Value::String(s)) = svc.get(key) {
-            if let Some(b) = parse_bool(s) {
-                svc.insert(key.into(), Value::Bool(b));
-            }
-        }
-    }
-    for key in [
-        "cpu_count",
-        "cpu_period",
-        "cpu_quota",
-        "cpu_shares",
-        "pids_limit",
-        "oom_score_adj",
-        "scale",
-        "cpu_rt_period",
-        "cpu_rt_runtime",
-    ] {
-        if let Some(Value::String(s)) = svc.get(key) {
-            if let Ok(n) = s.parse::<i64>() {
-                svc.insert(key.into(), json!(n));
-            }
-        }
-    }
-    if let Some(v) = svc.get("cpus").cloned() {
-        if let Some(f) = scalar_string(&v).and_then(|s| s.parse::<f64>().ok()) {
-            svc.insert("cpus".into(), json!(f));
-        }
-    }
-}
-
-/// Booleans as Compose's interpolation accepts them.
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "y" | "on" | "1" => Some(true),
-        "false" | "no" | "n" | "off" | "0" => Some(false),
-        _ => None,
     }
 }

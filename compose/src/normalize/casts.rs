@@ -1,0 +1,105 @@
+//! Values Compose coerces after interpolation: booleans and numbers written as strings (`"${DEBUG:-true}"`).
+
+use super::{scalar_string, string_mapping};
+use serde_json::{json, Map, Value};
+
+/// Booleans as Compose's interpolation accepts them.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "on" | "1" => Some(true),
+        "false" | "no" | "n" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Turns a string `key` of `m` into a boolean when it reads as one.
+pub fn cast_bool(m: &mut Map<String, Value>, key: &str) {
+    if let Some(b) = m.get(key).and_then(Value::as_str).and_then(parse_bool) {
+        m.insert(key.into(), Value::Bool(b));
+    }
+}
+
+/// Turns a string `key` of `m` into an integer when it reads as one.
+pub fn cast_int(m: &mut Map<String, Value>, key: &str) {
+    if let Some(n) = m
+        .get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<i64>().ok())
+    {
+        m.insert(key.into(), json!(n));
+    }
+}
+
+const BOOLS: [&str; 6] = [
+    "init",
+    "privileged",
+    "read_only",
+    "stdin_open",
+    "tty",
+    "oom_kill_disable",
+];
+const INTS: [&str; 10] = [
+    "cpu_count",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_shares",
+    "pids_limit",
+    "oom_score_adj",
+    "scale",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "mem_swappiness",
+];
+
+/// Applies the service-level coercions.
+pub fn casts(svc: &mut Map<String, Value>) {
+    BOOLS.iter().for_each(|k| cast_bool(svc, k));
+    INTS.iter().for_each(|k| cast_int(svc, k));
+    if let Some(v) = svc.get("cpus").cloned() {
+        if let Some(f) = scalar_string(&v).and_then(|s| s.parse::<f64>().ok()) {
+            svc.insert("cpus".into(), json!(f));
+        }
+    }
+    if let Some(Value::Object(u)) = svc.get_mut("ulimits") {
+        for v in u.values_mut() {
+            match v {
+                Value::String(s) => {
+                    if let Ok(n) = s.parse::<i64>() {
+                        *v = json!(n);
+                    }
+                }
+                Value::Object(l) => {
+                    cast_int(l, "soft");
+                    cast_int(l, "hard");
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(Value::Object(l)) = svc.get_mut("logging") {
+        if let Some(o) = l.get("options").cloned() {
+            if let Ok(m) = string_mapping(&o, "logging.options") {
+                l.insert("options".into(), Value::Object(m));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coerces_interpolated_strings() {
+        let mut m = json!({"init": "true", "pids_limit": "100", "cpus": "0.5", "ulimits": {"nofile": {"soft": "1", "hard": "2"}, "nproc": "3"}})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        casts(&mut m);
+        assert_eq!(m["init"], true);
+        assert_eq!(m["pids_limit"], 100);
+        assert_eq!(m["cpus"], 0.5);
+        assert_eq!(m["ulimits"]["nofile"]["hard"], 2);
+        assert_eq!(m["ulimits"]["nproc"], 3);
+    }
+}
