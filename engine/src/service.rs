@@ -35,6 +35,8 @@ impl Engine {
         let db = Arc::new(StateDb::open(&config.db_file())?);
         let images = Arc::new(ImageStore::open(&config.root, db.clone())?);
         images.gc()?;
+        // Volume rows and directories agree again after a crash (half-made or half-removed volumes).
+        crate::api::volumes::state::Volumes::open(&db, &config.root)?.recover()?;
         let registry = crate::registry::Registry::open(&config.root, images.clone(), db.clone())?;
         let mut runtime = Runtime::new(&config.root).map_err(|e| crate::EngineError::internal("opening the runtime", e))?;
         if let Some(exe) = monitor_exe {

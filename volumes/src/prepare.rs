@@ -30,7 +30,7 @@ pub enum Stage<'a> {
 /// The result of `prepare`.
 #[derive(Debug, Clone, Default)]
 pub struct Prepared {
-    /// Mounts for the runtime, in order.
+    /// Mounts for the runtime, parents before children (sorted by destination depth).
     pub mounts: Vec<PreparedMount>,
     /// Volumes this call created: the engine records them.
     pub created: Vec<Volume>,
@@ -63,6 +63,8 @@ impl VolumeStore {
                 return Err(e);
             }
         }
+        // Parents before children (a mount at /data must not hide one at /data/logs), as Docker sorts.
+        out.mounts.sort_by_key(|m| m.destination.components().count());
         Ok(out)
     }
 

@@ -1,5 +1,6 @@
 //! Volume endpoints: create, inspect, list (filters name/label/dangling/driver), remove, prune.
 
+pub mod container;
 pub mod state;
 
 use super::{parse_json, qbool, ApiResult, AppState};
