@@ -3,6 +3,7 @@
 mod containers;
 mod distribution;
 mod images;
+pub mod networks;
 mod stream;
 mod system;
 pub mod volumes;
@@ -62,6 +63,7 @@ pub fn router(engine: AppState) -> Router {
         .merge(distribution::routes())
         .merge(containers::routes())
         .merge(volumes::routes())
+        .merge(networks::routes())
         .fallback(|| async { ApiError(EngineError::NotFound("page not found".into())) })
         .with_state(engine)
 }

@@ -1,0 +1,213 @@
+//! What the container service calls: network setup before a container starts, teardown after it
+//! stops, and forgetting it when it is removed.
+
+use super::service::{engine_error, Networks, DEFAULT_BRIDGE};
+use super::state::EndpointRecord;
+use crate::error::{EngineError, Result};
+use bollard::models::{EndpointSettings, PortMap};
+use netstack::resolv::{hosts_entries, parse_extra_host, render_resolv_conf, ResolvSpec};
+use netstack::{ContainerId, PortRequest, Proto, PublishedPort};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// A container's network settings as created (HostConfig and NetworkingConfig parts).
+#[derive(Debug, Clone, Default)]
+pub struct ContainerNetRequest {
+    /// Container id (64 hex).
+    pub id: String,
+    /// Container name (its DNS name).
+    pub name: String,
+    /// `HostConfig.NetworkMode`: "", "default", "bridge", "host", "none", "container:<id>" or a network name/id.
+    pub network_mode: Option<String>,
+    /// `NetworkingConfig.EndpointsConfig`: network name/id → settings (aliases, IPv4Address).
+    pub endpoints: HashMap<String, EndpointSettings>,
+    /// `HostConfig.PortBindings`.
+    pub port_bindings: Option<PortMap>,
+    /// `HostConfig.Dns`.
+    pub dns: Vec<String>,
+    /// `HostConfig.DnsSearch`.
+    pub dns_search: Vec<String>,
+    /// `HostConfig.DnsOptions`.
+    pub dns_options: Vec<String>,
+    /// `HostConfig.ExtraHosts` (`name:ip`, `name:host-gateway`).
+    pub extra_hosts: Vec<String>,
+}
+
+/// How the runtime must set up the container's network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetMode {
+    /// Join this namespace file (made by netstack, or another container's).
+    Join(PathBuf),
+    /// The host's namespace.
+    Host,
+    /// A fresh namespace with loopback only.
+    Isolated,
+}
+
+/// Everything the runtime needs from the network side.
+#[derive(Debug, Clone)]
+pub struct ContainerNet {
+    /// Namespace to use.
+    pub mode: NetMode,
+    /// Text of /etc/resolv.conf.
+    pub resolv_conf: String,
+    /// Extra /etc/hosts lines.
+    pub hosts: Vec<(String, IpAddr)>,
+    /// Ports as published.
+    pub ports: Vec<PublishedPort>,
+    /// Endpoints, first = default route.
+    pub endpoints: Vec<EndpointRecord>,
+}
+
+fn parse_dns(v: &[String]) -> Result<Vec<IpAddr>> {
+    v.iter()
+        .map(|s| s.parse().map_err(|_| EngineError::BadRequest(format!("HostConfig.Dns: invalid value {s:?}: expected an IP address"))))
+        .collect()
+}
+
+/// Turns `PortBindings` into port requests (keys `80`, `80/tcp`, `53/udp`).
+pub fn port_requests(map: Option<&PortMap>) -> Result<Vec<PortRequest>> {
+    let mut out = Vec::new();
+    for (key, bindings) in map.into_iter().flatten() {
+        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let proto = match proto {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            other => return Err(EngineError::BadRequest(format!("HostConfig.PortBindings: protocol {other:?} of {key:?} is not supported (tcp, udp)"))),
+        };
+        let port: u16 = port
+            .parse()
+            .map_err(|_| EngineError::BadRequest(format!("HostConfig.PortBindings: invalid container port in {key:?}")))?;
+        for b in bindings.iter().flatten() {
+            let req = PortRequest::parse(proto, b.host_ip.as_deref().unwrap_or(""), b.host_port.as_deref().unwrap_or(""), port)
+                .map_err(|e| EngineError::BadRequest(format!("HostConfig.PortBindings[{key:?}]: {e}")))?;
+            out.push(req);
+        }
+    }
+    Ok(out)
+}
+
+impl Networks {
+    /// Prepares a container's network before start: endpoints (leases), namespace, veths, DNS names,
+    /// published ports, resolv.conf and hosts lines. On error nothing is left half-made.
+    #[tracing::instrument(skip_all, fields(container = %&req.id[..req.id.len().min(12)]))]
+    pub async fn setup_container(&self, req: &ContainerNetRequest) -> Result<ContainerNet> {
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let mode = req.network_mode.as_deref().unwrap_or("");
+        let default_gw = self.resolve(DEFAULT_BRIDGE).ok().map(|n| n.alloc.gateway);
+        let plain = |mode| -> Result<ContainerNet> {
+            let spec = ResolvSpec { dns: parse_dns(&req.dns)?, search: req.dns_search.clone(), options: req.dns_options.clone(), embedded: None };
+            Ok(ContainerNet { mode, resolv_conf: render_resolv_conf(&spec, &host_resolv), hosts: self.hosts(req, default_gw)?, ports: Vec::new(), endpoints: Vec::new() })
+        };
+        match mode {
+            "host" => return plain(NetMode::Host),
+            "none" => return plain(NetMode::Isolated),
+            _ => {}
+        }
+        if let Some(other) = mode.strip_prefix("container:") {
+            let rec = self.container_record(other)?;
+            if !self.has_sandbox(&rec.id) {
+                return Err(EngineError::Conflict(format!("cannot join network namespace of container {other}: it is not running")));
+            }
+            let cid: ContainerId = rec.id.parse().map_err(engine_error)?;
+            return plain(NetMode::Join(self.stack.sandbox_path(&cid)));
+        }
+        let _g = self.changes.lock().await;
+        match self.setup_sandbox(req, mode, &host_resolv).await {
+            Ok(net) => Ok(net),
+            Err(e) => {
+                if let Ok(cid) = req.id.parse::<ContainerId>() {
+                    let _ = self.stack.remove_sandbox(&cid).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn setup_sandbox(&self, req: &ContainerNetRequest, mode: &str, host_resolv: &str) -> Result<ContainerNet> {
+        let primary = match mode {
+            "" | "default" | DEFAULT_BRIDGE => DEFAULT_BRIDGE.to_owned(),
+            other => other.to_owned(),
+        };
+        let primary_net = self.resolve(&primary)?;
+        self.ensure_endpoint(req, &primary, &primary_net.id).await?;
+        for key in req.endpoints.keys() {
+            let net = self.resolve(key)?;
+            self.ensure_endpoint(req, key, &net.id).await?;
+        }
+        let eps = self.endpoints_of_container(&req.id)?;
+        let cid: ContainerId = req.id.parse().map_err(engine_error)?;
+        let path = self.stack.create_sandbox(&cid).await.map_err(engine_error)?;
+        let mut routed = false;
+        let mut gateway: Option<Ipv4Addr> = None;
+        for ep in &eps {
+            let net = self.resolve(&ep.network)?;
+            let route = !routed && !net.internal;
+            routed |= route;
+            gateway.get_or_insert(net.alloc.gateway);
+            self.attach_live(ep, route).await?;
+            self.publish_names(ep);
+        }
+        let dns = parse_dns(&req.dns)?;
+        for ep in &eps {
+            self.stack.dns().set_client_upstreams(ep.ip.into(), dns.iter().map(|ip| SocketAddr::new(*ip, 53)).collect());
+        }
+        let ports = match eps.first() {
+            Some(first) => self.stack.publish(&cid, first.ip, &port_requests(req.port_bindings.as_ref())?).await.map_err(engine_error)?,
+            None => Vec::new(),
+        };
+        let spec = ResolvSpec { embedded: gateway, dns, search: req.dns_search.clone(), options: req.dns_options.clone() };
+        Ok(ContainerNet {
+            mode: NetMode::Join(path),
+            resolv_conf: render_resolv_conf(&spec, host_resolv),
+            hosts: self.hosts(req, gateway)?,
+            ports,
+            endpoints: eps,
+        })
+    }
+
+    async fn ensure_endpoint(&self, req: &ContainerNetRequest, key: &str, network_id: &str) -> Result<()> {
+        if self.endpoints_of_container(&req.id)?.iter().any(|e| e.network == network_id) {
+            return Ok(());
+        }
+        let settings = req.endpoints.get(key).or_else(|| req.endpoints.get(network_id));
+        // Not live yet: the namespace is made after all endpoints exist.
+        self.connect_locked(network_id, &req.id, &req.name, settings).await.map(|_| ())
+    }
+
+    fn hosts(&self, req: &ContainerNetRequest, gateway: Option<Ipv4Addr>) -> Result<Vec<(String, IpAddr)>> {
+        let parsed = req
+            .extra_hosts
+            .iter()
+            .map(|h| parse_extra_host(h).map_err(|e| EngineError::BadRequest(format!("HostConfig.ExtraHosts: {e}"))))
+            .collect::<Result<Vec<_>>>()?;
+        hosts_entries(&parsed, gateway).map_err(|e| EngineError::BadRequest(format!("HostConfig.ExtraHosts: {e}")))
+    }
+
+    /// After a container stopped: its namespace, veths, ports and DNS names go; endpoints and leases stay.
+    #[tracing::instrument(skip(self))]
+    pub async fn teardown_container(&self, id: &str) -> Result<()> {
+        let Ok(cid) = id.parse::<ContainerId>() else { return Ok(()) };
+        for ep in self.endpoints_of_container(id)? {
+            self.stack.dns().set_client_upstreams(ep.ip.into(), Vec::new());
+        }
+        self.stack.remove_sandbox(&cid).await.map_err(engine_error)
+    }
+
+    /// When a container is removed: teardown plus its endpoints and leases.
+    #[tracing::instrument(skip(self))]
+    pub async fn forget_container(&self, id: &str) -> Result<()> {
+        self.teardown_container(id).await?;
+        let _g = self.changes.lock().await;
+        for ep in self.endpoints_of_container(id)? {
+            self.drop_endpoint(&ep).await?;
+        }
+        Ok(())
+    }
+
+    /// Ports published for a running container.
+    pub fn published_ports(&self, id: &str) -> Vec<PublishedPort> {
+        id.parse::<ContainerId>().map(|c| self.stack.published(&c)).unwrap_or_default()
+    }
+}

@@ -1,0 +1,210 @@
+//! Network endpoints: create, inspect, list (filters), remove, prune, connect, disconnect; and the
+//! network service the container service calls (`Networks::setup_container` and friends).
+
+mod container;
+mod ops;
+mod service;
+mod state;
+
+pub use container::{port_requests, ContainerNet, ContainerNetRequest, NetMode};
+pub use service::{Networks, DEFAULT_BRIDGE};
+pub use state::{EndpointRecord, NetworkRecord};
+
+use super::{parse_json, ApiResult, AppState};
+use crate::error::{EngineError, Result};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bollard::models::{
+    EndpointResource, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
+    NetworkDisconnectRequest, NetworkInspect, NetworkPruneResponse, NetworkSummary,
+};
+use std::collections::HashMap;
+
+type Q = Query<HashMap<String, String>>;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/networks", get(list))
+        .route("/networks/create", post(create))
+        .route("/networks/prune", post(prune))
+        .route("/networks/{id}", get(inspect).delete(remove))
+        .route("/networks/{id}/connect", post(connect))
+        .route("/networks/{id}/disconnect", post(disconnect))
+}
+
+fn ipam_view(rec: &NetworkRecord) -> Ipam {
+    Ipam {
+        driver: Some("default".into()),
+        config: Some(vec![IpamConfig {
+            subnet: Some(rec.alloc.subnet.to_string()),
+            gateway: Some(rec.alloc.gateway.to_string()),
+            ip_range: rec.alloc.ip_range.map(|r| r.to_string()),
+            ..Default::default()
+        }]),
+        options: Some(HashMap::new()),
+    }
+}
+
+fn summary(rec: &NetworkRecord) -> NetworkSummary {
+    NetworkSummary {
+        name: Some(rec.name.clone()),
+        id: Some(rec.id.clone()),
+        created: Some(rec.created.clone()),
+        scope: Some("local".into()),
+        driver: Some(rec.driver.clone()),
+        enable_ipv4: Some(true),
+        enable_ipv6: Some(false),
+        ipam: Some(ipam_view(rec)),
+        internal: Some(rec.internal),
+        attachable: Some(rec.attachable),
+        ingress: Some(false),
+        config_only: Some(false),
+        options: Some(rec.options.clone().into_iter().collect()),
+        labels: Some(rec.labels.clone().into_iter().collect()),
+        ..Default::default()
+    }
+}
+
+fn inspect_view(rec: &NetworkRecord, eps: &[EndpointRecord]) -> NetworkInspect {
+    let prefix = rec.alloc.subnet.prefix_len();
+    let containers = eps
+        .iter()
+        .map(|e| {
+            let res = EndpointResource {
+                name: Some(e.name.clone()),
+                endpoint_id: Some(e.endpoint_id.clone()),
+                mac_address: Some(String::new()),
+                ipv4_address: Some(format!("{}/{prefix}", e.ip)),
+                ipv6_address: Some(String::new()),
+            };
+            (e.container.clone(), res)
+        })
+        .collect();
+    let s = summary(rec);
+    NetworkInspect {
+        name: s.name,
+        id: s.id,
+        created: s.created,
+        scope: s.scope,
+        driver: s.driver,
+        enable_ipv4: s.enable_ipv4,
+        enable_ipv6: s.enable_ipv6,
+        ipam: s.ipam,
+        internal: s.internal,
+        attachable: s.attachable,
+        ingress: s.ingress,
+        config_only: s.config_only,
+        options: s.options,
+        labels: s.labels,
+        containers: Some(containers),
+        ..Default::default()
+    }
+}
+
+/// Docker's `filters` query: `{"key":["v"]}` or `{"key":{"v":true}}`.
+fn parse_filters(raw: Option<&String>) -> Result<HashMap<String, Vec<String>>> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(HashMap::new()) };
+    let v: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| EngineError::BadRequest(format!("filters: invalid JSON: {e}")))?;
+    let obj = v.as_object().ok_or_else(|| EngineError::BadRequest("filters: expected a JSON object".into()))?;
+    let mut out = HashMap::new();
+    for (k, vals) in obj {
+        let list: Vec<String> = match vals {
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+            serde_json::Value::Object(o) => o.iter().filter(|(_, b)| b.as_bool() != Some(false)).map(|(k, _)| k.clone()).collect(),
+            _ => return Err(EngineError::BadRequest(format!("filters.{k}: expected a list or a map"))),
+        };
+        out.insert(k.clone(), list);
+    }
+    Ok(out)
+}
+
+fn label_matches(rec: &NetworkRecord, wanted: &[String]) -> bool {
+    wanted.iter().all(|w| match w.split_once('=') {
+        Some((k, v)) => rec.labels.get(k).is_some_and(|x| x == v),
+        None => rec.labels.contains_key(w),
+    })
+}
+
+fn matches(rec: &NetworkRecord, f: &HashMap<String, Vec<String>>, in_use: bool) -> Result<bool> {
+    for (key, vals) in f {
+        if vals.is_empty() {
+            continue;
+        }
+        let ok = match key.as_str() {
+            "name" => vals.iter().any(|v| rec.name.contains(v.as_str())),
+            "id" => vals.iter().any(|v| rec.id.starts_with(v.as_str())),
+            "driver" => vals.iter().any(|v| *v == rec.driver),
+            "label" => label_matches(rec, vals),
+            "scope" => vals.iter().any(|v| v == "local"),
+            "type" => vals.iter().any(|v| (v == "builtin") == rec.default_bridge),
+            "dangling" => vals.iter().any(|v| matches!(v.as_str(), "true" | "1") != in_use),
+            other => return Err(EngineError::BadRequest(format!("filters: invalid filter {other:?}"))),
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<(StatusCode, Json<NetworkCreateResponse>)> {
+    let req: NetworkCreateRequest = parse_json(&body, "network config")?;
+    let nets = Networks::of(&engine).await?;
+    let id = nets.create(req).await?;
+    Ok((StatusCode::CREATED, Json(NetworkCreateResponse { id, warning: String::new() })))
+}
+
+async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<NetworkSummary>>> {
+    let filters = parse_filters(q.get("filters"))?;
+    let nets = Networks::of(&engine).await?;
+    let mut out = Vec::new();
+    for rec in nets.db().networks()? {
+        let in_use = !nets.endpoints_of_network(&rec.id)?.is_empty();
+        if matches(&rec, &filters, in_use)? {
+            out.push(summary(&rec));
+        }
+    }
+    Ok(Json(out))
+}
+
+async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<NetworkInspect>> {
+    let nets = Networks::of(&engine).await?;
+    let rec = nets.resolve(&id)?;
+    let eps = nets.endpoints_of_network(&rec.id)?;
+    Ok(Json(inspect_view(&rec, &eps)))
+}
+
+async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    Networks::of(&engine).await?.remove(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<NetworkPruneResponse>> {
+    let filters = parse_filters(q.get("filters"))?;
+    if let Some(bad) = filters.keys().find(|k| !matches!(k.as_str(), "label" | "label!" | "until")) {
+        return Err(EngineError::BadRequest(format!("filters: invalid filter {bad:?} for prune")).into());
+    }
+    let labels = filters.get("label").cloned().unwrap_or_default();
+    let not_labels = filters.get("label!").cloned().unwrap_or_default();
+    let nets = Networks::of(&engine).await?;
+    let deleted = nets
+        .prune(|rec| !label_matches(rec, &labels) || (!not_labels.is_empty() && label_matches(rec, &not_labels)))
+        .await?;
+    Ok(Json(NetworkPruneResponse { networks_deleted: Some(deleted) }))
+}
+
+async fn connect(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
+    let req: NetworkConnectRequest = parse_json(&body, "network connect config")?;
+    Networks::of(&engine).await?.connect(&id, &req.container, req.endpoint_config.as_ref()).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn disconnect(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
+    let req: NetworkDisconnectRequest = parse_json(&body, "network disconnect config")?;
+    Networks::of(&engine).await?.disconnect(&id, &req.container).await?;
+    Ok(StatusCode::OK)
+}

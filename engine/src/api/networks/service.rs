@@ -1,0 +1,190 @@
+//! The engine's network service: one netstack per state root, networks and endpoints kept in the
+//! state database, kernel objects re-made (or removed) at start.
+
+use super::state::{Change, EndpointRecord, NetDb, NetworkRecord};
+use crate::error::{EngineError, Result};
+use crate::service::Engine;
+use netstack::{
+    Config, ContainerId, EndpointSpec, InstanceTag, Ipam, Keep, NetError, Netstack, NetworkId, NetworkSpec, PoolConfig,
+    SubnetRequest,
+};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Name of the predefined bridge network.
+pub const DEFAULT_BRIDGE: &str = "bridge";
+
+/// Networks of one engine.
+pub struct Networks {
+    pub(super) stack: Netstack,
+    engine: Arc<Engine>,
+    /// Serialises changes so IPAM state and kernel objects never interleave.
+    pub(super) changes: tokio::sync::Mutex<()>,
+}
+
+static REGISTRY: tokio::sync::Mutex<BTreeMap<PathBuf, Arc<Networks>>> = tokio::sync::Mutex::const_new(BTreeMap::new());
+
+/// Maps netstack errors to the API's classes.
+pub fn engine_error(e: NetError) -> EngineError {
+    match e {
+        NetError::Invalid { .. } | NetError::SubnetOverlap { .. } | NetError::AddressUnavailable { .. } => {
+            EngineError::BadRequest(e.to_string())
+        }
+        NetError::PortInUse { .. } | NetError::AddressesExhausted { .. } | NetError::PoolsExhausted => {
+            EngineError::Conflict(e.to_string())
+        }
+        NetError::NoSuchNetwork(_) => EngineError::NotFound(e.to_string()),
+        NetError::Unsupported(_) => EngineError::NotImplemented(e.to_string()),
+        other => EngineError::Internal(other.to_string()),
+    }
+}
+
+/// Instance tag of a state root: short, stable, distinct per root.
+fn tag_of(root: &Path) -> Result<InstanceTag> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in root.to_string_lossy().bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    InstanceTag::new(&format!("e{:010x}", h & 0xff_ffff_ffff)).map_err(engine_error)
+}
+
+fn new_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+impl Networks {
+    /// The network service of `engine`, made (and restored from the database) on first use.
+    pub async fn of(engine: &Arc<Engine>) -> Result<Arc<Networks>> {
+        let mut reg = REGISTRY.lock().await;
+        if let Some(n) = reg.get(&engine.config.root) {
+            return Ok(n.clone());
+        }
+        let cfg = Config::new(&engine.config.root.join("netns"), tag_of(&engine.config.root)?);
+        let stack = Netstack::new(cfg).map_err(engine_error)?;
+        let nets = Arc::new(Networks { stack, engine: engine.clone(), changes: tokio::sync::Mutex::new(()) });
+        nets.restore().await?;
+        reg.insert(engine.config.root.clone(), nets.clone());
+        Ok(nets)
+    }
+
+    pub(super) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub(super) fn db(&self) -> NetDb<'_> {
+        NetDb(&self.engine.db)
+    }
+
+    pub(super) fn ipam(&self) -> Result<Ipam> {
+        Ok(Ipam::new(PoolConfig::default(), self.db().ipam()?))
+    }
+
+    pub(super) fn spec_of(rec: &NetworkRecord) -> Result<NetworkSpec> {
+        let id: NetworkId = rec.id.parse().map_err(engine_error)?;
+        let mut spec = NetworkSpec::from_allocation(&id, &rec.alloc, rec.internal);
+        spec.mtu = rec.mtu;
+        Ok(spec)
+    }
+
+    /// Re-makes bridges, rules and DNS listeners of stored networks; removes what no row names.
+    #[tracing::instrument(skip_all)]
+    async fn restore(&self) -> Result<()> {
+        if !self.db().networks()?.iter().any(|n| n.default_bridge) {
+            self.create_default_bridge().await?;
+        }
+        let nets = self.db().networks()?;
+        for n in &nets {
+            self.stack.create_network(&Self::spec_of(n)?).await.map_err(engine_error)?;
+        }
+        let endpoints = self.db().endpoints()?;
+        let containers: HashSet<ContainerId> =
+            self.engine.db.containers()?.iter().filter_map(|c| c.id.parse().ok()).collect();
+        let keep = Keep { networks: nets.iter().filter_map(|n| n.id.parse().ok()).collect(), containers };
+        let report = self.stack.cleanup_orphans(&keep).await.map_err(engine_error)?;
+        tracing::info!(?report, "network leftovers removed");
+        for ep in endpoints.iter().filter(|e| self.has_sandbox(&e.container)) {
+            self.publish_names(ep);
+        }
+        Ok(())
+    }
+
+    async fn create_default_bridge(&self) -> Result<()> {
+        let mut ipam = self.ipam()?;
+        let id: NetworkId = new_id().parse().map_err(engine_error)?;
+        let routes = self.stack.host_routes().await.map_err(engine_error)?;
+        let req = SubnetRequest { default_bridge: true, ..Default::default() };
+        // Another engine on this host may hold 172.17.0.0/16: fall back to the pools.
+        let alloc = match ipam.allocate_network(&id, &req, &routes) {
+            Ok(a) => a,
+            Err(NetError::SubnetOverlap { .. }) => {
+                ipam.allocate_network(&id, &SubnetRequest::default(), &routes).map_err(engine_error)?
+            }
+            Err(e) => return Err(engine_error(e)),
+        };
+        let rec = NetworkRecord {
+            id: id.to_string(),
+            name: DEFAULT_BRIDGE.into(),
+            driver: "bridge".into(),
+            created: chrono::Utc::now().to_rfc3339(),
+            internal: false,
+            attachable: false,
+            labels: BTreeMap::new(),
+            options: BTreeMap::new(),
+            alloc,
+            mtu: None,
+            default_bridge: true,
+        };
+        self.db().commit(Change::PutNetwork(&rec), ipam.state())
+    }
+
+    /// Finds a network by full id, name or unique id prefix.
+    pub fn resolve(&self, ident: &str) -> Result<NetworkRecord> {
+        let nets = self.db().networks()?;
+        if let Some(n) = nets.iter().find(|n| n.id == ident || n.name == ident) {
+            return Ok(n.clone());
+        }
+        let mut found = nets.iter().filter(|n| !ident.is_empty() && n.id.starts_with(ident));
+        match (found.next(), found.next()) {
+            (Some(n), None) => Ok(n.clone()),
+            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!("network {ident} is ambiguous (more than one network matches)"))),
+            (None, _) => Err(EngineError::NotFound(format!("network {ident} not found"))),
+        }
+    }
+
+    /// Endpoints of one network.
+    pub fn endpoints_of_network(&self, id: &str) -> Result<Vec<EndpointRecord>> {
+        Ok(self.db().endpoints()?.into_iter().filter(|e| e.network == id).collect())
+    }
+
+    /// Endpoints of one container, in attachment order.
+    pub fn endpoints_of_container(&self, id: &str) -> Result<Vec<EndpointRecord>> {
+        let mut eps: Vec<_> = self.db().endpoints()?.into_iter().filter(|e| e.container == id).collect();
+        eps.sort_by_key(|e| e.order);
+        Ok(eps)
+    }
+
+    pub(super) fn publish_names(&self, ep: &EndpointRecord) {
+        let (Ok(n), Ok(c)) = (ep.network.parse::<NetworkId>(), ep.container.parse::<ContainerId>()) else { return };
+        let mut names = vec![ep.name.clone()];
+        names.extend(ep.aliases.iter().cloned());
+        self.stack.dns().records().set(&n, &c, &names, &[ep.ip.into()]);
+    }
+
+    /// True when the container's network namespace exists (it is running or starting).
+    pub fn has_sandbox(&self, container: &str) -> bool {
+        container.parse::<ContainerId>().is_ok_and(|c| netstack::netns::is_nsfs(&self.stack.sandbox_path(&c)))
+    }
+
+    /// Attaches a stored endpoint to the container's live namespace.
+    pub(super) async fn attach_live(&self, ep: &EndpointRecord, default_route: bool) -> Result<()> {
+        let net = Self::spec_of(&self.resolve(&ep.network)?)?;
+        let c: ContainerId = ep.container.parse().map_err(engine_error)?;
+        let mut names = vec![ep.name.clone()];
+        names.extend(ep.aliases.iter().cloned());
+        let spec = EndpointSpec { ip: ep.ip, names, default_route };
+        self.stack.attach(&c, &net, &spec).await.map_err(engine_error)?;
+        Ok(())
+    }
+}

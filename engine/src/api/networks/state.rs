@@ -1,0 +1,161 @@
+//! Network rows, endpoint rows and the IPAM state in the engine's database; every change is one
+//! transaction that also stores the IPAM state, so leases never drift from endpoints.
+
+use crate::error::{EngineError, Result};
+use crate::state::StateDb;
+use netstack::{IpamState, NetworkAllocation};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// Network id → JSON `NetworkRecord`.
+const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
+/// `<network id>/<container id>` → JSON `EndpointRecord`.
+const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("network_endpoints");
+/// `ipam` → JSON `netstack::IpamState`.
+const IPAM: TableDefinition<&str, &[u8]> = TableDefinition::new("network_ipam");
+const IPAM_KEY: &str = "ipam";
+
+/// A network as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    /// 64 hex.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Always `bridge`.
+    pub driver: String,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// No traffic in or out.
+    pub internal: bool,
+    /// `Attachable` as given.
+    pub attachable: bool,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Driver options as given.
+    pub options: BTreeMap<String, String>,
+    /// Subnet, gateway, range.
+    pub alloc: NetworkAllocation,
+    /// MTU from `com.docker.network.driver.mtu`.
+    pub mtu: Option<u32>,
+    /// The predefined `bridge` network.
+    pub default_bridge: bool,
+}
+
+/// A container's membership of a network.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EndpointRecord {
+    /// Network id.
+    pub network: String,
+    /// Container id.
+    pub container: String,
+    /// Container name (a DNS name).
+    pub name: String,
+    /// Extra DNS names.
+    pub aliases: Vec<String>,
+    /// Leased address.
+    pub ip: Ipv4Addr,
+    /// The address was asked for (`IPv4Address`).
+    pub static_ip: bool,
+    /// Endpoint id (64 hex).
+    pub endpoint_id: String,
+    /// Order of attachment (the first gets the default route).
+    pub order: u64,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T> {
+    serde_json::from_slice(b).map_err(|e| EngineError::internal("decoding a network record", e))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| EngineError::internal("encoding a network record", e))
+}
+
+fn ep_key(network: &str, container: &str) -> String {
+    format!("{network}/{container}")
+}
+
+/// Network state access over the engine's database.
+pub struct NetDb<'a>(pub &'a StateDb);
+
+macro_rules! read_all {
+    ($db:expr, $table:expr, $ty:ty) => {{
+        let tx = $db.db.begin_read()?;
+        match tx.open_table($table) {
+            Ok(t) => {
+                let mut out: Vec<$ty> = Vec::new();
+                for row in t.iter()? {
+                    let (_, v) = row?;
+                    out.push(decode(v.value())?);
+                }
+                out
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        }
+    }};
+}
+
+impl NetDb<'_> {
+    /// Every network.
+    pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
+        Ok(read_all!(self.0, NETWORKS, NetworkRecord))
+    }
+
+    /// Every endpoint.
+    pub fn endpoints(&self) -> Result<Vec<EndpointRecord>> {
+        Ok(read_all!(self.0, ENDPOINTS, EndpointRecord))
+    }
+
+    /// The stored IPAM state.
+    pub fn ipam(&self) -> Result<IpamState> {
+        let tx = self.0.db.begin_read()?;
+        let t = match tx.open_table(IPAM) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(IpamState::default()),
+            Err(e) => return Err(e.into()),
+        };
+        let v = t.get(IPAM_KEY)?;
+        v.map(|g| decode(g.value())).transpose().map(Option::unwrap_or_default)
+    }
+
+    /// Applies network and endpoint changes plus the new IPAM state in one transaction.
+    pub fn commit(&self, change: Change<'_>, ipam: &IpamState) -> Result<()> {
+        let tx = self.0.db.begin_write()?;
+        {
+            let mut nets = tx.open_table(NETWORKS)?;
+            let mut eps = tx.open_table(ENDPOINTS)?;
+            match change {
+                Change::PutNetwork(n) => {
+                    nets.insert(n.id.as_str(), encode(n)?.as_slice())?;
+                }
+                Change::DeleteNetwork(id) => {
+                    nets.remove(id)?;
+                }
+                Change::PutEndpoint(e) => {
+                    eps.insert(ep_key(&e.network, &e.container).as_str(), encode(e)?.as_slice())?;
+                }
+                Change::DeleteEndpoint(network, container) => {
+                    eps.remove(ep_key(network, container).as_str())?;
+                }
+            }
+            tx.open_table(IPAM)?.insert(IPAM_KEY, encode(ipam)?.as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// One change to the network tables.
+pub enum Change<'a> {
+    /// Insert or replace a network.
+    PutNetwork(&'a NetworkRecord),
+    /// Delete a network row.
+    DeleteNetwork(&'a str),
+    /// Insert or replace an endpoint.
+    PutEndpoint(&'a EndpointRecord),
+    /// Delete an endpoint row (network id, container id).
+    DeleteEndpoint(&'a str, &'a str),
+}
