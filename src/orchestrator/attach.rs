@@ -29,6 +29,7 @@ pub async fn run(
     let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
     let progress = Progress::new();
     let mut stopping = false;
+    let mut stop_tasks = Vec::new();
     let mut code: Option<i64> = None;
     while !running.is_empty() {
         tokio::select! {
@@ -39,7 +40,7 @@ pub async fn run(
                 }
                 stopping = true;
                 progress.note("Gracefully stopping... (press Ctrl+C again to force)");
-                spawn_stop_all(docker, &all, args.timeout, &progress);
+                stop_tasks = spawn_stop_all(docker, &all, args.timeout, &progress);
                 code.get_or_insert(130);
             }
             ev = events.recv() => {
@@ -63,7 +64,7 @@ pub async fn run(
                             if !stopping {
                                 stopping = true;
                                 progress.note("Aborting on container exit...");
-                                spawn_stop_all(docker, &all, args.timeout, &progress);
+                                stop_tasks = spawn_stop_all(docker, &all, args.timeout, &progress);
                             }
                         }
                     }
@@ -71,6 +72,10 @@ pub async fn run(
                 }
             }
         }
+    }
+    // Exit only once the engine reports every stop done, as `docker compose` does.
+    for task in stop_tasks {
+        let _ = task.await;
     }
     for task in log_tasks {
         let _ = task.await;
@@ -96,15 +101,17 @@ fn spawn_logs(docker: &Docker, project: &ProjectSpec, all: &[(String, Replica)],
         .collect()
 }
 
-fn spawn_stop_all(docker: &Docker, all: &[(String, Replica)], timeout: Option<i32>, progress: &Progress) {
-    for (_, replica) in all {
-        let (docker, replica, progress) = (docker.clone(), replica.clone(), progress.clone());
-        tokio::spawn(async move {
-            if let Err(err) = converge::stop(&docker, &replica.id, &replica.name, timeout, &progress).await {
-                progress.note(&format!("{err:#}"));
-            }
-        });
-    }
+fn spawn_stop_all(docker: &Docker, all: &[(String, Replica)], timeout: Option<i32>, progress: &Progress) -> Vec<tokio::task::JoinHandle<()>> {
+    all.iter()
+        .map(|(_, replica)| {
+            let (docker, replica, progress) = (docker.clone(), replica.clone(), progress.clone());
+            tokio::spawn(async move {
+                if let Err(err) = converge::stop(&docker, &replica.id, &replica.name, timeout, &progress).await {
+                    progress.note(&format!("{err:#}"));
+                }
+            })
+        })
+        .collect()
 }
 
 async fn kill_all(docker: &Docker, all: &[(String, Replica)]) {

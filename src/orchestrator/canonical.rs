@@ -297,6 +297,8 @@ pub struct Deploy {
     pub resources: Option<Resources>,
     pub restart_policy: Option<RestartPolicy>,
     pub mode: Option<String>,
+    /// Swarm placement: only an empty one (the loader's default) is accepted.
+    pub placement: Option<Value>,
 }
 
 /// `deploy.resources`.

@@ -140,11 +140,16 @@ async fn create(docker: &Docker, project: &ProjectSpec, service: &ServiceSpec, n
     Ok(Replica { id: created.id, name, fresh: true, running: false })
 }
 
-/// Stops (with the given grace) and removes one container.
+/// Stops (with the given grace) and removes one container, with its anonymous volumes when `volumes`.
 pub async fn remove(docker: &Docker, id: &str, name: &str, timeout: Option<i32>, progress: &Progress) -> Result<()> {
+    remove_with(docker, id, name, timeout, false, progress).await
+}
+
+/// As `remove`, choosing whether anonymous volumes go too.
+pub async fn remove_with(docker: &Docker, id: &str, name: &str, timeout: Option<i32>, volumes: bool, progress: &Progress) -> Result<()> {
     stop(docker, id, name, timeout, progress).await?;
     progress.set("Container", name, "Removing", false);
-    let options = RemoveContainerOptionsBuilder::new().force(true).build();
+    let options = RemoveContainerOptionsBuilder::new().force(true).v(volumes).build();
     match docker.remove_container(id, Some(options)).await {
         Ok(()) => {}
         Err(err) if is_not_found(&err) => {}

@@ -52,7 +52,7 @@ pub async fn run(docker: &Docker, name: &str, model: Option<&ProjectSpec>, args:
     for level in stop_levels(&remove) {
         let removals = level.iter().map(|c| {
             let progress = &progress;
-            async move { converge::remove(docker, c.id.as_deref().unwrap_or_default(), &resources::display_name(c), args.timeout, progress).await }
+            async move { converge::remove_with(docker, c.id.as_deref().unwrap_or_default(), &resources::display_name(c), args.timeout, args.volumes, progress).await }
         });
         futures::future::try_join_all(removals).await?;
     }

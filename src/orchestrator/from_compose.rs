@@ -1,11 +1,10 @@
 //! The project model: canonical Compose (long syntax) → `ProjectSpec`, refusing what berth cannot honour by name.
 //!
-//! The canonical document comes from the Compose loader (issue 3) once it exports one; until then an interim
-//! reader takes a single Compose file already written in long syntax (no interpolation, merge, extends, env_file).
+//! The input is the loader's canonical document (the shape `docker compose config --format json` prints):
+//! every short syntax already expanded, paths resolved, env_file merged into environment.
 
 use super::canonical::{self, SUPPORTED_SERVICE_KEYS};
 use super::labels;
-use super::project::normalise;
 use super::service_body::{self, Scope};
 use super::spec::{NetworkSpec, ProjectSpec, VolumeSpec};
 use crate::cli::GlobalArgs;
@@ -14,62 +13,17 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// File names looked for, in Compose's order.
-const CANDIDATES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
-
-/// Loads the Compose project named by the global flags and maps it to a `ProjectSpec`.
+/// Loads the Compose project named by the global flags (through the `compose` loader) and maps it.
 pub fn load(global: &GlobalArgs) -> Result<ProjectSpec> {
-    let (file, working_dir) = discover(global)?;
-    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let doc: Value = serde_yaml_ng::from_str(&text).with_context(|| format!("{}: not valid YAML", file.display()))?;
-    let name = project_name(global, &doc, &working_dir)?;
-    from_canonical(doc, &name, &working_dir, vec![file], true).with_context(|| format!("in {}", display_rel(global)))
+    let opts = crate::cli::config::load_options(global, true, true);
+    let loaded = compose::load_document(&opts)?;
+    // The typed model's checks (dependency cycles among them) run before anything reaches the engine.
+    compose::Project::from_loaded(&loaded)?;
+    from_canonical(loaded.document, &loaded.name, &loaded.project_dir, loaded.files)
 }
 
-fn display_rel(global: &GlobalArgs) -> String {
-    global.files.first().cloned().unwrap_or_else(|| "the Compose file".to_owned())
-}
-
-/// Finds the single Compose file and the project directory.
-fn discover(global: &GlobalArgs) -> Result<(PathBuf, PathBuf)> {
-    if global.files.len() > 1 {
-        bail!("several -f files need the Compose loader's merge (issue 3), which berth does not have yet; pass one file");
-    }
-    let cwd = std::env::current_dir().context("no current directory")?;
-    let base = global.project_directory.clone().map(|d| cwd.join(d)).unwrap_or_else(|| cwd.clone());
-    let file = match global.files.first() {
-        Some(f) if f == "-" => bail!("-f - (stdin) needs the Compose loader (issue 3)"),
-        Some(f) => cwd.join(f),
-        None => CANDIDATES
-            .iter()
-            .map(|c| base.join(c))
-            .find(|p| p.is_file())
-            .with_context(|| format!("no configuration file provided: not found in {}", base.display()))?,
-    };
-    let working_dir = match &global.project_directory {
-        Some(_) => base,
-        None => file.parent().map(Path::to_path_buf).unwrap_or(base),
-    };
-    Ok((file, working_dir))
-}
-
-fn project_name(global: &GlobalArgs, doc: &Value, dir: &Path) -> Result<String> {
-    let chosen = global
-        .project_name
-        .clone()
-        .or_else(|| std::env::var("COMPOSE_PROJECT_NAME").ok().filter(|n| !n.is_empty()))
-        .or_else(|| doc.get("name").and_then(Value::as_str).map(str::to_owned))
-        .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_default();
-    let name = normalise(&chosen);
-    if name.is_empty() {
-        bail!("project name {chosen:?} is empty after normalisation: use -p NAME");
-    }
-    Ok(name)
-}
-
-/// Maps a canonical Compose document. `interim` marks input that did not go through the loader.
-pub fn from_canonical(doc: Value, name: &str, working_dir: &Path, files: Vec<PathBuf>, interim: bool) -> Result<ProjectSpec> {
+/// Maps a canonical Compose document.
+pub fn from_canonical(doc: Value, name: &str, working_dir: &Path, files: Vec<PathBuf>) -> Result<ProjectSpec> {
     if let Some(map) = doc.as_object() {
         for key in map.keys() {
             if !matches!(key.as_str(), "name" | "services" | "networks" | "volumes" | "secrets" | "configs" | "version") && !key.starts_with("x-") {
@@ -91,17 +45,15 @@ pub fn from_canonical(doc: Value, name: &str, working_dir: &Path, files: Vec<Pat
     let scope = Scope { project: name, working_dir, volumes: &volume_names, networks: &network_keys, services: &service_names };
     let mut services = Vec::new();
     for (svc_name, raw) in project.services {
-        check_keys(&svc_name, &raw, interim)?;
-        let typed: canonical::Service = serde_json::from_value(raw).with_context(|| {
-            let hint = if interim { " (until berth's Compose loader lands, write services in the long syntax)" } else { "" };
-            format!("services.{svc_name}: unexpected shape{hint}")
-        })?;
+        check_keys(&svc_name, &raw)?;
+        let typed: canonical::Service =
+            serde_json::from_value(raw).with_context(|| format!("services.{svc_name}: unexpected shape of the canonical model"))?;
         services.push(service_body::map(&svc_name, typed, &scope)?);
     }
     Ok(ProjectSpec { name: name.to_owned(), working_dir: working_dir.to_path_buf(), config_files: files, services, networks, volumes })
 }
 
-fn check_keys(service: &str, raw: &Value, interim: bool) -> Result<()> {
+fn check_keys(service: &str, raw: &Value) -> Result<()> {
     let Some(map) = raw.as_object() else { bail!("services.{service}: expected a mapping") };
     for key in map.keys() {
         if key.starts_with("x-") {
@@ -109,9 +61,6 @@ fn check_keys(service: &str, raw: &Value, interim: bool) -> Result<()> {
         }
         if !SUPPORTED_SERVICE_KEYS.contains(&key.as_str()) {
             bail!("services.{service}.{key}: attribute not supported by berth yet (refused rather than ignored)");
-        }
-        if interim && key == "env_file" {
-            bail!("services.{service}.env_file: needs the Compose loader (issue 3); use environment: for now");
         }
     }
     Ok(())

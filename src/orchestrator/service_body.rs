@@ -35,6 +35,9 @@ pub fn map(name: &str, svc: c::Service, scope: &Scope) -> Result<ServiceSpec> {
             bail!("{}: mode {mode:?} is not supported by berth (only replicated)", at("deploy.mode"));
         }
     }
+    if svc.deploy.as_ref().and_then(|d| d.placement.as_ref()).is_some_and(|p| p.as_object().is_none_or(|m| !m.is_empty())) {
+        bail!("{}: swarm placement is not supported by berth", at("deploy.placement"));
+    }
     let depends_on = dependencies(name, &svc, scope)?;
     let pull_policy = match &svc.pull_policy {
         Some(p) if p == "build" => bail!("{}: \"build\" is not supported by berth yet", at("pull_policy")),
