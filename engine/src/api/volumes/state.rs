@@ -261,3 +261,84 @@ impl VolumeCatalog for Volumes<'_> {
         Volumes::get(self, name.as_str()).ok().flatten()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, StateDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("state.redb")).unwrap();
+        (dir, db)
+    }
+
+    fn name(n: &str) -> VolumeName {
+        VolumeName::new(n).unwrap()
+    }
+
+    #[test]
+    fn create_is_idempotent_and_remove_respects_users() {
+        let (dir, db) = setup();
+        let vols = Volumes::open(&db, dir.path()).unwrap();
+        let (v, made) = vols
+            .create(Some(name("data")), BTreeMap::new(), BTreeMap::new())
+            .unwrap();
+        assert!(made && v.mountpoint.is_dir());
+        let (again, made) = vols
+            .create(Some(name("data")), BTreeMap::new(), BTreeMap::new())
+            .unwrap();
+        assert!(!made);
+        assert_eq!(again, v);
+        vols.record_use("c1", &[], &[name("data")]).unwrap();
+        let e = vols.remove("data", true).unwrap_err();
+        assert!(
+            matches!(e, EngineError::Conflict(ref m) if m == "remove data: volume is in use - [c1]"),
+            "{e}"
+        );
+        assert_eq!(vols.prune(|_| true).unwrap().0, Vec::<String>::new());
+        assert_eq!(vols.release("c1").unwrap(), vec![name("data")]);
+        vols.remove("data", false).unwrap();
+        assert!(!v.mountpoint.exists());
+        assert!(vols.get("data").unwrap().is_none());
+        assert!(matches!(
+            vols.remove("data", false),
+            Err(EngineError::NotFound(_))
+        ));
+        vols.remove("data", true).unwrap();
+    }
+
+    #[test]
+    fn recover_reconciles_rows_and_directories() {
+        let (dir, db) = setup();
+        let vols = Volumes::open(&db, dir.path()).unwrap();
+        let (kept, _) = vols
+            .create(Some(name("kept")), BTreeMap::new(), BTreeMap::new())
+            .unwrap();
+        let (lost, _) = vols
+            .create(Some(name("lost")), BTreeMap::new(), BTreeMap::new())
+            .unwrap();
+        // A crash between removing a directory and its row, and between making a directory and its row.
+        std::fs::remove_dir_all(lost.mountpoint.parent().unwrap()).unwrap();
+        let stray = vols
+            .store()
+            .create(Some(name("stray")), BTreeMap::new(), BTreeMap::new())
+            .unwrap();
+        std::fs::create_dir_all(vols.store().dir().join(".tmp-crash/_data")).unwrap();
+        vols.recover().unwrap();
+        let names: Vec<String> = vols
+            .all()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name.to_string())
+            .collect();
+        assert_eq!(names, ["kept"]);
+        assert!(kept.mountpoint.is_dir());
+        assert!(!stray.mountpoint.exists());
+        assert_eq!(vols.store().list().unwrap(), vec![name("kept")]);
+        assert!(vols
+            .store()
+            .orphans(&HashSet::from([name("kept")]))
+            .unwrap()
+            .is_empty());
+    }
+}
