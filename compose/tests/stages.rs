@@ -331,3 +331,66 @@ fn three_tier_example_loads() {
         "shell variables reach the container unexpanded"
     );
 }
+
+#[test]
+fn rare_attributes_are_typed() {
+    let d = tmp();
+    write(
+        d.path(),
+        &[(
+            "compose.yaml",
+            r#"services:
+  s:
+    image: s
+    devices: ["/dev/fuse", "/dev/a:/dev/b:r"]
+    gpus: all
+    blkio_config: {weight: 300, device_read_bps: [{path: /dev/sda, rate: 1mb}]}
+    post_start: [{command: "echo hi", user: root, environment: [A=1]}]
+    group_add: [mail, 42]
+    ulimits: {nofile: {soft: 10, hard: 20}, nproc: 5}
+    logging: {driver: json-file, options: {max-size: 10m, max-file: 3}}
+    deploy:
+      placement: {constraints: [node.role==manager]}
+      update_config: {parallelism: 2, delay: 10s}
+      resources: {reservations: {devices: [{capabilities: [gpu], count: all}]}}
+    x-custom: {k: v}
+"#,
+        )],
+    );
+    let p = load(&opts(d.path(), &[])).unwrap_or_else(|e| panic!("{e}"));
+    let s = p.service("s").unwrap_or_else(|| panic!("no s"));
+    assert_eq!(s.devices[0].target.as_deref(), Some("/dev/fuse"));
+    assert_eq!(s.devices[1].permissions.as_deref(), Some("r"));
+    assert_eq!(
+        s.post_start[0].command,
+        Some(vec!["echo".to_owned(), "hi".to_owned()])
+    );
+    assert_eq!(s.group_add, vec!["mail", "42"]);
+    assert_eq!(
+        s.blkio_config
+            .as_ref()
+            .and_then(|b| b.device_read_bps[0].rate)
+            .map(|r| r.0),
+        Some(1 << 20)
+    );
+    assert_eq!(
+        s.logging
+            .as_ref()
+            .and_then(|l| l.options.get("max-file").cloned().flatten())
+            .as_deref(),
+        Some("3")
+    );
+    let dep = s.deploy.clone().unwrap_or_default();
+    assert_eq!(
+        dep.update_config
+            .and_then(|u| u.delay)
+            .map(|d| d.0.as_secs()),
+        Some(10)
+    );
+    assert_eq!(dep.placement.constraints, vec!["node.role==manager"]);
+    assert!(matches!(
+        s.ulimits.get("nproc"),
+        Some(compose::model::Ulimit::Single(5))
+    ));
+    assert_eq!(s.extensions.get("x-custom"), Some(&json!({"k": "v"})));
+}

@@ -1,8 +1,10 @@
 //! The typed Compose project that later crates (the orchestrator) consume; built from the canonical document.
 
+mod extra;
 mod service;
 mod types;
 
+pub use extra::*;
 pub use service::*;
 pub use types::*;
 

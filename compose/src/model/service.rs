@@ -1,5 +1,9 @@
 //! The typed service and its parts (build, ports, volumes, depends_on, healthcheck, deploy...).
 
+use super::extra::{
+    BlkioConfig, CredentialSpec, Device, DeviceRequest, Gpus, Placement, ServiceHook, SshSpec,
+    UpdateConfig,
+};
 use super::types::{ByteSize, Duration, ServiceName, StringMap};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -11,7 +15,7 @@ use serde_json::Value;
 pub struct Service {
     pub annotations: StringMap,
     pub attach: Option<bool>,
-    pub blkio_config: Option<Value>,
+    pub blkio_config: Option<BlkioConfig>,
     pub build: Option<Build>,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
@@ -30,13 +34,13 @@ pub struct Service {
     pub cpu_shares: Option<i64>,
     pub cpus: Option<f64>,
     pub cpuset: Option<String>,
-    pub credential_spec: Option<Value>,
+    pub credential_spec: Option<CredentialSpec>,
     /// Services this one waits for.
     pub depends_on: IndexMap<ServiceName, DependsOn>,
     pub deploy: Option<Deploy>,
     pub develop: Option<Develop>,
     pub device_cgroup_rules: Vec<String>,
-    pub devices: Vec<Value>,
+    pub devices: Vec<Device>,
     pub dns: Vec<String>,
     pub dns_opt: Vec<String>,
     pub dns_search: Vec<String>,
@@ -49,8 +53,8 @@ pub struct Service {
     pub external_links: Vec<String>,
     /// `host=ip` entries.
     pub extra_hosts: Vec<String>,
-    pub gpus: Option<Value>,
-    pub group_add: Vec<Value>,
+    pub gpus: Option<Gpus>,
+    pub group_add: Vec<String>,
     pub healthcheck: Option<Healthcheck>,
     pub hostname: Option<String>,
     pub image: Option<String>,
@@ -74,8 +78,8 @@ pub struct Service {
     pub pids_limit: Option<i64>,
     pub platform: Option<String>,
     pub ports: Vec<ServicePort>,
-    pub post_start: Vec<Value>,
-    pub pre_stop: Vec<Value>,
+    pub post_start: Vec<ServiceHook>,
+    pub pre_stop: Vec<ServiceHook>,
     pub privileged: Option<bool>,
     pub profiles: Vec<String>,
     pub pull_policy: Option<String>,
@@ -127,7 +131,7 @@ pub struct Build {
     pub platforms: Vec<String>,
     pub tags: Vec<String>,
     pub secrets: Vec<FileRef>,
-    pub ssh: Vec<Value>,
+    pub ssh: Vec<SshSpec>,
     pub isolation: Option<String>,
     pub privileged: Option<bool>,
     pub ulimits: IndexMap<String, Ulimit>,
@@ -310,9 +314,9 @@ pub struct Deploy {
     pub labels: StringMap,
     pub resources: Resources,
     pub restart_policy: Option<RestartPolicy>,
-    pub placement: Value,
-    pub update_config: Option<Value>,
-    pub rollback_config: Option<Value>,
+    pub placement: Placement,
+    pub update_config: Option<UpdateConfig>,
+    pub rollback_config: Option<UpdateConfig>,
     pub endpoint_mode: Option<String>,
 }
 
@@ -331,7 +335,7 @@ pub struct ResourceSet {
     pub cpus: Option<f64>,
     pub memory: Option<ByteSize>,
     pub pids: Option<i64>,
-    pub devices: Vec<Value>,
+    pub devices: Vec<DeviceRequest>,
     pub generic_resources: Vec<Value>,
 }
 
@@ -363,5 +367,5 @@ pub struct Watch {
     pub ignore: Vec<String>,
     pub include: Vec<String>,
     pub initial_sync: Option<bool>,
-    pub exec: Option<Value>,
+    pub exec: Option<ServiceHook>,
 }

@@ -84,6 +84,14 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
             svc.insert(key.into(), refs);
         }
     }
+    devices(svc, &p("devices"))?;
+    for key in ["post_start", "pre_stop"] {
+        hooks(svc, key, &p(key))?;
+    }
+    if let Some(v) = svc.get("group_add") {
+        let l = string_list(v);
+        svc.insert("group_add".into(), Value::Array(l));
+    }
     networks(svc);
     depends_on(svc, &p("depends_on"))?;
     develop(svc);
@@ -524,4 +532,56 @@ fn develop(svc: &mut Map<String, Value>) {
             }
         }
     }
+}
+
+/// `src[:dst[:perm]]` to `{source, target, permissions}`.
+fn devices(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
+    let Some(Value::Array(items)) = svc.get("devices") else {
+        return Ok(());
+    };
+    let mut out = Vec::new();
+    for (i, d) in items.iter().enumerate() {
+        match d {
+            Value::String(s) => {
+                let parts: Vec<&str> = s.split(':').collect();
+                let (src, dst, perm) = match parts.as_slice() {
+                    [a] => (*a, *a, "rwm"),
+                    [a, b] => (*a, *b, "rwm"),
+                    [a, b, c] => (*a, *b, *c),
+                    _ => {
+                        return Err(err(
+                            &format!("{path}[{i}]"),
+                            format!("invalid device {s:?}: expected source[:target[:permissions]]"),
+                        ))
+                    }
+                };
+                out.push(json!({"source": src, "target": dst, "permissions": perm}));
+            }
+            other => out.push(other.clone()),
+        }
+    }
+    svc.insert("devices".into(), Value::Array(out));
+    Ok(())
+}
+
+/// Hook commands given as a string become argument lists.
+fn hooks(svc: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
+    let Some(Value::Array(items)) = svc.get_mut(key) else {
+        return Ok(());
+    };
+    for (i, h) in items.iter_mut().enumerate() {
+        if let Some(Value::String(c)) = h.get("command") {
+            let words = shell_split(c).map_err(|e| err(&format!("{path}[{i}].command"), e))?;
+            if let Value::Object(m) = h {
+                m.insert("command".into(), json!(words));
+            }
+        }
+        if let Some(env) = h.get("environment").cloned() {
+            let m = string_mapping(&env, &format!("{path}[{i}].environment"))?;
+            if let Value::Object(hm) = h {
+                hm.insert("environment".into(), Value::Object(m));
+            }
+        }
+    }
+    Ok(())
 }
