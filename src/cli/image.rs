@@ -25,6 +25,10 @@ pub enum ImageCommand {
     /// List images.
     #[command(alias = "list")]
     Ls,
+    /// Pull an image from a registry.
+    Pull(super::registry::PullArgs),
+    /// Push an image to a registry.
+    Push(super::registry::PushArgs),
 }
 
 /// Runs an image sub-verb.
@@ -37,6 +41,8 @@ pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
         match cmd {
             ImageCommand::Load { input, quiet } => load(&docker, input, quiet).await,
             ImageCommand::Ls => ls(&docker).await,
+            ImageCommand::Pull(args) => super::registry::pull(&docker.negotiate_version().await?, args).await,
+            ImageCommand::Push(args) => super::registry::push(&docker.negotiate_version().await?, args).await,
         }
     })
 }

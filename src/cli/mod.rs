@@ -3,6 +3,7 @@
 pub mod config;
 pub mod engine;
 pub mod image;
+pub mod registry;
 pub mod monitor;
 pub mod stack;
 
@@ -63,6 +64,10 @@ pub enum Command {
     /// Internal: runs one exec in a running container for the engine (not for users).
     #[command(name = "__exec", hide = true)]
     Exec(monitor::ExecHelperArgs),
+    /// Log in to a registry (credentials go to the docker CLI's config.json).
+    Login(registry::LoginArgs),
+    /// Log out from a registry.
+    Logout(registry::LogoutArgs),
     /// Compose verbs: up, down, ps, logs, exec, start, stop, ...
     #[command(flatten)]
     Stack(stack::StackCommand),
@@ -88,6 +93,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Image(cmd) => image::run(&cli.global, cmd),
         Command::Monitor(args) => monitor::run(args),
         Command::Exec(args) => monitor::run_exec(args),
+        Command::Login(args) => registry::login(&cli.global, args),
+        Command::Logout(args) => registry::logout(args),
         Command::Stack(cmd) => stack::run(&cli.global, cmd),
     }
 }

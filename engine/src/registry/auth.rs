@@ -45,18 +45,19 @@ impl Credentials {
 /// The JSON body of `X-Registry-Auth` / `POST /auth` (Docker's AuthConfig; `auth` is base64 `user:pass`).
 #[derive(Deserialize, Default)]
 struct AuthConfig {
+    // Options: clients (bollard) send explicit nulls.
     #[serde(default)]
-    username: String,
+    username: Option<String>,
     #[serde(default)]
-    password: String,
+    password: Option<String>,
     #[serde(default)]
-    auth: String,
+    auth: Option<String>,
     #[serde(default, rename = "serveraddress")]
-    server_address: String,
+    server_address: Option<String>,
     #[serde(default, rename = "identitytoken")]
-    identity_token: String,
+    identity_token: Option<String>,
     #[serde(default, rename = "registrytoken")]
-    registry_token: String,
+    registry_token: Option<String>,
 }
 
 /// Decodes `X-Registry-Auth` (base64url of an AuthConfig JSON; docker sends `e30=` for none).
@@ -77,15 +78,17 @@ pub fn decode_header(value: &str) -> Result<Option<Credentials>> {
 /// Parses an AuthConfig JSON body (`POST /auth`, or a decoded header).
 pub fn parse_auth_config(raw: &[u8]) -> std::result::Result<Option<Credentials>, String> {
     let c: AuthConfig = serde_json::from_slice(raw).map_err(|e| format!("not an auth config JSON: {e}"))?;
-    let (mut username, mut password) = (c.username, c.password);
-    if username.is_empty() && !c.auth.is_empty() {
-        let pair = base64::engine::general_purpose::STANDARD.decode(c.auth.trim()).map_err(|e| format!("auth: not base64: {e}"))?;
+    let (mut username, mut password) = (c.username.unwrap_or_default(), c.password.unwrap_or_default());
+    let basic = c.auth.unwrap_or_default();
+    if username.is_empty() && !basic.is_empty() {
+        let pair = base64::engine::general_purpose::STANDARD.decode(basic.trim()).map_err(|e| format!("auth: not base64: {e}"))?;
         let pair = String::from_utf8(pair).map_err(|_| "auth: not UTF-8".to_owned())?;
         let (u, p) = pair.split_once(':').ok_or("auth: expected base64 of user:password")?;
         (username, password) = (u.to_owned(), p.to_owned());
     }
-    let identity_token = if c.identity_token.is_empty() { c.registry_token } else { c.identity_token };
-    let creds = Credentials { username, password, identity_token, server_address: c.server_address };
+    let identity_token = c.identity_token.filter(|t| !t.is_empty()).or(c.registry_token).unwrap_or_default();
+    let server_address = c.server_address.unwrap_or_default();
+    let creds = Credentials { username, password, identity_token, server_address };
     Ok((!creds.is_empty()).then_some(creds))
 }
 
