@@ -28,7 +28,7 @@ pub struct Engine {
 impl Engine {
     /// Opens the services under `config.root` (the caller holds the root's lock). `monitor_exe` overrides the
     /// executable used as container monitor (default: this executable).
-    #[tracing::instrument(skip_all, fields(root = %config.root.display()), err)]
+    #[tracing::instrument(skip_all, fields(root = %config.root.display()), err(level = "debug"))]
     pub fn open(config: EngineConfig, monitor_exe: Option<PathBuf>) -> Result<Arc<Self>> {
         std::fs::create_dir_all(config.tmp_dir()).ctx(|| format!("creating {}", config.tmp_dir().display()))?;
         clear_dir(&config.tmp_dir());

@@ -26,7 +26,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/images/{*rest}", get(super::distribution::get_any).delete(delete).post(super::distribution::post_any))
 }
 
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 async fn load(State(engine): State<AppState>, Query(q): Q, body: Body) -> ApiResult<Response> {
     let tmp = tempfile::NamedTempFile::new_in(engine.config.tmp_dir()).ctx(|| "creating an upload file".into())?;
     let mut file = tmp.reopen().ctx(|| "opening the upload file".into())?;

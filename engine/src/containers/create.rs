@@ -17,7 +17,7 @@ pub struct CreateRequest {
 
 impl Containers {
     /// Creates a container (status `created`); returns its id and warnings.
-    #[tracing::instrument(skip(self, req), fields(name = ?req.name, image = ?req.body.image), err)]
+    #[tracing::instrument(skip(self, req), fields(name = ?req.name, image = ?req.body.image), err(level = "debug"))]
     pub fn create(&self, req: CreateRequest) -> Result<(String, Vec<String>)> {
         let body = req.body;
         let name = match req.name.filter(|n| !n.is_empty()) {

@@ -62,7 +62,7 @@ fn is_running(rec: &ContainerRecord) -> bool {
 
 impl Containers {
     /// Starts a created or exited container.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn start(self: &Arc<Self>, ident: &str) -> Result<()> {
         let rec = self.resolve(ident)?;
         let lock = self.lock_of(&rec.id);
@@ -87,11 +87,17 @@ impl Containers {
                     RuntimeError::StartFailed { message, exit_code } => (message.clone(), *exit_code as i64),
                     other => (other.to_string(), 128),
                 };
-                self.db.update_container(&rec.id, |r| {
+                let updated = self.db.update_container(&rec.id, |r| {
                     r.state.error = msg.clone();
                     r.state.exit_code = code;
                     Ok(())
                 })?;
+                if updated.host_config.auto_remove == Some(true) {
+                    // `docker run --rm` waits for the removal even when the start fails.
+                    if let Err(re) = self.finish_remove(&rec.id).await {
+                        tracing::warn!(container = %rec.id, "auto-remove after a failed start: {re}");
+                    }
+                }
                 return Err(runtime_err(e));
             }
         };
@@ -154,7 +160,7 @@ impl Containers {
 
     /// Graceful stop: the stop signal, `timeout` seconds of grace (None: the container's StopTimeout or 10),
     /// then SIGKILL.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn stop(&self, ident: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
         let rec = self.resolve(ident)?;
         let lock = self.lock_of(&rec.id);
@@ -234,7 +240,7 @@ impl Containers {
     }
 
     /// Sends a signal (default SIGKILL); with SIGKILL, returns once the container has exited.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn kill(&self, ident: &str, signal: Option<&str>) -> Result<()> {
         let rec = self.resolve(ident)?;
         if !is_running(&rec) {
@@ -251,7 +257,7 @@ impl Containers {
     }
 
     /// Stops (if running) then starts.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn restart(self: &Arc<Self>, ident: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
         match self.stop(ident, timeout, signal).await {
             Ok(()) | Err(EngineError::NotModified(_)) => {}
@@ -261,7 +267,7 @@ impl Containers {
     }
 
     /// Freezes a running container.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn pause(&self, ident: &str) -> Result<()> {
         let rec = self.resolve(ident)?;
         if !is_running(&rec) {
@@ -280,7 +286,7 @@ impl Containers {
     }
 
     /// Thaws a paused container.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn unpause(&self, ident: &str) -> Result<()> {
         let rec = self.resolve(ident)?;
         if !rec.state.paused {
@@ -296,7 +302,7 @@ impl Containers {
     }
 
     /// Renames a container.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub fn rename(&self, ident: &str, new_name: &str) -> Result<()> {
         let rec = self.resolve(ident)?;
         let name = super::create::valid_name_pub(new_name)?;
@@ -306,7 +312,7 @@ impl Containers {
     }
 
     /// Removes a container; a running one only with `force` (killed first).
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn remove(&self, ident: &str, force: bool) -> Result<()> {
         let rec = self.resolve(ident)?;
         let lock = self.lock_of(&rec.id);
@@ -351,7 +357,7 @@ impl Containers {
     }
 
     /// Waits for `condition`; returns the exit code.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn wait(&self, ident: &str, condition: WaitCondition) -> Result<i64> {
         let mut events = self.subscribe();
         let rec = self.resolve(ident)?;
@@ -385,7 +391,7 @@ impl Containers {
 
     /// Crash recovery at engine start: finish interrupted removals, drop bundles without a row,
     /// re-adopt running containers through their monitors and record exits that happened meanwhile.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn recover(self: &Arc<Self>) -> Result<()> {
         let records = self.db.containers()?;
         let known: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();

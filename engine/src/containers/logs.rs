@@ -42,7 +42,7 @@ pub struct LogChunk {
 
 impl Containers {
     /// Streams a container's logs; also returns whether it has a tty (raw stream, no multiplexing).
-    #[tracing::instrument(skip(self, opts), err)]
+    #[tracing::instrument(skip(self, opts), err(level = "debug"))]
     pub fn logs(self: &Arc<Self>, ident: &str, opts: LogOptions) -> Result<(bool, mpsc::Receiver<LogChunk>)> {
         let rec = self.resolve(ident)?;
         if !opts.stdout && !opts.stderr {
@@ -87,7 +87,7 @@ impl Containers {
     }
 
     /// Live output for `attach`: from now until the container's next exit (or removal).
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub fn attach_output(self: &Arc<Self>, ident: &str, stdout: bool, stderr: bool) -> Result<(bool, mpsc::Receiver<LogChunk>)> {
         let rec = self.resolve(ident)?;
         let tty = rec.config.tty.unwrap_or(false);

@@ -63,7 +63,7 @@ impl Contents {
 }
 
 /// Loads every image of an archive into the store.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub fn load_archive(store: &ImageStore, src: impl Read) -> Result<Vec<Loaded>> {
     let _ingest = store.ingest_guard();
     let contents = scan(store, src)?;

@@ -49,7 +49,7 @@ impl ImageStore {
 
     /// Unpacks a stored layer blob (plain, gzip or zstd tar) once: if `expected_diff_id` is already unpacked,
     /// nothing is read. The uncompressed stream must hash to `expected_diff_id` when given.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub fn ensure_layer(&self, blob: &str, expected_diff_id: Option<&str>) -> Result<LayerRecord> {
         if let Some(diff_id) = expected_diff_id {
             let dir = self.layer_dir(diff_id)?;
@@ -111,7 +111,7 @@ impl ImageStore {
     }
 
     /// Records an image whose config blob and layers are stored, and points `tags` at it.
-    #[tracing::instrument(skip(self, layers), err)]
+    #[tracing::instrument(skip(self, layers), err(level = "debug"))]
     pub fn commit_image(&self, config_digest: &str, layers: Vec<LayerRecord>, tags: &[ImageRef]) -> Result<ImageRecord> {
         let config = self.config_of(config_digest)?;
         if config.rootfs.diff_ids.len() != layers.len() {
@@ -189,7 +189,7 @@ impl ImageStore {
     }
 
     /// Points `target` at the image `source` names.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub fn tag(&self, source: &str, target: &ImageRef) -> Result<()> {
         let img = self.resolve(source)?;
         if target.digest.is_some() {
@@ -200,7 +200,7 @@ impl ImageStore {
 
     /// Untags or deletes an image. `in_use` says whether a container uses an image id; such images are
     /// never deleted (only untagged with `force`). Returns Docker's list of untagged/deleted items.
-    #[tracing::instrument(skip(self, in_use), err)]
+    #[tracing::instrument(skip(self, in_use), err(level = "debug"))]
     pub fn delete(&self, name: &str, force: bool, in_use: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Deleted>> {
         let img = self.resolve(name)?;
         let tags = self.tags_of(&img.id)?;
@@ -242,7 +242,7 @@ impl ImageStore {
     }
 
     /// Removes layers, blobs and partial files no image refers to (also cleans up after a crash mid-load).
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub fn gc(&self) -> Result<()> {
         let _exclusive = self.gc_lock.write().unwrap_or_else(|p| p.into_inner());
         let images = self.db.images()?;

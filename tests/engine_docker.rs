@@ -1,0 +1,79 @@
+//! The real docker CLI against a berth engine: load, run, ps, logs, stop, rm, inspect, wait.
+
+mod engine_support;
+
+use engine_support::{require_root, Engine};
+
+fn inspect_field(e: &Engine, name: &str, format: &str) -> String {
+    e.docker(&["inspect", "-f", format, name]).trim().to_owned()
+}
+
+#[test]
+fn docker_cli_lifecycle() {
+    if !require_root("docker_cli_lifecycle") {
+        return;
+    }
+    let e = Engine::start();
+    e.load_busybox();
+    let images = e.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(images.trim(), "busybox:latest");
+
+    let out = e.docker_raw(&["run", "--rm", "busybox", "echo", "hello"]);
+    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    assert_eq!(e.docker(&["ps", "-aq"]).trim(), "", "--rm left a container");
+
+    let out = e.docker_raw(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+
+    let name = format!("s{}", std::process::id());
+    let id = e.docker(&["run", "-d", "--name", &name, "--label", "suite=engine", "busybox", "sh", "-c", "echo ready; exec sleep 1000"]);
+    assert_eq!(id.trim().len(), 64);
+    let ps = e.docker(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.contains(&name) && ps.contains("Up"), "docker ps: {ps}");
+    let filtered = e.docker(&["ps", "-q", "--filter", "label=suite=engine", "--filter", "status=running"]);
+    assert_eq!(filtered.trim(), &id.trim()[..12]);
+    assert!(e.eventually(std::time::Duration::from_secs(5), || e.docker(&["logs", &name]) == "ready\n"));
+    assert_eq!(inspect_field(&e, &name, "{{.State.Status}} {{.State.Running}} {{.Name}}"), format!("running true /{name}"));
+    assert_eq!(inspect_field(&e, &name, "{{.Config.Image}} {{index .Config.Labels \"suite\"}}"), "busybox engine");
+
+    // sleep as PID 1 ignores SIGTERM: the stop escalates to SIGKILL after the grace period.
+    e.docker(&["stop", "-t", "2", &name]);
+    assert_eq!(inspect_field(&e, &name, "{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
+    assert_eq!(e.docker(&["wait", &name]).trim(), "137");
+    let ps = e.docker(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.contains("Exited (137)"), "docker ps -a: {ps}");
+    assert_eq!(e.docker(&["logs", &name]), "ready\n", "logs survive the stop");
+
+    e.docker(&["rm", &name]);
+    let gone = e.docker_raw(&["inspect", &name]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("No such object"));
+}
+
+#[test]
+fn docker_cli_errors_and_conflicts() {
+    if !require_root("docker_cli_errors_and_conflicts") {
+        return;
+    }
+    let e = Engine::start();
+    e.load_busybox();
+    let name = format!("c{}", std::process::id());
+    e.docker(&["run", "-d", "--name", &name, "busybox", "sleep", "1000"]);
+    let dup = e.docker_raw(&["create", "--name", &name, "busybox", "true"]);
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("is already in use"), "{dup:?}");
+    let rm = e.docker_raw(&["rm", &name]);
+    assert!(String::from_utf8_lossy(&rm.stderr).contains("cannot remove a running container"), "{rm:?}");
+    let missing = e.docker_raw(&["logs", "nope-no-such"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("No such container"), "{missing:?}");
+    let bad = e.docker_raw(&["run", "--rm", "busybox", "/no/such/binary"]);
+    assert!(!bad.status.success());
+    e.docker(&["rename", &name, &format!("{name}-2")]);
+    e.docker(&["rm", "-f", &format!("{name}-2")]);
+    assert_eq!(e.docker(&["ps", "-aq"]).trim(), "");
+    let img = e.docker_raw(&["rmi", "busybox"]);
+    assert!(img.status.success(), "{img:?}");
+    assert_eq!(e.docker(&["images", "-q"]).trim(), "");
+}
