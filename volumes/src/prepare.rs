@@ -64,7 +64,8 @@ impl VolumeStore {
             }
         }
         // Parents before children (a mount at /data must not hide one at /data/logs), as Docker sorts.
-        out.mounts.sort_by_key(|m| m.destination.components().count());
+        out.mounts
+            .sort_by_key(|m| m.destination.components().count());
         Ok(out)
     }
 

@@ -46,6 +46,9 @@ impl VolumeStore {
             .mode(0o701)
             .create(&dir)
             .map_err(|e| Error::io("create directory", &dir, e))?;
+        // Mount points are compared with /proc/self/mountinfo, which shows real paths: a symlink in
+        // the state root must not hide a mount from the checks that guard deletions.
+        let dir = fs::canonicalize(&dir).map_err(|e| Error::io("resolve", &dir, e))?;
         Ok(VolumeStore { dir })
     }
 

@@ -403,11 +403,25 @@ fn mounts_come_parents_first() {
     let t = TestStore::new();
     let host = t.dir("h");
     let inputs = MountInputs {
-        binds: vec![format!("{}:/data/logs/app", host.display()), format!("{}:/data", host.display())],
+        binds: vec![
+            format!("{}:/data/logs/app", host.display()),
+            format!("{}:/data", host.display()),
+        ],
         tmpfs: vec![("/data/logs".into(), String::new())],
         ..Default::default()
     };
-    let p = t.store.prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create).unwrap();
-    let dests: Vec<_> = p.mounts.iter().map(|m| m.destination.display().to_string()).collect();
+    let p = t
+        .store
+        .prepare(
+            &spec::parse(&inputs).unwrap(),
+            &Catalog::new(),
+            Stage::Create,
+        )
+        .unwrap();
+    let dests: Vec<_> = p
+        .mounts
+        .iter()
+        .map(|m| m.destination.display().to_string())
+        .collect();
     assert_eq!(dests, ["/data", "/data/logs", "/data/logs/app"]);
 }

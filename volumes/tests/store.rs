@@ -207,3 +207,35 @@ fn unmount_unused_after_crash() {
     t.store.remove(&a).unwrap();
     t.store.remove(&b).unwrap();
 }
+
+#[test]
+fn state_root_behind_a_symlink_still_guards_host_data() {
+    if !require_root("state_root_behind_a_symlink_still_guards_host_data") {
+        return;
+    }
+    let t = TestStore::new();
+    let real = t.dir("real-root");
+    let link = t.path().join("link-root");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let store = volumes::VolumeStore::new(&link).unwrap();
+    let device = t.dir("device");
+    std::fs::write(device.join("keep"), "host data").unwrap();
+    let opts = BTreeMap::from([
+        ("o".to_string(), "bind".to_string()),
+        ("device".to_string(), device.display().to_string()),
+    ]);
+    let vol = store
+        .create(Some(unique("linked")), BTreeMap::new(), opts)
+        .unwrap();
+    assert!(store.mount(&vol).unwrap());
+    assert!(
+        store.is_mounted(&vol.name).unwrap(),
+        "mount found through the symlinked root"
+    );
+    assert!(!store.mount(&vol).unwrap(), "not stacked twice");
+    store.remove(&vol.name).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(device.join("keep")).unwrap(),
+        "host data"
+    );
+}
