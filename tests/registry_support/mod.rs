@@ -1,0 +1,364 @@
+//! Shared helpers of the registry tests: Debian's docker-registry on 127.0.0.1 (tests/registry.sh), its
+//! access log, raw uploads with curl, a throttling proxy, fixture images, and a berth engine in a temp root.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// False (with a loud line) when not root, unless BERTH_TEST_REQUIRE_ROOT=1, which makes it panic.
+pub fn require_root(test: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) == 0 {
+        return true;
+    }
+    if std::env::var("BERTH_TEST_REQUIRE_ROOT").as_deref() == Ok("1") {
+        panic!("{test} needs root (BERTH_TEST_REQUIRE_ROOT=1)");
+    }
+    eprintln!("!!! SKIPPED (needs root): {test}");
+    false
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The berth binary: BERTH_BIN, else cargo's build of this package.
+pub fn berth_bin() -> PathBuf {
+    std::env::var_os("BERTH_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
+}
+
+/// busybox.tar from BERTH_TEST_IMAGES (default tests/images/out), built when missing.
+pub fn busybox_tar() -> PathBuf {
+    let dir = std::env::var_os("BERTH_TEST_IMAGES").map(PathBuf::from).unwrap_or_else(|| repo_root().join("tests/images/out"));
+    let tar = dir.join("busybox.tar");
+    if !tar.exists() {
+        let tmp = tempfile::tempdir().unwrap();
+        let st = Command::new(repo_root().join("tests/images/build.sh")).arg(tmp.path()).status().unwrap();
+        assert!(st.success(), "tests/images/build.sh failed");
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::rename(tmp.path().join("busybox.tar"), &tar).or_else(|_| std::fs::copy(tmp.path().join("busybox.tar"), &tar).map(|_| ()));
+    }
+    tar
+}
+
+/// A docker-archive with one layer per given (path, content) list, made with tests/images/mkarchive.py.
+pub fn make_archive(dir: &Path, tag: &str, layers: &[Vec<(&str, Vec<u8>)>]) -> PathBuf {
+    let mut args = vec![repo_root().join("tests/images/mkarchive.py").display().to_string()];
+    for (i, files) in layers.iter().enumerate() {
+        let root = dir.join(format!("layer{i}"));
+        for (p, data) in files {
+            let f = root.join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(&f, data).unwrap();
+        }
+        let tar = dir.join(format!("layer{i}.tar"));
+        let st = Command::new("tar").args(["--sort=name", "--mtime=@1700000000", "--owner=0", "--group=0", "-C"]).arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
+        assert!(st.success());
+        args.push("--layer".into());
+        args.push(tar.display().to_string());
+    }
+    let out = dir.join("image.tar");
+    args.extend(["--tag".into(), tag.into(), "--out".into(), out.display().to_string(), "--cmd".into(), "sh".into()]);
+    let st = Command::new("python3").args(&args).status().unwrap();
+    assert!(st.success(), "mkarchive.py failed");
+    out
+}
+
+/// Random bytes (incompressible) for big layers.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut f = std::fs::File::open("/dev/urandom").unwrap();
+    let mut v = vec![0u8; n];
+    f.read_exact(&mut v).unwrap();
+    v
+}
+
+/// Debian's docker-registry, on a free 127.0.0.1 port, with storage in a temp dir; stopped on drop.
+pub struct LocalRegistry {
+    pub dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+/// One access-log line.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub method: String,
+    pub uri: String,
+    pub status: u64,
+    pub written: u64,
+}
+
+impl LocalRegistry {
+    /// Without authentication.
+    pub fn start() -> Self {
+        Self::start_inner(None)
+    }
+
+    /// With htpasswd authentication for `user`.
+    pub fn start_with_auth(user: &str, password: &str) -> Self {
+        Self::start_inner(Some(format!("{user}:{password}")))
+    }
+
+    fn start_inner(auth: Option<String>) -> Self {
+        let dir = tempfile::Builder::new().prefix("berth-reg-").tempdir().unwrap();
+        let mut cmd = Command::new(repo_root().join("tests/registry.sh"));
+        cmd.arg("start").arg(dir.path());
+        if let Some(a) = auth {
+            cmd.arg(a);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "registry.sh: {}", String::from_utf8_lossy(&out.stderr));
+        let addr = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        LocalRegistry { dir, addr }
+    }
+
+    /// Requests the registry answered so far.
+    pub fn hits(&self) -> Vec<Hit> {
+        let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.get("msg").and_then(|m| m.as_str()) == Some("response completed"))
+            .map(|v| Hit {
+                method: v["http.request.method"].as_str().unwrap_or("").to_owned(),
+                uri: v["http.request.uri"].as_str().unwrap_or("").to_owned(),
+                status: v["http.response.status"].as_u64().unwrap_or(0),
+                written: v["http.response.written"].as_u64().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Successful GETs of one blob.
+    pub fn blob_gets(&self, digest: &str) -> Vec<Hit> {
+        self.hits().into_iter().filter(|h| h.method == "GET" && h.uri.contains(&format!("/blobs/{digest}")) && h.status < 300).collect()
+    }
+
+    /// The file holding a blob in the registry's storage.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir.path().join(format!("storage/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
+    }
+
+    /// Uploads a blob (monolithic), returns its digest.
+    pub fn put_blob(&self, repo: &str, data: &[u8]) -> String {
+        use sha2::Digest;
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)));
+        let f = self.dir.path().join("upload.bin");
+        std::fs::write(&f, data).unwrap();
+        let loc = curl(&["-sS", "-D", "-", "-o", "/dev/null", "-X", "POST", &format!("http://{}/v2/{repo}/blobs/uploads/", self.addr)]);
+        let loc = loc.lines().find_map(|l| l.strip_prefix("Location: ").or_else(|| l.strip_prefix("location: "))).unwrap().trim().to_owned();
+        let url = if loc.starts_with("http") { loc } else { format!("http://{}{loc}", self.addr) };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        curl(&["-sSf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary", &format!("@{}", f.display()), &format!("{url}{sep}digest={digest}")]);
+        digest
+    }
+
+    /// Uploads a manifest under `reference` (tag or digest).
+    pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) {
+        let f = self.dir.path().join("manifest.json");
+        std::fs::write(&f, body).unwrap();
+        curl(&["-sSf", "-X", "PUT", "-H", &format!("Content-Type: {media_type}"), "--data-binary", &format!("@{}", f.display()), &format!("http://{}/v2/{repo}/manifests/{reference}", self.addr)]);
+    }
+
+    /// Fetches a manifest body.
+    pub fn get_manifest(&self, repo: &str, reference: &str) -> Vec<u8> {
+        let out = Command::new("curl")
+            .args(["-sSf", "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json", "-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
+            .arg(format!("http://{}/v2/{repo}/manifests/{reference}", self.addr))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "curl manifest: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("tests/registry.sh")).arg("stop").arg(self.dir.path()).status();
+    }
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl").args(args).output().unwrap();
+    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A TCP proxy on 127.0.0.1 that forwards to `target`, sending server bytes at most `rate` bytes/s
+/// (0 = unlimited); counts bytes sent to clients.
+pub struct SlowProxy {
+    pub addr: String,
+    pub rate: Arc<AtomicU64>,
+    pub sent: Arc<AtomicU64>,
+}
+
+impl SlowProxy {
+    pub fn start(target: &str, rate: u64) -> Self {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let rate = Arc::new(AtomicU64::new(rate));
+        let sent = Arc::new(AtomicU64::new(0));
+        let (target, r, s) = (target.to_owned(), rate.clone(), sent.clone());
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                let Ok(up) = TcpStream::connect(&target) else { continue };
+                let (c2, up2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+                std::thread::spawn(move || pump(c2, up2, None, None));
+                let (r, s) = (r.clone(), s.clone());
+                std::thread::spawn(move || pump(up, c, Some(r), Some(s)));
+            }
+        });
+        SlowProxy { addr, rate, sent }
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, rate: Option<Arc<AtomicU64>>, sent: Option<Arc<AtomicU64>>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        if let Some(s) = &sent {
+            s.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        if let Some(r) = &rate {
+            let r = r.load(Ordering::Relaxed);
+            if r > 0 {
+                std::thread::sleep(Duration::from_secs_f64(n as f64 / r as f64));
+            }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+}
+
+/// A berth engine on a temp root with its own docker config dir; stopped on drop.
+pub struct Engine {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl Engine {
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new().prefix("berth-regeng-").tempdir().unwrap();
+        let root = dir.path().join("root");
+        let socket = dir.path().join("berth.sock");
+        let e = Engine { dir, root, socket };
+        e.berth(&["engine", "start"]);
+        e
+    }
+
+    pub fn docker_config(&self) -> PathBuf {
+        self.dir.path().join("docker-config")
+    }
+
+    fn env(&self, c: &mut Command) {
+        c.env("BERTH_ROOT", &self.root)
+            .env("BERTH_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.docker_config())
+            .env_remove("DOCKER_CONTEXT");
+    }
+
+    pub fn berth_raw(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(berth_bin());
+        c.args(args);
+        self.env(&mut c);
+        c.output().expect("running berth")
+    }
+
+    pub fn berth(&self, args: &[&str]) -> String {
+        let out = self.berth_raw(args);
+        assert!(out.status.success(), "berth {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn docker_raw(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(std::env::var_os("DOCKER_BIN").unwrap_or_else(|| "docker".into()));
+        c.args(args);
+        self.env(&mut c);
+        c.output().expect("running docker")
+    }
+
+    pub fn docker(&self, args: &[&str]) -> String {
+        let out = self.docker_raw(args);
+        assert!(out.status.success(), "docker {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `docker image inspect -f FORMAT`.
+    pub fn inspect(&self, image: &str, format: &str) -> Option<String> {
+        let out = self.docker_raw(&["image", "inspect", "-f", format, image]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Loads an archive and tags its image as `tag`.
+    pub fn load_as(&self, archive: &Path, source_tag: &str, tag: &str) {
+        self.berth(&["image", "load", "-i", archive.to_str().unwrap()]);
+        self.docker(&["tag", source_tag, tag]);
+    }
+
+    /// Blob digests in the store.
+    pub fn blobs(&self) -> Vec<String> {
+        list(&self.root.join("blobs/sha256")).into_iter().map(|n| format!("sha256:{n}")).collect()
+    }
+
+    /// Unpacked layer directories (and leftovers) in the store.
+    pub fn layers(&self) -> Vec<String> {
+        list(&self.root.join("layers"))
+    }
+
+    /// Files in the partial-download area.
+    pub fn partials(&self) -> Vec<(String, u64)> {
+        let d = self.root.join("pulls/partial");
+        list(&d).into_iter().map(|n| { let len = std::fs::metadata(d.join(&n)).map(|m| m.len()).unwrap_or(0); (n, len) }).collect()
+    }
+
+    /// Finished downloads not yet in the store.
+    pub fn finished_downloads(&self) -> Vec<String> {
+        list(&self.root.join("pulls/blobs"))
+    }
+
+    pub fn pid(&self) -> i32 {
+        std::fs::read_to_string(self.root.join("engine.pid")).unwrap().trim().parse().unwrap()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.berth_raw(&["engine", "stop"]);
+    }
+}
+
+fn list(d: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(d).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Polls `f` every 20 ms up to `limit`.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+/// A manifest's layer digests (from the registry's copy).
+pub fn manifest_layers(body: &[u8]) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_owned()).collect()
+}
