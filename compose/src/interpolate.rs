@@ -10,7 +10,12 @@ pub enum TemplateError {
     /// `$` not followed by a name, `{`, or `$`; or an unclosed `${`.
     Invalid(String),
     /// `${VAR:?msg}` / `${VAR?msg}` with the variable missing.
-    Required { name: String, message: String },
+    Required {
+        /// The variable.
+        name: String,
+        /// The message given after `?`.
+        message: String,
+    },
 }
 
 /// Expands `s` using `lookup`; an unset variable without default expands to "".

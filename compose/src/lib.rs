@@ -4,6 +4,8 @@
 //! → [`include`] → [`extends`] → [`paths`] → [`merge`] → [`profiles`] → [`normalize`] → [`validate::semantic`]
 //! → [`graph`] → [`model`] / [`output`].
 
+#![warn(missing_docs)]
+
 pub mod discover;
 pub mod dotenv;
 pub mod error;

@@ -13,96 +13,175 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Service {
+    /// The `annotations` attribute.
     pub annotations: StringMap,
+    /// The `attach` attribute.
     pub attach: Option<bool>,
+    /// Block IO configuration for the service.
     pub blkio_config: Option<BlkioConfig>,
+    /// Configuration options for building the service's image.
     pub build: Option<Build>,
+    /// Add Linux capabilities.
     pub cap_add: Vec<String>,
+    /// Drop Linux capabilities.
     pub cap_drop: Vec<String>,
+    /// Specify the cgroup namespace to join.
     pub cgroup: Option<String>,
+    /// Specify an optional parent cgroup for the container.
     pub cgroup_parent: Option<String>,
     /// Command (None: the image's).
     pub command: Option<Vec<String>>,
+    /// Grant access to Configs on a per-service basis.
     pub configs: Vec<FileRef>,
+    /// Specify a custom container name, rather than a generated default name.
     pub container_name: Option<String>,
+    /// Number of usable CPUs.
     pub cpu_count: Option<i64>,
+    /// Percentage of CPU resources to use.
     pub cpu_percent: Option<f64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) period.
     pub cpu_period: Option<i64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota.
     pub cpu_quota: Option<i64>,
+    /// Limit the CPU real-time period in microseconds or a duration.
     pub cpu_rt_period: Option<i64>,
+    /// Limit the CPU real-time runtime in microseconds or a duration.
     pub cpu_rt_runtime: Option<i64>,
+    /// CPU shares (relative weight) for the container.
     pub cpu_shares: Option<i64>,
+    /// Number of CPUs to use.
     pub cpus: Option<f64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
     pub cpuset: Option<String>,
+    /// Configure the credential spec for managed service account.
     pub credential_spec: Option<CredentialSpec>,
     /// Services this one waits for.
     pub depends_on: IndexMap<ServiceName, DependsOn>,
+    /// The `deploy` attribute.
     pub deploy: Option<Deploy>,
+    /// The `develop` attribute.
     pub develop: Option<Develop>,
+    /// Add rules to the cgroup allowed devices list.
     pub device_cgroup_rules: Vec<String>,
+    /// List of device mappings for the container.
     pub devices: Vec<Device>,
+    /// Custom DNS servers to set for the service container.
     pub dns: Vec<String>,
+    /// Custom DNS options to be passed to the container's DNS resolver.
     pub dns_opt: Vec<String>,
+    /// Custom DNS search domains to set on the service container.
     pub dns_search: Vec<String>,
+    /// Custom domain name to use for the service container.
     pub domainname: Option<String>,
     /// Entrypoint (None: the image's).
     pub entrypoint: Option<Vec<String>>,
     /// Environment; None values are declared but unset.
     pub environment: IndexMap<String, Option<String>>,
+    /// Expose ports without publishing them to the host machine - they'll only be accessible to linked services.
     pub expose: Vec<String>,
+    /// Link to services started outside this Compose application.
     pub external_links: Vec<String>,
     /// `host=ip` entries.
     pub extra_hosts: Vec<String>,
+    /// Define GPU devices to use.
     pub gpus: Option<Gpus>,
+    /// Add additional groups which user inside the container should be member of.
     pub group_add: Vec<String>,
+    /// Configure a health check for the container to monitor its health status.
     pub healthcheck: Option<Healthcheck>,
+    /// Define a custom hostname for the service container.
     pub hostname: Option<String>,
+    /// Specify the image to start the container from.
     pub image: Option<String>,
+    /// Run as an init process inside the container that forwards signals and reaps processes.
     pub init: Option<bool>,
+    /// IPC sharing mode for the service container.
     pub ipc: Option<String>,
+    /// Container isolation technology to use.
     pub isolation: Option<String>,
+    /// Add metadata to containers using Docker labels.
     pub labels: StringMap,
+    /// Link to containers in another service.
     pub links: Vec<String>,
+    /// Logging configuration for the service.
     pub logging: Option<Logging>,
+    /// Container MAC address to set.
     pub mac_address: Option<String>,
+    /// Memory limit for the container.
     pub mem_limit: Option<ByteSize>,
+    /// Memory reservation for the container.
     pub mem_reservation: Option<ByteSize>,
+    /// Container memory swappiness as percentage (0 to 100).
     pub mem_swappiness: Option<i64>,
+    /// Amount of memory the container is allowed to swap to disk.
     pub memswap_limit: Option<ByteSize>,
+    /// Network mode.
     pub network_mode: Option<String>,
     /// Networks joined (None value: default settings).
     pub networks: IndexMap<String, Option<ServiceNetwork>>,
+    /// Disable OOM Killer for the container.
     pub oom_kill_disable: Option<bool>,
+    /// Tune host's OOM preferences for the container (accepts -1000 to 1000).
     pub oom_score_adj: Option<i64>,
+    /// PID mode for container.
     pub pid: Option<String>,
+    /// Tune a container's PIDs limit.
     pub pids_limit: Option<i64>,
+    /// Target platform to run on, e.g., 'linux/amd64', 'linux/arm64', or 'windows/amd64'.
     pub platform: Option<String>,
+    /// Expose container ports.
     pub ports: Vec<ServicePort>,
+    /// Commands to run after the container starts.
     pub post_start: Vec<ServiceHook>,
+    /// Commands to run before the container stops.
     pub pre_stop: Vec<ServiceHook>,
+    /// Give extended privileges to the service container.
     pub privileged: Option<bool>,
+    /// List of profiles for this service.
     pub profiles: Vec<String>,
+    /// Policy for pulling images.
     pub pull_policy: Option<String>,
+    /// Mount the container's filesystem as read only.
     pub read_only: Option<bool>,
+    /// Restart policy for the service container.
     pub restart: Option<String>,
+    /// Runtime to use for this container, e.g., 'runc'.
     pub runtime: Option<String>,
+    /// Number of containers to deploy for this service.
     pub scale: Option<u64>,
+    /// Grant access to Secrets on a per-service basis.
     pub secrets: Vec<FileRef>,
+    /// Override the default labeling scheme for each container.
     pub security_opt: Vec<String>,
+    /// Size of /dev/shm.
     pub shm_size: Option<ByteSize>,
+    /// Keep STDIN open even if not attached.
     pub stdin_open: Option<bool>,
+    /// Time to wait for the container to stop gracefully before sending SIGKILL (e.g., '1s', '1m30s').
     pub stop_grace_period: Option<Duration>,
+    /// Signal to stop the container (e.g., 'SIGTERM', 'SIGINT').
     pub stop_signal: Option<String>,
+    /// Storage driver options for the container.
     pub storage_opt: StringMap,
+    /// Kernel parameters to set in the container.
     pub sysctls: StringMap,
+    /// Mount a temporary filesystem (tmpfs) into the container.
     pub tmpfs: Vec<String>,
+    /// Allocate a pseudo-TTY to service container.
     pub tty: Option<bool>,
+    /// Override the default ulimits for a container.
     pub ulimits: IndexMap<String, Ulimit>,
+    /// Username or UID to run the container process as.
     pub user: Option<String>,
+    /// User namespace to use.
     pub userns_mode: Option<String>,
+    /// UTS namespace to use.
     pub uts: Option<String>,
+    /// Mount host paths or named volumes accessible to the container.
     pub volumes: Vec<ServiceVolume>,
+    /// Mount volumes from another service or container.
     pub volumes_from: Vec<String>,
+    /// The working directory in which the entrypoint or command will be run
     pub working_dir: Option<String>,
     /// `x-` extensions and attributes newer than this model, kept as values.
     #[serde(flatten)]
@@ -115,29 +194,53 @@ pub struct Service {
 pub struct Build {
     /// Absolute directory or URL.
     pub context: String,
+    /// Name of the Dockerfile to use for building the image.
     pub dockerfile: Option<String>,
+    /// Inline Dockerfile content to use instead of a Dockerfile from the build context.
     pub dockerfile_inline: Option<String>,
+    /// Build-time variables, specified as a map or a list of KEY=VAL pairs.
     pub args: StringMap,
+    /// Build stage to target in a multi-stage Dockerfile.
     pub target: Option<String>,
+    /// Add metadata to containers using Docker labels.
     pub labels: StringMap,
+    /// List of sources the image builder should use for cache resolution
     pub cache_from: Vec<String>,
+    /// Cache destinations for the build cache.
     pub cache_to: Vec<String>,
+    /// Do not use cache when building the image.
     pub no_cache: Option<bool>,
+    /// Network mode to use for the build.
     pub network: Option<String>,
+    /// Always attempt to pull a newer version of the image.
     pub pull: Option<bool>,
+    /// Size of /dev/shm.
     pub shm_size: Option<ByteSize>,
+    /// Add hostname mappings to the container network interface configuration.
     pub extra_hosts: Vec<String>,
+    /// Additional build contexts to use, specified as a map of name to context path or URL.
     pub additional_contexts: StringMap,
+    /// Platforms to build for, e.g., 'linux/amd64', 'linux/arm64', or 'windows/amd64'.
     pub platforms: Vec<String>,
+    /// Additional tags to apply to the built image.
     pub tags: Vec<String>,
+    /// Grant access to Secrets on a per-service basis.
     pub secrets: Vec<FileRef>,
+    /// SSH agent socket or keys to expose to the build.
     pub ssh: Vec<SshSpec>,
+    /// Container isolation technology to use.
     pub isolation: Option<String>,
+    /// Give extended privileges to the service container.
     pub privileged: Option<bool>,
+    /// Override the default ulimits for a container.
     pub ulimits: IndexMap<String, Ulimit>,
+    /// List of extra privileged entitlements to grant to the build process.
     pub entitlements: Vec<String>,
+    /// Add a provenance attestation
     pub provenance: Option<Value>,
+    /// Add a SBOM attestation
     pub sbom: Option<Value>,
+    /// The `extensions` attribute.
     #[serde(flatten)]
     pub extensions: IndexMap<String, Value>,
 }
@@ -173,6 +276,7 @@ fn yes() -> bool {
 /// One `depends_on` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DependsOn {
+    /// Condition to wait for.
     #[serde(default)]
     pub condition: Condition,
     /// A missing optional dependency is skipped.
@@ -189,11 +293,17 @@ pub struct DependsOn {
 pub struct Healthcheck {
     /// `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`.
     pub test: Vec<String>,
+    /// Time between running the check (e.g., '1s', '1m30s').
     pub interval: Option<Duration>,
+    /// Maximum time to allow one check to run (e.g., '1s', '1m30s').
     pub timeout: Option<Duration>,
+    /// Number of consecutive failures needed to consider the container as unhealthy.
     pub retries: Option<u64>,
+    /// Start period for the container to initialize before starting health-retries countdown (e.g., '1s', '1m30s').
     pub start_period: Option<Duration>,
+    /// Time between running the check during the start period (e.g., '1s', '1m30s').
     pub start_interval: Option<Duration>,
+    /// Disable any container-specified healthcheck.
     pub disable: bool,
 }
 
@@ -201,13 +311,17 @@ pub struct Healthcheck {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ServicePort {
+    /// define the Compose project name, until user defines one explicitly.
     pub name: Option<String>,
+    /// Build stage to target in a multi-stage Dockerfile.
     pub target: u16,
     /// Host port or range (`8080`, `8080-8090`); None lets the engine choose.
     pub published: Option<String>,
+    /// The host IP to bind to.
     pub host_ip: Option<String>,
     /// tcp, udp or sctp.
     pub protocol: String,
+    /// Application protocol to use with the port (e.g., http, https, mysql).
     pub app_protocol: Option<String>,
     /// ingress or host.
     pub mode: String,
@@ -222,13 +336,21 @@ pub struct ServiceVolume {
     pub kind: String,
     /// Host path (bind, absolute), volume name, or None for an anonymous volume.
     pub source: Option<String>,
+    /// Build stage to target in a multi-stage Dockerfile.
     pub target: String,
+    /// Mount the container's filesystem as read only.
     pub read_only: bool,
+    /// The consistency requirements for the mount.
     pub consistency: Option<String>,
+    /// Configuration specific to bind mounts.
     pub bind: Option<BindOptions>,
+    /// Configuration specific to volume mounts.
     pub volume: Option<VolumeOptions>,
+    /// Mount a temporary filesystem (tmpfs) into the container.
     pub tmpfs: Option<TmpfsOptions>,
+    /// Specify the image to start the container from.
     pub image: Option<Value>,
+    /// The `extensions` attribute.
     #[serde(flatten)]
     pub extensions: IndexMap<String, Value>,
 }
@@ -237,9 +359,13 @@ pub struct ServiceVolume {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct BindOptions {
+    /// The propagation mode for the bind mount: 'shared', 'slave', 'private', 'rshared', 'rslave', or 'rprivate'.
     pub propagation: Option<String>,
+    /// Create the host path if it doesn't exist.
     pub create_host_path: bool,
+    /// SELinux relabeling options: 'z' for shared content, 'Z' for private unshared content.
     pub selinux: Option<String>,
+    /// Recursively mount the source directory.
     pub recursive: Option<String>,
 }
 
@@ -247,8 +373,11 @@ pub struct BindOptions {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct VolumeOptions {
+    /// Flag to disable copying of data from a container when a volume is created.
     pub nocopy: bool,
+    /// Path within the volume to mount instead of the volume root.
     pub subpath: Option<String>,
+    /// Add metadata to containers using Docker labels.
     pub labels: StringMap,
 }
 
@@ -256,7 +385,9 @@ pub struct VolumeOptions {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct TmpfsOptions {
+    /// Size of the tmpfs mount in bytes.
     pub size: Option<ByteSize>,
+    /// The port binding mode, either 'host' for publishing a host port or 'ingress' for load balancing.
     pub mode: Option<u32>,
 }
 
@@ -267,16 +398,25 @@ pub enum Ulimit {
     /// Same soft and hard limit.
     Single(i64),
     /// Separate limits.
-    Pair { soft: i64, hard: i64 },
+    Pair {
+        /// Soft limit.
+        soft: i64,
+        /// Hard limit.
+        hard: i64,
+    },
 }
 
 /// A secret or config given to a service.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct FileRef {
+    /// Path on the host to the device.
     pub source: String,
+    /// Build stage to target in a multi-stage Dockerfile.
     pub target: Option<String>,
+    /// UID of the file in the container.
     pub uid: Option<String>,
+    /// GID of the file in the container.
     pub gid: Option<String>,
     /// Octal file mode as Compose prints it (`0400`).
     pub mode: Option<String>,
@@ -286,14 +426,23 @@ pub struct FileRef {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ServiceNetwork {
+    /// Alternative hostnames for this service on the network.
     pub aliases: Vec<String>,
+    /// Specify a static IPv4 address for this service on this network.
     pub ipv4_address: Option<String>,
+    /// Specify a static IPv6 address for this service on this network.
     pub ipv6_address: Option<String>,
+    /// List of link-local IPs.
     pub link_local_ips: Vec<String>,
+    /// Container MAC address to set.
     pub mac_address: Option<String>,
+    /// Specify the priority for the network connection.
     pub priority: Option<i64>,
+    /// Specify the gateway priority for the network connection.
     pub gw_priority: Option<i64>,
+    /// Interface network name used to connect to network
     pub interface_name: Option<String>,
+    /// Driver options for this network.
     pub driver_opts: StringMap,
 }
 
@@ -301,7 +450,9 @@ pub struct ServiceNetwork {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Logging {
+    /// Logging driver to use, such as 'json-file', 'syslog', 'journald', etc.
     pub driver: Option<String>,
+    /// Provider-specific options.
     pub options: IndexMap<String, Option<String>>,
 }
 
@@ -309,14 +460,23 @@ pub struct Logging {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Deploy {
+    /// The port binding mode, either 'host' for publishing a host port or 'ingress' for load balancing.
     pub mode: Option<String>,
+    /// Number of replicas of the service container to run.
     pub replicas: Option<u64>,
+    /// Add metadata to containers using Docker labels.
     pub labels: StringMap,
+    /// Resource constraints and reservations for the service.
     pub resources: Resources,
+    /// Restart policy for the service containers.
     pub restart_policy: Option<RestartPolicy>,
+    /// Constraints and preferences for the platform to select a physical node to run service containers
     pub placement: Placement,
+    /// Configuration for updating a service.
     pub update_config: Option<UpdateConfig>,
+    /// Configuration for rolling back a service update.
     pub rollback_config: Option<UpdateConfig>,
+    /// Endpoint mode for the service: 'vip' (default) or 'dnsrr'.
     pub endpoint_mode: Option<String>,
 }
 
@@ -324,7 +484,9 @@ pub struct Deploy {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Resources {
+    /// Resource limits for the service containers.
     pub limits: Option<ResourceSet>,
+    /// Resource reservations for the service containers.
     pub reservations: Option<ResourceSet>,
 }
 
@@ -332,10 +494,15 @@ pub struct Resources {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ResourceSet {
+    /// Number of CPUs to use.
     pub cpus: Option<f64>,
+    /// Limit on the amount of memory a container can allocate (e.g., '1g', '1024m').
     pub memory: Option<ByteSize>,
+    /// Maximum number of PIDs available to the container.
     pub pids: Option<i64>,
+    /// List of device mappings for the container.
     pub devices: Vec<DeviceRequest>,
+    /// User-defined resources to reserve.
     pub generic_resources: Vec<Value>,
 }
 
@@ -343,9 +510,13 @@ pub struct ResourceSet {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct RestartPolicy {
+    /// Condition to wait for.
     pub condition: Option<String>,
+    /// The time to wait between each container group's rollback (e.g., '1s', '1m30s').
     pub delay: Option<Duration>,
+    /// Maximum number of restart attempts before giving up.
     pub max_attempts: Option<u64>,
+    /// Time window used to evaluate the restart policy (e.g., '1s', '1m30s').
     pub window: Option<Duration>,
 }
 
@@ -353,6 +524,7 @@ pub struct RestartPolicy {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Develop {
+    /// Configure watch mode for the service, which monitors file changes and performs actions in response.
     pub watch: Vec<Watch>,
 }
 
@@ -362,10 +534,16 @@ pub struct Develop {
 pub struct Watch {
     /// sync, rebuild, restart, sync+restart, sync+exec.
     pub action: String,
+    /// Path to watch for changes.
     pub path: String,
+    /// Build stage to target in a multi-stage Dockerfile.
     pub target: Option<String>,
+    /// Patterns to exclude from watching.
     pub ignore: Vec<String>,
+    /// compose sub-projects to be included.
     pub include: Vec<String>,
+    /// Ensure that an initial synchronization is done before starting watch mode for sync+x triggers
     pub initial_sync: Option<bool>,
+    /// Command to execute when a change is detected and action is sync+exec.
     pub exec: Option<ServiceHook>,
 }
