@@ -26,6 +26,7 @@ pub fn parse_volumes_from(index: usize, raw: &str) -> Result<VolumesFromSpec> {
 }
 
 /// Container create: typed, checked mount requests (anonymous volumes named and created).
+#[tracing::instrument(skip_all, fields(container = %container_id), err(level = "debug"))]
 pub fn on_create(
     vols: &Volumes,
     container_id: &str,
@@ -81,6 +82,7 @@ fn inputs_of(
 /// Container start, with its rootfs mounted at `rootfs`: mounts local-driver volumes, copies the
 /// image's files into empty volumes, and returns the mounts for `ContainerSpec.mounts`/`.tmpfs`
 /// (parents before children).
+#[tracing::instrument(skip_all, fields(mounts = requests.len()), err(level = "debug"))]
 pub fn on_start(vols: &Volumes, requests: &[MountRequest], rootfs: &Path) -> Result<RuntimeMounts> {
     let prepared = vols
         .store()
@@ -120,6 +122,7 @@ pub fn to_runtime(mounts: &[PreparedMount]) -> RuntimeMounts {
 
 /// Container stop: unmounts the local-driver volumes of `requests` that no container in
 /// `running_requests` (the other running containers' requests) still uses.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub fn on_stop(
     vols: &Volumes,
     requests: &[MountRequest],
@@ -142,6 +145,7 @@ pub fn on_stop(
 
 /// Container remove: forgets its use; with `remove_anonymous` (`docker rm -v`) deletes its anonymous
 /// volumes that no other container uses. Named volumes always stay.
+#[tracing::instrument(skip_all, fields(container = %container_id), err(level = "debug"))]
 pub fn on_remove(
     vols: &Volumes,
     container_id: &str,

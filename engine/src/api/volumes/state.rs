@@ -107,7 +107,7 @@ impl<'a> Volumes<'a> {
 
     /// Creates a volume, or returns the existing one of that name (as Docker does). The bool says
     /// whether it was created now.
-    #[tracing::instrument(skip(self, labels, options), err)]
+    #[tracing::instrument(skip(self, labels, options), err(level = "debug"))]
     pub fn create(
         &self,
         name: Option<VolumeName>,
@@ -153,7 +153,7 @@ impl<'a> Volumes<'a> {
 
     /// Removes a volume; refused (409) while a container uses it, also with `force` (as Docker);
     /// `force` makes a missing volume not an error.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub fn remove(&self, name: &str, force: bool) -> Result<()> {
         let _g = lock();
         let Some(vol) = self.get(name)? else {
@@ -186,7 +186,7 @@ impl<'a> Volumes<'a> {
     }
 
     /// Removes unused volumes that `select` picks; returns names and bytes reclaimed.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub fn prune(&self, select: impl Fn(&Volume) -> bool) -> Result<(Vec<String>, u64)> {
         let _g = lock();
         let users = self.users()?;
@@ -231,7 +231,7 @@ impl<'a> Volumes<'a> {
 
     /// After a crash: drops rows whose directory is gone, deletes directories with no row
     /// (half-made or half-removed), and unmounts local-driver volumes no container uses.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub fn recover(&self) -> Result<()> {
         let _g = lock();
         let rows = self.all()?;
