@@ -48,7 +48,7 @@ pub struct LoginArgs {
     #[arg(short, long)]
     pub username: Option<String>,
     /// Password (prefer --password-stdin).
-    #[arg(short, long)]
+    #[arg(long)]
     pub password: Option<String>,
     /// Read the password from stdin.
     #[arg(long = "password-stdin")]

@@ -95,6 +95,10 @@ pub fn registry_error(what: &str, host: &str, e: OciDistributionError) -> Engine
             EngineError::NotFound(format!("{what}: not found on {host}"))
         }
         E::DigestError(d) => EngineError::BadRequest(format!("{what}: {d}")),
+        E::RequestError(r) if r.status().map(|s| s.as_u16()) == Some(401) => EngineError::BadRequest(format!(
+            "{what}: unauthorized: authentication required or incorrect username or password for {host} (berth login {host})"
+        )),
+        E::RequestError(r) if r.status().map(|s| s.as_u16()) == Some(404) => EngineError::NotFound(format!("{what}: not found on {host}")),
         E::RequestError(r) => EngineError::Internal(format!("{what}: cannot reach {host}: {}", error_chain(&r))),
         other => EngineError::Internal(format!("{what}: {host}: {other}")),
     }

@@ -1,0 +1,66 @@
+//! A pull killed mid-download (kill -9 of the engine) resumes: finished blobs are not fetched again and
+//! the partial blob continues with a range request.
+
+mod registry_support;
+use registry_support::*;
+use std::time::Duration;
+
+#[test]
+fn killed_pull_resumes_without_refetching_finished_blobs() {
+    if !require_root("killed_pull_resumes_without_refetching_finished_blobs") {
+        return;
+    }
+    let reg = LocalRegistry::start();
+    let e = Engine::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let big = 12 << 20;
+    let archive = make_archive(tmp.path(), "resume:1", &[vec![("small", random_bytes(64 << 10))], vec![("big", random_bytes(big))]]);
+    e.load_as(&archive, "resume:1", &format!("{}/r/img:1", reg.addr));
+    e.berth(&["image", "push", &format!("{}/r/img:1", reg.addr)]);
+    let layers = manifest_layers(&reg.get_manifest("r/img", "1"));
+    let (small, large) = (&layers[0], &layers[1]);
+
+    let proxy = SlowProxy::start(&reg.addr, 2 << 20);
+    let p = Engine::start();
+    let name = format!("{}/r/img:1", proxy.addr);
+    let mut child = std::process::Command::new(berth_bin())
+        .args(["image", "pull", &name])
+        .env("BERTH_ROOT", &p.root)
+        .env("BERTH_HOST", format!("unix://{}", p.socket.display()))
+        .env("DOCKER_CONFIG", p.docker_config())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let large_hex = large.trim_start_matches("sha256:").to_owned();
+    let midway = eventually(Duration::from_secs(30), || {
+        p.partials().iter().any(|(n, len)| *n == large_hex && *len > (2 << 20)) && !reg.blob_gets(small).is_empty()
+    });
+    assert!(midway, "download never got midway: {:?}", p.partials());
+    nix_kill(p.pid());
+    let _ = child.wait();
+    let partial_len = p.partials().iter().find(|(n, _)| *n == large_hex).map(|(_, l)| *l).unwrap_or(0);
+    assert!(partial_len > 0 && partial_len < big as u64, "partial blob: {partial_len}");
+
+    // Restart and pull again at full speed.
+    proxy.rate.store(0, std::sync::atomic::Ordering::Relaxed);
+    p.berth(&["engine", "start"]);
+    p.berth(&["image", "pull", &name]);
+    assert!(p.inspect(&name, "{{.Id}}").is_some());
+    assert_eq!(reg.blob_gets(small).len(), 1, "finished blob fetched again: {:?}", reg.blob_gets(small));
+    let large_gets = reg.blob_gets(large);
+    assert_eq!(large_gets.len(), 2, "large blob: {large_gets:?}");
+    let resumed = &large_gets[1];
+    assert_eq!(resumed.status, 206, "second fetch is a range request: {resumed:?}");
+    let total: u64 = large_gets.iter().map(|h| h.written).sum();
+    assert!(total < large_gets[0].written + (big as u64), "resume refetched too much: {large_gets:?}");
+    assert!(p.partials().is_empty() && p.finished_downloads().is_empty(), "download area not emptied");
+    let lower = p.inspect(&name, "{{.GraphDriver.Data.LowerDir}}").unwrap();
+    let sizes: Vec<u64> = lower.split(':').filter_map(|d| std::fs::metadata(format!("{d}/big")).ok()).map(|m| m.len()).collect();
+    assert_eq!(sizes, vec![big as u64], "unpacked big file");
+}
+
+fn nix_kill(pid: i32) {
+    let st = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(st.success());
+}
