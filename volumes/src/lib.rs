@@ -13,6 +13,7 @@ pub mod mountinfo;
 pub mod mounting;
 pub mod name;
 pub mod options;
+pub mod pins;
 pub mod prepare;
 pub mod prepared;
 pub mod resolve;

@@ -2,6 +2,7 @@
 //! bind sources checked, subpaths resolved inside their volume, copy-up done.
 
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use crate::copyup;
@@ -36,6 +37,9 @@ pub struct Prepared {
     pub created: Vec<Volume>,
     /// Every volume the container uses (once each), for the engine's reference counts.
     pub volumes: Vec<VolumeName>,
+    /// Pin points of Subpath mounts (Stage::Start): give them to `VolumeStore::unpin` once the
+    /// runtime has mounted the container (or failed to).
+    pub pins: Vec<PathBuf>,
 }
 
 /// What to undo if a later request fails, so nothing is left half-made.
@@ -44,6 +48,7 @@ struct Undo {
     created: Vec<VolumeName>,
     mounted: Vec<VolumeName>,
     host_dirs: Vec<PathBuf>,
+    pins: Vec<PathBuf>,
 }
 
 impl VolumeStore {
@@ -120,10 +125,24 @@ impl VolumeStore {
                 true
             }
         };
-        let source = match &v.subpath {
-            Some(sub) if mounted => subpath(req, &v.name, &data, sub)?,
-            Some(sub) => data.join(sub),
-            None => data.clone(),
+        let source = match (&v.subpath, stage) {
+            (Some(sub), Stage::Start { .. }) => {
+                let fd = subpath(req, &v.name, &data, sub)?;
+                let pin = self.pin(&v.name, &fd)?;
+                undo.pins.push(pin.clone());
+                out.pins.push(pin.clone());
+                pin
+            }
+            (Some(sub), Stage::Create) if mounted => {
+                // Escapes are refused now; a missing subpath may still appear (copy-up, another
+                // container) and is checked again at start.
+                match subpath(req, &v.name, &data, sub) {
+                    Ok(_) | Err(Error::SubpathMissing { .. }) => data.join(sub),
+                    Err(e) => return Err(e),
+                }
+            }
+            (Some(sub), Stage::Create) => data.join(sub),
+            (None, _) => data.clone(),
         };
         if let (Stage::Start { rootfs }, false, None) = (stage, v.no_copy, &v.subpath) {
             copy_up_from_image(rootfs, &req.destination, &data)?;
@@ -175,6 +194,7 @@ impl VolumeStore {
     }
 
     fn undo(&self, undo: Undo) {
+        let _ = self.unpin(&undo.pins);
         for name in undo.mounted.iter().rev() {
             let _ = self.unmount(name);
         }
@@ -222,7 +242,7 @@ fn create_host_dirs(path: &Path, undo: &mut Undo) -> Result<()> {
     Ok(())
 }
 
-fn subpath(req: &MountRequest, name: &VolumeName, data: &Path, sub: &Path) -> Result<PathBuf> {
+fn subpath(req: &MountRequest, name: &VolumeName, data: &Path, sub: &Path) -> Result<OwnedFd> {
     let field = format!(
         "{}{}",
         req.field,
@@ -233,7 +253,7 @@ fn subpath(req: &MountRequest, name: &VolumeName, data: &Path, sub: &Path) -> Re
         }
     );
     let subpath = sub.display().to_string();
-    resolve::beneath(data, sub).map_err(|e| match e {
+    resolve::open_beneath(data, sub).map_err(|e| match e {
         ResolveError::Escapes => Error::SubpathEscapes {
             field,
             volume: name.to_string(),

@@ -25,6 +25,16 @@ pub fn beneath(root: &Path, rel: &Path) -> Result<PathBuf, ResolveError> {
     real_path(&fd)
 }
 
+/// Opens `rel` strictly beneath `root` as an O_PATH descriptor: what it names cannot change
+/// afterwards, whatever happens to the path (see `VolumeStore::pin`).
+pub fn open_beneath(root: &Path, rel: &Path) -> Result<OwnedFd, ResolveError> {
+    open(
+        root,
+        rel,
+        ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
 /// Resolves `rel` with `root` as `/` (a container's view of its rootfs: absolute symlinks stay inside)
 /// and returns its real host path.
 pub fn in_root(root: &Path, rel: &Path) -> Result<PathBuf, ResolveError> {

@@ -130,7 +130,10 @@ impl VolumeStore {
         if !dir.is_dir() {
             return Err(Error::NotFound(name.to_string()));
         }
-        self.unmount(name)?;
+        // _data's own mount and any pin points left by an interrupted start.
+        for m in mountinfo::mounts_under(&dir)? {
+            mounting::unmount(&m)?;
+        }
         if let Some(m) = mountinfo::mounts_under(&dir)?.into_iter().next() {
             return Err(Error::StillMounted {
                 name: name.to_string(),

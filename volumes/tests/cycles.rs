@@ -28,6 +28,7 @@ fn hundred_cycles_leak_nothing() {
         };
         let mounts = format!(
             r#"[{{"Type":"volume","Source":"{name}","Target":"/srv","VolumeOptions":{{"DriverConfig":{{"Options":{opts}}}}}}},
+               {{"Type":"volume","Source":"{name}","Target":"/seed","ReadOnly":true,"VolumeOptions":{{"Subpath":"seed"}}}},
                {{"Type":"tmpfs","Target":"/tmp","TmpfsOptions":{{"SizeBytes":65536}}}}]"#
         );
         let inputs = MountInputs {
@@ -58,7 +59,13 @@ fn hundred_cycles_leak_nothing() {
                 .iter()
                 .enumerate()
                 .map(|(k, m)| {
-                    let target = t.dir(&format!("ctr/{k}"));
+                    let target = if m.source.is_file() {
+                        let f = t.dir("ctr").join(format!("{k}"));
+                        std::fs::write(&f, "").unwrap();
+                        f
+                    } else {
+                        t.dir(&format!("ctr/{k}"))
+                    };
                     mounting::apply(m, &target).unwrap();
                     MountGuard(target)
                 })
@@ -73,6 +80,11 @@ fn hundred_cycles_leak_nothing() {
             };
             write_bytes(&at("/srv").join("data"), 4096).unwrap();
             assert_eq!(
+                std::fs::read_to_string(at("/seed")).unwrap(),
+                "seed",
+                "cycle {i}: file subpath"
+            );
+            assert_eq!(
                 write_bytes(&at("/tmp").join("big"), 1 << 20),
                 Err(libc::ENOSPC),
                 "cycle {i}: tmpfs size"
@@ -83,6 +95,8 @@ fn hundred_cycles_leak_nothing() {
                 "cycle {i}: ro bind"
             );
         }
+        t.store.unpin(&p.pins).unwrap();
+        assert_eq!(p.pins.len(), 1);
         for v in &p.volumes {
             t.store.unmount(v).unwrap();
             t.store.remove(v).unwrap();

@@ -261,15 +261,24 @@ fn escaping_subpaths_are_refused() {
         assert!(matches!(e, Error::SubpathEscapes { .. }), "{sub}: {e}");
         assert_eq!(e.kind(), ErrorKind::BadInput);
     }
-    let e = t
-        .store
+    t.store
         .prepare(
             &spec::parse(&entry("nope")).unwrap(),
             &catalog,
             Stage::Create,
         )
+        .expect("missing is checked at start");
+    let rootfs = t.dir("rootfs");
+    let e = t
+        .store
+        .prepare(
+            &spec::parse(&entry("nope")).unwrap(),
+            &catalog,
+            Stage::Start { rootfs: &rootfs },
+        )
         .unwrap_err();
     assert!(matches!(e, Error::SubpathMissing { .. }), "{e}");
+    assert!(t.mounts().is_empty(), "a failed start leaves no pin");
     // A link that stays inside is fine and resolves to the real directory.
     let ok = t
         .store
@@ -279,9 +288,87 @@ fn escaping_subpaths_are_refused() {
             Stage::Create,
         )
         .unwrap();
-    assert_eq!(ok.mounts[0].source, data.join("pg/13"));
-    assert!(ok.created.is_empty());
+    assert_eq!(ok.mounts[0].source, data.join("pg/current"));
+    assert!(ok.created.is_empty() && ok.pins.is_empty());
     assert_eq!(t.volume_dirs(), vec![name.to_string()]);
+}
+
+#[test]
+fn subpath_is_pinned_at_start() {
+    if !require_root("subpath_is_pinned_at_start") {
+        return;
+    }
+    let t = TestStore::new();
+    let rootfs = t.dir("rootfs");
+    let name = unique("pinned");
+    let vol = t.create(name.as_str(), &[]);
+    let data = t.store.path(&name);
+    std::fs::create_dir_all(data.join("pg/13")).unwrap();
+    std::fs::write(data.join("pg/13/PG_VERSION"), "13").unwrap();
+    std::os::unix::fs::symlink("13", data.join("pg/current")).unwrap();
+    let catalog = Catalog::from([(name.clone(), vol)]);
+    let inputs = MountInputs {
+        mounts: mounts_json(&format!(
+            r#"[{{"Type":"volume","Source":"{name}","Target":"/d","ReadOnly":true,"VolumeOptions":{{"Subpath":"pg/current"}}}}]"#
+        )),
+        ..Default::default()
+    };
+    let p = t
+        .store
+        .prepare(
+            &spec::parse(&inputs).unwrap(),
+            &catalog,
+            Stage::Start { rootfs: &rootfs },
+        )
+        .unwrap();
+    assert_eq!(p.pins.len(), 1);
+    assert_eq!(p.mounts[0].source, p.pins[0]);
+    // A container sharing the volume swaps the path for a link out of it: the pin still holds pg/13.
+    std::fs::remove_file(data.join("pg/current")).unwrap();
+    std::os::unix::fs::symlink("/etc", data.join("pg/current")).unwrap();
+    {
+        let (target, _g) = mount_at(&t, &p.mounts[0], "target");
+        assert_eq!(
+            std::fs::read_to_string(target.join("PG_VERSION")).unwrap(),
+            "13"
+        );
+        assert!(!target.join("passwd").exists());
+        assert_eq!(write_bytes(&target.join("x"), 1), Err(libc::EROFS));
+    }
+    t.store.unpin(&p.pins).unwrap();
+    assert!(!p.pins[0].exists());
+    assert!(t.mounts().is_empty());
+    // A crash between prepare and unpin: remove and clear_pins still clean up.
+    let p = t.store.prepare(
+        &spec::parse(&inputs).unwrap(),
+        &catalog,
+        Stage::Start { rootfs: &rootfs },
+    );
+    assert!(
+        matches!(p, Err(Error::SubpathEscapes { .. })),
+        "the swapped link is refused now"
+    );
+    std::fs::remove_file(data.join("pg/current")).unwrap();
+    std::os::unix::fs::symlink("13", data.join("pg/current")).unwrap();
+    let p = t
+        .store
+        .prepare(
+            &spec::parse(&inputs).unwrap(),
+            &catalog,
+            Stage::Start { rootfs: &rootfs },
+        )
+        .unwrap();
+    assert_eq!(t.store.clear_pins().unwrap(), 1);
+    assert!(!p.pins[0].exists() && t.mounts().is_empty());
+    t.store
+        .prepare(
+            &spec::parse(&inputs).unwrap(),
+            &catalog,
+            Stage::Start { rootfs: &rootfs },
+        )
+        .unwrap();
+    t.store.remove(&name).unwrap();
+    assert!(t.mounts().is_empty() && t.volume_dirs().is_empty());
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! - create: [`on_create`] parses Binds/Mounts/Tmpfs/Volumes/VolumesFrom (400 naming the field on bad
 //!   input), creates missing and anonymous volumes, checks bind sources and subpaths, records which
 //!   volumes the container uses; store the returned requests with the container.
-//! - start: mount the rootfs first (copy-up reads it), then [`on_start`] gives the runtime's mounts.
+//! - start: mount the rootfs first (copy-up reads it), then [`on_start`] gives the runtime's mounts;
+//!   [`after_start`] once the runtime has made them.
 //! - stop: [`on_stop`] unmounts local-driver volumes (tmpfs, o=bind) no running container needs.
 //! - remove: [`on_remove`] forgets the container's use; with `v=1` its anonymous volumes go too.
 
@@ -12,12 +13,23 @@ use crate::error::Result;
 use crate::runtime::MountSpec;
 use bollard::models::{ContainerConfig, HostConfig};
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use volumes::spec::{self, MountInputs, VolumesFrom, VolumesFromSpec};
 use volumes::{MountKind, MountRequest, PreparedMount, Stage, VolumeName};
 
 /// The runtime's view of prepared mounts: binds (volumes too) and tmpfs (destination, options).
 pub type RuntimeMounts = (Vec<MountSpec>, Vec<(String, String)>);
+
+/// What [`on_start`] gives the container service.
+#[derive(Debug, Clone, Default)]
+pub struct StartMounts {
+    /// For `ContainerSpec.mounts`.
+    pub binds: Vec<MountSpec>,
+    /// For `ContainerSpec.tmpfs`.
+    pub tmpfs: Vec<(String, String)>,
+    /// Pinned Subpaths to release with [`after_start`].
+    pub pins: Vec<PathBuf>,
+}
 
 /// Parses a `HostConfig.VolumesFrom` entry; the caller looks the container up and passes its
 /// stored requests to [`on_create`].
@@ -80,15 +92,26 @@ fn inputs_of(
 }
 
 /// Container start, with its rootfs mounted at `rootfs`: mounts local-driver volumes, copies the
-/// image's files into empty volumes, and returns the mounts for `ContainerSpec.mounts`/`.tmpfs`
-/// (parents before children).
+/// image's files into empty volumes, pins Subpaths, and returns the mounts for
+/// `ContainerSpec.mounts`/`.tmpfs` (parents before children). Call [`after_start`] with `pins` once
+/// the runtime has started the container (or failed to).
 #[tracing::instrument(skip_all, fields(mounts = requests.len()), err(level = "debug"))]
-pub fn on_start(vols: &Volumes, requests: &[MountRequest], rootfs: &Path) -> Result<RuntimeMounts> {
+pub fn on_start(vols: &Volumes, requests: &[MountRequest], rootfs: &Path) -> Result<StartMounts> {
     let prepared = vols
         .store()
         .prepare(requests, vols, Stage::Start { rootfs })
         .map_err(engine_error)?;
-    Ok(to_runtime(&prepared.mounts))
+    let (binds, tmpfs) = to_runtime(&prepared.mounts);
+    Ok(StartMounts {
+        binds,
+        tmpfs,
+        pins: prepared.pins,
+    })
+}
+
+/// Drops the pinned Subpaths of a start: the container's own mounts hold them now.
+pub fn after_start(vols: &Volumes, pins: &[PathBuf]) -> Result<()> {
+    vols.store().unpin(pins).map_err(engine_error)
 }
 
 /// Maps prepared mounts to the runtime's types.

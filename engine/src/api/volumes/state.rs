@@ -250,6 +250,7 @@ impl<'a> Volumes<'a> {
         }
         let known: HashSet<VolumeName> = kept.into_iter().map(|v| v.name).collect();
         self.store.remove_orphans(&known).map_err(engine_error)?;
+        self.store.clear_pins().map_err(engine_error)?;
         let in_use: HashSet<VolumeName> = self.users()?.into_keys().collect();
         self.store.unmount_unused(&in_use).map_err(engine_error)?;
         Ok(())
