@@ -23,6 +23,7 @@ pub fn parse(src: &str, file: &Path) -> Result<(Value, FilePositions)> {
         anchors: HashMap::new(),
         pos: FilePositions::new(file),
         file,
+        current: String::new(),
     };
     let value = b.document()?;
     Ok((value, b.pos))
@@ -84,6 +85,8 @@ struct Builder<'a> {
     anchors: HashMap<usize, Value>,
     pos: FilePositions,
     file: &'a Path,
+    /// Key path of the mapping being read, named by syntax errors.
+    current: String,
 }
 
 impl Builder<'_> {
@@ -97,8 +100,17 @@ impl Builder<'_> {
 
     fn next(&mut self) -> Result<(Event, Marker)> {
         self.parser.next_token().map_err(|e| {
-            LoadError::new(ErrorKind::Yaml, format!("YAML syntax error: {}", e.info()))
-                .at(Some(self.loc(e.marker())))
+            let hint = if e.info().contains("did not find expected key") {
+                " (is this line indented differently from the keys above it?)"
+            } else {
+                ""
+            };
+            LoadError::new(
+                ErrorKind::Yaml,
+                format!("YAML syntax error: {}{hint}", e.info()),
+            )
+            .at(Some(self.loc(e.marker())))
+            .at_path(self.current.clone())
         })
     }
 
@@ -164,6 +176,7 @@ impl Builder<'_> {
         let mut merged: Vec<Map<String, Value>> = Vec::new();
         let mut lines: HashMap<String, usize> = HashMap::new();
         loop {
+            self.current = path.to_owned();
             let (ev, km) = self.next()?;
             let key = match ev {
                 Event::MappingEnd => break,
@@ -194,7 +207,7 @@ impl Builder<'_> {
                     format!("mapping key {key:?} already defined at line {first}"),
                 )
                 .at(Some(self.loc(&km)))
-                .at_path(path));
+                .at_path(join_key(path, &key)));
             }
             lines.insert(key.clone(), km.line());
             let p = join_key(path, &key);
