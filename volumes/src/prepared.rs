@@ -78,7 +78,7 @@ impl PreparedMount {
             MountKind::Tmpfs => {
                 out.extend(["noexec", "nosuid", "nodev"].map(String::from));
                 out.push(self.propagation.as_str().into());
-                if self.read_only {
+                if self.read_only && !self.tmpfs.as_ref().is_some_and(|t| t.has("ro")) {
                     out.push("ro".into());
                 }
                 out.extend(self.tmpfs.iter().flat_map(|t| t.words.iter().cloned()));

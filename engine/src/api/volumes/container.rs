@@ -127,7 +127,7 @@ pub fn to_runtime(mounts: &[PreparedMount]) -> RuntimeMounts {
                     .iter()
                     .flat_map(|t| t.words.iter().cloned())
                     .collect();
-                if m.read_only {
+                if m.read_only && !words.iter().any(|w| w == "ro") {
                     words.push("ro".into());
                 }
                 tmpfs.push((destination, words.join(",")));
