@@ -14,3 +14,8 @@ fi
 [[ -x "$busybox_bin" ]] || { echo "build.sh: busybox-static is not installed (apt-get install busybox-static)" >&2; exit 1; }
 python3 "$here/mkimage.py" busybox --busybox "$busybox_bin" --out "$out/busybox.tar" --tag busybox:latest
 echo "built $out/busybox.tar"
+# Debian bookworm (minbase + python3 + redis-server) for the registry tests and benchmark: needs root and the
+# machine's apt mirror; cached (skipped when debian.tar is up to date). BERTH_IMAGES_NO_DEBIAN=1 skips it.
+if [[ "${BERTH_IMAGES_NO_DEBIAN:-}" != 1 ]]; then
+    "$here/debian.sh" "$out"
+fi
