@@ -52,6 +52,25 @@ impl VolumeStore {
         Ok(VolumeStore { dir })
     }
 
+    /// Makes `<state root>/volumes` its own private mount (a self bind), so that volume mounts made
+    /// below it never propagate to other mount namespaces on hosts whose `/` is shared (systemd).
+    /// Idempotent; undo with [`VolumeStore::release_private`] when the engine stops.
+    pub fn make_private(&self) -> Result<()> {
+        if !mountinfo::is_mountpoint(&self.dir)? {
+            mounting::bind(&self.dir, &self.dir, true, false, Propagation::Rprivate)?;
+        }
+        mounting::set_propagation(&self.dir, Propagation::Private)
+    }
+
+    /// Removes the self bind of [`VolumeStore::make_private`] (lazily: volume mounts stay usable).
+    pub fn release_private(&self) -> Result<()> {
+        if mountinfo::is_mountpoint(&self.dir)? {
+            nix::mount::umount2(&self.dir, nix::mount::MntFlags::MNT_DETACH)
+                .map_err(|e| Error::errno("detach", &self.dir, e))?;
+        }
+        Ok(())
+    }
+
     /// `<state root>/volumes`.
     pub fn dir(&self) -> &Path {
         &self.dir

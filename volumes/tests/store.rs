@@ -239,3 +239,41 @@ fn state_root_behind_a_symlink_still_guards_host_data() {
         "host data"
     );
 }
+
+#[test]
+fn private_store_mount_is_idempotent_and_released() {
+    if !require_root("private_store_mount_is_idempotent_and_released") {
+        return;
+    }
+    let t = TestStore::new();
+    t.store.make_private().unwrap();
+    t.store.make_private().unwrap();
+    let dir = t.store.dir().to_path_buf();
+    assert_eq!(
+        volumes::mountinfo::mount_points()
+            .unwrap()
+            .iter()
+            .filter(|m| **m == dir)
+            .count(),
+        1
+    );
+    let line = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let entry = line
+        .lines()
+        .find(|l| l.split(' ').nth(4) == dir.to_str())
+        .unwrap()
+        .to_owned();
+    assert!(
+        !entry.contains("shared:") && !entry.contains("master:"),
+        "{entry}"
+    );
+    let vol = t.create(
+        unique("inprivate").as_str(),
+        &[("type", "tmpfs"), ("o", "size=64k")],
+    );
+    t.store.mount(&vol).unwrap();
+    t.store.remove(&vol.name).unwrap();
+    t.store.release_private().unwrap();
+    t.store.release_private().unwrap();
+    assert!(t.mounts().is_empty());
+}
