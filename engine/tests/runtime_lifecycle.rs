@@ -178,3 +178,40 @@ fn tty_output_is_logged() {
     assert!(log.contains("/dev/pts/0") || log.contains("/dev/console"), "{log:?}");
     assert!(log.contains("TERM=xterm"), "{log:?}");
 }
+
+#[test]
+fn open_stdin_feeds_the_container() {
+    if !require_root("open_stdin_feeds_the_container") {
+        return;
+    }
+    let f = Fixture::new();
+    let mut spec = f.spec(&["sh", "-c", "read line; echo got:$line"]);
+    spec.process.open_stdin = true;
+    f.rt.start(&spec).unwrap();
+    let mut fifo = std::fs::OpenOptions::new().write(true).open(f.rt.stdin_path(&spec.id)).unwrap();
+    std::io::Write::write_all(&mut fifo, b"hi there\n").unwrap();
+    let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
+    assert_eq!(rec.exit_code, 0);
+    assert_eq!(log_text(&f.rt, &spec.id), "got:hi there\n");
+    f.rt.remove(&spec.id).unwrap();
+}
+
+#[test]
+fn killed_monitor_is_reported_and_cleaned() {
+    if !require_root("killed_monitor_is_reported_and_cleaned") {
+        return;
+    }
+    let f = Fixture::new();
+    let spec = f.spec(&["sleep", "1000"]);
+    let started = f.rt.start(&spec).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(started.monitor_pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
+    assert!(rec.error.is_some(), "{rec:?}");
+    assert!(!f.rt.is_running(&spec.id));
+    // The orphaned container still runs; remove finds it through its cgroup.
+    f.rt.remove(&spec.id).unwrap();
+    assert!(!std::path::Path::new(&format!("/proc/{}/cmdline", started.pid)).exists()
+        || std::fs::read_to_string(format!("/proc/{}/stat", started.pid)).unwrap_or_default().contains(") Z"));
+    assert_eq!(mounts_with(&spec.id), 0);
+    assert!(cgroups_of(&spec.id).is_empty());
+}

@@ -73,8 +73,9 @@ impl Runtime {
         let mut child = Command::new(&self.monitor_exe)
             .arg("__monitor")
             .arg(bundle)
-            // libcontainer's own logs would land in the container's stderr (the init inherits it): errors only.
-            .env("BERTH_LOG", "error")
+            // libcontainer's own logs would land in the container's stderr (the init inherits it): errors only,
+            // unless BERTH_MONITOR_LOG asks for more while debugging.
+            .env("BERTH_LOG", std::env::var("BERTH_MONITOR_LOG").unwrap_or_else(|_| "error".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
