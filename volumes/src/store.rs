@@ -62,11 +62,21 @@ impl VolumeStore {
         mounting::set_propagation(&self.dir, Propagation::Private)
     }
 
-    /// Removes the self bind of [`VolumeStore::make_private`] (lazily: volume mounts stay usable).
+    /// Removes the self bind of [`VolumeStore::make_private`]; refused while a volume is mounted
+    /// below it (detaching would take those mounts away from the host's view). The bind may as well
+    /// stay for the life of the state root: `make_private` finds it again.
     pub fn release_private(&self) -> Result<()> {
+        if let Some(m) = mountinfo::mounts_under(&self.dir)?
+            .into_iter()
+            .find(|m| *m != self.dir)
+        {
+            return Err(Error::StillMounted {
+                name: "(store)".into(),
+                path: m,
+            });
+        }
         if mountinfo::is_mountpoint(&self.dir)? {
-            nix::mount::umount2(&self.dir, nix::mount::MntFlags::MNT_DETACH)
-                .map_err(|e| Error::errno("detach", &self.dir, e))?;
+            mounting::unmount(&self.dir)?;
         }
         Ok(())
     }

@@ -272,6 +272,10 @@ fn private_store_mount_is_idempotent_and_released() {
         &[("type", "tmpfs"), ("o", "size=64k")],
     );
     t.store.mount(&vol).unwrap();
+    assert!(matches!(
+        t.store.release_private(),
+        Err(Error::StillMounted { .. })
+    ));
     t.store.remove(&vol.name).unwrap();
     t.store.release_private().unwrap();
     t.store.release_private().unwrap();
