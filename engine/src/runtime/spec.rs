@@ -131,7 +131,9 @@ fn mounts(spec: &ContainerSpec, inputs: &SpecInputs) -> Vec<Value> {
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", shm]}),
     ];
     if inputs.cgroups == CgroupVersion::V2 {
-        // On v1/hybrid hosts the container sees no cgroupfs, like Docker with cgroupns=private on v1.
+        // Read-only cgroup2 of the container's own cgroup namespace (the JVM and others read their limits there).
+        // Not on v1/hybrid: libcontainer mounts the v1 hierarchies read-write whatever the options say, which
+        // would let the container raise its own limits.
         m.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
     }
     for file in ["resolv.conf", "hostname", "hosts"] {
