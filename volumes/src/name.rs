@@ -23,7 +23,7 @@ impl VolumeName {
         };
         if name.len() < 2 {
             return Err(bad(
-                "names must be at least two characters, starting with a letter or digit",
+                "volume name is too short, names should be at least two alphanumeric characters (as Docker requires)",
             ));
         }
         if name.len() > MAX_LEN {
