@@ -11,11 +11,13 @@
 use super::state::{engine_error, Volumes};
 use crate::error::Result;
 use crate::runtime::MountSpec;
-use bollard::models::{ContainerConfig, HostConfig};
+use bollard::models::{ContainerConfig, HostConfig, MountPoint};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use volumes::spec::{self, MountInputs, VolumesFrom, VolumesFromSpec};
-use volumes::{MountKind, MountRequest, PreparedMount, Stage, VolumeName};
+use volumes::{
+    MountKind, MountRequest, PreparedMount, RequestSource, Stage, VolumeName, LOCAL_DRIVER,
+};
 
 /// The runtime's view of prepared mounts: binds (volumes too) and tmpfs (destination, options).
 pub type RuntimeMounts = (Vec<MountSpec>, Vec<(String, String)>);
@@ -195,6 +197,50 @@ pub fn on_remove(
         }
     }
     Ok(())
+}
+
+/// A container's mounts as `docker inspect` shows them (`Mounts`).
+pub fn mount_points(vols: &Volumes, requests: &[MountRequest]) -> Vec<MountPoint> {
+    let mut out: Vec<MountPoint> = requests
+        .iter()
+        .map(|r| {
+            let (typ, name, source, driver, propagation) = match &r.source {
+                RequestSource::Volume(v) => {
+                    let data = vols.store().path(&v.name);
+                    let src = v.subpath.as_ref().map_or(data.clone(), |s| data.join(s));
+                    (
+                        MountKind::Volume,
+                        Some(v.name.to_string()),
+                        src,
+                        Some(LOCAL_DRIVER.to_owned()),
+                        String::new(),
+                    )
+                }
+                RequestSource::Bind(b) => (
+                    MountKind::Bind,
+                    None,
+                    b.source.clone(),
+                    None,
+                    b.propagation.as_str().to_owned(),
+                ),
+                RequestSource::Tmpfs(_) => {
+                    (MountKind::Tmpfs, None, PathBuf::new(), None, String::new())
+                }
+            };
+            MountPoint {
+                typ: Some(typ.as_str().to_owned()),
+                name,
+                source: Some(source.display().to_string()),
+                destination: Some(r.destination.display().to_string()),
+                driver,
+                mode: Some(r.mode.clone()),
+                rw: Some(!r.read_only),
+                propagation: Some(propagation),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.destination.cmp(&b.destination));
+    out
 }
 
 #[cfg(test)]
