@@ -289,3 +289,106 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<se
     reclaimed += engine.registry.clear_downloads()?;
     Ok(Json(serde_json::json!({ "ImagesDeleted": if deleted.is_empty() { serde_json::Value::Null } else { deleted.into() }, "SpaceReclaimed": reclaimed })))
 }
+
+/// `GET /images/json` filters: `dangling`, `reference` (globs on `name` / `name:tag`), `label`
+/// (`key` or `key=value`); every given filter must hold (values of one filter: any may match).
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct ImageFilters {
+    dangling: Option<bool>,
+    references: Vec<String>,
+    labels: Vec<(String, Option<String>)>,
+}
+
+impl ImageFilters {
+    /// Parses Docker's filters JSON (`{"label":["a=b"]}` or the old `{"label":{"a=b":true}}`).
+    pub(super) fn parse(json: &str) -> ApiResult<Self> {
+        let mut f = ImageFilters::default();
+        if json.trim().is_empty() {
+            return Ok(f);
+        }
+        let v: HashMap<String, serde_json::Value> =
+            serde_json::from_str(json).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
+        for (k, val) in v {
+            let values: Vec<String> = match val {
+                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+                serde_json::Value::Object(o) => o.keys().cloned().collect(),
+                _ => return Err(EngineError::BadRequest(format!("invalid filters: {k}: expected a list of strings")).into()),
+            };
+            match k.as_str() {
+                "dangling" => {
+                    for v in &values {
+                        f.dangling = Some(match v.as_str() {
+                            "true" | "1" => true,
+                            "false" | "0" => false,
+                            other => return Err(EngineError::BadRequest(format!("invalid filter 'dangling={other}': expected true or false")).into()),
+                        });
+                    }
+                }
+                "reference" => f.references.extend(values),
+                "label" => f.labels.extend(values.into_iter().map(|l| match l.split_once('=') {
+                    Some((a, b)) => (a.to_owned(), Some(b.to_owned())),
+                    None => (l, None),
+                })),
+                other => return Err(EngineError::BadRequest(format!("invalid filter '{other}': berth supports dangling, reference and label")).into()),
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether the label filter needs the image's labels.
+    pub(super) fn wants_labels(&self) -> bool {
+        !self.labels.is_empty()
+    }
+
+    /// Whether an image with these tags and labels passes.
+    pub(super) fn matches(&self, tags: &[ImageRef], labels: &HashMap<String, String>) -> bool {
+        if let Some(d) = self.dangling {
+            if d != tags.is_empty() {
+                return false;
+            }
+        }
+        if !self.references.is_empty() {
+            let names: Vec<(String, String)> = tags.iter().filter_map(|t| Some((t.familiar_name(), t.familiar_tagged()?))).collect();
+            let hit = self.references.iter().any(|pat| names.iter().any(|(n, nt)| glob(pat, n) || glob(pat, nt)));
+            if !hit {
+                return false;
+            }
+        }
+        self.labels.iter().all(|(k, v)| match v {
+            Some(v) => labels.get(k) == Some(v),
+            None => labels.contains_key(k),
+        })
+    }
+}
+
+/// `*` matches any run of characters except `/` (as Docker's path.Match does for references).
+fn glob(pat: &str, s: &str) -> bool {
+    match pat.split_once('*') {
+        None => pat == s,
+        Some((head, rest)) => {
+            let Some(tail) = s.strip_prefix(head) else { return false };
+            (0..=tail.len()).filter(|i| tail.is_char_boundary(*i)).take_while(|i| !tail[..*i].contains('/')).any(|i| glob(rest, &tail[i..]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_filters() {
+        let f = ImageFilters::parse(r#"{"reference":["busy*"],"label":["a=1","b"],"dangling":["false"]}"#).unwrap();
+        let tags = vec![ImageRef::parse("busybox:1").unwrap()];
+        let labels = HashMap::from([("a".to_owned(), "1".to_owned()), ("b".to_owned(), String::new())]);
+        assert!(f.matches(&tags, &labels));
+        assert!(!f.matches(&tags, &HashMap::new()));
+        assert!(!f.matches(&[], &labels));
+        assert!(ImageFilters::parse(r#"{"dangling":["true"]}"#).unwrap().matches(&[], &HashMap::new()));
+        assert!(ImageFilters::parse(r#"{"reference":["busybox:1"]}"#).unwrap().matches(&tags, &HashMap::new()));
+        assert!(!ImageFilters::parse(r#"{"reference":["redis"]}"#).unwrap().matches(&tags, &HashMap::new()));
+        assert!(ImageFilters::parse(r#"{"until":["1h"]}"#).is_err());
+        assert!(ImageFilters::parse(r#"{"dangling":["maybe"]}"#).is_err());
+        assert!(glob("a/*", "a/b") && !glob("*", "a/b"));
+    }
+}

@@ -1,6 +1,6 @@
 //! Image endpoints: load, list, inspect, tag, delete.
 
-use super::{qbool, ApiError, ApiResult, AppState};
+use super::{qbool, ApiResult, AppState};
 use crate::error::{EngineError, IoContext};
 use crate::images::load::{load_archive, Loaded};
 use crate::images::store::Deleted;
@@ -69,40 +69,18 @@ fn load_messages(loaded: &[Loaded]) -> Vec<String> {
 
 async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<ImageSummary>>> {
     let filters = q.get("filters").map(String::as_str).unwrap_or("");
-    let want_ref = parse_reference_filter(filters)?;
+    let want = super::distribution::ImageFilters::parse(filters)?;
     let mut out = Vec::new();
     for img in engine.db.images()? {
         let tags = engine.images.tags_of(&img.id)?;
-        if let Some(pat) = &want_ref {
-            if !tags.iter().any(|t| t.familiar_tagged().is_some_and(|f| f == *pat || f.starts_with(&format!("{pat}:")))) {
-                continue;
-            }
+        let labels = if want.wants_labels() { engine.images.config_of(&img.id)?.config.and_then(|c| c.labels).unwrap_or_default() } else { HashMap::new() };
+        if !want.matches(&tags, &labels) {
+            continue;
         }
         out.push(summary(&engine, &img, &tags)?);
     }
     out.sort_by(|a, b| b.created.cmp(&a.created));
     Ok(Json(out))
-}
-
-/// Only the `reference` filter for now (exact name or name:tag); others are refused.
-fn parse_reference_filter(json: &str) -> Result<Option<String>, ApiError> {
-    if json.is_empty() {
-        return Ok(None);
-    }
-    let v: HashMap<String, serde_json::Value> =
-        serde_json::from_str(json).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
-    let mut out = None;
-    for (k, val) in v {
-        if k != "reference" {
-            return Err(EngineError::BadRequest(format!("image filter {k:?} is not supported by berth yet")).into());
-        }
-        out = match val {
-            serde_json::Value::Array(a) => a.first().and_then(|x| x.as_str()).map(str::to_owned),
-            serde_json::Value::Object(o) => o.keys().next().cloned(),
-            _ => None,
-        };
-    }
-    Ok(out)
 }
 
 fn created_unix(img: &ImageRecord) -> i64 {
