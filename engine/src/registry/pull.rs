@@ -209,3 +209,20 @@ impl Registry {
         .map_err(|e| EngineError::internal("committing a pulled image", e))?
     }
 }
+
+impl Registry {
+    /// The hook for pulling on container create (`pull_policy: missing`): the local image when `name`
+    /// resolves, else a pull of it. Container create itself still answers 404 "No such image" (as dockerd
+    /// does, so docker clients pull and retry); the orchestrator calls this (or `POST /images/create`).
+    pub async fn ensure_image(&self, name: &str, platform: Platform, credentials: Option<Credentials>) -> Result<ImageRecord> {
+        match self.store.resolve(name) {
+            Ok(img) => Ok(img),
+            Err(EngineError::NotFound(_)) => {
+                let reference = ImageRef::parse(name).map_err(|e| EngineError::BadRequest(e.to_string()))?;
+                let req = PullRequest { reference, platform, credentials };
+                Ok(self.pull(&req, &Progress::none()).await?.image)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
