@@ -107,7 +107,7 @@ impl Netlink {
         let index = self
             .index_of(name)
             .await?
-            .ok_or_else(|| NetError::Nft(format!("bridge {name} vanished right after creation")))?;
+            .ok_or_else(|| NetError::Unsupported(format!("bridge {name} vanished right after creation")))?;
         self.set_alias(index, label).await?;
         self.handle
             .address()

@@ -185,6 +185,27 @@ impl Networks {
         hosts_entries(&parsed, gateway).map_err(|e| EngineError::BadRequest(format!("HostConfig.ExtraHosts: {e}")))
     }
 
+    /// After an engine restart, for a container that kept running: its namespace and veths are
+    /// intact; DNS names and published ports (proxies live in the engine) are made again.
+    #[tracing::instrument(skip_all, fields(container = %&req.id[..req.id.len().min(12)]))]
+    pub async fn readopt_container(&self, req: &ContainerNetRequest) -> Result<Vec<PublishedPort>> {
+        let cid: ContainerId = req.id.parse().map_err(engine_error)?;
+        if !self.has_sandbox(&req.id) {
+            return Err(EngineError::Conflict(format!("container {} has no network namespace to re-adopt", req.name)));
+        }
+        let eps = self.endpoints_of_container(&req.id)?;
+        let dns = parse_dns(&req.dns)?;
+        for ep in &eps {
+            self.publish_names(ep);
+            self.stack.dns().set_client_upstreams(ep.ip.into(), dns.iter().map(|ip| SocketAddr::new(*ip, 53)).collect());
+        }
+        self.stack.unpublish(&cid).map_err(engine_error)?;
+        match eps.first() {
+            Some(first) => self.stack.publish(&cid, first.ip, &port_requests(req.port_bindings.as_ref())?).await.map_err(engine_error),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// After a container stopped: its namespace, veths, ports and DNS names go; endpoints and leases stay.
     #[tracing::instrument(skip(self))]
     pub async fn teardown_container(&self, id: &str) -> Result<()> {

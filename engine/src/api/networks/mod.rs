@@ -1,5 +1,16 @@
 //! Network endpoints: create, inspect, list (filters), remove, prune, connect, disconnect; and the
 //! network service the container service calls (`Networks::setup_container` and friends).
+//!
+//! For the container service (not wired yet):
+//! - `let nets = Networks::of(&engine).await?` (one per state root; restores networks at first use).
+//! - before `Runtime::start`: `nets.setup_container(&ContainerNetRequest { id, name, network_mode,
+//!   endpoints: NetworkingConfig.EndpointsConfig, port_bindings, dns, dns_search, dns_options,
+//!   extra_hosts })` → `ContainerNet { mode, resolv_conf, hosts, ports, endpoints }`; map
+//!   `NetMode::Join(path)` → `NetnsMode::Path(path)`, `Host` → `Host`, `Isolated` → `None`; write
+//!   `resolv_conf` and `hosts` into the container's files; report `ports` in inspect.
+//! - after the container exited: `nets.teardown_container(id)`; on remove: `nets.forget_container(id)`.
+//! - at engine start, for each container that kept running: `nets.readopt_container(&req)` makes
+//!   its DNS names and published ports again (namespace and veths survived).
 
 mod container;
 mod ops;
@@ -207,4 +218,64 @@ async fn disconnect(State(engine): State<AppState>, Path(id): Path<String>, body
     let req: NetworkDisconnectRequest = parse_json(&body, "network disconnect config")?;
     Networks::of(&engine).await?.disconnect(&id, &req.container).await?;
     Ok(StatusCode::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, labels: &[(&str, &str)]) -> NetworkRecord {
+        NetworkRecord {
+            id: format!("{:0>64}", "ab12"),
+            name: name.into(),
+            driver: "bridge".into(),
+            created: String::new(),
+            internal: false,
+            attachable: false,
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            options: Default::default(),
+            alloc: netstack::NetworkAllocation {
+                subnet: "10.99.0.0/24".parse().unwrap(),
+                gateway: "10.99.0.1".parse().unwrap(),
+                ip_range: None,
+                leases: Default::default(),
+                last: None,
+            },
+            mtu: None,
+            default_bridge: false,
+        }
+    }
+
+    #[test]
+    fn filters_in_both_shapes() {
+        let f = parse_filters(Some(&r#"{"name":{"front":true},"label":["com.docker.compose.project=p"]}"#.to_string())).unwrap();
+        let r = rec("p_frontend", &[("com.docker.compose.project", "p")]);
+        assert!(matches(&r, &f, false).unwrap());
+        let f = parse_filters(Some(&r#"{"name":["back"]}"#.to_string())).unwrap();
+        assert!(!matches(&r, &f, false).unwrap());
+        let f = parse_filters(Some(&r#"{"dangling":["true"]}"#.to_string())).unwrap();
+        assert!(matches(&r, &f, false).unwrap() && !matches(&r, &f, true).unwrap());
+        assert!(parse_filters(Some(&"[1]".to_string())).is_err());
+        let f = parse_filters(Some(&r#"{"colour":["red"]}"#.to_string())).unwrap();
+        assert!(matches(&r, &f, false).is_err(), "unknown filters are refused");
+    }
+
+    #[test]
+    fn port_bindings_become_requests() {
+        use bollard::models::PortBinding;
+        let mut map = bollard::models::PortMap::new();
+        let b = |ip: &str, port: &str| PortBinding { host_ip: Some(ip.into()), host_port: Some(port.into()) };
+        map.insert("80/tcp".into(), Some(vec![b("127.0.0.1", "18080"), b("", "")]));
+        map.insert("53/udp".into(), Some(vec![b("", "5300-5310")]));
+        map.insert("9000/tcp".into(), None);
+        let mut reqs = port_requests(Some(&map)).unwrap();
+        reqs.sort_by_key(|r| (r.container_port, r.host_ports));
+        assert_eq!(reqs.len(), 3);
+        assert_eq!(reqs[0].proto, netstack::Proto::Udp);
+        assert_eq!(reqs[0].host_ports, Some((5300, 5310)));
+        assert_eq!(reqs[2].host_ports, Some((18080, 18080)));
+        map.insert("80/sctp".into(), Some(vec![b("", "1")]));
+        let err = port_requests(Some(&map)).unwrap_err().to_string();
+        assert!(err.contains("sctp"), "{err}");
+    }
 }
