@@ -14,6 +14,7 @@ pub mod netns;
 pub mod nft;
 pub mod ports;
 mod proxy;
+pub mod reaper;
 pub mod resolv;
 mod stack;
 

@@ -32,6 +32,8 @@ pub struct Config {
     pub upstream_dns: Option<Vec<SocketAddr>>,
     /// Port of the embedded DNS server on each gateway.
     pub dns_port: u16,
+    /// Directory where instances register (see `reaper`).
+    pub registry_dir: PathBuf,
 }
 
 impl Config {
@@ -44,6 +46,7 @@ impl Config {
             mtu: 1500,
             upstream_dns: None,
             dns_port: 53,
+            registry_dir: PathBuf::from(crate::reaper::REGISTRY_DIR),
         }
     }
 }
@@ -147,6 +150,7 @@ impl Netstack {
             .upstream_dns
             .clone()
             .unwrap_or_else(|| upstreams_from_resolv_conf(Path::new("/etc/resolv.conf")));
+        crate::reaper::register(&cfg.registry_dir, &cfg.instance, &cfg.netns_dir)?;
         Ok(Netstack {
             host: Netlink::connect()?,
             nft: Nft::new(&cfg.nft_table, cfg.instance.clone()),
@@ -348,6 +352,22 @@ impl Netstack {
         }
         .instrument(span)
         .await
+    }
+
+    /// Removes the bridges, veths and rules of other instances whose state root is gone
+    /// (registered directory deleted); returns how many objects went.
+    pub async fn reap_dead_instances(&self) -> Result<usize> {
+        let mut removed = 0;
+        for tag in crate::reaper::dead_instances(&self.cfg.registry_dir, &self.cfg.instance) {
+            removed += crate::reaper::reap(&self.host, &self.cfg.nft_table, &self.cfg.registry_dir, &tag).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Forgets this instance entirely: every object of its tag and its registry entry (for
+    /// throwaway roots such as tests; the engine keeps its networks across restarts).
+    pub async fn destroy(&self) -> Result<usize> {
+        crate::reaper::reap(&self.host, &self.cfg.nft_table, &self.cfg.registry_dir, &self.cfg.instance).await
     }
 
     /// Removes this instance's bridges, veths, namespace files, rules, listeners and ports that `keep`

@@ -63,10 +63,12 @@ fn fifty_networks_hundred_attachments_leave_nothing() {
 
         // Second half: the engine "crashes" (its netstack is gone); a new one recovers keeping one network.
         let (netns_dir, tag_value) = (t.netns_dir(), t.tag.clone());
-        let TestStack { stack, dir: _dir, .. } = t;
-        drop(stack);
+        let registry = t.dir.path().join("registry");
+        let _guard = t.dir.path().to_path_buf();
         let mut cfg = Config::new(&netns_dir, tag_value);
         cfg.upstream_dns = Some(vec![]);
+        cfg.registry_dir = registry;
+        drop(t.stack);
         let fresh = Netstack::new(cfg).unwrap();
         let kept_net = nets[49].clone();
         let kept: Vec<_> = ctrs.iter().filter(|(_, n)| *n == kept_net).map(|(c, _)| c.clone()).collect();

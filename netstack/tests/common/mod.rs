@@ -76,8 +76,9 @@ pub fn ctr_id() -> ContainerId {
 /// A netstack for one test: private netns dir, random instance tag, DNS upstream as given.
 pub struct TestStack {
     pub stack: Netstack,
-    pub dir: tempfile::TempDir,
     pub tag: InstanceTag,
+    pub guard: MountGuard,
+    pub dir: tempfile::TempDir,
 }
 
 impl TestStack {
@@ -86,12 +87,31 @@ impl TestStack {
         let tag = InstanceTag::new(&format!("t{}", &rand_hex()[..10])).expect("tag");
         let mut cfg = Config::new(&dir.path().join("netns"), tag.clone());
         cfg.upstream_dns = Some(upstream.into_iter().collect());
+        cfg.registry_dir = dir.path().join("registry");
         let stack = Netstack::new(cfg).expect("netstack");
-        TestStack { stack, dir, tag }
+        let guard = MountGuard(dir.path().join("netns"));
+        TestStack { stack, tag, guard, dir }
     }
 
     pub fn netns_dir(&self) -> PathBuf {
         self.dir.path().join("netns")
+    }
+}
+
+/// Unmounts the namespace files of a test when dropped, so a failed test leaves no mounts behind
+/// (the kernel objects die with the test's namespace).
+pub struct MountGuard(pub PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        unmount_all(&self.0);
+    }
+}
+
+/// Unmounts and deletes every namespace file in `dir`.
+pub fn unmount_all(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let _ = netstack::netns::remove_path(&entry.path());
     }
 }
 

@@ -104,6 +104,9 @@ impl Networks {
         let keep = Keep { networks: nets.iter().filter_map(|n| n.id.parse().ok()).collect(), containers };
         let report = self.stack.cleanup_orphans(&keep).await.map_err(engine_error)?;
         tracing::info!(?report, "network leftovers removed");
+        // Engines whose state root was deleted (test roots) cannot clean up after themselves.
+        let reaped = self.stack.reap_dead_instances().await.map_err(engine_error)?;
+        tracing::info!(reaped, "objects of vanished engines removed");
         for ep in endpoints.iter().filter(|e| self.has_sandbox(&e.container)) {
             self.publish_names(ep);
         }

@@ -1,0 +1,50 @@
+//! Registry of netstack instances on this host, so objects of engines whose state root was
+//! deleted (test roots, wiped installs) are found and removed by the next engine that starts.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{NetError, Result};
+use crate::ids::{InstanceTag, Owner};
+use crate::links::Netlink;
+use crate::nft::Nft;
+
+/// Where instances register: one file per tag holding its namespace directory.
+pub const REGISTRY_DIR: &str = "/run/berth/netstack";
+
+/// Records that `tag` keeps its namespace files in `netns_dir`.
+pub fn register(registry: &Path, tag: &InstanceTag, netns_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(registry).map_err(|e| NetError::io("create", registry, e))?;
+    let file = registry.join(tag.as_str());
+    std::fs::write(&file, netns_dir.as_os_str().as_encoded_bytes()).map_err(|e| NetError::io("write", file, e))
+}
+
+/// Tags whose registered directory no longer exists (their owner's state root is gone).
+pub fn dead_instances(registry: &Path, own: &InstanceTag) -> Vec<InstanceTag> {
+    let Ok(entries) = std::fs::read_dir(registry) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let tag = InstanceTag::new(e.file_name().to_str()?).ok()?;
+            let dir = PathBuf::from(std::fs::read_to_string(e.path()).ok()?);
+            (tag != *own && !dir.exists()).then_some(tag)
+        })
+        .collect()
+}
+
+/// Removes every interface and nft rule labelled with `tag`, then its registry entry.
+pub async fn reap(host: &Netlink, table: &str, registry: &Path, tag: &InstanceTag) -> Result<usize> {
+    let mut removed = 0;
+    for link in host.links().await? {
+        if link.alias.as_deref().and_then(|a| Owner::parse_label(tag, a)).is_some() {
+            host.delete(&link.name).await?;
+            removed += 1;
+        }
+    }
+    removed += Nft::new(table, tag.clone()).delete_where(|_| true)?;
+    let file = registry.join(tag.as_str());
+    match std::fs::remove_file(&file) {
+        Ok(()) => Ok(removed),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(removed),
+        Err(e) => Err(NetError::io("remove", file, e)),
+    }
+}
