@@ -23,4 +23,4 @@ pub use ids::{BridgeName, ContainerId, InstanceTag, NetworkId, Owner, VethName};
 pub use ipam::{Ipam, IpamState, NetworkAllocation, Pool, PoolConfig, SubnetRequest};
 pub use nft::Proto;
 pub use ports::{PortRequest, PublishedPort};
-pub use stack::{Attachment, CleanupReport, Config, EndpointSpec, Keep, Netstack, NetworkSpec};
+pub use stack::{Attachment, CleanupReport, Config, EndpointSpec, Keep, Netstack, NetworkSpec, SubnetLock};

@@ -340,7 +340,11 @@ fn run_nft(args: &[&str], stdin: Option<&str>) -> Result<String> {
 
 /// Serialises base-table setup between netstacks on one host.
 fn host_lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
-    let path = "/run/berth-nft.lock";
+    file_lock("/run/berth-nft.lock")
+}
+
+/// An exclusive lock on `path` (created if missing), held until dropped.
+pub(crate) fn file_lock(path: &str) -> Result<nix::fcntl::Flock<std::fs::File>> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

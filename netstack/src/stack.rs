@@ -132,6 +132,9 @@ pub struct CleanupReport {
     pub rules: usize,
 }
 
+/// Held while choosing and creating a subnet (see `Netstack::lock_subnets`).
+pub struct SubnetLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
+
 /// Container networking for one engine.
 pub struct Netstack {
     cfg: Config,
@@ -170,6 +173,15 @@ impl Netstack {
     /// Access to berth's nftables rules of this instance.
     pub fn nft(&self) -> &Nft {
         &self.nft
+    }
+
+    /// Host-wide lock for "read routes → allocate a subnet → create the bridge", so engines
+    /// starting side by side never pick the same free subnet. Blocks; hold it only for that.
+    pub async fn lock_subnets(&self) -> Result<SubnetLock> {
+        let lock = tokio::task::spawn_blocking(|| nft::file_lock("/run/berth-subnets.lock"))
+            .await
+            .map_err(|e| NetError::Unsupported(format!("subnet lock task: {e}")))??;
+        Ok(SubnetLock(lock))
     }
 
     /// The host's IPv4 routes, for IPAM overlap checks.

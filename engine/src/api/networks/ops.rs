@@ -82,6 +82,7 @@ impl Networks {
         let mut ipam = self.ipam()?;
         let id = hex::encode(rand::random::<[u8; 32]>());
         let nid: NetworkId = id.parse().map_err(engine_error)?;
+        let _subnets = self.stack.lock_subnets().await.map_err(engine_error)?;
         let routes = self.stack.host_routes().await.map_err(engine_error)?;
         let alloc = ipam.allocate_network(&nid, &subnet, &routes).map_err(engine_error)?;
         let rec = NetworkRecord {

@@ -91,6 +91,8 @@ impl Networks {
     /// Re-makes bridges, rules and DNS listeners of stored networks; removes what no row names.
     #[tracing::instrument(skip_all)]
     async fn restore(&self) -> Result<()> {
+        // The default bridge is chosen and made under the host-wide subnet lock (engines side by side).
+        let subnets = self.stack.lock_subnets().await.map_err(engine_error)?;
         if !self.db().networks()?.iter().any(|n| n.default_bridge) {
             self.create_default_bridge().await?;
         }
@@ -98,6 +100,7 @@ impl Networks {
         for n in &nets {
             self.stack.create_network(&Self::spec_of(n)?).await.map_err(engine_error)?;
         }
+        drop(subnets);
         let endpoints = self.db().endpoints()?;
         let containers: HashSet<ContainerId> =
             self.engine.db.containers()?.iter().filter_map(|c| c.id.parse().ok()).collect();
