@@ -24,11 +24,12 @@ pub struct Cli {
 /// Flags that `docker compose` accepts before the verb.
 #[derive(Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
+    // -f and -p go before the verb, as with `docker compose`: `logs -f` and `run -p` are the verbs' own flags.
     /// Compose configuration files (`-` for stdin); may be repeated.
-    #[arg(short = 'f', long = "file", global = true)]
+    #[arg(short = 'f', long = "file")]
     pub files: Vec<String>,
     /// Project name.
-    #[arg(short = 'p', long = "project-name", global = true)]
+    #[arg(short = 'p', long = "project-name")]
     pub project_name: Option<String>,
     /// Alternate working directory (default: the directory of the first file).
     #[arg(long = "project-directory", global = true)]

@@ -1,7 +1,7 @@
 //! The Compose verbs (`up`, `down`, `ps`, ...): parse flags, find the project, connect to the engine, run the orchestrator.
 
 use super::GlobalArgs;
-use crate::orchestrator::{client, down, exec, lifecycle, logs_verb, ls, project, ps, up};
+use crate::orchestrator::{client, down, exec, info, lifecycle, logs_verb, ls, project, ps, run, up};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::process::ExitCode;
@@ -13,6 +13,10 @@ pub enum StackCommand {
     Up(up::UpArgs),
     /// Stop and remove containers, networks.
     Down(down::DownArgs),
+    /// Creates containers for a service.
+    Create(up::CreateArgs),
+    /// Run a one-off command on a service.
+    Run(run::RunArgs),
     /// List containers.
     Ps(ps::PsArgs),
     /// View output from containers.
@@ -33,8 +37,22 @@ pub enum StackCommand {
     Pause(lifecycle::ServicesArgs),
     /// Unpause services.
     Unpause(lifecycle::ServicesArgs),
+    /// Block until the first service container stops.
+    Wait(info::WaitArgs),
+    /// Display the running processes.
+    Top(info::NamesArgs),
+    /// Print the public port for a port binding.
+    Port(info::PortArgs),
+    /// List images used by the created containers.
+    Images(info::NamesArgs),
+    /// Pull service images.
+    Pull(info::PullArgs),
+    /// Receive real time events from containers.
+    Events(info::EventsArgs),
     /// List running compose projects.
     Ls(ls::LsArgs),
+    /// Show the berth and engine version information.
+    Version,
 }
 
 /// Runs a stack verb on a fresh tokio runtime.
@@ -47,15 +65,18 @@ pub fn run(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
 }
 
 async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
-    if let StackCommand::Up(args) = &cmd {
-        // The model is loaded and checked (cycles, unknown attributes) before the engine is touched.
-        let model = project::require_model(global)?;
-        let docker = client::connect(global.host.as_deref()).await?;
-        return up::run(&docker, &model, args).await;
-    }
-    if let StackCommand::Ls(args) = &cmd {
-        let docker = client::connect(global.host.as_deref()).await?;
-        return ls::run(&docker, args).await;
+    // Verbs that need the model load and check it (cycles, unsupported attributes) before touching the engine.
+    match &cmd {
+        StackCommand::Up(args) => return with_model(global, |d, m| Box::pin(async move { up::run(&d, &m, args).await })).await,
+        StackCommand::Create(args) => {
+            let up_args = args.to_up();
+            return with_model(global, |d, m| Box::pin(async move { up::run(&d, &m, &up_args).await })).await;
+        }
+        StackCommand::Run(args) => return with_model(global, |d, m| Box::pin(async move { run::run(&d, &m, args).await })).await,
+        StackCommand::Pull(args) => return with_model(global, |d, m| Box::pin(async move { info::pull(&d, &m, args).await })).await,
+        StackCommand::Ls(args) => return ls::run(&client::connect(global.host.as_deref()).await?, args).await,
+        StackCommand::Version => return info::version(&client::connect(global.host.as_deref()).await?).await,
+        _ => {}
     }
     let target = project::resolve(global)?;
     let docker = client::connect(global.host.as_deref()).await?;
@@ -72,6 +93,28 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         StackCommand::Rm(args) => lifecycle::rm(&docker, name, &args).await,
         StackCommand::Pause(args) => lifecycle::pause(&docker, name, &args, false).await,
         StackCommand::Unpause(args) => lifecycle::pause(&docker, name, &args, true).await,
-        StackCommand::Up(_) | StackCommand::Ls(_) => unreachable!("handled above"),
+        StackCommand::Top(args) => info::top(&docker, name, &args).await,
+        StackCommand::Port(args) => info::port(&docker, name, &args).await,
+        StackCommand::Images(args) => info::images(&docker, name, &args).await,
+        StackCommand::Events(args) => info::events(&docker, name, &args).await,
+        StackCommand::Wait(args) => {
+            let down_args = down::DownArgs::default();
+            let down = down::run(&docker, name, target.model.as_ref(), &down_args);
+            info::wait(&docker, name, &args, down).await
+        }
+        StackCommand::Up(_) | StackCommand::Create(_) | StackCommand::Run(_) | StackCommand::Pull(_) | StackCommand::Ls(_) | StackCommand::Version => {
+            unreachable!("handled above")
+        }
     }
+}
+
+type VerbFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<ExitCode>> + 'a>>;
+
+async fn with_model<'a>(
+    global: &GlobalArgs,
+    verb: impl FnOnce(bollard::Docker, crate::orchestrator::spec::ProjectSpec) -> VerbFuture<'a>,
+) -> Result<ExitCode> {
+    let model = project::require_model(global)?;
+    let docker = client::connect(global.host.as_deref()).await?;
+    verb(docker, model).await
 }

@@ -31,9 +31,11 @@ pub async fn run(
     let mut stopping = false;
     let mut stop_tasks = Vec::new();
     let mut code: Option<i64> = None;
+    // One listener for the whole run: a fresh ctrl_c() per iteration could see the same press twice.
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     while !running.is_empty() {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupts.recv() => {
                 if stopping {
                     kill_all(docker, &all).await;
                     return Ok(ExitCode::from(130));

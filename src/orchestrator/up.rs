@@ -69,6 +69,44 @@ pub struct UpArgs {
     pub services: Vec<String>,
 }
 
+/// Flags of `create` (an `up --no-start`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CreateArgs {
+    /// Recreate containers even if their configuration hasn't changed.
+    #[arg(long = "force-recreate", conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// If containers already exist, don't recreate them.
+    #[arg(long = "no-recreate")]
+    pub no_recreate: bool,
+    /// Remove containers for services not defined in the Compose file.
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
+    /// Pull image before running ("always"|"missing"|"never").
+    #[arg(long = "pull", value_name = "POLICY")]
+    pub pull: Option<String>,
+    /// Scale SERVICE to NUM instances.
+    #[arg(long = "scale", value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+    /// Services (default: all).
+    pub services: Vec<String>,
+}
+
+impl CreateArgs {
+    /// The equivalent `up` flags.
+    pub fn to_up(&self) -> UpArgs {
+        UpArgs {
+            no_start: true,
+            force_recreate: self.force_recreate,
+            no_recreate: self.no_recreate,
+            remove_orphans: self.remove_orphans,
+            pull: self.pull.clone(),
+            scale: self.scale.clone(),
+            services: self.services.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 /// Parses `--scale svc=N` entries against the project.
 fn scales(project: &ProjectSpec, entries: &[String]) -> Result<HashMap<String, u32>> {
     let mut out = HashMap::new();

@@ -1,0 +1,184 @@
+//! `run`: a one-off container of a service (dependencies brought up first), its output streamed, its exit code returned.
+
+use super::converge;
+use super::labels;
+use super::logs::{self, LineWriter, LogQuery, LogStyle, LogTarget};
+use super::plan;
+use super::progress::Progress;
+use super::resources;
+use super::spec::{ProjectSpec, ServiceSpec};
+use super::up::{self, UpArgs};
+use anyhow::{Context, Result};
+use bollard::models::{PortBinding, PortMap};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::Docker;
+use clap::Args;
+use futures::StreamExt;
+use std::process::ExitCode;
+
+/// Flags of `run`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// Run container in background and print container ID.
+    #[arg(short = 'd', long = "detach")]
+    pub detach: bool,
+    /// Automatically remove the container when it exits.
+    #[arg(long = "rm")]
+    pub rm: bool,
+    /// Assign a name to the container.
+    #[arg(long = "name")]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=VALUE).
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Bind mount a volume (SOURCE:TARGET[:ro]).
+    #[arg(short = 'v', long = "volume")]
+    pub volumes: Vec<String>,
+    /// Publish a container's port(s) to the host ([IP:]HOST:CONTAINER[/PROTO]).
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Run command with all service's ports enabled and mapped to the host.
+    #[arg(long = "service-ports")]
+    pub service_ports: bool,
+    /// Don't start linked services.
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+    /// Override the entrypoint of the image.
+    #[arg(long = "entrypoint")]
+    pub entrypoint: Option<String>,
+    /// Run as specified username or uid.
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Disable pseudo-TTY allocation (berth runs without a TTY either way for now).
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Service to run.
+    pub service: String,
+    /// Command and arguments (default: the service's).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Runs `run`.
+pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunArgs) -> Result<ExitCode> {
+    let service = project.service(&args.service).with_context(|| format!("no such service: {}", args.service))?;
+    let deps: Vec<String> = service.depends_on.iter().map(|d| d.service.clone()).filter(|d| project.service(d).is_some()).collect();
+    if !args.no_deps && !deps.is_empty() {
+        let up_args = UpArgs { detach: true, services: deps, ..Default::default() };
+        up::run(docker, project, &up_args).await?;
+    } else {
+        let progress = Progress::new();
+        resources::ensure_networks(docker, project, &progress).await?;
+        resources::ensure_volumes(docker, project, &progress).await?;
+    }
+    converge::ensure_image(docker, &service.image, service.pull_policy, &Progress::new()).await?;
+    let name = args.name.clone().unwrap_or_else(|| format!("{}-{}-run-{}", project.name, service.name, short_id()));
+    let body = one_off_body(project, service, args)?;
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    let created = docker.create_container(Some(options), body).await.with_context(|| format!("creating container {name}"))?;
+    docker.start_container(&created.id, None).await.with_context(|| format!("starting container {name}"))?;
+    if args.detach {
+        println!("{}", created.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let target = LogTarget { id: created.id.clone(), name: name.clone(), colour_index: 0 };
+    let style = LogStyle { colour: false, prefix: false, width: 0 };
+    logs::stream(docker.clone(), target, LogQuery { follow: true, ..Default::default() }, style, LineWriter::default()).await?;
+    let code = exit_code(docker, &created.id).await?;
+    if args.rm {
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        docker.remove_container(&created.id, Some(options)).await.with_context(|| format!("removing {name}"))?;
+    }
+    Ok(ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(1)))
+}
+
+fn short_id() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{:06x}", (nanos ^ std::process::id()) & 0xff_ffff)
+}
+
+/// Waits for the container to stop (`wait` is the engine's own blocking call, no polling) and returns its code.
+async fn exit_code(docker: &Docker, id: &str) -> Result<i64> {
+    let mut waits = docker.wait_container(id, None);
+    match waits.next().await {
+        Some(Ok(resp)) => Ok(resp.status_code),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(err)) => Err(err).context("waiting for the container"),
+        None => Ok(0),
+    }
+}
+
+fn one_off_body(project: &ProjectSpec, service: &ServiceSpec, args: &RunArgs) -> Result<bollard::models::ContainerCreateBody> {
+    let hash = plan::config_hash(service);
+    let mut body = plan::replica_body(project, service, 1, &hash);
+    let labels = body.labels.get_or_insert_with(Default::default);
+    labels.insert(labels::ONEOFF.to_owned(), "True".to_owned());
+    labels.remove(labels::CONTAINER_NUMBER);
+    if !args.command.is_empty() {
+        body.cmd = Some(args.command.clone());
+    }
+    if let Some(ep) = &args.entrypoint {
+        body.entrypoint = Some(vec![ep.clone()]);
+    }
+    if let Some(user) = &args.user {
+        body.user = Some(user.clone());
+    }
+    if let Some(dir) = &args.workdir {
+        body.working_dir = Some(dir.clone());
+    }
+    body.env.get_or_insert_with(Vec::new).extend(args.env.iter().cloned());
+    let host = body.host_config.get_or_insert_with(Default::default);
+    // One-off containers publish nothing unless asked: they would clash with the service's own ports.
+    if !args.service_ports {
+        host.port_bindings = None;
+    }
+    if !args.publish.is_empty() {
+        let ports = host.port_bindings.get_or_insert_with(PortMap::new);
+        for p in &args.publish {
+            let (key, binding) = parse_publish(p)?;
+            ports.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
+        }
+    }
+    host.binds.get_or_insert_with(Vec::new).extend(args.volumes.iter().cloned());
+    if let Some(networking) = body.networking_config.as_mut().and_then(|n| n.endpoints_config.as_mut()) {
+        // The one-off answers to the service name too, but not to the replica's container name.
+        for endpoint in networking.values_mut() {
+            if let Some(aliases) = endpoint.aliases.as_mut() {
+                aliases.retain(|a| *a != plan::replica_name(project, service, 1));
+            }
+        }
+    }
+    Ok(body)
+}
+
+/// Parses `-p [IP:]HOST:CONTAINER[/PROTO]` or `-p CONTAINER[/PROTO]`.
+fn parse_publish(spec: &str) -> Result<(String, PortBinding)> {
+    let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
+    let parts: Vec<&str> = ports.rsplitn(3, ':').collect();
+    let (container, host, ip) = match parts.as_slice() {
+        [c] => (*c, None, None),
+        [c, h] => (*c, Some(*h), None),
+        [c, h, ip] => (*c, Some(*h), Some(*ip)),
+        _ => anyhow::bail!("-p {spec:?}: expected [IP:]HOST:CONTAINER[/PROTO]"),
+    };
+    container.parse::<u16>().with_context(|| format!("-p {spec:?}: container port {container:?} is not a port number"))?;
+    Ok((format!("{container}/{proto}"), PortBinding { host_ip: ip.map(str::to_owned), host_port: host.map(str::to_owned) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_publish;
+
+    #[test]
+    fn publish_forms() {
+        let (k, b) = parse_publish("127.0.0.1:8080:80/udp").unwrap();
+        assert_eq!(k, "80/udp");
+        assert_eq!(b.host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(b.host_port.as_deref(), Some("8080"));
+        assert_eq!(parse_publish("9000").unwrap().0, "9000/tcp");
+        assert!(parse_publish("a:b").is_err());
+    }
+}
