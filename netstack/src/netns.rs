@@ -81,7 +81,7 @@ pub fn remove_path(path: &Path) -> Result<()> {
 /// True when `path` is a bound network namespace.
 pub fn is_nsfs(path: &Path) -> bool {
     const NSFS_MAGIC: i64 = 0x6e73_6673;
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == NSFS_MAGIC)
 }
 
 /// Runs `f` on a new thread that has joined the namespace at `path`; other threads stay where they are.

@@ -67,7 +67,7 @@ impl Records {
         let list = nets.get(network)?;
         let mut found: Vec<IpAddr> = list
             .iter()
-            .filter(|e| e.names.iter().any(|n| *n == name))
+            .filter(|e| e.names.contains(&name))
             .flat_map(|e| e.addrs.iter().copied())
             .collect();
         if found.is_empty() {

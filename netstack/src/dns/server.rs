@@ -162,9 +162,8 @@ fn local_answer(ctx: &Ctx, msg: &Message) -> Option<Message> {
     let addrs = ctx.records.lookup(&ctx.network, &query.name.to_ascii())?;
     let mut reply = error_reply(msg, ResponseCode::NoError);
     reply.metadata.authoritative = true;
-    let wanted = |a: &IpAddr| match (query.query_type, a) {
-        (RecordType::A, IpAddr::V4(_)) | (RecordType::AAAA, IpAddr::V6(_)) | (RecordType::ANY, _) => true,
-        _ => false,
+    let wanted = |a: &IpAddr| {
+        matches!((query.query_type, a), (RecordType::A, IpAddr::V4(_)) | (RecordType::AAAA, IpAddr::V6(_)) | (RecordType::ANY, _))
     };
     // A known name with no address of the asked type gets an empty NOERROR, not a forward.
     for addr in addrs.iter().filter(|a| wanted(a)) {

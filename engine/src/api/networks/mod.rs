@@ -148,7 +148,7 @@ fn matches(rec: &NetworkRecord, f: &HashMap<String, Vec<String>>, in_use: bool) 
         let ok = match key.as_str() {
             "name" => vals.iter().any(|v| rec.name.contains(v.as_str())),
             "id" => vals.iter().any(|v| rec.id.starts_with(v.as_str())),
-            "driver" => vals.iter().any(|v| *v == rec.driver),
+            "driver" => vals.contains(&rec.driver),
             "label" => label_matches(rec, vals),
             "scope" => vals.iter().any(|v| v == "local"),
             "type" => vals.iter().any(|v| (v == "builtin") == rec.default_bridge),
