@@ -41,9 +41,9 @@ docker rm user >/dev/null && docker volume rm vol >/dev/null || fail "volume rm 
 ok "named volume: write, read, in-use refusal, removal"
 
 # Copy-up: the image's /root (mode 700) and /usr/sbin (applet links) seed empty volumes; nocopy does not.
-[[ "$(docker run --rm -v r:/root busybox stat -c %a /root)" == 700 ]] || fail "copy-up keeps the mode"
-[[ "$(docker run --rm -v s:/usr/sbin busybox sh -c 'ls /usr/sbin | wc -l')" -gt 0 ]] || fail "copy-up of /usr/sbin"
-[[ "$(docker run --rm --mount type=volume,src=n,dst=/usr/sbin,volume-nocopy busybox sh -c 'ls /usr/sbin | wc -l')" == 0 ]] || fail "nocopy"
+[[ "$(docker run --rm -v rootvol:/root busybox stat -c %a /root)" == 700 ]] || fail "copy-up keeps the mode"
+[[ "$(docker run --rm -v sbinvol:/usr/sbin busybox sh -c 'ls /usr/sbin | wc -l')" -gt 0 ]] || fail "copy-up of /usr/sbin"
+[[ "$(docker run --rm --mount type=volume,src=nocopyvol,dst=/usr/sbin,volume-nocopy busybox sh -c 'ls /usr/sbin | wc -l')" == 0 ]] || fail "nocopy"
 ok "copy-up"
 
 # Read-only bind and tmpfs size.
@@ -58,7 +58,7 @@ ok "read-only bind (EROFS), tmpfs size (ENOSPC)"
 before="$(ls "$root/volumes" | wc -l)"
 docker volume create ../x >/dev/null 2>&1 && fail "volume create ../x"
 docker run --rm --mount type=bind,src=/nonexistent-berth,dst=/x busybox true >/dev/null 2>&1 && fail "missing bind source"
-docker run --rm --mount type=volume,src=sub,dst=/x,volume-subpath=../x busybox true >/dev/null 2>&1 && fail "escaping subpath"
+docker run --rm --mount type=volume,src=subvol,dst=/x,volume-subpath=../x busybox true >/dev/null 2>&1 && fail "escaping subpath"
 [[ "$(ls "$root/volumes" | wc -l)" == "$before" && ! -e /nonexistent-berth ]] || fail "bad input left something behind"
 ok "bad input refused, nothing created"
 

@@ -283,7 +283,7 @@ fn copy_up_from_image(rootfs: &Path, destination: &Path, data: &Path) -> Result<
             ))
         }
     };
-    if !src.is_dir() || !copyup::is_empty_dir(data)? || copyup::is_empty_dir(&src)? {
+    if !src.is_dir() || !copyup::is_empty_dir(data)? {
         return Ok(());
     }
     tracing::debug!(from = %src.display(), to = %data.display(), "copy-up");

@@ -235,3 +235,20 @@ fn image_symlinks_resolve_inside_the_rootfs() {
         0
     );
 }
+
+#[test]
+fn empty_image_dir_still_gives_owner_and_mode() {
+    if !require_root("empty_image_dir_still_gives_owner_and_mode") {
+        return;
+    }
+    let t = TestStore::new();
+    let rootfs = t.dir("rootfs");
+    let home = t.dir("rootfs/root");
+    std::os::unix::fs::chown(&home, Some(1000), Some(1000)).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let name = unique("home");
+    start(&t, vec![format!("{name}:/root")], &rootfs);
+    let meta = std::fs::metadata(t.store.path(&name)).unwrap();
+    assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o7777), (1000, 1000, 0o700));
+    assert_eq!(std::fs::read_dir(t.store.path(&name)).unwrap().count(), 0);
+}
