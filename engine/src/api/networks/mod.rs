@@ -2,7 +2,10 @@
 //! network service the container service calls (`Networks::setup_container` and friends).
 //!
 //! For the container service (not wired yet):
-//! - `let nets = Networks::of(&engine).await?` (one per state root; restores networks at first use).
+//! - `let nets = Networks::open(db.clone(), &root).await?` (or `Networks::of(&engine)`; one per state
+//!   root, restores networks at first use; call it at engine start so networks come back at once).
+//! - create: accept `HostConfig.PortBindings`, any `NetworkMode` and `NetworkingConfig` (this module
+//!   validates them at start; `port_requests` can check bindings at create).
 //! - before `Runtime::start`: `nets.setup_container(&ContainerNetRequest { id, name, network_mode,
 //!   endpoints: NetworkingConfig.EndpointsConfig, port_bindings, dns, dns_search, dns_options,
 //!   extra_hosts })` → `ContainerNet { mode, resolv_conf, hosts, ports, endpoints }`; map

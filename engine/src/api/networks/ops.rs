@@ -220,8 +220,4 @@ impl Networks {
         ipam.release(&nid, &cid);
         self.db().commit(Change::DeleteEndpoint(&ep.network, &ep.container), ipam.state())
     }
-
-    pub(super) fn container_record(&self, ident: &str) -> Result<crate::state::ContainerRecord> {
-        self.engine().containers.resolve(ident)
-    }
 }

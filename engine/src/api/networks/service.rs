@@ -4,6 +4,7 @@
 use super::state::{Change, EndpointRecord, NetDb, NetworkRecord};
 use crate::error::{EngineError, Result};
 use crate::service::Engine;
+use crate::state::StateDb;
 use netstack::{
     Config, ContainerId, EndpointSpec, InstanceTag, Ipam, Keep, NetError, Netstack, NetworkId, NetworkSpec, PoolConfig,
     SubnetRequest,
@@ -18,7 +19,7 @@ pub const DEFAULT_BRIDGE: &str = "bridge";
 /// Networks of one engine.
 pub struct Networks {
     pub(super) stack: Netstack,
-    engine: Arc<Engine>,
+    db: Arc<StateDb>,
     /// Serialises changes so IPAM state and kernel objects never interleave.
     pub(super) changes: tokio::sync::Mutex<()>,
 }
@@ -57,24 +58,47 @@ fn new_id() -> String {
 impl Networks {
     /// The network service of `engine`, made (and restored from the database) on first use.
     pub async fn of(engine: &Arc<Engine>) -> Result<Arc<Networks>> {
+        Self::open(engine.db.clone(), &engine.config.root).await
+    }
+
+    /// The network service of the engine with state root `root` and database `db` (what the
+    /// container service holds); one per root, restored from the database on first use.
+    pub async fn open(db: Arc<StateDb>, root: &Path) -> Result<Arc<Networks>> {
         let mut reg = REGISTRY.lock().await;
-        if let Some(n) = reg.get(&engine.config.root) {
+        if let Some(n) = reg.get(root) {
             return Ok(n.clone());
         }
-        let cfg = Config::new(&engine.config.root.join("netns"), tag_of(&engine.config.root)?);
+        let cfg = Config::new(&root.join("netns"), tag_of(root)?);
         let stack = Netstack::new(cfg).map_err(engine_error)?;
-        let nets = Arc::new(Networks { stack, engine: engine.clone(), changes: tokio::sync::Mutex::new(()) });
+        let nets = Arc::new(Networks { stack, db, changes: tokio::sync::Mutex::new(()) });
         nets.restore().await?;
-        reg.insert(engine.config.root.clone(), nets.clone());
+        reg.insert(root.to_path_buf(), nets.clone());
         Ok(nets)
     }
 
-    pub(super) fn engine(&self) -> &Arc<Engine> {
-        &self.engine
+    pub(super) fn db(&self) -> NetDb<'_> {
+        NetDb(&self.db)
     }
 
-    pub(super) fn db(&self) -> NetDb<'_> {
-        NetDb(&self.engine.db)
+    /// A container by full id, name (with or without `/`) or unique id prefix.
+    pub(super) fn container_record(&self, ident: &str) -> Result<crate::state::ContainerRecord> {
+        let not_found = || EngineError::NotFound(format!("No such container: {ident}"));
+        if let Some(rec) = self.db.container(ident)? {
+            return Ok(rec);
+        }
+        let name = ident.strip_prefix('/').unwrap_or(ident);
+        if let Some(id) = self.db.container_by_name(name)? {
+            return self.db.container(&id)?.ok_or_else(not_found);
+        }
+        if ident.is_empty() || !ident.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let mut found = self.db.containers()?.into_iter().filter(|c| c.id.starts_with(ident));
+        match (found.next(), found.next()) {
+            (Some(c), None) => Ok(c),
+            (None, _) => Err(not_found()),
+            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!("multiple containers found with id prefix {ident:?}"))),
+        }
     }
 
     pub(super) fn ipam(&self) -> Result<Ipam> {
@@ -103,7 +127,7 @@ impl Networks {
         drop(subnets);
         let endpoints = self.db().endpoints()?;
         let containers: HashSet<ContainerId> =
-            self.engine.db.containers()?.iter().filter_map(|c| c.id.parse().ok()).collect();
+            self.db.containers()?.iter().filter_map(|c| c.id.parse().ok()).collect();
         let keep = Keep { networks: nets.iter().filter_map(|n| n.id.parse().ok()).collect(), containers };
         let report = self.stack.cleanup_orphans(&keep).await.map_err(engine_error)?;
         tracing::info!(?report, "network leftovers removed");
