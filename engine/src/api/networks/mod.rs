@@ -17,6 +17,8 @@
 
 mod container;
 mod ops;
+#[cfg(test)]
+mod privileged_tests;
 mod service;
 mod state;
 
