@@ -11,22 +11,34 @@ use crate::nft::Nft;
 /// Where instances register: one file per tag holding its namespace directory.
 pub const REGISTRY_DIR: &str = "/run/berth/netstack";
 
-/// Records that `tag` keeps its namespace files in `netns_dir`.
+/// Identity of the calling thread's network namespace: an instance's objects live there, so only
+/// an instance in the same namespace can remove them.
+fn current_netns() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/thread-self/ns/net").map(|m| m.ino()).unwrap_or(0)
+}
+
+/// Records that `tag` keeps its namespace files in `netns_dir` (file: netns inode, newline, dir).
 pub fn register(registry: &Path, tag: &InstanceTag, netns_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(registry).map_err(|e| NetError::io("create", registry, e))?;
     let file = registry.join(tag.as_str());
-    std::fs::write(&file, netns_dir.as_os_str().as_encoded_bytes()).map_err(|e| NetError::io("write", file, e))
+    let text = format!("{}\n{}", current_netns(), netns_dir.display());
+    std::fs::write(&file, text).map_err(|e| NetError::io("write", file, e))
 }
 
-/// Tags whose registered directory no longer exists (their owner's state root is gone).
+/// Tags of this network namespace whose registered directory no longer exists (their owner's
+/// state root is gone).
 pub fn dead_instances(registry: &Path, own: &InstanceTag) -> Vec<InstanceTag> {
     let Ok(entries) = std::fs::read_dir(registry) else { return Vec::new() };
+    let here = current_netns();
     entries
         .flatten()
         .filter_map(|e| {
             let tag = InstanceTag::new(e.file_name().to_str()?).ok()?;
-            let dir = PathBuf::from(std::fs::read_to_string(e.path()).ok()?);
-            (tag != *own && !dir.exists()).then_some(tag)
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            let (ns, dir) = text.split_once('\n')?;
+            let same_ns = ns.parse::<u64>().ok()? == here;
+            (tag != *own && same_ns && !PathBuf::from(dir).exists()).then_some(tag)
         })
         .collect()
 }
