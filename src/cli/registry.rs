@@ -157,11 +157,14 @@ async fn render(stream: impl Stream<Item = Result<Msg, bollard::errors::Error>>,
                     last.insert(id, status);
                 }
             }
-            None if !quiet && !status.is_empty() => {
-                let _ = multi.println(&status);
-                if !tty {
+            // Push messages carry no layer id: show each status once in a row.
+            None if !quiet && !status.is_empty() && last.get("") != Some(&status) => {
+                if tty {
+                    let _ = multi.println(&status);
+                } else {
                     println!("{status}");
                 }
+                last.insert(String::new(), status);
             }
             None => {}
         }

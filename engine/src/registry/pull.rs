@@ -190,6 +190,12 @@ impl Registry {
                     for b in &blobs {
                         downloads.adopt(b)?;
                     }
+                    // A garbage collection between unpacking and now may have removed an unreferenced
+                    // layer dir: unpack again from the (now stored) blob when so.
+                    let layers = layers
+                        .into_iter()
+                        .map(|l| store.ensure_layer(&l.blob, Some(&l.diff_id)))
+                        .collect::<Result<Vec<_>>>()?;
                     store.commit_image(&config_digest, layers, &tags)?
                 }
                 (None, Some(prev)) => prev,
@@ -224,5 +230,24 @@ impl Registry {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirrors_come_first_for_docker_hub_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("daemon.json"), r#"{"registry-mirrors":["http://127.0.0.1:5999"]}"#).unwrap();
+        let db = std::sync::Arc::new(crate::state::StateDb::open(&dir.path().join("state.redb")).unwrap());
+        let store = std::sync::Arc::new(crate::images::ImageStore::open(dir.path(), db.clone()).unwrap());
+        let reg = Registry::open(dir.path(), store, db).unwrap();
+        let req = |r: &str| PullRequest { reference: ImageRef::parse(r).unwrap(), platform: Platform::host(), credentials: None };
+        let hosts: Vec<String> = reg.endpoints(&req("redis:7")).into_iter().map(|e| e.host).collect();
+        assert_eq!(hosts, ["127.0.0.1:5999", "registry-1.docker.io"]);
+        let hosts: Vec<String> = reg.endpoints(&req("quay.io/a/b:1")).into_iter().map(|e| e.host).collect();
+        assert_eq!(hosts, ["quay.io"]);
     }
 }
