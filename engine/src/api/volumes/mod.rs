@@ -201,7 +201,7 @@ fn matches_list(f: &HashMap<String, Vec<String>>, vol: &Volume, in_use: bool) ->
         }
     }
     if let Some(drivers) = f.get("driver") {
-        if !drivers.iter().any(|d| *d == vol.driver) {
+        if !drivers.contains(&vol.driver) {
             return Ok(false);
         }
     }
