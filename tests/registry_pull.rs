@@ -187,3 +187,65 @@ fn concurrent_pulls_download_each_blob_once() {
     }
     assert!(eventually(Duration::from_secs(2), || p.inspect(&name, "{{.Id}}").is_some()));
 }
+
+/// Compresses `data` with a command-line tool (`gzip`, `zstd`) reading stdin.
+fn compress(tool: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut c = std::process::Command::new(tool).args(["-c", "-q"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = c.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "{tool} failed");
+    out.stdout
+}
+
+fn layer_tar(dir: &std::path::Path, name: &str, content: &[u8]) -> Vec<u8> {
+    let root = dir.join(format!("root-{name}"));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join(name), content).unwrap();
+    let tar = dir.join(format!("{name}.tar"));
+    assert!(std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap().success());
+    std::fs::read(tar).unwrap()
+}
+
+#[test]
+fn oci_image_with_gzip_and_zstd_layers() {
+    if !require_root("oci_image_with_gzip_and_zstd_layers") {
+        return;
+    }
+    use sha2::Digest;
+    let sha = |d: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(d)));
+    let reg = LocalRegistry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let plain1 = layer_tar(tmp.path(), "from-gzip", b"gzip layer\n");
+    let plain2 = layer_tar(tmp.path(), "from-zstd", b"zstd layer\n");
+    let (gz, zst) = (compress("gzip", &plain1), compress("zstd", &plain2));
+    let repo = "fmt/oci";
+    let d1 = reg.put_blob(repo, &gz);
+    let d2 = reg.put_blob(repo, &zst);
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"]},
+        "rootfs": {"type": "layers", "diff_ids": [sha(&plain1), sha(&plain2)]}}).to_string();
+    let dc = reg.put_blob(repo, config.as_bytes());
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": dc, "size": config.len()},
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d1, "size": gz.len()},
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": d2, "size": zst.len()}]});
+    reg.put_manifest(repo, "1", "application/vnd.oci.image.manifest.v1+json", manifest.to_string().as_bytes());
+    let e = Engine::start();
+    let name = format!("{}/{repo}:1", reg.addr);
+    e.berth(&["image", "pull", &name]);
+    assert_eq!(e.inspect(&name, "{{.Id}}").unwrap(), dc);
+    let lower = e.inspect(&name, "{{.GraphDriver.Data.LowerDir}}").unwrap();
+    let found: Vec<String> = lower.split(':').flat_map(|d| std::fs::read_dir(d).unwrap().flatten().map(|f| f.file_name().to_string_lossy().into_owned())).collect();
+    assert!(found.contains(&"from-gzip".to_owned()) && found.contains(&"from-zstd".to_owned()), "{found:?}");
+    // Pushing it on keeps the zstd layer as is (an OCI manifest).
+    let copy = format!("{}/fmt/copy:1", reg.addr);
+    e.docker(&["tag", &name, &copy]);
+    e.berth(&["image", "push", &copy]);
+    let m: serde_json::Value = serde_json::from_slice(&reg.get_manifest("fmt/copy", "1")).unwrap();
+    assert_eq!(m["layers"][1]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd", "{m}");
+    assert_eq!(m["layers"][1]["digest"], d2.as_str());
+}
