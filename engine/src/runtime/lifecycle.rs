@@ -193,8 +193,14 @@ impl Runtime {
         cgroups::remove(id).map_err(|e| RuntimeError::io("removing cgroups", e))?;
         let bundle = self.bundle_dir(id);
         rootfs::unmount(&bundle.join("rootfs"))?;
-        match std::fs::remove_dir_all(&bundle) {
-            Ok(()) => Ok(()),
+        // Deleting the upper dir can take tens of ms; rename it out of the way (atomic, so the id is free at
+        // once) and delete in the background. Runtime::new purges trash a crash left behind.
+        let trash = self.root.join(format!("{TRASH_PREFIX}{id}-{}", std::process::id()));
+        match std::fs::rename(&bundle, &trash) {
+            Ok(()) => {
+                std::thread::spawn(move || std::fs::remove_dir_all(&trash));
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(RuntimeError::io(format!("removing {}", bundle.display()), e)),
         }
@@ -229,6 +235,22 @@ impl Runtime {
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| check_id(n).is_ok())
             .collect())
+    }
+}
+
+/// Name prefix of removed bundles awaiting deletion.
+pub(crate) const TRASH_PREFIX: &str = ".trash-";
+
+/// Deletes removed bundles a previous process did not finish deleting (in the background).
+pub(crate) fn purge_trash(root: &Path) {
+    let Ok(rd) = std::fs::read_dir(root) else { return };
+    let trash: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(TRASH_PREFIX))
+        .map(|e| e.path())
+        .collect();
+    if !trash.is_empty() {
+        std::thread::spawn(move || trash.iter().for_each(|t| drop(std::fs::remove_dir_all(t))));
     }
 }
 

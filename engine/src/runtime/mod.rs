@@ -215,6 +215,7 @@ impl Runtime {
             .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
         let monitor_exe = std::env::current_exe()
             .map_err(|e| RuntimeError::io("locating the berth executable", e))?;
+        lifecycle::purge_trash(&root);
         Ok(Self { root, monitor_exe })
     }
 
