@@ -16,7 +16,8 @@ fn exec(f: &Fixture, id: &str, p: ProcessSpec, input: &[u8]) -> (i32, String, St
     let mut child = f
         .rt
         .exec(id, &p, ExecStdio { stdin: Some(in_r), stdout: Some(out_w), stderr: Some(err_w) })
-        .unwrap();
+        .unwrap()
+        .child;
     let mut w = std::fs::File::from(in_w);
     std::io::Write::write_all(&mut w, input).unwrap();
     drop(w);
@@ -90,5 +91,35 @@ fn exec_with_tty() {
     let (code, out, err) = exec(&f, &spec.id, p, b"");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("/dev/pts/") && out.contains("TERM=xterm\r\n"), "{out:?}");
+    f.rt.remove(&spec.id).unwrap();
+}
+
+#[test]
+fn exec_tty_resize() {
+    if !require_root("exec_tty_resize") {
+        return;
+    }
+    let f = Fixture::new();
+    let spec = f.spec(&["sleep", "1000"]);
+    f.rt.start(&spec).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _ctx = rt.enter();
+    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut p = proc(&["sh", "-c", "sleep 0.5; stty size"]);
+    p.tty = true;
+    let mut ex = f.rt.exec(&spec.id, &p, ExecStdio { stdin: None, stdout: Some(out_w), stderr: None }).unwrap();
+    let ctl = f.rt.bundle_dir(&spec.id).join(format!("{}.ctl", ex.exec_id));
+    for _ in 0..200 {
+        if ctl.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    f.rt.resize_exec(&spec.id, &ex.exec_id, 33, 111).unwrap();
+    let status = rt.block_on(ex.child.wait()).unwrap();
+    let mut out = String::new();
+    std::fs::File::from(out_r).read_to_string(&mut out).unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(out.trim(), "33 111");
     f.rt.remove(&spec.id).unwrap();
 }

@@ -215,3 +215,23 @@ fn killed_monitor_is_reported_and_cleaned() {
     assert_eq!(mounts_with(&spec.id), 0);
     assert!(cgroups_of(&spec.id).is_empty());
 }
+
+#[test]
+fn tty_resize() {
+    if !require_root("tty_resize") {
+        return;
+    }
+    let f = Fixture::new();
+    let mut spec = f.spec(&["sh", "-c", "sleep 0.5; stty size"]);
+    spec.process.tty = true;
+    f.rt.start(&spec).unwrap();
+    f.rt.resize(&spec.id, 40, 120).unwrap();
+    let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
+    assert_eq!(rec.exit_code, 0);
+    assert_eq!(log_text(&f.rt, &spec.id).trim(), "40 120");
+    let plain = f.spec(&["sleep", "1000"]);
+    f.rt.start(&plain).unwrap();
+    assert!(f.rt.resize(&plain.id, 40, 120).is_err(), "no terminal to resize");
+    f.rt.remove(&plain.id).unwrap();
+    f.rt.remove(&spec.id).unwrap();
+}

@@ -28,7 +28,7 @@ impl Runtime {
     /// (`berth __exec`), wired to `stdio` (None = /dev/null). The returned child exits with the process's exit
     /// code (126/127 with Docker's message on its stderr when it cannot be executed). With `process.tty` the
     /// helper holds a pty and copies stdin/stdout through it. `process.user` None keeps the container's user.
-    pub fn exec(&self, id: &str, process: &ProcessSpec, stdio: ExecStdio) -> Result<tokio::process::Child> {
+    pub fn exec(&self, id: &str, process: &ProcessSpec, stdio: ExecStdio) -> Result<ExecProcess> {
         if !self.is_running(id) {
             return Err(RuntimeError::NotRunning(id.to_owned()));
         }
@@ -40,11 +40,12 @@ impl Runtime {
             .map_err(|e| RuntimeError::io("reading the container's config.json", std::io::Error::other(e)))?;
         let proc = exec_process(&base, &bundle, process)?;
         let cfg = ExecConfig { id: id.to_owned(), lc_root: self.lc_root(), process: proc };
-        let path = bundle.join(format!("exec-{}.json", unique_suffix()));
+        let exec_id = format!("exec-{}", unique_suffix());
+        let path = bundle.join(format!("{exec_id}.json"));
         let data = serde_json::to_vec(&cfg).map_err(|e| RuntimeError::io("encoding exec config", std::io::Error::other(e)))?;
         std::fs::write(&path, data).map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))?;
         let io = |fd: Option<OwnedFd>| fd.map(std::process::Stdio::from).unwrap_or_else(std::process::Stdio::null);
-        tokio::process::Command::new(&self.monitor_exe)
+        let child = tokio::process::Command::new(&self.monitor_exe)
             .arg("__exec")
             .arg(&bundle)
             .arg(&path)
@@ -56,8 +57,30 @@ impl Runtime {
             .map_err(|e| {
                 let _ = std::fs::remove_file(&path);
                 RuntimeError::io(format!("spawning exec helper {}", self.monitor_exe.display()), e)
-            })
+            })?;
+        Ok(ExecProcess { child, exec_id })
     }
+
+    /// Resizes the terminal of a running tty exec.
+    pub fn resize_exec(&self, id: &str, exec_id: &str, rows: u16, cols: u16) -> Result<()> {
+        if !exec_id.starts_with("exec-") || !exec_id[5..].bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RuntimeError::InvalidSpec(format!("bad exec id {exec_id:?}")));
+        }
+        let ctl = self.bundle_dir(id).join(format!("{exec_id}.ctl"));
+        if !ctl.exists() {
+            return Err(RuntimeError::NotRunning(format!("{id} exec {exec_id} (or it has no terminal)")));
+        }
+        super::tty::send_resize(&ctl, rows, cols).map_err(|e| RuntimeError::io(format!("resizing exec {exec_id}"), e))
+    }
+}
+
+/// A running exec: the helper process (exits with the process's code) and its id for [`Runtime::resize_exec`].
+#[derive(Debug)]
+pub struct ExecProcess {
+    /// The `berth __exec` helper; its exit code is the exec'd process's.
+    pub child: tokio::process::Child,
+    /// Id of this exec inside the container's bundle.
+    pub exec_id: String,
 }
 
 fn exec_process(base: &Spec, bundle: &Path, p: &ProcessSpec) -> Result<Process> {
@@ -131,8 +154,10 @@ fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool) -> i
         Err(e) => return fail("libcontainer root", &e),
     };
     let mut listener = None;
-    let sock_name = format!("{}.sock", cfg_stem(proc_path));
+    let stem = cfg_stem(proc_path);
+    let sock_name = format!("{stem}.sock");
     let sock = bundle.join(&sock_name);
+    let ctl_path = bundle.join(format!("{stem}.ctl"));
     if tty {
         match super::tty::bind_in(bundle, &sock_name) {
             Ok(l) => listener = Some(l),
@@ -165,7 +190,14 @@ fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool) -> i
         let master = super::tty::receive_master(&l);
         let _ = std::fs::remove_file(&sock);
         match master {
-            Ok(m) => pump_tty(&m),
+            Ok(m) => {
+                let ctl = super::tty::bind_in(bundle, &format!("{stem}.ctl")).ok();
+                if let Some(c) = &ctl {
+                    let _ = c.set_nonblocking(true);
+                }
+                pump_tty(&m, ctl.as_ref());
+                let _ = std::fs::remove_file(&ctl_path);
+            }
             Err(e) => eprintln!("berth exec: receiving the terminal: {e}"),
         }
     }
@@ -177,21 +209,27 @@ fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool) -> i
 }
 
 /// Copies our stdin to the pty and the pty to our stdout until the terminal closes.
-fn pump_tty(master: &OwnedFd) {
+fn pump_tty(master: &OwnedFd, ctl: Option<&std::os::unix::net::UnixListener>) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let stdin = std::io::stdin();
     let mut stdin_open = true;
     let mut buf = [0u8; 16 * 1024];
     loop {
         let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if stdin_open {
+        let idx_in = stdin_open.then(|| {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
+            fds.len() - 1
+        });
+        let idx_ctl = ctl.map(|c| {
+            fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
         if poll(&mut fds, PollTimeout::NONE).is_err() {
             continue;
         }
         let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
-        let (m_ready, in_ready) = (ready(0), ready(1));
+        let (m_ready, in_ready) = (ready(0), idx_in.is_some_and(ready));
+        let ctl_ready = idx_ctl.is_some_and(ready);
         drop(fds);
         if m_ready {
             match nix::unistd::read(master.as_raw_fd(), &mut buf) {
@@ -199,6 +237,11 @@ fn pump_tty(master: &OwnedFd) {
                 Ok(n) => {
                     let _ = nix::unistd::write(std::io::stdout(), &buf[..n]);
                 }
+            }
+        }
+        if ctl_ready {
+            if let Some(c) = ctl {
+                super::tty::serve_control(c, master);
             }
         }
         if in_ready {

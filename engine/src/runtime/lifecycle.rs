@@ -170,6 +170,18 @@ impl Runtime {
             .map_err(|e| RuntimeError::Libcontainer(e.to_string()))
     }
 
+    /// Resizes the terminal of a container started with `tty`.
+    pub fn resize(&self, id: &str, rows: u16, cols: u16) -> Result<()> {
+        if !self.is_running(id) {
+            return Err(RuntimeError::NotRunning(id.to_owned()));
+        }
+        let ctl = self.bundle_dir(id).join(super::monitor::CONTROL_SOCKET);
+        if !ctl.exists() {
+            return Err(RuntimeError::InvalidSpec(format!("container {id} has no terminal to resize")));
+        }
+        super::tty::send_resize(&ctl, rows, cols).map_err(|e| RuntimeError::io(format!("resizing the terminal of {id}"), e))
+    }
+
     /// Freezes every process of the container (freezer cgroup).
     pub fn pause(&self, id: &str) -> Result<()> {
         self.lc_container(id)?.pause().map_err(|e| RuntimeError::Libcontainer(format!("pausing {id}: {e}")))

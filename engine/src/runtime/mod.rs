@@ -28,6 +28,7 @@ mod lifecycle;
 mod pidfd;
 
 pub use error::{Result, RuntimeError};
+pub use exec::ExecProcess;
 pub use exit::ExitRecord;
 pub use nix::sys::signal::Signal;
 

@@ -124,8 +124,11 @@ fn run(bundle: &Path) -> i32 {
 /// Container output sources held by the monitor.
 enum Output {
     Pipes { out: OwnedFd, err: OwnedFd },
-    Tty { master: OwnedFd, stdin: Option<File> },
+    Tty { master: OwnedFd, stdin: Option<File>, ctl: Option<std::os::unix::net::UnixListener> },
 }
+
+/// Control socket of a tty container (resize requests), inside the bundle.
+pub const CONTROL_SOCKET: &str = "ctl.sock";
 
 struct Monitor {
     bundle: PathBuf,
@@ -209,12 +212,17 @@ impl Monitor {
             }
             let (src0, src1, stdin) = match &self.output {
                 Output::Pipes { out, err } => (out.as_fd(), Some(err.as_fd()), None),
-                Output::Tty { master, stdin } => (master.as_fd(), None, stdin.as_ref().map(|f| f.as_fd())),
+                Output::Tty { master, stdin, .. } => (master.as_fd(), None, stdin.as_ref().map(|f| f.as_fd())),
+            };
+            let ctl = match &self.output {
+                Output::Tty { ctl: Some(l), .. } => Some(l.as_fd()),
+                _ => None,
             };
             let mut fds = vec![PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN)];
             let idx0 = open[0].then(|| { fds.push(PollFd::new(src0, PollFlags::POLLIN)); fds.len() - 1 });
             let idx1 = src1.filter(|_| open[1]).map(|fd| { fds.push(PollFd::new(fd, PollFlags::POLLIN)); fds.len() - 1 });
             let idx_in = stdin.map(|fd| { fds.push(PollFd::new(fd, PollFlags::POLLIN)); fds.len() - 1 });
+            let idx_ctl = ctl.map(|fd| { fds.push(PollFd::new(fd, PollFlags::POLLIN)); fds.len() - 1 });
             let timeout = if exit_code.is_some() { PollTimeout::from(50u16) } else { PollTimeout::NONE };
             if let Err(e) = poll(&mut fds, timeout) {
                 if e != nix::errno::Errno::EINTR {
@@ -224,7 +232,7 @@ impl Monitor {
                 continue;
             }
             let ready = |i: Option<usize>| i.and_then(|i| fds[i].revents()).is_some_and(|r| !r.is_empty());
-            let (r_sig, r0, r1, r_in) = (ready(Some(0)), ready(idx0), ready(idx1), ready(idx_in));
+            let (r_sig, r0, r1, r_in, r_ctl) = (ready(Some(0)), ready(idx0), ready(idx1), ready(idx_in), ready(idx_ctl));
             drop(fds);
             if r_sig {
                 let _ = self.sigfd.read_signal();
@@ -237,7 +245,10 @@ impl Monitor {
                 }
             }
             if r0 {
-                let fd = match &self.output { Output::Pipes { out, .. } => out.as_raw_fd(), Output::Tty { master, .. } => master.as_raw_fd() };
+                let fd = match &self.output {
+                    Output::Pipes { out, .. } => out.as_raw_fd(),
+                    Output::Tty { master, .. } => master.as_raw_fd(),
+                };
                 open[0] = pump(fd, &mut buf, &mut out, log.as_mut());
             }
             if r1 {
@@ -247,6 +258,11 @@ impl Monitor {
             }
             if r_in {
                 self.forward_stdin(&mut buf);
+            }
+            if r_ctl {
+                if let Output::Tty { master, ctl: Some(l), .. } = &self.output {
+                    super::tty::serve_control(l, master);
+                }
             }
             if let Output::Tty { .. } = self.output {
                 open[1] = false;
@@ -275,7 +291,7 @@ impl Monitor {
     }
 
     fn forward_stdin(&mut self, buf: &mut [u8]) {
-        let Output::Tty { master, stdin } = &mut self.output else { return };
+        let Output::Tty { master, stdin, .. } = &mut self.output else { return };
         let Some(f) = stdin else { return };
         match nix::unistd::read(f.as_raw_fd(), buf) {
             Ok(0) | Err(_) => *stdin = None,
@@ -289,6 +305,7 @@ impl Monitor {
     fn finish(mut self, exit_code: i32) {
         let oom_killed = cgroups::oom_kills(&self.cfg.id) > 0;
         let _ = std::fs::remove_file(self.bundle.join(CONTAINER_PID_FILE));
+        let _ = std::fs::remove_file(self.bundle.join(CONTROL_SOCKET));
         if let Err(e) = self.container.delete(true) {
             eprintln!("monitor: deleting libcontainer state: {e}");
         }
@@ -314,7 +331,11 @@ impl PendingOutput {
             PendingOutput::Tty { listener, stdin } => {
                 let master = super::tty::receive_master(&listener)?;
                 let _ = std::fs::remove_file(bundle.join("console.sock"));
-                Ok(Output::Tty { master, stdin })
+                let ctl = super::tty::bind_in(bundle, CONTROL_SOCKET).ok();
+                if let Some(l) = &ctl {
+                    l.set_nonblocking(true)?;
+                }
+                Ok(Output::Tty { master, stdin, ctl })
             }
         }
     }
