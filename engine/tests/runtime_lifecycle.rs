@@ -235,3 +235,24 @@ fn tty_resize() {
     f.rt.remove(&plain.id).unwrap();
     f.rt.remove(&spec.id).unwrap();
 }
+
+#[test]
+fn start_after_a_killed_monitor_replaces_the_orphan() {
+    if !require_root("start_after_a_killed_monitor_replaces_the_orphan") {
+        return;
+    }
+    let f = Fixture::new();
+    let mut spec = f.spec(&["sleep", "1000"]);
+    let first = f.rt.start(&spec).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first.monitor_pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    block_on(f.rt.wait_monitor(&spec.id)).unwrap();
+    spec.process.args = vec!["echo".into(), "second".into()];
+    f.rt.start(&spec).unwrap();
+    let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
+    assert_eq!(rec.exit_code, 0);
+    assert!(log_text(&f.rt, &spec.id).ends_with("second\n"));
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", first.pid)).unwrap_or_default();
+    assert!(stat.is_empty() || stat.contains(") Z"), "orphaned first container still runs: {stat}");
+    f.rt.remove(&spec.id).unwrap();
+    assert!(cgroups_of(&spec.id).is_empty());
+}

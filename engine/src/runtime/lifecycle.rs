@@ -24,7 +24,9 @@ impl Runtime {
         for stale in [exit::EXIT_FILE, CONTAINER_PID_FILE, MONITOR_PID_FILE] {
             let _ = std::fs::remove_file(paths.dir.join(stale));
         }
-        // A crashed earlier run may have left libcontainer state or a cgroup under this id.
+        // A crashed earlier run (monitor killed) may have left processes, libcontainer state or cgroups.
+        self.kill_everything(&spec.id);
+        let _ = cgroups::remove(&spec.id);
         let _ = std::fs::remove_dir_all(self.lc_root().join(&spec.id));
         rootfs::mount_overlay(&paths, &spec.lower_dirs)?;
         let res = self.prepare_and_spawn(spec, &paths);
