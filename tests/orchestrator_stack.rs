@@ -22,6 +22,10 @@ services:
   api:
     image: busybox
     stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "test", "-x", "/www/cgi-bin/count"]
+      interval: 500ms
+      retries: 20
     depends_on:
       cache:
         condition: service_healthy
@@ -41,11 +45,16 @@ services:
     stop_grace_period: 1s
     depends_on: [api]
     ports: ["127.0.0.1:{port}:80"]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
+      interval: 500ms
+      retries: 20
     command:
       - sh
       - -c
       - |
         mkdir -p /www/cgi-bin
+        echo ok > /www/index.html
         printf '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\nwget -q -O - http://api:8000/cgi-bin/count\n' > /www/cgi-bin/index
         chmod +x /www/cgi-bin/index
         exec httpd -f -p 80 -h /www
@@ -171,7 +180,8 @@ fn abort_on_container_exit_returns_that_exit_code() {
     let stack = Stack::new(&engine, "abort", compose);
     let out = stack.berth(&["up", "--abort-on-container-exit", "--no-color"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "exit code of the container that stopped; stdout: {stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "exit code of the container that stopped; stdout: {stdout}\nstderr: {stderr}");
     let prefixed = stdout.lines().any(|l| l.starts_with(&format!("{}-job-1", stack.project)) && l.ends_with("| working"));
     assert!(prefixed, "attached logs are prefixed with the container name: {stdout}");
     let running = engine.docker_lines(&["ps", "--filter", &format!("label=com.docker.compose.project={}", stack.project), "-q"]);

@@ -20,14 +20,14 @@ pub struct Endpoint {
     pub auto_start: bool,
 }
 
-/// Resolves the engine endpoint: `--host`, then `DOCKER_HOST`, then `BERTH_HOST`, then berth's default socket.
+/// Resolves the engine endpoint: `--host`, then `DOCKER_HOST` (another engine: never auto-started), then
+/// `BERTH_HOST`, then berth's default socket (berth's own engine: started on demand, inheriting BERTH_HOST/BERTH_ROOT).
 pub fn resolve_endpoint(flag: Option<&str>) -> Result<Endpoint> {
-    let named = flag
-        .map(str::to_owned)
-        .or_else(|| non_empty_env("DOCKER_HOST"))
-        .or_else(|| non_empty_env("BERTH_HOST"));
-    match named {
-        Some(host) => Ok(Endpoint { socket: parse_host(&host)?, auto_start: false }),
+    if let Some(host) = flag.map(str::to_owned).or_else(|| non_empty_env("DOCKER_HOST")) {
+        return Ok(Endpoint { socket: parse_host(&host)?, auto_start: false });
+    }
+    match non_empty_env("BERTH_HOST") {
+        Some(host) => Ok(Endpoint { socket: parse_host(&host)?, auto_start: true }),
         None => Ok(Endpoint { socket: PathBuf::from(DEFAULT_SOCKET), auto_start: true }),
     }
 }
@@ -81,6 +81,8 @@ fn start_engine() -> Result<()> {
     let status = std::process::Command::new(&exe)
         .args(["engine", "start"])
         .stdin(std::process::Stdio::null())
+        // Its "started" line would mix into this verb's own output (ps --format json...); errors still reach stderr.
+        .stdout(std::process::Stdio::null())
         .status()
         .with_context(|| format!("cannot run {} engine start", exe.display()))?;
     if !status.success() {

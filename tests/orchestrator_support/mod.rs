@@ -41,6 +41,9 @@ pub struct Engine {
     pub socket: PathBuf,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// Held for the whole life of a dockerd: daemons share the host's DOCKER iptables chains, and one
+    /// daemon's start or shutdown removes rules another is adding.
+    _exclusive: Option<std::fs::File>,
 }
 
 impl Engine {
@@ -52,16 +55,17 @@ impl Engine {
         };
         let dir = tempfile::Builder::new().prefix("borch").tempdir_in("/tmp").expect("temp dir");
         let socket = dir.path().join("engine.sock");
-        // Daemons starting side by side race to create the same iptables chains: one start-up at a time.
-        let lock = std::fs::File::create("/tmp/berth-test-engine-start.lock").expect("lock file");
+        // Engines starting side by side race on shared host state: one start-up at a time, and for dockerd
+        // (whose iptables chains are global) one daemon at a time.
+        let lock = std::fs::File::create("/tmp/berth-test-engine.lock").expect("lock file");
         lock.lock().expect("lock");
         let child = match kind {
             Kind::Dockerd => start_dockerd(dir.path(), &socket),
             Kind::Berth => start_berth(dir.path(), &socket),
         };
-        let engine = Engine { kind, socket, child: Some(child), dir };
+        let exclusive = (kind == Kind::Dockerd).then_some(lock);
+        let engine = Engine { kind, socket, child: Some(child), dir, _exclusive: exclusive };
         engine.wait_ready();
-        drop(lock);
         engine.load_busybox();
         engine
     }
