@@ -256,3 +256,52 @@ fn start_after_a_killed_monitor_replaces_the_orphan() {
     f.rt.remove(&spec.id).unwrap();
     assert!(cgroups_of(&spec.id).is_empty());
 }
+
+#[test]
+fn monitors_killed_at_any_moment_leak_nothing_after_remove() {
+    if !require_root("monitors_killed_at_any_moment_leak_nothing_after_remove") {
+        return;
+    }
+    let f = Fixture::new();
+    let root = f.root.path().to_string_lossy().into_owned();
+    let mut ids = Vec::new();
+    for i in 0..20u64 {
+        let spec = f.spec(&["sleep", "1000"]);
+        ids.push(spec.id.clone());
+        let pid_file = f.rt.bundle_dir(&spec.id).join("monitor.pid");
+        let rt = f.rt.clone();
+        let starter = std::thread::spawn(move || rt.start(&spec).map(|_| ()));
+        // Kill the monitor as soon as it exists, at a different moment of its start-up each round.
+        for _ in 0..2000 {
+            if pid_file.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(500));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(i * 700));
+        if let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = starter.join().unwrap();
+    }
+    // As after a crash: a fresh runtime on the same root removes every bundle it finds.
+    let rt2 = engine::runtime::Runtime::new(f.root.path()).unwrap().with_monitor_exe(berth_bin());
+    for id in rt2.bundles().unwrap() {
+        rt2.remove(&id).unwrap();
+    }
+    assert_eq!(mounts_with(&root), 0, "leaked mounts");
+    assert_eq!(processes_with(&root), 0, "leaked monitors");
+    for id in &ids {
+        assert!(cgroups_of(id).is_empty(), "leaked cgroup {:?}", cgroups_of(id));
+    }
+    let sleeps = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let cg = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+            ids.iter().any(|id| cg.contains(id.as_str()))
+        })
+        .count();
+    assert_eq!(sleeps, 0, "leaked container processes");
+    assert_eq!(std::fs::read_dir(rt2.root().join("libcontainer")).unwrap().count(), 0, "leaked libcontainer state");
+}
