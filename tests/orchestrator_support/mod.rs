@@ -145,6 +145,14 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        // Whatever a failed test left behind goes before the engine does: containers outlive berth's engine
+        // by design, and dockerd keeps the bridges of networks that still exist.
+        let ids = self.docker(&["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.docker(&["rm", "-f", "-v", id]);
+        }
+        let _ = self.docker(&["network", "prune", "-f"]);
+        let _ = self.docker(&["volume", "prune", "-f"]);
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
             let deadline = Instant::now() + Duration::from_secs(30);
