@@ -197,7 +197,8 @@ pub struct Started {
     pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Stdio of an exec: the engine passes pipes (or gets a pty master back when `tty`).
+/// Stdio of an exec (pipes or sockets). Create them close-on-exec (e.g. `pipe2(O_CLOEXEC)`): a copy inherited
+/// by another child would keep the exec's stdin open forever. With `tty` the helper holds the pty itself.
 #[derive(Debug)]
 pub struct ExecStdio {
     /// stdin for the exec'd process (None = /dev/null).

@@ -113,7 +113,7 @@ fn run(bundle: &Path) -> i32 {
             0
         }
         Err((message, exit_code)) => {
-            cleanup(bundle, &cfg, None);
+            cleanup(bundle, &cfg);
             let _ = std::fs::remove_file(bundle.join(MONITOR_PID_FILE));
             report(&StartReport::Failed { message, exit_code });
             1
@@ -309,7 +309,7 @@ impl Monitor {
         if let Err(e) = self.container.delete(true) {
             eprintln!("monitor: deleting libcontainer state: {e}");
         }
-        cleanup(&self.bundle, &self.cfg, None);
+        cleanup(&self.bundle, &self.cfg);
         let rec = ExitRecord { exit_code, oom_killed, finished_at: chrono::Utc::now(), error: None };
         if let Err(e) = rec.write(&self.bundle) {
             eprintln!("monitor: {e}");
@@ -383,7 +383,7 @@ fn start_error(e: &dyn std::error::Error) -> StartError {
 }
 
 /// Best-effort removal of what a container leaves behind on the host (not the bundle itself).
-pub(crate) fn cleanup(bundle: &Path, cfg: &MonitorConfig, _unused: Option<()>) {
+pub(crate) fn cleanup(bundle: &Path, cfg: &MonitorConfig) {
     let lc_dir = cfg.lc_root.join(&cfg.id);
     if lc_dir.exists() {
         let _ = std::fs::remove_dir_all(&lc_dir);
