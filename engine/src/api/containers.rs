@@ -106,7 +106,7 @@ async fn wait(State(engine): State<AppState>, Path(id): Path<String>, Query(q): 
 }
 
 async fn remove(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
-    engine.containers.remove(&id, qbool(q.get("force"))).await?;
+    engine.containers.remove_with_volumes(&id, qbool(q.get("force")), qbool(q.get("v"))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -41,6 +41,16 @@ impl Containers {
         if let Some(sig) = &config.stop_signal {
             super::lifecycle::parse_signal(sig)?;
         }
+        let mut volumes_from = Vec::new();
+        for (i, raw) in host_config.volumes_from.iter().flatten().enumerate() {
+            let spec = crate::api::volumes::container::parse_volumes_from(i, raw)?;
+            let other = self.resolve(&spec.container).map_err(|_| {
+                EngineError::NotFound(format!("HostConfig.VolumesFrom[{i}]: no such container: {}", spec.container))
+            })?;
+            volumes_from.push((spec, other.mounts));
+        }
+        let vols = self.volumes()?;
+        let mounts = crate::api::volumes::container::on_create(&vols, &id, &config, &host_config, &[], volumes_from)?;
         let rec = ContainerRecord {
             id: id.clone(),
             name,
@@ -52,8 +62,12 @@ impl Containers {
             path: argv[0].clone(),
             args: argv[1..].to_vec(),
             state: RunState::default(),
+            mounts,
         };
-        self.db.insert_container(&rec)?;
+        if let Err(e) = self.db.insert_container(&rec) {
+            let _ = crate::api::volumes::container::on_remove(&vols, &id, &rec.mounts, true);
+            return Err(e);
+        }
         self.emit(&id, Action::Create, None);
         Ok((id, Vec::new()))
     }
@@ -107,12 +121,6 @@ fn check_host_config(h: &HostConfig) -> Result<()> {
     let not_yet = |what: &str, issue: &str| {
         Err(EngineError::NotImplemented(format!("HostConfig.{what}: not supported by berth's engine yet ({issue})")))
     };
-    if h.binds.as_ref().is_some_and(|b| !b.is_empty()) {
-        return not_yet("Binds", "volumes");
-    }
-    if h.mounts.as_ref().is_some_and(|m| !m.is_empty()) {
-        return not_yet("Mounts", "volumes");
-    }
     if h.port_bindings.as_ref().is_some_and(|p| p.values().any(|v| v.as_ref().is_some_and(|v| !v.is_empty()))) {
         return not_yet("PortBindings", "networks");
     }

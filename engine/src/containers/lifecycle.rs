@@ -75,11 +75,33 @@ impl Containers {
             }
             _ => {}
         }
-        let spec = self.build_spec(&rec)?;
+        let mut spec = self.build_spec(&rec)?;
+        // Copy-up reads the container's rootfs: mount it first (the runtime finds it mounted).
+        let paths = crate::runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
+        paths.create().map_err(runtime_err)?;
+        crate::runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs).map_err(runtime_err)?;
+        let prepared = {
+            let vols = self.volumes()?;
+            crate::api::volumes::container::on_start(&vols, &rec.mounts, &paths.rootfs)
+        };
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = crate::runtime::rootfs::unmount(&paths.rootfs);
+                return Err(e);
+            }
+        };
+        spec.mounts = prepared.binds;
+        spec.tmpfs = prepared.tmpfs;
         let rt = self.runtime.clone();
         let started = tokio::task::spawn_blocking(move || rt.start(&spec))
             .await
             .map_err(|e| EngineError::internal("starting the container", e))?;
+        if let Ok(vols) = self.volumes() {
+            if let Err(e) = crate::api::volumes::container::after_start(&vols, &prepared.pins) {
+                tracing::warn!(container = %rec.id, "releasing pinned subpaths: {e}");
+            }
+        }
         let started = match started {
             Ok(s) => s,
             Err(e) => {
@@ -94,7 +116,7 @@ impl Containers {
                 })?;
                 if updated.host_config.auto_remove == Some(true) {
                     // `docker run --rm` waits for the removal even when the start fails.
-                    if let Err(re) = self.finish_remove(&rec.id).await {
+                    if let Err(re) = self.finish_remove(&rec.id, true).await {
                         tracing::warn!(container = %rec.id, "auto-remove after a failed start: {re}");
                     }
                 }
@@ -147,11 +169,18 @@ impl Containers {
             }
             Ok(())
         });
+        if let (Ok(rec), Ok(all), Ok(vols)) = (&updated, self.db.containers(), self.volumes()) {
+            let running: Vec<&[volumes::MountRequest]> =
+                all.iter().filter(|c| c.id != rec.id && is_running(c)).map(|c| c.mounts.as_slice()).collect();
+            if let Err(e) = crate::api::volumes::container::on_stop(&vols, &rec.mounts, &running) {
+                tracing::warn!(container = id, "unmounting volumes: {e}");
+            }
+        }
         tracing::info!(container = id, exit_code = code, "container exited");
         self.emit(id, Action::Die, Some(code));
         if let Ok(rec) = updated {
             if rec.host_config.auto_remove == Some(true) {
-                if let Err(e) = self.remove(id, true).await {
+                if let Err(e) = self.remove_with_volumes(id, true, true).await {
                     tracing::warn!(container = id, "auto-remove failed: {e}");
                 }
             }
@@ -314,6 +343,11 @@ impl Containers {
     /// Removes a container; a running one only with `force` (killed first).
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn remove(&self, ident: &str, force: bool) -> Result<()> {
+        self.remove_with_volumes(ident, force, false).await
+    }
+
+    /// Removes a container; `volumes` (`docker rm -v`) also removes its anonymous volumes.
+    pub async fn remove_with_volumes(&self, ident: &str, force: bool, volumes: bool) -> Result<()> {
         let rec = self.resolve(ident)?;
         let lock = self.lock_of(&rec.id);
         let _g = lock.lock().await;
@@ -328,11 +362,11 @@ impl Containers {
             let mut events = self.subscribe();
             self.signal_and_wait(&rec.id, Signal::SIGKILL, &mut events, 0).await?;
         }
-        self.finish_remove(&rec.id).await
+        self.finish_remove(&rec.id, volumes).await
     }
 
     /// Marks the row, removes the runtime objects, then the row: a crash in between is finished by `recover`.
-    async fn finish_remove(&self, id: &str) -> Result<()> {
+    async fn finish_remove(&self, id: &str, volumes: bool) -> Result<()> {
         self.db.update_container(id, |r| {
             r.state.status = ContainerStatus::Removing;
             Ok(())
@@ -349,6 +383,10 @@ impl Containers {
                 Ok(())
             })?;
             return Err(EngineError::Internal(format!("removing container {id}: {e}")));
+        }
+        if let Some(rec) = self.db.container(id)? {
+            let vols = self.volumes()?;
+            crate::api::volumes::container::on_remove(&vols, id, &rec.mounts, volumes)?;
         }
         self.db.remove_container(id)?;
         self.forget_lock(id);
@@ -404,7 +442,7 @@ impl Containers {
         for rec in records {
             match rec.state.status {
                 ContainerStatus::Removing | ContainerStatus::Dead => {
-                    if let Err(e) = self.finish_remove(&rec.id).await {
+                    if let Err(e) = self.finish_remove(&rec.id, false).await {
                         tracing::warn!(container = %rec.id, "could not finish removal: {e}");
                     }
                 }

@@ -39,6 +39,12 @@ impl Containers {
         Arc::new(Containers { db, images, runtime, events, locks: Mutex::new(HashMap::new()) })
     }
 
+    /// The engine's volumes (rows in the database, directories under `<state root>/volumes`).
+    pub(crate) fn volumes(&self) -> Result<crate::api::volumes::state::Volumes<'_>> {
+        let root = self.runtime.root().parent().unwrap_or(self.runtime.root());
+        crate::api::volumes::state::Volumes::open(&self.db, root)
+    }
+
     /// The runtime the service drives.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime

@@ -41,7 +41,7 @@ impl Containers {
             hosts: Vec::new(),
             resolv_conf,
             mounts: Vec::new(),
-            tmpfs: h.tmpfs.clone().unwrap_or_default().into_iter().collect(),
+            tmpfs: Vec::new(),
             netns,
             resources: Resources {
                 memory: h.memory.filter(|m| *m > 0),

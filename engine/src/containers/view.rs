@@ -67,7 +67,7 @@ impl Containers {
             app_armor_profile: Some(String::new()),
             host_config: Some(r.host_config.clone()),
             graph_driver: Some(DriverData { name: "overlay".into(), data: HashMap::new() }),
-            mounts: Some(Vec::new()),
+            mounts: Some(self.volumes().map(|v| crate::api::volumes::container::mount_points(&v, &r.mounts)).unwrap_or_default()),
             config: Some(r.config.clone()),
             network_settings: Some(NetworkSettings { networks: Some(HashMap::new()), ..Default::default() }),
             ..Default::default()

@@ -113,6 +113,9 @@ pub struct ContainerRecord {
     pub args: Vec<String>,
     /// Running state.
     pub state: RunState,
+    /// Mounts as parsed at create (anonymous volumes named), prepared again at each start.
+    #[serde(default)]
+    pub mounts: Vec<volumes::MountRequest>,
 }
 
 impl StateDb {
