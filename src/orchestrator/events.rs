@@ -84,6 +84,10 @@ impl EventHub {
                             nt.notify_waiters();
                         }
                     }
+                    Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                        *lock(&fl) = Some("the engine does not serve GET /events, which berth needs to wait for depends_on conditions".to_owned());
+                        break;
+                    }
                     Err(err) => {
                         *lock(&fl) = Some(format!("engine event stream failed: {err}"));
                         break;

@@ -124,6 +124,9 @@ fn scales(project: &ProjectSpec, entries: &[String]) -> Result<HashMap<String, u
 /// Runs `up`.
 #[tracing::instrument(skip_all, fields(project = %project.name))]
 pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpArgs) -> Result<ExitCode> {
+    if (args.detach || args.wait) && (args.abort_on_container_exit || args.exit_code_from.is_some()) {
+        bail!("--abort-on-container-exit and --exit-code-from need attached mode: drop -d/--wait");
+    }
     let selected = plan::select(project, &args.services, args.no_deps)?;
     let levels = plan::levels(project, &selected)?;
     let scale = scales(project, &args.scale)?;
