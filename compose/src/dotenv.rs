@@ -26,6 +26,22 @@ pub fn read_file(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result
     })
 }
 
+/// Reads an env file in `format: raw`: every non-empty line is `KEY=VALUE` taken literally.
+pub fn read_raw(path: &Path) -> Result<EnvMap> {
+    let src = std::fs::read_to_string(path).map_err(|e| {
+        LoadError::new(
+            ErrorKind::Io,
+            format!("failed to read env file {}: {e}", path.display()),
+        )
+    })?;
+    let mut out = EnvMap::new();
+    for line in src.lines().filter(|l| !l.is_empty()) {
+        let (k, v) = line.split_once('=').unwrap_or((line, ""));
+        out.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(out)
+}
+
 /// Parses dotenv text; on failure returns the 1-based line and the message.
 pub fn parse(
     src: &str,

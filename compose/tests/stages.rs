@@ -394,3 +394,32 @@ fn rare_attributes_are_typed() {
     ));
     assert_eq!(s.extensions.get("x-custom"), Some(&json!({"k": "v"})));
 }
+
+#[test]
+fn raw_env_file_and_located_reference_errors() {
+    let d = tmp();
+    write(
+        d.path(),
+        &[
+            ("compose.yaml", "services:\n  s:\n    image: s\n    env_file: [{path: raw.env, format: raw}]\n    networks: [front, backk]\nnetworks: {front: {}, back: {}}\n"),
+            ("raw.env", "Q=\"kept\" # as is\n"),
+        ],
+    );
+    let e = load_document(&opts(d.path(), &[]))
+        .err()
+        .unwrap_or_else(|| panic!("undefined network accepted"));
+    assert_eq!(e.key_path.as_deref(), Some("services.s.networks.backk"));
+    assert!(e.message.contains("did you mean \"back\""), "{e}");
+    assert_eq!(e.location.map(|l| l.line), Some(5));
+    write(
+        d.path(),
+        &[(
+            "compose.yaml",
+            "services:\n  s:\n    image: s\n    env_file: [{path: raw.env, format: raw}]\n",
+        )],
+    );
+    assert_eq!(
+        doc(&opts(d.path(), &[]))["services"]["s"]["environment"]["Q"],
+        "\"kept\" # as is"
+    );
+}

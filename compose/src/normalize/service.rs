@@ -103,7 +103,7 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
 fn environment(svc: &mut Map<String, Value>, ctx: &Context, base: &str) -> Result<()> {
     let mut env = Map::new();
     if let Some(files) = svc.shift_remove("env_file") {
-        for (path, required) in env_files(&files) {
+        for (path, required, raw) in env_files(&files) {
             let p = Path::new(&path);
             if !p.exists() {
                 if required {
@@ -115,9 +115,12 @@ fn environment(svc: &mut Map<String, Value>, ctx: &Context, base: &str) -> Resul
                 }
                 continue;
             }
-            for (k, v) in
-                dotenv::read_file(p, ctx.env).map_err(|e| e.at_path(format!("{base}.env_file")))?
-            {
+            let vars = if raw {
+                dotenv::read_raw(p)
+            } else {
+                dotenv::read_file(p, ctx.env)
+            };
+            for (k, v) in vars.map_err(|e| e.at_path(format!("{base}.env_file")))? {
                 env.insert(k, Value::String(v));
             }
         }
@@ -141,14 +144,15 @@ fn environment(svc: &mut Map<String, Value>, ctx: &Context, base: &str) -> Resul
     Ok(())
 }
 
-/// The (path, required) pairs of an `env_file` value.
-pub fn env_files(v: &Value) -> Vec<(String, bool)> {
+/// The (path, required, raw format) triples of an `env_file` value.
+pub fn env_files(v: &Value) -> Vec<(String, bool, bool)> {
     let one = |i: &Value| match i {
-        Value::String(s) => Some((s.clone(), true)),
+        Value::String(s) => Some((s.clone(), true, false)),
         Value::Object(m) => m.get("path").and_then(Value::as_str).map(|p| {
             (
                 p.to_owned(),
                 m.get("required").and_then(Value::as_bool).unwrap_or(true),
+                m.get("format").and_then(Value::as_str) == Some("raw"),
             )
         }),
         _ => None,

@@ -50,14 +50,19 @@ pub fn check(services: &Map<String, Value>, doc: &Map<String, Value>) -> Result<
                         ErrorKind::Semantic,
                         format!("service {name:?} depends on undefined service {dep:?}{hint}"),
                     )
-                    .at_path(at("depends_on")));
+                    .at_path(at(&format!("depends_on.{dep}"))));
                 }
             }
         }
         if let Some(Value::Object(nets)) = svc.get("networks") {
             for n in nets.keys() {
                 if n != "default" && !networks.contains_key(n) {
-                    return Err(undefined(at("networks"), "network", n, networks));
+                    return Err(undefined(
+                        at(&format!("networks.{n}")),
+                        "network",
+                        n,
+                        networks,
+                    ));
                 }
             }
         }
