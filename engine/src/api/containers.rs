@@ -143,11 +143,15 @@ async fn logs(State(engine): State<AppState>, Path(id): Path<String>, Query(q): 
 async fn attach(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q, mut req: Request) -> ApiResult<Response> {
     let rec = engine.containers.resolve(&id)?;
     let want_stdin = qbool(q.get("stdin"));
-    if want_stdin && !rec.config.open_stdin.unwrap_or(false) {
-        return Err(EngineError::BadRequest("cannot attach stdin: the container was not created with OpenStdin".into()).into());
+    if want_stdin {
+        // The monitor's stdin FIFO does not yet deliver input or EOF end to end; refuse rather than hang.
+        return Err(EngineError::NotImplemented(
+            "attaching stdin (docker run -i / docker attach) is not supported by berth's engine yet".into(),
+        )
+        .into());
     }
     let (tty, rx) = engine.containers.attach_output(&rec.id, qbool(q.get("stdout")), qbool(q.get("stderr")))?;
-    let stdin = want_stdin.then(|| engine.containers.runtime().stdin_path(&rec.id));
+    let stdin: Option<std::path::PathBuf> = None;
     if wants_upgrade(req.headers()) {
         if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
             return Ok(hijack(on, tty, rx, stdin));
@@ -172,7 +176,12 @@ async fn unpause(State(engine): State<AppState>, Path(id): Path<String>) -> ApiR
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn resize(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    engine.containers.resolve(&id)?;
-    Err(EngineError::NotImplemented("resizing a container's tty is not supported by berth's runtime yet".into()).into())
+async fn resize(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
+    let dim = |k: &str| -> ApiResult<u16> {
+        let v = q.get(k).map(String::as_str).unwrap_or("0");
+        Ok(v.parse().map_err(|_| EngineError::BadRequest(format!("invalid {k} {v:?}: expected 0..65535")))?)
+    };
+    let (rows, cols) = (dim("h")?, dim("w")?);
+    engine.containers.resize(&id, rows, cols)?;
+    Ok(StatusCode::OK)
 }

@@ -51,6 +51,10 @@ async fn version() -> Json<SystemVersion> {
     let mut details = HashMap::new();
     details.insert("ApiVersion".to_owned(), API_VERSION.to_owned());
     details.insert("MinAPIVersion".to_owned(), MIN_API_VERSION.to_owned());
+    details.insert("Os".to_owned(), "linux".to_owned());
+    details.insert("Arch".to_owned(), arch().to_owned());
+    details.insert("KernelVersion".to_owned(), kernel_version());
+    details.insert("Experimental".to_owned(), "false".to_owned());
     Json(SystemVersion {
         platform: Some(SystemVersionPlatform { name: "berth".into() }),
         components: Some(vec![SystemVersionComponents {

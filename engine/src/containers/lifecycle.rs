@@ -76,10 +76,15 @@ impl Containers {
             _ => {}
         }
         let mut spec = self.build_spec(&rec)?;
+        // The network first: a refused port or unknown network leaves nothing mounted.
+        self.setup_network(&rec, &mut spec).await?;
         // Copy-up reads the container's rootfs: mount it first (the runtime finds it mounted).
         let paths = crate::runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
-        paths.create().map_err(runtime_err)?;
-        crate::runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs).map_err(runtime_err)?;
+        let mounted = paths.create().and_then(|_| crate::runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs));
+        if let Err(e) = mounted {
+            self.teardown_network(&rec.id).await;
+            return Err(runtime_err(e));
+        }
         let prepared = {
             let vols = self.volumes()?;
             crate::api::volumes::container::on_start(&vols, &rec.mounts, &paths.rootfs)
@@ -88,6 +93,7 @@ impl Containers {
             Ok(p) => p,
             Err(e) => {
                 let _ = crate::runtime::rootfs::unmount(&paths.rootfs);
+                self.teardown_network(&rec.id).await;
                 return Err(e);
             }
         };
@@ -105,6 +111,7 @@ impl Containers {
         let started = match started {
             Ok(s) => s,
             Err(e) => {
+                self.teardown_network(&rec.id).await;
                 let (msg, code) = match &e {
                     RuntimeError::StartFailed { message, exit_code } => (message.clone(), *exit_code as i64),
                     other => (other.to_string(), 128),
@@ -154,6 +161,8 @@ impl Containers {
             Ok(r) => (r.exit_code as i64, r.oom_killed, r.finished_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true), r.error),
             Err(e) => (255, false, now(), Some(format!("lost the container's monitor: {e}"))),
         };
+        // Before the row says exited, so a start that follows never meets a teardown in progress.
+        self.teardown_network(id).await;
         let updated = self.db.update_container(id, |r| {
             if r.state.status == ContainerStatus::Running {
                 r.state.status = ContainerStatus::Exited;
@@ -330,6 +339,16 @@ impl Containers {
         Ok(())
     }
 
+    /// Resizes the terminal of a running tty container.
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    pub fn resize(&self, ident: &str, rows: u16, cols: u16) -> Result<()> {
+        let rec = self.resolve(ident)?;
+        if !is_running(&rec) {
+            return Err(EngineError::Conflict(format!("Container {} is not running", rec.id)));
+        }
+        self.runtime.resize(&rec.id, rows, cols).map_err(runtime_err)
+    }
+
     /// Renames a container.
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub fn rename(&self, ident: &str, new_name: &str) -> Result<()> {
@@ -388,6 +407,7 @@ impl Containers {
             let vols = self.volumes()?;
             crate::api::volumes::container::on_remove(&vols, id, &rec.mounts, volumes)?;
         }
+        self.forget_network(id).await?;
         self.db.remove_container(id)?;
         self.forget_lock(id);
         self.emit(id, Action::Destroy, None);
@@ -431,6 +451,10 @@ impl Containers {
     /// re-adopt running containers through their monitors and record exits that happened meanwhile.
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn recover(self: &Arc<Self>) -> Result<()> {
+        // Networks come back (bridges, rules, DNS) and a crash's leftovers go, before any container.
+        if let Err(e) = self.networks().await {
+            tracing::warn!("the network service could not start: {e}");
+        }
         let records = self.db.containers()?;
         let known: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
         for bundle in self.runtime.bundles().map_err(runtime_err)? {
@@ -446,7 +470,10 @@ impl Containers {
                         tracing::warn!(container = %rec.id, "could not finish removal: {e}");
                     }
                 }
-                _ if self.runtime.is_running(&rec.id) => self.adopt(&rec)?,
+                _ if self.runtime.is_running(&rec.id) => {
+                    self.adopt(&rec)?;
+                    self.readopt_network(&rec).await;
+                }
                 ContainerStatus::Running | ContainerStatus::Restarting => self.watch_exit(rec.id.clone()),
                 _ => {}
             }
