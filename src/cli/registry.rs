@@ -151,12 +151,11 @@ async fn render(stream: impl Stream<Item = Result<Msg, bollard::errors::Error>>,
                     bar.finish();
                 }
             }
-            Some(id) => {
-                if !quiet && last.get(&id) != Some(&status) {
-                    println!("{id}: {status}");
-                    last.insert(id, status);
-                }
+            Some(id) if !quiet && last.get(&id) != Some(&status) => {
+                println!("{id}: {status}");
+                last.insert(id, status);
             }
+            Some(_) => {}
             // Push messages carry no layer id: show each status once in a row.
             None if !quiet && !status.is_empty() && last.get("") != Some(&status) => {
                 if tty {

@@ -144,7 +144,7 @@ impl DockerConfig {
         if let Some(helper) = self.helper_for(&key) {
             return helper_get(&helper, &key);
         }
-        let Some(entry) = self.json.get("auths").and_then(|a| a.get(&key).or_else(|| a.get(&format!("https://{key}")))) else {
+        let Some(entry) = self.json.get("auths").and_then(|a| a.get(&key).or_else(|| a.get(format!("https://{key}")))) else {
             return Ok(None);
         };
         let raw = serde_json::to_vec(entry).unwrap_or_default();

@@ -241,11 +241,8 @@ impl Downloads {
             }
             Ok(())
         });
-        match (&outcome, &chunks) {
-            (Err(e), Some(c)) => {
-                let _ = c.send(Err(e.to_string())).await;
-            }
-            _ => {}
+        if let (Err(e), Some(c)) = (&outcome, &chunks) {
+            let _ = c.send(Err(e.to_string())).await;
         }
         drop(chunks);
         let _ = tx.send(LayerState::Extracting);
