@@ -31,6 +31,7 @@ impl Containers {
         let image_cfg = self.images.config_of(&image.id)?.config.unwrap_or_default();
         let host_config = body.host_config.clone().unwrap_or_default();
         check_host_config(&host_config)?;
+        let endpoints = body.networking_config.as_ref().and_then(|n| n.endpoints_config.clone()).unwrap_or_default();
         let id = new_id();
         let config = merge_config(&id, &image_name, body, image_cfg)?;
         let mut argv = config.entrypoint.clone().unwrap_or_default();
@@ -63,6 +64,7 @@ impl Containers {
             args: argv[1..].to_vec(),
             state: RunState::default(),
             mounts,
+            endpoints,
         };
         if let Err(e) = self.db.insert_container(&rec) {
             let _ = crate::api::volumes::container::on_remove(&vols, &id, &rec.mounts, true);
@@ -116,14 +118,10 @@ fn valid_name(n: &str) -> Result<String> {
     Ok(n.to_owned())
 }
 
-/// Refuses what berth cannot honour yet, rather than ignoring it.
+/// Refuses bad or conflicting host settings before anything is made.
 fn check_host_config(h: &HostConfig) -> Result<()> {
-    let not_yet = |what: &str, issue: &str| {
-        Err(EngineError::NotImplemented(format!("HostConfig.{what}: not supported by berth's engine yet ({issue})")))
-    };
-    if h.port_bindings.as_ref().is_some_and(|p| p.values().any(|v| v.as_ref().is_some_and(|v| !v.is_empty()))) {
-        return not_yet("PortBindings", "networks");
-    }
+    // Checked here so bad bindings are refused before anything exists; published at start.
+    crate::api::networks::port_requests(h.port_bindings.as_ref())?;
     if let Some(m) = h.memory.filter(|m| *m != 0) {
         if m < 6 * 1024 * 1024 {
             return Err(EngineError::BadRequest("Minimum memory limit allowed is 6MB".into()));
@@ -135,9 +133,10 @@ fn check_host_config(h: &HostConfig) -> Result<()> {
     if h.nano_cpus.unwrap_or(0) < 0 || h.pids_limit.unwrap_or(0) < -1 {
         return Err(EngineError::BadRequest("HostConfig: NanoCpus must be >= 0 and PidsLimit >= -1".into()));
     }
+    // Named networks are resolved at start (404 then), as they may be created in between.
     match h.network_mode.as_deref() {
-        None | Some("" | "default" | "bridge" | "none" | "host") => Ok(()),
-        Some(other) => not_yet(&format!("NetworkMode {other:?}"), "networks"),
+        Some("container:") => Err(EngineError::BadRequest("HostConfig.NetworkMode: container: needs a container name or id".into())),
+        _ => Ok(()),
     }
 }
 

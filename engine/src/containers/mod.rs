@@ -5,6 +5,7 @@ mod create;
 mod events;
 mod lifecycle;
 mod logs;
+mod network;
 mod spec;
 mod view;
 
@@ -30,19 +31,36 @@ pub struct Containers {
     events: broadcast::Sender<ContainerEvent>,
     /// One lock per container so start/stop/remove of the same container do not interleave.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The network service, once opened (see [`Containers::networks`]).
+    nets: std::sync::OnceLock<Arc<crate::api::networks::Networks>>,
 }
 
 impl Containers {
     /// A service over `db`, `images` and `runtime`.
     pub fn new(db: Arc<StateDb>, images: Arc<ImageStore>, runtime: Runtime) -> Arc<Self> {
         let (events, _) = broadcast::channel(4096);
-        Arc::new(Containers { db, images, runtime, events, locks: Mutex::new(HashMap::new()) })
+        Arc::new(Containers { db, images, runtime, events, locks: Mutex::new(HashMap::new()), nets: std::sync::OnceLock::new() })
     }
 
     /// The engine's volumes (rows in the database, directories under `<state root>/volumes`).
     pub(crate) fn volumes(&self) -> Result<crate::api::volumes::state::Volumes<'_>> {
         let root = self.runtime.root().parent().unwrap_or(self.runtime.root());
         crate::api::volumes::state::Volumes::open(&self.db, root)
+    }
+
+    /// The engine's network service (bridges, namespaces, DNS, ports), opened and restored on first use.
+    pub(crate) async fn networks(&self) -> Result<Arc<crate::api::networks::Networks>> {
+        if let Some(n) = self.nets.get() {
+            return Ok(n.clone());
+        }
+        let root = self.runtime.root().parent().unwrap_or(self.runtime.root());
+        let n = crate::api::networks::Networks::open(self.db.clone(), root).await?;
+        Ok(self.nets.get_or_init(|| n).clone())
+    }
+
+    /// The network service if already opened (for synchronous views such as inspect).
+    pub(crate) fn networks_opened(&self) -> Option<&Arc<crate::api::networks::Networks>> {
+        self.nets.get()
     }
 
     /// The runtime the service drives.

@@ -5,7 +5,7 @@ use crate::error::{EngineError, Result};
 use crate::state::{ContainerRecord, ContainerStatus};
 use bollard::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
-    ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, DriverData, NetworkSettings,
+    ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, DriverData,
 };
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -69,7 +69,7 @@ impl Containers {
             graph_driver: Some(DriverData { name: "overlay".into(), data: HashMap::new() }),
             mounts: Some(self.volumes().map(|v| crate::api::volumes::container::mount_points(&v, &r.mounts)).unwrap_or_default()),
             config: Some(r.config.clone()),
-            network_settings: Some(NetworkSettings { networks: Some(HashMap::new()), ..Default::default() }),
+            network_settings: Some(self.network_settings(&r)),
             ..Default::default()
         })
     }

@@ -116,6 +116,9 @@ pub struct ContainerRecord {
     /// Mounts as parsed at create (anonymous volumes named), prepared again at each start.
     #[serde(default)]
     pub mounts: Vec<volumes::MountRequest>,
+    /// `NetworkingConfig.EndpointsConfig` as created (network name/id → aliases, addresses).
+    #[serde(default)]
+    pub endpoints: std::collections::HashMap<String, bollard::models::EndpointSettings>,
 }
 
 impl StateDb {

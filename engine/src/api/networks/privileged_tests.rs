@@ -74,6 +74,8 @@ fn container(db: &StateDb, name: &str) -> String {
         path: "true".into(),
         args: vec![],
         state: RunState::default(),
+        mounts: Vec::new(),
+        endpoints: Default::default(),
     };
     db.insert_container(&rec).unwrap();
     id

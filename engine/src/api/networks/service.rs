@@ -50,6 +50,23 @@ fn tag_of(root: &Path) -> Result<InstanceTag> {
     InstanceTag::new(&format!("e{:010x}", h & 0xff_ffff_ffff)).map_err(engine_error)
 }
 
+/// Env var naming the embedded DNS server's upstreams (`ip` or `ip:port`, comma-separated) instead of
+/// the host's /etc/resolv.conf (tests point it at a stub on 127.0.0.1).
+pub const DNS_UPSTREAMS_ENV: &str = "BERTH_DNS_UPSTREAMS";
+
+fn dns_upstreams_override() -> Result<Option<Vec<std::net::SocketAddr>>> {
+    let Some(raw) = std::env::var(DNS_UPSTREAMS_ENV).ok().filter(|v| !v.trim().is_empty()) else { return Ok(None) };
+    raw.split(',')
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<std::net::SocketAddr>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+                .map_err(|_| EngineError::BadRequest(format!("{DNS_UPSTREAMS_ENV}: {s:?} is not an ip or ip:port")))
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
 fn new_id() -> String {
     let bytes: [u8; 32] = rand::random();
     hex::encode(bytes)
@@ -68,7 +85,8 @@ impl Networks {
         if let Some(n) = reg.get(root) {
             return Ok(n.clone());
         }
-        let cfg = Config::new(&root.join("netns"), tag_of(root)?);
+        let mut cfg = Config::new(&root.join("netns"), tag_of(root)?);
+        cfg.upstream_dns = dns_upstreams_override()?;
         let stack = Netstack::new(cfg).map_err(engine_error)?;
         let nets = Arc::new(Networks { stack, db, changes: tokio::sync::Mutex::new(()) });
         nets.restore().await?;

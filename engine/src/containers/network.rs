@@ -1,0 +1,151 @@
+//! A container's network across its life: set up before start, torn down after exit, forgotten on
+//! remove, re-adopted after an engine restart (the network service does the work).
+
+use super::Containers;
+use crate::api::networks::{ContainerNet, ContainerNetRequest, NetMode};
+use crate::error::Result;
+use crate::runtime::{ContainerSpec, NetnsMode, ResolvConf};
+use crate::state::ContainerRecord;
+use bollard::models::{EndpointSettings, NetworkSettings, PortBinding, PortMap};
+use std::collections::HashMap;
+
+/// The network service's view of a stored container.
+fn request_of(rec: &ContainerRecord) -> ContainerNetRequest {
+    let h = &rec.host_config;
+    ContainerNetRequest {
+        id: rec.id.clone(),
+        name: rec.name.clone(),
+        network_mode: h.network_mode.clone(),
+        endpoints: rec.endpoints.clone(),
+        port_bindings: h.port_bindings.clone(),
+        dns: h.dns.clone().unwrap_or_default(),
+        dns_search: h.dns_search.clone().unwrap_or_default(),
+        dns_options: h.dns_options.clone().unwrap_or_default(),
+        extra_hosts: h.extra_hosts.clone().unwrap_or_default(),
+    }
+}
+
+/// Parses resolv.conf text into the runtime's form.
+pub(super) fn parse_resolv_conf(text: &str) -> ResolvConf {
+    let mut rc = ResolvConf::default();
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        match it.next() {
+            Some("nameserver") => rc.nameservers.extend(it.next().and_then(|a| a.parse::<std::net::IpAddr>().ok())),
+            Some("search") => rc.search.extend(it.map(str::to_owned)),
+            Some("options") => rc.options.extend(it.map(str::to_owned)),
+            _ => {}
+        }
+    }
+    rc
+}
+
+/// Puts the network side into the runtime spec: namespace, resolv.conf, hosts lines.
+fn apply(spec: &mut ContainerSpec, net: &ContainerNet) {
+    spec.netns = match &net.mode {
+        NetMode::Join(path) => NetnsMode::Path(path.clone()),
+        NetMode::Host => NetnsMode::Host,
+        NetMode::Isolated => NetnsMode::None,
+    };
+    spec.resolv_conf = parse_resolv_conf(&net.resolv_conf);
+    // As Docker: the container's own address under its hostname, then the extra hosts.
+    let mut hosts: Vec<_> = net.endpoints.first().map(|ep| (spec.hostname.clone(), ep.ip.into())).into_iter().collect();
+    hosts.extend(net.hosts.iter().cloned());
+    spec.hosts = hosts;
+}
+
+impl Containers {
+    /// Inspect's `NetworkSettings`: endpoints (address, aliases) and, while running, published ports.
+    pub(super) fn network_settings(&self, rec: &ContainerRecord) -> NetworkSettings {
+        let Some(nets) = self.networks_opened() else {
+            return NetworkSettings { networks: Some(HashMap::new()), ..Default::default() };
+        };
+        let running = nets.has_sandbox(&rec.id);
+        let mut networks = HashMap::new();
+        for ep in nets.endpoints_of_container(&rec.id).unwrap_or_default() {
+            let Ok(net) = nets.resolve(&ep.network) else { continue };
+            let ip = if running { ep.ip.to_string() } else { String::new() };
+            networks.insert(
+                net.name.clone(),
+                EndpointSettings {
+                    aliases: Some(ep.aliases.clone()),
+                    network_id: Some(net.id.clone()),
+                    endpoint_id: Some(ep.endpoint_id.clone()),
+                    gateway: Some(if running { net.alloc.gateway.to_string() } else { String::new() }),
+                    ip_address: Some(ip),
+                    ip_prefix_len: Some(net.alloc.subnet.prefix_len().into()),
+                    dns_names: Some(std::iter::once(ep.name.clone()).chain(ep.aliases.iter().cloned()).collect()),
+                    ..Default::default()
+                },
+            );
+        }
+        let mut ports: PortMap = HashMap::new();
+        for p in nets.published_ports(&rec.id) {
+            let key = format!("{}/{}", p.container_port, if p.proto == netstack::Proto::Udp { "udp" } else { "tcp" });
+            let binding = PortBinding { host_ip: Some(p.host_ip.to_string()), host_port: Some(p.host_port.to_string()) };
+            ports.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
+        }
+        NetworkSettings {
+            networks: Some(networks),
+            ports: Some(ports),
+            sandbox_key: running.then(|| {
+                let root = self.runtime.root().parent().unwrap_or(self.runtime.root());
+                root.join("netns").join(&rec.id).display().to_string()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Before start: namespace, veths, DNS names and ports of `rec`, written into `spec`.
+    pub(super) async fn setup_network(&self, rec: &ContainerRecord, spec: &mut ContainerSpec) -> Result<()> {
+        let nets = self.networks().await?;
+        let net = nets.setup_container(&request_of(rec)).await?;
+        apply(spec, &net);
+        Ok(())
+    }
+
+    /// After exit (or a failed start): namespace, veths, ports and DNS names go; leases stay.
+    pub(super) async fn teardown_network(&self, id: &str) {
+        match self.networks().await {
+            Ok(nets) => {
+                if let Err(e) = nets.teardown_container(id).await {
+                    tracing::warn!(container = id, "tearing down the network: {e}");
+                }
+            }
+            Err(e) => tracing::warn!(container = id, "network service unavailable: {e}"),
+        }
+    }
+
+    /// On remove: teardown plus the container's endpoints and leases.
+    pub(super) async fn forget_network(&self, id: &str) -> Result<()> {
+        self.networks().await?.forget_container(id).await
+    }
+
+    /// After an engine restart, for a container still running: DNS names and published ports again.
+    pub(super) async fn readopt_network(&self, rec: &ContainerRecord) {
+        let mode = rec.host_config.network_mode.as_deref().unwrap_or("");
+        if matches!(mode, "host" | "none") || mode.starts_with("container:") {
+            return;
+        }
+        let res = match self.networks().await {
+            Ok(nets) => nets.readopt_container(&request_of(rec)).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = res {
+            tracing::warn!(container = %rec.id, "re-adopting the network: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_text_parses() {
+        let rc = parse_resolv_conf("# x\nnameserver 172.18.0.1\nsearch a.example b\noptions ndots:0\nnameserver bad\n");
+        assert_eq!(rc.nameservers, vec!["172.18.0.1".parse::<std::net::IpAddr>().unwrap()]);
+        assert_eq!(rc.search, ["a.example", "b"]);
+        assert_eq!(rc.options, ["ndots:0"]);
+    }
+}
