@@ -68,6 +68,19 @@ impl Containers {
         let lock = self.lock_of(&rec.id);
         let _g = lock.lock().await;
         let rec = self.resolve(&rec.id)?;
+        let result = self.start_locked(&rec).await;
+        let failed = matches!(&result, Err(e) if !matches!(e, EngineError::NotModified(_)));
+        if failed && rec.host_config.auto_remove == Some(true) {
+            // `docker run --rm` waits for the removal even when the start fails.
+            if let Err(re) = self.finish_remove(&rec.id, true).await {
+                tracing::warn!(container = %rec.id, "auto-remove after a failed start: {re}");
+            }
+        }
+        result
+    }
+
+    async fn start_locked(self: &Arc<Self>, rec: &ContainerRecord) -> Result<()> {
+        let rec = rec.clone();
         match rec.state.status {
             ContainerStatus::Running => return Err(EngineError::NotModified("container already started".into())),
             ContainerStatus::Removing | ContainerStatus::Dead => {
@@ -116,17 +129,11 @@ impl Containers {
                     RuntimeError::StartFailed { message, exit_code } => (message.clone(), *exit_code as i64),
                     other => (other.to_string(), 128),
                 };
-                let updated = self.db.update_container(&rec.id, |r| {
+                self.db.update_container(&rec.id, |r| {
                     r.state.error = msg.clone();
                     r.state.exit_code = code;
                     Ok(())
                 })?;
-                if updated.host_config.auto_remove == Some(true) {
-                    // `docker run --rm` waits for the removal even when the start fails.
-                    if let Err(re) = self.finish_remove(&rec.id, true).await {
-                        tracing::warn!(container = %rec.id, "auto-remove after a failed start: {re}");
-                    }
-                }
                 return Err(runtime_err(e));
             }
         };
