@@ -108,18 +108,15 @@ impl Downloads {
                 }
                 last = Some(s);
             }
-            tokio::select! {
-                r = &mut done => {
-                    return match r {
-                        Ok(rec) => { progress.layer(&id, "Pull complete"); Ok(rec) }
-                        Err(e) => Err(EngineError::BadRequest(e.to_string())),
-                    };
-                }
-                c = state.changed() => if c.is_err() {
-                    // The job ended; `done` is ready.
-                    let r = done.await;
-                    return r.map_err(|e| EngineError::BadRequest(e.to_string()));
-                }
+            let finished = tokio::select! {
+                r = &mut done => Some(r),
+                // An error means the job ended: `done` is ready.
+                c = state.changed() => if c.is_err() { Some((&mut done).await) } else { None },
+            };
+            if let Some(r) = finished {
+                let rec = r.map_err(|e| EngineError::BadRequest(e.to_string()))?;
+                progress.layer(&id, "Pull complete");
+                return Ok(rec);
             }
         }
     }
