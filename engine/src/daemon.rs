@@ -76,6 +76,7 @@ pub fn run(config: &EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(), Da
 async fn serve(config: EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(), DaemonError> {
     let socket = config.socket.clone();
     let engine = Engine::open(config, monitor_exe)?;
+    crate::events::start_watchers(&engine);
     engine.containers.recover().await?;
     let listener = tokio::net::UnixListener::bind(&socket).map_err(io(format!("binding {}", socket.display())))?;
     tracing::info!(socket = %socket.display(), "engine listening");

@@ -19,6 +19,10 @@ pub struct Engine {
     pub images: Arc<ImageStore>,
     /// Container service.
     pub containers: Arc<Containers>,
+    /// Event hub (`/events`, health, restart).
+    pub events: Arc<crate::events::EventHub>,
+    /// Execs in running containers.
+    pub execs: Arc<crate::exec::Execs>,
     /// Registry pulls and pushes.
     pub registry: Arc<crate::registry::Registry>,
     /// When this engine process started.
@@ -42,8 +46,10 @@ impl Engine {
         if let Some(exe) = monitor_exe {
             runtime = runtime.with_monitor_exe(exe);
         }
+        let execs = crate::exec::Execs::new(runtime.clone());
+        let events = crate::events::EventHub::new();
         let containers = Containers::new(db.clone(), images.clone(), runtime);
-        Ok(Arc::new(Engine { config, db, images, containers, registry, started_at: chrono::Utc::now() }))
+        Ok(Arc::new(Engine { config, db, images, containers, execs, events, registry, started_at: chrono::Utc::now() }))
     }
 }
 

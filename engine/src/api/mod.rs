@@ -2,6 +2,8 @@
 
 mod containers;
 mod distribution;
+mod events;
+mod exec;
 mod images;
 pub mod networks;
 mod stream;
@@ -62,6 +64,8 @@ pub fn router(engine: AppState) -> Router {
         .merge(images::routes())
         .merge(distribution::routes())
         .merge(containers::routes())
+        .merge(exec::routes())
+        .merge(events::routes())
         .merge(volumes::routes())
         .merge(networks::routes())
         .fallback(|| async { ApiError(EngineError::NotFound("page not found".into())) })

@@ -212,6 +212,11 @@ impl Containers {
         let _g = lock.lock().await;
         let rec = self.resolve(&rec.id)?;
         if !is_running(&rec) {
+            // A stop during a restart policy's back-off cancels the pending restart.
+            self.db.update_container(&rec.id, |r| {
+                r.state.stopped_by_user = true;
+                Ok(())
+            })?;
             return Err(EngineError::NotModified("container already stopped".into()));
         }
         let sig = match signal.or(rec.config.stop_signal.as_deref()) {

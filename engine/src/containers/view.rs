@@ -138,7 +138,7 @@ fn state_of(r: &ContainerRecord) -> ContainerState {
         error: Some(s.error.clone()),
         started_at: Some(s.started_at.clone()),
         finished_at: Some(s.finished_at.clone()),
-        health: None,
+        health: crate::health::snapshot(&r.id),
     }
 }
 
@@ -187,7 +187,7 @@ fn human_status(r: &ContainerRecord) -> String {
     let since = |t: &str| parse_time(t).map(|t| human_duration(Utc::now() - t)).unwrap_or_default();
     match (r.state.status, r.state.paused) {
         (ContainerStatus::Running, true) => format!("Up {} (Paused)", since(&r.state.started_at)),
-        (ContainerStatus::Running, false) => format!("Up {}", since(&r.state.started_at)),
+        (ContainerStatus::Running, false) => format!("Up {}{}", since(&r.state.started_at), crate::health::status_suffix(&r.id)),
         (ContainerStatus::Exited, _) => format!("Exited ({}) {} ago", r.state.exit_code, since(&r.state.finished_at)),
         (ContainerStatus::Created, _) => "Created".into(),
         (ContainerStatus::Restarting, _) => "Restarting".into(),

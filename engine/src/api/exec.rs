@@ -1,0 +1,208 @@
+//! Exec endpoints: create, start (hijacked multiplexed or raw tty stream, or detached), inspect, resize.
+
+use super::stream::{frame, wants_upgrade, MULTIPLEXED, RAW};
+use super::{parse_json, ApiResult, AppState};
+use crate::containers::LogChunk;
+use crate::error::EngineError;
+use crate::exec::{ExecPipes, ExecRequest};
+use crate::runtime::logfile::LogStream;
+use crate::runtime::ProcessSpec;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bollard::models::{ExecConfig, ExecInspectResponse, ExecStartConfig, IdResponse, ProcessConfig};
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/containers/{id}/exec", post(create))
+        .route("/exec/{id}/start", post(start))
+        .route("/exec/{id}/json", get(inspect))
+        .route("/exec/{id}/resize", post(resize))
+}
+
+fn console_size(v: Option<&Vec<usize>>) -> ApiResult<Option<(u16, u16)>> {
+    match v.map(Vec::as_slice) {
+        None | Some([]) | Some([0, 0]) => Ok(None),
+        Some([h, w]) => Ok(Some(((*h).min(u16::MAX as usize) as u16, (*w).min(u16::MAX as usize) as u16))),
+        Some(_) => Err(EngineError::BadRequest("ConsoleSize: expected [height, width]".into()).into()),
+    }
+}
+
+async fn create(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<IdResponse>)> {
+    let cfg: ExecConfig = parse_json(&body, "exec config")?;
+    let rec = engine.containers.resolve(&id)?;
+    let cmd = cfg.cmd.clone().unwrap_or_default();
+    if cmd.is_empty() {
+        return Err(EngineError::BadRequest("No exec command specified".into()).into());
+    }
+    if cfg.privileged == Some(true) {
+        return Err(EngineError::NotImplemented("privileged execs are not supported by berth's engine yet".into()).into());
+    }
+    let process = ProcessSpec {
+        args: cmd,
+        env: cfg.env.clone().unwrap_or_default(),
+        cwd: cfg.working_dir.clone().filter(|w| !w.is_empty()),
+        user: cfg.user.clone().filter(|u| !u.is_empty()),
+        tty: cfg.tty.unwrap_or(false),
+        ..Default::default()
+    };
+    let req = ExecRequest {
+        process,
+        attach_stdin: cfg.attach_stdin.unwrap_or(false),
+        attach_stdout: cfg.attach_stdout.unwrap_or(false),
+        attach_stderr: cfg.attach_stderr.unwrap_or(false),
+        console_size: console_size(cfg.console_size.as_ref())?,
+    };
+    let id = engine.execs.create(&rec, req)?;
+    Ok((StatusCode::CREATED, Json(IdResponse { id })))
+}
+
+async fn start(State(engine): State<AppState>, Path(id): Path<String>, mut req: Request) -> ApiResult<Response> {
+    let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
+        .await
+        .map_err(|e| EngineError::BadRequest(format!("reading exec start body: {e}")))?;
+    let cfg: ExecStartConfig = parse_json(&body, "exec start config")?;
+    let entry = engine.execs.get(&id)?;
+    let rec = engine.containers.resolve(&entry.container_id)?;
+    let detach = cfg.detach.unwrap_or(false);
+    let tty = entry.request.process.tty;
+    let pipes = engine.execs.start(&rec, &id, detach)?;
+    if let (Some((h, w)), true) = (console_size(cfg.console_size.as_ref())?, tty) {
+        let _ = engine.execs.resize(&id, h, w);
+    }
+    if detach {
+        return Ok(StatusCode::OK.into_response());
+    }
+    let ct = if tty { RAW } else { MULTIPLEXED };
+    if wants_upgrade(req.headers()) {
+        if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
+            tokio::spawn(async move {
+                match on.await {
+                    Ok(up) => {
+                        let (r, w) = tokio::io::split(TokioIo::new(up));
+                        pump(pipes, tty, Some(r), w).await;
+                    }
+                    Err(e) => tracing::warn!("exec: connection upgrade failed: {e}"),
+                }
+            });
+            let headers = [(header::CONTENT_TYPE, ct), (header::CONNECTION, "Upgrade"), (header::UPGRADE, "tcp")];
+            return Ok((StatusCode::SWITCHING_PROTOCOLS, headers).into_response());
+        }
+    }
+    // No upgrade: output in the response body, no stdin.
+    let (tx, rx) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(pump(pipes, tty, None::<tokio::io::Empty>, tx));
+    let stream = tokio_util_like_stream(rx);
+    Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response())
+}
+
+fn tokio_util_like_stream(
+    rx: tokio::io::DuplexStream,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        match rx.read(&mut buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), rx))
+            }
+        }
+    })
+}
+
+fn reader(fd: OwnedFd, stream: LogStream, tx: mpsc::Sender<LogChunk>) {
+    let Ok(mut r) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else { return };
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.send(LogChunk { stream, data: buf[..n].to_vec() }).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Copies the exec's output to the client (framed unless tty) and the client's input to its stdin; ends the
+/// stream only once the exit code is recorded, so the client's inspect that follows sees it.
+async fn pump<R, W>(pipes: ExecPipes, tty: bool, client_in: Option<R>, mut out: W)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let ExecPipes { stdin, stdout, stderr, mut exited } = pipes;
+    if let (Some(fd), Some(mut cin)) = (stdin, client_in) {
+        if let Ok(mut w) = tokio::net::unix::pipe::Sender::from_owned_fd(fd) {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut cin, &mut w).await;
+            });
+        }
+    }
+    let (tx, mut rx) = mpsc::channel::<LogChunk>(64);
+    if let Some(fd) = stdout {
+        reader(fd, LogStream::Stdout, tx.clone());
+    }
+    if let Some(fd) = stderr {
+        reader(fd, LogStream::Stderr, tx.clone());
+    }
+    drop(tx);
+    while let Some(c) = rx.recv().await {
+        if out.write_all(&frame(&c, tty)).await.is_err() {
+            break;
+        }
+        let _ = out.flush().await;
+    }
+    let _ = exited.wait_for(|c| c.is_some()).await;
+    let _ = out.shutdown().await;
+}
+
+async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ExecInspectResponse>> {
+    let e = engine.execs.get(&id)?;
+    let p = &e.request.process;
+    let (entrypoint, arguments) = match p.args.split_first() {
+        Some((a, rest)) => (Some(a.clone()), Some(rest.to_vec())),
+        None => (None, None),
+    };
+    Ok(Json(ExecInspectResponse {
+        can_remove: Some(false),
+        detach_keys: Some(String::new()),
+        id: Some(e.id.clone()),
+        running: Some(e.running),
+        exit_code: e.exit_code,
+        process_config: Some(ProcessConfig {
+            privileged: Some(false),
+            user: p.user.clone(),
+            tty: Some(p.tty),
+            entrypoint,
+            arguments,
+        }),
+        open_stdin: Some(e.request.attach_stdin),
+        open_stderr: Some(e.request.attach_stderr),
+        open_stdout: Some(e.request.attach_stdout),
+        container_id: Some(e.container_id.clone()),
+        pid: Some(e.pid),
+    }))
+}
+
+async fn resize(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<StatusCode> {
+    let dim = |k: &str| -> ApiResult<u16> {
+        let v = q.get(k).ok_or_else(|| EngineError::BadRequest(format!("{k} is required")))?;
+        v.parse().map_err(|_| EngineError::BadRequest(format!("invalid {k} {v:?}: expected a number")).into())
+    };
+    let (h, w) = (dim("h")?, dim("w")?);
+    engine.execs.resize(&id, h, w)?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,136 @@
+//! A healthcheck's typed settings and one probe run.
+
+use crate::error::{EngineError, Result};
+use crate::runtime::ProcessSpec;
+use crate::Engine;
+use bollard::models::{HealthConfig, HealthcheckResult};
+use std::time::Duration;
+
+/// Output kept per probe (Docker keeps 4 KiB).
+const OUTPUT_LIMIT: usize = 4096;
+
+/// What a probe runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeCommand {
+    /// `CMD`: argv as given.
+    Exec(Vec<String>),
+    /// `CMD-SHELL`: through `/bin/sh -c`.
+    Shell(String),
+}
+
+impl ProbeCommand {
+    fn argv(&self) -> Vec<String> {
+        match self {
+            ProbeCommand::Exec(a) => a.clone(),
+            ProbeCommand::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+        }
+    }
+}
+
+/// A healthcheck with Docker's defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSpec {
+    /// The probe.
+    pub command: ProbeCommand,
+    /// Between probes (default 30 s).
+    pub interval: Duration,
+    /// A probe running longer is killed and fails (default 30 s).
+    pub timeout: Duration,
+    /// Failures during this time after start do not count (default 0).
+    pub start_period: Duration,
+    /// Between probes during the start period (default 5 s).
+    pub start_interval: Duration,
+    /// Consecutive failures that make it unhealthy (default 3).
+    pub retries: i64,
+}
+
+fn dur(ns: Option<i64>, default: Duration, field: &str) -> Result<Duration> {
+    match ns {
+        None | Some(0) => Ok(default),
+        Some(n) if n < 0 => Err(EngineError::BadRequest(format!("Healthcheck.{field}: expected a positive duration, got {n}ns"))),
+        Some(n) => Ok(Duration::from_nanos(n as u64)),
+    }
+}
+
+impl HealthSpec {
+    /// The spec of a container's `Healthcheck`; None when there is none or it is `NONE`.
+    pub fn from_config(cfg: Option<&HealthConfig>) -> Result<Option<HealthSpec>> {
+        let Some(cfg) = cfg else { return Ok(None) };
+        let test = cfg.test.clone().unwrap_or_default();
+        let command = match test.split_first() {
+            None => return Ok(None),
+            Some((k, _)) if k == "NONE" => return Ok(None),
+            Some((k, rest)) if k == "CMD" && !rest.is_empty() => ProbeCommand::Exec(rest.to_vec()),
+            Some((k, rest)) if k == "CMD-SHELL" && !rest.is_empty() => ProbeCommand::Shell(rest.join(" ")),
+            Some((k, _)) => {
+                return Err(EngineError::BadRequest(format!(
+                    "Healthcheck.Test: expected [\"NONE\"], [\"CMD\", args...] or [\"CMD-SHELL\", command], got {k:?} with {} argument(s)",
+                    test.len() - 1
+                )))
+            }
+        };
+        let retries = match cfg.retries {
+            None | Some(0) => 3,
+            Some(r) if r < 0 => return Err(EngineError::BadRequest(format!("Healthcheck.Retries: expected >= 0, got {r}"))),
+            Some(r) => r,
+        };
+        Ok(Some(HealthSpec {
+            command,
+            interval: dur(cfg.interval, Duration::from_secs(30), "Interval")?,
+            timeout: dur(cfg.timeout, Duration::from_secs(30), "Timeout")?,
+            start_period: dur(cfg.start_period, Duration::ZERO, "StartPeriod")?,
+            start_interval: dur(cfg.start_interval, Duration::from_secs(5), "StartInterval")?,
+            retries,
+        }))
+    }
+}
+
+fn stamp() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Runs one probe; None when the container is gone or not running (the loop ends).
+pub(super) async fn run(engine: &Engine, id: &str, spec: &HealthSpec) -> Option<HealthcheckResult> {
+    if !engine.containers.runtime().is_running(id) {
+        return None;
+    }
+    let process = ProcessSpec { args: spec.command.argv(), ..Default::default() };
+    let start = stamp();
+    let res = crate::exec::run_captured(engine.containers.runtime(), id, &process, spec.timeout, OUTPUT_LIMIT).await;
+    let end = stamp();
+    let (exit_code, output) = match res {
+        Ok(c) => match c.exit_code {
+            Some(code) => (code, c.output),
+            None => (-1, format!("Health check exceeded timeout ({:?})", spec.timeout)),
+        },
+        Err(e) => {
+            if !engine.containers.runtime().is_running(id) {
+                return None;
+            }
+            (-1, e.to_string())
+        }
+    };
+    Some(HealthcheckResult { start: Some(start), end: Some(end), exit_code: Some(exit_code), output: Some(output) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(test: &[&str]) -> HealthConfig {
+        HealthConfig { test: Some(test.iter().map(|s| s.to_string()).collect()), ..Default::default() }
+    }
+
+    #[test]
+    fn parses_forms_and_defaults() {
+        assert_eq!(HealthSpec::from_config(Some(&cfg(&["NONE"]))).unwrap(), None);
+        assert_eq!(HealthSpec::from_config(None).unwrap(), None);
+        let s = HealthSpec::from_config(Some(&cfg(&["CMD-SHELL", "test -f /x"]))).unwrap().unwrap();
+        assert_eq!(s.command.argv(), vec!["/bin/sh", "-c", "test -f /x"]);
+        assert_eq!((s.interval, s.retries), (Duration::from_secs(30), 3));
+        let s = HealthSpec::from_config(Some(&cfg(&["CMD", "true"]))).unwrap().unwrap();
+        assert_eq!(s.command, ProbeCommand::Exec(vec!["true".into()]));
+        assert!(HealthSpec::from_config(Some(&cfg(&["BOGUS", "x"]))).is_err());
+        assert!(HealthSpec::from_config(Some(&cfg(&["CMD"]))).is_err());
+    }
+}
