@@ -30,3 +30,29 @@ fn containers_survive_engine_restart() {
     assert_eq!(e.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", &name]).trim(), "exited 0");
     assert!(e.docker(&["logs", "--tail", "1", &name]).contains("bye"));
 }
+
+#[test]
+fn one_engine_per_root_and_stale_socket_replaced() {
+    if !require_root("one_engine_per_root_and_stale_socket_replaced") {
+        return;
+    }
+    let e = Engine::start();
+    let other_socket = e.dir.path().join("other.sock");
+    let second = std::process::Command::new(engine_support::berth_bin())
+        .args(["engine", "run"])
+        .env("BERTH_ROOT", &e.root)
+        .env("BERTH_HOST", format!("unix://{}", other_socket.display()))
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"), "{second:?}");
+    assert!(!other_socket.exists());
+
+    let pid = e.pid();
+    assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    assert!(e.eventually(Duration::from_secs(5), || !e.berth_raw(&["engine", "status"]).status.success()));
+    assert!(e.socket.exists(), "kill -9 leaves the socket file behind");
+    e.berth(&["engine", "start"]);
+    assert_ne!(e.pid(), pid);
+    assert_eq!(e.docker(&["version", "--format", "{{.Server.APIVersion}}"]).trim(), "1.47");
+}
