@@ -72,3 +72,42 @@ fn docker_exec_codes_env_user_tty() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn docker_top_stats_cp() {
+    if !require_root("docker_top_stats_cp") {
+        return;
+    }
+    let e = Engine::start();
+    e.load_busybox();
+    let name = format!("tsc-{}", suffix());
+    e.docker(&["run", "-d", "--name", &name, "--network", "none", "busybox", "sleep", "300"]);
+    let top = e.docker(&["top", &name, "-o", "pid,comm"]);
+    let rows: Vec<&str> = top.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{top}");
+    assert!(rows[0].ends_with("sleep"), "{top}");
+
+    let stats = e.docker(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}", &name]);
+    let f: Vec<&str> = stats.split_whitespace().collect();
+    assert_eq!(f.first(), Some(&name.as_str()), "{stats}");
+    assert_eq!(f.get(1), Some(&"1"), "{stats}");
+    assert!(!stats.contains(" 0B /"), "memory usage missing: {stats}");
+
+    let host = tempfile::tempdir().unwrap();
+    let src = host.path().join("in.txt");
+    std::fs::write(&src, "to the container\n").unwrap();
+    e.docker(&["cp", src.to_str().unwrap(), &format!("{name}:/tmp/")]);
+    assert_eq!(e.docker(&["exec", &name, "cat", "/tmp/in.txt"]), "to the container\n");
+    e.docker(&["exec", &name, "sh", "-c", "mkdir -p /d/sub && echo x > /d/sub/y && ln -s /etc /d/lnk && ln -s /etc /tmp/out"]);
+    let dst = host.path().join("out");
+    e.docker(&["cp", &format!("{name}:/d"), dst.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(dst.join("sub/y")).unwrap(), "x\n");
+    assert_eq!(std::fs::read_link(dst.join("lnk")).unwrap(), std::path::PathBuf::from("/etc"));
+    // A symlink to /etc inside the container leads to the container's /etc, never the host's.
+    let marker = format!("berth-cp-{}", suffix());
+    let mfile = host.path().join(&marker);
+    std::fs::write(&mfile, "m").unwrap();
+    e.docker(&["cp", mfile.to_str().unwrap(), &format!("{name}:/tmp/out/")]);
+    assert!(!std::path::Path::new("/etc").join(&marker).exists());
+    assert_eq!(e.docker(&["exec", &name, "cat", &format!("/etc/{marker}")]), "m");
+}

@@ -3,7 +3,9 @@
 mod containers;
 mod distribution;
 mod events;
+mod archive;
 mod exec;
+mod top_stats;
 mod images;
 pub mod networks;
 mod stream;
@@ -66,6 +68,8 @@ pub fn router(engine: AppState) -> Router {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(events::routes())
+        .merge(top_stats::routes())
+        .merge(archive::routes())
         .merge(volumes::routes())
         .merge(networks::routes())
         .fallback(|| async { ApiError(EngineError::NotFound("page not found".into())) })
