@@ -2,7 +2,7 @@
 //! remove, re-adopted after an engine restart (the network service does the work).
 
 use super::Containers;
-use crate::api::networks::{ContainerNet, ContainerNetRequest, NetMode};
+use crate::api::networks::{ContainerNet, ContainerNetRequest, NetMode, DEFAULT_BRIDGE};
 use crate::error::Result;
 use crate::runtime::{ContainerSpec, NetnsMode, ResolvConf};
 use crate::state::ContainerRecord;
@@ -12,11 +12,21 @@ use std::collections::HashMap;
 /// The network service's view of a stored container.
 fn request_of(rec: &ContainerRecord) -> ContainerNetRequest {
     let h = &rec.host_config;
+    // The docker CLI sends mode "default" with an EndpointsConfig entry of that name: both mean `bridge`.
+    let mode = match h.network_mode.as_deref() {
+        None | Some("" | "default") => DEFAULT_BRIDGE.to_owned(),
+        Some(m) => m.to_owned(),
+    };
+    let endpoints = rec
+        .endpoints
+        .iter()
+        .map(|(k, v)| (if k == "default" { DEFAULT_BRIDGE.to_owned() } else { k.clone() }, v.clone()))
+        .collect();
     ContainerNetRequest {
         id: rec.id.clone(),
         name: rec.name.clone(),
-        network_mode: h.network_mode.clone(),
-        endpoints: rec.endpoints.clone(),
+        network_mode: Some(mode),
+        endpoints,
         port_bindings: h.port_bindings.clone(),
         dns: h.dns.clone().unwrap_or_default(),
         dns_search: h.dns_search.clone().unwrap_or_default(),
