@@ -103,6 +103,9 @@ impl EventHub {
                 match rx.recv().await {
                     Ok(ev) => {
                         let mut extra = Vec::new();
+                        if ev.action == Action::Die && db.container(&ev.id).ok().flatten().is_some_and(|r| r.state.oom_killed) {
+                            me.container_event(&db, &ev.id, "oom", &[]);
+                        }
                         if ev.action == Action::Die {
                             extra.push(("exitCode", ev.exit_code.unwrap_or(0).to_string()));
                         }

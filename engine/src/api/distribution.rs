@@ -75,7 +75,14 @@ async fn create(State(engine): State<AppState>, Query(q): Q, headers: HeaderMap)
     let req = PullRequest { reference, platform, credentials };
     let registry = engine.registry.clone();
     let (progress, rx) = Progress::channel();
-    let task = tokio::spawn(async move { registry.pull(&req, &progress).await.map(|_| ()) });
+    let (events, pulled) = (engine.events.clone(), req.reference.to_string());
+    let task = tokio::spawn(async move {
+        let r = registry.pull(&req, &progress).await.map(|_| ());
+        if r.is_ok() {
+            events.image_event("pull", &pulled);
+        }
+        r
+    });
     stream_progress(rx, task).await
 }
 

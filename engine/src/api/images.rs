@@ -42,6 +42,10 @@ async fn load(State(engine): State<AppState>, Query(q): Q, body: Body) -> ApiRes
     })
     .await
     .map_err(|e| EngineError::internal("loading images", e))??;
+    for l in &loaded {
+        let names: Vec<String> = if l.tags.is_empty() { vec![l.image.id.clone()] } else { l.tags.iter().map(|t| t.to_string()).collect() };
+        names.iter().for_each(|n| engine.events.image_event("load", n));
+    }
     let quiet = qbool(q.get("quiet"));
     let mut out = String::new();
     for line in load_messages(&loaded) {
@@ -153,6 +157,7 @@ pub(super) async fn post_image(State(engine): State<AppState>, Path(rest): Path<
     };
     let r = ImageRef::parse(&target).map_err(|e| EngineError::BadRequest(e.to_string()))?;
     engine.images.tag(name, &r)?;
+    engine.events.image_event("tag", &target);
     Ok(StatusCode::CREATED)
 }
 
@@ -161,6 +166,12 @@ async fn delete(State(engine): State<AppState>, Path(name): Path<String>, Query(
     let force = qbool(q.get("force"));
     let containers = engine.containers.clone();
     let items = engine.images.delete(&name, force, &|id| containers.user_of_image(id))?;
+    for d in &items {
+        match d {
+            Deleted::Untagged(t) => engine.events.image_event("untag", t),
+            Deleted::Deleted(id) => engine.events.image_event("delete", id),
+        }
+    }
     Ok(Json(
         items
             .into_iter()
