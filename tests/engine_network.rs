@@ -1,0 +1,299 @@
+//! Issue 7 end to end with the real docker CLI: names and aliases, isolation, published ports, network
+//! commands, and no leaks after a kill -9 of the engine. Each test's engine runs in its own network
+//! namespace (a host firewall with FORWARD drop must not interfere, and nothing reaches the real host);
+//! the CLI talks to it over the unix socket, and curl/nc run in that namespace through nsenter.
+
+mod engine_support;
+
+use engine_support::{berth_bin, busybox_tar, docker_bin, mounts_under, require_root};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A named network namespace (`ip netns`), deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("berth-t{}-{nanos:x}", std::process::id());
+        assert!(Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
+        let ns = Netns(name);
+        ns.sh("ip link set lo up");
+        ns
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.0)
+    }
+
+    /// Runs `sh -c cmd` inside the namespace (network only; same mounts).
+    fn sh_raw(&self, cmd: &str) -> Output {
+        Command::new("nsenter").arg(format!("--net={}", self.path())).args(["sh", "-c", cmd]).output().unwrap()
+    }
+
+    fn sh(&self, cmd: &str) -> String {
+        let o = self.sh_raw(cmd);
+        assert!(o.status.success(), "`{cmd}` failed: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// A berth engine in its own namespace, on a temp root.
+struct NsEngine {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    root: PathBuf,
+    socket: PathBuf,
+    ns: Netns,
+}
+
+impl NsEngine {
+    fn start(dns_upstream: &str) -> Self {
+        let dir = tempfile::Builder::new().prefix("berth-net-").tempdir().unwrap();
+        let root = dir.path().join("root");
+        let socket = dir.path().join("berth.sock");
+        let mut e = NsEngine { child: None, dir, root, socket, ns: Netns::new() };
+        e.spawn(dns_upstream);
+        e
+    }
+
+    fn spawn(&mut self, dns_upstream: &str) {
+        std::fs::create_dir_all(&self.root).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("engine.log")).unwrap();
+        let child = Command::new("nsenter")
+            .arg(format!("--net={}", self.ns.path()))
+            .arg(berth_bin())
+            .args(["engine", "run"])
+            .env("BERTH_ROOT", &self.root)
+            .env("BERTH_HOST", format!("unix://{}", self.socket.display()))
+            .env("BERTH_DNS_UPSTREAMS", dns_upstream)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            if self.docker_raw(&["version"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("engine did not answer: {}", std::fs::read_to_string(self.dir.path().join("engine.log")).unwrap_or_default());
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn docker_raw(&self, args: &[&str]) -> Output {
+        Command::new(docker_bin())
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        let o = self.docker_raw(args);
+        assert!(o.status.success(), "docker {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.docker_raw(args);
+        assert!(!o.status.success(), "docker {args:?} should fail");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    fn load_busybox(&self) {
+        self.docker(&["load", "-i", busybox_tar().to_str().unwrap()]);
+    }
+
+    fn ip_of(&self, name: &str) -> String {
+        self.docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name]).trim().to_owned()
+    }
+}
+
+impl Drop for NsEngine {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let ids = self.docker_raw(&["ps", "-aq"]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = self.docker_raw(&["rm", "-f", id]);
+            }
+            let _ = self.docker_raw(&["network", "prune", "-f"]);
+            if let Some(c) = &self.child {
+                let _ = Command::new("kill").arg(c.id().to_string()).status();
+            }
+            if let Some(mut c) = self.child.take() {
+                let _ = c.wait();
+            }
+        }
+        for m in mounts_under(self.dir.path()).iter().rev() {
+            let _ = Command::new("umount").args(["-l", m]).status();
+        }
+    }
+}
+
+/// A DNS stub on 127.0.0.1:<port> in the namespace answering every A query with 10.123.45.67.
+fn dns_stub(ns: &Netns, port: u16) -> Child {
+    let py = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    q, a = s.recvfrom(512)
+    end = q.index(b"\0", 12) + 5
+    r = q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00" + q[12:end]
+    r += b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([10, 123, 45, 67])
+    s.sendto(r, a)
+"#;
+    Command::new("nsenter")
+        .arg(format!("--net={}", ns.path()))
+        .args(["python3", "-c", py, &port.to_string()])
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn names_aliases_isolation_and_network_commands() {
+    if !require_root("names_aliases_isolation_and_network_commands") {
+        return;
+    }
+    let e = NsEngine::start("127.0.0.1:5399");
+    let mut stub = dns_stub(&e.ns, 5399);
+    e.load_busybox();
+    let n1 = e.docker(&["network", "create", "--subnet", "10.99.0.0/24", "n1"]);
+    assert_eq!(e.docker(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "n1"]).trim(), "10.99.0.0/24");
+    e.docker(&["network", "create", "n2"]);
+    let httpd = "mkdir -p /w && echo page-$HOSTNAME > /w/index.html && exec httpd -f -p 80 -h /w";
+    e.docker(&["run", "-d", "--name", "a1", "--hostname", "a1", "--network", "n1", "--network-alias", "web", "busybox", "sh", "-c", httpd]);
+    e.docker(&["run", "-d", "--name", "a2", "--hostname", "a2", "--network", "n1", "--network-alias", "web", "busybox", "sh", "-c", httpd]);
+    let (ip1, ip2) = (e.ip_of("a1"), e.ip_of("a2"));
+    assert!(ip1.starts_with("10.99.0.") && ip2.starts_with("10.99.0.") && ip1 != ip2, "{ip1} {ip2}");
+
+    let probe = |net: &str, cmd: &str| e.docker_raw(&["run", "--rm", "--network", net, "busybox", "sh", "-c", cmd]);
+    let ok = probe("n1", "ping -c1 -W2 a1 && ping -c1 -W2 web && wget -qO- http://a1/ && wget -qO- http://a2/");
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success() && out.contains("page-a1") && out.contains("page-a2"), "{out}{}", String::from_utf8_lossy(&ok.stderr));
+    // Two containers with the same alias: the name returns both addresses.
+    let look = String::from_utf8_lossy(&probe("n1", "nslookup web").stdout).into_owned();
+    assert!(look.contains(&ip1) && look.contains(&ip2), "nslookup web: {look}");
+    // Unknown names go to the upstream (the stub on 127.0.0.1 of the engine's namespace).
+    let fwd = String::from_utf8_lossy(&probe("n1", "nslookup outside.example").stdout).into_owned();
+    assert!(fwd.contains("10.123.45.67"), "forwarded lookup: {fwd}");
+
+    // Another network: neither names nor addresses of n1 reach.
+    let iso = probe("n2", &format!("ping -c1 -W1 a1; ping -c1 -W1 {ip1} || wget -T2 -qO- http://{ip1}/ || echo isolated"));
+    let out = String::from_utf8_lossy(&iso.stdout);
+    assert!(out.contains("isolated") && !out.contains("page-a1"), "{out}");
+
+    // connect/disconnect with an alias, live.
+    e.docker(&["run", "-d", "--name", "b1", "--network", "n2", "busybox", "sleep", "300"]);
+    e.docker(&["network", "connect", "--alias", "late", "n1", "b1"]);
+    assert!(probe("n1", "ping -c1 -W2 late").status.success(), "alias of a connected container");
+    let members = e.docker(&["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "n1"]);
+    assert!(members.contains("b1") && members.contains("a1"), "{members}");
+    assert!(e.fails(&["network", "rm", "n1"]).contains("active endpoints"), "rm in use refused");
+    let code = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "--unix-socket", e.socket.to_str().unwrap()])
+        .arg(format!("http://berth/networks/{}", n1.trim()))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&code.stdout), "409");
+    e.docker(&["network", "disconnect", "n1", "b1"]);
+    assert!(!probe("n1", "ping -c1 -W1 late").status.success(), "alias gone after disconnect");
+    let _ = stub.kill();
+    let _ = stub.wait();
+}
+
+#[test]
+fn published_ports_tcp_range_udp_and_conflict() {
+    if !require_root("published_ports_tcp_range_udp_and_conflict") {
+        return;
+    }
+    let e = NsEngine::start("127.0.0.1:5399");
+    e.load_busybox();
+    e.docker(&["run", "-d", "--name", "web", "-p", "127.0.0.1:18080:80", "busybox", "sh", "-c", "mkdir /w; echo hello-berth > /w/index.html; exec httpd -f -p 80 -h /w"]);
+    let get = |port: u16| e.ns.sh_raw(&format!("curl -s --max-time 3 --retry 10 --retry-connrefused --retry-delay 0 http://127.0.0.1:{port}/"));
+    assert_eq!(String::from_utf8_lossy(&get(18080).stdout), "hello-berth\n");
+    assert_eq!(e.docker(&["port", "web", "80"]).trim(), "127.0.0.1:18080");
+    let err = e.fails(&["run", "-d", "--name", "web2", "-p", "127.0.0.1:18080:80", "busybox", "sleep", "30"]);
+    assert!(err.contains("18080") && err.contains("already allocated"), "{err}");
+
+    // A range of two tcp ports.
+    e.docker(&["run", "-d", "--name", "range", "-p", "127.0.0.1:18090-18091:8000-8001", "busybox", "sh", "-c",
+        "mkdir /w; echo r > /w/index.html; httpd -p 8000 -h /w; exec httpd -f -p 8001 -h /w"]);
+    assert_eq!(String::from_utf8_lossy(&get(18090).stdout), "r\n");
+    assert_eq!(String::from_utf8_lossy(&get(18091).stdout), "r\n");
+
+    // udp: a datagram to the published port reaches the container.
+    e.docker(&["run", "-d", "--name", "udp", "-p", "127.0.0.1:18095:5000/udp", "busybox", "nc", "-u", "-l", "-p", "5000"]);
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut got = String::new();
+    while Instant::now() < end && !got.contains("over-udp") {
+        e.ns.sh("echo over-udp | busybox nc -u -w1 127.0.0.1 18095 || true");
+        got = e.docker(&["logs", "udp"]);
+    }
+    assert!(got.contains("over-udp"), "udp logs: {got}");
+}
+
+/// berth's objects visible in the namespace: (links other than lo, netns files, nft rules of endpoints/ports).
+fn berth_objects(e: &NsEngine) -> (Vec<String>, usize, usize) {
+    let links: Vec<String> = e.ns.sh("ip -o link show").lines().filter_map(|l| l.split(": ").nth(1).map(str::to_owned)).filter(|l| l != "lo").collect();
+    let netns = std::fs::read_dir(e.root.join("netns")).map(|rd| rd.count()).unwrap_or(0);
+    let nft = e.ns.sh_raw("nft list table ip berth");
+    let rules = String::from_utf8_lossy(&nft.stdout).lines().filter(|l| l.contains(":ep:") || l.contains(":ports:")).count();
+    (links, netns, rules)
+}
+
+#[test]
+fn fifty_networks_hundred_containers_kill9_no_leak() {
+    if !require_root("fifty_networks_hundred_containers_kill9_no_leak") {
+        return;
+    }
+    let mut e = NsEngine::start("127.0.0.1:5399");
+    e.load_busybox();
+    for i in 0..50 {
+        e.docker(&["network", "create", &format!("leak{i}")]);
+    }
+    for i in 0..100 {
+        if i == 50 {
+            // Mid-way, with containers running on several networks: the engine dies hard and comes back.
+            for j in 0..3 {
+                e.docker(&["run", "-d", "--name", &format!("live{j}"), "--network", &format!("leak{j}"), "-p", &format!("127.0.0.1:{}:80", 18200 + j), "busybox", "sleep", "300"]);
+            }
+            e.kill9();
+            e.spawn("127.0.0.1:5399");
+            assert_eq!(e.docker(&["ps", "-q"]).lines().count(), 3, "running containers re-adopted");
+            for j in 0..3 {
+                e.docker(&["rm", "-f", &format!("live{j}")]);
+            }
+        }
+        let net = format!("leak{}", i % 50);
+        e.docker(&["run", "--rm", "--network", &net, "busybox", "true"]);
+    }
+    for i in 0..50 {
+        e.docker(&["network", "rm", &format!("leak{i}")]);
+    }
+    let (links, netns, rules) = berth_objects(&e);
+    // What is still in use: the default `bridge` network's bridge only.
+    assert_eq!(links.len(), 1, "links left: {links:?}");
+    assert!(links[0].starts_with("brt-"), "{links:?}");
+    assert_eq!(netns, 0, "namespace files left");
+    assert_eq!(rules, 0, "endpoint/port rules left");
+    assert!(mounts_under(&e.root.join("netns")).is_empty(), "netns mounts left");
+}
