@@ -51,6 +51,14 @@ pub async fn run(
                     Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => break,
                 };
+                if let Some(reason) = ev.stream_error {
+                    // Without events berth cannot tell when containers exit: stop the stack rather than hang.
+                    progress.note(&format!("{reason}; stopping the stack"));
+                    for task in spawn_stop_all(docker, &all, args.timeout, &progress) {
+                        let _ = task.await;
+                    }
+                    anyhow::bail!("{reason}");
+                }
                 let Some((service, name)) = names.get(&ev.id) else { continue };
                 match ev.action.as_str() {
                     "start" => { running.insert(ev.id.clone()); }

@@ -37,6 +37,8 @@ pub struct ContainerEvent {
     pub action: String,
     /// Exit code attribute of `die`.
     pub exit_code: Option<i64>,
+    /// Set on the last message when the engine's event stream failed or ended (then `id` is empty).
+    pub stream_error: Option<String>,
 }
 
 /// The event subscription of one operation on one project.
@@ -85,7 +87,7 @@ impl EventHub {
                         }
                     }
                     Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
-                        *lock(&fl) = Some("the engine does not serve GET /events, which berth needs to wait for depends_on conditions".to_owned());
+                        *lock(&fl) = Some("the engine does not serve GET /events, which berth needs to follow containers (depends_on conditions, --wait, attached up)".to_owned());
                         break;
                     }
                     Err(err) => {
@@ -94,7 +96,8 @@ impl EventHub {
                     }
                 }
             }
-            lock(&fl).get_or_insert_with(|| "engine event stream ended".to_owned());
+            let reason = lock(&fl).get_or_insert_with(|| "engine event stream ended".to_owned()).clone();
+            let _ = tx.send(ContainerEvent { id: String::new(), action: String::new(), exit_code: None, stream_error: Some(reason) });
             nt.notify_waiters();
         });
         Self { state, notify, failure, sender, task }
@@ -202,6 +205,7 @@ fn to_container_event(msg: &EventMessage) -> Option<ContainerEvent> {
         id: actor.id.clone()?,
         action: msg.action.clone()?,
         exit_code: labels::get(&attrs, "exitCode").and_then(|c| c.parse().ok()),
+        stream_error: None,
     })
 }
 
@@ -236,7 +240,7 @@ mod tests {
     use super::*;
 
     fn ev(action: &str, code: Option<i64>) -> ContainerEvent {
-        ContainerEvent { id: "c1".into(), action: action.into(), exit_code: code }
+        ContainerEvent { id: "c1".into(), action: action.into(), exit_code: code, stream_error: None }
     }
 
     #[test]

@@ -185,6 +185,9 @@ pub async fn events(docker: &Docker, project: &str, args: &EventsArgs) -> Result
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(_) => break,
         };
+        if let Some(reason) = ev.stream_error {
+            bail!("{reason}");
+        }
         let service = names.iter().find(|c| c.id.as_deref() == Some(ev.id.as_str())).map(|c| resources::identity(c).0);
         if !args.services.is_empty() && !service.as_ref().is_some_and(|s| args.services.contains(s)) {
             continue;
