@@ -237,7 +237,8 @@ pub async fn run_captured(runtime: &Runtime, container: &str, process: &ProcessS
     let (r, w) = pipe()?;
     let w2 = w.try_clone().map_err(|e| EngineError::internal("duplicating a pipe", e))?;
     let stdio = ExecStdio { stdin: None, stdout: Some(w), stderr: Some(w2) };
-    let mut proc = runtime.exec(container, process, stdio).map_err(|e| EngineError::Internal(format!("exec: {e}")))?;
+    let proc = runtime.exec(container, process, stdio).map_err(|e| EngineError::Internal(format!("exec: {e}")))?;
+    let mut proc = ReapOnDrop(Some(proc.child));
     let mut reader = tokio::net::unix::pipe::Receiver::from_owned_fd(r).map_err(|e| EngineError::internal("reading exec output", e))?;
     let mut out = Vec::new();
     let collect = async {
@@ -251,18 +252,43 @@ pub async fn run_captured(runtime: &Runtime, container: &str, process: &ProcessS
                 }
             }
         }
-        proc.child.wait().await
+        match proc.0.as_mut() {
+            Some(c) => c.wait().await,
+            None => Err(std::io::Error::other("exec helper already reaped")),
+        }
     };
     let res = tokio::time::timeout(timeout, collect).await;
     let exit_code = match res {
         Ok(Ok(st)) => Some(st.code().map(i64::from).unwrap_or(137)),
         Ok(Err(_)) => Some(126),
         Err(_) => {
-            kill_exec_tree(&mut proc.child).await;
+            if let Some(c) = proc.0.as_mut() {
+                kill_exec_tree(c).await;
+            }
             None
         }
     };
     Ok(Captured { exit_code, output: String::from_utf8_lossy(&out).into_owned() })
+}
+
+/// Owns a probe's helper: when the probe is abandoned (its loop aborted), the helper is killed and reaped
+/// instead of left as a zombie.
+struct ReapOnDrop(Option<tokio::process::Child>);
+
+impl Drop for ReapOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            if matches!(c.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            let _ = c.start_kill();
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                h.spawn(async move {
+                    let _ = c.wait().await;
+                });
+            }
+        }
+    }
 }
 
 /// Kills a timed-out exec: the process inside the container first (the helper's descendants), then the helper.
