@@ -120,6 +120,11 @@ pub fn replica_body(project: &ProjectSpec, service: &ServiceSpec, number: u32, h
     if let Some(first) = service.networks.first() {
         let endpoint = endpoint_settings(project, service, first, number);
         let net_name = network_name(project, &first.key);
+        // As docker compose does: the primary network is also the network mode.
+        let host_config = body.host_config.get_or_insert_with(Default::default);
+        if host_config.network_mode.is_none() {
+            host_config.network_mode = Some(net_name.clone());
+        }
         body.networking_config = Some(NetworkingConfig { endpoints_config: Some(HashMap::from([(net_name, endpoint)])) });
     }
     body

@@ -13,7 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bollard::models::{ExecConfig, ExecInspectResponse, ExecStartConfig, IdResponse, ProcessConfig};
+use bollard::models::{ExecConfig, ExecInspectResponse, ExecStartConfig, ProcessConfig};
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -36,7 +36,7 @@ fn console_size(v: Option<&Vec<usize>>) -> ApiResult<Option<(u16, u16)>> {
     }
 }
 
-async fn create(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<IdResponse>)> {
+async fn create(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let cfg: ExecConfig = parse_json(&body, "exec config")?;
     let rec = engine.containers.resolve(&id)?;
     let cmd = cfg.cmd.clone().unwrap_or_default();
@@ -62,7 +62,8 @@ async fn create(State(engine): State<AppState>, Path(id): Path<String>, body: By
         console_size: console_size(cfg.console_size.as_ref())?,
     };
     let id = engine.execs.create(&rec, req)?;
-    Ok((StatusCode::CREATED, Json(IdResponse { id })))
+    // bollard's IdResponse serialises its field as `id`; Docker answers `Id`, which strict clients need.
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))))
 }
 
 async fn start(State(engine): State<AppState>, Path(id): Path<String>, mut req: Request) -> ApiResult<Response> {

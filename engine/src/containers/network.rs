@@ -13,8 +13,10 @@ use std::collections::HashMap;
 fn request_of(rec: &ContainerRecord) -> ContainerNetRequest {
     let h = &rec.host_config;
     // The docker CLI sends mode "default" with an EndpointsConfig entry of that name: both mean `bridge`.
+    // With no mode but named endpoints (as API 1.44+ clients send), the first named network is the primary one.
+    let named = rec.endpoints.keys().filter(|k| !matches!(k.as_str(), "default" | DEFAULT_BRIDGE)).min().cloned();
     let mode = match h.network_mode.as_deref() {
-        None | Some("" | "default") => DEFAULT_BRIDGE.to_owned(),
+        None | Some("" | "default") => named.unwrap_or_else(|| DEFAULT_BRIDGE.to_owned()),
         Some(m) => m.to_owned(),
     };
     let endpoints = rec
