@@ -64,15 +64,26 @@ fn kill_9_in_create_remove_loop_leaks_nothing() {
     assert!(cgroups.is_empty(), "leaked cgroups: {cgroups:?}");
     let procs = processes_mentioning(&e.root.to_string_lossy());
     assert!(procs.is_empty(), "leaked processes: {procs:?}");
-    assert!(bundle_ids(&e.root).is_empty(), "leaked bundles: {:?}", bundle_ids(&e.root));
+    assert!(
+        bundle_ids(&e.root).is_empty(),
+        "leaked bundles: {:?}",
+        bundle_ids(&e.root)
+    );
     let db = engine::state::StateDb::open(&e.root.join("state.redb")).unwrap();
     let counts = db.counts().unwrap();
-    assert_eq!((counts.containers, counts.names), (0, 0), "leaked state rows: {counts:?}");
+    assert_eq!(
+        (counts.containers, counts.names),
+        (0, 0),
+        "leaked state rows: {counts:?}"
+    );
     assert_eq!(counts.images, 1, "the busybox image row must stay");
 }
 
 fn nix_kill9(pid: i32) {
-    let st = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let st = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(st.success(), "kill -9 {pid} failed");
     // Wait until the process is gone so the next start does not race with its exit.
     for _ in 0..200 {

@@ -19,7 +19,11 @@ fn docker_cli_lifecycle() {
     assert_eq!(images.trim(), "busybox:latest");
 
     let out = e.docker_raw(&["run", "--rm", "busybox", "echo", "hello"]);
-    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "docker run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
     assert_eq!(e.docker(&["ps", "-aq"]).trim(), "", "--rm left a container");
 
@@ -29,19 +33,49 @@ fn docker_cli_lifecycle() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
 
     let name = format!("s{}", std::process::id());
-    let id = e.docker(&["run", "-d", "--name", &name, "--label", "suite=engine", "busybox", "sh", "-c", "echo ready; exec sleep 1000"]);
+    let id = e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        "suite=engine",
+        "busybox",
+        "sh",
+        "-c",
+        "echo ready; exec sleep 1000",
+    ]);
     assert_eq!(id.trim().len(), 64);
     let ps = e.docker(&["ps", "--format", "{{.Names}} {{.Status}}"]);
     assert!(ps.contains(&name) && ps.contains("Up"), "docker ps: {ps}");
-    let filtered = e.docker(&["ps", "-q", "--filter", "label=suite=engine", "--filter", "status=running"]);
+    let filtered = e.docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        "label=suite=engine",
+        "--filter",
+        "status=running",
+    ]);
     assert_eq!(filtered.trim(), &id.trim()[..12]);
-    assert!(e.eventually(std::time::Duration::from_secs(5), || e.docker(&["logs", &name]) == "ready\n"));
-    assert_eq!(inspect_field(&e, &name, "{{.State.Status}} {{.State.Running}} {{.Name}}"), format!("running true /{name}"));
-    assert_eq!(inspect_field(&e, &name, "{{.Config.Image}} {{index .Config.Labels \"suite\"}}"), "busybox engine");
+    assert!(
+        e.eventually(std::time::Duration::from_secs(5), || e.docker(&["logs", &name])
+            == "ready\n")
+    );
+    assert_eq!(
+        inspect_field(&e, &name, "{{.State.Status}} {{.State.Running}} {{.Name}}"),
+        format!("running true /{name}")
+    );
+    assert_eq!(
+        inspect_field(&e, &name, "{{.Config.Image}} {{index .Config.Labels \"suite\"}}"),
+        "busybox engine"
+    );
 
     // sleep as PID 1 ignores SIGTERM: the stop escalates to SIGKILL after the grace period.
     e.docker(&["stop", "-t", "2", &name]);
-    assert_eq!(inspect_field(&e, &name, "{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
+    assert_eq!(
+        inspect_field(&e, &name, "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 137"
+    );
     assert_eq!(e.docker(&["wait", &name]).trim(), "137");
     let ps = e.docker(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
     assert!(ps.contains("Exited (137)"), "docker ps -a: {ps}");
@@ -63,11 +97,20 @@ fn docker_cli_errors_and_conflicts() {
     let name = format!("c{}", std::process::id());
     e.docker(&["run", "-d", "--name", &name, "busybox", "sleep", "1000"]);
     let dup = e.docker_raw(&["create", "--name", &name, "busybox", "true"]);
-    assert!(String::from_utf8_lossy(&dup.stderr).contains("is already in use"), "{dup:?}");
+    assert!(
+        String::from_utf8_lossy(&dup.stderr).contains("is already in use"),
+        "{dup:?}"
+    );
     let rm = e.docker_raw(&["rm", &name]);
-    assert!(String::from_utf8_lossy(&rm.stderr).contains("cannot remove a running container"), "{rm:?}");
+    assert!(
+        String::from_utf8_lossy(&rm.stderr).contains("cannot remove a running container"),
+        "{rm:?}"
+    );
     let missing = e.docker_raw(&["logs", "nope-no-such"]);
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("No such container"), "{missing:?}");
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("No such container"),
+        "{missing:?}"
+    );
     let bad = e.docker_raw(&["run", "--rm", "busybox", "/no/such/binary"]);
     assert!(!bad.status.success());
     e.docker(&["rename", &name, &format!("{name}-2")]);

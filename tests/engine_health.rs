@@ -7,7 +7,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn suffix() -> String {
-    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{n:08x}{}", std::process::id())
 }
 
@@ -17,7 +20,8 @@ fn field(e: &Engine, name: &str, fmt: &str) -> String {
 
 fn docker_cmd(e: &Engine) -> Command {
     let mut c = Command::new(engine_support::docker_bin());
-    c.env("DOCKER_HOST", format!("unix://{}", e.socket.display())).env("DOCKER_CONFIG", e.dir.path().join("docker-config"));
+    c.env("DOCKER_HOST", format!("unix://{}", e.socket.display()))
+        .env("DOCKER_CONFIG", e.dir.path().join("docker-config"));
     c
 }
 
@@ -30,7 +34,15 @@ fn health_starting_unhealthy_healthy_with_events() {
     e.load_busybox();
     let name = format!("hc-{}", suffix());
     let mut events = docker_cmd(&e)
-        .args(["events", "--filter", "event=health_status", "--filter", &format!("container={name}"), "--format", "{{.Action}}"])
+        .args([
+            "events",
+            "--filter",
+            "event=health_status",
+            "--filter",
+            &format!("container={name}"),
+            "--format",
+            "{{.Action}}",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -42,17 +54,36 @@ fn health_starting_unhealthy_healthy_with_events() {
         }
     });
     e.docker(&[
-        "run", "-d", "--name", &name, "--network", "none", "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
-        "--health-retries", "2", "busybox", "sleep", "300",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sleep",
+        "300",
     ]);
     assert_eq!(field(&e, &name, "{{.State.Health.Status}}"), "starting");
-    assert_eq!(rx.recv_timeout(Duration::from_secs(15)).unwrap(), "health_status: unhealthy");
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(15)).unwrap(),
+        "health_status: unhealthy"
+    );
     assert_eq!(field(&e, &name, "{{.State.Health.Status}}"), "unhealthy");
     let log = field(&e, &name, "{{json .State.Health.Log}}");
     assert!(log.contains("\"ExitCode\":1"), "probe log: {log}");
     e.docker(&["exec", &name, "touch", "/tmp/ok"]);
     let t = Instant::now();
-    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "health_status: healthy");
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "health_status: healthy"
+    );
     eprintln!("healthy event {:?} after the probe could succeed", t.elapsed());
     assert_eq!(field(&e, &name, "{{.State.Health.Status}}"), "healthy");
     assert_eq!(field(&e, &name, "{{.State.Health.FailingStreak}}"), "0");
@@ -75,33 +106,96 @@ fn restart_policies_and_user_stop() {
     let e = Engine::start();
     e.load_busybox();
     let of = format!("of-{}", suffix());
-    e.docker(&["run", "-d", "--name", &of, "--network", "none", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"]);
-    assert!(e.eventually(Duration::from_secs(20), || field(&e, &of, "{{.RestartCount}} {{.State.Status}}") == "2 exited"));
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &of,
+        "--network",
+        "none",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    assert!(e.eventually(Duration::from_secs(20), || field(
+        &e,
+        &of,
+        "{{.RestartCount}} {{.State.Status}}"
+    ) == "2 exited"));
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(field(&e, &of, "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}"), "2 exited 1");
-    let die = e.docker(&["events", "--since", "0", "--until", &format!("{}", chrono_now() + 1), "--filter", &format!("container={of}"), "--filter", "event=die", "--format", "{{.Action}} {{index .Actor.Attributes \"exitCode\"}}"]);
+    assert_eq!(
+        field(&e, &of, "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}"),
+        "2 exited 1"
+    );
+    let die = e.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &format!("{}", chrono_now() + 1),
+        "--filter",
+        &format!("container={of}"),
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Action}} {{index .Actor.Attributes \"exitCode\"}}",
+    ]);
     assert_eq!(die.lines().count(), 3, "die events: {die}");
     assert!(die.lines().all(|l| l == "die 1"), "{die}");
 
     let us = format!("us-{}", suffix());
-    e.docker(&["run", "-d", "--name", &us, "--network", "none", "--restart", "unless-stopped", "busybox", "sleep", "300"]);
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &us,
+        "--network",
+        "none",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
     e.docker(&["stop", "-t", "1", &us]);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(field(&e, &us, "{{.State.Status}} {{.RestartCount}}"), "exited 0");
 
     let al = format!("al-{}", suffix());
-    e.docker(&["run", "-d", "--name", &al, "--network", "none", "--restart", "always", "busybox", "sh", "-c", "sleep 2; exit 0"]);
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &al,
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 2; exit 0",
+    ]);
     e.berth(&["engine", "stop"]);
     std::thread::sleep(Duration::from_secs(3));
     e.berth(&["engine", "start"]);
     // It exited while the engine was down: the policy restarts it after the engine comes back.
-    assert!(e.eventually(Duration::from_secs(10), || field(&e, &al, "{{.State.Status}}") == "running"));
+    assert!(
+        e.eventually(Duration::from_secs(10), || field(&e, &al, "{{.State.Status}}")
+            == "running")
+    );
     assert!(field(&e, &al, "{{.RestartCount}}").parse::<i64>().unwrap() >= 1);
     assert_eq!(field(&e, &us, "{{.State.Status}}"), "exited");
 }
 
 fn chrono_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 #[test]
@@ -112,11 +206,25 @@ fn init_makes_stop_immediate() {
     let e = Engine::start();
     e.load_busybox();
     let name = format!("in-{}", suffix());
-    e.docker(&["run", "-d", "--init", "--name", &name, "--network", "none", "busybox", "sleep", "300"]);
+    e.docker(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
     let t = Instant::now();
     e.docker(&["stop", &name]);
     let took = t.elapsed();
     eprintln!("docker stop with --init took {took:?}");
-    assert!(took < Duration::from_secs(5), "stop waited for the grace period: {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "stop waited for the grace period: {took:?}"
+    );
     assert_eq!(field(&e, &name, "{{.State.Status}}"), "exited");
 }

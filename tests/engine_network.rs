@@ -15,9 +15,16 @@ struct Netns(String);
 
 impl Netns {
     fn new() -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
         let name = format!("berth-t{}-{nanos:x}", std::process::id());
-        assert!(Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
+        assert!(Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap()
+            .success());
         let ns = Netns(name);
         ns.sh("ip link set lo up");
         ns
@@ -29,12 +36,20 @@ impl Netns {
 
     /// Runs `sh -c cmd` inside the namespace (network only; same mounts).
     fn sh_raw(&self, cmd: &str) -> Output {
-        Command::new("nsenter").arg(format!("--net={}", self.path())).args(["sh", "-c", cmd]).output().unwrap()
+        Command::new("nsenter")
+            .arg(format!("--net={}", self.path()))
+            .args(["sh", "-c", cmd])
+            .output()
+            .unwrap()
     }
 
     fn sh(&self, cmd: &str) -> String {
         let o = self.sh_raw(cmd);
-        assert!(o.status.success(), "`{cmd}` failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "`{cmd}` failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 }
@@ -59,14 +74,24 @@ impl NsEngine {
         let dir = tempfile::Builder::new().prefix("berth-net-").tempdir().unwrap();
         let root = dir.path().join("root");
         let socket = dir.path().join("berth.sock");
-        let mut e = NsEngine { child: None, dir, root, socket, ns: Netns::new() };
+        let mut e = NsEngine {
+            child: None,
+            dir,
+            root,
+            socket,
+            ns: Netns::new(),
+        };
         e.spawn(dns_upstream);
         e
     }
 
     fn spawn(&mut self, dns_upstream: &str) {
         std::fs::create_dir_all(&self.root).unwrap();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("engine.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("engine.log"))
+            .unwrap();
         let child = Command::new("nsenter")
             .arg(format!("--net={}", self.ns.path()))
             .arg(berth_bin())
@@ -86,7 +111,10 @@ impl NsEngine {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("engine did not answer: {}", std::fs::read_to_string(self.dir.path().join("engine.log")).unwrap_or_default());
+        panic!(
+            "engine did not answer: {}",
+            std::fs::read_to_string(self.dir.path().join("engine.log")).unwrap_or_default()
+        );
     }
 
     fn kill9(&mut self) {
@@ -109,7 +137,12 @@ impl NsEngine {
 
     fn docker(&self, args: &[&str]) -> String {
         let o = self.docker_raw(args);
-        assert!(o.status.success(), "docker {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
@@ -124,7 +157,14 @@ impl NsEngine {
     }
 
     fn ip_of(&self, name: &str) -> String {
-        self.docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name]).trim().to_owned()
+        self.docker(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+            name,
+        ])
+        .trim()
+        .to_owned()
     }
 }
 
@@ -177,18 +217,68 @@ fn names_aliases_isolation_and_network_commands() {
     let mut stub = dns_stub(&e.ns, 5399);
     e.load_busybox();
     let n1 = e.docker(&["network", "create", "--subnet", "10.99.0.0/24", "n1"]);
-    assert_eq!(e.docker(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "n1"]).trim(), "10.99.0.0/24");
+    assert_eq!(
+        e.docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+            "n1"
+        ])
+        .trim(),
+        "10.99.0.0/24"
+    );
     e.docker(&["network", "create", "n2"]);
     let httpd = "mkdir -p /w && echo page-$HOSTNAME > /w/index.html && exec httpd -f -p 80 -h /w";
-    e.docker(&["run", "-d", "--name", "a1", "--hostname", "a1", "--network", "n1", "--network-alias", "web", "busybox", "sh", "-c", httpd]);
-    e.docker(&["run", "-d", "--name", "a2", "--hostname", "a2", "--network", "n1", "--network-alias", "web", "busybox", "sh", "-c", httpd]);
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "a1",
+        "--hostname",
+        "a1",
+        "--network",
+        "n1",
+        "--network-alias",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        httpd,
+    ]);
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "a2",
+        "--hostname",
+        "a2",
+        "--network",
+        "n1",
+        "--network-alias",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        httpd,
+    ]);
     let (ip1, ip2) = (e.ip_of("a1"), e.ip_of("a2"));
-    assert!(ip1.starts_with("10.99.0.") && ip2.starts_with("10.99.0.") && ip1 != ip2, "{ip1} {ip2}");
+    assert!(
+        ip1.starts_with("10.99.0.") && ip2.starts_with("10.99.0.") && ip1 != ip2,
+        "{ip1} {ip2}"
+    );
 
     let probe = |net: &str, cmd: &str| e.docker_raw(&["run", "--rm", "--network", net, "busybox", "sh", "-c", cmd]);
-    let ok = probe("n1", "ping -c1 -W2 a1 && ping -c1 -W2 web && wget -qO- http://a1/ && wget -qO- http://a2/");
+    let ok = probe(
+        "n1",
+        "ping -c1 -W2 a1 && ping -c1 -W2 web && wget -qO- http://a1/ && wget -qO- http://a2/",
+    );
     let out = String::from_utf8_lossy(&ok.stdout);
-    assert!(ok.status.success() && out.contains("page-a1") && out.contains("page-a2"), "{out}{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success() && out.contains("page-a1") && out.contains("page-a2"),
+        "{out}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     // Two containers with the same alias: the name returns both addresses.
     let look = String::from_utf8_lossy(&probe("n1", "nslookup web").stdout).into_owned();
     assert!(look.contains(&ip1) && look.contains(&ip2), "nslookup web: {look}");
@@ -197,25 +287,63 @@ fn names_aliases_isolation_and_network_commands() {
     assert!(fwd.contains("10.123.45.67"), "forwarded lookup: {fwd}");
 
     // Another network: neither names nor addresses of n1 reach.
-    let iso = probe("n2", &format!("ping -c1 -W1 a1; ping -c1 -W1 {ip1} || wget -T2 -qO- http://{ip1}/ || echo isolated"));
+    let iso = probe(
+        "n2",
+        &format!("ping -c1 -W1 a1; ping -c1 -W1 {ip1} || wget -T2 -qO- http://{ip1}/ || echo isolated"),
+    );
     let out = String::from_utf8_lossy(&iso.stdout);
     assert!(out.contains("isolated") && !out.contains("page-a1"), "{out}");
 
     // connect/disconnect with an alias, live.
-    e.docker(&["run", "-d", "--name", "b1", "--network", "n2", "busybox", "sleep", "300"]);
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "b1",
+        "--network",
+        "n2",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
     e.docker(&["network", "connect", "--alias", "late", "n1", "b1"]);
-    assert!(probe("n1", "ping -c1 -W2 late").status.success(), "alias of a connected container");
-    let members = e.docker(&["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "n1"]);
+    assert!(
+        probe("n1", "ping -c1 -W2 late").status.success(),
+        "alias of a connected container"
+    );
+    let members = e.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}} {{end}}",
+        "n1",
+    ]);
     assert!(members.contains("b1") && members.contains("a1"), "{members}");
-    assert!(e.fails(&["network", "rm", "n1"]).contains("active endpoints"), "rm in use refused");
+    assert!(
+        e.fails(&["network", "rm", "n1"]).contains("active endpoints"),
+        "rm in use refused"
+    );
     let code = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "--unix-socket", e.socket.to_str().unwrap()])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "DELETE",
+            "--unix-socket",
+            e.socket.to_str().unwrap(),
+        ])
         .arg(format!("http://berth/networks/{}", n1.trim()))
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&code.stdout), "409");
     e.docker(&["network", "disconnect", "n1", "b1"]);
-    assert!(!probe("n1", "ping -c1 -W1 late").status.success(), "alias gone after disconnect");
+    assert!(
+        !probe("n1", "ping -c1 -W1 late").status.success(),
+        "alias gone after disconnect"
+    );
     let _ = stub.kill();
     let _ = stub.wait();
 }
@@ -227,7 +355,18 @@ fn published_ports_tcp_range_udp_and_conflict() {
     }
     let e = NsEngine::start("127.0.0.1:5399");
     e.load_busybox();
-    e.docker(&["run", "-d", "--name", "web", "-p", "127.0.0.1:18080:80", "busybox", "sh", "-c", "mkdir /w; echo hello-berth > /w/index.html; exec httpd -f -p 80 -h /w"]);
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1:18080:80",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /w; echo hello-berth > /w/index.html; exec httpd -f -p 80 -h /w",
+    ]);
     // The proxy accepts before httpd listens: poll until a body comes.
     let get = |port: u16| {
         let end = Instant::now() + Duration::from_secs(10);
@@ -241,26 +380,66 @@ fn published_ports_tcp_range_udp_and_conflict() {
     };
     assert_eq!(String::from_utf8_lossy(&get(18080).stdout), "hello-berth\n");
     assert_eq!(e.docker(&["port", "web", "80"]).trim(), "127.0.0.1:18080");
-    let err = e.fails(&["run", "-d", "--name", "web2", "-p", "127.0.0.1:18080:80", "busybox", "sleep", "30"]);
+    let err = e.fails(&[
+        "run",
+        "-d",
+        "--name",
+        "web2",
+        "-p",
+        "127.0.0.1:18080:80",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
     assert!(err.contains("18080") && err.contains("already allocated"), "{err}");
 
     // A range of two tcp ports.
-    e.docker(&["run", "-d", "--name", "range", "-p", "127.0.0.1:18090-18091:8000-8001", "busybox", "sh", "-c",
-        "mkdir /w; echo r > /w/index.html; httpd -p 8000 -h /w; exec httpd -f -p 8001 -h /w"]);
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "range",
+        "-p",
+        "127.0.0.1:18090-18091:8000-8001",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /w; echo r > /w/index.html; httpd -p 8000 -h /w; exec httpd -f -p 8001 -h /w",
+    ]);
     assert_eq!(String::from_utf8_lossy(&get(18090).stdout), "r\n");
     assert_eq!(String::from_utf8_lossy(&get(18091).stdout), "r\n");
 
     // udp: published (end-to-end delivery through busybox nc is not checked yet).
-    e.docker(&["run", "-d", "--name", "udp", "-p", "127.0.0.1:18095:5000/udp", "busybox", "sleep", "300"]);
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        "127.0.0.1:18095:5000/udp",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
     assert_eq!(e.docker(&["port", "udp", "5000/udp"]).trim(), "127.0.0.1:18095");
 }
 
 /// berth's objects visible in the namespace: (links other than lo, netns files, nft rules of endpoints/ports).
 fn berth_objects(e: &NsEngine) -> (Vec<String>, usize, usize) {
-    let links: Vec<String> = e.ns.sh("ip -o link show").lines().filter_map(|l| l.split(": ").nth(1).map(str::to_owned)).filter(|l| l != "lo").collect();
-    let netns = std::fs::read_dir(e.root.join("netns")).map(|rd| rd.count()).unwrap_or(0);
+    let links: Vec<String> =
+        e.ns.sh("ip -o link show")
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1).map(str::to_owned))
+            .filter(|l| l != "lo")
+            .collect();
+    let netns = std::fs::read_dir(e.root.join("netns"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
     let nft = e.ns.sh_raw("nft list table ip berth");
-    let rules = String::from_utf8_lossy(&nft.stdout).lines().filter(|l| l.contains(":ep:") || l.contains(":ports:")).count();
+    let rules = String::from_utf8_lossy(&nft.stdout)
+        .lines()
+        .filter(|l| l.contains(":ep:") || l.contains(":ports:"))
+        .count();
     (links, netns, rules)
 }
 
@@ -273,17 +452,39 @@ fn fifty_networks_hundred_containers_kill9_no_leak() {
     e.load_busybox();
     for i in 0..50 {
         // Explicit subnets: the default pools hold 30 networks.
-        e.docker(&["network", "create", "--subnet", &format!("10.77.{i}.0/24"), &format!("leak{i}")]);
+        e.docker(&[
+            "network",
+            "create",
+            "--subnet",
+            &format!("10.77.{i}.0/24"),
+            &format!("leak{i}"),
+        ]);
     }
     for i in 0..100 {
         if i == 50 {
             // Mid-way, with containers running on several networks: the engine dies hard and comes back.
             for j in 0..3 {
-                e.docker(&["run", "-d", "--name", &format!("live{j}"), "--network", &format!("leak{j}"), "-p", &format!("127.0.0.1:{}:80", 18200 + j), "busybox", "sleep", "300"]);
+                e.docker(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    &format!("live{j}"),
+                    "--network",
+                    &format!("leak{j}"),
+                    "-p",
+                    &format!("127.0.0.1:{}:80", 18200 + j),
+                    "busybox",
+                    "sleep",
+                    "300",
+                ]);
             }
             e.kill9();
             e.spawn("127.0.0.1:5399");
-            assert_eq!(e.docker(&["ps", "-q"]).lines().count(), 3, "running containers re-adopted");
+            assert_eq!(
+                e.docker(&["ps", "-q"]).lines().count(),
+                3,
+                "running containers re-adopted"
+            );
             for j in 0..3 {
                 e.docker(&["rm", "-f", &format!("live{j}")]);
             }

@@ -18,7 +18,10 @@ fn containers_survive_engine_restart() {
     assert!(e.eventually(Duration::from_secs(5), || e.docker(&["logs", &name]).contains("tick 3")));
     let old_pid = e.pid();
     e.berth(&["engine", "stop"]);
-    assert!(!e.berth_raw(&["engine", "status"]).status.success(), "engine still answers after stop");
+    assert!(
+        !e.berth_raw(&["engine", "status"]).status.success(),
+        "engine still answers after stop"
+    );
     e.berth(&["engine", "start"]);
     assert_ne!(e.pid(), old_pid);
 
@@ -27,7 +30,11 @@ fn containers_survive_engine_restart() {
     let logs = e.docker(&["logs", &name]);
     assert!(logs.starts_with("tick 0\ntick 1\n"), "logs lost their start: {logs}");
     e.docker(&["stop", "-t", "5", &name]);
-    assert_eq!(e.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", &name]).trim(), "exited 0");
+    assert_eq!(
+        e.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", &name])
+            .trim(),
+        "exited 0"
+    );
     assert!(e.docker(&["logs", "--tail", "1", &name]).contains("bye"));
 }
 
@@ -45,14 +52,27 @@ fn one_engine_per_root_and_stale_socket_replaced() {
         .output()
         .unwrap();
     assert!(!second.status.success());
-    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"), "{second:?}");
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("already running"),
+        "{second:?}"
+    );
     assert!(!other_socket.exists());
 
     let pid = e.pid();
-    assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
-    assert!(e.eventually(Duration::from_secs(5), || !e.berth_raw(&["engine", "status"]).status.success()));
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(e.eventually(Duration::from_secs(5), || !e
+        .berth_raw(&["engine", "status"])
+        .status
+        .success()));
     assert!(e.socket.exists(), "kill -9 leaves the socket file behind");
     e.berth(&["engine", "start"]);
     assert_ne!(e.pid(), pid);
-    assert_eq!(e.docker(&["version", "--format", "{{.Server.APIVersion}}"]).trim(), "1.47");
+    assert_eq!(
+        e.docker(&["version", "--format", "{{.Server.APIVersion}}"]).trim(),
+        "1.47"
+    );
 }

@@ -78,19 +78,35 @@ fn up_wait_ps_down_keeps_volume_until_dash_v() {
     assert_eq!(rows.len(), 3, "three containers running: {ps}");
     assert!(rows.iter().all(|r| r["State"] == "running"), "{ps}");
     let names: Vec<&str> = rows.iter().filter_map(|r| r["Name"].as_str()).collect();
-    assert!(names.contains(&format!("{}-front-1", stack.project).as_str()), "{names:?}");
+    assert!(
+        names.contains(&format!("{}-front-1", stack.project).as_str()),
+        "{names:?}"
+    );
     assert!(http_get(port, "/cgi-bin/index").contains("hello n=1"));
 
     stack.berth_ok(&["down", "-t", "1"]);
     let (containers, networks, volumes) = engine.leftovers(&stack.project);
-    assert!(containers.is_empty() && networks.is_empty(), "down left {containers:?} {networks:?}");
-    assert_eq!(volumes, vec![format!("{}_data", stack.project)], "down without -v keeps the named volume");
+    assert!(
+        containers.is_empty() && networks.is_empty(),
+        "down left {containers:?} {networks:?}"
+    );
+    assert_eq!(
+        volumes,
+        vec![format!("{}_data", stack.project)],
+        "down without -v keeps the named volume"
+    );
 
     stack.berth_ok(&["up", "-d", "--wait"]);
-    assert!(http_get(port, "/cgi-bin/index").contains("hello n=2"), "the volume's data survived down");
+    assert!(
+        http_get(port, "/cgi-bin/index").contains("hello n=2"),
+        "the volume's data survived down"
+    );
     stack.berth_ok(&["down", "-v", "-t", "1"]);
     let (containers, networks, volumes) = engine.leftovers(&stack.project);
-    assert!(containers.is_empty() && networks.is_empty() && volumes.is_empty(), "down -v left {containers:?} {networks:?} {volumes:?}");
+    assert!(
+        containers.is_empty() && networks.is_empty() && volumes.is_empty(),
+        "down -v left {containers:?} {networks:?} {volumes:?}"
+    );
 }
 
 #[test]
@@ -107,15 +123,30 @@ fn second_up_recreates_nothing_and_a_changed_service_alone_is_recreated() {
     stack.berth_ok(&["up", "-d", "--wait"]);
     let t1 = now_arg();
     let events = engine.events(&stack.project, &t0, &t1);
-    let touched: Vec<_> = events.iter().filter(|e| matches!(e.action.as_str(), "create" | "destroy" | "start" | "stop")).collect();
-    assert!(touched.is_empty(), "an unchanged up must not create, destroy, start or stop: {touched:?}");
+    let touched: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e.action.as_str(), "create" | "destroy" | "start" | "stop"))
+        .collect();
+    assert!(
+        touched.is_empty(),
+        "an unchanged up must not create, destroy, start or stop: {touched:?}"
+    );
 
     stack.write(&three_tier(port, "two"));
     let t2 = now_arg();
     stack.berth_ok(&["up", "-d", "--wait"]);
     let t3 = now_arg();
-    let created: Vec<String> = engine.events(&stack.project, &t2, &t3).into_iter().filter(|e| e.action == "create").map(|e| e.service).collect();
-    assert_eq!(created, vec!["api".to_owned()], "only the service whose environment changed is recreated");
+    let created: Vec<String> = engine
+        .events(&stack.project, &t2, &t3)
+        .into_iter()
+        .filter(|e| e.action == "create")
+        .map(|e| e.service)
+        .collect();
+    assert_eq!(
+        created,
+        vec!["api".to_owned()],
+        "only the service whose environment changed is recreated"
+    );
     assert!(http_get(port, "/cgi-bin/index").contains("two n="));
 }
 
@@ -132,7 +163,10 @@ fn healthy_chain_starts_in_order_from_events() {
             "  s{i}:\n    image: busybox\n    stop_grace_period: 1s\n    command: [\"sh\", \"-c\", \"sleep 1; touch /tmp/ok; exec sleep 2147483647\"]\n    healthcheck: {{test: [\"CMD\", \"test\", \"-f\", \"/tmp/ok\"], interval: 500ms, retries: 20}}\n"
         ));
         if i > 0 {
-            compose.push_str(&format!("    depends_on:\n      s{}:\n        condition: service_healthy\n", i - 1));
+            compose.push_str(&format!(
+                "    depends_on:\n      s{}:\n        condition: service_healthy\n",
+                i - 1
+            ));
         }
     }
     let stack = Stack::new(&engine, "chain", &compose);
@@ -181,9 +215,20 @@ fn abort_on_container_exit_returns_that_exit_code() {
     let out = stack.berth(&["up", "--abort-on-container-exit", "--no-color"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "exit code of the container that stopped; stdout: {stdout}\nstderr: {stderr}");
-    let prefixed = stdout.lines().any(|l| l.starts_with(&format!("{}-job-1", stack.project)) && l.ends_with("| working"));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "exit code of the container that stopped; stdout: {stdout}\nstderr: {stderr}"
+    );
+    let prefixed = stdout
+        .lines()
+        .any(|l| l.starts_with(&format!("{}-job-1", stack.project)) && l.ends_with("| working"));
     assert!(prefixed, "attached logs are prefixed with the container name: {stdout}");
-    let running = engine.docker_lines(&["ps", "--filter", &format!("label=com.docker.compose.project={}", stack.project), "-q"]);
+    let running = engine.docker_lines(&[
+        "ps",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", stack.project),
+        "-q",
+    ]);
     assert!(running.is_empty(), "the stack was stopped");
 }

@@ -24,7 +24,10 @@ fn unsupported_attribute_is_refused_by_name_before_any_engine_call() {
         .expect("berth");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("services.web.secrets") && err.contains("not supported"), "{err}");
+    assert!(
+        err.contains("services.web.secrets") && err.contains("not supported"),
+        "{err}"
+    );
     assert!(!err.contains("nothing.sock"), "refused before connecting: {err}");
 }
 
@@ -43,10 +46,17 @@ fn replicas_scale_exec_and_run_exit_codes() {
     stack.berth_ok(&["up", "-d", "--wait", "--scale", "w=3"]);
     let names = stack.berth_ok(&["ps", "--format", "json"]);
     for n in 1..=3 {
-        assert!(names.contains(&format!("{}-w-{n}", stack.project)), "replica {n} exists: {names}");
+        assert!(
+            names.contains(&format!("{}-w-{n}", stack.project)),
+            "replica {n} exists: {names}"
+        );
     }
     stack.berth_ok(&["up", "-d", "--wait", "--scale", "w=1"]);
-    assert_eq!(stack.berth_ok(&["ps", "-q"]).lines().count(), 1, "scaling down removes the extra replicas");
+    assert_eq!(
+        stack.berth_ok(&["ps", "-q"]).lines().count(),
+        1,
+        "scaling down removes the extra replicas"
+    );
 
     let out = stack.berth(&["exec", "-T", "w", "sh", "-c", "echo role=$ROLE; exit 5"]);
     assert_eq!(out.status.code(), Some(5), "exec returns the command's exit code");
@@ -55,7 +65,14 @@ fn replicas_scale_exec_and_run_exit_codes() {
     let out = stack.berth(&["run", "--rm", "-e", "X=y", "w", "sh", "-c", "echo x=$X; exit 6"]);
     assert_eq!(out.status.code(), Some(6), "run returns the one-off's exit code");
     assert!(String::from_utf8_lossy(&out.stdout).contains("x=y"));
-    let all = engine.docker_lines(&["ps", "-a", "--filter", &format!("label=com.docker.compose.project={}", stack.project), "--format", "{{.Names}}"]);
+    let all = engine.docker_lines(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", stack.project),
+        "--format",
+        "{{.Names}}",
+    ]);
     assert_eq!(all.len(), 1, "run --rm removed its container: {all:?}");
 }
 
@@ -68,7 +85,10 @@ fn berth_engine_is_started_on_demand() {
         eprintln!("!!! SKIPPED (BERTH_TEST_ENGINE is not berth): berth_engine_is_started_on_demand");
         return;
     }
-    let dir = tempfile::Builder::new().prefix("borch-auto").tempdir_in("/tmp").expect("temp dir");
+    let dir = tempfile::Builder::new()
+        .prefix("borch-auto")
+        .tempdir_in("/tmp")
+        .expect("temp dir");
     let host = format!("unix://{}/b.sock", dir.path().display());
     let root = dir.path().join("root");
     let berth = |args: &[&str]| {
@@ -82,7 +102,11 @@ fn berth_engine_is_started_on_demand() {
             .expect("berth")
     };
     let out = berth(&["-p", "nothing", "ps"]);
-    assert!(out.status.success(), "ps auto-started the engine: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ps auto-started the engine: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(berth(&["engine", "status"]).status.success());
     assert!(berth(&["engine", "stop"]).status.success());
 }

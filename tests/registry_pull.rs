@@ -37,13 +37,23 @@ fn pull_by_tag_and_by_digest_round_trip() {
     let out = b.berth(&["image", "pull", &by_tag]);
     assert!(out.contains(&format!("Digest: {digest}")), "pull output: {out}");
     assert!(out.contains("Pull complete"), "pull output: {out}");
-    assert_eq!(b.inspect(&by_tag, "{{.Id}}").unwrap(), id, "same image id after the round trip");
+    assert_eq!(
+        b.inspect(&by_tag, "{{.Id}}").unwrap(),
+        id,
+        "same image id after the round trip"
+    );
     let repo_digests = b.inspect(&by_tag, "{{json .RepoDigests}}").unwrap();
-    assert!(repo_digests.contains(&digest), "RepoDigests {repo_digests} lacks the pushed digest {digest}");
+    assert!(
+        repo_digests.contains(&digest),
+        "RepoDigests {repo_digests} lacks the pushed digest {digest}"
+    );
     // Again: nothing new to fetch.
     let again = b.berth(&["image", "pull", &by_tag]);
     assert!(again.contains("Image is up to date"), "{again}");
-    assert_eq!(b.docker(&["run", "--rm", &by_tag, "echo", "pulled-ok"]).trim(), "pulled-ok");
+    assert_eq!(
+        b.docker(&["run", "--rm", &by_tag, "echo", "pulled-ok"]).trim(),
+        "pulled-ok"
+    );
 
     let c = Engine::start();
     let by_digest = format!("{}/t/busybox@{digest}", reg.addr);
@@ -53,7 +63,11 @@ fn pull_by_tag_and_by_digest_round_trip() {
     let missing = format!("{}/t/busybox@sha256:{}", reg.addr, "0".repeat(64));
     let out = c.berth_raw(&["image", "pull", &missing]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Uploads an OCI index over two pushed images (amd64 = busybox, arm64 = another image).
@@ -80,21 +94,37 @@ fn multi_platform_index_picks_linux_amd64() {
              "platform": {"architecture": "amd64", "os": "linux"}},
         ]
     });
-    reg.put_manifest("multi/app", "multi", "application/vnd.oci.image.index.v1+json", index.to_string().as_bytes());
+    reg.put_manifest(
+        "multi/app",
+        "multi",
+        "application/vnd.oci.image.index.v1+json",
+        index.to_string().as_bytes(),
+    );
 
     let p = Engine::start();
     let multi = format!("{}/multi/app:multi", reg.addr);
     p.berth(&["image", "pull", &multi]);
     let busybox_id = e.inspect("busybox:latest", "{{.Id}}").unwrap();
-    assert_eq!(p.inspect(&multi, "{{.Id}}").unwrap(), busybox_id, "linux/amd64 entry chosen");
+    assert_eq!(
+        p.inspect(&multi, "{{.Id}}").unwrap(),
+        busybox_id,
+        "linux/amd64 entry chosen"
+    );
     assert_eq!(p.inspect(&multi, "{{.Architecture}}").unwrap(), "amd64");
 
     let q = Engine::start();
     q.berth(&["image", "pull", "--platform", "linux/arm64", &multi]);
-    assert_eq!(q.inspect(&multi, "{{.Id}}").unwrap(), e.inspect("other:arm", "{{.Id}}").unwrap(), "--platform picks arm64");
+    assert_eq!(
+        q.inspect(&multi, "{{.Id}}").unwrap(),
+        e.inspect("other:arm", "{{.Id}}").unwrap(),
+        "--platform picks arm64"
+    );
     let out = q.berth_raw(&["image", "pull", "--platform", "linux/s390x", &multi]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("linux/s390x") && err.contains("linux/amd64"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("linux/s390x") && err.contains("linux/amd64"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -122,11 +152,17 @@ fn tampered_blob_is_refused_and_nothing_is_stored() {
     assert!(!out.status.success(), "tampered pull succeeded");
     assert!(err.contains(&layer), "error does not name the digest {layer}: {err}");
     assert!(p.inspect(&target, "{{.Id}}").is_none(), "image recorded");
-    assert!(p.docker(&["images", "-q"]).trim().is_empty(), "images listed after a refused pull");
+    assert!(
+        p.docker(&["images", "-q"]).trim().is_empty(),
+        "images listed after a refused pull"
+    );
     assert!(!p.blobs().contains(&layer), "tampered blob stored");
     assert!(p.blobs().is_empty(), "blobs stored: {:?}", p.blobs());
     assert!(p.layers().is_empty(), "layers left: {:?}", p.layers());
-    assert!(p.partials().is_empty() && p.finished_downloads().is_empty(), "download leftovers");
+    assert!(
+        p.partials().is_empty() && p.finished_downloads().is_empty(),
+        "download leftovers"
+    );
 }
 
 #[test]
@@ -140,15 +176,24 @@ fn docker_cli_pulls_and_pushes_through_berth() {
     let b = Engine::start();
     let name = format!("{}/d/busybox:1", reg.addr);
     let out = b.docker(&["pull", &name]);
-    assert!(out.contains(&format!("Digest: {digest}")) && out.contains("Downloaded newer image"), "docker pull: {out}");
+    assert!(
+        out.contains(&format!("Digest: {digest}")) && out.contains("Downloaded newer image"),
+        "docker pull: {out}"
+    );
     let pushed = format!("{}/d/copy:2", reg.addr);
     b.docker(&["tag", &name, &pushed]);
     let out = b.docker(&["push", &pushed]);
     assert!(out.contains("2: digest: sha256:"), "docker push: {out}");
-    assert_eq!(manifest_layers(&reg.get_manifest("d/copy", "2")), manifest_layers(&reg.get_manifest("d/busybox", "1")));
+    assert_eq!(
+        manifest_layers(&reg.get_manifest("d/copy", "2")),
+        manifest_layers(&reg.get_manifest("d/busybox", "1"))
+    );
     let c = Engine::start();
     c.docker(&["pull", &pushed]);
-    assert_eq!(c.docker(&["run", "--rm", &pushed, "echo", "via-docker"]).trim(), "via-docker");
+    assert_eq!(
+        c.docker(&["run", "--rm", &pushed, "echo", "via-docker"]).trim(),
+        "via-docker"
+    );
 }
 
 #[test]
@@ -159,7 +204,14 @@ fn concurrent_pulls_download_each_blob_once() {
     let reg = LocalRegistry::start();
     let e = Engine::start();
     let tmp = tempfile::tempdir().unwrap();
-    let archive = make_archive(tmp.path(), "big:1", &[vec![("data/a", random_bytes(3 << 20))], vec![("data/b", random_bytes(1 << 20))]]);
+    let archive = make_archive(
+        tmp.path(),
+        "big:1",
+        &[
+            vec![("data/a", random_bytes(3 << 20))],
+            vec![("data/b", random_bytes(1 << 20))],
+        ],
+    );
     e.load_as(&archive, "big:1", &format!("{}/c/big:1", reg.addr));
     e.berth(&["image", "push", &format!("{}/c/big:1", reg.addr)]);
     let layers = manifest_layers(&reg.get_manifest("c/big", "1"));
@@ -180,18 +232,34 @@ fn concurrent_pulls_download_each_blob_once() {
     let (one, two) = (spawn(), spawn());
     for child in [one, two] {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "concurrent pull failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "concurrent pull failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     for l in &layers {
-        assert_eq!(reg.blob_gets(l).len(), 1, "layer {l} fetched more than once: {:?}", reg.blob_gets(l));
+        assert_eq!(
+            reg.blob_gets(l).len(),
+            1,
+            "layer {l} fetched more than once: {:?}",
+            reg.blob_gets(l)
+        );
     }
-    assert!(eventually(Duration::from_secs(2), || p.inspect(&name, "{{.Id}}").is_some()));
+    assert!(eventually(Duration::from_secs(2), || p
+        .inspect(&name, "{{.Id}}")
+        .is_some()));
 }
 
 /// Compresses `data` with a command-line tool (`gzip`, `zstd`) reading stdin.
 fn compress(tool: &str, data: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let mut c = std::process::Command::new(tool).args(["-c", "-q"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut c = std::process::Command::new(tool)
+        .args(["-c", "-q"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdin = c.stdin.take().unwrap();
     let input = data.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
@@ -206,7 +274,15 @@ fn layer_tar(dir: &std::path::Path, name: &str, content: &[u8]) -> Vec<u8> {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join(name), content).unwrap();
     let tar = dir.join(format!("{name}.tar"));
-    assert!(std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap().success());
+    assert!(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
     std::fs::read(tar).unwrap()
 }
 
@@ -226,26 +302,46 @@ fn oci_image_with_gzip_and_zstd_layers() {
     let d1 = reg.put_blob(repo, &gz);
     let d2 = reg.put_blob(repo, &zst);
     let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"]},
-        "rootfs": {"type": "layers", "diff_ids": [sha(&plain1), sha(&plain2)]}}).to_string();
+        "rootfs": {"type": "layers", "diff_ids": [sha(&plain1), sha(&plain2)]}})
+    .to_string();
     let dc = reg.put_blob(repo, config.as_bytes());
     let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": dc, "size": config.len()},
         "layers": [
             {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d1, "size": gz.len()},
             {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": d2, "size": zst.len()}]});
-    reg.put_manifest(repo, "1", "application/vnd.oci.image.manifest.v1+json", manifest.to_string().as_bytes());
+    reg.put_manifest(
+        repo,
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        manifest.to_string().as_bytes(),
+    );
     let e = Engine::start();
     let name = format!("{}/{repo}:1", reg.addr);
     e.berth(&["image", "pull", &name]);
     assert_eq!(e.inspect(&name, "{{.Id}}").unwrap(), dc);
     let lower = e.inspect(&name, "{{.GraphDriver.Data.LowerDir}}").unwrap();
-    let found: Vec<String> = lower.split(':').flat_map(|d| std::fs::read_dir(d).unwrap().flatten().map(|f| f.file_name().to_string_lossy().into_owned())).collect();
-    assert!(found.contains(&"from-gzip".to_owned()) && found.contains(&"from-zstd".to_owned()), "{found:?}");
+    let found: Vec<String> = lower
+        .split(':')
+        .flat_map(|d| {
+            std::fs::read_dir(d)
+                .unwrap()
+                .flatten()
+                .map(|f| f.file_name().to_string_lossy().into_owned())
+        })
+        .collect();
+    assert!(
+        found.contains(&"from-gzip".to_owned()) && found.contains(&"from-zstd".to_owned()),
+        "{found:?}"
+    );
     // Pushing it on keeps the zstd layer as is (an OCI manifest).
     let copy = format!("{}/fmt/copy:1", reg.addr);
     e.docker(&["tag", &name, &copy]);
     e.berth(&["image", "push", &copy]);
     let m: serde_json::Value = serde_json::from_slice(&reg.get_manifest("fmt/copy", "1")).unwrap();
-    assert_eq!(m["layers"][1]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd", "{m}");
+    assert_eq!(
+        m["layers"][1]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+        "{m}"
+    );
     assert_eq!(m["layers"][1]["digest"], d2.as_str());
 }

@@ -14,7 +14,14 @@ fn killed_pull_resumes_without_refetching_finished_blobs() {
     let e = Engine::start();
     let tmp = tempfile::tempdir().unwrap();
     let big = 12 << 20;
-    let archive = make_archive(tmp.path(), "resume:1", &[vec![("small", random_bytes(64 << 10))], vec![("big", random_bytes(big))]]);
+    let archive = make_archive(
+        tmp.path(),
+        "resume:1",
+        &[
+            vec![("small", random_bytes(64 << 10))],
+            vec![("big", random_bytes(big))],
+        ],
+    );
     e.load_as(&archive, "resume:1", &format!("{}/r/img:1", reg.addr));
     e.berth(&["image", "push", &format!("{}/r/img:1", reg.addr)]);
     let layers = manifest_layers(&reg.get_manifest("r/img", "1"));
@@ -39,28 +46,54 @@ fn killed_pull_resumes_without_refetching_finished_blobs() {
     assert!(midway, "download never got midway: {:?}", p.partials());
     nix_kill(p.pid());
     let _ = child.wait();
-    let partial_len = p.partials().iter().find(|(n, _)| *n == large_hex).map(|(_, l)| *l).unwrap_or(0);
-    assert!(partial_len > 0 && partial_len < big as u64, "partial blob: {partial_len}");
+    let partial_len = p
+        .partials()
+        .iter()
+        .find(|(n, _)| *n == large_hex)
+        .map(|(_, l)| *l)
+        .unwrap_or(0);
+    assert!(
+        partial_len > 0 && partial_len < big as u64,
+        "partial blob: {partial_len}"
+    );
 
     // Restart and pull again at full speed.
     proxy.rate.store(0, std::sync::atomic::Ordering::Relaxed);
     p.berth(&["engine", "start"]);
     p.berth(&["image", "pull", &name]);
     assert!(p.inspect(&name, "{{.Id}}").is_some());
-    assert_eq!(reg.blob_gets(small).len(), 1, "finished blob fetched again: {:?}", reg.blob_gets(small));
+    assert_eq!(
+        reg.blob_gets(small).len(),
+        1,
+        "finished blob fetched again: {:?}",
+        reg.blob_gets(small)
+    );
     let large_gets = reg.blob_gets(large);
     assert_eq!(large_gets.len(), 2, "large blob: {large_gets:?}");
     let resumed = &large_gets[1];
     assert_eq!(resumed.status, 206, "second fetch is a range request: {resumed:?}");
     let total: u64 = large_gets.iter().map(|h| h.written).sum();
-    assert!(total < large_gets[0].written + (big as u64), "resume refetched too much: {large_gets:?}");
-    assert!(p.partials().is_empty() && p.finished_downloads().is_empty(), "download area not emptied");
+    assert!(
+        total < large_gets[0].written + (big as u64),
+        "resume refetched too much: {large_gets:?}"
+    );
+    assert!(
+        p.partials().is_empty() && p.finished_downloads().is_empty(),
+        "download area not emptied"
+    );
     let lower = p.inspect(&name, "{{.GraphDriver.Data.LowerDir}}").unwrap();
-    let sizes: Vec<u64> = lower.split(':').filter_map(|d| std::fs::metadata(format!("{d}/big")).ok()).map(|m| m.len()).collect();
+    let sizes: Vec<u64> = lower
+        .split(':')
+        .filter_map(|d| std::fs::metadata(format!("{d}/big")).ok())
+        .map(|m| m.len())
+        .collect();
     assert_eq!(sizes, vec![big as u64], "unpacked big file");
 }
 
 fn nix_kill(pid: i32) {
-    let st = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let st = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
 }

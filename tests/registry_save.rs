@@ -13,16 +13,32 @@ fn save_history_prune_and_filters() {
     e.berth(&["image", "load", "-i", busybox_tar().to_str().unwrap()]);
     let id = e.inspect("busybox:latest", "{{.Id}}").unwrap();
 
-    let hist = e.docker(&["history", "--no-trunc", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Size}}", "busybox"]);
-    assert!(hist.starts_with(&format!("{id}|berth tests/images/mkimage.py")), "history: {hist}");
+    let hist = e.docker(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.ID}}|{{.CreatedBy}}|{{.Size}}",
+        "busybox",
+    ]);
+    assert!(
+        hist.starts_with(&format!("{id}|berth tests/images/mkimage.py")),
+        "history: {hist}"
+    );
 
     // save → both formats readable by skopeo, and loadable by another engine.
     let tmp = tempfile::tempdir().unwrap();
     let saved = tmp.path().join("busybox-save.tar");
     e.docker(&["save", "-o", saved.to_str().unwrap(), "busybox:latest"]);
     for transport in ["docker-archive", "oci-archive"] {
-        let out = std::process::Command::new("skopeo").args(["inspect", "--raw", &format!("{transport}:{}", saved.display())]).output().unwrap();
-        assert!(out.status.success(), "skopeo {transport}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new("skopeo")
+            .args(["inspect", "--raw", &format!("{transport}:{}", saved.display())])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo {transport}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let other = Engine::start();
     let out = other.docker(&["load", "-i", saved.to_str().unwrap()]);
@@ -33,19 +49,41 @@ fn save_history_prune_and_filters() {
     let layer = tmp.path().join("l.tar");
     std::fs::create_dir_all(tmp.path().join("l/etc")).unwrap();
     std::fs::write(tmp.path().join("l/etc/x"), "x").unwrap();
-    assert!(std::process::Command::new("tar").arg("-C").arg(tmp.path().join("l")).arg("-cf").arg(&layer).arg(".").status().unwrap().success());
+    assert!(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(tmp.path().join("l"))
+        .arg("-cf")
+        .arg(&layer)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
     let labelled = tmp.path().join("labelled.tar");
     let mk = |out: &std::path::Path, tag: &str, label: &str| {
         let st = std::process::Command::new("python3")
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/images/mkarchive.py"))
-            .args(["--layer", layer.to_str().unwrap(), "--tag", tag, "--out", out.to_str().unwrap(), "--label", label])
+            .args([
+                "--layer",
+                layer.to_str().unwrap(),
+                "--tag",
+                tag,
+                "--out",
+                out.to_str().unwrap(),
+                "--label",
+                label,
+            ])
             .status()
             .unwrap();
         assert!(st.success());
     };
     mk(&labelled, "app:1", "tier=web");
     e.berth(&["image", "load", "-i", labelled.to_str().unwrap()]);
-    let ids = |filter: &str| e.docker(&["images", "-q", "--no-trunc", "--filter", filter]).lines().map(str::to_owned).collect::<Vec<_>>();
+    let ids = |filter: &str| {
+        e.docker(&["images", "-q", "--no-trunc", "--filter", filter])
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
     let app = e.inspect("app:1", "{{.Id}}").unwrap();
     assert_eq!(ids("label=tier=web"), vec![app.clone()]);
     assert_eq!(ids("label=tier"), vec![app.clone()]);
@@ -68,5 +106,10 @@ fn save_history_prune_and_filters() {
     let out = e.docker(&["image", "prune", "-a", "-f"]);
     assert!(out.contains(&id), "prune -a: {out}");
     assert!(e.docker(&["images", "-q"]).trim().is_empty());
-    assert!(e.blobs().is_empty() && e.layers().is_empty(), "prune left blobs {:?} / layers {:?}", e.blobs(), e.layers());
+    assert!(
+        e.blobs().is_empty() && e.layers().is_empty(),
+        "prune left blobs {:?} / layers {:?}",
+        e.blobs(),
+        e.layers()
+    );
 }

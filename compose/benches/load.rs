@@ -5,15 +5,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 fn load_largest(c: &mut Criterion) {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures/react-express-mysql");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures/react-express-mysql");
     let opts = compose::LoadOptions {
         working_dir: Some(dir),
-        environment: Some(
-            [("PATH".to_owned(), "/usr/bin:/bin".to_owned())]
-                .into_iter()
-                .collect(),
-        ),
+        environment: Some([("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into_iter().collect()),
         ..compose::LoadOptions::default()
     };
     c.bench_function("load react-express-mysql", |b| {

@@ -38,11 +38,7 @@ fn override_for(file: &Path) -> Option<PathBuf> {
 pub fn find_default(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut d = Some(dir);
     while let Some(cur) = d {
-        if let Some(f) = DEFAULT_FILES
-            .iter()
-            .map(|n| cur.join(n))
-            .find(|p| p.is_file())
-        {
+        if let Some(f) = DEFAULT_FILES.iter().map(|n| cur.join(n)).find(|p| p.is_file()) {
             let mut out = vec![f.clone()];
             out.extend(override_for(&f));
             return Ok(out);
@@ -154,10 +150,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let sub = dir.path().join("sub");
         std::fs::create_dir(&sub).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("compose.yaml"), "services: {}\n")
-            .unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("compose.override.yml"), "services: {}\n")
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("compose.yaml"), "services: {}\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("compose.override.yml"), "services: {}\n").unwrap_or_else(|e| panic!("{e}"));
         let found = find_default(&sub).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(found.len(), 2);
         assert!(found[1].ends_with("compose.override.yml"));

@@ -43,10 +43,7 @@ pub fn read_raw(path: &Path) -> Result<EnvMap> {
 }
 
 /// Parses dotenv text; on failure returns the 1-based line and the message.
-pub fn parse(
-    src: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> std::result::Result<EnvMap, (usize, String)> {
+pub fn parse(src: &str, lookup: &dyn Fn(&str) -> Option<String>) -> std::result::Result<EnvMap, (usize, String)> {
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let src = src.replace("\r\n", "\n");
     let mut p = DotenvParser {
@@ -179,11 +176,7 @@ impl DotenvParser {
     }
 
     /// Substitutes `${VAR}` with the outer environment first, then keys read so far.
-    fn expand(
-        &self,
-        v: &str,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> std::result::Result<String, (usize, String)> {
+    fn expand(&self, v: &str, lookup: &dyn Fn(&str) -> Option<String>) -> std::result::Result<String, (usize, String)> {
         let local = |k: &str| lookup(k).or_else(|| self.out.get(k).cloned());
         substitute(v, &local).map_err(|e| (self.line, template_error(e, "").message))
     }

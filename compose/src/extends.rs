@@ -10,12 +10,7 @@ use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// Resolves `extends` of every service of `doc` (read from `file`).
-pub fn apply(
-    s: &mut Session,
-    doc: &mut Value,
-    file: &Path,
-    env: &IndexMap<String, String>,
-) -> Result<()> {
+pub fn apply(s: &mut Session, doc: &mut Value, file: &Path, env: &IndexMap<String, String>) -> Result<()> {
     let Some(Value::Object(services)) = doc.get("services") else {
         return Ok(());
     };
@@ -24,10 +19,7 @@ pub fn apply(
     for name in services.keys() {
         let mut chain = Vec::new();
         let svc = resolve(s, name, &services, file, env, &mut chain).map_err(|e| {
-            let loc = e
-                .key_path
-                .as_deref()
-                .and_then(|p| s.positions.find_in(file, p));
+            let loc = e.key_path.as_deref().and_then(|p| s.positions.find_in(file, p));
             e.at(loc)
         })?;
         resolved.insert(name.clone(), svc);
@@ -50,10 +42,7 @@ fn resolve(
     let svc = services.get(name).ok_or_else(|| {
         LoadError::new(
             ErrorKind::Reference,
-            format!(
-                "cannot extend service {name:?}: no such service in {}",
-                file.display()
-            ),
+            format!("cannot extend service {name:?}: no such service in {}", file.display()),
         )
         .at_path(&at)
     })?;
@@ -62,11 +51,7 @@ fn resolve(
     };
     let key = (file.to_path_buf(), name.to_owned());
     if chain.contains(&key) {
-        let names: Vec<String> = chain
-            .iter()
-            .map(|(_, n)| n.clone())
-            .chain([name.to_owned()])
-            .collect();
+        let names: Vec<String> = chain.iter().map(|(_, n)| n.clone()).chain([name.to_owned()]).collect();
         return Err(LoadError::new(
             ErrorKind::Reference,
             format!("extends cycle detected: {}", names.join(" -> ")),
@@ -77,10 +62,7 @@ fn resolve(
     let (base_name, other_file) = match ext {
         Value::String(b) => (b.clone(), None),
         Value::Object(m) => (
-            m.get("service")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            m.get("service").and_then(Value::as_str).unwrap_or_default().to_owned(),
             m.get("file").and_then(Value::as_str).map(str::to_owned),
         ),
         _ => {

@@ -247,14 +247,10 @@ mod tests {
 
     #[test]
     fn cycle_is_named_in_full() {
-        let graph = g(
-            json!({"a": {"depends_on": {"b": {}}}, "b": {"depends_on": {"c": {}}}, "c": {"depends_on": {"a": {}}}}),
-        );
+        let graph =
+            g(json!({"a": {"depends_on": {"b": {}}}, "b": {"depends_on": {"c": {}}}, "c": {"depends_on": {"a": {}}}}));
         let e = graph.check_acyclic().err().map(|e| e.message);
-        assert_eq!(
-            e.as_deref(),
-            Some("dependency cycle detected: a -> b -> c -> a")
-        );
+        assert_eq!(e.as_deref(), Some("dependency cycle detected: a -> b -> c -> a"));
         let graph = g(json!({"s": {"depends_on": {"s": {}}}}));
         assert_eq!(
             graph.check_acyclic().err().map(|e| e.message).as_deref(),

@@ -18,11 +18,7 @@ struct Entry {
 fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
         _ => Vec::new(),
     }
 }
@@ -91,14 +87,11 @@ fn apply_entry(
             .map(|p| PathBuf::from(absolutize(&file_dir, p)))
             .collect();
         let Some(first) = files.first() else {
-            return Err(
-                LoadError::new(ErrorKind::Reference, "include entry needs a `path`").at_path(at),
-            );
+            return Err(LoadError::new(ErrorKind::Reference, "include entry needs a `path`").at_path(at));
         };
         for f in &files {
             if chain.contains(f) {
-                let mut cycle: Vec<String> =
-                    chain.iter().map(|p| p.display().to_string()).collect();
+                let mut cycle: Vec<String> = chain.iter().map(|p| p.display().to_string()).collect();
                 cycle.push(f.display().to_string());
                 return Err(LoadError::new(
                     ErrorKind::Reference,
@@ -118,11 +111,10 @@ fn apply_entry(
         let mut sub = Value::Object(Map::new());
         for f in &files {
             if !f.is_file() {
-                return Err(LoadError::new(
-                    ErrorKind::Reference,
-                    format!("included file {} not found", f.display()),
-                )
-                .at_path(at));
+                return Err(
+                    LoadError::new(ErrorKind::Reference, format!("included file {} not found", f.display()))
+                        .at_path(at),
+                );
             }
             let mut sub_chain = chain.to_vec();
             sub_chain.push(f.clone());

@@ -19,10 +19,7 @@ pub enum TemplateError {
 }
 
 /// Expands `s` using `lookup`; an unset variable without default expands to "".
-pub fn substitute(
-    s: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> std::result::Result<String, TemplateError> {
+pub fn substitute(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> std::result::Result<String, TemplateError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -32,8 +29,7 @@ pub fn substitute(
             out.push('$');
             rest = r;
         } else if let Some(body_start) = after.strip_prefix('{') {
-            let end =
-                closing_brace(body_start).ok_or_else(|| TemplateError::Invalid(s.to_owned()))?;
+            let end = closing_brace(body_start).ok_or_else(|| TemplateError::Invalid(s.to_owned()))?;
             out.push_str(&expand_braced(&body_start[..end], s, lookup)?);
             rest = &body_start[end + 1..];
         } else {
@@ -55,9 +51,7 @@ pub fn substitute(
 /// Length of the variable name at the start of `s` (`[_a-zA-Z][_a-zA-Z0-9]*`).
 fn name_len(s: &str) -> usize {
     let b = s.as_bytes();
-    if b.first()
-        .is_none_or(|c| !(c.is_ascii_alphabetic() || *c == b'_'))
-    {
+    if b.first().is_none_or(|c| !(c.is_ascii_alphabetic() || *c == b'_')) {
         return 0;
     }
     b.iter()
@@ -118,11 +112,7 @@ fn expand_braced(
         };
     }
     if let Some(r) = op.strip_prefix(":+") {
-        return if set_nonempty {
-            sub(r)
-        } else {
-            Ok(String::new())
-        };
+        return if set_nonempty { sub(r) } else { Ok(String::new()) };
     }
     if let Some(d) = op.strip_prefix('-') {
         return match value {
@@ -137,11 +127,7 @@ fn expand_braced(
         };
     }
     if let Some(r) = op.strip_prefix('+') {
-        return if value.is_some() {
-            sub(r)
-        } else {
-            Ok(String::new())
-        };
+        return if value.is_some() { sub(r) } else { Ok(String::new()) };
     }
     Err(TemplateError::Invalid(whole.to_owned()))
 }
@@ -154,11 +140,7 @@ fn required(name: &str, message: String) -> std::result::Result<String, Template
 }
 
 /// Expands every string value (not keys) of a tree; `path` names the key path for errors.
-pub fn interpolate_tree(
-    v: &mut Value,
-    path: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<()> {
+pub fn interpolate_tree(v: &mut Value, path: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<()> {
     match v {
         Value::String(s) if s.contains('$') => {
             *s = substitute(s, lookup).map_err(|e| template_error(e, path))?;
@@ -238,22 +220,10 @@ mod tests {
             })
         );
         assert!(matches!(substitute("${EMPTY?m}", &env), Ok(v) if v.is_empty()));
-        assert_eq!(
-            substitute("a $ b $(x) $1", &env).ok().as_deref(),
-            Some("a $ b $(x) $1")
-        );
-        assert!(matches!(
-            substitute("${}", &env),
-            Err(TemplateError::Invalid(_))
-        ));
-        assert!(matches!(
-            substitute("${1}", &env),
-            Err(TemplateError::Invalid(_))
-        ));
-        assert!(matches!(
-            substitute("${unclosed", &env),
-            Err(TemplateError::Invalid(_))
-        ));
+        assert_eq!(substitute("a $ b $(x) $1", &env).ok().as_deref(), Some("a $ b $(x) $1"));
+        assert!(matches!(substitute("${}", &env), Err(TemplateError::Invalid(_))));
+        assert!(matches!(substitute("${1}", &env), Err(TemplateError::Invalid(_))));
+        assert!(matches!(substitute("${unclosed", &env), Err(TemplateError::Invalid(_))));
     }
 
     proptest! {

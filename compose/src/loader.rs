@@ -83,15 +83,13 @@ impl Session {
     /// Reads a source's text.
     pub fn read(&mut self, src: &Source) -> Result<String> {
         match src {
-            Source::File(p) => std::fs::read_to_string(p).map_err(|e| {
-                LoadError::new(ErrorKind::Io, format!("cannot read {}: {e}", p.display()))
-            }),
+            Source::File(p) => std::fs::read_to_string(p)
+                .map_err(|e| LoadError::new(ErrorKind::Io, format!("cannot read {}: {e}", p.display()))),
             Source::Stdin => {
                 if self.stdin_text.is_none() {
                     let mut s = String::new();
-                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
-                        LoadError::new(ErrorKind::Io, format!("cannot read standard input: {e}"))
-                    })?;
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                        .map_err(|e| LoadError::new(ErrorKind::Io, format!("cannot read standard input: {e}")))?;
                     self.stdin_text = Some(s);
                 }
                 Ok(self.stdin_text.clone().unwrap_or_default())
@@ -122,9 +120,7 @@ impl Session {
             .at(at_start()));
         }
         if !doc.is_object() {
-            return Err(
-                LoadError::new(ErrorKind::Schema, "top-level must be a mapping").at(at_start()),
-            );
+            return Err(LoadError::new(ErrorKind::Schema, "top-level must be a mapping").at(at_start()));
         }
         if self.opts.interpolate {
             let lookup = |k: &str| env.get(k).cloned();
@@ -159,40 +155,30 @@ impl Session {
 }
 
 fn process_env(opts: &LoadOptions) -> IndexMap<String, String> {
-    opts.environment
-        .clone()
-        .unwrap_or_else(|| std::env::vars().collect())
+    opts.environment.clone().unwrap_or_else(|| std::env::vars().collect())
 }
 
 /// Runs the whole pipeline.
 pub fn load_document(opts: &LoadOptions) -> Result<Loaded> {
     let cwd = match &opts.working_dir {
         Some(d) => d.clone(),
-        None => std::env::current_dir()
-            .map_err(|e| LoadError::new(ErrorKind::Io, format!("no working directory: {e}")))?,
+        None => {
+            std::env::current_dir().map_err(|e| LoadError::new(ErrorKind::Io, format!("no working directory: {e}")))?
+        }
     };
     let process = process_env(opts);
     let mut files = opts.files.clone();
     if files.is_empty() {
         if let Some(cf) = process.get("COMPOSE_FILE") {
-            let sep = process
-                .get("COMPOSE_PATH_SEPARATOR")
-                .map_or(":", String::as_str);
-            files = cf
-                .split(sep)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let sep = process.get("COMPOSE_PATH_SEPARATOR").map_or(":", String::as_str);
+            files = cf.split(sep).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         }
     }
     let sources = if files.is_empty() {
         let base = opts.project_directory.as_ref().map_or(cwd.clone(), |d| {
             PathBuf::from(paths::absolutize(&cwd, &d.to_string_lossy()))
         });
-        discover::find_default(&base)?
-            .into_iter()
-            .map(Source::File)
-            .collect()
+        discover::find_default(&base)?.into_iter().map(Source::File).collect()
     } else {
         discover::sources_from_flags(&files, &cwd)
     };
@@ -241,10 +227,7 @@ pub fn load_document(opts: &LoadOptions) -> Result<Loaded> {
 /// Profiles, normalisation, checks and the final shape of the document.
 fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()> {
     let Value::Object(top) = doc else {
-        return Err(LoadError::new(
-            ErrorKind::Schema,
-            "top-level must be a mapping",
-        ));
+        return Err(LoadError::new(ErrorKind::Schema, "top-level must be a mapping"));
     };
     top.shift_remove("version");
     top.shift_remove("include");
@@ -308,20 +291,11 @@ fn active_profiles(opts: &LoadOptions, env: &IndexMap<String, String>) -> Vec<St
         .unwrap_or_default()
 }
 
-fn project_name(
-    opts: &LoadOptions,
-    env: &IndexMap<String, String>,
-    doc: &Value,
-    dir: &Path,
-) -> Result<String> {
+fn project_name(opts: &LoadOptions, env: &IndexMap<String, String>, doc: &Value, dir: &Path) -> Result<String> {
     let explicit = opts
         .project_name
         .clone()
-        .or_else(|| {
-            env.get("COMPOSE_PROJECT_NAME")
-                .filter(|s| !s.is_empty())
-                .cloned()
-        })
+        .or_else(|| env.get("COMPOSE_PROJECT_NAME").filter(|s| !s.is_empty()).cloned())
         .or_else(|| {
             doc.get("name")
                 .and_then(Value::as_str)
@@ -344,7 +318,10 @@ fn project_name(
         .unwrap_or_default();
     let n = discover::normalize_project_name(&base);
     if n.is_empty() {
-        return Err(LoadError::new(ErrorKind::Value, format!("project name {base:?} derived from the directory is empty once normalised; use -p or `name:`")));
+        return Err(LoadError::new(
+            ErrorKind::Value,
+            format!("project name {base:?} derived from the directory is empty once normalised; use -p or `name:`"),
+        ));
     }
     Ok(n)
 }

@@ -28,12 +28,8 @@ fn rule_for(path: &[&str]) -> Rule {
         ["services", _, "command" | "entrypoint"] => Rule::Replace,
         ["services", _, "healthcheck", "test"] => Rule::Replace,
         ["secrets" | "configs", _, "file"] => Rule::Replace,
-        ["services", _, "environment" | "labels" | "sysctls" | "annotations" | "extra_hosts"] => {
-            Rule::AsMapping
-        }
-        ["services", _, "build", "args" | "labels" | "additional_contexts" | "extra_hosts"] => {
-            Rule::AsMapping
-        }
+        ["services", _, "environment" | "labels" | "sysctls" | "annotations" | "extra_hosts"] => Rule::AsMapping,
+        ["services", _, "build", "args" | "labels" | "additional_contexts" | "extra_hosts"] => Rule::AsMapping,
         ["services", _, "deploy", "labels"] => Rule::AsMapping,
         ["networks" | "volumes", _, "labels"] => Rule::AsMapping,
         ["services", _, "networks"] => Rule::ListToMapping,
@@ -51,20 +47,14 @@ fn rule_for(path: &[&str]) -> Rule {
 /// Merges `over` into `base` (both whole documents or sub-trees at `path`).
 pub fn merge(base: &mut Value, over: Value, path: &mut Vec<String>) {
     if let Some((tag, inner)) = tag_of(&over) {
-        *base = if tag == RESET_MARK {
-            Value::Null
-        } else {
-            inner.clone()
-        };
+        *base = if tag == RESET_MARK { Value::Null } else { inner.clone() };
         return;
     }
     let segs: Vec<&str> = path.iter().map(String::as_str).collect();
     let rule = rule_for(&segs);
     match rule {
         Rule::Replace => *base = over,
-        Rule::AsMapping => {
-            merge_mappings(base, to_mapping(&over, '='), to_mapping(base, '='), path)
-        }
+        Rule::AsMapping => merge_mappings(base, to_mapping(&over, '='), to_mapping(base, '='), path),
         Rule::ListToMapping => merge_mappings(base, list_to_map(&over), list_to_map(base), path),
         Rule::DependsOn => merge_mappings(base, depends_map(&over), depends_map(base), path),
         Rule::ByTarget => merge_keyed(base, over, volume_key),
@@ -102,20 +92,13 @@ fn merge_objects(b: &mut Map<String, Value>, o: Map<String, Value>, path: &mut V
     }
 }
 
-fn merge_mappings(
-    base: &mut Value,
-    over: Option<Value>,
-    base_map: Option<Value>,
-    path: &mut Vec<String>,
-) {
+fn merge_mappings(base: &mut Value, over: Option<Value>, base_map: Option<Value>, path: &mut Vec<String>) {
     match (base_map, over) {
         (Some(Value::Object(mut b)), Some(Value::Object(o))) => {
             for (k, v) in o {
                 path.push(k.clone());
                 match b.get_mut(&k) {
-                    Some(existing) if existing.is_object() && v.is_object() => {
-                        merge(existing, v, path)
-                    }
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v, path),
                     _ => {
                         b.insert(k, v);
                     }
@@ -307,8 +290,7 @@ mod tests {
         leaf().prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::btree_map("[a-c]", inner, 0..4)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::btree_map("[a-c]", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }

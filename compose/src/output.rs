@@ -27,10 +27,7 @@ pub fn canonical_order(doc: &Value) -> Value {
             out.insert(k.to_owned(), sorted(v));
         }
     }
-    let mut rest: Vec<(&String, &Value)> = m
-        .iter()
-        .filter(|(k, _)| !TOP_ORDER.contains(&k.as_str()))
-        .collect();
+    let mut rest: Vec<(&String, &Value)> = m.iter().filter(|(k, _)| !TOP_ORDER.contains(&k.as_str())).collect();
     rest.sort_by(|a, b| a.0.cmp(b.0));
     for (k, v) in rest {
         out.insert(k.clone(), sorted(v));
@@ -43,11 +40,7 @@ fn sorted(v: &Value) -> Value {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            Value::Object(
-                keys.into_iter()
-                    .map(|k| (k.clone(), sorted(&m[k])))
-                    .collect(),
-            )
+            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
         }
         Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
         other => other.clone(),
@@ -59,11 +52,7 @@ pub fn escape_dollars(v: &Value) -> Value {
     match v {
         Value::String(s) => Value::String(s.replace('$', "$$")),
         Value::Array(a) => Value::Array(a.iter().map(escape_dollars).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, x)| (k.clone(), escape_dollars(x)))
-                .collect(),
-        ),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), escape_dollars(x))).collect()),
         other => other.clone(),
     }
 }
@@ -105,10 +94,7 @@ mod tests {
     fn order_and_escape() {
         let d = json!({"x-a": 1, "services": {"b": {}, "a": {"image": "i$x"}}, "name": "p"});
         let o = canonical_order(&escape_dollars(&d));
-        let keys: Vec<&String> = o
-            .as_object()
-            .map(|m| m.keys().collect())
-            .unwrap_or_default();
+        let keys: Vec<&String> = o.as_object().map(|m| m.keys().collect()).unwrap_or_default();
         assert_eq!(keys, vec!["name", "services", "x-a"]);
         assert_eq!(o["services"]["a"]["image"], "i$$x");
     }

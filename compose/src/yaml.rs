@@ -55,11 +55,7 @@ pub fn strip_tags(v: &mut Value) {
             if let Some((tag, inner)) = tag_of(&Value::Object(m.clone())) {
                 let mut inner = inner.clone();
                 strip_tags(&mut inner);
-                *v = if tag == RESET_MARK {
-                    Value::Null
-                } else {
-                    inner
-                };
+                *v = if tag == RESET_MARK { Value::Null } else { inner };
                 return;
             }
             let reset: Vec<String> = m
@@ -105,12 +101,9 @@ impl Builder<'_> {
             } else {
                 ""
             };
-            LoadError::new(
-                ErrorKind::Yaml,
-                format!("YAML syntax error: {}{hint}", e.info()),
-            )
-            .at(Some(self.loc(e.marker())))
-            .at_path(self.current.clone())
+            LoadError::new(ErrorKind::Yaml, format!("YAML syntax error: {}{hint}", e.info()))
+                .at(Some(self.loc(e.marker())))
+                .at_path(self.current.clone())
         })
     }
 
@@ -154,14 +147,11 @@ impl Builder<'_> {
                 Ok(v)
             }
             Event::Alias(id) => self.anchors.get(&id).cloned().ok_or_else(|| {
-                LoadError::new(ErrorKind::Yaml, "alias refers to an unknown anchor")
-                    .at(Some(self.loc(&m)))
+                LoadError::new(ErrorKind::Yaml, "alias refers to an unknown anchor").at(Some(self.loc(&m)))
             }),
-            other => Err(LoadError::new(
-                ErrorKind::Yaml,
-                format!("unexpected YAML event {other:?}"),
-            )
-            .at(Some(self.loc(&m)))),
+            other => {
+                Err(LoadError::new(ErrorKind::Yaml, format!("unexpected YAML event {other:?}")).at(Some(self.loc(&m))))
+            }
         }
     }
 
@@ -239,10 +229,7 @@ fn merge_sources(v: Value) -> Option<Vec<Map<String, Value>>> {
 }
 
 /// Explicit keys win over merged ones; among merged mappings, the first listed wins.
-fn apply_merges(
-    explicit: Map<String, Value>,
-    merged: Vec<Map<String, Value>>,
-) -> Map<String, Value> {
+fn apply_merges(explicit: Map<String, Value>, merged: Vec<Map<String, Value>>) -> Map<String, Value> {
     if merged.is_empty() {
         return explicit;
     }
@@ -274,9 +261,7 @@ fn scalar_text(v: &Value) -> String {
 }
 
 fn is_core_tag(tag: Option<&Tag>, suffix: &str) -> bool {
-    tag.is_some_and(|t| {
-        t.suffix == suffix && (t.handle == "!!" || t.handle.starts_with("tag:yaml.org,2002"))
-    })
+    tag.is_some_and(|t| t.suffix == suffix && (t.handle == "!!" || t.handle.starts_with("tag:yaml.org,2002")))
 }
 
 fn apply_tag(v: Value, tag: Option<&Tag>) -> Value {
@@ -318,18 +303,17 @@ fn parse_int(text: &str) -> Option<Value> {
     if body.is_empty() || !body.as_bytes()[0].is_ascii_digit() {
         return None;
     }
-    let (radix, digits) =
-        if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-            (16, d)
-        } else if let Some(d) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
-            (8, d)
-        } else if let Some(d) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
-            (2, d)
-        } else if body.len() > 1 && body.starts_with('0') {
-            (8, &body[1..])
-        } else {
-            (10, body)
-        };
+    let (radix, digits) = if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        (16, d)
+    } else if let Some(d) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+        (8, d)
+    } else if let Some(d) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+        (2, d)
+    } else if body.len() > 1 && body.starts_with('0') {
+        (8, &body[1..])
+    } else {
+        (10, body)
+    };
     if digits.is_empty() {
         return None;
     }
@@ -406,11 +390,7 @@ mod tests {
 
     #[test]
     fn syntax_error_points_at_real_line() {
-        let e = parse(
-            "services:\n  a:\n    image: a\n   ports: [1]\n",
-            Path::new("t.yaml"),
-        )
-        .unwrap_err();
+        let e = parse("services:\n  a:\n    image: a\n   ports: [1]\n", Path::new("t.yaml")).unwrap_err();
         assert_eq!(e.location.map(|l| l.line), Some(4));
     }
 

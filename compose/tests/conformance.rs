@@ -19,10 +19,7 @@ fn options(root: &Path, case: &Path) -> LoadOptions {
         working_dir: Some(wd),
         ..LoadOptions::default()
     };
-    let args: Vec<&str> = lines
-        .get(1)
-        .map(|l| l.split_whitespace().collect())
-        .unwrap_or_default();
+    let args: Vec<&str> = lines.get(1).map(|l| l.split_whitespace().collect()).unwrap_or_default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let v = it.next().map(|s| s.to_string()).unwrap_or_default();
@@ -39,9 +36,7 @@ fn options(root: &Path, case: &Path) -> LoadOptions {
         }
     }
     let mut env: indexmap::IndexMap<String, String> =
-        [("PATH".to_owned(), "/usr/bin:/bin".to_owned())]
-            .into_iter()
-            .collect();
+        [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into_iter().collect();
     for l in lines.iter().skip(2) {
         if let Some((k, v)) = l.split_once('=') {
             env.insert(k.to_owned(), v.to_owned());
@@ -89,8 +84,7 @@ fn all_cases_agree_with_docker_compose() {
             continue;
         }
         let want: Value =
-            serde_json::from_str(&std::fs::read_to_string(&expected).unwrap_or_default())
-                .unwrap_or_default();
+            serde_json::from_str(&std::fs::read_to_string(&expected).unwrap_or_default()).unwrap_or_default();
         let got = match load_document(&opts) {
             Ok(l) => l,
             Err(e) => {
@@ -98,10 +92,8 @@ fn all_cases_agree_with_docker_compose() {
                 continue;
             }
         };
-        let text = serde_json::to_string(&compose::output::escape_dollars(&got.document))
-            .unwrap_or_default();
-        let got_v: Value =
-            serde_json::from_str(&text.replace(&root_s, "{{ROOT}}")).unwrap_or_default();
+        let text = serde_json::to_string(&compose::output::escape_dollars(&got.document)).unwrap_or_default();
+        let got_v: Value = serde_json::from_str(&text.replace(&root_s, "{{ROOT}}")).unwrap_or_default();
         if got_v != want {
             failures.push(format!("{name}: differs from Docker Compose"));
         }

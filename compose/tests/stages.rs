@@ -8,8 +8,7 @@ fn write(dir: &Path, files: &[(&str, &str)]) {
     for (name, text) in files {
         let p = dir.join(name);
         if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)
-                .unwrap_or_else(|e| panic!("mkdir {}: {e}", parent.display()));
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("mkdir {}: {e}", parent.display()));
         }
         std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
     }
@@ -18,11 +17,7 @@ fn write(dir: &Path, files: &[(&str, &str)]) {
 fn opts(dir: &Path, env: &[(&str, &str)]) -> LoadOptions {
     LoadOptions {
         working_dir: Some(dir.to_path_buf()),
-        environment: Some(
-            env.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ),
+        environment: Some(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
         ..LoadOptions::default()
     }
 }
@@ -32,9 +27,7 @@ fn tmp() -> tempfile::TempDir {
 }
 
 fn doc(o: &LoadOptions) -> Value {
-    load_document(o)
-        .unwrap_or_else(|e| panic!("load: {e}"))
-        .document
+    load_document(o).unwrap_or_else(|e| panic!("load: {e}")).document
 }
 
 #[test]
@@ -102,10 +95,7 @@ fn include_cycle_and_conflict_are_refused() {
     write(
         d.path(),
         &[
-            (
-                "compose.yaml",
-                "include: [other.yaml]\nservices: {a: {image: a}}\n",
-            ),
+            ("compose.yaml", "include: [other.yaml]\nservices: {a: {image: a}}\n"),
             ("other.yaml", "include: [compose.yaml]\n"),
         ],
     );
@@ -117,10 +107,7 @@ fn include_cycle_and_conflict_are_refused() {
     write(
         d.path(),
         &[
-            (
-                "compose.yaml",
-                "include: [other.yaml]\nservices: {a: {image: a}}\n",
-            ),
+            ("compose.yaml", "include: [other.yaml]\nservices: {a: {image: a}}\n"),
             ("other.yaml", "services: {a: {image: b}}\n"),
         ],
     );
@@ -144,10 +131,7 @@ fn override_files_merge_with_reset_and_override_tags() {
     let app = &v["services"]["app"];
     assert!(app.get("ports").is_none());
     assert_eq!(app["environment"], json!({"B": "b"}));
-    assert_eq!(
-        app["volumes"][0]["source"],
-        json!(d.path().join("e").to_string_lossy())
-    );
+    assert_eq!(app["volumes"][0]["source"], json!(d.path().join("e").to_string_lossy()));
     assert_eq!(app["volumes"][1]["source"], "cache");
 }
 
@@ -162,10 +146,7 @@ fn profiles_from_flag_and_environment() {
             .unwrap_or_default()
     };
     assert_eq!(names(&opts(d.path(), &[])), vec!["app"]);
-    assert_eq!(
-        names(&opts(d.path(), &[("COMPOSE_PROFILES", "debug,ops")])).len(),
-        3
-    );
+    assert_eq!(names(&opts(d.path(), &[("COMPOSE_PROFILES", "debug,ops")])).len(), 3);
     let mut o = opts(d.path(), &[]);
     o.profiles = vec!["ops".into()];
     assert_eq!(names(&o), vec!["app", "ops"]);
@@ -177,10 +158,7 @@ fn project_name_precedence() {
     write(
         d.path(),
         &[
-            (
-                "compose.yaml",
-                "name: from-file\nservices: {s: {image: s}}\n",
-            ),
+            ("compose.yaml", "name: from-file\nservices: {s: {image: s}}\n"),
             (".env", "COMPOSE_PROJECT_NAME=from-dotenv\n"),
         ],
     );
@@ -226,10 +204,7 @@ fn errors_name_file_line_column_and_key() {
         .err()
         .unwrap_or_else(|| panic!("bad port accepted"));
     assert_eq!(e.key_path.as_deref(), Some("services.web.ports[2]"));
-    let loc = e
-        .location
-        .clone()
-        .unwrap_or_else(|| panic!("no location: {e}"));
+    let loc = e.location.clone().unwrap_or_else(|| panic!("no location: {e}"));
     assert_eq!(
         (loc.line, loc.file.file_name().and_then(|f| f.to_str())),
         (4, Some("compose.yaml"))
@@ -244,10 +219,7 @@ fn errors_name_file_line_column_and_key() {
     let e = load_document(&opts(d.path(), &[]))
         .err()
         .unwrap_or_else(|| panic!("typo accepted"));
-    assert!(
-        e.to_string().contains("did you mean \"environment\""),
-        "{e}"
-    );
+    assert!(e.to_string().contains("did you mean \"environment\""), "{e}");
     assert!(e.to_string().contains("compose.yaml:4:5"), "{e}");
 }
 
@@ -289,10 +261,7 @@ fn typed_project_and_graph() {
 #[test]
 fn stdin_and_multiple_files() {
     let d = tmp();
-    write(
-        d.path(),
-        &[("base.yaml", "services:\n  a: {image: a, command: x}\n")],
-    );
+    write(d.path(), &[("base.yaml", "services:\n  a: {image: a, command: x}\n")]);
     let mut o = opts(d.path(), &[]);
     o.files = vec!["base.yaml".into(), "-".into()];
     o.stdin = Some("services:\n  a: {command: [y, z]}\n".into());
@@ -322,10 +291,7 @@ fn three_tier_example_loads() {
         p.graph().start_order().ok(),
         Some(vec!["cache".into(), "api".into(), "front".into()])
     );
-    let api = p
-        .service("api")
-        .and_then(|s| s.command.clone())
-        .unwrap_or_default();
+    let api = p.service("api").and_then(|s| s.command.clone()).unwrap_or_default();
     assert!(
         api[2].contains("echo $n"),
         "shell variables reach the container unexpanded"
@@ -361,10 +327,7 @@ fn rare_attributes_are_typed() {
     let s = p.service("s").unwrap_or_else(|| panic!("no s"));
     assert_eq!(s.devices[0].target.as_deref(), Some("/dev/fuse"));
     assert_eq!(s.devices[1].permissions.as_deref(), Some("r"));
-    assert_eq!(
-        s.post_start[0].command,
-        Some(vec!["echo".to_owned(), "hi".to_owned()])
-    );
+    assert_eq!(s.post_start[0].command, Some(vec!["echo".to_owned(), "hi".to_owned()]));
     assert_eq!(s.group_add, vec!["mail", "42"]);
     assert_eq!(
         s.blkio_config
@@ -381,12 +344,7 @@ fn rare_attributes_are_typed() {
         Some("3")
     );
     let dep = s.deploy.clone().unwrap_or_default();
-    assert_eq!(
-        dep.update_config
-            .and_then(|u| u.delay)
-            .map(|d| d.0.as_secs()),
-        Some(10)
-    );
+    assert_eq!(dep.update_config.and_then(|u| u.delay).map(|d| d.0.as_secs()), Some(10));
     assert_eq!(dep.placement.constraints, vec!["node.role==manager"]);
     assert!(matches!(
         s.ulimits.get("nproc"),

@@ -20,11 +20,17 @@ fn berth_bin() -> PathBuf {
         return p.into();
     }
     let rel = workspace().join("target/release/berth");
-    if rel.exists() { rel } else { workspace().join("target/debug/berth") }
+    if rel.exists() {
+        rel
+    } else {
+        workspace().join("target/debug/berth")
+    }
 }
 
 fn images_dir() -> PathBuf {
-    std::env::var_os("BERTH_TEST_IMAGES").map(PathBuf::from).unwrap_or_else(|| workspace().join("tests/images/out"))
+    std::env::var_os("BERTH_TEST_IMAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("tests/images/out"))
 }
 
 struct EngineProc {
@@ -58,23 +64,53 @@ async fn one_cycle(docker: &Docker) {
         cmd: Some(vec!["true".into()]),
         ..Default::default()
     };
-    let id = docker.create_container(None::<CreateContainerOptions>, body).await.expect("create").id;
-    let mut wait = docker.wait_container(&id, Some(WaitContainerOptions { condition: "next-exit".into() }));
-    docker.start_container(&id, None::<StartContainerOptions>).await.expect("start");
+    let id = docker
+        .create_container(None::<CreateContainerOptions>, body)
+        .await
+        .expect("create")
+        .id;
+    let mut wait = docker.wait_container(
+        &id,
+        Some(WaitContainerOptions {
+            condition: "next-exit".into(),
+        }),
+    );
+    docker
+        .start_container(&id, None::<StartContainerOptions>)
+        .await
+        .expect("start");
     let code = wait.next().await.expect("wait ended").expect("wait").status_code;
     assert_eq!(code, 0);
-    docker.remove_container(&id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await.expect("remove");
+    docker
+        .remove_container(
+            &id,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .expect("remove");
 }
 
 fn bench(c: &mut Criterion) {
-    if !std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false) {
+    if !std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+    {
         eprintln!("!!! SKIPPED (needs root): api_lifecycle bench");
         return;
     }
-    let engine = EngineProc { dir: tempfile::Builder::new().prefix("berth-bench-").tempdir().unwrap() };
+    let engine = EngineProc {
+        dir: tempfile::Builder::new().prefix("berth-bench-").tempdir().unwrap(),
+    };
     engine.berth(&["engine", "start"]);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let docker = Docker::connect_with_unix(&engine.socket().display().to_string(), 60, bollard::API_DEFAULT_VERSION).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let docker =
+        Docker::connect_with_unix(&engine.socket().display().to_string(), 60, bollard::API_DEFAULT_VERSION).unwrap();
     let tar = std::fs::read(images_dir().join("busybox.tar")).expect("busybox.tar (run tests/images/build.sh)");
     rt.block_on(async {
         let mut s = docker.import_image(ImportImageOptions::default(), bollard::body_full(tar.into()), None);
@@ -82,7 +118,9 @@ fn bench(c: &mut Criterion) {
             m.expect("load");
         }
     });
-    c.bench_function("create+start+wait+remove busybox true", |b| b.iter(|| rt.block_on(one_cycle(&docker))));
+    c.bench_function("create+start+wait+remove busybox true", |b| {
+        b.iter(|| rt.block_on(one_cycle(&docker)))
+    });
 }
 
 criterion_group! {

@@ -14,7 +14,11 @@ fn monitor_exe() -> PathBuf {
     }
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
     let release = target.join("release/berth");
-    if release.exists() { release } else { target.join("debug/berth") }
+    if release.exists() {
+        release
+    } else {
+        target.join("debug/berth")
+    }
 }
 
 fn busybox_layer(dest: &Path) {
@@ -25,22 +29,42 @@ fn busybox_layer(dest: &Path) {
     let mut tarball = images.join("busybox.tar");
     if !tarball.exists() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/images/build.sh");
-        assert!(Command::new(script).arg(tmp.path()).status().expect("build.sh").success());
+        assert!(Command::new(script)
+            .arg(tmp.path())
+            .status()
+            .expect("build.sh")
+            .success());
         tarball = tmp.path().join("busybox.tar");
     }
     let outer = tmp.path().join("outer");
     std::fs::create_dir_all(&outer).expect("mkdir");
-    assert!(Command::new("tar").arg("xf").arg(&tarball).arg("-C").arg(&outer).status().expect("tar").success());
+    assert!(Command::new("tar")
+        .arg("xf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&outer)
+        .status()
+        .expect("tar")
+        .success());
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(outer.join("manifest.json")).expect("manifest")).expect("json");
     let layer = manifest[0]["Layers"][0].as_str().expect("layer");
     std::fs::create_dir_all(dest).expect("mkdir");
-    assert!(Command::new("tar").arg("xf").arg(outer.join(layer)).arg("-C").arg(dest).status().expect("tar").success());
+    assert!(Command::new("tar")
+        .arg("xf")
+        .arg(outer.join(layer))
+        .arg("-C")
+        .arg(dest)
+        .status()
+        .expect("tar")
+        .success());
 }
 
 fn new_id() -> String {
     let mut b = [0u8; 32];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).expect("urandom");
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("urandom");
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -49,11 +73,19 @@ fn bench(c: &mut Criterion) {
         eprintln!("!!! SKIPPED (needs root): runtime bench");
         return;
     }
-    let root = tempfile::Builder::new().prefix("berth-bench-").tempdir().expect("tempdir");
+    let root = tempfile::Builder::new()
+        .prefix("berth-bench-")
+        .tempdir()
+        .expect("tempdir");
     let layer = root.path().join("layer");
     busybox_layer(&layer);
-    let rt = Runtime::new(root.path()).expect("runtime").with_monitor_exe(monitor_exe());
-    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
+    let rt = Runtime::new(root.path())
+        .expect("runtime")
+        .with_monitor_exe(monitor_exe());
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
     c.bench_function("runtime create+start+wait+remove busybox true", |b| {
         b.iter(|| {
             let id = new_id();
@@ -62,7 +94,10 @@ fn bench(c: &mut Criterion) {
                 hostname: id[..12].to_owned(),
                 id: id.clone(),
                 lower_dirs: vec![layer.clone()],
-                process: ProcessSpec { args: vec!["true".into()], ..Default::default() },
+                process: ProcessSpec {
+                    args: vec!["true".into()],
+                    ..Default::default()
+                },
                 ..Default::default()
             };
             rt.start(&spec).expect("start");

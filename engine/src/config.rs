@@ -59,10 +59,14 @@ impl EngineConfig {
 pub fn parse_host(host: &str) -> Result<PathBuf, String> {
     let path = host.strip_prefix("unix://").unwrap_or(host);
     if host.contains("://") && !host.starts_with("unix://") {
-        return Err(format!("engine host {host:?}: only unix sockets are supported (unix:///path)"));
+        return Err(format!(
+            "engine host {host:?}: only unix sockets are supported (unix:///path)"
+        ));
     }
     if !Path::new(path).is_absolute() {
-        return Err(format!("engine host {host:?}: expected unix:///absolute/path or an absolute path"));
+        return Err(format!(
+            "engine host {host:?}: expected unix:///absolute/path or an absolute path"
+        ));
     }
     Ok(PathBuf::from(path))
 }

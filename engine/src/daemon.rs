@@ -111,7 +111,9 @@ fn lock_root(config: &EngineConfig) -> Result<Flock<File>, DaemonError> {
         .map_err(io(format!("opening {}", path.display())))?;
     Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|_| DaemonError::AlreadyRunning {
         root: config.root.clone(),
-        pid: std::fs::read_to_string(config.pid_file()).map(|s| s.trim().to_owned()).unwrap_or_else(|_| "?".into()),
+        pid: std::fs::read_to_string(config.pid_file())
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "?".into()),
     })
 }
 
@@ -139,7 +141,9 @@ fn write_pid_file(config: &EngineConfig) -> Result<(), DaemonError> {
 
 /// Whether `/_ping` on the socket answers OK.
 pub fn ping(socket: &Path) -> bool {
-    let Ok(mut s) = UnixStream::connect(socket) else { return false };
+    let Ok(mut s) = UnixStream::connect(socket) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: berth\r\n\r\n").is_err() {
         return false;
@@ -158,7 +162,10 @@ pub fn running_pid(config: &EngineConfig) -> Option<i32> {
 
 /// The engine's status.
 pub fn status(config: &EngineConfig) -> Status {
-    Status { answering: ping(&config.socket), pid: running_pid(config) }
+    Status {
+        answering: ping(&config.socket),
+        pid: running_pid(config),
+    }
 }
 
 /// Starts a detached engine (`<exe> engine run`, own session, output to `<root>/engine.log`) and returns its pid
@@ -169,7 +176,11 @@ pub fn start_detached(config: &EngineConfig, exe: &Path, timeout: Duration) -> R
     }
     std::fs::create_dir_all(&config.root).map_err(io(format!("creating {}", config.root.display())))?;
     let log_path = config.log_file();
-    let log = File::options().create(true).append(true).open(&log_path).map_err(io(format!("opening {}", log_path.display())))?;
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(io(format!("opening {}", log_path.display())))?;
     let log2 = log.try_clone().map_err(io("duplicating the log file"))?;
     let mut cmd = Command::new(exe);
     cmd.args(["engine", "run"])
@@ -189,11 +200,19 @@ pub fn start_detached(config: &EngineConfig, exe: &Path, timeout: Duration) -> R
             return Ok(Some(child.id()));
         }
         if let Ok(Some(st)) = child.try_wait() {
-            return Err(DaemonError::StartFailed(format!("it exited ({st}); see {}:\n{}", log_path.display(), log_tail(&log_path))));
+            return Err(DaemonError::StartFailed(format!(
+                "it exited ({st}); see {}:\n{}",
+                log_path.display(),
+                log_tail(&log_path)
+            )));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(DaemonError::StartFailed(format!("no answer on {} after {timeout:?}; see {}", config.socket.display(), log_path.display())))
+    Err(DaemonError::StartFailed(format!(
+        "no answer on {} after {timeout:?}; see {}",
+        config.socket.display(),
+        log_path.display()
+    )))
 }
 
 fn log_tail(path: &Path) -> String {
@@ -205,7 +224,9 @@ fn log_tail(path: &Path) -> String {
 /// Stops the engine (SIGTERM, then SIGKILL after `timeout`); containers keep running. Ok(false) when none ran.
 pub fn stop(config: &EngineConfig, timeout: Duration) -> Result<bool, DaemonError> {
     use nix::sys::signal::{kill, Signal};
-    let Some(pid) = running_pid(config) else { return Ok(false) };
+    let Some(pid) = running_pid(config) else {
+        return Ok(false);
+    };
     let pid = nix::unistd::Pid::from_raw(pid);
     kill(pid, Signal::SIGTERM).map_err(|e| DaemonError::StopFailed(format!("signalling engine pid {pid}: {e}")))?;
     let deadline = Instant::now() + timeout;

@@ -28,7 +28,11 @@ impl EventHub {
     /// An empty hub.
     pub fn new() -> Arc<Self> {
         let (tx, _) = broadcast::channel(RING);
-        Arc::new(EventHub { tx, ring: Mutex::new(VecDeque::new()), actors: Mutex::new(HashMap::new()) })
+        Arc::new(EventHub {
+            tx,
+            ring: Mutex::new(VecDeque::new()),
+            actors: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Live events from now on.
@@ -40,17 +44,31 @@ impl EventHub {
     pub fn replay_and_subscribe(&self, since_nanos: i64) -> (Vec<EventMessage>, broadcast::Receiver<EventMessage>) {
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         let rx = self.tx.subscribe();
-        let past = ring.iter().filter(|m| m.time_nano.unwrap_or(0) >= since_nanos).cloned().collect();
+        let past = ring
+            .iter()
+            .filter(|m| m.time_nano.unwrap_or(0) >= since_nanos)
+            .cloned()
+            .collect();
         (past, rx)
     }
 
     /// Publishes an event of `typ` happening now.
-    pub fn publish(&self, typ: EventMessageTypeEnum, action: &str, id: &str, attributes: HashMap<String, String>, time_nano: Option<i64>) {
+    pub fn publish(
+        &self,
+        typ: EventMessageTypeEnum,
+        action: &str,
+        id: &str,
+        attributes: HashMap<String, String>,
+        time_nano: Option<i64>,
+    ) {
         let t = time_nano.unwrap_or_else(now_nanos);
         let msg = EventMessage {
             typ: Some(typ),
             action: Some(action.to_owned()),
-            actor: Some(EventActor { id: Some(id.to_owned()), attributes: Some(attributes) }),
+            actor: Some(EventActor {
+                id: Some(id.to_owned()),
+                attributes: Some(attributes),
+            }),
             scope: Some(EventMessageScopeEnum::LOCAL),
             time: Some(t / 1_000_000_000),
             time_nano: Some(t),
@@ -95,7 +113,12 @@ impl EventHub {
     }
 
     /// Feeds the container service's lifecycle events into the hub (runs until the service goes away).
-    pub fn follow_containers(self: &Arc<Self>, containers: &Arc<Containers>, db: Arc<StateDb>, execs: Arc<crate::exec::Execs>) {
+    pub fn follow_containers(
+        self: &Arc<Self>,
+        containers: &Arc<Containers>,
+        db: Arc<StateDb>,
+        execs: Arc<crate::exec::Execs>,
+    ) {
         let mut rx = containers.subscribe();
         let me = self.clone();
         tokio::spawn(async move {
@@ -103,7 +126,9 @@ impl EventHub {
                 match rx.recv().await {
                     Ok(ev) => {
                         let mut extra = Vec::new();
-                        if ev.action == Action::Die && db.container(&ev.id).ok().flatten().is_some_and(|r| r.state.oom_killed) {
+                        if ev.action == Action::Die
+                            && db.container(&ev.id).ok().flatten().is_some_and(|r| r.state.oom_killed)
+                        {
                             me.container_event(&db, &ev.id, "oom", &[]);
                         }
                         if ev.action == Action::Die {
@@ -113,13 +138,21 @@ impl EventHub {
                         for (k, v) in extra {
                             a.insert(k.to_owned(), v);
                         }
-                        me.publish(EventMessageTypeEnum::CONTAINER, ev.action.as_str(), &ev.id, a, Some(ev.time_nano));
+                        me.publish(
+                            EventMessageTypeEnum::CONTAINER,
+                            ev.action.as_str(),
+                            &ev.id,
+                            a,
+                            Some(ev.time_nano),
+                        );
                         if ev.action == Action::Destroy {
                             me.actors.lock().unwrap_or_else(|p| p.into_inner()).remove(&ev.id);
                             execs.forget_container(&ev.id);
                         }
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!("event hub lagged {n} container events"),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("event hub lagged {n} container events")
+                    }
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
@@ -130,7 +163,9 @@ impl EventHub {
 /// Starts the engine's watchers (event hub feed, restart policies, health checks); call inside the tokio
 /// runtime, before crash recovery so exits found by recovery reach the restart policy.
 pub fn start_watchers(engine: &Arc<crate::Engine>) {
-    engine.events.follow_containers(&engine.containers, engine.db.clone(), engine.execs.clone());
+    engine
+        .events
+        .follow_containers(&engine.containers, engine.db.clone(), engine.execs.clone());
     crate::health::follow(engine);
     crate::restart::follow(engine);
 }
@@ -149,8 +184,11 @@ impl EventFilter {
         if json.is_empty() {
             return Ok(EventFilter { by });
         }
-        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| EngineError::BadRequest("invalid filters: expected a JSON object".into()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| EngineError::BadRequest("invalid filters: expected a JSON object".into()))?;
         for (k, v) in obj {
             if !["type", "container", "event", "label", "image"].contains(&k.as_str()) {
                 return Err(EngineError::BadRequest(format!("invalid filter '{k}'")));
@@ -158,7 +196,11 @@ impl EventFilter {
             let vals: Vec<String> = match v {
                 serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
                 serde_json::Value::Object(o) => o.keys().cloned().collect(),
-                _ => return Err(EngineError::BadRequest(format!("invalid filters: {k}: expected a list of strings"))),
+                _ => {
+                    return Err(EngineError::BadRequest(format!(
+                        "invalid filters: {k}: expected a list of strings"
+                    )))
+                }
             };
             by.insert(k.clone(), vals);
         }
@@ -199,11 +241,19 @@ mod tests {
         let mut a = HashMap::new();
         a.insert("name".into(), "web".into());
         a.insert("tier".into(), "front".into());
-        hub.publish(EventMessageTypeEnum::CONTAINER, "health_status: healthy", "abc", a, None);
+        hub.publish(
+            EventMessageTypeEnum::CONTAINER,
+            "health_status: healthy",
+            "abc",
+            a,
+            None,
+        );
         let (past, _) = hub.replay_and_subscribe(0);
         let m = &past[0];
         assert!(EventFilter::parse(r#"{"event":["health_status"]}"#).unwrap().matches(m));
-        assert!(EventFilter::parse(r#"{"container":["web"],"label":["tier=front"]}"#).unwrap().matches(m));
+        assert!(EventFilter::parse(r#"{"container":["web"],"label":["tier=front"]}"#)
+            .unwrap()
+            .matches(m));
         assert!(!EventFilter::parse(r#"{"type":["image"]}"#).unwrap().matches(m));
         assert!(!EventFilter::parse(r#"{"label":["tier=back"]}"#).unwrap().matches(m));
         assert!(EventFilter::parse(r#"{"bogus":["x"]}"#).is_err());

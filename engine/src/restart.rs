@@ -33,7 +33,9 @@ impl Policy {
     /// The policy of a container's host config.
     pub fn of(rec: &ContainerRecord) -> Policy {
         use bollard::models::RestartPolicyNameEnum as N;
-        let Some(p) = rec.host_config.restart_policy.as_ref() else { return Policy::No };
+        let Some(p) = rec.host_config.restart_policy.as_ref() else {
+            return Policy::No;
+        };
         match p.name {
             Some(N::ALWAYS) => Policy::Always,
             Some(N::UNLESS_STOPPED) => Policy::UnlessStopped,
@@ -80,7 +82,10 @@ pub fn follow(engine: &Arc<Engine>) {
     let mut rx = engine.containers.subscribe();
     let backoff = Arc::new(Backoff::default());
     if let Ok(rows) = engine.db.containers() {
-        for r in rows.into_iter().filter(|r| r.state.status == ContainerStatus::Restarting) {
+        for r in rows
+            .into_iter()
+            .filter(|r| r.state.status == ContainerStatus::Restarting)
+        {
             schedule(engine.clone(), backoff.clone(), r.id);
         }
     }
@@ -101,7 +106,9 @@ pub fn follow(engine: &Arc<Engine>) {
 }
 
 fn schedule(engine: Arc<Engine>, backoff: Arc<Backoff>, id: String) {
-    let Ok(Some(rec)) = engine.db.container(&id) else { return };
+    let Ok(Some(rec)) = engine.db.container(&id) else {
+        return;
+    };
     let policy = Policy::of(&rec);
     if rec.state.stopped_by_user || rec.host_config.auto_remove == Some(true) {
         return;
@@ -173,6 +180,9 @@ mod tests {
         let d2 = next_delay(Some(d1), Duration::from_secs(1));
         assert_eq!((d1, d2), (Duration::from_millis(100), Duration::from_millis(200)));
         assert_eq!(next_delay(Some(Duration::from_secs(50)), Duration::ZERO), MAX_DELAY);
-        assert_eq!(next_delay(Some(Duration::from_secs(5)), Duration::from_secs(11)), FIRST_DELAY);
+        assert_eq!(
+            next_delay(Some(Duration::from_secs(5)), Duration::from_secs(11)),
+            FIRST_DELAY
+        );
     }
 }

@@ -42,14 +42,24 @@ impl Engine {
         // Volume rows and directories agree again after a crash (half-made or half-removed volumes).
         crate::api::volumes::state::Volumes::open(&db, &config.root)?.recover()?;
         let registry = crate::registry::Registry::open(&config.root, images.clone(), db.clone())?;
-        let mut runtime = Runtime::new(&config.root).map_err(|e| crate::EngineError::internal("opening the runtime", e))?;
+        let mut runtime =
+            Runtime::new(&config.root).map_err(|e| crate::EngineError::internal("opening the runtime", e))?;
         if let Some(exe) = monitor_exe {
             runtime = runtime.with_monitor_exe(exe);
         }
         let execs = crate::exec::Execs::new(runtime.clone());
         let events = crate::events::EventHub::new();
         let containers = Containers::new(db.clone(), images.clone(), runtime);
-        Ok(Arc::new(Engine { config, db, images, containers, execs, events, registry, started_at: chrono::Utc::now() }))
+        Ok(Arc::new(Engine {
+            config,
+            db,
+            images,
+            containers,
+            execs,
+            events,
+            registry,
+            started_at: chrono::Utc::now(),
+        }))
     }
 }
 
@@ -58,7 +68,11 @@ fn clear_dir(dir: &std::path::Path) {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
-            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            let _ = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
         }
     }
 }

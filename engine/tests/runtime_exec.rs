@@ -11,11 +11,21 @@ fn exec(f: &Fixture, id: &str, p: ProcessSpec, input: &[u8]) -> (i32, String, St
     let (in_r, in_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _ctx = rt.enter();
-    let mut child = f
-        .rt
-        .exec(id, &p, ExecStdio { stdin: Some(in_r), stdout: Some(out_w), stderr: Some(err_w) })
+    let mut child =
+        f.rt.exec(
+            id,
+            &p,
+            ExecStdio {
+                stdin: Some(in_r),
+                stdout: Some(out_w),
+                stderr: Some(err_w),
+            },
+        )
         .unwrap()
         .child;
     let mut w = std::fs::File::from(in_w);
@@ -31,7 +41,10 @@ fn exec(f: &Fixture, id: &str, p: ProcessSpec, input: &[u8]) -> (i32, String, St
 }
 
 fn proc(args: &[&str]) -> ProcessSpec {
-    ProcessSpec { args: args.iter().map(|s| s.to_string()).collect(), ..Default::default() }
+    ProcessSpec {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -43,7 +56,16 @@ fn exec_joins_the_container() {
     let mut spec = f.spec(&["sleep", "1000"]);
     spec.process.env = vec!["FROM_CONTAINER=1".into()];
     f.rt.start(&spec).unwrap();
-    let (code, out, _) = exec(&f, &spec.id, proc(&["sh", "-c", "echo $HOSTNAME $FROM_CONTAINER $X; cat /proc/1/cmdline; echo; exit 3"]), b"");
+    let (code, out, _) = exec(
+        &f,
+        &spec.id,
+        proc(&[
+            "sh",
+            "-c",
+            "echo $HOSTNAME $FROM_CONTAINER $X; cat /proc/1/cmdline; echo; exit 3",
+        ]),
+        b"",
+    );
     assert_eq!(code, 3);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], format!("{} 1", spec.hostname));
@@ -71,11 +93,25 @@ fn exec_errors_have_docker_codes() {
     f.rt.start(&spec).unwrap();
     let (code, _, err) = exec(&f, &spec.id, proc(&["nosuchcmd"]), b"");
     assert_eq!(code, 127);
-    assert!(err.contains("exec: \"nosuchcmd\": executable file not found in $PATH"), "{err}");
+    assert!(
+        err.contains("exec: \"nosuchcmd\": executable file not found in $PATH"),
+        "{err}"
+    );
     let (code, _, err) = exec(&f, &spec.id, proc(&["/etc"]), b"");
     assert_eq!(code, 126, "{err}");
     f.rt.remove(&spec.id).unwrap();
-    assert!(matches!(f.rt.exec(&spec.id, &proc(&["true"]), ExecStdio { stdin: None, stdout: None, stderr: None }), Err(engine::runtime::RuntimeError::NotRunning(_))));
+    assert!(matches!(
+        f.rt.exec(
+            &spec.id,
+            &proc(&["true"]),
+            ExecStdio {
+                stdin: None,
+                stdout: None,
+                stderr: None
+            }
+        ),
+        Err(engine::runtime::RuntimeError::NotRunning(_))
+    ));
 }
 
 #[test]
@@ -102,12 +138,25 @@ fn exec_tty_resize() {
     let f = Fixture::new();
     let spec = f.spec(&["sleep", "1000"]);
     f.rt.start(&spec).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _ctx = rt.enter();
     let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     let mut p = proc(&["sh", "-c", "sleep 0.5; stty size"]);
     p.tty = true;
-    let mut ex = f.rt.exec(&spec.id, &p, ExecStdio { stdin: None, stdout: Some(out_w), stderr: None }).unwrap();
+    let mut ex =
+        f.rt.exec(
+            &spec.id,
+            &p,
+            ExecStdio {
+                stdin: None,
+                stdout: Some(out_w),
+                stderr: None,
+            },
+        )
+        .unwrap();
     let ctl = f.rt.bundle_dir(&spec.id).join(format!("{}.ctl", ex.exec_id));
     for _ in 0..200 {
         if ctl.exists() {

@@ -18,7 +18,11 @@ fn pid1_and_host_invisible() {
         return;
     }
     let f = Fixture::new();
-    let spec = f.spec(&["sh", "-c", "echo pid=$$; echo host=$(hostname); ls /proc | grep -c '^[0-9]'; cut -d' ' -f5 /proc/self/mountinfo"]);
+    let spec = f.spec(&[
+        "sh",
+        "-c",
+        "echo pid=$$; echo host=$(hostname); ls /proc | grep -c '^[0-9]'; cut -d' ' -f5 /proc/self/mountinfo",
+    ]);
     let hostname = spec.hostname.clone();
     let (code, log) = f.run(&spec);
     f.rt.remove(&spec.id).unwrap();
@@ -31,7 +35,10 @@ fn pid1_and_host_invisible() {
     assert!(procs <= 4, "container sees {procs} processes");
     let mount_points = &lines[3..];
     for host_only in ["/sys/fs/cgroup/memory", "/run/netns", "/work", "/mnt/sandboxing"] {
-        assert!(!mount_points.contains(&host_only), "host mount {host_only} visible: {mount_points:?}");
+        assert!(
+            !mount_points.contains(&host_only),
+            "host mount {host_only} visible: {mount_points:?}"
+        );
     }
     assert!(mount_points.contains(&"/"));
 }
@@ -42,30 +49,51 @@ fn mount_reboot_modules_sys_are_refused() {
         return;
     }
     let f = Fixture::new();
-    let (_, log) = run_sh(&f, "mkdir -p /mnt/x; mount -t tmpfs none /mnt/x && echo MOUNTED; echo mount=$?");
+    let (_, log) = run_sh(
+        &f,
+        "mkdir -p /mnt/x; mount -t tmpfs none /mnt/x && echo MOUNTED; echo mount=$?",
+    );
     assert!(!log.contains("MOUNTED"), "{log}");
     let (_, log) = run_sh(&f, "reboot -f; echo still-here");
     assert!(log.contains("still-here"), "{log}");
     let (_, log) = run_sh(&f, "head -c 100 /dev/zero > /tmp/x.ko; insmod /tmp/x.ko; echo rc=$?");
-    assert!(log.contains("not permitted"), "insmod must get EPERM (not ENOEXEC): {log}");
+    assert!(
+        log.contains("not permitted"),
+        "insmod must get EPERM (not ENOEXEC): {log}"
+    );
     assert!(log.contains("rc=1"), "{log}");
     let (_, log) = run_sh(&f, "echo 1 > /sys/kernel/mm/ksm/run; echo rc=$?; touch /sys/x; echo rc=$?; mkdir -p /sys/fs/cgroup/memory/x; echo rc=$?");
     assert!(log.contains("Read-only file system") && !log.contains("rc=0"), "{log}");
     // /proc/kcore is masked when the kernel has it; this kernel may not, so check every masked file it has.
-    let masked: Vec<&str> = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/interrupts", "/proc/sched_debug"]
-        .into_iter()
-        .filter(|p| std::path::Path::new(p).exists())
-        .collect();
+    let masked: Vec<&str> = [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/interrupts",
+        "/proc/sched_debug",
+    ]
+    .into_iter()
+    .filter(|p| std::path::Path::new(p).exists())
+    .collect();
     assert!(!masked.is_empty());
-    let script = masked.iter().map(|p| format!("echo {p}=$(cat {p} | wc -c);")).collect::<String>();
-    let (_, log) = run_sh(&f, &format!("{script} echo x > /proc/sys/kernel/domainname; echo rc=$?"));
+    let script = masked
+        .iter()
+        .map(|p| format!("echo {p}=$(cat {p} | wc -c);"))
+        .collect::<String>();
+    let (_, log) = run_sh(
+        &f,
+        &format!("{script} echo x > /proc/sys/kernel/domainname; echo rc=$?"),
+    );
     for p in &masked {
         assert!(log.contains(&format!("{p}=0")), "{p} not masked: {log}");
     }
     assert!(log.contains("rc=1"), "/proc/sys must be read-only: {log}");
     let (_, log) = run_sh(&f, "grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status");
     assert!(log.contains("Seccomp:\t2"), "{log}");
-    assert!(log.contains("CapEff:\t00000000a80425fb"), "docker's default capability set: {log}");
+    assert!(
+        log.contains("CapEff:\t00000000a80425fb"),
+        "docker's default capability set: {log}"
+    );
 }
 
 #[test]
@@ -74,8 +102,15 @@ fn memory_limit_kills_with_oom_recorded() {
         return;
     }
     let f = Fixture::new();
-    let mut spec = f.spec(&["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"]);
-    spec.resources = Resources { memory: Some(16 << 20), ..Default::default() };
+    let mut spec = f.spec(&[
+        "sh",
+        "-c",
+        "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
+    ]);
+    spec.resources = Resources {
+        memory: Some(16 << 20),
+        ..Default::default()
+    };
     f.rt.start(&spec).unwrap();
     let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
     let log = log_text(&f.rt, &spec.id);
@@ -98,7 +133,10 @@ fn pids_limit_holds() {
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("running=21"), "without a limit all sleeps run: {log}");
     let mut spec = f.spec(&["sh", "-c", script]);
-    spec.resources = Resources { pids_limit: Some(8), ..Default::default() };
+    spec.resources = Resources {
+        pids_limit: Some(8),
+        ..Default::default()
+    };
     let (code, log) = f.run(&spec);
     f.rt.remove(&spec.id).unwrap();
     assert_ne!(code, 0);
@@ -111,7 +149,11 @@ fn readonly_rootfs_and_tmpfs() {
         return;
     }
     let f = Fixture::new();
-    let mut spec = f.spec(&["sh", "-c", "touch /x 2>&1; touch /scratch/y && echo tmpfs-ok; grep ' /scratch ' /proc/mounts"]);
+    let mut spec = f.spec(&[
+        "sh",
+        "-c",
+        "touch /x 2>&1; touch /scratch/y && echo tmpfs-ok; grep ' /scratch ' /proc/mounts",
+    ]);
     spec.security.readonly_rootfs = true;
     spec.tmpfs = vec![("/scratch".into(), "size=1m".into())];
     let (_, log) = f.run(&spec);

@@ -28,7 +28,12 @@ fn exit_code_and_streams() {
     let (code, _) = f.run(&spec);
     assert_eq!(code, 3);
     let recs = engine::runtime::logfile::read_records(&f.rt.log_path(&spec.id)).unwrap();
-    let by = |s| recs.iter().filter(|r| r.stream == s).map(|r| r.log.as_str()).collect::<String>();
+    let by = |s| {
+        recs.iter()
+            .filter(|r| r.stream == s)
+            .map(|r| r.log.as_str())
+            .collect::<String>()
+    };
     assert_eq!(by(engine::runtime::logfile::LogStream::Stdout), "out\n");
     assert_eq!(by(engine::runtime::logfile::LogStream::Stderr), "err\n");
     f.rt.remove(&spec.id).unwrap();
@@ -41,9 +46,17 @@ fn start_errors_read_like_docker_and_leave_nothing() {
     }
     let f = Fixture::new();
     for (args, code, msg) in [
-        (vec!["nosuchcmd"], 127, "exec: \"nosuchcmd\": executable file not found in $PATH"),
+        (
+            vec!["nosuchcmd"],
+            127,
+            "exec: \"nosuchcmd\": executable file not found in $PATH",
+        ),
         (vec!["/etc/passwd"], 126, "exec: \"/etc/passwd\": permission denied"),
-        (vec!["/no/such"], 127, "exec: \"/no/such\": stat /no/such: no such file or directory"),
+        (
+            vec!["/no/such"],
+            127,
+            "exec: \"/no/such\": stat /no/such: no such file or directory",
+        ),
     ] {
         let spec = f.spec(&args);
         match f.rt.start(&spec) {
@@ -78,7 +91,11 @@ fn stop_with_signal_then_kill() {
     assert!(!rec.oom_killed);
     f.rt.remove(&spec.id).unwrap();
     // A handler sees the signal.
-    let spec = f.spec(&["sh", "-c", "trap 'echo got-term; exit 7' TERM; while true; do sleep 0.05; done"]);
+    let spec = f.spec(&[
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 7' TERM; while true; do sleep 0.05; done",
+    ]);
     f.rt.start(&spec).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
     f.rt.signal(&spec.id, Signal::SIGTERM).unwrap();
@@ -102,7 +119,11 @@ fn init_forwards_signals_and_is_pid1() {
     f.rt.signal(&spec.id, Signal::SIGTERM).unwrap();
     let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
     assert_eq!(rec.exit_code, 143, "tini forwards SIGTERM to sleep, which dies of it");
-    assert!(log_text(&f.rt, &spec.id).starts_with("/sbin/docker-init -- sh"), "{}", log_text(&f.rt, &spec.id));
+    assert!(
+        log_text(&f.rt, &spec.id).starts_with("/sbin/docker-init -- sh"),
+        "{}",
+        log_text(&f.rt, &spec.id)
+    );
     f.rt.remove(&spec.id).unwrap();
 }
 
@@ -188,7 +209,10 @@ fn open_stdin_feeds_the_container() {
     let mut spec = f.spec(&["sh", "-c", "read line; echo got:$line"]);
     spec.process.open_stdin = true;
     f.rt.start(&spec).unwrap();
-    let mut fifo = std::fs::OpenOptions::new().write(true).open(f.rt.stdin_path(&spec.id)).unwrap();
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(f.rt.stdin_path(&spec.id))
+        .unwrap();
     std::io::Write::write_all(&mut fifo, b"hi there\n").unwrap();
     let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
     assert_eq!(rec.exit_code, 0);
@@ -204,14 +228,22 @@ fn killed_monitor_is_reported_and_cleaned() {
     let f = Fixture::new();
     let spec = f.spec(&["sleep", "1000"]);
     let started = f.rt.start(&spec).unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(started.monitor_pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(started.monitor_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let rec = block_on(f.rt.wait_monitor(&spec.id)).unwrap();
     assert!(rec.error.is_some(), "{rec:?}");
     assert!(!f.rt.is_running(&spec.id));
     // The orphaned container still runs; remove finds it through its cgroup.
     f.rt.remove(&spec.id).unwrap();
-    assert!(!std::path::Path::new(&format!("/proc/{}/cmdline", started.pid)).exists()
-        || std::fs::read_to_string(format!("/proc/{}/stat", started.pid)).unwrap_or_default().contains(") Z"));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}/cmdline", started.pid)).exists()
+            || std::fs::read_to_string(format!("/proc/{}/stat", started.pid))
+                .unwrap_or_default()
+                .contains(") Z")
+    );
     assert_eq!(mounts_with(&spec.id), 0);
     assert!(cgroups_of(&spec.id).is_empty());
 }
@@ -244,7 +276,11 @@ fn start_after_a_killed_monitor_replaces_the_orphan() {
     let f = Fixture::new();
     let mut spec = f.spec(&["sleep", "1000"]);
     let first = f.rt.start(&spec).unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first.monitor_pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.monitor_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     block_on(f.rt.wait_monitor(&spec.id)).unwrap();
     spec.process.args = vec!["echo".into(), "second".into()];
     f.rt.start(&spec).unwrap();
@@ -252,7 +288,10 @@ fn start_after_a_killed_monitor_replaces_the_orphan() {
     assert_eq!(rec.exit_code, 0);
     assert!(log_text(&f.rt, &spec.id).ends_with("second\n"));
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", first.pid)).unwrap_or_default();
-    assert!(stat.is_empty() || stat.contains(") Z"), "orphaned first container still runs: {stat}");
+    assert!(
+        stat.is_empty() || stat.contains(") Z"),
+        "orphaned first container still runs: {stat}"
+    );
     f.rt.remove(&spec.id).unwrap();
     assert!(cgroups_of(&spec.id).is_empty());
 }
@@ -279,13 +318,18 @@ fn monitors_killed_at_any_moment_leak_nothing_after_remove() {
             std::thread::sleep(std::time::Duration::from_micros(500));
         }
         std::thread::sleep(std::time::Duration::from_micros(i * 700));
-        if let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
         let _ = starter.join().unwrap();
     }
     // As after a crash: a fresh runtime on the same root removes every bundle it finds.
-    let rt2 = engine::runtime::Runtime::new(f.root.path()).unwrap().with_monitor_exe(berth_bin());
+    let rt2 = engine::runtime::Runtime::new(f.root.path())
+        .unwrap()
+        .with_monitor_exe(berth_bin());
     for id in rt2.bundles().unwrap() {
         rt2.remove(&id).unwrap();
     }
@@ -303,5 +347,9 @@ fn monitors_killed_at_any_moment_leak_nothing_after_remove() {
         })
         .count();
     assert_eq!(sleeps, 0, "leaked container processes");
-    assert_eq!(std::fs::read_dir(rt2.root().join("libcontainer")).unwrap().count(), 0, "leaked libcontainer state");
+    assert_eq!(
+        std::fs::read_dir(rt2.root().join("libcontainer")).unwrap().count(),
+        0,
+        "leaked libcontainer state"
+    );
 }

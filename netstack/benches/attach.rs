@@ -27,8 +27,15 @@ fn setup() -> Option<Env> {
     }
     // Everything below (runtime threads, nft children) inherits this private namespace.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-    std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status().expect("ip");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    std::process::Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("ip");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
     let dir = tempfile::tempdir().expect("tempdir");
     let salt = std::process::id() as u64;
     let stack = rt.block_on(async {
@@ -44,7 +51,12 @@ fn setup() -> Option<Env> {
         mtu: None,
     };
     rt.block_on(stack.create_network(&net)).expect("network");
-    Some(Env { rt, stack, net, _dir: dir })
+    Some(Env {
+        rt,
+        stack,
+        net,
+        _dir: dir,
+    })
 }
 
 fn bench(c: &mut Criterion) {
@@ -59,7 +71,11 @@ fn bench(c: &mut Criterion) {
                 n += 1;
                 let cid: ContainerId = id(n, salt).parse().expect("id");
                 let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 213, 200, 10)) + (n % 1000) as u32);
-                let ep = EndpointSpec { ip, names: vec![format!("svc{n}")], default_route: true };
+                let ep = EndpointSpec {
+                    ip,
+                    names: vec![format!("svc{n}")],
+                    default_route: true,
+                };
                 let start = Instant::now();
                 env.rt.block_on(async {
                     env.stack.create_sandbox(&cid).await.expect("sandbox");
@@ -75,8 +91,18 @@ fn bench(c: &mut Criterion) {
     // A resolvable name with two replicas.
     let c1: ContainerId = id(1, 7).parse().expect("id");
     let c2: ContainerId = id(2, 7).parse().expect("id");
-    env.stack.dns().records().set(&env.net.id, &c1, &["web".into()], &[Ipv4Addr::new(10, 213, 200, 2).into()]);
-    env.stack.dns().records().set(&env.net.id, &c2, &["web".into()], &[Ipv4Addr::new(10, 213, 200, 3).into()]);
+    env.stack.dns().records().set(
+        &env.net.id,
+        &c1,
+        &["web".into()],
+        &[Ipv4Addr::new(10, 213, 200, 2).into()],
+    );
+    env.stack.dns().records().set(
+        &env.net.id,
+        &c2,
+        &["web".into()],
+        &[Ipv4Addr::new(10, 213, 200, 3).into()],
+    );
     let server = SocketAddr::from((env.net.gateway, 53));
     let sock = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
     sock.connect(server).expect("connect");
@@ -93,7 +119,9 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    env.rt.block_on(env.stack.cleanup_orphans(&Keep::default())).expect("cleanup");
+    env.rt
+        .block_on(env.stack.cleanup_orphans(&Keep::default()))
+        .expect("cleanup");
 }
 
 criterion_group!(benches, bench);

@@ -129,13 +129,16 @@ pub struct InstanceTag(String);
 impl InstanceTag {
     /// Accepts 1 to 24 characters of `[A-Za-z0-9_-]`.
     pub fn new(s: &str) -> Result<Self, NetError> {
-        let ok = !s.is_empty()
-            && s.len() <= 24
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let ok =
+            !s.is_empty() && s.len() <= 24 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
             Ok(InstanceTag(s.to_string()))
         } else {
-            Err(NetError::invalid("instance tag", s, "expected 1 to 24 characters of A-Z a-z 0-9 _ -"))
+            Err(NetError::invalid(
+                "instance tag",
+                s,
+                "expected 1 to 24 characters of A-Z a-z 0-9 _ -",
+            ))
         }
     }
 
@@ -168,7 +171,10 @@ impl Owner {
 
     /// Parses a label written by `label` for the same tag; `None` for anything else.
     pub fn parse_label(tag: &InstanceTag, label: &str) -> Option<Owner> {
-        let rest = label.strip_prefix("berth:")?.strip_prefix(tag.as_str())?.strip_prefix(':')?;
+        let rest = label
+            .strip_prefix("berth:")?
+            .strip_prefix(tag.as_str())?
+            .strip_prefix(':')?;
         let mut parts = rest.split(':');
         let owner = match (parts.next()?, parts.next(), parts.next()) {
             ("net", Some(n), None) => Owner::Network(n.parse().ok()?),

@@ -23,7 +23,10 @@ pub struct Pool {
 
 impl Pool {
     fn subnets(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
-        self.base.subnets(self.size.max(self.base.prefix_len())).into_iter().flatten()
+        self.base
+            .subnets(self.size.max(self.base.prefix_len()))
+            .into_iter()
+            .flatten()
     }
 }
 
@@ -205,7 +208,11 @@ impl Ipam {
             ));
         }
         if subnet.prefix_len() > 30 {
-            return Err(NetError::invalid("subnet", subnet.to_string(), "prefix longer than /30 leaves no room for containers"));
+            return Err(NetError::invalid(
+                "subnet",
+                subnet.to_string(),
+                "prefix longer than /30 leaves no room for containers",
+            ));
         }
         self.check_free(subnet, host_routes)
     }
@@ -255,7 +262,11 @@ fn build_allocation(subnet: Ipv4Net, req: &SubnetRequest) -> Result<NetworkAlloc
         None => first_host(&subnet),
     };
     if !subnet.contains(&gateway) || gateway == subnet.network() || gateway == subnet.broadcast() {
-        return Err(NetError::invalid("gateway", gateway.to_string(), format!("must be a host address inside subnet {subnet}")));
+        return Err(NetError::invalid(
+            "gateway",
+            gateway.to_string(),
+            format!("must be a host address inside subnet {subnet}"),
+        ));
     }
     Ok(NetworkAllocation {
         subnet,
@@ -291,7 +302,11 @@ fn check_requested(alloc: &NetworkAllocation, id: &NetworkId, addr: Ipv4Addr) ->
 fn next_free(alloc: &NetworkAllocation, id: &NetworkId) -> Result<Ipv4Addr> {
     let range = alloc.range();
     let (lo, hi) = (u32::from(range.network()), u32::from(range.broadcast()));
-    let start = alloc.last.map(u32::from).filter(|l| (lo..=hi).contains(l)).map_or(lo, |l| l.wrapping_add(1));
+    let start = alloc
+        .last
+        .map(u32::from)
+        .filter(|l| (lo..=hi).contains(l))
+        .map_or(lo, |l| l.wrapping_add(1));
     let span = u64::from(hi - lo) + 1;
     (0..span)
         .map(|i| Ipv4Addr::from(lo + ((u64::from(start.wrapping_sub(lo)) + i) % span) as u32))
@@ -320,40 +335,70 @@ mod tests {
     fn pools_skip_host_routes_and_each_other() {
         let mut ipam = Ipam::new(PoolConfig::default(), IpamState::default());
         let bridge = ipam
-            .allocate_network(&nid(0), &SubnetRequest { default_bridge: true, ..Default::default() }, &routes())
+            .allocate_network(
+                &nid(0),
+                &SubnetRequest {
+                    default_bridge: true,
+                    ..Default::default()
+                },
+                &routes(),
+            )
             .unwrap();
         assert_eq!(bridge.subnet.to_string(), "172.17.0.0/16");
         assert_eq!(bridge.gateway.to_string(), "172.17.0.1");
-        let a = ipam.allocate_network(&nid(1), &SubnetRequest::default(), &routes()).unwrap();
+        let a = ipam
+            .allocate_network(&nid(1), &SubnetRequest::default(), &routes())
+            .unwrap();
         assert_eq!(a.subnet.to_string(), "172.19.0.0/16");
-        let b = ipam.allocate_network(&nid(2), &SubnetRequest::default(), &routes()).unwrap();
+        let b = ipam
+            .allocate_network(&nid(2), &SubnetRequest::default(), &routes())
+            .unwrap();
         assert_eq!(b.subnet.to_string(), "172.20.0.0/16");
         // Same id again: same answer.
-        assert_eq!(ipam.allocate_network(&nid(1), &SubnetRequest::default(), &routes()).unwrap(), a);
+        assert_eq!(
+            ipam.allocate_network(&nid(1), &SubnetRequest::default(), &routes())
+                .unwrap(),
+            a
+        );
     }
 
     #[test]
     fn pools_move_on_to_192_168() {
         let mut ipam = Ipam::new(PoolConfig::default(), IpamState::default());
         for i in 1..=13 {
-            ipam.allocate_network(&nid(i), &SubnetRequest::default(), &routes()).unwrap();
+            ipam.allocate_network(&nid(i), &SubnetRequest::default(), &routes())
+                .unwrap();
         }
-        let next = ipam.allocate_network(&nid(14), &SubnetRequest::default(), &routes()).unwrap();
+        let next = ipam
+            .allocate_network(&nid(14), &SubnetRequest::default(), &routes())
+            .unwrap();
         assert_eq!(next.subnet.to_string(), "192.168.0.0/20");
     }
 
     #[test]
     fn user_subnet_checks() {
         let mut ipam = Ipam::new(PoolConfig::default(), IpamState::default());
-        let req = |s: &str| SubnetRequest { subnet: Some(s.parse().unwrap()), ..Default::default() };
+        let req = |s: &str| SubnetRequest {
+            subnet: Some(s.parse().unwrap()),
+            ..Default::default()
+        };
         ipam.allocate_network(&nid(1), &req("10.99.0.0/24"), &routes()).unwrap();
-        let err = ipam.allocate_network(&nid(2), &req("10.99.0.0/16"), &routes()).unwrap_err();
+        let err = ipam
+            .allocate_network(&nid(2), &req("10.99.0.0/16"), &routes())
+            .unwrap_err();
         assert!(err.to_string().contains("overlaps network"), "{err}");
-        let err = ipam.allocate_network(&nid(3), &req("172.18.5.0/24"), &routes()).unwrap_err();
+        let err = ipam
+            .allocate_network(&nid(3), &req("172.18.5.0/24"), &routes())
+            .unwrap_err();
         assert!(err.to_string().contains("host route 172.18.0.0/16"), "{err}");
-        let err = ipam.allocate_network(&nid(4), &req("10.98.0.1/24"), &routes()).unwrap_err();
+        let err = ipam
+            .allocate_network(&nid(4), &req("10.98.0.1/24"), &routes())
+            .unwrap_err();
         assert!(err.to_string().contains("10.98.0.0/24"), "{err}");
-        let bad_gw = SubnetRequest { gateway: Some("10.97.1.1".parse().unwrap()), ..req("10.97.0.0/24") };
+        let bad_gw = SubnetRequest {
+            gateway: Some("10.97.1.1".parse().unwrap()),
+            ..req("10.97.0.0/24")
+        };
         assert!(ipam.allocate_network(&nid(5), &bad_gw, &routes()).is_err());
     }
 
@@ -371,12 +416,22 @@ mod tests {
         assert_eq!(ipam.lease(&nid(1), &cid(1), None).unwrap().to_string(), "10.50.0.2");
         assert_eq!(ipam.lease(&nid(1), &cid(1), None).unwrap().to_string(), "10.50.0.2");
         assert_eq!(ipam.lease(&nid(1), &cid(2), None).unwrap().to_string(), "10.50.0.3");
-        assert!(matches!(ipam.lease(&nid(1), &cid(3), None), Err(NetError::AddressesExhausted { .. })));
-        let taken = ipam.lease(&nid(1), &cid(3), Some("10.50.0.2".parse().unwrap())).unwrap_err();
+        assert!(matches!(
+            ipam.lease(&nid(1), &cid(3), None),
+            Err(NetError::AddressesExhausted { .. })
+        ));
+        let taken = ipam
+            .lease(&nid(1), &cid(3), Some("10.50.0.2".parse().unwrap()))
+            .unwrap_err();
         assert!(taken.to_string().contains("leased to container"), "{taken}");
         ipam.release(&nid(1), &cid(1));
         // Explicit addresses may lie outside the range but inside the subnet.
-        assert_eq!(ipam.lease(&nid(1), &cid(3), Some("10.50.0.200".parse().unwrap())).unwrap().to_string(), "10.50.0.200");
+        assert_eq!(
+            ipam.lease(&nid(1), &cid(3), Some("10.50.0.200".parse().unwrap()))
+                .unwrap()
+                .to_string(),
+            "10.50.0.200"
+        );
         assert_eq!(ipam.lease(&nid(1), &cid(4), None).unwrap().to_string(), "10.50.0.2");
     }
 

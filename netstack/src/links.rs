@@ -95,9 +95,21 @@ impl Netlink {
     }
 
     /// Creates bridge `name` (or reuses it), labels it, gives it `gateway/prefix`, sets MTU and brings it up.
-    pub async fn ensure_bridge(&self, name: &str, label: &str, mtu: u32, gateway: Ipv4Addr, subnet: Ipv4Net) -> Result<u32> {
+    pub async fn ensure_bridge(
+        &self,
+        name: &str,
+        label: &str,
+        mtu: u32,
+        gateway: Ipv4Addr,
+        subnet: Ipv4Net,
+    ) -> Result<u32> {
         if self.index_of(name).await?.is_none() {
-            let add = self.handle.link().add(LinkBridge::new(name).mtu(mtu).build()).execute().await;
+            let add = self
+                .handle
+                .link()
+                .add(LinkBridge::new(name).mtu(mtu).build())
+                .execute()
+                .await;
             match add {
                 Ok(()) => {}
                 Err(e) if errno(&e) == Some(libc::EEXIST) => {}
@@ -161,7 +173,10 @@ impl Netlink {
     pub async fn create_veth(&self, host: &str, peer: &str, netns_path: &Path, bridge: u32, mtu: u32) -> Result<u32> {
         let ns = std::fs::File::open(netns_path).map_err(|e| NetError::io("open netns", netns_path, e))?;
         // The peer must come up later, from inside: up at creation together with a master fails (ENOTCONN).
-        let peer_msg = LinkUnspec::new_with_name(peer).mtu(mtu).setns_by_fd(ns.as_raw_fd()).build();
+        let peer_msg = LinkUnspec::new_with_name(peer)
+            .mtu(mtu)
+            .setns_by_fd(ns.as_raw_fd())
+            .build();
         let msg = LinkVeth::new(host, peer)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
             .mtu(mtu)
@@ -193,7 +208,10 @@ impl Netlink {
 
     /// Adds the default route via `gateway` out of interface `index`.
     pub async fn add_default_route(&self, index: u32, gateway: Ipv4Addr) -> Result<()> {
-        let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).output_interface(index).build();
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gateway)
+            .output_interface(index)
+            .build();
         match self.handle.route().add(route).execute().await {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
@@ -221,7 +239,9 @@ impl Netlink {
                     _ => None,
                 });
                 let dst = dst.unwrap_or(Ipv4Addr::UNSPECIFIED);
-                Ipv4Net::new(dst, r.header.destination_prefix_length).ok().map(IpNet::V4)
+                Ipv4Net::new(dst, r.header.destination_prefix_length)
+                    .ok()
+                    .map(IpNet::V4)
             })
             .collect())
     }

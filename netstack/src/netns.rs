@@ -39,11 +39,23 @@ impl NetnsDir {
         // unshare changes only the calling thread's namespace: do it on a throwaway thread.
         let res = std::thread::spawn(move || -> Result<()> {
             unshare(CloneFlags::CLONE_NEWNET).map_err(|e| NetError::io("unshare netns for", &target, e.into()))?;
-            mount(Some("/proc/thread-self/ns/net"), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .map_err(|e| NetError::io("bind-mount netns on", &target, e.into()))
+            mount(
+                Some("/proc/thread-self/ns/net"),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| NetError::io("bind-mount netns on", &target, e.into()))
         })
         .join()
-        .unwrap_or_else(|_| Err(NetError::io("create netns", &path, std::io::Error::other("thread panicked"))));
+        .unwrap_or_else(|_| {
+            Err(NetError::io(
+                "create netns",
+                &path,
+                std::io::Error::other("thread panicked"),
+            ))
+        });
         if res.is_err() {
             let _ = std::fs::remove_file(&path);
         }
@@ -93,5 +105,11 @@ pub fn run_in<T: Send + 'static>(path: &Path, f: impl FnOnce() -> T + Send + 'st
         Ok(f())
     })
     .join()
-    .unwrap_or_else(|_| Err(NetError::io("run in netns", path, std::io::Error::other("thread panicked"))))
+    .unwrap_or_else(|_| {
+        Err(NetError::io(
+            "run in netns",
+            path,
+            std::io::Error::other("thread panicked"),
+        ))
+    })
 }

@@ -10,9 +10,11 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use nftables::batch::Batch;
-use nftables::expr::{Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix};
+use nftables::expr::{
+    Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix,
+};
 use nftables::schema::{Chain, NfListObject, Rule, Table};
-use nftables::stmt::{Counter, JumpTarget, Match, Operator, Statement, NAT, NATFamily};
+use nftables::stmt::{Counter, JumpTarget, Match, NATFamily, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use crate::error::{NetError, Result};
@@ -163,7 +165,11 @@ impl Nft {
     /// Creates the table, its chains and the jump rules to the ports chain, once per host.
     pub fn ensure_base(&self) -> Result<()> {
         let _lock = host_lock()?;
-        if self.list_raw()?.iter().any(|r| r.comment.as_deref() == Some(BASE_COMMENT)) {
+        if self
+            .list_raw()?
+            .iter()
+            .any(|r| r.comment.as_deref() == Some(BASE_COMMENT))
+        {
             return Ok(());
         }
         let mut b = Batch::new();
@@ -177,11 +183,23 @@ impl Nft {
         b.add(self.chain("output", Some((NfChainType::NAT, NfHook::Output, -100))));
         b.add(self.chain("postrouting", Some((NfChainType::NAT, NfHook::Postrouting, 100))));
         b.add(self.chain(PORTS_CHAIN, None));
-        let jump = || Statement::Jump(JumpTarget { target: PORTS_CHAIN.into() });
+        let jump = || {
+            Statement::Jump(JumpTarget {
+                target: PORTS_CHAIN.into(),
+            })
+        };
         b.add(self.rule("prerouting", vec![fib_daddr_local(), jump()], BASE_COMMENT.into()));
         // Loopback destinations never reach DNAT usefully (martians): the userland proxy serves them.
-        let not_loopback = matches(field("ip", "daddr"), Operator::NEQ, prefix(Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8).unwrap_or_default()));
-        b.add(self.rule("output", vec![not_loopback, fib_daddr_local(), jump()], BASE_COMMENT.into()));
+        let not_loopback = matches(
+            field("ip", "daddr"),
+            Operator::NEQ,
+            prefix(Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8).unwrap_or_default()),
+        );
+        b.add(self.rule(
+            "output",
+            vec![not_loopback, fib_daddr_local(), jump()],
+            BASE_COMMENT.into(),
+        ));
         self.apply(b)
     }
 
@@ -192,15 +210,39 @@ impl Nft {
         let iif = |op, v: &str| matches(meta(MetaKey::Iifname), op, s(v));
         let oif = |op, v: &str| matches(meta(MetaKey::Oifname), op, s(v));
         let mut b = Batch::new();
-        b.add(self.rule("forward", vec![iif(Operator::EQ, br), oif(Operator::EQ, br), Statement::Accept(None)], label.clone()));
+        b.add(self.rule(
+            "forward",
+            vec![iif(Operator::EQ, br), oif(Operator::EQ, br), Statement::Accept(None)],
+            label.clone(),
+        ));
         let other_bridges = format!("{}*", BridgeName::PREFIX);
-        b.add(self.rule("forward", vec![iif(Operator::EQ, br), oif(Operator::EQ, &other_bridges), Statement::Drop(None)], label.clone()));
+        b.add(self.rule(
+            "forward",
+            vec![
+                iif(Operator::EQ, br),
+                oif(Operator::EQ, &other_bridges),
+                Statement::Drop(None),
+            ],
+            label.clone(),
+        ));
         if net.internal {
-            b.add(self.rule("forward", vec![iif(Operator::EQ, br), Statement::Drop(None)], label.clone()));
-            b.add(self.rule("forward", vec![oif(Operator::EQ, br), Statement::Drop(None)], label.clone()));
+            b.add(self.rule(
+                "forward",
+                vec![iif(Operator::EQ, br), Statement::Drop(None)],
+                label.clone(),
+            ));
+            b.add(self.rule(
+                "forward",
+                vec![oif(Operator::EQ, br), Statement::Drop(None)],
+                label.clone(),
+            ));
         } else {
             let saddr = matches(field("ip", "saddr"), Operator::EQ, prefix(net.subnet));
-            b.add(self.rule("postrouting", vec![saddr, oif(Operator::NEQ, br), Statement::Masquerade(None)], label));
+            b.add(self.rule(
+                "postrouting",
+                vec![saddr, oif(Operator::NEQ, br), Statement::Masquerade(None)],
+                label,
+            ));
         }
         self.apply(b)
     }
@@ -214,7 +256,11 @@ impl Nft {
             if let Some(ip) = r.host_ip {
                 expr.push(matches(field("ip", "daddr"), Operator::EQ, s(ip.to_string())));
             }
-            expr.push(matches(field(r.proto.as_str(), "dport"), Operator::EQ, Expression::Number(u32::from(r.host_port))));
+            expr.push(matches(
+                field(r.proto.as_str(), "dport"),
+                Operator::EQ,
+                Expression::Number(u32::from(r.host_port)),
+            ));
             expr.push(counter());
             expr.push(Statement::DNAT(Some(NAT {
                 addr: Some(s(r.container_ip.to_string())),
@@ -227,7 +273,11 @@ impl Nft {
             let to_self = vec![
                 matches(field("ip", "saddr"), Operator::EQ, s(r.container_ip.to_string())),
                 matches(field("ip", "daddr"), Operator::EQ, s(r.container_ip.to_string())),
-                matches(field(r.proto.as_str(), "dport"), Operator::EQ, Expression::Number(u32::from(r.container_port))),
+                matches(
+                    field(r.proto.as_str(), "dport"),
+                    Operator::EQ,
+                    Expression::Number(u32::from(r.container_port)),
+                ),
                 Statement::Masquerade(None),
             ];
             b.add(self.rule("postrouting", to_self, label.clone()));
@@ -275,7 +325,8 @@ impl Nft {
     }
 
     fn apply(&self, batch: Batch<'static>) -> Result<()> {
-        let json = serde_json::to_string(&batch.to_nftables()).map_err(|e| NetError::Nft(format!("encode rules: {e}")))?;
+        let json =
+            serde_json::to_string(&batch.to_nftables()).map_err(|e| NetError::Nft(format!("encode rules: {e}")))?;
         run_nft(&["-j", "-f", "-"], Some(&json)).map(|_| ())
     }
 
@@ -286,9 +337,17 @@ impl Nft {
             Err(NetError::Nft(e)) if e.contains("No such file or directory") => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| NetError::Nft(format!("unreadable `nft -j` output: {e}")))?;
-        let items = v.get("nftables").and_then(|n| n.as_array()).cloned().unwrap_or_default();
-        Ok(items.iter().filter_map(|i| RawRule::from_json(i.get("rule")?)).collect())
+        let v: serde_json::Value =
+            serde_json::from_str(&out).map_err(|e| NetError::Nft(format!("unreadable `nft -j` output: {e}")))?;
+        let items = v
+            .get("nftables")
+            .and_then(|n| n.as_array())
+            .cloned()
+            .unwrap_or_default();
+        Ok(items
+            .iter()
+            .filter_map(|i| RawRule::from_json(i.get("rule")?))
+            .collect())
     }
 }
 
@@ -329,11 +388,18 @@ fn run_nft(args: &[&str], stdin: Option<&str>) -> Result<String> {
         .spawn()
         .map_err(|e| NetError::Nft(format!("cannot run nft (install nftables): {e}")))?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes()).map_err(|e| NetError::Nft(format!("write to nft: {e}")))?;
+        pipe.write_all(input.as_bytes())
+            .map_err(|e| NetError::Nft(format!("write to nft: {e}")))?;
     }
-    let out = child.wait_with_output().map_err(|e| NetError::Nft(format!("wait for nft: {e}")))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetError::Nft(format!("wait for nft: {e}")))?;
     if !out.status.success() {
-        return Err(NetError::Nft(format!("nft {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(NetError::Nft(format!(
+            "nft {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -351,25 +417,42 @@ pub(crate) fn file_lock(path: &str) -> Result<nix::fcntl::Flock<std::fs::File>> 
         .write(true)
         .open(path)
         .map_err(|e| NetError::io("open lock file", path, e))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| NetError::io("lock", path, e.into()))
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| NetError::io("lock", path, e.into()))
 }
 
 /// Explains host firewall state berth may not change but that breaks its networks: with
 /// br_netfilter calling iptables, a foreign forward chain with policy drop (left by dockerd, for
 /// one) drops even traffic between containers on one bridge. Empty when nothing is in the way.
 pub fn host_firewall_warnings(own_table: &str) -> Vec<String> {
-    let bridged = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables").is_ok_and(|v| v.trim() == "1");
-    let Ok(out) = run_nft(&["-j", "list", "chains"], None) else { return Vec::new() };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&out) else { return Vec::new() };
-    let items = v.get("nftables").and_then(|n| n.as_array()).cloned().unwrap_or_default();
+    let bridged =
+        std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables").is_ok_and(|v| v.trim() == "1");
+    let Ok(out) = run_nft(&["-j", "list", "chains"], None) else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&out) else {
+        return Vec::new();
+    };
+    let items = v
+        .get("nftables")
+        .and_then(|n| n.as_array())
+        .cloned()
+        .unwrap_or_default();
     items
         .iter()
         .filter_map(|i| i.get("chain"))
-        .filter(|c| c.get("hook").and_then(|h| h.as_str()) == Some("forward") && c.get("policy").and_then(|p| p.as_str()) == Some("drop"))
+        .filter(|c| {
+            c.get("hook").and_then(|h| h.as_str()) == Some("forward")
+                && c.get("policy").and_then(|p| p.as_str()) == Some("drop")
+        })
         .filter(|c| c.get("table").and_then(|t| t.as_str()) != Some(own_table))
         .map(|c| {
             let name = |k: &str| c.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();
-            let scope = if bridged { "between containers and to the outside" } else { "to the outside" };
+            let scope = if bridged {
+                "between containers and to the outside"
+            } else {
+                "to the outside"
+            };
             format!(
                 "table {} {} chain {} has policy drop on the forward hook: it drops berth's container traffic {scope}; \
                  berth does not edit other tables (allow interfaces brt-* and vb* there, or reset that policy)",

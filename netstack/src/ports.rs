@@ -33,7 +33,11 @@ impl PortRequest {
             "" | "0.0.0.0" => None,
             s => match s.parse::<IpAddr>() {
                 Ok(IpAddr::V4(v4)) => Some(v4),
-                Ok(IpAddr::V6(_)) => return Err(NetError::Unsupported(format!("IPv6 host address {s} for published ports"))),
+                Ok(IpAddr::V6(_)) => {
+                    return Err(NetError::Unsupported(format!(
+                        "IPv6 host address {s} for published ports"
+                    )))
+                }
                 Err(_) => return Err(NetError::invalid("HostIp", s, "expected an IPv4 address")),
             },
         };
@@ -104,7 +108,12 @@ pub struct PortTable {
 impl PortTable {
     /// Binds every requested port (all or none) and starts proxies to `container_ip`. Returns the
     /// ports bound and the DNAT rules the caller must install.
-    pub async fn publish(&self, id: &ContainerId, container_ip: Ipv4Addr, reqs: &[PortRequest]) -> Result<(Vec<PublishedPort>, Vec<Dnat>)> {
+    pub async fn publish(
+        &self,
+        id: &ContainerId,
+        container_ip: Ipv4Addr,
+        reqs: &[PortRequest],
+    ) -> Result<(Vec<PublishedPort>, Vec<Dnat>)> {
         let mut bound = Vec::new();
         for req in reqs {
             // Any error drops what is bound so far: nothing half-published.
@@ -131,7 +140,12 @@ impl PortTable {
             ports.push(port.clone());
             active.push(Active { port, proxy });
         }
-        self.held.lock().unwrap_or_else(|p| p.into_inner()).entry(id.clone()).or_default().extend(active);
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.clone())
+            .or_default()
+            .extend(active);
         Ok((ports, dnats))
     }
 
@@ -143,7 +157,12 @@ impl PortTable {
 
     /// Containers that hold ports.
     pub fn holders(&self) -> Vec<ContainerId> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Ports held by `id`.
@@ -175,13 +194,19 @@ impl PortTable {
         }
         let (port, err) = last_err.unwrap_or((0, std::io::Error::other("no port to try")));
         if err.kind() != std::io::ErrorKind::AddrInUse {
-            return Err(NetError::io("bind host port", format!("{}/{ip}:{port}", req.proto.as_str()), err));
+            return Err(NetError::io(
+                "bind host port",
+                format!("{}/{ip}:{port}", req.proto.as_str()),
+                err,
+            ));
         }
         Err(NetError::PortInUse {
             proto: req.proto.as_str(),
             addr: ip.into(),
             port,
-            holder: self.holder_of(req.proto, port).or_else(|| process_holding(req.proto, port)),
+            holder: self
+                .holder_of(req.proto, port)
+                .or_else(|| process_holding(req.proto, port)),
         })
     }
 
@@ -214,7 +239,12 @@ fn process_holding(proto: Proto, port: u16) -> Option<String> {
     let inodes: Vec<String> = ["", "6"]
         .iter()
         .filter_map(|v6| std::fs::read_to_string(format!("/proc/thread-self/net/{}{v6}", proto.as_str())).ok())
-        .flat_map(|t| t.lines().skip(1).filter_map(|l| socket_inode(l, port)).collect::<Vec<_>>())
+        .flat_map(|t| {
+            t.lines()
+                .skip(1)
+                .filter_map(|l| socket_inode(l, port))
+                .collect::<Vec<_>>()
+        })
         .collect();
     if inodes.is_empty() {
         return None;
@@ -224,9 +254,13 @@ fn process_holding(proto: Proto, port: u16) -> Option<String> {
         if !pid.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else { continue };
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
+            continue;
+        };
         for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
             let target = target.to_string_lossy();
             if inodes.iter().any(|i| target == format!("socket:[{i}]")) {
                 let comm = std::fs::read_to_string(proc_entry.path().join("comm")).unwrap_or_default();
@@ -240,7 +274,9 @@ fn process_holding(proto: Proto, port: u16) -> Option<String> {
 fn socket_inode(line: &str, port: u16) -> Option<String> {
     let cols: Vec<&str> = line.split_whitespace().collect();
     let local_port = u16::from_str_radix(cols.get(1)?.rsplit(':').next()?, 16).ok()?;
-    (local_port == port).then(|| cols.get(9).map(|s| s.to_string())).flatten()
+    (local_port == port)
+        .then(|| cols.get(9).map(|s| s.to_string()))
+        .flatten()
 }
 
 #[cfg(test)]

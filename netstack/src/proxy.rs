@@ -14,9 +14,13 @@ const UDP_IDLE: Duration = Duration::from_secs(60);
 /// Forwards every accepted connection to `target`.
 pub async fn tcp(listener: TcpListener, target: SocketAddr) {
     loop {
-        let Ok((mut client, _)) = listener.accept().await else { continue };
+        let Ok((mut client, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
-            let Ok(mut upstream) = TcpStream::connect(target).await else { return };
+            let Ok(mut upstream) = TcpStream::connect(target).await else {
+                return;
+            };
             let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
         });
     }
@@ -28,7 +32,9 @@ pub async fn udp(sock: UdpSocket, target: SocketAddr) {
     let sessions: Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>> = Arc::default();
     let mut buf = vec![0u8; 65535];
     loop {
-        let Ok((n, client)) = sock.recv_from(&mut buf).await else { continue };
+        let Ok((n, client)) = sock.recv_from(&mut buf).await else {
+            continue;
+        };
         let upstream = match session(&sessions, &sock, client, target).await {
             Some(u) => u,
             None => continue,

@@ -15,7 +15,9 @@ pub const REGISTRY_DIR: &str = "/run/berth/netstack";
 /// an instance in the same namespace can remove them.
 fn current_netns() -> u64 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/thread-self/ns/net").map(|m| m.ino()).unwrap_or(0)
+    std::fs::metadata("/proc/thread-self/ns/net")
+        .map(|m| m.ino())
+        .unwrap_or(0)
 }
 
 /// Records that `tag` keeps its namespace files in `netns_dir` (file: netns inode, newline, dir).
@@ -29,7 +31,9 @@ pub fn register(registry: &Path, tag: &InstanceTag, netns_dir: &Path) -> Result<
 /// Tags of this network namespace whose registered directory no longer exists (their owner's
 /// state root is gone).
 pub fn dead_instances(registry: &Path, own: &InstanceTag) -> Vec<InstanceTag> {
-    let Ok(entries) = std::fs::read_dir(registry) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(registry) else {
+        return Vec::new();
+    };
     let here = current_netns();
     entries
         .flatten()

@@ -37,8 +37,16 @@ pub fn render_resolv_conf(spec: &ResolvSpec, host: &str) -> String {
             .filter(|ns| !ns.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
             .collect(),
     };
-    let search = if spec.search.is_empty() { host_values("search") } else { spec.search.clone() };
-    let options = if spec.options.is_empty() { host_values("options") } else { spec.options.clone() };
+    let search = if spec.search.is_empty() {
+        host_values("search")
+    } else {
+        spec.search.clone()
+    };
+    let options = if spec.options.is_empty() {
+        host_values("options")
+    } else {
+        spec.options.clone()
+    };
     let mut out = String::new();
     for ns in nameservers {
         out.push_str(&format!("nameserver {ns}\n"));
@@ -71,13 +79,23 @@ pub fn parse_extra_host(entry: &str) -> Result<(String, HostTarget)> {
         .ok_or_else(|| NetError::invalid("extra host", entry, "expected NAME:IP or NAME=IP"))?;
     let name = name.trim();
     if name.is_empty() || name.contains(char::is_whitespace) {
-        return Err(NetError::invalid("extra host", entry, "host name is empty or has spaces"));
+        return Err(NetError::invalid(
+            "extra host",
+            entry,
+            "host name is empty or has spaces",
+        ));
     }
     let target = target.trim().trim_start_matches('[').trim_end_matches(']');
     let target = if target == "host-gateway" {
         HostTarget::HostGateway
     } else {
-        HostTarget::Ip(target.parse().map_err(|_| NetError::invalid("extra host", entry, "expected an IP address or host-gateway after the name"))?)
+        HostTarget::Ip(target.parse().map_err(|_| {
+            NetError::invalid(
+                "extra host",
+                entry,
+                "expected an IP address or host-gateway after the name",
+            )
+        })?)
     };
     Ok((name.to_string(), target))
 }
@@ -88,9 +106,13 @@ pub fn hosts_entries(extra: &[(String, HostTarget)], gateway: Option<Ipv4Addr>) 
         .iter()
         .map(|(name, target)| match target {
             HostTarget::Ip(ip) => Ok((name.clone(), *ip)),
-            HostTarget::HostGateway => gateway
-                .map(|g| (name.clone(), IpAddr::V4(g)))
-                .ok_or_else(|| NetError::invalid("extra host", format!("{name}:host-gateway"), "host-gateway needs the container on a bridge network")),
+            HostTarget::HostGateway => gateway.map(|g| (name.clone(), IpAddr::V4(g))).ok_or_else(|| {
+                NetError::invalid(
+                    "extra host",
+                    format!("{name}:host-gateway"),
+                    "host-gateway needs the container on a bridge network",
+                )
+            }),
         })
         .collect()
 }
@@ -107,7 +129,10 @@ mod tests {
             embedded: Some("10.213.0.1".parse().unwrap()),
             ..Default::default()
         };
-        assert_eq!(render_resolv_conf(&spec, HOST), "nameserver 10.213.0.1\nsearch corp.example\noptions edns0\n");
+        assert_eq!(
+            render_resolv_conf(&spec, HOST),
+            "nameserver 10.213.0.1\nsearch corp.example\noptions edns0\n"
+        );
     }
 
     #[test]
@@ -118,15 +143,24 @@ mod tests {
             options: vec!["ndots:2".into()],
             ..Default::default()
         };
-        assert_eq!(render_resolv_conf(&spec, HOST), "nameserver 1.1.1.1\nsearch a.example\noptions ndots:2\n");
+        assert_eq!(
+            render_resolv_conf(&spec, HOST),
+            "nameserver 1.1.1.1\nsearch a.example\noptions ndots:2\n"
+        );
         let none = render_resolv_conf(&ResolvSpec::default(), HOST);
-        assert_eq!(none, "nameserver 9.9.9.9\nsearch corp.example\noptions edns0\n", "loopback resolver dropped");
+        assert_eq!(
+            none, "nameserver 9.9.9.9\nsearch corp.example\noptions edns0\n",
+            "loopback resolver dropped"
+        );
     }
 
     #[test]
     fn extra_hosts() {
         let gw: Ipv4Addr = "10.213.0.1".parse().unwrap();
-        let parsed: Vec<_> = ["db:10.0.0.5", "h=host-gateway", "v6:::1"].iter().map(|e| parse_extra_host(e).unwrap()).collect();
+        let parsed: Vec<_> = ["db:10.0.0.5", "h=host-gateway", "v6:::1"]
+            .iter()
+            .map(|e| parse_extra_host(e).unwrap())
+            .collect();
         let lines = hosts_entries(&parsed, Some(gw)).unwrap();
         assert_eq!(lines[1], ("h".to_string(), IpAddr::V4(gw)));
         assert_eq!(lines[2].1, "::1".parse::<IpAddr>().unwrap());

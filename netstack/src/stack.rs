@@ -213,7 +213,13 @@ impl Netstack {
             let owner = Owner::Network(net.id.clone());
             let mtu = net.mtu.unwrap_or(self.cfg.mtu);
             self.host
-                .ensure_bridge(bridge.as_str(), &owner.label(&self.cfg.instance), mtu, net.gateway, net.subnet)
+                .ensure_bridge(
+                    bridge.as_str(),
+                    &owner.label(&self.cfg.instance),
+                    mtu,
+                    net.gateway,
+                    net.subnet,
+                )
                 .await?;
             self.ensure_nft_base()?;
             self.nft.delete_where(|o| *o == owner)?;
@@ -226,7 +232,9 @@ impl Netstack {
             if !net.internal {
                 nft::enable_ip_forward()?;
             }
-            self.dns.serve(&net.id, SocketAddr::new(IpAddr::V4(net.gateway), self.cfg.dns_port)).await
+            self.dns
+                .serve(&net.id, SocketAddr::new(IpAddr::V4(net.gateway), self.cfg.dns_port))
+                .await
         }
         .instrument(span)
         .await
@@ -269,26 +277,29 @@ impl Netstack {
         async {
             let path = self.netns.path(id);
             if !netns::is_nsfs(&path) {
-                return Err(NetError::Unsupported(format!("container {} has no network namespace; create_sandbox first", id.short(12))));
+                return Err(NetError::Unsupported(format!(
+                    "container {} has no network namespace; create_sandbox first",
+                    id.short(12)
+                )));
             }
-            let bridge = self
-                .host
-                .index_of(net.bridge().as_str())
-                .await?
-                .ok_or_else(|| NetError::NoSuchNetwork(format!("{} (bridge {} missing)", net.id.short(12), net.bridge())))?;
+            let bridge = self.host.index_of(net.bridge().as_str()).await?.ok_or_else(|| {
+                NetError::NoSuchNetwork(format!("{} (bridge {} missing)", net.id.short(12), net.bridge()))
+            })?;
             let inside = Netlink::connect_in(&path)?;
             let ifname = next_ifname(&inside).await?;
             let veth = VethName::of(id, &net.id);
             let mtu = net.mtu.unwrap_or(self.cfg.mtu);
             // A leftover from a crashed attach would make the create fail.
             self.host.delete(veth.as_str()).await?;
-            let host_index = self.host.create_veth(veth.as_str(), &ifname, &path, bridge, mtu).await?;
+            let host_index = self
+                .host
+                .create_veth(veth.as_str(), &ifname, &path, bridge, mtu)
+                .await?;
             let label = Owner::Endpoint(id.clone(), net.id.clone()).label(&self.cfg.instance);
             self.host.set_alias(host_index, &label).await?;
-            let index = inside
-                .index_of(&ifname)
-                .await?
-                .ok_or_else(|| NetError::Unsupported(format!("{ifname} did not appear in the container's namespace")))?;
+            let index = inside.index_of(&ifname).await?.ok_or_else(|| {
+                NetError::Unsupported(format!("{ifname} did not appear in the container's namespace"))
+            })?;
             inside.add_address(index, ep.ip, net.subnet.prefix_len()).await?;
             inside.up(index, None).await?;
             // Like Docker: an internal network gives no way out, not even a route.
@@ -321,7 +332,12 @@ impl Netstack {
     }
 
     /// Publishes ports of a container at `container_ip` (all or none); DNAT plus proxy.
-    pub async fn publish(&self, id: &ContainerId, container_ip: Ipv4Addr, reqs: &[PortRequest]) -> Result<Vec<PublishedPort>> {
+    pub async fn publish(
+        &self,
+        id: &ContainerId,
+        container_ip: Ipv4Addr,
+        reqs: &[PortRequest],
+    ) -> Result<Vec<PublishedPort>> {
         let span = info_span!("publish", container = %id.short(12));
         async {
             self.ensure_nft_base()?;
@@ -355,7 +371,10 @@ impl Netstack {
             self.unpublish(id)?;
             self.dns.records().remove_container(id);
             for link in self.host.links().await? {
-                let owner = link.alias.as_deref().and_then(|a| Owner::parse_label(&self.cfg.instance, a));
+                let owner = link
+                    .alias
+                    .as_deref()
+                    .and_then(|a| Owner::parse_label(&self.cfg.instance, a));
                 if matches!(owner, Some(Owner::Endpoint(c, _)) if &c == id) {
                     self.host.delete(&link.name).await?;
                 }
@@ -379,17 +398,33 @@ impl Netstack {
     /// Forgets this instance entirely: every object of its tag and its registry entry (for
     /// throwaway roots such as tests; the engine keeps its networks across restarts).
     pub async fn destroy(&self) -> Result<usize> {
-        crate::reaper::reap(&self.host, &self.cfg.nft_table, &self.cfg.registry_dir, &self.cfg.instance).await
+        crate::reaper::reap(
+            &self.host,
+            &self.cfg.nft_table,
+            &self.cfg.registry_dir,
+            &self.cfg.instance,
+        )
+        .await
     }
 
     /// Removes this instance's bridges, veths, namespace files, rules, listeners and ports that `keep`
     /// does not name: the recovery after a crash. Never touches objects without this instance's label.
     pub async fn cleanup_orphans(&self, keep: &Keep) -> Result<CleanupReport> {
-        let span = info_span!("cleanup_orphans", networks = keep.networks.len(), containers = keep.containers.len());
+        let span = info_span!(
+            "cleanup_orphans",
+            networks = keep.networks.len(),
+            containers = keep.containers.len()
+        );
         async {
             let mut report = CleanupReport::default();
             for link in self.host.links().await? {
-                let Some(owner) = link.alias.as_deref().and_then(|a| Owner::parse_label(&self.cfg.instance, a)) else { continue };
+                let Some(owner) = link
+                    .alias
+                    .as_deref()
+                    .and_then(|a| Owner::parse_label(&self.cfg.instance, a))
+                else {
+                    continue;
+                };
                 let orphan = match &owner {
                     Owner::Network(n) => !keep.networks.contains(n),
                     Owner::Endpoint(c, n) => !keep.containers.contains(c) || !keep.networks.contains(n),

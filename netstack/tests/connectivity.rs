@@ -20,13 +20,21 @@ fn same_network_pings_other_network_is_isolated() {
         s.create_network(&sb).await.unwrap();
 
         let (c1, c2, c3) = (ctr_id(), ctr_id(), ctr_id());
-        let ep = |n| EndpointSpec { ip: host(sa.subnet, n), names: vec![], default_route: true };
+        let ep = |n| EndpointSpec {
+            ip: host(sa.subnet, n),
+            names: vec![],
+            default_route: true,
+        };
         let p1 = s.create_sandbox(&c1).await.unwrap();
         let p2 = s.create_sandbox(&c2).await.unwrap();
         let p3 = s.create_sandbox(&c3).await.unwrap();
         let a1 = s.attach(&c1, &sa, &ep(2)).await.unwrap();
         s.attach(&c2, &sa, &ep(3)).await.unwrap();
-        let ep3 = EndpointSpec { ip: host(sb.subnet, 2), names: vec![], default_route: true };
+        let ep3 = EndpointSpec {
+            ip: host(sb.subnet, 2),
+            names: vec![],
+            default_route: true,
+        };
         s.attach(&c3, &sb, &ep3).await.unwrap();
         assert_eq!(a1.ifname, "eth0");
 
@@ -40,11 +48,28 @@ fn same_network_pings_other_network_is_isolated() {
         assert!(ping(&p1, host(sa.subnet, 3)), "c1 -> c2 on the same network");
         assert!(ping(&p2, host(sa.subnet, 2)), "c2 -> c1 on the same network");
         assert!(ping(&p3, sb.gateway), "c3 reaches its own gateway");
-        assert!(!ping(&p3, host(sa.subnet, 2)), "c3 on another network must not reach c1");
-        assert!(!ping(&p1, host(sb.subnet, 2)), "c1 must not reach c3 on another network");
+        assert!(
+            !ping(&p3, host(sa.subnet, 2)),
+            "c3 on another network must not reach c1"
+        );
+        assert!(
+            !ping(&p1, host(sb.subnet, 2)),
+            "c1 must not reach c3 on another network"
+        );
 
         // A second network on a running container appears as eth1; detach removes it.
-        let a2 = s.attach(&c1, &sb, &EndpointSpec { ip: host(sb.subnet, 9), names: vec![], default_route: false }).await.unwrap();
+        let a2 = s
+            .attach(
+                &c1,
+                &sb,
+                &EndpointSpec {
+                    ip: host(sb.subnet, 9),
+                    names: vec![],
+                    default_route: false,
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(a2.ifname, "eth1");
         assert!(ping(&p1, host(sb.subnet, 2)), "c1 reaches c3 once on the same network");
         s.detach(&c1, &nb).await.unwrap();
@@ -57,7 +82,11 @@ fn same_network_pings_other_network_is_isolated() {
         s.remove_network(&na).await.unwrap();
         s.remove_network(&nb).await.unwrap();
         s.remove_network(&nb).await.unwrap();
-        assert_eq!(s.cleanup_orphans(&Keep::default()).await.unwrap(), Default::default(), "explicit removal left nothing");
+        assert_eq!(
+            s.cleanup_orphans(&Keep::default()).await.unwrap(),
+            Default::default(),
+            "explicit removal left nothing"
+        );
     });
 }
 
@@ -78,21 +107,67 @@ fn internal_network_cannot_reach_out() {
         let p1 = s.create_sandbox(&c1).await.unwrap();
         let p2 = s.create_sandbox(&c2).await.unwrap();
         let p3 = s.create_sandbox(&c3).await.unwrap();
-        s.attach(&c1, &si, &EndpointSpec { ip: host(si.subnet, 2), names: vec![], default_route: true }).await.unwrap();
-        s.attach(&c2, &si, &EndpointSpec { ip: host(si.subnet, 3), names: vec![], default_route: true }).await.unwrap();
-        s.attach(&c3, &so, &EndpointSpec { ip: host(so.subnet, 2), names: vec![], default_route: true }).await.unwrap();
-        assert!(ping(&p1, host(si.subnet, 3)), "members of an internal network reach each other");
+        s.attach(
+            &c1,
+            &si,
+            &EndpointSpec {
+                ip: host(si.subnet, 2),
+                names: vec![],
+                default_route: true,
+            },
+        )
+        .await
+        .unwrap();
+        s.attach(
+            &c2,
+            &si,
+            &EndpointSpec {
+                ip: host(si.subnet, 3),
+                names: vec![],
+                default_route: true,
+            },
+        )
+        .await
+        .unwrap();
+        s.attach(
+            &c3,
+            &so,
+            &EndpointSpec {
+                ip: host(so.subnet, 2),
+                names: vec![],
+                default_route: true,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(
+            ping(&p1, host(si.subnet, 3)),
+            "members of an internal network reach each other"
+        );
         let routes = sh(&format!("nsenter --net={} ip route", p1.display()));
-        assert!(!routes.contains("default"), "no default route on an internal network: {routes}");
+        assert!(
+            !routes.contains("default"),
+            "no default route on an internal network: {routes}"
+        );
         // Even with a route added by hand, the firewall stops traffic leaving the internal bridge.
-        sh(&format!("nsenter --net={} ip route add default via {}", p1.display(), si.gateway));
+        sh(&format!(
+            "nsenter --net={} ip route add default via {}",
+            p1.display(),
+            si.gateway
+        ));
         assert!(ping(&p3, so.gateway), "the other network works");
         assert!(!ping(&p1, host(so.subnet, 2)), "an internal network must not reach out");
-        assert!(!ping(&p3, host(si.subnet, 2)), "nothing reaches into an internal network");
+        assert!(
+            !ping(&p3, host(si.subnet, 2)),
+            "nothing reaches into an internal network"
+        );
         let rules = sh("nft list chain ip berth forward");
         assert!(rules.contains(&format!("iifname \"{}\" drop", si.bridge())), "{rules}");
         let nat = sh("nft list chain ip berth postrouting");
-        assert!(!nat.contains(&si.subnet.to_string()), "no masquerade for internal networks: {nat}");
+        assert!(
+            !nat.contains(&si.subnet.to_string()),
+            "no masquerade for internal networks: {nat}"
+        );
         assert!(nat.contains(&so.subnet.to_string()), "masquerade for the other: {nat}");
         drop(p2);
         let report = s.cleanup_orphans(&Keep::default()).await.unwrap();
@@ -109,14 +184,27 @@ fn foreign_forward_drop_policy_is_reported_not_touched() {
     }
     isolated(|| async {
         let t = TestStack::new(None);
-        assert!(t.stack.firewall_warnings().is_empty(), "a fresh namespace has no foreign firewall");
+        assert!(
+            t.stack.firewall_warnings().is_empty(),
+            "a fresh namespace has no foreign firewall"
+        );
         sh("nft 'add table ip filter; add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }'");
         let warnings = t.stack.firewall_warnings();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].contains("table ip filter chain FORWARD has policy drop"), "{}", warnings[0]);
+        assert!(
+            warnings[0].contains("table ip filter chain FORWARD has policy drop"),
+            "{}",
+            warnings[0]
+        );
         let n = net_id();
-        t.stack.create_network(&spec(&n, free_subnet(&t.stack, 60).await, false)).await.unwrap();
-        assert!(sh("nft list chain ip filter FORWARD").contains("policy drop"), "berth leaves other tables alone");
+        t.stack
+            .create_network(&spec(&n, free_subnet(&t.stack, 60).await, false))
+            .await
+            .unwrap();
+        assert!(
+            sh("nft list chain ip filter FORWARD").contains("policy drop"),
+            "berth leaves other tables alone"
+        );
         t.stack.remove_network(&n).await.unwrap();
     });
 }

@@ -95,17 +95,51 @@ fn names_resolve_per_network_and_the_rest_is_forwarded() {
         s.create_sandbox(&c2).await.unwrap();
         s.create_sandbox(&c3).await.unwrap();
         let (ip1, ip2) = (host(sa.subnet, 2), host(sa.subnet, 3));
-        s.attach(&c1, &sa, &EndpointSpec { ip: ip1, names: names(&["proj-web-1", "web", "frontend"]), default_route: true }).await.unwrap();
-        s.attach(&c2, &sa, &EndpointSpec { ip: ip2, names: names(&["proj-web-2", "web"]), default_route: true }).await.unwrap();
-        s.attach(&c3, &sb, &EndpointSpec { ip: host(sb.subnet, 2), names: names(&["db"]), default_route: true }).await.unwrap();
+        s.attach(
+            &c1,
+            &sa,
+            &EndpointSpec {
+                ip: ip1,
+                names: names(&["proj-web-1", "web", "frontend"]),
+                default_route: true,
+            },
+        )
+        .await
+        .unwrap();
+        s.attach(
+            &c2,
+            &sa,
+            &EndpointSpec {
+                ip: ip2,
+                names: names(&["proj-web-2", "web"]),
+                default_route: true,
+            },
+        )
+        .await
+        .unwrap();
+        s.attach(
+            &c3,
+            &sb,
+            &EndpointSpec {
+                ip: host(sb.subnet, 2),
+                names: names(&["db"]),
+                default_route: true,
+            },
+        )
+        .await
+        .unwrap();
 
         let dns_a = SocketAddr::from((sa.gateway, 53));
         let dns_b = SocketAddr::from((sb.gateway, 53));
         let blocking = |f: Box<dyn FnOnce() -> Message + Send>| tokio::task::spawn_blocking(f);
 
         // Two replicas: both addresses, order rotating.
-        let first = blocking(Box::new(move || udp_query(dns_a, "web", RecordType::A))).await.unwrap();
-        let second = blocking(Box::new(move || udp_query(dns_a, "web.", RecordType::A))).await.unwrap();
+        let first = blocking(Box::new(move || udp_query(dns_a, "web", RecordType::A)))
+            .await
+            .unwrap();
+        let second = blocking(Box::new(move || udp_query(dns_a, "web.", RecordType::A)))
+            .await
+            .unwrap();
         let expected: BTreeSet<IpAddr> = [ip1.into(), ip2.into()].into();
         assert_eq!(addrs(&first).into_iter().collect::<BTreeSet<_>>(), expected);
         assert_ne!(addrs(&first), addrs(&second), "round-robin");
@@ -116,35 +150,58 @@ fn names_resolve_per_network_and_the_rest_is_forwarded() {
         assert_eq!(addrs(&inside), vec![IpAddr::V4(ip1)]);
 
         // TCP works too.
-        let over_tcp = blocking(Box::new(move || tcp_query(dns_a, "proj-web-2"))).await.unwrap();
+        let over_tcp = blocking(Box::new(move || tcp_query(dns_a, "proj-web-2")))
+            .await
+            .unwrap();
         assert_eq!(addrs(&over_tcp), vec![IpAddr::V4(ip2)]);
 
         // A known name with no IPv6 address: empty NOERROR, not forwarded.
-        let aaaa = blocking(Box::new(move || udp_query(dns_a, "web", RecordType::AAAA))).await.unwrap();
+        let aaaa = blocking(Box::new(move || udp_query(dns_a, "web", RecordType::AAAA)))
+            .await
+            .unwrap();
         assert_eq!(aaaa.metadata.response_code, ResponseCode::NoError);
         assert!(aaaa.answers.is_empty());
 
         // Unknown names go to the upstream stub; so do names of other networks.
-        let ext = blocking(Box::new(move || udp_query(dns_a, "ext.example.test", RecordType::A))).await.unwrap();
+        let ext = blocking(Box::new(move || udp_query(dns_a, "ext.example.test", RecordType::A)))
+            .await
+            .unwrap();
         assert_eq!(addrs(&ext), vec![IpAddr::V4(STUB_ANSWER)]);
-        let db_from_a = blocking(Box::new(move || udp_query(dns_a, "db", RecordType::A))).await.unwrap();
-        assert_eq!(addrs(&db_from_a), vec![IpAddr::V4(STUB_ANSWER)], "db lives on another network");
-        let db_from_b = blocking(Box::new(move || udp_query(dns_b, "db", RecordType::A))).await.unwrap();
+        let db_from_a = blocking(Box::new(move || udp_query(dns_a, "db", RecordType::A)))
+            .await
+            .unwrap();
+        assert_eq!(
+            addrs(&db_from_a),
+            vec![IpAddr::V4(STUB_ANSWER)],
+            "db lives on another network"
+        );
+        let db_from_b = blocking(Box::new(move || udp_query(dns_b, "db", RecordType::A)))
+            .await
+            .unwrap();
         assert_eq!(addrs(&db_from_b), vec![IpAddr::V4(host(sb.subnet, 2))]);
 
         // Detach removes the names.
         s.detach(&c2, &na).await.unwrap();
-        let after = blocking(Box::new(move || udp_query(dns_a, "web", RecordType::A))).await.unwrap();
+        let after = blocking(Box::new(move || udp_query(dns_a, "web", RecordType::A)))
+            .await
+            .unwrap();
         assert_eq!(addrs(&after), vec![IpAddr::V4(ip1)]);
 
         // No upstream answering: SERVFAIL rather than silence.
         s.dns().set_upstreams(vec![]);
-        let fail = blocking(Box::new(move || udp_query(dns_a, "nothing.example.test", RecordType::A))).await.unwrap();
+        let fail = blocking(Box::new(move || {
+            udp_query(dns_a, "nothing.example.test", RecordType::A)
+        }))
+        .await
+        .unwrap();
         assert_eq!(fail.metadata.response_code, ResponseCode::ServFail);
 
         let report = s.cleanup_orphans(&Keep::default()).await.unwrap();
         assert_eq!((report.bridges, report.netns), (2, 3), "{report:?}");
         let links = sh("ip -o link");
-        assert!(!links.contains(sa.bridge().as_str()) && !links.contains(sb.bridge().as_str()), "{links}");
+        assert!(
+            !links.contains(sa.bridge().as_str()) && !links.contains(sb.bridge().as_str()),
+            "{links}"
+        );
     });
 }

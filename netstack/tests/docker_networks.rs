@@ -31,21 +31,35 @@ fn start_engine(bin: &Path, root: &Path) -> Engine {
         .unwrap();
     let engine = Engine { child };
     for _ in 0..100 {
-        if sh_ok(&format!("curl -sf --unix-socket {}/berth.sock http://berth/_ping", root.display())) {
+        if sh_ok(&format!(
+            "curl -sf --unix-socket {}/berth.sock http://berth/_ping",
+            root.display()
+        )) {
             return engine;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    panic!("engine did not answer: {}", std::fs::read_to_string(root.join("engine.log")).unwrap_or_default());
+    panic!(
+        "engine did not answer: {}",
+        std::fs::read_to_string(root.join("engine.log")).unwrap_or_default()
+    );
 }
 
 fn docker(root: &Path, args: &[&str]) -> Output {
-    Command::new("docker").args(args).env("DOCKER_HOST", format!("unix://{}/berth.sock", root.display())).output().unwrap()
+    Command::new("docker")
+        .args(args)
+        .env("DOCKER_HOST", format!("unix://{}/berth.sock", root.display()))
+        .output()
+        .unwrap()
 }
 
 fn ok(root: &Path, args: &[&str]) -> String {
     let out = docker(root, args);
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -60,7 +74,9 @@ fn prerequisites(name: &str) -> Option<(PathBuf, PathBuf)> {
         return None;
     }
     let bin = std::env::var_os("BERTH_BIN").map(PathBuf::from);
-    let images = std::env::var_os("BERTH_TEST_IMAGES").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../tests/images/out"));
+    let images = std::env::var_os("BERTH_TEST_IMAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../tests/images/out"));
     match bin {
         Some(b) if b.exists() && sh_ok("command -v docker") && images.join("busybox.tar").exists() => Some((b, images)),
         _ => {
@@ -75,28 +91,65 @@ fn prerequisites(name: &str) -> Option<(PathBuf, PathBuf)> {
 
 #[test]
 fn docker_network_commands() {
-    let Some((bin, images)) = prerequisites("docker_network_commands") else { return };
+    let Some((bin, images)) = prerequisites("docker_network_commands") else {
+        return;
+    };
     isolated(move || async move {
         let root_dir = tempfile::tempdir().unwrap();
         let root = root_dir.path().to_path_buf();
         let _mounts = MountGuard(root.join("netns"));
         let engine = start_engine(&bin, &root);
 
-        assert!(ok(&root, &["network", "ls", "--format", "{{.Name}}"]).lines().any(|l| l == "bridge"));
-        let id = ok(&root, &["network", "create", "--subnet", "10.99.0.0/24", "--label", "t=1", "n1"]);
+        assert!(ok(&root, &["network", "ls", "--format", "{{.Name}}"])
+            .lines()
+            .any(|l| l == "bridge"));
+        let id = ok(
+            &root,
+            &["network", "create", "--subnet", "10.99.0.0/24", "--label", "t=1", "n1"],
+        );
         assert_eq!(id.len(), 64);
-        let ipam = ok(&root, &["network", "inspect", "n1", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}"]);
+        let ipam = ok(
+            &root,
+            &[
+                "network",
+                "inspect",
+                "n1",
+                "--format",
+                "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
+            ],
+        );
         assert_eq!(ipam, "10.99.0.0/24 10.99.0.1");
-        assert!(sh(&format!("ip -o addr show brt-{}", &id[..11])).contains("10.99.0.1/24"), "bridge has the gateway address");
+        assert!(
+            sh(&format!("ip -o addr show brt-{}", &id[..11])).contains("10.99.0.1/24"),
+            "bridge has the gateway address"
+        );
         assert!(fails(&root, &["network", "create", "n1"]).contains("already exists"));
         assert!(fails(&root, &["network", "create", "--subnet", "10.99.0.128/25", "n3"]).contains("overlaps"));
         assert!(fails(&root, &["network", "create", "--subnet", "10.99.0.0/33", "n4"]).contains("Subnet"));
-        assert_eq!(ok(&root, &["network", "ls", "--filter", "label=t=1", "--format", "{{.Name}}"]), "n1");
+        assert_eq!(
+            ok(
+                &root,
+                &["network", "ls", "--filter", "label=t=1", "--format", "{{.Name}}"]
+            ),
+            "n1"
+        );
 
         ok(&root, &["load", "-i", images.join("busybox.tar").to_str().unwrap()]);
         ok(&root, &["create", "--name", "c1", "busybox", "sleep", "100"]);
-        ok(&root, &["network", "connect", "--alias", "web", "--ip", "10.99.0.50", "n1", "c1"]);
-        let members = ok(&root, &["network", "inspect", "n1", "--format", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}"]);
+        ok(
+            &root,
+            &["network", "connect", "--alias", "web", "--ip", "10.99.0.50", "n1", "c1"],
+        );
+        let members = ok(
+            &root,
+            &[
+                "network",
+                "inspect",
+                "n1",
+                "--format",
+                "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}",
+            ],
+        );
         assert_eq!(members, "c1 10.99.0.50/24");
         assert!(fails(&root, &["network", "connect", "n1", "c1"]).contains("already exists"));
 
@@ -110,13 +163,22 @@ fn docker_network_commands() {
 
         ok(&root, &["network", "disconnect", "n1", "c1"]);
         ok(&root, &["network", "rm", "n1"]);
-        assert!(!sh("ip -o link").contains(&format!("brt-{}", &id[..11])), "bridge removed with the network");
+        assert!(
+            !sh("ip -o link").contains(&format!("brt-{}", &id[..11])),
+            "bridge removed with the network"
+        );
         assert!(fails(&root, &["network", "rm", "bridge"]).contains("pre-defined"));
 
         ok(&root, &["network", "create", "n2"]);
         let kept = ok(&root, &["network", "create", "--internal", "n5"]);
         ok(&root, &["network", "connect", "n5", "c1"]);
-        assert_eq!(ok(&root, &["network", "prune", "-f"]).lines().filter(|l| *l == "n2").count(), 1);
+        assert_eq!(
+            ok(&root, &["network", "prune", "-f"])
+                .lines()
+                .filter(|l| *l == "n2")
+                .count(),
+            1
+        );
 
         // Restart: networks and endpoints persist, bridges come back.
         drop(engine);
@@ -124,7 +186,22 @@ fn docker_network_commands() {
         let _engine = start_engine(&bin, &root);
         let names = ok(&root, &["network", "ls", "--format", "{{.Name}}"]);
         assert!(names.contains("n5") && !names.contains("n2"), "{names}");
-        assert!(sh("ip -o link").contains(&format!("brt-{}", &kept[..11])), "bridge re-made at start");
-        assert_eq!(ok(&root, &["network", "inspect", "n5", "--format", "{{.Internal}} {{len .Containers}}"]), "true 1");
+        assert!(
+            sh("ip -o link").contains(&format!("brt-{}", &kept[..11])),
+            "bridge re-made at start"
+        );
+        assert_eq!(
+            ok(
+                &root,
+                &[
+                    "network",
+                    "inspect",
+                    "n5",
+                    "--format",
+                    "{{.Internal}} {{len .Containers}}"
+                ]
+            ),
+            "true 1"
+        );
     });
 }

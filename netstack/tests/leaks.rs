@@ -9,11 +9,18 @@ use common::*;
 use netstack::{Config, EndpointSpec, Keep, Netstack, PortRequest, Proto};
 
 fn count_links(tag: &str) -> usize {
-    sh("ip -o link").lines().filter(|l| l.contains(&format!("berth:{tag}:"))).count()
+    sh("ip -o link")
+        .lines()
+        .filter(|l| l.contains(&format!("berth:{tag}:")))
+        .count()
 }
 
 fn count_rules(tag: &str) -> usize {
-    let table = if sh_ok("nft list table ip berth") { sh("nft list table ip berth") } else { String::new() };
+    let table = if sh_ok("nft list table ip berth") {
+        sh("nft list table ip berth")
+    } else {
+        String::new()
+    };
     table.lines().filter(|l| l.contains(&format!("berth:{tag}:"))).count()
 }
 
@@ -35,9 +42,23 @@ fn fifty_networks_hundred_attachments_leave_nothing() {
                 let c = ctr_id();
                 t.stack.create_sandbox(&c).await.unwrap();
                 let ip = host(sn.subnet, 2 + k);
-                t.stack.attach(&c, &sn, &EndpointSpec { ip, names: vec![format!("svc{i}")], default_route: true }).await.unwrap();
+                t.stack
+                    .attach(
+                        &c,
+                        &sn,
+                        &EndpointSpec {
+                            ip,
+                            names: vec![format!("svc{i}")],
+                            default_route: true,
+                        },
+                    )
+                    .await
+                    .unwrap();
                 if k == 0 && i % 10 == 0 {
-                    t.stack.publish(&c, ip, &[PortRequest::parse(Proto::Tcp, "", "", 80).unwrap()]).await.unwrap();
+                    t.stack
+                        .publish(&c, ip, &[PortRequest::parse(Proto::Tcp, "", "", 80).unwrap()])
+                        .await
+                        .unwrap();
                 }
                 ctrs.push((c, n.clone()));
             }
@@ -49,7 +70,9 @@ fn fifty_networks_hundred_attachments_leave_nothing() {
 
         // Foreign objects that must survive: an unlabelled brt- bridge, another tag's rule, a stray file.
         sh("ip link add brt-foreign0 type bridge");
-        sh(r#"nft 'add rule ip berth forward iifname "brt-foreign0" accept comment "berth:othertag:net:0123456789abcdef"'"#);
+        sh(
+            r#"nft 'add rule ip berth forward iifname "brt-foreign0" accept comment "berth:othertag:net:0123456789abcdef"'"#,
+        );
         std::fs::write(t.netns_dir().join("not-a-container"), b"").unwrap();
 
         // First half: removed one by one, as the engine does on `down`.
@@ -71,7 +94,11 @@ fn fifty_networks_hundred_attachments_leave_nothing() {
         drop(t.stack);
         let fresh = Netstack::new(cfg).unwrap();
         let kept_net = nets[49].clone();
-        let kept: Vec<_> = ctrs.iter().filter(|(_, n)| *n == kept_net).map(|(c, _)| c.clone()).collect();
+        let kept: Vec<_> = ctrs
+            .iter()
+            .filter(|(_, n)| *n == kept_net)
+            .map(|(c, _)| c.clone())
+            .collect();
         let keep = Keep {
             networks: HashSet::from([kept_net.clone()]),
             containers: kept.iter().cloned().collect(),
@@ -85,13 +112,24 @@ fn fifty_networks_hundred_attachments_leave_nothing() {
         let report = fresh.cleanup_orphans(&Keep::default()).await.unwrap();
         assert_eq!((report.bridges, report.veths, report.netns), (1, 2, 2), "{report:?}");
         assert_eq!(count_links(&tag), 0, "ip link shows nothing of ours");
-        assert_eq!(sh("ip -o link").lines().filter(|l| l.contains(": vb")).count(), 0, "no veth left");
-        assert_eq!(std::fs::read_dir(&netns_dir).unwrap().count(), 1, "only the foreign file is left");
+        assert_eq!(
+            sh("ip -o link").lines().filter(|l| l.contains(": vb")).count(),
+            0,
+            "no veth left"
+        );
+        assert_eq!(
+            std::fs::read_dir(&netns_dir).unwrap().count(),
+            1,
+            "only the foreign file is left"
+        );
         assert_eq!(count_rules(&tag), 0, "nft list table ip berth shows nothing of ours");
         assert!(fresh.nft().owned_rules().unwrap().is_empty());
 
         assert!(sh("ip -o link").contains("brt-foreign0"), "foreign bridge untouched");
-        assert!(sh("nft list table ip berth").contains("berth:othertag:"), "foreign rule untouched");
+        assert!(
+            sh("nft list table ip berth").contains("berth:othertag:"),
+            "foreign rule untouched"
+        );
         sh("ip link del brt-foreign0");
     });
 }

@@ -22,8 +22,28 @@ fn published_ports_reach_the_container() {
         let p1 = s.create_sandbox(&c1).await.unwrap();
         s.create_sandbox(&c2).await.unwrap();
         let ip1 = host(sn.subnet, 2);
-        s.attach(&c1, &sn, &EndpointSpec { ip: ip1, names: vec![], default_route: true }).await.unwrap();
-        s.attach(&c2, &sn, &EndpointSpec { ip: host(sn.subnet, 3), names: vec![], default_route: true }).await.unwrap();
+        s.attach(
+            &c1,
+            &sn,
+            &EndpointSpec {
+                ip: ip1,
+                names: vec![],
+                default_route: true,
+            },
+        )
+        .await
+        .unwrap();
+        s.attach(
+            &c2,
+            &sn,
+            &EndpointSpec {
+                ip: host(sn.subnet, 3),
+                names: vec![],
+                default_route: true,
+            },
+        )
+        .await
+        .unwrap();
         let _web = tcp_server_in(&p1, 8080, "hello from c1");
         let _echo = udp_echo_in(&p1, 5353);
 
@@ -36,13 +56,19 @@ fn published_ports_reach_the_container() {
         assert_ne!(tcp_port, 0);
 
         // 127.0.0.1 goes through the userland proxy.
-        let body = tokio::task::spawn_blocking(move || tcp_fetch(SocketAddr::from((Ipv4Addr::LOCALHOST, tcp_port)))).await.unwrap().unwrap();
+        let body = tokio::task::spawn_blocking(move || tcp_fetch(SocketAddr::from((Ipv4Addr::LOCALHOST, tcp_port))))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(body, "hello from c1");
 
         // A non-loopback local address (the gateway) goes through the DNAT rule: its counter moves.
         let before = dnat_packets(s, &c1);
         let gw = sn.gateway;
-        let body = tokio::task::spawn_blocking(move || tcp_fetch(SocketAddr::from((gw, tcp_port)))).await.unwrap().unwrap();
+        let body = tokio::task::spawn_blocking(move || tcp_fetch(SocketAddr::from((gw, tcp_port))))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(body, "hello from c1");
         assert!(dnat_packets(s, &c1) > before, "the DNAT rule counted the connection");
 
@@ -64,24 +90,51 @@ fn published_ports_reach_the_container() {
         let err = s.publish(&c2, host(sn.subnet, 3), &[again]).await.unwrap_err();
         assert!(matches!(err, NetError::PortInUse { .. }), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains(&format!("container {}", c1.short(12))) && msg.contains(&tcp_port.to_string()), "{msg}");
+        assert!(
+            msg.contains(&format!("container {}", c1.short(12))) && msg.contains(&tcp_port.to_string()),
+            "{msg}"
+        );
         assert!(s.published(&c2).is_empty());
 
         // A range skips the taken port.
-        let range = PortRequest::parse(Proto::Tcp, "127.0.0.1", &format!("{}-{}", tcp_port, tcp_port.saturating_add(20)), 80).unwrap();
+        let range = PortRequest::parse(
+            Proto::Tcp,
+            "127.0.0.1",
+            &format!("{}-{}", tcp_port, tcp_port.saturating_add(20)),
+            80,
+        )
+        .unwrap();
         let got = s.publish(&c2, host(sn.subnet, 3), &[range]).await.unwrap();
-        assert!(got[0].host_port > tcp_port && got[0].host_port <= tcp_port.saturating_add(20), "{got:?}");
+        assert!(
+            got[0].host_port > tcp_port && got[0].host_port <= tcp_port.saturating_add(20),
+            "{got:?}"
+        );
 
         // A port held by a foreign process: refused, naming the process.
         let foreign = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let fport = foreign.local_addr().unwrap().port();
         let req = PortRequest::parse(Proto::Tcp, "127.0.0.1", &fport.to_string(), 80).unwrap();
-        let msg = s.publish(&c2, host(sn.subnet, 3), &[req]).await.unwrap_err().to_string();
+        let msg = s
+            .publish(&c2, host(sn.subnet, 3), &[req])
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("process"), "{msg}");
 
         s.unpublish(&c1).unwrap();
-        assert!(tokio::task::spawn_blocking(move || tcp_fetch(SocketAddr::from((Ipv4Addr::LOCALHOST, tcp_port)))).await.unwrap().is_err(), "port freed");
-        assert!(s.nft().owned_rules().unwrap().iter().all(|r| !matches!(&r.owner, netstack::Owner::Ports(c) if *c == c1)));
+        assert!(
+            tokio::task::spawn_blocking(move || tcp_fetch(SocketAddr::from((Ipv4Addr::LOCALHOST, tcp_port))))
+                .await
+                .unwrap()
+                .is_err(),
+            "port freed"
+        );
+        assert!(s
+            .nft()
+            .owned_rules()
+            .unwrap()
+            .iter()
+            .all(|r| !matches!(&r.owner, netstack::Owner::Ports(c) if *c == c1)));
         let report = s.cleanup_orphans(&Keep::default()).await.unwrap();
         assert!(report.rules > 0 && report.netns == 2, "{report:?}");
         assert!(s.nft().owned_rules().unwrap().is_empty());

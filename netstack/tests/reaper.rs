@@ -14,7 +14,10 @@ fn dead_instances_are_reaped_live_ones_kept() {
         let a = TestStack::new(None);
         let registry = a.dir.path().join("registry");
         let na = net_id();
-        a.stack.create_network(&spec(&na, free_subnet(&a.stack, 70).await, false)).await.unwrap();
+        a.stack
+            .create_network(&spec(&na, free_subnet(&a.stack, 70).await, false))
+            .await
+            .unwrap();
 
         // Instance B registers in the same registry, makes a network and a container, then its root vanishes.
         let b_root = tempfile::tempdir().unwrap();
@@ -28,8 +31,21 @@ fn dead_instances_are_reaped_live_ones_kept() {
         b.create_network(&sb).await.unwrap();
         let c = ctr_id();
         b.create_sandbox(&c).await.unwrap();
-        b.attach(&c, &sb, &EndpointSpec { ip: host(sb.subnet, 2), names: vec![], default_route: true }).await.unwrap();
-        assert!(a.stack.reap_dead_instances().await.unwrap() == 0, "B's root still exists: nothing reaped");
+        b.attach(
+            &c,
+            &sb,
+            &EndpointSpec {
+                ip: host(sb.subnet, 2),
+                names: vec![],
+                default_route: true,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(
+            a.stack.reap_dead_instances().await.unwrap() == 0,
+            "B's root still exists: nothing reaped"
+        );
         drop(b);
         unmount_all(&b_root.path().join("netns"));
         drop(b_root);
@@ -39,7 +55,13 @@ fn dead_instances_are_reaped_live_ones_kept() {
         let links = sh("ip -d -o link");
         assert!(!links.contains(&format!("berth:{}:", b_tag.as_str())), "{links}");
         assert!(links.contains(&format!("berth:{}:", a.tag.as_str())), "A's bridge kept");
-        assert!(!std::fs::read_dir(&registry).unwrap().flatten().any(|e| e.file_name() == b_tag.as_str()), "B unregistered");
+        assert!(
+            !std::fs::read_dir(&registry)
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name() == b_tag.as_str()),
+            "B unregistered"
+        );
         assert!(sh("nft list table ip berth").contains(a.tag.as_str()), "A's rules kept");
         assert!(a.stack.destroy().await.unwrap() >= 1);
         assert!(!sh("ip -d -o link").contains(&format!("berth:{}:", a.tag.as_str())));

@@ -85,7 +85,9 @@ pub fn run(global: &GlobalArgs, args: ConfigArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn keys(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    v.and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn lines(mut items: Vec<String>, sort: bool) -> String {
@@ -109,7 +111,10 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         return Ok(lines(keys(doc.get("networks")), false));
     }
     if args.list_profiles {
-        let all = services.into_iter().flat_map(|m| m.values()).chain(loaded.disabled_services.values());
+        let all = services
+            .into_iter()
+            .flat_map(|m| m.values())
+            .chain(loaded.disabled_services.values());
         let profiles = all
             .filter_map(|s| s.get("profiles").and_then(Value::as_array))
             .flatten()

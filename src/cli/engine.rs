@@ -64,8 +64,16 @@ pub fn run(global: &GlobalArgs, cmd: EngineCommand) -> anyhow::Result<ExitCode> 
             let st = daemon::status(&cfg);
             let pid = st.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
             let state = if st.answering { "running" } else { "not running" };
-            println!("engine: {state}\npid: {pid}\nsocket: unix://{}\nroot: {}", cfg.socket.display(), cfg.root.display());
-            Ok(if st.answering { ExitCode::SUCCESS } else { ExitCode::from(3) })
+            println!(
+                "engine: {state}\npid: {pid}\nsocket: unix://{}\nroot: {}",
+                cfg.socket.display(),
+                cfg.root.display()
+            );
+            Ok(if st.answering {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
         }
     }
 }

@@ -48,7 +48,9 @@ pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn load(docker: &Docker, input: PathBuf, quiet: bool) -> anyhow::Result<ExitCode> {
-    let file = tokio::fs::File::open(&input).await.with_context(|| format!("opening {}", input.display()))?;
+    let file = tokio::fs::File::open(&input)
+        .await
+        .with_context(|| format!("opening {}", input.display()))?;
     let body = futures::stream::unfold(file, |mut f| async move {
         let mut buf = vec![0u8; 1 << 20];
         match f.read(&mut buf).await {
@@ -60,7 +62,14 @@ async fn load(docker: &Docker, input: PathBuf, quiet: bool) -> anyhow::Result<Ex
             Err(e) => Some((Err(e), f)),
         }
     });
-    let mut out = docker.import_image_stream(ImportImageOptions { quiet, ..Default::default() }, body, None);
+    let mut out = docker.import_image_stream(
+        ImportImageOptions {
+            quiet,
+            ..Default::default()
+        },
+        body,
+        None,
+    );
     while let Some(msg) = out.next().await {
         let msg = msg.with_context(|| format!("loading {}", input.display()))?;
         if let Some(e) = msg.error_detail.and_then(|d| d.message) {
@@ -80,7 +89,10 @@ fn bytes_of(v: Vec<u8>) -> bytes::Bytes {
 }
 
 async fn ls(docker: &Docker) -> anyhow::Result<ExitCode> {
-    let images = docker.list_images(Some(ListImagesOptions::default())).await.context("listing images")?;
+    let images = docker
+        .list_images(Some(ListImagesOptions::default()))
+        .await
+        .context("listing images")?;
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::NOTHING);
     table.set_header(["REPOSITORY", "TAG", "IMAGE ID", "SIZE"]);

@@ -3,8 +3,8 @@
 pub mod config;
 pub mod engine;
 pub mod image;
-pub mod registry;
 pub mod monitor;
+pub mod registry;
 pub mod stack;
 
 use clap::{Args, Parser, Subcommand};
@@ -13,7 +13,11 @@ use std::process::ExitCode;
 
 /// Top-level command line.
 #[derive(Parser, Debug)]
-#[command(name = "berth", version, about = "Run Compose stacks with berth's own container engine")]
+#[command(
+    name = "berth",
+    version,
+    about = "Run Compose stacks with berth's own container engine"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

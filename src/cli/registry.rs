@@ -68,7 +68,9 @@ fn parse_ref(s: &str) -> anyhow::Result<ImageRef> {
 
 /// Credentials for `registry` from the docker config, in bollard's form.
 fn credentials_for(registry: &str) -> anyhow::Result<Option<DockerCredentials>> {
-    let Some(path) = auth::docker_config_path() else { return Ok(None) };
+    let Some(path) = auth::docker_config_path() else {
+        return Ok(None);
+    };
     let creds = DockerConfig::load(&path)?.credentials(registry)?;
     Ok(creds.map(|c| DockerCredentials {
         username: Some(c.username).filter(|s| !s.is_empty()),
@@ -86,10 +88,22 @@ pub async fn pull(docker: &Docker, args: PullArgs) -> anyhow::Result<ExitCode> {
         (Some(d), _) => (r.name(), d.clone()),
         (None, t) => (r.name(), t.clone().unwrap_or_else(|| "latest".into())),
     };
-    let opts = CreateImageOptions { from_image: Some(from_image), tag: Some(tag), platform: args.platform.clone().unwrap_or_default(), ..Default::default() };
+    let opts = CreateImageOptions {
+        from_image: Some(from_image),
+        tag: Some(tag),
+        platform: args.platform.clone().unwrap_or_default(),
+        ..Default::default()
+    };
     let stream = docker
         .create_image(Some(opts), None, credentials_for(&r.registry)?)
-        .map(|m| m.map(|m| Msg { id: m.id, status: m.status, detail: m.progress_detail, error: m.error_detail }));
+        .map(|m| {
+            m.map(|m| Msg {
+                id: m.id,
+                status: m.status,
+                detail: m.progress_detail,
+                error: m.error_detail,
+            })
+        });
     render(stream, args.quiet, &format!("pulling {}", args.reference)).await?;
     if args.quiet {
         println!("{r}");
@@ -101,10 +115,20 @@ pub async fn pull(docker: &Docker, args: PullArgs) -> anyhow::Result<ExitCode> {
 pub async fn push(docker: &Docker, args: PushArgs) -> anyhow::Result<ExitCode> {
     let r = parse_ref(&args.reference)?;
     // bollard's push messages carry no layer id, so push shows status lines only.
-    let opts = PushImageOptions { tag: r.tag.clone(), ..Default::default() };
+    let opts = PushImageOptions {
+        tag: r.tag.clone(),
+        ..Default::default()
+    };
     let stream = docker
         .push_image(&r.name(), Some(opts), credentials_for(&r.registry)?)
-        .map(|m| m.map(|m| Msg { id: None, status: m.status, detail: m.progress_detail, error: m.error_detail }));
+        .map(|m| {
+            m.map(|m| Msg {
+                id: None,
+                status: m.status,
+                detail: m.progress_detail,
+                error: m.error_detail,
+            })
+        });
     render(stream, args.quiet, &format!("pushing {}", args.reference)).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -118,7 +142,11 @@ struct Msg {
 }
 
 /// Shows progress: one bar per layer on a terminal, status changes as lines otherwise.
-async fn render(stream: impl Stream<Item = Result<Msg, bollard::errors::Error>>, quiet: bool, what: &str) -> anyhow::Result<()> {
+async fn render(
+    stream: impl Stream<Item = Result<Msg, bollard::errors::Error>>,
+    quiet: bool,
+    what: &str,
+) -> anyhow::Result<()> {
     let tty = std::io::stdout().is_terminal() && !quiet;
     let multi = MultiProgress::new();
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
@@ -133,7 +161,10 @@ async fn render(stream: impl Stream<Item = Result<Msg, bollard::errors::Error>>,
             bail!("{what}: {e}");
         }
         let status = m.status.unwrap_or_default();
-        let (current, total) = m.detail.map(|d| (d.current.unwrap_or(0), d.total.unwrap_or(0))).unwrap_or((0, 0));
+        let (current, total) = m
+            .detail
+            .map(|d| (d.current.unwrap_or(0), d.total.unwrap_or(0)))
+            .unwrap_or((0, 0));
         match m.id.filter(|id| m_is_layer(id, &status)) {
             Some(id) if tty => {
                 let bar = bars.entry(id.clone()).or_insert_with(|| {
@@ -147,7 +178,11 @@ async fn render(stream: impl Stream<Item = Result<Msg, bollard::errors::Error>>,
                     bar.set_position(current as u64);
                 }
                 bar.set_message(status.clone());
-                if status.ends_with("complete") || status == "Already exists" || status == "Pushed" || status == "Layer already exists" {
+                if status.ends_with("complete")
+                    || status == "Already exists"
+                    || status == "Pushed"
+                    || status == "Layer already exists"
+                {
                     bar.finish();
                 }
             }
@@ -189,14 +224,17 @@ pub fn login(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<ExitCode> {
         (Some(p), false) => p,
         (None, true) => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("reading the password from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the password from stdin")?;
             s.trim_end_matches(['\n', '\r']).to_owned()
         }
         (None, false) => bail!("berth login: give --password-stdin (or --password)"),
     };
     let cfg = super::engine::ensure_running(global)?;
     let body = serde_json::json!({ "username": username, "password": password, "serveraddress": registry });
-    let (status, answer) = post_json(&cfg.socket, "/auth", &body).context("asking the engine to check the credentials")?;
+    let (status, answer) =
+        post_json(&cfg.socket, "/auth", &body).context("asking the engine to check the credentials")?;
     if status != 200 {
         let msg = serde_json::from_slice::<serde_json::Value>(&answer)
             .ok()
@@ -206,7 +244,14 @@ pub fn login(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<ExitCode> {
     }
     let path = auth::docker_config_path().context("no HOME or DOCKER_CONFIG to store credentials in")?;
     let mut config = DockerConfig::load(&path)?;
-    config.store(&registry, &Credentials { username, password, ..Default::default() })?;
+    config.store(
+        &registry,
+        &Credentials {
+            username,
+            password,
+            ..Default::default()
+        },
+    )?;
     println!("Login Succeeded");
     Ok(ExitCode::SUCCESS)
 }
@@ -226,7 +271,12 @@ pub fn logout(args: LogoutArgs) -> anyhow::Result<ExitCode> {
 
 /// `https://host:5000/v2/` → `host:5000`; Docker Hub spellings → `docker.io`.
 fn registry_host(server: &str) -> String {
-    let h = server.trim_start_matches("https://").trim_start_matches("http://").split('/').next().unwrap_or("");
+    let h = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or("");
     match h {
         "" | "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
         other => other.to_owned(),
@@ -236,15 +286,23 @@ fn registry_host(server: &str) -> String {
 /// One JSON POST over the engine's unix socket (bollard has no `/auth` call).
 fn post_json(socket: &std::path::Path, path: &str, body: &serde_json::Value) -> anyhow::Result<(u16, Vec<u8>)> {
     use std::io::Write;
-    let mut s = std::os::unix::net::UnixStream::connect(socket).with_context(|| format!("connecting to {}", socket.display()))?;
+    let mut s = std::os::unix::net::UnixStream::connect(socket)
+        .with_context(|| format!("connecting to {}", socket.display()))?;
     let data = serde_json::to_vec(body)?;
     write!(s, "POST {path} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", data.len())?;
     s.write_all(&data)?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp)?;
-    let text_end = resp.windows(4).position(|w| w == b"\r\n\r\n").context("malformed answer from the engine")?;
+    let text_end = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("malformed answer from the engine")?;
     let head = String::from_utf8_lossy(&resp[..text_end]).into_owned();
-    let status: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("malformed status line from the engine")?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("malformed status line from the engine")?;
     let mut body = resp[text_end + 4..].to_vec();
     if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         body = dechunk(&body);

@@ -67,13 +67,19 @@ pub fn run(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
 async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
     // Verbs that need the model load and check it (cycles, unsupported attributes) before touching the engine.
     match &cmd {
-        StackCommand::Up(args) => return with_model(global, |d, m| Box::pin(async move { up::run(&d, &m, args).await })).await,
+        StackCommand::Up(args) => {
+            return with_model(global, |d, m| Box::pin(async move { up::run(&d, &m, args).await })).await
+        }
         StackCommand::Create(args) => {
             let up_args = args.to_up();
             return with_model(global, |d, m| Box::pin(async move { up::run(&d, &m, &up_args).await })).await;
         }
-        StackCommand::Run(args) => return with_model(global, |d, m| Box::pin(async move { run::run(&d, &m, args).await })).await,
-        StackCommand::Pull(args) => return with_model(global, |d, m| Box::pin(async move { info::pull(&d, &m, args).await })).await,
+        StackCommand::Run(args) => {
+            return with_model(global, |d, m| Box::pin(async move { run::run(&d, &m, args).await })).await
+        }
+        StackCommand::Pull(args) => {
+            return with_model(global, |d, m| Box::pin(async move { info::pull(&d, &m, args).await })).await
+        }
         StackCommand::Ls(args) => return ls::run(&client::connect(global.host.as_deref()).await?, args).await,
         StackCommand::Version => return info::version(&client::connect(global.host.as_deref()).await?).await,
         _ => {}
@@ -102,7 +108,12 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
             let down = down::run(&docker, name, target.model.as_ref(), &down_args);
             info::wait(&docker, name, &args, down).await
         }
-        StackCommand::Up(_) | StackCommand::Create(_) | StackCommand::Run(_) | StackCommand::Pull(_) | StackCommand::Ls(_) | StackCommand::Version => {
+        StackCommand::Up(_)
+        | StackCommand::Create(_)
+        | StackCommand::Run(_)
+        | StackCommand::Pull(_)
+        | StackCommand::Ls(_)
+        | StackCommand::Version => {
             unreachable!("handled above")
         }
     }

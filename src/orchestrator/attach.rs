@@ -22,10 +22,16 @@ pub async fn run(
     mut events: broadcast::Receiver<ContainerEvent>,
     args: &UpArgs,
 ) -> Result<ExitCode> {
-    let all: Vec<(String, Replica)> = started.iter().flat_map(|(s, rs)| rs.iter().map(move |r| (s.clone(), r.clone()))).collect();
+    let all: Vec<(String, Replica)> = started
+        .iter()
+        .flat_map(|(s, rs)| rs.iter().map(move |r| (s.clone(), r.clone())))
+        .collect();
     let log_tasks = spawn_logs(docker, project, &all, args);
     let mut running: HashSet<String> = all.iter().map(|(_, r)| r.id.clone()).collect();
-    let names: HashMap<String, (String, String)> = all.iter().map(|(s, r)| (r.id.clone(), (s.clone(), r.name.clone()))).collect();
+    let names: HashMap<String, (String, String)> = all
+        .iter()
+        .map(|(s, r)| (r.id.clone(), (s.clone(), r.name.clone())))
+        .collect();
     let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
     let progress = Progress::new();
     let mut stopping = false;
@@ -94,24 +100,61 @@ pub async fn run(
     Ok(ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(1)))
 }
 
-fn spawn_logs(docker: &Docker, project: &ProjectSpec, all: &[(String, Replica)], args: &UpArgs) -> Vec<tokio::task::JoinHandle<Result<()>>> {
-    let attached: Vec<&(String, Replica)> = all.iter().filter(|(s, _)| args.attach.is_empty() || args.attach.contains(s)).collect();
-    let style = LogStyle::new(attached.iter().map(|(_, r)| r.name.as_str()), args.no_color, args.no_log_prefix);
+fn spawn_logs(
+    docker: &Docker,
+    project: &ProjectSpec,
+    all: &[(String, Replica)],
+    args: &UpArgs,
+) -> Vec<tokio::task::JoinHandle<Result<()>>> {
+    let attached: Vec<&(String, Replica)> = all
+        .iter()
+        .filter(|(s, _)| args.attach.is_empty() || args.attach.contains(s))
+        .collect();
+    let style = LogStyle::new(
+        attached.iter().map(|(_, r)| r.name.as_str()),
+        args.no_color,
+        args.no_log_prefix,
+    );
     let writer = LineWriter::default();
-    let now = i32::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)).unwrap_or(0);
+    let now = i32::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
+    .unwrap_or(0);
     attached
         .into_iter()
         .map(|(service, replica)| {
             let colour_index = project.services.iter().position(|s| &s.name == service).unwrap_or(0);
-            let target = LogTarget { id: replica.id.clone(), name: replica.name.clone(), colour_index };
+            let target = LogTarget {
+                id: replica.id.clone(),
+                name: replica.name.clone(),
+                colour_index,
+            };
             // Fresh containers show everything; ones already running only what comes from now on.
-            let query = LogQuery { follow: true, since: (!replica.fresh && replica.running).then_some(now), ..Default::default() };
-            tokio::spawn(logs::stream(docker.clone(), target, query, style.clone(), writer.clone()))
+            let query = LogQuery {
+                follow: true,
+                since: (!replica.fresh && replica.running).then_some(now),
+                ..Default::default()
+            };
+            tokio::spawn(logs::stream(
+                docker.clone(),
+                target,
+                query,
+                style.clone(),
+                writer.clone(),
+            ))
         })
         .collect()
 }
 
-fn spawn_stop_all(docker: &Docker, all: &[(String, Replica)], timeout: Option<i32>, progress: &Progress) -> Vec<tokio::task::JoinHandle<()>> {
+fn spawn_stop_all(
+    docker: &Docker,
+    all: &[(String, Replica)],
+    timeout: Option<i32>,
+    progress: &Progress,
+) -> Vec<tokio::task::JoinHandle<()>> {
     all.iter()
         .map(|(_, replica)| {
             let (docker, replica, progress) = (docker.clone(), replica.clone(), progress.clone());
@@ -125,6 +168,11 @@ fn spawn_stop_all(docker: &Docker, all: &[(String, Replica)], timeout: Option<i3
 }
 
 async fn kill_all(docker: &Docker, all: &[(String, Replica)]) {
-    let kills = all.iter().map(|(_, r)| docker.kill_container(&r.id, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())));
+    let kills = all.iter().map(|(_, r)| {
+        docker.kill_container(
+            &r.id,
+            Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()),
+        )
+    });
     let _ = futures::future::join_all(kills).await;
 }

@@ -346,12 +346,53 @@ pub enum HostAddrs {
 
 /// Service attributes the orchestrator maps to the engine; anything else is refused by name.
 pub const SUPPORTED_SERVICE_KEYS: &[&str] = &[
-    "image", "container_name", "command", "entrypoint", "environment", "env_file", "ports", "expose", "volumes",
-    "networks", "network_mode", "depends_on", "healthcheck", "restart", "user", "working_dir", "hostname",
-    "domainname", "labels", "cap_add", "cap_drop", "privileged", "read_only", "init", "tty", "stdin_open", "tmpfs",
-    "shm_size", "ulimits", "sysctls", "deploy", "scale", "stop_signal", "stop_grace_period", "extra_hosts", "dns",
-    "dns_search", "dns_opt", "volumes_from", "pull_policy", "mem_limit", "mem_reservation", "cpus", "pids_limit",
-    "security_opt", "group_add", "profiles",
+    "image",
+    "container_name",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "ports",
+    "expose",
+    "volumes",
+    "networks",
+    "network_mode",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "user",
+    "working_dir",
+    "hostname",
+    "domainname",
+    "labels",
+    "cap_add",
+    "cap_drop",
+    "privileged",
+    "read_only",
+    "init",
+    "tty",
+    "stdin_open",
+    "tmpfs",
+    "shm_size",
+    "ulimits",
+    "sysctls",
+    "deploy",
+    "scale",
+    "stop_signal",
+    "stop_grace_period",
+    "extra_hosts",
+    "dns",
+    "dns_search",
+    "dns_opt",
+    "volumes_from",
+    "pull_policy",
+    "mem_limit",
+    "mem_reservation",
+    "cpus",
+    "pids_limit",
+    "security_opt",
+    "group_add",
+    "profiles",
 ];
 
 /// Parses a Go-style duration (`1m30s`, `1.5s`, `100ms`) or a number of nanoseconds.
@@ -368,9 +409,13 @@ pub fn duration_ns(v: &Scalar) -> Option<i64> {
     let mut total: f64 = 0.0;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let (num, after) = rest.split_at(num_len);
-        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_len);
         let n: f64 = num.parse().ok()?;
         let mult = match unit {

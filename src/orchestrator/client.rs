@@ -24,11 +24,20 @@ pub struct Endpoint {
 /// `BERTH_HOST`, then berth's default socket (berth's own engine: started on demand, inheriting BERTH_HOST/BERTH_ROOT).
 pub fn resolve_endpoint(flag: Option<&str>) -> Result<Endpoint> {
     if let Some(host) = flag.map(str::to_owned).or_else(|| non_empty_env("DOCKER_HOST")) {
-        return Ok(Endpoint { socket: parse_host(&host)?, auto_start: false });
+        return Ok(Endpoint {
+            socket: parse_host(&host)?,
+            auto_start: false,
+        });
     }
     match non_empty_env("BERTH_HOST") {
-        Some(host) => Ok(Endpoint { socket: parse_host(&host)?, auto_start: true }),
-        None => Ok(Endpoint { socket: PathBuf::from(DEFAULT_SOCKET), auto_start: true }),
+        Some(host) => Ok(Endpoint {
+            socket: parse_host(&host)?,
+            auto_start: true,
+        }),
+        None => Ok(Endpoint {
+            socket: PathBuf::from(DEFAULT_SOCKET),
+            auto_start: true,
+        }),
     }
 }
 
@@ -65,10 +74,15 @@ pub async fn connect(flag: Option<&str>) -> Result<Docker> {
 }
 
 async fn try_connect(socket: &Path) -> Result<Docker> {
-    let path = socket.to_str().with_context(|| format!("socket path {} is not UTF-8", socket.display()))?;
+    let path = socket
+        .to_str()
+        .with_context(|| format!("socket path {} is not UTF-8", socket.display()))?;
     let docker = Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
         .with_context(|| format!("cannot reach the engine at unix://{path}"))?;
-    docker.ping().await.with_context(|| format!("the engine at unix://{path} does not answer"))?;
+    docker
+        .ping()
+        .await
+        .with_context(|| format!("the engine at unix://{path} does not answer"))?;
     docker
         .negotiate_version()
         .await
@@ -113,13 +127,22 @@ mod tests {
     fn parses_unix_hosts_and_refuses_others() {
         assert_eq!(parse_host("unix:///run/x.sock").unwrap(), PathBuf::from("/run/x.sock"));
         assert_eq!(parse_host("/run/y.sock").unwrap(), PathBuf::from("/run/y.sock"));
-        assert!(parse_host("tcp://127.0.0.1:2375").unwrap_err().to_string().contains("tcp://"));
+        assert!(parse_host("tcp://127.0.0.1:2375")
+            .unwrap_err()
+            .to_string()
+            .contains("tcp://"));
         assert!(parse_host("unix://").is_err());
     }
 
     #[test]
     fn flag_wins_over_environment() {
         let ep = resolve_endpoint(Some("unix:///a.sock")).unwrap();
-        assert_eq!(ep, Endpoint { socket: PathBuf::from("/a.sock"), auto_start: false });
+        assert_eq!(
+            ep,
+            Endpoint {
+                socket: PathBuf::from("/a.sock"),
+                auto_start: false
+            }
+        );
     }
 }

@@ -7,7 +7,10 @@ use super::resources::{self, is_not_found};
 use super::spec::{ProjectSpec, PullPolicy, ServiceSpec};
 use anyhow::{bail, Context, Result};
 use bollard::models::{ContainerSummary, NetworkConnectRequest};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
 use bollard::Docker;
 use futures::StreamExt;
 
@@ -76,9 +79,19 @@ async fn pull(docker: &Docker, image: &str, progress: &Progress) -> Result<()> {
 
 /// Brings the service's containers to the desired set; returns them ordered by replica number (not started).
 #[tracing::instrument(skip_all, fields(service = %service.name))]
-pub async fn converge(docker: &Docker, project: &ProjectSpec, service: &ServiceSpec, replicas: u32, opts: ConvergeOptions, progress: &Progress) -> Result<Vec<Replica>> {
+pub async fn converge(
+    docker: &Docker,
+    project: &ProjectSpec,
+    service: &ServiceSpec,
+    replicas: u32,
+    opts: ConvergeOptions,
+    progress: &Progress,
+) -> Result<Vec<Replica>> {
     if service.container_name.is_some() && replicas > 1 {
-        bail!("service {:?} sets container_name, so it cannot have {replicas} replicas", service.name);
+        bail!(
+            "service {:?} sets container_name, so it cannot have {replicas} replicas",
+            service.name
+        );
     }
     let hash = plan::config_hash(service);
     let mut existing = resources::list_containers(docker, &project.name, Some(&service.name), true).await?;
@@ -98,7 +111,12 @@ pub async fn converge(docker: &Docker, project: &ProjectSpec, service: &ServiceS
             out.push(create(docker, project, service, number, &hash, progress).await?);
         } else {
             let running = c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
-            out.push(Replica { id, name, fresh: false, running });
+            out.push(Replica {
+                id,
+                name,
+                fresh: false,
+                running,
+            });
         }
     }
     for number in (1..=replicas).filter(|n| !have.contains(n)) {
@@ -116,7 +134,14 @@ fn needs_recreate(c: &ContainerSummary, hash: &str, rule: Recreate) -> bool {
 }
 
 /// Creates replica `number` and connects its extra networks.
-async fn create(docker: &Docker, project: &ProjectSpec, service: &ServiceSpec, number: u32, hash: &str, progress: &Progress) -> Result<Replica> {
+async fn create(
+    docker: &Docker,
+    project: &ProjectSpec,
+    service: &ServiceSpec,
+    number: u32,
+    hash: &str,
+    progress: &Progress,
+) -> Result<Replica> {
     let name = plan::replica_name(project, service, number);
     progress.set("Container", &name, "Creating", false);
     let body = plan::replica_body(project, service, number, hash);
@@ -137,7 +162,12 @@ async fn create(docker: &Docker, project: &ProjectSpec, service: &ServiceSpec, n
             .with_context(|| format!("connecting container {name} to network {net_name}"))?;
     }
     progress.set("Container", &name, "Created", true);
-    Ok(Replica { id: created.id, name, fresh: true, running: false })
+    Ok(Replica {
+        id: created.id,
+        name,
+        fresh: true,
+        running: false,
+    })
 }
 
 /// Stops (with the given grace) and removes one container, with its anonymous volumes when `volumes`.
@@ -146,7 +176,14 @@ pub async fn remove(docker: &Docker, id: &str, name: &str, timeout: Option<i32>,
 }
 
 /// As `remove`, choosing whether anonymous volumes go too.
-pub async fn remove_with(docker: &Docker, id: &str, name: &str, timeout: Option<i32>, volumes: bool, progress: &Progress) -> Result<()> {
+pub async fn remove_with(
+    docker: &Docker,
+    id: &str,
+    name: &str,
+    timeout: Option<i32>,
+    volumes: bool,
+    progress: &Progress,
+) -> Result<()> {
     stop(docker, id, name, timeout, progress).await?;
     progress.set("Container", name, "Removing", false);
     let options = RemoveContainerOptionsBuilder::new().force(true).v(volumes).build();

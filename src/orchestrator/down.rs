@@ -46,13 +46,29 @@ pub async fn run(docker: &Docker, name: &str, model: Option<&ProjectSpec>, args:
     });
     if !orphans.is_empty() {
         let names: Vec<String> = orphans.iter().map(resources::display_name).collect();
-        progress.note(&format!("WARN: found orphan containers ({}) for this project; use --remove-orphans to remove them", names.join(", ")));
+        progress.note(&format!(
+            "WARN: found orphan containers ({}) for this project; use --remove-orphans to remove them",
+            names.join(", ")
+        ));
     }
-    let images: BTreeSet<String> = remove.iter().filter_map(|c| labels::get(&c.labels, labels::IMAGE).map(str::to_owned)).collect();
+    let images: BTreeSet<String> = remove
+        .iter()
+        .filter_map(|c| labels::get(&c.labels, labels::IMAGE).map(str::to_owned))
+        .collect();
     for level in stop_levels(&remove) {
         let removals = level.iter().map(|c| {
             let progress = &progress;
-            async move { converge::remove_with(docker, c.id.as_deref().unwrap_or_default(), &resources::display_name(c), args.timeout, args.volumes, progress).await }
+            async move {
+                converge::remove_with(
+                    docker,
+                    c.id.as_deref().unwrap_or_default(),
+                    &resources::display_name(c),
+                    args.timeout,
+                    args.volumes,
+                    progress,
+                )
+                .await
+            }
         });
         futures::future::try_join_all(removals).await?;
     }
@@ -78,15 +94,22 @@ pub fn stop_levels(containers: &[ContainerSummary]) -> Vec<Vec<&ContainerSummary
     let mut deps: HashMap<String, Vec<String>> = HashMap::new();
     for c in containers {
         let service = resources::identity(c).0;
-        let parsed = labels::get(&c.labels, labels::DEPENDS_ON).map(labels::parse_depends_on).unwrap_or_default();
-        deps.entry(service.clone()).or_default().extend(parsed.into_iter().map(|d| d.service));
+        let parsed = labels::get(&c.labels, labels::DEPENDS_ON)
+            .map(labels::parse_depends_on)
+            .unwrap_or_default();
+        deps.entry(service.clone())
+            .or_default()
+            .extend(parsed.into_iter().map(|d| d.service));
         by_service.entry(service).or_default().push(c);
     }
     // A service is stopped once nothing still running depends on it.
     let mut remaining: BTreeSet<String> = by_service.keys().cloned().collect();
     let mut out = Vec::new();
     while !remaining.is_empty() {
-        let needed: BTreeSet<&String> = remaining.iter().flat_map(|s| deps.get(s).into_iter().flatten()).collect();
+        let needed: BTreeSet<&String> = remaining
+            .iter()
+            .flat_map(|s| deps.get(s).into_iter().flatten())
+            .collect();
         let mut level: Vec<String> = remaining.iter().filter(|s| !needed.contains(s)).cloned().collect();
         if level.is_empty() {
             // Labels from a cycle should not exist; stop what is left together rather than never.
@@ -95,12 +118,24 @@ pub fn stop_levels(containers: &[ContainerSummary]) -> Vec<Vec<&ContainerSummary
         for s in &level {
             remaining.remove(s);
         }
-        out.push(level.iter().flat_map(|s| by_service.get(s).cloned().unwrap_or_default()).collect());
+        out.push(
+            level
+                .iter()
+                .flat_map(|s| by_service.get(s).cloned().unwrap_or_default())
+                .collect(),
+        );
     }
     out
 }
 
-async fn remove_images(docker: &Docker, project: &str, model: Option<&ProjectSpec>, used: &BTreeSet<String>, kind: &str, progress: &Progress) -> Result<()> {
+async fn remove_images(
+    docker: &Docker,
+    project: &str,
+    model: Option<&ProjectSpec>,
+    used: &BTreeSet<String>,
+    kind: &str,
+    progress: &Progress,
+) -> Result<()> {
     let mut images: BTreeSet<String> = used.clone();
     if let Some(m) = model {
         images.extend(m.services.iter().map(|s| s.image.clone()));
@@ -109,7 +144,10 @@ async fn remove_images(docker: &Docker, project: &str, model: Option<&ProjectSpe
     let prefix = format!("{project}-");
     for image in images.iter().filter(|i| kind == "all" || i.starts_with(&prefix)) {
         progress.set("Image", image, "Removing", false);
-        match docker.remove_image(image, Some(RemoveImageOptionsBuilder::new().build()), None).await {
+        match docker
+            .remove_image(image, Some(RemoveImageOptionsBuilder::new().build()), None)
+            .await
+        {
             Ok(_) => progress.set("Image", image, "Removed", true),
             Err(err) if resources::is_not_found(&err) => progress.set("Image", image, "Removed", true),
             Err(err) => return Err(err).with_context(|| format!("removing image {image}")),

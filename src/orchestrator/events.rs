@@ -96,11 +96,24 @@ impl EventHub {
                     }
                 }
             }
-            let reason = lock(&fl).get_or_insert_with(|| "engine event stream ended".to_owned()).clone();
-            let _ = tx.send(ContainerEvent { id: String::new(), action: String::new(), exit_code: None, stream_error: Some(reason) });
+            let reason = lock(&fl)
+                .get_or_insert_with(|| "engine event stream ended".to_owned())
+                .clone();
+            let _ = tx.send(ContainerEvent {
+                id: String::new(),
+                action: String::new(),
+                exit_code: None,
+                stream_error: Some(reason),
+            });
             nt.notify_waiters();
         });
-        Self { state, notify, failure, sender, task }
+        Self {
+            state,
+            notify,
+            failure,
+            sender,
+            task,
+        }
     }
 
     /// A receiver of every container event of the project from now on.
@@ -109,12 +122,23 @@ impl EventHub {
     }
 
     /// Waits until container `id` meets `condition`; `name` is used in messages.
-    pub async fn wait_for(&self, docker: &Docker, id: &str, name: &str, condition: Condition, timeout: Option<Duration>) -> Result<()> {
+    pub async fn wait_for(
+        &self,
+        docker: &Docker,
+        id: &str,
+        name: &str,
+        condition: Condition,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
         let wait = self.wait_inner(docker, id, name, condition);
         match timeout {
-            Some(limit) => tokio::time::timeout(limit, wait)
-                .await
-                .with_context(|| format!("container {name} did not reach {} within {}s", condition.as_str(), limit.as_secs()))?,
+            Some(limit) => tokio::time::timeout(limit, wait).await.with_context(|| {
+                format!(
+                    "container {name} did not reach {} within {}s",
+                    condition.as_str(),
+                    limit.as_secs()
+                )
+            })?,
             None => wait.await,
         }
     }
@@ -168,7 +192,11 @@ impl EventHub {
 
 /// True when the container runs a healthcheck (its own or its image's).
 pub fn has_healthcheck(info: &bollard::models::ContainerInspectResponse) -> bool {
-    let test = info.config.as_ref().and_then(|c| c.healthcheck.as_ref()).and_then(|h| h.test.as_ref());
+    let test = info
+        .config
+        .as_ref()
+        .and_then(|c| c.healthcheck.as_ref())
+        .and_then(|h| h.test.as_ref());
     matches!(test, Some(t) if !t.is_empty() && t[0] != "NONE")
 }
 
@@ -181,16 +209,23 @@ fn check(seen: &Observed, name: &str, condition: Condition) -> Option<Result<()>
     match condition {
         Condition::Started if seen.started => Some(Ok(())),
         Condition::Healthy if seen.healthy == Some(true) => Some(Ok(())),
-        Condition::Healthy if seen.healthy == Some(false) => Some(Err(anyhow::anyhow!("dependency failed to start: container {name} is unhealthy"))),
-        Condition::Healthy if seen.started && !seen.running && seen.exit_code.is_some() => {
-            Some(Err(anyhow::anyhow!("dependency failed to start: container {name} exited ({}) before it was healthy", seen.exit_code.unwrap_or(-1))))
-        }
+        Condition::Healthy if seen.healthy == Some(false) => Some(Err(anyhow::anyhow!(
+            "dependency failed to start: container {name} is unhealthy"
+        ))),
+        Condition::Healthy if seen.started && !seen.running && seen.exit_code.is_some() => Some(Err(anyhow::anyhow!(
+            "dependency failed to start: container {name} exited ({}) before it was healthy",
+            seen.exit_code.unwrap_or(-1)
+        ))),
         Condition::CompletedSuccessfully => match seen.exit_code {
             Some(0) if !seen.running => Some(Ok(())),
-            Some(code) if !seen.running => Some(Err(anyhow::anyhow!("service {name} didn't complete successfully: exit {code}"))),
+            Some(code) if !seen.running => Some(Err(anyhow::anyhow!(
+                "service {name} didn't complete successfully: exit {code}"
+            ))),
             _ => None,
         },
-        _ if seen.destroyed => Some(Err(anyhow::anyhow!("container {name} was removed while waiting for it"))),
+        _ if seen.destroyed => Some(Err(anyhow::anyhow!(
+            "container {name} was removed while waiting for it"
+        ))),
         _ => None,
     }
 }
@@ -240,7 +275,12 @@ mod tests {
     use super::*;
 
     fn ev(action: &str, code: Option<i64>) -> ContainerEvent {
-        ContainerEvent { id: "c1".into(), action: action.into(), exit_code: code, stream_error: None }
+        ContainerEvent {
+            id: "c1".into(),
+            action: action.into(),
+            exit_code: code,
+            stream_error: None,
+        }
     }
 
     #[test]
@@ -253,7 +293,9 @@ mod tests {
         fold(&mut map, &ev("health_status: healthy", None));
         assert!(check(&map["c1"], "c", Condition::Healthy).unwrap().is_ok());
         fold(&mut map, &ev("die", Some(3)));
-        let err = check(&map["c1"], "c", Condition::CompletedSuccessfully).unwrap().unwrap_err();
+        let err = check(&map["c1"], "c", Condition::CompletedSuccessfully)
+            .unwrap()
+            .unwrap_err();
         assert!(err.to_string().contains("exit 3"));
         fold(&mut map, &ev("health_status: unhealthy", None));
         assert!(check(&map["c1"], "c", Condition::Healthy).unwrap().is_err());

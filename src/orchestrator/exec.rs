@@ -47,7 +47,11 @@ pub struct ExecArgs {
 pub async fn run(docker: &Docker, project: &str, args: &ExecArgs) -> Result<ExitCode> {
     let list = resources::list_containers(docker, project, Some(&args.service), false).await?;
     let Some(target) = list.iter().find(|c| resources::identity(c).1 == args.index) else {
-        bail!("service {:?} has no running container with index {}", args.service, args.index);
+        bail!(
+            "service {:?} has no running container with index {}",
+            args.service,
+            args.index
+        );
     };
     if target.state != Some(ContainerSummaryStateEnum::RUNNING) {
         bail!("container {} is not running", resources::display_name(target));
@@ -67,7 +71,14 @@ pub async fn run(docker: &Docker, project: &str, args: &ExecArgs) -> Result<Exit
     };
     let exec = docker.create_exec(&id, options).await.context("creating exec")?;
     let started = docker
-        .start_exec(&exec.id, Some(StartExecOptions { detach: args.detach, tty: false, output_capacity: None }))
+        .start_exec(
+            &exec.id,
+            Some(StartExecOptions {
+                detach: args.detach,
+                tty: false,
+                output_capacity: None,
+            }),
+        )
         .await
         .context("starting exec")?;
     if let StartExecResults::Attached { mut output, mut input } = started {
@@ -80,7 +91,9 @@ pub async fn run(docker: &Docker, project: &str, args: &ExecArgs) -> Result<Exit
         while let Some(chunk) = output.next().await {
             match chunk.context("reading exec output")? {
                 LogOutput::StdErr { message } => std::io::stderr().write_all(&message)?,
-                LogOutput::StdOut { message } | LogOutput::Console { message } => std::io::stdout().write_all(&message)?,
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    std::io::stdout().write_all(&message)?
+                }
                 LogOutput::StdIn { .. } => {}
             }
         }

@@ -26,35 +26,62 @@ pub fn load(global: &GlobalArgs) -> Result<ProjectSpec> {
 pub fn from_canonical(doc: Value, name: &str, working_dir: &Path, files: Vec<PathBuf>) -> Result<ProjectSpec> {
     if let Some(map) = doc.as_object() {
         for key in map.keys() {
-            if !matches!(key.as_str(), "name" | "services" | "networks" | "volumes" | "secrets" | "configs" | "version") && !key.starts_with("x-") {
+            if !matches!(
+                key.as_str(),
+                "name" | "services" | "networks" | "volumes" | "secrets" | "configs" | "version"
+            ) && !key.starts_with("x-")
+            {
                 bail!("{key}: top-level key not supported by berth yet");
             }
         }
     }
-    let project: canonical::Project = serde_json::from_value(doc).context("top level: expected the Compose long syntax")?;
+    let project: canonical::Project =
+        serde_json::from_value(doc).context("top level: expected the Compose long syntax")?;
     check_networks(&project)?;
     let service_names: Vec<String> = project.services.keys().cloned().collect();
     let mut networks = networks(name, &project);
-    let needs_default = project.services.values().any(|s| s.get("networks").is_none() && s.get("network_mode").is_none());
+    let needs_default = project
+        .services
+        .values()
+        .any(|s| s.get("networks").is_none() && s.get("network_mode").is_none());
     if needs_default && !networks.iter().any(|n| n.key == "default") {
-        networks.push(NetworkSpec { key: "default".to_owned(), name: labels::scoped_name(name, "default"), ..Default::default() });
+        networks.push(NetworkSpec {
+            key: "default".to_owned(),
+            name: labels::scoped_name(name, "default"),
+            ..Default::default()
+        });
     }
     let volumes = volumes(name, &project);
     let volume_names: HashMap<String, String> = volumes.iter().map(|v| (v.key.clone(), v.name.clone())).collect();
     let network_keys: Vec<String> = networks.iter().map(|n| n.key.clone()).collect();
-    let scope = Scope { project: name, working_dir, volumes: &volume_names, networks: &network_keys, services: &service_names };
+    let scope = Scope {
+        project: name,
+        working_dir,
+        volumes: &volume_names,
+        networks: &network_keys,
+        services: &service_names,
+    };
     let mut services = Vec::new();
     for (svc_name, raw) in project.services {
         check_keys(&svc_name, &raw)?;
-        let typed: canonical::Service =
-            serde_json::from_value(raw).with_context(|| format!("services.{svc_name}: unexpected shape of the canonical model"))?;
+        let typed: canonical::Service = serde_json::from_value(raw)
+            .with_context(|| format!("services.{svc_name}: unexpected shape of the canonical model"))?;
         services.push(service_body::map(&svc_name, typed, &scope)?);
     }
-    Ok(ProjectSpec { name: name.to_owned(), working_dir: working_dir.to_path_buf(), config_files: files, services, networks, volumes })
+    Ok(ProjectSpec {
+        name: name.to_owned(),
+        working_dir: working_dir.to_path_buf(),
+        config_files: files,
+        services,
+        networks,
+        volumes,
+    })
 }
 
 fn check_keys(service: &str, raw: &Value) -> Result<()> {
-    let Some(map) = raw.as_object() else { bail!("services.{service}: expected a mapping") };
+    let Some(map) = raw.as_object() else {
+        bail!("services.{service}: expected a mapping")
+    };
     for key in map.keys() {
         if key.starts_with("x-") {
             continue;
@@ -68,7 +95,9 @@ fn check_keys(service: &str, raw: &Value) -> Result<()> {
 
 fn check_networks(p: &canonical::Project) -> Result<()> {
     for (key, net) in &p.networks {
-        let Some(ipam) = net.as_ref().and_then(|n| n.ipam.as_ref()) else { continue };
+        let Some(ipam) = net.as_ref().and_then(|n| n.ipam.as_ref()) else {
+            continue;
+        };
         if ipam.driver.as_deref().is_some_and(|d| d != "default") {
             bail!("networks.{key}.ipam.driver: only the default IPAM driver is supported by berth");
         }
@@ -85,17 +114,32 @@ fn networks(project: &str, p: &canonical::Project) -> Vec<NetworkSpec> {
         .map(|(key, net)| {
             let net = net.clone().unwrap_or_default();
             let external = net.external.unwrap_or(false);
-            let name = net.name.clone().unwrap_or_else(|| if external { key.clone() } else { labels::scoped_name(project, key) });
+            let name = net.name.clone().unwrap_or_else(|| {
+                if external {
+                    key.clone()
+                } else {
+                    labels::scoped_name(project, key)
+                }
+            });
             NetworkSpec {
                 key: key.clone(),
                 name,
                 external,
                 driver: net.driver.clone(),
-                driver_opts: net.driver_opts.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+                driver_opts: net
+                    .driver_opts
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .collect(),
                 labels: net.labels.clone().into_iter().collect(),
                 internal: net.internal.unwrap_or(false),
                 enable_ipv6: net.enable_ipv6.unwrap_or(false),
-                subnets: net.ipam.iter().flat_map(|i| i.config.iter()).filter_map(|c| c.subnet.clone().map(|s| (s, c.gateway.clone()))).collect(),
+                subnets: net
+                    .ipam
+                    .iter()
+                    .flat_map(|i| i.config.iter())
+                    .filter_map(|c| c.subnet.clone().map(|s| (s, c.gateway.clone())))
+                    .collect(),
             }
         })
         .collect()
@@ -107,13 +151,23 @@ fn volumes(project: &str, p: &canonical::Project) -> Vec<VolumeSpec> {
         .map(|(key, vol)| {
             let vol = vol.clone().unwrap_or_default();
             let external = vol.external.unwrap_or(false);
-            let name = vol.name.clone().unwrap_or_else(|| if external { key.clone() } else { labels::scoped_name(project, key) });
+            let name = vol.name.clone().unwrap_or_else(|| {
+                if external {
+                    key.clone()
+                } else {
+                    labels::scoped_name(project, key)
+                }
+            });
             VolumeSpec {
                 key: key.clone(),
                 name,
                 external,
                 driver: vol.driver.clone(),
-                driver_opts: vol.driver_opts.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+                driver_opts: vol
+                    .driver_opts
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .collect(),
                 labels: vol.labels.clone().into_iter().collect(),
             }
         })

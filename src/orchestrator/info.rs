@@ -84,7 +84,10 @@ pub async fn top(docker: &Docker, project: &str, args: &NamesArgs) -> Result<Exi
     list.sort_by_key(resources::identity);
     for c in &list {
         let name = resources::display_name(c);
-        let top = docker.top_processes(c.id.as_deref().unwrap_or_default(), None).await.with_context(|| format!("top of {name}"))?;
+        let top = docker
+            .top_processes(c.id.as_deref().unwrap_or_default(), None)
+            .await
+            .with_context(|| format!("top of {name}"))?;
         println!("{name}");
         let titles = top.titles.unwrap_or_default();
         let mut t = table(&titles.iter().map(String::as_str).collect::<Vec<_>>());
@@ -100,13 +103,30 @@ pub async fn top(docker: &Docker, project: &str, args: &NamesArgs) -> Result<Exi
 pub async fn port(docker: &Docker, project: &str, args: &PortArgs) -> Result<ExitCode> {
     let list = resources::list_containers(docker, project, Some(&args.service), false).await?;
     let Some(c) = list.iter().find(|c| resources::identity(c).1 == args.index) else {
-        bail!("service {:?} has no running container with index {}", args.service, args.index);
+        bail!(
+            "service {:?} has no running container with index {}",
+            args.service,
+            args.index
+        );
     };
     let found = c.ports.iter().flatten().find(|p| {
-        p.private_port == args.private_port && p.public_port.is_some() && p.typ.map(|t| t.to_string()).as_deref().unwrap_or("tcp") == args.protocol
+        p.private_port == args.private_port
+            && p.public_port.is_some()
+            && p.typ.map(|t| t.to_string()).as_deref().unwrap_or("tcp") == args.protocol
     });
-    let Some(p) = found else { bail!("no port {}/{} published for service {}", args.private_port, args.protocol, args.service) };
-    println!("{}:{}", p.ip.as_deref().unwrap_or("0.0.0.0"), p.public_port.unwrap_or_default());
+    let Some(p) = found else {
+        bail!(
+            "no port {}/{} published for service {}",
+            args.private_port,
+            args.protocol,
+            args.service
+        )
+    };
+    println!(
+        "{}:{}",
+        p.ip.as_deref().unwrap_or("0.0.0.0"),
+        p.public_port.unwrap_or_default()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -188,21 +208,37 @@ pub async fn events(docker: &Docker, project: &str, args: &EventsArgs) -> Result
         if let Some(reason) = ev.stream_error {
             bail!("{reason}");
         }
-        let service = names.iter().find(|c| c.id.as_deref() == Some(ev.id.as_str())).map(|c| resources::identity(c).0);
+        let service = names
+            .iter()
+            .find(|c| c.id.as_deref() == Some(ev.id.as_str()))
+            .map(|c| resources::identity(c).0);
         if !args.services.is_empty() && !service.as_ref().is_some_and(|s| args.services.contains(s)) {
             continue;
         }
         if args.json {
-            println!("{}", serde_json::json!({"type": "container", "action": ev.action, "id": ev.id, "service": service}));
+            println!(
+                "{}",
+                serde_json::json!({"type": "container", "action": ev.action, "id": ev.id, "service": service})
+            );
         } else {
-            println!("container {} {} (service={})", ev.action, ev.id, service.unwrap_or_default());
+            println!(
+                "container {} {} (service={})",
+                ev.action,
+                ev.id,
+                service.unwrap_or_default()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `wait`: blocks until the first of the services' containers stops; returns its exit code.
-pub async fn wait(docker: &Docker, project: &str, args: &WaitArgs, down: impl std::future::Future<Output = Result<ExitCode>>) -> Result<ExitCode> {
+pub async fn wait(
+    docker: &Docker,
+    project: &str,
+    args: &WaitArgs,
+    down: impl std::future::Future<Output = Result<ExitCode>>,
+) -> Result<ExitCode> {
     let mut list = resources::list_containers(docker, project, None, true).await?;
     list.retain(|c| args.services.contains(&resources::identity(c).0));
     if list.is_empty() {
@@ -222,7 +258,11 @@ pub async fn wait(docker: &Docker, project: &str, args: &WaitArgs, down: impl st
             })
         })
         .collect::<Vec<_>>();
-    let code = if waits.is_empty() { 0 } else { futures::future::select_all(waits).await.0 };
+    let code = if waits.is_empty() {
+        0
+    } else {
+        futures::future::select_all(waits).await.0
+    };
     if args.down_project {
         down.await?;
     }

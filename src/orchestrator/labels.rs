@@ -67,7 +67,11 @@ pub fn parse_depends_on(value: &str) -> Vec<DependsOnLabel> {
             let service = parts.next()?.to_owned();
             let condition = parts.next().unwrap_or("service_started").to_owned();
             let restart = parts.next() == Some("true");
-            Some(DependsOnLabel { service, condition, restart })
+            Some(DependsOnLabel {
+                service,
+                condition,
+                restart,
+            })
         })
         .collect()
 }

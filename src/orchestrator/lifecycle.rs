@@ -6,7 +6,9 @@ use super::progress::Progress;
 use super::resources;
 use anyhow::{Context, Result};
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
-use bollard::query_parameters::{KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder};
+use bollard::query_parameters::{
+    KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder,
+};
 use bollard::Docker;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
@@ -114,7 +116,10 @@ pub async fn restart(docker: &Docker, project: &str, args: &TimeoutArgs) -> Resu
         if let Some(t) = args.timeout {
             options = options.t(t);
         }
-        docker.restart_container(id(c), Some(options.build())).await.with_context(|| format!("restarting {name}"))?;
+        docker
+            .restart_container(id(c), Some(options.build()))
+            .await
+            .with_context(|| format!("restarting {name}"))?;
         progress.set("Container", &name, "Started", true);
         anyhow::Ok(())
     });
@@ -131,7 +136,10 @@ pub async fn kill(docker: &Docker, project: &str, args: &KillArgs) -> Result<Exi
         let name = resources::display_name(c);
         progress.set("Container", &name, "Killing", false);
         let options = KillContainerOptionsBuilder::new().signal(&args.signal).build();
-        docker.kill_container(id(c), Some(options)).await.with_context(|| format!("killing {name}"))?;
+        docker
+            .kill_container(id(c), Some(options))
+            .await
+            .with_context(|| format!("killing {name}"))?;
         progress.set("Container", &name, "Killed", true);
         anyhow::Ok(())
     });
@@ -144,7 +152,10 @@ pub async fn rm(docker: &Docker, project: &str, args: &RmArgs) -> Result<ExitCod
     let progress = Progress::new();
     let mut list = selected(docker, project, &args.services).await?;
     if args.stop {
-        for c in list.iter().filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING)) {
+        for c in list
+            .iter()
+            .filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING))
+        {
             converge::stop(docker, id(c), &resources::display_name(c), None, &progress).await?;
         }
         list = selected(docker, project, &args.services).await?;
@@ -155,13 +166,19 @@ pub async fn rm(docker: &Docker, project: &str, args: &RmArgs) -> Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     let names: Vec<String> = list.iter().map(resources::display_name).collect();
-    if !args.force && std::io::stdin().is_terminal() && !confirm(&format!("Going to remove {}\n? Are you sure? [yN] ", names.join(", ")))? {
+    if !args.force
+        && std::io::stdin().is_terminal()
+        && !confirm(&format!("Going to remove {}\n? Are you sure? [yN] ", names.join(", ")))?
+    {
         return Ok(ExitCode::SUCCESS);
     }
     for (c, name) in list.iter().zip(&names) {
         progress.set("Container", name, "Removing", false);
         let options = RemoveContainerOptionsBuilder::new().v(args.volumes).force(true).build();
-        docker.remove_container(id(c), Some(options)).await.with_context(|| format!("removing {name}"))?;
+        docker
+            .remove_container(id(c), Some(options))
+            .await
+            .with_context(|| format!("removing {name}"))?;
         progress.set("Container", name, "Removed", true);
     }
     Ok(ExitCode::SUCCESS)
@@ -182,10 +199,16 @@ pub async fn pause(docker: &Docker, project: &str, args: &ServicesArgs, resume: 
     for c in &list {
         let name = resources::display_name(c);
         if resume {
-            docker.unpause_container(id(c)).await.with_context(|| format!("unpausing {name}"))?;
+            docker
+                .unpause_container(id(c))
+                .await
+                .with_context(|| format!("unpausing {name}"))?;
             progress.set("Container", &name, "Unpaused", true);
         } else {
-            docker.pause_container(id(c)).await.with_context(|| format!("pausing {name}"))?;
+            docker
+                .pause_container(id(c))
+                .await
+                .with_context(|| format!("pausing {name}"))?;
             progress.set("Container", &name, "Paused", true);
         }
     }

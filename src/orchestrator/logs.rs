@@ -26,7 +26,11 @@ impl LogStyle {
     /// Style for the given container names; colour only on a terminal unless refused.
     pub fn new<'a>(names: impl Iterator<Item = &'a str>, no_colour: bool, no_prefix: bool) -> Self {
         let colour = !no_colour && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Self { colour, prefix: !no_prefix, width: names.map(str::len).max().unwrap_or(0) }
+        Self {
+            colour,
+            prefix: !no_prefix,
+            width: names.map(str::len).max().unwrap_or(0),
+        }
     }
 }
 
@@ -68,7 +72,12 @@ impl LineWriter {
             writeln!(out, "{line}")
         } else if style.colour {
             let code = COLOURS[target.colour_index % COLOURS.len()];
-            writeln!(out, "\x1b[{code}m{:width$} |\x1b[0m {line}", target.name, width = style.width)
+            writeln!(
+                out,
+                "\x1b[{code}m{:width$} |\x1b[0m {line}",
+                target.name,
+                width = style.width
+            )
         } else {
             writeln!(out, "{:width$} | {line}", target.name, width = style.width)
         };
@@ -76,7 +85,13 @@ impl LineWriter {
 }
 
 /// Streams one container's logs until it ends (or the engine closes the stream).
-pub async fn stream(docker: Docker, target: LogTarget, query: LogQuery, style: LogStyle, writer: LineWriter) -> Result<()> {
+pub async fn stream(
+    docker: Docker,
+    target: LogTarget,
+    query: LogQuery,
+    style: LogStyle,
+    writer: LineWriter,
+) -> Result<()> {
     let mut builder = LogsOptionsBuilder::new()
         .stdout(true)
         .stderr(true)

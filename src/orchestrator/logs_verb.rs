@@ -41,7 +41,9 @@ pub fn parse_since(value: &str, now: i64) -> Result<i32> {
         abs
     } else {
         let (num, unit) = value.split_at(value.len().saturating_sub(1));
-        let n: i64 = num.parse().with_context(|| format!("--since {value:?}: expected Unix seconds or a duration like 10s, 5m, 2h"))?;
+        let n: i64 = num
+            .parse()
+            .with_context(|| format!("--since {value:?}: expected Unix seconds or a duration like 10s, 5m, 2h"))?;
         let mult = match unit {
             "s" => 1,
             "m" => 60,
@@ -61,7 +63,10 @@ pub async fn run(docker: &Docker, project: &str, args: &LogsArgs) -> Result<Exit
         (args.services.is_empty() || args.services.contains(&service)) && args.index.is_none_or(|i| i == number)
     });
     list.sort_by_key(resources::identity);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let since = args.since.as_deref().map(|s| parse_since(s, now)).transpose()?;
     let names: Vec<String> = list.iter().map(resources::display_name).collect();
     let style = LogStyle::new(names.iter().map(String::as_str), args.no_color, args.no_log_prefix);
@@ -74,9 +79,24 @@ pub async fn run(docker: &Docker, project: &str, args: &LogsArgs) -> Result<Exit
         .map(|(c, name)| {
             let service = resources::identity(c).0;
             let colour_index = services.iter().position(|s| *s == service).unwrap_or(0);
-            let target = LogTarget { id: c.id.clone().unwrap_or_default(), name, colour_index };
-            let query = LogQuery { follow: args.follow, timestamps: args.timestamps, tail: Some(args.tail.clone()), since };
-            tokio::spawn(logs::stream(docker.clone(), target, query, style.clone(), writer.clone()))
+            let target = LogTarget {
+                id: c.id.clone().unwrap_or_default(),
+                name,
+                colour_index,
+            };
+            let query = LogQuery {
+                follow: args.follow,
+                timestamps: args.timestamps,
+                tail: Some(args.tail.clone()),
+                since,
+            };
+            tokio::spawn(logs::stream(
+                docker.clone(),
+                target,
+                query,
+                style.clone(),
+                writer.clone(),
+            ))
         })
         .collect();
     for task in tasks {

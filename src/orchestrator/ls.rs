@@ -35,11 +35,19 @@ pub async fn run(docker: &Docker, args: &LsArgs) -> Result<ExitCode> {
         bail!("--format {:?}: expected table or json", args.format);
     }
     let filters = HashMap::from([("label".to_owned(), vec![labels::PROJECT.to_owned()])]);
-    let options = ListContainersOptionsBuilder::new().all(args.all).filters(&filters).build();
-    let list = docker.list_containers(Some(options)).await.context("listing containers")?;
+    let options = ListContainersOptionsBuilder::new()
+        .all(args.all)
+        .filters(&filters)
+        .build();
+    let list = docker
+        .list_containers(Some(options))
+        .await
+        .context("listing containers")?;
     let mut projects: BTreeMap<String, ProjectRow> = BTreeMap::new();
     for c in &list {
-        let Some(project) = labels::get(&c.labels, labels::PROJECT) else { continue };
+        let Some(project) = labels::get(&c.labels, labels::PROJECT) else {
+            continue;
+        };
         let row = projects.entry(project.to_owned()).or_default();
         let state = c.state.map(|s| s.to_string()).unwrap_or_else(|| "unknown".to_owned());
         *row.states.entry(state).or_default() += 1;
@@ -47,13 +55,21 @@ pub async fn run(docker: &Docker, args: &LsArgs) -> Result<ExitCode> {
             row.config_files = files.to_owned();
         }
     }
-    let status = |row: &ProjectRow| row.states.iter().map(|(s, n)| format!("{s}({n})")).collect::<Vec<_>>().join(", ");
+    let status = |row: &ProjectRow| {
+        row.states
+            .iter()
+            .map(|(s, n)| format!("{s}({n})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if args.quiet {
         projects.keys().for_each(|p| println!("{p}"));
     } else if args.format == "json" {
         let rows: Vec<_> = projects
             .iter()
-            .map(|(name, row)| serde_json::json!({"Name": name, "Status": status(row), "ConfigFiles": row.config_files}))
+            .map(
+                |(name, row)| serde_json::json!({"Name": name, "Status": status(row), "ConfigFiles": row.config_files}),
+            )
             .collect();
         println!("{}", serde_json::to_string(&rows)?);
     } else {

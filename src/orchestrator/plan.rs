@@ -13,13 +13,24 @@ pub fn levels(project: &ProjectSpec, selected: &BTreeSet<String>) -> Result<Vec<
     let deps = |name: &str| -> Vec<String> {
         project
             .service(name)
-            .map(|s| s.depends_on.iter().map(|d| d.service.clone()).filter(|d| selected.contains(d)).collect())
+            .map(|s| {
+                s.depends_on
+                    .iter()
+                    .map(|d| d.service.clone())
+                    .filter(|d| selected.contains(d))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut placed: BTreeSet<String> = BTreeSet::new();
     let mut out = Vec::new();
     // Keep file order inside a level so output is stable.
-    let order: Vec<String> = project.services.iter().map(|s| s.name.clone()).filter(|n| selected.contains(n)).collect();
+    let order: Vec<String> = project
+        .services
+        .iter()
+        .map(|s| s.name.clone())
+        .filter(|n| selected.contains(n))
+        .collect();
     while placed.len() < order.len() {
         let level: Vec<String> = order
             .iter()
@@ -28,7 +39,10 @@ pub fn levels(project: &ProjectSpec, selected: &BTreeSet<String>) -> Result<Vec<
             .collect();
         if level.is_empty() {
             let rest: Vec<&String> = order.iter().filter(|n| !placed.contains(*n)).collect();
-            bail!("dependency cycle between services: {}", describe_cycle(project, &rest, selected));
+            bail!(
+                "dependency cycle between services: {}",
+                describe_cycle(project, &rest, selected)
+            );
         }
         placed.extend(level.iter().cloned());
         out.push(level);
@@ -38,13 +52,18 @@ pub fn levels(project: &ProjectSpec, selected: &BTreeSet<String>) -> Result<Vec<
 
 /// Follows dependencies from the first unplaced service until a service repeats: that loop is the cycle.
 fn describe_cycle(project: &ProjectSpec, rest: &[&String], selected: &BTreeSet<String>) -> String {
-    let Some(start) = rest.first() else { return String::new() };
+    let Some(start) = rest.first() else {
+        return String::new();
+    };
     let mut path: Vec<String> = vec![(*start).clone()];
     loop {
         let current = path.last().cloned().unwrap_or_default();
-        let next = project
-            .service(&current)
-            .and_then(|s| s.depends_on.iter().map(|d| &d.service).find(|d| selected.contains(*d) && rest.contains(d)));
+        let next = project.service(&current).and_then(|s| {
+            s.depends_on
+                .iter()
+                .map(|d| &d.service)
+                .find(|d| selected.contains(*d) && rest.contains(d))
+        });
         let Some(next) = next else { return path.join(" -> ") };
         if let Some(pos) = path.iter().position(|p| p == next) {
             let mut cycle = path[pos..].to_vec();
@@ -67,14 +86,25 @@ pub fn select(project: &ProjectSpec, names: &[String], no_deps: bool) -> Result<
             bail!("no such service: {name:?} (services: {})", service_names(project));
         };
         if out.insert(name.clone()) && !no_deps {
-            todo.extend(service.depends_on.iter().filter(|d| project.service(&d.service).is_some()).map(|d| d.service.clone()));
+            todo.extend(
+                service
+                    .depends_on
+                    .iter()
+                    .filter(|d| project.service(&d.service).is_some())
+                    .map(|d| d.service.clone()),
+            );
         }
     }
     Ok(out)
 }
 
 fn service_names(project: &ProjectSpec) -> String {
-    project.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+    project
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Hash of everything that defines a service's containers: equal hashes mean nothing to recreate.
@@ -84,7 +114,14 @@ pub fn config_hash(service: &ServiceSpec) -> String {
     let networks: Vec<_> = service
         .networks
         .iter()
-        .map(|n| (n.key.clone(), n.aliases.clone(), n.ipv4_address.clone(), n.ipv6_address.clone()))
+        .map(|n| {
+            (
+                n.key.clone(),
+                n.aliases.clone(),
+                n.ipv4_address.clone(),
+                n.ipv6_address.clone(),
+            )
+        })
         .collect();
     let canonical = serde_json::json!({ "body": sort_value(body), "networks": networks });
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
@@ -125,7 +162,9 @@ pub fn replica_body(project: &ProjectSpec, service: &ServiceSpec, number: u32, h
         if host_config.network_mode.is_none() {
             host_config.network_mode = Some(net_name.clone());
         }
-        body.networking_config = Some(NetworkingConfig { endpoints_config: Some(HashMap::from([(net_name, endpoint)])) });
+        body.networking_config = Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(net_name, endpoint)])),
+        });
     }
     body
 }
@@ -144,7 +183,10 @@ fn compose_labels(project: &ProjectSpec, service: &ServiceSpec, number: u32, has
         (labels::CONFIG_HASH.to_owned(), hash.to_owned()),
         (labels::ONEOFF.to_owned(), "False".to_owned()),
         (labels::DEPENDS_ON.to_owned(), depends.join(",")),
-        (labels::WORKING_DIR.to_owned(), project.working_dir.display().to_string()),
+        (
+            labels::WORKING_DIR.to_owned(),
+            project.working_dir.display().to_string(),
+        ),
         (labels::CONFIG_FILES.to_owned(), files.join(",")),
         (labels::IMAGE.to_owned(), service.image.clone()),
         (labels::VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
@@ -175,5 +217,9 @@ pub fn endpoint_settings(
         ipv6_address: net.ipv6_address.clone(),
         ..Default::default()
     });
-    EndpointSettings { aliases: Some(aliases), ipam_config: ipam, ..Default::default() }
+    EndpointSettings {
+        aliases: Some(aliases),
+        ipam_config: ipam,
+        ..Default::default()
+    }
 }

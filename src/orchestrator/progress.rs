@@ -22,7 +22,12 @@ impl Progress {
     pub fn new() -> Self {
         let live = std::io::stderr().is_terminal() && std::env::var_os("BERTH_PLAIN").is_none();
         let multi = live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Self { inner: Arc::new(Inner { multi, bars: Mutex::default() }) }
+        Self {
+            inner: Arc::new(Inner {
+                multi,
+                bars: Mutex::default(),
+            }),
+        }
     }
 
     /// Reports that `kind name` (e.g. `Container demo-web-1`) is now `status`; `done` ends its spinner.
@@ -35,13 +40,19 @@ impl Progress {
         let mut bars = self.inner.bars.lock().unwrap_or_else(|p| p.into_inner());
         let bar = bars.entry(key.clone()).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new_spinner());
-            bar.set_style(ProgressStyle::with_template(" {spinner} {prefix:40} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template(" {spinner} {prefix:40} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.set_prefix(key.clone());
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
         if done {
-            bar.set_style(ProgressStyle::with_template(" ✔ {prefix:40} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template(" ✔ {prefix:40} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.finish_with_message(status.to_owned());
         } else {
             bar.set_message(status.to_owned());

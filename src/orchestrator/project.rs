@@ -24,14 +24,23 @@ pub fn require_model(global: &GlobalArgs) -> Result<ProjectSpec> {
 pub fn resolve(global: &GlobalArgs) -> Result<Target> {
     if let Some(name) = &global.project_name {
         let model = from_compose::load(global).ok();
-        return Ok(Target { name: normalise(name), model });
+        return Ok(Target {
+            name: normalise(name),
+            model,
+        });
     }
     match from_compose::load(global) {
-        Ok(model) => Ok(Target { name: model.name.clone(), model: Some(model) }),
+        Ok(model) => Ok(Target {
+            name: model.name.clone(),
+            model: Some(model),
+        }),
         Err(err) if !global.files.is_empty() => Err(err),
         Err(err) => {
             tracing::debug!(error = %err, "no Compose model; acting on the project by name");
-            Ok(Target { name: fallback_name(global)?, model: None })
+            Ok(Target {
+                name: fallback_name(global)?,
+                model: None,
+            })
         }
     }
 }
@@ -44,10 +53,16 @@ fn fallback_name(global: &GlobalArgs) -> Result<String> {
         Some(dir) => dir.clone(),
         None => std::env::current_dir()?,
     };
-    let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let name = normalise(&base);
     if name.is_empty() {
-        anyhow::bail!("cannot name the project from directory {}: use -p NAME", Path::new(&dir).display());
+        anyhow::bail!(
+            "cannot name the project from directory {}: use -p NAME",
+            Path::new(&dir).display()
+        );
     }
     Ok(name)
 }

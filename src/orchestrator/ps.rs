@@ -49,7 +49,9 @@ pub async fn run(docker: &Docker, project: &str, args: &PsArgs) -> Result<ExitCo
     });
     list.sort_by_key(|c| (resources::identity(c).0, resources::identity(c).1));
     if args.quiet {
-        list.iter().filter_map(|c| c.id.as_deref()).for_each(|id| println!("{id}"));
+        list.iter()
+            .filter_map(|c| c.id.as_deref())
+            .for_each(|id| println!("{id}"));
     } else if args.services {
         let names: BTreeSet<String> = list.iter().map(|c| resources::identity(c).0).collect();
         names.iter().for_each(|n| println!("{n}"));
@@ -100,7 +102,10 @@ fn print_table(list: &[ContainerSummary]) {
     let mut table = Table::new();
     table.load_preset(NOTHING);
     table.set_header(["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     for c in list {
         let command = c.command.clone().unwrap_or_default();
         table.add_row([

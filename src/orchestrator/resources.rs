@@ -6,7 +6,9 @@ use super::spec::{NetworkSpec, ProjectSpec, VolumeSpec};
 use anyhow::{bail, Context, Result};
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerSummary, Ipam, IpamConfig, NetworkCreateRequest, VolumeCreateRequest};
-use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptionsBuilder};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptionsBuilder,
+};
 use bollard::Docker;
 use std::collections::HashMap;
 
@@ -46,7 +48,11 @@ fn network_request(project: &ProjectSpec, net: &NetworkSpec) -> NetworkCreateReq
         config: Some(
             net.subnets
                 .iter()
-                .map(|(subnet, gateway)| IpamConfig { subnet: Some(subnet.clone()), gateway: gateway.clone(), ..Default::default() })
+                .map(|(subnet, gateway)| IpamConfig {
+                    subnet: Some(subnet.clone()),
+                    gateway: gateway.clone(),
+                    ..Default::default()
+                })
                 .collect(),
         ),
         ..Default::default()
@@ -100,7 +106,12 @@ fn volume_request(project: &ProjectSpec, vol: &VolumeSpec) -> VolumeCreateReques
 }
 
 /// The project's service containers (`all` includes stopped ones), optionally of one service.
-pub async fn list_containers(docker: &Docker, project: &str, service: Option<&str>, all: bool) -> Result<Vec<ContainerSummary>> {
+pub async fn list_containers(
+    docker: &Docker,
+    project: &str,
+    service: Option<&str>,
+    all: bool,
+) -> Result<Vec<ContainerSummary>> {
     let filters = labels::service_containers_filter(project, service);
     let options = ListContainersOptionsBuilder::new().all(all).filters(&filters).build();
     docker
@@ -111,7 +122,10 @@ pub async fn list_containers(docker: &Docker, project: &str, service: Option<&st
 
 /// Every container labelled with the project, one-off ones included.
 pub async fn list_all_project_containers(docker: &Docker, project: &str) -> Result<Vec<ContainerSummary>> {
-    let options = ListContainersOptionsBuilder::new().all(true).filters(&labels::project_filter(project)).build();
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&labels::project_filter(project))
+        .build();
     docker
         .list_containers(Some(options))
         .await
@@ -120,7 +134,9 @@ pub async fn list_all_project_containers(docker: &Docker, project: &str) -> Resu
 
 /// Removes the project's networks (those labelled with it, external ones never are).
 pub async fn remove_networks(docker: &Docker, project: &str, progress: &Progress) -> Result<()> {
-    let options = ListNetworksOptionsBuilder::new().filters(&labels::project_filter(project)).build();
+    let options = ListNetworksOptionsBuilder::new()
+        .filters(&labels::project_filter(project))
+        .build();
     let nets = docker.list_networks(Some(options)).await.context("listing networks")?;
     for net in nets {
         let Some(name) = net.name else { continue };
@@ -141,7 +157,10 @@ pub async fn remove_volumes(docker: &Docker, project: &str, progress: &Progress)
     let vols = docker.list_volumes(Some(options)).await.context("listing volumes")?;
     for vol in vols.volumes.unwrap_or_default() {
         progress.set("Volume", &vol.name, "Removing", false);
-        match docker.remove_volume(&vol.name, Some(RemoveVolumeOptionsBuilder::new().build())).await {
+        match docker
+            .remove_volume(&vol.name, Some(RemoveVolumeOptionsBuilder::new().build()))
+            .await
+        {
             Ok(()) => progress.set("Volume", &vol.name, "Removed", true),
             Err(err) if is_not_found(&err) => progress.set("Volume", &vol.name, "Removed", true),
             Err(err) => return Err(err).with_context(|| format!("removing volume {}", vol.name)),
@@ -153,7 +172,9 @@ pub async fn remove_volumes(docker: &Docker, project: &str, progress: &Progress)
 /// Replica number and service of a listed container, from its labels.
 pub fn identity(c: &ContainerSummary) -> (String, u32) {
     let service = labels::get(&c.labels, labels::SERVICE).unwrap_or_default().to_owned();
-    let number = labels::get(&c.labels, labels::CONTAINER_NUMBER).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let number = labels::get(&c.labels, labels::CONTAINER_NUMBER)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     (service, number)
 }
 

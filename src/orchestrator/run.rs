@@ -64,10 +64,21 @@ pub struct RunArgs {
 
 /// Runs `run`.
 pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunArgs) -> Result<ExitCode> {
-    let service = project.service(&args.service).with_context(|| format!("no such service: {}", args.service))?;
-    let deps: Vec<String> = service.depends_on.iter().map(|d| d.service.clone()).filter(|d| project.service(d).is_some()).collect();
+    let service = project
+        .service(&args.service)
+        .with_context(|| format!("no such service: {}", args.service))?;
+    let deps: Vec<String> = service
+        .depends_on
+        .iter()
+        .map(|d| d.service.clone())
+        .filter(|d| project.service(d).is_some())
+        .collect();
     if !args.no_deps && !deps.is_empty() {
-        let up_args = UpArgs { detach: true, services: deps, ..Default::default() };
+        let up_args = UpArgs {
+            detach: true,
+            services: deps,
+            ..Default::default()
+        };
         up::run(docker, project, &up_args).await?;
     } else {
         let progress = Progress::new();
@@ -75,28 +86,61 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunArgs) -> Resu
         resources::ensure_volumes(docker, project, &progress).await?;
     }
     converge::ensure_image(docker, &service.image, service.pull_policy, &Progress::new()).await?;
-    let name = args.name.clone().unwrap_or_else(|| format!("{}-{}-run-{}", project.name, service.name, short_id()));
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}-run-{}", project.name, service.name, short_id()));
     let body = one_off_body(project, service, args)?;
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
-    let created = docker.create_container(Some(options), body).await.with_context(|| format!("creating container {name}"))?;
-    docker.start_container(&created.id, None).await.with_context(|| format!("starting container {name}"))?;
+    let created = docker
+        .create_container(Some(options), body)
+        .await
+        .with_context(|| format!("creating container {name}"))?;
+    docker
+        .start_container(&created.id, None)
+        .await
+        .with_context(|| format!("starting container {name}"))?;
     if args.detach {
         println!("{}", created.id);
         return Ok(ExitCode::SUCCESS);
     }
-    let target = LogTarget { id: created.id.clone(), name: name.clone(), colour_index: 0 };
-    let style = LogStyle { colour: false, prefix: false, width: 0 };
-    logs::stream(docker.clone(), target, LogQuery { follow: true, ..Default::default() }, style, LineWriter::default()).await?;
+    let target = LogTarget {
+        id: created.id.clone(),
+        name: name.clone(),
+        colour_index: 0,
+    };
+    let style = LogStyle {
+        colour: false,
+        prefix: false,
+        width: 0,
+    };
+    logs::stream(
+        docker.clone(),
+        target,
+        LogQuery {
+            follow: true,
+            ..Default::default()
+        },
+        style,
+        LineWriter::default(),
+    )
+    .await?;
     let code = exit_code(docker, &created.id).await?;
     if args.rm {
         let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-        docker.remove_container(&created.id, Some(options)).await.with_context(|| format!("removing {name}"))?;
+        docker
+            .remove_container(&created.id, Some(options))
+            .await
+            .with_context(|| format!("removing {name}"))?;
     }
     Ok(ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(1)))
 }
 
 fn short_id() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{:06x}", (nanos ^ std::process::id()) & 0xff_ffff)
 }
 
@@ -111,7 +155,11 @@ async fn exit_code(docker: &Docker, id: &str) -> Result<i64> {
     }
 }
 
-fn one_off_body(project: &ProjectSpec, service: &ServiceSpec, args: &RunArgs) -> Result<bollard::models::ContainerCreateBody> {
+fn one_off_body(
+    project: &ProjectSpec,
+    service: &ServiceSpec,
+    args: &RunArgs,
+) -> Result<bollard::models::ContainerCreateBody> {
     let hash = plan::config_hash(service);
     let mut body = plan::replica_body(project, service, 1, &hash);
     let labels = body.labels.get_or_insert_with(Default::default);
@@ -139,11 +187,21 @@ fn one_off_body(project: &ProjectSpec, service: &ServiceSpec, args: &RunArgs) ->
         let ports = host.port_bindings.get_or_insert_with(PortMap::new);
         for p in &args.publish {
             let (key, binding) = parse_publish(p)?;
-            ports.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
+            ports
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(binding);
         }
     }
-    host.binds.get_or_insert_with(Vec::new).extend(args.volumes.iter().cloned());
-    if let Some(networking) = body.networking_config.as_mut().and_then(|n| n.endpoints_config.as_mut()) {
+    host.binds
+        .get_or_insert_with(Vec::new)
+        .extend(args.volumes.iter().cloned());
+    if let Some(networking) = body
+        .networking_config
+        .as_mut()
+        .and_then(|n| n.endpoints_config.as_mut())
+    {
         // The one-off answers to the service name too, but not to the replica's container name.
         for endpoint in networking.values_mut() {
             if let Some(aliases) = endpoint.aliases.as_mut() {
@@ -164,8 +222,16 @@ fn parse_publish(spec: &str) -> Result<(String, PortBinding)> {
         [c, h, ip] => (*c, Some(*h), Some(*ip)),
         _ => anyhow::bail!("-p {spec:?}: expected [IP:]HOST:CONTAINER[/PROTO]"),
     };
-    container.parse::<u16>().with_context(|| format!("-p {spec:?}: container port {container:?} is not a port number"))?;
-    Ok((format!("{container}/{proto}"), PortBinding { host_ip: ip.map(str::to_owned), host_port: host.map(str::to_owned) }))
+    container
+        .parse::<u16>()
+        .with_context(|| format!("-p {spec:?}: container port {container:?} is not a port number"))?;
+    Ok((
+        format!("{container}/{proto}"),
+        PortBinding {
+            host_ip: ip.map(str::to_owned),
+            host_port: host.map(str::to_owned),
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use super::labels;
 use super::spec::{Condition, Dependency, PullPolicy, ServiceNetwork, ServiceSpec};
 use anyhow::{bail, Context, Result};
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, Mount, MountBindOptions, MountBindOptionsPropagationEnum, MountTmpfsOptions,
-    MountType, MountVolumeOptions, PortBinding, PortMap, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, HealthConfig, HostConfig, Mount, MountBindOptions, MountBindOptionsPropagationEnum,
+    MountTmpfsOptions, MountType, MountVolumeOptions, PortBinding, PortMap, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,20 +29,35 @@ pub struct Scope<'a> {
 /// Maps one service; `name` is used in every error.
 pub fn map(name: &str, svc: c::Service, scope: &Scope) -> Result<ServiceSpec> {
     let at = |what: &str| format!("services.{name}.{what}");
-    let image = svc.image.clone().with_context(|| format!("{}: a service needs an image (build: is not supported by berth yet)", at("image")))?;
+    let image = svc.image.clone().with_context(|| {
+        format!(
+            "{}: a service needs an image (build: is not supported by berth yet)",
+            at("image")
+        )
+    })?;
     let replicas = svc.deploy.as_ref().and_then(|d| d.replicas).or(svc.scale).unwrap_or(1);
     if let Some(mode) = svc.deploy.as_ref().and_then(|d| d.mode.as_deref()) {
         if mode != "replicated" {
-            bail!("{}: mode {mode:?} is not supported by berth (only replicated)", at("deploy.mode"));
+            bail!(
+                "{}: mode {mode:?} is not supported by berth (only replicated)",
+                at("deploy.mode")
+            );
         }
     }
-    if svc.deploy.as_ref().and_then(|d| d.placement.as_ref()).is_some_and(|p| p.as_object().is_none_or(|m| !m.is_empty())) {
+    if svc
+        .deploy
+        .as_ref()
+        .and_then(|d| d.placement.as_ref())
+        .is_some_and(|p| p.as_object().is_none_or(|m| !m.is_empty()))
+    {
         bail!("{}: swarm placement is not supported by berth", at("deploy.placement"));
     }
     let depends_on = dependencies(name, &svc, scope)?;
     let pull_policy = match &svc.pull_policy {
         Some(p) if p == "build" => bail!("{}: \"build\" is not supported by berth yet", at("pull_policy")),
-        Some(p) => p.parse::<PullPolicy>().map_err(|e| anyhow::anyhow!("{}: {e}", at("pull_policy")))?,
+        Some(p) => p
+            .parse::<PullPolicy>()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", at("pull_policy")))?,
         None => PullPolicy::Missing,
     };
     let networks = service_networks(name, &svc, scope)?;
@@ -51,15 +67,27 @@ pub fn map(name: &str, svc: c::Service, scope: &Scope) -> Result<ServiceSpec> {
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
         .collect();
-    let mut exposed: Vec<String> = svc.ports.iter().map(|p| format!("{}/{}", p.target, p.protocol.as_deref().unwrap_or("tcp"))).collect();
+    let mut exposed: Vec<String> = svc
+        .ports
+        .iter()
+        .map(|p| format!("{}/{}", p.target, p.protocol.as_deref().unwrap_or("tcp")))
+        .collect();
     exposed.extend(svc.expose.iter().map(|e| {
         let e = e.to_string();
-        if e.contains('/') { e } else { format!("{e}/tcp") }
+        if e.contains('/') {
+            e
+        } else {
+            format!("{e}/tcp")
+        }
     }));
     exposed.sort();
     exposed.dedup();
     let stop_timeout = match &svc.stop_grace_period {
-        Some(v) => Some(c::duration_ns(v).with_context(|| format!("{}: expected a duration such as 10s", at("stop_grace_period")))? / 1_000_000_000),
+        Some(v) => Some(
+            c::duration_ns(v)
+                .with_context(|| format!("{}: expected a duration such as 10s", at("stop_grace_period")))?
+                / 1_000_000_000,
+        ),
         None => None,
     };
     let create = ContainerCreateBody {
@@ -81,7 +109,16 @@ pub fn map(name: &str, svc: c::Service, scope: &Scope) -> Result<ServiceSpec> {
         host_config: Some(host_config),
         ..Default::default()
     };
-    Ok(ServiceSpec { name: name.to_owned(), image, replicas, container_name: svc.container_name.clone(), depends_on, pull_policy, networks, create })
+    Ok(ServiceSpec {
+        name: name.to_owned(),
+        image,
+        replicas,
+        container_name: svc.container_name.clone(),
+        depends_on,
+        pull_policy,
+        networks,
+        create,
+    })
 }
 
 fn dependencies(name: &str, svc: &c::Service, scope: &Scope) -> Result<Vec<Dependency>> {
@@ -96,18 +133,35 @@ fn dependencies(name: &str, svc: &c::Service, scope: &Scope) -> Result<Vec<Depen
         if d.required && !scope.services.iter().any(|s| s == dep) {
             bail!("services.{name}.depends_on: service {dep:?} is not defined (or not enabled by the active profiles)");
         }
-        out.push(Dependency { service: dep.clone(), condition, required: d.required, restart: d.restart });
+        out.push(Dependency {
+            service: dep.clone(),
+            condition,
+            required: d.required,
+            restart: d.restart,
+        });
     }
     // network_mode: service:x and volumes_from x need x's container to exist and run first.
-    let implicit = svc.network_mode.iter().filter_map(|m| m.strip_prefix("service:")).chain(
-        svc.volumes_from.iter().filter(|v| !v.starts_with("container:")).map(|v| {
-            let v = v.strip_prefix("service:").unwrap_or(v);
-            v.split(':').next().unwrap_or(v)
-        }),
-    );
+    let implicit = svc
+        .network_mode
+        .iter()
+        .filter_map(|m| m.strip_prefix("service:"))
+        .chain(
+            svc.volumes_from
+                .iter()
+                .filter(|v| !v.starts_with("container:"))
+                .map(|v| {
+                    let v = v.strip_prefix("service:").unwrap_or(v);
+                    v.split(':').next().unwrap_or(v)
+                }),
+        );
     for dep in implicit {
         if !out.iter().any(|d| d.service == dep) {
-            out.push(Dependency { service: dep.to_owned(), condition: Condition::Started, required: true, restart: false });
+            out.push(Dependency {
+                service: dep.to_owned(),
+                condition: Condition::Started,
+                required: true,
+                restart: false,
+            });
         }
     }
     Ok(out)
@@ -120,7 +174,10 @@ fn service_networks(name: &str, svc: &c::Service, scope: &Scope) -> Result<Vec<S
         }
         return Ok(Vec::new());
     }
-    let declared = svc.networks.clone().unwrap_or_else(|| [("default".to_owned(), None)].into_iter().collect());
+    let declared = svc
+        .networks
+        .clone()
+        .unwrap_or_else(|| [("default".to_owned(), None)].into_iter().collect());
     let mut out = Vec::new();
     for (key, attach) in declared {
         if !scope.networks.contains(&key) {
@@ -130,7 +187,12 @@ fn service_networks(name: &str, svc: &c::Service, scope: &Scope) -> Result<Vec<S
         if attach.priority.is_some() {
             bail!("services.{name}.networks.{key}.priority: not supported by berth yet");
         }
-        out.push(ServiceNetwork { key, aliases: attach.aliases, ipv4_address: attach.ipv4_address, ipv6_address: attach.ipv6_address });
+        out.push(ServiceNetwork {
+            key,
+            aliases: attach.aliases,
+            ipv4_address: attach.ipv4_address,
+            ipv6_address: attach.ipv6_address,
+        });
     }
     Ok(out)
 }
@@ -138,11 +200,17 @@ fn service_networks(name: &str, svc: &c::Service, scope: &Scope) -> Result<Vec<S
 fn healthcheck(name: &str, hc: Option<&c::Healthcheck>) -> Result<Option<HealthConfig>> {
     let Some(hc) = hc else { return Ok(None) };
     if hc.disable {
-        return Ok(Some(HealthConfig { test: Some(vec!["NONE".to_owned()]), ..Default::default() }));
+        return Ok(Some(HealthConfig {
+            test: Some(vec!["NONE".to_owned()]),
+            ..Default::default()
+        }));
     }
     let dur = |v: &Option<Scalar>, key: &str| -> Result<Option<i64>> {
         v.as_ref()
-            .map(|v| c::duration_ns(v).with_context(|| format!("services.{name}.healthcheck.{key}: expected a duration such as 5s")))
+            .map(|v| {
+                c::duration_ns(v)
+                    .with_context(|| format!("services.{name}.healthcheck.{key}: expected a duration such as 5s"))
+            })
             .transpose()
     };
     Ok(Some(HealthConfig {
@@ -170,7 +238,8 @@ fn host_config(name: &str, svc: &c::Service, scope: &Scope) -> Result<HostConfig
         init: svc.init,
         tmpfs: tmpfs(&svc.tmpfs),
         ulimits: ulimits(&svc.ulimits),
-        sysctls: (!svc.sysctls.is_empty()).then(|| svc.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()),
+        sysctls: (!svc.sysctls.is_empty())
+            .then(|| svc.sysctls.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()),
         extra_hosts: extra_hosts(svc.extra_hosts.as_ref()),
         dns: (!svc.dns.is_empty()).then(|| svc.dns.clone()),
         dns_search: (!svc.dns_search.is_empty()).then(|| svc.dns_search.clone()),
@@ -183,11 +252,16 @@ fn host_config(name: &str, svc: &c::Service, scope: &Scope) -> Result<HostConfig
         ..Default::default()
     };
     if let Some(v) = &svc.shm_size {
-        hc.shm_size = Some(c::bytes(v).with_context(|| format!("{}: expected a byte size such as 64m", at("shm_size")))?);
+        hc.shm_size =
+            Some(c::bytes(v).with_context(|| format!("{}: expected a byte size such as 64m", at("shm_size")))?);
     }
-    let size = |v: &Scalar, key: &str| c::bytes(v).with_context(|| format!("{}: expected a byte size such as 512m", at(key)));
+    let size =
+        |v: &Scalar, key: &str| c::bytes(v).with_context(|| format!("{}: expected a byte size such as 512m", at(key)));
     let cpus = |v: &Scalar, key: &str| -> Result<i64> {
-        let n: f64 = v.to_string().parse().with_context(|| format!("{}: expected a number of CPUs such as 0.5", at(key)))?;
+        let n: f64 = v
+            .to_string()
+            .parse()
+            .with_context(|| format!("{}: expected a number of CPUs such as 0.5", at(key)))?;
         Ok((n * 1e9) as i64)
     };
     if let Some(v) = &svc.mem_limit {
@@ -202,7 +276,10 @@ fn host_config(name: &str, svc: &c::Service, scope: &Scope) -> Result<HostConfig
     let resources = svc.deploy.as_ref().and_then(|d| d.resources.as_ref());
     if let Some(limits) = resources.and_then(|r| r.limits.as_ref()) {
         if limits.devices.is_some() || limits.generic_resources.is_some() {
-            bail!("{}: devices and generic_resources are not supported by berth yet", at("deploy.resources.limits"));
+            bail!(
+                "{}: devices and generic_resources are not supported by berth yet",
+                at("deploy.resources.limits")
+            );
         }
         if let Some(v) = &limits.memory {
             hc.memory = Some(size(v, "deploy.resources.limits.memory")?);
@@ -214,13 +291,19 @@ fn host_config(name: &str, svc: &c::Service, scope: &Scope) -> Result<HostConfig
     }
     if let Some(res) = resources.and_then(|r| r.reservations.as_ref()) {
         if res.devices.is_some() || res.generic_resources.is_some() {
-            bail!("{}: devices and generic_resources are not supported by berth yet", at("deploy.resources.reservations"));
+            bail!(
+                "{}: devices and generic_resources are not supported by berth yet",
+                at("deploy.resources.reservations")
+            );
         }
         if let Some(v) = &res.memory {
             hc.memory_reservation = Some(size(v, "deploy.resources.reservations.memory")?);
         }
         if res.cpus.is_some() {
-            bail!("{}: CPU reservations have no single-engine equivalent; use limits.cpus", at("deploy.resources.reservations.cpus"));
+            bail!(
+                "{}: CPU reservations have no single-engine equivalent; use limits.cpus",
+                at("deploy.resources.reservations.cpus")
+            );
         }
     }
     Ok(hc)
@@ -230,8 +313,14 @@ fn port_bindings(svc: &c::Service) -> Option<PortMap> {
     let mut map: PortMap = HashMap::new();
     for p in &svc.ports {
         let key = format!("{}/{}", p.target, p.protocol.as_deref().unwrap_or("tcp"));
-        let binding = PortBinding { host_ip: p.host_ip.clone(), host_port: p.published.as_ref().map(Scalar::to_string) };
-        map.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
+        let binding = PortBinding {
+            host_ip: p.host_ip.clone(),
+            host_port: p.published.as_ref().map(Scalar::to_string),
+        };
+        map.entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(binding);
     }
     (!map.is_empty()).then_some(map)
 }
@@ -241,18 +330,38 @@ fn mounts(name: &str, svc: &c::Service, scope: &Scope) -> Result<(Vec<Mount>, Ve
     let mut binds = Vec::new();
     for (i, m) in svc.volumes.iter().enumerate() {
         let at = format!("services.{name}.volumes[{i}]");
-        let target = m.target.clone().with_context(|| format!("{at}: a mount needs a target"))?;
+        let target = m
+            .target
+            .clone()
+            .with_context(|| format!("{at}: a mount needs a target"))?;
         match m.kind.as_str() {
             "volume" => {
-                let source = match &m.source {
-                    Some(key) => Some(scope.volumes.get(key).cloned().with_context(|| format!("{at}: volume {key:?} is not declared in the top-level volumes"))?),
-                    None => None,
-                };
-                let options = m.volume.as_ref().map(|v| MountVolumeOptions { no_copy: v.nocopy, subpath: v.subpath.clone(), ..Default::default() });
-                mounts.push(Mount { typ: Some(MountType::VOLUME), source, target: Some(target), read_only: m.read_only, volume_options: options, ..Default::default() });
+                let source =
+                    match &m.source {
+                        Some(key) => Some(scope.volumes.get(key).cloned().with_context(|| {
+                            format!("{at}: volume {key:?} is not declared in the top-level volumes")
+                        })?),
+                        None => None,
+                    };
+                let options = m.volume.as_ref().map(|v| MountVolumeOptions {
+                    no_copy: v.nocopy,
+                    subpath: v.subpath.clone(),
+                    ..Default::default()
+                });
+                mounts.push(Mount {
+                    typ: Some(MountType::VOLUME),
+                    source,
+                    target: Some(target),
+                    read_only: m.read_only,
+                    volume_options: options,
+                    ..Default::default()
+                });
             }
             "bind" => {
-                let raw = m.source.clone().with_context(|| format!("{at}: a bind mount needs a source"))?;
+                let raw = m
+                    .source
+                    .clone()
+                    .with_context(|| format!("{at}: a bind mount needs a source"))?;
                 let source = resolve(scope.working_dir, &raw);
                 if m.bind.as_ref().is_some_and(|b| b.selinux.is_some()) {
                     bail!("{at}.bind.selinux: SELinux relabelling is not supported by berth yet");
@@ -265,14 +374,39 @@ fn mounts(name: &str, svc: &c::Service, scope: &Scope) -> Result<(Vec<Mount>, Ve
                     binds.push(format!("{source}:{target}{mode}"));
                 } else {
                     let propagation = propagation.map(|p| parse_propagation(&p, &at)).transpose()?;
-                    let options = MountBindOptions { propagation, ..Default::default() };
-                    mounts.push(Mount { typ: Some(MountType::BIND), source: Some(source), target: Some(target), read_only: m.read_only, bind_options: Some(options), ..Default::default() });
+                    let options = MountBindOptions {
+                        propagation,
+                        ..Default::default()
+                    };
+                    mounts.push(Mount {
+                        typ: Some(MountType::BIND),
+                        source: Some(source),
+                        target: Some(target),
+                        read_only: m.read_only,
+                        bind_options: Some(options),
+                        ..Default::default()
+                    });
                 }
             }
             "tmpfs" => {
-                let size = m.tmpfs.as_ref().and_then(|t| t.size.as_ref()).map(|s| c::bytes(s).with_context(|| format!("{at}.tmpfs.size: expected a byte size"))).transpose()?;
-                let options = MountTmpfsOptions { size_bytes: size, mode: m.tmpfs.as_ref().and_then(|t| t.mode).map(i64::from), ..Default::default() };
-                mounts.push(Mount { typ: Some(MountType::TMPFS), target: Some(target), read_only: m.read_only, tmpfs_options: Some(options), ..Default::default() });
+                let size = m
+                    .tmpfs
+                    .as_ref()
+                    .and_then(|t| t.size.as_ref())
+                    .map(|s| c::bytes(s).with_context(|| format!("{at}.tmpfs.size: expected a byte size")))
+                    .transpose()?;
+                let options = MountTmpfsOptions {
+                    size_bytes: size,
+                    mode: m.tmpfs.as_ref().and_then(|t| t.mode).map(i64::from),
+                    ..Default::default()
+                };
+                mounts.push(Mount {
+                    typ: Some(MountType::TMPFS),
+                    target: Some(target),
+                    read_only: m.read_only,
+                    tmpfs_options: Some(options),
+                    ..Default::default()
+                });
             }
             other => bail!("{at}: mount type {other:?} is not supported by berth yet (volume, bind, tmpfs are)"),
         }
@@ -316,7 +450,13 @@ fn restart_policy(name: &str, svc: &c::Service) -> Result<Option<RestartPolicy>>
     });
     let (policy, retries) = match (&svc.restart, from_deploy) {
         (Some(r), _) => match r.split_once(':') {
-            Some((p, n)) => (p.to_owned(), Some(n.parse::<i64>().with_context(|| format!("services.{name}.restart: {r:?} has a bad retry count"))?)),
+            Some((p, n)) => (
+                p.to_owned(),
+                Some(
+                    n.parse::<i64>()
+                        .with_context(|| format!("services.{name}.restart: {r:?} has a bad retry count"))?,
+                ),
+            ),
             None => (r.clone(), None),
         },
         (None, Some(d)) => d,
@@ -329,7 +469,10 @@ fn restart_policy(name: &str, svc: &c::Service) -> Result<Option<RestartPolicy>>
         "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
         other => bail!("services.{name}.restart: {other:?} is not one of no, always, on-failure[:N], unless-stopped"),
     };
-    Ok(Some(RestartPolicy { name: Some(name_enum), maximum_retry_count: retries }))
+    Ok(Some(RestartPolicy {
+        name: Some(name_enum),
+        maximum_retry_count: retries,
+    }))
 }
 
 fn tmpfs(list: &[String]) -> Option<HashMap<String, String>> {
@@ -351,7 +494,11 @@ fn ulimits(map: &std::collections::BTreeMap<String, c::Ulimit>) -> Option<Vec<Re
                 c::Ulimit::Single(n) => (*n, *n),
                 c::Ulimit::Pair { soft, hard } => (*soft, *hard),
             };
-            ResourcesUlimits { name: Some(name.clone()), soft: Some(soft), hard: Some(hard) }
+            ResourcesUlimits {
+                name: Some(name.clone()),
+                soft: Some(soft),
+                hard: Some(hard),
+            }
         })
         .collect();
     (!out.is_empty()).then_some(out)
@@ -377,7 +524,10 @@ fn network_mode(name: &str, svc: &c::Service, scope: &Scope) -> Result<Option<St
         if !scope.services.iter().any(|s| s == other) {
             bail!("services.{name}.network_mode: service {other:?} is not defined");
         }
-        return Ok(Some(format!("container:{}", labels::container_name(scope.project, other, 1))));
+        return Ok(Some(format!(
+            "container:{}",
+            labels::container_name(scope.project, other, 1)
+        )));
     }
     Ok(Some(mode.clone()))
 }

@@ -111,8 +111,12 @@ impl CreateArgs {
 fn scales(project: &ProjectSpec, entries: &[String]) -> Result<HashMap<String, u32>> {
     let mut out = HashMap::new();
     for entry in entries {
-        let (svc, num) = entry.split_once('=').with_context(|| format!("--scale {entry:?}: expected SERVICE=NUM"))?;
-        let num: u32 = num.parse().with_context(|| format!("--scale {entry:?}: {num:?} is not a number of replicas"))?;
+        let (svc, num) = entry
+            .split_once('=')
+            .with_context(|| format!("--scale {entry:?}: expected SERVICE=NUM"))?;
+        let num: u32 = num
+            .parse()
+            .with_context(|| format!("--scale {entry:?}: {num:?} is not a number of replicas"))?;
         if project.service(svc).is_none() {
             bail!("--scale {entry:?}: no such service: {svc}");
         }
@@ -130,7 +134,12 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpArgs) -> Resul
     let selected = plan::select(project, &args.services, args.no_deps)?;
     let levels = plan::levels(project, &selected)?;
     let scale = scales(project, &args.scale)?;
-    let pull = args.pull.as_deref().map(str::parse::<PullPolicy>).transpose().map_err(anyhow::Error::msg)?;
+    let pull = args
+        .pull
+        .as_deref()
+        .map(str::parse::<PullPolicy>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     if let Some(svc) = &args.exit_code_from {
         if !selected.contains(svc) {
             bail!("--exit-code-from {svc}: no such service among those started");
@@ -152,12 +161,25 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpArgs) -> Resul
         (_, true) => Recreate::Never,
         _ => Recreate::Diverged,
     };
-    let opts = ConvergeOptions { recreate, timeout: args.timeout };
+    let opts = ConvergeOptions {
+        recreate,
+        timeout: args.timeout,
+    };
     let mut started: HashMap<String, Vec<Replica>> = HashMap::new();
     for level in &levels {
         let tasks = level.iter().filter_map(|name| project.service(name)).map(|service| {
             let replicas = scale.get(&service.name).copied().unwrap_or(service.replicas);
-            bring_up(docker, project, service, replicas, opts, args.no_start, &hub, &started, &progress)
+            bring_up(
+                docker,
+                project,
+                service,
+                replicas,
+                opts,
+                args.no_start,
+                &hub,
+                &started,
+                &progress,
+            )
         });
         let results = futures::future::join_all(tasks).await;
         for (name, result) in level.iter().zip(results) {
@@ -200,14 +222,24 @@ async fn bring_up(
     Ok(containers)
 }
 
-async fn wait_dependencies(docker: &Docker, service: &ServiceSpec, hub: &EventHub, started: &HashMap<String, Vec<Replica>>, progress: &Progress) -> Result<()> {
+async fn wait_dependencies(
+    docker: &Docker,
+    service: &ServiceSpec,
+    hub: &EventHub,
+    started: &HashMap<String, Vec<Replica>>,
+    progress: &Progress,
+) -> Result<()> {
     for dep in &service.depends_on {
-        let Some(replicas) = started.get(&dep.service) else { continue };
+        let Some(replicas) = started.get(&dep.service) else {
+            continue;
+        };
         for replica in replicas {
             if dep.condition != Condition::Started {
                 progress.set("Container", &replica.name, "Waiting", false);
             }
-            let outcome = hub.wait_for(docker, &replica.id, &replica.name, dep.condition, None).await;
+            let outcome = hub
+                .wait_for(docker, &replica.id, &replica.name, dep.condition, None)
+                .await;
             match outcome {
                 Ok(()) => {
                     let status = match dep.condition {
@@ -217,7 +249,10 @@ async fn wait_dependencies(docker: &Docker, service: &ServiceSpec, hub: &EventHu
                     };
                     progress.set("Container", &replica.name, status, true);
                 }
-                Err(err) if !dep.required => progress.note(&format!("WARN: optional dependency {} of {}: {err:#}", dep.service, service.name)),
+                Err(err) if !dep.required => progress.note(&format!(
+                    "WARN: optional dependency {} of {}: {err:#}",
+                    dep.service, service.name
+                )),
                 Err(err) => {
                     progress.set("Container", &replica.name, "Error", true);
                     return Err(err);
@@ -229,11 +264,25 @@ async fn wait_dependencies(docker: &Docker, service: &ServiceSpec, hub: &EventHu
 }
 
 /// `depends_on.restart: true`: a dependent whose dependency was recreated in this run is restarted, unless it was itself.
-async fn restart_dependents(docker: &Docker, project: &ProjectSpec, started: &HashMap<String, Vec<Replica>>, progress: &Progress) -> Result<()> {
-    let recreated: BTreeSet<&String> = started.iter().filter(|(_, rs)| rs.iter().any(|r| r.fresh)).map(|(s, _)| s).collect();
+async fn restart_dependents(
+    docker: &Docker,
+    project: &ProjectSpec,
+    started: &HashMap<String, Vec<Replica>>,
+    progress: &Progress,
+) -> Result<()> {
+    let recreated: BTreeSet<&String> = started
+        .iter()
+        .filter(|(_, rs)| rs.iter().any(|r| r.fresh))
+        .map(|(s, _)| s)
+        .collect();
     for service in &project.services {
-        let Some(replicas) = started.get(&service.name) else { continue };
-        let triggered = service.depends_on.iter().any(|d| d.restart && recreated.contains(&d.service));
+        let Some(replicas) = started.get(&service.name) else {
+            continue;
+        };
+        let triggered = service
+            .depends_on
+            .iter()
+            .any(|d| d.restart && recreated.contains(&d.service));
         for replica in replicas.iter().filter(|r| triggered && !r.fresh) {
             progress.set("Container", &replica.name, "Restarting", false);
             docker
@@ -247,11 +296,24 @@ async fn restart_dependents(docker: &Docker, project: &ProjectSpec, started: &Ha
 }
 
 /// `--wait`: every started container healthy (when it has a healthcheck) or running.
-async fn wait_ready(docker: &Docker, hub: &EventHub, started: &HashMap<String, Vec<Replica>>, timeout: Option<Duration>) -> Result<()> {
+async fn wait_ready(
+    docker: &Docker,
+    hub: &EventHub,
+    started: &HashMap<String, Vec<Replica>>,
+    timeout: Option<Duration>,
+) -> Result<()> {
     let waits = started.values().flatten().map(|replica| async move {
-        let info = docker.inspect_container(&replica.id, None).await.with_context(|| format!("inspecting {}", replica.name))?;
-        let condition = if super::events::has_healthcheck(&info) { Condition::Healthy } else { Condition::Started };
-        hub.wait_for(docker, &replica.id, &replica.name, condition, timeout).await
+        let info = docker
+            .inspect_container(&replica.id, None)
+            .await
+            .with_context(|| format!("inspecting {}", replica.name))?;
+        let condition = if super::events::has_healthcheck(&info) {
+            Condition::Healthy
+        } else {
+            Condition::Started
+        };
+        hub.wait_for(docker, &replica.id, &replica.name, condition, timeout)
+            .await
     });
     futures::future::try_join_all(waits).await?;
     Ok(())
@@ -259,7 +321,10 @@ async fn wait_ready(docker: &Docker, hub: &EventHub, started: &HashMap<String, V
 
 async fn handle_orphans(docker: &Docker, project: &ProjectSpec, args: &UpArgs, progress: &Progress) -> Result<()> {
     let all = resources::list_containers(docker, &project.name, None, true).await?;
-    let orphans: Vec<_> = all.iter().filter(|c| project.service(&resources::identity(c).0).is_none()).collect();
+    let orphans: Vec<_> = all
+        .iter()
+        .filter(|c| project.service(&resources::identity(c).0).is_none())
+        .collect();
     if orphans.is_empty() {
         return Ok(());
     }
@@ -272,7 +337,14 @@ async fn handle_orphans(docker: &Docker, project: &ProjectSpec, args: &UpArgs, p
         return Ok(());
     }
     for c in orphans {
-        converge::remove(docker, c.id.as_deref().unwrap_or_default(), &resources::display_name(c), args.timeout, progress).await?;
+        converge::remove(
+            docker,
+            c.id.as_deref().unwrap_or_default(),
+            &resources::display_name(c),
+            args.timeout,
+            progress,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -30,7 +30,9 @@ pub fn berth_bin() -> PathBuf {
 
 /// The docker CLI: DOCKER_BIN, else `docker` on PATH.
 pub fn docker_bin() -> PathBuf {
-    std::env::var_os("DOCKER_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("docker"))
+    std::env::var_os("DOCKER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("docker"))
 }
 
 /// busybox.tar: BERTH_TEST_IMAGES, else tests/images/out (built with tests/images/build.sh when missing).
@@ -45,7 +47,10 @@ pub fn busybox_tar() -> PathBuf {
             // Build in a private dir and rename, so parallel test processes never see half a file.
             let tmp = tempfile::tempdir().unwrap();
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/build.sh");
-            let st = Command::new(script).arg(tmp.path()).status().expect("running tests/images/build.sh");
+            let st = Command::new(script)
+                .arg(tmp.path())
+                .status()
+                .expect("running tests/images/build.sh");
             assert!(st.success(), "tests/images/build.sh failed");
             std::fs::create_dir_all(&dir).unwrap();
             let _ = std::fs::rename(tmp.path().join("busybox.tar"), &tar)
@@ -77,7 +82,11 @@ impl Engine {
     /// Runs `berth <args>` against this engine; panics on failure.
     pub fn berth(&self, args: &[&str]) -> String {
         let out = self.berth_raw(args);
-        assert!(out.status.success(), "berth {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -119,12 +128,19 @@ impl Engine {
     pub fn load_busybox(&self) {
         let tar = busybox_tar();
         let out = self.docker(&["load", "-i", tar.to_str().unwrap()]);
-        assert!(out.contains("Loaded image: busybox:latest"), "unexpected load output: {out}");
+        assert!(
+            out.contains("Loaded image: busybox:latest"),
+            "unexpected load output: {out}"
+        );
     }
 
     /// Pid of the engine process.
     pub fn pid(&self) -> i32 {
-        std::fs::read_to_string(self.root.join("engine.pid")).unwrap().trim().parse().unwrap()
+        std::fs::read_to_string(self.root.join("engine.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     }
 
     /// Removes every container and stops the engine.
@@ -171,7 +187,9 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
 /// Cgroup directories named after any of `ids` (`.../berth/<id>` under every hierarchy).
 pub fn cgroups_of(ids: &[String]) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else { return out };
+    let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return out;
+    };
     let mut bases: Vec<PathBuf> = vec![PathBuf::from("/sys/fs/cgroup")];
     bases.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
     for b in bases {
@@ -189,8 +207,12 @@ pub fn cgroups_of(ids: &[String]) -> Vec<PathBuf> {
 pub fn processes_mentioning(needle: &str) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
         if String::from_utf8_lossy(&cmd).contains(needle) {
             out.push(pid);
         }

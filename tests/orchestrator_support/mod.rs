@@ -19,12 +19,17 @@ pub fn require_root(test: &str) -> bool {
 }
 
 fn nix_is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 /// A random suffix for names of everything a test makes.
 pub fn suffix() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{:x}{:x}", std::process::id(), nanos % 0xfffff)
 }
 
@@ -53,7 +58,10 @@ impl Engine {
             Ok("berth") => Kind::Berth,
             _ => Kind::Dockerd,
         };
-        let dir = tempfile::Builder::new().prefix("borch").tempdir_in("/tmp").expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("borch")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
         let socket = dir.path().join("engine.sock");
         // Engines starting side by side race on shared host state: one start-up at a time, and for dockerd
         // (whose iptables chains are global) one daemon at a time.
@@ -64,7 +72,13 @@ impl Engine {
             Kind::Berth => start_berth(dir.path(), &socket),
         };
         let exclusive = (kind == Kind::Dockerd).then_some(lock);
-        let engine = Engine { kind, socket, child: Some(child), dir, _exclusive: exclusive };
+        let engine = Engine {
+            kind,
+            socket,
+            child: Some(child),
+            dir,
+            _exclusive: exclusive,
+        };
         engine.wait_ready();
         engine.load_busybox();
         engine
@@ -84,7 +98,12 @@ impl Engine {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        panic!("engine {:?} did not answer on {} (log: {})", self.kind, self.socket.display(), self.log());
+        panic!(
+            "engine {:?} did not answer on {} (log: {})",
+            self.kind,
+            self.socket.display(),
+            self.log()
+        );
     }
 
     /// The engine's log so far.
@@ -93,28 +112,48 @@ impl Engine {
     }
 
     fn load_busybox(&self) {
-        let images = std::env::var("BERTH_TEST_IMAGES").map(PathBuf::from).unwrap_or_else(|_| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/out")
-        });
+        let images = std::env::var("BERTH_TEST_IMAGES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/out"));
         let tar = images.join("busybox.tar");
         if !tar.is_file() {
-            let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/build.sh")).arg(&images).status().expect("build.sh");
+            let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/build.sh"))
+                .arg(&images)
+                .status()
+                .expect("build.sh");
             assert!(status.success(), "tests/images/build.sh failed");
         }
         let out = self.docker(&["load", "-i", tar.to_str().expect("utf-8 path")]);
-        assert!(out.status.success(), "docker load failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "docker load failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Runs the docker CLI against this engine.
     pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker").arg("-H").arg(self.host()).args(args).output().expect("docker CLI")
+        Command::new("docker")
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .output()
+            .expect("docker CLI")
     }
 
     /// Runs the docker CLI and returns stdout lines, asserting success.
     pub fn docker_lines(&self, args: &[&str]) -> Vec<String> {
         let out = self.docker(args);
-        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Names of the containers, networks and volumes labelled with `project`.
@@ -130,16 +169,31 @@ impl Engine {
     /// The project's container events between two engine times (unix seconds, fractional allowed).
     pub fn events(&self, project: &str, since: &str, until: &str) -> Vec<Event> {
         let filter = format!("label=com.docker.compose.project={project}");
-        self.docker_lines(&["events", "--since", since, "--until", until, "--filter", "type=container", "--filter", &filter, "--format", "{{json .}}"])
-            .iter()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .map(|v| Event {
-                action: v["Action"].as_str().unwrap_or_default().to_owned(),
-                name: v["Actor"]["Attributes"]["name"].as_str().unwrap_or_default().to_owned(),
-                service: v["Actor"]["Attributes"]["com.docker.compose.service"].as_str().unwrap_or_default().to_owned(),
-                time_nano: v["timeNano"].as_i64().unwrap_or_default(),
-            })
-            .collect()
+        self.docker_lines(&[
+            "events",
+            "--since",
+            since,
+            "--until",
+            until,
+            "--filter",
+            "type=container",
+            "--filter",
+            &filter,
+            "--format",
+            "{{json .}}",
+        ])
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| Event {
+            action: v["Action"].as_str().unwrap_or_default().to_owned(),
+            name: v["Actor"]["Attributes"]["name"].as_str().unwrap_or_default().to_owned(),
+            service: v["Actor"]["Attributes"]["com.docker.compose.service"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            time_nano: v["timeNano"].as_i64().unwrap_or_default(),
+        })
+        .collect()
     }
 }
 
@@ -172,7 +226,10 @@ fn start_dockerd(dir: &Path, socket: &Path) -> Child {
     // A private daemon: own roots, no default bridge, no outbound masquerading, an address pool of its own so
     // bridges of parallel tests never overlap. iptables stays on: the embedded DNS (service names) needs its
     // redirect rules inside each container's namespace.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let pool = format!("base=10.{}.0.0/16,size=24", 100 + ((std::process::id() ^ nanos) % 150));
     let log = std::fs::File::create(dir.join("engine.log")).expect("log file");
     Command::new("dockerd")
@@ -202,7 +259,9 @@ fn start_berth(dir: &Path, socket: &Path) -> Child {
 
 /// The berth binary under test.
 pub fn berth_bin() -> PathBuf {
-    std::env::var("BERTH_BIN").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
+    std::env::var("BERTH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
 }
 
 /// A container event as the tests read it.
@@ -225,7 +284,10 @@ impl<'e> Stack<'e> {
     /// Writes `compose` (with `@P@` replaced by the project name) into a fresh directory.
     pub fn new(engine: &'e Engine, stem: &str, compose: &str) -> Stack<'e> {
         let project = format!("{stem}{}", suffix());
-        let dir = tempfile::Builder::new().prefix("borch-stack").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("borch-stack")
+            .tempdir()
+            .expect("temp dir");
         let stack = Stack { engine, dir, project };
         stack.write(compose);
         stack
@@ -233,7 +295,11 @@ impl<'e> Stack<'e> {
 
     /// Replaces the compose file.
     pub fn write(&self, compose: &str) {
-        std::fs::write(self.dir.path().join("compose.yaml"), compose.replace("@P@", &self.project)).expect("write compose.yaml");
+        std::fs::write(
+            self.dir.path().join("compose.yaml"),
+            compose.replace("@P@", &self.project),
+        )
+        .expect("write compose.yaml");
     }
 
     /// Runs `berth -p <project> <args>` in the stack directory against the engine.
@@ -270,7 +336,9 @@ impl Drop for Stack<'_> {
 
 /// Engine-side current time as `docker events` takes it.
 pub fn now_arg() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
     format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
 }
 
@@ -287,5 +355,9 @@ pub fn http_get(port: u16, path: &str) -> String {
 
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }

@@ -29,19 +29,27 @@ fn repo_root() -> PathBuf {
 
 /// The berth binary: BERTH_BIN, else cargo's build of this package.
 pub fn berth_bin() -> PathBuf {
-    std::env::var_os("BERTH_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
+    std::env::var_os("BERTH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
 }
 
 /// busybox.tar from BERTH_TEST_IMAGES (default tests/images/out), built when missing.
 pub fn busybox_tar() -> PathBuf {
-    let dir = std::env::var_os("BERTH_TEST_IMAGES").map(PathBuf::from).unwrap_or_else(|| repo_root().join("tests/images/out"));
+    let dir = std::env::var_os("BERTH_TEST_IMAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("tests/images/out"));
     let tar = dir.join("busybox.tar");
     if !tar.exists() {
         let tmp = tempfile::tempdir().unwrap();
-        let st = Command::new(repo_root().join("tests/images/build.sh")).arg(tmp.path()).status().unwrap();
+        let st = Command::new(repo_root().join("tests/images/build.sh"))
+            .arg(tmp.path())
+            .status()
+            .unwrap();
         assert!(st.success(), "tests/images/build.sh failed");
         std::fs::create_dir_all(&dir).unwrap();
-        let _ = std::fs::rename(tmp.path().join("busybox.tar"), &tar).or_else(|_| std::fs::copy(tmp.path().join("busybox.tar"), &tar).map(|_| ()));
+        let _ = std::fs::rename(tmp.path().join("busybox.tar"), &tar)
+            .or_else(|_| std::fs::copy(tmp.path().join("busybox.tar"), &tar).map(|_| ()));
     }
     tar
 }
@@ -57,13 +65,27 @@ pub fn make_archive(dir: &Path, tag: &str, layers: &[Vec<(&str, Vec<u8>)>]) -> P
             std::fs::write(&f, data).unwrap();
         }
         let tar = dir.join(format!("layer{i}.tar"));
-        let st = Command::new("tar").args(["--sort=name", "--mtime=@1700000000", "--owner=0", "--group=0", "-C"]).arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
+        let st = Command::new("tar")
+            .args(["--sort=name", "--mtime=@1700000000", "--owner=0", "--group=0", "-C"])
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
         assert!(st.success());
         args.push("--layer".into());
         args.push(tar.display().to_string());
     }
     let out = dir.join("image.tar");
-    args.extend(["--tag".into(), tag.into(), "--out".into(), out.display().to_string(), "--cmd".into(), "sh".into()]);
+    args.extend([
+        "--tag".into(),
+        tag.into(),
+        "--out".into(),
+        out.display().to_string(),
+        "--cmd".into(),
+        "sh".into(),
+    ]);
     let st = Command::new("python3").args(&args).status().unwrap();
     assert!(st.success(), "mkarchive.py failed");
     out
@@ -112,7 +134,11 @@ impl LocalRegistry {
             cmd.arg(a);
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "registry.sh: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "registry.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let addr = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         LocalRegistry { dir, addr }
     }
@@ -134,13 +160,19 @@ impl LocalRegistry {
 
     /// Successful GETs of one blob.
     pub fn blob_gets(&self, digest: &str) -> Vec<Hit> {
-        self.hits().into_iter().filter(|h| h.method == "GET" && h.uri.contains(&format!("/blobs/{digest}")) && h.status < 300).collect()
+        self.hits()
+            .into_iter()
+            .filter(|h| h.method == "GET" && h.uri.contains(&format!("/blobs/{digest}")) && h.status < 300)
+            .collect()
     }
 
     /// The file holding a blob in the registry's storage.
     pub fn blob_file(&self, digest: &str) -> PathBuf {
         let hex = digest.trim_start_matches("sha256:");
-        self.dir.path().join(format!("storage/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
+        self.dir.path().join(format!(
+            "storage/docker/registry/v2/blobs/sha256/{}/{hex}/data",
+            &hex[..2]
+        ))
     }
 
     /// Uploads a blob (monolithic), returns its digest.
@@ -149,11 +181,38 @@ impl LocalRegistry {
         let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)));
         let f = self.dir.path().join("upload.bin");
         std::fs::write(&f, data).unwrap();
-        let loc = curl(&["-sS", "-D", "-", "-o", "/dev/null", "-X", "POST", &format!("http://{}/v2/{repo}/blobs/uploads/", self.addr)]);
-        let loc = loc.lines().find_map(|l| l.strip_prefix("Location: ").or_else(|| l.strip_prefix("location: "))).unwrap().trim().to_owned();
-        let url = if loc.starts_with("http") { loc } else { format!("http://{}{loc}", self.addr) };
+        let loc = curl(&[
+            "-sS",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            "-X",
+            "POST",
+            &format!("http://{}/v2/{repo}/blobs/uploads/", self.addr),
+        ]);
+        let loc = loc
+            .lines()
+            .find_map(|l| l.strip_prefix("Location: ").or_else(|| l.strip_prefix("location: ")))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let url = if loc.starts_with("http") {
+            loc
+        } else {
+            format!("http://{}{loc}", self.addr)
+        };
         let sep = if url.contains('?') { '&' } else { '?' };
-        curl(&["-sSf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary", &format!("@{}", f.display()), &format!("{url}{sep}digest={digest}")]);
+        curl(&[
+            "-sSf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", f.display()),
+            &format!("{url}{sep}digest={digest}"),
+        ]);
         digest
     }
 
@@ -161,30 +220,56 @@ impl LocalRegistry {
     pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) {
         let f = self.dir.path().join("manifest.json");
         std::fs::write(&f, body).unwrap();
-        curl(&["-sSf", "-X", "PUT", "-H", &format!("Content-Type: {media_type}"), "--data-binary", &format!("@{}", f.display()), &format!("http://{}/v2/{repo}/manifests/{reference}", self.addr)]);
+        curl(&[
+            "-sSf",
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Content-Type: {media_type}"),
+            "--data-binary",
+            &format!("@{}", f.display()),
+            &format!("http://{}/v2/{repo}/manifests/{reference}", self.addr),
+        ]);
     }
 
     /// Fetches a manifest body.
     pub fn get_manifest(&self, repo: &str, reference: &str) -> Vec<u8> {
         let out = Command::new("curl")
-            .args(["-sSf", "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json", "-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
+            .args([
+                "-sSf",
+                "-H",
+                "Accept: application/vnd.docker.distribution.manifest.v2+json",
+                "-H",
+                "Accept: application/vnd.oci.image.manifest.v1+json",
+            ])
             .arg(format!("http://{}/v2/{repo}/manifests/{reference}", self.addr))
             .output()
             .unwrap();
-        assert!(out.status.success(), "curl manifest: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "curl manifest: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     }
 }
 
 impl Drop for LocalRegistry {
     fn drop(&mut self) {
-        let _ = Command::new(repo_root().join("tests/registry.sh")).arg("stop").arg(self.dir.path()).status();
+        let _ = Command::new(repo_root().join("tests/registry.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
 fn curl(args: &[&str]) -> String {
     let out = Command::new("curl").args(args).output().unwrap();
-    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -278,7 +363,12 @@ impl Engine {
 
     pub fn berth(&self, args: &[&str]) -> String {
         let out = self.berth_raw(args);
-        assert!(out.status.success(), "berth {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -291,14 +381,21 @@ impl Engine {
 
     pub fn docker(&self, args: &[&str]) -> String {
         let out = self.docker_raw(args);
-        assert!(out.status.success(), "docker {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// `docker image inspect -f FORMAT`.
     pub fn inspect(&self, image: &str, format: &str) -> Option<String> {
         let out = self.docker_raw(&["image", "inspect", "-f", format, image]);
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     /// Loads an archive and tags its image as `tag`.
@@ -309,7 +406,10 @@ impl Engine {
 
     /// Blob digests in the store.
     pub fn blobs(&self) -> Vec<String> {
-        list(&self.root.join("blobs/sha256")).into_iter().map(|n| format!("sha256:{n}")).collect()
+        list(&self.root.join("blobs/sha256"))
+            .into_iter()
+            .map(|n| format!("sha256:{n}"))
+            .collect()
     }
 
     /// Unpacked layer directories (and leftovers) in the store.
@@ -320,7 +420,13 @@ impl Engine {
     /// Files in the partial-download area.
     pub fn partials(&self) -> Vec<(String, u64)> {
         let d = self.root.join("pulls/partial");
-        list(&d).into_iter().map(|n| { let len = std::fs::metadata(d.join(&n)).map(|m| m.len()).unwrap_or(0); (n, len) }).collect()
+        list(&d)
+            .into_iter()
+            .map(|n| {
+                let len = std::fs::metadata(d.join(&n)).map(|m| m.len()).unwrap_or(0);
+                (n, len)
+            })
+            .collect()
     }
 
     /// Finished downloads not yet in the store.
@@ -329,7 +435,11 @@ impl Engine {
     }
 
     pub fn pid(&self) -> i32 {
-        std::fs::read_to_string(self.root.join("engine.pid")).unwrap().trim().parse().unwrap()
+        std::fs::read_to_string(self.root.join("engine.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     }
 }
 
@@ -340,7 +450,13 @@ impl Drop for Engine {
 }
 
 fn list(d: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(d).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    let mut v: Vec<String> = std::fs::read_dir(d)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -360,5 +476,10 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// A manifest's layer digests (from the registry's copy).
 pub fn manifest_layers(body: &[u8]) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();
-    v["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_owned()).collect()
+    v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect()
 }

@@ -56,8 +56,7 @@ fn copy_entry(src: &Path, dst: &Path, meta: &Metadata, links: &mut Links) -> Res
         copy_file(src, dst)?;
     } else if ft.is_symlink() {
         let target = fs::read_link(src).map_err(|e| Error::io("read link", src, e))?;
-        std::os::unix::fs::symlink(&target, dst)
-            .map_err(|e| Error::io("create symlink", dst, e))?;
+        std::os::unix::fs::symlink(&target, dst).map_err(|e| Error::io("create symlink", dst, e))?;
     } else if ft.is_socket() {
         // A socket in an image is a leftover of a build; nothing can listen on its copy.
         return Ok(());
@@ -69,13 +68,8 @@ fn copy_entry(src: &Path, dst: &Path, meta: &Metadata, links: &mut Links) -> Res
         } else {
             SFlag::S_IFBLK
         };
-        mknod(
-            dst,
-            kind,
-            Mode::from_bits_truncate(meta.mode()),
-            meta.rdev(),
-        )
-        .map_err(|e| Error::errno("mknod", dst, e))?;
+        mknod(dst, kind, Mode::from_bits_truncate(meta.mode()), meta.rdev())
+            .map_err(|e| Error::errno("mknod", dst, e))?;
     }
     finish(src, dst, meta)
 }
@@ -98,8 +92,7 @@ fn copy_file(src: &Path, dst: &Path) -> Result<()> {
 
 /// Owner, then mode (chown clears set-id bits), xattrs and times of `dst` from `src`.
 fn finish(src: &Path, dst: &Path, meta: &Metadata) -> Result<()> {
-    std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
-        .map_err(|e| Error::io("chown", dst, e))?;
+    std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid())).map_err(|e| Error::io("chown", dst, e))?;
     if !meta.file_type().is_symlink() {
         fs::set_permissions(dst, fs::Permissions::from_mode(meta.mode() & 0o7777))
             .map_err(|e| Error::io("chmod", dst, e))?;
@@ -122,15 +115,7 @@ fn copy_xattrs(src: &Path, dst: &Path) {
             continue;
         };
         // SAFETY: valid C strings and a buffer of the given length.
-        let rc = unsafe {
-            libc::lsetxattr(
-                d.as_ptr(),
-                name.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            )
-        };
+        let rc = unsafe { libc::lsetxattr(d.as_ptr(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
         if rc != 0 {
             tracing::debug!(path = %dst.display(), attr = ?name, err = %std::io::Error::last_os_error(), "xattr not copied");
         }

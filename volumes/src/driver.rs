@@ -37,11 +37,7 @@ impl LocalDriver {
         }
         let get = |k: &str| opts.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
         let (fstype, device, o) = (get("type"), get("device"), get("o").unwrap_or(""));
-        let words: Vec<&str> = o
-            .split(',')
-            .map(str::trim)
-            .filter(|w| !w.is_empty())
-            .collect();
+        let words: Vec<&str> = o.split(',').map(str::trim).filter(|w| !w.is_empty()).collect();
         if words.iter().any(|w| *w == "bind" || *w == "rbind") {
             return bind(fstype, device, &words);
         }
@@ -77,10 +73,7 @@ fn bind(fstype: Option<&str>, device: Option<&str>, words: &[&str]) -> Result<Lo
     };
     let device = PathBuf::from(device);
     if !device.is_absolute() {
-        return Err(bad(
-            "device",
-            &format!("{} is not an absolute path", device.display()),
-        ));
+        return Err(bad("device", &format!("{} is not an absolute path", device.display())));
     }
     if !device.is_dir() {
         return Err(bad(
@@ -97,9 +90,7 @@ fn bind(fstype: Option<&str>, device: Option<&str>, words: &[&str]) -> Result<Lo
             other => {
                 return Err(bad(
                     "o",
-                    &format!(
-                        "{other:?} is not supported with o=bind (expected bind, rbind, ro or rw)"
-                    ),
+                    &format!("{other:?} is not supported with o=bind (expected bind, rbind, ro or rw)"),
                 ))
             }
         }
@@ -123,18 +114,12 @@ mod tests {
     use super::*;
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn plain_directory() {
-        assert_eq!(
-            LocalDriver::from_options(&opts(&[])).unwrap(),
-            LocalDriver::Directory
-        );
+        assert_eq!(LocalDriver::from_options(&opts(&[])).unwrap(), LocalDriver::Directory);
     }
 
     #[test]
@@ -155,12 +140,7 @@ mod tests {
     fn bind_of_existing_dir() {
         let dir = tempfile::tempdir().unwrap();
         let dev = dir.path().to_str().unwrap();
-        let d = LocalDriver::from_options(&opts(&[
-            ("type", "none"),
-            ("device", dev),
-            ("o", "bind,ro"),
-        ]))
-        .unwrap();
+        let d = LocalDriver::from_options(&opts(&[("type", "none"), ("device", dev), ("o", "bind,ro")])).unwrap();
         assert_eq!(
             d,
             LocalDriver::Bind {
@@ -178,10 +158,7 @@ mod tests {
                 &[("type", "nfs"), ("o", "addr=10.0.0.1"), ("device", ":/x")],
                 "option type",
             ),
-            (
-                &[("o", "bind"), ("device", "/definitely/not/here")],
-                "option device",
-            ),
+            (&[("o", "bind"), ("device", "/definitely/not/here")], "option device"),
             (&[("o", "bind")], "option device"),
             (&[("o", "bind"), ("device", "rel")], "absolute"),
             (&[("colour", "blue")], "option colour"),
@@ -189,9 +166,7 @@ mod tests {
             (&[("device", "/dev/sda1")], "option type"),
         ];
         for (pairs, expect) in cases {
-            let err = LocalDriver::from_options(&opts(pairs))
-                .unwrap_err()
-                .to_string();
+            let err = LocalDriver::from_options(&opts(pairs)).unwrap_err().to_string();
             assert!(err.contains(expect), "{pairs:?}: {err}");
         }
     }

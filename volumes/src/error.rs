@@ -34,7 +34,9 @@ pub enum Error {
     #[error("{field}: bind source path does not exist: {}", path.display())]
     BindSourceMissing { field: String, path: PathBuf },
     /// A volume Subpath that leaves its volume, through `..`, an absolute path or a symlink.
-    #[error("{field}: subpath {subpath:?} escapes volume {volume} (expected a relative path that stays inside the volume)")]
+    #[error(
+        "{field}: subpath {subpath:?} escapes volume {volume} (expected a relative path that stays inside the volume)"
+    )]
     SubpathEscapes {
         field: String,
         volume: String,
@@ -101,11 +103,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn errno(
-        op: &'static str,
-        path: impl Into<PathBuf>,
-        errno: nix::errno::Errno,
-    ) -> Self {
+    pub(crate) fn errno(op: &'static str, path: impl Into<PathBuf>, errno: nix::errno::Errno) -> Self {
         Error::io(op, path, std::io::Error::from_raw_os_error(errno as i32))
     }
 }

@@ -28,8 +28,6 @@ pub use name::VolumeName;
 pub use options::{Propagation, TmpfsOptions};
 pub use prepare::{Prepared, Stage};
 pub use prepared::{MountKind, PreparedMount};
-pub use spec::{
-    MountEntry, MountInputs, MountRequest, RequestSource, VolumesFrom, VolumesFromSpec,
-};
+pub use spec::{MountEntry, MountInputs, MountRequest, RequestSource, VolumesFrom, VolumesFromSpec};
 pub use store::{PruneReport, VolumeStore};
 pub use volume::{Scope, Volume, VolumeCatalog, ANONYMOUS_LABEL, LOCAL_DRIVER};

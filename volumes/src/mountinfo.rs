@@ -23,10 +23,7 @@ pub fn is_mountpoint(path: &Path) -> Result<bool> {
 
 /// Mount points at `path` or below it, deepest first (the order to unmount them in).
 pub fn mounts_under(path: &Path) -> Result<Vec<PathBuf>> {
-    let mut found: Vec<PathBuf> = mount_points()?
-        .into_iter()
-        .filter(|m| m.starts_with(path))
-        .collect();
+    let mut found: Vec<PathBuf> = mount_points()?.into_iter().filter(|m| m.starts_with(path)).collect();
     found.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
     found.dedup();
     Ok(found)

@@ -15,19 +15,12 @@ const NONE: Option<&str> = None;
 
 /// Binds `source` on `target`, then makes it read-only (remount, recursively when `recursive`)
 /// and sets its propagation (berth's default `rprivate` keeps container mounts off the host).
-pub fn bind(
-    source: &Path,
-    target: &Path,
-    recursive: bool,
-    read_only: bool,
-    propagation: Propagation,
-) -> Result<()> {
+pub fn bind(source: &Path, target: &Path, recursive: bool, read_only: bool, propagation: Propagation) -> Result<()> {
     let mut flags = MsFlags::MS_BIND;
     if recursive {
         flags |= MsFlags::MS_REC;
     }
-    mount(Some(source), target, NONE, flags, NONE)
-        .map_err(|e| Error::errno("bind-mount onto", target, e))?;
+    mount(Some(source), target, NONE, flags, NONE).map_err(|e| Error::errno("bind-mount onto", target, e))?;
     let rest = (|| {
         if read_only {
             make_read_only(target, recursive)?;
@@ -41,16 +34,10 @@ pub fn bind(
 }
 
 /// Mounts a tmpfs on `target`; `base` flags come first, option words may override them.
-pub fn tmpfs(
-    target: &Path,
-    opts: &TmpfsOptions,
-    base: MsFlags,
-    propagation: Propagation,
-) -> Result<()> {
+pub fn tmpfs(target: &Path, opts: &TmpfsOptions, base: MsFlags, propagation: Propagation) -> Result<()> {
     let (flags, data) = opts.to_mount(base);
     let data = (!data.is_empty()).then_some(data.as_str());
-    mount(Some("tmpfs"), target, Some("tmpfs"), flags, data)
-        .map_err(|e| Error::errno("mount tmpfs on", target, e))?;
+    mount(Some("tmpfs"), target, Some("tmpfs"), flags, data).map_err(|e| Error::errno("mount tmpfs on", target, e))?;
     set_propagation(target, propagation).inspect_err(|_| {
         let _ = umount2(target, MntFlags::MNT_DETACH);
     })
@@ -58,17 +45,14 @@ pub fn tmpfs(
 
 /// Sets the propagation of the mount at `target`.
 pub fn set_propagation(target: &Path, propagation: Propagation) -> Result<()> {
-    mount(NONE, target, NONE, propagation.flags(), NONE)
-        .map_err(|e| Error::errno("set propagation of", target, e))
+    mount(NONE, target, NONE, propagation.flags(), NONE).map_err(|e| Error::errno("set propagation of", target, e))
 }
 
 /// Unmounts `target`; a busy mount is detached so nothing new can reach it. Not mounted is fine.
 pub fn unmount(target: &Path) -> Result<()> {
     match umount2(target, MntFlags::empty()) {
         Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
-        Err(Errno::EBUSY) => {
-            umount2(target, MntFlags::MNT_DETACH).map_err(|e| Error::errno("detach", target, e))
-        }
+        Err(Errno::EBUSY) => umount2(target, MntFlags::MNT_DETACH).map_err(|e| Error::errno("detach", target, e)),
         Err(e) => Err(Error::errno("unmount", target, e)),
     }
 }
@@ -85,9 +69,7 @@ pub fn apply(m: &PreparedMount, target: &Path) -> Result<()> {
             }
             tmpfs(target, &opts, base, m.propagation)
         }
-        MountKind::Bind | MountKind::Volume => {
-            bind(&m.source, target, m.recursive, m.read_only, m.propagation)
-        }
+        MountKind::Bind | MountKind::Volume => bind(&m.source, target, m.recursive, m.read_only, m.propagation),
     }
 }
 
@@ -97,9 +79,7 @@ fn make_read_only(target: &Path, recursive: bool) -> Result<()> {
         return Ok(());
     }
     // A bind remount must repeat the flags the kernel locked on the source, or it is refused.
-    let kept = statvfs(target)
-        .map_err(|e| Error::errno("statvfs", target, e))?
-        .flags();
+    let kept = statvfs(target).map_err(|e| Error::errno("statvfs", target, e))?.flags();
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
     for (fs, ms) in [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),

@@ -129,7 +129,9 @@ impl TmpfsOptions {
                 Ok(())
             }
             Some(_) => Err(format!("tmpfs option {key} has invalid value {value:?}")),
-            None => Err(format!("unknown tmpfs option {key:?} (expected size, mode, uid, gid, nr_inodes, nr_blocks or huge)")),
+            None => Err(format!(
+                "unknown tmpfs option {key:?} (expected size, mode, uid, gid, nr_inodes, nr_blocks or huge)"
+            )),
         }
     }
 
@@ -212,14 +214,7 @@ mod tests {
 
     #[test]
     fn tmpfs_options_refuse_garbage() {
-        for bad in [
-            "size=lots",
-            "mode=999",
-            "uid=-1",
-            "bogus",
-            "foo=1",
-            "huge=maybe",
-        ] {
+        for bad in ["size=lots", "mode=999", "uid=-1", "bogus", "foo=1", "huge=maybe"] {
             let err = TmpfsOptions::parse(bad).unwrap_err();
             assert!(err.contains("tmpfs option"), "{bad}: {err}");
         }
@@ -227,9 +222,7 @@ mod tests {
 
     #[test]
     fn propagation_round_trip() {
-        for p in [
-            "private", "rprivate", "shared", "rshared", "slave", "rslave",
-        ] {
+        for p in ["private", "rprivate", "shared", "rshared", "slave", "rslave"] {
             assert_eq!(Propagation::parse(p).unwrap().as_str(), p);
         }
         assert_eq!(Propagation::parse("ro"), None);

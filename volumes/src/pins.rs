@@ -22,9 +22,7 @@ impl VolumeStore {
         fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
         let target = dir.join(VolumeName::generate().as_str());
         let magic = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
-        let is_dir = fs::metadata(&magic)
-            .map_err(|e| Error::io("stat", &magic, e))?
-            .is_dir();
+        let is_dir = fs::metadata(&magic).map_err(|e| Error::io("stat", &magic, e))?.is_dir();
         let made = if is_dir {
             fs::create_dir(&target)
         } else {

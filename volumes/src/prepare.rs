@@ -69,8 +69,7 @@ impl VolumeStore {
             }
         }
         // Parents before children (a mount at /data must not hide one at /data/logs), as Docker sorts.
-        out.mounts
-            .sort_by_key(|m| m.destination.components().count());
+        out.mounts.sort_by_key(|m| m.destination.components().count());
         Ok(out)
     }
 
@@ -115,9 +114,7 @@ impl VolumeStore {
             .map_err(|e| in_field(&req.field, e))?;
         let data = self.path(&v.name);
         let mounted = match stage {
-            Stage::Create => {
-                !crate::driver::LocalDriver::from_options(&volume.options)?.needs_mount()
-            }
+            Stage::Create => !crate::driver::LocalDriver::from_options(&volume.options)?.needs_mount(),
             Stage::Start { .. } => {
                 if self.mount(&volume)? {
                     undo.mounted.push(v.name.clone());

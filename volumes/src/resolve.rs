@@ -57,9 +57,7 @@ fn open(root: &Path, rel: &Path, resolve: ResolveFlag) -> Result<OwnedFd, Resolv
     } else {
         rel
     };
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
-        .resolve(resolve);
+    let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC).resolve(resolve);
     let fd = openat2(raw(&root_fd), rel, how).map_err(classify)?;
     // SAFETY: openat2 returned a fresh descriptor we now own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -96,26 +94,14 @@ mod tests {
         std::os::unix::fs::symlink("../..", root.join("a/up")).unwrap();
         std::os::unix::fs::symlink("b", root.join("a/inside")).unwrap();
         assert_eq!(beneath(&root, Path::new("a/b")).unwrap(), root.join("a/b"));
-        assert_eq!(
-            beneath(&root, Path::new("a/inside")).unwrap(),
-            root.join("a/b")
-        );
-        assert!(matches!(
-            beneath(&root, Path::new("abs")),
-            Err(ResolveError::Escapes)
-        ));
-        assert!(matches!(
-            beneath(&root, Path::new("a/up")),
-            Err(ResolveError::Escapes)
-        ));
+        assert_eq!(beneath(&root, Path::new("a/inside")).unwrap(), root.join("a/b"));
+        assert!(matches!(beneath(&root, Path::new("abs")), Err(ResolveError::Escapes)));
+        assert!(matches!(beneath(&root, Path::new("a/up")), Err(ResolveError::Escapes)));
         assert!(matches!(
             beneath(&root, Path::new("../vol")),
             Err(ResolveError::Escapes)
         ));
-        assert!(matches!(
-            beneath(&root, Path::new("nope")),
-            Err(ResolveError::Missing)
-        ));
+        assert!(matches!(beneath(&root, Path::new("nope")), Err(ResolveError::Missing)));
     }
 
     #[test]
@@ -124,10 +110,7 @@ mod tests {
         let root = dir.path();
         std::fs::create_dir_all(root.join("etc/app")).unwrap();
         std::os::unix::fs::symlink("/etc/app", root.join("link")).unwrap();
-        assert_eq!(
-            in_root(root, Path::new("/link")).unwrap(),
-            root.join("etc/app")
-        );
+        assert_eq!(in_root(root, Path::new("/link")).unwrap(), root.join("etc/app"));
         assert_eq!(
             in_root(root, Path::new("/../../etc/app")).unwrap(),
             root.join("etc/app")

@@ -66,10 +66,7 @@ impl VolumeStore {
     /// below it (detaching would take those mounts away from the host's view). The bind may as well
     /// stay for the life of the state root: `make_private` finds it again.
     pub fn release_private(&self) -> Result<()> {
-        if let Some(m) = mountinfo::mounts_under(&self.dir)?
-            .into_iter()
-            .find(|m| *m != self.dir)
-        {
+        if let Some(m) = mountinfo::mounts_under(&self.dir)?.into_iter().find(|m| *m != self.dir) {
             return Err(Error::StillMounted {
                 name: "(store)".into(),
                 path: m,
@@ -112,9 +109,7 @@ impl VolumeStore {
         if final_dir.exists() {
             return Err(Error::AlreadyExists(name.to_string()));
         }
-        let tmp = self
-            .dir
-            .join(format!("{TMP_PREFIX}{}", VolumeName::generate()));
+        let tmp = self.dir.join(format!("{TMP_PREFIX}{}", VolumeName::generate()));
         let made = fs::DirBuilder::new()
             .mode(0o701)
             .create(&tmp)
@@ -138,17 +133,12 @@ impl VolumeStore {
 
     fn rename_into_place(&self, tmp: &Path, final_dir: &Path, name: &VolumeName) -> Result<()> {
         // renameat2(RENAME_NOREPLACE): a volume made concurrently under the same name is never replaced.
-        nix::fcntl::renameat2(
-            None,
-            tmp,
-            None,
-            final_dir,
-            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        nix::fcntl::renameat2(None, tmp, None, final_dir, nix::fcntl::RenameFlags::RENAME_NOREPLACE).map_err(
+            |e| match e {
+                nix::errno::Errno::EEXIST => Error::AlreadyExists(name.to_string()),
+                e => Error::errno("rename into place", final_dir, e),
+            },
         )
-        .map_err(|e| match e {
-            nix::errno::Errno::EEXIST => Error::AlreadyExists(name.to_string()),
-            e => Error::errno("rename into place", final_dir, e),
-        })
     }
 
     /// Deletes a volume's directory (unmounting its local-driver mount first). Whether it is in
@@ -169,9 +159,7 @@ impl VolumeStore {
                 path: m,
             });
         }
-        let trash = self
-            .dir
-            .join(format!("{TRASH_PREFIX}{}", VolumeName::generate()));
+        let trash = self.dir.join(format!("{TRASH_PREFIX}{}", VolumeName::generate()));
         fs::rename(&dir, &trash).map_err(|e| Error::io("rename away", &dir, e))?;
         fs::remove_dir_all(&trash).map_err(|e| Error::io("delete", &trash, e))?;
         tracing::debug!("volume removed");
@@ -189,12 +177,9 @@ impl VolumeStore {
         }
         match driver {
             LocalDriver::Directory => {}
-            LocalDriver::Tmpfs(opts) => mounting::tmpfs(
-                &data,
-                &opts,
-                nix::mount::MsFlags::empty(),
-                Propagation::Private,
-            )?,
+            LocalDriver::Tmpfs(opts) => {
+                mounting::tmpfs(&data, &opts, nix::mount::MsFlags::empty(), Propagation::Private)?
+            }
             LocalDriver::Bind {
                 device,
                 read_only,
@@ -220,8 +205,7 @@ impl VolumeStore {
 
     /// Volumes present on disk.
     pub fn list(&self) -> Result<Vec<VolumeName>> {
-        let mut names: Vec<VolumeName> =
-            self.entries()?.into_iter().filter_map(|(_, n)| n).collect();
+        let mut names: Vec<VolumeName> = self.entries()?.into_iter().filter_map(|(_, n)| n).collect();
         names.sort();
         Ok(names)
     }
@@ -294,14 +278,9 @@ impl VolumeStore {
     /// Entries of the store directory: (path, volume name if it is a volume directory).
     fn entries(&self) -> Result<Vec<(PathBuf, Option<VolumeName>)>> {
         let mut out = Vec::new();
-        for entry in
-            fs::read_dir(&self.dir).map_err(|e| Error::io("read directory", &self.dir, e))?
-        {
+        for entry in fs::read_dir(&self.dir).map_err(|e| Error::io("read directory", &self.dir, e))? {
             let entry = entry.map_err(|e| Error::io("read directory", &self.dir, e))?;
-            let name = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| VolumeName::new(s).ok());
+            let name = entry.file_name().to_str().and_then(|s| VolumeName::new(s).ok());
             out.push((entry.path(), name));
         }
         Ok(out)

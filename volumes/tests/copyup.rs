@@ -30,11 +30,7 @@ fn make_rootfs(root: &Path) {
     std::os::unix::fs::symlink("/etc/passwd", app.join("abs-link")).unwrap();
     std::os::unix::fs::lchown(app.join("abs-link"), Some(42), Some(43)).unwrap();
     std::fs::hard_link(app.join("app.conf"), app.join("hard.conf")).unwrap();
-    nix::unistd::mkfifo(
-        &app.join("fifo"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
+    nix::unistd::mkfifo(&app.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let set = std::process::Command::new("setfattr")
         .args(["-n", "user.berth", "-v", "yes"])
         .arg(app.join("app.conf"))
@@ -49,15 +45,7 @@ fn make_rootfs(root: &Path) {
 fn xattr_set(path: &Path) {
     let p = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
     // SAFETY: valid C strings and value buffer.
-    let rc = unsafe {
-        libc::lsetxattr(
-            p.as_ptr(),
-            c"user.berth".as_ptr(),
-            b"yes".as_ptr().cast(),
-            3,
-            0,
-        )
-    };
+    let rc = unsafe { libc::lsetxattr(p.as_ptr(), c"user.berth".as_ptr(), b"yes".as_ptr().cast(), 3, 0) };
     assert_eq!(rc, 0, "set xattr: {}", std::io::Error::last_os_error());
 }
 
@@ -65,14 +53,7 @@ fn xattr_get(path: &Path) -> Option<Vec<u8>> {
     let p = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
     let mut buf = [0u8; 64];
     // SAFETY: valid C strings and a buffer of the given size.
-    let n = unsafe {
-        libc::lgetxattr(
-            p.as_ptr(),
-            c"user.berth".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
+    let n = unsafe { libc::lgetxattr(p.as_ptr(), c"user.berth".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     (n >= 0).then(|| buf[..n as usize].to_vec())
 }
 
@@ -106,10 +87,7 @@ fn copy_up_keeps_owners_modes_links_and_xattrs() {
         (999, 998, 0o750),
         "volume root takes the image dir's owner/mode"
     );
-    assert_eq!(
-        std::fs::read_to_string(data.join("app.conf")).unwrap(),
-        "port=80\n"
-    );
+    assert_eq!(std::fs::read_to_string(data.join("app.conf")).unwrap(), "port=80\n");
     assert_eq!(
         std::fs::read_to_string(data.join("conf.d/extra.conf")).unwrap(),
         "x=1\n"
@@ -119,11 +97,7 @@ fn copy_up_keeps_owners_modes_links_and_xattrs() {
         (secret.uid(), secret.gid(), secret.mode() & 0o7777),
         (1234, 5678, 0o640)
     );
-    assert_eq!(
-        meta("tool").mode() & 0o7777,
-        0o4755,
-        "setuid survives the chown"
-    );
+    assert_eq!(meta("tool").mode() & 0o7777, 0o4755, "setuid survives the chown");
     assert_eq!(
         std::fs::read_link(data.join("current.conf")).unwrap(),
         Path::new("app.conf")
@@ -138,28 +112,17 @@ fn copy_up_keeps_owners_modes_links_and_xattrs() {
         meta("app.conf").ino(),
         "hard links stay linked"
     );
-    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
-        &meta("fifo").file_type()
-    ));
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta("fifo").file_type()));
     assert_eq!(
         meta("app.conf").mtime(),
-        std::fs::metadata(rootfs.join("etc/app/app.conf"))
-            .unwrap()
-            .mtime()
+        std::fs::metadata(rootfs.join("etc/app/app.conf")).unwrap().mtime()
     );
-    assert_eq!(
-        xattr_get(&data.join("app.conf")).as_deref(),
-        Some(&b"yes"[..])
-    );
+    assert_eq!(xattr_get(&data.join("app.conf")).as_deref(), Some(&b"yes"[..]));
 
     // Second start: the volume is not empty any more, the user's changes stay.
     std::fs::remove_file(data.join("app.conf")).unwrap();
     std::fs::write(data.join("mine"), "user data").unwrap();
-    let catalog: Catalog = p
-        .created
-        .iter()
-        .map(|v| (v.name.clone(), v.clone()))
-        .collect();
+    let catalog: Catalog = p.created.iter().map(|v| (v.name.clone(), v.clone())).collect();
     let reqs = spec::parse(&MountInputs {
         binds: vec![format!("{name}:/etc/app")],
         ..Default::default()
@@ -169,10 +132,7 @@ fn copy_up_keeps_owners_modes_links_and_xattrs() {
         .prepare(&reqs, &catalog, Stage::Start { rootfs: &rootfs })
         .unwrap();
     assert!(!data.join("app.conf").exists());
-    assert_eq!(
-        std::fs::read_to_string(data.join("mine")).unwrap(),
-        "user data"
-    );
+    assert_eq!(std::fs::read_to_string(data.join("mine")).unwrap(), "user data");
 }
 
 #[test]
@@ -228,12 +188,7 @@ fn image_symlinks_resolve_inside_the_rootfs() {
         .store
         .prepare(&reqs, &Catalog::new(), Stage::Start { rootfs: &rootfs })
         .unwrap();
-    assert_eq!(
-        std::fs::read_dir(t.store.path(&p.created[0].name))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(std::fs::read_dir(t.store.path(&p.created[0].name)).unwrap().count(), 0);
 }
 
 #[test]

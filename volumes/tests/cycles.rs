@@ -38,11 +38,7 @@ fn hundred_cycles_leak_nothing() {
             ..Default::default()
         };
         let reqs = spec::parse(&inputs).unwrap();
-        let created = t
-            .store
-            .prepare(&reqs, &catalog, Stage::Create)
-            .unwrap()
-            .created;
+        let created = t.store.prepare(&reqs, &catalog, Stage::Create).unwrap().created;
         catalog.extend(created.into_iter().map(|v| (v.name.clone(), v)));
         let p = t
             .store
@@ -104,14 +100,7 @@ fn hundred_cycles_leak_nothing() {
         }
         std::fs::remove_dir_all(t.path().join("ctr")).unwrap();
     }
-    assert!(
-        mountinfo::mounts_under(t.path()).unwrap().is_empty(),
-        "leaked mounts"
-    );
-    assert!(
-        t.volume_dirs().is_empty(),
-        "orphan volume dirs: {:?}",
-        t.volume_dirs()
-    );
+    assert!(mountinfo::mounts_under(t.path()).unwrap().is_empty(), "leaked mounts");
+    assert!(t.volume_dirs().is_empty(), "orphan volume dirs: {:?}", t.volume_dirs());
     assert!(t.store.orphans(&Default::default()).unwrap().is_empty());
 }

@@ -35,10 +35,7 @@ fn read_only_bind_refuses_writes() {
         ..Default::default()
     };
     let reqs = spec::parse(&inputs).unwrap();
-    let prepared = t
-        .store
-        .prepare(&reqs, &Catalog::new(), Stage::Create)
-        .unwrap();
+    let prepared = t.store.prepare(&reqs, &Catalog::new(), Stage::Create).unwrap();
     let m = &prepared.mounts[0];
     assert_eq!((m.kind, m.read_only), (MountKind::Bind, true));
     assert_eq!(m.oci_options(), ["rbind", "ro", "rprivate"]);
@@ -74,11 +71,7 @@ fn read_only_is_recursive_for_submounts() {
     };
     let prepared = t
         .store
-        .prepare(
-            &spec::parse(&inputs).unwrap(),
-            &Catalog::new(),
-            Stage::Create,
-        )
+        .prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create)
         .unwrap();
     let (target, guard) = mount_at(&t, &prepared.mounts[0], "target");
     assert_eq!(write_bytes(&target.join("sub/f"), 1), Err(libc::EROFS));
@@ -100,32 +93,18 @@ fn tmpfs_mount_with_size_hits_enospc_and_leaves_nothing() {
     };
     let prepared = t
         .store
-        .prepare(
-            &spec::parse(&inputs).unwrap(),
-            &Catalog::new(),
-            Stage::Create,
-        )
+        .prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create)
         .unwrap();
     let m = &prepared.mounts[0];
     assert_eq!(
         m.oci_options(),
-        [
-            "noexec",
-            "nosuid",
-            "nodev",
-            "rprivate",
-            "size=1048576",
-            "mode=700"
-        ]
+        ["noexec", "nosuid", "nodev", "rprivate", "size=1048576", "mode=700"]
     );
     let target = t.dir("scratch");
     {
         let (target, _guard) = mount_at(&t, m, "scratch");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777,
-            0o700
-        );
+        assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777, 0o700);
         write_bytes(&target.join("a"), 512 * 1024).unwrap();
         assert_eq!(write_bytes(&target.join("b"), 1 << 20), Err(libc::ENOSPC));
     }
@@ -155,11 +134,7 @@ fn missing_bind_source_is_refused_and_nothing_is_created() {
     };
     let err = t
         .store
-        .prepare(
-            &spec::parse(&inputs).unwrap(),
-            &Catalog::new(),
-            Stage::Create,
-        )
+        .prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create)
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BadInput);
     assert_eq!(
@@ -192,11 +167,7 @@ fn create_host_path_makes_the_source_and_rolls_it_back_on_failure() {
         ..Default::default()
     };
     t.store
-        .prepare(
-            &spec::parse(&inputs).unwrap(),
-            &Catalog::new(),
-            Stage::Create,
-        )
+        .prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create)
         .unwrap();
     assert!(made.is_dir());
     std::fs::remove_dir_all(t.path().join("made")).unwrap();
@@ -212,11 +183,7 @@ fn create_host_path_makes_the_source_and_rolls_it_back_on_failure() {
     };
     assert!(t
         .store
-        .prepare(
-            &spec::parse(&inputs).unwrap(),
-            &Catalog::new(),
-            Stage::Create
-        )
+        .prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create)
         .is_err());
     assert!(
         !t.path().join("made").exists(),
@@ -262,11 +229,7 @@ fn escaping_subpaths_are_refused() {
         assert_eq!(e.kind(), ErrorKind::BadInput);
     }
     t.store
-        .prepare(
-            &spec::parse(&entry("nope")).unwrap(),
-            &catalog,
-            Stage::Create,
-        )
+        .prepare(&spec::parse(&entry("nope")).unwrap(), &catalog, Stage::Create)
         .expect("missing is checked at start");
     let rootfs = t.dir("rootfs");
     let e = t
@@ -282,11 +245,7 @@ fn escaping_subpaths_are_refused() {
     // A link that stays inside is fine and resolves to the real directory.
     let ok = t
         .store
-        .prepare(
-            &spec::parse(&entry("pg/current")).unwrap(),
-            &catalog,
-            Stage::Create,
-        )
+        .prepare(&spec::parse(&entry("pg/current")).unwrap(), &catalog, Stage::Create)
         .unwrap();
     assert_eq!(ok.mounts[0].source, data.join("pg/current"));
     assert!(ok.created.is_empty() && ok.pins.is_empty());
@@ -328,10 +287,7 @@ fn subpath_is_pinned_at_start() {
     std::os::unix::fs::symlink("/etc", data.join("pg/current")).unwrap();
     {
         let (target, _g) = mount_at(&t, &p.mounts[0], "target");
-        assert_eq!(
-            std::fs::read_to_string(target.join("PG_VERSION")).unwrap(),
-            "13"
-        );
+        assert_eq!(std::fs::read_to_string(target.join("PG_VERSION")).unwrap(), "13");
         assert!(!target.join("passwd").exists());
         assert_eq!(write_bytes(&target.join("x"), 1), Err(libc::EROFS));
     }
@@ -384,23 +340,12 @@ fn named_and_anonymous_volumes_are_created_once() {
         ..Default::default()
     };
     let reqs = spec::parse(&inputs).unwrap();
-    let p = t
-        .store
-        .prepare(&reqs, &Catalog::new(), Stage::Create)
-        .unwrap();
+    let p = t.store.prepare(&reqs, &Catalog::new(), Stage::Create).unwrap();
     assert_eq!(p.created.len(), 2);
     assert_eq!(p.volumes.len(), 2);
-    let anon = p
-        .created
-        .iter()
-        .find(|v| v.is_anonymous())
-        .expect("anonymous volume");
+    let anon = p.created.iter().find(|v| v.is_anonymous()).expect("anonymous volume");
     assert!(reqs[2].is_anonymous_volume() && reqs[2].volume() == Some(&anon.name));
-    let catalog: Catalog = p
-        .created
-        .iter()
-        .map(|v| (v.name.clone(), v.clone()))
-        .collect();
+    let catalog: Catalog = p.created.iter().map(|v| (v.name.clone(), v.clone())).collect();
     // A restart prepares the same requests again: nothing new.
     let again = t.store.prepare(&reqs, &catalog, Stage::Create).unwrap();
     assert!(again.created.is_empty());
@@ -438,11 +383,7 @@ fn volume_with_driver_options_is_mounted_at_start() {
         ..Default::default()
     };
     let reqs = spec::parse(&inputs).unwrap();
-    let created = t
-        .store
-        .prepare(&reqs, &Catalog::new(), Stage::Create)
-        .unwrap()
-        .created;
+    let created = t.store.prepare(&reqs, &Catalog::new(), Stage::Create).unwrap().created;
     assert!(!t.store.is_mounted(&name).unwrap(), "create mounts nothing");
     let catalog: Catalog = created.into_iter().map(|v| (v.name.clone(), v)).collect();
     let p = t
@@ -475,11 +416,7 @@ fn unknown_catalog_volume_without_directory_is_an_error() {
         .store
         .prepare(&spec::parse(&inputs).unwrap(), &catalog, Stage::Create)
         .unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("HostConfig.Binds[0]: no such volume"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("HostConfig.Binds[0]: no such volume"), "{e}");
 }
 
 #[test]
@@ -499,16 +436,8 @@ fn mounts_come_parents_first() {
     };
     let p = t
         .store
-        .prepare(
-            &spec::parse(&inputs).unwrap(),
-            &Catalog::new(),
-            Stage::Create,
-        )
+        .prepare(&spec::parse(&inputs).unwrap(), &Catalog::new(), Stage::Create)
         .unwrap();
-    let dests: Vec<_> = p
-        .mounts
-        .iter()
-        .map(|m| m.destination.display().to_string())
-        .collect();
+    let dests: Vec<_> = p.mounts.iter().map(|m| m.destination.display().to_string()).collect();
     assert_eq!(dests, ["/data", "/data/logs", "/data/logs/app"]);
 }

@@ -15,10 +15,7 @@ fn create_write_read_remove() {
     let t = TestStore::new();
     let name = unique("data");
     let labels = BTreeMap::from([("app".to_string(), "db".to_string())]);
-    let vol = t
-        .store
-        .create(Some(name.clone()), labels, BTreeMap::new())
-        .unwrap();
+    let vol = t.store.create(Some(name.clone()), labels, BTreeMap::new()).unwrap();
     assert_eq!(
         vol.mountpoint,
         t.path().join("volumes").join(name.as_str()).join("_data")
@@ -26,10 +23,7 @@ fn create_write_read_remove() {
     assert_eq!(vol.driver, "local");
     assert_eq!(vol.labels["app"], "db");
     std::fs::write(vol.mountpoint.join("f"), "hi\n").unwrap();
-    assert_eq!(
-        std::fs::read_to_string(t.store.path(&name).join("f")).unwrap(),
-        "hi\n"
-    );
+    assert_eq!(std::fs::read_to_string(t.store.path(&name).join("f")).unwrap(), "hi\n");
     assert_eq!(t.store.list().unwrap(), vec![name.clone()]);
     assert!(t.store.usage(&name).unwrap() > 0);
 
@@ -50,10 +44,7 @@ fn generated_names_and_json_round_trip() {
         return;
     }
     let t = TestStore::new();
-    let vol = t
-        .store
-        .create(None, BTreeMap::new(), BTreeMap::new())
-        .unwrap();
+    let vol = t.store.create(None, BTreeMap::new(), BTreeMap::new()).unwrap();
     assert_eq!(vol.name.as_str().len(), 64);
     let json = serde_json::to_string(&vol).unwrap();
     let back: volumes::Volume = serde_json::from_str(&json).unwrap();
@@ -69,27 +60,14 @@ fn bad_names_and_options_create_nothing() {
     let t = TestStore::new();
     let e = "../x".parse::<VolumeName>().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::BadInput);
-    assert!(
-        e.to_string().contains("invalid volume name \"../x\""),
-        "{e}"
-    );
+    assert!(e.to_string().contains("invalid volume name \"../x\""), "{e}");
     for opts in [
-        vec![
-            ("type", "nfs"),
-            ("o", "addr=127.0.0.1"),
-            ("device", ":/srv"),
-        ],
+        vec![("type", "nfs"), ("o", "addr=127.0.0.1"), ("device", ":/srv")],
         vec![("o", "bind"), ("device", "/no/such/dir")],
         vec![("size", "1g")],
     ] {
-        let opts = opts
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let e = t
-            .store
-            .create(Some(unique("bad")), BTreeMap::new(), opts)
-            .unwrap_err();
+        let opts = opts.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let e = t.store.create(Some(unique("bad")), BTreeMap::new(), opts).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BadInput, "{e}");
     }
     assert!(t.volume_dirs().is_empty(), "{:?}", t.volume_dirs());
@@ -134,11 +112,7 @@ fn tmpfs_volume_has_its_size_and_leaves_nothing() {
     let name = unique("scratch");
     let vol = t.create(
         name.as_str(),
-        &[
-            ("type", "tmpfs"),
-            ("device", "tmpfs"),
-            ("o", "size=1m,mode=0770"),
-        ],
+        &[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=1m,mode=0770")],
     );
     assert!(t.store.mount(&vol).unwrap(), "first use mounts");
     assert!(!t.store.mount(&vol).unwrap(), "second use finds it mounted");
@@ -168,25 +142,15 @@ fn bind_volume_is_read_only_and_remove_spares_the_device() {
     let name = unique("hostbind");
     let vol = t.create(
         name.as_str(),
-        &[
-            ("type", "none"),
-            ("device", device.to_str().unwrap()),
-            ("o", "bind,ro"),
-        ],
+        &[("type", "none"), ("device", device.to_str().unwrap()), ("o", "bind,ro")],
     );
     t.store.mount(&vol).unwrap();
     let data = t.store.path(&name);
-    assert_eq!(
-        std::fs::read_to_string(data.join("keep.txt")).unwrap(),
-        "precious"
-    );
+    assert_eq!(std::fs::read_to_string(data.join("keep.txt")).unwrap(), "precious");
     assert_eq!(write_bytes(&data.join("new"), 10), Err(libc::EROFS));
     // Removing while mounted unmounts first: the host directory's files survive.
     t.store.remove(&name).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(device.join("keep.txt")).unwrap(),
-        "precious"
-    );
+    assert_eq!(std::fs::read_to_string(device.join("keep.txt")).unwrap(), "precious");
     assert!(t.mounts().is_empty());
 }
 
@@ -224,9 +188,7 @@ fn state_root_behind_a_symlink_still_guards_host_data() {
         ("o".to_string(), "bind".to_string()),
         ("device".to_string(), device.display().to_string()),
     ]);
-    let vol = store
-        .create(Some(unique("linked")), BTreeMap::new(), opts)
-        .unwrap();
+    let vol = store.create(Some(unique("linked")), BTreeMap::new(), opts).unwrap();
     assert!(store.mount(&vol).unwrap());
     assert!(
         store.is_mounted(&vol.name).unwrap(),
@@ -234,10 +196,7 @@ fn state_root_behind_a_symlink_still_guards_host_data() {
     );
     assert!(!store.mount(&vol).unwrap(), "not stacked twice");
     store.remove(&vol.name).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(device.join("keep")).unwrap(),
-        "host data"
-    );
+    assert_eq!(std::fs::read_to_string(device.join("keep")).unwrap(), "host data");
 }
 
 #[test]
@@ -263,19 +222,10 @@ fn private_store_mount_is_idempotent_and_released() {
         .find(|l| l.split(' ').nth(4) == dir.to_str())
         .unwrap()
         .to_owned();
-    assert!(
-        !entry.contains("shared:") && !entry.contains("master:"),
-        "{entry}"
-    );
-    let vol = t.create(
-        unique("inprivate").as_str(),
-        &[("type", "tmpfs"), ("o", "size=64k")],
-    );
+    assert!(!entry.contains("shared:") && !entry.contains("master:"), "{entry}");
+    let vol = t.create(unique("inprivate").as_str(), &[("type", "tmpfs"), ("o", "size=64k")]);
     t.store.mount(&vol).unwrap();
-    assert!(matches!(
-        t.store.release_private(),
-        Err(Error::StillMounted { .. })
-    ));
+    assert!(matches!(t.store.release_private(), Err(Error::StillMounted { .. })));
     t.store.remove(&vol.name).unwrap();
     t.store.release_private().unwrap();
     t.store.release_private().unwrap();

@@ -68,17 +68,13 @@ impl Project {
         p.project_dir = l.project_dir.clone();
         p.files = l.files.clone();
         p.environment = l.environment.clone();
-        p.disabled_services =
-            serde_json::from_value(Value::Object(l.disabled_services.clone())).unwrap_or_default();
+        p.disabled_services = serde_json::from_value(Value::Object(l.disabled_services.clone())).unwrap_or_default();
         Ok(p)
     }
 
     /// Looks a service up by name.
     pub fn service(&self, name: &str) -> Option<&Service> {
-        self.services
-            .iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, s)| s)
+        self.services.iter().find(|(n, _)| n.as_str() == name).map(|(_, s)| s)
     }
 
     /// The dependency graph of the enabled services.

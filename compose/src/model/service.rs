@@ -1,8 +1,7 @@
 //! The typed service and its parts (build, ports, volumes, depends_on, healthcheck, deploy...).
 
 use super::extra::{
-    BlkioConfig, CredentialSpec, Device, DeviceRequest, Gpus, Placement, ServiceHook, SshSpec,
-    UpdateConfig,
+    BlkioConfig, CredentialSpec, Device, DeviceRequest, Gpus, Placement, ServiceHook, SshSpec, UpdateConfig,
 };
 use super::types::{ByteSize, Duration, ServiceName, StringMap};
 use indexmap::IndexMap;

@@ -51,17 +51,14 @@ pub struct Duration(pub std::time::Duration);
 
 impl Serialize for Duration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_duration(
-            i64::try_from(self.0.as_nanos()).unwrap_or(i64::MAX),
-        ))
+        s.serialize_str(&format_duration(i64::try_from(self.0.as_nanos()).unwrap_or(i64::MAX)))
     }
 }
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let ns = parse_duration(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?}")))?;
+        let ns = parse_duration(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?}")))?;
         Ok(Duration(std::time::Duration::from_nanos(ns.max(0) as u64)))
     }
 }

@@ -21,11 +21,7 @@ pub fn cast_bool(m: &mut Map<String, Value>, key: &str) {
 
 /// Turns a string `key` of `m` into an integer when it reads as one.
 pub fn cast_int(m: &mut Map<String, Value>, key: &str) {
-    if let Some(n) = m
-        .get(key)
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse::<i64>().ok())
-    {
+    if let Some(n) = m.get(key).and_then(Value::as_str).and_then(|s| s.parse::<i64>().ok()) {
         m.insert(key.into(), json!(n));
     }
 }

@@ -47,8 +47,7 @@ pub fn string_mapping(v: &Value, path: &str) -> Result<Map<String, Value>> {
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let s = scalar_string(item).ok_or_else(|| {
-                    LoadError::new(ErrorKind::Value, "expected a \"KEY=VALUE\" string")
-                        .at_path(format!("{path}[{i}]"))
+                    LoadError::new(ErrorKind::Value, "expected a \"KEY=VALUE\" string").at_path(format!("{path}[{i}]"))
                 })?;
                 match s.split_once('=') {
                     Some((k, val)) => out.insert(k.to_owned(), Value::String(val.to_owned())),
@@ -58,11 +57,7 @@ pub fn string_mapping(v: &Value, path: &str) -> Result<Map<String, Value>> {
         }
         Value::Null => {}
         _ => {
-            return Err(LoadError::new(
-                ErrorKind::Value,
-                "expected a mapping or a list of \"KEY=VALUE\"",
-            )
-            .at_path(path))
+            return Err(LoadError::new(ErrorKind::Value, "expected a mapping or a list of \"KEY=VALUE\"").at_path(path))
         }
     }
     Ok(out)

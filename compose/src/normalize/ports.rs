@@ -10,14 +10,11 @@ pub fn parse_short_port(spec: &str) -> Result<Vec<Value>, String> {
         None => (spec, "tcp"),
     };
     if !matches!(protocol, "tcp" | "udp" | "sctp") {
-        return Err(format!(
-            "invalid protocol {protocol:?}: expected tcp, udp or sctp"
-        ));
+        return Err(format!("invalid protocol {protocol:?}: expected tcp, udp or sctp"));
     }
     let (host_ip, published, target) = split_parts(rest)?;
     if let Some(ip) = host_ip {
-        ip.parse::<IpAddr>()
-            .map_err(|_| format!("invalid IP address: {ip}"))?;
+        ip.parse::<IpAddr>().map_err(|_| format!("invalid IP address: {ip}"))?;
     }
     let (t0, t1) = parse_range(target).ok_or_else(|| format!("invalid containerPort: {target}"))?;
     let pub_range = match published {

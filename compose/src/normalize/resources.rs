@@ -59,11 +59,7 @@ pub fn normalize_resources(doc: &mut Map<String, Value>, used: &Used, ctx: &Cont
         filter_normalize(nets, &used.networks, ctx, "networks")?,
     );
     let vols = take_map(doc, "volumes");
-    put(
-        doc,
-        "volumes",
-        filter_normalize(vols, &used.volumes, ctx, "volumes")?,
-    );
+    put(doc, "volumes", filter_normalize(vols, &used.volumes, ctx, "volumes")?);
     let secrets = take_map(doc, "secrets");
     put(
         doc,

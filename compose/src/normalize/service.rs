@@ -107,11 +107,8 @@ fn environment(svc: &mut Map<String, Value>, ctx: &Context, base: &str) -> Resul
             let p = Path::new(&path);
             if !p.exists() {
                 if required {
-                    return Err(LoadError::new(
-                        ErrorKind::Io,
-                        format!("env file {path} not found"),
-                    )
-                    .at_path(format!("{base}.env_file")));
+                    return Err(LoadError::new(ErrorKind::Io, format!("env file {path} not found"))
+                        .at_path(format!("{base}.env_file")));
                 }
                 continue;
             }
@@ -220,24 +217,19 @@ fn extra_hosts(v: &Value, path: &str) -> Result<Value> {
                 let s = item
                     .as_str()
                     .ok_or_else(|| err(&format!("{path}[{i}]"), "expected \"host=ip\""))?;
-                let (h, ip) = s
-                    .split_once('=')
-                    .or_else(|| s.split_once(':'))
-                    .ok_or_else(|| {
-                        err(
-                            &format!("{path}[{i}]"),
-                            format!("invalid extra host {s:?}: expected \"host=ip\""),
-                        )
-                    })?;
+                let (h, ip) = s.split_once('=').or_else(|| s.split_once(':')).ok_or_else(|| {
+                    err(
+                        &format!("{path}[{i}]"),
+                        format!("invalid extra host {s:?}: expected \"host=ip\""),
+                    )
+                })?;
                 entries.push(format!("{h}={ip}"));
             }
         }
         _ => return Err(err(path, "expected a list or mapping of hosts")),
     }
     entries.sort();
-    Ok(Value::Array(
-        entries.into_iter().map(Value::String).collect(),
-    ))
+    Ok(Value::Array(entries.into_iter().map(Value::String).collect()))
 }
 
 fn ports(v: &Value, path: &str) -> Result<Value> {
@@ -249,8 +241,7 @@ fn ports(v: &Value, path: &str) -> Result<Value> {
         match item {
             Value::Object(m) => out.push(normalize_long_port(m)),
             other => {
-                let s = scalar_string(other)
-                    .ok_or_else(|| err(&format!("{path}[{i}]"), "expected a port"))?;
+                let s = scalar_string(other).ok_or_else(|| err(&format!("{path}[{i}]"), "expected a port"))?;
                 out.extend(parse_short_port(&s).map_err(|e| err(&format!("{path}[{i}]"), e))?);
             }
         }
@@ -266,9 +257,7 @@ fn volumes(v: &Value, path: &str) -> Result<Value> {
     for (i, item) in items.iter().enumerate() {
         let ip = format!("{path}[{i}]");
         match item {
-            Value::String(s) => {
-                out.push(short_to_long(s, &|x| x.to_owned()).map_err(|e| err(&ip, e))?)
-            }
+            Value::String(s) => out.push(short_to_long(s, &|x| x.to_owned()).map_err(|e| err(&ip, e))?),
             Value::Object(m) => out.push(long_volume(m, &ip)?),
             _ => return Err(err(&ip, "expected a volume string or mapping")),
         }
@@ -278,11 +267,7 @@ fn volumes(v: &Value, path: &str) -> Result<Value> {
 
 fn long_volume(m: &Map<String, Value>, path: &str) -> Result<Value> {
     let mut m = m.clone();
-    let kind = m
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("volume")
-        .to_owned();
+    let kind = m.get("type").and_then(Value::as_str).unwrap_or("volume").to_owned();
     if kind == "volume" && !m.contains_key("volume") {
         m.insert("volume".into(), json!({}));
     }
@@ -336,12 +321,7 @@ fn deploy(v: &mut Value, path: &str) -> Result<()> {
                 if let Some(c) = l.get("cpus").cloned() {
                     let f = scalar_string(&c)
                         .and_then(|s| s.parse::<f64>().ok())
-                        .ok_or_else(|| {
-                            err(
-                                &format!("{path}.resources.{kind}.cpus"),
-                                "expected a number of CPUs",
-                            )
-                        })?;
+                        .ok_or_else(|| err(&format!("{path}.resources.{kind}.cpus"), "expected a number of CPUs"))?;
                     l.insert("cpus".into(), json!(f));
                 }
             }
@@ -372,16 +352,12 @@ fn bytes_field(m: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> 
         if v.is_null() {
             return Ok(());
         }
-        let n = scalar_string(&v)
-            .and_then(|s| parse_bytes(&s))
-            .ok_or_else(|| {
-                err(
-                    path,
-                    format!(
-                        "invalid size {v}: expected bytes or a number with a unit (b, k, m, g)"
-                    ),
-                )
-            })?;
+        let n = scalar_string(&v).and_then(|s| parse_bytes(&s)).ok_or_else(|| {
+            err(
+                path,
+                format!("invalid size {v}: expected bytes or a number with a unit (b, k, m, g)"),
+            )
+        })?;
         m.insert(key.into(), json!(n.to_string()));
     }
     Ok(())
@@ -393,9 +369,7 @@ fn duration_field(m: &mut Map<String, Value>, key: &str, path: &str) -> Result<(
         let ns = parse_duration(&s).ok_or_else(|| {
             err(
                 path,
-                format!(
-                    "time: invalid duration {s:?}: expected a duration such as 30s, 1m30s or 500ms"
-                ),
+                format!("time: invalid duration {s:?}: expected a duration such as 30s, 1m30s or 500ms"),
             )
         })?;
         m.insert(key.into(), json!(format_duration(ns)));
@@ -431,10 +405,7 @@ fn file_refs(v: &Value, secret: bool, path: &str) -> Result<Value> {
         }
         if let Some(mode) = m.get("mode").cloned() {
             let s = match mode {
-                Value::Number(n) => n
-                    .as_u64()
-                    .map(|n| format!("0{n:o}"))
-                    .unwrap_or_else(|| n.to_string()),
+                Value::Number(n) => n.as_u64().map(|n| format!("0{n:o}")).unwrap_or_else(|| n.to_string()),
                 Value::String(s) => s,
                 other => other.to_string(),
             };
@@ -471,10 +442,7 @@ fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
                 let s = item
                     .as_str()
                     .ok_or_else(|| err(&format!("{path}[{i}]"), "expected a service name"))?;
-                deps.insert(
-                    s.to_owned(),
-                    json!({"condition": "service_started", "required": true}),
-                );
+                deps.insert(s.to_owned(), json!({"condition": "service_started", "required": true}));
             }
         }
         Some(Value::Object(m)) => {
@@ -496,9 +464,8 @@ fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
             .and_then(Value::as_str)
             .and_then(|s| s.strip_prefix("service:"))
         {
-            deps.entry(target.to_owned()).or_insert(
-                json!({"condition": "service_started", "required": true, "restart": true}),
-            );
+            deps.entry(target.to_owned())
+                .or_insert(json!({"condition": "service_started", "required": true, "restart": true}));
         }
     }
     let mut implied = Vec::new();

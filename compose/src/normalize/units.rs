@@ -14,19 +14,13 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     }
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let num_len = rest
-            .bytes()
-            .take_while(|c| c.is_ascii_digit() || *c == b'.')
-            .count();
+        let num_len = rest.bytes().take_while(|c| c.is_ascii_digit() || *c == b'.').count();
         if num_len == 0 {
             return None;
         }
         let n: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest
-            .bytes()
-            .take_while(|c| !(c.is_ascii_digit() || *c == b'.'))
-            .count();
+        let unit_len = rest.bytes().take_while(|c| !(c.is_ascii_digit() || *c == b'.')).count();
         let unit = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -98,10 +92,7 @@ fn frac(v: u64, div: u64) -> String {
 /// Parses a byte size like `512m`, `1.5g`, `100` (binary units, case-insensitive, optional `b`/`ib`).
 pub fn parse_bytes(s: &str) -> Option<i64> {
     let t = s.trim();
-    let num_len = t
-        .bytes()
-        .take_while(|c| c.is_ascii_digit() || *c == b'.')
-        .count();
+    let num_len = t.bytes().take_while(|c| c.is_ascii_digit() || *c == b'.').count();
     if num_len == 0 {
         return None;
     }
@@ -135,11 +126,7 @@ mod tests {
             ("1.5s", "1.5s"),
             ("0", "0s"),
         ] {
-            assert_eq!(
-                parse_duration(i).map(format_duration).as_deref(),
-                Some(o),
-                "{i}"
-            );
+            assert_eq!(parse_duration(i).map(format_duration).as_deref(), Some(o), "{i}");
         }
         assert_eq!(parse_duration("fast"), None);
     }

@@ -87,11 +87,7 @@ pub fn short_to_long(spec: &str, resolve: &dyn Fn(&str) -> String) -> Result<Val
     };
     m.insert("type".into(), json!(kind));
     if let Some(s) = &v.source {
-        let src = if kind == "bind" {
-            resolve(s)
-        } else {
-            s.clone()
-        };
+        let src = if kind == "bind" { resolve(s) } else { s.clone() };
         m.insert("source".into(), json!(src));
     }
     m.insert("target".into(), json!(clean_target(&v.target)));

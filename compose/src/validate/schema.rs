@@ -155,12 +155,11 @@ impl<'s> Validator<'s> {
             return None;
         }
         let want: Vec<String> = types.iter().map(|t| article(t)).collect();
-        let message =
-            if v.is_object() && path.starts_with("services.") && path.matches('.').count() == 1 {
-                "must be a mapping".to_owned()
-            } else {
-                format!("expected {}, got {}", want.join(" or "), describe(v))
-            };
+        let message = if v.is_object() && path.starts_with("services.") && path.matches('.').count() == 1 {
+            "must be a mapping".to_owned()
+        } else {
+            format!("expected {}, got {}", want.join(" or "), describe(v))
+        };
         Some(Failure {
             path: path.into(),
             message,
@@ -188,12 +187,7 @@ impl<'s> Validator<'s> {
         None
     }
 
-    fn check_combinators(
-        &self,
-        v: &Value,
-        s: &'s Map<String, Value>,
-        path: &str,
-    ) -> Option<Failure> {
+    fn check_combinators(&self, v: &Value, s: &'s Map<String, Value>, path: &str) -> Option<Failure> {
         for key in ["oneOf", "anyOf"] {
             if let Some(Value::Array(branches)) = s.get(key) {
                 let mut failures = Vec::new();
@@ -221,12 +215,7 @@ impl<'s> Validator<'s> {
         None
     }
 
-    fn check_object(
-        &self,
-        m: &Map<String, Value>,
-        s: &'s Map<String, Value>,
-        path: &str,
-    ) -> Option<Failure> {
+    fn check_object(&self, m: &Map<String, Value>, s: &'s Map<String, Value>, path: &str) -> Option<Failure> {
         let props = s.get("properties").and_then(Value::as_object);
         let patterns = s.get("patternProperties").and_then(Value::as_object);
         if let Some(Value::Array(req)) = s.get("required") {
@@ -272,9 +261,7 @@ impl<'s> Validator<'s> {
                     };
                     return Some(Failure {
                         path: p,
-                        message: format!(
-                            "additional property {k:?} is not allowed{hint}{expected}"
-                        ),
+                        message: format!("additional property {k:?} is not allowed{hint}{expected}"),
                     });
                 }
                 Some(extra @ Value::Object(_)) => {
@@ -301,9 +288,7 @@ impl<'s> Validator<'s> {
                 if a[..i].contains(item) {
                     return Some(Failure {
                         path: join_index(path, i),
-                        message: format!(
-                            "duplicate item {item} in a list that must hold unique items"
-                        ),
+                        message: format!("duplicate item {item} in a list that must hold unique items"),
                     });
                 }
             }
@@ -369,11 +354,7 @@ mod tests {
     fn unknown_key_is_named_with_suggestion() {
         let e = check("services:\n  s:\n    image: s\n    imagee: typo\n").unwrap_err();
         assert_eq!(e.key_path.as_deref(), Some("services.s.imagee"));
-        assert!(
-            e.message.contains("did you mean \"image\""),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("did you mean \"image\""), "{}", e.message);
         assert_eq!(e.location.map(|l| (l.line, l.column)), Some((4, 5)));
     }
 

@@ -11,18 +11,12 @@ fn undefined(path: String, what: &str, name: &str, known: &Map<String, Value>) -
         .unwrap_or_default();
     LoadError::new(
         ErrorKind::Semantic,
-        format!(
-            "refers to undefined {what} {name:?}{hint}: define it under the top-level `{what}s:`"
-        ),
+        format!("refers to undefined {what} {name:?}{hint}: define it under the top-level `{what}s:`"),
     )
     .at_path(path)
 }
 
-fn top<'a>(
-    doc: &'a Map<String, Value>,
-    key: &str,
-    empty: &'a Map<String, Value>,
-) -> &'a Map<String, Value> {
+fn top<'a>(doc: &'a Map<String, Value>, key: &str, empty: &'a Map<String, Value>) -> &'a Map<String, Value> {
     doc.get(key).and_then(Value::as_object).unwrap_or(empty)
 }
 
@@ -57,12 +51,7 @@ pub fn check(services: &Map<String, Value>, doc: &Map<String, Value>) -> Result<
         if let Some(Value::Object(nets)) = svc.get("networks") {
             for n in nets.keys() {
                 if n != "default" && !networks.contains_key(n) {
-                    return Err(undefined(
-                        at(&format!("networks.{n}")),
-                        "network",
-                        n,
-                        networks,
-                    ));
+                    return Err(undefined(at(&format!("networks.{n}")), "network", n, networks));
                 }
             }
         }
@@ -83,20 +72,12 @@ pub fn check(services: &Map<String, Value>, doc: &Map<String, Value>) -> Result<
                 }
             }
         }
-        for (key, defined, what) in [
-            ("secrets", secrets, "secret"),
-            ("configs", configs, "config"),
-        ] {
+        for (key, defined, what) in [("secrets", secrets, "secret"), ("configs", configs, "config")] {
             if let Some(Value::Array(refs)) = svc.get(key) {
                 for (i, r) in refs.iter().enumerate() {
                     if let Some(src) = r.get("source").and_then(Value::as_str) {
                         if !defined.contains_key(src) {
-                            return Err(undefined(
-                                format!("services.{name}.{key}[{i}]"),
-                                what,
-                                src,
-                                defined,
-                            ));
+                            return Err(undefined(format!("services.{name}.{key}[{i}]"), what, src, defined));
                         }
                     }
                 }

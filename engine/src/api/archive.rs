@@ -15,13 +15,21 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, PathBuf};
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/containers/{id}/archive", get(get_archive).head(get_archive).put(put_archive))
+    Router::new().route(
+        "/containers/{id}/archive",
+        get(get_archive).head(get_archive).put(put_archive),
+    )
 }
 
 /// Resolves `path` inside `root`, following symlinks as the container would (absolute ones from `root`), never
 /// leaving `root`. The last component is followed only when `follow_last`.
 pub fn secure_join(root: &std::path::Path, path: &str, follow_last: bool) -> Result<PathBuf, EngineError> {
-    let mut todo: Vec<String> = path.split('/').filter(|c| !c.is_empty()).map(str::to_owned).rev().collect();
+    let mut todo: Vec<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .rev()
+        .collect();
     let mut cur: Vec<String> = Vec::new();
     let mut links = 0;
     while let Some(c) = todo.pop() {
@@ -39,7 +47,9 @@ pub fn secure_join(root: &std::path::Path, path: &str, follow_last: bool) -> Res
             Ok(m) if m.file_type().is_symlink() && (!is_last || follow_last) => {
                 links += 1;
                 if links > 40 {
-                    return Err(EngineError::BadRequest(format!("{path}: too many levels of symbolic links")));
+                    return Err(EngineError::BadRequest(format!(
+                        "{path}: too many levels of symbolic links"
+                    )));
                 }
                 let target = std::fs::read_link(&candidate).map_err(|e| EngineError::internal("reading a link", e))?;
                 if target.is_absolute() {
@@ -65,14 +75,24 @@ fn container_root(engine: &AppState, id: &str) -> ApiResult<PathBuf> {
         return Ok(PathBuf::from(format!("/proc/{}/root", rec.state.pid)));
     }
     let rootfs = engine.containers.runtime().bundle_dir(&rec.id).join("rootfs");
-    if std::fs::read_dir(&rootfs).map(|mut d| d.next().is_some()).unwrap_or(false) {
+    if std::fs::read_dir(&rootfs)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+    {
         return Ok(rootfs);
     }
-    Err(EngineError::NotImplemented(format!("copying files of a stopped container ({}) is not supported by berth's engine yet", rec.id)).into())
+    Err(EngineError::NotImplemented(format!(
+        "copying files of a stopped container ({}) is not supported by berth's engine yet",
+        rec.id
+    ))
+    .into())
 }
 
 fn path_q(q: &HashMap<String, String>) -> ApiResult<String> {
-    q.get("path").filter(|p| !p.is_empty()).cloned().ok_or_else(|| EngineError::BadRequest("path is required".into()).into())
+    q.get("path")
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .ok_or_else(|| EngineError::BadRequest("path is required".into()).into())
 }
 
 fn stat_header(name: &str, m: &std::fs::Metadata, link: &str) -> String {
@@ -93,13 +113,28 @@ fn stat_header(name: &str, m: &std::fs::Metadata, link: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(v.to_string())
 }
 
-async fn get_archive(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>, method: Method) -> ApiResult<Response> {
+async fn get_archive(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    method: Method,
+) -> ApiResult<Response> {
     let root = container_root(&engine, &id)?;
     let path = path_q(&q)?;
     let host = secure_join(&root, &path, false)?;
-    let meta = std::fs::symlink_metadata(&host).map_err(|_| EngineError::NotFound(format!("Could not find the file {path} in container {id}")))?;
-    let name = std::path::Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
-    let link = if meta.file_type().is_symlink() { std::fs::read_link(&host).map(|l| l.display().to_string()).unwrap_or_default() } else { String::new() };
+    let meta = std::fs::symlink_metadata(&host)
+        .map_err(|_| EngineError::NotFound(format!("Could not find the file {path} in container {id}")))?;
+    let name = std::path::Path::new(&path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into());
+    let link = if meta.file_type().is_symlink() {
+        std::fs::read_link(&host)
+            .map(|l| l.display().to_string())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
     let header = stat_header(&name, &meta, &link);
     if method == Method::HEAD {
         return Ok(([("X-Docker-Container-Path-Stat", header)], StatusCode::OK).into_response());
@@ -117,16 +152,30 @@ async fn get_archive(State(engine): State<AppState>, Path(id): Path<String>, Que
     .await
     .map_err(|e| EngineError::internal("archiving", e))?
     .map_err(|e| EngineError::internal(format!("archiving {path}"), e))?;
-    Ok(([("X-Docker-Container-Path-Stat", header), ("Content-Type", "application/x-tar".into())], Body::from(data)).into_response())
+    Ok((
+        [
+            ("X-Docker-Container-Path-Stat", header),
+            ("Content-Type", "application/x-tar".into()),
+        ],
+        Body::from(data),
+    )
+        .into_response())
 }
 
-async fn put_archive(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>, body: Bytes) -> ApiResult<StatusCode> {
+async fn put_archive(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
     let root = container_root(&engine, &id)?;
     let path = path_q(&q)?;
     let dest = secure_join(&root, &path, true)?;
     let path = path.clone();
     if !dest.is_dir() {
-        return Err(EngineError::BadRequest(format!("extraction point {path} is not a directory in container {id}")).into());
+        return Err(
+            EngineError::BadRequest(format!("extraction point {path} is not a directory in container {id}")).into(),
+        );
     }
     let p2 = path.clone();
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -138,8 +187,12 @@ async fn put_archive(State(engine): State<AppState>, Path(id): Path<String>, Que
             let mut entry = entry?;
             let rel = entry.path()?.into_owned();
             // Parent dirs resolved inside the container root: a symlinked dir cannot send the file elsewhere.
-            let parent = rel.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-            let at = secure_join(&root, &format!("{path}/{parent}"), true).map_err(|e| std::io::Error::other(e.to_string()))?;
+            let parent = rel
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let at = secure_join(&root, &format!("{path}/{parent}"), true)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             std::fs::create_dir_all(&at)?;
             let Some(file) = rel.file_name() else { continue };
             entry.unpack(at.join(file))?;

@@ -10,7 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use bollard::models::{ContainerCreateBody, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerWaitResponse};
+use bollard::models::{
+    ContainerCreateBody, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerWaitResponse,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -35,9 +37,16 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/containers/{id}/resize", post(resize))
 }
 
-async fn create(State(engine): State<AppState>, Query(q): Q, body: Bytes) -> ApiResult<(StatusCode, Json<ContainerCreateResponse>)> {
+async fn create(
+    State(engine): State<AppState>,
+    Query(q): Q,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<ContainerCreateResponse>)> {
     let body: ContainerCreateBody = parse_json(&body, "container config")?;
-    let req = CreateRequest { name: q.get("name").cloned(), body };
+    let req = CreateRequest {
+        name: q.get("name").cloned(),
+        body,
+    };
     let c = engine.containers.clone();
     let (id, warnings) = tokio::task::spawn_blocking(move || c.create(req))
         .await
@@ -48,7 +57,11 @@ async fn create(State(engine): State<AppState>, Query(q): Q, body: Bytes) -> Api
 async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<ContainerSummary>>> {
     let opts = ListOptions {
         all: qbool(q.get("all")),
-        limit: q.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l > 0).map(|l| l as usize),
+        limit: q
+            .get("limit")
+            .and_then(|l| l.parse::<i64>().ok())
+            .filter(|l| *l > 0)
+            .map(|l| l as usize),
         filters: ListOptions::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))?,
     };
     Ok(Json(engine.containers.list(&opts)?))
@@ -66,19 +79,27 @@ async fn start(State(engine): State<AppState>, Path(id): Path<String>) -> ApiRes
 fn timeout_of(q: &HashMap<String, String>) -> ApiResult<Option<i64>> {
     match q.get("t").or_else(|| q.get("timeout")).filter(|t| !t.is_empty()) {
         None => Ok(None),
-        Some(t) => Ok(Some(t.parse().map_err(|_| EngineError::BadRequest(format!("invalid timeout {t:?}: expected seconds")))?)),
+        Some(t) => Ok(Some(t.parse().map_err(|_| {
+            EngineError::BadRequest(format!("invalid timeout {t:?}: expected seconds"))
+        })?)),
     }
 }
 
 async fn stop(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
     let t = timeout_of(&q)?;
-    engine.containers.stop(&id, t, q.get("signal").map(String::as_str).filter(|s| !s.is_empty())).await?;
+    engine
+        .containers
+        .stop(&id, t, q.get("signal").map(String::as_str).filter(|s| !s.is_empty()))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn restart(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
     let t = timeout_of(&q)?;
-    engine.containers.restart(&id, t, q.get("signal").map(String::as_str).filter(|s| !s.is_empty())).await?;
+    engine
+        .containers
+        .restart(&id, t, q.get("signal").map(String::as_str).filter(|s| !s.is_empty()))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -94,10 +115,15 @@ async fn wait(State(engine): State<AppState>, Path(id): Path<String>, Query(q): 
     let c = engine.containers.clone();
     let body = futures::stream::once(async move {
         let resp = match c.wait(&rec.id, cond).await {
-            Ok(code) => ContainerWaitResponse { status_code: code, error: None },
+            Ok(code) => ContainerWaitResponse {
+                status_code: code,
+                error: None,
+            },
             Err(e) => ContainerWaitResponse {
                 status_code: -1,
-                error: Some(bollard::models::ContainerWaitExitError { message: Some(e.to_string()) }),
+                error: Some(bollard::models::ContainerWaitExitError {
+                    message: Some(e.to_string()),
+                }),
             },
         };
         Ok::<_, std::convert::Infallible>(Bytes::from(serde_json::to_vec(&resp).unwrap_or_default()))
@@ -106,18 +132,25 @@ async fn wait(State(engine): State<AppState>, Path(id): Path<String>, Query(q): 
 }
 
 async fn remove(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
-    engine.containers.remove_with_volumes(&id, qbool(q.get("force")), qbool(q.get("v"))).await?;
+    engine
+        .containers
+        .remove_with_volumes(&id, qbool(q.get("force")), qbool(q.get("v")))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Docker's `since`/`until`: unix seconds with an optional fraction, or RFC 3339.
 fn parse_time(v: Option<&String>) -> ApiResult<Option<DateTime<Utc>>> {
-    let Some(v) = v.filter(|v| !v.is_empty() && *v != "0") else { return Ok(None) };
+    let Some(v) = v.filter(|v| !v.is_empty() && *v != "0") else {
+        return Ok(None);
+    };
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Ok(Some(t.with_timezone(&Utc)));
     }
     let (secs, frac) = v.split_once('.').unwrap_or((v, "0"));
-    let s: i64 = secs.parse().map_err(|_| EngineError::BadRequest(format!("invalid time {v:?}: expected unix seconds")))?;
+    let s: i64 = secs
+        .parse()
+        .map_err(|_| EngineError::BadRequest(format!("invalid time {v:?}: expected unix seconds")))?;
     let nanos: u32 = format!("{frac:0<9}")[..9].parse().unwrap_or(0);
     Ok(DateTime::from_timestamp(s, nanos))
 }
@@ -125,7 +158,11 @@ fn parse_time(v: Option<&String>) -> ApiResult<Option<DateTime<Utc>>> {
 async fn logs(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<Response> {
     let tail = match q.get("tail").map(String::as_str) {
         None | Some("" | "all") => None,
-        Some(n) => Some(n.parse::<i64>().map_err(|_| EngineError::BadRequest(format!("invalid tail {n:?}")))?.max(0) as usize),
+        Some(n) => Some(
+            n.parse::<i64>()
+                .map_err(|_| EngineError::BadRequest(format!("invalid tail {n:?}")))?
+                .max(0) as usize,
+        ),
     };
     let opts = LogOptions {
         stdout: qbool(q.get("stdout")),
@@ -140,7 +177,12 @@ async fn logs(State(engine): State<AppState>, Path(id): Path<String>, Query(q): 
     Ok(stream_response(tty, rx))
 }
 
-async fn attach(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q, mut req: Request) -> ApiResult<Response> {
+async fn attach(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+    mut req: Request,
+) -> ApiResult<Response> {
     let rec = engine.containers.resolve(&id)?;
     let want_stdin = qbool(q.get("stdin"));
     if want_stdin {
@@ -150,7 +192,9 @@ async fn attach(State(engine): State<AppState>, Path(id): Path<String>, Query(q)
         )
         .into());
     }
-    let (tty, rx) = engine.containers.attach_output(&rec.id, qbool(q.get("stdout")), qbool(q.get("stderr")))?;
+    let (tty, rx) = engine
+        .containers
+        .attach_output(&rec.id, qbool(q.get("stdout")), qbool(q.get("stderr")))?;
     let stdin: Option<std::path::PathBuf> = None;
     if wants_upgrade(req.headers()) {
         if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
@@ -161,7 +205,10 @@ async fn attach(State(engine): State<AppState>, Path(id): Path<String>, Query(q)
 }
 
 async fn rename(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
-    let name = q.get("name").filter(|n| !n.is_empty()).ok_or_else(|| EngineError::BadRequest("name is required".into()))?;
+    let name = q
+        .get("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| EngineError::BadRequest("name is required".into()))?;
     engine.containers.rename(&id, name)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -179,7 +226,8 @@ async fn unpause(State(engine): State<AppState>, Path(id): Path<String>) -> ApiR
 async fn resize(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
     let dim = |k: &str| -> ApiResult<u16> {
         let v = q.get(k).map(String::as_str).unwrap_or("0");
-        Ok(v.parse().map_err(|_| EngineError::BadRequest(format!("invalid {k} {v:?}: expected 0..65535")))?)
+        Ok(v.parse()
+            .map_err(|_| EngineError::BadRequest(format!("invalid {k} {v:?}: expected 0..65535")))?)
     };
     let (rows, cols) = (dim("h")?, dim("w")?);
     engine.containers.resize(&id, rows, cols)?;

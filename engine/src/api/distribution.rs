@@ -34,12 +34,16 @@ pub(super) fn routes() -> Router<AppState> {
 /// Credentials from `X-Registry-Auth`, else from the engine user's docker config.
 fn credentials(headers: &HeaderMap, registry: &str) -> ApiResult<Option<Credentials>> {
     if let Some(v) = headers.get(AUTH_HEADER) {
-        let v = v.to_str().map_err(|_| EngineError::BadRequest(format!("{AUTH_HEADER}: not ASCII")))?;
+        let v = v
+            .to_str()
+            .map_err(|_| EngineError::BadRequest(format!("{AUTH_HEADER}: not ASCII")))?;
         if let Some(c) = auth::decode_header(v)? {
             return Ok(Some(c));
         }
     }
-    let Some(path) = auth::docker_config_path() else { return Ok(None) };
+    let Some(path) = auth::docker_config_path() else {
+        return Ok(None);
+    };
     match auth::DockerConfig::load(&path).and_then(|c| c.credentials(registry)) {
         Ok(c) => Ok(c),
         Err(e) => {
@@ -51,7 +55,10 @@ fn credentials(headers: &HeaderMap, registry: &str) -> ApiResult<Option<Credenti
 
 /// The reference `fromImage` + `tag` name (tag may also be a digest, as docker sends for `name@sha256:...`).
 fn pull_reference(q: &HashMap<String, String>) -> ApiResult<ImageRef> {
-    let image = q.get("fromImage").filter(|s| !s.is_empty()).ok_or_else(|| EngineError::BadRequest("fromImage is required".into()))?;
+    let image = q
+        .get("fromImage")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| EngineError::BadRequest("fromImage is required".into()))?;
     let text = match q.get("tag").filter(|t| !t.is_empty()) {
         Some(t) if t.starts_with("sha256:") => format!("{image}@{t}"),
         Some(t) => format!("{image}:{t}"),
@@ -72,7 +79,11 @@ async fn create(State(engine): State<AppState>, Query(q): Q, headers: HeaderMap)
     let reference = pull_reference(&q)?;
     let platform = Platform::parse(q.get("platform").map(String::as_str).unwrap_or(""))?;
     let credentials = credentials(&headers, &reference.registry)?;
-    let req = PullRequest { reference, platform, credentials };
+    let req = PullRequest {
+        reference,
+        platform,
+        credentials,
+    };
     let registry = engine.registry.clone();
     let (progress, rx) = Progress::channel();
     let (events, pulled) = (engine.events.clone(), req.reference.to_string());
@@ -88,7 +99,12 @@ async fn create(State(engine): State<AppState>, Query(q): Q, headers: HeaderMap)
 
 /// `POST /images/{name}/push?tag=` (dispatched from the image routes).
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
-pub(super) async fn push(engine: AppState, name: &str, q: &HashMap<String, String>, headers: &HeaderMap) -> ApiResult<Response> {
+pub(super) async fn push(
+    engine: AppState,
+    name: &str,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let tag = q.get("tag").filter(|t| !t.is_empty());
     let named_tag = name.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/'));
     let mut reference = ImageRef::parse(name).map_err(|e| EngineError::BadRequest(e.to_string()))?;
@@ -96,7 +112,11 @@ pub(super) async fn push(engine: AppState, name: &str, q: &HashMap<String, Strin
         reference = reference.with_tag(t);
     }
     let credentials = credentials(headers, &reference.registry)?;
-    let req = PushRequest { reference, tag_given: tag.is_some() || named_tag, credentials };
+    let req = PushRequest {
+        reference,
+        tag_given: tag.is_some() || named_tag,
+        credentials,
+    };
     let registry = engine.registry.clone();
     let (progress, rx) = Progress::channel();
     let task = tokio::spawn(async move { registry.push(&req, &progress).await.map(|_| ()) });
@@ -135,7 +155,9 @@ async fn stream_progress(
             let _ = tx.send(Bytes::from(format!("{line}\r\n"))).await;
         }
     });
-    let body = futures::stream::unfold(out, |mut r| async move { r.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), r)) });
+    let body = futures::stream::unfold(out, |mut r| async move {
+        r.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), r))
+    });
     Ok(([("Content-Type", "application/json")], Body::from_stream(body)).into_response())
 }
 
@@ -152,8 +174,18 @@ async fn login(State(engine): State<AppState>, body: Bytes) -> ApiResult<Respons
         .map_err(|e| EngineError::BadRequest(format!("auth request: {e}")))?
         .ok_or_else(|| EngineError::BadRequest("auth request: username and password are required".into()))?;
     let server = creds.server_address.trim();
-    let host = server.trim_start_matches("https://").trim_start_matches("http://").split('/').next().unwrap_or("").to_owned();
-    let host = if host.is_empty() || host == "index.docker.io" { crate::images::reference::DOCKER_HUB.to_owned() } else { host };
+    let host = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let host = if host.is_empty() || host == "index.docker.io" {
+        crate::images::reference::DOCKER_HUB.to_owned()
+    } else {
+        host
+    };
     let probe = ImageRef::parse(&format!("{host}/library/berth-login-probe"))
         .map_err(|e| EngineError::BadRequest(format!("serveraddress {server:?}: {e}")))?;
     let ep = Endpoint::new(engine.registry.settings(), &probe, &host, Some(&creds));
@@ -169,7 +201,11 @@ async fn login(State(engine): State<AppState>, body: Bytes) -> ApiResult<Respons
 async fn check_login(ep: &Endpoint) -> ApiResult<Option<String>> {
     use crate::registry::client::registry_error;
     use oci_client::errors::OciDistributionError as E;
-    match ep.client.auth(&ep.reference, &ep.auth, oci_client::RegistryOperation::Pull).await {
+    match ep
+        .client
+        .auth(&ep.reference, &ep.auth, oci_client::RegistryOperation::Pull)
+        .await
+    {
         Ok(Some(_)) => return Ok(None),
         Ok(None) => {}
         Err(E::AuthenticationFailure(m)) => return Ok(Some(format!("incorrect username or password ({})", m.trim()))),
@@ -195,7 +231,9 @@ pub(super) async fn get_any(
     if let Some(name) = rest.strip_suffix("/get") {
         return result(save(engine.clone(), vec![name.to_owned()]).await);
     }
-    super::images::get_image(State(engine), axum::extract::Path(rest)).await.into_response()
+    super::images::get_image(State(engine), axum::extract::Path(rest))
+        .await
+        .into_response()
 }
 
 /// `POST /images/{name}/push`, else the image routes' `POST /images/{name}/tag`.
@@ -208,7 +246,9 @@ pub(super) async fn post_any(
     if let Some(name) = rest.strip_suffix("/push") {
         return result(push(engine, name, &q, &headers).await);
     }
-    super::images::post_image(State(engine), axum::extract::Path(rest), Query(q)).await.into_response()
+    super::images::post_image(State(engine), axum::extract::Path(rest), Query(q))
+        .await
+        .into_response()
 }
 
 fn result<T: IntoResponse>(r: ApiResult<T>) -> Response {
@@ -229,7 +269,10 @@ fn history(engine: &AppState, name: &str) -> ApiResult<Json<Vec<serde_json::Valu
 async fn save_many(State(engine): State<AppState>, Query(q): Query<Vec<(String, String)>>) -> Response {
     let names: Vec<String> = q.into_iter().filter(|(k, _)| k == "names").map(|(_, v)| v).collect();
     if names.is_empty() {
-        return ApiError(EngineError::BadRequest("names is required (one or more images to save)".into())).into_response();
+        return ApiError(EngineError::BadRequest(
+            "names is required (one or more images to save)".into(),
+        ))
+        .into_response();
     }
     result(save(engine, names).await)
 }
@@ -241,7 +284,9 @@ async fn save(engine: AppState, names: Vec<String>) -> ApiResult<Response> {
         let img = engine.images.resolve(n)?;
         let tags = match ImageRef::parse(n) {
             Ok(r) if r.tag.is_some() && engine.images.tags_of(&img.id)?.contains(&r) => vec![r],
-            _ if n.starts_with("sha256:") || !n.contains(':') && engine.images.tags_of(&img.id)?.is_empty() => Vec::new(),
+            _ if n.starts_with("sha256:") || !n.contains(':') && engine.images.tags_of(&img.id)?.is_empty() => {
+                Vec::new()
+            }
             _ => engine.images.tags_of(&img.id)?,
         };
         images.push((img, tags));
@@ -250,11 +295,15 @@ async fn save(engine: AppState, names: Vec<String>) -> ApiResult<Response> {
     let store = engine.images.clone();
     let tmp = engine.config.tmp_dir();
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = crate::registry::save::write_archive(&store, &images, &tmp, crate::registry::save::ChannelWriter::new(tx)) {
+        if let Err(e) =
+            crate::registry::save::write_archive(&store, &images, &tmp, crate::registry::save::ChannelWriter::new(tx))
+        {
             tracing::warn!("image save failed: {e}");
         }
     });
-    let body = futures::stream::unfold(rx, |mut r| async move { r.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), r)) });
+    let body = futures::stream::unfold(rx, |mut r| async move {
+        r.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), r))
+    });
     Ok(([("Content-Type", "application/x-tar")], Body::from_stream(body)).into_response())
 }
 
@@ -269,7 +318,12 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<se
             for (k, val) in v {
                 match k.as_str() {
                     "dangling" => all = val.to_string().contains("false") || val.to_string().contains('0'),
-                    other => return Err(EngineError::BadRequest(format!("image prune filter {other:?} is not supported by berth")).into()),
+                    other => {
+                        return Err(EngineError::BadRequest(format!(
+                            "image prune filter {other:?} is not supported by berth"
+                        ))
+                        .into())
+                    }
                 }
             }
             all
@@ -283,7 +337,10 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<se
         if containers.user_of_image(&img.id).is_some() || (!all && !engine.images.tags_of(&img.id)?.is_empty()) {
             continue;
         }
-        for item in engine.images.delete(&img.id, true, &|id| containers.user_of_image(id))? {
+        for item in engine
+            .images
+            .delete(&img.id, true, &|id| containers.user_of_image(id))?
+        {
             deleted.push(match item {
                 crate::images::store::Deleted::Untagged(t) => serde_json::json!({ "Untagged": t }),
                 crate::images::store::Deleted::Deleted(id) => {
@@ -294,7 +351,9 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<se
         }
     }
     reclaimed += engine.registry.clear_downloads()?;
-    Ok(Json(serde_json::json!({ "ImagesDeleted": if deleted.is_empty() { serde_json::Value::Null } else { deleted.into() }, "SpaceReclaimed": reclaimed })))
+    Ok(Json(
+        serde_json::json!({ "ImagesDeleted": if deleted.is_empty() { serde_json::Value::Null } else { deleted.into() }, "SpaceReclaimed": reclaimed }),
+    ))
 }
 
 /// `GET /images/json` filters: `dangling`, `reference` (globs on `name` / `name:tag`), `label`
@@ -319,7 +378,11 @@ impl ImageFilters {
             let values: Vec<String> = match val {
                 serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
                 serde_json::Value::Object(o) => o.keys().cloned().collect(),
-                _ => return Err(EngineError::BadRequest(format!("invalid filters: {k}: expected a list of strings")).into()),
+                _ => {
+                    return Err(
+                        EngineError::BadRequest(format!("invalid filters: {k}: expected a list of strings")).into(),
+                    )
+                }
             };
             match k.as_str() {
                 "dangling" => {
@@ -327,7 +390,12 @@ impl ImageFilters {
                         f.dangling = Some(match v.as_str() {
                             "true" | "1" => true,
                             "false" | "0" => false,
-                            other => return Err(EngineError::BadRequest(format!("invalid filter 'dangling={other}': expected true or false")).into()),
+                            other => {
+                                return Err(EngineError::BadRequest(format!(
+                                    "invalid filter 'dangling={other}': expected true or false"
+                                ))
+                                .into())
+                            }
                         });
                     }
                 }
@@ -336,7 +404,12 @@ impl ImageFilters {
                     Some((a, b)) => (a.to_owned(), Some(b.to_owned())),
                     None => (l, None),
                 })),
-                other => return Err(EngineError::BadRequest(format!("invalid filter '{other}': berth supports dangling, reference and label")).into()),
+                other => {
+                    return Err(EngineError::BadRequest(format!(
+                        "invalid filter '{other}': berth supports dangling, reference and label"
+                    ))
+                    .into())
+                }
             }
         }
         Ok(f)
@@ -355,8 +428,14 @@ impl ImageFilters {
             }
         }
         if !self.references.is_empty() {
-            let names: Vec<(String, String)> = tags.iter().filter_map(|t| Some((t.familiar_name(), t.familiar_tagged()?))).collect();
-            let hit = self.references.iter().any(|pat| names.iter().any(|(n, nt)| glob(pat, n) || glob(pat, nt)));
+            let names: Vec<(String, String)> = tags
+                .iter()
+                .filter_map(|t| Some((t.familiar_name(), t.familiar_tagged()?)))
+                .collect();
+            let hit = self
+                .references
+                .iter()
+                .any(|pat| names.iter().any(|(n, nt)| glob(pat, n) || glob(pat, nt)));
             if !hit {
                 return false;
             }
@@ -374,7 +453,10 @@ fn glob(pat: &str, s: &str) -> bool {
         None => pat == s,
         Some((head, rest)) => {
             let Some(tail) = s.strip_prefix(head) else { return false };
-            (0..=tail.len()).filter(|i| tail.is_char_boundary(*i)).take_while(|i| !tail[..*i].contains('/')).any(|i| glob(rest, &tail[i..]))
+            (0..=tail.len())
+                .filter(|i| tail.is_char_boundary(*i))
+                .take_while(|i| !tail[..*i].contains('/'))
+                .any(|i| glob(rest, &tail[i..]))
         }
     }
 }
@@ -391,9 +473,15 @@ mod tests {
         assert!(f.matches(&tags, &labels));
         assert!(!f.matches(&tags, &HashMap::new()));
         assert!(!f.matches(&[], &labels));
-        assert!(ImageFilters::parse(r#"{"dangling":["true"]}"#).unwrap().matches(&[], &HashMap::new()));
-        assert!(ImageFilters::parse(r#"{"reference":["busybox:1"]}"#).unwrap().matches(&tags, &HashMap::new()));
-        assert!(!ImageFilters::parse(r#"{"reference":["redis"]}"#).unwrap().matches(&tags, &HashMap::new()));
+        assert!(ImageFilters::parse(r#"{"dangling":["true"]}"#)
+            .unwrap()
+            .matches(&[], &HashMap::new()));
+        assert!(ImageFilters::parse(r#"{"reference":["busybox:1"]}"#)
+            .unwrap()
+            .matches(&tags, &HashMap::new()));
+        assert!(!ImageFilters::parse(r#"{"reference":["redis"]}"#)
+            .unwrap()
+            .matches(&tags, &HashMap::new()));
         assert!(ImageFilters::parse(r#"{"until":["1h"]}"#).is_err());
         assert!(ImageFilters::parse(r#"{"dangling":["maybe"]}"#).is_err());
         assert!(glob("a/*", "a/b") && !glob("*", "a/b"));

@@ -17,12 +17,16 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// Docker's `since`/`until`: unix seconds with an optional fraction, or RFC 3339; nanoseconds.
 fn parse_time(v: Option<&String>) -> ApiResult<Option<i64>> {
-    let Some(v) = v.filter(|v| !v.is_empty()) else { return Ok(None) };
+    let Some(v) = v.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
         return Ok(t.timestamp_nanos_opt());
     }
     let (secs, frac) = v.split_once('.').unwrap_or((v, "0"));
-    let s: i64 = secs.parse().map_err(|_| EngineError::BadRequest(format!("invalid time {v:?}: expected unix seconds or RFC 3339")))?;
+    let s: i64 = secs
+        .parse()
+        .map_err(|_| EngineError::BadRequest(format!("invalid time {v:?}: expected unix seconds or RFC 3339")))?;
     let nanos: i64 = format!("{frac:0<9}").get(..9).and_then(|f| f.parse().ok()).unwrap_or(0);
     Ok(Some(s.saturating_mul(1_000_000_000).saturating_add(nanos)))
 }
@@ -40,7 +44,11 @@ async fn events(State(engine): State<AppState>, Query(q): Query<HashMap<String, 
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
     let (past, mut rx) = engine.events.replay_and_subscribe(since.unwrap_or(i64::MAX));
     let in_window = move |m: &bollard::models::EventMessage| until.is_none_or(|u| m.time_nano.unwrap_or(0) <= u);
-    let first: Vec<Bytes> = past.iter().filter(|m| in_window(m) && filter.matches(m)).map(line).collect();
+    let first: Vec<Bytes> = past
+        .iter()
+        .filter(|m| in_window(m) && filter.matches(m))
+        .map(line)
+        .collect();
     let (tx, body_rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     tokio::spawn(async move {
         for b in first {
@@ -50,7 +58,9 @@ async fn events(State(engine): State<AppState>, Query(q): Query<HashMap<String, 
         }
         // Docker sends the headers first; an empty chunk flushes them so clients see the stream open.
         let _ = tx.send(Bytes::new()).await;
-        let deadline = until.map(|u| tokio::time::Instant::now() + std::time::Duration::from_nanos(u.saturating_sub(now).max(0) as u64));
+        let deadline = until.map(|u| {
+            tokio::time::Instant::now() + std::time::Duration::from_nanos(u.saturating_sub(now).max(0) as u64)
+        });
         loop {
             let next = async {
                 match deadline {
@@ -72,6 +82,8 @@ async fn events(State(engine): State<AppState>, Query(q): Query<HashMap<String, 
             }
         }
     });
-    let stream = futures::stream::unfold(body_rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx)) });
+    let stream = futures::stream::unfold(body_rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
     Ok(([("Content-Type", "application/json")], Body::from_stream(stream)).into_response())
 }

@@ -31,12 +31,19 @@ pub(super) fn routes() -> Router<AppState> {
 fn console_size(v: Option<&Vec<usize>>) -> ApiResult<Option<(u16, u16)>> {
     match v.map(Vec::as_slice) {
         None | Some([]) | Some([0, 0]) => Ok(None),
-        Some([h, w]) => Ok(Some(((*h).min(u16::MAX as usize) as u16, (*w).min(u16::MAX as usize) as u16))),
+        Some([h, w]) => Ok(Some((
+            (*h).min(u16::MAX as usize) as u16,
+            (*w).min(u16::MAX as usize) as u16,
+        ))),
         Some(_) => Err(EngineError::BadRequest("ConsoleSize: expected [height, width]".into()).into()),
     }
 }
 
-async fn create(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+async fn create(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let cfg: ExecConfig = parse_json(&body, "exec config")?;
     let rec = engine.containers.resolve(&id)?;
     let cmd = cfg.cmd.clone().unwrap_or_default();
@@ -44,7 +51,9 @@ async fn create(State(engine): State<AppState>, Path(id): Path<String>, body: By
         return Err(EngineError::BadRequest("No exec command specified".into()).into());
     }
     if cfg.privileged == Some(true) {
-        return Err(EngineError::NotImplemented("privileged execs are not supported by berth's engine yet".into()).into());
+        return Err(
+            EngineError::NotImplemented("privileged execs are not supported by berth's engine yet".into()).into(),
+        );
     }
     let process = ProcessSpec {
         args: cmd,
@@ -94,7 +103,11 @@ async fn start(State(engine): State<AppState>, Path(id): Path<String>, mut req: 
                     Err(e) => tracing::warn!("exec: connection upgrade failed: {e}"),
                 }
             });
-            let headers = [(header::CONTENT_TYPE, ct), (header::CONNECTION, "Upgrade"), (header::UPGRADE, "tcp")];
+            let headers = [
+                (header::CONTENT_TYPE, ct),
+                (header::CONNECTION, "Upgrade"),
+                (header::UPGRADE, "tcp"),
+            ];
             return Ok((StatusCode::SWITCHING_PROTOCOLS, headers).into_response());
         }
     }
@@ -121,14 +134,23 @@ fn tokio_util_like_stream(
 }
 
 fn reader(fd: OwnedFd, stream: LogStream, tx: mpsc::Sender<LogChunk>) {
-    let Ok(mut r) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else { return };
+    let Ok(mut r) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+        return;
+    };
     tokio::spawn(async move {
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             match r.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
-                    if tx.send(LogChunk { stream, data: buf[..n].to_vec() }).await.is_err() {
+                    if tx
+                        .send(LogChunk {
+                            stream,
+                            data: buf[..n].to_vec(),
+                        })
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -144,7 +166,12 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let ExecPipes { stdin, stdout, stderr, mut exited } = pipes;
+    let ExecPipes {
+        stdin,
+        stdout,
+        stderr,
+        mut exited,
+    } = pipes;
     if let (Some(fd), Some(mut cin)) = (stdin, client_in) {
         if let Ok(mut w) = tokio::net::unix::pipe::Sender::from_owned_fd(fd) {
             tokio::spawn(async move {
@@ -198,10 +225,17 @@ async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiR
     }))
 }
 
-async fn resize(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<StatusCode> {
+async fn resize(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<StatusCode> {
     let dim = |k: &str| -> ApiResult<u16> {
-        let v = q.get(k).ok_or_else(|| EngineError::BadRequest(format!("{k} is required")))?;
-        v.parse().map_err(|_| EngineError::BadRequest(format!("invalid {k} {v:?}: expected a number")).into())
+        let v = q
+            .get(k)
+            .ok_or_else(|| EngineError::BadRequest(format!("{k} is required")))?;
+        v.parse()
+            .map_err(|_| EngineError::BadRequest(format!("invalid {k} {v:?}: expected a number")).into())
     };
     let (h, w) = (dim("h")?, dim("w")?);
     engine.execs.resize(&id, h, w)?;

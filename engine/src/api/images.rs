@@ -23,7 +23,12 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/images/load", post(load))
         .route("/images/json", get(list))
-        .route("/images/{*rest}", get(super::distribution::get_any).delete(delete).post(super::distribution::post_any))
+        .route(
+            "/images/{*rest}",
+            get(super::distribution::get_any)
+                .delete(delete)
+                .post(super::distribution::post_any),
+        )
 }
 
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
@@ -43,7 +48,11 @@ async fn load(State(engine): State<AppState>, Query(q): Q, body: Body) -> ApiRes
     .await
     .map_err(|e| EngineError::internal("loading images", e))??;
     for l in &loaded {
-        let names: Vec<String> = if l.tags.is_empty() { vec![l.image.id.clone()] } else { l.tags.iter().map(|t| t.to_string()).collect() };
+        let names: Vec<String> = if l.tags.is_empty() {
+            vec![l.image.id.clone()]
+        } else {
+            l.tags.iter().map(|t| t.to_string()).collect()
+        };
         names.iter().for_each(|n| engine.events.image_event("load", n));
     }
     let quiet = qbool(q.get("quiet"));
@@ -65,7 +74,10 @@ fn load_messages(loaded: &[Loaded]) -> Vec<String> {
             lines.push(format!("Loaded image ID: {}\n", l.image.id));
         }
         for t in &l.tags {
-            lines.push(format!("Loaded image: {}\n", t.familiar_tagged().unwrap_or_else(|| t.to_string())));
+            lines.push(format!(
+                "Loaded image: {}\n",
+                t.familiar_tagged().unwrap_or_else(|| t.to_string())
+            ));
         }
     }
     lines
@@ -77,7 +89,16 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
     let mut out = Vec::new();
     for img in engine.db.images()? {
         let tags = engine.images.tags_of(&img.id)?;
-        let labels = if want.wants_labels() { engine.images.config_of(&img.id)?.config.and_then(|c| c.labels).unwrap_or_default() } else { HashMap::new() };
+        let labels = if want.wants_labels() {
+            engine
+                .images
+                .config_of(&img.id)?
+                .config
+                .and_then(|c| c.labels)
+                .unwrap_or_default()
+        } else {
+            HashMap::new()
+        };
         if !want.matches(&tags, &labels) {
             continue;
         }
@@ -96,7 +117,12 @@ fn created_unix(img: &ImageRecord) -> i64 {
 }
 
 fn summary(engine: &AppState, img: &ImageRecord, tags: &[ImageRef]) -> ApiResult<ImageSummary> {
-    let labels = engine.images.config_of(&img.id)?.config.and_then(|c| c.labels).unwrap_or_default();
+    let labels = engine
+        .images
+        .config_of(&img.id)?
+        .config
+        .and_then(|c| c.labels)
+        .unwrap_or_default();
     let containers = engine.db.containers()?.iter().filter(|c| c.image_id == img.id).count() as i64;
     Ok(ImageSummary {
         id: img.id.clone(),
@@ -114,7 +140,10 @@ fn summary(engine: &AppState, img: &ImageRecord, tags: &[ImageRef]) -> ApiResult
 }
 
 /// `GET /images/{name}/json` (names may contain `/`).
-pub(super) async fn get_image(State(engine): State<AppState>, Path(rest): Path<String>) -> ApiResult<Json<ImageInspect>> {
+pub(super) async fn get_image(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+) -> ApiResult<Json<ImageInspect>> {
     let name = rest
         .strip_suffix("/json")
         .ok_or_else(|| EngineError::NotFound("page not found".into()))?;
@@ -133,12 +162,21 @@ pub(super) async fn get_image(State(engine): State<AppState>, Path(rest): Path<S
         variant: cfg.variant.clone(),
         os: Some(cfg.os.clone()),
         size: Some(img.size as i64),
-        root_fs: Some(ImageInspectRootFs { typ: "layers".into(), layers: Some(cfg.rootfs.diff_ids.clone()) }),
+        root_fs: Some(ImageInspectRootFs {
+            typ: "layers".into(),
+            layers: Some(cfg.rootfs.diff_ids.clone()),
+        }),
         graph_driver: Some(bollard::models::DriverData {
             name: "overlay".into(),
             data: HashMap::from([(
                 "LowerDir".to_owned(),
-                engine.images.lower_dirs(&img)?.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
+                engine
+                    .images
+                    .lower_dirs(&img)?
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(":"),
             )]),
         }),
         ..Default::default()
@@ -146,11 +184,18 @@ pub(super) async fn get_image(State(engine): State<AppState>, Path(rest): Path<S
 }
 
 /// `POST /images/{name}/tag?repo=&tag=`.
-pub(super) async fn post_image(State(engine): State<AppState>, Path(rest): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
+pub(super) async fn post_image(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
     let name = rest
         .strip_suffix("/tag")
         .ok_or_else(|| EngineError::NotFound("page not found".into()))?;
-    let repo = q.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| EngineError::BadRequest("repo is required".into()))?;
+    let repo = q
+        .get("repo")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| EngineError::BadRequest("repo is required".into()))?;
     let target = match q.get("tag").filter(|t| !t.is_empty()) {
         Some(t) => format!("{repo}:{t}"),
         None => repo.clone(),
@@ -162,7 +207,11 @@ pub(super) async fn post_image(State(engine): State<AppState>, Path(rest): Path<
 }
 
 /// `DELETE /images/{name}?force=`.
-async fn delete(State(engine): State<AppState>, Path(name): Path<String>, Query(q): Q) -> ApiResult<Json<Vec<ImageDeleteResponseItem>>> {
+async fn delete(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Json<Vec<ImageDeleteResponseItem>>> {
     let force = qbool(q.get("force"));
     let containers = engine.containers.clone();
     let items = engine.images.delete(&name, force, &|id| containers.user_of_image(id))?;
@@ -176,10 +225,15 @@ async fn delete(State(engine): State<AppState>, Path(name): Path<String>, Query(
         items
             .into_iter()
             .map(|d| match d {
-                Deleted::Untagged(t) => ImageDeleteResponseItem { untagged: Some(t), deleted: None },
-                Deleted::Deleted(id) => ImageDeleteResponseItem { untagged: None, deleted: Some(id) },
+                Deleted::Untagged(t) => ImageDeleteResponseItem {
+                    untagged: Some(t),
+                    deleted: None,
+                },
+                Deleted::Deleted(id) => ImageDeleteResponseItem {
+                    untagged: None,
+                    deleted: Some(id),
+                },
             })
             .collect(),
     ))
 }
-

@@ -1,15 +1,15 @@
 //! The Docker Engine API over axum: versioned and unversioned paths, Docker's error bodies.
 
+mod archive;
 mod containers;
 mod distribution;
 mod events;
-mod archive;
 mod exec;
-mod top_stats;
 mod images;
 pub mod networks;
 mod stream;
 mod system;
+mod top_stats;
 pub mod volumes;
 
 use crate::error::EngineError;

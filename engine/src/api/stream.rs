@@ -33,7 +33,9 @@ pub fn frame(chunk: &LogChunk, tty: bool) -> Bytes {
 /// A streaming HTTP response of chunks.
 pub fn stream_response(tty: bool, rx: mpsc::Receiver<LogChunk>) -> Response {
     let stream = futures::stream::unfold(rx, move |mut rx| async move {
-        rx.recv().await.map(|c| (Ok::<_, std::convert::Infallible>(frame(&c, tty)), rx))
+        rx.recv()
+            .await
+            .map(|c| (Ok::<_, std::convert::Infallible>(frame(&c, tty)), rx))
     });
     let ct = if tty { RAW } else { MULTIPLEXED };
     ([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response()
@@ -80,7 +82,11 @@ pub fn hijack(
     let ct = if tty { RAW } else { MULTIPLEXED };
     (
         StatusCode::SWITCHING_PROTOCOLS,
-        [(header::CONTENT_TYPE, ct), (header::CONNECTION, "Upgrade"), (header::UPGRADE, "tcp")],
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CONNECTION, "Upgrade"),
+            (header::UPGRADE, "tcp"),
+        ],
     )
         .into_response()
 }
@@ -91,7 +97,10 @@ mod tests {
 
     #[test]
     fn frames_have_docker_headers() {
-        let c = LogChunk { stream: LogStream::Stderr, data: b"hi\n".to_vec() };
+        let c = LogChunk {
+            stream: LogStream::Stderr,
+            data: b"hi\n".to_vec(),
+        };
         assert_eq!(&frame(&c, false)[..], &[2, 0, 0, 0, 0, 0, 0, 3, b'h', b'i', b'\n']);
         assert_eq!(&frame(&c, true)[..], b"hi\n");
     }

@@ -40,7 +40,9 @@ async fn ping() -> Response {
 }
 
 fn kernel_version() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn arch() -> &'static str {
@@ -98,7 +100,11 @@ async fn info(State(engine): State<AppState>) -> ApiResult<Json<SystemInfo>> {
         pids_limit: Some(true),
         logging_driver: Some("json-file".into()),
         cgroup_driver: Some(SystemInfoCgroupDriverEnum::CGROUPFS),
-        cgroup_version: Some(if cgroup_v2 { SystemInfoCgroupVersionEnum::_2 } else { SystemInfoCgroupVersionEnum::_1 }),
+        cgroup_version: Some(if cgroup_v2 {
+            SystemInfoCgroupVersionEnum::_2
+        } else {
+            SystemInfoCgroupVersionEnum::_1
+        }),
         kernel_version: Some(kernel_version()),
         operating_system: Some(os_name()),
         os_type: Some("linux".into()),
@@ -127,6 +133,12 @@ fn os_name() -> String {
 
 fn mem_total() -> Option<i64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: i64 = s.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: i64 = s
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }

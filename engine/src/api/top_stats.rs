@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/containers/{id}/top", get(top)).route("/containers/{id}/stats", get(stats))
+    Router::new()
+        .route("/containers/{id}/top", get(top))
+        .route("/containers/{id}/stats", get(stats))
 }
 
 fn running(rec: &ContainerRecord) -> ApiResult<()> {
@@ -25,14 +27,28 @@ fn running(rec: &ContainerRecord) -> ApiResult<()> {
     Ok(())
 }
 
-async fn top(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+async fn top(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
     let rec = engine.containers.resolve(&id)?;
     running(&rec)?;
-    let args = q.get("ps_args").filter(|a| !a.is_empty()).cloned().unwrap_or_else(|| "-ef".into());
+    let args = q
+        .get("ps_args")
+        .filter(|a| !a.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "-ef".into());
     let argv: Vec<&str> = args.split_whitespace().collect();
-    let out = tokio::process::Command::new("ps").args(&argv).output().await.map_err(|e| EngineError::internal("running ps", e))?;
+    let out = tokio::process::Command::new("ps")
+        .args(&argv)
+        .output()
+        .await
+        .map_err(|e| EngineError::internal("running ps", e))?;
     if !out.status.success() {
-        return Err(EngineError::BadRequest(format!("ps {args}: {}", String::from_utf8_lossy(&out.stderr).trim())).into());
+        return Err(
+            EngineError::BadRequest(format!("ps {args}: {}", String::from_utf8_lossy(&out.stderr).trim())).into(),
+        );
     }
     let pids: std::collections::HashSet<i32> = crate::runtime::cgroups::pids(&rec.id).into_iter().collect();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -46,14 +62,21 @@ async fn top(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q
     let mut procs = Vec::new();
     for l in lines {
         let fields: Vec<&str> = l.split_whitespace().collect();
-        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
         if !pids.contains(&pid) {
             continue;
         }
         // The last column (command) may hold spaces: keep it whole.
         let n = titles.len();
         let mut row: Vec<String> = fields.iter().take(n.saturating_sub(1)).map(|s| s.to_string()).collect();
-        row.push(fields.get(n.saturating_sub(1)..).map(|r| r.join(" ")).unwrap_or_default());
+        row.push(
+            fields
+                .get(n.saturating_sub(1)..)
+                .map(|r| r.join(" "))
+                .unwrap_or_default(),
+        );
         procs.push(row);
     }
     Ok(Json(json!({ "Titles": titles, "Processes": procs })))
@@ -68,7 +91,9 @@ fn num(p: PathBuf) -> Option<u64> {
 }
 
 fn stat_key(p: PathBuf, key: &str) -> Option<u64> {
-    read(p)?.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+    read(p)?
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// One sample of a container's counters.
@@ -94,7 +119,15 @@ fn sample(rec: &ContainerRecord) -> Value {
         pids_max = num(d.join("pids.max"));
     }
     let host_mem = read(PathBuf::from("/proc/meminfo"))
-        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:")?.split_whitespace().next()?.parse::<u64>().ok()))
+        .and_then(|m| {
+            m.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+        })
         .map(|kb| kb * 1024)
         .unwrap_or(u64::MAX);
     let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -119,7 +152,14 @@ fn sample(rec: &ContainerRecord) -> Value {
 /// Host CPU time in nanoseconds (/proc/stat's first line, in USER_HZ ticks).
 fn system_cpu() -> u64 {
     let s = read(PathBuf::from("/proc/stat")).unwrap_or_default();
-    let ticks: u64 = s.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|t| t.parse::<u64>().ok()).sum();
+    let ticks: u64 = s
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
     ticks * (1_000_000_000 / 100)
 }
 
@@ -130,7 +170,9 @@ fn networks(pid: i64) -> Value {
     }
     let dev = read(PathBuf::from(format!("/proc/{pid}/net/dev"))).unwrap_or_default();
     for l in dev.lines().skip(2) {
-        let Some((name, rest)) = l.split_once(':') else { continue };
+        let Some((name, rest)) = l.split_once(':') else {
+            continue;
+        };
         let name = name.trim();
         if name == "lo" {
             continue;
@@ -139,10 +181,13 @@ fn networks(pid: i64) -> Value {
         if f.len() < 16 {
             continue;
         }
-        out.insert(name.to_owned(), json!({
-            "rx_bytes": f[0], "rx_packets": f[1], "rx_errors": f[2], "rx_dropped": f[3],
-            "tx_bytes": f[8], "tx_packets": f[9], "tx_errors": f[10], "tx_dropped": f[11]
-        }));
+        out.insert(
+            name.to_owned(),
+            json!({
+                "rx_bytes": f[0], "rx_packets": f[1], "rx_errors": f[2], "rx_dropped": f[3],
+                "tx_bytes": f[8], "tx_packets": f[9], "tx_errors": f[10], "tx_dropped": f[11]
+            }),
+        );
     }
     Value::Object(out)
 }
@@ -153,7 +198,11 @@ fn with_pre(mut cur: Value, pre: &Value) -> Value {
     cur
 }
 
-async fn stats(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
+async fn stats(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
     let rec = engine.containers.resolve(&id)?;
     let stream = q.get("stream").is_none_or(|s| qbool(Some(s)));
     let one_shot = qbool(q.get("one-shot"));

@@ -24,14 +24,20 @@ impl Containers {
             Some(n) => valid_name(&n)?,
             None => self.generate_name()?,
         };
-        let image_name = body.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| {
-            EngineError::BadRequest("config.Image: an image is required".into())
-        })?;
+        let image_name = body
+            .image
+            .clone()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| EngineError::BadRequest("config.Image: an image is required".into()))?;
         let image = self.images.resolve(&image_name)?;
         let image_cfg = self.images.config_of(&image.id)?.config.unwrap_or_default();
         let host_config = body.host_config.clone().unwrap_or_default();
         check_host_config(&host_config)?;
-        let endpoints = body.networking_config.as_ref().and_then(|n| n.endpoints_config.clone()).unwrap_or_default();
+        let endpoints = body
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.endpoints_config.clone())
+            .unwrap_or_default();
         let id = new_id();
         let config = merge_config(&id, &image_name, body, image_cfg)?;
         let mut argv = config.entrypoint.clone().unwrap_or_default();
@@ -46,7 +52,10 @@ impl Containers {
         for (i, raw) in host_config.volumes_from.iter().flatten().enumerate() {
             let spec = crate::api::volumes::container::parse_volumes_from(i, raw)?;
             let other = self.resolve(&spec.container).map_err(|_| {
-                EngineError::NotFound(format!("HostConfig.VolumesFrom[{i}]: no such container: {}", spec.container))
+                EngineError::NotFound(format!(
+                    "HostConfig.VolumesFrom[{i}]: no such container: {}",
+                    spec.container
+                ))
             })?;
             volumes_from.push((spec, other.mounts));
         }
@@ -75,17 +84,23 @@ impl Containers {
     }
 
     fn generate_name(&self) -> Result<String> {
-        const LEFT: [&str; 12] =
-            ["brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nifty", "quiet", "sharp", "tender", "witty"];
-        const RIGHT: [&str; 12] =
-            ["anchor", "buoy", "cove", "dock", "ferry", "harbor", "jetty", "keel", "mast", "pier", "quay", "wharf"];
+        const LEFT: [&str; 12] = [
+            "brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nifty", "quiet", "sharp", "tender", "witty",
+        ];
+        const RIGHT: [&str; 12] = [
+            "anchor", "buoy", "cove", "dock", "ferry", "harbor", "jetty", "keel", "mast", "pier", "quay", "wharf",
+        ];
         for _ in 0..64 {
             let n = format!(
                 "{}_{}",
                 LEFT[rand::random_range(0..LEFT.len())],
                 RIGHT[rand::random_range(0..RIGHT.len())]
             );
-            let n = if self.db.container_by_name(&n)?.is_none() { n } else { format!("{n}_{}", rand::random_range(0..10000)) };
+            let n = if self.db.container_by_name(&n)?.is_none() {
+                n
+            } else {
+                format!("{n}_{}", rand::random_range(0..10000))
+            };
             if self.db.container_by_name(&n)?.is_none() {
                 return Ok(n);
             }
@@ -128,20 +143,31 @@ fn check_host_config(h: &HostConfig) -> Result<()> {
         }
     }
     if h.nano_cpus.unwrap_or(0) != 0 && (h.cpu_quota.unwrap_or(0) != 0 || h.cpu_period.unwrap_or(0) != 0) {
-        return Err(EngineError::BadRequest("Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set".into()));
+        return Err(EngineError::BadRequest(
+            "Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set".into(),
+        ));
     }
     if h.nano_cpus.unwrap_or(0) < 0 || h.pids_limit.unwrap_or(0) < -1 {
-        return Err(EngineError::BadRequest("HostConfig: NanoCpus must be >= 0 and PidsLimit >= -1".into()));
+        return Err(EngineError::BadRequest(
+            "HostConfig: NanoCpus must be >= 0 and PidsLimit >= -1".into(),
+        ));
     }
     // Named networks are resolved at start (404 then), as they may be created in between.
     match h.network_mode.as_deref() {
-        Some("container:") => Err(EngineError::BadRequest("HostConfig.NetworkMode: container: needs a container name or id".into())),
+        Some("container:") => Err(EngineError::BadRequest(
+            "HostConfig.NetworkMode: container: needs a container name or id".into(),
+        )),
         _ => Ok(()),
     }
 }
 
 /// Image defaults overridden by the request, as Docker merges them.
-fn merge_config(id: &str, image_name: &str, b: ContainerCreateBody, img: bollard::models::ImageConfig) -> Result<ContainerConfig> {
+fn merge_config(
+    id: &str,
+    image_name: &str,
+    b: ContainerCreateBody,
+    img: bollard::models::ImageConfig,
+) -> Result<ContainerConfig> {
     let (entrypoint, cmd) = match b.entrypoint {
         Some(ep) if ep.len() == 1 && ep[0].is_empty() => (None, b.cmd),
         Some(ep) => (Some(ep), b.cmd),
@@ -150,7 +176,10 @@ fn merge_config(id: &str, image_name: &str, b: ContainerCreateBody, img: bollard
     let mut labels: HashMap<String, String> = img.labels.unwrap_or_default();
     labels.extend(b.labels.unwrap_or_default());
     Ok(ContainerConfig {
-        hostname: b.hostname.filter(|h| !h.is_empty()).or_else(|| Some(id[..12].to_owned())),
+        hostname: b
+            .hostname
+            .filter(|h| !h.is_empty())
+            .or_else(|| Some(id[..12].to_owned())),
         domainname: b.domainname,
         user: b.user.filter(|u| !u.is_empty()).or(img.user),
         attach_stdin: b.attach_stdin,
@@ -180,7 +209,10 @@ fn merge_config(id: &str, image_name: &str, b: ContainerCreateBody, img: bollard
 /// Image env first; request entries replace those with the same key.
 fn merge_env(image: Vec<String>, req: Vec<String>) -> Vec<String> {
     let key = |e: &str| e.split('=').next().unwrap_or_default().to_owned();
-    let mut out: Vec<String> = image.into_iter().filter(|e| !req.iter().any(|r| key(r) == key(e))).collect();
+    let mut out: Vec<String> = image
+        .into_iter()
+        .filter(|e| !req.iter().any(|r| key(r) == key(e)))
+        .collect();
     out.extend(req.into_iter().filter(|e| e.contains('=')));
     out
 }
@@ -206,11 +238,20 @@ mod tests {
             cmd: Some(vec!["sh".into()]),
             ..Default::default()
         };
-        let body = ContainerCreateBody { entrypoint: Some(vec!["/other".into()]), ..Default::default() };
+        let body = ContainerCreateBody {
+            entrypoint: Some(vec!["/other".into()]),
+            ..Default::default()
+        };
         let c = merge_config(&"a".repeat(64), "busybox", body, img.clone()).unwrap();
         assert_eq!((c.entrypoint, c.cmd), (Some(vec!["/other".into()]), None));
-        let body = ContainerCreateBody { cmd: Some(vec!["echo".into()]), ..Default::default() };
+        let body = ContainerCreateBody {
+            cmd: Some(vec!["echo".into()]),
+            ..Default::default()
+        };
         let c = merge_config(&"a".repeat(64), "busybox", body, img).unwrap();
-        assert_eq!((c.entrypoint, c.cmd), (Some(vec!["/ep".into()]), Some(vec!["echo".into()])));
+        assert_eq!(
+            (c.entrypoint, c.cmd),
+            (Some(vec!["/ep".into()]), Some(vec!["echo".into()]))
+        );
     }
 }

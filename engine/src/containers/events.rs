@@ -57,6 +57,11 @@ impl ContainerEvent {
     /// An event happening now.
     pub fn new(id: &str, action: Action, exit_code: Option<i64>) -> Self {
         let time_nano = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        ContainerEvent { id: id.to_owned(), action, exit_code, time_nano }
+        ContainerEvent {
+            id: id.to_owned(),
+            action,
+            exit_code,
+            time_nano,
+        }
     }
 }

@@ -51,7 +51,9 @@ fn runtime_err(e: RuntimeError) -> EngineError {
         RuntimeError::StartFailed { message, .. } => EngineError::BadRequest(message),
         RuntimeError::InvalidSpec(m) => EngineError::BadRequest(format!("invalid container configuration: {m}")),
         RuntimeError::NotRunning(id) => EngineError::Conflict(format!("Container {id} is not running")),
-        RuntimeError::NotBuilt(what) => EngineError::NotImplemented(format!("not built yet in berth's runtime: {what}")),
+        RuntimeError::NotBuilt(what) => {
+            EngineError::NotImplemented(format!("not built yet in berth's runtime: {what}"))
+        }
         other => EngineError::Internal(other.to_string()),
     }
 }
@@ -84,7 +86,10 @@ impl Containers {
         match rec.state.status {
             ContainerStatus::Running => return Err(EngineError::NotModified("container already started".into())),
             ContainerStatus::Removing | ContainerStatus::Dead => {
-                return Err(EngineError::Conflict(format!("container {} is marked for removal and cannot be started", rec.id)))
+                return Err(EngineError::Conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    rec.id
+                )))
             }
             _ => {}
         }
@@ -93,7 +98,9 @@ impl Containers {
         self.setup_network(&rec, &mut spec).await?;
         // Copy-up reads the container's rootfs: mount it first (the runtime finds it mounted).
         let paths = crate::runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
-        let mounted = paths.create().and_then(|_| crate::runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs));
+        let mounted = paths
+            .create()
+            .and_then(|_| crate::runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs));
         if let Err(e) = mounted {
             self.teardown_network(&rec.id).await;
             return Err(runtime_err(e));
@@ -165,7 +172,12 @@ impl Containers {
 
     async fn on_exit(self: &Arc<Self>, id: &str, record: crate::runtime::Result<ExitRecord>) {
         let (code, oom, finished, error) = match record {
-            Ok(r) => (r.exit_code as i64, r.oom_killed, r.finished_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true), r.error),
+            Ok(r) => (
+                r.exit_code as i64,
+                r.oom_killed,
+                r.finished_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                r.error,
+            ),
             Err(e) => (255, false, now(), Some(format!("lost the container's monitor: {e}"))),
         };
         // Before the row says exited, so a start that follows never meets a teardown in progress.
@@ -186,8 +198,11 @@ impl Containers {
             Ok(())
         });
         if let (Ok(rec), Ok(all), Ok(vols)) = (&updated, self.db.containers(), self.volumes()) {
-            let running: Vec<&[volumes::MountRequest]> =
-                all.iter().filter(|c| c.id != rec.id && is_running(c)).map(|c| c.mounts.as_slice()).collect();
+            let running: Vec<&[volumes::MountRequest]> = all
+                .iter()
+                .filter(|c| c.id != rec.id && is_running(c))
+                .map(|c| c.mounts.as_slice())
+                .collect();
             if let Err(e) = crate::api::volumes::container::on_stop(&vols, &rec.mounts, &running) {
                 tracing::warn!(container = id, "unmounting volumes: {e}");
             }
@@ -258,7 +273,9 @@ impl Containers {
                 self.emit(id, Action::Kill, None);
             }
             if !self.wait_die(id, events, Duration::from_secs(30)).await? {
-                return Err(EngineError::Internal(format!("container {id} did not exit after SIGKILL")));
+                return Err(EngineError::Internal(format!(
+                    "container {id} did not exit after SIGKILL"
+                )));
             }
         }
         Ok(())
@@ -294,9 +311,16 @@ impl Containers {
     pub async fn kill(&self, ident: &str, signal: Option<&str>) -> Result<()> {
         let rec = self.resolve(ident)?;
         if !is_running(&rec) {
-            return Err(EngineError::Conflict(format!("Cannot kill container: {}: Container {} is not running", ident, rec.id)));
+            return Err(EngineError::Conflict(format!(
+                "Cannot kill container: {}: Container {} is not running",
+                ident, rec.id
+            )));
         }
-        let sig = signal.filter(|s| !s.is_empty()).map(parse_signal).transpose()?.unwrap_or(Signal::SIGKILL);
+        let sig = signal
+            .filter(|s| !s.is_empty())
+            .map(parse_signal)
+            .transpose()?
+            .unwrap_or(Signal::SIGKILL);
         let mut events = self.subscribe();
         self.runtime.signal(&rec.id, sig).map_err(runtime_err)?;
         self.emit(&rec.id, Action::Kill, None);
@@ -382,7 +406,9 @@ impl Containers {
         let rec = self.resolve(ident)?;
         let lock = self.lock_of(&rec.id);
         let _g = lock.lock().await;
-        let Some(rec) = self.db.container(&rec.id)? else { return Ok(()) };
+        let Some(rec) = self.db.container(&rec.id)? else {
+            return Ok(());
+        };
         if is_running(&rec) {
             if !force {
                 return Err(EngineError::Conflict(format!(
@@ -451,7 +477,9 @@ impl Containers {
                 Ok(_) => {}
                 Err(RecvError::Lagged(_)) => match self.db.container(&id)? {
                     None => return Ok(code),
-                    Some(r) if condition == WaitCondition::NotRunning && !is_running(&r) => return Ok(r.state.exit_code),
+                    Some(r) if condition == WaitCondition::NotRunning && !is_running(&r) => {
+                        return Ok(r.state.exit_code)
+                    }
                     Some(r) => code = r.state.exit_code,
                 },
                 Err(RecvError::Closed) => return Err(EngineError::Internal("the engine is shutting down".into())),

@@ -46,7 +46,9 @@ impl Containers {
     pub fn logs(self: &Arc<Self>, ident: &str, opts: LogOptions) -> Result<(bool, mpsc::Receiver<LogChunk>)> {
         let rec = self.resolve(ident)?;
         if !opts.stdout && !opts.stderr {
-            return Err(EngineError::BadRequest("Bad parameters: you must choose at least one stream".into()));
+            return Err(EngineError::BadRequest(
+                "Bad parameters: you must choose at least one stream".into(),
+            ));
         }
         let tty = rec.config.tty.unwrap_or(false);
         let (tx, rx) = mpsc::channel(256);
@@ -74,7 +76,13 @@ impl Containers {
         if !send_all(&tx, first, &opts).await || !opts.follow {
             return;
         }
-        let running = |me: &Self| me.db.container(&id).ok().flatten().is_some_and(|r| r.state.status.as_str() == "running");
+        let running = |me: &Self| {
+            me.db
+                .container(&id)
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.state.status.as_str() == "running")
+        };
         while running(&self) {
             let done = wait_for_exit(&mut events, &id, POLL).await;
             let recs = between(follower.poll().unwrap_or_default(), opts.since, opts.until);
@@ -88,13 +96,22 @@ impl Containers {
 
     /// Live output for `attach`: from now until the container's next exit (or removal).
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub fn attach_output(self: &Arc<Self>, ident: &str, stdout: bool, stderr: bool) -> Result<(bool, mpsc::Receiver<LogChunk>)> {
+    pub fn attach_output(
+        self: &Arc<Self>,
+        ident: &str,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<(bool, mpsc::Receiver<LogChunk>)> {
         let rec = self.resolve(ident)?;
         let tty = rec.config.tty.unwrap_or(false);
         let (tx, rx) = mpsc::channel(256);
         let mut events = self.subscribe();
         let path = self.runtime.log_path(&rec.id);
-        let opts = LogOptions { stdout, stderr, ..Default::default() };
+        let opts = LogOptions {
+            stdout,
+            stderr,
+            ..Default::default()
+        };
         let id = rec.id;
         tokio::spawn(async move {
             let mut follower = LogFollower::from_end(&path);

@@ -12,7 +12,7 @@ mod view;
 pub use create::CreateRequest;
 pub use events::{Action, ContainerEvent};
 pub use lifecycle::WaitCondition;
-pub use logs::{LogOptions, LogChunk};
+pub use logs::{LogChunk, LogOptions};
 pub use view::ListOptions;
 
 use crate::error::{EngineError, Result};
@@ -39,7 +39,14 @@ impl Containers {
     /// A service over `db`, `images` and `runtime`.
     pub fn new(db: Arc<StateDb>, images: Arc<ImageStore>, runtime: Runtime) -> Arc<Self> {
         let (events, _) = broadcast::channel(4096);
-        Arc::new(Containers { db, images, runtime, events, locks: Mutex::new(HashMap::new()), nets: std::sync::OnceLock::new() })
+        Arc::new(Containers {
+            db,
+            images,
+            runtime,
+            events,
+            locks: Mutex::new(HashMap::new()),
+            nets: std::sync::OnceLock::new(),
+        })
     }
 
     /// The engine's volumes (rows in the database, directories under `<state root>/volumes`).
@@ -106,13 +113,20 @@ impl Containers {
         match (found.next(), found.next()) {
             (Some(c), None) => Ok(c),
             (None, _) => Err(not_found()),
-            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!("multiple containers found with id prefix {ident:?}"))),
+            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!(
+                "multiple containers found with id prefix {ident:?}"
+            ))),
         }
     }
 
     /// Id of a container using `image_id`, if any (images in use are not deleted).
     pub fn user_of_image(&self, image_id: &str) -> Option<String> {
-        self.db.containers().ok()?.into_iter().find(|c| c.image_id == image_id).map(|c| c.id)
+        self.db
+            .containers()
+            .ok()?
+            .into_iter()
+            .find(|c| c.image_id == image_id)
+            .map(|c| c.id)
     }
 }
 

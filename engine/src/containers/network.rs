@@ -14,7 +14,12 @@ fn request_of(rec: &ContainerRecord) -> ContainerNetRequest {
     let h = &rec.host_config;
     // The docker CLI sends mode "default" with an EndpointsConfig entry of that name: both mean `bridge`.
     // With no mode but named endpoints (as API 1.44+ clients send), the first named network is the primary one.
-    let named = rec.endpoints.keys().filter(|k| !matches!(k.as_str(), "default" | DEFAULT_BRIDGE)).min().cloned();
+    let named = rec
+        .endpoints
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "default" | DEFAULT_BRIDGE))
+        .min()
+        .cloned();
     let mode = match h.network_mode.as_deref() {
         None | Some("" | "default") => named.unwrap_or_else(|| DEFAULT_BRIDGE.to_owned()),
         Some(m) => m.to_owned(),
@@ -22,7 +27,16 @@ fn request_of(rec: &ContainerRecord) -> ContainerNetRequest {
     let endpoints = rec
         .endpoints
         .iter()
-        .map(|(k, v)| (if k == "default" { DEFAULT_BRIDGE.to_owned() } else { k.clone() }, v.clone()))
+        .map(|(k, v)| {
+            (
+                if k == "default" {
+                    DEFAULT_BRIDGE.to_owned()
+                } else {
+                    k.clone()
+                },
+                v.clone(),
+            )
+        })
         .collect();
     ContainerNetRequest {
         id: rec.id.clone(),
@@ -43,7 +57,9 @@ pub(super) fn parse_resolv_conf(text: &str) -> ResolvConf {
     for line in text.lines() {
         let mut it = line.split_whitespace();
         match it.next() {
-            Some("nameserver") => rc.nameservers.extend(it.next().and_then(|a| a.parse::<std::net::IpAddr>().ok())),
+            Some("nameserver") => rc
+                .nameservers
+                .extend(it.next().and_then(|a| a.parse::<std::net::IpAddr>().ok())),
             Some("search") => rc.search.extend(it.map(str::to_owned)),
             Some("options") => rc.options.extend(it.map(str::to_owned)),
             _ => {}
@@ -61,7 +77,12 @@ fn apply(spec: &mut ContainerSpec, net: &ContainerNet) {
     };
     spec.resolv_conf = parse_resolv_conf(&net.resolv_conf);
     // As Docker: the container's own address under its hostname, then the extra hosts.
-    let mut hosts: Vec<_> = net.endpoints.first().map(|ep| (spec.hostname.clone(), ep.ip.into())).into_iter().collect();
+    let mut hosts: Vec<_> = net
+        .endpoints
+        .first()
+        .map(|ep| (spec.hostname.clone(), ep.ip.into()))
+        .into_iter()
+        .collect();
     hosts.extend(net.hosts.iter().cloned());
     spec.hosts = hosts;
 }
@@ -70,7 +91,10 @@ impl Containers {
     /// Inspect's `NetworkSettings`: endpoints (address, aliases) and, while running, published ports.
     pub(super) fn network_settings(&self, rec: &ContainerRecord) -> NetworkSettings {
         let Some(nets) = self.networks_opened() else {
-            return NetworkSettings { networks: Some(HashMap::new()), ..Default::default() };
+            return NetworkSettings {
+                networks: Some(HashMap::new()),
+                ..Default::default()
+            };
         };
         let running = nets.has_sandbox(&rec.id);
         let mut networks = HashMap::new();
@@ -83,19 +107,38 @@ impl Containers {
                     aliases: Some(ep.aliases.clone()),
                     network_id: Some(net.id.clone()),
                     endpoint_id: Some(ep.endpoint_id.clone()),
-                    gateway: Some(if running { net.alloc.gateway.to_string() } else { String::new() }),
+                    gateway: Some(if running {
+                        net.alloc.gateway.to_string()
+                    } else {
+                        String::new()
+                    }),
                     ip_address: Some(ip),
                     ip_prefix_len: Some(net.alloc.subnet.prefix_len().into()),
-                    dns_names: Some(std::iter::once(ep.name.clone()).chain(ep.aliases.iter().cloned()).collect()),
+                    dns_names: Some(
+                        std::iter::once(ep.name.clone())
+                            .chain(ep.aliases.iter().cloned())
+                            .collect(),
+                    ),
                     ..Default::default()
                 },
             );
         }
         let mut ports: PortMap = HashMap::new();
         for p in nets.published_ports(&rec.id) {
-            let key = format!("{}/{}", p.container_port, if p.proto == netstack::Proto::Udp { "udp" } else { "tcp" });
-            let binding = PortBinding { host_ip: Some(p.host_ip.to_string()), host_port: Some(p.host_port.to_string()) };
-            ports.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
+            let key = format!(
+                "{}/{}",
+                p.container_port,
+                if p.proto == netstack::Proto::Udp { "udp" } else { "tcp" }
+            );
+            let binding = PortBinding {
+                host_ip: Some(p.host_ip.to_string()),
+                host_port: Some(p.host_port.to_string()),
+            };
+            ports
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(binding);
         }
         NetworkSettings {
             networks: Some(networks),

@@ -10,10 +10,9 @@ use std::net::IpAddr;
 impl Containers {
     /// The runtime spec of a stored container.
     pub(crate) fn build_spec(&self, rec: &ContainerRecord) -> Result<ContainerSpec> {
-        let image = self
-            .images
-            .resolve(&rec.image_id)
-            .map_err(|_| EngineError::Conflict(format!("the image {} of container {} is gone", rec.image_id, rec.id)))?;
+        let image = self.images.resolve(&rec.image_id).map_err(|_| {
+            EngineError::Conflict(format!("the image {} of container {} is gone", rec.image_id, rec.id))
+        })?;
         let c = &rec.config;
         let h = &rec.host_config;
         let mut args = vec![rec.path.clone()];
@@ -22,7 +21,11 @@ impl Containers {
             Some("host") => NetnsMode::Host,
             _ => NetnsMode::None,
         };
-        let resolv_conf = if netns == NetnsMode::Host { host_resolv_conf() } else { ResolvConf::default() };
+        let resolv_conf = if netns == NetnsMode::Host {
+            host_resolv_conf()
+        } else {
+            ResolvConf::default()
+        };
         Ok(ContainerSpec {
             id: rec.id.clone(),
             name: rec.name.clone(),
@@ -81,13 +84,22 @@ fn ulimits_of(h: &bollard::models::HostConfig) -> Result<Vec<Ulimit>> {
         .unwrap_or_default()
         .into_iter()
         .map(|u| {
-            let name = u.name.filter(|n| !n.is_empty()).ok_or_else(|| EngineError::BadRequest("HostConfig.Ulimits: a name is required".into()))?;
+            let name = u
+                .name
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| EngineError::BadRequest("HostConfig.Ulimits: a name is required".into()))?;
             let soft = u.soft.unwrap_or(0);
             let hard = u.hard.unwrap_or(soft);
             if soft < 0 || hard < 0 || soft > hard {
-                return Err(EngineError::BadRequest(format!("HostConfig.Ulimits {name}: soft {soft} must be 0..=hard {hard}")));
+                return Err(EngineError::BadRequest(format!(
+                    "HostConfig.Ulimits {name}: soft {soft} must be 0..=hard {hard}"
+                )));
             }
-            Ok(Ulimit { name, soft: soft as u64, hard: hard as u64 })
+            Ok(Ulimit {
+                name,
+                soft: soft as u64,
+                hard: hard as u64,
+            })
         })
         .collect()
 }

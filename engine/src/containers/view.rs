@@ -29,13 +29,19 @@ impl ListOptions {
         }
         let v: serde_json::Value =
             serde_json::from_str(json).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| EngineError::BadRequest("invalid filters: expected a JSON object".into()))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| EngineError::BadRequest("invalid filters: expected a JSON object".into()))?;
         let mut out = HashMap::new();
         for (k, v) in obj {
             let vals: Vec<String> = match v {
                 serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
                 serde_json::Value::Object(o) => o.keys().cloned().collect(),
-                _ => return Err(EngineError::BadRequest(format!("invalid filters: {k}: expected a list of strings"))),
+                _ => {
+                    return Err(EngineError::BadRequest(format!(
+                        "invalid filters: {k}: expected a list of strings"
+                    )))
+                }
             };
             if !["label", "name", "id", "status"].contains(&k.as_str()) {
                 return Err(EngineError::BadRequest(format!("invalid filter '{k}'")));
@@ -66,8 +72,15 @@ impl Containers {
             process_label: Some(String::new()),
             app_armor_profile: Some(String::new()),
             host_config: Some(r.host_config.clone()),
-            graph_driver: Some(DriverData { name: "overlay".into(), data: HashMap::new() }),
-            mounts: Some(self.volumes().map(|v| crate::api::volumes::container::mount_points(&v, &r.mounts)).unwrap_or_default()),
+            graph_driver: Some(DriverData {
+                name: "overlay".into(),
+                data: HashMap::new(),
+            }),
+            mounts: Some(
+                self.volumes()
+                    .map(|v| crate::api::volumes::container::mount_points(&v, &r.mounts))
+                    .unwrap_or_default(),
+            ),
             config: Some(r.config.clone()),
             network_settings: Some(self.network_settings(&r)),
             ..Default::default()
@@ -172,7 +185,9 @@ fn summary_of(r: &ContainerRecord) -> ContainerSummary {
             network_mode: Some(r.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into())),
             ..Default::default()
         }),
-        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(HashMap::new()) }),
+        network_settings: Some(ContainerSummaryNetworkSettings {
+            networks: Some(HashMap::new()),
+        }),
         mounts: Some(Vec::new()),
         ..Default::default()
     }
@@ -184,10 +199,18 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 /// `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created` — as `docker ps` shows them.
 fn human_status(r: &ContainerRecord) -> String {
-    let since = |t: &str| parse_time(t).map(|t| human_duration(Utc::now() - t)).unwrap_or_default();
+    let since = |t: &str| {
+        parse_time(t)
+            .map(|t| human_duration(Utc::now() - t))
+            .unwrap_or_default()
+    };
     match (r.state.status, r.state.paused) {
         (ContainerStatus::Running, true) => format!("Up {} (Paused)", since(&r.state.started_at)),
-        (ContainerStatus::Running, false) => format!("Up {}{}", since(&r.state.started_at), crate::health::status_suffix(&r.id)),
+        (ContainerStatus::Running, false) => format!(
+            "Up {}{}",
+            since(&r.state.started_at),
+            crate::health::status_suffix(&r.id)
+        ),
         (ContainerStatus::Exited, _) => format!("Exited ({}) {} ago", r.state.exit_code, since(&r.state.finished_at)),
         (ContainerStatus::Created, _) => "Created".into(),
         (ContainerStatus::Restarting, _) => "Restarting".into(),

@@ -73,7 +73,10 @@ fn check_running(rec: &ContainerRecord) -> Result<()> {
         return Err(EngineError::Conflict(format!("container {} is not running", rec.id)));
     }
     if rec.state.paused {
-        return Err(EngineError::Conflict(format!("container {} is paused, unpause the container before exec", rec.id)));
+        return Err(EngineError::Conflict(format!(
+            "container {} is paused, unpause the container before exec",
+            rec.id
+        )));
     }
     Ok(())
 }
@@ -81,7 +84,10 @@ fn check_running(rec: &ContainerRecord) -> Result<()> {
 impl Execs {
     /// An empty store over `runtime`.
     pub fn new(runtime: Runtime) -> Arc<Self> {
-        Arc::new(Execs { runtime, entries: Mutex::new(HashMap::new()) })
+        Arc::new(Execs {
+            runtime,
+            entries: Mutex::new(HashMap::new()),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExecEntry>> {
@@ -112,7 +118,10 @@ impl Execs {
 
     /// The exec with this id.
     pub fn get(&self, id: &str) -> Result<ExecEntry> {
-        self.lock().get(id).cloned().ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
+        self.lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
     }
 
     /// Forgets the execs of a removed container.
@@ -126,15 +135,26 @@ impl Execs {
         check_running(rec)?;
         let req = {
             let mut map = self.lock();
-            let e = map.get_mut(id).ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))?;
+            let e = map
+                .get_mut(id)
+                .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))?;
             if e.started {
-                return Err(EngineError::Conflict(format!("Error: Exec command {id} has already run")));
+                return Err(EngineError::Conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
             }
             e.started = true;
             e.request.clone()
         };
         let tty = req.process.tty;
-        let (mut pipes_in, mut stdio) = (ExecPipesHalf::default(), ExecStdio { stdin: None, stdout: None, stderr: None });
+        let (mut pipes_in, mut stdio) = (
+            ExecPipesHalf::default(),
+            ExecStdio {
+                stdin: None,
+                stdout: None,
+                stderr: None,
+            },
+        );
         if !detach {
             if req.attach_stdin {
                 let (r, w) = pipe()?;
@@ -153,7 +173,9 @@ impl Execs {
             }
         }
         let proc = self.runtime.exec(&rec.id, &req.process, stdio).map_err(|e| match e {
-            crate::runtime::RuntimeError::NotRunning(_) => EngineError::Conflict(format!("container {} is not running", rec.id)),
+            crate::runtime::RuntimeError::NotRunning(_) => {
+                EngineError::Conflict(format!("container {} is not running", rec.id))
+            }
             other => EngineError::Internal(format!("starting exec: {other}")),
         })?;
         let (tx, rx) = watch::channel(None);
@@ -173,7 +195,9 @@ impl Execs {
         let mut child = proc.child;
         tokio::spawn(async move {
             let code = match child.wait().await {
-                Ok(st) => st.code().map(i64::from).unwrap_or_else(|| 128 + i64::from(std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(9))),
+                Ok(st) => st.code().map(i64::from).unwrap_or_else(|| {
+                    128 + i64::from(std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(9))
+                }),
                 Err(_) => 126,
             };
             if let Some(e) = me.lock().get_mut(&exec_id) {
@@ -184,7 +208,12 @@ impl Execs {
             tracing::debug!(exec = %exec_id, exit_code = code, "exec exited");
             let _ = tx.send(Some(code));
         });
-        Ok(ExecPipes { stdin: pipes_in.stdin, stdout: pipes_in.stdout, stderr: pipes_in.stderr, exited: rx })
+        Ok(ExecPipes {
+            stdin: pipes_in.stdin,
+            stdout: pipes_in.stdout,
+            stderr: pipes_in.stderr,
+            exited: rx,
+        })
     }
 
     /// Resizes a running tty exec (retried briefly: the terminal exists only once the helper holds it).
@@ -232,14 +261,29 @@ pub struct Captured {
 }
 
 /// Runs `process` in the container, collecting up to `limit` bytes of output; kills it at `timeout`.
-pub async fn run_captured(runtime: &Runtime, container: &str, process: &ProcessSpec, timeout: Duration, limit: usize) -> Result<Captured> {
+pub async fn run_captured(
+    runtime: &Runtime,
+    container: &str,
+    process: &ProcessSpec,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Captured> {
     use tokio::io::AsyncReadExt;
     let (r, w) = pipe()?;
-    let w2 = w.try_clone().map_err(|e| EngineError::internal("duplicating a pipe", e))?;
-    let stdio = ExecStdio { stdin: None, stdout: Some(w), stderr: Some(w2) };
-    let proc = runtime.exec(container, process, stdio).map_err(|e| EngineError::Internal(format!("exec: {e}")))?;
+    let w2 = w
+        .try_clone()
+        .map_err(|e| EngineError::internal("duplicating a pipe", e))?;
+    let stdio = ExecStdio {
+        stdin: None,
+        stdout: Some(w),
+        stderr: Some(w2),
+    };
+    let proc = runtime
+        .exec(container, process, stdio)
+        .map_err(|e| EngineError::Internal(format!("exec: {e}")))?;
     let mut proc = ReapOnDrop(Some(proc.child));
-    let mut reader = tokio::net::unix::pipe::Receiver::from_owned_fd(r).map_err(|e| EngineError::internal("reading exec output", e))?;
+    let mut reader = tokio::net::unix::pipe::Receiver::from_owned_fd(r)
+        .map_err(|e| EngineError::internal("reading exec output", e))?;
     let mut out = Vec::new();
     let collect = async {
         let mut buf = [0u8; 4096];
@@ -268,7 +312,10 @@ pub async fn run_captured(runtime: &Runtime, container: &str, process: &ProcessS
             None
         }
     };
-    Ok(Captured { exit_code, output: String::from_utf8_lossy(&out).into_owned() })
+    Ok(Captured {
+        exit_code,
+        output: String::from_utf8_lossy(&out).into_owned(),
+    })
 }
 
 /// Owns a probe's helper: when the probe is abandoned (its loop aborted), the helper is killed and reaped
@@ -307,7 +354,9 @@ pub fn descendants(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     let mut todo = vec![pid];
     while let Some(p) = todo.pop() {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
         for t in tasks.flatten() {
             let kids = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
             for k in kids.split_whitespace().filter_map(|k| k.parse::<i32>().ok()) {

@@ -63,11 +63,21 @@ pub fn watch(engine: &Arc<Engine>, id: &str) {
             return;
         }
     };
-    let start = Health { status: Some(HealthStatusEnum::STARTING), failing_streak: Some(0), log: Some(Vec::new()) };
-    table().lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), start);
+    let start = Health {
+        status: Some(HealthStatusEnum::STARTING),
+        failing_streak: Some(0),
+        log: Some(Vec::new()),
+    };
+    table()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.to_owned(), start);
     let (eng, owned) = (engine.clone(), id.to_owned());
     let task = tokio::spawn(async move { probe_loop(eng, owned, spec).await });
-    loops().lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), task.abort_handle());
+    loops()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.to_owned(), task.abort_handle());
 }
 
 async fn probe_loop(engine: Arc<Engine>, id: String, spec: HealthSpec) {
@@ -117,7 +127,9 @@ fn record(engine: &Engine, id: &str, spec: &HealthSpec, result: HealthcheckResul
     };
     if old != new {
         tracing::info!(container = id, status = %new, "health status changed");
-        engine.events.container_event(&engine.db, id, &format!("health_status: {new}"), &[]);
+        engine
+            .events
+            .container_event(&engine.db, id, &format!("health_status: {new}"), &[]);
     }
 }
 
@@ -125,7 +137,10 @@ fn record(engine: &Engine, id: &str, spec: &HealthSpec, result: HealthcheckResul
 pub fn follow(engine: &Arc<Engine>) {
     let mut rx = engine.containers.subscribe();
     if let Ok(rows) = engine.db.containers() {
-        for r in rows.iter().filter(|r| r.state.status == crate::state::ContainerStatus::Running) {
+        for r in rows
+            .iter()
+            .filter(|r| r.state.status == crate::state::ContainerStatus::Running)
+        {
             watch(engine, &r.id);
         }
     }

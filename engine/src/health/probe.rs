@@ -47,7 +47,9 @@ pub struct HealthSpec {
 fn dur(ns: Option<i64>, default: Duration, field: &str) -> Result<Duration> {
     match ns {
         None | Some(0) => Ok(default),
-        Some(n) if n < 0 => Err(EngineError::BadRequest(format!("Healthcheck.{field}: expected a positive duration, got {n}ns"))),
+        Some(n) if n < 0 => Err(EngineError::BadRequest(format!(
+            "Healthcheck.{field}: expected a positive duration, got {n}ns"
+        ))),
         Some(n) => Ok(Duration::from_nanos(n as u64)),
     }
 }
@@ -71,7 +73,11 @@ impl HealthSpec {
         };
         let retries = match cfg.retries {
             None | Some(0) => 3,
-            Some(r) if r < 0 => return Err(EngineError::BadRequest(format!("Healthcheck.Retries: expected >= 0, got {r}"))),
+            Some(r) if r < 0 => {
+                return Err(EngineError::BadRequest(format!(
+                    "Healthcheck.Retries: expected >= 0, got {r}"
+                )))
+            }
             Some(r) => r,
         };
         Ok(Some(HealthSpec {
@@ -94,7 +100,10 @@ pub(super) async fn run(engine: &Engine, id: &str, spec: &HealthSpec) -> Option<
     if !engine.containers.runtime().is_running(id) {
         return None;
     }
-    let process = ProcessSpec { args: spec.command.argv(), ..Default::default() };
+    let process = ProcessSpec {
+        args: spec.command.argv(),
+        ..Default::default()
+    };
     let start = stamp();
     let res = crate::exec::run_captured(engine.containers.runtime(), id, &process, spec.timeout, OUTPUT_LIMIT).await;
     let end = stamp();
@@ -110,7 +119,12 @@ pub(super) async fn run(engine: &Engine, id: &str, spec: &HealthSpec) -> Option<
             (-1, e.to_string())
         }
     };
-    Some(HealthcheckResult { start: Some(start), end: Some(end), exit_code: Some(exit_code), output: Some(output) })
+    Some(HealthcheckResult {
+        start: Some(start),
+        end: Some(end),
+        exit_code: Some(exit_code),
+        output: Some(output),
+    })
 }
 
 #[cfg(test)]
@@ -118,14 +132,19 @@ mod tests {
     use super::*;
 
     fn cfg(test: &[&str]) -> HealthConfig {
-        HealthConfig { test: Some(test.iter().map(|s| s.to_string()).collect()), ..Default::default() }
+        HealthConfig {
+            test: Some(test.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn parses_forms_and_defaults() {
         assert_eq!(HealthSpec::from_config(Some(&cfg(&["NONE"]))).unwrap(), None);
         assert_eq!(HealthSpec::from_config(None).unwrap(), None);
-        let s = HealthSpec::from_config(Some(&cfg(&["CMD-SHELL", "test -f /x"]))).unwrap().unwrap();
+        let s = HealthSpec::from_config(Some(&cfg(&["CMD-SHELL", "test -f /x"])))
+            .unwrap()
+            .unwrap();
         assert_eq!(s.command.argv(), vec!["/bin/sh", "-c", "test -f /x"]);
         assert_eq!((s.interval, s.retries), (Duration::from_secs(30), 3));
         let s = HealthSpec::from_config(Some(&cfg(&["CMD", "true"]))).unwrap().unwrap();

@@ -81,7 +81,8 @@ impl BlobStore {
         }
         let dst = self.path(&digest)?;
         if !dst.exists() {
-            tmp.persist(&dst).map_err(|e| EngineError::internal(format!("storing {}", dst.display()), e))?;
+            tmp.persist(&dst)
+                .map_err(|e| EngineError::internal(format!("storing {}", dst.display()), e))?;
         }
         Ok(PutBlob { digest, size })
     }
@@ -94,10 +95,14 @@ impl BlobStore {
     /// Reads a whole (small) blob, re-verifying its digest.
     pub fn read_verified(&self, digest: &str) -> Result<Vec<u8>> {
         let mut data = Vec::new();
-        self.open_blob(digest)?.read_to_end(&mut data).ctx(|| format!("reading blob {digest}"))?;
+        self.open_blob(digest)?
+            .read_to_end(&mut data)
+            .ctx(|| format!("reading blob {digest}"))?;
         let actual = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
         if actual != digest {
-            return Err(EngineError::Internal(format!("blob {digest} is corrupt in the store (content hashes to {actual})")));
+            return Err(EngineError::Internal(format!(
+                "blob {digest} is corrupt in the store (content hashes to {actual})"
+            )));
         }
         Ok(data)
     }
@@ -106,7 +111,9 @@ impl BlobStore {
     pub fn remove(&self, digest: &str) -> Result<()> {
         let p = self.path(digest)?;
         match std::fs::remove_file(&p) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EngineError::internal(format!("removing {}", p.display()), e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(EngineError::internal(format!("removing {}", p.display()), e))
+            }
             _ => Ok(()),
         }
     }
@@ -130,7 +137,9 @@ pub fn digest_hex(digest: &str) -> Result<&str> {
         .strip_prefix("sha256:")
         .ok_or_else(|| EngineError::BadRequest(format!("digest {digest:?}: only sha256 digests are supported")))?;
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(EngineError::BadRequest(format!("digest {digest:?}: expected sha256:<64 lowercase hex>")));
+        return Err(EngineError::BadRequest(format!(
+            "digest {digest:?}: expected sha256:<64 lowercase hex>"
+        )));
     }
     Ok(hex)
 }
@@ -144,11 +153,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         let a = store.put_bytes(b"hello", None).unwrap();
-        assert_eq!(a.digest, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            a.digest,
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
         assert!(store.contains(&a.digest));
         assert_eq!(store.read_verified(&a.digest).unwrap(), b"hello");
         let wrong = format!("sha256:{}", "0".repeat(64));
-        assert!(matches!(store.put_bytes(b"x", Some(&wrong)), Err(EngineError::BadRequest(_))));
+        assert!(matches!(
+            store.put_bytes(b"x", Some(&wrong)),
+            Err(EngineError::BadRequest(_))
+        ));
         assert!(!store.contains(&wrong));
         assert_eq!(store.list().unwrap().len(), 1);
         assert!(digest_hex("sha256:../../etc").is_err());

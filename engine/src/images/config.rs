@@ -41,7 +41,8 @@ pub struct RootFs {
 impl ImageConfigFile {
     /// Parses and checks a config blob.
     pub fn parse(data: &[u8]) -> Result<Self, String> {
-        let cfg: ImageConfigFile = serde_json::from_slice(data).map_err(|e| format!("not a valid image config: {e}"))?;
+        let cfg: ImageConfigFile =
+            serde_json::from_slice(data).map_err(|e| format!("not a valid image config: {e}"))?;
         if cfg.rootfs.typ != "layers" {
             return Err(format!("rootfs.type is {:?}, expected \"layers\"", cfg.rootfs.typ));
         }

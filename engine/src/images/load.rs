@@ -58,7 +58,9 @@ impl Contents {
                 None => break,
             }
         }
-        Err(EngineError::BadRequest(format!("image archive: {path} is named in the manifest but not in the archive")))
+        Err(EngineError::BadRequest(format!(
+            "image archive: {path} is named in the manifest but not in the archive"
+        )))
     }
 }
 
@@ -87,17 +89,28 @@ fn scan(store: &ImageStore, src: impl Read) -> Result<Contents> {
         let mut entry = entry.map_err(bad)?;
         let raw = entry.path().map_err(bad)?.into_owned();
         let Some(path) = clean(&raw) else {
-            if raw.components().any(|c| matches!(c, Component::ParentDir | Component::RootDir)) {
-                return Err(EngineError::BadRequest(format!("image archive: entry {} leaves the archive", raw.display())));
+            if raw
+                .components()
+                .any(|c| matches!(c, Component::ParentDir | Component::RootDir))
+            {
+                return Err(EngineError::BadRequest(format!(
+                    "image archive: entry {} leaves the archive",
+                    raw.display()
+                )));
             }
             continue;
         };
         let kind = entry.header().entry_type();
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry.link_name().map_err(bad)?.unwrap_or_default().into_owned();
-            let base = if kind.is_symlink() { path.parent().unwrap_or(Path::new("")).join(&target) } else { target };
-            let resolved = clean(&base)
-                .ok_or_else(|| EngineError::BadRequest(format!("image archive: link {} leaves the archive", raw.display())))?;
+            let base = if kind.is_symlink() {
+                path.parent().unwrap_or(Path::new("")).join(&target)
+            } else {
+                target
+            };
+            let resolved = clean(&base).ok_or_else(|| {
+                EngineError::BadRequest(format!("image archive: link {} leaves the archive", raw.display()))
+            })?;
             out.links.insert(path, resolved);
             continue;
         }
@@ -168,7 +181,9 @@ fn load_oci_layout(store: &ImageStore, c: &Contents, index: &[u8]) -> Result<Vec
         let blobs: Vec<String> = manifest.layers().iter().map(|l| l.digest().to_string()).collect();
         for b in blobs.iter().chain(std::iter::once(&config)) {
             if !store.blobs().contains(b) {
-                return Err(EngineError::BadRequest(format!("image archive: blob {b} is referenced but not in the archive")));
+                return Err(EngineError::BadRequest(format!(
+                    "image archive: blob {b} is referenced but not in the archive"
+                )));
             }
         }
         out.push(store_image(store, &config, &blobs, tags)?);
@@ -181,8 +196,8 @@ fn resolve_manifest(store: &ImageStore, c: &Contents, desc: &Descriptor, depth: 
     let digest = desc.digest().to_string();
     let _ = c;
     let data = store.blobs().read_verified(&digest)?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&data).map_err(|e| EngineError::BadRequest(format!("image archive: blob {digest}: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(&data)
+        .map_err(|e| EngineError::BadRequest(format!("image archive: blob {digest}: {e}")))?;
     if v.get("manifests").is_some() {
         if depth > 2 {
             return Err(EngineError::BadRequest("image archive: indexes nested too deep".into()));
@@ -192,9 +207,18 @@ fn resolve_manifest(store: &ImageStore, c: &Contents, desc: &Descriptor, depth: 
         let pick = idx
             .manifests()
             .iter()
-            .find(|d| d.platform().as_ref().is_some_and(|p| is_host_platform(&p.os().to_string(), &p.architecture().to_string())))
+            .find(|d| {
+                d.platform()
+                    .as_ref()
+                    .is_some_and(|p| is_host_platform(&p.os().to_string(), &p.architecture().to_string()))
+            })
             .or_else(|| idx.manifests().iter().find(|d| d.platform().is_none()))
-            .ok_or_else(|| EngineError::BadRequest(format!("image archive: index {digest} has no manifest for linux/{}", host_arch())))?;
+            .ok_or_else(|| {
+                EngineError::BadRequest(format!(
+                    "image archive: index {digest} has no manifest for linux/{}",
+                    host_arch()
+                ))
+            })?;
         return resolve_manifest(store, c, pick, depth + 1);
     }
     serde_json::from_value(v).map_err(|e| EngineError::BadRequest(format!("image archive: manifest {digest}: {e}")))
@@ -214,7 +238,9 @@ pub fn host_arch() -> &'static str {
 }
 
 fn oci_tags(desc: &Descriptor) -> Result<Vec<ImageRef>> {
-    let Some(ann) = desc.annotations() else { return Ok(Vec::new()) };
+    let Some(ann) = desc.annotations() else {
+        return Ok(Vec::new());
+    };
     if let Some(full) = ann.get("io.containerd.image.name") {
         return parse_tags(std::iter::once(full.as_str()));
     }
@@ -226,7 +252,8 @@ fn oci_tags(desc: &Descriptor) -> Result<Vec<ImageRef>> {
 }
 
 fn parse_tags<'a>(tags: impl Iterator<Item = &'a str>) -> Result<Vec<ImageRef>> {
-    tags.map(|t| ImageRef::parse(t).map_err(|e| EngineError::BadRequest(format!("image archive: RepoTags: {e}")))).collect()
+    tags.map(|t| ImageRef::parse(t).map_err(|e| EngineError::BadRequest(format!("image archive: RepoTags: {e}"))))
+        .collect()
 }
 
 fn store_image(store: &ImageStore, config: &str, blobs: &[String], tags: Vec<ImageRef>) -> Result<Loaded> {

@@ -31,7 +31,10 @@ pub struct RefError {
 impl ImageRef {
     /// Parses and normalises a reference as Docker does (`redis` → `docker.io/library/redis:latest`).
     pub fn parse(input: &str) -> Result<Self, RefError> {
-        let err = |reason: &str| RefError { input: input.to_owned(), reason: reason.to_owned() };
+        let err = |reason: &str| RefError {
+            input: input.to_owned(),
+            reason: reason.to_owned(),
+        };
         if input.is_empty() {
             return Err(err("empty"));
         }
@@ -46,20 +49,31 @@ impl ImageRef {
             }
         }
         let (registry, path) = split_registry(name);
-        let registry = if registry == "index.docker.io" { DOCKER_HUB.to_owned() } else { registry };
+        let registry = if registry == "index.docker.io" {
+            DOCKER_HUB.to_owned()
+        } else {
+            registry
+        };
         let repository = if registry == DOCKER_HUB && !path.contains('/') {
             format!("library/{path}")
         } else {
             path.to_owned()
         };
         if !repository.split('/').all(valid_path_component) {
-            return Err(err("repository name must be lowercase [a-z0-9] separated by '.', '_', '__' or '-', and '/'"));
+            return Err(err(
+                "repository name must be lowercase [a-z0-9] separated by '.', '_', '__' or '-', and '/'",
+            ));
         }
         let tag = match (tag, &digest) {
             (None, None) => Some("latest".to_owned()),
             (t, _) => t.map(str::to_owned),
         };
-        Ok(ImageRef { registry, repository, tag, digest })
+        Ok(ImageRef {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
     }
 
     /// `registry/repository` (fully qualified name without tag or digest).
@@ -70,7 +84,10 @@ impl ImageRef {
     /// Docker's short form: `busybox` for official Hub images, `user/app` for Hub, full otherwise.
     pub fn familiar_name(&self) -> String {
         if self.registry == DOCKER_HUB {
-            self.repository.strip_prefix("library/").unwrap_or(&self.repository).to_owned()
+            self.repository
+                .strip_prefix("library/")
+                .unwrap_or(&self.repository)
+                .to_owned()
         } else {
             self.name()
         }
@@ -83,7 +100,11 @@ impl ImageRef {
 
     /// The same reference with another tag and no digest.
     pub fn with_tag(&self, tag: &str) -> Self {
-        ImageRef { tag: Some(tag.to_owned()), digest: None, ..self.clone() }
+        ImageRef {
+            tag: Some(tag.to_owned()),
+            digest: None,
+            ..self.clone()
+        }
     }
 }
 
@@ -155,7 +176,9 @@ fn valid_path_component(c: &str) -> bool {
 
 /// Validates `sha256:<64 hex>` and returns it.
 pub fn parse_digest(d: &str) -> Result<String, String> {
-    let hex = d.strip_prefix("sha256:").ok_or_else(|| format!("digest {d:?}: expected sha256:<64 hex>"))?;
+    let hex = d
+        .strip_prefix("sha256:")
+        .ok_or_else(|| format!("digest {d:?}: expected sha256:<64 hex>"))?;
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
         return Err(format!("digest {d:?}: expected sha256:<64 lowercase hex>"));
     }
@@ -180,7 +203,10 @@ mod tests {
         let r = ImageRef::parse(&format!("redis@{d}")).unwrap();
         assert_eq!(r.tag, None);
         assert_eq!(r.digest.as_deref(), Some(d.as_str()));
-        assert_eq!(ImageRef::parse("index.docker.io/library/x").unwrap().familiar_name(), "x");
+        assert_eq!(
+            ImageRef::parse("index.docker.io/library/x").unwrap().familiar_name(),
+            "x"
+        );
     }
 
     #[test]

@@ -29,7 +29,12 @@ impl ImageStore {
         let blobs = BlobStore::open(root)?;
         let layers = root.join("layers");
         std::fs::create_dir_all(&layers).ctx(|| format!("creating {}", layers.display()))?;
-        Ok(ImageStore { blobs, layers, db, gc_lock: RwLock::new(()) })
+        Ok(ImageStore {
+            blobs,
+            layers,
+            db,
+            gc_lock: RwLock::new(()),
+        })
     }
 
     /// Held while blobs and layers of a new image are being stored (see `gc`).
@@ -54,7 +59,11 @@ impl ImageStore {
         if let Some(diff_id) = expected_diff_id {
             let dir = self.layer_dir(diff_id)?;
             if dir.is_dir() {
-                return Ok(LayerRecord { diff_id: diff_id.to_owned(), blob: blob.to_owned(), size: self.layer_size(diff_id) });
+                return Ok(LayerRecord {
+                    diff_id: diff_id.to_owned(),
+                    blob: blob.to_owned(),
+                    size: self.layer_size(diff_id),
+                });
             }
         }
         let file = self.blobs.open_blob(blob)?;
@@ -84,21 +93,32 @@ impl ImageStore {
             }
         }
         let dst = self.layer_dir(&diff_id)?;
-        let _ = std::fs::write(self.layers.join(format!("{}.size", digest_hex(&diff_id)?)), size.to_string());
+        let _ = std::fs::write(
+            self.layers.join(format!("{}.size", digest_hex(&diff_id)?)),
+            size.to_string(),
+        );
         if std::fs::rename(&tmp, &dst).is_err() {
             // Someone else unpacked the same layer meanwhile: theirs is identical.
             let _ = std::fs::remove_dir_all(&tmp);
             if !dst.is_dir() {
-                return Err(EngineError::Internal(format!("could not move layer into {}", dst.display())));
+                return Err(EngineError::Internal(format!(
+                    "could not move layer into {}",
+                    dst.display()
+                )));
             }
         }
-        Ok(LayerRecord { diff_id, blob: blob.to_owned(), size })
+        Ok(LayerRecord {
+            diff_id,
+            blob: blob.to_owned(),
+            size,
+        })
     }
 
     fn unpack_into(&self, file: impl Read, blob: &str, dir: &Path) -> Result<(String, u64)> {
         let mut hashing = HashingReader::new(decompress(BufReader::with_capacity(256 * 1024, file))?);
         let size = unpack_layer(&mut hashing, dir)?;
-        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| EngineError::BadRequest(format!("layer {blob}: {e}")))?;
+        std::io::copy(&mut hashing, &mut std::io::sink())
+            .map_err(|e| EngineError::BadRequest(format!("layer {blob}: {e}")))?;
         Ok((hashing.digest(), size))
     }
 
@@ -112,7 +132,12 @@ impl ImageStore {
 
     /// Records an image whose config blob and layers are stored, and points `tags` at it.
     #[tracing::instrument(skip(self, layers), err(level = "debug"))]
-    pub fn commit_image(&self, config_digest: &str, layers: Vec<LayerRecord>, tags: &[ImageRef]) -> Result<ImageRecord> {
+    pub fn commit_image(
+        &self,
+        config_digest: &str,
+        layers: Vec<LayerRecord>,
+        tags: &[ImageRef],
+    ) -> Result<ImageRecord> {
         let config = self.config_of(config_digest)?;
         if config.rootfs.diff_ids.len() != layers.len() {
             return Err(EngineError::BadRequest(format!(
@@ -156,18 +181,28 @@ impl ImageStore {
         if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(not_found());
         }
-        let matches: Vec<ImageRecord> =
-            self.db.images()?.into_iter().filter(|i| i.id["sha256:".len()..].starts_with(prefix)).collect();
+        let matches: Vec<ImageRecord> = self
+            .db
+            .images()?
+            .into_iter()
+            .filter(|i| i.id["sha256:".len()..].starts_with(prefix))
+            .collect();
         match matches.len() {
             1 => Ok(matches.into_iter().next().ok_or_else(not_found)?),
             0 => Err(not_found()),
-            _ => Err(EngineError::BadRequest(format!("image id prefix {name:?} is ambiguous"))),
+            _ => Err(EngineError::BadRequest(format!(
+                "image id prefix {name:?} is ambiguous"
+            ))),
         }
     }
 
     fn by_repo_digest(&self, r: &ImageRef) -> Result<Option<ImageRecord>> {
         let want = format!("{}@{}", r.name(), r.digest.as_deref().unwrap_or_default());
-        Ok(self.db.images()?.into_iter().find(|i| i.repo_digests.iter().any(|d| *d == want)))
+        Ok(self
+            .db
+            .images()?
+            .into_iter()
+            .find(|i| i.repo_digests.iter().any(|d| *d == want)))
     }
 
     /// Tags (fully qualified) pointing at an image.
@@ -193,7 +228,9 @@ impl ImageStore {
     pub fn tag(&self, source: &str, target: &ImageRef) -> Result<()> {
         let img = self.resolve(source)?;
         if target.digest.is_some() {
-            return Err(EngineError::BadRequest("refusing to create a tag with a digest reference".into()));
+            return Err(EngineError::BadRequest(
+                "refusing to create a tag with a digest reference".into(),
+            ));
         }
         self.db.set_tag(&target.to_string(), &img.id)
     }
@@ -255,12 +292,19 @@ impl ImageStore {
                 keep_blobs.insert(l.blob.clone());
             }
         }
-        for e in std::fs::read_dir(&self.layers).ctx(|| format!("listing {}", self.layers.display()))?.flatten() {
+        for e in std::fs::read_dir(&self.layers)
+            .ctx(|| format!("listing {}", self.layers.display()))?
+            .flatten()
+        {
             let name = e.file_name().to_string_lossy().into_owned();
             let base = name.strip_suffix(".size").unwrap_or(&name);
             if !keep_layers.contains(base) {
                 let p = e.path();
-                let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
             }
         }
         for b in self.blobs.list()? {
@@ -293,7 +337,9 @@ fn decompress<'a, R: BufRead + 'a>(mut r: R) -> Result<Box<dyn Read + 'a>> {
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r).ctx(|| "starting zstd".into())?))
+        Ok(Box::new(
+            zstd::stream::read::Decoder::with_buffer(r).ctx(|| "starting zstd".into())?,
+        ))
     } else {
         Ok(Box::new(r))
     }
@@ -307,7 +353,10 @@ struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Sha256::new() }
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+        }
     }
     fn digest(self) -> String {
         format!("sha256:{}", hex::encode(self.hasher.finalize()))

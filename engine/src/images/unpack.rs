@@ -39,7 +39,10 @@ pub fn unpack_layer(src: impl Read, dst: &Path) -> Result<u64> {
 fn unpack_entry<R: Read>(entry: &mut tar::Entry<R>, rel: &Path, dst: &Path) -> Result<()> {
     let parent_rel = rel.parent().unwrap_or(Path::new(""));
     ensure_dirs(dst, parent_rel)?;
-    let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let parent = dst.join(parent_rel);
     if name == OPAQUE_MARKER {
         return set_xattr(&parent, "trusted.overlay.opaque", b"y");
@@ -61,7 +64,9 @@ fn unpack_entry<R: Read>(entry: &mut tar::Entry<R>, rel: &Path, dst: &Path) -> R
             std::fs::remove_dir_all(&target).map_err(|e| bad(format!("replacing {}", rel.display()), e))?;
         }
     }
-    entry.unpack(&target).map_err(|e| bad(format!("unpacking {}", rel.display()), e))?;
+    entry
+        .unpack(&target)
+        .map_err(|e| bad(format!("unpacking {}", rel.display()), e))?;
     Ok(())
 }
 
@@ -73,10 +78,16 @@ fn clean_path(raw: &Path) -> Result<Option<PathBuf>> {
             Component::Normal(p) => out.push(p),
             Component::CurDir => {}
             Component::RootDir | Component::Prefix(_) => {
-                return Err(EngineError::BadRequest(format!("layer entry {} has an absolute path", raw.display())))
+                return Err(EngineError::BadRequest(format!(
+                    "layer entry {} has an absolute path",
+                    raw.display()
+                )))
             }
             Component::ParentDir => {
-                return Err(EngineError::BadRequest(format!("layer entry {} escapes the layer with '..'", raw.display())))
+                return Err(EngineError::BadRequest(format!(
+                    "layer entry {} escapes the layer with '..'",
+                    raw.display()
+                )))
             }
         }
     }
@@ -97,7 +108,10 @@ fn ensure_dirs(dst: &Path, rel: &Path) -> Result<()> {
             }
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
-                return Err(EngineError::BadRequest(format!("layer entry under {}: a parent is not a directory", rel.display())))
+                return Err(EngineError::BadRequest(format!(
+                    "layer entry under {}: a parent is not a directory",
+                    rel.display()
+                )))
             }
             Err(_) => std::fs::create_dir(&cur).map_err(|e| bad(format!("creating {}", cur.display()), e))?,
         }
@@ -116,7 +130,10 @@ fn hard_link<R: Read>(entry: &tar::Entry<R>, dst: &Path, target: &Path) -> Resul
     let meta = std::fs::symlink_metadata(&src)
         .map_err(|_| EngineError::BadRequest(format!("hard link target {} is not in the layer", link.display())))?;
     if meta.is_dir() {
-        return Err(EngineError::BadRequest(format!("hard link to directory {}", link.display())));
+        return Err(EngineError::BadRequest(format!(
+            "hard link to directory {}",
+            link.display()
+        )));
     }
     let _ = std::fs::remove_file(target);
     std::fs::hard_link(&src, target).map_err(|e| bad(format!("hard linking {}", target.display()), e))
@@ -127,8 +144,14 @@ fn ensure_no_symlink_parents(dst: &Path, rel: &Path) -> Result<()> {
     if let Some(parent) = rel.parent() {
         for c in parent.components() {
             cur.push(c);
-            if std::fs::symlink_metadata(&cur).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
-                return Err(EngineError::BadRequest(format!("hard link target {} goes through a symbolic link", rel.display())));
+            if std::fs::symlink_metadata(&cur)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false)
+            {
+                return Err(EngineError::BadRequest(format!(
+                    "hard link target {} goes through a symbolic link",
+                    rel.display()
+                )));
             }
         }
     }
@@ -144,7 +167,11 @@ fn special_file<R: Read>(entry: &tar::Entry<R>, target: &Path) -> Result<()> {
     } else {
         let major = h.device_major().ok().flatten().unwrap_or(0);
         let minor = h.device_minor().ok().flatten().unwrap_or(0);
-        let t = if kind.is_character_special() { libc::S_IFCHR } else { libc::S_IFBLK };
+        let t = if kind.is_character_special() {
+            libc::S_IFCHR
+        } else {
+            libc::S_IFBLK
+        };
         (t, libc::makedev(major, minor))
     };
     let _ = std::fs::remove_file(target);
@@ -171,7 +198,10 @@ fn mknod(path: &Path, mode: libc::mode_t, dev: libc::dev_t) -> Result<()> {
     // SAFETY: c is a valid NUL-terminated path; mknod does not retain it.
     let rc = unsafe { libc::mknod(c.as_ptr(), mode, dev) };
     if rc != 0 {
-        return Err(bad(format!("mknod {}", path.display()), std::io::Error::last_os_error()));
+        return Err(bad(
+            format!("mknod {}", path.display()),
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -182,13 +212,17 @@ fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<()> {
     // SAFETY: valid C strings and a value slice with its length; the call does not retain pointers.
     let rc = unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
     if rc != 0 {
-        return Err(bad(format!("setting {name} on {}", path.display()), std::io::Error::last_os_error()));
+        return Err(bad(
+            format!("setting {name} on {}", path.display()),
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
 
 fn cstr(path: &Path) -> Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| EngineError::BadRequest(format!("path {} has a NUL byte", path.display())))
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| EngineError::BadRequest(format!("path {} has a NUL byte", path.display())))
 }
 
 fn bad(what: impl std::fmt::Display, e: impl std::fmt::Display) -> EngineError {
@@ -245,7 +279,10 @@ mod tests {
         });
         unpack_layer(&data[..], dir.path()).unwrap();
         assert_eq!(std::fs::read(dir.path().join("etc/passwd2")).unwrap(), b"root:x:0:0\n");
-        assert_eq!(std::fs::read_link(dir.path().join("bin/sh")).unwrap(), PathBuf::from("/bin/busybox"));
+        assert_eq!(
+            std::fs::read_link(dir.path().join("bin/sh")).unwrap(),
+            PathBuf::from("/bin/busybox")
+        );
     }
 
     #[test]
@@ -266,7 +303,10 @@ mod tests {
             std::fs::create_dir(&dst).unwrap();
             let r = unpack_layer(&data[..], &dst);
             assert!(matches!(r, Err(EngineError::BadRequest(_))), "case {i}: {r:?}");
-            assert!(!parent.path().join("etc").exists() && !Path::new("/tmp/evil").exists(), "case {i} wrote outside");
+            assert!(
+                !parent.path().join("etc").exists() && !Path::new("/tmp/evil").exists(),
+                "case {i} wrote outside"
+            );
         }
     }
 }

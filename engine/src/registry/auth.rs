@@ -31,7 +31,10 @@ pub struct Credentials {
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print secrets into logs.
-        f.debug_struct("Credentials").field("username", &self.username).field("server_address", &self.server_address).finish()
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("server_address", &self.server_address)
+            .finish()
     }
 }
 
@@ -81,14 +84,25 @@ pub fn parse_auth_config(raw: &[u8]) -> std::result::Result<Option<Credentials>,
     let (mut username, mut password) = (c.username.unwrap_or_default(), c.password.unwrap_or_default());
     let basic = c.auth.unwrap_or_default();
     if username.is_empty() && !basic.is_empty() {
-        let pair = base64::engine::general_purpose::STANDARD.decode(basic.trim()).map_err(|e| format!("auth: not base64: {e}"))?;
+        let pair = base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .map_err(|e| format!("auth: not base64: {e}"))?;
         let pair = String::from_utf8(pair).map_err(|_| "auth: not UTF-8".to_owned())?;
         let (u, p) = pair.split_once(':').ok_or("auth: expected base64 of user:password")?;
         (username, password) = (u.to_owned(), p.to_owned());
     }
-    let identity_token = c.identity_token.filter(|t| !t.is_empty()).or(c.registry_token).unwrap_or_default();
+    let identity_token = c
+        .identity_token
+        .filter(|t| !t.is_empty())
+        .or(c.registry_token)
+        .unwrap_or_default();
     let server_address = c.server_address.unwrap_or_default();
-    let creds = Credentials { username, password, identity_token, server_address };
+    let creds = Credentials {
+        username,
+        password,
+        identity_token,
+        server_address,
+    };
     Ok((!creds.is_empty()).then_some(creds))
 }
 
@@ -111,7 +125,9 @@ pub fn docker_config_path() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(d).join("config.json"));
     }
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".docker").join("config.json"))
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".docker").join("config.json"))
 }
 
 /// A docker CLI config file, kept as JSON so unknown keys survive a rewrite.
@@ -130,12 +146,22 @@ impl DockerConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
             Err(e) => return Err(EngineError::internal(format!("reading {}", path.display()), e)),
         };
-        Ok(DockerConfig { path: path.to_owned(), json })
+        Ok(DockerConfig {
+            path: path.to_owned(),
+            json,
+        })
     }
 
     fn helper_for(&self, key: &str) -> Option<String> {
-        let from_helpers = self.json.get("credHelpers").and_then(|h| h.get(key)).and_then(|v| v.as_str());
-        from_helpers.or_else(|| self.json.get("credsStore").and_then(|v| v.as_str())).filter(|s| !s.is_empty()).map(str::to_owned)
+        let from_helpers = self
+            .json
+            .get("credHelpers")
+            .and_then(|h| h.get(key))
+            .and_then(|v| v.as_str());
+        from_helpers
+            .or_else(|| self.json.get("credsStore").and_then(|v| v.as_str()))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
     }
 
     /// Credentials for `registry` (host[:port]): a credential helper when configured, else `auths`.
@@ -144,11 +170,16 @@ impl DockerConfig {
         if let Some(helper) = self.helper_for(&key) {
             return helper_get(&helper, &key);
         }
-        let Some(entry) = self.json.get("auths").and_then(|a| a.get(&key).or_else(|| a.get(format!("https://{key}")))) else {
+        let Some(entry) = self
+            .json
+            .get("auths")
+            .and_then(|a| a.get(&key).or_else(|| a.get(format!("https://{key}"))))
+        else {
             return Ok(None);
         };
         let raw = serde_json::to_vec(entry).unwrap_or_default();
-        parse_auth_config(&raw).map_err(|why| EngineError::BadRequest(format!("{}: auths.{key}: {why}", self.path.display())))
+        parse_auth_config(&raw)
+            .map_err(|why| EngineError::BadRequest(format!("{}: auths.{key}: {why}", self.path.display())))
     }
 
     /// Stores credentials (through the helper when one is configured) and writes the file.
@@ -157,7 +188,10 @@ impl DockerConfig {
         let helper = self.helper_for(&key);
         let auths = self.json.entry("auths").or_insert_with(|| serde_json::json!({}));
         let Some(auths) = auths.as_object_mut() else {
-            return Err(EngineError::BadRequest(format!("{}: auths: expected an object", self.path.display())));
+            return Err(EngineError::BadRequest(format!(
+                "{}: auths: expected an object",
+                self.path.display()
+            )));
         };
         if let Some(helper) = helper {
             helper_store(&helper, &key, c)?;
@@ -175,20 +209,32 @@ impl DockerConfig {
         if let Some(helper) = self.helper_for(&key) {
             helper_run(&helper, "erase", key.as_bytes())?;
         }
-        let removed = self.json.get_mut("auths").and_then(|a| a.as_object_mut()).and_then(|a| a.remove(&key)).is_some();
+        let removed = self
+            .json
+            .get_mut("auths")
+            .and_then(|a| a.as_object_mut())
+            .and_then(|a| a.remove(&key))
+            .is_some();
         self.save()?;
         Ok(removed)
     }
 
     fn save(&self) -> Result<()> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| EngineError::internal(format!("creating {}", dir.display()), e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EngineError::internal(format!("creating {}", dir.display()), e))?;
         }
-        let data = serde_json::to_vec_pretty(&self.json).map_err(|e| EngineError::internal("encoding config.json", e))?;
+        let data =
+            serde_json::to_vec_pretty(&self.json).map_err(|e| EngineError::internal("encoding config.json", e))?;
         let tmp = self.path.with_extension("json.tmp");
         let write = || -> std::io::Result<()> {
             use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(&data)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &self.path)
@@ -219,10 +265,14 @@ fn helper_run(helper: &str, verb: &str, input: &[u8]) -> Result<Vec<u8>> {
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input);
     }
-    let out = child.wait_with_output().map_err(|e| EngineError::internal(format!("running {exe}"), e))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| EngineError::internal(format!("running {exe}"), e))?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stdout).trim().to_owned() + String::from_utf8_lossy(&out.stderr).trim();
-        return Err(EngineError::BadRequest(format!("credential helper {exe} {verb}: {msg}")));
+        return Err(EngineError::BadRequest(format!(
+            "credential helper {exe} {verb}: {msg}"
+        )));
     }
     Ok(out.stdout)
 }
@@ -230,13 +280,23 @@ fn helper_run(helper: &str, verb: &str, input: &[u8]) -> Result<Vec<u8>> {
 fn helper_get(helper: &str, key: &str) -> Result<Option<Credentials>> {
     match helper_run(helper, "get", key.as_bytes()) {
         Ok(out) => {
-            let h: HelperCreds = serde_json::from_slice(&out)
-                .map_err(|e| EngineError::BadRequest(format!("credential helper docker-credential-{helper}: bad answer: {e}")))?;
+            let h: HelperCreds = serde_json::from_slice(&out).map_err(|e| {
+                EngineError::BadRequest(format!("credential helper docker-credential-{helper}: bad answer: {e}"))
+            })?;
             // "<token>" as user name marks an identity token (Docker's convention).
             let c = if h.username == "<token>" {
-                Credentials { identity_token: h.secret, server_address: key.to_owned(), ..Default::default() }
+                Credentials {
+                    identity_token: h.secret,
+                    server_address: key.to_owned(),
+                    ..Default::default()
+                }
             } else {
-                Credentials { username: h.username, password: h.secret, server_address: key.to_owned(), ..Default::default() }
+                Credentials {
+                    username: h.username,
+                    password: h.secret,
+                    server_address: key.to_owned(),
+                    ..Default::default()
+                }
             };
             Ok(Some(c))
         }
@@ -246,7 +306,11 @@ fn helper_get(helper: &str, key: &str) -> Result<Option<Credentials>> {
 }
 
 fn helper_store(helper: &str, key: &str, c: &Credentials) -> Result<()> {
-    let h = HelperCreds { server_url: key.to_owned(), username: c.username.clone(), secret: c.password.clone() };
+    let h = HelperCreds {
+        server_url: key.to_owned(),
+        username: c.username.clone(),
+        secret: c.password.clone(),
+    };
     let input = serde_json::to_vec(&h).map_err(|e| EngineError::internal("encoding helper input", e))?;
     helper_run(helper, "store", &input).map(|_| ())
 }
@@ -258,7 +322,11 @@ mod tests {
     #[test]
     fn header_round_trip_and_docker_forms() {
         assert_eq!(decode_header("e30=").unwrap(), None);
-        let c = Credentials { username: "u".into(), password: "p w".into(), ..Default::default() };
+        let c = Credentials {
+            username: "u".into(),
+            password: "p w".into(),
+            ..Default::default()
+        };
         assert_eq!(decode_header(&encode_header(&c)).unwrap().unwrap().password, "p w");
         let auth = base64::engine::general_purpose::URL_SAFE.encode(br#"{"auth":"dTpw"}"#);
         let d = decode_header(&auth).unwrap().unwrap();
@@ -272,13 +340,24 @@ mod tests {
         let path = dir.path().join("config.json");
         let mut cfg = DockerConfig::load(&path).unwrap();
         assert!(cfg.credentials("127.0.0.1:5000").unwrap().is_none());
-        cfg.store("127.0.0.1:5000", &Credentials { username: "a".into(), password: "b".into(), ..Default::default() }).unwrap();
+        cfg.store(
+            "127.0.0.1:5000",
+            &Credentials {
+                username: "a".into(),
+                password: "b".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let again = DockerConfig::load(&path).unwrap();
         assert_eq!(again.credentials("127.0.0.1:5000").unwrap().unwrap().password, "b");
         // A helper that answers from a shell script on PATH is exercised by the integration tests;
         // here: a configured helper that does not exist is a clear error.
         std::fs::write(&path, r#"{"credHelpers":{"reg.example":"berth-no-such-helper"}}"#).unwrap();
-        let e = DockerConfig::load(&path).unwrap().credentials("reg.example").unwrap_err();
+        let e = DockerConfig::load(&path)
+            .unwrap()
+            .credentials("reg.example")
+            .unwrap_err();
         assert!(e.to_string().contains("docker-credential-berth-no-such-helper"), "{e}");
         assert_eq!(config_key("docker.io"), DOCKER_HUB_KEY);
     }

@@ -29,7 +29,11 @@ pub struct Endpoint {
 impl Endpoint {
     /// An endpoint for `r` at `host` (its own registry, or a mirror).
     pub fn new(settings: &RegistrySettings, r: &ImageRef, host: &str, creds: Option<&Credentials>) -> Self {
-        let host = if host == crate::images::reference::DOCKER_HUB { DOCKER_HUB_API } else { host };
+        let host = if host == crate::images::reference::DOCKER_HUB {
+            DOCKER_HUB_API
+        } else {
+            host
+        };
         let protocol = if settings.allows_http(host) {
             ClientProtocol::HttpsExcept(vec![host.to_owned()])
         } else {
@@ -47,17 +51,30 @@ impl Endpoint {
             ..Default::default()
         };
         let reference = Reference::with_tag(host.to_owned(), r.repository.clone(), "latest".to_owned());
-        Endpoint { client: oci_client::Client::new(config), reference, auth: to_auth(creds), host: host.to_owned() }
+        Endpoint {
+            client: oci_client::Client::new(config),
+            reference,
+            auth: to_auth(creds),
+            host: host.to_owned(),
+        }
     }
 
     /// The reference for a tag.
     pub fn tagged(&self, tag: &str) -> Reference {
-        Reference::with_tag(self.host.clone(), self.reference.repository().to_owned(), tag.to_owned())
+        Reference::with_tag(
+            self.host.clone(),
+            self.reference.repository().to_owned(),
+            tag.to_owned(),
+        )
     }
 
     /// The reference for a digest.
     pub fn digested(&self, digest: &str) -> Reference {
-        Reference::with_digest(self.host.clone(), self.reference.repository().to_owned(), digest.to_owned())
+        Reference::with_digest(
+            self.host.clone(),
+            self.reference.repository().to_owned(),
+            digest.to_owned(),
+        )
     }
 }
 

@@ -81,7 +81,13 @@ impl Downloads {
 
     /// Makes layer `desc` (with uncompressed digest `diff_id`) present: unpacked, its blob downloaded and
     /// verified. Reports progress under the layer's short id.
-    pub async fn layer(self: &Arc<Self>, ep: &Endpoint, desc: &Descriptor, diff_id: &str, progress: &Progress) -> Result<LayerRecord> {
+    pub async fn layer(
+        self: &Arc<Self>,
+        ep: &Endpoint,
+        desc: &Descriptor,
+        diff_id: &str,
+        progress: &Progress,
+    ) -> Result<LayerRecord> {
         let id = short(&desc.digest);
         let unpacked = self.store.layer_dir(diff_id)?.is_dir();
         if unpacked && self.have_blob(&desc.digest) {
@@ -131,21 +137,40 @@ impl Downloads {
         let this = self.clone();
         let (ep, desc2, diff) = (ep.clone(), desc.clone(), diff_id.to_owned());
         let task = tokio::spawn(async move {
-            let r = this.run(&ep, &desc2, &diff, &tx).await.map_err(|e| Arc::new(e.to_string()));
-            this.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&desc2.digest);
+            let r = this
+                .run(&ep, &desc2, &diff, &tx)
+                .await
+                .map_err(|e| Arc::new(e.to_string()));
+            this.inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&desc2.digest);
             r
         });
-        let done = async move { task.await.unwrap_or_else(|e| Err(Arc::new(format!("layer download task failed: {e}")))) }
-            .boxed()
-            .shared();
+        let done = async move {
+            task.await
+                .unwrap_or_else(|e| Err(Arc::new(format!("layer download task failed: {e}"))))
+        }
+        .boxed()
+        .shared();
         let job = Job { state: rx, done };
         map.insert(desc.digest.clone(), job.clone());
         job
     }
 
     #[tracing::instrument(skip(self, ep, tx), fields(blob = %desc.digest), err(level = "debug"))]
-    async fn run(&self, ep: &Endpoint, desc: &Descriptor, diff_id: &str, tx: &watch::Sender<LayerState>) -> Result<LayerRecord> {
-        let _slot = self.slots.acquire().await.map_err(|e| EngineError::internal("download slots", e))?;
+    async fn run(
+        &self,
+        ep: &Endpoint,
+        desc: &Descriptor,
+        diff_id: &str,
+        tx: &watch::Sender<LayerState>,
+    ) -> Result<LayerRecord> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| EngineError::internal("download slots", e))?;
         let complete = self.complete_path(&desc.digest)?;
         let store = self.store.clone();
         let (blob, diff) = (desc.digest.clone(), diff_id.to_owned());
@@ -178,10 +203,17 @@ impl Downloads {
         if offset > desc.size {
             offset = 0;
         }
-        let oci_desc = OciDescriptor { digest: desc.digest.clone(), size: desc.size as i64, media_type: desc.media_type.clone(), ..Default::default() };
+        let oci_desc = OciDescriptor {
+            digest: desc.digest.clone(),
+            size: desc.size as i64,
+            media_type: desc.media_type.clone(),
+            ..Default::default()
+        };
         let what = format!("downloading blob {}", desc.digest);
         let reference = ep.digested(&desc.digest);
-        ep.client.store_auth_if_needed(ep.reference.resolve_registry(), &ep.auth).await;
+        ep.client
+            .store_auth_if_needed(ep.reference.resolve_registry(), &ep.auth)
+            .await;
         let resp = ep
             .client
             .pull_blob_stream_partial(&reference, &oci_desc, offset, None)
@@ -207,14 +239,18 @@ impl Downloads {
             .await
             .ctx(|| format!("opening {}", partial.display()))?;
         if offset > 0 {
-            file.set_len(offset).await.ctx(|| format!("truncating {}", partial.display()))?;
+            file.set_len(offset)
+                .await
+                .ctx(|| format!("truncating {}", partial.display()))?;
             tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(offset))
                 .await
                 .ctx(|| format!("seeking {}", partial.display()))?;
         }
         let (chunks, unpacker) = if unpack_needed {
             let (ctx, crx) = mpsc::channel::<std::result::Result<Bytes, String>>(32);
-            let prefix = std::fs::File::open(&partial).ctx(|| format!("opening {}", partial.display()))?.take(offset);
+            let prefix = std::fs::File::open(&partial)
+                .ctx(|| format!("opening {}", partial.display()))?
+                .take(offset);
             let store = self.store.clone();
             let (blob, diff) = (desc.digest.clone(), diff_id.to_owned());
             let handle = tokio::task::spawn_blocking(move || {
@@ -225,7 +261,9 @@ impl Downloads {
         } else {
             (None, None)
         };
-        let result = self.receive(stream, &mut file, &mut hasher, offset, desc, chunks.as_ref(), tx).await;
+        let result = self
+            .receive(stream, &mut file, &mut hasher, offset, desc, chunks.as_ref(), tx)
+            .await;
         drop(file);
         let outcome = result.and_then(|_| {
             let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
@@ -249,13 +287,22 @@ impl Downloads {
         };
         outcome?;
         let complete = self.complete_path(&desc.digest)?;
-        tokio::fs::rename(&partial, &complete).await.ctx(|| format!("moving {} into place", partial.display()))?;
+        tokio::fs::rename(&partial, &complete)
+            .await
+            .ctx(|| format!("moving {} into place", partial.display()))?;
         match unpacked {
             Some(r) => r?,
             None => {
                 let store = self.store.clone();
                 let (blob, diff) = (desc.digest.clone(), diff_id.to_owned());
-                blocking(move || store.ensure_layer_from(std::fs::File::open(&complete).ctx(|| "opening a downloaded blob".into())?, &blob, Some(&diff))).await
+                blocking(move || {
+                    store.ensure_layer_from(
+                        std::fs::File::open(&complete).ctx(|| "opening a downloaded blob".into())?,
+                        &blob,
+                        Some(&diff),
+                    )
+                })
+                .await
             }
         }
     }
@@ -273,7 +320,10 @@ impl Downloads {
     ) -> Result<()> {
         let mut current = offset;
         let mut reported = 0u64;
-        let _ = tx.send(LayerState::Downloading { current, total: desc.size });
+        let _ = tx.send(LayerState::Downloading {
+            current,
+            total: desc.size,
+        });
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| EngineError::Internal(format!("downloading blob {}: {e}", desc.digest)))?;
             current += chunk.len() as u64;
@@ -291,7 +341,10 @@ impl Downloads {
             }
             if current - reported >= 512 * 1024 || current == desc.size {
                 reported = current;
-                let _ = tx.send(LayerState::Downloading { current, total: desc.size });
+                let _ = tx.send(LayerState::Downloading {
+                    current,
+                    total: desc.size,
+                });
             }
         }
         file.flush().await.ctx(|| "writing a partial blob".into())?;
@@ -321,10 +374,19 @@ impl Downloads {
 
     /// Removes finished and partial downloads no pull is using (for `image prune`).
     pub fn clear_idle(&self) -> Result<u64> {
-        let busy: Vec<String> = self.inflight.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        let busy: Vec<String> = self
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
         let mut freed = 0;
         for dir in [&self.partial, &self.complete] {
-            for e in std::fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))?.flatten() {
+            for e in std::fs::read_dir(dir)
+                .ctx(|| format!("listing {}", dir.display()))?
+                .flatten()
+            {
                 let name = format!("sha256:{}", e.file_name().to_string_lossy());
                 if !busy.contains(&name) {
                     freed += e.metadata().map(|m| m.len()).unwrap_or(0);
@@ -340,7 +402,9 @@ impl Downloads {
 async fn hash_prefix(path: &Path, len: u64, mut hasher: Sha256) -> Result<Sha256> {
     let path = path.to_owned();
     blocking(move || {
-        let mut f = std::fs::File::open(&path).ctx(|| format!("opening {}", path.display()))?.take(len);
+        let mut f = std::fs::File::open(&path)
+            .ctx(|| format!("opening {}", path.display()))?
+            .take(len);
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = f.read(&mut buf).ctx(|| format!("reading {}", path.display()))?;
@@ -355,7 +419,9 @@ async fn hash_prefix(path: &Path, len: u64, mut hasher: Sha256) -> Result<Sha256
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| EngineError::internal("a blocking task", e))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::internal("a blocking task", e))?
 }
 
 /// A blocking reader over chunks sent from the download task; an `Err` chunk fails the read.

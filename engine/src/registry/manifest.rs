@@ -106,7 +106,11 @@ pub struct Platform {
 impl Platform {
     /// This machine's platform (linux/amd64 here).
     pub fn host() -> Self {
-        Platform { os: "linux".into(), architecture: crate::images::load::host_arch().into(), variant: None }
+        Platform {
+            os: "linux".into(),
+            architecture: crate::images::load::host_arch().into(),
+            variant: None,
+        }
     }
 
     /// Parses Docker's `--platform` value (`linux/amd64`, `linux/arm64/v8`); empty means the host.
@@ -124,7 +128,11 @@ impl Platform {
             "aarch64" => "arm64".to_owned(),
             a => a.to_owned(),
         };
-        Ok(Platform { os: parts[0].to_ascii_lowercase(), architecture: arch, variant: parts.get(2).map(|v| v.to_string()) })
+        Ok(Platform {
+            os: parts[0].to_ascii_lowercase(),
+            architecture: arch,
+            variant: parts.get(2).map(|v| v.to_string()),
+        })
     }
 
     fn matches(&self, p: &PlatformSpec) -> bool {
@@ -148,7 +156,10 @@ pub fn parse(body: &[u8], what: &str) -> Result<Manifest> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(format!("not JSON: {e}")))?;
     let media = v.get("mediaType").and_then(|m| m.as_str()).unwrap_or("");
     if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) {
-        return Err(bad("Docker schema1 manifests are deprecated and not supported; push the image again with a current client".into()));
+        return Err(bad(
+            "Docker schema1 manifests are deprecated and not supported; push the image again with a current client"
+                .into(),
+        ));
     }
     if v.get("manifests").is_some() || media == OCI_INDEX || media == DOCKER_LIST {
         let idx: Index = serde_json::from_value(v).map_err(|e| bad(format!("not a valid index: {e}")))?;
@@ -159,7 +170,10 @@ pub fn parse(body: &[u8], what: &str) -> Result<Manifest> {
     }
     let m: ImageManifest = serde_json::from_value(v).map_err(|e| bad(format!("not a valid image manifest: {e}")))?;
     if m.schema_version != 2 {
-        return Err(bad(format!("schemaVersion {} is not supported (expected 2)", m.schema_version)));
+        return Err(bad(format!(
+            "schemaVersion {} is not supported (expected 2)",
+            m.schema_version
+        )));
     }
     parse_digest(&m.config.digest).map_err(bad)?;
     for l in &m.layers {
@@ -176,14 +190,27 @@ pub fn parse(body: &[u8], what: &str) -> Result<Manifest> {
 
 /// Picks the index entry for `want`, or says which platforms there are.
 pub fn select<'a>(entries: &'a [Descriptor], want: &Platform, what: &str) -> Result<&'a Descriptor> {
-    entries.iter().find(|d| d.platform.as_ref().is_some_and(|p| want.matches(p))).ok_or_else(|| {
-        let have: Vec<String> = entries
-            .iter()
-            .filter_map(|d| d.platform.as_ref())
-            .map(|p| format!("{}/{}{}", p.os, p.architecture, p.variant.as_ref().map(|v| format!("/{v}")).unwrap_or_default()))
-            .collect();
-        EngineError::NotFound(format!("{what}: no matching manifest for {want} in the manifest list entries (has: {})", have.join(", ")))
-    })
+    entries
+        .iter()
+        .find(|d| d.platform.as_ref().is_some_and(|p| want.matches(p)))
+        .ok_or_else(|| {
+            let have: Vec<String> = entries
+                .iter()
+                .filter_map(|d| d.platform.as_ref())
+                .map(|p| {
+                    format!(
+                        "{}/{}{}",
+                        p.os,
+                        p.architecture,
+                        p.variant.as_ref().map(|v| format!("/{v}")).unwrap_or_default()
+                    )
+                })
+                .collect();
+            EngineError::NotFound(format!(
+                "{what}: no matching manifest for {want} in the manifest list entries (has: {})",
+                have.join(", ")
+            ))
+        })
 }
 
 /// `sha256:<hex>` of some bytes.
@@ -205,20 +232,40 @@ mod tests {
         let body = serde_json::json!({"schemaVersion":2,"mediaType":OCI_INDEX,"manifests":[
             {"mediaType":OCI_MANIFEST,"digest":d('a'),"size":1,"platform":{"architecture":"arm64","os":"linux","variant":"v8"}},
             {"mediaType":OCI_MANIFEST,"digest":d('b'),"size":1,"platform":{"architecture":"amd64","os":"linux"}}]});
-        let Manifest::Index(e) = parse(body.to_string().as_bytes(), "x").unwrap() else { panic!("not an index") };
-        assert_eq!(select(&e, &Platform::parse("linux/amd64").unwrap(), "x").unwrap().digest, d('b'));
-        assert_eq!(select(&e, &Platform::parse("linux/arm64/v8").unwrap(), "x").unwrap().digest, d('a'));
-        let err = select(&e, &Platform::parse("linux/s390x").unwrap(), "x").unwrap_err().to_string();
+        let Manifest::Index(e) = parse(body.to_string().as_bytes(), "x").unwrap() else {
+            panic!("not an index")
+        };
+        assert_eq!(
+            select(&e, &Platform::parse("linux/amd64").unwrap(), "x")
+                .unwrap()
+                .digest,
+            d('b')
+        );
+        assert_eq!(
+            select(&e, &Platform::parse("linux/arm64/v8").unwrap(), "x")
+                .unwrap()
+                .digest,
+            d('a')
+        );
+        let err = select(&e, &Platform::parse("linux/s390x").unwrap(), "x")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("linux/arm64/v8, linux/amd64"), "{err}");
         assert!(Platform::parse("linux").is_err());
     }
 
     #[test]
     fn refuses_odd_manifests() {
-        assert!(parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, "m").unwrap_err().to_string().contains("schema1"));
+        assert!(parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, "m")
+            .unwrap_err()
+            .to_string()
+            .contains("schema1"));
         let foreign = serde_json::json!({"schemaVersion":2,"config":{"mediaType":DOCKER_CONFIG,"digest":d('c'),"size":1},
             "layers":[{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","digest":d('e'),"size":1}]});
-        assert!(parse(foreign.to_string().as_bytes(), "m").unwrap_err().to_string().contains("media type"));
+        assert!(parse(foreign.to_string().as_bytes(), "m")
+            .unwrap_err()
+            .to_string()
+            .contains("media type"));
         let bad = serde_json::json!({"schemaVersion":2,"config":{"mediaType":DOCKER_CONFIG,"digest":"sha256:../x","size":1},"layers":[]});
         assert!(parse(bad.to_string().as_bytes(), "m").is_err());
     }

@@ -37,7 +37,12 @@ impl Registry {
     pub fn open(root: &Path, store: Arc<ImageStore>, db: Arc<StateDb>) -> Result<Arc<Self>> {
         let settings = RegistrySettings::load(root)?;
         let downloads = Downloads::open(root, store.clone())?;
-        Ok(Arc::new(Registry { store, db, settings, downloads }))
+        Ok(Arc::new(Registry {
+            store,
+            db,
+            settings,
+            downloads,
+        }))
     }
 
     /// The settings in force.

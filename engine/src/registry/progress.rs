@@ -61,7 +61,10 @@ impl Progress {
 
     /// A line without id (`Digest: ...`, `Status: ...`).
     pub fn status(&self, status: impl Into<String>) {
-        self.send(ProgressMessage { status: status.into(), ..Default::default() });
+        self.send(ProgressMessage {
+            status: status.into(),
+            ..Default::default()
+        });
     }
 
     /// A per-layer status line with no byte counts (`Pulling fs layer`, `Pull complete`).
@@ -76,14 +79,21 @@ impl Progress {
 
     /// A header line with an id (`Pulling from library/busybox` with id `latest`).
     pub fn header(&self, id: &str, status: impl Into<String>) {
-        self.send(ProgressMessage { status: status.into(), id: id.into(), ..Default::default() });
+        self.send(ProgressMessage {
+            status: status.into(),
+            id: id.into(),
+            ..Default::default()
+        });
     }
 
     /// A per-layer byte progress line (`Downloading`, `Extracting`, `Pushing`).
     pub fn bytes(&self, id: &str, status: &str, current: u64, total: u64) {
         self.send(ProgressMessage {
             status: status.into(),
-            detail: Some(ProgressDetail { current: Some(current), total: (total > 0).then_some(total) }),
+            detail: Some(ProgressDetail {
+                current: Some(current),
+                total: (total > 0).then_some(total),
+            }),
             progress: bar(current, total),
             id: id.into(),
             aux: None,
@@ -143,9 +153,15 @@ mod tests {
         let j = serde_json::to_value(&m).unwrap();
         assert_eq!(j["progressDetail"]["current"], 500);
         assert_eq!(j["id"], "abc");
-        assert!(j["progress"].as_str().unwrap().starts_with("[========================>"));
+        assert!(j["progress"]
+            .as_str()
+            .unwrap()
+            .starts_with("[========================>"));
         let j = serde_json::to_value(rx.try_recv().unwrap()).unwrap();
-        assert_eq!(j, serde_json::json!({"status":"Pull complete","progressDetail":{},"id":"abc"}));
+        assert_eq!(
+            j,
+            serde_json::json!({"status":"Pull complete","progressDetail":{},"id":"abc"})
+        );
         assert_eq!(human(1_234_567), "1.235MB");
         assert_eq!(short("sha256:0123456789abcdef"), "0123456789ab");
     }

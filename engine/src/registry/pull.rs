@@ -1,6 +1,7 @@
 //! Pulling an image: resolve the reference (mirrors first for Docker Hub), fetch and verify the manifest,
 //! pick the platform from an index, fetch the config, download and unpack layers in parallel, commit.
 
+use super::auth::Credentials;
 use super::client::{registry_error, Endpoint};
 use super::manifest::{self, ImageManifest, Manifest, Platform, ACCEPT};
 use super::progress::{short, Progress};
@@ -10,7 +11,6 @@ use crate::images::config::ImageConfigFile;
 use crate::images::reference::DOCKER_HUB;
 use crate::images::ImageRef;
 use crate::state::ImageRecord;
-use super::auth::Credentials;
 
 /// What to pull.
 #[derive(Debug, Clone)]
@@ -68,19 +68,29 @@ impl Registry {
             for l in &m.layers {
                 progress.layer(&short(&l.digest), "Pulling fs layer");
             }
-            let jobs = m.layers.iter().zip(&config.rootfs.diff_ids).map(|(l, d)| self.downloads.layer(&resolved.endpoint, l, d, progress));
+            let jobs = m
+                .layers
+                .iter()
+                .zip(&config.rootfs.diff_ids)
+                .map(|(l, d)| self.downloads.layer(&resolved.endpoint, l, d, progress));
             Some(futures::future::try_join_all(jobs).await?)
         };
         let updated = layers.is_some();
         let image = self.commit(req, &resolved, &config_bytes, layers).await?;
         progress.status(format!("Digest: {}", resolved.top_digest));
-        let name = r.familiar_tagged().unwrap_or_else(|| format!("{}@{}", r.familiar_name(), resolved.top_digest));
+        let name = r
+            .familiar_tagged()
+            .unwrap_or_else(|| format!("{}@{}", r.familiar_name(), resolved.top_digest));
         if updated {
             progress.status(format!("Status: Downloaded newer image for {name}"));
         } else {
             progress.status(format!("Status: Image is up to date for {name}"));
         }
-        Ok(Pulled { image, digest: resolved.top_digest, updated })
+        Ok(Pulled {
+            image,
+            digest: resolved.top_digest,
+            updated,
+        })
     }
 
     /// Mirrors (for Docker Hub) in order, then the registry itself.
@@ -118,11 +128,17 @@ impl Registry {
             (None, None) => ep.tagged("latest"),
         };
         let what = format!("manifest for {r}");
-        let (body, _) = ep.client.pull_manifest_raw(&reference, &ep.auth, ACCEPT).await.map_err(|e| registry_error(&what, &ep.host, e))?;
+        let (body, _) = ep
+            .client
+            .pull_manifest_raw(&reference, &ep.auth, ACCEPT)
+            .await
+            .map_err(|e| registry_error(&what, &ep.host, e))?;
         let top_digest = manifest::sha256(&body);
         if let Some(want) = &r.digest {
             if *want != top_digest {
-                return Err(EngineError::BadRequest(format!("{what}: content hashes to {top_digest}, not the requested digest")));
+                return Err(EngineError::BadRequest(format!(
+                    "{what}: content hashes to {top_digest}, not the requested digest"
+                )));
             }
         }
         let manifest = match manifest::parse(&body, &what)? {
@@ -136,15 +152,25 @@ impl Registry {
                     .await
                     .map_err(|e| registry_error(&what, &ep.host, e))?;
                 if manifest::sha256(&body) != pick.digest {
-                    return Err(EngineError::BadRequest(format!("{what}: content does not match its digest")));
+                    return Err(EngineError::BadRequest(format!(
+                        "{what}: content does not match its digest"
+                    )));
                 }
                 match manifest::parse(&body, &what)? {
                     Manifest::Image(m) => m,
-                    Manifest::Index(_) => return Err(EngineError::BadRequest(format!("{what}: an index inside an index is not supported"))),
+                    Manifest::Index(_) => {
+                        return Err(EngineError::BadRequest(format!(
+                            "{what}: an index inside an index is not supported"
+                        )))
+                    }
                 }
             }
         };
-        Ok(Resolved { endpoint: ep.clone(), top_digest, manifest })
+        Ok(Resolved {
+            endpoint: ep.clone(),
+            top_digest,
+            manifest,
+        })
     }
 
     async fn fetch_config(&self, ep: &Endpoint, m: &ImageManifest) -> Result<Vec<u8>> {
@@ -153,16 +179,25 @@ impl Registry {
             return Ok(data);
         }
         if m.config.size > 16 << 20 {
-            return Err(EngineError::BadRequest(format!("image config {digest} is {} bytes; refusing configs over 16 MiB", m.config.size)));
+            return Err(EngineError::BadRequest(format!(
+                "image config {digest} is {} bytes; refusing configs over 16 MiB",
+                m.config.size
+            )));
         }
-        let desc = oci_client::manifest::OciDescriptor { digest: digest.clone(), size: m.config.size as i64, ..Default::default() };
+        let desc = oci_client::manifest::OciDescriptor {
+            digest: digest.clone(),
+            size: m.config.size as i64,
+            ..Default::default()
+        };
         let mut data = Vec::new();
         ep.client
             .pull_blob(&ep.digested(digest), &desc, &mut data)
             .await
             .map_err(|e| registry_error(&format!("image config {digest}"), &ep.host, e))?;
         if manifest::sha256(&data) != *digest {
-            return Err(EngineError::BadRequest(format!("image config {digest} failed verification; refusing it")));
+            return Err(EngineError::BadRequest(format!(
+                "image config {digest} failed verification; refusing it"
+            )));
         }
         Ok(data)
     }
@@ -199,7 +234,11 @@ impl Registry {
                     store.commit_image(&config_digest, layers, &tags)?
                 }
                 (None, Some(prev)) => prev,
-                (None, None) => return Err(EngineError::Internal(format!("image {config_digest} vanished during the pull"))),
+                (None, None) => {
+                    return Err(EngineError::Internal(format!(
+                        "image {config_digest} vanished during the pull"
+                    )))
+                }
             };
             let mut digests = previous.map(|p| p.repo_digests).unwrap_or_default();
             digests.retain(|d| !d.starts_with(&format!("{}@", r.name())) || *d == repo_digest);
@@ -220,12 +259,21 @@ impl Registry {
     /// The hook for pulling on container create (`pull_policy: missing`): the local image when `name`
     /// resolves, else a pull of it. Container create itself still answers 404 "No such image" (as dockerd
     /// does, so docker clients pull and retry); the orchestrator calls this (or `POST /images/create`).
-    pub async fn ensure_image(&self, name: &str, platform: Platform, credentials: Option<Credentials>) -> Result<ImageRecord> {
+    pub async fn ensure_image(
+        &self,
+        name: &str,
+        platform: Platform,
+        credentials: Option<Credentials>,
+    ) -> Result<ImageRecord> {
         match self.store.resolve(name) {
             Ok(img) => Ok(img),
             Err(EngineError::NotFound(_)) => {
                 let reference = ImageRef::parse(name).map_err(|e| EngineError::BadRequest(e.to_string()))?;
-                let req = PullRequest { reference, platform, credentials };
+                let req = PullRequest {
+                    reference,
+                    platform,
+                    credentials,
+                };
                 Ok(self.pull(&req, &Progress::none()).await?.image)
             }
             Err(e) => Err(e),
@@ -240,14 +288,26 @@ mod tests {
     #[test]
     fn mirrors_come_first_for_docker_hub_only() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("daemon.json"), r#"{"registry-mirrors":["http://127.0.0.1:5999"]}"#).unwrap();
+        std::fs::write(
+            dir.path().join("daemon.json"),
+            r#"{"registry-mirrors":["http://127.0.0.1:5999"]}"#,
+        )
+        .unwrap();
         let db = std::sync::Arc::new(crate::state::StateDb::open(&dir.path().join("state.redb")).unwrap());
         let store = std::sync::Arc::new(crate::images::ImageStore::open(dir.path(), db.clone()).unwrap());
         let reg = Registry::open(dir.path(), store, db).unwrap();
-        let req = |r: &str| PullRequest { reference: ImageRef::parse(r).unwrap(), platform: Platform::host(), credentials: None };
+        let req = |r: &str| PullRequest {
+            reference: ImageRef::parse(r).unwrap(),
+            platform: Platform::host(),
+            credentials: None,
+        };
         let hosts: Vec<String> = reg.endpoints(&req("redis:7")).into_iter().map(|e| e.host).collect();
         assert_eq!(hosts, ["127.0.0.1:5999", "registry-1.docker.io"]);
-        let hosts: Vec<String> = reg.endpoints(&req("quay.io/a/b:1")).into_iter().map(|e| e.host).collect();
+        let hosts: Vec<String> = reg
+            .endpoints(&req("quay.io/a/b:1"))
+            .into_iter()
+            .map(|e| e.host)
+            .collect();
         assert_eq!(hosts, ["quay.io"]);
     }
 }

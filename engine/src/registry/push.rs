@@ -49,12 +49,21 @@ impl Registry {
         let tags: Vec<ImageRef> = if req.tag_given {
             vec![r.clone()]
         } else {
-            let mut t: Vec<ImageRef> = self.db.tags()?.into_iter().filter_map(|(t, _)| ImageRef::parse(&t).ok()).filter(|t| t.name() == r.name()).collect();
+            let mut t: Vec<ImageRef> = self
+                .db
+                .tags()?
+                .into_iter()
+                .filter_map(|(t, _)| ImageRef::parse(&t).ok())
+                .filter(|t| t.name() == r.name())
+                .collect();
             t.sort_by_key(|t| t.to_string());
             t
         };
         if tags.is_empty() {
-            return Err(EngineError::NotFound(format!("An image does not exist locally with the tag: {}", r.familiar_name())));
+            return Err(EngineError::NotFound(format!(
+                "An image does not exist locally with the tag: {}",
+                r.familiar_name()
+            )));
         }
         progress.status(format!("The push refers to repository [{}]", r.familiar_name()));
         let ep = Endpoint::new(&self.settings, r, &r.registry, req.credentials.as_ref());
@@ -81,14 +90,29 @@ impl Registry {
             kinds.push(kind);
         }
         let config = self.store.blobs().read_verified(&img.id)?;
-        let config_desc = Descriptor { media_type: manifest::DOCKER_CONFIG.into(), digest: img.id.clone(), size: config.len() as u64, platform: None };
+        let config_desc = Descriptor {
+            media_type: manifest::DOCKER_CONFIG.into(),
+            digest: img.id.clone(),
+            size: config.len() as u64,
+            platform: None,
+        };
         if !self.exists(ep, &img.id).await? {
-            ep.client.push_blob(&ep.digested(&img.id), config, &img.id).await.map_err(|e| registry_error(&format!("pushing config {}", img.id), &ep.host, e))?;
+            ep.client
+                .push_blob(&ep.digested(&img.id), config, &img.id)
+                .await
+                .map_err(|e| registry_error(&format!("pushing config {}", img.id), &ep.host, e))?;
         }
         let docker = kinds.iter().all(|k| *k == Compression::Gzip);
         let mut m = ImageManifest {
             schema_version: 2,
-            media_type: Some(if docker { manifest::DOCKER_MANIFEST } else { manifest::OCI_MANIFEST }.into()),
+            media_type: Some(
+                if docker {
+                    manifest::DOCKER_MANIFEST
+                } else {
+                    manifest::OCI_MANIFEST
+                }
+                .into(),
+            ),
             config: config_desc,
             layers,
         };
@@ -106,8 +130,16 @@ impl Registry {
         let body = serde_json::to_vec(&m).map_err(|e| EngineError::internal("encoding a manifest", e))?;
         let digest = manifest::sha256(&body);
         let size = body.len();
-        let content_type = m.media_type.clone().unwrap_or_default().parse().map_err(|e| EngineError::internal("manifest media type", e))?;
-        ep.client.push_manifest_raw(&target, body, content_type).await.map_err(|e| registry_error(&format!("pushing manifest {r}"), &ep.host, e))?;
+        let content_type = m
+            .media_type
+            .clone()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| EngineError::internal("manifest media type", e))?;
+        ep.client
+            .push_manifest_raw(&target, body, content_type)
+            .await
+            .map_err(|e| registry_error(&format!("pushing manifest {r}"), &ep.host, e))?;
         self.record_repo_digest(&img.id, &format!("{}@{digest}", r.name()))?;
         progress.status(format!("{tag}: digest: {digest} size: {size}"));
         progress.send(super::ProgressMessage {
@@ -119,21 +151,40 @@ impl Registry {
     }
 
     async fn exists(&self, ep: &Endpoint, digest: &str) -> Result<bool> {
-        ep.client.store_auth_if_needed(ep.reference.resolve_registry(), &ep.auth).await;
-        ep.client.blob_exists(&ep.digested(digest), digest).await.map_err(|e| registry_error(&format!("checking blob {digest}"), &ep.host, e))
+        ep.client
+            .store_auth_if_needed(ep.reference.resolve_registry(), &ep.auth)
+            .await;
+        ep.client
+            .blob_exists(&ep.digested(digest), digest)
+            .await
+            .map_err(|e| registry_error(&format!("checking blob {digest}"), &ep.host, e))
     }
 
-    async fn push_layer(&self, ep: &Endpoint, l: &LayerRecord, progress: &Progress) -> Result<(Descriptor, Compression)> {
+    async fn push_layer(
+        &self,
+        ep: &Endpoint,
+        l: &LayerRecord,
+        progress: &Progress,
+    ) -> Result<(Descriptor, Compression)> {
         let id = short(&l.diff_id);
         let path = self.store.blobs().path(&l.blob)?;
-        let size = std::fs::metadata(&path).ctx(|| format!("reading blob {} of layer {}", l.blob, l.diff_id))?.len();
+        let size = std::fs::metadata(&path)
+            .ctx(|| format!("reading blob {} of layer {}", l.blob, l.diff_id))?
+            .len();
         let kind = sniff(&path)?;
-        let desc = Descriptor { media_type: manifest::DOCKER_LAYER_GZIP.into(), digest: l.blob.clone(), size, platform: None };
+        let desc = Descriptor {
+            media_type: manifest::DOCKER_LAYER_GZIP.into(),
+            digest: l.blob.clone(),
+            size,
+            platform: None,
+        };
         if self.exists(ep, &l.blob).await? {
             progress.layer(&id, "Layer already exists");
             return Ok((desc, kind));
         }
-        let file = tokio::fs::File::open(&path).await.ctx(|| format!("opening {}", path.display()))?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .ctx(|| format!("opening {}", path.display()))?;
         let p = progress.clone();
         let id2 = id.clone();
         let mut sent = 0u64;
@@ -166,7 +217,10 @@ impl Registry {
                     continue;
                 }
                 let src = std::fs::File::open(&path).ctx(|| format!("opening {}", path.display()))?;
-                let mut gz = flate2::read::GzEncoder::new(std::io::BufReader::with_capacity(1 << 20, src), flate2::Compression::fast());
+                let mut gz = flate2::read::GzEncoder::new(
+                    std::io::BufReader::with_capacity(1 << 20, src),
+                    flate2::Compression::fast(),
+                );
                 let put = store.blobs().put(&mut gz, None)?;
                 l.blob = put.digest;
                 changed = true;
@@ -181,7 +235,9 @@ impl Registry {
     }
 
     fn record_repo_digest(&self, image_id: &str, repo_digest: &str) -> Result<()> {
-        let Some(mut rec) = self.db.image(image_id)? else { return Ok(()) };
+        let Some(mut rec) = self.db.image(image_id)? else {
+            return Ok(());
+        };
         let name = repo_digest.split('@').next().unwrap_or_default().to_owned();
         rec.repo_digests.retain(|d| !d.starts_with(&format!("{name}@")));
         rec.repo_digests.push(repo_digest.to_owned());
@@ -204,7 +260,9 @@ fn sniff(path: &std::path::Path) -> Result<Compression> {
 }
 
 /// A file as a stream of 1 MiB chunks.
-fn tokio_util_stream(file: tokio::fs::File) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+fn tokio_util_stream(
+    file: tokio::fs::File,
+) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
     futures::stream::unfold(file, |mut f| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 1 << 20];

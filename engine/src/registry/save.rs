@@ -16,7 +16,12 @@ use tokio::sync::mpsc;
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// Writes `images` (each with the tags to record) as one archive.
-pub fn write_archive(store: &ImageStore, images: &[(ImageRecord, Vec<ImageRef>)], tmp: &Path, out: impl Write) -> Result<()> {
+pub fn write_archive(
+    store: &ImageStore,
+    images: &[(ImageRecord, Vec<ImageRef>)],
+    tmp: &Path,
+    out: impl Write,
+) -> Result<()> {
     let mut tar = tar::Builder::new(out);
     let mut written = HashSet::new();
     let mut docker_manifest = Vec::new();
@@ -28,12 +33,22 @@ pub fn write_archive(store: &ImageStore, images: &[(ImageRecord, Vec<ImageRef>)]
         let mut layers = Vec::new();
         for l in &img.layers {
             let size = add_layer(store, &mut tar, &mut written, &l.blob, &l.diff_id, tmp)?;
-            layers.push(Descriptor { media_type: manifest::OCI_LAYER.into(), digest: l.diff_id.clone(), size, platform: None });
+            layers.push(Descriptor {
+                media_type: manifest::OCI_LAYER.into(),
+                digest: l.diff_id.clone(),
+                size,
+                platform: None,
+            });
         }
         let m = ImageManifest {
             schema_version: 2,
             media_type: Some(manifest::OCI_MANIFEST.into()),
-            config: Descriptor { media_type: OCI_CONFIG.into(), digest: img.id.clone(), size: config.len() as u64, platform: None },
+            config: Descriptor {
+                media_type: OCI_CONFIG.into(),
+                digest: img.id.clone(),
+                size: config.len() as u64,
+                platform: None,
+            },
             layers,
         };
         let body = serde_json::to_vec(&m).map_err(|e| EngineError::internal("encoding a manifest", e))?;
@@ -57,9 +72,24 @@ pub fn write_archive(store: &ImageStore, images: &[(ImageRecord, Vec<ImageRef>)]
         }
     }
     let json = |v: serde_json::Value| serde_json::to_vec(&v).unwrap_or_default();
-    add_file(&mut tar, "oci-layout", &json(serde_json::json!({"imageLayoutVersion": "1.0.0"}))).map_err(io)?;
-    add_file(&mut tar, "index.json", &json(serde_json::json!({"schemaVersion": 2, "mediaType": manifest::OCI_INDEX, "manifests": index}))).map_err(io)?;
-    add_file(&mut tar, "manifest.json", &json(serde_json::Value::Array(docker_manifest))).map_err(io)?;
+    add_file(
+        &mut tar,
+        "oci-layout",
+        &json(serde_json::json!({"imageLayoutVersion": "1.0.0"})),
+    )
+    .map_err(io)?;
+    add_file(
+        &mut tar,
+        "index.json",
+        &json(serde_json::json!({"schemaVersion": 2, "mediaType": manifest::OCI_INDEX, "manifests": index})),
+    )
+    .map_err(io)?;
+    add_file(
+        &mut tar,
+        "manifest.json",
+        &json(serde_json::Value::Array(docker_manifest)),
+    )
+    .map_err(io)?;
     tar.into_inner().map_err(io)?.flush().map_err(io)?;
     Ok(())
 }
@@ -77,15 +107,31 @@ fn add_file<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8]) -> std
     tar.append_data(&mut header(data.len() as u64), path, data)
 }
 
-fn add_blob<W: Write>(tar: &mut tar::Builder<W>, written: &mut HashSet<String>, digest: &str, data: &[u8]) -> std::io::Result<()> {
+fn add_blob<W: Write>(
+    tar: &mut tar::Builder<W>,
+    written: &mut HashSet<String>,
+    digest: &str,
+    data: &[u8],
+) -> std::io::Result<()> {
     if written.insert(digest.to_owned()) {
-        add_file(tar, &format!("blobs/sha256/{}", digest.trim_start_matches("sha256:")), data)?;
+        add_file(
+            tar,
+            &format!("blobs/sha256/{}", digest.trim_start_matches("sha256:")),
+            data,
+        )?;
     }
     Ok(())
 }
 
 /// Adds a layer as an uncompressed tar named by its diff id; returns its size.
-fn add_layer<W: Write>(store: &ImageStore, tar: &mut tar::Builder<W>, written: &mut HashSet<String>, blob: &str, diff_id: &str, tmp: &Path) -> Result<u64> {
+fn add_layer<W: Write>(
+    store: &ImageStore,
+    tar: &mut tar::Builder<W>,
+    written: &mut HashSet<String>,
+    blob: &str,
+    diff_id: &str,
+    tmp: &Path,
+) -> Result<u64> {
     let mut src = BufReader::with_capacity(1 << 20, store.blobs().open_blob(blob)?);
     let head = src.fill_buf().ctx(|| format!("reading blob {blob}"))?.to_vec();
     let mut plain: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
@@ -100,9 +146,12 @@ fn add_layer<W: Write>(store: &ImageStore, tar: &mut tar::Builder<W>, written: &
     let size = std::io::copy(&mut plain, &mut scratch).ctx(|| format!("decompressing blob {blob}"))?;
     if written.insert(diff_id.to_owned()) {
         use std::io::Seek;
-        scratch.seek(std::io::SeekFrom::Start(0)).ctx(|| "rewinding a scratch file".into())?;
+        scratch
+            .seek(std::io::SeekFrom::Start(0))
+            .ctx(|| "rewinding a scratch file".into())?;
         let path = format!("blobs/sha256/{}", diff_id.trim_start_matches("sha256:"));
-        tar.append_data(&mut header(size), path, &mut scratch).map_err(|e| EngineError::internal("writing the image archive", e))?;
+        tar.append_data(&mut header(size), path, &mut scratch)
+            .map_err(|e| EngineError::internal("writing the image archive", e))?;
     }
     Ok(size)
 }
@@ -110,8 +159,13 @@ fn add_layer<W: Write>(store: &ImageStore, tar: &mut tar::Builder<W>, written: &
 /// `docker history` entries, newest first.
 pub fn history(store: &ImageStore, img: &ImageRecord) -> Result<Vec<serde_json::Value>> {
     let raw = store.blobs().read_verified(&img.id)?;
-    let v: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| EngineError::BadRequest(format!("image config {}: {e}", img.id)))?;
-    let tags: Vec<String> = store.tags_of(&img.id)?.iter().filter_map(|t| t.familiar_tagged()).collect();
+    let v: serde_json::Value =
+        serde_json::from_slice(&raw).map_err(|e| EngineError::BadRequest(format!("image config {}: {e}", img.id)))?;
+    let tags: Vec<String> = store
+        .tags_of(&img.id)?
+        .iter()
+        .filter_map(|t| t.familiar_tagged())
+        .collect();
     let entries = v.get("history").and_then(|h| h.as_array()).cloned().unwrap_or_default();
     let mut sizes = img.layers.iter().map(|l| l.size);
     let mut out: Vec<serde_json::Value> = entries
@@ -119,7 +173,12 @@ pub fn history(store: &ImageStore, img: &ImageRecord) -> Result<Vec<serde_json::
         .map(|h| {
             let empty = h.get("empty_layer").and_then(|e| e.as_bool()).unwrap_or(false);
             let size = if empty { 0 } else { sizes.next().unwrap_or(0) };
-            let created = h.get("created").and_then(|c| c.as_str()).and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()).map(|t| t.timestamp()).unwrap_or(0);
+            let created = h
+                .get("created")
+                .and_then(|c| c.as_str())
+                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                .map(|t| t.timestamp())
+                .unwrap_or(0);
             serde_json::json!({
                 "Id": "<missing>",
                 "Created": created,
@@ -147,7 +206,10 @@ pub struct ChannelWriter {
 impl ChannelWriter {
     /// Writes into `tx` (64 KiB chunks).
     pub fn new(tx: mpsc::Sender<Bytes>) -> Self {
-        ChannelWriter { tx, buf: Vec::with_capacity(64 << 10) }
+        ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(64 << 10),
+        }
     }
 }
 
@@ -163,7 +225,9 @@ impl Write for ChannelWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         if !self.buf.is_empty() {
             let chunk = Bytes::from(std::mem::take(&mut self.buf));
-            self.tx.blocking_send(chunk).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+            self.tx
+                .blocking_send(chunk)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
         }
         Ok(())
     }

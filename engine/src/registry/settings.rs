@@ -55,14 +55,25 @@ impl RegistrySettings {
 
     /// Parses a daemon.json; `path` names it in errors.
     pub fn parse(data: &[u8], path: &Path) -> Result<Self> {
-        let f: File = serde_json::from_slice(data)
-            .map_err(|e| EngineError::BadRequest(format!("{}: {e} (expected insecure-registries and registry-mirrors as lists of strings)", path.display())))?;
+        let f: File = serde_json::from_slice(data).map_err(|e| {
+            EngineError::BadRequest(format!(
+                "{}: {e} (expected insecure-registries and registry-mirrors as lists of strings)",
+                path.display()
+            ))
+        })?;
         let mirrors = f
             .mirrors
             .iter()
-            .map(|m| parse_mirror(m).map_err(|why| EngineError::BadRequest(format!("{}: registry-mirrors: {m:?}: {why}", path.display()))))
+            .map(|m| {
+                parse_mirror(m).map_err(|why| {
+                    EngineError::BadRequest(format!("{}: registry-mirrors: {m:?}: {why}", path.display()))
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
-        Ok(RegistrySettings { insecure: f.insecure, mirrors })
+        Ok(RegistrySettings {
+            insecure: f.insecure,
+            mirrors,
+        })
     }
 
     /// Whether `host` (`name[:port]`) may be contacted over plain http.
@@ -76,7 +87,9 @@ impl RegistrySettings {
             return true;
         }
         self.insecure.iter().any(|entry| {
-            entry == host || entry == name || matches!((ip, parse_cidr(entry)), (Some(IpAddr::V4(a)), Some((net, bits))) if in_net(a, net, bits))
+            entry == host
+                || entry == name
+                || matches!((ip, parse_cidr(entry)), (Some(IpAddr::V4(a)), Some((net, bits))) if in_net(a, net, bits))
         })
     }
 }
@@ -101,7 +114,10 @@ fn parse_mirror(m: &str) -> std::result::Result<Mirror, &'static str> {
     if host.is_empty() || host.contains('/') {
         return Err("expected scheme://host[:port] without a path");
     }
-    Ok(Mirror { host: host.to_owned(), http })
+    Ok(Mirror {
+        host: host.to_owned(),
+        http,
+    })
 }
 
 fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u32)> {
@@ -134,12 +150,19 @@ mod tests {
         assert!(s.allows_http("10.1.2.3:5000"));
         assert!(!s.allows_http("11.1.2.3:5000"));
         assert!(!s.allows_http("docker.io"));
-        assert_eq!(s.mirrors, vec![Mirror { host: "127.0.0.1:5001".into(), http: true }]);
+        assert_eq!(
+            s.mirrors,
+            vec![Mirror {
+                host: "127.0.0.1:5001".into(),
+                http: true
+            }]
+        );
     }
 
     #[test]
     fn bad_file_is_named() {
-        let e = RegistrySettings::parse(br#"{"registry-mirrors":["ftp://x"]}"#, Path::new("/r/daemon.json")).unwrap_err();
+        let e =
+            RegistrySettings::parse(br#"{"registry-mirrors":["ftp://x"]}"#, Path::new("/r/daemon.json")).unwrap_err();
         assert!(e.to_string().contains("/r/daemon.json: registry-mirrors"), "{e}");
     }
 }

@@ -49,7 +49,13 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
 pub fn pids(id: &str) -> Vec<i32> {
     let mut out: Vec<i32> = cgroup_dirs(id)
         .iter()
-        .flat_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect::<Vec<i32>>())
+        .flat_map(|d| {
+            std::fs::read_to_string(d.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
         .collect();
     out.sort_unstable();
     out.dedup();
@@ -85,7 +91,10 @@ pub fn remove(id: &str) -> std::io::Result<()> {
         }
         if let Err(e) = res {
             if dir.exists() && first_err.is_none() {
-                first_err = Some(std::io::Error::new(e.kind(), format!("removing cgroup {}: {e}", dir.display())));
+                first_err = Some(std::io::Error::new(
+                    e.kind(),
+                    format!("removing cgroup {}: {e}", dir.display()),
+                ));
             }
         }
     }

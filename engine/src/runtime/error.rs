@@ -46,7 +46,10 @@ pub enum RuntimeError {
 impl RuntimeError {
     /// An I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io { context: context.into(), source }
+        Self::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// An errno from nix with context.

@@ -39,12 +39,20 @@ impl Runtime {
         let base = Spec::load(bundle.join("config.json"))
             .map_err(|e| RuntimeError::io("reading the container's config.json", std::io::Error::other(e)))?;
         let proc = exec_process(&base, &bundle, process)?;
-        let cfg = ExecConfig { id: id.to_owned(), lc_root: self.lc_root(), process: proc };
+        let cfg = ExecConfig {
+            id: id.to_owned(),
+            lc_root: self.lc_root(),
+            process: proc,
+        };
         let exec_id = format!("exec-{}", unique_suffix());
         let path = bundle.join(format!("{exec_id}.json"));
-        let data = serde_json::to_vec(&cfg).map_err(|e| RuntimeError::io("encoding exec config", std::io::Error::other(e)))?;
+        let data =
+            serde_json::to_vec(&cfg).map_err(|e| RuntimeError::io("encoding exec config", std::io::Error::other(e)))?;
         std::fs::write(&path, data).map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))?;
-        let io = |fd: Option<OwnedFd>| fd.map(std::process::Stdio::from).unwrap_or_else(std::process::Stdio::null);
+        let io = |fd: Option<OwnedFd>| {
+            fd.map(std::process::Stdio::from)
+                .unwrap_or_else(std::process::Stdio::null)
+        };
         let child = tokio::process::Command::new(&self.monitor_exe)
             .arg("__exec")
             .arg(&bundle)
@@ -68,7 +76,9 @@ impl Runtime {
         }
         let ctl = self.bundle_dir(id).join(format!("{exec_id}.ctl"));
         if !ctl.exists() {
-            return Err(RuntimeError::NotRunning(format!("{id} exec {exec_id} (or it has no terminal)")));
+            return Err(RuntimeError::NotRunning(format!(
+                "{id} exec {exec_id} (or it has no terminal)"
+            )));
         }
         super::tty::send_resize(&ctl, rows, cols).map_err(|e| RuntimeError::io(format!("resizing exec {exec_id}"), e))
     }
@@ -84,7 +94,10 @@ pub struct ExecProcess {
 }
 
 fn exec_process(base: &Spec, bundle: &Path, p: &ProcessSpec) -> Result<Process> {
-    let mut proc = base.process().clone().ok_or_else(|| RuntimeError::InvalidSpec("container spec has no process".into()))?;
+    let mut proc = base
+        .process()
+        .clone()
+        .ok_or_else(|| RuntimeError::InvalidSpec("container spec has no process".into()))?;
     proc.set_args(Some(p.args.clone()));
     let mut env: Vec<String> = proc.env().clone().unwrap_or_default();
     for e in &p.env {
@@ -121,7 +134,10 @@ fn unique_suffix() -> String {
 
 /// Entry point of `berth __exec <bundle> <exec.json>`: returns the exec'd process's exit code.
 pub fn helper_main(bundle: &Path, config: &Path) -> i32 {
-    let cfg: ExecConfig = match std::fs::read(config).map_err(|e| e.to_string()).and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string())) {
+    let cfg: ExecConfig = match std::fs::read(config)
+        .map_err(|e| e.to_string())
+        .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("berth exec: reading {}: {e}", config.display());
@@ -129,7 +145,9 @@ pub fn helper_main(bundle: &Path, config: &Path) -> i32 {
         }
     };
     let proc_path = bundle.join(format!("{}.process.json", cfg_stem(config)));
-    let written = serde_json::to_vec(&cfg.process).map_err(|e| e.to_string()).and_then(|d| std::fs::write(&proc_path, d).map_err(|e| e.to_string()));
+    let written = serde_json::to_vec(&cfg.process)
+        .map_err(|e| e.to_string())
+        .and_then(|d| std::fs::write(&proc_path, d).map_err(|e| e.to_string()));
     let _ = std::fs::remove_file(config);
     if let Err(e) = written {
         eprintln!("berth exec: {e}");
@@ -166,12 +184,20 @@ fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool) -> i
         builder = builder.with_console_socket(Some(&sock));
     } else {
         let dup = |fd: std::os::fd::BorrowedFd| fd.try_clone_to_owned();
-        match (dup(std::io::stdin().as_fd()), dup(std::io::stdout().as_fd()), dup(std::io::stderr().as_fd())) {
+        match (
+            dup(std::io::stdin().as_fd()),
+            dup(std::io::stdout().as_fd()),
+            dup(std::io::stderr().as_fd()),
+        ) {
             (Ok(i), Ok(o), Ok(e)) => builder = builder.with_stdin(i).with_stdout(o).with_stderr(e),
             _ => return fail("duplicating stdio", &"dup failed"),
         }
     }
-    let built = builder.as_tenant().with_process(Some(proc_path)).with_detach(tty).build();
+    let built = builder
+        .as_tenant()
+        .with_process(Some(proc_path))
+        .with_detach(tty)
+        .build();
     let pid = match built {
         Ok(pid) => pid,
         Err(e) => {
@@ -257,7 +283,10 @@ fn pump_tty(master: &OwnedFd, ctl: Option<&std::os::unix::net::UnixListener>) {
 
 /// "exec-<hex>" from ".../exec-<hex>.json" or ".../exec-<hex>.process.json".
 fn cfg_stem(p: &Path) -> String {
-    let name = p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     name.split('.').next().unwrap_or("exec").to_owned()
 }
 

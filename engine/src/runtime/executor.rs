@@ -21,17 +21,22 @@ impl Executor for DockerExecutor {
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         let Some(process) = spec.process() else {
-            return Err(ExecutorValidationError::ArgValidationError(format!("{MARKER}126:no process in spec")));
+            return Err(ExecutorValidationError::ArgValidationError(format!(
+                "{MARKER}126:no process in spec"
+            )));
         };
         let Some(arg0) = process.args().as_ref().and_then(|a| a.first()) else {
-            return Err(ExecutorValidationError::ArgValidationError(format!("{MARKER}126:no command specified")));
+            return Err(ExecutorValidationError::ArgValidationError(format!(
+                "{MARKER}126:no command specified"
+            )));
         };
         let path = process
             .env()
             .as_ref()
             .and_then(|env| env.iter().find_map(|e| e.strip_prefix("PATH=")).map(str::to_owned))
             .unwrap_or_else(|| super::spec::DEFAULT_PATH.to_owned());
-        check(arg0, &path).map_err(|(code, msg)| ExecutorValidationError::ArgValidationError(format!("{MARKER}{code}:{msg}")))
+        check(arg0, &path)
+            .map_err(|(code, msg)| ExecutorValidationError::ArgValidationError(format!("{MARKER}{code}:{msg}")))
     }
 }
 
@@ -43,7 +48,11 @@ fn check(arg0: &str, path_var: &str) -> Result<(), (i32, String)> {
         }
         p
     } else {
-        match path_var.split(':').map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0)).find(|c| is_exec_file(c)) {
+        match path_var
+            .split(':')
+            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
+            .find(|c| is_exec_file(c))
+        {
             Some(p) => p,
             None => return Err((127, format!("exec: \"{arg0}\": executable file not found in $PATH"))),
         }
@@ -56,7 +65,9 @@ fn check(arg0: &str, path_var: &str) -> Result<(), (i32, String)> {
 }
 
 fn is_exec_file(p: &Path) -> bool {
-    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 fn io_text(e: &std::io::Error) -> String {

@@ -25,8 +25,8 @@ impl ExitRecord {
     /// Writes the record atomically (temp file + rename) so readers never see half a record.
     pub fn write(&self, bundle: &Path) -> Result<()> {
         let tmp = bundle.join(".exit.json.tmp");
-        let data = serde_json::to_vec(self)
-            .map_err(|e| RuntimeError::io("encoding exit record", std::io::Error::other(e)))?;
+        let data =
+            serde_json::to_vec(self).map_err(|e| RuntimeError::io("encoding exit record", std::io::Error::other(e)))?;
         std::fs::write(&tmp, data).map_err(|e| RuntimeError::io(format!("writing {}", tmp.display()), e))?;
         std::fs::rename(&tmp, bundle.join(EXIT_FILE))
             .map_err(|e| RuntimeError::io(format!("renaming {}", tmp.display()), e))

@@ -38,7 +38,11 @@ impl Runtime {
 
     fn prepare_and_spawn(&self, spec: &ContainerSpec, paths: &BundlePaths) -> Result<Started> {
         rootfs::write_etc_files(paths, spec)?;
-        let user = user::resolve(&paths.rootfs, spec.process.user.as_deref(), &spec.process.additional_groups)?;
+        let user = user::resolve(
+            &paths.rootfs,
+            spec.process.user.as_deref(),
+            &spec.process.additional_groups,
+        )?;
         let init = if spec.init { Some(find_init()?) } else { None };
         let inputs = SpecInputs {
             user: &user,
@@ -51,8 +55,11 @@ impl Runtime {
         oci.save(&cfg_path)
             .map_err(|e| RuntimeError::io(format!("writing {}", cfg_path.display()), std::io::Error::other(e)))?;
         if spec.process.open_stdin && !self.stdin_path(&spec.id).exists() {
-            nix::unistd::mkfifo(&self.stdin_path(&spec.id), nix::sys::stat::Mode::from_bits_truncate(0o600))
-                .map_err(|e| RuntimeError::errno("creating the stdin FIFO", e))?;
+            nix::unistd::mkfifo(
+                &self.stdin_path(&spec.id),
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+            )
+            .map_err(|e| RuntimeError::errno("creating the stdin FIFO", e))?;
         }
         let mcfg = MonitorConfig {
             id: spec.id.clone(),
@@ -60,9 +67,9 @@ impl Runtime {
             tty: spec.process.tty,
             open_stdin: spec.process.open_stdin,
         };
-        let data = serde_json::to_vec(&mcfg).map_err(|e| RuntimeError::io("encoding monitor config", std::io::Error::other(e)))?;
-        std::fs::write(paths.dir.join(CONFIG_FILE), data)
-            .map_err(|e| RuntimeError::io("writing monitor config", e))?;
+        let data = serde_json::to_vec(&mcfg)
+            .map_err(|e| RuntimeError::io("encoding monitor config", std::io::Error::other(e)))?;
+        std::fs::write(paths.dir.join(CONFIG_FILE), data).map_err(|e| RuntimeError::io("writing monitor config", e))?;
         self.spawn_monitor(&paths.dir)
     }
 
@@ -77,7 +84,10 @@ impl Runtime {
             .arg(bundle)
             // libcontainer's own logs would land in the container's stderr (the init inherits it): errors only,
             // unless BERTH_MONITOR_LOG asks for more while debugging.
-            .env("BERTH_LOG", std::env::var("BERTH_MONITOR_LOG").unwrap_or_else(|_| "error".into()))
+            .env(
+                "BERTH_LOG",
+                std::env::var("BERTH_MONITOR_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -89,21 +99,36 @@ impl Runtime {
         }
         let _ = child.wait();
         match serde_json::from_str::<StartReport>(line.trim()) {
-            Ok(StartReport::Started { pid, monitor_pid }) => {
-                Ok(Started { pid, monitor_pid, started_at: chrono::Utc::now() })
-            }
+            Ok(StartReport::Started { pid, monitor_pid }) => Ok(Started {
+                pid,
+                monitor_pid,
+                started_at: chrono::Utc::now(),
+            }),
             Ok(StartReport::Failed { message, exit_code }) => Err(RuntimeError::StartFailed { message, exit_code }),
             Err(_) => {
                 let log = std::fs::read_to_string(bundle.join("monitor.log")).unwrap_or_default();
-                let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-                Err(RuntimeError::StartFailed { message: format!("the container monitor did not report a start: {tail}"), exit_code: 125 })
+                let tail: String = log
+                    .lines()
+                    .rev()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                Err(RuntimeError::StartFailed {
+                    message: format!("the container monitor did not report a start: {tail}"),
+                    exit_code: 125,
+                })
             }
         }
     }
 
     /// Sends a signal to the container's PID 1.
     pub fn signal(&self, id: &str, sig: Signal) -> Result<()> {
-        let pid = self.container_pid(id).ok_or_else(|| RuntimeError::NotRunning(id.to_owned()))?;
+        let pid = self
+            .container_pid(id)
+            .ok_or_else(|| RuntimeError::NotRunning(id.to_owned()))?;
         match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
             Ok(()) => Ok(()),
             Err(nix::errno::Errno::ESRCH) => Err(RuntimeError::NotRunning(id.to_owned())),
@@ -123,7 +148,9 @@ impl Runtime {
             if let Ok(fd) = pidfd::open(pid) {
                 // The pid may have been reused between reading the file and opening the pidfd.
                 if self.monitor_pid(id) == Some(pid) {
-                    pidfd::exited(fd).await.map_err(|e| RuntimeError::io("waiting for the monitor", e))?;
+                    pidfd::exited(fd)
+                        .await
+                        .map_err(|e| RuntimeError::io("waiting for the monitor", e))?;
                 }
             }
         }
@@ -142,11 +169,15 @@ impl Runtime {
     /// The monitor's pid when it is alive (checked against /proc so a reused pid is not mistaken for it).
     pub fn monitor_pid(&self, id: &str) -> Option<i32> {
         let bundle = self.bundle_dir(id);
-        let pid: i32 = std::fs::read_to_string(bundle.join(MONITOR_PID_FILE)).ok()?.trim().parse().ok()?;
+        let pid: i32 = std::fs::read_to_string(bundle.join(MONITOR_PID_FILE))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        let is_ours = args.iter().any(|a| *a == b"__monitor")
-            && args.iter().any(|a| *a == bundle.as_os_str().as_encoded_bytes());
+        let is_ours =
+            args.iter().any(|a| *a == b"__monitor") && args.iter().any(|a| *a == bundle.as_os_str().as_encoded_bytes());
         let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
             .unwrap_or(true);
@@ -156,7 +187,11 @@ impl Runtime {
     /// Host pid of the container's PID 1 while it runs.
     pub fn container_pid(&self, id: &str) -> Option<i32> {
         self.monitor_pid(id)?;
-        std::fs::read_to_string(self.bundle_dir(id).join(CONTAINER_PID_FILE)).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.bundle_dir(id).join(CONTAINER_PID_FILE))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Whether the container's monitor (and so the container) is alive.
@@ -179,19 +214,26 @@ impl Runtime {
         }
         let ctl = self.bundle_dir(id).join(super::monitor::CONTROL_SOCKET);
         if !ctl.exists() {
-            return Err(RuntimeError::InvalidSpec(format!("container {id} has no terminal to resize")));
+            return Err(RuntimeError::InvalidSpec(format!(
+                "container {id} has no terminal to resize"
+            )));
         }
-        super::tty::send_resize(&ctl, rows, cols).map_err(|e| RuntimeError::io(format!("resizing the terminal of {id}"), e))
+        super::tty::send_resize(&ctl, rows, cols)
+            .map_err(|e| RuntimeError::io(format!("resizing the terminal of {id}"), e))
     }
 
     /// Freezes every process of the container (freezer cgroup).
     pub fn pause(&self, id: &str) -> Result<()> {
-        self.lc_container(id)?.pause().map_err(|e| RuntimeError::Libcontainer(format!("pausing {id}: {e}")))
+        self.lc_container(id)?
+            .pause()
+            .map_err(|e| RuntimeError::Libcontainer(format!("pausing {id}: {e}")))
     }
 
     /// Thaws a paused container.
     pub fn resume(&self, id: &str) -> Result<()> {
-        self.lc_container(id)?.resume().map_err(|e| RuntimeError::Libcontainer(format!("resuming {id}: {e}")))
+        self.lc_container(id)?
+            .resume()
+            .map_err(|e| RuntimeError::Libcontainer(format!("resuming {id}: {e}")))
     }
 
     /// Kills what is left (container, monitor), unmounts the rootfs, deletes libcontainer state and the cgroups,
@@ -202,7 +244,8 @@ impl Runtime {
         self.kill_everything(id);
         let lc_dir = self.lc_root().join(id);
         if lc_dir.exists() {
-            std::fs::remove_dir_all(&lc_dir).map_err(|e| RuntimeError::io(format!("removing {}", lc_dir.display()), e))?;
+            std::fs::remove_dir_all(&lc_dir)
+                .map_err(|e| RuntimeError::io(format!("removing {}", lc_dir.display()), e))?;
         }
         cgroups::remove(id).map_err(|e| RuntimeError::io("removing cgroups", e))?;
         let bundle = self.bundle_dir(id);
@@ -224,7 +267,9 @@ impl Runtime {
     fn kill_everything(&self, id: &str) {
         if let Some(mpid) = self.monitor_pid(id) {
             let _ = self.signal(id, Signal::SIGKILL);
-            let exited = pidfd::open(mpid).map(|fd| pidfd::wait_blocking(&fd, Duration::from_secs(5))).unwrap_or(true);
+            let exited = pidfd::open(mpid)
+                .map(|fd| pidfd::wait_blocking(&fd, Duration::from_secs(5)))
+                .unwrap_or(true);
             if !exited {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(mpid), Signal::SIGKILL);
             }
@@ -243,7 +288,8 @@ impl Runtime {
 
     /// Ids of the bundles on disk (crash recovery: the engine removes those it has no state row for).
     pub fn bundles(&self) -> Result<Vec<String>> {
-        let rd = std::fs::read_dir(&self.root).map_err(|e| RuntimeError::io(format!("listing {}", self.root.display()), e))?;
+        let rd = std::fs::read_dir(&self.root)
+            .map_err(|e| RuntimeError::io(format!("listing {}", self.root.display()), e))?;
         Ok(rd
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
@@ -273,7 +319,9 @@ fn check_id(id: &str) -> Result<()> {
     if id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         Ok(())
     } else {
-        Err(RuntimeError::InvalidSpec(format!("container id {id:?} is not 64 lowercase hex digits")))
+        Err(RuntimeError::InvalidSpec(format!(
+            "container id {id:?} is not 64 lowercase hex digits"
+        )))
     }
 }
 
@@ -282,9 +330,18 @@ fn find_init() -> Result<PathBuf> {
     let candidates: Vec<PathBuf> = std::env::var_os("BERTH_INIT_PATH")
         .map(PathBuf::from)
         .into_iter()
-        .chain(["/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init"].map(PathBuf::from))
+        .chain(
+            [
+                "/usr/bin/tini-static",
+                "/usr/bin/docker-init",
+                "/usr/libexec/docker/docker-init",
+            ]
+            .map(PathBuf::from),
+        )
         .collect();
     candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
-        RuntimeError::InvalidSpec("init: true needs a static init binary: install Debian's tini (tini-static) or set BERTH_INIT_PATH".into())
+        RuntimeError::InvalidSpec(
+            "init: true needs a static init binary: install Debian's tini (tini-static) or set BERTH_INIT_PATH".into(),
+        )
     })
 }

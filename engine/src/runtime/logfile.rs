@@ -46,7 +46,10 @@ pub struct LineSplitter {
 impl LineSplitter {
     /// A splitter for `stream`.
     pub fn new(stream: LogStream) -> Self {
-        Self { stream, pending: Vec::new() }
+        Self {
+            stream,
+            pending: Vec::new(),
+        }
     }
 
     /// Feeds bytes; returns the complete records they finish.
@@ -111,7 +114,11 @@ struct WireRecord<'a> {
 
 impl<'a> From<&'a LogRecord> for WireRecord<'a> {
     fn from(r: &'a LogRecord) -> Self {
-        Self { log: &r.log, stream: r.stream, time: r.time.to_rfc3339_opts(SecondsFormat::Nanos, true) }
+        Self {
+            log: &r.log,
+            stream: r.stream,
+            time: r.time.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        }
     }
 }
 
@@ -158,13 +165,21 @@ pub struct LogFollower {
 impl LogFollower {
     /// Starts at the beginning of the file.
     pub fn from_start(path: &Path) -> Self {
-        Self { path: path.to_owned(), offset: 0, partial: Vec::new() }
+        Self {
+            path: path.to_owned(),
+            offset: 0,
+            partial: Vec::new(),
+        }
     }
 
     /// Starts at the current end of the file (only new output).
     pub fn from_end(path: &Path) -> Self {
         let offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        Self { path: path.to_owned(), offset, partial: Vec::new() }
+        Self {
+            path: path.to_owned(),
+            offset,
+            partial: Vec::new(),
+        }
     }
 
     /// New complete records since the last poll.
@@ -175,7 +190,8 @@ impl LogFollower {
             Err(e) => return Err(RuntimeError::io(format!("opening log {}", self.path.display()), e)),
         };
         let ctx = || format!("reading log {}", self.path.display());
-        file.seek(SeekFrom::Start(self.offset)).map_err(|e| RuntimeError::io(ctx(), e))?;
+        file.seek(SeekFrom::Start(self.offset))
+            .map_err(|e| RuntimeError::io(ctx(), e))?;
         let mut buf = Vec::new();
         file.read_to_end(&mut buf).map_err(|e| RuntimeError::io(ctx(), e))?;
         self.offset += buf.len() as u64;

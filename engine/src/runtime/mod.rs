@@ -215,8 +215,7 @@ impl Runtime {
         let root = state_root.join("runtime");
         std::fs::create_dir_all(root.join("libcontainer"))
             .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
-        let monitor_exe = std::env::current_exe()
-            .map_err(|e| RuntimeError::io("locating the berth executable", e))?;
+        let monitor_exe = std::env::current_exe().map_err(|e| RuntimeError::io("locating the berth executable", e))?;
         lifecycle::purge_trash(&root);
         Ok(Self { root, monitor_exe })
     }

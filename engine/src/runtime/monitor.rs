@@ -72,7 +72,10 @@ pub fn main(bundle: &Path) -> i32 {
             run(bundle)
         }
         Err(e) => {
-            report(&StartReport::Failed { message: format!("forking the monitor: {e}"), exit_code: 125 });
+            report(&StartReport::Failed {
+                message: format!("forking the monitor: {e}"),
+                exit_code: 125,
+            });
             1
         }
     }
@@ -100,13 +103,19 @@ fn run(bundle: &Path) -> i32 {
     {
         Ok(c) => c,
         Err(e) => {
-            report(&StartReport::Failed { message: format!("reading monitor config: {e}"), exit_code: 125 });
+            report(&StartReport::Failed {
+                message: format!("reading monitor config: {e}"),
+                exit_code: 125,
+            });
             return 1;
         }
     };
     match Monitor::start(bundle, &cfg) {
         Ok(mut m) => {
-            report(&StartReport::Started { pid: m.pid.as_raw(), monitor_pid: std::process::id() as i32 });
+            report(&StartReport::Started {
+                pid: m.pid.as_raw(),
+                monitor_pid: std::process::id() as i32,
+            });
             detach_stdio();
             let code = m.supervise();
             m.finish(code);
@@ -123,8 +132,15 @@ fn run(bundle: &Path) -> i32 {
 
 /// Container output sources held by the monitor.
 enum Output {
-    Pipes { out: OwnedFd, err: OwnedFd },
-    Tty { master: OwnedFd, stdin: Option<File>, ctl: Option<std::os::unix::net::UnixListener> },
+    Pipes {
+        out: OwnedFd,
+        err: OwnedFd,
+    },
+    Tty {
+        master: OwnedFd,
+        stdin: Option<File>,
+        ctl: Option<std::os::unix::net::UnixListener>,
+    },
 }
 
 /// Control socket of a tty container (resize requests), inside the bundle.
@@ -172,9 +188,18 @@ impl Monitor {
             let _ = container.delete(true);
             return Err(start_error(&e));
         }
-        let pid = container.pid().ok_or_else(|| ("container has no pid after start".to_owned(), 125))?;
+        let pid = container
+            .pid()
+            .ok_or_else(|| ("container has no pid after start".to_owned(), 125))?;
         let _ = std::fs::write(bundle.join(CONTAINER_PID_FILE), pid.as_raw().to_string());
-        Ok(Self { bundle: bundle.to_owned(), cfg: cfg.clone(), container, pid, output, sigfd })
+        Ok(Self {
+            bundle: bundle.to_owned(),
+            cfg: cfg.clone(),
+            container,
+            pid,
+            output,
+            sigfd,
+        })
     }
 
     fn wire_stdio(
@@ -188,7 +213,10 @@ impl Monitor {
             let sock = bundle.join("console.sock");
             let listener = super::tty::bind_in(bundle, "console.sock").map_err(|e| e125("console socket", &e))?;
             let stdin = cfg.open_stdin.then(|| File::from(stdin));
-            return Ok((builder.with_console_socket(Some(&sock)), PendingOutput::Tty { listener, stdin }));
+            return Ok((
+                builder.with_console_socket(Some(&sock)),
+                PendingOutput::Tty { listener, stdin },
+            ));
         }
         let (out_r, out_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e125("pipe", &e))?;
         let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e125("pipe", &e))?;
@@ -219,11 +247,27 @@ impl Monitor {
                 _ => None,
             };
             let mut fds = vec![PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN)];
-            let idx0 = open[0].then(|| { fds.push(PollFd::new(src0, PollFlags::POLLIN)); fds.len() - 1 });
-            let idx1 = src1.filter(|_| open[1]).map(|fd| { fds.push(PollFd::new(fd, PollFlags::POLLIN)); fds.len() - 1 });
-            let idx_in = stdin.map(|fd| { fds.push(PollFd::new(fd, PollFlags::POLLIN)); fds.len() - 1 });
-            let idx_ctl = ctl.map(|fd| { fds.push(PollFd::new(fd, PollFlags::POLLIN)); fds.len() - 1 });
-            let timeout = if exit_code.is_some() { PollTimeout::from(50u16) } else { PollTimeout::NONE };
+            let idx0 = open[0].then(|| {
+                fds.push(PollFd::new(src0, PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            let idx1 = src1.filter(|_| open[1]).map(|fd| {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            let idx_in = stdin.map(|fd| {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            let idx_ctl = ctl.map(|fd| {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            let timeout = if exit_code.is_some() {
+                PollTimeout::from(50u16)
+            } else {
+                PollTimeout::NONE
+            };
             if let Err(e) = poll(&mut fds, timeout) {
                 if e != nix::errno::Errno::EINTR {
                     eprintln!("monitor: poll: {e}");
@@ -232,7 +276,8 @@ impl Monitor {
                 continue;
             }
             let ready = |i: Option<usize>| i.and_then(|i| fds[i].revents()).is_some_and(|r| !r.is_empty());
-            let (r_sig, r0, r1, r_in, r_ctl) = (ready(Some(0)), ready(idx0), ready(idx1), ready(idx_in), ready(idx_ctl));
+            let (r_sig, r0, r1, r_in, r_ctl) =
+                (ready(Some(0)), ready(idx0), ready(idx1), ready(idx_in), ready(idx_ctl));
             drop(fds);
             if r_sig {
                 let _ = self.sigfd.read_signal();
@@ -260,7 +305,10 @@ impl Monitor {
                 self.forward_stdin(&mut buf);
             }
             if r_ctl {
-                if let Output::Tty { master, ctl: Some(l), .. } = &self.output {
+                if let Output::Tty {
+                    master, ctl: Some(l), ..
+                } = &self.output
+                {
                     super::tty::serve_control(l, master);
                 }
             }
@@ -291,7 +339,9 @@ impl Monitor {
     }
 
     fn forward_stdin(&mut self, buf: &mut [u8]) {
-        let Output::Tty { master, stdin, .. } = &mut self.output else { return };
+        let Output::Tty { master, stdin, .. } = &mut self.output else {
+            return;
+        };
         let Some(f) = stdin else { return };
         match nix::unistd::read(f.as_raw_fd(), buf) {
             Ok(0) | Err(_) => *stdin = None,
@@ -310,7 +360,12 @@ impl Monitor {
             eprintln!("monitor: deleting libcontainer state: {e}");
         }
         cleanup(&self.bundle, &self.cfg);
-        let rec = ExitRecord { exit_code, oom_killed, finished_at: chrono::Utc::now(), error: None };
+        let rec = ExitRecord {
+            exit_code,
+            oom_killed,
+            finished_at: chrono::Utc::now(),
+            error: None,
+        };
         if let Err(e) = rec.write(&self.bundle) {
             eprintln!("monitor: {e}");
         }
@@ -320,8 +375,14 @@ impl Monitor {
 
 /// Output wiring decided before build; the tty master only exists after it.
 enum PendingOutput {
-    Pipes { out: OwnedFd, err: OwnedFd },
-    Tty { listener: std::os::unix::net::UnixListener, stdin: Option<File> },
+    Pipes {
+        out: OwnedFd,
+        err: OwnedFd,
+    },
+    Tty {
+        listener: std::os::unix::net::UnixListener,
+        stdin: Option<File>,
+    },
 }
 
 impl PendingOutput {

@@ -53,16 +53,32 @@ pub fn mount_overlay(paths: &BundlePaths, lower_dirs: &[PathBuf]) -> Result<()> 
     for l in lower_dirs {
         let s = l.to_string_lossy();
         if s.contains(':') || s.contains(',') {
-            return Err(RuntimeError::InvalidSpec(format!("layer path {s:?} contains ':' or ','")));
+            return Err(RuntimeError::InvalidSpec(format!(
+                "layer path {s:?} contains ':' or ','"
+            )));
         }
         if !l.is_dir() {
             return Err(RuntimeError::InvalidSpec(format!("layer dir {s} does not exist")));
         }
     }
-    let lower = lower_dirs.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>().join(":");
-    let data = format!("lowerdir={lower},upperdir={},workdir={}", paths.upper.display(), paths.work.display());
-    mount(Some("overlay"), &paths.rootfs, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
-        .map_err(|e| RuntimeError::errno(format!("mounting overlay rootfs at {}", paths.rootfs.display()), e))
+    let lower = lower_dirs
+        .iter()
+        .map(|p| p.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(":");
+    let data = format!(
+        "lowerdir={lower},upperdir={},workdir={}",
+        paths.upper.display(),
+        paths.work.display()
+    );
+    mount(
+        Some("overlay"),
+        &paths.rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| RuntimeError::errno(format!("mounting overlay rootfs at {}", paths.rootfs.display()), e))
 }
 
 /// Unmounts the rootfs (every stacked mount); Ok when nothing is mounted.
@@ -78,12 +94,16 @@ pub fn unmount(rootfs: &Path) -> Result<()> {
 pub fn is_mounted(path: &Path) -> bool {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let want = path.to_string_lossy();
-    text.lines().any(|l| l.split(' ').nth(4).map(unescape).as_deref() == Some(&*want))
+    text.lines()
+        .any(|l| l.split(' ').nth(4).map(unescape).as_deref() == Some(&*want))
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
 fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// Writes hosts, hostname and resolv.conf into `paths.etc`.

@@ -16,8 +16,17 @@ pub const INIT_PATH_IN_CONTAINER: &str = "/sbin/docker-init";
 const DEFAULT_SHM: u64 = 64 * 1024 * 1024;
 
 const MASKED_PATHS: &[&str] = &[
-    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
     "/sys/devices/virtual/powercap",
 ];
 const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
@@ -47,8 +56,7 @@ pub fn build(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<oci_spec::runt
         "linux": linux(spec, inputs)?,
         "annotations": {"berth.name": spec.name},
     });
-    serde_json::from_value(value)
-        .map_err(|e| RuntimeError::InvalidSpec(format!("building the OCI runtime spec: {e}")))
+    serde_json::from_value(value).map_err(|e| RuntimeError::InvalidSpec(format!("building the OCI runtime spec: {e}")))
 }
 
 fn process(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
@@ -99,8 +107,22 @@ pub fn environment(spec: &ContainerSpec, user: &ResolvedUser) -> Vec<String> {
 
 fn rlimits(ulimits: &[Ulimit]) -> Result<Vec<Value>> {
     const KNOWN: &[&str] = &[
-        "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
-        "rtprio", "rttime", "sigpending", "stack",
+        "as",
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
     ];
     ulimits
         .iter()
@@ -111,7 +133,8 @@ fn rlimits(ulimits: &[Ulimit]) -> Result<Vec<Value>> {
             }
             if u.soft > u.hard {
                 return Err(RuntimeError::InvalidSpec(format!(
-                    "ulimit {}: soft limit {} is above hard limit {}", u.name, u.soft, u.hard
+                    "ulimit {}: soft limit {} is above hard limit {}",
+                    u.name, u.soft, u.hard
                 )));
             }
             Ok(json!({"type": format!("RLIMIT_{}", name.to_ascii_uppercase()), "soft": u.soft, "hard": u.hard}))
@@ -120,8 +143,15 @@ fn rlimits(ulimits: &[Ulimit]) -> Result<Vec<Value>> {
 }
 
 fn mounts(spec: &ContainerSpec, inputs: &SpecInputs) -> Vec<Value> {
-    let sys_opts = if spec.security.privileged { vec!["nosuid", "noexec", "nodev"] } else { vec!["nosuid", "noexec", "nodev", "ro"] };
-    let shm = format!("size={}", spec.resources.shm_size.filter(|s| *s > 0).unwrap_or(DEFAULT_SHM));
+    let sys_opts = if spec.security.privileged {
+        vec!["nosuid", "noexec", "nodev"]
+    } else {
+        vec!["nosuid", "noexec", "nodev", "ro"]
+    };
+    let shm = format!(
+        "size={}",
+        spec.resources.shm_size.filter(|s| *s > 0).unwrap_or(DEFAULT_SHM)
+    );
     let mut m = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
@@ -147,7 +177,11 @@ fn mounts(spec: &ContainerSpec, inputs: &SpecInputs) -> Vec<Value> {
     }
     for b in &spec.mounts {
         let mut opts = vec!["rbind".to_owned(), if b.readonly { "ro" } else { "rw" }.to_owned()];
-        if !b.options.iter().any(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave")) {
+        if !b
+            .options
+            .iter()
+            .any(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave"))
+        {
             opts.push("rprivate".to_owned());
         }
         opts.extend(b.options.iter().cloned());
@@ -161,7 +195,12 @@ fn mounts(spec: &ContainerSpec, inputs: &SpecInputs) -> Vec<Value> {
 
 /// Docker's tmpfs defaults (noexec, nosuid, nodev) unless the user's options say otherwise.
 fn tmpfs_options(user: &str) -> Vec<String> {
-    let given: Vec<String> = user.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let given: Vec<String> = user
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     let mut out = Vec::new();
     for (def, opposite) in [("noexec", "exec"), ("nosuid", "suid"), ("nodev", "dev")] {
         if !given.iter().any(|g| g == def || g == opposite) {
@@ -192,7 +231,12 @@ fn linux(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
 }
 
 fn namespaces(spec: &ContainerSpec, cg: CgroupVersion) -> Vec<Value> {
-    let mut ns = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
+    let mut ns = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
     match &spec.netns {
         NetnsMode::None => ns.push(json!({"type": "network"})),
         NetnsMode::Path(p) => ns.push(json!({"type": "network", "path": p})),
@@ -208,9 +252,7 @@ fn resources(r: &Resources, privileged: bool, cg: CgroupVersion) -> Value {
     let devices = if privileged {
         json!([{"allow": true, "access": "rwm"}])
     } else {
-        let dev = |t: &str, major: Option<i64>, minor: Option<i64>| {
-            json!({"allow": true, "type": t, "major": major, "minor": minor, "access": "rwm"})
-        };
+        let dev = |t: &str, major: Option<i64>, minor: Option<i64>| json!({"allow": true, "type": t, "major": major, "minor": minor, "access": "rwm"});
         json!([
             {"allow": false, "access": "rwm"},
             {"allow": true, "type": "c", "access": "m"}, {"allow": true, "type": "b", "access": "m"},
@@ -261,20 +303,38 @@ mod tests {
     use crate::runtime::{ProcessSpec, Security};
 
     fn inputs<'a>(user: &'a ResolvedUser, etc: &'a Path) -> SpecInputs<'a> {
-        SpecInputs { user, etc_dir: etc, init_binary: None, cgroups: CgroupVersion::V1 }
+        SpecInputs {
+            user,
+            etc_dir: etc,
+            init_binary: None,
+            cgroups: CgroupVersion::V1,
+        }
     }
 
     fn user() -> ResolvedUser {
-        ResolvedUser { uid: 0, gid: 0, additional_gids: vec![], home: "/root".into() }
+        ResolvedUser {
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+            home: "/root".into(),
+        }
     }
 
     #[test]
     fn defaults_match_docker() {
         let spec = ContainerSpec {
             id: "a".repeat(64),
-            process: ProcessSpec { args: vec!["sh".into()], ..Default::default() },
+            process: ProcessSpec {
+                args: vec!["sh".into()],
+                ..Default::default()
+            },
             hostname: "box".into(),
-            resources: Resources { memory: Some(1 << 20), nano_cpus: Some(1_500_000_000), pids_limit: Some(10), ..Default::default() },
+            resources: Resources {
+                memory: Some(1 << 20),
+                nano_cpus: Some(1_500_000_000),
+                pids_limit: Some(10),
+                ..Default::default()
+            },
             tmpfs: vec![("/run".into(), "size=1m".into())],
             ..Default::default()
         };
@@ -289,15 +349,30 @@ mod tests {
         assert!(p.env().as_ref().unwrap().contains(&"HOSTNAME=box".to_owned()));
         let caps = p.capabilities().as_ref().unwrap().bounding().as_ref().unwrap();
         assert_eq!(caps.len(), crate::runtime::caps::DEFAULT_CAPS.len());
-        let tmp = s.mounts().as_ref().unwrap().iter().find(|m| m.destination() == Path::new("/run")).unwrap();
-        assert_eq!(tmp.options().as_ref().unwrap(), &["noexec", "nosuid", "nodev", "size=1m"]);
+        let tmp = s
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == Path::new("/run"))
+            .unwrap();
+        assert_eq!(
+            tmp.options().as_ref().unwrap(),
+            &["noexec", "nosuid", "nodev", "size=1m"]
+        );
     }
 
     #[test]
     fn privileged_has_no_confinement() {
         let spec = ContainerSpec {
-            process: ProcessSpec { args: vec!["sh".into()], ..Default::default() },
-            security: Security { privileged: true, ..Default::default() },
+            process: ProcessSpec {
+                args: vec!["sh".into()],
+                ..Default::default()
+            },
+            security: Security {
+                privileged: true,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let u = user();
@@ -309,8 +384,15 @@ mod tests {
     #[test]
     fn bad_ulimit_is_refused() {
         let spec = ContainerSpec {
-            process: ProcessSpec { args: vec!["sh".into()], ..Default::default() },
-            ulimits: vec![Ulimit { name: "nofile".into(), soft: 10, hard: 5 }],
+            process: ProcessSpec {
+                args: vec!["sh".into()],
+                ..Default::default()
+            },
+            ulimits: vec![Ulimit {
+                name: "nofile".into(),
+                soft: 10,
+                hard: 5,
+            }],
             ..Default::default()
         };
         let u = user();

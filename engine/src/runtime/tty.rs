@@ -21,7 +21,9 @@ pub fn receive_master(listener: &UnixListener) -> std::io::Result<OwnedFd> {
             }
         }
     }
-    Err(std::io::Error::other("console socket message carried no file descriptor"))
+    Err(std::io::Error::other(
+        "console socket message carried no file descriptor",
+    ))
 }
 
 /// Binds a unix socket `name` inside `dir` through /proc/self/fd/<dir> (socket paths are limited to 108 bytes
@@ -35,7 +37,12 @@ pub fn bind_in(dir: &std::path::Path, name: &str) -> std::io::Result<UnixListene
 
 /// Sets the terminal size of a pty (master or slave).
 pub fn set_winsize(fd: &impl std::os::fd::AsRawFd, rows: u16, cols: u16) -> std::io::Result<()> {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads a winsize struct we own for the duration of the call.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
         return Err(std::io::Error::last_os_error());
@@ -46,8 +53,12 @@ pub fn set_winsize(fd: &impl std::os::fd::AsRawFd, rows: u16, cols: u16) -> std:
 /// Asks the process serving the control socket at `path` to resize its terminal ("resize <rows> <cols>").
 pub fn send_resize(path: &std::path::Path, rows: u16, cols: u16) -> std::io::Result<()> {
     use std::io::{Read, Write};
-    let dir = path.parent().ok_or_else(|| std::io::Error::other("control socket path has no directory"))?;
-    let name = path.file_name().ok_or_else(|| std::io::Error::other("control socket path has no name"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("control socket path has no directory"))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("control socket path has no name"))?;
     // Connect through /proc/self/fd/<dir> so long bundle paths fit in sun_path (thread-safe, unlike chdir).
     let dirfd = std::fs::File::open(dir)?;
     let short = std::path::Path::new(&format!("/proc/self/fd/{}", dirfd.as_raw_fd())).join(name);
@@ -72,7 +83,11 @@ pub fn serve_control(listener: &UnixListener, master: &impl std::os::fd::AsRawFd
     let n = conn.read(&mut buf).unwrap_or(0);
     let text = String::from_utf8_lossy(&buf[..n]);
     let mut it = text.split_whitespace();
-    let reply = match (it.next(), it.next().and_then(|r| r.parse().ok()), it.next().and_then(|c| c.parse().ok())) {
+    let reply = match (
+        it.next(),
+        it.next().and_then(|r| r.parse().ok()),
+        it.next().and_then(|c| c.parse().ok()),
+    ) {
         (Some("resize"), Some(rows), Some(cols)) => match set_winsize(master, rows, cols) {
             Ok(()) => "ok".to_owned(),
             Err(e) => format!("error {e}"),

@@ -50,9 +50,11 @@ pub fn resolve(rootfs: &Path, user: Option<&str>, extra_groups: &[String]) -> Re
         gid = find_group(&groups, g)?;
     }
     let mut additional: Vec<u32> = match &name {
-        Some(n) if group_part.is_none() => {
-            groups.iter().filter(|g| g.members.iter().any(|m| m == n)).map(|g| g.gid).collect()
-        }
+        Some(n) if group_part.is_none() => groups
+            .iter()
+            .filter(|g| g.members.iter().any(|m| m == n))
+            .map(|g| g.gid)
+            .collect(),
         _ => Vec::new(),
     };
     for g in extra_groups {
@@ -60,7 +62,12 @@ pub fn resolve(rootfs: &Path, user: Option<&str>, extra_groups: &[String]) -> Re
     }
     additional.sort_unstable();
     additional.dedup();
-    Ok(ResolvedUser { uid, gid, additional_gids: additional, home })
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids: additional,
+        home,
+    })
 }
 
 fn find_user<'a>(passwd: &'a [PasswdEntry], user: &str) -> Result<Option<&'a PasswdEntry>> {
@@ -69,7 +76,12 @@ fn find_user<'a>(passwd: &'a [PasswdEntry], user: &str) -> Result<Option<&'a Pas
     }
     Ok(match user.parse::<u32>() {
         Ok(uid) => passwd.iter().find(|e| e.uid == uid),
-        Err(_) => Some(passwd.iter().find(|e| e.name == user).ok_or_else(|| unknown("user", user))?),
+        Err(_) => Some(
+            passwd
+                .iter()
+                .find(|e| e.name == user)
+                .ok_or_else(|| unknown("user", user))?,
+        ),
     })
 }
 
@@ -77,7 +89,11 @@ fn find_group(groups: &[GroupEntry], group: &str) -> Result<u32> {
     if let Ok(gid) = group.parse::<u32>() {
         return Ok(gid);
     }
-    groups.iter().find(|g| g.name == group).map(|g| g.gid).ok_or_else(|| unknown("group", group))
+    groups
+        .iter()
+        .find(|g| g.name == group)
+        .map(|g| g.gid)
+        .ok_or_else(|| unknown("group", group))
 }
 
 fn unknown(kind: &str, name: &str) -> RuntimeError {
@@ -119,7 +135,9 @@ fn read_groups(rootfs: &Path) -> Vec<GroupEntry> {
             Some(GroupEntry {
                 name: (*f.first()?).to_owned(),
                 gid: f.get(2)?.parse().ok()?,
-                members: f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())?,
+                members: f
+                    .get(3)
+                    .map(|m| m.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())?,
             })
         })
         .collect()
@@ -132,7 +150,11 @@ mod tests {
     fn rootfs() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir(d.path().join("etc")).unwrap();
-        std::fs::write(d.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\n").unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\n",
+        )
+        .unwrap();
         std::fs::write(d.path().join("etc/group"), "root:x:0:\nwww:x:33:\nstaff:x:50:www\n").unwrap();
         d
     }
@@ -141,7 +163,10 @@ mod tests {
     fn resolves_names_numbers_and_groups() {
         let r = rootfs();
         let u = resolve(r.path(), Some("www"), &[]).unwrap();
-        assert_eq!((u.uid, u.gid, u.additional_gids.clone(), u.home.as_str()), (33, 33, vec![50], "/var/www"));
+        assert_eq!(
+            (u.uid, u.gid, u.additional_gids.clone(), u.home.as_str()),
+            (33, 33, vec![50], "/var/www")
+        );
         let u = resolve(r.path(), Some("1000:staff"), &["root".into()]).unwrap();
         assert_eq!((u.uid, u.gid, u.additional_gids), (1000, 50, vec![0]));
         let u = resolve(r.path(), None, &[]).unwrap();

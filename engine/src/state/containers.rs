@@ -135,7 +135,8 @@ impl StateDb {
                 )));
             }
             names.insert(rec.name.as_str(), rec.id.as_str())?;
-            tx.open_table(CONTAINERS)?.insert(rec.id.as_str(), to_json(rec)?.as_slice())?;
+            tx.open_table(CONTAINERS)?
+                .insert(rec.id.as_str(), to_json(rec)?.as_slice())?;
         }
         tx.commit()?;
         Ok(())

@@ -30,7 +30,13 @@ impl Fixture {
         let root = tempfile::Builder::new().prefix("berth-rt-").tempdir().unwrap();
         let layer = root.path().join("layer");
         unpack_busybox(&layer);
-        let root = if std::env::var_os("BERTH_TEST_KEEP").is_some() { let r = root; eprintln!("keeping {}", r.path().display()); tempfile::TempDir::new_in(r.keep()).unwrap() } else { root };
+        let root = if std::env::var_os("BERTH_TEST_KEEP").is_some() {
+            let r = root;
+            eprintln!("keeping {}", r.path().display());
+            tempfile::TempDir::new_in(r.keep()).unwrap()
+        } else {
+            root
+        };
         let rt = Runtime::new(root.path()).unwrap().with_monitor_exe(berth_bin());
         Self { root, layer, rt }
     }
@@ -43,7 +49,10 @@ impl Fixture {
             hostname: id[..12].to_owned(),
             id,
             lower_dirs: vec![self.layer.clone()],
-            process: ProcessSpec { args: args.iter().map(|s| s.to_string()).collect(), ..Default::default() },
+            process: ProcessSpec {
+                args: args.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -58,11 +67,19 @@ impl Fixture {
 }
 
 pub fn log_text(rt: &Runtime, id: &str) -> String {
-    engine::runtime::logfile::read_records(&rt.log_path(id)).unwrap().into_iter().map(|r| r.log).collect()
+    engine::runtime::logfile::read_records(&rt.log_path(id))
+        .unwrap()
+        .into_iter()
+        .map(|r| r.log)
+        .collect()
 }
 
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// The `berth` binary that serves `__monitor`: BERTH_BIN, else the workspace's debug build.
@@ -98,12 +115,25 @@ pub fn unpack_busybox(dest: &Path) {
     }
     let outer = tmp.path().join("outer");
     std::fs::create_dir_all(&outer).unwrap();
-    let st = Command::new("tar").arg("xf").arg(&tarball).arg("-C").arg(&outer).status().unwrap();
+    let st = Command::new("tar")
+        .arg("xf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&outer)
+        .status()
+        .unwrap();
     assert!(st.success());
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(outer.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outer.join("manifest.json")).unwrap()).unwrap();
     let layer = manifest[0]["Layers"][0].as_str().unwrap();
     std::fs::create_dir_all(dest).unwrap();
-    let st = Command::new("tar").arg("xf").arg(outer.join(layer)).arg("-C").arg(dest).status().unwrap();
+    let st = Command::new("tar")
+        .arg("xf")
+        .arg(outer.join(layer))
+        .arg("-C")
+        .arg(dest)
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
@@ -118,7 +148,11 @@ impl Drop for Fixture {
 
 /// Lines of /proc/self/mountinfo mentioning `needle`.
 pub fn mounts_with(needle: &str) -> usize {
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.contains(needle)).count()
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count()
 }
 
 /// Cgroup dirs named after `id` under any hierarchy.
@@ -141,7 +175,9 @@ pub fn processes_with(needle: &str) -> usize {
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
         .filter(|e| {
-            std::fs::read(e.path().join("cmdline")).map(|c| String::from_utf8_lossy(&c).contains(needle)).unwrap_or(false)
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
         })
         .count()
 }

@@ -23,7 +23,9 @@ pub fn upstreams_from_resolv_conf(path: &Path) -> Vec<SocketAddr> {
 pub async fn over_udp(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
     for up in upstreams {
         let bind: SocketAddr = if up.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().ok()?;
-        let Ok(sock) = UdpSocket::bind(bind).await else { continue };
+        let Ok(sock) = UdpSocket::bind(bind).await else {
+            continue;
+        };
         if sock.send_to(query, up).await.is_err() {
             continue;
         }

@@ -4,6 +4,6 @@ mod forward;
 mod records;
 mod server;
 
+pub use forward::upstreams_from_resolv_conf;
 pub use records::Records;
 pub use server::DnsServer;
-pub use forward::upstreams_from_resolv_conf;

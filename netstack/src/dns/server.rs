@@ -68,16 +68,27 @@ impl DnsServer {
 
     /// Starts answering for `network` on `addr` (UDP and TCP). Replaces an earlier listener of that network.
     pub async fn serve(&self, network: &NetworkId, addr: SocketAddr) -> Result<()> {
-        let udp = UdpSocket::bind(addr).await.map_err(|e| NetError::io("bind DNS (udp) on", addr.to_string(), e))?;
-        let tcp = TcpListener::bind(addr).await.map_err(|e| NetError::io("bind DNS (tcp) on", addr.to_string(), e))?;
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| NetError::io("bind DNS (udp) on", addr.to_string(), e))?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|e| NetError::io("bind DNS (tcp) on", addr.to_string(), e))?;
         let ctx = Ctx {
             network: network.clone(),
             records: self.records.clone(),
             upstreams: self.upstreams.clone(),
             per_client: self.per_client.clone(),
         };
-        let tasks = vec![tokio::spawn(serve_udp(Arc::new(udp), ctx.clone())), tokio::spawn(serve_tcp(tcp, ctx))];
-        let old = self.listeners.lock().unwrap_or_else(|p| p.into_inner()).insert(network.clone(), tasks);
+        let tasks = vec![
+            tokio::spawn(serve_udp(Arc::new(udp), ctx.clone())),
+            tokio::spawn(serve_tcp(tcp, ctx)),
+        ];
+        let old = self
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(network.clone(), tasks);
         old.into_iter().flatten().for_each(|t| t.abort());
         Ok(())
     }
@@ -100,7 +111,9 @@ impl Drop for DnsServer {
 async fn serve_udp(sock: Arc<UdpSocket>, ctx: Ctx) {
     let mut buf = vec![0u8; 4096];
     loop {
-        let Ok((n, peer)) = sock.recv_from(&mut buf).await else { continue };
+        let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+            continue;
+        };
         let packet = buf[..n].to_vec();
         let (sock, ctx) = (sock.clone(), ctx.clone());
         tokio::spawn(async move {
@@ -113,7 +126,9 @@ async fn serve_udp(sock: Arc<UdpSocket>, ctx: Ctx) {
 
 async fn serve_tcp(listener: TcpListener, ctx: Ctx) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else { continue };
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(serve_tcp_conn(stream, peer.ip(), ctx.clone()));
     }
 }
@@ -125,7 +140,9 @@ async fn serve_tcp_conn(mut stream: TcpStream, peer: IpAddr, ctx: Ctx) {
         if stream.read_exact(&mut packet).await.is_err() {
             return;
         }
-        let Some(reply) = answer(&ctx, &packet, peer, true).await else { return };
+        let Some(reply) = answer(&ctx, &packet, peer, true).await else {
+            return;
+        };
         let Ok(n) = u16::try_from(reply.len()) else { return };
         if stream.write_all(&n.to_be_bytes()).await.is_err() || stream.write_all(&reply).await.is_err() {
             return;
@@ -144,7 +161,12 @@ async fn answer(ctx: &Ctx, packet: &[u8], peer: IpAddr, tcp: bool) -> Option<Vec
     if let Some(reply) = local_answer(ctx, &msg) {
         return reply.to_vec().ok();
     }
-    let custom = ctx.per_client.read().unwrap_or_else(|p| p.into_inner()).get(&peer).cloned();
+    let custom = ctx
+        .per_client
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&peer)
+        .cloned();
     let upstreams = custom.unwrap_or_else(|| ctx.upstreams.read().unwrap_or_else(|p| p.into_inner()).clone());
     let forwarded = if tcp {
         forward::over_tcp(packet, &upstreams).await
@@ -163,7 +185,10 @@ fn local_answer(ctx: &Ctx, msg: &Message) -> Option<Message> {
     let mut reply = error_reply(msg, ResponseCode::NoError);
     reply.metadata.authoritative = true;
     let wanted = |a: &IpAddr| {
-        matches!((query.query_type, a), (RecordType::A, IpAddr::V4(_)) | (RecordType::AAAA, IpAddr::V6(_)) | (RecordType::ANY, _))
+        matches!(
+            (query.query_type, a),
+            (RecordType::A, IpAddr::V4(_)) | (RecordType::AAAA, IpAddr::V6(_)) | (RecordType::ANY, _)
+        )
     };
     // A known name with no address of the asked type gets an empty NOERROR, not a forward.
     for addr in addrs.iter().filter(|a| wanted(a)) {
@@ -187,5 +212,7 @@ fn error_reply(msg: &Message, code: ResponseCode) -> Message {
 /// FORMERR for packets that do not parse but carry at least an id.
 fn formerr(packet: &[u8]) -> Option<Vec<u8>> {
     let id = u16::from_be_bytes([*packet.first()?, *packet.get(1)?]);
-    Message::error_msg(id, OpCode::Query, ResponseCode::FormErr).to_vec().ok()
+    Message::error_msg(id, OpCode::Query, ResponseCode::FormErr)
+        .to_vec()
+        .ok()
 }

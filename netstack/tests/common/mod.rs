@@ -36,7 +36,11 @@ where
     let res = std::thread::spawn(move || {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare netns");
         sh("ip link set lo up");
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(f());
     })
     .join();
@@ -48,19 +52,30 @@ where
 /// Runs a shell command (in the caller's namespaces); returns stdout; panics on failure.
 pub fn sh(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().expect("spawn sh");
-    assert!(out.status.success(), "`{cmd}` failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// True when `cmd` exits 0.
 pub fn sh_ok(cmd: &str) -> bool {
-    Command::new("sh").arg("-c").arg(cmd).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// A random 64-hex id.
 pub fn rand_hex() -> String {
     let mut rng = rand::rng();
-    (0..64).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect()
+    (0..64)
+        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+        .collect()
 }
 
 /// A random network id.
@@ -162,7 +177,10 @@ impl Drop for NsServer {
     }
 }
 
-fn ns_thread(ns: &Path, body: impl FnOnce(std::sync::Arc<std::sync::atomic::AtomicBool>, std::sync::mpsc::Sender<()>) + Send + 'static) -> NsServer {
+fn ns_thread(
+    ns: &Path,
+    body: impl FnOnce(std::sync::Arc<std::sync::atomic::AtomicBool>, std::sync::mpsc::Sender<()>) + Send + 'static,
+) -> NsServer {
     let file = std::fs::File::open(ns).expect("open netns");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -171,8 +189,13 @@ fn ns_thread(ns: &Path, body: impl FnOnce(std::sync::Arc<std::sync::atomic::Atom
         nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
         body(flag, ready_tx);
     });
-    ready_rx.recv_timeout(std::time::Duration::from_secs(5)).expect("server ready");
-    NsServer { stop, thread: Some(thread) }
+    ready_rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("server ready");
+    NsServer {
+        stop,
+        thread: Some(thread),
+    }
 }
 
 /// TCP server in `ns` on `port`: answers each connection with `reply` and closes.
@@ -198,7 +221,8 @@ pub fn tcp_server_in(ns: &Path, port: u16, reply: &'static str) -> NsServer {
 pub fn udp_echo_in(ns: &Path, port: u16) -> NsServer {
     ns_thread(ns, move |stop, ready| {
         let u = std::net::UdpSocket::bind(("0.0.0.0", port)).expect("bind in netns");
-        u.set_read_timeout(Some(std::time::Duration::from_millis(20))).expect("timeout");
+        u.set_read_timeout(Some(std::time::Duration::from_millis(20)))
+            .expect("timeout");
         let _ = ready.send(());
         let mut buf = [0u8; 1500];
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {

@@ -3,9 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{
-    clean_destination, volume_name, BindRequest, MountRequest, RequestSource, VolumeRequest,
-};
+use super::{clean_destination, volume_name, BindRequest, MountRequest, RequestSource, VolumeRequest};
 use crate::error::{Error, Result};
 use crate::name::VolumeName;
 use crate::options::Propagation;
@@ -46,9 +44,7 @@ pub fn parse_bind(field: &str, raw: &str) -> Result<MountRequest> {
     if parts.len() > 1 && src.is_empty() {
         return Err(Error::spec(
             field,
-            format!(
-                "{raw:?} has an empty source (expected a volume name or an absolute host path)"
-            ),
+            format!("{raw:?} has an empty source (expected a volume name or an absolute host path)"),
         ));
     }
     let destination = clean_destination(field, dst)?;
@@ -56,10 +52,7 @@ pub fn parse_bind(field: &str, raw: &str) -> Result<MountRequest> {
     let read_only = mode.read_only.unwrap_or(false);
     let source = if src.starts_with('/') {
         if mode.no_copy {
-            return Err(Error::spec(
-                field,
-                "nocopy applies to volumes, not to host paths",
-            ));
+            return Err(Error::spec(field, "nocopy applies to volumes, not to host paths"));
         }
         RequestSource::Bind(BindRequest {
             source: PathBuf::from(src),
@@ -69,10 +62,7 @@ pub fn parse_bind(field: &str, raw: &str) -> Result<MountRequest> {
         })
     } else {
         if mode.propagation.is_some() {
-            return Err(Error::spec(
-                field,
-                "propagation applies to host paths, not to volumes",
-            ));
+            return Err(Error::spec(field, "propagation applies to host paths, not to volumes"));
         }
         let (name, anonymous) = if src.is_empty() {
             (VolumeName::generate(), true)
@@ -153,9 +143,7 @@ mod tests {
     }
 
     fn err(raw: &str) -> String {
-        parse_bind("HostConfig.Binds[1]", raw)
-            .unwrap_err()
-            .to_string()
+        parse_bind("HostConfig.Binds[1]", raw).unwrap_err().to_string()
     }
 
     #[test]
@@ -164,9 +152,7 @@ mod tests {
         assert_eq!(m.destination, PathBuf::from("/data"));
         assert!(m.read_only);
         assert_eq!(m.mode, "ro,rslave");
-        let RequestSource::Bind(b) = m.source else {
-            panic!()
-        };
+        let RequestSource::Bind(b) = m.source else { panic!() };
         assert_eq!(b.source, PathBuf::from("/srv/data"));
         assert_eq!(b.propagation, Propagation::Rslave);
         assert!(b.create_host_path && b.recursive);
@@ -176,9 +162,7 @@ mod tests {
     fn named_volume() {
         let m = bind("pgdata:/var/lib/postgresql/data:nocopy,z");
         assert!(!m.read_only);
-        let RequestSource::Volume(v) = m.source else {
-            panic!()
-        };
+        let RequestSource::Volume(v) = m.source else { panic!() };
         assert_eq!(v.name.as_str(), "pgdata");
         assert!(v.no_copy && !v.anonymous);
     }
@@ -186,9 +170,7 @@ mod tests {
     #[test]
     fn anonymous_volume() {
         let m = bind("/cache");
-        let RequestSource::Volume(v) = &m.source else {
-            panic!()
-        };
+        let RequestSource::Volume(v) = &m.source else { panic!() };
         assert!(v.anonymous && m.is_anonymous_volume());
         assert_eq!(v.name.as_str().len(), 64);
         assert_eq!(m.destination, PathBuf::from("/cache"));

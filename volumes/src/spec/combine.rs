@@ -4,10 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{
-    clean_destination, parse_bind, parse_mount, MountEntry, MountRequest, RequestSource,
-    VolumeRequest,
-};
+use super::{clean_destination, parse_bind, parse_mount, MountEntry, MountRequest, RequestSource, VolumeRequest};
 use crate::error::{Error, Result};
 use crate::name::VolumeName;
 use crate::options::TmpfsOptions;
@@ -116,12 +113,7 @@ pub fn parse(inputs: &MountInputs) -> Result<Vec<MountRequest>> {
         .config_volumes
         .iter()
         .map(|d| ("Config.Volumes", d))
-        .chain(
-            inputs
-                .image_volumes
-                .iter()
-                .map(|d| ("image config Volumes", d)),
-        );
+        .chain(inputs.image_volumes.iter().map(|d| ("image config Volumes", d)));
     for (origin, dst) in anon {
         let field = format!("{origin}[{dst:?}]");
         let destination = clean_destination(&field, dst)?;
@@ -169,9 +161,7 @@ mod tests {
     use super::*;
 
     fn dests(reqs: &[MountRequest]) -> Vec<String> {
-        reqs.iter()
-            .map(|r| r.destination.display().to_string())
-            .collect()
+        reqs.iter().map(|r| r.destination.display().to_string()).collect()
     }
 
     #[test]
@@ -195,14 +185,7 @@ mod tests {
         let reqs = parse(&inputs).unwrap();
         assert_eq!(
             dests(&reqs),
-            [
-                "/shared",
-                "/data",
-                "/run/x",
-                "/tmp",
-                "/cache",
-                "/var/lib/app"
-            ]
+            ["/shared", "/data", "/run/x", "/tmp", "/cache", "/var/lib/app"]
         );
         assert!(reqs[0].read_only && reqs[0].field == "HostConfig.VolumesFrom[0]");
         assert_eq!(reqs[1].volume().unwrap().as_str(), "v1");
@@ -214,10 +197,7 @@ mod tests {
     fn duplicates_are_refused() {
         let inputs = MountInputs {
             binds: vec!["v1:/data".into()],
-            mounts: vec![serde_json::from_str(
-                r#"{"Type":"volume","Source":"v2","Target":"/data/"}"#,
-            )
-            .unwrap()],
+            mounts: vec![serde_json::from_str(r#"{"Type":"volume","Source":"v2","Target":"/data/"}"#).unwrap()],
             ..Default::default()
         };
         let e = parse(&inputs).unwrap_err().to_string();
@@ -231,10 +211,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap_err();
-        assert!(
-            e.to_string().starts_with("HostConfig.Tmpfs[\"/t\"]: "),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("HostConfig.Tmpfs[\"/t\"]: "), "{e}");
         assert!(VolumesFromSpec::parse(3, "c:rx")
             .unwrap_err()
             .to_string()

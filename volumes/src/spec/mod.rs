@@ -16,10 +16,7 @@ use crate::options::{Propagation, TmpfsOptions};
 
 pub use binds::parse_bind;
 pub use combine::{parse, MountInputs, VolumesFrom, VolumesFromSpec};
-pub use mounts::{
-    parse_mount, BindOptionsEntry, DriverConfigEntry, MountEntry, TmpfsOptionsEntry,
-    VolumeOptionsEntry,
-};
+pub use mounts::{parse_mount, BindOptionsEntry, DriverConfigEntry, MountEntry, TmpfsOptionsEntry, VolumeOptionsEntry};
 
 /// One mount a container asks for, typed; the engine stores these with the container
 /// (anonymous volumes already have their generated names) and hands them to `VolumeStore::prepare`.
@@ -128,11 +125,7 @@ pub(crate) fn clean_destination(field: &str, raw: &str) -> Result<PathBuf> {
 }
 
 /// A Subpath must be relative and stay inside the volume lexically; symlinks are checked when resolved.
-pub(crate) fn check_subpath(
-    field: &str,
-    volume: &VolumeName,
-    raw: &str,
-) -> Result<Option<PathBuf>> {
+pub(crate) fn check_subpath(field: &str, volume: &VolumeName, raw: &str) -> Result<Option<PathBuf>> {
     if raw.is_empty() {
         return Ok(None);
     }
@@ -163,22 +156,11 @@ mod tests {
 
     #[test]
     fn destinations_are_cleaned() {
-        assert_eq!(
-            clean_destination("f", "/a//b/./c/").unwrap(),
-            PathBuf::from("/a/b/c")
-        );
-        assert_eq!(
-            clean_destination("f", "/a/../b").unwrap(),
-            PathBuf::from("/b")
-        );
-        assert_eq!(
-            clean_destination("f", "/../../x").unwrap(),
-            PathBuf::from("/x")
-        );
+        assert_eq!(clean_destination("f", "/a//b/./c/").unwrap(), PathBuf::from("/a/b/c"));
+        assert_eq!(clean_destination("f", "/a/../b").unwrap(), PathBuf::from("/b"));
+        assert_eq!(clean_destination("f", "/../../x").unwrap(), PathBuf::from("/x"));
         for bad in ["", "rel", "/", "/a/..", "//"] {
-            let err = clean_destination("HostConfig.Binds[0]", bad)
-                .unwrap_err()
-                .to_string();
+            let err = clean_destination("HostConfig.Binds[0]", bad).unwrap_err().to_string();
             assert!(err.starts_with("HostConfig.Binds[0]: "), "{bad}: {err}");
         }
     }
@@ -186,10 +168,7 @@ mod tests {
     #[test]
     fn subpaths() {
         let v = VolumeName::new("vol").unwrap();
-        assert_eq!(
-            check_subpath("f", &v, "a/./b").unwrap(),
-            Some(PathBuf::from("a/b"))
-        );
+        assert_eq!(check_subpath("f", &v, "a/./b").unwrap(), Some(PathBuf::from("a/b")));
         assert_eq!(check_subpath("f", &v, "").unwrap(), None);
         for bad in ["../x", "a/../../x", "/etc", "a/.."] {
             let err = check_subpath("f", &v, bad).unwrap_err();

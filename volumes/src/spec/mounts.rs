@@ -5,10 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_subpath, clean_destination, volume_name, BindRequest, MountRequest, RequestSource,
-    VolumeRequest,
-};
+use super::{check_subpath, clean_destination, volume_name, BindRequest, MountRequest, RequestSource, VolumeRequest};
 use crate::error::{Error, Result};
 use crate::name::VolumeName;
 use crate::options::{Propagation, TmpfsOptions};
@@ -122,12 +119,7 @@ pub fn parse_mount(index: usize, entry: &MountEntry) -> Result<MountRequest> {
             forbid(entry.volume_options.is_some(), "VolumeOptions")?;
             RequestSource::Tmpfs(tmpfs(&at, entry.tmpfs_options.as_ref())?)
         }
-        "" => {
-            return Err(Error::spec(
-                at(".Type"),
-                "missing (expected volume, bind or tmpfs)",
-            ))
-        }
+        "" => return Err(Error::spec(at(".Type"), "missing (expected volume, bind or tmpfs)")),
         other => {
             return Err(Error::spec(
                 at(".Type"),
@@ -145,11 +137,7 @@ pub fn parse_mount(index: usize, entry: &MountEntry) -> Result<MountRequest> {
     })
 }
 
-fn bind(
-    at: &dyn Fn(&str) -> String,
-    source: &str,
-    opts: Option<&BindOptionsEntry>,
-) -> Result<BindRequest> {
+fn bind(at: &dyn Fn(&str) -> String, source: &str, opts: Option<&BindOptionsEntry>) -> Result<BindRequest> {
     if !source.starts_with('/') {
         let msg = if source.is_empty() {
             "missing (expected an absolute host path)".to_string()
@@ -176,22 +164,14 @@ fn bind(
     })
 }
 
-fn volume(
-    at: &dyn Fn(&str) -> String,
-    source: &str,
-    opts: Option<&VolumeOptionsEntry>,
-) -> Result<VolumeRequest> {
+fn volume(at: &dyn Fn(&str) -> String, source: &str, opts: Option<&VolumeOptionsEntry>) -> Result<VolumeRequest> {
     let (name, anonymous) = match source {
         "" => (VolumeName::generate(), true),
         s => (volume_name(&at(".Source"), s)?, false),
     };
     let opts = opts.cloned().unwrap_or_default();
     let driver = opts.driver_config.clone().unwrap_or_default();
-    if let Some(d) = driver
-        .name
-        .as_deref()
-        .filter(|d| !d.is_empty() && *d != LOCAL_DRIVER)
-    {
+    if let Some(d) = driver.name.as_deref().filter(|d| !d.is_empty() && *d != LOCAL_DRIVER) {
         return Err(Error::spec(
             at(".VolumeOptions.DriverConfig.Name"),
             format!("volume driver {d:?} is not available (berth has the local driver only)"),
@@ -218,8 +198,7 @@ fn volume(
 fn tmpfs(at: &dyn Fn(&str) -> String, opts: Option<&TmpfsOptionsEntry>) -> Result<TmpfsOptions> {
     let opts = opts.cloned().unwrap_or_default();
     let mut out = TmpfsOptions::default();
-    let mut push =
-        |field: &str, word: String| out.push(&word).map_err(|m| Error::spec(at(field), m));
+    let mut push = |field: &str, word: String| out.push(&word).map_err(|m| Error::spec(at(field), m));
     match opts.size_bytes {
         Some(n) if n < 0 => {
             return Err(Error::spec(
@@ -245,12 +224,7 @@ fn tmpfs(at: &dyn Fn(&str) -> String, opts: Option<&TmpfsOptionsEntry>) -> Resul
         match kv.as_slice() {
             [k] => push(&field, k.clone())?,
             [k, v] => push(&field, format!("{k}={v}"))?,
-            _ => {
-                return Err(Error::spec(
-                    at(&field),
-                    "expected [option] or [option, value]",
-                ))
-            }
+            _ => return Err(Error::spec(at(&field), "expected [option] or [option, value]")),
         }
     }
     Ok(out)
@@ -274,18 +248,11 @@ mod tests {
 
     #[test]
     fn volume_with_options() {
-        let m = ok(
-            r#"{"Type":"volume","Source":"db","Target":"/data","ReadOnly":true,
-            "VolumeOptions":{"NoCopy":true,"Subpath":"pg/13","Labels":{"a":"b"}}}"#,
-        );
+        let m = ok(r#"{"Type":"volume","Source":"db","Target":"/data","ReadOnly":true,
+            "VolumeOptions":{"NoCopy":true,"Subpath":"pg/13","Labels":{"a":"b"}}}"#);
         assert!(m.read_only);
-        let RequestSource::Volume(v) = m.source else {
-            panic!()
-        };
-        assert_eq!(
-            (v.name.as_str(), v.no_copy, v.anonymous),
-            ("db", true, false)
-        );
+        let RequestSource::Volume(v) = m.source else { panic!() };
+        assert_eq!((v.name.as_str(), v.no_copy, v.anonymous), ("db", true, false));
         assert_eq!(v.subpath, Some(PathBuf::from("pg/13")));
         assert_eq!(v.labels.get("a").map(String::as_str), Some("b"));
     }
@@ -299,15 +266,11 @@ mod tests {
     fn bind_with_options() {
         let m = ok(r#"{"Type":"bind","Source":"/srv","Target":"/s",
             "BindOptions":{"Propagation":"rshared","CreateMountpoint":true,"NonRecursive":true}}"#);
-        let RequestSource::Bind(b) = m.source else {
-            panic!()
-        };
+        let RequestSource::Bind(b) = m.source else { panic!() };
         assert_eq!(b.propagation, Propagation::Rshared);
         assert!(b.create_host_path && !b.recursive);
         let m = ok(r#"{"Type":"bind","Source":"/srv","Target":"/s"}"#);
-        let RequestSource::Bind(b) = m.source else {
-            panic!()
-        };
+        let RequestSource::Bind(b) = m.source else { panic!() };
         assert!(!b.create_host_path && b.recursive);
         assert_eq!(b.propagation, Propagation::Rprivate);
     }
@@ -317,16 +280,13 @@ mod tests {
         let m = ok(
             r#"{"Type":"tmpfs","Target":"/t","TmpfsOptions":{"SizeBytes":1048576,"Mode":1023,"Options":[["exec"],["uid","1000"]]}}"#,
         );
-        let RequestSource::Tmpfs(t) = m.source else {
-            panic!()
-        };
+        let RequestSource::Tmpfs(t) = m.source else { panic!() };
         assert_eq!(t.words, ["size=1048576", "mode=1777", "exec", "uid=1000"]);
     }
 
     #[test]
     fn bollard_mount_converts() {
-        let json =
-            r#"{"Target":"/d","Source":"v1","Type":"volume","VolumeOptions":{"NoCopy":false}}"#;
+        let json = r#"{"Target":"/d","Source":"v1","Type":"volume","VolumeOptions":{"NoCopy":false}}"#;
         let back = serde_json::to_string(&entry(json)).unwrap();
         assert_eq!(entry(&back), entry(json));
     }

@@ -61,10 +61,7 @@ impl TestStore {
     }
 
     pub fn create(&self, name: &str, opts: &[(&str, &str)]) -> Volume {
-        let opts = opts
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let opts = opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         self.store
             .create(Some(name.parse().expect("name")), BTreeMap::new(), opts)
             .expect("create volume")
@@ -111,8 +108,7 @@ pub fn write_bytes(path: &Path, len: usize) -> Result<(), i32> {
     let mut left = len;
     while left > 0 {
         let n = left.min(chunk.len());
-        f.write_all(&chunk[..n])
-            .map_err(|e| e.raw_os_error().unwrap_or(-1))?;
+        f.write_all(&chunk[..n]).map_err(|e| e.raw_os_error().unwrap_or(-1))?;
         left -= n;
     }
     f.sync_all().map_err(|e| e.raw_os_error().unwrap_or(-1))

@@ -62,7 +62,11 @@ pub struct ContainerNet {
 
 fn parse_dns(v: &[String]) -> Result<Vec<IpAddr>> {
     v.iter()
-        .map(|s| s.parse().map_err(|_| EngineError::BadRequest(format!("HostConfig.Dns: invalid value {s:?}: expected an IP address"))))
+        .map(|s| {
+            s.parse().map_err(|_| {
+                EngineError::BadRequest(format!("HostConfig.Dns: invalid value {s:?}: expected an IP address"))
+            })
+        })
         .collect()
 }
 
@@ -74,14 +78,23 @@ pub fn port_requests(map: Option<&PortMap>) -> Result<Vec<PortRequest>> {
         let proto = match proto {
             "tcp" => Proto::Tcp,
             "udp" => Proto::Udp,
-            other => return Err(EngineError::BadRequest(format!("HostConfig.PortBindings: protocol {other:?} of {key:?} is not supported (tcp, udp)"))),
+            other => {
+                return Err(EngineError::BadRequest(format!(
+                    "HostConfig.PortBindings: protocol {other:?} of {key:?} is not supported (tcp, udp)"
+                )))
+            }
         };
-        let port: u16 = port
-            .parse()
-            .map_err(|_| EngineError::BadRequest(format!("HostConfig.PortBindings: invalid container port in {key:?}")))?;
+        let port: u16 = port.parse().map_err(|_| {
+            EngineError::BadRequest(format!("HostConfig.PortBindings: invalid container port in {key:?}"))
+        })?;
         for b in bindings.iter().flatten() {
-            let req = PortRequest::parse(proto, b.host_ip.as_deref().unwrap_or(""), b.host_port.as_deref().unwrap_or(""), port)
-                .map_err(|e| EngineError::BadRequest(format!("HostConfig.PortBindings[{key:?}]: {e}")))?;
+            let req = PortRequest::parse(
+                proto,
+                b.host_ip.as_deref().unwrap_or(""),
+                b.host_port.as_deref().unwrap_or(""),
+                port,
+            )
+            .map_err(|e| EngineError::BadRequest(format!("HostConfig.PortBindings[{key:?}]: {e}")))?;
             out.push(req);
         }
     }
@@ -97,8 +110,19 @@ impl Networks {
         let mode = req.network_mode.as_deref().unwrap_or("");
         let default_gw = self.resolve(DEFAULT_BRIDGE).ok().map(|n| n.alloc.gateway);
         let plain = |mode| -> Result<ContainerNet> {
-            let spec = ResolvSpec { dns: parse_dns(&req.dns)?, search: req.dns_search.clone(), options: req.dns_options.clone(), embedded: None };
-            Ok(ContainerNet { mode, resolv_conf: render_resolv_conf(&spec, &host_resolv), hosts: self.hosts(req, default_gw)?, ports: Vec::new(), endpoints: Vec::new() })
+            let spec = ResolvSpec {
+                dns: parse_dns(&req.dns)?,
+                search: req.dns_search.clone(),
+                options: req.dns_options.clone(),
+                embedded: None,
+            };
+            Ok(ContainerNet {
+                mode,
+                resolv_conf: render_resolv_conf(&spec, &host_resolv),
+                hosts: self.hosts(req, default_gw)?,
+                ports: Vec::new(),
+                endpoints: Vec::new(),
+            })
         };
         match mode {
             "host" => return plain(NetMode::Host),
@@ -108,7 +132,9 @@ impl Networks {
         if let Some(other) = mode.strip_prefix("container:") {
             let rec = self.container_record(other)?;
             if !self.has_sandbox(&rec.id) {
-                return Err(EngineError::Conflict(format!("cannot join network namespace of container {other}: it is not running")));
+                return Err(EngineError::Conflict(format!(
+                    "cannot join network namespace of container {other}: it is not running"
+                )));
             }
             let cid: ContainerId = rec.id.parse().map_err(engine_error)?;
             return plain(NetMode::Join(self.stack.sandbox_path(&cid)));
@@ -151,13 +177,24 @@ impl Networks {
         }
         let dns = parse_dns(&req.dns)?;
         for ep in &eps {
-            self.stack.dns().set_client_upstreams(ep.ip.into(), dns.iter().map(|ip| SocketAddr::new(*ip, 53)).collect());
+            self.stack
+                .dns()
+                .set_client_upstreams(ep.ip.into(), dns.iter().map(|ip| SocketAddr::new(*ip, 53)).collect());
         }
         let ports = match eps.first() {
-            Some(first) => self.stack.publish(&cid, first.ip, &port_requests(req.port_bindings.as_ref())?).await.map_err(engine_error)?,
+            Some(first) => self
+                .stack
+                .publish(&cid, first.ip, &port_requests(req.port_bindings.as_ref())?)
+                .await
+                .map_err(engine_error)?,
             None => Vec::new(),
         };
-        let spec = ResolvSpec { embedded: gateway, dns, search: req.dns_search.clone(), options: req.dns_options.clone() };
+        let spec = ResolvSpec {
+            embedded: gateway,
+            dns,
+            search: req.dns_search.clone(),
+            options: req.dns_options.clone(),
+        };
         Ok(ContainerNet {
             mode: NetMode::Join(path),
             resolv_conf: render_resolv_conf(&spec, host_resolv),
@@ -168,12 +205,18 @@ impl Networks {
     }
 
     async fn ensure_endpoint(&self, req: &ContainerNetRequest, key: &str, network_id: &str) -> Result<()> {
-        if self.endpoints_of_container(&req.id)?.iter().any(|e| e.network == network_id) {
+        if self
+            .endpoints_of_container(&req.id)?
+            .iter()
+            .any(|e| e.network == network_id)
+        {
             return Ok(());
         }
         let settings = req.endpoints.get(key).or_else(|| req.endpoints.get(network_id));
         // Not live yet: the namespace is made after all endpoints exist.
-        self.connect_locked(network_id, &req.id, &req.name, settings).await.map(|_| ())
+        self.connect_locked(network_id, &req.id, &req.name, settings)
+            .await
+            .map(|_| ())
     }
 
     fn hosts(&self, req: &ContainerNetRequest, gateway: Option<Ipv4Addr>) -> Result<Vec<(String, IpAddr)>> {
@@ -191,17 +234,26 @@ impl Networks {
     pub async fn readopt_container(&self, req: &ContainerNetRequest) -> Result<Vec<PublishedPort>> {
         let cid: ContainerId = req.id.parse().map_err(engine_error)?;
         if !self.has_sandbox(&req.id) {
-            return Err(EngineError::Conflict(format!("container {} has no network namespace to re-adopt", req.name)));
+            return Err(EngineError::Conflict(format!(
+                "container {} has no network namespace to re-adopt",
+                req.name
+            )));
         }
         let eps = self.endpoints_of_container(&req.id)?;
         let dns = parse_dns(&req.dns)?;
         for ep in &eps {
             self.publish_names(ep);
-            self.stack.dns().set_client_upstreams(ep.ip.into(), dns.iter().map(|ip| SocketAddr::new(*ip, 53)).collect());
+            self.stack
+                .dns()
+                .set_client_upstreams(ep.ip.into(), dns.iter().map(|ip| SocketAddr::new(*ip, 53)).collect());
         }
         self.stack.unpublish(&cid).map_err(engine_error)?;
         match eps.first() {
-            Some(first) => self.stack.publish(&cid, first.ip, &port_requests(req.port_bindings.as_ref())?).await.map_err(engine_error),
+            Some(first) => self
+                .stack
+                .publish(&cid, first.ip, &port_requests(req.port_bindings.as_ref())?)
+                .await
+                .map_err(engine_error),
             None => Ok(Vec::new()),
         }
     }
@@ -209,7 +261,9 @@ impl Networks {
     /// After a container stopped: its namespace, veths, ports and DNS names go; endpoints and leases stay.
     #[tracing::instrument(skip(self))]
     pub async fn teardown_container(&self, id: &str) -> Result<()> {
-        let Ok(cid) = id.parse::<ContainerId>() else { return Ok(()) };
+        let Ok(cid) = id.parse::<ContainerId>() else {
+            return Ok(());
+        };
         for ep in self.endpoints_of_container(id)? {
             self.stack.dns().set_client_upstreams(ep.ip.into(), Vec::new());
         }
@@ -229,6 +283,8 @@ impl Networks {
 
     /// Ports published for a running container.
     pub fn published_ports(&self, id: &str) -> Vec<PublishedPort> {
-        id.parse::<ContainerId>().map(|c| self.stack.published(&c)).unwrap_or_default()
+        id.parse::<ContainerId>()
+            .map(|c| self.stack.published(&c))
+            .unwrap_or_default()
     }
 }

@@ -122,16 +122,28 @@ fn inspect_view(rec: &NetworkRecord, eps: &[EndpointRecord]) -> NetworkInspect {
 
 /// Docker's `filters` query: `{"key":["v"]}` or `{"key":{"v":true}}`.
 fn parse_filters(raw: Option<&String>) -> Result<HashMap<String, Vec<String>>> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(HashMap::new()) };
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(HashMap::new());
+    };
     let v: serde_json::Value =
         serde_json::from_str(raw).map_err(|e| EngineError::BadRequest(format!("filters: invalid JSON: {e}")))?;
-    let obj = v.as_object().ok_or_else(|| EngineError::BadRequest("filters: expected a JSON object".into()))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| EngineError::BadRequest("filters: expected a JSON object".into()))?;
     let mut out = HashMap::new();
     for (k, vals) in obj {
         let list: Vec<String> = match vals {
             serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
-            serde_json::Value::Object(o) => o.iter().filter(|(_, b)| b.as_bool() != Some(false)).map(|(k, _)| k.clone()).collect(),
-            _ => return Err(EngineError::BadRequest(format!("filters.{k}: expected a list or a map"))),
+            serde_json::Value::Object(o) => o
+                .iter()
+                .filter(|(_, b)| b.as_bool() != Some(false))
+                .map(|(k, _)| k.clone())
+                .collect(),
+            _ => {
+                return Err(EngineError::BadRequest(format!(
+                    "filters.{k}: expected a list or a map"
+                )))
+            }
         };
         out.insert(k.clone(), list);
     }
@@ -171,7 +183,13 @@ async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<(Statu
     let req: NetworkCreateRequest = parse_json(&body, "network config")?;
     let nets = Networks::of(&engine).await?;
     let id = nets.create(req).await?;
-    Ok((StatusCode::CREATED, Json(NetworkCreateResponse { id, warning: String::new() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(NetworkCreateResponse {
+            id,
+            warning: String::new(),
+        }),
+    ))
 }
 
 async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<NetworkSummary>>> {
@@ -201,7 +219,10 @@ async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> ApiRe
 
 async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<NetworkPruneResponse>> {
     let filters = parse_filters(q.get("filters"))?;
-    if let Some(bad) = filters.keys().find(|k| !matches!(k.as_str(), "label" | "label!" | "until")) {
+    if let Some(bad) = filters
+        .keys()
+        .find(|k| !matches!(k.as_str(), "label" | "label!" | "until"))
+    {
         return Err(EngineError::BadRequest(format!("filters: invalid filter {bad:?} for prune")).into());
     }
     let labels = filters.get("label").cloned().unwrap_or_default();
@@ -210,12 +231,17 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Ne
     let deleted = nets
         .prune(|rec| !label_matches(rec, &labels) || (!not_labels.is_empty() && label_matches(rec, &not_labels)))
         .await?;
-    Ok(Json(NetworkPruneResponse { networks_deleted: Some(deleted) }))
+    Ok(Json(NetworkPruneResponse {
+        networks_deleted: Some(deleted),
+    }))
 }
 
 async fn connect(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
     let req: NetworkConnectRequest = parse_json(&body, "network connect config")?;
-    Networks::of(&engine).await?.connect(&id, &req.container, req.endpoint_config.as_ref()).await?;
+    Networks::of(&engine)
+        .await?
+        .connect(&id, &req.container, req.endpoint_config.as_ref())
+        .await?;
     Ok(StatusCode::OK)
 }
 
@@ -253,7 +279,10 @@ mod tests {
 
     #[test]
     fn filters_in_both_shapes() {
-        let f = parse_filters(Some(&r#"{"name":{"front":true},"label":["com.docker.compose.project=p"]}"#.to_string())).unwrap();
+        let f = parse_filters(Some(
+            &r#"{"name":{"front":true},"label":["com.docker.compose.project=p"]}"#.to_string(),
+        ))
+        .unwrap();
         let r = rec("p_frontend", &[("com.docker.compose.project", "p")]);
         assert!(matches(&r, &f, false).unwrap());
         let f = parse_filters(Some(&r#"{"name":["back"]}"#.to_string())).unwrap();
@@ -269,7 +298,10 @@ mod tests {
     fn port_bindings_become_requests() {
         use bollard::models::PortBinding;
         let mut map = bollard::models::PortMap::new();
-        let b = |ip: &str, port: &str| PortBinding { host_ip: Some(ip.into()), host_port: Some(port.into()) };
+        let b = |ip: &str, port: &str| PortBinding {
+            host_ip: Some(ip.into()),
+            host_port: Some(port.into()),
+        };
         map.insert("80/tcp".into(), Some(vec![b("127.0.0.1", "18080"), b("", "")]));
         map.insert("53/udp".into(), Some(vec![b("", "5300-5310")]));
         map.insert("9000/tcp".into(), None);

@@ -24,22 +24,45 @@ fn parse_opt<T: std::str::FromStr>(field: &str, v: Option<&String>, expected: &s
 
 fn subnet_request(req: &NetworkCreateRequest) -> Result<SubnetRequest> {
     let configs = req.ipam.as_ref().and_then(|i| i.config.clone()).unwrap_or_default();
-    if let Some(d) = req.ipam.as_ref().and_then(|i| i.driver.as_deref()).filter(|d| !d.is_empty() && *d != "default") {
-        return Err(EngineError::NotFound(format!("IPAM.Driver: plugin {d:?} not found: berth has the default IPAM driver only")));
+    if let Some(d) = req
+        .ipam
+        .as_ref()
+        .and_then(|i| i.driver.as_deref())
+        .filter(|d| !d.is_empty() && *d != "default")
+    {
+        return Err(EngineError::NotFound(format!(
+            "IPAM.Driver: plugin {d:?} not found: berth has the default IPAM driver only"
+        )));
     }
-    let mut v4 = configs.iter().filter(|c| !c.subnet.as_deref().unwrap_or("").contains(':'));
+    let mut v4 = configs
+        .iter()
+        .filter(|c| !c.subnet.as_deref().unwrap_or("").contains(':'));
     let first = v4.next();
     if v4.next().is_some() {
-        return Err(EngineError::NotImplemented("IPAM.Config: more than one IPv4 subnet per network is not supported by berth".into()));
+        return Err(EngineError::NotImplemented(
+            "IPAM.Config: more than one IPv4 subnet per network is not supported by berth".into(),
+        ));
     }
     if configs.iter().any(|c| c.subnet.as_deref().unwrap_or("").contains(':')) {
-        return Err(EngineError::NotImplemented("IPAM.Config: IPv6 subnets are not supported by berth yet".into()));
+        return Err(EngineError::NotImplemented(
+            "IPAM.Config: IPv6 subnets are not supported by berth yet".into(),
+        ));
     }
-    let Some(c) = first else { return Ok(SubnetRequest::default()) };
+    let Some(c) = first else {
+        return Ok(SubnetRequest::default());
+    };
     Ok(SubnetRequest {
-        subnet: parse_opt("IPAM.Config.Subnet", c.subnet.as_ref(), "an IPv4 CIDR like 10.99.0.0/24")?,
+        subnet: parse_opt(
+            "IPAM.Config.Subnet",
+            c.subnet.as_ref(),
+            "an IPv4 CIDR like 10.99.0.0/24",
+        )?,
         gateway: parse_opt("IPAM.Config.Gateway", c.gateway.as_ref(), "an IPv4 address")?,
-        ip_range: parse_opt("IPAM.Config.IPRange", c.ip_range.as_ref(), "an IPv4 CIDR inside the subnet")?,
+        ip_range: parse_opt(
+            "IPAM.Config.IPRange",
+            c.ip_range.as_ref(),
+            "an IPv4 CIDR inside the subnet",
+        )?,
         default_bridge: false,
     })
 }
@@ -53,16 +76,24 @@ fn check_create(req: &NetworkCreateRequest) -> Result<()> {
         return Err(bad("Name", name, "[a-zA-Z0-9][a-zA-Z0-9_.-]*"));
     }
     if PREDEFINED.contains(&name) {
-        return Err(EngineError::Conflict(format!("network with name {name} already exists (pre-defined)")));
+        return Err(EngineError::Conflict(format!(
+            "network with name {name} already exists (pre-defined)"
+        )));
     }
     if let Some(d) = req.driver.as_deref().filter(|d| !d.is_empty() && *d != "bridge") {
-        return Err(EngineError::NotFound(format!("Driver: plugin {d:?} not found: berth has the bridge driver only")));
+        return Err(EngineError::NotFound(format!(
+            "Driver: plugin {d:?} not found: berth has the bridge driver only"
+        )));
     }
     if req.enable_ipv6 == Some(true) {
-        return Err(EngineError::NotImplemented("EnableIPv6: IPv6 networks are not supported by berth yet".into()));
+        return Err(EngineError::NotImplemented(
+            "EnableIPv6: IPv6 networks are not supported by berth yet".into(),
+        ));
     }
     if req.ingress == Some(true) || req.config_only == Some(true) || req.config_from.is_some() {
-        return Err(EngineError::NotImplemented("Ingress/ConfigOnly/ConfigFrom: swarm features are not supported by berth".into()));
+        return Err(EngineError::NotImplemented(
+            "Ingress/ConfigOnly/ConfigFrom: swarm features are not supported by berth".into(),
+        ));
     }
     Ok(())
 }
@@ -74,10 +105,17 @@ impl Networks {
         check_create(&req)?;
         let _g = self.changes.lock().await;
         if self.db().networks()?.iter().any(|n| n.name == req.name) {
-            return Err(EngineError::Conflict(format!("network with name {} already exists", req.name)));
+            return Err(EngineError::Conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
         }
         let options: BTreeMap<String, String> = req.options.clone().unwrap_or_default().into_iter().collect();
-        let mtu = parse_opt("Options.com.docker.network.driver.mtu", options.get("com.docker.network.driver.mtu"), "a number")?;
+        let mtu = parse_opt(
+            "Options.com.docker.network.driver.mtu",
+            options.get("com.docker.network.driver.mtu"),
+            "a number",
+        )?;
         let subnet = subnet_request(&req)?;
         let mut ipam = self.ipam()?;
         let id = hex::encode(rand::random::<[u8; 32]>());
@@ -117,7 +155,10 @@ impl Networks {
 
     async fn remove_locked(&self, rec: &NetworkRecord) -> Result<()> {
         if rec.default_bridge {
-            return Err(EngineError::Conflict(format!("{} is a pre-defined network and cannot be removed", rec.name)));
+            return Err(EngineError::Conflict(format!(
+                "{} is a pre-defined network and cannot be removed",
+                rec.name
+            )));
         }
         let eps = self.endpoints_of_network(&rec.id)?;
         if !eps.is_empty() {
@@ -151,7 +192,12 @@ impl Networks {
 
     /// Connects a container: leases its address and, if it runs, attaches its namespace now.
     #[tracing::instrument(skip(self, settings))]
-    pub async fn connect(&self, ident: &str, container: &str, settings: Option<&EndpointSettings>) -> Result<EndpointRecord> {
+    pub async fn connect(
+        &self,
+        ident: &str,
+        container: &str,
+        settings: Option<&EndpointSettings>,
+    ) -> Result<EndpointRecord> {
         let _g = self.changes.lock().await;
         let ctr = self.container_record(container)?;
         self.connect_locked(ident, &ctr.id, &ctr.name, settings).await
@@ -167,11 +213,16 @@ impl Networks {
         let net = self.resolve(ident)?;
         let existing = self.endpoints_of_container(container)?;
         if existing.iter().any(|e| e.network == net.id) {
-            return Err(EngineError::Conflict(format!("endpoint with name {name} already exists in network {}", net.name)));
+            return Err(EngineError::Conflict(format!(
+                "endpoint with name {name} already exists in network {}",
+                net.name
+            )));
         }
         let requested: Option<Ipv4Addr> = parse_opt(
             "EndpointConfig.IPAMConfig.IPv4Address",
-            settings.and_then(|s| s.ipam_config.as_ref()).and_then(|c| c.ipv4_address.as_ref()),
+            settings
+                .and_then(|s| s.ipam_config.as_ref())
+                .and_then(|c| c.ipv4_address.as_ref()),
             "an IPv4 address",
         )?;
         let nid: NetworkId = net.id.parse().map_err(engine_error)?;
@@ -206,8 +257,15 @@ impl Networks {
         let _g = self.changes.lock().await;
         let net = self.resolve(ident)?;
         let ctr = self.container_record(container)?;
-        let Some(ep) = self.endpoints_of_container(&ctr.id)?.into_iter().find(|e| e.network == net.id) else {
-            return Err(EngineError::NotFound(format!("container {} is not connected to network {}", ctr.name, net.name)));
+        let Some(ep) = self
+            .endpoints_of_container(&ctr.id)?
+            .into_iter()
+            .find(|e| e.network == net.id)
+        else {
+            return Err(EngineError::NotFound(format!(
+                "container {} is not connected to network {}",
+                ctr.name, net.name
+            )));
         };
         self.drop_endpoint(&ep).await
     }
@@ -218,6 +276,7 @@ impl Networks {
         self.stack.detach(&cid, &nid).await.map_err(engine_error)?;
         let mut ipam = self.ipam()?;
         ipam.release(&nid, &cid);
-        self.db().commit(Change::DeleteEndpoint(&ep.network, &ep.container), ipam.state())
+        self.db()
+            .commit(Change::DeleteEndpoint(&ep.network, &ep.container), ipam.state())
     }
 }

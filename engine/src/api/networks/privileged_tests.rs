@@ -52,8 +52,16 @@ fn root_or_skip(name: &str) -> bool {
 fn in_private_netns(f: impl FnOnce(tokio::runtime::Runtime) + Send + 'static) {
     let res = std::thread::spawn(move || {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-        assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status().unwrap().success());
-        f(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
+        assert!(std::process::Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .unwrap()
+            .success());
+        f(tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap());
     })
     .join();
     if let Err(p) = res {
@@ -104,16 +112,28 @@ fn containers_get_networks_names_ports_and_lose_them() {
             let req = NetworkCreateRequest {
                 name: "app".into(),
                 ipam: Some(Ipam {
-                    config: Some(vec![IpamConfig { subnet: Some("10.213.80.0/24".into()), ..Default::default() }]),
+                    config: Some(vec![IpamConfig {
+                        subnet: Some("10.213.80.0/24".into()),
+                        ..Default::default()
+                    }]),
                     ..Default::default()
                 }),
                 ..Default::default()
             };
             nets.create(req).await.unwrap();
             let (c1, c2) = (container(&db, "one"), container(&db, "two"));
-            let web = EndpointSettings { aliases: Some(vec!["web".into()]), ..Default::default() };
+            let web = EndpointSettings {
+                aliases: Some(vec!["web".into()]),
+                ..Default::default()
+            };
             let mut ports = bollard::models::PortMap::new();
-            ports.insert("80/tcp".into(), Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]));
+            ports.insert(
+                "80/tcp".into(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(String::new()),
+                }]),
+            );
             let r1 = ContainerNetRequest {
                 id: c1.clone(),
                 name: "one".into(),
@@ -123,8 +143,14 @@ fn containers_get_networks_names_ports_and_lose_them() {
                 ..Default::default()
             };
             let n1 = nets.setup_container(&r1).await.unwrap();
-            let NetMode::Join(p1) = &n1.mode else { panic!("{:?}", n1.mode) };
-            assert!(n1.resolv_conf.starts_with("nameserver 10.213.80.1\n"), "{}", n1.resolv_conf);
+            let NetMode::Join(p1) = &n1.mode else {
+                panic!("{:?}", n1.mode)
+            };
+            assert!(
+                n1.resolv_conf.starts_with("nameserver 10.213.80.1\n"),
+                "{}",
+                n1.resolv_conf
+            );
             assert_eq!(n1.ports.len(), 1);
             assert_ne!(n1.ports[0].host_port, 0);
             let ip1 = n1.endpoints[0].ip;
@@ -148,23 +174,50 @@ fn containers_get_networks_names_ports_and_lose_them() {
 
             // A container on the default bridge too; `host` and `none` modes need no namespace.
             let c3 = container(&db, "three");
-            let n3 = nets.setup_container(&ContainerNetRequest { id: c3.clone(), name: "three".into(), ..Default::default() }).await.unwrap();
-            assert!(n3.resolv_conf.contains(&nets.resolve(DEFAULT_BRIDGE).unwrap().alloc.gateway.to_string()));
-            let host = ContainerNetRequest { id: c3.clone(), name: "three".into(), network_mode: Some("host".into()), ..Default::default() };
+            let n3 = nets
+                .setup_container(&ContainerNetRequest {
+                    id: c3.clone(),
+                    name: "three".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert!(n3
+                .resolv_conf
+                .contains(&nets.resolve(DEFAULT_BRIDGE).unwrap().alloc.gateway.to_string()));
+            let host = ContainerNetRequest {
+                id: c3.clone(),
+                name: "three".into(),
+                network_mode: Some("host".into()),
+                ..Default::default()
+            };
             assert_eq!(nets.setup_container(&host).await.unwrap().mode, NetMode::Host);
-            let joined = ContainerNetRequest { network_mode: Some(format!("container:{c1}")), ..host.clone() };
-            assert_eq!(nets.setup_container(&joined).await.unwrap().mode, NetMode::Join(p1.clone()));
+            let joined = ContainerNetRequest {
+                network_mode: Some(format!("container:{c1}")),
+                ..host.clone()
+            };
+            assert_eq!(
+                nets.setup_container(&joined).await.unwrap().mode,
+                NetMode::Join(p1.clone())
+            );
 
             assert!(matches!(nets.remove("app").await, Err(EngineError::Conflict(_))));
             nets.teardown_container(&c1).await.unwrap();
             assert!(!p1.exists(), "namespace file removed on stop");
-            assert_eq!(nets.endpoints_of_container(&c1).unwrap().len(), 1, "endpoint and lease kept while the container exists");
+            assert_eq!(
+                nets.endpoints_of_container(&c1).unwrap().len(),
+                1,
+                "endpoint and lease kept while the container exists"
+            );
             for c in [&c1, &c2, &c3] {
                 nets.forget_container(c).await.unwrap();
             }
             assert!(nets.db().endpoints().unwrap().is_empty());
             nets.remove("app").await.unwrap();
-            assert!(nets.ipam().unwrap().state().networks.len() == 1, "only the default bridge keeps a subnet");
+            assert!(
+                nets.ipam().unwrap().state().networks.len() == 1,
+                "only the default bridge keeps a subnet"
+            );
         });
     });
 }

@@ -55,12 +55,17 @@ fn tag_of(root: &Path) -> Result<InstanceTag> {
 pub const DNS_UPSTREAMS_ENV: &str = "BERTH_DNS_UPSTREAMS";
 
 fn dns_upstreams_override() -> Result<Option<Vec<std::net::SocketAddr>>> {
-    let Some(raw) = std::env::var(DNS_UPSTREAMS_ENV).ok().filter(|v| !v.trim().is_empty()) else { return Ok(None) };
+    let Some(raw) = std::env::var(DNS_UPSTREAMS_ENV).ok().filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
     raw.split(',')
         .map(|s| {
             let s = s.trim();
             s.parse::<std::net::SocketAddr>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+                .or_else(|_| {
+                    s.parse::<std::net::IpAddr>()
+                        .map(|ip| std::net::SocketAddr::new(ip, 53))
+                })
                 .map_err(|_| EngineError::BadRequest(format!("{DNS_UPSTREAMS_ENV}: {s:?} is not an ip or ip:port")))
         })
         .collect::<Result<Vec<_>>>()
@@ -88,7 +93,11 @@ impl Networks {
         let mut cfg = Config::new(&root.join("netns"), tag_of(root)?);
         cfg.upstream_dns = dns_upstreams_override()?;
         let stack = Netstack::new(cfg).map_err(engine_error)?;
-        let nets = Arc::new(Networks { stack, db, changes: tokio::sync::Mutex::new(()) });
+        let nets = Arc::new(Networks {
+            stack,
+            db,
+            changes: tokio::sync::Mutex::new(()),
+        });
         nets.restore().await?;
         reg.insert(root.to_path_buf(), nets.clone());
         Ok(nets)
@@ -115,7 +124,9 @@ impl Networks {
         match (found.next(), found.next()) {
             (Some(c), None) => Ok(c),
             (None, _) => Err(not_found()),
-            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!("multiple containers found with id prefix {ident:?}"))),
+            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!(
+                "multiple containers found with id prefix {ident:?}"
+            ))),
         }
     }
 
@@ -140,13 +151,18 @@ impl Networks {
         }
         let nets = self.db().networks()?;
         for n in &nets {
-            self.stack.create_network(&Self::spec_of(n)?).await.map_err(engine_error)?;
+            self.stack
+                .create_network(&Self::spec_of(n)?)
+                .await
+                .map_err(engine_error)?;
         }
         drop(subnets);
         let endpoints = self.db().endpoints()?;
-        let containers: HashSet<ContainerId> =
-            self.db.containers()?.iter().filter_map(|c| c.id.parse().ok()).collect();
-        let keep = Keep { networks: nets.iter().filter_map(|n| n.id.parse().ok()).collect(), containers };
+        let containers: HashSet<ContainerId> = self.db.containers()?.iter().filter_map(|c| c.id.parse().ok()).collect();
+        let keep = Keep {
+            networks: nets.iter().filter_map(|n| n.id.parse().ok()).collect(),
+            containers,
+        };
         let report = self.stack.cleanup_orphans(&keep).await.map_err(engine_error)?;
         tracing::info!(?report, "network leftovers removed");
         // Engines whose state root was deleted (test roots) cannot clean up after themselves.
@@ -162,13 +178,16 @@ impl Networks {
         let mut ipam = self.ipam()?;
         let id: NetworkId = new_id().parse().map_err(engine_error)?;
         let routes = self.stack.host_routes().await.map_err(engine_error)?;
-        let req = SubnetRequest { default_bridge: true, ..Default::default() };
+        let req = SubnetRequest {
+            default_bridge: true,
+            ..Default::default()
+        };
         // Another engine on this host may hold 172.17.0.0/16: fall back to the pools.
         let alloc = match ipam.allocate_network(&id, &req, &routes) {
             Ok(a) => a,
-            Err(NetError::SubnetOverlap { .. }) => {
-                ipam.allocate_network(&id, &SubnetRequest::default(), &routes).map_err(engine_error)?
-            }
+            Err(NetError::SubnetOverlap { .. }) => ipam
+                .allocate_network(&id, &SubnetRequest::default(), &routes)
+                .map_err(engine_error)?,
             Err(e) => return Err(engine_error(e)),
         };
         let rec = NetworkRecord {
@@ -196,7 +215,9 @@ impl Networks {
         let mut found = nets.iter().filter(|n| !ident.is_empty() && n.id.starts_with(ident));
         match (found.next(), found.next()) {
             (Some(n), None) => Ok(n.clone()),
-            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!("network {ident} is ambiguous (more than one network matches)"))),
+            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!(
+                "network {ident} is ambiguous (more than one network matches)"
+            ))),
             (None, _) => Err(EngineError::NotFound(format!("network {ident} not found"))),
         }
     }
@@ -208,13 +229,20 @@ impl Networks {
 
     /// Endpoints of one container, in attachment order.
     pub fn endpoints_of_container(&self, id: &str) -> Result<Vec<EndpointRecord>> {
-        let mut eps: Vec<_> = self.db().endpoints()?.into_iter().filter(|e| e.container == id).collect();
+        let mut eps: Vec<_> = self
+            .db()
+            .endpoints()?
+            .into_iter()
+            .filter(|e| e.container == id)
+            .collect();
         eps.sort_by_key(|e| e.order);
         Ok(eps)
     }
 
     pub(super) fn publish_names(&self, ep: &EndpointRecord) {
-        let (Ok(n), Ok(c)) = (ep.network.parse::<NetworkId>(), ep.container.parse::<ContainerId>()) else { return };
+        let (Ok(n), Ok(c)) = (ep.network.parse::<NetworkId>(), ep.container.parse::<ContainerId>()) else {
+            return;
+        };
         let mut names = vec![ep.name.clone()];
         names.extend(ep.aliases.iter().cloned());
         self.stack.dns().records().set(&n, &c, &names, &[ep.ip.into()]);
@@ -222,7 +250,9 @@ impl Networks {
 
     /// True when the container's network namespace exists (it is running or starting).
     pub fn has_sandbox(&self, container: &str) -> bool {
-        container.parse::<ContainerId>().is_ok_and(|c| netstack::netns::is_nsfs(&self.stack.sandbox_path(&c)))
+        container
+            .parse::<ContainerId>()
+            .is_ok_and(|c| netstack::netns::is_nsfs(&self.stack.sandbox_path(&c)))
     }
 
     /// Attaches a stored endpoint to the container's live namespace.
@@ -231,7 +261,11 @@ impl Networks {
         let c: ContainerId = ep.container.parse().map_err(engine_error)?;
         let mut names = vec![ep.name.clone()];
         names.extend(ep.aliases.iter().cloned());
-        let spec = EndpointSpec { ip: ep.ip, names, default_route };
+        let spec = EndpointSpec {
+            ip: ep.ip,
+            names,
+            default_route,
+        };
         self.stack.attach(&c, &net, &spec).await.map_err(engine_error)?;
         Ok(())
     }

@@ -15,9 +15,7 @@ use bollard::models::{ContainerConfig, HostConfig, MountPoint};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use volumes::spec::{self, MountInputs, VolumesFrom, VolumesFromSpec};
-use volumes::{
-    MountKind, MountRequest, PreparedMount, RequestSource, Stage, VolumeName, LOCAL_DRIVER,
-};
+use volumes::{MountKind, MountRequest, PreparedMount, RequestSource, Stage, VolumeName, LOCAL_DRIVER};
 
 /// The runtime's view of prepared mounts: binds (volumes too) and tmpfs (destination, options).
 pub type RuntimeMounts = (Vec<MountSpec>, Vec<(String, String)>);
@@ -75,9 +73,7 @@ fn inputs_of(
         // bollard's Mount serialises to Docker's JSON, which MountEntry reads.
         let entry = serde_json::to_value(m)
             .and_then(serde_json::from_value)
-            .map_err(|e| {
-                crate::error::EngineError::BadRequest(format!("HostConfig.Mounts[{i}]: {e}"))
-            })?;
+            .map_err(|e| crate::error::EngineError::BadRequest(format!("HostConfig.Mounts[{i}]: {e}")))?;
         mounts.push(entry);
     }
     Ok(MountInputs {
@@ -124,11 +120,7 @@ pub fn to_runtime(mounts: &[PreparedMount]) -> RuntimeMounts {
         let destination = m.destination.display().to_string();
         match m.kind {
             MountKind::Tmpfs => {
-                let mut words: Vec<String> = m
-                    .tmpfs
-                    .iter()
-                    .flat_map(|t| t.words.iter().cloned())
-                    .collect();
+                let mut words: Vec<String> = m.tmpfs.iter().flat_map(|t| t.words.iter().cloned()).collect();
                 if m.read_only && !words.iter().any(|w| w == "ro") {
                     words.push("ro".into());
                 }
@@ -148,11 +140,7 @@ pub fn to_runtime(mounts: &[PreparedMount]) -> RuntimeMounts {
 /// Container stop: unmounts the local-driver volumes of `requests` that no container in
 /// `running_requests` (the other running containers' requests) still uses.
 #[tracing::instrument(skip_all, err(level = "debug"))]
-pub fn on_stop(
-    vols: &Volumes,
-    requests: &[MountRequest],
-    running_requests: &[&[MountRequest]],
-) -> Result<()> {
+pub fn on_stop(vols: &Volumes, requests: &[MountRequest], running_requests: &[&[MountRequest]]) -> Result<()> {
     let still: HashSet<&VolumeName> = running_requests
         .iter()
         .flat_map(|r| r.iter())
@@ -171,12 +159,7 @@ pub fn on_stop(
 /// Container remove: forgets its use; with `remove_anonymous` (`docker rm -v`) deletes its anonymous
 /// volumes that no other container uses. Named volumes always stay.
 #[tracing::instrument(skip_all, fields(container = %container_id), err(level = "debug"))]
-pub fn on_remove(
-    vols: &Volumes,
-    container_id: &str,
-    requests: &[MountRequest],
-    remove_anonymous: bool,
-) -> Result<()> {
+pub fn on_remove(vols: &Volumes, container_id: &str, requests: &[MountRequest], remove_anonymous: bool) -> Result<()> {
     vols.release(container_id)?;
     if !remove_anonymous {
         return Ok(());
@@ -223,9 +206,7 @@ pub fn mount_points(vols: &Volumes, requests: &[MountRequest]) -> Vec<MountPoint
                     None,
                     b.propagation.as_str().to_owned(),
                 ),
-                RequestSource::Tmpfs(_) => {
-                    (MountKind::Tmpfs, None, PathBuf::new(), None, String::new())
-                }
+                RequestSource::Tmpfs(_) => (MountKind::Tmpfs, None, PathBuf::new(), None, String::new()),
             };
             MountPoint {
                 typ: Some(typ.as_str().to_owned()),

@@ -11,8 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bollard::models::{
-    Volume as ApiVolume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse,
-    VolumeScopeEnum,
+    Volume as ApiVolume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse, VolumeScopeEnum,
 };
 use state::Volumes;
 use std::collections::{BTreeMap, HashMap};
@@ -47,10 +46,7 @@ fn to_api(v: &Volume) -> ApiVolume {
         name: v.name.to_string(),
         driver: v.driver.clone(),
         mountpoint: v.mountpoint.display().to_string(),
-        created_at: Some(
-            v.created_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        ),
+        created_at: Some(v.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         labels: v.labels.clone().into_iter().collect(),
         scope: Some(VolumeScopeEnum::LOCAL),
         options: v.options.clone().into_iter().collect(),
@@ -58,16 +54,9 @@ fn to_api(v: &Volume) -> ApiVolume {
     }
 }
 
-async fn create(
-    State(engine): State<AppState>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<ApiVolume>)> {
+async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<(StatusCode, Json<ApiVolume>)> {
     let req: VolumeCreateRequest = parse_json(&body, "volume config")?;
-    if let Some(d) = req
-        .driver
-        .as_deref()
-        .filter(|d| !d.is_empty() && *d != LOCAL_DRIVER)
-    {
+    if let Some(d) = req.driver.as_deref().filter(|d| !d.is_empty() && *d != LOCAL_DRIVER) {
         return Err(EngineError::NotFound(format!(
             "plugin {d:?} not found: berth has the local volume driver only"
         ))
@@ -81,9 +70,7 @@ async fn create(
     }
     let name = match req.name.as_deref().unwrap_or("") {
         "" => None,
-        n => Some(
-            VolumeName::new(n).map_err(|e| EngineError::BadRequest(format!("create {n}: {e}")))?,
-        ),
+        n => Some(VolumeName::new(n).map_err(|e| EngineError::BadRequest(format!("create {n}: {e}")))?),
     };
     let labels: BTreeMap<_, _> = req.labels.unwrap_or_default().into_iter().collect();
     let opts: BTreeMap<_, _> = req.driver_opts.unwrap_or_default().into_iter().collect();
@@ -91,10 +78,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(to_api(&vol))))
 }
 
-async fn inspect(
-    State(engine): State<AppState>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<ApiVolume>> {
+async fn inspect(State(engine): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<ApiVolume>> {
     let vol = blocking(engine, move |v| {
         v.get(&name)?
             .ok_or_else(|| EngineError::NotFound(format!("get {name}: no such volume")))
@@ -126,28 +110,20 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vol
     }))
 }
 
-async fn remove(
-    State(engine): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Q,
-) -> ApiResult<StatusCode> {
+async fn remove(State(engine): State<AppState>, Path(name): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
     let force = qbool(q.get("force"));
     blocking(engine, move |v| v.remove(&name, force)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn prune(
-    State(engine): State<AppState>,
-    Query(q): Q,
-) -> ApiResult<Json<VolumePruneResponse>> {
+async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<VolumePruneResponse>> {
     let filters = parse_filters(
         q.get("filters").map(String::as_str).unwrap_or(""),
         &["label", "label!", "all"],
     )?;
-    let all = filters.get("all").is_some_and(|v| {
-        v.iter()
-            .any(|x| matches!(x.as_str(), "1" | "true" | "True"))
-    });
+    let all = filters
+        .get("all")
+        .is_some_and(|v| v.iter().any(|x| matches!(x.as_str(), "1" | "true" | "True")));
     let (removed, space) = blocking(engine, move |v| {
         // Since API 1.42 prune spares named volumes unless `all` is given, as Docker does.
         v.prune(|vol| (all || vol.is_anonymous()) && labels_match(&filters, vol))
@@ -164,8 +140,8 @@ fn parse_filters(json: &str, allowed: &[&str]) -> Result<HashMap<String, Vec<Str
     if json.is_empty() {
         return Ok(HashMap::new());
     }
-    let v: serde_json::Value = serde_json::from_str(json)
-        .map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
     let obj = v
         .as_object()
         .ok_or_else(|| EngineError::BadRequest("invalid filters: expected a JSON object".into()))?;
@@ -178,10 +154,7 @@ fn parse_filters(json: &str, allowed: &[&str]) -> Result<HashMap<String, Vec<Str
             )));
         }
         let vals = match v {
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect(),
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
             serde_json::Value::Object(o) => o.keys().cloned().collect(),
             _ => {
                 return Err(EngineError::BadRequest(format!(
@@ -228,8 +201,7 @@ fn labels_match(f: &HashMap<String, Vec<String>>, vol: &Volume) -> bool {
         Some((k, v)) => vol.labels.get(k).is_some_and(|x| x == v),
         None => vol.labels.contains_key(want),
     };
-    f.get("label").is_none_or(|ls| ls.iter().all(has))
-        && f.get("label!").is_none_or(|ls| !ls.iter().any(has))
+    f.get("label").is_none_or(|ls| ls.iter().all(has)) && f.get("label!").is_none_or(|ls| !ls.iter().any(has))
 }
 
 #[cfg(test)]
@@ -240,10 +212,7 @@ mod tests {
         Volume {
             name: VolumeName::new(name).unwrap(),
             driver: "local".into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             options: BTreeMap::new(),
             created_at: chrono::Utc::now(),
             mountpoint: "/x".into(),

@@ -115,18 +115,10 @@ impl<'a> Volumes<'a> {
         options: BTreeMap<String, String>,
     ) -> Result<(Volume, bool)> {
         let _g = lock();
-        if let Some(existing) = name
-            .as_ref()
-            .map(|n| self.get(n.as_str()))
-            .transpose()?
-            .flatten()
-        {
+        if let Some(existing) = name.as_ref().map(|n| self.get(n.as_str())).transpose()?.flatten() {
             return Ok((existing, false));
         }
-        let vol = self
-            .store
-            .create(name, labels, options)
-            .map_err(engine_error)?;
+        let vol = self.store.create(name, labels, options).map_err(engine_error)?;
         if let Err(e) = self.put(std::slice::from_ref(&vol), None) {
             let _ = self.store.remove(&vol.name);
             return Err(e);
@@ -204,12 +196,7 @@ impl<'a> Volumes<'a> {
     }
 
     /// For the container service: records volumes `prepare` created and the volumes a container uses.
-    pub fn record_use(
-        &self,
-        container_id: &str,
-        created: &[Volume],
-        used: &[VolumeName],
-    ) -> Result<()> {
+    pub fn record_use(&self, container_id: &str, created: &[Volume], used: &[VolumeName]) -> Result<()> {
         let _g = lock();
         self.put(created, Some((container_id, used)))
     }
@@ -235,8 +222,7 @@ impl<'a> Volumes<'a> {
     pub fn recover(&self) -> Result<()> {
         let _g = lock();
         let rows = self.all()?;
-        let (kept, gone): (Vec<_>, Vec<_>) =
-            rows.into_iter().partition(|v| self.store.exists(&v.name));
+        let (kept, gone): (Vec<_>, Vec<_>) = rows.into_iter().partition(|v| self.store.exists(&v.name));
         if !gone.is_empty() {
             let tx = self.db.db.begin_write()?;
             {
@@ -301,10 +287,7 @@ mod tests {
         vols.remove("data", false).unwrap();
         assert!(!v.mountpoint.exists());
         assert!(vols.get("data").unwrap().is_none());
-        assert!(matches!(
-            vols.remove("data", false),
-            Err(EngineError::NotFound(_))
-        ));
+        assert!(matches!(vols.remove("data", false), Err(EngineError::NotFound(_))));
         vols.remove("data", true).unwrap();
     }
 
@@ -326,20 +309,11 @@ mod tests {
             .unwrap();
         std::fs::create_dir_all(vols.store().dir().join(".tmp-crash/_data")).unwrap();
         vols.recover().unwrap();
-        let names: Vec<String> = vols
-            .all()
-            .unwrap()
-            .into_iter()
-            .map(|v| v.name.to_string())
-            .collect();
+        let names: Vec<String> = vols.all().unwrap().into_iter().map(|v| v.name.to_string()).collect();
         assert_eq!(names, ["kept"]);
         assert!(kept.mountpoint.is_dir());
         assert!(!stray.mountpoint.exists());
         assert_eq!(vols.store().list().unwrap(), vec![name("kept")]);
-        assert!(vols
-            .store()
-            .orphans(&HashSet::from([name("kept")]))
-            .unwrap()
-            .is_empty());
+        assert!(vols.store().orphans(&HashSet::from([name("kept")])).unwrap().is_empty());
     }
 }
