@@ -1,17 +1,9 @@
 //! `docker exec` against berth's engine: exit codes, env/user/workdir, 126/127, a tty under `script`, detached.
 
 mod engine_support;
-use engine_support::{require_root, Engine};
+use engine_support::{require_root, suffix, Engine};
 use std::process::Command;
 use std::time::Duration;
-
-fn suffix() -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{:08x}{}", n, std::process::id())
-}
 
 #[test]
 fn docker_exec_codes_env_user_tty() {

@@ -1,18 +1,10 @@
 //! Health checks, events, restart policies and init through the docker CLI against berth's engine.
 
 mod engine_support;
-use engine_support::{require_root, Engine};
+use engine_support::{require_root, suffix, Engine};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn suffix() -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{n:08x}{}", std::process::id())
-}
 
 fn field(e: &Engine, name: &str, fmt: &str) -> String {
     e.docker(&["inspect", "-f", fmt, name]).trim().to_owned()
