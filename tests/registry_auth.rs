@@ -1,5 +1,6 @@
 //! Registries with htpasswd auth: login, pull and push with credentials, refusals that store nothing.
 
+mod engine_support;
 mod registry_support;
 use registry_support::*;
 

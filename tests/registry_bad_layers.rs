@@ -1,6 +1,7 @@
 //! Hostile layers served by a registry: path escapes, absolute symlinks used to write outside, hard links
 //! to outside files, device nodes. Nothing may be written outside the layer directory.
 
+mod engine_support;
 mod registry_support;
 use registry_support::*;
 use sha2::Digest;

@@ -1,6 +1,7 @@
 //! Pull and push against Debian's docker-registry on 127.0.0.1: by tag and digest, round trip, a
 //! multi-platform index, a tampered blob, the real docker CLI, and two pulls at once.
 
+mod engine_support;
 mod registry_support;
 use registry_support::*;
 use std::time::Duration;

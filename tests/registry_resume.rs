@@ -1,6 +1,7 @@
 //! A pull killed mid-download (kill -9 of the engine) resumes: finished blobs are not fetched again and
 //! the partial blob continues with a range request.
 
+mod engine_support;
 mod registry_support;
 use registry_support::*;
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! `docker save` (docker-archive + OCI layout in one tarball), `docker history`, `docker image prune`
 //! and `docker images` filters, through the docker CLI against berth; skopeo reads the saved archive.
 
+mod engine_support;
 mod registry_support;
 use registry_support::*;
 

@@ -113,3 +113,21 @@ pub fn run_in<T: Send + 'static>(path: &Path, f: impl FnOnce() -> T + Send + 'st
         ))
     })
 }
+
+/// True when some process on the host is inside the namespace bound at `path` (a running container).
+pub fn in_use(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(ns) = std::fs::metadata(path).map(|m| (m.dev(), m.ino())) else {
+        return false;
+    };
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .any(|e| std::fs::metadata(e.path().join("ns/net")).is_ok_and(|m| (m.dev(), m.ino()) == ns))
+}

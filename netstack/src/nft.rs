@@ -205,6 +205,10 @@ impl Nft {
 
     /// Adds forwarding, isolation and masquerade rules of one network.
     pub fn add_network(&self, owner: &Owner, net: &NetworkRules<'_>) -> Result<()> {
+        self.apply_adds(|| self.network_batch(owner, net))
+    }
+
+    fn network_batch(&self, owner: &Owner, net: &NetworkRules<'_>) -> Batch<'static> {
         let label = owner.label(&self.tag);
         let br = net.bridge.as_str();
         let iif = |op, v: &str| matches(meta(MetaKey::Iifname), op, s(v));
@@ -244,11 +248,15 @@ impl Nft {
                 label,
             ));
         }
-        self.apply(b)
+        b
     }
 
     /// Adds DNAT rules (with counters) for a container's published ports.
     pub fn add_dnat(&self, owner: &Owner, rules: &[Dnat]) -> Result<()> {
+        self.apply_adds(|| self.dnat_batch(owner, rules))
+    }
+
+    fn dnat_batch(&self, owner: &Owner, rules: &[Dnat]) -> Batch<'static> {
         let label = owner.label(&self.tag);
         let mut b = Batch::new();
         for r in rules {
@@ -282,7 +290,48 @@ impl Nft {
             ];
             b.add(self.rule("postrouting", to_self, label.clone()));
         }
-        self.apply(b)
+        b
+    }
+
+    /// Applies a batch of additions; when the table vanished (another instance's purge dropped it
+    /// as unused), makes the base again and retries once.
+    fn apply_adds(&self, build: impl Fn() -> Batch<'static>) -> Result<()> {
+        match self.apply(build()) {
+            Err(NetError::Nft(e)) if e.contains("No such file or directory") => {
+                self.ensure_base()?;
+                self.apply(build())
+            }
+            other => other,
+        }
+    }
+
+    /// Deletes the whole table when it holds nothing but the shared base (no instance has rules
+    /// left); returns whether it went. Serialised with `ensure_base`.
+    pub fn drop_table_if_unused(&self) -> Result<bool> {
+        let _lock = host_lock()?;
+        let rules = self.list_raw()?;
+        if rules.is_empty() && !self.table_exists()? {
+            return Ok(false);
+        }
+        if rules.iter().any(|r| r.comment.as_deref() != Some(BASE_COMMENT)) {
+            return Ok(false);
+        }
+        let mut b = Batch::new();
+        b.delete(NfListObject::Table(Table {
+            family: NfFamily::IP,
+            name: Cow::Owned(self.table.clone()),
+            handle: None,
+        }));
+        self.apply(b)?;
+        Ok(true)
+    }
+
+    fn table_exists(&self) -> Result<bool> {
+        match run_nft(&["list", "table", "ip", self.table.as_str()], None) {
+            Ok(_) => Ok(true),
+            Err(NetError::Nft(e)) if e.contains("No such file or directory") => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes every rule of ours whose owner `remove` selects; returns how many.

@@ -28,23 +28,83 @@ pub fn register(registry: &Path, tag: &InstanceTag, netns_dir: &Path) -> Result<
     std::fs::write(&file, text).map_err(|e| NetError::io("write", file, e))
 }
 
-/// Tags of this network namespace whose registered directory no longer exists (their owner's
-/// state root is gone).
-pub fn dead_instances(registry: &Path, own: &InstanceTag) -> Vec<InstanceTag> {
-    let Ok(entries) = std::fs::read_dir(registry) else {
+/// One registry entry.
+struct Entry {
+    tag: InstanceTag,
+    netns: u64,
+    dir: PathBuf,
+}
+
+fn entries(registry: &Path) -> Vec<Entry> {
+    let Ok(rd) = std::fs::read_dir(registry) else {
         return Vec::new();
     };
-    let here = current_netns();
-    entries
-        .flatten()
+    rd.flatten()
         .filter_map(|e| {
             let tag = InstanceTag::new(e.file_name().to_str()?).ok()?;
             let text = std::fs::read_to_string(e.path()).ok()?;
             let (ns, dir) = text.split_once('\n')?;
-            let same_ns = ns.parse::<u64>().ok()? == here;
-            (tag != *own && same_ns && !PathBuf::from(dir).exists()).then_some(tag)
+            Some(Entry {
+                tag,
+                netns: ns.parse().ok()?,
+                dir: PathBuf::from(dir),
+            })
         })
         .collect()
+}
+
+/// Tags of this network namespace whose registered directory no longer exists (their owner's
+/// state root is gone).
+pub fn dead_instances(registry: &Path, own: &InstanceTag) -> Vec<InstanceTag> {
+    let here = current_netns();
+    entries(registry)
+        .into_iter()
+        .filter(|e| e.tag != *own && e.netns == here && !e.dir.exists())
+        .map(|e| e.tag)
+        .collect()
+}
+
+/// Deletes entries whose directory is gone and whose network namespace no longer exists anywhere
+/// (a test's private namespace): their kernel objects died with it. Returns how many went.
+pub fn forget_vanished_namespaces(registry: &Path) -> usize {
+    let here = current_netns();
+    let candidates: Vec<Entry> = entries(registry)
+        .into_iter()
+        .filter(|e| e.netns != here && !e.dir.exists())
+        .collect();
+    if candidates.is_empty() {
+        return 0;
+    }
+    let alive = live_netns_inodes();
+    candidates
+        .iter()
+        .filter(|e| !alive.contains(&e.netns))
+        .filter(|e| std::fs::remove_file(registry.join(e.tag.as_str())).is_ok())
+        .count()
+}
+
+/// Inodes of every network namespace that some process is in or some nsfs mount holds.
+fn live_netns_inodes() -> std::collections::HashSet<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut set = std::collections::HashSet::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if e.file_name()
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            if let Ok(m) = std::fs::metadata(e.path().join("ns/net")) {
+                set.insert(m.ino());
+            }
+        }
+    }
+    // Bind-mounted namespaces show `net:[<inode>]` as the mount's root.
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for root in info.lines().filter_map(|l| l.split(' ').nth(3)) {
+        if let Some(n) = root.strip_prefix("net:[").and_then(|r| r.strip_suffix(']')) {
+            set.extend(n.parse::<u64>().ok());
+        }
+    }
+    set
 }
 
 /// Removes every interface and nft rule labelled with `tag`, then its registry entry.

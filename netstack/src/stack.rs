@@ -392,18 +392,38 @@ impl Netstack {
         for tag in crate::reaper::dead_instances(&self.cfg.registry_dir, &self.cfg.instance) {
             removed += crate::reaper::reap(&self.host, &self.cfg.nft_table, &self.cfg.registry_dir, &tag).await?;
         }
+        let forgotten = crate::reaper::forget_vanished_namespaces(&self.cfg.registry_dir);
+        if forgotten > 0 {
+            debug!(forgotten, "registrations of vanished network namespaces removed");
+        }
         Ok(removed)
     }
 
-    /// Forgets this instance entirely: every object of its tag and its registry entry (for
-    /// throwaway roots such as tests; the engine keeps its networks across restarts).
+    /// Forgets this instance entirely: its namespace files, every interface and rule of its tag,
+    /// its registry entry, and berth's table when no instance has rules left in it (for throwaway
+    /// roots such as tests; the engine itself keeps its networks across restarts).
     pub async fn destroy(&self) -> Result<usize> {
-        crate::reaper::reap(
-            &self.host,
-            &self.cfg.nft_table,
-            &self.cfg.registry_dir,
-            &self.cfg.instance,
-        )
+        let span = info_span!("destroy", instance = %self.cfg.instance.as_str());
+        async {
+            let mut removed = 0;
+            for c in self.netns.list()? {
+                self.dns.records().remove_container(&c);
+                self.netns.remove(&c)?;
+                removed += 1;
+            }
+            removed += crate::reaper::reap(
+                &self.host,
+                &self.cfg.nft_table,
+                &self.cfg.registry_dir,
+                &self.cfg.instance,
+            )
+            .await?;
+            if self.nft.drop_table_if_unused()? {
+                removed += 1;
+            }
+            Ok(removed)
+        }
+        .instrument(span)
         .await
     }
 

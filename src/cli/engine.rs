@@ -16,7 +16,11 @@ pub enum EngineCommand {
     /// Start the engine in the background (returns once it answers).
     Start,
     /// Stop the engine (containers keep running and are found again at the next start).
-    Stop,
+    Stop {
+        /// Also remove this root's networking from the host (bridges, veths, netns, nft rules): for throwaway roots.
+        #[arg(long)]
+        purge: bool,
+    },
     /// Show whether the engine runs.
     Status,
 }
@@ -52,11 +56,15 @@ pub fn run(global: &GlobalArgs, cmd: EngineCommand) -> anyhow::Result<ExitCode> 
             }
             Ok(ExitCode::SUCCESS)
         }
-        EngineCommand::Stop => {
+        EngineCommand::Stop { purge } => {
             if daemon::stop(&cfg, Duration::from_secs(15))? {
                 println!("berth engine stopped");
             } else {
                 println!("berth engine is not running (root {})", cfg.root.display());
+            }
+            if purge {
+                let n = engine::api::networks::purge(&cfg).context("purging the engine's networking")?;
+                println!("removed {n} networking objects of root {}", cfg.root.display());
             }
             Ok(ExitCode::SUCCESS)
         }

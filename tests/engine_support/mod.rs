@@ -61,7 +61,8 @@ pub fn busybox_tar() -> PathBuf {
     .clone()
 }
 
-/// A berth engine on a temp root and its own socket; stopped (containers removed) on drop.
+/// A berth engine on a temp root and its own socket (and docker config dir); on drop its containers
+/// are removed and it stops with `--purge`, so its bridges, veths, netns and nft rules leave the host.
 pub struct Engine {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
@@ -79,12 +80,28 @@ impl Engine {
         e
     }
 
+    /// The docker config dir of this engine's clients (and of the engine: credentials for pulls).
+    pub fn docker_config(&self) -> PathBuf {
+        self.dir.path().join("docker-config")
+    }
+
+    /// Points a command (berth or docker) at this engine only, whatever the caller's environment says.
+    fn env(&self, c: &mut Command) {
+        let host = format!("unix://{}", self.socket.display());
+        c.env("BERTH_ROOT", &self.root)
+            .env("BERTH_HOST", &host)
+            .env("DOCKER_HOST", &host)
+            .env("DOCKER_CONFIG", self.docker_config())
+            .env_remove("DOCKER_CONTEXT");
+    }
+
     /// Runs `berth <args>` against this engine; panics on failure.
     pub fn berth(&self, args: &[&str]) -> String {
         let out = self.berth_raw(args);
         assert!(
             out.status.success(),
-            "berth {args:?} failed: {}",
+            "berth {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -92,23 +109,18 @@ impl Engine {
 
     /// Runs `berth <args>` against this engine.
     pub fn berth_raw(&self, args: &[&str]) -> Output {
-        Command::new(berth_bin())
-            .args(args)
-            .env("BERTH_ROOT", &self.root)
-            .env("BERTH_HOST", format!("unix://{}", self.socket.display()))
-            .output()
-            .expect("running berth")
+        let mut c = Command::new(berth_bin());
+        c.args(args);
+        self.env(&mut c);
+        c.output().expect("running berth")
     }
 
     /// Runs the docker CLI against this engine.
     pub fn docker_raw(&self, args: &[&str]) -> Output {
-        Command::new(docker_bin())
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
-            .env_remove("DOCKER_CONTEXT")
-            .output()
-            .expect("running docker")
+        let mut c = Command::new(docker_bin());
+        c.args(args);
+        self.env(&mut c);
+        c.output().expect("running docker")
     }
 
     /// Runs the docker CLI; panics on failure; returns stdout.
@@ -143,7 +155,7 @@ impl Engine {
             .unwrap()
     }
 
-    /// Removes every container and stops the engine.
+    /// Removes every container, stops the engine and purges its networking from the host.
     pub fn shutdown(&self) {
         if self.berth_raw(&["engine", "status"]).status.success() {
             let ids = self.docker_raw(&["ps", "-aq", "--no-trunc"]);
@@ -151,20 +163,31 @@ impl Engine {
                 let _ = self.docker_raw(&["rm", "-f", id]);
             }
         }
-        let _ = self.berth_raw(&["engine", "stop"]);
+        let out = self.berth_raw(&["engine", "stop", "--purge"]);
+        if !out.status.success() {
+            eprintln!(
+                "engine_support: `berth engine stop --purge` failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 
     /// Waits until `f` holds (polling), up to `limit`.
-    pub fn eventually(&self, limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-        let end = std::time::Instant::now() + limit;
-        while std::time::Instant::now() < end {
-            if f() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        f()
+    pub fn eventually(&self, limit: Duration, f: impl FnMut() -> bool) -> bool {
+        eventually(limit, f)
     }
+}
+
+/// Polls `f` every 20 ms until it holds, up to `limit`.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
 }
 
 impl Drop for Engine {

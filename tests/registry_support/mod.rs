@@ -1,57 +1,21 @@
 //! Shared helpers of the registry tests: Debian's docker-registry on 127.0.0.1 (tests/registry.sh), its
-//! access log, raw uploads with curl, a throttling proxy, fixture images, and a berth engine in a temp root.
+//! access log, raw uploads with curl, a throttling proxy, fixture images, and views of a berth engine's
+//! image store. The engine itself, root check and binaries come from `engine_support` (each registry test
+//! declares `mod engine_support;` next to `mod registry_support;`).
 #![allow(dead_code)]
 
+#[allow(unused_imports)]
+pub use super::engine_support::{berth_bin, busybox_tar, eventually, require_root, Engine};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// False (with a loud line) when not root, unless BERTH_TEST_REQUIRE_ROOT=1, which makes it panic.
-pub fn require_root(test: &str) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) == 0 {
-        return true;
-    }
-    if std::env::var("BERTH_TEST_REQUIRE_ROOT").as_deref() == Ok("1") {
-        panic!("{test} needs root (BERTH_TEST_REQUIRE_ROOT=1)");
-    }
-    eprintln!("!!! SKIPPED (needs root): {test}");
-    false
-}
-
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The berth binary: BERTH_BIN, else cargo's build of this package.
-pub fn berth_bin() -> PathBuf {
-    std::env::var_os("BERTH_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
-}
-
-/// busybox.tar from BERTH_TEST_IMAGES (default tests/images/out), built when missing.
-pub fn busybox_tar() -> PathBuf {
-    let dir = std::env::var_os("BERTH_TEST_IMAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("tests/images/out"));
-    let tar = dir.join("busybox.tar");
-    if !tar.exists() {
-        let tmp = tempfile::tempdir().unwrap();
-        let st = Command::new(repo_root().join("tests/images/build.sh"))
-            .arg(tmp.path())
-            .status()
-            .unwrap();
-        assert!(st.success(), "tests/images/build.sh failed");
-        std::fs::create_dir_all(&dir).unwrap();
-        let _ = std::fs::rename(tmp.path().join("busybox.tar"), &tar)
-            .or_else(|_| std::fs::copy(tmp.path().join("busybox.tar"), &tar).map(|_| ()));
-    }
-    tar
 }
 
 /// A docker-archive with one layer per given (path, content) list, made with tests/images/mkarchive.py.
@@ -325,100 +289,47 @@ fn pump(mut from: TcpStream, mut to: TcpStream, rate: Option<Arc<AtomicU64>>, se
     let _ = from.shutdown(std::net::Shutdown::Both);
 }
 
-/// A berth engine on a temp root with its own docker config dir; stopped on drop.
-pub struct Engine {
-    pub dir: tempfile::TempDir,
-    pub root: PathBuf,
-    pub socket: PathBuf,
+/// What the registry tests read from an engine: image inspect, loads, and its store's directories.
+pub trait StoreView {
+    /// `docker image inspect -f FORMAT`.
+    fn inspect(&self, image: &str, format: &str) -> Option<String>;
+    /// Loads an archive and tags its image as `tag`.
+    fn load_as(&self, archive: &Path, source_tag: &str, tag: &str);
+    /// Blob digests in the store.
+    fn blobs(&self) -> Vec<String>;
+    /// Unpacked layer directories (and leftovers) in the store.
+    fn layers(&self) -> Vec<String>;
+    /// Files in the partial-download area, with their lengths.
+    fn partials(&self) -> Vec<(String, u64)>;
+    /// Finished downloads not yet in the store.
+    fn finished_downloads(&self) -> Vec<String>;
 }
 
-impl Engine {
-    pub fn start() -> Self {
-        let dir = tempfile::Builder::new().prefix("berth-regeng-").tempdir().unwrap();
-        let root = dir.path().join("root");
-        let socket = dir.path().join("berth.sock");
-        let e = Engine { dir, root, socket };
-        e.berth(&["engine", "start"]);
-        e
-    }
-
-    pub fn docker_config(&self) -> PathBuf {
-        self.dir.path().join("docker-config")
-    }
-
-    fn env(&self, c: &mut Command) {
-        c.env("BERTH_ROOT", &self.root)
-            .env("BERTH_HOST", format!("unix://{}", self.socket.display()))
-            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
-            .env("DOCKER_CONFIG", self.docker_config())
-            .env_remove("DOCKER_CONTEXT");
-    }
-
-    pub fn berth_raw(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(berth_bin());
-        c.args(args);
-        self.env(&mut c);
-        c.output().expect("running berth")
-    }
-
-    pub fn berth(&self, args: &[&str]) -> String {
-        let out = self.berth_raw(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub fn docker_raw(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(std::env::var_os("DOCKER_BIN").unwrap_or_else(|| "docker".into()));
-        c.args(args);
-        self.env(&mut c);
-        c.output().expect("running docker")
-    }
-
-    pub fn docker(&self, args: &[&str]) -> String {
-        let out = self.docker_raw(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// `docker image inspect -f FORMAT`.
-    pub fn inspect(&self, image: &str, format: &str) -> Option<String> {
+impl StoreView for Engine {
+    fn inspect(&self, image: &str, format: &str) -> Option<String> {
         let out = self.docker_raw(&["image", "inspect", "-f", format, image]);
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
-    /// Loads an archive and tags its image as `tag`.
-    pub fn load_as(&self, archive: &Path, source_tag: &str, tag: &str) {
+    fn load_as(&self, archive: &Path, source_tag: &str, tag: &str) {
         self.berth(&["image", "load", "-i", archive.to_str().unwrap()]);
         self.docker(&["tag", source_tag, tag]);
     }
 
-    /// Blob digests in the store.
-    pub fn blobs(&self) -> Vec<String> {
+    fn blobs(&self) -> Vec<String> {
         list(&self.root.join("blobs/sha256"))
             .into_iter()
             .map(|n| format!("sha256:{n}"))
             .collect()
     }
 
-    /// Unpacked layer directories (and leftovers) in the store.
-    pub fn layers(&self) -> Vec<String> {
+    fn layers(&self) -> Vec<String> {
         list(&self.root.join("layers"))
     }
 
-    /// Files in the partial-download area.
-    pub fn partials(&self) -> Vec<(String, u64)> {
+    fn partials(&self) -> Vec<(String, u64)> {
         let d = self.root.join("pulls/partial");
         list(&d)
             .into_iter()
@@ -429,23 +340,8 @@ impl Engine {
             .collect()
     }
 
-    /// Finished downloads not yet in the store.
-    pub fn finished_downloads(&self) -> Vec<String> {
+    fn finished_downloads(&self) -> Vec<String> {
         list(&self.root.join("pulls/blobs"))
-    }
-
-    pub fn pid(&self) -> i32 {
-        std::fs::read_to_string(self.root.join("engine.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let _ = self.berth_raw(&["engine", "stop"]);
     }
 }
 
@@ -459,18 +355,6 @@ fn list(d: &Path) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
-}
-
-/// Polls `f` every 20 ms up to `limit`.
-pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
 }
 
 /// A manifest's layer digests (from the registry's copy).

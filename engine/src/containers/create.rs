@@ -38,6 +38,7 @@ impl Containers {
             .as_ref()
             .and_then(|n| n.endpoints_config.clone())
             .unwrap_or_default();
+        crate::api::networks::check_networks_exist(&self.db, host_config.network_mode.as_deref(), endpoints.keys())?;
         let id = new_id();
         let config = merge_config(&id, &image_name, body, image_cfg)?;
         let mut argv = config.entrypoint.clone().unwrap_or_default();
@@ -152,7 +153,7 @@ fn check_host_config(h: &HostConfig) -> Result<()> {
             "HostConfig: NanoCpus must be >= 0 and PidsLimit >= -1".into(),
         ));
     }
-    // Named networks are resolved at start (404 then), as they may be created in between.
+    // Named networks must exist at create (checked in `create`); they are attached at start.
     match h.network_mode.as_deref() {
         Some("container:") => Err(EngineError::BadRequest(
             "HostConfig.NetworkMode: container: needs a container name or id".into(),

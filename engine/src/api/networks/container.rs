@@ -70,6 +70,31 @@ fn parse_dns(v: &[String]) -> Result<Vec<IpAddr>> {
         .collect()
 }
 
+/// At create: refuses a `NetworkMode` or `EndpointsConfig` key naming a network that does not
+/// exist (404 `network X not found`, as dockerd), so the error comes before anything is made.
+pub fn check_networks_exist<'a>(
+    db: &crate::state::StateDb,
+    mode: Option<&'a str>,
+    endpoints: impl IntoIterator<Item = &'a String>,
+) -> Result<()> {
+    let builtin = |n: &str| {
+        n.is_empty() || matches!(n, "default" | DEFAULT_BRIDGE | "host" | "none") || n.starts_with("container:")
+    };
+    let mut named = mode
+        .into_iter()
+        .chain(endpoints.into_iter().map(String::as_str))
+        .filter(|n| !builtin(n))
+        .peekable();
+    if named.peek().is_none() {
+        return Ok(());
+    }
+    let nets = super::state::NetDb(db).networks()?;
+    for n in named {
+        super::service::resolve_in(&nets, n)?;
+    }
+    Ok(())
+}
+
 /// Turns `PortBindings` into port requests (keys `80`, `80/tcp`, `53/udp`).
 pub fn port_requests(map: Option<&PortMap>) -> Result<Vec<PortRequest>> {
     let mut out = Vec::new();

@@ -19,10 +19,12 @@ mod container;
 mod ops;
 #[cfg(test)]
 mod privileged_tests;
+mod purge;
 mod service;
 mod state;
 
-pub use container::{port_requests, ContainerNet, ContainerNetRequest, NetMode};
+pub use container::{check_networks_exist, port_requests, ContainerNet, ContainerNetRequest, NetMode};
+pub use purge::purge;
 pub use service::{Networks, DEFAULT_BRIDGE};
 pub use state::{EndpointRecord, NetworkRecord};
 

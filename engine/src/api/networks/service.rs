@@ -42,7 +42,7 @@ pub fn engine_error(e: NetError) -> EngineError {
 }
 
 /// Instance tag of a state root: short, stable, distinct per root.
-fn tag_of(root: &Path) -> Result<InstanceTag> {
+pub(super) fn tag_of(root: &Path) -> Result<InstanceTag> {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in root.to_string_lossy().bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
@@ -208,18 +208,7 @@ impl Networks {
 
     /// Finds a network by full id, name or unique id prefix.
     pub fn resolve(&self, ident: &str) -> Result<NetworkRecord> {
-        let nets = self.db().networks()?;
-        if let Some(n) = nets.iter().find(|n| n.id == ident || n.name == ident) {
-            return Ok(n.clone());
-        }
-        let mut found = nets.iter().filter(|n| !ident.is_empty() && n.id.starts_with(ident));
-        match (found.next(), found.next()) {
-            (Some(n), None) => Ok(n.clone()),
-            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!(
-                "network {ident} is ambiguous (more than one network matches)"
-            ))),
-            (None, _) => Err(EngineError::NotFound(format!("network {ident} not found"))),
-        }
+        resolve_in(&self.db().networks()?, ident)
     }
 
     /// Endpoints of one network.
@@ -268,5 +257,20 @@ impl Networks {
         };
         self.stack.attach(&c, &net, &spec).await.map_err(engine_error)?;
         Ok(())
+    }
+}
+
+/// Finds a network among `nets` by full id, name or unique id prefix (404 `network X not found`).
+pub(super) fn resolve_in(nets: &[NetworkRecord], ident: &str) -> Result<NetworkRecord> {
+    if let Some(n) = nets.iter().find(|n| n.id == ident || n.name == ident) {
+        return Ok(n.clone());
+    }
+    let mut found = nets.iter().filter(|n| !ident.is_empty() && n.id.starts_with(ident));
+    match (found.next(), found.next()) {
+        (Some(n), None) => Ok(n.clone()),
+        (Some(_), Some(_)) => Err(EngineError::BadRequest(format!(
+            "network {ident} is ambiguous (more than one network matches)"
+        ))),
+        (None, _) => Err(EngineError::NotFound(format!("network {ident} not found"))),
     }
 }
