@@ -44,6 +44,29 @@ fn pid1_and_host_invisible() {
 }
 
 #[test]
+fn workload_starts_with_a_clean_signal_state() {
+    if !require_root("workload_starts_with_a_clean_signal_state") {
+        return;
+    }
+    let f = Fixture::new();
+    // Nothing of the monitor's mask or Rust's ignored SIGPIPE may reach the workload: a pipe writer whose reader
+    // left must die of SIGPIPE, as on any Linux box.
+    // Read by grep itself, as PID 1: a shell in between would set its own dispositions.
+    let spec = f.spec(&["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
+    let (code, log) = f.run(&spec);
+    f.rt.remove(&spec.id).unwrap();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("SigBlk:\t0000000000000000"),
+        "signals blocked in the workload: {log}"
+    );
+    assert!(
+        log.contains("SigIgn:\t0000000000000000"),
+        "signals ignored in the workload: {log}"
+    );
+}
+
+#[test]
 fn mount_reboot_modules_sys_are_refused() {
     if !require_root("mount_reboot_modules_sys_are_refused") {
         return;

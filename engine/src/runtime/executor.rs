@@ -16,6 +16,7 @@ pub struct DockerExecutor;
 
 impl Executor for DockerExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        reset_signals();
         DefaultExecutor {}.exec(spec)
     }
 
@@ -37,6 +38,31 @@ impl Executor for DockerExecutor {
             .unwrap_or_else(|| super::spec::DEFAULT_PATH.to_owned());
         check(arg0, &path)
             .map_err(|(code, msg)| ExecutorValidationError::ArgValidationError(format!("{MARKER}{code}:{msg}")))
+    }
+}
+
+/// Gives the workload the signal state a fresh process has. Blocked masks and ignored dispositions survive
+/// execve, and the monitor blocks SIGCHLD/SIGPIPE/SIGHUP while Rust's runtime ignores SIGPIPE: left as they are,
+/// `yes | head` in the container would see EPIPE instead of dying, and a shell would never see SIGCHLD.
+fn reset_signals() {
+    // SAFETY: runs in the container's init right before execve; nothing in this process relies on handlers any more.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        // The raw syscall, because libc refuses to touch the two real-time signals it reserves (32, 33).
+        let default = [0u64; 4]; // kernel struct sigaction: handler SIG_DFL, flags, restorer, mask
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8,
+                );
+            }
+        }
     }
 }
 
