@@ -117,6 +117,29 @@ impl NsEngine {
         );
     }
 
+    /// Stops the engine (SIGTERM) and purges its networking (`berth engine stop --purge`) inside its namespace.
+    fn stop_purge(&mut self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+        let o = Command::new("nsenter")
+            .arg(format!("--net={}", self.ns.path()))
+            .arg(berth_bin())
+            .args(["engine", "stop", "--purge"])
+            .env("BERTH_ROOT", &self.root)
+            .env("BERTH_HOST", format!("unix://{}", self.socket.display()))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "berth engine stop --purge: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
     fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -182,6 +205,14 @@ impl Drop for NsEngine {
             if let Some(mut c) = self.child.take() {
                 let _ = c.wait();
             }
+            // The namespace dies with the test, but the engine's registration and netns files must go too.
+            let _ = Command::new("nsenter")
+                .arg(format!("--net={}", self.ns.path()))
+                .arg(berth_bin())
+                .args(["engine", "stop", "--purge"])
+                .env("BERTH_ROOT", &self.root)
+                .env("BERTH_HOST", format!("unix://{}", self.socket.display()))
+                .output();
         }
         for m in mounts_under(self.dir.path()).iter().rev() {
             let _ = Command::new("umount").args(["-l", m]).status();
@@ -393,54 +424,263 @@ fn published_ports_tcp_range_udp_and_conflict() {
     ]);
     assert!(err.contains("18080") && err.contains("already allocated"), "{err}");
 
-    // A range of two tcp ports.
+    // A range of three tcp ports, each to its own server.
     e.docker(&[
         "run",
         "-d",
         "--name",
         "range",
         "-p",
-        "127.0.0.1:18090-18091:8000-8001",
+        "127.0.0.1:18100-18102:80-82",
         "busybox",
         "sh",
         "-c",
-        "mkdir /w; echo r > /w/index.html; httpd -p 8000 -h /w; exec httpd -f -p 8001 -h /w",
+        "for p in 80 81 82; do mkdir /w$p; echo r$p > /w$p/index.html; httpd -p $p -h /w$p; done; exec sleep 300",
     ]);
-    assert_eq!(String::from_utf8_lossy(&get(18090).stdout), "r\n");
-    assert_eq!(String::from_utf8_lossy(&get(18091).stdout), "r\n");
+    for (host, inside) in [(18100, 80), (18101, 81), (18102, 82)] {
+        assert_eq!(
+            String::from_utf8_lossy(&get(host).stdout),
+            format!("r{inside}\n"),
+            "tcp {host}"
+        );
+    }
 
-    // udp: published (end-to-end delivery through busybox nc is not checked yet).
+    // udp, loopback (userland proxy): one port and a range, each answered by the container.
+    let helper = udp_echo_helper(e.dir.path());
+    let mount = format!("{}:/udpecho:ro", helper.display());
     e.docker(&[
         "run",
         "-d",
         "--name",
         "udp",
+        "-v",
+        &mount,
         "-p",
         "127.0.0.1:18095:5000/udp",
+        "-p",
+        "127.0.0.1:18096-18097:5001-5002/udp",
+        "-p",
+        "18098:5003/udp",
         "busybox",
-        "sleep",
-        "300",
+        "/udpecho",
+        "5000",
+        "5001",
+        "5002",
+        "5003",
     ]);
     assert_eq!(e.docker(&["port", "udp", "5000/udp"]).trim(), "127.0.0.1:18095");
+    for (port, inside) in [(18095, 5000), (18096, 5001), (18097, 5002)] {
+        assert_eq!(
+            udp_ask(&e.ns, "127.0.0.1", port, "ping"),
+            format!("{inside}:ping"),
+            "udp 127.0.0.1:{port}"
+        );
+    }
+    // udp to a non-loopback host address (the bridge's gateway): nft DNAT carries it, its counter moves.
+    let gw = e
+        .docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+            "bridge",
+        ])
+        .trim()
+        .to_owned();
+    assert_eq!(udp_ask(&e.ns, &gw, 18098, "hi"), "5003:hi", "udp {gw}:18098");
+    let chain = e.ns.sh("nft list chain ip berth ports");
+    let dnat = chain
+        .lines()
+        .find(|l| l.contains("udp dport 18098"))
+        .unwrap_or_else(|| panic!("no DNAT rule for 18098: {chain}"));
+    assert!(!dnat.contains("counter packets 0 "), "DNAT rule never matched: {dnat}");
 }
 
-/// berth's objects visible in the namespace: (links other than lo, netns files, nft rules of endpoints/ports).
-fn berth_objects(e: &NsEngine) -> (Vec<String>, usize, usize) {
+/// A static udp echo server (`udpecho PORT...`: answers `<port>:<payload>`), built with the host's cc.
+fn udp_echo_helper(dir: &std::path::Path) -> PathBuf {
+    const SRC: &str = r#"
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (i < argc - 1 && fork() != 0) continue;
+        int port = atoi(argv[i]);
+        int s = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+        if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) { perror("bind"); return 1; }
+        for (;;) {
+            char in[1024], out[1100];
+            struct sockaddr_in from; socklen_t fl = sizeof from;
+            ssize_t n = recvfrom(s, in, sizeof in - 1, 0, (struct sockaddr *)&from, &fl);
+            if (n < 0) continue;
+            in[n] = 0;
+            int m = snprintf(out, sizeof out, "%d:%s", port, in);
+            sendto(s, out, m, 0, (struct sockaddr *)&from, fl);
+        }
+    }
+    return 0;
+}
+"#;
+    let src = dir.join("udpecho.c");
+    let bin = dir.join("udpecho");
+    std::fs::write(&src, SRC).unwrap();
+    let out = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("running cc (the udp test needs a C compiler with a static libc)");
+    assert!(
+        out.status.success(),
+        "cc -static udpecho.c: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// Sends `msg` to udp `ip:port` from the test namespace, resending until an answer comes (10 s).
+fn udp_ask(ns: &Netns, ip: &str, port: u16, msg: &str) -> String {
+    let py = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.3)
+end = time.time() + 10
+while time.time() < end:
+    s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
+    try:
+        print(s.recv(2048).decode(), end=""); sys.exit(0)
+    except socket.timeout:
+        pass
+sys.exit("no answer")
+"#;
+    let o = Command::new("nsenter")
+        .arg(format!("--net={}", ns.path()))
+        .args(["python3", "-c", py, ip, &port.to_string(), msg])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "udp {ip}:{port}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn create_with_unknown_network_is_refused_at_create() {
+    if !require_root("create_with_unknown_network_is_refused_at_create") {
+        return;
+    }
+    let e = NsEngine::start("127.0.0.1:5399");
+    e.load_busybox();
+    // `--pull never`: on any 404 from create the docker CLI otherwise tries to pull the image first.
+    let err = e.fails(&[
+        "create",
+        "--pull",
+        "never",
+        "--name",
+        "lost",
+        "--network",
+        "nosuch-net",
+        "busybox",
+        "true",
+    ]);
+    assert!(err.contains("network nosuch-net not found"), "{err}");
+    // Through the API: a 404 from create itself, and no container left behind.
+    let body = r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"nosuch-net"}}"#;
+    let o = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        ])
+        .arg("--unix-socket")
+        .arg(&e.socket)
+        .arg("http://berth/containers/create?name=lost2")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        text.ends_with("\n404") && text.contains("network nosuch-net not found"),
+        "{text}"
+    );
+    let endpoints = r#"{"Image":"busybox","Cmd":["true"],"NetworkingConfig":{"EndpointsConfig":{"nosuch-net":{}}}}"#;
+    let o = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            endpoints,
+        ])
+        .arg("--unix-socket")
+        .arg(&e.socket)
+        .arg("http://berth/containers/create?name=lost3")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "404",
+        "EndpointsConfig naming an unknown network"
+    );
+    assert_eq!(e.docker(&["ps", "-aq"]).trim(), "", "nothing created");
+}
+
+/// berth's objects in the engine's namespace, counted from the kernel's own listings.
+#[derive(Debug)]
+struct Objects {
+    /// Bridges `brt-*` (`ip -o link`).
+    bridges: Vec<String>,
+    /// Host-side veths `vb*`.
+    veths: Vec<String>,
+    /// Namespace files under the root plus nsfs mounts there.
+    netns: usize,
+    /// Rules of table `ip berth` by owner label (`berth:<tag>:<kind>:<id>`), base rules excluded.
+    rules: Vec<String>,
+    /// Whether `table ip berth` exists.
+    table: bool,
+}
+
+fn berth_objects(e: &NsEngine) -> Objects {
     let links: Vec<String> =
         e.ns.sh("ip -o link show")
             .lines()
-            .filter_map(|l| l.split(": ").nth(1).map(str::to_owned))
-            .filter(|l| l != "lo")
+            .filter_map(|l| {
+                l.split(": ")
+                    .nth(1)
+                    .map(|n| n.split('@').next().unwrap_or(n).to_owned())
+            })
             .collect();
-    let netns = std::fs::read_dir(e.root.join("netns"))
-        .map(|rd| rd.count())
-        .unwrap_or(0);
+    let netns_dir = e.root.join("netns");
+    let netns = std::fs::read_dir(&netns_dir).map(|rd| rd.count()).unwrap_or(0) + mounts_under(&netns_dir).len();
     let nft = e.ns.sh_raw("nft list table ip berth");
     let rules = String::from_utf8_lossy(&nft.stdout)
         .lines()
-        .filter(|l| l.contains(":ep:") || l.contains(":ports:"))
-        .count();
-    (links, netns, rules)
+        .filter_map(|l| l.split("comment \"").nth(1))
+        .map(|c| c.trim_end_matches('"').to_owned())
+        .filter(|c| c != "berth:base")
+        .collect();
+    Objects {
+        bridges: links.iter().filter(|l| l.starts_with("brt-")).cloned().collect(),
+        veths: links.iter().filter(|l| l.starts_with("vb")).cloned().collect(),
+        netns,
+        rules,
+        table: nft.status.success(),
+    }
 }
 
 #[test]
@@ -495,11 +735,43 @@ fn fifty_networks_hundred_containers_kill9_no_leak() {
     for i in 0..50 {
         e.docker(&["network", "rm", &format!("leak{i}")]);
     }
-    let (links, netns, rules) = berth_objects(&e);
-    // What is still in use: the default `bridge` network's bridge only.
-    assert_eq!(links.len(), 1, "links left: {links:?}");
-    assert!(links[0].starts_with("brt-"), "{links:?}");
-    assert_eq!(netns, 0, "namespace files left");
-    assert_eq!(rules, 0, "endpoint/port rules left");
-    assert!(mounts_under(&e.root.join("netns")).is_empty(), "netns mounts left");
+    // What is still in use: the default `bridge` network (its bridge and rules) only.
+    let bridge_id = e
+        .docker(&["network", "inspect", "-f", "{{.Id}}", "bridge"])
+        .trim()
+        .to_owned();
+    let left = berth_objects(&e);
+    assert_eq!(
+        left.bridges,
+        vec![format!("brt-{}", &bridge_id[..11])],
+        "bridges: {left:?}"
+    );
+    assert!(left.veths.is_empty(), "veths left: {left:?}");
+    assert_eq!(left.netns, 0, "namespace files or mounts left: {left:?}");
+    assert!(
+        !left.rules.is_empty(),
+        "the bridge network's rules are in use: {left:?}"
+    );
+    assert!(
+        left.rules.iter().all(|r| r.ends_with(&format!(":net:{bridge_id}"))),
+        "rules of removed networks/containers left: {left:?}"
+    );
+
+    // A throwaway root: stop with --purge leaves nothing of berth's in the namespace.
+    e.stop_purge();
+    let after = berth_objects(&e);
+    assert!(
+        after.bridges.is_empty()
+            && after.veths.is_empty()
+            && after.netns == 0
+            && after.rules.is_empty()
+            && !after.table,
+        "after stop --purge: {after:?}"
+    );
+    let registry = std::fs::read_dir("/run/berth/netstack").into_iter().flatten().flatten();
+    let root = e.root.join("netns").display().to_string();
+    for r in registry {
+        let text = std::fs::read_to_string(r.path()).unwrap_or_default();
+        assert!(!text.ends_with(&root), "registration left: {}", r.path().display());
+    }
 }
