@@ -175,7 +175,20 @@ fn special_file<R: Read>(entry: &tar::Entry<R>, target: &Path) -> Result<()> {
         (t, libc::makedev(major, minor))
     };
     let _ = std::fs::remove_file(target);
-    mknod(target, sflag | mode, dev)?;
+    match mknod(target, sflag | mode, dev) {
+        // Without CAP_MKNOD (rootless, user namespaces) device nodes cannot exist; the runtime gives
+        // containers their /dev anyway, so the entry is skipped as Docker does there.
+        Err(MknodError::NotPermitted(e)) if sflag != libc::S_IFIFO => {
+            tracing::warn!(
+                path = %target.display(),
+                "image layer: device node {}:{} skipped: creating device nodes is not permitted here ({e})",
+                libc::major(dev),
+                libc::minor(dev)
+            );
+            return Ok(());
+        }
+        other => other.map_err(EngineError::from)?,
+    }
     let uid = h.uid().unwrap_or(0) as u32;
     let gid = h.gid().unwrap_or(0) as u32;
     std::os::unix::fs::lchown(target, Some(uid), Some(gid)).map_err(|e| bad(format!("chown {}", target.display()), e))
@@ -190,18 +203,34 @@ fn whiteout(path: &Path) -> Result<()> {
             let _ = std::fs::remove_file(path);
         }
     }
-    mknod(path, libc::S_IFCHR, libc::makedev(0, 0))
+    mknod(path, libc::S_IFCHR, libc::makedev(0, 0)).map_err(EngineError::from)
 }
 
-fn mknod(path: &Path, mode: libc::mode_t, dev: libc::dev_t) -> Result<()> {
-    let c = cstr(path)?;
+/// A failed mknod: not permitted (no CAP_MKNOD) is told apart so device nodes can be skipped.
+enum MknodError {
+    NotPermitted(std::io::Error),
+    Other(EngineError),
+}
+
+impl From<MknodError> for EngineError {
+    fn from(e: MknodError) -> Self {
+        match e {
+            MknodError::NotPermitted(io) => bad("creating a device node (not permitted here)", io),
+            MknodError::Other(e) => e,
+        }
+    }
+}
+
+fn mknod(path: &Path, mode: libc::mode_t, dev: libc::dev_t) -> std::result::Result<(), MknodError> {
+    let c = cstr(path).map_err(MknodError::Other)?;
     // SAFETY: c is a valid NUL-terminated path; mknod does not retain it.
     let rc = unsafe { libc::mknod(c.as_ptr(), mode, dev) };
     if rc != 0 {
-        return Err(bad(
-            format!("mknod {}", path.display()),
-            std::io::Error::last_os_error(),
-        ));
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EPERM) {
+            return Err(MknodError::NotPermitted(err));
+        }
+        return Err(MknodError::Other(bad(format!("mknod {}", path.display()), err)));
     }
     Ok(())
 }
@@ -283,6 +312,138 @@ mod tests {
             std::fs::read_link(dir.path().join("bin/sh")).unwrap(),
             PathBuf::from("/bin/busybox")
         );
+    }
+
+    fn device(b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, path: &str, major: u32, minor: u32) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o666);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1);
+        h.set_entry_type(kind);
+        h.set_path(path).unwrap();
+        h.set_device_major(major).unwrap();
+        h.set_device_minor(minor).unwrap();
+        h.set_cksum();
+        b.append(&h, &[][..]).unwrap();
+    }
+
+    /// Runs `f` on a thread whose effective capabilities lack CAP_MKNOD (capabilities are per thread).
+    fn without_cap_mknod<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy, Default)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        const VERSION_3: u32 = 0x2008_0522;
+        const CAP_MKNOD: u32 = 27;
+        std::thread::spawn(move || {
+            let mut h = Header {
+                version: VERSION_3,
+                pid: 0,
+            };
+            let mut d = [Data::default(); 2];
+            // SAFETY: header and two data structs as capget/capset (version 3) expect.
+            unsafe {
+                assert_eq!(
+                    libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()),
+                    0
+                );
+                d[0].effective &= !(1 << CAP_MKNOD);
+                assert_eq!(libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()), 0);
+            }
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+
+    fn device_layer() -> Vec<u8> {
+        tar_with(|b| {
+            file(b, "etc/hostname", b"x\n");
+            device(b, tar::EntryType::Char, "dev/null", 1, 3);
+            device(b, tar::EntryType::Block, "dev/sda", 8, 0);
+            device(b, tar::EntryType::Fifo, "run/fifo", 0, 0);
+        })
+    }
+
+    #[test]
+    fn device_nodes_are_skipped_without_cap_mknod() {
+        let parent = tempfile::tempdir().unwrap();
+        let dst = parent.path().join("layer");
+        std::fs::create_dir(&dst).unwrap();
+        let (data, d) = (device_layer(), dst.clone());
+        let r = without_cap_mknod(move || unpack_layer(&data[..], &d));
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(std::fs::read(dst.join("etc/hostname")).unwrap(), b"x\n");
+        assert!(
+            !dst.join("dev/null").exists() && !dst.join("dev/sda").exists(),
+            "devices skipped"
+        );
+        use std::os::unix::fs::FileTypeExt;
+        let fifo = std::fs::symlink_metadata(dst.join("run/fifo")).unwrap();
+        assert!(fifo.file_type().is_fifo(), "a fifo needs no privilege");
+        let outside: Vec<_> = std::fs::read_dir(parent.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            outside,
+            vec![std::ffi::OsString::from("layer")],
+            "nothing outside the layer dir"
+        );
+    }
+
+    #[test]
+    fn device_node_through_a_symlink_is_refused_without_cap_mknod() {
+        let parent = tempfile::tempdir().unwrap();
+        let dst = parent.path().join("layer");
+        let victim = parent.path().join("victim");
+        std::fs::create_dir_all(&victim).unwrap();
+        std::fs::create_dir(&dst).unwrap();
+        let data = tar_with(|b| {
+            link(b, tar::EntryType::Symlink, "dev", victim.to_str().unwrap());
+            device(b, tar::EntryType::Char, "dev/null", 1, 3);
+        });
+        let d = dst.clone();
+        let r = without_cap_mknod(move || unpack_layer(&data[..], &d));
+        assert!(
+            matches!(r, Err(EngineError::BadRequest(ref m)) if m.contains("symbolic link")),
+            "{r:?}"
+        );
+        assert_eq!(
+            std::fs::read_dir(&victim).unwrap().count(),
+            0,
+            "nothing made through the link"
+        );
+    }
+
+    #[test]
+    fn device_nodes_are_made_inside_the_layer_with_cap_mknod() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("!!! SKIPPED (needs root): device_nodes_are_made_inside_the_layer_with_cap_mknod");
+            assert!(
+                std::env::var("BERTH_TEST_REQUIRE_ROOT").as_deref() != Ok("1"),
+                "needs root"
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        unpack_layer(&device_layer()[..], dir.path()).unwrap();
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let m = std::fs::symlink_metadata(dir.path().join("dev/null")).unwrap();
+        assert!(m.file_type().is_char_device() && m.rdev() == libc::makedev(1, 3));
+        let m = std::fs::symlink_metadata(dir.path().join("dev/sda")).unwrap();
+        assert!(m.file_type().is_block_device() && m.rdev() == libc::makedev(8, 0));
     }
 
     #[test]
