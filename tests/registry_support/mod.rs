@@ -238,48 +238,70 @@ fn curl(args: &[&str]) -> String {
 }
 
 /// A TCP proxy on 127.0.0.1 that forwards to `target`, sending server bytes at most `rate` bytes/s
-/// (0 = unlimited); counts bytes sent to clients.
+/// (0 = unlimited) and, while `cap` is non-zero, holding every connection once it has sent `cap`
+/// bytes to its client (a download that stops midway, whatever the timing); counts bytes sent.
 pub struct SlowProxy {
     pub addr: String,
     pub rate: Arc<AtomicU64>,
+    pub cap: Arc<AtomicU64>,
     pub sent: Arc<AtomicU64>,
+}
+
+/// Limits of the server-to-client direction of a proxied connection.
+#[derive(Clone)]
+struct Limits {
+    rate: Arc<AtomicU64>,
+    cap: Arc<AtomicU64>,
+    sent: Arc<AtomicU64>,
 }
 
 impl SlowProxy {
     pub fn start(target: &str, rate: u64) -> Self {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
-        let rate = Arc::new(AtomicU64::new(rate));
-        let sent = Arc::new(AtomicU64::new(0));
-        let (target, r, s) = (target.to_owned(), rate.clone(), sent.clone());
+        let limits = Limits {
+            rate: Arc::new(AtomicU64::new(rate)),
+            cap: Arc::new(AtomicU64::new(0)),
+            sent: Arc::new(AtomicU64::new(0)),
+        };
+        let (target, lim) = (target.to_owned(), limits.clone());
         std::thread::spawn(move || {
             for c in l.incoming().flatten() {
                 let Ok(up) = TcpStream::connect(&target) else { continue };
                 let (c2, up2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
-                std::thread::spawn(move || pump(c2, up2, None, None));
-                let (r, s) = (r.clone(), s.clone());
-                std::thread::spawn(move || pump(up, c, Some(r), Some(s)));
+                std::thread::spawn(move || pump(c2, up2, None));
+                let lim = lim.clone();
+                std::thread::spawn(move || pump(up, c, Some(lim)));
             }
         });
-        SlowProxy { addr, rate, sent }
+        SlowProxy {
+            addr,
+            rate: limits.rate,
+            cap: limits.cap,
+            sent: limits.sent,
+        }
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, rate: Option<Arc<AtomicU64>>, sent: Option<Arc<AtomicU64>>) {
+fn pump(mut from: TcpStream, mut to: TcpStream, limits: Option<Limits>) {
     let mut buf = vec![0u8; 16 * 1024];
+    let mut conn_sent = 0u64;
     loop {
-        let n = match from.read(&mut buf) {
+        let want = match &limits {
+            Some(l) => hold_at_cap(l, conn_sent, buf.len()),
+            None => buf.len(),
+        };
+        let n = match from.read(&mut buf[..want]) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         if to.write_all(&buf[..n]).is_err() {
             break;
         }
-        if let Some(s) = &sent {
-            s.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        if let Some(r) = &rate {
-            let r = r.load(Ordering::Relaxed);
+        conn_sent += n as u64;
+        if let Some(l) = &limits {
+            l.sent.fetch_add(n as u64, Ordering::Relaxed);
+            let r = l.rate.load(Ordering::Relaxed);
             if r > 0 {
                 std::thread::sleep(Duration::from_secs_f64(n as f64 / r as f64));
             }
@@ -287,6 +309,20 @@ fn pump(mut from: TcpStream, mut to: TcpStream, rate: Option<Arc<AtomicU64>>, se
     }
     let _ = to.shutdown(std::net::Shutdown::Both);
     let _ = from.shutdown(std::net::Shutdown::Both);
+}
+
+/// Waits while the connection is at the cap; returns how many bytes it may read next.
+fn hold_at_cap(l: &Limits, conn_sent: u64, max: usize) -> usize {
+    loop {
+        let cap = l.cap.load(Ordering::Relaxed);
+        if cap == 0 {
+            return max;
+        }
+        if conn_sent < cap {
+            return max.min((cap - conn_sent) as usize);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// What the registry tests read from an engine: image inspect, loads, and its store's directories.
