@@ -41,6 +41,8 @@ fn setup() -> Option<Env> {
     let stack = rt.block_on(async {
         let mut cfg = Config::new(&dir.path().join("netns"), InstanceTag::new("bench").expect("tag"));
         cfg.upstream_dns = Some(vec![]);
+        // The namespace dies with the bench: register privately, not in the host-wide registry.
+        cfg.registry_dir = dir.path().join("registry");
         Netstack::new(cfg).expect("netstack")
     });
     let net = NetworkSpec {
