@@ -84,8 +84,14 @@ pub fn init_tracing(level: Option<&str>) {
         .map(str::to_owned)
         .or_else(|| std::env::var("BERTH_LOG").ok())
         .unwrap_or_else(|| "warn".to_owned());
+    // Span timings on close, for finding where an engine action spends its time (BERTH_LOG_SPANS=1).
+    let spans = match std::env::var_os("BERTH_LOG_SPANS") {
+        Some(_) => tracing_subscriber::fmt::format::FmtSpan::CLOSE,
+        None => tracing_subscriber::fmt::format::FmtSpan::NONE,
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_span_events(spans)
         .with_writer(std::io::stderr)
         .try_init();
 }
