@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
 
 use ipnet::Ipv4Net;
 use nftables::batch::Batch;
@@ -86,6 +87,10 @@ pub struct NetworkRules<'a> {
 pub struct Nft {
     table: String,
     tag: InstanceTag,
+    /// Owners that have rules of ours, as last listed and since added or deleted through this value (shared by
+    /// its clones); None until the first listing. Every `nft` run costs a process spawn (5–15 ms), and most
+    /// containers publish nothing: their teardown need not list the table to learn that.
+    owners: Arc<Mutex<Option<HashSet<Owner>>>>,
 }
 
 fn named(e: NamedExpression<'static>) -> Expression<'static> {
@@ -129,6 +134,7 @@ impl Nft {
         Nft {
             table: table.to_string(),
             tag,
+            owners: Arc::default(),
         }
     }
 
@@ -205,7 +211,15 @@ impl Nft {
 
     /// Adds forwarding, isolation and masquerade rules of one network.
     pub fn add_network(&self, owner: &Owner, net: &NetworkRules<'_>) -> Result<()> {
-        self.apply_adds(|| self.network_batch(owner, net))
+        self.apply_adds(|| self.network_batch(owner, net))?;
+        self.note_owner(owner);
+        Ok(())
+    }
+
+    fn note_owner(&self, owner: &Owner) {
+        if let Some(known) = self.owners.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            known.insert(owner.clone());
+        }
     }
 
     fn network_batch(&self, owner: &Owner, net: &NetworkRules<'_>) -> Batch<'static> {
@@ -253,7 +267,9 @@ impl Nft {
 
     /// Adds DNAT rules (with counters) for a container's published ports.
     pub fn add_dnat(&self, owner: &Owner, rules: &[Dnat]) -> Result<()> {
-        self.apply_adds(|| self.dnat_batch(owner, rules))
+        self.apply_adds(|| self.dnat_batch(owner, rules))?;
+        self.note_owner(owner);
+        Ok(())
     }
 
     fn dnat_batch(&self, owner: &Owner, rules: &[Dnat]) -> Batch<'static> {
@@ -336,6 +352,15 @@ impl Nft {
 
     /// Deletes every rule of ours whose owner `remove` selects; returns how many.
     pub fn delete_where(&self, remove: impl Fn(&Owner) -> bool) -> Result<usize> {
+        let known_none = self
+            .owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|known| !known.iter().any(&remove));
+        if known_none {
+            return Ok(0);
+        }
         let doomed: Vec<OwnedRule> = self.owned_rules()?.into_iter().filter(|r| remove(&r.owner)).collect();
         if doomed.is_empty() {
             return Ok(0);
@@ -353,12 +378,15 @@ impl Nft {
             }));
         }
         self.apply(b)?;
+        if let Some(known) = self.owners.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            known.retain(|o| !remove(o));
+        }
         Ok(doomed.len())
     }
 
     /// Rules labelled with this instance's tag.
     pub fn owned_rules(&self) -> Result<Vec<OwnedRule>> {
-        Ok(self
+        let rules: Vec<OwnedRule> = self
             .list_raw()?
             .into_iter()
             .filter_map(|r| {
@@ -370,7 +398,9 @@ impl Nft {
                     packets: r.packets,
                 })
             })
-            .collect())
+            .collect();
+        *self.owners.lock().unwrap_or_else(|p| p.into_inner()) = Some(rules.iter().map(|r| r.owner.clone()).collect());
+        Ok(rules)
     }
 
     fn apply(&self, batch: Batch<'static>) -> Result<()> {
