@@ -1,77 +1,45 @@
-//! `berth up/ps/down` against a real engine (dockerd by default; BERTH_TEST_ENGINE=berth for berth's own),
-//! through the Docker Engine API only.
+//! `berth up/ps/down` against real engines (each test once with dockerd, once with berth's own engine), through
+//! the Docker Engine API only.
 
+#[macro_use]
 mod orchestrator_support;
 
-use orchestrator_support::{free_port, http_get, now_arg, require_root, Engine, Stack};
+use orchestrator_support::{free_port, now_arg, require_root, Engine, Kind, Stack};
 
-/// A busybox stack: a "cache" with a healthcheck, an API writing a counter into the named volume, a front
-/// publishing 127.0.0.1:PORT that asks the API by service name.
-fn three_tier(port: u16, api_env: &str) -> String {
-    format!(
-        r#"
-services:
-  cache:
-    image: busybox
-    command: ["sh", "-c", "touch /tmp/ready; exec sleep 2147483647"]
-    stop_grace_period: 1s
-    healthcheck:
-      test: ["CMD", "test", "-f", "/tmp/ready"]
-      interval: 1s
-      retries: 10
-  api:
-    image: busybox
-    stop_grace_period: 1s
-    healthcheck:
-      test: ["CMD", "test", "-x", "/www/cgi-bin/count"]
-      interval: 500ms
-      retries: 20
-    depends_on:
-      cache:
-        condition: service_healthy
-    environment:
-      GREETING: "{api_env}"
-    volumes: ["data:/data"]
-    command:
-      - sh
-      - -c
-      - |
-        mkdir -p /www/cgi-bin
-        printf '#!/bin/sh\nn=$$(cat /data/n 2>/dev/null || echo 0); n=$$((n+1)); echo $$n > /data/n\nprintf "Content-Type: text/plain\\r\\n\\r\\n%%s n=%%s\\n" "$$GREETING" $$n\n' > /www/cgi-bin/count
-        chmod +x /www/cgi-bin/count
-        exec httpd -f -p 8000 -h /www
-  front:
-    image: busybox
-    stop_grace_period: 1s
-    depends_on: [api]
-    ports: ["127.0.0.1:{port}:80"]
-    healthcheck:
-      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
-      interval: 500ms
-      retries: 20
-    command:
-      - sh
-      - -c
-      - |
-        mkdir -p /www/cgi-bin
-        echo ok > /www/index.html
-        printf '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\nwget -q -O - http://api:8000/cgi-bin/count\n' > /www/cgi-bin/index
-        chmod +x /www/cgi-bin/index
-        exec httpd -f -p 80 -h /www
-volumes:
-  data:
-"#
-    )
+for_each_engine!(
+    up_wait_ps_down_keeps_volume_until_dash_v,
+    second_up_recreates_nothing_and_a_changed_service_alone_is_recreated,
+    healthy_chain_starts_in_order_from_events,
+    cycle_is_refused_before_anything_is_created,
+    abort_on_container_exit_returns_that_exit_code,
+);
+
+/// examples/three-tier on `engine`, publishing on a free port, with the Debian fixture (redis, python3) loaded.
+fn three_tier<'e>(engine: &'e Engine) -> (Stack<'e>, u16) {
+    engine.load_image("debian.tar");
+    let stack = Stack::example(engine, "three-tier");
+    let port = free_port();
+    stack.set_env("FRONT_PORT", &port.to_string());
+    (stack, port)
 }
 
-#[test]
-fn up_wait_ps_down_keeps_volume_until_dash_v() {
+/// The visit count in the front's answer (which came from the API, which read it from redis).
+fn visits(engine: &Engine, port: u16) -> i64 {
+    let body = engine.http_get(port, "/cgi-bin/visits");
+    let json: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("front answered {body:?}: {e}"));
+    json["visits"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no visit count in {body}"))
+}
+
+fn up_wait_ps_down_keeps_volume_until_dash_v(kind: Kind) {
     if !require_root("up_wait_ps_down_keeps_volume_until_dash_v") {
         return;
     }
-    let engine = Engine::start();
-    let port = free_port();
-    let stack = Stack::new(&engine, "tt", &three_tier(port, "hello"));
+    let engine = Engine::start(kind);
+    let (stack, port) = three_tier(&engine);
+    stack.set_env("GREETING", "hello");
     stack.berth_ok(&["up", "-d", "--wait"]);
     let ps = stack.berth_ok(&["ps", "--format", "json"]);
     let rows: Vec<serde_json::Value> = ps.lines().map(|l| serde_json::from_str(l).expect("ps json")).collect();
@@ -82,9 +50,16 @@ fn up_wait_ps_down_keeps_volume_until_dash_v() {
         names.contains(&format!("{}-front-1", stack.project).as_str()),
         "{names:?}"
     );
-    assert!(http_get(port, "/cgi-bin/index").contains("hello n=1"));
+    let body = engine.http_get(port, "/cgi-bin/visits");
+    assert!(
+        body.contains(r#""message": "hello""#),
+        "the API's answer through the front: {body}"
+    );
+    assert_eq!(visits(&engine, port), 2, "redis counts every visit");
 
-    stack.berth_ok(&["down", "-t", "1"]);
+    let network_ids = engine.network_ids(&stack.project);
+    assert_eq!(network_ids.len(), 1, "one network: {network_ids:?}");
+    stack.berth_ok(&["down"]);
     let (containers, networks, volumes) = engine.leftovers(&stack.project);
     assert!(
         containers.is_empty() && networks.is_empty(),
@@ -95,28 +70,28 @@ fn up_wait_ps_down_keeps_volume_until_dash_v() {
         vec![format!("{}_data", stack.project)],
         "down without -v keeps the named volume"
     );
+    let kernel = engine.kernel_leftovers(&network_ids);
+    assert!(kernel.is_empty(), "down left kernel objects: {kernel:?}");
 
     stack.berth_ok(&["up", "-d", "--wait"]);
-    assert!(
-        http_get(port, "/cgi-bin/index").contains("hello n=2"),
-        "the volume's data survived down"
-    );
-    stack.berth_ok(&["down", "-v", "-t", "1"]);
+    assert_eq!(visits(&engine, port), 3, "redis' data in the volume survived down");
+    stack.berth_ok(&["down", "-v"]);
     let (containers, networks, volumes) = engine.leftovers(&stack.project);
     assert!(
         containers.is_empty() && networks.is_empty() && volumes.is_empty(),
         "down -v left {containers:?} {networks:?} {volumes:?}"
     );
+    stack.berth_ok(&["up", "-d", "--wait"]);
+    assert_eq!(visits(&engine, port), 1, "down -v removed the data");
 }
 
-#[test]
-fn second_up_recreates_nothing_and_a_changed_service_alone_is_recreated() {
+fn second_up_recreates_nothing_and_a_changed_service_alone_is_recreated(kind: Kind) {
     if !require_root("second_up_recreates_nothing_and_a_changed_service_alone_is_recreated") {
         return;
     }
-    let engine = Engine::start();
-    let port = free_port();
-    let stack = Stack::new(&engine, "hash", &three_tier(port, "one"));
+    let engine = Engine::start(kind);
+    let (stack, port) = three_tier(&engine);
+    stack.set_env("GREETING", "one");
     stack.berth_ok(&["up", "-d", "--wait"]);
 
     let t0 = now_arg();
@@ -132,7 +107,7 @@ fn second_up_recreates_nothing_and_a_changed_service_alone_is_recreated() {
         "an unchanged up must not create, destroy, start or stop: {touched:?}"
     );
 
-    stack.write(&three_tier(port, "two"));
+    stack.set_env("GREETING", "two");
     let t2 = now_arg();
     stack.berth_ok(&["up", "-d", "--wait"]);
     let t3 = now_arg();
@@ -147,15 +122,15 @@ fn second_up_recreates_nothing_and_a_changed_service_alone_is_recreated() {
         vec!["api".to_owned()],
         "only the service whose environment changed is recreated"
     );
-    assert!(http_get(port, "/cgi-bin/index").contains("two n="));
+    let body = engine.http_get(port, "/cgi-bin/visits");
+    assert!(body.contains(r#""message": "two""#), "{body}");
 }
 
-#[test]
-fn healthy_chain_starts_in_order_from_events() {
+fn healthy_chain_starts_in_order_from_events(kind: Kind) {
     if !require_root("healthy_chain_starts_in_order_from_events") {
         return;
     }
-    let engine = Engine::start();
+    let engine = Engine::start(kind);
     let mut compose = String::from("services:\n");
     let depth = 4;
     for i in 0..depth {
@@ -188,12 +163,11 @@ fn healthy_chain_starts_in_order_from_events() {
     }
 }
 
-#[test]
-fn cycle_is_refused_before_anything_is_created() {
+fn cycle_is_refused_before_anything_is_created(kind: Kind) {
     if !require_root("cycle_is_refused_before_anything_is_created") {
         return;
     }
-    let engine = Engine::start();
+    let engine = Engine::start(kind);
     let compose = "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [c]\n  c:\n    image: busybox\n    depends_on: [a]\n";
     let stack = Stack::new(&engine, "cycle", compose);
     let out = stack.berth(&["up", "-d"]);
@@ -204,12 +178,11 @@ fn cycle_is_refused_before_anything_is_created() {
     assert!(containers.is_empty() && networks.is_empty() && volumes.is_empty());
 }
 
-#[test]
-fn abort_on_container_exit_returns_that_exit_code() {
+fn abort_on_container_exit_returns_that_exit_code(kind: Kind) {
     if !require_root("abort_on_container_exit_returns_that_exit_code") {
         return;
     }
-    let engine = Engine::start();
+    let engine = Engine::start(kind);
     let compose = "services:\n  job:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo working; sleep 1; exit 3\"]\n  idle:\n    image: busybox\n    stop_grace_period: 1s\n    command: [\"sleep\", \"2147483647\"]\n";
     let stack = Stack::new(&engine, "abort", compose);
     let out = stack.berth(&["up", "--abort-on-container-exit", "--no-color"]);

@@ -1,9 +1,16 @@
 //! Verbs beyond up/down against a real engine: replicas and --scale, exec and run exit codes, refusal of
 //! attributes berth cannot honour yet, and auto-starting berth's own engine.
 
+#[macro_use]
 mod orchestrator_support;
 
-use orchestrator_support::{berth_bin, require_root, Engine, Stack};
+use orchestrator_support::{berth_bin, require_root, Engine, Kind, Stack};
+
+for_each_engine!(
+    replicas_scale_exec_and_run_exit_codes,
+    secrets_and_configs_are_mounted_as_files,
+    exec_allocates_a_tty_when_stdin_is_a_terminal,
+);
 use std::process::Command;
 
 #[test]
@@ -11,10 +18,9 @@ fn unsupported_attribute_is_refused_by_name_before_any_engine_call() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         dir.path().join("compose.yaml"),
-        "services:\n  web:\n    image: busybox\n    secrets: [token]\nsecrets:\n  token:\n    file: ./token.txt\n",
+        "services:\n  web:\n    image: busybox\n    devices: [\"/dev/null:/dev/null\"]\n",
     )
     .expect("write");
-    std::fs::write(dir.path().join("token.txt"), "x").expect("write");
     // An engine address nothing listens on: the refusal must come before any connection attempt.
     let out = Command::new(berth_bin())
         .current_dir(dir.path())
@@ -25,18 +31,17 @@ fn unsupported_attribute_is_refused_by_name_before_any_engine_call() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("services.web.secrets") && err.contains("not supported"),
+        err.contains("services.web.devices") && err.contains("not supported"),
         "{err}"
     );
     assert!(!err.contains("nothing.sock"), "refused before connecting: {err}");
 }
 
-#[test]
-fn replicas_scale_exec_and_run_exit_codes() {
+fn replicas_scale_exec_and_run_exit_codes(kind: Kind) {
     if !require_root("replicas_scale_exec_and_run_exit_codes") {
         return;
     }
-    let engine = Engine::start();
+    let engine = Engine::start(kind);
     let compose = "services:\n  w:\n    image: busybox\n    stop_signal: SIGKILL\n    deploy: {replicas: 2}\n    environment: {ROLE: worker}\n    command: [\"sleep\", \"2147483647\"]\n";
     let stack = Stack::new(&engine, "verbs", compose);
     stack.berth_ok(&["up", "-d", "--wait"]);
@@ -81,10 +86,6 @@ fn berth_engine_is_started_on_demand() {
     if !require_root("berth_engine_is_started_on_demand") {
         return;
     }
-    if std::env::var("BERTH_TEST_ENGINE").as_deref() != Ok("berth") {
-        eprintln!("!!! SKIPPED (BERTH_TEST_ENGINE is not berth): berth_engine_is_started_on_demand");
-        return;
-    }
     let dir = tempfile::Builder::new()
         .prefix("borch-auto")
         .tempdir_in("/tmp")
@@ -109,4 +110,159 @@ fn berth_engine_is_started_on_demand() {
     );
     assert!(berth(&["engine", "status"]).status.success());
     assert!(berth(&["engine", "stop"]).status.success());
+}
+
+const SECRETS: &str = r#"
+services:
+  s:
+    image: busybox
+    stop_signal: SIGKILL
+    command: ["sleep", "2147483647"]
+    secrets:
+      - tok
+      - {source: envsec, target: api_key, uid: "1000", gid: "1001", mode: 0440}
+    configs:
+      - {source: conf, target: /etc/app.conf}
+      - plain
+secrets:
+  tok: {file: ./tok.txt}
+  envsec: {environment: API_KEY}
+configs:
+  conf: {content: "port=8080"}
+  plain: {file: ./plain.conf}
+"#;
+
+fn secrets_and_configs_are_mounted_as_files(kind: Kind) {
+    if !require_root("secrets_and_configs_are_mounted_as_files") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let stack = Stack::new(&engine, "sec", SECRETS);
+    std::fs::write(stack.dir.path().join("tok.txt"), "file-secret").expect("write");
+    std::fs::write(stack.dir.path().join("plain.conf"), "plain-config").expect("write");
+    let state = stack.dir.path().join("state");
+    stack.set_env("BERTH_COMPOSE_STATE", state.to_str().expect("utf-8"));
+    stack.set_env("API_KEY", "env-secret");
+    stack.berth_ok(&["up", "-d", "--wait"]);
+    let read = |path: &str| stack.berth_ok(&["exec", "-T", "s", "cat", path]);
+    assert_eq!(
+        read("/run/secrets/tok"),
+        "file-secret",
+        "file secret at /run/secrets/<name>"
+    );
+    assert_eq!(
+        read("/run/secrets/api_key"),
+        "env-secret",
+        "environment secret at its target"
+    );
+    assert_eq!(
+        read("/etc/app.conf"),
+        "port=8080",
+        "content config at its absolute target"
+    );
+    assert_eq!(read("/plain"), "plain-config", "file config at /<name>");
+    let meta = stack.berth_ok(&["exec", "-T", "s", "stat", "-c", "%u:%g:%a", "/run/secrets/api_key"]);
+    assert_eq!(meta.trim(), "1000:1001:440", "uid, gid and mode of the long syntax");
+    let write = stack.berth(&["exec", "-T", "s", "sh", "-c", "echo x > /run/secrets/tok"]);
+    assert!(!write.status.success(), "secrets are mounted read-only");
+    assert_eq!(
+        std::fs::read_to_string(stack.dir.path().join("tok.txt")).expect("read"),
+        "file-secret"
+    );
+    stack.berth_ok(&["down"]);
+    assert!(!state.join(&stack.project).exists(), "down removes the staged files");
+}
+
+/// Runs `argv` on a new pseudo-terminal of 40x100, types `input` into it, returns (exit code, output).
+fn under_pty(argv: &[&str], envs: &[(&str, &str)], input: &str) -> (i32, String) {
+    const PTY: &str = r#"
+import fcntl, json, os, pty, signal, struct, sys, termios, time
+argv, envs, data = json.loads(sys.argv[1])
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ.update(envs)
+    os.execvp(argv[0], argv)
+def give_up(*_):
+    os.kill(pid, signal.SIGKILL)
+    sys.stdout.write("!!! killed after 60 s\n")
+signal.signal(signal.SIGALRM, give_up)
+signal.alarm(60)
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+time.sleep(1.5)
+os.write(fd, data.encode())
+out = b""
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let spec = serde_json::json!([
+        argv,
+        envs.iter().cloned().collect::<std::collections::HashMap<_, _>>(),
+        input
+    ]);
+    let out = Command::new("python3")
+        .args(["-c", PTY, &spec.to_string()])
+        .output()
+        .expect("python3");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn exec_allocates_a_tty_when_stdin_is_a_terminal(kind: Kind) {
+    if !require_root("exec_allocates_a_tty_when_stdin_is_a_terminal") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let compose =
+        "services:\n  w:\n    image: busybox\n    stop_signal: SIGKILL\n    command: [\"sleep\", \"2147483647\"]\n";
+    let stack = Stack::new(&engine, "tty", compose);
+    stack.berth_ok(&["up", "-d", "--wait"]);
+    let berth = berth_bin().display().to_string();
+    let compose_file = stack.dir.path().join("compose.yaml").display().to_string();
+    // The size is read after the input, by when the resize that follows the exec's start has landed.
+    let script = "tty; read line; echo got=$line; stty size; exit 4";
+    let argv = [
+        berth.as_str(),
+        "-p",
+        &stack.project,
+        "-f",
+        &compose_file,
+        "exec",
+        "w",
+        "sh",
+        "-c",
+        script,
+    ];
+    let host = engine.host();
+    let (code, out) = under_pty(&argv, &[("DOCKER_HOST", host.as_str())], "abc\r");
+    assert_eq!(code, 4, "exec returns the command's exit code: {out}");
+    assert!(out.contains("/dev/pts/"), "the command runs on a TTY: {out:?}");
+    assert!(out.contains("40 100"), "the TTY has the terminal's size: {out:?}");
+    assert!(out.contains("got=abc"), "keys typed reach the command: {out:?}");
+
+    let argv = [
+        berth.as_str(),
+        "-p",
+        &stack.project,
+        "-f",
+        &compose_file,
+        "exec",
+        "-T",
+        "w",
+        "sh",
+        "-c",
+        "tty; exit 0",
+    ];
+    let (_, out) = under_pty(&argv, &[("DOCKER_HOST", host.as_str())], "");
+    assert!(out.contains("not a tty"), "-T disables the TTY: {out:?}");
 }

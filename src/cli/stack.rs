@@ -61,7 +61,10 @@ pub fn run(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run_async(global, cmd))
+    let result = runtime.block_on(run_async(global, cmd));
+    // A blocking read of a terminal's stdin (exec/run input) never ends on its own: do not wait for it.
+    runtime.shutdown_background();
+    result
 }
 
 async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {

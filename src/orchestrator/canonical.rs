@@ -5,6 +5,18 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// Declares a long-syntax struct that refuses unknown keys, so no attribute is silently dropped.
+macro_rules! strict {
+    ($($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* })*) => {
+        $(
+            $(#[$meta])*
+            #[derive(Debug, Deserialize, Default, Clone)]
+            #[serde(deny_unknown_fields)]
+            pub struct $name { $($body)* }
+        )*
+    };
+}
+
 /// A whole canonical project.
 #[derive(Debug, Deserialize, Default)]
 pub struct Project {
@@ -21,70 +33,62 @@ pub struct Project {
     /// Volumes.
     #[serde(default)]
     pub volumes: BTreeMap<String, Option<Volume>>,
-    /// Secrets: declared ones are harmless; a service using one is refused (`secrets` is not a supported key yet).
+    /// Secrets (mounted as files, see `secrets`).
     #[serde(default)]
-    #[allow(dead_code)]
     pub secrets: Map<String, Value>,
-    /// Configs: as secrets.
+    /// Configs (as secrets).
     #[serde(default)]
-    #[allow(dead_code)]
     pub configs: Map<String, Value>,
 }
 
-/// A top-level network.
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct Network {
-    pub name: Option<String>,
-    pub driver: Option<String>,
-    #[serde(default)]
-    pub driver_opts: BTreeMap<String, Scalar>,
-    #[serde(default)]
-    pub external: Option<bool>,
-    #[serde(default)]
-    pub internal: Option<bool>,
-    #[serde(default)]
-    pub enable_ipv6: Option<bool>,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub ipam: Option<Ipam>,
-    /// Swarm-only: every network of a single engine is attachable.
-    #[serde(default)]
-    #[allow(dead_code)]
-    pub attachable: Option<bool>,
-}
+strict! {
+    /// A top-level network.
+    pub struct Network {
+        pub name: Option<String>,
+        pub driver: Option<String>,
+        #[serde(default)]
+        pub driver_opts: BTreeMap<String, Scalar>,
+        #[serde(default)]
+        pub external: Option<bool>,
+        #[serde(default)]
+        pub internal: Option<bool>,
+        #[serde(default)]
+        pub enable_ipv6: Option<bool>,
+        #[serde(default)]
+        pub labels: BTreeMap<String, String>,
+        #[serde(default)]
+        pub ipam: Option<Ipam>,
+        /// Swarm-only: every network of a single engine is attachable.
+        #[serde(default)]
+        #[allow(dead_code)]
+        pub attachable: Option<bool>,
+    }
 
-/// IPAM block of a network.
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct Ipam {
-    pub driver: Option<String>,
-    #[serde(default)]
-    pub config: Vec<IpamPool>,
-}
+    /// IPAM block of a network.
+    pub struct Ipam {
+        pub driver: Option<String>,
+        #[serde(default)]
+        pub config: Vec<IpamPool>,
+    }
 
-/// One IPAM pool.
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct IpamPool {
-    pub subnet: Option<String>,
-    pub gateway: Option<String>,
-    pub ip_range: Option<String>,
-}
+    /// One IPAM pool.
+    pub struct IpamPool {
+        pub subnet: Option<String>,
+        pub gateway: Option<String>,
+        pub ip_range: Option<String>,
+    }
 
-/// A top-level volume.
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct Volume {
-    pub name: Option<String>,
-    pub driver: Option<String>,
-    #[serde(default)]
-    pub driver_opts: BTreeMap<String, Scalar>,
-    #[serde(default)]
-    pub external: Option<bool>,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    /// A top-level volume.
+    pub struct Volume {
+        pub name: Option<String>,
+        pub driver: Option<String>,
+        #[serde(default)]
+        pub driver_opts: BTreeMap<String, Scalar>,
+        #[serde(default)]
+        pub external: Option<bool>,
+        #[serde(default)]
+        pub labels: BTreeMap<String, String>,
+    }
 }
 
 /// A string, number or boolean, kept as the string Compose would print.
@@ -173,78 +177,72 @@ pub struct Service {
     pub security_opt: Vec<String>,
     #[serde(default)]
     pub group_add: Vec<Scalar>,
+    /// Secret references, checked by `secrets::Catalog`.
+    pub secrets: Option<Value>,
+    /// Config references, as secrets.
+    pub configs: Option<Value>,
 }
 
-/// A published port.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Port {
-    pub target: u16,
-    pub published: Option<Scalar>,
-    pub host_ip: Option<String>,
-    pub protocol: Option<String>,
-    /// ingress/host publish the same way on one engine.
-    #[allow(dead_code)]
-    pub mode: Option<String>,
-    /// Metadata only.
-    #[allow(dead_code)]
-    pub name: Option<String>,
-    /// Metadata only.
-    #[allow(dead_code)]
-    pub app_protocol: Option<String>,
-}
+strict! {
+    /// A published port.
+    pub struct Port {
+        pub target: u16,
+        pub published: Option<Scalar>,
+        pub host_ip: Option<String>,
+        pub protocol: Option<String>,
+        /// ingress/host publish the same way on one engine.
+        #[allow(dead_code)]
+        pub mode: Option<String>,
+        /// Metadata only.
+        #[allow(dead_code)]
+        pub name: Option<String>,
+        /// Metadata only.
+        #[allow(dead_code)]
+        pub app_protocol: Option<String>,
+    }
 
-/// A mount in long syntax.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Mount {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub source: Option<String>,
-    pub target: Option<String>,
-    pub read_only: Option<bool>,
-    pub bind: Option<BindOptions>,
-    pub volume: Option<VolumeOptions>,
-    pub tmpfs: Option<TmpfsOptions>,
-    /// Only meaningful on macOS file sharing; no effect on Linux (Compose ignores it there too).
-    #[allow(dead_code)]
-    pub consistency: Option<String>,
-}
+    /// A mount in long syntax.
+    pub struct Mount {
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub source: Option<String>,
+        pub target: Option<String>,
+        pub read_only: Option<bool>,
+        pub bind: Option<BindOptions>,
+        pub volume: Option<VolumeOptions>,
+        pub tmpfs: Option<TmpfsOptions>,
+        /// Only meaningful on macOS file sharing; no effect on Linux (Compose ignores it there too).
+        #[allow(dead_code)]
+        pub consistency: Option<String>,
+    }
 
-/// Bind options.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct BindOptions {
-    pub propagation: Option<String>,
-    pub create_host_path: Option<bool>,
-    pub selinux: Option<String>,
-}
+    /// Bind options.
+    pub struct BindOptions {
+        pub propagation: Option<String>,
+        pub create_host_path: Option<bool>,
+        pub selinux: Option<String>,
+    }
 
-/// Volume options.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct VolumeOptions {
-    pub nocopy: Option<bool>,
-    pub subpath: Option<String>,
-}
+    /// Volume options.
+    pub struct VolumeOptions {
+        pub nocopy: Option<bool>,
+        pub subpath: Option<String>,
+    }
 
-/// Tmpfs options.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct TmpfsOptions {
-    pub size: Option<Scalar>,
-    pub mode: Option<u32>,
-}
+    /// Tmpfs options.
+    pub struct TmpfsOptions {
+        pub size: Option<Scalar>,
+        pub mode: Option<u32>,
+    }
 
-/// A network attachment.
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceNetwork {
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    pub ipv4_address: Option<String>,
-    pub ipv6_address: Option<String>,
-    pub priority: Option<i64>,
+    /// A network attachment.
+    pub struct ServiceNetwork {
+        #[serde(default)]
+        pub aliases: Vec<String>,
+        pub ipv4_address: Option<String>,
+        pub ipv6_address: Option<String>,
+        pub priority: Option<i64>,
+    }
 }
 
 /// A `depends_on` entry.
@@ -267,18 +265,18 @@ fn default_true() -> bool {
     true
 }
 
-/// A healthcheck.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Healthcheck {
-    pub test: Option<Vec<String>>,
-    pub interval: Option<Scalar>,
-    pub timeout: Option<Scalar>,
-    pub retries: Option<i64>,
-    pub start_period: Option<Scalar>,
-    pub start_interval: Option<Scalar>,
-    #[serde(default)]
-    pub disable: bool,
+strict! {
+    /// A healthcheck.
+    pub struct Healthcheck {
+        pub test: Option<Vec<String>>,
+        pub interval: Option<Scalar>,
+        pub timeout: Option<Scalar>,
+        pub retries: Option<i64>,
+        pub start_period: Option<Scalar>,
+        pub start_interval: Option<Scalar>,
+        #[serde(default)]
+        pub disable: bool,
+    }
 }
 
 /// A ulimit: one number for both, or soft/hard.
@@ -289,43 +287,37 @@ pub enum Ulimit {
     Pair { soft: i64, hard: i64 },
 }
 
-/// `deploy:` (the parts a single engine honours).
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Deploy {
-    pub replicas: Option<u32>,
-    pub resources: Option<Resources>,
-    pub restart_policy: Option<RestartPolicy>,
-    pub mode: Option<String>,
-    /// Swarm placement: only an empty one (the loader's default) is accepted.
-    pub placement: Option<Value>,
-}
+strict! {
+    /// `deploy:` (the parts a single engine honours).
+    pub struct Deploy {
+        pub replicas: Option<u32>,
+        pub resources: Option<Resources>,
+        pub restart_policy: Option<RestartPolicy>,
+        pub mode: Option<String>,
+        /// Swarm placement: only an empty one (the loader's default) is accepted.
+        pub placement: Option<Value>,
+    }
 
-/// `deploy.resources`.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Resources {
-    pub limits: Option<Limits>,
-    pub reservations: Option<Limits>,
-}
+    /// `deploy.resources`.
+    pub struct Resources {
+        pub limits: Option<Limits>,
+        pub reservations: Option<Limits>,
+    }
 
-/// Limits or reservations.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Limits {
-    pub cpus: Option<Scalar>,
-    pub memory: Option<Scalar>,
-    pub pids: Option<i64>,
-    pub devices: Option<Value>,
-    pub generic_resources: Option<Value>,
-}
+    /// Limits or reservations.
+    pub struct Limits {
+        pub cpus: Option<Scalar>,
+        pub memory: Option<Scalar>,
+        pub pids: Option<i64>,
+        pub devices: Option<Value>,
+        pub generic_resources: Option<Value>,
+    }
 
-/// `deploy.restart_policy`.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RestartPolicy {
-    pub condition: Option<String>,
-    pub max_attempts: Option<i64>,
+    /// `deploy.restart_policy`.
+    pub struct RestartPolicy {
+        pub condition: Option<String>,
+        pub max_attempts: Option<i64>,
+    }
 }
 
 /// `extra_hosts` as a list of `host:ip` / `host=ip` or a mapping host → ip(s).
@@ -392,6 +384,8 @@ pub const SUPPORTED_SERVICE_KEYS: &[&str] = &[
     "pids_limit",
     "security_opt",
     "group_add",
+    "secrets",
+    "configs",
     "profiles",
 ];
 

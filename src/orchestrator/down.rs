@@ -81,6 +81,9 @@ pub async fn run(docker: &Docker, name: &str, model: Option<&ProjectSpec>, args:
     if let Some(kind) = rmi {
         remove_images(docker, name, model, &images, kind, &progress).await?;
     }
+    if orphans.is_empty() {
+        super::secrets::remove_state(name)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -18,7 +18,7 @@ pub struct ExecArgs {
     /// Detached mode: run the command in the background.
     #[arg(short = 'd', long = "detach")]
     pub detach: bool,
-    /// Disable pseudo-TTY allocation (berth runs exec without a TTY either way for now).
+    /// Disable pseudo-TTY allocation (by default a TTY is allocated when stdin is a terminal).
     #[arg(short = 'T', long = "no-TTY")]
     pub no_tty: bool,
     /// Run the command as this user.
@@ -57,11 +57,12 @@ pub async fn run(docker: &Docker, project: &str, args: &ExecArgs) -> Result<Exit
         bail!("container {} is not running", resources::display_name(target));
     }
     let id = target.id.clone().unwrap_or_default();
+    let tty = super::tty::wanted(args.no_tty, args.detach);
     let options = CreateExecOptions {
         attach_stdin: Some(!args.detach),
         attach_stdout: Some(!args.detach),
         attach_stderr: Some(!args.detach),
-        tty: Some(false),
+        tty: Some(tty),
         env: (!args.env.is_empty()).then(|| args.env.clone()),
         cmd: Some(args.command.clone()),
         privileged: Some(args.privileged),
@@ -75,13 +76,28 @@ pub async fn run(docker: &Docker, project: &str, args: &ExecArgs) -> Result<Exit
             &exec.id,
             Some(StartExecOptions {
                 detach: args.detach,
-                tty: false,
+                tty,
                 output_capacity: None,
             }),
         )
         .await
         .context("starting exec")?;
     if let StartExecResults::Attached { mut output, mut input } = started {
+        let _raw = tty.then(super::tty::RawMode::enter).transpose()?;
+        let resizer = if tty {
+            let (docker, exec_id) = (docker.clone(), exec.id.clone());
+            Some(super::tty::follow_size(move |height, width| {
+                let (docker, exec_id) = (docker.clone(), exec_id.clone());
+                async move {
+                    let size = bollard::exec::ResizeExecOptions { height, width };
+                    if let Err(err) = docker.resize_exec(&exec_id, size).await {
+                        tracing::debug!(error = %err, "resizing the exec's TTY");
+                    }
+                }
+            })?)
+        } else {
+            None
+        };
         // stdin is copied on a side task: the command may finish without reading it.
         tokio::spawn(async move {
             let mut stdin = tokio::io::stdin();
@@ -96,8 +112,14 @@ pub async fn run(docker: &Docker, project: &str, args: &ExecArgs) -> Result<Exit
                 }
                 LogOutput::StdIn { .. } => {}
             }
+            if tty {
+                std::io::stdout().flush()?;
+            }
         }
         std::io::stdout().flush()?;
+        if let Some(task) = resizer {
+            task.abort();
+        }
     }
     let inspect = docker.inspect_exec(&exec.id).await.context("inspecting exec")?;
     let code = inspect.exit_code.unwrap_or(0);

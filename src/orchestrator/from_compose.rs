@@ -5,6 +5,7 @@
 
 use super::canonical::{self, SUPPORTED_SERVICE_KEYS};
 use super::labels;
+use super::secrets;
 use super::service_body::{self, Scope};
 use super::spec::{NetworkSpec, ProjectSpec, VolumeSpec};
 use crate::cli::GlobalArgs;
@@ -19,11 +20,19 @@ pub fn load(global: &GlobalArgs) -> Result<ProjectSpec> {
     let loaded = compose::load_document(&opts)?;
     // The typed model's checks (dependency cycles among them) run before anything reaches the engine.
     compose::Project::from_loaded(&loaded)?;
-    from_canonical(loaded.document, &loaded.name, &loaded.project_dir, loaded.files)
+    let env: HashMap<String, String> = loaded.environment.into_iter().collect();
+    from_canonical(loaded.document, &loaded.name, &loaded.project_dir, loaded.files, &env)
 }
 
 /// Maps a canonical Compose document.
-pub fn from_canonical(doc: Value, name: &str, working_dir: &Path, files: Vec<PathBuf>) -> Result<ProjectSpec> {
+/// `env` is the loader's environment (for `environment:` secrets and configs).
+pub fn from_canonical(
+    doc: Value,
+    name: &str,
+    working_dir: &Path,
+    files: Vec<PathBuf>,
+    env: &HashMap<String, String>,
+) -> Result<ProjectSpec> {
     if let Some(map) = doc.as_object() {
         for key in map.keys() {
             if !matches!(
@@ -54,12 +63,14 @@ pub fn from_canonical(doc: Value, name: &str, working_dir: &Path, files: Vec<Pat
     let volumes = volumes(name, &project);
     let volume_names: HashMap<String, String> = volumes.iter().map(|v| (v.key.clone(), v.name.clone())).collect();
     let network_keys: Vec<String> = networks.iter().map(|n| n.key.clone()).collect();
+    let catalog = secrets::Catalog::new(name, &project.secrets, &project.configs, env, working_dir)?;
     let scope = Scope {
         project: name,
         working_dir,
         volumes: &volume_names,
         networks: &network_keys,
         services: &service_names,
+        catalog: &catalog,
     };
     let mut services = Vec::new();
     for (svc_name, raw) in project.services {

@@ -20,6 +20,8 @@ pub mod project;
 pub mod ps;
 pub mod resources;
 pub mod run;
+pub mod secrets;
 pub mod service_body;
 pub mod spec;
+pub mod tty;
 pub mod up;

@@ -86,6 +86,7 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunArgs) -> Resu
         resources::ensure_volumes(docker, project, &progress).await?;
     }
     converge::ensure_image(docker, &service.image, service.pull_policy, &Progress::new()).await?;
+    super::secrets::stage(&service.staged)?;
     let name = args
         .name
         .clone()

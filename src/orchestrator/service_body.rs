@@ -2,6 +2,7 @@
 
 use super::canonical::{self as c, Scalar};
 use super::labels;
+use super::secrets::{Catalog, Kind as FileKind};
 use super::spec::{Condition, Dependency, PullPolicy, ServiceNetwork, ServiceSpec};
 use anyhow::{bail, Context, Result};
 use bollard::models::{
@@ -24,6 +25,8 @@ pub struct Scope<'a> {
     pub networks: &'a [String],
     /// Services of the project (for `service:` references).
     pub services: &'a [String],
+    /// Declared secrets and configs.
+    pub catalog: &'a Catalog,
 }
 
 /// Maps one service; `name` is used in every error.
@@ -61,7 +64,15 @@ pub fn map(name: &str, svc: c::Service, scope: &Scope) -> Result<ServiceSpec> {
         None => PullPolicy::Missing,
     };
     let networks = service_networks(name, &svc, scope)?;
-    let host_config = host_config(name, &svc, scope)?;
+    let mut host_config = host_config(name, &svc, scope)?;
+    let (secret_mounts, mut staged) = scope.catalog.mounts(name, FileKind::Secret, svc.secrets.as_ref())?;
+    let (config_mounts, config_files) = scope.catalog.mounts(name, FileKind::Config, svc.configs.as_ref())?;
+    staged.extend(config_files);
+    if !secret_mounts.is_empty() || !config_mounts.is_empty() {
+        let mounts = host_config.mounts.get_or_insert_with(Vec::new);
+        mounts.extend(secret_mounts);
+        mounts.extend(config_mounts);
+    }
     let env: Vec<String> = svc
         .environment
         .iter()
@@ -118,6 +129,7 @@ pub fn map(name: &str, svc: c::Service, scope: &Scope) -> Result<ServiceSpec> {
         pull_policy,
         networks,
         create,
+        staged,
     })
 }
 

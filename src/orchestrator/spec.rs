@@ -2,6 +2,7 @@
 //!
 //! Built from the Compose model by `from_compose`; everything after that works on these types only.
 
+use super::secrets::StagedFile;
 use bollard::models::ContainerCreateBody;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -121,6 +122,8 @@ pub struct ServiceSpec {
     pub networks: Vec<ServiceNetwork>,
     /// The create body without the per-replica parts (name, compose labels, networking config).
     pub create: ContainerCreateBody,
+    /// Secret and config files berth writes before creating the containers.
+    pub staged: Vec<StagedFile>,
 }
 
 /// A project network.

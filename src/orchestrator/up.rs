@@ -14,6 +14,26 @@ use std::collections::{BTreeSet, HashMap};
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// Flags `up` and `create` share: how existing containers are treated, pulls, scale.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConvergeArgs {
+    /// Recreate containers even if their configuration hasn't changed.
+    #[arg(long = "force-recreate", conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// If containers already exist, don't recreate them.
+    #[arg(long = "no-recreate")]
+    pub no_recreate: bool,
+    /// Remove containers for services not defined in the Compose file.
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
+    /// Pull image before running ("always"|"missing"|"never").
+    #[arg(long = "pull", value_name = "POLICY")]
+    pub pull: Option<String>,
+    /// Scale SERVICE to NUM instances (SERVICE=NUM); overrides `scale`/`deploy.replicas`.
+    #[arg(long = "scale", value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+}
+
 /// Flags of `up`, as `docker compose up` has them.
 #[derive(Args, Debug, Clone, Default)]
 pub struct UpArgs {
@@ -29,18 +49,9 @@ pub struct UpArgs {
     /// Don't start linked services.
     #[arg(long = "no-deps")]
     pub no_deps: bool,
-    /// Recreate containers even if their configuration hasn't changed.
-    #[arg(long = "force-recreate", conflicts_with = "no_recreate")]
-    pub force_recreate: bool,
-    /// If containers already exist, don't recreate them.
-    #[arg(long = "no-recreate")]
-    pub no_recreate: bool,
-    /// Remove containers for services not defined in the Compose file.
-    #[arg(long = "remove-orphans")]
-    pub remove_orphans: bool,
-    /// Scale SERVICE to NUM instances (SERVICE=NUM); overrides `scale`/`deploy.replicas`.
-    #[arg(long = "scale", value_name = "SERVICE=NUM")]
-    pub scale: Vec<String>,
+    /// Recreation, orphans, pulls and scale.
+    #[command(flatten)]
+    pub converge: ConvergeArgs,
     /// Stops all containers if any container was stopped.
     #[arg(long = "abort-on-container-exit")]
     pub abort_on_container_exit: bool,
@@ -53,9 +64,6 @@ pub struct UpArgs {
     /// Don't start the services after creating them.
     #[arg(long = "no-start")]
     pub no_start: bool,
-    /// Pull image before running ("always"|"missing"|"never").
-    #[arg(long = "pull", value_name = "POLICY")]
-    pub pull: Option<String>,
     /// Use this timeout in seconds for container shutdown.
     #[arg(short = 't', long = "timeout")]
     pub timeout: Option<i32>,
@@ -72,21 +80,9 @@ pub struct UpArgs {
 /// Flags of `create` (an `up --no-start`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct CreateArgs {
-    /// Recreate containers even if their configuration hasn't changed.
-    #[arg(long = "force-recreate", conflicts_with = "no_recreate")]
-    pub force_recreate: bool,
-    /// If containers already exist, don't recreate them.
-    #[arg(long = "no-recreate")]
-    pub no_recreate: bool,
-    /// Remove containers for services not defined in the Compose file.
-    #[arg(long = "remove-orphans")]
-    pub remove_orphans: bool,
-    /// Pull image before running ("always"|"missing"|"never").
-    #[arg(long = "pull", value_name = "POLICY")]
-    pub pull: Option<String>,
-    /// Scale SERVICE to NUM instances.
-    #[arg(long = "scale", value_name = "SERVICE=NUM")]
-    pub scale: Vec<String>,
+    /// Recreation, orphans, pulls and scale.
+    #[command(flatten)]
+    pub converge: ConvergeArgs,
     /// Services (default: all).
     pub services: Vec<String>,
 }
@@ -96,11 +92,7 @@ impl CreateArgs {
     pub fn to_up(&self) -> UpArgs {
         UpArgs {
             no_start: true,
-            force_recreate: self.force_recreate,
-            no_recreate: self.no_recreate,
-            remove_orphans: self.remove_orphans,
-            pull: self.pull.clone(),
-            scale: self.scale.clone(),
+            converge: self.converge.clone(),
             services: self.services.clone(),
             ..Default::default()
         }
@@ -133,8 +125,9 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpArgs) -> Resul
     }
     let selected = plan::select(project, &args.services, args.no_deps)?;
     let levels = plan::levels(project, &selected)?;
-    let scale = scales(project, &args.scale)?;
+    let scale = scales(project, &args.converge.scale)?;
     let pull = args
+        .converge
         .pull
         .as_deref()
         .map(str::parse::<PullPolicy>)
@@ -155,8 +148,11 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpArgs) -> Resul
             converge::ensure_image(docker, &service.image, pull.unwrap_or(service.pull_policy), &progress).await?;
         }
     }
+    for service in selected.iter().filter_map(|name| project.service(name)) {
+        super::secrets::stage(&service.staged)?;
+    }
     handle_orphans(docker, project, args, &progress).await?;
-    let recreate = match (args.force_recreate, args.no_recreate) {
+    let recreate = match (args.converge.force_recreate, args.converge.no_recreate) {
         (true, _) => Recreate::Force,
         (_, true) => Recreate::Never,
         _ => Recreate::Diverged,
@@ -328,7 +324,7 @@ async fn handle_orphans(docker: &Docker, project: &ProjectSpec, args: &UpArgs, p
     if orphans.is_empty() {
         return Ok(());
     }
-    if !args.remove_orphans {
+    if !args.converge.remove_orphans {
         let names: Vec<String> = orphans.iter().map(|c| resources::display_name(c)).collect();
         progress.note(&format!(
             "WARN: found orphan containers ({}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",

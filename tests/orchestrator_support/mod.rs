@@ -1,5 +1,10 @@
-//! Shared harness of the orchestrator tests: a private engine per test (dockerd by default, berth's engine with
-//! BERTH_TEST_ENGINE=berth), the busybox fixture loaded into it, and helpers to run `berth` and read engine events.
+//! Shared harness of the orchestrator tests: a private engine per test (every test runs once against Debian's
+//! dockerd and once against berth's own engine, see `for_each_engine!`), the fixture images loaded into it, and
+//! helpers to run `berth`, reach published ports and read engine events.
+//!
+//! berth's engine runs inside a network namespace of its own (entered with nsenter): a host firewall left by
+//! dockerd (`FORWARD` policy drop with br_netfilter) must not drop its bridged traffic, and its bridges, veths
+//! and nft rules stay away from the host. Published ports are then reached from inside that namespace.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -40,24 +45,81 @@ pub enum Kind {
     Berth,
 }
 
+/// Turns `fn name(kind: Kind)` bodies into two tests each, `name::dockerd` and `name::berth`, so one
+/// `cargo nextest run` proves the orchestrator against both engines.
+macro_rules! for_each_engine {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn dockerd() {
+                    super::$name(crate::orchestrator_support::Kind::Dockerd)
+                }
+                #[test]
+                fn berth() {
+                    super::$name(crate::orchestrator_support::Kind::Berth)
+                }
+            }
+        )*
+    };
+}
+
+/// A named network namespace (`ip netns`), deleted on drop.
+pub struct Netns(pub String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("borch-{}", suffix());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip netns add {name}");
+        let ns = Netns(name);
+        let ok = ns
+            .command("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "lo up in {}", ns.0);
+        ns
+    }
+
+    /// Path of the namespace file.
+    pub fn path(&self) -> String {
+        format!("/run/netns/{}", self.0)
+    }
+
+    /// `program` run inside the namespace (network only: nsenter keeps the mounts, so /sys and cgroups stay).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={}", self.path())).arg(program);
+        cmd
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
 /// A private engine on its own socket, stopped when dropped.
 pub struct Engine {
     pub kind: Kind,
     pub socket: PathBuf,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// berth's engine lives in this namespace (None for dockerd).
+    pub netns: Option<Netns>,
     /// Held for the whole life of a dockerd: daemons share the host's DOCKER iptables chains, and one
     /// daemon's start or shutdown removes rules another is adding.
     _exclusive: Option<std::fs::File>,
 }
 
 impl Engine {
-    /// Starts the engine chosen by BERTH_TEST_ENGINE (dockerd by default) and loads busybox into it.
-    pub fn start() -> Engine {
-        let kind = match std::env::var("BERTH_TEST_ENGINE").as_deref() {
-            Ok("berth") => Kind::Berth,
-            _ => Kind::Dockerd,
-        };
+    /// Starts a private engine of `kind` and loads busybox into it.
+    pub fn start(kind: Kind) -> Engine {
         let dir = tempfile::Builder::new()
             .prefix("borch")
             .tempdir_in("/tmp")
@@ -67,9 +129,10 @@ impl Engine {
         // (whose iptables chains are global) one daemon at a time.
         let lock = std::fs::File::create("/tmp/berth-test-engine.lock").expect("lock file");
         lock.lock().expect("lock");
-        let child = match kind {
-            Kind::Dockerd => start_dockerd(dir.path(), &socket),
-            Kind::Berth => start_berth(dir.path(), &socket),
+        let netns = (kind == Kind::Berth).then(Netns::new);
+        let child = match &netns {
+            None => start_dockerd(dir.path(), &socket),
+            Some(ns) => start_berth(dir.path(), &socket, ns),
         };
         let exclusive = (kind == Kind::Dockerd).then_some(lock);
         let engine = Engine {
@@ -77,6 +140,7 @@ impl Engine {
             socket,
             child: Some(child),
             dir,
+            netns,
             _exclusive: exclusive,
         };
         engine.wait_ready();
@@ -112,10 +176,15 @@ impl Engine {
     }
 
     fn load_busybox(&self) {
+        self.load_image("busybox.tar");
+    }
+
+    /// Loads a fixture tarball (`busybox.tar`, `debian.tar`), building the fixtures first when missing.
+    pub fn load_image(&self, file: &str) {
         let images = std::env::var("BERTH_TEST_IMAGES")
             .map(PathBuf::from)
             .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/out"));
-        let tar = images.join("busybox.tar");
+        let tar = images.join(file);
         if !tar.is_file() {
             let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/build.sh"))
                 .arg(&images)
@@ -154,6 +223,72 @@ impl Engine {
             .filter(|l| !l.is_empty())
             .map(str::to_owned)
             .collect()
+    }
+
+    /// GETs `http://127.0.0.1:port/path` where the engine publishes ports (inside berth's namespace) and returns
+    /// the body; an empty string when nothing answered.
+    pub fn http_get(&self, port: u16, path: &str) -> String {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let mut cmd = match &self.netns {
+            Some(ns) => ns.command("curl"),
+            None => Command::new("curl"),
+        };
+        let out = cmd.args(["-sS", "--max-time", "10", &url]).output().expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Kernel objects left by a project whose networks had `network_ids`: their bridges (berth `brt-<id11>`,
+    /// dockerd `br-<id12>`), and for berth's engine any container veth, nft rule of those networks or of an
+    /// endpoint or published port, netns file, and mount under its state root.
+    pub fn kernel_leftovers(&self, network_ids: &[String]) -> Vec<String> {
+        let Some(ns) = &self.netns else {
+            return network_ids
+                .iter()
+                .map(|id| format!("br-{}", &id[..id.len().min(12)]))
+                .filter(|bridge| Path::new("/sys/class/net").join(bridge).exists())
+                .map(|bridge| format!("link {bridge}"))
+                .collect();
+        };
+        let ours = |text: &str| network_ids.iter().any(|id| text.contains(&id[..id.len().min(11)]));
+        let mut out = Vec::new();
+        let links = ns.command("ip").args(["-o", "link", "show"]).output().expect("ip link");
+        out.extend(
+            String::from_utf8_lossy(&links.stdout)
+                .lines()
+                .filter_map(|l| l.split(':').nth(1).map(|n| n.trim().to_owned()))
+                .filter(|n| n.starts_with("vb") || (n.starts_with("brt-") && ours(n)))
+                .map(|n| format!("link {n}")),
+        );
+        let rules = ns
+            .command("nft")
+            .args(["list", "table", "ip", "berth"])
+            .output()
+            .expect("nft");
+        out.extend(
+            String::from_utf8_lossy(&rules.stdout)
+                .lines()
+                .filter(|l| l.contains(":ep:") || l.contains(":ports:") || ours(l))
+                .map(|l| format!("nft rule {}", l.trim())),
+        );
+        let root = self.dir.path().join("root");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        out.extend(
+            mounts
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|m| Path::new(m).starts_with(&root))
+                .map(|m| format!("mount {m}")),
+        );
+        if let Ok(entries) = std::fs::read_dir(root.join("netns")) {
+            out.extend(entries.flatten().map(|e| format!("netns {}", e.path().display())));
+        }
+        out
+    }
+
+    /// Ids of the networks labelled with `project`.
+    pub fn network_ids(&self, project: &str) -> Vec<String> {
+        let filter = format!("label=com.docker.compose.project={project}");
+        self.docker_lines(&["network", "ls", "-q", "--no-trunc", "--filter", &filter])
     }
 
     /// Names of the containers, networks and volumes labelled with `project`.
@@ -245,12 +380,15 @@ fn start_dockerd(dir: &Path, socket: &Path) -> Child {
         .expect("dockerd (Debian's docker.io) must be installed")
 }
 
-fn start_berth(dir: &Path, socket: &Path) -> Child {
+fn start_berth(dir: &Path, socket: &Path, netns: &Netns) -> Child {
     let log = std::fs::File::create(dir.join("engine.log")).expect("log file");
-    Command::new(berth_bin())
+    netns
+        .command(&berth_bin().display().to_string())
         .args(["engine", "run"])
         .env("BERTH_ROOT", dir.join("root"))
         .env("BERTH_HOST", format!("unix://{}", socket.display()))
+        // Names the containers do not know go nowhere: nothing answers on this loopback inside the namespace.
+        .env("BERTH_DNS_UPSTREAMS", "127.0.0.1:53")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -278,6 +416,10 @@ pub struct Stack<'e> {
     pub engine: &'e Engine,
     pub dir: tempfile::TempDir,
     pub project: String,
+    /// `-f` files (none: compose.yaml in `dir`).
+    files: Vec<PathBuf>,
+    /// Environment for berth (interpolation of the Compose file).
+    env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl<'e> Stack<'e> {
@@ -288,9 +430,32 @@ impl<'e> Stack<'e> {
             .prefix("borch-stack")
             .tempdir()
             .expect("temp dir");
-        let stack = Stack { engine, dir, project };
+        let stack = Stack {
+            engine,
+            dir,
+            project,
+            files: Vec::new(),
+            env: Default::default(),
+        };
         stack.write(compose);
         stack
+    }
+
+    /// One of the repository's examples (`examples/<name>/compose.yaml`), under a unique project name.
+    pub fn example(engine: &'e Engine, name: &str) -> Stack<'e> {
+        let mut stack = Stack::new(engine, name.get(..2).unwrap_or(name), "");
+        stack.files = vec![Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name)
+            .join("compose.yaml")];
+        stack
+    }
+
+    /// Sets an environment variable for the following berth runs.
+    pub fn set_env(&self, key: &str, value: &str) {
+        let mut env = self.env.borrow_mut();
+        env.retain(|(k, _)| k != key);
+        env.push((key.to_owned(), value.to_owned()));
     }
 
     /// Replaces the compose file.
@@ -304,14 +469,22 @@ impl<'e> Stack<'e> {
 
     /// Runs `berth -p <project> <args>` in the stack directory against the engine.
     pub fn berth(&self, args: &[&str]) -> Output {
-        Command::new(berth_bin())
-            .current_dir(self.dir.path())
+        self.command(args).output().expect("berth binary")
+    }
+
+    /// The `berth -p <project> [-f ...] <args>` command, not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(berth_bin());
+        cmd.current_dir(self.dir.path())
             .env("DOCKER_HOST", self.engine.host())
             .env_remove("BERTH_HOST")
-            .args(["-p", &self.project])
-            .args(args)
-            .output()
-            .expect("berth binary")
+            .envs(self.env.borrow().iter().map(|(k, v)| (k, v)))
+            .args(["-p", &self.project]);
+        for f in &self.files {
+            cmd.arg("-f").arg(f);
+        }
+        cmd.args(args);
+        cmd
     }
 
     /// Runs berth and asserts success, returning stdout.
@@ -340,17 +513,6 @@ pub fn now_arg() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock");
     format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
-}
-
-/// GETs `path` from 127.0.0.1:`port` and returns the body.
-pub fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send");
-    let mut body = String::new();
-    stream.read_to_string(&mut body).expect("read");
-    body
 }
 
 /// A free port on 127.0.0.1.
