@@ -1,4 +1,5 @@
-//! `docker exec` against berth's engine: exit codes, env/user/workdir, 126/127, a tty under `script`, detached.
+//! `docker exec` against berth's engine: exit codes, env/user/workdir, 126/127, a tty under `script` (size set
+//! by the client, no stray bytes), the exec'd process's pid in exec inspect, detached.
 
 mod engine_support;
 use engine_support::{require_root, suffix, Engine};
@@ -84,21 +85,53 @@ fn docker_exec_codes_env_user_tty() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "through stdin\n");
 
-    // -it under a real pty: the process sees a terminal.
-    let cmd = format!(
-        "DOCKER_HOST=unix://{} DOCKER_CONFIG={} docker exec -it {} sh -c 'tty; stty size; exit 4'",
-        e.socket.display(),
-        e.dir.path().join("docker-config").display(),
-        name
-    );
-    let out = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    // -it under a real pty whose size the client set: the process sees the terminal and that size at once,
+    // and nothing but its output comes back (no stray NUL / ^@).
+    let (text, code) = exec_it_under_pty(&e, &name, "tty; stty size; exit 4", 37, 101);
     assert!(text.contains("/dev/pts/"), "no tty in exec -it output: {text:?}");
-    assert_eq!(out.status.code(), Some(4), "output: {text:?}");
+    assert!(
+        text.contains("37 101"),
+        "stty size did not print the client's size: {text:?}"
+    );
+    assert!(
+        !text.contains('\0') && !text.contains("^@"),
+        "stray NUL in exec -it output: {text:?}"
+    );
+    assert_eq!(code, Some(4), "output: {text:?}");
+
+    // Exec inspect reports the exec'd process's host pid (not berth's helper), kept after it exits.
+    let (st, body) = api(
+        &e,
+        "POST",
+        &format!("/containers/{name}/exec"),
+        r#"{"Cmd":["sleep","30"]}"#,
+    );
+    assert_eq!(st, 201, "{body}");
+    let exec_id = json(&body)["Id"].as_str().unwrap().to_owned();
+    let (st, body) = api(&e, "POST", &format!("/exec/{exec_id}/start"), r#"{"Detach":true}"#);
+    assert_eq!(st, 200, "{body}");
+    let mut pid = 0;
+    assert!(e.eventually(Duration::from_secs(10), || {
+        pid = json(&api(&e, "GET", &format!("/exec/{exec_id}/json"), "").1)["Pid"]
+            .as_i64()
+            .unwrap_or(0);
+        pid > 0
+    }));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, b"sleep\x0030\x00", "pid {pid} is not the exec'd process");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert_eq!(
+        nspid.split_whitespace().count(),
+        3,
+        "not in the container's pid namespace: {nspid}"
+    );
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let full_id = e.docker(&["inspect", "-f", "{{.Id}}", &name]).trim().to_owned();
+    assert!(
+        cgroup.contains(&full_id),
+        "exec not in the container's cgroup: {cgroup}"
+    );
 
     // Detached: runs in the background and leaves its effect.
     e.docker(&["exec", "-d", &name, "sh", "-c", "sleep 0.2; touch /tmp/detached"]);
@@ -116,6 +149,55 @@ fn docker_exec_codes_env_user_tty() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `docker exec -it <name> sh -c <script>` under `script`'s pty sized rows x cols (stdin kept open, so
+/// `script` never injects an EOF character); returns the output and the exit code.
+fn exec_it_under_pty(e: &Engine, name: &str, script: &str, rows: u16, cols: u16) -> (String, Option<i32>) {
+    use std::io::Read;
+    let cmd = format!(
+        "stty rows {rows} cols {cols}; DOCKER_HOST=unix://{} DOCKER_CONFIG={} docker exec -it {} sh -c '{}'",
+        e.socket.display(),
+        e.dir.path().join("docker-config").display(),
+        name,
+        script
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let st = child.wait().unwrap();
+    drop(stdin);
+    (String::from_utf8_lossy(&out).into_owned(), st.code())
+}
+
+/// One HTTP/1.1 request on the engine's socket; returns the status and body (Docker API, no client library).
+fn api(e: &Engine, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&e.socket).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("bad JSON {body:?}: {e}"))
 }
 
 #[test]

@@ -137,6 +137,12 @@ fn restart_policies_and_user_stop() {
     ]);
     assert_eq!(die.lines().count(), 3, "die events: {die}");
     assert!(die.lines().all(|l| l == "die 1"), "{die}");
+    let seq = actions(&e, &of);
+    assert_eq!(
+        seq,
+        ["create", "start", "die", "start", "restart", "die", "start", "restart", "die"],
+        "policy restarts emit start then restart"
+    );
 
     let us = format!("us-{}", suffix());
     e.docker(&[
@@ -181,6 +187,175 @@ fn restart_policies_and_user_stop() {
     );
     assert!(field(&e, &al, "{{.RestartCount}}").parse::<i64>().unwrap() >= 1);
     assert_eq!(field(&e, &us, "{{.State.Status}}"), "exited");
+}
+
+/// The container's events so far (exec events left out), in order.
+fn actions(e: &Engine, name: &str) -> Vec<String> {
+    e.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &format!("{}", chrono_now() + 1),
+        "--filter",
+        &format!("container={name}"),
+        "--format",
+        "{{.Action}}",
+    ])
+    .lines()
+    .filter(|l| !l.starts_with("exec_") && !l.starts_with("health_status"))
+    .map(str::to_owned)
+    .collect()
+}
+
+#[test]
+fn docker_restart_events() {
+    if !require_root("docker_restart_events") {
+        return;
+    }
+    let e = Engine::start();
+    e.load_busybox();
+    let name = format!("rs-{}", suffix());
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    e.docker(&["restart", "-t", "1", &name]);
+    let seq = actions(&e, &name);
+    // sleep as PID 1 ignores SIGTERM: dockerd's order is kill (15), kill (9), die, stop, start, restart.
+    assert_eq!(
+        seq,
+        ["create", "start", "kill", "kill", "die", "stop", "start", "restart"],
+        "docker restart events"
+    );
+    assert_eq!(field(&e, &name, "{{.State.Status}}"), "running");
+}
+
+/// busybox with an image HEALTHCHECK (`test -f /tmp/ready`, 30 s, 1 retry), loaded as `<tag>`.
+fn load_image_with_healthcheck(e: &Engine, tag: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let x = Command::new("tar")
+        .arg("xf")
+        .arg(engine_support::busybox_tar())
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(x.success());
+    let mpath = dir.path().join("manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    let cfg_name = manifest[0]["Config"].as_str().unwrap().to_owned();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join(&cfg_name)).unwrap()).unwrap();
+    cfg["config"]["Healthcheck"] = serde_json::json!({
+        "Test": ["CMD-SHELL", "test -f /tmp/ready"],
+        "Interval": 30_000_000_000i64,
+        "Retries": 1
+    });
+    let data = serde_json::to_vec(&cfg).unwrap();
+    std::fs::remove_file(dir.path().join(&cfg_name)).unwrap();
+    let tmp_cfg = dir.path().join("cfg.tmp");
+    std::fs::write(&tmp_cfg, &data).unwrap();
+    let sum = Command::new("sha256sum").arg(&tmp_cfg).output().unwrap();
+    let hex = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::rename(&tmp_cfg, dir.path().join(format!("{hex}.json"))).unwrap();
+    manifest[0]["Config"] = serde_json::json!(format!("{hex}.json"));
+    manifest[0]["RepoTags"] = serde_json::json!([tag]);
+    std::fs::write(&mpath, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let tar = dir.path().join("img.tar");
+    let c = Command::new("tar")
+        .arg("cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(dir.path())
+        .args(["manifest.json", &format!("{hex}.json")])
+        .arg(manifest[0]["Layers"][0].as_str().unwrap())
+        .status()
+        .unwrap();
+    assert!(c.success());
+    e.docker(&["load", "-i", tar.to_str().unwrap()]);
+}
+
+#[test]
+fn health_survives_engine_restart_and_image_healthcheck_merges() {
+    if !require_root("health_survives_engine_restart_and_image_healthcheck_merges") {
+        return;
+    }
+    let e = Engine::start();
+    let tag = format!("hcimg{}:latest", suffix());
+    load_image_with_healthcheck(&e, &tag);
+    let name = format!("hp-{}", suffix());
+    // --health-interval alone keeps the image's test and retries (Docker merges field by field).
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--health-interval",
+        "1s",
+        &tag,
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        field(
+            &e,
+            &name,
+            "{{json .Config.Healthcheck.Test}} {{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Retries}}"
+        ),
+        r#"["CMD-SHELL","test -f /tmp/ready"] 1s 1"#
+    );
+    assert!(e.eventually(Duration::from_secs(15), || {
+        field(&e, &name, "{{.State.Health.Status}} {{len .State.Health.Log}}") == "unhealthy 3"
+    }));
+    let health =
+        |e: &Engine| -> serde_json::Value { serde_json::from_str(&field(e, &name, "{{json .State.Health}}")).unwrap() };
+    let before = health(&e);
+    e.berth(&["engine", "stop"]);
+    e.berth(&["engine", "start"]);
+    let after = health(&e);
+    assert_eq!(after["Status"], "unhealthy", "after engine restart: {after}");
+    assert!(
+        after["FailingStreak"].as_i64() >= before["FailingStreak"].as_i64(),
+        "{before} -> {after}"
+    );
+    let starts = |h: &serde_json::Value| -> Vec<String> {
+        h["Log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["Start"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (b, a) = (starts(&before), starts(&after));
+    assert!(a.len() >= 3, "probe log lost: {after}");
+    // The results from before the stop are kept, in order (newer probes after the restart may follow).
+    let last = b.last().unwrap();
+    let pos = a
+        .iter()
+        .position(|s| s == last)
+        .unwrap_or_else(|| panic!("last result lost: {before} -> {after}"));
+    assert_eq!(a[..=pos], b[b.len() - (pos + 1)..], "{before} -> {after}");
+    // Probes go on after the restart with the saved streak.
+    e.docker(&["exec", &name, "touch", "/tmp/ready"]);
+    assert!(
+        e.eventually(Duration::from_secs(10), || field(&e, &name, "{{.State.Health.Status}}")
+            == "healthy")
+    );
+    assert_eq!(field(&e, &name, "{{.State.Health.FailingStreak}}"), "0");
 }
 
 fn chrono_now() -> u64 {

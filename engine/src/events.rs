@@ -18,6 +18,8 @@ pub struct EventHub {
     ring: Mutex<VecDeque<EventMessage>>,
     /// Last known attributes of containers, so `destroy` still names a removed container.
     actors: Mutex<HashMap<String, HashMap<String, String>>>,
+    /// Containers whose next `start` is a restart: `restart` follows that `start` in the same stream.
+    restarts: Mutex<std::collections::HashSet<String>>,
 }
 
 fn now_nanos() -> i64 {
@@ -32,6 +34,7 @@ impl EventHub {
             tx,
             ring: Mutex::new(VecDeque::new()),
             actors: Mutex::new(HashMap::new()),
+            restarts: Mutex::new(Default::default()),
         })
     }
 
@@ -105,6 +108,20 @@ impl EventHub {
         }
     }
 
+    /// Announces that the container's next `start` is a restart (by its policy or `docker restart`): a
+    /// `restart` event follows that `start`, in order (both go out from the hub's feed task).
+    pub fn restart_on_next_start(&self, id: &str) {
+        self.restarts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned());
+    }
+
+    /// Withdraws [`EventHub::restart_on_next_start`] (the start failed).
+    pub fn cancel_restart(&self, id: &str) {
+        self.restarts.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
     /// Publishes an image event (`pull`, `tag`, `untag`, `delete`, `load`, `push`) for `reference`.
     pub fn image_event(&self, action: &str, reference: &str) {
         let mut a = HashMap::new();
@@ -145,6 +162,11 @@ impl EventHub {
                             a,
                             Some(ev.time_nano),
                         );
+                        let restarted = ev.action == Action::Start
+                            && me.restarts.lock().unwrap_or_else(|p| p.into_inner()).remove(&ev.id);
+                        if restarted {
+                            me.container_event(&db, &ev.id, "restart", &[]);
+                        }
                         if ev.action == Action::Destroy {
                             me.actors.lock().unwrap_or_else(|p| p.into_inner()).remove(&ev.id);
                             execs.forget_container(&ev.id);

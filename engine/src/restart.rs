@@ -153,7 +153,9 @@ async fn restart_now(engine: &Arc<Engine>, id: &str) {
         r.state.restart_count += 1;
         Ok(())
     });
+    engine.events.restart_on_next_start(id);
     if let Err(e) = engine.containers.start(id).await {
+        engine.events.cancel_restart(id);
         tracing::warn!(container = id, "restart policy: start failed: {e}");
         let _ = engine.db.update_container(id, |r| {
             if r.state.status == ContainerStatus::Restarting {

@@ -96,10 +96,17 @@ async fn stop(State(engine): State<AppState>, Path(id): Path<String>, Query(q): 
 
 async fn restart(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
     let t = timeout_of(&q)?;
-    engine
+    // dockerd ends a restart's kill/die/stop/start with a `restart` event.
+    let full = engine.containers.resolve(&id)?.id;
+    engine.events.restart_on_next_start(&full);
+    let res = engine
         .containers
-        .restart(&id, t, q.get("signal").map(String::as_str).filter(|s| !s.is_empty()))
-        .await?;
+        .restart(&full, t, q.get("signal").map(String::as_str).filter(|s| !s.is_empty()))
+        .await;
+    if res.is_err() {
+        engine.events.cancel_restart(&full);
+    }
+    res?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -84,10 +84,8 @@ async fn start(State(engine): State<AppState>, Path(id): Path<String>, mut req: 
     let rec = engine.containers.resolve(&entry.container_id)?;
     let detach = cfg.detach.unwrap_or(false);
     let tty = entry.request.process.tty;
-    let pipes = engine.execs.start(&rec, &id, detach)?;
-    if let (Some((h, w)), true) = (console_size(cfg.console_size.as_ref())?, tty) {
-        let _ = engine.execs.resize(&id, h, w);
-    }
+    let console = console_size(cfg.console_size.as_ref())?;
+    let pipes = engine.execs.start(&rec, &id, detach, console)?;
     if detach {
         return Ok(StatusCode::OK.into_response());
     }

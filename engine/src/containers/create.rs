@@ -192,7 +192,7 @@ fn merge_config(
         stdin_once: b.stdin_once,
         env: Some(merge_env(img.env.unwrap_or_default(), b.env.unwrap_or_default())),
         cmd,
-        healthcheck: b.healthcheck.or(img.healthcheck),
+        healthcheck: crate::health::merge_healthcheck(b.healthcheck, img.healthcheck),
         args_escaped: b.args_escaped,
         image: Some(image_name.to_owned()),
         volumes: b.volumes.or(img.volumes),

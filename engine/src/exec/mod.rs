@@ -36,7 +36,7 @@ pub struct ExecEntry {
     pub request: ExecRequest,
     /// The runtime's id of the running exec (for resize).
     pub runtime_exec_id: Option<String>,
-    /// Host pid of the exec helper while running.
+    /// Host pid of the exec'd process (0 until it started; kept after it exits, as Docker does).
     pub pid: i64,
     /// Started and not yet exited.
     pub running: bool,
@@ -131,7 +131,14 @@ impl Execs {
 
     /// Starts the exec; `detach` runs it with no stdio. The caller copies the returned pipes.
     #[tracing::instrument(skip(self, rec), fields(container = %rec.id))]
-    pub fn start(self: &Arc<Self>, rec: &ContainerRecord, id: &str, detach: bool) -> Result<ExecPipes> {
+    /// `console` (rows, cols) overrides the size given at create.
+    pub fn start(
+        self: &Arc<Self>,
+        rec: &ContainerRecord,
+        id: &str,
+        detach: bool,
+        console: Option<(u16, u16)>,
+    ) -> Result<ExecPipes> {
         check_running(rec)?;
         let req = {
             let mut map = self.lock();
@@ -172,28 +179,39 @@ impl Execs {
                 pipes_in.stderr = Some(r);
             }
         }
-        let proc = self.runtime.exec(&rec.id, &req.process, stdio).map_err(|e| match e {
-            crate::runtime::RuntimeError::NotRunning(_) => {
-                EngineError::Conflict(format!("container {} is not running", rec.id))
-            }
-            other => EngineError::Internal(format!("starting exec: {other}")),
-        })?;
+        let console = console.or(req.console_size).filter(|_| tty);
+        let proc = self
+            .runtime
+            .exec_with_console(&rec.id, &req.process, stdio, console)
+            .map_err(|e| match e {
+                crate::runtime::RuntimeError::NotRunning(_) => {
+                    EngineError::Conflict(format!("container {} is not running", rec.id))
+                }
+                other => EngineError::Internal(format!("starting exec: {other}")),
+            })?;
         let (tx, rx) = watch::channel(None);
         {
             let mut map = self.lock();
             if let Some(e) = map.get_mut(id) {
                 e.running = true;
-                e.pid = proc.child.id().map(i64::from).unwrap_or(0);
                 e.runtime_exec_id = Some(proc.exec_id.clone());
             }
-        }
-        if let (Some((h, w)), true) = (req.console_size, tty) {
-            self.resize_soon(&rec.id, &proc.exec_id, h, w);
         }
         let me = self.clone();
         let exec_id = id.to_owned();
         let mut child = proc.child;
+        let (pid_tx, pid_rx) = tokio::sync::oneshot::channel();
+        let (me2, exec_id2) = (self.clone(), id.to_owned());
         tokio::spawn(async move {
+            // Docker reports the exec'd process's host pid, which only the helper knows.
+            let pid = crate::runtime::exec::read_pid_report(proc.pid_report).await;
+            if let (Some(pid), Some(e)) = (pid, me2.lock().get_mut(&exec_id2)) {
+                e.pid = pid;
+            }
+            let _ = pid_tx.send(());
+        });
+        tokio::spawn(async move {
+            let _ = pid_rx.await;
             let code = match child.wait().await {
                 Ok(st) => st.code().map(i64::from).unwrap_or_else(|| {
                     128 + i64::from(std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(9))
@@ -203,7 +221,6 @@ impl Execs {
             if let Some(e) = me.lock().get_mut(&exec_id) {
                 e.running = false;
                 e.exit_code = Some(code);
-                e.pid = 0;
             }
             tracing::debug!(exec = %exec_id, exit_code = code, "exec exited");
             let _ = tx.send(Some(code));

@@ -1,10 +1,13 @@
 //! Health checks: one probe loop per running container with a healthcheck (from the image or create), probes
 //! run as execs one at a time and killed at the timeout; status `starting → healthy/unhealthy`, the last five
-//! results for inspect, and `health_status` events on every change.
+//! results for inspect, and `health_status` events on every change. Health is saved in the state database
+//! (batched, see `store`), so an engine restart resumes where it was instead of starting over.
 
 mod probe;
+mod store;
 
-pub use probe::{HealthSpec, ProbeCommand};
+pub use probe::{merge_healthcheck, HealthSpec, ProbeCommand};
+use store::Store;
 
 use crate::containers::Action;
 use crate::Engine;
@@ -12,6 +15,7 @@ use bollard::models::{Health, HealthStatusEnum, HealthcheckResult};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 
 /// Results kept for inspect (Docker keeps five).
 const KEPT_RESULTS: usize = 5;
@@ -48,14 +52,17 @@ fn stop_loop(id: &str) {
     }
 }
 
-/// Starts the probe loop of a (just started or re-adopted) container when it has a healthcheck.
-pub fn watch(engine: &Arc<Engine>, id: &str) {
+/// Starts the probe loop of a (just started or, with `resume`, re-adopted) container when it has a
+/// healthcheck. A start begins at `starting`; a resumed container keeps its saved health.
+fn watch(engine: &Arc<Engine>, store: &Arc<Store>, id: &str, resume: bool) {
     stop_loop(id);
     let Ok(Some(rec)) = engine.db.container(id) else { return };
     let spec = match HealthSpec::from_config(rec.config.healthcheck.as_ref()) {
         Ok(Some(s)) => s,
         Ok(None) => {
-            table().lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+            if table().lock().unwrap_or_else(|p| p.into_inner()).remove(id).is_some() {
+                store.mark(id);
+            }
             return;
         }
         Err(e) => {
@@ -63,34 +70,53 @@ pub fn watch(engine: &Arc<Engine>, id: &str) {
             return;
         }
     };
-    let start = Health {
+    let fresh = Health {
         status: Some(HealthStatusEnum::STARTING),
         failing_streak: Some(0),
         log: Some(Vec::new()),
     };
-    table()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id.to_owned(), start);
-    let (eng, owned) = (engine.clone(), id.to_owned());
-    let task = tokio::spawn(async move { probe_loop(eng, owned, spec).await });
+    {
+        let mut t = table().lock().unwrap_or_else(|p| p.into_inner());
+        if !(resume && t.contains_key(id)) {
+            t.insert(id.to_owned(), fresh);
+            store.mark(id);
+        }
+    }
+    let up_for = chrono::DateTime::parse_from_rfc3339(&rec.state.started_at)
+        .ok()
+        .and_then(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok())
+        .unwrap_or_default();
+    let started = tokio::time::Instant::now()
+        .checked_sub(up_for)
+        .unwrap_or_else(tokio::time::Instant::now);
+    let (eng, st, owned) = (engine.clone(), store.clone(), id.to_owned());
+    let task = tokio::spawn(async move { probe_loop(eng, st, owned, spec, started).await });
     loops()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(id.to_owned(), task.abort_handle());
 }
 
-async fn probe_loop(engine: Arc<Engine>, id: String, spec: HealthSpec) {
-    let started = tokio::time::Instant::now();
+/// Probes at a fixed rate from the start of the previous probe (so a probe that could succeed is seen within
+/// one interval plus its own run time); `start_interval` while starting inside the start period.
+async fn probe_loop(engine: Arc<Engine>, store: Arc<Store>, id: String, spec: HealthSpec, started: Instant) {
+    let mut last = Instant::now();
     loop {
+        let starting = snapshot(&id).and_then(|h| h.status) == Some(HealthStatusEnum::STARTING);
         let in_start = started.elapsed() < spec.start_period;
-        let wait = if in_start { spec.start_interval } else { spec.interval };
-        tokio::time::sleep(wait).await;
+        let wait = if in_start && starting {
+            spec.start_interval
+        } else {
+            spec.interval
+        };
+        tokio::time::sleep_until(last + wait).await;
+        last = Instant::now();
         let span = tracing::debug_span!("health_probe", container = %id);
         let result = probe::run(&engine, &id, &spec).instrument_span(span).await;
         let Some(result) = result else { return };
         let in_start = started.elapsed() < spec.start_period;
         record(&engine, &id, &spec, result, in_start);
+        store.mark(&id);
     }
 }
 
@@ -133,16 +159,19 @@ fn record(engine: &Engine, id: &str, spec: &HealthSpec, result: HealthcheckResul
     }
 }
 
-/// Follows container events: starts loops on start, ends them on die/destroy; picks up running containers.
+/// Follows container events: starts loops on start, ends them on die/destroy; resumes running containers
+/// with their saved health.
 pub fn follow(engine: &Arc<Engine>) {
+    let store = Arc::new(Store::default());
+    store.spawn_writer(engine.clone());
     let mut rx = engine.containers.subscribe();
-    if let Ok(rows) = engine.db.containers() {
-        for r in rows
-            .iter()
-            .filter(|r| r.state.status == crate::state::ContainerStatus::Running)
-        {
-            watch(engine, &r.id);
-        }
+    let rows = engine.db.containers().unwrap_or_default();
+    restore(engine, &store, &rows);
+    for r in rows
+        .iter()
+        .filter(|r| r.state.status == crate::state::ContainerStatus::Running)
+    {
+        watch(engine, &store, &r.id, true);
     }
     let eng = engine.clone();
     tokio::spawn(async move {
@@ -150,11 +179,12 @@ pub fn follow(engine: &Arc<Engine>) {
         loop {
             match rx.recv().await {
                 Ok(ev) => match ev.action {
-                    Action::Start => watch(&eng, &ev.id),
+                    Action::Start => watch(&eng, &store, &ev.id, false),
                     Action::Die => stop_loop(&ev.id),
                     Action::Destroy => {
                         stop_loop(&ev.id);
                         table().lock().unwrap_or_else(|p| p.into_inner()).remove(&ev.id);
+                        store.mark(&ev.id);
                     }
                     _ => {}
                 },
@@ -163,4 +193,23 @@ pub fn follow(engine: &Arc<Engine>) {
             }
         }
     });
+}
+
+/// Loads saved health into the table; rows of containers that no longer exist are deleted.
+fn restore(engine: &Engine, store: &Store, rows: &[crate::state::ContainerRecord]) {
+    let saved = match engine.db.all_health() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("reading saved container health: {e}");
+            return;
+        }
+    };
+    let mut t = table().lock().unwrap_or_else(|p| p.into_inner());
+    for (id, h) in saved {
+        if rows.iter().any(|r| r.id == id) {
+            t.insert(id, h);
+        } else {
+            store.mark(&id);
+        }
+    }
 }

@@ -91,6 +91,27 @@ impl HealthSpec {
     }
 }
 
+/// The container's healthcheck from the request's and the image's, merged as Docker does: no request keeps
+/// the image's; an empty `Test` or a zero field in the request takes the image's value (so
+/// `--health-interval` alone keeps the image's test and changes only the interval).
+pub fn merge_healthcheck(user: Option<HealthConfig>, image: Option<HealthConfig>) -> Option<HealthConfig> {
+    let Some(img) = image else { return user };
+    let Some(mut u) = user else { return Some(img) };
+    if u.test.as_ref().is_none_or(|t| t.is_empty()) {
+        u.test = img.test;
+    }
+    let keep = |mine: Option<i64>, theirs: Option<i64>| match mine {
+        None | Some(0) => theirs,
+        v => v,
+    };
+    u.interval = keep(u.interval, img.interval);
+    u.timeout = keep(u.timeout, img.timeout);
+    u.start_period = keep(u.start_period, img.start_period);
+    u.start_interval = keep(u.start_interval, img.start_interval);
+    u.retries = keep(u.retries, img.retries);
+    Some(u)
+}
+
 fn stamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
@@ -151,5 +172,31 @@ mod tests {
         assert_eq!(s.command, ProbeCommand::Exec(vec!["true".into()]));
         assert!(HealthSpec::from_config(Some(&cfg(&["BOGUS", "x"]))).is_err());
         assert!(HealthSpec::from_config(Some(&cfg(&["CMD"]))).is_err());
+    }
+
+    #[test]
+    fn merges_like_docker() {
+        let image = HealthConfig {
+            interval: Some(30_000_000_000),
+            retries: Some(5),
+            ..cfg(&["CMD-SHELL", "test -f /ready"])
+        };
+        let only_interval = HealthConfig {
+            interval: Some(1_000_000_000),
+            ..Default::default()
+        };
+        let m = merge_healthcheck(Some(only_interval), Some(image.clone())).unwrap();
+        assert_eq!(m.test, image.test);
+        assert_eq!((m.interval, m.retries), (Some(1_000_000_000), Some(5)));
+        let own = cfg(&["CMD", "true"]);
+        let m = merge_healthcheck(Some(own.clone()), Some(image.clone())).unwrap();
+        assert_eq!((m.test, m.interval), (own.test, image.interval));
+        assert_eq!(merge_healthcheck(None, Some(image.clone())), Some(image.clone()));
+        assert_eq!(merge_healthcheck(Some(own.clone()), None), Some(own));
+        let none = cfg(&["NONE"]);
+        assert_eq!(
+            merge_healthcheck(Some(none.clone()), Some(image)).unwrap().test,
+            none.test
+        );
     }
 }

@@ -29,6 +29,18 @@ impl Runtime {
     /// code (126/127 with Docker's message on its stderr when it cannot be executed). With `process.tty` the
     /// helper holds a pty and copies stdin/stdout through it. `process.user` None keeps the container's user.
     pub fn exec(&self, id: &str, process: &ProcessSpec, stdio: ExecStdio) -> Result<ExecProcess> {
+        self.exec_with_console(id, process, stdio, None)
+    }
+
+    /// [`Runtime::exec`] with the terminal's initial size (rows, cols): applied inside the container before
+    /// the process starts (OCI `consoleSize`), so a program that reads its size at once sees it.
+    pub fn exec_with_console(
+        &self,
+        id: &str,
+        process: &ProcessSpec,
+        stdio: ExecStdio,
+        console: Option<(u16, u16)>,
+    ) -> Result<ExecProcess> {
         if !self.is_running(id) {
             return Err(RuntimeError::NotRunning(id.to_owned()));
         }
@@ -38,7 +50,7 @@ impl Runtime {
         let bundle = self.bundle_dir(id);
         let base = Spec::load(bundle.join("config.json"))
             .map_err(|e| RuntimeError::io("reading the container's config.json", std::io::Error::other(e)))?;
-        let proc = exec_process(&base, &bundle, process)?;
+        let proc = exec_process(&base, &bundle, process, console)?;
         let cfg = ExecConfig {
             id: id.to_owned(),
             lc_root: self.lc_root(),
@@ -53,20 +65,31 @@ impl Runtime {
             fd.map(std::process::Stdio::from)
                 .unwrap_or_else(std::process::Stdio::null)
         };
-        let child = tokio::process::Command::new(&self.monitor_exe)
-            .arg("__exec")
+        let (pid_r, pid_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| RuntimeError::io("creating the exec pid pipe", e.into()))?;
+        let mut cmd = tokio::process::Command::new(&self.monitor_exe);
+        cmd.arg("__exec")
             .arg(&bundle)
             .arg(&path)
             .env("BERTH_LOG", "off")
             .stdin(io(stdio.stdin))
             .stdout(io(stdio.stdout))
-            .stderr(io(stdio.stderr))
-            .spawn()
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&path);
-                RuntimeError::io(format!("spawning exec helper {}", self.monitor_exe.display()), e)
-            })?;
-        Ok(ExecProcess { child, exec_id })
+            .stderr(io(stdio.stderr));
+        let raw_w = pid_w.as_raw_fd();
+        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || pass_fd_as(raw_w, PID_REPORT_FD));
+        }
+        let child = cmd.spawn().map_err(|e| {
+            let _ = std::fs::remove_file(&path);
+            RuntimeError::io(format!("spawning exec helper {}", self.monitor_exe.display()), e)
+        })?;
+        drop(pid_w);
+        Ok(ExecProcess {
+            child,
+            exec_id,
+            pid_report: pid_r,
+        })
     }
 
     /// Resizes the terminal of a running tty exec.
@@ -91,9 +114,40 @@ pub struct ExecProcess {
     pub child: tokio::process::Child,
     /// Id of this exec inside the container's bundle.
     pub exec_id: String,
+    /// Read end of the helper's pid report: the exec'd process's host pid as decimal text, then EOF (EOF
+    /// alone when it never started). See [`read_pid_report`].
+    pub pid_report: OwnedFd,
 }
 
-fn exec_process(base: &Spec, bundle: &Path, p: &ProcessSpec) -> Result<Process> {
+/// The descriptor number on which the helper reports the exec'd process's pid.
+const PID_REPORT_FD: i32 = 3;
+
+/// In a forked child: makes `fd` available as `target` across exec.
+fn pass_fd_as(fd: i32, target: i32) -> std::io::Result<()> {
+    // SAFETY: plain descriptor syscalls on descriptors this process owns.
+    let rc = unsafe {
+        if fd == target {
+            libc::fcntl(fd, libc::F_SETFD, 0)
+        } else {
+            libc::dup2(fd, target)
+        }
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reads the helper's pid report (blocking until the helper has started the process or given up).
+pub async fn read_pid_report(fd: OwnedFd) -> Option<i64> {
+    use tokio::io::AsyncReadExt;
+    let mut r = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok()?;
+    let mut text = String::new();
+    r.read_to_string(&mut text).await.ok()?;
+    text.trim().parse().ok().filter(|p: &i64| *p > 0)
+}
+
+fn exec_process(base: &Spec, bundle: &Path, p: &ProcessSpec, console: Option<(u16, u16)>) -> Result<Process> {
     let mut proc = base
         .process()
         .clone()
@@ -121,6 +175,14 @@ fn exec_process(base: &Spec, bundle: &Path, p: &ProcessSpec) -> Result<Process> 
         proc.set_user(ou);
     }
     proc.set_terminal(Some(p.tty));
+    let size = console.filter(|_| p.tty).and_then(|(rows, cols)| {
+        oci_spec::runtime::BoxBuilder::default()
+            .height(u64::from(rows))
+            .width(u64::from(cols))
+            .build()
+            .ok()
+    });
+    proc.set_console_size(size);
     Ok(proc)
 }
 
@@ -134,6 +196,7 @@ fn unique_suffix() -> String {
 
 /// Entry point of `berth __exec <bundle> <exec.json>`: returns the exec'd process's exit code.
 pub fn helper_main(bundle: &Path, config: &Path) -> i32 {
+    let report = take_pid_report_fd();
     let cfg: ExecConfig = match std::fs::read(config)
         .map_err(|e| e.to_string())
         .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
@@ -154,12 +217,29 @@ pub fn helper_main(bundle: &Path, config: &Path) -> i32 {
         return 125;
     }
     let tty = cfg.process.terminal().unwrap_or(false);
-    let code = run_tenant(bundle, &cfg, &proc_path, tty);
+    let code = run_tenant(bundle, &cfg, &proc_path, tty, report);
     let _ = std::fs::remove_file(&proc_path);
     code
 }
 
-fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool) -> i32 {
+/// fd 3 when the engine passed one (a pipe), marked close-on-exec so the container never inherits it.
+fn take_pid_report_fd() -> Option<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_GETFD only inspects the descriptor table.
+    if unsafe { libc::fcntl(PID_REPORT_FD, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes into the stat buffer we own.
+    if unsafe { libc::fstat(PID_REPORT_FD, &mut st) } < 0 || st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return None;
+    }
+    // SAFETY: fd 3 is open, a pipe, and nothing else in this process owns it.
+    unsafe { libc::fcntl(PID_REPORT_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Some(unsafe { std::fs::File::from_raw_fd(PID_REPORT_FD) })
+}
+
+fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool, report: Option<std::fs::File>) -> i32 {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         eprintln!("berth exec: {what}: {e}");
         125
@@ -199,7 +279,13 @@ fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool) -> i
         .with_detach(tty)
         .build();
     let pid = match built {
-        Ok(pid) => pid,
+        Ok(pid) => {
+            if let Some(mut f) = report {
+                use std::io::Write;
+                let _ = write!(f, "{pid}");
+            }
+            pid
+        }
         Err(e) => {
             let _ = std::fs::remove_file(&sock);
             let text = error_chain(&e);

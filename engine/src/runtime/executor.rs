@@ -17,6 +17,7 @@ pub struct DockerExecutor;
 impl Executor for DockerExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         reset_signals();
+        apply_console_size(spec);
         DefaultExecutor {}.exec(spec)
     }
 
@@ -64,6 +65,27 @@ fn reset_signals() {
             }
         }
     }
+}
+
+/// Sets the terminal's size from the process's `consoleSize` on our stdin (the pty slave by now), as runc does
+/// before exec: libcontainer sends the pty master and goes on, so a size set from outside comes too late for a
+/// process that asks at once (`stty size`).
+fn apply_console_size(spec: &Spec) {
+    let Some(p) = spec.process() else { return };
+    let (Some(true), Some(size)) = (p.terminal(), p.console_size()) else {
+        return;
+    };
+    let ws = libc::winsize {
+        ws_row: size.height().min(u64::from(u16::MAX)) as u16,
+        ws_col: size.width().min(u64::from(u16::MAX)) as u16,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    if ws.ws_row == 0 || ws.ws_col == 0 {
+        return;
+    }
+    // SAFETY: TIOCSWINSZ reads a winsize struct we own for the duration of the call; fd 0 is the terminal.
+    unsafe { libc::ioctl(0, libc::TIOCSWINSZ, &ws) };
 }
 
 fn check(arg0: &str, path_var: &str) -> Result<(), (i32, String)> {

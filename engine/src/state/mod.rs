@@ -1,6 +1,8 @@
-//! The engine's state database (redb): containers, names, images and tags, each change one transaction.
+//! The engine's state database (redb): containers, names, images and tags, container health, each change one
+//! transaction.
 
 mod containers;
+mod health;
 mod images;
 
 pub use containers::{ContainerRecord, ContainerStatus, RunState};
@@ -34,6 +36,7 @@ impl StateDb {
             tx.open_table(NAMES)?;
             tx.open_table(IMAGES)?;
             tx.open_table(TAGS)?;
+            tx.open_table(health::HEALTH)?;
         }
         tx.commit()?;
         Ok(StateDb { db })
