@@ -9,7 +9,7 @@ use orchestrator_support::{berth_bin, require_root, Engine, Kind, Stack};
 for_each_engine!(
     replicas_scale_exec_and_run_exit_codes,
     secrets_and_configs_are_mounted_as_files,
-    exec_allocates_a_tty_when_stdin_is_a_terminal,
+    exec_and_run_allocate_a_tty_when_stdin_is_a_terminal,
 );
 use std::process::Command;
 
@@ -218,8 +218,8 @@ sys.exit(os.waitstatus_to_exitcode(status))
     )
 }
 
-fn exec_allocates_a_tty_when_stdin_is_a_terminal(kind: Kind) {
-    if !require_root("exec_allocates_a_tty_when_stdin_is_a_terminal") {
+fn exec_and_run_allocate_a_tty_when_stdin_is_a_terminal(kind: Kind) {
+    if !require_root("exec_and_run_allocate_a_tty_when_stdin_is_a_terminal") {
         return;
     }
     let engine = Engine::start(kind);
@@ -265,4 +265,34 @@ fn exec_allocates_a_tty_when_stdin_is_a_terminal(kind: Kind) {
     ];
     let (_, out) = under_pty(&argv, &[("DOCKER_HOST", host.as_str())], "");
     assert!(out.contains("not a tty"), "-T disables the TTY: {out:?}");
+
+    let script = "tty; read line; echo got=$line; exit 3";
+    let argv = [
+        berth.as_str(),
+        "-p",
+        &stack.project,
+        "-f",
+        &compose_file,
+        "run",
+        "--rm",
+        "w",
+        "sh",
+        "-c",
+        script,
+    ];
+    let (code, out) = under_pty(&argv, &[("DOCKER_HOST", host.as_str())], "abc\r");
+    if out.contains("cannot attach a terminal") {
+        // berth's engine does not take stdin on attach yet: the refusal must be clear and leave nothing behind.
+        assert_eq!(kind, Kind::Berth, "dockerd attaches stdin: {out}");
+        assert!(out.contains("-T"), "the refusal says how to run without a TTY: {out}");
+    } else {
+        assert_eq!(code, 3, "run returns the one-off's exit code: {out}");
+        assert!(out.contains("/dev/pts/"), "the one-off runs on a TTY: {out:?}");
+        assert!(out.contains("got=abc"), "keys typed reach the one-off: {out:?}");
+    }
+    let filter = "label=com.docker.compose.oneoff=True";
+    assert!(
+        engine.docker_lines(&["ps", "-aq", "--filter", filter]).is_empty(),
+        "run --rm removed its container"
+    );
 }

@@ -10,7 +10,10 @@ use super::spec::{ProjectSpec, ServiceSpec};
 use super::up::{self, UpArgs};
 use anyhow::{Context, Result};
 use bollard::models::{PortBinding, PortMap};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+    ResizeContainerTTYOptionsBuilder,
+};
 use bollard::Docker;
 use clap::Args;
 use futures::StreamExt;
@@ -52,7 +55,7 @@ pub struct RunArgs {
     /// Working directory inside the container.
     #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
-    /// Disable pseudo-TTY allocation (berth runs without a TTY either way for now).
+    /// Disable pseudo-TTY allocation (by default a TTY is allocated when stdin is a terminal).
     #[arg(short = 'T', long = "no-TTY")]
     pub no_tty: bool,
     /// Service to run.
@@ -91,12 +94,23 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunArgs) -> Resu
         .name
         .clone()
         .unwrap_or_else(|| format!("{}-{}-run-{}", project.name, service.name, short_id()));
-    let body = one_off_body(project, service, args)?;
+    let tty = super::tty::wanted(args.no_tty, args.detach);
+    let mut body = one_off_body(project, service, args)?;
+    if tty {
+        body.tty = Some(true);
+        body.open_stdin = Some(true);
+        body.stdin_once = Some(true);
+        body.attach_stdin = Some(true);
+    }
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
     let created = docker
         .create_container(Some(options), body)
         .await
         .with_context(|| format!("creating container {name}"))?;
+    if tty {
+        let outcome = interactive(docker, &created.id, &name).await;
+        return finish(docker, &created.id, &name, args.rm, outcome).await;
+    }
     docker
         .start_container(&created.id, None)
         .await
@@ -126,15 +140,71 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunArgs) -> Resu
         LineWriter::default(),
     )
     .await?;
-    let code = exit_code(docker, &created.id).await?;
-    if args.rm {
+    let outcome = exit_code(docker, &created.id).await;
+    finish(docker, &created.id, &name, args.rm, outcome).await
+}
+
+/// Removes the one-off with `--rm` (also after a failure) and turns its exit code into ours.
+async fn finish(docker: &Docker, id: &str, name: &str, rm: bool, outcome: Result<i64>) -> Result<ExitCode> {
+    if rm {
         let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
         docker
-            .remove_container(&created.id, Some(options))
+            .remove_container(id, Some(options))
             .await
             .with_context(|| format!("removing {name}"))?;
     }
+    let code = outcome?;
     Ok(ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(1)))
+}
+
+/// A one-off on the user's terminal: attach stdin and the TTY's output before start (nothing is lost), then
+/// raw mode, the window size followed, keys copied in until the container exits.
+async fn interactive(docker: &Docker, id: &str, name: &str) -> Result<i64> {
+    let options = AttachContainerOptionsBuilder::new()
+        .stdin(true)
+        .stdout(true)
+        .stderr(true)
+        .stream(true)
+        .build();
+    let attached = docker.attach_container(id, Some(options)).await;
+    let bollard::container::AttachContainerResults { mut output, mut input } = match attached {
+        Ok(a) => a,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 501,
+            message,
+        }) => {
+            anyhow::bail!("the engine cannot attach a terminal to {name} ({message}); run with -T for no TTY")
+        }
+        Err(err) => return Err(err).with_context(|| format!("attaching to {name}")),
+    };
+    docker
+        .start_container(id, None)
+        .await
+        .with_context(|| format!("starting container {name}"))?;
+    let _raw = super::tty::RawMode::enter()?;
+    let (d, cid) = (docker.clone(), id.to_owned());
+    let resizer = super::tty::follow_size(move |h, w| {
+        let (d, cid) = (d.clone(), cid.clone());
+        async move {
+            let size = ResizeContainerTTYOptionsBuilder::new().h(h.into()).w(w.into()).build();
+            if let Err(err) = d.resize_container_tty(&cid, size).await {
+                tracing::debug!(error = %err, "resizing the one-off's TTY");
+            }
+        }
+    })?;
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let _ = tokio::io::copy(&mut stdin, &mut input).await;
+    });
+    while let Some(chunk) = output.next().await {
+        let bytes = chunk
+            .with_context(|| format!("reading {name}'s terminal"))?
+            .into_bytes();
+        std::io::Write::write_all(&mut std::io::stdout(), &bytes)?;
+        std::io::Write::flush(&mut std::io::stdout())?;
+    }
+    resizer.abort();
+    exit_code(docker, id).await
 }
 
 fn short_id() -> String {
