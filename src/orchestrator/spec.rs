@@ -32,7 +32,7 @@ impl ProjectSpec {
 }
 
 /// When to pull a service's image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum PullPolicy {
     /// Pull only when the image is not present.
     #[default]

@@ -141,13 +141,20 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpArgs) -> Resul
     let progress = Progress::new();
     let hub = EventHub::subscribe(docker, &project.name);
     let events = hub.receiver();
-    resources::ensure_networks(docker, project, &progress).await?;
-    resources::ensure_volumes(docker, project, &progress).await?;
-    for name in &selected {
-        if let Some(service) = project.service(name) {
-            converge::ensure_image(docker, &service.image, pull.unwrap_or(service.pull_policy), &progress).await?;
-        }
-    }
+    // Networks, volumes and images are independent of each other: one round of concurrent calls, each image once.
+    let images: BTreeSet<(&str, PullPolicy)> = selected
+        .iter()
+        .filter_map(|name| project.service(name))
+        .map(|s| (s.image.as_str(), pull.unwrap_or(s.pull_policy)))
+        .collect();
+    let pulls = images
+        .into_iter()
+        .map(|(image, policy)| converge::ensure_image(docker, image, policy, &progress));
+    futures::try_join!(
+        resources::ensure_networks(docker, project, &progress),
+        resources::ensure_volumes(docker, project, &progress),
+        futures::future::try_join_all(pulls),
+    )?;
     for service in selected.iter().filter_map(|name| project.service(name)) {
         super::secrets::stage(&service.staged)?;
     }
