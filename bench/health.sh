@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Health-check benchmark (not in CI), against a berth engine on a temp root with the real docker CLI:
-#  1. detection latency: from the moment a probe would succeed (file created) to the `health_status: healthy`
-#     event, with a 1 s interval (expected: at most one interval);
-#  2. N containers (default 100) each with a 1 s health check for D seconds (default 120): zombie and leaked
-#     process counts and the engine's RSS at start and end.
-# Usage: bench/health.sh [N] [DURATION_S]   (root; BERTH_BIN, BERTH_TEST_IMAGES as for the tests)
+# Health detection latency benchmark (not in CI), against a berth engine on a temp root with the real docker
+# CLI: from the moment a probe would succeed to the `health_status: healthy` event in `docker events`.
+# Each container creates /tmp/ok itself at a random moment (2-3 s after it starts, so at a random phase of
+# the probe schedule); the moment is the file's mtime (read from the host through /proc/<pid>/root), the
+# event time is the event's TimeNano. Two settings:
+#   interval: --health-interval 1s                        (expected: at most 1 s + one probe's run time)
+#   start:    --health-start-period 60s --health-start-interval 500ms --health-interval 30s
+#                                                         (expected: at most 0.5 s + one probe's run time)
+# Usage: bench/health.sh [CONTAINERS_PER_RUN] [RUNS]   (default 10 x 3; root; BERTH_BIN, BERTH_TEST_IMAGES)
+# The soak (N containers x 1 s probes: zombies, leaks, RSS) is bench/soak.sh.
 set -euo pipefail
-N=${1:-100}
-DUR=${2:-120}
+K=${1:-10}
+RUNS=${2:-3}
 ROOTDIR=$(cd "$(dirname "$0")/.." && pwd)
 BERTH=${BERTH_BIN:-$ROOTDIR/target/debug/berth}
 IMAGES=${BERTH_TEST_IMAGES:-$ROOTDIR/tests/images/out}
 TMP=$(mktemp -d /tmp/berth-bench-health.XXXXXX)
 export BERTH_ROOT=$TMP/root BERTH_HOST=unix://$TMP/s.sock DOCKER_HOST=unix://$TMP/s.sock DOCKER_CONFIG=$TMP/dc
+EVP=
 cleanup() {
+  [ -n "$EVP" ] && kill "$EVP" 2>/dev/null || true
   docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1 || true
   "$BERTH" engine stop >/dev/null 2>&1 || true
   rm -rf "$TMP"
@@ -21,40 +27,54 @@ cleanup() {
 trap cleanup EXIT
 "$BERTH" engine start >/dev/null
 docker load -i "$IMAGES/busybox.tar" >/dev/null
-rss() { awk '/VmRSS/ {print $2}' "/proc/$(cat "$BERTH_ROOT/engine.pid")/status"; }
-now_ns() { date +%s%N; }
 
-echo "== detection latency (interval 1s, 5 runs)"
-for i in 1 2 3 4 5; do
-  docker run -d --name lat$i --network none --health-cmd 'test -f /tmp/ok' --health-interval 1s --health-retries 1 busybox sleep 600 >/dev/null
-  sleep 1.5
-  docker events --filter container=lat$i --filter event=health_status --format '{{.Action}} {{.TimeNano}}' > "$TMP/ev$i" &
-  EP=$!
-  sleep 0.3
-  T0=$(now_ns)
-  docker exec lat$i touch /tmp/ok
-  for _ in $(seq 1 50); do grep -q 'healthy [0-9]' <(grep -v unhealthy "$TMP/ev$i") && break; sleep 0.1; done
-  kill $EP 2>/dev/null || true
-  T1=$(grep -v unhealthy "$TMP/ev$i" | awk '/healthy/ {print $NF; exit}')
-  if [ -n "$T1" ]; then echo "run $i: $(( (T1 - T0) / 1000000 )) ms"; else echo "run $i: no healthy event"; fi
-  docker rm -f lat$i >/dev/null
-done
+# run <label> <run no> <docker run health flags...>: prints one latency (ms) per container, sorted.
+run() {
+  local label=$1 r=$2; shift 2
+  local ev=$TMP/ev-$label-$r
+  docker events --filter event=health_status --format '{{.Actor.Attributes.name}} {{.Action}} {{.TimeNano}}' >"$ev" &
+  EVP=$!
+  sleep 0.5
+  for i in $(seq 1 "$K"); do
+    local delay
+    delay=$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.3f", 2 + rand() }')
+    docker run -d --name "$label$r-$i" --network none --health-cmd 'test -f /tmp/ok' "$@" busybox \
+      sh -c "sleep $delay; touch /tmp/ok; exec sleep 600" >/dev/null
+  done
+  local deadline=$(( $(date +%s) + 30 ))
+  while [ "$(grep -c ' health_status: healthy ' "$ev" || true)" -lt "$K" ] && [ "$(date +%s)" -lt "$deadline" ]; do
+    sleep 0.5
+  done
+  kill "$EVP" 2>/dev/null || true; EVP=
+  for i in $(seq 1 "$K"); do
+    local name=$label$r-$i pid t_ok t_ev
+    pid=$(docker inspect -f '{{.State.Pid}}' "$name")
+    t_ok=$(python3 -c "import os,sys; print(os.stat(sys.argv[1]).st_mtime_ns)" "/proc/$pid/root/tmp/ok")
+    t_ev=$(awk -v n="$name" '$1 == n && $3 == "healthy" {print $4; exit}' "$ev")
+    if [ -n "$t_ev" ]; then echo $(( (t_ev - t_ok) / 1000000 )); else echo "missing"; fi
+  done | sort -n
+  docker ps -aq --filter "name=$label$r-" | xargs -r docker rm -f >/dev/null
+}
 
-echo "== $N containers x 1s health checks for ${DUR}s"
-for i in $(seq 1 "$N"); do
-  docker run -d --name hc$i --network none --health-cmd 'true' --health-interval 1s busybox sleep 100000 >/dev/null
+summary() { # <label> <latencies file>
+  awk -v l="$1" '{a[NR]=$1} END { if (NR == 0) { print l ": no samples"; exit }
+    m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2;
+    printf "%s: n=%d min %d ms, median %d ms, max %d ms\n", l, NR, a[1], m, a[NR] }' "$2"
+}
+
+echo "== health detection latency, $K containers x $RUNS runs per setting (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+for setting in interval start; do
+  : >"$TMP/all-$setting"
+  for r in $(seq 1 "$RUNS"); do
+    if [ "$setting" = interval ]; then
+      run iv "$r" --health-interval 1s --health-retries 100 >"$TMP/lat"
+    else
+      run st "$r" --health-start-period 60s --health-start-interval 500ms --health-interval 30s >"$TMP/lat"
+    fi
+    summary "$setting run $r (load $(cut -d' ' -f1 /proc/loadavg))" <(grep -v missing "$TMP/lat")
+    grep -c missing "$TMP/lat" | awk '$1 > 0 {print "  containers without a healthy event: " $1}'
+    grep -v missing "$TMP/lat" >>"$TMP/all-$setting" || true
+  done
+  sort -n "$TMP/all-$setting" -o "$TMP/all-$setting"
+  summary "$setting all runs" "$TMP/all-$setting"
 done
-sleep 3
-RSS0=$(rss)
-T=$(date +%s)
-while [ $(( $(date +%s) - T )) -lt "$DUR" ]; do sleep 10; done
-RSS1=$(rss)
-ZOMBIES=$(ps -eo stat= | grep -c '^Z' || true)
-EXEC_HELPERS=$(pgrep -fc "__exec $BERTH_ROOT" || true)
-PROCS_IN=$(for i in $(seq 1 "$N"); do docker top hc$i -o pid | tail -n +2; done | wc -l)
-HEALTHY=$(docker ps --format '{{.Status}}' | grep -c '(healthy)' || true)
-echo "engine RSS start ${RSS0} KiB, end ${RSS1} KiB"
-echo "zombies on the host: $ZOMBIES"
-echo "exec helpers alive at the end (at most one probe per container may be in flight): $EXEC_HELPERS"
-echo "processes inside the $N containers: $PROCS_IN (expected $N plus in-flight probes)"
-echo "healthy containers: $HEALTHY / $N"
