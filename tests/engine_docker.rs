@@ -120,3 +120,84 @@ fn docker_cli_errors_and_conflicts() {
     assert!(img.status.success(), "{img:?}");
     assert_eq!(e.docker(&["images", "-q"]).trim(), "");
 }
+
+/// Runs a shell pipeline whose docker commands talk to `e` (for feeding stdin to `docker run -i`).
+fn shell_with_docker(e: &Engine, script: &str) -> std::process::Output {
+    std::process::Command::new("sh")
+        .args(["-c", script])
+        .env("DOCKER_HOST", format!("unix://{}", e.socket.display()))
+        .env("DOCKER_CONFIG", e.dir.path().join("docker-config"))
+        .env("PATH", path_with_docker())
+        .output()
+        .expect("running sh")
+}
+
+fn path_with_docker() -> String {
+    let dir = engine_support::docker_bin()
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+#[test]
+fn docker_run_interactive_gets_stdin_and_its_end() {
+    if !require_root("docker_run_interactive_gets_stdin_and_its_end") {
+        return;
+    }
+    let e = Engine::start();
+    e.load_busybox();
+    // Input piped before the container even starts reaches it, and the pipe's end is the container's EOF.
+    let out = shell_with_docker(
+        &e,
+        "printf 'a\\nb\\n' | docker run --rm -i busybox sh -c 'wc -l; echo done'",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["2", "done"]
+    );
+
+    // Without StdinOnce (docker run -d -i), stdin outlives an attach: a second attach still feeds the same reader.
+    let id = e.docker(&[
+        "run",
+        "-d",
+        "-i",
+        "busybox",
+        "sh",
+        "-c",
+        "while read l; do echo got:$l; done; echo eof",
+    ]);
+    let id = id.trim();
+    for word in ["one", "two"] {
+        let mut client = std::process::Command::new(engine_support::docker_bin())
+            .args(["attach", "--sig-proxy=false", id])
+            .env("DOCKER_HOST", format!("unix://{}", e.socket.display()))
+            .env("DOCKER_CONFIG", e.dir.path().join("docker-config"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        client
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{word}\n").as_bytes())
+            .unwrap();
+        let seen = e.eventually(std::time::Duration::from_secs(10), || {
+            e.docker(&["logs", id]).contains(&format!("got:{word}"))
+        });
+        let _ = client.kill();
+        let _ = client.wait();
+        assert!(seen, "{word} did not reach the container: {}", e.docker(&["logs", id]));
+    }
+    assert!(
+        !e.docker(&["logs", id]).contains("eof"),
+        "stdin ended when an attach closed it"
+    );
+    assert_eq!(inspect_field(&e, id, "{{.State.Status}}"), "running");
+    e.docker(&["rm", "-f", id]);
+}

@@ -191,18 +191,13 @@ async fn attach(
     mut req: Request,
 ) -> ApiResult<Response> {
     let rec = engine.containers.resolve(&id)?;
-    let want_stdin = qbool(q.get("stdin"));
-    if want_stdin {
-        // The monitor's stdin FIFO does not yet deliver input or EOF end to end; refuse rather than hang.
-        return Err(EngineError::NotImplemented(
-            "attaching stdin (docker run -i / docker attach) is not supported by berth's engine yet".into(),
-        )
-        .into());
-    }
     let (tty, rx) = engine
         .containers
         .attach_output(&rec.id, qbool(q.get("stdout")), qbool(q.get("stderr")))?;
-    let stdin: Option<std::path::PathBuf> = None;
+    let stdin = match qbool(q.get("stdin")) && wants_upgrade(req.headers()) {
+        true => engine.containers.open_stdin(&rec.id)?,
+        false => None,
+    };
     if wants_upgrade(req.headers()) {
         if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
             return Ok(hijack(on, tty, rx, stdin));

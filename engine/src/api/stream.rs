@@ -52,7 +52,7 @@ pub fn hijack(
     on_upgrade: hyper::upgrade::OnUpgrade,
     tty: bool,
     mut rx: mpsc::Receiver<LogChunk>,
-    stdin: Option<std::path::PathBuf>,
+    stdin: Option<crate::containers::StdinSink>,
 ) -> Response {
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -63,13 +63,9 @@ pub fn hijack(
             }
         };
         let io = TokioIo::new(upgraded);
-        let (mut reader, mut writer) = tokio::io::split(io);
-        if let Some(fifo) = stdin {
-            tokio::spawn(async move {
-                if let Ok(mut f) = tokio::fs::OpenOptions::new().write(true).open(&fifo).await {
-                    let _ = tokio::io::copy(&mut reader, &mut f).await;
-                }
-            });
+        let (reader, mut writer) = tokio::io::split(io);
+        if let Some(sink) = stdin {
+            tokio::spawn(sink.pump(reader));
         }
         while let Some(c) = rx.recv().await {
             if writer.write_all(&frame(&c, tty)).await.is_err() {

@@ -46,7 +46,7 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
     Signal::from_str(&full).map_err(|_| bad())
 }
 
-fn runtime_err(e: RuntimeError) -> EngineError {
+pub(super) fn runtime_err(e: RuntimeError) -> EngineError {
     match e {
         RuntimeError::StartFailed { message, .. } => EngineError::BadRequest(message),
         RuntimeError::InvalidSpec(m) => EngineError::BadRequest(format!("invalid container configuration: {m}")),

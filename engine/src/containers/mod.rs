@@ -7,12 +7,14 @@ mod lifecycle;
 mod logs;
 mod network;
 mod spec;
+mod stdin;
 mod view;
 
 pub use create::CreateRequest;
 pub use events::{Action, ContainerEvent};
 pub use lifecycle::WaitCondition;
 pub use logs::{LogChunk, LogOptions};
+pub use stdin::StdinSink;
 pub use view::ListOptions;
 
 use crate::error::{EngineError, Result};

@@ -38,6 +38,7 @@ impl Containers {
                 additional_groups: h.group_add.clone().unwrap_or_default(),
                 tty: c.tty.unwrap_or(false),
                 open_stdin: c.open_stdin.unwrap_or(false),
+                stdin_once: c.stdin_once.unwrap_or(false),
             },
             hostname: c.hostname.clone().unwrap_or_else(|| rec.id[..12].to_owned()),
             domainname: c.domainname.clone().filter(|d| !d.is_empty()),

@@ -54,18 +54,15 @@ impl Runtime {
         let cfg_path = paths.dir.join("config.json");
         oci.save(&cfg_path)
             .map_err(|e| RuntimeError::io(format!("writing {}", cfg_path.display()), std::io::Error::other(e)))?;
-        if spec.process.open_stdin && !self.stdin_path(&spec.id).exists() {
-            nix::unistd::mkfifo(
-                &self.stdin_path(&spec.id),
-                nix::sys::stat::Mode::from_bits_truncate(0o600),
-            )
-            .map_err(|e| RuntimeError::errno("creating the stdin FIFO", e))?;
+        if spec.process.open_stdin {
+            self.ensure_stdin_fifo(&spec.id)?;
         }
         let mcfg = MonitorConfig {
             id: spec.id.clone(),
             lc_root: self.lc_root(),
             tty: spec.process.tty,
             open_stdin: spec.process.open_stdin,
+            stdin_once: spec.process.stdin_once,
         };
         let data = serde_json::to_vec(&mcfg)
             .map_err(|e| RuntimeError::io("encoding monitor config", std::io::Error::other(e)))?;
@@ -315,7 +312,7 @@ pub(crate) fn purge_trash(root: &Path) {
 }
 
 /// Container ids are 64 lowercase hex digits (they name directories and cgroups).
-fn check_id(id: &str) -> Result<()> {
+pub(super) fn check_id(id: &str) -> Result<()> {
     if id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         Ok(())
     } else {

@@ -99,6 +99,8 @@ pub struct ProcessSpec {
     pub tty: bool,
     /// Keep stdin open (a FIFO at [`Runtime::stdin_path`]).
     pub open_stdin: bool,
+    /// Stdin ends (EOF) when the first attached client closes it, rather than staying open for later attaches.
+    pub stdin_once: bool,
 }
 
 /// /etc/resolv.conf contents.
@@ -244,6 +246,20 @@ impl Runtime {
     /// FIFO the engine writes the container's stdin into (exists when `open_stdin`).
     pub fn stdin_path(&self, id: &str) -> PathBuf {
         self.bundle_dir(id).join("stdin")
+    }
+
+    /// Makes the stdin FIFO (and the bundle dir) if missing: an attach may come before the first start.
+    pub fn ensure_stdin_fifo(&self, id: &str) -> Result<PathBuf> {
+        lifecycle::check_id(id)?;
+        let path = self.stdin_path(id);
+        if path.exists() {
+            return Ok(path);
+        }
+        std::fs::create_dir_all(self.bundle_dir(id)).map_err(|e| RuntimeError::io("creating the bundle dir", e))?;
+        match nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(path),
+            Err(e) => Err(RuntimeError::errno("creating the stdin FIFO", e)),
+        }
     }
 
     /// libcontainer's state root.

@@ -33,6 +33,10 @@ pub struct MonitorConfig {
     pub tty: bool,
     /// Feed stdin from the `<bundle>/stdin` FIFO.
     pub open_stdin: bool,
+    /// The container sees EOF once the engine's writer (the first attach) lets go; otherwise the monitor keeps
+    /// a writer of its own so stdin stays open across attaches and engine restarts.
+    #[serde(default)]
+    pub stdin_once: bool,
 }
 
 /// File names inside the bundle.
@@ -153,6 +157,8 @@ struct Monitor {
     pid: Pid,
     output: Output,
     sigfd: SignalFd,
+    /// Held for the container's life so its stdin stays open between attaches (see [`open_stdin`]).
+    _stdin_keeper: Option<File>,
 }
 
 type StartError = (String, i32);
@@ -176,7 +182,7 @@ impl Monitor {
             .with_executor(executor::DockerExecutor)
             .with_root_path(&cfg.lc_root)
             .map_err(|e| e125("libcontainer root", &e))?;
-        let (builder, pending) = Self::wire_stdio(builder, bundle, cfg)?;
+        let (builder, pending, stdin_keeper) = Self::wire_stdio(builder, bundle, cfg)?;
         let mut container = builder
             .as_init(bundle)
             .with_systemd(false)
@@ -199,6 +205,7 @@ impl Monitor {
             pid,
             output,
             sigfd,
+            _stdin_keeper: stdin_keeper,
         })
     }
 
@@ -206,9 +213,9 @@ impl Monitor {
         builder: ContainerBuilder,
         bundle: &Path,
         cfg: &MonitorConfig,
-    ) -> Result<(ContainerBuilder, PendingOutput), StartError> {
+    ) -> Result<(ContainerBuilder, PendingOutput, Option<File>), StartError> {
         let e125 = |what: &str, e: &dyn std::fmt::Display| (format!("{what}: {e}"), 125);
-        let stdin = open_stdin(bundle, cfg).map_err(|e| e125("opening stdin", &e))?;
+        let (stdin, keeper) = open_stdin(bundle, cfg).map_err(|e| e125("opening stdin", &e))?;
         if cfg.tty {
             let sock = bundle.join("console.sock");
             let listener = super::tty::bind_in(bundle, "console.sock").map_err(|e| e125("console socket", &e))?;
@@ -216,12 +223,13 @@ impl Monitor {
             return Ok((
                 builder.with_console_socket(Some(&sock)),
                 PendingOutput::Tty { listener, stdin },
+                keeper,
             ));
         }
         let (out_r, out_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e125("pipe", &e))?;
         let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e125("pipe", &e))?;
         let builder = builder.with_stdin(stdin).with_stdout(out_w).with_stderr(err_w);
-        Ok((builder, PendingOutput::Pipes { out: out_r, err: err_r }))
+        Ok((builder, PendingOutput::Pipes { out: out_r, err: err_r }, keeper))
     }
 
     /// Copies output to the log and reaps children until the container's PID 1 exits; returns its exit code.
@@ -402,13 +410,25 @@ impl PendingOutput {
     }
 }
 
-fn open_stdin(bundle: &Path, cfg: &MonitorConfig) -> std::io::Result<OwnedFd> {
-    if cfg.open_stdin {
-        // Read-write so opening never blocks and the reader never sees EOF while the engine reconnects.
-        let f = File::options().read(true).write(true).open(bundle.join("stdin"))?;
-        return Ok(f.into());
+/// The container's stdin: /dev/null, or the read end of the stdin FIFO plus, unless `stdin_once`, a writer the
+/// monitor keeps so the reader never sees EOF between attaches.
+fn open_stdin(bundle: &Path, cfg: &MonitorConfig) -> std::io::Result<(OwnedFd, Option<File>)> {
+    if !cfg.open_stdin {
+        return Ok((File::open("/dev/null")?.into(), None));
     }
-    Ok(File::open("/dev/null")?.into())
+    use std::os::unix::fs::OpenOptionsExt;
+    let fifo = bundle.join("stdin");
+    // Non-blocking so opening does not wait for a writer; blocking again for the workload, which expects it.
+    let reader = File::options().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo)?;
+    let flags = nix::fcntl::fcntl(reader.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
+    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) - nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(reader.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
+    let keeper = if cfg.stdin_once {
+        None
+    } else {
+        Some(File::options().write(true).open(&fifo)?)
+    };
+    Ok((reader.into(), keeper))
 }
 
 /// Reads what is there from `fd` into the log; false at EOF (or a closed tty: EIO).
