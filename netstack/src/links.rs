@@ -83,15 +83,17 @@ impl Netlink {
 
     /// Every interface of this namespace.
     pub async fn links(&self) -> Result<Vec<LinkEntry>> {
-        let msgs: Vec<LinkMessage> = self
-            .handle
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| NetError::netlink("list links", e))?;
-        Ok(msgs.iter().map(link_entry).collect())
+        // A dump that links changed under (other containers starting or stopping) ends in EBUSY;
+        // the kernel asks for a new dump then.
+        let mut attempt = 0;
+        loop {
+            let res: std::result::Result<Vec<LinkMessage>, _> = self.handle.link().get().execute().try_collect().await;
+            match res {
+                Ok(msgs) => return Ok(msgs.iter().map(link_entry).collect()),
+                Err(e) if errno(&e) == Some(libc::EBUSY) && attempt < 10 => attempt += 1,
+                Err(e) => return Err(NetError::netlink("list links", e)),
+            }
+        }
     }
 
     /// Creates bridge `name` (or reuses it), labels it, gives it `gateway/prefix`, sets MTU and brings it up.

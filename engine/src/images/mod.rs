@@ -3,7 +3,6 @@
 pub mod blobs;
 pub mod config;
 pub mod load;
-mod pipeline;
 pub mod reference;
 pub mod store;
 pub mod unpack;

@@ -8,6 +8,7 @@ use super::reference::ImageRef;
 use super::unpack::unpack_layer;
 use crate::error::{EngineError, IoContext, Result};
 use crate::state::{ImageRecord, LayerRecord, StateDb};
+use sha2::{Digest as _, Sha256};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -72,12 +73,7 @@ impl ImageStore {
     /// Unpacks layer `blob` from `src` (its content, e.g. still downloading) without reading the store;
     /// an error from `src` (such as a failed digest check) leaves nothing behind.
     #[tracing::instrument(skip(self, src), err(level = "debug"))]
-    pub fn ensure_layer_from(
-        &self,
-        src: impl Read + Send,
-        blob: &str,
-        expected_diff_id: Option<&str>,
-    ) -> Result<LayerRecord> {
+    pub fn ensure_layer_from(&self, src: impl Read, blob: &str, expected_diff_id: Option<&str>) -> Result<LayerRecord> {
         let tmp = self.layers.join(format!(".tmp-{}", rand::random::<u64>()));
         std::fs::create_dir(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
         let result = self.unpack_into(src, blob, &tmp);
@@ -118,22 +114,12 @@ impl ImageStore {
         })
     }
 
-    /// Decompression and the diff id's hashing run on a second thread, tar parsing and file
-    /// writes on this one.
-    fn unpack_into(&self, file: impl Read + Send, blob: &str, dir: &Path) -> Result<(String, u64)> {
-        let bad = |e: std::io::Error| EngineError::BadRequest(format!("layer {blob}: {e}"));
-        let (size, diff_id) = super::pipeline::decompressed(
-            BufReader::with_capacity(256 * 1024, file),
-            decompress,
-            |r| {
-                let size = unpack_layer(&mut *r, dir)?;
-                // The tar may end before the stream does (padding): the diff id covers it all.
-                std::io::copy(r, &mut std::io::sink()).map_err(bad)?;
-                Ok(size)
-            },
-            bad,
-        )?;
-        Ok((diff_id, size))
+    fn unpack_into(&self, file: impl Read, blob: &str, dir: &Path) -> Result<(String, u64)> {
+        let mut hashing = HashingReader::new(decompress(BufReader::with_capacity(256 * 1024, file))?);
+        let size = unpack_layer(&mut hashing, dir)?;
+        std::io::copy(&mut hashing, &mut std::io::sink())
+            .map_err(|e| EngineError::BadRequest(format!("layer {blob}: {e}")))?;
+        Ok((hashing.digest(), size))
     }
 
     fn layer_size(&self, diff_id: &str) -> u64 {
@@ -346,13 +332,41 @@ pub fn short_id(id: &str) -> &str {
 }
 
 /// Wraps a reader in a gzip or zstd decoder when its first bytes say so.
-fn decompress<'a, R: BufRead + Send + 'a>(mut r: R) -> std::io::Result<Box<dyn Read + Send + 'a>> {
-    let head = r.fill_buf()?;
+fn decompress<'a, R: BufRead + 'a>(mut r: R) -> Result<Box<dyn Read + 'a>> {
+    let head = r.fill_buf().ctx(|| "reading a layer".into())?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r)?))
+        Ok(Box::new(
+            zstd::stream::read::Decoder::with_buffer(r).ctx(|| "starting zstd".into())?,
+        ))
     } else {
         Ok(Box::new(r))
+    }
+}
+
+/// Hashes everything read through it (the diff id of an uncompressed layer).
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+    fn digest(self) -> String {
+        format!("sha256:{}", hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }

@@ -1,7 +1,7 @@
 //! Network operations behind the endpoints: create, remove, prune, connect, disconnect.
 
 use super::service::{engine_error, Networks, DEFAULT_BRIDGE};
-use super::state::{Change, EndpointRecord, NetworkRecord};
+use super::state::{Change, EndpointRecord, NetDb, NetworkRecord};
 use crate::error::{EngineError, Result};
 use bollard::models::{EndpointSettings, NetworkCreateRequest};
 use netstack::{ContainerId, NetworkId, SubnetRequest};
@@ -228,6 +228,7 @@ impl Networks {
         let nid: NetworkId = net.id.parse().map_err(engine_error)?;
         let cid: ContainerId = container.parse().map_err(engine_error)?;
         let mut ipam = self.ipam()?;
+        let before = ipam.state().clone();
         let ip = ipam.lease(&nid, &cid, requested).map_err(engine_error)?;
         let ep = EndpointRecord {
             network: net.id.clone(),
@@ -239,16 +240,41 @@ impl Networks {
             endpoint_id: hex::encode(rand::random::<[u8; 32]>()),
             order: existing.iter().map(|e| e.order + 1).max().unwrap_or(0),
         };
-        if self.has_sandbox(container) {
-            let first_route = !net.internal && existing.is_empty();
-            if let Err(e) = self.attach_live(&ep, first_route).await {
-                let _ = self.stack.detach(&cid, &nid).await;
-                return Err(e);
+        // The durable record (an fsync) is written while the kernel objects are made, not after.
+        let commit = {
+            let (db, ep, state) = (self.db.clone(), ep.clone(), ipam.state().clone());
+            tokio::task::spawn_blocking(move || NetDb(&db).commit(Change::PutEndpoint(&ep), &state))
+        };
+        let live = self.has_sandbox(container);
+        let attached = if live {
+            self.attach_live(&ep, !net.internal && existing.is_empty()).await
+        } else {
+            Ok(())
+        };
+        let committed = match commit.await {
+            Ok(r) => r,
+            Err(e) => Err(EngineError::internal("storing the endpoint", e)),
+        };
+        match (attached, committed) {
+            (Ok(()), Ok(())) => {
+                self.publish_names(&ep);
+                Ok(ep)
+            }
+            (attached, committed) => {
+                if live {
+                    let _ = self.stack.detach(&cid, &nid).await;
+                }
+                if committed.is_ok() {
+                    let _ = self
+                        .db()
+                        .commit(Change::DeleteEndpoint(&ep.network, &ep.container), &before);
+                }
+                Err(attached
+                    .err()
+                    .or(committed.err())
+                    .unwrap_or_else(|| EngineError::Internal("connecting the endpoint failed".into())))
             }
         }
-        self.db().commit(Change::PutEndpoint(&ep), ipam.state())?;
-        self.publish_names(&ep);
-        Ok(ep)
     }
 
     /// Disconnects a container from a network (live, if it runs) and frees its address.

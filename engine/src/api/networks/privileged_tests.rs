@@ -218,6 +218,10 @@ fn containers_get_networks_names_ports_and_lose_them() {
                 nets.ipam().unwrap().state().networks.len() == 1,
                 "only the default bridge keeps a subnet"
             );
+            // A throwaway root: its objects and its host-wide registration go (the namespace dies anyway).
+            assert!(nets.stack.destroy().await.unwrap() >= 1);
+            let tag = super::service::tag_of(dir.path()).unwrap();
+            assert!(!std::path::Path::new(netstack::reaper::REGISTRY_DIR).join(tag.as_str()).exists());
         });
     });
 }

@@ -19,7 +19,7 @@ pub const DEFAULT_BRIDGE: &str = "bridge";
 /// Networks of one engine.
 pub struct Networks {
     pub(super) stack: Netstack,
-    db: Arc<StateDb>,
+    pub(super) db: Arc<StateDb>,
     /// Serialises changes so IPAM state and kernel objects never interleave.
     pub(super) changes: tokio::sync::Mutex<()>,
 }
