@@ -18,14 +18,19 @@ IMAGES=${BERTH_TEST_IMAGES:-$ROOTDIR/tests/images/out}
 TMP=$(mktemp -d /tmp/berth-bench-health.XXXXXX)
 export BERTH_ROOT=$TMP/root BERTH_HOST=unix://$TMP/s.sock DOCKER_HOST=unix://$TMP/s.sock DOCKER_CONFIG=$TMP/dc
 EVP=
+# The engine runs in a private network namespace (entered with nsenter, which keeps /sys and cgroups), so
+# other engines on the host (their bridges and DNS listeners) cannot collide with it.
+NETNS=berth-bench-$$
 cleanup() {
   [ -n "$EVP" ] && kill "$EVP" 2>/dev/null || true
   docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1 || true
   "$BERTH" engine stop >/dev/null 2>&1 || true
+  ip netns del "$NETNS" 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-"$BERTH" engine start >/dev/null
+ip netns add "$NETNS"
+nsenter --net="/run/netns/$NETNS" "$BERTH" engine start >/dev/null
 docker load -i "$IMAGES/busybox.tar" >/dev/null
 
 # run <label> <run no> <docker run health flags...>: prints one latency (ms) per container, sorted.
@@ -53,7 +58,10 @@ run() {
     t_ev=$(awk -v n="$name" '$1 == n && $3 == "healthy" {print $4; exit}' "$ev")
     if [ -n "$t_ev" ]; then echo $(( (t_ev - t_ok) / 1000000 )); else echo "missing"; fi
   done | sort -n
-  docker ps -aq --filter "name=$label$r-" | xargs -r docker rm -f >/dev/null
+  # Retried: removal can fail transiently (netstack's netlink dump answering EBUSY while links change).
+  for id in $(docker ps -aq --filter "name=$label$r-"); do
+    for _ in 1 2 3; do docker rm -f "$id" >/dev/null 2>&1 && break; sleep 1; done
+  done
 }
 
 summary() { # <label> <latencies file>
@@ -72,7 +80,7 @@ for setting in interval start; do
       run st "$r" --health-start-period 60s --health-start-interval 500ms --health-interval 30s >"$TMP/lat"
     fi
     summary "$setting run $r (load $(cut -d' ' -f1 /proc/loadavg))" <(grep -v missing "$TMP/lat")
-    grep -c missing "$TMP/lat" | awk '$1 > 0 {print "  containers without a healthy event: " $1}'
+    awk '$1 == "missing" {n++} END {if (n) print "  containers without a healthy event: " n}' "$TMP/lat"
     grep -v missing "$TMP/lat" >>"$TMP/all-$setting" || true
   done
   sort -n "$TMP/all-$setting" -o "$TMP/all-$setting"

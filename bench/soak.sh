@@ -18,16 +18,21 @@ BERTH=${BERTH_BIN:-$ROOTDIR/target/debug/berth}
 IMAGES=${BERTH_TEST_IMAGES:-$ROOTDIR/tests/images/out}
 TMP=$(mktemp -d /tmp/berth-bench-soak.XXXXXX)
 export BERTH_ROOT=$TMP/root BERTH_HOST=unix://$TMP/s.sock DOCKER_HOST=unix://$TMP/s.sock DOCKER_CONFIG=$TMP/dc
+# The engine runs in a private network namespace (entered with nsenter, which keeps /sys and cgroups), so
+# other engines on the host (their bridges and DNS listeners) cannot collide with it.
+NETNS=berth-bench-$$
 cleanup() {
   docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1 || true
   "$BERTH" engine stop >/dev/null 2>&1 || true
+  ip netns del "$NETNS" 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 
 zombies() { ps -eo pid=,stat= | awk '$2 ~ /^Z/ {print $1}' | sort -n; }
 zombies >"$TMP/z.before"
-"$BERTH" engine start >/dev/null
+ip netns add "$NETNS"
+nsenter --net="/run/netns/$NETNS" "$BERTH" engine start >/dev/null
 EPID=$(cat "$BERTH_ROOT/engine.pid")
 docker load -i "$IMAGES/busybox.tar" >/dev/null
 rss() { awk '/VmRSS/ {print $2}' "/proc/$EPID/status"; }

@@ -190,7 +190,7 @@ mod tests {
         assert_eq!((m.interval, m.retries), (Some(1_000_000_000), Some(5)));
         let own = cfg(&["CMD", "true"]);
         let m = merge_healthcheck(Some(own.clone()), Some(image.clone())).unwrap();
-        assert_eq!((m.test, m.interval), (own.test, image.interval));
+        assert_eq!((m.test, m.interval), (own.test.clone(), image.interval));
         assert_eq!(merge_healthcheck(None, Some(image.clone())), Some(image.clone()));
         assert_eq!(merge_healthcheck(Some(own.clone()), None), Some(own));
         let none = cfg(&["NONE"]);
