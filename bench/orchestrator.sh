@@ -84,7 +84,9 @@ bench() {
     podman-compose) cmd=(podman-compose) ;;
   esac
   export DOCKER_HOST="unix://$work/$engine.sock"
-  for _ in $(seq "$runs"); do
+  for run in $(seq "$runs"); do
+    # A project of its own per run: whatever a failed down left cannot spoil the next run's figure.
+    project="$4-$run"
     t0=$(now_ms)
     if ! "${cmd[@]}" -f "$file" -p "$project" up -d --wait >"$work/last.out" 2>&1; then
       echo "$tool on $engine: up failed: $(tail -3 "$work/last.out")" >&2
@@ -95,7 +97,7 @@ bench() {
     if ! "${cmd[@]}" -f "$file" -p "$project" down -v >"$work/last.out" 2>&1; then
       # Counted in the figure; the retry clears what the failed down left so the next run starts clean.
       echo "$tool on $engine: down failed: $(grep -v '^ ' "$work/last.out" | tail -2)" >&2
-      "${cmd[@]}" -f "$file" -p "$project" down -v >/dev/null 2>&1 || true
+      for _ in 1 2 3 4 5; do "${cmd[@]}" -f "$file" -p "$project" down -v >/dev/null 2>&1 && break; done
     fi
     t2=$(now_ms)
     ups+=($((t1 - t0))); downs+=($((t2 - t1)))
