@@ -83,14 +83,17 @@ impl Netlink {
 
     /// Every interface of this namespace.
     pub async fn links(&self) -> Result<Vec<LinkEntry>> {
-        // A dump that links changed under (other containers starting or stopping) ends in EBUSY;
-        // the kernel asks for a new dump then.
+        // The kernel answers EBUSY while another dump runs on this socket (tasks of the engine
+        // listing links at once): wait a little and ask again.
         let mut attempt = 0;
         loop {
             let res: std::result::Result<Vec<LinkMessage>, _> = self.handle.link().get().execute().try_collect().await;
             match res {
                 Ok(msgs) => return Ok(msgs.iter().map(link_entry).collect()),
-                Err(e) if errno(&e) == Some(libc::EBUSY) && attempt < 10 => attempt += 1,
+                Err(e) if errno(&e) == Some(libc::EBUSY) && attempt < 20 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await;
+                }
                 Err(e) => return Err(NetError::netlink("list links", e)),
             }
         }
