@@ -64,25 +64,26 @@ run() {
   done
 }
 
-summary() { # <label> <latencies file>
-  awk -v l="$1" '{a[NR]=$1} END { if (NR == 0) { print l ": no samples"; exit }
+summary() { # <label> <latencies file> <interval ms>
+  awk -v l="$1" -v iv="$3" '{a[NR]=$1; if ($1 > iv) over++} END { if (NR == 0) { print l ": no samples"; exit }
     m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2;
-    printf "%s: n=%d min %d ms, median %d ms, max %d ms\n", l, NR, a[1], m, a[NR] }' "$2"
+    printf "%s: n=%d min %d ms, median %d ms, max %d ms, over %d ms: %d\n", l, NR, a[1], m, a[NR], iv, over }' "$2"
 }
 
 echo "== health detection latency, $K containers x $RUNS runs per setting (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 for setting in interval start; do
   : >"$TMP/all-$setting"
+  if [ "$setting" = interval ]; then IV=1000; else IV=500; fi
   for r in $(seq 1 "$RUNS"); do
     if [ "$setting" = interval ]; then
       run iv "$r" --health-interval 1s --health-retries 100 >"$TMP/lat"
     else
       run st "$r" --health-start-period 60s --health-start-interval 500ms --health-interval 30s >"$TMP/lat"
     fi
-    summary "$setting run $r (load $(cut -d' ' -f1 /proc/loadavg))" <(grep -v missing "$TMP/lat")
+    summary "$setting run $r (load $(cut -d' ' -f1 /proc/loadavg))" <(grep -v missing "$TMP/lat") "$IV"
     awk '$1 == "missing" {n++} END {if (n) print "  containers without a healthy event: " n}' "$TMP/lat"
     grep -v missing "$TMP/lat" >>"$TMP/all-$setting" || true
   done
   sort -n "$TMP/all-$setting" -o "$TMP/all-$setting"
-  summary "$setting all runs" "$TMP/all-$setting"
+  summary "$setting all runs" "$TMP/all-$setting" "$IV"
 done
