@@ -98,6 +98,7 @@ echo "speedup: $(echo "scale=2; $sm / $bm" | bc)x"
 
 # Disk use: pull the derived image into an engine that has the Debian image.
 root="$work/pull-1"
+engines+=("$root")  # timed_pull ran in a subshell: record it here so cleanup stops and purges it
 b "$root" engine start >/dev/null
 use() { du -sb "$root/blobs" "$root/layers" | awk '{s+=$1} END {print s}'; }
 before="$(use)"
