@@ -445,7 +445,11 @@ impl Containers {
             let vols = self.volumes()?;
             crate::api::volumes::container::on_remove(&vols, id, &rec.mounts, volumes)?;
         }
-        self.forget_network(id).await?;
+        // The row must go (and `destroy` be told: attached clients wait for it) even when the network service is
+        // down; what it still holds of this container is removed as an orphan at the next engine start.
+        if let Err(e) = self.forget_network(id).await {
+            tracing::warn!(container = %id, "network leftovers kept until the next engine start: {e}");
+        }
         self.db.remove_container(id)?;
         self.forget_lock(id);
         self.emit(id, Action::Destroy, None);
