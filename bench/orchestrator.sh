@@ -33,6 +33,11 @@ work="$(mktemp -d /tmp/berth-bench.XXXXXX)"
 ns="berth-bench-$$"
 pids=()
 cleanup() {
+  # Containers outlive berth's engine by design: remove them (and its networking) before stopping it.
+  local ids
+  ids="$(DOCKER_HOST="unix://$work/berth.sock" docker ps -aq 2>/dev/null || true)"
+  [[ -z "$ids" ]] || DOCKER_HOST="unix://$work/berth.sock" docker rm -f -v $ids >/dev/null 2>&1 || true
+  BERTH_ROOT="$work/berth-root" BERTH_HOST="unix://$work/berth.sock" "$berth" engine stop --purge >/dev/null 2>&1 || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
   ip netns del "$ns" 2>/dev/null || true
   rm -rf "$work" 2>/dev/null || true
