@@ -87,7 +87,7 @@ fn docker_exec_codes_env_user_tty() {
 
     // -it under a real pty whose size the client set: the process sees the terminal and that size at once,
     // and nothing but its output comes back (no stray NUL / ^@).
-    let (text, code) = exec_it_under_pty(&e, &name, "tty; stty size; exit 4", 37, 101);
+    let (text, code) = docker_under_pty(&e, &format!("exec -it {name}"), "tty; stty size; exit 4", 37, 101);
     assert!(text.contains("/dev/pts/"), "no tty in exec -it output: {text:?}");
     assert!(
         text.contains("37 101"),
@@ -98,6 +98,17 @@ fn docker_exec_codes_env_user_tty() {
         "stray NUL in exec -it output: {text:?}"
     );
     assert_eq!(code, Some(4), "output: {text:?}");
+    // docker run -it takes the same way (the container's process spec carries HostConfig.ConsoleSize).
+    let (text, code) = docker_under_pty(&e, "run --rm -it --network none busybox", "stty size; exit 5", 29, 93);
+    assert!(
+        text.contains("29 93"),
+        "run -it: stty size did not print the client's size: {text:?}"
+    );
+    assert!(
+        !text.contains('\0') && !text.contains("^@"),
+        "stray NUL in run -it output: {text:?}"
+    );
+    assert_eq!(code, Some(5), "output: {text:?}");
 
     // Exec inspect reports the exec'd process's host pid (not berth's helper), kept after it exits.
     let (st, body) = api(
@@ -151,15 +162,15 @@ fn docker_exec_codes_env_user_tty() {
     );
 }
 
-/// Runs `docker exec -it <name> sh -c <script>` under `script`'s pty sized rows x cols (stdin kept open, so
-/// `script` never injects an EOF character); returns the output and the exit code.
-fn exec_it_under_pty(e: &Engine, name: &str, script: &str, rows: u16, cols: u16) -> (String, Option<i32>) {
+/// Runs `docker <verb_args> sh -c <script>` (e.g. `exec -it NAME`) under `script`'s pty sized rows x cols
+/// (stdin kept open, so `script` never injects an EOF character); returns the output and the exit code.
+fn docker_under_pty(e: &Engine, verb_args: &str, script: &str, rows: u16, cols: u16) -> (String, Option<i32>) {
     use std::io::Read;
     let cmd = format!(
-        "stty rows {rows} cols {cols}; DOCKER_HOST=unix://{} DOCKER_CONFIG={} docker exec -it {} sh -c '{}'",
+        "stty rows {rows} cols {cols}; DOCKER_HOST=unix://{} DOCKER_CONFIG={} docker {} sh -c '{}'",
         e.socket.display(),
         e.dir.path().join("docker-config").display(),
-        name,
+        verb_args,
         script
     );
     let mut child = Command::new("script")

@@ -37,6 +37,10 @@ impl Containers {
                 user: c.user.clone().filter(|u| !u.is_empty()),
                 additional_groups: h.group_add.clone().unwrap_or_default(),
                 tty: c.tty.unwrap_or(false),
+                console_size: match h.console_size.as_deref() {
+                    Some([r, w]) if *r > 0 && *w > 0 => Some(((*r).min(65535) as u16, (*w).min(65535) as u16)),
+                    _ => None,
+                },
                 open_stdin: c.open_stdin.unwrap_or(false),
                 stdin_once: c.stdin_once.unwrap_or(false),
             },

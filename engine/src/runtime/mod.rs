@@ -97,6 +97,8 @@ pub struct ProcessSpec {
     pub additional_groups: Vec<String>,
     /// Allocate a pseudo-terminal.
     pub tty: bool,
+    /// Initial terminal size (rows, cols), set inside the container before the process runs (with `tty`).
+    pub console_size: Option<(u16, u16)>,
     /// Keep stdin open (a FIFO at [`Runtime::stdin_path`]).
     pub open_stdin: bool,
     /// Stdin ends (EOF) when the first attached client closes it, rather than staying open for later attaches.

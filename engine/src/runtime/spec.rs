@@ -71,6 +71,8 @@ fn process(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
     let caps: Vec<String> = effective_caps(&spec.security)?.into_iter().collect();
     Ok(json!({
         "terminal": p.tty,
+        // Applied by berth's executor inside the container before exec (`docker run -it` + `stty size`).
+        "consoleSize": p.console_size.filter(|_| p.tty).map(|(h, w)| json!({"height": h, "width": w})),
         "user": {
             "uid": inputs.user.uid, "gid": inputs.user.gid,
             "additionalGids": inputs.user.additional_gids,
