@@ -229,58 +229,36 @@ fn exec_and_run_allocate_a_tty_when_stdin_is_a_terminal(kind: Kind) {
     stack.berth_ok(&["up", "-d", "--wait"]);
     let berth = berth_bin().display().to_string();
     let compose_file = stack.dir.path().join("compose.yaml").display().to_string();
-    // The size is read after the input, by when the resize that follows the exec's start has landed.
-    let script = "tty; read line; echo got=$line; stty size; exit 4";
-    let argv = [
-        berth.as_str(),
-        "-p",
-        &stack.project,
-        "-f",
-        &compose_file,
-        "exec",
-        "w",
-        "sh",
-        "-c",
-        script,
-    ];
     let host = engine.host();
-    let (code, out) = under_pty(&argv, &[("DOCKER_HOST", host.as_str())], "abc\r");
+    // `berth -p P -f F <verb...>` on a pseudo-terminal, `input` typed into it.
+    let on_tty = |verb: &[&str], input: &str| {
+        let mut argv = vec![berth.as_str(), "-p", &stack.project, "-f", &compose_file];
+        argv.extend_from_slice(verb);
+        under_pty(&argv, &[("DOCKER_HOST", host.as_str())], input)
+    };
+    // The size is read after the input, by when the resize that follows the exec's start has landed.
+    let (code, out) = on_tty(
+        &[
+            "exec",
+            "w",
+            "sh",
+            "-c",
+            "tty; read line; echo got=$line; stty size; exit 4",
+        ],
+        "abc\r",
+    );
     assert_eq!(code, 4, "exec returns the command's exit code: {out}");
     assert!(out.contains("/dev/pts/"), "the command runs on a TTY: {out:?}");
     assert!(out.contains("40 100"), "the TTY has the terminal's size: {out:?}");
     assert!(out.contains("got=abc"), "keys typed reach the command: {out:?}");
 
-    let argv = [
-        berth.as_str(),
-        "-p",
-        &stack.project,
-        "-f",
-        &compose_file,
-        "exec",
-        "-T",
-        "w",
-        "sh",
-        "-c",
-        "tty; exit 0",
-    ];
-    let (_, out) = under_pty(&argv, &[("DOCKER_HOST", host.as_str())], "");
+    let (_, out) = on_tty(&["exec", "-T", "w", "sh", "-c", "tty; exit 0"], "");
     assert!(out.contains("not a tty"), "-T disables the TTY: {out:?}");
 
-    let script = "tty; read line; echo got=$line; exit 3";
-    let argv = [
-        berth.as_str(),
-        "-p",
-        &stack.project,
-        "-f",
-        &compose_file,
-        "run",
-        "--rm",
-        "w",
-        "sh",
-        "-c",
-        script,
-    ];
-    let (code, out) = under_pty(&argv, &[("DOCKER_HOST", host.as_str())], "abc\r");
+    let (code, out) = on_tty(
+        &["run", "--rm", "w", "sh", "-c", "tty; read line; echo got=$line; exit 3"],
+        "abc\r",
+    );
     if out.contains("cannot attach a terminal") {
         // berth's engine does not take stdin on attach yet: the refusal must be clear and leave nothing behind.
         assert_eq!(kind, Kind::Berth, "dockerd attaches stdin: {out}");
