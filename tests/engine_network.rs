@@ -411,6 +411,8 @@ fn published_ports_tcp_range_udp_and_conflict() {
     };
     assert_eq!(String::from_utf8_lossy(&get(18080).stdout), "hello-berth\n");
     assert_eq!(e.docker(&["port", "web", "80"]).trim(), "127.0.0.1:18080");
+    let ps = e.docker(&["ps", "--filter", "name=web", "--format", "{{.Ports}}"]);
+    assert_eq!(ps.trim(), "127.0.0.1:18080->80/tcp", "docker ps PORTS column");
     let err = e.fails(&[
         "run",
         "-d",
@@ -575,11 +577,9 @@ fn create_with_unknown_network_is_refused_at_create() {
     }
     let e = NsEngine::start("127.0.0.1:5399");
     e.load_busybox();
-    // `--pull never`: on any 404 from create the docker CLI otherwise tries to pull the image first.
+    // No `--pull never` needed: the refusal is a 400, which the docker CLI does not answer with a pull.
     let err = e.fails(&[
         "create",
-        "--pull",
-        "never",
         "--name",
         "lost",
         "--network",
@@ -588,7 +588,7 @@ fn create_with_unknown_network_is_refused_at_create() {
         "true",
     ]);
     assert!(err.contains("network nosuch-net not found"), "{err}");
-    // Through the API: a 404 from create itself, and no container left behind.
+    // Through the API: a 400 from create itself, and no container left behind.
     let body = r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"nosuch-net"}}"#;
     let o = Command::new("curl")
         .args([
@@ -609,7 +609,7 @@ fn create_with_unknown_network_is_refused_at_create() {
         .unwrap();
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(
-        text.ends_with("\n404") && text.contains("network nosuch-net not found"),
+        text.ends_with("\n400") && text.contains("network nosuch-net not found"),
         "{text}"
     );
     let endpoints = r#"{"Image":"busybox","Cmd":["true"],"NetworkingConfig":{"EndpointsConfig":{"nosuch-net":{}}}}"#;
@@ -634,7 +634,7 @@ fn create_with_unknown_network_is_refused_at_create() {
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        "404",
+        "400",
         "EndpointsConfig naming an unknown network"
     );
     assert_eq!(e.docker(&["ps", "-aq"]).trim(), "", "nothing created");

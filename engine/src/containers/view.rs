@@ -5,7 +5,7 @@ use crate::error::{EngineError, Result};
 use crate::state::{ContainerRecord, ContainerStatus};
 use bollard::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
-    ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, DriverData,
+    ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, DriverData, PortSummary, PortSummaryTypeEnum,
 };
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -97,9 +97,39 @@ impl Containers {
             .filter(|r| opts.all || explicit_status || r.state.status == ContainerStatus::Running)
             .filter(|r| matches_filters(r, &opts.filters))
             .take(opts.limit.unwrap_or(usize::MAX))
-            .map(|r| summary_of(&r))
+            .map(|r| {
+                let mut s = summary_of(&r);
+                s.ports = Some(self.port_summaries(&r));
+                s
+            })
             .collect();
         Ok(out)
+    }
+
+    /// Published ports as `docker ps` lists them (bound host ports, ephemeral ones resolved).
+    fn port_summaries(&self, r: &ContainerRecord) -> Vec<PortSummary> {
+        let ports = self.network_settings(r).ports.unwrap_or_default();
+        let mut out = Vec::new();
+        for (key, bindings) in ports {
+            let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+            let Ok(private_port) = port.parse::<u16>() else {
+                continue;
+            };
+            let typ = Some(match proto {
+                "udp" => PortSummaryTypeEnum::UDP,
+                _ => PortSummaryTypeEnum::TCP,
+            });
+            for b in bindings.unwrap_or_default() {
+                out.push(PortSummary {
+                    ip: b.host_ip.clone(),
+                    private_port,
+                    public_port: b.host_port.as_deref().and_then(|p| p.parse().ok()),
+                    typ,
+                });
+            }
+        }
+        out.sort_by_key(|p| (p.private_port, p.public_port));
+        out
     }
 }
 

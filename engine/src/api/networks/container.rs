@@ -71,7 +71,8 @@ fn parse_dns(v: &[String]) -> Result<Vec<IpAddr>> {
 }
 
 /// At create: refuses a `NetworkMode` or `EndpointsConfig` key naming a network that does not
-/// exist (404 `network X not found`, as dockerd), so the error comes before anything is made.
+/// exist, before anything is made. 400, not dockerd's 404 at start: the docker CLI answers any 404
+/// from create by pulling the image, which would bury `network X not found` under a pull error.
 pub fn check_networks_exist<'a>(
     db: &crate::state::StateDb,
     mode: Option<&'a str>,
@@ -90,7 +91,10 @@ pub fn check_networks_exist<'a>(
     }
     let nets = super::state::NetDb(db).networks()?;
     for n in named {
-        super::service::resolve_in(&nets, n)?;
+        super::service::resolve_in(&nets, n).map_err(|e| match e {
+            EngineError::NotFound(m) => EngineError::BadRequest(m),
+            other => other,
+        })?;
     }
     Ok(())
 }

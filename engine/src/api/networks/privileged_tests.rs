@@ -221,7 +221,9 @@ fn containers_get_networks_names_ports_and_lose_them() {
             // A throwaway root: its objects and its host-wide registration go (the namespace dies anyway).
             assert!(nets.stack.destroy().await.unwrap() >= 1);
             let tag = super::service::tag_of(dir.path()).unwrap();
-            assert!(!std::path::Path::new(netstack::reaper::REGISTRY_DIR).join(tag.as_str()).exists());
+            assert!(!std::path::Path::new(netstack::reaper::REGISTRY_DIR)
+                .join(tag.as_str())
+                .exists());
         });
     });
 }
