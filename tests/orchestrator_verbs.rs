@@ -259,15 +259,9 @@ fn exec_and_run_allocate_a_tty_when_stdin_is_a_terminal(kind: Kind) {
         &["run", "--rm", "w", "sh", "-c", "tty; read line; echo got=$line; exit 3"],
         "abc\r",
     );
-    if out.contains("cannot attach a terminal") {
-        // berth's engine does not take stdin on attach yet: the refusal must be clear and leave nothing behind.
-        assert_eq!(kind, Kind::Berth, "dockerd attaches stdin: {out}");
-        assert!(out.contains("-T"), "the refusal says how to run without a TTY: {out}");
-    } else {
-        assert_eq!(code, 3, "run returns the one-off's exit code: {out}");
-        assert!(out.contains("/dev/pts/"), "the one-off runs on a TTY: {out:?}");
-        assert!(out.contains("got=abc"), "keys typed reach the one-off: {out:?}");
-    }
+    assert_eq!(code, 3, "run returns the one-off's exit code: {out}");
+    assert!(out.contains("/dev/pts/"), "the one-off runs on a TTY: {out:?}");
+    assert!(out.contains("got=abc"), "keys typed reach the one-off: {out:?}");
     let filter = "label=com.docker.compose.oneoff=True";
     assert!(
         engine.docker_lines(&["ps", "-aq", "--filter", filter]).is_empty(),

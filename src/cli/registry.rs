@@ -2,8 +2,8 @@
 //! the docker CLI's config.json and per-layer progress bars on a terminal (plain lines otherwise).
 
 use super::GlobalArgs;
+use crate::orchestrator::credentials::for_registry as credentials_for;
 use anyhow::{bail, Context};
-use bollard::auth::DockerCredentials;
 use bollard::models::{ErrorDetail, ProgressDetail};
 use bollard::query_parameters::{CreateImageOptions, PushImageOptions};
 use bollard::Docker;
@@ -64,21 +64,6 @@ pub struct LogoutArgs {
 
 fn parse_ref(s: &str) -> anyhow::Result<ImageRef> {
     ImageRef::parse(s).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-/// Credentials for `registry` from the docker config, in bollard's form.
-fn credentials_for(registry: &str) -> anyhow::Result<Option<DockerCredentials>> {
-    let Some(path) = auth::docker_config_path() else {
-        return Ok(None);
-    };
-    let creds = DockerConfig::load(&path)?.credentials(registry)?;
-    Ok(creds.map(|c| DockerCredentials {
-        username: Some(c.username).filter(|s| !s.is_empty()),
-        password: Some(c.password).filter(|s| !s.is_empty()),
-        identitytoken: Some(c.identity_token).filter(|s| !s.is_empty()),
-        serveraddress: Some(auth::config_key(registry)),
-        ..Default::default()
-    }))
 }
 
 /// Pulls an image.

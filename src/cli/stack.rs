@@ -1,7 +1,7 @@
 //! The Compose verbs (`up`, `down`, `ps`, ...): parse flags, find the project, connect to the engine, run the orchestrator.
 
 use super::GlobalArgs;
-use crate::orchestrator::{client, down, exec, info, lifecycle, logs_verb, ls, project, ps, run, up};
+use crate::orchestrator::{client, cp, down, exec, info, lifecycle, logs_verb, ls, project, ps, push, run, up};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::process::ExitCode;
@@ -47,6 +47,10 @@ pub enum StackCommand {
     Images(info::NamesArgs),
     /// Pull service images.
     Pull(info::PullArgs),
+    /// Push service images.
+    Push(push::PushArgs),
+    /// Copy files/folders between a service container and the local filesystem.
+    Cp(cp::CpArgs),
     /// Receive real time events from containers.
     Events(info::EventsArgs),
     /// List running compose projects.
@@ -83,6 +87,9 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         StackCommand::Pull(args) => {
             return with_model(global, |d, m| Box::pin(async move { info::pull(&d, &m, args).await })).await
         }
+        StackCommand::Push(args) => {
+            return with_model(global, |d, m| Box::pin(async move { push::run(&d, &m, args).await })).await
+        }
         StackCommand::Ls(args) => return ls::run(&client::connect(global.host.as_deref()).await?, args).await,
         StackCommand::Version => return info::version(&client::connect(global.host.as_deref()).await?).await,
         _ => {}
@@ -106,6 +113,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         StackCommand::Port(args) => info::port(&docker, name, &args).await,
         StackCommand::Images(args) => info::images(&docker, name, &args).await,
         StackCommand::Events(args) => info::events(&docker, name, &args).await,
+        StackCommand::Cp(args) => cp::run(&docker, name, target.model.as_ref(), &args).await,
         StackCommand::Wait(args) => {
             let down_args = down::DownArgs::default();
             let down = down::run(&docker, name, target.model.as_ref(), &down_args);
@@ -115,6 +123,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         | StackCommand::Create(_)
         | StackCommand::Run(_)
         | StackCommand::Pull(_)
+        | StackCommand::Push(_)
         | StackCommand::Ls(_)
         | StackCommand::Version => {
             unreachable!("handled above")

@@ -66,7 +66,8 @@ pub async fn ensure_image(docker: &Docker, image: &str, policy: PullPolicy, prog
 async fn pull(docker: &Docker, image: &str, progress: &Progress) -> Result<()> {
     progress.set("Image", image, "Pulling", false);
     let options = CreateImageOptionsBuilder::new().from_image(image).build();
-    let mut stream = docker.create_image(Some(options), None, None);
+    let credentials = super::credentials::for_image(image)?;
+    let mut stream = docker.create_image(Some(options), None, credentials);
     while let Some(item) = stream.next().await {
         let info = item.with_context(|| format!("pulling image {image}"))?;
         if let Some(err) = info.error_detail.and_then(|d| d.message) {

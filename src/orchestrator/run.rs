@@ -166,17 +166,10 @@ async fn interactive(docker: &Docker, id: &str, name: &str) -> Result<i64> {
         .stderr(true)
         .stream(true)
         .build();
-    let attached = docker.attach_container(id, Some(options)).await;
-    let bollard::container::AttachContainerResults { mut output, mut input } = match attached {
-        Ok(a) => a,
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 501,
-            message,
-        }) => {
-            anyhow::bail!("the engine cannot attach a terminal to {name} ({message}); run with -T for no TTY")
-        }
-        Err(err) => return Err(err).with_context(|| format!("attaching to {name}")),
-    };
+    let bollard::container::AttachContainerResults { mut output, mut input } = docker
+        .attach_container(id, Some(options))
+        .await
+        .with_context(|| format!("attaching to {name}"))?;
     docker
         .start_container(id, None)
         .await
