@@ -10,34 +10,28 @@
 # and DNS: N queries of a container name to the network's embedded DNS server (UDP round trip).
 # Prints medians (and p90); the engine is stopped with --purge at the end.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 n="${1:-50}"
-berth="${BERTH_BIN:-$PWD/target/release/berth}"
-[[ -x "$berth" ]] || { echo "bench/net_attach.sh: build first (cargo build --release -p berth) or set BERTH_BIN" >&2; exit 1; }
-images="${BERTH_TEST_IMAGES:-$PWD/tests/images/out}"
-[[ -f "$images/busybox.tar" ]] || tests/images/build.sh "$images" >/dev/null
+bench_init busybox.tar
 work="$(mktemp -d "${TMPDIR:-/tmp}/berth-netbench.XXXXXX")"
-ns="berth-netbench-$$"
 root="$work/root"; sock="$work/berth.sock"
 export BERTH_ROOT="$root" BERTH_HOST="unix://$sock" DOCKER_HOST="unix://$sock" DOCKER_CONFIG="$work/docker"
 unset DOCKER_CONTEXT
-ip netns add "$ns"
-inns() { nsenter --net="/run/netns/$ns" "$@"; }
-inns ip link set lo up
+bench_netns "berth-netbench-$$"
 engine_pid=""
 cleanup() {
     set +e
     for c in $(docker ps -aq 2>/dev/null); do docker rm -f "$c" >/dev/null 2>&1; done
     [[ -n "$engine_pid" ]] && kill "$engine_pid" 2>/dev/null && wait "$engine_pid" 2>/dev/null
     inns "$berth" engine stop --purge >/dev/null 2>&1
-    ip netns del "$ns"
+    ip netns del "$bench_ns"
     rm -rf "$work"
 }
 trap cleanup EXIT
 mkdir -p "$root"
 BERTH_DNS_UPSTREAMS=127.0.0.1:5399 inns "$berth" engine run >"$work/engine.log" 2>&1 &
 engine_pid=$!
-for _ in $(seq 200); do docker version >/dev/null 2>&1 && break; sleep 0.05; done
+bench_wait_engine "$sock"
 docker load -i "$images/busybox.tar" >/dev/null
 api() { curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --unix-socket "$sock" -X POST -H 'Content-Type: application/json' "$@"; }
 # ms of one API call; fails loudly on an unexpected status.

@@ -10,7 +10,7 @@
 # berth's engine runs in a private network namespace (a host FORWARD-drop firewall left by dockerd cannot
 # interfere); each engine gets its own temp root and socket, and the fixture images are loaded into both.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 runs=5 stacks="three-tier three-tier-100ms ten chain"
 while (($#)); do
   case "$1" in
@@ -19,10 +19,7 @@ while (($#)); do
     *) echo "usage: $0 [--runs N] [--stacks \"three-tier three-tier-100ms ten chain\"]" >&2; exit 2 ;;
   esac
 done
-berth="${BERTH_BIN:-$PWD/target/release/berth}"
-[[ -x "$berth" ]] || { echo "build berth first (cargo build --release) or set BERTH_BIN" >&2; exit 1; }
-images="${BERTH_TEST_IMAGES:-$PWD/tests/images/out}"
-[[ -f "$images/busybox.tar" && -f "$images/debian.tar" ]] || tests/images/build.sh "$images"
+bench_init busybox.tar debian.tar
 compose=()
 if [[ -n "${COMPOSE_BIN:-}" ]]; then compose=("$COMPOSE_BIN")
 elif docker compose version >/dev/null 2>&1; then compose=(docker compose)
@@ -30,7 +27,6 @@ elif [[ -x /opt/compose-venv/bin/docker-compose ]]; then compose=(/opt/compose-v
 fi
 
 work="$(mktemp -d /tmp/berth-bench.XXXXXX)"
-ns="berth-bench-$$"
 pids=()
 cleanup() {
   # Containers outlive berth's engine by design: remove them (and its networking) before stopping it.
@@ -39,21 +35,20 @@ cleanup() {
   [[ -z "$ids" ]] || DOCKER_HOST="unix://$work/berth.sock" docker rm -f -v $ids >/dev/null 2>&1 || true
   BERTH_ROOT="$work/berth-root" BERTH_HOST="unix://$work/berth.sock" "$berth" engine stop --purge >/dev/null 2>&1 || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
+  ip netns del "$bench_ns" 2>/dev/null || true
   rm -rf "$work" 2>/dev/null || true
 }
 trap cleanup EXIT
 
-ip netns add "$ns"
-nsenter --net="/run/netns/$ns" ip link set lo up
+bench_netns "berth-bench-$$"
 BERTH_ROOT="$work/berth-root" BERTH_HOST="unix://$work/berth.sock" BERTH_DNS_UPSTREAMS=127.0.0.1:53 \
-  nsenter --net="/run/netns/$ns" "$berth" engine run >"$work/berth.log" 2>&1 &
+  inns "$berth" engine run >"$work/berth.log" 2>&1 &
 pids+=($!)
 dockerd --data-root "$work/dockerd-data" --exec-root "$work/dockerd-exec" --pidfile "$work/dockerd.pid" \
   -H "unix://$work/dockerd.sock" --bridge none --iptables=true --ip-masq=false >"$work/dockerd.log" 2>&1 &
 pids+=($!)
 for sock in berth dockerd; do
-  for _ in $(seq 150); do DOCKER_HOST="unix://$work/$sock.sock" docker version >/dev/null 2>&1 && break; sleep 0.2; done
+  bench_wait_engine "$work/$sock.sock"
   for tar in busybox.tar debian.tar; do DOCKER_HOST="unix://$work/$sock.sock" docker load -q -i "$images/$tar" >/dev/null; done
 done
 
@@ -78,7 +73,6 @@ sed -e 's/interval: 1s/interval: 100ms/' -e "s#\./api:#$PWD/examples/three-tier/
 } >"$work/chain/compose.yaml"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
 
 # bench TOOL ENGINE FILE PROJECT -> "up_median down_median" in ms ("fail fail" when a run failed)
 bench() {
