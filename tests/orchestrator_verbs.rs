@@ -1,15 +1,17 @@
 //! Verbs beyond up/down against a real engine: replicas and --scale, exec and run exit codes, refusal of
-//! attributes berth cannot honour yet, and auto-starting berth's own engine.
+//! attributes berth cannot honour yet, auto-starting berth's own engine, push to a local registry, cp.
 
 #[macro_use]
 mod orchestrator_support;
 
-use orchestrator_support::{berth_bin, require_root, Engine, Kind, Stack};
+use orchestrator_support::{berth_bin, require_root, Engine, Kind, Registry, Stack};
 
 for_each_engine!(
     replicas_scale_exec_and_run_exit_codes,
     secrets_and_configs_are_mounted_as_files,
     exec_and_run_allocate_a_tty_when_stdin_is_a_terminal,
+    push_sends_service_images_with_the_config_credentials,
+    cp_copies_files_and_directories_both_ways,
 );
 use std::process::Command;
 
@@ -267,4 +269,220 @@ fn exec_and_run_allocate_a_tty_when_stdin_is_a_terminal(kind: Kind) {
         engine.docker_lines(&["ps", "-aq", "--filter", filter]).is_empty(),
         "run --rm removed its container"
     );
+}
+
+#[test]
+fn push_refuses_a_service_without_image_before_any_engine_call() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  noimg:\n    command: [\"true\"]\n",
+    )
+    .expect("write");
+    let out = Command::new(berth_bin())
+        .current_dir(dir.path())
+        .env("DOCKER_HOST", format!("unix://{}/nothing.sock", dir.path().display()))
+        .args(["push"])
+        .output()
+        .expect("berth");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("services.noimg") && err.contains("image"),
+        "the error names the service and the missing image: {err}"
+    );
+    assert!(!err.contains("nothing.sock"), "refused before connecting: {err}");
+}
+
+fn push_sends_service_images_with_the_config_credentials(kind: Kind) {
+    if !require_root("push_sends_service_images_with_the_config_credentials") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let registry = Registry::start(&engine, "alice", "s3cret-pw");
+    let reg = registry.addr.clone();
+    let compose = format!(
+        "services:\n  app:\n    image: {reg}/p/app:1\n    command: [\"true\"]\n  missing:\n    image: {reg}/p/missing:1\n    command: [\"true\"]\n"
+    );
+    let stack = Stack::new(&engine, "push", &compose);
+    engine.docker_lines(&["tag", "busybox:latest", &format!("{reg}/p/app:1")]);
+    // Credentials only in a config.json of our own: the engine gets them from berth (X-Registry-Auth).
+    let config = stack.dir.path().join("docker-config");
+    stack.set_env("DOCKER_CONFIG", config.to_str().expect("utf-8"));
+    let out = stack.berth(&["push", "app"]);
+    assert!(!out.status.success(), "a push without credentials is refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{reg}/p/app:1")),
+        "the error names the image: {err}"
+    );
+
+    std::fs::create_dir_all(&config).expect("mkdir");
+    let auth = base64_encode(b"alice:s3cret-pw");
+    std::fs::write(
+        config.join("config.json"),
+        format!(r#"{{"auths": {{"{reg}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .expect("write config.json");
+    let out = stack.berth(&["push", "app"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "push with the stored credentials: {err}");
+    assert!(err.contains("Pushed"), "progress lines as the pull verb's: {err}");
+    assert_eq!(registry.manifest_status("p/app", "1", "alice", "s3cret-pw"), "200");
+
+    let out = stack.berth(&["push"]);
+    assert!(!out.status.success(), "an image that is not there fails the push");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("p/missing:1"));
+    let out = stack.berth(&["push", "-q", "--ignore-push-failures"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "--ignore-push-failures: {err}");
+    assert!(err.contains("WARN") && err.contains("p/missing:1"), "{err}");
+    assert!(!err.contains("Pushed"), "-q prints no progress: {err}");
+
+    let out = stack.berth(&["push", "nosuch"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such service: nosuch"));
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn cp_copies_files_and_directories_both_ways(kind: Kind) {
+    if !require_root("cp_copies_files_and_directories_both_ways") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let compose = "services:\n  w:\n    image: busybox\n    stop_signal: SIGKILL\n    deploy: {replicas: 2}\n    command: [\"sleep\", \"2147483647\"]\n";
+    let stack = Stack::new(&engine, "cp", compose);
+    stack.berth_ok(&["up", "-d", "--wait"]);
+    let here = stack.dir.path();
+    std::fs::write(here.join("f.txt"), "hello-cp\n").expect("write");
+    let exec = |args: &[&str]| {
+        let mut all = vec!["exec", "-T"];
+        all.extend_from_slice(args);
+        stack.berth_ok(&all)
+    };
+
+    // A file in and back out.
+    stack.berth_ok(&["cp", "f.txt", "w:/tmp/f.txt"]);
+    assert_eq!(exec(&["w", "cat", "/tmp/f.txt"]), "hello-cp\n");
+    stack.berth_ok(&["cp", "w:/tmp/f.txt", "back.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(here.join("back.txt")).expect("read"),
+        "hello-cp\n"
+    );
+    assert_eq!(
+        exec(&[
+            "--index",
+            "2",
+            "w",
+            "sh",
+            "-c",
+            "test -e /tmp/f.txt && echo yes || echo no"
+        ]),
+        "no\n",
+        "without --all only replica 1 receives the file"
+    );
+    stack.berth_ok(&["cp", "--all", "f.txt", "w:/tmp/all.txt"]);
+    assert_eq!(exec(&["--index", "2", "w", "cat", "/tmp/all.txt"]), "hello-cp\n");
+
+    // A directory with -a keeps its owners; without, files belong to the container's root.
+    let tree = here.join("tree");
+    std::fs::create_dir_all(tree.join("sub")).expect("mkdir");
+    std::fs::write(tree.join("sub/g"), "deep").expect("write");
+    for p in [tree.clone(), tree.join("sub"), tree.join("sub/g")] {
+        std::os::unix::fs::chown(&p, Some(1234), Some(5678)).expect("chown");
+    }
+    stack.berth_ok(&["cp", "-a", "tree", "w:/tmp/"]);
+    assert_eq!(exec(&["w", "cat", "/tmp/tree/sub/g"]), "deep");
+    assert_eq!(
+        exec(&["w", "stat", "-c", "%u:%g", "/tmp/tree/sub/g"]).trim(),
+        "1234:5678"
+    );
+    stack.berth_ok(&["cp", "tree", "w:/tmp/plain"]);
+    assert_eq!(
+        exec(&["w", "cat", "/tmp/plain/sub/g"]),
+        "deep",
+        "a new name for the copy"
+    );
+    assert_eq!(exec(&["w", "stat", "-c", "%u:%g", "/tmp/plain/sub/g"]).trim(), "0:0");
+    stack.berth_ok(&["cp", "w:/tmp/tree", "out"]);
+    assert_eq!(std::fs::read_to_string(here.join("out/sub/g")).expect("read"), "deep");
+    std::fs::create_dir(here.join("contents")).expect("mkdir");
+    stack.berth_ok(&["cp", "w:/tmp/tree/.", "contents"]);
+    assert_eq!(
+        std::fs::read_to_string(here.join("contents/sub/g")).expect("read"),
+        "deep"
+    );
+
+    // `-` is a tar stream on stdout / stdin.
+    let out = stack.command(&["cp", "w:/tmp/f.txt", "-"]).output().expect("berth");
+    assert!(out.status.success());
+    let listed = pipe("tar", &["-tf", "-"], &out.stdout);
+    assert_eq!(listed.trim(), "f.txt", "a tar of the file on stdout");
+    let tar = Command::new("tar")
+        .current_dir(here)
+        .args(["-cf", "-", "f.txt"])
+        .output()
+        .expect("tar");
+    exec(&["w", "mkdir", "/tmp/in"]);
+    let mut cmd = stack.command(&["cp", "-", "w:/tmp/in"]);
+    let status = run_with_stdin(&mut cmd, &tar.stdout);
+    assert!(status.success(), "cp - SERVICE:DIR");
+    assert_eq!(exec(&["w", "cat", "/tmp/in/f.txt"]), "hello-cp\n");
+
+    // Errors name what is wrong.
+    let err = |args: &[&str]| {
+        let out = stack.berth(args);
+        assert!(!out.status.success(), "berth {args:?} must fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(err(&["cp", "nosuch:/x", "."]).contains("no such service: nosuch"));
+    assert!(err(&["cp", "w:/nope", "."]).contains("path not found: w:/nope"));
+    assert!(err(&["cp", "--index", "9", "f.txt", "w:/tmp"]).contains("no container with index 9"));
+    assert!(err(&["cp", "nothere.txt", "w:/tmp"]).contains("path not found: nothere.txt"));
+    assert!(err(&["cp", "f.txt", "w:/no/such/dir/x"]).contains("w:/no/such/dir does not exist"));
+}
+
+/// Runs `program args` with `input` on stdin; returns its stdout.
+fn pipe(program: &str, args: &[&str], input: &[u8]) -> String {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let out = output_with_stdin(&mut cmd, input);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> std::process::ExitStatus {
+    output_with_stdin(cmd, input).status
+}
+
+fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
 }

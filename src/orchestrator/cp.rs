@@ -89,7 +89,7 @@ pub async fn run(docker: &Docker, project: &str, model: Option<&ProjectSpec>, ar
                 bail!("--all copies into every replica; copying out of {service} takes one container (--index)");
             }
             let targets = targets(docker, project, model, &service, args).await?;
-            copy_out(docker, &targets[0], &service, &path, &dest, args.follow_link).await?;
+            copy_out(docker, &targets[0], &service, &path, &dest, args).await?;
         }
         (Side::Local(src), Side::Service { service, path }) => {
             for target in targets(docker, project, model, &service, args).await? {
@@ -167,7 +167,8 @@ fn base_name(path: &str) -> Result<String> {
 }
 
 /// Container → local (or a tar stream on stdout with `-`).
-async fn copy_out(docker: &Docker, target: &Target, service: &str, src: &str, dest: &str, follow: bool) -> Result<()> {
+async fn copy_out(docker: &Docker, target: &Target, service: &str, src: &str, dest: &str, args: &CpArgs) -> Result<()> {
+    let (follow, keep_ids) = (args.follow_link, args.archive);
     let label = format!("{service}:{src}");
     let not_found = || anyhow::anyhow!("path not found: {label} (no such file or directory in {})", target.name);
     let mut st = stat(docker, target, src).await?.ok_or_else(not_found)?;
@@ -189,7 +190,8 @@ async fn copy_out(docker: &Docker, target: &Target, service: &str, src: &str, de
     }
     let (into, top) = local_plan(dest, src, src_is_dir, rebase)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(16);
-    let unpacker = tokio::task::spawn_blocking(move || cp_tar::unpack(cp_tar::ChunkReader::new(rx), &into, &top));
+    let unpacker =
+        tokio::task::spawn_blocking(move || cp_tar::unpack(cp_tar::ChunkReader::new(rx), &into, &top, keep_ids));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.with_context(|| format!("copying {label}"))?;
         if tx.send(chunk).is_err() {
@@ -265,10 +267,10 @@ async fn copy_in(docker: &Docker, target: &Target, service: &str, src: &str, des
     let (into, top) = remote_plan(docker, target, &label, dest, src, src_is_dir).await?;
     options.path = into;
     let (tx, rx) = futures::channel::mpsc::channel(16);
-    let (src_path, follow) = (std::path::PathBuf::from(src), args.follow_link);
+    let (src_path, follow, keep_ids) = (std::path::PathBuf::from(src), args.follow_link, args.archive);
     let packer = tokio::task::spawn_blocking(move || {
         let mut writer = cp_tar::ChunkWriter(tx.clone());
-        let result = cp_tar::pack(&src_path, top.as_deref(), follow, &mut writer);
+        let result = cp_tar::pack(&src_path, top.as_deref(), follow, keep_ids, &mut writer);
         if let Err(err) = &result {
             // Fails the request body, so the engine does not unpack a cut archive.
             let _ = futures::executor::block_on(futures::SinkExt::send(

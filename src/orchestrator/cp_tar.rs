@@ -41,7 +41,12 @@ pub fn rewrite(raw: &Path, top: &Top) -> Result<Option<PathBuf>> {
         (Top::Keep, Some(n)) => PathBuf::from(n),
         (Top::Rename(n), _) => PathBuf::from(n),
     };
-    let out = head.join(rest);
+    // Joining an empty path would add a trailing slash (a file would then be taken for a directory).
+    let out = if rest.as_os_str().is_empty() {
+        head
+    } else {
+        head.join(rest)
+    };
     Ok((!out.as_os_str().is_empty()).then_some(out))
 }
 
@@ -63,10 +68,11 @@ fn check_no_links(root: &Path, rel: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Unpacks a tar stream into `into` (which exists). Ownership is not restored, as with docker cp: the files
-/// belong to whoever runs berth; modes and times are kept.
-pub fn unpack(reader: impl Read, into: &Path, top: &Top) -> Result<()> {
+/// Unpacks a tar stream into `into` (which exists). Modes and times are kept; owners only with `keep_ids`
+/// (cp -a), otherwise, as with docker cp, the files belong to whoever runs berth.
+pub fn unpack(reader: impl Read, into: &Path, top: &Top, keep_ids: bool) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_ownerships(keep_ids);
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
@@ -108,39 +114,62 @@ fn remove_non_dir(path: &Path) -> Result<()> {
 }
 
 /// Writes a tar of local `src` to `out`: under the name `top`, or (None) the directory's contents at the
-/// archive's root. Symbolic links inside stay links; `follow` resolves `src` itself when it is one.
-pub fn pack(src: &Path, top: Option<&str>, follow: bool, out: impl Write) -> Result<()> {
+/// archive's root. Symbolic links inside stay links; `follow` resolves `src` itself when it is one. Owners are
+/// recorded with `keep_ids` (cp -a), else as root, so the engine creates the files as the container's root.
+pub fn pack(src: &Path, top: Option<&str>, follow: bool, keep_ids: bool, out: impl Write) -> Result<()> {
     let real = if follow {
         std::fs::canonicalize(src).with_context(|| format!("following {}", src.display()))?
     } else {
         src.to_path_buf()
     };
-    let meta = std::fs::symlink_metadata(&real).with_context(|| format!("reading {}", real.display()))?;
     let mut builder = tar::Builder::new(std::io::BufWriter::with_capacity(64 * 1024, out));
-    builder.follow_symlinks(false);
     match top {
-        Some(name) if meta.is_dir() => builder.append_dir_all(name, &real),
-        Some(name) => builder.append_path_with_name(&real, name),
-        None => {
-            let mut children: Vec<_> = std::fs::read_dir(&real)
-                .with_context(|| format!("listing {}", real.display()))?
-                .collect::<std::io::Result<_>>()?;
-            children.sort_by_key(|e| e.file_name());
-            children.iter().try_for_each(|child| {
-                let (path, name) = (child.path(), child.file_name());
-                if child.file_type()?.is_dir() {
-                    builder.append_dir_all(&name, &path)
-                } else {
-                    builder.append_path_with_name(&path, &name)
-                }
-            })
-        }
+        Some(name) => append_tree(&mut builder, Path::new(name), &real, keep_ids),
+        None => children(&real)?
+            .into_iter()
+            .try_for_each(|(name, path)| append_tree(&mut builder, Path::new(&name), &path, keep_ids)),
     }
     .with_context(|| format!("archiving {}", src.display()))?;
     builder
         .into_inner()
         .and_then(|mut w| w.flush())
         .with_context(|| format!("archiving {}", src.display()))
+}
+
+/// A directory's entries, sorted (the archive's order does not depend on the filesystem's).
+fn children(dir: &Path) -> std::io::Result<Vec<(OsString, PathBuf)>> {
+    let mut list: Vec<_> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| (e.file_name(), e.path())))
+        .collect::<std::io::Result<_>>()?;
+    list.sort();
+    Ok(list)
+}
+
+/// Appends `path` (recursively for a directory) under `name`; links are stored as links.
+fn append_tree<W: Write>(b: &mut tar::Builder<W>, name: &Path, path: &Path, keep_ids: bool) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+    if !keep_ids {
+        header.set_uid(0);
+        header.set_gid(0);
+    }
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        header.set_size(0);
+        return b.append_link(&mut header, name, std::fs::read_link(path)?);
+    }
+    if kind.is_file() {
+        return b.append_data(&mut header, name, std::fs::File::open(path)?);
+    }
+    header.set_size(0);
+    b.append_data(&mut header, name, std::io::empty())?;
+    if kind.is_dir() {
+        for (child, child_path) in children(path)? {
+            append_tree(b, &name.join(child), &child_path, keep_ids)?;
+        }
+    }
+    Ok(())
 }
 
 /// Sends what is written as chunks of an HTTP body (the upload's request stream).
@@ -220,10 +249,10 @@ mod tests {
         std::fs::create_dir_all(src.join("sub")).unwrap();
         std::fs::write(src.join("sub/f"), "hello").unwrap();
         let mut tar = Vec::new();
-        pack(&src, Some("src"), false, &mut tar).unwrap();
+        pack(&src, Some("src"), false, false, &mut tar).unwrap();
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        unpack(&tar[..], &out, &Top::Rename("copy".into())).unwrap();
+        unpack(&tar[..], &out, &Top::Rename("copy".into()), false).unwrap();
         assert_eq!(std::fs::read_to_string(out.join("copy/sub/f")).unwrap(), "hello");
 
         let mut evil = tar::Builder::new(Vec::new());
@@ -235,7 +264,7 @@ mod tests {
         h.set_size(1);
         evil.append_data(&mut h, "d/l/escaped", &b"x"[..]).unwrap();
         let evil = evil.into_inner().unwrap();
-        assert!(unpack(&evil[..], &out, &Top::Keep).is_err());
+        assert!(unpack(&evil[..], &out, &Top::Keep, false).is_err());
         assert!(!Path::new("/escaped").exists());
     }
 }

@@ -523,3 +523,86 @@ pub fn free_port() -> u16 {
         .expect("addr")
         .port()
 }
+
+/// Debian's docker-registry started by tests/registry.sh where the engine reaches 127.0.0.1 (inside berth's
+/// namespace, on the host for dockerd), with htpasswd auth; stopped on drop (before the namespace goes).
+pub struct Registry<'e> {
+    engine: &'e Engine,
+    dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl<'e> Registry<'e> {
+    /// Starts a registry that takes `user`/`password`.
+    pub fn start(engine: &'e Engine, user: &str, password: &str) -> Registry<'e> {
+        let dir = tempfile::Builder::new()
+            .prefix("borch-reg")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/registry.sh");
+        let out = engine
+            .host_command("bash")
+            .arg(&script)
+            .arg("start")
+            .arg(dir.path())
+            .arg(format!("{user}:{password}"))
+            .output()
+            .expect("tests/registry.sh");
+        assert!(
+            out.status.success(),
+            "registry.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let addr = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Registry { engine, dir, addr }
+    }
+
+    /// HTTP status of `GET /v2/<repo>/manifests/<tag>` with these credentials.
+    pub fn manifest_status(&self, repo: &str, tag: &str, user: &str, password: &str) -> String {
+        let url = format!("http://{}/v2/{repo}/manifests/{tag}", self.addr);
+        let out = self
+            .engine
+            .host_command("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-u",
+                &format!("{user}:{password}"),
+            ])
+            .args([
+                "-H",
+                "Accept: application/vnd.docker.distribution.manifest.v2+json",
+                "-H",
+                "Accept: application/vnd.oci.image.manifest.v1+json",
+            ])
+            .arg(&url)
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Registry<'_> {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/registry.sh");
+        let _ = Command::new("bash")
+            .arg(script)
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+impl Engine {
+    /// `program` where the engine's 127.0.0.1 is: in berth's namespace, or on the host for dockerd.
+    pub fn host_command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(ns) => ns.command(program),
+            None => Command::new(program),
+        }
+    }
+}

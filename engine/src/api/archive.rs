@@ -178,10 +178,13 @@ async fn put_archive(
         );
     }
     let p2 = path.clone();
+    // docker cp -a: the archive's uid/gid are kept; otherwise files belong to the engine's (the container's) root.
+    let copy_ids = q.get("copyUIDGID").is_some_and(|v| v == "1" || v == "true");
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let path = p2;
         let mut a = tar::Archive::new(std::io::Cursor::new(body));
         a.set_preserve_permissions(true);
+        a.set_preserve_ownerships(copy_ids);
         a.set_overwrite(true);
         for entry in a.entries()? {
             let mut entry = entry?;
