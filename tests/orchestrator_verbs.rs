@@ -428,6 +428,24 @@ fn cp_copies_files_and_directories_both_ways(kind: Kind) {
         "deep"
     );
 
+    // -L copies what a link points at, under the link's name; without it the link itself is copied.
+    exec(&["w", "ln", "-s", "f.txt", "/tmp/link"]);
+    stack.berth_ok(&["cp", "w:/tmp/link", "raw-link"]);
+    let raw = std::fs::read_link(here.join("raw-link")).expect("a symbolic link");
+    assert_eq!(raw, std::path::Path::new("f.txt"));
+    stack.berth_ok(&["cp", "-L", "w:/tmp/link", "followed.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(here.join("followed.txt")).expect("read"),
+        "hello-cp\n"
+    );
+    std::os::unix::fs::symlink("f.txt", here.join("local-link")).expect("symlink");
+    stack.berth_ok(&["cp", "-L", "local-link", "w:/tmp/from-link"]);
+    assert_eq!(exec(&["w", "cat", "/tmp/from-link"]), "hello-cp\n");
+    assert_eq!(
+        exec(&["w", "sh", "-c", "test -L /tmp/from-link && echo link || echo file"]),
+        "file\n"
+    );
+
     // `-` is a tar stream on stdout / stdin.
     let out = stack.command(&["cp", "w:/tmp/f.txt", "-"]).output().expect("berth");
     assert!(out.status.success());
