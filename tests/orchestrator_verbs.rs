@@ -451,6 +451,13 @@ fn cp_copies_files_and_directories_both_ways(kind: Kind) {
     assert!(out.status.success());
     let listed = pipe("tar", &["-tf", "-"], &out.stdout);
     assert_eq!(listed.trim(), "f.txt", "a tar of the file on stdout");
+    let out = stack
+        .command(&["cp", "-L", "w:/tmp/link", "-"])
+        .output()
+        .expect("berth");
+    assert!(out.status.success());
+    let listed = pipe("tar", &["-xOf", "-", "link"], &out.stdout);
+    assert_eq!(listed, "hello-cp\n", "-L: the file's bytes under the link's name");
     let tar = Command::new("tar")
         .current_dir(here)
         .args(["-cf", "-", "f.txt"])

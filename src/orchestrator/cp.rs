@@ -181,25 +181,31 @@ async fn copy_out(docker: &Docker, target: &Target, service: &str, src: &str, de
     let src_is_dir = st.file_mode & MODE_DIR != 0;
     let options = DownloadFromContainerOptionsBuilder::new().path(&path).build();
     let mut stream = docker.download_from_container(&target.id, Some(options));
-    if dest == "-" {
+    if dest == "-" && rebase.is_none() {
         let mut out = std::io::stdout().lock();
         while let Some(chunk) = stream.next().await {
             out.write_all(&chunk.with_context(|| format!("copying {label}"))?)?;
         }
         return out.flush().context("writing the archive to stdout");
     }
-    let (into, top) = local_plan(dest, src, src_is_dir, rebase)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(16);
-    let unpacker =
-        tokio::task::spawn_blocking(move || cp_tar::unpack(cp_tar::ChunkReader::new(rx), &into, &top, keep_ids));
+    let reader = cp_tar::ChunkReader::new(rx);
+    let consumer = if dest == "-" {
+        // -L on a link: the archive's top entry takes the link's name, as docker cp's stream does.
+        let top = Top::Rename(rebase.unwrap_or_default().into());
+        tokio::task::spawn_blocking(move || cp_tar::rename_stream(reader, &top, std::io::stdout().lock()))
+    } else {
+        let (into, top) = local_plan(dest, src, src_is_dir, rebase)?;
+        tokio::task::spawn_blocking(move || cp_tar::unpack(reader, &into, &top, keep_ids))
+    };
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.with_context(|| format!("copying {label}"))?;
         if tx.send(chunk).is_err() {
-            break; // the unpacker failed: its error says why
+            break; // the consumer failed: its error says why
         }
     }
     drop(tx);
-    unpacker
+    consumer
         .await
         .context("the unpacking task")?
         .with_context(|| format!("copying {label} to {dest}"))
@@ -241,7 +247,7 @@ async fn copy_in(docker: &Docker, target: &Target, service: &str, src: &str, des
     };
     if src == "-" {
         let st = stat(docker, target, dest).await?;
-        if !st.is_some_and(|s| s.file_mode & MODE_DIR != 0) {
+        if st.is_none_or(|s| s.file_mode & MODE_DIR == 0) {
             bail!("destination {label} must be an existing directory when copying a tar stream from stdin");
         }
         let mut data = Vec::new();

@@ -105,6 +105,31 @@ pub fn unpack(reader: impl Read, into: &Path, top: &Top, keep_ids: bool) -> Resu
     Ok(())
 }
 
+/// Copies a tar stream to `out` with its entries renamed by `top` (contents and metadata unchanged).
+pub fn rename_stream(reader: impl Read, top: &Top, out: impl Write) -> Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    let mut builder = tar::Builder::new(out);
+    for entry in archive.entries().context("reading the archive")? {
+        let mut entry = entry.context("reading the archive")?;
+        let raw = entry.path().context("an archive entry's path")?.into_owned();
+        let Some(rel) = rewrite(&raw, top)? else { continue };
+        let mut header = entry.header().clone();
+        if header.entry_type().is_hard_link() {
+            let link = entry.link_name()?.context("a hard link without a target")?.into_owned();
+            if let Some(target) = rewrite(&link, top)? {
+                header.set_link_name(&target)?;
+            }
+        }
+        builder
+            .append_data(&mut header, &rel, &mut entry)
+            .context("writing the archive")?;
+    }
+    builder
+        .into_inner()
+        .and_then(|mut w| w.flush())
+        .context("writing the archive")
+}
+
 fn remove_non_dir(path: &Path) -> Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => bail!("cannot overwrite directory {} with a non-directory", path.display()),
