@@ -114,7 +114,7 @@ pub struct Engine {
     pub netns: Option<Netns>,
     /// Held for the whole life of a dockerd: daemons share the host's DOCKER iptables chains, and one
     /// daemon's start or shutdown removes rules another is adding.
-    _exclusive: Option<std::fs::File>,
+    _exclusive: Option<nix::fcntl::Flock<std::fs::File>>,
 }
 
 impl Engine {
@@ -128,7 +128,10 @@ impl Engine {
         // Engines starting side by side race on shared host state: one start-up at a time, and for dockerd
         // (whose iptables chains are global) one daemon at a time.
         let lock = std::fs::File::create("/tmp/berth-test-engine.lock").expect("lock file");
-        lock.lock().expect("lock");
+        // flock(2) through nix: std's File::lock is newer than the crate's MSRV.
+        let lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .expect("lock");
         let netns = (kind == Kind::Berth).then(Netns::new);
         let child = match &netns {
             None => start_dockerd(dir.path(), &socket),
