@@ -20,8 +20,11 @@ pub fn for_registry(registry: &str) -> anyhow::Result<Option<DockerCredentials>>
     }))
 }
 
-/// Credentials for the registry an image reference points at.
+/// Credentials for the registry an image reference points at (none for a reference that does not parse:
+/// the engine's answer to it names the problem).
 pub fn for_image(image: &str) -> anyhow::Result<Option<DockerCredentials>> {
-    let r = ImageRef::parse(image).map_err(|e| anyhow::anyhow!("image {image:?}: {e}"))?;
-    for_registry(&r.registry)
+    match ImageRef::parse(image) {
+        Ok(r) => for_registry(&r.registry),
+        Err(_) => Ok(None),
+    }
 }
