@@ -464,10 +464,16 @@ fn cp_copies_files_and_directories_both_ways(kind: Kind) {
         .output()
         .expect("tar");
     exec(&["w", "mkdir", "/tmp/in"]);
-    let mut cmd = stack.command(&["cp", "-", "w:/tmp/in"]);
+    exec(&["--index", "2", "w", "mkdir", "/tmp/in"]);
+    let mut cmd = stack.command(&["cp", "--all", "-", "w:/tmp/in"]);
     let status = run_with_stdin(&mut cmd, &tar.stdout);
     assert!(status.success(), "cp - SERVICE:DIR");
     assert_eq!(exec(&["w", "cat", "/tmp/in/f.txt"]), "hello-cp\n");
+    assert_eq!(
+        exec(&["--index", "2", "w", "cat", "/tmp/in/f.txt"]),
+        "hello-cp\n",
+        "stdin is read once and sent to every replica"
+    );
 
     // Errors name what is wrong.
     let err = |args: &[&str]| {

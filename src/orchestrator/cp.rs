@@ -89,11 +89,15 @@ pub async fn run(docker: &Docker, project: &str, model: Option<&ProjectSpec>, ar
                 bail!("--all copies into every replica; copying out of {service} takes one container (--index)");
             }
             let targets = targets(docker, project, model, &service, args).await?;
-            copy_out(docker, &targets[0], &service, &path, &dest, args).await?;
+            let first = targets.first().context("no container to copy from")?;
+            copy_out(docker, first, &service, &path, &dest, args).await?;
         }
         (Side::Local(src), Side::Service { service, path }) => {
-            for target in targets(docker, project, model, &service, args).await? {
-                copy_in(docker, &target, &service, &src, &path, args).await?;
+            let targets = targets(docker, project, model, &service, args).await?;
+            // A tar stream on stdin is read once, whatever the number of replicas it goes to.
+            let stdin = (src == "-").then(read_stdin).transpose()?;
+            for target in &targets {
+                copy_in(docker, target, &service, &src, &path, stdin.clone(), args).await?;
             }
         }
         (Side::Local(_), Side::Local(_)) => {
@@ -238,25 +242,37 @@ fn local_plan(dest: &str, src: &str, src_is_dir: bool, rebase: Option<String>) -
 }
 
 /// Local (or a tar stream on stdin with `-`) → one container.
-async fn copy_in(docker: &Docker, target: &Target, service: &str, src: &str, dest: &str, args: &CpArgs) -> Result<()> {
+fn read_stdin() -> Result<bytes::Bytes> {
+    let mut data = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut data)
+        .context("reading the archive from stdin")?;
+    Ok(data.into())
+}
+
+async fn copy_in(
+    docker: &Docker,
+    target: &Target,
+    service: &str,
+    src: &str,
+    dest: &str,
+    stdin: Option<bytes::Bytes>,
+    args: &CpArgs,
+) -> Result<()> {
     let label = format!("{service}:{dest}");
     let mut options = UploadToContainerOptions {
         path: String::new(),
         no_overwrite_dir_non_dir: Some("true".into()),
         copy_uidgid: args.archive.then(|| "true".into()),
     };
-    if src == "-" {
+    if let Some(data) = stdin {
         let st = stat(docker, target, dest).await?;
         if st.is_none_or(|s| s.file_mode & MODE_DIR == 0) {
             bail!("destination {label} must be an existing directory when copying a tar stream from stdin");
         }
-        let mut data = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut data)
-            .context("reading the archive from stdin")?;
         options.path = dest.to_owned();
         return docker
-            .upload_to_container(&target.id, Some(options), bollard::body_full(data.into()))
+            .upload_to_container(&target.id, Some(options), bollard::body_full(data))
             .await
             .with_context(|| format!("copying to {label} (container {})", target.name));
     }
