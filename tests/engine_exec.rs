@@ -273,4 +273,22 @@ fn docker_top_stats_cp() {
     e.docker(&["cp", mfile.to_str().unwrap(), &format!("{name}:/tmp/out/")]);
     assert!(!std::path::Path::new("/etc").join(&marker).exists());
     assert_eq!(e.docker(&["exec", &name, "cat", &format!("/etc/{marker}")]), "m");
+
+    // A stopped container: its rootfs is mounted for the copy (both ways) and unmounted after.
+    e.docker(&["stop", "-t", "0", &name]);
+    let back = host.path().join("back.txt");
+    e.docker(&["cp", &format!("{name}:/tmp/in.txt"), back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "to the container\n");
+    e.docker(&["cp", src.to_str().unwrap(), &format!("{name}:/tmp/again.txt")]);
+    let id = e.docker(&["inspect", "-f", "{{.Id}}", &name]);
+    let rootfs = e.root.join("runtime").join(id.trim()).join("rootfs");
+    assert!(
+        engine_support::mounts_under(&rootfs).is_empty(),
+        "the copy left the rootfs of a stopped container mounted"
+    );
+    e.docker(&["start", &name]);
+    assert_eq!(
+        e.docker(&["exec", &name, "cat", "/tmp/again.txt"]),
+        "to the container\n"
+    );
 }

@@ -69,23 +69,15 @@ pub fn secure_join(root: &std::path::Path, path: &str, follow_last: bool) -> Res
     Ok(root.join(cur.join("/")))
 }
 
-fn container_root(engine: &AppState, id: &str) -> ApiResult<PathBuf> {
+/// Where the container's files are: a running container's root through /proc (volumes included), else its
+/// rootfs mounted for the length of the copy (held by the returned guard).
+fn container_root(engine: &AppState, id: &str) -> ApiResult<(PathBuf, Option<crate::containers::CopyMount>)> {
     let rec = engine.containers.resolve(id)?;
     if rec.state.pid > 0 && std::path::Path::new(&format!("/proc/{}/root", rec.state.pid)).exists() {
-        return Ok(PathBuf::from(format!("/proc/{}/root", rec.state.pid)));
+        return Ok((PathBuf::from(format!("/proc/{}/root", rec.state.pid)), None));
     }
-    let rootfs = engine.containers.runtime().bundle_dir(&rec.id).join("rootfs");
-    if std::fs::read_dir(&rootfs)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false)
-    {
-        return Ok(rootfs);
-    }
-    Err(EngineError::NotImplemented(format!(
-        "copying files of a stopped container ({}) is not supported by berth's engine yet",
-        rec.id
-    ))
-    .into())
+    let mount = engine.containers.mount_for_copy(&rec.id)?;
+    Ok((mount.rootfs.clone(), Some(mount)))
 }
 
 fn path_q(q: &HashMap<String, String>) -> ApiResult<String> {
@@ -119,7 +111,7 @@ async fn get_archive(
     Query(q): Query<HashMap<String, String>>,
     method: Method,
 ) -> ApiResult<Response> {
-    let root = container_root(&engine, &id)?;
+    let (root, _mount) = container_root(&engine, &id)?;
     let path = path_q(&q)?;
     let host = secure_join(&root, &path, false)?;
     let meta = std::fs::symlink_metadata(&host)
@@ -168,7 +160,7 @@ async fn put_archive(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    let root = container_root(&engine, &id)?;
+    let (root, _mount) = container_root(&engine, &id)?;
     let path = path_q(&q)?;
     let dest = secure_join(&root, &path, true)?;
     let path = path.clone();

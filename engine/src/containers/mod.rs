@@ -15,7 +15,7 @@ pub use events::{Action, ContainerEvent};
 pub use lifecycle::WaitCondition;
 pub use logs::{LogChunk, LogOptions};
 pub use stdin::StdinSink;
-pub use view::ListOptions;
+pub use view::{CopyMount, ListOptions};
 
 use crate::error::{EngineError, Result};
 use crate::images::ImageStore;

@@ -281,3 +281,46 @@ mod tests {
         assert_eq!(human_duration(chrono::Duration::seconds(75)), "About a minute");
     }
 }
+
+/// A stopped container's rootfs, mounted for `docker cp` and unmounted when dropped (unless the container started
+/// meanwhile: its monitor then owns the mount).
+pub struct CopyMount {
+    containers: std::sync::Arc<Containers>,
+    id: String,
+    /// The mounted rootfs.
+    pub rootfs: std::path::PathBuf,
+}
+
+impl Containers {
+    /// Mounts the rootfs of a container that is not running (its overlay of image layers and its upper dir), as
+    /// dockerd does for `docker cp` of a stopped container. Volumes are not mounted in.
+    pub fn mount_for_copy(self: &std::sync::Arc<Self>, ident: &str) -> Result<CopyMount> {
+        let rec = self.resolve(ident)?;
+        let spec = self.build_spec(&rec)?;
+        let paths = crate::runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
+        paths
+            .create()
+            .and_then(|_| crate::runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs))
+            .map_err(super::lifecycle::runtime_err)?;
+        Ok(CopyMount {
+            containers: self.clone(),
+            id: rec.id,
+            rootfs: paths.rootfs,
+        })
+    }
+}
+
+impl Drop for CopyMount {
+    fn drop(&mut self) {
+        let running = self
+            .containers
+            .resolve(&self.id)
+            .map(|r| r.state.status == ContainerStatus::Running)
+            .unwrap_or(false);
+        if !running {
+            if let Err(e) = crate::runtime::rootfs::unmount(&self.rootfs) {
+                tracing::warn!(container = %self.id, "unmounting the rootfs after a copy: {e}");
+            }
+        }
+    }
+}
