@@ -213,23 +213,11 @@ fn json(body: &str) -> serde_json::Value {
 
 #[test]
 fn docker_top_stats_cp() {
-    if !require_root("docker_top_stats_cp") {
+    let Some(e) = Engine::with_busybox("docker_top_stats_cp") else {
         return;
-    }
-    let e = Engine::start();
-    e.load_busybox();
+    };
     let name = format!("tsc-{}", suffix());
-    e.docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    e.run_detached(&name, &[], &["sleep", "300"]);
     let top = e.docker(&["top", &name, "-o", "pid,comm"]);
     let rows: Vec<&str> = top.lines().skip(1).collect();
     assert_eq!(rows.len(), 1, "{top}");

@@ -210,23 +210,11 @@ fn actions(e: &Engine, name: &str) -> Vec<String> {
 
 #[test]
 fn docker_restart_events() {
-    if !require_root("docker_restart_events") {
+    let Some(e) = Engine::with_busybox("docker_restart_events") else {
         return;
-    }
-    let e = Engine::start();
-    e.load_busybox();
+    };
     let name = format!("rs-{}", suffix());
-    e.docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    e.run_detached(&name, &[], &["sleep", "300"]);
     e.docker(&["restart", "-t", "1", &name]);
     let seq = actions(&e, &name);
     // sleep as PID 1 ignores SIGTERM: dockerd's order is kill (15), kill (9), die, stop, start, restart.
@@ -367,24 +355,11 @@ fn chrono_now() -> u64 {
 
 #[test]
 fn init_makes_stop_immediate() {
-    if !require_root("init_makes_stop_immediate") {
+    let Some(e) = Engine::with_busybox("init_makes_stop_immediate") else {
         return;
-    }
-    let e = Engine::start();
-    e.load_busybox();
+    };
     let name = format!("in-{}", suffix());
-    e.docker(&[
-        "run",
-        "-d",
-        "--init",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    e.run_detached(&name, &["--init"], &["sleep", "300"]);
     e.docker(&["stop", &name]);
     assert_eq!(field(&e, &name, "{{.State.Status}}"), "exited");
     // 143 = SIGTERM: the init passed stop's signal on to `sleep`; without it the container would have waited out
@@ -394,27 +369,15 @@ fn init_makes_stop_immediate() {
 
 #[test]
 fn a_ready_service_is_healthy_before_its_first_interval() {
-    if !require_root("a_ready_service_is_healthy_before_its_first_interval") {
+    let Some(e) = Engine::with_busybox("a_ready_service_is_healthy_before_its_first_interval") else {
         return;
-    }
-    let e = Engine::start();
-    e.load_busybox();
+    };
     let name = format!("early-{}", suffix());
-    e.docker(&[
-        "run",
-        "-d",
-        "--name",
+    e.run_detached(
         &name,
-        "--network",
-        "none",
-        "--health-cmd",
-        "test -f /etc/passwd",
-        "--health-interval",
-        "300s",
-        "busybox",
-        "sleep",
-        "600",
-    ]);
+        &["--health-cmd", "test -f /etc/passwd", "--health-interval", "300s"],
+        &["sleep", "600"],
+    );
     // Docker's first probe would come after 300 s; berth's early probes see the ready service at once.
     let healthy = e.eventually(Duration::from_secs(60), || {
         field(&e, &name, "{{.State.Health.Status}}") == "healthy"
@@ -429,23 +392,18 @@ fn a_ready_service_is_healthy_before_its_first_interval() {
     // Early failures are neither counted nor logged: with retries 1, Docker's schedule would make this container
     // unhealthy only at its first regular probe.
     let failing = format!("early-fail-{}", suffix());
-    e.docker(&[
-        "run",
-        "-d",
-        "--name",
+    e.run_detached(
         &failing,
-        "--network",
-        "none",
-        "--health-cmd",
-        "false",
-        "--health-interval",
-        "300s",
-        "--health-retries",
-        "1",
-        "busybox",
-        "sleep",
-        "600",
-    ]);
+        &[
+            "--health-cmd",
+            "false",
+            "--health-interval",
+            "300s",
+            "--health-retries",
+            "1",
+        ],
+        &["sleep", "600"],
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(field(&e, &failing, "{{.State.Health.Status}}"), "starting");
     assert_eq!(field(&e, &failing, "{{len .State.Health.Log}}"), "0");

@@ -136,6 +136,26 @@ impl Engine {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The prologue of most engine tests: None (after the loud skip line) without root, else a started engine
+    /// with the busybox fixture loaded.
+    pub fn with_busybox(test: &str) -> Option<Self> {
+        if !require_root(test) {
+            return None;
+        }
+        let e = Self::start();
+        e.load_busybox();
+        Some(e)
+    }
+
+    /// `docker run -d --name NAME --network none [OPTIONS...] busybox CMD...`; returns the container id.
+    pub fn run_detached(&self, name: &str, options: &[&str], cmd: &[&str]) -> String {
+        let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
+        args.extend_from_slice(options);
+        args.push("busybox");
+        args.extend_from_slice(cmd);
+        self.docker(&args).trim().to_owned()
+    }
+
     /// Loads the busybox fixture.
     pub fn load_busybox(&self) {
         let tar = busybox_tar();
