@@ -292,9 +292,16 @@ fn three_tier_example_loads() {
         Some(vec!["cache".into(), "api".into(), "front".into()])
     );
     let api = p.service("api").and_then(|s| s.command.clone()).unwrap_or_default();
+    assert_eq!(api, ["python3", "-u", "/app/app.py"]);
+    // Relative bind sources resolve against the project directory.
+    let bind = p
+        .service("api")
+        .and_then(|s| s.volumes.first())
+        .and_then(|v| v.source.clone())
+        .unwrap_or_default();
     assert!(
-        api[2].contains("echo $n"),
-        "shell variables reach the container unexpanded"
+        bind.starts_with('/') && bind.ends_with("three-tier/api"),
+        "api's ./api bind: {bind}"
     );
 }
 
