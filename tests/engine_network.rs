@@ -578,15 +578,7 @@ fn create_with_unknown_network_is_refused_at_create() {
     let e = NsEngine::start("127.0.0.1:5399");
     e.load_busybox();
     // No `--pull never` needed: the refusal is a 400, which the docker CLI does not answer with a pull.
-    let err = e.fails(&[
-        "create",
-        "--name",
-        "lost",
-        "--network",
-        "nosuch-net",
-        "busybox",
-        "true",
-    ]);
+    let err = e.fails(&["create", "--name", "lost", "--network", "nosuch-net", "busybox", "true"]);
     assert!(err.contains("network nosuch-net not found"), "{err}");
     // Through the API: a 400 from create itself, and no container left behind.
     let body = r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"nosuch-net"}}"#;
