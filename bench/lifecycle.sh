@@ -12,6 +12,14 @@ pids=()
 cleanup() {
   BERTH_ROOT="$work/root" BERTH_HOST="unix://$work/berth.sock" inns "$berth" engine stop --purge >/dev/null 2>&1 || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+  # dockerd runs under nsenter in a background subshell: stop it by its own pid and wait, or it outlives us
+  # with its data root still mounted.
+  local d
+  d="$(cat "$work/dockerd.pid" 2>/dev/null || true)"
+  if [[ -n "$d" ]] && kill "$d" 2>/dev/null; then
+    for _ in $(seq 100); do kill -0 "$d" 2>/dev/null || break; sleep 0.1; done
+  fi
+  umount "$work/dockerd-data" 2>/dev/null || true
   ip netns del "$bench_ns" 2>/dev/null || true
   rm -rf "$work" 2>/dev/null || true
 }
