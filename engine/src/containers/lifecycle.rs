@@ -260,7 +260,9 @@ impl Containers {
         grace: i64,
     ) -> Result<()> {
         if let Err(e) = self.runtime.signal(id, sig) {
-            if !self.running_now(id)? {
+            // No process to signal: it exited (or its monitor died with an engine crash) before the row caught up;
+            // the exit watcher or recovery records that, and a stop or forced removal has nothing left to do.
+            if !self.running_now(id)? || matches!(e, RuntimeError::NotRunning(_)) {
                 return Ok(());
             }
             return Err(runtime_err(e));
