@@ -201,31 +201,7 @@ pub struct EventFilter {
 impl EventFilter {
     /// Parses Docker's `filters` JSON (`{"type":["container"],"event":["die"]}`).
     pub fn parse(json: &str) -> crate::Result<Self> {
-        use crate::EngineError;
-        let mut by = HashMap::new();
-        if json.is_empty() {
-            return Ok(EventFilter { by });
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| EngineError::BadRequest("invalid filters: expected a JSON object".into()))?;
-        for (k, v) in obj {
-            if !["type", "container", "event", "label", "image"].contains(&k.as_str()) {
-                return Err(EngineError::BadRequest(format!("invalid filter '{k}'")));
-            }
-            let vals: Vec<String> = match v {
-                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
-                serde_json::Value::Object(o) => o.keys().cloned().collect(),
-                _ => {
-                    return Err(EngineError::BadRequest(format!(
-                        "invalid filters: {k}: expected a list of strings"
-                    )))
-                }
-            };
-            by.insert(k.clone(), vals);
-        }
+        let by = crate::filters::parse(json, &["type", "container", "event", "label", "image"])?;
         Ok(EventFilter { by })
     }
 

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod filters;
 pub mod health;
 pub mod images;
 pub mod registry;

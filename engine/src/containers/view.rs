@@ -1,7 +1,7 @@
 //! Read-only views of containers: inspect and list (with filters), in bollard's API shapes.
 
 use super::Containers;
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::state::{ContainerRecord, ContainerStatus};
 use bollard::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
@@ -24,31 +24,7 @@ pub struct ListOptions {
 impl ListOptions {
     /// Parses Docker's `filters` JSON: `{"k":["v"]}` or the old `{"k":{"v":true}}`.
     pub fn parse_filters(json: &str) -> Result<HashMap<String, Vec<String>>> {
-        if json.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| EngineError::BadRequest("invalid filters: expected a JSON object".into()))?;
-        let mut out = HashMap::new();
-        for (k, v) in obj {
-            let vals: Vec<String> = match v {
-                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
-                serde_json::Value::Object(o) => o.keys().cloned().collect(),
-                _ => {
-                    return Err(EngineError::BadRequest(format!(
-                        "invalid filters: {k}: expected a list of strings"
-                    )))
-                }
-            };
-            if !["label", "name", "id", "status"].contains(&k.as_str()) {
-                return Err(EngineError::BadRequest(format!("invalid filter '{k}'")));
-            }
-            out.insert(k.clone(), vals);
-        }
-        Ok(out)
+        crate::filters::parse(json, &["label", "name", "id", "status"])
     }
 }
 
