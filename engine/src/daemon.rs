@@ -2,7 +2,7 @@
 //! detached start, stop and status.
 
 use crate::config::EngineConfig;
-use crate::service::Engine;
+use crate::engine::Engine;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -241,4 +241,11 @@ pub fn stop(config: &EngineConfig, timeout: Duration) -> Result<bool, DaemonErro
     let _ = std::fs::remove_file(&config.socket);
     let _ = std::fs::remove_file(config.pid_file());
     Ok(true)
+}
+
+/// Removes a stopped engine's host networking (bridges, veths, namespace files, nft rules, its
+/// registration) for a throwaway root; refuses while the engine or one of its containers runs.
+/// Returns how many objects went.
+pub fn purge(config: &EngineConfig) -> crate::Result<usize> {
+    crate::networks::purge(config)
 }

@@ -69,3 +69,12 @@ impl<T> IoContext<T> for std::io::Result<T> {
         self.map_err(|e| EngineError::internal(what(), e))
     }
 }
+
+impl From<imageref::CredentialError> for EngineError {
+    fn from(e: imageref::CredentialError) -> Self {
+        match e {
+            imageref::CredentialError::BadInput(m) => EngineError::BadRequest(m),
+            imageref::CredentialError::Internal(m) => EngineError::Internal(m),
+        }
+    }
+}

@@ -63,7 +63,7 @@ pub fn run(global: &GlobalArgs, cmd: EngineCommand) -> anyhow::Result<ExitCode> 
                 println!("berth engine is not running (root {})", cfg.root.display());
             }
             if purge {
-                let n = engine::api::networks::purge(&cfg).context("purging the engine's networking")?;
+                let n = daemon::purge(&cfg).context("purging the engine's networking")?;
                 println!("removed {n} networking objects of root {}", cfg.root.display());
             }
             Ok(ExitCode::SUCCESS)

@@ -1,5 +1,5 @@
-//! Hidden `berth __monitor <bundle>` (the per-container monitor, see engine::runtime::monitor) and
-//! `berth __exec <bundle> <config>` (one exec in a running container, see engine::runtime::exec).
+//! Hidden `berth __monitor <bundle>` (the per-container monitor, see runtime::monitor) and
+//! `berth __exec <bundle> <config>` (one exec in a running container, see runtime::exec).
 
 use clap::Args;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ pub struct MonitorArgs {
 
 /// Runs the monitor; it forks, so the engine's child returns at once and the monitor lives on detached.
 pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
-    let code = engine::runtime::monitor::main(&args.bundle);
+    let code = runtime::monitor::main(&args.bundle);
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 
@@ -29,6 +29,6 @@ pub struct ExecHelperArgs {
 
 /// Runs one exec in a running container; exits with the exec'd process's exit code.
 pub fn run_exec(args: ExecHelperArgs) -> anyhow::Result<ExitCode> {
-    let code = engine::runtime::exec::helper_main(&args.bundle, &args.config);
+    let code = runtime::exec::helper_main(&args.bundle, &args.config);
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

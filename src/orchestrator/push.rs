@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use bollard::query_parameters::PushImageOptions;
 use bollard::Docker;
 use clap::Args;
-use engine::images::ImageRef;
+use imageref::ImageRef;
 use futures::StreamExt;
 use std::collections::BTreeSet;
 use std::process::ExitCode;

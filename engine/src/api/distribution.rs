@@ -5,7 +5,7 @@
 use super::{ApiError, ApiResult, AppState};
 use crate::error::EngineError;
 use crate::images::ImageRef;
-use crate::registry::auth::{self, Credentials};
+use imageref::credentials::{self as auth, Credentials};
 use crate::registry::client::Endpoint;
 use crate::registry::push::PushRequest;
 use crate::registry::{Platform, Progress, ProgressMessage, PullRequest};
@@ -37,7 +37,7 @@ fn credentials(headers: &HeaderMap, registry: &str) -> ApiResult<Option<Credenti
         let v = v
             .to_str()
             .map_err(|_| EngineError::BadRequest(format!("{AUTH_HEADER}: not ASCII")))?;
-        if let Some(c) = auth::decode_header(v)? {
+        if let Some(c) = auth::decode_header(v).map_err(EngineError::from)? {
             return Ok(Some(c));
         }
     }
@@ -182,7 +182,7 @@ async fn login(State(engine): State<AppState>, body: Bytes) -> ApiResult<Respons
         .unwrap_or("")
         .to_owned();
     let host = if host.is_empty() || host == "index.docker.io" {
-        crate::images::reference::DOCKER_HUB.to_owned()
+        imageref::reference::DOCKER_HUB.to_owned()
     } else {
         host
     };

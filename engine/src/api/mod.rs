@@ -13,7 +13,7 @@ mod top_stats;
 pub mod volumes;
 
 use crate::error::EngineError;
-use crate::service::Engine;
+use crate::engine::Engine;
 use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::{StatusCode, Uri};

@@ -1,7 +1,7 @@
 //! Output streams: Docker's multiplexed frames, raw tty streams, and hijacked (upgraded) connections for attach.
 
 use crate::containers::LogChunk;
-use crate::runtime::logfile::LogStream;
+use runtime::logfile::LogStream;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

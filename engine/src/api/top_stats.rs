@@ -50,7 +50,7 @@ async fn top(
             EngineError::BadRequest(format!("ps {args}: {}", String::from_utf8_lossy(&out.stderr).trim())).into(),
         );
     }
-    let pids: std::collections::HashSet<i32> = crate::runtime::cgroups::pids(&rec.id).into_iter().collect();
+    let pids: std::collections::HashSet<i32> = runtime::cgroups::pids(&rec.id).into_iter().collect();
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();

@@ -38,7 +38,7 @@ impl Containers {
             .as_ref()
             .and_then(|n| n.endpoints_config.clone())
             .unwrap_or_default();
-        crate::api::networks::check_networks_exist(&self.db, host_config.network_mode.as_deref(), endpoints.keys())?;
+        crate::networks::check_networks_exist(&self.db, host_config.network_mode.as_deref(), endpoints.keys())?;
         let id = new_id();
         let config = merge_config(&id, &image_name, body, image_cfg)?;
         let mut argv = config.entrypoint.clone().unwrap_or_default();
@@ -51,7 +51,7 @@ impl Containers {
         }
         let mut volumes_from = Vec::new();
         for (i, raw) in host_config.volumes_from.iter().flatten().enumerate() {
-            let spec = crate::api::volumes::container::parse_volumes_from(i, raw)?;
+            let spec = crate::volumes::container::parse_volumes_from(i, raw)?;
             let other = self.resolve(&spec.container).map_err(|_| {
                 EngineError::NotFound(format!(
                     "HostConfig.VolumesFrom[{i}]: no such container: {}",
@@ -61,7 +61,7 @@ impl Containers {
             volumes_from.push((spec, other.mounts));
         }
         let vols = self.volumes()?;
-        let mounts = crate::api::volumes::container::on_create(&vols, &id, &config, &host_config, &[], volumes_from)?;
+        let mounts = crate::volumes::container::on_create(&vols, &id, &config, &host_config, &[], volumes_from)?;
         let rec = ContainerRecord {
             id: id.clone(),
             name,
@@ -77,7 +77,7 @@ impl Containers {
             endpoints,
         };
         if let Err(e) = self.db.insert_container(&rec) {
-            let _ = crate::api::volumes::container::on_remove(&vols, &id, &rec.mounts, true);
+            let _ = crate::volumes::container::on_remove(&vols, &id, &rec.mounts, true);
             return Err(e);
         }
         self.emit(&id, Action::Create, None);
@@ -137,7 +137,7 @@ fn valid_name(n: &str) -> Result<String> {
 /// Refuses bad or conflicting host settings before anything is made.
 fn check_host_config(h: &HostConfig) -> Result<()> {
     // Checked here so bad bindings are refused before anything exists; published at start.
-    crate::api::networks::port_requests(h.port_bindings.as_ref())?;
+    crate::networks::port_requests(h.port_bindings.as_ref())?;
     if let Some(m) = h.memory.filter(|m| *m != 0) {
         if m < 6 * 1024 * 1024 {
             return Err(EngineError::BadRequest("Minimum memory limit allowed is 6MB".into()));

@@ -3,7 +3,7 @@
 use super::create::now;
 use super::{Action, ContainerEvent, Containers};
 use crate::error::{EngineError, Result};
-use crate::runtime::{ExitRecord, RuntimeError, Signal};
+use runtime::{ExitRecord, RuntimeError, Signal};
 use crate::state::{ContainerRecord, ContainerStatus};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -97,22 +97,22 @@ impl Containers {
         // The network first: a refused port or unknown network leaves nothing mounted.
         self.setup_network(&rec, &mut spec).await?;
         // Copy-up reads the container's rootfs: mount it first (the runtime finds it mounted).
-        let paths = crate::runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
+        let paths = runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
         let mounted = paths
             .create()
-            .and_then(|_| crate::runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs));
+            .and_then(|_| runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs));
         if let Err(e) = mounted {
             self.teardown_network(&rec.id).await;
             return Err(runtime_err(e));
         }
         let prepared = {
             let vols = self.volumes()?;
-            crate::api::volumes::container::on_start(&vols, &rec.mounts, &paths.rootfs)
+            crate::volumes::container::on_start(&vols, &rec.mounts, &paths.rootfs)
         };
         let prepared = match prepared {
             Ok(p) => p,
             Err(e) => {
-                let _ = crate::runtime::rootfs::unmount(&paths.rootfs);
+                let _ = runtime::rootfs::unmount(&paths.rootfs);
                 self.teardown_network(&rec.id).await;
                 return Err(e);
             }
@@ -124,7 +124,7 @@ impl Containers {
             .await
             .map_err(|e| EngineError::internal("starting the container", e))?;
         if let Ok(vols) = self.volumes() {
-            if let Err(e) = crate::api::volumes::container::after_start(&vols, &prepared.pins) {
+            if let Err(e) = crate::volumes::container::after_start(&vols, &prepared.pins) {
                 tracing::warn!(container = %rec.id, "releasing pinned subpaths: {e}");
             }
         }
@@ -170,7 +170,7 @@ impl Containers {
         });
     }
 
-    async fn on_exit(self: &Arc<Self>, id: &str, record: crate::runtime::Result<ExitRecord>) {
+    async fn on_exit(self: &Arc<Self>, id: &str, record: runtime::Result<ExitRecord>) {
         let (code, oom, finished, error) = match record {
             Ok(r) => (
                 r.exit_code as i64,
@@ -203,7 +203,7 @@ impl Containers {
                 .filter(|c| c.id != rec.id && is_running(c))
                 .map(|c| c.mounts.as_slice())
                 .collect();
-            if let Err(e) = crate::api::volumes::container::on_stop(&vols, &rec.mounts, &running) {
+            if let Err(e) = crate::volumes::container::on_stop(&vols, &rec.mounts, &running) {
                 tracing::warn!(container = id, "unmounting volumes: {e}");
             }
         }
@@ -445,7 +445,7 @@ impl Containers {
         }
         if let Some(rec) = self.db.container(id)? {
             let vols = self.volumes()?;
-            crate::api::volumes::container::on_remove(&vols, id, &rec.mounts, volumes)?;
+            crate::volumes::container::on_remove(&vols, id, &rec.mounts, volumes)?;
         }
         // The row must go (and `destroy` be told: attached clients wait for it) even when the network service is
         // down; what it still holds of this container is removed as an orphan at the next engine start.

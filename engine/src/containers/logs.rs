@@ -2,7 +2,7 @@
 
 use super::{Action, Containers};
 use crate::error::{EngineError, Result};
-use crate::runtime::logfile::{between, tail, LogFollower, LogRecord, LogStream};
+use runtime::logfile::{between, tail, LogFollower, LogRecord, LogStream};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::path::PathBuf;
 use std::sync::Arc;

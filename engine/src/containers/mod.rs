@@ -19,7 +19,7 @@ pub use view::{CopyMount, ListOptions};
 
 use crate::error::{EngineError, Result};
 use crate::images::ImageStore;
-use crate::runtime::Runtime;
+use runtime::Runtime;
 use crate::state::{ContainerRecord, StateDb};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,13 +33,24 @@ pub struct Containers {
     events: broadcast::Sender<ContainerEvent>,
     /// One lock per container so start/stop/remove of the same container do not interleave.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// The network service, once opened (see [`Containers::networks`]).
-    nets: std::sync::OnceLock<Arc<crate::api::networks::Networks>>,
+    /// The engine's network service (opened on first use).
+    nets: Arc<crate::networks::LazyNetworks>,
+    /// The engine's volume service.
+    volumes: Arc<crate::volumes::VolumeService>,
+    /// Health of the containers (kept by the health service's probe loops).
+    health: Arc<crate::health::HealthTable>,
 }
 
 impl Containers {
     /// A service over `db`, `images` and `runtime`.
-    pub fn new(db: Arc<StateDb>, images: Arc<ImageStore>, runtime: Runtime) -> Arc<Self> {
+    pub fn new(
+        db: Arc<StateDb>,
+        images: Arc<ImageStore>,
+        runtime: Runtime,
+        nets: Arc<crate::networks::LazyNetworks>,
+        volumes: Arc<crate::volumes::VolumeService>,
+    ) -> Arc<Self> {
+        let health = Arc::default();
         let (events, _) = broadcast::channel(4096);
         Arc::new(Containers {
             db,
@@ -47,29 +58,30 @@ impl Containers {
             runtime,
             events,
             locks: Mutex::new(HashMap::new()),
-            nets: std::sync::OnceLock::new(),
+            nets,
+            volumes,
+            health,
         })
     }
 
     /// The engine's volumes (rows in the database, directories under `<state root>/volumes`).
-    pub(crate) fn volumes(&self) -> Result<crate::api::volumes::state::Volumes<'_>> {
-        let root = self.runtime.root().parent().unwrap_or(self.runtime.root());
-        crate::api::volumes::state::Volumes::open(&self.db, root)
+    pub(crate) fn volumes(&self) -> Result<crate::volumes::state::Volumes<'_>> {
+        self.volumes.open()
     }
 
     /// The engine's network service (bridges, namespaces, DNS, ports), opened and restored on first use.
-    pub(crate) async fn networks(&self) -> Result<Arc<crate::api::networks::Networks>> {
-        if let Some(n) = self.nets.get() {
-            return Ok(n.clone());
-        }
-        let root = self.runtime.root().parent().unwrap_or(self.runtime.root());
-        let n = crate::api::networks::Networks::open(self.db.clone(), root).await?;
-        Ok(self.nets.get_or_init(|| n).clone())
+    pub(crate) async fn networks(&self) -> Result<Arc<crate::networks::Networks>> {
+        self.nets.get().await
     }
 
     /// The network service if already opened (for synchronous views such as inspect).
-    pub(crate) fn networks_opened(&self) -> Option<&Arc<crate::api::networks::Networks>> {
-        self.nets.get()
+    pub(crate) fn networks_opened(&self) -> Option<&Arc<crate::networks::Networks>> {
+        self.nets.opened()
+    }
+
+    /// Health of the containers.
+    pub fn health(&self) -> &crate::health::HealthTable {
+        &self.health
     }
 
     /// The runtime the service drives.

@@ -2,9 +2,9 @@
 //! remove, re-adopted after an engine restart (the network service does the work).
 
 use super::Containers;
-use crate::api::networks::{ContainerNet, ContainerNetRequest, NetMode, DEFAULT_BRIDGE};
+use crate::networks::{ContainerNet, ContainerNetRequest, NetMode, DEFAULT_BRIDGE};
 use crate::error::Result;
-use crate::runtime::{ContainerSpec, NetnsMode, ResolvConf};
+use runtime::{ContainerSpec, NetnsMode, ResolvConf};
 use crate::state::ContainerRecord;
 use bollard::models::{EndpointSettings, NetworkSettings, PortBinding, PortMap};
 use std::collections::HashMap;

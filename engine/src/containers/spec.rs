@@ -3,7 +3,7 @@
 use super::lifecycle::parse_signal;
 use super::Containers;
 use crate::error::{EngineError, Result};
-use crate::runtime::{ContainerSpec, NetnsMode, ProcessSpec, ResolvConf, Resources, Security, Ulimit};
+use runtime::{ContainerSpec, NetnsMode, ProcessSpec, ResolvConf, Resources, Security, Ulimit};
 use crate::state::ContainerRecord;
 use std::net::IpAddr;
 

@@ -1,5 +1,6 @@
 //! Read-only views of containers: inspect and list (with filters), in bollard's API shapes.
 
+use crate::health::HealthTable;
 use super::Containers;
 use crate::error::Result;
 use crate::state::{ContainerRecord, ContainerStatus};
@@ -37,7 +38,7 @@ impl Containers {
             created: Some(r.created.clone()),
             path: Some(r.path.clone()),
             args: Some(r.args.clone()),
-            state: Some(state_of(&r)),
+            state: Some(state_of(&r, &self.health)),
             image: Some(r.image_id.clone()),
             log_path: Some(self.runtime.log_path(&r.id).display().to_string()),
             name: Some(format!("/{}", r.name)),
@@ -54,7 +55,7 @@ impl Containers {
             }),
             mounts: Some(
                 self.volumes()
-                    .map(|v| crate::api::volumes::container::mount_points(&v, &r.mounts))
+                    .map(|v| crate::volumes::container::mount_points(&v, &r.mounts))
                     .unwrap_or_default(),
             ),
             config: Some(r.config.clone()),
@@ -74,7 +75,7 @@ impl Containers {
             .filter(|r| matches_filters(r, &opts.filters))
             .take(opts.limit.unwrap_or(usize::MAX))
             .map(|r| {
-                let mut s = summary_of(&r);
+                let mut s = summary_of(&r, &self.health);
                 s.ports = Some(self.port_summaries(&r));
                 s
             })
@@ -134,7 +135,7 @@ fn matches_filters(r: &ContainerRecord, f: &HashMap<String, Vec<String>>) -> boo
     })
 }
 
-fn state_of(r: &ContainerRecord) -> ContainerState {
+fn state_of(r: &ContainerRecord, health: &HealthTable) -> ContainerState {
     let s = &r.state;
     let status = match (s.status, s.paused) {
         (ContainerStatus::Running, true) => ContainerStateStatusEnum::PAUSED,
@@ -157,11 +158,11 @@ fn state_of(r: &ContainerRecord) -> ContainerState {
         error: Some(s.error.clone()),
         started_at: Some(s.started_at.clone()),
         finished_at: Some(s.finished_at.clone()),
-        health: crate::health::snapshot(&r.id),
+        health: health.snapshot(&r.id),
     }
 }
 
-fn summary_of(r: &ContainerRecord) -> ContainerSummary {
+fn summary_of(r: &ContainerRecord, health: &HealthTable) -> ContainerSummary {
     let state = match status_str(r) {
         "running" => ContainerSummaryStateEnum::RUNNING,
         "paused" => ContainerSummaryStateEnum::PAUSED,
@@ -186,7 +187,7 @@ fn summary_of(r: &ContainerRecord) -> ContainerSummary {
         ports: Some(Vec::new()),
         labels: Some(r.config.labels.clone().unwrap_or_default()),
         state: Some(state),
-        status: Some(human_status(r)),
+        status: Some(human_status(r, health)),
         host_config: Some(ContainerSummaryHostConfig {
             network_mode: Some(r.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into())),
             ..Default::default()
@@ -204,7 +205,7 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created` — as `docker ps` shows them.
-fn human_status(r: &ContainerRecord) -> String {
+fn human_status(r: &ContainerRecord, health: &HealthTable) -> String {
     let since = |t: &str| {
         parse_time(t)
             .map(|t| human_duration(Utc::now() - t))
@@ -215,7 +216,7 @@ fn human_status(r: &ContainerRecord) -> String {
         (ContainerStatus::Running, false) => format!(
             "Up {}{}",
             since(&r.state.started_at),
-            crate::health::status_suffix(&r.id)
+            health.status_suffix(&r.id)
         ),
         (ContainerStatus::Exited, _) => format!("Exited ({}) {} ago", r.state.exit_code, since(&r.state.finished_at)),
         (ContainerStatus::Created, _) => "Created".into(),
@@ -273,10 +274,10 @@ impl Containers {
     pub fn mount_for_copy(self: &std::sync::Arc<Self>, ident: &str) -> Result<CopyMount> {
         let rec = self.resolve(ident)?;
         let spec = self.build_spec(&rec)?;
-        let paths = crate::runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
+        let paths = runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
         paths
             .create()
-            .and_then(|_| crate::runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs))
+            .and_then(|_| runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs))
             .map_err(super::lifecycle::runtime_err)?;
         Ok(CopyMount {
             containers: self.clone(),
@@ -294,7 +295,7 @@ impl Drop for CopyMount {
             .map(|r| r.state.status == ContainerStatus::Running)
             .unwrap_or(false);
         if !running {
-            if let Err(e) = crate::runtime::rootfs::unmount(&self.rootfs) {
+            if let Err(e) = runtime::rootfs::unmount(&self.rootfs) {
                 tracing::warn!(container = %self.id, "unmounting the rootfs after a copy: {e}");
             }
         }

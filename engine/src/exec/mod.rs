@@ -2,7 +2,7 @@
 //! stdio pipes and exit codes, and a captured run used by health probes.
 
 use crate::error::{EngineError, Result};
-use crate::runtime::{ExecStdio, ProcessSpec, Runtime};
+use runtime::{ExecStdio, ProcessSpec, Runtime};
 use crate::state::{ContainerRecord, ContainerStatus};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -184,7 +184,7 @@ impl Execs {
             .runtime
             .exec_with_console(&rec.id, &req.process, stdio, console)
             .map_err(|e| match e {
-                crate::runtime::RuntimeError::NotRunning(_) => {
+                runtime::RuntimeError::NotRunning(_) => {
                     EngineError::Conflict(format!("container {} is not running", rec.id))
                 }
                 other => EngineError::Internal(format!("starting exec: {other}")),
@@ -204,7 +204,7 @@ impl Execs {
         let (me2, exec_id2) = (self.clone(), id.to_owned());
         tokio::spawn(async move {
             // Docker reports the exec'd process's host pid, which only the helper knows.
-            let pid = crate::runtime::exec::read_pid_report(proc.pid_report).await;
+            let pid = runtime::exec::read_pid_report(proc.pid_report).await;
             if let (Some(pid), Some(e)) = (pid, me2.lock().get_mut(&exec_id2)) {
                 e.pid = pid;
             }

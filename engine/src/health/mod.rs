@@ -13,54 +13,66 @@ use crate::containers::Action;
 use crate::Engine;
 use bollard::models::{Health, HealthStatusEnum, HealthcheckResult};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 /// Results kept for inspect (Docker keeps five).
 const KEPT_RESULTS: usize = 5;
 
-/// Health of every container of this process (ids are random 64-hex, so engines in one process never clash).
-fn table() -> &'static Mutex<HashMap<String, Health>> {
-    static T: OnceLock<Mutex<HashMap<String, Health>>> = OnceLock::new();
-    T.get_or_init(Default::default)
+/// Health of every container of one engine, and the probe loops that keep it (owned by the `Engine`; the
+/// container service holds it too, for inspect and `ps`).
+#[derive(Default)]
+pub struct HealthTable {
+    states: Mutex<HashMap<String, Health>>,
+    loops: Mutex<HashMap<String, AbortHandle>>,
 }
 
-fn loops() -> &'static Mutex<HashMap<String, AbortHandle>> {
-    static L: OnceLock<Mutex<HashMap<String, AbortHandle>>> = OnceLock::new();
-    L.get_or_init(Default::default)
-}
-
-/// `State.Health` of a container for inspect (None when it has no healthcheck).
-pub fn snapshot(id: &str) -> Option<Health> {
-    table().lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
-}
-
-/// " (healthy)" style suffix for `docker ps` status.
-pub fn status_suffix(id: &str) -> String {
-    match snapshot(id).and_then(|h| h.status) {
-        Some(HealthStatusEnum::STARTING) => " (health: starting)".into(),
-        Some(HealthStatusEnum::HEALTHY) => " (healthy)".into(),
-        Some(HealthStatusEnum::UNHEALTHY) => " (unhealthy)".into(),
-        _ => String::new(),
+impl HealthTable {
+    fn states(&self) -> MutexGuard<'_, HashMap<String, Health>> {
+        self.states.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
 
-fn stop_loop(id: &str) {
-    if let Some(h) = loops().lock().unwrap_or_else(|p| p.into_inner()).remove(id) {
-        h.abort();
+    fn loops(&self) -> MutexGuard<'_, HashMap<String, AbortHandle>> {
+        self.loops.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `State.Health` of a container for inspect (None when it has no healthcheck).
+    pub fn snapshot(&self, id: &str) -> Option<Health> {
+        self.states().get(id).cloned()
+    }
+
+    /// " (healthy)" style suffix for `docker ps` status.
+    pub fn status_suffix(&self, id: &str) -> String {
+        match self.snapshot(id).and_then(|h| h.status) {
+            Some(HealthStatusEnum::STARTING) => " (health: starting)".into(),
+            Some(HealthStatusEnum::HEALTHY) => " (healthy)".into(),
+            Some(HealthStatusEnum::UNHEALTHY) => " (unhealthy)".into(),
+            _ => String::new(),
+        }
+    }
+
+    fn is_starting(&self, id: &str) -> bool {
+        self.snapshot(id).and_then(|h| h.status) == Some(HealthStatusEnum::STARTING)
+    }
+
+    fn stop_loop(&self, id: &str) {
+        if let Some(h) = self.loops().remove(id) {
+            h.abort();
+        }
     }
 }
 
 /// Starts the probe loop of a (just started or, with `resume`, re-adopted) container when it has a
 /// healthcheck. A start begins at `starting`; a resumed container keeps its saved health.
 fn watch(engine: &Arc<Engine>, store: &Arc<Store>, id: &str, resume: bool) {
-    stop_loop(id);
+    let health = engine.containers.health();
+    health.stop_loop(id);
     let Ok(Some(rec)) = engine.db.container(id) else { return };
     let spec = match HealthSpec::from_config(rec.config.healthcheck.as_ref()) {
         Ok(Some(s)) => s,
         Ok(None) => {
-            if table().lock().unwrap_or_else(|p| p.into_inner()).remove(id).is_some() {
+            if health.states().remove(id).is_some() {
                 store.mark(id);
             }
             return;
@@ -76,7 +88,7 @@ fn watch(engine: &Arc<Engine>, store: &Arc<Store>, id: &str, resume: bool) {
         log: Some(Vec::new()),
     };
     {
-        let mut t = table().lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = health.states();
         if !(resume && t.contains_key(id)) {
             t.insert(id.to_owned(), fresh);
             store.mark(id);
@@ -91,10 +103,7 @@ fn watch(engine: &Arc<Engine>, store: &Arc<Store>, id: &str, resume: bool) {
         .unwrap_or_else(tokio::time::Instant::now);
     let (eng, st, owned) = (engine.clone(), store.clone(), id.to_owned());
     let task = tokio::spawn(async move { probe_loop(eng, st, owned, spec, started).await });
-    loops()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id.to_owned(), task.abort_handle());
+    health.loops().insert(id.to_owned(), task.abort_handle());
 }
 
 /// Probes at a fixed rate from the start of the previous probe (so a probe that could succeed is seen within
@@ -113,7 +122,7 @@ async fn probe_loop(engine: Arc<Engine>, store: Arc<Store>, id: String, spec: He
         return;
     }
     loop {
-        let starting = snapshot(&id).and_then(|h| h.status) == Some(HealthStatusEnum::STARTING);
+        let starting = engine.containers.health().is_starting(&id);
         let in_start = started.elapsed() < spec.start_period;
         let wait = if in_start && starting {
             spec.start_interval
@@ -149,7 +158,7 @@ async fn early_probes(
     let mut gap = EARLY_FIRST_GAP;
     let mut at = Instant::now() + gap;
     while at + gap / 2 < first_regular {
-        if snapshot(id).and_then(|h| h.status) != Some(HealthStatusEnum::STARTING) {
+        if !engine.containers.health().is_starting(id) {
             return Some(());
         }
         tokio::time::sleep_until(at).await;
@@ -177,7 +186,7 @@ impl<F: std::future::Future> InstrumentSpan for F {}
 fn record(engine: &Engine, id: &str, spec: &HealthSpec, result: HealthcheckResult, in_start: bool) {
     let ok = result.exit_code == Some(0);
     let (old, new) = {
-        let mut t = table().lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = engine.containers.health().states();
         let h = t.entry(id.to_owned()).or_default();
         let old = h.status.unwrap_or(HealthStatusEnum::STARTING);
         let log = h.log.get_or_insert_with(Vec::new);
@@ -226,10 +235,11 @@ pub fn follow(engine: &Arc<Engine>) {
             match rx.recv().await {
                 Ok(ev) => match ev.action {
                     Action::Start => watch(&eng, &store, &ev.id, false),
-                    Action::Die => stop_loop(&ev.id),
+                    Action::Die => eng.containers.health().stop_loop(&ev.id),
                     Action::Destroy => {
-                        stop_loop(&ev.id);
-                        table().lock().unwrap_or_else(|p| p.into_inner()).remove(&ev.id);
+                        let health = eng.containers.health();
+                        health.stop_loop(&ev.id);
+                        health.states().remove(&ev.id);
                         store.mark(&ev.id);
                     }
                     _ => {}
@@ -250,7 +260,7 @@ fn restore(engine: &Engine, store: &Store, rows: &[crate::state::ContainerRecord
             return;
         }
     };
-    let mut t = table().lock().unwrap_or_else(|p| p.into_inner());
+    let mut t = engine.containers.health().states();
     for (id, h) in saved {
         if rows.iter().any(|r| r.id == id) {
             t.insert(id, h);

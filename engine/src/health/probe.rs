@@ -1,7 +1,7 @@
 //! A healthcheck's typed settings and one probe run.
 
 use crate::error::{EngineError, Result};
-use crate::runtime::ProcessSpec;
+use runtime::ProcessSpec;
 use crate::Engine;
 use bollard::models::{HealthConfig, HealthcheckResult};
 use std::time::Duration;

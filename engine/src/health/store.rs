@@ -70,7 +70,7 @@ impl Store {
         let rows: Vec<_> = ids
             .into_iter()
             .map(|id| {
-                let h = super::snapshot(&id);
+                let h = engine.containers.health().snapshot(&id);
                 (id, h)
             })
             .collect();

@@ -47,7 +47,7 @@ impl ImageConfigFile {
             return Err(format!("rootfs.type is {:?}, expected \"layers\"", cfg.rootfs.typ));
         }
         for d in &cfg.rootfs.diff_ids {
-            super::reference::parse_digest(d).map_err(|e| format!("rootfs.diff_ids: {e}"))?;
+            imageref::parse_digest(d).map_err(|e| format!("rootfs.diff_ids: {e}"))?;
         }
         Ok(cfg)
     }

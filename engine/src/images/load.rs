@@ -1,7 +1,7 @@
 //! Loading image archives: `docker save` (docker-archive) and OCI image layout tarballs, in one pass over the tar.
 
 use super::blobs::digest_hex;
-use super::reference::ImageRef;
+use imageref::ImageRef;
 use super::store::ImageStore;
 use crate::error::{EngineError, Result};
 use crate::state::{ImageRecord, LayerRecord};

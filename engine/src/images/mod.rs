@@ -3,9 +3,8 @@
 pub mod blobs;
 pub mod config;
 pub mod load;
-pub mod reference;
 pub mod store;
 pub mod unpack;
 
-pub use reference::ImageRef;
+pub use imageref::ImageRef;
 pub use store::ImageStore;

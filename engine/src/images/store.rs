@@ -4,7 +4,7 @@
 
 use super::blobs::{digest_hex, BlobStore};
 use super::config::ImageConfigFile;
-use super::reference::ImageRef;
+use imageref::ImageRef;
 use super::unpack::unpack_layer;
 use crate::error::{EngineError, IoContext, Result};
 use crate::state::{ImageRecord, LayerRecord, StateDb};

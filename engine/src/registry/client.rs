@@ -1,7 +1,7 @@
 //! Connections to one registry: an `oci-client` client with the right scheme (http only where allowed),
 //! the reference in its terms, credentials, and registry errors turned into Docker-like messages.
 
-use super::auth::Credentials;
+use imageref::credentials::Credentials;
 use super::settings::RegistrySettings;
 use crate::error::EngineError;
 use crate::images::ImageRef;
@@ -29,7 +29,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// An endpoint for `r` at `host` (its own registry, or a mirror).
     pub fn new(settings: &RegistrySettings, r: &ImageRef, host: &str, creds: Option<&Credentials>) -> Self {
-        let host = if host == crate::images::reference::DOCKER_HUB {
+        let host = if host == imageref::reference::DOCKER_HUB {
             DOCKER_HUB_API
         } else {
             host

@@ -2,7 +2,7 @@
 //! the manifest for a platform.
 
 use crate::error::{EngineError, Result};
-use crate::images::reference::parse_digest;
+use imageref::reference::parse_digest;
 use serde::{Deserialize, Serialize};
 
 /// OCI image manifest.

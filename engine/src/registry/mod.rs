@@ -1,7 +1,6 @@
 //! Registries: pull and push over the registry v2 API (`oci-client`), credentials, settings
 //! (insecure registries, mirrors), resumable shared layer downloads and Docker-style progress.
 
-pub mod auth;
 pub mod client;
 pub mod download;
 pub mod manifest;
@@ -11,7 +10,8 @@ pub mod push;
 pub mod save;
 pub mod settings;
 
-pub use auth::Credentials;
+pub use imageref::credentials as auth;
+pub use imageref::Credentials;
 pub use manifest::Platform;
 pub use progress::{Progress, ProgressMessage};
 pub use pull::{PullRequest, Pulled};

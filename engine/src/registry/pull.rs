@@ -1,14 +1,14 @@
 //! Pulling an image: resolve the reference (mirrors first for Docker Hub), fetch and verify the manifest,
 //! pick the platform from an index, fetch the config, download and unpack layers in parallel, commit.
 
-use super::auth::Credentials;
+use imageref::credentials::Credentials;
 use super::client::{registry_error, Endpoint};
 use super::manifest::{self, ImageManifest, Manifest, Platform, ACCEPT};
 use super::progress::{short, Progress};
 use super::Registry;
 use crate::error::{EngineError, Result};
 use crate::images::config::ImageConfigFile;
-use crate::images::reference::DOCKER_HUB;
+use imageref::reference::DOCKER_HUB;
 use crate::images::ImageRef;
 use crate::state::ImageRecord;
 

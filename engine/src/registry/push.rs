@@ -1,7 +1,7 @@
 //! Pushing an image: layers (gzip-compressed into the store first when they are plain tars, as docker
 //! does), the config, then a Docker schema2 manifest (OCI for zstd or plain layers) under the tag.
 
-use super::auth::Credentials;
+use imageref::credentials::Credentials;
 use super::client::{registry_error, Endpoint};
 use super::manifest::{self, Descriptor, ImageManifest};
 use super::progress::{short, Progress};

@@ -2,6 +2,8 @@
 //! nft table, DNS listener; nothing reaches the host's interfaces).
 
 use super::*;
+use crate::error::EngineError;
+use bollard::models::{Ipam, NetworkCreateRequest};
 use crate::state::{ContainerRecord, RunState, StateDb};
 use bollard::models::{EndpointSettings, IpamConfig, PortBinding};
 use hickory_proto_free::query_a;

@@ -13,8 +13,8 @@ fn echo_hello_is_logged() {
     let (code, log) = f.run(&spec);
     assert_eq!(code, 0);
     assert_eq!(log, "hello\n");
-    let recs = engine::runtime::logfile::read_records(&f.rt.log_path(&spec.id)).unwrap();
-    assert_eq!(recs[0].stream, engine::runtime::logfile::LogStream::Stdout);
+    let recs = runtime::logfile::read_records(&f.rt.log_path(&spec.id)).unwrap();
+    assert_eq!(recs[0].stream, runtime::logfile::LogStream::Stdout);
     f.rt.remove(&spec.id).unwrap();
 }
 
@@ -27,15 +27,15 @@ fn exit_code_and_streams() {
     let spec = f.spec(&["sh", "-c", "echo out; echo err >&2; exit 3"]);
     let (code, _) = f.run(&spec);
     assert_eq!(code, 3);
-    let recs = engine::runtime::logfile::read_records(&f.rt.log_path(&spec.id)).unwrap();
+    let recs = runtime::logfile::read_records(&f.rt.log_path(&spec.id)).unwrap();
     let by = |s| {
         recs.iter()
             .filter(|r| r.stream == s)
             .map(|r| r.log.as_str())
             .collect::<String>()
     };
-    assert_eq!(by(engine::runtime::logfile::LogStream::Stdout), "out\n");
-    assert_eq!(by(engine::runtime::logfile::LogStream::Stderr), "err\n");
+    assert_eq!(by(runtime::logfile::LogStream::Stdout), "out\n");
+    assert_eq!(by(runtime::logfile::LogStream::Stderr), "err\n");
     f.rt.remove(&spec.id).unwrap();
 }
 
@@ -60,7 +60,7 @@ fn start_errors_read_like_docker_and_leave_nothing() {
     ] {
         let spec = f.spec(&args);
         match f.rt.start(&spec) {
-            Err(engine::runtime::RuntimeError::StartFailed { message, exit_code }) => {
+            Err(runtime::RuntimeError::StartFailed { message, exit_code }) => {
                 assert_eq!((exit_code, message.as_str()), (code, msg));
             }
             other => panic!("{args:?}: {other:?}"),
@@ -77,7 +77,7 @@ fn stop_with_signal_then_kill() {
     if !require_root("stop_with_signal_then_kill") {
         return;
     }
-    use engine::runtime::Signal;
+    use runtime::Signal;
     let f = Fixture::new();
     // PID 1 without a handler ignores SIGTERM (as under Docker); SIGKILL ends it with 128+9.
     let spec = f.spec(&["sleep", "1000"]);
@@ -110,7 +110,7 @@ fn init_forwards_signals_and_is_pid1() {
     if !require_root("init_forwards_signals_and_is_pid1") {
         return;
     }
-    use engine::runtime::Signal;
+    use runtime::Signal;
     let f = Fixture::new();
     let mut spec = f.spec(&["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; exec sleep 1000"]);
     spec.init = true;
@@ -169,7 +169,7 @@ fn another_runtime_instance_adopts_a_running_container() {
     if !require_root("another_runtime_instance_adopts_a_running_container") {
         return;
     }
-    use engine::runtime::{Runtime, Signal};
+    use runtime::{Runtime, Signal};
     let f = Fixture::new();
     let spec = f.spec(&["sleep", "1000"]);
     f.rt.start(&spec).unwrap();
@@ -327,7 +327,7 @@ fn monitors_killed_at_any_moment_leak_nothing_after_remove() {
         let _ = starter.join().unwrap();
     }
     // As after a crash: a fresh runtime on the same root removes every bundle it finds.
-    let rt2 = engine::runtime::Runtime::new(f.root.path())
+    let rt2 = runtime::Runtime::new(f.root.path())
         .unwrap()
         .with_monitor_exe(berth_bin());
     for id in rt2.bundles().unwrap() {

@@ -1,8 +1,5 @@
 //! Volume endpoints: create, inspect, list (filters name/label/dangling/driver), remove, prune.
 
-pub mod container;
-pub mod state;
-
 use super::{parse_json, qbool, ApiResult, AppState};
 use crate::error::{EngineError, Result};
 use axum::body::Bytes;
@@ -13,7 +10,7 @@ use axum::{Json, Router};
 use bollard::models::{
     Volume as ApiVolume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse, VolumeScopeEnum,
 };
-use state::Volumes;
+use crate::volumes::state::Volumes;
 use std::collections::{BTreeMap, HashMap};
 use volumes::{Volume, VolumeName, LOCAL_DRIVER};
 
@@ -33,7 +30,7 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&Volumes) -> Result<T> + Send + 'static,
 ) -> ApiResult<T> {
     let out = tokio::task::spawn_blocking(move || {
-        let vols = Volumes::open(&engine.db, &engine.config.root)?;
+        let vols = engine.volumes.open()?;
         f(&vols)
     })
     .await

@@ -2,7 +2,7 @@
 //! capabilities refusing mount/reboot/module loading, memory (OOM recorded) and pids limits.
 
 mod runtime_support;
-use engine::runtime::Resources;
+use runtime::Resources;
 use runtime_support::*;
 
 fn run_sh(f: &Fixture, script: &str) -> (i32, String) {

@@ -10,7 +10,7 @@
 
 use super::state::{engine_error, Volumes};
 use crate::error::Result;
-use crate::runtime::MountSpec;
+use runtime::MountSpec;
 use bollard::models::{ContainerConfig, HostConfig, MountPoint};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -1,33 +1,6 @@
-//! Network endpoints: create, inspect, list (filters), remove, prune, connect, disconnect; and the
-//! network service the container service calls (`Networks::setup_container` and friends).
-//!
-//! For the container service (not wired yet):
-//! - `let nets = Networks::open(db.clone(), &root).await?` (or `Networks::of(&engine)`; one per state
-//!   root, restores networks at first use; call it at engine start so networks come back at once).
-//! - create: accept `HostConfig.PortBindings`, any `NetworkMode` and `NetworkingConfig` (this module
-//!   validates them at start; `port_requests` can check bindings at create).
-//! - before `Runtime::start`: `nets.setup_container(&ContainerNetRequest { id, name, network_mode,
-//!   endpoints: NetworkingConfig.EndpointsConfig, port_bindings, dns, dns_search, dns_options,
-//!   extra_hosts })` → `ContainerNet { mode, resolv_conf, hosts, ports, endpoints }`; map
-//!   `NetMode::Join(path)` → `NetnsMode::Path(path)`, `Host` → `Host`, `Isolated` → `None`; write
-//!   `resolv_conf` and `hosts` into the container's files; report `ports` in inspect.
-//! - after the container exited: `nets.teardown_container(id)`; on remove: `nets.forget_container(id)`.
-//! - at engine start, for each container that kept running: `nets.readopt_container(&req)` makes
-//!   its DNS names and published ports again (namespace and veths survived).
+//! Network endpoints: create, inspect, list (filters), remove, prune, connect, disconnect.
 
-mod container;
-mod ops;
-#[cfg(test)]
-mod privileged_tests;
-mod purge;
-mod service;
-mod state;
-
-pub use container::{check_networks_exist, port_requests, ContainerNet, ContainerNetRequest, NetMode};
-pub use purge::purge;
-pub use service::{Networks, DEFAULT_BRIDGE};
-pub use state::{EndpointRecord, NetworkRecord};
-
+use crate::networks::{EndpointRecord, NetworkRecord};
 use super::{parse_json, ApiResult, AppState};
 use crate::error::{EngineError, Result};
 use axum::body::Bytes;
@@ -183,7 +156,7 @@ fn matches(rec: &NetworkRecord, f: &HashMap<String, Vec<String>>, in_use: bool) 
 
 async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<(StatusCode, Json<NetworkCreateResponse>)> {
     let req: NetworkCreateRequest = parse_json(&body, "network config")?;
-    let nets = Networks::of(&engine).await?;
+    let nets = engine.networks.get().await?;
     let id = nets.create(req).await?;
     Ok((
         StatusCode::CREATED,
@@ -196,9 +169,9 @@ async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<(Statu
 
 async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<NetworkSummary>>> {
     let filters = parse_filters(q.get("filters"))?;
-    let nets = Networks::of(&engine).await?;
+    let nets = engine.networks.get().await?;
     let mut out = Vec::new();
-    for rec in nets.db().networks()? {
+    for rec in nets.records()? {
         let in_use = !nets.endpoints_of_network(&rec.id)?.is_empty();
         if matches(&rec, &filters, in_use)? {
             out.push(summary(&rec));
@@ -208,14 +181,14 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
 }
 
 async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<NetworkInspect>> {
-    let nets = Networks::of(&engine).await?;
+    let nets = engine.networks.get().await?;
     let rec = nets.resolve(&id)?;
     let eps = nets.endpoints_of_network(&rec.id)?;
     Ok(Json(inspect_view(&rec, &eps)))
 }
 
 async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    Networks::of(&engine).await?.remove(&id).await?;
+    engine.networks.get().await?.remove(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -229,7 +202,7 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Ne
     }
     let labels = filters.get("label").cloned().unwrap_or_default();
     let not_labels = filters.get("label!").cloned().unwrap_or_default();
-    let nets = Networks::of(&engine).await?;
+    let nets = engine.networks.get().await?;
     let deleted = nets
         .prune(|rec| !label_matches(rec, &labels) || (!not_labels.is_empty() && label_matches(rec, &not_labels)))
         .await?;
@@ -240,7 +213,7 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Ne
 
 async fn connect(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
     let req: NetworkConnectRequest = parse_json(&body, "network connect config")?;
-    Networks::of(&engine)
+    engine.networks.get()
         .await?
         .connect(&id, &req.container, req.endpoint_config.as_ref())
         .await?;
@@ -249,7 +222,7 @@ async fn connect(State(engine): State<AppState>, Path(id): Path<String>, body: B
 
 async fn disconnect(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
     let req: NetworkDisconnectRequest = parse_json(&body, "network disconnect config")?;
-    Networks::of(&engine).await?.disconnect(&id, &req.container).await?;
+    engine.networks.get().await?.disconnect(&id, &req.container).await?;
     Ok(StatusCode::OK)
 }
 
@@ -294,27 +267,5 @@ mod tests {
         assert!(parse_filters(Some(&"[1]".to_string())).is_err());
         let f = parse_filters(Some(&r#"{"colour":["red"]}"#.to_string())).unwrap();
         assert!(matches(&r, &f, false).is_err(), "unknown filters are refused");
-    }
-
-    #[test]
-    fn port_bindings_become_requests() {
-        use bollard::models::PortBinding;
-        let mut map = bollard::models::PortMap::new();
-        let b = |ip: &str, port: &str| PortBinding {
-            host_ip: Some(ip.into()),
-            host_port: Some(port.into()),
-        };
-        map.insert("80/tcp".into(), Some(vec![b("127.0.0.1", "18080"), b("", "")]));
-        map.insert("53/udp".into(), Some(vec![b("", "5300-5310")]));
-        map.insert("9000/tcp".into(), None);
-        let mut reqs = port_requests(Some(&map)).unwrap();
-        reqs.sort_by_key(|r| (r.container_port, r.host_ports));
-        assert_eq!(reqs.len(), 3);
-        assert_eq!(reqs[0].proto, netstack::Proto::Udp);
-        assert_eq!(reqs[0].host_ports, Some((5300, 5310)));
-        assert_eq!(reqs[2].host_ports, Some((18080, 18080)));
-        map.insert("80/sctp".into(), Some(vec![b("", "1")]));
-        let err = port_requests(Some(&map)).unwrap_err().to_string();
-        assert!(err.contains("sctp"), "{err}");
     }
 }

@@ -317,3 +317,30 @@ impl Networks {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_bindings_become_requests() {
+        use bollard::models::PortBinding;
+        let mut map = bollard::models::PortMap::new();
+        let b = |ip: &str, port: &str| PortBinding {
+            host_ip: Some(ip.into()),
+            host_port: Some(port.into()),
+        };
+        map.insert("80/tcp".into(), Some(vec![b("127.0.0.1", "18080"), b("", "")]));
+        map.insert("53/udp".into(), Some(vec![b("", "5300-5310")]));
+        map.insert("9000/tcp".into(), None);
+        let mut reqs = port_requests(Some(&map)).unwrap();
+        reqs.sort_by_key(|r| (r.container_port, r.host_ports));
+        assert_eq!(reqs.len(), 3);
+        assert_eq!(reqs[0].proto, netstack::Proto::Udp);
+        assert_eq!(reqs[0].host_ports, Some((5300, 5310)));
+        assert_eq!(reqs[2].host_ports, Some((18080, 18080)));
+        map.insert("80/sctp".into(), Some(vec![b("", "1")]));
+        let err = port_requests(Some(&map)).unwrap_err().to_string();
+        assert!(err.contains("sctp"), "{err}");
+    }
+}

@@ -1,9 +1,9 @@
-//! Raw runtime speed: create+start+wait+remove of `busybox true` through `engine::runtime` (no API, no state).
+//! Raw runtime speed: create+start+wait+remove of `busybox true` through the `runtime` crate (no API, no state).
 //! Needs root and the `berth` binary as monitor (BERTH_BIN; default target/release/berth, else target/debug/berth).
-//! Run: `cargo bench -p engine --bench runtime`.
+//! Run: `cargo bench -p runtime --bench runtime`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use engine::runtime::{ContainerSpec, ProcessSpec, Runtime};
+use runtime::{ContainerSpec, ProcessSpec, Runtime};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;

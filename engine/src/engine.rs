@@ -4,7 +4,7 @@ use crate::config::EngineConfig;
 use crate::containers::Containers;
 use crate::error::{IoContext, Result};
 use crate::images::ImageStore;
-use crate::runtime::Runtime;
+use runtime::Runtime;
 use crate::state::StateDb;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +25,10 @@ pub struct Engine {
     pub execs: Arc<crate::exec::Execs>,
     /// Registry pulls and pushes.
     pub registry: Arc<crate::registry::Registry>,
+    /// Networks, endpoints and their kernel objects.
+    pub networks: Arc<crate::networks::LazyNetworks>,
+    /// Named volumes and the mounts containers use.
+    pub volumes: Arc<crate::volumes::VolumeService>,
     /// When this engine process started.
     pub started_at: chrono::DateTime<chrono::Utc>,
 }
@@ -40,7 +44,9 @@ impl Engine {
         let images = Arc::new(ImageStore::open(&config.root, db.clone())?);
         images.gc()?;
         // Volume rows and directories agree again after a crash (half-made or half-removed volumes).
-        crate::api::volumes::state::Volumes::open(&db, &config.root)?.recover()?;
+        let volumes = crate::volumes::VolumeService::new(db.clone(), &config.root);
+        volumes.open()?.recover()?;
+        let networks = Arc::new(crate::networks::LazyNetworks::new(db.clone(), &config.root));
         let registry = crate::registry::Registry::open(&config.root, images.clone(), db.clone())?;
         let mut runtime =
             Runtime::new(&config.root).map_err(|e| crate::EngineError::internal("opening the runtime", e))?;
@@ -49,7 +55,7 @@ impl Engine {
         }
         let execs = crate::exec::Execs::new(runtime.clone());
         let events = crate::events::EventHub::new();
-        let containers = Containers::new(db.clone(), images.clone(), runtime);
+        let containers = Containers::new(db.clone(), images.clone(), runtime, networks.clone(), volumes.clone());
         Ok(Arc::new(Engine {
             config,
             db,
@@ -58,6 +64,8 @@ impl Engine {
             execs,
             events,
             registry,
+            networks,
+            volumes,
             started_at: chrono::Utc::now(),
         }))
     }

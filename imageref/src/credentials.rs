@@ -1,12 +1,33 @@
 //! Registry credentials: Docker's `X-Registry-Auth` header, and `~/.docker/config.json` (`auths`,
 //! `credsStore`, `credHelpers` through `docker-credential-*` helpers), read and written as the docker CLI does.
 
-use crate::error::{EngineError, Result};
+
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// What can go wrong with credentials: bad input (a header, a config file, a helper's answer) or the machine.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// The input is wrong; the message says where and what was expected.
+    #[error("{0}")]
+    BadInput(String),
+    /// Reading, writing or running something failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CredentialError {
+    fn internal(what: impl std::fmt::Display, cause: impl std::fmt::Display) -> Self {
+        CredentialError::Internal(format!("{what}: {cause}"))
+    }
+}
+
+/// Result of credential operations.
+pub type Result<T> = std::result::Result<T, CredentialError>;
+
 
 /// The key Docker uses for Docker Hub in config.json.
 pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -69,7 +90,7 @@ pub fn decode_header(value: &str) -> Result<Option<Credentials>> {
     if value.is_empty() {
         return Ok(None);
     }
-    let bad = |why: String| EngineError::BadRequest(format!("X-Registry-Auth header: {why}"));
+    let bad = |why: String| CredentialError::BadInput(format!("X-Registry-Auth header: {why}"));
     let raw = base64::engine::general_purpose::URL_SAFE
         .decode(value)
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value))
@@ -142,9 +163,9 @@ impl DockerConfig {
         let json = match std::fs::read(path) {
             Ok(data) if data.iter().all(u8::is_ascii_whitespace) => Default::default(),
             Ok(data) => serde_json::from_slice(&data)
-                .map_err(|e| EngineError::BadRequest(format!("{}: {e} (expected a JSON object)", path.display())))?,
+                .map_err(|e| CredentialError::BadInput(format!("{}: {e} (expected a JSON object)", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
-            Err(e) => return Err(EngineError::internal(format!("reading {}", path.display()), e)),
+            Err(e) => return Err(CredentialError::internal(format!("reading {}", path.display()), e)),
         };
         Ok(DockerConfig {
             path: path.to_owned(),
@@ -179,7 +200,7 @@ impl DockerConfig {
         };
         let raw = serde_json::to_vec(entry).unwrap_or_default();
         parse_auth_config(&raw)
-            .map_err(|why| EngineError::BadRequest(format!("{}: auths.{key}: {why}", self.path.display())))
+            .map_err(|why| CredentialError::BadInput(format!("{}: auths.{key}: {why}", self.path.display())))
     }
 
     /// Stores credentials (through the helper when one is configured) and writes the file.
@@ -188,7 +209,7 @@ impl DockerConfig {
         let helper = self.helper_for(&key);
         let auths = self.json.entry("auths").or_insert_with(|| serde_json::json!({}));
         let Some(auths) = auths.as_object_mut() else {
-            return Err(EngineError::BadRequest(format!(
+            return Err(CredentialError::BadInput(format!(
                 "{}: auths: expected an object",
                 self.path.display()
             )));
@@ -222,10 +243,10 @@ impl DockerConfig {
     fn save(&self) -> Result<()> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)
-                .map_err(|e| EngineError::internal(format!("creating {}", dir.display()), e))?;
+                .map_err(|e| CredentialError::internal(format!("creating {}", dir.display()), e))?;
         }
         let data =
-            serde_json::to_vec_pretty(&self.json).map_err(|e| EngineError::internal("encoding config.json", e))?;
+            serde_json::to_vec_pretty(&self.json).map_err(|e| CredentialError::internal("encoding config.json", e))?;
         let tmp = self.path.with_extension("json.tmp");
         let write = || -> std::io::Result<()> {
             use std::os::unix::fs::OpenOptionsExt;
@@ -239,7 +260,7 @@ impl DockerConfig {
             f.sync_all()?;
             std::fs::rename(&tmp, &self.path)
         };
-        write().map_err(|e| EngineError::internal(format!("writing {}", self.path.display()), e))
+        write().map_err(|e| CredentialError::internal(format!("writing {}", self.path.display()), e))
     }
 }
 
@@ -261,16 +282,16 @@ fn helper_run(helper: &str, verb: &str, input: &[u8]) -> Result<Vec<u8>> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| EngineError::BadRequest(format!("credential helper {exe}: {e}")))?;
+        .map_err(|e| CredentialError::BadInput(format!("credential helper {exe}: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input);
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| EngineError::internal(format!("running {exe}"), e))?;
+        .map_err(|e| CredentialError::internal(format!("running {exe}"), e))?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stdout).trim().to_owned() + String::from_utf8_lossy(&out.stderr).trim();
-        return Err(EngineError::BadRequest(format!(
+        return Err(CredentialError::BadInput(format!(
             "credential helper {exe} {verb}: {msg}"
         )));
     }
@@ -281,7 +302,7 @@ fn helper_get(helper: &str, key: &str) -> Result<Option<Credentials>> {
     match helper_run(helper, "get", key.as_bytes()) {
         Ok(out) => {
             let h: HelperCreds = serde_json::from_slice(&out).map_err(|e| {
-                EngineError::BadRequest(format!("credential helper docker-credential-{helper}: bad answer: {e}"))
+                CredentialError::BadInput(format!("credential helper docker-credential-{helper}: bad answer: {e}"))
             })?;
             // "<token>" as user name marks an identity token (Docker's convention).
             let c = if h.username == "<token>" {
@@ -300,7 +321,7 @@ fn helper_get(helper: &str, key: &str) -> Result<Option<Credentials>> {
             };
             Ok(Some(c))
         }
-        Err(EngineError::BadRequest(m)) if m.contains("credentials not found") => Ok(None),
+        Err(CredentialError::BadInput(m)) if m.contains("credentials not found") => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -311,7 +332,7 @@ fn helper_store(helper: &str, key: &str, c: &Credentials) -> Result<()> {
         username: c.username.clone(),
         secret: c.password.clone(),
     };
-    let input = serde_json::to_vec(&h).map_err(|e| EngineError::internal("encoding helper input", e))?;
+    let input = serde_json::to_vec(&h).map_err(|e| CredentialError::internal("encoding helper input", e))?;
     helper_run(helper, "store", &input).map(|_| ())
 }
 

@@ -6,8 +6,8 @@ use crate::error::{EngineError, Result};
 use crate::state::StateDb;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use volumes::{ErrorKind, Volume, VolumeCatalog, VolumeName, VolumeStore};
 
 /// Volume name → JSON `volumes::Volume`.
@@ -15,13 +15,39 @@ const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
 /// Container id → JSON list of the volume names it uses.
 const VOLUME_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("volume_users");
 
-/// Serialises changes (disk and database) so a concurrent create/remove never sees the other half-done.
-static CHANGES: Mutex<()> = Mutex::new(());
+/// The volume service of one engine: opens views over its rows and directories that share one change lock.
+pub struct VolumeService {
+    db: Arc<StateDb>,
+    root: PathBuf,
+    /// Serialises changes (disk and database) so a concurrent create/remove never sees the other half-done.
+    changes: Mutex<()>,
+}
+
+impl VolumeService {
+    /// The volumes of the engine with state root `root` and database `db`.
+    pub fn new(db: Arc<StateDb>, root: &Path) -> Arc<Self> {
+        Arc::new(VolumeService {
+            db,
+            root: root.to_path_buf(),
+            changes: Mutex::new(()),
+        })
+    }
+
+    /// A view for one operation.
+    pub fn open(&self) -> Result<Volumes<'_>> {
+        Ok(Volumes {
+            db: &self.db,
+            store: VolumeStore::new(&self.root).map_err(engine_error)?,
+            changes: &self.changes,
+        })
+    }
+}
 
 /// The engine's volumes: database rows plus the store's directories and mounts.
 pub struct Volumes<'a> {
     db: &'a StateDb,
     store: VolumeStore,
+    changes: &'a Mutex<()>,
 }
 
 /// Maps a volumes-crate error to the API's classes.
@@ -34,10 +60,6 @@ pub fn engine_error(e: volumes::Error) -> EngineError {
     }
 }
 
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    CHANGES.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T> {
     serde_json::from_slice(b).map_err(|e| EngineError::internal("decoding a volume record", e))
 }
@@ -47,12 +69,8 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
 }
 
 impl<'a> Volumes<'a> {
-    /// The volumes of the engine with state root `root`.
-    pub fn open(db: &'a StateDb, root: &Path) -> Result<Self> {
-        Ok(Volumes {
-            db,
-            store: VolumeStore::new(root).map_err(engine_error)?,
-        })
+    fn lock(&self) -> std::sync::MutexGuard<'a, ()> {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The store (paths, mounts, prepare).
@@ -114,7 +132,7 @@ impl<'a> Volumes<'a> {
         labels: BTreeMap<String, String>,
         options: BTreeMap<String, String>,
     ) -> Result<(Volume, bool)> {
-        let _g = lock();
+        let _g = self.lock();
         if let Some(existing) = name.as_ref().map(|n| self.get(n.as_str())).transpose()?.flatten() {
             return Ok((existing, false));
         }
@@ -147,7 +165,7 @@ impl<'a> Volumes<'a> {
     /// `force` makes a missing volume not an error.
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub fn remove(&self, name: &str, force: bool) -> Result<()> {
-        let _g = lock();
+        let _g = self.lock();
         let Some(vol) = self.get(name)? else {
             return if force {
                 Ok(())
@@ -180,7 +198,7 @@ impl<'a> Volumes<'a> {
     /// Removes unused volumes that `select` picks; returns names and bytes reclaimed.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub fn prune(&self, select: impl Fn(&Volume) -> bool) -> Result<(Vec<String>, u64)> {
-        let _g = lock();
+        let _g = self.lock();
         let users = self.users()?;
         let mut removed = Vec::new();
         let mut space = 0;
@@ -197,13 +215,13 @@ impl<'a> Volumes<'a> {
 
     /// For the container service: records volumes `prepare` created and the volumes a container uses.
     pub fn record_use(&self, container_id: &str, created: &[Volume], used: &[VolumeName]) -> Result<()> {
-        let _g = lock();
+        let _g = self.lock();
         self.put(created, Some((container_id, used)))
     }
 
     /// For the container service: forgets a removed container's use; returns the volumes it used.
     pub fn release(&self, container_id: &str) -> Result<Vec<VolumeName>> {
-        let _g = lock();
+        let _g = self.lock();
         let tx = self.db.db.begin_write()?;
         let names = {
             let mut u = tx.open_table(VOLUME_USERS)?;
@@ -220,7 +238,7 @@ impl<'a> Volumes<'a> {
     /// (half-made or half-removed), and unmounts local-driver volumes no container uses.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub fn recover(&self) -> Result<()> {
-        let _g = lock();
+        let _g = self.lock();
         let rows = self.all()?;
         let (kept, gone): (Vec<_>, Vec<_>) = rows.into_iter().partition(|v| self.store.exists(&v.name));
         if !gone.is_empty() {
@@ -253,10 +271,11 @@ impl VolumeCatalog for Volumes<'_> {
 mod tests {
     use super::*;
 
-    fn setup() -> (tempfile::TempDir, StateDb) {
+    fn setup() -> (tempfile::TempDir, Arc<VolumeService>) {
         let dir = tempfile::tempdir().unwrap();
-        let db = StateDb::open(&dir.path().join("state.redb")).unwrap();
-        (dir, db)
+        let db = Arc::new(StateDb::open(&dir.path().join("state.redb")).unwrap());
+        let service = VolumeService::new(db, dir.path());
+        (dir, service)
     }
 
     fn name(n: &str) -> VolumeName {
@@ -265,8 +284,8 @@ mod tests {
 
     #[test]
     fn create_is_idempotent_and_remove_respects_users() {
-        let (dir, db) = setup();
-        let vols = Volumes::open(&db, dir.path()).unwrap();
+        let (_dir, service) = setup();
+        let vols = service.open().unwrap();
         let (v, made) = vols
             .create(Some(name("data")), BTreeMap::new(), BTreeMap::new())
             .unwrap();
@@ -293,8 +312,8 @@ mod tests {
 
     #[test]
     fn recover_reconciles_rows_and_directories() {
-        let (dir, db) = setup();
-        let vols = Volumes::open(&db, dir.path()).unwrap();
+        let (_dir, service) = setup();
+        let vols = service.open().unwrap();
         let (kept, _) = vols
             .create(Some(name("kept")), BTreeMap::new(), BTreeMap::new())
             .unwrap();

@@ -1,7 +1,7 @@
 //! Exec into a running container: namespaces, env, user, exit codes, Docker's 126/127, tty.
 
 mod runtime_support;
-use engine::runtime::{ExecStdio, ProcessSpec, Signal};
+use runtime::{ExecStdio, ProcessSpec, Signal};
 use runtime_support::*;
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -110,7 +110,7 @@ fn exec_errors_have_docker_codes() {
                 stderr: None
             }
         ),
-        Err(engine::runtime::RuntimeError::NotRunning(_))
+        Err(runtime::RuntimeError::NotRunning(_))
     ));
 }
 

@@ -3,7 +3,6 @@
 
 use super::state::{Change, EndpointRecord, NetDb, NetworkRecord};
 use crate::error::{EngineError, Result};
-use crate::service::Engine;
 use crate::state::StateDb;
 use netstack::{
     Config, ContainerId, EndpointSpec, InstanceTag, Ipam, Keep, NetError, Netstack, NetworkId, NetworkSpec, PoolConfig,
@@ -24,7 +23,37 @@ pub struct Networks {
     pub(super) changes: tokio::sync::Mutex<()>,
 }
 
-static REGISTRY: tokio::sync::Mutex<BTreeMap<PathBuf, Arc<Networks>>> = tokio::sync::Mutex::const_new(BTreeMap::new());
+/// The network service of one engine, opened (and restored from the database) on first use: opening
+/// makes kernel objects, which an engine that never touches networking should not pay for.
+pub struct LazyNetworks {
+    db: Arc<StateDb>,
+    root: PathBuf,
+    cell: tokio::sync::OnceCell<Arc<Networks>>,
+}
+
+impl LazyNetworks {
+    /// The (not yet opened) network service of the engine with state root `root` and database `db`.
+    pub fn new(db: Arc<StateDb>, root: &Path) -> Self {
+        LazyNetworks {
+            db,
+            root: root.to_path_buf(),
+            cell: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The service, opened and restored on first use.
+    pub async fn get(&self) -> Result<Arc<Networks>> {
+        self.cell
+            .get_or_try_init(|| Networks::open(self.db.clone(), &self.root))
+            .await
+            .cloned()
+    }
+
+    /// The service if already opened (for synchronous views such as inspect).
+    pub fn opened(&self) -> Option<&Arc<Networks>> {
+        self.cell.get()
+    }
+}
 
 /// Maps netstack errors to the API's classes.
 pub fn engine_error(e: NetError) -> EngineError {
@@ -78,18 +107,9 @@ fn new_id() -> String {
 }
 
 impl Networks {
-    /// The network service of `engine`, made (and restored from the database) on first use.
-    pub async fn of(engine: &Arc<Engine>) -> Result<Arc<Networks>> {
-        Self::open(engine.db.clone(), &engine.config.root).await
-    }
-
-    /// The network service of the engine with state root `root` and database `db` (what the
-    /// container service holds); one per root, restored from the database on first use.
+    /// Opens the network service of the engine with state root `root` and database `db` and restores
+    /// its networks (one per engine: see [`LazyNetworks`]).
     pub async fn open(db: Arc<StateDb>, root: &Path) -> Result<Arc<Networks>> {
-        let mut reg = REGISTRY.lock().await;
-        if let Some(n) = reg.get(root) {
-            return Ok(n.clone());
-        }
         let mut cfg = Config::new(&root.join("netns"), tag_of(root)?);
         cfg.upstream_dns = dns_upstreams_override()?;
         let stack = Netstack::new(cfg).map_err(engine_error)?;
@@ -99,8 +119,12 @@ impl Networks {
             changes: tokio::sync::Mutex::new(()),
         });
         nets.restore().await?;
-        reg.insert(root.to_path_buf(), nets.clone());
         Ok(nets)
+    }
+
+    /// Every network's record.
+    pub fn records(&self) -> Result<Vec<NetworkRecord>> {
+        self.db().networks()
     }
 
     pub(super) fn db(&self) -> NetDb<'_> {

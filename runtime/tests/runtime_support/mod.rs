@@ -1,7 +1,7 @@
 //! Shared helpers of the runtime tests: root check, the busybox layer, unique ids, a runtime in a temp root.
 #![allow(dead_code)]
 
-use engine::runtime::{ContainerSpec, ProcessSpec, Runtime};
+use runtime::{ContainerSpec, ProcessSpec, Runtime};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,7 +67,7 @@ impl Fixture {
 }
 
 pub fn log_text(rt: &Runtime, id: &str) -> String {
-    engine::runtime::logfile::read_records(&rt.log_path(id))
+    runtime::logfile::read_records(&rt.log_path(id))
         .unwrap()
         .into_iter()
         .map(|r| r.log)

@@ -302,7 +302,7 @@ fn resources(r: &Resources, privileged: bool, cg: CgroupVersion) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::{ProcessSpec, Security};
+    use crate::{ProcessSpec, Security};
 
     fn inputs<'a>(user: &'a ResolvedUser, etc: &'a Path) -> SpecInputs<'a> {
         SpecInputs {
@@ -350,7 +350,7 @@ mod tests {
         let p = s.process().as_ref().unwrap();
         assert!(p.env().as_ref().unwrap().contains(&"HOSTNAME=box".to_owned()));
         let caps = p.capabilities().as_ref().unwrap().bounding().as_ref().unwrap();
-        assert_eq!(caps.len(), crate::runtime::caps::DEFAULT_CAPS.len());
+        assert_eq!(caps.len(), crate::caps::DEFAULT_CAPS.len());
         let tmp = s
             .mounts()
             .as_ref()

@@ -1,0 +1,16 @@
+//! The network service: networks and endpoints in the state database, the kernel side through netstack,
+//! and what the container service calls around a container's life (`setup_container`,
+//! `teardown_container`, `forget_container`, `readopt_container`).
+
+mod container;
+mod ops;
+#[cfg(test)]
+mod privileged_tests;
+mod purge;
+mod service;
+mod state;
+
+pub use container::{check_networks_exist, port_requests, ContainerNet, ContainerNetRequest, NetMode};
+pub use purge::purge;
+pub use service::{LazyNetworks, Networks, DEFAULT_BRIDGE};
+pub use state::{EndpointRecord, NetworkRecord};
