@@ -32,7 +32,7 @@ impl Containers {
         let image = self.images.resolve(&image_name)?;
         let image_cfg = self.images.config_of(&image.id)?.config.unwrap_or_default();
         let host_config = body.host_config.clone().unwrap_or_default();
-        check_host_config(&host_config)?;
+        let ports = check_host_config(&host_config)?;
         let endpoints = body
             .networking_config
             .as_ref()
@@ -75,6 +75,7 @@ impl Containers {
             state: RunState::default(),
             mounts,
             endpoints,
+            ports,
         };
         if let Err(e) = self.db.insert_container(&rec) {
             let _ = crate::volumes::container::on_remove(&vols, &id, &rec.mounts, true);
@@ -134,10 +135,9 @@ fn valid_name(n: &str) -> Result<String> {
     Ok(n.to_owned())
 }
 
-/// Refuses bad or conflicting host settings before anything is made.
-fn check_host_config(h: &HostConfig) -> Result<()> {
-    // Checked here so bad bindings are refused before anything exists; published at start.
-    crate::networks::port_requests(h.port_bindings.as_ref())?;
+/// Refuses bad or conflicting host settings before anything is made; returns the typed port requests.
+fn check_host_config(h: &HostConfig) -> Result<Vec<netstack::PortRequest>> {
+    let ports = crate::networks::port_requests(h.port_bindings.as_ref())?;
     if let Some(m) = h.memory.filter(|m| *m != 0) {
         if m < 6 * 1024 * 1024 {
             return Err(EngineError::BadRequest("Minimum memory limit allowed is 6MB".into()));
@@ -158,7 +158,7 @@ fn check_host_config(h: &HostConfig) -> Result<()> {
         Some("container:") => Err(EngineError::BadRequest(
             "HostConfig.NetworkMode: container: needs a container name or id".into(),
         )),
-        _ => Ok(()),
+        _ => Ok(ports),
     }
 }
 

@@ -10,6 +10,14 @@ use bollard::models::{EndpointSettings, NetworkSettings, PortBinding, PortMap};
 use std::collections::HashMap;
 
 /// The network service's view of a stored container.
+/// The typed port requests; rows written before they were stored typed still carry only the bindings.
+fn ports_of(rec: &ContainerRecord) -> Vec<netstack::PortRequest> {
+    if rec.ports.is_empty() && rec.host_config.port_bindings.as_ref().is_some_and(|m| !m.is_empty()) {
+        return crate::networks::port_requests(rec.host_config.port_bindings.as_ref()).unwrap_or_default();
+    }
+    rec.ports.clone()
+}
+
 fn request_of(rec: &ContainerRecord) -> ContainerNetRequest {
     let h = &rec.host_config;
     // The docker CLI sends mode "default" with an EndpointsConfig entry of that name: both mean `bridge`.
@@ -43,7 +51,7 @@ fn request_of(rec: &ContainerRecord) -> ContainerNetRequest {
         name: rec.name.clone(),
         network_mode: Some(mode),
         endpoints,
-        port_bindings: h.port_bindings.clone(),
+        ports: ports_of(rec),
         dns: h.dns.clone().unwrap_or_default(),
         dns_search: h.dns_search.clone().unwrap_or_default(),
         dns_options: h.dns_options.clone().unwrap_or_default(),

@@ -22,8 +22,8 @@ pub struct ContainerNetRequest {
     pub network_mode: Option<String>,
     /// `NetworkingConfig.EndpointsConfig`: network name/id → settings (aliases, IPv4Address).
     pub endpoints: HashMap<String, EndpointSettings>,
-    /// `HostConfig.PortBindings`.
-    pub port_bindings: Option<PortMap>,
+    /// `HostConfig.PortBindings`, typed at create.
+    pub ports: Vec<PortRequest>,
     /// `HostConfig.Dns`.
     pub dns: Vec<String>,
     /// `HostConfig.DnsSearch`.
@@ -213,7 +213,7 @@ impl Networks {
         let ports = match eps.first() {
             Some(first) => self
                 .stack
-                .publish(&cid, first.ip, &port_requests(req.port_bindings.as_ref())?)
+                .publish(&cid, first.ip, &req.ports)
                 .await
                 .map_err(engine_error)?,
             None => Vec::new(),
@@ -280,7 +280,7 @@ impl Networks {
         match eps.first() {
             Some(first) => self
                 .stack
-                .publish(&cid, first.ip, &port_requests(req.port_bindings.as_ref())?)
+                .publish(&cid, first.ip, &req.ports)
                 .await
                 .map_err(engine_error),
             None => Ok(Vec::new()),

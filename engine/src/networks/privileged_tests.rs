@@ -86,6 +86,7 @@ fn container(db: &StateDb, name: &str) -> String {
         state: RunState::default(),
         mounts: Vec::new(),
         endpoints: Default::default(),
+        ports: Vec::new(),
     };
     db.insert_container(&rec).unwrap();
     id
@@ -141,7 +142,7 @@ fn containers_get_networks_names_ports_and_lose_them() {
                 name: "one".into(),
                 network_mode: Some("app".into()),
                 endpoints: [("app".to_string(), web)].into(),
-                port_bindings: Some(ports),
+                ports: port_requests(Some(&ports)).unwrap(),
                 ..Default::default()
             };
             let n1 = nets.setup_container(&r1).await.unwrap();

@@ -119,6 +119,9 @@ pub struct ContainerRecord {
     /// `NetworkingConfig.EndpointsConfig` as created (network name/id → aliases, addresses).
     #[serde(default)]
     pub endpoints: std::collections::HashMap<String, bollard::models::EndpointSettings>,
+    /// `HostConfig.PortBindings` as typed requests, parsed once at create (published at every start).
+    #[serde(default)]
+    pub ports: Vec<netstack::PortRequest>,
 }
 
 impl StateDb {
