@@ -9,7 +9,7 @@ use nix::sys::statvfs::{statvfs, FsFlags};
 
 use crate::error::{Error, Result};
 use crate::options::{Propagation, TmpfsOptions};
-use crate::prepared::{MountKind, PreparedMount};
+use crate::prepared_mount::{MountKind, PreparedMount};
 
 const NONE: Option<&str> = None;
 

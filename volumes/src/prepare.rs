@@ -9,7 +9,7 @@ use crate::copyup;
 use crate::error::{Error, Result};
 use crate::name::VolumeName;
 use crate::options::Propagation;
-use crate::prepared::{MountKind, PreparedMount};
+use crate::prepared_mount::{MountKind, PreparedMount};
 use crate::resolve::{self, ResolveError};
 use crate::spec::{BindRequest, MountRequest, RequestSource, VolumeRequest};
 use crate::store::VolumeStore;

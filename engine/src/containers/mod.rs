@@ -2,7 +2,7 @@
 //! and lifecycle events on a broadcast channel (the future `/events` endpoint and waiters read it).
 
 mod create;
-mod events;
+mod actions;
 mod lifecycle;
 mod logs;
 mod network;
@@ -11,7 +11,7 @@ mod stdin;
 mod view;
 
 pub use create::CreateRequest;
-pub use events::{Action, ContainerEvent};
+pub use actions::{Action, ContainerEvent};
 pub use lifecycle::WaitCondition;
 pub use logs::{LogChunk, LogOptions};
 pub use stdin::StdinSink;

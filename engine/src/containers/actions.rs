@@ -1,4 +1,4 @@
-//! Container lifecycle events.
+//! What happens to a container (Docker's event actions) and the event the container service broadcasts.
 
 /// What happened to a container (Docker's event actions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
