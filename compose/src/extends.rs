@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// Resolves `extends` of every service of `doc` (read from `file`).
-pub fn apply(s: &mut Session, doc: &mut Value, file: &Path, env: &IndexMap<String, String>) -> Result<()> {
+/// Relative `extends.file` paths resolve against `dir`, the working directory of `file`.
+pub fn apply(s: &mut Session, doc: &mut Value, file: &Path, dir: &Path, env: &IndexMap<String, String>) -> Result<()> {
     let Some(Value::Object(services)) = doc.get("services") else {
         return Ok(());
     };
@@ -18,7 +19,7 @@ pub fn apply(s: &mut Session, doc: &mut Value, file: &Path, env: &IndexMap<Strin
     let mut resolved = Map::new();
     for name in services.keys() {
         let mut chain = Vec::new();
-        let svc = resolve(s, name, &services, file, env, &mut chain).map_err(|e| {
+        let svc = resolve(s, name, &services, (file, dir), env, &mut chain).map_err(|e| {
             let loc = e.key_path.as_deref().and_then(|p| s.positions.find_in(file, p));
             e.at(loc)
         })?;
@@ -34,7 +35,7 @@ fn resolve(
     s: &mut Session,
     name: &str,
     services: &Map<String, Value>,
-    file: &Path,
+    (file, dir): (&Path, &Path),
     env: &IndexMap<String, String>,
     chain: &mut Vec<(PathBuf, String)>,
 ) -> Result<Value> {
@@ -74,9 +75,8 @@ fn resolve(
         }
     };
     let mut base = match other_file {
-        None => resolve(s, &base_name, services, file, env, chain)?,
+        None => resolve(s, &base_name, services, (file, dir), env, chain)?,
         Some(f) => {
-            let dir = file.parent().unwrap_or(Path::new("/"));
             let path = PathBuf::from(absolutize(dir, &f));
             let other = s
                 .parse_file(&Source::File(path.clone()), env)
@@ -86,9 +86,10 @@ fn resolve(
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            let mut b = resolve(s, &base_name, &other_services, &path, env, chain)?;
+            let other_dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let mut b = resolve(s, &base_name, &other_services, (&path, &other_dir), env, chain)?;
             if let Value::Object(m) = &mut b {
-                resolve_service(m, path.parent().unwrap_or(Path::new("/")));
+                resolve_service(m, &other_dir);
             }
             b
         }

@@ -59,7 +59,9 @@ pub fn apply(
     let Some(inc) = doc.as_object_mut().and_then(|m| m.shift_remove("include")) else {
         return Ok(());
     };
-    let file_dir = file.parent().unwrap_or(base_dir).to_path_buf();
+    // Relative include paths resolve against the working directory (the project directory for top-level
+    // files, as set by --project-directory), not the including file's directory.
+    let file_dir = base_dir.to_path_buf();
     for (i, e) in entries(&inc).into_iter().enumerate() {
         let at = format!("include[{i}]");
         let loc = s.positions.find_in(file, &at);

@@ -6,10 +6,12 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod discover;
 pub mod dotenv;
 pub mod error;
 pub mod extends;
+pub mod extensions;
 pub mod graph;
 pub mod include;
 pub mod interpolate;

@@ -148,7 +148,7 @@ impl Session {
             Source::Stdin => base_dir.join("-"),
         };
         include::apply(self, &mut doc, &file, base_dir, env, chain)?;
-        extends::apply(self, &mut doc, &file, env)?;
+        extends::apply(self, &mut doc, &file, base_dir, env)?;
         paths::resolve_document(&mut doc, base_dir);
         Ok(doc)
     }
@@ -186,12 +186,16 @@ pub fn load_document(opts: &LoadOptions) -> Result<Loaded> {
         Some(d) => PathBuf::from(paths::absolutize(&cwd, &d.to_string_lossy())),
         None => discover::default_project_dir(&sources, &cwd),
     };
-    let env = discover::project_env(&process, &opts.env_files, &project_dir, &cwd)?;
+    let mut env = discover::project_env(&process, &opts.env_files, &project_dir, &cwd)?;
     let mut session = Session {
         opts: opts.clone(),
         positions: Positions::default(),
         stdin_text: opts.stdin.clone(),
     };
+    // Compose settles the project name first and offers it to interpolation as COMPOSE_PROJECT_NAME.
+    let file_name = declared_name(&mut session, &sources, &env)?;
+    let name = project_name(opts, &env, file_name, &project_dir)?;
+    env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
     let mut merged = Value::Object(Map::new());
     for src in &sources {
         let chain: Vec<PathBuf> = match src {
@@ -202,7 +206,6 @@ pub fn load_document(opts: &LoadOptions) -> Result<Loaded> {
         merge::merge(&mut merged, doc, &mut Vec::new());
     }
     yaml::strip_tags(&mut merged);
-    let name = project_name(opts, &env, &merged, &project_dir)?;
     let file_list = sources
         .iter()
         .map(|s| match s {
@@ -255,6 +258,8 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
     }
     let active = active_profiles(opts, &loaded.environment);
     loaded.disabled_services = profiles::apply(&mut services, &active);
+    validate::conflicts::check_resources(top).map_err(locate)?;
+    validate::conflicts::check_services(&services, top).map_err(locate)?;
     validate::semantic::check(&services, top).map_err(locate)?;
     crate::graph::check_cycles(&services).map_err(locate)?;
     if opts.normalize {
@@ -291,17 +296,57 @@ fn active_profiles(opts: &LoadOptions, env: &IndexMap<String, String>) -> Vec<St
         .unwrap_or_default()
 }
 
-fn project_name(opts: &LoadOptions, env: &IndexMap<String, String>, doc: &Value, dir: &Path) -> Result<String> {
+/// The `name:` of the last file that declares one, interpolated, before anything else is loaded.
+fn declared_name(s: &mut Session, sources: &[Source], env: &IndexMap<String, String>) -> Result<Option<String>> {
+    let mut found = None;
+    for src in sources {
+        let text = s.read(src)?;
+        let file = match src {
+            Source::File(p) => p.clone(),
+            Source::Stdin => PathBuf::from("-"),
+        };
+        let (doc, pos) = yaml::parse(&text, &file)?;
+        let Some(Value::String(n)) = doc.get("name") else {
+            continue;
+        };
+        let n = if s.opts.interpolate {
+            let lookup = |k: &str| env.get(k).cloned();
+            interpolate::substitute(n, &lookup)
+                .map_err(|e| interpolate::template_error(e, "name").at(pos.exact("name")))?
+        } else {
+            n.clone()
+        };
+        if !n.is_empty() {
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+fn project_name(
+    opts: &LoadOptions,
+    env: &IndexMap<String, String>,
+    from_file: Option<String>,
+    dir: &Path,
+) -> Result<String> {
     let explicit = opts
         .project_name
         .clone()
-        .or_else(|| env.get("COMPOSE_PROJECT_NAME").filter(|s| !s.is_empty()).cloned())
-        .or_else(|| {
-            doc.get("name")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        });
+        .or_else(|| env.get("COMPOSE_PROJECT_NAME").filter(|s| !s.is_empty()).cloned());
+    if let Some(n) = from_file.filter(|_| explicit.is_none()) {
+        // A name written in the file is normalised like a directory name, not refused (Compose does so).
+        let norm = discover::normalize_project_name(&n);
+        if norm.is_empty() {
+            return Err(LoadError::new(
+                ErrorKind::Value,
+                format!(
+                    "project name {n:?} is empty once normalised to lowercase letters, digits, dashes and underscores"
+                ),
+            )
+            .at_path("name"));
+        }
+        return Ok(norm);
+    }
     if let Some(n) = explicit {
         if !discover::is_valid_project_name(&n) {
             return Err(LoadError::new(

@@ -47,6 +47,20 @@ fn sorted(v: &Value) -> Value {
     }
 }
 
+/// The document as `config` prints it in `format`, keys in Compose's order. Compose's JSON leaves out what
+/// its YAML shows: top-level `models` and `x-` extensions below the top level.
+pub fn printable(doc: &Value, format: Format) -> Value {
+    if format == Format::Yaml {
+        return canonical_order(doc);
+    }
+    let mut d = doc.clone();
+    if let Value::Object(m) = &mut d {
+        m.shift_remove("models");
+        crate::extensions::strip_nested(m);
+    }
+    canonical_order(&d)
+}
+
 /// Escapes `$` as `$$` in every string, so the output can be loaded again without re-interpolation.
 pub fn escape_dollars(v: &Value) -> Value {
     match v {

@@ -2,6 +2,7 @@
 //!
 //! Scalars resolve like Go's yaml.v3 (which Docker Compose uses): plain `0400` is octal, quoted scalars are strings.
 
+use crate::budget::{size_of, Budget, Size, MAX_DEPTH};
 use crate::error::{ErrorKind, LoadError, Location, Result};
 use crate::positions::{join_index, join_key, FilePositions};
 use serde_json::{Map, Number, Value};
@@ -20,12 +21,31 @@ pub fn parse(src: &str, file: &Path) -> Result<(Value, FilePositions)> {
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let mut b = Builder {
         parser: Parser::new_from_str(src),
+        src,
         anchors: HashMap::new(),
+        budget: Budget::default(),
+        depth: 0,
         pos: FilePositions::new(file),
         file,
         current: String::new(),
     };
-    let value = b.document()?;
+    let mut docs = b.documents()?.into_iter().filter(|d| !d.is_null());
+    let mut value = docs.next().unwrap_or(Value::Null);
+    // Later documents of a multi-document file override earlier ones, as if given as further `-f` files.
+    for d in docs {
+        if !value.is_object() || !d.is_object() {
+            return Err(LoadError::new(
+                ErrorKind::Schema,
+                "every document of a multi-document file must be a mapping",
+            )
+            .at(Some(Location {
+                file: file.to_path_buf(),
+                line: 1,
+                column: 1,
+            })));
+        }
+        crate::merge::merge(&mut value, d, &mut Vec::new());
+    }
     Ok((value, b.pos))
 }
 
@@ -52,11 +72,16 @@ pub fn tag_of(v: &Value) -> Option<(&'static str, &Value)> {
 pub fn strip_tags(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            if let Some((tag, inner)) = tag_of(&Value::Object(m.clone())) {
-                let mut inner = inner.clone();
-                strip_tags(&mut inner);
-                *v = if tag == RESET_MARK { Value::Null } else { inner };
+            if m.len() == 1 && m.contains_key(RESET_MARK) {
+                *v = Value::Null;
                 return;
+            }
+            if m.len() == 1 {
+                if let Some(mut inner) = m.shift_remove(OVERRIDE_MARK) {
+                    strip_tags(&mut inner);
+                    *v = inner;
+                    return;
+                }
             }
             let reset: Vec<String> = m
                 .iter()
@@ -78,7 +103,11 @@ pub fn strip_tags(v: &mut Value) {
 
 struct Builder<'a> {
     parser: Parser<std::str::Chars<'a>>,
-    anchors: HashMap<usize, Value>,
+    src: &'a str,
+    /// Anchored values and what a copy of each costs.
+    anchors: HashMap<usize, (Value, Size)>,
+    budget: Budget,
+    depth: usize,
     pos: FilePositions,
     file: &'a Path,
     /// Key path of the mapping being read, named by syntax errors.
@@ -107,19 +136,27 @@ impl Builder<'_> {
         })
     }
 
-    fn document(&mut self) -> Result<Value> {
+    /// Every document of the stream; anchors do not cross documents.
+    fn documents(&mut self) -> Result<Vec<Value>> {
+        let mut docs = Vec::new();
         loop {
             let (ev, m) = self.next()?;
             match ev {
-                Event::StreamStart | Event::DocumentStart | Event::Nothing => continue,
-                Event::StreamEnd | Event::DocumentEnd => return Ok(Value::Null),
-                other => return self.node(other, m, ""),
+                Event::StreamEnd => return Ok(docs),
+                Event::StreamStart | Event::DocumentStart | Event::DocumentEnd | Event::Nothing => continue,
+                other => {
+                    self.anchors.clear();
+                    docs.push(self.node(other, m, "")?);
+                }
             }
         }
     }
 
     fn node(&mut self, ev: Event, m: Marker, path: &str) -> Result<Value> {
         self.pos.record(path, m.line(), m.col() + 1);
+        if !matches!(ev, Event::Alias(_)) {
+            self.budget.node();
+        }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let v = resolve_scalar(&text, style, tag.as_ref());
@@ -128,6 +165,7 @@ impl Builder<'_> {
                 Ok(v)
             }
             Event::SequenceStart(anchor, tag) => {
+                self.enter(&m)?;
                 let mut items = Vec::new();
                 loop {
                     let (ev, m) = self.next()?;
@@ -137,18 +175,19 @@ impl Builder<'_> {
                     let p = join_index(path, items.len());
                     items.push(self.node(ev, m, &p)?);
                 }
+                self.depth -= 1;
                 let v = apply_tag(Value::Array(items), tag.as_ref());
                 self.remember(anchor, &v);
                 Ok(v)
             }
             Event::MappingStart(anchor, tag) => {
+                self.enter(&m)?;
                 let v = apply_tag(self.mapping(path)?, tag.as_ref());
+                self.depth -= 1;
                 self.remember(anchor, &v);
                 Ok(v)
             }
-            Event::Alias(id) => self.anchors.get(&id).cloned().ok_or_else(|| {
-                LoadError::new(ErrorKind::Yaml, "alias refers to an unknown anchor").at(Some(self.loc(&m)))
-            }),
+            Event::Alias(id) => self.alias(id, &m),
             other => {
                 Err(LoadError::new(ErrorKind::Yaml, format!("unexpected YAML event {other:?}")).at(Some(self.loc(&m))))
             }
@@ -157,8 +196,43 @@ impl Builder<'_> {
 
     fn remember(&mut self, anchor: usize, v: &Value) {
         if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+            self.anchors.insert(anchor, (v.clone(), size_of(v)));
         }
+    }
+
+    /// One level deeper; refuses documents nested past [`MAX_DEPTH`].
+    fn enter(&mut self, m: &Marker) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(LoadError::new(
+                ErrorKind::Yaml,
+                format!("document nested deeper than {MAX_DEPTH} levels"),
+            )
+            .at(Some(self.loc(m)))
+            .at_path(self.current.clone()));
+        }
+        Ok(())
+    }
+
+    /// The value of an alias, counted against the expansion budget before it is copied.
+    fn alias(&mut self, id: usize, m: &Marker) -> Result<Value> {
+        let Some((v, size)) = self.anchors.get(&id) else {
+            return Err(LoadError::new(ErrorKind::Yaml, "alias refers to an unknown anchor").at(Some(self.loc(m))));
+        };
+        if !self.budget.alias(*size) {
+            let name = alias_name(self.src, m.index());
+            return Err(LoadError::new(
+                ErrorKind::Yaml,
+                format!(
+                    "excessive aliasing: alias *{name} would grow the document past {} nodes, most of them \
+                     copies made by aliases (a YAML \"billion laughs\" bomb?); refused",
+                    self.budget.decoded()
+                ),
+            )
+            .at(Some(self.loc(m)))
+            .at_path(self.current.clone()));
+        }
+        Ok(v.clone())
     }
 
     fn mapping(&mut self, path: &str) -> Result<Value> {
@@ -170,10 +244,16 @@ impl Builder<'_> {
             let (ev, km) = self.next()?;
             let key = match ev {
                 Event::MappingEnd => break,
-                Event::Scalar(text, _, _, _) => text,
-                Event::Alias(id) => match self.anchors.get(&id) {
+                Event::Scalar(text, style, _, tag) => match resolve_scalar(&text, style, tag.as_ref()) {
+                    Value::String(s) => s,
+                    _ if text == "<<" => text,
+                    other => return Err(self.non_string_key(&other, &km, path)),
+                },
+                Event::Alias(id) => match self.anchors.get(&id).map(|(v, _)| v) {
                     Some(Value::String(s)) => s.clone(),
-                    Some(v) if !v.is_object() && !v.is_array() => scalar_text(v),
+                    Some(v) if !v.is_object() && !v.is_array() => {
+                        return Err(self.non_string_key(&v.clone(), &km, path))
+                    }
                     _ => return Err(self.complex_key(&km)),
                 },
                 _ => return Err(self.complex_key(&km)),
@@ -206,6 +286,26 @@ impl Builder<'_> {
             map.insert(key, v);
         }
         Ok(Value::Object(apply_merges(map, merged)))
+    }
+
+    /// Compose reads mapping keys as strings only: `1:`, `true:` or `~:` must be quoted.
+    fn non_string_key(&self, key: &Value, m: &Marker, path: &str) -> LoadError {
+        let shown = if key.is_null() {
+            "null".to_owned()
+        } else {
+            key.to_string()
+        };
+        let within = if path.is_empty() {
+            "the top level".to_owned()
+        } else {
+            path.to_owned()
+        };
+        LoadError::new(
+            ErrorKind::Yaml,
+            format!("non-string key {shown} in {within}: mapping keys must be strings (quote it)"),
+        )
+        .at(Some(self.loc(m)))
+        .at_path(path)
     }
 
     fn complex_key(&self, m: &Marker) -> LoadError {
@@ -252,12 +352,14 @@ fn apply_merges(explicit: Map<String, Value>, merged: Vec<Map<String, Value>>) -
     result
 }
 
-fn scalar_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
+/// The anchor name an alias at char offset `at` of `src` refers to (`*name`).
+fn alias_name(src: &str, at: usize) -> String {
+    src.chars()
+        .skip(at)
+        .skip_while(|&c| c == '*')
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}' | '[' | '{'))
+        .take(200)
+        .collect()
 }
 
 fn is_core_tag(tag: Option<&Tag>, suffix: &str) -> bool {

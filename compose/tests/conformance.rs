@@ -1,49 +1,17 @@
 //! Every conformance case through the library: the canonical document equals Docker Compose's output,
 //! refused cases are refused with a located message, and every accepted case fits the typed model.
 
-use compose::{load, load_document, LoadOptions};
+mod support;
+
+use compose::{load, load_document};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use support::options;
 
 fn conformance_dir() -> Option<PathBuf> {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/config");
     // Canonical, so the expected `{{ROOT}}` matches the loader's resolved paths even when shared/ is a symlink.
     d.canonicalize().ok().filter(|d| d.is_dir())
-}
-
-fn options(root: &Path, case: &Path) -> LoadOptions {
-    let cmd = std::fs::read_to_string(case.join("cmd")).unwrap_or_default();
-    let lines: Vec<&str> = cmd.split('\n').collect();
-    let wd = root.join(lines.first().copied().unwrap_or_default());
-    let mut opts = LoadOptions {
-        working_dir: Some(wd),
-        ..LoadOptions::default()
-    };
-    let args: Vec<&str> = lines.get(1).map(|l| l.split_whitespace().collect()).unwrap_or_default();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let v = it.next().map(|s| s.to_string()).unwrap_or_default();
-        match *a {
-            "-f" => opts.files.push(v),
-            "-p" => opts.project_name = Some(v),
-            "--env-file" => opts.env_files.push(PathBuf::from(v)),
-            "--profile" => opts.profiles.push(v),
-            "--project-directory" => opts.project_directory = Some(PathBuf::from(v)),
-            other => panic!(
-                "case {} uses an argument this test does not know: {other}",
-                case.display()
-            ),
-        }
-    }
-    let mut env: indexmap::IndexMap<String, String> =
-        [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into_iter().collect();
-    for l in lines.iter().skip(2) {
-        if let Some((k, v)) = l.split_once('=') {
-            env.insert(k.to_owned(), v.to_owned());
-        }
-    }
-    opts.environment = Some(env);
-    opts
 }
 
 #[test]
@@ -92,7 +60,11 @@ fn all_cases_agree_with_docker_compose() {
                 continue;
             }
         };
-        let text = serde_json::to_string(&compose::output::escape_dollars(&got.document)).unwrap_or_default();
+        let text = serde_json::to_string(&compose::output::escape_dollars(&compose::output::printable(
+            &got.document,
+            compose::output::Format::Json,
+        )))
+        .unwrap_or_default();
         let got_v: Value = serde_json::from_str(&text.replace(&root_s, "{{ROOT}}")).unwrap_or_default();
         if got_v != want {
             failures.push(format!("{name}: differs from Docker Compose"));

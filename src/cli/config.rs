@@ -142,13 +142,13 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         }
         return Ok(out);
     }
-    let mut v = output::canonical_order(doc);
-    if !args.no_interpolate {
-        v = output::escape_dollars(&v);
-    }
     let format = match args.format {
         OutputFormat::Yaml => Format::Yaml,
         OutputFormat::Json => Format::Json,
     };
+    let mut v = output::printable(doc, format);
+    if !args.no_interpolate {
+        v = output::escape_dollars(&v);
+    }
     output::render(&v, format).map_err(|e| anyhow::anyhow!("cannot render the configuration: {e}"))
 }

@@ -76,8 +76,10 @@ pub struct BlkioConfig {
 #[serde(default)]
 pub struct BlkioLimit {
     /// Device path.
+    #[serde(alias = "Path")]
     pub path: String,
     /// Bytes (or operations) per second.
+    #[serde(alias = "Rate")]
     pub rate: Option<ByteSize>,
 }
 
@@ -86,8 +88,10 @@ pub struct BlkioLimit {
 #[serde(default)]
 pub struct BlkioWeight {
     /// Device path.
+    #[serde(alias = "Path")]
     pub path: String,
     /// Relative weight.
+    #[serde(alias = "Weight")]
     pub weight: Option<u16>,
 }
 

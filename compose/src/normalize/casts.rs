@@ -47,6 +47,66 @@ const INTS: [&str; 10] = [
     "mem_swappiness",
 ];
 
+/// Service fields Compose stores as plain (non-pointer) values with `omitempty`: a zero value is not printed.
+const OMIT_ZERO: [&str; 39] = [
+    "cgroup_parent",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_shares",
+    "cpu_quota",
+    "cpu_period",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpus",
+    "cpuset",
+    "domainname",
+    "hostname",
+    "ipc",
+    "isolation",
+    "mac_address",
+    "mem_limit",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "pids_limit",
+    "platform",
+    "privileged",
+    "read_only",
+    "restart",
+    "runtime",
+    "shm_size",
+    "stdin_open",
+    "stop_signal",
+    "tty",
+    "use_api_socket",
+    "user",
+    "userns_mode",
+    "uts",
+    "working_dir",
+    "pull_refresh_after",
+    "container_name",
+];
+
+/// Byte sizes, already normalised to strings of bytes.
+const BYTES: [&str; 4] = ["mem_limit", "mem_reservation", "memswap_limit", "shm_size"];
+
+fn is_zero(key: &str, v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty() || (s == "0" && BYTES.contains(&key)),
+        _ => false,
+    }
+}
+
+/// Drops the zero values Compose leaves out of its output (`privileged: false`, `cpus: 0`, `user: ""`).
+pub fn omit_zeros(svc: &mut Map<String, Value>) {
+    svc.retain(|k, v| !(OMIT_ZERO.contains(&k.as_str()) && is_zero(k, v)));
+}
+
 /// Applies the service-level coercions.
 pub fn casts(svc: &mut Map<String, Value>) {
     BOOLS.iter().for_each(|k| cast_bool(svc, k));

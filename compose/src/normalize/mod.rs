@@ -1,6 +1,7 @@
 //! Short syntaxes to long ones and Compose's defaults, so the result is the canonical model Docker Compose prints.
 
 pub mod casts;
+pub mod devices;
 pub mod ports;
 pub mod resources;
 pub mod service;

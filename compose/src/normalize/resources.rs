@@ -131,7 +131,7 @@ fn filter_normalize(
             let om = label_mapping(o, &format!("{kind}.{name}.driver_opts"))?;
             r.insert("driver_opts".into(), Value::Object(om));
         }
-        if kind == "networks" && !external {
+        if kind == "networks" {
             r.entry("ipam").or_insert(json!({}));
         }
         out.insert(name, Value::Object(r));

@@ -1,6 +1,6 @@
 //! One service to its canonical long form.
 
-use super::casts::{cast_bool, cast_int, casts};
+use super::casts::{cast_bool, cast_int, casts, omit_zeros};
 use super::ports::{normalize_long_port, parse_short_port};
 use super::units::{format_duration, parse_bytes, parse_duration};
 use super::volumes::short_to_long;
@@ -85,6 +85,8 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
         }
     }
     devices(svc, &p("devices"))?;
+    super::devices::gpus(svc);
+    super::devices::blkio(svc, &p("blkio_config"))?;
     for key in ["post_start", "pre_stop"] {
         hooks(svc, key, &p(key))?;
     }
@@ -92,10 +94,23 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
         let l = string_list(v);
         svc.insert("group_add".into(), Value::Array(l));
     }
-    networks(svc);
+    if let Some(Value::Array(models)) = svc.get("models") {
+        let m: Map<String, Value> = models
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|n| (n.to_owned(), Value::Null))
+            .collect();
+        svc.insert("models".into(), Value::Object(m));
+    }
+    if svc.contains_key("provider") {
+        provider(svc);
+    } else {
+        networks(svc);
+    }
     depends_on(svc, &p("depends_on"))?;
     develop(svc);
     casts(svc);
+    omit_zeros(svc);
     Ok(())
 }
 
@@ -268,6 +283,10 @@ fn volumes(v: &Value, path: &str) -> Result<Value> {
 fn long_volume(m: &Map<String, Value>, path: &str) -> Result<Value> {
     let mut m = m.clone();
     let kind = m.get("type").and_then(Value::as_str).unwrap_or("volume").to_owned();
+    if let Some(Value::String(t)) = m.get("target") {
+        let t = super::volumes::clean_target(t);
+        m.insert("target".into(), json!(t));
+    }
     if kind == "volume" && !m.contains_key("volume") {
         m.insert("volume".into(), json!({}));
     }
@@ -281,7 +300,11 @@ fn long_volume(m: &Map<String, Value>, path: &str) -> Result<Value> {
             let s = scalar_string(&size)
                 .and_then(|s| parse_bytes(&s))
                 .ok_or_else(|| err(&format!("{path}.tmpfs.size"), "expected a byte size"))?;
-            t.insert("size".into(), json!(s.to_string()));
+            if s == 0 {
+                t.shift_remove("size");
+            } else {
+                t.insert("size".into(), json!(s.to_string()));
+            }
         }
     }
     cast_bool(&mut m, "read_only");
@@ -340,8 +363,8 @@ fn deploy(v: &mut Value, path: &str) -> Result<()> {
             }
         }
     }
-    if let Some(Value::Object(l)) = m.get("labels") {
-        let lm = label_mapping(&Value::Object(l.clone()), &format!("{path}.labels"))?;
+    if let Some(l) = m.get("labels") {
+        let lm = label_mapping(l, &format!("{path}.labels"))?;
         m.insert("labels".into(), Value::Object(lm));
     }
     Ok(())
@@ -350,6 +373,11 @@ fn deploy(v: &mut Value, path: &str) -> Result<()> {
 fn bytes_field(m: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
     if let Some(v) = m.get(key).cloned() {
         if v.is_null() {
+            return Ok(());
+        }
+        // A YAML integer is taken as is, negative ones too (`memswap_limit: -1` means unlimited swap).
+        if let Some(n) = v.as_i64() {
+            m.insert(key.into(), json!(n.to_string()));
             return Ok(());
         }
         let n = scalar_string(&v).and_then(|s| parse_bytes(&s)).ok_or_else(|| {
@@ -416,6 +444,15 @@ fn file_refs(v: &Value, secret: bool, path: &str) -> Result<Value> {
     Ok(Value::Array(out))
 }
 
+/// A provider service's options are lists of strings (a single value is a list of one).
+fn provider(svc: &mut Map<String, Value>) {
+    if let Some(Value::Object(opts)) = svc.get_mut("provider").and_then(|p| p.get_mut("options")) {
+        for v in opts.values_mut() {
+            *v = Value::Array(string_list(v));
+        }
+    }
+}
+
 fn networks(svc: &mut Map<String, Value>) {
     if svc.contains_key("network_mode") {
         return;
@@ -468,25 +505,20 @@ fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
                 .or_insert(json!({"condition": "service_started", "required": true, "restart": true}));
         }
     }
-    let mut implied = Vec::new();
+    // Links restart with their target (Compose adds `restart: true`); volumes_from do not.
+    if let Some(Value::Array(links)) = svc.get("links") {
+        for s in links.iter().filter_map(Value::as_str) {
+            deps.entry(s.split(':').next().unwrap_or(s).to_owned())
+                .or_insert(json!({"condition": "service_started", "required": true, "restart": true}));
+        }
+    }
     if let Some(Value::Array(vf)) = svc.get("volumes_from") {
         for s in vf.iter().filter_map(Value::as_str) {
             if !s.starts_with("container:") {
-                implied.push(s.split(':').next().unwrap_or(s).to_owned());
+                deps.entry(s.split(':').next().unwrap_or(s).to_owned())
+                    .or_insert(json!({"condition": "service_started", "required": true}));
             }
         }
-    }
-    if let Some(Value::Array(links)) = svc.get("links") {
-        implied.extend(
-            links
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|s| s.split(':').next().unwrap_or(s).to_owned()),
-        );
-    }
-    for s in implied {
-        deps.entry(s)
-            .or_insert(json!({"condition": "service_started", "required": true}));
     }
     if !deps.is_empty() {
         svc.insert("depends_on".into(), Value::Object(deps));

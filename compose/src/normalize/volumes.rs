@@ -65,13 +65,32 @@ pub fn is_host_path(source: &str) -> bool {
     source.starts_with(['.', '/', '~']) || is_drive(source.as_bytes()) || source == "."
 }
 
-/// Container paths lose a trailing slash (`/media/` → `/media`), as Compose cleans them.
-fn clean_target(t: &str) -> String {
-    let trimmed = t.trim_end_matches('/');
-    if trimmed.is_empty() {
-        "/".into()
-    } else {
-        trimmed.to_owned()
+/// Container paths are cleaned like Go's `path.Clean` (`/media/` → `/media`, `//./pipe/x` → `/pipe/x`), as
+/// Compose cleans them.
+pub fn clean_target(t: &str) -> String {
+    if t.is_empty() {
+        return ".".into();
+    }
+    let rooted = t.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in t.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let body = parts.join("/");
+    match (rooted, body.is_empty()) {
+        (true, _) => format!("/{body}"),
+        (false, true) => ".".into(),
+        (false, false) => body,
     }
 }
 

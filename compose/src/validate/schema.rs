@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 
 const SCHEMA_TEXT: &str = include_str!("../../schema/compose-spec.json");
 
-fn schema() -> &'static Value {
+/// The embedded Compose JSON schema.
+pub fn schema() -> &'static Value {
     static S: OnceLock<Value> = OnceLock::new();
     S.get_or_init(|| serde_json::from_str(SCHEMA_TEXT).unwrap_or(Value::Bool(true)))
 }

@@ -29,7 +29,7 @@ pub fn check(services: &Map<String, Value>, doc: &Map<String, Value>) -> Result<
     let configs = top(doc, "configs", &empty);
     for (name, svc) in services {
         let at = |k: &str| format!("services.{name}.{k}");
-        if svc.get("image").is_none() && svc.get("build").is_none() {
+        if svc.get("image").is_none() && svc.get("build").is_none() && svc.get("provider").is_none() {
             return Err(LoadError::new(ErrorKind::Semantic, format!("service {name:?} has neither an image nor a build context specified: expected `image:` or `build:`"))
                 .at_path(format!("services.{name}")));
         }
