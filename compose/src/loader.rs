@@ -129,6 +129,7 @@ impl Session {
                 e.at(loc)
             })?;
         }
+        dedupe_lists(&mut doc);
         validate::schema::validate_document(&doc, &pos)?;
         self.positions.push(pos);
         Ok(doc)
@@ -151,6 +152,44 @@ impl Session {
         extends::apply(self, &mut doc, &file, base_dir, env)?;
         paths::resolve_document(&mut doc, base_dir);
         Ok(doc)
+    }
+}
+
+/// Service lists Compose de-duplicates before it validates (so `cap_add: [A, A]` is `[A]`, not an error).
+const DEDUPED: [&str; 14] = [
+    "cap_add",
+    "cap_drop",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "tmpfs",
+    "profiles",
+    "expose",
+    "links",
+    "ports",
+    "volumes",
+    "sysctls",
+    "labels",
+    "environment",
+];
+
+fn dedupe_lists(doc: &mut Value) {
+    let Some(Value::Object(services)) = doc.get_mut("services") else {
+        return;
+    };
+    for svc in services.values_mut().filter_map(Value::as_object_mut) {
+        for key in DEDUPED {
+            if let Some(Value::Array(items)) = svc.get_mut(key) {
+                let mut seen: Vec<Value> = Vec::new();
+                items.retain(|i| {
+                    let dup = seen.contains(i);
+                    if !dup {
+                        seen.push(i.clone());
+                    }
+                    !dup
+                });
+            }
+        }
     }
 }
 
@@ -260,7 +299,7 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
     loaded.disabled_services = profiles::apply(&mut services, &active);
     validate::conflicts::check_resources(top).map_err(locate)?;
     validate::conflicts::check_services(&services, top).map_err(locate)?;
-    validate::semantic::check(&services, top).map_err(locate)?;
+    validate::semantic::check(&services, &loaded.disabled_services, top).map_err(locate)?;
     crate::graph::check_cycles(&services).map_err(locate)?;
     if opts.normalize {
         let used = normalize::resources::used_by(&services);

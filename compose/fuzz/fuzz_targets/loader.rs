@@ -19,6 +19,6 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(loaded) = compose::load_document(&opts) {
         let _ = compose::Project::from_loaded(&loaded).map(|p| p.graph().start_order());
-        let _ = compose::output::render(&compose::output::canonical_order(&loaded.document), compose::output::Format::Yaml);
+        let _ = compose::output::render(&compose::output::printable(&loaded.document, compose::output::Format::Json), compose::output::Format::Json);
     }
 });

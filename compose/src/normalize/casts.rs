@@ -19,9 +19,15 @@ pub fn cast_bool(m: &mut Map<String, Value>, key: &str) {
     }
 }
 
-/// Turns a string `key` of `m` into an integer when it reads as one.
+/// Turns a string `key` of `m` into an integer when it reads as one; a fractional number is truncated, as
+/// Compose's conversion to an integer field does.
 pub fn cast_int(m: &mut Map<String, Value>, key: &str) {
-    if let Some(n) = m.get(key).and_then(Value::as_str).and_then(|s| s.parse::<i64>().ok()) {
+    let n = match m.get(key) {
+        Some(Value::String(s)) => s.parse::<i64>().ok(),
+        Some(Value::Number(n)) if !n.is_i64() && !n.is_u64() => n.as_f64().map(|f| f.trunc() as i64),
+        _ => None,
+    };
+    if let Some(n) = n {
         m.insert(key.into(), json!(n));
     }
 }
@@ -102,15 +108,82 @@ fn is_zero(key: &str, v: &Value) -> bool {
     }
 }
 
-/// Drops the zero values Compose leaves out of its output (`privileged: false`, `cpus: 0`, `user: ""`).
+/// Service lists and mappings Compose leaves out when empty.
+const OMIT_EMPTY: [&str; 34] = [
+    "annotations",
+    "cap_add",
+    "cap_drop",
+    "configs",
+    "device_cgroup_rules",
+    "devices",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "env_file",
+    "environment",
+    "expose",
+    "external_links",
+    "extra_hosts",
+    "group_add",
+    "labels",
+    "label_file",
+    "links",
+    "post_start",
+    "pre_stop",
+    "ports",
+    "profiles",
+    "secrets",
+    "security_opt",
+    "storage_opt",
+    "sysctls",
+    "tmpfs",
+    "ulimits",
+    "volumes",
+    "volumes_from",
+    "gpus",
+    "models",
+    "blkio_config",
+    "depends_on",
+];
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+/// Drops the zero values Compose leaves out of its output (`privileged: false`, `cpus: 0`, `user: ""`,
+/// `dns: []`, `logging.options: {}`).
 pub fn omit_zeros(svc: &mut Map<String, Value>) {
-    svc.retain(|k, v| !(OMIT_ZERO.contains(&k.as_str()) && is_zero(k, v)));
+    svc.retain(|k, v| {
+        !(OMIT_ZERO.contains(&k.as_str()) && is_zero(k, v) || OMIT_EMPTY.contains(&k.as_str()) && is_empty(v))
+    });
+    if let Some(Value::Object(l)) = svc.get_mut("logging") {
+        if l.get("options").is_some_and(is_empty) {
+            l.shift_remove("options");
+        }
+    }
+    if let Some(Value::Object(d)) = svc.get_mut("develop") {
+        if d.get("watch").is_some_and(is_empty) {
+            d.shift_remove("watch");
+        }
+    }
 }
 
 /// Applies the service-level coercions.
 pub fn casts(svc: &mut Map<String, Value>) {
     BOOLS.iter().for_each(|k| cast_bool(svc, k));
     INTS.iter().for_each(|k| cast_int(svc, k));
+    if let Some(f) = svc
+        .get("cpu_percent")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<f64>().ok())
+    {
+        let n = if f.fract() == 0.0 { json!(f as i64) } else { json!(f) };
+        svc.insert("cpu_percent".into(), n);
+    }
     if let Some(v) = svc.get("cpus").cloned() {
         if let Some(f) = scalar_string(&v).and_then(|s| s.parse::<f64>().ok()) {
             svc.insert("cpus".into(), json!(f));

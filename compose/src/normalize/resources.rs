@@ -131,6 +131,11 @@ fn filter_normalize(
             let om = label_mapping(o, &format!("{kind}.{name}.driver_opts"))?;
             r.insert("driver_opts".into(), Value::Object(om));
         }
+        for flag in ["attachable", "internal"] {
+            if kind == "networks" && r.get(flag) == Some(&Value::Bool(false)) {
+                r.shift_remove(flag);
+            }
+        }
         if kind == "networks" {
             r.entry("ipam").or_insert(json!({}));
         }

@@ -50,6 +50,14 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
         let m = label_mapping(v, &p("sysctls"))?;
         svc.insert("sysctls".into(), Value::Object(m));
     }
+    if let Some(Value::Array(items)) = svc.get("expose") {
+        if let Some(i) = items.iter().position(|i| i.as_f64().is_some() && i.as_i64().is_none()) {
+            return Err(err(
+                &format!("{}[{i}]", p("expose")),
+                format!("unsupported expose value {}: expected a port or range", items[i]),
+            ));
+        }
+    }
     for key in ["dns", "dns_search", "tmpfs", "expose", "dns_opt"] {
         if let Some(v) = svc.get(key) {
             let l = string_list(v);
@@ -378,6 +386,11 @@ fn bytes_field(m: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> 
         // A YAML integer is taken as is, negative ones too (`memswap_limit: -1` means unlimited swap).
         if let Some(n) = v.as_i64() {
             m.insert(key.into(), json!(n.to_string()));
+            return Ok(());
+        }
+        // A YAML float (`1e3`, `2.5`) is lost by Compose's decoding: the field ends up unset.
+        if v.is_f64() {
+            m.shift_remove(key);
             return Ok(());
         }
         let n = scalar_string(&v).and_then(|s| parse_bytes(&s)).ok_or_else(|| {

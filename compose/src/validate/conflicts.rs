@@ -91,8 +91,44 @@ pub fn check_services(services: &Map<String, Value>, doc: &Map<String, Value>) -
         platforms(svc, &at)?;
         ssh(svc, &at)?;
         device_requests(svc, &at)?;
+        targets(svc, &at)?;
+        health_test(svc, &at)?;
     }
     Ok(())
+}
+
+/// Long-syntax ports and devices need a target.
+fn targets(svc: &Map<String, Value>, at: &str) -> Result<()> {
+    for (key, what) in [("ports", "a target port"), ("devices", "a mount target")] {
+        let Some(Value::Array(items)) = svc.get(key) else {
+            continue;
+        };
+        if let Some(i) = items
+            .iter()
+            .position(|i| i.is_object() && i.get("target").is_none_or(Value::is_null))
+        {
+            return Err(refuse(
+                format!("{at}.{key}[{i}]"),
+                format!("{at}.{key}[{i}] is missing {what}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A health check test given as a list starts with CMD, CMD-SHELL or NONE.
+fn health_test(svc: &Map<String, Value>, at: &str) -> Result<()> {
+    let first = match svc.get("healthcheck").and_then(|h| h.get("test")) {
+        Some(Value::Array(a)) if !a.is_empty() => a[0].as_str().unwrap_or_default(),
+        _ => return Ok(()),
+    };
+    if matches!(first, "CMD" | "CMD-SHELL" | "NONE") {
+        return Ok(());
+    }
+    Err(refuse(
+        format!("{at}.healthcheck.test"),
+        format!("healthcheck.test must start with \"CMD\", \"CMD-SHELL\" or \"NONE\", not {first:?}"),
+    ))
 }
 
 fn non_empty(v: Option<&Value>) -> bool {

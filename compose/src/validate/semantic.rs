@@ -20,8 +20,9 @@ fn top<'a>(doc: &'a Map<String, Value>, key: &str, empty: &'a Map<String, Value>
     doc.get(key).and_then(Value::as_object).unwrap_or(empty)
 }
 
-/// Checks the (normalised) services against each other and the top-level resources.
-pub fn check(services: &Map<String, Value>, doc: &Map<String, Value>) -> Result<()> {
+/// Checks the (normalised) services against each other and the top-level resources; `disabled` are the
+/// services left out by profiles (a dependency on one may be optional, one on an undefined service may not).
+pub fn check(services: &Map<String, Value>, disabled: &Map<String, Value>, doc: &Map<String, Value>) -> Result<()> {
     let empty = Map::new();
     let networks = top(doc, "networks", &empty);
     let volumes = top(doc, "volumes", &empty);
@@ -36,7 +37,8 @@ pub fn check(services: &Map<String, Value>, doc: &Map<String, Value>) -> Result<
         if let Some(Value::Object(deps)) = svc.get("depends_on") {
             for (dep, d) in deps {
                 let required = d.get("required").and_then(Value::as_bool).unwrap_or(true);
-                if !services.contains_key(dep) && required {
+                let defined = services.contains_key(dep) || (disabled.contains_key(dep) && !required);
+                if !defined {
                     let hint = suggest(dep, services.keys().map(String::as_str))
                         .map(|s| format!(" (did you mean {s:?}?)"))
                         .unwrap_or_default();

@@ -22,7 +22,7 @@ SERVICE_NAMES = ["a", "b", "c"]
 DURATIONS = ["30s", "1m30s", "500ms", "1h", "0s", "${NUM}s", "10"]
 SIZES = ["1g", "512m", "100k", "1024", "0", "1.5g", "${NUM}m", "-1"]
 INTS = ["1", "0", "${NUM}", "-1", "100"]
-BOOLS = ["true", "false", "${TRUE}", "yes", "0"]
+BOOLS = ["true", "false", "${TRUE}"]
 POOLS = {
     "duration": DURATIONS, "stop_grace_period": DURATIONS, "interval": DURATIONS, "timeout": DURATIONS,
     "start_period": DURATIONS, "delay": DURATIONS, "window": DURATIONS, "monitor": DURATIONS,
@@ -45,13 +45,25 @@ POOLS = {
     "mode": ["0400", "ingress", "host", "0o777"], "driver": ["bridge", "local", "overlay"],
     "subnet": ["10.0.0.0/24", "fd00::/64"], "gateway": ["10.0.0.1"], "ipv4_address": ["10.0.0.5"],
     "tmpfs": ["/run", "/tmp:size=1m"], "dns": ["8.8.8.8"], "expose": ["80", "90-91/udp"],
-    "platform": ["linux/amd64", "linux/arm64"], "count": ["all", "1", "2"],
+    "platform": ["linux/amd64", "linux/arm64"], "count": ["all", "1", "2"], "model": ["ai/smollm2"],
+    "file": ["./f.txt", "/etc/hostname"], "context": [".", "./ctx"], "dockerfile": ["Dockerfile", "x.Dockerfile"],
+    "hostname": ["h1", "host.example"], "container_name": ["c1", "my_c"], "working_dir": ["/app", "/"],
+    "stop_signal": ["SIGTERM", "SIGKILL"], "cgroup_parent": ["/x"], "runtime": ["runc"], "ipc": ["host", "shareable"],
+    "pid": ["host"], "uts": ["host"], "userns_mode": ["host"], "isolation": ["default"], "cpuset": ["0-1", "0"],
+    "mac_address": ["02:42:ac:11:00:02"], "domainname": ["example.com"], "name": ["n1", "my-name", "${VAR}"],
+    "aliases": ["al1", "al2"], "capabilities": ["gpu", "compute"], "device_ids": ["0", "1"],
+    "test": ["CMD-SHELL true", "NONE"], "source": ["s1", "n1", "./src"], "content": ["hello"],
+    "environment_var": ["VAR"], "cap_add": ["NET_ADMIN", "ALL"], "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"],
+    "group_add": ["mail", "42"], "sysctls": ["net.core.somaxconn=1024"], "profiles": ["p1", "p2"],
+    "annotations": ["a=b"], "dns_search": ["example.com"], "dns_opt": ["ndots:1"], "storage_opt": ["size=1G"],
 }
 
 
 class Gen:
     def __init__(self, seed):
         self.r = random.Random(seed)
+        # At most one edge value per document, so most documents stay valid and get compared in full.
+        self.edges = 1 if self.r.random() < 0.4 else 0
 
     def chance(self, p):
         return self.r.random() < p
@@ -65,25 +77,33 @@ class Gen:
         if "enum" in s:
             return self.r.choice(s["enum"])
         pool = POOLS.get(key) or POOLS.get(s.get("format"))
-        if pool and self.chance(0.9):
+        if pool and self.chance(0.97):
             return self.r.choice(pool)
         return self.r.choice(WORDS)
 
     def value(self, s, depth=0, key=None):
         """A value meant to fit `s` (the value of `key`), sometimes an edge value that may not."""
         s = self.resolve(s)
-        if self.chance(0.02) or depth > 6:
+        if (self.edges and self.chance(0.05)) or depth > 6:
+            self.edges = 0
             return self.r.choice(EDGE)
         if not isinstance(s, dict):
             return self.r.choice(WORDS)
-        for key in ("oneOf", "anyOf"):
-            if key in s:
-                return self.value(self.r.choice(s[key]), depth + 1, key)
+        for comb in ("oneOf", "anyOf"):
+            if comb in s:
+                branches = [self.resolve(b) for b in s[comb]]
+                typed = [b for b in branches if isinstance(b, dict) and b.get("type") in ("boolean", "integer", "number")]
+                if typed:
+                    v = self.value(self.r.choice(typed), depth + 1, key)
+                    # Interpolated values arrive as strings: Compose casts them back.
+                    return str(v).lower() if self.chance(0.2) and not isinstance(v, str) else v
+                return self.value(self.r.choice(branches), depth + 1, key)
         if "enum" in s:
             return self.r.choice(s["enum"])
         t = s.get("type")
         if isinstance(t, list):
-            t = self.r.choice(t)
+            typed = [x for x in t if x in ("boolean", "integer", "number")]
+            t = self.r.choice(typed or t)
         if t == "object" or "properties" in s:
             return self.mapping(s, depth)
         if t == "array":
@@ -102,13 +122,16 @@ class Gen:
         out = {}
         props = s.get("properties", {})
         keys = list(props)
-        for k in self.r.sample(keys, min(len(keys), self.r.randint(0, 4))):
+        chosen = set(self.r.sample(keys, min(len(keys), self.r.randint(0, 2 if depth else 4))))
+        chosen |= set(s.get("required", [])) & set(keys)
+        for k in [k for k in keys if k in chosen]:
             out[k] = self.value(props[k], depth + 1, k)
         for pat, ps in s.get("patternProperties", {}).items():
             if self.chance(0.5):
                 name = "x-ext" if pat.startswith("^x-") else self.r.choice(["k1", "K_2", "a.b", "lbl"])
                 out[name] = self.value(ps, depth + 1)
-        if self.chance(0.03):
+        if self.edges and self.chance(0.03):
+            self.edges = 0
             out[self.r.choice(["x-extra", "unknown_key"])] = self.r.choice(WORDS)
         return out
 
@@ -129,7 +152,19 @@ class Gen:
 
     def resources(self, kind, names):
         d = DEFS[kind]
-        return {n: (None if self.chance(0.2) else self.value(d)) for n in names}
+        if kind in ("secret", "config"):
+            sources = [{"file": "./f.txt"}, {"environment": "VAR"}, {"external": True}, {"name": "n-${NUM}", "file": "./f.txt"}]
+            if kind == "config":
+                sources.append({"content": "hello ${VAR}"})
+            out = {}
+            for n in names:
+                r = dict(self.r.choice(sources))
+                if self.chance(0.3):
+                    r["labels"] = {"a": "b"}
+                out[n] = r
+            return out
+        empty = kind in ("network", "volume") and self.chance(0.2)
+        return {n: (None if empty else self.value(d)) for n in names}
 
     def document(self, full=True):
         doc = {"services": {}}
@@ -145,6 +180,19 @@ class Gen:
             if self.chance(0.1):
                 doc["x-common"] = {"k": self.r.choice(WORDS)}
         return doc
+
+
+def plain_is_string(x):
+    """True when `x` written unquoted still reads as this string in YAML."""
+    if not x or x.startswith(("$", "-", ".", "~")) or not all(c.isalnum() or c in "._/-" for c in x):
+        return False
+    if x.lower() in ("true", "false", "null", "yes", "no", "on", "off", "y", "n"):
+        return False
+    try:
+        float(x.replace("_", ""))
+        return False
+    except ValueError:
+        return not x.lower().startswith(("0x", "0o", "0b"))
 
 
 def scalar(v):
@@ -202,11 +250,11 @@ class Emitter:
 
     def inline(self, x):
         if isinstance(x, (dict, list)):
-            if not x and self.anchors and self.g.chance(0.2):
+            if not x and self.anchors and self.g.chance(0.05):
                 return "*" + self.g.r.choice(list(self.anchors))
             return json.dumps(x, ensure_ascii=False)
-        if isinstance(x, str) and self.g.chance(0.3) and x and not x.startswith("$"):
-            return x if all(c.isalnum() or c in "._/-" for c in x) else scalar(x)
+        if isinstance(x, str) and self.g.chance(0.3) and plain_is_string(x):
+            return x
         return scalar(x)
 
 
@@ -217,6 +265,10 @@ def write_case(seed, out):
     files = []
     for i in range(nfiles):
         doc = g.document(full=(i == 0))
+        if i == 0 and g.chance(0.15):
+            open(os.path.join(out, "base.yaml"), "w").write(
+                "services:\n  base:\n    image: busybox\n    environment: [B=1]\n    volumes: [./b:/b]\n")
+            doc["services"]["ext"] = {"extends": {"file": "base.yaml", "service": "base"}, "ports": ["90"]}
         text = Emitter(g).emit(doc) + "\n"
         if i == 0 and g.chance(0.1):
             text = "x-base: &base\n  restart: always\n  labels: [a=b]\n" + text
@@ -224,15 +276,12 @@ def write_case(seed, out):
         name = "compose.yaml" if i == 0 else f"override{i}.yaml"
         open(os.path.join(out, name), "w").write(text)
         files.append(name)
-    if g.chance(0.15):
-        open(os.path.join(out, "base.yaml"), "w").write("services:\n  base:\n    image: busybox\n    environment: [B=1]\n    volumes: [./b:/b]\n")
-        with open(os.path.join(out, files[0]), "a") as f:
-            f.write("  ext:\n    extends: {file: base.yaml, service: base}\n    ports: ['90']\n")
+
     if g.chance(0.1):
         os.makedirs(os.path.join(out, "inc"), exist_ok=True)
         open(os.path.join(out, "inc", "compose.yaml"), "w").write("services:\n  inc:\n    image: busybox\n    env_file: [{path: ./missing.env, required: false}]\n    volumes: [./data:/d]\n")
         with open(os.path.join(out, files[0]), "a") as f:
-            f.write("include:\n  - inc/compose.yaml\n")
+            f.write("include:\n  - inc/compose.yaml\n" if "\ninclude:" not in open(os.path.join(out, files[0])).read() else "")
     args = []
     for f in files:
         args += ["-f", f]
