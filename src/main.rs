@@ -1,5 +1,6 @@
 //! `berth`: runs Compose stacks on one Linux machine with its own container engine.
 
+mod bridge;
 mod cli;
 mod orchestrator;
 

@@ -1,5 +1,6 @@
 //! Command-line surface: global flags shared with `docker compose`, and dispatch to one module per verb group.
 
+pub mod bridge;
 pub mod config;
 pub mod engine;
 pub mod image;
@@ -55,6 +56,9 @@ pub struct GlobalArgs {
 /// The verbs.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Convert the project to other platforms' formats (Kubernetes manifests).
+    #[command(subcommand)]
+    Bridge(bridge::BridgeCommand),
     /// Parse, resolve and render the Compose file in canonical form.
     Config(config::ConfigArgs),
     /// Manage berth's container engine daemon.
@@ -99,6 +103,7 @@ pub fn init_tracing(level: Option<&str>) {
 /// Runs the chosen verb and turns its outcome into the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Bridge(cmd) => bridge::run(&cli.global, cmd),
         Command::Config(args) => config::run(&cli.global, args),
         Command::Engine(cmd) => engine::run(&cli.global, cmd),
         Command::Image(cmd) => image::run(&cli.global, cmd),
