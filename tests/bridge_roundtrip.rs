@@ -61,11 +61,17 @@ fn seconds(v: Option<&Value>, default: u64) -> u64 {
     total.ceil().max(1.0) as u64
 }
 
+/// `berth config` prints a literal `$` as `$$` (its output can be loaded again); manifests escape it the
+/// same way for Kubernetes' `$(VAR)` expansion, so both sides read `$$` as `$`.
+fn unescape(v: &Value) -> Option<Vec<String>> {
+    strings(v).map(|a| a.into_iter().map(|s| s.replace("$$", "$")).collect())
+}
+
 fn compose_facts(svc: &Value) -> Facts {
     let mut f = Facts {
         image: svc["image"].as_str().unwrap().to_owned(),
-        entrypoint: strings(&svc["entrypoint"]),
-        command: strings(&svc["command"]),
+        entrypoint: unescape(&svc["entrypoint"]),
+        command: unescape(&svc["command"]),
         replicas: svc["deploy"]["replicas"]
             .as_u64()
             .or(svc["scale"].as_u64())
@@ -74,7 +80,7 @@ fn compose_facts(svc: &Value) -> Facts {
     };
     for (k, v) in svc["environment"].as_object().into_iter().flatten() {
         if let Some(v) = v.as_str() {
-            f.env.insert(k.clone(), v.to_owned());
+            f.env.insert(k.clone(), v.replace("$$", "$"));
         }
     }
     for p in svc["ports"].as_array().into_iter().flatten() {
@@ -122,7 +128,7 @@ fn compose_facts(svc: &Value) -> Facts {
         f.mounts.insert(("/dev/shm".into(), false));
     }
     let h = &svc["healthcheck"];
-    if let Some(test) = strings(&h["test"]).filter(|t| t.first().is_some_and(|k| k != "NONE")) {
+    if let Some(test) = unescape(&h["test"]).filter(|t| t.first().is_some_and(|k| k != "NONE")) {
         let argv = match test[0].as_str() {
             "CMD-SHELL" => vec!["/bin/sh".into(), "-c".into(), test[1..].join(" ")],
             _ => test[1..].to_vec(),
@@ -143,10 +149,6 @@ fn compose_facts(svc: &Value) -> Facts {
         ));
     }
     f
-}
-
-fn unescape(v: &Value) -> Option<Vec<String>> {
-    strings(v).map(|a| a.into_iter().map(|s| s.replace("$$", "$")).collect())
 }
 
 fn manifest_facts(objects: &[Value], service: &str) -> Facts {

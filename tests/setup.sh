@@ -15,4 +15,13 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# bridge convert tests: strict validation of the manifests against the Kubernetes JSON schemas (1.30 and
+# the newest this release carries, 1.37). kubectl (for `kubectl kustomize`) comes with the machine: Debian's
+# kubernetes-client is too old.
+kv=1.37.0
+if [[ "$(python3 -m kubernetes_validate --version 2>/dev/null)" != "$kv" ]]; then
+  python3 -m pip install --quiet "kubernetes-validate==$kv" ||
+    python3 -m pip install --quiet --break-system-packages "kubernetes-validate==$kv"
+fi
+command -v kubectl >/dev/null || echo "!!! kubectl not found: the bridge convert tests will fail in CI" >&2
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest

@@ -65,10 +65,11 @@ pub fn canonical(file: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("config json")
 }
 
-/// Whether an external checker is on PATH; in CI (CI=true) a missing one fails the test.
-pub fn have(tool: &str, test: &str) -> bool {
+/// Whether an external checker runs (`probe` is a shell command); in CI (CI=true) a missing one fails the test.
+pub fn have(probe: &str, test: &str) -> bool {
+    let tool = probe;
     let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
+        .args(["-c", &format!("{probe} >/dev/null 2>&1")])
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
