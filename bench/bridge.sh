@@ -51,4 +51,9 @@ done
 mean=$((total / runs))
 printf 'bridge convert, 50 services: mean %d.%03d ms, best %d.%03d ms over %d runs (goal < 50 ms)\n' \
   $((mean / 1000)) $((mean % 1000)) $((best / 1000)) $((best % 1000)) "$runs"
-(( mean < 50000 )) && echo "PASS" || echo "FAIL: over 50 ms"
+# CPU time too: on a loaded machine wall time measures the queue, not the converter.
+TIMEFORMAT='%U %S'
+cpu=$( { time (for _ in $(seq 1 "$runs"); do "$berth" -f "$dir/compose.yaml" bridge convert --stdout >/dev/null 2>&1; done) ; } 2>&1 )
+read -r u s <<<"$cpu"
+echo "CPU time per conversion (user+sys): $(echo "($u + $s) * 1000 / $runs" | bc -l | cut -c1-6) ms"
+(( mean < 50000 )) && echo "PASS" || echo "FAIL: over 50 ms wall (see CPU time if the machine is busy)"
