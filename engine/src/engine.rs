@@ -40,6 +40,8 @@ impl Engine {
     pub fn open(config: EngineConfig, monitor_exe: Option<PathBuf>) -> Result<Arc<Self>> {
         std::fs::create_dir_all(config.tmp_dir()).ctx(|| format!("creating {}", config.tmp_dir().display()))?;
         clear_dir(&config.tmp_dir());
+        // Mounts and scratch files of builds a crash interrupted.
+        crate::build::recover(&config.root);
         let db = Arc::new(StateDb::open(&config.db_file())?);
         let images = Arc::new(ImageStore::open(&config.root, db.clone())?);
         images.gc()?;

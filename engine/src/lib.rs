@@ -1,6 +1,7 @@
 //! berth's container engine: image store, containers on libcontainer, monitor, health, events, state and the Docker Engine API server.
 
 pub mod api;
+pub mod build;
 pub mod config;
 pub mod containers;
 pub mod daemon;

@@ -1,6 +1,7 @@
 //! The Docker Engine API over axum: versioned and unversioned paths, Docker's error bodies.
 
 mod archive;
+mod build;
 mod containers;
 mod distribution;
 mod events;
@@ -70,6 +71,7 @@ pub fn router(engine: AppState) -> Router {
         .merge(events::routes())
         .merge(top_stats::routes())
         .merge(archive::routes())
+        .merge(build::routes())
         .merge(volumes::routes())
         .merge(networks::routes())
         .fallback(|| async { ApiError(EngineError::NotFound("page not found".into())) })

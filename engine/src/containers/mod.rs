@@ -12,7 +12,7 @@ mod view;
 
 pub use create::CreateRequest;
 pub use actions::{Action, ContainerEvent};
-pub use lifecycle::WaitCondition;
+pub use lifecycle::{parse_signal, WaitCondition};
 pub use logs::{LogChunk, LogOptions};
 pub use stdin::StdinSink;
 pub use view::{CopyMount, ListOptions};

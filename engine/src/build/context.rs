@@ -1,0 +1,105 @@
+//! The build context: the request body (a tar, plain or gzip/zstd-compressed, or a bare Dockerfile) unpacked into
+//! a directory, the Dockerfile read from it, then `.dockerignore` (or `<Dockerfile>.dockerignore`) applied.
+
+use super::dockerfile::{self, Dockerfile};
+use super::ignore::Ignore;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+/// Unpacks `body` into `dir`, reads and parses the Dockerfile `name`, applies the ignore file.
+pub fn prepare(body: &Path, dir: &Path, name: &str) -> Result<Dockerfile, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let name = if name.is_empty() { "Dockerfile" } else { name };
+    let text = match open(body)? {
+        Body::Tar(r) => {
+            let mut a = tar::Archive::new(r);
+            a.set_preserve_permissions(true);
+            a.set_preserve_mtime(true);
+            a.set_preserve_ownerships(true);
+            a.set_overwrite(true);
+            a.unpack(dir).map_err(|e| format!("unpacking the build context: {e}"))?;
+            read_dockerfile(dir, name)?
+        }
+        Body::Plain(text) => text,
+    };
+    let df = dockerfile::parse(name, &text)?;
+    let ignore = read_ignore(dir, name)?;
+    if !ignore.is_empty() {
+        apply(dir, &ignore).map_err(|e| format!("applying .dockerignore: {e}"))?;
+    }
+    Ok(df)
+}
+
+enum Body {
+    Tar(Box<dyn Read>),
+    Plain(String),
+}
+
+fn open(body: &Path) -> Result<Body, String> {
+    let f = std::fs::File::open(body).map_err(|e| format!("reading the build context: {e}"))?;
+    let mut r = BufReader::with_capacity(1 << 20, f);
+    let head = r.fill_buf().map_err(|e| format!("reading the build context: {e}"))?.to_vec();
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Body::Tar(Box::new(flate2::bufread::MultiGzDecoder::new(r))));
+    }
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let d = zstd::stream::read::Decoder::with_buffer(r).map_err(|e| e.to_string())?;
+        return Ok(Body::Tar(Box::new(d)));
+    }
+    if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err("bzip2 and xz compressed build contexts are not supported by berth yet: send a plain or gzip tar".into());
+    }
+    if head.is_empty() || (head.len() >= 262 && &head[257..262] == b"ustar") {
+        return Ok(Body::Tar(Box::new(r)));
+    }
+    let mut text = String::new();
+    r.read_to_string(&mut text)
+        .map_err(|_| "the build context is neither a tar archive nor a UTF-8 Dockerfile".to_owned())?;
+    Ok(Body::Plain(text))
+}
+
+fn read_dockerfile(dir: &Path, name: &str) -> Result<String, String> {
+    let (rel, escaped) = super::paths::clean(name);
+    if escaped {
+        return Err(format!("the Dockerfile ({name}) must be within the build context"));
+    }
+    let path = super::paths::resolve(dir, &rel, true).map_err(|e| e.to_string())?;
+    let alt = dir.join(rel.to_lowercase());
+    let path = if !path.is_file() && name == "Dockerfile" && alt.is_file() { alt } else { path };
+    std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("Cannot locate specified Dockerfile: {name}"),
+        _ => format!("reading {name}: {e}"),
+    })
+}
+
+fn read_ignore(dir: &Path, name: &str) -> Result<Ignore, String> {
+    let specific = format!("{}.dockerignore", super::paths::clean(name).0);
+    for candidate in [specific.as_str(), ".dockerignore"] {
+        if let Ok(text) = std::fs::read_to_string(dir.join(candidate)) {
+            return Ignore::parse(candidate, &text);
+        }
+    }
+    Ok(Ignore::default())
+}
+
+/// Removes what the ignore file excludes (directories only when nothing under them is kept).
+fn apply(dir: &Path, ignore: &Ignore) -> std::io::Result<()> {
+    let mut dirs = Vec::new();
+    for e in walkdir::WalkDir::new(dir).min_depth(1) {
+        let e = e.map_err(std::io::Error::other)?;
+        let rel = e.path().strip_prefix(dir).map_err(std::io::Error::other)?.to_string_lossy().into_owned();
+        if !ignore.excluded(&rel) {
+            continue;
+        }
+        if e.file_type().is_dir() {
+            dirs.push(e.path().to_owned());
+        } else {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    // Deepest first; a directory that still holds kept files stays.
+    for d in dirs.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
+    Ok(())
+}

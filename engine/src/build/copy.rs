@@ -1,0 +1,337 @@
+//! COPY and ADD into a mounted step rootfs: sources resolved in the context (or another stage's rootfs), globs,
+//! directory contents, local archives unpacked by ADD, owners from `--chown`, modes kept or set by `--chmod`,
+//! parents made as needed; and the content hash of the sources (the cache key of the step).
+
+use super::paths::{clean, glob, has_glob, resolve};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// A resolved source.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A path on the host (inside the source root) and its name in the context.
+    Path {
+        /// Host path (top-level symlinks followed).
+        host: PathBuf,
+        /// The name it is copied under (last element).
+        name: String,
+    },
+    /// Here-document content (named like its delimiter's file).
+    Inline {
+        /// File name.
+        name: String,
+        /// Content.
+        data: Vec<u8>,
+    },
+}
+
+/// How copied entries are owned and moded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Owner {
+    /// uid:gid for everything copied (and parents made); None = 0:0.
+    pub ids: Option<(u32, u32)>,
+    /// `--chmod` bits.
+    pub chmod: Option<u32>,
+}
+
+/// Resolves `srcs` (expanded) against `root`; `what` names the root in errors (`build context`, `stage x`).
+pub fn resolve_sources(root: &Path, srcs: &[String], what: &str, excludes: &[String]) -> Result<Vec<Source>, String> {
+    let ex = super::ignore::Ignore::parse("--exclude", &excludes.join("\n"))?;
+    let mut out = Vec::new();
+    for s in srcs {
+        let (rel, escaped) = clean(s);
+        if escaped && what == "build context" {
+            return Err(format!("forbidden path outside the build context: {s}"));
+        }
+        let matches = if has_glob(&rel) {
+            let m = glob(root, &rel);
+            if m.is_empty() {
+                return Err(format!("no source files were specified (no match for {s:?} in the {what})"));
+            }
+            m
+        } else {
+            vec![rel.clone()]
+        };
+        for m in matches {
+            if !ex.is_empty() && ex.excluded(&m) {
+                continue;
+            }
+            let host = resolve(root, &m, true).map_err(|e| format!("{s}: {e}"))?;
+            if host.symlink_metadata().is_err() {
+                return Err(format!(
+                    "file not found in {what}{}: stat {s}: file does not exist",
+                    if what == "build context" { " or excluded by .dockerignore" } else { "" }
+                ));
+            }
+            let name = m.rsplit('/').next().unwrap_or("").to_owned();
+            out.push(Source::Path { host, name });
+        }
+    }
+    Ok(out)
+}
+
+/// A digest of every source's names, modes, owners (when kept), link targets and content.
+pub fn content_hash(sources: &[Source]) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    for s in sources {
+        match s {
+            Source::Inline { name, data } => {
+                h.update(format!("inline {name} {}\n", data.len()));
+                h.update(data);
+            }
+            Source::Path { host, name } => {
+                h.update(format!("src {name}\n"));
+                for e in walkdir::WalkDir::new(host).sort_by_file_name() {
+                    let e = e.map_err(std::io::Error::other)?;
+                    let m = e.path().symlink_metadata()?;
+                    let rel = e.path().strip_prefix(host).unwrap_or(e.path());
+                    h.update(format!("{} {:o} {}:{} {}\n", rel.display(), m.mode(), m.uid(), m.gid(), m.len()));
+                    if m.file_type().is_symlink() {
+                        h.update(std::fs::read_link(e.path())?.as_os_str().as_encoded_bytes());
+                    } else if m.is_file() {
+                        std::io::copy(&mut std::fs::File::open(e.path())?, &mut HashWriter(&mut h))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Copies `sources` to `dest` (absolute, inside `rootfs`). `add` unpacks local archives.
+pub fn copy(rootfs: &Path, sources: &[Source], dest: &str, dest_is_dir: bool, add: bool, owner: Owner) -> Result<(), String> {
+    let dest_rel = clean(dest).0;
+    let as_dir = dest_is_dir || sources.len() > 1 || resolve(rootfs, &dest_rel, true).map(|p| p.is_dir()).unwrap_or(false);
+    if sources.len() > 1 && !dest_is_dir {
+        return Err("When using COPY with more than one source file, the destination must be a directory and end with a /".into());
+    }
+    for s in sources {
+        match s {
+            Source::Inline { name, data } => {
+                let target = if as_dir { format!("{dest_rel}/{name}") } else { dest_rel.clone() };
+                let host = make_parent(rootfs, &target, owner)?;
+                write_file(&host, data, 0o644, owner)?;
+            }
+            Source::Path { host, name } => {
+                let meta = host.metadata().map_err(|e| format!("{name}: {e}"))?;
+                if meta.is_dir() {
+                    let target = make_dir(rootfs, &dest_rel, owner)?;
+                    copy_tree(host, &target, owner).map_err(|e| format!("copying {name}: {e}"))?;
+                } else if add && is_archive(host) {
+                    let target = make_dir(rootfs, &dest_rel, owner)?;
+                    unpack(host, &target).map_err(|e| format!("unpacking {name}: {e}"))?;
+                } else {
+                    let target = if as_dir { format!("{dest_rel}/{name}") } else { dest_rel.clone() };
+                    let dst = make_parent(rootfs, &target, owner)?;
+                    copy_entry(host, &dst, &meta, owner).map_err(|e| format!("copying {name}: {e}"))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ids(owner: Owner) -> (u32, u32) {
+    owner.ids.unwrap_or((0, 0))
+}
+
+/// Makes the parents of `rel` (new ones owned like the copy); returns the host path of `rel` itself.
+fn make_parent(rootfs: &Path, rel: &str, owner: Owner) -> Result<PathBuf, String> {
+    let (parent, name) = match rel.rsplit_once('/') {
+        Some((p, n)) => (p, n),
+        None => ("", rel),
+    };
+    let dir = make_dir(rootfs, parent, owner)?;
+    if name.is_empty() {
+        return Err("the destination is the root directory".into());
+    }
+    Ok(dir.join(name))
+}
+
+/// Makes directory `rel` and its parents (new ones 0755 and owned like the copy); returns its host path.
+fn make_dir(rootfs: &Path, rel: &str, owner: Owner) -> Result<PathBuf, String> {
+    let mut done = String::new();
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        done = if done.is_empty() { part.to_owned() } else { format!("{done}/{part}") };
+        let host = resolve(rootfs, &done, true).map_err(|e| format!("/{done}: {e}"))?;
+        match host.symlink_metadata() {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(format!("cannot copy to /{done}: it exists and is not a directory")),
+            Err(_) => {
+                std::fs::create_dir(&host).map_err(|e| format!("creating /{done}: {e}"))?;
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+                let (u, g) = ids(owner);
+                std::os::unix::fs::lchown(&host, Some(u), Some(g)).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    resolve(rootfs, rel, true).map_err(|e| format!("/{rel}: {e}"))
+}
+
+fn write_file(dst: &Path, data: &[u8], mode: u32, owner: Owner) -> Result<(), String> {
+    remove_existing(dst).map_err(|e| e.to_string())?;
+    std::fs::write(dst, data).map_err(|e| format!("writing {}: {e}", dst.display()))?;
+    finish(dst, owner.chmod.unwrap_or(mode), owner, None).map_err(|e| e.to_string())
+}
+
+fn remove_existing(dst: &Path) -> std::io::Result<()> {
+    match dst.symlink_metadata() {
+        Ok(m) if !m.is_dir() => std::fs::remove_file(dst),
+        _ => Ok(()),
+    }
+}
+
+/// Copies a directory's contents into `dst` (which exists).
+fn copy_tree(src: &Path, dst: &Path, owner: Owner) -> std::io::Result<()> {
+    let top = src.metadata()?;
+    for e in walkdir::WalkDir::new(src).min_depth(1).sort_by_file_name() {
+        let e = e.map_err(std::io::Error::other)?;
+        let rel = e.path().strip_prefix(src).map_err(std::io::Error::other)?;
+        let meta = e.path().symlink_metadata()?;
+        copy_entry(e.path(), &dst.join(rel), &meta, owner)?;
+    }
+    // The destination takes the source directory's mode when the copy made it (Docker's tar of ".").
+    let _ = top;
+    Ok(())
+}
+
+/// Copies one file, symlink, directory (not its contents) or special file.
+fn copy_entry(src: &Path, dst: &Path, meta: &std::fs::Metadata, owner: Owner) -> std::io::Result<()> {
+    let ft = meta.file_type();
+    let mode = meta.mode() & 0o7777;
+    if ft.is_dir() {
+        match dst.symlink_metadata() {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                std::fs::remove_file(dst)?;
+                std::fs::create_dir(dst)?;
+            }
+            Err(_) => std::fs::create_dir(dst)?,
+        }
+        return finish(dst, owner.chmod.unwrap_or(mode), owner, Some(meta));
+    }
+    remove_existing(dst)?;
+    if ft.is_symlink() {
+        std::os::unix::fs::symlink(std::fs::read_link(src)?, dst)?;
+        let (u, g) = ids(owner);
+        std::os::unix::fs::lchown(dst, Some(u), Some(g))?;
+        return set_times(dst, meta);
+    }
+    if ft.is_file() {
+        std::fs::copy(src, dst)?;
+        return finish(dst, owner.chmod.unwrap_or(mode), owner, Some(meta));
+    }
+    // Devices and FIFOs: made as they are (the engine runs as root).
+    let kind = nix::sys::stat::SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT);
+    nix::sys::stat::mknod(dst, kind, nix::sys::stat::Mode::from_bits_truncate(mode), meta.rdev())
+        .map_err(std::io::Error::from)?;
+    finish(dst, mode, owner, Some(meta))
+}
+
+fn finish(dst: &Path, mode: u32, owner: Owner, times: Option<&std::fs::Metadata>) -> std::io::Result<()> {
+    let (u, g) = ids(owner);
+    std::os::unix::fs::lchown(dst, Some(u), Some(g))?;
+    // chown clears set-id bits: set the mode after it.
+    std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode))?;
+    match times {
+        Some(m) => set_times(dst, m),
+        None => Ok(()),
+    }
+}
+
+fn set_times(dst: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    let ts = TimeSpec::new(meta.mtime(), meta.mtime_nsec());
+    utimensat(None, dst, &ts, &ts, UtimensatFlags::NoFollowSymlink).map_err(std::io::Error::from)
+}
+
+/// Whether ADD unpacks this file: a tar, possibly gzip-, bzip2-, xz- or zstd-compressed.
+fn is_archive(path: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(path) else { return false };
+    let Ok(mut r) = decompressed(BufReader::new(f)) else { return false };
+    let mut head = vec![0u8; 512];
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n == 512 && &head[257..262] == b"ustar"
+}
+
+fn decompressed<'a, R: BufRead + 'a>(mut r: R) -> std::io::Result<Box<dyn Read + 'a>> {
+    let head = r.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r)?))
+    } else if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Err(std::io::Error::other("bzip2 and xz archives are not supported by berth's ADD yet"))
+    } else {
+        Ok(Box::new(r))
+    }
+}
+
+/// Unpacks an archive into `dst`, keeping the owners and modes it records.
+fn unpack(src: &Path, dst: &Path) -> std::io::Result<()> {
+    let r = decompressed(BufReader::new(std::fs::File::open(src)?))?;
+    let mut a = tar::Archive::new(r);
+    a.set_preserve_permissions(true);
+    a.set_preserve_ownerships(true);
+    a.set_preserve_mtime(true);
+    a.set_overwrite(true);
+    a.unpack(dst)
+}
+
+/// Parses `--chown` against the rootfs's /etc/passwd and /etc/group (`user`, `user:group`, ids).
+pub fn parse_chown(rootfs: &Path, spec: &str) -> Result<(u32, u32), String> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let uid = match user.parse::<u32>() {
+        Ok(n) => n,
+        Err(_) => lookup(rootfs, "etc/passwd", user)
+            .ok_or_else(|| format!("unable to convert uid/gid chown string to host mapping: can't find uid for user {user}: no such user: {user}"))?,
+    };
+    let group = group.unwrap_or(user);
+    let gid = match group.parse::<u32>() {
+        Ok(n) => n,
+        Err(_) => lookup(rootfs, "etc/group", group)
+            .ok_or_else(|| format!("unable to convert uid/gid chown string to host mapping: can't find gid for group {group}: no such group: {group}"))?,
+    };
+    Ok((uid, gid))
+}
+
+fn lookup(rootfs: &Path, file: &str, name: &str) -> Option<u32> {
+    let path = resolve(rootfs, file, true).ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[0] == name).then(|| f[2].parse().ok()).flatten()
+    })
+}
+
+/// Parses `--chmod` (octal).
+pub fn parse_chmod(spec: &str) -> Result<u32, String> {
+    u32::from_str_radix(spec, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("invalid --chmod={spec}: expected octal bits such as 0755"))
+}

@@ -1,0 +1,385 @@
+//! The Dockerfile, parsed once with the `parse-dockerfile` crate into berth's own typed instructions, each with
+//! its line and source text (for progress lines, history and errors).
+
+use parse_dockerfile::{Command, Flag, HealthcheckArguments, Instruction, JsonOrStringArray, Source};
+
+/// A command in exec form (JSON array) or shell form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CmdForm {
+    /// `["a", "b"]`.
+    Exec(Vec<String>),
+    /// `a b` (run by the stage's SHELL).
+    Shell(String),
+}
+
+/// A COPY/ADD source: a path in the context (or stage) or a here-document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CopySrc {
+    /// A path or glob (unexpanded).
+    Path(String),
+    /// `<<EOF` content and whether variables expand in it.
+    HereDoc {
+        /// The body.
+        body: String,
+        /// Variables expand (unquoted delimiter).
+        expand: bool,
+    },
+}
+
+/// One instruction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// `FROM [--platform=P] image [AS name]` (unexpanded).
+    From {
+        /// Image reference, `scratch` or a stage name.
+        image: String,
+        /// Stage name.
+        name: Option<String>,
+        /// `--platform`.
+        platform: Option<String>,
+    },
+    /// `ARG name[=default] ...`.
+    Arg(Vec<(String, Option<String>)>),
+    /// `RUN`.
+    Run {
+        /// The command.
+        cmd: CmdForm,
+        /// `--mount=...` values.
+        mounts: Vec<String>,
+        /// `--network=...`.
+        network: Option<String>,
+        /// Here-documents after the command.
+        heredocs: Vec<(String, bool)>,
+    },
+    /// `COPY` or `ADD`.
+    Copy {
+        /// `ADD` (unpacks local tars, fetches URLs).
+        add: bool,
+        /// Sources.
+        srcs: Vec<CopySrc>,
+        /// Destination.
+        dest: String,
+        /// `--from`.
+        from: Option<String>,
+        /// `--chown`.
+        chown: Option<String>,
+        /// `--chmod`.
+        chmod: Option<String>,
+        /// `--exclude` patterns.
+        exclude: Vec<String>,
+        /// `--checksum` (ADD of a URL).
+        checksum: Option<String>,
+    },
+    /// `ENV` (raw arguments).
+    Env(String),
+    /// `LABEL` (raw arguments).
+    Label(String),
+    /// `EXPOSE` ports.
+    Expose(Vec<String>),
+    /// `WORKDIR`.
+    Workdir(String),
+    /// `USER`.
+    User(String),
+    /// `VOLUME` paths.
+    Volume(Vec<String>),
+    /// `CMD`.
+    Cmd(CmdForm),
+    /// `ENTRYPOINT`.
+    Entrypoint(CmdForm),
+    /// `SHELL`.
+    Shell(Vec<String>),
+    /// `STOPSIGNAL`.
+    StopSignal(String),
+    /// `HEALTHCHECK [options] CMD ...` (`None` command for `HEALTHCHECK NONE`).
+    Healthcheck {
+        /// `--interval=30s` and friends.
+        options: Vec<(String, String)>,
+        /// The test command.
+        cmd: Option<CmdForm>,
+    },
+    /// `ONBUILD <instruction>` (the instruction's text).
+    Onbuild(String),
+    /// `MAINTAINER`.
+    Maintainer(String),
+}
+
+/// An instruction with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instr {
+    /// 1-based line in the Dockerfile.
+    pub line: usize,
+    /// The instruction as written (continuations joined), e.g. `COPY a /b`.
+    pub text: String,
+    /// What it says.
+    pub kind: Kind,
+}
+
+/// A parsed Dockerfile.
+#[derive(Debug, Clone)]
+pub struct Dockerfile {
+    /// The escape character (`\` unless `# escape=`).
+    pub escape: char,
+    /// Every instruction in order (ARGs before the first FROM included).
+    pub instrs: Vec<Instr>,
+}
+
+/// Parses `text`; errors name `name` (the Dockerfile's path in the context) and the line.
+pub fn parse(name: &str, text: &str) -> Result<Dockerfile, String> {
+    let df = parse_dockerfile::parse(text).map_err(|e| format!("{name}:{}: {e}", e.line().max(1)))?;
+    let escape = df.parser_directives.escape.as_ref().map(|d| d.value.value).unwrap_or('\\');
+    let starts: Vec<usize> = df.instructions.iter().map(instr_start).collect();
+    let mut instrs = Vec::new();
+    for (i, ins) in df.instructions.iter().enumerate() {
+        let start = starts[i];
+        let end = starts.get(i + 1).copied().unwrap_or(text.len());
+        let line = text[..start].matches('\n').count() + 1;
+        let src = source_text(&text[start..end], escape);
+        let kind = convert(ins, text, escape).map_err(|e| format!("{name}:{line}: {src}: {e}"))?;
+        instrs.push(Instr { line, text: src, kind });
+    }
+    Ok(Dockerfile { escape, instrs })
+}
+
+/// Parses the text of one ONBUILD trigger (as stored in an image config).
+pub fn parse_trigger(trigger: &str) -> Result<Instr, String> {
+    let text = format!("FROM scratch\n{trigger}\n");
+    let df = parse("ONBUILD trigger", &text)?;
+    let mut ins = df.instrs.into_iter().nth(1).ok_or_else(|| format!("empty ONBUILD trigger {trigger:?}"))?;
+    if matches!(ins.kind, Kind::From { .. } | Kind::Onbuild(_) | Kind::Maintainer(_)) {
+        return Err(format!("{trigger}: not allowed as an ONBUILD trigger"));
+    }
+    ins.line = 0;
+    Ok(ins)
+}
+
+fn instr_start(ins: &Instruction<'_>) -> usize {
+    let span = match ins {
+        Instruction::Add(i) => &i.add.span,
+        Instruction::Arg(i) => &i.arg.span,
+        Instruction::Cmd(i) => &i.cmd.span,
+        Instruction::Copy(i) => &i.copy.span,
+        Instruction::Entrypoint(i) => &i.entrypoint.span,
+        Instruction::Env(i) => &i.env.span,
+        Instruction::Expose(i) => &i.expose.span,
+        Instruction::From(i) => &i.from.span,
+        Instruction::Healthcheck(i) => &i.healthcheck.span,
+        Instruction::Label(i) => &i.label.span,
+        Instruction::Maintainer(i) => &i.maintainer.span,
+        Instruction::Onbuild(i) => &i.onbuild.span,
+        Instruction::Run(i) => &i.run.span,
+        Instruction::Shell(i) => &i.shell.span,
+        Instruction::Stopsignal(i) => &i.stopsignal.span,
+        Instruction::User(i) => &i.user.span,
+        Instruction::Volume(i) => &i.volume.span,
+        Instruction::Workdir(i) => &i.workdir.span,
+        _ => return 0,
+    };
+    span.start
+}
+
+/// The instruction's text with comment lines dropped and continuations joined.
+fn source_text(raw: &str, escape: char) -> String {
+    let cont = format!("{escape}\n");
+    let mut out = String::new();
+    for line in raw.lines() {
+        let t = line.trim_start();
+        if t.starts_with('#') && !out.is_empty() {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let joined = out.replace(&cont, "");
+    joined.trim().lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+fn flags<'a, 'b: 'a>(fs: impl IntoIterator<Item = &'a Flag<'b>>) -> Vec<(String, String)> {
+    fs.into_iter()
+        .map(|f| {
+            (
+                f.name.value.to_string(),
+                f.value.as_ref().map(|v| v.value.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn cmd_form(c: &Command<'_>, escape: char) -> CmdForm {
+    match c {
+        Command::Exec(a) => CmdForm::Exec(a.value.iter().map(|s| s.value.to_string()).collect()),
+        Command::Shell(s) => CmdForm::Shell(join_continuations(s.value, escape)),
+        _ => CmdForm::Shell(String::new()),
+    }
+}
+
+/// Shell-form commands keep the text as written; the classic builder drops `\`+newline.
+fn join_continuations(s: &str, escape: char) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut lines = s.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim_end();
+        if let (Some(body), true) = (trimmed.strip_suffix(escape), lines.peek().is_some()) {
+            out.push_str(body);
+        } else if trimmed.trim_start().starts_with('#') && !out.is_empty() {
+            // Comment lines inside a continued instruction are dropped.
+        } else {
+            out.push_str(line);
+            if lines.peek().is_some() {
+                out.push('\n');
+            }
+        }
+    }
+    out.trim().to_owned()
+}
+
+fn unknown_flag(instr: &str, name: &str) -> String {
+    format!("unknown flag: --{name} (not an option of {instr})")
+}
+
+fn convert(ins: &Instruction<'_>, text: &str, escape: char) -> Result<Kind, String> {
+    Ok(match ins {
+        Instruction::From(f) => {
+            let mut platform = None;
+            for (k, v) in flags(&f.options) {
+                match k.as_str() {
+                    "platform" => platform = Some(v),
+                    _ => return Err(unknown_flag("FROM", &k)),
+                }
+            }
+            Kind::From {
+                image: f.image.value.to_string(),
+                name: f.as_.as_ref().map(|(_, n)| n.value.to_lowercase()),
+                platform,
+            }
+        }
+        Instruction::Arg(a) => Kind::Arg(arg_pairs(&a.arguments.value, escape)?),
+        Instruction::Run(r) => {
+            let (mut mounts, mut network) = (Vec::new(), None);
+            for (k, v) in flags(&r.options) {
+                match k.as_str() {
+                    "mount" => mounts.push(v),
+                    "network" => network = Some(v),
+                    "security" => {}
+                    _ => return Err(unknown_flag("RUN", &k)),
+                }
+            }
+            Kind::Run {
+                cmd: cmd_form(&r.arguments, escape),
+                mounts,
+                network,
+                heredocs: r.here_docs.iter().map(|h| (h.value.to_string(), h.expand)).collect(),
+            }
+        }
+        Instruction::Copy(c) => copy_kind(false, &c.options, &c.src, &c.dest.value)?,
+        Instruction::Add(c) => copy_kind(true, &c.options, &c.src, &c.dest.value)?,
+        Instruction::Env(e) => Kind::Env(e.arguments.value.to_string()),
+        Instruction::Label(l) => Kind::Label(l.arguments.value.to_string()),
+        Instruction::Expose(e) => Kind::Expose(e.arguments.iter().map(|s| s.value.to_string()).collect()),
+        Instruction::Workdir(w) => Kind::Workdir(w.arguments.value.to_string()),
+        Instruction::User(u) => Kind::User(u.arguments.value.to_string()),
+        Instruction::Volume(v) => Kind::Volume(match &v.arguments {
+            JsonOrStringArray::Json(a) => a.value.iter().map(|s| s.value.to_string()).collect(),
+            JsonOrStringArray::String(a) => a.iter().map(|s| s.value.to_string()).collect(),
+        }),
+        Instruction::Cmd(c) => Kind::Cmd(cmd_form(&c.arguments, escape)),
+        Instruction::Entrypoint(c) => Kind::Entrypoint(cmd_form(&c.arguments, escape)),
+        Instruction::Shell(s) => Kind::Shell(s.arguments.iter().map(|s| s.value.to_string()).collect()),
+        Instruction::Stopsignal(s) => Kind::StopSignal(s.arguments.value.to_string()),
+        Instruction::Healthcheck(h) => Kind::Healthcheck {
+            options: flags(&h.options),
+            cmd: match &h.arguments {
+                HealthcheckArguments::Cmd { arguments, .. } => Some(cmd_form(arguments, escape)),
+                _ => None,
+            },
+        },
+        Instruction::Onbuild(o) => {
+            let start = instr_start(&o.instruction);
+            Kind::Onbuild(source_text(&text[start..], escape).trim().to_owned())
+        }
+        Instruction::Maintainer(m) => Kind::Maintainer(m.name.value.to_string()),
+        _ => return Err("instruction not supported".into()),
+    })
+}
+
+fn copy_kind(add: bool, options: &[Flag<'_>], src: &[Source<'_>], dest: &str) -> Result<Kind, String> {
+    let (mut from, mut chown, mut chmod, mut exclude, mut checksum) = (None, None, None, Vec::new(), None);
+    let instr = if add { "ADD" } else { "COPY" };
+    for (k, v) in flags(options) {
+        match k.as_str() {
+            "from" if !add => from = Some(v),
+            "chown" => chown = Some(v),
+            "chmod" => chmod = Some(v),
+            "exclude" => exclude.push(v),
+            "checksum" if add => checksum = Some(v),
+            "link" | "parents" | "keep-git-dir" => {}
+            _ => return Err(unknown_flag(instr, &k)),
+        }
+    }
+    let srcs = src
+        .iter()
+        .map(|s| match s {
+            Source::Path(p) => CopySrc::Path(p.value.to_string()),
+            Source::HereDoc(h) => CopySrc::HereDoc {
+                body: h.value.to_string(),
+                expand: h.expand,
+            },
+            _ => CopySrc::Path(String::new()),
+        })
+        .collect();
+    Ok(Kind::Copy {
+        add,
+        srcs,
+        dest: dest.to_owned(),
+        from,
+        chown,
+        chmod,
+        exclude,
+        checksum,
+    })
+}
+
+fn arg_pairs(args: &str, escape: char) -> Result<Vec<(String, Option<String>)>, String> {
+    let words = super::words::split_words(args, escape);
+    if words.is_empty() {
+        return Err("ARG requires at least one argument".into());
+    }
+    Ok(words
+        .into_iter()
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+            None => (w, None),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instructions_with_lines() {
+        let df = parse(
+            "Dockerfile",
+            "# syntax=x\nFROM busybox AS b\nRUN echo a \\\n  && echo b\nCOPY --chown=1:2 a b /d/\nCMD [\"x\"]\n",
+        )
+        .unwrap();
+        assert_eq!(df.instrs.len(), 4);
+        assert_eq!(df.instrs[1].line, 3);
+        assert_eq!(
+            df.instrs[1].kind,
+            Kind::Run {
+                cmd: CmdForm::Shell("echo a   && echo b".into()),
+                mounts: vec![],
+                network: None,
+                heredocs: vec![]
+            }
+        );
+        assert!(matches!(&df.instrs[2].kind, Kind::Copy { chown: Some(c), srcs, .. } if c == "1:2" && srcs.len() == 2));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse("Dockerfile", "FROM busybox\nFROB x\n").unwrap_err();
+        assert!(e.starts_with("Dockerfile:2:"), "{e}");
+    }
+}

@@ -1,0 +1,164 @@
+//! Images as the builder makes them: the full config file (with history), one committed image per step, layers
+//! made from an upper directory and stored like pulled ones.
+
+use crate::error::{EngineError, IoContext, Result};
+use crate::images::config::RootFs;
+use crate::images::ImageStore;
+use crate::state::LayerRecord;
+use bollard::models::ImageConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Docker's default PATH, set for `FROM scratch`.
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// One history entry of an image config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// RFC 3339 time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The instruction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// No layer for this entry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_layer: bool,
+}
+
+/// An image config file as the builder edits it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigFile {
+    /// CPU architecture.
+    #[serde(default)]
+    pub architecture: String,
+    /// OS.
+    #[serde(default)]
+    pub os: String,
+    /// Architecture variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Creation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Author (MAINTAINER).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Container defaults.
+    #[serde(default)]
+    pub config: ImageConfig,
+    /// Layers.
+    pub rootfs: RootFs,
+    /// One entry per instruction.
+    #[serde(default)]
+    pub history: Vec<History>,
+}
+
+/// A build state: the image so far (None id for scratch before any step).
+#[derive(Debug, Clone)]
+pub struct ImageState {
+    /// Image id once committed.
+    pub id: Option<String>,
+    /// Its config.
+    pub file: ConfigFile,
+    /// Its layers, bottom-most first.
+    pub layers: Vec<LayerRecord>,
+}
+
+impl ImageState {
+    /// The empty image of `FROM scratch`.
+    pub fn scratch() -> Self {
+        ImageState {
+            id: None,
+            file: ConfigFile {
+                architecture: crate::images::load::host_arch().into(),
+                os: "linux".into(),
+                config: ImageConfig {
+                    env: Some(vec![DEFAULT_PATH.into()]),
+                    ..Default::default()
+                },
+                rootfs: RootFs {
+                    typ: "layers".into(),
+                    diff_ids: Vec::new(),
+                },
+                ..Default::default()
+            },
+            layers: Vec::new(),
+        }
+    }
+
+    /// A stored image.
+    pub fn load(images: &ImageStore, id: &str) -> Result<Self> {
+        let rec = images.resolve(id)?;
+        let data = images.blobs().read_verified(&rec.id)?;
+        let file: ConfigFile = serde_json::from_slice(&data)
+            .map_err(|e| EngineError::BadRequest(format!("image {}: unreadable config: {e}", rec.id)))?;
+        Ok(ImageState {
+            id: Some(rec.id),
+            file,
+            layers: rec.layers,
+        })
+    }
+
+    /// Layer directories, top-most first (overlay lowerdir order).
+    pub fn lower_dirs(&self, images: &ImageStore) -> Result<Vec<PathBuf>> {
+        self.layers.iter().rev().map(|l| images.layer_dir(&l.diff_id)).collect()
+    }
+
+    /// Commits the next step: `config` as the new runtime config, the history `entry` (its time and empty_layer
+    /// filled in), and `layer` when the step changed files.
+    pub fn commit(
+        &self,
+        images: &ImageStore,
+        config: ImageConfig,
+        entry: History,
+        layer: Option<LayerRecord>,
+    ) -> Result<ImageState> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let mut file = self.file.clone();
+        file.config = config;
+        file.created = Some(now.clone());
+        file.history.push(History {
+            created: Some(now),
+            empty_layer: layer.is_none(),
+            ..entry
+        });
+        let mut layers = self.layers.clone();
+        if let Some(l) = layer {
+            file.rootfs.diff_ids.push(l.diff_id.clone());
+            layers.push(l);
+        }
+        let data = serde_json::to_vec(&file).map_err(|e| EngineError::internal("encoding an image config", e))?;
+        let _guard = images.ingest_guard();
+        let put = images.blobs().put_bytes(&data, None)?;
+        let rec = images.commit_image(&put.digest, layers.clone(), &[])?;
+        Ok(ImageState {
+            id: Some(rec.id),
+            file,
+            layers,
+        })
+    }
+}
+
+/// Turns `upper` (lower layers `lowers`, top-most first) into a stored layer; None when nothing changed.
+pub fn layer_from_upper(images: &ImageStore, tmp: &Path, upper: &Path, lowers: &[PathBuf]) -> Result<Option<LayerRecord>> {
+    let file = tempfile::NamedTempFile::new_in(tmp).ctx(|| format!("creating a layer file in {}", tmp.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file.as_file());
+    let n = super::diff::write_layer(upper, lowers, &mut out).ctx(|| format!("reading the changes in {}", upper.display()))?;
+    std::io::Write::flush(&mut out).ctx(|| "writing a layer".into())?;
+    drop(out);
+    if n == 0 {
+        return Ok(None);
+    }
+    let _guard = images.ingest_guard();
+    let mut f = std::fs::File::open(file.path()).ctx(|| "reading the layer back".into())?;
+    let put = images.blobs().put(&mut f, None)?;
+    let layer = images.ensure_layer(&put.digest, Some(&put.digest))?;
+    Ok(Some(layer))
+}

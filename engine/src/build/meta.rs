@@ -1,0 +1,279 @@
+//! Instructions that only change the image config (ENV, LABEL, EXPOSE, USER, VOLUME, CMD, ENTRYPOINT, SHELL,
+//! STOPSIGNAL, HEALTHCHECK, ONBUILD, MAINTAINER), evaluated as the classic builder does.
+
+use super::dockerfile::{CmdForm, Kind};
+use super::words::{expand, key_values, Vars};
+use bollard::models::{HealthConfig, ImageConfig};
+
+/// The stage state these instructions read besides the config.
+pub struct MetaCtx<'a> {
+    /// Variables for substitution.
+    pub vars: &'a Vars,
+    /// Escape character.
+    pub escape: char,
+    /// Whether CMD was set in this stage (ENTRYPOINT keeps it then).
+    pub cmd_set: &'a mut bool,
+}
+
+/// The stage's shell (SHELL or `/bin/sh -c`).
+pub fn shell_of(cfg: &ImageConfig) -> Vec<String> {
+    cfg.shell
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+}
+
+/// A command as argv: exec form as is, shell form through the stage's shell.
+pub fn argv(form: &CmdForm, cfg: &ImageConfig) -> Vec<String> {
+    match form {
+        CmdForm::Exec(v) => v.clone(),
+        CmdForm::Shell(s) => {
+            let mut v = shell_of(cfg);
+            v.push(s.clone());
+            v
+        }
+    }
+}
+
+/// Applies a metadata instruction to `cfg`; returns the text for the history entry (expanded).
+pub fn apply(kind: &Kind, cfg: &mut ImageConfig, cx: MetaCtx<'_>) -> Result<String, String> {
+    let x = |w: &str| expand(w, cx.vars, cx.escape);
+    Ok(match kind {
+        Kind::Env(raw) => {
+            let mut shown = Vec::new();
+            for (k, v) in key_values(raw, cx.escape)? {
+                let (k, v) = (x(&k)?, x(&v)?);
+                set_env(cfg.env.get_or_insert_with(Vec::new), &k, &v);
+                shown.push(format!("{k}={v}"));
+            }
+            format!("ENV {}", shown.join(" "))
+        }
+        Kind::Label(raw) => {
+            let mut shown = Vec::new();
+            for (k, v) in key_values(raw, cx.escape)? {
+                let (k, v) = (x(&k)?, x(&v)?);
+                if k.is_empty() {
+                    return Err("LABEL names can not be blank".into());
+                }
+                shown.push(format!("{k:?}={v:?}"));
+                cfg.labels.get_or_insert_with(Default::default).insert(k, v);
+            }
+            format!("LABEL {}", shown.join(" "))
+        }
+        Kind::Expose(ports) => {
+            let mut shown = Vec::new();
+            for p in ports {
+                for port in expand_ports(&x(p)?)? {
+                    shown.push(port.clone());
+                    let list = cfg.exposed_ports.get_or_insert_with(Vec::new);
+                    if !list.contains(&port) {
+                        list.push(port);
+                    }
+                }
+            }
+            format!("EXPOSE {}", shown.join(" "))
+        }
+        Kind::User(u) => {
+            let u = x(u)?;
+            if u.is_empty() {
+                return Err("USER requires a user name or id".into());
+            }
+            cfg.user = Some(u.clone());
+            format!("USER {u}")
+        }
+        Kind::Volume(vs) => {
+            let mut shown = Vec::new();
+            for v in vs {
+                let v = x(v)?;
+                if v.trim().is_empty() {
+                    return Err("VOLUME specified can not be an empty string".into());
+                }
+                let list = cfg.volumes.get_or_insert_with(Vec::new);
+                if !list.contains(&v) {
+                    list.push(v.clone());
+                }
+                shown.push(v);
+            }
+            format!("VOLUME [{}]", shown.join(" "))
+        }
+        Kind::Cmd(form) => {
+            let a = argv(form, cfg);
+            cfg.cmd = Some(a.clone());
+            *cx.cmd_set = true;
+            format!("CMD {}", json(&a))
+        }
+        Kind::Entrypoint(form) => {
+            let a = argv(form, cfg);
+            cfg.entrypoint = if a.is_empty() { None } else { Some(a.clone()) };
+            if !*cx.cmd_set {
+                cfg.cmd = None;
+            }
+            format!("ENTRYPOINT {}", json(&a))
+        }
+        Kind::Shell(s) => {
+            if s.is_empty() {
+                return Err("SHELL requires at least one argument (JSON form)".into());
+            }
+            cfg.shell = Some(s.clone());
+            format!("SHELL {}", json(s))
+        }
+        Kind::StopSignal(s) => {
+            let s = x(s)?;
+            crate::containers::parse_signal(&s).map_err(|e| e.to_string())?;
+            cfg.stop_signal = Some(s.clone());
+            format!("STOPSIGNAL {s}")
+        }
+        Kind::Healthcheck { options, cmd } => healthcheck(cfg, options, cmd.as_ref())?,
+        Kind::Onbuild(trigger) => {
+            let t = trigger_text(trigger)?;
+            cfg.on_build.get_or_insert_with(Vec::new).push(t.clone());
+            format!("ONBUILD {t}")
+        }
+        Kind::Maintainer(m) => format!("MAINTAINER {m}"),
+        other => return Err(format!("not a metadata instruction: {other:?}")),
+    })
+}
+
+/// A trigger as stored: the keyword upper-cased, checked to be allowed.
+fn trigger_text(t: &str) -> Result<String, String> {
+    let (kw, rest) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
+    let kw = kw.to_uppercase();
+    match kw.as_str() {
+        "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into()),
+        "FROM" | "MAINTAINER" => return Err(format!("{kw} isn't allowed as an ONBUILD trigger")),
+        _ => {}
+    }
+    Ok(format!("{kw} {}", rest.trim()).trim().to_owned())
+}
+
+fn json(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Sets `k=v` in an env list, replacing an earlier value of `k`.
+pub fn set_env(env: &mut Vec<String>, k: &str, v: &str) {
+    let entry = format!("{k}={v}");
+    match env.iter_mut().find(|e| e.split_once('=').map(|(a, _)| a) == Some(k) || e.as_str() == k) {
+        Some(slot) => *slot = entry,
+        None => env.push(entry),
+    }
+}
+
+/// `80`, `80/udp`, `8000-8002/tcp` as Docker's `port/proto` keys.
+fn expand_ports(spec: &str) -> Result<Vec<String>, String> {
+    let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
+    let proto = proto.to_lowercase();
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    let bad = || format!("invalid containerPort: {ports}");
+    let (a, b) = match ports.split_once('-') {
+        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        None => {
+            let p = ports.parse::<u16>().map_err(|_| bad())?;
+            (p, p)
+        }
+    };
+    if b < a {
+        return Err(format!("invalid range specified for container port: {ports}"));
+    }
+    Ok((a..=b).map(|p| format!("{p}/{proto}")).collect())
+}
+
+fn healthcheck(cfg: &mut ImageConfig, options: &[(String, String)], cmd: Option<&CmdForm>) -> Result<String, String> {
+    let Some(cmd) = cmd else {
+        cfg.healthcheck = Some(HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        });
+        return Ok("HEALTHCHECK NONE".into());
+    };
+    let mut hc = HealthConfig::default();
+    for (k, v) in options {
+        match k.as_str() {
+            "interval" => hc.interval = Some(duration(k, v)?),
+            "timeout" => hc.timeout = Some(duration(k, v)?),
+            "start-period" => hc.start_period = Some(duration(k, v)?),
+            "start-interval" => hc.start_interval = Some(duration(k, v)?),
+            "retries" => {
+                let n: i64 = v.parse().map_err(|_| format!("--retries={v}: expected a number"))?;
+                if n < 0 {
+                    return Err("--retries cannot be negative".into());
+                }
+                hc.retries = Some(n);
+            }
+            _ => return Err(format!("unknown flag: --{k} (not an option of HEALTHCHECK)")),
+        }
+    }
+    hc.test = Some(match cmd {
+        CmdForm::Exec(v) => std::iter::once("CMD".to_owned()).chain(v.iter().cloned()).collect(),
+        CmdForm::Shell(s) => vec!["CMD-SHELL".into(), s.clone()],
+    });
+    let shown = format!("HEALTHCHECK {:?}", hc.test.as_deref().unwrap_or_default());
+    cfg.healthcheck = Some(hc);
+    Ok(shown)
+}
+
+/// Go durations (`30s`, `1m30s`, `500ms`, `1h`) in nanoseconds; at least 1ms unless 0.
+pub fn duration(flag: &str, s: &str) -> Result<i64, String> {
+    let bad = || format!("--{flag}={s}: expected a duration such as 30s or 1m30s");
+    if s == "0" {
+        return Ok(0);
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let mult = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += n * mult;
+        rest = &rest[unit_len..];
+    }
+    let ns = total as i64;
+    if ns != 0 && ns < 1_000_000 {
+        return Err(format!("--{flag} cannot be less than 1ms"));
+    }
+    Ok(ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_and_durations() {
+        assert_eq!(expand_ports("8000-8002/udp").unwrap(), ["8000/udp", "8001/udp", "8002/udp"]);
+        assert_eq!(expand_ports("80").unwrap(), ["80/tcp"]);
+        assert!(expand_ports("x").is_err());
+        assert_eq!(duration("interval", "1m30s").unwrap(), 90_000_000_000);
+        assert!(duration("interval", "5").is_err());
+    }
+
+    #[test]
+    fn entrypoint_clears_inherited_cmd_only() {
+        let mut cfg = ImageConfig {
+            cmd: Some(vec!["sh".into()]),
+            ..Default::default()
+        };
+        let vars = Vars::new();
+        let mut set = false;
+        let ep = Kind::Entrypoint(CmdForm::Exec(vec!["/bin/x".into()]));
+        apply(&ep, &mut cfg, MetaCtx { vars: &vars, escape: '\\', cmd_set: &mut set }).unwrap();
+        assert_eq!(cfg.cmd, None);
+        let mut set = false;
+        let cmd = Kind::Cmd(CmdForm::Exec(vec!["a".into()]));
+        apply(&cmd, &mut cfg, MetaCtx { vars: &vars, escape: '\\', cmd_set: &mut set }).unwrap();
+        apply(&ep, &mut cfg, MetaCtx { vars: &vars, escape: '\\', cmd_set: &mut set }).unwrap();
+        assert_eq!(cfg.cmd, Some(vec!["a".into()]));
+    }
+}

@@ -1,0 +1,118 @@
+//! Dockerfile builds in the engine with the classic builder's semantics (no BuildKit): the context unpacked once,
+//! `.dockerignore` applied, the Dockerfile parsed, stages the target needs evaluated in order, one committed image
+//! per step (its cache entry), RUN in build containers, COPY/ADD/WORKDIR on step mounts, layers diffed from
+//! overlay upper directories.
+
+mod cache;
+mod commit;
+mod context;
+mod copy;
+mod diff;
+mod dockerfile;
+mod ignore;
+mod image;
+mod meta;
+mod mount;
+mod paths;
+mod run;
+mod stage;
+mod words;
+
+pub use commit::{commit, container_changes, CommitOptions};
+pub use diff::{changes, Change};
+pub use image::{layer_from_upper, ConfigFile, History, ImageState};
+pub use mount::recover;
+pub use run::BUILD_LABEL;
+
+use crate::images::ImageRef;
+use crate::service::Engine;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// `POST /build` options (query parameters, parsed at the API edge).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Dockerfile path inside the context.
+    pub dockerfile: String,
+    /// Tags for the result.
+    pub tags: Vec<ImageRef>,
+    /// `--build-arg` values (None: take it from the engine's environment, as Docker does for `--build-arg K`).
+    pub build_args: HashMap<String, Option<String>>,
+    /// `--label`s.
+    pub labels: HashMap<String, String>,
+    /// Stage to stop at.
+    pub target: Option<String>,
+    /// Ignore the cache.
+    pub no_cache: bool,
+    /// Only the final id.
+    pub quiet: bool,
+    /// Network mode for RUN.
+    pub network_mode: Option<String>,
+    /// `--add-host`s for RUN.
+    pub extra_hosts: Vec<String>,
+    /// /dev/shm size for RUN.
+    pub shm_size: Option<i64>,
+    /// Memory limit for RUN.
+    pub memory: Option<i64>,
+    /// Memory+swap limit for RUN.
+    pub memory_swap: Option<i64>,
+    /// CPU shares for RUN.
+    pub cpu_shares: Option<i64>,
+    /// CPU CFS period for RUN.
+    pub cpu_period: Option<i64>,
+    /// CPU CFS quota for RUN.
+    pub cpu_quota: Option<i64>,
+    /// CPUs for RUN.
+    pub cpuset_cpus: Option<String>,
+    /// Target platform (only this machine's).
+    pub platform: Option<String>,
+    /// Images whose steps may be reused (local only).
+    pub cache_from: Vec<String>,
+}
+
+/// A progress message of a build.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// Text for the client's output.
+    Stream(String),
+    /// The built image's id.
+    Aux(String),
+}
+
+/// Where a build keeps its scratch files (removed at the next engine start).
+pub(crate) fn tmp_dir(root: &Path) -> PathBuf {
+    root.join("build").join("tmp")
+}
+
+/// Builds the context in `context_file` (a tar, possibly compressed, or a bare Dockerfile); streams progress to
+/// `tx`; returns the image id. Errors are the message the client shows.
+pub async fn build(
+    engine: Arc<Engine>,
+    opts: BuildOptions,
+    context_file: PathBuf,
+    tx: mpsc::Sender<Progress>,
+) -> Result<String, String> {
+    let root = engine.config.root.clone();
+    let work = tmp_dir(&root).join(format!("{:016x}", rand::random::<u64>()));
+    let ctx_dir = work.join("context");
+    let df_name = opts.dockerfile.clone();
+    let prepared = {
+        let ctx_dir = ctx_dir.clone();
+        tokio::task::spawn_blocking(move || context::prepare(&context_file, &ctx_dir, &df_name))
+            .await
+            .map_err(|e| format!("preparing the build context: {e}"))?
+    };
+    let result = match prepared {
+        Ok(df) => stage::Builder::new(engine, opts, ctx_dir, df, tx).run().await,
+        Err(e) => Err(e),
+    };
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&work)).await;
+    result
+}
+
+/// Forgets the build cache (`POST /build/prune`); returns how many entries went.
+pub fn prune(root: &Path) -> u64 {
+    cache::Cache::open(root).clear()
+}

@@ -1,0 +1,85 @@
+//! Step mounts: an overlay of an image's layers over a fresh upper dir, for steps the engine does itself (COPY,
+//! ADD, WORKDIR) and for reading another stage's files. All live under `<root>/build/mounts/`, so an engine that
+//! crashed mid-build unmounts and removes them at its next start ([`recover`]).
+
+use crate::error::{EngineError, IoContext, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use std::path::{Path, PathBuf};
+
+/// A mounted step rootfs; unmounted and removed when dropped.
+#[derive(Debug)]
+pub struct StepMount {
+    dir: PathBuf,
+    /// The merged view.
+    pub rootfs: PathBuf,
+    /// The changes.
+    pub upper: PathBuf,
+    /// The layers below, top-most first.
+    pub lowers: Vec<PathBuf>,
+}
+
+/// `<root>/build/mounts`.
+pub fn mounts_dir(root: &Path) -> PathBuf {
+    root.join("build").join("mounts")
+}
+
+impl StepMount {
+    /// Mounts `lowers` (top-most first; empty = an empty root) under `root`'s build mounts.
+    pub fn new(root: &Path, lowers: Vec<PathBuf>) -> Result<Self> {
+        let base = mounts_dir(root);
+        let dir = base.join(format!("{:016x}", rand::random::<u64>()));
+        let (rootfs, upper, work, empty) = (dir.join("rootfs"), dir.join("upper"), dir.join("work"), dir.join("empty"));
+        for d in [&rootfs, &upper, &work, &empty] {
+            std::fs::create_dir_all(d).ctx(|| format!("creating {}", d.display()))?;
+        }
+        let me = StepMount { dir, rootfs, upper, lowers };
+        let lower = if me.lowers.is_empty() {
+            empty.display().to_string()
+        } else {
+            me.lowers.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
+        };
+        let data = format!("lowerdir={lower},upperdir={},workdir={},volatile", me.upper.display(), work.display());
+        let res = mount(Some("overlay"), &me.rootfs, Some("overlay"), MsFlags::empty(), Some(data.as_str()));
+        let res = match res {
+            Err(nix::errno::Errno::EINVAL) => {
+                let data = data.trim_end_matches(",volatile");
+                mount(Some("overlay"), &me.rootfs, Some("overlay"), MsFlags::empty(), Some(data))
+            }
+            other => other,
+        };
+        res.map_err(|e| EngineError::internal(format!("mounting a build rootfs at {}", me.rootfs.display()), e))?;
+        Ok(me)
+    }
+
+    /// Unmounts (the upper dir stays readable until drop).
+    pub fn unmount(&self) -> Result<()> {
+        umount2(&self.rootfs, MntFlags::empty())
+            .or_else(|_| umount2(&self.rootfs, MntFlags::MNT_DETACH))
+            .map_err(|e| EngineError::internal(format!("unmounting {}", self.rootfs.display()), e))
+    }
+}
+
+impl Drop for StepMount {
+    fn drop(&mut self) {
+        let _ = umount2(&self.rootfs, MntFlags::MNT_DETACH);
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), "removing a build mount: {e}");
+        }
+    }
+}
+
+/// Unmounts and removes what a crashed build left under `root`.
+pub fn recover(root: &Path) {
+    let base = mounts_dir(root);
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let prefix = format!("{}/", base.display());
+    for line in text.lines() {
+        if let Some(mp) = line.split(' ').nth(4) {
+            if mp.starts_with(&prefix) {
+                let _ = umount2(mp, MntFlags::MNT_DETACH);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    let _ = std::fs::remove_dir_all(root.join("build").join("tmp"));
+}

@@ -1,0 +1,130 @@
+//! RUN: a build container made from the step's parent image through the container service (so it gets the
+//! isolation of any container: namespaces, cgroup, seccomp, capabilities, network), its output streamed, its
+//! changes turned into a layer, and the container removed with its anonymous volumes whatever happened.
+
+use super::image::{layer_from_upper, ImageState};
+use super::{BuildOptions, Progress};
+use crate::containers::{CreateRequest, LogOptions, WaitCondition};
+use crate::error::EngineError;
+use crate::service::Engine;
+use crate::state::LayerRecord;
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Label on build containers (so they can be told apart and swept).
+pub const BUILD_LABEL: &str = "io.berth.build";
+
+/// What a RUN step runs.
+pub struct RunSpec {
+    /// argv.
+    pub argv: Vec<String>,
+    /// Environment (config env plus build args).
+    pub env: Vec<String>,
+    /// `RUN --network` or the build's network mode.
+    pub network: Option<String>,
+}
+
+/// Runs `spec` on `parent`; returns the layer of its changes (None when it changed nothing).
+pub async fn run(
+    engine: &Arc<Engine>,
+    opts: &BuildOptions,
+    parent: &ImageState,
+    spec: RunSpec,
+    tx: &mpsc::Sender<Progress>,
+) -> Result<Option<LayerRecord>, String> {
+    let image = parent
+        .id
+        .clone()
+        .ok_or("RUN needs a base image with a shell: this stage is FROM scratch with no files")?;
+    let cfg = &parent.file.config;
+    let body = ContainerCreateBody {
+        image: Some(image),
+        cmd: Some(spec.argv),
+        entrypoint: Some(Vec::new()),
+        env: Some(spec.env),
+        working_dir: cfg.working_dir.clone(),
+        user: cfg.user.clone(),
+        labels: Some(HashMap::from([(BUILD_LABEL.to_owned(), "run".to_owned())])),
+        healthcheck: Some(HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        }),
+        host_config: Some(host_config(opts, spec.network)),
+        ..Default::default()
+    };
+    let (id, _) = engine
+        .containers
+        .create(CreateRequest { name: None, body })
+        .map_err(|e| e.to_string())?;
+    let _ = tx.send(Progress::Stream(format!(" ---> Running in {}\n", &id[..12]))).await;
+    let result = run_created(engine, &id, parent, tx).await;
+    if let Err(e) = engine.containers.remove_with_volumes(&id, true, true).await {
+        tracing::warn!(container = %id, "removing a build container: {e}");
+    }
+    let _ = tx.send(Progress::Stream(format!("Removing intermediate container {}\n", &id[..12]))).await;
+    result
+}
+
+fn host_config(opts: &BuildOptions, network: Option<String>) -> HostConfig {
+    HostConfig {
+        network_mode: network.or_else(|| opts.network_mode.clone()).filter(|n| !n.is_empty()),
+        extra_hosts: (!opts.extra_hosts.is_empty()).then(|| opts.extra_hosts.clone()),
+        shm_size: opts.shm_size,
+        memory: opts.memory,
+        memory_swap: opts.memory_swap,
+        cpu_shares: opts.cpu_shares,
+        cpu_period: opts.cpu_period,
+        cpu_quota: opts.cpu_quota,
+        cpuset_cpus: opts.cpuset_cpus.clone(),
+        ..Default::default()
+    }
+}
+
+async fn run_created(
+    engine: &Arc<Engine>,
+    id: &str,
+    parent: &ImageState,
+    tx: &mpsc::Sender<Progress>,
+) -> Result<Option<LayerRecord>, String> {
+    engine.containers.start(id).await.map_err(|e| e.to_string())?;
+    let logs = LogOptions {
+        stdout: true,
+        stderr: true,
+        follow: true,
+        ..Default::default()
+    };
+    let mut tail: Vec<String> = Vec::new();
+    if let Ok((_, mut rx)) = engine.containers.logs(id, logs) {
+        while let Some(chunk) = rx.recv().await {
+            let text = String::from_utf8_lossy(&chunk.data).into_owned();
+            tail.extend(text.lines().map(str::to_owned));
+            if tail.len() > 5 {
+                tail.drain(..tail.len() - 5);
+            }
+            let _ = tx.send(Progress::Stream(text)).await;
+        }
+    }
+    let code = engine
+        .containers
+        .wait(id, WaitCondition::NotRunning)
+        .await
+        .map_err(|e| e.to_string())?;
+    if code != 0 {
+        let mut msg = format!("returned a non-zero code: {code}");
+        if !tail.is_empty() {
+            msg.push_str(&format!(" (last output: {})", tail.join(" | ")));
+        }
+        return Err(msg);
+    }
+    let bundle = engine.containers.runtime().bundle_dir(id);
+    let _ = crate::runtime::rootfs::unmount(&bundle.join("rootfs"));
+    let images = engine.images.clone();
+    let lowers = parent.lower_dirs(&images).map_err(|e| e.to_string())?;
+    let tmp = super::tmp_dir(&engine.config.root);
+    tokio::task::spawn_blocking(move || layer_from_upper(&images, &tmp, &bundle.join("upper"), &lowers))
+        .await
+        .map_err(|e| EngineError::internal("making a layer", e).to_string())?
+        .map_err(|e| e.to_string())
+}
