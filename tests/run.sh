@@ -17,3 +17,10 @@ else
   echo "!!! SKIPPED conformance check: $conformance not found" >&2
   [[ "${CI:-}" != "true" ]] || exit 1
 fi
+build_conformance="${BERTH_BUILD_CONFORMANCE:-../shared/conformance/build}"
+if [[ -f "$build_conformance/check.py" ]]; then
+  tests/build_conformance.sh "$build_conformance"
+else
+  echo "!!! SKIPPED build conformance check: $build_conformance/check.py not found" >&2
+  [[ "${CI:-}" != "true" ]] || exit 1
+fi

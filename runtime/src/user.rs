@@ -60,6 +60,8 @@ pub fn resolve(rootfs: &Path, user: Option<&str>, extra_groups: &[String]) -> Re
     for g in extra_groups {
         additional.push(find_group(&groups, g)?);
     }
+    // Docker (runc) lists the primary group among the supplementary ones: `id` shows `groups=<gid>`.
+    additional.push(gid);
     additional.sort_unstable();
     additional.dedup();
     Ok(ResolvedUser {
@@ -165,10 +167,10 @@ mod tests {
         let u = resolve(r.path(), Some("www"), &[]).unwrap();
         assert_eq!(
             (u.uid, u.gid, u.additional_gids.clone(), u.home.as_str()),
-            (33, 33, vec![50], "/var/www")
+            (33, 33, vec![33, 50], "/var/www")
         );
         let u = resolve(r.path(), Some("1000:staff"), &["root".into()]).unwrap();
-        assert_eq!((u.uid, u.gid, u.additional_gids), (1000, 50, vec![0]));
+        assert_eq!((u.uid, u.gid, u.additional_gids), (1000, 50, vec![0, 50]));
         let u = resolve(r.path(), None, &[]).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (0, 0, "/root"));
         assert!(resolve(r.path(), Some("nobody"), &[]).is_err());

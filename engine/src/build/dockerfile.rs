@@ -125,6 +125,7 @@ pub struct Dockerfile {
 
 /// Parses `text`; errors name `name` (the Dockerfile's path in the context) and the line.
 pub fn parse(name: &str, text: &str) -> Result<Dockerfile, String> {
+    let text = &mark_empty_exec_forms(text);
     let df = parse_dockerfile::parse(text).map_err(|e| format!("{name}:{}: {e}", e.line().max(1)))?;
     let escape = df.parser_directives.escape.as_ref().map(|d| d.value.value).unwrap_or('\\');
     let starts: Vec<usize> = df.instructions.iter().map(instr_start).collect();
@@ -134,7 +135,7 @@ pub fn parse(name: &str, text: &str) -> Result<Dockerfile, String> {
         let end = starts.get(i + 1).copied().unwrap_or(text.len());
         let line = text[..start].matches('\n').count() + 1;
         let src = source_text(&text[start..end], escape);
-        let kind = convert(ins, text, escape).map_err(|e| format!("{name}:{line}: {src}: {e}"))?;
+        let kind = convert(ins, &src, escape).map_err(|e| format!("{name}:{line}: {src}: {e}"))?;
         instrs.push(Instr { line, text: src, kind });
     }
     Ok(Dockerfile { escape, instrs })
@@ -150,6 +151,26 @@ pub fn parse_trigger(trigger: &str) -> Result<Instr, String> {
     }
     ins.line = 0;
     Ok(ins)
+}
+
+/// Stands for `[]`: Docker accepts `ENTRYPOINT []` and `CMD []`, the grammar crate wants one element.
+const EMPTY_EXEC: &str = "berth-empty-exec-form-7f3a9c";
+
+/// Rewrites `ENTRYPOINT []` / `CMD []` lines to a one-element marker the grammar accepts (same lines, so errors
+/// still name the right one).
+fn mark_empty_exec_forms(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        let (kw, rest) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
+        let kw_ok = kw.eq_ignore_ascii_case("ENTRYPOINT") || kw.eq_ignore_ascii_case("CMD");
+        if kw_ok && rest.trim().strip_prefix('[').and_then(|r| r.strip_suffix(']')).is_some_and(|r| r.trim().is_empty()) {
+            out.push_str(&format!("{kw} [\"{EMPTY_EXEC}\"]\n"));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 fn instr_start(ins: &Instruction<'_>) -> usize {
@@ -206,6 +227,7 @@ fn flags<'a, 'b: 'a>(fs: impl IntoIterator<Item = &'a Flag<'b>>) -> Vec<(String,
 
 fn cmd_form(c: &Command<'_>, escape: char) -> CmdForm {
     match c {
+        Command::Exec(a) if a.value.len() == 1 && a.value[0].value == EMPTY_EXEC => CmdForm::Exec(Vec::new()),
         Command::Exec(a) => CmdForm::Exec(a.value.iter().map(|s| s.value.to_string()).collect()),
         Command::Shell(s) => CmdForm::Shell(join_continuations(s.value, escape)),
         _ => CmdForm::Shell(String::new()),
@@ -236,7 +258,7 @@ fn unknown_flag(instr: &str, name: &str) -> String {
     format!("unknown flag: --{name} (not an option of {instr})")
 }
 
-fn convert(ins: &Instruction<'_>, text: &str, escape: char) -> Result<Kind, String> {
+fn convert(ins: &Instruction<'_>, src: &str, escape: char) -> Result<Kind, String> {
     Ok(match ins {
         Instruction::From(f) => {
             let mut platform = None;
@@ -292,9 +314,8 @@ fn convert(ins: &Instruction<'_>, text: &str, escape: char) -> Result<Kind, Stri
                 _ => None,
             },
         },
-        Instruction::Onbuild(o) => {
-            let start = instr_start(&o.instruction);
-            Kind::Onbuild(source_text(&text[start..], escape).trim().to_owned())
+        Instruction::Onbuild(_) => {
+            Kind::Onbuild(src.split_once(char::is_whitespace).map(|(_, t)| t.trim()).unwrap_or("").to_owned())
         }
         Instruction::Maintainer(m) => Kind::Maintainer(m.name.value.to_string()),
         _ => return Err("instruction not supported".into()),
@@ -375,6 +396,9 @@ mod tests {
             }
         );
         assert!(matches!(&df.instrs[2].kind, Kind::Copy { chown: Some(c), srcs, .. } if c == "1:2" && srcs.len() == 2));
+        let df = parse("D", "FROM x\nENTRYPOINT []\nONBUILD RUN a\nONBUILD COPY . /b/\n").unwrap();
+        assert_eq!(df.instrs[1].kind, Kind::Entrypoint(CmdForm::Exec(vec![])));
+        assert_eq!(df.instrs[2].kind, Kind::Onbuild("RUN a".into()));
     }
 
     #[test]

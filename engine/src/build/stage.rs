@@ -451,17 +451,16 @@ impl Builder {
         result
     }
 
+    /// `--label`s: one LABEL step each, in key order, after the target stage (as the classic builder does).
     async fn cli_labels(&mut self, img: ImageState) -> StepResult<ImageState> {
         let mut st = StageRun { img, cmd_set: true, args: Vec::new() };
-        let mut cfg = st.img.file.config.clone();
-        let mut shown: Vec<String> = Vec::new();
-        let mut labels: Vec<(&String, &String)> = self.opts.labels.iter().collect();
+        let mut labels: Vec<(String, String)> = self.opts.labels.clone().into_iter().collect();
         labels.sort();
         for (k, v) in labels {
+            let mut cfg = st.img.file.config.clone();
             cfg.labels.get_or_insert_with(Default::default).insert(k.clone(), v.clone());
-            shown.push(format!("{k:?}={v:?}"));
+            self.commit_meta(&mut st, cfg, &format!("LABEL {k}={v}")).await?;
         }
-        self.commit_meta(&mut st, cfg, &format!("LABEL {}", shown.join(" "))).await?;
         Ok(st.img)
     }
 
