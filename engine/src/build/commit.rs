@@ -6,7 +6,7 @@ use super::image::{layer_from_upper, ImageState};
 use super::meta::{self, MetaCtx};
 use crate::error::{EngineError, Result};
 use crate::images::ImageRef;
-use crate::service::Engine;
+use crate::engine::Engine;
 use bollard::models::ImageConfig;
 use std::sync::Arc;
 

@@ -25,7 +25,7 @@ pub use mount::recover;
 pub use run::BUILD_LABEL;
 
 use crate::images::ImageRef;
-use crate::service::Engine;
+use crate::engine::Engine;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use super::image::{layer_from_upper, ImageState};
 use super::{BuildOptions, Progress};
 use crate::containers::{CreateRequest, LogOptions, WaitCondition};
 use crate::error::EngineError;
-use crate::service::Engine;
+use crate::engine::Engine;
 use crate::state::LayerRecord;
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig};
 use std::collections::HashMap;
@@ -119,7 +119,7 @@ async fn run_created(
         return Err(msg);
     }
     let bundle = engine.containers.runtime().bundle_dir(id);
-    let _ = crate::runtime::rootfs::unmount(&bundle.join("rootfs"));
+    let _ = runtime::rootfs::unmount(&bundle.join("rootfs"));
     let images = engine.images.clone();
     let lowers = parent.lower_dirs(&images).map_err(|e| e.to_string())?;
     let tmp = super::tmp_dir(&engine.config.root);

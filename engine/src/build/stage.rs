@@ -9,7 +9,7 @@ use super::mount::StepMount;
 use super::words::{expand, Vars};
 use super::{BuildOptions, Progress};
 use crate::images::store::short_id;
-use crate::service::Engine;
+use crate::engine::Engine;
 use crate::state::LayerRecord;
 use bollard::models::ImageConfig;
 use std::collections::{BTreeSet, HashMap};
