@@ -58,12 +58,17 @@ pub async fn run(
         .containers
         .create(CreateRequest { name: None, body })
         .map_err(|e| e.to_string())?;
-    let _ = tx.send(Progress::Stream(format!(" ---> Running in {}\n", &id[..12]))).await;
-    let result = run_created(engine, &id, parent, tx).await;
+    let say = |s: String| async move {
+        if !opts.quiet {
+            let _ = tx.send(Progress::Stream(s)).await;
+        }
+    };
+    say(format!(" ---> Running in {}\n", &id[..12])).await;
+    let result = run_created(engine, &id, parent, (!opts.quiet).then_some(tx)).await;
     if let Err(e) = engine.containers.remove_with_volumes(&id, true, true).await {
         tracing::warn!(container = %id, "removing a build container: {e}");
     }
-    let _ = tx.send(Progress::Stream(format!("Removing intermediate container {}\n", &id[..12]))).await;
+    say(format!("Removing intermediate container {}\n", &id[..12])).await;
     result
 }
 
@@ -86,7 +91,7 @@ async fn run_created(
     engine: &Arc<Engine>,
     id: &str,
     parent: &ImageState,
-    tx: &mpsc::Sender<Progress>,
+    tx: Option<&mpsc::Sender<Progress>>,
 ) -> Result<Option<LayerRecord>, String> {
     engine.containers.start(id).await.map_err(|e| e.to_string())?;
     let logs = LogOptions {
@@ -103,7 +108,9 @@ async fn run_created(
             if tail.len() > 5 {
                 tail.drain(..tail.len() - 5);
             }
-            let _ = tx.send(Progress::Stream(text)).await;
+            if let Some(tx) = tx {
+                let _ = tx.send(Progress::Stream(text)).await;
+            }
         }
     }
     let code = engine
