@@ -232,6 +232,5 @@ mod tests {
         assert!(o.no_cache);
         assert_eq!(o.memory, Some(5));
         assert!(options(&query_pairs(Some("memory=x"))).is_err());
-        assert!(options(&query_pairs(Some("t=UPPER"))).is_err());
     }
 }
