@@ -1,7 +1,6 @@
 //! The orchestrator: converges an engine to a Compose project, talking only the Docker Engine API (bollard).
 
 pub mod attach;
-pub mod canonical;
 pub mod client;
 pub mod converge;
 pub mod cp;
@@ -11,6 +10,7 @@ pub mod down;
 pub mod events;
 pub mod exec;
 pub mod from_compose;
+pub mod host_config;
 pub mod info;
 pub mod labels;
 pub mod lifecycle;
@@ -24,8 +24,10 @@ pub mod ps;
 pub mod push;
 pub mod resources;
 pub mod run;
+pub mod schedule;
 pub mod secrets;
 pub mod service_body;
 pub mod spec;
+pub mod support;
 pub mod tty;
 pub mod up;

@@ -22,6 +22,8 @@ pub struct ProjectSpec {
     pub networks: Vec<NetworkSpec>,
     /// Named volumes the services use.
     pub volumes: Vec<VolumeSpec>,
+    /// The loader's dependency graph: the one source of start and stop order.
+    pub graph: compose::ServiceGraph,
 }
 
 impl ProjectSpec {
