@@ -156,7 +156,6 @@ impl From<PullArgs> for info::PullOptions {
     fn from(a: PullArgs) -> Self {
         info::PullOptions {
             ignore_pull_failures: a.ignore_pull_failures,
-            quiet: a.quiet,
             services: a.services,
         }
     }
@@ -210,9 +209,7 @@ pub struct NamesArgs {
 
 impl From<NamesArgs> for info::NamesOptions {
     fn from(a: NamesArgs) -> Self {
-        info::NamesOptions {
-            services: a.services,
-        }
+        info::NamesOptions { services: a.services }
     }
 }
 
@@ -244,9 +241,7 @@ pub struct ServicesArgs {
 
 impl From<ServicesArgs> for lifecycle::ServicesOptions {
     fn from(a: ServicesArgs) -> Self {
-        lifecycle::ServicesOptions {
-            services: a.services,
-        }
+        lifecycle::ServicesOptions { services: a.services }
     }
 }
 
@@ -267,7 +262,6 @@ impl From<KillArgs> for lifecycle::KillOptions {
     fn from(a: KillArgs) -> Self {
         lifecycle::KillOptions {
             signal: a.signal,
-            remove_orphans: a.remove_orphans,
             services: a.services,
         }
     }

@@ -108,7 +108,13 @@ fn spawn_logs(
 ) -> Vec<tokio::task::JoinHandle<Result<()>>> {
     let attached: Vec<&(String, Replica)> = all
         .iter()
-        .filter(|(s, _)| args.attach.is_empty() || args.attach.contains(s))
+        .filter(|(s, _)| {
+            if args.attach.is_empty() {
+                project.service(s).is_none_or(|svc| svc.attach)
+            } else {
+                args.attach.contains(s)
+            }
+        })
         .collect();
     let style = LogStyle::new(
         attached.iter().map(|(_, r)| r.name.as_str()),

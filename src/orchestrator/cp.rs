@@ -166,7 +166,14 @@ fn base_name(path: &str) -> Result<String> {
 }
 
 /// Container → local (or a tar stream on stdout with `-`).
-async fn copy_out(docker: &Docker, target: &Target, service: &str, src: &str, dest: &str, args: &CpOptions) -> Result<()> {
+async fn copy_out(
+    docker: &Docker,
+    target: &Target,
+    service: &str,
+    src: &str,
+    dest: &str,
+    args: &CpOptions,
+) -> Result<()> {
     let (follow, keep_ids) = (args.follow_link, args.archive);
     let label = format!("{service}:{src}");
     let not_found = || anyhow::anyhow!("path not found: {label} (no such file or directory in {})", target.name);

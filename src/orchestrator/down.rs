@@ -3,6 +3,7 @@
 //! and with `-v` its volumes, with `--rmi` its images.
 
 use super::converge;
+use super::hooks;
 use super::labels;
 use super::progress::Progress;
 use super::resources;
@@ -55,6 +56,7 @@ pub async fn run(docker: &Docker, name: &str, model: Option<&ProjectSpec>, args:
         .collect();
     let progress_ref = &progress;
     in_dependency_order(&remove, Order::Stop, |c| async move {
+        pre_stop(docker, model, c, progress_ref).await?;
         converge::remove_with(
             docker,
             c.id.as_deref().unwrap_or_default(),
@@ -81,6 +83,33 @@ pub async fn run(docker: &Docker, name: &str, model: Option<&ProjectSpec>, args:
     Ok(ExitCode::SUCCESS)
 }
 
+/// Runs the service's `pre_stop` hooks in a running container (only known with the Compose file at hand).
+pub async fn pre_stop(
+    docker: &Docker,
+    model: Option<&ProjectSpec>,
+    c: &ContainerSummary,
+    progress: &Progress,
+) -> Result<()> {
+    let running = c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
+    let service = resources::identity(c).0;
+    let Some(svc) = model
+        .and_then(|m| m.service(&service))
+        .filter(|_| running && !is_oneoff(c))
+    else {
+        return Ok(());
+    };
+    let id = c.id.as_deref().unwrap_or_default();
+    hooks::run_all(
+        docker,
+        id,
+        &resources::display_name(c),
+        "pre_stop",
+        &svc.pre_stop,
+        progress,
+    )
+    .await
+}
+
 fn is_oneoff(c: &ContainerSummary) -> bool {
     labels::get(&c.labels, labels::ONEOFF) == Some("True")
 }
@@ -93,7 +122,10 @@ fn label_graph(by_service: &BTreeMap<String, Vec<&ContainerSummary>>) -> compose
             let parsed = labels::get(&c.labels, labels::DEPENDS_ON)
                 .map(labels::parse_depends_on)
                 .unwrap_or_default();
-            for d in parsed.into_iter().filter(|d| !deps.iter().any(|(s, _)| *s == d.service)) {
+            for d in parsed {
+                if deps.iter().any(|(s, _)| *s == d.service) {
+                    continue;
+                }
                 let edge = Edge {
                     condition: d.condition,
                     required: true,

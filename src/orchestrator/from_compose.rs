@@ -86,7 +86,11 @@ fn check_networks(p: &Project) -> Result<()> {
         }
         for (i, pool) in ipam.config.iter().enumerate() {
             if pool.ip_range.is_some() {
-                return Err(refusal(p, &format!("{at}.config[{i}].ip_range"), "not supported by berth yet"));
+                return Err(refusal(
+                    p,
+                    &format!("{at}.config[{i}].ip_range"),
+                    "not supported by berth yet",
+                ));
             }
             if !pool.aux_addresses.is_empty() {
                 return Err(refusal(

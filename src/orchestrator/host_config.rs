@@ -3,6 +3,7 @@
 //! parsed again here.
 
 use super::labels;
+use super::limits;
 use super::service_body::{protocol, Scope};
 use anyhow::Result;
 use bollard::models::{
@@ -46,6 +47,7 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<HostConfig> {
         ..Default::default()
     };
     deploy_resources(name, svc, scope, &mut hc)?;
+    limits::apply(name, svc, scope, &mut hc)?;
     Ok(hc)
 }
 
@@ -75,10 +77,11 @@ fn deploy_resources(name: &str, svc: &Service, scope: &Scope, hc: &mut HostConfi
         hc.pids_limit = limits.pids.or(hc.pids_limit);
     }
     if let Some(res) = &resources.reservations {
-        if !res.devices.is_empty() || !res.generic_resources.is_empty() {
+        // Reserved devices become device requests (`limits::apply`), as with `gpus:`.
+        if !res.generic_resources.is_empty() {
             return Err(scope.refuse(
-                &at("reservations"),
-                "devices and generic_resources are not supported by berth yet",
+                &at("reservations.generic_resources"),
+                "generic resources are Swarm-only and not supported by berth",
             ));
         }
         hc.memory_reservation = res.memory.map(bytes).or(hc.memory_reservation);
@@ -150,15 +153,15 @@ fn mounts(name: &str, svc: &Service, scope: &Scope) -> Result<(Vec<Mount>, Vec<S
 }
 
 fn volume_mount(v: &m::ServiceVolume, at: &str, scope: &Scope) -> Result<Mount> {
-    let source = match &v.source {
-        Some(key) => Some(scope.volumes.get(key).cloned().ok_or_else(|| {
-            scope.refuse(
-                at,
-                format!("volume {key:?} is not declared in the top-level volumes"),
-            )
-        })?),
-        None => None,
-    };
+    let source =
+        match &v.source {
+            Some(key) => {
+                Some(scope.volumes.get(key).cloned().ok_or_else(|| {
+                    scope.refuse(at, format!("volume {key:?} is not declared in the top-level volumes"))
+                })?)
+            }
+            None => None,
+        };
     let options = v.volume.as_ref().map(|o| MountVolumeOptions {
         no_copy: o.nocopy.then_some(true),
         subpath: o.subpath.clone(),
@@ -254,7 +257,10 @@ fn restart_policy(name: &str, svc: &Service, scope: &Scope) -> Result<Option<Res
             Some("on-failure") => "on-failure",
             _ => "always",
         };
-        (cond.to_owned(), rp.max_attempts.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
+        (
+            cond.to_owned(),
+            rp.max_attempts.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        )
     });
     let (policy, retries) = match (&svc.restart, from_deploy) {
         (Some(r), _) => match r.split_once(':') {

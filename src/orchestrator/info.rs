@@ -31,8 +31,6 @@ pub struct PortOptions {
 pub struct PullOptions {
     /// Pull what it can and ignore images with pull failures.
     pub ignore_pull_failures: bool,
-    /// Pull without printing progress information.
-    pub quiet: bool,
     /// Services (default: all).
     pub services: Vec<String>,
 }
@@ -177,7 +175,7 @@ pub async fn pull(docker: &Docker, project: &ProjectSpec, args: &PullOptions) ->
         .map(|s| s.image.as_str())
         .collect();
     for image in images {
-        match converge::ensure_image(docker, image, PullPolicy::Always, &progress).await {
+        match converge::ensure_image(docker, image, None, PullPolicy::Always, &progress).await {
             Ok(()) => {}
             Err(err) if args.ignore_pull_failures => progress.note(&format!("WARN: {err:#}")),
             Err(err) => return Err(err),

@@ -34,8 +34,6 @@ pub struct ServicesOptions {
 pub struct KillOptions {
     /// SIGNAL to send to the container.
     pub signal: String,
-    /// Remove containers for services not defined in the Compose file.
-    pub remove_orphans: bool,
     /// Services (default: all).
     pub services: Vec<String>,
 }

@@ -53,6 +53,7 @@ pub fn config_hash(service: &ServiceSpec) -> String {
                 n.aliases.clone(),
                 n.ipv4_address.clone(),
                 n.ipv6_address.clone(),
+                n.mac_address.clone(),
             )
         })
         .collect();
@@ -153,6 +154,7 @@ pub fn endpoint_settings(
     EndpointSettings {
         aliases: Some(aliases),
         ipam_config: ipam,
+        mac_address: net.mac_address.clone(),
         ..Default::default()
     }
 }

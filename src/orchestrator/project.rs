@@ -2,8 +2,8 @@
 
 use super::from_compose;
 use super::spec::ProjectSpec;
-use compose::LoadOptions;
 use anyhow::Result;
+use compose::LoadOptions;
 use std::path::Path;
 
 /// The project a verb acts on.

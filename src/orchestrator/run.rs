@@ -11,12 +11,12 @@ use super::spec::{ProjectSpec, ServiceSpec};
 use super::up::{self, UpOptions};
 use anyhow::{Context, Result};
 use bollard::models::PortMap;
-use compose::model::ServicePort;
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
     ResizeContainerTTYOptionsBuilder,
 };
 use bollard::Docker;
+use compose::model::ServicePort;
 use futures::StreamExt;
 use std::process::ExitCode;
 
@@ -76,7 +76,14 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunOptions) -> R
         resources::ensure_networks(docker, project, &progress).await?;
         resources::ensure_volumes(docker, project, &progress).await?;
     }
-    converge::ensure_image(docker, &service.image, service.pull_policy, &Progress::new()).await?;
+    converge::ensure_image(
+        docker,
+        &service.image,
+        service.platform.as_deref(),
+        service.pull_policy,
+        &Progress::new(),
+    )
+    .await?;
     super::secrets::stage(&service.staged)?;
     let name = args
         .name
@@ -266,7 +273,9 @@ fn parse_publish(spec: &str) -> Result<Vec<ServicePort>> {
     let entries = compose::normalize::ports::parse_short_port(spec).map_err(|e| anyhow::anyhow!("-p {spec:?}: {e}"))?;
     entries
         .into_iter()
-        .map(|v| serde_json::from_value(v).with_context(|| format!("-p {spec:?}: expected [IP:]HOST:CONTAINER[/PROTO]")))
+        .map(|v| {
+            serde_json::from_value(v).with_context(|| format!("-p {spec:?}: expected [IP:]HOST:CONTAINER[/PROTO]"))
+        })
         .collect()
 }
 

@@ -49,7 +49,9 @@ where
                 running.push(async move { (name, fut.await) });
             }
         }
-        let Some((name, result)) = running.next().await else { break };
+        let Some((name, result)) = running.next().await else {
+            break;
+        };
         match result {
             Ok(value) => {
                 done.insert(name, value);

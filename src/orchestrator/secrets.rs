@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use bollard::models::{Mount, MountType};
 use compose::model::{FileObject, FileRef};
 use indexmap::IndexMap;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 

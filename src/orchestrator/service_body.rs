@@ -2,8 +2,9 @@
 //! `ContainerCreateBody` + `HostConfig`); mounts and host settings are in `host_config`.
 
 use super::host_config;
+use super::limits;
 use super::secrets::{Catalog, Kind as FileKind};
-use super::spec::{Condition, Dependency, PullPolicy, ServiceNetwork, ServiceSpec};
+use super::spec::{Condition, Dependency, Hook, PullPolicy, ServiceNetwork, ServiceSpec};
 use anyhow::Result;
 use bollard::models::{ContainerCreateBody, HealthConfig};
 use compose::model::{self as m, Service};
@@ -58,7 +59,9 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<ServiceSpec> {
     let depends_on = dependencies(name, svc, scope)?;
     let pull_policy = match svc.pull_policy.as_deref() {
         Some("build") => return Err(scope.refuse(&at("pull_policy"), "\"build\" is not supported by berth yet")),
-        Some(p) => p.parse::<PullPolicy>().map_err(|e| scope.refuse(&at("pull_policy"), e))?,
+        Some(p) => p
+            .parse::<PullPolicy>()
+            .map_err(|e| scope.refuse(&at("pull_policy"), e))?,
         None => PullPolicy::Missing,
     };
     let networks = service_networks(name, svc, scope)?;
@@ -83,13 +86,11 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<ServiceSpec> {
         .iter()
         .map(|p| format!("{}/{}", p.target, protocol(&p.protocol)))
         .collect();
-    exposed.extend(svc.expose.iter().map(|e| {
-        if e.contains('/') {
-            e.clone()
-        } else {
-            format!("{e}/tcp")
-        }
-    }));
+    exposed.extend(
+        svc.expose
+            .iter()
+            .map(|e| if e.contains('/') { e.clone() } else { format!("{e}/tcp") }),
+    );
     exposed.sort();
     exposed.dedup();
     let create = ContainerCreateBody {
@@ -101,7 +102,7 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<ServiceSpec> {
         working_dir: svc.working_dir.clone(),
         hostname: svc.hostname.clone(),
         domainname: svc.domainname.clone(),
-        labels: Some(svc.labels.clone().into_iter().collect()),
+        labels: Some(labels(name, svc, scope)?),
         tty: svc.tty,
         open_stdin: svc.stdin_open,
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
@@ -121,7 +122,32 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<ServiceSpec> {
         networks,
         create,
         staged,
+        platform: svc.platform.clone(),
+        attach: svc.attach.unwrap_or(true),
+        post_start: svc.post_start.iter().map(hook).collect(),
+        pre_stop: svc.pre_stop.iter().map(hook).collect(),
     })
+}
+
+/// `label_file` labels first, then `labels` (which win), as Docker Compose merges them.
+fn labels(name: &str, svc: &Service, scope: &Scope) -> Result<HashMap<String, String>> {
+    let mut out = limits::label_files(name, &svc.label_file, scope)?;
+    out.extend(svc.labels.clone());
+    Ok(out)
+}
+
+fn hook(h: &m::ServiceHook) -> Hook {
+    Hook {
+        command: h.command.clone().unwrap_or_default(),
+        user: h.user.clone(),
+        privileged: h.privileged.unwrap_or(false),
+        working_dir: h.working_dir.clone(),
+        environment: h
+            .environment
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect(),
+    }
 }
 
 /// A port's protocol, `tcp` when the model leaves it empty.
@@ -155,7 +181,10 @@ fn dependencies(name: &str, svc: &Service, scope: &Scope) -> Result<Vec<Dependen
         if d.required && !scope.has_service(dep.as_str()) {
             return Err(scope.refuse(
                 &format!("services.{name}.depends_on"),
-                format!("service {:?} is not defined (or not enabled by the active profiles)", dep.as_str())
+                format!(
+                    "service {:?} is not defined (or not enabled by the active profiles)",
+                    dep.as_str()
+                ),
             ));
         }
         out.push(Dependency {
@@ -173,7 +202,7 @@ fn service_networks(name: &str, svc: &Service, scope: &Scope) -> Result<Vec<Serv
         if !svc.networks.is_empty() {
             return Err(scope.refuse(
                 &format!("services.{name}"),
-                "network_mode and networks cannot be combined"
+                "network_mode and networks cannot be combined",
             ));
         }
         return Ok(Vec::new());
@@ -182,13 +211,13 @@ fn service_networks(name: &str, svc: &Service, scope: &Scope) -> Result<Vec<Serv
     if declared.is_empty() {
         declared.insert("default".to_owned(), None);
     }
-    let mut out = Vec::new();
+    let mut out: Vec<ServiceNetwork> = Vec::new();
     for (key, attach) in declared {
         let at = format!("services.{name}.networks.{key}");
         if !scope.networks.contains(&key) {
             return Err(scope.refuse(
                 &at,
-                format!("network {key:?} is not declared in the top-level networks")
+                format!("network {key:?} is not declared in the top-level networks"),
             ));
         }
         let attach = attach.unwrap_or_default();
@@ -197,7 +226,12 @@ fn service_networks(name: &str, svc: &Service, scope: &Scope) -> Result<Vec<Serv
             aliases: attach.aliases,
             ipv4_address: attach.ipv4_address,
             ipv6_address: attach.ipv6_address,
+            mac_address: attach.mac_address,
         });
+    }
+    // The service-level MAC address belongs to its first (primary) network, as Docker Compose sends it.
+    if let (Some(mac), Some(first)) = (&svc.mac_address, out.first_mut()) {
+        first.mac_address.get_or_insert_with(|| mac.clone());
     }
     Ok(out)
 }

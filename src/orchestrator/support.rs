@@ -31,49 +31,18 @@ fn unknown_keys(extensions: &indexmap::IndexMap<String, serde_json::Value>) -> i
 
 /// Key paths (relative to the service) of attributes set on `s` that berth does not apply yet.
 pub fn unsupported(s: &Service) -> Vec<String> {
+    // Each has its reason in docs/compose-differences.md.
     let set = [
-        ("annotations", !s.annotations.is_empty()),
-        ("attach", s.attach.is_some()),
-        ("blkio_config", s.blkio_config.is_some()),
         ("build", s.build.is_some()),
-        ("cgroup", s.cgroup.is_some()),
-        ("cgroup_parent", s.cgroup_parent.is_some()),
-        ("cpu_count", s.cpu_count.is_some()),
-        ("cpu_percent", s.cpu_percent.is_some()),
-        ("cpu_period", s.cpu_period.is_some()),
-        ("cpu_quota", s.cpu_quota.is_some()),
-        ("cpu_rt_period", s.cpu_rt_period.is_some()),
-        ("cpu_rt_runtime", s.cpu_rt_runtime.is_some()),
-        ("cpu_shares", s.cpu_shares.is_some()),
-        ("cpuset", s.cpuset.is_some()),
         ("credential_spec", s.credential_spec.is_some()),
         ("develop", s.develop.is_some()),
-        ("device_cgroup_rules", !s.device_cgroup_rules.is_empty()),
-        ("devices", !s.devices.is_empty()),
-        ("external_links", !s.external_links.is_empty()),
-        ("gpus", s.gpus.is_some()),
-        ("ipc", s.ipc.is_some()),
         ("isolation", s.isolation.is_some()),
-        ("label_file", !s.label_file.is_empty()),
-        ("links", !s.links.is_empty()),
-        ("logging", s.logging.is_some()),
-        ("mac_address", s.mac_address.is_some()),
-        ("mem_swappiness", s.mem_swappiness.is_some()),
-        ("memswap_limit", s.memswap_limit.is_some()),
         ("models", s.models.is_some()),
-        ("oom_kill_disable", s.oom_kill_disable.is_some()),
-        ("oom_score_adj", s.oom_score_adj.is_some()),
-        ("pid", s.pid.is_some()),
-        ("platform", s.platform.is_some()),
-        ("post_start", !s.post_start.is_empty()),
-        ("pre_stop", !s.pre_stop.is_empty()),
         ("provider", s.provider.is_some()),
-        ("runtime", s.runtime.is_some()),
-        ("storage_opt", !s.storage_opt.is_empty()),
         ("use_api_socket", s.use_api_socket.is_some()),
-        ("userns_mode", s.userns_mode.is_some()),
-        ("uts", s.uts.is_some()),
     ];
+    let mut set = set.to_vec();
+    set.extend(engine_pending(s));
     let mut out: Vec<String> = set.iter().filter(|(_, on)| *on).map(|(k, _)| (*k).to_owned()).collect();
     out.extend(unknown_keys(&s.extensions).map(str::to_owned));
     out.extend(s.deploy.iter().flat_map(deploy));
@@ -86,14 +55,51 @@ pub fn unsupported(s: &Service) -> Vec<String> {
     out
 }
 
+/// Attributes the orchestrator maps (`limits`) whose Engine API fields berth's engine does not apply yet:
+/// refused until it does, so that no engine silently drops them.
+fn engine_pending(s: &Service) -> Vec<(&'static str, bool)> {
+    vec![
+        ("annotations", !s.annotations.is_empty()),
+        ("blkio_config", s.blkio_config.is_some()),
+        ("cgroup", s.cgroup.is_some()),
+        ("cgroup_parent", s.cgroup_parent.is_some()),
+        ("cpu_count", s.cpu_count.is_some()),
+        ("cpu_percent", s.cpu_percent.is_some()),
+        ("cpu_rt_period", s.cpu_rt_period.is_some()),
+        ("cpu_rt_runtime", s.cpu_rt_runtime.is_some()),
+        ("cpuset", s.cpuset.is_some()),
+        ("device_cgroup_rules", !s.device_cgroup_rules.is_empty()),
+        ("devices", !s.devices.is_empty()),
+        ("external_links", !s.external_links.is_empty()),
+        ("gpus", s.gpus.is_some()),
+        ("ipc", s.ipc.is_some()),
+        ("links", !s.links.is_empty()),
+        ("logging", s.logging.is_some()),
+        ("mac_address", s.mac_address.is_some()),
+        ("mem_swappiness", s.mem_swappiness.is_some()),
+        ("oom_kill_disable", s.oom_kill_disable.is_some()),
+        ("oom_score_adj", s.oom_score_adj.is_some()),
+        ("pid", s.pid.is_some()),
+        ("platform", s.platform.is_some()),
+        ("runtime", s.runtime.is_some()),
+        ("storage_opt", !s.storage_opt.is_empty()),
+        ("userns_mode", s.userns_mode.is_some()),
+        ("uts", s.uts.is_some()),
+        (
+            "deploy.resources.reservations.devices",
+            s.deploy
+                .as_ref()
+                .and_then(|d| d.resources.reservations.as_ref())
+                .is_some_and(|r| !r.devices.is_empty()),
+        ),
+    ]
+}
+
 /// Swarm-only parts of `deploy` (placement, update and rollback, labels of the service, endpoint mode).
 fn deploy(d: &Deploy) -> Vec<String> {
     let p = &d.placement;
     let set = [
-        (
-            "deploy.mode",
-            d.mode.as_deref().is_some_and(|m| m != "replicated"),
-        ),
+        ("deploy.mode", d.mode.as_deref().is_some_and(|m| m != "replicated")),
         (
             "deploy.placement",
             !p.constraints.is_empty() || !p.preferences.is_empty() || p.max_replicas_per_node.is_some(),
@@ -117,10 +123,7 @@ fn deploy(d: &Deploy) -> Vec<String> {
 fn volume(v: &ServiceVolume) -> Vec<&'static str> {
     let set = [
         ("bind.recursive", v.bind.as_ref().is_some_and(|b| b.recursive.is_some())),
-        (
-            "volume.labels",
-            v.volume.as_ref().is_some_and(|o| !o.labels.is_empty()),
-        ),
+        ("volume.labels", v.volume.as_ref().is_some_and(|o| !o.labels.is_empty())),
         ("image", v.image.is_some()),
     ];
     set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
@@ -131,8 +134,8 @@ fn network(n: &ServiceNetwork) -> Vec<&'static str> {
         ("priority", n.priority.is_some()),
         ("gw_priority", n.gw_priority.is_some()),
         ("link_local_ips", !n.link_local_ips.is_empty()),
-        ("mac_address", n.mac_address.is_some()),
         ("interface_name", n.interface_name.is_some()),
+        ("mac_address", n.mac_address.is_some()),
         ("driver_opts", !n.driver_opts.is_empty()),
     ];
     set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
@@ -151,7 +154,7 @@ mod tests {
         assert!(unsupported(&service(serde_json::json!({"image": "busybox"}))).is_empty());
         let s = service(serde_json::json!({
             "image": "busybox",
-            "devices": [{"source": "/dev/null"}],
+            "isolation": "default",
             "newer_than_the_model": 1,
             "x-mine": 2,
             "deploy": {"update_config": {"parallelism": 1}},
@@ -160,7 +163,7 @@ mod tests {
         assert_eq!(
             unsupported(&s),
             [
-                "devices",
+                "isolation",
                 "newer_than_the_model",
                 "deploy.update_config",
                 "networks.n.priority"

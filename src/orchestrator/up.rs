@@ -4,10 +4,11 @@
 use super::attach;
 use super::converge::{self, ConvergeOptions, Recreate, Replica};
 use super::events::EventHub;
+use super::hooks;
 use super::plan;
-use super::schedule;
 use super::progress::Progress;
 use super::resources;
+use super::schedule;
 use super::spec::{Condition, ProjectSpec, PullPolicy, ServiceSpec};
 use anyhow::{bail, Context, Result};
 use bollard::Docker;
@@ -124,14 +125,14 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
     let hub = EventHub::subscribe(docker, &project.name);
     let events = hub.receiver();
     // Networks, volumes and images are independent of each other: one round of concurrent calls, each image once.
-    let images: BTreeSet<(&str, PullPolicy)> = selected
+    let images: BTreeSet<(&str, Option<&str>, PullPolicy)> = selected
         .iter()
         .filter_map(|name| project.service(name))
-        .map(|s| (s.image.as_str(), pull.unwrap_or(s.pull_policy)))
+        .map(|s| (s.image.as_str(), s.platform.as_deref(), pull.unwrap_or(s.pull_policy)))
         .collect();
     let pulls = images
         .into_iter()
-        .map(|(image, policy)| converge::ensure_image(docker, image, policy, &progress));
+        .map(|(image, platform, policy)| converge::ensure_image(docker, image, platform, policy, &progress));
     futures::try_join!(
         resources::ensure_networks(docker, project, &progress),
         resources::ensure_volumes(docker, project, &progress),
@@ -216,7 +217,14 @@ async fn bring_up(
         return Ok(containers);
     }
     wait_dependencies(docker, service, hub, started, progress).await?;
-    let starts = containers.iter().map(|r| converge::start(docker, r, progress));
+    let starts = containers.iter().map(|r| async move {
+        converge::start(docker, r, progress).await?;
+        // post_start runs after each start berth made, not for a container that was already running.
+        if !r.running {
+            hooks::run_all(docker, &r.id, &r.name, "post_start", &service.post_start, progress).await?;
+        }
+        anyhow::Ok(())
+    });
     futures::future::try_join_all(starts).await?;
     Ok(containers)
 }

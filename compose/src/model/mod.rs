@@ -9,9 +9,9 @@ pub use service::*;
 pub use types::*;
 
 use crate::error::{ErrorKind, LoadError, Location};
-use crate::positions::Positions;
 use crate::graph::{Edge, ServiceGraph};
 use crate::loader::Loaded;
+use crate::positions::Positions;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

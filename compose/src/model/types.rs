@@ -129,7 +129,9 @@ impl<'de> Deserialize<'de> for PortRange {
         match Value::deserialize(d)? {
             Value::Number(n) => n.to_string().parse(),
             Value::String(s) => s.parse(),
-            other => Err(format!("invalid port {other}: expected a number or a range such as 8080-8090")),
+            other => Err(format!(
+                "invalid port {other}: expected a number or a range such as 8080-8090"
+            )),
         }
         .map_err(serde::de::Error::custom)
     }
