@@ -10,6 +10,7 @@ for_each_engine!(
     up_wait_ps_down_keeps_volume_until_dash_v,
     second_up_recreates_nothing_and_a_changed_service_alone_is_recreated,
     healthy_chain_starts_in_order_from_events,
+    each_service_starts_when_its_own_dependencies_hold,
     cycle_is_refused_before_anything_is_created,
     abort_on_container_exit_returns_that_exit_code,
 );
@@ -161,6 +162,63 @@ fn healthy_chain_starts_in_order_from_events(kind: Kind) {
         let started = time_of(&format!("s{i}"), "start");
         assert!(started >= healthy, "s{i} started before s{} was healthy", i - 1);
     }
+}
+
+/// A depends on B being healthy; C depends on D, which depends on E. B turns healthy only once C has started
+/// (C writes the flag B's healthcheck looks for), so the graph-driven start is the only way `up` succeeds:
+/// level by level ([B, E], [A, D], [C]) would hold C until A's wait for B ends, and B would turn unhealthy.
+fn each_service_starts_when_its_own_dependencies_hold(kind: Kind) {
+    if !require_root("each_service_starts_when_its_own_dependencies_hold") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let sleeper = "    image: busybox\n    stop_signal: SIGKILL\n    command: [\"sleep\", \"2147483647\"]\n";
+    let compose = format!(
+        "services:\n  a:\n{sleeper}    depends_on: {{b: {{condition: service_healthy}}}}\n  b:\n{sleeper}    volumes: [flag:/flag]\n    healthcheck: {{test: [\"CMD\", \"test\", \"-f\", \"/flag/c-started\"], interval: 1s, timeout: 5s, retries: 120}}\n  c:\n    image: busybox\n    stop_signal: SIGKILL\n    command: [\"sh\", \"-c\", \"touch /flag/c-started; exec sleep 2147483647\"]\n    volumes: [flag:/flag]\n    depends_on: [d]\n  d:\n{sleeper}    depends_on: [e]\n  e:\n{sleeper}volumes:\n  flag: {{}}\n"
+    );
+    let stack = Stack::new(&engine, "graph", &compose);
+    let t0 = now_arg();
+    stack.berth_ok(&["up", "-d"]);
+    let t1 = now_arg();
+    let events = engine.events(&stack.project, &t0, &t1);
+    let time_of = |service: &str, action: &str| {
+        events
+            .iter()
+            .find(|e| e.service == service && e.action.starts_with(action))
+            .map(|e| e.time_nano)
+            .unwrap_or_else(|| panic!("no {action} event for {service}: {events:?}"))
+    };
+    let b_healthy = time_of("b", "health_status: healthy");
+    assert!(time_of("c", "start") < b_healthy, "C started before B was healthy");
+    assert!(time_of("a", "start") >= b_healthy, "A waited for B to be healthy");
+    assert!(time_of("d", "start") <= time_of("c", "start"), "C waited for D");
+
+    let t2 = now_arg();
+    stack.berth_ok(&["down", "-v"]);
+    let t3 = now_arg();
+    let events = engine.events(&stack.project, &t2, &t3);
+    let destroyed = |service: &str| {
+        events
+            .iter()
+            .find(|e| e.service == service && e.action == "destroy")
+            .map(|e| e.time_nano)
+            .unwrap_or_else(|| panic!("no destroy event for {service}: {events:?}"))
+    };
+    let died = |service: &str| {
+        events
+            .iter()
+            .find(|e| e.service == service && e.action == "die")
+            .map(|e| e.time_nano)
+            .unwrap_or_else(|| panic!("no die event for {service}: {events:?}"))
+    };
+    for (dependent, dependency) in [("a", "b"), ("c", "d"), ("d", "e")] {
+        assert!(
+            destroyed(dependent) <= died(dependency),
+            "{dependent} is gone before {dependency} stops"
+        );
+    }
+    let (containers, networks, volumes) = engine.leftovers(&stack.project);
+    assert!(containers.is_empty() && networks.is_empty() && volumes.is_empty());
 }
 
 fn cycle_is_refused_before_anything_is_created(kind: Kind) {

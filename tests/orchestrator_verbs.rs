@@ -20,7 +20,7 @@ fn unsupported_attribute_is_refused_by_name_before_any_engine_call() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         dir.path().join("compose.yaml"),
-        "services:\n  web:\n    image: busybox\n    devices: [\"/dev/null:/dev/null\"]\n",
+        "services:\n  web:\n    image: busybox\n    isolation: process\n",
     )
     .expect("write");
     // An engine address nothing listens on: the refusal must come before any connection attempt.
@@ -33,7 +33,7 @@ fn unsupported_attribute_is_refused_by_name_before_any_engine_call() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("services.web.devices") && err.contains("not supported"),
+        err.contains("compose.yaml:4:5: services.web.isolation") && err.contains("not supported"),
         "{err}"
     );
     assert!(!err.contains("nothing.sock"), "refused before connecting: {err}");

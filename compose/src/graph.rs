@@ -1,4 +1,5 @@
-//! The service dependency graph (petgraph): start order, stop order, parallel levels, cycles named in full.
+//! The service dependency graph (petgraph): each service's dependencies and dependents, start and stop order,
+//! cycles named in full. The orchestrator starts each service once its own dependencies are up.
 
 use crate::error::{ErrorKind, LoadError, Result};
 use petgraph::algo::tarjan_scc;
@@ -141,38 +142,26 @@ impl ServiceGraph {
         path
     }
 
-    /// Groups of services that may start together; each level only needs earlier levels.
-    pub fn levels(&self) -> Result<Vec<Vec<String>>> {
-        self.check_acyclic()?;
-        let mut depth: BTreeMap<String, usize> = BTreeMap::new();
-        fn depth_of(g: &ServiceGraph, i: NodeIndex, memo: &mut HashMap<NodeIndex, usize>) -> usize {
-            if let Some(&d) = memo.get(&i) {
-                return d;
-            }
-            let d = g
-                .graph
-                .neighbors_directed(i, Direction::Outgoing)
-                .map(|n| depth_of(g, n, memo) + 1)
-                .max()
-                .unwrap_or(0);
-            memo.insert(i, d);
-            d
-        }
-        let mut memo = HashMap::new();
-        for (name, &i) in &self.index {
-            depth.insert(name.clone(), depth_of(self, i, &mut memo));
-        }
-        let max = depth.values().copied().max().map_or(0, |m| m + 1);
-        let mut levels = vec![Vec::new(); max];
-        for (name, d) in depth {
-            levels[d].push(name);
-        }
-        Ok(levels)
-    }
-
-    /// Dependencies before dependents (ties by name).
+    /// Dependencies before dependents (ties by name); refuses a cycle.
     pub fn start_order(&self) -> Result<Vec<String>> {
-        Ok(self.levels()?.into_iter().flatten().collect())
+        self.check_acyclic()?;
+        // Kahn's algorithm over "A depends on B" edges, always taking the smallest ready name for a stable order.
+        let mut pending: BTreeMap<&str, usize> = self
+            .index
+            .iter()
+            .map(|(n, &i)| (n.as_str(), self.graph.edges_directed(i, Direction::Outgoing).count()))
+            .collect();
+        let mut out = Vec::with_capacity(pending.len());
+        while let Some(next) = pending.iter().find(|(_, &n)| n == 0).map(|(s, _)| s.to_string()) {
+            pending.remove(next.as_str());
+            for dependent in self.dependents(&next) {
+                if let Some(n) = pending.get_mut(dependent) {
+                    *n -= 1;
+                }
+            }
+            out.push(next);
+        }
+        Ok(out)
     }
 
     /// Dependents before dependencies: the start order reversed.
@@ -224,19 +213,15 @@ mod tests {
     }
 
     #[test]
-    fn orders_and_levels() {
+    fn orders() {
         let graph = g(json!({
             "web": {"depends_on": {"api": {}}},
             "api": {"depends_on": {"db": {}, "cache": {}}},
             "db": {}, "cache": {}
         }));
         assert_eq!(
-            graph.levels().ok(),
-            Some(vec![
-                vec!["cache".into(), "db".into()],
-                vec!["api".into()],
-                vec!["web".into()]
-            ])
+            graph.start_order().ok(),
+            Some(vec!["cache".into(), "db".into(), "api".into(), "web".into()])
         );
         assert_eq!(
             graph.stop_order().ok().and_then(|v| v.first().cloned()),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Positions of the key paths of one file.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct FilePositions {
     /// The file these positions belong to.
     pub file: PathBuf,
@@ -49,7 +49,7 @@ impl FilePositions {
 }
 
 /// Positions of all files loaded for a project.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Positions {
     files: Vec<FilePositions>,
 }

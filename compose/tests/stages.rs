@@ -242,7 +242,7 @@ fn typed_project_and_graph() {
     assert_eq!(db.volumes[0].kind, "volume");
     let front = p.service("front").unwrap_or_else(|| panic!("no front"));
     assert_eq!(front.ports[0].target, 80);
-    assert_eq!(front.ports[0].published.as_deref(), Some("8080"));
+    assert_eq!(front.ports[0].published.map(|p| p.to_string()).as_deref(), Some("8080"));
     assert_eq!(p.extensions.get("x-meta"), Some(&json!({"owner": "me"})));
     let g = p.graph();
     assert_eq!(

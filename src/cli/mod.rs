@@ -7,6 +7,7 @@ pub mod image;
 pub mod monitor;
 pub mod registry;
 pub mod stack;
+pub mod stack_args;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
 //! The Compose verbs (`up`, `down`, `ps`, ...): parse flags, find the project, connect to the engine, run the orchestrator.
 
+use super::stack_args;
 use super::GlobalArgs;
 use crate::orchestrator::{client, cp, down, exec, info, lifecycle, logs_verb, ls, project, ps, push, run, up};
 use anyhow::{Context, Result};
@@ -10,51 +11,51 @@ use std::process::ExitCode;
 #[derive(Subcommand, Debug)]
 pub enum StackCommand {
     /// Create and start containers.
-    Up(up::UpArgs),
+    Up(stack_args::UpArgs),
     /// Stop and remove containers, networks.
-    Down(down::DownArgs),
+    Down(stack_args::DownArgs),
     /// Creates containers for a service.
-    Create(up::CreateArgs),
+    Create(stack_args::CreateArgs),
     /// Run a one-off command on a service.
-    Run(run::RunArgs),
+    Run(stack_args::RunArgs),
     /// List containers.
-    Ps(ps::PsArgs),
+    Ps(stack_args::PsArgs),
     /// View output from containers.
-    Logs(logs_verb::LogsArgs),
+    Logs(stack_args::LogsArgs),
     /// Execute a command in a running container.
-    Exec(exec::ExecArgs),
+    Exec(stack_args::ExecArgs),
     /// Start services.
-    Start(lifecycle::ServicesArgs),
+    Start(stack_args::ServicesArgs),
     /// Stop services.
-    Stop(lifecycle::TimeoutArgs),
+    Stop(stack_args::TimeoutArgs),
     /// Restart service containers.
-    Restart(lifecycle::TimeoutArgs),
+    Restart(stack_args::TimeoutArgs),
     /// Force stop service containers.
-    Kill(lifecycle::KillArgs),
+    Kill(stack_args::KillArgs),
     /// Removes stopped service containers.
-    Rm(lifecycle::RmArgs),
+    Rm(stack_args::RmArgs),
     /// Pause services.
-    Pause(lifecycle::ServicesArgs),
+    Pause(stack_args::ServicesArgs),
     /// Unpause services.
-    Unpause(lifecycle::ServicesArgs),
+    Unpause(stack_args::ServicesArgs),
     /// Block until the first service container stops.
-    Wait(info::WaitArgs),
+    Wait(stack_args::WaitArgs),
     /// Display the running processes.
-    Top(info::NamesArgs),
+    Top(stack_args::NamesArgs),
     /// Print the public port for a port binding.
-    Port(info::PortArgs),
+    Port(stack_args::PortArgs),
     /// List images used by the created containers.
-    Images(info::NamesArgs),
+    Images(stack_args::NamesArgs),
     /// Pull service images.
-    Pull(info::PullArgs),
+    Pull(stack_args::PullArgs),
     /// Push service images.
-    Push(push::PushArgs),
+    Push(stack_args::PushArgs),
     /// Copy files/folders between a service container and the local filesystem.
-    Cp(cp::CpArgs),
+    Cp(stack_args::CpArgs),
     /// Receive real time events from containers.
-    Events(info::EventsArgs),
+    Events(stack_args::EventsArgs),
     /// List running compose projects.
-    Ls(ls::LsArgs),
+    Ls(stack_args::LsArgs),
     /// Show the berth and engine version information.
     Version,
 }
@@ -75,49 +76,56 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
     // Verbs that need the model load and check it (cycles, unsupported attributes) before touching the engine.
     match &cmd {
         StackCommand::Up(args) => {
-            return with_model(global, |d, m| Box::pin(async move { up::run(&d, &m, args).await })).await
+            let opts: up::UpOptions = args.clone().into();
+            return with_model(global, |d, m| Box::pin(async move { up::run(&d, &m, &opts).await })).await;
         }
         StackCommand::Create(args) => {
-            let up_args = args.to_up();
-            return with_model(global, |d, m| Box::pin(async move { up::run(&d, &m, &up_args).await })).await;
+            let opts = up::CreateOptions::from(args.clone()).to_up();
+            return with_model(global, |d, m| Box::pin(async move { up::run(&d, &m, &opts).await })).await;
         }
         StackCommand::Run(args) => {
-            return with_model(global, |d, m| Box::pin(async move { run::run(&d, &m, args).await })).await
+            let opts: run::RunOptions = args.clone().into();
+            return with_model(global, |d, m| Box::pin(async move { run::run(&d, &m, &opts).await })).await;
         }
         StackCommand::Pull(args) => {
-            return with_model(global, |d, m| Box::pin(async move { info::pull(&d, &m, args).await })).await
+            let opts: info::PullOptions = args.clone().into();
+            return with_model(global, |d, m| Box::pin(async move { info::pull(&d, &m, &opts).await })).await;
         }
         StackCommand::Push(args) => {
-            return with_model(global, |d, m| Box::pin(async move { push::run(&d, &m, args).await })).await
+            let opts: push::PushOptions = args.clone().into();
+            return with_model(global, |d, m| Box::pin(async move { push::run(&d, &m, &opts).await })).await;
         }
-        StackCommand::Ls(args) => return ls::run(&client::connect(global.host.as_deref()).await?, args).await,
+        StackCommand::Ls(args) => {
+            let opts: ls::LsOptions = args.clone().into();
+            return ls::run(&client::connect(global.host.as_deref()).await?, &opts).await;
+        }
         StackCommand::Version => return info::version(&client::connect(global.host.as_deref()).await?).await,
         _ => {}
     }
-    let target = project::resolve(global)?;
+    let target = project::resolve(&load_options(global))?;
     let docker = client::connect(global.host.as_deref()).await?;
     let name = target.name.as_str();
     match cmd {
-        StackCommand::Down(args) => down::run(&docker, name, target.model.as_ref(), &args).await,
-        StackCommand::Ps(args) => ps::run(&docker, name, &args).await,
-        StackCommand::Logs(args) => logs_verb::run(&docker, name, &args).await,
-        StackCommand::Exec(args) => exec::run(&docker, name, &args).await,
-        StackCommand::Start(args) => lifecycle::start(&docker, name, &args).await,
-        StackCommand::Stop(args) => lifecycle::stop(&docker, name, &args).await,
-        StackCommand::Restart(args) => lifecycle::restart(&docker, name, &args).await,
-        StackCommand::Kill(args) => lifecycle::kill(&docker, name, &args).await,
-        StackCommand::Rm(args) => lifecycle::rm(&docker, name, &args).await,
-        StackCommand::Pause(args) => lifecycle::pause(&docker, name, &args, false).await,
-        StackCommand::Unpause(args) => lifecycle::pause(&docker, name, &args, true).await,
-        StackCommand::Top(args) => info::top(&docker, name, &args).await,
-        StackCommand::Port(args) => info::port(&docker, name, &args).await,
-        StackCommand::Images(args) => info::images(&docker, name, &args).await,
-        StackCommand::Events(args) => info::events(&docker, name, &args).await,
-        StackCommand::Cp(args) => cp::run(&docker, name, target.model.as_ref(), &args).await,
+        StackCommand::Down(args) => down::run(&docker, name, target.model.as_ref(), &args.into()).await,
+        StackCommand::Ps(args) => ps::run(&docker, name, &args.into()).await,
+        StackCommand::Logs(args) => logs_verb::run(&docker, name, &args.into()).await,
+        StackCommand::Exec(args) => exec::run(&docker, name, &args.into()).await,
+        StackCommand::Start(args) => lifecycle::start(&docker, name, &args.into()).await,
+        StackCommand::Stop(args) => lifecycle::stop(&docker, name, &args.into()).await,
+        StackCommand::Restart(args) => lifecycle::restart(&docker, name, &args.into()).await,
+        StackCommand::Kill(args) => lifecycle::kill(&docker, name, &args.into()).await,
+        StackCommand::Rm(args) => lifecycle::rm(&docker, name, &args.into()).await,
+        StackCommand::Pause(args) => lifecycle::pause(&docker, name, &args.into(), false).await,
+        StackCommand::Unpause(args) => lifecycle::pause(&docker, name, &args.into(), true).await,
+        StackCommand::Top(args) => info::top(&docker, name, &args.into()).await,
+        StackCommand::Port(args) => info::port(&docker, name, &args.into()).await,
+        StackCommand::Images(args) => info::images(&docker, name, &args.into()).await,
+        StackCommand::Events(args) => info::events(&docker, name, &args.into()).await,
+        StackCommand::Cp(args) => cp::run(&docker, name, target.model.as_ref(), &args.into()).await,
         StackCommand::Wait(args) => {
-            let down_args = down::DownArgs::default();
+            let down_args = down::DownOptions::default();
             let down = down::run(&docker, name, target.model.as_ref(), &down_args);
-            info::wait(&docker, name, &args, down).await
+            info::wait(&docker, name, &args.into(), down).await
         }
         StackCommand::Up(_)
         | StackCommand::Create(_)
@@ -131,13 +139,18 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
     }
 }
 
+/// The loader's options for a verb that acts on the project (interpolated and normalised).
+fn load_options(global: &GlobalArgs) -> compose::LoadOptions {
+    super::config::load_options(global, true, true)
+}
+
 type VerbFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<ExitCode>> + 'a>>;
 
 async fn with_model<'a>(
     global: &GlobalArgs,
     verb: impl FnOnce(bollard::Docker, crate::orchestrator::spec::ProjectSpec) -> VerbFuture<'a>,
 ) -> Result<ExitCode> {
-    let model = project::require_model(global)?;
+    let model = project::require_model(&load_options(global))?;
     let docker = client::connect(global.host.as_deref()).await?;
     verb(docker, model).await
 }

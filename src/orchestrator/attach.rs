@@ -6,7 +6,7 @@ use super::events::ContainerEvent;
 use super::logs::{self, LineWriter, LogQuery, LogStyle, LogTarget};
 use super::progress::Progress;
 use super::spec::ProjectSpec;
-use super::up::UpArgs;
+use super::up::UpOptions;
 use anyhow::Result;
 use bollard::query_parameters::KillContainerOptionsBuilder;
 use bollard::Docker;
@@ -20,7 +20,7 @@ pub async fn run(
     project: &ProjectSpec,
     started: &HashMap<String, Vec<Replica>>,
     mut events: broadcast::Receiver<ContainerEvent>,
-    args: &UpArgs,
+    args: &UpOptions,
 ) -> Result<ExitCode> {
     let all: Vec<(String, Replica)> = started
         .iter()
@@ -104,11 +104,17 @@ fn spawn_logs(
     docker: &Docker,
     project: &ProjectSpec,
     all: &[(String, Replica)],
-    args: &UpArgs,
+    args: &UpOptions,
 ) -> Vec<tokio::task::JoinHandle<Result<()>>> {
     let attached: Vec<&(String, Replica)> = all
         .iter()
-        .filter(|(s, _)| args.attach.is_empty() || args.attach.contains(s))
+        .filter(|(s, _)| {
+            if args.attach.is_empty() {
+                project.service(s).is_none_or(|svc| svc.attach)
+            } else {
+                args.attach.contains(s)
+            }
+        })
         .collect();
     let style = LogStyle::new(
         attached.iter().map(|(_, r)| r.name.as_str()),

@@ -48,9 +48,15 @@ pub struct ConvergeOptions {
     pub timeout: Option<i32>,
 }
 
-/// Makes the image present according to the pull policy.
+/// Makes the image present according to the pull policy (for `platform`, when the service sets one).
 #[tracing::instrument(skip(docker, progress))]
-pub async fn ensure_image(docker: &Docker, image: &str, policy: PullPolicy, progress: &Progress) -> Result<()> {
+pub async fn ensure_image(
+    docker: &Docker,
+    image: &str,
+    platform: Option<&str>,
+    policy: PullPolicy,
+    progress: &Progress,
+) -> Result<()> {
     let present = match docker.inspect_image(image).await {
         Ok(_) => true,
         Err(err) if is_not_found(&err) => false,
@@ -59,13 +65,17 @@ pub async fn ensure_image(docker: &Docker, image: &str, policy: PullPolicy, prog
     match (policy, present) {
         (PullPolicy::Never, false) => bail!("image {image} is not present and pull_policy is never"),
         (PullPolicy::Missing | PullPolicy::Never, true) => Ok(()),
-        (PullPolicy::Always, _) | (PullPolicy::Missing, false) => pull(docker, image, progress).await,
+        (PullPolicy::Always, _) | (PullPolicy::Missing, false) => pull(docker, image, platform, progress).await,
     }
 }
 
-async fn pull(docker: &Docker, image: &str, progress: &Progress) -> Result<()> {
+async fn pull(docker: &Docker, image: &str, platform: Option<&str>, progress: &Progress) -> Result<()> {
     progress.set("Image", image, "Pulling", false);
-    let options = CreateImageOptionsBuilder::new().from_image(image).build();
+    let mut options = CreateImageOptionsBuilder::new().from_image(image);
+    if let Some(platform) = platform {
+        options = options.platform(platform);
+    }
+    let options = options.build();
     let credentials = super::credentials::for_image(image)?;
     let mut stream = docker.create_image(Some(options), None, credentials);
     while let Some(item) = stream.next().await {
@@ -146,7 +156,11 @@ async fn create(
     let name = plan::replica_name(project, service, number);
     progress.set("Container", &name, "Creating", false);
     let body = plan::replica_body(project, service, number, hash);
-    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    let mut options = CreateContainerOptionsBuilder::new().name(&name);
+    if let Some(platform) = &service.platform {
+        options = options.platform(platform);
+    }
+    let options = options.build();
     let created = docker
         .create_container(Some(options), body)
         .await

@@ -10,7 +10,6 @@ use bollard::query_parameters::{
     ContainerArchiveInfoOptionsBuilder, DownloadFromContainerOptionsBuilder, UploadToContainerOptions,
 };
 use bollard::Docker;
-use clap::Args;
 use futures::StreamExt;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -21,19 +20,15 @@ const MODE_DIR: u32 = 1 << 31;
 const MODE_SYMLINK: u32 = 1 << 27;
 
 /// Flags of `cp`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct CpArgs {
+#[derive(Debug, Clone, Default)]
+pub struct CpOptions {
     /// Index of the container if the service has multiple replicas (default 1).
-    #[arg(long = "index")]
     pub index: Option<u32>,
     /// Copy into every replica of the service.
-    #[arg(long = "all")]
     pub all: bool,
     /// Archive mode (copy all uid/gid information).
-    #[arg(short = 'a', long = "archive")]
     pub archive: bool,
     /// Always follow symbol link in SRC_PATH.
-    #[arg(short = 'L', long = "follow-link")]
     pub follow_link: bool,
     /// SERVICE:SRC_PATH, or a local path (`-`: a tar stream read from stdin).
     pub source: String,
@@ -82,7 +77,7 @@ struct Target {
 }
 
 /// Runs `cp`.
-pub async fn run(docker: &Docker, project: &str, model: Option<&ProjectSpec>, args: &CpArgs) -> Result<ExitCode> {
+pub async fn run(docker: &Docker, project: &str, model: Option<&ProjectSpec>, args: &CpOptions) -> Result<ExitCode> {
     match (side(&args.source), side(&args.destination)) {
         (Side::Service { service, path }, Side::Local(dest)) => {
             if args.all {
@@ -116,7 +111,7 @@ async fn targets(
     project: &str,
     model: Option<&ProjectSpec>,
     service: &str,
-    args: &CpArgs,
+    args: &CpOptions,
 ) -> Result<Vec<Target>> {
     if model.is_some_and(|m| m.service(service).is_none()) {
         bail!("no such service: {service}");
@@ -171,7 +166,14 @@ fn base_name(path: &str) -> Result<String> {
 }
 
 /// Container → local (or a tar stream on stdout with `-`).
-async fn copy_out(docker: &Docker, target: &Target, service: &str, src: &str, dest: &str, args: &CpArgs) -> Result<()> {
+async fn copy_out(
+    docker: &Docker,
+    target: &Target,
+    service: &str,
+    src: &str,
+    dest: &str,
+    args: &CpOptions,
+) -> Result<()> {
     let (follow, keep_ids) = (args.follow_link, args.archive);
     let label = format!("{service}:{src}");
     let not_found = || anyhow::anyhow!("path not found: {label} (no such file or directory in {})", target.name);
@@ -257,7 +259,7 @@ async fn copy_in(
     src: &str,
     dest: &str,
     stdin: Option<bytes::Bytes>,
-    args: &CpArgs,
+    args: &CpOptions,
 ) -> Result<()> {
     let label = format!("{service}:{dest}");
     let mut options = UploadToContainerOptions {

@@ -1,39 +1,38 @@
-//! `down`: stop and remove the project's containers in reverse dependency order, then its networks,
+//! `down`: stop and remove the project's containers in reverse dependency order (each service as soon as its
+//! dependents are gone), then its networks,
 //! and with `-v` its volumes, with `--rmi` its images.
 
 use super::converge;
+use super::hooks;
 use super::labels;
 use super::progress::Progress;
 use super::resources;
+use super::schedule;
 use super::spec::ProjectSpec;
 use anyhow::{bail, Context, Result};
 use bollard::models::ContainerSummary;
 use bollard::query_parameters::RemoveImageOptionsBuilder;
 use bollard::Docker;
-use clap::Args;
-use std::collections::{BTreeSet, HashMap};
+use compose::graph::Edge;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
 /// Flags of `down`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct DownArgs {
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
     /// Remove named volumes declared in the "volumes" section and anonymous volumes attached to containers.
-    #[arg(short = 'v', long = "volumes")]
     pub volumes: bool,
     /// Remove images used by services: "local" (only images without a custom tag) or "all".
-    #[arg(long = "rmi", value_name = "TYPE")]
     pub rmi: Option<String>,
     /// Remove containers for services not defined in the Compose file.
-    #[arg(long = "remove-orphans")]
     pub remove_orphans: bool,
     /// Specify a shutdown timeout in seconds.
-    #[arg(short = 't', long = "timeout")]
     pub timeout: Option<i32>,
 }
 
 /// Runs `down` for `project` (the model, when a Compose file was found, decides what an orphan is).
 #[tracing::instrument(skip_all, fields(project = %name))]
-pub async fn run(docker: &Docker, name: &str, model: Option<&ProjectSpec>, args: &DownArgs) -> Result<ExitCode> {
+pub async fn run(docker: &Docker, name: &str, model: Option<&ProjectSpec>, args: &DownOptions) -> Result<ExitCode> {
     let rmi = args.rmi.as_deref();
     if !matches!(rmi, None | Some("local") | Some("all")) {
         bail!("--rmi {:?}: expected \"local\" or \"all\"", rmi.unwrap_or_default());
@@ -55,23 +54,20 @@ pub async fn run(docker: &Docker, name: &str, model: Option<&ProjectSpec>, args:
         .iter()
         .filter_map(|c| labels::get(&c.labels, labels::IMAGE).map(str::to_owned))
         .collect();
-    for level in stop_levels(&remove) {
-        let removals = level.iter().map(|c| {
-            let progress = &progress;
-            async move {
-                converge::remove_with(
-                    docker,
-                    c.id.as_deref().unwrap_or_default(),
-                    &resources::display_name(c),
-                    args.timeout,
-                    args.volumes,
-                    progress,
-                )
-                .await
-            }
-        });
-        futures::future::try_join_all(removals).await?;
-    }
+    let progress_ref = &progress;
+    in_dependency_order(&remove, Order::Stop, |c| async move {
+        pre_stop(docker, model, c, progress_ref).await?;
+        converge::remove_with(
+            docker,
+            c.id.as_deref().unwrap_or_default(),
+            &resources::display_name(c),
+            args.timeout,
+            args.volumes,
+            progress_ref,
+        )
+        .await
+    })
+    .await?;
     if orphans.is_empty() {
         resources::remove_networks(docker, name, &progress).await?;
     }
@@ -87,48 +83,101 @@ pub async fn run(docker: &Docker, name: &str, model: Option<&ProjectSpec>, args:
     Ok(ExitCode::SUCCESS)
 }
 
+/// Runs the service's `pre_stop` hooks in a running container (only known with the Compose file at hand).
+pub async fn pre_stop(
+    docker: &Docker,
+    model: Option<&ProjectSpec>,
+    c: &ContainerSummary,
+    progress: &Progress,
+) -> Result<()> {
+    let running = c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
+    let service = resources::identity(c).0;
+    let Some(svc) = model
+        .and_then(|m| m.service(&service))
+        .filter(|_| running && !is_oneoff(c))
+    else {
+        return Ok(());
+    };
+    let id = c.id.as_deref().unwrap_or_default();
+    hooks::run_all(
+        docker,
+        id,
+        &resources::display_name(c),
+        "pre_stop",
+        &svc.pre_stop,
+        progress,
+    )
+    .await
+}
+
 fn is_oneoff(c: &ContainerSummary) -> bool {
     labels::get(&c.labels, labels::ONEOFF) == Some("True")
 }
 
-/// Groups containers so dependents stop before what they depend on (from the `depends_on` labels).
-pub fn stop_levels(containers: &[ContainerSummary]) -> Vec<Vec<&ContainerSummary>> {
-    let mut by_service: HashMap<String, Vec<&ContainerSummary>> = HashMap::new();
-    let mut deps: HashMap<String, Vec<String>> = HashMap::new();
+/// The dependency graph as the containers' `depends_on` labels record it (no Compose file needed).
+fn label_graph(by_service: &BTreeMap<String, Vec<&ContainerSummary>>) -> compose::ServiceGraph {
+    compose::ServiceGraph::new(by_service.iter().map(|(service, containers)| {
+        let mut deps: Vec<(String, Edge)> = Vec::new();
+        for c in containers {
+            let parsed = labels::get(&c.labels, labels::DEPENDS_ON)
+                .map(labels::parse_depends_on)
+                .unwrap_or_default();
+            for d in parsed {
+                if deps.iter().any(|(s, _)| *s == d.service) {
+                    continue;
+                }
+                let edge = Edge {
+                    condition: d.condition,
+                    required: true,
+                    restart: d.restart,
+                };
+                deps.push((d.service, edge));
+            }
+        }
+        (service.as_str(), deps)
+    }))
+}
+
+/// Which way `in_dependency_order` walks the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Dependencies first (start).
+    Start,
+    /// Dependents first (stop, remove): each service as soon as every service depending on it is done.
+    Stop,
+}
+
+/// Runs `action` on every container, service by service in dependency `order` from the `depends_on` labels;
+/// a service's containers are handled together, as soon as the services it waits for are done.
+pub async fn in_dependency_order<'c, F, Fut>(containers: &'c [ContainerSummary], order: Order, action: F) -> Result<()>
+where
+    F: Fn(&'c ContainerSummary) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut by_service: BTreeMap<String, Vec<&ContainerSummary>> = BTreeMap::new();
     for c in containers {
-        let service = resources::identity(c).0;
-        let parsed = labels::get(&c.labels, labels::DEPENDS_ON)
-            .map(labels::parse_depends_on)
-            .unwrap_or_default();
-        deps.entry(service.clone())
-            .or_default()
-            .extend(parsed.into_iter().map(|d| d.service));
-        by_service.entry(service).or_default().push(c);
+        by_service.entry(resources::identity(c).0).or_default().push(c);
     }
-    // A service is stopped once nothing still running depends on it.
-    let mut remaining: BTreeSet<String> = by_service.keys().cloned().collect();
-    let mut out = Vec::new();
-    while !remaining.is_empty() {
-        let needed: BTreeSet<&String> = remaining
-            .iter()
-            .flat_map(|s| deps.get(s).into_iter().flatten())
-            .collect();
-        let mut level: Vec<String> = remaining.iter().filter(|s| !needed.contains(s)).cloned().collect();
-        if level.is_empty() {
-            // Labels from a cycle should not exist; stop what is left together rather than never.
-            level = remaining.iter().cloned().collect();
-        }
-        for s in &level {
-            remaining.remove(s);
-        }
-        out.push(
-            level
-                .iter()
-                .flat_map(|s| by_service.get(s).cloned().unwrap_or_default())
+    let graph = label_graph(&by_service);
+    let nodes: Vec<String> = by_service.keys().cloned().collect();
+    let waits_for = |service: &str| -> Vec<String> {
+        match order {
+            Order::Stop => graph.dependents(service).into_iter().map(str::to_owned).collect(),
+            Order::Start => graph
+                .dependencies(service)
+                .into_iter()
+                .map(|(d, _)| d.to_owned())
                 .collect(),
-        );
-    }
-    out
+        }
+    };
+    let (by_service, action) = (&by_service, &action);
+    schedule::run(&nodes, waits_for, |service, _| async move {
+        let list = by_service.get(&service).cloned().unwrap_or_default();
+        futures::future::try_join_all(list.into_iter().map(action)).await?;
+        Ok(())
+    })
+    .await?;
+    Ok(())
 }
 
 async fn remove_images(

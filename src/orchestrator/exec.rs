@@ -6,45 +6,36 @@ use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::Docker;
-use clap::Args;
 use futures::StreamExt;
 use std::io::Write;
 use std::process::ExitCode;
 use tokio::io::AsyncWriteExt;
 
 /// Flags of `exec`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct ExecArgs {
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
     /// Detached mode: run the command in the background.
-    #[arg(short = 'd', long = "detach")]
     pub detach: bool,
     /// Disable pseudo-TTY allocation (by default a TTY is allocated when stdin is a terminal).
-    #[arg(short = 'T', long = "no-TTY")]
     pub no_tty: bool,
     /// Run the command as this user.
-    #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
     /// Path to the workdir directory for this command.
-    #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
     /// Set environment variables (KEY=VALUE).
-    #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
     /// Index of the container if the service has multiple replicas.
-    #[arg(long = "index", default_value_t = 1)]
     pub index: u32,
     /// Give extended privileges to the process.
-    #[arg(long = "privileged")]
     pub privileged: bool,
     /// Service name.
     pub service: String,
     /// Command and arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
 }
 
 /// Runs `exec`.
-pub async fn run(docker: &Docker, project: &str, args: &ExecArgs) -> Result<ExitCode> {
+pub async fn run(docker: &Docker, project: &str, args: &ExecOptions) -> Result<ExitCode> {
     let list = resources::list_containers(docker, project, Some(&args.service), false).await?;
     let Some(target) = list.iter().find(|c| resources::identity(c).1 == args.index) else {
         bail!(

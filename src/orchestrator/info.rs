@@ -8,20 +8,17 @@ use super::spec::{ProjectSpec, PullPolicy};
 use anyhow::{bail, Context, Result};
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::Docker;
-use clap::Args;
 use comfy_table::{presets::NOTHING, Table};
 use futures::StreamExt;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 /// Flags of `port`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct PortArgs {
+#[derive(Debug, Clone, Default)]
+pub struct PortOptions {
     /// tcp or udp.
-    #[arg(long = "protocol", default_value = "tcp")]
     pub protocol: String,
     /// Index of the container if the service has multiple replicas.
-    #[arg(long = "index", default_value_t = 1)]
     pub index: u32,
     /// Service.
     pub service: String,
@@ -30,42 +27,35 @@ pub struct PortArgs {
 }
 
 /// Flags of `pull`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct PullArgs {
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
     /// Pull what it can and ignore images with pull failures.
-    #[arg(long = "ignore-pull-failures")]
     pub ignore_pull_failures: bool,
-    /// Pull without printing progress information.
-    #[arg(short = 'q', long = "quiet")]
-    pub quiet: bool,
     /// Services (default: all).
     pub services: Vec<String>,
 }
 
 /// Flags of `events`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct EventsArgs {
+#[derive(Debug, Clone, Default)]
+pub struct EventsOptions {
     /// Output events as a stream of json objects.
-    #[arg(long = "json")]
     pub json: bool,
     /// Services (default: all).
     pub services: Vec<String>,
 }
 
 /// Flags of `wait`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct WaitArgs {
+#[derive(Debug, Clone, Default)]
+pub struct WaitOptions {
     /// Drops project when the first container stops.
-    #[arg(long = "down-project")]
     pub down_project: bool,
     /// Services to wait for.
-    #[arg(required = true)]
     pub services: Vec<String>,
 }
 
 /// Services named on the command line.
-#[derive(Args, Debug, Clone, Default)]
-pub struct NamesArgs {
+#[derive(Debug, Clone, Default)]
+pub struct NamesOptions {
     /// Services (default: all).
     pub services: Vec<String>,
 }
@@ -78,7 +68,7 @@ fn table(header: &[&str]) -> Table {
 }
 
 /// `top`: processes of each running container.
-pub async fn top(docker: &Docker, project: &str, args: &NamesArgs) -> Result<ExitCode> {
+pub async fn top(docker: &Docker, project: &str, args: &NamesOptions) -> Result<ExitCode> {
     let mut list = resources::list_containers(docker, project, None, false).await?;
     list.retain(|c| args.services.is_empty() || args.services.contains(&resources::identity(c).0));
     list.sort_by_key(resources::identity);
@@ -100,7 +90,7 @@ pub async fn top(docker: &Docker, project: &str, args: &NamesArgs) -> Result<Exi
 }
 
 /// `port`: the public address of a service's private port.
-pub async fn port(docker: &Docker, project: &str, args: &PortArgs) -> Result<ExitCode> {
+pub async fn port(docker: &Docker, project: &str, args: &PortOptions) -> Result<ExitCode> {
     let list = resources::list_containers(docker, project, Some(&args.service), false).await?;
     let Some(c) = list.iter().find(|c| resources::identity(c).1 == args.index) else {
         bail!(
@@ -131,7 +121,7 @@ pub async fn port(docker: &Docker, project: &str, args: &PortArgs) -> Result<Exi
 }
 
 /// `images`: images the project's containers use.
-pub async fn images(docker: &Docker, project: &str, args: &NamesArgs) -> Result<ExitCode> {
+pub async fn images(docker: &Docker, project: &str, args: &NamesOptions) -> Result<ExitCode> {
     let mut list = resources::list_all_project_containers(docker, project).await?;
     list.retain(|c| args.services.is_empty() || args.services.contains(&resources::identity(c).0));
     list.sort_by_key(resources::identity);
@@ -176,7 +166,7 @@ pub async fn version(docker: &Docker) -> Result<ExitCode> {
 }
 
 /// `pull`: every selected service's image, whatever its pull policy.
-pub async fn pull(docker: &Docker, project: &ProjectSpec, args: &PullArgs) -> Result<ExitCode> {
+pub async fn pull(docker: &Docker, project: &ProjectSpec, args: &PullOptions) -> Result<ExitCode> {
     let progress = Progress::new();
     let images: BTreeSet<&str> = project
         .services
@@ -185,7 +175,7 @@ pub async fn pull(docker: &Docker, project: &ProjectSpec, args: &PullArgs) -> Re
         .map(|s| s.image.as_str())
         .collect();
     for image in images {
-        match converge::ensure_image(docker, image, PullPolicy::Always, &progress).await {
+        match converge::ensure_image(docker, image, None, PullPolicy::Always, &progress).await {
             Ok(()) => {}
             Err(err) if args.ignore_pull_failures => progress.note(&format!("WARN: {err:#}")),
             Err(err) => return Err(err),
@@ -195,7 +185,7 @@ pub async fn pull(docker: &Docker, project: &ProjectSpec, args: &PullArgs) -> Re
 }
 
 /// `events`: the project's container events, as they happen.
-pub async fn events(docker: &Docker, project: &str, args: &EventsArgs) -> Result<ExitCode> {
+pub async fn events(docker: &Docker, project: &str, args: &EventsOptions) -> Result<ExitCode> {
     let hub = EventHub::subscribe(docker, project);
     let mut rx = hub.receiver();
     let names = resources::list_all_project_containers(docker, project).await?;
@@ -236,7 +226,7 @@ pub async fn events(docker: &Docker, project: &str, args: &EventsArgs) -> Result
 pub async fn wait(
     docker: &Docker,
     project: &str,
-    args: &WaitArgs,
+    args: &WaitOptions,
     down: impl std::future::Future<Output = Result<ExitCode>>,
 ) -> Result<ExitCode> {
     let mut list = resources::list_containers(docker, project, None, true).await?;

@@ -1,7 +1,7 @@
 //! `start`, `stop`, `restart`, `kill`, `rm`, `pause`, `unpause` on the project's existing containers.
 
 use super::converge;
-use super::down::stop_levels;
+use super::down::{in_dependency_order, Order};
 use super::progress::Progress;
 use super::resources;
 use anyhow::{Context, Result};
@@ -10,51 +10,42 @@ use bollard::query_parameters::{
     KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder,
 };
 use bollard::Docker;
-use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 /// Services named on the command line, and a stop timeout.
-#[derive(Args, Debug, Clone, Default)]
-pub struct TimeoutArgs {
+#[derive(Debug, Clone, Default)]
+pub struct TimeoutOptions {
     /// Specify a shutdown timeout in seconds.
-    #[arg(short = 't', long = "timeout")]
     pub timeout: Option<i32>,
     /// Services (default: all).
     pub services: Vec<String>,
 }
 
 /// Services named on the command line.
-#[derive(Args, Debug, Clone, Default)]
-pub struct ServicesArgs {
+#[derive(Debug, Clone, Default)]
+pub struct ServicesOptions {
     /// Services (default: all).
     pub services: Vec<String>,
 }
 
 /// Flags of `kill`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct KillArgs {
+#[derive(Debug, Clone, Default)]
+pub struct KillOptions {
     /// SIGNAL to send to the container.
-    #[arg(short = 's', long = "signal", default_value = "SIGKILL")]
     pub signal: String,
-    /// Remove containers for services not defined in the Compose file.
-    #[arg(long = "remove-orphans")]
-    pub remove_orphans: bool,
     /// Services (default: all).
     pub services: Vec<String>,
 }
 
 /// Flags of `rm`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct RmArgs {
+#[derive(Debug, Clone, Default)]
+pub struct RmOptions {
     /// Don't ask to confirm removal.
-    #[arg(short = 'f', long = "force")]
     pub force: bool,
     /// Stop the containers, if required, before removing.
-    #[arg(short = 's', long = "stop")]
     pub stop: bool,
     /// Remove any anonymous volumes attached to containers.
-    #[arg(short = 'v', long = "volumes")]
     pub volumes: bool,
     /// Services (default: all).
     pub services: Vec<String>,
@@ -72,41 +63,37 @@ fn id(c: &ContainerSummary) -> &str {
 }
 
 /// `stop`: dependents first.
-pub async fn stop(docker: &Docker, project: &str, args: &TimeoutArgs) -> Result<ExitCode> {
+pub async fn stop(docker: &Docker, project: &str, args: &TimeoutOptions) -> Result<ExitCode> {
     let list = selected(docker, project, &args.services).await?;
     let progress = Progress::new();
-    for level in stop_levels(&list) {
-        let stops = level.iter().map(|c| {
-            let progress = &progress;
-            async move { converge::stop(docker, id(c), &resources::display_name(c), args.timeout, progress).await }
-        });
-        futures::future::try_join_all(stops).await?;
-    }
+    let progress = &progress;
+    in_dependency_order(&list, Order::Stop, |c| async move {
+        converge::stop(docker, id(c), &resources::display_name(c), args.timeout, progress).await
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `start`: dependencies first.
-pub async fn start(docker: &Docker, project: &str, args: &ServicesArgs) -> Result<ExitCode> {
+pub async fn start(docker: &Docker, project: &str, args: &ServicesOptions) -> Result<ExitCode> {
     let list = selected(docker, project, &args.services).await?;
     let progress = Progress::new();
-    for level in stop_levels(&list).into_iter().rev() {
-        let starts = level.iter().map(|c| {
-            let progress = &progress;
-            let replica = converge::Replica {
-                id: id(c).to_owned(),
-                name: resources::display_name(c),
-                fresh: false,
-                running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
-            };
-            async move { converge::start(docker, &replica, progress).await }
-        });
-        futures::future::try_join_all(starts).await?;
-    }
+    let progress = &progress;
+    in_dependency_order(&list, Order::Start, |c| async move {
+        let replica = converge::Replica {
+            id: id(c).to_owned(),
+            name: resources::display_name(c),
+            fresh: false,
+            running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
+        };
+        converge::start(docker, &replica, progress).await
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `restart`.
-pub async fn restart(docker: &Docker, project: &str, args: &TimeoutArgs) -> Result<ExitCode> {
+pub async fn restart(docker: &Docker, project: &str, args: &TimeoutOptions) -> Result<ExitCode> {
     let list = selected(docker, project, &args.services).await?;
     let progress = Progress::new();
     let restarts = list.iter().map(|c| async {
@@ -128,7 +115,7 @@ pub async fn restart(docker: &Docker, project: &str, args: &TimeoutArgs) -> Resu
 }
 
 /// `kill`: running containers only.
-pub async fn kill(docker: &Docker, project: &str, args: &KillArgs) -> Result<ExitCode> {
+pub async fn kill(docker: &Docker, project: &str, args: &KillOptions) -> Result<ExitCode> {
     let mut list = selected(docker, project, &args.services).await?;
     list.retain(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING));
     let progress = Progress::new();
@@ -148,7 +135,7 @@ pub async fn kill(docker: &Docker, project: &str, args: &KillArgs) -> Result<Exi
 }
 
 /// `rm`: stopped containers (all of them after `-s`).
-pub async fn rm(docker: &Docker, project: &str, args: &RmArgs) -> Result<ExitCode> {
+pub async fn rm(docker: &Docker, project: &str, args: &RmOptions) -> Result<ExitCode> {
     let progress = Progress::new();
     let mut list = selected(docker, project, &args.services).await?;
     if args.stop {
@@ -193,7 +180,7 @@ fn confirm(question: &str) -> Result<bool> {
 }
 
 /// `pause` (or `unpause` when `resume`).
-pub async fn pause(docker: &Docker, project: &str, args: &ServicesArgs, resume: bool) -> Result<ExitCode> {
+pub async fn pause(docker: &Docker, project: &str, args: &ServicesOptions, resume: bool) -> Result<ExitCode> {
     let list = selected(docker, project, &args.services).await?;
     let progress = Progress::new();
     for c in &list {

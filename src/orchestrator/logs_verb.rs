@@ -4,32 +4,24 @@ use super::logs::{self, LineWriter, LogQuery, LogStyle, LogTarget};
 use super::resources;
 use anyhow::{Context, Result};
 use bollard::Docker;
-use clap::Args;
 use std::process::ExitCode;
 
 /// Flags of `logs`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct LogsArgs {
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
     /// Follow log output.
-    #[arg(short = 'f', long = "follow")]
     pub follow: bool,
     /// Show timestamps.
-    #[arg(short = 't', long = "timestamps")]
     pub timestamps: bool,
     /// Number of lines to show from the end of the logs for each container ("all" for everything).
-    #[arg(short = 'n', long = "tail", default_value = "all")]
     pub tail: String,
     /// Show logs since a Unix timestamp (seconds) or a relative duration such as 42s, 5m, 1h.
-    #[arg(long = "since")]
     pub since: Option<String>,
     /// Produce monochrome output.
-    #[arg(long = "no-color")]
     pub no_color: bool,
     /// Don't print prefix in logs.
-    #[arg(long = "no-log-prefix")]
     pub no_log_prefix: bool,
     /// Index of the container if the service has multiple replicas.
-    #[arg(long = "index")]
     pub index: Option<u32>,
     /// Services (default: all).
     pub services: Vec<String>,
@@ -56,7 +48,7 @@ pub fn parse_since(value: &str, now: i64) -> Result<i32> {
 }
 
 /// Runs `logs`.
-pub async fn run(docker: &Docker, project: &str, args: &LogsArgs) -> Result<ExitCode> {
+pub async fn run(docker: &Docker, project: &str, args: &LogsOptions) -> Result<ExitCode> {
     let mut list = resources::list_all_project_containers(docker, project).await?;
     list.retain(|c| {
         let (service, number) = resources::identity(c);

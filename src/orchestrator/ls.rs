@@ -4,22 +4,18 @@ use super::labels;
 use anyhow::{bail, Context, Result};
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
-use clap::Args;
 use comfy_table::{presets::NOTHING, Table};
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 
 /// Flags of `ls`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct LsArgs {
+#[derive(Debug, Clone, Default)]
+pub struct LsOptions {
     /// Show all stopped Compose projects.
-    #[arg(short = 'a', long = "all")]
     pub all: bool,
     /// Format the output: table or json.
-    #[arg(long = "format", default_value = "table")]
     pub format: String,
     /// Only display project names.
-    #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
 }
 
@@ -30,7 +26,7 @@ struct ProjectRow {
 }
 
 /// Runs `ls`.
-pub async fn run(docker: &Docker, args: &LsArgs) -> Result<ExitCode> {
+pub async fn run(docker: &Docker, args: &LsOptions) -> Result<ExitCode> {
     if !matches!(args.format.as_str(), "table" | "json") {
         bail!("--format {:?}: expected table or json", args.format);
     }

@@ -1,7 +1,6 @@
 //! The orchestrator: converges an engine to a Compose project, talking only the Docker Engine API (bollard).
 
 pub mod attach;
-pub mod canonical;
 pub mod client;
 pub mod converge;
 pub mod cp;
@@ -11,9 +10,12 @@ pub mod down;
 pub mod events;
 pub mod exec;
 pub mod from_compose;
+pub mod hooks;
+pub mod host_config;
 pub mod info;
 pub mod labels;
 pub mod lifecycle;
+pub mod limits;
 pub mod logs;
 pub mod logs_verb;
 pub mod ls;
@@ -24,8 +26,10 @@ pub mod ps;
 pub mod push;
 pub mod resources;
 pub mod run;
+pub mod schedule;
 pub mod secrets;
 pub mod service_body;
 pub mod spec;
+pub mod support;
 pub mod tty;
 pub mod up;

@@ -1,4 +1,4 @@
-//! Planning: dependency levels (with cycle refusal), the config hash, and each replica's full create body.
+//! Planning: which services to act on, the config hash, and each replica's full create body.
 
 use super::labels;
 use super::spec::{ProjectSpec, ServiceSpec};
@@ -6,73 +6,6 @@ use anyhow::{bail, Result};
 use bollard::models::{ContainerCreateBody, EndpointIpamConfig, EndpointSettings, NetworkingConfig};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
-
-/// Groups the selected services into levels: every service's dependencies sit in earlier levels.
-/// Dependencies outside `selected` are ignored (they are not being started). A cycle is refused, naming it.
-pub fn levels(project: &ProjectSpec, selected: &BTreeSet<String>) -> Result<Vec<Vec<String>>> {
-    let deps = |name: &str| -> Vec<String> {
-        project
-            .service(name)
-            .map(|s| {
-                s.depends_on
-                    .iter()
-                    .map(|d| d.service.clone())
-                    .filter(|d| selected.contains(d))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut placed: BTreeSet<String> = BTreeSet::new();
-    let mut out = Vec::new();
-    // Keep file order inside a level so output is stable.
-    let order: Vec<String> = project
-        .services
-        .iter()
-        .map(|s| s.name.clone())
-        .filter(|n| selected.contains(n))
-        .collect();
-    while placed.len() < order.len() {
-        let level: Vec<String> = order
-            .iter()
-            .filter(|n| !placed.contains(*n) && deps(n).iter().all(|d| placed.contains(d)))
-            .cloned()
-            .collect();
-        if level.is_empty() {
-            let rest: Vec<&String> = order.iter().filter(|n| !placed.contains(*n)).collect();
-            bail!(
-                "dependency cycle between services: {}",
-                describe_cycle(project, &rest, selected)
-            );
-        }
-        placed.extend(level.iter().cloned());
-        out.push(level);
-    }
-    Ok(out)
-}
-
-/// Follows dependencies from the first unplaced service until a service repeats: that loop is the cycle.
-fn describe_cycle(project: &ProjectSpec, rest: &[&String], selected: &BTreeSet<String>) -> String {
-    let Some(start) = rest.first() else {
-        return String::new();
-    };
-    let mut path: Vec<String> = vec![(*start).clone()];
-    loop {
-        let current = path.last().cloned().unwrap_or_default();
-        let next = project.service(&current).and_then(|s| {
-            s.depends_on
-                .iter()
-                .map(|d| &d.service)
-                .find(|d| selected.contains(*d) && rest.contains(d))
-        });
-        let Some(next) = next else { return path.join(" -> ") };
-        if let Some(pos) = path.iter().position(|p| p == next) {
-            let mut cycle = path[pos..].to_vec();
-            cycle.push(next.clone());
-            return cycle.join(" -> ");
-        }
-        path.push(next.clone());
-    }
-}
 
 /// The services to act on: those named (all when none), plus their dependencies unless `no_deps`.
 pub fn select(project: &ProjectSpec, names: &[String], no_deps: bool) -> Result<BTreeSet<String>> {
@@ -120,6 +53,7 @@ pub fn config_hash(service: &ServiceSpec) -> String {
                 n.aliases.clone(),
                 n.ipv4_address.clone(),
                 n.ipv6_address.clone(),
+                n.mac_address.clone(),
             )
         })
         .collect();
@@ -220,6 +154,7 @@ pub fn endpoint_settings(
     EndpointSettings {
         aliases: Some(aliases),
         ipam_config: ipam,
+        mac_address: net.mac_address.clone(),
         ..Default::default()
     }
 }

@@ -2,8 +2,8 @@
 
 use super::from_compose;
 use super::spec::ProjectSpec;
-use crate::cli::GlobalArgs;
 use anyhow::Result;
+use compose::LoadOptions;
 use std::path::Path;
 
 /// The project a verb acts on.
@@ -15,41 +15,41 @@ pub struct Target {
 }
 
 /// Loads the model (required by `up`, `create`, `run`...).
-pub fn require_model(global: &GlobalArgs) -> Result<ProjectSpec> {
-    from_compose::load(global)
+pub fn require_model(opts: &LoadOptions) -> Result<ProjectSpec> {
+    from_compose::load(opts)
 }
 
 /// Loads the model when possible; otherwise names the project from `-p`, `COMPOSE_PROJECT_NAME` or the directory,
 /// so `down`, `ps`, `logs` work with no Compose file at hand, as in `docker compose -p name down`.
-pub fn resolve(global: &GlobalArgs) -> Result<Target> {
-    if let Some(name) = &global.project_name {
-        let model = from_compose::load(global).ok();
+pub fn resolve(opts: &LoadOptions) -> Result<Target> {
+    if let Some(name) = &opts.project_name {
+        let model = from_compose::load(opts).ok();
         return Ok(Target {
             name: normalise(name),
             model,
         });
     }
-    match from_compose::load(global) {
+    match from_compose::load(opts) {
         Ok(model) => Ok(Target {
             name: model.name.clone(),
             model: Some(model),
         }),
-        Err(err) if !global.files.is_empty() => Err(err),
+        Err(err) if !opts.files.is_empty() => Err(err),
         Err(err) => {
             tracing::debug!(error = %err, "no Compose model; acting on the project by name");
             Ok(Target {
-                name: fallback_name(global)?,
+                name: fallback_name(opts)?,
                 model: None,
             })
         }
     }
 }
 
-fn fallback_name(global: &GlobalArgs) -> Result<String> {
+fn fallback_name(opts: &LoadOptions) -> Result<String> {
     if let Some(name) = std::env::var("COMPOSE_PROJECT_NAME").ok().filter(|n| !n.is_empty()) {
         return Ok(normalise(&name));
     }
-    let dir = match &global.project_directory {
+    let dir = match &opts.project_directory {
         Some(dir) => dir.clone(),
         None => std::env::current_dir()?,
     };

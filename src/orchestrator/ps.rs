@@ -5,35 +5,29 @@ use super::resources;
 use anyhow::{bail, Result};
 use bollard::models::ContainerSummary;
 use bollard::Docker;
-use clap::Args;
 use comfy_table::{presets::NOTHING, Table};
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 /// Flags of `ps`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct PsArgs {
+#[derive(Debug, Clone, Default)]
+pub struct PsOptions {
     /// Show all stopped containers (including those created by the run command).
-    #[arg(short = 'a', long = "all")]
     pub all: bool,
     /// Format the output: table or json.
-    #[arg(long = "format", default_value = "table")]
     pub format: String,
     /// Only display IDs.
-    #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
     /// Display services.
-    #[arg(long = "services")]
     pub services: bool,
     /// Filter services by status: paused, restarting, removing, running, dead, created, exited.
-    #[arg(long = "status")]
     pub status: Vec<String>,
     /// Services to show (default: all).
     pub service_names: Vec<String>,
 }
 
 /// Runs `ps`.
-pub async fn run(docker: &Docker, project: &str, args: &PsArgs) -> Result<ExitCode> {
+pub async fn run(docker: &Docker, project: &str, args: &PsOptions) -> Result<ExitCode> {
     if !matches!(args.format.as_str(), "table" | "json") {
         bail!("--format {:?}: expected table or json", args.format);
     }

@@ -6,20 +6,17 @@ use super::spec::ProjectSpec;
 use anyhow::{bail, Context, Result};
 use bollard::query_parameters::PushImageOptions;
 use bollard::Docker;
-use clap::Args;
 use imageref::ImageRef;
 use futures::StreamExt;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 /// Flags of `push`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct PushArgs {
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
     /// Push what it can and ignore images with push failures.
-    #[arg(long = "ignore-push-failures")]
     pub ignore_push_failures: bool,
     /// Push without printing progress information.
-    #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
     /// Services (default: all).
     pub services: Vec<String>,
@@ -39,7 +36,7 @@ pub fn images<'p>(project: &'p ProjectSpec, services: &[String]) -> Result<BTree
 }
 
 /// Runs `push`.
-pub async fn run(docker: &Docker, project: &ProjectSpec, args: &PushArgs) -> Result<ExitCode> {
+pub async fn run(docker: &Docker, project: &ProjectSpec, args: &PushOptions) -> Result<ExitCode> {
     let progress = (!args.quiet).then(Progress::new);
     for image in images(project, &args.services)? {
         match push(docker, image, progress.as_ref()).await {

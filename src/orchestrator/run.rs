@@ -1,72 +1,60 @@
 //! `run`: a one-off container of a service (dependencies brought up first), its output streamed, its exit code returned.
 
 use super::converge;
+use super::host_config;
 use super::labels;
 use super::logs::{self, LineWriter, LogQuery, LogStyle, LogTarget};
 use super::plan;
 use super::progress::Progress;
 use super::resources;
 use super::spec::{ProjectSpec, ServiceSpec};
-use super::up::{self, UpArgs};
+use super::up::{self, UpOptions};
 use anyhow::{Context, Result};
-use bollard::models::{PortBinding, PortMap};
+use bollard::models::PortMap;
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
     ResizeContainerTTYOptionsBuilder,
 };
 use bollard::Docker;
-use clap::Args;
+use compose::model::ServicePort;
 use futures::StreamExt;
 use std::process::ExitCode;
 
 /// Flags of `run`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct RunArgs {
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
     /// Run container in background and print container ID.
-    #[arg(short = 'd', long = "detach")]
     pub detach: bool,
     /// Automatically remove the container when it exits.
-    #[arg(long = "rm")]
     pub rm: bool,
     /// Assign a name to the container.
-    #[arg(long = "name")]
     pub name: Option<String>,
     /// Set environment variables (KEY=VALUE).
-    #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
     /// Bind mount a volume (SOURCE:TARGET[:ro]).
-    #[arg(short = 'v', long = "volume")]
     pub volumes: Vec<String>,
     /// Publish a container's port(s) to the host ([IP:]HOST:CONTAINER[/PROTO]).
-    #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
     /// Run command with all service's ports enabled and mapped to the host.
-    #[arg(long = "service-ports")]
     pub service_ports: bool,
     /// Don't start linked services.
-    #[arg(long = "no-deps")]
     pub no_deps: bool,
     /// Override the entrypoint of the image.
-    #[arg(long = "entrypoint")]
     pub entrypoint: Option<String>,
     /// Run as specified username or uid.
-    #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
     /// Working directory inside the container.
-    #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
     /// Disable pseudo-TTY allocation (by default a TTY is allocated when stdin is a terminal).
-    #[arg(short = 'T', long = "no-TTY")]
     pub no_tty: bool,
     /// Service to run.
     pub service: String,
     /// Command and arguments (default: the service's).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 
 /// Runs `run`.
-pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunArgs) -> Result<ExitCode> {
+pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunOptions) -> Result<ExitCode> {
     let service = project
         .service(&args.service)
         .with_context(|| format!("no such service: {}", args.service))?;
@@ -77,7 +65,7 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunArgs) -> Resu
         .filter(|d| project.service(d).is_some())
         .collect();
     if !args.no_deps && !deps.is_empty() {
-        let up_args = UpArgs {
+        let up_args = UpOptions {
             detach: true,
             services: deps,
             ..Default::default()
@@ -88,7 +76,14 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunArgs) -> Resu
         resources::ensure_networks(docker, project, &progress).await?;
         resources::ensure_volumes(docker, project, &progress).await?;
     }
-    converge::ensure_image(docker, &service.image, service.pull_policy, &Progress::new()).await?;
+    converge::ensure_image(
+        docker,
+        &service.image,
+        service.platform.as_deref(),
+        service.pull_policy,
+        &Progress::new(),
+    )
+    .await?;
     super::secrets::stage(&service.staged)?;
     let name = args
         .name
@@ -222,7 +217,7 @@ async fn exit_code(docker: &Docker, id: &str) -> Result<i64> {
 fn one_off_body(
     project: &ProjectSpec,
     service: &ServiceSpec,
-    args: &RunArgs,
+    args: &RunOptions,
 ) -> Result<bollard::models::ContainerCreateBody> {
     let hash = plan::config_hash(service);
     let mut body = plan::replica_body(project, service, 1, &hash);
@@ -248,15 +243,12 @@ fn one_off_body(
         host.port_bindings = None;
     }
     if !args.publish.is_empty() {
-        let ports = host.port_bindings.get_or_insert_with(PortMap::new);
+        let mut ports = Vec::new();
         for p in &args.publish {
-            let (key, binding) = parse_publish(p)?;
-            ports
-                .entry(key)
-                .or_insert_with(|| Some(Vec::new()))
-                .get_or_insert_with(Vec::new)
-                .push(binding);
+            ports.extend(parse_publish(p)?);
         }
+        let ports = host_config::port_bindings(&ports).unwrap_or_default();
+        host.port_bindings.get_or_insert_with(PortMap::new).extend(ports);
     }
     host.binds
         .get_or_insert_with(Vec::new)
@@ -276,26 +268,15 @@ fn one_off_body(
     Ok(body)
 }
 
-/// Parses `-p [IP:]HOST:CONTAINER[/PROTO]` or `-p CONTAINER[/PROTO]`.
-fn parse_publish(spec: &str) -> Result<(String, PortBinding)> {
-    let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
-    let parts: Vec<&str> = ports.rsplitn(3, ':').collect();
-    let (container, host, ip) = match parts.as_slice() {
-        [c] => (*c, None, None),
-        [c, h] => (*c, Some(*h), None),
-        [c, h, ip] => (*c, Some(*h), Some(*ip)),
-        _ => anyhow::bail!("-p {spec:?}: expected [IP:]HOST:CONTAINER[/PROTO]"),
-    };
-    container
-        .parse::<u16>()
-        .with_context(|| format!("-p {spec:?}: container port {container:?} is not a port number"))?;
-    Ok((
-        format!("{container}/{proto}"),
-        PortBinding {
-            host_ip: ip.map(str::to_owned),
-            host_port: host.map(str::to_owned),
-        },
-    ))
+/// Parses `-p [IP:]HOST:CONTAINER[/PROTO]` (ranges too) with the Compose loader's port syntax.
+fn parse_publish(spec: &str) -> Result<Vec<ServicePort>> {
+    let entries = compose::normalize::ports::parse_short_port(spec).map_err(|e| anyhow::anyhow!("-p {spec:?}: {e}"))?;
+    entries
+        .into_iter()
+        .map(|v| {
+            serde_json::from_value(v).with_context(|| format!("-p {spec:?}: expected [IP:]HOST:CONTAINER[/PROTO]"))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -304,11 +285,12 @@ mod tests {
 
     #[test]
     fn publish_forms() {
-        let (k, b) = parse_publish("127.0.0.1:8080:80/udp").unwrap();
-        assert_eq!(k, "80/udp");
-        assert_eq!(b.host_ip.as_deref(), Some("127.0.0.1"));
-        assert_eq!(b.host_port.as_deref(), Some("8080"));
-        assert_eq!(parse_publish("9000").unwrap().0, "9000/tcp");
+        let p = parse_publish("127.0.0.1:8080:80/udp").unwrap();
+        assert_eq!((p[0].target, p[0].protocol.as_str()), (80, "udp"));
+        assert_eq!(p[0].host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(p[0].published.map(|r| r.to_string()).as_deref(), Some("8080"));
+        assert_eq!(parse_publish("9000").unwrap()[0].target, 9000);
+        assert_eq!(parse_publish("8000-8001:80-81").unwrap().len(), 2);
         assert!(parse_publish("a:b").is_err());
     }
 }

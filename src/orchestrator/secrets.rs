@@ -3,12 +3,11 @@
 //! mode the service sets) is written under the project's state directory first and bind-mounted from there.
 //! Secrets land at `/run/secrets/<target>`, configs at `/<target>` (target defaults to the source name).
 
-use super::canonical::Scalar;
 use anyhow::{bail, Context, Result};
 use bollard::models::{Mount, MountType};
-use serde::Deserialize;
-use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use compose::model::{FileObject, FileRef};
+use indexmap::IndexMap;
+use std::collections::BTreeMap;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -39,36 +38,6 @@ impl Kind {
             Kind::Config => format!("/{target}"),
         }
     }
-}
-
-/// A top-level secret or config.
-#[derive(Debug, Deserialize, Clone, Default)]
-#[serde(deny_unknown_fields)]
-struct Definition {
-    /// Engine-side name: swarm only, no meaning for files.
-    #[allow(dead_code)]
-    name: Option<String>,
-    file: Option<String>,
-    environment: Option<String>,
-    content: Option<String>,
-    external: Option<bool>,
-    driver: Option<String>,
-    #[serde(default)]
-    driver_opts: BTreeMap<String, Scalar>,
-    template_driver: Option<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-}
-
-/// One service reference, long syntax (the loader expands the short one).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Reference {
-    source: String,
-    target: Option<String>,
-    uid: Option<Scalar>,
-    gid: Option<Scalar>,
-    mode: Option<Scalar>,
 }
 
 /// Where a mounted file's bytes come from.
@@ -105,13 +74,13 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Reads the top-level `secrets:` and `configs:` of a canonical document, refusing what has no meaning
+    /// Reads the top-level `secrets:` and `configs:` of a project, refusing what has no meaning
     /// on one engine (external, drivers, templates) by key. `env` is the loader's environment.
     pub fn new(
         project: &str,
-        secrets: &Map<String, Value>,
-        configs: &Map<String, Value>,
-        env: &HashMap<String, String>,
+        secrets: &IndexMap<String, FileObject>,
+        configs: &IndexMap<String, FileObject>,
+        env: &IndexMap<String, String>,
         working_dir: &Path,
     ) -> Result<Catalog> {
         Ok(Catalog {
@@ -122,16 +91,9 @@ impl Catalog {
     }
 
     /// Mounts for one service's `secrets:` or `configs:` list, plus the files to stage for them.
-    pub fn mounts(&self, service: &str, kind: Kind, raw: Option<&Value>) -> Result<(Vec<Mount>, Vec<StagedFile>)> {
+    pub fn mounts(&self, service: &str, kind: Kind, refs: &[FileRef]) -> Result<(Vec<Mount>, Vec<StagedFile>)> {
         let mut mounts = Vec::new();
         let mut staged = Vec::new();
-        let Some(raw) = raw else { return Ok((mounts, staged)) };
-        let refs: Vec<Reference> = serde_json::from_value(raw.clone()).with_context(|| {
-            format!(
-                "services.{service}.{}: expected a list of names or of {{source, target, uid, gid, mode}}",
-                kind.key()
-            )
-        })?;
         let table = match kind {
             Kind::Secret => &self.secrets,
             Kind::Config => &self.configs,
@@ -179,26 +141,24 @@ impl Catalog {
 }
 
 /// `uid`/`gid`/`mode` of a reference, when any is set (defaults: 0, 0, 0444 as Compose).
-fn owner_and_mode(r: &Reference, at: &str) -> Result<Option<(u32, u32, u32)>> {
+fn owner_and_mode(r: &FileRef, at: &str) -> Result<Option<(u32, u32, u32)>> {
     if r.uid.is_none() && r.gid.is_none() && r.mode.is_none() {
         return Ok(None);
     }
-    let id = |v: &Option<Scalar>, key: &str| -> Result<u32> {
+    let id = |v: &Option<String>, key: &str| -> Result<u32> {
         match v {
             None => Ok(0),
             Some(v) => v
-                .to_string()
                 .parse()
                 .with_context(|| format!("{at}.{key}: expected a numeric id, got {v}")),
         }
     };
+    // The loader writes the mode as Compose prints it: octal digits (`0440`).
     let mode = match &r.mode {
         None => Some(0o444),
-        Some(Scalar::Int(n)) => u32::try_from(*n).ok().filter(|m| *m <= 0o7777),
-        Some(Scalar::Str(s)) => u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        Some(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8)
             .ok()
             .filter(|m| *m <= 0o7777),
-        Some(_) => None,
     }
     .with_context(|| format!("{at}.mode: expected permission bits such as 0440"))?;
     Ok(Some((id(&r.uid, "uid")?, id(&r.gid, "gid")?, mode)))
@@ -206,16 +166,15 @@ fn owner_and_mode(r: &Reference, at: &str) -> Result<Option<(u32, u32, u32)>> {
 
 fn definitions(
     kind: Kind,
-    map: &Map<String, Value>,
-    env: &HashMap<String, String>,
+    map: &IndexMap<String, FileObject>,
+    env: &IndexMap<String, String>,
     working_dir: &Path,
 ) -> Result<BTreeMap<String, Source>> {
     let mut out = BTreeMap::new();
-    for (name, raw) in map {
+    for (name, def) in map {
+        let def = def.clone();
         let at = format!("{}.{name}", kind.key());
-        let def: Definition = serde_json::from_value(raw.clone())
-            .with_context(|| format!("{at}: expected file, environment or content"))?;
-        if def.external == Some(true) {
+        if def.external {
             bail!(
                 "{at}.external: external {} live in a swarm; berth runs one engine, use file, environment or content",
                 kind.key()
@@ -322,17 +281,16 @@ pub fn remove_state(project: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn catalog(secrets: Value, configs: Value, dir: &Path) -> Result<Catalog> {
-        let env: HashMap<String, String> = [("TOKEN".to_owned(), "t0k".to_owned())].into_iter().collect();
-        Catalog::new(
-            "p",
-            secrets.as_object().unwrap(),
-            configs.as_object().unwrap(),
-            &env,
-            dir,
-        )
+        let env: IndexMap<String, String> = [("TOKEN".to_owned(), "t0k".to_owned())].into_iter().collect();
+        let typed = |v: Value| serde_json::from_value::<IndexMap<String, FileObject>>(v).unwrap();
+        Catalog::new("p", &typed(secrets), &typed(configs), &env, dir)
+    }
+
+    fn refs(v: Value) -> Vec<FileRef> {
+        serde_json::from_value(v).unwrap()
     }
 
     #[test]
@@ -340,7 +298,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("k.txt"), "x").unwrap();
         let c = catalog(json!({"k": {"file": "k.txt"}}), json!({}), dir.path()).unwrap();
-        let (mounts, staged) = c.mounts("web", Kind::Secret, Some(&json!([{"source": "k"}]))).unwrap();
+        let (mounts, staged) = c.mounts("web", Kind::Secret, &refs(json!([{"source": "k"}]))).unwrap();
         assert!(staged.is_empty());
         assert_eq!(mounts[0].target.as_deref(), Some("/run/secrets/k"));
         assert_eq!(
@@ -359,12 +317,12 @@ mod tests {
             dir.path(),
         )
         .unwrap();
-        let refs = json!([{"source": "t", "target": "tok", "uid": "7", "gid": "8", "mode": 0o400}]);
-        let (mounts, staged) = c.mounts("web", Kind::Secret, Some(&refs)).unwrap();
+        let refs_v = json!([{"source": "t", "target": "tok", "uid": "7", "gid": "8", "mode": "0400"}]);
+        let (mounts, staged) = c.mounts("web", Kind::Secret, &refs(refs_v)).unwrap();
         assert_eq!(mounts[0].target.as_deref(), Some("/run/secrets/tok"));
         assert_eq!((staged[0].uid, staged[0].gid, staged[0].mode), (7, 8, 0o400));
         assert_eq!(staged[0].bytes, b"t0k");
-        let (mounts, staged) = c.mounts("web", Kind::Config, Some(&json!([{"source": "c"}]))).unwrap();
+        let (mounts, staged) = c.mounts("web", Kind::Config, &refs(json!([{"source": "c"}]))).unwrap();
         assert_eq!(mounts[0].target.as_deref(), Some("/c"));
         assert_eq!(staged[0].mode, 0o444);
     }
@@ -378,7 +336,7 @@ mod tests {
         assert!(format!("{err:#}").contains("secrets.x.environment"), "{err:#}");
         let c = catalog(json!({}), json!({}), dir.path()).unwrap();
         let err = c
-            .mounts("web", Kind::Config, Some(&json!([{"source": "y"}])))
+            .mounts("web", Kind::Config, &refs(json!([{"source": "y"}])))
             .unwrap_err();
         assert!(format!("{err:#}").contains("services.web.configs[0].source"), "{err:#}");
     }

@@ -22,6 +22,8 @@ pub struct ProjectSpec {
     pub networks: Vec<NetworkSpec>,
     /// Named volumes the services use.
     pub volumes: Vec<VolumeSpec>,
+    /// The loader's dependency graph: the one source of start and stop order.
+    pub graph: compose::ServiceGraph,
 }
 
 impl ProjectSpec {
@@ -101,6 +103,23 @@ pub struct ServiceNetwork {
     pub ipv4_address: Option<String>,
     /// Static IPv6 address.
     pub ipv6_address: Option<String>,
+    /// MAC address on this network (the service's `mac_address` goes to its first network).
+    pub mac_address: Option<String>,
+}
+
+/// A lifecycle hook (`post_start`, `pre_stop`): a command exec'd in the running container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hook {
+    /// Command and arguments.
+    pub command: Vec<String>,
+    /// User to run as (default: the container's).
+    pub user: Option<String>,
+    /// Extended privileges.
+    pub privileged: bool,
+    /// Working directory (default: the container's).
+    pub working_dir: Option<String>,
+    /// Extra environment, `KEY=VALUE`.
+    pub environment: Vec<String>,
 }
 
 /// A service: how to create each of its replicas.
@@ -124,6 +143,14 @@ pub struct ServiceSpec {
     pub create: ContainerCreateBody,
     /// Secret and config files berth writes before creating the containers.
     pub staged: Vec<StagedFile>,
+    /// `platform:` (`os/arch[/variant]`) for the pull and the create.
+    pub platform: Option<String>,
+    /// `attach: false` keeps the service's output out of attached `up`.
+    pub attach: bool,
+    /// Run after each start of a replica.
+    pub post_start: Vec<Hook>,
+    /// Run before each stop of a replica (when the Compose file is at hand).
+    pub pre_stop: Vec<Hook>,
 }
 
 /// A project network.

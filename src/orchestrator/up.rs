@@ -1,96 +1,80 @@
-//! `up`: networks and volumes, then containers level by level honouring `depends_on`, then `--wait` or attached logs.
+//! `up`: networks and volumes, then each service as soon as its `depends_on` conditions hold, then `--wait` or
+//! attached logs.
 
 use super::attach;
 use super::converge::{self, ConvergeOptions, Recreate, Replica};
 use super::events::EventHub;
+use super::hooks;
 use super::plan;
 use super::progress::Progress;
 use super::resources;
+use super::schedule;
 use super::spec::{Condition, ProjectSpec, PullPolicy, ServiceSpec};
 use anyhow::{bail, Context, Result};
 use bollard::Docker;
-use clap::Args;
 use std::collections::{BTreeSet, HashMap};
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// Flags `up` and `create` share: how existing containers are treated, pulls, scale.
-#[derive(Args, Debug, Clone, Default)]
-pub struct ConvergeArgs {
+#[derive(Debug, Clone, Default)]
+pub struct ConvergePolicy {
     /// Recreate containers even if their configuration hasn't changed.
-    #[arg(long = "force-recreate", conflicts_with = "no_recreate")]
     pub force_recreate: bool,
     /// If containers already exist, don't recreate them.
-    #[arg(long = "no-recreate")]
     pub no_recreate: bool,
     /// Remove containers for services not defined in the Compose file.
-    #[arg(long = "remove-orphans")]
     pub remove_orphans: bool,
     /// Pull image before running ("always"|"missing"|"never").
-    #[arg(long = "pull", value_name = "POLICY")]
     pub pull: Option<String>,
     /// Scale SERVICE to NUM instances (SERVICE=NUM); overrides `scale`/`deploy.replicas`.
-    #[arg(long = "scale", value_name = "SERVICE=NUM")]
     pub scale: Vec<String>,
 }
 
 /// Flags of `up`, as `docker compose up` has them.
-#[derive(Args, Debug, Clone, Default)]
-pub struct UpArgs {
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
     /// Detached mode: run containers in the background.
-    #[arg(short = 'd', long)]
     pub detach: bool,
     /// Wait for services to be running|healthy (implies detached mode).
-    #[arg(long)]
     pub wait: bool,
     /// Maximum duration in seconds to wait for the project to be running|healthy.
-    #[arg(long = "wait-timeout")]
     pub wait_timeout: Option<u64>,
     /// Don't start linked services.
-    #[arg(long = "no-deps")]
     pub no_deps: bool,
     /// Recreation, orphans, pulls and scale.
-    #[command(flatten)]
-    pub converge: ConvergeArgs,
+    pub converge: ConvergePolicy,
     /// Stops all containers if any container was stopped.
-    #[arg(long = "abort-on-container-exit")]
     pub abort_on_container_exit: bool,
     /// Return the exit code of the selected service container (implies --abort-on-container-exit).
-    #[arg(long = "exit-code-from", value_name = "SERVICE")]
     pub exit_code_from: Option<String>,
     /// Restrict attaching to the specified services.
-    #[arg(long = "attach", value_name = "SERVICE")]
     pub attach: Vec<String>,
     /// Don't start the services after creating them.
-    #[arg(long = "no-start")]
     pub no_start: bool,
     /// Use this timeout in seconds for container shutdown.
-    #[arg(short = 't', long = "timeout")]
     pub timeout: Option<i32>,
     /// Produce monochrome output.
-    #[arg(long = "no-color")]
     pub no_color: bool,
     /// Don't prefix log lines with the container name.
-    #[arg(long = "no-log-prefix")]
     pub no_log_prefix: bool,
     /// Services to start (default: all).
     pub services: Vec<String>,
 }
 
 /// Flags of `create` (an `up --no-start`).
-#[derive(Args, Debug, Clone, Default)]
-pub struct CreateArgs {
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
     /// Recreation, orphans, pulls and scale.
-    #[command(flatten)]
-    pub converge: ConvergeArgs,
+    pub converge: ConvergePolicy,
     /// Services (default: all).
     pub services: Vec<String>,
 }
 
-impl CreateArgs {
+impl CreateOptions {
     /// The equivalent `up` flags.
-    pub fn to_up(&self) -> UpArgs {
-        UpArgs {
+    pub fn to_up(&self) -> UpOptions {
+        UpOptions {
             no_start: true,
             converge: self.converge.clone(),
             services: self.services.clone(),
@@ -119,12 +103,11 @@ fn scales(project: &ProjectSpec, entries: &[String]) -> Result<HashMap<String, u
 
 /// Runs `up`.
 #[tracing::instrument(skip_all, fields(project = %project.name))]
-pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpArgs) -> Result<ExitCode> {
+pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Result<ExitCode> {
     if (args.detach || args.wait) && (args.abort_on_container_exit || args.exit_code_from.is_some()) {
         bail!("--abort-on-container-exit and --exit-code-from need attached mode: drop -d/--wait");
     }
     let selected = plan::select(project, &args.services, args.no_deps)?;
-    let levels = plan::levels(project, &selected)?;
     let scale = scales(project, &args.converge.scale)?;
     let pull = args
         .converge
@@ -142,14 +125,14 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpArgs) -> Resul
     let hub = EventHub::subscribe(docker, &project.name);
     let events = hub.receiver();
     // Networks, volumes and images are independent of each other: one round of concurrent calls, each image once.
-    let images: BTreeSet<(&str, PullPolicy)> = selected
+    let images: BTreeSet<(&str, Option<&str>, PullPolicy)> = selected
         .iter()
         .filter_map(|name| project.service(name))
-        .map(|s| (s.image.as_str(), pull.unwrap_or(s.pull_policy)))
+        .map(|s| (s.image.as_str(), s.platform.as_deref(), pull.unwrap_or(s.pull_policy)))
         .collect();
     let pulls = images
         .into_iter()
-        .map(|(image, policy)| converge::ensure_image(docker, image, policy, &progress));
+        .map(|(image, platform, policy)| converge::ensure_image(docker, image, platform, policy, &progress));
     futures::try_join!(
         resources::ensure_networks(docker, project, &progress),
         resources::ensure_volumes(docker, project, &progress),
@@ -168,32 +151,46 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpArgs) -> Resul
         recreate,
         timeout: args.timeout,
     };
-    let mut started: HashMap<String, Vec<Replica>> = HashMap::new();
-    for level in &levels {
-        let tasks = level.iter().filter_map(|name| project.service(name)).map(|service| {
-            let replicas = scale.get(&service.name).copied().unwrap_or(service.replicas);
-            bring_up(
-                docker,
-                project,
-                service,
-                replicas,
-                opts,
-                args.no_start,
-                &hub,
-                &started,
-                &progress,
-            )
-        });
-        let results = futures::future::join_all(tasks).await;
-        for (name, result) in level.iter().zip(results) {
-            started.insert(name.clone(), result?);
-        }
-    }
+    // Each service is brought up as soon as its own dependencies are (the graph decides, not levels).
+    let order: Vec<String> = project
+        .services
+        .iter()
+        .map(|s| s.name.clone())
+        .filter(|n| selected.contains(n))
+        .collect();
+    let dependencies = |name: &str| -> Vec<String> {
+        project
+            .graph
+            .dependencies(name)
+            .into_iter()
+            .map(|(d, _)| d.to_owned())
+            .collect()
+    };
+    let (hub, progress, scale) = (&hub, &progress, &scale);
+    let started = schedule::run(&order, dependencies, |name, deps| async move {
+        let service = project
+            .service(&name)
+            .with_context(|| format!("no such service: {name}"))?;
+        let replicas = scale.get(&service.name).copied().unwrap_or(service.replicas);
+        bring_up(
+            docker,
+            project,
+            service,
+            replicas,
+            opts,
+            args.no_start,
+            hub,
+            &deps,
+            progress,
+        )
+        .await
+    })
+    .await?;
     if !args.no_start {
         restart_dependents(docker, project, &started, &progress).await?;
     }
     if args.wait && !args.no_start {
-        wait_ready(docker, &hub, &started, args.wait_timeout.map(Duration::from_secs)).await?;
+        wait_ready(docker, hub, &started, args.wait_timeout.map(Duration::from_secs)).await?;
     }
     if args.detach || args.wait || args.no_start {
         return Ok(ExitCode::SUCCESS);
@@ -220,7 +217,14 @@ async fn bring_up(
         return Ok(containers);
     }
     wait_dependencies(docker, service, hub, started, progress).await?;
-    let starts = containers.iter().map(|r| converge::start(docker, r, progress));
+    let starts = containers.iter().map(|r| async move {
+        converge::start(docker, r, progress).await?;
+        // post_start runs after each start berth made, not for a container that was already running.
+        if !r.running {
+            hooks::run_all(docker, &r.id, &r.name, "post_start", &service.post_start, progress).await?;
+        }
+        anyhow::Ok(())
+    });
     futures::future::try_join_all(starts).await?;
     Ok(containers)
 }
@@ -322,7 +326,7 @@ async fn wait_ready(
     Ok(())
 }
 
-async fn handle_orphans(docker: &Docker, project: &ProjectSpec, args: &UpArgs, progress: &Progress) -> Result<()> {
+async fn handle_orphans(docker: &Docker, project: &ProjectSpec, args: &UpOptions, progress: &Progress) -> Result<()> {
     let all = resources::list_containers(docker, &project.name, None, true).await?;
     let orphans: Vec<_> = all
         .iter()

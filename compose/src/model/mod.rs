@@ -8,9 +8,10 @@ pub use extra::*;
 pub use service::*;
 pub use types::*;
 
-use crate::error::{ErrorKind, LoadError};
+use crate::error::{ErrorKind, LoadError, Location};
 use crate::graph::{Edge, ServiceGraph};
 use crate::loader::Loaded;
+use crate::positions::Positions;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -54,6 +55,9 @@ pub struct Project {
     /// Environment used for interpolation.
     #[serde(skip)]
     pub environment: IndexMap<String, String>,
+    /// Where each key path was written, for errors of later stages.
+    #[serde(skip)]
+    pub positions: Positions,
 }
 
 impl Project {
@@ -68,8 +72,14 @@ impl Project {
         p.project_dir = l.project_dir.clone();
         p.files = l.files.clone();
         p.environment = l.environment.clone();
+        p.positions = l.positions.clone();
         p.disabled_services = serde_json::from_value(Value::Object(l.disabled_services.clone())).unwrap_or_default();
         Ok(p)
+    }
+
+    /// `file:line:column` of a key path such as `services.web.devices` (or of its nearest written ancestor).
+    pub fn locate(&self, path: &str) -> Option<Location> {
+        self.positions.find(path)
     }
 
     /// Looks a service up by name.

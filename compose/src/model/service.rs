@@ -3,7 +3,7 @@
 use super::extra::{
     BlkioConfig, CredentialSpec, Device, DeviceRequest, Gpus, Placement, ServiceHook, SshSpec, UpdateConfig,
 };
-use super::types::{ByteSize, Duration, ServiceName, StringMap};
+use super::types::{ByteSize, Duration, PortRange, ServiceName, StringMap};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,9 +12,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Service {
-    /// The `annotations` attribute.
+    /// OCI annotations of the container.
     pub annotations: StringMap,
-    /// The `attach` attribute.
+    /// Whether `up` attaches to the service's output (default true).
     pub attach: Option<bool>,
     /// Block IO configuration for the service.
     pub blkio_config: Option<BlkioConfig>,
@@ -56,9 +56,9 @@ pub struct Service {
     pub credential_spec: Option<CredentialSpec>,
     /// Services this one waits for.
     pub depends_on: IndexMap<ServiceName, DependsOn>,
-    /// The `deploy` attribute.
+    /// Deployment settings: replicas, resources, restart policy.
     pub deploy: Option<Deploy>,
-    /// The `develop` attribute.
+    /// Development settings (`watch` rules).
     pub develop: Option<Develop>,
     /// Add rules to the cgroup allowed devices list.
     pub device_cgroup_rules: Vec<String>,
@@ -76,7 +76,7 @@ pub struct Service {
     pub entrypoint: Option<Vec<String>>,
     /// Environment; None values are declared but unset.
     pub environment: IndexMap<String, Option<String>>,
-    /// Expose ports without publishing them to the host machine - they'll only be accessible to linked services.
+    /// Container ports to expose without publishing them on the host.
     pub expose: Vec<String>,
     /// Link to services started outside this Compose application.
     pub external_links: Vec<String>,
@@ -100,6 +100,9 @@ pub struct Service {
     pub isolation: Option<String>,
     /// Add metadata to containers using Docker labels.
     pub labels: StringMap,
+    /// Files of `KEY=VALUE` labels (absolute paths), read when containers are created.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub label_file: Vec<String>,
     /// Link to containers in another service.
     pub links: Vec<String>,
     /// Logging configuration for the service.
@@ -146,6 +149,12 @@ pub struct Service {
     pub restart: Option<String>,
     /// Runtime to use for this container, e.g., 'runc'.
     pub runtime: Option<String>,
+    /// Service provided by a plugin instead of a container (`type`, `options`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Value>,
+    /// AI models the service uses (short list or mapping to endpoint variables).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<Value>,
     /// Number of containers to deploy for this service.
     pub scale: Option<u64>,
     /// Grant access to Secrets on a per-service basis.
@@ -176,6 +185,9 @@ pub struct Service {
     pub userns_mode: Option<String>,
     /// UTS namespace to use.
     pub uts: Option<String>,
+    /// Mount the engine's API socket (with the user's registry credentials) into the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_api_socket: Option<bool>,
     /// Mount host paths or named volumes accessible to the container.
     pub volumes: Vec<ServiceVolume>,
     /// Mount volumes from another service or container.
@@ -201,7 +213,7 @@ pub struct Build {
     pub args: StringMap,
     /// Build stage to target in a multi-stage Dockerfile.
     pub target: Option<String>,
-    /// Add metadata to containers using Docker labels.
+    /// Labels of the built image.
     pub labels: StringMap,
     /// List of sources the image builder should use for cache resolution
     pub cache_from: Vec<String>,
@@ -223,15 +235,15 @@ pub struct Build {
     pub platforms: Vec<String>,
     /// Additional tags to apply to the built image.
     pub tags: Vec<String>,
-    /// Grant access to Secrets on a per-service basis.
+    /// Secrets given to the build.
     pub secrets: Vec<FileRef>,
     /// SSH agent socket or keys to expose to the build.
     pub ssh: Vec<SshSpec>,
     /// Container isolation technology to use.
     pub isolation: Option<String>,
-    /// Give extended privileges to the service container.
+    /// Build with extended privileges.
     pub privileged: Option<bool>,
-    /// Override the default ulimits for a container.
+    /// Resource limits of the build's containers.
     pub ulimits: IndexMap<String, Ulimit>,
     /// List of extra privileged entitlements to grant to the build process.
     pub entitlements: Vec<String>,
@@ -239,7 +251,7 @@ pub struct Build {
     pub provenance: Option<Value>,
     /// Add a SBOM attestation
     pub sbom: Option<Value>,
-    /// The `extensions` attribute.
+    /// `x-` extensions.
     #[serde(flatten)]
     pub extensions: IndexMap<String, Value>,
 }
@@ -310,12 +322,12 @@ pub struct Healthcheck {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ServicePort {
-    /// define the Compose project name, until user defines one explicitly.
+    /// A human-readable name for the port.
     pub name: Option<String>,
-    /// Build stage to target in a multi-stage Dockerfile.
+    /// Port in the container.
     pub target: u16,
     /// Host port or range (`8080`, `8080-8090`); None lets the engine choose.
-    pub published: Option<String>,
+    pub published: Option<PortRange>,
     /// The host IP to bind to.
     pub host_ip: Option<String>,
     /// tcp, udp or sctp.
@@ -335,9 +347,9 @@ pub struct ServiceVolume {
     pub kind: String,
     /// Host path (bind, absolute), volume name, or None for an anonymous volume.
     pub source: Option<String>,
-    /// Build stage to target in a multi-stage Dockerfile.
+    /// Path in the container.
     pub target: String,
-    /// Mount the container's filesystem as read only.
+    /// Mount read-only.
     pub read_only: bool,
     /// The consistency requirements for the mount.
     pub consistency: Option<String>,
@@ -345,11 +357,11 @@ pub struct ServiceVolume {
     pub bind: Option<BindOptions>,
     /// Configuration specific to volume mounts.
     pub volume: Option<VolumeOptions>,
-    /// Mount a temporary filesystem (tmpfs) into the container.
+    /// Configuration specific to tmpfs mounts.
     pub tmpfs: Option<TmpfsOptions>,
-    /// Specify the image to start the container from.
+    /// Configuration specific to image mounts.
     pub image: Option<Value>,
-    /// The `extensions` attribute.
+    /// `x-` extensions.
     #[serde(flatten)]
     pub extensions: IndexMap<String, Value>,
 }
@@ -376,7 +388,7 @@ pub struct VolumeOptions {
     pub nocopy: bool,
     /// Path within the volume to mount instead of the volume root.
     pub subpath: Option<String>,
-    /// Add metadata to containers using Docker labels.
+    /// Labels of the volume created for this mount.
     pub labels: StringMap,
 }
 
@@ -386,7 +398,7 @@ pub struct VolumeOptions {
 pub struct TmpfsOptions {
     /// Size of the tmpfs mount in bytes.
     pub size: Option<ByteSize>,
-    /// The port binding mode, either 'host' for publishing a host port or 'ingress' for load balancing.
+    /// File mode of the tmpfs root (octal bits).
     pub mode: Option<u32>,
 }
 
@@ -409,9 +421,9 @@ pub enum Ulimit {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct FileRef {
-    /// Path on the host to the device.
+    /// Name of the top-level secret or config.
     pub source: String,
-    /// Build stage to target in a multi-stage Dockerfile.
+    /// Path in the container (a relative one is under `/run/secrets` for secrets, `/` for configs).
     pub target: Option<String>,
     /// UID of the file in the container.
     pub uid: Option<String>,
@@ -459,11 +471,11 @@ pub struct Logging {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Deploy {
-    /// The port binding mode, either 'host' for publishing a host port or 'ingress' for load balancing.
+    /// `replicated` or `global`.
     pub mode: Option<String>,
     /// Number of replicas of the service container to run.
     pub replicas: Option<u64>,
-    /// Add metadata to containers using Docker labels.
+    /// Labels of the service (Swarm), not of its containers.
     pub labels: StringMap,
     /// Resource constraints and reservations for the service.
     pub resources: Resources,
@@ -499,7 +511,7 @@ pub struct ResourceSet {
     pub memory: Option<ByteSize>,
     /// Maximum number of PIDs available to the container.
     pub pids: Option<i64>,
-    /// List of device mappings for the container.
+    /// Device requests (GPUs and the like).
     pub devices: Vec<DeviceRequest>,
     /// User-defined resources to reserve.
     pub generic_resources: Vec<Value>,
@@ -509,9 +521,9 @@ pub struct ResourceSet {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct RestartPolicy {
-    /// Condition to wait for.
+    /// `none`, `on-failure` or `any`.
     pub condition: Option<String>,
-    /// The time to wait between each container group's rollback (e.g., '1s', '1m30s').
+    /// Wait between restart attempts.
     pub delay: Option<Duration>,
     /// Maximum number of restart attempts before giving up.
     pub max_attempts: Option<u64>,
@@ -535,11 +547,11 @@ pub struct Watch {
     pub action: String,
     /// Path to watch for changes.
     pub path: String,
-    /// Build stage to target in a multi-stage Dockerfile.
+    /// Path in the container that changes are synced to.
     pub target: Option<String>,
     /// Patterns to exclude from watching.
     pub ignore: Vec<String>,
-    /// compose sub-projects to be included.
+    /// Patterns of paths to watch.
     pub include: Vec<String>,
     /// Ensure that an initial synchronization is done before starting watch mode for sync+x triggers
     pub initial_sync: Option<bool>,

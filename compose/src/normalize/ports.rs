@@ -73,7 +73,8 @@ fn split_parts(s: &str) -> Result<(Option<&str>, Option<&str>, &str), String> {
     }
 }
 
-fn parse_range(s: &str) -> Option<(u32, u32)> {
+/// A port (`80`) or an inclusive range (`80-90`), each at most 65535.
+pub fn parse_range(s: &str) -> Option<(u32, u32)> {
     let port = |p: &str| p.parse::<u32>().ok().filter(|&n| n <= 65535);
     match s.split_once('-') {
         Some((a, b)) => {
