@@ -93,7 +93,11 @@ fn service_on_two_networks_resolves_both_and_follows_connect(kind: Kind) {
     // From the gateway: the alias and service name on back, the replicas on front.
     for name in ["db-alias", "api", api.as_str()] {
         let out = exec(&engine, &mid, &format!("nslookup {name}"));
-        assert_eq!(answers(&out), vec![api_ip.clone()], "{kind:?} nslookup {name} from mid: {out}");
+        assert_eq!(
+            answers(&out),
+            vec![api_ip.clone()],
+            "{kind:?} nslookup {name} from mid: {out}"
+        );
     }
     let out = exec(&engine, &mid, "nslookup web");
     let mut got = answers(&out);
@@ -104,7 +108,10 @@ fn service_on_two_networks_resolves_both_and_follows_connect(kind: Kind) {
 
     // PTR: the address of api names the container.
     let out = exec(&engine, &mid, &format!("nslookup {api_ip}"));
-    assert!(out.contains(&format!("name = {api}")), "{kind:?} PTR of {api_ip}: {out}");
+    assert!(
+        out.contains(&format!("name = {api}")),
+        "{kind:?} PTR of {api_ip}: {out}"
+    );
 
     // lonely is on front only: back's names are not its.
     let out = exec(&engine, &lonely, "nslookup db-alias");
@@ -155,18 +162,39 @@ fn internal_network_resolves_names_without_a_way_out(kind: Kind) {
     let stack = Stack::new(&engine, "netint", INTERNAL);
     stack.berth_ok(&["up", "-d", "--wait"]);
     let p = stack.project.clone();
-    let (client, vault, outside) = (format!("{p}-client-1"), format!("{p}-vault-1"), format!("{p}-outside-1"));
+    let (client, vault, outside) = (
+        format!("{p}-client-1"),
+        format!("{p}-vault-1"),
+        format!("{p}-outside-1"),
+    );
     let vault_ip = ip_on(&engine, &vault, &format!("{p}_priv"));
     let outside_ip = ip_on(&engine, &outside, &format!("{p}_pub"));
 
     let out = exec(&engine, &client, "nslookup secrets");
-    assert_eq!(answers(&out), vec![vault_ip.clone()], "{kind:?} alias on the internal network: {out}");
+    assert_eq!(
+        answers(&out),
+        vec![vault_ip.clone()],
+        "{kind:?} alias on the internal network: {out}"
+    );
     let out = exec(&engine, &client, "ping -c1 -W2 vault && echo REACHED");
-    assert!(out.contains("REACHED"), "{kind:?} members reach each other by name: {out}");
+    assert!(
+        out.contains("REACHED"),
+        "{kind:?} members reach each other by name: {out}"
+    );
     let routes = exec(&engine, &client, "ip route");
-    assert!(!routes.contains("default"), "{kind:?} no default route on an internal network: {routes}");
-    let out = exec(&engine, &client, &format!("ping -c1 -W1 {outside_ip} || echo UNREACHABLE"));
-    assert!(out.contains("UNREACHABLE"), "{kind:?} no way out of an internal network: {out}");
+    assert!(
+        !routes.contains("default"),
+        "{kind:?} no default route on an internal network: {routes}"
+    );
+    let out = exec(
+        &engine,
+        &client,
+        &format!("ping -c1 -W1 {outside_ip} || echo UNREACHABLE"),
+    );
+    assert!(
+        out.contains("UNREACHABLE"),
+        "{kind:?} no way out of an internal network: {out}"
+    );
 
     let network_ids = engine.network_ids(&p);
     stack.berth_ok(&["down"]);

@@ -145,13 +145,21 @@ fn each_container_resolves_the_names_of_all_its_networks() {
 
         // Unknown names go to the upstream stub; so do names of networks the asker is not on.
         assert_eq!(ips(s, &c1, "ext.example.test"), vec![IpAddr::V4(STUB_ANSWER)]);
-        assert_eq!(ips(s, &c1, "db"), vec![IpAddr::V4(STUB_ANSWER)], "db lives on another network");
+        assert_eq!(
+            ips(s, &c1, "db"),
+            vec![IpAddr::V4(STUB_ANSWER)],
+            "db lives on another network"
+        );
 
         // A container on both networks resolves names of both, and <name>.<network>.
         assert_eq!(ips(s, &mid, "db"), vec![IpAddr::V4(ip_db)]);
         assert_eq!(ips(s, &mid, "proj-db-1.p_back"), vec![IpAddr::V4(ip_db)]);
         assert_eq!(ips(s, &mid, "frontend"), vec![IpAddr::V4(ip1)]);
-        assert_eq!(ips(s, &c3, "mid"), vec![IpAddr::V4(host(sb.subnet, 4))], "its address on the shared network");
+        assert_eq!(
+            ips(s, &c3, "mid"),
+            vec![IpAddr::V4(host(sb.subnet, 4))],
+            "its address on the shared network"
+        );
 
         // PTR: <container name>.<network name>.
         let octets = ip_db.octets();

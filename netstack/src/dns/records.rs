@@ -90,7 +90,10 @@ impl Records {
         if !known {
             t.seq += 1;
             let seq = t.seq;
-            t.member.entry(container.clone()).or_default().push((seq, network.clone()));
+            t.member
+                .entry(container.clone())
+                .or_default()
+                .push((seq, network.clone()));
         }
     }
 
@@ -233,7 +236,10 @@ mod tests {
             "b".repeat(64).parse().unwrap(),
             "c".repeat(64).parse().unwrap(),
         );
-        let ids: Vec<ContainerId> = ["1", "2", "3", "4"].iter().map(|d| d.repeat(64).parse().unwrap()).collect();
+        let ids: Vec<ContainerId> = ["1", "2", "3", "4"]
+            .iter()
+            .map(|d| d.repeat(64).parse().unwrap())
+            .collect();
         let (mid, api, proxy, stranger) = (&ids[0], &ids[1], &ids[2], &ids[3]);
         r.set_domain(&back, "p_back");
         r.set(&front, mid, &["mid".into()], &[ip("10.1.0.2")]);

@@ -120,11 +120,7 @@ impl DnsServer {
 
     /// Stops `client`'s resolver (its sockets close, so its namespace can go) and forgets its upstreams.
     pub fn stop(&self, client: &ContainerId) {
-        let tasks = self
-            .listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(client);
+        let tasks = self.listeners.lock().unwrap_or_else(|p| p.into_inner()).remove(client);
         tasks.into_iter().flatten().for_each(|t| t.abort());
         self.set_client_upstreams(client, Vec::new());
     }
@@ -331,7 +327,10 @@ mod tests {
 
     #[test]
     fn reverse_names_parse() {
-        assert_eq!(reverse_addr("3.0.99.10.in-addr.arpa."), Some("10.99.0.3".parse().unwrap()));
+        assert_eq!(
+            reverse_addr("3.0.99.10.in-addr.arpa."),
+            Some("10.99.0.3".parse().unwrap())
+        );
         let v6 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.";
         assert_eq!(reverse_addr(v6), Some("2001:db8::1".parse().unwrap()));
         assert_eq!(reverse_addr("300.0.99.10.in-addr.arpa."), None);
