@@ -90,24 +90,32 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    // A resolvable name with two replicas.
-    let c1: ContainerId = id(1, 7).parse().expect("id");
-    let c2: ContainerId = id(2, 7).parse().expect("id");
+    // A resolvable name with two replicas, asked from inside a third container (its 127.0.0.11).
+    let asker: ContainerId = id(3, 7).parse().expect("id");
+    let path = env.rt.block_on(env.stack.create_sandbox(&asker)).expect("sandbox");
     env.stack.dns().records().set(
         &env.net.id,
-        &c1,
-        &["web".into()],
-        &[Ipv4Addr::new(10, 213, 200, 2).into()],
+        &asker,
+        &["asker".into()],
+        &[Ipv4Addr::new(10, 213, 200, 4).into()],
     );
-    env.stack.dns().records().set(
-        &env.net.id,
-        &c2,
-        &["web".into()],
-        &[Ipv4Addr::new(10, 213, 200, 3).into()],
-    );
-    let server = SocketAddr::from((env.net.gateway, 53));
-    let sock = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
-    sock.connect(server).expect("connect");
+    for (n, last) in [(1u64, 2u8), (2, 3)] {
+        let c: ContainerId = id(n, 7).parse().expect("id");
+        env.stack.dns().records().set(
+            &env.net.id,
+            &c,
+            &["web".into()],
+            &[Ipv4Addr::new(10, 213, 200, last).into()],
+        );
+    }
+    // A socket belongs to the namespace it is made in: make it inside, use it from here.
+    let sock = netstack::netns::run_in(&path, || {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        sock.connect(SocketAddr::from((netstack::dns::RESOLVER_ADDR, 53)))
+            .expect("connect");
+        sock
+    })
+    .expect("netns");
     sock.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
     let mut q = Message::query();
     q.add_query(Query::query(Name::from_ascii("web").expect("name"), RecordType::A));

@@ -7,8 +7,8 @@ use crate::error::{NetError, Result};
 /// What goes into a container's resolv.conf.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResolvSpec {
-    /// The embedded server's address (the first network's gateway), if the container has one.
-    pub embedded: Option<Ipv4Addr>,
+    /// The container has the embedded resolver (127.0.0.11 in its namespace).
+    pub embedded: bool,
     /// `dns`: nameservers the user asked for. With an embedded server they become its upstreams
     /// for this container (see `DnsServer::set_client_upstreams`), not lines of the file.
     pub dns: Vec<IpAddr>,
@@ -20,7 +20,8 @@ pub struct ResolvSpec {
 
 /// Renders resolv.conf. `host` is the host's resolv.conf text: its search and options apply
 /// unless overridden; its nameservers are used only without an embedded server and without `dns`
-/// (loopback ones dropped: they mean nothing inside the container's namespace).
+/// (loopback ones dropped: they mean nothing inside the container's namespace). With the embedded
+/// resolver, as on Docker: `nameserver 127.0.0.11` and `ndots:0` unless the options set ndots.
 pub fn render_resolv_conf(spec: &ResolvSpec, host: &str) -> String {
     let host_values = |key: &str| -> Vec<String> {
         host.lines()
@@ -30,9 +31,9 @@ pub fn render_resolv_conf(spec: &ResolvSpec, host: &str) -> String {
             .collect()
     };
     let nameservers: Vec<String> = match (spec.embedded, spec.dns.is_empty()) {
-        (Some(gw), _) => vec![gw.to_string()],
-        (None, false) => spec.dns.iter().map(IpAddr::to_string).collect(),
-        (None, true) => host_values("nameserver")
+        (true, _) => vec![crate::dns::RESOLVER_ADDR.to_string()],
+        (false, false) => spec.dns.iter().map(IpAddr::to_string).collect(),
+        (false, true) => host_values("nameserver")
             .into_iter()
             .filter(|ns| !ns.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
             .collect(),
@@ -42,11 +43,15 @@ pub fn render_resolv_conf(spec: &ResolvSpec, host: &str) -> String {
     } else {
         spec.search.clone()
     };
-    let options = if spec.options.is_empty() {
+    let mut options = if spec.options.is_empty() {
         host_values("options")
     } else {
         spec.options.clone()
     };
+    // Names of the container's networks are single labels: no search-list walk before asking.
+    if spec.embedded && !options.iter().any(|o| o.starts_with("ndots:")) {
+        options.push("ndots:0".into());
+    }
     let mut out = String::new();
     for ns in nameservers {
         out.push_str(&format!("nameserver {ns}\n"));
@@ -125,13 +130,20 @@ mod tests {
 
     #[test]
     fn embedded_server_wins_and_host_search_stays() {
-        let spec = ResolvSpec {
-            embedded: Some("10.213.0.1".parse().unwrap()),
+        let mut spec = ResolvSpec {
+            embedded: true,
             ..Default::default()
         };
         assert_eq!(
             render_resolv_conf(&spec, HOST),
-            "nameserver 10.213.0.1\nsearch corp.example\noptions edns0\n"
+            "nameserver 127.0.0.11\nsearch corp.example\noptions edns0 ndots:0\n"
+        );
+        spec.options = vec!["ndots:3".into(), "timeout:1".into()];
+        spec.search = vec!["s.example".into()];
+        assert_eq!(
+            render_resolv_conf(&spec, HOST),
+            "nameserver 127.0.0.11\nsearch s.example\noptions ndots:3 timeout:1\n",
+            "the user's ndots wins"
         );
     }
 

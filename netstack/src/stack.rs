@@ -30,7 +30,7 @@ pub struct Config {
     pub mtu: u32,
     /// DNS upstreams; `None` = the nameservers of the host's /etc/resolv.conf.
     pub upstream_dns: Option<Vec<SocketAddr>>,
-    /// Port of the embedded DNS server on each gateway.
+    /// Port of each container's resolver on 127.0.0.11, inside its namespace.
     pub dns_port: u16,
     /// Directory where instances register (see `reaper`).
     pub registry_dir: PathBuf,
@@ -157,7 +157,7 @@ impl Netstack {
         Ok(Netstack {
             host: Netlink::connect()?,
             nft: Nft::new(&cfg.nft_table, cfg.instance.clone()),
-            dns: DnsServer::new(upstreams),
+            dns: DnsServer::new(upstreams, cfg.dns_port),
             netns: NetnsDir::new(&cfg.netns_dir)?,
             ports: PortTable::default(),
             base_ready: AtomicBool::new(false),
@@ -205,7 +205,7 @@ impl Netstack {
         Ok(())
     }
 
-    /// Creates (or re-creates after a restart) a network's bridge, rules and DNS listener. Idempotent.
+    /// Creates (or re-creates after a restart) a network's bridge and rules. Idempotent.
     pub async fn create_network(&self, net: &NetworkSpec) -> Result<()> {
         let span = info_span!("create_network", id = %net.id.short(12), subnet = %net.subnet);
         async {
@@ -232,19 +232,17 @@ impl Netstack {
             if !net.internal {
                 nft::enable_ip_forward()?;
             }
-            self.dns
-                .serve(&net.id, SocketAddr::new(IpAddr::V4(net.gateway), self.cfg.dns_port))
-                .await
+            Ok(())
         }
         .instrument(span)
         .await
     }
 
-    /// Removes a network's DNS listener, rules and bridge. Missing pieces are fine.
+    /// Removes a network's DNS names, rules and bridge. Missing pieces are fine.
     pub async fn remove_network(&self, id: &NetworkId) -> Result<()> {
         let span = info_span!("remove_network", id = %id.short(12));
         async {
-            self.dns.stop(id);
+            self.dns.records().remove_network(id);
             let owner = Owner::Network(id.clone());
             self.nft.delete_where(|o| *o == owner)?;
             self.host.delete(BridgeName::of(id).as_str()).await
@@ -258,7 +256,8 @@ impl Netstack {
         self.netns.path(id)
     }
 
-    /// Creates a container's network namespace with `lo` up; returns its path. Idempotent.
+    /// Creates a container's network namespace with `lo` up and its resolver on 127.0.0.11;
+    /// returns its path. Idempotent.
     pub async fn create_sandbox(&self, id: &ContainerId) -> Result<PathBuf> {
         let path = self.netns.create(id)?;
         let nl = Netlink::connect_in(&path)?;
@@ -267,7 +266,21 @@ impl Netstack {
             .await?
             .ok_or_else(|| NetError::Unsupported("new network namespace has no lo".into()))?;
         nl.up(lo, None).await?;
+        self.dns.serve(id, &path)?;
         Ok(path)
+    }
+
+    /// Starts the resolver of a namespace that outlived an engine restart (its old sockets died
+    /// with the old engine). Idempotent.
+    pub fn resume_sandbox(&self, id: &ContainerId) -> Result<()> {
+        let path = self.netns.path(id);
+        if !netns::is_nsfs(&path) {
+            return Err(NetError::Unsupported(format!(
+                "container {} has no network namespace to resume",
+                id.short(12)
+            )));
+        }
+        self.dns.serve(id, &path)
     }
 
     /// Connects a container's namespace to a network: veth pair, `ethN` inside, address, default
@@ -369,6 +382,7 @@ impl Netstack {
         let span = info_span!("remove_sandbox", container = %id.short(12));
         async {
             self.unpublish(id)?;
+            self.dns.stop(id);
             self.dns.records().remove_container(id);
             for link in self.host.links().await? {
                 let owner = link
@@ -407,6 +421,7 @@ impl Netstack {
         async {
             let mut removed = 0;
             for c in self.netns.list()? {
+                self.dns.stop(&c);
                 self.dns.records().remove_container(&c);
                 self.netns.remove(&c)?;
                 removed += 1;
@@ -454,7 +469,7 @@ impl Netstack {
                     self.host.delete(&link.name).await?;
                     match owner {
                         Owner::Network(n) => {
-                            self.dns.stop(&n);
+                            self.dns.records().remove_network(&n);
                             report.bridges += 1
                         }
                         _ => report.veths += 1,
@@ -463,6 +478,7 @@ impl Netstack {
             }
             for c in self.netns.list()? {
                 if !keep.containers.contains(&c) {
+                    self.dns.stop(&c);
                     self.netns.remove(&c)?;
                     self.dns.records().remove_container(&c);
                     report.netns += 1;

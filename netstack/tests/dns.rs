@@ -1,4 +1,5 @@
-//! The embedded DNS server: names per network with round-robin, forwarding to a stub upstream on 127.0.0.1.
+//! The embedded DNS: a resolver on 127.0.0.11 inside each container's namespace answering the names of
+//! all its networks (round-robin, PTR), forwarding the rest to a stub upstream on 127.0.0.1.
 
 mod common;
 
@@ -10,7 +11,7 @@ use common::*;
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use netstack::{EndpointSpec, Keep};
+use netstack::{ContainerId, EndpointSpec, Keep, Netstack, NetworkSpec};
 
 const STUB_ANSWER: Ipv4Addr = Ipv4Addr::new(10, 213, 99, 99);
 
@@ -75,9 +76,31 @@ async fn stub_upstream() -> SocketAddr {
     addr
 }
 
+/// The resolver every container has, as the container sees it.
+const RESOLVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 11)), 53);
+
+/// A UDP query from inside container `c`'s namespace to its 127.0.0.11.
+fn ask(s: &Netstack, c: &ContainerId, name: &str, rtype: RecordType) -> Message {
+    let name = name.to_owned();
+    netstack::netns::run_in(&s.sandbox_path(c), move || udp_query(RESOLVER, &name, rtype)).unwrap()
+}
+
+fn ips(s: &Netstack, c: &ContainerId, name: &str) -> Vec<IpAddr> {
+    addrs(&ask(s, c, name, RecordType::A))
+}
+
+async fn join(s: &Netstack, c: &ContainerId, net: &NetworkSpec, ip: Ipv4Addr, names: &[&str]) {
+    let ep = EndpointSpec {
+        ip,
+        names: names.iter().map(|s| s.to_string()).collect(),
+        default_route: true,
+    };
+    s.attach(c, net, &ep).await.unwrap();
+}
+
 #[test]
-fn names_resolve_per_network_and_the_rest_is_forwarded() {
-    if !require_root("names_resolve_per_network_and_the_rest_is_forwarded") {
+fn each_container_resolves_the_names_of_all_its_networks() {
+    if !require_root("each_container_resolves_the_names_of_all_its_networks") {
         return;
     }
     isolated(|| async {
@@ -89,115 +112,87 @@ fn names_resolve_per_network_and_the_rest_is_forwarded() {
         let sb = spec(&nb, free_subnet(s, 31).await, false);
         s.create_network(&sa).await.unwrap();
         s.create_network(&sb).await.unwrap();
-        let (c1, c2, c3) = (ctr_id(), ctr_id(), ctr_id());
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let p1 = s.create_sandbox(&c1).await.unwrap();
-        s.create_sandbox(&c2).await.unwrap();
-        s.create_sandbox(&c3).await.unwrap();
-        let (ip1, ip2) = (host(sa.subnet, 2), host(sa.subnet, 3));
-        s.attach(
-            &c1,
-            &sa,
-            &EndpointSpec {
-                ip: ip1,
-                names: names(&["proj-web-1", "web", "frontend"]),
-                default_route: true,
-            },
-        )
-        .await
-        .unwrap();
-        s.attach(
-            &c2,
-            &sa,
-            &EndpointSpec {
-                ip: ip2,
-                names: names(&["proj-web-2", "web"]),
-                default_route: true,
-            },
-        )
-        .await
-        .unwrap();
-        s.attach(
-            &c3,
-            &sb,
-            &EndpointSpec {
-                ip: host(sb.subnet, 2),
-                names: names(&["db"]),
-                default_route: true,
-            },
-        )
-        .await
-        .unwrap();
+        s.dns().records().set_domain(&nb, "p_back");
+        let (c1, c2, c3, mid) = (ctr_id(), ctr_id(), ctr_id(), ctr_id());
+        for c in [&c1, &c2, &c3, &mid] {
+            s.create_sandbox(c).await.unwrap();
+        }
+        let (ip1, ip2, ip_db) = (host(sa.subnet, 2), host(sa.subnet, 3), host(sb.subnet, 2));
+        join(s, &c1, &sa, ip1, &["proj-web-1", "web", "frontend"]).await;
+        join(s, &c2, &sa, ip2, &["proj-web-2", "web"]).await;
+        join(s, &c3, &sb, ip_db, &["proj-db-1", "db"]).await;
+        join(s, &mid, &sa, host(sa.subnet, 4), &["mid"]).await;
+        join(s, &mid, &sb, host(sb.subnet, 4), &["mid"]).await;
 
-        let dns_a = SocketAddr::from((sa.gateway, 53));
-        let dns_b = SocketAddr::from((sb.gateway, 53));
-        let blocking = |f: Box<dyn FnOnce() -> Message + Send>| tokio::task::spawn_blocking(f);
-
-        // Two replicas: both addresses, order rotating.
-        let first = blocking(Box::new(move || udp_query(dns_a, "web", RecordType::A)))
-            .await
-            .unwrap();
-        let second = blocking(Box::new(move || udp_query(dns_a, "web.", RecordType::A)))
-            .await
-            .unwrap();
+        // Two replicas: both addresses, order rotating, authoritative.
+        let first = ask(s, &c1, "web", RecordType::A);
+        let second = ask(s, &c1, "web.", RecordType::A);
         let expected: BTreeSet<IpAddr> = [ip1.into(), ip2.into()].into();
         assert_eq!(addrs(&first).into_iter().collect::<BTreeSet<_>>(), expected);
         assert_ne!(addrs(&first), addrs(&second), "round-robin");
         assert!(first.metadata.authoritative);
-
-        // From inside a container, over its own eth0, an alias resolves.
-        let inside = netstack::netns::run_in(&p1, move || udp_query(dns_a, "frontend", RecordType::A)).unwrap();
-        assert_eq!(addrs(&inside), vec![IpAddr::V4(ip1)]);
+        assert_eq!(ips(s, &c2, "frontend"), vec![IpAddr::V4(ip1)]);
 
         // TCP works too.
-        let over_tcp = blocking(Box::new(move || tcp_query(dns_a, "proj-web-2")))
-            .await
-            .unwrap();
+        let path = s.sandbox_path(&c1);
+        let over_tcp = netstack::netns::run_in(&path, || tcp_query(RESOLVER, "proj-web-2")).unwrap();
         assert_eq!(addrs(&over_tcp), vec![IpAddr::V4(ip2)]);
 
         // A known name with no IPv6 address: empty NOERROR, not forwarded.
-        let aaaa = blocking(Box::new(move || udp_query(dns_a, "web", RecordType::AAAA)))
-            .await
-            .unwrap();
+        let aaaa = ask(s, &c1, "web", RecordType::AAAA);
         assert_eq!(aaaa.metadata.response_code, ResponseCode::NoError);
         assert!(aaaa.answers.is_empty());
 
-        // Unknown names go to the upstream stub; so do names of other networks.
-        let ext = blocking(Box::new(move || udp_query(dns_a, "ext.example.test", RecordType::A)))
-            .await
-            .unwrap();
-        assert_eq!(addrs(&ext), vec![IpAddr::V4(STUB_ANSWER)]);
-        let db_from_a = blocking(Box::new(move || udp_query(dns_a, "db", RecordType::A)))
-            .await
-            .unwrap();
+        // Unknown names go to the upstream stub; so do names of networks the asker is not on.
+        assert_eq!(ips(s, &c1, "ext.example.test"), vec![IpAddr::V4(STUB_ANSWER)]);
         assert_eq!(
-            addrs(&db_from_a),
+            ips(s, &c1, "db"),
             vec![IpAddr::V4(STUB_ANSWER)],
             "db lives on another network"
         );
-        let db_from_b = blocking(Box::new(move || udp_query(dns_b, "db", RecordType::A)))
-            .await
-            .unwrap();
-        assert_eq!(addrs(&db_from_b), vec![IpAddr::V4(host(sb.subnet, 2))]);
 
-        // Detach removes the names.
+        // A container on both networks resolves names of both, and <name>.<network>.
+        assert_eq!(ips(s, &mid, "db"), vec![IpAddr::V4(ip_db)]);
+        assert_eq!(ips(s, &mid, "proj-db-1.p_back"), vec![IpAddr::V4(ip_db)]);
+        assert_eq!(ips(s, &mid, "frontend"), vec![IpAddr::V4(ip1)]);
+        assert_eq!(
+            ips(s, &c3, "mid"),
+            vec![IpAddr::V4(host(sb.subnet, 4))],
+            "its address on the shared network"
+        );
+
+        // PTR: <container name>.<network name>.
+        let octets = ip_db.octets();
+        let rev = format!("{}.{}.{}.{}.in-addr.arpa.", octets[3], octets[2], octets[1], octets[0]);
+        let ptr = ask(s, &mid, &rev, RecordType::PTR);
+        let target: Vec<String> = ptr
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::PTR(p) => Some(p.0.to_ascii()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(target, vec!["proj-db-1.p_back.".to_string()]);
+
+        // Disconnect takes effect at once: the next query no longer knows db.
+        s.detach(&mid, &nb).await.unwrap();
+        assert_eq!(ips(s, &mid, "db"), vec![IpAddr::V4(STUB_ANSWER)]);
         s.detach(&c2, &na).await.unwrap();
-        let after = blocking(Box::new(move || udp_query(dns_a, "web", RecordType::A)))
-            .await
-            .unwrap();
-        assert_eq!(addrs(&after), vec![IpAddr::V4(ip1)]);
+        assert_eq!(ips(s, &c1, "web"), vec![IpAddr::V4(ip1)]);
 
         // No upstream answering: SERVFAIL rather than silence.
         s.dns().set_upstreams(vec![]);
-        let fail = blocking(Box::new(move || {
-            udp_query(dns_a, "nothing.example.test", RecordType::A)
-        }))
-        .await
-        .unwrap();
+        let fail = ask(s, &c1, "nothing.example.test", RecordType::A);
         assert_eq!(fail.metadata.response_code, ResponseCode::ServFail);
 
+        // Nothing listens on port 53 of the host's namespace (nor on any gateway).
+        let host_listeners = sh("ss -Hlntu 'sport = :53'");
+        assert!(host_listeners.trim().is_empty(), "{host_listeners}");
+
         let report = s.cleanup_orphans(&Keep::default()).await.unwrap();
-        assert_eq!((report.bridges, report.netns), (2, 3), "{report:?}");
+        assert_eq!((report.bridges, report.netns), (2, 4), "{report:?}");
+        assert!(s.dns().serving().is_empty(), "resolvers stop with their namespaces");
         let links = sh("ip -o link");
         assert!(
             !links.contains(sa.bridge().as_str()) && !links.contains(sb.bridge().as_str()),

@@ -122,11 +122,7 @@ impl Containers {
                     }),
                     ip_address: Some(ip),
                     ip_prefix_len: Some(net.alloc.subnet.prefix_len().into()),
-                    dns_names: Some(
-                        std::iter::once(ep.name.clone())
-                            .chain(ep.aliases.iter().cloned())
-                            .collect(),
-                    ),
+                    dns_names: Some(crate::networks::dns_names(&ep)),
                     ..Default::default()
                 },
             );

@@ -70,6 +70,11 @@ fn parse_dns(v: &[String]) -> Result<Vec<IpAddr>> {
         .collect()
 }
 
+/// The container's `dns` servers as its resolver's upstreams (port 53).
+fn upstreams_of(dns: &[IpAddr]) -> Vec<SocketAddr> {
+    dns.iter().map(|ip| SocketAddr::new(*ip, 53)).collect()
+}
+
 /// At create: refuses a `NetworkMode` or `EndpointsConfig` key naming a network that does not
 /// exist, before anything is made. 400, not dockerd's 404 at start: the docker CLI answers any 404
 /// from create by pulling the image, which would bury `network X not found` under a pull error.
@@ -143,7 +148,7 @@ impl Networks {
                 dns: parse_dns(&req.dns)?,
                 search: req.dns_search.clone(),
                 options: req.dns_options.clone(),
-                embedded: None,
+                embedded: false,
             };
             Ok(ContainerNet {
                 mode,
@@ -205,11 +210,7 @@ impl Networks {
             self.publish_names(ep);
         }
         let dns = parse_dns(&req.dns)?;
-        for ep in &eps {
-            self.stack
-                .dns()
-                .set_client_upstreams(ep.ip.into(), dns.iter().map(|ip| SocketAddr::new(*ip, 53)).collect());
-        }
+        self.stack.dns().set_client_upstreams(&cid, upstreams_of(&dns));
         let ports = match eps.first() {
             Some(first) => self
                 .stack
@@ -219,7 +220,7 @@ impl Networks {
             None => Vec::new(),
         };
         let spec = ResolvSpec {
-            embedded: gateway,
+            embedded: true,
             dns,
             search: req.dns_search.clone(),
             options: req.dns_options.clone(),
@@ -269,13 +270,13 @@ impl Networks {
             )));
         }
         let eps = self.endpoints_of_container(&req.id)?;
-        let dns = parse_dns(&req.dns)?;
         for ep in &eps {
             self.publish_names(ep);
-            self.stack
-                .dns()
-                .set_client_upstreams(ep.ip.into(), dns.iter().map(|ip| SocketAddr::new(*ip, 53)).collect());
         }
+        self.stack.resume_sandbox(&cid).map_err(engine_error)?;
+        self.stack
+            .dns()
+            .set_client_upstreams(&cid, upstreams_of(&parse_dns(&req.dns)?));
         self.stack.unpublish(&cid).map_err(engine_error)?;
         match eps.first() {
             Some(first) => self
@@ -287,15 +288,13 @@ impl Networks {
         }
     }
 
-    /// After a container stopped: its namespace, veths, ports and DNS names go; endpoints and leases stay.
+    /// After a container stopped: its namespace, resolver, veths, ports and DNS names go; endpoints
+    /// and leases stay.
     #[tracing::instrument(skip(self))]
     pub async fn teardown_container(&self, id: &str) -> Result<()> {
         let Ok(cid) = id.parse::<ContainerId>() else {
             return Ok(());
         };
-        for ep in self.endpoints_of_container(id)? {
-            self.stack.dns().set_client_upstreams(ep.ip.into(), Vec::new());
-        }
         self.stack.remove_sandbox(&cid).await.map_err(engine_error)
     }
 

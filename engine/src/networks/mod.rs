@@ -12,5 +12,5 @@ mod state;
 
 pub use container::{check_networks_exist, port_requests, ContainerNet, ContainerNetRequest, NetMode};
 pub use purge::purge;
-pub use service::{LazyNetworks, Networks, DEFAULT_BRIDGE};
+pub use service::{dns_names, LazyNetworks, Networks, DEFAULT_BRIDGE};
 pub use state::{EndpointRecord, NetworkRecord};

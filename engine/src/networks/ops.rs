@@ -80,10 +80,26 @@ fn check_create(req: &NetworkCreateRequest) -> Result<()> {
             "network with name {name} already exists (pre-defined)"
         )));
     }
-    if let Some(d) = req.driver.as_deref().filter(|d| !d.is_empty() && *d != "bridge") {
-        return Err(EngineError::NotFound(format!(
-            "Driver: plugin {d:?} not found: berth has the bridge driver only"
-        )));
+    match req.driver.as_deref().unwrap_or("") {
+        "" | "bridge" => {}
+        // As dockerd (which answers 403; berth has no such class): host and none exist once, predefined.
+        d @ ("host" | "null") => {
+            return Err(EngineError::BadRequest(format!(
+                "only one instance of \"{d}\" network is allowed"
+            )))
+        }
+        "overlay" => {
+            return Err(EngineError::NotImplemented(
+                "Driver: overlay networks span several machines and berth runs stacks on one; for a cluster, \
+                 export the stack as Kubernetes manifests with `berth bridge convert`"
+                    .into(),
+            ))
+        }
+        d => {
+            return Err(EngineError::NotFound(format!(
+                "Driver: plugin {d:?} not found: berth has the bridge driver only"
+            )))
+        }
     }
     if req.enable_ipv6 == Some(true) {
         return Err(EngineError::NotImplemented(
@@ -304,5 +320,31 @@ impl Networks {
         ipam.release(&nid, &cid);
         self.db()
             .commit(Change::DeleteEndpoint(&ep.network, &ep.container), ipam.state())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_driver(driver: &str) -> Result<()> {
+        check_create(&NetworkCreateRequest {
+            name: "n".into(),
+            driver: Some(driver.into()),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn drivers_beyond_bridge_are_refused_with_the_reason() {
+        assert!(with_driver("bridge").is_ok() && with_driver("").is_ok());
+        let host = with_driver("host").unwrap_err().to_string();
+        assert_eq!(host, "only one instance of \"host\" network is allowed");
+        let overlay = with_driver("overlay").unwrap_err();
+        assert!(
+            matches!(&overlay, EngineError::NotImplemented(m) if m.contains("berth bridge convert") && m.contains("Kubernetes")),
+            "{overlay}"
+        );
+        assert!(matches!(with_driver("weave"), Err(EngineError::NotFound(_))));
     }
 }

@@ -1,5 +1,5 @@
 //! Root-only tests of the container hooks, in a private network namespace (real bridges, veths,
-//! nft table, DNS listener; nothing reaches the host's interfaces).
+//! nft table, resolvers; nothing reaches the host's interfaces).
 
 use super::*;
 use crate::error::EngineError;
@@ -150,7 +150,7 @@ fn containers_get_networks_names_ports_and_lose_them() {
                 panic!("{:?}", n1.mode)
             };
             assert!(
-                n1.resolv_conf.starts_with("nameserver 10.213.80.1\n"),
+                n1.resolv_conf.starts_with("nameserver 127.0.0.11\n") && n1.resolv_conf.contains("ndots:0"),
                 "{}",
                 n1.resolv_conf
             );
@@ -169,11 +169,15 @@ fn containers_get_networks_names_ports_and_lose_them() {
             let NetMode::Join(p2) = n2.mode.clone() else { panic!() };
             assert_eq!(n2.hosts, vec![("gw".to_string(), "10.213.80.1".parse().unwrap())]);
             assert!(ping(&p2, ip1), "two reaches one");
-            let server = std::net::SocketAddr::from(([10, 213, 80, 1], 53));
+            // Each container's own resolver, inside its namespace.
+            let server = std::net::SocketAddr::from(([127, 0, 0, 11], 53));
             let answer = netstack::netns::run_in(&p2, move || query_a(server, "web")).unwrap();
             assert_eq!(answer, vec![ip1], "alias resolves from inside");
             let answer = netstack::netns::run_in(&p2, move || query_a(server, "one")).unwrap();
             assert_eq!(answer, vec![ip1], "container name resolves");
+            let short = c1[..12].to_owned();
+            let answer = netstack::netns::run_in(&p2, move || query_a(server, &short)).unwrap();
+            assert_eq!(answer, vec![ip1], "short id resolves");
 
             // A container on the default bridge too; `host` and `none` modes need no namespace.
             let c3 = container(&db, "three");
@@ -185,9 +189,11 @@ fn containers_get_networks_names_ports_and_lose_them() {
                 })
                 .await
                 .unwrap();
-            assert!(n3
-                .resolv_conf
-                .contains(&nets.resolve(DEFAULT_BRIDGE).unwrap().alloc.gateway.to_string()));
+            assert!(
+                n3.resolv_conf.starts_with("nameserver 127.0.0.11\n"),
+                "{}",
+                n3.resolv_conf
+            );
             let host = ContainerNetRequest {
                 id: c3.clone(),
                 name: "three".into(),

@@ -256,9 +256,10 @@ impl Networks {
         let (Ok(n), Ok(c)) = (ep.network.parse::<NetworkId>(), ep.container.parse::<ContainerId>()) else {
             return;
         };
-        let mut names = vec![ep.name.clone()];
-        names.extend(ep.aliases.iter().cloned());
-        self.stack.dns().records().set(&n, &c, &names, &[ep.ip.into()]);
+        if let Ok(net) = self.resolve(&ep.network) {
+            self.stack.dns().records().set_domain(&n, &net.name);
+        }
+        self.stack.dns().records().set(&n, &c, &dns_names(ep), &[ep.ip.into()]);
     }
 
     /// True when the container's network namespace exists (it is running or starting).
@@ -272,16 +273,24 @@ impl Networks {
     pub(super) async fn attach_live(&self, ep: &EndpointRecord, default_route: bool) -> Result<()> {
         let net = Self::spec_of(&self.resolve(&ep.network)?)?;
         let c: ContainerId = ep.container.parse().map_err(engine_error)?;
-        let mut names = vec![ep.name.clone()];
-        names.extend(ep.aliases.iter().cloned());
         let spec = EndpointSpec {
             ip: ep.ip,
-            names,
+            names: dns_names(ep),
             default_route,
         };
         self.stack.attach(&c, &net, &spec).await.map_err(engine_error)?;
         Ok(())
     }
+}
+
+/// What an endpoint answers to on its network, as Docker's `DNSNames`: the container name, its
+/// aliases and its short id (the first name is the PTR answer).
+pub fn dns_names(ep: &EndpointRecord) -> Vec<String> {
+    let mut names = vec![ep.name.clone()];
+    names.extend(ep.aliases.iter().cloned());
+    names.push(ep.container.chars().take(12).collect());
+    names.dedup();
+    names
 }
 
 /// Finds a network among `nets` by full id, name or unique id prefix (404 `network X not found`).

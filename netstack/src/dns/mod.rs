@@ -1,4 +1,5 @@
-//! Embedded DNS: container and service names per network, everything else forwarded upstream.
+//! Embedded DNS: a resolver on 127.0.0.11 in every container answering the names of all its
+//! networks; everything else forwarded upstream.
 
 mod forward;
 mod records;
@@ -6,4 +7,4 @@ mod server;
 
 pub use forward::upstreams_from_resolv_conf;
 pub use records::Records;
-pub use server::DnsServer;
+pub use server::{DnsServer, RESOLVER_ADDR};

@@ -1,4 +1,8 @@
-//! The name table the DNS server answers from; the engine updates it on attach and detach.
+//! The name table the resolvers answer from; the engine updates it on attach and detach.
+//!
+//! A container's resolver sees the names of every network the container is attached to at the
+//! moment of the query (the table knows each container's networks in attach order), so a
+//! connect or disconnect changes the answers at once.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,10 +18,44 @@ struct Entry {
     addrs: Vec<IpAddr>,
 }
 
-/// Names (container names, service names, aliases) → addresses, per network.
+#[derive(Debug, Default)]
+struct Net {
+    /// The network's name: PTR answers are `<container name>.<network name>`, and
+    /// `<name>.<network name>` resolves like `<name>` (as on Docker).
+    domain: Option<String>,
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    nets: HashMap<NetworkId, Net>,
+    /// Container → its networks with the order they were attached in.
+    member: HashMap<ContainerId, Vec<(u64, NetworkId)>>,
+    seq: u64,
+}
+
+impl Table {
+    /// The networks of `client`, first attached first.
+    fn networks_of(&self, client: &ContainerId) -> Vec<&NetworkId> {
+        let mut list: Vec<&(u64, NetworkId)> = self.member.get(client).map(|v| v.iter().collect()).unwrap_or_default();
+        list.sort_by_key(|(seq, _)| *seq);
+        list.into_iter().map(|(_, n)| n).collect()
+    }
+
+    fn drop_member(&mut self, network: &NetworkId, container: &ContainerId) {
+        if let Some(list) = self.member.get_mut(container) {
+            list.retain(|(_, n)| n != network);
+            if list.is_empty() {
+                self.member.remove(container);
+            }
+        }
+    }
+}
+
+/// Names (container names, service names, aliases, short ids) → addresses, per network.
 #[derive(Debug, Default)]
 pub struct Records {
-    nets: RwLock<HashMap<NetworkId, Vec<Entry>>>,
+    table: RwLock<Table>,
     turn: AtomicUsize,
 }
 
@@ -26,6 +64,14 @@ fn normalise(name: &str) -> String {
 }
 
 impl Records {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
+        self.table.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
+        self.table.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Sets what `container` is called on `network` and its addresses there (replacing earlier ones).
     pub fn set(&self, network: &NetworkId, container: &ContainerId, names: &[String], addrs: &[IpAddr]) {
         let entry = Entry {
@@ -33,43 +79,109 @@ impl Records {
             names: names.iter().map(|n| normalise(n)).filter(|n| !n.is_empty()).collect(),
             addrs: addrs.to_vec(),
         };
-        let mut nets = self.nets.write().unwrap_or_else(|p| p.into_inner());
-        let list = nets.entry(network.clone()).or_default();
+        let mut t = self.write();
+        let list = &mut t.nets.entry(network.clone()).or_default().entries;
         list.retain(|e| &e.container != container);
         list.push(entry);
+        let known = t
+            .member
+            .get(container)
+            .is_some_and(|l| l.iter().any(|(_, n)| n == network));
+        if !known {
+            t.seq += 1;
+            let seq = t.seq;
+            t.member
+                .entry(container.clone())
+                .or_default()
+                .push((seq, network.clone()));
+        }
+    }
+
+    /// Names the network (the domain of its PTR answers).
+    pub fn set_domain(&self, network: &NetworkId, name: &str) {
+        let name = normalise(name);
+        self.write().nets.entry(network.clone()).or_default().domain = (!name.is_empty()).then_some(name);
     }
 
     /// Drops `container`'s names on `network`.
     pub fn remove(&self, network: &NetworkId, container: &ContainerId) {
-        let mut nets = self.nets.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(list) = nets.get_mut(network) {
-            list.retain(|e| &e.container != container);
+        let mut t = self.write();
+        if let Some(net) = t.nets.get_mut(network) {
+            net.entries.retain(|e| &e.container != container);
         }
+        t.drop_member(network, container);
     }
 
     /// Drops `container`'s names everywhere.
     pub fn remove_container(&self, container: &ContainerId) {
-        let mut nets = self.nets.write().unwrap_or_else(|p| p.into_inner());
-        for list in nets.values_mut() {
-            list.retain(|e| &e.container != container);
+        let mut t = self.write();
+        for net in t.nets.values_mut() {
+            net.entries.retain(|e| &e.container != container);
         }
+        t.member.remove(container);
     }
 
     /// Drops a whole network's table.
     pub fn remove_network(&self, network: &NetworkId) {
-        self.nets.write().unwrap_or_else(|p| p.into_inner()).remove(network);
+        let mut t = self.write();
+        t.nets.remove(network);
+        for list in t.member.values_mut() {
+            list.retain(|(_, n)| n != network);
+        }
+        t.member.retain(|_, l| !l.is_empty());
     }
 
     /// Addresses for `name` on `network`, rotated on each call (round-robin); `None` if the name is unknown.
     pub fn lookup(&self, network: &NetworkId, name: &str) -> Option<Vec<IpAddr>> {
         let name = normalise(name);
-        let nets = self.nets.read().unwrap_or_else(|p| p.into_inner());
-        let list = nets.get(network)?;
-        let mut found: Vec<IpAddr> = list
-            .iter()
-            .filter(|e| e.names.contains(&name))
-            .flat_map(|e| e.addrs.iter().copied())
-            .collect();
+        let t = self.read();
+        let found = find(t.nets.get(network)?, &name);
+        self.rotated(found)
+    }
+
+    /// Addresses for `name` as `client` sees it: the first of its networks (in attach order) that
+    /// knows the name answers, rotated on each call. `<name>.<network>` asks that network only.
+    pub fn lookup_for(&self, client: &ContainerId, name: &str) -> Option<Vec<IpAddr>> {
+        let name = normalise(name);
+        let t = self.read();
+        for id in t.networks_of(client) {
+            let Some(net) = t.nets.get(id) else { continue };
+            let mut found = find(net, &name);
+            if found.is_empty() {
+                let short = net
+                    .domain
+                    .as_deref()
+                    .and_then(|d| name.strip_suffix(d))
+                    .and_then(|s| s.strip_suffix('.'));
+                found = short.map(|s| find(net, s)).unwrap_or_default();
+            }
+            if !found.is_empty() {
+                return self.rotated(found);
+            }
+        }
+        None
+    }
+
+    /// The name of `addr` on one of `client`'s networks: `<container name>.<network name>`.
+    pub fn reverse_for(&self, client: &ContainerId, addr: IpAddr) -> Option<String> {
+        let t = self.read();
+        t.networks_of(client).into_iter().find_map(|id| {
+            let net = t.nets.get(id)?;
+            let entry = net.entries.iter().find(|e| e.addrs.contains(&addr))?;
+            let name = entry.names.first()?;
+            Some(match &net.domain {
+                Some(d) => format!("{name}.{d}"),
+                None => name.clone(),
+            })
+        })
+    }
+
+    /// True when `client` is on at least one network.
+    pub fn has_networks(&self, client: &ContainerId) -> bool {
+        self.read().member.contains_key(client)
+    }
+
+    fn rotated(&self, mut found: Vec<IpAddr>) -> Option<Vec<IpAddr>> {
         if found.is_empty() {
             return None;
         }
@@ -79,9 +191,21 @@ impl Records {
     }
 }
 
+fn find(net: &Net, name: &str) -> Vec<IpAddr> {
+    net.entries
+        .iter()
+        .filter(|e| e.names.iter().any(|n| n == name))
+        .flat_map(|e| e.addrs.iter().copied())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
 
     #[test]
     fn names_resolve_per_network_with_rotation() {
@@ -90,7 +214,6 @@ mod tests {
         let n2: NetworkId = "b".repeat(64).parse().unwrap();
         let c1: ContainerId = "1".repeat(64).parse().unwrap();
         let c2: ContainerId = "2".repeat(64).parse().unwrap();
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         r.set(&n1, &c1, &["Web".into(), "web-1".into()], &[ip("10.0.0.2")]);
         r.set(&n1, &c2, &["web".into(), "web-2".into()], &[ip("10.0.0.3")]);
         let first = r.lookup(&n1, "web.").unwrap();
@@ -103,5 +226,43 @@ mod tests {
         assert_eq!(r.lookup(&n1, "web").unwrap(), vec![ip("10.0.0.3")]);
         r.remove_container(&c2);
         assert!(r.lookup(&n1, "web").is_none());
+    }
+
+    #[test]
+    fn a_client_sees_all_its_networks_and_only_those() {
+        let r = Records::default();
+        let (front, back, other): (NetworkId, NetworkId, NetworkId) = (
+            "a".repeat(64).parse().unwrap(),
+            "b".repeat(64).parse().unwrap(),
+            "c".repeat(64).parse().unwrap(),
+        );
+        let ids: Vec<ContainerId> = ["1", "2", "3", "4"]
+            .iter()
+            .map(|d| d.repeat(64).parse().unwrap())
+            .collect();
+        let (mid, api, proxy, stranger) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+        r.set_domain(&back, "p_back");
+        r.set(&front, mid, &["mid".into()], &[ip("10.1.0.2")]);
+        r.set(&back, mid, &["mid".into()], &[ip("10.2.0.2")]);
+        r.set(&back, api, &["p-api-1".into(), "db-alias".into()], &[ip("10.2.0.3")]);
+        r.set(&front, proxy, &["proxy".into()], &[ip("10.1.0.3")]);
+        r.set(&other, stranger, &["stranger".into()], &[ip("10.3.0.2")]);
+        assert_eq!(r.lookup_for(mid, "db-alias"), Some(vec![ip("10.2.0.3")]));
+        assert_eq!(r.lookup_for(mid, "proxy"), Some(vec![ip("10.1.0.3")]));
+        assert_eq!(r.lookup_for(mid, "db-alias.p_back."), Some(vec![ip("10.2.0.3")]));
+        assert_eq!(r.lookup_for(mid, "stranger"), None, "not on that network");
+        assert_eq!(r.lookup_for(proxy, "db-alias"), None, "proxy is not on back");
+        // The first attached network that knows a name answers.
+        assert_eq!(r.lookup_for(proxy, "mid"), Some(vec![ip("10.1.0.2")]));
+        assert_eq!(r.lookup_for(api, "mid"), Some(vec![ip("10.2.0.2")]));
+        assert_eq!(r.reverse_for(mid, ip("10.2.0.3")).as_deref(), Some("p-api-1.p_back"));
+        assert_eq!(r.reverse_for(mid, ip("10.1.0.3")).as_deref(), Some("proxy"));
+        assert_eq!(r.reverse_for(proxy, ip("10.2.0.3")), None);
+        // Disconnect takes effect at once.
+        r.remove(&back, mid);
+        assert_eq!(r.lookup_for(mid, "db-alias"), None);
+        r.remove_network(&front);
+        assert!(!r.has_networks(mid) && !r.has_networks(proxy));
+        assert!(r.has_networks(api));
     }
 }
