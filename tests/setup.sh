@@ -16,3 +16,12 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+# Real clients and the API fuzzer (tests/clients, tests/fuzz) in a venv of their own, pinned.
+py=/opt/berth-py
+pins="docker==7.1.0 testcontainers==4.15.0 pytest==9.2.0 schemathesis==4.32.5"
+if [[ "$(cat "$py/.pins" 2>/dev/null)" != "$pins" ]]; then
+  python3 -m venv "$py"
+  # shellcheck disable=SC2086 # one word per pin
+  "$py/bin/pip" install -q $pins
+  echo "$pins" >"$py/.pins"
+fi

@@ -58,7 +58,7 @@ pub(super) fn runtime_err(e: RuntimeError) -> EngineError {
     }
 }
 
-fn is_running(rec: &ContainerRecord) -> bool {
+pub(super) fn is_running(rec: &ContainerRecord) -> bool {
     rec.state.status == ContainerStatus::Running
 }
 

@@ -6,14 +6,17 @@ mod events;
 mod lifecycle;
 mod logs;
 mod network;
+mod prune;
 mod spec;
 mod stdin;
+mod update;
 mod view;
 
 pub use create::CreateRequest;
 pub use events::{Action, ContainerEvent};
 pub use lifecycle::WaitCondition;
-pub use logs::{LogChunk, LogOptions};
+pub use logs::{AttachOutput, LogChunk, LogOptions};
+pub use prune::dir_size;
 pub use stdin::StdinSink;
 pub use view::{CopyMount, ListOptions};
 
