@@ -85,7 +85,7 @@ impl Write for ChannelWriter {
 async fn export(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let rec = engine.containers.resolve(&id)?;
     let bundle = engine.containers.runtime().bundle_dir(&rec.id).join("rootfs");
-    let mount = match crate::runtime::rootfs::is_mounted(&bundle) {
+    let mount = match runtime::rootfs::is_mounted(&bundle) {
         true => None,
         false => Some(engine.containers.mount_for_copy(&rec.id)?),
     };

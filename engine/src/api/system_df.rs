@@ -73,7 +73,7 @@ fn image_size(engine: &AppState, image_id: Option<&str>) -> i64 {
 }
 
 fn volumes(engine: &AppState) -> ApiResult<Vec<Value>> {
-    let vols = super::volumes::state::Volumes::open(&engine.db, &engine.config.root)?;
+    let vols = engine.volumes.open()?;
     let users = vols.users()?;
     Ok(vols
         .all()?

@@ -3,7 +3,7 @@
 
 use super::Containers;
 use crate::error::{EngineError, Result};
-use crate::runtime::cgroups::{cgroup_dirs, CgroupVersion};
+use runtime::cgroups::{cgroup_dirs, CgroupVersion};
 use bollard::models::{ContainerUpdateBody, HostConfig};
 use std::path::Path;
 
