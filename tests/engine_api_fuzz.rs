@@ -24,6 +24,7 @@ fn spec() -> Option<PathBuf> {
 }
 
 #[test]
+#[ignore = "bounded fuzz run, not yet in CI: run with --run-ignored (issue 17)"]
 fn api_fuzz_keeps_the_engine_up_and_leaks_nothing() {
     if !require_root("api_fuzz") {
         return;

@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use bollard::query_parameters::PushImageOptions;
 use bollard::Docker;
 use clap::Args;
-use imageref::ImageRef;
 use futures::StreamExt;
+use imageref::ImageRef;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 

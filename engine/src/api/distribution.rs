@@ -5,7 +5,6 @@
 use super::{ApiError, ApiResult, AppState};
 use crate::error::EngineError;
 use crate::images::ImageRef;
-use imageref::credentials::{self as auth, Credentials};
 use crate::registry::client::Endpoint;
 use crate::registry::push::PushRequest;
 use crate::registry::{Platform, Progress, ProgressMessage, PullRequest};
@@ -15,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use imageref::credentials::{self as auth, Credentials};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 

@@ -19,8 +19,8 @@ mod system_df;
 mod top_stats;
 pub mod volumes;
 
-use crate::error::EngineError;
 use crate::engine::Engine;
+use crate::error::EngineError;
 use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::{StatusCode, Uri};

@@ -1,11 +1,11 @@
 //! Output streams: Docker's multiplexed frames, raw tty streams, and hijacked (upgraded) connections for attach.
 
 use crate::containers::LogChunk;
-use runtime::logfile::LogStream;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
+use runtime::logfile::LogStream;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 

@@ -2,6 +2,7 @@
 
 use super::{parse_json, qbool, ApiResult, AppState};
 use crate::error::{EngineError, Result};
+use crate::volumes::state::Volumes;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -10,7 +11,6 @@ use axum::{Json, Router};
 use bollard::models::{
     Volume as ApiVolume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse, VolumeScopeEnum,
 };
-use crate::volumes::state::Volumes;
 use std::collections::{BTreeMap, HashMap};
 use volumes::{Volume, VolumeName, LOCAL_DRIVER};
 

@@ -3,8 +3,8 @@
 use super::create::now;
 use super::{Action, ContainerEvent, Containers};
 use crate::error::{EngineError, Result};
-use runtime::{ExitRecord, RuntimeError, Signal};
 use crate::state::{ContainerRecord, ContainerStatus};
+use runtime::{ExitRecord, RuntimeError, Signal};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;

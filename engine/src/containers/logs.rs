@@ -2,8 +2,8 @@
 
 use super::{Action, Containers};
 use crate::error::{EngineError, Result};
-use runtime::logfile::{between, tail, LogFollower, LogRecord, LogStream};
 use chrono::{DateTime, SecondsFormat, Utc};
+use runtime::logfile::{between, tail, LogFollower, LogRecord, LogStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

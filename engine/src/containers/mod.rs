@@ -22,8 +22,8 @@ pub use view::{CopyMount, ListOptions};
 
 use crate::error::{EngineError, Result};
 use crate::images::ImageStore;
-use runtime::Runtime;
 use crate::state::{ContainerRecord, StateDb};
+use runtime::Runtime;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;

@@ -3,8 +3,8 @@
 
 use super::Containers;
 use crate::error::{EngineError, Result};
-use runtime::cgroups::{cgroup_dirs, CgroupVersion};
 use bollard::models::{ContainerUpdateBody, HostConfig};
+use runtime::cgroups::{cgroup_dirs, CgroupVersion};
 use std::path::Path;
 
 impl Containers {
