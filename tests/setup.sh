@@ -25,3 +25,12 @@ if [[ "$(python3 -m kubernetes_validate --version 2>/dev/null)" != "$kv" ]]; the
 fi
 command -v kubectl >/dev/null || echo "!!! kubectl not found: the bridge convert tests will fail in CI" >&2
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+# Real clients and the API fuzzer (tests/clients, tests/fuzz) in a venv of their own, pinned.
+py=/opt/berth-py
+pins="docker==7.1.0 testcontainers==4.15.0 pytest==9.2.0 schemathesis==4.32.5"
+if [[ "$(cat "$py/.pins" 2>/dev/null)" != "$pins" ]]; then
+  python3 -m venv "$py"
+  # shellcheck disable=SC2086 # one word per pin
+  "$py/bin/pip" install -q $pins
+  echo "$pins" >"$py/.pins"
+fi

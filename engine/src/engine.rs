@@ -4,8 +4,8 @@ use crate::config::EngineConfig;
 use crate::containers::Containers;
 use crate::error::{IoContext, Result};
 use crate::images::ImageStore;
-use runtime::Runtime;
 use crate::state::StateDb;
+use runtime::Runtime;
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -19,5 +19,5 @@ pub mod state;
 pub mod volumes;
 
 pub use config::EngineConfig;
-pub use error::{EngineError, Result};
 pub use engine::Engine;
+pub use error::{EngineError, Result};

@@ -1,7 +1,6 @@
 //! Registry credentials: Docker's `X-Registry-Auth` header, and `~/.docker/config.json` (`auths`,
 //! `credsStore`, `credHelpers` through `docker-credential-*` helpers), read and written as the docker CLI does.
 
-
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -27,7 +26,6 @@ impl CredentialError {
 
 /// Result of credential operations.
 pub type Result<T> = std::result::Result<T, CredentialError>;
-
 
 /// The key Docker uses for Docker Hub in config.json.
 pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";

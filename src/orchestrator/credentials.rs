@@ -2,8 +2,8 @@
 //! (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`), in bollard's `X-Registry-Auth` form.
 
 use bollard::auth::DockerCredentials;
-use imageref::ImageRef;
 use imageref::credentials::{self as auth, DockerConfig};
+use imageref::ImageRef;
 
 /// Credentials stored for `registry` (`host[:port]`, `docker.io`), if any.
 pub fn for_registry(registry: &str) -> anyhow::Result<Option<DockerCredentials>> {

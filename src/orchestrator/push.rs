@@ -6,8 +6,8 @@ use super::spec::ProjectSpec;
 use anyhow::{bail, Context, Result};
 use bollard::query_parameters::PushImageOptions;
 use bollard::Docker;
-use imageref::ImageRef;
 use futures::StreamExt;
+use imageref::ImageRef;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 

@@ -1,8 +1,9 @@
 //! Container endpoints.
 
+use super::complete::complete;
 use super::stream::{hijack, stream_response, wants_upgrade};
 use super::{parse_json, qbool, ApiResult, AppState};
-use crate::containers::{CreateRequest, ListOptions, LogOptions, WaitCondition};
+use crate::containers::{AttachOutput, CreateRequest, ListOptions, LogOptions, WaitCondition};
 use crate::error::EngineError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
@@ -54,7 +55,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(ContainerCreateResponse { id, warnings })))
 }
 
-async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<ContainerSummary>>> {
+async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<serde_json::Value>>> {
     let opts = ListOptions {
         all: qbool(q.get("all")),
         limit: q
@@ -64,11 +65,37 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
             .map(|l| l as usize),
         filters: ListOptions::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))?,
     };
-    Ok(Json(engine.containers.list(&opts)?))
+    let list = engine.containers.list(&opts)?;
+    Ok(Json(
+        list.iter()
+            .map(|c| complete::<ContainerSummary>(c, SUMMARY_OMITTED))
+            .collect(),
+    ))
 }
 
-async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ContainerInspectResponse>> {
-    Ok(Json(engine.containers.inspect(&id)?))
+/// Fields dockerd leaves out of a container inspect document when they are empty (`omitempty` pointers).
+const INSPECT_OMITTED: &[&str] = &[
+    "/Node",
+    "/SizeRw",
+    "/SizeRootFs",
+    "/ImageManifestDescriptor",
+    "/State/Health",
+    "/Config/Healthcheck",
+    "/Config/StopTimeout",
+    "/Config/StopSignal",
+    "/Config/Shell",
+    "/Config/MacAddress",
+    "/Config/NetworkDisabled",
+    "/Config/ArgsEscaped",
+    "/HostConfig/Init",
+];
+
+/// Fields dockerd leaves out of container list entries when they are empty.
+const SUMMARY_OMITTED: &[&str] = &["/SizeRw", "/SizeRootFs", "/ImageManifestDescriptor", "/Health"];
+
+async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    let doc: ContainerInspectResponse = engine.containers.inspect(&id)?;
+    Ok(Json(complete(&doc, INSPECT_OMITTED)))
 }
 
 async fn start(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -139,6 +166,9 @@ async fn wait(State(engine): State<AppState>, Path(id): Path<String>, Query(q): 
 }
 
 async fn remove(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
+    if qbool(q.get("link")) {
+        super::container_ops::remove_link(&engine, &id)?;
+    }
     engine
         .containers
         .remove_with_volumes(&id, qbool(q.get("force")), qbool(q.get("v")))
@@ -191,19 +221,28 @@ async fn attach(
     mut req: Request,
 ) -> ApiResult<Response> {
     let rec = engine.containers.resolve(&id)?;
-    let (tty, rx) = engine
-        .containers
-        .attach_output(&rec.id, qbool(q.get("stdout")), qbool(q.get("stderr")))?;
+    let (tty, rx) = engine.containers.attach_output(&rec.id, attach_output(&q))?;
     let stdin = match qbool(q.get("stdin")) && wants_upgrade(req.headers()) {
         true => engine.containers.open_stdin(&rec.id)?,
         false => None,
     };
     if wants_upgrade(req.headers()) {
         if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
-            return Ok(hijack(on, tty, rx, stdin));
+            let keys = super::detach::parse(q.get("detachKeys").map(String::as_str).unwrap_or(""))?;
+            return Ok(hijack(on, tty, rx, stdin, keys));
         }
     }
     Ok(stream_response(tty, rx))
+}
+
+/// The streams an attach asks for (each flag off unless given, as dockerd reads them).
+fn attach_output(q: &HashMap<String, String>) -> AttachOutput {
+    AttachOutput {
+        stdout: qbool(q.get("stdout")),
+        stderr: qbool(q.get("stderr")),
+        logs: qbool(q.get("logs")),
+        stream: qbool(q.get("stream")),
+    }
 }
 
 async fn rename(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {

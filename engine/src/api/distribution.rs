@@ -5,7 +5,6 @@
 use super::{ApiError, ApiResult, AppState};
 use crate::error::EngineError;
 use crate::images::ImageRef;
-use imageref::credentials::{self as auth, Credentials};
 use crate::registry::client::Endpoint;
 use crate::registry::push::PushRequest;
 use crate::registry::{Platform, Progress, ProgressMessage, PullRequest};
@@ -15,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use imageref::credentials::{self as auth, Credentials};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 
@@ -69,12 +69,15 @@ fn pull_reference(q: &HashMap<String, String>) -> ApiResult<ImageRef> {
 
 /// `POST /images/create?fromImage=&tag=&platform=`.
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
-async fn create(State(engine): State<AppState>, Query(q): Q, headers: HeaderMap) -> ApiResult<Response> {
+async fn create(
+    State(engine): State<AppState>,
+    Query(q): Q,
+    Query(pairs): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     if q.get("fromSrc").is_some_and(|s| !s.is_empty()) {
-        return Err(EngineError::NotImplemented(
-            "importing a root filesystem tarball (fromSrc) is not supported by berth; use `docker load` for image archives".into(),
-        )
-        .into());
+        return super::import::import(engine, &pairs, body).await;
     }
     let reference = pull_reference(&q)?;
     let platform = Platform::parse(q.get("platform").map(String::as_str).unwrap_or(""))?;
@@ -224,6 +227,7 @@ async fn check_login(ep: &Endpoint) -> ApiResult<Option<String>> {
 pub(super) async fn get_any(
     State(engine): State<AppState>,
     axum::extract::Path(rest): axum::extract::Path<String>,
+    version: super::ApiVersion,
 ) -> Response {
     if let Some(name) = rest.strip_suffix("/history") {
         return result(history(&engine, name));
@@ -231,7 +235,7 @@ pub(super) async fn get_any(
     if let Some(name) = rest.strip_suffix("/get") {
         return result(save(engine.clone(), vec![name.to_owned()]).await);
     }
-    super::images::get_image(State(engine), axum::extract::Path(rest))
+    super::images::get_image(State(engine), axum::extract::Path(rest), version)
         .await
         .into_response()
 }

@@ -5,8 +5,6 @@ use super::{parse_json, ApiResult, AppState};
 use crate::containers::LogChunk;
 use crate::error::EngineError;
 use crate::exec::{ExecPipes, ExecRequest};
-use runtime::logfile::LogStream;
-use runtime::ProcessSpec;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -15,6 +13,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bollard::models::{ExecConfig, ExecInspectResponse, ExecStartConfig, ProcessConfig};
 use hyper_util::rt::TokioIo;
+use runtime::logfile::LogStream;
+use runtime::ProcessSpec;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -195,14 +195,14 @@ where
     let _ = out.shutdown().await;
 }
 
-async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ExecInspectResponse>> {
+async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
     let e = engine.execs.get(&id)?;
     let p = &e.request.process;
     let (entrypoint, arguments) = match p.args.split_first() {
         Some((a, rest)) => (Some(a.clone()), Some(rest.to_vec())),
         None => (None, None),
     };
-    Ok(Json(ExecInspectResponse {
+    let doc = ExecInspectResponse {
         can_remove: Some(false),
         detach_keys: Some(String::new()),
         id: Some(e.id.clone()),
@@ -220,7 +220,11 @@ async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiR
         open_stdout: Some(e.request.attach_stdout),
         container_id: Some(e.container_id.clone()),
         pid: Some(e.pid),
-    }))
+    };
+    // A running exec has no exit code yet: dockerd says null there, not 0.
+    let mut v = super::complete::complete(&doc, &["/ExitCode"]);
+    v["ExitCode"] = serde_json::json!(e.exit_code);
+    Ok(Json(v))
 }
 
 async fn resize(

@@ -1,6 +1,6 @@
 //! Image endpoints: load, list, inspect, tag, delete.
 
-use super::{qbool, ApiResult, AppState};
+use super::{qbool, ApiResult, ApiVersion, AppState};
 use crate::error::{EngineError, IoContext};
 use crate::images::load::{load_archive, Loaded};
 use crate::images::store::Deleted;
@@ -46,7 +46,13 @@ async fn load(State(engine): State<AppState>, Query(q): Q, body: Body) -> ApiRes
         load_archive(&store, f)
     })
     .await
-    .map_err(|e| EngineError::internal("loading images", e))??;
+    .map_err(|e| EngineError::internal("loading images", e))?;
+    // dockerd has already answered 200 when it finds the archive bad: the error is the stream's last message.
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(EngineError::BadRequest(m)) => return Ok(stream_error(&m)),
+        Err(e) => return Err(e.into()),
+    };
     for l in &loaded {
         let names: Vec<String> = if l.tags.is_empty() {
             vec![l.image.id.clone()]
@@ -67,6 +73,12 @@ async fn load(State(engine): State<AppState>, Query(q): Q, body: Body) -> ApiRes
     Ok(([("Content-Type", "application/json")], out).into_response())
 }
 
+/// A JSON message stream that ends in an error, as dockerd reports failures found after it started answering.
+pub(super) fn stream_error(message: &str) -> Response {
+    let line = serde_json::json!({ "errorDetail": { "message": message }, "error": message }).to_string();
+    ([("Content-Type", "application/json")], line + "\n").into_response()
+}
+
 fn load_messages(loaded: &[Loaded]) -> Vec<String> {
     let mut lines = Vec::new();
     for l in loaded {
@@ -83,7 +95,7 @@ fn load_messages(loaded: &[Loaded]) -> Vec<String> {
     lines
 }
 
-async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<ImageSummary>>> {
+async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<serde_json::Value>>> {
     let filters = q.get("filters").map(String::as_str).unwrap_or("");
     let want = super::distribution::ImageFilters::parse(filters)?;
     let mut out = Vec::new();
@@ -105,7 +117,11 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
         out.push(summary(&engine, &img, &tags)?);
     }
     out.sort_by(|a, b| b.created.cmp(&a.created));
-    Ok(Json(out))
+    Ok(Json(
+        out.iter()
+            .map(|i| super::complete::complete(i, &["/Manifests", "/Descriptor"]))
+            .collect(),
+    ))
 }
 
 fn created_unix(img: &ImageRecord) -> i64 {
@@ -116,7 +132,7 @@ fn created_unix(img: &ImageRecord) -> i64 {
         .unwrap_or(0)
 }
 
-fn summary(engine: &AppState, img: &ImageRecord, tags: &[ImageRef]) -> ApiResult<ImageSummary> {
+pub(super) fn summary(engine: &AppState, img: &ImageRecord, tags: &[ImageRef]) -> ApiResult<ImageSummary> {
     let labels = engine
         .images
         .config_of(&img.id)?
@@ -143,14 +159,15 @@ fn summary(engine: &AppState, img: &ImageRecord, tags: &[ImageRef]) -> ApiResult
 pub(super) async fn get_image(
     State(engine): State<AppState>,
     Path(rest): Path<String>,
-) -> ApiResult<Json<ImageInspect>> {
+    version: ApiVersion,
+) -> ApiResult<Json<serde_json::Value>> {
     let name = rest
         .strip_suffix("/json")
         .ok_or_else(|| EngineError::NotFound("page not found".into()))?;
     let img = engine.images.resolve(name)?;
     let cfg = engine.images.config_of(&img.id)?;
     let tags = engine.images.tags_of(&img.id)?;
-    Ok(Json(ImageInspect {
+    let doc = ImageInspect {
         id: Some(img.id.clone()),
         repo_tags: Some(tags.iter().filter_map(|t| t.familiar_tagged()).collect()),
         repo_digests: Some(img.repo_digests.clone()),
@@ -180,8 +197,26 @@ pub(super) async fn get_image(
             )]),
         }),
         ..Default::default()
-    }))
+    };
+    let mut v = super::complete::complete(&doc, INSPECT_OMITTED);
+    if version < ApiVersion(1, 44) {
+        // Fields API 1.44 dropped, which older clients still read.
+        v["VirtualSize"] = serde_json::json!(img.size);
+        v["Container"] = serde_json::json!("");
+        v["ContainerConfig"] = super::complete::complete(&bollard::models::ContainerConfig::default(), &[]);
+    }
+    Ok(Json(v))
 }
+
+/// Fields dockerd leaves out of an image inspect document when empty.
+const INSPECT_OMITTED: &[&str] = &[
+    "/Variant",
+    "/OsVersion",
+    "/Descriptor",
+    "/Manifests",
+    "/Identity",
+    "/Config/Healthcheck",
+];
 
 /// `POST /images/{name}/tag?repo=&tag=`.
 pub(super) async fn post_image(

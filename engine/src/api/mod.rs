@@ -2,19 +2,26 @@
 
 mod archive;
 mod build;
+pub mod complete;
+mod container_ops;
 mod containers;
+mod detach;
 mod distribution;
 mod events;
 mod exec;
 mod images;
+mod import;
 pub mod networks;
+mod plugins;
 mod stream;
+mod swarm;
 mod system;
+mod system_df;
 mod top_stats;
 pub mod volumes;
 
-use crate::error::EngineError;
 use crate::engine::Engine;
+use crate::error::EngineError;
 use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::{StatusCode, Uri};
@@ -64,9 +71,11 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub fn router(engine: AppState) -> Router {
     Router::new()
         .merge(system::routes())
+        .merge(system_df::routes())
         .merge(images::routes())
         .merge(distribution::routes())
         .merge(containers::routes())
+        .merge(container_ops::routes())
         .merge(exec::routes())
         .merge(events::routes())
         .merge(top_stats::routes())
@@ -74,6 +83,8 @@ pub fn router(engine: AppState) -> Router {
         .merge(build::routes())
         .merge(volumes::routes())
         .merge(networks::routes())
+        .merge(swarm::routes())
+        .merge(plugins::routes())
         .fallback(|| async { ApiError(EngineError::NotFound("page not found".into())) })
         .with_state(engine)
 }
@@ -89,14 +100,36 @@ pub fn service(
     tower::Layer::layer(&axum::middleware::from_fn(strip_version), router(engine))
 }
 
+/// The API version a request was made in (`/v1.41/...`; berth's own when the path has none), for the few
+/// endpoints whose behaviour changed between versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiVersion(pub u32, pub u32);
+
+impl ApiVersion {
+    /// The version of a request (berth's own when the middleware did not run, as in unit tests).
+    pub fn of(extensions: &axum::http::Extensions) -> ApiVersion {
+        extensions.get::<ApiVersion>().copied().unwrap_or(ApiVersion(1, 47))
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiVersion {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ApiVersion::of(&parts.extensions))
+    }
+}
+
 async fn strip_version(mut req: Request, next: axum::middleware::Next) -> Response {
     let path = req.uri().path();
+    let mut version = version_tuple(API_VERSION).unwrap_or((1, 47));
     if let Some(rest) = path.strip_prefix("/v") {
         let (ver, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         if !ver.is_empty() && ver.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             if let Err(e) = check_version(ver) {
                 return ApiError(e).into_response();
             }
+            version = version_tuple(ver).unwrap_or(version);
             let pq = match req.uri().query() {
                 Some(q) => format!("{tail}?{q}"),
                 None => tail.to_owned(),
@@ -108,6 +141,7 @@ async fn strip_version(mut req: Request, next: axum::middleware::Next) -> Respon
             }
         }
     }
+    req.extensions_mut().insert(ApiVersion(version.0, version.1));
     let span = tracing::info_span!("api", method = %req.method(), path = %req.uri().path());
     let _e = span.enter();
     tracing::debug!("request");

@@ -1,8 +1,8 @@
 //! Network endpoints: create, inspect, list (filters), remove, prune, connect, disconnect.
 
-use crate::networks::{EndpointRecord, NetworkRecord};
 use super::{parse_json, ApiResult, AppState};
 use crate::error::{EngineError, Result};
+use crate::networks::{EndpointRecord, NetworkRecord};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -213,7 +213,9 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Ne
 
 async fn connect(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
     let req: NetworkConnectRequest = parse_json(&body, "network connect config")?;
-    engine.networks.get()
+    engine
+        .networks
+        .get()
         .await?
         .connect(&id, &req.container, req.endpoint_config.as_ref())
         .await?;

@@ -1,11 +1,11 @@
 //! Output streams: Docker's multiplexed frames, raw tty streams, and hijacked (upgraded) connections for attach.
 
 use crate::containers::LogChunk;
-use runtime::logfile::LogStream;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
+use runtime::logfile::LogStream;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
@@ -47,12 +47,13 @@ pub fn wants_upgrade(headers: &HeaderMap) -> bool {
 }
 
 /// Answers `101 UPGRADED` and, on the taken-over connection, writes the chunks until the channel ends;
-/// bytes the client sends go to `stdin` when given.
+/// bytes the client sends go to `stdin` when given, until it types the `detach_keys` (which ends the attach).
 pub fn hijack(
     on_upgrade: hyper::upgrade::OnUpgrade,
     tty: bool,
     mut rx: mpsc::Receiver<LogChunk>,
     stdin: Option<crate::containers::StdinSink>,
+    detach_keys: Vec<u8>,
 ) -> Response {
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -64,14 +65,24 @@ pub fn hijack(
         };
         let io = TokioIo::new(upgraded);
         let (reader, mut writer) = tokio::io::split(io);
+        let (reader, mut detached) = super::detach::EscapeReader::new(reader, detach_keys);
         if let Some(sink) = stdin {
             tokio::spawn(sink.pump(reader));
+        } else {
+            // Nothing reads the client's input: no sequence can be seen.
+            drop(reader);
         }
-        while let Some(c) = rx.recv().await {
-            if writer.write_all(&frame(&c, tty)).await.is_err() {
-                return;
+        loop {
+            tokio::select! {
+                c = rx.recv() => {
+                    let Some(c) = c else { break };
+                    if writer.write_all(&frame(&c, tty)).await.is_err() {
+                        return;
+                    }
+                    let _ = writer.flush().await;
+                }
+                true = async { detached.wait_for(|d| *d).await.is_ok() } => break,
             }
-            let _ = writer.flush().await;
         }
         let _ = writer.shutdown().await;
     });

@@ -49,7 +49,7 @@ fn arch() -> &'static str {
     crate::images::load::host_arch()
 }
 
-async fn version() -> Json<SystemVersion> {
+async fn version() -> Json<serde_json::Value> {
     let mut details = HashMap::new();
     details.insert("ApiVersion".to_owned(), API_VERSION.to_owned());
     details.insert("MinAPIVersion".to_owned(), MIN_API_VERSION.to_owned());
@@ -57,69 +57,93 @@ async fn version() -> Json<SystemVersion> {
     details.insert("Arch".to_owned(), arch().to_owned());
     details.insert("KernelVersion".to_owned(), kernel_version());
     details.insert("Experimental".to_owned(), "false".to_owned());
-    Json(SystemVersion {
-        platform: Some(SystemVersionPlatform { name: "berth".into() }),
-        components: Some(vec![SystemVersionComponents {
-            name: "Engine".into(),
-            version: VERSION.into(),
-            details: Some(details),
-        }]),
-        version: Some(VERSION.into()),
-        api_version: Some(API_VERSION.into()),
-        min_api_version: Some(MIN_API_VERSION.into()),
-        git_commit: Some(String::new()),
-        go_version: Some(String::new()),
-        os: Some("linux".into()),
-        arch: Some(arch().into()),
-        kernel_version: Some(kernel_version()),
-        experimental: Some(false),
-        build_time: Some(String::new()),
-    })
+    Json(super::complete::complete(
+        &SystemVersion {
+            platform: Some(SystemVersionPlatform { name: "berth".into() }),
+            components: Some(vec![SystemVersionComponents {
+                name: "Engine".into(),
+                version: VERSION.into(),
+                details: Some(details),
+            }]),
+            version: Some(VERSION.into()),
+            api_version: Some(API_VERSION.into()),
+            min_api_version: Some(MIN_API_VERSION.into()),
+            git_commit: Some(String::new()),
+            go_version: Some(String::new()),
+            os: Some("linux".into()),
+            arch: Some(arch().into()),
+            kernel_version: Some(kernel_version()),
+            experimental: Some(false),
+            build_time: Some(String::new()),
+        },
+        &[],
+    ))
 }
 
-async fn info(State(engine): State<AppState>) -> ApiResult<Json<SystemInfo>> {
+async fn info(State(engine): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     let containers = engine.db.containers()?;
     let count = |f: &dyn Fn(&crate::state::ContainerRecord) -> bool| containers.iter().filter(|c| f(c)).count() as i64;
     let running = count(&|c| c.state.status == ContainerStatus::Running && !c.state.paused);
     let paused = count(&|c| c.state.paused);
     let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    Ok(Json(SystemInfo {
-        id: Some(format!("berth-{}", engine.config.root.display())),
-        containers: Some(containers.len() as i64),
-        containers_running: Some(running),
-        containers_paused: Some(paused),
-        containers_stopped: Some(containers.len() as i64 - running - paused),
-        images: Some(engine.db.images()?.len() as i64),
-        driver: Some("overlay".into()),
-        docker_root_dir: Some(engine.config.root.display().to_string()),
-        memory_limit: Some(true),
-        swap_limit: Some(true),
-        cpu_cfs_period: Some(true),
-        cpu_cfs_quota: Some(true),
-        cpu_shares: Some(true),
-        pids_limit: Some(true),
-        logging_driver: Some("json-file".into()),
-        cgroup_driver: Some(SystemInfoCgroupDriverEnum::CGROUPFS),
-        cgroup_version: Some(if cgroup_v2 {
-            SystemInfoCgroupVersionEnum::_2
-        } else {
-            SystemInfoCgroupVersionEnum::_1
-        }),
-        kernel_version: Some(kernel_version()),
-        operating_system: Some(os_name()),
-        os_type: Some("linux".into()),
-        architecture: Some(std::env::consts::ARCH.into()),
-        ncpu: std::thread::available_parallelism().ok().map(|n| n.get() as i64),
-        mem_total: mem_total(),
-        name: nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()),
-        server_version: Some(VERSION.into()),
-        live_restore_enabled: Some(true),
-        experimental_build: Some(false),
-        security_options: Some(vec!["name=seccomp,profile=builtin".into()]),
-        system_time: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
-        ..Default::default()
-    }))
+    Ok(Json(super::complete::complete(
+        &SystemInfo {
+            id: Some(format!("berth-{}", engine.config.root.display())),
+            containers: Some(containers.len() as i64),
+            containers_running: Some(running),
+            containers_paused: Some(paused),
+            containers_stopped: Some(containers.len() as i64 - running - paused),
+            images: Some(engine.db.images()?.len() as i64),
+            driver: Some("overlay".into()),
+            docker_root_dir: Some(engine.config.root.display().to_string()),
+            memory_limit: Some(true),
+            swap_limit: Some(true),
+            cpu_cfs_period: Some(true),
+            cpu_cfs_quota: Some(true),
+            cpu_shares: Some(true),
+            pids_limit: Some(true),
+            logging_driver: Some("json-file".into()),
+            cgroup_driver: Some(SystemInfoCgroupDriverEnum::CGROUPFS),
+            cgroup_version: Some(if cgroup_v2 {
+                SystemInfoCgroupVersionEnum::_2
+            } else {
+                SystemInfoCgroupVersionEnum::_1
+            }),
+            kernel_version: Some(kernel_version()),
+            operating_system: Some(os_name()),
+            os_type: Some("linux".into()),
+            architecture: Some(std::env::consts::ARCH.into()),
+            ncpu: std::thread::available_parallelism().ok().map(|n| n.get() as i64),
+            mem_total: mem_total(),
+            name: nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()),
+            server_version: Some(VERSION.into()),
+            live_restore_enabled: Some(true),
+            experimental_build: Some(false),
+            security_options: Some(vec!["name=seccomp,profile=builtin".into()]),
+            system_time: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
+            swarm: Some(bollard::models::SwarmInfo {
+                local_node_state: Some(bollard::models::LocalNodeState::INACTIVE),
+                control_available: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        INFO_OMITTED,
+    )))
 }
+
+/// Parts of `/info` dockerd leaves out outside a swarm or without the matching feature.
+const INFO_OMITTED: &[&str] = &[
+    "/Swarm/Cluster",
+    "/Swarm/RemoteManagers",
+    "/ProductLicense",
+    "/DefaultAddressPools",
+    "/CDISpecDirs",
+    "/Containerd",
+    "/FirewallBackend",
+    "/DiscoveredDevices",
+    "/NRI",
+];
 
 fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")

@@ -2,6 +2,7 @@
 
 use super::{parse_json, qbool, ApiResult, AppState};
 use crate::error::{EngineError, Result};
+use crate::volumes::state::Volumes;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -10,7 +11,6 @@ use axum::{Json, Router};
 use bollard::models::{
     Volume as ApiVolume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse, VolumeScopeEnum,
 };
-use crate::volumes::state::Volumes;
 use std::collections::{BTreeMap, HashMap};
 use volumes::{Volume, VolumeName, LOCAL_DRIVER};
 
@@ -38,7 +38,12 @@ async fn blocking<T: Send + 'static>(
     Ok(out)
 }
 
-fn to_api(v: &Volume) -> ApiVolume {
+/// A volume document as dockerd writes it: every field, less those it leaves out when empty.
+fn complete(v: &ApiVolume) -> serde_json::Value {
+    super::complete::complete(v, &["/UsageData", "/ClusterVolume"])
+}
+
+pub(super) fn to_api(v: &Volume) -> ApiVolume {
     ApiVolume {
         name: v.name.to_string(),
         driver: v.driver.clone(),
@@ -51,7 +56,7 @@ fn to_api(v: &Volume) -> ApiVolume {
     }
 }
 
-async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<(StatusCode, Json<ApiVolume>)> {
+async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let req: VolumeCreateRequest = parse_json(&body, "volume config")?;
     if let Some(d) = req.driver.as_deref().filter(|d| !d.is_empty() && *d != LOCAL_DRIVER) {
         return Err(EngineError::NotFound(format!(
@@ -72,19 +77,19 @@ async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<(Statu
     let labels: BTreeMap<_, _> = req.labels.unwrap_or_default().into_iter().collect();
     let opts: BTreeMap<_, _> = req.driver_opts.unwrap_or_default().into_iter().collect();
     let (vol, _) = blocking(engine, move |v| v.create(name, labels, opts)).await?;
-    Ok((StatusCode::CREATED, Json(to_api(&vol))))
+    Ok((StatusCode::CREATED, Json(complete(&to_api(&vol)))))
 }
 
-async fn inspect(State(engine): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<ApiVolume>> {
+async fn inspect(State(engine): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
     let vol = blocking(engine, move |v| {
         v.get(&name)?
             .ok_or_else(|| EngineError::NotFound(format!("get {name}: no such volume")))
     })
     .await?;
-    Ok(Json(to_api(&vol)))
+    Ok(Json(complete(&to_api(&vol))))
 }
 
-async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<VolumeListResponse>> {
+async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<serde_json::Value>> {
     let filters = parse_filters(
         q.get("filters").map(String::as_str).unwrap_or(""),
         &["name", "label", "dangling", "driver"],
@@ -101,10 +106,14 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vol
         Ok(out)
     })
     .await?;
-    Ok(Json(VolumeListResponse {
+    let doc = VolumeListResponse {
         volumes: Some(vols),
         warnings: Some(Vec::new()),
-    }))
+    };
+    Ok(Json(super::complete::complete(
+        &doc,
+        &["/Volumes/*/UsageData", "/Volumes/*/ClusterVolume"],
+    )))
 }
 
 async fn remove(State(engine): State<AppState>, Path(name): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
@@ -113,14 +122,20 @@ async fn remove(State(engine): State<AppState>, Path(name): Path<String>, Query(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<VolumePruneResponse>> {
+async fn prune(
+    State(engine): State<AppState>,
+    Query(q): Q,
+    version: super::ApiVersion,
+) -> ApiResult<Json<VolumePruneResponse>> {
     let filters = parse_filters(
         q.get("filters").map(String::as_str).unwrap_or(""),
         &["label", "label!", "all"],
     )?;
-    let all = filters
-        .get("all")
-        .is_some_and(|v| v.iter().any(|x| matches!(x.as_str(), "1" | "true" | "True")));
+    // Before API 1.42 prune removed every unused volume, named ones included, as dockerd still does for them.
+    let all = version < super::ApiVersion(1, 42)
+        || filters
+            .get("all")
+            .is_some_and(|v| v.iter().any(|x| matches!(x.as_str(), "1" | "true" | "True")));
     let (removed, space) = blocking(engine, move |v| {
         // Since API 1.42 prune spares named volumes unless `all` is given, as Docker does.
         v.prune(|vol| (all || vol.is_anonymous()) && labels_match(&filters, vol))

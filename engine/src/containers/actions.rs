@@ -19,6 +19,8 @@ pub enum Action {
     Unpause,
     /// Renamed.
     Rename,
+    /// Resources or restart policy changed.
+    Update,
     /// Removed.
     Destroy,
 }
@@ -35,6 +37,7 @@ impl Action {
             Action::Pause => "pause",
             Action::Unpause => "unpause",
             Action::Rename => "rename",
+            Action::Update => "update",
             Action::Destroy => "destroy",
         }
     }

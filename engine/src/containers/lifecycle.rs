@@ -3,8 +3,8 @@
 use super::create::now;
 use super::{Action, ContainerEvent, Containers};
 use crate::error::{EngineError, Result};
-use runtime::{ExitRecord, RuntimeError, Signal};
 use crate::state::{ContainerRecord, ContainerStatus};
+use runtime::{ExitRecord, RuntimeError, Signal};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,7 +58,7 @@ pub(super) fn runtime_err(e: RuntimeError) -> EngineError {
     }
 }
 
-fn is_running(rec: &ContainerRecord) -> bool {
+pub(super) fn is_running(rec: &ContainerRecord) -> bool {
     rec.state.status == ContainerStatus::Running
 }
 

@@ -2,8 +2,8 @@
 
 use super::{Action, Containers};
 use crate::error::{EngineError, Result};
-use runtime::logfile::{between, tail, LogFollower, LogRecord, LogStream};
 use chrono::{DateTime, SecondsFormat, Utc};
+use runtime::logfile::{between, tail, LogFollower, LogRecord, LogStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,14 +94,20 @@ impl Containers {
         send_all(&tx, recs, &opts).await;
     }
 
-    /// Live output for `attach`: from now until the container's next exit (or removal).
+    /// Output for `attach`: the logs so far when `which.logs`, then (with `which.stream`) live output until
+    /// the container's next exit (or removal).
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub fn attach_output(
         self: &Arc<Self>,
         ident: &str,
-        stdout: bool,
-        stderr: bool,
+        which: AttachOutput,
     ) -> Result<(bool, mpsc::Receiver<LogChunk>)> {
+        let AttachOutput {
+            stdout,
+            stderr,
+            logs,
+            stream,
+        } = which;
         let rec = self.resolve(ident)?;
         let tty = rec.config.tty.unwrap_or(false);
         let (tx, rx) = mpsc::channel(256);
@@ -114,7 +120,14 @@ impl Containers {
         };
         let id = rec.id;
         tokio::spawn(async move {
-            let mut follower = LogFollower::from_end(&path);
+            let mut follower = match logs {
+                true => LogFollower::from_start(&path),
+                false => LogFollower::from_end(&path),
+            };
+            if !stream {
+                send_all(&tx, follower.poll().unwrap_or_default(), &opts).await;
+                return;
+            }
             loop {
                 let done = wait_for_exit(&mut events, &id, POLL).await;
                 if !send_all(&tx, follower.poll().unwrap_or_default(), &opts).await || done {
@@ -124,6 +137,19 @@ impl Containers {
         });
         Ok((tty, rx))
     }
+}
+
+/// What `attach` sends: which streams, past output (`logs`), live output (`stream`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttachOutput {
+    /// Include stdout.
+    pub stdout: bool,
+    /// Include stderr.
+    pub stderr: bool,
+    /// Begin with the output so far.
+    pub logs: bool,
+    /// Go on with live output.
+    pub stream: bool,
 }
 
 /// Waits up to `limit`; true when the container died or was removed meanwhile.

@@ -6,21 +6,24 @@ mod actions;
 mod lifecycle;
 mod logs;
 mod network;
+mod prune;
 mod spec;
 mod stdin;
+mod update;
 mod view;
 
 pub use create::CreateRequest;
 pub use actions::{Action, ContainerEvent};
 pub use lifecycle::{parse_signal, WaitCondition};
-pub use logs::{LogChunk, LogOptions};
+pub use logs::{AttachOutput, LogChunk, LogOptions};
+pub use prune::dir_size;
 pub use stdin::StdinSink;
 pub use view::{CopyMount, ListOptions};
 
 use crate::error::{EngineError, Result};
 use crate::images::ImageStore;
-use runtime::Runtime;
 use crate::state::{ContainerRecord, StateDb};
+use runtime::Runtime;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;

@@ -2,11 +2,11 @@
 //! remove, re-adopted after an engine restart (the network service does the work).
 
 use super::Containers;
-use crate::networks::{ContainerNet, ContainerNetRequest, NetMode, DEFAULT_BRIDGE};
 use crate::error::Result;
-use runtime::{ContainerSpec, NetnsMode, ResolvConf};
+use crate::networks::{ContainerNet, ContainerNetRequest, NetMode, DEFAULT_BRIDGE};
 use crate::state::ContainerRecord;
 use bollard::models::{EndpointSettings, NetworkSettings, PortBinding, PortMap};
+use runtime::{ContainerSpec, NetnsMode, ResolvConf};
 use std::collections::HashMap;
 
 /// The network service's view of a stored container.

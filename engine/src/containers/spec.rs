@@ -3,8 +3,8 @@
 use super::lifecycle::parse_signal;
 use super::Containers;
 use crate::error::{EngineError, Result};
-use runtime::{ContainerSpec, NetnsMode, ProcessSpec, ResolvConf, Resources, Security, Ulimit};
 use crate::state::ContainerRecord;
+use runtime::{ContainerSpec, NetnsMode, ProcessSpec, ResolvConf, Resources, Security, Ulimit};
 use std::net::IpAddr;
 
 impl Containers {

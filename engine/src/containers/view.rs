@@ -1,8 +1,8 @@
 //! Read-only views of containers: inspect and list (with filters), in bollard's API shapes.
 
-use crate::health::HealthTable;
 use super::Containers;
 use crate::error::Result;
+use crate::health::HealthTable;
 use crate::state::{ContainerRecord, ContainerStatus};
 use bollard::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
@@ -213,11 +213,9 @@ fn human_status(r: &ContainerRecord, health: &HealthTable) -> String {
     };
     match (r.state.status, r.state.paused) {
         (ContainerStatus::Running, true) => format!("Up {} (Paused)", since(&r.state.started_at)),
-        (ContainerStatus::Running, false) => format!(
-            "Up {}{}",
-            since(&r.state.started_at),
-            health.status_suffix(&r.id)
-        ),
+        (ContainerStatus::Running, false) => {
+            format!("Up {}{}", since(&r.state.started_at), health.status_suffix(&r.id))
+        }
         (ContainerStatus::Exited, _) => format!("Exited ({}) {} ago", r.state.exit_code, since(&r.state.finished_at)),
         (ContainerStatus::Created, _) => "Created".into(),
         (ContainerStatus::Restarting, _) => "Restarting".into(),

@@ -2,8 +2,8 @@
 //! stdio pipes and exit codes, and a captured run used by health probes.
 
 use crate::error::{EngineError, Result};
-use runtime::{ExecStdio, ProcessSpec, Runtime};
 use crate::state::{ContainerRecord, ContainerStatus};
+use runtime::{ExecStdio, ProcessSpec, Runtime};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};

@@ -1,9 +1,9 @@
 //! A healthcheck's typed settings and one probe run.
 
 use crate::error::{EngineError, Result};
-use runtime::ProcessSpec;
 use crate::Engine;
 use bollard::models::{HealthConfig, HealthcheckResult};
+use runtime::ProcessSpec;
 use std::time::Duration;
 
 /// Output kept per probe (Docker keeps 4 KiB).

@@ -1,10 +1,10 @@
 //! Loading image archives: `docker save` (docker-archive) and OCI image layout tarballs, in one pass over the tar.
 
 use super::blobs::digest_hex;
-use imageref::ImageRef;
 use super::store::ImageStore;
 use crate::error::{EngineError, Result};
 use crate::state::{ImageRecord, LayerRecord};
+use imageref::ImageRef;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use serde::Deserialize;
 use std::collections::HashMap;

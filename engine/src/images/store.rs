@@ -4,10 +4,10 @@
 
 use super::blobs::{digest_hex, BlobStore};
 use super::config::ImageConfigFile;
-use imageref::ImageRef;
 use super::unpack::unpack_layer;
 use crate::error::{EngineError, IoContext, Result};
 use crate::state::{ImageRecord, LayerRecord, StateDb};
+use imageref::ImageRef;
 use sha2::{Digest as _, Sha256};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::error::EngineError;
-use bollard::models::{Ipam, NetworkCreateRequest};
 use crate::state::{ContainerRecord, RunState, StateDb};
 use bollard::models::{EndpointSettings, IpamConfig, PortBinding};
+use bollard::models::{Ipam, NetworkCreateRequest};
 use hickory_proto_free::query_a;
 use std::sync::Arc;
 

@@ -1,10 +1,10 @@
 //! Connections to one registry: an `oci-client` client with the right scheme (http only where allowed),
 //! the reference in its terms, credentials, and registry errors turned into Docker-like messages.
 
-use imageref::credentials::Credentials;
 use super::settings::RegistrySettings;
 use crate::error::EngineError;
 use crate::images::ImageRef;
+use imageref::credentials::Credentials;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;

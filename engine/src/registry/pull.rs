@@ -1,16 +1,16 @@
 //! Pulling an image: resolve the reference (mirrors first for Docker Hub), fetch and verify the manifest,
 //! pick the platform from an index, fetch the config, download and unpack layers in parallel, commit.
 
-use imageref::credentials::Credentials;
 use super::client::{registry_error, Endpoint};
 use super::manifest::{self, ImageManifest, Manifest, Platform, ACCEPT};
 use super::progress::{short, Progress};
 use super::Registry;
 use crate::error::{EngineError, Result};
 use crate::images::config::ImageConfigFile;
-use imageref::reference::DOCKER_HUB;
 use crate::images::ImageRef;
 use crate::state::ImageRecord;
+use imageref::credentials::Credentials;
+use imageref::reference::DOCKER_HUB;
 
 /// What to pull.
 #[derive(Debug, Clone)]

@@ -1,7 +1,6 @@
 //! Pushing an image: layers (gzip-compressed into the store first when they are plain tars, as docker
 //! does), the config, then a Docker schema2 manifest (OCI for zstd or plain layers) under the tag.
 
-use imageref::credentials::Credentials;
 use super::client::{registry_error, Endpoint};
 use super::manifest::{self, Descriptor, ImageManifest};
 use super::progress::{short, Progress};
@@ -10,6 +9,7 @@ use crate::error::{EngineError, IoContext, Result};
 use crate::images::ImageRef;
 use crate::state::{ImageRecord, LayerRecord};
 use futures::StreamExt;
+use imageref::credentials::Credentials;
 use std::io::Read;
 
 /// What to push.

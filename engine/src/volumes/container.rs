@@ -10,8 +10,8 @@
 
 use super::state::{engine_error, Volumes};
 use crate::error::Result;
-use runtime::MountSpec;
 use bollard::models::{ContainerConfig, HostConfig, MountPoint};
+use runtime::MountSpec;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use volumes::spec::{self, MountInputs, VolumesFrom, VolumesFromSpec};
