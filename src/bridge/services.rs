@@ -60,23 +60,16 @@ fn published(ctx: &mut Ctx, name: &str, svc: &Service) -> Option<K8sService> {
         } else {
             p.protocol.to_ascii_uppercase()
         };
-        let host = match p.published.as_deref() {
-            None | Some("") => p.target,
-            Some(h) => {
-                let (first, rest) = h.split_once('-').map_or((h, None), |(a, b)| (a, Some(b)));
-                if rest.is_some() {
+        let host = match p.published {
+            None => p.target,
+            Some(range) => {
+                if range.end != range.start {
                     ctx.warn(
                         &pkey,
-                        format!("host port range {h}: the load balancer listens on its first port"),
+                        format!("host port range {range}: the load balancer listens on its first port"),
                     );
                 }
-                match first.parse() {
-                    Ok(n) => n,
-                    Err(_) => {
-                        ctx.warn(&pkey, format!("{h:?} is not a port number; not published"));
-                        continue;
-                    }
-                }
+                range.start
             }
         };
         if p.host_ip.as_deref().is_some_and(|ip| ip != "0.0.0.0" && ip != "::") {
