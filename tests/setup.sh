@@ -7,7 +7,7 @@ pkgs=(
   busybox-static debootstrap                  # test images, built offline
   iproute2 nftables iputils-ping curl         # netstack and its tests
   docker.io docker-registry apache2-utils skopeo tini  # real peers: docker CLI, dockerd, registry (htpasswd)
-  python3 file zstd                           # zstd: registry tests compress an OCI zstd layer
+  python3 python3-pip python3-venv file zstd  # pip/venv: the Python test tools below; zstd: an OCI zstd layer
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

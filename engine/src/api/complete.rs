@@ -86,6 +86,7 @@ fn overlay(template: &Value, actual: Value, path: &str, omitted: &[&str]) -> Val
             ),
             None => Value::Array(a),
         },
+        (_, Value::String(a)) if a.is_empty() && is_time_field(path) => Value::String(GO_ZERO_TIME.into()),
         (_, a) => a,
     }
 }
@@ -96,8 +97,22 @@ fn zero(template: &Value, path: &str, omitted: &[&str]) -> Value {
         Value::Object(t) if is_map_template(t) => Value::Object(Map::new()),
         Value::Object(_) => overlay(template, Value::Object(Map::new()), path, omitted),
         Value::Array(_) => Value::Array(Vec::new()),
+        Value::String(z) if z.is_empty() && is_time_field(path) => Value::String(GO_ZERO_TIME.into()),
         other => other.clone(),
     }
+}
+
+/// How dockerd writes a Go `time.Time` that was never set; clients parse such fields, and "" fails them
+/// (the docker CLI's `image inspect` on `Metadata.LastTagTime`).
+const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Fields the API models carry as strings but dockerd fills from a `time.Time`.
+fn is_time_field(path: &str) -> bool {
+    let last = path.rsplit('/').next().unwrap_or(path);
+    matches!(
+        last,
+        "LastTagTime" | "Created" | "CreatedAt" | "Start" | "End" | "StartedAt" | "FinishedAt"
+    )
 }
 
 /// A deserializer that yields the zero value of whatever type asks (see the module doc for maps and lists).
@@ -349,5 +364,16 @@ mod tests {
         assert!(v.get("Node").is_none());
         assert!(v["State"].get("Health").is_none());
         assert_eq!(v["State"]["Running"], false);
+    }
+
+    #[test]
+    fn unset_times_read_as_go_zero_times() {
+        let v = complete(&ImageInspect::default(), &[]);
+        assert_eq!(v["Metadata"]["LastTagTime"], GO_ZERO_TIME);
+        let doc = ImageInspect {
+            created: Some(String::new()),
+            ..Default::default()
+        };
+        assert_eq!(complete(&doc, &[])["Created"], GO_ZERO_TIME);
     }
 }
