@@ -66,7 +66,9 @@ fn int(field: &str, v: &str) -> Result<Option<i64>, EngineError> {
     if v.is_empty() {
         return Ok(None);
     }
-    v.parse().map(Some).map_err(|e| bad(field, format!("{v:?} is not a number ({e})")))
+    v.parse()
+        .map(Some)
+        .map_err(|e| bad(field, format!("{v:?} is not a number ({e})")))
 }
 
 fn truthy(v: &str) -> bool {
@@ -126,7 +128,11 @@ async fn build(State(engine): State<AppState>, RawQuery(q): RawQuery, body: Body
     if let Some(p) = &opts.platform {
         let want = format!("linux/{}", crate::images::load::host_arch());
         if p != &want && !p.starts_with(&format!("{want}/")) {
-            return Err(bad("platform", format!("{p} is not supported: berth builds for {want} only")).into());
+            return Err(bad(
+                "platform",
+                format!("{p} is not supported: berth builds for {want} only"),
+            )
+            .into());
         }
     }
     let tmp_dir = engine.config.root.join("build").join("tmp");
@@ -172,12 +178,24 @@ async fn build(State(engine): State<AppState>, RawQuery(q): RawQuery, body: Body
 
 async fn prune(State(engine): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     let n = crate::build::prune(&engine.config.root);
-    Ok(Json(serde_json::json!({ "CachesDeleted": Vec::<String>::new(), "SpaceReclaimed": 0, "EntriesDeleted": n })))
+    Ok(Json(
+        serde_json::json!({ "CachesDeleted": Vec::<String>::new(), "SpaceReclaimed": 0, "EntriesDeleted": n }),
+    ))
 }
 
-async fn commit(State(engine): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> ApiResult<(axum::http::StatusCode, Json<serde_json::Value>)> {
+async fn commit(
+    State(engine): State<AppState>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> ApiResult<(axum::http::StatusCode, Json<serde_json::Value>)> {
     let pairs = query_pairs(q.as_deref());
-    let get = |k: &str| pairs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
     let container = get("container").ok_or_else(|| bad("container", "a container name or id is required"))?;
     let tag = match get("repo") {
         Some(repo) => {
@@ -199,7 +217,12 @@ async fn commit(State(engine): State<AppState>, RawQuery(q): RawQuery, body: Byt
         tag,
         comment: get("comment"),
         author: get("author"),
-        changes: pairs.iter().filter(|(k, _)| k == "changes").flat_map(|(_, v)| v.lines().map(str::to_owned).collect::<Vec<_>>()).filter(|c| !c.trim().is_empty()).collect(),
+        changes: pairs
+            .iter()
+            .filter(|(k, _)| k == "changes")
+            .flat_map(|(_, v)| v.lines().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
         config,
     };
     let id = crate::build::commit(&engine, opts).await?;
@@ -207,7 +230,10 @@ async fn commit(State(engine): State<AppState>, RawQuery(q): RawQuery, body: Byt
     Ok((axum::http::StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))))
 }
 
-async fn changes(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Vec<HashMap<&'static str, serde_json::Value>>>> {
+async fn changes(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<HashMap<&'static str, serde_json::Value>>>> {
     let eng = engine.clone();
     let list = tokio::task::spawn_blocking(move || crate::build::container_changes(&eng, &id))
         .await

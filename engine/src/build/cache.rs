@@ -39,7 +39,10 @@ impl Cache {
     /// Remembers that `key` made `id`.
     pub fn put(&self, key: &str, id: &str) {
         let tmp = self.dir.join(format!(".{key}.{:x}", rand::random::<u32>()));
-        if std::fs::write(&tmp, id).and_then(|_| std::fs::rename(&tmp, self.dir.join(key))).is_err() {
+        if std::fs::write(&tmp, id)
+            .and_then(|_| std::fs::rename(&tmp, self.dir.join(key)))
+            .is_err()
+        {
             let _ = std::fs::remove_file(&tmp);
         }
     }

@@ -4,9 +4,9 @@
 use super::dockerfile::parse_trigger;
 use super::image::{layer_from_upper, ImageState};
 use super::meta::{self, MetaCtx};
+use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::images::ImageRef;
-use crate::engine::Engine;
 use bollard::models::ImageConfig;
 use std::sync::Arc;
 
@@ -49,28 +49,50 @@ fn container_image_config(c: &bollard::models::ContainerConfig) -> ImageConfig {
 pub async fn commit(engine: &Arc<Engine>, opts: CommitOptions) -> Result<String> {
     let rec = engine.containers.resolve(&opts.container)?;
     let parent = ImageState::load(&engine.images, &rec.image_id)?;
-    let mut cfg = opts.config.clone().unwrap_or_else(|| container_image_config(&rec.config));
+    let mut cfg = opts
+        .config
+        .clone()
+        .unwrap_or_else(|| container_image_config(&rec.config));
     let mut cmd_set = true;
     for (i, change) in opts.changes.iter().enumerate() {
         let ins = parse_trigger(change).map_err(|e| EngineError::BadRequest(format!("changes[{i}]: {e}")))?;
         let vars = Default::default();
-        meta::apply(&ins.kind, &mut cfg, MetaCtx { vars: &vars, escape: '\\', cmd_set: &mut cmd_set })
-            .map_err(|e| EngineError::BadRequest(format!("changes[{i}] {change:?}: {e}")))?;
+        meta::apply(
+            &ins.kind,
+            &mut cfg,
+            MetaCtx {
+                vars: &vars,
+                escape: '\\',
+                cmd_set: &mut cmd_set,
+            },
+        )
+        .map_err(|e| EngineError::BadRequest(format!("changes[{i}] {change:?}: {e}")))?;
     }
     let images = engine.images.clone();
     let upper = engine.containers.runtime().bundle_dir(&rec.id).join("upper");
     let tmp = super::tmp_dir(&engine.config.root);
     std::fs::create_dir_all(&tmp).map_err(|e| EngineError::internal("creating the build tmp dir", e))?;
-    let created_by = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect::<Vec<_>>().join(" ");
+    let created_by = std::iter::once(rec.path.clone())
+        .chain(rec.args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
     let (author, comment) = (opts.author.clone(), opts.comment.clone());
     let state = tokio::task::spawn_blocking(move || -> Result<ImageState> {
         let lowers = parent.lower_dirs(&images)?;
-        let layer = if upper.is_dir() { layer_from_upper(&images, &tmp, &upper, &lowers)? } else { None };
+        let layer = if upper.is_dir() {
+            layer_from_upper(&images, &tmp, &upper, &lowers)?
+        } else {
+            None
+        };
         let mut base = parent.clone();
         if author.is_some() {
             base.file.author = author;
         }
-        let entry = super::image::History { created_by: Some(created_by), comment, ..Default::default() };
+        let entry = super::image::History {
+            created_by: Some(created_by),
+            comment,
+            ..Default::default()
+        };
         base.commit(&images, cfg, entry, layer)
     })
     .await
@@ -91,7 +113,8 @@ pub fn container_changes(engine: &Arc<Engine>, container: &str) -> Result<Vec<(S
     if !upper.is_dir() {
         return Ok(Vec::new());
     }
-    let list = super::diff::changes(&upper, &lowers).map_err(|e| EngineError::internal("reading the container's changes", e))?;
+    let list = super::diff::changes(&upper, &lowers)
+        .map_err(|e| EngineError::internal("reading the container's changes", e))?;
     Ok(list
         .into_iter()
         .map(|(p, k)| {

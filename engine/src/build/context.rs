@@ -38,7 +38,10 @@ enum Body {
 fn open(body: &Path) -> Result<Body, String> {
     let f = std::fs::File::open(body).map_err(|e| format!("reading the build context: {e}"))?;
     let mut r = BufReader::with_capacity(1 << 20, f);
-    let head = r.fill_buf().map_err(|e| format!("reading the build context: {e}"))?.to_vec();
+    let head = r
+        .fill_buf()
+        .map_err(|e| format!("reading the build context: {e}"))?
+        .to_vec();
     if head.starts_with(&[0x1f, 0x8b]) {
         return Ok(Body::Tar(Box::new(flate2::bufread::MultiGzDecoder::new(r))));
     }
@@ -47,7 +50,9 @@ fn open(body: &Path) -> Result<Body, String> {
         return Ok(Body::Tar(Box::new(d)));
     }
     if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err("bzip2 and xz compressed build contexts are not supported by berth yet: send a plain or gzip tar".into());
+        return Err(
+            "bzip2 and xz compressed build contexts are not supported by berth yet: send a plain or gzip tar".into(),
+        );
     }
     if head.is_empty() || (head.len() >= 262 && &head[257..262] == b"ustar") {
         return Ok(Body::Tar(Box::new(r)));
@@ -65,7 +70,11 @@ fn read_dockerfile(dir: &Path, name: &str) -> Result<String, String> {
     }
     let path = super::paths::resolve(dir, &rel, true).map_err(|e| e.to_string())?;
     let alt = dir.join(rel.to_lowercase());
-    let path = if !path.is_file() && name == "Dockerfile" && alt.is_file() { alt } else { path };
+    let path = if !path.is_file() && name == "Dockerfile" && alt.is_file() {
+        alt
+    } else {
+        path
+    };
     std::fs::read_to_string(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!("Cannot locate specified Dockerfile: {name}"),
         _ => format!("reading {name}: {e}"),
@@ -87,7 +96,12 @@ fn apply(dir: &Path, ignore: &Ignore) -> std::io::Result<()> {
     let mut dirs = Vec::new();
     for e in walkdir::WalkDir::new(dir).min_depth(1) {
         let e = e.map_err(std::io::Error::other)?;
-        let rel = e.path().strip_prefix(dir).map_err(std::io::Error::other)?.to_string_lossy().into_owned();
+        let rel = e
+            .path()
+            .strip_prefix(dir)
+            .map_err(std::io::Error::other)?
+            .to_string_lossy()
+            .into_owned();
         if !ignore.excluded(&rel) {
             continue;
         }

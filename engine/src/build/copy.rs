@@ -48,7 +48,9 @@ pub fn resolve_sources(root: &Path, srcs: &[String], what: &str, excludes: &[Str
         let matches = if has_glob(&rel) {
             let m = glob(root, &rel);
             if m.is_empty() {
-                return Err(format!("no source files were specified (no match for {s:?} in the {what})"));
+                return Err(format!(
+                    "no source files were specified (no match for {s:?} in the {what})"
+                ));
             }
             m
         } else {
@@ -62,7 +64,11 @@ pub fn resolve_sources(root: &Path, srcs: &[String], what: &str, excludes: &[Str
             if host.symlink_metadata().is_err() {
                 return Err(format!(
                     "file not found in {what}{}: stat {s}: file does not exist",
-                    if what == "build context" { " or excluded by .dockerignore" } else { "" }
+                    if what == "build context" {
+                        " or excluded by .dockerignore"
+                    } else {
+                        ""
+                    }
                 ));
             }
             let name = m.rsplit('/').next().unwrap_or("").to_owned();
@@ -87,7 +93,14 @@ pub fn content_hash(sources: &[Source]) -> std::io::Result<String> {
                     let e = e.map_err(std::io::Error::other)?;
                     let m = e.path().symlink_metadata()?;
                     let rel = e.path().strip_prefix(host).unwrap_or(e.path());
-                    h.update(format!("{} {:o} {}:{} {}\n", rel.display(), m.mode(), m.uid(), m.gid(), m.len()));
+                    h.update(format!(
+                        "{} {:o} {}:{} {}\n",
+                        rel.display(),
+                        m.mode(),
+                        m.uid(),
+                        m.gid(),
+                        m.len()
+                    ));
                     if m.file_type().is_symlink() {
                         h.update(std::fs::read_link(e.path())?.as_os_str().as_encoded_bytes());
                     } else if m.is_file() {
@@ -113,16 +126,31 @@ impl std::io::Write for HashWriter<'_> {
 }
 
 /// Copies `sources` to `dest` (absolute, inside `rootfs`). `add` unpacks local archives.
-pub fn copy(rootfs: &Path, sources: &[Source], dest: &str, dest_is_dir: bool, add: bool, owner: Owner) -> Result<(), String> {
+pub fn copy(
+    rootfs: &Path,
+    sources: &[Source],
+    dest: &str,
+    dest_is_dir: bool,
+    add: bool,
+    owner: Owner,
+) -> Result<(), String> {
     let dest_rel = clean(dest).0;
-    let as_dir = dest_is_dir || sources.len() > 1 || resolve(rootfs, &dest_rel, true).map(|p| p.is_dir()).unwrap_or(false);
+    let as_dir =
+        dest_is_dir || sources.len() > 1 || resolve(rootfs, &dest_rel, true).map(|p| p.is_dir()).unwrap_or(false);
     if sources.len() > 1 && !dest_is_dir {
-        return Err("When using COPY with more than one source file, the destination must be a directory and end with a /".into());
+        return Err(
+            "When using COPY with more than one source file, the destination must be a directory and end with a /"
+                .into(),
+        );
     }
     for s in sources {
         match s {
             Source::Inline { name, data } => {
-                let target = if as_dir { format!("{dest_rel}/{name}") } else { dest_rel.clone() };
+                let target = if as_dir {
+                    format!("{dest_rel}/{name}")
+                } else {
+                    dest_rel.clone()
+                };
                 let host = make_parent(rootfs, &target, owner)?;
                 write_file(&host, data, 0o644, owner)?;
             }
@@ -135,7 +163,11 @@ pub fn copy(rootfs: &Path, sources: &[Source], dest: &str, dest_is_dir: bool, ad
                     let target = make_dir(rootfs, &dest_rel, owner)?;
                     unpack(host, &target).map_err(|e| format!("unpacking {name}: {e}"))?;
                 } else {
-                    let target = if as_dir { format!("{dest_rel}/{name}") } else { dest_rel.clone() };
+                    let target = if as_dir {
+                        format!("{dest_rel}/{name}")
+                    } else {
+                        dest_rel.clone()
+                    };
                     let dst = make_parent(rootfs, &target, owner)?;
                     copy_entry(host, &dst, &meta, owner).map_err(|e| format!("copying {name}: {e}"))?;
                 }
@@ -166,7 +198,11 @@ fn make_parent(rootfs: &Path, rel: &str, owner: Owner) -> Result<PathBuf, String
 fn make_dir(rootfs: &Path, rel: &str, owner: Owner) -> Result<PathBuf, String> {
     let mut done = String::new();
     for part in rel.split('/').filter(|p| !p.is_empty()) {
-        done = if done.is_empty() { part.to_owned() } else { format!("{done}/{part}") };
+        done = if done.is_empty() {
+            part.to_owned()
+        } else {
+            format!("{done}/{part}")
+        };
         let host = resolve(rootfs, &done, true).map_err(|e| format!("/{done}: {e}"))?;
         match host.symlink_metadata() {
             Ok(m) if m.is_dir() => {}
@@ -263,7 +299,9 @@ fn set_times(dst: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
 /// Whether ADD unpacks this file: a tar, possibly gzip-, bzip2-, xz- or zstd-compressed.
 fn is_archive(path: &Path) -> bool {
     let Ok(f) = std::fs::File::open(path) else { return false };
-    let Ok(mut r) = decompressed(BufReader::new(f)) else { return false };
+    let Ok(mut r) = decompressed(BufReader::new(f)) else {
+        return false;
+    };
     let mut head = vec![0u8; 512];
     let mut n = 0;
     while n < head.len() {
@@ -282,7 +320,9 @@ fn decompressed<'a, R: BufRead + 'a>(mut r: R) -> std::io::Result<Box<dyn Read +
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r)?))
     } else if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Err(std::io::Error::other("bzip2 and xz archives are not supported by berth's ADD yet"))
+        Err(std::io::Error::other(
+            "bzip2 and xz archives are not supported by berth's ADD yet",
+        ))
     } else {
         Ok(Box::new(r))
     }

@@ -127,7 +127,11 @@ fn append<W: Write>(
     let full = upper.join(&e.rel);
     let ft = e.meta.file_type();
     if is_whiteout(&e.meta) {
-        let name = e.rel.file_name().map(|n| format!(".wh.{}", n.to_string_lossy())).unwrap_or_default();
+        let name = e
+            .rel
+            .file_name()
+            .map(|n| format!(".wh.{}", n.to_string_lossy()))
+            .unwrap_or_default();
         let path = e.rel.with_file_name(name);
         let mut h = header_for(&e.meta, tar::EntryType::Regular);
         h.set_mode(0o600);
@@ -191,10 +195,16 @@ mod tests {
         std::fs::set_permissions(upper.path().join("etc"), perm).unwrap();
         std::fs::write(upper.path().join("etc/hosts"), b"").unwrap();
         let mut buf = Vec::new();
-        assert_eq!(write_layer(upper.path(), &[lower.path().to_owned()], &mut buf).unwrap(), 0);
+        assert_eq!(
+            write_layer(upper.path(), &[lower.path().to_owned()], &mut buf).unwrap(),
+            0
+        );
         std::fs::write(upper.path().join("etc/new"), b"x").unwrap();
         let mut buf = Vec::new();
-        assert_eq!(write_layer(upper.path(), &[lower.path().to_owned()], &mut buf).unwrap(), 2);
+        assert_eq!(
+            write_layer(upper.path(), &[lower.path().to_owned()], &mut buf).unwrap(),
+            2
+        );
         let names: Vec<String> = tar::Archive::new(&buf[..])
             .entries()
             .unwrap()

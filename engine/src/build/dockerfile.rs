@@ -127,7 +127,12 @@ pub struct Dockerfile {
 pub fn parse(name: &str, text: &str) -> Result<Dockerfile, String> {
     let text = &mark_empty_exec_forms(text);
     let df = parse_dockerfile::parse(text).map_err(|e| format!("{name}:{}: {e}", e.line().max(1)))?;
-    let escape = df.parser_directives.escape.as_ref().map(|d| d.value.value).unwrap_or('\\');
+    let escape = df
+        .parser_directives
+        .escape
+        .as_ref()
+        .map(|d| d.value.value)
+        .unwrap_or('\\');
     let starts: Vec<usize> = df.instructions.iter().map(instr_start).collect();
     let mut instrs = Vec::new();
     for (i, ins) in df.instructions.iter().enumerate() {
@@ -145,7 +150,11 @@ pub fn parse(name: &str, text: &str) -> Result<Dockerfile, String> {
 pub fn parse_trigger(trigger: &str) -> Result<Instr, String> {
     let text = format!("FROM scratch\n{trigger}\n");
     let df = parse("ONBUILD trigger", &text)?;
-    let mut ins = df.instrs.into_iter().nth(1).ok_or_else(|| format!("empty ONBUILD trigger {trigger:?}"))?;
+    let mut ins = df
+        .instrs
+        .into_iter()
+        .nth(1)
+        .ok_or_else(|| format!("empty ONBUILD trigger {trigger:?}"))?;
     if matches!(ins.kind, Kind::From { .. } | Kind::Onbuild(_) | Kind::Maintainer(_)) {
         return Err(format!("{trigger}: not allowed as an ONBUILD trigger"));
     }
@@ -164,7 +173,13 @@ fn mark_empty_exec_forms(text: &str) -> String {
         let t = line.trim();
         let (kw, rest) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
         let kw_ok = kw.eq_ignore_ascii_case("ENTRYPOINT") || kw.eq_ignore_ascii_case("CMD");
-        if kw_ok && rest.trim().strip_prefix('[').and_then(|r| r.strip_suffix(']')).is_some_and(|r| r.trim().is_empty()) {
+        if kw_ok
+            && rest
+                .trim()
+                .strip_prefix('[')
+                .and_then(|r| r.strip_suffix(']'))
+                .is_some_and(|r| r.trim().is_empty())
+        {
             out.push_str(&format!("{kw} [\"{EMPTY_EXEC}\"]\n"));
         } else {
             out.push_str(line);
@@ -314,9 +329,12 @@ fn convert(ins: &Instruction<'_>, src: &str, escape: char) -> Result<Kind, Strin
                 _ => None,
             },
         },
-        Instruction::Onbuild(_) => {
-            Kind::Onbuild(src.split_once(char::is_whitespace).map(|(_, t)| t.trim()).unwrap_or("").to_owned())
-        }
+        Instruction::Onbuild(_) => Kind::Onbuild(
+            src.split_once(char::is_whitespace)
+                .map(|(_, t)| t.trim())
+                .unwrap_or("")
+                .to_owned(),
+        ),
         Instruction::Maintainer(m) => Kind::Maintainer(m.name.value.to_string()),
         _ => return Err("instruction not supported".into()),
     })

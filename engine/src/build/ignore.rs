@@ -36,7 +36,8 @@ impl Ignore {
             if clean.is_empty() {
                 continue;
             }
-            let re = Regex::new(&to_regex(&clean)).map_err(|e| format!("{name}:{}: bad pattern {line:?}: {e}", i + 1))?;
+            let re =
+                Regex::new(&to_regex(&clean)).map_err(|e| format!("{name}:{}: bad pattern {line:?}: {e}", i + 1))?;
             patterns.push(Pattern {
                 re,
                 dirs: clean.split('/').count(),
@@ -142,7 +143,11 @@ mod tests {
 
     #[test]
     fn docker_rules() {
-        let ig = Ignore::parse(".dockerignore", "# c\n*.log\n!keep.log\nsecrets/\n**/*.tmp\ncache\n/abs\n").unwrap();
+        let ig = Ignore::parse(
+            ".dockerignore",
+            "# c\n*.log\n!keep.log\nsecrets/\n**/*.tmp\ncache\n/abs\n",
+        )
+        .unwrap();
         assert!(ig.excluded("debug.log"));
         assert!(!ig.excluded("keep.log"));
         assert!(!ig.excluded("sub/debug.log"));

@@ -147,10 +147,16 @@ impl ImageState {
 }
 
 /// Turns `upper` (lower layers `lowers`, top-most first) into a stored layer; None when nothing changed.
-pub fn layer_from_upper(images: &ImageStore, tmp: &Path, upper: &Path, lowers: &[PathBuf]) -> Result<Option<LayerRecord>> {
+pub fn layer_from_upper(
+    images: &ImageStore,
+    tmp: &Path,
+    upper: &Path,
+    lowers: &[PathBuf],
+) -> Result<Option<LayerRecord>> {
     let file = tempfile::NamedTempFile::new_in(tmp).ctx(|| format!("creating a layer file in {}", tmp.display()))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file.as_file());
-    let n = super::diff::write_layer(upper, lowers, &mut out).ctx(|| format!("reading the changes in {}", upper.display()))?;
+    let n = super::diff::write_layer(upper, lowers, &mut out)
+        .ctx(|| format!("reading the changes in {}", upper.display()))?;
     std::io::Write::flush(&mut out).ctx(|| "writing a layer".into())?;
     drop(out);
     if n == 0 {

@@ -153,7 +153,10 @@ fn json(v: &[String]) -> String {
 /// Sets `k=v` in an env list, replacing an earlier value of `k`.
 pub fn set_env(env: &mut Vec<String>, k: &str, v: &str) {
     let entry = format!("{k}={v}");
-    match env.iter_mut().find(|e| e.split_once('=').map(|(a, _)| a) == Some(k) || e.as_str() == k) {
+    match env
+        .iter_mut()
+        .find(|e| e.split_once('=').map(|(a, _)| a) == Some(k) || e.as_str() == k)
+    {
         Some(slot) => *slot = entry,
         None => env.push(entry),
     }
@@ -168,7 +171,10 @@ fn expand_ports(spec: &str) -> Result<Vec<String>, String> {
     }
     let bad = || format!("invalid containerPort: {ports}");
     let (a, b) = match ports.split_once('-') {
-        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
         None => {
             let p = ports.parse::<u16>().map_err(|_| bad())?;
             (p, p)
@@ -226,7 +232,9 @@ pub fn duration(flag: &str, s: &str) -> Result<i64, String> {
         let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
         let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -252,7 +260,10 @@ mod tests {
 
     #[test]
     fn ports_and_durations() {
-        assert_eq!(expand_ports("8000-8002/udp").unwrap(), ["8000/udp", "8001/udp", "8002/udp"]);
+        assert_eq!(
+            expand_ports("8000-8002/udp").unwrap(),
+            ["8000/udp", "8001/udp", "8002/udp"]
+        );
         assert_eq!(expand_ports("80").unwrap(), ["80/tcp"]);
         assert!(expand_ports("x").is_err());
         assert_eq!(duration("interval", "1m30s").unwrap(), 90_000_000_000);
@@ -268,12 +279,39 @@ mod tests {
         let vars = Vars::new();
         let mut set = false;
         let ep = Kind::Entrypoint(CmdForm::Exec(vec!["/bin/x".into()]));
-        apply(&ep, &mut cfg, MetaCtx { vars: &vars, escape: '\\', cmd_set: &mut set }).unwrap();
+        apply(
+            &ep,
+            &mut cfg,
+            MetaCtx {
+                vars: &vars,
+                escape: '\\',
+                cmd_set: &mut set,
+            },
+        )
+        .unwrap();
         assert_eq!(cfg.cmd, None);
         let mut set = false;
         let cmd = Kind::Cmd(CmdForm::Exec(vec!["a".into()]));
-        apply(&cmd, &mut cfg, MetaCtx { vars: &vars, escape: '\\', cmd_set: &mut set }).unwrap();
-        apply(&ep, &mut cfg, MetaCtx { vars: &vars, escape: '\\', cmd_set: &mut set }).unwrap();
+        apply(
+            &cmd,
+            &mut cfg,
+            MetaCtx {
+                vars: &vars,
+                escape: '\\',
+                cmd_set: &mut set,
+            },
+        )
+        .unwrap();
+        apply(
+            &ep,
+            &mut cfg,
+            MetaCtx {
+                vars: &vars,
+                escape: '\\',
+                cmd_set: &mut set,
+            },
+        )
+        .unwrap();
         assert_eq!(cfg.cmd, Some(vec!["a".into()]));
     }
 }

@@ -24,8 +24,8 @@ pub use image::{layer_from_upper, ConfigFile, History, ImageState};
 pub use mount::recover;
 pub use run::BUILD_LABEL;
 
-use crate::images::ImageRef;
 use crate::engine::Engine;
+use crate::images::ImageRef;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -28,22 +28,52 @@ impl StepMount {
     pub fn new(root: &Path, lowers: Vec<PathBuf>) -> Result<Self> {
         let base = mounts_dir(root);
         let dir = base.join(format!("{:016x}", rand::random::<u64>()));
-        let (rootfs, upper, work, empty) = (dir.join("rootfs"), dir.join("upper"), dir.join("work"), dir.join("empty"));
+        let (rootfs, upper, work, empty) = (
+            dir.join("rootfs"),
+            dir.join("upper"),
+            dir.join("work"),
+            dir.join("empty"),
+        );
         for d in [&rootfs, &upper, &work, &empty] {
             std::fs::create_dir_all(d).ctx(|| format!("creating {}", d.display()))?;
         }
-        let me = StepMount { dir, rootfs, upper, lowers };
+        let me = StepMount {
+            dir,
+            rootfs,
+            upper,
+            lowers,
+        };
         let lower = if me.lowers.is_empty() {
             empty.display().to_string()
         } else {
-            me.lowers.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
+            me.lowers
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":")
         };
-        let data = format!("lowerdir={lower},upperdir={},workdir={},volatile", me.upper.display(), work.display());
-        let res = mount(Some("overlay"), &me.rootfs, Some("overlay"), MsFlags::empty(), Some(data.as_str()));
+        let data = format!(
+            "lowerdir={lower},upperdir={},workdir={},volatile",
+            me.upper.display(),
+            work.display()
+        );
+        let res = mount(
+            Some("overlay"),
+            &me.rootfs,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        );
         let res = match res {
             Err(nix::errno::Errno::EINVAL) => {
                 let data = data.trim_end_matches(",volatile");
-                mount(Some("overlay"), &me.rootfs, Some("overlay"), MsFlags::empty(), Some(data))
+                mount(
+                    Some("overlay"),
+                    &me.rootfs,
+                    Some("overlay"),
+                    MsFlags::empty(),
+                    Some(data),
+                )
             }
             other => other,
         };

@@ -26,7 +26,13 @@ pub fn clean(p: &str) -> (String, bool) {
 /// when `follow_last`. Missing elements are appended as they are.
 pub fn resolve(root: &Path, rel: &str, follow_last: bool) -> std::io::Result<PathBuf> {
     let mut done = PathBuf::new();
-    let mut todo: Vec<String> = clean(rel).0.split('/').filter(|s| !s.is_empty()).map(str::to_owned).rev().collect();
+    let mut todo: Vec<String> = clean(rel)
+        .0
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .rev()
+        .collect();
     let mut hops = 0;
     while let Some(part) = todo.pop() {
         if part == ".." {
@@ -40,7 +46,10 @@ pub fn resolve(root: &Path, rel: &str, follow_last: bool) -> std::io::Result<Pat
             Ok(m) if m.file_type().is_symlink() && (!last || follow_last) => {
                 hops += 1;
                 if hops > 40 {
-                    return Err(std::io::Error::other(format!("too many levels of symbolic links at /{}", candidate.display())));
+                    return Err(std::io::Error::other(format!(
+                        "too many levels of symbolic links at /{}",
+                        candidate.display()
+                    )));
                 }
                 let target = std::fs::read_link(&host)?;
                 if target.is_absolute() {
@@ -120,7 +129,10 @@ pub fn glob(root: &Path, pattern: &str) -> Vec<String> {
                 continue;
             }
             let Ok(rd) = std::fs::read_dir(&dir) else { continue };
-            let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            let mut names: Vec<String> = rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
             names.sort();
             next.extend(names.iter().filter(|n| glob_match(part, n)).map(|n| join(base, n)));
         }
@@ -148,8 +160,14 @@ mod tests {
         std::fs::create_dir_all(root.path().join("real/sub")).unwrap();
         std::os::unix::fs::symlink("/real", root.path().join("abs")).unwrap();
         std::os::unix::fs::symlink("../../../..", root.path().join("real/up")).unwrap();
-        assert_eq!(resolve(root.path(), "/abs/sub", true).unwrap(), root.path().join("real/sub"));
-        assert_eq!(resolve(root.path(), "real/up/etc", true).unwrap(), root.path().join("etc"));
+        assert_eq!(
+            resolve(root.path(), "/abs/sub", true).unwrap(),
+            root.path().join("real/sub")
+        );
+        assert_eq!(
+            resolve(root.path(), "real/up/etc", true).unwrap(),
+            root.path().join("etc")
+        );
         assert_eq!(resolve(root.path(), "abs", false).unwrap(), root.path().join("abs"));
         assert_eq!(clean("../a/./b/.."), ("a".into(), true));
     }

@@ -5,8 +5,8 @@
 use super::image::{layer_from_upper, ImageState};
 use super::{BuildOptions, Progress};
 use crate::containers::{CreateRequest, LogOptions, WaitCondition};
-use crate::error::EngineError;
 use crate::engine::Engine;
+use crate::error::EngineError;
 use crate::state::LayerRecord;
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig};
 use std::collections::HashMap;

@@ -8,8 +8,8 @@ use super::meta::{self, MetaCtx};
 use super::mount::StepMount;
 use super::words::{expand, Vars};
 use super::{BuildOptions, Progress};
-use crate::images::store::short_id;
 use crate::engine::Engine;
+use crate::images::store::short_id;
 use crate::state::LayerRecord;
 use bollard::models::ImageConfig;
 use std::collections::{BTreeSet, HashMap};
@@ -19,8 +19,16 @@ use tokio::sync::mpsc;
 
 /// Build args every RUN sees when given, without an ARG (Docker's predefined proxy args).
 const PROXY_ARGS: &[&str] = &[
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy",
-    "ALL_PROXY", "all_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
 ];
 
 /// A stage as written.
@@ -56,9 +64,26 @@ type StepResult<T> = Result<T, String>;
 
 impl Builder {
     /// A build of `df` in the unpacked context `ctx`.
-    pub fn new(engine: Arc<Engine>, opts: BuildOptions, ctx: PathBuf, df: Dockerfile, tx: mpsc::Sender<Progress>) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        opts: BuildOptions,
+        ctx: PathBuf,
+        df: Dockerfile,
+        tx: mpsc::Sender<Progress>,
+    ) -> Self {
         let cache = Cache::open(&engine.config.root);
-        Builder { engine, opts, ctx, df, tx, cache, step: 0, total: 0, used: BTreeSet::new(), meta_args: HashMap::new() }
+        Builder {
+            engine,
+            opts,
+            ctx,
+            df,
+            tx,
+            cache,
+            step: 0,
+            total: 0,
+            used: BTreeSet::new(),
+            meta_args: HashMap::new(),
+        }
     }
 
     async fn say(&self, s: impl Into<String>) {
@@ -68,7 +93,11 @@ impl Builder {
     }
 
     fn where_(&self, ins: &Instr) -> String {
-        let name = if self.opts.dockerfile.is_empty() { "Dockerfile" } else { &self.opts.dockerfile };
+        let name = if self.opts.dockerfile.is_empty() {
+            "Dockerfile"
+        } else {
+            &self.opts.dockerfile
+        };
         if ins.line == 0 {
             format!("{name}: ONBUILD trigger {}", ins.text)
         } else {
@@ -83,7 +112,11 @@ impl Builder {
             if let Kind::Arg(pairs) = &ins.kind {
                 for (k, v) in pairs {
                     let vars: Vars = self.meta_args.clone();
-                    let default = v.as_deref().map(|v| expand(v, &vars, self.df.escape)).transpose().map_err(|e| format!("{}: {e}", self.where_(ins)))?;
+                    let default = v
+                        .as_deref()
+                        .map(|v| expand(v, &vars, self.df.escape))
+                        .transpose()
+                        .map_err(|e| format!("{}: {e}", self.where_(ins)))?;
                     if let Some(val) = self.arg_value(k).or(default) {
                         self.meta_args.insert(k.clone(), val);
                     }
@@ -98,7 +131,12 @@ impl Builder {
             _ => stages.len() - 1,
         };
         let needed = self.needed(&stages, target);
-        self.total = stages.iter().enumerate().filter(|(i, _)| needed[*i]).map(|(_, s)| 1 + s.body.len()).sum();
+        self.total = stages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| needed[*i])
+            .map(|(_, s)| 1 + s.body.len())
+            .sum();
         let mut done: Vec<Option<ImageState>> = vec![None; stages.len()];
         for i in 0..=target {
             if needed[i] {
@@ -117,9 +155,18 @@ impl Builder {
         let mut stages: Vec<StageDef> = Vec::new();
         for ins in &self.df.instrs {
             match (&ins.kind, stages.last_mut()) {
-                (Kind::From { name, .. }, _) => stages.push(StageDef { name: name.clone(), from: ins.clone(), body: Vec::new() }),
+                (Kind::From { name, .. }, _) => stages.push(StageDef {
+                    name: name.clone(),
+                    from: ins.clone(),
+                    body: Vec::new(),
+                }),
                 (Kind::Arg(_), None) => meta.push(ins.clone()),
-                (_, None) => return Err(format!("{}: no build stage in current context (the first instruction must be FROM)", self.where_(ins))),
+                (_, None) => {
+                    return Err(format!(
+                        "{}: no build stage in current context (the first instruction must be FROM)",
+                        self.where_(ins)
+                    ))
+                }
                 (_, Some(s)) => s.body.push(ins.clone()),
             }
         }
@@ -166,28 +213,51 @@ impl Builder {
         need
     }
 
-    async fn run_stage(&mut self, stages: &[StageDef], i: usize, done: &[Option<ImageState>]) -> StepResult<ImageState> {
+    async fn run_stage(
+        &mut self,
+        stages: &[StageDef],
+        i: usize,
+        done: &[Option<ImageState>],
+    ) -> StepResult<ImageState> {
         let def = &stages[i];
         self.step += 1;
-        self.say(format!("Step {}/{} : {}\n", self.step, self.total, def.from.text)).await;
-        let img = self.from(stages, i, done).await.map_err(|e| format!("{}: {e}", self.where_(&def.from)))?;
+        self.say(format!("Step {}/{} : {}\n", self.step, self.total, def.from.text))
+            .await;
+        let img = self
+            .from(stages, i, done)
+            .await
+            .map_err(|e| format!("{}: {e}", self.where_(&def.from)))?;
         let triggers = img.file.config.on_build.clone().unwrap_or_default();
-        let mut st = StageRun { img, cmd_set: false, args: Vec::new() };
+        let mut st = StageRun {
+            img,
+            cmd_set: false,
+            args: Vec::new(),
+        };
         st.img.file.config.on_build = None;
         if let Some(id) = &st.img.id {
             self.say(format!(" ---> {}\n", short_id(id))).await;
         }
         if !triggers.is_empty() {
-            self.say(format!("# Executing {} build trigger{}\n", triggers.len(), if triggers.len() == 1 { "" } else { "s" })).await;
+            self.say(format!(
+                "# Executing {} build trigger{}\n",
+                triggers.len(),
+                if triggers.len() == 1 { "" } else { "s" }
+            ))
+            .await;
         }
         for t in &triggers {
             let ins = super::dockerfile::parse_trigger(t)?;
-            self.run_step(&ins, &mut st, stages, i, done).await.map_err(|e| format!("{}: {e}", self.where_(&ins)))?;
+            self.run_step(&ins, &mut st, stages, i, done)
+                .await
+                .map_err(|e| format!("{}: {e}", self.where_(&ins)))?;
         }
         for ins in &def.body {
             self.step += 1;
-            self.say(format!("Step {}/{} : {}\n", self.step, self.total, ins.text)).await;
-            self.run_step(ins, &mut st, stages, i, done).await.map_err(|e| format!("{}: {e}", self.where_(ins)))?;
+            self.say(format!("Step {}/{} : {}\n", self.step, self.total, ins.text))
+                .await;
+            self.run_step(ins, &mut st, stages, i, done)
+                .await
+                .map_err(|e| format!("{}: {e}", self.where_(ins)))?;
         }
         Ok(st.img)
     }
@@ -207,7 +277,10 @@ impl Builder {
         if name == "scratch" {
             return Ok(ImageState::scratch());
         }
-        if let Some(j) = self.stage_ref(stages, i, &name).filter(|_| name.parse::<usize>().is_err()) {
+        if let Some(j) = self
+            .stage_ref(stages, i, &name)
+            .filter(|_| name.parse::<usize>().is_err())
+        {
             return done[j].clone().ok_or_else(|| format!("stage {name} was not built"));
         }
         self.image(&name).await
@@ -219,11 +292,17 @@ impl Builder {
         let images = &self.engine.images;
         if images.resolve(&r.to_string()).is_err() {
             if std::env::var("BERTH_BUILD_PULL").as_deref() == Ok("never") {
-                return Err(format!("pull access denied for {name}: the image is not in the engine and BERTH_BUILD_PULL=never"));
+                return Err(format!(
+                    "pull access denied for {name}: the image is not in the engine and BERTH_BUILD_PULL=never"
+                ));
             }
             self.say(format!("Pulling image {name}\n")).await;
             let platform = crate::registry::manifest::Platform::host();
-            self.engine.registry.ensure_image(&r.to_string(), platform, None).await.map_err(|e| e.to_string())?;
+            self.engine
+                .registry
+                .ensure_image(&r.to_string(), platform, None)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         ImageState::load(images, &r.to_string()).map_err(|e| e.to_string())
     }
@@ -243,17 +322,34 @@ impl Builder {
         v
     }
 
-    async fn run_step(&mut self, ins: &Instr, st: &mut StageRun, stages: &[StageDef], i: usize, done: &[Option<ImageState>]) -> StepResult<()> {
+    async fn run_step(
+        &mut self,
+        ins: &Instr,
+        st: &mut StageRun,
+        stages: &[StageDef],
+        i: usize,
+        done: &[Option<ImageState>],
+    ) -> StepResult<()> {
         match &ins.kind {
             Kind::Arg(pairs) => self.arg(pairs, st).await,
-            Kind::Run { cmd, network, heredocs, .. } => self.run_cmd(cmd, heredocs, network.clone(), st).await,
+            Kind::Run {
+                cmd, network, heredocs, ..
+            } => self.run_cmd(cmd, heredocs, network.clone(), st).await,
             Kind::Copy { .. } => self.copy(ins, st, stages, i, done).await,
             Kind::Workdir(w) => self.workdir(w, st).await,
             Kind::From { .. } => Err("FROM inside a stage".into()),
             other => {
                 let mut cfg = st.img.file.config.clone();
                 let vars = self.vars(st);
-                let text = meta::apply(other, &mut cfg, MetaCtx { vars: &vars, escape: self.df.escape, cmd_set: &mut st.cmd_set })?;
+                let text = meta::apply(
+                    other,
+                    &mut cfg,
+                    MetaCtx {
+                        vars: &vars,
+                        escape: self.df.escape,
+                        cmd_set: &mut st.cmd_set,
+                    },
+                )?;
                 if let Kind::Maintainer(m) = other {
                     st.img.file.author = Some(m.clone());
                 }
@@ -266,8 +362,14 @@ impl Builder {
         let mut shown = Vec::new();
         for (k, default) in pairs {
             let vars = self.vars(st);
-            let default = default.as_deref().map(|d| expand(d, &vars, self.df.escape)).transpose()?;
-            let value = self.arg_value(k).or(default.clone()).or_else(|| self.meta_args.get(k).cloned());
+            let default = default
+                .as_deref()
+                .map(|d| expand(d, &vars, self.df.escape))
+                .transpose()?;
+            let value = self
+                .arg_value(k)
+                .or(default.clone())
+                .or_else(|| self.meta_args.get(k).cloned());
             st.args.retain(|(n, _)| n != k);
             st.args.push((k.clone(), value));
             shown.push(match default {
@@ -284,11 +386,19 @@ impl Builder {
         let created_by = format!("/bin/sh -c #(nop)  {text}");
         let cfg_json = serde_json::to_string(&cfg).unwrap_or_default();
         let key = cache::key(st.img.id.as_deref(), &["meta", &created_by, &cfg_json]);
-        self.step_with(st, key, cfg, created_by, |_, _| async { Ok(None) }).await
+        self.step_with(st, key, cfg, created_by, |_, _| async { Ok(None) })
+            .await
     }
 
     /// A step: the cached image for `key`, else `work` (which may make a layer) and a commit.
-    async fn step_with<F, Fut>(&mut self, st: &mut StageRun, key: String, cfg: ImageConfig, created_by: String, work: F) -> StepResult<()>
+    async fn step_with<F, Fut>(
+        &mut self,
+        st: &mut StageRun,
+        key: String,
+        cfg: ImageConfig,
+        created_by: String,
+        work: F,
+    ) -> StepResult<()>
     where
         F: FnOnce(Arc<Engine>, ImageState) -> Fut,
         Fut: std::future::Future<Output = StepResult<Option<LayerRecord>>>,
@@ -296,7 +406,8 @@ impl Builder {
         if !self.opts.no_cache {
             if let Some(hit) = self.cache.get(&self.engine.images, &key) {
                 self.say(" ---> Using cache\n").await;
-                self.say(format!(" ---> {}\n", short_id(hit.id.as_deref().unwrap_or_default()))).await;
+                self.say(format!(" ---> {}\n", short_id(hit.id.as_deref().unwrap_or_default())))
+                    .await;
                 st.img = hit;
                 return Ok(());
             }
@@ -304,10 +415,20 @@ impl Builder {
         let layer = work(self.engine.clone(), st.img.clone()).await?;
         let images = self.engine.images.clone();
         let parent = st.img.clone();
-        let next = tokio::task::spawn_blocking(move || parent.commit(&images, cfg, super::image::History { created_by: Some(created_by), ..Default::default() }, layer))
-            .await
-            .map_err(|e| format!("committing: {e}"))?
-            .map_err(|e| e.to_string())?;
+        let next = tokio::task::spawn_blocking(move || {
+            parent.commit(
+                &images,
+                cfg,
+                super::image::History {
+                    created_by: Some(created_by),
+                    ..Default::default()
+                },
+                layer,
+            )
+        })
+        .await
+        .map_err(|e| format!("committing: {e}"))?
+        .map_err(|e| e.to_string())?;
         let id = next.id.clone().unwrap_or_default();
         self.cache.put(&key, &id);
         self.say(format!(" ---> {}\n", short_id(&id))).await;
@@ -315,10 +436,18 @@ impl Builder {
         Ok(())
     }
 
-    async fn run_cmd(&mut self, cmd: &CmdForm, heredocs: &[(String, bool)], network: Option<String>, st: &mut StageRun) -> StepResult<()> {
+    async fn run_cmd(
+        &mut self,
+        cmd: &CmdForm,
+        heredocs: &[(String, bool)],
+        network: Option<String>,
+        st: &mut StageRun,
+    ) -> StepResult<()> {
         let cfg = st.img.file.config.clone();
         let form = match (cmd, heredocs.first()) {
-            (CmdForm::Shell(s), Some((body, _))) if s.trim_start().starts_with("<<") && heredocs.len() == 1 => CmdForm::Shell(body.clone()),
+            (CmdForm::Shell(s), Some((body, _))) if s.trim_start().starts_with("<<") && heredocs.len() == 1 => {
+                CmdForm::Shell(body.clone())
+            }
             _ => cmd.clone(),
         };
         let argv = meta::argv(&form, &cfg);
@@ -342,9 +471,19 @@ impl Builder {
         } else {
             format!("|{} {} {}", shown_args.len(), shown_args.join(" "), argv.join(" "))
         };
-        let key = cache::key(st.img.id.as_deref(), &["run", &serde_json::to_string(&(&argv, &env, &network)).unwrap_or_default()]);
+        let key = cache::key(
+            st.img.id.as_deref(),
+            &[
+                "run",
+                &serde_json::to_string(&(&argv, &env, &network)).unwrap_or_default(),
+            ],
+        );
         let (opts, tx) = (self.opts.clone(), self.tx.clone());
-        let spec = super::run::RunSpec { argv: argv.clone(), env, network };
+        let spec = super::run::RunSpec {
+            argv: argv.clone(),
+            env,
+            network,
+        };
         let shown = format!("{argv:?}");
         self.step_with(st, key, cfg, created_by, move |engine, parent| async move {
             super::run::run(&engine, &opts, &parent, spec, &tx)
@@ -358,11 +497,22 @@ impl Builder {
         let vars = self.vars(st);
         let w = expand(w, &vars, self.df.escape)?;
         let mut cfg = st.img.file.config.clone();
-        let base = cfg.working_dir.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "/".into());
-        let path = if w.starts_with('/') { w.clone() } else { format!("{base}/{w}") };
+        let base = cfg
+            .working_dir
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "/".into());
+        let path = if w.starts_with('/') {
+            w.clone()
+        } else {
+            format!("{base}/{w}")
+        };
         let path = format!("/{}", super::paths::clean(&path).0);
         cfg.working_dir = Some(path.clone());
-        let key = cache::key(st.img.id.as_deref(), &["workdir", &path, &serde_json::to_string(&cfg).unwrap_or_default()]);
+        let key = cache::key(
+            st.img.id.as_deref(),
+            &["workdir", &path, &serde_json::to_string(&cfg).unwrap_or_default()],
+        );
         let root = self.engine.config.root.clone();
         let created_by = format!("/bin/sh -c #(nop) WORKDIR {path}");
         self.step_with(st, key, cfg, created_by, move |engine, parent| async move {
@@ -375,22 +525,50 @@ impl Builder {
         .await
     }
 
-    async fn copy(&mut self, ins: &Instr, st: &mut StageRun, stages: &[StageDef], i: usize, done: &[Option<ImageState>]) -> StepResult<()> {
-        let Kind::Copy { add, srcs, dest, from, chown, chmod, exclude, checksum: _ } = &ins.kind else {
+    async fn copy(
+        &mut self,
+        ins: &Instr,
+        st: &mut StageRun,
+        stages: &[StageDef],
+        i: usize,
+        done: &[Option<ImageState>],
+    ) -> StepResult<()> {
+        let Kind::Copy {
+            add,
+            srcs,
+            dest,
+            from,
+            chown,
+            chmod,
+            exclude,
+            checksum: _,
+        } = &ins.kind
+        else {
             return Err("not a COPY".into());
         };
         let (add, vars, esc) = (*add, self.vars(st), self.df.escape);
         let dest_x = expand(dest, &vars, esc)?;
         let cfg = st.img.file.config.clone();
-        let wd = cfg.working_dir.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "/".into());
+        let wd = cfg
+            .working_dir
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "/".into());
         let dest_is_dir = dest_x.ends_with('/') || dest_x == "." || dest_x.ends_with("/.");
-        let dest_abs = if dest_x.starts_with('/') { dest_x.clone() } else { format!("{wd}/{dest_x}") };
+        let dest_abs = if dest_x.starts_with('/') {
+            dest_x.clone()
+        } else {
+            format!("{wd}/{dest_x}")
+        };
         // The source root: the context, another stage or an image (mounted read-mostly for the step).
         let (src_state, what) = match from {
             Some(f) => {
                 let f = expand(f, &vars, esc)?;
                 match self.stage_ref(stages, i, &f) {
-                    Some(j) => (Some(done[j].clone().ok_or_else(|| format!("stage {f} was not built"))?), format!("stage {f}")),
+                    Some(j) => (
+                        Some(done[j].clone().ok_or_else(|| format!("stage {f} was not built"))?),
+                        format!("stage {f}"),
+                    ),
                     None => (Some(self.image(&f).await?), format!("image {f}")),
                 }
             }
@@ -398,10 +576,16 @@ impl Builder {
         };
         let root = self.engine.config.root.clone();
         let src_mount = match &src_state {
-            Some(s) => Some(StepMount::new(&root, s.lower_dirs(&self.engine.images).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?),
+            Some(s) => Some(
+                StepMount::new(&root, s.lower_dirs(&self.engine.images).map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?,
+            ),
             None => None,
         };
-        let src_root = src_mount.as_ref().map(|m| m.rootfs.clone()).unwrap_or_else(|| self.ctx.clone());
+        let src_root = src_mount
+            .as_ref()
+            .map(|m| m.rootfs.clone())
+            .unwrap_or_else(|| self.ctx.clone());
         let mut paths = Vec::new();
         let mut inline = Vec::new();
         for s in srcs {
@@ -423,7 +607,10 @@ impl Builder {
             tokio::task::spawn_blocking(move || -> StepResult<_> {
                 let mut r = super::copy::resolve_sources(&src_root, &paths, &what, &exclude)?;
                 for (n, data) in inline.into_iter().enumerate() {
-                    r.push(super::copy::Source::Inline { name: format!("heredoc-{n}"), data: data.into_bytes() });
+                    r.push(super::copy::Source::Inline {
+                        name: format!("heredoc-{n}"),
+                        data: data.into_bytes(),
+                    });
                 }
                 let h = super::copy::content_hash(&r).map_err(|e| e.to_string())?;
                 Ok((r, h))
@@ -433,13 +620,33 @@ impl Builder {
         };
         let (sources, hash) = sources;
         let kw = if add { "ADD" } else { "COPY" };
-        let created_by = format!("/bin/sh -c #(nop) {kw} {}:{} in {dest_abs} ", if sources.len() == 1 { "file" } else { "multi" }, &hash[..64.min(hash.len())]);
-        let key = cache::key(st.img.id.as_deref(), &[kw, &dest_abs, &format!("{dest_is_dir}"), &format!("{chown:?} {chmod:?}"), &hash, &serde_json::to_string(&cfg).unwrap_or_default()]);
-        let (chown, chmod) = (chown.clone().map(|c| expand(&c, &vars, esc)).transpose()?, chmod.clone());
+        let created_by = format!(
+            "/bin/sh -c #(nop) {kw} {}:{} in {dest_abs} ",
+            if sources.len() == 1 { "file" } else { "multi" },
+            &hash[..64.min(hash.len())]
+        );
+        let key = cache::key(
+            st.img.id.as_deref(),
+            &[
+                kw,
+                &dest_abs,
+                &format!("{dest_is_dir}"),
+                &format!("{chown:?} {chmod:?}"),
+                &hash,
+                &serde_json::to_string(&cfg).unwrap_or_default(),
+            ],
+        );
+        let (chown, chmod) = (
+            chown.clone().map(|c| expand(&c, &vars, esc)).transpose()?,
+            chmod.clone(),
+        );
         let result = self
             .step_with(st, key, cfg, created_by, move |engine, parent| async move {
                 on_mount(engine, root, parent, move |m| {
-                    let ids = chown.as_deref().map(|c| super::copy::parse_chown(&m.rootfs, c)).transpose()?;
+                    let ids = chown
+                        .as_deref()
+                        .map(|c| super::copy::parse_chown(&m.rootfs, c))
+                        .transpose()?;
                     let chmod = chmod.as_deref().map(super::copy::parse_chmod).transpose()?;
                     let owner = super::copy::Owner { ids, chmod };
                     super::copy::copy(&m.rootfs, &sources, &dest_abs, dest_is_dir, add, owner)
@@ -453,31 +660,50 @@ impl Builder {
 
     /// `--label`s: one LABEL step each, in key order, after the target stage (as the classic builder does).
     async fn cli_labels(&mut self, img: ImageState) -> StepResult<ImageState> {
-        let mut st = StageRun { img, cmd_set: true, args: Vec::new() };
+        let mut st = StageRun {
+            img,
+            cmd_set: true,
+            args: Vec::new(),
+        };
         let mut labels: Vec<(String, String)> = self.opts.labels.clone().into_iter().collect();
         labels.sort();
         for (k, v) in labels {
             let mut cfg = st.img.file.config.clone();
-            cfg.labels.get_or_insert_with(Default::default).insert(k.clone(), v.clone());
+            cfg.labels
+                .get_or_insert_with(Default::default)
+                .insert(k.clone(), v.clone());
             self.commit_meta(&mut st, cfg, &format!("LABEL {k}={v}")).await?;
         }
         Ok(st.img)
     }
 
     async fn finish(&mut self, fin: ImageState) -> StepResult<String> {
-        let id = fin.id.clone().ok_or("No image was generated. Is your Dockerfile empty?")?;
-        let unused: Vec<&String> = self.opts.build_args.keys().filter(|k| !self.used.contains(*k) && !PROXY_ARGS.contains(&k.as_str())).collect();
+        let id = fin
+            .id
+            .clone()
+            .ok_or("No image was generated. Is your Dockerfile empty?")?;
+        let unused: Vec<&String> = self
+            .opts
+            .build_args
+            .keys()
+            .filter(|k| !self.used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+            .collect();
         if !unused.is_empty() {
             let mut u: Vec<&String> = unused;
             u.sort();
             let list = u.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
-            self.say(format!("[Warning] One or more build-args [{list}] were not consumed\n")).await;
+            self.say(format!("[Warning] One or more build-args [{list}] were not consumed\n"))
+                .await;
         }
         let _ = self.tx.send(Progress::Aux(id.clone())).await;
         self.say(format!("Successfully built {}\n", short_id(&id))).await;
         for t in &self.opts.tags {
             self.engine.images.tag(&id, t).map_err(|e| e.to_string())?;
-            self.say(format!("Successfully tagged {}\n", t.familiar_tagged().unwrap_or_else(|| t.to_string()))).await;
+            self.say(format!(
+                "Successfully tagged {}\n",
+                t.familiar_tagged().unwrap_or_else(|| t.to_string())
+            ))
+            .await;
         }
         if self.opts.quiet {
             let _ = self.tx.send(Progress::Stream(format!("{id}\n"))).await;
@@ -509,6 +735,8 @@ fn check_platform(p: &str) -> StepResult<()> {
     if p == want || p.starts_with(&format!("{want}/")) {
         Ok(())
     } else {
-        Err(format!("platform {p} is not supported: berth builds for this machine's platform ({want}) only"))
+        Err(format!(
+            "platform {p} is not supported: berth builds for this machine's platform ({want}) only"
+        ))
     }
 }

@@ -10,7 +10,12 @@ pub type Vars = HashMap<String, String>;
 /// Expands one word: substitutes variables, removes quotes and escapes.
 pub fn expand(word: &str, vars: &Vars, escape: char) -> Result<String, String> {
     let chars: Vec<char> = word.chars().collect();
-    let mut lx = Lexer { s: &chars, i: 0, vars, escape };
+    let mut lx = Lexer {
+        s: &chars,
+        i: 0,
+        vars,
+        escape,
+    };
     lx.word(None)
 }
 
@@ -123,7 +128,12 @@ impl Lexer<'_> {
             Some('}') => return Ok(value.cloned().unwrap_or_default()),
             Some(':') => match self.next() {
                 Some(c @ ('-' | '+' | '?')) => format!(":{c}"),
-                other => return Err(format!("unsupported modifier ':{}' in ${{{name}}}", other.unwrap_or(' '))),
+                other => {
+                    return Err(format!(
+                        "unsupported modifier ':{}' in ${{{name}}}",
+                        other.unwrap_or(' ')
+                    ))
+                }
             },
             Some(c @ ('-' | '+' | '?')) => c.to_string(),
             Some(c) => return Err(format!("unsupported modifier '{c}' in ${{{name}}}")),
@@ -143,8 +153,26 @@ impl Lexer<'_> {
             ":+" if non_empty => word,
             "+" if set => word,
             ":+" | "+" => String::new(),
-            ":?" if !non_empty => return Err(format!("{name}: {}", if word.is_empty() { "is not allowed to be empty" } else { &word })),
-            "?" if !set => return Err(format!("{name}: {}", if word.is_empty() { "is not allowed to be unset" } else { &word })),
+            ":?" if !non_empty => {
+                return Err(format!(
+                    "{name}: {}",
+                    if word.is_empty() {
+                        "is not allowed to be empty"
+                    } else {
+                        &word
+                    }
+                ))
+            }
+            "?" if !set => {
+                return Err(format!(
+                    "{name}: {}",
+                    if word.is_empty() {
+                        "is not allowed to be unset"
+                    } else {
+                        &word
+                    }
+                ))
+            }
             _ => value.cloned().unwrap_or_default(),
         })
     }
@@ -198,7 +226,9 @@ pub fn key_values(args: &str, escape: char) -> Result<Vec<(String, String)>, Str
         // Legacy form: the first word is the key, the rest of the line (as written) the value.
         let rest = args.trim_start()[first.len()..].trim();
         if rest.is_empty() {
-            return Err(format!("{first}: requires a value (`{first}=value` or `{first} value`)"));
+            return Err(format!(
+                "{first}: requires a value (`{first}=value` or `{first} value`)"
+            ));
         }
         return Ok(vec![(first.clone(), rest.to_owned())]);
     }
@@ -216,7 +246,10 @@ mod tests {
     use super::*;
 
     fn vars() -> Vars {
-        [("A", "x"), ("E", "")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        [("A", "x"), ("E", "")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -242,6 +275,9 @@ mod tests {
         let kv = key_values(r#"a=1 "b c"="d e" f=g\ h"#, '\\').unwrap();
         assert_eq!(kv.len(), 3);
         assert_eq!(kv[1], ("\"b c\"".into(), "\"d e\"".into()));
-        assert_eq!(key_values("K some value", '\\').unwrap(), vec![("K".into(), "some value".into())]);
+        assert_eq!(
+            key_values("K some value", '\\').unwrap(),
+            vec![("K".into(), "some value".into())]
+        );
     }
 }

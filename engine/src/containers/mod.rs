@@ -1,8 +1,8 @@
 //! The container service: create, start, stop, wait, remove... on the runtime, with state in the database
 //! and lifecycle events on a broadcast channel (the future `/events` endpoint and waiters read it).
 
-mod create;
 mod actions;
+mod create;
 mod lifecycle;
 mod logs;
 mod network;
@@ -12,8 +12,8 @@ mod stdin;
 mod update;
 mod view;
 
-pub use create::CreateRequest;
 pub use actions::{Action, ContainerEvent};
+pub use create::CreateRequest;
 pub use lifecycle::{parse_signal, WaitCondition};
 pub use logs::{AttachOutput, LogChunk, LogOptions};
 pub use prune::dir_size;
