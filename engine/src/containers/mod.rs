@@ -20,7 +20,7 @@ pub use prune::dir_size;
 pub use stdin::StdinSink;
 pub use view::{CopyMount, ListOptions};
 
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::images::ImageStore;
 use crate::state::{ContainerRecord, StateDb};
 use runtime::Runtime;
@@ -112,28 +112,7 @@ impl Containers {
 
     /// Finds a container by full id, name (with or without `/`) or unique id prefix.
     pub fn resolve(&self, ident: &str) -> Result<ContainerRecord> {
-        let not_found = || EngineError::NotFound(format!("No such container: {ident}"));
-        if ident.is_empty() {
-            return Err(not_found());
-        }
-        if let Some(rec) = self.db.container(ident)? {
-            return Ok(rec);
-        }
-        let name = ident.strip_prefix('/').unwrap_or(ident);
-        if let Some(id) = self.db.container_by_name(name)? {
-            return self.db.container(&id)?.ok_or_else(not_found);
-        }
-        if !ident.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(not_found());
-        }
-        let mut found = self.db.containers()?.into_iter().filter(|c| c.id.starts_with(ident));
-        match (found.next(), found.next()) {
-            (Some(c), None) => Ok(c),
-            (None, _) => Err(not_found()),
-            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!(
-                "multiple containers found with id prefix {ident:?}"
-            ))),
-        }
+        self.db.resolve_container(ident)
     }
 
     /// Id of a container using `image_id`, if any (images in use are not deleted).

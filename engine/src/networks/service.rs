@@ -133,25 +133,7 @@ impl Networks {
 
     /// A container by full id, name (with or without `/`) or unique id prefix.
     pub(super) fn container_record(&self, ident: &str) -> Result<crate::state::ContainerRecord> {
-        let not_found = || EngineError::NotFound(format!("No such container: {ident}"));
-        if let Some(rec) = self.db.container(ident)? {
-            return Ok(rec);
-        }
-        let name = ident.strip_prefix('/').unwrap_or(ident);
-        if let Some(id) = self.db.container_by_name(name)? {
-            return self.db.container(&id)?.ok_or_else(not_found);
-        }
-        if ident.is_empty() || !ident.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(not_found());
-        }
-        let mut found = self.db.containers()?.into_iter().filter(|c| c.id.starts_with(ident));
-        match (found.next(), found.next()) {
-            (Some(c), None) => Ok(c),
-            (None, _) => Err(not_found()),
-            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!(
-                "multiple containers found with id prefix {ident:?}"
-            ))),
-        }
+        self.db.resolve_container(ident)
     }
 
     pub(super) fn ipam(&self) -> Result<Ipam> {

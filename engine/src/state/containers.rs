@@ -165,6 +165,32 @@ impl StateDb {
         Ok(out)
     }
 
+    /// Finds a container by full id, name (with or without `/`) or unique id prefix.
+    pub fn resolve_container(&self, ident: &str) -> Result<ContainerRecord> {
+        let not_found = || EngineError::NotFound(format!("No such container: {ident}"));
+        if ident.is_empty() {
+            return Err(not_found());
+        }
+        if let Some(rec) = self.container(ident)? {
+            return Ok(rec);
+        }
+        let name = ident.strip_prefix('/').unwrap_or(ident);
+        if let Some(id) = self.container_by_name(name)? {
+            return self.container(&id)?.ok_or_else(not_found);
+        }
+        if !ident.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let mut found = self.containers()?.into_iter().filter(|c| c.id.starts_with(ident));
+        match (found.next(), found.next()) {
+            (Some(c), None) => Ok(c),
+            (None, _) => Err(not_found()),
+            (Some(_), Some(_)) => Err(EngineError::BadRequest(format!(
+                "multiple containers found with id prefix {ident:?}"
+            ))),
+        }
+    }
+
     /// The id a name belongs to.
     pub fn container_by_name(&self, name: &str) -> Result<Option<String>> {
         let tx = self.db.begin_read()?;
