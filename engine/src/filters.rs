@@ -16,11 +16,19 @@ pub fn parse(json: &str, allowed: &[&str]) -> Result<HashMap<String, Vec<String>
         .ok_or_else(|| EngineError::BadRequest("invalid filters: expected a JSON object".into()))?;
     for (k, v) in obj {
         if !allowed.contains(&k.as_str()) {
-            return Err(EngineError::BadRequest(format!("invalid filter '{k}'")));
+            return Err(EngineError::BadRequest(format!(
+                "invalid filter '{k}' (expected one of {})",
+                allowed.join(", ")
+            )));
         }
         let vals: Vec<String> = match v {
             serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
-            serde_json::Value::Object(o) => o.keys().cloned().collect(),
+            // The old form {"v": true}: a value mapped to false is not asked for.
+            serde_json::Value::Object(o) => o
+                .iter()
+                .filter(|(_, b)| b.as_bool() != Some(false))
+                .map(|(k, _)| k.clone())
+                .collect(),
             _ => {
                 return Err(EngineError::BadRequest(format!(
                     "invalid filters: {k}: expected a list of strings"
@@ -80,32 +88,7 @@ fn parse_until(v: &str, now: chrono::DateTime<chrono::Utc>) -> Result<chrono::Da
 
 /// A Go duration (`300ms`, `1.5h`, `2h45m`); None when `v` is not one.
 fn go_duration(v: &str) -> Option<chrono::Duration> {
-    let mut rest = v.strip_prefix('-').unwrap_or(v);
-    if rest.is_empty() || !rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let num: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += num * nanos;
-        rest = &rest[u..];
-    }
-    let d = chrono::Duration::nanoseconds(total as i64);
-    Some(if v.starts_with('-') { -d } else { d })
+    units::parse_duration(v).map(chrono::Duration::nanoseconds)
 }
 
 #[cfg(test)]

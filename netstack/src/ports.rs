@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
+use units::{PortRange, PortRangeError};
 
 use crate::error::{NetError, Result};
 use crate::ids::ContainerId;
@@ -54,26 +55,24 @@ impl PortRequest {
     }
 }
 
+/// A host port or range; empty or `0` means "any free port".
 fn parse_port_range(s: &str) -> Result<Option<(u16, u16)>> {
     let s = s.trim();
-    if s.is_empty() || s == "0" {
+    if s.is_empty() {
         return Ok(None);
     }
-    let port = |p: &str| {
-        p.trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| NetError::invalid("HostPort", s, "expected a port 1-65535 or a range like 8000-8010"))
-    };
-    let (lo, hi) = match s.split_once('-') {
-        Some((a, b)) => (port(a)?, port(b)?),
-        None => (port(s)?, port(s)?),
-    };
-    if lo > hi {
-        return Err(NetError::invalid("HostPort", s, "range start is above its end"));
+    let r: PortRange = s.parse().map_err(|e: PortRangeError| {
+        NetError::invalid(
+            "HostPort",
+            s,
+            format!("{e}; expected a port 1-65535 or a range like 8000-8010"),
+        )
+    })?;
+    match r {
+        r if r.is_any() => Ok(None),
+        r if r.start == 0 => Err(NetError::invalid("HostPort", s, "expected ports 1-65535")),
+        r => Ok(Some((r.start, r.end))),
     }
-    Ok(Some((lo, hi)))
 }
 
 /// A port as published.
@@ -292,7 +291,7 @@ mod tests {
         assert_eq!(r.host_ports, None);
         assert_eq!(r.host_ip, Some(Ipv4Addr::LOCALHOST));
         let err = PortRequest::parse(Proto::Tcp, "", "90-80", 80).unwrap_err().to_string();
-        assert!(err.contains("range start"), "{err}");
+        assert!(err.contains("start is above its end"), "{err}");
         assert!(PortRequest::parse(Proto::Tcp, "", "http", 80).is_err());
         assert!(PortRequest::parse(Proto::Tcp, "nope", "1", 80).is_err());
     }

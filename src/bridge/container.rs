@@ -83,7 +83,7 @@ pub fn port_list(ctx: &mut Ctx, key: &str, svc: &Service) -> Vec<(u16, String)> 
     }
     for (i, e) in svc.expose.iter().enumerate() {
         match parse_expose(e) {
-            Some((lo, hi, proto)) if hi - lo < 100 => (lo..=hi).for_each(|p| add(p, &proto)),
+            Some((range, proto)) if range.count() <= 100 => range.ports().for_each(|p| add(p, &proto)),
             _ => ctx.warn(
                 &format!("{key}.expose[{i}]"),
                 format!("{e:?} is not a port or a range of fewer than 100 ports; not exposed"),
@@ -93,11 +93,10 @@ pub fn port_list(ctx: &mut Ctx, key: &str, svc: &Service) -> Vec<(u16, String)> 
     out
 }
 
-fn parse_expose(e: &str) -> Option<(u16, u16, String)> {
+fn parse_expose(e: &str) -> Option<(units::PortRange, String)> {
     let (range, proto) = e.split_once('/').unwrap_or((e, "tcp"));
-    let (lo, hi) = range.split_once('-').unwrap_or((range, range));
-    let (lo, hi): (u16, u16) = (lo.parse().ok()?, hi.parse().ok()?);
-    (lo <= hi && lo > 0).then(|| (lo, hi, proto.to_owned()))
+    let range: units::PortRange = range.parse().ok()?;
+    (range.start > 0).then(|| (range, proto.to_owned()))
 }
 
 fn ports(ctx: &mut Ctx, key: &str, svc: &Service) -> Option<Vec<ContainerPort>> {

@@ -4,7 +4,6 @@
 use super::context::{BridgeError, Ctx};
 use super::names;
 use compose::model::{Service, ServiceVolume};
-use compose::normalize::units::parse_bytes;
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Volume, VolumeMount, VolumeResourceRequirements,
@@ -13,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::ByteString;
 use std::collections::BTreeMap;
 use std::path::Path;
+use units::parse_bytes;
 
 /// ConfigMaps hold at most 1 MiB.
 const CONFIG_MAP_MAX: u64 = 1024 * 1024;

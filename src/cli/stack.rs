@@ -41,11 +41,11 @@ pub enum StackCommand {
     /// Block until the first service container stops.
     Wait(stack_args::WaitArgs),
     /// Display the running processes.
-    Top(stack_args::NamesArgs),
+    Top(stack_args::ServicesArgs),
     /// Print the public port for a port binding.
     Port(stack_args::PortArgs),
     /// List images used by the created containers.
-    Images(stack_args::NamesArgs),
+    Images(stack_args::ServicesArgs),
     /// Pull service images.
     Pull(stack_args::PullArgs),
     /// Push service images.

@@ -200,19 +200,6 @@ impl From<WaitArgs> for info::WaitOptions {
     }
 }
 
-/// Services named on the command line.
-#[derive(Args, Debug, Clone, Default)]
-pub struct NamesArgs {
-    /// Services (default: all).
-    pub services: Vec<String>,
-}
-
-impl From<NamesArgs> for info::NamesOptions {
-    fn from(a: NamesArgs) -> Self {
-        info::NamesOptions { services: a.services }
-    }
-}
-
 /// Services named on the command line, and a stop timeout.
 #[derive(Args, Debug, Clone, Default)]
 pub struct TimeoutArgs {

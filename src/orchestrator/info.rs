@@ -2,6 +2,7 @@
 
 use super::converge;
 use super::events::EventHub;
+use super::lifecycle::ServicesOptions;
 use super::progress::Progress;
 use super::resources;
 use super::spec::{ProjectSpec, PullPolicy};
@@ -53,13 +54,6 @@ pub struct WaitOptions {
     pub services: Vec<String>,
 }
 
-/// Services named on the command line.
-#[derive(Debug, Clone, Default)]
-pub struct NamesOptions {
-    /// Services (default: all).
-    pub services: Vec<String>,
-}
-
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(NOTHING);
@@ -68,7 +62,7 @@ fn table(header: &[&str]) -> Table {
 }
 
 /// `top`: processes of each running container.
-pub async fn top(docker: &Docker, project: &str, args: &NamesOptions) -> Result<ExitCode> {
+pub async fn top(docker: &Docker, project: &str, args: &ServicesOptions) -> Result<ExitCode> {
     let mut list = resources::list_containers(docker, project, None, false).await?;
     list.retain(|c| args.services.is_empty() || args.services.contains(&resources::identity(c).0));
     list.sort_by_key(resources::identity);
@@ -121,7 +115,7 @@ pub async fn port(docker: &Docker, project: &str, args: &PortOptions) -> Result<
 }
 
 /// `images`: images the project's containers use.
-pub async fn images(docker: &Docker, project: &str, args: &NamesOptions) -> Result<ExitCode> {
+pub async fn images(docker: &Docker, project: &str, args: &ServicesOptions) -> Result<ExitCode> {
     let mut list = resources::list_all_project_containers(docker, project).await?;
     list.retain(|c| args.services.is_empty() || args.services.contains(&resources::identity(c).0));
     list.sort_by_key(resources::identity);

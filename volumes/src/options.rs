@@ -157,17 +157,9 @@ impl TmpfsOptions {
     }
 }
 
-/// Parses a byte size as Docker does for tmpfs: a number with an optional k/m/g (x1024) suffix.
+/// A byte size as Docker reads tmpfs `size` (`64m`, `1.5g`, `4096`).
 pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (digits, mult) = match s.char_indices().last()? {
-        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
-        (i, 'm' | 'M') => (&s[..i], 1 << 20),
-        (i, 'g' | 'G') => (&s[..i], 1 << 30),
-        (i, 'b' | 'B') => (&s[..i], 1),
-        _ => (s, 1),
-    };
-    digits.parse::<u64>().ok()?.checked_mul(mult)
+    units::parse_bytes(s).and_then(|n| u64::try_from(n).ok())
 }
 
 fn valid_size(v: &str) -> bool {

@@ -1,11 +1,11 @@
 //! Value types of the model: names, durations, sizes, top-level resources.
 
-use crate::normalize::ports::parse_range;
-use crate::normalize::units::{format_duration, parse_bytes, parse_duration};
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::fmt;
+pub use units::PortRange;
+use units::{format_duration, parse_bytes, parse_duration};
 
 /// A service name (`[a-zA-Z0-9._-]+`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -84,56 +84,6 @@ impl<'de> Deserialize<'de> for ByteSize {
         };
         n.map(ByteSize)
             .ok_or_else(|| serde::de::Error::custom(format!("invalid byte size {v}")))
-    }
-}
-
-/// A host port or range of host ports (`8080`, `8080-8090`), as `published` of a port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PortRange {
-    /// First port.
-    pub start: u16,
-    /// Last port (equal to `start` for one port).
-    pub end: u16,
-}
-
-impl fmt::Display for PortRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.start == self.end {
-            write!(f, "{}", self.start)
-        } else {
-            write!(f, "{}-{}", self.start, self.end)
-        }
-    }
-}
-
-impl std::str::FromStr for PortRange {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (start, end) = parse_range(s).ok_or_else(|| format!("invalid port or port range {s:?}"))?;
-        let port = |p: u32| u16::try_from(p).map_err(|_| format!("port {p} out of range"));
-        Ok(PortRange {
-            start: port(start)?,
-            end: port(end)?,
-        })
-    }
-}
-
-impl Serialize for PortRange {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for PortRange {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Value::deserialize(d)? {
-            Value::Number(n) => n.to_string().parse(),
-            Value::String(s) => s.parse(),
-            other => Err(format!(
-                "invalid port {other}: expected a number or a range such as 8080-8090"
-            )),
-        }
-        .map_err(serde::de::Error::custom)
     }
 }
 

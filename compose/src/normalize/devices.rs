@@ -1,9 +1,9 @@
 //! Device requests (`gpus`, `deploy…devices`) and block IO limits in the shape Docker Compose prints them.
 
-use super::units::parse_bytes;
 use super::{scalar_string, string_list};
 use crate::error::{ErrorKind, LoadError, Result};
 use serde_json::{json, Map, Value};
+use units::parse_bytes;
 
 /// `count: all` is -1 and a count written as text is a number, as Compose stores them.
 fn normalize_count(req: &mut Value) {

@@ -5,7 +5,6 @@ pub mod devices;
 pub mod ports;
 pub mod resources;
 pub mod service;
-pub mod units;
 pub mod volumes;
 
 use crate::error::{ErrorKind, LoadError, Result};

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Map, Value};
 use std::net::IpAddr;
+use units::PortRange;
 
 /// Expands one short port spec into long-form entries.
 pub fn parse_short_port(spec: &str) -> Result<Vec<Value>, String> {
@@ -16,14 +17,14 @@ pub fn parse_short_port(spec: &str) -> Result<Vec<Value>, String> {
     if let Some(ip) = host_ip {
         ip.parse::<IpAddr>().map_err(|_| format!("invalid IP address: {ip}"))?;
     }
-    let (t0, t1) = parse_range(target).ok_or_else(|| format!("invalid containerPort: {target}"))?;
+    let targets: PortRange = target.parse().map_err(|_| format!("invalid containerPort: {target}"))?;
     let pub_range = match published {
         Some("") | None => None,
-        Some(p) => Some(parse_range(p).ok_or_else(|| format!("invalid hostPort: {p}"))?),
+        Some(p) => Some(p.parse::<PortRange>().map_err(|_| format!("invalid hostPort: {p}"))?),
     };
-    let count = t1 - t0 + 1;
+    let count = targets.count();
     let mut out = Vec::new();
-    for i in 0..count {
+    for (i, target) in targets.ports().enumerate() {
         let mut m = Map::new();
         if let Some(ip) = host_ip {
             m.insert("host_ip".into(), json!(ip));
@@ -31,11 +32,11 @@ pub fn parse_short_port(spec: &str) -> Result<Vec<Value>, String> {
         m.insert("mode".into(), json!("ingress"));
         m.insert("protocol".into(), json!(protocol));
         match pub_range {
-            Some((p0, p1)) if p1 - p0 + 1 == count => {
-                m.insert("published".into(), json!((p0 + i).to_string()));
+            Some(p) if p.count() == count => {
+                m.insert("published".into(), json!(p.ports().nth(i).unwrap_or(p.end).to_string()));
             }
-            Some((p0, p1)) if count == 1 => {
-                m.insert("published".into(), json!(format!("{p0}-{p1}")));
+            Some(p) if count == 1 => {
+                m.insert("published".into(), json!(p.to_string()));
             }
             Some(_) => {
                 return Err(format!(
@@ -44,7 +45,7 @@ pub fn parse_short_port(spec: &str) -> Result<Vec<Value>, String> {
             }
             None => {}
         }
-        m.insert("target".into(), json!(t0 + i));
+        m.insert("target".into(), json!(target));
         out.push(Value::Object(m));
     }
     Ok(out)
@@ -70,18 +71,6 @@ fn split_parts(s: &str) -> Result<(Option<&str>, Option<&str>, &str), String> {
     match head.rsplit_once(':') {
         Some((ip, p)) => Ok((Some(ip), Some(p), target)),
         None => Ok((None, Some(head), target)),
-    }
-}
-
-/// A port (`80`) or an inclusive range (`80-90`), each at most 65535.
-pub fn parse_range(s: &str) -> Option<(u32, u32)> {
-    let port = |p: &str| p.parse::<u32>().ok().filter(|&n| n <= 65535);
-    match s.split_once('-') {
-        Some((a, b)) => {
-            let (a, b) = (port(a)?, port(b)?);
-            (a <= b).then_some((a, b))
-        }
-        None => port(s).map(|p| (p, p)),
     }
 }
 

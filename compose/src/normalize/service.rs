@@ -2,13 +2,13 @@
 
 use super::casts::{cast_bool, cast_int, casts, omit_zeros};
 use super::ports::{normalize_long_port, parse_short_port};
-use super::units::{format_duration, parse_bytes, parse_duration};
 use super::volumes::short_to_long;
 use super::{label_mapping, scalar_string, shell_split, string_list, string_mapping, Context};
 use crate::dotenv;
 use crate::error::{ErrorKind, LoadError, Result};
 use serde_json::{json, Map, Value};
 use std::path::Path;
+use units::{format_duration, parse_bytes, parse_duration};
 
 fn err(path: &str, msg: impl Into<String>) -> LoadError {
     LoadError::new(ErrorKind::Value, msg).at_path(path)

@@ -11,9 +11,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures::StreamExt;
 use std::collections::HashMap;
-use std::io::Write;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -135,18 +133,9 @@ async fn build(State(engine): State<AppState>, RawQuery(q): RawQuery, body: Body
             .into());
         }
     }
-    let tmp_dir = engine.config.root.join("build").join("tmp");
+    let tmp_dir = crate::build::tmp_dir(&engine.config.root);
     std::fs::create_dir_all(&tmp_dir).ctx(|| format!("creating {}", tmp_dir.display()))?;
-    let upload = tempfile::NamedTempFile::new_in(&tmp_dir).ctx(|| "creating the context file".into())?;
-    {
-        let mut f = std::io::BufWriter::with_capacity(1 << 20, upload.as_file());
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| EngineError::BadRequest(format!("reading the build context: {e}")))?;
-            f.write_all(&chunk).ctx(|| "writing the context file".into())?;
-        }
-        f.flush().ctx(|| "writing the context file".into())?;
-    }
+    let upload = super::stream::spool(body, &tmp_dir, "build context").await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Progress>(256);
     let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let span = tracing::info_span!("build", tags = ?opts.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());

@@ -16,27 +16,32 @@ const MAX_DEPTH: u8 = 12;
 /// A response document with every field of `T` present; fields dockerd leaves out when empty are listed in
 /// `omitted` as JSON pointers (`/State/Health`, `*` for a map key or list index) and stay absent.
 pub fn complete<T: Serialize + for<'de> Deserialize<'de>>(value: &T, omitted: &[&str]) -> Value {
+    lay_over(template::<T>().as_ref(), value, omitted)
+}
+
+/// [`complete`] for every item of a list, walking `T` once for all of them (lists are the long responses).
+pub fn complete_all<'a, T: Serialize + for<'de> Deserialize<'de> + 'a>(
+    items: impl IntoIterator<Item = &'a T>,
+    omitted: &[&str],
+) -> Vec<Value> {
+    let t = template::<T>();
+    items.into_iter().map(|i| lay_over(t.as_ref(), i, omitted)).collect()
+}
+
+fn lay_over<T: Serialize>(template: Option<&Value>, value: &T, omitted: &[&str]) -> Value {
     let actual = serde_json::to_value(value).unwrap_or(Value::Null);
-    match template::<T>() {
-        Some(t) => overlay(&t, actual, "", omitted),
+    match template {
+        Some(t) => overlay(t, actual, "", omitted),
         None => actual,
     }
 }
 
 /// The template of `T`, or None when the walk cannot build one (then responses go out as they are).
+/// Built per response rather than cached: the walk costs microseconds, and the engine keeps no global state.
 pub fn template<T: Serialize + for<'de> Deserialize<'de>>() -> Option<Value> {
-    thread_local! {
-        static CACHE: std::cell::RefCell<std::collections::HashMap<&'static str, Option<Value>>> = Default::default();
-    }
-    let key = std::any::type_name::<T>();
-    if let Some(t) = CACHE.with(|c| c.borrow().get(key).cloned()) {
-        return t;
-    }
-    let t = T::deserialize(Zero { depth: 0 })
+    T::deserialize(Zero { depth: 0 })
         .ok()
-        .and_then(|v: T| serde_json::to_value(&v).ok());
-    CACHE.with(|c| c.borrow_mut().insert(key, t.clone()));
-    t
+        .and_then(|v: T| serde_json::to_value(&v).ok())
 }
 
 fn is_map_template(o: &Map<String, Value>) -> bool {

@@ -1,6 +1,6 @@
 //! Container endpoints.
 
-use super::complete::complete;
+use super::complete::{complete, complete_all};
 use super::stream::{hijack, stream_response, wants_upgrade};
 use super::{parse_json, qbool, ApiResult, AppState};
 use crate::containers::{AttachOutput, CreateRequest, ListOptions, LogOptions, WaitCondition};
@@ -66,11 +66,7 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
         filters: ListOptions::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))?,
     };
     let list = engine.containers.list(&opts)?;
-    Ok(Json(
-        list.iter()
-            .map(|c| complete::<ContainerSummary>(c, SUMMARY_OMITTED))
-            .collect(),
-    ))
+    Ok(Json(complete_all::<ContainerSummary>(&list, SUMMARY_OMITTED)))
 }
 
 /// Fields dockerd leaves out of a container inspect document when they are empty (`omitempty` pointers).

@@ -13,9 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bollard::models::{ImageDeleteResponseItem, ImageInspect, ImageInspectRootFs, ImageSummary};
-use futures::StreamExt;
 use std::collections::HashMap;
-use std::io::Write;
 
 type Q = Query<HashMap<String, String>>;
 
@@ -33,13 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 async fn load(State(engine): State<AppState>, Query(q): Q, body: Body) -> ApiResult<Response> {
-    let tmp = tempfile::NamedTempFile::new_in(engine.config.tmp_dir()).ctx(|| "creating an upload file".into())?;
-    let mut file = tmp.reopen().ctx(|| "opening the upload file".into())?;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| EngineError::BadRequest(format!("reading the request body: {e}")))?;
-        file.write_all(&chunk).ctx(|| "writing the upload file".into())?;
-    }
+    let tmp = super::stream::spool(body, &engine.config.tmp_dir(), "image archive").await?;
     let store = engine.images.clone();
     let loaded = tokio::task::spawn_blocking(move || {
         let f = std::io::BufReader::with_capacity(1 << 20, tmp.reopen().ctx(|| "reading the upload file".into())?);
@@ -102,12 +94,7 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
     for img in engine.db.images()? {
         let tags = engine.images.tags_of(&img.id)?;
         let labels = if want.wants_labels() {
-            engine
-                .images
-                .config_of(&img.id)?
-                .config
-                .and_then(|c| c.labels)
-                .unwrap_or_default()
+            engine.images.config_of(&img.id)?.config.labels.unwrap_or_default()
         } else {
             HashMap::new()
         };
@@ -117,11 +104,10 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
         out.push(summary(&engine, &img, &tags)?);
     }
     out.sort_by(|a, b| b.created.cmp(&a.created));
-    Ok(Json(
-        out.iter()
-            .map(|i| super::complete::complete(i, &["/Manifests", "/Descriptor"]))
-            .collect(),
-    ))
+    Ok(Json(super::complete::complete_all(
+        &out,
+        &["/Manifests", "/Descriptor"],
+    )))
 }
 
 fn created_unix(img: &ImageRecord) -> i64 {
@@ -133,12 +119,7 @@ fn created_unix(img: &ImageRecord) -> i64 {
 }
 
 pub(super) fn summary(engine: &AppState, img: &ImageRecord, tags: &[ImageRef]) -> ApiResult<ImageSummary> {
-    let labels = engine
-        .images
-        .config_of(&img.id)?
-        .config
-        .and_then(|c| c.labels)
-        .unwrap_or_default();
+    let labels = engine.images.config_of(&img.id)?.config.labels.unwrap_or_default();
     let containers = engine.db.containers()?.iter().filter(|c| c.image_id == img.id).count() as i64;
     Ok(ImageSummary {
         id: img.id.clone(),
@@ -174,7 +155,7 @@ pub(super) async fn get_image(
         comment: Some(String::new()),
         created: cfg.created.clone(),
         author: cfg.author.clone(),
-        config: cfg.config.clone(),
+        config: Some(cfg.config.clone()),
         architecture: Some(cfg.architecture.clone()),
         variant: cfg.variant.clone(),
         os: Some(cfg.os.clone()),

@@ -7,8 +7,6 @@ use crate::images::import::ImportRequest;
 use crate::images::ImageRef;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
-use std::io::Write;
 
 /// Imports the body; `query` is every `key=value` of the request (changes repeat).
 pub(super) async fn import(engine: AppState, query: &[(String, String)], body: Body) -> ApiResult<Response> {
@@ -36,13 +34,7 @@ pub(super) async fn import(engine: AppState, query: &[(String, String)], body: B
         platform: get("platform").to_owned(),
         tag: tag_of(get("repo"), get("tag"))?,
     };
-    let tmp = tempfile::NamedTempFile::new_in(engine.config.tmp_dir()).ctx(|| "creating an upload file".into())?;
-    let mut file = tmp.reopen().ctx(|| "opening the upload file".into())?;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| EngineError::BadRequest(format!("reading the request body: {e}")))?;
-        file.write_all(&chunk).ctx(|| "writing the upload file".into())?;
-    }
+    let tmp = super::stream::spool(body, &engine.config.tmp_dir(), "image archive").await?;
     let store = engine.images.clone();
     let image = tokio::task::spawn_blocking(move || {
         let mut f = std::io::BufReader::with_capacity(1 << 20, tmp.reopen().ctx(|| "reading the upload file".into())?);

@@ -95,34 +95,12 @@ fn inspect_view(rec: &NetworkRecord, eps: &[EndpointRecord]) -> NetworkInspect {
     }
 }
 
-/// Docker's `filters` query: `{"key":["v"]}` or `{"key":{"v":true}}`.
-fn parse_filters(raw: Option<&String>) -> Result<HashMap<String, Vec<String>>> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-        return Ok(HashMap::new());
-    };
-    let v: serde_json::Value =
-        serde_json::from_str(raw).map_err(|e| EngineError::BadRequest(format!("filters: invalid JSON: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| EngineError::BadRequest("filters: expected a JSON object".into()))?;
-    let mut out = HashMap::new();
-    for (k, vals) in obj {
-        let list: Vec<String> = match vals {
-            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
-            serde_json::Value::Object(o) => o
-                .iter()
-                .filter(|(_, b)| b.as_bool() != Some(false))
-                .map(|(k, _)| k.clone())
-                .collect(),
-            _ => {
-                return Err(EngineError::BadRequest(format!(
-                    "filters.{k}: expected a list or a map"
-                )))
-            }
-        };
-        out.insert(k.clone(), list);
-    }
-    Ok(out)
+/// The keys of `GET /networks` filters.
+const LIST_FILTERS: &[&str] = &["dangling", "driver", "id", "label", "name", "scope", "type"];
+
+/// Docker's `filters` query of a network endpoint, refusing keys outside `allowed`.
+fn parse_filters(raw: Option<&String>, allowed: &[&str]) -> Result<HashMap<String, Vec<String>>> {
+    crate::filters::parse(raw.map_or("", String::as_str), allowed)
 }
 
 fn label_matches(rec: &NetworkRecord, wanted: &[String]) -> bool {
@@ -168,7 +146,7 @@ async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<(Statu
 }
 
 async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<NetworkSummary>>> {
-    let filters = parse_filters(q.get("filters"))?;
+    let filters = parse_filters(q.get("filters"), LIST_FILTERS)?;
     let nets = engine.networks.get().await?;
     let mut out = Vec::new();
     for rec in nets.records()? {
@@ -193,13 +171,7 @@ async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> ApiRe
 }
 
 async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<NetworkPruneResponse>> {
-    let filters = parse_filters(q.get("filters"))?;
-    if let Some(bad) = filters
-        .keys()
-        .find(|k| !matches!(k.as_str(), "label" | "label!" | "until"))
-    {
-        return Err(EngineError::BadRequest(format!("filters: invalid filter {bad:?} for prune")).into());
-    }
+    let filters = parse_filters(q.get("filters"), &["label", "label!", "until"])?;
     let labels = filters.get("label").cloned().unwrap_or_default();
     let not_labels = filters.get("label!").cloned().unwrap_or_default();
     let nets = engine.networks.get().await?;
@@ -256,18 +228,21 @@ mod tests {
 
     #[test]
     fn filters_in_both_shapes() {
-        let f = parse_filters(Some(
-            &r#"{"name":{"front":true},"label":["com.docker.compose.project=p"]}"#.to_string(),
-        ))
+        let f = parse_filters(
+            Some(&r#"{"name":{"front":true},"label":["com.docker.compose.project=p"]}"#.to_string()),
+            LIST_FILTERS,
+        )
         .unwrap();
         let r = rec("p_frontend", &[("com.docker.compose.project", "p")]);
         assert!(matches(&r, &f, false).unwrap());
-        let f = parse_filters(Some(&r#"{"name":["back"]}"#.to_string())).unwrap();
+        let f = parse_filters(Some(&r#"{"name":["back"]}"#.to_string()), LIST_FILTERS).unwrap();
         assert!(!matches(&r, &f, false).unwrap());
-        let f = parse_filters(Some(&r#"{"dangling":["true"]}"#.to_string())).unwrap();
+        let f = parse_filters(Some(&r#"{"dangling":["true"]}"#.to_string()), LIST_FILTERS).unwrap();
         assert!(matches(&r, &f, false).unwrap() && !matches(&r, &f, true).unwrap());
-        assert!(parse_filters(Some(&"[1]".to_string())).is_err());
-        let f = parse_filters(Some(&r#"{"colour":["red"]}"#.to_string())).unwrap();
-        assert!(matches(&r, &f, false).is_err(), "unknown filters are refused");
+        assert!(parse_filters(Some(&"[1]".to_string()), LIST_FILTERS).is_err());
+        assert!(
+            parse_filters(Some(&r#"{"colour":["red"]}"#.to_string()), LIST_FILTERS).is_err(),
+            "unknown filters are refused"
+        );
     }
 }

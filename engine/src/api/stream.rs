@@ -112,3 +112,21 @@ mod tests {
         assert_eq!(&frame(&c, true)[..], b"hi\n");
     }
 }
+
+/// Writes a request body (an image archive, a build context) to a new file in `dir`, so that the blocking
+/// readers after it can seek and reread; `what` names the body in errors.
+pub async fn spool(body: Body, dir: &std::path::Path, what: &str) -> crate::error::Result<tempfile::NamedTempFile> {
+    use crate::error::{EngineError, IoContext};
+    use futures::StreamExt;
+    use std::io::Write;
+    let tmp = tempfile::NamedTempFile::new_in(dir).ctx(|| format!("creating a file for the {what}"))?;
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| EngineError::BadRequest(format!("reading the {what}: {e}")))?;
+        f.write_all(&chunk).ctx(|| format!("writing the {what} to a file"))?;
+    }
+    f.flush().ctx(|| format!("writing the {what} to a file"))?;
+    drop(f);
+    Ok(tmp)
+}

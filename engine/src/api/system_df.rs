@@ -1,7 +1,7 @@
 //! `GET /system/df`: disk usage of images, containers (writable layers), volumes and the build cache, in the
 //! shape of API 1.47 (`LayersSize`, `Images`, `Containers`, `Volumes`, `BuildCache`).
 
-use super::complete::complete;
+use super::complete::complete_all;
 use super::{ApiResult, AppState};
 use crate::containers::{dir_size, ListOptions};
 use crate::error::EngineError;
@@ -45,7 +45,7 @@ fn images(engine: &AppState) -> ApiResult<(Vec<Value>, i64)> {
     }
     out.sort_by(|a, b| b.created.cmp(&a.created));
     let layers = out.iter().map(|i| i.size).sum();
-    Ok((out.iter().map(|i| complete(i, &[])).collect(), layers))
+    Ok((complete_all(&out, &[]), layers))
 }
 
 fn containers(engine: &AppState) -> ApiResult<Vec<Value>> {
@@ -54,15 +54,16 @@ fn containers(engine: &AppState) -> ApiResult<Vec<Value>> {
         ..Default::default()
     };
     let list = engine.containers.list(&opts)?;
-    Ok(list
+    let sized: Vec<_> = list
         .into_iter()
         .map(|mut c| {
             let rw = c.id.as_deref().map(|id| engine.containers.size_rw(id)).unwrap_or(0) as i64;
             c.size_rw = Some(rw);
             c.size_root_fs = Some(rw + image_size(engine, c.image_id.as_deref()));
-            complete(&c, &[])
+            c
         })
-        .collect())
+        .collect();
+    Ok(complete_all(&sized, &[]))
 }
 
 fn image_size(engine: &AppState, image_id: Option<&str>) -> i64 {
@@ -75,16 +76,16 @@ fn image_size(engine: &AppState, image_id: Option<&str>) -> i64 {
 fn volumes(engine: &AppState) -> ApiResult<Vec<Value>> {
     let vols = engine.volumes.open()?;
     let users = vols.users()?;
-    Ok(vols
+    let apis: Vec<Volume> = vols
         .all()?
         .iter()
-        .map(|v| {
-            let mut api: Volume = super::volumes::to_api(v);
-            api.usage_data = Some(VolumeUsageData {
+        .map(|v| Volume {
+            usage_data: Some(VolumeUsageData {
                 size: dir_size(&v.mountpoint) as i64,
                 ref_count: users.get(&v.name).map_or(0, |u| u.len() as i64),
-            });
-            complete(&api, &[])
+            }),
+            ..super::volumes::to_api(v)
         })
-        .collect())
+        .collect();
+    Ok(complete_all(&apis, &[]))
 }

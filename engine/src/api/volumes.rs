@@ -90,7 +90,7 @@ async fn inspect(State(engine): State<AppState>, Path(name): Path<String>) -> Ap
 }
 
 async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<serde_json::Value>> {
-    let filters = parse_filters(
+    let filters = crate::filters::parse(
         q.get("filters").map(String::as_str).unwrap_or(""),
         &["name", "label", "dangling", "driver"],
     )?;
@@ -127,7 +127,7 @@ async fn prune(
     Query(q): Q,
     version: super::ApiVersion,
 ) -> ApiResult<Json<VolumePruneResponse>> {
-    let filters = parse_filters(
+    let filters = crate::filters::parse(
         q.get("filters").map(String::as_str).unwrap_or(""),
         &["label", "label!", "all"],
     )?;
@@ -145,38 +145,6 @@ async fn prune(
         volumes_deleted: Some(removed),
         space_reclaimed: Some(space as i64),
     }))
-}
-
-/// Docker's `filters` query: `{"key":["v",...]}` (or the old `{"key":{"v":true}}`); unknown keys are 400.
-fn parse_filters(json: &str, allowed: &[&str]) -> Result<HashMap<String, Vec<String>>> {
-    if json.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let v: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| EngineError::BadRequest("invalid filters: expected a JSON object".into()))?;
-    let mut out = HashMap::new();
-    for (k, v) in obj {
-        if !allowed.contains(&k.as_str()) {
-            return Err(EngineError::BadRequest(format!(
-                "invalid filter '{k}' (expected one of {})",
-                allowed.join(", ")
-            )));
-        }
-        let vals = match v {
-            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
-            serde_json::Value::Object(o) => o.keys().cloned().collect(),
-            _ => {
-                return Err(EngineError::BadRequest(format!(
-                    "invalid filters: {k}: expected a list of strings"
-                )))
-            }
-        };
-        out.insert(k.clone(), vals);
-    }
-    Ok(out)
 }
 
 fn matches_list(f: &HashMap<String, Vec<String>>, vol: &Volume, in_use: bool) -> Result<bool> {
@@ -234,7 +202,7 @@ mod tests {
 
     #[test]
     fn list_filters() {
-        let f = |j: &str| parse_filters(j, &["name", "label", "dangling", "driver"]).unwrap();
+        let f = |j: &str| crate::filters::parse(j, &["name", "label", "dangling", "driver"]).unwrap();
         let v = vol("pgdata", &[("app", "db"), ("tier", "")]);
         assert!(matches_list(&f(r#"{"name":["pg"]}"#), &v, false).unwrap());
         assert!(!matches_list(&f(r#"{"name":["web"]}"#), &v, false).unwrap());
@@ -244,13 +212,13 @@ mod tests {
         assert!(!matches_list(&f(r#"{"dangling":{"true":true}}"#), &v, true).unwrap());
         assert!(matches_list(&f(r#"{"dangling":["false"]}"#), &v, true).unwrap());
         assert!(matches_list(&f(r#"{"dangling":["maybe"]}"#), &v, true).is_err());
-        assert!(parse_filters(r#"{"colour":["x"]}"#, &["name"]).is_err());
-        assert!(parse_filters("[", &["name"]).is_err());
+        assert!(crate::filters::parse(r#"{"colour":["x"]}"#, &["name"]).is_err());
+        assert!(crate::filters::parse("[", &["name"]).is_err());
     }
 
     #[test]
     fn prune_label_filters() {
-        let f = parse_filters(r#"{"label!":["keep"]}"#, &["label", "label!", "all"]).unwrap();
+        let f = crate::filters::parse(r#"{"label!":["keep"]}"#, &["label", "label!", "all"]).unwrap();
         assert!(labels_match(&f, &vol("aa", &[])));
         assert!(!labels_match(&f, &vol("bb", &[("keep", "1")])));
     }

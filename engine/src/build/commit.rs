@@ -88,7 +88,7 @@ pub async fn commit(engine: &Arc<Engine>, opts: CommitOptions) -> Result<String>
         if author.is_some() {
             base.file.author = author;
         }
-        let entry = super::image::History {
+        let entry = super::History {
             created_by: Some(created_by),
             comment,
             ..Default::default()

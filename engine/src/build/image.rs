@@ -2,63 +2,14 @@
 //! made from an upper directory and stored like pulled ones.
 
 use crate::error::{EngineError, IoContext, Result};
-use crate::images::config::RootFs;
+use crate::images::config::{History, ImageConfigFile, RootFs};
 use crate::images::ImageStore;
 use crate::state::LayerRecord;
 use bollard::models::ImageConfig;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Docker's default PATH, set for `FROM scratch`.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// One history entry of an image config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    /// RFC 3339 time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    /// The instruction.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<String>,
-    /// Author.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<String>,
-    /// Comment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    /// No layer for this entry.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub empty_layer: bool,
-}
-
-/// An image config file as the builder edits it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ConfigFile {
-    /// CPU architecture.
-    #[serde(default)]
-    pub architecture: String,
-    /// OS.
-    #[serde(default)]
-    pub os: String,
-    /// Architecture variant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-    /// Creation time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    /// Author (MAINTAINER).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<String>,
-    /// Container defaults.
-    #[serde(default)]
-    pub config: ImageConfig,
-    /// Layers.
-    pub rootfs: RootFs,
-    /// One entry per instruction.
-    #[serde(default)]
-    pub history: Vec<History>,
-}
 
 /// A build state: the image so far (None id for scratch before any step).
 #[derive(Debug, Clone)]
@@ -66,7 +17,7 @@ pub struct ImageState {
     /// Image id once committed.
     pub id: Option<String>,
     /// Its config.
-    pub file: ConfigFile,
+    pub file: ImageConfigFile,
     /// Its layers, bottom-most first.
     pub layers: Vec<LayerRecord>,
 }
@@ -76,7 +27,7 @@ impl ImageState {
     pub fn scratch() -> Self {
         ImageState {
             id: None,
-            file: ConfigFile {
+            file: ImageConfigFile {
                 architecture: crate::images::load::host_arch().into(),
                 os: "linux".into(),
                 config: ImageConfig {
@@ -97,7 +48,7 @@ impl ImageState {
     pub fn load(images: &ImageStore, id: &str) -> Result<Self> {
         let rec = images.resolve(id)?;
         let data = images.blobs().read_verified(&rec.id)?;
-        let file: ConfigFile = serde_json::from_slice(&data)
+        let file = ImageConfigFile::parse(&data)
             .map_err(|e| EngineError::BadRequest(format!("image {}: unreadable config: {e}", rec.id)))?;
         Ok(ImageState {
             id: Some(rec.id),

@@ -169,21 +169,11 @@ fn expand_ports(spec: &str) -> Result<Vec<String>, String> {
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
         return Err(format!("invalid proto: {proto}"));
     }
-    let bad = || format!("invalid containerPort: {ports}");
-    let (a, b) = match ports.split_once('-') {
-        Some((a, b)) => (
-            a.parse::<u16>().map_err(|_| bad())?,
-            b.parse::<u16>().map_err(|_| bad())?,
-        ),
-        None => {
-            let p = ports.parse::<u16>().map_err(|_| bad())?;
-            (p, p)
-        }
-    };
-    if b < a {
-        return Err(format!("invalid range specified for container port: {ports}"));
-    }
-    Ok((a..=b).map(|p| format!("{p}/{proto}")).collect())
+    let range: units::PortRange = ports.parse().map_err(|e| match e {
+        units::PortRangeError::Reversed(_) => format!("invalid range specified for container port: {ports}"),
+        _ => format!("invalid containerPort: {ports}"),
+    })?;
+    Ok(range.ports().map(|p| format!("{p}/{proto}")).collect())
 }
 
 fn healthcheck(cfg: &mut ImageConfig, options: &[(String, String)], cmd: Option<&CmdForm>) -> Result<String, String> {
@@ -222,32 +212,9 @@ fn healthcheck(cfg: &mut ImageConfig, options: &[(String, String)], cmd: Option<
 
 /// Go durations (`30s`, `1m30s`, `500ms`, `1h`) in nanoseconds; at least 1ms unless 0.
 pub fn duration(flag: &str, s: &str) -> Result<i64, String> {
-    let bad = || format!("--{flag}={s}: expected a duration such as 30s or 1m30s");
-    if s == "0" {
-        return Ok(0);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += n * mult;
-        rest = &rest[unit_len..];
-    }
-    let ns = total as i64;
+    let ns = units::parse_duration(s)
+        .filter(|ns| *ns >= 0)
+        .ok_or_else(|| format!("--{flag}={s}: expected a duration such as 30s or 1m30s"))?;
     if ns != 0 && ns < 1_000_000 {
         return Err(format!("--{flag} cannot be less than 1ms"));
     }

@@ -18,9 +18,10 @@ mod run;
 mod stage;
 mod words;
 
+pub use crate::images::config::{History, ImageConfigFile};
 pub use commit::{commit, container_changes, CommitOptions};
 pub use diff::{changes, Change};
-pub use image::{layer_from_upper, ConfigFile, History, ImageState};
+pub use image::{layer_from_upper, ImageState};
 pub use mount::recover;
 pub use run::BUILD_LABEL;
 

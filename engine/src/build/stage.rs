@@ -419,7 +419,7 @@ impl Builder {
             parent.commit(
                 &images,
                 cfg,
-                super::image::History {
+                super::History {
                     created_by: Some(created_by),
                     ..Default::default()
                 },

@@ -30,7 +30,7 @@ impl Containers {
             .filter(|i| !i.is_empty())
             .ok_or_else(|| EngineError::BadRequest("config.Image: an image is required".into()))?;
         let image = self.images.resolve(&image_name)?;
-        let image_cfg = self.images.config_of(&image.id)?.config.unwrap_or_default();
+        let image_cfg = self.images.config_of(&image.id)?.config;
         let host_config = body.host_config.clone().unwrap_or_default();
         let ports = check_host_config(&host_config)?;
         let endpoints = body

@@ -22,10 +22,33 @@ pub struct ImageConfigFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
     /// Defaults for containers (Cmd, Entrypoint, Env, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<ImageConfig>,
+    #[serde(default)]
+    pub config: ImageConfig,
     /// Layer diff ids, bottom-most first.
     pub rootfs: RootFs,
+    /// One entry per instruction that made the image, empty-layer ones included.
+    #[serde(default)]
+    pub history: Vec<History>,
+}
+
+/// One history entry of an image config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// RFC 3339 time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The instruction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// No layer for this entry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_layer: bool,
 }
 
 /// The rootfs section of an image config.

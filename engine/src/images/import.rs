@@ -1,7 +1,7 @@
 //! `docker import`: an image of one layer made from a root filesystem tarball (plain, gzip or zstd), with a
 //! config of the host's platform and the given `changes`.
 
-use super::config::{ImageConfigFile, RootFs};
+use super::config::{History, ImageConfigFile, RootFs};
 use super::{ImageRef, ImageStore};
 use crate::error::{EngineError, Result};
 use crate::state::ImageRecord;
@@ -40,15 +40,19 @@ impl ImageStore {
             variant: None,
             created: Some(now.clone()),
             author: None,
-            config: Some(config),
+            config,
             rootfs: RootFs {
                 typ: "layers".into(),
                 diff_ids: vec![layer.diff_id.clone()],
             },
+            history: vec![History {
+                created: Some(now),
+                created_by: Some(String::new()),
+                comment: Some(req.message.clone()),
+                ..History::default()
+            }],
         };
-        let mut json = serde_json::to_value(&file).map_err(|e| EngineError::internal("image config", e))?;
-        json["history"] = serde_json::json!([{"created": now, "created_by": "", "comment": req.message}]);
-        let bytes = serde_json::to_vec(&json).map_err(|e| EngineError::internal("image config", e))?;
+        let bytes = serde_json::to_vec(&file).map_err(|e| EngineError::internal("image config", e))?;
         let config_blob = self.blobs().put_bytes(&bytes, None)?;
         let tags: Vec<ImageRef> = req.tag.iter().cloned().collect();
         self.commit_image(&config_blob.digest, vec![layer], &tags)
