@@ -2,7 +2,7 @@
 
 use super::stack_args;
 use super::GlobalArgs;
-use crate::orchestrator::{client, cp, down, exec, info, lifecycle, logs_verb, ls, project, ps, push, run, up};
+use crate::orchestrator::{client, cp, down, exec, info, lifecycle, logs, ls, project, ps, push, run, up};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::process::ExitCode;
@@ -108,7 +108,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
     match cmd {
         StackCommand::Down(args) => down::run(&docker, name, target.model.as_ref(), &args.into()).await,
         StackCommand::Ps(args) => ps::run(&docker, name, &args.into()).await,
-        StackCommand::Logs(args) => logs_verb::run(&docker, name, &args.into()).await,
+        StackCommand::Logs(args) => logs::run(&docker, name, &args.into()).await,
         StackCommand::Exec(args) => exec::run(&docker, name, &args.into()).await,
         StackCommand::Start(args) => lifecycle::start(&docker, name, &args.into()).await,
         StackCommand::Stop(args) => lifecycle::stop(&docker, name, &args.into()).await,

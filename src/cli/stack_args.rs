@@ -1,7 +1,7 @@
 //! clap definitions of the Compose verbs' flags, mapped to the orchestrator's plain option structs (the
 //! orchestrator never sees clap).
 
-use crate::orchestrator::{cp, down, exec, info, lifecycle, logs_verb, ls, ps, push, run, up};
+use crate::orchestrator::{cp, down, exec, info, lifecycle, logs, ls, ps, push, run, up};
 use clap::Args;
 
 /// Flags of `cp`.
@@ -309,9 +309,9 @@ pub struct LogsArgs {
     pub services: Vec<String>,
 }
 
-impl From<LogsArgs> for logs_verb::LogsOptions {
+impl From<LogsArgs> for logs::LogsOptions {
     fn from(a: LogsArgs) -> Self {
-        logs_verb::LogsOptions {
+        logs::LogsOptions {
             follow: a.follow,
             timestamps: a.timestamps,
             tail: a.tail,

@@ -3,7 +3,7 @@
 
 use super::converge::{self, Replica};
 use super::events::ContainerEvent;
-use super::logs::{self, LineWriter, LogQuery, LogStyle, LogTarget};
+use super::log_stream::{self, LineWriter, LogQuery, LogStyle, LogTarget};
 use super::progress::Progress;
 use super::spec::ProjectSpec;
 use super::up::UpOptions;
@@ -144,7 +144,7 @@ fn spawn_logs(
                 since: (!replica.fresh && replica.running).then_some(now),
                 ..Default::default()
             };
-            tokio::spawn(logs::stream(
+            tokio::spawn(log_stream::stream(
                 docker.clone(),
                 target,
                 query,

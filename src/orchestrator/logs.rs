@@ -1,128 +1,111 @@
-//! Container log streams printed with coloured `name |` prefixes, one task per container.
+//! `logs`: the project's container logs, prefixed and coloured per service, optionally followed.
 
-use anyhow::Result;
-use bollard::container::LogOutput;
-use bollard::query_parameters::LogsOptionsBuilder;
+use super::log_stream::{self, LineWriter, LogQuery, LogStyle, LogTarget};
+use super::resources;
+use anyhow::{Context, Result};
 use bollard::Docker;
-use futures::StreamExt;
-use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex};
+use std::process::ExitCode;
 
-/// ANSI colours cycled over services, as `docker compose` does.
-const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
-
-/// How log lines are printed.
-#[derive(Debug, Clone)]
-pub struct LogStyle {
-    /// Colour the prefixes.
-    pub colour: bool,
-    /// Print the `name |` prefix.
-    pub prefix: bool,
-    /// Width the names are padded to.
-    pub width: usize,
-}
-
-impl LogStyle {
-    /// Style for the given container names; colour only on a terminal unless refused.
-    pub fn new<'a>(names: impl Iterator<Item = &'a str>, no_colour: bool, no_prefix: bool) -> Self {
-        let colour = !no_colour && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Self {
-            colour,
-            prefix: !no_prefix,
-            width: names.map(str::len).max().unwrap_or(0),
-        }
-    }
-}
-
-/// One container whose logs to stream.
-#[derive(Debug, Clone)]
-pub struct LogTarget {
-    /// Engine id.
-    pub id: String,
-    /// Name printed in the prefix.
-    pub name: String,
-    /// Index of the service, choosing its colour.
-    pub colour_index: usize,
-}
-
-/// What to ask the engine for.
+/// Flags of `logs`.
 #[derive(Debug, Clone, Default)]
-pub struct LogQuery {
-    /// Keep streaming.
+pub struct LogsOptions {
+    /// Follow log output.
     pub follow: bool,
-    /// Engine timestamps in front of each line.
+    /// Show timestamps.
     pub timestamps: bool,
-    /// Number of lines from the end, or "all".
-    pub tail: Option<String>,
-    /// Unix seconds to start from.
-    pub since: Option<i32>,
+    /// Number of lines to show from the end of the logs for each container ("all" for everything).
+    pub tail: String,
+    /// Show logs since a Unix timestamp (seconds) or a relative duration such as 42s, 5m, 1h.
+    pub since: Option<String>,
+    /// Produce monochrome output.
+    pub no_color: bool,
+    /// Don't print prefix in logs.
+    pub no_log_prefix: bool,
+    /// Index of the container if the service has multiple replicas.
+    pub index: Option<u32>,
+    /// Services (default: all).
+    pub services: Vec<String>,
 }
 
-/// Serialises whole lines on stdout across tasks.
-#[derive(Clone, Default)]
-pub struct LineWriter {
-    lock: Arc<Mutex<()>>,
+/// Parses `--since`: Unix seconds, or a duration before now (`10s`, `5m`, `2h`).
+pub fn parse_since(value: &str, now: i64) -> Result<i32> {
+    let secs = if let Ok(abs) = value.parse::<i64>() {
+        abs
+    } else {
+        let (num, unit) = value.split_at(value.len().saturating_sub(1));
+        let n: i64 = num
+            .parse()
+            .with_context(|| format!("--since {value:?}: expected Unix seconds or a duration like 10s, 5m, 2h"))?;
+        let mult = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            _ => anyhow::bail!("--since {value:?}: unit must be s, m or h"),
+        };
+        now - n * mult
+    };
+    i32::try_from(secs).with_context(|| format!("--since {value:?} is out of range"))
 }
 
-impl LineWriter {
-    fn print(&self, style: &LogStyle, target: &LogTarget, line: &str) {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = std::io::stdout().lock();
-        let _ = if !style.prefix {
-            writeln!(out, "{line}")
-        } else if style.colour {
-            let code = COLOURS[target.colour_index % COLOURS.len()];
-            writeln!(
-                out,
-                "\x1b[{code}m{:width$} |\x1b[0m {line}",
-                target.name,
-                width = style.width
-            )
-        } else {
-            writeln!(out, "{:width$} | {line}", target.name, width = style.width)
-        };
+/// Runs `logs`.
+pub async fn run(docker: &Docker, project: &str, args: &LogsOptions) -> Result<ExitCode> {
+    let mut list = resources::list_all_project_containers(docker, project).await?;
+    list.retain(|c| {
+        let (service, number) = resources::identity(c);
+        (args.services.is_empty() || args.services.contains(&service)) && args.index.is_none_or(|i| i == number)
+    });
+    list.sort_by_key(resources::identity);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let since = args.since.as_deref().map(|s| parse_since(s, now)).transpose()?;
+    let names: Vec<String> = list.iter().map(resources::display_name).collect();
+    let style = LogStyle::new(names.iter().map(String::as_str), args.no_color, args.no_log_prefix);
+    let mut services: Vec<String> = list.iter().map(|c| resources::identity(c).0).collect();
+    services.dedup();
+    let writer = LineWriter::default();
+    let tasks: Vec<_> = list
+        .iter()
+        .zip(names)
+        .map(|(c, name)| {
+            let service = resources::identity(c).0;
+            let colour_index = services.iter().position(|s| *s == service).unwrap_or(0);
+            let target = LogTarget {
+                id: c.id.clone().unwrap_or_default(),
+                name,
+                colour_index,
+            };
+            let query = LogQuery {
+                follow: args.follow,
+                timestamps: args.timestamps,
+                tail: Some(args.tail.clone()),
+                since,
+            };
+            tokio::spawn(log_stream::stream(
+                docker.clone(),
+                target,
+                query,
+                style.clone(),
+                writer.clone(),
+            ))
+        })
+        .collect();
+    for task in tasks {
+        task.await.context("log task failed")??;
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-/// Streams one container's logs until it ends (or the engine closes the stream).
-pub async fn stream(
-    docker: Docker,
-    target: LogTarget,
-    query: LogQuery,
-    style: LogStyle,
-    writer: LineWriter,
-) -> Result<()> {
-    let mut builder = LogsOptionsBuilder::new()
-        .stdout(true)
-        .stderr(true)
-        .follow(query.follow)
-        .timestamps(query.timestamps)
-        .tail(query.tail.as_deref().unwrap_or("all"));
-    if let Some(since) = query.since {
-        builder = builder.since(since);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_forms() {
+        assert_eq!(parse_since("1700000000", 0).unwrap(), 1_700_000_000);
+        assert_eq!(parse_since("5m", 1000).unwrap(), 700);
+        assert!(parse_since("5d", 1000).is_err());
+        assert!(parse_since("x", 1000).is_err());
     }
-    let mut logs = docker.logs(&target.id, Some(builder.build()));
-    let mut partial = String::new();
-    while let Some(chunk) = logs.next().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(err) => {
-                tracing::debug!(container = %target.name, error = %err, "log stream ended");
-                break;
-            }
-        };
-        let bytes = match chunk {
-            LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message } => message,
-            LogOutput::StdIn { .. } => continue,
-        };
-        partial.push_str(&String::from_utf8_lossy(&bytes));
-        while let Some(pos) = partial.find('\n') {
-            let line: String = partial.drain(..=pos).collect();
-            writer.print(&style, &target, line.trim_end_matches(['\n', '\r']));
-        }
-    }
-    if !partial.is_empty() {
-        writer.print(&style, &target, &partial);
-    }
-    Ok(())
 }

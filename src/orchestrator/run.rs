@@ -3,7 +3,7 @@
 use super::converge;
 use super::host_config;
 use super::labels;
-use super::logs::{self, LineWriter, LogQuery, LogStyle, LogTarget};
+use super::log_stream::{self, LineWriter, LogQuery, LogStyle, LogTarget};
 use super::plan;
 use super::progress::Progress;
 use super::resources;
@@ -124,7 +124,7 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunOptions) -> R
         prefix: false,
         width: 0,
     };
-    logs::stream(
+    log_stream::stream(
         docker.clone(),
         target,
         LogQuery {
