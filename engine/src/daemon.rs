@@ -80,11 +80,12 @@ async fn serve(config: EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(),
     engine.containers.recover().await?;
     let listener = tokio::net::UnixListener::bind(&socket).map_err(io(format!("binding {}", socket.display())))?;
     tracing::info!(socket = %socket.display(), "engine listening");
-    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(crate::api::service(engine));
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(crate::api::service(engine.clone()));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(io("serving the API"))?;
+    crate::health::save_pending(&engine).await;
     tracing::info!("engine stopped (containers keep running)");
     Ok(())
 }

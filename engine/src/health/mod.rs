@@ -26,6 +26,8 @@ const KEPT_RESULTS: usize = 5;
 pub struct HealthTable {
     states: Mutex<HashMap<String, Health>>,
     loops: Mutex<HashMap<String, AbortHandle>>,
+    /// What changed since the last save to the state database.
+    store: Arc<Store>,
 }
 
 impl HealthTable {
@@ -214,10 +216,16 @@ fn record(engine: &Engine, id: &str, spec: &HealthSpec, result: HealthcheckResul
     }
 }
 
+/// Saves every health change not saved yet; the daemon calls it once it has stopped serving, because the
+/// batched writer's last flush may not run before the runtime shuts down.
+pub async fn save_pending(engine: &Arc<Engine>) {
+    engine.containers.health().store.flush(engine).await;
+}
+
 /// Follows container events: starts loops on start, ends them on die/destroy; resumes running containers
 /// with their saved health.
 pub fn follow(engine: &Arc<Engine>) {
-    let store = Arc::new(Store::default());
+    let store = engine.containers.health().store.clone();
     store.spawn_writer(engine.clone());
     let mut rx = engine.containers.subscribe();
     let rows = engine.db.containers().unwrap_or_default();

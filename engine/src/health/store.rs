@@ -62,7 +62,7 @@ async fn terminated(term: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 impl Store {
-    async fn flush(&self, engine: &Arc<Engine>) {
+    pub(super) async fn flush(&self, engine: &Arc<Engine>) {
         let ids: Vec<String> = self.dirty.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
         if ids.is_empty() {
             return;
