@@ -312,6 +312,9 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
         out.insert(k, v);
     }
     *top = out;
+    if opts.normalize {
+        normalize::empty::omit_empty(doc);
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 pub mod casts;
 pub mod devices;
+pub mod empty;
 pub mod ports;
 pub mod resources;
 pub mod service;

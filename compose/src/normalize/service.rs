@@ -470,8 +470,11 @@ fn networks(svc: &mut Map<String, Value>) {
     if svc.contains_key("network_mode") {
         return;
     }
+    // No networks, or an empty list or mapping of them, is the default network (Compose tests the length).
     let nets = match svc.get("networks") {
         None | Some(Value::Null) => json!({"default": null}),
+        Some(Value::Array(a)) if a.is_empty() => json!({"default": null}),
+        Some(Value::Object(m)) if m.is_empty() => json!({"default": null}),
         Some(Value::Array(items)) => Value::Object(
             items
                 .iter()
