@@ -288,6 +288,7 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
         let loc = e.key_path.as_deref().and_then(|p| loaded.positions.find(p));
         e.at(loc)
     };
+    validate::conflicts::check_entries(&services).map_err(locate)?;
     if opts.normalize {
         for (name, svc) in services.iter_mut() {
             if let Value::Object(m) = svc {

@@ -5,18 +5,29 @@ use super::{scalar_string, string_list};
 use crate::error::{ErrorKind, LoadError, Result};
 use serde_json::{json, Map, Value};
 
-/// `count: all` is -1 and a count written as text is a number, as Compose stores them.
+/// `count: all` (any case) is -1 and a count written as text is a number, as Compose stores them. A request
+/// that names neither `count` nor `device_ids` asks for every device (-1); a count of 0 is not printed (Compose's
+/// field is a plain integer with `omitempty`).
 fn normalize_count(req: &mut Value) {
     let Value::Object(m) = req else { return };
     let n = match m.get("count") {
-        Some(Value::String(s)) if s == "all" => -1,
+        None if !m.contains_key("device_ids") => -1,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("all") => -1,
         Some(Value::String(s)) => match s.parse::<i64>() {
             Ok(n) => n,
             Err(_) => return,
         },
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(n) => n,
+            None => return,
+        },
         _ => return,
     };
-    m.insert("count".into(), json!(n));
+    if n == 0 {
+        m.shift_remove("count");
+    } else {
+        m.insert("count".into(), json!(n));
+    }
 }
 
 /// `gpus: all` becomes one request for every device; listed requests get their counts normalised.

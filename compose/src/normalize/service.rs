@@ -5,10 +5,8 @@ use super::ports::{normalize_long_port, parse_short_port};
 use super::units::{format_duration, parse_bytes, parse_duration};
 use super::volumes::short_to_long;
 use super::{label_mapping, scalar_string, shell_split, string_list, string_mapping, Context};
-use crate::dotenv;
 use crate::error::{ErrorKind, LoadError, Result};
 use serde_json::{json, Map, Value};
-use std::path::Path;
 
 fn err(path: &str, msg: impl Into<String>) -> LoadError {
     LoadError::new(ErrorKind::Value, msg).at_path(path)
@@ -18,7 +16,7 @@ fn err(path: &str, msg: impl Into<String>) -> LoadError {
 pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context) -> Result<()> {
     let base = format!("services.{name}");
     let p = |k: &str| format!("{base}.{k}");
-    environment(svc, ctx, &base)?;
+    super::env::environment(svc, ctx, &base)?;
     for key in ["command", "entrypoint"] {
         let v = match svc.get(key) {
             Some(Value::String(s)) => Value::Array(
@@ -50,12 +48,18 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
         let m = label_mapping(v, &p("sysctls"))?;
         svc.insert("sysctls".into(), Value::Object(m));
     }
-    if let Some(Value::Array(items)) = svc.get("expose") {
-        if let Some(i) = items.iter().position(|i| i.as_f64().is_some() && i.as_i64().is_none()) {
-            return Err(err(
-                &format!("{}[{i}]", p("expose")),
-                format!("unsupported expose value {}: expected a port or range", items[i]),
-            ));
+    // Lists Compose decodes as plain strings: an integer converts, a YAML float (`1.5`, `2.0`, `1e3`) does not.
+    for key in ["expose", "group_add"] {
+        if let Some(Value::Array(items)) = svc.get(key) {
+            if let Some(i) = items.iter().position(Value::is_f64) {
+                return Err(err(
+                    &format!("{}[{i}]", p(key)),
+                    format!(
+                        "unsupported value {}: expected a string or an integer, not a float",
+                        items[i]
+                    ),
+                ));
+            }
         }
     }
     for key in ["dns", "dns_search", "tmpfs", "expose", "dns_opt"] {
@@ -120,67 +124,6 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
     casts(svc);
     omit_zeros(svc);
     Ok(())
-}
-
-/// env_file (in order) then environment; bare keys take the project environment's value or null.
-fn environment(svc: &mut Map<String, Value>, ctx: &Context, base: &str) -> Result<()> {
-    let mut env = Map::new();
-    if let Some(files) = svc.shift_remove("env_file") {
-        for (path, required, raw) in env_files(&files) {
-            let p = Path::new(&path);
-            if !p.exists() {
-                if required {
-                    return Err(LoadError::new(ErrorKind::Io, format!("env file {path} not found"))
-                        .at_path(format!("{base}.env_file")));
-                }
-                continue;
-            }
-            let vars = if raw {
-                dotenv::read_raw(p)
-            } else {
-                dotenv::read_file(p, ctx.env)
-            };
-            for (k, v) in vars.map_err(|e| e.at_path(format!("{base}.env_file")))? {
-                env.insert(k, Value::String(v));
-            }
-        }
-    }
-    if let Some(v) = svc.get("environment") {
-        for (k, val) in string_mapping(v, &format!("{base}.environment"))? {
-            env.insert(k, val);
-        }
-    }
-    if env.is_empty() && !svc.contains_key("environment") {
-        return Ok(());
-    }
-    for (k, v) in env.iter_mut() {
-        if v.is_null() {
-            if let Some(s) = (ctx.env)(k) {
-                *v = Value::String(s);
-            }
-        }
-    }
-    svc.insert("environment".into(), Value::Object(env));
-    Ok(())
-}
-
-/// The (path, required, raw format) triples of an `env_file` value.
-pub fn env_files(v: &Value) -> Vec<(String, bool, bool)> {
-    let one = |i: &Value| match i {
-        Value::String(s) => Some((s.clone(), true, false)),
-        Value::Object(m) => m.get("path").and_then(Value::as_str).map(|p| {
-            (
-                p.to_owned(),
-                m.get("required").and_then(Value::as_bool).unwrap_or(true),
-                m.get("format").and_then(Value::as_str) == Some("raw"),
-            )
-        }),
-        _ => None,
-    };
-    match v {
-        Value::Array(items) => items.iter().filter_map(one).collect(),
-        other => one(other).into_iter().collect(),
-    }
 }
 
 fn build(b: &mut Value, ctx: &Context, path: &str) -> Result<()> {
@@ -264,8 +207,14 @@ fn ports(v: &Value, path: &str) -> Result<Value> {
         match item {
             Value::Object(m) => out.push(normalize_long_port(m)),
             other => {
-                let s = scalar_string(other).ok_or_else(|| err(&format!("{path}[{i}]"), "expected a port"))?;
-                out.extend(parse_short_port(&s).map_err(|e| err(&format!("{path}[{i}]"), e))?);
+                let ip = format!("{path}[{i}]");
+                let s = scalar_string(other).ok_or_else(|| err(&ip, "expected a port"))?;
+                let entries = parse_short_port(&s).map_err(|e| err(&ip, e))?;
+                // Container port 0 is no port: Compose reads it as a missing target.
+                if entries.iter().any(|e| e.get("target") == Some(&json!(0))) {
+                    return Err(err(&ip, format!("missing a target port: {s:?} maps container port 0")));
+                }
+                out.extend(entries);
             }
         }
     }
@@ -485,6 +434,21 @@ fn networks(svc: &mut Map<String, Value>) {
         Some(other) => other.clone(),
     };
     svc.insert("networks".into(), nets);
+    // Driver options are strings in Compose's model (numbers written as Go prints them).
+    let entries = svc.get_mut("networks").and_then(Value::as_object_mut);
+    for net in entries
+        .into_iter()
+        .flat_map(|m| m.values_mut())
+        .filter_map(Value::as_object_mut)
+    {
+        if let Some(Value::Object(o)) = net.get_mut("driver_opts") {
+            for v in o.values_mut() {
+                if let Some(s) = scalar_string(v) {
+                    *v = Value::String(s);
+                }
+            }
+        }
+    }
 }
 
 fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
