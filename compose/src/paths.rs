@@ -97,10 +97,19 @@ pub fn resolve_service(svc: &mut Map<String, Value>, base: &Path) {
                 }
                 _ => {}
             }
+            // The list form (`[name=path]`) is the same mapping; an entry without `=` stays for normalisation
+            // to refuse.
+            if let Some(ac @ Value::Array(_)) = get(b, "additional_contexts") {
+                if let Some(m) = crate::merge::to_mapping(ac, '=')
+                    .filter(|m| m.as_object().is_some_and(|m| m.values().all(|v| !v.is_null())))
+                {
+                    *ac = m;
+                }
+            }
             if let Some(Value::Object(ac)) = get(b, "additional_contexts") {
                 for v in ac.values_mut().map(untagged_mut) {
                     if let Value::String(s) = v {
-                        if !is_remote(s) && !s.contains(':') {
+                        if !s.is_empty() && !is_remote(s) && !s.contains(':') {
                             *s = absolutize(base, s);
                         }
                     }
@@ -123,12 +132,16 @@ pub fn resolve_service(svc: &mut Map<String, Value>, base: &Path) {
             resolve_key(w, "path", base);
         }
     }
-    if let Some(Value::Array(lf)) = get(svc, "label_file") {
-        for v in lf.iter_mut().map(untagged_mut) {
-            if let Value::String(s) = v {
-                *s = absolutize(base, s);
+    match get(svc, "label_file") {
+        Some(Value::String(s)) => *s = absolutize(base, s),
+        Some(Value::Array(lf)) => {
+            for v in lf.iter_mut().map(untagged_mut) {
+                if let Value::String(s) = v {
+                    *s = absolutize(base, s);
+                }
             }
         }
+        _ => {}
     }
 }
 

@@ -32,19 +32,20 @@ fn omitted(v: &Value, s: &Value) -> bool {
     branch(v, resolve(s)).get("properties").is_none()
 }
 
-fn walk(v: &mut Value, s: &Value) {
+/// `keep`: properties printed even when empty (the project's `services`, which Compose always prints).
+fn walk(v: &mut Value, s: &Value, keep: &[&str]) {
     let s = branch(v, resolve(s));
     match v {
         Value::Object(m) => {
             let props = s.get("properties");
             m.retain(|k, x| match props.and_then(|p| p.get(k)) {
                 Some(ps) => {
-                    walk(x, ps);
-                    !omitted(x, ps)
+                    walk(x, ps, &[]);
+                    keep.contains(&k.as_str()) || !omitted(x, ps)
                 }
                 None => {
                     if let Some(cs) = child(s, k) {
-                        walk(x, cs);
+                        walk(x, cs, &[]);
                     }
                     true
                 }
@@ -52,7 +53,7 @@ fn walk(v: &mut Value, s: &Value) {
         }
         Value::Array(a) => {
             if let Some(items) = s.get("items") {
-                a.iter_mut().for_each(|x| walk(x, items));
+                a.iter_mut().for_each(|x| walk(x, items, &[]));
             }
         }
         _ => {}
@@ -61,7 +62,7 @@ fn walk(v: &mut Value, s: &Value) {
 
 /// Leaves out the empty lists and mappings of a normalised document (see the module documentation).
 pub fn omit_empty(doc: &mut Value) {
-    walk(doc, schema());
+    walk(doc, schema(), &["services"]);
 }
 
 #[cfg(test)]
@@ -82,6 +83,9 @@ mod tests {
             "networks": {"n": {"ipam": {"config": []}, "labels": {}}},
             "x-top": {"empty": []}});
         omit_empty(&mut d);
+        let mut none = json!({"services": {}, "volumes": {}});
+        omit_empty(&mut none);
+        assert_eq!(none, json!({"services": {}}));
         assert_eq!(
             d,
             json!({"services": {"s": {

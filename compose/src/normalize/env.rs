@@ -66,3 +66,32 @@ pub fn env_files(v: &Value) -> Vec<(String, bool, bool)> {
         other => one(other).into_iter().collect(),
     }
 }
+
+/// `label_file`s (in order) read into `labels`, which win over them; the files are not printed. Bare keys in a
+/// label file have no value and are left out (Compose looks nothing up for labels).
+pub fn label_files(svc: &mut Map<String, Value>, base: &str) -> Result<()> {
+    let Some(files) = svc.shift_remove("label_file") else {
+        return Ok(());
+    };
+    let paths: Vec<String> = match &files {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    };
+    let at = format!("{base}.label_file");
+    let mut labels = Map::new();
+    for path in paths {
+        let p = Path::new(&path);
+        if !p.exists() {
+            return Err(LoadError::new(ErrorKind::Io, format!("label file {path} not found")).at_path(at));
+        }
+        for (k, v) in dotenv::read_file(p, &|_| None).map_err(|e| e.at_path(at.clone()))? {
+            labels.insert(k, Value::String(v));
+        }
+    }
+    if let Some(v) = svc.get("labels") {
+        labels.extend(super::label_mapping(v, &format!("{base}.labels"))?);
+    }
+    svc.insert("labels".into(), Value::Object(labels));
+    Ok(())
+}

@@ -17,6 +17,7 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
     let base = format!("services.{name}");
     let p = |k: &str| format!("{base}.{k}");
     super::env::environment(svc, ctx, &base)?;
+    super::env::label_files(svc, &base)?;
     for key in ["command", "entrypoint"] {
         let v = match svc.get(key) {
             Some(Value::String(s)) => Value::Array(
@@ -159,6 +160,20 @@ fn build(b: &mut Value, ctx: &Context, path: &str) -> Result<()> {
             };
             m.insert(key.into(), l);
         }
+    }
+    // Paths turned the list form into a mapping; what is left as a list has an entry without `=`.
+    if let Some(Value::Array(items)) = m.get("additional_contexts") {
+        let bad = items
+            .iter()
+            .position(|i| !i.as_str().is_some_and(|s| s.contains('=')))
+            .unwrap_or(0);
+        return Err(err(
+            &format!("{path}.additional_contexts[{bad}]"),
+            format!(
+                "invalid value {}: expected name=path",
+                items.get(bad).unwrap_or(&Value::Null)
+            ),
+        ));
     }
     if let Some(v) = m.get("secrets") {
         let r = file_refs(v, true, &format!("{path}.secrets"))?;
