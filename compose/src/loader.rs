@@ -248,6 +248,7 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
     let ctx = normalize::Context {
         project_name: &loaded.name,
         env: &lookup,
+        project_dir: &loaded.project_dir,
     };
     let locate = |e: LoadError| {
         let loc = e.key_path.as_deref().and_then(|p| loaded.positions.find(p));

@@ -395,7 +395,10 @@ fn apply_tag(v: Value, tag: Option<&Tag>) -> Value {
 
 /// Resolves a scalar the way yaml.v3 does when decoding into `interface{}`.
 fn resolve_scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
-    if is_core_tag(tag, "str") || style != TScalarStyle::Plain {
+    // A scalar tagged `!override`/`!reset` is not resolved by yaml.v3 (its tag is not a core one): Compose reads
+    // `command: !override null` as the string "null", and typed fields convert the text later.
+    let local_tag = tag.is_some_and(|t| t.handle == "!" && matches!(t.suffix.as_str(), "override" | "reset"));
+    if is_core_tag(tag, "str") || style != TScalarStyle::Plain || local_tag {
         return Value::String(text.to_owned());
     }
     match text {

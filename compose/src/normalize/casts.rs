@@ -145,6 +145,10 @@ pub fn casts(svc: &mut Map<String, Value>) {
                 }
                 _ => {}
             }
+            // A single limit of 0 is no single limit to Compose: it prints the soft/hard pair, both left out.
+            if v.as_i64() == Some(0) {
+                *v = json!({});
+            }
         }
     }
     if let Some(Value::Object(l)) = svc.get_mut("logging") {

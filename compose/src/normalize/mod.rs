@@ -19,6 +19,8 @@ pub struct Context<'a> {
     pub project_name: &'a str,
     /// Resolves variables of the project environment (process env over `.env`).
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The project directory: the build context of a service whose `context` was reset.
+    pub project_dir: &'a std::path::Path,
 }
 
 /// A scalar as the string Compose would print for it.

@@ -134,7 +134,9 @@ fn build(b: &mut Value, ctx: &Context, path: &str) -> Result<()> {
     let Value::Object(m) = b else {
         return Err(err(path, "expected a string (context) or a mapping"));
     };
-    m.entry("context").or_insert(json!("."));
+    // Paths gave every context its file's directory; one that is still missing was reset (`context: !reset`).
+    m.entry("context")
+        .or_insert_with(|| json!(ctx.project_dir.to_string_lossy()));
     if !m.contains_key("dockerfile_inline") {
         m.entry("dockerfile").or_insert(json!("Dockerfile"));
     }
@@ -524,6 +526,12 @@ fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
 fn develop(svc: &mut Map<String, Value>) {
     if let Some(Value::Array(watch)) = svc.get_mut("develop").and_then(|d| d.get_mut("watch")) {
         for w in watch.iter_mut().filter_map(Value::as_object_mut) {
+            // A single pattern is a list of one.
+            for key in ["ignore", "include"] {
+                if let Some(v @ Value::String(_)) = w.get_mut(key) {
+                    *v = Value::Array(vec![v.take()]);
+                }
+            }
             let exec = w.entry("exec").or_insert(json!({}));
             if let Value::Object(e) = exec {
                 e.entry("command").or_insert(Value::Null);
