@@ -4,7 +4,7 @@
 use crate::discover::{self, Source};
 use crate::error::{ErrorKind, LoadError, Result};
 use crate::positions::Positions;
-use crate::{extends, include, interpolate, merge, normalize, paths, profiles, unicity, validate, yaml};
+use crate::{extends, include, interpolate, merge, normalize, paths, profiles, typecast, unicity, validate, yaml};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -124,10 +124,12 @@ impl Session {
         }
         if self.opts.interpolate {
             let lookup = |k: &str| env.get(k).cloned();
-            interpolate::interpolate_tree(&mut doc, "", &lookup).map_err(|e| {
-                let loc = e.key_path.as_deref().and_then(|p| pos.nearest(p));
-                e.at(loc)
-            })?;
+            interpolate::interpolate_tree(&mut doc, "", &lookup)
+                .and_then(|()| typecast::cast_document(&mut doc))
+                .map_err(|e| {
+                    let loc = e.key_path.as_deref().and_then(|p| pos.nearest(p));
+                    e.at(loc)
+                })?;
         }
         unicity::enforce(&mut doc).map_err(|e| {
             let loc = e.key_path.as_deref().and_then(|p| pos.nearest(p));

@@ -102,6 +102,17 @@ pub fn check_services(services: &Map<String, Value>, doc: &Map<String, Value>) -
         ssh(svc, &at)?;
         health_test(svc, &at)?;
         watch_targets(svc, &at)?;
+        for (key, n) in [
+            ("scale", svc.get("scale")),
+            ("deploy.replicas", svc.get("deploy").and_then(|d| d.get("replicas"))),
+        ] {
+            if let Some(n) = n.and_then(Value::as_i64).filter(|n| *n < 0) {
+                return Err(refuse(
+                    format!("{at}.{key}"),
+                    format!("must be greater than or equal to 0, got {n}"),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -135,6 +146,41 @@ pub fn check_entries(services: &Map<String, Value>) -> Result<()> {
         let at = format!("services.{name}");
         targets(svc, &at)?;
         device_requests(svc, &at)?;
+        decodable(svc, &at)?;
+    }
+    Ok(())
+}
+
+/// Values Compose's typed model cannot hold: a negative count in an unsigned field, a fractional file mode.
+fn decodable(svc: &Map<String, Value>, at: &str) -> Result<()> {
+    const UNSIGNED: [&[&str]; 5] = [
+        &["deploy", "restart_policy", "max_attempts"],
+        &["deploy", "update_config", "parallelism"],
+        &["deploy", "rollback_config", "parallelism"],
+        &["deploy", "placement", "max_replicas_per_node"],
+        &["healthcheck", "retries"],
+    ];
+    for path in UNSIGNED {
+        let v = svc
+            .get(path[0])
+            .and_then(|first| path[1..].iter().try_fold(first, |v, k| v.get(*k)));
+        if let Some(n) = v.and_then(Value::as_i64).filter(|n| *n < 0) {
+            return Err(refuse(
+                format!("{at}.{}", path.join(".")),
+                format!("{n} is negative: expected a count from 0"),
+            ));
+        }
+    }
+    for key in ["secrets", "configs"] {
+        let Some(Value::Array(refs)) = svc.get(key) else {
+            continue;
+        };
+        if let Some(i) = refs.iter().position(|r| r.get("mode").is_some_and(Value::is_f64)) {
+            return Err(refuse(
+                format!("{at}.{key}[{i}].mode"),
+                "a file mode is an integer (octal when written as text), not a fraction",
+            ));
+        }
     }
     Ok(())
 }
