@@ -5,7 +5,7 @@ use crate::error::{ErrorKind, LoadError, Result};
 use crate::loader::Session;
 use crate::merge::merge;
 use crate::paths::{absolutize, resolve_service};
-use crate::yaml::{mark, tag_of, untagged, untagged_mut, OVERRIDE_MARK};
+use crate::yaml::{is_reset, mark, tag_of, untagged, untagged_mut, OVERRIDE_MARK};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -56,7 +56,7 @@ fn resolve(
         )
         .at_path(&at)
     })?;
-    let Some(ext) = svc.get("extends").map(untagged) else {
+    let Some(ext) = svc.get("extends").filter(|e| !is_reset(e)).map(untagged) else {
         return Ok(svc.clone());
     };
     let key = (file.to_path_buf(), name.to_owned());
@@ -72,8 +72,12 @@ fn resolve(
     let (base_name, other_file) = match ext {
         Value::String(b) => (b.clone(), None),
         Value::Object(m) => (
-            m.get("service").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            m.get("file").and_then(Value::as_str).map(str::to_owned),
+            m.get("service")
+                .map(untagged)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            m.get("file").map(untagged).and_then(Value::as_str).map(str::to_owned),
         ),
         _ => {
             return Err(LoadError::new(

@@ -2,7 +2,7 @@
 //! against the directory their file is relative to.
 
 use crate::normalize::volumes::{is_host_path, parse_short_volume};
-use crate::yaml::untagged_mut;
+use crate::yaml::{is_reset, untagged_mut};
 use serde_json::{Map, Value};
 use std::path::{Component, Path, PathBuf};
 
@@ -74,9 +74,10 @@ pub fn resolve_document(doc: &mut Value, base: &Path) {
     }
 }
 
-/// `m[key]`, seen through an `!override` marker (this stage runs on each file before merging).
+/// `m[key]`, seen through an `!override` marker (this stage runs on each file before merging); a `!reset` value
+/// is no value.
 fn get<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Value> {
-    m.get_mut(key).map(untagged_mut)
+    m.get_mut(key).filter(|v| !is_reset(v)).map(untagged_mut)
 }
 
 fn resolve_key(m: &mut Map<String, Value>, key: &str, base: &Path) {

@@ -79,6 +79,11 @@ pub fn untagged_mut(v: &mut Value) -> &mut Value {
     v
 }
 
+/// Whether `v` is a `!reset` marker (a value the merge removes; stages before it treat it as absent).
+pub fn is_reset(v: &Value) -> bool {
+    matches!(tag_of(v), Some((RESET_MARK, _)))
+}
+
 /// The value under an `!override` marker, or the value itself (see [`untagged_mut`]).
 pub fn untagged(v: &Value) -> &Value {
     match tag_of(v) {

@@ -222,7 +222,18 @@ fn ports(v: &Value, path: &str) -> Result<Value> {
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         match item {
-            Value::Object(m) => out.push(normalize_long_port(m)),
+            Value::Object(m) => {
+                // Compose parses the address of a long-syntax port (no brackets, not empty).
+                if let Some(ip) = m.get("host_ip").and_then(Value::as_str) {
+                    if ip.parse::<std::net::IpAddr>().is_err() {
+                        return Err(err(
+                            &format!("{path}[{i}].host_ip"),
+                            format!("invalid IP address {ip:?}"),
+                        ));
+                    }
+                }
+                out.push(normalize_long_port(m))
+            }
             other => {
                 let ip = format!("{path}[{i}]");
                 let s = scalar_string(other).ok_or_else(|| err(&ip, "expected a port"))?;
