@@ -129,7 +129,11 @@ pub fn resolve_service(svc: &mut Map<String, Value>, base: &Path) {
     }
     let develop = get(svc, "develop").and_then(Value::as_object_mut);
     if let Some(Value::Array(watch)) = develop.and_then(|d| get(d, "watch")) {
+        // A blank path stays blank, for the checks to refuse (Compose cannot resolve it).
         for w in watch.iter_mut().map(untagged_mut).filter_map(Value::as_object_mut) {
+            if get(w, "path").and_then(|p| p.as_str()) == Some("") {
+                continue;
+            }
             resolve_key(w, "path", base);
         }
     }

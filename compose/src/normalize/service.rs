@@ -121,7 +121,7 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
         networks(svc);
     }
     depends_on(svc, &p("depends_on"))?;
-    develop(svc);
+    develop(svc, &p("develop"))?;
     casts(svc);
     omit_zeros(svc);
     Ok(())
@@ -534,9 +534,16 @@ fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
     Ok(())
 }
 
-fn develop(svc: &mut Map<String, Value>) {
+fn develop(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
     if let Some(Value::Array(watch)) = svc.get_mut("develop").and_then(|d| d.get_mut("watch")) {
-        for w in watch.iter_mut().filter_map(Value::as_object_mut) {
+        for (i, w) in watch
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, w)| Some((i, w.as_object_mut()?)))
+        {
+            if let Some(exec) = w.get_mut("exec") {
+                hook(exec, &format!("{path}.watch[{i}].exec"))?;
+            }
             // A single pattern is a list of one.
             for key in ["ignore", "include"] {
                 if let Some(v @ Value::String(_)) = w.get_mut(key) {
@@ -549,6 +556,7 @@ fn develop(svc: &mut Map<String, Value>) {
             }
         }
     }
+    Ok(())
 }
 
 /// `src[:dst[:perm]]` to `{source, target, permissions}`.
@@ -587,17 +595,24 @@ fn hooks(svc: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
         return Ok(());
     };
     for (i, h) in items.iter_mut().enumerate() {
-        if let Some(Value::String(c)) = h.get("command") {
-            let words = shell_split(c).map_err(|e| err(&format!("{path}[{i}].command"), e))?;
-            if let Value::Object(m) = h {
-                m.insert("command".into(), json!(words));
-            }
+        hook(h, &format!("{path}[{i}]"))?;
+    }
+    Ok(())
+}
+
+/// One hook (`post_start`/`pre_stop` entries, a watch trigger's `exec`): a command line as words, the
+/// environment as a mapping.
+fn hook(h: &mut Value, path: &str) -> Result<()> {
+    if let Some(Value::String(c)) = h.get("command") {
+        let words = shell_split(c).map_err(|e| err(&format!("{path}.command"), e))?;
+        if let Value::Object(m) = h {
+            m.insert("command".into(), json!(words));
         }
-        if let Some(env) = h.get("environment").cloned() {
-            let m = string_mapping(&env, &format!("{path}[{i}].environment"))?;
-            if let Value::Object(hm) = h {
-                hm.insert("environment".into(), Value::Object(m));
-            }
+    }
+    if let Some(env) = h.get("environment").cloned() {
+        let m = string_mapping(&env, &format!("{path}.environment"))?;
+        if let Value::Object(hm) = h {
+            hm.insert("environment".into(), Value::Object(m));
         }
     }
     Ok(())

@@ -147,6 +147,16 @@ pub fn check_entries(services: &Map<String, Value>) -> Result<()> {
         targets(svc, &at)?;
         device_requests(svc, &at)?;
         decodable(svc, &at)?;
+        let watch = svc
+            .get("develop")
+            .and_then(|d| d.get("watch"))
+            .and_then(Value::as_array);
+        if let Some(i) = watch.and_then(|w| w.iter().position(|t| t.get("path").and_then(Value::as_str) == Some(""))) {
+            return Err(refuse(
+                format!("{at}.develop.watch[{i}].path"),
+                "the path to watch cannot be blank",
+            ));
+        }
     }
     Ok(())
 }
