@@ -102,6 +102,7 @@ pub fn check_services(services: &Map<String, Value>, doc: &Map<String, Value>) -
         ssh(svc, &at)?;
         health_test(svc, &at)?;
         watch_targets(svc, &at)?;
+        tmpfs_targets(svc, &at)?;
         for (key, n) in [
             ("scale", svc.get("scale")),
             ("deploy.replicas", svc.get("deploy").and_then(|d| d.get("replicas"))),
@@ -112,6 +113,29 @@ pub fn check_services(services: &Map<String, Value>, doc: &Map<String, Value>) -
                     format!("must be greater than or equal to 0, got {n}"),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// A mount target cannot also be a `tmpfs:` path (the engine would mount twice at one place).
+fn tmpfs_targets(svc: &Map<String, Value>, at: &str) -> Result<()> {
+    let (Some(Value::Array(vols)), Some(Value::Array(tmpfs))) = (svc.get("volumes"), svc.get("tmpfs")) else {
+        return Ok(());
+    };
+    let paths: Vec<&str> = tmpfs
+        .iter()
+        .map(|t| t.as_str().and_then(|s| s.split(':').next()).unwrap_or_default())
+        .collect();
+    for (i, v) in vols.iter().enumerate() {
+        let Some(t) = v.get("target").and_then(Value::as_str) else {
+            continue;
+        };
+        if let Some(j) = paths.iter().position(|p| *p == t) {
+            return Err(refuse(
+                format!("{at}.volumes[{i}]"),
+                format!("target {t} already mounted as {at}.tmpfs[{j}]"),
+            ));
         }
     }
     Ok(())
