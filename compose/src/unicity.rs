@@ -10,7 +10,7 @@
 
 use crate::error::{ErrorKind, LoadError, Result};
 use crate::normalize::volumes::parse_short_volume;
-use crate::yaml::{tag_of, untagged_mut, RESET_MARK};
+use crate::yaml::{tag_of, untagged, untagged_mut, RESET_MARK};
 use serde_json::{Map, Value};
 
 #[derive(Clone, Copy)]
@@ -73,18 +73,27 @@ fn odd(v: Option<&Value>) -> String {
     v.map_or_else(|| "%!(<nil>)".to_owned(), |v| format!("%!({v})"))
 }
 
-/// The key of one entry; None keeps the entry as it is (the schema judges its type).
+/// The key of one entry; None keeps the entry as it is (the schema judges its type). The fields of a mapping are
+/// read through `!override` markers.
 fn key_of(kind: Key, v: &Value, path: &str) -> Result<Option<String>> {
     let text = v.as_str();
+    let plain;
+    let v = match v {
+        Value::Object(m) => {
+            plain = Value::Object(m.iter().map(|(k, x)| (k.clone(), untagged(x).clone())).collect());
+            &plain
+        }
+        other => other,
+    };
     let key = match (kind, v) {
         (Key::Pair, Value::String(s)) => s.split_once('=').map_or(s.as_str(), |(k, _)| k).to_owned(),
         (Key::Volume, Value::String(s)) => match parse_short_volume(s) {
             Ok(sv) => sv.target,
             Err(_) => return Ok(None),
         },
-        (Key::Volume | Key::Device, Value::Object(m)) => match m.get("target").and_then(Value::as_str) {
-            Some(t) => t.to_owned(),
-            None => return Err(refuse(path, "missing a mount target (`target:`)".into())),
+        (Key::Volume | Key::Device, Value::Object(m)) => match m.get("target") {
+            Some(Value::String(t)) => t.clone(),
+            _ => return Err(refuse(path, "missing a mount target (`target:`)".into())),
         },
         (Key::Device, Value::String(s)) => s.split(':').nth(1).unwrap_or(s).to_owned(),
         (Key::Mount(dir), Value::String(s)) => format!("{dir}/{s}"),
@@ -115,9 +124,9 @@ fn key_of(kind: Key, v: &Value, path: &str) -> Result<Option<String>> {
             let protocol = m.get("protocol").and_then(Value::as_str).unwrap_or("tcp");
             format!("{host}:{published}:{target}/{protocol}")
         }
-        (Key::EnvFile, Value::Object(m)) => match m.get("path").and_then(Value::as_str) {
-            Some(p) => p.to_owned(),
-            None => return Err(refuse(path, "the env file's `path` is missing".into())),
+        (Key::EnvFile, Value::Object(m)) => match m.get("path") {
+            Some(Value::String(p)) => p.clone(),
+            _ => return Err(refuse(path, "the env file's `path` is missing".into())),
         },
         _ => return Ok(text.map(str::to_owned)),
     };

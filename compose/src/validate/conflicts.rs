@@ -113,6 +113,15 @@ pub fn check_services(services: &Map<String, Value>, doc: &Map<String, Value>) -
                     format!("must be greater than or equal to 0, got {n}"),
                 ));
             }
+            // Replicas would all need the one name.
+            if n.and_then(Value::as_i64).is_some_and(|n| n > 1) && svc.contains_key("container_name") {
+                return Err(refuse(
+                    format!("{at}.{key}"),
+                    format!(
+                        "more than one replica of {name:?} with a fixed container_name: container names must be unique"
+                    ),
+                ));
+            }
         }
     }
     Ok(())
