@@ -24,7 +24,11 @@ pub fn cast_bool(m: &mut Map<String, Value>, key: &str) {
 pub fn cast_int(m: &mut Map<String, Value>, key: &str) {
     let n = match m.get(key) {
         Some(Value::String(s)) => s.parse::<i64>().ok(),
-        Some(Value::Number(n)) if !n.is_i64() && !n.is_u64() => n.as_f64().map(|f| f.trunc() as i64),
+        // Go's conversion of a float beyond int64 gives its minimum (amd64), which Compose then prints.
+        Some(Value::Number(n)) if !n.is_i64() && !n.is_u64() => {
+            n.as_f64()
+                .map(|f| if f.abs() < 9.2e18 { f.trunc() as i64 } else { i64::MIN })
+        }
         _ => None,
     };
     if let Some(n) = n {

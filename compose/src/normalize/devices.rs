@@ -65,6 +65,25 @@ pub fn gpus(svc: &mut Map<String, Value>) {
     }
 }
 
+/// A generic resource's `discrete_resource_spec` always prints `kind` and `value` (Compose's structure has no
+/// `omitempty` on them).
+pub fn generic_resources(svc: &mut Map<String, Value>) {
+    let Some(Value::Object(res)) = svc.get_mut("deploy").and_then(|d| d.get_mut("resources")) else {
+        return;
+    };
+    for side in ["limits", "reservations"] {
+        let Some(Value::Array(items)) = res.get_mut(side).and_then(|r| r.get_mut("generic_resources")) else {
+            continue;
+        };
+        for spec in items.iter_mut().filter_map(|i| i.get_mut("discrete_resource_spec")) {
+            if let Value::Object(m) = spec {
+                m.entry("kind").or_insert(json!(""));
+                m.entry("value").or_insert(json!(0));
+            }
+        }
+    }
+}
+
 /// Block IO: rates in bytes (as text), and the per-device entries keyed `Path`/`Rate`/`Weight` as Compose prints
 /// them (its Go structs carry no JSON names for these).
 pub fn blkio(svc: &mut Map<String, Value>, path: &str) -> Result<()> {

@@ -28,17 +28,18 @@ fn is_empty_collection(v: &Value) -> bool {
     }
 }
 
-/// Whether property value `v` of schema `s` is an empty list or mapping Compose leaves out.
+/// Whether property value `v` of schema `s` is an empty list or mapping, or a null, that Compose leaves out (a
+/// null structure is a nil pointer to it).
 fn omitted(v: &Value, s: &Value) -> bool {
-    if !is_empty_collection(v) || s.get("$ref").and_then(Value::as_str) == Some(COMMAND) {
+    if s.get("$ref").and_then(Value::as_str) == Some(COMMAND) {
         return false;
     }
-    branch(v, resolve(s)).get("properties").is_none()
+    v.is_null() || is_empty_collection(v) && branch(v, resolve(s)).get("properties").is_none()
 }
 
 /// Zero-valued fields Compose prints, by the collection or structure that holds them (`services` for a service's
 /// own fields, `secrets` for a service's secret references, `networks` for a network...).
-const KEEP: [(&str, &str); 22] = [
+const KEEP: [(&str, &str); 23] = [
     ("services", "init"),
     ("services", "attach"),
     ("services", "scale"),
@@ -60,6 +61,7 @@ const KEEP: [(&str, &str); 22] = [
     ("networks", "enable_ipv6"),
     ("watch", "path"),
     ("watch", "action"),
+    ("discrete_resource_spec", "kind"),
     ("discrete_resource_spec", "value"),
 ];
 

@@ -4,6 +4,7 @@ pub mod casts;
 pub mod devices;
 pub mod empty;
 pub mod env;
+pub mod hooks;
 pub mod ports;
 pub mod resources;
 pub mod service;

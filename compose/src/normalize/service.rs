@@ -99,9 +99,10 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
     }
     devices(svc, &p("devices"))?;
     super::devices::gpus(svc);
+    super::devices::generic_resources(svc);
     super::devices::blkio(svc, &p("blkio_config"))?;
     for key in ["post_start", "pre_stop"] {
-        hooks(svc, key, &p(key))?;
+        super::hooks::hooks(svc, key, &p(key))?;
     }
     if let Some(v) = svc.get("group_add") {
         let l = string_list(v);
@@ -121,7 +122,7 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
         networks(svc);
     }
     depends_on(svc, &p("depends_on"))?;
-    develop(svc, &p("develop"))?;
+    super::hooks::develop(svc, &p("develop"))?;
     casts(svc);
     omit_zeros(svc);
     Ok(())
@@ -534,31 +535,6 @@ fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
     Ok(())
 }
 
-fn develop(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
-    if let Some(Value::Array(watch)) = svc.get_mut("develop").and_then(|d| d.get_mut("watch")) {
-        for (i, w) in watch
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, w)| Some((i, w.as_object_mut()?)))
-        {
-            if let Some(exec) = w.get_mut("exec") {
-                hook(exec, &format!("{path}.watch[{i}].exec"))?;
-            }
-            // A single pattern is a list of one.
-            for key in ["ignore", "include"] {
-                if let Some(v @ Value::String(_)) = w.get_mut(key) {
-                    *v = Value::Array(vec![v.take()]);
-                }
-            }
-            let exec = w.entry("exec").or_insert(json!({}));
-            if let Value::Object(e) = exec {
-                e.entry("command").or_insert(Value::Null);
-            }
-        }
-    }
-    Ok(())
-}
-
 /// `src[:dst[:perm]]` to `{source, target, permissions}`.
 fn devices(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
     let Some(Value::Array(items)) = svc.get("devices") else {
@@ -586,34 +562,5 @@ fn devices(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
         }
     }
     svc.insert("devices".into(), Value::Array(out));
-    Ok(())
-}
-
-/// Hook commands given as a string become argument lists.
-fn hooks(svc: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
-    let Some(Value::Array(items)) = svc.get_mut(key) else {
-        return Ok(());
-    };
-    for (i, h) in items.iter_mut().enumerate() {
-        hook(h, &format!("{path}[{i}]"))?;
-    }
-    Ok(())
-}
-
-/// One hook (`post_start`/`pre_stop` entries, a watch trigger's `exec`): a command line as words, the
-/// environment as a mapping.
-fn hook(h: &mut Value, path: &str) -> Result<()> {
-    if let Some(Value::String(c)) = h.get("command") {
-        let words = shell_split(c).map_err(|e| err(&format!("{path}.command"), e))?;
-        if let Value::Object(m) = h {
-            m.insert("command".into(), json!(words));
-        }
-    }
-    if let Some(env) = h.get("environment").cloned() {
-        let m = string_mapping(&env, &format!("{path}.environment"))?;
-        if let Value::Object(hm) = h {
-            hm.insert("environment".into(), Value::Object(m));
-        }
-    }
     Ok(())
 }
