@@ -148,7 +148,7 @@ fn unmapped_attributes_warn_with_file_line_and_key() {
     for (key, attr) in [
         ("services.db.ulimits", "ulimits:"),
         ("services.api.stop_signal", "stop_signal:"),
-        ("services.api.container_name", "container_name:"),
+        ("services.db.container_name", "container_name:"),
     ] {
         let line = text.lines().position(|l| l.trim_start().starts_with(attr)).unwrap() + 1;
         let want = format!("{}:{line}:", file.display());

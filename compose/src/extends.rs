@@ -5,6 +5,7 @@ use crate::error::{ErrorKind, LoadError, Result};
 use crate::loader::Session;
 use crate::merge::merge;
 use crate::paths::{absolutize, resolve_service};
+use crate::yaml::{is_reset, mark, tag_of, untagged, untagged_mut, OVERRIDE_MARK};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -12,21 +13,29 @@ use std::path::{Path, PathBuf};
 /// Resolves `extends` of every service of `doc` (read from `file`).
 /// Relative `extends.file` paths resolve against `dir`, the working directory of `file`.
 pub fn apply(s: &mut Session, doc: &mut Value, file: &Path, dir: &Path, env: &IndexMap<String, String>) -> Result<()> {
-    let Some(Value::Object(services)) = doc.get("services") else {
+    // `!override` markers (on `services`, a service, `extends`) are seen through, and kept on the resolved
+    // service so that merging with the earlier files still replaces it.
+    let Some(Value::Object(services)) = untagged_mut(doc).get_mut("services").map(untagged_mut) else {
         return Ok(());
     };
-    let services = services.clone();
-    let mut resolved = Map::new();
-    for name in services.keys() {
+    let overridden: Vec<String> = services
+        .iter()
+        .filter(|(_, v)| matches!(tag_of(v), Some((OVERRIDE_MARK, _))))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let plain: Map<String, Value> = services.iter().map(|(k, v)| (k.clone(), untagged(v).clone())).collect();
+    for name in plain.keys() {
         let mut chain = Vec::new();
-        let svc = resolve(s, name, &services, (file, dir), env, &mut chain).map_err(|e| {
+        let svc = resolve(s, name, &plain, (file, dir), env, &mut chain).map_err(|e| {
             let loc = e.key_path.as_deref().and_then(|p| s.positions.find_in(file, p));
             e.at(loc)
         })?;
-        resolved.insert(name.clone(), svc);
-    }
-    if let Some(m) = doc.as_object_mut() {
-        m.insert("services".into(), Value::Object(resolved));
+        let svc = if overridden.contains(name) {
+            mark(OVERRIDE_MARK, svc)
+        } else {
+            svc
+        };
+        services.insert(name.clone(), svc);
     }
     Ok(())
 }
@@ -47,7 +56,7 @@ fn resolve(
         )
         .at_path(&at)
     })?;
-    let Some(ext) = svc.get("extends") else {
+    let Some(ext) = svc.get("extends").filter(|e| !is_reset(e)).map(untagged) else {
         return Ok(svc.clone());
     };
     let key = (file.to_path_buf(), name.to_owned());
@@ -63,8 +72,12 @@ fn resolve(
     let (base_name, other_file) = match ext {
         Value::String(b) => (b.clone(), None),
         Value::Object(m) => (
-            m.get("service").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            m.get("file").and_then(Value::as_str).map(str::to_owned),
+            m.get("service")
+                .map(untagged)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            m.get("file").map(untagged).and_then(Value::as_str).map(str::to_owned),
         ),
         _ => {
             return Err(LoadError::new(
@@ -81,10 +94,11 @@ fn resolve(
             let other = s
                 .parse_file(&Source::File(path.clone()), env)
                 .map_err(|e| e.at_path(format!("{at}.extends.file")))?;
-            let other_services = other
+            let other_services = untagged(&other)
                 .get("services")
+                .map(untagged)
                 .and_then(Value::as_object)
-                .cloned()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), untagged(v).clone())).collect())
                 .unwrap_or_default();
             let other_dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
             let mut b = resolve(s, &base_name, &other_services, (&path, &other_dir), env, chain)?;

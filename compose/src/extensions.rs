@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 const MARK: &str = "^x-";
 
-fn resolve(s: &Value) -> &Value {
+/// `s` with its `$ref`s followed.
+pub(crate) fn resolve(s: &Value) -> &Value {
     let mut s = s;
     for _ in 0..16 {
         match s.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
@@ -32,7 +33,7 @@ fn type_fits(v: &Value, s: &Value) -> bool {
 }
 
 /// The branch of a `oneOf`/`anyOf` schema that has the shape of `v`.
-fn branch<'s>(v: &Value, s: &'s Value) -> &'s Value {
+pub(crate) fn branch<'s>(v: &Value, s: &'s Value) -> &'s Value {
     for key in ["oneOf", "anyOf"] {
         if let Some(Value::Array(bs)) = s.get(key) {
             return bs.iter().map(resolve).find(|b| type_fits(v, b)).unwrap_or(s);
@@ -41,7 +42,8 @@ fn branch<'s>(v: &Value, s: &'s Value) -> &'s Value {
     s
 }
 
-fn child<'s>(s: &'s Value, key: &str) -> Option<&'s Value> {
+/// The schema of `key` inside an object of schema `s` (a property, or a pattern entry other than `x-`).
+pub(crate) fn child<'s>(s: &'s Value, key: &str) -> Option<&'s Value> {
     if let Some(p) = s.get("properties").and_then(|p| p.get(key)) {
         return Some(p);
     }

@@ -1,7 +1,7 @@
 //! The Compose model: file discovery, YAML, interpolation, merge, validation, canonical output and the dependency graph.
 //!
-//! Stages, one module each: [`discover`] → [`yaml`] → [`interpolate`] (with [`dotenv`]) → [`validate::schema`]
-//! → [`include`] → [`extends`] → [`paths`] → [`merge`] → [`profiles`] → [`normalize`] → [`validate::semantic`]
+//! Stages, one module each: [`discover`] → [`yaml`] → [`interpolate`] (with [`dotenv`], [`typecast`]) → [`unicity`]
+//! → [`validate::schema`] → [`include`] → [`extends`] → [`paths`] → [`merge`] → [`profiles`] → [`normalize`] → [`validate::semantic`]
 //! → [`graph`] → [`model`] / [`output`].
 
 #![warn(missing_docs)]
@@ -23,6 +23,8 @@ pub mod output;
 pub mod paths;
 pub mod positions;
 pub mod profiles;
+pub mod typecast;
+pub mod unicity;
 pub mod validate;
 pub mod yaml;
 

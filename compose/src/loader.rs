@@ -4,7 +4,7 @@
 use crate::discover::{self, Source};
 use crate::error::{ErrorKind, LoadError, Result};
 use crate::positions::Positions;
-use crate::{extends, include, interpolate, merge, normalize, paths, profiles, validate, yaml};
+use crate::{extends, include, interpolate, merge, normalize, paths, profiles, typecast, unicity, validate, yaml};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -124,12 +124,17 @@ impl Session {
         }
         if self.opts.interpolate {
             let lookup = |k: &str| env.get(k).cloned();
-            interpolate::interpolate_tree(&mut doc, "", &lookup).map_err(|e| {
-                let loc = e.key_path.as_deref().and_then(|p| pos.nearest(p));
-                e.at(loc)
-            })?;
+            interpolate::interpolate_tree(&mut doc, "", &lookup)
+                .and_then(|()| typecast::cast_document(&mut doc))
+                .map_err(|e| {
+                    let loc = e.key_path.as_deref().and_then(|p| pos.nearest(p));
+                    e.at(loc)
+                })?;
         }
-        dedupe_lists(&mut doc);
+        unicity::enforce(&mut doc).map_err(|e| {
+            let loc = e.key_path.as_deref().and_then(|p| pos.nearest(p));
+            e.at(loc)
+        })?;
         validate::schema::validate_document(&doc, &pos)?;
         self.positions.push(pos);
         Ok(doc)
@@ -152,44 +157,6 @@ impl Session {
         extends::apply(self, &mut doc, &file, base_dir, env)?;
         paths::resolve_document(&mut doc, base_dir);
         Ok(doc)
-    }
-}
-
-/// Service lists Compose de-duplicates before it validates (so `cap_add: [A, A]` is `[A]`, not an error).
-const DEDUPED: [&str; 14] = [
-    "cap_add",
-    "cap_drop",
-    "dns",
-    "dns_opt",
-    "dns_search",
-    "tmpfs",
-    "profiles",
-    "expose",
-    "links",
-    "ports",
-    "volumes",
-    "sysctls",
-    "labels",
-    "environment",
-];
-
-fn dedupe_lists(doc: &mut Value) {
-    let Some(Value::Object(services)) = doc.get_mut("services") else {
-        return;
-    };
-    for svc in services.values_mut().filter_map(Value::as_object_mut) {
-        for key in DEDUPED {
-            if let Some(Value::Array(items)) = svc.get_mut(key) {
-                let mut seen: Vec<Value> = Vec::new();
-                items.retain(|i| {
-                    let dup = seen.contains(i);
-                    if !dup {
-                        seen.push(i.clone());
-                    }
-                    !dup
-                });
-            }
-        }
     }
 }
 
@@ -283,11 +250,13 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
     let ctx = normalize::Context {
         project_name: &loaded.name,
         env: &lookup,
+        project_dir: &loaded.project_dir,
     };
     let locate = |e: LoadError| {
         let loc = e.key_path.as_deref().and_then(|p| loaded.positions.find(p));
         e.at(loc)
     };
+    validate::conflicts::check_entries(&services).map_err(locate)?;
     if opts.normalize {
         for (name, svc) in services.iter_mut() {
             if let Value::Object(m) = svc {
@@ -312,6 +281,9 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
         out.insert(k, v);
     }
     *top = out;
+    if opts.normalize {
+        normalize::empty::omit_empty(doc);
+    }
     Ok(())
 }
 

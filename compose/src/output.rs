@@ -48,12 +48,22 @@ fn sorted(v: &Value) -> Value {
 }
 
 /// The document as `config` prints it in `format`, keys in Compose's order. Compose's JSON leaves out what
-/// its YAML shows: top-level `models` and `x-` extensions below the top level.
+/// its YAML shows: top-level `models` and `x-` extensions below the top level. Neither prints a network's
+/// `ipam.options` (Compose's model has no such field; berth keeps them in the model and passes them on).
 pub fn printable(doc: &Value, format: Format) -> Value {
-    if format == Format::Yaml {
-        return canonical_order(doc);
-    }
     let mut d = doc.clone();
+    if let Some(Value::Object(nets)) = d.get_mut("networks") {
+        for ipam in nets
+            .values_mut()
+            .filter_map(|n| n.get_mut("ipam"))
+            .filter_map(Value::as_object_mut)
+        {
+            ipam.shift_remove("options");
+        }
+    }
+    if format == Format::Yaml {
+        return canonical_order(&d);
+    }
     if let Value::Object(m) = &mut d {
         m.shift_remove("models");
         crate::extensions::strip_nested(m);

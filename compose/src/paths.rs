@@ -2,6 +2,7 @@
 //! against the directory their file is relative to.
 
 use crate::normalize::volumes::{is_host_path, parse_short_volume};
+use crate::yaml::{is_reset, untagged_mut};
 use serde_json::{Map, Value};
 use std::path::{Component, Path, PathBuf};
 
@@ -56,42 +57,60 @@ fn is_remote(s: &str) -> bool {
 
 /// Resolves every path-like field of a Compose document against `base`.
 pub fn resolve_document(doc: &mut Value, base: &Path) {
-    if let Some(Value::Object(services)) = doc.get_mut("services") {
-        for svc in services.values_mut().filter_map(Value::as_object_mut) {
+    let Some(doc) = untagged_mut(doc).as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Object(services)) = get(doc, "services") {
+        for svc in services.values_mut().map(untagged_mut).filter_map(Value::as_object_mut) {
             resolve_service(svc, base);
         }
     }
     for kind in ["secrets", "configs"] {
-        if let Some(Value::Object(m)) = doc.get_mut(kind) {
-            for r in m.values_mut().filter_map(Value::as_object_mut) {
+        if let Some(Value::Object(m)) = get(doc, kind) {
+            for r in m.values_mut().map(untagged_mut).filter_map(Value::as_object_mut) {
                 resolve_key(r, "file", base);
             }
         }
     }
 }
 
+/// `m[key]`, seen through an `!override` marker (this stage runs on each file before merging); a `!reset` value
+/// is no value.
+fn get<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Value> {
+    m.get_mut(key).filter(|v| !is_reset(v)).map(untagged_mut)
+}
+
 fn resolve_key(m: &mut Map<String, Value>, key: &str, base: &Path) {
-    if let Some(Value::String(s)) = m.get_mut(key) {
+    if let Some(Value::String(s)) = get(m, key) {
         *s = absolutize(base, s);
     }
 }
 
 /// Resolves the path-like fields of one service against `base`.
 pub fn resolve_service(svc: &mut Map<String, Value>, base: &Path) {
-    match svc.get_mut("build") {
+    match get(svc, "build") {
         Some(Value::String(s)) if !is_remote(s) => *s = absolutize(base, s),
         Some(Value::Object(b)) => {
-            match b.get_mut("context") {
+            match get(b, "context") {
                 Some(Value::String(s)) if !is_remote(s) => *s = absolutize(base, s),
                 None => {
                     b.insert("context".into(), Value::String(absolutize(base, ".")));
                 }
                 _ => {}
             }
-            if let Some(Value::Object(ac)) = b.get_mut("additional_contexts") {
-                for v in ac.values_mut() {
+            // The list form (`[name=path]`) is the same mapping; an entry without `=` stays for normalisation
+            // to refuse.
+            if let Some(ac @ Value::Array(_)) = get(b, "additional_contexts") {
+                if let Some(m) = crate::merge::to_mapping(ac, '=')
+                    .filter(|m| m.as_object().is_some_and(|m| m.values().all(|v| !v.is_null())))
+                {
+                    *ac = m;
+                }
+            }
+            if let Some(Value::Object(ac)) = get(b, "additional_contexts") {
+                for v in ac.values_mut().map(untagged_mut) {
                     if let Value::String(s) = v {
-                        if !is_remote(s) && !s.contains(':') {
+                        if !s.is_empty() && !is_remote(s) && !s.contains(':') {
                             *s = absolutize(base, s);
                         }
                     }
@@ -100,32 +119,41 @@ pub fn resolve_service(svc: &mut Map<String, Value>, base: &Path) {
         }
         _ => {}
     }
-    if let Some(ef) = svc.get_mut("env_file") {
+    if let Some(ef) = get(svc, "env_file") {
         resolve_env_files(ef, base);
     }
-    if let Some(Value::Array(vols)) = svc.get_mut("volumes") {
-        for v in vols.iter_mut() {
+    if let Some(Value::Array(vols)) = get(svc, "volumes") {
+        for v in vols.iter_mut().map(untagged_mut) {
             resolve_volume(v, base);
         }
     }
-    if let Some(Value::Array(watch)) = svc.get_mut("develop").and_then(|d| d.get_mut("watch")) {
-        for w in watch.iter_mut().filter_map(Value::as_object_mut) {
+    let develop = get(svc, "develop").and_then(Value::as_object_mut);
+    if let Some(Value::Array(watch)) = develop.and_then(|d| get(d, "watch")) {
+        // A blank path stays blank, for the checks to refuse (Compose cannot resolve it).
+        for w in watch.iter_mut().map(untagged_mut).filter_map(Value::as_object_mut) {
+            if get(w, "path").and_then(|p| p.as_str()) == Some("") {
+                continue;
+            }
             resolve_key(w, "path", base);
         }
     }
-    if let Some(Value::Array(lf)) = svc.get_mut("label_file") {
-        for v in lf.iter_mut() {
-            if let Value::String(s) = v {
-                *s = absolutize(base, s);
+    match get(svc, "label_file") {
+        Some(Value::String(s)) => *s = absolutize(base, s),
+        Some(Value::Array(lf)) => {
+            for v in lf.iter_mut().map(untagged_mut) {
+                if let Value::String(s) = v {
+                    *s = absolutize(base, s);
+                }
             }
         }
+        _ => {}
     }
 }
 
 fn resolve_env_files(ef: &mut Value, base: &Path) {
     match ef {
         Value::String(s) => *s = absolutize(base, s),
-        Value::Array(items) => items.iter_mut().for_each(|i| resolve_env_files(i, base)),
+        Value::Array(items) => items.iter_mut().for_each(|i| resolve_env_files(untagged_mut(i), base)),
         Value::Object(m) => resolve_key(m, "path", base),
         _ => {}
     }

@@ -50,7 +50,7 @@ pub fn parse(src: &str, file: &Path) -> Result<(Value, FilePositions)> {
 }
 
 /// Wraps a value in a tag marker.
-fn mark(tag: &str, v: Value) -> Value {
+pub fn mark(tag: &str, v: Value) -> Value {
     let mut m = Map::new();
     m.insert(tag.to_owned(), v);
     Value::Object(m)
@@ -66,6 +66,30 @@ pub fn tag_of(v: &Value) -> Option<(&'static str, &Value)> {
         return Some((RESET_MARK, inner));
     }
     m.get(OVERRIDE_MARK).map(|inner| (OVERRIDE_MARK, inner))
+}
+
+/// The value under an `!override` marker, or the value itself: stages that run on one file before merging
+/// (paths, extends) must see through the marker, or they treat it as a mapping key (`build: !override {..}`
+/// would get a `context` beside the marker, and the marker would reach the output).
+pub fn untagged_mut(v: &mut Value) -> &mut Value {
+    if matches!(tag_of(v), Some((OVERRIDE_MARK, _))) {
+        // Indexing an object by a key it holds (checked just above) cannot fail.
+        return untagged_mut(&mut v[OVERRIDE_MARK]);
+    }
+    v
+}
+
+/// Whether `v` is a `!reset` marker (a value the merge removes; stages before it treat it as absent).
+pub fn is_reset(v: &Value) -> bool {
+    matches!(tag_of(v), Some((RESET_MARK, _)))
+}
+
+/// The value under an `!override` marker, or the value itself (see [`untagged_mut`]).
+pub fn untagged(v: &Value) -> &Value {
+    match tag_of(v) {
+        Some((OVERRIDE_MARK, inner)) => untagged(inner),
+        _ => v,
+    }
 }
 
 /// Removes all tag markers: `!reset` entries disappear, `!override` ones become their value.
@@ -376,7 +400,10 @@ fn apply_tag(v: Value, tag: Option<&Tag>) -> Value {
 
 /// Resolves a scalar the way yaml.v3 does when decoding into `interface{}`.
 fn resolve_scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
-    if is_core_tag(tag, "str") || style != TScalarStyle::Plain {
+    // A scalar tagged `!override`/`!reset` is not resolved by yaml.v3 (its tag is not a core one): Compose reads
+    // `command: !override null` as the string "null", and typed fields convert the text later.
+    let local_tag = tag.is_some_and(|t| t.handle == "!" && matches!(t.suffix.as_str(), "override" | "reset"));
+    if is_core_tag(tag, "str") || style != TScalarStyle::Plain || local_tag {
         return Value::String(text.to_owned());
     }
     match text {

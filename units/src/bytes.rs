@@ -1,15 +1,21 @@
 //! Byte sizes as Docker's `units.RAMInBytes` reads them (`512m`, `1.5g`, `64MiB`; binary units).
 
-/// Parses a byte size like `512m`, `1.5g`, `100` (binary units, case-insensitive, optional `b`/`ib`).
+/// Parses a byte size like `512m`, `1.5g`, `100`, `1e3k` (binary units, case-insensitive, optional `b`/`ib`) as
+/// Docker's go-units does: the number is everything up to the last digit, dot or space (a float, exponents
+/// allowed), then at most three letters of unit; negative sizes are refused, a fraction of a byte is dropped.
 pub fn parse_bytes(s: &str) -> Option<i64> {
-    let t = s.trim();
-    let num_len = t.bytes().take_while(|c| c.is_ascii_digit() || *c == b'.').count();
-    if num_len == 0 {
+    let sep = s.rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')?;
+    let (num, unit) = if s.as_bytes()[sep] == b' ' {
+        (&s[..sep], &s[sep + 1..])
+    } else {
+        (&s[..=sep], &s[sep + 1..])
+    };
+    // Go's float syntax takes `_` between digits; Rust's does not.
+    let n: f64 = num.replace('_', "").parse().ok()?;
+    if n < 0.0 || n.is_nan() {
         return None;
     }
-    let n: f64 = t[..num_len].parse().ok()?;
-    let unit = t[num_len..].trim().to_ascii_lowercase();
-    let mult: f64 = match unit.as_str() {
+    let mult: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" | "kib" => 1024.0,
         "m" | "mb" | "mib" => 1024f64.powi(2),
@@ -19,7 +25,8 @@ pub fn parse_bytes(s: &str) -> Option<i64> {
         _ => return None,
     };
     let v = n * mult;
-    (v <= i64::MAX as f64).then_some(v as i64)
+    // Go's conversion of a float too large for int64 gives its minimum on amd64, which Compose then prints.
+    Some(if v < i64::MAX as f64 { v as i64 } else { i64::MIN })
 }
 
 #[cfg(test)]
@@ -33,5 +40,10 @@ mod tests {
         assert_eq!(parse_bytes("1000000"), Some(1_000_000));
         assert_eq!(parse_bytes("1.5g"), Some(1_610_612_736));
         assert_eq!(parse_bytes("x"), None);
+        assert_eq!(parse_bytes("1e3k"), Some(1_024_000));
+        assert_eq!(parse_bytes("1_000"), Some(1000));
+        assert_eq!(parse_bytes("512 m"), Some(536_870_912));
+        assert_eq!(parse_bytes(" 1e3"), None);
+        assert_eq!(parse_bytes("-1e3"), None);
     }
 }

@@ -24,7 +24,11 @@ pub fn cast_bool(m: &mut Map<String, Value>, key: &str) {
 pub fn cast_int(m: &mut Map<String, Value>, key: &str) {
     let n = match m.get(key) {
         Some(Value::String(s)) => s.parse::<i64>().ok(),
-        Some(Value::Number(n)) if !n.is_i64() && !n.is_u64() => n.as_f64().map(|f| f.trunc() as i64),
+        // Go's conversion of a float beyond int64 gives its minimum (amd64), which Compose then prints.
+        Some(Value::Number(n)) if !n.is_i64() && !n.is_u64() => {
+            n.as_f64()
+                .map(|f| if f.abs() < 9.2e18 { f.trunc() as i64 } else { i64::MIN })
+        }
         _ => None,
     };
     if let Some(n) = n {
@@ -108,68 +112,10 @@ fn is_zero(key: &str, v: &Value) -> bool {
     }
 }
 
-/// Service lists and mappings Compose leaves out when empty.
-const OMIT_EMPTY: [&str; 34] = [
-    "annotations",
-    "cap_add",
-    "cap_drop",
-    "configs",
-    "device_cgroup_rules",
-    "devices",
-    "dns",
-    "dns_opt",
-    "dns_search",
-    "env_file",
-    "environment",
-    "expose",
-    "external_links",
-    "extra_hosts",
-    "group_add",
-    "labels",
-    "label_file",
-    "links",
-    "post_start",
-    "pre_stop",
-    "ports",
-    "profiles",
-    "secrets",
-    "security_opt",
-    "storage_opt",
-    "sysctls",
-    "tmpfs",
-    "ulimits",
-    "volumes",
-    "volumes_from",
-    "gpus",
-    "models",
-    "blkio_config",
-    "depends_on",
-];
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
-        _ => false,
-    }
-}
-
-/// Drops the zero values Compose leaves out of its output (`privileged: false`, `cpus: 0`, `user: ""`,
-/// `dns: []`, `logging.options: {}`).
+/// Drops the zero values Compose leaves out of its output (`privileged: false`, `cpus: 0`, `user: ""`); empty
+/// lists and mappings go later, for the whole document ([`super::empty`]).
 pub fn omit_zeros(svc: &mut Map<String, Value>) {
-    svc.retain(|k, v| {
-        !(OMIT_ZERO.contains(&k.as_str()) && is_zero(k, v) || OMIT_EMPTY.contains(&k.as_str()) && is_empty(v))
-    });
-    if let Some(Value::Object(l)) = svc.get_mut("logging") {
-        if l.get("options").is_some_and(is_empty) {
-            l.shift_remove("options");
-        }
-    }
-    if let Some(Value::Object(d)) = svc.get_mut("develop") {
-        if d.get("watch").is_some_and(is_empty) {
-            d.shift_remove("watch");
-        }
-    }
+    svc.retain(|k, v| !(OMIT_ZERO.contains(&k.as_str()) && is_zero(k, v)));
 }
 
 /// Applies the service-level coercions.
@@ -202,6 +148,10 @@ pub fn casts(svc: &mut Map<String, Value>) {
                     cast_int(l, "hard");
                 }
                 _ => {}
+            }
+            // A single limit of 0 is no single limit to Compose: it prints the soft/hard pair, both left out.
+            if v.as_i64() == Some(0) {
+                *v = json!({});
             }
         }
     }

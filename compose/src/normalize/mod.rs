@@ -2,6 +2,9 @@
 
 pub mod casts;
 pub mod devices;
+pub mod empty;
+pub mod env;
+pub mod hooks;
 pub mod ports;
 pub mod resources;
 pub mod service;
@@ -16,16 +19,62 @@ pub struct Context<'a> {
     pub project_name: &'a str,
     /// Resolves variables of the project environment (process env over `.env`).
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The project directory: the build context of a service whose `context` was reset.
+    pub project_dir: &'a std::path::Path,
 }
 
 /// A scalar as the string Compose would print for it.
 pub fn scalar_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
+        Value::Number(n) if n.is_f64() => n.as_f64().map(go_float),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// A float as Go's `fmt.Sprint` writes it (how Compose turns a YAML float into text): the shortest digits that
+/// read back the same, in exponent form (`1e+06`, `1e-05`) when the exponent is below -4 or at least 6,
+/// otherwise plain (`123456.5`, `2`, `-0`).
+pub fn go_float(f: f64) -> String {
+    if !f.is_finite() {
+        return match (f.is_nan(), f > 0.0) {
+            (true, _) => "NaN".into(),
+            (false, true) => "+Inf".into(),
+            (false, false) => "-Inf".into(),
+        };
+    }
+    // Rust's `{:e}` gives the same shortest round-trip digits: `d[.ddd]e[-]x`.
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    if f == 0.0 {
+        return format!("{sign}0");
+    }
+    if !(-4..6).contains(&exp) {
+        let (head, tail) = digits.split_at(1);
+        let dot = if tail.is_empty() {
+            String::new()
+        } else {
+            format!(".{tail}")
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{head}{dot}e{esign}{:02}", exp.abs());
+    }
+    // Plain form: place the point `exp + 1` digits in, padding with zeros on either side.
+    let point = exp + 1;
+    let text = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        format!("{a}.{b}")
+    };
+    format!("{sign}{text}")
 }
 
 /// `["K=V"]` or `{K: V}` to a mapping of strings; bare keys map to null.
@@ -151,6 +200,27 @@ pub fn shell_split(s: &str) -> std::result::Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_read_as_go_prints_them() {
+        let cases = [
+            (1e6, "1e+06"),
+            (1e20, "1e+20"),
+            (0.00001, "1e-05"),
+            (123456.5, "123456.5"),
+            (2.0, "2"),
+            (-0.0, "-0"),
+            (0.0001, "0.0001"),
+            (1e5, "100000"),
+            (1.5, "1.5"),
+            (-0.5, "-0.5"),
+            (18446744073709551616.0, "1.8446744073709552e+19"),
+            (1.25e-7, "1.25e-07"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(go_float(f), want, "{f}");
+        }
+    }
 
     #[test]
     fn shell_words() {

@@ -95,6 +95,10 @@ pub fn normalize_long_port(m: &Map<String, Value>) -> Value {
             out.insert("target".into(), json!(n));
         }
     }
+    // A written `target: 0` passes Compose's check (the key is there) and is then not printed (`omitempty`).
+    if out.get("target") == Some(&json!(0)) {
+        out.shift_remove("target");
+    }
     Value::Object(out)
 }
 

@@ -105,7 +105,8 @@ fn filter_normalize(
         };
         let external = r
             .get("external")
-            .is_some_and(|e| e == &Value::Bool(true) || e.get("name").is_some());
+            // The legacy mapping form (`external: {name: x}`, even `{}`) means external: true.
+            .is_some_and(|e| e == &Value::Bool(true) || e.is_object());
         if let Some(Value::Object(e)) = r.get("external").cloned() {
             if let Some(n) = e.get("name") {
                 r.insert("name".into(), n.clone());

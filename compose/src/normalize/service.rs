@@ -4,10 +4,8 @@ use super::casts::{cast_bool, cast_int, casts, omit_zeros};
 use super::ports::{normalize_long_port, parse_short_port};
 use super::volumes::short_to_long;
 use super::{label_mapping, scalar_string, shell_split, string_list, string_mapping, Context};
-use crate::dotenv;
 use crate::error::{ErrorKind, LoadError, Result};
 use serde_json::{json, Map, Value};
-use std::path::Path;
 use units::{format_duration, parse_bytes, parse_duration};
 
 fn err(path: &str, msg: impl Into<String>) -> LoadError {
@@ -18,7 +16,8 @@ fn err(path: &str, msg: impl Into<String>) -> LoadError {
 pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context) -> Result<()> {
     let base = format!("services.{name}");
     let p = |k: &str| format!("{base}.{k}");
-    environment(svc, ctx, &base)?;
+    super::env::environment(svc, ctx, &base)?;
+    super::env::label_files(svc, &base)?;
     for key in ["command", "entrypoint"] {
         let v = match svc.get(key) {
             Some(Value::String(s)) => Value::Array(
@@ -50,12 +49,18 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
         let m = label_mapping(v, &p("sysctls"))?;
         svc.insert("sysctls".into(), Value::Object(m));
     }
-    if let Some(Value::Array(items)) = svc.get("expose") {
-        if let Some(i) = items.iter().position(|i| i.as_f64().is_some() && i.as_i64().is_none()) {
-            return Err(err(
-                &format!("{}[{i}]", p("expose")),
-                format!("unsupported expose value {}: expected a port or range", items[i]),
-            ));
+    // Lists Compose decodes as plain strings: an integer converts, a YAML float (`1.5`, `2.0`, `1e3`) does not.
+    for key in ["expose", "group_add"] {
+        if let Some(Value::Array(items)) = svc.get(key) {
+            if let Some(i) = items.iter().position(Value::is_f64) {
+                return Err(err(
+                    &format!("{}[{i}]", p(key)),
+                    format!(
+                        "unsupported value {}: expected a string or an integer, not a float",
+                        items[i]
+                    ),
+                ));
+            }
         }
     }
     for key in ["dns", "dns_search", "tmpfs", "expose", "dns_opt"] {
@@ -94,9 +99,10 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
     }
     devices(svc, &p("devices"))?;
     super::devices::gpus(svc);
+    super::devices::generic_resources(svc);
     super::devices::blkio(svc, &p("blkio_config"))?;
     for key in ["post_start", "pre_stop"] {
-        hooks(svc, key, &p(key))?;
+        super::hooks::hooks(svc, key, &p(key))?;
     }
     if let Some(v) = svc.get("group_add") {
         let l = string_list(v);
@@ -116,71 +122,10 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
         networks(svc);
     }
     depends_on(svc, &p("depends_on"))?;
-    develop(svc);
+    super::hooks::develop(svc, &p("develop"))?;
     casts(svc);
     omit_zeros(svc);
     Ok(())
-}
-
-/// env_file (in order) then environment; bare keys take the project environment's value or null.
-fn environment(svc: &mut Map<String, Value>, ctx: &Context, base: &str) -> Result<()> {
-    let mut env = Map::new();
-    if let Some(files) = svc.shift_remove("env_file") {
-        for (path, required, raw) in env_files(&files) {
-            let p = Path::new(&path);
-            if !p.exists() {
-                if required {
-                    return Err(LoadError::new(ErrorKind::Io, format!("env file {path} not found"))
-                        .at_path(format!("{base}.env_file")));
-                }
-                continue;
-            }
-            let vars = if raw {
-                dotenv::read_raw(p)
-            } else {
-                dotenv::read_file(p, ctx.env)
-            };
-            for (k, v) in vars.map_err(|e| e.at_path(format!("{base}.env_file")))? {
-                env.insert(k, Value::String(v));
-            }
-        }
-    }
-    if let Some(v) = svc.get("environment") {
-        for (k, val) in string_mapping(v, &format!("{base}.environment"))? {
-            env.insert(k, val);
-        }
-    }
-    if env.is_empty() && !svc.contains_key("environment") {
-        return Ok(());
-    }
-    for (k, v) in env.iter_mut() {
-        if v.is_null() {
-            if let Some(s) = (ctx.env)(k) {
-                *v = Value::String(s);
-            }
-        }
-    }
-    svc.insert("environment".into(), Value::Object(env));
-    Ok(())
-}
-
-/// The (path, required, raw format) triples of an `env_file` value.
-pub fn env_files(v: &Value) -> Vec<(String, bool, bool)> {
-    let one = |i: &Value| match i {
-        Value::String(s) => Some((s.clone(), true, false)),
-        Value::Object(m) => m.get("path").and_then(Value::as_str).map(|p| {
-            (
-                p.to_owned(),
-                m.get("required").and_then(Value::as_bool).unwrap_or(true),
-                m.get("format").and_then(Value::as_str) == Some("raw"),
-            )
-        }),
-        _ => None,
-    };
-    match v {
-        Value::Array(items) => items.iter().filter_map(one).collect(),
-        other => one(other).into_iter().collect(),
-    }
 }
 
 fn build(b: &mut Value, ctx: &Context, path: &str) -> Result<()> {
@@ -190,7 +135,9 @@ fn build(b: &mut Value, ctx: &Context, path: &str) -> Result<()> {
     let Value::Object(m) = b else {
         return Err(err(path, "expected a string (context) or a mapping"));
     };
-    m.entry("context").or_insert(json!("."));
+    // Paths gave every context its file's directory; one that is still missing was reset (`context: !reset`).
+    m.entry("context")
+        .or_insert_with(|| json!(ctx.project_dir.to_string_lossy()));
     if !m.contains_key("dockerfile_inline") {
         m.entry("dockerfile").or_insert(json!("Dockerfile"));
     }
@@ -216,6 +163,20 @@ fn build(b: &mut Value, ctx: &Context, path: &str) -> Result<()> {
             };
             m.insert(key.into(), l);
         }
+    }
+    // Paths turned the list form into a mapping; what is left as a list has an entry without `=`.
+    if let Some(Value::Array(items)) = m.get("additional_contexts") {
+        let bad = items
+            .iter()
+            .position(|i| !i.as_str().is_some_and(|s| s.contains('=')))
+            .unwrap_or(0);
+        return Err(err(
+            &format!("{path}.additional_contexts[{bad}]"),
+            format!(
+                "invalid value {}: expected name=path",
+                items.get(bad).unwrap_or(&Value::Null)
+            ),
+        ));
     }
     if let Some(v) = m.get("secrets") {
         let r = file_refs(v, true, &format!("{path}.secrets"))?;
@@ -262,10 +223,27 @@ fn ports(v: &Value, path: &str) -> Result<Value> {
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         match item {
-            Value::Object(m) => out.push(normalize_long_port(m)),
+            Value::Object(m) => {
+                // Compose parses the address of a long-syntax port (no brackets, not empty).
+                if let Some(ip) = m.get("host_ip").and_then(Value::as_str) {
+                    if ip.parse::<std::net::IpAddr>().is_err() {
+                        return Err(err(
+                            &format!("{path}[{i}].host_ip"),
+                            format!("invalid IP address {ip:?}"),
+                        ));
+                    }
+                }
+                out.push(normalize_long_port(m))
+            }
             other => {
-                let s = scalar_string(other).ok_or_else(|| err(&format!("{path}[{i}]"), "expected a port"))?;
-                out.extend(parse_short_port(&s).map_err(|e| err(&format!("{path}[{i}]"), e))?);
+                let ip = format!("{path}[{i}]");
+                let s = scalar_string(other).ok_or_else(|| err(&ip, "expected a port"))?;
+                let entries = parse_short_port(&s).map_err(|e| err(&ip, e))?;
+                // Container port 0 is no port: Compose reads it as a missing target.
+                if entries.iter().any(|e| e.get("target") == Some(&json!(0))) {
+                    return Err(err(&ip, format!("missing a target port: {s:?} maps container port 0")));
+                }
+                out.extend(entries);
             }
         }
     }
@@ -470,8 +448,11 @@ fn networks(svc: &mut Map<String, Value>) {
     if svc.contains_key("network_mode") {
         return;
     }
+    // No networks, or an empty list or mapping of them, is the default network (Compose tests the length).
     let nets = match svc.get("networks") {
         None | Some(Value::Null) => json!({"default": null}),
+        Some(Value::Array(a)) if a.is_empty() => json!({"default": null}),
+        Some(Value::Object(m)) if m.is_empty() => json!({"default": null}),
         Some(Value::Array(items)) => Value::Object(
             items
                 .iter()
@@ -482,6 +463,21 @@ fn networks(svc: &mut Map<String, Value>) {
         Some(other) => other.clone(),
     };
     svc.insert("networks".into(), nets);
+    // Driver options are strings in Compose's model (numbers written as Go prints them).
+    let entries = svc.get_mut("networks").and_then(Value::as_object_mut);
+    for net in entries
+        .into_iter()
+        .flat_map(|m| m.values_mut())
+        .filter_map(Value::as_object_mut)
+    {
+        if let Some(Value::Object(o)) = net.get_mut("driver_opts") {
+            for v in o.values_mut() {
+                if let Some(s) = scalar_string(v) {
+                    *v = Value::String(s);
+                }
+            }
+        }
+    }
 }
 
 fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
@@ -539,17 +535,6 @@ fn depends_on(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
     Ok(())
 }
 
-fn develop(svc: &mut Map<String, Value>) {
-    if let Some(Value::Array(watch)) = svc.get_mut("develop").and_then(|d| d.get_mut("watch")) {
-        for w in watch.iter_mut().filter_map(Value::as_object_mut) {
-            let exec = w.entry("exec").or_insert(json!({}));
-            if let Value::Object(e) = exec {
-                e.entry("command").or_insert(Value::Null);
-            }
-        }
-    }
-}
-
 /// `src[:dst[:perm]]` to `{source, target, permissions}`.
 fn devices(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
     let Some(Value::Array(items)) = svc.get("devices") else {
@@ -577,27 +562,5 @@ fn devices(svc: &mut Map<String, Value>, path: &str) -> Result<()> {
         }
     }
     svc.insert("devices".into(), Value::Array(out));
-    Ok(())
-}
-
-/// Hook commands given as a string become argument lists.
-fn hooks(svc: &mut Map<String, Value>, key: &str, path: &str) -> Result<()> {
-    let Some(Value::Array(items)) = svc.get_mut(key) else {
-        return Ok(());
-    };
-    for (i, h) in items.iter_mut().enumerate() {
-        if let Some(Value::String(c)) = h.get("command") {
-            let words = shell_split(c).map_err(|e| err(&format!("{path}[{i}].command"), e))?;
-            if let Value::Object(m) = h {
-                m.insert("command".into(), json!(words));
-            }
-        }
-        if let Some(env) = h.get("environment").cloned() {
-            let m = string_mapping(&env, &format!("{path}[{i}].environment"))?;
-            if let Value::Object(hm) = h {
-                hm.insert("environment".into(), Value::Object(m));
-            }
-        }
-    }
     Ok(())
 }

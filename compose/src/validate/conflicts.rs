@@ -23,6 +23,16 @@ pub fn check_resources(doc: &Map<String, Value>) -> Result<()> {
             }
             if kind == "secrets" || kind == "configs" {
                 has_source(r, kind, &at)?;
+                // A secret's driver options are plain strings in Compose's model (networks and volumes take
+                // numbers): an integer converts, a YAML float is refused.
+                if let Some(Value::Object(o)) = r.get("driver_opts") {
+                    if let Some((k, v)) = o.iter().find(|(_, v)| v.is_f64()) {
+                        return Err(refuse(
+                            format!("{at}.driver_opts.{k}"),
+                            format!("unsupported value {v}: expected a string or an integer, not a float"),
+                        ));
+                    }
+                }
             }
         }
     }
@@ -79,7 +89,7 @@ fn has_source(r: &Map<String, Value>, kind: &str, at: &str) -> Result<()> {
     Err(refuse(at, format!("{at}: one of {} must be set", sources.join("|"))))
 }
 
-/// Checks the enabled services (before normalisation) against Compose's exclusive attributes.
+/// Checks the enabled services (normalised) against Compose's exclusive attributes.
 pub fn check_services(services: &Map<String, Value>, doc: &Map<String, Value>) -> Result<()> {
     let empty = Map::new();
     let models = doc.get("models").and_then(Value::as_object).unwrap_or(&empty);
@@ -90,9 +100,130 @@ pub fn check_services(services: &Map<String, Value>, doc: &Map<String, Value>) -
         used_models(svc, models, name, &at)?;
         platforms(svc, &at)?;
         ssh(svc, &at)?;
-        device_requests(svc, &at)?;
-        targets(svc, &at)?;
         health_test(svc, &at)?;
+        watch_targets(svc, &at)?;
+        tmpfs_targets(svc, &at)?;
+        for (key, n) in [
+            ("scale", svc.get("scale")),
+            ("deploy.replicas", svc.get("deploy").and_then(|d| d.get("replicas"))),
+        ] {
+            if let Some(n) = n.and_then(Value::as_i64).filter(|n| *n < 0) {
+                return Err(refuse(
+                    format!("{at}.{key}"),
+                    format!("must be greater than or equal to 0, got {n}"),
+                ));
+            }
+            // Replicas would all need the one name.
+            if n.and_then(Value::as_i64).is_some_and(|n| n > 1) && svc.contains_key("container_name") {
+                return Err(refuse(
+                    format!("{at}.{key}"),
+                    format!(
+                        "more than one replica of {name:?} with a fixed container_name: container names must be unique"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A mount target cannot also be a `tmpfs:` path (the engine would mount twice at one place).
+fn tmpfs_targets(svc: &Map<String, Value>, at: &str) -> Result<()> {
+    let (Some(Value::Array(vols)), Some(Value::Array(tmpfs))) = (svc.get("volumes"), svc.get("tmpfs")) else {
+        return Ok(());
+    };
+    let paths: Vec<&str> = tmpfs
+        .iter()
+        .map(|t| t.as_str().and_then(|s| s.split(':').next()).unwrap_or_default())
+        .collect();
+    for (i, v) in vols.iter().enumerate() {
+        let Some(t) = v.get("target").and_then(Value::as_str) else {
+            continue;
+        };
+        if let Some(j) = paths.iter().position(|p| *p == t) {
+            return Err(refuse(
+                format!("{at}.volumes[{i}]"),
+                format!("target {t} already mounted as {at}.tmpfs[{j}]"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A watch trigger that copies files (`sync`, `sync+restart`, `sync+exec`) needs the `target` to copy them to.
+fn watch_targets(svc: &Map<String, Value>, at: &str) -> Result<()> {
+    let Some(Value::Array(watch)) = svc.get("develop").and_then(|d| d.get("watch")) else {
+        return Ok(());
+    };
+    for (i, w) in watch.iter().enumerate() {
+        let syncs = w
+            .get("action")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.starts_with("sync"));
+        if syncs && w.get("target").and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(refuse(
+                format!("{at}.develop.watch[{i}]"),
+                "target is required for the sync actions (sync, sync+restart, sync+exec): where in the container to copy the files",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks every service as written, the ones profiles leave out included (Compose checks these entries while
+/// decoding the file, before profiles apply): long-syntax ports and devices name a target, device requests a
+/// valid count.
+pub fn check_entries(services: &Map<String, Value>) -> Result<()> {
+    for (name, svc) in services {
+        let Value::Object(svc) = svc else { continue };
+        let at = format!("services.{name}");
+        targets(svc, &at)?;
+        device_requests(svc, &at)?;
+        decodable(svc, &at)?;
+        let watch = svc
+            .get("develop")
+            .and_then(|d| d.get("watch"))
+            .and_then(Value::as_array);
+        if let Some(i) = watch.and_then(|w| w.iter().position(|t| t.get("path").and_then(Value::as_str) == Some(""))) {
+            return Err(refuse(
+                format!("{at}.develop.watch[{i}].path"),
+                "the path to watch cannot be blank",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Values Compose's typed model cannot hold: a negative count in an unsigned field, a fractional file mode.
+fn decodable(svc: &Map<String, Value>, at: &str) -> Result<()> {
+    const UNSIGNED: [&[&str]; 5] = [
+        &["deploy", "restart_policy", "max_attempts"],
+        &["deploy", "update_config", "parallelism"],
+        &["deploy", "rollback_config", "parallelism"],
+        &["deploy", "placement", "max_replicas_per_node"],
+        &["healthcheck", "retries"],
+    ];
+    for path in UNSIGNED {
+        let v = svc
+            .get(path[0])
+            .and_then(|first| path[1..].iter().try_fold(first, |v, k| v.get(*k)));
+        if let Some(n) = v.and_then(Value::as_i64).filter(|n| *n < 0) {
+            return Err(refuse(
+                format!("{at}.{}", path.join(".")),
+                format!("{n} is negative: expected a count from 0"),
+            ));
+        }
+    }
+    for key in ["secrets", "configs"] {
+        let Some(Value::Array(refs)) = svc.get(key) else {
+            continue;
+        };
+        if let Some(i) = refs.iter().position(|r| r.get("mode").is_some_and(Value::is_f64)) {
+            return Err(refuse(
+                format!("{at}.{key}[{i}].mode"),
+                "a file mode is an integer (octal when written as text), not a fraction",
+            ));
+        }
     }
     Ok(())
 }
@@ -107,10 +238,7 @@ fn targets(svc: &Map<String, Value>, at: &str) -> Result<()> {
             .iter()
             .position(|i| i.is_object() && i.get("target").is_none_or(Value::is_null))
         {
-            return Err(refuse(
-                format!("{at}.{key}[{i}]"),
-                format!("{at}.{key}[{i}] is missing {what}"),
-            ));
+            return Err(refuse(format!("{at}.{key}[{i}]"), format!("missing {what}")));
         }
     }
     Ok(())
@@ -215,7 +343,8 @@ fn device_requests(svc: &Map<String, Value>, at: &str) -> Result<()> {
             if let Some(c) = d.get("count") {
                 let ok = match c {
                     Value::Number(n) => n.is_i64(),
-                    Value::String(s) => s == "all" || s.parse::<i64>().is_ok(),
+                    // Compose lower-cases the word before comparing (`ALL` is every device too).
+                    Value::String(s) => s.eq_ignore_ascii_case("all") || s.parse::<i64>().is_ok(),
                     _ => false,
                 };
                 if !ok {

@@ -221,7 +221,9 @@ impl<'s> Validator<'s> {
         let patterns = s.get("patternProperties").and_then(Value::as_object);
         if let Some(Value::Array(req)) = s.get("required") {
             for r in req.iter().filter_map(Value::as_str) {
-                if !m.contains_key(r) {
+                // A `!reset` key is removed from its file before Compose validates it.
+                let reset = m.get(r).is_some_and(|x| matches!(tag_of(x), Some((RESET_MARK, _))));
+                if !m.contains_key(r) || reset {
                     return Some(Failure {
                         path: path.into(),
                         message: format!("missing required key {r:?}"),

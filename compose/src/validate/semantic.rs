@@ -77,14 +77,33 @@ pub fn check(services: &Map<String, Value>, disabled: &Map<String, Value>, doc: 
         for (key, defined, what) in [("secrets", secrets, "secret"), ("configs", configs, "config")] {
             if let Some(Value::Array(refs)) = svc.get(key) {
                 for (i, r) in refs.iter().enumerate() {
-                    if let Some(src) = r.get("source").and_then(Value::as_str) {
-                        if !defined.contains_key(src) {
-                            return Err(undefined(format!("services.{name}.{key}[{i}]"), what, src, defined));
-                        }
+                    // A reference without a source names the empty secret, which is never defined.
+                    let src = r.get("source").and_then(Value::as_str).unwrap_or_default();
+                    if src.is_empty() || !defined.contains_key(src) {
+                        return Err(undefined(format!("services.{name}.{key}[{i}]"), what, src, defined));
                     }
                 }
             }
         }
+    }
+    container_names(services)
+}
+
+/// Two enabled services cannot name their containers alike.
+fn container_names(services: &Map<String, Value>) -> Result<()> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for (name, svc) in services {
+        let Some(c) = svc.get("container_name").and_then(Value::as_str) else {
+            continue;
+        };
+        if let Some((other, _)) = seen.iter().find(|(_, x)| *x == c) {
+            return Err(LoadError::new(
+                ErrorKind::Semantic,
+                format!("container name {c:?} is already used by service {other:?}: container names must be unique"),
+            )
+            .at_path(format!("services.{name}.container_name")));
+        }
+        seen.push((name, c));
     }
     Ok(())
 }
