@@ -191,7 +191,10 @@ fn each_service_starts_when_its_own_dependencies_hold(kind: Kind) {
     let b_healthy = time_of("b", "health_status: healthy");
     // C's create, not its start event: an engine stamps `start` once start returns, and under load B's probe
     // can see C's flag first. A level-by-level scheduler would not even create C before B is healthy.
-    assert!(time_of("c", "create") < b_healthy, "C must be created before B is healthy");
+    assert!(
+        time_of("c", "create") < b_healthy,
+        "C must be created before B is healthy"
+    );
     assert!(time_of("a", "start") >= b_healthy, "A waited for B to be healthy");
     assert!(time_of("d", "start") <= time_of("c", "start"), "C waited for D");
 

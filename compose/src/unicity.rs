@@ -136,23 +136,20 @@ fn key_of(kind: Key, v: &Value, path: &str) -> Result<Option<String>> {
 /// Applies the rule to one list at `path`.
 fn unify(list: &mut Vec<Value>, kind: Key, path: &str) -> Result<()> {
     let mut out: Vec<Value> = Vec::with_capacity(list.len());
-    let mut keys: Vec<Option<String>> = Vec::with_capacity(list.len());
+    // Key → position in `out` (a map: lists of thousands of ports stay linear).
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, mut item) in std::mem::take(list).into_iter().enumerate() {
         if matches!(tag_of(&item), Some((RESET_MARK, _))) {
             out.push(item);
-            keys.push(None);
             continue;
         }
-        let key = key_of(kind, untagged_mut(&mut item), &format!("{path}[{i}]"))?;
-        match key
-            .as_ref()
-            .and_then(|k| keys.iter().position(|x| x.as_ref() == Some(k)))
-        {
-            Some(j) => out[j] = item,
-            None => {
+        match key_of(kind, untagged_mut(&mut item), &format!("{path}[{i}]"))? {
+            Some(k) if at.contains_key(&k) => out[at[&k]] = item,
+            Some(k) => {
+                at.insert(k, out.len());
                 out.push(item);
-                keys.push(key);
             }
+            None => out.push(item),
         }
     }
     *list = out;

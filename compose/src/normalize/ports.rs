@@ -48,6 +48,8 @@ pub fn parse_short_port(spec: &str) -> Result<Vec<Value>, String> {
         m.insert("target".into(), json!(target));
         out.push(Value::Object(m));
     }
+    // Compose expands a range through a map keyed `port/proto` and lists it in key order: as text.
+    out.sort_by_cached_key(|m| m.get("target").map(Value::to_string).unwrap_or_default());
     Ok(out)
 }
 

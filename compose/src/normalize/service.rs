@@ -247,6 +247,12 @@ fn ports(v: &Value, path: &str) -> Result<Value> {
             }
         }
     }
+    // An entry a range repeats (`9` beside `8-10`) is listed once, where it first appears, as Compose does.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|e| {
+        let fields: std::collections::BTreeMap<_, _> = e.as_object().into_iter().flatten().collect();
+        seen.insert(serde_json::to_string(&fields).unwrap_or_default())
+    });
     Ok(Value::Array(out))
 }
 
