@@ -44,6 +44,11 @@ impl HealthTable {
         self.states().get(id).cloned()
     }
 
+    /// Every container with a health state.
+    fn ids(&self) -> Vec<String> {
+        self.states().keys().cloned().collect()
+    }
+
     /// " (healthy)" style suffix for `docker ps` status.
     pub fn status_suffix(&self, id: &str) -> String {
         match self.snapshot(id).and_then(|h| h.status) {
@@ -219,7 +224,8 @@ fn record(engine: &Engine, id: &str, spec: &HealthSpec, result: HealthcheckResul
 /// Saves every health change not saved yet; the daemon calls it once it has stopped serving, because the
 /// batched writer's last flush may not run before the runtime shuts down.
 pub async fn save_pending(engine: &Arc<Engine>) {
-    engine.containers.health().store.flush(engine).await;
+    let store = engine.containers.health().store.clone();
+    store.save_all(engine).await;
 }
 
 /// Follows container events: starts loops on start, ends them on die/destroy; resumes running containers

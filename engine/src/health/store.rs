@@ -16,6 +16,9 @@ const FLUSH_GAP: Duration = Duration::from_millis(200);
 pub(super) struct Store {
     dirty: Mutex<HashSet<String>>,
     wake: Notify,
+    /// Held from snapshot to commit, so that an older snapshot never commits after a newer one; `true` once
+    /// the daemon's final save has run (later changes are not saved: the engine is going away).
+    saving: tokio::sync::Mutex<bool>,
 }
 
 impl Store {
@@ -62,8 +65,26 @@ async fn terminated(term: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 impl Store {
-    pub(super) async fn flush(&self, engine: &Arc<Engine>) {
+    /// Writes every container's current health, whatever was marked: the daemon's last word before it exits.
+    pub(super) async fn save_all(&self, engine: &Arc<Engine>) {
+        let mut closed = self.saving.lock().await;
+        // Marked ids too: a removed container's row is deleted.
+        let mut ids: HashSet<String> = engine.containers.health().ids().into_iter().collect();
+        ids.extend(self.dirty.lock().unwrap_or_else(|p| p.into_inner()).drain());
+        self.write(engine, ids.into_iter().collect()).await;
+        *closed = true;
+    }
+
+    async fn flush(&self, engine: &Arc<Engine>) {
+        let closed = self.saving.lock().await;
+        if *closed {
+            return;
+        }
         let ids: Vec<String> = self.dirty.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        self.write(engine, ids).await;
+    }
+
+    async fn write(&self, engine: &Arc<Engine>, ids: Vec<String>) {
         if ids.is_empty() {
             return;
         }
