@@ -5,7 +5,9 @@
 //! libcontainer state, cgroups and rootfs mount, and exits.
 
 use super::exit::ExitRecord;
+use super::logdriver::{LogConfig, LogDriver};
 use super::logfile::{LineSplitter, LogStream, LogWriter, LOG_FILE};
+use super::logrotate::Rotation;
 use super::{cgroups, executor, rootfs};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
@@ -37,6 +39,9 @@ pub struct MonitorConfig {
     /// a writer of its own so stdin stays open across attaches and engine restarts.
     #[serde(default)]
     pub stdin_once: bool,
+    /// Log driver and rotation.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// File names inside the bundle.
@@ -235,7 +240,7 @@ impl Monitor {
     /// Copies output to the log and reaps children until the container's PID 1 exits; returns its exit code.
     fn supervise(&mut self) -> i32 {
         let log_path = self.bundle.join(LOG_FILE);
-        let mut log = LogWriter::open(&log_path).ok();
+        let mut log = LogWriter::open_with(&log_path, rotation(&self.cfg.log), self.cfg.log.attrs.clone()).ok();
         let mut out = LineSplitter::new(LogStream::Stdout);
         let mut err = LineSplitter::new(LogStream::Stderr);
         let mut open = [true, true];
@@ -361,7 +366,7 @@ impl Monitor {
 
     /// Records the exit, then removes libcontainer state, cgroups and the rootfs mount.
     fn finish(mut self, exit_code: i32) {
-        let oom_killed = cgroups::oom_kills(&self.cfg.id) > 0;
+        let oom_killed = cgroups::oom_kills(&cgroups::rel_of(&self.bundle, &self.cfg.id)) > 0;
         let _ = std::fs::remove_file(self.bundle.join(CONTAINER_PID_FILE));
         let _ = std::fs::remove_file(self.bundle.join(CONTROL_SOCKET));
         if let Err(e) = self.container.delete(true) {
@@ -448,6 +453,23 @@ fn pump(fd: i32, buf: &mut [u8], split: &mut LineSplitter, log: Option<&mut LogW
     }
 }
 
+/// The writer's rotation. With the `none` driver the file only feeds live `attach` (logs refuses to read it):
+/// one small file, replaced as it fills.
+fn rotation(log: &LogConfig) -> Rotation {
+    match log.driver {
+        LogDriver::None => Rotation {
+            max_size: Some(1 << 20),
+            max_file: 1,
+            compress: false,
+        },
+        LogDriver::JsonFile | LogDriver::Local => Rotation {
+            max_size: log.max_size,
+            max_file: log.max_file.max(1),
+            compress: log.compress,
+        },
+    }
+}
+
 /// Turns a libcontainer build/start error into a Docker-style message and exit code.
 fn start_error(e: &dyn std::error::Error) -> StartError {
     let mut text = e.to_string();
@@ -469,7 +491,7 @@ pub(crate) fn cleanup(bundle: &Path, cfg: &MonitorConfig) {
     if lc_dir.exists() {
         let _ = std::fs::remove_dir_all(&lc_dir);
     }
-    if let Err(e) = cgroups::remove(&cfg.id) {
+    if let Err(e) = cgroups::remove(&cgroups::rel_of(bundle, &cfg.id)) {
         eprintln!("monitor: {e}");
     }
     if let Err(e) = rootfs::unmount(&bundle.join("rootfs")) {

@@ -11,6 +11,8 @@ use std::collections::HashMap;
 pub struct CreateRequest {
     /// Wanted name (generated when None).
     pub name: Option<String>,
+    /// `?platform=` (`linux/amd64`): the image must be of this platform.
+    pub platform: Option<String>,
     /// The body of `POST /containers/create`.
     pub body: ContainerCreateBody,
 }
@@ -30,8 +32,12 @@ impl Containers {
             .filter(|i| !i.is_empty())
             .ok_or_else(|| EngineError::BadRequest("config.Image: an image is required".into()))?;
         let image = self.images.resolve(&image_name)?;
-        let image_cfg = self.images.config_of(&image.id)?.config;
-        let host_config = body.host_config.clone().unwrap_or_default();
+        let image_file = self.images.config_of(&image.id)?;
+        if let Some(p) = req.platform.as_deref() {
+            check_platform(&image_name, p, &image_file)?;
+        }
+        let image_cfg = image_file.config;
+        let mut host_config = body.host_config.clone().unwrap_or_default();
         let ports = check_host_config(&host_config)?;
         let endpoints = body
             .networking_config
@@ -41,6 +47,7 @@ impl Containers {
         crate::networks::check_networks_exist(&self.db, host_config.network_mode.as_deref(), endpoints.keys())?;
         let id = new_id();
         let config = merge_config(&id, &image_name, body, image_cfg)?;
+        let warnings = self.check_runtime_fields(&mut host_config, &config)?;
         let mut argv = config.entrypoint.clone().unwrap_or_default();
         argv.extend(config.cmd.clone().unwrap_or_default());
         if argv.is_empty() {
@@ -82,7 +89,7 @@ impl Containers {
             return Err(e);
         }
         self.emit(&id, Action::Create, None);
-        Ok((id, Vec::new()))
+        Ok((id, warnings))
     }
 
     fn generate_name(&self) -> Result<String> {
@@ -160,6 +167,22 @@ fn check_host_config(h: &HostConfig) -> Result<Vec<netstack::PortRequest>> {
         )),
         _ => Ok(ports),
     }
+}
+
+/// The image must be of the requested platform (dockerd answers 404, so clients try to pull it).
+fn check_platform(image_name: &str, wanted: &str, image: &crate::images::config::ImageConfigFile) -> Result<()> {
+    let p = crate::registry::manifest::Platform::parse(wanted)?;
+    let same_variant = p.variant.is_none() || p.variant == image.variant;
+    if p.os == image.os && p.architecture == image.architecture && same_variant {
+        return Ok(());
+    }
+    let actual = match &image.variant {
+        Some(v) => format!("{}/{}/{v}", image.os, image.architecture),
+        None => format!("{}/{}", image.os, image.architecture),
+    };
+    Err(EngineError::NotFound(format!(
+        "image with reference {image_name} was found but does not match the specified platform: wanted {p}, actual: {actual}"
+    )))
 }
 
 /// Image defaults overridden by the request, as Docker merges them.
