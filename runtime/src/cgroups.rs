@@ -155,6 +155,19 @@ pub fn oom_kills(rel: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Turns the v1 memory controller's OOM killer off for the container's cgroup (`disableOOMKiller` of the spec).
+/// libcontainer 0.7 never writes it (its controller options always say "enabled"), so the monitor does, after
+/// the cgroup exists and before the workload runs. v2 has no such switch (the engine refuses it there).
+pub fn disable_oom_killer(rel: &str) -> std::io::Result<()> {
+    if CgroupVersion::detect() != CgroupVersion::V1 {
+        return Ok(());
+    }
+    std::fs::write(
+        Path::new(CGROUP_ROOT).join(format!("memory/{rel}/memory.oom_control")),
+        "1",
+    )
+}
+
 /// Removes the container's cgroup dirs (they must be empty of processes), then the `berth` parents when empty.
 pub fn remove(rel: &str) -> std::io::Result<()> {
     let mut first_err = None;

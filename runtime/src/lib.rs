@@ -191,8 +191,13 @@ pub enum ShmMode {
     Private,
     /// No /dev/shm (Docker's `--ipc none`).
     None,
-    /// A bind mount of another /dev/shm (the host's, or a donor container's).
+    /// A bind mount of another /dev/shm (the host's, or a shareable donor's [`Runtime::shm_dir`]).
     Bind(PathBuf),
+    /// A tmpfs of its own mounted on the host at [`Runtime::shm_dir`] (inside the bundle, so a crashed run's
+    /// leftovers are found there) and bound at /dev/shm: containers joining this one's IPC namespace bind the
+    /// same tmpfs, as dockerd does for `--ipc shareable`. A /dev/shm mounted inside the container's own mount
+    /// namespace could not be reached by another container's bind mount.
+    Shareable,
 }
 
 /// Privileges and confinement of the container.
@@ -271,6 +276,11 @@ impl Runtime {
     /// Bundle directory of a container.
     pub fn bundle_dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
+    }
+
+    /// Host directory of a `ShmMode::Shareable` container's /dev/shm tmpfs (mounted while it runs).
+    pub fn shm_dir(&self, id: &str) -> PathBuf {
+        rootfs::BundlePaths::new(&self.bundle_dir(id)).shm
     }
 
     /// The container's log file (json lines, see [`logfile`]).

@@ -32,8 +32,18 @@ impl Runtime {
             .map_err(|e| RuntimeError::io("writing the cgroup path", e))?;
         let _ = std::fs::remove_dir_all(self.lc_root().join(&spec.id));
         rootfs::mount_overlay(&paths, &spec.lower_dirs)?;
-        let res = self.prepare_and_spawn(spec, &paths);
+        let mut res = Ok(());
+        if spec.shm == ShmMode::Shareable {
+            let size = spec
+                .resources
+                .shm_size
+                .filter(|s| *s > 0)
+                .unwrap_or(ocispec::DEFAULT_SHM);
+            res = rootfs::mount_shm(&paths.shm, size);
+        }
+        let res = res.and_then(|()| self.prepare_and_spawn(spec, &paths));
         if res.is_err() {
+            let _ = rootfs::unmount(&paths.shm);
             let _ = rootfs::unmount(&paths.rootfs);
         }
         res
@@ -54,6 +64,7 @@ impl Runtime {
             init_binary: init.as_deref(),
             cgroups: cgroups::CgroupVersion::detect(),
             cgroup_rel: &rel,
+            shm_dir: &paths.shm,
         };
         let oci = ocispec::build(spec, &inputs)?;
         let cfg_path = paths.dir.join("config.json");
@@ -253,6 +264,7 @@ impl Runtime {
         let bundle = self.bundle_dir(id);
         cgroups::remove(&cgroups::rel_of(&bundle, id)).map_err(|e| RuntimeError::io("removing cgroups", e))?;
         rootfs::unmount(&bundle.join("rootfs"))?;
+        rootfs::unmount(&rootfs::BundlePaths::new(&bundle).shm)?;
         // Deleting the upper dir can take tens of ms; rename it out of the way (atomic, so the id is free at
         // once) and delete in the background. Runtime::new purges trash a crash left behind.
         let trash = self.root.join(format!("{TRASH_PREFIX}{id}-{}", std::process::id()));

@@ -195,6 +195,10 @@ impl Monitor {
             .build()
             .map_err(|e| start_error(&e))?;
         let output = pending.finish(bundle).map_err(|e| e125("receiving the terminal", &e))?;
+        if let Err(e) = Self::after_create(bundle, cfg) {
+            let _ = container.delete(true);
+            return Err(e125("applying cgroup settings", &e));
+        }
         if let Err(e) = container.start() {
             let _ = container.delete(true);
             return Err(start_error(&e));
@@ -212,6 +216,22 @@ impl Monitor {
             sigfd,
             _stdin_keeper: stdin_keeper,
         })
+    }
+
+    /// Cgroup settings libcontainer leaves out, written between create and start (the workload has not run).
+    fn after_create(bundle: &Path, cfg: &MonitorConfig) -> std::io::Result<()> {
+        let spec = oci_spec::runtime::Spec::load(bundle.join("config.json")).map_err(std::io::Error::other)?;
+        let disable = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.memory().as_ref())
+            .and_then(|m| m.disable_oom_killer())
+            .unwrap_or(false);
+        if disable {
+            cgroups::disable_oom_killer(&cgroups::rel_of(bundle, &cfg.id))?;
+        }
+        Ok(())
     }
 
     fn wire_stdio(
@@ -495,6 +515,10 @@ pub(crate) fn cleanup(bundle: &Path, cfg: &MonitorConfig) {
         eprintln!("monitor: {e}");
     }
     if let Err(e) = rootfs::unmount(&bundle.join("rootfs")) {
+        eprintln!("monitor: {e}");
+    }
+    // A shareable /dev/shm goes with its container, as on dockerd (joiners keep their own bind of it).
+    if let Err(e) = rootfs::unmount(&rootfs::BundlePaths::new(bundle).shm) {
         eprintln!("monitor: {e}");
     }
 }

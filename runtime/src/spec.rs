@@ -13,7 +13,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// Where the init binary is bind-mounted inside the container (as Docker does).
 pub const INIT_PATH_IN_CONTAINER: &str = "/sbin/docker-init";
 /// Default /dev/shm size (64 MiB).
-const DEFAULT_SHM: u64 = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_SHM: u64 = 64 * 1024 * 1024;
 
 const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
@@ -44,6 +44,8 @@ pub struct SpecInputs<'a> {
     pub cgroups: CgroupVersion,
     /// The container's cgroup path relative to each hierarchy root.
     pub cgroup_rel: &'a str,
+    /// Host tmpfs bound at /dev/shm for `ShmMode::Shareable` (mounted by the caller).
+    pub shm_dir: &'a Path,
 }
 
 /// Builds the OCI runtime spec (rootfs path "rootfs", relative to the bundle).
@@ -182,6 +184,9 @@ fn mounts(spec: &ContainerSpec, inputs: &SpecInputs) -> Vec<Value> {
             json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", shm]}),
         ),
         ShmMode::Bind(src) => m.push(json!({"destination": "/dev/shm", "type": "bind", "source": src, "options": ["rbind", "rprivate"]})),
+        ShmMode::Shareable => m.push(
+            json!({"destination": "/dev/shm", "type": "bind", "source": inputs.shm_dir, "options": ["rbind", "rprivate"]}),
+        ),
         ShmMode::None => {}
     }
     m.extend(cgroup_mounts(inputs));
@@ -315,6 +320,7 @@ mod tests {
             init_binary: None,
             cgroups: CgroupVersion::V1,
             cgroup_rel: "berth/x",
+            shm_dir: Path::new("/bundle/shm"),
         }
     }
 

@@ -22,6 +22,7 @@ impl Containers {
     #[tracing::instrument(skip(self, req), fields(name = ?req.name, image = ?req.body.image), err(level = "debug"))]
     pub fn create(&self, req: CreateRequest) -> Result<(String, Vec<String>)> {
         let body = req.body;
+        let generated = req.name.as_deref().is_none_or(str::is_empty);
         let name = match req.name.filter(|n| !n.is_empty()) {
             Some(n) => valid_name(&n)?,
             None => self.generate_name()?,
@@ -69,7 +70,7 @@ impl Containers {
         }
         let vols = self.volumes()?;
         let mounts = crate::volumes::container::on_create(&vols, &id, &config, &host_config, &[], volumes_from)?;
-        let rec = ContainerRecord {
+        let mut rec = ContainerRecord {
             id: id.clone(),
             name,
             created: now(),
@@ -84,9 +85,21 @@ impl Containers {
             endpoints,
             ports,
         };
-        if let Err(e) = self.db.insert_container(&rec) {
-            let _ = crate::volumes::container::on_remove(&vols, &id, &rec.mounts, true);
-            return Err(e);
+        // A generated name is checked free before the insert, but a concurrent create may take it in between:
+        // the name's uniqueness is only settled by the insert's transaction, so a clash picks another name.
+        let mut tries = 0;
+        loop {
+            match self.db.insert_container(&rec) {
+                Ok(()) => break,
+                Err(EngineError::Conflict(_)) if generated && tries < 8 => {
+                    tries += 1;
+                    rec.name = self.generate_name()?;
+                }
+                Err(e) => {
+                    let _ = crate::volumes::container::on_remove(&vols, &id, &rec.mounts, true);
+                    return Err(e);
+                }
+            }
         }
         self.emit(&id, Action::Create, None);
         Ok((id, warnings))

@@ -5,10 +5,10 @@
 
 use super::Containers;
 use crate::error::{EngineError, Result};
+use bollard::models::{ContainerConfig, HostConfig};
 use runtime::cgroups::{self, CgroupVersion};
 use runtime::devices::{DeviceNode, DeviceRule};
 use runtime::logdriver::LogConfig;
-use bollard::models::{ContainerConfig, HostConfig};
 use std::path::Path;
 
 /// A namespace setting (`pid`, `ipc`, `uts`) as Docker spells it.
@@ -110,9 +110,11 @@ fn check_engine_choices(h: &HostConfig) -> Result<()> {
     }
     match h.userns_mode.as_deref() {
         None | Some("" | "host") => {}
-        Some(m) => return bad(format!(
+        Some(m) => {
+            return bad(format!(
             "HostConfig.UsernsMode {m:?}: berth runs without user-namespace remapping, so only \"host\" is supported"
-        )),
+        ))
+        }
     }
     if h.storage_opt.as_ref().is_some_and(|o| !o.is_empty()) {
         return bad(

@@ -4,14 +4,14 @@ use super::hostcfg::{block_device_numbers, runtime_msg, NsKind, NsSetting};
 use super::lifecycle::parse_signal;
 use super::Containers;
 use crate::error::{EngineError, Result};
+use crate::state::ContainerRecord;
+use bollard::models::HostConfig;
 use runtime::devices::{DeviceNode, DeviceRule};
 use runtime::logdriver::LogConfig;
 use runtime::{
     Blkio, ContainerSpec, DeviceLimit, Namespaces, NetnsMode, NsMode, ProcessSpec, ResolvConf, Resources, Security,
     ShmMode, Ulimit,
 };
-use crate::state::ContainerRecord;
-use bollard::models::HostConfig;
 use std::net::IpAddr;
 
 impl Containers {
@@ -108,12 +108,15 @@ impl Containers {
     /// /dev/shm: own tmpfs, none, the host's, or the IPC donor's.
     fn shm_of(&self, h: &HostConfig) -> Result<ShmMode> {
         Ok(match NsSetting::parse(NsKind::Ipc, h.ipc_mode.as_deref())? {
-            NsSetting::Private | NsSetting::Shareable => ShmMode::Private,
+            NsSetting::Private => ShmMode::Private,
+            NsSetting::Shareable => ShmMode::Shareable,
             NsSetting::None => ShmMode::None,
             NsSetting::Host => ShmMode::Bind("/dev/shm".into()),
             NsSetting::Container(other) => {
-                let pid = self.donor_pid(&other, NsKind::Ipc)?;
-                ShmMode::Bind(format!("/proc/{pid}/root/dev/shm").into())
+                // The donor's pid is checked (running, shareable); its /dev/shm is the host tmpfs it was given.
+                self.donor_pid(&other, NsKind::Ipc)?;
+                let rec = self.resolve(&other)?;
+                ShmMode::Bind(self.runtime.shm_dir(&rec.id))
             }
         })
     }
