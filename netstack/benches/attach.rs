@@ -77,6 +77,7 @@ fn bench(c: &mut Criterion) {
                     ip,
                     names: vec![format!("svc{n}")],
                     default_route: true,
+                    mac: None,
                 };
                 let start = Instant::now();
                 env.rt.block_on(async {

@@ -147,6 +147,16 @@ impl Netlink {
             .map_err(|e| NetError::netlink(format!("label interface {index}"), e))
     }
 
+    /// Sets the interface's MAC address.
+    pub async fn set_mac(&self, index: u32, mac: [u8; 6]) -> Result<()> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).address(mac.to_vec()).build())
+            .execute()
+            .await
+            .map_err(|e| NetError::netlink(format!("set MAC address of interface {index}"), e))
+    }
+
     /// Sets MTU (if given) and brings the interface up.
     pub async fn up(&self, index: u32, mtu: Option<u32>) -> Result<()> {
         let mut msg = LinkUnspec::new_with_index(index).up();

@@ -93,6 +93,8 @@ pub struct EndpointSpec {
     pub names: Vec<String>,
     /// Route everything through this network's gateway (the container's first network); ignored on internal networks.
     pub default_route: bool,
+    /// MAC address of the interface inside the container (the kernel's random one when None).
+    pub mac: Option<[u8; 6]>,
 }
 
 /// What an attach made.
@@ -313,6 +315,10 @@ impl Netstack {
             let index = inside.index_of(&ifname).await?.ok_or_else(|| {
                 NetError::Unsupported(format!("{ifname} did not appear in the container's namespace"))
             })?;
+            if let Some(mac) = ep.mac {
+                // Set while the interface is still down (a veth takes a new address then without a reset).
+                inside.set_mac(index, mac).await?;
+            }
             inside.add_address(index, ep.ip, net.subnet.prefix_len()).await?;
             inside.up(index, None).await?;
             // Like Docker: an internal network gives no way out, not even a route.

@@ -24,6 +24,7 @@ fn same_network_pings_other_network_is_isolated() {
             ip: host(sa.subnet, n),
             names: vec![],
             default_route: true,
+            mac: None,
         };
         let p1 = s.create_sandbox(&c1).await.unwrap();
         let p2 = s.create_sandbox(&c2).await.unwrap();
@@ -34,6 +35,7 @@ fn same_network_pings_other_network_is_isolated() {
             ip: host(sb.subnet, 2),
             names: vec![],
             default_route: true,
+            mac: None,
         };
         s.attach(&c3, &sb, &ep3).await.unwrap();
         assert_eq!(a1.ifname, "eth0");
@@ -66,6 +68,7 @@ fn same_network_pings_other_network_is_isolated() {
                     ip: host(sb.subnet, 9),
                     names: vec![],
                     default_route: false,
+                    mac: None,
                 },
             )
             .await
@@ -114,6 +117,7 @@ fn internal_network_cannot_reach_out() {
                 ip: host(si.subnet, 2),
                 names: vec![],
                 default_route: true,
+                mac: None,
             },
         )
         .await
@@ -125,6 +129,7 @@ fn internal_network_cannot_reach_out() {
                 ip: host(si.subnet, 3),
                 names: vec![],
                 default_route: true,
+                mac: None,
             },
         )
         .await
@@ -136,6 +141,7 @@ fn internal_network_cannot_reach_out() {
                 ip: host(so.subnet, 2),
                 names: vec![],
                 default_route: true,
+                mac: None,
             },
         )
         .await

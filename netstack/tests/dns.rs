@@ -94,6 +94,7 @@ async fn join(s: &Netstack, c: &ContainerId, net: &NetworkSpec, ip: Ipv4Addr, na
         ip,
         names: names.iter().map(|s| s.to_string()).collect(),
         default_route: true,
+        mac: None,
     };
     s.attach(c, net, &ep).await.unwrap();
 }

@@ -50,6 +50,7 @@ fn fifty_networks_hundred_attachments_leave_nothing() {
                             ip,
                             names: vec![format!("svc{i}")],
                             default_route: true,
+                            mac: None,
                         },
                     )
                     .await

@@ -29,6 +29,7 @@ fn published_ports_reach_the_container() {
                 ip: ip1,
                 names: vec![],
                 default_route: true,
+                mac: None,
             },
         )
         .await
@@ -40,6 +41,7 @@ fn published_ports_reach_the_container() {
                 ip: host(sn.subnet, 3),
                 names: vec![],
                 default_route: true,
+                mac: None,
             },
         )
         .await

@@ -38,6 +38,7 @@ fn dead_instances_are_reaped_live_ones_kept() {
                 ip: host(sb.subnet, 2),
                 names: vec![],
                 default_route: true,
+                mac: None,
             },
         )
         .await

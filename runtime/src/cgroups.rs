@@ -24,20 +24,54 @@ impl CgroupVersion {
     }
 }
 
-/// The cgroups path in the OCI spec for a container: absolute, so it is the same under every hierarchy.
-pub fn cgroup_path(id: &str) -> String {
-    format!("/berth/{id}")
+/// File in the bundle recording the container's cgroup path (relative to each hierarchy's root).
+pub const PATH_FILE: &str = "cgroup.path";
+
+/// The cgroup path of a container relative to each hierarchy root: `<parent>/<id>`, `berth/<id>` by default.
+pub fn rel_path(id: &str, parent: Option<&str>) -> String {
+    match parent.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+        Some(p) => format!("{p}/{id}"),
+        None => format!("berth/{id}"),
+    }
+}
+
+/// The cgroup path a bundle's container was started with (`berth/<id>` when none was recorded).
+pub fn rel_of(bundle: &Path, id: &str) -> String {
+    std::fs::read_to_string(bundle.join(PATH_FILE))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| s.ends_with(id))
+        .unwrap_or_else(|| rel_path(id, None))
+}
+
+/// Checks a cgroup parent (Docker's `--cgroup-parent`): relative path components, no `..`.
+pub fn check_parent(parent: &str) -> Result<(), String> {
+    let p = parent.trim_matches('/');
+    let ok = !p.is_empty()
+        && p.split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains(char::is_whitespace));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid cgroup parent {parent:?}: expected a cgroup path such as \"myapp\" or \"/myapp/web\""
+        ))
+    }
+}
+
+/// The cgroups path in the OCI spec: absolute, so it is the same under every hierarchy.
+pub fn oci_path(rel: &str) -> String {
+    format!("/{rel}")
 }
 
 /// Every directory this container's cgroup has on the host (one per v1 hierarchy, or the v2 one).
-pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let rel = format!("berth/{id}");
+pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
     match CgroupVersion::detect() {
         CgroupVersion::V2 => vec![Path::new(CGROUP_ROOT).join(rel)],
         CgroupVersion::V1 => std::fs::read_dir(CGROUP_ROOT)
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
-                    .map(|e| e.path().join(&rel))
+                    .map(|e| e.path().join(rel))
                     .filter(|p| p.is_dir())
                     .collect()
             })
@@ -45,9 +79,54 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     }
 }
 
-/// Pids still in the container's cgroups (any hierarchy).
-pub fn pids(id: &str) -> Vec<i32> {
-    let mut out: Vec<i32> = cgroup_dirs(id)
+/// Controllers libcontainer makes a cgroup in on v1 (so their directory exists when the container's mounts are
+/// set up and can be bind-mounted read-only at /sys/fs/cgroup/<name>, as Docker shows them).
+const V1_CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
+];
+
+/// (host dir, name under /sys/fs/cgroup) of the container's own cgroup in each v1 hierarchy mounted here.
+pub fn v1_views(rel: &str) -> Vec<(PathBuf, String)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    v1_views_in(&info, rel)
+}
+
+fn v1_views_in(mountinfo: &str, rel: &str) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut post = post.split(' ');
+        let (fstype, _src, opts) = (post.next(), post.next(), post.next().unwrap_or(""));
+        let Some(mount_point) = pre.split(' ').nth(4) else {
+            continue;
+        };
+        let Some(name) = mount_point.strip_prefix("/sys/fs/cgroup/") else {
+            continue;
+        };
+        let ours = opts.split(',').any(|o| V1_CONTROLLERS.contains(&o));
+        if fstype == Some("cgroup") && ours && !name.contains('/') {
+            out.push((Path::new(mount_point).join(rel), name.to_owned()));
+        }
+    }
+    out
+}
+
+/// Pids still in the container's cgroups (`rel` from [`rel_of`]) (any hierarchy).
+pub fn pids(rel: &str) -> Vec<i32> {
+    let mut out: Vec<i32> = cgroup_dirs(rel)
         .iter()
         .flat_map(|d| {
             std::fs::read_to_string(d.join("cgroup.procs"))
@@ -63,10 +142,10 @@ pub fn pids(id: &str) -> Vec<i32> {
 }
 
 /// The number of OOM kills the kernel recorded in the container's memory cgroup.
-pub fn oom_kills(id: &str) -> u64 {
+pub fn oom_kills(rel: &str) -> u64 {
     let file = match CgroupVersion::detect() {
-        CgroupVersion::V2 => Path::new(CGROUP_ROOT).join(format!("berth/{id}/memory.events")),
-        CgroupVersion::V1 => Path::new(CGROUP_ROOT).join(format!("memory/berth/{id}/memory.oom_control")),
+        CgroupVersion::V2 => Path::new(CGROUP_ROOT).join(format!("{rel}/memory.events")),
+        CgroupVersion::V1 => Path::new(CGROUP_ROOT).join(format!("memory/{rel}/memory.oom_control")),
     };
     let text = std::fs::read_to_string(file).unwrap_or_default();
     text.lines()
@@ -76,10 +155,23 @@ pub fn oom_kills(id: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Turns the v1 memory controller's OOM killer off for the container's cgroup (`disableOOMKiller` of the spec).
+/// libcontainer 0.7 never writes it (its controller options always say "enabled"), so the monitor does, after
+/// the cgroup exists and before the workload runs. v2 has no such switch (the engine refuses it there).
+pub fn disable_oom_killer(rel: &str) -> std::io::Result<()> {
+    if CgroupVersion::detect() != CgroupVersion::V1 {
+        return Ok(());
+    }
+    std::fs::write(
+        Path::new(CGROUP_ROOT).join(format!("memory/{rel}/memory.oom_control")),
+        "1",
+    )
+}
+
 /// Removes the container's cgroup dirs (they must be empty of processes), then the `berth` parents when empty.
-pub fn remove(id: &str) -> std::io::Result<()> {
+pub fn remove(rel: &str) -> std::io::Result<()> {
     let mut first_err = None;
-    for dir in cgroup_dirs(id) {
+    for dir in cgroup_dirs(rel) {
         // A just-killed task may linger in cgroup.procs for a moment; retry briefly.
         let mut res = std::fs::remove_dir(&dir);
         for _ in 0..50 {
@@ -99,4 +191,35 @@ pub fn remove(id: &str) -> std::io::Result<()> {
         }
     }
     first_err.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_with_and_without_parent() {
+        let id = "a".repeat(64);
+        assert_eq!(rel_path(&id, None), format!("berth/{id}"));
+        assert_eq!(rel_path(&id, Some("/apps/web/")), format!("apps/web/{id}"));
+        assert_eq!(oci_path(&rel_path(&id, Some("apps"))), format!("/apps/{id}"));
+        assert!(check_parent("apps/web").is_ok());
+        for bad in ["", "/", "../x", "a//b", "a b"] {
+            assert!(check_parent(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn v1_views_skip_named_and_unified_hierarchies() {
+        let info = "\
+30 25 0:26 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu
+31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:10 - cgroup cgroup rw,cpu,cpuacct
+32 25 0:28 / /sys/fs/cgroup/systemd rw,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
+33 25 0:29 / /sys/fs/cgroup/unified rw,relatime shared:12 - cgroup2 cgroup2 rw
+34 25 0:30 / /sys/fs/cgroup/memory rw,relatime shared:13 - cgroup cgroup rw,memory";
+        let v = v1_views_in(info, "berth/x");
+        let names: Vec<&str> = v.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names, ["cpu", "cpu,cpuacct", "memory"]);
+        assert_eq!(v[2].0, Path::new("/sys/fs/cgroup/memory/berth/x"));
+    }
 }

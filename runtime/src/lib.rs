@@ -12,11 +12,15 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod devices;
 pub mod exec;
 pub mod executor;
 pub mod exit;
+pub mod logdriver;
 pub mod logfile;
+pub mod logrotate;
 pub mod monitor;
+pub mod resources;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
@@ -31,6 +35,7 @@ pub use error::{Result, RuntimeError};
 pub use exec::ExecProcess;
 pub use exit::ExitRecord;
 pub use nix::sys::signal::Signal;
+pub use resources::{Blkio, DeviceLimit, Resources};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -68,6 +73,16 @@ pub struct ContainerSpec {
     pub tmpfs: Vec<(String, String)>,
     /// Network namespace mode.
     pub netns: NetnsMode,
+    /// The pid, ipc, uts and cgroup namespaces.
+    pub namespaces: Namespaces,
+    /// Where /dev/shm comes from.
+    pub shm: ShmMode,
+    /// The kernel's OOM-killer preference for the container's processes (-1000..=1000).
+    pub oom_score_adj: Option<i32>,
+    /// Extra OCI annotations (Docker's HostConfig.Annotations).
+    pub annotations: BTreeMap<String, String>,
+    /// Cgroup parent (Docker's CgroupParent); None = `berth`.
+    pub cgroup_parent: Option<String>,
     /// Cgroup resource limits.
     pub resources: Resources,
     /// Privileges and confinement.
@@ -80,6 +95,8 @@ pub struct ContainerSpec {
     pub init: bool,
     /// Signal sent by a graceful stop (default SIGTERM when None).
     pub stop_signal: Option<Signal>,
+    /// Log driver and rotation.
+    pub log: logdriver::LogConfig,
 }
 
 /// A process to run in a container (the main process, or an exec).
@@ -141,25 +158,46 @@ pub enum NetnsMode {
     Host,
 }
 
-/// Cgroup resource limits (0 / None = unlimited).
+/// How the container gets one of its pid, ipc, uts or cgroup namespaces.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resources {
-    /// Memory limit in bytes.
-    pub memory: Option<i64>,
-    /// Memory+swap limit in bytes (-1 unlimited swap).
-    pub memory_swap: Option<i64>,
-    /// CPU limit in units of 1e-9 CPUs (Docker's NanoCpus).
-    pub nano_cpus: Option<i64>,
-    /// Relative CPU weight (Docker's CpuShares).
-    pub cpu_shares: Option<u64>,
-    /// CFS quota in microseconds.
-    pub cpu_quota: Option<i64>,
-    /// CFS period in microseconds.
-    pub cpu_period: Option<u64>,
-    /// Maximum number of tasks.
-    pub pids_limit: Option<i64>,
-    /// Size of /dev/shm in bytes (default 64 MiB).
-    pub shm_size: Option<u64>,
+pub enum NsMode {
+    /// A fresh namespace.
+    #[default]
+    Private,
+    /// The host's namespace.
+    Host,
+    /// Another process's namespace (`/proc/<pid>/ns/<kind>`, for `container:<id>`).
+    Join(PathBuf),
+}
+
+/// The namespaces besides the network one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Namespaces {
+    /// PID namespace (`host`: the container sees every host process).
+    pub pid: NsMode,
+    /// IPC namespace.
+    pub ipc: NsMode,
+    /// UTS namespace (`host`: the host's hostname, which the container cannot set).
+    pub uts: NsMode,
+    /// Cgroup namespace; None = Docker's default for the host (private on v2, host on v1).
+    pub cgroup: Option<NsMode>,
+}
+
+/// Where the container's /dev/shm comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ShmMode {
+    /// A tmpfs of its own (`resources.shm_size`).
+    #[default]
+    Private,
+    /// No /dev/shm (Docker's `--ipc none`).
+    None,
+    /// A bind mount of another /dev/shm (the host's, or a shareable donor's [`Runtime::shm_dir`]).
+    Bind(PathBuf),
+    /// A tmpfs of its own mounted on the host at [`Runtime::shm_dir`] (inside the bundle, so a crashed run's
+    /// leftovers are found there) and bound at /dev/shm: containers joining this one's IPC namespace bind the
+    /// same tmpfs, as dockerd does for `--ipc shareable`. A /dev/shm mounted inside the container's own mount
+    /// namespace could not be reached by another container's bind mount.
+    Shareable,
 }
 
 /// Privileges and confinement of the container.
@@ -238,6 +276,11 @@ impl Runtime {
     /// Bundle directory of a container.
     pub fn bundle_dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
+    }
+
+    /// Host directory of a `ShmMode::Shareable` container's /dev/shm tmpfs (mounted while it runs).
+    pub fn shm_dir(&self, id: &str) -> PathBuf {
+        rootfs::BundlePaths::new(&self.bundle_dir(id)).shm
     }
 
     /// The container's log file (json lines, see [`logfile`]).

@@ -26,11 +26,24 @@ impl Runtime {
         }
         // A crashed earlier run (monitor killed) may have left processes, libcontainer state or cgroups.
         self.kill_everything(&spec.id);
-        let _ = cgroups::remove(&spec.id);
+        let _ = cgroups::remove(&cgroups::rel_of(&paths.dir, &spec.id));
+        let rel = cgroups::rel_path(&spec.id, spec.cgroup_parent.as_deref());
+        std::fs::write(paths.dir.join(cgroups::PATH_FILE), &rel)
+            .map_err(|e| RuntimeError::io("writing the cgroup path", e))?;
         let _ = std::fs::remove_dir_all(self.lc_root().join(&spec.id));
         rootfs::mount_overlay(&paths, &spec.lower_dirs)?;
-        let res = self.prepare_and_spawn(spec, &paths);
+        let mut res = Ok(());
+        if spec.shm == ShmMode::Shareable {
+            let size = spec
+                .resources
+                .shm_size
+                .filter(|s| *s > 0)
+                .unwrap_or(ocispec::DEFAULT_SHM);
+            res = rootfs::mount_shm(&paths.shm, size);
+        }
+        let res = res.and_then(|()| self.prepare_and_spawn(spec, &paths));
         if res.is_err() {
+            let _ = rootfs::unmount(&paths.shm);
             let _ = rootfs::unmount(&paths.rootfs);
         }
         res
@@ -38,6 +51,7 @@ impl Runtime {
 
     fn prepare_and_spawn(&self, spec: &ContainerSpec, paths: &BundlePaths) -> Result<Started> {
         rootfs::write_etc_files(paths, spec)?;
+        let rel = cgroups::rel_of(&paths.dir, &spec.id);
         let user = user::resolve(
             &paths.rootfs,
             spec.process.user.as_deref(),
@@ -49,6 +63,8 @@ impl Runtime {
             etc_dir: &paths.etc,
             init_binary: init.as_deref(),
             cgroups: cgroups::CgroupVersion::detect(),
+            cgroup_rel: &rel,
+            shm_dir: &paths.shm,
         };
         let oci = ocispec::build(spec, &inputs)?;
         let cfg_path = paths.dir.join("config.json");
@@ -63,6 +79,7 @@ impl Runtime {
             tty: spec.process.tty,
             open_stdin: spec.process.open_stdin,
             stdin_once: spec.process.stdin_once,
+            log: spec.log.clone(),
         };
         let data = serde_json::to_vec(&mcfg)
             .map_err(|e| RuntimeError::io("encoding monitor config", std::io::Error::other(e)))?;
@@ -244,9 +261,10 @@ impl Runtime {
             std::fs::remove_dir_all(&lc_dir)
                 .map_err(|e| RuntimeError::io(format!("removing {}", lc_dir.display()), e))?;
         }
-        cgroups::remove(id).map_err(|e| RuntimeError::io("removing cgroups", e))?;
         let bundle = self.bundle_dir(id);
+        cgroups::remove(&cgroups::rel_of(&bundle, id)).map_err(|e| RuntimeError::io("removing cgroups", e))?;
         rootfs::unmount(&bundle.join("rootfs"))?;
+        rootfs::unmount(&rootfs::BundlePaths::new(&bundle).shm)?;
         // Deleting the upper dir can take tens of ms; rename it out of the way (atomic, so the id is free at
         // once) and delete in the background. Runtime::new purges trash a crash left behind.
         let trash = self.root.join(format!("{TRASH_PREFIX}{id}-{}", std::process::id()));
@@ -271,8 +289,9 @@ impl Runtime {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(mpid), Signal::SIGKILL);
             }
         }
+        let rel = cgroups::rel_of(&self.bundle_dir(id), id);
         for _ in 0..100 {
-            let pids = cgroups::pids(id);
+            let pids = cgroups::pids(&rel);
             if pids.is_empty() {
                 break;
             }

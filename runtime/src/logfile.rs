@@ -1,12 +1,15 @@
 //! The container log file: one JSON object per line, like Docker's json-file driver
 //! (`{"log":"text\n","stream":"stdout","time":"2026-01-01T00:00:00.000000001Z"}`).
-//! The monitor writes it; the API's logs/attach read it with [`read_records`] and follow it with [`LogFollower`].
+//! The monitor writes it (rotating it by size, see [`super::logrotate`]); the API's logs/attach read it with
+//! [`read_records`] and follow it, across rotations, with [`LogFollower`].
 
+use super::logrotate::{self, Rotation};
 use super::{Result, RuntimeError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// File name of the log inside the bundle.
@@ -79,28 +82,78 @@ impl LineSplitter {
     }
 }
 
-/// Serialises records to the log file.
+/// Serialises records to the log file, rotating it by size (see [`super::logrotate`]).
 #[derive(Debug)]
 pub struct LogWriter {
+    path: PathBuf,
     file: File,
+    size: u64,
+    gen: u64,
+    rotation: Rotation,
+    attrs: BTreeMap<String, String>,
 }
 
 impl LogWriter {
-    /// Opens (creates, appends) the log file.
+    /// Opens (creates, appends) the log file; never rotates.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, Rotation::default(), BTreeMap::new())
+    }
+
+    /// Opens (creates, appends) the log file; rotates per `rotation`; writes `attrs` with every line.
+    pub fn open_with(path: &Path, rotation: Rotation, attrs: BTreeMap<String, String>) -> Result<Self> {
+        let ctx = |e| RuntimeError::io(format!("opening log {}", path.display()), e);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .read(true)
             .open(path)
-            .map_err(|e| RuntimeError::io(format!("opening log {}", path.display()), e))?;
-        Ok(Self { file })
+            .map_err(ctx)?;
+        let size = file.metadata().map_err(ctx)?.len();
+        let mut w = Self {
+            path: path.to_owned(),
+            gen: 0,
+            file,
+            size,
+            rotation,
+            attrs,
+        };
+        if size == 0 {
+            // A new log continues after the newest rotated file of an earlier run.
+            w.gen = logrotate::rotated(path).last().map_or(0, |r| r.gen + 1);
+            w.write_raw(&logrotate::header_line(w.gen)).map_err(ctx)?;
+        } else {
+            w.gen = logrotate::generation_of(&File::open(path).map_err(ctx)?);
+        }
+        Ok(w)
     }
 
     /// Appends one record as a JSON line (one write, so readers never see half a line from us).
     pub fn write(&mut self, rec: &LogRecord) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(&WireRecord::from(rec)).map_err(std::io::Error::other)?;
+        let mut wire = WireRecord::from(rec);
+        wire.attrs = (!self.attrs.is_empty()).then_some(&self.attrs);
+        let mut line = serde_json::to_vec(&wire).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)
+        let header = logrotate::header_line(self.gen).len() as u64;
+        if let Some(max) = self.rotation.max_size {
+            if self.size > header && self.size + line.len() as u64 > max {
+                self.rotate()?;
+            }
+        }
+        self.write_raw(&line)
+    }
+
+    fn write_raw(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(data)?;
+        self.size += data.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        logrotate::rotate(&self.path, self.gen, &self.rotation)?;
+        self.gen += 1;
+        self.file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.size = 0;
+        self.write_raw(&logrotate::header_line(self.gen))
     }
 }
 
@@ -109,6 +162,8 @@ impl LogWriter {
 struct WireRecord<'a> {
     log: &'a str,
     stream: LogStream,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attrs: Option<&'a BTreeMap<String, String>>,
     time: String,
 }
 
@@ -117,26 +172,20 @@ impl<'a> From<&'a LogRecord> for WireRecord<'a> {
         Self {
             log: &r.log,
             stream: r.stream,
+            attrs: None,
             time: r.time.to_rfc3339_opts(SecondsFormat::Nanos, true),
         }
     }
 }
 
-/// Reads every record of a log file (missing file = no records). Undecodable lines are skipped.
+/// Reads every record of a log and its rotated files, oldest first (missing file = no records).
 pub fn read_records(path: &Path) -> Result<Vec<LogRecord>> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(RuntimeError::io(format!("opening log {}", path.display()), e)),
-    };
-    let mut out = Vec::new();
-    for line in BufReader::new(file).split(b'\n') {
-        let line = line.map_err(|e| RuntimeError::io(format!("reading log {}", path.display()), e))?;
-        if let Ok(rec) = serde_json::from_slice::<LogRecord>(&line) {
-            out.push(rec);
-        }
-    }
-    Ok(out)
+    LogFollower::from_start(path).poll()
+}
+
+fn parse_lines(data: &[u8]) -> impl Iterator<Item = LogRecord> + '_ {
+    data.split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<LogRecord>(l).ok())
 }
 
 /// The last `n` records.
@@ -153,58 +202,114 @@ pub fn between(records: Vec<LogRecord>, since: Option<DateTime<Utc>>, until: Opt
         .collect()
 }
 
-/// Follows a log file: each [`LogFollower::poll`] returns the complete records appended since the last call.
-/// Callers poll on a timer (or inotify) and stop once the container's exit record exists and a poll is empty.
+/// Follows a log across rotations: each [`LogFollower::poll`] returns the complete records appended since the
+/// last call. Callers poll on a timer and stop once the container's exit record exists and a poll is empty.
 #[derive(Debug)]
 pub struct LogFollower {
     path: PathBuf,
-    offset: u64,
+    /// The current file as opened (its generation), while we read it.
+    file: Option<(File, u64)>,
+    /// The first generation not read yet.
+    next_gen: u64,
+    /// Skip what exists when first opened (follow new output only).
+    skip_existing: bool,
     partial: Vec<u8>,
 }
 
 impl LogFollower {
-    /// Starts at the beginning of the file.
+    /// Starts at the oldest kept record.
     pub fn from_start(path: &Path) -> Self {
         Self {
             path: path.to_owned(),
-            offset: 0,
+            file: None,
+            next_gen: 0,
+            skip_existing: false,
             partial: Vec::new(),
         }
     }
 
-    /// Starts at the current end of the file (only new output).
+    /// Starts at the current end of the log (only new output).
     pub fn from_end(path: &Path) -> Self {
-        let offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        Self {
-            path: path.to_owned(),
-            offset,
-            partial: Vec::new(),
+        let mut f = Self::from_start(path);
+        f.skip_existing = true;
+        // Position now: output written between this call and the first poll is new output.
+        if !f.open_current(&mut Vec::new()).unwrap_or(false) {
+            // No log yet: everything written to it later is new.
+            f.skip_existing = false;
         }
+        f
     }
 
     /// New complete records since the last poll.
     pub fn poll(&mut self) -> Result<Vec<LogRecord>> {
+        let mut out = Vec::new();
+        // Bounded: each round either reads the live file or moves past a rotated generation.
+        for _ in 0..64 {
+            if self.file.is_none() && !self.open_current(&mut out)? {
+                break;
+            }
+            let Some((file, gen)) = self.file.as_mut() else { break };
+            let gen = *gen;
+            // Checked before reading: once the path names another file, ours is complete after this read.
+            let rotated_away = !same_file(file, &self.path);
+            let mut buf = Vec::new();
+            file.read_to_end(&mut buf)
+                .map_err(|e| RuntimeError::io(format!("reading log {}", self.path.display()), e))?;
+            self.take_lines(&buf, &mut out);
+            if !rotated_away {
+                break;
+            }
+            self.partial.clear();
+            self.file = None;
+            self.next_gen = gen + 1;
+        }
+        Ok(out)
+    }
+
+    /// Reads the rotated generations we have not seen, then opens the live file; false when there is none.
+    fn open_current(&mut self, out: &mut Vec<LogRecord>) -> Result<bool> {
+        let ctx = |e| RuntimeError::io(format!("opening log {}", self.path.display()), e);
         let mut file = match File::open(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(RuntimeError::io(format!("opening log {}", self.path.display()), e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(ctx(e)),
         };
-        let ctx = || format!("reading log {}", self.path.display());
-        file.seek(SeekFrom::Start(self.offset))
-            .map_err(|e| RuntimeError::io(ctx(), e))?;
-        let mut buf = Vec::new();
-        file.read_to_end(&mut buf).map_err(|e| RuntimeError::io(ctx(), e))?;
-        self.offset += buf.len() as u64;
-        self.partial.extend_from_slice(&buf);
+        let gen = logrotate::generation_of(&file);
+        if !self.skip_existing {
+            for r in logrotate::rotated(&self.path) {
+                if r.gen >= self.next_gen && r.gen < gen {
+                    out.extend(parse_lines(&logrotate::read_rotated(&r).unwrap_or_default()));
+                }
+            }
+        }
+        if self.skip_existing {
+            file.seek(SeekFrom::End(0)).map_err(ctx)?;
+            self.skip_existing = false;
+        } else {
+            file.seek(SeekFrom::Start(0)).map_err(ctx)?;
+        }
+        self.next_gen = gen;
+        self.file = Some((file, gen));
+        Ok(true)
+    }
+
+    fn take_lines(&mut self, buf: &[u8], out: &mut Vec<LogRecord>) {
+        self.partial.extend_from_slice(buf);
         let Some(last_nl) = self.partial.iter().rposition(|&b| b == b'\n') else {
-            return Ok(Vec::new());
+            return;
         };
         let rest = self.partial.split_off(last_nl + 1);
         let complete = std::mem::replace(&mut self.partial, rest);
-        Ok(complete
-            .split(|&b| b == b'\n')
-            .filter_map(|l| serde_json::from_slice::<LogRecord>(l).ok())
-            .collect())
+        out.extend(parse_lines(&complete));
+    }
+}
+
+/// Whether `path` still names the open `file` (false once rotation renamed it away).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
     }
 }
 
@@ -238,5 +343,69 @@ mod tests {
         assert!(f.poll().unwrap().is_empty());
         let all = read_records(&path).unwrap();
         assert_eq!(tail(all, 1)[0].log, "b\n");
+    }
+
+    fn line(n: u32) -> LogRecord {
+        LogRecord {
+            log: format!("line {n}\n"),
+            stream: LogStream::Stdout,
+            time: Utc::now(),
+        }
+    }
+
+    fn numbers(recs: &[LogRecord]) -> Vec<u32> {
+        recs.iter()
+            .map(|r| r.log.trim().strip_prefix("line ").unwrap().parse().unwrap())
+            .collect()
+    }
+
+    /// A follower that keeps up sees every line across rotations; a late reader sees the kept files, in order.
+    #[test]
+    fn follow_across_rotation_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        for compress in [false, true] {
+            let _ = std::fs::remove_dir_all(dir.path());
+            std::fs::create_dir_all(dir.path()).unwrap();
+            let rot = Rotation {
+                max_size: Some(300),
+                max_file: 3,
+                compress,
+            };
+            let mut w = LogWriter::open_with(&path, rot, BTreeMap::new()).unwrap();
+            let mut live = LogFollower::from_start(&path);
+            let mut seen = Vec::new();
+            for n in 1..=100 {
+                w.write(&line(n)).unwrap();
+                if n % 3 == 0 {
+                    seen.extend(live.poll().unwrap());
+                }
+            }
+            seen.extend(live.poll().unwrap());
+            assert_eq!(numbers(&seen), (1..=100).collect::<Vec<_>>());
+            let kept = numbers(&read_records(&path).unwrap());
+            assert_eq!(kept.last(), Some(&100));
+            assert!(
+                kept.len() < 100 && kept.windows(2).all(|w| w[1] == w[0] + 1),
+                "{kept:?}"
+            );
+            let files = std::fs::read_dir(dir.path()).unwrap().count();
+            assert_eq!(files, 3, "max-file counts the current file");
+        }
+    }
+
+    #[test]
+    fn attrs_are_written_with_each_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        let attrs: BTreeMap<String, String> = [("app".to_owned(), "web".to_owned())].into_iter().collect();
+        let mut w = LogWriter::open_with(&path, Rotation::default(), attrs).unwrap();
+        w.write(&line(1)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.lines().nth(1).unwrap().contains(r#""attrs":{"app":"web"}"#),
+            "{text}"
+        );
+        assert_eq!(numbers(&read_records(&path).unwrap()), [1]);
     }
 }

@@ -5,7 +5,9 @@
 //! libcontainer state, cgroups and rootfs mount, and exits.
 
 use super::exit::ExitRecord;
+use super::logdriver::{LogConfig, LogDriver};
 use super::logfile::{LineSplitter, LogStream, LogWriter, LOG_FILE};
+use super::logrotate::Rotation;
 use super::{cgroups, executor, rootfs};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
@@ -37,6 +39,9 @@ pub struct MonitorConfig {
     /// a writer of its own so stdin stays open across attaches and engine restarts.
     #[serde(default)]
     pub stdin_once: bool,
+    /// Log driver and rotation.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// File names inside the bundle.
@@ -190,6 +195,10 @@ impl Monitor {
             .build()
             .map_err(|e| start_error(&e))?;
         let output = pending.finish(bundle).map_err(|e| e125("receiving the terminal", &e))?;
+        if let Err(e) = Self::after_create(bundle, cfg) {
+            let _ = container.delete(true);
+            return Err(e125("applying cgroup settings", &e));
+        }
         if let Err(e) = container.start() {
             let _ = container.delete(true);
             return Err(start_error(&e));
@@ -207,6 +216,22 @@ impl Monitor {
             sigfd,
             _stdin_keeper: stdin_keeper,
         })
+    }
+
+    /// Cgroup settings libcontainer leaves out, written between create and start (the workload has not run).
+    fn after_create(bundle: &Path, cfg: &MonitorConfig) -> std::io::Result<()> {
+        let spec = oci_spec::runtime::Spec::load(bundle.join("config.json")).map_err(std::io::Error::other)?;
+        let disable = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.memory().as_ref())
+            .and_then(|m| m.disable_oom_killer())
+            .unwrap_or(false);
+        if disable {
+            cgroups::disable_oom_killer(&cgroups::rel_of(bundle, &cfg.id))?;
+        }
+        Ok(())
     }
 
     fn wire_stdio(
@@ -235,7 +260,7 @@ impl Monitor {
     /// Copies output to the log and reaps children until the container's PID 1 exits; returns its exit code.
     fn supervise(&mut self) -> i32 {
         let log_path = self.bundle.join(LOG_FILE);
-        let mut log = LogWriter::open(&log_path).ok();
+        let mut log = LogWriter::open_with(&log_path, rotation(&self.cfg.log), self.cfg.log.attrs.clone()).ok();
         let mut out = LineSplitter::new(LogStream::Stdout);
         let mut err = LineSplitter::new(LogStream::Stderr);
         let mut open = [true, true];
@@ -361,7 +386,7 @@ impl Monitor {
 
     /// Records the exit, then removes libcontainer state, cgroups and the rootfs mount.
     fn finish(mut self, exit_code: i32) {
-        let oom_killed = cgroups::oom_kills(&self.cfg.id) > 0;
+        let oom_killed = cgroups::oom_kills(&cgroups::rel_of(&self.bundle, &self.cfg.id)) > 0;
         let _ = std::fs::remove_file(self.bundle.join(CONTAINER_PID_FILE));
         let _ = std::fs::remove_file(self.bundle.join(CONTROL_SOCKET));
         if let Err(e) = self.container.delete(true) {
@@ -448,6 +473,23 @@ fn pump(fd: i32, buf: &mut [u8], split: &mut LineSplitter, log: Option<&mut LogW
     }
 }
 
+/// The writer's rotation. With the `none` driver the file only feeds live `attach` (logs refuses to read it):
+/// one small file, replaced as it fills.
+fn rotation(log: &LogConfig) -> Rotation {
+    match log.driver {
+        LogDriver::None => Rotation {
+            max_size: Some(1 << 20),
+            max_file: 1,
+            compress: false,
+        },
+        LogDriver::JsonFile | LogDriver::Local => Rotation {
+            max_size: log.max_size,
+            max_file: log.max_file.max(1),
+            compress: log.compress,
+        },
+    }
+}
+
 /// Turns a libcontainer build/start error into a Docker-style message and exit code.
 fn start_error(e: &dyn std::error::Error) -> StartError {
     let mut text = e.to_string();
@@ -469,10 +511,14 @@ pub(crate) fn cleanup(bundle: &Path, cfg: &MonitorConfig) {
     if lc_dir.exists() {
         let _ = std::fs::remove_dir_all(&lc_dir);
     }
-    if let Err(e) = cgroups::remove(&cfg.id) {
+    if let Err(e) = cgroups::remove(&cgroups::rel_of(bundle, &cfg.id)) {
         eprintln!("monitor: {e}");
     }
     if let Err(e) = rootfs::unmount(&bundle.join("rootfs")) {
+        eprintln!("monitor: {e}");
+    }
+    // A shareable /dev/shm goes with its container, as on dockerd (joiners keep their own bind of it).
+    if let Err(e) = rootfs::unmount(&rootfs::BundlePaths::new(bundle).shm) {
         eprintln!("monitor: {e}");
     }
 }

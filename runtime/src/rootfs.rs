@@ -19,6 +19,8 @@ pub struct BundlePaths {
     pub work: PathBuf,
     /// Per-container files bind-mounted over /etc/{hosts,hostname,resolv.conf}.
     pub etc: PathBuf,
+    /// The host-side /dev/shm tmpfs of a shareable IPC namespace (`ShmMode::Shareable`).
+    pub shm: PathBuf,
 }
 
 impl BundlePaths {
@@ -30,6 +32,7 @@ impl BundlePaths {
             upper: dir.join("upper"),
             work: dir.join("work"),
             etc: dir.join("etc"),
+            shm: dir.join("shm"),
         }
     }
 
@@ -119,6 +122,21 @@ fn clear_volatile_mark(paths: &BundlePaths) -> Result<()> {
         );
     }
     std::fs::remove_dir_all(&mark).map_err(|e| RuntimeError::io(format!("removing {}", mark.display()), e))
+}
+
+/// Mounts a fresh tmpfs for a shareable /dev/shm at `dir` (size in bytes), replacing a stale one.
+pub fn mount_shm(dir: &Path, size: u64) -> Result<()> {
+    unmount(dir)?;
+    std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+    let opts = format!("mode=1777,size={size}");
+    mount(
+        Some("shm"),
+        dir,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some(opts.as_str()),
+    )
+    .map_err(|e| RuntimeError::errno(format!("mounting /dev/shm tmpfs at {}", dir.display()), e))
 }
 
 /// Unmounts the rootfs (every stacked mount); Ok when nothing is mounted.

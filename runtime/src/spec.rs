@@ -2,9 +2,9 @@
 //! read-only /sys, capabilities, seccomp, rlimits, sysctls and cgroup resources.
 
 use super::caps::effective_caps;
-use super::cgroups::{cgroup_path, CgroupVersion};
+use super::cgroups::{self, CgroupVersion};
 use super::user::ResolvedUser;
-use super::{seccomp, ContainerSpec, NetnsMode, Resources, Result, RuntimeError, Ulimit};
+use super::{resources, seccomp, ContainerSpec, NetnsMode, NsMode, Result, RuntimeError, ShmMode, Ulimit};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -13,7 +13,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// Where the init binary is bind-mounted inside the container (as Docker does).
 pub const INIT_PATH_IN_CONTAINER: &str = "/sbin/docker-init";
 /// Default /dev/shm size (64 MiB).
-const DEFAULT_SHM: u64 = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_SHM: u64 = 64 * 1024 * 1024;
 
 const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
@@ -42,6 +42,10 @@ pub struct SpecInputs<'a> {
     pub init_binary: Option<&'a Path>,
     /// The host's cgroup layout.
     pub cgroups: CgroupVersion,
+    /// The container's cgroup path relative to each hierarchy root.
+    pub cgroup_rel: &'a str,
+    /// Host tmpfs bound at /dev/shm for `ShmMode::Shareable` (mounted by the caller).
+    pub shm_dir: &'a Path,
 }
 
 /// Builds the OCI runtime spec (rootfs path "rootfs", relative to the bundle).
@@ -50,13 +54,26 @@ pub fn build(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<oci_spec::runt
         "ociVersion": "1.0.2",
         "process": process(spec, inputs)?,
         "root": {"path": "rootfs", "readonly": spec.security.readonly_rootfs},
-        "hostname": spec.hostname,
-        "domainname": spec.domainname,
+        // The host's UTS namespace keeps the host's names: the runtime may not set them.
+        "hostname": (spec.namespaces.uts == NsMode::Private).then_some(&spec.hostname),
+        "domainname": spec.domainname.as_ref().filter(|_| spec.namespaces.uts == NsMode::Private),
         "mounts": mounts(spec, inputs),
         "linux": linux(spec, inputs)?,
-        "annotations": {"berth.name": spec.name},
+        "annotations": annotations(spec),
     });
     serde_json::from_value(value).map_err(|e| RuntimeError::InvalidSpec(format!("building the OCI runtime spec: {e}")))
+}
+
+/// The user's annotations plus berth's own (the user cannot override `berth.*`).
+fn annotations(spec: &ContainerSpec) -> Value {
+    let mut a: serde_json::Map<String, Value> = spec
+        .annotations
+        .iter()
+        .filter(|(k, _)| !k.starts_with("berth."))
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    a.insert("berth.name".into(), json!(spec.name));
+    Value::Object(a)
 }
 
 fn process(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
@@ -84,6 +101,7 @@ fn process(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
         "rlimits": rlimits(&spec.ulimits)?,
         // Absent rather than false: libcontainer loads seccomp before dropping capabilities only when unset.
         "noNewPrivileges": spec.security.no_new_privileges.then_some(true),
+        "oomScoreAdj": spec.oom_score_adj,
     }))
 }
 
@@ -160,14 +178,18 @@ fn mounts(spec: &ContainerSpec, inputs: &SpecInputs) -> Vec<Value> {
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", shm]}),
     ];
-    if inputs.cgroups == CgroupVersion::V2 {
-        // Read-only cgroup2 of the container's own cgroup namespace (the JVM and others read their limits there).
-        // Not on v1/hybrid: libcontainer mounts the v1 hierarchies read-write whatever the options say, which
-        // would let the container raise its own limits.
-        m.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
+    match &spec.shm {
+        ShmMode::Private => m.push(
+            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", shm]}),
+        ),
+        ShmMode::Bind(src) => m.push(json!({"destination": "/dev/shm", "type": "bind", "source": src, "options": ["rbind", "rprivate"]})),
+        ShmMode::Shareable => m.push(
+            json!({"destination": "/dev/shm", "type": "bind", "source": inputs.shm_dir, "options": ["rbind", "rprivate"]}),
+        ),
+        ShmMode::None => {}
     }
+    m.extend(cgroup_mounts(inputs));
     for file in ["resolv.conf", "hostname", "hosts"] {
         m.push(json!({
             "destination": format!("/etc/{file}"), "type": "bind",
@@ -195,6 +217,28 @@ fn mounts(spec: &ContainerSpec, inputs: &SpecInputs) -> Vec<Value> {
     m
 }
 
+/// The container's own cgroup, read-only, where programs (the JVM, `nproc`-like tools) read their limits.
+fn cgroup_mounts(inputs: &SpecInputs) -> Vec<Value> {
+    let ro = ["nosuid", "noexec", "nodev", "relatime", "ro"];
+    if inputs.cgroups == CgroupVersion::V2 {
+        // The cgroup2 of the container's own cgroup namespace.
+        return vec![json!({"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup", "options": ro})];
+    }
+    // v1/hybrid: a bind of the container's directory in each hierarchy (libcontainer has made them when the
+    // mounts are set up), not a cgroup mount: libcontainer mounts v1 hierarchies read-write whatever the options
+    // say, which would let the container raise its own limits.
+    let mut m = vec![
+        json!({"destination": "/sys/fs/cgroup", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "noexec", "nodev", "mode=755", "size=64k"]}),
+    ];
+    for (host, name) in cgroups::v1_views(inputs.cgroup_rel) {
+        m.push(json!({
+            "destination": format!("/sys/fs/cgroup/{name}"), "type": "bind", "source": host,
+            "options": ["rbind", "ro", "nosuid", "noexec", "nodev", "rprivate"],
+        }));
+    }
+    m
+}
+
 /// Docker's tmpfs defaults (noexec, nosuid, nodev) unless the user's options say otherwise.
 fn tmpfs_options(user: &str) -> Vec<String> {
     let given: Vec<String> = user
@@ -218,8 +262,9 @@ fn linux(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
     let caps = effective_caps(&spec.security)?;
     let mut l = json!({
         "namespaces": namespaces(spec, inputs.cgroups),
-        "cgroupsPath": cgroup_path(&spec.id),
-        "resources": resources(&spec.resources, privileged, inputs.cgroups),
+        "cgroupsPath": cgroups::oci_path(inputs.cgroup_rel),
+        "resources": resources::oci(&spec.resources, privileged, inputs.cgroups),
+        "devices": spec.resources.devices.iter().map(|d| d.oci_node()).collect::<Vec<_>>(),
         "sysctl": spec.sysctls,
     });
     if !privileged {
@@ -233,76 +278,40 @@ fn linux(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
 }
 
 fn namespaces(spec: &ContainerSpec, cg: CgroupVersion) -> Vec<Value> {
-    let mut ns = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
-    match &spec.netns {
-        NetnsMode::None => ns.push(json!({"type": "network"})),
-        NetnsMode::Path(p) => ns.push(json!({"type": "network", "path": p})),
-        NetnsMode::Host => {}
-    }
-    if cg == CgroupVersion::V2 {
-        ns.push(json!({"type": "cgroup"}));
+    let n = &spec.namespaces;
+    // Docker's default cgroup namespace: private on v2, the host's on v1.
+    let default_cgroup = if cg == CgroupVersion::V2 {
+        NsMode::Private
+    } else {
+        NsMode::Host
+    };
+    let cgroup = n.cgroup.clone().unwrap_or(default_cgroup);
+    let net = match &spec.netns {
+        NetnsMode::None => NsMode::Private,
+        NetnsMode::Path(p) => NsMode::Join(p.clone()),
+        NetnsMode::Host => NsMode::Host,
+    };
+    let mut ns = vec![json!({"type": "mount"})];
+    for (kind, mode) in [
+        ("pid", &n.pid),
+        ("ipc", &n.ipc),
+        ("uts", &n.uts),
+        ("network", &net),
+        ("cgroup", &cgroup),
+    ] {
+        match mode {
+            NsMode::Private => ns.push(json!({"type": kind})),
+            NsMode::Join(p) => ns.push(json!({"type": kind, "path": p})),
+            NsMode::Host => {}
+        }
     }
     ns
-}
-
-fn resources(r: &Resources, privileged: bool, cg: CgroupVersion) -> Value {
-    let devices = if privileged {
-        json!([{"allow": true, "access": "rwm"}])
-    } else {
-        let dev = |t: &str, major: Option<i64>, minor: Option<i64>| json!({"allow": true, "type": t, "major": major, "minor": minor, "access": "rwm"});
-        json!([
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "access": "m"}, {"allow": true, "type": "b", "access": "m"},
-            dev("c", Some(1), Some(3)), dev("c", Some(1), Some(5)), dev("c", Some(1), Some(7)),
-            dev("c", Some(1), Some(8)), dev("c", Some(1), Some(9)), dev("c", Some(5), Some(0)),
-            dev("c", Some(5), Some(1)), dev("c", Some(5), Some(2)), dev("c", Some(136), None),
-            dev("c", Some(10), Some(200)),
-        ])
-    };
-    let mut res = json!({"devices": devices});
-    if let Some(mem) = r.memory.filter(|m| *m > 0) {
-        let mut m = json!({"limit": mem});
-        // Docker: swap defaults to twice the memory; -1 is unlimited. Only set where the kernel accounts swap.
-        if cg == CgroupVersion::V2 || Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
-            match r.memory_swap {
-                Some(s) if s != 0 => m["swap"] = json!(s),
-                _ => m["swap"] = json!(mem.saturating_mul(2)),
-            }
-        }
-        res["memory"] = m;
-    }
-    let mut cpu = serde_json::Map::new();
-    if let Some(n) = r.nano_cpus.filter(|n| *n > 0) {
-        cpu.insert("period".into(), json!(100_000u64));
-        cpu.insert("quota".into(), json!(n / 10_000));
-    }
-    if let Some(s) = r.cpu_shares.filter(|s| *s > 0) {
-        cpu.insert("shares".into(), json!(s));
-    }
-    if let Some(q) = r.cpu_quota.filter(|q| *q > 0) {
-        cpu.insert("quota".into(), json!(q));
-    }
-    if let Some(p) = r.cpu_period.filter(|p| *p > 0) {
-        cpu.insert("period".into(), json!(p));
-    }
-    if !cpu.is_empty() {
-        res["cpu"] = Value::Object(cpu);
-    }
-    if let Some(p) = r.pids_limit.filter(|p| *p > 0) {
-        res["pids"] = json!({"limit": p});
-    }
-    res
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ProcessSpec, Security};
+    use crate::{Namespaces, ProcessSpec, Resources, Security};
 
     fn inputs<'a>(user: &'a ResolvedUser, etc: &'a Path) -> SpecInputs<'a> {
         SpecInputs {
@@ -310,6 +319,8 @@ mod tests {
             etc_dir: etc,
             init_binary: None,
             cgroups: CgroupVersion::V1,
+            cgroup_rel: "berth/x",
+            shm_dir: Path::new("/bundle/shm"),
         }
     }
 
@@ -399,5 +410,102 @@ mod tests {
         };
         let u = user();
         assert!(build(&spec, &inputs(&u, Path::new("/x"))).is_err());
+    }
+
+    fn ns_types(s: &oci_spec::runtime::Spec) -> Vec<(String, Option<std::path::PathBuf>)> {
+        let l = s.linux().as_ref().unwrap();
+        l.namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| (n.typ().to_string(), n.path().clone()))
+            .collect()
+    }
+
+    #[test]
+    fn namespace_modes_host_and_join() {
+        let spec = ContainerSpec {
+            process: ProcessSpec {
+                args: vec!["sh".into()],
+                ..Default::default()
+            },
+            hostname: "box".into(),
+            namespaces: Namespaces {
+                pid: NsMode::Host,
+                ipc: NsMode::Join("/proc/42/ns/ipc".into()),
+                uts: NsMode::Host,
+                cgroup: Some(NsMode::Private),
+            },
+            shm: ShmMode::Bind("/proc/42/root/dev/shm".into()),
+            oom_score_adj: Some(500),
+            annotations: [
+                ("com.example/a".to_owned(), "1".to_owned()),
+                ("berth.name".to_owned(), "x".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
+        let u = user();
+        let s = build(&spec, &inputs(&u, Path::new("/x"))).unwrap();
+        let ns = ns_types(&s);
+        let kinds: Vec<&str> = ns.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(!kinds.contains(&"pid") && !kinds.contains(&"uts"), "{kinds:?}");
+        assert!(ns.contains(&("ipc".into(), Some("/proc/42/ns/ipc".into()))));
+        assert!(kinds.contains(&"cgroup") && kinds.contains(&"net"), "{kinds:?}");
+        assert!(s.hostname().is_none(), "the host's UTS namespace keeps its hostname");
+        assert_eq!(s.process().as_ref().unwrap().oom_score_adj(), Some(500));
+        let ann = s.annotations().as_ref().unwrap();
+        assert_eq!(ann.get("com.example/a").map(String::as_str), Some("1"));
+        assert_eq!(ann.get("berth.name").map(String::as_str), Some(""));
+        let shm = s
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == Path::new("/dev/shm"))
+            .unwrap();
+        assert_eq!(shm.typ().as_deref(), Some("bind"));
+    }
+
+    /// Docker's defaults per layout: cgroup namespace and /sys/fs/cgroup private on v2, host (with read-only
+    /// binds of the container's own cgroups) on v1.
+    #[test]
+    fn cgroup_layouts() {
+        let spec = ContainerSpec {
+            process: ProcessSpec {
+                args: vec!["sh".into()],
+                ..Default::default()
+            },
+            cgroup_parent: Some("apps".into()),
+            ..Default::default()
+        };
+        let u = user();
+        let mut i = inputs(&u, Path::new("/x"));
+        i.cgroup_rel = "apps/x";
+        i.cgroups = CgroupVersion::V2;
+        let s = build(&spec, &i).unwrap();
+        assert!(ns_types(&s).iter().any(|(k, _)| k == "cgroup"));
+        let l = s.linux().as_ref().unwrap();
+        assert_eq!(l.cgroups_path().as_deref(), Some(Path::new("/apps/x")));
+        let cg = s
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == Path::new("/sys/fs/cgroup"))
+            .unwrap();
+        assert_eq!(cg.typ().as_deref(), Some("cgroup2"));
+        i.cgroups = CgroupVersion::V1;
+        let s = build(&spec, &i).unwrap();
+        assert!(!ns_types(&s).iter().any(|(k, _)| k == "cgroup"));
+        let binds: Vec<_> = s
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|m| m.destination().starts_with("/sys/fs/cgroup") && m.typ().as_deref() == Some("bind"))
+            .collect();
+        assert!(binds.iter().all(|m| m.source().as_ref().unwrap().ends_with("apps/x")));
     }
 }

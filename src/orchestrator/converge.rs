@@ -57,16 +57,72 @@ pub async fn ensure_image(
     policy: PullPolicy,
     progress: &Progress,
 ) -> Result<()> {
-    let present = match docker.inspect_image(image).await {
-        Ok(_) => true,
-        Err(err) if is_not_found(&err) => false,
+    let found = match docker.inspect_image(image).await {
+        Ok(i) => Some(i),
+        Err(err) if is_not_found(&err) => None,
         Err(err) => return Err(err).with_context(|| format!("inspecting image {image}")),
     };
+    // A present image of another platform than the service's `platform:` counts as missing (it is pulled for
+    // that platform, or refused), so no container of a foreign platform is ever created.
+    let present = match (&found, platform) {
+        (Some(i), Some(p)) => platform_matches(i, p),
+        (found, _) => found.is_some(),
+    };
     match (policy, present) {
+        (PullPolicy::Never, false) if found.is_some() => {
+            bail!(
+                "image {image} is not of platform {} and pull_policy is never",
+                platform.unwrap_or_default()
+            )
+        }
         (PullPolicy::Never, false) => bail!("image {image} is not present and pull_policy is never"),
         (PullPolicy::Missing | PullPolicy::Never, true) => Ok(()),
-        (PullPolicy::Always, _) | (PullPolicy::Missing, false) => pull(docker, image, platform, progress).await,
+        (PullPolicy::Always, _) | (PullPolicy::Missing, false) => {
+            pull(docker, image, platform, progress).await?;
+            let Some(p) = platform else { return Ok(()) };
+            let pulled = docker
+                .inspect_image(image)
+                .await
+                .with_context(|| format!("inspecting image {image}"))?;
+            if !platform_matches(&pulled, p) {
+                bail!(
+                    "image {image} is {}, not of the platform {p} the service asks for",
+                    platform_of(&pulled)
+                );
+            }
+            Ok(())
+        }
     }
+}
+
+/// `os/arch[/variant]` of an image as inspect reports it.
+fn platform_of(i: &bollard::models::ImageInspect) -> String {
+    let mut p = format!(
+        "{}/{}",
+        i.os.as_deref().unwrap_or("linux"),
+        i.architecture.as_deref().unwrap_or("amd64")
+    );
+    if let Some(v) = i.variant.as_deref().filter(|v| !v.is_empty()) {
+        p = format!("{p}/{v}");
+    }
+    p
+}
+
+/// Whether the image is of `wanted` (`os[/arch[/variant]]`; parts left out match anything, as Docker's
+/// platform matcher; `x86_64`/`aarch64` are read as `amd64`/`arm64`).
+fn platform_matches(i: &bollard::models::ImageInspect, wanted: &str) -> bool {
+    let norm = |s: &str| match s.to_ascii_lowercase().as_str() {
+        "x86_64" | "x86-64" => "amd64".to_owned(),
+        "aarch64" => "arm64".to_owned(),
+        other => other.to_owned(),
+    };
+    let have = platform_of(i);
+    let have: Vec<String> = have.split('/').map(norm).collect();
+    wanted
+        .split('/')
+        .map(norm)
+        .enumerate()
+        .all(|(n, w)| have.get(n).is_none_or(|h| *h == w) || (n == 2 && have.len() == 2))
 }
 
 async fn pull(docker: &Docker, image: &str, platform: Option<&str>, progress: &Progress) -> Result<()> {

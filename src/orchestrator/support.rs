@@ -20,6 +20,15 @@ pub fn check(p: &Project) -> Result<()> {
         if let Some(key) = unsupported(svc).into_iter().next() {
             return Err(refusal(p, &format!("services.{name}.{key}"), NOT_YET));
         }
+        // Refused on every engine rather than sent: dockerd honours it only on overlay over xfs with pquota,
+        // and berth's overlay storage has no per-container quota; dropping it would hide a disk limit.
+        if !svc.storage_opt.is_empty() {
+            return Err(refusal(
+                p,
+                &format!("services.{name}.storage_opt"),
+                "per-container storage quotas are not available (berth's overlay storage has no quota support)",
+            ));
+        }
     }
     Ok(())
 }
@@ -41,8 +50,6 @@ pub fn unsupported(s: &Service) -> Vec<String> {
         ("provider", s.provider.is_some()),
         ("use_api_socket", s.use_api_socket.is_some()),
     ];
-    let mut set = set.to_vec();
-    set.extend(engine_pending(s));
     let mut out: Vec<String> = set.iter().filter(|(_, on)| *on).map(|(k, _)| (*k).to_owned()).collect();
     out.extend(unknown_keys(&s.extensions).map(str::to_owned));
     out.extend(s.deploy.iter().flat_map(deploy));
@@ -53,46 +60,6 @@ pub fn unsupported(s: &Service) -> Vec<String> {
         out.extend(network(net).into_iter().map(|k| format!("networks.{key}.{k}")));
     }
     out
-}
-
-/// Attributes the orchestrator maps (`limits`) whose Engine API fields berth's engine does not apply yet:
-/// refused until it does, so that no engine silently drops them.
-fn engine_pending(s: &Service) -> Vec<(&'static str, bool)> {
-    vec![
-        ("annotations", !s.annotations.is_empty()),
-        ("blkio_config", s.blkio_config.is_some()),
-        ("cgroup", s.cgroup.is_some()),
-        ("cgroup_parent", s.cgroup_parent.is_some()),
-        ("cpu_count", s.cpu_count.is_some()),
-        ("cpu_percent", s.cpu_percent.is_some()),
-        ("cpu_rt_period", s.cpu_rt_period.is_some()),
-        ("cpu_rt_runtime", s.cpu_rt_runtime.is_some()),
-        ("cpuset", s.cpuset.is_some()),
-        ("device_cgroup_rules", !s.device_cgroup_rules.is_empty()),
-        ("devices", !s.devices.is_empty()),
-        ("external_links", !s.external_links.is_empty()),
-        ("gpus", s.gpus.is_some()),
-        ("ipc", s.ipc.is_some()),
-        ("links", !s.links.is_empty()),
-        ("logging", s.logging.is_some()),
-        ("mac_address", s.mac_address.is_some()),
-        ("mem_swappiness", s.mem_swappiness.is_some()),
-        ("oom_kill_disable", s.oom_kill_disable.is_some()),
-        ("oom_score_adj", s.oom_score_adj.is_some()),
-        ("pid", s.pid.is_some()),
-        ("platform", s.platform.is_some()),
-        ("runtime", s.runtime.is_some()),
-        ("storage_opt", !s.storage_opt.is_empty()),
-        ("userns_mode", s.userns_mode.is_some()),
-        ("uts", s.uts.is_some()),
-        (
-            "deploy.resources.reservations.devices",
-            s.deploy
-                .as_ref()
-                .and_then(|d| d.resources.reservations.as_ref())
-                .is_some_and(|r| !r.devices.is_empty()),
-        ),
-    ]
 }
 
 /// Swarm-only parts of `deploy` (placement, update and rollback, labels of the service, endpoint mode).
@@ -135,7 +102,6 @@ fn network(n: &ServiceNetwork) -> Vec<&'static str> {
         ("gw_priority", n.gw_priority.is_some()),
         ("link_local_ips", !n.link_local_ips.is_empty()),
         ("interface_name", n.interface_name.is_some()),
-        ("mac_address", n.mac_address.is_some()),
         ("driver_opts", !n.driver_opts.is_empty()),
     ];
     set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()

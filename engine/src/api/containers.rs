@@ -46,6 +46,7 @@ async fn create(
     let body: ContainerCreateBody = parse_json(&body, "container config")?;
     let req = CreateRequest {
         name: q.get("name").cloned(),
+        platform: q.get("platform").cloned().filter(|p| !p.is_empty()),
         body,
     };
     let c = engine.containers.clone();

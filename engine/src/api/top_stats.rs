@@ -50,7 +50,12 @@ async fn top(
             EngineError::BadRequest(format!("ps {args}: {}", String::from_utf8_lossy(&out.stderr).trim())).into(),
         );
     }
-    let pids: std::collections::HashSet<i32> = runtime::cgroups::pids(&rec.id).into_iter().collect();
+    let pids: std::collections::HashSet<i32> = runtime::cgroups::pids(&runtime::cgroups::rel_path(
+        &rec.id,
+        rec.host_config.cgroup_parent.as_deref(),
+    ))
+    .into_iter()
+    .collect();
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();

@@ -56,7 +56,11 @@ pub async fn run(
     };
     let (id, _) = engine
         .containers
-        .create(CreateRequest { name: None, body })
+        .create(CreateRequest {
+            name: None,
+            body,
+            platform: None,
+        })
         .map_err(|e| e.to_string())?;
     let say = |s: String| async move {
         if !opts.quiet {

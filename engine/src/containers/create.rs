@@ -11,6 +11,8 @@ use std::collections::HashMap;
 pub struct CreateRequest {
     /// Wanted name (generated when None).
     pub name: Option<String>,
+    /// `?platform=` (`linux/amd64`): the image must be of this platform.
+    pub platform: Option<String>,
     /// The body of `POST /containers/create`.
     pub body: ContainerCreateBody,
 }
@@ -20,6 +22,7 @@ impl Containers {
     #[tracing::instrument(skip(self, req), fields(name = ?req.name, image = ?req.body.image), err(level = "debug"))]
     pub fn create(&self, req: CreateRequest) -> Result<(String, Vec<String>)> {
         let body = req.body;
+        let generated = req.name.as_deref().is_none_or(str::is_empty);
         let name = match req.name.filter(|n| !n.is_empty()) {
             Some(n) => valid_name(&n)?,
             None => self.generate_name()?,
@@ -30,8 +33,12 @@ impl Containers {
             .filter(|i| !i.is_empty())
             .ok_or_else(|| EngineError::BadRequest("config.Image: an image is required".into()))?;
         let image = self.images.resolve(&image_name)?;
-        let image_cfg = self.images.config_of(&image.id)?.config;
-        let host_config = body.host_config.clone().unwrap_or_default();
+        let image_file = self.images.config_of(&image.id)?;
+        if let Some(p) = req.platform.as_deref() {
+            check_platform(&image_name, p, &image_file)?;
+        }
+        let image_cfg = image_file.config;
+        let mut host_config = body.host_config.clone().unwrap_or_default();
         let ports = check_host_config(&host_config)?;
         let endpoints = body
             .networking_config
@@ -41,6 +48,7 @@ impl Containers {
         crate::networks::check_networks_exist(&self.db, host_config.network_mode.as_deref(), endpoints.keys())?;
         let id = new_id();
         let config = merge_config(&id, &image_name, body, image_cfg)?;
+        let warnings = self.check_runtime_fields(&mut host_config, &config)?;
         let mut argv = config.entrypoint.clone().unwrap_or_default();
         argv.extend(config.cmd.clone().unwrap_or_default());
         if argv.is_empty() {
@@ -62,7 +70,7 @@ impl Containers {
         }
         let vols = self.volumes()?;
         let mounts = crate::volumes::container::on_create(&vols, &id, &config, &host_config, &[], volumes_from)?;
-        let rec = ContainerRecord {
+        let mut rec = ContainerRecord {
             id: id.clone(),
             name,
             created: now(),
@@ -77,12 +85,24 @@ impl Containers {
             endpoints,
             ports,
         };
-        if let Err(e) = self.db.insert_container(&rec) {
-            let _ = crate::volumes::container::on_remove(&vols, &id, &rec.mounts, true);
-            return Err(e);
+        // A generated name is checked free before the insert, but a concurrent create may take it in between:
+        // the name's uniqueness is only settled by the insert's transaction, so a clash picks another name.
+        let mut tries = 0;
+        loop {
+            match self.db.insert_container(&rec) {
+                Ok(()) => break,
+                Err(EngineError::Conflict(_)) if generated && tries < 8 => {
+                    tries += 1;
+                    rec.name = self.generate_name()?;
+                }
+                Err(e) => {
+                    let _ = crate::volumes::container::on_remove(&vols, &id, &rec.mounts, true);
+                    return Err(e);
+                }
+            }
         }
         self.emit(&id, Action::Create, None);
-        Ok((id, Vec::new()))
+        Ok((id, warnings))
     }
 
     fn generate_name(&self) -> Result<String> {
@@ -160,6 +180,22 @@ fn check_host_config(h: &HostConfig) -> Result<Vec<netstack::PortRequest>> {
         )),
         _ => Ok(ports),
     }
+}
+
+/// The image must be of the requested platform (dockerd answers 404, so clients try to pull it).
+fn check_platform(image_name: &str, wanted: &str, image: &crate::images::config::ImageConfigFile) -> Result<()> {
+    let p = crate::registry::manifest::Platform::parse(wanted)?;
+    let same_variant = p.variant.is_none() || p.variant == image.variant;
+    if p.os == image.os && p.architecture == image.architecture && same_variant {
+        return Ok(());
+    }
+    let actual = match &image.variant {
+        Some(v) => format!("{}/{}/{v}", image.os, image.architecture),
+        None => format!("{}/{}", image.os, image.architecture),
+    };
+    Err(EngineError::NotFound(format!(
+        "image with reference {image_name} was found but does not match the specified platform: wanted {p}, actual: {actual}"
+    )))
 }
 
 /// Image defaults overridden by the request, as Docker merges them.

@@ -50,6 +50,13 @@ impl Containers {
                 "Bad parameters: you must choose at least one stream".into(),
             ));
         }
+        let driver = rec.host_config.log_config.as_ref().and_then(|l| l.typ.as_deref());
+        if driver == Some("none") {
+            // dockerd's answer (501): the driver keeps nothing to read; `attach` still streams live output.
+            return Err(EngineError::NotImplemented(
+                "configured logging driver does not support reading".into(),
+            ));
+        }
         let tty = rec.config.tty.unwrap_or(false);
         let (tx, rx) = mpsc::channel(256);
         let me = self.clone();

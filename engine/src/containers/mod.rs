@@ -3,6 +3,7 @@
 
 mod actions;
 mod create;
+mod hostcfg;
 mod lifecycle;
 mod logs;
 mod network;

@@ -56,6 +56,13 @@ fn request_of(rec: &ContainerRecord) -> ContainerNetRequest {
         dns_search: h.dns_search.clone().unwrap_or_default(),
         dns_options: h.dns_options.clone().unwrap_or_default(),
         extra_hosts: h.extra_hosts.clone().unwrap_or_default(),
+        links: h
+            .links
+            .iter()
+            .flatten()
+            .chain(rec.endpoints.values().flat_map(|e| e.links.iter().flatten()))
+            .cloned()
+            .collect(),
     }
 }
 

@@ -32,6 +32,9 @@ pub struct ContainerNetRequest {
     pub dns_options: Vec<String>,
     /// `HostConfig.ExtraHosts` (`name:ip`, `name:host-gateway`).
     pub extra_hosts: Vec<String>,
+    /// Legacy links, `HostConfig.Links` and the endpoints' `Links`: `<container>[:<alias>]` (dockerd's stored
+    /// form `/<container>:/<self>/<alias>` too).
+    pub links: Vec<String>,
 }
 
 /// How the runtime must set up the container's network namespace.
@@ -211,6 +214,10 @@ impl Networks {
         }
         let dns = parse_dns(&req.dns)?;
         self.stack.dns().set_client_upstreams(&cid, upstreams_of(&dns));
+        self.stack
+            .dns()
+            .records()
+            .set_links(&cid, &self.link_aliases(&req.links));
         let ports = match eps.first() {
             Some(first) => self
                 .stack
@@ -249,6 +256,24 @@ impl Networks {
             .map(|_| ())
     }
 
+    /// (alias, linked container's name) for the container's resolver: a link names a container by name or id
+    /// (its DNS name is its container name); the alias defaults to the name written.
+    fn link_aliases(&self, links: &[String]) -> Vec<(String, String)> {
+        links
+            .iter()
+            .map(|l| {
+                let (target, alias) = l.split_once(':').unwrap_or((l, l));
+                let target = target.trim_start_matches('/');
+                let alias = alias.rsplit('/').next().unwrap_or(alias);
+                let name = self
+                    .container_record(target)
+                    .map(|r| r.name)
+                    .unwrap_or_else(|_| target.to_owned());
+                (alias.to_owned(), name)
+            })
+            .collect()
+    }
+
     fn hosts(&self, req: &ContainerNetRequest, gateway: Option<Ipv4Addr>) -> Result<Vec<(String, IpAddr)>> {
         let parsed = req
             .extra_hosts
@@ -273,6 +298,10 @@ impl Networks {
         for ep in &eps {
             self.publish_names(ep);
         }
+        self.stack
+            .dns()
+            .records()
+            .set_links(&cid, &self.link_aliases(&req.links));
         self.stack.resume_sandbox(&cid).map_err(engine_error)?;
         self.stack
             .dns()

@@ -241,6 +241,15 @@ impl Networks {
                 .and_then(|c| c.ipv4_address.as_ref()),
             "an IPv4 address",
         )?;
+        let mac = match settings
+            .and_then(|s| s.mac_address.as_deref())
+            .filter(|m| !m.is_empty())
+        {
+            Some(m) => Some(parse_mac(m).ok_or_else(|| {
+                EngineError::BadRequest(format!("EndpointConfig.MacAddress: invalid MAC address: {m}"))
+            })?),
+            None => None,
+        };
         let nid: NetworkId = net.id.parse().map_err(engine_error)?;
         let cid: ContainerId = container.parse().map_err(engine_error)?;
         let mut ipam = self.ipam()?;
@@ -255,6 +264,7 @@ impl Networks {
             static_ip: requested.is_some(),
             endpoint_id: hex::encode(rand::random::<[u8; 32]>()),
             order: existing.iter().map(|e| e.order + 1).max().unwrap_or(0),
+            mac,
         };
         // The durable record (an fsync) is written while the kernel objects are made, not after.
         let commit = {
@@ -346,5 +356,34 @@ mod tests {
             "{overlay}"
         );
         assert!(matches!(with_driver("weave"), Err(EngineError::NotFound(_))));
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff` (or with `-`) → bytes; None unless six hex octets of a unicast address.
+pub(crate) fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = text.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (slot, part) in mac.iter_mut().zip(&parts) {
+        if part.len() != 2 {
+            return None;
+        }
+        *slot = u8::from_str_radix(part, 16).ok()?;
+    }
+    // A multicast address cannot be an interface's own (the kernel refuses it with EADDRNOTAVAIL).
+    (mac[0] & 1 == 0).then_some(mac)
+}
+
+#[cfg(test)]
+mod mac_tests {
+    #[test]
+    fn macs_parse_and_multicast_is_refused() {
+        assert_eq!(super::parse_mac("02:42:AC:11:00:02"), Some([2, 0x42, 0xac, 0x11, 0, 2]));
+        assert_eq!(super::parse_mac("02-42-ac-11-00-02"), Some([2, 0x42, 0xac, 0x11, 0, 2]));
+        assert_eq!(super::parse_mac("01:00:5e:00:00:01"), None);
+        assert_eq!(super::parse_mac("02:42:ac:11:00"), None);
+        assert_eq!(super::parse_mac("zz:42:ac:11:00:02"), None);
     }
 }

@@ -259,6 +259,7 @@ impl Networks {
             ip: ep.ip,
             names: dns_names(ep),
             default_route,
+            mac: ep.mac,
         };
         self.stack.attach(&c, &net, &spec).await.map_err(engine_error)?;
         Ok(())

@@ -63,6 +63,10 @@ pub struct EndpointRecord {
     pub endpoint_id: String,
     /// Order of attachment (the first gets the default route).
     pub order: u64,
+    /// The container-side interface's MAC address (`MacAddress` of the endpoint or, for the primary network,
+    /// of the container config); the kernel's random one when unset.
+    #[serde(default)]
+    pub mac: Option<[u8; 6]>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T> {

@@ -31,6 +31,9 @@ struct Table {
     nets: HashMap<NetworkId, Net>,
     /// Container → its networks with the order they were attached in.
     member: HashMap<ContainerId, Vec<(u64, NetworkId)>>,
+    /// Legacy links per client: alias → the linked container's name. Only that client resolves the alias
+    /// (as libnetwork's endpoint aliases on user-defined networks).
+    links: HashMap<ContainerId, HashMap<String, String>>,
     seq: u64,
 }
 
@@ -112,9 +115,25 @@ impl Records {
         t.drop_member(network, container);
     }
 
+    /// Sets the legacy links `client` resolves: (alias, linked container's name) pairs, replacing earlier ones.
+    pub fn set_links(&self, client: &ContainerId, links: &[(String, String)]) {
+        let map: HashMap<String, String> = links
+            .iter()
+            .map(|(alias, target)| (normalise(alias), normalise(target)))
+            .filter(|(a, t)| !a.is_empty() && !t.is_empty())
+            .collect();
+        let mut t = self.write();
+        if map.is_empty() {
+            t.links.remove(client);
+        } else {
+            t.links.insert(client.clone(), map);
+        }
+    }
+
     /// Drops `container`'s names everywhere.
     pub fn remove_container(&self, container: &ContainerId) {
         let mut t = self.write();
+        t.links.remove(container);
         for net in t.nets.values_mut() {
             net.entries.retain(|e| &e.container != container);
         }
@@ -142,8 +161,11 @@ impl Records {
     /// Addresses for `name` as `client` sees it: the first of its networks (in attach order) that
     /// knows the name answers, rotated on each call. `<name>.<network>` asks that network only.
     pub fn lookup_for(&self, client: &ContainerId, name: &str) -> Option<Vec<IpAddr>> {
-        let name = normalise(name);
+        let mut name = normalise(name);
         let t = self.read();
+        if let Some(target) = t.links.get(client).and_then(|l| l.get(&name)) {
+            name = target.clone();
+        }
         for id in t.networks_of(client) {
             let Some(net) = t.nets.get(id) else { continue };
             let mut found = find(net, &name);
@@ -226,6 +248,27 @@ mod tests {
         assert_eq!(r.lookup(&n1, "web").unwrap(), vec![ip("10.0.0.3")]);
         r.remove_container(&c2);
         assert!(r.lookup(&n1, "web").is_none());
+    }
+
+    #[test]
+    fn a_link_alias_resolves_for_its_client_only() {
+        let r = Records::default();
+        let id = |c: &str| c.repeat(64);
+        let n: NetworkId = id("e").parse().unwrap();
+        let (a, b, c): (ContainerId, ContainerId, ContainerId) = (
+            id("a").parse().unwrap(),
+            id("b").parse().unwrap(),
+            id("c").parse().unwrap(),
+        );
+        r.set(&n, &a, &["db-1".into()], &[ip("10.0.0.2")]);
+        r.set(&n, &b, &["web-1".into()], &[ip("10.0.0.3")]);
+        r.set(&n, &c, &["other-1".into()], &[ip("10.0.0.4")]);
+        r.set_links(&b, &[("Database".into(), "db-1".into())]);
+        assert_eq!(r.lookup_for(&b, "database."), Some(vec![ip("10.0.0.2")]));
+        assert_eq!(r.lookup_for(&c, "database"), None);
+        r.remove_container(&b);
+        r.set(&n, &b, &["web-1".into()], &[ip("10.0.0.3")]);
+        assert_eq!(r.lookup_for(&b, "database"), None);
     }
 
     #[test]

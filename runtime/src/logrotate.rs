@@ -1,0 +1,151 @@
+//! Log file generations: the current file `container.log` starts with a header line naming its generation;
+//! rotation renames it to `container.log.<gen>` (gzipped to `.<gen>.gz` with `compress`), starts generation
+//! `gen + 1`, and deletes generations beyond `max-file`. Readers holding the old file keep reading it to its
+//! end, then go on with the next generation, so following a rotating log loses no line (unless a reader falls
+//! more than `max-file` files behind, as with Docker).
+
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The first line of every log file.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Header {
+    /// Generation of the file (0, 1, 2, ... in order of writing).
+    pub(super) berth_log_generation: u64,
+}
+
+/// The header line of a new file of generation `gen`.
+pub(super) fn header_line(gen: u64) -> Vec<u8> {
+    let mut line = serde_json::to_vec(&Header {
+        berth_log_generation: gen,
+    })
+    .unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+/// The generation a file declares on its first line (0 for files written before generations existed).
+pub(super) fn generation_of(file: &File) -> u64 {
+    let mut first = String::new();
+    let _ = BufReader::new(file).take(256).read_line(&mut first);
+    serde_json::from_str::<Header>(first.trim())
+        .map(|h| h.berth_log_generation)
+        .unwrap_or(0)
+}
+
+/// A rotated file on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Rotated {
+    /// Its generation.
+    pub(super) gen: u64,
+    /// Its path (`.gz` when compressed).
+    pub(super) path: PathBuf,
+}
+
+/// Rotated files of the log at `path`, oldest first (a generation present twice while being compressed is
+/// listed once, uncompressed).
+pub(super) fn rotated(path: &Path) -> Vec<Rotated> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let prefix = format!("{name}.");
+    let mut out: Vec<Rotated> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let f = e.file_name().into_string().ok()?;
+            let rest = f.strip_prefix(&prefix)?;
+            let num = rest.strip_suffix(".gz").unwrap_or(rest);
+            Some(Rotated {
+                gen: num.parse().ok()?,
+                path: e.path(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (a.gen, a.path.extension().is_some_and(|x| x == "gz"))
+            .cmp(&(b.gen, b.path.extension().is_some_and(|x| x == "gz")))
+    });
+    out.dedup_by_key(|r| r.gen);
+    out
+}
+
+/// The whole content of a rotated file (decompressed); None when it is gone.
+pub(super) fn read_rotated(r: &Rotated) -> Option<Vec<u8>> {
+    let file = File::open(&r.path).ok()?;
+    let mut data = Vec::new();
+    if r.path.extension().is_some_and(|x| x == "gz") {
+        flate2::read::GzDecoder::new(file).read_to_end(&mut data).ok()?;
+    } else {
+        BufReader::new(file).read_to_end(&mut data).ok()?;
+    }
+    Some(data)
+}
+
+/// How the writer rotates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// Rotate once the file would grow past this many bytes (None: never).
+    pub max_size: Option<u64>,
+    /// Files kept, the current one included.
+    pub max_file: u32,
+    /// Gzip rotated files.
+    pub compress: bool,
+}
+
+/// Renames the current file (generation `gen`) away, compresses it and deletes what is beyond `max_file`.
+/// The caller then opens generation `gen + 1`.
+pub(super) fn rotate(path: &Path, gen: u64, rot: &Rotation) -> std::io::Result<()> {
+    let rotated_path = PathBuf::from(format!("{}.{gen}", path.display()));
+    std::fs::rename(path, &rotated_path)?;
+    let keep = u64::from(rot.max_file.max(1)) - 1;
+    for old in rotated(path) {
+        if old.gen + keep <= gen {
+            let _ = std::fs::remove_file(&old.path);
+        }
+    }
+    if rot.compress && keep > 0 {
+        compress(&rotated_path)?;
+    }
+    Ok(())
+}
+
+/// `f` -> `f.gz` (through a temp name, so readers never see half a gzip), then removes `f`.
+fn compress(f: &Path) -> std::io::Result<()> {
+    let gz = PathBuf::from(format!("{}.gz", f.display()));
+    let tmp = PathBuf::from(format!("{}.gz.tmp", f.display()));
+    let mut enc = flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::fast());
+    std::io::copy(&mut File::open(f)?, &mut enc)?;
+    enc.finish()?.flush()?;
+    std::fs::rename(&tmp, &gz)?;
+    std::fs::remove_file(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_max_file_generations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("container.log");
+        let rot = Rotation {
+            max_size: Some(10),
+            max_file: 3,
+            compress: true,
+        };
+        for gen in 0..5u64 {
+            std::fs::write(&path, header_line(gen)).unwrap();
+            rotate(&path, gen, &rot).unwrap();
+        }
+        let gens: Vec<u64> = rotated(&path).iter().map(|r| r.gen).collect();
+        assert_eq!(gens, [3, 4], "the current file plus two rotated ones");
+        let data = read_rotated(&rotated(&path)[1]).unwrap();
+        assert_eq!(data, header_line(4));
+        std::fs::write(&path, header_line(5)).unwrap();
+        assert_eq!(generation_of(&File::open(&path).unwrap()), 5);
+    }
+}
