@@ -161,24 +161,10 @@ fn parse_bool(v: &str) -> Option<bool> {
 
 /// Docker's size syntax for max-size: `10`, `10k`, `1.5m`, `2g` (binary units, case-insensitive, optional `b`).
 fn parse_size(s: &str) -> Result<u64, String> {
-    let bad = || format!("failed to initialize logging driver: invalid size: '{s}'");
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let mult: u64 = match unit {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return Err(bad()),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    if !n.is_finite() || n < 0.0 {
-        return Err(bad());
-    }
-    Ok((n * mult as f64) as u64)
+    // dockerd reads max-size with go-units' RAMInBytes, as `units::parse_bytes` does.
+    units::parse_bytes(s)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| format!("failed to initialize logging driver: invalid size: '{s}'"))
 }
 
 #[cfg(test)]
