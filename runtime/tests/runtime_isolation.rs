@@ -21,7 +21,9 @@ fn pid1_and_host_invisible() {
     let spec = f.spec(&[
         "sh",
         "-c",
-        "echo pid=$$; echo host=$(hostname); ls /proc | grep -c '^[0-9]'; cut -d' ' -f5 /proc/self/mountinfo",
+        "echo pid=$$; echo host=$(hostname); ls /proc | grep -c '^[0-9]'; \
+         (cat /sys/fs/cgroup/memory/cgroup.procs 2>/dev/null || cat /sys/fs/cgroup/cgroup.procs) | wc -l; \
+         cut -d' ' -f5 /proc/self/mountinfo",
     ]);
     let hostname = spec.hostname.clone();
     let (code, log) = f.run(&spec);
@@ -33,8 +35,12 @@ fn pid1_and_host_invisible() {
     assert_ne!(hostname, nix::unistd::gethostname().unwrap().to_string_lossy());
     let procs: usize = lines[2].parse().unwrap();
     assert!(procs <= 4, "container sees {procs} processes");
-    let mount_points = &lines[3..];
-    for host_only in ["/sys/fs/cgroup/memory", "/run/netns", "/work", "/mnt/sandboxing"] {
+    // /sys/fs/cgroup shows the container's own cgroup (as on dockerd), never the host's hierarchy with its
+    // thousands of processes.
+    let in_cgroup: usize = lines[3].trim().parse().unwrap();
+    assert!(in_cgroup <= 4, "/sys/fs/cgroup shows {in_cgroup} processes: the host's hierarchy?");
+    let mount_points = &lines[4..];
+    for host_only in ["/run/netns", "/work", "/mnt/sandboxing"] {
         assert!(
             !mount_points.contains(&host_only),
             "host mount {host_only} visible: {mount_points:?}"
