@@ -119,11 +119,13 @@ impl Containers {
             ..Default::default()
         };
         let id = rec.id;
+        // Placed now, before the caller answers: a client starts the container as soon as its attach is
+        // answered, and output written before a task got round to `from_end` would be skipped.
+        let mut follower = match logs {
+            true => LogFollower::from_start(&path),
+            false => LogFollower::from_end(&path),
+        };
         tokio::spawn(async move {
-            let mut follower = match logs {
-                true => LogFollower::from_start(&path),
-                false => LogFollower::from_end(&path),
-            };
             if !stream {
                 send_all(&tx, follower.poll().unwrap_or_default(), &opts).await;
                 return;
