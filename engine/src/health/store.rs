@@ -1,5 +1,5 @@
 //! Keeps the health table in step with the state database: changes are batched (one transaction per
-//! [`FLUSH_GAP`]) and flushed at once on SIGTERM, so `berth engine stop && start` finds the same status,
+//! [`FLUSH_GAP`]) and written once more by the daemon as it stops (`save_all`), so `berth engine stop && start` finds the same status,
 //! failing streak and probe log. A crash loses at most the last [`FLUSH_GAP`] of results.
 
 use crate::Engine;
