@@ -38,7 +38,10 @@ fn pid1_and_host_invisible() {
     // /sys/fs/cgroup shows the container's own cgroup (as on dockerd), never the host's hierarchy with its
     // thousands of processes.
     let in_cgroup: usize = lines[3].trim().parse().unwrap();
-    assert!(in_cgroup <= 4, "/sys/fs/cgroup shows {in_cgroup} processes: the host's hierarchy?");
+    assert!(
+        in_cgroup <= 4,
+        "/sys/fs/cgroup shows {in_cgroup} processes: the host's hierarchy?"
+    );
     let mount_points = &lines[4..];
     for host_only in ["/run/netns", "/work", "/mnt/sandboxing"] {
         assert!(
