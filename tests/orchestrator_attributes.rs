@@ -1,6 +1,6 @@
 //! Issue 16 through `berth up`: the service attributes of `examples/every-attribute` applied end to end, seen
 //! from inside the containers, on Debian's dockerd and on berth's engine with the same test; lifecycle hooks;
-//! refusals before anything is created.
+//! refusals before anything is created; `use_api_socket`; Swarm-only keys ignored with a warning.
 
 #[macro_use]
 mod orchestrator_support;
@@ -11,6 +11,7 @@ for_each_engine!(
     every_attribute_example_applies_inside_the_containers,
     failing_post_start_fails_up,
     foreign_platform_and_storage_opt_are_refused_before_anything_starts,
+    use_api_socket_gives_the_engine_and_the_credentials,
 );
 
 fn start(kind: Kind, test: &str) -> Option<Engine> {
@@ -126,4 +127,62 @@ fn foreign_platform_and_storage_opt_are_refused_before_anything_starts(kind: Kin
         err.contains("compose.yaml:4") && err.contains("storage_opt"),
         "{kind:?}: {err}"
     );
+}
+
+fn use_api_socket_gives_the_engine_and_the_credentials(kind: Kind) {
+    let Some(e) = start(kind, "use_api_socket_gives_the_engine_and_the_credentials") else {
+        return;
+    };
+    // Swarm-only keys ride along: ignored with a warning naming each, as Docker Compose ignores them.
+    let stack = Stack::new(
+        &e,
+        "apisock",
+        "services:\n  s:\n    image: busybox\n    command: [sleep, '600']\n    use_api_socket: true\n    deploy:\n      update_config: {parallelism: 1}\n      resources:\n        reservations: {cpus: '0.25'}\n  own:\n    image: busybox\n    command: [sleep, '600']\n    use_api_socket: true\n    environment: {DOCKER_CONFIG: /mine}\n",
+    );
+    let config_dir = stack.dir.path().join("docker-config");
+    std::fs::create_dir(&config_dir).expect("mkdir");
+    // `ci:secret` for a registry the test never contacts.
+    let config = r#"{"auths": {"127.0.0.1:5999": {"auth": "Y2k6c2VjcmV0"}}}"#;
+    std::fs::write(config_dir.join("config.json"), config).expect("config.json");
+    stack.set_env("DOCKER_CONFIG", config_dir.to_str().expect("utf-8 path"));
+    let out = stack.berth(&["up", "-d", "--wait"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{kind:?}: {err}");
+    for key in ["deploy.update_config", "deploy.resources.reservations.cpus"] {
+        assert!(
+            err.contains(key) && err.contains("Swarm-only"),
+            "{kind:?}: no warning for {key}: {err}"
+        );
+    }
+    // The very socket this run talks to (same inode), at Docker's fixed path.
+    use std::os::unix::fs::MetadataExt;
+    let host_inode = std::fs::metadata(&e.socket).expect("engine socket").ino();
+    let inside = sh(&stack, "s", "stat -c %i /var/run/docker.sock");
+    assert_eq!(inside.trim(), host_inode.to_string(), "{kind:?}");
+    assert_eq!(
+        sh(&stack, "s", "echo $DOCKER_CONFIG"),
+        "/run/secrets/docker\n",
+        "{kind:?}"
+    );
+    let injected = sh(&stack, "s", "cat /run/secrets/docker/config.json");
+    let json: serde_json::Value = serde_json::from_str(&injected).expect("injected config.json");
+    assert_eq!(
+        json["auths"]["127.0.0.1:5999"]["auth"], "Y2k6c2VjcmV0",
+        "{kind:?}: {injected}"
+    );
+    let refused = sh(
+        &stack,
+        "s",
+        "echo x >> /run/secrets/docker/config.json 2>&1 && echo written || echo refused",
+    );
+    assert_eq!(refused.trim(), "refused", "{kind:?}");
+    // A service that brings its own DOCKER_CONFIG gets the socket only.
+    let own = sh(
+        &stack,
+        "own",
+        "echo $DOCKER_CONFIG; test -S /var/run/docker.sock && echo sock; test -e /run/secrets/docker || echo none",
+    );
+    assert_eq!(own, "/mine\nsock\nnone\n", "{kind:?}");
+    stack.berth_ok(&["down", "-t", "0"]);
+    assert_eq!(e.leftovers(&stack.project).0, Vec::<String>::new());
 }

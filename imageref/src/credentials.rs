@@ -139,6 +139,23 @@ pub fn config_key(registry: &str) -> String {
     }
 }
 
+/// A config.json holding only `auths`, secrets inlined (for a place with no credential helpers, such as the
+/// file `use_api_socket` puts in a container).
+pub fn auths_only_config(creds: &[(String, Credentials)]) -> serde_json::Value {
+    let auths: serde_json::Map<String, serde_json::Value> = creds
+        .iter()
+        .map(|(key, c)| {
+            let pair = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
+            let mut entry = serde_json::json!({ "auth": pair });
+            if !c.identity_token.is_empty() {
+                entry["identitytoken"] = c.identity_token.clone().into();
+            }
+            (key.clone(), entry)
+        })
+        .collect();
+    serde_json::json!({ "auths": auths })
+}
+
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
 pub fn docker_config_path() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
@@ -199,6 +216,36 @@ impl DockerConfig {
         let raw = serde_json::to_vec(entry).unwrap_or_default();
         parse_auth_config(&raw)
             .map_err(|why| CredentialError::BadInput(format!("{}: auths.{key}: {why}", self.path.display())))
+    }
+
+    /// The registries this file names (`auths` and `credHelpers` keys), sorted and without repeats.
+    pub fn registries(&self) -> Vec<String> {
+        let keys = |field: &str| {
+            self.json
+                .get(field)
+                .and_then(|v| v.as_object())
+                .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let mut out = keys("auths");
+        out.extend(keys("credHelpers"));
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Every stored credential, resolved through helpers, keyed as in `auths` (the docker CLI's
+    /// `GetAllCredentials`). A registry whose helper has nothing for it is left out.
+    pub fn all_credentials(&self) -> Result<Vec<(String, Credentials)>> {
+        let mut out = Vec::new();
+        for key in self.registries() {
+            let registry = key.trim_start_matches("https://").trim_start_matches("http://");
+            let registry = registry.split('/').next().unwrap_or(registry);
+            if let Some(c) = self.credentials(registry)?.filter(|c| !c.is_empty()) {
+                out.push((key, c));
+            }
+        }
+        Ok(out)
     }
 
     /// Stores credentials (through the helper when one is configured) and writes the file.

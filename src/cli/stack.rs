@@ -2,7 +2,7 @@
 
 use super::stack_args;
 use super::GlobalArgs;
-use crate::orchestrator::{client, cp, down, exec, info, lifecycle, logs, ls, project, ps, push, run, up};
+use crate::orchestrator::{api_socket, client, cp, down, exec, info, lifecycle, logs, ls, project, ps, push, run, up};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::process::ExitCode;
@@ -150,7 +150,9 @@ async fn with_model<'a>(
     global: &GlobalArgs,
     verb: impl FnOnce(bollard::Docker, crate::orchestrator::spec::ProjectSpec) -> VerbFuture<'a>,
 ) -> Result<ExitCode> {
-    let model = project::require_model(&load_options(global))?;
+    let mut model = project::require_model(&load_options(global))?;
     let docker = client::connect(global.host.as_deref()).await?;
+    let endpoint = client::resolve_endpoint(global.host.as_deref())?;
+    api_socket::apply(&mut model, &endpoint.socket)?;
     verb(docker, model).await
 }

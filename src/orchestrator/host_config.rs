@@ -65,12 +65,18 @@ fn deploy_resources(name: &str, svc: &Service, scope: &Scope, hc: &mut HostConfi
         return Ok(());
     };
     let at = |what: &str| format!("services.{name}.deploy.resources.{what}");
+    // What Docker Compose leaves out of the create body on one engine is ignored with a warning, so files
+    // written for Swarm (or Docker's own `reservations.cpus` example) run.
+    let ignored = |what: &str, why: &str| tracing::warn!("{}", scope.refuse(&at(what), why));
     if let Some(limits) = &resources.limits {
-        if !limits.devices.is_empty() || !limits.generic_resources.is_empty() {
-            return Err(scope.refuse(
-                &at("limits"),
-                "devices and generic_resources are not supported by berth yet",
-            ));
+        if !limits.devices.is_empty() {
+            ignored(
+                "limits.devices",
+                "device limits are Swarm-only; use reservations.devices",
+            );
+        }
+        if !limits.generic_resources.is_empty() {
+            ignored("limits.generic_resources", "generic resources are Swarm-only");
         }
         hc.memory = limits.memory.map(bytes).or(hc.memory);
         hc.nano_cpus = limits.cpus.map(nano_cpus).or(hc.nano_cpus);
@@ -79,18 +85,15 @@ fn deploy_resources(name: &str, svc: &Service, scope: &Scope, hc: &mut HostConfi
     if let Some(res) = &resources.reservations {
         // Reserved devices become device requests (`limits::apply`), as with `gpus:`.
         if !res.generic_resources.is_empty() {
-            return Err(scope.refuse(
-                &at("reservations.generic_resources"),
-                "generic resources are Swarm-only and not supported by berth",
-            ));
+            ignored("reservations.generic_resources", "generic resources are Swarm-only");
+        }
+        if res.cpus.is_some() {
+            ignored(
+                "reservations.cpus",
+                "CPU reservations are Swarm-only (limits.cpus applies)",
+            );
         }
         hc.memory_reservation = res.memory.map(bytes).or(hc.memory_reservation);
-        if res.cpus.is_some() {
-            return Err(scope.refuse(
-                &at("reservations.cpus"),
-                "CPU reservations have no single-engine equivalent; use limits.cpus",
-            ));
-        }
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The orchestrator: converges an engine to a Compose project, talking only the Docker Engine API (bollard).
 
+pub mod api_socket;
 pub mod attach;
 pub mod client;
 pub mod converge;

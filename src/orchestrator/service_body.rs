@@ -126,6 +126,7 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<ServiceSpec> {
         attach: svc.attach.unwrap_or(true),
         post_start: svc.post_start.iter().map(hook).collect(),
         pre_stop: svc.pre_stop.iter().map(hook).collect(),
+        api_socket: svc.use_api_socket.unwrap_or(false),
     })
 }
 

@@ -151,6 +151,8 @@ pub struct ServiceSpec {
     pub post_start: Vec<Hook>,
     /// Run before each stop of a replica (when the Compose file is at hand).
     pub pre_stop: Vec<Hook>,
+    /// `use_api_socket: true`: the engine's socket and the user's registry credentials go in (`api_socket`).
+    pub api_socket: bool,
 }
 
 /// A project network.

@@ -7,6 +7,7 @@ use compose::model::{Deploy, Service, ServiceNetwork, ServiceVolume};
 use compose::Project;
 
 const NOT_YET: &str = "attribute not supported by berth yet (refused rather than ignored)";
+const SWARM_ONLY: &str = "Swarm-only, ignored on one engine (as Docker Compose ignores it)";
 
 /// Refuses the first unsupported attribute of the project.
 pub fn check(p: &Project) -> Result<()> {
@@ -19,6 +20,22 @@ pub fn check(p: &Project) -> Result<()> {
     for (name, svc) in &p.services {
         if let Some(key) = unsupported(svc).into_iter().next() {
             return Err(refusal(p, &format!("services.{name}.{key}"), NOT_YET));
+        }
+        for key in svc.deploy.iter().flat_map(swarm_only) {
+            let at = refusal(p, &format!("services.{name}.{key}"), SWARM_ONLY);
+            tracing::warn!("{at}");
+        }
+        // dockerd on Linux takes only the default isolation (`""` or `default`, any case).
+        if let Some(iso) = svc
+            .isolation
+            .as_deref()
+            .filter(|i| !i.is_empty() && !i.eq_ignore_ascii_case("default"))
+        {
+            return Err(refusal(
+                p,
+                &format!("services.{name}.isolation"),
+                format!("{iso:?}: Linux containers have only the \"default\" isolation (hyperv and process are Windows-only)"),
+            ));
         }
         // Refused on every engine rather than sent: dockerd honours it only on overlay over xfs with pquota,
         // and berth's overlay storage has no per-container quota; dropping it would hide a disk limit.
@@ -45,14 +62,11 @@ pub fn unsupported(s: &Service) -> Vec<String> {
         ("build", s.build.is_some()),
         ("credential_spec", s.credential_spec.is_some()),
         ("develop", s.develop.is_some()),
-        ("isolation", s.isolation.is_some()),
         ("models", s.models.is_some()),
         ("provider", s.provider.is_some()),
-        ("use_api_socket", s.use_api_socket.is_some()),
     ];
     let mut out: Vec<String> = set.iter().filter(|(_, on)| *on).map(|(k, _)| (*k).to_owned()).collect();
     out.extend(unknown_keys(&s.extensions).map(str::to_owned));
-    out.extend(s.deploy.iter().flat_map(deploy));
     for (i, v) in s.volumes.iter().enumerate() {
         out.extend(volume(v).into_iter().map(|k| format!("volumes[{i}].{k}")));
     }
@@ -62,8 +76,9 @@ pub fn unsupported(s: &Service) -> Vec<String> {
     out
 }
 
-/// Swarm-only parts of `deploy` (placement, update and rollback, labels of the service, endpoint mode).
-fn deploy(d: &Deploy) -> Vec<String> {
+/// Swarm-only parts of `deploy` (placement, update and rollback, labels of the service, endpoint mode):
+/// Docker Compose ignores them on one engine, so a file written for both runs; berth says so.
+pub fn swarm_only(d: &Deploy) -> Vec<String> {
     let p = &d.placement;
     let set = [
         ("deploy.mode", d.mode.as_deref().is_some_and(|m| m != "replicated")),
@@ -120,7 +135,7 @@ mod tests {
         assert!(unsupported(&service(serde_json::json!({"image": "busybox"}))).is_empty());
         let s = service(serde_json::json!({
             "image": "busybox",
-            "isolation": "default",
+            "credential_spec": {"file": "x.json"},
             "newer_than_the_model": 1,
             "x-mine": 2,
             "deploy": {"update_config": {"parallelism": 1}},
@@ -128,12 +143,9 @@ mod tests {
         }));
         assert_eq!(
             unsupported(&s),
-            [
-                "isolation",
-                "newer_than_the_model",
-                "deploy.update_config",
-                "networks.n.priority"
-            ]
+            ["credential_spec", "newer_than_the_model", "networks.n.priority"]
         );
+        let deploy = s.deploy.as_ref().expect("deploy");
+        assert_eq!(swarm_only(deploy), ["deploy.update_config"]);
     }
 }
