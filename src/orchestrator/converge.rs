@@ -76,8 +76,9 @@ pub async fn ensure_image(
             )
         }
         (PullPolicy::Never, false) => bail!("image {image} is not present and pull_policy is never"),
+        (PullPolicy::Refresh(after), true) if !stale(found.as_ref(), after) => Ok(()),
         (PullPolicy::Missing | PullPolicy::Never, true) => Ok(()),
-        (PullPolicy::Always, _) | (PullPolicy::Missing, false) => {
+        (PullPolicy::Always | PullPolicy::Refresh(_), _) | (PullPolicy::Missing, false) => {
             pull(docker, image, platform, progress).await?;
             let Some(p) = platform else { return Ok(()) };
             let pulled = docker
@@ -92,6 +93,19 @@ pub async fn ensure_image(
             }
             Ok(())
         }
+    }
+}
+
+/// Whether an image's tag is older than `after` seconds. An engine that never stamped the tag (dockerd leaves
+/// `LastTagTime` unset on pulls) reports Go's zero time, so the image counts as stale, as with Docker Compose.
+fn stale(image: Option<&bollard::models::ImageInspect>, after: u64) -> bool {
+    let tagged = image
+        .and_then(|i| i.metadata.as_ref())
+        .and_then(|m| m.last_tag_time.as_deref())
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    match tagged {
+        Some(t) => chrono::Utc::now().signed_duration_since(t).num_seconds() >= after as i64,
+        None => true,
     }
 }
 
@@ -298,4 +312,29 @@ pub async fn start(docker: &Docker, replica: &Replica, progress: &Progress) -> R
     }
     progress.set("Container", &replica.name, "Started", true);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stale;
+    use bollard::models::{ImageInspect, ImageInspectMetadata};
+
+    fn tagged(at: &str) -> ImageInspect {
+        ImageInspect {
+            metadata: Some(ImageInspectMetadata {
+                last_tag_time: Some(at.to_owned()),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_image_is_stale_once_its_tag_is_older_than_the_window() {
+        let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+        assert!(!stale(Some(&tagged(&hour_ago)), 7200));
+        assert!(stale(Some(&tagged(&hour_ago)), 1800));
+        // Go's zero time (never stamped) and no answer at all count as stale.
+        assert!(stale(Some(&tagged("0001-01-01T00:00:00Z")), 7200));
+        assert!(stale(None, 7200));
+    }
 }

@@ -43,16 +43,32 @@ pub enum PullPolicy {
     Always,
     /// Never pull; fail when the image is missing.
     Never,
+    /// `daily`, `weekly`, `every_<duration>`: pull when missing or when its tag is older than this many seconds
+    /// (Docker Compose compares with the image's `LastTagTime`).
+    Refresh(u64),
 }
 
 impl std::str::FromStr for PullPolicy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        const DAY: u64 = 24 * 60 * 60;
         match s {
             "missing" | "if_not_present" => Ok(Self::Missing),
             "always" => Ok(Self::Always),
             "never" => Ok(Self::Never),
-            other => Err(format!("pull policy {other:?}: expected always, missing or never")),
+            "daily" => Ok(Self::Refresh(DAY)),
+            "weekly" => Ok(Self::Refresh(7 * DAY)),
+            other => other
+                .strip_prefix("every_")
+                .and_then(units::parse_duration)
+                .filter(|n| *n > 0)
+                .map(|n| Self::Refresh((n as u64).div_ceil(1_000_000_000)))
+                .ok_or_else(|| {
+                    format!(
+                        "pull policy {other:?}: expected always, missing, if_not_present, never, build, daily, weekly \
+                         or every_<duration> (such as every_12h)"
+                    )
+                }),
         }
     }
 }
@@ -193,4 +209,22 @@ pub struct VolumeSpec {
     pub driver_opts: HashMap<String, String>,
     /// User labels.
     pub labels: HashMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PullPolicy;
+
+    #[test]
+    fn refresh_policies_parse_to_their_window() {
+        assert_eq!("daily".parse(), Ok(PullPolicy::Refresh(86_400)));
+        assert_eq!("weekly".parse(), Ok(PullPolicy::Refresh(604_800)));
+        assert_eq!("every_12h".parse(), Ok(PullPolicy::Refresh(43_200)));
+        assert_eq!("every_1h30m".parse(), Ok(PullPolicy::Refresh(5_400)));
+        assert_eq!("if_not_present".parse(), Ok(PullPolicy::Missing));
+        for bad in ["every_", "every_x", "every_-1h", "hourly"] {
+            let err = bad.parse::<PullPolicy>().unwrap_err();
+            assert!(err.contains(bad) && err.contains("every_<duration>"), "{err}");
+        }
+    }
 }
