@@ -64,7 +64,10 @@ pub async fn ensure_image(
     };
     match (policy, present) {
         (PullPolicy::Never, false) => bail!("image {image} is not present and pull_policy is never"),
-        (PullPolicy::Missing | PullPolicy::Never, true) => Ok(()),
+        (PullPolicy::Build, false) => {
+            bail!("image {image} is not present and is not pulled (pull_policy build): build it (berth build, or up without --no-build)")
+        }
+        (PullPolicy::Missing | PullPolicy::Never | PullPolicy::Build, true) => Ok(()),
         (PullPolicy::Always, _) | (PullPolicy::Missing, false) => pull(docker, image, platform, progress).await,
     }
 }

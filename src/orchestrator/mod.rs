@@ -1,6 +1,9 @@
 //! The orchestrator: converges an engine to a Compose project, talking only the Docker Engine API (bollard).
 
 pub mod attach;
+pub mod build;
+pub mod build_context;
+pub mod build_output;
 pub mod client;
 pub mod converge;
 pub mod cp;
@@ -9,6 +12,7 @@ pub mod credentials;
 pub mod down;
 pub mod events;
 pub mod exec;
+pub mod from_build;
 pub mod from_compose;
 pub mod hooks;
 pub mod host_config;

@@ -4,7 +4,7 @@
 
 use super::secrets::StagedFile;
 use bollard::models::ContainerCreateBody;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 /// A whole project, ready to plan.
@@ -43,6 +43,8 @@ pub enum PullPolicy {
     Always,
     /// Never pull; fail when the image is missing.
     Never,
+    /// Build on every `up` (services with `build:` only).
+    Build,
 }
 
 impl std::str::FromStr for PullPolicy {
@@ -52,7 +54,10 @@ impl std::str::FromStr for PullPolicy {
             "missing" | "if_not_present" => Ok(Self::Missing),
             "always" => Ok(Self::Always),
             "never" => Ok(Self::Never),
-            other => Err(format!("pull policy {other:?}: expected always, missing or never")),
+            "build" => Ok(Self::Build),
+            other => Err(format!(
+                "pull policy {other:?}: expected always, missing, never or build"
+            )),
         }
     }
 }
@@ -151,6 +156,50 @@ pub struct ServiceSpec {
     pub post_start: Vec<Hook>,
     /// Run before each stop of a replica (when the Compose file is at hand).
     pub pre_stop: Vec<Hook>,
+    /// `build:`: how to make `image` when it is missing or a build is asked for.
+    pub build: Option<BuildSpec>,
+    /// Id of the built image, once known: part of the config hash, so a rebuilt image recreates the containers.
+    pub image_id: Option<String>,
+}
+
+/// Where the Dockerfile of a build comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DockerfileSource {
+    /// A file (absolute path; inside the context or not).
+    File(PathBuf),
+    /// `dockerfile_inline:` text.
+    Inline(String),
+}
+
+/// A service's `build:` section, typed; equal specs are built once (every image name they make is a tag).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BuildSpec {
+    /// Context directory (absolute).
+    pub context: PathBuf,
+    /// The Dockerfile.
+    pub dockerfile: DockerfileSource,
+    /// Build arguments.
+    pub args: BTreeMap<String, String>,
+    /// Stage to stop at.
+    pub target: Option<String>,
+    /// Labels of the image.
+    pub labels: BTreeMap<String, String>,
+    /// Images whose layers may serve as cache.
+    pub cache_from: Vec<String>,
+    /// Extra tags.
+    pub tags: Vec<String>,
+    /// Network mode of RUN steps.
+    pub network: Option<String>,
+    /// `host:ip` entries for RUN steps.
+    pub extra_hosts: Vec<String>,
+    /// /dev/shm size of RUN steps, bytes.
+    pub shm_size: Option<u64>,
+    /// Ignore the build cache.
+    pub no_cache: bool,
+    /// Pull base images even when present.
+    pub pull: bool,
+    /// `platforms:` when given (only this machine's is accepted).
+    pub platform: Option<String>,
 }
 
 /// A project network.
