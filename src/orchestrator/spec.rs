@@ -31,6 +31,12 @@ impl ProjectSpec {
     pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
         self.services.iter().find(|s| s.name == name)
     }
+
+    /// Whether `service` builds an image under the name Compose gives one without `image:`
+    /// (`<project>-<service>`): such images exist only here, so `pull` and `push` skip them.
+    pub fn local_build(&self, service: &ServiceSpec) -> bool {
+        service.build.is_some() && service.image == format!("{}-{}", self.name, service.name)
+    }
 }
 
 /// When to pull a service's image.
