@@ -208,7 +208,7 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
     })
     .await?;
     if !args.no_start {
-        restart_dependents(docker, project, &started, &progress).await?;
+        restart_dependents(docker, project, &started, progress).await?;
     }
     if args.wait && !args.no_start {
         wait_ready(docker, hub, &started, args.wait_timeout.map(Duration::from_secs)).await?;
