@@ -33,7 +33,7 @@ fn unsupported_attribute_is_refused_by_name_before_any_engine_call() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("compose.yaml:4:5: services.web.isolation") && err.contains("not supported"),
+        err.contains("compose.yaml:4:5: services.web.isolation") && err.contains("Windows-only"),
         "{err}"
     );
     assert!(!err.contains("nothing.sock"), "refused before connecting: {err}");

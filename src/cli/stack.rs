@@ -2,7 +2,9 @@
 
 use super::stack_args;
 use super::GlobalArgs;
-use crate::orchestrator::{api_socket, client, cp, down, exec, info, lifecycle, logs, ls, project, ps, push, run, up};
+use crate::orchestrator::{
+    api_socket, build, client, cp, down, exec, info, lifecycle, logs, ls, project, ps, push, run, up,
+};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::process::ExitCode;
@@ -12,6 +14,8 @@ use std::process::ExitCode;
 pub enum StackCommand {
     /// Create and start containers.
     Up(stack_args::UpArgs),
+    /// Build or rebuild services.
+    Build(stack_args::BuildArgs),
     /// Stop and remove containers, networks.
     Down(stack_args::DownArgs),
     /// Creates containers for a service.
@@ -87,6 +91,10 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
             let opts: run::RunOptions = args.clone().into();
             return with_model(global, |d, m| Box::pin(async move { run::run(&d, &m, &opts).await })).await;
         }
+        StackCommand::Build(args) => {
+            let opts: build::BuildOptions = args.clone().into();
+            return with_model(global, |d, m| Box::pin(async move { build::run(&d, &m, &opts).await })).await;
+        }
         StackCommand::Pull(args) => {
             let opts: info::PullOptions = args.clone().into();
             return with_model(global, |d, m| Box::pin(async move { info::pull(&d, &m, &opts).await })).await;
@@ -128,6 +136,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
             info::wait(&docker, name, &args.into(), down).await
         }
         StackCommand::Up(_)
+        | StackCommand::Build(_)
         | StackCommand::Create(_)
         | StackCommand::Run(_)
         | StackCommand::Pull(_)

@@ -1,7 +1,7 @@
 //! clap definitions of the Compose verbs' flags, mapped to the orchestrator's plain option structs (the
 //! orchestrator never sees clap).
 
-use crate::orchestrator::{cp, down, exec, info, lifecycle, logs, ls, ps, push, run, up};
+use crate::orchestrator::{build, cp, down, exec, info, lifecycle, logs, ls, ps, push, run, up};
 use clap::Args;
 
 /// Defines a verb's clap `Args` struct and its field-by-field conversion into the orchestrator's option
@@ -22,6 +22,32 @@ macro_rules! options_args {
             }
         }
     };
+}
+
+options_args! {
+    /// Flags of `build`.
+    BuildArgs => build::BuildOptions {
+        /// Do not use cache when building the image.
+        #[arg(long = "no-cache")]
+        no_cache: bool,
+        /// Always attempt to pull a newer version of the image.
+        #[arg(long = "pull")]
+        pull: bool,
+        /// Set build-time variables for services (KEY=VALUE; KEY alone takes it from the environment).
+        #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+        build_arg: Vec<String>,
+        /// Don't print anything to STDOUT.
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        /// Also build dependencies (transitively).
+        #[arg(long = "with-dependencies")]
+        with_dependencies: bool,
+        /// Set type of progress output (auto, tty, plain, quiet).
+        #[arg(long = "progress", default_value = "auto")]
+        progress: String,
+        /// Services to build (default: all with a build section).
+        services: Vec<String>,
+    }
 }
 
 options_args! {
@@ -345,6 +371,9 @@ options_args! {
         /// Command and arguments (default: the service's).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
+        /// Build the image before starting the container.
+        #[arg(long = "build")]
+        build: bool,
     }
 }
 
@@ -366,6 +395,12 @@ options_args! {
         /// Scale SERVICE to NUM instances (SERVICE=NUM); overrides `scale`/`deploy.replicas`.
         #[arg(long = "scale", value_name = "SERVICE=NUM")]
         scale: Vec<String>,
+        /// Build images before starting containers.
+        #[arg(long = "build", conflicts_with = "no_build")]
+        build: bool,
+        /// Don't build an image, even if it's missing.
+        #[arg(long = "no-build")]
+        no_build: bool,
     }
 }
 

@@ -77,7 +77,10 @@ pub async fn ensure_image(
         }
         (PullPolicy::Never, false) => bail!("image {image} is not present and pull_policy is never"),
         (PullPolicy::Refresh(after), true) if !stale(found.as_ref(), after) => Ok(()),
-        (PullPolicy::Missing | PullPolicy::Never, true) => Ok(()),
+        (PullPolicy::Build, false) => {
+            bail!("image {image} is not present and is not pulled (pull_policy build): build it (berth build, or up without --no-build)")
+        }
+        (PullPolicy::Missing | PullPolicy::Never | PullPolicy::Build, true) => Ok(()),
         (PullPolicy::Always | PullPolicy::Refresh(_), _) | (PullPolicy::Missing, false) => {
             pull(docker, image, platform, progress).await?;
             let Some(p) = platform else { return Ok(()) };

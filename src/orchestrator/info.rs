@@ -159,19 +159,22 @@ pub async fn version(docker: &Docker) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pull`: every selected service's image, whatever its pull policy.
+/// `pull`: every selected service's image, whatever its pull policy. Images a service builds under its default
+/// name are skipped; those of other services with `build:` may fail to pull (they are built): a warning, as in
+/// Docker Compose.
 pub async fn pull(docker: &Docker, project: &ProjectSpec, args: &PullOptions) -> Result<ExitCode> {
     let progress = Progress::new();
-    let images: BTreeSet<&str> = project
+    let images: BTreeSet<(&str, bool)> = project
         .services
         .iter()
         .filter(|s| args.services.is_empty() || args.services.contains(&s.name))
-        .map(|s| s.image.as_str())
+        .filter(|s| !project.local_build(s))
+        .map(|s| (s.image.as_str(), s.build.is_some()))
         .collect();
-    for image in images {
+    for (image, buildable) in images {
         match converge::ensure_image(docker, image, None, PullPolicy::Always, &progress).await {
             Ok(()) => {}
-            Err(err) if args.ignore_pull_failures => progress.note(&format!("WARN: {err:#}")),
+            Err(err) if args.ignore_pull_failures || buildable => progress.note(&format!("WARN: {err:#}")),
             Err(err) => return Err(err),
         }
     }

@@ -2,6 +2,9 @@
 
 pub mod api_socket;
 pub mod attach;
+pub mod build;
+pub mod build_context;
+pub mod build_output;
 pub mod client;
 pub mod converge;
 pub mod cp;
@@ -10,6 +13,7 @@ pub mod credentials;
 pub mod down;
 pub mod events;
 pub mod exec;
+pub mod from_build;
 pub mod from_compose;
 pub mod hooks;
 pub mod host_config;

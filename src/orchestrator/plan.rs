@@ -57,7 +57,11 @@ pub fn config_hash(service: &ServiceSpec) -> String {
             )
         })
         .collect();
-    let canonical = serde_json::json!({ "body": sort_value(body), "networks": networks });
+    let mut canonical = serde_json::json!({ "body": sort_value(body), "networks": networks });
+    // A built image is known by its id: rebuilding it changes the hash (a pulled one keeps its old hash).
+    if let Some(id) = &service.image_id {
+        canonical["image_id"] = serde_json::json!(id);
+    }
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 

@@ -22,7 +22,8 @@ pub struct PushOptions {
     pub services: Vec<String>,
 }
 
-/// Images of the selected services, each once; an unknown service name is an error.
+/// Images of the selected services, each once (not those built without an `image:` name); an unknown service
+/// name is an error.
 pub fn images<'p>(project: &'p ProjectSpec, services: &[String]) -> Result<BTreeSet<&'p str>> {
     if let Some(unknown) = services.iter().find(|s| project.service(s).is_none()) {
         bail!("no such service: {unknown}");
@@ -31,6 +32,7 @@ pub fn images<'p>(project: &'p ProjectSpec, services: &[String]) -> Result<BTree
         .services
         .iter()
         .filter(|s| services.is_empty() || services.contains(&s.name))
+        .filter(|s| !project.local_build(s))
         .map(|s| s.image.as_str())
         .collect())
 }

@@ -51,6 +51,18 @@ pub struct RunOptions {
     pub service: String,
     /// Command and arguments (default: the service's).
     pub command: Vec<String>,
+    /// Build the image before starting the container.
+    pub build: bool,
+}
+
+impl RunOptions {
+    fn build_policy(&self) -> super::build::BuildPolicy {
+        if self.build {
+            super::build::BuildPolicy::Always
+        } else {
+            super::build::BuildPolicy::Missing
+        }
+    }
 }
 
 /// Runs `run`.
@@ -76,14 +88,25 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunOptions) -> R
         resources::ensure_networks(docker, project, &progress).await?;
         resources::ensure_volumes(docker, project, &progress).await?;
     }
-    converge::ensure_image(
+    let (built, _) = super::build::ensure_built(
         docker,
-        &service.image,
-        service.platform.as_deref(),
-        service.pull_policy,
-        &Progress::new(),
+        project,
+        &std::collections::BTreeSet::from([service.name.clone()]),
+        args.build_policy(),
+        &super::build::BuildSettings::default(),
     )
     .await?;
+    let service = built.service(&service.name).context("the service went missing")?;
+    if service.build.is_none() || args.build_policy() == super::build::BuildPolicy::Never {
+        converge::ensure_image(
+            docker,
+            &service.image,
+            service.platform.as_deref(),
+            service.pull_policy,
+            &Progress::new(),
+        )
+        .await?;
+    }
     super::secrets::stage(&service.staged)?;
     let name = args
         .name

@@ -48,22 +48,25 @@ pub fn refusal(project: &compose::Project, path: &str, message: impl std::fmt::D
 /// Maps one service; `name` is used in every error.
 pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<ServiceSpec> {
     let at = |what: &str| format!("services.{name}.{what}");
-    let Some(image) = svc.image.clone() else {
-        return Err(scope.refuse(
-            &at("image"),
-            "a service needs an image (build: is not supported by berth yet)",
-        ));
+    let build = super::from_build::map(name, svc, scope)?;
+    let image = match (&svc.image, &build) {
+        (Some(image), _) => image.clone(),
+        // Docker Compose's name for an image it builds: `<project>-<service>`.
+        (None, Some(_)) => format!("{}-{name}", scope.project.name),
+        (None, None) => return Err(scope.refuse(&at("image"), "a service needs an image or a build section")),
     };
     let replicas = svc.deploy.as_ref().and_then(|d| d.replicas).or(svc.scale).unwrap_or(1);
     let replicas = u32::try_from(replicas).map_err(|_| scope.refuse(&at("scale"), "too many replicas"))?;
     let depends_on = dependencies(name, svc, scope)?;
     let pull_policy = match svc.pull_policy.as_deref() {
-        Some("build") => return Err(scope.refuse(&at("pull_policy"), "\"build\" is not supported by berth yet")),
         Some(p) => p
             .parse::<PullPolicy>()
             .map_err(|e| scope.refuse(&at("pull_policy"), e))?,
         None => PullPolicy::Missing,
     };
+    if pull_policy == PullPolicy::Build && build.is_none() {
+        return Err(scope.refuse(&at("pull_policy"), "\"build\" needs a build section"));
+    }
     let networks = service_networks(name, svc, scope)?;
     let mut host_config = host_config::map(name, svc, scope)?;
     let (secret_mounts, mut staged) = scope.catalog.mounts(name, FileKind::Secret, &svc.secrets)?;
@@ -127,6 +130,8 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<ServiceSpec> {
         post_start: svc.post_start.iter().map(hook).collect(),
         pre_stop: svc.pre_stop.iter().map(hook).collect(),
         api_socket: svc.use_api_socket.unwrap_or(false),
+        build,
+        image_id: None,
     })
 }
 

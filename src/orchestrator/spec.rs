@@ -4,7 +4,7 @@
 
 use super::secrets::StagedFile;
 use bollard::models::ContainerCreateBody;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 /// A whole project, ready to plan.
@@ -31,6 +31,12 @@ impl ProjectSpec {
     pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
         self.services.iter().find(|s| s.name == name)
     }
+
+    /// Whether `service` builds an image under the name Compose gives one without `image:`
+    /// (`<project>-<service>`): such images exist only here, so `pull` and `push` skip them.
+    pub fn local_build(&self, service: &ServiceSpec) -> bool {
+        service.build.is_some() && service.image == format!("{}-{}", self.name, service.name)
+    }
 }
 
 /// When to pull a service's image.
@@ -46,6 +52,8 @@ pub enum PullPolicy {
     /// `daily`, `weekly`, `every_<duration>`: pull when missing or when its tag is older than this many seconds
     /// (Docker Compose compares with the image's `LastTagTime`).
     Refresh(u64),
+    /// Build on every `up` (services with `build:` only).
+    Build,
 }
 
 impl std::str::FromStr for PullPolicy {
@@ -56,6 +64,7 @@ impl std::str::FromStr for PullPolicy {
             "missing" | "if_not_present" => Ok(Self::Missing),
             "always" => Ok(Self::Always),
             "never" => Ok(Self::Never),
+            "build" => Ok(Self::Build),
             "daily" => Ok(Self::Refresh(DAY)),
             "weekly" => Ok(Self::Refresh(7 * DAY)),
             other => other
@@ -169,6 +178,50 @@ pub struct ServiceSpec {
     pub pre_stop: Vec<Hook>,
     /// `use_api_socket: true`: the engine's socket and the user's registry credentials go in (`api_socket`).
     pub api_socket: bool,
+    /// `build:`: how to make `image` when it is missing or a build is asked for.
+    pub build: Option<BuildSpec>,
+    /// Id of the built image, once known: part of the config hash, so a rebuilt image recreates the containers.
+    pub image_id: Option<String>,
+}
+
+/// Where the Dockerfile of a build comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DockerfileSource {
+    /// A file (absolute path; inside the context or not).
+    File(PathBuf),
+    /// `dockerfile_inline:` text.
+    Inline(String),
+}
+
+/// A service's `build:` section, typed; equal specs are built once (every image name they make is a tag).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BuildSpec {
+    /// Context directory (absolute).
+    pub context: PathBuf,
+    /// The Dockerfile.
+    pub dockerfile: DockerfileSource,
+    /// Build arguments.
+    pub args: BTreeMap<String, String>,
+    /// Stage to stop at.
+    pub target: Option<String>,
+    /// Labels of the image.
+    pub labels: BTreeMap<String, String>,
+    /// Images whose layers may serve as cache.
+    pub cache_from: Vec<String>,
+    /// Extra tags.
+    pub tags: Vec<String>,
+    /// Network mode of RUN steps.
+    pub network: Option<String>,
+    /// `host:ip` entries for RUN steps.
+    pub extra_hosts: Vec<String>,
+    /// /dev/shm size of RUN steps, bytes.
+    pub shm_size: Option<u64>,
+    /// Ignore the build cache.
+    pub no_cache: bool,
+    /// Pull base images even when present.
+    pub pull: bool,
+    /// `platforms:` when given (only this machine's is accepted).
+    pub platform: Option<String>,
 }
 
 /// A project network.
@@ -222,6 +275,7 @@ mod tests {
         assert_eq!("every_12h".parse(), Ok(PullPolicy::Refresh(43_200)));
         assert_eq!("every_1h30m".parse(), Ok(PullPolicy::Refresh(5_400)));
         assert_eq!("if_not_present".parse(), Ok(PullPolicy::Missing));
+        assert_eq!("build".parse(), Ok(PullPolicy::Build));
         for bad in ["every_", "every_x", "every_-1h", "hourly"] {
             let err = bad.parse::<PullPolicy>().unwrap_err();
             assert!(err.contains(bad) && err.contains("every_<duration>"), "{err}");

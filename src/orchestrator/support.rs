@@ -59,7 +59,6 @@ fn unknown_keys(extensions: &indexmap::IndexMap<String, serde_json::Value>) -> i
 pub fn unsupported(s: &Service) -> Vec<String> {
     // Each has its reason in docs/compose-differences.md.
     let set = [
-        ("build", s.build.is_some()),
         ("credential_spec", s.credential_spec.is_some()),
         ("develop", s.develop.is_some()),
         ("models", s.models.is_some()),

@@ -2,6 +2,7 @@
 //! attached logs.
 
 use super::attach;
+use super::build::{self, BuildPolicy, BuildSettings};
 use super::converge::{self, ConvergeOptions, Recreate, Replica};
 use super::events::EventHub;
 use super::hooks;
@@ -29,6 +30,22 @@ pub struct ConvergePolicy {
     pub pull: Option<String>,
     /// Scale SERVICE to NUM instances (SERVICE=NUM); overrides `scale`/`deploy.replicas`.
     pub scale: Vec<String>,
+    /// Build images before starting containers.
+    pub build: bool,
+    /// Don't build an image, even if it's missing.
+    pub no_build: bool,
+}
+
+impl ConvergePolicy {
+    /// What to do about images with a `build:` section.
+    pub fn build_policy(&self) -> Result<BuildPolicy> {
+        match (self.build, self.no_build) {
+            (true, true) => bail!("--build and --no-build are incompatible"),
+            (true, false) => Ok(BuildPolicy::Always),
+            (false, true) => Ok(BuildPolicy::Never),
+            (false, false) => Ok(BuildPolicy::Missing),
+        }
+    }
 }
 
 /// Flags of `up`, as `docker compose up` has them.
@@ -121,11 +138,15 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
             bail!("--exit-code-from {svc}: no such service among those started");
         }
     }
+    // Builds come first: a failing one stops `up` before any network, volume or container is made.
+    let policy = args.converge.build_policy()?;
+    let (built, to_pull) = build::ensure_built(docker, project, &selected, policy, &BuildSettings::default()).await?;
+    let project = &built;
     let progress = Progress::new();
     let hub = EventHub::subscribe(docker, &project.name);
     let events = hub.receiver();
     // Networks, volumes and images are independent of each other: one round of concurrent calls, each image once.
-    let images: BTreeSet<(&str, Option<&str>, PullPolicy)> = selected
+    let images: BTreeSet<(&str, Option<&str>, PullPolicy)> = to_pull
         .iter()
         .filter_map(|name| project.service(name))
         .map(|s| (s.image.as_str(), s.platform.as_deref(), pull.unwrap_or(s.pull_policy)))
@@ -187,7 +208,7 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
     })
     .await?;
     if !args.no_start {
-        restart_dependents(docker, project, &started, &progress).await?;
+        restart_dependents(docker, project, &started, progress).await?;
     }
     if args.wait && !args.no_start {
         wait_ready(docker, hub, &started, args.wait_timeout.map(Duration::from_secs)).await?;

@@ -9,7 +9,7 @@ mod context;
 mod copy;
 mod diff;
 mod dockerfile;
-mod ignore;
+use dockerignore as ignore;
 mod image;
 mod meta;
 mod mount;

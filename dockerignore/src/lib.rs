@@ -67,6 +67,11 @@ impl Ignore {
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }
+
+    /// Whether some `!` pattern may keep a path under an excluded directory (then a walk must enter it).
+    pub fn has_exceptions(&self) -> bool {
+        self.patterns.iter().any(|p| p.exclusion)
+    }
 }
 
 /// Go's filepath.Clean, relative to the context root (a leading `/` dropped).

@@ -1,0 +1,267 @@
+//! Building service images through the Engine API's `POST /build` (the classic builder: berth's engine, or
+//! dockerd as `DOCKER_BUILDKIT=0` sees it): the `build` verb, and the images `up`/`create`/`run` build when
+//! missing, asked (`--build`) or `pull_policy: build`. Services with equal `build:` sections are built once.
+
+use super::build_context;
+use super::build_output::{ProgressMode, StepLog};
+use super::plan;
+use super::resources::is_not_found;
+use super::spec::{BuildSpec, DockerfileSource, ProjectSpec, PullPolicy};
+use anyhow::{bail, Context, Result};
+use bollard::query_parameters::{BuildImageOptions, TagImageOptionsBuilder};
+use bollard::Docker;
+use futures::StreamExt;
+use std::collections::{BTreeSet, HashMap};
+use std::process::ExitCode;
+
+/// Flags of `build`, as `docker compose build` has them.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Do not use cache when building the image.
+    pub no_cache: bool,
+    /// Always attempt to pull a newer version of the image.
+    pub pull: bool,
+    /// Set build-time variables for services (KEY=VALUE, or KEY to take it from the environment).
+    pub build_arg: Vec<String>,
+    /// Don't print anything to STDOUT.
+    pub quiet: bool,
+    /// Also build dependencies (transitively).
+    pub with_dependencies: bool,
+    /// Type of progress output (auto, tty, plain, quiet).
+    pub progress: String,
+    /// Services to build (default: all with a build section).
+    pub services: Vec<String>,
+}
+
+/// Per-run build settings shared by every image a command builds.
+#[derive(Debug, Clone, Default)]
+pub struct BuildSettings {
+    /// `--no-cache` (ORed with each service's `no_cache`).
+    pub no_cache: bool,
+    /// `--pull` (ORed with each service's `pull`).
+    pub pull: bool,
+    /// `--build-arg` values, winning over the Compose file's.
+    pub args: Vec<(String, String)>,
+    /// What is printed.
+    pub mode: ProgressMode,
+}
+
+/// One build: a `build:` section and every service (and image name) that uses it.
+struct Job<'a> {
+    spec: &'a BuildSpec,
+    services: Vec<&'a str>,
+    images: Vec<String>,
+}
+
+/// Runs `build`.
+pub async fn run(docker: &Docker, project: &ProjectSpec, args: &BuildOptions) -> Result<ExitCode> {
+    let mode = if args.quiet {
+        ProgressMode::Quiet
+    } else {
+        args.progress.parse().map_err(anyhow::Error::msg)?
+    };
+    let settings = BuildSettings {
+        no_cache: args.no_cache,
+        pull: args.pull,
+        args: parse_build_args(&args.build_arg)?,
+        mode,
+    };
+    let selected = if args.services.is_empty() || args.with_dependencies {
+        plan::select(project, &args.services, false)?
+    } else {
+        plan::select(project, &args.services, true)?
+    };
+    build_services(docker, project, &selected, &settings).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--build-arg KEY=VALUE`, or `KEY` alone for the value of berth's own environment (skipped when unset).
+pub fn parse_build_args(entries: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for entry in entries {
+        match entry.split_once('=') {
+            Some(("", _)) => bail!("--build-arg {entry:?}: expected KEY=VALUE"),
+            Some((k, v)) => out.push((k.to_owned(), v.to_owned())),
+            None => {
+                if let Ok(v) = std::env::var(entry) {
+                    out.push((entry.clone(), v));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the images of the `selected` services that have a `build:` section, each distinct build once.
+pub async fn build_services(
+    docker: &Docker,
+    project: &ProjectSpec,
+    selected: &BTreeSet<String>,
+    settings: &BuildSettings,
+) -> Result<()> {
+    for job in jobs(project, selected) {
+        build_job(docker, &job, settings).await?;
+    }
+    Ok(())
+}
+
+/// The distinct builds of the selected services, in the project's service order.
+fn jobs<'a>(project: &'a ProjectSpec, selected: &BTreeSet<String>) -> Vec<Job<'a>> {
+    let mut out: Vec<Job<'a>> = Vec::new();
+    for service in project.services.iter().filter(|s| selected.contains(&s.name)) {
+        let Some(spec) = &service.build else { continue };
+        match out.iter_mut().find(|j| j.spec == spec) {
+            Some(job) => {
+                job.services.push(&service.name);
+                if !job.images.contains(&service.image) {
+                    job.images.push(service.image.clone());
+                }
+            }
+            None => out.push(Job {
+                spec,
+                services: vec![&service.name],
+                images: vec![service.image.clone()],
+            }),
+        }
+    }
+    out
+}
+
+/// The query of `POST /build` for a job, as docker compose's classic builder path maps `build:`.
+fn query(job: &Job, dockerfile: &str, settings: &BuildSettings) -> BuildImageOptions {
+    let spec = job.spec;
+    let mut args: HashMap<String, String> = spec.args.clone().into_iter().collect();
+    args.extend(settings.args.iter().cloned());
+    let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
+    labels.insert("com.docker.compose.image.builder".to_owned(), "classic".to_owned());
+    let hosts: Vec<String> = spec.extra_hosts.iter().map(|h| h.replacen('=', ":", 1)).collect();
+    BuildImageOptions {
+        dockerfile: dockerfile.to_owned(),
+        t: job.images.first().cloned(),
+        extrahosts: (!hosts.is_empty()).then(|| hosts.join(",")),
+        nocache: settings.no_cache || spec.no_cache,
+        pull: (settings.pull || spec.pull).then(|| "1".to_owned()),
+        rm: true,
+        forcerm: true,
+        cachefrom: (!spec.cache_from.is_empty()).then(|| spec.cache_from.clone()),
+        buildargs: (!args.is_empty()).then_some(args),
+        shmsize: spec.shm_size.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+        labels: Some(labels),
+        networkmode: spec.network.clone(),
+        platform: spec.platform.clone().unwrap_or_default(),
+        target: spec.target.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+#[tracing::instrument(skip_all, fields(services = ?job.services))]
+async fn build_job(docker: &Docker, job: &Job<'_>, settings: &BuildSettings) -> Result<()> {
+    let service = job.services.join(",");
+    let spec = job.spec.clone();
+    let name = service.clone();
+    let context = tokio::task::spawn_blocking(move || build_context::make(&name, &spec))
+        .await
+        .context("making the build context")??;
+    let shown = match &job.spec.dockerfile {
+        DockerfileSource::Inline(_) => "dockerfile_inline".to_owned(),
+        DockerfileSource::File(p) => p.strip_prefix(&job.spec.context).unwrap_or(p).display().to_string(),
+    };
+    let mut log = StepLog::new(&service, settings.mode, &shown, &context.dockerfile_text);
+    let options = query(job, &context.dockerfile, settings);
+    let body = bollard::body_full(context.tar.into());
+    let mut stream = docker.build_image(options, None, Some(body));
+    while let Some(item) = stream.next().await {
+        let info = match item {
+            Ok(info) => info,
+            Err(bollard::errors::Error::DockerStreamError { error }) => return Err(log.failure(&error)),
+            Err(err) => return Err(log.failure(&format!("{err}"))),
+        };
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
+            return Err(log.failure(&err));
+        }
+        if let Some(text) = info.stream {
+            log.feed(&text);
+        }
+    }
+    // Docker tags one name per `t`; bollard sends one, the others are tagged after the build succeeded.
+    let first = job.images.first().context("a build without an image name")?;
+    for extra in job.images.iter().skip(1).chain(job.spec.tags.iter()) {
+        tag(docker, first, extra).await?;
+    }
+    let mut names = job.images.clone();
+    names.extend(job.spec.tags.iter().cloned());
+    log.finish(&names);
+    Ok(())
+}
+
+async fn tag(docker: &Docker, image: &str, name: &str) -> Result<()> {
+    let r = imageref::ImageRef::parse(name).map_err(|e| anyhow::anyhow!("tag {name:?}: {e}"))?;
+    let options = TagImageOptionsBuilder::new()
+        .repo(&r.familiar_name())
+        .tag(r.tag.as_deref().unwrap_or("latest"))
+        .build();
+    docker
+        .tag_image(image, Some(options))
+        .await
+        .with_context(|| format!("tagging {image} as {name}"))
+}
+
+/// Whether the engine holds `image`.
+pub async fn present(docker: &Docker, image: &str) -> Result<bool> {
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(true),
+        Err(err) if is_not_found(&err) => Ok(false),
+        Err(err) => Err(err).with_context(|| format!("inspecting image {image}")),
+    }
+}
+
+/// What `up`/`create`/`run` do about images that have a `build:` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuildPolicy {
+    /// Build when missing, or when `pull_policy: build`.
+    #[default]
+    Missing,
+    /// `--build`: build every selected one.
+    Always,
+    /// `--no-build`: never build; the image must be there (or pulled).
+    Never,
+}
+
+/// Builds what `policy` asks among `selected`, then returns the project with each built service's image id
+/// (so a rebuilt image recreates its containers). Services left to pull are returned by name.
+pub async fn ensure_built(
+    docker: &Docker,
+    project: &ProjectSpec,
+    selected: &BTreeSet<String>,
+    policy: BuildPolicy,
+    settings: &BuildSettings,
+) -> Result<(ProjectSpec, BTreeSet<String>)> {
+    let mut to_build = BTreeSet::new();
+    let mut to_pull = BTreeSet::new();
+    for service in project.services.iter().filter(|s| selected.contains(&s.name)) {
+        let wants = match (service.build.is_some(), policy) {
+            (false, _) | (true, BuildPolicy::Never) => false,
+            (true, BuildPolicy::Always) => true,
+            (true, BuildPolicy::Missing) => {
+                service.pull_policy == PullPolicy::Build || !present(docker, &service.image).await?
+            }
+        };
+        if wants {
+            to_build.insert(service.name.clone());
+        } else if service.build.is_none() || policy == BuildPolicy::Never {
+            to_pull.insert(service.name.clone());
+        }
+    }
+    build_services(docker, project, &to_build, settings).await?;
+    let mut out = project.clone();
+    for service in out
+        .services
+        .iter_mut()
+        .filter(|s| s.build.is_some() && selected.contains(&s.name))
+    {
+        if let Ok(info) = docker.inspect_image(&service.image).await {
+            service.image_id = info.id;
+        }
+    }
+    Ok((out, to_pull))
+}
