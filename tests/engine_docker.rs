@@ -27,6 +27,13 @@ fn docker_cli_lifecycle() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
     assert_eq!(e.docker(&["ps", "-aq"]).trim(), "", "--rm left a container");
 
+    // Short-lived --rm containers are removed, log and all, right after they exit: their output must reach
+    // the attached client every time (it was lost when the follower opened the log only after the start).
+    for i in 0..20 {
+        let out = e.docker_raw(&["run", "--rm", "--network", "none", "busybox", "echo", "again"]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "again\n", "run {i}: output lost");
+    }
+
     let out = e.docker_raw(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");

@@ -293,6 +293,21 @@ impl Runtime {
         self.bundle_dir(id).join("stdin")
     }
 
+    /// Makes the (empty) log file and the bundle dir if missing, so a follower placed before the first start
+    /// holds the very file the monitor appends to: a short-lived `--rm` container is removed, log and all,
+    /// before a follower that waited for the file could open it.
+    pub fn ensure_log_file(&self, id: &str) -> Result<PathBuf> {
+        lifecycle::check_id(id)?;
+        let path = self.log_path(id);
+        std::fs::create_dir_all(self.bundle_dir(id)).map_err(|e| RuntimeError::io("creating the bundle dir", e))?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| RuntimeError::io(format!("creating the log {}", path.display()), e))?;
+        Ok(path)
+    }
+
     /// Makes the stdin FIFO (and the bundle dir) if missing: an attach may come before the first start.
     pub fn ensure_stdin_fifo(&self, id: &str) -> Result<PathBuf> {
         lifecycle::check_id(id)?;

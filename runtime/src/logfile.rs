@@ -120,7 +120,8 @@ impl LogWriter {
         if size == 0 {
             // A new log continues after the newest rotated file of an earlier run.
             w.gen = logrotate::rotated(path).last().map_or(0, |r| r.gen + 1);
-            w.write_raw(&logrotate::header_line(w.gen)).map_err(ctx)?;
+            w.write_raw(&logrotate::header_line(w.gen, w.rotation.max_file))
+                .map_err(ctx)?;
         } else {
             w.gen = logrotate::generation_of(&File::open(path).map_err(ctx)?);
         }
@@ -133,7 +134,7 @@ impl LogWriter {
         wire.attrs = (!self.attrs.is_empty()).then_some(&self.attrs);
         let mut line = serde_json::to_vec(&wire).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let header = logrotate::header_line(self.gen).len() as u64;
+        let header = logrotate::header_line(self.gen, self.rotation.max_file).len() as u64;
         if let Some(max) = self.rotation.max_size {
             if self.size > header && self.size + line.len() as u64 > max {
                 self.rotate()?;
@@ -153,7 +154,7 @@ impl LogWriter {
         self.gen += 1;
         self.file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
         self.size = 0;
-        self.write_raw(&logrotate::header_line(self.gen))
+        self.write_raw(&logrotate::header_line(self.gen, self.rotation.max_file))
     }
 }
 
@@ -214,6 +215,8 @@ pub struct LogFollower {
     /// Skip what exists when first opened (follow new output only).
     skip_existing: bool,
     partial: Vec<u8>,
+    /// This follower's pin (`logrotate::pin_path`), when it holds generations back from rotation.
+    pin: Option<PathBuf>,
 }
 
 impl LogFollower {
@@ -225,7 +228,30 @@ impl LogFollower {
             next_gen: 0,
             skip_existing: false,
             partial: Vec::new(),
+            pin: None,
         }
+    }
+
+    /// Holds the generations not read yet back from rotation until this follower is dropped: an attached
+    /// client must see every line, however far `max-size` lets the writer run ahead of it.
+    pub fn pinned(mut self) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pin = logrotate::pin_path(&self.path, &format!("{}-{n}", std::process::id()));
+        if std::fs::write(&pin, self.next_gen.to_string()).is_ok() {
+            self.pin = Some(pin);
+        }
+        self
+    }
+
+    /// Moves on to generation `gen` (and the pin with it).
+    fn set_next_gen(&mut self, gen: u64) {
+        if gen != self.next_gen {
+            if let Some(pin) = &self.pin {
+                let _ = std::fs::write(pin, gen.to_string());
+            }
+        }
+        self.next_gen = gen;
     }
 
     /// Starts at the current end of the log (only new output).
@@ -261,7 +287,7 @@ impl LogFollower {
             }
             self.partial.clear();
             self.file = None;
-            self.next_gen = gen + 1;
+            self.set_next_gen(gen + 1);
         }
         Ok(out)
     }
@@ -288,7 +314,7 @@ impl LogFollower {
         } else {
             file.seek(SeekFrom::Start(0)).map_err(ctx)?;
         }
-        self.next_gen = gen;
+        self.set_next_gen(gen);
         self.file = Some((file, gen));
         Ok(true)
     }
@@ -301,6 +327,15 @@ impl LogFollower {
         let rest = self.partial.split_off(last_nl + 1);
         let complete = std::mem::replace(&mut self.partial, rest);
         out.extend(parse_lines(&complete));
+    }
+}
+
+impl Drop for LogFollower {
+    fn drop(&mut self) {
+        if let Some(pin) = self.pin.take() {
+            let _ = std::fs::remove_file(pin);
+            logrotate::prune(&self.path);
+        }
     }
 }
 

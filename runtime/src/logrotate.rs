@@ -14,25 +14,81 @@ use std::path::{Path, PathBuf};
 pub(super) struct Header {
     /// Generation of the file (0, 1, 2, ... in order of writing).
     pub(super) berth_log_generation: u64,
+    /// `max-file` of the writer, so a reader that held generations back can prune them when it lets go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) berth_log_keep: Option<u32>,
 }
 
-/// The header line of a new file of generation `gen`.
-pub(super) fn header_line(gen: u64) -> Vec<u8> {
+/// The header line of a new file of generation `gen`, written by a writer that keeps `max_file` files.
+pub(super) fn header_line(gen: u64, max_file: u32) -> Vec<u8> {
     let mut line = serde_json::to_vec(&Header {
         berth_log_generation: gen,
+        berth_log_keep: Some(max_file.max(1)),
     })
     .unwrap_or_default();
     line.push(b'\n');
     line
 }
 
-/// The generation a file declares on its first line (0 for files written before generations existed).
-pub(super) fn generation_of(file: &File) -> u64 {
+/// The header a file declares on its first line (generation 0 for files written before generations existed).
+fn header_of(file: &File) -> Header {
     let mut first = String::new();
     let _ = BufReader::new(file).take(256).read_line(&mut first);
-    serde_json::from_str::<Header>(first.trim())
-        .map(|h| h.berth_log_generation)
-        .unwrap_or(0)
+    serde_json::from_str::<Header>(first.trim()).unwrap_or(Header {
+        berth_log_generation: 0,
+        berth_log_keep: None,
+    })
+}
+
+/// The generation a file declares on its first line (0 for files written before generations existed).
+pub(super) fn generation_of(file: &File) -> u64 {
+    header_of(file).berth_log_generation
+}
+
+/// A pin: `<log>.pin.<pid>-<n>` holds the first generation a live reader (an attached client) still needs.
+/// Rotation keeps pinned generations even past `max-file`, so an attached client gets every line however fast
+/// the log turns (dockerd's attach reads the process's pipes, never the rotating file). Pins of dead
+/// processes (an engine that crashed) are ignored.
+pub(super) fn pin_path(path: &Path, token: &str) -> PathBuf {
+    PathBuf::from(format!("{}.pin.{token}", path.display()))
+}
+
+/// The lowest generation any live pin still needs.
+fn pin_floor(path: &Path) -> Option<u64> {
+    let (dir, name) = (path.parent()?, path.file_name()?.to_str()?);
+    let prefix = format!("{name}.pin.");
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let f = e.file_name().into_string().ok()?;
+            let pid = f.strip_prefix(&prefix)?.split('-').next()?.to_owned();
+            if !Path::new("/proc").join(&pid).exists() {
+                return None;
+            }
+            std::fs::read_to_string(e.path()).ok()?.trim().parse::<u64>().ok()
+        })
+        .min()
+}
+
+/// Deletes rotated generations beyond the writer's `max-file` that no live pin needs any more (after a pin
+/// is dropped; the writer applies the same rule at each rotation).
+pub(super) fn prune(path: &Path) {
+    let Ok(file) = File::open(path) else { return };
+    let header = header_of(&file);
+    let Some(max_file) = header.berth_log_keep else { return };
+    let keep = u64::from(max_file.max(1)) - 1;
+    delete_beyond(path, header.berth_log_generation, keep);
+}
+
+/// Deletes rotated files older than the `keep` newest before generation `current`, sparing pinned ones.
+fn delete_beyond(path: &Path, current: u64, keep: u64) {
+    let floor = pin_floor(path).unwrap_or(u64::MAX);
+    for old in rotated(path) {
+        if old.gen + keep < current && old.gen < floor {
+            let _ = std::fs::remove_file(&old.path);
+        }
+    }
 }
 
 /// A rotated file on disk.
@@ -102,11 +158,7 @@ pub(super) fn rotate(path: &Path, gen: u64, rot: &Rotation) -> std::io::Result<(
     let rotated_path = PathBuf::from(format!("{}.{gen}", path.display()));
     std::fs::rename(path, &rotated_path)?;
     let keep = u64::from(rot.max_file.max(1)) - 1;
-    for old in rotated(path) {
-        if old.gen + keep <= gen {
-            let _ = std::fs::remove_file(&old.path);
-        }
-    }
+    delete_beyond(path, gen + 1, keep);
     if rot.compress && keep > 0 {
         compress(&rotated_path)?;
     }
@@ -138,14 +190,14 @@ mod tests {
             compress: true,
         };
         for gen in 0..5u64 {
-            std::fs::write(&path, header_line(gen)).unwrap();
+            std::fs::write(&path, header_line(gen, 3)).unwrap();
             rotate(&path, gen, &rot).unwrap();
         }
         let gens: Vec<u64> = rotated(&path).iter().map(|r| r.gen).collect();
         assert_eq!(gens, [3, 4], "the current file plus two rotated ones");
         let data = read_rotated(&rotated(&path)[1]).unwrap();
-        assert_eq!(data, header_line(4));
-        std::fs::write(&path, header_line(5)).unwrap();
+        assert_eq!(data, header_line(4, 3));
+        std::fs::write(&path, header_line(5, 3)).unwrap();
         assert_eq!(generation_of(&File::open(&path).unwrap()), 5);
     }
 }

@@ -68,6 +68,7 @@ impl Containers {
             })?;
             volumes_from.push((spec, other.mounts));
         }
+        self.check_links(&host_config)?;
         let vols = self.volumes()?;
         let mounts = crate::volumes::container::on_create(&vols, &id, &config, &host_config, &[], volumes_from)?;
         let mut rec = ContainerRecord {
@@ -103,6 +104,30 @@ impl Containers {
         }
         self.emit(&id, Action::Create, None);
         Ok((id, warnings))
+    }
+
+    /// Legacy links on the default bridge must name existing containers (dockerd's `registerLinks`; on
+    /// user-defined networks links are only resolver aliases and are not checked).
+    fn check_links(&self, h: &HostConfig) -> Result<()> {
+        let default_bridge = matches!(h.network_mode.as_deref(), None | Some("" | "default" | "bridge"));
+        if !default_bridge {
+            return Ok(());
+        }
+        for link in h.links.iter().flatten() {
+            let name = link.split(':').next().unwrap_or(link).trim_start_matches('/');
+            if name.is_empty() {
+                return Err(EngineError::BadRequest(format!(
+                    "HostConfig.Links: invalid link {link:?}: expected name[:alias]"
+                )));
+            }
+            if self.resolve(name).is_err() {
+                // 400 as on dockerd: a 404 from create makes the docker CLI pull the image and retry.
+                return Err(EngineError::BadRequest(format!(
+                    "could not get container for {name}: No such container: {name}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn generate_name(&self) -> Result<String> {

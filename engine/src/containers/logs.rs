@@ -119,7 +119,10 @@ impl Containers {
         let tty = rec.config.tty.unwrap_or(false);
         let (tx, rx) = mpsc::channel(256);
         let mut events = self.subscribe();
-        let path = self.runtime.log_path(&rec.id);
+        let path = self
+            .runtime
+            .ensure_log_file(&rec.id)
+            .map_err(super::lifecycle::runtime_err)?;
         let opts = LogOptions {
             stdout,
             stderr,
@@ -132,6 +135,9 @@ impl Containers {
             true => LogFollower::from_start(&path),
             false => LogFollower::from_end(&path),
         };
+        if stream {
+            follower = follower.pinned();
+        }
         tokio::spawn(async move {
             if !stream {
                 send_all(&tx, follower.poll().unwrap_or_default(), &opts).await;

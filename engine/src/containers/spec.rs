@@ -201,40 +201,33 @@ fn resources_of(h: &HostConfig) -> Result<Resources> {
 }
 
 fn blkio_of(h: &HostConfig) -> Result<Blkio> {
-    let limits = |list: &Option<Vec<bollard::models::ThrottleDevice>>| -> Result<Vec<DeviceLimit>> {
-        list.iter()
-            .flatten()
-            .map(|d| {
-                let (major, minor) = block_device_numbers(d.path.as_deref().unwrap_or(""))?;
-                Ok(DeviceLimit {
-                    major,
-                    minor,
-                    value: d.rate.unwrap_or(0).max(0) as u64,
-                })
-            })
-            .collect()
+    // Weights and throttles differ only in the field that holds the value.
+    let limits = |list: &Option<Vec<bollard::models::ThrottleDevice>>| {
+        device_limits(
+            list.iter()
+                .flatten()
+                .map(|d| (d.path.as_deref(), d.rate.unwrap_or(0).max(0) as u64)),
+        )
     };
-    let weight_device = h
-        .blkio_weight_device
-        .iter()
-        .flatten()
-        .map(|d| {
-            let (major, minor) = block_device_numbers(d.path.as_deref().unwrap_or(""))?;
-            Ok(DeviceLimit {
-                major,
-                minor,
-                value: d.weight.unwrap_or(0) as u64,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let weights = h.blkio_weight_device.iter().flatten();
     Ok(Blkio {
         weight: h.blkio_weight.filter(|w| *w > 0),
-        weight_device,
+        weight_device: device_limits(weights.map(|d| (d.path.as_deref(), d.weight.unwrap_or(0) as u64)))?,
         read_bps: limits(&h.blkio_device_read_bps)?,
         write_bps: limits(&h.blkio_device_write_bps)?,
         read_iops: limits(&h.blkio_device_read_iops)?,
         write_iops: limits(&h.blkio_device_write_iops)?,
     })
+}
+
+/// `(device path, value)` pairs as the kernel's `major:minor value` limits.
+fn device_limits<'a>(entries: impl Iterator<Item = (Option<&'a str>, u64)>) -> Result<Vec<DeviceLimit>> {
+    entries
+        .map(|(path, value)| {
+            let (major, minor) = block_device_numbers(path.unwrap_or(""))?;
+            Ok(DeviceLimit { major, minor, value })
+        })
+        .collect()
 }
 
 fn security_of(h: &HostConfig) -> Security {
