@@ -3,7 +3,7 @@
 //! changes turned into a layer, and the container removed with its anonymous volumes whatever happened.
 
 use super::image::{layer_from_upper, ImageState};
-use super::{BuildOptions, Progress};
+use super::{BuildOptions, Out};
 use crate::containers::{CreateRequest, LogOptions, WaitCondition};
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -11,7 +11,6 @@ use crate::state::LayerRecord;
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// Label on build containers (so they can be told apart and swept).
 pub const BUILD_LABEL: &str = "io.berth.build";
@@ -32,7 +31,7 @@ pub async fn run(
     opts: &BuildOptions,
     parent: &ImageState,
     spec: RunSpec,
-    tx: &mpsc::Sender<Progress>,
+    out: &Out,
 ) -> Result<Option<LayerRecord>, String> {
     let image = parent
         .id
@@ -58,17 +57,12 @@ pub async fn run(
         .containers
         .create(CreateRequest { name: None, body })
         .map_err(|e| e.to_string())?;
-    let say = |s: String| async move {
-        if !opts.quiet {
-            let _ = tx.send(Progress::Stream(s)).await;
-        }
-    };
-    say(format!(" ---> Running in {}\n", &id[..12])).await;
-    let result = run_created(engine, &id, parent, (!opts.quiet).then_some(tx)).await;
+    out.say(format!(" ---> Running in {}\n", &id[..12]));
+    let result = run_created(engine, &id, parent, out).await;
     if let Err(e) = engine.containers.remove_with_volumes(&id, true, true).await {
         tracing::warn!(container = %id, "removing a build container: {e}");
     }
-    say(format!("Removing intermediate container {}\n", &id[..12])).await;
+    out.say(format!("Removing intermediate container {}\n", &id[..12]));
     result
 }
 
@@ -91,7 +85,7 @@ async fn run_created(
     engine: &Arc<Engine>,
     id: &str,
     parent: &ImageState,
-    tx: Option<&mpsc::Sender<Progress>>,
+    out: &Out,
 ) -> Result<Option<LayerRecord>, String> {
     engine.containers.start(id).await.map_err(|e| e.to_string())?;
     let logs = LogOptions {
@@ -108,9 +102,7 @@ async fn run_created(
             if tail.len() > 5 {
                 tail.drain(..tail.len() - 5);
             }
-            if let Some(tx) = tx {
-                let _ = tx.send(Progress::Stream(text)).await;
-            }
+            out.say(text);
         }
     }
     let code = engine

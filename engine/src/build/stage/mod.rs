@@ -1,20 +1,26 @@
 //! The build loop: stages (ARGs before FROM, named stages, a target and the stages it needs), one step per
-//! instruction with the classic builder's output lines, cache lookups, and the final tags.
+//! instruction with the classic builder's output lines, cache lookups, and the final tags. Stages that do not
+//! depend on each other build at the same time; each writes its progress to its own channel and the channels
+//! are forwarded in stage order, so the output reads as the classic builder's sequential one.
+
+mod copy_step;
 
 use super::cache::{self, Cache};
-use super::dockerfile::{CmdForm, CopySrc, Dockerfile, Instr, Kind};
+use super::cache_from::CacheSources;
+use super::dockerfile::{CmdForm, Dockerfile, Instr, Kind};
 use super::image::ImageState;
 use super::meta::{self, MetaCtx};
 use super::mount::StepMount;
 use super::words::{expand, Vars};
-use super::{BuildOptions, Progress};
+use super::{BuildOptions, Out, Progress};
 use crate::engine::Engine;
 use crate::images::store::short_id;
 use crate::state::LayerRecord;
 use bollard::models::ImageConfig;
+use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// Build args every RUN sees when given, without an ARG (Docker's predefined proxy args).
@@ -44,7 +50,12 @@ struct StageRun {
     cmd_set: bool,
     /// ARGs declared in this stage with their values (None: declared without a value).
     args: Vec<(String, Option<String>)>,
+    /// Where this stage's progress goes.
+    out: Out,
 }
+
+/// The stages built so far (index: stage number), as a stage sees them when it starts.
+type Done = Vec<Option<ImageState>>;
 
 /// One build.
 pub struct Builder {
@@ -54,9 +65,9 @@ pub struct Builder {
     df: Dockerfile,
     tx: mpsc::Sender<Progress>,
     cache: Cache,
-    step: usize,
+    sources: CacheSources,
     total: usize,
-    used: BTreeSet<String>,
+    used: Mutex<BTreeSet<String>>,
     meta_args: HashMap<String, String>,
 }
 
@@ -72,6 +83,7 @@ impl Builder {
         tx: mpsc::Sender<Progress>,
     ) -> Self {
         let cache = Cache::open(&engine.config.root);
+        let sources = CacheSources::load(&engine.images, &opts.cache_from);
         Builder {
             engine,
             opts,
@@ -79,13 +91,14 @@ impl Builder {
             df,
             tx,
             cache,
-            step: 0,
+            sources,
             total: 0,
-            used: BTreeSet::new(),
+            used: Mutex::new(BTreeSet::new()),
             meta_args: HashMap::new(),
         }
     }
 
+    /// Progress straight to the client (after every stage's output).
     async fn say(&self, s: impl Into<String>) {
         if !self.opts.quiet {
             let _ = self.tx.send(Progress::Stream(s.into())).await;
@@ -108,21 +121,7 @@ impl Builder {
     /// Runs the build; returns the final image id.
     pub async fn run(mut self) -> StepResult<String> {
         let (meta, stages) = self.split()?;
-        for ins in &meta {
-            if let Kind::Arg(pairs) = &ins.kind {
-                for (k, v) in pairs {
-                    let vars: Vars = self.meta_args.clone();
-                    let default = v
-                        .as_deref()
-                        .map(|v| expand(v, &vars, self.df.escape))
-                        .transpose()
-                        .map_err(|e| format!("{}: {e}", self.where_(ins)))?;
-                    if let Some(val) = self.arg_value(k).or(default) {
-                        self.meta_args.insert(k.clone(), val);
-                    }
-                }
-            }
-        }
+        self.meta_args(&meta)?;
         let target = match &self.opts.target {
             Some(t) if !t.is_empty() => stages
                 .iter()
@@ -137,17 +136,84 @@ impl Builder {
             .filter(|(i, _)| needed[*i])
             .map(|(_, s)| 1 + s.body.len())
             .sum();
-        let mut done: Vec<Option<ImageState>> = vec![None; stages.len()];
-        for i in 0..=target {
-            if needed[i] {
-                done[i] = Some(self.run_stage(&stages, i, &done).await?);
+        let mut done = self.run_stages(&stages, &needed).await?;
+        let fin = done[target].take().ok_or("the target stage was not built")?;
+        let fin = if self.opts.labels.is_empty() {
+            fin
+        } else {
+            self.cli_labels(fin).await?
+        };
+        self.finish(fin).await
+    }
+
+    fn meta_args(&mut self, meta: &[Instr]) -> StepResult<()> {
+        for ins in meta {
+            if let Kind::Arg(pairs) = &ins.kind {
+                for (k, v) in pairs {
+                    let default = v
+                        .as_deref()
+                        .map(|v| expand(v, &self.meta_args, self.df.escape))
+                        .transpose()
+                        .map_err(|e| format!("{}: {e}", self.where_(ins)))?;
+                    if let Some(val) = self.arg_value(k).or(default) {
+                        self.meta_args.insert(k.clone(), val);
+                    }
+                }
             }
         }
-        let mut fin = done[target].take().ok_or("the target stage was not built")?;
-        if !self.opts.labels.is_empty() {
-            fin = self.cli_labels(fin).await?;
+        Ok(())
+    }
+
+    /// Builds the `needed` stages, each as soon as the stages it uses are built. After a failure no new stage
+    /// starts but the running ones finish (so none leaves a build container or mount behind); the first
+    /// failure in stage order is the answer.
+    async fn run_stages(&self, stages: &[StageDef], needed: &[bool]) -> StepResult<Done> {
+        let n = stages.len();
+        let deps: Vec<Vec<usize>> = (0..n).map(|i| self.deps(stages, i)).collect();
+        let (mut senders, receivers): (Vec<_>, Vec<_>) = (0..n)
+            .map(|i| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                (needed[i].then_some(tx), rx)
+            })
+            .unzip();
+        let forward = tokio::spawn(forward(receivers, self.tx.clone()));
+        let mut first_step = vec![0; n];
+        let mut next = 1;
+        for i in (0..n).filter(|i| needed[*i]) {
+            first_step[i] = next;
+            next += 1 + stages[i].body.len();
         }
-        self.finish(fin).await
+        let mut done: Done = vec![None; n];
+        let mut failed: Option<(usize, String)> = None;
+        let mut running = FuturesUnordered::new();
+        loop {
+            for i in 0..n {
+                let ready = deps[i].iter().all(|d| done[*d].is_some());
+                if failed.is_none() && ready {
+                    if let Some(tx) = senders[i].take() {
+                        let out = Out::new(tx, self.opts.quiet);
+                        let snapshot = done.clone();
+                        let first = first_step[i];
+                        running.push(async move { (i, self.run_stage(stages, i, snapshot, out, first).await) });
+                    }
+                }
+            }
+            match running.next().await {
+                None => break,
+                Some((i, Ok(img))) => done[i] = Some(img),
+                Some((i, Err(e))) => {
+                    if failed.as_ref().is_none_or(|(j, _)| i < *j) {
+                        failed = Some((i, e));
+                    }
+                }
+            }
+        }
+        drop(senders);
+        let _ = forward.await;
+        match failed {
+            Some((_, e)) => Err(e),
+            None => Ok(done),
+        }
     }
 
     fn split(&self) -> StepResult<(Vec<Instr>, Vec<StageDef>)> {
@@ -177,9 +243,12 @@ impl Builder {
     }
 
     /// The value of a build arg given with the build (`--build-arg`), marking it used.
-    fn arg_value(&mut self, name: &str) -> Option<String> {
+    fn arg_value(&self, name: &str) -> Option<String> {
         let v = self.opts.build_args.get(name)?.clone();
-        self.used.insert(name.to_owned());
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned());
         v.or_else(|| std::env::var(name).ok())
     }
 
@@ -191,40 +260,47 @@ impl Builder {
         stages[..before].iter().position(|s| s.name.as_deref() == Some(&lname))
     }
 
-    /// Which stages the target needs (itself, its base stages, stages it copies from).
+    /// The stages stage `i` uses: its base stage and the stages it copies from.
+    fn deps(&self, stages: &[StageDef], i: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        if let Kind::From { image, .. } = &stages[i].from.kind {
+            let img = expand(image, &self.meta_args, self.df.escape).unwrap_or_default();
+            out.extend(self.stage_ref(stages, i, &img));
+        }
+        for ins in &stages[i].body {
+            if let Kind::Copy { from: Some(f), .. } = &ins.kind {
+                let f = expand(f, &self.meta_args, self.df.escape).unwrap_or_else(|_| f.clone());
+                out.extend(self.stage_ref(stages, i, &f));
+            }
+        }
+        out
+    }
+
+    /// Which stages the target needs (itself and, transitively, the stages it uses).
     fn needed(&self, stages: &[StageDef], target: usize) -> Vec<bool> {
         let mut need = vec![false; stages.len()];
         let mut todo = vec![target];
         while let Some(i) = todo.pop() {
-            if need[i] {
-                continue;
-            }
-            need[i] = true;
-            if let Kind::From { image, .. } = &stages[i].from.kind {
-                let img = expand(image, &self.meta_args, self.df.escape).unwrap_or_default();
-                todo.extend(self.stage_ref(stages, i, &img));
-            }
-            for ins in &stages[i].body {
-                if let Kind::Copy { from: Some(f), .. } = &ins.kind {
-                    todo.extend(self.stage_ref(stages, i, f));
-                }
+            if !need[i] {
+                need[i] = true;
+                todo.extend(self.deps(stages, i));
             }
         }
         need
     }
 
     async fn run_stage(
-        &mut self,
+        &self,
         stages: &[StageDef],
         i: usize,
-        done: &[Option<ImageState>],
+        done: Done,
+        out: Out,
+        first_step: usize,
     ) -> StepResult<ImageState> {
         let def = &stages[i];
-        self.step += 1;
-        self.say(format!("Step {}/{} : {}\n", self.step, self.total, def.from.text))
-            .await;
+        out.say(format!("Step {first_step}/{} : {}\n", self.total, def.from.text));
         let img = self
-            .from(stages, i, done)
+            .from(stages, i, &done, &out)
             .await
             .map_err(|e| format!("{}: {e}", self.where_(&def.from)))?;
         let triggers = img.file.config.on_build.clone().unwrap_or_default();
@@ -232,37 +308,36 @@ impl Builder {
             img,
             cmd_set: false,
             args: Vec::new(),
+            out,
         };
         st.img.file.config.on_build = None;
         if let Some(id) = &st.img.id {
-            self.say(format!(" ---> {}\n", short_id(id))).await;
+            st.out.say(format!(" ---> {}\n", short_id(id)));
         }
         if !triggers.is_empty() {
-            self.say(format!(
+            st.out.say(format!(
                 "# Executing {} build trigger{}\n",
                 triggers.len(),
                 if triggers.len() == 1 { "" } else { "s" }
-            ))
-            .await;
+            ));
         }
         for t in &triggers {
             let ins = super::dockerfile::parse_trigger(t)?;
-            self.run_step(&ins, &mut st, stages, i, done)
+            self.run_step(&ins, &mut st, stages, i, &done)
                 .await
                 .map_err(|e| format!("{}: {e}", self.where_(&ins)))?;
         }
-        for ins in &def.body {
-            self.step += 1;
-            self.say(format!("Step {}/{} : {}\n", self.step, self.total, ins.text))
-                .await;
-            self.run_step(ins, &mut st, stages, i, done)
+        for (n, ins) in def.body.iter().enumerate() {
+            st.out
+                .say(format!("Step {}/{} : {}\n", first_step + 1 + n, self.total, ins.text));
+            self.run_step(ins, &mut st, stages, i, &done)
                 .await
                 .map_err(|e| format!("{}: {e}", self.where_(ins)))?;
         }
         Ok(st.img)
     }
 
-    async fn from(&mut self, stages: &[StageDef], i: usize, done: &[Option<ImageState>]) -> StepResult<ImageState> {
+    async fn from(&self, stages: &[StageDef], i: usize, done: &Done, out: &Out) -> StepResult<ImageState> {
         let Kind::From { image, platform, .. } = &stages[i].from.kind else {
             return Err("not a FROM instruction".into());
         };
@@ -283,11 +358,11 @@ impl Builder {
         {
             return done[j].clone().ok_or_else(|| format!("stage {name} was not built"));
         }
-        self.image(&name).await
+        self.image(&name, out).await
     }
 
     /// A stored image by reference, pulled when missing (unless `BERTH_BUILD_PULL=never`).
-    async fn image(&self, name: &str) -> StepResult<ImageState> {
+    async fn image(&self, name: &str, out: &Out) -> StepResult<ImageState> {
         let r = crate::images::ImageRef::parse(name).map_err(|e| format!("invalid reference format: {name}: {e}"))?;
         let images = &self.engine.images;
         if images.resolve(&r.to_string()).is_err() {
@@ -296,7 +371,7 @@ impl Builder {
                     "pull access denied for {name}: the image is not in the engine and BERTH_BUILD_PULL=never"
                 ));
             }
-            self.say(format!("Pulling image {name}\n")).await;
+            out.say(format!("Pulling image {name}\n"));
             let platform = crate::registry::manifest::Platform::host();
             self.engine
                 .registry
@@ -323,12 +398,12 @@ impl Builder {
     }
 
     async fn run_step(
-        &mut self,
+        &self,
         ins: &Instr,
         st: &mut StageRun,
         stages: &[StageDef],
         i: usize,
-        done: &[Option<ImageState>],
+        done: &Done,
     ) -> StepResult<()> {
         match &ins.kind {
             Kind::Arg(pairs) => self.arg(pairs, st).await,
@@ -358,7 +433,7 @@ impl Builder {
         }
     }
 
-    async fn arg(&mut self, pairs: &[(String, Option<String>)], st: &mut StageRun) -> StepResult<()> {
+    async fn arg(&self, pairs: &[(String, Option<String>)], st: &mut StageRun) -> StepResult<()> {
         let mut shown = Vec::new();
         for (k, default) in pairs {
             let vars = self.vars(st);
@@ -382,7 +457,7 @@ impl Builder {
     }
 
     /// Commits a step that only changes the config (cached like any step).
-    async fn commit_meta(&mut self, st: &mut StageRun, cfg: ImageConfig, text: &str) -> StepResult<()> {
+    async fn commit_meta(&self, st: &mut StageRun, cfg: ImageConfig, text: &str) -> StepResult<()> {
         let created_by = format!("/bin/sh -c #(nop)  {text}");
         let cfg_json = serde_json::to_string(&cfg).unwrap_or_default();
         let key = cache::key(st.img.id.as_deref(), &["meta", &created_by, &cfg_json]);
@@ -392,7 +467,7 @@ impl Builder {
 
     /// A step: the cached image for `key`, else `work` (which may make a layer) and a commit.
     async fn step_with<F, Fut>(
-        &mut self,
+        &self,
         st: &mut StageRun,
         key: String,
         cfg: ImageConfig,
@@ -404,40 +479,61 @@ impl Builder {
         Fut: std::future::Future<Output = StepResult<Option<LayerRecord>>>,
     {
         if !self.opts.no_cache {
-            if let Some(hit) = self.cache.get(&self.engine.images, &key) {
-                self.say(" ---> Using cache\n").await;
-                self.say(format!(" ---> {}\n", short_id(hit.id.as_deref().unwrap_or_default())))
-                    .await;
+            let hit = match self.cache.get(&self.engine.images, &key) {
+                Some(hit) => Some(hit),
+                None => self.from_sources(&st.img, &cfg, &created_by).await?,
+            };
+            if let Some(hit) = hit {
+                let id = hit.id.clone().unwrap_or_default();
+                self.cache.put(&key, &id);
+                st.out.say(" ---> Using cache\n");
+                st.out.say(format!(" ---> {}\n", short_id(&id)));
                 st.img = hit;
                 return Ok(());
             }
         }
         let layer = work(self.engine.clone(), st.img.clone()).await?;
-        let images = self.engine.images.clone();
-        let parent = st.img.clone();
-        let next = tokio::task::spawn_blocking(move || {
-            parent.commit(
-                &images,
-                cfg,
-                super::History {
-                    created_by: Some(created_by),
-                    ..Default::default()
-                },
-                layer,
-            )
-        })
-        .await
-        .map_err(|e| format!("committing: {e}"))?
-        .map_err(|e| e.to_string())?;
+        let entry = super::History {
+            created_by: Some(created_by),
+            ..Default::default()
+        };
+        let next = self.commit(&st.img, cfg, entry, layer).await?;
         let id = next.id.clone().unwrap_or_default();
         self.cache.put(&key, &id);
-        self.say(format!(" ---> {}\n", short_id(&id))).await;
+        st.out.say(format!(" ---> {}\n", short_id(&id)));
         st.img = next;
         Ok(())
     }
 
+    /// The step's image remade from a `cachefrom` image whose history has this step after `parent`'s.
+    async fn from_sources(
+        &self,
+        parent: &ImageState,
+        cfg: &ImageConfig,
+        created_by: &str,
+    ) -> StepResult<Option<ImageState>> {
+        let Some((entry, layer)) = self.sources.find(parent, created_by) else {
+            return Ok(None);
+        };
+        self.commit(parent, cfg.clone(), entry, layer).await.map(Some)
+    }
+
+    async fn commit(
+        &self,
+        parent: &ImageState,
+        cfg: ImageConfig,
+        entry: super::History,
+        layer: Option<LayerRecord>,
+    ) -> StepResult<ImageState> {
+        let (images, parent) = (self.engine.images.clone(), parent.clone());
+        tokio::task::spawn_blocking(move || parent.commit(&images, cfg, entry, layer))
+            .await
+            .map_err(|e| format!("committing: {e}"))?
+            .map_err(|e| e.to_string())
+    }
+
     async fn run_cmd(
-        &mut self,
+        &self,
         cmd: &CmdForm,
         heredocs: &[(String, bool)],
         network: Option<String>,
@@ -478,7 +574,7 @@ impl Builder {
                 &serde_json::to_string(&(&argv, &env, &network)).unwrap_or_default(),
             ],
         );
-        let (opts, tx) = (self.opts.clone(), self.tx.clone());
+        let (opts, out) = (self.opts.clone(), st.out.clone());
         let spec = super::run::RunSpec {
             argv: argv.clone(),
             env,
@@ -486,14 +582,14 @@ impl Builder {
         };
         let shown = format!("{argv:?}");
         self.step_with(st, key, cfg, created_by, move |engine, parent| async move {
-            super::run::run(&engine, &opts, &parent, spec, &tx)
+            super::run::run(&engine, &opts, &parent, spec, &out)
                 .await
                 .map_err(|e| format!("The command '{shown}' {e}"))
         })
         .await
     }
 
-    async fn workdir(&mut self, w: &str, st: &mut StageRun) -> StepResult<()> {
+    async fn workdir(&self, w: &str, st: &mut StageRun) -> StepResult<()> {
         let vars = self.vars(st);
         let w = expand(w, &vars, self.df.escape)?;
         let mut cfg = st.img.file.config.clone();
@@ -525,145 +621,14 @@ impl Builder {
         .await
     }
 
-    async fn copy(
-        &mut self,
-        ins: &Instr,
-        st: &mut StageRun,
-        stages: &[StageDef],
-        i: usize,
-        done: &[Option<ImageState>],
-    ) -> StepResult<()> {
-        let Kind::Copy {
-            add,
-            srcs,
-            dest,
-            from,
-            chown,
-            chmod,
-            exclude,
-            checksum: _,
-        } = &ins.kind
-        else {
-            return Err("not a COPY".into());
-        };
-        let (add, vars, esc) = (*add, self.vars(st), self.df.escape);
-        let dest_x = expand(dest, &vars, esc)?;
-        let cfg = st.img.file.config.clone();
-        let wd = cfg
-            .working_dir
-            .clone()
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| "/".into());
-        let dest_is_dir = dest_x.ends_with('/') || dest_x == "." || dest_x.ends_with("/.");
-        let dest_abs = if dest_x.starts_with('/') {
-            dest_x.clone()
-        } else {
-            format!("{wd}/{dest_x}")
-        };
-        // The source root: the context, another stage or an image (mounted read-mostly for the step).
-        let (src_state, what) = match from {
-            Some(f) => {
-                let f = expand(f, &vars, esc)?;
-                match self.stage_ref(stages, i, &f) {
-                    Some(j) => (
-                        Some(done[j].clone().ok_or_else(|| format!("stage {f} was not built"))?),
-                        format!("stage {f}"),
-                    ),
-                    None => (Some(self.image(&f).await?), format!("image {f}")),
-                }
-            }
-            None => (None, "build context".to_owned()),
-        };
-        let root = self.engine.config.root.clone();
-        let src_mount = match &src_state {
-            Some(s) => Some(
-                StepMount::new(&root, s.lower_dirs(&self.engine.images).map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?,
-            ),
-            None => None,
-        };
-        let src_root = src_mount
-            .as_ref()
-            .map(|m| m.rootfs.clone())
-            .unwrap_or_else(|| self.ctx.clone());
-        let mut paths = Vec::new();
-        let mut inline = Vec::new();
-        for s in srcs {
-            match s {
-                CopySrc::Path(p) => {
-                    if add && (p.starts_with("http://") || p.starts_with("https://")) {
-                        return Err(format!("ADD of a URL ({p}) is not supported by berth's builder yet"));
-                    }
-                    paths.push(expand(p, &vars, esc)?);
-                }
-                CopySrc::HereDoc { body, expand: x } => {
-                    let data = if *x { expand(body, &vars, esc)? } else { body.clone() };
-                    inline.push(data);
-                }
-            }
-        }
-        let sources = {
-            let (src_root, what, exclude) = (src_root.clone(), what.clone(), exclude.clone());
-            tokio::task::spawn_blocking(move || -> StepResult<_> {
-                let mut r = super::copy::resolve_sources(&src_root, &paths, &what, &exclude)?;
-                for (n, data) in inline.into_iter().enumerate() {
-                    r.push(super::copy::Source::Inline {
-                        name: format!("heredoc-{n}"),
-                        data: data.into_bytes(),
-                    });
-                }
-                let h = super::copy::content_hash(&r).map_err(|e| e.to_string())?;
-                Ok((r, h))
-            })
-            .await
-            .map_err(|e| e.to_string())??
-        };
-        let (sources, hash) = sources;
-        let kw = if add { "ADD" } else { "COPY" };
-        let created_by = format!(
-            "/bin/sh -c #(nop) {kw} {}:{} in {dest_abs} ",
-            if sources.len() == 1 { "file" } else { "multi" },
-            &hash[..64.min(hash.len())]
-        );
-        let key = cache::key(
-            st.img.id.as_deref(),
-            &[
-                kw,
-                &dest_abs,
-                &format!("{dest_is_dir}"),
-                &format!("{chown:?} {chmod:?}"),
-                &hash,
-                &serde_json::to_string(&cfg).unwrap_or_default(),
-            ],
-        );
-        let (chown, chmod) = (
-            chown.clone().map(|c| expand(&c, &vars, esc)).transpose()?,
-            chmod.clone(),
-        );
-        let result = self
-            .step_with(st, key, cfg, created_by, move |engine, parent| async move {
-                on_mount(engine, root, parent, move |m| {
-                    let ids = chown
-                        .as_deref()
-                        .map(|c| super::copy::parse_chown(&m.rootfs, c))
-                        .transpose()?;
-                    let chmod = chmod.as_deref().map(super::copy::parse_chmod).transpose()?;
-                    let owner = super::copy::Owner { ids, chmod };
-                    super::copy::copy(&m.rootfs, &sources, &dest_abs, dest_is_dir, add, owner)
-                })
-                .await
-            })
-            .await;
-        drop(src_mount);
-        result
-    }
-
     /// `--label`s: one LABEL step each, in key order, after the target stage (as the classic builder does).
-    async fn cli_labels(&mut self, img: ImageState) -> StepResult<ImageState> {
+    async fn cli_labels(&self, img: ImageState) -> StepResult<ImageState> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
         let mut st = StageRun {
             img,
             cmd_set: true,
             args: Vec::new(),
+            out: Out::new(tx, self.opts.quiet),
         };
         let mut labels: Vec<(String, String)> = self.opts.labels.clone().into_iter().collect();
         labels.sort();
@@ -672,21 +637,26 @@ impl Builder {
             cfg.labels
                 .get_or_insert_with(Default::default)
                 .insert(k.clone(), v.clone());
-            self.commit_meta(&mut st, cfg, &format!("LABEL {k}={v}")).await?;
+            let done = self.commit_meta(&mut st, cfg, &format!("LABEL {k}={v}")).await;
+            while let Ok(p) = rx.try_recv() {
+                let _ = self.tx.send(p).await;
+            }
+            done?;
         }
         Ok(st.img)
     }
 
-    async fn finish(&mut self, fin: ImageState) -> StepResult<String> {
+    async fn finish(&self, fin: ImageState) -> StepResult<String> {
         let id = fin
             .id
             .clone()
             .ok_or("No image was generated. Is your Dockerfile empty?")?;
+        let used = self.used.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let unused: Vec<&String> = self
             .opts
             .build_args
             .keys()
-            .filter(|k| !self.used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+            .filter(|k| !used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
             .collect();
         if !unused.is_empty() {
             let mut u: Vec<&String> = unused;
@@ -709,6 +679,15 @@ impl Builder {
             let _ = self.tx.send(Progress::Stream(format!("{id}\n"))).await;
         }
         Ok(id)
+    }
+}
+
+/// Sends each stage's progress to the client, stage after stage (a stage's lines wait for the stages before it).
+async fn forward(receivers: Vec<mpsc::UnboundedReceiver<Progress>>, tx: mpsc::Sender<Progress>) {
+    for mut rx in receivers {
+        while let Some(p) = rx.recv().await {
+            let _ = tx.send(p).await;
+        }
     }
 }
 
