@@ -18,6 +18,7 @@ mod meta;
 mod mount;
 mod paths;
 mod run;
+mod run_mount;
 mod stage;
 mod words;
 

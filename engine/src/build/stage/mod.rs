@@ -4,10 +4,11 @@
 //! are forwarded in stage order, so the output reads as the classic builder's sequential one.
 
 mod copy_step;
+mod run_step;
 
 use super::cache::{self, Cache};
 use super::cache_from::CacheSources;
-use super::dockerfile::{CmdForm, Dockerfile, Instr, Kind};
+use super::dockerfile::{Dockerfile, Instr, Kind};
 use super::image::ImageState;
 use super::meta::{self, MetaCtx};
 use super::mount::StepMount;
@@ -408,8 +409,14 @@ impl Builder {
         match &ins.kind {
             Kind::Arg(pairs) => self.arg(pairs, st).await,
             Kind::Run {
-                cmd, network, heredocs, ..
-            } => self.run_cmd(cmd, heredocs, network.clone(), st).await,
+                cmd,
+                network,
+                heredocs,
+                mounts,
+            } => {
+                let m = self.run_mounts(mounts, st, stages, i, done).await?;
+                self.run_cmd(cmd, heredocs, network.clone(), m, st).await
+            }
             Kind::Copy { .. } => self.copy(ins, st, stages, i, done).await,
             Kind::Workdir(w) => self.workdir(w, st).await,
             Kind::From { .. } => Err("FROM inside a stage".into()),
@@ -530,63 +537,6 @@ impl Builder {
             .await
             .map_err(|e| format!("committing: {e}"))?
             .map_err(|e| e.to_string())
-    }
-
-    async fn run_cmd(
-        &self,
-        cmd: &CmdForm,
-        heredocs: &[(String, bool)],
-        network: Option<String>,
-        st: &mut StageRun,
-    ) -> StepResult<()> {
-        let cfg = st.img.file.config.clone();
-        let form = match (cmd, heredocs.first()) {
-            (CmdForm::Shell(s), Some((body, _))) if s.trim_start().starts_with("<<") && heredocs.len() == 1 => {
-                CmdForm::Shell(body.clone())
-            }
-            _ => cmd.clone(),
-        };
-        let argv = meta::argv(&form, &cfg);
-        let mut env = cfg.env.clone().unwrap_or_default();
-        let mut shown_args = Vec::new();
-        for (k, v) in &st.args {
-            if let Some(v) = v {
-                shown_args.push(format!("{k}={v}"));
-                if !env.iter().any(|e| e.split_once('=').map(|(a, _)| a) == Some(k)) {
-                    env.push(format!("{k}={v}"));
-                }
-            }
-        }
-        for p in PROXY_ARGS {
-            if let Some(v) = self.arg_value(p) {
-                env.push(format!("{p}={v}"));
-            }
-        }
-        let created_by = if shown_args.is_empty() {
-            argv.join(" ")
-        } else {
-            format!("|{} {} {}", shown_args.len(), shown_args.join(" "), argv.join(" "))
-        };
-        let key = cache::key(
-            st.img.id.as_deref(),
-            &[
-                "run",
-                &serde_json::to_string(&(&argv, &env, &network)).unwrap_or_default(),
-            ],
-        );
-        let (opts, out) = (self.opts.clone(), st.out.clone());
-        let spec = super::run::RunSpec {
-            argv: argv.clone(),
-            env,
-            network,
-        };
-        let shown = format!("{argv:?}");
-        self.step_with(st, key, cfg, created_by, move |engine, parent| async move {
-            super::run::run(&engine, &opts, &parent, spec, &out)
-                .await
-                .map_err(|e| format!("The command '{shown}' {e}"))
-        })
-        .await
     }
 
     async fn workdir(&self, w: &str, st: &mut StageRun) -> StepResult<()> {
