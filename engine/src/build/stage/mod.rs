@@ -261,7 +261,7 @@ impl Builder {
         stages[..before].iter().position(|s| s.name.as_deref() == Some(&lname))
     }
 
-    /// The stages stage `i` uses: its base stage and the stages it copies from.
+    /// The stages stage `i` uses: its base stage, the stages it copies from and the stages its RUNs mount.
     fn deps(&self, stages: &[StageDef], i: usize) -> Vec<usize> {
         let mut out = Vec::new();
         if let Kind::From { image, .. } = &stages[i].from.kind {
@@ -269,8 +269,13 @@ impl Builder {
             out.extend(self.stage_ref(stages, i, &img));
         }
         for ins in &stages[i].body {
-            if let Kind::Copy { from: Some(f), .. } = &ins.kind {
-                let f = expand(f, &self.meta_args, self.df.escape).unwrap_or_else(|_| f.clone());
+            let froms: Vec<String> = match &ins.kind {
+                Kind::Copy { from: Some(f), .. } => vec![f.clone()],
+                Kind::Run { mounts, .. } => mounts.iter().filter_map(|m| mount_from(m)).collect(),
+                _ => Vec::new(),
+            };
+            for f in froms {
+                let f = expand(&f, &self.meta_args, self.df.escape).unwrap_or(f);
                 out.extend(self.stage_ref(stages, i, &f));
             }
         }
@@ -629,6 +634,14 @@ impl Builder {
             let _ = self.tx.send(Progress::Stream(format!("{id}\n"))).await;
         }
         Ok(id)
+    }
+}
+
+/// The stage or image a `RUN --mount` reads from.
+fn mount_from(spec: &str) -> Option<String> {
+    match super::run_mount::parse(spec).ok()? {
+        super::run_mount::MountSpec::Bind { from, .. } => from,
+        _ => None,
     }
 }
 
