@@ -80,6 +80,23 @@ fn tar_of(dir: &Path) -> std::path::PathBuf {
     out
 }
 
+/// The content of `path` in `image`, read with `docker create` and `docker cp` (the build's result itself, not
+/// a container's output).
+fn file_in(e: &Engine, image: &str, path: &str) -> String {
+    let id = e
+        .docker(&["create", "--network", "none", image, "true"])
+        .trim()
+        .to_owned();
+    let tar = e.docker_raw(&["cp", &format!("{id}:{path}"), "-"]);
+    e.docker(&["rm", &id]);
+    assert!(tar.status.success(), "{path} is not in {image}");
+    let mut a = tar::Archive::new(&tar.stdout[..]);
+    let mut entry = a.entries().unwrap().next().expect("an entry").unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+    text
+}
+
 /// No build container and no step mount is left.
 fn nothing_left(e: &Engine) {
     let ps = e.docker(&["ps", "-aq"]);
@@ -115,7 +132,7 @@ fn compressed_contexts_and_add_archives() {
         let b = ok(build(&e, Path::new(&format!("{p}.{ext}")), &format!("t=cmp:{ext}")));
         assert!(b.out.contains("Successfully tagged cmp:"), "{}", b.out);
     }
-    let all = e.docker(&["run", "--rm", "--network", "none", "cmp:xz", "cat", "/all"]);
+    let all = file_in(&e, "cmp:xz", "/all");
     assert_eq!(all, "hi\nhi\nhi\nhi\n");
     nothing_left(&e);
 }
@@ -173,7 +190,7 @@ fn add_url_with_checksum() {
     let df = format!("FROM busybox\nADD --checksum={good} {url} /got/\nRUN stat -c '%a %Y %s' /got/data.txt > /meta\n");
     let ok_ctx = tar_of(&context(tmp.path(), &[("Dockerfile", &df)]));
     ok(build(&e, &ok_ctx, "t=url:1"));
-    let meta = e.docker(&["run", "--rm", "--network", "none", "url:1", "cat", "/meta"]);
+    let meta = file_in(&e, "url:1", "/meta");
     assert_eq!(meta, "600 1000000000 15\n", "mode, Last-Modified mtime, size");
     let bad = format!("FROM busybox\nADD --checksum={sum} {url} /got/\n");
     let bad_ctx = tar_of(&context(tmp.path(), &[("Dockerfile", &bad)]));
@@ -259,8 +276,10 @@ fn independent_stages_build_at_the_same_time() {
         "steps in stage order, the unused stage skipped:\n{}",
         b.out
     );
-    let made = e.docker(&["run", "--rm", "--network", "none", "par:1", "cat", "/a-made", "/b-made"]);
-    assert_eq!(made, "a\nb\n");
+    assert_eq!(
+        file_in(&e, "par:1", "/a-made") + &file_in(&e, "par:1", "/b-made"),
+        "a\nb\n"
+    );
     nothing_left(&e);
 }
 
@@ -289,8 +308,7 @@ fn run_mounts_bind_cache_tmpfs_and_secret() {
     assert!(!stubs.status.success(), "mount targets are not in the image: {stubs:?}");
     // The cache directory outlives the build: a build without the layer cache counts on from it.
     ok(build(&e, &ctx, "t=mnt:2&nocache=1"));
-    let n = e.docker(&["run", "--rm", "--network", "none", "mnt:2", "cat", "/n"]);
-    assert_eq!(n, "2\n");
+    assert_eq!(file_in(&e, "mnt:2", "/n"), "2\n");
     let df = "FROM busybox\nRUN --mount=type=secret,id=tok,required true\n";
     let b = build(&e, &tar_of(&context(tmp.path(), &[("Dockerfile", df)])), "");
     let err = b.error.expect("a required secret the API cannot carry fails");
