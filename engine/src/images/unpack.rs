@@ -28,7 +28,7 @@ pub fn unpack_layer(src: impl Read, dst: &Path) -> Result<u64> {
         let raw = entry.path().map_err(|e| bad("reading an entry path", e))?.into_owned();
         let rel = clean_path(&raw)?;
         let Some(rel) = rel else { continue }; // the layer root itself
-        // dockerd's layer size: regular files' sizes plus symlinks' (their targets' lengths), directories not.
+                                               // dockerd's layer size: regular files' sizes plus symlinks' (their targets' lengths), directories not.
         let kind = entry.header().entry_type();
         if kind.is_file() {
             size += entry.size();
