@@ -1,4 +1,5 @@
-//! COPY and ADD steps: sources from the context, another stage, an image, here-documents or (ADD) URLs.
+//! The steps done on a step mount: WORKDIR, and COPY and ADD with sources from the context, another stage, an
+//! image, here-documents or (ADD) URLs.
 
 use super::super::copy::Source;
 use super::super::dockerfile::{CopySrc, Instr, Kind};
@@ -8,6 +9,38 @@ use super::super::words::expand;
 use super::{cache, on_mount, Builder, Done, StageDef, StageRun, StepResult};
 
 impl Builder {
+    pub(super) async fn workdir(&self, w: &str, st: &mut StageRun) -> StepResult<()> {
+        let vars = self.vars(st);
+        let w = expand(w, &vars, self.df.escape)?;
+        let mut cfg = st.img.file.config.clone();
+        let base = cfg
+            .working_dir
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "/".into());
+        let path = if w.starts_with('/') {
+            w.clone()
+        } else {
+            format!("{base}/{w}")
+        };
+        let path = format!("/{}", super::super::paths::clean(&path).0);
+        cfg.working_dir = Some(path.clone());
+        let key = cache::key(
+            st.img.id.as_deref(),
+            &["workdir", &path, &serde_json::to_string(&cfg).unwrap_or_default()],
+        );
+        let root = self.engine.config.root.clone();
+        let created_by = format!("/bin/sh -c #(nop) WORKDIR {path}");
+        self.step_with(st, key, cfg, created_by, move |engine, parent| async move {
+            on_mount(engine, root, parent, move |m| {
+                let host = super::super::paths::resolve(&m.rootfs, &path, true).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(&host).map_err(|e| format!("creating {path}: {e}"))
+            })
+            .await
+        })
+        .await
+    }
+
     pub(super) async fn copy(
         &self,
         ins: &Instr,

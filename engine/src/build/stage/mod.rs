@@ -5,6 +5,7 @@
 
 mod copy_step;
 mod run_step;
+mod schedule;
 
 use super::cache::{self, Cache};
 use super::cache_from::CacheSources;
@@ -18,7 +19,6 @@ use crate::engine::Engine;
 use crate::images::store::short_id;
 use crate::state::LayerRecord;
 use bollard::models::ImageConfig;
-use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -163,58 +163,6 @@ impl Builder {
             }
         }
         Ok(())
-    }
-
-    /// Builds the `needed` stages, each as soon as the stages it uses are built. After a failure no new stage
-    /// starts but the running ones finish (so none leaves a build container or mount behind); the first
-    /// failure in stage order is the answer.
-    async fn run_stages(&self, stages: &[StageDef], needed: &[bool]) -> StepResult<Done> {
-        let n = stages.len();
-        let deps: Vec<Vec<usize>> = (0..n).map(|i| self.deps(stages, i)).collect();
-        let (mut senders, receivers): (Vec<_>, Vec<_>) = (0..n)
-            .map(|i| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                (needed[i].then_some(tx), rx)
-            })
-            .unzip();
-        let forward = tokio::spawn(forward(receivers, self.tx.clone()));
-        let mut first_step = vec![0; n];
-        let mut next = 1;
-        for i in (0..n).filter(|i| needed[*i]) {
-            first_step[i] = next;
-            next += 1 + stages[i].body.len();
-        }
-        let mut done: Done = vec![None; n];
-        let mut failed: Option<(usize, String)> = None;
-        let mut running = FuturesUnordered::new();
-        loop {
-            for i in 0..n {
-                let ready = deps[i].iter().all(|d| done[*d].is_some());
-                if failed.is_none() && ready {
-                    if let Some(tx) = senders[i].take() {
-                        let out = Out::new(tx, self.opts.quiet);
-                        let snapshot = done.clone();
-                        let first = first_step[i];
-                        running.push(async move { (i, self.run_stage(stages, i, snapshot, out, first).await) });
-                    }
-                }
-            }
-            match running.next().await {
-                None => break,
-                Some((i, Ok(img))) => done[i] = Some(img),
-                Some((i, Err(e))) => {
-                    if failed.as_ref().is_none_or(|(j, _)| i < *j) {
-                        failed = Some((i, e));
-                    }
-                }
-            }
-        }
-        drop(senders);
-        let _ = forward.await;
-        match failed {
-            Some((_, e)) => Err(e),
-            None => Ok(done),
-        }
     }
 
     fn split(&self) -> StepResult<(Vec<Instr>, Vec<StageDef>)> {
@@ -544,38 +492,6 @@ impl Builder {
             .map_err(|e| e.to_string())
     }
 
-    async fn workdir(&self, w: &str, st: &mut StageRun) -> StepResult<()> {
-        let vars = self.vars(st);
-        let w = expand(w, &vars, self.df.escape)?;
-        let mut cfg = st.img.file.config.clone();
-        let base = cfg
-            .working_dir
-            .clone()
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| "/".into());
-        let path = if w.starts_with('/') {
-            w.clone()
-        } else {
-            format!("{base}/{w}")
-        };
-        let path = format!("/{}", super::paths::clean(&path).0);
-        cfg.working_dir = Some(path.clone());
-        let key = cache::key(
-            st.img.id.as_deref(),
-            &["workdir", &path, &serde_json::to_string(&cfg).unwrap_or_default()],
-        );
-        let root = self.engine.config.root.clone();
-        let created_by = format!("/bin/sh -c #(nop) WORKDIR {path}");
-        self.step_with(st, key, cfg, created_by, move |engine, parent| async move {
-            on_mount(engine, root, parent, move |m| {
-                let host = super::paths::resolve(&m.rootfs, &path, true).map_err(|e| e.to_string())?;
-                std::fs::create_dir_all(&host).map_err(|e| format!("creating {path}: {e}"))
-            })
-            .await
-        })
-        .await
-    }
-
     /// `--label`s: one LABEL step each, in key order, after the target stage (as the classic builder does).
     async fn cli_labels(&self, img: ImageState) -> StepResult<ImageState> {
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -642,15 +558,6 @@ fn mount_from(spec: &str) -> Option<String> {
     match super::run_mount::parse(spec).ok()? {
         super::run_mount::MountSpec::Bind { from, .. } => from,
         _ => None,
-    }
-}
-
-/// Sends each stage's progress to the client, stage after stage (a stage's lines wait for the stages before it).
-async fn forward(receivers: Vec<mpsc::UnboundedReceiver<Progress>>, tx: mpsc::Sender<Progress>) {
-    for mut rx in receivers {
-        while let Some(p) = rx.recv().await {
-            let _ = tx.send(p).await;
-        }
     }
 }
 
