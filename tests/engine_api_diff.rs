@@ -302,6 +302,106 @@ fn images_and_volumes() {
     });
 }
 
+#[test]
+fn commit_history_and_changes() {
+    both("commit_history_and_changes", |api| {
+        let body = json!({"Image": "busybox", "HostConfig": {"NetworkMode": "none"},
+            "Cmd": ["sh", "-c", "mkdir -p /made/deep && echo x > /made/deep/f && echo y >> /etc/group && rm /bin/true"]});
+        let c = id_of(
+            &api.call("create", "POST", "/containers/create?name=chg", Some(body))
+                .body(),
+        );
+        api.call("start", "POST", &format!("/containers/{c}/start"), None);
+        // dockerd 20.10 writes `"Error": null`; berth leaves the key out (as newer dockerds do).
+        api.call("wait", "POST", "/containers/chg/wait", None)
+            .agree(&["/StatusCode"])
+            .ignore(&["/Error"]);
+        // dockerd lists the changes in its walk's order: the entries (path and kind) must agree as a set.
+        let rec = api.call("changes", "GET", "/containers/chg/changes", None);
+        let mut list: Vec<(String, i64)> = rec
+            .body()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                (
+                    c["Path"].as_str().unwrap_or_default().to_owned(),
+                    c["Kind"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect();
+        list.sort();
+        rec.bytes(format!("{list:?}").into_bytes());
+        api.call("changes missing", "GET", "/containers/nosuch/changes", None)
+            .agree(&["/message"]);
+        let changes = [
+            "ENV A=1",
+            "CMD [\"/bin/sh\", \"-c\", \"echo hi\"]",
+            "LABEL k=v",
+            "WORKDIR /made",
+            "EXPOSE 80/tcp",
+        ];
+        let q: String = changes.iter().map(|c| format!("&changes={}", enc(c))).collect();
+        api.call(
+            "commit",
+            "POST",
+            &format!("/commit?container=chg&repo=committed&tag=1&comment=hello&author=me{q}"),
+            None,
+        );
+        api.call(
+            "commit bad change",
+            "POST",
+            "/commit?container=chg&changes=NOPE%201",
+            None,
+        );
+        api.call("commit missing", "POST", "/commit?container=nosuch", None)
+            .agree(&["/message"]);
+        api.call("inspect committed", "GET", "/images/committed:1/json", None)
+            .agree(&[
+                "/RepoTags",
+                "/Comment",
+                "/Author",
+                "/Config/Env",
+                "/Config/Cmd",
+                "/Config/Labels",
+                "/Config/WorkingDir",
+                "/Config/ExposedPorts",
+            ])
+            // dockerd 20.10 stores the container's whole config (Hostname, Attach*, Tty, Image...) and a
+            // Parent link; berth's image config has the image fields only, as OCI configs do.
+            .ignore(&[
+                "/GraphDriver/Data",
+                "/Metadata",
+                "/ContainerConfig",
+                "/Parent",
+                "/DockerVersion",
+                "/Config/Hostname",
+                "/Config/Domainname",
+                "/Config/AttachStdin",
+                "/Config/AttachStdout",
+                "/Config/AttachStderr",
+                "/Config/Tty",
+                "/Config/OpenStdin",
+                "/Config/StdinOnce",
+                "/Config/Image",
+            ]);
+        api.call("history", "GET", "/images/committed:1/history", None).agree(&[
+            "/0/Comment",
+            "/0/CreatedBy",
+            "/0/Tags",
+            "/1/CreatedBy",
+            "/1/Tags",
+            "/1/Size",
+            "/2/CreatedBy",
+        ]);
+        api.call("history of a base", "GET", "/images/busybox/history", None)
+            .agree(&[""]);
+        api.call("history missing", "GET", "/images/nosuch:1/history", None)
+            .agree(&["/message"]);
+    });
+}
+
 /// Percent-encodes a query value.
 fn enc(s: &str) -> String {
     s.bytes()

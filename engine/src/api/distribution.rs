@@ -265,7 +265,8 @@ fn result<T: IntoResponse>(r: ApiResult<T>) -> Response {
 /// Image history from the config's `history`, newest first; layer sizes from the unpacked layers.
 fn history(engine: &AppState, name: &str) -> ApiResult<Json<Vec<serde_json::Value>>> {
     let img = engine.images.resolve(name)?;
-    let items = crate::registry::save::history(&engine.images, &img)?;
+    let all = engine.db.images()?;
+    let items = crate::registry::save::history(&engine.images, &img, &all)?;
     Ok(Json(items))
 }
 

@@ -152,7 +152,7 @@ pub(super) async fn get_image(
         id: Some(img.id.clone()),
         repo_tags: Some(tags.iter().filter_map(|t| t.familiar_tagged()).collect()),
         repo_digests: Some(img.repo_digests.clone()),
-        comment: Some(String::new()),
+        comment: Some(cfg.comment.clone().unwrap_or_default()),
         created: cfg.created.clone(),
         author: cfg.author.clone(),
         config: Some(cfg.config.clone()),

@@ -56,6 +56,10 @@ pub async fn commit(engine: &Arc<Engine>, opts: CommitOptions) -> Result<String>
     let mut cmd_set = true;
     for (i, change) in opts.changes.iter().enumerate() {
         let ins = parse_trigger(change).map_err(|e| EngineError::BadRequest(format!("changes[{i}]: {e}")))?;
+        if let super::dockerfile::Kind::Workdir(w) = &ins.kind {
+            cfg.working_dir = Some(join_workdir(cfg.working_dir.as_deref(), w));
+            continue;
+        }
         let vars = Default::default();
         meta::apply(
             &ins.kind,
@@ -88,6 +92,7 @@ pub async fn commit(engine: &Arc<Engine>, opts: CommitOptions) -> Result<String>
         if author.is_some() {
             base.file.author = author;
         }
+        base.file.comment = comment.clone();
         let entry = super::History {
             created_by: Some(created_by),
             comment,
@@ -102,6 +107,17 @@ pub async fn commit(engine: &Arc<Engine>, opts: CommitOptions) -> Result<String>
         engine.images.tag(&id, t)?;
     }
     Ok(id)
+}
+
+/// A `WORKDIR` change: absolute, or relative to the current working directory (as in a Dockerfile).
+fn join_workdir(current: Option<&str>, w: &str) -> String {
+    let base = current.filter(|d| !d.is_empty()).unwrap_or("/");
+    let path = if w.starts_with('/') {
+        w.to_owned()
+    } else {
+        format!("{base}/{w}")
+    };
+    format!("/{}", super::paths::clean(&path).0)
 }
 
 /// `docker diff`: (path, kind) with Docker's kinds 0 changed, 1 added, 2 deleted.

@@ -1,4 +1,4 @@
-//! The build context: the request body (a tar, plain or gzip/zstd-compressed, or a bare Dockerfile) unpacked into
+//! The build context: the request body (a tar, plain or gzip/bzip2/xz/zstd-compressed, or a bare Dockerfile) unpacked into
 //! a directory, the Dockerfile read from it, then `.dockerignore` (or `<Dockerfile>.dockerignore`) applied.
 
 use super::dockerfile::{self, Dockerfile};
@@ -42,17 +42,10 @@ fn open(body: &Path) -> Result<Body, String> {
         .fill_buf()
         .map_err(|e| format!("reading the build context: {e}"))?
         .to_vec();
-    if head.starts_with(&[0x1f, 0x8b]) {
-        return Ok(Body::Tar(Box::new(flate2::bufread::MultiGzDecoder::new(r))));
-    }
-    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let d = zstd::stream::read::Decoder::with_buffer(r).map_err(|e| e.to_string())?;
-        return Ok(Body::Tar(Box::new(d)));
-    }
-    if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err(
-            "bzip2 and xz compressed build contexts are not supported by berth yet: send a plain or gzip tar".into(),
-        );
+    if super::compress::Compression::detect(&head) != super::compress::Compression::None {
+        return Ok(Body::Tar(
+            super::compress::decompressed(r).map_err(|e| format!("reading the build context: {e}"))?,
+        ));
     }
     if head.is_empty() || (head.len() >= 262 && &head[257..262] == b"ustar") {
         return Ok(Body::Tar(Box::new(r)));

@@ -4,7 +4,7 @@
 
 use super::paths::{clean, glob, has_glob, resolve};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +16,13 @@ pub enum Source {
         /// Host path (top-level symlinks followed).
         host: PathBuf,
         /// The name it is copied under (last element).
+        name: String,
+    },
+    /// A file fetched by `ADD <url>` (copied as it is, never unpacked).
+    Remote {
+        /// Where it was saved.
+        host: PathBuf,
+        /// Its name (the URL path's last element).
         name: String,
     },
     /// Here-document content (named like its delimiter's file).
@@ -87,7 +94,7 @@ pub fn content_hash(sources: &[Source]) -> std::io::Result<String> {
                 h.update(format!("inline {name} {}\n", data.len()));
                 h.update(data);
             }
-            Source::Path { host, name } => {
+            Source::Path { host, name } | Source::Remote { host, name } => {
                 h.update(format!("src {name}\n"));
                 for e in walkdir::WalkDir::new(host).sort_by_file_name() {
                     let e = e.map_err(std::io::Error::other)?;
@@ -154,12 +161,13 @@ pub fn copy(
                 let host = make_parent(rootfs, &target, owner)?;
                 write_file(&host, data, 0o644, owner)?;
             }
-            Source::Path { host, name } => {
+            Source::Path { host, name } | Source::Remote { host, name } => {
+                let local = matches!(s, Source::Path { .. });
                 let meta = host.metadata().map_err(|e| format!("{name}: {e}"))?;
                 if meta.is_dir() {
                     let target = make_dir(rootfs, &dest_rel, owner)?;
                     copy_tree(host, &target, owner).map_err(|e| format!("copying {name}: {e}"))?;
-                } else if add && is_archive(host) {
+                } else if add && local && is_archive(host) {
                     let target = make_dir(rootfs, &dest_rel, owner)?;
                     unpack(host, &target).map_err(|e| format!("unpacking {name}: {e}"))?;
                 } else {
@@ -299,7 +307,7 @@ fn set_times(dst: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
 /// Whether ADD unpacks this file: a tar, possibly gzip-, bzip2-, xz- or zstd-compressed.
 fn is_archive(path: &Path) -> bool {
     let Ok(f) = std::fs::File::open(path) else { return false };
-    let Ok(mut r) = decompressed(BufReader::new(f)) else {
+    let Ok(mut r) = super::compress::decompressed(BufReader::new(f)) else {
         return false;
     };
     let mut head = vec![0u8; 512];
@@ -313,24 +321,9 @@ fn is_archive(path: &Path) -> bool {
     n == 512 && &head[257..262] == b"ustar"
 }
 
-fn decompressed<'a, R: BufRead + 'a>(mut r: R) -> std::io::Result<Box<dyn Read + 'a>> {
-    let head = r.fill_buf()?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r)?))
-    } else if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Err(std::io::Error::other(
-            "bzip2 and xz archives are not supported by berth's ADD yet",
-        ))
-    } else {
-        Ok(Box::new(r))
-    }
-}
-
 /// Unpacks an archive into `dst`, keeping the owners and modes it records.
 fn unpack(src: &Path, dst: &Path) -> std::io::Result<()> {
-    let r = decompressed(BufReader::new(std::fs::File::open(src)?))?;
+    let r = super::compress::decompressed(BufReader::new(std::fs::File::open(src)?))?;
     let mut a = tar::Archive::new(r);
     a.set_preserve_permissions(true);
     a.set_preserve_ownerships(true);

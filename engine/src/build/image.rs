@@ -71,7 +71,11 @@ impl ImageState {
         entry: History,
         layer: Option<LayerRecord>,
     ) -> Result<ImageState> {
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        // An entry reused from a `cachefrom` image keeps its time, so the next steps still match that history.
+        let now = entry
+            .created
+            .clone()
+            .unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
         let mut file = self.file.clone();
         file.config = config;
         file.created = Some(now.clone());

@@ -4,17 +4,21 @@
 //! overlay upper directories.
 
 mod cache;
+mod cache_from;
 mod commit;
+mod compress;
 mod context;
 mod copy;
 mod diff;
 mod dockerfile;
+mod fetch;
 use dockerignore as ignore;
 mod image;
 mod meta;
 mod mount;
 mod paths;
 mod run;
+mod run_mount;
 mod stage;
 mod words;
 
@@ -80,6 +84,27 @@ pub enum Progress {
     Stream(String),
     /// The built image's id.
     Aux(String),
+}
+
+/// Where a stage's progress goes: its own channel (unbounded, so a stage never waits for the stages before it
+/// to be shown), and whether the build is quiet.
+#[derive(Debug, Clone)]
+pub(crate) struct Out {
+    tx: mpsc::UnboundedSender<Progress>,
+    quiet: bool,
+}
+
+impl Out {
+    pub(crate) fn new(tx: mpsc::UnboundedSender<Progress>, quiet: bool) -> Self {
+        Out { tx, quiet }
+    }
+
+    /// Text for the client (nothing when quiet).
+    pub(crate) fn say(&self, s: impl Into<String>) {
+        if !self.quiet {
+            let _ = self.tx.send(Progress::Stream(s.into()));
+        }
+    }
 }
 
 /// Where a build keeps its scratch files (removed at the next engine start).

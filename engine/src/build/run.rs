@@ -3,15 +3,15 @@
 //! changes turned into a layer, and the container removed with its anonymous volumes whatever happened.
 
 use super::image::{layer_from_upper, ImageState};
-use super::{BuildOptions, Progress};
+use super::{BuildOptions, Out};
 use crate::containers::{CreateRequest, LogOptions, WaitCondition};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::state::LayerRecord;
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// Label on build containers (so they can be told apart and swept).
 pub const BUILD_LABEL: &str = "io.berth.build";
@@ -24,6 +24,12 @@ pub struct RunSpec {
     pub env: Vec<String>,
     /// `RUN --network` or the build's network mode.
     pub network: Option<String>,
+    /// `RUN --mount` binds (`host:target[:ro]`).
+    pub binds: Vec<String>,
+    /// `RUN --mount=type=tmpfs` targets and options.
+    pub tmpfs: HashMap<String, String>,
+    /// Every `--mount` target: the directories the runtime made for them are not part of the layer.
+    pub stubs: Vec<String>,
 }
 
 /// Runs `spec` on `parent`; returns the layer of its changes (None when it changed nothing).
@@ -32,7 +38,7 @@ pub async fn run(
     opts: &BuildOptions,
     parent: &ImageState,
     spec: RunSpec,
-    tx: &mpsc::Sender<Progress>,
+    out: &Out,
 ) -> Result<Option<LayerRecord>, String> {
     let image = parent
         .id
@@ -51,7 +57,11 @@ pub async fn run(
             test: Some(vec!["NONE".into()]),
             ..Default::default()
         }),
-        host_config: Some(host_config(opts, spec.network)),
+        host_config: Some(HostConfig {
+            binds: (!spec.binds.is_empty()).then_some(spec.binds),
+            tmpfs: (!spec.tmpfs.is_empty()).then_some(spec.tmpfs),
+            ..host_config(opts, spec.network)
+        }),
         ..Default::default()
     };
     let (id, _) = engine
@@ -62,17 +72,12 @@ pub async fn run(
             platform: None,
         })
         .map_err(|e| e.to_string())?;
-    let say = |s: String| async move {
-        if !opts.quiet {
-            let _ = tx.send(Progress::Stream(s)).await;
-        }
-    };
-    say(format!(" ---> Running in {}\n", &id[..12])).await;
-    let result = run_created(engine, &id, parent, (!opts.quiet).then_some(tx)).await;
+    out.say(format!(" ---> Running in {}\n", &id[..12]));
+    let result = run_created(engine, &id, parent, &spec.stubs, out).await;
     if let Err(e) = engine.containers.remove_with_volumes(&id, true, true).await {
         tracing::warn!(container = %id, "removing a build container: {e}");
     }
-    say(format!("Removing intermediate container {}\n", &id[..12])).await;
+    out.say(format!("Removing intermediate container {}\n", &id[..12]));
     result
 }
 
@@ -95,7 +100,8 @@ async fn run_created(
     engine: &Arc<Engine>,
     id: &str,
     parent: &ImageState,
-    tx: Option<&mpsc::Sender<Progress>>,
+    stubs: &[String],
+    out: &Out,
 ) -> Result<Option<LayerRecord>, String> {
     engine.containers.start(id).await.map_err(|e| e.to_string())?;
     let logs = LogOptions {
@@ -112,9 +118,7 @@ async fn run_created(
             if tail.len() > 5 {
                 tail.drain(..tail.len() - 5);
             }
-            if let Some(tx) = tx {
-                let _ = tx.send(Progress::Stream(text)).await;
-            }
+            out.say(text);
         }
     }
     let code = engine
@@ -134,8 +138,34 @@ async fn run_created(
     let images = engine.images.clone();
     let lowers = parent.lower_dirs(&images).map_err(|e| e.to_string())?;
     let tmp = super::tmp_dir(&engine.config.root);
-    tokio::task::spawn_blocking(move || layer_from_upper(&images, &tmp, &bundle.join("upper"), &lowers))
-        .await
-        .map_err(|e| EngineError::internal("making a layer", e).to_string())?
-        .map_err(|e| e.to_string())
+    let stubs = stubs.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let upper = bundle.join("upper");
+        remove_stubs(&upper, &lowers, &stubs);
+        layer_from_upper(&images, &tmp, &upper, &lowers)
+    })
+    .await
+    .map_err(|e| EngineError::internal("making a layer", e).to_string())?
+    .map_err(|e| e.to_string())
+}
+
+/// Removes the mount points the runtime made for `--mount` targets (and the parents made only for them) from a
+/// build container's upper dir, as BuildKit does: an empty directory or file that no lower layer has.
+fn remove_stubs(upper: &Path, lowers: &[PathBuf], targets: &[String]) {
+    let in_lower = |rel: &Path| lowers.iter().any(|l| l.join(rel).symlink_metadata().is_ok());
+    for t in targets {
+        let mut rel = PathBuf::from(super::paths::clean(t).0);
+        while !rel.as_os_str().is_empty() && !in_lower(&rel) {
+            let host = upper.join(&rel);
+            let gone = match host.symlink_metadata() {
+                Ok(m) if m.is_dir() => std::fs::remove_dir(&host).is_ok(),
+                Ok(m) if m.is_file() && m.len() == 0 => std::fs::remove_file(&host).is_ok(),
+                _ => false,
+            };
+            if !gone {
+                break;
+            }
+            rel = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+        }
+    }
 }

@@ -21,6 +21,9 @@ pub struct ImageConfigFile {
     /// Author.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// The commit message (`docker commit -m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
     /// Defaults for containers (Cmd, Entrypoint, Env, ...).
     #[serde(default)]
     pub config: ImageConfig,

@@ -40,6 +40,7 @@ impl ImageStore {
             variant: None,
             created: Some(now.clone()),
             author: None,
+            comment: None,
             config,
             rootfs: RootFs {
                 typ: "layers".into(),

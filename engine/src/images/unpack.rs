@@ -28,8 +28,12 @@ pub fn unpack_layer(src: impl Read, dst: &Path) -> Result<u64> {
         let raw = entry.path().map_err(|e| bad("reading an entry path", e))?.into_owned();
         let rel = clean_path(&raw)?;
         let Some(rel) = rel else { continue }; // the layer root itself
-        if entry.header().entry_type().is_file() {
+                                               // dockerd's layer size: regular files' sizes plus symlinks' (their targets' lengths), directories not.
+        let kind = entry.header().entry_type();
+        if kind.is_file() {
             size += entry.size();
+        } else if kind.is_symlink() {
+            size += entry.link_name_bytes().map(|l| l.len() as u64).unwrap_or(0);
         }
         unpack_entry(&mut entry, &rel, dst)?;
     }

@@ -157,7 +157,10 @@ fn add_layer<W: Write>(
 }
 
 /// `docker history` entries, newest first.
-pub fn history(store: &ImageStore, img: &ImageRecord) -> Result<Vec<serde_json::Value>> {
+///
+/// Older entries name the local image that ends there (one of `all` whose history and layers begin this
+/// image's), with its tags, as dockerd's parent chain names them; other entries are `<missing>`.
+pub fn history(store: &ImageStore, img: &ImageRecord, all: &[ImageRecord]) -> Result<Vec<serde_json::Value>> {
     let raw = store.blobs().read_verified(&img.id)?;
     let v: serde_json::Value =
         serde_json::from_slice(&raw).map_err(|e| EngineError::BadRequest(format!("image config {}: {e}", img.id)))?;
@@ -167,10 +170,12 @@ pub fn history(store: &ImageStore, img: &ImageRecord) -> Result<Vec<serde_json::
         .filter_map(|t| t.familiar_tagged())
         .collect();
     let entries = v.get("history").and_then(|h| h.as_array()).cloned().unwrap_or_default();
+    let ancestors = ancestors(store, img, all, &entries);
     let mut sizes = img.layers.iter().map(|l| l.size);
     let mut out: Vec<serde_json::Value> = entries
         .iter()
-        .map(|h| {
+        .enumerate()
+        .map(|(k, h)| {
             let empty = h.get("empty_layer").and_then(|e| e.as_bool()).unwrap_or(false);
             let size = if empty { 0 } else { sizes.next().unwrap_or(0) };
             let created = h
@@ -179,11 +184,16 @@ pub fn history(store: &ImageStore, img: &ImageRecord) -> Result<Vec<serde_json::
                 .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
                 .map(|t| t.timestamp())
                 .unwrap_or(0);
+            let (id, tags): (String, serde_json::Value) = match ancestors.get(&k) {
+                Some((id, tags)) if !tags.is_empty() => (id.clone(), tags.clone().into()),
+                Some((id, _)) => (id.clone(), serde_json::Value::Null),
+                None => ("<missing>".into(), serde_json::Value::Null),
+            };
             serde_json::json!({
-                "Id": "<missing>",
+                "Id": id,
                 "Created": created,
                 "CreatedBy": h.get("created_by").and_then(|c| c.as_str()).unwrap_or(""),
-                "Tags": serde_json::Value::Null,
+                "Tags": tags,
                 "Size": size,
                 "Comment": h.get("comment").and_then(|c| c.as_str()).unwrap_or(""),
             })
@@ -195,6 +205,45 @@ pub fn history(store: &ImageStore, img: &ImageRecord) -> Result<Vec<serde_json::
         top["Tags"] = tags.into();
     }
     Ok(out)
+}
+
+/// History index (bottom-first) → id and tags of the local image whose history ends at that entry.
+fn ancestors(
+    store: &ImageStore,
+    img: &ImageRecord,
+    all: &[ImageRecord],
+    entries: &[serde_json::Value],
+) -> std::collections::HashMap<usize, (String, Vec<String>)> {
+    let mut out = std::collections::HashMap::new();
+    let prefix = |r: &ImageRecord| {
+        r.layers.len() <= img.layers.len() && r.layers.iter().zip(&img.layers).all(|(a, b)| a.diff_id == b.diff_id)
+    };
+    for r in all.iter().filter(|r| r.id != img.id && prefix(r)) {
+        let Ok(raw) = store.blobs().read_verified(&r.id) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&raw) else {
+            continue;
+        };
+        let hist = v.get("history").and_then(|h| h.as_array()).cloned().unwrap_or_default();
+        if hist.is_empty() || hist.len() >= entries.len() || hist[..] != entries[..hist.len()] {
+            continue;
+        }
+        let tags: Vec<String> = store
+            .tags_of(&r.id)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| t.familiar_tagged())
+            .collect();
+        // A tagged image wins over an untagged one that ends at the same entry.
+        let slot = out
+            .entry(hist.len() - 1)
+            .or_insert_with(|| (r.id.clone(), tags.clone()));
+        if slot.1.is_empty() && !tags.is_empty() {
+            *slot = (r.id.clone(), tags);
+        }
+    }
+    out
 }
 
 /// A blocking `Write` that sends its bytes as chunks into a response body channel.

@@ -1,20 +1,27 @@
 //! The build loop: stages (ARGs before FROM, named stages, a target and the stages it needs), one step per
-//! instruction with the classic builder's output lines, cache lookups, and the final tags.
+//! instruction with the classic builder's output lines, cache lookups, and the final tags. Stages that do not
+//! depend on each other build at the same time; each writes its progress to its own channel and the channels
+//! are forwarded in stage order, so the output reads as the classic builder's sequential one.
+
+mod copy_step;
+mod run_step;
+mod schedule;
 
 use super::cache::{self, Cache};
-use super::dockerfile::{CmdForm, CopySrc, Dockerfile, Instr, Kind};
+use super::cache_from::CacheSources;
+use super::dockerfile::{Dockerfile, Instr, Kind};
 use super::image::ImageState;
 use super::meta::{self, MetaCtx};
 use super::mount::StepMount;
 use super::words::{expand, Vars};
-use super::{BuildOptions, Progress};
+use super::{BuildOptions, Out, Progress};
 use crate::engine::Engine;
 use crate::images::store::short_id;
 use crate::state::LayerRecord;
 use bollard::models::ImageConfig;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// Build args every RUN sees when given, without an ARG (Docker's predefined proxy args).
@@ -44,7 +51,12 @@ struct StageRun {
     cmd_set: bool,
     /// ARGs declared in this stage with their values (None: declared without a value).
     args: Vec<(String, Option<String>)>,
+    /// Where this stage's progress goes.
+    out: Out,
 }
+
+/// The stages built so far (index: stage number), as a stage sees them when it starts.
+type Done = Vec<Option<ImageState>>;
 
 /// One build.
 pub struct Builder {
@@ -54,9 +66,9 @@ pub struct Builder {
     df: Dockerfile,
     tx: mpsc::Sender<Progress>,
     cache: Cache,
-    step: usize,
+    sources: CacheSources,
     total: usize,
-    used: BTreeSet<String>,
+    used: Mutex<BTreeSet<String>>,
     meta_args: HashMap<String, String>,
 }
 
@@ -72,6 +84,7 @@ impl Builder {
         tx: mpsc::Sender<Progress>,
     ) -> Self {
         let cache = Cache::open(&engine.config.root);
+        let sources = CacheSources::load(&engine.images, &opts.cache_from);
         Builder {
             engine,
             opts,
@@ -79,13 +92,14 @@ impl Builder {
             df,
             tx,
             cache,
-            step: 0,
+            sources,
             total: 0,
-            used: BTreeSet::new(),
+            used: Mutex::new(BTreeSet::new()),
             meta_args: HashMap::new(),
         }
     }
 
+    /// Progress straight to the client (after every stage's output).
     async fn say(&self, s: impl Into<String>) {
         if !self.opts.quiet {
             let _ = self.tx.send(Progress::Stream(s.into())).await;
@@ -108,21 +122,7 @@ impl Builder {
     /// Runs the build; returns the final image id.
     pub async fn run(mut self) -> StepResult<String> {
         let (meta, stages) = self.split()?;
-        for ins in &meta {
-            if let Kind::Arg(pairs) = &ins.kind {
-                for (k, v) in pairs {
-                    let vars: Vars = self.meta_args.clone();
-                    let default = v
-                        .as_deref()
-                        .map(|v| expand(v, &vars, self.df.escape))
-                        .transpose()
-                        .map_err(|e| format!("{}: {e}", self.where_(ins)))?;
-                    if let Some(val) = self.arg_value(k).or(default) {
-                        self.meta_args.insert(k.clone(), val);
-                    }
-                }
-            }
-        }
+        self.meta_args(&meta)?;
         let target = match &self.opts.target {
             Some(t) if !t.is_empty() => stages
                 .iter()
@@ -137,17 +137,32 @@ impl Builder {
             .filter(|(i, _)| needed[*i])
             .map(|(_, s)| 1 + s.body.len())
             .sum();
-        let mut done: Vec<Option<ImageState>> = vec![None; stages.len()];
-        for i in 0..=target {
-            if needed[i] {
-                done[i] = Some(self.run_stage(&stages, i, &done).await?);
+        let mut done = self.run_stages(&stages, &needed).await?;
+        let fin = done[target].take().ok_or("the target stage was not built")?;
+        let fin = if self.opts.labels.is_empty() {
+            fin
+        } else {
+            self.cli_labels(fin).await?
+        };
+        self.finish(fin).await
+    }
+
+    fn meta_args(&mut self, meta: &[Instr]) -> StepResult<()> {
+        for ins in meta {
+            if let Kind::Arg(pairs) = &ins.kind {
+                for (k, v) in pairs {
+                    let default = v
+                        .as_deref()
+                        .map(|v| expand(v, &self.meta_args, self.df.escape))
+                        .transpose()
+                        .map_err(|e| format!("{}: {e}", self.where_(ins)))?;
+                    if let Some(val) = self.arg_value(k).or(default) {
+                        self.meta_args.insert(k.clone(), val);
+                    }
+                }
             }
         }
-        let mut fin = done[target].take().ok_or("the target stage was not built")?;
-        if !self.opts.labels.is_empty() {
-            fin = self.cli_labels(fin).await?;
-        }
-        self.finish(fin).await
+        Ok(())
     }
 
     fn split(&self) -> StepResult<(Vec<Instr>, Vec<StageDef>)> {
@@ -177,9 +192,12 @@ impl Builder {
     }
 
     /// The value of a build arg given with the build (`--build-arg`), marking it used.
-    fn arg_value(&mut self, name: &str) -> Option<String> {
+    fn arg_value(&self, name: &str) -> Option<String> {
         let v = self.opts.build_args.get(name)?.clone();
-        self.used.insert(name.to_owned());
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned());
         v.or_else(|| std::env::var(name).ok())
     }
 
@@ -191,40 +209,52 @@ impl Builder {
         stages[..before].iter().position(|s| s.name.as_deref() == Some(&lname))
     }
 
-    /// Which stages the target needs (itself, its base stages, stages it copies from).
+    /// The stages stage `i` uses: its base stage, the stages it copies from and the stages its RUNs mount.
+    fn deps(&self, stages: &[StageDef], i: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        if let Kind::From { image, .. } = &stages[i].from.kind {
+            let img = expand(image, &self.meta_args, self.df.escape).unwrap_or_default();
+            out.extend(self.stage_ref(stages, i, &img));
+        }
+        for ins in &stages[i].body {
+            let froms: Vec<String> = match &ins.kind {
+                Kind::Copy { from: Some(f), .. } => vec![f.clone()],
+                Kind::Run { mounts, .. } => mounts.iter().filter_map(|m| mount_from(m)).collect(),
+                _ => Vec::new(),
+            };
+            for f in froms {
+                let f = expand(&f, &self.meta_args, self.df.escape).unwrap_or(f);
+                out.extend(self.stage_ref(stages, i, &f));
+            }
+        }
+        out
+    }
+
+    /// Which stages the target needs (itself and, transitively, the stages it uses).
     fn needed(&self, stages: &[StageDef], target: usize) -> Vec<bool> {
         let mut need = vec![false; stages.len()];
         let mut todo = vec![target];
         while let Some(i) = todo.pop() {
-            if need[i] {
-                continue;
-            }
-            need[i] = true;
-            if let Kind::From { image, .. } = &stages[i].from.kind {
-                let img = expand(image, &self.meta_args, self.df.escape).unwrap_or_default();
-                todo.extend(self.stage_ref(stages, i, &img));
-            }
-            for ins in &stages[i].body {
-                if let Kind::Copy { from: Some(f), .. } = &ins.kind {
-                    todo.extend(self.stage_ref(stages, i, f));
-                }
+            if !need[i] {
+                need[i] = true;
+                todo.extend(self.deps(stages, i));
             }
         }
         need
     }
 
     async fn run_stage(
-        &mut self,
+        &self,
         stages: &[StageDef],
         i: usize,
-        done: &[Option<ImageState>],
+        done: Done,
+        out: Out,
+        first_step: usize,
     ) -> StepResult<ImageState> {
         let def = &stages[i];
-        self.step += 1;
-        self.say(format!("Step {}/{} : {}\n", self.step, self.total, def.from.text))
-            .await;
+        out.say(format!("Step {first_step}/{} : {}\n", self.total, def.from.text));
         let img = self
-            .from(stages, i, done)
+            .from(stages, i, &done, &out)
             .await
             .map_err(|e| format!("{}: {e}", self.where_(&def.from)))?;
         let triggers = img.file.config.on_build.clone().unwrap_or_default();
@@ -232,37 +262,36 @@ impl Builder {
             img,
             cmd_set: false,
             args: Vec::new(),
+            out,
         };
         st.img.file.config.on_build = None;
         if let Some(id) = &st.img.id {
-            self.say(format!(" ---> {}\n", short_id(id))).await;
+            st.out.say(format!(" ---> {}\n", short_id(id)));
         }
         if !triggers.is_empty() {
-            self.say(format!(
+            st.out.say(format!(
                 "# Executing {} build trigger{}\n",
                 triggers.len(),
                 if triggers.len() == 1 { "" } else { "s" }
-            ))
-            .await;
+            ));
         }
         for t in &triggers {
             let ins = super::dockerfile::parse_trigger(t)?;
-            self.run_step(&ins, &mut st, stages, i, done)
+            self.run_step(&ins, &mut st, stages, i, &done)
                 .await
                 .map_err(|e| format!("{}: {e}", self.where_(&ins)))?;
         }
-        for ins in &def.body {
-            self.step += 1;
-            self.say(format!("Step {}/{} : {}\n", self.step, self.total, ins.text))
-                .await;
-            self.run_step(ins, &mut st, stages, i, done)
+        for (n, ins) in def.body.iter().enumerate() {
+            st.out
+                .say(format!("Step {}/{} : {}\n", first_step + 1 + n, self.total, ins.text));
+            self.run_step(ins, &mut st, stages, i, &done)
                 .await
                 .map_err(|e| format!("{}: {e}", self.where_(ins)))?;
         }
         Ok(st.img)
     }
 
-    async fn from(&mut self, stages: &[StageDef], i: usize, done: &[Option<ImageState>]) -> StepResult<ImageState> {
+    async fn from(&self, stages: &[StageDef], i: usize, done: &Done, out: &Out) -> StepResult<ImageState> {
         let Kind::From { image, platform, .. } = &stages[i].from.kind else {
             return Err("not a FROM instruction".into());
         };
@@ -283,11 +312,11 @@ impl Builder {
         {
             return done[j].clone().ok_or_else(|| format!("stage {name} was not built"));
         }
-        self.image(&name).await
+        self.image(&name, out).await
     }
 
     /// A stored image by reference, pulled when missing (unless `BERTH_BUILD_PULL=never`).
-    async fn image(&self, name: &str) -> StepResult<ImageState> {
+    async fn image(&self, name: &str, out: &Out) -> StepResult<ImageState> {
         let r = crate::images::ImageRef::parse(name).map_err(|e| format!("invalid reference format: {name}: {e}"))?;
         let images = &self.engine.images;
         if images.resolve(&r.to_string()).is_err() {
@@ -296,7 +325,7 @@ impl Builder {
                     "pull access denied for {name}: the image is not in the engine and BERTH_BUILD_PULL=never"
                 ));
             }
-            self.say(format!("Pulling image {name}\n")).await;
+            out.say(format!("Pulling image {name}\n"));
             let platform = crate::registry::manifest::Platform::host();
             self.engine
                 .registry
@@ -323,18 +352,24 @@ impl Builder {
     }
 
     async fn run_step(
-        &mut self,
+        &self,
         ins: &Instr,
         st: &mut StageRun,
         stages: &[StageDef],
         i: usize,
-        done: &[Option<ImageState>],
+        done: &Done,
     ) -> StepResult<()> {
         match &ins.kind {
             Kind::Arg(pairs) => self.arg(pairs, st).await,
             Kind::Run {
-                cmd, network, heredocs, ..
-            } => self.run_cmd(cmd, heredocs, network.clone(), st).await,
+                cmd,
+                network,
+                heredocs,
+                mounts,
+            } => {
+                let m = self.run_mounts(mounts, st, stages, i, done).await?;
+                self.run_cmd(cmd, heredocs, network.clone(), m, st).await
+            }
             Kind::Copy { .. } => self.copy(ins, st, stages, i, done).await,
             Kind::Workdir(w) => self.workdir(w, st).await,
             Kind::From { .. } => Err("FROM inside a stage".into()),
@@ -358,7 +393,7 @@ impl Builder {
         }
     }
 
-    async fn arg(&mut self, pairs: &[(String, Option<String>)], st: &mut StageRun) -> StepResult<()> {
+    async fn arg(&self, pairs: &[(String, Option<String>)], st: &mut StageRun) -> StepResult<()> {
         let mut shown = Vec::new();
         for (k, default) in pairs {
             let vars = self.vars(st);
@@ -382,7 +417,7 @@ impl Builder {
     }
 
     /// Commits a step that only changes the config (cached like any step).
-    async fn commit_meta(&mut self, st: &mut StageRun, cfg: ImageConfig, text: &str) -> StepResult<()> {
+    async fn commit_meta(&self, st: &mut StageRun, cfg: ImageConfig, text: &str) -> StepResult<()> {
         let created_by = format!("/bin/sh -c #(nop)  {text}");
         let cfg_json = serde_json::to_string(&cfg).unwrap_or_default();
         let key = cache::key(st.img.id.as_deref(), &["meta", &created_by, &cfg_json]);
@@ -392,7 +427,7 @@ impl Builder {
 
     /// A step: the cached image for `key`, else `work` (which may make a layer) and a commit.
     async fn step_with<F, Fut>(
-        &mut self,
+        &self,
         st: &mut StageRun,
         key: String,
         cfg: ImageConfig,
@@ -404,266 +439,67 @@ impl Builder {
         Fut: std::future::Future<Output = StepResult<Option<LayerRecord>>>,
     {
         if !self.opts.no_cache {
-            if let Some(hit) = self.cache.get(&self.engine.images, &key) {
-                self.say(" ---> Using cache\n").await;
-                self.say(format!(" ---> {}\n", short_id(hit.id.as_deref().unwrap_or_default())))
-                    .await;
+            let hit = match self.cache.get(&self.engine.images, &key) {
+                Some(hit) => Some(hit),
+                None => self.from_sources(&st.img, &cfg, &created_by).await?,
+            };
+            if let Some(hit) = hit {
+                let id = hit.id.clone().unwrap_or_default();
+                self.cache.put(&key, &id);
+                st.out.say(" ---> Using cache\n");
+                st.out.say(format!(" ---> {}\n", short_id(&id)));
                 st.img = hit;
                 return Ok(());
             }
         }
         let layer = work(self.engine.clone(), st.img.clone()).await?;
-        let images = self.engine.images.clone();
-        let parent = st.img.clone();
-        let next = tokio::task::spawn_blocking(move || {
-            parent.commit(
-                &images,
-                cfg,
-                super::History {
-                    created_by: Some(created_by),
-                    ..Default::default()
-                },
-                layer,
-            )
-        })
-        .await
-        .map_err(|e| format!("committing: {e}"))?
-        .map_err(|e| e.to_string())?;
+        let entry = super::History {
+            created_by: Some(created_by),
+            ..Default::default()
+        };
+        let next = self.commit(&st.img, cfg, entry, layer).await?;
         let id = next.id.clone().unwrap_or_default();
         self.cache.put(&key, &id);
-        self.say(format!(" ---> {}\n", short_id(&id))).await;
+        st.out.say(format!(" ---> {}\n", short_id(&id)));
         st.img = next;
         Ok(())
     }
 
-    async fn run_cmd(
-        &mut self,
-        cmd: &CmdForm,
-        heredocs: &[(String, bool)],
-        network: Option<String>,
-        st: &mut StageRun,
-    ) -> StepResult<()> {
-        let cfg = st.img.file.config.clone();
-        let form = match (cmd, heredocs.first()) {
-            (CmdForm::Shell(s), Some((body, _))) if s.trim_start().starts_with("<<") && heredocs.len() == 1 => {
-                CmdForm::Shell(body.clone())
-            }
-            _ => cmd.clone(),
+    /// The step's image remade from a `cachefrom` image whose history has this step after `parent`'s.
+    async fn from_sources(
+        &self,
+        parent: &ImageState,
+        cfg: &ImageConfig,
+        created_by: &str,
+    ) -> StepResult<Option<ImageState>> {
+        let Some((entry, layer)) = self.sources.find(parent, created_by) else {
+            return Ok(None);
         };
-        let argv = meta::argv(&form, &cfg);
-        let mut env = cfg.env.clone().unwrap_or_default();
-        let mut shown_args = Vec::new();
-        for (k, v) in &st.args {
-            if let Some(v) = v {
-                shown_args.push(format!("{k}={v}"));
-                if !env.iter().any(|e| e.split_once('=').map(|(a, _)| a) == Some(k)) {
-                    env.push(format!("{k}={v}"));
-                }
-            }
-        }
-        for p in PROXY_ARGS {
-            if let Some(v) = self.arg_value(p) {
-                env.push(format!("{p}={v}"));
-            }
-        }
-        let created_by = if shown_args.is_empty() {
-            argv.join(" ")
-        } else {
-            format!("|{} {} {}", shown_args.len(), shown_args.join(" "), argv.join(" "))
-        };
-        let key = cache::key(
-            st.img.id.as_deref(),
-            &[
-                "run",
-                &serde_json::to_string(&(&argv, &env, &network)).unwrap_or_default(),
-            ],
-        );
-        let (opts, tx) = (self.opts.clone(), self.tx.clone());
-        let spec = super::run::RunSpec {
-            argv: argv.clone(),
-            env,
-            network,
-        };
-        let shown = format!("{argv:?}");
-        self.step_with(st, key, cfg, created_by, move |engine, parent| async move {
-            super::run::run(&engine, &opts, &parent, spec, &tx)
-                .await
-                .map_err(|e| format!("The command '{shown}' {e}"))
-        })
-        .await
+        self.commit(parent, cfg.clone(), entry, layer).await.map(Some)
     }
 
-    async fn workdir(&mut self, w: &str, st: &mut StageRun) -> StepResult<()> {
-        let vars = self.vars(st);
-        let w = expand(w, &vars, self.df.escape)?;
-        let mut cfg = st.img.file.config.clone();
-        let base = cfg
-            .working_dir
-            .clone()
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| "/".into());
-        let path = if w.starts_with('/') {
-            w.clone()
-        } else {
-            format!("{base}/{w}")
-        };
-        let path = format!("/{}", super::paths::clean(&path).0);
-        cfg.working_dir = Some(path.clone());
-        let key = cache::key(
-            st.img.id.as_deref(),
-            &["workdir", &path, &serde_json::to_string(&cfg).unwrap_or_default()],
-        );
-        let root = self.engine.config.root.clone();
-        let created_by = format!("/bin/sh -c #(nop) WORKDIR {path}");
-        self.step_with(st, key, cfg, created_by, move |engine, parent| async move {
-            on_mount(engine, root, parent, move |m| {
-                let host = super::paths::resolve(&m.rootfs, &path, true).map_err(|e| e.to_string())?;
-                std::fs::create_dir_all(&host).map_err(|e| format!("creating {path}: {e}"))
-            })
+    async fn commit(
+        &self,
+        parent: &ImageState,
+        cfg: ImageConfig,
+        entry: super::History,
+        layer: Option<LayerRecord>,
+    ) -> StepResult<ImageState> {
+        let (images, parent) = (self.engine.images.clone(), parent.clone());
+        tokio::task::spawn_blocking(move || parent.commit(&images, cfg, entry, layer))
             .await
-        })
-        .await
-    }
-
-    async fn copy(
-        &mut self,
-        ins: &Instr,
-        st: &mut StageRun,
-        stages: &[StageDef],
-        i: usize,
-        done: &[Option<ImageState>],
-    ) -> StepResult<()> {
-        let Kind::Copy {
-            add,
-            srcs,
-            dest,
-            from,
-            chown,
-            chmod,
-            exclude,
-            checksum: _,
-        } = &ins.kind
-        else {
-            return Err("not a COPY".into());
-        };
-        let (add, vars, esc) = (*add, self.vars(st), self.df.escape);
-        let dest_x = expand(dest, &vars, esc)?;
-        let cfg = st.img.file.config.clone();
-        let wd = cfg
-            .working_dir
-            .clone()
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| "/".into());
-        let dest_is_dir = dest_x.ends_with('/') || dest_x == "." || dest_x.ends_with("/.");
-        let dest_abs = if dest_x.starts_with('/') {
-            dest_x.clone()
-        } else {
-            format!("{wd}/{dest_x}")
-        };
-        // The source root: the context, another stage or an image (mounted read-mostly for the step).
-        let (src_state, what) = match from {
-            Some(f) => {
-                let f = expand(f, &vars, esc)?;
-                match self.stage_ref(stages, i, &f) {
-                    Some(j) => (
-                        Some(done[j].clone().ok_or_else(|| format!("stage {f} was not built"))?),
-                        format!("stage {f}"),
-                    ),
-                    None => (Some(self.image(&f).await?), format!("image {f}")),
-                }
-            }
-            None => (None, "build context".to_owned()),
-        };
-        let root = self.engine.config.root.clone();
-        let src_mount = match &src_state {
-            Some(s) => Some(
-                StepMount::new(&root, s.lower_dirs(&self.engine.images).map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?,
-            ),
-            None => None,
-        };
-        let src_root = src_mount
-            .as_ref()
-            .map(|m| m.rootfs.clone())
-            .unwrap_or_else(|| self.ctx.clone());
-        let mut paths = Vec::new();
-        let mut inline = Vec::new();
-        for s in srcs {
-            match s {
-                CopySrc::Path(p) => {
-                    if add && (p.starts_with("http://") || p.starts_with("https://")) {
-                        return Err(format!("ADD of a URL ({p}) is not supported by berth's builder yet"));
-                    }
-                    paths.push(expand(p, &vars, esc)?);
-                }
-                CopySrc::HereDoc { body, expand: x } => {
-                    let data = if *x { expand(body, &vars, esc)? } else { body.clone() };
-                    inline.push(data);
-                }
-            }
-        }
-        let sources = {
-            let (src_root, what, exclude) = (src_root.clone(), what.clone(), exclude.clone());
-            tokio::task::spawn_blocking(move || -> StepResult<_> {
-                let mut r = super::copy::resolve_sources(&src_root, &paths, &what, &exclude)?;
-                for (n, data) in inline.into_iter().enumerate() {
-                    r.push(super::copy::Source::Inline {
-                        name: format!("heredoc-{n}"),
-                        data: data.into_bytes(),
-                    });
-                }
-                let h = super::copy::content_hash(&r).map_err(|e| e.to_string())?;
-                Ok((r, h))
-            })
-            .await
-            .map_err(|e| e.to_string())??
-        };
-        let (sources, hash) = sources;
-        let kw = if add { "ADD" } else { "COPY" };
-        let created_by = format!(
-            "/bin/sh -c #(nop) {kw} {}:{} in {dest_abs} ",
-            if sources.len() == 1 { "file" } else { "multi" },
-            &hash[..64.min(hash.len())]
-        );
-        let key = cache::key(
-            st.img.id.as_deref(),
-            &[
-                kw,
-                &dest_abs,
-                &format!("{dest_is_dir}"),
-                &format!("{chown:?} {chmod:?}"),
-                &hash,
-                &serde_json::to_string(&cfg).unwrap_or_default(),
-            ],
-        );
-        let (chown, chmod) = (
-            chown.clone().map(|c| expand(&c, &vars, esc)).transpose()?,
-            chmod.clone(),
-        );
-        let result = self
-            .step_with(st, key, cfg, created_by, move |engine, parent| async move {
-                on_mount(engine, root, parent, move |m| {
-                    let ids = chown
-                        .as_deref()
-                        .map(|c| super::copy::parse_chown(&m.rootfs, c))
-                        .transpose()?;
-                    let chmod = chmod.as_deref().map(super::copy::parse_chmod).transpose()?;
-                    let owner = super::copy::Owner { ids, chmod };
-                    super::copy::copy(&m.rootfs, &sources, &dest_abs, dest_is_dir, add, owner)
-                })
-                .await
-            })
-            .await;
-        drop(src_mount);
-        result
+            .map_err(|e| format!("committing: {e}"))?
+            .map_err(|e| e.to_string())
     }
 
     /// `--label`s: one LABEL step each, in key order, after the target stage (as the classic builder does).
-    async fn cli_labels(&mut self, img: ImageState) -> StepResult<ImageState> {
+    async fn cli_labels(&self, img: ImageState) -> StepResult<ImageState> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
         let mut st = StageRun {
             img,
             cmd_set: true,
             args: Vec::new(),
+            out: Out::new(tx, self.opts.quiet),
         };
         let mut labels: Vec<(String, String)> = self.opts.labels.clone().into_iter().collect();
         labels.sort();
@@ -672,21 +508,26 @@ impl Builder {
             cfg.labels
                 .get_or_insert_with(Default::default)
                 .insert(k.clone(), v.clone());
-            self.commit_meta(&mut st, cfg, &format!("LABEL {k}={v}")).await?;
+            let done = self.commit_meta(&mut st, cfg, &format!("LABEL {k}={v}")).await;
+            while let Ok(p) = rx.try_recv() {
+                let _ = self.tx.send(p).await;
+            }
+            done?;
         }
         Ok(st.img)
     }
 
-    async fn finish(&mut self, fin: ImageState) -> StepResult<String> {
+    async fn finish(&self, fin: ImageState) -> StepResult<String> {
         let id = fin
             .id
             .clone()
             .ok_or("No image was generated. Is your Dockerfile empty?")?;
+        let used = self.used.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let unused: Vec<&String> = self
             .opts
             .build_args
             .keys()
-            .filter(|k| !self.used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+            .filter(|k| !used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
             .collect();
         if !unused.is_empty() {
             let mut u: Vec<&String> = unused;
@@ -709,6 +550,14 @@ impl Builder {
             let _ = self.tx.send(Progress::Stream(format!("{id}\n"))).await;
         }
         Ok(id)
+    }
+}
+
+/// The stage or image a `RUN --mount` reads from.
+fn mount_from(spec: &str) -> Option<String> {
+    match super::run_mount::parse(spec).ok()? {
+        super::run_mount::MountSpec::Bind { from, .. } => from,
+        _ => None,
     }
 }
 

@@ -1,0 +1,99 @@
+#!/bin/bash
+# Benchmark (not a test): a 10-step Dockerfile (busybox fixture base, a 50 MB COPY, several RUNs) built cold
+# (--no-cache), rebuilt fully cached, and rebuilt after one changed file; berth's engine vs dockerd's classic
+# builder (DOCKER_BUILDKIT=0) vs Debian's buildah (bud --layers). Prints a table of medians (ms).
+# Needs root, dockerd (Debian's docker.io), buildah (apt-get install buildah; skipped when missing) and the
+# busybox fixture. Every engine runs in a private network namespace. Usage: bench/build.sh [N]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+n="${1:-5}"
+bench_init busybox.tar
+
+work="$(mktemp -d /tmp/berth-build.XXXXXX)"
+pids=()
+cleanup() {
+  BERTH_ROOT="$work/root" BERTH_HOST="unix://$work/berth.sock" inns "$berth" engine stop --purge >/dev/null 2>&1 || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+  local d
+  d="$(cat "$work/dockerd.pid" 2>/dev/null || true)"
+  if [[ -n "$d" ]] && kill "$d" 2>/dev/null; then
+    for _ in $(seq 100); do kill -0 "$d" 2>/dev/null || break; sleep 0.1; done
+  fi
+  buildah_ rm --all >/dev/null 2>&1 || true
+  umount "$work/buildah-root/overlay" 2>/dev/null || true
+  umount "$work/dockerd-data" 2>/dev/null || true
+  ip netns del "$bench_ns" 2>/dev/null || true
+  rm -rf "$work" 2>/dev/null || true
+}
+buildah_() { inns buildah --root "$work/buildah-root" --runroot "$work/buildah-run" --storage-driver overlay "$@"; }
+trap cleanup EXIT
+
+# The context: 10 steps; src/a.txt is the file the third build changes (steps 6-10 then rebuild).
+ctx="$work/ctx"
+mkdir -p "$ctx/src"
+head -c 50M /dev/urandom >"$ctx/big.bin"
+for f in a b c; do echo "$f" >"$ctx/src/$f.txt"; done
+cat >"$ctx/Dockerfile" <<'DF'
+FROM busybox
+ENV APP=/app
+WORKDIR /app
+COPY big.bin /app/big.bin
+RUN mkdir -p /app/data && echo one > /app/data/one
+COPY src/ /app/src/
+RUN cat /app/src/* > /app/all.txt
+RUN sha256sum /app/big.bin > /app/big.sum
+RUN ls -l /app > /app/listing
+CMD ["cat", "/app/all.txt"]
+DF
+
+bench_netns "berth-bld-$$"
+BERTH_ROOT="$work/root" BERTH_HOST="unix://$work/berth.sock" BERTH_DNS_UPSTREAMS=127.0.0.1:53 \
+  inns "$berth" engine start >/dev/null
+engines=(berth)
+if command -v dockerd >/dev/null; then
+  inns dockerd --data-root "$work/dockerd-data" --exec-root "$work/dockerd-exec" \
+    --pidfile "$work/dockerd.pid" -H "unix://$work/dockerd.sock" >"$work/dockerd.log" 2>&1 &
+  pids+=($!)
+  engines+=(dockerd)
+fi
+for e in "${engines[@]}"; do
+  bench_wait_engine "$work/$e.sock"
+  DOCKER_HOST="unix://$work/$e.sock" docker load -q -i "$images/busybox.tar" >/dev/null
+done
+if command -v buildah >/dev/null; then
+  buildah_ pull -q "docker-archive:$images/busybox.tar" >/dev/null
+  buildah_ tag "$(buildah_ images -q | head -1)" busybox:latest
+  engines+=(buildah)
+fi
+
+# Builds the context once with engine $1 (extra flags after it); prints the elapsed ms.
+build_once() {
+  local e="$1" t0
+  shift
+  t0=$(date +%s%N)
+  if [[ "$e" == buildah ]]; then
+    buildah_ bud -q --layers --pull-never --isolation chroot --network host "$@" -t bench:1 "$ctx" >/dev/null
+  else
+    DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$work/$e.sock" inns docker build -q "$@" -t bench:1 "$ctx" >/dev/null 2>"$work/cli.err" || { cat "$work/cli.err" >&2; return 1; }
+  fi
+  echo $((($(date +%s%N) - t0) / 1000000))
+}
+
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg), cores: $(nproc), n=$n, context: $(du -sm "$ctx" | cut -f1) MB"
+declare -A cold cached changed
+for e in "${engines[@]}"; do
+  c=() k=() m=()
+  for i in $(seq "$n"); do
+    c+=("$(build_once "$e" --no-cache)")
+    k+=("$(build_once "$e")")
+    echo "round $i" >>"$ctx/src/a.txt"
+    m+=("$(build_once "$e")")
+  done
+  cold[$e]=$(printf '%s\n' "${c[@]}" | median)
+  cached[$e]=$(printf '%s\n' "${k[@]}" | median)
+  changed[$e]=$(printf '%s\n' "${m[@]}" | median)
+done
+printf '%-10s %10s %10s %14s\n' engine "cold ms" "cached ms" "one-change ms"
+for e in "${engines[@]}"; do
+  printf '%-10s %10s %10s %14s\n' "$e" "${cold[$e]}" "${cached[$e]}" "${changed[$e]}"
+done

@@ -1,0 +1,234 @@
+//! RUN steps: the command, its environment and build args, and its `--mount`s made ready on the host.
+
+use super::super::copy::{content_hash, Source};
+use super::super::dockerfile::CmdForm;
+use super::super::mount::StepMount;
+use super::super::paths::{clean, resolve};
+use super::super::run_mount::{self, MountSpec};
+use super::{Builder, Done, StageDef, StageRun, StepResult, PROXY_ARGS};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A RUN's mounts, ready: what the build container gets and what must live until it is gone.
+#[derive(Default)]
+pub(super) struct RunMounts {
+    /// `host:target[:ro]` binds.
+    binds: Vec<String>,
+    /// tmpfs targets and options.
+    tmpfs: HashMap<String, String>,
+    /// Mount targets (their stubs are left out of the layer).
+    targets: Vec<String>,
+    /// What the cache key adds: each mount and the content it shows.
+    key: String,
+    /// Step mounts holding bind sources (writes to them are discarded with them).
+    keep: Vec<StepMount>,
+    /// Cache directories with `sharing=locked`.
+    locks: Vec<PathBuf>,
+}
+
+impl Builder {
+    /// Makes `specs` ready: bind sources on step mounts of the context or a stage, cache directories under
+    /// `<root>/build/cache-mounts/`, tmpfs options; secrets and ssh (never given by the classic API) refused when
+    /// required.
+    pub(super) async fn run_mounts(
+        &self,
+        specs: &[String],
+        st: &StageRun,
+        stages: &[StageDef],
+        i: usize,
+        done: &Done,
+    ) -> StepResult<RunMounts> {
+        let mut m = RunMounts::default();
+        let vars = self.vars(st);
+        for raw in specs {
+            let spec = super::super::words::expand(raw, &vars, self.df.escape)?;
+            let parsed = run_mount::parse(&spec).map_err(|e| e.to_string())?;
+            match parsed {
+                MountSpec::Bind {
+                    target,
+                    source,
+                    from,
+                    rw,
+                } => {
+                    let (lowers, what) = match &from {
+                        None => (vec![self.ctx.clone()], "context".to_owned()),
+                        Some(f) => {
+                            let img = match self.stage_ref(stages, i, f) {
+                                Some(j) => done[j].clone().ok_or_else(|| format!("stage {f} was not built"))?,
+                                None => self.image(f, &st.out).await?,
+                            };
+                            let lowers = img.lower_dirs(&self.engine.images).map_err(|e| e.to_string())?;
+                            (lowers, img.id.unwrap_or_default())
+                        }
+                    };
+                    let root = self.engine.config.root.clone();
+                    let (sm, host, hash) = tokio::task::spawn_blocking(move || -> StepResult<_> {
+                        let sm = StepMount::new(&root, lowers).map_err(|e| e.to_string())?;
+                        let host = resolve(&sm.rootfs, &clean(&source).0, true).map_err(|e| e.to_string())?;
+                        if host.symlink_metadata().is_err() {
+                            return Err(format!("--mount source {source} not found in the {what}"));
+                        }
+                        let src = Source::Path {
+                            host: host.clone(),
+                            name: String::new(),
+                        };
+                        let hash = content_hash(&[src]).map_err(|e| e.to_string())?;
+                        Ok((sm, host, format!("{what}:{hash}")))
+                    })
+                    .await
+                    .map_err(|e| e.to_string())??;
+                    m.binds
+                        .push(format!("{}:{target}{}", host.display(), if rw { "" } else { ":ro" }));
+                    m.key.push_str(&format!("bind {target} {rw} {hash}\n"));
+                    m.keep.push(sm);
+                    m.targets.push(target);
+                }
+                MountSpec::Cache {
+                    target,
+                    id,
+                    ro,
+                    locked,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    let dir = self.cache_dir(&id, mode, uid, gid)?;
+                    m.binds
+                        .push(format!("{}:{target}{}", dir.display(), if ro { ":ro" } else { "" }));
+                    // The cache's content is not part of the key: it is a cache, as with BuildKit.
+                    m.key.push_str(&format!("cache {target} {id} {ro}\n"));
+                    if locked {
+                        m.locks.push(dir);
+                    }
+                    m.targets.push(target);
+                }
+                MountSpec::Tmpfs { target, size } => {
+                    let opts = size.map(|s| format!("size={s}")).unwrap_or_default();
+                    m.key.push_str(&format!("tmpfs {target} {opts}\n"));
+                    m.tmpfs.insert(target.clone(), opts);
+                    m.targets.push(target);
+                }
+                MountSpec::Unavailable { kind, id, required } => {
+                    if required {
+                        return Err(format!(
+                            "{kind} {id}: required, but the classic /build API carries no {kind}s (use BuildKit)"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// The host directory of cache mount `id`, made with `mode`, `uid` and `gid` the first time.
+    fn cache_dir(&self, id: &str, mode: u32, uid: u32, gid: u32) -> StepResult<PathBuf> {
+        use sha2::Digest;
+        let name = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+        let dir = self.engine.config.root.join("build").join("cache-mounts").join(name);
+        if !dir.exists() {
+            let tmp = dir.with_extension(format!("{:x}", rand::random::<u32>()));
+            let made = std::fs::create_dir_all(&tmp)
+                .and_then(|_| {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+                })
+                .and_then(|_| std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)));
+            // Another RUN may have made it meanwhile: its directory wins.
+            if made.is_err() || std::fs::rename(&tmp, &dir).is_err() {
+                let _ = std::fs::remove_dir(&tmp);
+            }
+        }
+        if !dir.is_dir() {
+            return Err(format!("making the cache mount {id} in {}", dir.display()));
+        }
+        Ok(dir)
+    }
+
+    pub(super) async fn run_cmd(
+        &self,
+        cmd: &CmdForm,
+        heredocs: &[(String, bool)],
+        network: Option<String>,
+        mut mounts: RunMounts,
+        st: &mut StageRun,
+    ) -> StepResult<()> {
+        let cfg = st.img.file.config.clone();
+        let keep = std::mem::take(&mut mounts.keep);
+        let form = match (cmd, heredocs.first()) {
+            (CmdForm::Shell(s), Some((body, _))) if s.trim_start().starts_with("<<") && heredocs.len() == 1 => {
+                CmdForm::Shell(body.clone())
+            }
+            _ => cmd.clone(),
+        };
+        let argv = super::meta::argv(&form, &cfg);
+        let mut env = cfg.env.clone().unwrap_or_default();
+        let mut shown_args = Vec::new();
+        for (k, v) in &st.args {
+            if let Some(v) = v {
+                shown_args.push(format!("{k}={v}"));
+                if !env.iter().any(|e| e.split_once('=').map(|(a, _)| a) == Some(k)) {
+                    env.push(format!("{k}={v}"));
+                }
+            }
+        }
+        for p in PROXY_ARGS {
+            if let Some(v) = self.arg_value(p) {
+                env.push(format!("{p}={v}"));
+            }
+        }
+        let created_by = if shown_args.is_empty() {
+            argv.join(" ")
+        } else {
+            format!("|{} {} {}", shown_args.len(), shown_args.join(" "), argv.join(" "))
+        };
+        let key = super::cache::key(
+            st.img.id.as_deref(),
+            &[
+                "run",
+                &serde_json::to_string(&(&argv, &env, &network)).unwrap_or_default(),
+                &mounts.key,
+            ],
+        );
+        let (opts, out) = (self.opts.clone(), st.out.clone());
+        let spec = super::super::run::RunSpec {
+            argv: argv.clone(),
+            env,
+            network,
+            binds: mounts.binds.clone(),
+            tmpfs: mounts.tmpfs.clone(),
+            stubs: mounts.targets.clone(),
+        };
+        let shown = format!("{argv:?}");
+        let result = self
+            .step_with(st, key, cfg, created_by, move |engine, parent| async move {
+                let _locks = lock_all(&mounts.locks).await;
+                super::super::run::run(&engine, &opts, &parent, spec, &out)
+                    .await
+                    .map_err(|e| format!("The command '{shown}' {e}"))
+            })
+            .await;
+        drop(keep);
+        result
+    }
+}
+
+/// Holds the locks of `sharing=locked` cache directories (in a stable order, so two RUNs cannot deadlock).
+async fn lock_all(dirs: &[PathBuf]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut dirs = dirs.to_vec();
+    dirs.sort();
+    dirs.dedup();
+    let mut guards = Vec::new();
+    for d in dirs {
+        let lock = {
+            let mut map = LOCKS
+                .get_or_init(Default::default)
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            map.entry(d).or_default().clone()
+        };
+        guards.push(lock.lock_owned().await);
+    }
+    guards
+}

@@ -1,0 +1,317 @@
+//! Dockerfile builds through `POST /build` (the classic builder's API): compressed contexts and ADD archives,
+//! ADD of URLs with `--checksum`, `cachefrom` images, stages built at the same time, RUN `--mount`s; and that
+//! a build leaves no build container or step mount behind.
+
+mod engine_support;
+use engine_support::{mounts_under, Engine};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// What a build answered.
+struct Built {
+    /// The `stream` texts, joined.
+    out: String,
+    /// The `error` message, if any.
+    error: Option<String>,
+    /// The image id (`aux`).
+    id: Option<String>,
+}
+
+/// POSTs `body` (a context, possibly compressed) to /build with `query`.
+fn build(e: &Engine, body: &Path, query: &str) -> Built {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "300", "--unix-socket"])
+        .arg(&e.socket)
+        .args(["-X", "POST", "-H", "Content-Type: application/x-tar", "--data-binary"])
+        .arg(format!("@{}", body.display()))
+        .arg(format!("http://localhost/v1.41/build?{query}"))
+        .output()
+        .expect("curl");
+    let mut b = Built {
+        out: String::new(),
+        error: None,
+        id: None,
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        if let Some(s) = v["stream"].as_str() {
+            b.out.push_str(s);
+        }
+        if let Some(s) = v["error"].as_str() {
+            b.error = Some(s.to_owned());
+        }
+        if let Some(s) = v["aux"]["ID"].as_str() {
+            b.id = Some(s.to_owned());
+        }
+    }
+    b
+}
+
+fn ok(b: Built) -> Built {
+    assert!(b.error.is_none(), "build failed: {:?}\n{}", b.error, b.out);
+    assert!(b.id.is_some(), "no image id:\n{}", b.out);
+    b
+}
+
+fn sh(cmd: &str) {
+    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
+    assert!(st.success(), "{cmd} failed");
+}
+
+/// A context directory with `files` (name, content); returns its path (inside `tmp`).
+fn context(tmp: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = tmp.join(format!("ctx{}", rand_suffix()));
+    for (name, content) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    dir
+}
+
+fn rand_suffix() -> String {
+    engine_support::suffix()
+}
+
+/// The context as a plain tar.
+fn tar_of(dir: &Path) -> std::path::PathBuf {
+    let out = dir.with_extension("tar");
+    sh(&format!("tar -C {} -cf {} .", dir.display(), out.display()));
+    out
+}
+
+/// The content of `path` in `image`, read with `docker create` and `docker cp` (the build's result itself, not
+/// a container's output).
+fn file_in(e: &Engine, image: &str, path: &str) -> String {
+    let id = e
+        .docker(&["create", "--network", "none", image, "true"])
+        .trim()
+        .to_owned();
+    let tar = e.docker_raw(&["cp", &format!("{id}:{path}"), "-"]);
+    e.docker(&["rm", &id]);
+    assert!(tar.status.success(), "{path} is not in {image}");
+    let mut a = tar::Archive::new(&tar.stdout[..]);
+    let mut entry = a.entries().unwrap().next().expect("an entry").unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+    text
+}
+
+/// No build container and no step mount is left.
+fn nothing_left(e: &Engine) {
+    let ps = e.docker(&["ps", "-aq"]);
+    assert!(ps.trim().is_empty(), "containers left: {ps}");
+    let m = mounts_under(&e.root.join("build"));
+    assert!(m.is_empty(), "build mounts left: {m:?}");
+}
+
+#[test]
+fn compressed_contexts_and_add_archives() {
+    let Some(e) = Engine::with_busybox("compressed_contexts_and_add_archives") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let df = "FROM busybox\nADD a.tar.gz /gz/\nADD a.tar.bz2 /bz/\nADD a.tar.xz /xz/\nADD a.tar.zst /zst/\n\
+              RUN cat /gz/hello /bz/hello /xz/hello /zst/hello > /all\n";
+    let ctx = context(tmp.path(), &[("Dockerfile", df)]);
+    let arch = context(tmp.path(), &[("hello", "hi\n")]);
+    let a = tar_of(&arch);
+    let c = ctx.display();
+    sh(&format!(
+        "gzip -c {0} > {c}/a.tar.gz && bzip2 -c {0} > {c}/a.tar.bz2",
+        a.display()
+    ));
+    sh(&format!(
+        "xz -c {0} > {c}/a.tar.xz && zstd -q -c {0} > {c}/a.tar.zst",
+        a.display()
+    ));
+    let plain = tar_of(&ctx);
+    let p = plain.display();
+    for (tool, ext) in [("gzip", "gz"), ("bzip2", "bz2"), ("xz", "xz"), ("zstd -q", "zst")] {
+        sh(&format!("{tool} -c {p} > {p}.{ext}"));
+        let b = ok(build(&e, Path::new(&format!("{p}.{ext}")), &format!("t=cmp:{ext}")));
+        assert!(b.out.contains("Successfully tagged cmp:"), "{}", b.out);
+    }
+    let all = file_in(&e, "cmp:xz", "/all");
+    assert_eq!(all, "hi\nhi\nhi\nhi\n");
+    nothing_left(&e);
+}
+
+/// A file server on 127.0.0.1 (Python's http.server), stopped on drop.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let up = engine_support::eventually(std::time::Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "the test file server did not start");
+        Server { child, port }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn add_url_with_checksum() {
+    let Some(e) = Engine::with_busybox("add_url_with_checksum") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let files = context(tmp.path(), &[("data.txt", "remote content\n")]);
+    sh(&format!("touch -d @1000000000 {}/data.txt", files.display()));
+    let srv = Server::start(&files);
+    let sum = "sha256:5d1c37da1ddb7d3b9a4bd5e53ca8b1a8ca6ee1d1b4e6ee2c9a31e2ec0e2f8a8f";
+    let good = {
+        use sha2::Digest;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(b"remote content\n")))
+    };
+    let url = format!("http://127.0.0.1:{}/data.txt", srv.port);
+    let df = format!("FROM busybox\nADD --checksum={good} {url} /got/\nRUN stat -c '%a %Y %s' /got/data.txt > /meta\n");
+    let ok_ctx = tar_of(&context(tmp.path(), &[("Dockerfile", &df)]));
+    ok(build(&e, &ok_ctx, "t=url:1"));
+    let meta = file_in(&e, "url:1", "/meta");
+    assert_eq!(meta, "600 1000000000 15\n", "mode, Last-Modified mtime, size");
+    let bad = format!("FROM busybox\nADD --checksum={sum} {url} /got/\n");
+    let bad_ctx = tar_of(&context(tmp.path(), &[("Dockerfile", &bad)]));
+    let b = build(&e, &bad_ctx, "t=url:2");
+    let err = b.error.expect("a checksum mismatch fails the build");
+    assert!(
+        err.contains("Dockerfile:2") && err.contains("checksum mismatch"),
+        "{err}"
+    );
+    assert!(err.contains(&good), "the error names the digest got: {err}");
+    let missing = format!("FROM busybox\nADD {url}.nope /x\n");
+    let b = build(&e, &tar_of(&context(tmp.path(), &[("Dockerfile", &missing)])), "");
+    assert!(
+        b.error.unwrap_or_default().contains("404"),
+        "a missing URL fails with its status"
+    );
+    nothing_left(&e);
+}
+
+#[test]
+fn cachefrom_reuses_the_steps_of_a_listed_image() {
+    let Some(e) = Engine::with_busybox("cachefrom_reuses_the_steps_of_a_listed_image") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let df = "FROM busybox\nENV A=1\nRUN echo one > /one\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n";
+    let ctx = tar_of(&context(tmp.path(), &[("Dockerfile", df), ("f", "file\n")]));
+    let first = ok(build(&e, &ctx, "t=src:1"));
+    let prune = |e: &Engine| {
+        let out = Command::new("curl")
+            .args(["-sS", "-X", "POST", "--unix-socket"])
+            .arg(&e.socket)
+            .arg("http://localhost/v1.41/build/prune")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    };
+    prune(&e);
+    let unrelated = ok(build(&e, &ctx, "t=src:2&cachefrom=%5B%22nosuch%3A1%22%5D"));
+    assert!(!unrelated.out.contains("Using cache"), "{}", unrelated.out);
+    prune(&e);
+    let again = ok(build(&e, &ctx, "t=src:3&cachefrom=%5B%22src%3A1%22%5D"));
+    assert_eq!(again.out.matches("Using cache").count(), 4, "{}", again.out);
+    assert_eq!(
+        again.id, first.id,
+        "the same steps on the same parents make the same image"
+    );
+    nothing_left(&e);
+}
+
+#[test]
+fn independent_stages_build_at_the_same_time() {
+    let Some(e) = Engine::with_busybox("independent_stages_build_at_the_same_time") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // Each stage waits (a bounded while) for the other's mark in a shared cache mount: built one after the
+    // other, the first would give up and fail.
+    let wait = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,target=/c,id=meet sh -c 'touch /c/{me}; i=0; \
+             while [ ! -f /c/{other} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \
+             test -f /c/{other} && echo {me} > /{me}-made'\n"
+        )
+    };
+    let df = format!(
+        "FROM busybox AS a\n{}FROM busybox AS b\n{}FROM busybox AS unused\nRUN exit 3\n\
+         FROM busybox\nCOPY --from=a /a-made /\nCOPY --from=b /b-made /\n",
+        wait("a", "b"),
+        wait("b", "a")
+    );
+    let ctx = tar_of(&context(tmp.path(), &[("Dockerfile", &df)]));
+    let b = ok(build(&e, &ctx, "t=par:1"));
+    let steps: Vec<&str> = b
+        .out
+        .lines()
+        .filter_map(|l| l.strip_prefix("Step "))
+        .map(|l| l.split(' ').next().unwrap_or_default())
+        .collect();
+    let want: Vec<String> = (1..=7).map(|n| format!("{n}/7")).collect();
+    assert_eq!(
+        steps, want,
+        "steps in stage order, the unused stage skipped:\n{}",
+        b.out
+    );
+    assert_eq!(
+        file_in(&e, "par:1", "/a-made") + &file_in(&e, "par:1", "/b-made"),
+        "a\nb\n"
+    );
+    nothing_left(&e);
+}
+
+#[test]
+fn run_mounts_bind_cache_tmpfs_and_secret() {
+    let Some(e) = Engine::with_busybox("run_mounts_bind_cache_tmpfs_and_secret") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let df = "FROM busybox AS s\nRUN echo staged > /s.txt\nFROM busybox\n\
+              RUN --mount=type=bind,source=data,target=/in --mount=from=s,source=/s.txt,target=/mnt/s.txt \
+              --mount=type=tmpfs,target=/scratch --mount=type=secret,id=optional \
+              sh -c 'cat /in/x /mnt/s.txt > /out && touch /scratch/t && ! touch /in/y 2>/dev/null'\n\
+              RUN --mount=type=cache,target=/var/cache/k sh -c 'echo $((`cat /var/cache/k/n 2>/dev/null || echo 0` + 1)) > /var/cache/k/n; cp /var/cache/k/n /n'\n";
+    let ctx = tar_of(&context(
+        tmp.path(),
+        &[("Dockerfile", df), ("data/x", "from context\n")],
+    ));
+    ok(build(&e, &ctx, "t=mnt:1"));
+    let run = |cmd: &str| e.docker_raw(&["run", "--rm", "--network", "none", "mnt:1", "sh", "-c", cmd]);
+    assert_eq!(
+        String::from_utf8_lossy(&run("cat /out /n").stdout),
+        "from context\nstaged\n1\n"
+    );
+    let stubs = run("ls -d /in /scratch /mnt /var/cache/k");
+    assert!(!stubs.status.success(), "mount targets are not in the image: {stubs:?}");
+    // The cache directory outlives the build: a build without the layer cache counts on from it.
+    ok(build(&e, &ctx, "t=mnt:2&nocache=1"));
+    assert_eq!(file_in(&e, "mnt:2", "/n"), "2\n");
+    let df = "FROM busybox\nRUN --mount=type=secret,id=tok,required true\n";
+    let b = build(&e, &tar_of(&context(tmp.path(), &[("Dockerfile", df)])), "");
+    let err = b.error.expect("a required secret the API cannot carry fails");
+    assert!(err.contains("Dockerfile:2") && err.contains("secret tok"), "{err}");
+    nothing_left(&e);
+}
