@@ -53,7 +53,8 @@ services:
 
 const OWNED_DOCKERFILE: &str = "\
 FROM busybox
-RUN adduser -D -u 1234 dev
+RUN echo 'dev:x:1234:1234::/home/dev:/bin/sh' >> /etc/passwd && echo 'dev:x:1234:' >> /etc/group \\
+    && mkdir -p /home/dev && chown 1234:1234 /home/dev
 USER dev
 CMD [\"sleep\", \"2147483647\"]
 ";
@@ -68,11 +69,14 @@ fn write(dir: &Path, rel: &str, text: &str) {
 struct Watch {
     child: Child,
     log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Watch {
     fn start(stack: &Stack, args: &[&str]) -> Watch {
-        let log = stack.dir.path().join("watch.log");
+        // Outside the project: the watch must not see its own output change.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("watch.log");
         let file = std::fs::File::create(&log).expect("log file");
         let mut all = vec!["watch"];
         all.extend_from_slice(args);
@@ -82,7 +86,7 @@ impl Watch {
             .stderr(Stdio::from(file))
             .spawn()
             .expect("berth watch");
-        Watch { child, log }
+        Watch { child, log, _dir: dir }
     }
 
     fn output(&self) -> String {

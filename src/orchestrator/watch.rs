@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 
 /// A burst of events is one batch once no new event came for this long (editors write in several steps).
 const QUIET: Duration = Duration::from_millis(200);
+/// A batch never waits longer than this, so a file written without pause (a log) cannot hold syncs back.
+const MAX_BATCH: Duration = Duration::from_secs(2);
 
 /// Flags of `watch`, as `docker compose watch` has them.
 #[derive(Debug, Clone, Default)]
@@ -103,6 +105,11 @@ pub async fn watch(
 ) -> Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        // Opens and reads (inotify reports them) change nothing, and a reader polling a watched directory
+        // would otherwise keep the quiet period from ever ending.
+        if ev.as_ref().is_ok_and(|e| e.kind.is_access()) {
+            return;
+        }
         let _ = tx.send(ev);
     })
     .context("starting the file watcher")?;
@@ -135,8 +142,13 @@ pub async fn watch(
                 let Some(first) = first else { bail!("the file watcher stopped") };
                 let mut batch = BTreeSet::new();
                 add(&mut batch, first);
-                while let Ok(Some(more)) = tokio::time::timeout(QUIET, rx.recv()).await {
-                    add(&mut batch, more);
+                let deadline = tokio::time::Instant::now() + MAX_BATCH;
+                loop {
+                    let wait = QUIET.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+                    match tokio::time::timeout(wait, rx.recv()).await {
+                        Ok(Some(more)) => add(&mut batch, more),
+                        _ => break,
+                    }
                 }
                 // Rules whose path just appeared are synced whole: events inside it came before its watch.
                 for appeared in anchors.update(&mut watcher, &watched)? {
@@ -152,8 +164,7 @@ pub async fn watch(
 
 fn add(batch: &mut BTreeSet<PathBuf>, ev: notify::Result<notify::Event>) {
     match ev {
-        Ok(ev) if !ev.kind.is_access() => batch.extend(ev.paths),
-        Ok(_) => {}
+        Ok(ev) => batch.extend(ev.paths),
         Err(err) => say(&format!("watch error: {err}")),
     }
 }

@@ -168,10 +168,12 @@ fn append(builder: &mut tar::Builder<Vec<u8>>, host: &Path, dest: &str, owner: O
 
 /// Sends `tar` into container `id` at `/`, keeping the owners of its entries.
 pub async fn upload(docker: &Docker, id: &str, tar: Vec<u8>) -> Result<()> {
+    // Without `copyUIDGID` the engine keeps the entries' owners; with it, dockerd looks a named USER up in
+    // the host's passwd database and fails for users only the image has.
     let options = UploadToContainerOptions {
         path: "/".to_owned(),
         no_overwrite_dir_non_dir: None,
-        copy_uidgid: Some("true".into()),
+        copy_uidgid: None,
     };
     docker
         .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
