@@ -3,7 +3,7 @@
 use super::stack_args;
 use super::GlobalArgs;
 use crate::orchestrator::{
-    api_socket, build, client, cp, down, exec, info, lifecycle, logs, ls, project, ps, push, run, up,
+    api_socket, build, client, cp, down, exec, info, lifecycle, logs, ls, project, ps, push, run, up, watch,
 };
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -60,6 +60,8 @@ pub enum StackCommand {
     Events(stack_args::EventsArgs),
     /// List running compose projects.
     Ls(stack_args::LsArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated.
+    Watch(stack_args::WatchArgs),
     /// Show the berth and engine version information.
     Version,
 }
@@ -103,6 +105,10 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
             let opts: push::PushOptions = args.clone().into();
             return with_model(global, |d, m| Box::pin(async move { push::run(&d, &m, &opts).await })).await;
         }
+        StackCommand::Watch(args) => {
+            let opts: watch::WatchOptions = args.clone().into();
+            return with_model(global, |d, m| Box::pin(async move { watch::run(&d, &m, &opts).await })).await;
+        }
         StackCommand::Ls(args) => {
             let opts: ls::LsOptions = args.clone().into();
             return ls::run(&client::connect(global.host.as_deref()).await?, &opts).await;
@@ -142,6 +148,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         | StackCommand::Pull(_)
         | StackCommand::Push(_)
         | StackCommand::Ls(_)
+        | StackCommand::Watch(_)
         | StackCommand::Version => {
             unreachable!("handled above")
         }

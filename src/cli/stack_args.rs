@@ -1,7 +1,7 @@
 //! clap definitions of the Compose verbs' flags, mapped to the orchestrator's plain option structs (the
 //! orchestrator never sees clap).
 
-use crate::orchestrator::{build, cp, down, exec, info, lifecycle, logs, ls, ps, push, run, up};
+use crate::orchestrator::{build, cp, down, exec, info, lifecycle, logs, ls, ps, push, run, up, watch};
 use clap::Args;
 
 /// Defines a verb's clap `Args` struct and its field-by-field conversion into the orchestrator's option
@@ -443,6 +443,9 @@ pub struct UpArgs {
     /// Don't prefix log lines with the container name.
     #[arg(long = "no-log-prefix")]
     pub no_log_prefix: bool,
+    /// Watch source code and rebuild/refresh containers when files are updated.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     /// Services to start (default: all).
     pub services: Vec<String>,
 }
@@ -462,6 +465,34 @@ impl From<UpArgs> for up::UpOptions {
             timeout: a.timeout,
             no_color: a.no_color,
             no_log_prefix: a.no_log_prefix,
+            watch: a.watch,
+            services: a.services,
+        }
+    }
+}
+
+/// Flags of `watch`, as `docker compose watch` has them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct WatchArgs {
+    /// Do not build & start services before watching.
+    #[arg(long = "no-up")]
+    pub no_up: bool,
+    /// Prune dangling images on rebuild.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub prune: bool,
+    /// Hide build output.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Services to watch (default: all with a develop section).
+    pub services: Vec<String>,
+}
+
+impl From<WatchArgs> for watch::WatchOptions {
+    fn from(a: WatchArgs) -> Self {
+        watch::WatchOptions {
+            no_up: a.no_up,
+            prune: a.prune,
+            quiet: a.quiet,
             services: a.services,
         }
     }

@@ -130,6 +130,7 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<ServiceSpec> {
         post_start: svc.post_start.iter().map(hook).collect(),
         pre_stop: svc.pre_stop.iter().map(hook).collect(),
         api_socket: svc.use_api_socket.unwrap_or(false),
+        watch: super::from_watch::map(name, svc, scope)?,
         build,
         image_id: None,
     })
@@ -142,7 +143,8 @@ fn labels(name: &str, svc: &Service, scope: &Scope) -> Result<HashMap<String, St
     Ok(out)
 }
 
-fn hook(h: &m::ServiceHook) -> Hook {
+/// A lifecycle or watch hook of the model as the exec call takes it.
+pub fn hook(h: &m::ServiceHook) -> Hook {
     Hook {
         command: h.command.clone().unwrap_or_default(),
         user: h.user.clone(),

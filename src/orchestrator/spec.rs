@@ -182,6 +182,67 @@ pub struct ServiceSpec {
     pub build: Option<BuildSpec>,
     /// Id of the built image, once known: part of the config hash, so a rebuilt image recreates the containers.
     pub image_id: Option<String>,
+    /// `develop.watch` rules (`berth watch`, `up --watch`).
+    pub watch: Vec<WatchRule>,
+}
+
+/// What a `develop.watch` rule does when a file under its path changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchAction {
+    /// Copy the changed files into the running containers.
+    Sync,
+    /// Build the image again and recreate the service's containers.
+    Rebuild,
+    /// Restart the service's containers.
+    Restart,
+    /// Sync, then restart.
+    SyncRestart,
+    /// Sync, then run the rule's `exec` command.
+    SyncExec,
+}
+
+impl WatchAction {
+    /// Whether the action copies files (and so needs a `target`).
+    pub fn syncs(self) -> bool {
+        matches!(self, Self::Sync | Self::SyncRestart | Self::SyncExec)
+    }
+}
+
+impl std::str::FromStr for WatchAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sync" => Ok(Self::Sync),
+            "rebuild" => Ok(Self::Rebuild),
+            "restart" => Ok(Self::Restart),
+            "sync+restart" => Ok(Self::SyncRestart),
+            "sync+exec" => Ok(Self::SyncExec),
+            other => Err(format!(
+                "{other:?}: expected sync, rebuild, restart, sync+restart or sync+exec"
+            )),
+        }
+    }
+}
+
+/// One `develop.watch` rule, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchRule {
+    /// What to do.
+    pub action: WatchAction,
+    /// Host path watched (absolute; it may not exist yet).
+    pub path: PathBuf,
+    /// Absolute path in the container that `path` maps to (sync actions).
+    pub target: Option<String>,
+    /// Patterns (`.dockerignore` rules) relative to `path` whose changes are ignored.
+    pub ignore: Vec<String>,
+    /// Patterns relative to `path`: when any, only matching changes count.
+    pub include: Vec<String>,
+    /// Sync the whole path once when watching starts.
+    pub initial_sync: bool,
+    /// The command of `sync+exec`.
+    pub exec: Option<Hook>,
+    /// Index of the rule in `develop.watch` (for messages).
+    pub index: usize,
 }
 
 /// Where the Dockerfile of a build comes from.

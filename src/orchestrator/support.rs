@@ -60,7 +60,6 @@ pub fn unsupported(s: &Service) -> Vec<String> {
     // Each has its reason in docs/compose-differences.md.
     let set = [
         ("credential_spec", s.credential_spec.is_some()),
-        ("develop", s.develop.is_some()),
         ("models", s.models.is_some()),
         ("provider", s.provider.is_some()),
     ];

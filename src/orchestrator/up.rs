@@ -11,6 +11,8 @@ use super::progress::Progress;
 use super::resources;
 use super::schedule;
 use super::spec::{Condition, ProjectSpec, PullPolicy, ServiceSpec};
+use super::watch;
+use super::watch_actions::ActionSettings;
 use anyhow::{bail, Context, Result};
 use bollard::Docker;
 use std::collections::{BTreeSet, HashMap};
@@ -75,6 +77,8 @@ pub struct UpOptions {
     pub no_color: bool,
     /// Don't prefix log lines with the container name.
     pub no_log_prefix: bool,
+    /// `--watch`: apply `develop.watch` rules while attached.
+    pub watch: bool,
     /// Services to start (default: all).
     pub services: Vec<String>,
 }
@@ -133,6 +137,15 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
         .map(str::parse::<PullPolicy>)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    if args.watch && (args.detach || args.wait || args.no_start) {
+        bail!("--watch needs attached mode: drop -d/--wait (or run `berth watch`)");
+    }
+    // Bad watch rules are refused before anything starts.
+    let watched = if args.watch {
+        Some(watch::compile(project, &args.services)?)
+    } else {
+        None
+    };
     if let Some(svc) = &args.exit_code_from {
         if !selected.contains(svc) {
             bail!("--exit-code-from {svc}: no such service among those started");
@@ -217,7 +230,19 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
         return Ok(ExitCode::SUCCESS);
     }
     progress.finish();
-    attach::run(docker, project, &started, events, args).await
+    let Some(watched) = watched else {
+        return attach::run(docker, project, &started, events, args).await;
+    };
+    // Attached logs own Ctrl-C (they stop the stack); the watch ends with them.
+    let settings = ActionSettings {
+        prune: true,
+        quiet: false,
+    };
+    let mut never = Box::pin(std::future::pending::<()>());
+    tokio::select! {
+        code = attach::run(docker, project, &started, events, args) => code,
+        done = watch::watch(docker, project, watched, settings, &mut never) => done.map(|()| ExitCode::SUCCESS),
+    }
 }
 
 /// Converges one service, waits for its dependencies' conditions, then starts its replicas.

@@ -170,13 +170,14 @@ async fn put_archive(
         );
     }
     let p2 = path.clone();
-    // docker cp -a: the archive's uid/gid are kept; otherwise files belong to the engine's (the container's) root.
-    let copy_ids = q.get("copyUIDGID").is_some_and(|v| v == "1" || v == "true");
+    // As dockerd (no user namespace remapping): the archive's uid/gid are kept. The docker CLI writes 0:0
+    // unless `cp -a`; Compose's watch writes the container user's ids. `copyUIDGID` only makes dockerd
+    // look a named USER up on the host, which berth does not do.
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let path = p2;
         let mut a = tar::Archive::new(std::io::Cursor::new(body));
         a.set_preserve_permissions(true);
-        a.set_preserve_ownerships(copy_ids);
+        a.set_preserve_ownerships(true);
         a.set_overwrite(true);
         for entry in a.entries()? {
             let mut entry = entry?;
