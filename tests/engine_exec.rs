@@ -53,10 +53,11 @@ fn docker_exec_codes_env_user_tty() {
     ]);
     assert_eq!(out.trim(), "bar /tmp 65534");
 
+    // dockerd: 126 for any exec that cannot start, a missing binary too (127 is `docker run`'s).
     let out = e.docker_raw(&["exec", &name, "/no/such/binary"]);
     assert_eq!(
         out.status.code(),
-        Some(127),
+        Some(126),
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -11,7 +11,11 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-for_each_engine!(sync_rules_follow_edits, rebuild_recreates_only_its_service);
+for_each_engine!(
+    sync_rules_follow_edits,
+    rebuild_recreates_only_its_service,
+    up_watch_follows_symlinked_targets_and_waits_for_stopped_containers
+);
 
 const SYNC_STACK: &str = "\
 services:
@@ -74,14 +78,19 @@ struct Watch {
 
 impl Watch {
     fn start(stack: &Stack, args: &[&str]) -> Watch {
+        let mut all = vec!["watch"];
+        all.extend_from_slice(args);
+        Watch::spawn(stack, &all)
+    }
+
+    /// Any berth verb that watches (`watch`, `up --watch`), in the background.
+    fn spawn(stack: &Stack, all: &[&str]) -> Watch {
         // Outside the project: the watch must not see its own output change.
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("watch.log");
         let file = std::fs::File::create(&log).expect("log file");
-        let mut all = vec!["watch"];
-        all.extend_from_slice(args);
         let child = stack
-            .command(&all)
+            .command(all)
             .stdout(Stdio::from(file.try_clone().expect("dup")))
             .stderr(Stdio::from(file))
             .spawn()
@@ -91,6 +100,15 @@ impl Watch {
 
     fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (bounded) until the watch says it is watching.
+    fn enabled(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.output().contains("Watch enabled") {
+            assert!(Instant::now() < deadline, "the watch never started:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Interrupts the watch and returns its exit status and output.
@@ -250,10 +268,7 @@ fn rebuild_recreates_only_its_service(kind: Kind) {
     let watch = Watch::start(&stack, &[]);
     until(&stack, &watch, "api", "cat /v.txt", "1");
     // Let the watch settle in before taking the reference start times.
-    let wait_enabled = Instant::now() + Duration::from_secs(60);
-    while !watch.output().contains("Watch enabled") && Instant::now() < wait_enabled {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    watch.enabled();
     let (api, web, worker) = (
         started(&stack, "api"),
         started(&stack, "web"),
@@ -277,6 +292,67 @@ fn rebuild_recreates_only_its_service(kind: Kind) {
     );
     // Restarted, not recreated: same container id.
     assert_eq!(worker_now.split(' ').next(), worker.split(' ').next());
+}
+
+const LINK_STACK: &str = "\
+services:
+  link:
+    build: ./link
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - {path: ./src, target: /app, action: sync}
+  keep:
+    image: busybox
+    command: [sleep, '2147483647']
+    stop_signal: SIGKILL
+";
+
+/// `up --watch`: syncs into a target that is a symlink to a directory land behind it (the link stays), and a
+/// change made while the container is stopped arrives when it starts again.
+fn up_watch_follows_symlinked_targets_and_waits_for_stopped_containers(kind: Kind) {
+    if !require_root("up_watch_follows_symlinked_targets_and_waits_for_stopped_containers") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let stack = Stack::new(&engine, "wup", LINK_STACK);
+    let dir = stack.dir.path();
+    write(
+        dir,
+        "link/Dockerfile",
+        "FROM busybox\nRUN mkdir -p /srv/app && ln -s /srv/app /app\nCMD [\"sleep\", \"2147483647\"]\n",
+    );
+    std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+    let watch = Watch::spawn(&stack, &["up", "--watch"]);
+    watch.enabled();
+
+    write(dir, "src/a.txt", "a");
+    until(&stack, &watch, "link", "cat /srv/app/a.txt", "a");
+    write(dir, "src/sub/b.txt", "b");
+    until(&stack, &watch, "link", "cat /srv/app/sub/b.txt", "b");
+    assert_eq!(
+        exec(&stack, "link", "readlink /app").as_deref(),
+        Some("/srv/app"),
+        "{}",
+        watch.output()
+    );
+
+    let syncs = |w: &Watch| w.output().matches("Syncing service").count();
+    let before = syncs(&watch);
+    let stopped = stack.berth(&["stop", "link"]);
+    assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
+    write(dir, "src/c.txt", "while stopped");
+    // The watch sees the edit while nothing runs; give it the time a batch takes before starting again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while syncs(&watch) == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = stack.berth(&["start", "link"]);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    until(&stack, &watch, "link", "cat /app/c.txt", "while stopped");
+
+    let (_, output) = watch.interrupt();
+    assert!(output.contains("Syncing service \"link\""), "{output}");
 }
 
 /// Bad rules are refused when the file is loaded, naming the file, line and service; no engine is reached.

@@ -289,10 +289,13 @@ fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool, repo
         Err(e) => {
             let _ = std::fs::remove_file(&sock);
             let text = error_chain(&e);
+            // dockerd answers 126 for any exec that cannot start (127 is only for `docker run`'s process).
             return match executor::parse_error(&text) {
-                Some((code, msg)) => {
-                    eprintln!("OCI runtime exec failed: {msg}");
-                    code
+                Some((_, msg)) => {
+                    eprintln!(
+                        "OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown"
+                    );
+                    126
                 }
                 None => fail("OCI runtime exec failed", &text),
             };

@@ -11,7 +11,7 @@ use super::resources;
 use super::spec::{ProjectSpec, WatchAction, WatchRule};
 use super::up::{self, UpOptions};
 use super::watch_filter::RuleFilter;
-use super::watch_sync::{self, Change, Owner};
+use super::watch_sync::{self, Base, Change, Owner};
 use anyhow::{Context, Result};
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::PruneImagesOptionsBuilder;
@@ -170,8 +170,19 @@ impl Actions {
         let target = w.rule.target.clone().unwrap_or_default();
         let filter = &w.filter;
         if !present.is_empty() {
-            let tar = tokio::task::block_in_place(|| watch_sync::archive(&present, filter, &target, owner))?;
-            watch_sync::upload(docker, id, tar).await?;
+            // At the target first, so a target that is a symlink is followed (unpacking at `/` would replace
+            // it with a directory); at `/` with the parents when the target does not exist yet.
+            let base = Base::Target(&target);
+            let tar = tokio::task::block_in_place(|| watch_sync::archive(&present, filter, &target, base, owner))?;
+            match watch_sync::upload(docker, id, base.path(), tar).await {
+                Err(e) if watch_sync::is_missing_target(&e) => {
+                    let tar = tokio::task::block_in_place(|| {
+                        watch_sync::archive(&present, filter, &target, Base::Root, owner)
+                    })?;
+                    watch_sync::upload(docker, id, Base::Root.path(), tar).await?;
+                }
+                other => other?,
+            }
         }
         let gone: Vec<String> = gone.into_iter().map(|c| c.container).collect();
         watch_sync::remove(docker, id, &gone).await

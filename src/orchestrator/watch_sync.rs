@@ -96,12 +96,52 @@ async fn read_file(docker: &Docker, id: &str, path: &str) -> Result<String> {
     Ok(text)
 }
 
-/// A tar (paths relative to `/`) of the existing `changes`, walking directories through `filter`, every
+/// Where an archive is unpacked in the container: `/` (entries carry whole paths, the rule's target
+/// included, so a missing target is made), or the rule's existing target (entries relative to it, so the engine
+/// resolves a target that is a symlink to a directory and the files land behind it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base<'a> {
+    /// Unpacked at `/`.
+    Root,
+    /// Unpacked at this existing directory (the rule's target).
+    Target(&'a str),
+}
+
+impl Base<'_> {
+    /// The engine path to unpack at.
+    pub fn path(self) -> String {
+        match self {
+            Base::Root => "/".to_owned(),
+            Base::Target(t) => t.to_owned(),
+        }
+    }
+
+    /// The entry name of container path `dest`, or None for the base itself.
+    fn name(self, dest: &str) -> Option<String> {
+        let name = match self {
+            Base::Root => dest.trim_start_matches('/'),
+            Base::Target(t) => dest.strip_prefix(t.trim_end_matches('/'))?.trim_start_matches('/'),
+        };
+        (!name.is_empty()).then(|| name.to_owned())
+    }
+}
+
+/// A tar of the existing `changes` for unpacking at `base`, walking directories through `filter`, every
 /// entry owned by `owner`; the directories from `root_target` down to each change are included so missing
 /// ones are made (with the host directory's mode).
-pub fn archive(changes: &[Change], filter: &RuleFilter, root_target: &str, owner: Owner) -> Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
+pub fn archive(
+    changes: &[Change],
+    filter: &RuleFilter,
+    root_target: &str,
+    base: Base<'_>,
+    owner: Owner,
+) -> Result<Vec<u8>> {
+    let mut builder = Entries {
+        tar: tar::Builder::new(Vec::new()),
+        base,
+        owner,
+    };
+    builder.tar.follow_symlinks(false);
     let mut dirs_done = std::collections::BTreeSet::new();
     for change in changes {
         let rel = change.host.strip_prefix(filter.root()).unwrap_or(Path::new(""));
@@ -110,13 +150,13 @@ pub fn archive(changes: &[Change], filter: &RuleFilter, root_target: &str, owner
         // The parents first, so a change in a new directory lands with the directory made.
         for part in rel.parent().into_iter().flat_map(Path::components) {
             if dirs_done.insert(target.clone()) {
-                append(&mut builder, &host, &target, owner)?;
+                builder.append(&host, &target)?;
             }
             host.push(part);
             target = format!("{target}/{}", part.as_os_str().to_string_lossy());
         }
         if dirs_done.insert(target.clone()) && rel.parent().is_some() {
-            append(&mut builder, &host, &target, owner)?;
+            builder.append(&host, &target)?;
         }
         for entry in walkdir::WalkDir::new(&change.host)
             .sort_by_file_name()
@@ -137,41 +177,53 @@ pub fn archive(changes: &[Change], filter: &RuleFilter, root_target: &str, owner
                 dest = format!("{}/{}", dest.trim_end_matches('/'), sub.to_string_lossy());
             }
             if !entry.file_type().is_dir() || dirs_done.insert(dest.clone()) {
-                append(&mut builder, entry.path(), &dest, owner)?;
+                builder.append(entry.path(), &dest)?;
             }
         }
     }
-    builder.into_inner().context("finishing the archive")
+    builder.tar.into_inner().context("finishing the archive")
 }
 
-/// One entry: `host`'s type, mode and content at `dest`, owned by `owner`.
-fn append(builder: &mut tar::Builder<Vec<u8>>, host: &Path, dest: &str, owner: Owner) -> Result<()> {
-    let meta = std::fs::symlink_metadata(host).with_context(|| format!("reading {}", host.display()))?;
-    let mut header = tar::Header::new_gnu();
-    header.set_metadata(&meta);
-    header.set_uid(owner.uid);
-    header.set_gid(owner.gid);
-    let name = dest.trim_start_matches('/');
-    if meta.is_dir() {
-        header.set_size(0);
-        builder.append_data(&mut header, format!("{name}/"), std::io::empty())?;
-    } else if meta.file_type().is_symlink() {
-        let link = std::fs::read_link(host)?;
-        header.set_size(0);
-        builder.append_link(&mut header, name, link)?;
-    } else if meta.is_file() {
-        let file = std::fs::File::open(host).with_context(|| format!("reading {}", host.display()))?;
-        builder.append_data(&mut header, name, file)?;
+/// The archive being written, with where it is unpacked and whose its entries are.
+struct Entries<'a> {
+    tar: tar::Builder<Vec<u8>>,
+    base: Base<'a>,
+    owner: Owner,
+}
+
+impl Entries<'_> {
+    /// One entry: `host`'s type, mode and content at container path `dest` (nothing for the base itself).
+    fn append(&mut self, host: &Path, dest: &str) -> Result<()> {
+        let Some(name) = self.base.name(dest) else {
+            return Ok(());
+        };
+        let meta = std::fs::symlink_metadata(host).with_context(|| format!("reading {}", host.display()))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata(&meta);
+        header.set_uid(self.owner.uid);
+        header.set_gid(self.owner.gid);
+        if meta.is_dir() {
+            header.set_size(0);
+            self.tar
+                .append_data(&mut header, format!("{name}/"), std::io::empty())?;
+        } else if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(host)?;
+            header.set_size(0);
+            self.tar.append_link(&mut header, name, link)?;
+        } else if meta.is_file() {
+            let file = std::fs::File::open(host).with_context(|| format!("reading {}", host.display()))?;
+            self.tar.append_data(&mut header, name, file)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
-/// Sends `tar` into container `id` at `/`, keeping the owners of its entries.
-pub async fn upload(docker: &Docker, id: &str, tar: Vec<u8>) -> Result<()> {
+/// Sends `tar` into container `id` at `path`, keeping the owners of its entries.
+pub async fn upload(docker: &Docker, id: &str, path: String, tar: Vec<u8>) -> Result<()> {
     // Without `copyUIDGID` the engine keeps the entries' owners; with it, dockerd looks a named USER up in
     // the host's passwd database and fails for users only the image has.
     let options = UploadToContainerOptions {
-        path: "/".to_owned(),
+        path,
         no_overwrite_dir_non_dir: None,
         copy_uidgid: None,
     };
@@ -179,6 +231,12 @@ pub async fn upload(docker: &Docker, id: &str, tar: Vec<u8>) -> Result<()> {
         .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
         .await
         .context("copying into the container")
+}
+
+/// Whether `err` (from `upload`) says the path to unpack at does not exist.
+pub fn is_missing_target(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<bollard::errors::Error>()
+        .is_some_and(super::resources::is_not_found)
 }
 
 /// Removes `paths` in container `id` (`rm -rf` run as root through exec).

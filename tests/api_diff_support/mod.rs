@@ -172,7 +172,12 @@ pub fn differences(dockerd: &[Obs], berth: &[Obs]) -> Vec<String> {
             }
         }
         if let (Some(dr), Some(br)) = (&d.raw, &b.raw) {
-            if dr != br {
+            // Frames of stdout and stderr come from two pipes: their order between streams is not defined.
+            let same = match (demux(dr), demux(br)) {
+                (Some(a), Some(b)) => a == b,
+                _ => dr == br,
+            };
+            if !same {
                 out.push(format!(
                     "{at}: bytes differ: dockerd {:?}, berth {:?}",
                     String::from_utf8_lossy(dr),
@@ -182,6 +187,24 @@ pub fn differences(dockerd: &[Obs], berth: &[Obs]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The stdout and stderr bytes of a multiplexed stream, or None when `raw` is not one.
+fn demux(raw: &[u8]) -> Option<[Vec<u8>; 2]> {
+    let mut out = [Vec::new(), Vec::new()];
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let (head, tail) = rest.split_at_checked(8)?;
+        let kind = usize::from(head[0]);
+        if !(1..=2).contains(&kind) || head[1..4] != [0, 0, 0] {
+            return None;
+        }
+        let len = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let (data, next) = tail.split_at_checked(len)?;
+        out[kind - 1].extend_from_slice(data);
+        rest = next;
+    }
+    Some(out)
 }
 
 fn ignored(path: &str, ignore: &[String]) -> bool {

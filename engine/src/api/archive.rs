@@ -69,15 +69,33 @@ pub fn secure_join(root: &std::path::Path, path: &str, follow_last: bool) -> Res
     Ok(root.join(cur.join("/")))
 }
 
+/// What a copy of a stopped container holds mounted; the binds go before the rootfs under them.
+#[derive(Default)]
+struct CopyRoot {
+    _binds: Option<super::archive_mounts::CopyBinds>,
+    _mount: Option<crate::containers::CopyMount>,
+}
+
 /// Where the container's files are: a running container's root through /proc (volumes included), else its
-/// rootfs mounted for the length of the copy (held by the returned guard).
-fn container_root(engine: &AppState, id: &str) -> ApiResult<(PathBuf, Option<crate::containers::CopyMount>)> {
+/// rootfs mounted with its volumes and binds for the length of the copy (held by the returned guard).
+fn container_root(engine: &AppState, id: &str) -> ApiResult<(PathBuf, CopyRoot)> {
     let rec = engine.containers.resolve(id)?;
     if rec.state.pid > 0 && std::path::Path::new(&format!("/proc/{}/root", rec.state.pid)).exists() {
-        return Ok((PathBuf::from(format!("/proc/{}/root", rec.state.pid)), None));
+        return Ok((
+            PathBuf::from(format!("/proc/{}/root", rec.state.pid)),
+            CopyRoot::default(),
+        ));
     }
     let mount = engine.containers.mount_for_copy(&rec.id)?;
-    Ok((mount.rootfs.clone(), Some(mount)))
+    let root = mount.rootfs.clone();
+    let binds = super::archive_mounts::CopyBinds::mount(engine, &rec.id, &root)?;
+    Ok((
+        root,
+        CopyRoot {
+            _binds: Some(binds),
+            _mount: Some(mount),
+        },
+    ))
 }
 
 fn path_q(q: &HashMap<String, String>) -> ApiResult<String> {
@@ -164,10 +182,15 @@ async fn put_archive(
     let path = path_q(&q)?;
     let dest = secure_join(&root, &path, true)?;
     let path = path.clone();
-    if !dest.is_dir() {
-        return Err(
-            EngineError::BadRequest(format!("extraction point {path} is not a directory in container {id}")).into(),
-        );
+    // As dockerd: a missing extraction point is 404 (clients fall back to making it), a file 400.
+    match std::fs::metadata(&dest) {
+        Err(_) => {
+            return Err(EngineError::NotFound(format!("Could not find the file {path} in container {id}")).into())
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(EngineError::BadRequest("extraction point is not a directory".into()).into())
+        }
+        Ok(_) => {}
     }
     let p2 = path.clone();
     // As dockerd (no user namespace remapping): the archive's uid/gid are kept. The docker CLI writes 0:0

@@ -76,7 +76,13 @@ fn truthy(v: &str) -> bool {
 /// Parses the build query into typed options, naming the parameter that is wrong.
 fn options(pairs: &[(String, String)]) -> Result<BuildOptions, EngineError> {
     let mut o = BuildOptions::default();
+    let mut seen = std::collections::HashSet::new();
     for (k, v) in pairs {
+        // Go's FormValue: a parameter given twice counts once, first value (the Docker SDK sends a second
+        // `dockerfile` with the file's text when it lies outside the context). Only `t` repeats.
+        if k != "t" && !seen.insert(k.as_str()) {
+            continue;
+        }
         match k.as_str() {
             "dockerfile" => o.dockerfile = v.clone(),
             "t" if !v.is_empty() => o.tags.push(ImageRef::parse(v).map_err(|e| bad("t", format!("invalid tag {v:?}: {e}")))?),

@@ -44,6 +44,43 @@ pub fn template<T: Serialize + for<'de> Deserialize<'de>>() -> Option<Value> {
         .and_then(|v: T| serde_json::to_value(&v).ok())
 }
 
+/// Renames the keys of `value` that match a field of `template` only when case is ignored to the field's own
+/// spelling, at every depth the template describes (map entries and list items included).
+pub fn recase_keys(value: &mut Value, template: &Value) {
+    match (value, template) {
+        (Value::Object(obj), Value::Object(t)) if is_map_template(t) => {
+            for v in obj.values_mut() {
+                recase_keys(v, &t[""]);
+            }
+        }
+        (Value::Object(obj), Value::Object(t)) => {
+            let keys: Vec<String> = obj.keys().filter(|k| !t.contains_key(*k)).cloned().collect();
+            for key in keys {
+                if let Some(field) = t.keys().find(|f| f.eq_ignore_ascii_case(&key)) {
+                    if !obj.contains_key(field) {
+                        if let Some(v) = obj.remove(&key) {
+                            obj.insert(field.clone(), v);
+                        }
+                    }
+                }
+            }
+            for (k, v) in obj.iter_mut() {
+                if let Some(sub) = t.get(k) {
+                    recase_keys(v, sub);
+                }
+            }
+        }
+        (Value::Array(items), Value::Array(t)) => {
+            if let Some(item) = t.first() {
+                for v in items {
+                    recase_keys(v, item);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn is_map_template(o: &Map<String, Value>) -> bool {
     o.len() == 1 && o.contains_key("")
 }
@@ -331,6 +368,21 @@ impl<'de> VariantAccess<'de> for FirstVariant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_take_the_fields_spelling_whatever_their_case() {
+        let t = template::<bollard::models::ContainerCreateBody>().expect("template");
+        let mut v = serde_json::json!({
+            "image": "busybox",
+            "HostConfig": {"CPURealtimePeriod": 1000, "binds": ["/a:/b"]},
+            "Labels": {"cpurealtimeperiod": "kept: a map key is data"}
+        });
+        recase_keys(&mut v, &t);
+        assert_eq!(v["Image"], "busybox");
+        assert_eq!(v["HostConfig"]["CpuRealtimePeriod"], 1000);
+        assert_eq!(v["HostConfig"]["Binds"][0], "/a:/b");
+        assert!(v["Labels"].get("cpurealtimeperiod").is_some());
+    }
     use bollard::models::{
         ContainerInspectResponse, ContainerSummary, EndpointSettings, ExecInspectResponse, ImageInspect, ImageSummary,
         NetworkSettings, SystemInfo, SystemVersion, Volume,

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bollard::models::{ContainerPruneResponse, ContainerUpdateBody, ContainerUpdateResponse, EventMessageTypeEnum};
+use bollard::models::{ContainerUpdateBody, ContainerUpdateResponse, EventMessageTypeEnum};
 use std::collections::HashMap;
 use std::io::Write;
 use tokio::sync::mpsc;
@@ -33,7 +33,7 @@ async fn update(
     }))
 }
 
-async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<ContainerPruneResponse>> {
+async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<serde_json::Value>> {
     let filters = crate::filters::parse(
         q.get("filters").map(String::as_str).unwrap_or(""),
         &["until", "label", "label!"],
@@ -41,10 +41,10 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Co
     let (deleted, space) = engine.containers.prune(&filters).await?;
     let reclaimed = HashMap::from([("reclaimed".to_owned(), space.to_string())]);
     (engine.events).publish(EventMessageTypeEnum::CONTAINER, "prune", "", reclaimed, None);
-    Ok(Json(ContainerPruneResponse {
-        containers_deleted: Some(deleted),
-        space_reclaimed: Some(space as i64),
-    }))
+    Ok(Json(serde_json::json!({
+        "ContainersDeleted": super::null_if_empty(deleted),
+        "SpaceReclaimed": space,
+    })))
 }
 
 /// `DELETE /containers/{name}?link=1` removes a legacy link `/parent/alias`; berth makes no links, so a plain

@@ -11,9 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use bollard::models::{
-    ContainerCreateBody, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerWaitResponse,
-};
+use bollard::models::{ContainerCreateBody, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -90,9 +88,16 @@ const INSPECT_OMITTED: &[&str] = &[
 /// Fields dockerd leaves out of container list entries when they are empty.
 const SUMMARY_OMITTED: &[&str] = &["/SizeRw", "/SizeRootFs", "/ImageManifestDescriptor", "/Health"];
 
-async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+async fn inspect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    version: super::ApiVersion,
+) -> ApiResult<Json<serde_json::Value>> {
     let doc: ContainerInspectResponse = engine.containers.inspect(&id)?;
-    Ok(Json(complete(&doc, INSPECT_OMITTED)))
+    let mut doc = complete(&doc, INSPECT_OMITTED);
+    let nets = engine.networks.get().await.ok();
+    super::container_doc::add_legacy_fields(&mut doc, version, nets.as_deref());
+    Ok(Json(doc))
 }
 
 async fn start(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -145,17 +150,10 @@ async fn wait(State(engine): State<AppState>, Path(id): Path<String>, Query(q): 
     let rec = engine.containers.resolve(&id)?;
     let c = engine.containers.clone();
     let body = futures::stream::once(async move {
+        // dockerd writes `"Error": null` when the wait went through.
         let resp = match c.wait(&rec.id, cond).await {
-            Ok(code) => ContainerWaitResponse {
-                status_code: code,
-                error: None,
-            },
-            Err(e) => ContainerWaitResponse {
-                status_code: -1,
-                error: Some(bollard::models::ContainerWaitExitError {
-                    message: Some(e.to_string()),
-                }),
-            },
+            Ok(code) => serde_json::json!({"Error": null, "StatusCode": code}),
+            Err(e) => serde_json::json!({"Error": {"Message": e.to_string()}, "StatusCode": -1}),
         };
         Ok::<_, std::convert::Infallible>(Bytes::from(serde_json::to_vec(&resp).unwrap_or_default()))
     });

@@ -357,7 +357,7 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<se
     }
     reclaimed += engine.registry.clear_downloads()?;
     Ok(Json(
-        serde_json::json!({ "ImagesDeleted": if deleted.is_empty() { serde_json::Value::Null } else { deleted.into() }, "SpaceReclaimed": reclaimed }),
+        serde_json::json!({ "ImagesDeleted": super::null_if_empty(deleted), "SpaceReclaimed": reclaimed }),
     ))
 }
 

@@ -69,6 +69,7 @@ async fn create(
         attach_stdout: cfg.attach_stdout.unwrap_or(false),
         attach_stderr: cfg.attach_stderr.unwrap_or(false),
         console_size: console_size(cfg.console_size.as_ref())?,
+        detach_keys: super::detach::parse(cfg.detach_keys.as_deref().unwrap_or(""))?,
     };
     let id = engine.execs.create(&rec, req)?;
     // bollard's IdResponse serialises its field as `id`; Docker answers `Id`, which strict clients need.
@@ -83,20 +84,28 @@ async fn start(State(engine): State<AppState>, Path(id): Path<String>, mut req: 
     let entry = engine.execs.get(&id)?;
     let rec = engine.containers.resolve(&entry.container_id)?;
     let detach = cfg.detach.unwrap_or(false);
-    let tty = entry.request.process.tty;
+    // As dockerd: the start request's `Tty`, not the exec's, says whether the output is framed (a client that
+    // made a tty exec and starts it with `Tty: false` gets frames).
+    let tty = cfg.tty.unwrap_or(false);
     let console = console_size(cfg.console_size.as_ref())?;
-    let pipes = engine.execs.start(&rec, &id, detach, console)?;
+    let ct = if tty { RAW } else { MULTIPLEXED };
+    let pipes = match engine.execs.start(&rec, &id, detach, console) {
+        Ok(pipes) => pipes,
+        // dockerd has already answered 200 (or 101) when an attached start fails: the error is the output.
+        Err(e) if !detach && !matches!(e, EngineError::NotFound(_)) => return Ok(failed_start(&e, tty, ct, &mut req)),
+        Err(e) => return Err(e.into()),
+    };
     if detach {
         return Ok(StatusCode::OK.into_response());
     }
-    let ct = if tty { RAW } else { MULTIPLEXED };
     if wants_upgrade(req.headers()) {
         if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
+            let keys = entry.request.detach_keys.clone();
             tokio::spawn(async move {
                 match on.await {
                     Ok(up) => {
                         let (r, w) = tokio::io::split(TokioIo::new(up));
-                        pump(pipes, tty, Some(r), w).await;
+                        pump(pipes, tty, Some((r, keys)), w).await;
                     }
                     Err(e) => tracing::warn!("exec: connection upgrade failed: {e}"),
                 }
@@ -111,9 +120,36 @@ async fn start(State(engine): State<AppState>, Path(id): Path<String>, mut req: 
     }
     // No upgrade: output in the response body, no stdin.
     let (tx, rx) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(pump(pipes, tty, None::<tokio::io::Empty>, tx));
+    tokio::spawn(pump(pipes, tty, None::<(tokio::io::Empty, Vec<u8>)>, tx));
     let stream = tokio_util_like_stream(rx);
     Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response())
+}
+
+/// The answer to an attached start that failed: the error as the stream's only output, on stdout.
+fn failed_start(err: &EngineError, tty: bool, ct: &'static str, req: &mut Request) -> Response {
+    let chunk = LogChunk {
+        stream: LogStream::Stdout,
+        data: format!("{err}\r\n").into_bytes(),
+    };
+    let bytes = frame(&chunk, tty);
+    if wants_upgrade(req.headers()) {
+        if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
+            tokio::spawn(async move {
+                if let Ok(up) = on.await {
+                    let mut io = TokioIo::new(up);
+                    let _ = io.write_all(&bytes).await;
+                    let _ = io.shutdown().await;
+                }
+            });
+            let headers = [
+                (header::CONTENT_TYPE, ct),
+                (header::CONNECTION, "Upgrade"),
+                (header::UPGRADE, "tcp"),
+            ];
+            return (StatusCode::SWITCHING_PROTOCOLS, headers).into_response();
+        }
+    }
+    ([(header::CONTENT_TYPE, ct)], Body::from(bytes)).into_response()
 }
 
 fn tokio_util_like_stream(
@@ -159,7 +195,7 @@ fn reader(fd: OwnedFd, stream: LogStream, tx: mpsc::Sender<LogChunk>) {
 
 /// Copies the exec's output to the client (framed unless tty) and the client's input to its stdin; ends the
 /// stream only once the exit code is recorded, so the client's inspect that follows sees it.
-async fn pump<R, W>(pipes: ExecPipes, tty: bool, client_in: Option<R>, mut out: W)
+async fn pump<R, W>(pipes: ExecPipes, tty: bool, client_in: Option<(R, Vec<u8>)>, mut out: W)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -170,13 +206,18 @@ where
         stderr,
         mut exited,
     } = pipes;
-    if let (Some(fd), Some(mut cin)) = (stdin, client_in) {
+    // Typing the detach keys ends the client's session; the process goes on, as with dockerd.
+    let mut detached = None;
+    if let (Some(fd), Some((cin, keys))) = (stdin, client_in) {
         if let Ok(mut w) = tokio::net::unix::pipe::Sender::from_owned_fd(fd) {
+            let (mut cin, seen) = super::detach::EscapeReader::new(cin, keys);
+            detached = Some(seen);
             tokio::spawn(async move {
                 let _ = tokio::io::copy(&mut cin, &mut w).await;
             });
         }
     }
+    let mut detached = detached.unwrap_or_else(|| tokio::sync::watch::channel(false).1);
     let (tx, mut rx) = mpsc::channel::<LogChunk>(64);
     if let Some(fd) = stdout {
         reader(fd, LogStream::Stdout, tx.clone());
@@ -185,11 +226,20 @@ where
         reader(fd, LogStream::Stderr, tx.clone());
     }
     drop(tx);
-    while let Some(c) = rx.recv().await {
-        if out.write_all(&frame(&c, tty)).await.is_err() {
-            break;
+    loop {
+        tokio::select! {
+            c = rx.recv() => {
+                let Some(c) = c else { break };
+                if out.write_all(&frame(&c, tty)).await.is_err() {
+                    break;
+                }
+                let _ = out.flush().await;
+            }
+            true = async { detached.wait_for(|d| *d).await.is_ok() } => {
+                let _ = out.shutdown().await;
+                return;
+            }
         }
-        let _ = out.flush().await;
     }
     let _ = exited.wait_for(|c| c.is_some()).await;
     let _ = out.shutdown().await;
@@ -210,7 +260,7 @@ async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiR
         exit_code: e.exit_code,
         process_config: Some(ProcessConfig {
             privileged: Some(false),
-            user: p.user.clone(),
+            user: p.user.clone().filter(|u| !u.is_empty()),
             tty: Some(p.tty),
             entrypoint,
             arguments,
@@ -222,7 +272,8 @@ async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiR
         pid: Some(e.pid),
     };
     // A running exec has no exit code yet: dockerd says null there, not 0.
-    let mut v = super::complete::complete(&doc, &["/ExitCode"]);
+    // dockerd leaves an empty user out of ProcessConfig (`omitempty`).
+    let mut v = super::complete::complete(&doc, &["/ExitCode", "/ProcessConfig/user"]);
     v["ExitCode"] = serde_json::json!(e.exit_code);
     Ok(Json(v))
 }

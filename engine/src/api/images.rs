@@ -123,7 +123,7 @@ pub(super) fn summary(engine: &AppState, img: &ImageRecord, tags: &[ImageRef]) -
     let containers = engine.db.containers()?.iter().filter(|c| c.image_id == img.id).count() as i64;
     Ok(ImageSummary {
         id: img.id.clone(),
-        parent_id: String::new(),
+        parent_id: img.parent.clone().unwrap_or_default(),
         repo_tags: tags.iter().filter_map(|t| t.familiar_tagged()).collect(),
         repo_digests: img.repo_digests.clone(),
         created: created_unix(img),
@@ -186,6 +186,8 @@ pub(super) async fn get_image(
         v["Container"] = serde_json::json!("");
         v["ContainerConfig"] = super::complete::complete(&bollard::models::ContainerConfig::default(), &[]);
     }
+    // bollard's model no longer has it; dockerd sends it at every version ("" unless made locally).
+    v["Parent"] = serde_json::json!(img.parent.clone().unwrap_or_default());
     Ok(Json(v))
 }
 

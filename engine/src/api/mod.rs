@@ -1,8 +1,10 @@
 //! The Docker Engine API over axum: versioned and unversioned paths, Docker's error bodies.
 
 mod archive;
+mod archive_mounts;
 mod build;
 pub mod complete;
+mod container_doc;
 mod container_ops;
 mod containers;
 mod detach;
@@ -171,12 +173,36 @@ fn check_version(v: &str) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Parses a JSON body into a bollard model, naming the field that is wrong.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
+/// Parses a JSON body into a bollard model, naming the field that is wrong. Keys match the model's fields
+/// whatever their case, as Go's decoder matches them (the Docker SDK for Python sends `CPURealtimePeriod`).
+pub(crate) fn parse_json<T: serde::Serialize + serde::de::DeserializeOwned>(
+    body: &Bytes,
+    what: &str,
+) -> Result<T, ApiError> {
     if body.is_empty() {
         return serde_json::from_slice(b"{}").map_err(|e| ApiError(EngineError::BadRequest(format!("{what}: {e}"))));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError(EngineError::BadRequest(format!("{what}: invalid JSON: {e}"))))
+    let positioned = |e: serde_json::Error| ApiError(EngineError::BadRequest(format!("{what}: invalid JSON: {e}")));
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(positioned)?;
+    if let Some(template) = complete::template::<T>() {
+        complete::recase_keys(&mut value, &template);
+    }
+    // On an error, the body's own parse names the line and column of the bad field.
+    serde_json::from_value(value).map_err(|_| {
+        serde_json::from_slice::<T>(body).err().map_or_else(
+            || ApiError(EngineError::BadRequest(format!("{what}: invalid JSON"))),
+            positioned,
+        )
+    })
+}
+
+/// A list as dockerd's Go encoder writes it: `null` when empty (a nil slice).
+pub(crate) fn null_if_empty<T: serde::Serialize>(items: Vec<T>) -> serde_json::Value {
+    if items.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::to_value(items).unwrap_or(serde_json::Value::Null)
+    }
 }
 
 /// Docker's boolean query values: `1`, `true`, `True` (anything else is false, empty is false).

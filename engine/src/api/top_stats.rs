@@ -136,7 +136,7 @@ fn sample(rec: &ContainerRecord) -> Value {
         .map(|kb| kb * 1024)
         .unwrap_or(u64::MAX);
     let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    json!({
+    let mut doc = json!({
         "read": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         "id": rec.id, "name": format!("/{}", rec.name),
         "pids_stats": { "current": pids_cur, "limit": pids_max },
@@ -150,8 +150,31 @@ fn sample(rec: &ContainerRecord) -> Value {
             "stats": { "total_inactive_file": inactive, "inactive_file": inactive }
         },
         "networks": networks(rec.state.pid),
-        "blkio_stats": {}
-    })
+        "blkio_stats": {},
+        "num_procs": 0
+    });
+    if v1 {
+        v1_extras(&mut doc, &cg, &rel);
+    }
+    doc
+}
+
+/// What dockerd reports only on cgroup v1: per-CPU usage, user/kernel split, the memory high-water mark.
+fn v1_extras(doc: &mut Value, cg: &std::path::Path, rel: &str) {
+    let acct = cg.join("cpuacct").join(rel);
+    let percpu: Vec<u64> = read(acct.join("cpuacct.usage_percpu"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    // cpuacct.stat counts USER_HZ ticks (100 per second).
+    let ticks = |key| stat_key(acct.join("cpuacct.stat"), key).unwrap_or(0) * 10_000_000;
+    let usage = &mut doc["cpu_stats"]["cpu_usage"];
+    usage["percpu_usage"] = json!(percpu);
+    usage["usage_in_usermode"] = json!(ticks("user"));
+    usage["usage_in_kernelmode"] = json!(ticks("system"));
+    let max = num(cg.join("memory").join(rel).join("memory.max_usage_in_bytes")).unwrap_or(0);
+    doc["memory_stats"]["max_usage"] = json!(max);
 }
 
 /// Host CPU time in nanoseconds (/proc/stat's first line, in USER_HZ ticks).

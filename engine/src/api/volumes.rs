@@ -8,9 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bollard::models::{
-    Volume as ApiVolume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse, VolumeScopeEnum,
-};
+use bollard::models::{Volume as ApiVolume, VolumeCreateRequest, VolumeListResponse, VolumeScopeEnum};
 use std::collections::{BTreeMap, HashMap};
 use volumes::{Volume, VolumeName, LOCAL_DRIVER};
 
@@ -126,7 +124,7 @@ async fn prune(
     State(engine): State<AppState>,
     Query(q): Q,
     version: super::ApiVersion,
-) -> ApiResult<Json<VolumePruneResponse>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let filters = crate::filters::parse(
         q.get("filters").map(String::as_str).unwrap_or(""),
         &["label", "label!", "all"],
@@ -141,10 +139,10 @@ async fn prune(
         v.prune(|vol| (all || vol.is_anonymous()) && labels_match(&filters, vol))
     })
     .await?;
-    Ok(Json(VolumePruneResponse {
-        volumes_deleted: Some(removed),
-        space_reclaimed: Some(space as i64),
-    }))
+    Ok(Json(serde_json::json!({
+        "VolumesDeleted": super::null_if_empty(removed),
+        "SpaceReclaimed": space,
+    })))
 }
 
 fn matches_list(f: &HashMap<String, Vec<String>>, vol: &Volume, in_use: bool) -> Result<bool> {

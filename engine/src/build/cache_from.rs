@@ -12,6 +12,9 @@ use crate::state::LayerRecord;
 #[derive(Debug, Default)]
 pub struct CacheSources {
     images: Vec<ImageState>,
+    /// Whether `cachefrom` was given at all: then, as dockerd, a local cache hit counts only when it lies on
+    /// a source's chain (given sources that are all missing leave no cache).
+    restricted: bool,
 }
 
 impl CacheSources {
@@ -27,7 +30,16 @@ impl CacheSources {
                 }
             })
             .collect();
-        CacheSources { images }
+        CacheSources {
+            images,
+            restricted: !names.is_empty(),
+        }
+    }
+
+    /// Whether a local cache hit may be used: always without `cachefrom`, else when a source image starts
+    /// with the hit (its history and layers are a prefix of the source's: the hit is one of its ancestors).
+    pub fn allows_local(&self, hit: &ImageState) -> bool {
+        !self.restricted || self.images.iter().any(|s| is_prefix(hit, s))
     }
 
     /// The history entry and layer of the step made by `created_by` on `parent`, from the first source that
@@ -35,6 +47,12 @@ impl CacheSources {
     pub fn find(&self, parent: &ImageState, created_by: &str) -> Option<(History, Option<LayerRecord>)> {
         self.images.iter().find_map(|s| step_after(s, parent, created_by))
     }
+}
+
+fn is_prefix(a: &ImageState, of: &ImageState) -> bool {
+    let (ah, oh) = (&a.file.history, &of.file.history);
+    let (al, ol) = (&a.file.rootfs.diff_ids, &of.file.rootfs.diff_ids);
+    ah.len() <= oh.len() && oh[..ah.len()] == ah[..] && al.len() <= ol.len() && ol[..al.len()] == al[..]
 }
 
 fn step_after(src: &ImageState, parent: &ImageState, created_by: &str) -> Option<(History, Option<LayerRecord>)> {
@@ -106,7 +124,10 @@ mod tests {
         assert!(step_after(&src, &state(&[("base", false)]), "RUN other").is_none());
         assert!(step_after(&src, &state(&[("other", false)]), "RUN make").is_none());
         assert!(step_after(&src, &src, "RUN make").is_none());
-        let sources = CacheSources { images: vec![src] };
+        let sources = CacheSources {
+            images: vec![src],
+            restricted: true,
+        };
         assert!(sources.find(&state(&[("base", false)]), "RUN make").is_some());
     }
 }

@@ -92,7 +92,7 @@ impl ImageState {
         let data = serde_json::to_vec(&file).map_err(|e| EngineError::internal("encoding an image config", e))?;
         let _guard = images.ingest_guard();
         let put = images.blobs().put_bytes(&data, None)?;
-        let rec = images.commit_image(&put.digest, layers.clone(), &[])?;
+        let rec = images.commit_child(&put.digest, layers.clone(), &[], self.id.clone())?;
         Ok(ImageState {
             id: Some(rec.id),
             file,

@@ -118,7 +118,12 @@ async fn run_created(
             if tail.len() > 5 {
                 tail.drain(..tail.len() - 5);
             }
-            out.say(text);
+            // The classic builder shows a RUN's stderr in red; clients tell the streams apart by it.
+            if chunk.stream == runtime::logfile::LogStream::Stderr {
+                out.say(format!("\x1b[91m{text}\x1b[0m"));
+            } else {
+                out.say(text);
+            }
         }
     }
     let code = engine

@@ -268,14 +268,16 @@ fn merge_config(
     })
 }
 
-/// Image env first; request entries replace those with the same key.
+/// As dockerd: the request's entries as given (`KEY` without a value included: it unsets the image's), then
+/// the image's entries whose key the request does not name.
 fn merge_env(image: Vec<String>, req: Vec<String>) -> Vec<String> {
     let key = |e: &str| e.split('=').next().unwrap_or_default().to_owned();
-    let mut out: Vec<String> = image
+    let extra: Vec<String> = image
         .into_iter()
         .filter(|e| !req.iter().any(|r| key(r) == key(e)))
         .collect();
-    out.extend(req.into_iter().filter(|e| e.contains('=')));
+    let mut out = req;
+    out.extend(extra);
     out
 }
 
@@ -289,8 +291,9 @@ mod tests {
         assert!(valid_name("-x").is_err());
         assert_eq!(valid_name("s").unwrap(), "s");
         assert!(valid_name("a b").is_err());
-        let env = merge_env(vec!["PATH=/bin".into(), "A=1".into()], vec!["A=2".into(), "B=3".into()]);
-        assert_eq!(env, ["PATH=/bin", "A=2", "B=3"]);
+        let image = vec!["PATH=/bin".into(), "A=1".into(), "U=1".into()];
+        let env = merge_env(image, vec!["A=2".into(), "B=3".into(), "U".into()]);
+        assert_eq!(env, ["A=2", "B=3", "U", "PATH=/bin"]);
     }
 
     #[test]

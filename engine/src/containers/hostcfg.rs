@@ -89,7 +89,21 @@ impl Containers {
             cfg.env.as_deref().unwrap_or_default(),
         )
         .map_err(EngineError::BadRequest)?;
+        fill_defaults(h);
         Ok(warnings)
+    }
+}
+
+/// dockerd writes its defaults into the stored host config: inspect shows the log driver and runtime in use
+/// (the Docker SDK reads a container's logs only when it sees a driver that keeps them).
+fn fill_defaults(h: &mut HostConfig) {
+    let log = h.log_config.get_or_insert_with(Default::default);
+    if log.typ.as_deref().unwrap_or("").is_empty() {
+        log.typ = Some("json-file".into());
+    }
+    log.config.get_or_insert_with(Default::default);
+    if h.runtime.as_deref().unwrap_or("").is_empty() {
+        h.runtime = Some("runc".into());
     }
 }
 

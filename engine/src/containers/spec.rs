@@ -39,7 +39,8 @@ impl Containers {
             lower_dirs: self.images.lower_dirs(&image)?,
             process: ProcessSpec {
                 args,
-                env: c.env.clone().unwrap_or_default(),
+                // `KEY` without `=` only unsets the image's value (merge_env dropped that).
+                env: c.env.iter().flatten().filter(|e| e.contains('=')).cloned().collect(),
                 cwd: c.working_dir.clone().filter(|w| !w.is_empty()),
                 user: c.user.clone().filter(|u| !u.is_empty()),
                 additional_groups: h.group_add.clone().unwrap_or_default(),

@@ -19,6 +19,7 @@ impl Containers {
                 ));
             }
         }
+        check_memory(&rec.id, &rec.host_config, &body)?;
         let host_config = merged(&rec.host_config, &body)?;
         if super::lifecycle::is_running(&rec) {
             apply_to_cgroup(&rec.id, &host_config)?;
@@ -30,6 +31,20 @@ impl Containers {
         self.emit(&rec.id, super::Action::Update, None);
         Ok(Vec::new())
     }
+}
+
+/// dockerd's rule: a memory limit above the swap limit already set needs the swap limit in the same update
+/// (a container without limits has swap limit 0, so its first memory limit always does).
+fn check_memory(id: &str, current: &HostConfig, body: &ContainerUpdateBody) -> Result<()> {
+    let memory = body.memory.unwrap_or(0);
+    let swap_now = current.memory_swap.unwrap_or(0);
+    if memory != 0 && memory > swap_now && body.memory_swap.unwrap_or(0) == 0 {
+        return Err(EngineError::Conflict(format!(
+            "Cannot update container {id}: Memory limit should be smaller than already set memoryswap limit, \
+             update the memoryswap at the same time"
+        )));
+    }
+    Ok(())
 }
 
 /// The host config with every field the update sets replaced.

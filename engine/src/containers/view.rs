@@ -49,10 +49,7 @@ impl Containers {
             process_label: Some(String::new()),
             app_armor_profile: Some(String::new()),
             host_config: Some(r.host_config.clone()),
-            graph_driver: Some(DriverData {
-                name: "overlay".into(),
-                data: HashMap::new(),
-            }),
+            graph_driver: Some(self.graph_driver(&r)),
             mounts: Some(
                 self.volumes()
                     .map(|v| crate::volumes::container::mount_points(&v, &r.mounts))
@@ -62,6 +59,33 @@ impl Containers {
             network_settings: Some(self.network_settings(&r)),
             ..Default::default()
         })
+    }
+
+    /// The overlay's directories, as dockerd's overlay2 driver reports them (tools read `MergedDir` to look at
+    /// a container's files from the host).
+    fn graph_driver(&self, r: &ContainerRecord) -> DriverData {
+        let paths = runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&r.id));
+        let mut data = HashMap::from([
+            ("MergedDir".to_owned(), paths.rootfs.display().to_string()),
+            ("UpperDir".to_owned(), paths.upper.display().to_string()),
+            ("WorkDir".to_owned(), paths.work.display().to_string()),
+        ]);
+        let lower = self
+            .images
+            .resolve(&r.image_id)
+            .and_then(|img| self.images.lower_dirs(&img));
+        if let Ok(dirs) = lower {
+            let joined = dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":");
+            data.insert("LowerDir".to_owned(), joined);
+        }
+        DriverData {
+            name: "overlay".into(),
+            data,
+        }
     }
 
     /// `GET /containers/json`.
@@ -172,10 +196,15 @@ fn summary_of(r: &ContainerRecord, health: &HealthTable) -> ContainerSummary {
         "dead" => ContainerSummaryStateEnum::DEAD,
         _ => ContainerSummaryStateEnum::EXITED,
     };
+    // As dockerd's list: an argument with a space is shown in single quotes.
     let mut command = r.path.clone();
     for a in &r.args {
         command.push(' ');
-        command.push_str(a);
+        if a.contains(' ') {
+            command.push_str(&format!("'{a}'"));
+        } else {
+            command.push_str(a);
+        }
     }
     ContainerSummary {
         id: Some(r.id.clone()),

@@ -23,6 +23,8 @@ pub struct ExecRequest {
     pub attach_stderr: bool,
     /// Initial terminal size (rows, cols).
     pub console_size: Option<(u16, u16)>,
+    /// The key sequence that detaches the client from the exec's input and output (the process goes on).
+    pub detach_keys: Vec<u8>,
 }
 
 /// One exec as inspect reports it.

@@ -138,6 +138,18 @@ impl ImageStore {
         layers: Vec<LayerRecord>,
         tags: &[ImageRef],
     ) -> Result<ImageRecord> {
+        self.commit_child(config_digest, layers, tags, None)
+    }
+
+    /// [`ImageStore::commit_image`] for an image made locally from `parent` (a build step, a commit).
+    #[tracing::instrument(skip(self, layers), err(level = "debug"))]
+    pub fn commit_child(
+        &self,
+        config_digest: &str,
+        layers: Vec<LayerRecord>,
+        tags: &[ImageRef],
+        parent: Option<String>,
+    ) -> Result<ImageRecord> {
         let config = self.config_of(config_digest)?;
         if config.rootfs.diff_ids.len() != layers.len() {
             return Err(EngineError::BadRequest(format!(
@@ -153,6 +165,7 @@ impl ImageStore {
             repo_digests: Vec::new(),
             created: config.created.clone(),
             stored_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            parent,
         };
         let tag_keys: Vec<String> = tags.iter().filter(|t| t.tag.is_some()).map(|t| t.to_string()).collect();
         self.db.put_image(&rec, &tag_keys)?;

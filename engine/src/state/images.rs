@@ -21,6 +21,10 @@ pub struct ImageRecord {
     pub size: u64,
     /// When the image was stored (RFC 3339).
     pub stored_at: String,
+    /// The local image this one was made from by a build step or a commit (dockerd's `Parent`); none for
+    /// pulled or loaded images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// One layer of an image.

@@ -439,7 +439,8 @@ impl Builder {
         Fut: std::future::Future<Output = StepResult<Option<LayerRecord>>>,
     {
         if !self.opts.no_cache {
-            let hit = match self.cache.get(&self.engine.images, &key) {
+            let local = self.cache.get(&self.engine.images, &key);
+            let hit = match local.filter(|hit| self.sources.allows_local(hit)) {
                 Some(hit) => Some(hit),
                 None => self.from_sources(&st.img, &cfg, &created_by).await?,
             };

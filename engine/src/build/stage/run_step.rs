@@ -199,7 +199,8 @@ impl Builder {
             tmpfs: mounts.tmpfs.clone(),
             stubs: mounts.targets.clone(),
         };
-        let shown = format!("{argv:?}");
+        // As dockerd's classic builder words it (clients match on this text).
+        let shown = argv.join(" ");
         let result = self
             .step_with(st, key, cfg, created_by, move |engine, parent| async move {
                 let _locks = lock_all(&mounts.locks).await;

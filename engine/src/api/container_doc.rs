@@ -1,0 +1,102 @@
+//! Container inspect fields that bollard's models no longer carry but dockerd still sends: the top-level
+//! `NetworkSettings` endpoint fields (filled from the default bridge's endpoint, as dockerd does), the
+//! `Networks` entry of a `none` or `host` container, and `HostConfig.KernelMemory*` for the API versions that
+//! had them. Clients written for those versions index them.
+
+use super::ApiVersion;
+use crate::networks::Networks;
+use serde_json::{json, Map, Value};
+
+/// Adds the legacy fields to a completed inspect document of a container.
+pub fn add_legacy_fields(doc: &mut Value, version: ApiVersion, nets: Option<&Networks>) {
+    if version < ApiVersion(1, 44) {
+        if let Some(host) = doc.get_mut("HostConfig").and_then(Value::as_object_mut) {
+            host.entry("KernelMemory").or_insert(json!(0));
+            host.entry("KernelMemoryTCP").or_insert(json!(0));
+        }
+    }
+    let mode = doc
+        .pointer("/HostConfig/NetworkMode")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let Some(settings) = doc.get_mut("NetworkSettings").and_then(Value::as_object_mut) else {
+        return;
+    };
+    predefined_entry(settings, &mode, nets);
+    top_level_endpoint(settings);
+}
+
+/// dockerd lists a `none` or `host` container under that network, with the network's id.
+fn predefined_entry(settings: &mut Map<String, Value>, mode: &str, nets: Option<&Networks>) {
+    if !matches!(mode, "none" | "host") {
+        return;
+    }
+    let networks = settings.entry("Networks").or_insert_with(|| json!({}));
+    let Some(networks) = networks.as_object_mut() else {
+        return;
+    };
+    if networks.contains_key(mode) {
+        return;
+    }
+    let mut entry = super::complete::complete(&bollard::models::EndpointSettings::default(), &[]);
+    let id = nets
+        .and_then(|n| n.resolve(mode).ok())
+        .map(|n| n.id)
+        .unwrap_or_default();
+    entry["NetworkID"] = json!(id);
+    networks.insert(mode.to_owned(), entry);
+}
+
+/// The endpoint fields at the top of `NetworkSettings`: the default bridge's values, else empty.
+fn top_level_endpoint(settings: &mut Map<String, Value>) {
+    let bridge = settings.get("Networks").and_then(|n| n.get("bridge")).cloned();
+    let from = |key: &str, zero: Value| bridge.as_ref().and_then(|b| b.get(key)).cloned().unwrap_or(zero);
+    let fields = [
+        ("EndpointID", from("EndpointID", json!(""))),
+        ("Gateway", from("Gateway", json!(""))),
+        ("GlobalIPv6Address", from("GlobalIPv6Address", json!(""))),
+        ("GlobalIPv6PrefixLen", from("GlobalIPv6PrefixLen", json!(0))),
+        ("IPAddress", from("IPAddress", json!(""))),
+        ("IPPrefixLen", from("IPPrefixLen", json!(0))),
+        ("IPv6Gateway", from("IPv6Gateway", json!(""))),
+        ("MacAddress", from("MacAddress", json!(""))),
+        ("Bridge", json!("")),
+        ("HairpinMode", json!(false)),
+        ("LinkLocalIPv6Address", json!("")),
+        ("LinkLocalIPv6PrefixLen", json!(0)),
+        ("SecondaryIPAddresses", Value::Null),
+        ("SecondaryIPv6Addresses", Value::Null),
+    ];
+    for (key, value) in fields {
+        settings.entry(key).or_insert(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_endpoint_is_copied_to_the_top_and_none_gets_its_entry() {
+        let mut doc = json!({
+            "HostConfig": {"NetworkMode": "default"},
+            "State": {"Running": true},
+            "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2", "IPPrefixLen": 16}}}
+        });
+        add_legacy_fields(&mut doc, ApiVersion(1, 41), None);
+        assert_eq!(doc["NetworkSettings"]["IPAddress"], "172.17.0.2");
+        assert_eq!(doc["NetworkSettings"]["IPPrefixLen"], 16);
+        assert_eq!(doc["NetworkSettings"]["SecondaryIPAddresses"], Value::Null);
+        assert_eq!(doc["HostConfig"]["KernelMemoryTCP"], 0);
+
+        let mut none = json!({"HostConfig": {"NetworkMode": "none"}, "NetworkSettings": {"Networks": {}}});
+        add_legacy_fields(&mut none, ApiVersion(1, 47), None);
+        assert!(none["NetworkSettings"]["Networks"]["none"].get("IPAddress").is_some());
+        assert_eq!(none["NetworkSettings"]["IPAddress"], "");
+        assert!(
+            none["HostConfig"].get("KernelMemory").is_none(),
+            "gone from the API in 1.44"
+        );
+    }
+}
