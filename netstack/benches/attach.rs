@@ -50,6 +50,7 @@ fn setup() -> Option<Env> {
         subnet: "10.213.200.0/22".parse().expect("subnet"),
         gateway: Ipv4Addr::new(10, 213, 200, 1),
         internal: false,
+        driver: Default::default(),
         mtu: None,
     };
     rt.block_on(stack.create_network(&net)).expect("network");

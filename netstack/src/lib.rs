@@ -5,7 +5,9 @@
 //! `<netns dir>/<container id>`, rules in `table ip berth`. Every object carries the instance's
 //! label so [`Netstack::cleanup_orphans`] finds exactly its own after a crash.
 
+mod attach;
 pub mod dns;
+pub mod driver;
 pub mod error;
 pub mod ids;
 pub mod ipam;
@@ -16,8 +18,10 @@ pub mod ports;
 mod proxy;
 pub mod reaper;
 pub mod resolv;
+mod retire;
 mod stack;
 
+pub use driver::{Driver, DriverError, IpvlanFlag, IpvlanMode, MacvlanMode};
 pub use error::{NetError, Result};
 pub use ids::{BridgeName, ContainerId, InstanceTag, NetworkId, Owner, VethName};
 pub use ipam::{Ipam, IpamState, NetworkAllocation, Pool, PoolConfig, SubnetRequest};

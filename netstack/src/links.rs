@@ -7,10 +7,12 @@ use std::path::Path;
 use futures::TryStreamExt;
 use ipnet::{IpNet, Ipv4Net};
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::link::{IpVlanFlags, IpVlanMode, MacVlanMode};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkBridge, LinkIpVlan, LinkMacVlan, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use tokio::task::JoinHandle;
 
+use crate::driver::{Driver, IpvlanFlag, IpvlanMode, MacvlanMode};
 use crate::error::{NetError, Result};
 use crate::netns;
 
@@ -173,12 +175,17 @@ impl Netlink {
 
     /// Deletes interface `name`; a missing one is fine.
     pub async fn delete(&self, name: &str) -> Result<()> {
+        self.remove(name).await.map(|_| ())
+    }
+
+    /// Deletes interface `name`; false when there was none.
+    pub async fn remove(&self, name: &str) -> Result<bool> {
         let Some(index) = self.index_of(name).await? else {
-            return Ok(());
+            return Ok(false);
         };
         match self.handle.link().del(index).execute().await {
-            Ok(()) => Ok(()),
-            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(false),
             Err(e) => Err(NetError::netlink(format!("delete {name}"), e)),
         }
     }
@@ -208,6 +215,44 @@ impl Netlink {
         self.index_of(host)
             .await?
             .ok_or_else(|| NetError::Unsupported(format!("veth {host} vanished right after creation")))
+    }
+
+    /// Creates a macvlan/ipvlan interface on host interface `parent` directly inside the namespace at
+    /// `netns_path`, named `name` there (still down). A bridge driver makes nothing.
+    /// With no namespace, the interface is made here (a probe of the parent and the kernel's support).
+    pub async fn create_sublink(
+        &self,
+        driver: &Driver,
+        parent: u32,
+        name: &str,
+        netns_path: Option<&Path>,
+        mtu: u32,
+    ) -> Result<()> {
+        let ns = match netns_path {
+            Some(p) => Some(std::fs::File::open(p).map_err(|e| NetError::io("open netns", p, e))?),
+            None => None,
+        };
+        let mut msg = match driver {
+            Driver::Bridge => return Ok(()),
+            Driver::Macvlan { mode, .. } => LinkMacVlan::new(name, parent, macvlan_mode(*mode)).mtu(mtu).build(),
+            Driver::Ipvlan { mode, flag, .. } => LinkIpVlan::new(name, parent, ipvlan_mode(*mode))
+                .flag(ipvlan_flag(*flag))
+                .mtu(mtu)
+                .build(),
+        };
+        if let Some(ns) = &ns {
+            msg.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
+        }
+        match self.handle.link().add(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EOPNOTSUPP) => Err(NetError::Unsupported(format!(
+                "Driver: this kernel has no {driver} support (module {driver} missing)"
+            ))),
+            Err(e) => Err(NetError::netlink(
+                format!("create {driver} interface {name} on {parent}"),
+                e,
+            )),
+        }
     }
 
     /// Adds `addr/prefix` to interface `index`.
@@ -285,4 +330,29 @@ fn link_entry(msg: &LinkMessage) -> LinkEntry {
         }
     }
     entry
+}
+
+fn macvlan_mode(m: MacvlanMode) -> MacVlanMode {
+    match m {
+        MacvlanMode::Bridge => MacVlanMode::Bridge,
+        MacvlanMode::Private => MacVlanMode::Private,
+        MacvlanMode::Vepa => MacVlanMode::Vepa,
+        MacvlanMode::Passthru => MacVlanMode::Passthrough,
+    }
+}
+
+fn ipvlan_mode(m: IpvlanMode) -> IpVlanMode {
+    match m {
+        IpvlanMode::L2 => IpVlanMode::L2,
+        IpvlanMode::L3 => IpVlanMode::L3,
+        IpvlanMode::L3s => IpVlanMode::L3S,
+    }
+}
+
+fn ipvlan_flag(f: IpvlanFlag) -> IpVlanFlags {
+    match f {
+        IpvlanFlag::Bridge => IpVlanFlags::empty(),
+        IpvlanFlag::Private => IpVlanFlags::Private,
+        IpvlanFlag::Vepa => IpVlanFlags::Vepa,
+    }
 }

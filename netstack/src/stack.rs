@@ -1,14 +1,16 @@
 //! The netstack facade the engine calls: networks, sandboxes, attachments, ports, cleanup.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net};
 use tracing::{debug, info_span, Instrument};
 
 use crate::dns::{upstreams_from_resolv_conf, DnsServer};
+use crate::driver::Driver;
 use crate::error::{NetError, Result};
 use crate::ids::{BridgeName, ContainerId, InstanceTag, NetworkId, Owner, VethName};
 use crate::ipam::NetworkAllocation;
@@ -16,6 +18,7 @@ use crate::links::Netlink;
 use crate::netns::{self, NetnsDir};
 use crate::nft::{self, NetworkRules, Nft};
 use crate::ports::{PortRequest, PortTable, PublishedPort};
+use crate::retire::Retiring;
 
 /// How a netstack is set up.
 #[derive(Clone, Debug)]
@@ -62,6 +65,8 @@ pub struct NetworkSpec {
     pub gateway: Ipv4Addr,
     /// `internal: true`: no traffic leaves or enters the bridge.
     pub internal: bool,
+    /// Bridge, macvlan or ipvlan.
+    pub driver: Driver,
     /// MTU override.
     pub mtu: Option<u32>,
 }
@@ -74,6 +79,7 @@ impl NetworkSpec {
             subnet: alloc.subnet,
             gateway: alloc.gateway,
             internal,
+            driver: Driver::Bridge,
             mtu: None,
         }
     }
@@ -102,8 +108,8 @@ pub struct EndpointSpec {
 pub struct Attachment {
     /// Interface inside the container (`eth0`, `eth1`, ...).
     pub ifname: String,
-    /// Host side of the veth pair.
-    pub host_veth: VethName,
+    /// Host side of the veth pair (none on macvlan/ipvlan networks).
+    pub host_veth: Option<VethName>,
     /// Address.
     pub ip: Ipv4Addr,
     /// Prefix length of the subnet.
@@ -139,13 +145,14 @@ pub struct SubnetLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
 
 /// Container networking for one engine.
 pub struct Netstack {
-    cfg: Config,
-    host: Netlink,
-    nft: Nft,
-    dns: DnsServer,
-    netns: NetnsDir,
-    ports: PortTable,
-    base_ready: AtomicBool,
+    pub(crate) cfg: Config,
+    pub(crate) host: Arc<Netlink>,
+    pub(crate) nft: Nft,
+    pub(crate) dns: DnsServer,
+    pub(crate) netns: NetnsDir,
+    pub(crate) ports: PortTable,
+    pub(crate) base_ready: AtomicBool,
+    pub(crate) retiring: Retiring,
 }
 
 impl Netstack {
@@ -157,12 +164,13 @@ impl Netstack {
             .unwrap_or_else(|| upstreams_from_resolv_conf(Path::new("/etc/resolv.conf")));
         crate::reaper::register(&cfg.registry_dir, &cfg.instance, &cfg.netns_dir)?;
         Ok(Netstack {
-            host: Netlink::connect()?,
+            host: Arc::new(Netlink::connect()?),
             nft: Nft::new(&cfg.nft_table, cfg.instance.clone()),
             dns: DnsServer::new(upstreams, cfg.dns_port),
             netns: NetnsDir::new(&cfg.netns_dir)?,
             ports: PortTable::default(),
             base_ready: AtomicBool::new(false),
+            retiring: Retiring::default(),
             cfg,
         })
     }
@@ -211,6 +219,15 @@ impl Netstack {
     pub async fn create_network(&self, net: &NetworkSpec) -> Result<()> {
         let span = info_span!("create_network", id = %net.id.short(12), subnet = %net.subnet);
         async {
+            if let Some(parent) = net.driver.parent() {
+                // Nothing of berth's stays on the host: the containers' interfaces hang from the parent.
+                // A probe interface checks now that the kernel can make them.
+                let parent = self.parent_index(parent).await?;
+                let probe = format!("bp{}", net.id.short(12));
+                let mtu = net.mtu.unwrap_or(self.cfg.mtu);
+                self.host.create_sublink(&net.driver, parent, &probe, None, mtu).await?;
+                return self.host.delete(&probe).await;
+            }
             let bridge = net.bridge();
             let owner = Owner::Network(net.id.clone());
             let mtu = net.mtu.unwrap_or(self.cfg.mtu);
@@ -240,6 +257,15 @@ impl Netstack {
         .await
     }
 
+    /// Index of a macvlan/ipvlan network's parent interface on the host.
+    pub(crate) async fn parent_index(&self, parent: &str) -> Result<u32> {
+        self.host.index_of(parent).await?.ok_or_else(|| NetError::Invalid {
+            what: "Options.parent",
+            value: parent.into(),
+            reason: "no interface of that name on the host".into(),
+        })
+    }
+
     /// Removes a network's DNS names, rules and bridge. Missing pieces are fine.
     pub async fn remove_network(&self, id: &NetworkId) -> Result<()> {
         let span = info_span!("remove_network", id = %id.short(12));
@@ -258,9 +284,16 @@ impl Netstack {
         self.netns.path(id)
     }
 
+    /// True when the container's namespace exists and is not being taken down (it is running or starting).
+    pub fn has_sandbox(&self, id: &ContainerId) -> bool {
+        !self.retiring.contains(id) && netns::is_nsfs(&self.netns.path(id))
+    }
+
     /// Creates a container's network namespace with `lo` up and its resolver on 127.0.0.11;
     /// returns its path. Idempotent.
     pub async fn create_sandbox(&self, id: &ContainerId) -> Result<PathBuf> {
+        // A restart right after an exit: the old namespace must be gone before a new one is bound.
+        self.retiring.settle(id).await;
         let path = self.netns.create(id)?;
         let nl = Netlink::connect_in(&path)?;
         let lo = nl
@@ -283,71 +316,6 @@ impl Netstack {
             )));
         }
         self.dns.serve(id, &path)
-    }
-
-    /// Connects a container's namespace to a network: veth pair, `ethN` inside, address, default
-    /// route if asked, DNS names. Works on running containers too.
-    pub async fn attach(&self, id: &ContainerId, net: &NetworkSpec, ep: &EndpointSpec) -> Result<Attachment> {
-        let span = info_span!("attach", container = %id.short(12), network = %net.id.short(12), ip = %ep.ip);
-        async {
-            let path = self.netns.path(id);
-            if !netns::is_nsfs(&path) {
-                return Err(NetError::Unsupported(format!(
-                    "container {} has no network namespace; create_sandbox first",
-                    id.short(12)
-                )));
-            }
-            let bridge = self.host.index_of(net.bridge().as_str()).await?.ok_or_else(|| {
-                NetError::NoSuchNetwork(format!("{} (bridge {} missing)", net.id.short(12), net.bridge()))
-            })?;
-            let inside = Netlink::connect_in(&path)?;
-            let ifname = next_ifname(&inside).await?;
-            let veth = VethName::of(id, &net.id);
-            let mtu = net.mtu.unwrap_or(self.cfg.mtu);
-            // A leftover from a crashed attach would make the create fail.
-            self.host.delete(veth.as_str()).await?;
-            let host_index = self
-                .host
-                .create_veth(veth.as_str(), &ifname, &path, bridge, mtu)
-                .await?;
-            let label = Owner::Endpoint(id.clone(), net.id.clone()).label(&self.cfg.instance);
-            self.host.set_alias(host_index, &label).await?;
-            let index = inside.index_of(&ifname).await?.ok_or_else(|| {
-                NetError::Unsupported(format!("{ifname} did not appear in the container's namespace"))
-            })?;
-            if let Some(mac) = ep.mac {
-                // Set while the interface is still down (a veth takes a new address then without a reset).
-                inside.set_mac(index, mac).await?;
-            }
-            inside.add_address(index, ep.ip, net.subnet.prefix_len()).await?;
-            inside.up(index, None).await?;
-            // Like Docker: an internal network gives no way out, not even a route.
-            if ep.default_route && !net.internal {
-                inside.add_default_route(index, net.gateway).await?;
-            }
-            self.dns.records().set(&net.id, id, &ep.names, &[IpAddr::V4(ep.ip)]);
-            debug!(%ifname, veth = %veth, "attached");
-            Ok(Attachment {
-                ifname,
-                host_veth: veth,
-                ip: ep.ip,
-                prefix: net.subnet.prefix_len(),
-                gateway: net.gateway,
-            })
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// Disconnects a container from a network (its veth pair and DNS names). Idempotent.
-    pub async fn detach(&self, id: &ContainerId, network: &NetworkId) -> Result<()> {
-        let span = info_span!("detach", container = %id.short(12), network = %network.short(12));
-        async {
-            self.dns.records().remove(network, id);
-            self.host.delete(VethName::of(id, network).as_str()).await
-        }
-        .instrument(span)
-        .await
     }
 
     /// Publishes ports of a container at `container_ip` (all or none); DNAT plus proxy.
@@ -383,26 +351,40 @@ impl Netstack {
         self.nft.delete_where(|o| *o == owner).map(|_| ())
     }
 
-    /// Removes everything of a container: ports, DNS names, veths, namespace file. Idempotent.
+    /// Takes a container's sandbox down: its ports, resolver and DNS names at once, its veths and
+    /// namespace file on a background task (see `retire`). Idempotent.
+    pub fn retire_sandbox(&self, id: &ContainerId) -> Result<()> {
+        let _span = info_span!("retire_sandbox", container = %id.short(12)).entered();
+        self.forget_sandbox(id)?;
+        self.retiring
+            .begin(id, self.host.clone(), self.cfg.instance.clone(), self.netns.clone());
+        Ok(())
+    }
+
+    /// Removes everything of a container: ports, DNS names, veths, namespace file; returns once they are
+    /// gone. Idempotent.
     pub async fn remove_sandbox(&self, id: &ContainerId) -> Result<()> {
         let span = info_span!("remove_sandbox", container = %id.short(12));
         async {
-            self.unpublish(id)?;
-            self.dns.stop(id);
-            self.dns.records().remove_container(id);
-            for link in self.host.links().await? {
-                let owner = link
-                    .alias
-                    .as_deref()
-                    .and_then(|a| Owner::parse_label(&self.cfg.instance, a));
-                if matches!(owner, Some(Owner::Endpoint(c, _)) if &c == id) {
-                    self.host.delete(&link.name).await?;
-                }
-            }
-            self.netns.remove(id)
+            self.forget_sandbox(id)?;
+            self.retiring.settle(id).await;
+            crate::retire::dismantle(&self.host, &self.cfg.instance, &self.netns, id).await
         }
         .instrument(span)
         .await
+    }
+
+    /// Waits for the sandboxes being taken down in the background (for tests and purge).
+    pub async fn settle(&self) {
+        self.retiring.settle_all().await;
+    }
+
+    /// What users see of a sandbox: published ports, the resolver, DNS names.
+    fn forget_sandbox(&self, id: &ContainerId) -> Result<()> {
+        self.unpublish(id)?;
+        self.dns.stop(id);
+        self.dns.records().remove_container(id);
+        Ok(())
     }
 
     /// Removes the bridges, veths and rules of other instances whose state root is gone
@@ -425,6 +407,7 @@ impl Netstack {
     pub async fn destroy(&self) -> Result<usize> {
         let span = info_span!("destroy", instance = %self.cfg.instance.as_str());
         async {
+            self.retiring.settle_all().await;
             let mut removed = 0;
             for c in self.netns.list()? {
                 self.dns.stop(&c);
@@ -457,6 +440,7 @@ impl Netstack {
             containers = keep.containers.len()
         );
         async {
+            self.retiring.settle_all().await;
             let mut report = CleanupReport::default();
             for link in self.host.links().await? {
                 let Some(owner) = link
@@ -505,12 +489,4 @@ impl Netstack {
         .instrument(span)
         .await
     }
-}
-
-async fn next_ifname(inside: &Netlink) -> Result<String> {
-    let names: HashSet<String> = inside.links().await?.into_iter().map(|l| l.name).collect();
-    (0..)
-        .map(|i| format!("eth{i}"))
-        .find(|n| !names.contains(n))
-        .ok_or_else(|| NetError::Unsupported("no free ethN name".into()))
 }

@@ -174,7 +174,7 @@ impl Containers {
     pub(super) async fn teardown_network(&self, id: &str) {
         match self.networks().await {
             Ok(nets) => {
-                if let Err(e) = nets.teardown_container(id).await {
+                if let Err(e) = nets.teardown_container(id) {
                     tracing::warn!(container = id, "tearing down the network: {e}");
                 }
             }

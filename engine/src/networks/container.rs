@@ -317,20 +317,22 @@ impl Networks {
         }
     }
 
-    /// After a container stopped: its namespace, resolver, veths, ports and DNS names go; endpoints
-    /// and leases stay.
+    /// After a container stopped: its resolver, ports and DNS names go at once, its namespace and veths
+    /// on a background task (a restart or removal waits for it); endpoints and leases stay.
     #[tracing::instrument(skip(self))]
-    pub async fn teardown_container(&self, id: &str) -> Result<()> {
+    pub fn teardown_container(&self, id: &str) -> Result<()> {
         let Ok(cid) = id.parse::<ContainerId>() else {
             return Ok(());
         };
-        self.stack.remove_sandbox(&cid).await.map_err(engine_error)
+        self.stack.retire_sandbox(&cid).map_err(engine_error)
     }
 
-    /// When a container is removed: teardown plus its endpoints and leases.
+    /// When a container is removed: its sandbox gone for good (waited for), then its endpoints and leases.
     #[tracing::instrument(skip(self))]
     pub async fn forget_container(&self, id: &str) -> Result<()> {
-        self.teardown_container(id).await?;
+        if let Ok(cid) = id.parse::<ContainerId>() {
+            self.stack.remove_sandbox(&cid).await.map_err(engine_error)?;
+        }
         let _g = self.changes.lock().await;
         for ep in self.endpoints_of_container(id)? {
             self.drop_endpoint(&ep).await?;

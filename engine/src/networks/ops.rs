@@ -4,7 +4,7 @@ use super::service::{engine_error, Networks, DEFAULT_BRIDGE};
 use super::state::{Change, EndpointRecord, NetDb, NetworkRecord};
 use crate::error::{EngineError, Result};
 use bollard::models::{EndpointSettings, NetworkCreateRequest};
-use netstack::{ContainerId, NetworkId, SubnetRequest};
+use netstack::{ContainerId, Driver, NetworkId, SubnetRequest};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -67,6 +67,18 @@ fn subnet_request(req: &NetworkCreateRequest) -> Result<SubnetRequest> {
     })
 }
 
+/// The driver a create request names, with its options read (bridge, macvlan, ipvlan).
+fn driver_of(req: &NetworkCreateRequest) -> Result<Driver> {
+    let options: BTreeMap<String, String> = req.options.clone().unwrap_or_default().into_iter().collect();
+    Driver::from_options(req.driver.as_deref().unwrap_or(""), &options).map_err(|e| {
+        if e.key == "Driver" {
+            EngineError::NotFound(e.to_string())
+        } else {
+            EngineError::BadRequest(e.to_string())
+        }
+    })
+}
+
 fn check_create(req: &NetworkCreateRequest) -> Result<()> {
     let name = req.name.as_str();
     let valid = !name.is_empty()
@@ -81,7 +93,6 @@ fn check_create(req: &NetworkCreateRequest) -> Result<()> {
         )));
     }
     match req.driver.as_deref().unwrap_or("") {
-        "" | "bridge" => {}
         // As dockerd (which answers 403; berth has no such class): host and none exist once, predefined.
         d @ ("host" | "null") => {
             return Err(EngineError::BadRequest(format!(
@@ -95,10 +106,8 @@ fn check_create(req: &NetworkCreateRequest) -> Result<()> {
                     .into(),
             ))
         }
-        d => {
-            return Err(EngineError::NotFound(format!(
-                "Driver: plugin {d:?} not found: berth has the bridge driver only"
-            )))
+        _ => {
+            driver_of(req)?;
         }
     }
     if req.enable_ipv6 == Some(true) {
@@ -142,7 +151,7 @@ impl Networks {
         let rec = NetworkRecord {
             id: id.clone(),
             name: req.name.clone(),
-            driver: "bridge".into(),
+            driver: driver_of(&req)?.to_string(),
             created: chrono::Utc::now().to_rfc3339(),
             internal: req.internal.unwrap_or(false),
             attachable: req.attachable.unwrap_or(false),
@@ -356,6 +365,8 @@ mod tests {
             "{overlay}"
         );
         assert!(matches!(with_driver("weave"), Err(EngineError::NotFound(_))));
+        let macvlan = with_driver("macvlan").unwrap_err().to_string();
+        assert!(macvlan.contains("Options.parent"), "{macvlan}");
     }
 }
 

@@ -7,6 +7,7 @@ use crate::state::{ContainerRecord, RunState, StateDb};
 use bollard::models::{EndpointSettings, IpamConfig, PortBinding};
 use bollard::models::{Ipam, NetworkCreateRequest};
 use hickory_proto_free::query_a;
+use netstack::ContainerId;
 use std::sync::Arc;
 
 /// A tiny DNS A query with hand-made bytes (the engine does not depend on hickory).
@@ -211,7 +212,15 @@ fn containers_get_networks_names_ports_and_lose_them() {
             );
 
             assert!(matches!(nets.remove("app").await, Err(EngineError::Conflict(_))));
-            nets.teardown_container(&c1).await.unwrap();
+            let c1_id: ContainerId = c1.parse().unwrap();
+            nets.teardown_container(&c1).unwrap();
+            // Off the exit path: no longer a sandbox at once, its kernel objects gone once settled.
+            assert!(!nets.has_sandbox(&c1), "a retiring sandbox is not live");
+            assert!(
+                nets.stack.dns().serving().iter().all(|c| c != &c1_id),
+                "resolver stopped at once"
+            );
+            nets.stack.settle().await;
             assert!(!p1.exists(), "namespace file removed on stop");
             assert_eq!(
                 nets.endpoints_of_container(&c1).unwrap().len(),

@@ -5,8 +5,8 @@ use super::state::{Change, EndpointRecord, NetDb, NetworkRecord};
 use crate::error::{EngineError, Result};
 use crate::state::StateDb;
 use netstack::{
-    Config, ContainerId, EndpointSpec, InstanceTag, Ipam, Keep, NetError, Netstack, NetworkId, NetworkSpec, PoolConfig,
-    SubnetRequest,
+    Config, ContainerId, Driver, EndpointSpec, InstanceTag, Ipam, Keep, NetError, Netstack, NetworkId, NetworkSpec,
+    PoolConfig, SubnetRequest,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -144,6 +144,8 @@ impl Networks {
         let id: NetworkId = rec.id.parse().map_err(engine_error)?;
         let mut spec = NetworkSpec::from_allocation(&id, &rec.alloc, rec.internal);
         spec.mtu = rec.mtu;
+        spec.driver = Driver::from_options(&rec.driver, &rec.options)
+            .map_err(|e| EngineError::Internal(format!("network {}: {e}", rec.name)))?;
         Ok(spec)
     }
 
@@ -248,7 +250,7 @@ impl Networks {
     pub fn has_sandbox(&self, container: &str) -> bool {
         container
             .parse::<ContainerId>()
-            .is_ok_and(|c| netstack::netns::is_nsfs(&self.stack.sandbox_path(&c)))
+            .is_ok_and(|c| self.stack.has_sandbox(&c))
     }
 
     /// Attaches a stored endpoint to the container's live namespace.

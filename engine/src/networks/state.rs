@@ -24,7 +24,7 @@ pub struct NetworkRecord {
     pub id: String,
     /// Unique name.
     pub name: String,
-    /// Always `bridge`.
+    /// `bridge`, `macvlan` or `ipvlan` (its options are in `options`).
     pub driver: String,
     /// RFC 3339 creation time.
     pub created: String,

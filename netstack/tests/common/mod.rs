@@ -148,6 +148,7 @@ pub fn spec(id: &NetworkId, subnet: Ipv4Net, internal: bool) -> NetworkSpec {
         subnet,
         gateway: host(subnet, 1),
         internal,
+        driver: Default::default(),
         mtu: None,
     }
 }

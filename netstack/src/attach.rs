@@ -1,0 +1,131 @@
+//! Connecting a container's namespace to a network and disconnecting it: a veth pair on the network's
+//! bridge, or a macvlan/ipvlan interface on its parent; then address, route and DNS names.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use tracing::{debug, info_span, Instrument};
+
+use crate::driver::Driver;
+use crate::error::{NetError, Result};
+use crate::ids::{ContainerId, NetworkId, Owner, VethName};
+use crate::links::Netlink;
+use crate::netns;
+use crate::stack::{Attachment, EndpointSpec, Netstack, NetworkSpec};
+
+impl Netstack {
+    /// Connects a container's namespace to a network: its interface (`ethN` inside), address, default
+    /// route if asked, DNS names. Works on running containers too.
+    pub async fn attach(&self, id: &ContainerId, net: &NetworkSpec, ep: &EndpointSpec) -> Result<Attachment> {
+        let span = info_span!("attach", container = %id.short(12), network = %net.id.short(12), ip = %ep.ip);
+        async {
+            let path = self.netns.path(id);
+            if !netns::is_nsfs(&path) {
+                return Err(NetError::Unsupported(format!(
+                    "container {} has no network namespace; create_sandbox first",
+                    id.short(12)
+                )));
+            }
+            let inside = Netlink::connect_in(&path)?;
+            let ifname = next_ifname(&inside).await?;
+            let label = Owner::Endpoint(id.clone(), net.id.clone()).label(&self.cfg.instance);
+            let mtu = net.mtu.unwrap_or(self.cfg.mtu);
+            let host_veth = match net.driver.parent() {
+                None => Some(self.make_veth(id, net, &ifname, &label, mtu).await?),
+                Some(parent) => {
+                    let parent = self.parent_index(parent).await?;
+                    self.host
+                        .create_sublink(&net.driver, parent, &ifname, Some(&path), mtu)
+                        .await?;
+                    None
+                }
+            };
+            let index = inside.index_of(&ifname).await?.ok_or_else(|| {
+                NetError::Unsupported(format!("{ifname} did not appear in the container's namespace"))
+            })?;
+            if host_veth.is_none() {
+                // The label lives on the interface inside: `detach` finds it there.
+                inside.set_alias(index, &label).await?;
+            }
+            if let Some(mac) = ep.mac.filter(|_| !matches!(net.driver, Driver::Ipvlan { .. })) {
+                // Set while the interface is still down (a veth takes a new address then without a reset).
+                inside.set_mac(index, mac).await?;
+            }
+            inside.add_address(index, ep.ip, net.subnet.prefix_len()).await?;
+            inside.up(index, None).await?;
+            // Like Docker: an internal network gives no way out, not even a route.
+            if ep.default_route && !net.internal {
+                inside.add_default_route(index, net.gateway).await?;
+            }
+            self.dns.records().set(&net.id, id, &ep.names, &[IpAddr::V4(ep.ip)]);
+            debug!(%ifname, "attached");
+            Ok(Attachment {
+                ifname,
+                host_veth,
+                ip: ep.ip,
+                prefix: net.subnet.prefix_len(),
+                gateway: net.gateway,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A veth pair whose host end is on the network's bridge and whose peer is `ifname` inside.
+    async fn make_veth(
+        &self,
+        id: &ContainerId,
+        net: &NetworkSpec,
+        ifname: &str,
+        label: &str,
+        mtu: u32,
+    ) -> Result<VethName> {
+        let bridge = self.host.index_of(net.bridge().as_str()).await?.ok_or_else(|| {
+            NetError::NoSuchNetwork(format!("{} (bridge {} missing)", net.id.short(12), net.bridge()))
+        })?;
+        let veth = VethName::of(id, &net.id);
+        // A leftover from a crashed attach would make the create fail.
+        self.host.delete(veth.as_str()).await?;
+        let path = self.netns.path(id);
+        let host_index = self.host.create_veth(veth.as_str(), ifname, &path, bridge, mtu).await?;
+        self.host.set_alias(host_index, label).await?;
+        Ok(veth)
+    }
+
+    /// Disconnects a container from a network (its veth pair or its macvlan/ipvlan interface, and its
+    /// DNS names). Idempotent.
+    pub async fn detach(&self, id: &ContainerId, network: &NetworkId) -> Result<()> {
+        let span = info_span!("detach", container = %id.short(12), network = %network.short(12));
+        async {
+            self.dns.records().remove(network, id);
+            let path = self.netns.path(id);
+            if self.host.remove(VethName::of(id, network).as_str()).await? || !netns::is_nsfs(&path) {
+                return Ok(());
+            }
+            // A macvlan/ipvlan interface has no host end: find it inside by its label.
+            let inside = Netlink::connect_in(&path)?;
+            let owner = Owner::Endpoint(id.clone(), network.clone());
+            for link in inside.links().await? {
+                let ours = link
+                    .alias
+                    .as_deref()
+                    .and_then(|a| Owner::parse_label(&self.cfg.instance, a))
+                    .is_some_and(|o| o == owner);
+                if ours {
+                    inside.delete(&link.name).await?;
+                }
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+async fn next_ifname(inside: &Netlink) -> Result<String> {
+    let names: HashSet<String> = inside.links().await?.into_iter().map(|l| l.name).collect();
+    (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !names.contains(n))
+        .ok_or_else(|| NetError::Unsupported("no free ethN name".into()))
+}
