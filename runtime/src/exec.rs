@@ -147,6 +147,14 @@ pub async fn read_pid_report(fd: OwnedFd) -> Option<i64> {
     text.trim().parse().ok().filter(|p: &i64| *p > 0)
 }
 
+/// The process an exec with `p`'s settings would run in the container of `bundle` (its config.json's, with the
+/// exec's args, env, cwd and user).
+pub(crate) fn process_for(bundle: &Path, p: &ProcessSpec) -> Result<Process> {
+    let base = Spec::load(bundle.join("config.json"))
+        .map_err(|e| RuntimeError::io("reading the container's config.json", std::io::Error::other(e)))?;
+    exec_process(&base, bundle, p, None)
+}
+
 fn exec_process(base: &Spec, bundle: &Path, p: &ProcessSpec, console: Option<(u16, u16)>) -> Result<Process> {
     let mut proc = base
         .process()

@@ -45,7 +45,7 @@ impl Executor for DockerExecutor {
 /// Gives the workload the signal state a fresh process has. Blocked masks and ignored dispositions survive
 /// execve, and the monitor blocks SIGCHLD/SIGPIPE/SIGHUP while Rust's runtime ignores SIGPIPE: left as they are,
 /// `yes | head` in the container would see EPIPE instead of dying, and a shell would never see SIGCHLD.
-fn reset_signals() {
+pub(crate) fn reset_signals() {
     // SAFETY: runs in the container's init right before execve; nothing in this process relies on handlers any more.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
@@ -88,7 +88,8 @@ fn apply_console_size(spec: &Spec) {
     unsafe { libc::ioctl(0, libc::TIOCSWINSZ, &ws) };
 }
 
-fn check(arg0: &str, path_var: &str) -> Result<(), (i32, String)> {
+/// Docker's exit code and message when `arg0` cannot be executed (looked up in `path_var`).
+pub(crate) fn check(arg0: &str, path_var: &str) -> Result<(), (i32, String)> {
     let found: PathBuf = if arg0.contains('/') {
         let p = PathBuf::from(arg0);
         if let Err(e) = std::fs::metadata(&p) {

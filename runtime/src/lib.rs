@@ -20,6 +20,7 @@ pub mod logdriver;
 pub mod logfile;
 pub mod logrotate;
 pub mod monitor;
+pub mod probe;
 pub mod resources;
 pub mod rootfs;
 pub mod seccomp;

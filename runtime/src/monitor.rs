@@ -126,6 +126,10 @@ fn run(bundle: &Path) -> i32 {
                 monitor_pid: std::process::id() as i32,
             });
             detach_stdio();
+            // Hand back what start-up allocated (spec parsing, libcontainer): the monitor idles for the
+            // container's whole life, so the heap it keeps is paid once per container.
+            // SAFETY: malloc_trim only returns free heap memory to the kernel.
+            unsafe { libc::malloc_trim(0) };
             let code = m.supervise();
             m.finish(code);
             0
@@ -164,6 +168,8 @@ struct Monitor {
     sigfd: SignalFd,
     /// Held for the container's life so its stdin stays open between attaches (see [`open_stdin`]).
     _stdin_keeper: Option<File>,
+    /// `<bundle>/probe.sock`: each connection gets a probe server (see [`super::probe`]).
+    probe: Option<std::os::unix::net::UnixListener>,
 }
 
 type StartError = (String, i32);
@@ -207,6 +213,11 @@ impl Monitor {
             .pid()
             .ok_or_else(|| ("container has no pid after start".to_owned(), 125))?;
         let _ = std::fs::write(bundle.join(CONTAINER_PID_FILE), pid.as_raw().to_string());
+        // Without it probes run as execs: no reason to fail the start.
+        let probe = super::tty::bind_in(bundle, super::probe::PROBE_SOCKET).ok();
+        if let Some(l) = &probe {
+            let _ = l.set_nonblocking(true);
+        }
         Ok(Self {
             bundle: bundle.to_owned(),
             cfg: cfg.clone(),
@@ -215,6 +226,7 @@ impl Monitor {
             output,
             sigfd,
             _stdin_keeper: stdin_keeper,
+            probe,
         })
     }
 
@@ -296,6 +308,10 @@ impl Monitor {
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
                 fds.len() - 1
             });
+            let idx_probe = self.probe.as_ref().filter(|_| exit_code.is_none()).map(|l| {
+                fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+                fds.len() - 1
+            });
             let timeout = if exit_code.is_some() {
                 PollTimeout::from(50u16)
             } else {
@@ -311,7 +327,11 @@ impl Monitor {
             let ready = |i: Option<usize>| i.and_then(|i| fds[i].revents()).is_some_and(|r| !r.is_empty());
             let (r_sig, r0, r1, r_in, r_ctl) =
                 (ready(Some(0)), ready(idx0), ready(idx1), ready(idx_in), ready(idx_ctl));
+            let r_probe = ready(idx_probe);
             drop(fds);
+            if r_probe {
+                self.start_probe_server();
+            }
             if r_sig {
                 let _ = self.sigfd.read_signal();
                 if let Some(code) = self.reap() {
@@ -371,6 +391,38 @@ impl Monitor {
         code
     }
 
+    /// Starts `berth __probe` on an accepted connection (its stdin and stdout); the helper exits once the
+    /// server runs in the container, and both are reaped by [`Monitor::reap`] (the server as an orphan of
+    /// this subreaper).
+    fn start_probe_server(&self) {
+        let Some(l) = &self.probe else { return };
+        let Ok((conn, _)) = l.accept() else { return };
+        let _ = conn.set_nonblocking(false);
+        let Ok(conn2) = conn.try_clone() else { return };
+        let mut cmd = std::process::Command::new("/proc/self/exe");
+        cmd.arg("__probe")
+            .arg(&self.bundle)
+            .arg(self.bundle.join(super::probe::PROBE_CONFIG))
+            .env("BERTH_LOG", "off")
+            .stdin(std::process::Stdio::from(OwnedFd::from(conn)))
+            .stdout(std::process::Stdio::from(OwnedFd::from(conn2)))
+            .stderr(std::process::Stdio::null());
+        // SAFETY: only async-signal-safe calls between fork and exec: the helper gets a fresh signal mask and
+        // none of the monitor's descriptors beyond its stdio.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                let empty = SigSet::empty();
+                let _ = empty.thread_set_mask();
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                Ok(())
+            });
+        }
+        if let Err(e) = cmd.spawn() {
+            eprintln!("monitor: starting the probe server: {e}");
+        }
+    }
+
     fn forward_stdin(&mut self, buf: &mut [u8]) {
         let Output::Tty { master, stdin, .. } = &mut self.output else {
             return;
@@ -389,6 +441,8 @@ impl Monitor {
         let oom_killed = cgroups::oom_kills(&cgroups::rel_of(&self.bundle, &self.cfg.id)) > 0;
         let _ = std::fs::remove_file(self.bundle.join(CONTAINER_PID_FILE));
         let _ = std::fs::remove_file(self.bundle.join(CONTROL_SOCKET));
+        let _ = std::fs::remove_file(self.bundle.join(super::probe::PROBE_SOCKET));
+        let _ = std::fs::remove_file(self.bundle.join(super::probe::PROBE_CONFIG));
         if let Err(e) = self.container.delete(true) {
             eprintln!("monitor: deleting libcontainer state: {e}");
         }

@@ -55,6 +55,8 @@ async fn top(
         rec.host_config.cgroup_parent.as_deref(),
     ))
     .into_iter()
+    // The probe server is berth's, not the user's: dockerd's top never shows its exec'd probes' runner either.
+    .filter(|p| !runtime::probe::is_probe_server(*p))
     .collect();
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();

@@ -117,12 +117,13 @@ fn watch(engine: &Arc<Engine>, store: &Arc<Store>, id: &str, resume: bool) {
 /// one interval plus its own run time); `start_interval` while starting inside the start period.
 async fn probe_loop(engine: Arc<Engine>, store: Arc<Store>, id: String, spec: HealthSpec, started: Instant) {
     let mut last = Instant::now();
+    let mut prober = probe::Prober::default();
     let first_wait = if started.elapsed() < spec.start_period {
         spec.start_interval
     } else {
         spec.interval
     };
-    if early_probes(&engine, &store, &id, &spec, last + first_wait)
+    if early_probes(&engine, &store, &id, &spec, last + first_wait, &mut prober)
         .await
         .is_none()
     {
@@ -139,7 +140,7 @@ async fn probe_loop(engine: Arc<Engine>, store: Arc<Store>, id: String, spec: He
         tokio::time::sleep_until(last + wait).await;
         last = Instant::now();
         let span = tracing::debug_span!("health_probe", container = %id);
-        let result = probe::run(&engine, &id, &spec).instrument_span(span).await;
+        let result = probe::run(&engine, &id, &spec, &mut prober).instrument_span(span).await;
         let Some(result) = result else { return };
         let in_start = started.elapsed() < spec.start_period;
         record(&engine, &id, &spec, result, in_start);
@@ -161,6 +162,7 @@ async fn early_probes(
     id: &str,
     spec: &HealthSpec,
     first_regular: Instant,
+    prober: &mut probe::Prober,
 ) -> Option<()> {
     let mut gap = EARLY_FIRST_GAP;
     let mut at = Instant::now() + gap;
@@ -170,7 +172,7 @@ async fn early_probes(
         }
         tokio::time::sleep_until(at).await;
         let span = tracing::debug_span!("health_probe_early", container = %id);
-        let result = probe::run(engine, id, spec).instrument_span(span).await?;
+        let result = probe::run(engine, id, spec, prober).instrument_span(span).await?;
         if result.exit_code == Some(0) {
             record(engine, id, spec, result, true);
             store.mark(id);

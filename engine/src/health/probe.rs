@@ -116,17 +116,62 @@ fn stamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
+/// How a probe loop runs its probes: through the container's probe server (kept across probes, see
+/// `runtime::probe`), or as execs when the server cannot be had (a monitor of an older berth) or failed.
+#[derive(Default)]
+pub(super) struct Prober {
+    session: Option<runtime::probe::ProbeSession>,
+    use_exec: bool,
+}
+
+impl Prober {
+    /// One probe's exit code (None: timed out) and output, through the server when possible.
+    async fn run(&mut self, engine: &Engine, id: &str, spec: &HealthSpec) -> Result<crate::exec::Captured> {
+        let rt = engine.containers.runtime();
+        let process = ProcessSpec {
+            args: spec.command.argv(),
+            ..Default::default()
+        };
+        if self.session.is_none() && !self.use_exec {
+            match rt.probe_session(id, &process).await {
+                Ok(s) => self.session = Some(s),
+                Err(e) => {
+                    tracing::debug!(container = id, "probes run as execs: {e}");
+                    self.use_exec = true;
+                }
+            }
+        }
+        if let Some(session) = self.session.as_mut() {
+            match session.run(&process.args, spec.timeout, OUTPUT_LIMIT).await {
+                Ok(r) => {
+                    return Ok(crate::exec::Captured {
+                        exit_code: r.exit_code,
+                        output: r.output,
+                    })
+                }
+                Err(e) => {
+                    tracing::debug!(container = id, "probe server failed, probes run as execs: {e}");
+                    self.session = None;
+                    self.use_exec = true;
+                }
+            }
+        }
+        crate::exec::run_captured(rt, id, &process, spec.timeout, OUTPUT_LIMIT).await
+    }
+}
+
 /// Runs one probe; None when the container is gone or not running (the loop ends).
-pub(super) async fn run(engine: &Engine, id: &str, spec: &HealthSpec) -> Option<HealthcheckResult> {
+pub(super) async fn run(
+    engine: &Engine,
+    id: &str,
+    spec: &HealthSpec,
+    prober: &mut Prober,
+) -> Option<HealthcheckResult> {
     if !engine.containers.runtime().is_running(id) {
         return None;
     }
-    let process = ProcessSpec {
-        args: spec.command.argv(),
-        ..Default::default()
-    };
     let start = stamp();
-    let res = crate::exec::run_captured(engine.containers.runtime(), id, &process, spec.timeout, OUTPUT_LIMIT).await;
+    let res = prober.run(engine, id, spec).await;
     let end = stamp();
     let (exit_code, output) = match res {
         Ok(c) => match c.exit_code {

@@ -1,0 +1,353 @@
+//! Health probes from a process kept inside the container, so a probe costs about what its own command costs.
+//!
+//! A new exec per probe (`berth __exec`: a helper process, libcontainer's tenant set-up, seccomp compiled
+//! again) costs ~10 ms of CPU; 100 containers probing every second kept two cores half busy. Instead the engine
+//! connects once to the monitor's `<bundle>/probe.sock`; the monitor starts `berth __probe <bundle> probe.json`
+//! with the connection as its stdin/stdout, and that helper sets up one tenant process with libcontainer
+//! exactly as an exec (namespaces, cgroup, user, capabilities, seccomp, environment, cwd) whose workload is
+//! [`ProbeServerExecutor`]: instead of exec'ing, it serves probe requests (one JSON line each), forking and
+//! exec'ing each probe's command. The helper exits once the server runs; the monitor (child subreaper) reaps
+//! the server, which ends when the engine closes the connection or the container's PID 1 exits.
+
+use super::exec::ExecConfig;
+use super::{executor, ProcessSpec, Result, Runtime, RuntimeError};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+use serde::{Deserialize, Serialize};
+use std::ffi::CString;
+use std::io::{BufRead, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The monitor's listening socket inside the bundle.
+pub const PROBE_SOCKET: &str = "probe.sock";
+/// The probe server's process (an exec config) inside the bundle, written by the engine before it connects.
+pub const PROBE_CONFIG: &str = "probe.json";
+
+/// One probe to run (one JSON line from the engine).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProbeRequest {
+    /// argv of the probe's command.
+    pub args: Vec<String>,
+    /// Killed after this long.
+    pub timeout_ms: u64,
+    /// Output bytes kept.
+    pub limit: usize,
+}
+
+/// A probe's outcome (one JSON line back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReply {
+    /// Exit code (128 + signal when killed by one); None when the timeout killed it.
+    pub exit_code: Option<i64>,
+    /// Combined stdout and stderr, at most the request's limit.
+    pub output: String,
+}
+
+/// The engine's end of a container's probe server.
+pub struct ProbeSession {
+    write: tokio::net::unix::OwnedWriteHalf,
+    read: tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
+}
+
+impl Runtime {
+    /// Connects to the probe server of a running container, started as `process` (user, env, cwd: those of an
+    /// exec with the same settings). Fails when the container is not running or its monitor has no probe
+    /// socket (a monitor of an older berth); the caller then runs probes as execs.
+    pub async fn probe_session(&self, id: &str, process: &ProcessSpec) -> Result<ProbeSession> {
+        if !self.is_running(id) {
+            return Err(RuntimeError::NotRunning(id.to_owned()));
+        }
+        let bundle = self.bundle_dir(id);
+        let cfg = ExecConfig {
+            id: id.to_owned(),
+            lc_root: self.lc_root(),
+            process: super::exec::process_for(&bundle, process)?,
+        };
+        let data = serde_json::to_vec(&cfg)
+            .map_err(|e| RuntimeError::io("encoding probe config", std::io::Error::other(e)))?;
+        let path = bundle.join(PROBE_CONFIG);
+        std::fs::write(&path, data).map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))?;
+        // Through the directory's descriptor: a deep state root makes the socket's path longer than sun_path.
+        let dir =
+            std::fs::File::open(&bundle).map_err(|e| RuntimeError::io(format!("opening {}", bundle.display()), e))?;
+        let short = format!("/proc/self/fd/{}/{PROBE_SOCKET}", dir.as_raw_fd());
+        let stream = tokio::net::UnixStream::connect(short)
+            .await
+            .map_err(|e| RuntimeError::io("connecting to the monitor's probe socket", e))?;
+        drop(dir);
+        let (read, write) = stream.into_split();
+        Ok(ProbeSession {
+            write,
+            read: tokio::io::BufReader::new(read),
+        })
+    }
+}
+
+impl ProbeSession {
+    /// Runs one probe; an error means the server is gone (the container stopped, or it could not start).
+    pub async fn run(&mut self, args: &[String], timeout: Duration, limit: usize) -> std::io::Result<ProbeReply> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let req = ProbeRequest {
+            args: args.to_vec(),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            limit,
+        };
+        let mut line = serde_json::to_vec(&req).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.write.write_all(&line).await?;
+        let mut answer = String::new();
+        // The server kills the probe at its timeout; the grace covers a server that stopped answering.
+        let read = self.read.read_line(&mut answer);
+        match tokio::time::timeout(timeout + Duration::from_secs(5), read).await {
+            Ok(Ok(0)) => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "probe server closed",
+            )),
+            Ok(Ok(_)) => serde_json::from_str(&answer).map_err(std::io::Error::other),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "probe server did not answer",
+            )),
+        }
+    }
+}
+
+/// Whether host pid `pid` is a probe server (its command line is the helper's: `... __probe <bundle> ...`).
+pub fn is_probe_server(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|b| *b == 0).nth(1) == Some(b"__probe".as_slice()))
+}
+
+/// Entry point of `berth __probe <bundle> <probe.json>` (started by the monitor, stdin/stdout the engine's
+/// connection): starts the probe server in the container and exits 0, or prints why not and exits 125.
+pub fn helper_main(bundle: &Path, config: &Path) -> i32 {
+    let cfg: ExecConfig = match std::fs::read(config)
+        .map_err(|e| e.to_string())
+        .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth probe: reading {}: {e}", config.display());
+            return 125;
+        }
+    };
+    let proc_path = bundle.join("probe.process.json");
+    if let Err(e) = serde_json::to_vec(&cfg.process)
+        .map_err(|e| e.to_string())
+        .and_then(|d| std::fs::write(&proc_path, d).map_err(|e| e.to_string()))
+    {
+        eprintln!("berth probe: {e}");
+        return 125;
+    }
+    let code = start_server(&cfg, &proc_path);
+    let _ = std::fs::remove_file(&proc_path);
+    code
+}
+
+fn start_server(cfg: &ExecConfig, proc_path: &Path) -> i32 {
+    let dup = |fd: BorrowedFd| fd.try_clone_to_owned();
+    let (Ok(i), Ok(o), Ok(e)) = (
+        dup(std::io::stdin().as_fd()),
+        dup(std::io::stdout().as_fd()),
+        dup(std::io::stderr().as_fd()),
+    ) else {
+        eprintln!("berth probe: duplicating stdio failed");
+        return 125;
+    };
+    let built = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
+        .with_executor(ProbeServerExecutor)
+        .with_root_path(&cfg.lc_root)
+        .map(|b| b.with_stdin(i).with_stdout(o).with_stderr(e))
+        .and_then(|b| b.as_tenant().with_process(Some(proc_path)).build());
+    match built {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("berth probe: starting the probe server: {e}");
+            125
+        }
+    }
+}
+
+/// libcontainer workload that serves probes instead of exec'ing (see the module docs).
+#[derive(Clone, Default)]
+pub struct ProbeServerExecutor;
+
+impl Executor for ProbeServerExecutor {
+    fn exec(&self, _spec: &Spec) -> std::result::Result<(), ExecutorError> {
+        executor::reset_signals();
+        serve();
+        std::process::exit(0);
+    }
+
+    fn validate(&self, _spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
+        // Each probe's command is checked when it runs, as an exec's would be.
+        Ok(())
+    }
+}
+
+/// Answers requests on stdin until it closes.
+fn serve() {
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let reply = match serde_json::from_str::<ProbeRequest>(&line) {
+            Ok(req) => match run_one(&req) {
+                Some(r) => r,
+                None => return,
+            },
+            Err(e) => ProbeReply {
+                exit_code: Some(125),
+                output: format!("berth probe: bad request: {e}"),
+            },
+        };
+        let Ok(mut text) = serde_json::to_vec(&reply) else {
+            return;
+        };
+        text.push(b'\n');
+        if out.write_all(&text).and_then(|()| out.flush()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs one probe: checks the command as an exec would (Docker's 126/127 messages), forks, execs, collects
+/// output until EOF, kills its process group at the timeout. None when the engine hung up meanwhile.
+fn run_one(req: &ProbeRequest) -> Option<ProbeReply> {
+    let Some(arg0) = req.args.first() else {
+        return Some(failed(126, "exec: no command specified"));
+    };
+    let path = std::env::var("PATH").unwrap_or_else(|_| super::spec::DEFAULT_PATH.to_owned());
+    if let Err((code, msg)) = executor::check(arg0, &path) {
+        return Some(failed(code, &msg));
+    }
+    let argv: Vec<CString> = req
+        .args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
+        .collect();
+    let Ok((r, w)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
+        return Some(failed(126, "creating the probe's output pipe failed"));
+    };
+    // SAFETY: the server is single-threaded; the child only calls async-signal-safe functions before execvp.
+    let child = match unsafe { fork() } {
+        Ok(ForkResult::Child) => exec_child(&argv, &w),
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => return Some(failed(126, &format!("fork: {e}"))),
+    };
+    drop(w);
+    let deadline = Instant::now() + Duration::from_millis(req.timeout_ms);
+    collect(child, &r, req.limit, deadline)
+}
+
+fn failed(code: i32, msg: &str) -> ProbeReply {
+    ProbeReply {
+        exit_code: Some(i64::from(code)),
+        output: format!("OCI runtime exec failed: {msg}\n"),
+    }
+}
+
+/// In the forked child: own process group (so the timeout kills the whole probe), output to the pipe, stdin
+/// from /dev/null, then the probe's command.
+fn exec_child(argv: &[CString], w: &OwnedFd) -> ! {
+    // SAFETY: descriptor and process-group syscalls on our own descriptors, then execvp or _exit.
+    unsafe {
+        libc::setpgid(0, 0);
+        libc::dup2(w.as_raw_fd(), 1);
+        libc::dup2(w.as_raw_fd(), 2);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        if null >= 0 {
+            libc::dup2(null, 0);
+        } else {
+            libc::close(0);
+        }
+        let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        libc::execvp(ptrs[0], ptrs.as_ptr());
+        libc::_exit(127)
+    }
+}
+
+/// Reads the probe's output until EOF (or the deadline) and reaps it.
+fn collect(child: Pid, r: &OwnedFd, limit: usize, deadline: Instant) -> Option<ProbeReply> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let stdin = std::io::stdin();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Some(timed_out(child, out));
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [
+            PollFd::new(r.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stdin.as_fd(), PollFlags::empty()),
+        ];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return Some(timed_out(child, out)),
+            Ok(_) => {}
+        }
+        let hung_up = fds[1].revents().is_some_and(|e| !e.is_empty());
+        if hung_up {
+            timed_out(child, out);
+            return None;
+        }
+        match nix::unistd::read(r.as_raw_fd(), &mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n.min(limit.saturating_sub(out.len()))]),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => break,
+        }
+    }
+    Some(reap(child, out, deadline))
+}
+
+/// Waits for the probe after its output closed; at the deadline it is killed.
+fn reap(child: Pid, out: Vec<u8>, deadline: Instant) -> ProbeReply {
+    let mut pause = Duration::from_micros(200);
+    loop {
+        let code = match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, c)) => Some(i64::from(c)),
+            Ok(WaitStatus::Signaled(_, s, _)) => Some(128 + s as i64),
+            Ok(_) => None,
+            Err(_) => Some(-1),
+        };
+        if let Some(c) = code {
+            return reply(Some(c), out);
+        }
+        if Instant::now() >= deadline {
+            return timed_out(child, out);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+fn timed_out(child: Pid, out: Vec<u8>) -> ProbeReply {
+    let _ = kill(Pid::from_raw(-child.as_raw()), Signal::SIGKILL);
+    let _ = kill(child, Signal::SIGKILL);
+    let _ = waitpid(child, None);
+    reply(None, out)
+}
+
+fn reply(exit_code: Option<i64>, out: Vec<u8>) -> ProbeReply {
+    ProbeReply {
+        exit_code,
+        output: String::from_utf8_lossy(&out).into_owned(),
+    }
+}

@@ -1,0 +1,168 @@
+//! Health probes as users see them, on dockerd and on berth's engine (berth runs them from a probe server kept
+//! inside the container, see runtime::probe): output, exit codes, the container's user/env/cwd, the timeout,
+//! a missing command; and on berth, that one server answers every probe of a container.
+
+#[macro_use]
+#[allow(unused_macros)]
+mod orchestrator_support;
+
+use orchestrator_support::{require_root, suffix, Engine, Kind};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+for_each_engine!(
+    probe_output_codes_and_process_settings,
+    probe_timeout_and_missing_command
+);
+
+/// `docker run -d` with `args` before the image; returns the container name.
+fn run(e: &Engine, args: &[&str], cmd: &[&str]) -> String {
+    let name = format!("probe-{}", suffix());
+    let mut all = vec!["run", "-d", "--network", "none", "--name", &name];
+    all.extend_from_slice(args);
+    all.push("busybox");
+    all.extend_from_slice(cmd);
+    let out = e.docker(&all);
+    assert!(
+        out.status.success(),
+        "docker run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    name
+}
+
+/// The health log once it holds at least `n` results (waits up to 30 s).
+fn health_log(e: &Engine, name: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = e.docker(&["inspect", "-f", "{{json .State.Health.Log}}", name]);
+        let log: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if log.len() >= n {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {} probe result(s) after 30 s",
+            log.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn probe_output_codes_and_process_settings(kind: Kind) {
+    if !require_root(&format!("probe_output_codes_and_process_settings::{kind:?}")) {
+        return;
+    }
+    let e = Engine::start(kind);
+    // stdout and stderr, the container's user, working directory and environment, a non-zero exit code, and the
+    // parent pid (berth: the probe server, the same for every probe).
+    let probe = "echo out; echo err >&2; id -u; pwd; echo $FOO; echo ppid=$PPID; exit 3";
+    let name = run(
+        &e,
+        &[
+            "--user",
+            "1000",
+            "--workdir",
+            "/tmp",
+            "--env",
+            "FOO=bar",
+            "--health-cmd",
+            probe,
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "100",
+        ],
+        &["sleep", "300"],
+    );
+    let log = health_log(&e, &name, 3);
+    let mut parents = Vec::new();
+    for r in &log {
+        assert_eq!(r["ExitCode"], 3, "{r}");
+        let output = r["Output"].as_str().unwrap_or_default();
+        // dockerd reads stdout and stderr from two pipes, so the order between them is not fixed.
+        let mut lines: Vec<&str> = output.lines().filter(|l| !l.starts_with("ppid=")).collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["/tmp", "1000", "bar", "err", "out"], "{kind:?}: {r}");
+        let ppid = output.lines().find_map(|l| l.strip_prefix("ppid=")).unwrap_or_default();
+        parents.push(ppid.trim().to_owned());
+    }
+    if kind == Kind::Berth {
+        // One server inside the container's pid namespace ran them all (an exec per probe has parent 0).
+        assert_ne!(parents[0], "0", "{parents:?}");
+        assert!(parents.iter().all(|p| *p == parents[0]), "{parents:?}");
+    }
+    // Output is cut at 4 KiB, as dockerd cuts it.
+    let big = run(
+        &e,
+        &[
+            "--health-cmd",
+            "head -c 10000 /dev/zero | tr '\\0' x",
+            "--health-interval",
+            "1s",
+        ],
+        &["sleep", "300"],
+    );
+    let log = health_log(&e, &big, 1);
+    assert_eq!(log[0]["ExitCode"], 0, "{}", log[0]);
+    // (dockerd marks the cut with a 3-byte ellipsis after the 4096 bytes it keeps.)
+    let kept = log[0]["Output"].as_str().unwrap_or_default();
+    assert_eq!(kept.bytes().filter(|b| *b == b'x').count(), 4096, "{kind:?}");
+    let _ = e.docker(&["rm", "-f", &name, &big]);
+}
+
+fn probe_timeout_and_missing_command(kind: Kind) {
+    if !require_root(&format!("probe_timeout_and_missing_command::{kind:?}")) {
+        return;
+    }
+    let e = Engine::start(kind);
+    let slow = run(
+        &e,
+        &[
+            "--health-cmd",
+            "sleep 30",
+            "--health-interval",
+            "1s",
+            "--health-timeout",
+            "1s",
+        ],
+        &["sleep", "300"],
+    );
+    let log = health_log(&e, &slow, 1);
+    assert_eq!(log[0]["ExitCode"], -1, "{}", log[0]);
+    assert_eq!(log[0]["Output"], "Health check exceeded timeout (1s)", "{kind:?}");
+    // The killed probe leaves nothing behind in the container.
+    let out = e.docker(&["exec", &slow, "ps", "-o", "comm"]);
+    let left = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        left.lines().filter(|l| l.trim() == "sleep").count() <= 2,
+        "{kind:?}: {left}"
+    );
+    // A probe command (exec form) that does not exist: a failed probe naming it, and the container unhealthy.
+    let missing = format!("probe-{}", suffix());
+    let body = r#"{"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"NetworkMode": "none"},
+        "Healthcheck": {"Test": ["CMD", "no-such-probe"], "Interval": 1000000000, "Retries": 1}}"#;
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "--unix-socket"])
+        .arg(&e.socket)
+        .args(["-H", "Content-Type: application/json", "-d", body])
+        .arg(format!("http://localhost/containers/create?name={missing}"))
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "create: {}", String::from_utf8_lossy(&out.stderr));
+    e.docker_lines(&["start", &missing]);
+    let log = health_log(&e, &missing, 1);
+    assert_ne!(log[0]["ExitCode"], 0, "{}", log[0]);
+    let text = log[0]["Output"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("exec: \"no-such-probe\": executable file not found in $PATH"),
+        "{kind:?}: {text}"
+    );
+    if kind == Kind::Berth {
+        assert_eq!(log[0]["ExitCode"], 127, "{}", log[0]);
+    }
+    let status = e.docker_lines(&["inspect", "-f", "{{.State.Health.Status}}", &missing]);
+    assert_eq!(status, ["unhealthy"], "{kind:?}");
+    let _ = e.docker(&["rm", "-f", &missing]);
+    let _ = e.docker(&["rm", "-f", &slow]);
+}
