@@ -79,8 +79,9 @@ fn options(pairs: &[(String, String)]) -> Result<BuildOptions, EngineError> {
     let mut seen = std::collections::HashSet::new();
     for (k, v) in pairs {
         // Go's FormValue: a parameter given twice counts once, first value (the Docker SDK sends a second
-        // `dockerfile` with the file's text when it lies outside the context). Only `t` repeats.
-        if k != "t" && !seen.insert(k.as_str()) {
+        // `dockerfile` with the file's text when it lies outside the context). dockerd reads `t` and
+        // `extrahosts` as lists.
+        if !matches!(k.as_str(), "t" | "extrahosts") && !seen.insert(k.as_str()) {
             continue;
         }
         match k.as_str() {
@@ -243,6 +244,16 @@ async fn changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_parameters_count_once_except_lists() {
+        let pairs = query_pairs(Some(
+            "dockerfile=D&dockerfile=FROM%20x&extrahosts=a%3A1.2.3.4&extrahosts=b%3A5.6.7.8",
+        ));
+        let o = options(&pairs).unwrap();
+        assert_eq!(o.dockerfile, "D");
+        assert_eq!(o.extra_hosts, ["a:1.2.3.4", "b:5.6.7.8"]);
+    }
 
     #[test]
     fn build_query() {

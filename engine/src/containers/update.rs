@@ -33,11 +33,16 @@ impl Containers {
     }
 }
 
-/// dockerd's rule: a memory limit above the swap limit already set needs the swap limit in the same update
-/// (a container without limits has swap limit 0, so its first memory limit always does).
+/// dockerd's rule: a memory limit above the swap limit already in force needs the swap limit in the same
+/// update (a container without limits has swap limit 0, so its first memory limit always does).
 fn check_memory(id: &str, current: &HostConfig, body: &ContainerUpdateBody) -> Result<()> {
     let memory = body.memory.unwrap_or(0);
-    let swap_now = current.memory_swap.unwrap_or(0);
+    // A memory limit set without a swap limit has swap twice the memory (dockerd's default, as the runtime
+    // applies it).
+    let swap_now = match (current.memory.unwrap_or(0), current.memory_swap.unwrap_or(0)) {
+        (mem, 0) if mem > 0 => mem.saturating_mul(2),
+        (_, swap) => swap,
+    };
     if memory != 0 && memory > swap_now && body.memory_swap.unwrap_or(0) == 0 {
         return Err(EngineError::Conflict(format!(
             "Cannot update container {id}: Memory limit should be smaller than already set memoryswap limit, \
