@@ -56,10 +56,7 @@ if command -v dockerd >/dev/null; then
   pids+=($!)
   engines+=(dockerd)
 fi
-for e in "${engines[@]}"; do
-  bench_wait_engine "$work/$e.sock"
-  DOCKER_HOST="unix://$work/$e.sock" docker load -q -i "$images/busybox.tar" >/dev/null
-done
+bench_ready "${engines[@]}"
 if command -v buildah >/dev/null; then
   buildah_ pull -q "docker-archive:$images/busybox.tar" >/dev/null
   buildah_ tag "$(buildah_ images -q | head -1)" busybox:latest

@@ -32,3 +32,23 @@ bench_wait_engine() {
 
 # Median of the integers on stdin (one per line), as an integer.
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
+
+# Waits for each engine in "$@" (names: the socket is $work/<name>.sock) and loads the fixture $images/$tar
+# for every tar in $bench_tars (default busybox.tar) into it.
+bench_ready() {
+  local e tar
+  for e in "$@"; do
+    bench_wait_engine "$work/$e.sock"
+    for tar in ${bench_tars:-busybox.tar}; do
+      DOCKER_HOST="unix://$work/$e.sock" docker load -q -i "$images/$tar" >/dev/null
+    done
+  done
+}
+
+# Removes every container (and its anonymous volumes) of the engine on unix socket $1; quiet when it is gone.
+bench_rm_all() {
+  local ids
+  ids="$(DOCKER_HOST="unix://$1" docker ps -aq 2>/dev/null || true)"
+  # shellcheck disable=SC2086 # one word per id
+  [[ -z "$ids" ]] || DOCKER_HOST="unix://$1" docker rm -f -v $ids >/dev/null 2>&1 || true
+}

@@ -37,13 +37,8 @@ compose=("${COMPOSE_BIN:-/opt/compose-venv/bin/docker-compose}")
 work="$(mktemp -d /tmp/berth-bench-scale.XXXXXX)"
 pids=()
 cleanup() {
-  local ids
-  ids="$(DOCKER_HOST="unix://$work/berth.sock" docker ps -aq 2>/dev/null || true)"
-  [[ -z "$ids" ]] || DOCKER_HOST="unix://$work/berth.sock" docker rm -f -v $ids >/dev/null 2>&1 || true
-  if ((with_compose)); then
-    ids="$(DOCKER_HOST="unix://$work/dockerd.sock" docker ps -aq 2>/dev/null || true)"
-    [[ -z "$ids" ]] || DOCKER_HOST="unix://$work/dockerd.sock" docker rm -f -v $ids >/dev/null 2>&1 || true
-  fi
+  bench_rm_all "$work/berth.sock"
+  if ((with_compose)); then bench_rm_all "$work/dockerd.sock"; fi
   BERTH_ROOT="$work/berth-root" BERTH_HOST="unix://$work/berth.sock" "$berth" engine stop --purge >/dev/null 2>&1 || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
   ip netns del "$bench_ns" 2>/dev/null || true
@@ -64,10 +59,7 @@ if ((with_compose)); then
   pids+=($!)
   engines+=(dockerd)
 fi
-for e in "${engines[@]}"; do
-  bench_wait_engine "$work/$e.sock"
-  DOCKER_HOST="unix://$work/$e.sock" docker load -q -i "$images/busybox.tar" >/dev/null
-done
+bench_ready "${engines[@]}"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 

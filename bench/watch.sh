@@ -27,11 +27,10 @@ fi
 work="$(mktemp -d /tmp/berth-bench-watch.XXXXXX)"
 pids=()
 cleanup() {
-  local ids sock
+  local sock
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
   for sock in berth dockerd; do
-    ids="$(DOCKER_HOST="unix://$work/$sock.sock" docker ps -aq 2>/dev/null || true)"
-    [[ -z "$ids" ]] || DOCKER_HOST="unix://$work/$sock.sock" docker rm -f -v $ids >/dev/null 2>&1 || true
+    bench_rm_all "$work/$sock.sock"
     DOCKER_HOST="unix://$work/$sock.sock" docker network prune -f >/dev/null 2>&1 || true
   done
   BERTH_ROOT="$work/berth-root" BERTH_HOST="unix://$work/berth.sock" "$berth" engine stop --purge >/dev/null 2>&1 || true
@@ -47,10 +46,7 @@ pids+=($!)
 dockerd --data-root "$work/dockerd-data" --exec-root "$work/dockerd-exec" --pidfile "$work/dockerd.pid" \
   -H "unix://$work/dockerd.sock" --bridge none --iptables=true --ip-masq=false >"$work/dockerd.log" 2>&1 &
 pids+=($!)
-for sock in berth dockerd; do
-  bench_wait_engine "$work/$sock.sock"
-  DOCKER_HOST="unix://$work/$sock.sock" docker load -q -i "$images/busybox.tar" >/dev/null
-done
+bench_ready berth dockerd
 
 # One project per tool: a `sync` service and a `sync+restart` web service that serves what it copied at start.
 project() {
