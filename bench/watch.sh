@@ -3,23 +3,25 @@
 # restarted service answering (a `sync+restart` rule), p50/p95 over --edits / --restarts edits, and rapid edits
 # (--rapid, over 100 files) of which none may be lost; berth watch on berth's engine against Docker Compose's
 # watch on dockerd with the same file, side by side in one run.
-#   bench/watch.sh [--edits 200] [--restarts 200] [--rapid 1000]
+#   bench/watch.sh [--edits 200] [--restarts 200] [--rapid 1000] [--no-compose]
 # Needs root. Docker Compose v2: COMPOSE_BIN, else `docker compose`, else /opt/compose-venv/bin/docker-compose.
 # "Visible" is read from the host through the container's GraphDriver MergedDir (no exec in the loop).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-edits=200 restarts=200 rapid=1000
+edits=200 restarts=200 rapid=1000 with_compose=1
 while (($#)); do
   case "$1" in
     --edits) edits="$2"; shift 2 ;;
     --restarts) restarts="$2"; shift 2 ;;
     --rapid) rapid="$2"; shift 2 ;;
-    *) echo "usage: $0 [--edits N] [--restarts N] [--rapid N]" >&2; exit 2 ;;
+    --no-compose) with_compose=0; shift ;;
+    *) echo "usage: $0 [--edits N] [--restarts N] [--rapid N] [--no-compose]" >&2; exit 2 ;;
   esac
 done
 bench_init busybox.tar
 compose=()
-if [[ -n "${COMPOSE_BIN:-}" ]]; then compose=("$COMPOSE_BIN")
+if ((!with_compose)); then :
+elif [[ -n "${COMPOSE_BIN:-}" ]]; then compose=("$COMPOSE_BIN")
 elif docker compose version >/dev/null 2>&1; then compose=(docker compose)
 elif [[ -x /opt/compose-venv/bin/docker-compose ]]; then compose=(/opt/compose-venv/bin/docker-compose)
 fi
@@ -43,10 +45,14 @@ bench_netns "berth-bench-watch-$$"
 BERTH_ROOT="$work/berth-root" BERTH_HOST="unix://$work/berth.sock" BERTH_DNS_UPSTREAMS=127.0.0.1:53 \
   inns "$berth" engine run >"$work/berth.log" 2>&1 &
 pids+=($!)
-dockerd --data-root "$work/dockerd-data" --exec-root "$work/dockerd-exec" --pidfile "$work/dockerd.pid" \
-  -H "unix://$work/dockerd.sock" --bridge none --iptables=true --ip-masq=false >"$work/dockerd.log" 2>&1 &
-pids+=($!)
-bench_ready berth dockerd
+engines=(berth)
+if ((${#compose[@]})); then
+  dockerd --data-root "$work/dockerd-data" --exec-root "$work/dockerd-exec" --pidfile "$work/dockerd.pid" \
+    -H "unix://$work/dockerd.sock" --bridge none --iptables=true --ip-masq=false >"$work/dockerd.log" 2>&1 &
+  pids+=($!)
+  engines+=(dockerd)
+fi
+bench_ready "${engines[@]}"
 
 # One project per tool: a `sync` service and a `sync+restart` web service that serves what it copied at start.
 project() {
@@ -89,7 +95,7 @@ measure() {
   local run=()
   [[ "$sock" != "$work/berth.sock" ]] || run=(nsenter --net="/run/netns/$bench_ns")
   "${run[@]}" python3 bench/watch_probe.py "$dir" "$merged" "http://127.0.0.1:$port/" "$edits" "$restarts" "$rapid" \
-    >"$work/$name.figures"
+    >"$work/$name.figures" 2> >(tee "$work/$name.misses" >&2)
   kill -INT "$watch_pid"; wait "$watch_pid" || true
   (cd "$dir" && DOCKER_HOST="unix://$sock" "$@" down -t 1 >/dev/null 2>&1) || true
 }

@@ -6,6 +6,7 @@ usage: watch_probe.py PROJECT_DIR MERGED_DIR URL EDITS RESTARTS RAPID
   MERGED_DIR  the sync service's root filesystem seen from the host (GraphDriver.Data.MergedDir)
   URL         the sync+restart service's published page
 """
+import http.client
 import os
 import sys
 import time
@@ -44,7 +45,7 @@ def fetch(url):
     try:
         with urllib.request.urlopen(url, timeout=1) as r:
             return r.read().decode().strip()
-    except OSError:
+    except (OSError, http.client.HTTPException):  # a restart may cut a reply short
         return None
 
 
@@ -68,10 +69,17 @@ def restart_latencies(project, url, restarts):
         text = f"version {i} {time.time_ns()}"
         t0 = time.monotonic()
         write(os.path.join(project, "web", "msg"), text)
-        if wait_for(lambda: fetch(url) == text, 30):
+        seen = []
+
+        def answered():
+            seen.append(fetch(url))
+            return seen[-1] == text
+
+        if wait_for(answered, 30):
             out.append((time.monotonic() - t0) * 1000)
         else:
             missed += 1
+            print(f"restart {i} missed: {len(seen)} fetches, last {seen[-1]!r}", file=sys.stderr)
     return out, missed
 
 

@@ -38,7 +38,6 @@ fn id_of(v: &Value) -> String {
 }
 
 #[test]
-#[ignore = "not yet green on berth: run with --run-ignored (issue 17)"]
 fn system_swarm_and_plugins() {
     both("system_swarm_and_plugins", |api| {
         api.call("ping", "GET", "/_ping", None).agree(&[""]);
@@ -53,6 +52,9 @@ fn system_swarm_and_plugins() {
                 "/RegistryConfig",
                 "/GenericResources",
                 "/Warnings",
+                // The harness gives its dockerd a pool (listed then); berth's pools are the defaults, which
+                // dockerd lists as null.
+                "/DefaultAddressPools",
             ]);
         api.call("system df", "GET", "/system/df", None)
             .ignore(&["/Images/0/Id", "/Images/0/Created"])
@@ -79,7 +81,6 @@ fn system_swarm_and_plugins() {
 }
 
 #[test]
-#[ignore = "not yet green on berth: run with --run-ignored (issue 17)"]
 fn containers() {
     both("containers", |api| {
         let base = json!({"Image": "busybox", "HostConfig": {"NetworkMode": "none"}});
@@ -222,7 +223,6 @@ fn containers() {
 }
 
 #[test]
-#[ignore = "not yet green on berth: run with --run-ignored (issue 17)"]
 fn exec() {
     both("exec", |api| {
         let body = json!({"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"NetworkMode": "none"}});
@@ -258,7 +258,6 @@ fn exec() {
 }
 
 #[test]
-#[ignore = "not yet green on berth: run with --run-ignored (issue 17)"]
 fn images_and_volumes() {
     both("images_and_volumes", |api| {
         api.call("image list", "GET", "/images/json", None)
@@ -266,8 +265,9 @@ fn images_and_volumes() {
         api.call("image inspect", "GET", "/images/busybox/json", None)
             .agree(&["/Id", "/RepoTags", "/Os", "/Architecture", "/Config/Cmd", "/RootFS"])
             .ignore(&["/GraphDriver/Data", "/Metadata", "/ContainerConfig"]);
-        api.call("image inspect missing", "GET", "/images/nosuch:1/json", None)
-            .agree(&["/message"]);
+        // dockerd 20.10 says "no such image: nosuch:1: No such image: nosuch:1" (its error wrapped twice);
+        // later dockerds and berth say it once (docs/compose-differences.md).
+        api.call("image inspect missing", "GET", "/images/nosuch:1/json", None);
         api.call("tag", "POST", "/images/busybox/tag?repo=diff&tag=t1", None);
         api.call("untag", "DELETE", "/images/diff:t1", None).agree(&[""]);
         let import = Req {

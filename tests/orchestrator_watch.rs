@@ -1,6 +1,6 @@
 //! `berth watch` (Compose's `develop.watch`): syncs of created, changed and deleted files and directories,
 //! ignore patterns and editor files, bursts, `sync+restart`, `sync+exec`, `initial_sync`, a non-root `USER`
-//! owning synced files, a path that appears later, and `rebuild` leaving dependents alone unless they ask
+//! owning synced files (busybox with `USER` in its Dockerfile, Debian with Compose's `user:`), a path that appears later, and `rebuild` leaving dependents alone unless they ask
 //! (each test once with dockerd, once with berth's engine). Waits poll `berth exec` with a deadline.
 
 #[macro_use]
@@ -53,6 +53,21 @@ services:
     develop:
       watch:
         - {path: ./own, target: /home/dev/own, action: sync}
+  reader:
+    image: busybox
+    command: [sh, -c, 'cat /cfg/msg > /tmp/seen && exec sleep 2147483647']
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - {path: ./cfg, target: /cfg, action: sync+restart, initial_sync: true}
+  deb:
+    image: berth-test/debian:bookworm
+    command: [sleep, infinity]
+    user: nobody
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - {path: ./deb, target: /tmp/deb, action: sync}
 ";
 
 const OWNED_DOCKERFILE: &str = "\
@@ -159,14 +174,18 @@ fn sync_rules_follow_edits(kind: Kind) {
         return;
     }
     let engine = Engine::start(kind);
+    engine.load_image("debian.tar");
     let stack = Stack::new(&engine, "wsy", SYNC_STACK);
     let dir = stack.dir.path();
-    for d in ["src", "cmd", "rs", "own"] {
+    for d in ["src", "cmd", "rs", "own", "deb"] {
         std::fs::create_dir_all(dir.join(d)).expect("mkdir");
     }
     write(dir, "owned/Dockerfile", OWNED_DOCKERFILE);
     write(dir, "init/a.txt", "initial\n");
+    // `reader` exits at its first start (no /cfg/msg yet); each sync must land before its command runs again.
+    write(dir, "cfg/msg", "first");
     let watch = Watch::start(&stack, &[]);
+    until(&stack, &watch, "reader", "cat /tmp/seen", "first");
     // initial_sync copies what was there before the watch started.
     until(&stack, &watch, "app", "cat /init/a.txt", "initial");
 
@@ -206,6 +225,11 @@ fn sync_rules_follow_edits(kind: Kind) {
     write(dir, "cmd/x", "exec'd");
     until(&stack, &watch, "hook", "cat /cmd/ran", "exec'd");
 
+    for text in ["second", "third"] {
+        write(dir, "cfg/msg", text);
+        until(&stack, &watch, "reader", "cat /tmp/seen", text);
+    }
+
     write(dir, "rs/f", "restarted");
     until(&stack, &watch, "rs", "cat /rs/f", "restarted");
     until(&stack, &watch, "rs", "wc -l < /tmp/starts", "2");
@@ -213,6 +237,18 @@ fn sync_rules_follow_edits(kind: Kind) {
     write(dir, "own/f", "mine");
     until(&stack, &watch, "owned", "stat -c %u:%g /home/dev/own/f", "1234:1234");
     until(&stack, &watch, "owned", "cat /home/dev/own/f", "mine");
+
+    // The Debian fixture with `user: nobody` (set in Compose, not in the image): its files and new
+    // directories belong to that user.
+    write(dir, "deb/sub/f", "deb");
+    until(&stack, &watch, "deb", "cat /tmp/deb/sub/f", "deb");
+    until(
+        &stack,
+        &watch,
+        "deb",
+        "stat -c %U:%G /tmp/deb/sub /tmp/deb/sub/f | sort -u",
+        "nobody:nogroup",
+    );
 
     let (ok, output) = watch.interrupt();
     assert!(ok, "berth watch did not end cleanly:\n{output}");

@@ -17,8 +17,9 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-/// A burst of events is one batch once no new event came for this long (editors write in several steps).
-const QUIET: Duration = Duration::from_millis(200);
+/// A burst of events is one batch once no new event came for this long: an editor's save (write, rename,
+/// chmod) comes within a few ms; longer only delays every sync.
+const QUIET: Duration = Duration::from_millis(50);
 /// A batch never waits longer than this, so a file written without pause (a log) cannot hold syncs back.
 const MAX_BATCH: Duration = Duration::from_secs(2);
 

@@ -1,6 +1,6 @@
 //! What a batch of changes does to one service, as Docker Compose's watch does it: a matching `rebuild` rule
 //! builds the image and recreates the service (alone); otherwise each matching sync rule copies its files
-//! (containers that are not running get them when they start), then `sync+restart`/`restart` restart the
+//! (into stopped containers too; one the engine cannot write into gets them when it starts), then `sync+restart`/`restart` restart the
 //! containers and `sync+exec` runs its command in each.
 
 use super::build::{self, BuildSettings};
@@ -106,15 +106,21 @@ impl Actions {
                 ));
                 for c in &containers {
                     let id = c.id.clone().unwrap_or_default();
-                    if matches!(c.state, Some(ContainerSummaryStateEnum::RUNNING)) {
-                        self.sync(docker, &id, w, &changes).await?;
-                    } else {
-                        self.pending
+                    let running = matches!(c.state, Some(ContainerSummaryStateEnum::RUNNING));
+                    // The archive endpoint writes into a stopped container too: synced now, its files are
+                    // there before its command runs at the next start (a `sync+restart` service that reads
+                    // them at start, or one that exited). Only a container the engine cannot write into
+                    // (being made or removed) gets them when it starts.
+                    match self.sync(docker, &id, w, &changes).await {
+                        Ok(()) => {}
+                        Err(err) if running => return Err(err),
+                        Err(_) => self
+                            .pending
                             .entry(id)
                             .or_default()
                             .entry(*i)
                             .or_default()
-                            .extend(changes.clone());
+                            .extend(changes.clone()),
                     }
                 }
             }

@@ -27,6 +27,18 @@ pub fn add_legacy_fields(doc: &mut Value, version: ApiVersion, nets: Option<&Net
     top_level_endpoint(settings);
 }
 
+/// Adds the `Networks` entry of a `none` or `host` container to a completed list item, as dockerd lists it.
+pub fn add_summary_legacy_fields(doc: &mut Value, nets: &Networks) {
+    let mode = doc
+        .pointer("/HostConfig/NetworkMode")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(settings) = doc.get_mut("NetworkSettings").and_then(Value::as_object_mut) {
+        predefined_entry(settings, &mode, Some(nets));
+    }
+}
+
 /// dockerd lists a `none` or `host` container under that network, with the network's id.
 fn predefined_entry(settings: &mut Map<String, Value>, mode: &str, nets: Option<&Networks>) {
     if !matches!(mode, "none" | "host") {

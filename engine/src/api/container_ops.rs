@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bollard::models::{ContainerUpdateBody, ContainerUpdateResponse, EventMessageTypeEnum};
+use bollard::models::{ContainerUpdateBody, EventMessageTypeEnum};
 use std::collections::HashMap;
 use std::io::Write;
 use tokio::sync::mpsc;
@@ -25,12 +25,12 @@ async fn update(
     State(engine): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<ContainerUpdateResponse>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let body: ContainerUpdateBody = parse_json(&body, "container update")?;
     let warnings = engine.containers.update(&id, body)?;
-    Ok(Json(ContainerUpdateResponse {
-        warnings: Some(warnings),
-    }))
+    // dockerd's Go nil slice: `"Warnings": null` when there is nothing to say.
+    let warnings = (!warnings.is_empty()).then_some(warnings);
+    Ok(Json(serde_json::json!({ "Warnings": warnings })))
 }
 
 async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<serde_json::Value>> {

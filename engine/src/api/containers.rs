@@ -65,7 +65,13 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
         filters: ListOptions::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))?,
     };
     let list = engine.containers.list(&opts)?;
-    Ok(Json(complete_all::<ContainerSummary>(&list, SUMMARY_OMITTED)))
+    let mut docs = complete_all::<ContainerSummary>(&list, SUMMARY_OMITTED);
+    if let Ok(nets) = engine.networks.get().await {
+        for doc in &mut docs {
+            super::container_doc::add_summary_legacy_fields(doc, &nets);
+        }
+    }
+    Ok(Json(docs))
 }
 
 /// Fields dockerd leaves out of a container inspect document when they are empty (`omitempty` pointers).

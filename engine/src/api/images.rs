@@ -87,7 +87,11 @@ fn load_messages(loaded: &[Loaded]) -> Vec<String> {
     lines
 }
 
-async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<serde_json::Value>>> {
+async fn list(
+    State(engine): State<AppState>,
+    Query(q): Q,
+    version: ApiVersion,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
     let filters = q.get("filters").map(String::as_str).unwrap_or("");
     let want = super::distribution::ImageFilters::parse(filters)?;
     let mut out = Vec::new();
@@ -104,10 +108,18 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
         out.push(summary(&engine, &img, &tags)?);
     }
     out.sort_by(|a, b| b.created.cmp(&a.created));
-    Ok(Json(super::complete::complete_all(
-        &out,
-        &["/Manifests", "/Descriptor"],
-    )))
+    let mut docs = super::complete::complete_all(&out, &["/Manifests", "/Descriptor"]);
+    add_virtual_size(&mut docs, version);
+    Ok(Json(docs))
+}
+
+/// Image summaries before API 1.44 also carry `VirtualSize` (the same figure as `Size`).
+pub(super) fn add_virtual_size(docs: &mut [serde_json::Value], version: ApiVersion) {
+    if version < ApiVersion(1, 44) {
+        for d in docs {
+            d["VirtualSize"] = d["Size"].clone();
+        }
+    }
 }
 
 fn created_unix(img: &ImageRecord) -> i64 {
@@ -180,15 +192,39 @@ pub(super) async fn get_image(
         ..Default::default()
     };
     let mut v = super::complete::complete(&doc, INSPECT_OMITTED);
+    add_legacy_inspect_fields(&mut v, version, cfg.docker_version.as_deref());
     if version < ApiVersion(1, 44) {
-        // Fields API 1.44 dropped, which older clients still read.
         v["VirtualSize"] = serde_json::json!(img.size);
-        v["Container"] = serde_json::json!("");
-        v["ContainerConfig"] = super::complete::complete(&bollard::models::ContainerConfig::default(), &[]);
     }
     // bollard's model no longer has it; dockerd sends it at every version ("" unless made locally).
     v["Parent"] = serde_json::json!(img.parent.clone().unwrap_or_default());
     Ok(Json(v))
+}
+
+/// Fields of an image inspect document that bollard's current model dropped but API 1.47 and older still
+/// carry: `DockerVersion`, the container-only keys of `Config` (always zero in an image), and before 1.45
+/// `Container` and `ContainerConfig`.
+fn add_legacy_inspect_fields(v: &mut serde_json::Value, version: ApiVersion, docker_version: Option<&str>) {
+    v["DockerVersion"] = serde_json::json!(docker_version.unwrap_or_default());
+    if let Some(config) = v.get_mut("Config").and_then(serde_json::Value::as_object_mut) {
+        for key in ["Hostname", "Domainname", "Image"] {
+            config.entry(key).or_insert(serde_json::json!(""));
+        }
+        for key in [
+            "AttachStdin",
+            "AttachStdout",
+            "AttachStderr",
+            "Tty",
+            "OpenStdin",
+            "StdinOnce",
+        ] {
+            config.entry(key).or_insert(serde_json::json!(false));
+        }
+    }
+    if version < ApiVersion(1, 45) {
+        v["Container"] = serde_json::json!("");
+        v["ContainerConfig"] = super::complete::complete(&bollard::models::ContainerConfig::default(), &[]);
+    }
 }
 
 /// Fields dockerd leaves out of an image inspect document when empty.

@@ -80,13 +80,13 @@ async fn version() -> Json<serde_json::Value> {
     ))
 }
 
-async fn info(State(engine): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+async fn info(State(engine): State<AppState>, version: super::ApiVersion) -> ApiResult<Json<serde_json::Value>> {
     let containers = engine.db.containers()?;
     let count = |f: &dyn Fn(&crate::state::ContainerRecord) -> bool| containers.iter().filter(|c| f(c)).count() as i64;
     let running = count(&|c| c.state.status == ContainerStatus::Running && !c.state.paused);
     let paused = count(&|c| c.state.paused);
     let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    Ok(Json(super::complete::complete(
+    let mut doc = super::complete::complete(
         &SystemInfo {
             id: Some(format!("berth-{}", engine.config.root.display())),
             containers: Some(containers.len() as i64),
@@ -129,15 +129,34 @@ async fn info(State(engine): State<AppState>) -> ApiResult<Json<serde_json::Valu
             ..Default::default()
         },
         INFO_OMITTED,
-    )))
+    );
+    add_legacy_info_fields(&mut doc, version);
+    Ok(Json(doc))
+}
+
+/// Fields of `/info` that API 1.47 and older carry but bollard's current model dropped. dockerd reports
+/// `BridgeNfIp*tables` from the sysctls (false when `br_netfilter` is not loaded), nil lists as `null`.
+fn add_legacy_info_fields(doc: &mut serde_json::Value, version: super::ApiVersion) {
+    let sysctl_on =
+        |name: &str| std::fs::read_to_string(format!("/proc/sys/net/bridge/{name}")).is_ok_and(|v| v.trim() == "1");
+    doc["BridgeNfIptables"] = sysctl_on("bridge-nf-call-iptables").into();
+    doc["BridgeNfIp6tables"] = sysctl_on("bridge-nf-call-ip6tables").into();
+    doc["KernelMemoryTCP"] = true.into();
+    if version < super::ApiVersion(1, 42) {
+        doc["KernelMemory"] = true.into();
+    }
+    doc["DefaultAddressPools"] = serde_json::Value::Null;
+    doc["Swarm"]["RemoteManagers"] = serde_json::Value::Null;
+    for commit in ["ContainerdCommit", "RuncCommit", "InitCommit"] {
+        let id = doc[commit]["ID"].clone();
+        doc[commit]["Expected"] = if id.is_null() { "".into() } else { id };
+    }
 }
 
 /// Parts of `/info` dockerd leaves out outside a swarm or without the matching feature.
 const INFO_OMITTED: &[&str] = &[
     "/Swarm/Cluster",
-    "/Swarm/RemoteManagers",
     "/ProductLicense",
-    "/DefaultAddressPools",
     "/CDISpecDirs",
     "/Containerd",
     "/FirewallBackend",

@@ -15,11 +15,12 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/system/df", get(df))
 }
 
-async fn df(State(engine): State<AppState>) -> ApiResult<Json<Value>> {
+async fn df(State(engine): State<AppState>, version: super::ApiVersion) -> ApiResult<Json<Value>> {
     let e = engine.clone();
-    let (images, layers_size) = tokio::task::spawn_blocking(move || images(&e))
+    let (mut images, layers_size) = tokio::task::spawn_blocking(move || images(&e))
         .await
         .map_err(|err| EngineError::internal("system df", err))??;
+    super::images::add_virtual_size(&mut images, version);
     let e = engine.clone();
     let containers = tokio::task::spawn_blocking(move || containers(&e))
         .await
@@ -28,13 +29,18 @@ async fn df(State(engine): State<AppState>) -> ApiResult<Json<Value>> {
     let volumes = tokio::task::spawn_blocking(move || volumes(&e))
         .await
         .map_err(|err| EngineError::internal("system df", err))??;
-    Ok(Json(json!({
+    // No BuildKit, so no BuildKit cache records: dockerd without BuildKit answers `null` too.
+    let mut doc = json!({
         "LayersSize": layers_size,
         "Images": images,
         "Containers": containers,
         "Volumes": volumes,
-        "BuildCache": [],
-    })))
+        "BuildCache": null,
+    });
+    if version < super::ApiVersion(1, 42) {
+        doc["BuilderSize"] = json!(0);
+    }
+    Ok(Json(doc))
 }
 
 fn images(engine: &AppState) -> ApiResult<(Vec<Value>, i64)> {

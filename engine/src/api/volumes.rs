@@ -38,7 +38,12 @@ async fn blocking<T: Send + 'static>(
 
 /// A volume document as dockerd writes it: every field, less those it leaves out when empty.
 fn complete(v: &ApiVolume) -> serde_json::Value {
-    super::complete::complete(v, &["/UsageData", "/ClusterVolume"])
+    let mut doc = super::complete::complete(v, &["/UsageData", "/ClusterVolume"]);
+    if v.options.is_empty() {
+        // A volume made without options holds a nil map in dockerd: `"Options": null`.
+        doc["Options"] = serde_json::Value::Null;
+    }
+    doc
 }
 
 pub(super) fn to_api(v: &Volume) -> ApiVolume {

@@ -79,6 +79,8 @@ impl ImageState {
         let mut file = self.file.clone();
         file.config = config;
         file.created = Some(now.clone());
+        // As dockerd stamps its own version on what it builds or commits (`DockerVersion`).
+        file.docker_version = Some(env!("CARGO_PKG_VERSION").into());
         file.history.push(History {
             created: Some(now),
             empty_layer: layer.is_none(),

@@ -24,6 +24,9 @@ pub struct ImageConfigFile {
     /// The commit message (`docker commit -m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The Docker version that built the image (`DockerVersion` of image inspect); absent in OCI images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_version: Option<String>,
     /// Defaults for containers (Cmd, Entrypoint, Env, ...).
     #[serde(default)]
     pub config: ImageConfig,

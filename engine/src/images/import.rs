@@ -41,6 +41,7 @@ impl ImageStore {
             created: Some(now.clone()),
             author: None,
             comment: None,
+            docker_version: Some(env!("CARGO_PKG_VERSION").into()),
             config,
             rootfs: RootFs {
                 typ: "layers".into(),

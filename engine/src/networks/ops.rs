@@ -273,7 +273,7 @@ impl Networks {
             static_ip: requested.is_some(),
             endpoint_id: hex::encode(rand::random::<[u8; 32]>()),
             order: existing.iter().map(|e| e.order + 1).max().unwrap_or(0),
-            mac,
+            mac: mac.or_else(|| (net.driver == "bridge").then(|| mac_of_ip(ip))),
         };
         // The durable record (an fsync) is written while the kernel objects are made, not after.
         let commit = {
@@ -371,6 +371,14 @@ mod tests {
 }
 
 /// `aa:bb:cc:dd:ee:ff` (or with `-`) → bytes; None unless six hex octets of a unicast address.
+/// The MAC address dockerd 20.10 gives a bridge endpoint: 02:42 and the IPv4 address. Being a function of the
+/// address, a restarted container keeps it, so the host's neighbour entry stays right and the first packets to
+/// it (a published port answering again after a restart) are not sent to a vanished interface.
+pub(crate) fn mac_of_ip(ip: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = ip.octets();
+    [0x02, 0x42, a, b, c, d]
+}
+
 pub(crate) fn parse_mac(text: &str) -> Option<[u8; 6]> {
     let parts: Vec<&str> = text.split([':', '-']).collect();
     if parts.len() != 6 {
@@ -396,5 +404,7 @@ mod mac_tests {
         assert_eq!(super::parse_mac("01:00:5e:00:00:01"), None);
         assert_eq!(super::parse_mac("02:42:ac:11:00"), None);
         assert_eq!(super::parse_mac("zz:42:ac:11:00:02"), None);
+        let ip = "172.17.0.2".parse().unwrap();
+        assert_eq!(super::mac_of_ip(ip), [2, 0x42, 0xac, 0x11, 0, 2]);
     }
 }
