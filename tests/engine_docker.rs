@@ -208,3 +208,78 @@ fn docker_run_interactive_gets_stdin_and_its_end() {
     assert_eq!(inspect_field(&e, id, "{{.State.Status}}"), "running");
     e.docker(&["rm", "-f", id]);
 }
+
+/// Legacy links on the default bridge, as dockerd makes them: the linking container's environment names the
+/// linked one's name, ports and variables; `docker ps` lists the link as a name of the linked container until
+/// `docker rm --link` removes it (both containers stay). A restart-always container that exited is restarting
+/// when `docker wait` returns, so a plain `docker rm` is refused.
+#[test]
+fn legacy_links_and_restarting_containers() {
+    if !require_root("legacy_links_and_restarting_containers") {
+        return;
+    }
+    let e = Engine::start();
+    e.load_busybox();
+    e.docker(&[
+        "run", "-d", "--name", "lk1", "-e", "FOO=1", "--expose", "80", "busybox", "sleep", "1000",
+    ]);
+    let ip = inspect_field(&e, "lk1", "{{.NetworkSettings.Networks.bridge.IPAddress}}");
+    e.docker(&[
+        "create",
+        "--name",
+        "lk2",
+        "--link",
+        "lk1:my-db",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    e.docker(&["start", "lk2"]);
+    let env = e.docker(&["exec", "lk2", "env"]);
+    for want in [
+        "MY_DB_NAME=/lk2/my-db".to_owned(),
+        "MY_DB_ENV_FOO=1".to_owned(),
+        format!("MY_DB_PORT=tcp://{ip}:80"),
+        format!("MY_DB_PORT_80_TCP_ADDR={ip}"),
+        "MY_DB_PORT_80_TCP_PORT=80".to_owned(),
+    ] {
+        assert!(env.lines().any(|l| l == want), "{want} missing from:\n{env}");
+    }
+    assert!(!env.contains("MY_DB_ENV_PATH"), "{env}");
+    // The CLI shows link names only untruncated.
+    let names = |e: &Engine| {
+        let out = e.docker(&["ps", "--no-trunc", "--filter", "name=lk1", "--format", "{{.Names}}"]);
+        let mut names: Vec<String> = out.trim().split(',').map(str::to_owned).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&e), ["lk1", "lk2/my-db"]);
+    e.docker(&["rm", "--link", "lk2/my-db"]);
+    assert_eq!(names(&e), ["lk1"]);
+    assert_eq!(
+        e.docker(&["ps", "-q"]).lines().count(),
+        2,
+        "rm --link removed a container"
+    );
+
+    e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "rs1",
+        "--restart",
+        "always",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ]);
+    e.docker(&["wait", "rs1"]);
+    let rm = e.docker_raw(&["rm", "rs1"]);
+    let err = String::from_utf8_lossy(&rm.stderr).to_lowercase();
+    assert!(
+        !rm.status.success() && err.contains("stop the container before"),
+        "{err}"
+    );
+    e.docker(&["rm", "-f", "rs1", "lk1", "lk2"]);
+}

@@ -105,15 +105,20 @@ pub fn follow(engine: &Arc<Engine>) {
     });
 }
 
+/// Whether the policy of `rec` restarts it after an exit with `code` (not after a user's stop, nor for an
+/// auto-removed container).
+pub fn will_restart(rec: &ContainerRecord, code: i64) -> bool {
+    !rec.state.stopped_by_user
+        && rec.host_config.auto_remove != Some(true)
+        && Policy::of(rec).wants_restart(code, rec.state.restart_count)
+}
+
 fn schedule(engine: Arc<Engine>, backoff: Arc<Backoff>, id: String) {
     let Ok(Some(rec)) = engine.db.container(&id) else {
         return;
     };
     let policy = Policy::of(&rec);
-    if rec.state.stopped_by_user || rec.host_config.auto_remove == Some(true) {
-        return;
-    }
-    if !policy.wants_restart(rec.state.exit_code, rec.state.restart_count) {
+    if !will_restart(&rec, rec.state.exit_code) {
         return;
     }
     let delay = {

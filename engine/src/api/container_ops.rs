@@ -1,7 +1,6 @@
 //! Container endpoints beyond the lifecycle: `update`, `export`, `prune`, and `DELETE ?link=1`.
 
-use super::{parse_json, ApiError, ApiResult, AppState};
-use crate::error::EngineError;
+use super::{parse_json, ApiResult, AppState};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -45,24 +44,6 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<se
         "ContainersDeleted": super::null_if_empty(deleted),
         "SpaceReclaimed": space,
     })))
-}
-
-/// `DELETE /containers/{name}?link=1` removes a legacy link `/parent/alias`; berth makes no links, so a plain
-/// name gets dockerd's refusal (a 500 there too) and a link path is not found.
-pub(super) fn remove_link(engine: &AppState, name: &str) -> ApiResult<()> {
-    let full = if name.starts_with('/') {
-        name.to_owned()
-    } else {
-        format!("/{name}")
-    };
-    let parent = full.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-    if !parent.is_empty() {
-        return Err(EngineError::NotFound(format!("No such container: {name}")).into());
-    }
-    engine.containers.resolve(name)?;
-    Err(ApiError(EngineError::Internal(
-        "Conflict, cannot remove the default link name of the container".into(),
-    )))
 }
 
 /// A writer that hands what it is given to an HTTP body, chunk by chunk.

@@ -28,6 +28,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/containers/{id}/kill", post(kill))
         .route("/containers/{id}/wait", post(wait))
         .route("/containers/{id}", delete(remove))
+        .route("/containers/{id}/{alias}", delete(remove_link))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
         .route("/containers/{id}/rename", post(rename))
@@ -168,12 +169,27 @@ async fn wait(State(engine): State<AppState>, Path(id): Path<String>, Query(q): 
 
 async fn remove(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {
     if qbool(q.get("link")) {
-        super::container_ops::remove_link(&engine, &id)?;
+        engine.containers.remove_link(&id)?;
+        return Ok(StatusCode::NO_CONTENT);
     }
     engine
         .containers
         .remove_with_volumes(&id, qbool(q.get("force")), qbool(q.get("v")))
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /containers/<parent>/<alias>?link=1`: a legacy link's path has a slash.
+async fn remove_link(
+    State(engine): State<AppState>,
+    Path((parent, alias)): Path<(String, String)>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
+    let path = format!("{parent}/{alias}");
+    if !qbool(q.get("link")) {
+        return Err(EngineError::NotFound(format!("No such container: {path}")).into());
+    }
+    engine.containers.remove_link(&path)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bollard::models::{Volume as ApiVolume, VolumeCreateRequest, VolumeListResponse, VolumeScopeEnum};
+use bollard::models::{Volume as ApiVolume, VolumeCreateRequest, VolumeScopeEnum};
 use std::collections::{BTreeMap, HashMap};
 use volumes::{Volume, VolumeName, LOCAL_DRIVER};
 
@@ -109,14 +109,8 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<ser
         Ok(out)
     })
     .await?;
-    let doc = VolumeListResponse {
-        volumes: Some(vols),
-        warnings: Some(Vec::new()),
-    };
-    Ok(Json(super::complete::complete(
-        &doc,
-        &["/Volumes/*/UsageData", "/Volumes/*/ClusterVolume"],
-    )))
+    let volumes: Vec<serde_json::Value> = vols.iter().map(complete).collect();
+    Ok(Json(serde_json::json!({ "Volumes": volumes, "Warnings": [] })))
 }
 
 async fn remove(State(engine): State<AppState>, Path(name): Path<String>, Query(q): Q) -> ApiResult<StatusCode> {

@@ -94,6 +94,7 @@ impl Containers {
             _ => {}
         }
         let mut spec = self.build_spec(&rec)?;
+        spec.process.env.extend(self.link_env(&rec).await?);
         // The network first: a refused port or unknown network leaves nothing mounted.
         self.setup_network(&rec, &mut spec).await?;
         // Copy-up reads the container's rootfs: mount it first (the runtime finds it mounted).
@@ -184,7 +185,13 @@ impl Containers {
         self.teardown_network(id).await;
         let updated = self.db.update_container(id, |r| {
             if r.state.status == ContainerStatus::Running {
-                r.state.status = ContainerStatus::Exited;
+                // Marked in the same write as the exit, as dockerd does: a `wait` that returns on this exit
+                // already finds the container restarting (and `rm` refused), not a window where it is exited.
+                r.state.status = if crate::restart::will_restart(r, code) {
+                    ContainerStatus::Restarting
+                } else {
+                    ContainerStatus::Exited
+                };
             }
             r.state.paused = false;
             r.state.pid = 0;
@@ -411,6 +418,12 @@ impl Containers {
         let Some(rec) = self.db.container(&rec.id)? else {
             return Ok(());
         };
+        if rec.state.status == ContainerStatus::Restarting && !force {
+            return Err(EngineError::Conflict(format!(
+                "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                rec.id
+            )));
+        }
         if is_running(&rec) {
             if !force {
                 return Err(EngineError::Conflict(format!(

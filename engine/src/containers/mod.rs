@@ -5,6 +5,7 @@ mod actions;
 mod create;
 mod hostcfg;
 mod lifecycle;
+mod links;
 mod logs;
 mod network;
 mod prune;

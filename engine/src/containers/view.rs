@@ -94,13 +94,16 @@ impl Containers {
         recs.sort_by(|a, b| b.created.cmp(&a.created));
         let explicit_status = opts.filters.contains_key("status");
         let out = recs
-            .into_iter()
+            .iter()
             .filter(|r| opts.all || explicit_status || r.state.status == ContainerStatus::Running)
             .filter(|r| matches_filters(r, &opts.filters))
             .take(opts.limit.unwrap_or(usize::MAX))
             .map(|r| {
-                let mut s = summary_of(&r, &self.health);
-                s.ports = Some(self.port_summaries(&r));
+                let mut s = summary_of(r, &self.health);
+                s.ports = Some(self.port_summaries(r));
+                if let Some(names) = s.names.as_mut() {
+                    names.extend(Self::link_names(r, &recs));
+                }
                 s
             })
             .collect();
