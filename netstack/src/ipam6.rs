@@ -116,10 +116,14 @@ impl Allocation6 {
         }
         let addr = match requested {
             Some(a) => self.check_requested(id, a)?,
-            None => self.next_free(id)?,
+            // Only handed-out addresses move the search on: a fixed one elsewhere leaves the sequence as it was.
+            None => {
+                let a = self.next_free(id)?;
+                self.last = Some(a);
+                a
+            }
         };
         self.leases.insert(addr, owner.clone());
-        self.last = Some(addr);
         Ok(addr)
     }
 

@@ -199,8 +199,21 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Ne
     let labels = filters.get("label").cloned().unwrap_or_default();
     let not_labels = filters.get("label!").cloned().unwrap_or_default();
     let nets = engine.networks.get().await?;
+    // `until`: only networks created before it go (checked first, so a bad value deletes nothing).
+    let now = chrono::Utc::now();
+    let mut too_new = std::collections::HashSet::new();
+    for rec in nets.records()? {
+        let created = chrono::DateTime::parse_from_rfc3339(&rec.created).map_or(now, |t| t.with_timezone(&chrono::Utc));
+        if !crate::filters::until_matches(&filters, created, now)? {
+            too_new.insert(rec.id);
+        }
+    }
     let deleted = nets
-        .prune(|rec| !label_matches(rec, &labels) || (!not_labels.is_empty() && label_matches(rec, &not_labels)))
+        .prune(|rec| {
+            too_new.contains(&rec.id)
+                || !label_matches(rec, &labels)
+                || (!not_labels.is_empty() && label_matches(rec, &not_labels))
+        })
         .await?;
     Ok(Json(NetworkPruneResponse {
         networks_deleted: Some(deleted),
