@@ -52,6 +52,8 @@ fn setup() -> Option<Env> {
         internal: false,
         driver: Default::default(),
         mtu: None,
+        v6: None,
+        bridge_opts: Default::default(),
     };
     rt.block_on(stack.create_network(&net)).expect("network");
     Some(Env {
@@ -79,6 +81,8 @@ fn bench(c: &mut Criterion) {
                     names: vec![format!("svc{n}")],
                     default_route: true,
                     mac: None,
+                    ip6: None,
+                    link_local: Vec::new(),
                 };
                 let start = Instant::now();
                 env.rt.block_on(async {

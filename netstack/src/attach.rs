@@ -47,17 +47,37 @@ impl Netstack {
                 // The label lives on the interface inside: `detach` finds it there.
                 inside.set_alias(index, &label).await?;
             }
-            if let Some(mac) = ep.mac.filter(|_| !matches!(net.driver, Driver::Ipvlan { .. })) {
+            if !matches!(net.driver, Driver::Ipvlan { .. }) {
                 // Set while the interface is still down (a veth takes a new address then without a reset).
-                inside.set_mac(index, mac).await?;
+                inside.set_mac(index, ep.mac.unwrap_or_else(|| mac_of(ep.ip))).await?;
             }
-            inside.add_address(index, ep.ip, net.subnet.prefix_len()).await?;
+            let ip6 = ep.ip6.zip(net.v6).map(|(a, (subnet, _))| (a, subnet.prefix_len()));
+            if ip6.is_some() || ep.link_local.iter().any(IpAddr::is_ipv6) {
+                let name = ifname.clone();
+                netns::run_in(&path, move || crate::links::enable_ipv6_on(&name))?;
+            }
+            inside
+                .add_address(index, IpAddr::V4(ep.ip), net.subnet.prefix_len())
+                .await?;
+            if let Some((a, prefix)) = ip6 {
+                inside.add_address(index, IpAddr::V6(a), prefix).await?;
+            }
+            for ll in &ep.link_local {
+                inside
+                    .add_address(index, *ll, if ll.is_ipv4() { 16 } else { 64 })
+                    .await?;
+            }
             inside.up(index, None).await?;
             // Like Docker: an internal network gives no way out, not even a route.
             if ep.default_route && !net.internal {
                 inside.add_default_route(index, net.gateway).await?;
+                if let (Some(_), Some((_, gw6))) = (ip6, net.v6) {
+                    inside.add_default_route6(index, gw6).await?;
+                }
             }
-            self.dns.records().set(&net.id, id, &ep.names, &[IpAddr::V4(ep.ip)]);
+            let mut addrs = vec![IpAddr::V4(ep.ip)];
+            addrs.extend(ip6.map(|(a, _)| IpAddr::V6(a)));
+            self.dns.records().set(&net.id, id, &ep.names, &addrs);
             debug!(%ifname, "attached");
             Ok(Attachment {
                 ifname,
@@ -65,6 +85,7 @@ impl Netstack {
                 ip: ep.ip,
                 prefix: net.subnet.prefix_len(),
                 gateway: net.gateway,
+                ip6,
             })
         }
         .instrument(span)
@@ -120,6 +141,12 @@ impl Netstack {
         .instrument(span)
         .await
     }
+}
+
+/// dockerd's MAC address for an endpoint without one: 02:42 followed by its IPv4 address.
+pub fn mac_of(ip: std::net::Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = ip.octets();
+    [0x02, 0x42, a, b, c, d]
 }
 
 async fn next_ifname(inside: &Netlink) -> Result<String> {

@@ -84,6 +84,25 @@ impl BridgeName {
         BridgeName(name)
     }
 
+    /// A bridge name the user chose (`com.docker.network.bridge.name`): a valid interface name.
+    pub fn custom(name: &str) -> Result<Self, NetError> {
+        let valid = !name.is_empty()
+            && name.len() <= IFNAME_MAX
+            && name != "."
+            && name != ".."
+            && !name
+                .bytes()
+                .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b.is_ascii_control());
+        if !valid {
+            return Err(NetError::invalid(
+                "Options.com.docker.network.bridge.name",
+                name,
+                format!("an interface name of 1-{IFNAME_MAX} characters without '/', ':' or spaces"),
+            ));
+        }
+        Ok(BridgeName(name.to_string()))
+    }
+
     /// The interface name.
     pub fn as_str(&self) -> &str {
         &self.0

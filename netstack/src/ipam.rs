@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{NetError, Result};
 use crate::ids::{ContainerId, NetworkId};
+use crate::ipam6::{self, Allocation6, SubnetRequest6};
 
 /// A block of address space carved into subnets of one prefix length.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +73,8 @@ pub struct SubnetRequest {
     pub ip_range: Option<Ipv4Net>,
     /// Take the default bridge subnet instead of a pool.
     pub default_bridge: bool,
+    /// `AuxiliaryAddresses`: addresses kept out of the leases, by name.
+    pub aux: BTreeMap<String, Ipv4Addr>,
 }
 
 /// A network's subnet, gateway and leases.
@@ -88,6 +91,12 @@ pub struct NetworkAllocation {
     /// Last address handed out: the search continues after it so a freed address is not reused at once.
     #[serde(default)]
     pub last: Option<Ipv4Addr>,
+    /// Reserved addresses by name (`AuxiliaryAddresses`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux: BTreeMap<String, Ipv4Addr>,
+    /// The IPv6 side of a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v6: Option<Allocation6>,
 }
 
 impl NetworkAllocation {
@@ -99,6 +108,7 @@ impl NetworkAllocation {
         addr != self.subnet.network()
             && addr != self.subnet.broadcast()
             && addr != self.gateway
+            && !self.aux.values().any(|a| *a == addr)
             && self.range().contains(&addr)
     }
 
@@ -192,10 +202,66 @@ impl Ipam {
         Ok(addr)
     }
 
-    /// Returns `owner`'s address on network `id` to the pool. Unknown ids and owners are fine.
+    /// Returns `owner`'s addresses (both families) on network `id` to the pool. Unknown ids and owners are fine.
     pub fn release(&mut self, id: &NetworkId, owner: &ContainerId) {
         if let Some(alloc) = self.state.networks.get_mut(id) {
             alloc.leases.retain(|_, o| o != owner);
+            if let Some(v6) = alloc.v6.as_mut() {
+                v6.leases.retain(|_, o| o != owner);
+            }
+        }
+    }
+
+    /// Gives network `id` (already allocated) its IPv6 subnet: the user's, checked against other networks
+    /// and the host's IPv6 routes, or the next free /64 of berth's ULA pool. Idempotent.
+    pub fn allocate_v6(&mut self, id: &NetworkId, req: &SubnetRequest6, host_routes: &[IpNet]) -> Result<Allocation6> {
+        let taken: Vec<(String, ipnet::Ipv6Net)> = self
+            .state
+            .networks
+            .iter()
+            .filter(|(other, _)| *other != id)
+            .filter_map(|(other, a)| Some((format!("network {}", other.short(12)), a.v6.as_ref()?.subnet)))
+            .collect();
+        let alloc = self
+            .state
+            .networks
+            .get_mut(id)
+            .ok_or_else(|| NetError::NoSuchNetwork(id.to_string()))?;
+        if let Some(v6) = &alloc.v6 {
+            return Ok(v6.clone());
+        }
+        let subnet = match req.subnet {
+            Some(s) => ipam6::check_user_subnet(s, &taken, host_routes)?,
+            None => {
+                let nets: Vec<_> = taken.iter().map(|(_, n)| *n).collect();
+                ipam6::pick_from_pool(&nets, host_routes)?
+            }
+        };
+        let v6 = Allocation6::build(subnet, req)?;
+        alloc.v6 = Some(v6.clone());
+        Ok(v6)
+    }
+
+    /// Leases an IPv6 address on network `id` to `owner` (`requested` if free); None on an IPv4-only network.
+    pub fn lease_v6(
+        &mut self,
+        id: &NetworkId,
+        owner: &ContainerId,
+        requested: Option<std::net::Ipv6Addr>,
+    ) -> Result<Option<std::net::Ipv6Addr>> {
+        let alloc = self
+            .state
+            .networks
+            .get_mut(id)
+            .ok_or_else(|| NetError::NoSuchNetwork(id.to_string()))?;
+        match (alloc.v6.as_mut(), requested) {
+            (Some(v6), _) => v6.lease(id, owner, requested).map(Some),
+            (None, None) => Ok(None),
+            (None, Some(a)) => Err(NetError::AddressUnavailable {
+                addr: a.into(),
+                network: id.short(12).to_string(),
+                reason: "the network has no IPv6 subnet (EnableIPv6 is off)".into(),
+            }),
         }
     }
 
@@ -268,12 +334,21 @@ fn build_allocation(subnet: Ipv4Net, req: &SubnetRequest) -> Result<NetworkAlloc
             format!("must be a host address inside subnet {subnet}"),
         ));
     }
+    if let Some((name, a)) = req.aux.iter().find(|(_, a)| !subnet.contains(*a)) {
+        return Err(NetError::invalid(
+            "IPAM.Config.AuxiliaryAddresses",
+            format!("{name}={a}"),
+            format!("must be inside subnet {subnet}"),
+        ));
+    }
     Ok(NetworkAllocation {
         subnet,
         gateway,
         ip_range: req.ip_range,
         leases: BTreeMap::new(),
         last: None,
+        aux: req.aux.clone(),
+        v6: None,
     })
 }
 
@@ -292,6 +367,9 @@ fn check_requested(alloc: &NetworkAllocation, id: &NetworkId, addr: Ipv4Addr) ->
     }
     if addr == alloc.gateway {
         return Err(unavailable("it is the gateway".into()));
+    }
+    if alloc.aux.values().any(|a| *a == addr) {
+        return Err(unavailable("it is an auxiliary address".into()));
     }
     if let Some(holder) = alloc.leases.get(&addr) {
         return Err(unavailable(format!("leased to container {}", holder.short(12))));
@@ -409,7 +487,7 @@ mod tests {
             subnet: Some("10.50.0.0/24".parse().unwrap()),
             gateway: Some("10.50.0.1".parse().unwrap()),
             ip_range: Some("10.50.0.0/30".parse().unwrap()),
-            default_bridge: false,
+            ..Default::default()
         };
         ipam.allocate_network(&nid(1), &req, &[]).unwrap();
         // /30 range = .0-.3; .0 is the network address, .1 the gateway: .2 and .3 remain.

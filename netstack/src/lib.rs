@@ -6,11 +6,13 @@
 //! label so [`Netstack::cleanup_orphans`] finds exactly its own after a crash.
 
 mod attach;
+pub use attach::mac_of;
 pub mod dns;
 pub mod driver;
 pub mod error;
 pub mod ids;
 pub mod ipam;
+pub mod ipam6;
 pub mod links;
 pub mod netns;
 pub mod nft;
@@ -25,6 +27,9 @@ pub use driver::{Driver, DriverError, IpvlanFlag, IpvlanMode, MacvlanMode};
 pub use error::{NetError, Result};
 pub use ids::{BridgeName, ContainerId, InstanceTag, NetworkId, Owner, VethName};
 pub use ipam::{Ipam, IpamState, NetworkAllocation, Pool, PoolConfig, SubnetRequest};
-pub use nft::Proto;
+pub use ipam6::{Allocation6, SubnetRequest6};
+pub use nft::{Family, Proto};
 pub use ports::{PortRequest, PublishedPort};
-pub use stack::{Attachment, CleanupReport, Config, EndpointSpec, Keep, Netstack, NetworkSpec, SubnetLock};
+pub use stack::{
+    Attachment, BridgeOptions, CleanupReport, Config, EndpointSpec, Keep, Netstack, NetworkSpec, SubnetLock,
+};

@@ -1,11 +1,12 @@
 //! rtnetlink operations: bridges, veth pairs, addresses, routes, link listing.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use futures::TryStreamExt;
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::link::{IpVlanFlags, IpVlanMode, MacVlanMode};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
@@ -128,15 +129,21 @@ impl Netlink {
             .await?
             .ok_or_else(|| NetError::Unsupported(format!("bridge {name} vanished right after creation")))?;
         self.set_alias(index, label).await?;
-        self.handle
-            .address()
-            .add(index, IpAddr::V4(gateway), subnet.prefix_len())
-            .replace()
-            .execute()
-            .await
-            .map_err(|e| NetError::netlink(format!("add address {gateway} to {name}"), e))?;
+        self.add_address(index, IpAddr::V4(gateway), subnet.prefix_len())
+            .await?;
         self.up(index, Some(mtu)).await?;
         Ok(index)
+    }
+
+    /// Gives bridge `name` its IPv6 gateway address (IPv6 switched on for it, no duplicate detection).
+    pub async fn add_bridge_v6(&self, name: &str, gateway: Ipv6Addr, subnet: Ipv6Net) -> Result<()> {
+        let index = self
+            .index_of(name)
+            .await?
+            .ok_or_else(|| NetError::Unsupported(format!("bridge {name} missing for its IPv6 address")))?;
+        // A host with IPv6 off by default would refuse the address.
+        enable_ipv6_on(name);
+        self.add_address(index, IpAddr::V6(gateway), subnet.prefix_len()).await
     }
 
     /// Writes the ownership label into the interface's alias.
@@ -255,15 +262,59 @@ impl Netlink {
         }
     }
 
-    /// Adds `addr/prefix` to interface `index`.
-    pub async fn add_address(&self, index: u32, addr: Ipv4Addr, prefix: u8) -> Result<()> {
-        self.handle
-            .address()
-            .add(index, IpAddr::V4(addr), prefix)
-            .replace()
-            .execute()
+    /// Adds `addr/prefix` to interface `index`; an IPv6 address skips duplicate detection (usable at once,
+    /// as addresses berth leases are unique on their network).
+    pub async fn add_address(&self, index: u32, addr: IpAddr, prefix: u8) -> Result<()> {
+        let mut req = self.handle.address().add(index, addr, prefix).replace();
+        if addr.is_ipv6() {
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        req.execute()
             .await
             .map_err(|e| NetError::netlink(format!("add address {addr}/{prefix}"), e))
+    }
+
+    /// Adds the IPv6 default route via `gateway` out of interface `index`.
+    pub async fn add_default_route6(&self, index: u32, gateway: Ipv6Addr) -> Result<()> {
+        let route = RouteMessageBuilder::<Ipv6Addr>::new()
+            .gateway(gateway)
+            .output_interface(index)
+            .build();
+        match self.handle.route().add(route).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            Err(e) => Err(NetError::netlink(format!("add IPv6 default route via {gateway}"), e)),
+        }
+    }
+
+    /// IPv6 routes of the main table (for subnet overlap checks); none where the kernel has no IPv6.
+    pub async fn routes_v6(&self) -> Result<Vec<IpNet>> {
+        let req = RouteMessageBuilder::<Ipv6Addr>::new().build();
+        let routes: Vec<_> = match self.handle.route().get(req).execute().try_collect().await {
+            Ok(r) => r,
+            Err(e) if errno(&e) == Some(libc::EAFNOSUPPORT) => return Ok(Vec::new()),
+            Err(e) => return Err(NetError::netlink("list IPv6 routes", e)),
+        };
+        Ok(routes
+            .iter()
+            .filter(|r| r.header.table == RouteHeader::RT_TABLE_MAIN)
+            .filter_map(|r| {
+                let dst = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Destination(RouteAddress::Inet6(a)) => Some(*a),
+                    _ => None,
+                });
+                let dst = dst.unwrap_or(Ipv6Addr::UNSPECIFIED);
+                Ipv6Net::new(dst, r.header.destination_prefix_length)
+                    .ok()
+                    .map(IpNet::V6)
+            })
+            // Link-local and multicast routes exist on every interface and never collide with a subnet of ours.
+            .filter(
+                |n| !matches!(n, IpNet::V6(v) if v.addr().segments()[0] & 0xffc0 == 0xfe80 || v.addr().is_multicast()),
+            )
+            .collect())
     }
 
     /// Adds the default route via `gateway` out of interface `index`.
@@ -304,6 +355,17 @@ impl Netlink {
                     .map(IpNet::V4)
             })
             .collect())
+    }
+}
+
+/// Switches IPv6 on for interface `name` of the calling thread's namespace, without duplicate detection.
+/// Best effort: a kernel without IPv6 has no such files, and address assignment then reports the problem.
+pub fn enable_ipv6_on(name: &str) {
+    for (key, value) in [("disable_ipv6", "0"), ("accept_dad", "0")] {
+        let path = format!("/proc/sys/net/ipv6/conf/{name}/{key}");
+        if let Err(e) = std::fs::write(&path, value) {
+            tracing::debug!(%path, "cannot set: {e}");
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Published ports: parsing requests, reserving host ports, DNAT rules and proxies per container.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -19,8 +19,8 @@ use crate::proxy;
 pub struct PortRequest {
     /// tcp or udp.
     pub proto: Proto,
-    /// `HostIp`; `None` means every address (0.0.0.0).
-    pub host_ip: Option<Ipv4Addr>,
+    /// `HostIp` (IPv4 or IPv6, e.g. `::1`); `None` means every IPv4 address (0.0.0.0).
+    pub host_ip: Option<IpAddr>,
     /// `HostPort`: one port, a range to pick a free one from, or `None` for an ephemeral port.
     pub host_ports: Option<(u16, u16)>,
     /// Port inside the container.
@@ -32,14 +32,9 @@ impl PortRequest {
     pub fn parse(proto: Proto, host_ip: &str, host_port: &str, container_port: u16) -> Result<Self> {
         let host_ip = match host_ip.trim() {
             "" | "0.0.0.0" => None,
-            s => match s.parse::<IpAddr>() {
-                Ok(IpAddr::V4(v4)) => Some(v4),
-                Ok(IpAddr::V6(_)) => {
-                    return Err(NetError::Unsupported(format!(
-                        "IPv6 host address {s} for published ports"
-                    )))
-                }
-                Err(_) => return Err(NetError::invalid("HostIp", s, "expected an IPv4 address")),
+            s => match s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => return Err(NetError::invalid("HostIp", s, "expected an IPv4 or IPv6 address")),
             },
         };
         let host_ports = parse_port_range(host_port)?;
@@ -80,8 +75,8 @@ fn parse_port_range(s: &str) -> Result<Option<(u16, u16)>> {
 pub struct PublishedPort {
     /// tcp or udp.
     pub proto: Proto,
-    /// Host address (0.0.0.0 = all).
-    pub host_ip: Ipv4Addr,
+    /// Host address (0.0.0.0 = all IPv4 ones).
+    pub host_ip: IpAddr,
     /// Host port actually bound.
     pub host_port: u16,
     /// Port inside the container.
@@ -105,12 +100,14 @@ pub struct PortTable {
 }
 
 impl PortTable {
-    /// Binds every requested port (all or none) and starts proxies to `container_ip`. Returns the
-    /// ports bound and the DNAT rules the caller must install.
+    /// Binds every requested port (all or none) and starts proxies to `container_ip` (to `container_ip6`
+    /// for IPv6 host addresses, when the container has one). Returns the ports bound and the DNAT rules
+    /// the caller must install.
     pub async fn publish(
         &self,
         id: &ContainerId,
         container_ip: Ipv4Addr,
+        container_ip6: Option<Ipv6Addr>,
         reqs: &[PortRequest],
     ) -> Result<(Vec<PublishedPort>, Vec<Dnat>)> {
         let mut bound = Vec::new();
@@ -122,17 +119,24 @@ impl PortTable {
         let mut dnats = Vec::new();
         let mut active = Vec::new();
         for (req, (sock, port)) in reqs.iter().zip(bound) {
-            let target = SocketAddr::from((container_ip, req.container_port));
+            // An IPv6 host address reaches the container's IPv6 address; without one, the proxy bridges
+            // the families (as docker-proxy does) and no DNAT applies.
+            let target_ip = match (req.host_ip, container_ip6) {
+                (Some(IpAddr::V6(_)), Some(v6)) => IpAddr::V6(v6),
+                _ => IpAddr::V4(container_ip),
+            };
+            let target = SocketAddr::new(target_ip, req.container_port);
             let proxy = match sock {
                 Bound::Tcp(l) => tokio::spawn(proxy::tcp(l, target)),
                 Bound::Udp(u) => tokio::spawn(proxy::udp(u, target)),
             };
-            if !req.host_ip.is_some_and(|ip| ip.is_loopback()) {
+            let same_family = req.host_ip.is_none_or(|h| h.is_ipv4() == target_ip.is_ipv4());
+            if !req.host_ip.is_some_and(|ip| ip.is_loopback()) && same_family {
                 dnats.push(Dnat {
                     proto: req.proto,
                     host_ip: req.host_ip,
                     host_port: port.host_port,
-                    container_ip,
+                    container_ip: target_ip,
                     container_port: req.container_port,
                 });
             }
@@ -171,7 +175,7 @@ impl PortTable {
     }
 
     async fn bind(&self, req: &PortRequest) -> Result<(Bound, PublishedPort)> {
-        let ip = req.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let ip = req.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let candidates: Vec<u16> = match req.host_ports {
             None => vec![0],
             Some((lo, hi)) => (lo..=hi).collect(),
@@ -217,7 +221,7 @@ impl PortTable {
     }
 }
 
-async fn bind_one(proto: Proto, ip: Ipv4Addr, port: u16) -> std::io::Result<(Bound, u16)> {
+async fn bind_one(proto: Proto, ip: IpAddr, port: u16) -> std::io::Result<(Bound, u16)> {
     let addr = SocketAddr::from((ip, port));
     match proto {
         Proto::Tcp => {
@@ -289,7 +293,9 @@ mod tests {
         assert_eq!(r.host_ip, None);
         let r = PortRequest::parse(Proto::Udp, "127.0.0.1", "", 53).unwrap();
         assert_eq!(r.host_ports, None);
-        assert_eq!(r.host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(r.host_ip, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        let r = PortRequest::parse(Proto::Tcp, "::1", "8080", 80).unwrap();
+        assert_eq!(r.host_ip, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
         let err = PortRequest::parse(Proto::Tcp, "", "90-80", 80).unwrap_err().to_string();
         assert!(err.contains("start is above its end"), "{err}");
         assert!(PortRequest::parse(Proto::Tcp, "", "http", 80).is_err());

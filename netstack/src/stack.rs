@@ -1,12 +1,12 @@
 //! The netstack facade the engine calls: networks, sandboxes, attachments, ports, cleanup.
 
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use tracing::{debug, info_span, Instrument};
 
 use crate::dns::{upstreams_from_resolv_conf, DnsServer};
@@ -69,6 +69,31 @@ pub struct NetworkSpec {
     pub driver: Driver,
     /// MTU override.
     pub mtu: Option<u32>,
+    /// IPv6 subnet and gateway of a dual-stack network.
+    pub v6: Option<(Ipv6Net, Ipv6Addr)>,
+    /// Bridge options as dockerd reads them from `Options`.
+    pub bridge_opts: BridgeOptions,
+}
+
+/// The `com.docker.network.bridge.*` options berth applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgeOptions {
+    /// `com.docker.network.bridge.name`: the bridge's name instead of `brt-<id11>`.
+    pub name: Option<BridgeName>,
+    /// `enable_icc`: containers of the network may reach each other.
+    pub icc: bool,
+    /// `enable_ip_masquerade`: outgoing traffic leaves with the host's address.
+    pub masquerade: bool,
+}
+
+impl Default for BridgeOptions {
+    fn default() -> Self {
+        BridgeOptions {
+            name: None,
+            icc: true,
+            masquerade: true,
+        }
+    }
 }
 
 impl NetworkSpec {
@@ -81,12 +106,23 @@ impl NetworkSpec {
             internal,
             driver: Driver::Bridge,
             mtu: None,
+            v6: alloc.v6.as_ref().map(|v| (v.subnet, v.gateway)),
+            bridge_opts: BridgeOptions::default(),
         }
     }
 
     /// The bridge's name.
     pub fn bridge(&self) -> BridgeName {
-        BridgeName::of(&self.id)
+        self.bridge_opts
+            .name
+            .clone()
+            .unwrap_or_else(|| BridgeName::of(&self.id))
+    }
+
+    fn subnets(&self) -> Vec<IpNet> {
+        let mut out = vec![IpNet::V4(self.subnet)];
+        out.extend(self.v6.map(|(s, _)| IpNet::V6(s)));
+        out
     }
 }
 
@@ -95,6 +131,10 @@ impl NetworkSpec {
 pub struct EndpointSpec {
     /// Its address (leased from IPAM).
     pub ip: Ipv4Addr,
+    /// Its IPv6 address on a dual-stack network.
+    pub ip6: Option<Ipv6Addr>,
+    /// Extra link-local addresses (`LinkLocalIPs`).
+    pub link_local: Vec<IpAddr>,
     /// DNS names on this network: container name, service name, aliases.
     pub names: Vec<String>,
     /// Route everything through this network's gateway (the container's first network); ignored on internal networks.
@@ -116,6 +156,8 @@ pub struct Attachment {
     pub prefix: u8,
     /// Gateway.
     pub gateway: Ipv4Addr,
+    /// IPv6 address and prefix length on a dual-stack network.
+    pub ip6: Option<(Ipv6Addr, u8)>,
 }
 
 /// What cleanup must keep.
@@ -194,9 +236,11 @@ impl Netstack {
         Ok(SubnetLock(lock))
     }
 
-    /// The host's IPv4 routes, for IPAM overlap checks.
+    /// The host's IPv4 and IPv6 routes, for IPAM overlap checks.
     pub async fn host_routes(&self) -> Result<Vec<IpNet>> {
-        self.host.routes_v4().await
+        let mut routes = self.host.routes_v4().await?;
+        routes.extend(self.host.routes_v6().await?);
+        Ok(routes)
     }
 
     /// Host firewall problems berth cannot fix itself (for `docker info` warnings and logs).
@@ -240,16 +284,25 @@ impl Netstack {
                     net.subnet,
                 )
                 .await?;
+            if let Some((subnet, gateway)) = net.v6 {
+                self.host.add_bridge_v6(bridge.as_str(), gateway, subnet).await?;
+            }
             self.ensure_nft_base()?;
             self.nft.delete_where(|o| *o == owner)?;
             let rules = NetworkRules {
                 bridge: &bridge,
-                subnet: net.subnet,
+                subnets: net.subnets(),
                 internal: net.internal,
+                icc: net.bridge_opts.icc,
+                masquerade: net.bridge_opts.masquerade,
             };
             self.nft.add_network(&owner, &rules)?;
             if !net.internal {
+                // Switched on only when a network that routes out exists (and logged), as dockerd does.
                 nft::enable_ip_forward()?;
+                if net.v6.is_some() {
+                    nft::enable_ipv6_forward()?;
+                }
             }
             Ok(())
         }
@@ -266,14 +319,24 @@ impl Netstack {
         })
     }
 
-    /// Removes a network's DNS names, rules and bridge. Missing pieces are fine.
+    /// Removes a network's DNS names, rules and bridge (found by its label when the user named it). Missing
+    /// pieces are fine.
     pub async fn remove_network(&self, id: &NetworkId) -> Result<()> {
         let span = info_span!("remove_network", id = %id.short(12));
         async {
             self.dns.records().remove_network(id);
             let owner = Owner::Network(id.clone());
             self.nft.delete_where(|o| *o == owner)?;
-            self.host.delete(BridgeName::of(id).as_str()).await
+            if self.host.remove(BridgeName::of(id).as_str()).await? {
+                return Ok(());
+            }
+            let label = owner.label(&self.cfg.instance);
+            for link in self.host.links().await? {
+                if link.alias.as_deref() == Some(label.as_str()) {
+                    self.host.delete(&link.name).await?;
+                }
+            }
+            Ok(())
         }
         .instrument(span)
         .await
@@ -318,17 +381,19 @@ impl Netstack {
         self.dns.serve(id, &path)
     }
 
-    /// Publishes ports of a container at `container_ip` (all or none); DNAT plus proxy.
+    /// Publishes ports of a container at `container_ip` (and its IPv6 address `container_ip6`, the target of
+    /// ports bound on IPv6 host addresses) — all or none; DNAT plus proxy.
     pub async fn publish(
         &self,
         id: &ContainerId,
         container_ip: Ipv4Addr,
+        container_ip6: Option<Ipv6Addr>,
         reqs: &[PortRequest],
     ) -> Result<Vec<PublishedPort>> {
         let span = info_span!("publish", container = %id.short(12));
         async {
             self.ensure_nft_base()?;
-            let (ports, dnats) = self.ports.publish(id, container_ip, reqs).await?;
+            let (ports, dnats) = self.ports.publish(id, container_ip, container_ip6, reqs).await?;
             if let Err(e) = self.nft.add_dnat(&Owner::Ports(id.clone()), &dnats) {
                 self.ports.release(id);
                 return Err(e);

@@ -25,6 +25,8 @@ fn same_network_pings_other_network_is_isolated() {
             names: vec![],
             default_route: true,
             mac: None,
+            ip6: None,
+            link_local: Vec::new(),
         };
         let p1 = s.create_sandbox(&c1).await.unwrap();
         let p2 = s.create_sandbox(&c2).await.unwrap();
@@ -36,6 +38,8 @@ fn same_network_pings_other_network_is_isolated() {
             names: vec![],
             default_route: true,
             mac: None,
+            ip6: None,
+            link_local: Vec::new(),
         };
         s.attach(&c3, &sb, &ep3).await.unwrap();
         assert_eq!(a1.ifname, "eth0");
@@ -69,6 +73,8 @@ fn same_network_pings_other_network_is_isolated() {
                     names: vec![],
                     default_route: false,
                     mac: None,
+                    ip6: None,
+                    link_local: Vec::new(),
                 },
             )
             .await
@@ -118,6 +124,8 @@ fn internal_network_cannot_reach_out() {
                 names: vec![],
                 default_route: true,
                 mac: None,
+                ip6: None,
+                link_local: Vec::new(),
             },
         )
         .await
@@ -130,6 +138,8 @@ fn internal_network_cannot_reach_out() {
                 names: vec![],
                 default_route: true,
                 mac: None,
+                ip6: None,
+                link_local: Vec::new(),
             },
         )
         .await
@@ -142,6 +152,8 @@ fn internal_network_cannot_reach_out() {
                 names: vec![],
                 default_route: true,
                 mac: None,
+                ip6: None,
+                link_local: Vec::new(),
             },
         )
         .await

@@ -51,13 +51,15 @@ fn fifty_networks_hundred_attachments_leave_nothing() {
                             names: vec![format!("svc{i}")],
                             default_route: true,
                             mac: None,
+                            ip6: None,
+                            link_local: Vec::new(),
                         },
                     )
                     .await
                     .unwrap();
                 if k == 0 && i % 10 == 0 {
                     t.stack
-                        .publish(&c, ip, &[PortRequest::parse(Proto::Tcp, "", "", 80).unwrap()])
+                        .publish(&c, ip, None, &[PortRequest::parse(Proto::Tcp, "", "", 80).unwrap()])
                         .await
                         .unwrap();
                 }

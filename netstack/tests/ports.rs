@@ -30,6 +30,8 @@ fn published_ports_reach_the_container() {
                 names: vec![],
                 default_route: true,
                 mac: None,
+                ip6: None,
+                link_local: Vec::new(),
             },
         )
         .await
@@ -42,6 +44,8 @@ fn published_ports_reach_the_container() {
                 names: vec![],
                 default_route: true,
                 mac: None,
+                ip6: None,
+                link_local: Vec::new(),
             },
         )
         .await
@@ -52,7 +56,7 @@ fn published_ports_reach_the_container() {
         // Empty HostIp and HostPort: every address, ephemeral port.
         let any = PortRequest::parse(Proto::Tcp, "", "", 8080).unwrap();
         let udp = PortRequest::parse(Proto::Udp, "127.0.0.1", "", 5353).unwrap();
-        let published = s.publish(&c1, ip1, &[any, udp]).await.unwrap();
+        let published = s.publish(&c1, ip1, None, &[any, udp]).await.unwrap();
         let tcp_port = published[0].host_port;
         let udp_port = published[1].host_port;
         assert_ne!(tcp_port, 0);
@@ -89,7 +93,7 @@ fn published_ports_reach_the_container() {
 
         // The same host port again: refused, naming the holder; nothing half-made.
         let again = PortRequest::parse(Proto::Tcp, "", &tcp_port.to_string(), 80).unwrap();
-        let err = s.publish(&c2, host(sn.subnet, 3), &[again]).await.unwrap_err();
+        let err = s.publish(&c2, host(sn.subnet, 3), None, &[again]).await.unwrap_err();
         assert!(matches!(err, NetError::PortInUse { .. }), "{err}");
         let msg = err.to_string();
         assert!(
@@ -106,7 +110,7 @@ fn published_ports_reach_the_container() {
             80,
         )
         .unwrap();
-        let got = s.publish(&c2, host(sn.subnet, 3), &[range]).await.unwrap();
+        let got = s.publish(&c2, host(sn.subnet, 3), None, &[range]).await.unwrap();
         assert!(
             got[0].host_port > tcp_port && got[0].host_port <= tcp_port.saturating_add(20),
             "{got:?}"
@@ -117,7 +121,7 @@ fn published_ports_reach_the_container() {
         let fport = foreign.local_addr().unwrap().port();
         let req = PortRequest::parse(Proto::Tcp, "127.0.0.1", &fport.to_string(), 80).unwrap();
         let msg = s
-            .publish(&c2, host(sn.subnet, 3), &[req])
+            .publish(&c2, host(sn.subnet, 3), None, &[req])
             .await
             .unwrap_err()
             .to_string();

@@ -39,6 +39,8 @@ fn dead_instances_are_reaped_live_ones_kept() {
                 names: vec![],
                 default_route: true,
                 mac: None,
+                ip6: None,
+                link_local: Vec::new(),
             },
         )
         .await

@@ -84,22 +84,6 @@ fn check_networks(p: &Project) -> Result<()> {
         if !ipam.options.is_empty() {
             return Err(refusal(p, &format!("{at}.options"), "not supported by berth yet"));
         }
-        for (i, pool) in ipam.config.iter().enumerate() {
-            if pool.ip_range.is_some() {
-                return Err(refusal(
-                    p,
-                    &format!("{at}.config[{i}].ip_range"),
-                    "not supported by berth yet",
-                ));
-            }
-            if !pool.aux_addresses.is_empty() {
-                return Err(refusal(
-                    p,
-                    &format!("{at}.config[{i}].aux_addresses"),
-                    "not supported by berth yet",
-                ));
-            }
-        }
     }
     Ok(())
 }
@@ -127,11 +111,17 @@ fn networks(p: &Project) -> Vec<NetworkSpec> {
             labels: net.labels.clone().into_iter().collect(),
             internal: net.internal,
             enable_ipv6: net.enable_ipv6.unwrap_or(false),
-            subnets: net
+            ipam: net
                 .ipam
                 .iter()
                 .flat_map(|i| i.config.iter())
-                .filter_map(|c| c.subnet.clone().map(|s| (s, c.gateway.clone())))
+                .map(|c| bollard::models::IpamConfig {
+                    subnet: c.subnet.clone(),
+                    ip_range: c.ip_range.clone(),
+                    gateway: c.gateway.clone(),
+                    auxiliary_addresses: (!c.aux_addresses.is_empty())
+                        .then(|| c.aux_addresses.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                })
                 .collect(),
         })
         .collect()

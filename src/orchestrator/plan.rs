@@ -58,6 +58,11 @@ pub fn config_hash(service: &ServiceSpec) -> String {
         })
         .collect();
     let mut canonical = serde_json::json!({ "body": sort_value(body), "networks": networks });
+    // Link-local addresses joined the hash later: only set ones count, so older stacks keep their hashes.
+    let link_local: Vec<_> = service.networks.iter().map(|n| &n.link_local_ips).collect();
+    if link_local.iter().any(|l| !l.is_empty()) {
+        canonical["link_local_ips"] = serde_json::json!(link_local);
+    }
     // A built image is known by its id: rebuilding it changes the hash (a pulled one keeps its old hash).
     if let Some(id) = &service.image_id {
         canonical["image_id"] = serde_json::json!(id);
@@ -150,11 +155,15 @@ pub fn endpoint_settings(
 ) -> EndpointSettings {
     let mut aliases = vec![replica_name(project, service, number), service.name.clone()];
     aliases.extend(net.aliases.iter().cloned());
-    let ipam = (net.ipv4_address.is_some() || net.ipv6_address.is_some()).then(|| EndpointIpamConfig {
-        ipv4_address: net.ipv4_address.clone(),
-        ipv6_address: net.ipv6_address.clone(),
-        ..Default::default()
-    });
+    let ipam =
+        (net.ipv4_address.is_some() || net.ipv6_address.is_some() || !net.link_local_ips.is_empty()).then(|| {
+            EndpointIpamConfig {
+                ipv4_address: net.ipv4_address.clone(),
+                ipv6_address: net.ipv6_address.clone(),
+                link_local_ips: (!net.link_local_ips.is_empty()).then(|| net.link_local_ips.clone()),
+                ..Default::default()
+            }
+        });
     EndpointSettings {
         aliases: Some(aliases),
         ipam_config: ipam,

@@ -5,7 +5,7 @@ use super::progress::Progress;
 use super::spec::{NetworkSpec, ProjectSpec, VolumeSpec};
 use anyhow::{bail, Context, Result};
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerSummary, Ipam, IpamConfig, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::models::{ContainerSummary, Ipam, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptionsBuilder,
 };
@@ -44,17 +44,8 @@ fn network_request(project: &ProjectSpec, net: &NetworkSpec) -> NetworkCreateReq
     all.insert(labels::PROJECT.to_owned(), project.name.clone());
     all.insert(labels::NETWORK.to_owned(), net.key.clone());
     all.insert(labels::VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned());
-    let ipam = (!net.subnets.is_empty()).then(|| Ipam {
-        config: Some(
-            net.subnets
-                .iter()
-                .map(|(subnet, gateway)| IpamConfig {
-                    subnet: Some(subnet.clone()),
-                    gateway: gateway.clone(),
-                    ..Default::default()
-                })
-                .collect(),
-        ),
+    let ipam = (!net.ipam.is_empty()).then(|| Ipam {
+        config: Some(net.ipam.clone()),
         ..Default::default()
     });
     NetworkCreateRequest {

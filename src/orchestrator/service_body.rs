@@ -234,6 +234,7 @@ fn service_networks(name: &str, svc: &Service, scope: &Scope) -> Result<Vec<Serv
             aliases: attach.aliases,
             ipv4_address: attach.ipv4_address,
             ipv6_address: attach.ipv6_address,
+            link_local_ips: attach.link_local_ips,
             mac_address: attach.mac_address,
         });
     }

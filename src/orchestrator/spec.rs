@@ -128,6 +128,8 @@ pub struct ServiceNetwork {
     pub ipv4_address: Option<String>,
     /// Static IPv6 address.
     pub ipv6_address: Option<String>,
+    /// Extra link-local addresses.
+    pub link_local_ips: Vec<String>,
     /// MAC address on this network (the service's `mac_address` goes to its first network).
     pub mac_address: Option<String>,
 }
@@ -304,8 +306,8 @@ pub struct NetworkSpec {
     pub internal: bool,
     /// Enable IPv6.
     pub enable_ipv6: bool,
-    /// IPAM subnets with optional gateways.
-    pub subnets: Vec<(String, Option<String>)>,
+    /// IPAM pools (`ipam.config`: subnet, ip_range, gateway, aux_addresses), either family.
+    pub ipam: Vec<bollard::models::IpamConfig>,
 }
 
 /// A project named volume.

@@ -113,7 +113,6 @@ fn network(n: &ServiceNetwork) -> Vec<&'static str> {
     let set = [
         ("priority", n.priority.is_some()),
         ("gw_priority", n.gw_priority.is_some()),
-        ("link_local_ips", !n.link_local_ips.is_empty()),
         ("interface_name", n.interface_name.is_some()),
         ("driver_opts", !n.driver_opts.is_empty()),
     ];

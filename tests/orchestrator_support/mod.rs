@@ -262,17 +262,19 @@ impl Engine {
                 .filter(|n| n.starts_with("vb") || (n.starts_with("brt-") && ours(n)))
                 .map(|n| format!("link {n}")),
         );
-        let rules = ns
-            .command("nft")
-            .args(["list", "table", "ip", "berth"])
-            .output()
-            .expect("nft");
-        out.extend(
-            String::from_utf8_lossy(&rules.stdout)
-                .lines()
-                .filter(|l| l.contains(":ep:") || l.contains(":ports:") || ours(l))
-                .map(|l| format!("nft rule {}", l.trim())),
-        );
+        for family in ["ip", "ip6"] {
+            let rules = ns
+                .command("nft")
+                .args(["list", "table", family, "berth"])
+                .output()
+                .expect("nft");
+            out.extend(
+                String::from_utf8_lossy(&rules.stdout)
+                    .lines()
+                    .filter(|l| l.contains(":ep:") || l.contains(":ports:") || ours(l))
+                    .map(|l| format!("nft {family} rule {}", l.trim())),
+            );
+        }
         let root = self.dir.path().join("root");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         out.extend(

@@ -24,6 +24,7 @@ pub fn add_legacy_fields(doc: &mut Value, version: ApiVersion, nets: Option<&Net
         return;
     };
     predefined_entry(settings, &mode, nets);
+    go_nil_endpoint_fields(settings, version);
     top_level_endpoint(settings);
 }
 
@@ -36,6 +37,42 @@ pub fn add_summary_legacy_fields(doc: &mut Value, nets: &Networks) {
         .to_owned();
     if let Some(settings) = doc.get_mut("NetworkSettings").and_then(Value::as_object_mut) {
         predefined_entry(settings, &mode, Some(nets));
+    }
+}
+
+/// Endpoint fields dockerd writes as `null` when unset (Go nil slices and maps, a nil `IPAMConfig`), and,
+/// before API 1.44, the container's short id among the `Aliases` of a user-defined network.
+fn go_nil_endpoint_fields(settings: &mut Map<String, Value>, version: ApiVersion) {
+    let Some(networks) = settings.get_mut("Networks").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (name, entry) in networks.iter_mut() {
+        let Some(entry) = entry.as_object_mut() else { continue };
+        let empty = |v: &Value| match v {
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o
+                .values()
+                .all(|x| x.is_null() || x == "" || x.as_array().is_some_and(Vec::is_empty)),
+            _ => false,
+        };
+        for key in ["Links", "DriverOpts", "IPAMConfig"] {
+            if entry.get(key).is_some_and(empty) {
+                entry.insert(key.to_owned(), Value::Null);
+            }
+        }
+        let short_id = entry
+            .get("DNSNames")
+            .and_then(Value::as_array)
+            .and_then(|n| n.last())
+            .cloned();
+        let user_network = !matches!(name.as_str(), "bridge" | "host" | "none");
+        if let (true, true, Some(id)) = (version < ApiVersion(1, 44), user_network, short_id) {
+            if let Some(aliases) = entry.get_mut("Aliases").and_then(Value::as_array_mut) {
+                if !aliases.contains(&id) {
+                    aliases.push(id);
+                }
+            }
+        }
     }
 }
 

@@ -26,15 +26,28 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/networks/{id}/disconnect", post(disconnect))
 }
 
+fn aux_view<T: ToString>(aux: &std::collections::BTreeMap<String, T>) -> Option<HashMap<String, String>> {
+    (!aux.is_empty()).then(|| aux.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+}
+
+/// `IPAM.Config`: the IPv4 entry, then the IPv6 one of a dual-stack network.
 fn ipam_view(rec: &NetworkRecord) -> Ipam {
+    let a = &rec.alloc;
+    let mut config = vec![IpamConfig {
+        subnet: Some(a.subnet.to_string()),
+        gateway: Some(a.gateway.to_string()),
+        ip_range: a.ip_range.map(|r| r.to_string()),
+        auxiliary_addresses: aux_view(&a.aux),
+    }];
+    config.extend(a.v6.as_ref().map(|v| IpamConfig {
+        subnet: Some(v.subnet.to_string()),
+        gateway: Some(v.gateway.to_string()),
+        ip_range: v.ip_range.map(|r| r.to_string()),
+        auxiliary_addresses: aux_view(&v.aux),
+    }));
     Ipam {
         driver: Some("default".into()),
-        config: Some(vec![IpamConfig {
-            subnet: Some(rec.alloc.subnet.to_string()),
-            gateway: Some(rec.alloc.gateway.to_string()),
-            ip_range: rec.alloc.ip_range.map(|r| r.to_string()),
-            ..Default::default()
-        }]),
+        config: Some(config),
         options: Some(HashMap::new()),
     }
 }
@@ -47,7 +60,7 @@ fn summary(rec: &NetworkRecord) -> NetworkSummary {
         scope: Some("local".into()),
         driver: Some(rec.driver.clone()),
         enable_ipv4: Some(true),
-        enable_ipv6: Some(false),
+        enable_ipv6: Some(rec.enable_ipv6),
         ipam: Some(ipam_view(rec)),
         internal: Some(rec.internal),
         attachable: Some(rec.attachable),
@@ -61,15 +74,26 @@ fn summary(rec: &NetworkRecord) -> NetworkSummary {
 
 fn inspect_view(rec: &NetworkRecord, eps: &[EndpointRecord]) -> NetworkInspect {
     let prefix = rec.alloc.subnet.prefix_len();
+    let prefix6 = rec.alloc.v6.as_ref().map_or(0, |v| v.subnet.prefix_len());
     let containers = eps
         .iter()
         .map(|e| {
+            let mac = match rec.driver.as_str() {
+                "ipvlan" => String::new(),
+                _ => e
+                    .mac
+                    .unwrap_or_else(|| netstack::mac_of(e.ip))
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            };
             let res = EndpointResource {
                 name: Some(e.name.clone()),
                 endpoint_id: Some(e.endpoint_id.clone()),
-                mac_address: Some(String::new()),
+                mac_address: Some(mac),
                 ipv4_address: Some(format!("{}/{prefix}", e.ip)),
-                ipv6_address: Some(String::new()),
+                ipv6_address: Some(e.ip6.map(|a| format!("{a}/{prefix6}")).unwrap_or_default()),
             };
             (e.container.clone(), res)
         })
@@ -175,8 +199,21 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Ne
     let labels = filters.get("label").cloned().unwrap_or_default();
     let not_labels = filters.get("label!").cloned().unwrap_or_default();
     let nets = engine.networks.get().await?;
+    // `until`: only networks created before it go (checked first, so a bad value deletes nothing).
+    let now = chrono::Utc::now();
+    let mut too_new = std::collections::HashSet::new();
+    for rec in nets.records()? {
+        let created = chrono::DateTime::parse_from_rfc3339(&rec.created).map_or(now, |t| t.with_timezone(&chrono::Utc));
+        if !crate::filters::until_matches(&filters, created, now)? {
+            too_new.insert(rec.id);
+        }
+    }
     let deleted = nets
-        .prune(|rec| !label_matches(rec, &labels) || (!not_labels.is_empty() && label_matches(rec, &not_labels)))
+        .prune(|rec| {
+            too_new.contains(&rec.id)
+                || !label_matches(rec, &labels)
+                || (!not_labels.is_empty() && label_matches(rec, &not_labels))
+        })
         .await?;
     Ok(Json(NetworkPruneResponse {
         networks_deleted: Some(deleted),
@@ -220,9 +257,12 @@ mod tests {
                 ip_range: None,
                 leases: Default::default(),
                 last: None,
+                aux: Default::default(),
+                v6: None,
             },
             mtu: None,
             default_bridge: false,
+            enable_ipv6: false,
         }
     }
 

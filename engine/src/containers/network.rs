@@ -3,7 +3,7 @@
 
 use super::Containers;
 use crate::error::Result;
-use crate::networks::{ContainerNet, ContainerNetRequest, NetMode, DEFAULT_BRIDGE};
+use crate::networks::{ContainerNet, ContainerNetRequest, EndpointRecord, NetMode, NetworkRecord, DEFAULT_BRIDGE};
 use crate::state::ContainerRecord;
 use bollard::models::{EndpointSettings, NetworkSettings, PortBinding, PortMap};
 use runtime::{ContainerSpec, NetnsMode, ResolvConf};
@@ -102,6 +102,38 @@ fn apply(spec: &mut ContainerSpec, net: &ContainerNet) {
     spec.hosts = hosts;
 }
 
+/// One `NetworkSettings.Networks` entry as dockerd shows it: addresses only while the container runs.
+fn endpoint_view(net: &NetworkRecord, ep: &EndpointRecord, running: bool) -> EndpointSettings {
+    let live = |s: String| if running { s } else { String::new() };
+    let v6 = net.alloc.v6.as_ref();
+    let mac = match net.driver.as_str() {
+        "ipvlan" => String::new(),
+        _ => {
+            let m = ep.mac.unwrap_or_else(|| netstack::mac_of(ep.ip));
+            m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+        }
+    };
+    EndpointSettings {
+        ipam_config: ep.ipam_config.clone(),
+        aliases: Some(ep.aliases.clone()),
+        network_id: Some(net.id.clone()),
+        endpoint_id: Some(ep.endpoint_id.clone()),
+        gateway: Some(live(net.alloc.gateway.to_string())),
+        ip_address: Some(live(ep.ip.to_string())),
+        ip_prefix_len: Some(net.alloc.subnet.prefix_len().into()),
+        ipv6_gateway: Some(live(v6.map(|v| v.gateway.to_string()).unwrap_or_default())),
+        global_ipv6_address: Some(live(ep.ip6.map(|a| a.to_string()).unwrap_or_default())),
+        global_ipv6_prefix_len: Some(match (ep.ip6, v6) {
+            (Some(_), Some(v)) if running => v.subnet.prefix_len().into(),
+            _ => 0,
+        }),
+        mac_address: Some(live(mac)),
+        driver_opts: ep.driver_opts.clone(),
+        dns_names: Some(crate::networks::dns_names(ep)),
+        ..Default::default()
+    }
+}
+
 impl Containers {
     /// Inspect's `NetworkSettings`: endpoints (address, aliases) and, while running, published ports.
     pub(super) fn network_settings(&self, rec: &ContainerRecord) -> NetworkSettings {
@@ -115,24 +147,7 @@ impl Containers {
         let mut networks = HashMap::new();
         for ep in nets.endpoints_of_container(&rec.id).unwrap_or_default() {
             let Ok(net) = nets.resolve(&ep.network) else { continue };
-            let ip = if running { ep.ip.to_string() } else { String::new() };
-            networks.insert(
-                net.name.clone(),
-                EndpointSettings {
-                    aliases: Some(ep.aliases.clone()),
-                    network_id: Some(net.id.clone()),
-                    endpoint_id: Some(ep.endpoint_id.clone()),
-                    gateway: Some(if running {
-                        net.alloc.gateway.to_string()
-                    } else {
-                        String::new()
-                    }),
-                    ip_address: Some(ip),
-                    ip_prefix_len: Some(net.alloc.subnet.prefix_len().into()),
-                    dns_names: Some(crate::networks::dns_names(&ep)),
-                    ..Default::default()
-                },
-            );
+            networks.insert(net.name.clone(), endpoint_view(&net, &ep, running));
         }
         let mut ports: PortMap = HashMap::new();
         for p in nets.published_ports(&rec.id) {

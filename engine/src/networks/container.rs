@@ -221,7 +221,7 @@ impl Networks {
         let ports = match eps.first() {
             Some(first) => self
                 .stack
-                .publish(&cid, first.ip, &req.ports)
+                .publish(&cid, first.ip, first.ip6, &self.with_host_binding(first, &req.ports))
                 .await
                 .map_err(engine_error)?,
             None => Vec::new(),
@@ -310,7 +310,7 @@ impl Networks {
         match eps.first() {
             Some(first) => self
                 .stack
-                .publish(&cid, first.ip, &req.ports)
+                .publish(&cid, first.ip, first.ip6, &self.with_host_binding(first, &req.ports))
                 .await
                 .map_err(engine_error),
             None => Ok(Vec::new()),
@@ -338,6 +338,24 @@ impl Networks {
             self.drop_endpoint(&ep).await?;
         }
         Ok(())
+    }
+
+    /// Port requests with the network's `host_binding_ipv4` as the host address of those that name none.
+    fn with_host_binding(&self, primary: &EndpointRecord, ports: &[PortRequest]) -> Vec<PortRequest> {
+        let binding = self
+            .resolve(&primary.network)
+            .ok()
+            .and_then(|n| n.options.get(super::request::OPT_HOST_BINDING).cloned())
+            .and_then(|a| a.trim().parse::<Ipv4Addr>().ok())
+            .filter(|a| !a.is_unspecified());
+        ports
+            .iter()
+            .cloned()
+            .map(|mut p| {
+                p.host_ip = p.host_ip.or(binding.map(IpAddr::V4));
+                p
+            })
+            .collect()
     }
 
     /// Ports published for a running container.

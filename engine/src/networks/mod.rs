@@ -7,6 +7,7 @@ mod ops;
 #[cfg(test)]
 mod privileged_tests;
 mod purge;
+mod request;
 mod service;
 mod state;
 

@@ -1,127 +1,11 @@
 //! Network operations behind the endpoints: create, remove, prune, connect, disconnect.
 
-use super::service::{engine_error, Networks, DEFAULT_BRIDGE};
+use super::request::{check_create, driver_of, endpoint_addrs, options_of, parse_opt, subnet_requests, OPT_MTU};
+use super::service::{engine_error, Networks};
 use super::state::{Change, EndpointRecord, NetDb, NetworkRecord};
 use crate::error::{EngineError, Result};
 use bollard::models::{EndpointSettings, NetworkCreateRequest};
-use netstack::{ContainerId, Driver, NetworkId, SubnetRequest};
-use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
-
-/// Names Docker reserves for its predefined networks.
-const PREDEFINED: [&str; 3] = [DEFAULT_BRIDGE, "host", "none"];
-
-fn bad(field: &str, value: &str, expected: &str) -> EngineError {
-    EngineError::BadRequest(format!("{field}: invalid value {value:?}: expected {expected}"))
-}
-
-fn parse_opt<T: std::str::FromStr>(field: &str, v: Option<&String>, expected: &str) -> Result<Option<T>> {
-    match v.map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => s.parse().map(Some).map_err(|_| bad(field, s, expected)),
-    }
-}
-
-fn subnet_request(req: &NetworkCreateRequest) -> Result<SubnetRequest> {
-    let configs = req.ipam.as_ref().and_then(|i| i.config.clone()).unwrap_or_default();
-    if let Some(d) = req
-        .ipam
-        .as_ref()
-        .and_then(|i| i.driver.as_deref())
-        .filter(|d| !d.is_empty() && *d != "default")
-    {
-        return Err(EngineError::NotFound(format!(
-            "IPAM.Driver: plugin {d:?} not found: berth has the default IPAM driver only"
-        )));
-    }
-    let mut v4 = configs
-        .iter()
-        .filter(|c| !c.subnet.as_deref().unwrap_or("").contains(':'));
-    let first = v4.next();
-    if v4.next().is_some() {
-        return Err(EngineError::NotImplemented(
-            "IPAM.Config: more than one IPv4 subnet per network is not supported by berth".into(),
-        ));
-    }
-    if configs.iter().any(|c| c.subnet.as_deref().unwrap_or("").contains(':')) {
-        return Err(EngineError::NotImplemented(
-            "IPAM.Config: IPv6 subnets are not supported by berth yet".into(),
-        ));
-    }
-    let Some(c) = first else {
-        return Ok(SubnetRequest::default());
-    };
-    Ok(SubnetRequest {
-        subnet: parse_opt(
-            "IPAM.Config.Subnet",
-            c.subnet.as_ref(),
-            "an IPv4 CIDR like 10.99.0.0/24",
-        )?,
-        gateway: parse_opt("IPAM.Config.Gateway", c.gateway.as_ref(), "an IPv4 address")?,
-        ip_range: parse_opt(
-            "IPAM.Config.IPRange",
-            c.ip_range.as_ref(),
-            "an IPv4 CIDR inside the subnet",
-        )?,
-        default_bridge: false,
-    })
-}
-
-/// The driver a create request names, with its options read (bridge, macvlan, ipvlan).
-fn driver_of(req: &NetworkCreateRequest) -> Result<Driver> {
-    let options: BTreeMap<String, String> = req.options.clone().unwrap_or_default().into_iter().collect();
-    Driver::from_options(req.driver.as_deref().unwrap_or(""), &options).map_err(|e| {
-        if e.key == "Driver" {
-            EngineError::NotFound(e.to_string())
-        } else {
-            EngineError::BadRequest(e.to_string())
-        }
-    })
-}
-
-fn check_create(req: &NetworkCreateRequest) -> Result<()> {
-    let name = req.name.as_str();
-    let valid = !name.is_empty()
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if !valid {
-        return Err(bad("Name", name, "[a-zA-Z0-9][a-zA-Z0-9_.-]*"));
-    }
-    if PREDEFINED.contains(&name) {
-        return Err(EngineError::Conflict(format!(
-            "network with name {name} already exists (pre-defined)"
-        )));
-    }
-    match req.driver.as_deref().unwrap_or("") {
-        // As dockerd (which answers 403; berth has no such class): host and none exist once, predefined.
-        d @ ("host" | "null") => {
-            return Err(EngineError::BadRequest(format!(
-                "only one instance of \"{d}\" network is allowed"
-            )))
-        }
-        "overlay" => {
-            return Err(EngineError::NotImplemented(
-                "Driver: overlay networks span several machines and berth runs stacks on one; for a cluster, \
-                 export the stack as Kubernetes manifests with `berth bridge convert`"
-                    .into(),
-            ))
-        }
-        _ => {
-            driver_of(req)?;
-        }
-    }
-    if req.enable_ipv6 == Some(true) {
-        return Err(EngineError::NotImplemented(
-            "EnableIPv6: IPv6 networks are not supported by berth yet".into(),
-        ));
-    }
-    if req.ingress == Some(true) || req.config_only == Some(true) || req.config_from.is_some() {
-        return Err(EngineError::NotImplemented(
-            "Ingress/ConfigOnly/ConfigFrom: swarm features are not supported by berth".into(),
-        ));
-    }
-    Ok(())
-}
+use netstack::{ContainerId, NetworkId};
 
 impl Networks {
     /// Creates a network: subnet from IPAM, bridge, rules, DNS; then the database row.
@@ -135,19 +19,22 @@ impl Networks {
                 req.name
             )));
         }
-        let options: BTreeMap<String, String> = req.options.clone().unwrap_or_default().into_iter().collect();
-        let mtu = parse_opt(
-            "Options.com.docker.network.driver.mtu",
-            options.get("com.docker.network.driver.mtu"),
-            "a number",
-        )?;
-        let subnet = subnet_request(&req)?;
+        let options = options_of(&req);
+        let mtu = parse_opt(&format!("Options.{OPT_MTU}"), options.get(OPT_MTU), "a number")?;
+        let (subnet, subnet6) = subnet_requests(&req)?;
         let mut ipam = self.ipam()?;
         let id = hex::encode(rand::random::<[u8; 32]>());
         let nid: NetworkId = id.parse().map_err(engine_error)?;
         let _subnets = self.stack.lock_subnets().await.map_err(engine_error)?;
         let routes = self.stack.host_routes().await.map_err(engine_error)?;
-        let alloc = ipam.allocate_network(&nid, &subnet, &routes).map_err(engine_error)?;
+        ipam.allocate_network(&nid, &subnet, &routes).map_err(engine_error)?;
+        if let Some(req6) = &subnet6 {
+            ipam.allocate_v6(&nid, req6, &routes).map_err(engine_error)?;
+        }
+        let alloc = ipam
+            .network(&nid)
+            .cloned()
+            .ok_or_else(|| EngineError::Internal("the new allocation vanished".into()))?;
         let rec = NetworkRecord {
             id: id.clone(),
             name: req.name.clone(),
@@ -160,9 +47,11 @@ impl Networks {
             alloc,
             mtu,
             default_bridge: false,
+            enable_ipv6: subnet6.is_some(),
         };
         // Kernel objects first: a crash before the row is written leaves objects the next start removes.
-        if let Err(e) = self.stack.create_network(&Self::spec_of(&rec)?).await {
+        let spec = Self::spec_of(&rec)?;
+        if let Err(e) = self.stack.create_network(&spec).await {
             let _ = self.stack.remove_network(&nid).await;
             return Err(engine_error(e));
         }
@@ -243,37 +132,27 @@ impl Networks {
                 net.name
             )));
         }
-        let requested: Option<Ipv4Addr> = parse_opt(
-            "EndpointConfig.IPAMConfig.IPv4Address",
-            settings
-                .and_then(|s| s.ipam_config.as_ref())
-                .and_then(|c| c.ipv4_address.as_ref()),
-            "an IPv4 address",
-        )?;
-        let mac = match settings
-            .and_then(|s| s.mac_address.as_deref())
-            .filter(|m| !m.is_empty())
-        {
-            Some(m) => Some(parse_mac(m).ok_or_else(|| {
-                EngineError::BadRequest(format!("EndpointConfig.MacAddress: invalid MAC address: {m}"))
-            })?),
-            None => None,
-        };
+        let addrs = endpoint_addrs(settings)?;
         let nid: NetworkId = net.id.parse().map_err(engine_error)?;
         let cid: ContainerId = container.parse().map_err(engine_error)?;
         let mut ipam = self.ipam()?;
         let before = ipam.state().clone();
-        let ip = ipam.lease(&nid, &cid, requested).map_err(engine_error)?;
+        let ip = ipam.lease(&nid, &cid, addrs.ipv4).map_err(engine_error)?;
+        let ip6 = ipam.lease_v6(&nid, &cid, addrs.ipv6).map_err(engine_error)?;
         let ep = EndpointRecord {
             network: net.id.clone(),
             container: container.to_owned(),
             name: name.to_owned(),
             aliases: settings.and_then(|s| s.aliases.clone()).unwrap_or_default(),
             ip,
-            static_ip: requested.is_some(),
+            static_ip: addrs.ipv4.is_some(),
             endpoint_id: hex::encode(rand::random::<[u8; 32]>()),
             order: existing.iter().map(|e| e.order + 1).max().unwrap_or(0),
-            mac: mac.or_else(|| (net.driver == "bridge").then(|| mac_of_ip(ip))),
+            mac: addrs.mac,
+            ip6,
+            link_local: addrs.link_local,
+            ipam_config: settings.and_then(|s| s.ipam_config.clone()),
+            driver_opts: settings.and_then(|s| s.driver_opts.clone()),
         };
         // The durable record (an fsync) is written while the kernel objects are made, not after.
         let commit = {
@@ -339,72 +218,5 @@ impl Networks {
         ipam.release(&nid, &cid);
         self.db()
             .commit(Change::DeleteEndpoint(&ep.network, &ep.container), ipam.state())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn with_driver(driver: &str) -> Result<()> {
-        check_create(&NetworkCreateRequest {
-            name: "n".into(),
-            driver: Some(driver.into()),
-            ..Default::default()
-        })
-    }
-
-    #[test]
-    fn drivers_beyond_bridge_are_refused_with_the_reason() {
-        assert!(with_driver("bridge").is_ok() && with_driver("").is_ok());
-        let host = with_driver("host").unwrap_err().to_string();
-        assert_eq!(host, "only one instance of \"host\" network is allowed");
-        let overlay = with_driver("overlay").unwrap_err();
-        assert!(
-            matches!(&overlay, EngineError::NotImplemented(m) if m.contains("berth bridge convert") && m.contains("Kubernetes")),
-            "{overlay}"
-        );
-        assert!(matches!(with_driver("weave"), Err(EngineError::NotFound(_))));
-        let macvlan = with_driver("macvlan").unwrap_err().to_string();
-        assert!(macvlan.contains("Options.parent"), "{macvlan}");
-    }
-}
-
-/// `aa:bb:cc:dd:ee:ff` (or with `-`) → bytes; None unless six hex octets of a unicast address.
-/// The MAC address dockerd 20.10 gives a bridge endpoint: 02:42 and the IPv4 address. Being a function of the
-/// address, a restarted container keeps it, so the host's neighbour entry stays right and the first packets to
-/// it (a published port answering again after a restart) are not sent to a vanished interface.
-pub(crate) fn mac_of_ip(ip: Ipv4Addr) -> [u8; 6] {
-    let [a, b, c, d] = ip.octets();
-    [0x02, 0x42, a, b, c, d]
-}
-
-pub(crate) fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = text.split([':', '-']).collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let mut mac = [0u8; 6];
-    for (slot, part) in mac.iter_mut().zip(&parts) {
-        if part.len() != 2 {
-            return None;
-        }
-        *slot = u8::from_str_radix(part, 16).ok()?;
-    }
-    // A multicast address cannot be an interface's own (the kernel refuses it with EADDRNOTAVAIL).
-    (mac[0] & 1 == 0).then_some(mac)
-}
-
-#[cfg(test)]
-mod mac_tests {
-    #[test]
-    fn macs_parse_and_multicast_is_refused() {
-        assert_eq!(super::parse_mac("02:42:AC:11:00:02"), Some([2, 0x42, 0xac, 0x11, 0, 2]));
-        assert_eq!(super::parse_mac("02-42-ac-11-00-02"), Some([2, 0x42, 0xac, 0x11, 0, 2]));
-        assert_eq!(super::parse_mac("01:00:5e:00:00:01"), None);
-        assert_eq!(super::parse_mac("02:42:ac:11:00"), None);
-        assert_eq!(super::parse_mac("zz:42:ac:11:00:02"), None);
-        let ip = "172.17.0.2".parse().unwrap();
-        assert_eq!(super::mac_of_ip(ip), [2, 0x42, 0xac, 0x11, 0, 2]);
     }
 }

@@ -144,6 +144,7 @@ impl Networks {
         let id: NetworkId = rec.id.parse().map_err(engine_error)?;
         let mut spec = NetworkSpec::from_allocation(&id, &rec.alloc, rec.internal);
         spec.mtu = rec.mtu;
+        spec.bridge_opts = super::request::bridge_options(&rec.options)?;
         spec.driver = Driver::from_options(&rec.driver, &rec.options)
             .map_err(|e| EngineError::Internal(format!("network {}: {e}", rec.name)))?;
         Ok(spec)
@@ -210,6 +211,7 @@ impl Networks {
             alloc,
             mtu: None,
             default_bridge: true,
+            enable_ipv6: false,
         };
         self.db().commit(Change::PutNetwork(&rec), ipam.state())
     }
@@ -243,7 +245,9 @@ impl Networks {
         if let Ok(net) = self.resolve(&ep.network) {
             self.stack.dns().records().set_domain(&n, &net.name);
         }
-        self.stack.dns().records().set(&n, &c, &dns_names(ep), &[ep.ip.into()]);
+        let mut addrs = vec![std::net::IpAddr::V4(ep.ip)];
+        addrs.extend(ep.ip6.map(std::net::IpAddr::V6));
+        self.stack.dns().records().set(&n, &c, &dns_names(ep), &addrs);
     }
 
     /// True when the container's network namespace exists (it is running or starting).
@@ -259,6 +263,8 @@ impl Networks {
         let c: ContainerId = ep.container.parse().map_err(engine_error)?;
         let spec = EndpointSpec {
             ip: ep.ip,
+            ip6: ep.ip6,
+            link_local: ep.link_local.clone(),
             names: dns_names(ep),
             default_route,
             mac: ep.mac,

@@ -7,7 +7,7 @@ use netstack::{IpamState, NetworkAllocation};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Network id → JSON `NetworkRecord`.
 const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
@@ -42,10 +42,13 @@ pub struct NetworkRecord {
     pub mtu: Option<u32>,
     /// The predefined `bridge` network.
     pub default_bridge: bool,
+    /// `EnableIPv6`: the allocation has an IPv6 side.
+    #[serde(default)]
+    pub enable_ipv6: bool,
 }
 
 /// A container's membership of a network.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EndpointRecord {
     /// Network id.
     pub network: String,
@@ -67,6 +70,18 @@ pub struct EndpointRecord {
     /// of the container config); the kernel's random one when unset.
     #[serde(default)]
     pub mac: Option<[u8; 6]>,
+    /// Leased IPv6 address on a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
+    /// Extra link-local addresses (`IPAMConfig.LinkLocalIPs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_local: Vec<IpAddr>,
+    /// `IPAMConfig` as the client gave it (inspect shows it back, as dockerd does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam_config: Option<bollard::models::EndpointIpamConfig>,
+    /// `DriverOpts` as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_opts: Option<std::collections::HashMap<String, String>>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T> {

@@ -150,6 +150,8 @@ pub fn spec(id: &NetworkId, subnet: Ipv4Net, internal: bool) -> NetworkSpec {
         internal,
         driver: Default::default(),
         mtu: None,
+        v6: None,
+        bridge_opts: Default::default(),
     }
 }
 

@@ -1,0 +1,294 @@
+//! Issue 18: IPv6 and bridge options, on berth's engine and on dockerd (the same scenario, what users see
+//! compared). Traffic stays inside the test's bridges and namespaces and on loopback.
+
+#[macro_use]
+#[allow(unused_macros)]
+mod orchestrator_support;
+
+use orchestrator_support::{free_port, require_root, suffix, Engine, Kind, Stack};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A unique-local /64 per test run, so dockerd (in the host's namespace) never meets another run's subnet.
+fn ula(n: u8) -> String {
+    let tag = u16::from_str_radix(&suffix()[..4], 16).unwrap_or(0xb7);
+    format!("fd00:b7:{tag:x}:{n}")
+}
+
+fn exec(engine: &Engine, container: &str, cmd: &str) -> String {
+    let out = engine.docker(&["exec", container, "sh", "-c", cmd]);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn inspect(engine: &Engine, target: &str, format: &str) -> String {
+    engine.docker_lines(&["inspect", "-f", format, target]).join("\n")
+}
+
+/// `curl` where the engine publishes ports: inside berth's namespace, on the host for dockerd.
+fn curl(engine: &Engine, url: &str) -> String {
+    let mut cmd = match &engine.netns {
+        Some(ns) => ns.command("curl"),
+        None => Command::new("curl"),
+    };
+    let out = cmd.args(["-gsS", "--max-time", "5", url]).output().expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `ip` where the engine makes its bridges.
+fn ip(engine: &Engine, args: &[&str]) -> String {
+    let mut cmd = match &engine.netns {
+        Some(ns) => ns.command("ip"),
+        None => Command::new("ip"),
+    };
+    let out = cmd.args(args).output().expect("ip");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn poll(what: &str, mut f: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn dual_stack_compose(prefix6: &str, port: u16) -> String {
+    format!(
+        r#"
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /w && echo v6-page > /w/index.html && exec httpd -f -p 80 -h /w"]
+    ports: ["[::1]:{port}:80"]
+    networks:
+      lan:
+        ipv6_address: "{prefix6}::10"
+  client:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    networks: [lan]
+networks:
+  lan:
+    enable_ipv6: true
+    ipam:
+      config:
+        - subnet: 10.232.{third}.0/24
+        - subnet: "{prefix6}::/64"
+          aux_addresses:
+            reserved: "{prefix6}::2"
+"#,
+        third = port % 200 + 20
+    )
+}
+
+/// Two containers on a dual-stack network: AAAA answers by name, ping6 and HTTP over IPv6 between them, a
+/// fixed `ipv6_address`, a port published on `[::1]`, and inspect documents shaped as dockerd's.
+fn ipv6_between_containers_by_name(kind: Kind) {
+    if !require_root("ipv6_between_containers_by_name") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let prefix6 = ula(1);
+    let port = free_port();
+    let stack = Stack::new(&engine, "v6", &dual_stack_compose(&prefix6, port));
+    stack.berth_ok(&["up", "-d", "--wait"]);
+    let p = stack.project.clone();
+    let (web, client) = (format!("{p}-web-1"), format!("{p}-client-1"));
+    let net = format!("{p}_lan");
+
+    assert_eq!(inspect(&engine, &net, "{{.EnableIPv6}}"), "true");
+    let config = inspect(&engine, &net, "{{json .IPAM.Config}}");
+    assert!(
+        config.contains(&format!(r#""Subnet":"{prefix6}::/64""#)),
+        "{kind:?}: {config}"
+    );
+    assert!(
+        config.contains(&format!(r#""reserved":"{prefix6}::2""#)),
+        "{kind:?}: {config}"
+    );
+    let fmt = "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}/{{.GlobalIPv6PrefixLen}} gw {{.IPv6Gateway}} ipam {{.IPAMConfig.IPv6Address}}{{end}}";
+    let shown = inspect(&engine, &web, fmt);
+    assert_eq!(
+        shown,
+        format!("{prefix6}::10/64 gw {prefix6}::1 ipam {prefix6}::10"),
+        "{kind:?}"
+    );
+    let mac = inspect(
+        &engine,
+        &web,
+        "{{range .NetworkSettings.Networks}}{{.MacAddress}}{{end}}",
+    );
+    assert!(mac.starts_with("02:42:"), "{kind:?}: dockerd's MAC addresses: {mac}");
+
+    let lookup = exec(&engine, &client, "nslookup -type=AAAA web");
+    assert!(
+        lookup.contains(&format!("{prefix6}::10")),
+        "{kind:?}: AAAA of web: {lookup}"
+    );
+    let ping = exec(&engine, &client, "ping -6 -c1 -W3 web && echo REACHED");
+    assert!(ping.contains("REACHED"), "{kind:?}: ping6 by name: {ping}");
+    let page = exec(&engine, &client, &format!("wget -qO- http://[{prefix6}::10]/"));
+    assert!(page.contains("v6-page"), "{kind:?}: HTTP over IPv6: {page}");
+    let client6 = inspect(
+        &engine,
+        &client,
+        "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}",
+    );
+    assert!(
+        client6.starts_with(&prefix6) && client6 != format!("{prefix6}::2"),
+        "{kind:?}: pool address, not the auxiliary one: {client6}"
+    );
+
+    let body = poll("the [::1] port", || {
+        Some(curl(&engine, &format!("http://[::1]:{port}/"))).filter(|b| b.contains("v6-page"))
+    });
+    assert!(body.contains("v6-page"));
+    let ports = engine.docker_lines(&["port", &web]).join(" ");
+    assert!(
+        ports.contains(&format!("[::1]:{port}")),
+        "{kind:?}: docker port: {ports}"
+    );
+
+    let ids = engine.network_ids(&p);
+    stack.berth_ok(&["down"]);
+    let left = engine.kernel_leftovers(&ids);
+    assert!(left.is_empty(), "{kind:?}: down left {left:?}");
+}
+
+/// `network connect` with IPAMConfig (fixed IPv4 and IPv6 addresses) on a running container.
+fn connect_with_ipam_config(kind: Kind) {
+    if !require_root("connect_with_ipam_config") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let prefix6 = ula(2);
+    let net = format!("v6c{}", suffix());
+    engine.docker_lines(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.233.7.0/24",
+        "--subnet",
+        &format!("{prefix6}::/64"),
+        &net,
+    ]);
+    // The container starts on a plain network of its own (the harness's dockerd has no default bridge).
+    let first = format!("v4c{}", suffix());
+    engine.docker_lines(&["network", "create", "--subnet", "10.233.8.0/24", &first]);
+    let ctr = format!("v6c{}", suffix());
+    engine.docker_lines(&[
+        "run",
+        "-d",
+        "--name",
+        &ctr,
+        "--network",
+        &first,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    engine.docker_lines(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.233.7.77",
+        "--ip6",
+        &format!("{prefix6}::77"),
+        &net,
+        &ctr,
+    ]);
+    let fmt = format!(
+        "{{{{with index .NetworkSettings.Networks \"{net}\"}}}}{{{{.IPAddress}}}} {{{{.GlobalIPv6Address}}}} {{{{.IPAMConfig.IPv4Address}}}} {{{{.IPAMConfig.IPv6Address}}}}{{{{end}}}}"
+    );
+    assert_eq!(
+        inspect(&engine, &ctr, &fmt),
+        format!("10.233.7.77 {prefix6}::77 10.233.7.77 {prefix6}::77"),
+        "{kind:?}"
+    );
+    let addrs = exec(&engine, &ctr, "ip -6 addr show");
+    let line = addrs.lines().find(|l| l.contains(&format!("{prefix6}::77/64")));
+    assert!(
+        line.is_some_and(|l| !l.contains("tentative")),
+        "{kind:?}: the address is there and usable at once: {addrs}"
+    );
+    let taken = engine.docker(&["network", "connect", "--ip6", &format!("{prefix6}::1"), &net, "nosuch"]);
+    assert!(!taken.status.success());
+    engine.docker_lines(&["rm", "-f", &ctr]);
+    engine.docker_lines(&["network", "rm", &net, &first]);
+}
+
+/// Bridge options: the bridge's name and MTU as asked, and ICC off keeps the network's containers apart.
+fn bridge_options_are_applied(kind: Kind) {
+    if !require_root("bridge_options_are_applied") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let sfx = suffix();
+    let bridge = format!("bo{}", &sfx[sfx.len().saturating_sub(10)..]);
+    let net = format!("icc off {sfx}");
+    engine.docker_lines(&[
+        "network",
+        "create",
+        "-o",
+        &format!("com.docker.network.bridge.name={bridge}"),
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        "--subnet",
+        "10.234.9.0/24",
+        &net,
+    ]);
+    let names: Vec<String> = (0..2).map(|i| format!("icc{i}{sfx}")).collect();
+    for n in &names {
+        engine.docker_lines(&["run", "-d", "--name", n, "--network", &net, "busybox", "sleep", "600"]);
+    }
+    // dockerd's bridge takes the MTU of its ports: compared once containers are on it.
+    let link = ip(&engine, &["link", "show", &bridge]);
+    assert!(link.contains("mtu 1400"), "{kind:?}: bridge {bridge}: {link}");
+    let mtu = exec(&engine, &names[0], "cat /sys/class/net/eth0/mtu");
+    assert_eq!(mtu.trim(), "1400", "{kind:?}: container MTU");
+    let ping = exec(
+        &engine,
+        &names[0],
+        &format!("ping -c1 -W2 {} && echo REACHED", names[1]),
+    );
+    assert!(!ping.contains("REACHED"), "{kind:?}: ICC off must block: {ping}");
+    for n in &names {
+        engine.docker_lines(&["rm", "-f", n]);
+    }
+    engine.docker_lines(&["network", "rm", &net]);
+    assert!(
+        ip(&engine, &["link", "show", &bridge]).is_empty(),
+        "{kind:?}: the named bridge went with its network"
+    );
+}
+
+/// Creating a `host`-driver network is refused, as dockerd does.
+fn host_driver_network_is_refused(kind: Kind) {
+    if !require_root("host_driver_network_is_refused") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let out = engine.docker(&["network", "create", "-d", "host", &format!("h{}", suffix())]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("only one instance of \"host\" network is allowed"),
+        "{kind:?}: {err}"
+    );
+}
+
+for_each_engine!(
+    ipv6_between_containers_by_name,
+    connect_with_ipam_config,
+    bridge_options_are_applied,
+    host_driver_network_is_refused,
+);
