@@ -77,6 +77,7 @@ async fn serve(config: EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(),
     let socket = config.socket.clone();
     let engine = Engine::open(config, monitor_exe)?;
     crate::events::start_watchers(&engine);
+    spawn_state_sync(&engine);
     engine.containers.recover().await?;
     let listener = tokio::net::UnixListener::bind(&socket).map_err(io(format!("binding {}", socket.display())))?;
     tracing::info!(socket = %socket.display(), "engine listening");
@@ -86,8 +87,28 @@ async fn serve(config: EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(),
         .await
         .map_err(io("serving the API"))?;
     crate::health::save_pending(&engine).await;
+    if let Err(e) = engine.db.sync() {
+        tracing::warn!("making the last state changes durable: {e}");
+    }
     tracing::info!("engine stopped (containers keep running)");
     Ok(())
+}
+
+/// Makes the state database's lazy commits durable every `SYNC_GAP` (one fsync for all changes meanwhile).
+fn spawn_state_sync(engine: &std::sync::Arc<crate::Engine>) {
+    let db = engine.db.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(crate::state::SYNC_GAP).await;
+            if !db.unsynced() {
+                continue;
+            }
+            let db = db.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.sync()).await {
+                tracing::warn!("making state changes durable: {e}");
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

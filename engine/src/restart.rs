@@ -127,7 +127,8 @@ fn schedule(engine: Arc<Engine>, backoff: Arc<Backoff>, id: String) {
         d.insert(id.clone(), next);
         next
     };
-    let marked = engine.db.update_container(&id, |r| {
+    // Durable: a lost `restarting` status or count is not rebuilt from the runtime after a crash.
+    let marked = engine.db.update_container_with(&id, true, |r| {
         if r.state.status == ContainerStatus::Exited {
             r.state.status = ContainerStatus::Restarting;
         }
@@ -146,7 +147,7 @@ fn schedule(engine: Arc<Engine>, backoff: Arc<Backoff>, id: String) {
 async fn restart_now(engine: &Arc<Engine>, id: &str) {
     let Ok(Some(rec)) = engine.db.container(id) else { return };
     if rec.state.stopped_by_user || rec.state.status != ContainerStatus::Restarting {
-        let _ = engine.db.update_container(id, |r| {
+        let _ = engine.db.update_container_with(id, true, |r| {
             if r.state.status == ContainerStatus::Restarting {
                 r.state.status = ContainerStatus::Exited;
             }
@@ -154,7 +155,7 @@ async fn restart_now(engine: &Arc<Engine>, id: &str) {
         });
         return;
     }
-    let _ = engine.db.update_container(id, |r| {
+    let _ = engine.db.update_container_with(id, true, |r| {
         r.state.restart_count += 1;
         Ok(())
     });
@@ -162,7 +163,7 @@ async fn restart_now(engine: &Arc<Engine>, id: &str) {
     if let Err(e) = engine.containers.start(id).await {
         engine.events.cancel_restart(id);
         tracing::warn!(container = id, "restart policy: start failed: {e}");
-        let _ = engine.db.update_container(id, |r| {
+        let _ = engine.db.update_container_with(id, true, |r| {
             if r.state.status == ContainerStatus::Restarting {
                 r.state.status = ContainerStatus::Exited;
             }

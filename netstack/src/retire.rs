@@ -83,13 +83,24 @@ impl Retiring {
     }
 }
 
-/// Deletes the host ends of a container's veths (labelled with its id) and its namespace file.
+/// Deletes a container's veths (both ends) and its namespace file.
 pub(crate) async fn dismantle(
     host: &Netlink,
     instance: &InstanceTag,
     netns: &NetnsDir,
     id: &ContainerId,
 ) -> Result<()> {
+    // Deleting a veth's end inside the namespace takes its host end with it: no dump of every host interface
+    // per container (quadratic over a stack's stop, and concurrent dumps on the shared host socket are refused
+    // with EBUSY and retried). The host is searched by label only when the namespace is already gone.
+    let path = netns.path(id);
+    if crate::netns::is_nsfs(&path) {
+        let inside = Netlink::connect_in(&path)?;
+        for link in inside.links().await?.iter().filter(|l| l.name != "lo") {
+            inside.delete(&link.name).await?;
+        }
+        return netns.remove(id);
+    }
     for link in host.links().await? {
         let owner = link.alias.as_deref().and_then(|a| Owner::parse_label(instance, a));
         if matches!(owner, Some(Owner::Endpoint(c, _)) if &c == id) {

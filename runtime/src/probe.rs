@@ -94,7 +94,7 @@ impl Runtime {
 impl ProbeSession {
     /// Runs one probe; an error means the server is gone (the container stopped, or it could not start).
     pub async fn run(&mut self, args: &[String], timeout: Duration, limit: usize) -> std::io::Result<ProbeReply> {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
         let req = ProbeRequest {
             args: args.to_vec(),
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
@@ -104,14 +104,25 @@ impl ProbeSession {
         line.push(b'\n');
         self.write.write_all(&line).await?;
         let mut answer = String::new();
-        // The server kills the probe at its timeout; the grace covers a server that stopped answering.
-        let read = self.read.read_line(&mut answer);
+        // The server runs inside the container, where its user can tamper with it: the reply is read up to
+        // what `limit` bytes of output can encode as JSON (6 bytes for an escaped control byte), never more.
+        let cap = (limit as u64).saturating_mul(6).saturating_add(REPLY_OVERHEAD);
+        let mut capped = (&mut self.read).take(cap);
+        let read = capped.read_line(&mut answer);
         match tokio::time::timeout(timeout + Duration::from_secs(5), read).await {
             Ok(Ok(0)) => Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "probe server closed",
             )),
-            Ok(Ok(_)) => serde_json::from_str(&answer).map_err(std::io::Error::other),
+            Ok(Ok(_)) if !answer.ends_with('\n') => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("probe reply longer than {cap} bytes"),
+            )),
+            Ok(Ok(_)) => {
+                let mut reply: ProbeReply = serde_json::from_str(&answer).map_err(std::io::Error::other)?;
+                truncate_at_char(&mut reply.output, limit);
+                Ok(reply)
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -119,6 +130,22 @@ impl ProbeSession {
             )),
         }
     }
+}
+
+/// Bytes of a reply line beyond its output (the JSON keys, the exit code, the newline).
+const REPLY_OVERHEAD: u64 = 256;
+
+/// Cuts `s` to at most `limit` bytes on a character boundary (the lossy UTF-8 decoding of `limit` bytes can
+/// be longer than `limit`).
+fn truncate_at_char(s: &mut String, limit: usize) {
+    if s.len() <= limit {
+        return;
+    }
+    let mut end = limit;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
 }
 
 /// Whether host pid `pid` is a probe server (its command line is the helper's: `... __probe <bundle> ...`).
@@ -349,5 +376,20 @@ fn reply(exit_code: Option<i64>, out: Vec<u8>) -> ProbeReply {
     ProbeReply {
         exit_code,
         output: String::from_utf8_lossy(&out).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_at_char;
+
+    #[test]
+    fn output_is_cut_on_a_character_boundary() {
+        let mut s = "ab\u{fffd}\u{fffd}".to_owned();
+        truncate_at_char(&mut s, 4);
+        assert_eq!(s, "ab");
+        let mut short = "ok".to_owned();
+        truncate_at_char(&mut short, 4096);
+        assert_eq!(short, "ok");
     }
 }

@@ -161,12 +161,14 @@ async fn pull(docker: &Docker, image: &str, platform: Option<&str>, progress: &P
     Ok(())
 }
 
-/// Brings the service's containers to the desired set; returns them ordered by replica number (not started).
+/// Brings the service's containers (`existing`: the service's containers as listed at the start of the run)
+/// to the desired set; returns them ordered by replica number (not started).
 #[tracing::instrument(skip_all, fields(service = %service.name))]
 pub async fn converge(
     docker: &Docker,
     project: &ProjectSpec,
     service: &ServiceSpec,
+    mut existing: Vec<ContainerSummary>,
     replicas: u32,
     opts: ConvergeOptions,
     progress: &Progress,
@@ -178,7 +180,6 @@ pub async fn converge(
         );
     }
     let hash = plan::config_hash(service);
-    let mut existing = resources::list_containers(docker, &project.name, Some(&service.name), true).await?;
     existing.sort_by_key(|c| resources::identity(c).1);
     let mut out = Vec::new();
     let mut have = std::collections::BTreeSet::new();

@@ -129,15 +129,17 @@ pub async fn remove_networks(docker: &Docker, project: &str, progress: &Progress
         .filters(&labels::project_filter(project))
         .build();
     let nets = docker.list_networks(Some(options)).await.context("listing networks")?;
-    for net in nets {
-        let Some(name) = net.name else { continue };
+    // All at once: the networks of a project do not depend on each other.
+    let removals = nets.into_iter().filter_map(|n| n.name).map(|name| async move {
         progress.set("Network", &name, "Removing", false);
         match docker.remove_network(&name).await {
             Ok(()) => progress.set("Network", &name, "Removed", true),
             Err(err) if is_not_found(&err) => progress.set("Network", &name, "Removed", true),
             Err(err) => return Err(err).with_context(|| format!("removing network {name}")),
         }
-    }
+        Ok(())
+    });
+    futures::future::try_join_all(removals).await?;
     Ok(())
 }
 
@@ -146,7 +148,7 @@ pub async fn remove_volumes(docker: &Docker, project: &str, progress: &Progress)
     let filters: HashMap<String, Vec<String>> = labels::project_filter(project);
     let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
     let vols = docker.list_volumes(Some(options)).await.context("listing volumes")?;
-    for vol in vols.volumes.unwrap_or_default() {
+    let removals = vols.volumes.unwrap_or_default().into_iter().map(|vol| async move {
         progress.set("Volume", &vol.name, "Removing", false);
         match docker
             .remove_volume(&vol.name, Some(RemoveVolumeOptionsBuilder::new().build()))
@@ -156,7 +158,9 @@ pub async fn remove_volumes(docker: &Docker, project: &str, progress: &Progress)
             Err(err) if is_not_found(&err) => progress.set("Volume", &vol.name, "Removed", true),
             Err(err) => return Err(err).with_context(|| format!("removing volume {}", vol.name)),
         }
-    }
+        Ok(())
+    });
+    futures::future::try_join_all(removals).await?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use super::spec::{Condition, ProjectSpec, PullPolicy, ServiceSpec};
 use super::watch;
 use super::watch_actions::ActionSettings;
 use anyhow::{bail, Context, Result};
+use bollard::models::ContainerSummary;
 use bollard::Docker;
 use std::collections::{BTreeSet, HashMap};
 use std::process::ExitCode;
@@ -175,7 +176,13 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
     for service in selected.iter().filter_map(|name| project.service(name)) {
         super::secrets::stage(&service.staged)?;
     }
-    handle_orphans(docker, project, args, &progress).await?;
+    // One list for the whole run (a list per service made `up` quadratic: each list reads every container).
+    let listed = resources::list_containers(docker, &project.name, None, true).await?;
+    handle_orphans(docker, project, &listed, args, &progress).await?;
+    let mut existing: HashMap<String, Vec<ContainerSummary>> = HashMap::new();
+    for c in listed {
+        existing.entry(resources::identity(&c).0).or_default().push(c);
+    }
     let recreate = match (args.converge.force_recreate, args.converge.no_recreate) {
         (true, _) => Recreate::Force,
         (_, true) => Recreate::Never,
@@ -200,16 +207,18 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
             .map(|(d, _)| d.to_owned())
             .collect()
     };
-    let (hub, progress, scale) = (&hub, &progress, &scale);
+    let (hub, progress, scale, existing) = (&hub, &progress, &scale, &existing);
     let started = schedule::run(&order, dependencies, |name, deps| async move {
         let service = project
             .service(&name)
             .with_context(|| format!("no such service: {name}"))?;
         let replicas = scale.get(&service.name).copied().unwrap_or(service.replicas);
+        let mine = existing.get(&service.name).cloned().unwrap_or_default();
         bring_up(
             docker,
             project,
             service,
+            mine,
             replicas,
             opts,
             args.no_start,
@@ -251,6 +260,7 @@ async fn bring_up(
     docker: &Docker,
     project: &ProjectSpec,
     service: &ServiceSpec,
+    existing: Vec<ContainerSummary>,
     replicas: u32,
     opts: ConvergeOptions,
     no_start: bool,
@@ -258,7 +268,7 @@ async fn bring_up(
     started: &HashMap<String, Vec<Replica>>,
     progress: &Progress,
 ) -> Result<Vec<Replica>> {
-    let containers = converge::converge(docker, project, service, replicas, opts, progress).await?;
+    let containers = converge::converge(docker, project, service, existing, replicas, opts, progress).await?;
     if no_start {
         return Ok(containers);
     }
@@ -372,8 +382,13 @@ async fn wait_ready(
     Ok(())
 }
 
-async fn handle_orphans(docker: &Docker, project: &ProjectSpec, args: &UpOptions, progress: &Progress) -> Result<()> {
-    let all = resources::list_containers(docker, &project.name, None, true).await?;
+async fn handle_orphans(
+    docker: &Docker,
+    project: &ProjectSpec,
+    all: &[ContainerSummary],
+    args: &UpOptions,
+    progress: &Progress,
+) -> Result<()> {
     let orphans: Vec<_> = all
         .iter()
         .filter(|c| project.service(&resources::identity(c).0).is_none())

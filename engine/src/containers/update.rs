@@ -24,7 +24,8 @@ impl Containers {
         if super::lifecycle::is_running(&rec) {
             apply_to_cgroup(&rec.id, &host_config)?;
         }
-        self.db.update_container(&rec.id, |r| {
+        // Durable: the host config exists only in the row.
+        self.db.update_container_with(&rec.id, true, |r| {
             r.host_config = host_config.clone();
             Ok(())
         })?;

@@ -110,28 +110,25 @@ impl Containers {
         Ok(out)
     }
 
-    /// Published ports as `docker ps` lists them (bound host ports, ephemeral ones resolved).
+    /// Published ports as `docker ps` lists them (bound host ports, ephemeral ones resolved). Read from the
+    /// network service's in-memory table: the full network settings read every endpoint row, per container.
     fn port_summaries(&self, r: &ContainerRecord) -> Vec<PortSummary> {
-        let ports = self.network_settings(r).ports.unwrap_or_default();
-        let mut out = Vec::new();
-        for (key, bindings) in ports {
-            let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
-            let Ok(private_port) = port.parse::<u16>() else {
-                continue;
-            };
-            let typ = Some(match proto {
-                "udp" => PortSummaryTypeEnum::UDP,
-                _ => PortSummaryTypeEnum::TCP,
-            });
-            for b in bindings.unwrap_or_default() {
-                out.push(PortSummary {
-                    ip: b.host_ip.clone(),
-                    private_port,
-                    public_port: b.host_port.as_deref().and_then(|p| p.parse().ok()),
-                    typ,
-                });
-            }
-        }
+        let Some(nets) = self.networks_opened() else {
+            return Vec::new();
+        };
+        let mut out: Vec<PortSummary> = nets
+            .published_ports(&r.id)
+            .into_iter()
+            .map(|p| PortSummary {
+                ip: Some(p.host_ip.to_string()),
+                private_port: p.container_port,
+                public_port: Some(p.host_port),
+                typ: Some(match p.proto {
+                    netstack::Proto::Udp => PortSummaryTypeEnum::UDP,
+                    _ => PortSummaryTypeEnum::TCP,
+                }),
+            })
+            .collect();
         out.sort_by_key(|p| (p.private_port, p.public_port));
         out
     }

@@ -116,13 +116,17 @@ fn watch(engine: &Arc<Engine>, store: &Arc<Store>, id: &str, resume: bool) {
 /// Probes at a fixed rate from the start of the previous probe (so a probe that could succeed is seen within
 /// one interval plus its own run time); `start_interval` while starting inside the start period.
 async fn probe_loop(engine: Arc<Engine>, store: Arc<Store>, id: String, spec: HealthSpec, started: Instant) {
-    let mut last = Instant::now();
     let mut prober = probe::Prober::default();
     let first_wait = if started.elapsed() < spec.start_period {
         spec.start_interval
     } else {
         spec.interval
     };
+    // Containers started together would probe at the same instant every interval; a random phase (the first
+    // regular probe up to half an interval early, never later than Docker's schedule) spreads them out.
+    let phase = first_wait.mul_f64(rand::random::<f64>() / 2.0);
+    let now = Instant::now();
+    let mut last = now.checked_sub(phase).unwrap_or(now);
     if early_probes(&engine, &store, &id, &spec, last + first_wait, &mut prober)
         .await
         .is_none()

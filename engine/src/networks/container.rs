@@ -176,7 +176,8 @@ impl Networks {
             let cid: ContainerId = rec.id.parse().map_err(engine_error)?;
             return plain(NetMode::Join(self.stack.sandbox_path(&cid)));
         }
-        let _g = self.changes.lock().await;
+        let sandbox = self.sandbox_lock(&req.id);
+        let _s = sandbox.lock().await;
         match self.setup_sandbox(req, mode, &host_resolv).await {
             Ok(net) => Ok(net),
             Err(e) => {
@@ -194,12 +195,17 @@ impl Networks {
             other => other.to_owned(),
         };
         let primary_net = self.resolve(&primary)?;
-        self.ensure_endpoint(req, &primary, &primary_net.id).await?;
-        for key in req.endpoints.keys() {
-            let net = self.resolve(key)?;
-            self.ensure_endpoint(req, key, &net.id).await?;
-        }
-        let eps = self.endpoints_of_container(&req.id)?;
+        // Only the leases need the engine-wide lock; the kernel work below is this container's own.
+        let eps = {
+            let _g = self.changes.lock().await;
+            self.ensure_endpoint(req, &primary, &primary_net.id).await?;
+            for key in req.endpoints.keys() {
+                let net = self.resolve(key)?;
+                self.ensure_endpoint(req, key, &net.id).await?;
+            }
+            self.endpoints_of_container(&req.id)?
+        };
+        self.sync().await?;
         let cid: ContainerId = req.id.parse().map_err(engine_error)?;
         let path = self.stack.create_sandbox(&cid).await.map_err(engine_error)?;
         let mut routed = false;
@@ -218,7 +224,8 @@ impl Networks {
             .dns()
             .records()
             .set_links(&cid, &self.link_aliases(&req.links));
-        let ports = match eps.first() {
+        // No ports, no `nft` run (a process per container otherwise).
+        let ports = match eps.first().filter(|_| !req.ports.is_empty()) {
             Some(first) => self
                 .stack
                 .publish(&cid, first.ip, first.ip6, &self.with_host_binding(first, &req.ports))
@@ -330,13 +337,31 @@ impl Networks {
     /// When a container is removed: its sandbox gone for good (waited for), then its endpoints and leases.
     #[tracing::instrument(skip(self))]
     pub async fn forget_container(&self, id: &str) -> Result<()> {
+        let sandbox = self.sandbox_lock(id);
+        let _s = sandbox.lock().await;
         if let Ok(cid) = id.parse::<ContainerId>() {
             self.stack.remove_sandbox(&cid).await.map_err(engine_error)?;
         }
-        let _g = self.changes.lock().await;
-        for ep in self.endpoints_of_container(id)? {
-            self.drop_endpoint(&ep).await?;
+        // Interfaces go outside the engine-wide lock (removals of many containers overlap); leases inside.
+        let eps = self.endpoints_of_container(id)?;
+        for ep in &eps {
+            let (nid, cid) = (
+                ep.network.parse::<netstack::NetworkId>(),
+                ep.container.parse::<ContainerId>(),
+            );
+            if let (Ok(nid), Ok(cid)) = (nid, cid) {
+                self.stack.detach(&cid, &nid).await.map_err(engine_error)?;
+            }
         }
+        if !eps.is_empty() {
+            let _g = self.changes.lock().await;
+            for ep in &eps {
+                self.release_endpoint(ep)?;
+            }
+        }
+        self.sync().await?;
+        drop(_s);
+        self.forget_sandbox_lock(id);
         Ok(())
     }
 

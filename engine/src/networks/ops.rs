@@ -112,9 +112,15 @@ impl Networks {
         container: &str,
         settings: Option<&EndpointSettings>,
     ) -> Result<EndpointRecord> {
-        let _g = self.changes.lock().await;
         let ctr = self.container_record(container)?;
-        self.connect_locked(ident, &ctr.id, &ctr.name, settings).await
+        let sandbox = self.sandbox_lock(&ctr.id);
+        let _s = sandbox.lock().await;
+        let ep = {
+            let _g = self.changes.lock().await;
+            self.connect_locked(ident, &ctr.id, &ctr.name, settings).await?
+        };
+        self.sync().await?;
+        Ok(ep)
     }
 
     pub(super) async fn connect_locked(
@@ -154,10 +160,11 @@ impl Networks {
             ipam_config: settings.and_then(|s| s.ipam_config.clone()),
             driver_opts: settings.and_then(|s| s.driver_opts.clone()),
         };
-        // The durable record (an fsync) is written while the kernel objects are made, not after.
+        // The record is written while the kernel objects are made, not after; lazily: callers sync it (`sync`)
+        // after letting go of the network lock.
         let commit = {
             let (db, ep, state) = (self.db.clone(), ep.clone(), ipam.state().clone());
-            tokio::task::spawn_blocking(move || NetDb(&db).commit(Change::PutEndpoint(&ep), &state))
+            tokio::task::spawn_blocking(move || NetDb(&db).commit_lazy(Change::PutEndpoint(&ep), &state))
         };
         let live = self.has_sandbox(container);
         let attached = if live {
@@ -194,9 +201,11 @@ impl Networks {
     /// Disconnects a container from a network (live, if it runs) and frees its address.
     #[tracing::instrument(skip(self))]
     pub async fn disconnect(&self, ident: &str, container: &str) -> Result<()> {
-        let _g = self.changes.lock().await;
         let net = self.resolve(ident)?;
         let ctr = self.container_record(container)?;
+        let sandbox = self.sandbox_lock(&ctr.id);
+        let _s = sandbox.lock().await;
+        let _g = self.changes.lock().await;
         let Some(ep) = self
             .endpoints_of_container(&ctr.id)?
             .into_iter()
@@ -207,16 +216,26 @@ impl Networks {
                 ctr.name, net.name
             )));
         };
-        self.drop_endpoint(&ep).await
+        self.drop_endpoint(&ep).await?;
+        drop(_g);
+        self.sync().await
     }
 
     pub(super) async fn drop_endpoint(&self, ep: &EndpointRecord) -> Result<()> {
         let nid: NetworkId = ep.network.parse().map_err(engine_error)?;
         let cid: ContainerId = ep.container.parse().map_err(engine_error)?;
         self.stack.detach(&cid, &nid).await.map_err(engine_error)?;
+        self.release_endpoint(ep)
+    }
+
+    /// Frees an endpoint's lease and deletes its row (its interface already gone); under `changes`.
+    pub(super) fn release_endpoint(&self, ep: &EndpointRecord) -> Result<()> {
+        let nid: NetworkId = ep.network.parse().map_err(engine_error)?;
+        let cid: ContainerId = ep.container.parse().map_err(engine_error)?;
         let mut ipam = self.ipam()?;
         ipam.release(&nid, &cid);
+        // Lazy: callers sync after letting go of the network lock.
         self.db()
-            .commit(Change::DeleteEndpoint(&ep.network, &ep.container), ipam.state())
+            .commit_lazy(Change::DeleteEndpoint(&ep.network, &ep.container), ipam.state())
     }
 }

@@ -19,8 +19,11 @@ pub const DEFAULT_BRIDGE: &str = "bridge";
 pub struct Networks {
     pub(super) stack: Netstack,
     pub(super) db: Arc<StateDb>,
-    /// Serialises changes so IPAM state and kernel objects never interleave.
+    /// Serialises changes of the IPAM state and the network rows (leases, network create/remove).
     pub(super) changes: tokio::sync::Mutex<()>,
+    /// One lock per container, held while its sandbox is set up or its endpoints change, so the kernel work of
+    /// different containers (namespace, veths, ports) runs side by side instead of under `changes`.
+    pub(super) sandboxes: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The network service of one engine, opened (and restored from the database) on first use: opening
@@ -117,6 +120,7 @@ impl Networks {
             stack,
             db,
             changes: tokio::sync::Mutex::new(()),
+            sandboxes: Default::default(),
         });
         nets.restore().await?;
         Ok(nets)
@@ -125,6 +129,28 @@ impl Networks {
     /// Every network's record.
     pub fn records(&self) -> Result<Vec<NetworkRecord>> {
         self.db().networks()
+    }
+
+    /// The lock of one container's sandbox and endpoints (taken before `changes`, never after it).
+    pub(super) fn sandbox_lock(&self, container: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(container.to_owned()).or_default().clone()
+    }
+
+    /// Drops a removed container's sandbox lock.
+    pub(super) fn forget_sandbox_lock(&self, container: &str) {
+        self.sandboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(container);
+    }
+
+    /// Makes the lazy commits so far durable, off the runtime's threads (an fsync shared by concurrent callers).
+    pub(super) async fn sync(&self) -> Result<()> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.sync())
+            .await
+            .map_err(|e| EngineError::internal("storing network state", e))?
     }
 
     pub(super) fn db(&self) -> NetDb<'_> {

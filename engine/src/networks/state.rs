@@ -140,9 +140,16 @@ impl NetDb<'_> {
         v.map(|g| decode(g.value())).transpose().map(Option::unwrap_or_default)
     }
 
-    /// Applies network and endpoint changes plus the new IPAM state in one transaction.
+    /// Applies network and endpoint changes plus the new IPAM state in one transaction, durable on return.
     pub fn commit(&self, change: Change<'_>, ipam: &IpamState) -> Result<()> {
-        let tx = self.0.db.begin_write()?;
+        self.commit_lazy(change, ipam)?;
+        self.0.sync()
+    }
+
+    /// As `commit`, not yet durable: the caller syncs (`StateDb::sync`) once it has let go of the network lock,
+    /// so the fsyncs of concurrent container starts are shared instead of queued under the lock.
+    pub fn commit_lazy(&self, change: Change<'_>, ipam: &IpamState) -> Result<()> {
+        let tx = self.0.begin_lazy()?;
         {
             let mut nets = tx.open_table(NETWORKS)?;
             let mut eps = tx.open_table(ENDPOINTS)?;

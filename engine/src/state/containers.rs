@@ -127,7 +127,8 @@ pub struct ContainerRecord {
 impl StateDb {
     /// Inserts a new container; its name must be free (409 otherwise).
     pub fn insert_container(&self, rec: &ContainerRecord) -> Result<()> {
-        let tx = self.db.begin_write()?;
+        // Lazy, then `sync`: durable before the answer, one fsync shared by concurrent creates.
+        let tx = self.begin_lazy()?;
         {
             let mut names = tx.open_table(NAMES)?;
             if let Some(other) = names.get(rec.name.as_str())? {
@@ -142,7 +143,7 @@ impl StateDb {
                 .insert(rec.id.as_str(), to_json(rec)?.as_slice())?;
         }
         tx.commit()?;
-        Ok(())
+        self.sync()
     }
 
     /// One container by full id.
@@ -199,12 +200,21 @@ impl StateDb {
         Ok(v.map(|g| g.value().to_owned()))
     }
 
-    /// Applies `f` to a container's record atomically and returns the new record.
+    /// Applies `f` to a container's record atomically and returns the new record. The commit is lazy (see
+    /// `StateDb::begin_lazy`): status, pids and exit codes are rebuilt from the runtime after a crash.
     pub fn update_container<F>(&self, id: &str, f: F) -> Result<ContainerRecord>
     where
         F: FnOnce(&mut ContainerRecord) -> Result<()>,
     {
-        let tx = self.db.begin_write()?;
+        self.update_container_with(id, false, f)
+    }
+
+    /// As `update_container`, fsynced when `durable` (a change recovery could not rebuild).
+    pub fn update_container_with<F>(&self, id: &str, durable: bool, f: F) -> Result<ContainerRecord>
+    where
+        F: FnOnce(&mut ContainerRecord) -> Result<()>,
+    {
+        let tx = self.begin_lazy()?;
         let rec = {
             let mut t = tx.open_table(CONTAINERS)?;
             let mut rec: ContainerRecord = match t.get(id)? {
@@ -216,6 +226,9 @@ impl StateDb {
             rec
         };
         tx.commit()?;
+        if durable {
+            self.sync()?;
+        }
         Ok(rec)
     }
 
@@ -244,9 +257,9 @@ impl StateDb {
         Ok(())
     }
 
-    /// Deletes a container row and its name.
+    /// Deletes a container row and its name (durable on return; the fsync shared with concurrent removals).
     pub fn remove_container(&self, id: &str) -> Result<()> {
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_lazy()?;
         {
             let mut t = tx.open_table(CONTAINERS)?;
             let name = match t.remove(id)? {
@@ -257,6 +270,6 @@ impl StateDb {
             names.remove(name.as_str())?;
         }
         tx.commit()?;
-        Ok(())
+        self.sync()
     }
 }

@@ -16,7 +16,8 @@ impl StateDb {
         if rows.is_empty() {
             return Ok(());
         }
-        let tx = self.db.begin_write()?;
+        // Lazy (`begin_lazy`): after a crash the probes rebuild health within an interval; a clean stop syncs.
+        let tx = self.begin_lazy()?;
         {
             let mut t = tx.open_table(HEALTH)?;
             for (id, h) in rows {

@@ -215,6 +215,10 @@ impl<'a> Volumes<'a> {
 
     /// For the container service: records volumes `prepare` created and the volumes a container uses.
     pub fn record_use(&self, container_id: &str, created: &[Volume], used: &[VolumeName]) -> Result<()> {
+        // A container without volumes has no row (`release` and `users` read none as empty): no commit, no fsync.
+        if created.is_empty() && used.is_empty() {
+            return Ok(());
+        }
         let _g = self.lock();
         self.put(created, Some((container_id, used)))
     }
@@ -222,6 +226,9 @@ impl<'a> Volumes<'a> {
     /// For the container service: forgets a removed container's use; returns the volumes it used.
     pub fn release(&self, container_id: &str) -> Result<Vec<VolumeName>> {
         let _g = self.lock();
+        if !self.has_user_row(container_id)? {
+            return Ok(Vec::new());
+        }
         let tx = self.db.db.begin_write()?;
         let names = {
             let mut u = tx.open_table(VOLUME_USERS)?;
@@ -232,6 +239,17 @@ impl<'a> Volumes<'a> {
         };
         tx.commit()?;
         Ok(names)
+    }
+
+    /// Whether a container has a row of used volumes (a read, so removing a container without volumes writes nothing).
+    fn has_user_row(&self, container_id: &str) -> Result<bool> {
+        let tx = self.db.db.begin_read()?;
+        let t = match tx.open_table(VOLUME_USERS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(t.get(container_id)?.is_some())
     }
 
     /// After a crash: drops rows whose directory is gone, deletes directories with no row
