@@ -285,9 +285,11 @@ impl Containers {
         grace: i64,
     ) -> Result<()> {
         if let Err(e) = self.runtime.signal(id, sig) {
-            // No process to signal: it exited (or its monitor died with an engine crash) before the row caught up;
-            // the exit watcher or recovery records that, and a stop or forced removal has nothing left to do.
+            // No process to signal: it exited (or its monitor died with an engine crash) before the row caught up.
+            // The exit watcher records that in a moment: wait for it (bounded, as recovery records a crash's), so
+            // a restart's start that follows finds the container exited, not still running.
             if !self.running_now(id)? || matches!(e, RuntimeError::NotRunning(_)) {
+                self.wait_die(id, events, Duration::from_secs(5)).await?;
                 return Ok(());
             }
             return Err(runtime_err(e));
