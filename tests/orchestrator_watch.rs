@@ -1,6 +1,7 @@
 //! `berth watch` (Compose's `develop.watch`): syncs of created, changed and deleted files and directories,
 //! ignore patterns and editor files, bursts, `sync+restart`, `sync+exec`, `initial_sync`, a non-root `USER`
-//! owning synced files (busybox with `USER` in its Dockerfile, Debian with Compose's `user:`), a path that appears later, and `rebuild` leaving dependents alone unless they ask
+//! owning synced files (busybox with `USER` in its Dockerfile, Debian with Compose's `user:`), an edit of the
+//! Compose file recreating only what it changed, a path that appears later, and `rebuild` leaving dependents alone unless they ask
 //! (each test once with dockerd, once with berth's engine). Waits poll `berth exec` with a deadline.
 
 #[macro_use]
@@ -250,12 +251,27 @@ fn sync_rules_follow_edits(kind: Kind) {
         "nobody:nogroup",
     );
 
+    // An edit of the Compose file recreates what it changed, and only that; the rules still apply after.
+    let hook_before = started(&stack, "hook");
+    let edited = SYNC_STACK.replacen(
+        "  app:\n    image: busybox\n",
+        "  app:\n    image: busybox\n    environment: {RELOADED: 'yes'}\n",
+        1,
+    );
+    assert_ne!(edited, SYNC_STACK);
+    write(dir, "compose.yaml", &edited);
+    until(&stack, &watch, "app", "echo $RELOADED", "yes");
+    write(dir, "src/after.txt", "after");
+    until(&stack, &watch, "app", "cat /app/after.txt", "after");
+    assert_eq!(started(&stack, "hook"), hook_before, "{}", watch.output());
+
     let (ok, output) = watch.interrupt();
     assert!(ok, "berth watch did not end cleanly:\n{output}");
+    assert!(output.contains("Compose configuration applied"), "{output}");
     assert!(output.contains("Syncing service \"app\" after"), "{output}");
     assert!(output.contains("service \"rs\" restarted"), "{output}");
-    // The stack outlives the watch, as after `up -d`.
-    assert_eq!(exec(&stack, "app", "cat /app/sentinel").as_deref(), Some("s"));
+    // The stack outlives the watch, as after `up -d` (app was recreated: only what came after is there).
+    assert_eq!(exec(&stack, "app", "cat /app/after.txt").as_deref(), Some("after"));
 }
 
 const REBUILD_STACK: &str = "\

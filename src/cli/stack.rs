@@ -107,7 +107,11 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         }
         StackCommand::Watch(args) => {
             let opts: watch::WatchOptions = args.clone().into();
-            return with_model(global, |d, m| Box::pin(async move { watch::run(&d, &m, &opts).await })).await;
+            let g = global.clone();
+            return with_model(global, |d, m| {
+                Box::pin(async move { watch::run(&d, &m, &opts, &|| load_model(&g)).await })
+            })
+            .await;
         }
         StackCommand::Ls(args) => {
             let opts: ls::LsOptions = args.clone().into();
@@ -166,9 +170,15 @@ async fn with_model<'a>(
     global: &GlobalArgs,
     verb: impl FnOnce(bollard::Docker, crate::orchestrator::spec::ProjectSpec) -> VerbFuture<'a>,
 ) -> Result<ExitCode> {
-    let mut model = project::require_model(&load_options(global))?;
+    let model = load_model(global)?;
     let docker = client::connect(global.host.as_deref()).await?;
+    verb(docker, model).await
+}
+
+/// The project model the global flags name, with the engine's API socket applied.
+fn load_model(global: &GlobalArgs) -> Result<crate::orchestrator::spec::ProjectSpec> {
+    let mut model = project::require_model(&load_options(global))?;
     let endpoint = client::resolve_endpoint(global.host.as_deref())?;
     api_socket::apply(&mut model, &endpoint.socket)?;
-    verb(docker, model).await
+    Ok(model)
 }

@@ -41,5 +41,6 @@ pub mod tty;
 pub mod up;
 pub mod watch;
 pub mod watch_actions;
+pub mod watch_config;
 pub mod watch_filter;
 pub mod watch_sync;

@@ -250,7 +250,7 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
     let mut never = Box::pin(std::future::pending::<()>());
     tokio::select! {
         code = attach::run(docker, project, &started, events, args) => code,
-        done = watch::watch(docker, project, watched, settings, &mut never) => done.map(|()| ExitCode::SUCCESS),
+        done = watch::watch(docker, project, watched, settings, &mut never, None) => done.map(|_| ExitCode::SUCCESS),
     }
 }
 

@@ -6,6 +6,7 @@ use super::events::EventHub;
 use super::spec::ProjectSpec;
 use super::up::{self, UpOptions};
 use super::watch_actions::{say, ActionSettings, Actions, Watched};
+use super::watch_config::ConfigWatch;
 use super::watch_filter::RuleFilter;
 use anyhow::{bail, Context, Result};
 use bollard::Docker;
@@ -36,23 +37,60 @@ pub struct WatchOptions {
     pub services: Vec<String>,
 }
 
-/// Runs `watch`: `up -d` of the services (unless `--no-up`), then watches until interrupted.
-pub async fn run(docker: &Docker, project: &ProjectSpec, args: &WatchOptions) -> Result<ExitCode> {
-    let watched = compile(project, &args.services)?;
+/// How a round of watching ended.
+pub enum Outcome {
+    /// Interrupted (or the caller's stop resolved).
+    Stopped,
+    /// A Compose file or `.env` changed.
+    ConfigChanged,
+}
+
+/// Runs `watch`: `up -d` of the services (unless `--no-up`), then watches until interrupted. A change to the
+/// Compose files or `.env` reloads the project with `reload` and converges it (`up -d`: what changed is
+/// recreated); a reload that fails is reported and the watch goes on with the configuration it had.
+pub async fn run(
+    docker: &Docker,
+    project: &ProjectSpec,
+    args: &WatchOptions,
+    reload: &dyn Fn() -> Result<ProjectSpec>,
+) -> Result<ExitCode> {
+    let mut project = project.clone();
+    let mut watched = compile(&project, &args.services)?;
+    let up_opts = UpOptions {
+        detach: true,
+        services: args.services.clone(),
+        ..Default::default()
+    };
     if !args.no_up {
-        let opts = UpOptions {
-            detach: true,
-            services: args.services.clone(),
-            ..Default::default()
-        };
-        up::run(docker, project, &opts).await?;
+        up::run(docker, &project, &up_opts).await?;
     }
     let settings = ActionSettings {
         prune: args.prune,
         quiet: args.quiet,
     };
     let mut stop = Box::pin(interrupted());
-    watch(docker, project, watched, settings, &mut stop).await?;
+    loop {
+        let mut config = ConfigWatch::start(&project)?;
+        match watch(docker, &project, watched, settings, &mut stop, Some(&mut config)).await? {
+            Outcome::Stopped => break,
+            Outcome::ConfigChanged => say("Compose configuration changed: reloading"),
+        }
+        match reload().and_then(|p| compile(&p, &args.services).map(|w| (p, w))) {
+            Ok((p, w)) => {
+                project = p;
+                watched = w;
+                match up::run(docker, &project, &up_opts).await {
+                    Ok(_) => say("Compose configuration applied"),
+                    Err(err) => say(&format!("applying the new configuration: {err:#}")),
+                }
+            }
+            Err(err) => {
+                say(&format!("configuration not applied: {err:#}"));
+                watched = compile(&project, &args.services)?;
+            }
+        }
+    }
+    say("Watch disabled");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -103,7 +141,8 @@ pub async fn watch(
     watched: Vec<Watched>,
     settings: ActionSettings,
     stop: &mut (impl std::future::Future<Output = ()> + Unpin),
-) -> Result<()> {
+    mut config: Option<&mut ConfigWatch>,
+) -> Result<Outcome> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         // Opens and reads (inotify reports them) change nothing, and a reader polling a watched directory
@@ -134,6 +173,7 @@ pub async fn watch(
     loop {
         tokio::select! {
             _ = &mut *stop => break,
+            _ = config_changed(&mut config) => return Ok(Outcome::ConfigChanged),
             ev = events.recv(), if events_open => match ev {
                 Ok(ev) if ev.action == "start" => actions.flush(docker, &watched, &ev.id).await?,
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -159,8 +199,14 @@ pub async fn watch(
             }
         }
     }
-    say("Watch disabled");
-    Ok(())
+    Ok(Outcome::Stopped)
+}
+
+async fn config_changed(config: &mut Option<&mut ConfigWatch>) {
+    match config {
+        Some(c) => c.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn add(batch: &mut BTreeSet<PathBuf>, ev: notify::Result<notify::Event>) {
