@@ -40,15 +40,6 @@ networks:
   back: {}
 "#;
 
-fn exec(engine: &Engine, container: &str, cmd: &str) -> String {
-    let out = engine.docker(&["exec", container, "sh", "-c", cmd]);
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The address of `container` on `network`.
 fn ip_on(engine: &Engine, container: &str, network: &str) -> String {
     let template = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
@@ -84,7 +75,7 @@ fn service_on_two_networks_resolves_both_and_follows_connect(kind: Kind) {
         ip_on(&engine, &format!("{p}-web-2"), &front),
     ];
 
-    let conf = exec(&engine, &mid, "cat /etc/resolv.conf");
+    let conf = engine.exec_sh(&mid, "cat /etc/resolv.conf");
     assert!(
         conf.contains("nameserver 127.0.0.11") && conf.contains("ndots:0"),
         "{kind:?} resolv.conf: {conf}"
@@ -92,14 +83,14 @@ fn service_on_two_networks_resolves_both_and_follows_connect(kind: Kind) {
 
     // From the gateway: the alias and service name on back, the replicas on front.
     for name in ["db-alias", "api", api.as_str()] {
-        let out = exec(&engine, &mid, &format!("nslookup {name}"));
+        let out = engine.exec_sh(&mid, &format!("nslookup {name}"));
         assert_eq!(
             answers(&out),
             vec![api_ip.clone()],
             "{kind:?} nslookup {name} from mid: {out}"
         );
     }
-    let out = exec(&engine, &mid, "nslookup web");
+    let out = engine.exec_sh(&mid, "nslookup web");
     let mut got = answers(&out);
     got.sort();
     let mut want = webs.to_vec();
@@ -107,22 +98,22 @@ fn service_on_two_networks_resolves_both_and_follows_connect(kind: Kind) {
     assert_eq!(got, want, "{kind:?} both replicas of web: {out}");
 
     // PTR: the address of api names the container.
-    let out = exec(&engine, &mid, &format!("nslookup {api_ip}"));
+    let out = engine.exec_sh(&mid, &format!("nslookup {api_ip}"));
     assert!(
         out.contains(&format!("name = {api}")),
         "{kind:?} PTR of {api_ip}: {out}"
     );
 
     // lonely is on front only: back's names are not its.
-    let out = exec(&engine, &lonely, "nslookup db-alias");
+    let out = engine.exec_sh(&lonely, "nslookup db-alias");
     assert!(answers(&out).is_empty(), "{kind:?} db-alias from lonely: {out}");
 
     // Connect: the very next query (no retry) sees back's names; disconnect: the next one does not.
     engine.docker_lines(&["network", "connect", &back, &lonely]);
-    let out = exec(&engine, &lonely, "nslookup db-alias");
+    let out = engine.exec_sh(&lonely, "nslookup db-alias");
     assert_eq!(answers(&out), vec![api_ip.clone()], "{kind:?} after connect: {out}");
     engine.docker_lines(&["network", "disconnect", &back, &lonely]);
-    let out = exec(&engine, &lonely, "nslookup db-alias");
+    let out = engine.exec_sh(&lonely, "nslookup db-alias");
     assert!(answers(&out).is_empty(), "{kind:?} after disconnect: {out}");
 
     let network_ids = engine.network_ids(&p);
@@ -170,18 +161,18 @@ fn internal_network_resolves_names_without_a_way_out(kind: Kind) {
     let vault_ip = ip_on(&engine, &vault, &format!("{p}_priv"));
     let outside_ip = ip_on(&engine, &outside, &format!("{p}_pub"));
 
-    let out = exec(&engine, &client, "nslookup secrets");
+    let out = engine.exec_sh(&client, "nslookup secrets");
     assert_eq!(
         answers(&out),
         vec![vault_ip.clone()],
         "{kind:?} alias on the internal network: {out}"
     );
-    let out = exec(&engine, &client, "ping -c1 -W2 vault && echo REACHED");
+    let out = engine.exec_sh(&client, "ping -c1 -W2 vault && echo REACHED");
     assert!(
         out.contains("REACHED"),
         "{kind:?} members reach each other by name: {out}"
     );
-    let routes = exec(&engine, &client, "ip route");
+    let routes = engine.exec_sh(&client, "ip route");
     // Debian's dockerd 20.10 (started by the harness with --iptables=false) was seen to give members of an
     // internal network a default route; what users observe — nothing outside is reachable — is checked below
     // on both engines.
@@ -189,11 +180,7 @@ fn internal_network_resolves_names_without_a_way_out(kind: Kind) {
         matches!(kind, Kind::Dockerd) || !routes.contains("default"),
         "{kind:?} no default route on an internal network: {routes}"
     );
-    let out = exec(
-        &engine,
-        &client,
-        &format!("ping -c1 -W1 {outside_ip} || echo UNREACHABLE"),
-    );
+    let out = engine.exec_sh(&client, &format!("ping -c1 -W1 {outside_ip} || echo UNREACHABLE"));
     assert!(
         out.contains("UNREACHABLE"),
         "{kind:?} no way out of an internal network: {out}"

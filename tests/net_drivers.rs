@@ -37,15 +37,6 @@ networks:
     )
 }
 
-fn exec(engine: &Engine, container: &str, cmd: &str) -> String {
-    let out = engine.docker(&["exec", container, "sh", "-c", cmd]);
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Makes the networks' parent `name` (up) in the engine's namespace: a dummy interface, or where the
 /// kernel has no dummy driver (this development kernel), one end of a veth pair.
 fn make_parent(engine: &Engine, name: &str) {
@@ -164,7 +155,7 @@ fn two_containers_reach_each_other(driver: &str, mode: &str, subnet: &str, prefi
     assert!(bridges.is_empty(), "{driver}: no bridge was made: {bridges:?}");
 
     for target in ["alpha", "a", a.as_str()] {
-        let out = exec(&engine, &b, &format!("ping -c1 -W2 {target} && echo REACHED"));
+        let out = engine.exec_sh(&b, &format!("ping -c1 -W2 {target} && echo REACHED"));
         assert!(
             out.contains("REACHED") && out.contains(&a_ip),
             "{driver}: b reaches {target}: {out}"

@@ -15,15 +15,6 @@ fn ula(n: u8) -> String {
     format!("fd00:b7:{tag:x}:{n}")
 }
 
-fn exec(engine: &Engine, container: &str, cmd: &str) -> String {
-    let out = engine.docker(&["exec", container, "sh", "-c", cmd]);
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn inspect(engine: &Engine, target: &str, format: &str) -> String {
     engine.docker_lines(&["inspect", "-f", format, target]).join("\n")
 }
@@ -127,14 +118,14 @@ fn ipv6_between_containers_by_name(kind: Kind) {
     );
     assert!(mac.starts_with("02:42:"), "{kind:?}: dockerd's MAC addresses: {mac}");
 
-    let lookup = exec(&engine, &client, "nslookup -type=AAAA web");
+    let lookup = engine.exec_sh(&client, "nslookup -type=AAAA web");
     assert!(
         lookup.contains(&format!("{prefix6}::10")),
         "{kind:?}: AAAA of web: {lookup}"
     );
-    let ping = exec(&engine, &client, "ping -6 -c1 -W3 web && echo REACHED");
+    let ping = engine.exec_sh(&client, "ping -6 -c1 -W3 web && echo REACHED");
     assert!(ping.contains("REACHED"), "{kind:?}: ping6 by name: {ping}");
-    let page = exec(&engine, &client, &format!("wget -qO- http://[{prefix6}::10]/"));
+    let page = engine.exec_sh(&client, &format!("wget -qO- http://[{prefix6}::10]/"));
     assert!(page.contains("v6-page"), "{kind:?}: HTTP over IPv6: {page}");
     let client6 = inspect(
         &engine,
@@ -213,7 +204,7 @@ fn connect_with_ipam_config(kind: Kind) {
         format!("10.233.7.77 {prefix6}::77 10.233.7.77 {prefix6}::77"),
         "{kind:?}"
     );
-    let addrs = exec(&engine, &ctr, "ip -6 addr show");
+    let addrs = engine.exec_sh(&ctr, "ip -6 addr show");
     let line = addrs.lines().find(|l| l.contains(&format!("{prefix6}::77/64")));
     assert!(
         line.is_some_and(|l| !l.contains("tentative")),
@@ -254,13 +245,9 @@ fn bridge_options_are_applied(kind: Kind) {
     // dockerd's bridge takes the MTU of its ports: compared once containers are on it.
     let link = ip(&engine, &["link", "show", &bridge]);
     assert!(link.contains("mtu 1400"), "{kind:?}: bridge {bridge}: {link}");
-    let mtu = exec(&engine, &names[0], "cat /sys/class/net/eth0/mtu");
+    let mtu = engine.exec_sh(&names[0], "cat /sys/class/net/eth0/mtu");
     assert_eq!(mtu.trim(), "1400", "{kind:?}: container MTU");
-    let ping = exec(
-        &engine,
-        &names[0],
-        &format!("ping -c1 -W2 {} && echo REACHED", names[1]),
-    );
+    let ping = engine.exec_sh(&names[0], &format!("ping -c1 -W2 {} && echo REACHED", names[1]));
     assert!(!ping.contains("REACHED"), "{kind:?}: ICC off must block: {ping}");
     for n in &names {
         engine.docker_lines(&["rm", "-f", n]);

@@ -203,6 +203,16 @@ impl Engine {
         );
     }
 
+    /// `docker exec CONTAINER sh -c CMD`: its stdout then stderr, whatever its exit status.
+    pub fn exec_sh(&self, container: &str, cmd: &str) -> String {
+        let out = self.docker(&["exec", container, "sh", "-c", cmd]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     /// Runs the docker CLI against this engine.
     pub fn docker(&self, args: &[&str]) -> Output {
         Command::new("docker")
