@@ -238,7 +238,7 @@ impl LogFollower {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pin = logrotate::pin_path(&self.path, &format!("{}-{n}", std::process::id()));
-        if std::fs::write(&pin, self.next_gen.to_string()).is_ok() {
+        if logrotate::write_pin(&pin, self.next_gen).is_ok() {
             self.pin = Some(pin);
         }
         self
@@ -248,7 +248,7 @@ impl LogFollower {
     fn set_next_gen(&mut self, gen: u64) {
         if gen != self.next_gen {
             if let Some(pin) = &self.pin {
-                let _ = std::fs::write(pin, gen.to_string());
+                let _ = logrotate::write_pin(pin, gen);
             }
         }
         self.next_gen = gen;
@@ -260,8 +260,10 @@ impl LogFollower {
         f.skip_existing = true;
         // Position now: output written between this call and the first poll is new output.
         if !f.open_current(&mut Vec::new()).unwrap_or(false) {
-            // No log yet: everything written to it later is new.
+            // No log yet, or one whose writer has not written its header: everything written to it later is new,
+            // and the generations of an earlier run are not.
             f.skip_existing = false;
+            f.next_gen = logrotate::rotated(path).last().map_or(0, |r| r.gen + 1);
         }
         f
     }
@@ -300,7 +302,10 @@ impl LogFollower {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(ctx(e)),
         };
-        let gen = logrotate::generation_of(&file);
+        let Some(gen) = logrotate::written_generation(&file) else {
+            // Just made by a rotation (or by `ensure_log_file`): read it once its header says which it is.
+            return Ok(false);
+        };
         if !self.skip_existing {
             for r in logrotate::rotated(&self.path) {
                 if r.gen >= self.next_gen && r.gen < gen {
@@ -427,6 +432,36 @@ mod tests {
             let files = std::fs::read_dir(dir.path()).unwrap().count();
             assert_eq!(files, 3, "max-file counts the current file");
         }
+    }
+
+    /// A poll that meets the new file before rotation wrote its header waits for it instead of taking it for
+    /// generation 0 (which re-read the rotated files after it, out of order).
+    #[test]
+    fn follower_waits_for_the_header_of_a_new_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        let rot = Rotation {
+            max_size: Some(200),
+            max_file: 50,
+            compress: false,
+        };
+        let mut w = LogWriter::open_with(&path, rot, BTreeMap::new()).unwrap();
+        let mut live = LogFollower::from_start(&path);
+        w.write(&line(1)).unwrap();
+        let mut seen = live.poll().unwrap();
+        // Rotation by hand, stopped between making the new file and writing its header.
+        logrotate::rotate(&path, w.gen, &rot).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        seen.extend(live.poll().unwrap());
+        w.file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        w.gen += 1;
+        w.size = 0;
+        w.write_raw(&logrotate::header_line(w.gen, rot.max_file)).unwrap();
+        for n in 2..=20 {
+            w.write(&line(n)).unwrap();
+        }
+        seen.extend(live.poll().unwrap());
+        assert_eq!(numbers(&seen), (1..=20).collect::<Vec<_>>());
     }
 
     #[test]

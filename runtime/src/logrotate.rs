@@ -45,6 +45,13 @@ pub(super) fn generation_of(file: &File) -> u64 {
     header_of(file).berth_log_generation
 }
 
+/// As [`generation_of`], but None while the file is still empty: rotation creates the new file and writes its
+/// header a moment later, and a reader that guessed 0 then would take the file for an old one.
+pub(super) fn written_generation(file: &File) -> Option<u64> {
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    (len > 0).then(|| generation_of(file))
+}
+
 /// A pin: `<log>.pin.<pid>-<n>` holds the first generation a live reader (an attached client) still needs.
 /// Rotation keeps pinned generations even past `max-file`, so an attached client gets every line however fast
 /// the log turns (dockerd's attach reads the process's pipes, never the rotating file). Pins of dead
@@ -66,9 +73,25 @@ fn pin_floor(path: &Path) -> Option<u64> {
             if !Path::new("/proc").join(&pid).exists() {
                 return None;
             }
-            std::fs::read_to_string(e.path()).ok()?.trim().parse::<u64>().ok()
+            // A pin being rewritten reads empty or short: hold everything back rather than delete what the
+            // reader is about to need.
+            Some(
+                std::fs::read_to_string(e.path())
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u64>().ok())
+                    .unwrap_or(0),
+            )
         })
         .min()
+}
+
+/// Writes a pin's generation atomically (a temporary name outside the pin prefix, then a rename), so a
+/// rotation never reads a pin half-written.
+pub(super) fn write_pin(pin: &Path, gen: u64) -> std::io::Result<()> {
+    let name = pin.file_name().and_then(|n| n.to_str()).unwrap_or("pin");
+    let tmp = pin.with_file_name(format!("{}.tmp", name.replacen(".pin.", ".pintmp.", 1)));
+    std::fs::write(&tmp, gen.to_string())?;
+    std::fs::rename(&tmp, pin)
 }
 
 /// Deletes rotated generations beyond the writer's `max-file` that no live pin needs any more (after a pin
@@ -131,9 +154,15 @@ pub(super) fn rotated(path: &Path) -> Vec<Rotated> {
 
 /// The whole content of a rotated file (decompressed); None when it is gone.
 pub(super) fn read_rotated(r: &Rotated) -> Option<Vec<u8>> {
-    let file = File::open(&r.path).ok()?;
+    let gz_path = PathBuf::from(format!("{}.gz", r.path.display()));
+    // Listed uncompressed, but compressed (and the plain file removed) since: read the `.gz`.
+    let (file, path) = match File::open(&r.path) {
+        Ok(f) => (f, r.path.as_path()),
+        Err(_) if r.path.extension().is_none_or(|x| x != "gz") => (File::open(&gz_path).ok()?, gz_path.as_path()),
+        Err(_) => return None,
+    };
     let mut data = Vec::new();
-    if r.path.extension().is_some_and(|x| x == "gz") {
+    if path.extension().is_some_and(|x| x == "gz") {
         flate2::read::GzDecoder::new(file).read_to_end(&mut data).ok()?;
     } else {
         BufReader::new(file).read_to_end(&mut data).ok()?;
