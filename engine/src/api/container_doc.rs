@@ -55,7 +55,7 @@ fn go_nil_endpoint_fields(settings: &mut Map<String, Value>, version: ApiVersion
                 .all(|x| x.is_null() || x == "" || x.as_array().is_some_and(Vec::is_empty)),
             _ => false,
         };
-        for key in ["Links", "DriverOpts", "IPAMConfig"] {
+        for key in ["Links", "DriverOpts", "IPAMConfig", "Aliases", "DNSNames"] {
             if entry.get(key).is_some_and(empty) {
                 entry.insert(key.to_owned(), Value::Null);
             }
@@ -67,7 +67,11 @@ fn go_nil_endpoint_fields(settings: &mut Map<String, Value>, version: ApiVersion
             .cloned();
         let user_network = !matches!(name.as_str(), "bridge" | "host" | "none");
         if let (true, true, Some(id)) = (version < ApiVersion(1, 44), user_network, short_id) {
-            if let Some(aliases) = entry.get_mut("Aliases").and_then(Value::as_array_mut) {
+            let aliases = entry.entry("Aliases").or_insert(Value::Null);
+            if aliases.is_null() {
+                *aliases = json!([]);
+            }
+            if let Some(aliases) = aliases.as_array_mut() {
                 if !aliases.contains(&id) {
                     aliases.push(id);
                 }

@@ -37,16 +37,28 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/containers/{id}/resize", post(resize))
 }
 
+/// Create-body fields that bollard's model dropped but clients still send.
+#[derive(serde::Deserialize)]
+struct LegacyCreateFields {
+    #[serde(rename = "MacAddress")]
+    mac_address: Option<String>,
+}
+
 async fn create(
     State(engine): State<AppState>,
     Query(q): Q,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ContainerCreateResponse>)> {
-    let body: ContainerCreateBody = parse_json(&body, "container config")?;
+    let body_bytes = body;
+    let body: ContainerCreateBody = parse_json(&body_bytes, "container config")?;
+    // The body parsed above, so this only picks a field out of valid JSON.
+    let legacy: LegacyCreateFields =
+        serde_json::from_slice(&body_bytes).unwrap_or(LegacyCreateFields { mac_address: None });
     let req = CreateRequest {
         name: q.get("name").cloned(),
         platform: q.get("platform").cloned().filter(|p| !p.is_empty()),
         body,
+        mac_address: legacy.mac_address,
     };
     let c = engine.containers.clone();
     let (id, warnings) = tokio::task::spawn_blocking(move || c.create(req))

@@ -70,6 +70,7 @@ pub async fn run(
             name: None,
             body,
             platform: None,
+            mac_address: None,
         })
         .map_err(|e| e.to_string())?;
     out.say(format!(" ---> Running in {}\n", &id[..12]));

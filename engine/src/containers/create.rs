@@ -15,6 +15,8 @@ pub struct CreateRequest {
     pub platform: Option<String>,
     /// The body of `POST /containers/create`.
     pub body: ContainerCreateBody,
+    /// The body's container-wide `MacAddress` (no longer in the API's model, still sent by clients).
+    pub mac_address: Option<String>,
 }
 
 impl Containers {
@@ -40,11 +42,16 @@ impl Containers {
         let image_cfg = image_file.config;
         let mut host_config = body.host_config.clone().unwrap_or_default();
         let ports = check_host_config(&host_config)?;
-        let endpoints = body
+        let mut endpoints = body
             .networking_config
             .as_ref()
             .and_then(|n| n.endpoints_config.clone())
             .unwrap_or_default();
+        container_mac_to_endpoint(
+            req.mac_address.as_deref(),
+            host_config.network_mode.as_deref(),
+            &mut endpoints,
+        )?;
         crate::networks::check_networks_exist(&self.db, host_config.network_mode.as_deref(), endpoints.keys())?;
         let id = new_id();
         let config = merge_config(&id, &image_name, body, image_cfg)?;
@@ -318,5 +325,39 @@ mod tests {
             (c.entrypoint, c.cmd),
             (Some(vec!["/ep".into()]), Some(vec!["echo".into()]))
         );
+    }
+}
+
+/// The container-wide `Config.MacAddress` (deprecated in API 1.44, still sent by clients) is the MAC of the
+/// main network's endpoint, as dockerd migrates it; an endpoint that names another MAC is a conflict.
+fn container_mac_to_endpoint(
+    mac: Option<&str>,
+    mode: Option<&str>,
+    endpoints: &mut HashMap<String, bollard::models::EndpointSettings>,
+) -> Result<()> {
+    let Some(mac) = mac.filter(|m| !m.is_empty()) else {
+        return Ok(());
+    };
+    let key = match mode {
+        Some("none" | "host") => return Ok(()),
+        Some(m) if m.starts_with("container:") => return Ok(()),
+        Some(m) if !m.is_empty() && m != "default" => m.to_owned(),
+        _ => endpoints
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "default" | "bridge"))
+            .min()
+            .or_else(|| endpoints.keys().find(|k| matches!(k.as_str(), "default" | "bridge")))
+            .cloned()
+            .unwrap_or_else(|| "bridge".to_owned()),
+    };
+    let entry = endpoints.entry(key).or_default();
+    match entry.mac_address.as_deref().filter(|m| !m.is_empty()) {
+        Some(own) if !own.eq_ignore_ascii_case(mac) => Err(EngineError::BadRequest(
+            "conflicting options: the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty".into(),
+        )),
+        _ => {
+            entry.mac_address = Some(mac.to_owned());
+            Ok(())
+        }
     }
 }

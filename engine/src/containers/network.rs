@@ -3,7 +3,9 @@
 
 use super::Containers;
 use crate::error::Result;
-use crate::networks::{ContainerNet, ContainerNetRequest, EndpointRecord, NetMode, NetworkRecord, DEFAULT_BRIDGE};
+use crate::networks::{
+    ContainerNet, ContainerNetRequest, EndpointRecord, NetMode, NetworkRecord, Networks, DEFAULT_BRIDGE,
+};
 use crate::state::ContainerRecord;
 use bollard::models::{EndpointSettings, NetworkSettings, PortBinding, PortMap};
 use runtime::{ContainerSpec, NetnsMode, ResolvConf};
@@ -106,31 +108,58 @@ fn apply(spec: &mut ContainerSpec, net: &ContainerNet) {
 fn endpoint_view(net: &NetworkRecord, ep: &EndpointRecord, running: bool) -> EndpointSettings {
     let live = |s: String| if running { s } else { String::new() };
     let v6 = net.alloc.v6.as_ref();
-    let mac = match net.driver.as_str() {
-        "ipvlan" => String::new(),
-        _ => {
-            let m = ep.mac.unwrap_or_else(|| netstack::mac_of(ep.ip));
-            m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
-        }
+    // Stopped, only a MAC that was asked for is shown (dockerd keeps the configured one).
+    let mac = match (net.driver.as_str(), running) {
+        ("ipvlan", _) => None,
+        (_, true) => Some(ep.mac.unwrap_or_else(|| netstack::mac_of(ep.ip))),
+        (_, false) => ep.mac,
     };
+    let mac = mac.map_or_else(String::new, |m| {
+        m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    });
     EndpointSettings {
         ipam_config: ep.ipam_config.clone(),
         aliases: Some(ep.aliases.clone()),
         network_id: Some(net.id.clone()),
-        endpoint_id: Some(ep.endpoint_id.clone()),
+        endpoint_id: Some(live(ep.endpoint_id.clone())),
         gateway: Some(live(net.alloc.gateway.to_string())),
         ip_address: Some(live(ep.ip.to_string())),
-        ip_prefix_len: Some(net.alloc.subnet.prefix_len().into()),
+        ip_prefix_len: Some(if running {
+            net.alloc.subnet.prefix_len().into()
+        } else {
+            0
+        }),
         ipv6_gateway: Some(live(v6.map(|v| v.gateway.to_string()).unwrap_or_default())),
         global_ipv6_address: Some(live(ep.ip6.map(|a| a.to_string()).unwrap_or_default())),
         global_ipv6_prefix_len: Some(match (ep.ip6, v6) {
             (Some(_), Some(v)) if running => v.subnet.prefix_len().into(),
             _ => 0,
         }),
-        mac_address: Some(live(mac)),
+        mac_address: Some(mac),
         driver_opts: ep.driver_opts.clone(),
+        links: Some(ep.links.clone()),
         dns_names: Some(crate::networks::dns_names(ep)),
         ..Default::default()
+    }
+}
+
+/// The networks a container is configured for but not attached to yet (created, never started), as dockerd
+/// shows them: the settings asked for, with no network id or addresses.
+fn configured_entries(rec: &ContainerRecord, nets: &Networks, networks: &mut HashMap<String, EndpointSettings>) {
+    let req = request_of(rec);
+    let mode = req.network_mode.unwrap_or_default();
+    let mut wanted: Vec<&String> = req.endpoints.keys().collect();
+    if !matches!(mode.as_str(), "none" | "host") && !mode.starts_with("container:") {
+        wanted.push(&mode);
+    }
+    for name in wanted {
+        let name = nets.resolve(name).map(|n| n.name).unwrap_or_else(|_| name.clone());
+        if networks.contains_key(&name) {
+            continue;
+        }
+        let mut entry = req.endpoints.get(&name).cloned().unwrap_or_default();
+        entry.network_id.get_or_insert_with(String::new);
+        networks.insert(name, entry);
     }
 }
 
@@ -149,6 +178,7 @@ impl Containers {
             let Ok(net) = nets.resolve(&ep.network) else { continue };
             networks.insert(net.name.clone(), endpoint_view(&net, &ep, running));
         }
+        configured_entries(rec, &nets, &mut networks);
         let mut ports: PortMap = HashMap::new();
         for p in nets.published_ports(&rec.id) {
             let key = format!(

@@ -223,7 +223,7 @@ impl Networks {
         self.stack
             .dns()
             .records()
-            .set_links(&cid, &self.link_aliases(&req.links));
+            .set_links(&cid, &self.link_aliases(&links_of(req, &eps)));
         // No ports, no `nft` run (a process per container otherwise).
         let ports = match eps.first().filter(|_| !req.ports.is_empty()) {
             Some(first) => self
@@ -265,7 +265,7 @@ impl Networks {
 
     /// (alias, linked container's name) for the container's resolver: a link names a container by name or id
     /// (its DNS name is its container name); the alias defaults to the name written.
-    fn link_aliases(&self, links: &[String]) -> Vec<(String, String)> {
+    pub(super) fn link_aliases(&self, links: &[String]) -> Vec<(String, String)> {
         links
             .iter()
             .map(|l| {
@@ -308,7 +308,7 @@ impl Networks {
         self.stack
             .dns()
             .records()
-            .set_links(&cid, &self.link_aliases(&req.links));
+            .set_links(&cid, &self.link_aliases(&links_of(req, &eps)));
         self.stack.resume_sandbox(&cid).map_err(engine_error)?;
         self.stack
             .dns()
@@ -416,4 +416,11 @@ mod tests {
         let err = port_requests(Some(&map)).unwrap_err().to_string();
         assert!(err.contains("sctp"), "{err}");
     }
+}
+
+/// The container's links: its config's (`HostConfig.Links`, the endpoints' at create) and those given at connect.
+fn links_of(req: &ContainerNetRequest, eps: &[EndpointRecord]) -> Vec<String> {
+    let mut links = req.links.clone();
+    links.extend(eps.iter().flat_map(|e| e.links.iter().cloned()));
+    links
 }

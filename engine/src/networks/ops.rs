@@ -159,6 +159,7 @@ impl Networks {
             link_local: addrs.link_local,
             ipam_config: settings.and_then(|s| s.ipam_config.clone()),
             driver_opts: settings.and_then(|s| s.driver_opts.clone()),
+            links: settings.and_then(|s| s.links.clone()).unwrap_or_default(),
         };
         // The record is written while the kernel objects are made, not after; lazily: callers sync it (`sync`)
         // after letting go of the network lock.
@@ -179,6 +180,12 @@ impl Networks {
         match (attached, committed) {
             (Ok(()), Ok(())) => {
                 self.publish_names(&ep);
+                if live && !ep.links.is_empty() {
+                    self.stack
+                        .dns()
+                        .records()
+                        .add_links(&cid, &self.link_aliases(&ep.links));
+                }
                 Ok(ep)
             }
             (attached, committed) => {

@@ -82,6 +82,9 @@ pub struct EndpointRecord {
     /// `DriverOpts` as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver_opts: Option<std::collections::HashMap<String, String>>,
+    /// `Links` given at connect (`<container>[:<alias>]`), shown back and resolved by the container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T> {

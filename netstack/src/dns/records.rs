@@ -130,6 +130,18 @@ impl Records {
         }
     }
 
+    /// Adds links (alias, target name) to those `client` already resolves (a connect with `Links`).
+    pub fn add_links(&self, client: &ContainerId, links: &[(String, String)]) {
+        let mut t = self.write();
+        let map = t.links.entry(client.clone()).or_default();
+        for (alias, target) in links {
+            let (a, tg) = (normalise(alias), normalise(target));
+            if !a.is_empty() && !tg.is_empty() {
+                map.insert(a, tg);
+            }
+        }
+    }
+
     /// Drops `container`'s names everywhere.
     pub fn remove_container(&self, container: &ContainerId) {
         let mut t = self.write();
