@@ -418,3 +418,33 @@ fn enc(s: &str) -> String {
         })
         .collect()
 }
+
+#[test]
+fn container_network_entries() {
+    both("container_network_entries", |api| {
+        api.call(
+            "network create",
+            "POST",
+            "/networks/create",
+            Some(json!({"Name": "dn1", "IPAM": {"Config": [{"Subnet": "10.213.0.0/24"}]}})),
+        );
+        let body = json!({
+            "Image": "busybox", "Cmd": ["true"],
+            "HostConfig": {"NetworkMode": "dn1"},
+            "NetworkingConfig": {"EndpointsConfig": {"dn1": {"Aliases": ["al"]}}}
+        });
+        api.call("create on network", "POST", "/containers/create?name=n1", Some(body));
+        let entry = "/NetworkSettings/Networks/dn1";
+        let fields = |names: &[&str]| names.iter().map(|f| format!("{entry}/{f}")).collect::<Vec<_>>();
+        let created = fields(&["Aliases", "NetworkID", "EndpointID", "IPAddress", "MacAddress", "Links"]);
+        api.call("inspect created", "GET", "/containers/n1/json", None)
+            .agree(&created.iter().map(String::as_str).collect::<Vec<_>>());
+        api.call("start", "POST", "/containers/n1/start", None);
+        api.call("wait", "POST", "/containers/n1/wait", None).agree(&[""]);
+        let exited = fields(&["EndpointID", "IPAddress", "IPPrefixLen", "Gateway", "MacAddress"]);
+        api.call("inspect exited", "GET", "/containers/n1/json", None)
+            .agree(&exited.iter().map(String::as_str).collect::<Vec<_>>());
+        api.call("remove", "DELETE", "/containers/n1", None);
+        api.call("network remove", "DELETE", "/networks/dn1", None);
+    });
+}
