@@ -443,7 +443,7 @@ fn failed_run_error_detail_carries_the_exit_code(kind: Kind) {
     let last: serde_json::Value = text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
-        .last()
+        .next_back()
         .expect("a JSON line");
     assert_eq!(last["errorDetail"]["code"], 3, "{text}");
     let want = "The command '/bin/sh -c exit 3' returned a non-zero code: 3";

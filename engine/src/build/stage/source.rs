@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// Files a step reads from.
 pub(super) enum Src {
     /// An image or a built stage (mounted for the step).
-    Image(ImageState),
+    Image(Box<ImageState>),
     /// A directory of a named context.
     Dir(PathBuf),
 }
@@ -27,15 +27,23 @@ impl Builder {
     ) -> StepResult<(Src, String)> {
         match self.ext.context(name) {
             Some(Named::Dir(dir)) => return Ok((Src::Dir(dir.clone()), format!("context {name}"))),
-            Some(Named::Image(r)) => return Ok((Src::Image(self.image(r, out).await?), format!("context {name}"))),
+            Some(Named::Image(r)) => {
+                return Ok((
+                    Src::Image(Box::new(self.image(r, out).await?)),
+                    format!("context {name}"),
+                ))
+            }
             None => {}
         }
         match self.stage_ref(stages, i, name) {
             Some(j) => {
                 let img = done[j].clone().ok_or_else(|| format!("stage {name} was not built"))?;
-                Ok((Src::Image(img), format!("stage {name}")))
+                Ok((Src::Image(Box::new(img)), format!("stage {name}")))
             }
-            None => Ok((Src::Image(self.image(name, out).await?), format!("image {name}"))),
+            None => Ok((
+                Src::Image(Box::new(self.image(name, out).await?)),
+                format!("image {name}"),
+            )),
         }
     }
 
@@ -60,7 +68,7 @@ impl Builder {
             return self.image(&name, out).await;
         }
         match self.source(&name, stages, i, done, out).await? {
-            (Src::Image(img), _) => Ok(img),
+            (Src::Image(img), _) => Ok(*img),
             (Src::Dir(_), what) => Err(format!(
                 "{what} is a local directory: berth takes a base image (FROM) only from a docker-image:// or service: context"
             )),
