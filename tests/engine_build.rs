@@ -311,7 +311,36 @@ fn run_mounts_bind_cache_tmpfs_and_secret() {
     assert_eq!(file_in(&e, "mnt:2", "/n"), "2\n");
     let df = "FROM busybox\nRUN --mount=type=secret,id=tok,required true\n";
     let b = build(&e, &tar_of(&context(tmp.path(), &[("Dockerfile", df)])), "");
-    let err = b.error.expect("a required secret the API cannot carry fails");
+    let err = b.error.expect("a required secret the client did not send fails");
     assert!(err.contains("Dockerfile:2") && err.contains("secret tok"), "{err}");
+    nothing_left(&e);
+}
+
+/// berth's extension of /build (`.berth-build/` in the context tar): a secret mounted with the mount's owner and
+/// mode, a named context that wins over a stage of the same name, and the extension invisible to COPY.
+#[test]
+fn extension_secrets_and_named_contexts() {
+    let Some(e) = Engine::with_busybox("extension_secrets_and_named_contexts") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let df = "FROM busybox AS dep\nRUN echo from-stage > /dep.txt\nFROM busybox\n\
+              COPY --from=dep /dep.txt /dep.txt\nCOPY . /ctx/\n\
+              RUN --mount=type=secret,id=k,target=/k/key,uid=5,mode=0440 stat -c '%u %a' /k/key > /key-meta && ! test -w /k/key 2>/dev/null || true\n";
+    let manifest = r#"{"secrets":{"k":{"file":"secrets/0"}},"contexts":{"dep":{"dir":"contexts/0"}}}"#;
+    let ctx = context(
+        tmp.path(),
+        &[
+            ("Dockerfile", df),
+            (".berth-build/manifest.json", manifest),
+            (".berth-build/secrets/0", "k-s3cret"),
+            (".berth-build/contexts/0/dep.txt", "from-context\n"),
+        ],
+    );
+    ok(build(&e, &tar_of(&ctx), "t=ext:1"));
+    assert_eq!(file_in(&e, "ext:1", "/dep.txt"), "from-context\n");
+    assert_eq!(file_in(&e, "ext:1", "/key-meta"), "5 440\n");
+    let ls = e.docker_raw(&["run", "--rm", "--network", "none", "ext:1", "ls", "-A", "/ctx", "/k"]);
+    assert_eq!(String::from_utf8_lossy(&ls.stdout), "/ctx:\nDockerfile\n", "{ls:?}");
     nothing_left(&e);
 }

@@ -1,5 +1,7 @@
 //! Compose `build:` through the Engine API's classic builder: `berth up --build`, `berth build` and its flags,
-//! layer reuse after a source edit, shared builds, failures (each test once with dockerd, once with berth's engine).
+//! layer reuse after a source edit, shared builds, failures, build secrets and additional contexts (berth's
+//! extension of /build; refused on dockerd), the `errorDetail` of a failed RUN (each test once with dockerd, once
+//! with berth's engine).
 
 #[macro_use]
 mod orchestrator_support;
@@ -11,6 +13,8 @@ for_each_engine!(
     up_build_brings_up_built_services_and_an_edit_reruns_from_its_copy,
     build_verb_flags_and_shared_builds,
     failing_run_stops_up_before_any_container,
+    build_secrets_and_additional_contexts,
+    failed_run_error_detail_carries_the_exit_code,
 );
 
 /// A multi-stage Dockerfile: a build arg consumed in one stage, a target, and a stage after it nobody needs.
@@ -290,4 +294,162 @@ fn failing_run_stops_up_before_any_container(kind: Kind) {
         !out.status.success() && err.contains("\"bad\"") && err.contains("context"),
         "{err}"
     );
+}
+
+/// Secrets from a file and from a variable, and one context of each kind: a directory, an image, a service.
+const EXT_STACK: &str = "\
+services:
+  base:
+    build: ./base
+  app:
+    build:
+      context: ./app
+      secrets:
+        - tok
+        - source: api
+          target: api_key
+      additional_contexts:
+        lib: ./lib
+        img: docker-image://busybox:latest
+        basesvc: service:base
+  needy:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM busybox
+        RUN --mount=type=secret,id=absent,required true
+secrets:
+  tok:
+    file: ./tok.txt
+  api:
+    environment: API_KEY
+";
+
+/// The RUNs compare the secrets in upper case: the lower-case values must appear nowhere in the image.
+const EXT_DOCKERFILE: &str = "\
+FROM basesvc
+COPY --from=lib hello.txt /lib-hello.txt
+COPY --from=img /etc/group /img-group
+COPY . /ctx/
+RUN --mount=type=secret,id=tok test \"$(tr a-z A-Z < /run/secrets/tok)\" = FILE-S3CRET && stat -c %a /run/secrets/tok > /tok-mode && echo visible-marker > /marker
+RUN --mount=type=secret,id=api_key,env=API test \"$(echo $API | tr a-z A-Z)\" = ENV-S3CRET && echo env-ok > /env-ok
+";
+
+fn build_secrets_and_additional_contexts(kind: Kind) {
+    if !require_root("build_secrets_and_additional_contexts") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let stack = Stack::new(&engine, "bext", EXT_STACK);
+    stack.set_env("API_KEY", "env-s3cret");
+    let dir = stack.dir.path();
+    write(dir, "base/Dockerfile", "FROM busybox\nRUN echo from-base > /base.txt\n");
+    write(dir, "app/Dockerfile", EXT_DOCKERFILE);
+    write(dir, "app/app.txt", "app\n");
+    write(dir, "lib/hello.txt", "hello-lib\n");
+    write(dir, "tok.txt", "file-s3cret");
+    if kind == Kind::Dockerd {
+        // dockerd's classic builder has no channel for secrets: a clear refusal naming the key, nothing sent.
+        let out = stack.berth(&["build", "app"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("services.app.build.secrets") && err.contains("BuildKit"),
+            "{err}"
+        );
+        return;
+    }
+    berth_err(&stack, &["build", "app"]);
+    let image = format!("{}-app", stack.project);
+    let run = |cmd: &str| {
+        let out = engine.docker(&["run", "--rm", "--network", "none", &image, "sh", "-c", cmd]);
+        assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        run("cat /base.txt /lib-hello.txt /tok-mode /env-ok"),
+        "from-base\nhello-lib\n400\nenv-ok\n"
+    );
+    assert!(run("head -1 /img-group").starts_with("root:"));
+    assert_eq!(
+        run("ls -A /ctx"),
+        "Dockerfile\napp.txt\n",
+        "the extension is not part of the context"
+    );
+    assert_eq!(run("test -e /run/secrets && echo there || echo gone"), "gone\n");
+    // Nothing of a secret in the layers, the history or the config; the layers are searchable (the marker is).
+    let saved = engine.docker(&["save", &image]);
+    assert!(saved.status.success());
+    let find = |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(find(&saved.stdout, "visible-marker"), "layers are plain tars");
+    for secret in ["file-s3cret", "env-s3cret"] {
+        assert!(!find(&saved.stdout, secret), "{secret} is in the saved image");
+    }
+    let history = engine.docker_lines(&["history", "--no-trunc", &image]).join("\n");
+    let inspect = engine.docker_lines(&["image", "inspect", &image]).join("\n");
+    assert!(
+        !history.contains("s3cret") && !inspect.contains("s3cret"),
+        "{history}\n{inspect}"
+    );
+    assert!(history.contains("visible-marker"), "{history}");
+
+    // A changed secret does not change the cache key; a required secret nobody gave names service and id.
+    write(dir, "tok.txt", "changed");
+    let again = berth_err(&stack, &["build", "app"]);
+    let cached = step_cached(&again, "app", "/run/secrets/tok");
+    assert!(!cached.is_empty() && cached.iter().all(|c| *c), "{again}");
+    let out = stack.berth(&["build", "needy"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("\"needy\"") && err.contains("secret absent"),
+        "{err}"
+    );
+    stack.write(&EXT_STACK.replace("./lib", "https://example.invalid/lib.git"));
+    let out = stack.berth(&["build", "app"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("services.app.build.additional_contexts.lib"),
+        "{err}"
+    );
+}
+
+/// A failed RUN's last line as dockerd's classic builder sends it: `errorDetail.code` is the exit status.
+fn failed_run_error_detail_carries_the_exit_code(kind: Kind) {
+    if !require_root("failed_run_error_detail_carries_the_exit_code") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let dir = tempfile::tempdir().expect("tmp");
+    write(dir.path(), "ctx/Dockerfile", "FROM busybox\nRUN exit 3\n");
+    let tar = dir.path().join("ctx.tar");
+    let ok = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(dir.path().join("ctx"))
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(ok.success());
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "120", "--unix-socket"])
+        .arg(&engine.socket)
+        .args(["-X", "POST", "-H", "Content-Type: application/x-tar", "--data-binary"])
+        .arg(format!("@{}", tar.display()))
+        .arg("http://localhost/v1.41/build?rm=1")
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last: serde_json::Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .next_back()
+        .expect("a JSON line");
+    assert_eq!(last["errorDetail"]["code"], 3, "{text}");
+    let want = "The command '/bin/sh -c exit 3' returned a non-zero code: 3";
+    let msg = last["errorDetail"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(want) && last["error"] == msg, "{last}");
+    let mut keys: Vec<&String> = last.as_object().expect("object").keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["error", "errorDetail"], "{last}");
 }

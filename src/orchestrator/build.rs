@@ -6,7 +6,7 @@ use super::build_context;
 use super::build_output::{ProgressMode, StepLog};
 use super::plan;
 use super::resources::is_not_found;
-use super::spec::{BuildSpec, DockerfileSource, ProjectSpec, PullPolicy};
+use super::spec::{BuildSpec, DockerfileSource, NamedContext, ProjectSpec, PullPolicy};
 use anyhow::{bail, Context, Result};
 use bollard::query_parameters::{BuildImageOptions, TagImageOptionsBuilder};
 use bollard::Docker;
@@ -92,17 +92,80 @@ pub fn parse_build_args(entries: &[String]) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-/// Builds the images of the `selected` services that have a `build:` section, each distinct build once.
+/// Builds the images of the `selected` services that have a `build:` section, each distinct build once; a
+/// service named by another's `service:` context is built before it (and built even when not selected).
 pub async fn build_services(
     docker: &Docker,
     project: &ProjectSpec,
     selected: &BTreeSet<String>,
     settings: &BuildSettings,
 ) -> Result<()> {
-    for job in jobs(project, selected) {
-        build_job(docker, &job, settings).await?;
+    let selected = with_context_services(project, selected);
+    let jobs = ordered(jobs(project, &selected))?;
+    let mut engine_is_berth = None;
+    for job in &jobs {
+        if super::build_ext::needed(job.spec) {
+            let is_berth = match engine_is_berth {
+                Some(b) => b,
+                None => *engine_is_berth.insert(is_berth(docker).await?),
+            };
+            super::build_ext::check_engine(job.services[0], job.spec, is_berth)?;
+        }
+        build_job(docker, project, job, settings).await?;
     }
     Ok(())
+}
+
+/// Whether the engine is berth's own (its /version names the platform `berth`).
+async fn is_berth(docker: &Docker) -> Result<bool> {
+    let v = docker.version().await.context("asking the engine its version")?;
+    Ok(v.platform.is_some_and(|p| p.name == "berth"))
+}
+
+/// `selected` plus, transitively, the services their `service:` contexts name.
+fn with_context_services(project: &ProjectSpec, selected: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut out = selected.clone();
+    let mut todo: Vec<String> = selected.iter().cloned().collect();
+    while let Some(name) = todo.pop() {
+        let Some(spec) = project
+            .services
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.build.as_ref())
+        else {
+            continue;
+        };
+        for c in spec.contexts.values() {
+            if let NamedContext::Service(other) = c {
+                if out.insert(other.clone()) {
+                    todo.push(other.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The jobs with every job after the jobs its `service:` contexts name; a cycle is refused.
+fn ordered(mut todo: Vec<Job<'_>>) -> Result<Vec<Job<'_>>> {
+    let mut out: Vec<Job> = Vec::new();
+    while !todo.is_empty() {
+        let built = |s: &str| out.iter().any(|j: &Job| j.services.contains(&s));
+        let ready = todo.iter().position(|j| {
+            j.spec.contexts.values().all(|c| match c {
+                NamedContext::Service(s) => built(s) || j.services.contains(&s.as_str()),
+                _ => true,
+            })
+        });
+        match ready {
+            Some(i) => out.push(todo.remove(i)),
+            None => bail!(
+                "services.{}.build.additional_contexts: the service: contexts form a cycle",
+                todo[0].services[0]
+            ),
+        }
+    }
+    Ok(out)
 }
 
 /// The distinct builds of the selected services, in the project's service order.
@@ -155,9 +218,16 @@ fn query(job: &Job, dockerfile: &str, settings: &BuildSettings) -> BuildImageOpt
 }
 
 #[tracing::instrument(skip_all, fields(services = ?job.services))]
-async fn build_job(docker: &Docker, job: &Job<'_>, settings: &BuildSettings) -> Result<()> {
+async fn build_job(docker: &Docker, project: &ProjectSpec, job: &Job<'_>, settings: &BuildSettings) -> Result<()> {
     let service = job.services.join(",");
-    let spec = job.spec.clone();
+    let mut spec = job.spec.clone();
+    // A `service:` context is the image that service's build made (built before this one).
+    for c in spec.contexts.values_mut() {
+        if let NamedContext::Service(s) = c {
+            let image = project.services.iter().find(|x| &x.name == s).map(|x| x.image.clone());
+            *c = NamedContext::Image(image.with_context(|| format!("service {s:?} of a service: context"))?);
+        }
+    }
     let name = service.clone();
     let context = tokio::task::spawn_blocking(move || build_context::make(&name, &spec))
         .await

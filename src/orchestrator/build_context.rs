@@ -37,16 +37,25 @@ pub fn make(service: &str, spec: &BuildSpec) -> Result<ContextTar> {
     keep.extend(inside.clone());
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
-    walk(&mut builder, &context, &ignore, &keep)
+    walk(&mut builder, &context, &ignore, &keep, "")
         .with_context(|| format!("service {service:?}: reading build context {}", context.display()))?;
+    if super::build_ext::needed(spec) {
+        if context.join(super::build_ext::DIR).symlink_metadata().is_ok() {
+            bail!(
+                "service {service:?}: the build context has {}, a name berth reserves for build secrets and additional contexts",
+                super::build_ext::DIR
+            );
+        }
+        super::build_ext::append(&mut builder, service, spec)?;
+    }
     let dockerfile_name = match inside {
         Some(name) => name,
         None => {
             // Out of the context or inline: a hidden name, and a `.dockerignore` that drops it (and itself).
             let name = format!(".dockerfile.{}", &hex::encode(Sha256::digest(text.as_bytes()))[..20]);
-            append_file(&mut builder, &name, text.as_bytes())?;
+            append_file(&mut builder, &name, text.as_bytes(), 0o644)?;
             let ignore = format!("{}\n.dockerignore\n{name}\n", ignore_text.trim_end());
-            append_file(&mut builder, ".dockerignore", ignore.as_bytes())?;
+            append_file(&mut builder, ".dockerignore", ignore.as_bytes(), 0o644)?;
             name
         }
     };
@@ -88,7 +97,29 @@ fn ignore_file(context: &Path, dockerfile: Option<&str>) -> Option<PathBuf> {
         .find(|p| context.join(p).is_file())
 }
 
-fn walk(builder: &mut tar::Builder<Vec<u8>>, context: &Path, ignore: &Ignore, keep: &[String]) -> Result<()> {
+/// Appends directory `dir` under `prefix` (an additional context: its own `.dockerignore` applies).
+pub fn append_dir(builder: &mut tar::Builder<Vec<u8>>, dir: &Path, prefix: &str) -> Result<()> {
+    let text = std::fs::read_to_string(dir.join(".dockerignore")).unwrap_or_default();
+    let ignore = Ignore::parse(".dockerignore", &text).map_err(anyhow::Error::msg)?;
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    builder.append_data(&mut h, format!("{prefix}/"), std::io::empty())?;
+    walk(builder, dir, &ignore, &[], &format!("{prefix}/"))
+}
+
+/// Appends what `ignore` keeps of `context`, each name prefixed with `prefix`.
+fn walk(
+    builder: &mut tar::Builder<Vec<u8>>,
+    context: &Path,
+    ignore: &Ignore,
+    keep: &[String],
+    prefix: &str,
+) -> Result<()> {
     let mut it = walkdir::WalkDir::new(context)
         .min_depth(1)
         .sort_by_file_name()
@@ -103,7 +134,7 @@ fn walk(builder: &mut tar::Builder<Vec<u8>>, context: &Path, ignore: &Ignore, ke
             }
             continue;
         }
-        append_entry(builder, entry.path(), &rel)?;
+        append_entry(builder, entry.path(), &format!("{prefix}{rel}"))?;
     }
     Ok(())
 }
@@ -141,10 +172,12 @@ fn append_entry(builder: &mut tar::Builder<Vec<u8>>, path: &Path, rel: &str) -> 
     Ok(())
 }
 
-fn append_file(builder: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) -> Result<()> {
+/// Appends a regular file `name` holding `data`, owned by root, with `mode`.
+pub fn append_file(builder: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], mode: u32) -> Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
-    h.set_mode(0o644);
+    h.set_mode(mode);
+    h.set_mtime(0);
     h.set_size(data.len() as u64);
     h.set_uid(0);
     h.set_gid(0);
@@ -172,6 +205,8 @@ mod tests {
             no_cache: false,
             pull: false,
             platform: None,
+            secrets: vec![],
+            contexts: BTreeMap::new(),
         }
     }
 
@@ -208,6 +243,41 @@ mod tests {
         .unwrap();
         assert!(made.dockerfile.starts_with(".dockerfile."), "{}", made.dockerfile);
         assert_eq!(names(&made.tar), [made.dockerfile.clone(), ".dockerignore".to_owned()]);
+    }
+
+    #[test]
+    fn secrets_and_directory_contexts_go_under_the_reserved_directory() {
+        use crate::orchestrator::spec::{BuildSecret, NamedContext, SecretSource};
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::create_dir(d.join("lib")).unwrap();
+        std::fs::write(d.join("lib/a"), "x").unwrap();
+        std::fs::write(d.join("lib/.dockerignore"), "b\n").unwrap();
+        std::fs::write(d.join("lib/b"), "x").unwrap();
+        let mut s = spec(d, DockerfileSource::File(d.join("Dockerfile")));
+        s.secrets.push(BuildSecret {
+            id: "tok".into(),
+            source: SecretSource::Bytes(b"v".to_vec()),
+            uid: None,
+            gid: None,
+            mode: None,
+        });
+        s.contexts.insert("lib".into(), NamedContext::Dir(d.join("lib")));
+        s.contexts.insert("img".into(), NamedContext::Image("busybox".into()));
+        let made = make("web", &s).unwrap();
+        let n = names(&made.tar);
+        for want in [
+            ".berth-build/secrets/0",
+            ".berth-build/contexts/1/a",
+            ".berth-build/contexts/1/.dockerignore",
+            ".berth-build/manifest.json",
+        ] {
+            assert!(n.contains(&want.to_owned()), "{want} in {n:?}");
+        }
+        assert!(!n.contains(&".berth-build/contexts/1/b".to_owned()), "{n:?}");
+        s.contexts.insert("svc".into(), NamedContext::Service("other".into()));
+        assert!(make("web", &s).is_err());
     }
 
     #[test]

@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 /// The `build:` keys only BuildKit honours, refused rather than ignored (docs/compose-differences.md).
 fn buildkit_only(b: &Build) -> Vec<&'static str> {
     let set = [
-        ("additional_contexts", !b.additional_contexts.is_empty()),
-        ("secrets", !b.secrets.is_empty()),
         ("ssh", !b.ssh.is_empty()),
         ("cache_to", !b.cache_to.is_empty()),
         ("isolation", b.isolation.is_some()),
@@ -69,6 +67,8 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<Option<BuildSpec>
         no_cache: b.no_cache.unwrap_or(false),
         pull: b.pull.unwrap_or(false),
         platform,
+        secrets: super::build_ext::secrets(name, &b.secrets, scope)?,
+        contexts: super::build_ext::contexts(name, &b.additional_contexts, scope)?,
     }))
 }
 

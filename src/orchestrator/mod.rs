@@ -4,6 +4,7 @@ pub mod api_socket;
 pub mod attach;
 pub mod build;
 pub mod build_context;
+pub mod build_ext;
 pub mod build_output;
 pub mod client;
 pub mod converge;

@@ -90,6 +90,11 @@ impl Catalog {
         })
     }
 
+    /// The source of top-level secret `name`, when declared.
+    pub fn secret(&self, name: &str) -> Option<&Source> {
+        self.secrets.get(name)
+    }
+
     /// Mounts for one service's `secrets:` or `configs:` list, plus the files to stage for them.
     pub fn mounts(&self, service: &str, kind: Kind, refs: &[FileRef]) -> Result<(Vec<Mount>, Vec<StagedFile>)> {
         let mut mounts = Vec::new();
@@ -141,7 +146,7 @@ impl Catalog {
 }
 
 /// `uid`/`gid`/`mode` of a reference, when any is set (defaults: 0, 0, 0444 as Compose).
-fn owner_and_mode(r: &FileRef, at: &str) -> Result<Option<(u32, u32, u32)>> {
+pub fn owner_and_mode(r: &FileRef, at: &str) -> Result<Option<(u32, u32, u32)>> {
     if r.uid.is_none() && r.gid.is_none() && r.mode.is_none() {
         return Ok(None);
     }

@@ -285,6 +285,55 @@ pub struct BuildSpec {
     pub pull: bool,
     /// `platforms:` when given (only this machine's is accepted).
     pub platform: Option<String>,
+    /// `secrets:`: what `RUN --mount=type=secret` may read (sent through berth's extension of /build).
+    pub secrets: Vec<BuildSecret>,
+    /// `additional_contexts:` by name.
+    pub contexts: BTreeMap<String, NamedContext>,
+}
+
+/// A build secret of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BuildSecret {
+    /// The id the Dockerfile mounts (`target`, else the secret's name).
+    pub id: String,
+    /// Where its bytes come from.
+    pub source: SecretSource,
+    /// Owner uid of the mounted file.
+    pub uid: Option<u32>,
+    /// Owner gid of the mounted file.
+    pub gid: Option<u32>,
+    /// Mode of the mounted file.
+    pub mode: Option<u32>,
+}
+
+/// A build secret's bytes: a host file (read when building) or a value read at load time.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SecretSource {
+    /// `file:`.
+    File(PathBuf),
+    /// `environment:` or `content:`.
+    Bytes(Vec<u8>),
+}
+
+impl std::fmt::Debug for SecretSource {
+    /// Never the value: specs are printed in traces.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::File(p) => write!(f, "File({})", p.display()),
+            SecretSource::Bytes(b) => write!(f, "Bytes(<{} bytes>)", b.len()),
+        }
+    }
+}
+
+/// A named build context (`FROM <name>`, `COPY --from=<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NamedContext {
+    /// A local directory (absolute).
+    Dir(PathBuf),
+    /// `docker-image://<ref>`.
+    Image(String),
+    /// `service:<name>`: the image of that service's build (built first).
+    Service(String),
 }
 
 /// A project network.

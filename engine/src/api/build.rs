@@ -127,6 +127,21 @@ fn line(p: &Progress) -> Bytes {
     Bytes::from(format!("{v}\r\n"))
 }
 
+/// The final line of a failed build, as dockerd's classic builder writes it: a RUN that exited non-zero carries
+/// its exit status as `errorDetail.code` (docker-py and the docker CLI read it); other failures have none.
+fn error_line(msg: &str) -> serde_json::Value {
+    // The status is the number after dockerd's fixed wording, which berth's RUN error keeps (clients match on it).
+    let code = msg
+        .split_once("returned a non-zero code: ")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n != 0);
+    match code {
+        Some(code) => serde_json::json!({ "errorDetail": { "code": code, "message": msg }, "error": msg }),
+        None => serde_json::json!({ "errorDetail": { "message": msg }, "error": msg }),
+    }
+}
+
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 async fn build(State(engine): State<AppState>, RawQuery(q): RawQuery, body: Body) -> ApiResult<Response> {
     let opts = options(&query_pairs(q.as_deref()))?;
@@ -159,7 +174,7 @@ async fn build(State(engine): State<AppState>, RawQuery(q): RawQuery, body: Body
                 Ok(id) => engine.events.image_event("build", &id),
                 Err(msg) => {
                     tracing::info!("build failed: {msg}");
-                    let v = serde_json::json!({ "errorDetail": { "message": msg }, "error": msg });
+                    let v = error_line(&msg);
                     let _ = out_tx.send(Bytes::from(format!("{v}\r\n"))).await;
                 }
             }
@@ -253,6 +268,15 @@ mod tests {
         let o = options(&pairs).unwrap();
         assert_eq!(o.dockerfile, "D");
         assert_eq!(o.extra_hosts, ["a:1.2.3.4", "b:5.6.7.8"]);
+    }
+
+    #[test]
+    fn a_failed_run_carries_its_exit_code() {
+        let msg = "Dockerfile:2: RUN exit 3: The command '/bin/sh -c exit 3' returned a non-zero code: 3";
+        assert_eq!(error_line(msg)["errorDetail"]["code"], 3);
+        assert_eq!(error_line(msg)["error"], msg);
+        let other = error_line("Cannot locate specified Dockerfile: Dockerfile");
+        assert!(other["errorDetail"].get("code").is_none(), "{other}");
     }
 
     #[test]

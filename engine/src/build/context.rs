@@ -2,14 +2,17 @@
 //! a directory, the Dockerfile read from it, then `.dockerignore` (or `<Dockerfile>.dockerignore`) applied.
 
 use super::dockerfile::{self, Dockerfile};
+use super::ext::Extensions;
 use super::ignore::Ignore;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-/// Unpacks `body` into `dir`, reads and parses the Dockerfile `name`, applies the ignore file.
-pub fn prepare(body: &Path, dir: &Path, name: &str) -> Result<Dockerfile, String> {
+/// Unpacks `body` into `dir`, moves berth's extension directory to `ext_dir` (before anything reads the
+/// context), reads and parses the Dockerfile `name`, applies the ignore file.
+pub fn prepare(body: &Path, dir: &Path, name: &str, ext_dir: &Path) -> Result<(Dockerfile, Extensions), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let name = if name.is_empty() { "Dockerfile" } else { name };
+    let mut ext = Extensions::default();
     let text = match open(body)? {
         Body::Tar(r) => {
             let mut a = tar::Archive::new(r);
@@ -18,6 +21,7 @@ pub fn prepare(body: &Path, dir: &Path, name: &str) -> Result<Dockerfile, String
             a.set_preserve_ownerships(true);
             a.set_overwrite(true);
             a.unpack(dir).map_err(|e| format!("unpacking the build context: {e}"))?;
+            ext = Extensions::take(dir, ext_dir)?;
             read_dockerfile(dir, name)?
         }
         Body::Plain(text) => text,
@@ -27,7 +31,7 @@ pub fn prepare(body: &Path, dir: &Path, name: &str) -> Result<Dockerfile, String
     if !ignore.is_empty() {
         apply(dir, &ignore).map_err(|e| format!("applying .dockerignore: {e}"))?;
     }
-    Ok(df)
+    Ok((df, ext))
 }
 
 enum Body {

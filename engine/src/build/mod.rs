@@ -11,6 +11,7 @@ mod context;
 mod copy;
 mod diff;
 mod dockerfile;
+mod ext;
 mod fetch;
 use dockerignore as ignore;
 mod image;
@@ -125,13 +126,13 @@ pub async fn build(
     let ctx_dir = work.join("context");
     let df_name = opts.dockerfile.clone();
     let prepared = {
-        let ctx_dir = ctx_dir.clone();
-        tokio::task::spawn_blocking(move || context::prepare(&context_file, &ctx_dir, &df_name))
+        let (ctx_dir, ext_dir) = (ctx_dir.clone(), work.join("ext"));
+        tokio::task::spawn_blocking(move || context::prepare(&context_file, &ctx_dir, &df_name, &ext_dir))
             .await
             .map_err(|e| format!("preparing the build context: {e}"))?
     };
     let result = match prepared {
-        Ok(df) => stage::Builder::new(engine, opts, ctx_dir, df, tx).run().await,
+        Ok((df, ext)) => stage::Builder::new(engine, opts, ctx_dir, df, ext, tx).run().await,
         Err(e) => Err(e),
     };
     let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&work)).await;

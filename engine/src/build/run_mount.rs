@@ -1,7 +1,7 @@
 //! `RUN --mount=...` options as BuildKit's Dockerfile frontend reads them: `type=bind` (context or another
 //! stage, read-only unless `rw`, writes discarded), `type=cache` (a directory kept by the engine across builds),
-//! `type=tmpfs`, and `type=secret`/`type=ssh` (the classic /build API carries neither, so a required one fails
-//! and an optional one is left out, as BuildKit does without the secret).
+//! `type=tmpfs`, `type=secret` (a secret the client sent through berth's extension of /build, see `ext`) and
+//! `type=ssh` (never available: a required one fails and an optional one is left out, as BuildKit does).
 
 /// A parsed `--mount`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,11 +41,26 @@ pub enum MountSpec {
         /// Size limit in bytes.
         size: Option<u64>,
     },
-    /// A secret or an SSH agent socket (never available through the classic API).
-    Unavailable {
-        /// `secret` or `ssh`.
-        kind: &'static str,
+    /// A build secret, as a file (`target`) and/or an environment variable (`env`).
+    Secret {
         /// The secret's id.
+        id: String,
+        /// Where the file goes (None: only `env` was asked).
+        target: Option<String>,
+        /// The variable that holds the secret's value.
+        env: Option<String>,
+        /// Whether the RUN needs it.
+        required: bool,
+        /// Owner uid of the file.
+        uid: Option<u32>,
+        /// Owner gid of the file.
+        gid: Option<u32>,
+        /// Mode of the file.
+        mode: Option<u32>,
+    },
+    /// An SSH agent socket (never available).
+    Ssh {
+        /// The socket's id.
         id: String,
         /// Whether the RUN needs it.
         required: bool,
@@ -100,18 +115,36 @@ pub fn parse(spec: &str) -> Result<MountSpec, MountError> {
             target: target()?,
             size: f.size,
         },
-        kind @ ("secret" | "ssh") => MountSpec::Unavailable {
-            kind: if kind == "secret" { "secret" } else { "ssh" },
-            id: f
-                .id
-                .clone()
-                .or_else(|| {
-                    f.target
-                        .as_deref()
-                        .and_then(|t| t.rsplit('/').next())
-                        .map(str::to_owned)
-                })
-                .unwrap_or_else(|| "default".into()),
+        "secret" => {
+            // BuildKit: the id defaults to the target's base name, the target to /run/secrets/<id>; with
+            // `env` alone there is no file.
+            let id =
+                f.id.clone()
+                    .or_else(|| {
+                        f.target
+                            .as_deref()
+                            .and_then(|t| t.rsplit('/').next())
+                            .map(str::to_owned)
+                    })
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| err("a secret needs an id (or a target)".into()))?;
+            let target = match (&f.target, &f.env) {
+                (Some(t), _) => Some(t.clone()),
+                (None, Some(_)) => None,
+                (None, None) => Some(format!("/run/secrets/{id}")),
+            };
+            MountSpec::Secret {
+                id,
+                target,
+                env: f.env.clone(),
+                required: f.required,
+                uid: f.uid,
+                gid: f.gid,
+                mode: f.mode,
+            }
+        }
+        "ssh" => MountSpec::Ssh {
+            id: f.id.clone().unwrap_or_else(|| "default".into()),
             required: f.required,
         },
         other => return Err(err(format!("unknown mount type {other:?}"))),
@@ -125,6 +158,7 @@ struct Fields {
     source: Option<String>,
     from: Option<String>,
     id: Option<String>,
+    env: Option<String>,
     sharing: Option<String>,
     rw: bool,
     ro: bool,
@@ -149,6 +183,7 @@ impl Fields {
             "source" | "src" => self.source = Some(v.to_owned()),
             "from" => self.from = Some(v.to_owned()),
             "id" => self.id = Some(v.to_owned()),
+            "env" => self.env = Some(v.to_owned()),
             "sharing" => match v {
                 "shared" | "private" | "locked" => self.sharing = Some(v.to_owned()),
                 _ => return Err(format!("{field}: sharing is shared, private or locked")),
@@ -201,12 +236,24 @@ mod tests {
         );
         assert_eq!(
             parse("type=secret,id=tok,required").unwrap(),
-            MountSpec::Unavailable {
-                kind: "secret",
+            MountSpec::Secret {
                 id: "tok".into(),
-                required: true
+                target: Some("/run/secrets/tok".into()),
+                env: None,
+                required: true,
+                uid: None,
+                gid: None,
+                mode: None,
             }
         );
+        assert!(matches!(
+            parse("type=secret,target=/k/key.pem,mode=0440").unwrap(),
+            MountSpec::Secret { id, mode: Some(0o440), .. } if id == "key.pem"
+        ));
+        assert!(matches!(
+            parse("type=secret,id=t,env=TOKEN").unwrap(),
+            MountSpec::Secret { target: None, env: Some(e), .. } if e == "TOKEN"
+        ));
     }
 
     #[test]
@@ -215,6 +262,7 @@ mod tests {
             "type=nfs,target=/x",
             "type=cache",
             "type=cache,target=/c,sharing=odd",
+            "type=secret",
             "target=/x,bogus=1",
         ] {
             let e = parse(bad).unwrap_err().to_string();

@@ -6,6 +6,7 @@ use super::super::dockerfile::{CopySrc, Instr, Kind};
 use super::super::fetch::{self, is_url, Checksum};
 use super::super::mount::StepMount;
 use super::super::words::expand;
+use super::source::Src;
 use super::{cache, on_mount, Builder, Done, StageDef, StageRun, StepResult};
 
 impl Builder {
@@ -76,32 +77,26 @@ impl Builder {
         } else {
             format!("{wd}/{dest_x}")
         };
-        // The source root: the context, another stage or an image (mounted read-mostly for the step).
-        let (src_state, what) = match from {
+        // The source root: the context, a named context, another stage or an image (mounted for the step).
+        let (src, what) = match from {
             Some(f) => {
                 let f = expand(f, &vars, esc)?;
-                match self.stage_ref(stages, i, &f) {
-                    Some(j) => (
-                        Some(done[j].clone().ok_or_else(|| format!("stage {f} was not built"))?),
-                        format!("stage {f}"),
-                    ),
-                    None => (Some(self.image(&f, &st.out).await?), format!("image {f}")),
-                }
+                let (src, what) = self.source(&f, stages, i, done, &st.out).await?;
+                (Some(src), what)
             }
             None => (None, "build context".to_owned()),
         };
         let root = self.engine.config.root.clone();
-        let src_mount = match &src_state {
-            Some(s) => Some(
-                StepMount::new(&root, s.lower_dirs(&self.engine.images).map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?,
-            ),
-            None => None,
+        let (src_mount, src_root) = match src {
+            Some(Src::Image(s)) => {
+                let lowers = s.lower_dirs(&self.engine.images).map_err(|e| e.to_string())?;
+                let m = StepMount::new(&root, lowers).map_err(|e| e.to_string())?;
+                let rootfs = m.rootfs.clone();
+                (Some(m), rootfs)
+            }
+            Some(Src::Dir(d)) => (None, d),
+            None => (None, self.ctx.clone()),
         };
-        let src_root = src_mount
-            .as_ref()
-            .map(|m| m.rootfs.clone())
-            .unwrap_or_else(|| self.ctx.clone());
         let mut paths = Vec::new();
         let mut inline = Vec::new();
         let mut fetched = Vec::new();

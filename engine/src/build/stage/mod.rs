@@ -6,10 +6,12 @@
 mod copy_step;
 mod run_step;
 mod schedule;
+mod source;
 
 use super::cache::{self, Cache};
 use super::cache_from::CacheSources;
 use super::dockerfile::{Dockerfile, Instr, Kind};
+use super::ext::Extensions;
 use super::image::ImageState;
 use super::meta::{self, MetaCtx};
 use super::mount::StepMount;
@@ -70,6 +72,8 @@ pub struct Builder {
     total: usize,
     used: Mutex<BTreeSet<String>>,
     meta_args: HashMap<String, String>,
+    /// Secrets and named contexts sent with the build.
+    ext: Extensions,
 }
 
 type StepResult<T> = Result<T, String>;
@@ -81,6 +85,7 @@ impl Builder {
         opts: BuildOptions,
         ctx: PathBuf,
         df: Dockerfile,
+        ext: Extensions,
         tx: mpsc::Sender<Progress>,
     ) -> Self {
         let cache = Cache::open(&engine.config.root);
@@ -96,6 +101,7 @@ impl Builder {
             total: 0,
             used: Mutex::new(BTreeSet::new()),
             meta_args: HashMap::new(),
+            ext,
         }
     }
 
@@ -201,7 +207,11 @@ impl Builder {
         v.or_else(|| std::env::var(name).ok())
     }
 
+    /// The stage `name` (or number) refers to; a named context of that name wins over a stage, as in BuildKit.
     fn stage_ref(&self, stages: &[StageDef], before: usize, name: &str) -> Option<usize> {
+        if self.ext.context(name).is_some() {
+            return None;
+        }
         let lname = name.to_lowercase();
         if let Ok(n) = name.parse::<usize>() {
             return (n < before).then_some(n);
@@ -289,51 +299,6 @@ impl Builder {
                 .map_err(|e| format!("{}: {e}", self.where_(ins)))?;
         }
         Ok(st.img)
-    }
-
-    async fn from(&self, stages: &[StageDef], i: usize, done: &Done, out: &Out) -> StepResult<ImageState> {
-        let Kind::From { image, platform, .. } = &stages[i].from.kind else {
-            return Err("not a FROM instruction".into());
-        };
-        if let Some(p) = platform {
-            let p = expand(p, &self.meta_args, self.df.escape)?;
-            check_platform(&p)?;
-        }
-        let name = expand(image, &self.meta_args, self.df.escape)?;
-        if name.is_empty() {
-            return Err("base name (FROM) should not be blank".into());
-        }
-        if name == "scratch" {
-            return Ok(ImageState::scratch());
-        }
-        if let Some(j) = self
-            .stage_ref(stages, i, &name)
-            .filter(|_| name.parse::<usize>().is_err())
-        {
-            return done[j].clone().ok_or_else(|| format!("stage {name} was not built"));
-        }
-        self.image(&name, out).await
-    }
-
-    /// A stored image by reference, pulled when missing (unless `BERTH_BUILD_PULL=never`).
-    async fn image(&self, name: &str, out: &Out) -> StepResult<ImageState> {
-        let r = crate::images::ImageRef::parse(name).map_err(|e| format!("invalid reference format: {name}: {e}"))?;
-        let images = &self.engine.images;
-        if images.resolve(&r.to_string()).is_err() {
-            if std::env::var("BERTH_BUILD_PULL").as_deref() == Ok("never") {
-                return Err(format!(
-                    "pull access denied for {name}: the image is not in the engine and BERTH_BUILD_PULL=never"
-                ));
-            }
-            out.say(format!("Pulling image {name}\n"));
-            let platform = crate::registry::manifest::Platform::host();
-            self.engine
-                .registry
-                .ensure_image(&r.to_string(), platform, None)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        ImageState::load(images, &r.to_string()).map_err(|e| e.to_string())
     }
 
     fn vars(&self, st: &StageRun) -> Vars {
@@ -578,15 +543,4 @@ where
     })
     .await
     .map_err(|e| format!("step task: {e}"))?
-}
-
-fn check_platform(p: &str) -> StepResult<()> {
-    let want = format!("linux/{}", crate::images::load::host_arch());
-    if p == want || p.starts_with(&format!("{want}/")) {
-        Ok(())
-    } else {
-        Err(format!(
-            "platform {p} is not supported: berth builds for this machine's platform ({want}) only"
-        ))
-    }
 }

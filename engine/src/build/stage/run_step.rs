@@ -5,6 +5,7 @@ use super::super::dockerfile::CmdForm;
 use super::super::mount::StepMount;
 use super::super::paths::{clean, resolve};
 use super::super::run_mount::{self, MountSpec};
+use super::source::Src;
 use super::{Builder, Done, StageDef, StageRun, StepResult, PROXY_ARGS};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,11 +26,24 @@ pub(super) struct RunMounts {
     keep: Vec<StepMount>,
     /// Cache directories with `sharing=locked`.
     locks: Vec<PathBuf>,
+    /// `KEY=value` of secrets given as variables (never part of the key or of the image).
+    secret_env: Vec<String>,
+    /// This RUN's copies of secret files (owner and mode as the mount asks), removed when it is done.
+    secret_files: Vec<RemovedOnDrop>,
+}
+
+/// A file removed when dropped.
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 impl Builder {
     /// Makes `specs` ready: bind sources on step mounts of the context or a stage, cache directories under
-    /// `<root>/build/cache-mounts/`, tmpfs options; secrets and ssh (never given by the classic API) refused when
+    /// `<root>/build/cache-mounts/`, tmpfs options, secrets the client sent; ssh (never available) refused when
     /// required.
     pub(super) async fn run_mounts(
         &self,
@@ -53,14 +67,13 @@ impl Builder {
                 } => {
                     let (lowers, what) = match &from {
                         None => (vec![self.ctx.clone()], "context".to_owned()),
-                        Some(f) => {
-                            let img = match self.stage_ref(stages, i, f) {
-                                Some(j) => done[j].clone().ok_or_else(|| format!("stage {f} was not built"))?,
-                                None => self.image(f, &st.out).await?,
-                            };
-                            let lowers = img.lower_dirs(&self.engine.images).map_err(|e| e.to_string())?;
-                            (lowers, img.id.unwrap_or_default())
-                        }
+                        Some(f) => match self.source(f, stages, i, done, &st.out).await? {
+                            (Src::Dir(d), what) => (vec![d], what),
+                            (Src::Image(img), _) => {
+                                let lowers = img.lower_dirs(&self.engine.images).map_err(|e| e.to_string())?;
+                                (lowers, img.id.unwrap_or_default())
+                            }
+                        },
                     };
                     let root = self.engine.config.root.clone();
                     let (sm, host, hash) = tokio::task::spawn_blocking(move || -> StepResult<_> {
@@ -109,10 +122,46 @@ impl Builder {
                     m.tmpfs.insert(target.clone(), opts);
                     m.targets.push(target);
                 }
-                MountSpec::Unavailable { kind, id, required } => {
+                MountSpec::Secret {
+                    id,
+                    target,
+                    env,
+                    required,
+                    uid,
+                    gid,
+                    mode,
+                } => {
+                    let Some(secret) = self.ext.secrets.get(&id) else {
+                        if required {
+                            return Err(format!(
+                                "secret {id}: required, but the build was not given it (Compose: list it in the service's build.secrets)"
+                            ));
+                        }
+                        continue;
+                    };
+                    // The content is not part of the key (as with BuildKit): a changed secret reuses the step.
+                    m.key
+                        .push_str(&format!("secret {id} {target:?} {env:?} {uid:?} {gid:?} {mode:?}\n"));
+                    if let Some(var) = env {
+                        let value = std::fs::read(&secret.file).map_err(|e| format!("secret {id}: {e}"))?;
+                        m.secret_env.push(format!("{var}={}", String::from_utf8_lossy(&value)));
+                    }
+                    if let Some(target) = target {
+                        let owner = (
+                            uid.or(secret.uid).unwrap_or(0),
+                            gid.or(secret.gid).unwrap_or(0),
+                            mode.or(secret.mode).unwrap_or(0o400),
+                        );
+                        let file = secret_copy(&secret.file, owner).map_err(|e| format!("secret {id}: {e}"))?;
+                        m.binds.push(format!("{}:{target}:ro", file.0.display()));
+                        m.secret_files.push(file);
+                        m.targets.push(target);
+                    }
+                }
+                MountSpec::Ssh { id, required } => {
                     if required {
                         return Err(format!(
-                            "{kind} {id}: required, but the classic /build API carries no {kind}s (use BuildKit)"
+                            "ssh {id}: required, but berth's builder has no SSH agent forwarding (use BuildKit)"
                         ));
                     }
                 }
@@ -154,7 +203,10 @@ impl Builder {
         st: &mut StageRun,
     ) -> StepResult<()> {
         let cfg = st.img.file.config.clone();
-        let keep = std::mem::take(&mut mounts.keep);
+        let keep = (
+            std::mem::take(&mut mounts.keep),
+            std::mem::take(&mut mounts.secret_files),
+        );
         let form = match (cmd, heredocs.first()) {
             (CmdForm::Shell(s), Some((body, _))) if s.trim_start().starts_with("<<") && heredocs.len() == 1 => {
                 CmdForm::Shell(body.clone())
@@ -191,6 +243,7 @@ impl Builder {
             ],
         );
         let (opts, out) = (self.opts.clone(), st.out.clone());
+        env.append(&mut mounts.secret_env);
         let spec = super::super::run::RunSpec {
             argv: argv.clone(),
             env,
@@ -212,6 +265,22 @@ impl Builder {
         drop(keep);
         result
     }
+}
+
+/// A RUN's copy of secret file `src`, with `(uid, gid, mode)`, next to it in the build's scratch directory.
+fn secret_copy(src: &std::path::Path, (uid, gid, mode): (u32, u32, u32)) -> std::io::Result<RemovedOnDrop> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = src.with_extension(format!("{:016x}", rand::random::<u64>()));
+    let file = RemovedOnDrop(path);
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file.0)?;
+    std::io::copy(&mut std::fs::File::open(src)?, &mut out)?;
+    std::os::unix::fs::chown(&file.0, Some(uid), Some(gid))?;
+    std::fs::set_permissions(&file.0, std::fs::Permissions::from_mode(mode))?;
+    Ok(file)
 }
 
 /// Holds the locks of `sharing=locked` cache directories (in a stable order, so two RUNs cannot deadlock).

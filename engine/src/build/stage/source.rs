@@ -1,0 +1,109 @@
+//! What a name in `FROM`, `COPY --from` and `RUN --mount=from=` refers to: a named context sent with the build
+//! (first, as BuildKit resolves them), an earlier stage, or an image (pulled when missing).
+
+use super::super::ext::Named;
+use super::super::image::ImageState;
+use super::super::words::expand;
+use super::{Builder, Done, Kind, Out, StageDef, StepResult};
+use std::path::PathBuf;
+
+/// Files a step reads from.
+pub(super) enum Src {
+    /// An image or a built stage (mounted for the step).
+    Image(Box<ImageState>),
+    /// A directory of a named context.
+    Dir(PathBuf),
+}
+
+impl Builder {
+    /// What `name` refers to from stage `i`; `what` names it in errors and output.
+    pub(super) async fn source(
+        &self,
+        name: &str,
+        stages: &[StageDef],
+        i: usize,
+        done: &Done,
+        out: &Out,
+    ) -> StepResult<(Src, String)> {
+        match self.ext.context(name) {
+            Some(Named::Dir(dir)) => return Ok((Src::Dir(dir.clone()), format!("context {name}"))),
+            Some(Named::Image(r)) => {
+                return Ok((
+                    Src::Image(Box::new(self.image(r, out).await?)),
+                    format!("context {name}"),
+                ))
+            }
+            None => {}
+        }
+        match self.stage_ref(stages, i, name) {
+            Some(j) => {
+                let img = done[j].clone().ok_or_else(|| format!("stage {name} was not built"))?;
+                Ok((Src::Image(Box::new(img)), format!("stage {name}")))
+            }
+            None => Ok((
+                Src::Image(Box::new(self.image(name, out).await?)),
+                format!("image {name}"),
+            )),
+        }
+    }
+
+    /// The base of stage `i`: scratch, a named context's image, an earlier stage (by name only) or an image.
+    pub(super) async fn from(&self, stages: &[StageDef], i: usize, done: &Done, out: &Out) -> StepResult<ImageState> {
+        let Kind::From { image, platform, .. } = &stages[i].from.kind else {
+            return Err("not a FROM instruction".into());
+        };
+        if let Some(p) = platform {
+            let p = expand(p, &self.meta_args, self.df.escape)?;
+            check_platform(&p)?;
+        }
+        let name = expand(image, &self.meta_args, self.df.escape)?;
+        if name.is_empty() {
+            return Err("base name (FROM) should not be blank".into());
+        }
+        if name == "scratch" && self.ext.context(&name).is_none() {
+            return Ok(ImageState::scratch());
+        }
+        // FROM takes stages by name, never by number: `FROM 0` is an image.
+        if name.parse::<usize>().is_ok() && self.ext.context(&name).is_none() {
+            return self.image(&name, out).await;
+        }
+        match self.source(&name, stages, i, done, out).await? {
+            (Src::Image(img), _) => Ok(*img),
+            (Src::Dir(_), what) => Err(format!(
+                "{what} is a local directory: berth takes a base image (FROM) only from a docker-image:// or service: context"
+            )),
+        }
+    }
+
+    /// A stored image by reference, pulled when missing (unless `BERTH_BUILD_PULL=never`).
+    pub(super) async fn image(&self, name: &str, out: &Out) -> StepResult<ImageState> {
+        let r = crate::images::ImageRef::parse(name).map_err(|e| format!("invalid reference format: {name}: {e}"))?;
+        let images = &self.engine.images;
+        if images.resolve(&r.to_string()).is_err() {
+            if std::env::var("BERTH_BUILD_PULL").as_deref() == Ok("never") {
+                return Err(format!(
+                    "pull access denied for {name}: the image is not in the engine and BERTH_BUILD_PULL=never"
+                ));
+            }
+            out.say(format!("Pulling image {name}\n"));
+            let platform = crate::registry::manifest::Platform::host();
+            self.engine
+                .registry
+                .ensure_image(&r.to_string(), platform, None)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        ImageState::load(images, &r.to_string()).map_err(|e| e.to_string())
+    }
+}
+
+fn check_platform(p: &str) -> StepResult<()> {
+    let want = format!("linux/{}", crate::images::load::host_arch());
+    if p == want || p.starts_with(&format!("{want}/")) {
+        Ok(())
+    } else {
+        Err(format!(
+            "platform {p} is not supported: berth builds for this machine's platform ({want}) only"
+        ))
+    }
+}
