@@ -60,9 +60,13 @@ pub fn run(config: &EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(), Da
     let _lock = lock_root(config)?;
     prepare_socket(&config.socket)?;
     write_pid_file(config)?;
+    limit_malloc_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("berth-engine")
+        // Blocking-pool threads of a burst (a stack's starts) end soon after it instead of keeping their stacks
+        // and caches for the default 10 s.
+        .thread_keep_alive(Duration::from_secs(2))
         .build()
         .map_err(io("starting the async runtime"))?;
     let result = rt.block_on(serve(config.clone(), monitor_exe));
@@ -94,12 +98,32 @@ async fn serve(config: EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(),
     Ok(())
 }
 
-/// Makes the state database's lazy commits durable every `SYNC_GAP` (one fsync for all changes meanwhile).
+/// Caps glibc's malloc arenas. glibc gives each thread that allocates its own arena (up to 8 per core): the
+/// runtime's workers and every blocking-pool thread of a burst (a stack's creates and starts) kept one each, and
+/// memory freed in one was not reused by the others, so the engine's RSS grew with the burst, not with its state.
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only changes allocator tuning; called before the runtime starts its threads.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+}
+
+/// How often, at most, the engine gives the heap freed since the last time back to the kernel.
+const TRIM_GAP: Duration = Duration::from_secs(2);
+
+/// Makes the state database's lazy commits durable every `SYNC_GAP` (one fsync for all changes meanwhile), and
+/// every `TRIM_GAP` with changes meanwhile returns freed heap to the kernel (a burst such as a stack's `up`
+/// leaves most of what it allocated free but kept by malloc).
 fn spawn_state_sync(engine: &std::sync::Arc<crate::Engine>) {
     let db = engine.db.clone();
     tokio::spawn(async move {
+        let (mut trimmed, mut last_trim) = (0, tokio::time::Instant::now());
         loop {
             tokio::time::sleep(crate::state::SYNC_GAP).await;
+            let changes = db.changes();
+            if changes != trimmed && last_trim.elapsed() >= TRIM_GAP {
+                (trimmed, last_trim) = (changes, tokio::time::Instant::now());
+                // SAFETY: malloc_trim only returns free heap pages to the kernel.
+                let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+            }
             if !db.unsynced() {
                 continue;
             }

@@ -73,10 +73,18 @@ impl Containers {
         Ok(env)
     }
 
-    /// `/<parent>/<alias>` for every legacy link that names `rec`, given all containers.
-    pub(super) fn link_names(rec: &ContainerRecord, all: &[ContainerRecord]) -> Vec<String> {
+    /// The containers whose legacy links act (on the default bridge, with links): found once per list, so
+    /// naming each listed container does not scan every container again.
+    pub(super) fn link_parents(all: &[ContainerRecord]) -> Vec<&ContainerRecord> {
+        all.iter()
+            .filter(|p| on_default_bridge(p) && links_of(p).next().is_some())
+            .collect()
+    }
+
+    /// `/<parent>/<alias>` for every legacy link that names `rec`, given the `link_parents`.
+    pub(super) fn link_names(rec: &ContainerRecord, parents: &[&ContainerRecord]) -> Vec<String> {
         let mut names = Vec::new();
-        for parent in all.iter().filter(|p| on_default_bridge(p)) {
+        for parent in parents {
             for link in links_of(parent) {
                 if link.target == rec.name || (link.target.len() >= 12 && rec.id.starts_with(link.target)) {
                     names.push(format!("/{}/{}", parent.name, link.alias));

@@ -93,6 +93,7 @@ impl Containers {
         let mut recs: Vec<ContainerRecord> = self.db.containers()?;
         recs.sort_by(|a, b| b.created.cmp(&a.created));
         let explicit_status = opts.filters.contains_key("status");
+        let parents = Self::link_parents(&recs);
         let out = recs
             .iter()
             .filter(|r| opts.all || explicit_status || r.state.status == ContainerStatus::Running)
@@ -102,7 +103,7 @@ impl Containers {
                 let mut s = summary_of(r, &self.health);
                 s.ports = Some(self.port_summaries(r));
                 if let Some(names) = s.names.as_mut() {
-                    names.extend(Self::link_names(r, &recs));
+                    names.extend(Self::link_names(r, &parents));
                 }
                 s
             })

@@ -116,6 +116,7 @@ impl Networks {
         let mut cfg = Config::new(&root.join("netns"), tag_of(root)?);
         cfg.upstream_dns = dns_upstreams_override()?;
         let stack = Netstack::new(cfg).map_err(engine_error)?;
+        NetDb(&db).ensure_container_index()?;
         let nets = Arc::new(Networks {
             stack,
             db,
@@ -249,17 +250,12 @@ impl Networks {
 
     /// Endpoints of one network.
     pub fn endpoints_of_network(&self, id: &str) -> Result<Vec<EndpointRecord>> {
-        Ok(self.db().endpoints()?.into_iter().filter(|e| e.network == id).collect())
+        self.db().endpoints_of_network(id)
     }
 
-    /// Endpoints of one container, in attachment order.
+    /// Endpoints of one container, in attachment order (an indexed read, not a scan of every endpoint).
     pub fn endpoints_of_container(&self, id: &str) -> Result<Vec<EndpointRecord>> {
-        let mut eps: Vec<_> = self
-            .db()
-            .endpoints()?
-            .into_iter()
-            .filter(|e| e.container == id)
-            .collect();
+        let mut eps = self.db().endpoints_of_container(id)?;
         eps.sort_by_key(|e| e.order);
         Ok(eps)
     }

@@ -13,6 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 /// `<network id>/<container id>` → JSON `EndpointRecord`.
 const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("network_endpoints");
+/// `<container id>/<network id>` → nothing: the index of `ENDPOINTS` by container, so a container's endpoints
+/// are a range read instead of a scan of every endpoint row (N² over a stack's starts and stops).
+const ENDPOINTS_BY_CONTAINER: TableDefinition<&str, ()> = TableDefinition::new("network_endpoints_by_container");
 /// `ipam` → JSON `netstack::IpamState`.
 const IPAM: TableDefinition<&str, &[u8]> = TableDefinition::new("network_ipam");
 const IPAM_KEY: &str = "ipam";
@@ -131,6 +134,67 @@ impl NetDb<'_> {
         Ok(read_all!(self.0, ENDPOINTS, EndpointRecord))
     }
 
+    /// Endpoints of one network: a range read of its `<network id>/` keys.
+    pub fn endpoints_of_network(&self, network: &str) -> Result<Vec<EndpointRecord>> {
+        let tx = self.0.db.begin_read()?;
+        let eps = match tx.open_table(ENDPOINTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let (from, to) = (format!("{network}/"), format!("{network}0"));
+        let mut out = Vec::new();
+        for row in eps.range(from.as_str()..to.as_str())? {
+            out.push(decode(row?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Endpoints of one container (in key order) through the container index.
+    pub fn endpoints_of_container(&self, container: &str) -> Result<Vec<EndpointRecord>> {
+        let tx = self.0.db.begin_read()?;
+        let (index, eps) = match (tx.open_table(ENDPOINTS_BY_CONTAINER), tx.open_table(ENDPOINTS)) {
+            (Ok(i), Ok(e)) => (i, e),
+            (Err(redb::TableError::TableDoesNotExist(_)), _) | (_, Err(redb::TableError::TableDoesNotExist(_))) => {
+                return Ok(Vec::new())
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+        };
+        // Every key of this container, and only those: `<id>/` up to `<id>0` ('0' follows '/').
+        let (from, to) = (format!("{container}/"), format!("{container}0"));
+        let mut out = Vec::new();
+        for row in index.range(from.as_str()..to.as_str())? {
+            let (key, _) = row?;
+            let network = &key.value()[from.len()..];
+            if let Some(v) = eps.get(ep_key(network, container).as_str())? {
+                out.push(decode(v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes the container index of the endpoint rows when it is missing (a database from before it).
+    pub fn ensure_container_index(&self) -> Result<()> {
+        {
+            let tx = self.0.db.begin_read()?;
+            match tx.open_table(ENDPOINTS_BY_CONTAINER) {
+                Ok(_) => return Ok(()),
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let endpoints = self.endpoints()?;
+        let tx = self.0.db.begin_write()?;
+        {
+            let mut index = tx.open_table(ENDPOINTS_BY_CONTAINER)?;
+            for e in &endpoints {
+                index.insert(ep_key(&e.container, &e.network).as_str(), ())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The stored IPAM state.
     pub fn ipam(&self) -> Result<IpamState> {
         let tx = self.0.db.begin_read()?;
@@ -156,6 +220,7 @@ impl NetDb<'_> {
         {
             let mut nets = tx.open_table(NETWORKS)?;
             let mut eps = tx.open_table(ENDPOINTS)?;
+            let mut index = tx.open_table(ENDPOINTS_BY_CONTAINER)?;
             match change {
                 Change::PutNetwork(n) => {
                     nets.insert(n.id.as_str(), encode(n)?.as_slice())?;
@@ -165,9 +230,11 @@ impl NetDb<'_> {
                 }
                 Change::PutEndpoint(e) => {
                     eps.insert(ep_key(&e.network, &e.container).as_str(), encode(e)?.as_slice())?;
+                    index.insert(ep_key(&e.container, &e.network).as_str(), ())?;
                 }
                 Change::DeleteEndpoint(network, container) => {
                     eps.remove(ep_key(network, container).as_str())?;
+                    index.remove(ep_key(container, network).as_str())?;
                 }
             }
             tx.open_table(IPAM)?.insert(IPAM_KEY, encode(ipam)?.as_slice())?;
