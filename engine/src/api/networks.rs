@@ -78,16 +78,7 @@ fn inspect_view(rec: &NetworkRecord, eps: &[EndpointRecord]) -> NetworkInspect {
     let containers = eps
         .iter()
         .map(|e| {
-            let mac = match rec.driver.as_str() {
-                "ipvlan" => String::new(),
-                _ => e
-                    .mac
-                    .unwrap_or_else(|| netstack::mac_of(e.ip))
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(":"),
-            };
+            let mac = e.shown_mac(&rec.driver, true);
             let res = EndpointResource {
                 name: Some(e.name.clone()),
                 endpoint_id: Some(e.endpoint_id.clone()),

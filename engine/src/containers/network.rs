@@ -108,15 +108,6 @@ fn apply(spec: &mut ContainerSpec, net: &ContainerNet) {
 fn endpoint_view(net: &NetworkRecord, ep: &EndpointRecord, running: bool) -> EndpointSettings {
     let live = |s: String| if running { s } else { String::new() };
     let v6 = net.alloc.v6.as_ref();
-    // Stopped, only a MAC that was asked for is shown (dockerd keeps the configured one).
-    let mac = match (net.driver.as_str(), running) {
-        ("ipvlan", _) => None,
-        (_, true) => Some(ep.mac.unwrap_or_else(|| netstack::mac_of(ep.ip))),
-        (_, false) => ep.mac,
-    };
-    let mac = mac.map_or_else(String::new, |m| {
-        m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
-    });
     EndpointSettings {
         ipam_config: ep.ipam_config.clone(),
         aliases: Some(ep.aliases.clone()),
@@ -135,7 +126,7 @@ fn endpoint_view(net: &NetworkRecord, ep: &EndpointRecord, running: bool) -> End
             (Some(_), Some(v)) if running => v.subnet.prefix_len().into(),
             _ => 0,
         }),
-        mac_address: Some(mac),
+        mac_address: Some(ep.shown_mac(&net.driver, running)),
         driver_opts: ep.driver_opts.clone(),
         links: Some(ep.links.clone()),
         dns_names: Some(crate::networks::dns_names(ep)),
@@ -143,8 +134,8 @@ fn endpoint_view(net: &NetworkRecord, ep: &EndpointRecord, running: bool) -> End
     }
 }
 
-/// The networks a container is configured for but not attached to yet (created, never started), as dockerd
-/// shows them: the settings asked for, with no network id or addresses.
+/// The networks a container is configured for, as dockerd shows them before the first start: the settings
+/// asked for, with no network id or addresses.
 fn configured_entries(rec: &ContainerRecord, nets: &Networks, networks: &mut HashMap<String, EndpointSettings>) {
     let req = request_of(rec);
     let mode = req.network_mode.unwrap_or_default();
@@ -178,7 +169,10 @@ impl Containers {
             let Ok(net) = nets.resolve(&ep.network) else { continue };
             networks.insert(net.name.clone(), endpoint_view(&net, &ep, running));
         }
-        configured_entries(rec, &nets, &mut networks);
+        // Never attached (created, not started or connected): what it is configured for.
+        if networks.is_empty() {
+            configured_entries(rec, &nets, &mut networks);
+        }
         let mut ports: PortMap = HashMap::new();
         for p in nets.published_ports(&rec.id) {
             let key = format!(

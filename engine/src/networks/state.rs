@@ -90,6 +90,21 @@ pub struct EndpointRecord {
     pub links: Vec<String>,
 }
 
+impl EndpointRecord {
+    /// The MAC inspect shows: while attached the interface's (asked for, else derived from the address),
+    /// detached only one that was asked for; none on ipvlan, whose interfaces share the parent's.
+    pub fn shown_mac(&self, driver: &str, attached: bool) -> String {
+        let mac = match (driver, attached) {
+            ("ipvlan", _) => None,
+            (_, true) => Some(self.mac.unwrap_or_else(|| netstack::mac_of(self.ip))),
+            (_, false) => self.mac,
+        };
+        mac.map_or_else(String::new, |m| {
+            m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+        })
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T> {
     serde_json::from_slice(b).map_err(|e| EngineError::internal("decoding a network record", e))
 }

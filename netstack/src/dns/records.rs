@@ -117,11 +117,7 @@ impl Records {
 
     /// Sets the legacy links `client` resolves: (alias, linked container's name) pairs, replacing earlier ones.
     pub fn set_links(&self, client: &ContainerId, links: &[(String, String)]) {
-        let map: HashMap<String, String> = links
-            .iter()
-            .map(|(alias, target)| (normalise(alias), normalise(target)))
-            .filter(|(a, t)| !a.is_empty() && !t.is_empty())
-            .collect();
+        let map = normalised_links(links);
         let mut t = self.write();
         if map.is_empty() {
             t.links.remove(client);
@@ -132,13 +128,9 @@ impl Records {
 
     /// Adds links (alias, target name) to those `client` already resolves (a connect with `Links`).
     pub fn add_links(&self, client: &ContainerId, links: &[(String, String)]) {
-        let mut t = self.write();
-        let map = t.links.entry(client.clone()).or_default();
-        for (alias, target) in links {
-            let (a, tg) = (normalise(alias), normalise(target));
-            if !a.is_empty() && !tg.is_empty() {
-                map.insert(a, tg);
-            }
+        let map = normalised_links(links);
+        if !map.is_empty() {
+            self.write().links.entry(client.clone()).or_default().extend(map);
         }
     }
 
@@ -230,6 +222,15 @@ fn find(net: &Net, name: &str) -> Vec<IpAddr> {
         .iter()
         .filter(|e| e.names.iter().any(|n| n == name))
         .flat_map(|e| e.addrs.iter().copied())
+        .collect()
+}
+
+/// Links as the resolver matches them: names normalised, empty ones dropped.
+fn normalised_links(links: &[(String, String)]) -> HashMap<String, String> {
+    links
+        .iter()
+        .map(|(alias, target)| (normalise(alias), normalise(target)))
+        .filter(|(a, t)| !a.is_empty() && !t.is_empty())
         .collect()
 }
 
