@@ -28,7 +28,7 @@ pub use error::{NetError, Result};
 pub use ids::{BridgeName, ContainerId, InstanceTag, NetworkId, Owner, VethName};
 pub use ipam::{Ipam, IpamState, NetworkAllocation, Pool, PoolConfig, SubnetRequest};
 pub use ipam6::{Allocation6, SubnetRequest6};
-pub use nft::{Family, Proto};
+pub use nft::{Blocking, ChainRef, Family, Proto};
 pub use ports::{PortRequest, PublishedPort};
 pub use stack::{
     Attachment, BridgeOptions, CleanupReport, Config, EndpointSpec, Keep, Netstack, NetworkSpec, SubnetLock,

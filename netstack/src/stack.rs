@@ -297,6 +297,7 @@ impl Netstack {
                 masquerade: net.bridge_opts.masquerade,
             };
             self.nft.add_network(&owner, &rules)?;
+            self.pass_foreign(&owner, &bridge, &rules.subnets)?;
             if !net.internal {
                 // Switched on only when a network that routes out exists (and logged), as dockerd does.
                 nft::enable_ip_forward()?;
@@ -308,6 +309,19 @@ impl Netstack {
         }
         .instrument(span)
         .await
+    }
+
+    /// Inserts accept rules for a bridge into foreign forward chains that would drop its traffic (dockerd's).
+    fn pass_foreign(&self, owner: &Owner, bridge: &BridgeName, subnets: &[IpNet]) -> Result<()> {
+        let mut families: Vec<nft::Family> = subnets.iter().map(|n| nft::Family::of(&n.addr())).collect();
+        families.dedup();
+        for chain in self.nft.pass_foreign(owner, bridge.as_str(), &families)? {
+            tracing::info!(
+                bridge = bridge.as_str(),
+                "accept rules added to {chain}, whose forward policy is drop"
+            );
+        }
+        Ok(())
     }
 
     /// Index of a macvlan/ipvlan network's parent interface on the host.

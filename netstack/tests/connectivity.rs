@@ -195,9 +195,91 @@ fn internal_network_cannot_reach_out() {
     });
 }
 
+/// Two sandboxes on a fresh network of `s`, at .2 and .3; returns the network and their namespace paths.
+async fn pair_on_new_network(
+    s: &netstack::Netstack,
+    third_octet: u8,
+) -> (netstack::NetworkSpec, [std::path::PathBuf; 2]) {
+    let n = net_id();
+    let sp = spec(&n, free_subnet(s, third_octet).await, false);
+    s.create_network(&sp).await.unwrap();
+    let mut paths = Vec::new();
+    for i in [2, 3] {
+        let c = ctr_id();
+        paths.push(s.create_sandbox(&c).await.unwrap());
+        let ep = EndpointSpec {
+            ip: host(sp.subnet, i),
+            names: vec![],
+            default_route: true,
+            mac: None,
+            ip6: None,
+            link_local: Vec::new(),
+        };
+        s.attach(&c, &sp, &ep).await.unwrap();
+    }
+    let [a, b]: [std::path::PathBuf; 2] = paths.try_into().unwrap();
+    (sp, [a, b])
+}
+
 #[test]
-fn foreign_forward_drop_policy_is_reported_not_touched() {
-    if !require_root("foreign_forward_drop_policy_is_reported_not_touched") {
+fn bridges_pass_a_foreign_forward_drop_policy_and_leave_no_rule_behind() {
+    if !require_root("bridges_pass_a_foreign_forward_drop_policy_and_leave_no_rule_behind") {
+        return;
+    }
+    isolated(|| async {
+        let t = TestStack::new(None);
+        let s = &t.stack;
+        // What dockerd leaves: br_netfilter on, iptables' FORWARD dropping, DOCKER-USER jumped to first.
+        sh("echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables");
+        sh("nft 'add table ip filter; add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }'");
+        sh("nft 'add chain ip filter DOCKER-USER; add rule ip filter FORWARD jump DOCKER-USER; add rule ip filter DOCKER-USER return'");
+        assert!(s.firewall_warnings().is_empty(), "berth passes ip tables itself");
+
+        let (sp, [p1, p2]) = pair_on_new_network(s, 60).await;
+        assert!(
+            ping(&p1, host(sp.subnet, 3)),
+            "same bridge through a FORWARD drop policy"
+        );
+        assert!(ping(&p2, sp.gateway), "the gateway");
+        let user = sh("nft list chain ip filter DOCKER-USER");
+        let bridge = sp.bridge();
+        for dir in ["iifname", "oifname"] {
+            assert!(user.contains(&format!("{dir} \"{bridge}\"")), "{user}");
+        }
+        assert!(
+            !sh("nft list chain ip filter FORWARD").contains(bridge.as_str()),
+            "rules go to DOCKER-USER"
+        );
+        assert!(
+            sh("nft list chain ip filter FORWARD").contains("policy drop"),
+            "the policy is not berth's to change"
+        );
+
+        s.remove_network(&sp.id).await.unwrap();
+        assert!(
+            !sh("nft list chain ip filter DOCKER-USER").contains(bridge.as_str()),
+            "removed with the network"
+        );
+
+        // Without DOCKER-USER the rules go to the dropping chain; a crashed engine's are found by cleanup.
+        sh("nft 'flush chain ip filter FORWARD; delete chain ip filter DOCKER-USER'");
+        let (sp, [p1, _p2]) = pair_on_new_network(s, 61).await;
+        assert!(ping(&p1, host(sp.subnet, 3)), "same bridge, rules in FORWARD");
+        assert!(sh("nft list chain ip filter FORWARD").contains(sp.bridge().as_str()));
+        let report = s.cleanup_orphans(&Keep::default()).await.unwrap();
+        assert!(report.rules >= 2, "{report:?}");
+        let left = sh("nft list table ip filter");
+        assert!(
+            !left.contains("berth:"),
+            "no labelled rule left in the foreign table: {left}"
+        );
+        assert!(s.nft().owned_rules().unwrap().is_empty());
+    });
+}
+
+#[test]
+fn a_bridge_family_drop_policy_is_reported() {
+    if !require_root("a_bridge_family_drop_policy_is_reported") {
         return;
     }
     isolated(|| async {
@@ -206,23 +288,13 @@ fn foreign_forward_drop_policy_is_reported_not_touched() {
             t.stack.firewall_warnings().is_empty(),
             "a fresh namespace has no foreign firewall"
         );
-        sh("nft 'add table ip filter; add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }'");
+        sh("nft 'add table bridge f; add chain bridge f fw { type filter hook forward priority 0; policy drop; }'");
         let warnings = t.stack.firewall_warnings();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(
-            warnings[0].contains("table ip filter chain FORWARD has policy drop"),
+            warnings[0].contains("table bridge f chain fw has policy drop"),
             "{}",
             warnings[0]
         );
-        let n = net_id();
-        t.stack
-            .create_network(&spec(&n, free_subnet(&t.stack, 60).await, false))
-            .await
-            .unwrap();
-        assert!(
-            sh("nft list chain ip filter FORWARD").contains("policy drop"),
-            "berth leaves other tables alone"
-        );
-        t.stack.remove_network(&n).await.unwrap();
     });
 }

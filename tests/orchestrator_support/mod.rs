@@ -68,7 +68,8 @@ macro_rules! for_each_engine {
 pub struct Netns(pub String);
 
 impl Netns {
-    fn new() -> Netns {
+    /// A fresh namespace with loopback up.
+    pub fn new() -> Netns {
         let name = format!("borch-{}", suffix());
         let ok = Command::new("ip")
             .args(["netns", "add", &name])
@@ -110,8 +111,8 @@ pub struct Engine {
     pub socket: PathBuf,
     child: Option<Child>,
     dir: tempfile::TempDir,
-    /// berth's engine lives in this namespace (None for dockerd).
-    pub netns: Option<Netns>,
+    /// The engine lives in this namespace (berth's always; dockerd's only when started with `start_in`).
+    pub netns: Option<std::sync::Arc<Netns>>,
     /// Held for the whole life of a dockerd: daemons share the host's DOCKER iptables chains, and one
     /// daemon's start or shutdown removes rules another is adding.
     _exclusive: Option<nix::fcntl::Flock<std::fs::File>>,
@@ -120,6 +121,16 @@ pub struct Engine {
 impl Engine {
     /// Starts a private engine of `kind` and loads busybox into it.
     pub fn start(kind: Kind) -> Engine {
+        let netns = (kind == Kind::Berth).then(|| std::sync::Arc::new(Netns::new()));
+        Engine::start_with(kind, netns)
+    }
+
+    /// Starts a private engine of `kind` inside `netns`, which other engines may share.
+    pub fn start_in(kind: Kind, netns: std::sync::Arc<Netns>) -> Engine {
+        Engine::start_with(kind, Some(netns))
+    }
+
+    fn start_with(kind: Kind, netns: Option<std::sync::Arc<Netns>>) -> Engine {
         let dir = tempfile::Builder::new()
             .prefix("borch")
             .tempdir_in("/tmp")
@@ -132,12 +143,13 @@ impl Engine {
         let lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, e)| e)
             .expect("lock");
-        let netns = (kind == Kind::Berth).then(Netns::new);
-        let child = match &netns {
-            None => start_dockerd(dir.path(), &socket),
-            Some(ns) => start_berth(dir.path(), &socket, ns),
+        let child = match (kind, &netns) {
+            (Kind::Dockerd, ns) => start_dockerd(dir.path(), &socket, ns.as_deref()),
+            (Kind::Berth, Some(ns)) => start_berth(dir.path(), &socket, ns),
+            (Kind::Berth, None) => panic!("berth's engine runs in a namespace of its own"),
         };
-        let exclusive = (kind == Kind::Dockerd).then_some(lock);
+        // A dockerd in a namespace of its own keeps its chains there: it need not exclude the others.
+        let exclusive = (kind == Kind::Dockerd && netns.is_none()).then_some(lock);
         let engine = Engine {
             kind,
             socket,
@@ -372,7 +384,7 @@ impl Drop for Engine {
     }
 }
 
-fn start_dockerd(dir: &Path, socket: &Path) -> Child {
+fn start_dockerd(dir: &Path, socket: &Path, netns: Option<&Netns>) -> Child {
     // A private daemon: own roots, no default bridge, no outbound masquerading, an address pool of its own so
     // bridges of parallel tests never overlap. iptables stays on: the embedded DNS (service names) needs its
     // redirect rules inside each container's namespace.
@@ -382,7 +394,8 @@ fn start_dockerd(dir: &Path, socket: &Path) -> Child {
         .unwrap_or(0);
     let pool = format!("base=10.{}.0.0/16,size=24", 100 + ((std::process::id() ^ nanos) % 150));
     let log = std::fs::File::create(dir.join("engine.log")).expect("log file");
-    Command::new("dockerd")
+    netns
+        .map_or_else(|| Command::new("dockerd"), |ns| ns.command("dockerd"))
         .args(["--data-root", &dir.join("data").display().to_string()])
         .args(["--exec-root", &dir.join("exec").display().to_string()])
         .args(["--pidfile", &dir.join("dockerd.pid").display().to_string()])

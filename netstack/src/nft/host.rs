@@ -47,44 +47,20 @@ pub(crate) fn file_lock(path: &str) -> Result<nix::fcntl::Flock<std::fs::File>> 
         .map_err(|(_, e)| NetError::io("lock", path, e.into()))
 }
 
-/// Explains host firewall state berth may not change but that breaks its networks: with
-/// br_netfilter calling iptables, a foreign forward chain with policy drop (left by dockerd, for
-/// one) drops even traffic between containers on one bridge. Empty when nothing is in the way.
+/// Explains host firewall state berth cannot work around: a foreign forward chain with policy drop in a
+/// family berth does not pass its bridges through (see `foreign`). Empty when nothing is in the way.
 pub fn host_firewall_warnings(own_table: &str) -> Vec<String> {
-    let bridged =
-        std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables").is_ok_and(|v| v.trim() == "1");
-    let Ok(out) = run_nft(&["-j", "list", "chains"], None) else {
+    let Ok(blocking) = super::foreign::blocking_chains(own_table) else {
         return Vec::new();
     };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&out) else {
-        return Vec::new();
-    };
-    let items = v
-        .get("nftables")
-        .and_then(|n| n.as_array())
-        .cloned()
-        .unwrap_or_default();
-    items
+    blocking
         .iter()
-        .filter_map(|i| i.get("chain"))
-        .filter(|c| {
-            c.get("hook").and_then(|h| h.as_str()) == Some("forward")
-                && c.get("policy").and_then(|p| p.as_str()) == Some("drop")
-        })
-        .filter(|c| c.get("table").and_then(|t| t.as_str()) != Some(own_table))
-        .map(|c| {
-            let name = |k: &str| c.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();
-            let scope = if bridged {
-                "between containers and to the outside"
-            } else {
-                "to the outside"
-            };
+        .filter(|b| !b.passable())
+        .map(|b| {
             format!(
-                "table {} {} chain {} has policy drop on the forward hook: it drops berth's container traffic {scope}; \
-                 berth does not edit other tables (allow interfaces brt-* and vb* there, or reset that policy)",
-                name("family"),
-                name("table"),
-                name("name")
+                "{} has policy drop on the forward hook: it may drop berth's container traffic; berth passes its \
+                 bridges only through ip, ip6 and inet tables (allow interfaces brt-* and vb* there, or reset that policy)",
+                b.chain
             )
         })
         .collect()

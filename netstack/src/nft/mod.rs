@@ -3,8 +3,10 @@
 //! Everything lives in `table ip <name>` and, for IPv6, `table ip6 <name>` (default `berth`); other tables are
 //! never touched. Base chains are shared by every netstack on the host; each rule carries its owner's label as
 //! comment so a netstack adds and removes only its own rules (by handle). The IPv6 table is made with the
-//! first IPv6 rule, so hosts without IPv6 never need it.
+//! first IPv6 rule, so hosts without IPv6 never need it. The one exception to "other tables are never
+//! touched": labelled accept rules for berth's bridges in foreign forward chains that drop (`foreign`).
 
+mod foreign;
 mod host;
 mod rules;
 
@@ -14,10 +16,12 @@ use std::sync::{Arc, Mutex};
 
 use nftables::batch::Batch;
 use nftables::schema::{NfListObject, Rule};
+use nftables::types::NfFamily;
 
 use crate::error::{NetError, Result};
 use crate::ids::{InstanceTag, Owner};
 
+pub use foreign::{blocking_chains, Blocking, ChainRef};
 pub(crate) use host::file_lock;
 pub use host::{enable_ip_forward, enable_ipv6_forward, host_firewall_warnings};
 use host::{host_lock, run_nft};
@@ -51,8 +55,10 @@ impl Proto {
 pub struct OwnedRule {
     /// Whose rule.
     pub owner: Owner,
-    /// Table family it sits in.
-    pub family: Family,
+    /// Family of the table it sits in.
+    pub family: NfFamily,
+    /// Table it sits in: berth's, or a foreign one it passes its bridges through.
+    pub table: String,
     /// Chain it sits in.
     pub chain: String,
     /// Kernel handle.
@@ -204,8 +210,8 @@ impl Nft {
         let mut b = Batch::new();
         for r in &doomed {
             b.delete(NfListObject::Rule(Rule {
-                family: r.family.nf(),
-                table: Cow::Owned(self.table.clone()),
+                family: r.family,
+                table: Cow::Owned(r.table.clone()),
                 chain: Cow::Owned(r.chain.clone()),
                 expr: Cow::Owned(Vec::new()),
                 handle: Some(r.handle),
@@ -220,21 +226,22 @@ impl Nft {
         Ok(doomed.len())
     }
 
-    /// Rules labelled with this instance's tag, in both tables.
+    /// Rules labelled with this instance's tag: in both tables of berth's, and in foreign chains.
     pub fn owned_rules(&self) -> Result<Vec<OwnedRule>> {
-        let mut rules = Vec::new();
-        for fam in Family::ALL {
-            rules.extend(self.list_family(fam)?.into_iter().filter_map(|r| {
-                let owner = Owner::parse_label(&self.tag, r.comment.as_deref()?)?;
+        // One listing of the whole ruleset finds them all, wherever they sit.
+        let rules: Vec<OwnedRule> = parse_rules(&run_nft(&["-j", "list", "ruleset"], None)?)?
+            .into_iter()
+            .filter_map(|r| {
                 Some(OwnedRule {
-                    owner,
-                    family: fam,
+                    owner: Owner::parse_label(&self.tag, r.comment.as_deref()?)?,
+                    family: r.family,
+                    table: r.table,
                     chain: r.chain,
                     handle: r.handle,
                     packets: r.packets,
                 })
-            }));
-        }
+            })
+            .collect();
         *self.owners.lock().unwrap_or_else(|p| p.into_inner()) = Some(rules.iter().map(|r| r.owner.clone()).collect());
         Ok(rules)
     }
@@ -252,21 +259,28 @@ impl Nft {
             Err(e) if missing(&e) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let v: serde_json::Value =
-            serde_json::from_str(&out).map_err(|e| NetError::Nft(format!("unreadable `nft -j` output: {e}")))?;
-        let items = v
-            .get("nftables")
-            .and_then(|n| n.as_array())
-            .cloned()
-            .unwrap_or_default();
-        Ok(items
-            .iter()
-            .filter_map(|i| RawRule::from_json(i.get("rule")?))
-            .collect())
+        parse_rules(&out)
     }
 }
 
+/// The rules in `nft -j list` output.
+fn parse_rules(out: &str) -> Result<Vec<RawRule>> {
+    let v: serde_json::Value =
+        serde_json::from_str(out).map_err(|e| NetError::Nft(format!("unreadable `nft -j` output: {e}")))?;
+    let items = v
+        .get("nftables")
+        .and_then(|n| n.as_array())
+        .cloned()
+        .unwrap_or_default();
+    Ok(items
+        .iter()
+        .filter_map(|i| RawRule::from_json(i.get("rule")?))
+        .collect())
+}
+
 struct RawRule {
+    family: NfFamily,
+    table: String,
     chain: String,
     handle: u32,
     comment: Option<String>,
@@ -283,6 +297,8 @@ impl RawRule {
             .filter_map(|st| st.get("counter")?.get("packets")?.as_u64())
             .sum();
         Some(RawRule {
+            family: serde_json::from_value(rule.get("family")?.clone()).ok()?,
+            table: rule.get("table")?.as_str()?.to_string(),
             chain: rule.get("chain")?.as_str()?.to_string(),
             handle: u32::try_from(rule.get("handle")?.as_u64()?).ok()?,
             comment: rule.get("comment").and_then(|c| c.as_str()).map(str::to_string),

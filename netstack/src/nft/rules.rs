@@ -102,10 +102,10 @@ pub struct NetworkRules<'a> {
 fn named(e: NamedExpression<'static>) -> Expression<'static> {
     Expression::Named(e)
 }
-fn s(v: impl Into<String>) -> Expression<'static> {
+pub(super) fn s(v: impl Into<String>) -> Expression<'static> {
     Expression::String(Cow::Owned(v.into()))
 }
-fn meta(key: MetaKey) -> Expression<'static> {
+pub(super) fn meta(key: MetaKey) -> Expression<'static> {
     named(NamedExpression::Meta(Meta { key }))
 }
 fn field(protocol: &'static str, f: &'static str) -> Expression<'static> {
@@ -114,7 +114,7 @@ fn field(protocol: &'static str, f: &'static str) -> Expression<'static> {
         field: f.into(),
     })))
 }
-fn matches(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {
+pub(super) fn matches(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {
     Statement::Match(Match { left, right, op })
 }
 fn prefix(net: IpNet) -> Expression<'static> {
@@ -130,7 +130,7 @@ fn fib_daddr_local() -> Statement<'static> {
     };
     matches(named(NamedExpression::Fib(fib)), Operator::EQ, s("local"))
 }
-fn counter() -> Statement<'static> {
+pub(super) fn counter() -> Statement<'static> {
     Statement::Counter(Counter::Anonymous(None))
 }
 fn family_of(net: &IpNet) -> Family {
