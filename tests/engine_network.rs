@@ -147,15 +147,18 @@ impl NsEngine {
         }
     }
 
-    fn docker_raw(&self, args: &[&str]) -> Output {
-        Command::new(docker_bin())
-            .args(args)
+    fn docker_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(docker_bin());
+        cmd.args(args)
             .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
             .env_remove("DOCKER_CONTEXT")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn docker_raw(&self, args: &[&str]) -> Output {
+        self.docker_cmd(args).output().unwrap()
     }
 
     fn docker(&self, args: &[&str]) -> String {
@@ -717,6 +720,20 @@ fn fifty_networks_hundred_containers_kill9_no_leak() {
                 3,
                 "running containers re-adopted"
             );
+            // kill -9 with a `network connect` in flight, at several points of it.
+            for (k, delay_ms) in [0u64, 3, 10, 30].into_iter().enumerate() {
+                let net = format!("leak{}", 10 + k);
+                let mut connect = e
+                    .docker_cmd(&["network", "connect", &net, "live0"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(delay_ms));
+                e.kill9();
+                let _ = connect.wait();
+                e.spawn("127.0.0.1:5399");
+            }
             for j in 0..3 {
                 e.docker(&["rm", "-f", &format!("live{j}")]);
             }
