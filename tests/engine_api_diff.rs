@@ -448,3 +448,65 @@ fn container_network_entries() {
         api.call("network remove", "DELETE", "/networks/dn1", None);
     });
 }
+
+#[test]
+fn static_addresses_need_user_subnets() {
+    both("static_addresses_need_user_subnets", |api| {
+        let net = |name: &str, ipam: Value| json!({"Name": name, "IPAM": {"Config": ipam}});
+        api.call("network auto", "POST", "/networks/create", Some(net("sa1", json!([]))));
+        let v4 = json!([{"Subnet": "10.214.0.0/24"}]);
+        api.call("network v4", "POST", "/networks/create", Some(net("sa2", v4)));
+        let v6 = json!([{"Subnet": "2001:db8:5::/64"}, {"Subnet": "2001:db8:6::/64", "Gateway": "2001:db8:6::9"}]);
+        api.call("network v6 kept", "POST", "/networks/create", Some(net("sa3", v6)));
+        api.call("inspect v6 kept", "GET", "/networks/sa3", None).agree(&[
+            "/EnableIPv6",
+            "/IPAM/Config/1",
+            "/IPAM/Config/2",
+        ]);
+        let ctr = |network: &str, ipam: Value| {
+            json!({
+                "Image": "busybox", "Cmd": ["sleep", "30"],
+                "HostConfig": {"NetworkMode": network},
+                "NetworkingConfig": {"EndpointsConfig": {network: {"IPAMConfig": ipam}}}
+            })
+        };
+        let ip4 = json!({"IPv4Address": "10.214.0.9"});
+        let ip6 = json!({"IPv6Address": "2001:db8:5::f00d"});
+        api.call(
+            "v4 on auto",
+            "POST",
+            "/containers/create?name=sa-c1",
+            Some(ctr("sa1", ip4.clone())),
+        );
+        api.call("start v4 on auto", "POST", "/containers/sa-c1/start", None)
+            .agree(&["/message"]);
+        api.call(
+            "v6 on v4",
+            "POST",
+            "/containers/create?name=sa-c2",
+            Some(ctr("sa2", ip6.clone())),
+        );
+        api.call("start v6 on v4", "POST", "/containers/sa-c2/start", None)
+            .agree(&["/message"]);
+        api.call(
+            "v6 kept",
+            "POST",
+            "/containers/create?name=sa-c3",
+            Some(ctr("sa3", ip6)),
+        );
+        api.call("start v6 kept", "POST", "/containers/sa-c3/start", None);
+        let entry = |f: &str| format!("/NetworkSettings/Networks/sa3/{f}");
+        let (cfg, global) = (entry("IPAMConfig"), entry("GlobalIPv6Address"));
+        api.call("inspect v6 kept", "GET", "/containers/sa-c3/json", None)
+            .agree(&[&cfg, &global]);
+        let connect = json!({"Container": "sa-c3", "EndpointConfig": {"IPAMConfig": ip4}});
+        api.call("connect v4 on auto", "POST", "/networks/sa1/connect", Some(connect))
+            .agree(&["/message"]);
+        for c in ["sa-c1", "sa-c2", "sa-c3"] {
+            api.call("remove", "DELETE", &format!("/containers/{c}?force=1"), None);
+        }
+        for n in ["sa1", "sa2", "sa3"] {
+            api.call("network remove", "DELETE", &format!("/networks/{n}"), None);
+        }
+    });
+}

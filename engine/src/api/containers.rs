@@ -102,6 +102,10 @@ const INSPECT_OMITTED: &[&str] = &[
     "/Config/NetworkDisabled",
     "/Config/ArgsEscaped",
     "/HostConfig/Init",
+    // dockerd's EndpointIPAMConfig fields are all `omitempty`.
+    "/NetworkSettings/Networks/*/IPAMConfig/IPv4Address",
+    "/NetworkSettings/Networks/*/IPAMConfig/IPv6Address",
+    "/NetworkSettings/Networks/*/IPAMConfig/LinkLocalIPs",
 ];
 
 /// Fields dockerd leaves out of container list entries when they are empty.

@@ -45,6 +45,7 @@ fn ipam_view(rec: &NetworkRecord) -> Ipam {
         ip_range: v.ip_range.map(|r| r.to_string()),
         auxiliary_addresses: aux_view(&v.aux),
     }));
+    config.extend(rec.unused_v6_configs());
     Ipam {
         driver: Some("default".into()),
         config: Some(config),
@@ -66,6 +67,9 @@ fn summary(rec: &NetworkRecord) -> NetworkSummary {
         attachable: Some(rec.attachable),
         ingress: Some(false),
         config_only: Some(false),
+        config_from: Some(bollard::models::ConfigReference {
+            network: Some(String::new()),
+        }),
         options: Some(rec.options.clone().into_iter().collect()),
         labels: Some(rec.labels.clone().into_iter().collect()),
         ..Default::default()
@@ -103,6 +107,7 @@ fn inspect_view(rec: &NetworkRecord, eps: &[EndpointRecord]) -> NetworkInspect {
         attachable: s.attachable,
         ingress: s.ingress,
         config_only: s.config_only,
+        config_from: s.config_from,
         options: s.options,
         labels: s.labels,
         containers: Some(containers),
@@ -254,6 +259,7 @@ mod tests {
             mtu: None,
             default_bridge: false,
             enable_ipv6: false,
+            ipam_given: None,
         }
     }
 

@@ -48,6 +48,7 @@ impl Networks {
             mtu,
             default_bridge: false,
             enable_ipv6: subnet6.is_some(),
+            ipam_given: Some(req.ipam.as_ref().and_then(|i| i.config.clone()).unwrap_or_default()),
         };
         // Kernel objects first: a crash before the row is written leaves objects the next start removes.
         let spec = Self::spec_of(&rec)?;
@@ -139,12 +140,17 @@ impl Networks {
             )));
         }
         let addrs = endpoint_addrs(settings)?;
+        addrs.check_allowed_on(&net)?;
         let nid: NetworkId = net.id.parse().map_err(engine_error)?;
         let cid: ContainerId = container.parse().map_err(engine_error)?;
         let mut ipam = self.ipam()?;
         let before = ipam.state().clone();
         let ip = ipam.lease(&nid, &cid, addrs.ipv4).map_err(engine_error)?;
-        let ip6 = ipam.lease_v6(&nid, &cid, addrs.ipv6).map_err(engine_error)?;
+        // Without EnableIPv6 an address asked for stays in IPAMConfig only, as with dockerd.
+        let ip6 = match net.enable_ipv6 {
+            true => ipam.lease_v6(&nid, &cid, addrs.ipv6).map_err(engine_error)?,
+            false => None,
+        };
         let ep = EndpointRecord {
             network: net.id.clone(),
             container: container.to_owned(),

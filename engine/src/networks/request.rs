@@ -59,7 +59,8 @@ pub(super) fn subnet_requests(req: &NetworkCreateRequest) -> Result<(SubnetReque
         )));
     }
     let (v6, v4): (Vec<&IpamConfig>, Vec<&IpamConfig>) = configs.iter().partition(|c| is_v6(c));
-    if v4.len() > 1 || v6.len() > 1 {
+    let enabled6 = req.enable_ipv6 == Some(true);
+    if v4.len() > 1 || (enabled6 && v6.len() > 1) {
         return Err(EngineError::NotImplemented(
             "IPAM.Config: more than one subnet of a family per network is not supported by berth".into(),
         ));
@@ -82,8 +83,15 @@ pub(super) fn subnet_requests(req: &NetworkCreateRequest) -> Result<(SubnetReque
         },
         None => SubnetRequest::default(),
     };
-    // As dockerd: without EnableIPv6 an IPv6 entry is not allocated.
-    if req.enable_ipv6 != Some(true) {
+    // As dockerd: without EnableIPv6 an IPv6 entry is kept (shown in inspect) but not allocated.
+    if !enabled6 {
+        for c in &v6 {
+            let checked = SubnetRequest6 {
+                subnet: parse_opt("IPAM.Config.Subnet", c.subnet.as_ref(), "an IPv6 CIDR like fd00:1::/64")?,
+                ..SubnetRequest6::default()
+            };
+            drop(checked);
+        }
         return Ok((v4, None));
     }
     let v6 = match v6.first() {
@@ -195,6 +203,29 @@ pub(super) struct EndpointAddrs {
     pub ipv6: Option<Ipv6Addr>,
     pub link_local: Vec<IpAddr>,
     pub mac: Option<[u8; 6]>,
+}
+
+impl EndpointAddrs {
+    /// dockerd's rules for addresses asked for: only on user-defined networks, and only of a family the user
+    /// gave the network a subnet of.
+    pub(super) fn check_allowed_on(&self, net: &super::NetworkRecord) -> Result<()> {
+        let asked = [(self.ipv4.is_some(), false), (self.ipv6.is_some(), true)];
+        if !asked.iter().any(|&(given, _)| given) {
+            return Ok(());
+        }
+        if net.default_bridge {
+            return Err(EngineError::BadRequest(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        if asked.iter().any(|&(given, v6)| given && !net.user_subnet(v6)) {
+            return Err(EngineError::BadRequest(
+                "user specified IP address is supported only when connecting to networks with user configured subnets"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Reads `EndpointSettings.IPAMConfig` and `MacAddress`.

@@ -239,6 +239,7 @@ impl Networks {
             mtu: None,
             default_bridge: true,
             enable_ipv6: false,
+            ipam_given: Some(Vec::new()),
         };
         self.db().commit(Change::PutNetwork(&rec), ipam.state())
     }

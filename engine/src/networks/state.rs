@@ -48,6 +48,35 @@ pub struct NetworkRecord {
     /// `EnableIPv6`: the allocation has an IPv6 side.
     #[serde(default)]
     pub enable_ipv6: bool,
+    /// `IPAM.Config` as the client gave it; None in rows written before berth kept it (then nothing is known
+    /// of which subnets the user chose).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam_given: Option<Vec<bollard::models::IpamConfig>>,
+}
+
+impl NetworkRecord {
+    /// Whether the user gave a subnet of that family (dockerd takes static addresses only then); true when
+    /// the row does not say.
+    pub fn user_subnet(&self, v6: bool) -> bool {
+        self.ipam_given.as_ref().is_none_or(|given| {
+            given
+                .iter()
+                .filter_map(|c| c.subnet.as_deref())
+                .any(|s| !s.is_empty() && s.contains(':') == v6)
+        })
+    }
+
+    /// IPv6 entries given for a network without `EnableIPv6`: kept and shown, as dockerd does, never used.
+    pub fn unused_v6_configs(&self) -> Vec<bollard::models::IpamConfig> {
+        if self.enable_ipv6 {
+            return Vec::new();
+        }
+        let given = self.ipam_given.iter().flatten();
+        given
+            .filter(|c| c.subnet.as_deref().is_some_and(|s| s.contains(':')))
+            .cloned()
+            .collect()
+    }
 }
 
 /// A container's membership of a network.
