@@ -92,6 +92,11 @@ impl ContextSync {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
         let id = hex::encode(Sha256::digest(context.as_os_str().as_encoded_bytes()));
         let file = base.join("berth").join("build-contexts").join(format!("{id}.json"));
+        Some(ContextSync::at(file, context))
+    }
+
+    /// The sync state kept in `file`, for `context`.
+    fn at(file: PathBuf, context: &Path) -> ContextSync {
         let state = std::fs::read(&file)
             .ok()
             .and_then(|b| serde_json::from_slice::<State>(&b).ok())
@@ -100,12 +105,12 @@ impl ContextSync {
                 key: unique(context),
                 ..State::default()
             });
-        Some(ContextSync {
+        ContextSync {
             file,
             state,
             next: BTreeMap::new(),
             keep: Vec::new(),
-        })
+        }
     }
 
     /// Whether this request sends every file (nothing kept).
@@ -194,5 +199,47 @@ impl ContextSync {
         if let Err(e) = save() {
             tracing::debug!("keeping the build context state {}: {e}", self.file.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide(file: &Path, ctx: &Path, rel: &str) -> (bool, ContextSync) {
+        let mut sync = ContextSync::at(file.to_owned(), ctx);
+        let path = ctx.join(rel);
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let mtime = u64::try_from(meta.mtime()).unwrap();
+        let kept = matches!(sync.file(rel, &path, &meta, 0o644, mtime).unwrap(), FileAction::Keep);
+        (kept, sync)
+    }
+
+    #[test]
+    fn a_file_is_kept_only_as_the_engine_accepted_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (state, ctx) = (tmp.path().join("state.json"), tmp.path().join("ctx"));
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join("a"), "one").unwrap();
+        let (kept, sync) = decide(&state, &ctx, "a");
+        assert!(!kept, "nothing was accepted yet");
+        // Not accepted (the engine refused or never answered): still sent.
+        assert!(!decide(&state, &ctx, "a").0);
+        sync.accepted();
+        let (kept, sync) = decide(&state, &ctx, "a");
+        assert!(kept, "accepted and unchanged");
+        assert_eq!(sync.manifest()["keep"][0]["path"], "a");
+        let key = sync.manifest()["key"].clone();
+        sync.accepted();
+        // Same size, same mtime, new content: the ctime changed, so it is read again and sent.
+        let mtime = std::fs::metadata(ctx.join("a")).unwrap().modified().unwrap();
+        std::fs::write(ctx.join("a"), "two").unwrap();
+        let f = std::fs::File::options().write(true).open(ctx.join("a")).unwrap();
+        f.set_modified(mtime).unwrap();
+        let (kept, mut sync) = decide(&state, &ctx, "a");
+        assert!(!kept, "an edit is sent");
+        assert_eq!(sync.manifest()["key"], key, "the key stays");
+        sync.resend_all();
+        assert!(sync.is_full());
     }
 }
