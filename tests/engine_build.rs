@@ -17,16 +17,23 @@ struct Built {
     id: Option<String>,
 }
 
-/// POSTs `body` (a context, possibly compressed) to /build with `query`.
-fn build(e: &Engine, body: &Path, query: &str) -> Built {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "300", "--unix-socket"])
+/// POSTs `body` (a context, possibly compressed) to /build with `query` and curl's `extra` arguments.
+fn post(e: &Engine, body: &Path, query: &str, extra: &[&str]) -> std::process::Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "300"])
+        .args(extra)
+        .arg("--unix-socket")
         .arg(&e.socket)
         .args(["-X", "POST", "-H", "Content-Type: application/x-tar", "--data-binary"])
         .arg(format!("@{}", body.display()))
         .arg(format!("http://localhost/v1.41/build?{query}"))
         .output()
-        .expect("curl");
+        .expect("curl")
+}
+
+/// POSTs `body` (a context, possibly compressed) to /build with `query`.
+fn build(e: &Engine, body: &Path, query: &str) -> Built {
+    let out = post(e, body, query, &[]);
     let mut b = Built {
         out: String::new(),
         error: None,
@@ -347,14 +354,7 @@ fn extension_secrets_and_named_contexts() {
 
 /// POSTs `body` to /build with `query`; returns the HTTP status and the body.
 fn post_status(e: &Engine, body: &Path, query: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "300", "-w", "\n%{http_code}", "--unix-socket"])
-        .arg(&e.socket)
-        .args(["-X", "POST", "-H", "Content-Type: application/x-tar", "--data-binary"])
-        .arg(format!("@{}", body.display()))
-        .arg(format!("http://localhost/v1.41/build?{query}"))
-        .output()
-        .expect("curl");
+    let out = post(e, body, query, &["-w", "\n%{http_code}"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.trim_end().rsplit_once('\n').unwrap_or(("", text.trim()));
     (code.parse().unwrap_or(0), body.to_owned())
@@ -398,35 +398,23 @@ fn context_sync_keeps_files_and_refuses_what_it_lacks() {
         hex::encode(sha2::Sha256::digest(b"kept\n"))
     };
     assert_ne!(real, digest, "the test's wrong digest is wrong");
-    let second = context(
-        tmp.path(),
-        &[
-            ("Dockerfile", df),
-            (".berth-build/manifest.json", &keep("data.txt", &real)),
-        ],
-    );
-    ok(build(&e, &tar_of(&second), "t=sync:2"));
+    // A context of the Dockerfile and a manifest that keeps `path` with `digest`, as a tar.
+    let synced = |path: &str, digest: &str| {
+        let manifest = keep(path, digest);
+        tar_of(&context(
+            tmp.path(),
+            &[("Dockerfile", df), (".berth-build/manifest.json", &manifest)],
+        ))
+    };
+    let second = synced("data.txt", &real);
+    ok(build(&e, &second, "t=sync:2"));
     assert_eq!(file_in(&e, "sync:2", "/ctx/data.txt"), "kept\n");
     let ls = e.docker_raw(&["run", "--rm", "--network", "none", "sync:2", "ls", "-A", "/ctx"]);
     assert_eq!(String::from_utf8_lossy(&ls.stdout), "Dockerfile\ndata.txt\n", "{ls:?}");
 
-    let stale = context(
-        tmp.path(),
-        &[
-            ("Dockerfile", df),
-            (".berth-build/manifest.json", &keep("data.txt", &digest)),
-        ],
-    );
-    let (code, body) = post_status(&e, &tar_of(&stale), "t=sync:3");
+    let (code, body) = post_status(&e, &synced("data.txt", &digest), "t=sync:3");
     assert_eq!(code, 409, "{body}");
-    let outside = context(
-        tmp.path(),
-        &[
-            ("Dockerfile", df),
-            (".berth-build/manifest.json", &keep("../data.txt", &real)),
-        ],
-    );
-    let (code, body) = post_status(&e, &tar_of(&outside), "t=sync:4");
+    let (code, body) = post_status(&e, &synced("../data.txt", &real), "t=sync:4");
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("sync.keep[0].path"), "{body}");
     nothing_left(&e);
