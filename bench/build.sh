@@ -2,6 +2,11 @@
 # Benchmark (not a test): a 10-step Dockerfile (busybox fixture base, a 50 MB COPY, several RUNs) built cold
 # (--no-cache), rebuilt fully cached, and rebuilt after one changed file; berth's engine vs dockerd's classic
 # builder (DOCKER_BUILDKIT=0) vs Debian's buildah (bud --layers). Prints a table of medians (ms).
+# Rows: `berth` is berth's engine driven by berth's own client (`berth build` of a Compose service whose build
+# context is the directory: berth's context sync sends only changed files, see engine/src/build/sync.rs; its
+# "cold" rebuilds without the layer cache but with the context the engine kept), `berth+docker` the same engine
+# driven by `docker build` (the whole context every time), `dockerd` and `buildah` with their own clients.
+# `first` is the very first build of the context (nothing kept, no layer cache), once per engine.
 # Needs root, dockerd (Debian's docker.io), buildah (apt-get install buildah; skipped when missing) and the
 # busybox fixture. Every engine runs in a private network namespace. Usage: bench/build.sh [N]
 set -euo pipefail
@@ -46,17 +51,27 @@ RUN ls -l /app > /app/listing
 CMD ["cat", "/app/all.txt"]
 DF
 
+# berth's client builds the same directory as a Compose service (the file lies outside the context).
+cat >"$work/compose.yaml" <<'YML'
+services:
+  app:
+    image: bench:1
+    build:
+      context: ctx
+YML
+export XDG_CACHE_HOME="$work/cache"
+
 bench_netns "berth-bld-$$"
 BERTH_ROOT="$work/root" BERTH_HOST="unix://$work/berth.sock" BERTH_DNS_UPSTREAMS=127.0.0.1:53 \
   inns "$berth" engine start >/dev/null
-engines=(berth)
+engines=(berth berth+docker)
 if command -v dockerd >/dev/null; then
   inns dockerd --data-root "$work/dockerd-data" --exec-root "$work/dockerd-exec" \
     --pidfile "$work/dockerd.pid" -H "unix://$work/dockerd.sock" >"$work/dockerd.log" 2>&1 &
   pids+=($!)
   engines+=(dockerd)
 fi
-bench_ready "${engines[@]}"
+bench_ready berth "${engines[@]:2}"
 if command -v buildah >/dev/null; then
   buildah_ pull -q "docker-archive:$images/busybox.tar" >/dev/null
   buildah_ tag "$(buildah_ images -q | head -1)" busybox:latest
@@ -70,6 +85,10 @@ build_once() {
   t0=$(date +%s%N)
   if [[ "$e" == buildah ]]; then
     buildah_ bud -q --layers --pull-never --isolation chroot --network host "$@" -t bench:1 "$ctx" >/dev/null
+  elif [[ "$e" == berth ]]; then
+    DOCKER_HOST="unix://$work/berth.sock" inns "$berth" -f "$work/compose.yaml" build -q "$@" >/dev/null 2>"$work/cli.err" || { cat "$work/cli.err" >&2; return 1; }
+  elif [[ "$e" == berth+docker ]]; then
+    DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$work/berth.sock" inns docker build -q "$@" -t bench:1 "$ctx" >/dev/null 2>"$work/cli.err" || { cat "$work/cli.err" >&2; return 1; }
   else
     DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$work/$e.sock" inns docker build -q "$@" -t bench:1 "$ctx" >/dev/null 2>"$work/cli.err" || { cat "$work/cli.err" >&2; return 1; }
   fi
@@ -77,8 +96,9 @@ build_once() {
 }
 
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg), cores: $(nproc), n=$n, context: $(du -sm "$ctx" | cut -f1) MB"
-declare -A cold cached changed
+declare -A first cold cached changed
 for e in "${engines[@]}"; do
+  [[ "$e" == berth+docker ]] || first[$e]="$(build_once "$e" --no-cache)"
   c=() k=() m=()
   for i in $(seq "$n"); do
     c+=("$(build_once "$e" --no-cache)")
@@ -90,7 +110,7 @@ for e in "${engines[@]}"; do
   cached[$e]=$(printf '%s\n' "${k[@]}" | median)
   changed[$e]=$(printf '%s\n' "${m[@]}" | median)
 done
-printf '%-10s %10s %10s %14s\n' engine "cold ms" "cached ms" "one-change ms"
+printf '%-13s %10s %10s %10s %14s\n' engine "first ms" "cold ms" "cached ms" "one-change ms"
 for e in "${engines[@]}"; do
-  printf '%-10s %10s %10s %14s\n' "$e" "${cold[$e]}" "${cached[$e]}" "${changed[$e]}"
+  printf '%-13s %10s %10s %10s %14s\n' "$e" "${first[$e]:--}" "${cold[$e]}" "${cached[$e]}" "${changed[$e]}"
 done

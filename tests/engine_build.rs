@@ -1,6 +1,6 @@
 //! Dockerfile builds through `POST /build` (the classic builder's API): compressed contexts and ADD archives,
 //! ADD of URLs with `--checksum`, `cachefrom` images, stages built at the same time, RUN `--mount`s; and that
-//! a build leaves no build container or step mount behind.
+//! a build leaves no build container or step mount behind; berth's context sync (kept files, 409, 400).
 
 mod engine_support;
 use engine_support::{mounts_under, Engine};
@@ -17,16 +17,23 @@ struct Built {
     id: Option<String>,
 }
 
-/// POSTs `body` (a context, possibly compressed) to /build with `query`.
-fn build(e: &Engine, body: &Path, query: &str) -> Built {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "300", "--unix-socket"])
+/// POSTs `body` (a context, possibly compressed) to /build with `query` and curl's `extra` arguments.
+fn post(e: &Engine, body: &Path, query: &str, extra: &[&str]) -> std::process::Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "300"])
+        .args(extra)
+        .arg("--unix-socket")
         .arg(&e.socket)
         .args(["-X", "POST", "-H", "Content-Type: application/x-tar", "--data-binary"])
         .arg(format!("@{}", body.display()))
         .arg(format!("http://localhost/v1.41/build?{query}"))
         .output()
-        .expect("curl");
+        .expect("curl")
+}
+
+/// POSTs `body` (a context, possibly compressed) to /build with `query`.
+fn build(e: &Engine, body: &Path, query: &str) -> Built {
+    let out = post(e, body, query, &[]);
     let mut b = Built {
         out: String::new(),
         error: None,
@@ -342,5 +349,73 @@ fn extension_secrets_and_named_contexts() {
     assert_eq!(file_in(&e, "ext:1", "/key-meta"), "5 440\n");
     let ls = e.docker_raw(&["run", "--rm", "--network", "none", "ext:1", "ls", "-A", "/ctx", "/k"]);
     assert_eq!(String::from_utf8_lossy(&ls.stdout), "/ctx:\nDockerfile\n", "{ls:?}");
+    nothing_left(&e);
+}
+
+/// POSTs `body` to /build with `query`; returns the HTTP status and the body.
+fn post_status(e: &Engine, body: &Path, query: &str) -> (u16, String) {
+    let out = post(e, body, query, &["-w", "\n%{http_code}"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.trim_end().rsplit_once('\n').unwrap_or(("", text.trim()));
+    (code.parse().unwrap_or(0), body.to_owned())
+}
+
+/// berth's context sync (`sync` in `.berth-build/manifest.json`): a file left out of the tar and listed as kept
+/// comes from the context the engine kept for the key; a kept file the engine does not hold is a 409 (the client
+/// sends everything again), a path outside the context a 400 naming the field.
+#[test]
+fn context_sync_keeps_files_and_refuses_what_it_lacks() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(e) = Engine::with_busybox("context_sync_keeps_files_and_refuses_what_it_lacks") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let df = "FROM busybox\nCOPY . /ctx/\n";
+    let key = format!("k{}", rand_suffix());
+    let first = context(
+        tmp.path(),
+        &[
+            ("Dockerfile", df),
+            ("data.txt", "kept\n"),
+            (
+                ".berth-build/manifest.json",
+                &format!(r#"{{"sync":{{"key":"{key}"}}}}"#),
+            ),
+        ],
+    );
+    ok(build(&e, &tar_of(&first), "t=sync:1"));
+    let m = std::fs::metadata(first.join("data.txt")).unwrap();
+    let digest = "f".repeat(64);
+    let keep = |path: &str, digest: &str| {
+        format!(
+            r#"{{"sync":{{"key":"{key}","keep":[{{"path":"{path}","digest":"{digest}","size":5,"mode":{},"mtime":{}}}]}}}}"#,
+            m.mode() & 0o7777,
+            m.mtime()
+        )
+    };
+    let real = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"kept\n"))
+    };
+    assert_ne!(real, digest, "the test's wrong digest is wrong");
+    // A context of the Dockerfile and a manifest that keeps `path` with `digest`, as a tar.
+    let synced = |path: &str, digest: &str| {
+        let manifest = keep(path, digest);
+        tar_of(&context(
+            tmp.path(),
+            &[("Dockerfile", df), (".berth-build/manifest.json", &manifest)],
+        ))
+    };
+    let second = synced("data.txt", &real);
+    ok(build(&e, &second, "t=sync:2"));
+    assert_eq!(file_in(&e, "sync:2", "/ctx/data.txt"), "kept\n");
+    let ls = e.docker_raw(&["run", "--rm", "--network", "none", "sync:2", "ls", "-A", "/ctx"]);
+    assert_eq!(String::from_utf8_lossy(&ls.stdout), "Dockerfile\ndata.txt\n", "{ls:?}");
+
+    let (code, body) = post_status(&e, &synced("data.txt", &digest), "t=sync:3");
+    assert_eq!(code, 409, "{body}");
+    let (code, body) = post_status(&e, &synced("../data.txt", &real), "t=sync:4");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("sync.keep[0].path"), "{body}");
     nothing_left(&e);
 }

@@ -1,7 +1,7 @@
 //! Compose `build:` through the Engine API's classic builder: `berth up --build`, `berth build` and its flags,
 //! layer reuse after a source edit, shared builds, failures, build secrets and additional contexts (berth's
 //! extension of /build; refused on dockerd), the `errorDetail` of a failed RUN (each test once with dockerd, once
-//! with berth's engine).
+//! with berth's engine); rebuilds after same-size edits, deletions and a pruned engine (berth's context sync).
 
 #[macro_use]
 mod orchestrator_support;
@@ -15,6 +15,7 @@ for_each_engine!(
     failing_run_stops_up_before_any_container,
     build_secrets_and_additional_contexts,
     failed_run_error_detail_carries_the_exit_code,
+    rebuilds_see_every_context_change_and_reuse_the_rest,
 );
 
 /// A multi-stage Dockerfile: a build arg consumed in one stage, a target, and a stage after it nobody needs.
@@ -452,4 +453,69 @@ fn failed_run_error_detail_carries_the_exit_code(kind: Kind) {
     let mut keys: Vec<&String> = last.as_object().expect("object").keys().collect();
     keys.sort();
     assert_eq!(keys, ["error", "errorDetail"], "{last}");
+}
+
+/// The content of `path` in `image`, from a throwaway container.
+fn cat(engine: &Engine, image: &str, path: &str) -> String {
+    engine
+        .docker_lines(&["run", "--rm", "--network", "none", image, "cat", path])
+        .join("\n")
+}
+
+/// Rebuilds of one context: unchanged, a same-size edit with the old mtime put back, a deletion, and an edit
+/// after `builder prune` (on berth: the engine forgot the context it kept, so berth's client must send it all
+/// again after the 409). Each time the image has exactly the context's content and the unchanged steps are cached.
+fn rebuilds_see_every_context_change_and_reuse_the_rest(kind: Kind) {
+    if !require_root("rebuilds_see_every_context_change_and_reuse_the_rest") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let stack = Stack::new(
+        &engine,
+        "sync",
+        "services:\n  app:\n    image: @P@-app\n    build: ./app\n",
+    );
+    let cache = tempfile::tempdir().expect("cache dir");
+    stack.set_env("XDG_CACHE_HOME", &cache.path().display().to_string());
+    let dir = stack.dir.path();
+    write(
+        dir,
+        "app/Dockerfile",
+        "FROM busybox\nCOPY big.bin /big.bin\nCOPY src/ /src/\nRUN cat /src/* > /all\n",
+    );
+    write(dir, "app/big.bin", &"0123456789abcdef".repeat(1 << 16));
+    write(dir, "app/src/a.txt", "aaaa\n");
+    write(dir, "app/src/b.txt", "bbbb\n");
+    let image = format!("{}-app", stack.project);
+    berth_err(&stack, &["build"]);
+    assert_eq!(cat(&engine, &image, "/all"), "aaaa\nbbbb");
+
+    let again = berth_err(&stack, &["build"]);
+    for step in ["COPY big.bin", "COPY src/", "RUN cat"] {
+        assert_eq!(step_cached(&again, "app", step), [true], "{step}: {again}");
+    }
+
+    // Same size, same mtime: only the content (and the ctime) tells the edit.
+    let a = dir.join("app/src/a.txt");
+    let mtime = std::fs::metadata(&a).expect("stat").modified().expect("mtime");
+    write(dir, "app/src/a.txt", "AAAA\n");
+    std::fs::File::options()
+        .write(true)
+        .open(&a)
+        .and_then(|f| f.set_modified(mtime))
+        .expect("set mtime");
+    let edited = berth_err(&stack, &["build"]);
+    assert_eq!(step_cached(&edited, "app", "COPY big.bin"), [true], "{edited}");
+    assert_eq!(step_cached(&edited, "app", "COPY src/"), [false], "{edited}");
+    assert_eq!(cat(&engine, &image, "/all"), "AAAA\nbbbb");
+
+    std::fs::remove_file(dir.join("app/src/b.txt")).expect("rm");
+    berth_err(&stack, &["build"]);
+    assert_eq!(cat(&engine, &image, "/all"), "AAAA");
+
+    engine.docker(&["builder", "prune", "-f"]);
+    write(dir, "app/src/a.txt", "cccc\n");
+    berth_err(&stack, &["build"]);
+    assert_eq!(cat(&engine, &image, "/all"), "cccc");
+    assert_eq!(cat(&engine, &image, "/big.bin").len(), 1 << 20);
 }

@@ -4,6 +4,7 @@
 
 use super::build_context;
 use super::build_output::{ProgressMode, StepLog};
+use super::build_sync::ContextSync;
 use super::plan;
 use super::resources::is_not_found;
 use super::spec::{BuildSpec, DockerfileSource, NamedContext, ProjectSpec, PullPolicy};
@@ -102,16 +103,14 @@ pub async fn build_services(
 ) -> Result<()> {
     let selected = with_context_services(project, selected);
     let jobs = ordered(jobs(project, &selected))?;
-    let mut engine_is_berth = None;
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    // berth's engine takes its extensions of /build (secrets, named contexts, context sync); dockerd does not.
+    let engine_is_berth = is_berth(docker).await?;
     for job in &jobs {
-        if super::build_ext::needed(job.spec) {
-            let is_berth = match engine_is_berth {
-                Some(b) => b,
-                None => *engine_is_berth.insert(is_berth(docker).await?),
-            };
-            super::build_ext::check_engine(job.services[0], job.spec, is_berth)?;
-        }
-        build_job(docker, project, job, settings).await?;
+        super::build_ext::check_engine(job.services[0], job.spec, engine_is_berth)?;
+        build_job(docker, project, job, settings, engine_is_berth).await?;
     }
     Ok(())
 }
@@ -218,7 +217,13 @@ fn query(job: &Job, dockerfile: &str, settings: &BuildSettings) -> BuildImageOpt
 }
 
 #[tracing::instrument(skip_all, fields(services = ?job.services))]
-async fn build_job(docker: &Docker, project: &ProjectSpec, job: &Job<'_>, settings: &BuildSettings) -> Result<()> {
+async fn build_job(
+    docker: &Docker,
+    project: &ProjectSpec,
+    job: &Job<'_>,
+    settings: &BuildSettings,
+    engine_is_berth: bool,
+) -> Result<()> {
     let service = job.services.join(",");
     let mut spec = job.spec.clone();
     // A `service:` context is the image that service's build made (built before this one).
@@ -228,18 +233,51 @@ async fn build_job(docker: &Docker, project: &ProjectSpec, job: &Job<'_>, settin
             *c = NamedContext::Image(image.with_context(|| format!("service {s:?} of a service: context"))?);
         }
     }
-    let name = service.clone();
-    let context = tokio::task::spawn_blocking(move || build_context::make(&name, &spec))
+    let mut sync = if engine_is_berth {
+        ContextSync::open(&spec.context)
+    } else {
+        None
+    };
+    let (context, mut stream) = loop {
+        let (name, spec2) = (service.clone(), spec.clone());
+        let (context, back) = tokio::task::spawn_blocking(move || {
+            let made = build_context::make(&name, &spec2, sync.as_mut());
+            (made, sync)
+        })
         .await
-        .context("making the build context")??;
+        .context("making the build context")?;
+        sync = back;
+        let mut context = context?;
+        let options = query(job, &context.dockerfile, settings);
+        let body = bollard::body_full(std::mem::take(&mut context.tar).into());
+        let mut stream = Box::pin(docker.build_image(options, None, Some(body))).peekable();
+        let refused = matches!(
+            std::pin::Pin::new(&mut stream).peek().await,
+            Some(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                ..
+            }))
+        );
+        match sync.take() {
+            // The engine does not hold what the manifest kept: once more with everything.
+            Some(mut s) if refused && !s.is_full() => {
+                s.resend_all();
+                sync = Some(s);
+            }
+            Some(s) => {
+                if matches!(std::pin::Pin::new(&mut stream).peek().await, Some(Ok(_))) {
+                    s.accepted();
+                }
+                break (context, stream);
+            }
+            None => break (context, stream),
+        }
+    };
     let shown = match &job.spec.dockerfile {
         DockerfileSource::Inline(_) => "dockerfile_inline".to_owned(),
         DockerfileSource::File(p) => p.strip_prefix(&job.spec.context).unwrap_or(p).display().to_string(),
     };
     let mut log = StepLog::new(&service, settings.mode, &shown, &context.dockerfile_text);
-    let options = query(job, &context.dockerfile, settings);
-    let body = bollard::body_full(context.tar.into());
-    let mut stream = docker.build_image(options, None, Some(body));
     while let Some(item) = stream.next().await {
         let info = match item {
             Ok(info) => info,

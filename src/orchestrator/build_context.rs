@@ -6,10 +6,12 @@
 //! Applying `.dockerignore` here (not only in the engine) is what dockerd's classic builder expects: it only
 //! reads the file to drop the Dockerfile and itself.
 
+use super::build_sync::{ContextSync, FileAction};
 use super::spec::{BuildSpec, DockerfileSource};
 use anyhow::{bail, Context, Result};
 use dockerignore::Ignore;
 use sha2::{Digest, Sha256};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// A context tar ready to send, and the Dockerfile's name inside it (the `dockerfile` query parameter).
@@ -22,8 +24,9 @@ pub struct ContextTar {
     pub dockerfile_text: String,
 }
 
-/// Makes the context of `spec`; errors name the service and what is missing.
-pub fn make(service: &str, spec: &BuildSpec) -> Result<ContextTar> {
+/// Makes the context of `spec`; errors name the service and what is missing. With `sync` (berth's engine), the
+/// regular files the engine holds as they are are left out and listed in the manifest (build_sync.rs).
+pub fn make(service: &str, spec: &BuildSpec, mut sync: Option<&mut ContextSync>) -> Result<ContextTar> {
     let context = super::from_build::check_context(service, &spec.context)?;
     let (inside, text) = dockerfile(service, &context, &spec.dockerfile)?;
     let ignore_name = ignore_file(&context, inside.as_deref());
@@ -37,16 +40,21 @@ pub fn make(service: &str, spec: &BuildSpec) -> Result<ContextTar> {
     keep.extend(inside.clone());
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
-    walk(&mut builder, &context, &ignore, &keep, "")
+    let reserved = context.join(super::build_ext::DIR).symlink_metadata().is_ok();
+    if reserved {
+        // The user's own `.berth-build/` goes as it is, so the context is sent whole.
+        sync = None;
+    }
+    walk(&mut builder, &context, &ignore, &keep, "", sync.as_deref_mut())
         .with_context(|| format!("service {service:?}: reading build context {}", context.display()))?;
-    if super::build_ext::needed(spec) {
-        if context.join(super::build_ext::DIR).symlink_metadata().is_ok() {
+    if super::build_ext::needed(spec) || sync.is_some() {
+        if reserved {
             bail!(
                 "service {service:?}: the build context has {}, a name berth reserves for build secrets and additional contexts",
                 super::build_ext::DIR
             );
         }
-        super::build_ext::append(&mut builder, service, spec)?;
+        super::build_ext::append(&mut builder, service, spec, sync.map(|s| s.manifest()))?;
     }
     let dockerfile_name = match inside {
         Some(name) => name,
@@ -109,7 +117,7 @@ pub fn append_dir(builder: &mut tar::Builder<Vec<u8>>, dir: &Path, prefix: &str)
     h.set_uid(0);
     h.set_gid(0);
     builder.append_data(&mut h, format!("{prefix}/"), std::io::empty())?;
-    walk(builder, dir, &ignore, &[], &format!("{prefix}/"))
+    walk(builder, dir, &ignore, &[], &format!("{prefix}/"), None)
 }
 
 /// Appends what `ignore` keeps of `context`, each name prefixed with `prefix`.
@@ -119,6 +127,7 @@ fn walk(
     ignore: &Ignore,
     keep: &[String],
     prefix: &str,
+    mut sync: Option<&mut ContextSync>,
 ) -> Result<()> {
     let mut it = walkdir::WalkDir::new(context)
         .min_depth(1)
@@ -134,13 +143,12 @@ fn walk(
             }
             continue;
         }
-        append_entry(builder, entry.path(), &format!("{prefix}{rel}"))?;
+        append_entry(builder, entry.path(), &format!("{prefix}{rel}"), sync.as_deref_mut())?;
     }
     Ok(())
 }
 
 fn header(meta: &std::fs::Metadata, kind: tar::EntryType) -> tar::Header {
-    use std::os::unix::fs::MetadataExt;
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(meta.mode() & 0o7777);
@@ -152,7 +160,12 @@ fn header(meta: &std::fs::Metadata, kind: tar::EntryType) -> tar::Header {
     h
 }
 
-fn append_entry(builder: &mut tar::Builder<Vec<u8>>, path: &Path, rel: &str) -> Result<()> {
+fn append_entry(
+    builder: &mut tar::Builder<Vec<u8>>,
+    path: &Path,
+    rel: &str,
+    sync: Option<&mut ContextSync>,
+) -> Result<()> {
     let meta = std::fs::symlink_metadata(path)?;
     let ft = meta.file_type();
     if ft.is_dir() {
@@ -165,8 +178,20 @@ fn append_entry(builder: &mut tar::Builder<Vec<u8>>, path: &Path, rel: &str) -> 
     } else if ft.is_file() {
         let mut h = header(&meta, tar::EntryType::Regular);
         h.set_size(meta.len());
-        let file = std::fs::File::open(path)?;
-        builder.append_data(&mut h, rel, file)?;
+        // `.dockerignore` is always sent: make() may append a rewritten one after the walk.
+        let sync = sync.filter(|_| rel != ".dockerignore");
+        let mtime = h.mtime()?;
+        match sync
+            .map(|s| s.file(rel, path, &meta, meta.mode() & 0o7777, mtime))
+            .transpose()?
+        {
+            Some(FileAction::Keep) => {}
+            Some(FileAction::Send(Some(data))) => {
+                h.set_size(data.len() as u64);
+                builder.append_data(&mut h, rel, &data[..])?;
+            }
+            _ => builder.append_data(&mut h, rel, std::fs::File::open(path)?)?,
+        }
     }
     // Sockets, fifos and devices are not sent (the docker CLI refuses some; none belongs in an image).
     Ok(())
@@ -228,7 +253,7 @@ mod tests {
         std::fs::write(d.join("app.txt"), "x").unwrap();
         std::fs::create_dir(d.join("secret")).unwrap();
         std::fs::write(d.join("secret/key"), "x").unwrap();
-        let made = make("web", &spec(d, DockerfileSource::File(d.join("Dockerfile")))).unwrap();
+        let made = make("web", &spec(d, DockerfileSource::File(d.join("Dockerfile"))), None).unwrap();
         assert_eq!(made.dockerfile, "Dockerfile");
         assert_eq!(names(&made.tar), [".dockerignore", "Dockerfile", "app.txt"]);
     }
@@ -239,6 +264,7 @@ mod tests {
         let made = make(
             "web",
             &spec(dir.path(), DockerfileSource::Inline("FROM scratch\n".into())),
+            None,
         )
         .unwrap();
         assert!(made.dockerfile.starts_with(".dockerfile."), "{}", made.dockerfile);
@@ -265,7 +291,7 @@ mod tests {
         });
         s.contexts.insert("lib".into(), NamedContext::Dir(d.join("lib")));
         s.contexts.insert("img".into(), NamedContext::Image("busybox".into()));
-        let made = make("web", &s).unwrap();
+        let made = make("web", &s, None).unwrap();
         let n = names(&made.tar);
         for want in [
             ".berth-build/secrets/0",
@@ -277,20 +303,25 @@ mod tests {
         }
         assert!(!n.contains(&".berth-build/contexts/1/b".to_owned()), "{n:?}");
         s.contexts.insert("svc".into(), NamedContext::Service("other".into()));
-        assert!(make("web", &s).is_err());
+        assert!(make("web", &s, None).is_err());
     }
 
     #[test]
     fn missing_context_and_dockerfile_name_the_service() {
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("gone");
-        let err = make("web", &spec(&gone, DockerfileSource::File(gone.join("Dockerfile"))))
-            .err()
-            .unwrap();
+        let err = make(
+            "web",
+            &spec(&gone, DockerfileSource::File(gone.join("Dockerfile"))),
+            None,
+        )
+        .err()
+        .unwrap();
         assert!(format!("{err:#}").contains("\"web\"") && format!("{err:#}").contains("gone"));
         let err = make(
             "api",
             &spec(dir.path(), DockerfileSource::File(dir.path().join("Dockerfile"))),
+            None,
         )
         .err()
         .unwrap();

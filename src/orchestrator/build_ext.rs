@@ -82,7 +82,13 @@ pub fn needed(spec: &BuildSpec) -> bool {
 
 /// Appends `.berth-build/` (manifest, secrets, directory contexts) to a context tar; `service:` contexts must
 /// have been turned into images first. Errors name the service and the key.
-pub fn append(builder: &mut tar::Builder<Vec<u8>>, service: &str, spec: &BuildSpec) -> Result<()> {
+/// `sync` is the manifest's `sync` member (berth's context sync, build_sync.rs).
+pub fn append(
+    builder: &mut tar::Builder<Vec<u8>>,
+    service: &str,
+    spec: &BuildSpec,
+    sync: Option<serde_json::Value>,
+) -> Result<()> {
     let mut secrets = serde_json::Map::new();
     for (n, s) in spec.secrets.iter().enumerate() {
         let bytes = match &s.source {
@@ -113,7 +119,10 @@ pub fn append(builder: &mut tar::Builder<Vec<u8>>, service: &str, spec: &BuildSp
         };
         contexts.insert(name.clone(), entry);
     }
-    let manifest = serde_json::json!({ "secrets": secrets, "contexts": contexts });
+    let mut manifest = serde_json::json!({ "secrets": secrets, "contexts": contexts });
+    if let Some(sync) = sync {
+        manifest["sync"] = sync;
+    }
     let text = serde_json::to_vec(&manifest)?;
     super::build_context::append_file(builder, &format!("{DIR}/manifest.json"), &text, 0o600)
 }

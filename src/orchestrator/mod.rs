@@ -6,6 +6,7 @@ pub mod build;
 pub mod build_context;
 pub mod build_ext;
 pub mod build_output;
+pub mod build_sync;
 pub mod client;
 pub mod converge;
 pub mod cp;

@@ -2,7 +2,7 @@
 //! `POST /commit` and `GET /containers/{id}/changes`.
 
 use super::{parse_json, ApiResult, AppState};
-use crate::build::{BuildOptions, Progress};
+use crate::build::{BuildOptions, PrepareError, Progress, SyncError};
 use crate::error::{EngineError, IoContext};
 use crate::images::ImageRef;
 use axum::body::{Body, Bytes};
@@ -158,18 +158,24 @@ async fn build(State(engine): State<AppState>, RawQuery(q): RawQuery, body: Body
     let tmp_dir = crate::build::tmp_dir(&engine.config.root);
     std::fs::create_dir_all(&tmp_dir).ctx(|| format!("creating {}", tmp_dir.display()))?;
     let upload = super::stream::spool(body, &tmp_dir, "build context").await?;
+    // Unpacked before answering, so that a refused context sync (berth's extension) is a status, not a stream.
+    let prepared = match crate::build::prepare(&engine, &opts, upload.path().to_owned()).await {
+        Ok(p) => p,
+        Err(PrepareError::Sync(SyncError::Stale(m))) => return Err(EngineError::Conflict(m).into()),
+        Err(PrepareError::Sync(SyncError::Bad(m))) => return Err(EngineError::BadRequest(m).into()),
+        Err(e) => return Err(EngineError::Internal(e.to_string()).into()),
+    };
+    drop(upload);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Progress>(256);
     let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let span = tracing::info_span!("build", tags = ?opts.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
     tokio::spawn(tracing::Instrument::instrument(
         async move {
-            let path = upload.path().to_owned();
-            let job = tokio::spawn(crate::build::build(engine.clone(), opts, path, tx));
+            let job = tokio::spawn(crate::build::run(engine.clone(), opts, prepared, tx));
             while let Some(p) = rx.recv().await {
                 let _ = out_tx.send(line(&p)).await;
             }
             let result = job.await.unwrap_or_else(|e| Err(format!("the build task failed: {e}")));
-            drop(upload);
             match result {
                 Ok(id) => engine.events.image_event("build", &id),
                 Err(msg) => {

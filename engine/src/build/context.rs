@@ -7,9 +7,33 @@ use super::ignore::Ignore;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+/// Why a context could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// berth's context sync refused the request (400 or 409, before the build starts).
+    #[error(transparent)]
+    Sync(#[from] super::sync::SyncError),
+    /// The build fails with this message.
+    #[error("{0}")]
+    Build(String),
+}
+
+impl From<String> for PrepareError {
+    fn from(s: String) -> Self {
+        PrepareError::Build(s)
+    }
+}
+
 /// Unpacks `body` into `dir`, moves berth's extension directory to `ext_dir` (before anything reads the
-/// context), reads and parses the Dockerfile `name`, applies the ignore file.
-pub fn prepare(body: &Path, dir: &Path, name: &str, ext_dir: &Path) -> Result<(Dockerfile, Extensions), String> {
+/// context), completes a synced context with the engine's kept files (`root`: the engine's state root), reads
+/// and parses the Dockerfile `name`, applies the ignore file.
+pub fn prepare(
+    root: &Path,
+    body: &Path,
+    dir: &Path,
+    name: &str,
+    ext_dir: &Path,
+) -> Result<(Dockerfile, Extensions), PrepareError> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let name = if name.is_empty() { "Dockerfile" } else { name };
     let mut ext = Extensions::default();
@@ -22,6 +46,9 @@ pub fn prepare(body: &Path, dir: &Path, name: &str, ext_dir: &Path) -> Result<(D
             a.set_overwrite(true);
             a.unpack(dir).map_err(|e| format!("unpacking the build context: {e}"))?;
             ext = Extensions::take(dir, ext_dir)?;
+            if let Some(req) = &ext.sync {
+                ext.index = Some(std::sync::Arc::new(super::sync::apply(root, dir, req)?));
+            }
             read_dockerfile(dir, name)?
         }
         Body::Plain(text) => text,

@@ -88,6 +88,65 @@ pub fn resolve_sources(root: &Path, srcs: &[String], what: &str, excludes: &[Str
 /// A digest of every source's names, modes, owners (when kept), link targets and content.
 pub fn content_hash(sources: &[Source]) -> std::io::Result<String> {
     let mut h = Sha256::new();
+    feed(sources, &mut h, &mut |path, h| {
+        std::io::copy(&mut std::fs::File::open(path)?, &mut HashWriter(h))?;
+        Ok(true)
+    })?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// `content_hash`, without reading the files when every one of them is in the context's `index` (a synced
+/// context, sync.rs): the same walk with each file's digest in place of its content names the hash in
+/// `<memo>/<that key>`, kept from the first time it was computed. Exact: the content is a function of the digest.
+pub fn content_hash_with(
+    sources: &[Source],
+    ctx: &Path,
+    index: Option<&super::sync::ContextIndex>,
+    memo: &Path,
+) -> std::io::Result<String> {
+    let Some(index) = index else {
+        return content_hash(sources);
+    };
+    let mut h = Sha256::new();
+    h.update("memo v1\n");
+    let all_known = feed(sources, &mut h, &mut |path, h| {
+        let rel = path.strip_prefix(ctx).ok().and_then(|r| r.to_str());
+        match rel.and_then(|r| index.digest(r)) {
+            Some(d) => {
+                h.update(d);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    })?;
+    if !all_known {
+        return content_hash(sources);
+    }
+    let file = memo.join(hex::encode(h.finalize()));
+    if let Ok(known) = std::fs::read_to_string(&file) {
+        if known.len() == 64 {
+            return Ok(known);
+        }
+    }
+    let hash = content_hash(sources)?;
+    let _ = std::fs::create_dir_all(memo);
+    let tmp = memo.join(format!(".{:016x}", rand::random::<u64>()));
+    if std::fs::write(&tmp, &hash)
+        .and_then(|_| std::fs::rename(&tmp, &file))
+        .is_err()
+    {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(hash)
+}
+
+/// Feeds the sources' names and metadata to `h`, and each regular file through `content` (which says whether
+/// it could: false stops the walk and is returned).
+fn feed(
+    sources: &[Source],
+    h: &mut Sha256,
+    content: &mut dyn FnMut(&Path, &mut Sha256) -> std::io::Result<bool>,
+) -> std::io::Result<bool> {
     for s in sources {
         match s {
             Source::Inline { name, data } => {
@@ -110,14 +169,14 @@ pub fn content_hash(sources: &[Source]) -> std::io::Result<String> {
                     ));
                     if m.file_type().is_symlink() {
                         h.update(std::fs::read_link(e.path())?.as_os_str().as_encoded_bytes());
-                    } else if m.is_file() {
-                        std::io::copy(&mut std::fs::File::open(e.path())?, &mut HashWriter(&mut h))?;
+                    } else if m.is_file() && !content(e.path(), h)? {
+                        return Ok(false);
                     }
                 }
             }
         }
     }
-    Ok(hex::encode(h.finalize()))
+    Ok(true)
 }
 
 struct HashWriter<'a>(&'a mut Sha256);

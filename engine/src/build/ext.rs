@@ -48,6 +48,10 @@ pub struct Extensions {
     pub secrets: HashMap<String, Secret>,
     /// Named contexts by name.
     pub contexts: HashMap<String, Named>,
+    /// Regular files left out of the tar because the engine kept them (sync.rs).
+    pub sync: Option<super::sync::SyncRequest>,
+    /// The digests of the context's regular files, when it was synced (COPY's content hash reuses them).
+    pub index: Option<std::sync::Arc<super::sync::ContextIndex>>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +61,8 @@ struct Manifest {
     secrets: HashMap<String, SecretEntry>,
     #[serde(default)]
     contexts: HashMap<String, ContextEntry>,
+    #[serde(default)]
+    sync: Option<super::sync::SyncRequest>,
 }
 
 #[derive(Deserialize)]
@@ -97,7 +103,10 @@ impl Extensions {
             }
             Ok(p)
         };
-        let mut ext = Extensions::default();
+        let mut ext = Extensions {
+            sync: m.sync,
+            ..Extensions::default()
+        };
         for (id, s) in m.secrets {
             let file = inside(&s.file, &format!("secret {id}"))?;
             let secret = Secret {

@@ -21,6 +21,7 @@ mod paths;
 mod run;
 mod run_mount;
 mod stage;
+mod sync;
 mod words;
 
 pub use crate::images::config::{History, ImageConfigFile};
@@ -113,26 +114,56 @@ pub(crate) fn tmp_dir(root: &Path) -> PathBuf {
     root.join("build").join("tmp")
 }
 
-/// Builds the context in `context_file` (a tar, possibly compressed, or a bare Dockerfile); streams progress to
-/// `tx`; returns the image id. Errors are the message the client shows.
-pub async fn build(
-    engine: Arc<Engine>,
-    opts: BuildOptions,
-    context_file: PathBuf,
-    tx: mpsc::Sender<Progress>,
-) -> Result<String, String> {
+/// A build's context made ready (unpacked, synced, Dockerfile parsed), and its scratch directory.
+pub struct Prepared {
+    work: PathBuf,
+    result: Result<(dockerfile::Dockerfile, ext::Extensions), String>,
+}
+
+pub use context::PrepareError;
+pub use sync::SyncError;
+
+/// Unpacks the context in `context_file` (a tar, possibly compressed, or a bare Dockerfile) and reads the
+/// Dockerfile. A refused context sync is the error (the API answers it with a status); any other failure is
+/// kept for `run` to report as the build's error, as the classic builder streams it.
+pub async fn prepare(engine: &Engine, opts: &BuildOptions, context_file: PathBuf) -> Result<Prepared, PrepareError> {
     let root = engine.config.root.clone();
     let work = tmp_dir(&root).join(format!("{:016x}", rand::random::<u64>()));
     let ctx_dir = work.join("context");
     let df_name = opts.dockerfile.clone();
-    let prepared = {
-        let (ctx_dir, ext_dir) = (ctx_dir.clone(), work.join("ext"));
-        tokio::task::spawn_blocking(move || context::prepare(&context_file, &ctx_dir, &df_name, &ext_dir))
-            .await
-            .map_err(|e| format!("preparing the build context: {e}"))?
-    };
+    let (w, ext_dir) = (work.clone(), work.join("ext"));
+    let prepared = tokio::task::spawn_blocking(move || {
+        let r = context::prepare(&root, &context_file, &ctx_dir, &df_name, &ext_dir);
+        if matches!(r, Err(PrepareError::Sync(_))) {
+            let _ = std::fs::remove_dir_all(&w);
+        }
+        r
+    })
+    .await
+    .map_err(|e| PrepareError::Build(format!("preparing the build context: {e}")))?;
     let result = match prepared {
-        Ok((df, ext)) => stage::Builder::new(engine, opts, ctx_dir, df, ext, tx).run().await,
+        Ok(p) => Ok(p),
+        Err(PrepareError::Build(e)) => Err(e),
+        Err(e) => return Err(e),
+    };
+    Ok(Prepared { work, result })
+}
+
+/// Builds a prepared context; streams progress to `tx`; returns the image id. Errors are the message the client
+/// shows. The scratch directory goes whatever happens.
+pub async fn run(
+    engine: Arc<Engine>,
+    opts: BuildOptions,
+    prepared: Prepared,
+    tx: mpsc::Sender<Progress>,
+) -> Result<String, String> {
+    let Prepared { work, result } = prepared;
+    let result = match result {
+        Ok((df, ext)) => {
+            stage::Builder::new(engine, opts, work.join("context"), df, ext, tx)
+                .run()
+                .await
+        }
         Err(e) => Err(e),
     };
     let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&work)).await;
@@ -141,5 +172,6 @@ pub async fn build(
 
 /// Forgets the build cache (`POST /build/prune`); returns how many entries went.
 pub fn prune(root: &Path) -> u64 {
+    sync::prune(root);
     cache::Cache::open(root).clear()
 }

@@ -121,6 +121,11 @@ impl Builder {
         }
         let sources = {
             let (src_root, what, exclude) = (src_root.clone(), what.clone(), exclude.clone());
+            let (ctx, index, memo) = (
+                self.ctx.clone(),
+                self.ext.index.clone(),
+                root.join("build").join("sums"),
+            );
             tokio::task::spawn_blocking(move || -> StepResult<_> {
                 let mut r = super::super::copy::resolve_sources(&src_root, &paths, &what, &exclude)?;
                 r.extend(fetched.into_iter().map(|f| Source::Remote {
@@ -133,7 +138,8 @@ impl Builder {
                         data: data.into_bytes(),
                     });
                 }
-                let h = super::super::copy::content_hash(&r).map_err(|e| e.to_string())?;
+                let h = super::super::copy::content_hash_with(&r, &ctx, index.as_deref(), &memo)
+                    .map_err(|e| e.to_string())?;
                 Ok((r, h))
             })
             .await
