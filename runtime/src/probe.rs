@@ -70,6 +70,7 @@ impl Runtime {
             id: id.to_owned(),
             lc_root: self.lc_root(),
             process: super::exec::process_for(&bundle, process)?,
+            cgroup_mounts: super::cgroups::v1_mount_points(),
         };
         let data = serde_json::to_vec(&cfg)
             .map_err(|e| RuntimeError::io("encoding probe config", std::io::Error::other(e)))?;
@@ -190,6 +191,7 @@ fn start_server(cfg: &ExecConfig, proc_path: &Path) -> i32 {
         eprintln!("berth probe: duplicating stdio failed");
         return 125;
     };
+    super::cgroups::seed_v1_mount_points(&cfg.cgroup_mounts);
     let built = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
         .with_executor(ProbeServerExecutor)
         .with_root_path(&cfg.lc_root)
