@@ -28,6 +28,8 @@ pub struct LinkEntry {
     pub alias: Option<String>,
     /// Link kind (`bridge`, `veth`, ...), when the kernel reports one.
     pub kind: Option<String>,
+    /// `IFLA_LINK`: a veth's peer index (in the peer's namespace), a macvlan's parent.
+    pub peer: Option<u32>,
 }
 
 /// An rtnetlink connection bound to one network namespace.
@@ -81,6 +83,25 @@ impl Netlink {
             Ok(None) => Ok(None),
             Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
             Err(e) => Err(NetError::netlink(format!("look up {name}"), e)),
+        }
+    }
+
+    /// Whether an interface with this index exists.
+    pub async fn has_index(&self, index: u32) -> Result<bool> {
+        let mut links = self.handle.link().get().match_index(index).execute();
+        match links.try_next().await {
+            Ok(found) => Ok(found.is_some()),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(false),
+            Err(e) => Err(NetError::netlink(format!("look up interface {index}"), e)),
+        }
+    }
+
+    /// Deletes the interface with this index; gone already is fine.
+    pub async fn remove_index(&self, index: u32) -> Result<()> {
+        match self.handle.link().del(index).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
+            Err(e) => Err(NetError::netlink(format!("delete interface {index}"), e)),
         }
     }
 
@@ -375,11 +396,13 @@ fn link_entry(msg: &LinkMessage) -> LinkEntry {
         name: String::new(),
         alias: None,
         kind: None,
+        peer: None,
     };
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => entry.name = n.clone(),
             LinkAttribute::IfAlias(a) => entry.alias = Some(a.clone()),
+            LinkAttribute::Link(peer) => entry.peer = Some(*peer),
             LinkAttribute::LinkInfo(infos) => {
                 entry.kind = infos.iter().find_map(|i| match i {
                     LinkInfo::Kind(InfoKind::Bridge) => Some("bridge".to_string()),

@@ -435,8 +435,7 @@ impl Netstack {
     pub fn retire_sandbox(&self, id: &ContainerId) -> Result<()> {
         let _span = info_span!("retire_sandbox", container = %id.short(12)).entered();
         self.forget_sandbox(id)?;
-        self.retiring
-            .begin(id, self.host.clone(), self.cfg.instance.clone(), self.netns.clone());
+        self.retiring.begin(id, self.host.clone(), self.netns.clone());
         Ok(())
     }
 
@@ -447,7 +446,7 @@ impl Netstack {
         async {
             self.forget_sandbox(id)?;
             self.retiring.settle(id).await;
-            crate::retire::dismantle(&self.host, &self.cfg.instance, &self.netns, id).await
+            crate::retire::dismantle(&self.host, &self.netns, id).await
         }
         .instrument(span)
         .await

@@ -2,6 +2,7 @@
 
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
@@ -98,8 +99,36 @@ const V1_CONTROLLERS: &[&str] = &[
 
 /// (host dir, name under /sys/fs/cgroup) of the container's own cgroup in each v1 hierarchy mounted here.
 pub fn v1_views(rel: &str) -> Vec<(PathBuf, String)> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    v1_views_in(&info, rel)
+    // The hierarchies are mounted at boot: read once per process, as mountinfo grows with every container.
+    static HIERARCHIES: OnceLock<Vec<(PathBuf, String)>> = OnceLock::new();
+    HIERARCHIES
+        .get_or_init(|| {
+            let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            v1_views_in(&info, "")
+        })
+        .iter()
+        .map(|(dir, name)| (dir.join(rel), name.clone()))
+        .collect()
+}
+
+/// Every cgroup v1 mount point in mount order (libcgroups' list), read once per process; empty on v2. The
+/// monitor seeds libcgroups with it so neither it nor the processes it forks read mountinfo for it.
+pub fn v1_mount_points() -> Vec<PathBuf> {
+    static POINTS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    POINTS
+        .get_or_init(|| match CgroupVersion::detect() {
+            CgroupVersion::V1 => libcgroups::v1::util::list_subsystem_mount_points().unwrap_or_default(),
+            CgroupVersion::V2 => Vec::new(),
+        })
+        .clone()
+}
+
+/// Gives libcgroups the engine's [`v1_mount_points`] (none: it reads them itself), before a monitor or helper
+/// builds a container: it and the processes libcontainer forks then never read mountinfo for them.
+pub fn seed_v1_mount_points(points: &[PathBuf]) {
+    if !points.is_empty() {
+        libcgroups::v1::util::seed_subsystem_mount_points(points.to_vec());
+    }
 }
 
 fn v1_views_in(mountinfo: &str, rel: &str) -> Vec<(PathBuf, String)> {

@@ -2,7 +2,7 @@
 //! libcontainer's tenant builder in a helper process (`berth __exec <bundle> <exec.json>`) whose stdio is the
 //! exec's stdio and whose exit code is the process's (126/127 when it cannot be executed).
 
-use super::{executor, user, ExecStdio, ProcessSpec, Result, Runtime, RuntimeError};
+use super::{cgroups, executor, user, ExecStdio, ProcessSpec, Result, Runtime, RuntimeError};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -21,6 +21,9 @@ pub struct ExecConfig {
     pub lc_root: PathBuf,
     /// The process, based on the container's own (capabilities, rlimits) with the exec's args/env/cwd/user.
     pub process: Process,
+    /// The host's cgroup v1 mount points (see [`cgroups::seed_v1_mount_points`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup_mounts: Vec<PathBuf>,
 }
 
 impl Runtime {
@@ -55,6 +58,7 @@ impl Runtime {
             id: id.to_owned(),
             lc_root: self.lc_root(),
             process: proc,
+            cgroup_mounts: cgroups::v1_mount_points(),
         };
         let exec_id = format!("exec-{}", unique_suffix());
         let path = bundle.join(format!("{exec_id}.json"));
@@ -252,6 +256,7 @@ fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool, repo
         eprintln!("berth exec: {what}: {e}");
         125
     };
+    cgroups::seed_v1_mount_points(&cfg.cgroup_mounts);
     let mut builder = match ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
         .with_executor(executor::DockerExecutor)
         .with_root_path(&cfg.lc_root)

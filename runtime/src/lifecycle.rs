@@ -80,6 +80,7 @@ impl Runtime {
             open_stdin: spec.process.open_stdin,
             stdin_once: spec.process.stdin_once,
             log: spec.log.clone(),
+            cgroup_mounts: cgroups::v1_mount_points(),
         };
         let data = serde_json::to_vec(&mcfg)
             .map_err(|e| RuntimeError::io("encoding monitor config", std::io::Error::other(e)))?;

@@ -42,6 +42,9 @@ pub struct MonitorConfig {
     /// Log driver and rotation.
     #[serde(default)]
     pub log: LogConfig,
+    /// The host's cgroup v1 mount points (see [`super::cgroups::seed_v1_mount_points`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup_mounts: Vec<PathBuf>,
 }
 
 /// File names inside the bundle.
@@ -189,6 +192,7 @@ impl Monitor {
         chld.add(Signal::SIGCHLD);
         let sigfd = SignalFd::new(&chld).map_err(|e| e125("signalfd", &e))?;
 
+        super::cgroups::seed_v1_mount_points(&cfg.cgroup_mounts);
         let builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
             .with_executor(executor::DockerExecutor)
             .with_root_path(&cfg.lc_root)

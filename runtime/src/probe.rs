@@ -5,8 +5,8 @@
 //! connects once to the monitor's `<bundle>/probe.sock`; the monitor starts `berth __probe <bundle> probe.json`
 //! with the connection as its stdin/stdout, and that helper sets up one tenant process with libcontainer
 //! exactly as an exec (namespaces, cgroup, user, capabilities, seccomp, environment, cwd) whose workload is
-//! [`ProbeServerExecutor`]: instead of exec'ing, it serves probe requests (one JSON line each), forking and
-//! exec'ing each probe's command. The helper exits once the server runs; the monitor (child subreaper) reaps
+//! [`ProbeServerExecutor`]: instead of exec'ing, it serves probe requests (one JSON line each), starting each
+//! probe's command with posix_spawn (a vfork and exec). The helper exits once the server runs; the monitor (child subreaper) reaps
 //! the server, which ends when the engine closes the connection or the container's PID 1 exits.
 
 use super::exec::ExecConfig;
@@ -18,7 +18,7 @@ use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use std::ffi::CString;
 use std::io::{BufRead, Write};
@@ -70,6 +70,7 @@ impl Runtime {
             id: id.to_owned(),
             lc_root: self.lc_root(),
             process: super::exec::process_for(&bundle, process)?,
+            cgroup_mounts: super::cgroups::v1_mount_points(),
         };
         let data = serde_json::to_vec(&cfg)
             .map_err(|e| RuntimeError::io("encoding probe config", std::io::Error::other(e)))?;
@@ -190,6 +191,7 @@ fn start_server(cfg: &ExecConfig, proc_path: &Path) -> i32 {
         eprintln!("berth probe: duplicating stdio failed");
         return 125;
     };
+    super::cgroups::seed_v1_mount_points(&cfg.cgroup_mounts);
     let built = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
         .with_executor(ProbeServerExecutor)
         .with_root_path(&cfg.lc_root)
@@ -252,7 +254,7 @@ fn serve() {
     }
 }
 
-/// Runs one probe: checks the command as an exec would (Docker's 126/127 messages), forks, execs, collects
+/// Runs one probe: checks the command as an exec would (Docker's 126/127 messages), spawns it, collects
 /// output until EOF, kills its process group at the timeout. None when the engine hung up meanwhile.
 fn run_one(req: &ProbeRequest) -> Option<ProbeReply> {
     let Some(arg0) = req.args.first() else {
@@ -270,11 +272,13 @@ fn run_one(req: &ProbeRequest) -> Option<ProbeReply> {
     let Ok((r, w)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
         return Some(failed(126, "creating the probe's output pipe failed"));
     };
-    // SAFETY: the server is single-threaded; the child only calls async-signal-safe functions before execvp.
-    let child = match unsafe { fork() } {
-        Ok(ForkResult::Child) => exec_child(&argv, &w),
-        Ok(ForkResult::Parent { child }) => child,
-        Err(e) => return Some(failed(126, &format!("fork: {e}"))),
+    let child = match spawn(&argv, &w) {
+        Ok(child) => child,
+        Err(e @ (nix::errno::Errno::EAGAIN | nix::errno::Errno::ENOMEM)) => {
+            return Some(failed(126, &format!("fork: {e}")))
+        }
+        // The command could not be executed after all: what a forked child's failed exec reported.
+        Err(_) => return Some(reply(Some(127), Vec::new())),
     };
     drop(w);
     let deadline = Instant::now() + Duration::from_millis(req.timeout_ms);
@@ -288,24 +292,37 @@ fn failed(code: i32, msg: &str) -> ProbeReply {
     }
 }
 
-/// In the forked child: own process group (so the timeout kills the whole probe), output to the pipe, stdin
-/// from /dev/null, then the probe's command.
-fn exec_child(argv: &[CString], w: &OwnedFd) -> ! {
-    // SAFETY: descriptor and process-group syscalls on our own descriptors, then execvp or _exit.
-    unsafe {
-        libc::setpgid(0, 0);
-        libc::dup2(w.as_raw_fd(), 1);
-        libc::dup2(w.as_raw_fd(), 2);
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-        if null >= 0 {
-            libc::dup2(null, 0);
-        } else {
-            libc::close(0);
-        }
-        let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
-        libc::execvp(ptrs[0], ptrs.as_ptr());
-        libc::_exit(127)
+/// Starts the probe's command in its own process group (so the timeout kills the whole probe), output to the
+/// pipe, stdin from /dev/null. posix_spawn (a vfork, sharing this process's memory until the exec) rather
+/// than fork: copying the server's page tables and the copy-on-write faults after it cost more than the
+/// probe's own command.
+fn spawn(argv: &[CString], w: &OwnedFd) -> Result<Pid, nix::errno::Errno> {
+    extern "C" {
+        static environ: *const *mut libc::c_char;
+    }
+    let mut ptrs: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    ptrs.push(std::ptr::null_mut());
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: attr and actions are initialised before use and destroyed after; argv and the environment are
+    // NUL-terminated arrays of C strings that outlive the call.
+    let rc = unsafe {
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawnattr_init(&mut attr);
+        libc::posix_spawn_file_actions_init(&mut actions);
+        libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETPGROUP as libc::c_short);
+        libc::posix_spawnattr_setpgroup(&mut attr, 0);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, w.as_raw_fd(), 1);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, w.as_raw_fd(), 2);
+        libc::posix_spawn_file_actions_addopen(&mut actions, 0, c"/dev/null".as_ptr(), libc::O_RDONLY, 0);
+        let rc = libc::posix_spawnp(&mut pid, ptrs[0], &actions, &attr, ptrs.as_ptr(), environ);
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attr);
+        rc
+    };
+    match rc {
+        0 => Ok(Pid::from_raw(pid)),
+        e => Err(nix::errno::Errno::from_raw(e)),
     }
 }
 

@@ -130,21 +130,31 @@ impl EventHub {
         condition: Condition,
         timeout: Option<Duration>,
     ) -> Result<()> {
-        let wait = self.wait_inner(docker, id, name, condition);
-        match timeout {
-            Some(limit) => tokio::time::timeout(limit, wait).await.with_context(|| {
-                format!(
-                    "container {name} did not reach {} within {}s",
-                    condition.as_str(),
-                    limit.as_secs()
-                )
-            })?,
-            None => wait.await,
-        }
+        let wait = async {
+            let info = inspect(docker, id, name).await?;
+            self.seed(id, name, condition, info)?;
+            self.watch(id, name, condition).await
+        };
+        within(timeout, name, condition, wait).await
     }
 
-    async fn wait_inner(&self, docker: &Docker, id: &str, name: &str, condition: Condition) -> Result<()> {
-        self.seed(docker, id, name, condition).await?;
+    /// `--wait` for one container: healthy when it runs a healthcheck, else started. One inspect both decides
+    /// which and folds in the state reached before the subscription.
+    pub async fn wait_ready(&self, docker: &Docker, id: &str, name: &str, timeout: Option<Duration>) -> Result<()> {
+        let info = inspect(docker, id, name).await?;
+        let condition = if has_healthcheck(&info) {
+            Condition::Healthy
+        } else {
+            Condition::Started
+        };
+        let wait = async {
+            self.seed(id, name, condition, info)?;
+            self.watch(id, name, condition).await
+        };
+        within(timeout, name, condition, wait).await
+    }
+
+    async fn watch(&self, id: &str, name: &str, condition: Condition) -> Result<()> {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -160,12 +170,14 @@ impl EventHub {
         }
     }
 
-    /// Folds the container's current state in once, so a state reached before the subscription counts.
-    async fn seed(&self, docker: &Docker, id: &str, name: &str, condition: Condition) -> Result<()> {
-        let info = docker
-            .inspect_container(id, None)
-            .await
-            .with_context(|| format!("inspecting container {name}"))?;
+    /// Folds the container's current state (`info`) in once, so a state reached before the subscription counts.
+    fn seed(
+        &self,
+        id: &str,
+        name: &str,
+        condition: Condition,
+        info: bollard::models::ContainerInspectResponse,
+    ) -> Result<()> {
         if condition == Condition::Healthy && !has_healthcheck(&info) {
             bail!("container {name} has no healthcheck configured, so it can never become healthy");
         }
@@ -187,6 +199,32 @@ impl EventHub {
             entry.exit_code = state.exit_code;
         }
         Ok(())
+    }
+}
+
+async fn inspect(docker: &Docker, id: &str, name: &str) -> Result<bollard::models::ContainerInspectResponse> {
+    docker
+        .inspect_container(id, None)
+        .await
+        .with_context(|| format!("inspecting container {name}"))
+}
+
+/// `wait` bounded by `timeout` (none: unbounded), with the message naming what was not reached.
+async fn within(
+    timeout: Option<Duration>,
+    name: &str,
+    condition: Condition,
+    wait: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    match timeout {
+        Some(limit) => tokio::time::timeout(limit, wait).await.with_context(|| {
+            format!(
+                "container {name} did not reach {} within {}s",
+                condition.as_str(),
+                limit.as_secs()
+            )
+        })?,
+        None => wait.await,
     }
 }
 

@@ -365,19 +365,10 @@ async fn wait_ready(
     started: &HashMap<String, Vec<Replica>>,
     timeout: Option<Duration>,
 ) -> Result<()> {
-    let waits = started.values().flatten().map(|replica| async move {
-        let info = docker
-            .inspect_container(&replica.id, None)
-            .await
-            .with_context(|| format!("inspecting {}", replica.name))?;
-        let condition = if super::events::has_healthcheck(&info) {
-            Condition::Healthy
-        } else {
-            Condition::Started
-        };
-        hub.wait_for(docker, &replica.id, &replica.name, condition, timeout)
-            .await
-    });
+    let waits = started
+        .values()
+        .flatten()
+        .map(|replica| hub.wait_ready(docker, &replica.id, &replica.name, timeout));
     futures::future::try_join_all(waits).await?;
     Ok(())
 }
