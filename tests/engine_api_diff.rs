@@ -460,6 +460,7 @@ fn static_addresses_need_user_subnets() {
         api.call("network v6 kept", "POST", "/networks/create", Some(net("sa3", v6)));
         api.call("inspect v6 kept", "GET", "/networks/sa3", None).agree(&[
             "/EnableIPv6",
+            "/IPAM/Options",
             "/IPAM/Config/1",
             "/IPAM/Config/2",
         ]);

@@ -46,10 +46,15 @@ fn ipam_view(rec: &NetworkRecord) -> Ipam {
         auxiliary_addresses: aux_view(&v.aux),
     }));
     config.extend(rec.unused_v6_configs());
+    // Rows from before the options were kept show `{}`, as berth always did.
+    let options = match &rec.ipam_given {
+        Some(_) => rec.ipam_options.as_ref().map(|o| o.clone().into_iter().collect()),
+        None => Some(HashMap::new()),
+    };
     Ipam {
         driver: Some("default".into()),
         config: Some(config),
-        options: Some(HashMap::new()),
+        options,
     }
 }
 
@@ -165,24 +170,33 @@ async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<(Statu
     ))
 }
 
-async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<NetworkSummary>>> {
+/// A network document as dockerd writes it: `IPAM.Options` is `null`, not absent, when none were given.
+fn network_json<T: serde::Serialize>(doc: &T) -> serde_json::Value {
+    let mut v = serde_json::to_value(doc).unwrap_or_default();
+    if let Some(ipam) = v.get_mut("IPAM").and_then(|i| i.as_object_mut()) {
+        ipam.entry("Options").or_insert(serde_json::Value::Null);
+    }
+    v
+}
+
+async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec<serde_json::Value>>> {
     let filters = parse_filters(q.get("filters"), LIST_FILTERS)?;
     let nets = engine.networks.get().await?;
     let mut out = Vec::new();
     for rec in nets.records()? {
         let in_use = !nets.endpoints_of_network(&rec.id)?.is_empty();
         if matches(&rec, &filters, in_use)? {
-            out.push(summary(&rec));
+            out.push(network_json(&summary(&rec)));
         }
     }
     Ok(Json(out))
 }
 
-async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<NetworkInspect>> {
+async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
     let nets = engine.networks.get().await?;
     let rec = nets.resolve(&id)?;
     let eps = nets.endpoints_of_network(&rec.id)?;
-    Ok(Json(inspect_view(&rec, &eps)))
+    Ok(Json(network_json(&inspect_view(&rec, &eps))))
 }
 
 async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -260,6 +274,7 @@ mod tests {
             default_bridge: false,
             enable_ipv6: false,
             ipam_given: None,
+            ipam_options: None,
         }
     }
 

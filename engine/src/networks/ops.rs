@@ -49,6 +49,11 @@ impl Networks {
             default_bridge: false,
             enable_ipv6: subnet6.is_some(),
             ipam_given: Some(req.ipam.as_ref().and_then(|i| i.config.clone()).unwrap_or_default()),
+            ipam_options: req
+                .ipam
+                .as_ref()
+                .and_then(|i| i.options.clone())
+                .map(|o| o.into_iter().collect()),
         };
         // Kernel objects first: a crash before the row is written leaves objects the next start removes.
         let spec = Self::spec_of(&rec)?;

@@ -240,6 +240,7 @@ impl Networks {
             default_bridge: true,
             enable_ipv6: false,
             ipam_given: Some(Vec::new()),
+            ipam_options: None,
         };
         self.db().commit(Change::PutNetwork(&rec), ipam.state())
     }

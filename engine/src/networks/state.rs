@@ -52,6 +52,9 @@ pub struct NetworkRecord {
     /// of which subnets the user chose).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipam_given: Option<Vec<bollard::models::IpamConfig>>,
+    /// `IPAM.Options` as given (dockerd shows them back, `null` when none were sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam_options: Option<BTreeMap<String, String>>,
 }
 
 impl NetworkRecord {
