@@ -63,6 +63,15 @@ fn named_volume_survives_and_in_use_is_refused() {
     e.docker(&["rm", "user1"]);
     e.docker(&["volume", "rm", "vol1"]);
     assert!(!e.root.join("volumes/vol1").exists(), "volume directory left on disk");
+
+    // Created without a name, a volume is anonymous (as with Docker 23+): a plain prune takes it, not a named one.
+    let anon = e.docker(&["volume", "create"]).trim().to_owned();
+    e.docker(&["volume", "create", "kept1"]);
+    let pruned = e.docker(&["volume", "prune", "-f"]);
+    assert!(pruned.contains(&anon), "{pruned}");
+    let left = e.docker(&["volume", "ls", "-q"]);
+    assert!(left.lines().any(|l| l == "kept1") && !left.contains(&anon), "{left}");
+    e.docker(&["volume", "rm", "kept1"]);
 }
 
 #[test]

@@ -29,10 +29,18 @@ pub fn receive_master(listener: &UnixListener) -> std::io::Result<OwnedFd> {
 /// Binds a unix socket `name` inside `dir` through /proc/self/fd/<dir> (socket paths are limited to 108 bytes
 /// and bundle paths can be longer).
 pub fn bind_in(dir: &std::path::Path, name: &str) -> std::io::Result<UnixListener> {
-    let _ = std::fs::remove_file(dir.join(name));
     let dirfd = std::fs::File::open(dir)?;
-    let short = std::path::Path::new(&format!("/proc/self/fd/{}", dirfd.as_raw_fd())).join(name);
-    UnixListener::bind(short)
+    let short = std::path::Path::new(&format!("/proc/self/fd/{}", dirfd.as_raw_fd())).to_path_buf();
+    // Bound under a temporary name and renamed once listening: a client that sees the name never meets a
+    // socket that is bound but not yet listening (ECONNREFUSED).
+    let temp = format!(".{name}.{}", std::process::id());
+    let _ = std::fs::remove_file(short.join(&temp));
+    let listener = UnixListener::bind(short.join(&temp))?;
+    if let Err(e) = std::fs::rename(short.join(&temp), short.join(name)) {
+        let _ = std::fs::remove_file(short.join(&temp));
+        return Err(e);
+    }
+    Ok(listener)
 }
 
 /// Sets the terminal size of a pty (master or slave).

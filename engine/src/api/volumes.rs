@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bollard::models::{Volume as ApiVolume, VolumeCreateRequest, VolumeScopeEnum};
 use std::collections::{BTreeMap, HashMap};
-use volumes::{Volume, VolumeName, LOCAL_DRIVER};
+use volumes::{Volume, VolumeName, ANONYMOUS_LABEL, LOCAL_DRIVER};
 
 type Q = Query<HashMap<String, String>>;
 
@@ -77,7 +77,11 @@ async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<(Statu
         "" => None,
         n => Some(VolumeName::new(n).map_err(|e| EngineError::BadRequest(format!("create {n}: {e}")))?),
     };
-    let labels: BTreeMap<_, _> = req.labels.unwrap_or_default().into_iter().collect();
+    let mut labels: BTreeMap<_, _> = req.labels.unwrap_or_default().into_iter().collect();
+    if name.is_none() {
+        // As Docker 23+: a volume created without a name is anonymous, so a plain prune (API 1.42+) takes it.
+        labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
+    }
     let opts: BTreeMap<_, _> = req.driver_opts.unwrap_or_default().into_iter().collect();
     let (vol, _) = blocking(engine, move |v| v.create(name, labels, opts)).await?;
     Ok((StatusCode::CREATED, Json(complete(&to_api(&vol)))))
