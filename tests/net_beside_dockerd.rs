@@ -50,7 +50,7 @@ fn stack_beside_dockerd_reaches_its_services_and_published_ports() {
     }
     let ns = Arc::new(Netns::new());
     // A host where forwarding is off until dockerd switches it on (and then sets the FORWARD policy to drop).
-    run_in(&ns, "sysctl", &["-qw", "net.ipv4.ip_forward=0"]);
+    run_in(&ns, "sh", &["-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"]);
     let dockerd = Engine::start_in(Kind::Dockerd, ns.clone());
     let out = dockerd.docker(&["network", "create", "beside"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -86,11 +86,10 @@ pub(super) fn subnet_requests(req: &NetworkCreateRequest) -> Result<(SubnetReque
     // As dockerd: without EnableIPv6 an IPv6 entry is kept (shown in inspect) but not allocated.
     if !enabled6 {
         for c in &v6 {
-            let checked = SubnetRequest6 {
+            let _checked = SubnetRequest6 {
                 subnet: parse_opt("IPAM.Config.Subnet", c.subnet.as_ref(), "an IPv6 CIDR like fd00:1::/64")?,
                 ..SubnetRequest6::default()
             };
-            drop(checked);
         }
         return Ok((v4, None));
     }

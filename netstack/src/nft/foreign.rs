@@ -18,8 +18,8 @@ use nftables::types::NfFamily;
 
 use super::host::run_nft;
 use super::rules::{counter, matches, meta, s};
-use super::{Family, Nft};
-use crate::error::{NetError, Result};
+use super::{nft_objects, Family, Nft};
+use crate::error::Result;
 use crate::ids::Owner;
 
 /// The chain dockerd runs before its own rules and leaves alone across restarts.
@@ -91,18 +91,10 @@ struct Listed {
 }
 
 fn list_chains() -> Result<Vec<Listed>> {
-    let out = run_nft(&["-j", "list", "chains"], None)?;
-    let v: serde_json::Value =
-        serde_json::from_str(&out).map_err(|e| NetError::Nft(format!("unreadable `nft -j list chains`: {e}")))?;
-    let items = v
-        .get("nftables")
-        .and_then(|n| n.as_array())
-        .cloned()
-        .unwrap_or_default();
-    Ok(items
+    let chains = nft_objects(&run_nft(&["-j", "list", "chains"], None)?, "chain")?;
+    Ok(chains
         .iter()
-        .filter_map(|i| {
-            let c = i.get("chain")?;
+        .filter_map(|c| {
             let text = |k: &str| c.get(k).and_then(|x| x.as_str());
             Some(Listed {
                 at: ChainRef {

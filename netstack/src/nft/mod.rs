@@ -263,18 +263,25 @@ impl Nft {
     }
 }
 
+/// The objects of one kind (`rule`, `chain`) in `nft -j list` output.
+fn nft_objects(out: &str, kind: &str) -> Result<Vec<serde_json::Value>> {
+    let mut v: serde_json::Value =
+        serde_json::from_str(out).map_err(|e| NetError::Nft(format!("unreadable `nft -j` output: {e}")))?;
+    let items = match v.get_mut("nftables").map(serde_json::Value::take) {
+        Some(serde_json::Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    Ok(items
+        .into_iter()
+        .filter_map(|mut i| i.get_mut(kind).map(serde_json::Value::take))
+        .collect())
+}
+
 /// The rules in `nft -j list` output.
 fn parse_rules(out: &str) -> Result<Vec<RawRule>> {
-    let v: serde_json::Value =
-        serde_json::from_str(out).map_err(|e| NetError::Nft(format!("unreadable `nft -j` output: {e}")))?;
-    let items = v
-        .get("nftables")
-        .and_then(|n| n.as_array())
-        .cloned()
-        .unwrap_or_default();
-    Ok(items
+    Ok(nft_objects(out, "rule")?
         .iter()
-        .filter_map(|i| RawRule::from_json(i.get("rule")?))
+        .filter_map(RawRule::from_json)
         .collect())
 }
 
