@@ -217,6 +217,10 @@ pub struct LogFollower {
     partial: Vec<u8>,
     /// This follower's pin (`logrotate::pin_path`), when it holds generations back from rotation.
     pin: Option<PathBuf>,
+    /// The live file, opened before its writer wrote the header. Held because the writer appends to this very
+    /// file, and an auto-removed container's log is unlinked before a client attached from the start has read
+    /// it: the open file is all such a client has left.
+    unheaded: Option<File>,
 }
 
 impl LogFollower {
@@ -229,6 +233,7 @@ impl LogFollower {
             skip_existing: false,
             partial: Vec::new(),
             pin: None,
+            unheaded: None,
         }
     }
 
@@ -296,14 +301,19 @@ impl LogFollower {
 
     /// Reads the rotated generations we have not seen, then opens the live file; false when there is none.
     fn open_current(&mut self, out: &mut Vec<LogRecord>) -> Result<bool> {
+        let kept = self.take_unheaded();
         let ctx = |e| RuntimeError::io(format!("opening log {}", self.path.display()), e);
-        let mut file = match File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(ctx(e)),
+        let mut file = match kept {
+            Some(f) => f,
+            None => match File::open(&self.path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(ctx(e)),
+            },
         };
         let Some(gen) = logrotate::written_generation(&file) else {
             // Just made by a rotation (or by `ensure_log_file`): read it once its header says which it is.
+            self.unheaded = Some(file);
             return Ok(false);
         };
         if !self.skip_existing {
@@ -322,6 +332,13 @@ impl LogFollower {
         self.set_next_gen(gen);
         self.file = Some((file, gen));
         Ok(true)
+    }
+
+    /// The file kept from an earlier look, unless it is still empty and the path has since moved on to
+    /// another file (which then is the one its writer uses).
+    fn take_unheaded(&mut self) -> Option<File> {
+        let f = self.unheaded.take()?;
+        (logrotate::written_generation(&f).is_some() || same_file(&f, &self.path)).then_some(f)
     }
 
     fn take_lines(&mut self, buf: &[u8], out: &mut Vec<LogRecord>) {
@@ -383,6 +400,21 @@ mod tests {
         assert!(f.poll().unwrap().is_empty());
         let all = read_records(&path).unwrap();
         assert_eq!(tail(all, 1)[0].log, "b\n");
+    }
+
+    /// A client attached before the first start follows the file its writer will append to, so it still reads
+    /// the output after the log is unlinked (an auto-removed container) before its first look.
+    #[test]
+    fn follower_placed_before_the_writer_reads_an_unlinked_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        File::create(&path).unwrap();
+        let mut f = LogFollower::from_end(&path);
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(&line(1)).unwrap();
+        drop(w);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(numbers(&f.poll().unwrap()), [1]);
     }
 
     fn line(n: u32) -> LogRecord {

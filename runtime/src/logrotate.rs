@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The first line of every log file.
@@ -32,9 +32,12 @@ pub(super) fn header_line(gen: u64, max_file: u32) -> Vec<u8> {
 
 /// The header a file declares on its first line (generation 0 for files written before generations existed).
 fn header_of(file: &File) -> Header {
-    let mut first = String::new();
-    let _ = BufReader::new(file).take(256).read_line(&mut first);
-    serde_json::from_str::<Header>(first.trim()).unwrap_or(Header {
+    use std::os::unix::fs::FileExt;
+    // Read at offset 0 without moving the file's position: a follower looks again at a file it reads from.
+    let mut buf = [0u8; 256];
+    let n = file.read_at(&mut buf, 0).unwrap_or(0);
+    let first = buf[..n].split(|&b| b == b'\n').next().unwrap_or_default();
+    serde_json::from_slice::<Header>(first).unwrap_or(Header {
         berth_log_generation: 0,
         berth_log_keep: None,
     })
