@@ -87,7 +87,7 @@ def test_compose_module(tmp_path, berth_compose_shim):
     with compose:
         c = compose.get_container("app")
         assert c.Service == "app"
-        out, _ = compose.exec_in_container(["echo", "inside"], service_name="app")
-        assert out.strip() == "inside"
+        out, _, code = compose.exec_in_container(["echo", "inside"], service_name="app")
+        assert (out.strip(), code) == ("inside", 0)
         stdout, _ = compose.get_logs("app")
         assert "compose-up" in stdout
