@@ -8,30 +8,8 @@ mod api_diff_support;
 #[allow(unused_macros)]
 mod orchestrator_support;
 
-use api_diff_support::{differences, tar_with_file, Api, Req};
-use orchestrator_support::{require_root, Engine, Kind};
+use api_diff_support::{both, enc, tar_with_file, Req};
 use serde_json::{json, Value};
-
-/// Runs `scenario` on both engines and fails with every difference found.
-fn both(test: &str, scenario: fn(&mut Api)) {
-    if !require_root(test) {
-        return;
-    }
-    // berth first: a running dockerd holds the harness lock that engine start-up takes.
-    let berth = Engine::start(Kind::Berth);
-    let mut b = Api::new(&berth);
-    scenario(&mut b);
-    let dockerd = Engine::start(Kind::Dockerd);
-    let mut d = Api::new(&dockerd);
-    scenario(&mut d);
-    let diffs = differences(&d.seen, &b.seen);
-    assert!(
-        diffs.is_empty(),
-        "{test}: {} difference(s) between dockerd and berth:\n{}",
-        diffs.len(),
-        diffs.join("\n")
-    );
-}
 
 fn id_of(v: &Value) -> String {
     v["Id"].as_str().unwrap_or_default().to_owned()
@@ -410,15 +388,6 @@ fn commit_history_and_changes() {
 }
 
 /// Percent-encodes a query value.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 fn container_network_entries() {
     both("container_network_entries", |api| {

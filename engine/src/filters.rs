@@ -16,10 +16,8 @@ pub fn parse(json: &str, allowed: &[&str]) -> Result<HashMap<String, Vec<String>
         .ok_or_else(|| EngineError::BadRequest("invalid filters: expected a JSON object".into()))?;
     for (k, v) in obj {
         if !allowed.contains(&k.as_str()) {
-            return Err(EngineError::BadRequest(format!(
-                "invalid filter '{k}' (expected one of {})",
-                allowed.join(", ")
-            )));
+            // dockerd's words (clients match on them); the keys it takes are in the API reference.
+            return Err(EngineError::BadRequest(format!("Invalid filter '{k}'")));
         }
         let vals: Vec<String> = match v {
             serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
@@ -38,6 +36,11 @@ pub fn parse(json: &str, allowed: &[&str]) -> Result<HashMap<String, Vec<String>
         out.insert(k.clone(), vals);
     }
     Ok(out)
+}
+
+/// dockerd's `filters.Match`: the value as given, or as an (unanchored) regular expression over `source`.
+pub fn value_matches(pattern: &str, source: &str) -> bool {
+    pattern == source || regex::Regex::new(pattern).is_ok_and(|re| re.is_match(source))
 }
 
 /// Docker's `label` / `label!` filters over an object's labels: every `label` (`key` or `key=value`) holds,

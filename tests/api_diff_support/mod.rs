@@ -4,13 +4,34 @@
 //! the values a scenario names as ones that must agree (never ids or times).
 #![allow(dead_code)]
 
-use crate::orchestrator_support::Engine;
+use crate::orchestrator_support::{require_root, Engine, Kind};
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// The API version both engines are spoken to in (Debian's dockerd 20.10 tops out at 1.41).
 pub const VERSION: &str = "v1.41";
+
+/// Runs `scenario` on both engines and fails with every difference found.
+pub fn both(test: &str, scenario: fn(&mut Api)) {
+    if !require_root(test) {
+        return;
+    }
+    // berth first: a running dockerd holds the harness lock that engine start-up takes.
+    let berth = Engine::start(Kind::Berth);
+    let mut b = Api::new(&berth);
+    scenario(&mut b);
+    let dockerd = Engine::start(Kind::Dockerd);
+    let mut d = Api::new(&dockerd);
+    scenario(&mut d);
+    let diffs = differences(&d.seen, &b.seen);
+    assert!(
+        diffs.is_empty(),
+        "{test}: {} difference(s) between dockerd and berth:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
 
 /// One response as the comparison sees it.
 #[derive(Debug, Clone)]
@@ -81,6 +102,19 @@ impl<'e> Api<'e> {
             .parse()
             .unwrap_or(0);
         (status, text[..cut].to_vec())
+    }
+
+    /// Records a value the scenario derived from responses (e.g. the names a filtered list returned): it must be
+    /// equal on both engines.
+    pub fn observe(&mut self, label: &str, value: Value) {
+        self.seen.push(Obs {
+            label: label.to_owned(),
+            status: 0,
+            body: value,
+            agree: vec![String::new()],
+            ignore: Vec::new(),
+            raw: None,
+        });
     }
 
     /// Sends a JSON request (or none) and records the response under `label`.
@@ -299,4 +333,14 @@ pub fn tar_with_file(name: &str, content: &str) -> Vec<u8> {
         .expect("tar");
     assert!(out.status.success(), "tar failed");
     out.stdout
+}
+
+/// `s` percent-encoded for a query string.
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -37,6 +37,26 @@ pub fn add_summary_legacy_fields(doc: &mut Value, nets: &Networks) {
         .to_owned();
     if let Some(settings) = doc.get_mut("NetworkSettings").and_then(Value::as_object_mut) {
         predefined_entry(settings, &mode, Some(nets));
+        list_endpoint_fields(settings);
+    }
+}
+
+/// dockerd's list copies only the ids, addresses and IPAM settings of an endpoint: the rest is null there.
+fn list_endpoint_fields(settings: &mut Map<String, Value>) {
+    let Some(networks) = settings.get_mut("Networks").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for entry in networks.values_mut().filter_map(Value::as_object_mut) {
+        for key in ["Links", "Aliases", "DriverOpts", "DNSNames"] {
+            entry.insert(key.to_owned(), Value::Null);
+        }
+        let unset = entry.get("IPAMConfig").and_then(Value::as_object).is_none_or(|o| {
+            o.values()
+                .all(|x| x.is_null() || x == "" || x.as_array().is_some_and(Vec::is_empty))
+        });
+        if unset {
+            entry.insert("IPAMConfig".to_owned(), Value::Null);
+        }
     }
 }
 

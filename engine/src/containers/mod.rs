@@ -6,6 +6,7 @@ mod create;
 mod hostcfg;
 mod lifecycle;
 mod links;
+mod list_filter;
 mod logs;
 mod network;
 mod prune;

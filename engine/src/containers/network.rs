@@ -155,6 +155,37 @@ fn configured_entries(rec: &ContainerRecord, nets: &Networks, networks: &mut Has
 }
 
 impl Containers {
+    /// `NetworkSettings.Networks` of every container in `recs`, from one read of the networks and one of the
+    /// endpoints (a list never reads per container).
+    pub(super) fn all_network_entries(
+        &self,
+        recs: &[ContainerRecord],
+    ) -> HashMap<String, HashMap<String, EndpointSettings>> {
+        let Some(nets) = self.networks_opened() else {
+            return HashMap::new();
+        };
+        let by_id: HashMap<String, NetworkRecord> = nets
+            .records()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| (n.id.clone(), n))
+            .collect();
+        let mut out: HashMap<String, HashMap<String, EndpointSettings>> = HashMap::new();
+        for ep in nets.endpoints().unwrap_or_default() {
+            let Some(net) = by_id.get(&ep.network) else { continue };
+            let view = endpoint_view(net, &ep, nets.has_sandbox(&ep.container));
+            out.entry(ep.container.clone())
+                .or_default()
+                .insert(net.name.clone(), view);
+        }
+        for rec in recs {
+            if let std::collections::hash_map::Entry::Vacant(e) = out.entry(rec.id.clone()) {
+                configured_entries(rec, nets, e.insert(HashMap::new()));
+            }
+        }
+        out
+    }
+
     /// Inspect's `NetworkSettings`: endpoints (address, aliases) and, while running, published ports.
     pub(super) fn network_settings(&self, rec: &ContainerRecord) -> NetworkSettings {
         let Some(nets) = self.networks_opened() else {
@@ -189,6 +220,12 @@ impl Containers {
                 .or_insert_with(|| Some(Vec::new()))
                 .get_or_insert_with(Vec::new)
                 .push(binding);
+        }
+        // As dockerd: while running, an exposed port that is not published is listed without bindings.
+        if running && super::view::owns_ports(rec) {
+            for (port, typ) in super::view::exposed_ports(rec) {
+                ports.entry(format!("{port}/{typ}")).or_insert(None);
+            }
         }
         NetworkSettings {
             networks: Some(networks),

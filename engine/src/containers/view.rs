@@ -1,5 +1,6 @@
 //! Read-only views of containers: inspect and list (with filters), in bollard's API shapes.
 
+use super::list_filter::{status_str, PsFilter};
 use super::Containers;
 use crate::error::Result;
 use crate::health::HealthTable;
@@ -18,14 +19,16 @@ pub struct ListOptions {
     pub all: bool,
     /// At most this many (newest first).
     pub limit: Option<usize>,
-    /// Filters: label, name, id, status.
+    /// Filters, as dockerd takes them (see [`super::list_filter`]).
     pub filters: HashMap<String, Vec<String>>,
 }
 
 impl ListOptions {
-    /// Parses Docker's `filters` JSON: `{"k":["v"]}` or the old `{"k":{"v":true}}`.
+    /// Parses Docker's `filters` JSON (`{"k":["v"]}` or the old `{"k":{"v":true}}`) and checks its values.
     pub fn parse_filters(json: &str) -> Result<HashMap<String, Vec<String>>> {
-        crate::filters::parse(json, &["label", "name", "id", "status"])
+        let f = crate::filters::parse(json, super::list_filter::ACCEPTED)?;
+        super::list_filter::validate(&f)?;
+        Ok(f)
     }
 }
 
@@ -92,19 +95,39 @@ impl Containers {
     pub fn list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
         let mut recs: Vec<ContainerRecord> = self.db.containers()?;
         recs.sort_by(|a, b| b.created.cmp(&a.created));
-        let explicit_status = opts.filters.contains_key("status");
+        let filter = PsFilter::new(
+            &opts.filters,
+            &recs,
+            || self.db.images(),
+            |name| self.images.resolve(name).ok().map(|i| i.id),
+        )?;
+        // As dockerd: with a limit or a status filter, stopped containers are listed too.
+        let all = opts.all || opts.limit.is_some() || filter.widens_to_all();
+        let attached = self.all_network_entries(&recs);
         let parents = Self::link_parents(&recs);
+        let vols = self.volumes().ok();
         let out = recs
             .iter()
-            .filter(|r| opts.all || explicit_status || r.state.status == ContainerStatus::Running)
-            .filter(|r| matches_filters(r, &opts.filters))
+            .filter(|r| all || r.state.status == ContainerStatus::Running)
+            .filter_map(|r| {
+                let ports = self.port_summaries(r);
+                filter
+                    .matches(r, &self.health, attached.get(&r.id), &ports)
+                    .then_some((r, ports))
+            })
             .take(opts.limit.unwrap_or(usize::MAX))
-            .map(|r| {
+            .map(|(r, ports)| {
                 let mut s = summary_of(r, &self.health);
-                s.ports = Some(self.port_summaries(r));
+                s.ports = Some(ports);
                 if let Some(names) = s.names.as_mut() {
                     names.extend(Self::link_names(r, &parents));
                 }
+                s.network_settings = Some(ContainerSummaryNetworkSettings {
+                    networks: Some(attached.get(&r.id).cloned().unwrap_or_default()),
+                });
+                s.mounts = vols
+                    .as_ref()
+                    .map(|v| crate::volumes::container::mount_points(v, &r.mounts));
                 s
             })
             .collect();
@@ -130,33 +153,38 @@ impl Containers {
                 }),
             })
             .collect();
+        if nets.has_sandbox(&r.id) && owns_ports(r) {
+            for (port, typ) in exposed_ports(r) {
+                if !out.iter().any(|p| p.private_port == port && p.typ == Some(typ)) {
+                    out.push(PortSummary {
+                        private_port: port,
+                        typ: Some(typ),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
         out.sort_by_key(|p| (p.private_port, p.public_port));
         out
     }
 }
 
-fn status_str(r: &ContainerRecord) -> &'static str {
-    if r.state.paused && r.state.status == ContainerStatus::Running {
-        "paused"
-    } else {
-        r.state.status.as_str()
-    }
+/// Whether the container has a network namespace of its own with ports to show (not none, host or another's).
+pub(super) fn owns_ports(r: &ContainerRecord) -> bool {
+    let mode = r.host_config.network_mode.as_deref().unwrap_or("bridge");
+    !matches!(mode, "none" | "host") && !mode.starts_with("container:")
 }
 
-fn matches_filters(r: &ContainerRecord, f: &HashMap<String, Vec<String>>) -> bool {
-    let labels = r.config.labels.clone().unwrap_or_default();
-    f.iter().all(|(k, vals)| {
-        vals.is_empty()
-            || match k.as_str() {
-                "label" => vals.iter().all(|v| match v.split_once('=') {
-                    Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
-                    None => labels.contains_key(v),
-                }),
-                "name" => vals.iter().any(|v| r.name.contains(v.trim_start_matches('/'))),
-                "id" => vals.iter().any(|v| r.id.starts_with(v.as_str())),
-                "status" => vals.iter().any(|v| v == status_str(r)),
-                _ => true,
-            }
+/// `Config.ExposedPorts` as (port, protocol); keys that are not `port[/proto]` are skipped.
+pub(super) fn exposed_ports(r: &ContainerRecord) -> impl Iterator<Item = (u16, PortSummaryTypeEnum)> + '_ {
+    r.config.exposed_ports.iter().flatten().filter_map(|k| {
+        let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+        let typ = match proto {
+            "udp" => PortSummaryTypeEnum::UDP,
+            "sctp" => PortSummaryTypeEnum::SCTP,
+            _ => PortSummaryTypeEnum::TCP,
+        };
+        Some((port.parse().ok()?, typ))
     })
 }
 

@@ -250,6 +250,11 @@ impl Networks {
         resolve_in(&self.db().networks()?, ident)
     }
 
+    /// Every endpoint (one read, for views of all containers).
+    pub fn endpoints(&self) -> Result<Vec<EndpointRecord>> {
+        self.db().endpoints()
+    }
+
     /// Endpoints of one network.
     pub fn endpoints_of_network(&self, id: &str) -> Result<Vec<EndpointRecord>> {
         self.db().endpoints_of_network(id)
