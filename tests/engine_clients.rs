@@ -10,13 +10,11 @@ use orchestrator_support::{berth_bin, require_root, Engine, Kind};
 use std::path::{Path, PathBuf};
 
 #[test]
-#[ignore = "not yet green on berth: run with --run-ignored (issue 17)"]
 fn python_clients_on_dockerd() {
     python_clients(Kind::Dockerd)
 }
 
 #[test]
-#[ignore = "not yet green on berth: run with --run-ignored (issue 17)"]
 fn python_clients_on_berth() {
     python_clients(Kind::Berth)
 }
