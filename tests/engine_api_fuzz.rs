@@ -1,6 +1,7 @@
 //! A bounded property-based fuzz run (schemathesis over ../shared/engine-api/v1.47.yaml, see tests/fuzz) against
 //! berth's engine in a private root and network namespace. Generated requests are made host-safe by the hooks
-//! (bind sources in the run's temp dir, nothing privileged). Afterwards: the engine still answers, no 5xx other
+//! (bind sources in the run's temp dir, nothing privileged, every registry, git or download remote pinned to
+//! 127.0.0.1:1). Afterwards: the engine still answers, no 5xx other
 //! than those dockerd gives too, and once everything is removed through the API nothing is left on the host.
 //! The figures are printed (run with --no-capture to see them). BERTH_FUZZ_SECONDS sets the budget (default 60).
 
