@@ -480,3 +480,80 @@ fn static_addresses_need_user_subnets() {
         }
     });
 }
+
+#[test]
+fn config_only_networks() {
+    both("config_only_networks", |api| {
+        let ipam = json!({"Config": [{"Subnet": "10.215.0.0/24", "Gateway": "10.215.0.1"}]});
+        let opts = json!({"com.docker.network.bridge.enable_icc": "false"});
+        let cfg = json!({"Name": "co1", "ConfigOnly": true, "IPAM": ipam, "Options": opts, "Labels": {"k": "v"}});
+        api.call("config-only create", "POST", "/networks/create", Some(cfg));
+        let shown = [
+            "/Driver",
+            "/ConfigOnly",
+            "/ConfigFrom",
+            "/IPAM",
+            "/Options",
+            "/Labels",
+            "/Containers",
+        ];
+        api.call("config-only inspect", "GET", "/networks/co1", None)
+            .agree(&shown);
+        let refused = [
+            (
+                "operator fields",
+                json!({"Name": "co2", "ConfigOnly": true, "Internal": true}),
+            ),
+            (
+                "config from config",
+                json!({"Name": "co3", "ConfigOnly": true, "ConfigFrom": {"Network": "co1"}}),
+            ),
+            (
+                "own labels",
+                json!({"Name": "cf0", "ConfigFrom": {"Network": "co1"}, "Labels": {"a": "b"}}),
+            ),
+            (
+                "own options",
+                json!({"Name": "cf0", "ConfigFrom": {"Network": "co1"}, "Options": {"a": "b"}}),
+            ),
+            (
+                "missing config",
+                json!({"Name": "cf0", "ConfigFrom": {"Network": "nosuch"}}),
+            ),
+            ("ingress", json!({"Name": "in1", "Ingress": true})),
+            (
+                "two subnets",
+                json!({"Name": "ts", "IPAM": {"Config": [{"Subnet": "10.216.0.0/24"}, {"Subnet": "10.217.0.0/24"}]}}),
+            ),
+        ];
+        for (name, body) in refused {
+            api.call(name, "POST", "/networks/create", Some(body))
+                .agree(&["/message"]);
+        }
+        let from = json!({"Name": "cf1", "ConfigFrom": {"Network": "co1"}});
+        api.call("config from", "POST", "/networks/create", Some(from));
+        api.call("config from inspect", "GET", "/networks/cf1", None).agree(&[
+            "/Driver",
+            "/ConfigOnly",
+            "/ConfigFrom",
+            "/IPAM/Config/0/Subnet",
+            "/Options",
+            "/Labels",
+        ]);
+        api.call("remove config in use", "DELETE", "/networks/co1", None)
+            .agree(&["/message"]);
+        let ctr = json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "co1"}});
+        api.call(
+            "create on config-only",
+            "POST",
+            "/containers/create?name=co-c1",
+            Some(ctr),
+        );
+        api.call("start on config-only", "POST", "/containers/co-c1/start", None)
+            .agree(&["/message"]);
+        api.call("remove", "DELETE", "/containers/co-c1?force=1", None);
+        api.call("prune keeps config-only", "POST", "/networks/prune", None)
+            .agree(&["/NetworksDeleted"]);
+        api.call("remove config-only", "DELETE", "/networks/co1", None);
+    });
+}

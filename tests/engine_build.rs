@@ -419,3 +419,56 @@ fn context_sync_keeps_files_and_refuses_what_it_lacks() {
     assert!(body.contains("sync.keep[0].path"), "{body}");
     nothing_left(&e);
 }
+
+/// A build context by git URL (`remote=`), as dockerd takes it: fetched with git from a daemon on 127.0.0.1,
+/// `#ref:dir` naming the branch and the context directory; a ref the repository lacks is dockerd's
+/// `error fetching` 500, a remote that is no URL a 400.
+#[test]
+fn git_remote_contexts() {
+    let Some(e) = Engine::with_busybox("git_remote_contexts") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("r.git");
+    std::fs::create_dir_all(repo.join("sub")).unwrap();
+    std::fs::write(repo.join("sub/Dockerfile"), "FROM busybox\nCOPY hello /hello\n").unwrap();
+    std::fs::write(repo.join("sub/hello"), "from git\n").unwrap();
+    sh(&format!(
+        "cd {} && git init -q -b side && git add . && git -c user.email=t@t -c user.name=t commit -qm one",
+        repo.display()
+    ));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mut daemon = Command::new("git")
+        .args(["daemon", "--export-all", "--reuseaddr", "--listen=127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", tmp.path().display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("git daemon");
+    // Readiness, not timing: the daemon listens once it has started.
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(daemon.try_wait().unwrap().is_none(), "git daemon exited");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let unused = tar_of(&context(tmp.path(), &[("unused", "the body is not read with remote=")]));
+    let url = format!("git://127.0.0.1:{port}/r.git");
+    ok(build(&e, &unused, &format!("t=git:1&remote={url}%23side:sub")));
+    assert_eq!(file_in(&e, "git:1", "/hello"), "from git\n");
+    let (code, body) = post_status(&e, &unused, &format!("remote={url}%23nosuch"));
+    assert!(
+        code == 500 && body.contains("error fetching") && body.contains("nosuch"),
+        "{code} {body}"
+    );
+    let (code, body) = post_status(&e, &unused, "remote=abc");
+    assert!(
+        code == 400 && body.contains("could not be recognized as URL"),
+        "{code} {body}"
+    );
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    nothing_left(&e);
+}

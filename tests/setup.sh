@@ -8,6 +8,7 @@ pkgs=(
   iproute2 nftables iputils-ping curl         # netstack and its tests
   docker.io docker-registry apache2-utils skopeo tini  # real peers: docker CLI, dockerd, registry (htpasswd)
   python3 python3-pip python3-venv file zstd  # pip/venv: the Python test tools below; zstd: an OCI zstd layer
+  git                                         # build contexts by git URL (remote=) and their test's git daemon
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

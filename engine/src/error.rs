@@ -14,6 +14,9 @@ pub enum EngineError {
     /// Conflicts with the current state, e.g. a name in use or a running container (409).
     #[error("{0}")]
     Conflict(String),
+    /// Refused by the object's kind, e.g. a container on a configuration-only network (403, as dockerd).
+    #[error("{0}")]
+    Forbidden(String),
     /// The request changes nothing, e.g. starting a running container (304).
     #[error("{0}")]
     NotModified(String),

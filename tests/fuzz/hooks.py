@@ -84,16 +84,55 @@ def _sanitize(value):
     return out
 
 
+# Every request that would make the engine contact a registry, a git host or a download URL is pinned to a closed
+# port on the loopback (127.0.0.1:1), whatever the generator chose: the engine's answer to an unreachable remote is
+# still exercised, and nothing leaves the test's namespaces even if the engine ran with a route out.
+PINNED = "127.0.0.1:1"
+# Build contexts by URL, one per form the engine tells apart (git over git://, https with ref:dir, a download).
+REMOTES = ("git://127.0.0.1:1/ctx.git", "https://127.0.0.1:1/ctx.git#main:sub", "http://127.0.0.1:1/ctx.tar")
+# Query parameters holding an image or plugin reference, per operation path.
+REF_QUERY = {
+    "/images/create": ("fromImage",),
+    "/plugins/pull": ("remote",),
+    "/plugins/privileges": ("remote",),
+    "/plugins/{name}/upgrade": ("remote",),
+    "/images/search": ("term",),
+}
+# Path parameters that name a reference the engine resolves against its registry.
+REF_PATH = {"/images/{name}/push", "/distribution/{name}/json", "/plugins/{name}/push"}
+
+
+def _pinned_ref(value):
+    """A reference on the pinned registry: its repository part kept, so reference parsing is still exercised."""
+    return f"{PINNED}/{str(value).lstrip('/')}"
+
+
+def _pin(case):
+    path = case.operation.path
+    query = case.query if isinstance(case.query, dict) else None
+    if query is not None:
+        for key in REF_QUERY.get(path, ()):
+            if query.get(key) not in (None, ""):
+                query[key] = _pinned_ref(query[key])
+        if path == "/images/create" and query.get("fromSrc") not in (None, "-"):
+            query["fromSrc"] = "http://127.0.0.1:1/image.tar"
+        if path == "/build":
+            query.pop("cachefrom", None)
+            if query.get("remote"):
+                query["remote"] = REMOTES[len(str(query["remote"])) % len(REMOTES)]
+    if path in REF_PATH and isinstance(case.path_parameters, dict) and "name" in case.path_parameters:
+        case.path_parameters["name"] = _pinned_ref(case.path_parameters["name"])
+    if path == "/auth":
+        # An absent address means Docker Hub; a body that is not an object is replaced, as it could name one too.
+        case.body = dict(case.body) if isinstance(case.body, dict) else {}
+        case.body["serveraddress"] = PINNED
+
+
 @schemathesis.hook
 def before_call(context, case, **kwargs):
     if case.body is not None and not isinstance(case.body, (bytes, str)):
         case.body = _sanitize(case.body)
-    if isinstance(case.query, dict):
-        # A URL to import from or build would leave the test host: the engine's namespace has no route, but keep
-        # the requests on the body forms.
-        for key in ("fromSrc", "remote"):
-            if key in case.query and case.query[key] not in ("-", None):
-                case.query[key] = "-"
+    _pin(case)
 
 
 def _log(entry):
@@ -114,6 +153,9 @@ def after_call(context, case, response):
         "path": case.formatted_path if hasattr(case, "formatted_path") else case.path,
         "status": response.status_code,
         "message": message,
+        # What was asked, shortened: enough to replay the requests that left something behind.
+        "query": case.query if isinstance(case.query, dict) else None,
+        "body": json.dumps(case.body, default=repr)[:400] if case.body is not None else None,
     })
 
 

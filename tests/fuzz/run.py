@@ -56,6 +56,9 @@ cmd = [
     "--suppress-health-check", "all", "--warnings", "off",
     "--exclude-path-regex", "^/(session|grpc)$",
 ]
+# BERTH_FUZZ_SEED replays a run (schemathesis prints the seed it chose otherwise).
+if os.environ.get("BERTH_FUZZ_SEED"):
+    cmd += ["--seed", os.environ["BERTH_FUZZ_SEED"]]
 run = subprocess.run(cmd, env=env, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=seconds + 300)
 tail = run.stdout.decode("utf-8", "replace")[-3000:]
 

@@ -112,7 +112,7 @@ fn options(pairs: &[(String, String)]) -> Result<BuildOptions, EngineError> {
             "version" if v == "2" => {
                 return Err(bad("version", "BuildKit builds (version=2) are not supported: berth builds with the classic builder (DOCKER_BUILDKIT=0)"))
             }
-            "remote" if !v.is_empty() => return Err(EngineError::NotImplemented("remote build contexts (git URLs) are not supported by berth; send the context as the request body".into())),
+            "remote" => o.remote = Some(v.clone()).filter(|r| !r.is_empty()),
             _ => {}
         }
     }
@@ -157,7 +157,10 @@ async fn build(State(engine): State<AppState>, RawQuery(q): RawQuery, body: Body
     }
     let tmp_dir = crate::build::tmp_dir(&engine.config.root);
     std::fs::create_dir_all(&tmp_dir).ctx(|| format!("creating {}", tmp_dir.display()))?;
-    let upload = super::stream::spool(body, &tmp_dir, "build context").await?;
+    let upload = match &opts.remote {
+        Some(remote) => crate::build::remote::context(remote, &tmp_dir).await?,
+        None => super::stream::spool(body, &tmp_dir, "build context").await?,
+    };
     // Unpacked before answering, so that a refused context sync (berth's extension) is a status, not a stream.
     let prepared = match crate::build::prepare(&engine, &opts, upload.path().to_owned()).await {
         Ok(p) => p,

@@ -32,7 +32,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// Credentials from `X-Registry-Auth`, else from the engine user's docker config.
-fn credentials(headers: &HeaderMap, registry: &str) -> ApiResult<Option<Credentials>> {
+pub(super) fn credentials(headers: &HeaderMap, registry: &str) -> ApiResult<Option<Credentials>> {
     if let Some(v) = headers.get(AUTH_HEADER) {
         let v = v
             .to_str()

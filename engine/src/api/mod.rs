@@ -55,6 +55,7 @@ impl IntoResponse for ApiError {
             EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
             EngineError::NotFound(_) => StatusCode::NOT_FOUND,
             EngineError::Conflict(_) => StatusCode::CONFLICT,
+            EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::NotModified(_) => return StatusCode::NOT_MODIFIED.into_response(),
             EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -33,19 +33,25 @@ fn aux_view<T: ToString>(aux: &std::collections::BTreeMap<String, T>) -> Option<
 /// `IPAM.Config`: the IPv4 entry, then the IPv6 one of a dual-stack network.
 fn ipam_view(rec: &NetworkRecord) -> Ipam {
     let a = &rec.alloc;
-    let mut config = vec![IpamConfig {
-        subnet: Some(a.subnet.to_string()),
-        gateway: Some(a.gateway.to_string()),
-        ip_range: a.ip_range.map(|r| r.to_string()),
-        auxiliary_addresses: aux_view(&a.aux),
-    }];
+    // A config-only network allocated nothing: its configuration as given.
+    let mut config = match rec.config_only {
+        true => rec.ipam_given.clone().unwrap_or_default(),
+        false => vec![IpamConfig {
+            subnet: Some(a.subnet.to_string()),
+            gateway: Some(a.gateway.to_string()),
+            ip_range: a.ip_range.map(|r| r.to_string()),
+            auxiliary_addresses: aux_view(&a.aux),
+        }],
+    };
     config.extend(a.v6.as_ref().map(|v| IpamConfig {
         subnet: Some(v.subnet.to_string()),
         gateway: Some(v.gateway.to_string()),
         ip_range: v.ip_range.map(|r| r.to_string()),
         auxiliary_addresses: aux_view(&v.aux),
     }));
-    config.extend(rec.unused_v6_configs());
+    if !rec.config_only {
+        config.extend(rec.unused_v6_configs());
+    }
     // Rows from before the options were kept show `{}`, as berth always did.
     let options = match &rec.ipam_given {
         Some(_) => rec.ipam_options.as_ref().map(|o| o.clone().into_iter().collect()),
@@ -71,9 +77,9 @@ fn summary(rec: &NetworkRecord) -> NetworkSummary {
         internal: Some(rec.internal),
         attachable: Some(rec.attachable),
         ingress: Some(false),
-        config_only: Some(false),
+        config_only: Some(rec.config_only),
         config_from: Some(bollard::models::ConfigReference {
-            network: Some(String::new()),
+            network: Some(rec.config_from.clone().unwrap_or_default()),
         }),
         options: Some(rec.options.clone().into_iter().collect()),
         labels: Some(rec.labels.clone().into_iter().collect()),
@@ -275,6 +281,8 @@ mod tests {
             enable_ipv6: false,
             ipam_given: None,
             ipam_options: None,
+            config_only: false,
+            config_from: None,
         }
     }
 

@@ -18,6 +18,7 @@ mod image;
 mod meta;
 mod mount;
 mod paths;
+pub mod remote;
 mod run;
 mod run_mount;
 mod stage;
@@ -41,6 +42,8 @@ use tokio::sync::mpsc;
 /// `POST /build` options (query parameters, parsed at the API edge).
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
+    /// `remote`: a git repository or URL the context comes from instead of the request body.
+    pub remote: Option<String>,
     /// Dockerfile path inside the context.
     pub dockerfile: String,
     /// Tags for the result.

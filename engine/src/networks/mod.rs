@@ -2,6 +2,7 @@
 //! and what the container service calls around a container's life (`setup_container`,
 //! `teardown_container`, `forget_container`, `readopt_container`).
 
+mod config_only;
 mod container;
 mod ops;
 #[cfg(test)]

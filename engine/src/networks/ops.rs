@@ -1,5 +1,6 @@
 //! Network operations behind the endpoints: create, remove, prune, connect, disconnect.
 
+use super::config_only;
 use super::request::{check_create, driver_of, endpoint_addrs, options_of, parse_opt, subnet_requests, OPT_MTU};
 use super::service::{engine_error, Networks};
 use super::state::{Change, EndpointRecord, NetDb, NetworkRecord};
@@ -13,12 +14,28 @@ impl Networks {
     pub async fn create(&self, req: NetworkCreateRequest) -> Result<String> {
         check_create(&req)?;
         let _g = self.changes.lock().await;
-        if self.db().networks()?.iter().any(|n| n.name == req.name) {
+        let nets = self.db().networks()?;
+        if nets.iter().any(|n| n.name == req.name) {
             return Err(EngineError::Conflict(format!(
                 "network with name {} already exists",
                 req.name
             )));
         }
+        if req.config_only == Some(true) {
+            return self.create_config_only(&req);
+        }
+        let (req, config_from) = match config_only::config_from(&req) {
+            Some(from) => {
+                let (req, name) = config_only::apply(&nets, &req, &from)?;
+                // The taken settings pass the checks a request giving them would.
+                check_create(&NetworkCreateRequest {
+                    config_from: None,
+                    ..req.clone()
+                })?;
+                (req, Some(name))
+            }
+            None => (req, None),
+        };
         let options = options_of(&req);
         let mtu = parse_opt(&format!("Options.{OPT_MTU}"), options.get(OPT_MTU), "a number")?;
         let (subnet, subnet6) = subnet_requests(&req)?;
@@ -54,6 +71,8 @@ impl Networks {
                 .as_ref()
                 .and_then(|i| i.options.clone())
                 .map(|o| o.into_iter().collect()),
+            config_only: false,
+            config_from,
         };
         // Kernel objects first: a crash before the row is written leaves objects the next start removes.
         let spec = Self::spec_of(&rec)?;
@@ -80,6 +99,11 @@ impl Networks {
                 rec.name
             )));
         }
+        self.check_config_unused(rec)?;
+        if rec.config_only {
+            let ipam = self.ipam()?;
+            return self.db().commit(Change::DeleteNetwork(&rec.id), ipam.state());
+        }
         let eps = self.endpoints_of_network(&rec.id)?;
         if !eps.is_empty() {
             return Err(EngineError::Conflict(format!(
@@ -101,7 +125,8 @@ impl Networks {
         let _g = self.changes.lock().await;
         let mut deleted = Vec::new();
         for rec in self.db().networks()? {
-            if rec.default_bridge || keep(&rec) || !self.endpoints_of_network(&rec.id)?.is_empty() {
+            // As dockerd, prune leaves config-only networks (and those made from them keep their settings).
+            if rec.default_bridge || rec.config_only || keep(&rec) || !self.endpoints_of_network(&rec.id)?.is_empty() {
                 continue;
             }
             self.remove_locked(&rec).await?;
@@ -137,6 +162,7 @@ impl Networks {
         settings: Option<&EndpointSettings>,
     ) -> Result<EndpointRecord> {
         let net = self.resolve(ident)?;
+        config_only::refuse_endpoint(&net)?;
         let existing = self.endpoints_of_container(container)?;
         if existing.iter().any(|e| e.network == net.id) {
             return Err(EngineError::Conflict(format!(

@@ -60,7 +60,13 @@ pub(super) fn subnet_requests(req: &NetworkCreateRequest) -> Result<(SubnetReque
     }
     let (v6, v4): (Vec<&IpamConfig>, Vec<&IpamConfig>) = configs.iter().partition(|c| is_v6(c));
     let enabled6 = req.enable_ipv6 == Some(true);
-    if v4.len() > 1 || (enabled6 && v6.len() > 1) {
+    let bridge = matches!(req.driver.as_deref().unwrap_or(""), "" | "bridge");
+    if bridge && (v4.len() > 1 || (enabled6 && v6.len() > 1)) && req.config_only != Some(true) {
+        return Err(EngineError::Forbidden(
+            "bridge driver doesn't support multiple subnets".into(),
+        ));
+    }
+    if (v4.len() > 1 || (enabled6 && v6.len() > 1)) && req.config_only != Some(true) {
         return Err(EngineError::NotImplemented(
             "IPAM.Config: more than one subnet of a family per network is not supported by berth".into(),
         ));
@@ -161,10 +167,15 @@ pub(super) fn check_create(req: &NetworkCreateRequest) -> Result<()> {
             "network with name {name} already exists (pre-defined)"
         )));
     }
+    super::config_only::check(req)?;
+    if req.config_only == Some(true) {
+        // A config-only network has no driver of its own (dockerd shows `null` whatever was named).
+        return Ok(());
+    }
     match req.driver.as_deref().unwrap_or("") {
-        // As dockerd (which answers 403; berth has no such class): host and none exist once, predefined.
+        // As dockerd: host and none exist once, predefined.
         d @ ("host" | "null") => {
-            return Err(EngineError::BadRequest(format!(
+            return Err(EngineError::Forbidden(format!(
                 "only one instance of \"{d}\" network is allowed"
             )))
         }
@@ -178,11 +189,6 @@ pub(super) fn check_create(req: &NetworkCreateRequest) -> Result<()> {
         _ => {
             driver_of(req)?;
         }
-    }
-    if req.ingress == Some(true) || req.config_only == Some(true) || req.config_from.is_some() {
-        return Err(EngineError::NotImplemented(
-            "Ingress/ConfigOnly/ConfigFrom: swarm features are not supported by berth".into(),
-        ));
     }
     if req.enable_ipv4 == Some(false) {
         return Err(EngineError::BadRequest(

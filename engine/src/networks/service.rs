@@ -186,7 +186,7 @@ impl Networks {
             self.create_default_bridge().await?;
         }
         let nets = self.db().networks()?;
-        for n in &nets {
+        for n in nets.iter().filter(|n| !n.config_only) {
             self.stack
                 .create_network(&Self::spec_of(n)?)
                 .await
@@ -241,6 +241,8 @@ impl Networks {
             enable_ipv6: false,
             ipam_given: Some(Vec::new()),
             ipam_options: None,
+            config_only: false,
+            config_from: None,
         };
         self.db().commit(Change::PutNetwork(&rec), ipam.state())
     }

@@ -55,6 +55,12 @@ pub struct NetworkRecord {
     /// `IPAM.Options` as given (dockerd shows them back, `null` when none were sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipam_options: Option<BTreeMap<String, String>>,
+    /// `ConfigOnly`: a row of settings only (no allocation, bridge or endpoints; `alloc` is a placeholder).
+    #[serde(default)]
+    pub config_only: bool,
+    /// `ConfigFrom`: the config-only network this one took its settings from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_from: Option<String>,
 }
 
 impl NetworkRecord {
