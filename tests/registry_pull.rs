@@ -15,6 +15,19 @@ fn push_busybox(e: &Engine, reg: &LocalRegistry, repo: &str, tag: &str) -> Strin
     digest_from_push(&out)
 }
 
+/// `GET /distribution/<name>/json` on `e`: (HTTP status, body).
+fn distribution(e: &Engine, name: &str) -> (String, serde_json::Value) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(&e.socket)
+        .arg(format!("http://localhost/v1.41/distribution/{name}/json"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.to_owned(), serde_json::from_str(body).unwrap_or_default())
+}
+
 fn digest_from_push(out: &str) -> String {
     out.lines()
         .find_map(|l| l.split("digest: ").nth(1))
@@ -55,6 +68,18 @@ fn pull_by_tag_and_by_digest_round_trip() {
         b.docker(&["run", "--rm", &by_tag, "echo", "pulled-ok"]).trim(),
         "pulled-ok"
     );
+
+    // Distribution inspect asks the registry without pulling: the manifest's descriptor and its platform.
+    let (status, doc) = distribution(&b, &by_tag);
+    assert_eq!(status, "200", "{doc}");
+    assert_eq!(doc["Descriptor"]["digest"], digest.as_str(), "{doc}");
+    assert!(doc["Descriptor"]["size"].as_u64().unwrap_or(0) > 0, "{doc}");
+    assert_eq!(
+        doc["Platforms"],
+        serde_json::json!([{"architecture": "amd64", "os": "linux"}])
+    );
+    let (status, doc) = distribution(&b, &format!("{}/t/nosuch:1", reg.addr));
+    assert_eq!(status, "404", "{doc}");
 
     let c = Engine::start();
     let by_digest = format!("{}/t/busybox@{digest}", reg.addr);
@@ -104,6 +129,17 @@ fn multi_platform_index_picks_linux_amd64() {
 
     let p = Engine::start();
     let multi = format!("{}/multi/app:multi", reg.addr);
+    let (status, doc) = distribution(&p, &multi);
+    assert_eq!(status, "200", "{doc}");
+    assert_eq!(
+        doc["Descriptor"]["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let platforms = serde_json::json!([
+        {"architecture": "arm64", "os": "linux", "variant": "v8"},
+        {"architecture": "amd64", "os": "linux"}
+    ]);
+    assert_eq!(doc["Platforms"], platforms);
     p.berth(&["image", "pull", &multi]);
     let busybox_id = e.inspect("busybox:latest", "{{.Id}}").unwrap();
     assert_eq!(

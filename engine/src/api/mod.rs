@@ -9,6 +9,7 @@ mod container_ops;
 mod containers;
 mod detach;
 mod distribution;
+mod distribution_inspect;
 mod events;
 mod exec;
 mod images;
@@ -77,6 +78,7 @@ pub fn router(engine: AppState) -> Router {
         .merge(system_df::routes())
         .merge(images::routes())
         .merge(distribution::routes())
+        .merge(distribution_inspect::routes())
         .merge(containers::routes())
         .merge(container_ops::routes())
         .merge(exec::routes())

@@ -7,6 +7,7 @@ pub mod manifest;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod remote;
 pub mod save;
 pub mod settings;
 

@@ -94,7 +94,7 @@ impl Registry {
     }
 
     /// Mirrors (for Docker Hub) in order, then the registry itself.
-    fn endpoints(&self, req: &PullRequest) -> Vec<Endpoint> {
+    pub(super) fn endpoints(&self, req: &PullRequest) -> Vec<Endpoint> {
         let r = &req.reference;
         let mut out = Vec::new();
         if r.registry == DOCKER_HUB {
@@ -173,7 +173,7 @@ impl Registry {
         })
     }
 
-    async fn fetch_config(&self, ep: &Endpoint, m: &ImageManifest) -> Result<Vec<u8>> {
+    pub(super) async fn fetch_config(&self, ep: &Endpoint, m: &ImageManifest) -> Result<Vec<u8>> {
         let digest = &m.config.digest;
         if let Ok(data) = self.store.blobs().read_verified(digest) {
             return Ok(data);
