@@ -1,5 +1,5 @@
 //! The docker CLI as its users run it, on Debian's dockerd (the oracle) and on berth's engine with the same
-//! assertions: cp/diff/commit/history, export/import, system df and the prune verbs, update, every logs flag.
+//! assertions: cp/diff/commit/history, export/import, system df and the prune verbs, update, every logs flag, attach with detach keys.
 
 #[macro_use]
 mod orchestrator_support;
@@ -14,6 +14,7 @@ for_each_engine!(
     system_df_and_prune,
     update_resources,
     logs_every_flag,
+    attach_with_detach_keys,
 );
 
 fn text(o: &Output) -> String {
@@ -484,4 +485,99 @@ fn logs_every_flag(kind: Kind) {
         everything,
         "--follow of an exited container on {kind:?}"
     );
+}
+
+/// `docker attach` of a tty container under a pseudo-terminal (`script`): sends a line, waits for the
+/// container's answer, sends ctrl-x and returns whether the client ended (bounded; killed otherwise).
+fn attach_and_detach(e: &Engine, container: &str, config: Option<&std::path::Path>, keys: &str) -> (bool, String) {
+    use std::io::{Read, Write};
+    let cmd = format!("docker -H {} attach --sig-proxy=false {keys} {container}", e.host());
+    let mut script = Command::new("script");
+    script.args(["-qfc", &cmd, "/dev/null"]);
+    if let Some(dir) = config {
+        script.env("DOCKER_CONFIG", dir);
+    }
+    let mut child = script
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().expect("stdout");
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().expect("lock").push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut stdin = child.stdin.take().expect("stdin");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // The line may be typed before the client attached: the terminal holds it, so one write suffices.
+    stdin.write_all(b"hello\n").expect("write");
+    while !seen.lock().expect("lock").contains("got:hello") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    stdin.write_all(b"\x18").expect("write detach key");
+    let mut ended = false;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            ended = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if !ended {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    let out = seen.lock().expect("lock").clone();
+    (ended, out)
+}
+
+fn attach_with_detach_keys(kind: Kind) {
+    let Some(e) = start(kind, "attach_with_detach_keys") else {
+        return;
+    };
+    let c = format!("att{}", suffix());
+    let script = "while read l; do echo got:$l; done";
+    ok(
+        &e,
+        &[
+            "run",
+            "-dit",
+            "--name",
+            &c,
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let running = || ok(&e, &["inspect", "--format", "{{.State.Running}}", &c]).trim() == "true";
+    let (ended, out) = attach_and_detach(&e, &c, None, "--detach-keys ctrl-x");
+    assert!(out.contains("got:hello"), "attach output on {kind:?}: {out:?}");
+    assert!(ended, "ctrl-x detached the client on {kind:?}: {out:?}");
+    assert!(running(), "the container runs on after detach on {kind:?}");
+
+    // The same keys from the CLI's config file.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("config.json"), r#"{"detachKeys":"ctrl-x"}"#).expect("config.json");
+    let (ended, out) = attach_and_detach(&e, &c, Some(dir.path()), "");
+    assert!(
+        out.contains("got:hello"),
+        "attach output with config.json on {kind:?}: {out:?}"
+    );
+    assert!(
+        ended,
+        "detachKeys of config.json detached the client on {kind:?}: {out:?}"
+    );
+    assert!(running(), "the container runs on after detach on {kind:?}");
+    ok(&e, &["rm", "-f", &c]);
 }
