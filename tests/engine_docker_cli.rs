@@ -393,9 +393,10 @@ fn is_rfc3339_nano(token: &str) -> bool {
         && b[10] == b'T'
         && b[13] == b':'
         && token.ends_with('Z')
-        && token[19..token.len() - 1]
-            .strip_prefix('.')
-            .map_or(true, |f| !f.is_empty() && f.bytes().all(|c| c.is_ascii_digit()))
+        && match token[19..token.len() - 1].strip_prefix('.') {
+            Some(fraction) => !fraction.is_empty() && fraction.bytes().all(|c| c.is_ascii_digit()),
+            None => token.len() == 20,
+        }
 }
 
 fn logs_every_flag(kind: Kind) {
