@@ -192,6 +192,15 @@ pub(super) async fn get_image(
         ..Default::default()
     };
     let mut v = super::complete::complete(&doc, INSPECT_OMITTED);
+    // dockerd keeps an unset Cmd or Entrypoint null (a nil Go slice), as `docker import` without CMD leaves it.
+    for (key, unset) in [
+        ("Cmd", cfg.config.cmd.is_none()),
+        ("Entrypoint", cfg.config.entrypoint.is_none()),
+    ] {
+        if unset {
+            v["Config"][key] = serde_json::Value::Null;
+        }
+    }
     add_legacy_inspect_fields(&mut v, version, cfg.docker_version.as_deref());
     if version < ApiVersion(1, 44) {
         v["VirtualSize"] = serde_json::json!(img.size);
