@@ -306,8 +306,12 @@ fn system_df_and_prune(kind: Kind) {
         .trim()
         .to_owned();
     assert_ne!(first, second);
-    // Without `--filter label=x`: berth's image prune refuses label filters yet (reported on issue 17).
-    let pruned = ok(&e, &["image", "prune", "-f"]);
+    let kept = ok(&e, &["image", "prune", "-f", "--filter", "label=nosuch"]);
+    assert!(
+        !kept.contains(&first),
+        "a label no image has prunes nothing on {kind:?}: {kept}"
+    );
+    let pruned = ok(&e, &["image", "prune", "-f", "--filter", "label=x"]);
     assert!(
         pruned.contains("Total reclaimed space"),
         "image prune on {kind:?}: {pruned}"
@@ -485,6 +489,12 @@ fn logs_every_flag(kind: Kind) {
         logs(&["--follow"]),
         everything,
         "--follow of an exited container on {kind:?}"
+    );
+    let detailed = |l: &String| format!("tier=web {l}");
+    assert_eq!(
+        logs(&["--details"]),
+        (all.iter().map(detailed).collect(), vec!["tier=web oops".to_owned()]),
+        "--details on {kind:?}"
     );
 }
 

@@ -37,6 +37,9 @@ pub struct LogRecord {
     pub stream: LogStream,
     /// When the monitor read it.
     pub time: DateTime<Utc>,
+    /// The attributes the log driver wrote with it (`labels`, `env`, `tag` options): `docker logs --details`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attrs: Option<BTreeMap<String, String>>,
 }
 
 /// Appends records for one stream, buffering partial lines until their newline arrives.
@@ -78,6 +81,7 @@ impl LineSplitter {
             log: String::from_utf8_lossy(&bytes).into_owned(),
             stream: self.stream,
             time: Utc::now(),
+            attrs: None,
         }
     }
 }
@@ -422,6 +426,7 @@ mod tests {
             log: format!("line {n}\n"),
             stream: LogStream::Stdout,
             time: Utc::now(),
+            attrs: None,
         }
     }
 

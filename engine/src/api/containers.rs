@@ -239,6 +239,7 @@ async fn logs(State(engine): State<AppState>, Path(id): Path<String>, Query(q): 
         stderr: qbool(q.get("stderr")),
         follow: qbool(q.get("follow")),
         timestamps: qbool(q.get("timestamps")),
+        details: qbool(q.get("details")),
         since: parse_time(q.get("since"))?,
         until: parse_time(q.get("until"))?,
         tail,

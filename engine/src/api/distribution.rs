@@ -315,32 +315,38 @@ async fn save(engine: AppState, names: Vec<String>) -> ApiResult<Response> {
 /// `POST /images/prune?filters={"dangling":["false"]}`: removes unused images (untagged ones by default)
 /// and idle downloads.
 async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<serde_json::Value>> {
-    let all = match q.get("filters").filter(|f| !f.is_empty()) {
-        Some(f) => {
-            let v: HashMap<String, serde_json::Value> =
-                serde_json::from_str(f).map_err(|e| EngineError::BadRequest(format!("invalid filters: {e}")))?;
-            let mut all = false;
-            for (k, val) in v {
-                match k.as_str() {
-                    "dangling" => all = val.to_string().contains("false") || val.to_string().contains('0'),
-                    other => {
-                        return Err(EngineError::BadRequest(format!(
-                            "image prune filter {other:?} is not supported by berth"
-                        ))
-                        .into())
-                    }
-                }
-            }
-            all
-        }
-        None => false,
-    };
+    let f = crate::filters::parse(
+        q.get("filters").map(String::as_str).unwrap_or(""),
+        &["dangling", "label", "label!", "until"],
+    )?;
+    let mut all = false;
+    for v in f.get("dangling").into_iter().flatten() {
+        all = match v.as_str() {
+            "true" | "1" => false,
+            "false" | "0" => true,
+            other => return Err(EngineError::BadRequest(format!("Invalid filter 'dangling={other}'")).into()),
+        };
+    }
+    let by_labels = f.contains_key("label") || f.contains_key("label!");
+    let now = chrono::Utc::now();
     let containers = engine.containers.clone();
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
     for img in engine.db.images()? {
         if containers.user_of_image(&img.id).is_some() || (!all && !engine.images.tags_of(&img.id)?.is_empty()) {
             continue;
+        }
+        let created = chrono::DateTime::parse_from_rfc3339(img.created.as_deref().unwrap_or(""))
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or(now);
+        if !crate::filters::until_matches(&f, created, now)? {
+            continue;
+        }
+        if by_labels {
+            let labels = engine.images.config_of(&img.id)?.config.labels.unwrap_or_default();
+            if !crate::filters::labels_match(&f, &labels) {
+                continue;
+            }
         }
         for item in engine
             .images

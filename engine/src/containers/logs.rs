@@ -23,6 +23,8 @@ pub struct LogOptions {
     pub follow: bool,
     /// Prefix each line with its RFC 3339 time.
     pub timestamps: bool,
+    /// Prefix each line with the attributes the log driver stored with it (`docker logs --details`).
+    pub details: bool,
     /// Only lines at or after.
     pub since: Option<DateTime<Utc>>,
     /// Only lines at or before.
@@ -195,10 +197,34 @@ async fn send_all(tx: &mpsc::Sender<LogChunk>, recs: Vec<LogRecord>, opts: &LogO
             data.extend_from_slice(r.time.to_rfc3339_opts(SecondsFormat::Nanos, true).as_bytes());
             data.push(b' ');
         }
+        if opts.details {
+            data.extend_from_slice(details_prefix(r.attrs.as_ref()).as_bytes());
+        }
         data.extend_from_slice(r.log.as_bytes());
         if tx.send(LogChunk { stream: r.stream, data }).await.is_err() {
             return false;
         }
     }
     true
+}
+
+/// dockerd's `--details` prefix: `k=v,k2=v2 ` (keys sorted, both query-escaped), a lone space without any.
+fn details_prefix(attrs: Option<&std::collections::BTreeMap<String, String>>) -> String {
+    let pairs: Vec<String> = attrs
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
+        .collect();
+    pairs.join(",") + " "
+}
+
+/// Go's `url.QueryEscape`: unreserved bytes kept, space as `+`, the rest `%XX`.
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
