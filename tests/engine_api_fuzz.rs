@@ -25,6 +25,8 @@ const EXPECTED_5XX: &[(&str, &str)] = &[
     ),
     ("POST /build", "error fetching: fatal: unable to"),
     ("POST /build", "error downloading remote context http://127.0.0.1:1/"),
+    ("GET /images/search", "searching 127.0.0.1:1"),
+    ("PUT /volumes/{name}", "swarm is unavailable"),
     ("", "This node is not a swarm manager"),
     ("", "This node is not part of a swarm"),
     ("", "does not run swarm mode"),

@@ -19,6 +19,23 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/build/prune", post(prune))
         .route("/commit", post(commit))
         .route("/containers/{id}/changes", get(changes))
+        .route("/session", post(session))
+}
+
+/// `POST /session` opens a BuildKit session (an h2c upgrade) on dockerd. berth builds with the classic builder
+/// (`/_ping` says `Builder-Version: 1`, so the docker CLI never asks): a request without the upgrade gets
+/// dockerd's refusal, one with it the reason.
+async fn session(headers: axum::http::HeaderMap) -> ApiResult<Response> {
+    let proto = headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    Err(match proto {
+        "" => EngineError::BadRequest("no upgrade proto in request".into()),
+        "h2c" => EngineError::NotImplemented(
+            "BuildKit sessions are not served: berth's engine builds with the classic builder (DOCKER_BUILDKIT=0)"
+                .into(),
+        ),
+        other => EngineError::BadRequest(format!("protocol {other} not supported")),
+    }
+    .into())
 }
 
 /// Query parameters in order, repeated keys kept (`t=a&t=b`).

@@ -10,6 +10,7 @@ mod containers;
 mod detach;
 mod distribution;
 mod distribution_inspect;
+mod search;
 mod events;
 mod exec;
 mod images;
@@ -79,6 +80,7 @@ pub fn router(engine: AppState) -> Router {
         .merge(images::routes())
         .merge(distribution::routes())
         .merge(distribution_inspect::routes())
+        .merge(search::routes())
         .merge(containers::routes())
         .merge(container_ops::routes())
         .merge(exec::routes())

@@ -32,7 +32,8 @@ pub(super) fn routes() -> Router<AppState> {
     r
 }
 
-fn unavailable(message: &str) -> Response {
+/// A 503 with dockerd's message body.
+pub(super) fn unavailable(message: &str) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Json(serde_json::json!({ "message": message })),

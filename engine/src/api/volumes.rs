@@ -19,7 +19,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/volumes", get(list))
         .route("/volumes/create", post(create))
         .route("/volumes/prune", post(prune))
-        .route("/volumes/{name}", get(inspect).delete(remove))
+        .route("/volumes/{name}", get(inspect).delete(remove).put(update))
 }
 
 /// Runs blocking volume work (disk, mounts, database) off the async workers.
@@ -233,4 +233,10 @@ mod tests {
         assert_eq!(json["Labels"]["a"], "b");
         assert!(json["CreatedAt"].as_str().unwrap().ends_with('Z'));
     }
+}
+
+/// `PUT /volumes/{name}` updates cluster volumes, which only a swarm manager has: dockerd outside a swarm answers
+/// this 503, and so does berth, which never runs one.
+async fn update() -> axum::response::Response {
+    super::swarm::unavailable("volume update only valid for cluster volumes, but swarm is unavailable")
 }
