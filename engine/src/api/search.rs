@@ -46,7 +46,10 @@ struct Wanted {
 }
 
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
-async fn search(State(engine): State<AppState>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Vec<Found>>> {
+async fn search(
+    State(engine): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<Found>>> {
     let term = q
         .get("term")
         .map(|t| t.trim())
@@ -55,7 +58,11 @@ async fn search(State(engine): State<AppState>, Query(q): Query<HashMap<String, 
     let limit = limit_of(q.get("limit"))?;
     let wanted = wanted_of(q.get("filters").map(String::as_str).unwrap_or(""))?;
     let (index, remote) = split_term(term);
-    let scheme = if engine.registry.settings().allows_http(index) { "http" } else { "https" };
+    let scheme = if engine.registry.settings().allows_http(index) {
+        "http"
+    } else {
+        "https"
+    };
     let url = reqwest::Url::parse_with_params(
         &format!("{scheme}://{index}/v1/search"),
         &[("q", remote), ("n", &limit.to_string())],
