@@ -79,9 +79,10 @@ fn killed_pull_resumes_without_refetching_finished_blobs() {
         "finished blob fetched again: {:?}",
         reg.blob_gets(small)
     );
-    // The registry logs the first, cut-off response when its connection ends: wait for both lines.
+    // The registry logs the first, cut-off response only when its blocked write on the held connection fails,
+    // after the proxy let go of it: on a loaded machine that took over 10 s once. Bounded, not timed.
     assert!(
-        eventually(Duration::from_secs(10), || reg.blob_gets(large).len() == 2),
+        eventually(Duration::from_secs(60), || reg.blob_gets(large).len() == 2),
         "large blob: {:?}",
         reg.blob_gets(large)
     );
