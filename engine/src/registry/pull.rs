@@ -120,19 +120,25 @@ impl Registry {
         Err(last.unwrap_or_else(|| EngineError::Internal("no registry endpoint".into())))
     }
 
-    async fn resolve_at(&self, ep: &Endpoint, req: &PullRequest) -> Result<Resolved> {
-        let r = &req.reference;
+    /// The raw manifest (or index) `r` names at `ep`: by digest, else tag, else `latest`.
+    pub(super) async fn top_manifest(&self, ep: &Endpoint, r: &ImageRef, what: &str) -> Result<Vec<u8>> {
         let reference = match (&r.digest, &r.tag) {
             (Some(d), _) => ep.digested(d),
             (None, Some(t)) => ep.tagged(t),
             (None, None) => ep.tagged("latest"),
         };
-        let what = format!("manifest for {r}");
         let (body, _) = ep
             .client
             .pull_manifest_raw(&reference, &ep.auth, ACCEPT)
             .await
-            .map_err(|e| registry_error(&what, &ep.host, e))?;
+            .map_err(|e| registry_error(what, &ep.host, e))?;
+        Ok(body.to_vec())
+    }
+
+    async fn resolve_at(&self, ep: &Endpoint, req: &PullRequest) -> Result<Resolved> {
+        let r = &req.reference;
+        let what = format!("manifest for {r}");
+        let body = self.top_manifest(ep, r, &what).await?;
         let top_digest = manifest::sha256(&body);
         if let Some(want) = &r.digest {
             if *want != top_digest {

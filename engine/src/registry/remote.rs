@@ -1,8 +1,8 @@
 //! What a registry holds under a name, without pulling it (`GET /distribution/{name}/json`): the top
 //! manifest's descriptor and the platforms it offers.
 
-use super::client::{registry_error, Endpoint};
-use super::manifest::{self, Manifest, PlatformSpec, ACCEPT, OCI_INDEX, OCI_MANIFEST};
+use super::client::Endpoint;
+use super::manifest::{self, Manifest, PlatformSpec, OCI_INDEX, OCI_MANIFEST};
 use super::{PullRequest, Registry};
 use crate::error::{EngineError, Result};
 use serde::Serialize;
@@ -45,18 +45,8 @@ impl Registry {
     }
 
     async fn inspect_at(&self, ep: &Endpoint, req: &PullRequest) -> Result<RemoteImage> {
-        let r = &req.reference;
-        let reference = match (&r.digest, &r.tag) {
-            (Some(d), _) => ep.digested(d),
-            (None, Some(t)) => ep.tagged(t),
-            (None, None) => ep.tagged("latest"),
-        };
-        let what = format!("manifest for {r}");
-        let (body, _) = ep
-            .client
-            .pull_manifest_raw(&reference, &ep.auth, ACCEPT)
-            .await
-            .map_err(|e| registry_error(&what, &ep.host, e))?;
+        let what = format!("manifest for {}", req.reference);
+        let body = self.top_manifest(ep, &req.reference, &what).await?;
         let parsed = manifest::parse(&body, &what)?;
         let platforms = match &parsed {
             Manifest::Index(entries) => entries.iter().filter_map(|d| d.platform.clone()).collect(),
