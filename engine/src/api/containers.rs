@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/containers/{id}/{alias}", delete(remove_link))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/attach/ws", get(super::attach_ws::attach_ws))
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/pause", post(pause))
         .route("/containers/{id}/unpause", post(unpause))
@@ -270,7 +271,7 @@ async fn attach(
 }
 
 /// The streams an attach asks for (each flag off unless given, as dockerd reads them).
-fn attach_output(q: &HashMap<String, String>) -> AttachOutput {
+pub(super) fn attach_output(q: &HashMap<String, String>) -> AttachOutput {
     AttachOutput {
         stdout: qbool(q.get("stdout")),
         stderr: qbool(q.get("stderr")),

@@ -10,6 +10,16 @@ use tokio::sync::watch;
 /// dockerd's default sequence: ctrl-p, ctrl-q.
 pub const DEFAULT: [u8; 2] = [16, 17];
 
+/// The sequence an attach watches for: dockerd looks for it only on a terminal (a non-TTY stream copies the
+/// client's input untouched, ctrl-p included).
+pub fn on_terminal(keys: Vec<u8>, tty: bool) -> Vec<u8> {
+    if tty {
+        keys
+    } else {
+        Vec::new()
+    }
+}
+
 /// Parses Docker's detach key list: comma-separated `ctrl-<x>` (x in `a`-`z`, `@`, `[`, `\`, `]`, `^`, `_`)
 /// or single characters. An empty string means the default.
 pub fn parse(text: &str) -> Result<Vec<u8>, EngineError> {
@@ -45,6 +55,10 @@ struct Escape {
 impl Escape {
     /// Appends to `out` what passes; true once the whole sequence was seen (what follows it is dropped).
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        if self.keys.is_empty() {
+            out.extend_from_slice(input);
+            return false;
+        }
         for &b in input {
             if b == self.keys[self.matched] {
                 self.matched += 1;
@@ -73,10 +87,9 @@ pub struct EscapeReader<R> {
 }
 
 impl<R> EscapeReader<R> {
-    /// Wraps `inner`; the receiver turns true on detach.
+    /// Wraps `inner`; the receiver turns true on detach. No keys: nothing is watched for.
     pub fn new(inner: R, keys: Vec<u8>) -> (Self, watch::Receiver<bool>) {
         let (tx, rx) = watch::channel(false);
-        let keys = if keys.is_empty() { DEFAULT.to_vec() } else { keys };
         let reader = EscapeReader {
             inner,
             escape: Escape { keys, matched: 0 },
@@ -145,6 +158,11 @@ mod tests {
         let mut out = Vec::new();
         r.read_to_end(&mut out).await.unwrap();
         assert_eq!(out, b"plain\x10");
+        assert!(!*detached.borrow());
+        let (mut r, detached) = EscapeReader::new(&b"a\x10\x11b"[..], on_terminal(DEFAULT.to_vec(), false));
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"a\x10\x11b");
         assert!(!*detached.borrow());
     }
 }

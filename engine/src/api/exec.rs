@@ -100,7 +100,7 @@ async fn start(State(engine): State<AppState>, Path(id): Path<String>, mut req: 
     }
     if wants_upgrade(req.headers()) {
         if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
-            let keys = entry.request.detach_keys.clone();
+            let keys = super::detach::on_terminal(entry.request.detach_keys.clone(), entry.request.process.tty);
             tokio::spawn(async move {
                 match on.await {
                     Ok(up) => {

@@ -2,6 +2,7 @@
 
 mod archive;
 mod archive_mounts;
+mod attach_ws;
 mod build;
 pub mod complete;
 mod container_doc;

@@ -65,7 +65,8 @@ pub fn hijack(
         };
         let io = TokioIo::new(upgraded);
         let (reader, mut writer) = tokio::io::split(io);
-        let (reader, mut detached) = super::detach::EscapeReader::new(reader, detach_keys);
+        let (reader, mut detached) =
+            super::detach::EscapeReader::new(reader, super::detach::on_terminal(detach_keys, tty));
         if let Some(sink) = stdin {
             tokio::spawn(sink.pump(reader));
         } else {
