@@ -18,6 +18,7 @@ const EXPECTED_5XX: &[(&str, &str)] = &[
     ("DELETE /containers/{id}", "cannot remove the default link name"),
     ("POST /auth", "cannot reach 127.0.0.1:1"),
     ("POST /images/create", "cannot reach 127.0.0.1:1"),
+    ("POST /images/create", "failed to GET http://127.0.0.1:1/"),
     ("GET /distribution/{name}/json", "cannot reach 127.0.0.1:1"),
     (
         "POST /plugins/pull",

@@ -236,6 +236,96 @@ fn export_import(kind: Kind) {
     );
     let cmd = ok(&e, &["image", "inspect", "--format", "{{json .Config.Cmd}}", &img2]);
     assert_eq!(cmd.trim(), "null", "an import without CMD has none on {kind:?}");
+    import_from_url(&e, dir.path());
+}
+
+/// Serves `dir` over HTTP on the engine's 127.0.0.1 (port printed first), until dropped.
+struct FileServer(std::process::Child, String);
+
+impl FileServer {
+    fn start(e: &Engine, dir: &std::path::Path) -> FileServer {
+        use std::io::BufRead;
+        const SERVE: &str = "import functools, http.server, sys\n\
+            h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n\
+            s = http.server.HTTPServer(('127.0.0.1', 0), h)\n\
+            print(s.server_address[1], flush=True)\n\
+            s.serve_forever()\n";
+        let mut child = e
+            .host_command("python3")
+            .args(["-c", SERVE])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 http.server");
+        let mut port = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut port)
+            .expect("server port");
+        FileServer(child, format!("127.0.0.1:{}", port.trim()))
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `docker import URL`: the engine downloads the archive; a missing file and a closed port fail as on dockerd.
+fn import_from_url(e: &Engine, dir: &std::path::Path) {
+    let kind = e.kind;
+    let server = FileServer::start(e, dir);
+    let img = format!("fromurl{}", suffix());
+    let id = ok(
+        e,
+        &[
+            "import",
+            "-c",
+            "ENV FROM_URL=1",
+            &format!("http://{}/file.tar", server.1),
+            &img,
+        ],
+    );
+    let url = format!("http://{}/file.tar", server.1);
+    assert!(
+        id.contains(&format!("Downloading from {url}")),
+        "import URL says it downloads on {kind:?}: {id}"
+    );
+    let last = id.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("sha256:"),
+        "import URL prints the image id on {kind:?}: {id}"
+    );
+    assert_eq!(
+        ok(
+            e,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &img,
+                "sh",
+                "-c",
+                "cat /f; echo $FROM_URL"
+            ]
+        ),
+        "exported\n1\n"
+    );
+    let missing = fails(e, &["import", &format!("http://{}/missing.tar", server.1)]);
+    assert!(
+        missing.contains("with status 404"),
+        "a missing archive on {kind:?}: {missing}"
+    );
+    let addr = server.1.clone();
+    drop(server);
+    let refused = fails(e, &["import", &format!("http://{addr}/file.tar")]);
+    assert!(
+        refused.to_lowercase().contains("connection refused"),
+        "no server on {kind:?}: {refused}"
+    );
 }
 
 fn system_df_and_prune(kind: Kind) {

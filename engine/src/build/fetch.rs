@@ -30,7 +30,7 @@ pub enum FetchError {
         status: reqwest::StatusCode,
     },
     /// The request or the transfer failed.
-    #[error("failed to GET {url}: {source}")]
+    #[error("failed to GET {url}: {}", causes(source))]
     Http {
         /// The URL.
         url: String,
@@ -45,6 +45,18 @@ pub enum FetchError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// The error and its causes, as one line: reqwest's own message ("error sending request") hides the cause a
+/// user needs, such as "Connection refused".
+fn causes(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        text = format!("{text}: {cause}");
+        next = cause.source();
+    }
+    text
 }
 
 /// A sha256 content digest (`--checksum`).

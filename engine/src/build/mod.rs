@@ -12,7 +12,7 @@ mod copy;
 mod diff;
 mod dockerfile;
 mod ext;
-mod fetch;
+pub(crate) mod fetch;
 use dockerignore as ignore;
 mod image;
 mod meta;
