@@ -9,7 +9,7 @@ use tracing::{debug, info_span, Instrument};
 use crate::driver::Driver;
 use crate::error::{NetError, Result};
 use crate::ids::{ContainerId, NetworkId, Owner, VethName};
-use crate::links::Netlink;
+use crate::links::{Netlink, VethEnds};
 use crate::netns;
 use crate::stack::{Attachment, EndpointSpec, Netstack, NetworkSpec};
 
@@ -30,8 +30,9 @@ impl Netstack {
             let ifname = next_ifname(&inside).await?;
             let label = Owner::Endpoint(id.clone(), net.id.clone()).label(&self.cfg.instance);
             let mtu = net.mtu.unwrap_or(self.cfg.mtu);
+            let mac = ep.mac.unwrap_or_else(|| mac_of(ep.ip));
             let host_veth = match net.driver.parent() {
-                None => Some(self.make_veth(id, net, &ifname, &label, mtu).await?),
+                None => Some(self.make_veth(id, net, (&ifname, mac), &label, mtu).await?),
                 Some(parent) => {
                     let parent = self.parent_index(parent).await?;
                     self.host
@@ -47,9 +48,10 @@ impl Netstack {
                 // The label lives on the interface inside: `detach` finds it there.
                 inside.set_alias(index, &label).await?;
             }
-            if !matches!(net.driver, Driver::Ipvlan { .. }) {
-                // Set while the interface is still down (a veth takes a new address then without a reset).
-                inside.set_mac(index, ep.mac.unwrap_or_else(|| mac_of(ep.ip))).await?;
+            // A veth's peer got its MAC at creation; an ipvlan shares its parent's.
+            if matches!(net.driver, Driver::Macvlan { .. }) {
+                // Set while the interface is still down (it takes a new address then without a reset).
+                inside.set_mac(index, mac).await?;
             }
             let ip6 = ep.ip6.zip(net.v6).map(|(a, (subnet, _))| (a, subnet.prefix_len()));
             if ip6.is_some() || ep.link_local.iter().any(IpAddr::is_ipv6) {
@@ -92,12 +94,14 @@ impl Netstack {
         .await
     }
 
-    /// A veth pair whose host end is on the network's bridge and whose peer is `ifname` inside.
+    /// A veth pair whose host end is on the network's bridge and whose peer is `peer` (name, MAC) inside.
+    /// Three host round trips: the bridge's index, the create, the label.
+    #[tracing::instrument(skip_all)]
     async fn make_veth(
         &self,
         id: &ContainerId,
         net: &NetworkSpec,
-        ifname: &str,
+        peer: (&str, [u8; 6]),
         label: &str,
         mtu: u32,
     ) -> Result<VethName> {
@@ -105,11 +109,20 @@ impl Netstack {
             NetError::NoSuchNetwork(format!("{} (bridge {} missing)", net.id.short(12), net.bridge()))
         })?;
         let veth = VethName::of(id, &net.id);
-        // A leftover from a crashed attach would make the create fail.
-        self.host.delete(veth.as_str()).await?;
         let path = self.netns.path(id);
-        let host_index = self.host.create_veth(veth.as_str(), ifname, &path, bridge, mtu).await?;
-        self.host.set_alias(host_index, label).await?;
+        let ends = VethEnds {
+            host: veth.as_str(),
+            peer: peer.0,
+            peer_mac: peer.1,
+        };
+        if !self.host.create_veth(&ends, &path, bridge, mtu).await? {
+            // A leftover of a crashed attach holds the name: only then is there something to delete.
+            self.host.delete(veth.as_str()).await?;
+            if !self.host.create_veth(&ends, &path, bridge, mtu).await? {
+                return Err(NetError::Unsupported(format!("veth {veth} exists again right after its removal")));
+            }
+        }
+        self.host.set_alias_of(veth.as_str(), label).await?;
         Ok(veth)
     }
 

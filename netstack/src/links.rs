@@ -51,6 +51,16 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
+/// The two ends of a veth pair to create: `host` stays here, `peer` goes into a container's namespace.
+pub struct VethEnds<'a> {
+    /// The host end's name.
+    pub host: &'a str,
+    /// The peer's name inside the namespace.
+    pub peer: &'a str,
+    /// The peer's MAC address.
+    pub peer_mac: [u8; 6],
+}
+
 impl Netlink {
     /// Connects in the calling thread's namespace (the host's, for the engine).
     pub fn connect() -> Result<Self> {
@@ -219,30 +229,39 @@ impl Netlink {
     }
 
     /// Creates veth `host` (on bridge `bridge`, up) whose peer appears as `peer` directly inside the
-    /// namespace at `netns_path` (still down).
-    pub async fn create_veth(&self, host: &str, peer: &str, netns_path: &Path, bridge: u32, mtu: u32) -> Result<u32> {
+    /// namespace at `netns_path` (still down); false when an interface named `host` already exists.
+    pub async fn create_veth(&self, ends: &VethEnds<'_>, netns_path: &Path, bridge: u32, mtu: u32) -> Result<bool> {
         let ns = std::fs::File::open(netns_path).map_err(|e| NetError::io("open netns", netns_path, e))?;
         // The peer must come up later, from inside: up at creation together with a master fails (ENOTCONN).
-        let peer_msg = LinkUnspec::new_with_name(peer)
+        // Its MAC is set here, while it is down and before anything inside sees it (one round trip less).
+        let peer_msg = LinkUnspec::new_with_name(ends.peer)
             .mtu(mtu)
+            .address(ends.peer_mac.to_vec())
             .setns_by_fd(ns.as_raw_fd())
             .build();
-        let msg = LinkVeth::new(host, peer)
+        let msg = LinkVeth::new(ends.host, ends.peer)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
             .mtu(mtu)
             .controller(bridge)
             .up()
             .build();
+        let created = self.handle.link().add(msg).execute().await;
+        drop(ns);
+        match created {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(NetError::netlink(format!("create veth {}", ends.host), e)),
+        }
+    }
+
+    /// Labels interface `name` (the kernel finds it by name: no lookup of its index first).
+    pub async fn set_alias_of(&self, name: &str, label: &str) -> Result<()> {
         self.handle
             .link()
-            .add(msg)
+            .set(LinkUnspec::new_with_name(name).alias(label).build())
             .execute()
             .await
-            .map_err(|e| NetError::netlink(format!("create veth {host}"), e))?;
-        drop(ns);
-        self.index_of(host)
-            .await?
-            .ok_or_else(|| NetError::Unsupported(format!("veth {host} vanished right after creation")))
+            .map_err(|e| NetError::netlink(format!("label interface {name}"), e))
     }
 
     /// Creates a macvlan/ipvlan interface on host interface `parent` directly inside the namespace at

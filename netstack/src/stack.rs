@@ -368,6 +368,7 @@ impl Netstack {
 
     /// Creates a container's network namespace with `lo` up and its resolver on 127.0.0.11;
     /// returns its path. Idempotent.
+    #[tracing::instrument(skip_all, fields(container = %id.short(12)))]
     pub async fn create_sandbox(&self, id: &ContainerId) -> Result<PathBuf> {
         // A restart right after an exit: the old namespace must be gone before a new one is bound.
         self.retiring.settle(id).await;

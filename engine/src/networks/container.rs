@@ -1,6 +1,7 @@
 //! What the container service calls: network setup before a container starts, teardown after it
 //! stops, and forgetting it when it is removed.
 
+use tracing::Instrument;
 use super::service::{engine_error, Networks, DEFAULT_BRIDGE};
 use super::state::EndpointRecord;
 use crate::error::{EngineError, Result};
@@ -196,16 +197,18 @@ impl Networks {
         };
         let primary_net = self.resolve(&primary)?;
         // Only the leases need the engine-wide lock; the kernel work below is this container's own.
-        let eps = {
+        let eps = async {
             let _g = self.changes.lock().await;
             self.ensure_endpoint(req, &primary, &primary_net.id).await?;
             for key in req.endpoints.keys() {
                 let net = self.resolve(key)?;
                 self.ensure_endpoint(req, key, &net.id).await?;
             }
-            self.endpoints_of_container(&req.id)?
-        };
-        self.sync().await?;
+            self.endpoints_of_container(&req.id)
+        }
+        .instrument(tracing::info_span!("leases"))
+        .await?;
+        self.sync().instrument(tracing::info_span!("sync")).await?;
         let cid: ContainerId = req.id.parse().map_err(engine_error)?;
         let path = self.stack.create_sandbox(&cid).await.map_err(engine_error)?;
         let mut routed = false;
