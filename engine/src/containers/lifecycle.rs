@@ -103,23 +103,19 @@ impl Containers {
         spec.process.env.extend(self.link_env(&rec).await?);
         // The network first: a refused port or unknown network leaves nothing mounted.
         self.setup_network(&rec, &mut spec).await?;
-        // Copy-up reads the container's rootfs: mount it first (the runtime finds it mounted).
-        let paths = runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
-        let mounted = paths
-            .create()
-            .and_then(|_| runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs));
-        if let Err(e) = mounted {
-            self.teardown_network(&rec.id).await;
-            return Err(runtime_err(e));
-        }
+        // Mounts and copy-up block for milliseconds: off the async workers, which carry every other start's
+        // netlink replies and API calls.
         let prepared = {
-            let vols = self.volumes()?;
-            crate::volumes::container::on_start(&vols, &rec.mounts, &paths.rootfs)
+            let paths = runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
+            let (me, lower, mounts) = (self.clone(), spec.lower_dirs.clone(), rec.mounts.clone());
+            tokio::task::spawn_blocking(move || me.mount_rootfs(&paths, &lower, &mounts))
+                .await
+                .map_err(|e| EngineError::internal("mounting the container's root filesystem", e))
+                .and_then(|r| r)
         };
         let prepared = match prepared {
             Ok(p) => p,
             Err(e) => {
-                let _ = runtime::rootfs::unmount(&paths.rootfs);
                 self.teardown_network(&rec.id).await;
                 return Err(e);
             }
@@ -166,6 +162,27 @@ impl Containers {
         self.emit(&rec.id, Action::Start, None);
         self.watch_exit(rec.id.clone());
         Ok(())
+    }
+
+    /// Mounts the container's root filesystem, then its volumes (copy-up reads the mounted rootfs, and the
+    /// runtime finds it mounted). On error nothing stays mounted.
+    fn mount_rootfs(
+        &self,
+        paths: &runtime::rootfs::BundlePaths,
+        lower: &[std::path::PathBuf],
+        mounts: &[volumes::MountRequest],
+    ) -> Result<crate::volumes::container::StartMounts> {
+        paths
+            .create()
+            .and_then(|_| runtime::rootfs::mount_overlay(paths, lower))
+            .map_err(runtime_err)?;
+        let prepared = self
+            .volumes()
+            .and_then(|vols| crate::volumes::container::on_start(&vols, mounts, &paths.rootfs));
+        if prepared.is_err() {
+            let _ = runtime::rootfs::unmount(&paths.rootfs);
+        }
+        prepared
     }
 
     /// Spawns the task that records the container's exit when its monitor ends.
