@@ -56,7 +56,7 @@ fn answers(out: &str) -> Vec<String> {
         .skip(1)
         .flat_map(|part| part.lines())
         .filter_map(|l| l.trim().strip_prefix("Address:"))
-        .map(|a| a.trim().split_whitespace().next().unwrap_or("").to_owned())
+        .map(|a| a.split_whitespace().next().unwrap_or("").to_owned())
         .filter(|a| a.contains('.'))
         .collect()
 }
