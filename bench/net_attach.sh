@@ -8,7 +8,7 @@
 #   start/none  POST /containers/{id}/start of `busybox sleep` with --network none
 #   start/net   the same on a user network (netns + veth + address + route + DNS record + resolv.conf)
 # and DNS: N queries of a service alias to a container's resolver on 127.0.0.11 (UDP round trip).
-# Prints medians (and p90); the engine is stopped with --purge at the end.
+# Prints medians (and p90, p95); the engine is stopped with --purge at the end.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 n="${1:-50}"
@@ -40,7 +40,7 @@ timed() {
     case "${out%% *}" in 2*) ;; *) echo "bench: ${*: -1} answered ${out%% *}" >&2; exit 1 ;; esac
     echo "${out#* } * 1000" | bc -l
 }
-stats() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "median %.2f ms  p90 %.2f ms  (n=%d)", m, a[int(NR*0.9+0.5)], NR}'; }
+stats() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "median %.2f ms  p90 %.2f ms  p95 %.2f ms  (n=%d)", m, a[int(NR*0.9+0.5)], a[int(NR*0.95+0.5)], NR}'; }
 
 net="$(docker network create --subnet 10.231.0.0/16 benchnet)"
 docker run -d --name target --network none busybox sleep 3600 >/dev/null

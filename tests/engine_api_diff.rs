@@ -557,3 +557,79 @@ fn config_only_networks() {
         api.call("remove config-only", "DELETE", "/networks/co1", None);
     });
 }
+
+/// Issue 18's bridge options and labels as dockerd keeps and shows them: a name with spaces, `Attachable`,
+/// labels, driver options (masquerade off, host binding address, MTU), `IPAM.Options`, `CheckDuplicate`, the
+/// `host` driver refused, the label filter of list and prune.
+#[test]
+fn network_options_labels_and_prune() {
+    both("network_options_labels_and_prune", |api| {
+        let body = json!({
+            "Name": "opt net 1", "CheckDuplicate": true, "Attachable": true,
+            "Labels": {"tier": "back", "empty": ""},
+            "Options": {
+                "com.docker.network.bridge.enable_ip_masquerade": "false",
+                "com.docker.network.bridge.host_binding_ipv4": "127.0.0.1",
+                "com.docker.network.driver.mtu": "1400"
+            },
+            "IPAM": {
+                "Config": [{"Subnet": "10.218.0.0/24", "IPRange": "10.218.0.128/25", "Gateway": "10.218.0.1",
+                            "AuxiliaryAddresses": {"r": "10.218.0.130"}}],
+                "Options": {"foo": "bar"}
+            }
+        });
+        api.call("create with options", "POST", "/networks/create", Some(body));
+        api.call(
+            "inspect with options",
+            "GET",
+            &format!("/networks/{}", enc("opt net 1")),
+            None,
+        )
+        .agree(&[
+            "/Name",
+            "/Driver",
+            "/Scope",
+            "/Attachable",
+            "/Internal",
+            "/EnableIPv6",
+            "/Labels",
+            "/Options",
+            "/IPAM",
+        ]);
+        let again = json!({"Name": "opt net 1", "CheckDuplicate": true});
+        api.call("duplicate name", "POST", "/networks/create", Some(again))
+            .agree(&["/message"]);
+        let host = json!({"Name": "h1", "Driver": "host"});
+        api.call("host driver", "POST", "/networks/create", Some(host))
+            .agree(&["/message"]);
+        let plain = json!({"Name": "opt2", "Labels": {"tier": "front"}});
+        api.call("plain create", "POST", "/networks/create", Some(plain));
+        api.call("plain inspect", "GET", "/networks/opt2", None).agree(&[
+            "/Attachable",
+            "/Labels",
+            "/Options",
+            "/IPAM/Options",
+        ]);
+        let back = enc(r#"{"label":["tier=back"]}"#);
+        let listed = api
+            .call("list by label", "GET", &format!("/networks?filters={back}"), None)
+            .body();
+        let names: Vec<Value> = listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.get("Name").cloned())
+            .collect();
+        api.observe("names listed by label", Value::Array(names));
+        let front = enc(r#"{"label":["tier=front"]}"#);
+        api.call(
+            "prune by label",
+            "POST",
+            &format!("/networks/prune?filters={front}"),
+            None,
+        )
+        .agree(&["/NetworksDeleted"]);
+        api.call("prune the rest", "POST", "/networks/prune", None)
+            .agree(&["/NetworksDeleted"]);
+    });
+}

@@ -648,6 +648,8 @@ struct Objects {
     rules: Vec<String>,
     /// Whether `table ip berth` exists.
     table: bool,
+    /// Routes (both families) through berth's bridges or veths.
+    routes: Vec<String>,
 }
 
 fn berth_objects(e: &NsEngine) -> Objects {
@@ -669,7 +671,18 @@ fn berth_objects(e: &NsEngine) -> Objects {
         .map(|c| c.trim_end_matches('"').to_owned())
         .filter(|c| c != "berth:base")
         .collect();
+    let routes = ["-4", "-6"]
+        .iter()
+        .flat_map(|fam| {
+            e.ns.sh(&format!("ip -o {fam} route show table all"))
+                .lines()
+                .filter(|l| l.contains(" dev brt-") || l.contains(" dev vb"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
     Objects {
+        routes,
         bridges: links.iter().filter(|l| l.starts_with("brt-")).cloned().collect(),
         veths: links.iter().filter(|l| l.starts_with("vb")).cloned().collect(),
         netns,
@@ -757,6 +770,11 @@ fn fifty_networks_hundred_containers_kill9_no_leak() {
     );
     assert!(left.veths.is_empty(), "veths left: {left:?}");
     assert_eq!(left.netns, 0, "namespace files or mounts left: {left:?}");
+    let bridge_dev = format!(" dev brt-{} ", &bridge_id[..11]);
+    assert!(
+        left.routes.iter().all(|r| r.contains(&bridge_dev)),
+        "routes of removed networks left: {left:?}"
+    );
     assert!(
         !left.rules.is_empty(),
         "the bridge network's rules are in use: {left:?}"
@@ -774,6 +792,7 @@ fn fifty_networks_hundred_containers_kill9_no_leak() {
             && after.veths.is_empty()
             && after.netns == 0
             && after.rules.is_empty()
+            && after.routes.is_empty()
             && !after.table,
         "after stop --purge: {after:?}"
     );

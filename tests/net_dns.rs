@@ -22,6 +22,8 @@ x-sleeper: &sleeper
 services:
   api:
     <<: *sleeper
+    dns_search: [corp.test]
+    dns_opt: ["timeout:3"]
     networks:
       back:
         aliases: [db-alias]
@@ -54,7 +56,7 @@ fn answers(out: &str) -> Vec<String> {
         .skip(1)
         .flat_map(|part| part.lines())
         .filter_map(|l| l.trim().strip_prefix("Address:"))
-        .map(|a| a.trim().split_whitespace().next().unwrap_or("").to_owned())
+        .map(|a| a.split_whitespace().next().unwrap_or("").to_owned())
         .filter(|a| a.contains('.'))
         .collect()
 }
@@ -80,6 +82,16 @@ fn service_on_two_networks_resolves_both_and_follows_connect(kind: Kind) {
         conf.contains("nameserver 127.0.0.11") && conf.contains("ndots:0"),
         "{kind:?} resolv.conf: {conf}"
     );
+    // The user's search domains and options, beside the embedded resolver and ndots:0.
+    let conf = engine.exec_sh(&api, "cat /etc/resolv.conf");
+    let options = conf.lines().find(|l| l.starts_with("options")).unwrap_or("");
+    assert!(
+        conf.contains("nameserver 127.0.0.11")
+            && conf.lines().any(|l| l.trim() == "search corp.test")
+            && options.contains("timeout:3")
+            && options.contains("ndots:0"),
+        "{kind:?} resolv.conf with dns_search/dns_opt: {conf}"
+    );
 
     // From the gateway: the alias and service name on back, the replicas on front.
     for name in ["db-alias", "api", api.as_str()] {
@@ -96,6 +108,17 @@ fn service_on_two_networks_resolves_both_and_follows_connect(kind: Kind) {
     let mut want = webs.to_vec();
     want.sort();
     assert_eq!(got, want, "{kind:?} both replicas of web: {out}");
+    // Round-robin (dockerd shuffles): over repeated lookups each replica comes first at least once.
+    let out = engine.exec_sh(&mid, "for i in $(seq 16); do nslookup web; echo ===; done");
+    let firsts: std::collections::BTreeSet<String> = out
+        .split("===")
+        .filter_map(|block| answers(block).into_iter().next())
+        .collect();
+    assert_eq!(
+        firsts.into_iter().collect::<Vec<_>>(),
+        want,
+        "{kind:?} each replica answers first in turn: {out}"
+    );
 
     // PTR: the address of api names the container.
     let out = engine.exec_sh(&mid, &format!("nslookup {api_ip}"));

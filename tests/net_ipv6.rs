@@ -95,6 +95,11 @@ fn ipv6_between_containers_by_name(kind: Kind) {
     let net = format!("{p}_lan");
 
     assert_eq!(inspect(&engine, &net, "{{.EnableIPv6}}"), "true");
+    assert_eq!(
+        inspect(&engine, &net, "{{json .IPAM.Options}}"),
+        "null",
+        "{kind:?}: no IPAM options were given"
+    );
     let config = inspect(&engine, &net, "{{json .IPAM.Config}}");
     assert!(
         config.contains(&format!(r#""Subnet":"{prefix6}::/64""#)),
@@ -273,7 +278,124 @@ fn host_driver_network_is_refused(kind: Kind) {
     );
 }
 
+/// The address of a container on its only network.
+fn addr_of(engine: &Engine, ctr: &str) -> String {
+    inspect(engine, ctr, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+}
+
+/// Whether `from` gets an answer to one ping of `to`.
+fn pings(engine: &Engine, from: &str, to: &str) -> bool {
+    engine
+        .exec_sh(from, &format!("ping -c1 -W1 {to} >/dev/null 2>&1 && echo REACHED"))
+        .contains("REACHED")
+}
+
+/// Every bridge network is cut off from the others, user-named bridges (`com.docker.network.bridge.name`)
+/// included, as dockerd's isolation chains do; members of one bridge still reach each other.
+fn bridges_are_isolated_from_each_other(kind: Kind) {
+    if !require_root("bridges_are_isolated_from_each_other") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let sfx = suffix();
+    let tail = &sfx[sfx.len().saturating_sub(9)..];
+    let nets: Vec<(String, Option<String>)> = vec![
+        (format!("iso a {sfx}"), Some(format!("bia{tail}"))),
+        (format!("iso b {sfx}"), Some(format!("bib{tail}"))),
+        (format!("iso c {sfx}"), None),
+    ];
+    for (net, bridge) in &nets {
+        let mut args = vec!["network".to_owned(), "create".to_owned()];
+        if let Some(b) = bridge {
+            args.extend(["-o".to_owned(), format!("com.docker.network.bridge.name={b}")]);
+        }
+        args.push(net.clone());
+        engine.docker_lines(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let ctrs: Vec<(String, &str)> = [("a1", 0), ("a2", 0), ("b1", 1), ("c1", 2)]
+        .iter()
+        .map(|(n, i)| (format!("{n}{sfx}"), nets[*i].0.as_str()))
+        .collect();
+    for (name, net) in &ctrs {
+        engine.docker_lines(&["run", "-d", "--name", name, "--network", net, "busybox", "sleep", "600"]);
+    }
+    let ip: Vec<String> = ctrs.iter().map(|(n, _)| addr_of(&engine, n)).collect();
+    let name = |i: usize| ctrs[i].0.as_str();
+    assert!(
+        pings(&engine, name(0), &ip[1]),
+        "{kind:?}: a1 -> a2 on one named bridge"
+    );
+    for (from, to) in [(0, 2), (2, 0), (0, 3), (3, 0), (2, 3), (3, 2)] {
+        assert!(
+            !pings(&engine, name(from), &ip[to]),
+            "{kind:?}: {} reached {} ({}) on another bridge",
+            name(from),
+            name(to),
+            ip[to]
+        );
+    }
+    for (n, _) in &ctrs {
+        engine.docker_lines(&["rm", "-f", n]);
+    }
+    for (net, _) in &nets {
+        engine.docker_lines(&["network", "rm", net]);
+    }
+}
+
+/// `ports: ["P:80"]` (no host address) binds 0.0.0.0 and [::] on one port, as dockerd 20.10 does, and [::1]
+/// reaches a container without an IPv6 address (through the proxy); `0.0.0.0:Q:80` binds IPv4 only.
+fn ports_on_every_address_bind_both_families(kind: Kind) {
+    if !require_root("ports_on_every_address_bind_both_families") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let (any, v4) = (free_port(), free_port());
+    let compose = format!(
+        r#"
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /w && echo both-page > /w/index.html && exec httpd -f -p 80 -h /w"]
+    ports: ["{any}:80", "0.0.0.0:{v4}:80"]
+"#
+    );
+    let stack = Stack::new(&engine, "anyport", &compose);
+    stack.berth_ok(&["up", "-d", "--wait"]);
+    let p = stack.project.clone();
+    let web = format!("{p}-web-1");
+    let mut ports = engine.docker_lines(&["port", &web]);
+    ports.sort();
+    let mut want = vec![
+        format!("80/tcp -> 0.0.0.0:{any}"),
+        format!("80/tcp -> 0.0.0.0:{v4}"),
+        format!("80/tcp -> [::]:{any}"),
+    ];
+    want.sort();
+    assert_eq!(ports, want, "{kind:?}: docker port");
+    let shown = inspect(&engine, &web, "{{json .NetworkSettings.Ports}}");
+    assert!(
+        shown.contains(&format!(r#"{{"HostIp":"::","HostPort":"{any}"}}"#)),
+        "{kind:?}: {shown}"
+    );
+    let body = poll("the [::1] port", || {
+        Some(curl(&engine, &format!("http://[::1]:{any}/"))).filter(|b| b.contains("both-page"))
+    });
+    assert!(body.contains("both-page"));
+    assert!(curl(&engine, &format!("http://127.0.0.1:{any}/")).contains("both-page"));
+    assert!(curl(&engine, &format!("http://127.0.0.1:{v4}/")).contains("both-page"));
+    assert!(
+        curl(&engine, &format!("http://[::1]:{v4}/")).is_empty(),
+        "{kind:?}: 0.0.0.0 is IPv4 only"
+    );
+    let ids = engine.network_ids(&p);
+    stack.berth_ok(&["down"]);
+    let left = engine.kernel_leftovers(&ids);
+    assert!(left.is_empty(), "{kind:?}: down left {left:?}");
+}
+
 for_each_engine!(
+    bridges_are_isolated_from_each_other,
+    ports_on_every_address_bind_both_families,
     ipv6_between_containers_by_name,
     connect_with_ipam_config,
     bridge_options_are_applied,

@@ -19,7 +19,8 @@ use crate::proxy;
 pub struct PortRequest {
     /// tcp or udp.
     pub proto: Proto,
-    /// `HostIp` (IPv4 or IPv6, e.g. `::1`); `None` means every IPv4 address (0.0.0.0).
+    /// `HostIp` (IPv4 or IPv6, e.g. `::1`, `0.0.0.0`); `None` (`""`) means every address of both families:
+    /// 0.0.0.0 and, where the host has IPv6, [::] on the same port, as dockerd binds them.
     pub host_ip: Option<IpAddr>,
     /// `HostPort`: one port, a range to pick a free one from, or `None` for an ephemeral port.
     pub host_ports: Option<(u16, u16)>,
@@ -31,7 +32,7 @@ impl PortRequest {
     /// Builds a request from Docker's strings: `HostIp` ("" = any), `HostPort` ("", "8080", "8000-8010").
     pub fn parse(proto: Proto, host_ip: &str, host_port: &str, container_port: u16) -> Result<Self> {
         let host_ip = match host_ip.trim() {
-            "" | "0.0.0.0" => None,
+            "" => None,
             s => match s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
                 Ok(ip) => Some(ip),
                 Err(_) => return Err(NetError::invalid("HostIp", s, "expected an IPv4 or IPv6 address")),
@@ -113,31 +114,32 @@ impl PortTable {
         let mut bound = Vec::new();
         for req in reqs {
             // Any error drops what is bound so far: nothing half-published.
-            bound.push(self.bind(req).await?);
+            bound.extend(self.bind(req).await?);
         }
         let mut ports = Vec::new();
         let mut dnats = Vec::new();
         let mut active = Vec::new();
-        for (req, (sock, port)) in reqs.iter().zip(bound) {
+        for (sock, port) in bound {
             // An IPv6 host address reaches the container's IPv6 address; without one, the proxy bridges
             // the families (as docker-proxy does) and no DNAT applies.
-            let target_ip = match (req.host_ip, container_ip6) {
-                (Some(IpAddr::V6(_)), Some(v6)) => IpAddr::V6(v6),
+            let target_ip = match (port.host_ip, container_ip6) {
+                (IpAddr::V6(_), Some(v6)) => IpAddr::V6(v6),
                 _ => IpAddr::V4(container_ip),
             };
-            let target = SocketAddr::new(target_ip, req.container_port);
+            let target = SocketAddr::new(target_ip, port.container_port);
             let proxy = match sock {
                 Bound::Tcp(l) => tokio::spawn(proxy::tcp(l, target)),
                 Bound::Udp(u) => tokio::spawn(proxy::udp(u, target)),
             };
-            let same_family = req.host_ip.is_none_or(|h| h.is_ipv4() == target_ip.is_ipv4());
-            if !req.host_ip.is_some_and(|ip| ip.is_loopback()) && same_family {
+            let same_family = port.host_ip.is_ipv4() == target_ip.is_ipv4();
+            if !port.host_ip.is_loopback() && same_family {
                 dnats.push(Dnat {
-                    proto: req.proto,
-                    host_ip: req.host_ip,
+                    proto: port.proto,
+                    // 0.0.0.0 or [::]: any local address of the family.
+                    host_ip: Some(port.host_ip).filter(|ip| !ip.is_unspecified()),
                     host_port: port.host_port,
                     container_ip: target_ip,
-                    container_port: req.container_port,
+                    container_port: port.container_port,
                 });
             }
             ports.push(port.clone());
@@ -174,28 +176,25 @@ impl PortTable {
         held.get(id).into_iter().flatten().map(|a| a.port.clone()).collect()
     }
 
-    async fn bind(&self, req: &PortRequest) -> Result<(Bound, PublishedPort)> {
-        let ip = req.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    /// Binds the host address(es) of `req` on one port: its own address, or 0.0.0.0 and [::] for "every
+    /// address" (the port of the first also taken on the second; skipped where the host has no IPv6).
+    async fn bind(&self, req: &PortRequest) -> Result<Vec<(Bound, PublishedPort)>> {
+        let ips = match req.host_ip {
+            Some(ip) => vec![ip],
+            None => vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED)],
+        };
         let candidates: Vec<u16> = match req.host_ports {
             None => vec![0],
             Some((lo, hi)) => (lo..=hi).collect(),
         };
         let mut last_err = None;
         for port in candidates {
-            match bind_one(req.proto, ip, port).await {
-                Ok((sock, actual)) => {
-                    let published = PublishedPort {
-                        proto: req.proto,
-                        host_ip: ip,
-                        host_port: actual,
-                        container_port: req.container_port,
-                    };
-                    return Ok((sock, published));
-                }
-                Err(e) => last_err = Some((port, e)),
+            match bind_on_all(req, &ips, port).await {
+                Ok(bound) => return Ok(bound),
+                Err(e) => last_err = Some(e),
             }
         }
-        let (port, err) = last_err.unwrap_or((0, std::io::Error::other("no port to try")));
+        let (ip, port, err) = last_err.unwrap_or((ips[0], 0, std::io::Error::other("no port to try")));
         if err.kind() != std::io::ErrorKind::AddrInUse {
             return Err(NetError::io(
                 "bind host port",
@@ -205,7 +204,7 @@ impl PortTable {
         }
         Err(NetError::PortInUse {
             proto: req.proto.as_str(),
-            addr: ip.into(),
+            addr: ip,
             port,
             holder: self
                 .holder_of(req.proto, port)
@@ -221,20 +220,74 @@ impl PortTable {
     }
 }
 
-async fn bind_one(proto: Proto, ip: IpAddr, port: u16) -> std::io::Result<(Bound, u16)> {
-    let addr = SocketAddr::from((ip, port));
-    match proto {
-        Proto::Tcp => {
-            let l = TcpListener::bind(addr).await?;
-            let actual = l.local_addr()?.port();
-            Ok((Bound::Tcp(l), actual))
-        }
-        Proto::Udp => {
-            let u = UdpSocket::bind(addr).await?;
-            let actual = u.local_addr()?.port();
-            Ok((Bound::Udp(u), actual))
+/// Binds `port` (0: any) on each of `ips`, the first's actual port on the rest; all or none. An IPv6
+/// wildcard after another address is skipped when the host has no IPv6. Errors carry the address and port.
+async fn bind_on_all(
+    req: &PortRequest,
+    ips: &[IpAddr],
+    port: u16,
+) -> std::result::Result<Vec<(Bound, PublishedPort)>, (IpAddr, u16, std::io::Error)> {
+    let mut out: Vec<(Bound, PublishedPort)> = Vec::new();
+    for &ip in ips {
+        let want = out.first().map_or(port, |(_, p)| p.host_port);
+        // [::] beside 0.0.0.0: IPv6 only, and optional.
+        let beside = !out.is_empty() && ip.is_ipv6() && ip.is_unspecified();
+        match bind_one(req.proto, ip, want, beside).await {
+            Ok((sock, actual)) => {
+                let published = PublishedPort {
+                    proto: req.proto,
+                    host_ip: ip,
+                    host_port: actual,
+                    container_port: req.container_port,
+                };
+                out.push((sock, published));
+            }
+            Err(e) if beside && no_ipv6(&e) => {}
+            Err(e) => return Err((ip, want, e)),
         }
     }
+    Ok(out)
+}
+
+/// The errors of a host (or namespace) without IPv6.
+fn no_ipv6(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL | libc::EPROTONOSUPPORT)
+    )
+}
+
+/// A listener (TCP) or socket (UDP) on `ip:port`; `v6_only` keeps an IPv6 wildcard off the IPv4 addresses
+/// (0.0.0.0 holds the port there already).
+async fn bind_one(proto: Proto, ip: IpAddr, port: u16, v6_only: bool) -> std::io::Result<(Bound, u16)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr = SocketAddr::from((ip, port));
+    let (ty, protocol) = match proto {
+        Proto::Tcp => (Type::STREAM, Protocol::TCP),
+        Proto::Udp => (Type::DGRAM, Protocol::UDP),
+    };
+    let sock = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    if ip.is_ipv6() {
+        sock.set_only_v6(v6_only)?;
+    }
+    // What tokio's own bind does on unix: a port in TIME_WAIT after a container's exit is free again.
+    if proto == Proto::Tcp {
+        sock.set_reuse_address(true)?;
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    let bound = match proto {
+        Proto::Tcp => {
+            sock.listen(1024)?;
+            Bound::Tcp(TcpListener::from_std(sock.into())?)
+        }
+        Proto::Udp => Bound::Udp(UdpSocket::from_std(sock.into())?),
+    };
+    let actual = match &bound {
+        Bound::Tcp(l) => l.local_addr()?.port(),
+        Bound::Udp(u) => u.local_addr()?.port(),
+    };
+    Ok((bound, actual))
 }
 
 /// Finds the process that holds a local port (via /proc), for the error message.
@@ -291,6 +344,12 @@ mod tests {
         let r = PortRequest::parse(Proto::Tcp, "", "8000-8010", 80).unwrap();
         assert_eq!(r.host_ports, Some((8000, 8010)));
         assert_eq!(r.host_ip, None);
+        let r = PortRequest::parse(Proto::Tcp, "0.0.0.0", "80", 80).unwrap();
+        assert_eq!(
+            r.host_ip,
+            Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            "IPv4 only, unlike \"\""
+        );
         let r = PortRequest::parse(Proto::Udp, "127.0.0.1", "", 53).unwrap();
         assert_eq!(r.host_ports, None);
         assert_eq!(r.host_ip, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));

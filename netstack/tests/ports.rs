@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use common::*;
 use netstack::{EndpointSpec, Keep, NetError, PortRequest, Proto};
@@ -58,8 +58,21 @@ fn published_ports_reach_the_container() {
         let udp = PortRequest::parse(Proto::Udp, "127.0.0.1", "", 5353).unwrap();
         let published = s.publish(&c1, ip1, None, &[any, udp]).await.unwrap();
         let tcp_port = published[0].host_port;
-        let udp_port = published[1].host_port;
+        let udp_port = published.iter().find(|p| p.proto == Proto::Udp).unwrap().host_port;
         assert_ne!(tcp_port, 0);
+        // As dockerd: "every address" is 0.0.0.0 and [::] on one port (the namespace has IPv6).
+        let any_ips: Vec<String> = published
+            .iter()
+            .filter(|p| p.proto == Proto::Tcp)
+            .map(|p| format!("{}:{}", p.host_ip, p.host_port))
+            .collect();
+        assert_eq!(any_ips, vec![format!("0.0.0.0:{tcp_port}"), format!(":::{tcp_port}")]);
+        // [::1] reaches the IPv4-only container through the proxy.
+        let body = tokio::task::spawn_blocking(move || tcp_fetch(SocketAddr::from((Ipv6Addr::LOCALHOST, tcp_port))))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(body, "hello from c1");
 
         // 127.0.0.1 goes through the userland proxy.
         let body = tokio::task::spawn_blocking(move || tcp_fetch(SocketAddr::from((Ipv4Addr::LOCALHOST, tcp_port))))

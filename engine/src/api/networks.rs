@@ -192,7 +192,12 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
     for rec in nets.records()? {
         let in_use = !nets.endpoints_of_network(&rec.id)?.is_empty();
         if matches(&rec, &filters, in_use)? {
-            out.push(network_json(&summary(&rec)));
+            let mut doc = network_json(&summary(&rec));
+            // dockerd's list entries carry an empty `Containers` (their endpoints are inspect's).
+            if let Some(o) = doc.as_object_mut() {
+                o.entry("Containers").or_insert_with(|| serde_json::json!({}));
+            }
+            out.push(doc);
         }
     }
     Ok(Json(out))

@@ -6,5 +6,5 @@ mod records;
 mod server;
 
 pub use forward::upstreams_from_resolv_conf;
-pub use records::Records;
+pub use records::{AddrKind, Records};
 pub use server::{DnsServer, RESOLVER_ADDR};

@@ -59,7 +59,29 @@ impl Table {
 #[derive(Debug, Default)]
 pub struct Records {
     table: RwLock<Table>,
-    turn: AtomicUsize,
+    /// Round-robin turns: of answers of every family, of IPv4 ones, of IPv6 ones (see `AddrKind`).
+    turns: [AtomicUsize; 3],
+}
+
+/// Which addresses a query asks for (A, AAAA, or any).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrKind {
+    /// Both families (ANY).
+    Any,
+    /// IPv4 (A).
+    V4,
+    /// IPv6 (AAAA).
+    V6,
+}
+
+impl AddrKind {
+    fn admits(self, a: &IpAddr) -> bool {
+        match self {
+            AddrKind::Any => true,
+            AddrKind::V4 => a.is_ipv4(),
+            AddrKind::V6 => a.is_ipv6(),
+        }
+    }
 }
 
 fn normalise(name: &str) -> String {
@@ -159,12 +181,24 @@ impl Records {
         let name = normalise(name);
         let t = self.read();
         let found = find(t.nets.get(network)?, &name);
-        self.rotated(found)
+        (!found.is_empty()).then(|| self.rotated(found, AddrKind::Any))
     }
 
     /// Addresses for `name` as `client` sees it: the first of its networks (in attach order) that
     /// knows the name answers, rotated on each call. `<name>.<network>` asks that network only.
     pub fn lookup_for(&self, client: &ContainerId, name: &str) -> Option<Vec<IpAddr>> {
+        self.lookup_kind_for(client, name, AddrKind::Any)
+    }
+
+    /// As `lookup_for`, only the addresses of `kind` (empty when the name is known without any), each kind
+    /// taking turns on its own: resolvers ask A then AAAA for every name, and one shared turn would then
+    /// give every A answer of two replicas in the same order.
+    pub fn lookup_kind_for(&self, client: &ContainerId, name: &str, kind: AddrKind) -> Option<Vec<IpAddr>> {
+        let found = self.find_for(client, name)?;
+        Some(self.rotated(found.into_iter().filter(|a| kind.admits(a)).collect(), kind))
+    }
+
+    fn find_for(&self, client: &ContainerId, name: &str) -> Option<Vec<IpAddr>> {
         let mut name = normalise(name);
         let t = self.read();
         if let Some(target) = t.links.get(client).and_then(|l| l.get(&name)) {
@@ -182,7 +216,7 @@ impl Records {
                 found = short.map(|s| find(net, s)).unwrap_or_default();
             }
             if !found.is_empty() {
-                return self.rotated(found);
+                return Some(found);
             }
         }
         None
@@ -207,13 +241,12 @@ impl Records {
         self.read().member.contains_key(client)
     }
 
-    fn rotated(&self, mut found: Vec<IpAddr>) -> Option<Vec<IpAddr>> {
-        if found.is_empty() {
-            return None;
+    fn rotated(&self, mut found: Vec<IpAddr>, kind: AddrKind) -> Vec<IpAddr> {
+        if found.len() > 1 {
+            let turn = self.turns[kind as usize].fetch_add(1, Ordering::Relaxed) % found.len();
+            found.rotate_left(turn);
         }
-        let turn = self.turn.fetch_add(1, Ordering::Relaxed) % found.len();
-        found.rotate_left(turn);
-        Some(found)
+        found
     }
 }
 
@@ -261,6 +294,34 @@ mod tests {
         assert_eq!(r.lookup(&n1, "web").unwrap(), vec![ip("10.0.0.3")]);
         r.remove_container(&c2);
         assert!(r.lookup(&n1, "web").is_none());
+    }
+
+    #[test]
+    fn a_answers_take_turns_when_aaaa_is_asked_between() {
+        let r = Records::default();
+        let n: NetworkId = "a".repeat(64).parse().unwrap();
+        let (c1, c2, me): (ContainerId, ContainerId, ContainerId) = (
+            "1".repeat(64).parse().unwrap(),
+            "2".repeat(64).parse().unwrap(),
+            "3".repeat(64).parse().unwrap(),
+        );
+        r.set(&n, &c1, &["web".into()], &[ip("10.0.0.2"), ip("fd00::2")]);
+        r.set(&n, &c2, &["web".into()], &[ip("10.0.0.3")]);
+        r.set(&n, &me, &["client".into()], &[ip("10.0.0.4")]);
+        let mut firsts = Vec::new();
+        for _ in 0..4 {
+            let a = r.lookup_kind_for(&me, "web", AddrKind::V4).unwrap();
+            assert_eq!(a.len(), 2, "{a:?}");
+            firsts.push(a[0]);
+            assert_eq!(
+                r.lookup_kind_for(&me, "web", AddrKind::V6).unwrap(),
+                vec![ip("fd00::2")]
+            );
+        }
+        assert_eq!(firsts, [ip("10.0.0.2"), ip("10.0.0.3"), ip("10.0.0.2"), ip("10.0.0.3")]);
+        // Known without an address of the family: an empty answer, not "unknown".
+        assert_eq!(r.lookup_kind_for(&me, "client", AddrKind::V6), Some(Vec::new()));
+        assert_eq!(r.lookup_kind_for(&me, "nobody", AddrKind::V4), None);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
 use super::forward;
-use super::records::Records;
+use super::records::{AddrKind, Records};
 use crate::error::{NetError, Result};
 use crate::ids::ContainerId;
 use crate::netns;
@@ -231,17 +231,24 @@ fn local_reply(ctx: &Ctx, msg: &Message) -> Option<Vec<u8>> {
 }
 
 fn address_answer(ctx: &Ctx, msg: &Message, name: &Name, rtype: RecordType) -> Option<Message> {
-    let addrs = ctx.records.lookup_for(&ctx.client, &name.to_ascii())?;
+    let kind = match rtype {
+        RecordType::A => Some(AddrKind::V4),
+        RecordType::AAAA => Some(AddrKind::V6),
+        RecordType::ANY => Some(AddrKind::Any),
+        _ => None,
+    };
+    // Other types (MX, TXT...) of a known name: the name is checked, no record taken.
+    let addrs = match kind {
+        Some(kind) => ctx.records.lookup_kind_for(&ctx.client, &name.to_ascii(), kind)?,
+        None => ctx
+            .records
+            .lookup_kind_for(&ctx.client, &name.to_ascii(), AddrKind::Any)
+            .map(|_| Vec::new())?,
+    };
     let mut reply = error_reply(msg, ResponseCode::NoError);
     reply.metadata.authoritative = true;
-    let wanted = |a: &IpAddr| {
-        matches!(
-            (rtype, a),
-            (RecordType::A, IpAddr::V4(_)) | (RecordType::AAAA, IpAddr::V6(_)) | (RecordType::ANY, _)
-        )
-    };
     // A known name with no address of the asked type gets an empty NOERROR, not a forward.
-    for addr in addrs.iter().filter(|a| wanted(a)) {
+    for addr in &addrs {
         let rdata = match addr {
             IpAddr::V4(v4) => RData::A(A(*v4)),
             IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),

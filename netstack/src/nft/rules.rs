@@ -15,6 +15,9 @@ use nftables::stmt::{Counter, JumpTarget, Match, NATFamily, Operator, Statement,
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use super::{Nft, Proto, BASE_COMMENT, PORTS_CHAIN};
+
+/// The chain where each network drops traffic from other bridges bound for its own.
+const ISOLATION_CHAIN: &str = "isolation";
 use crate::ids::{BridgeName, Owner};
 
 /// The address family of a table of berth's: `ip` or `ip6` (same name, same chains).
@@ -227,6 +230,21 @@ impl Nft {
         };
         let rule = |expr| self.rule(fam, "forward", expr, label.clone());
         b.add(rule(vec![iif(Operator::EQ, br), oif(Operator::EQ, br), verdict]));
+        // Isolation of every bridge of berth's from the others, user-named ones included (as dockerd's
+        // isolation chains): what leaves this bridge goes through one shared chain where each network drops
+        // what is bound for its own bridge. `add chain` leaves an existing chain alone.
+        b.add(self.chain(fam, ISOLATION_CHAIN, None));
+        let jump = Statement::Jump(JumpTarget {
+            target: ISOLATION_CHAIN.into(),
+        });
+        b.add(rule(vec![iif(Operator::EQ, br), jump]));
+        b.add(self.rule(
+            fam,
+            ISOLATION_CHAIN,
+            vec![oif(Operator::EQ, br), Statement::Drop(None)],
+            label.clone(),
+        ));
+        // Bridges of networks an older berth made have no rule in that chain until their engine restarts.
         let other_bridges = format!("{}*", BridgeName::PREFIX);
         b.add(rule(vec![
             iif(Operator::EQ, br),
