@@ -332,7 +332,7 @@ FROM basesvc
 COPY --from=lib hello.txt /lib-hello.txt
 COPY --from=img /etc/group /img-group
 COPY . /ctx/
-RUN --mount=type=secret,id=tok test \"$(tr a-z A-Z < /run/secrets/tok)\" = FILE-S3CRET && stat -c %a /run/secrets/tok > /tok-mode && echo visible-marker > /marker
+RUN --mount=type=secret,id=tok test \"$(tr a-z A-Z < /run/secrets/tok)\" = FILE-S3CRET && stat -c %a /run/secrets/tok > /tok-mode && stat -f -c %T /run/secrets/tok > /tok-fs && echo visible-marker > /marker
 RUN --mount=type=secret,id=api_key,env=API test \"$(echo $API | tr a-z A-Z)\" = ENV-S3CRET && echo env-ok > /env-ok
 ";
 
@@ -368,8 +368,15 @@ fn build_secrets_and_additional_contexts(kind: Kind) {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert_eq!(
-        run("cat /base.txt /lib-hello.txt /tok-mode /env-ok"),
-        "from-base\nhello-lib\n400\nenv-ok\n"
+        run("cat /base.txt /lib-hello.txt /tok-mode /env-ok /tok-fs"),
+        "from-base\nhello-lib\n400\nenv-ok\ntmpfs\n",
+        "the secret file is on a tmpfs"
+    );
+    let root = engine.berth_root().expect("berth's engine");
+    assert!(
+        !tree_holds(&root, b"file-s3cret"),
+        "a secret file's content is on disk under {}",
+        root.display()
     );
     assert!(run("head -1 /img-group").starts_with("root:"));
     assert_eq!(
@@ -412,6 +419,28 @@ fn build_secrets_and_additional_contexts(kind: Kind) {
         !out.status.success() && err.contains("services.app.build.additional_contexts.lib"),
         "{err}"
     );
+}
+
+/// Whether any regular file under `dir` contains `needle`.
+fn tree_holds(dir: &std::path::Path, needle: &[u8]) -> bool {
+    walk_files(dir)
+        .iter()
+        .any(|p| std::fs::read(p).is_ok_and(|data| data.windows(needle.len()).any(|w| w == needle)))
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        match e.file_type() {
+            Ok(t) if t.is_dir() => out.extend(walk_files(&e.path())),
+            Ok(t) if t.is_file() => out.push(e.path()),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A failed RUN's last line as dockerd's classic builder sends it: `errorDetail.code` is the exit status.
