@@ -297,7 +297,8 @@ fn failing_run_stops_up_before_any_container(kind: Kind) {
     );
 }
 
-/// Secrets from a file and from a variable, and one context of each kind: a directory, an image, a service.
+/// Secrets from a file and from a variable, and one context of each kind: a directory, an image, a service; a
+/// directory context as a base (`fromdir`).
 const EXT_STACK: &str = "\
 services:
   base:
@@ -319,6 +320,14 @@ services:
       dockerfile_inline: |
         FROM busybox
         RUN --mount=type=secret,id=absent,required true
+  fromdir:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM files
+        LABEL from=dir
+      additional_contexts:
+        files: ./files
 secrets:
   tok:
     file: ./tok.txt
@@ -412,12 +421,34 @@ fn build_secrets_and_additional_contexts(kind: Kind) {
         !out.status.success() && err.contains("\"needy\"") && err.contains("secret absent"),
         "{err}"
     );
+    from_dir_context(&engine, &stack);
     stack.write(&EXT_STACK.replace("./lib", "https://example.invalid/lib.git"));
     let out = stack.berth(&["build", "app"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("services.app.build.additional_contexts.lib"),
         "{err}"
+    );
+}
+
+/// `FROM` a directory context (BuildKit's reading): an image of the directory's files and no config of its own.
+fn from_dir_context(engine: &Engine, stack: &Stack) {
+    write(stack.dir.path(), "files/hello.txt", "hello-files\n");
+    berth_err(stack, &["build", "fromdir"]);
+    let image = format!("{}-fromdir", stack.project);
+    let cfg = engine.docker_lines(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{len .Config.Env}} {{.Config.Labels.from}}",
+        &image,
+    ]);
+    assert_eq!(cfg, ["0 dir"], "no environment of its own (no PATH), the LABEL on top");
+    let saved = engine.docker(&["save", &image]);
+    let find = |needle: &[u8]| saved.stdout.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        saved.status.success() && find(b"hello-files\n"),
+        "the directory's files are the layer"
     );
 }
 
