@@ -297,7 +297,8 @@ fn failing_run_stops_up_before_any_container(kind: Kind) {
     );
 }
 
-/// Secrets from a file and from a variable, and one context of each kind: a directory, an image, a service.
+/// Secrets from a file and from a variable, and one context of each kind: a directory, an image, a service; a
+/// directory context as a base (`fromdir`).
 const EXT_STACK: &str = "\
 services:
   base:
@@ -319,6 +320,14 @@ services:
       dockerfile_inline: |
         FROM busybox
         RUN --mount=type=secret,id=absent,required true
+  fromdir:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM files
+        LABEL from=dir
+      additional_contexts:
+        files: ./files
 secrets:
   tok:
     file: ./tok.txt
@@ -332,7 +341,7 @@ FROM basesvc
 COPY --from=lib hello.txt /lib-hello.txt
 COPY --from=img /etc/group /img-group
 COPY . /ctx/
-RUN --mount=type=secret,id=tok test \"$(tr a-z A-Z < /run/secrets/tok)\" = FILE-S3CRET && stat -c %a /run/secrets/tok > /tok-mode && echo visible-marker > /marker
+RUN --mount=type=secret,id=tok test \"$(tr a-z A-Z < /run/secrets/tok)\" = FILE-S3CRET && stat -c %a /run/secrets/tok > /tok-mode && stat -f -c %T /run/secrets/tok > /tok-fs && echo visible-marker > /marker
 RUN --mount=type=secret,id=api_key,env=API test \"$(echo $API | tr a-z A-Z)\" = ENV-S3CRET && echo env-ok > /env-ok
 ";
 
@@ -368,8 +377,15 @@ fn build_secrets_and_additional_contexts(kind: Kind) {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert_eq!(
-        run("cat /base.txt /lib-hello.txt /tok-mode /env-ok"),
-        "from-base\nhello-lib\n400\nenv-ok\n"
+        run("cat /base.txt /lib-hello.txt /tok-mode /env-ok /tok-fs"),
+        "from-base\nhello-lib\n400\nenv-ok\ntmpfs\n",
+        "the secret file is on a tmpfs"
+    );
+    let root = engine.berth_root().expect("berth's engine");
+    assert!(
+        !tree_holds(&root, b"file-s3cret"),
+        "a secret file's content is on disk under {}",
+        root.display()
     );
     assert!(run("head -1 /img-group").starts_with("root:"));
     assert_eq!(
@@ -405,6 +421,7 @@ fn build_secrets_and_additional_contexts(kind: Kind) {
         !out.status.success() && err.contains("\"needy\"") && err.contains("secret absent"),
         "{err}"
     );
+    from_dir_context(&engine, &stack);
     stack.write(&EXT_STACK.replace("./lib", "https://example.invalid/lib.git"));
     let out = stack.berth(&["build", "app"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -412,6 +429,49 @@ fn build_secrets_and_additional_contexts(kind: Kind) {
         !out.status.success() && err.contains("services.app.build.additional_contexts.lib"),
         "{err}"
     );
+}
+
+/// `FROM` a directory context (BuildKit's reading): an image of the directory's files and no config of its own.
+fn from_dir_context(engine: &Engine, stack: &Stack) {
+    write(stack.dir.path(), "files/hello.txt", "hello-files\n");
+    berth_err(stack, &["build", "fromdir"]);
+    let image = format!("{}-fromdir", stack.project);
+    let cfg = engine.docker_lines(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{len .Config.Env}} {{.Config.Labels.from}}",
+        &image,
+    ]);
+    assert_eq!(cfg, ["0 dir"], "no environment of its own (no PATH), the LABEL on top");
+    let saved = engine.docker(&["save", &image]);
+    let find = |needle: &[u8]| saved.stdout.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        saved.status.success() && find(b"hello-files\n"),
+        "the directory's files are the layer"
+    );
+}
+
+/// Whether any regular file under `dir` contains `needle`.
+fn tree_holds(dir: &std::path::Path, needle: &[u8]) -> bool {
+    walk_files(dir)
+        .iter()
+        .any(|p| std::fs::read(p).is_ok_and(|data| data.windows(needle.len()).any(|w| w == needle)))
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        match e.file_type() {
+            Ok(t) if t.is_dir() => out.extend(walk_files(&e.path())),
+            Ok(t) if t.is_file() => out.push(e.path()),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A failed RUN's last line as dockerd's classic builder sends it: `errorDetail.code` is the exit status.

@@ -119,6 +119,11 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// berth's state root (None for dockerd).
+    pub fn berth_root(&self) -> Option<PathBuf> {
+        (self.kind == Kind::Berth).then(|| self.dir.path().join("root"))
+    }
+
     /// Starts a private engine of `kind` and loads busybox into it.
     pub fn start(kind: Kind) -> Engine {
         let netns = (kind == Kind::Berth).then(|| std::sync::Arc::new(Netns::new()));

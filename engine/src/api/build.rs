@@ -174,18 +174,33 @@ async fn build(State(engine): State<AppState>, RawQuery(q): RawQuery, body: Body
     }
     let tmp_dir = crate::build::tmp_dir(&engine.config.root);
     std::fs::create_dir_all(&tmp_dir).ctx(|| format!("creating {}", tmp_dir.display()))?;
-    let upload = match &opts.remote {
-        Some(remote) => crate::build::remote::context(remote, &tmp_dir).await?,
-        None => super::stream::spool(body, &tmp_dir, "build context").await?,
+    // The context is unpacked as it arrives (never spooled: no second copy on disk, secrets never written).
+    let (reader, failed): (Box<dyn std::io::Read + Send>, _) = match &opts.remote {
+        Some(remote) => {
+            let upload = crate::build::remote::context(remote, &tmp_dir).await?;
+            let file = upload.reopen().ctx(|| "reading the fetched build context".to_owned())?;
+            (Box::new(file), None)
+        }
+        None => {
+            let b = super::stream::BlockingBody::new(body, "build context");
+            let failed = b.failed.clone();
+            (Box::new(b), Some(failed))
+        }
     };
     // Unpacked before answering, so that a refused context sync (berth's extension) is a status, not a stream.
-    let prepared = match crate::build::prepare(&engine, &opts, upload.path().to_owned()).await {
+    let prepared = crate::build::prepare(&engine, &opts, reader).await;
+    if let Some(m) = failed.and_then(|f| f.lock().unwrap_or_else(|p| p.into_inner()).take()) {
+        if let Ok(p) = prepared {
+            crate::build::discard(p).await;
+        }
+        return Err(EngineError::BadRequest(m).into());
+    }
+    let prepared = match prepared {
         Ok(p) => p,
         Err(PrepareError::Sync(SyncError::Stale(m))) => return Err(EngineError::Conflict(m).into()),
         Err(PrepareError::Sync(SyncError::Bad(m))) => return Err(EngineError::BadRequest(m).into()),
         Err(e) => return Err(EngineError::Internal(e.to_string()).into()),
     };
-    drop(upload);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Progress>(256);
     let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let span = tracing::info_span!("build", tags = ?opts.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());

@@ -131,3 +131,64 @@ pub async fn spool(body: Body, dir: &std::path::Path, what: &str) -> crate::erro
     drop(f);
     Ok(tmp)
 }
+
+/// A request body read synchronously (in a blocking task) as it arrives, never stored: a task forwards the chunks.
+/// A failure of the body itself (not of its reader) is kept in `failed`, for the handler to answer 400.
+pub struct BlockingBody {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    cur: Bytes,
+    /// Why the body ended early, if it did.
+    pub failed: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl BlockingBody {
+    /// Starts forwarding `body`; `what` names it in errors.
+    pub fn new(body: Body, what: &'static str) -> Self {
+        use futures::StreamExt;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let f = failed.clone();
+        tokio::spawn(async move {
+            let mut stream = body.into_data_stream();
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(c) => {
+                        if tx.send(c).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        *f.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("reading the {what}: {e}"));
+                        return;
+                    }
+                }
+            }
+        });
+        BlockingBody {
+            rx,
+            cur: Bytes::new(),
+            failed,
+        }
+    }
+}
+
+impl std::io::Read for BlockingBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(c) => self.cur = c,
+                None => {
+                    let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    return match failed {
+                        Some(m) => Err(std::io::Error::other(m)),
+                        None => Ok(0),
+                    };
+                }
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        bytes::Buf::advance(&mut self.cur, n);
+        Ok(n)
+    }
+}

@@ -4,7 +4,7 @@
 use super::dockerfile::{self, Dockerfile};
 use super::ext::Extensions;
 use super::ignore::Ignore;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 /// Why a context could not be prepared.
@@ -24,12 +24,12 @@ impl From<String> for PrepareError {
     }
 }
 
-/// Unpacks `body` into `dir`, moves berth's extension directory to `ext_dir` (before anything reads the
-/// context), completes a synced context with the engine's kept files (`root`: the engine's state root), reads
-/// and parses the Dockerfile `name`, applies the ignore file.
+/// Unpacks `body` (read as it arrives) into `dir`, moves berth's extension directory to `ext_dir` (before
+/// anything reads the context), completes a synced context with the engine's kept files (`root`: the engine's
+/// state root), reads and parses the Dockerfile `name`, applies the ignore file.
 pub fn prepare(
     root: &Path,
-    body: &Path,
+    body: Box<dyn Read + Send>,
     dir: &Path,
     name: &str,
     ext_dir: &Path,
@@ -38,17 +38,18 @@ pub fn prepare(
     let name = if name.is_empty() { "Dockerfile" } else { name };
     let mut ext = Extensions::default();
     let text = match open(body)? {
-        Body::Tar(r) => {
-            let mut a = tar::Archive::new(r);
-            a.set_preserve_permissions(true);
-            a.set_preserve_mtime(true);
-            a.set_preserve_ownerships(true);
-            a.set_overwrite(true);
-            a.unpack(dir).map_err(|e| format!("unpacking the build context: {e}"))?;
-            ext = Extensions::take(dir, ext_dir)?;
-            if let Some(req) = &ext.sync {
-                ext.index = Some(std::sync::Arc::new(super::sync::apply(root, dir, req)?));
-            }
+        Body::Tar(mut r) => {
+            // Secrets stay in memory: they reach a RUN through a tmpfs only (stage/run_step.rs).
+            let secrets = format!("{}/secrets/", super::ext::DIR);
+            let u = super::unpack::unpack(&mut r, dir, &|p| p.starts_with(&secrets))
+                .map_err(|e| format!("unpacking the build context: {e}"))?;
+            // The client writes the whole body before it reads the answer: what follows the tar is read too.
+            std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| format!("reading the build context: {e}"))?;
+            ext = Extensions::take(dir, ext_dir, u.held)?;
+            ext.index = match &ext.sync {
+                Some(req) => Some(std::sync::Arc::new(super::sync::apply(root, dir, req)?)),
+                None => u.index.map(std::sync::Arc::new),
+            };
             read_dockerfile(dir, name)?
         }
         Body::Plain(text) => text,
@@ -62,23 +63,26 @@ pub fn prepare(
 }
 
 enum Body {
-    Tar(Box<dyn Read>),
+    Tar(Box<dyn Read + Send>),
     Plain(String),
 }
 
-fn open(body: &Path) -> Result<Body, String> {
-    let f = std::fs::File::open(body).map_err(|e| format!("reading the build context: {e}"))?;
-    let mut r = BufReader::with_capacity(1 << 20, f);
-    let head = r
-        .fill_buf()
-        .map_err(|e| format!("reading the build context: {e}"))?
-        .to_vec();
-    if super::compress::Compression::detect(&head) != super::compress::Compression::None {
+/// Tells a tar (compressed or not) from a bare Dockerfile by the first bytes of `body`.
+fn open(mut body: Box<dyn Read + Send>) -> Result<Body, String> {
+    let mut head = Vec::with_capacity(512);
+    (&mut body)
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("reading the build context: {e}"))?;
+    let compressed = super::compress::Compression::detect(&head) != super::compress::Compression::None;
+    let is_tar = head.is_empty() || (head.len() >= 262 && &head[257..262] == b"ustar");
+    let mut r = BufReader::with_capacity(1 << 20, std::io::Cursor::new(head).chain(body));
+    if compressed {
         return Ok(Body::Tar(
             super::compress::decompressed(r).map_err(|e| format!("reading the build context: {e}"))?,
         ));
     }
-    if head.is_empty() || (head.len() >= 262 && &head[257..262] == b"ustar") {
+    if is_tar {
         return Ok(Body::Tar(Box::new(r)));
     }
     let mut text = String::new();

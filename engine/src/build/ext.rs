@@ -11,6 +11,7 @@
 //! so no COPY, ADD, bind mount or cache key of the context can see it. The berth CLI only sends it to berth's
 //! engine (dockerd would take it as part of the context).
 
+use super::unpack::Held;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,18 +19,30 @@ use std::path::{Path, PathBuf};
 /// The reserved directory of the context tar.
 pub const DIR: &str = ".berth-build";
 
-/// A secret a RUN may mount: its bytes in a file of the build's scratch directory, and the owner and mode the
-/// client asked for (a `--mount` that sets its own wins).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A secret a RUN may mount: its bytes (held in memory, never on disk), and the owner and mode the client asked
+/// for (a `--mount` that sets its own wins).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret {
-    /// The file holding the bytes (removed with the build's scratch directory).
-    pub file: PathBuf,
+    /// The bytes.
+    pub data: std::sync::Arc<Vec<u8>>,
     /// Owner uid.
     pub uid: Option<u32>,
     /// Owner gid.
     pub gid: Option<u32>,
     /// Permission bits.
     pub mode: Option<u32>,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the bytes (logs).
+        f.debug_struct("Secret")
+            .field("len", &self.data.len())
+            .field("uid", &self.uid)
+            .field("gid", &self.gid)
+            .field("mode", &self.mode)
+            .finish()
+    }
 }
 
 /// A named build context: `FROM <name>` and `COPY --from=<name>` read it before any stage or image.
@@ -82,11 +95,13 @@ enum ContextEntry {
 }
 
 impl Extensions {
-    /// Moves `<ctx>/.berth-build` (when it holds a manifest) to `out` and reads it; without one the context is
-    /// left as it is and nothing is extended.
-    pub fn take(ctx: &Path, out: &Path) -> Result<Extensions, String> {
+    /// Moves `<ctx>/.berth-build` (when it holds a manifest) to `out` and reads it, the secrets' bytes from
+    /// `held` (the unpacker kept `.berth-build/secrets/` in memory); without a manifest the context is left as
+    /// the tar made it (held files written back) and nothing is extended.
+    pub fn take(ctx: &Path, out: &Path, held: HashMap<String, Held>) -> Result<Extensions, String> {
         let dir = ctx.join(DIR);
         if !dir.join("manifest.json").is_file() {
+            super::unpack::write_back(ctx, held).map_err(|e| format!("unpacking the build context: {e}"))?;
             return Ok(Extensions::default());
         }
         std::fs::rename(&dir, out).map_err(|e| format!("moving {DIR} out of the build context: {e}"))?;
@@ -108,9 +123,19 @@ impl Extensions {
             ..Extensions::default()
         };
         for (id, s) in m.secrets {
-            let file = inside(&s.file, &format!("secret {id}"))?;
+            let (clean, escaped) = super::paths::clean(&s.file);
+            let data = held
+                .get(&format!("{DIR}/{clean}"))
+                .filter(|_| !escaped)
+                .map(|h| std::sync::Arc::new(h.data.clone()))
+                .ok_or_else(|| {
+                    format!(
+                        "{DIR}/manifest.json: secret {id}: {} is not a file in {DIR}/secrets/",
+                        s.file
+                    )
+                })?;
             let secret = Secret {
-                file,
+                data,
                 uid: s.uid,
                 gid: s.gid,
                 mode: s.mode,
@@ -137,38 +162,75 @@ impl Extensions {
 mod tests {
     use super::*;
 
+    /// Unpacks a tar of `files` into `ctx` as context.rs does (secrets held).
+    fn unpacked(ctx: &Path, files: &[(&str, &str)]) -> HashMap<String, Held> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(1);
+            b.append_data(&mut h, path, data.as_bytes()).unwrap();
+        }
+        let t = b.into_inner().unwrap();
+        let secrets = format!("{DIR}/secrets/");
+        super::super::unpack::unpack(&t[..], ctx, &|p| p.starts_with(&secrets))
+            .unwrap()
+            .held
+    }
+
     #[test]
     fn manifest_is_moved_out_and_read() {
         let tmp = tempfile::tempdir().unwrap();
         let ctx = tmp.path().join("ctx");
-        std::fs::create_dir_all(ctx.join(DIR).join("secrets")).unwrap();
-        std::fs::create_dir_all(ctx.join(DIR).join("contexts/0")).unwrap();
-        std::fs::write(ctx.join(DIR).join("secrets/0"), "s3cret").unwrap();
-        std::fs::write(
-            ctx.join(DIR).join("manifest.json"),
-            r#"{"secrets":{"tok":{"file":"secrets/0","mode":288}},"contexts":{"Lib":{"dir":"contexts/0"},"base":{"image":"busybox"}}}"#,
-        )
-        .unwrap();
+        let held = unpacked(
+            &ctx,
+            &[
+                (".berth-build/secrets/0", "s3cret"),
+                (".berth-build/contexts/0/a", "a"),
+                (
+                    ".berth-build/manifest.json",
+                    r#"{"secrets":{"tok":{"file":"secrets/0","mode":288}},"contexts":{"Lib":{"dir":"contexts/0"},"base":{"image":"busybox"}}}"#,
+                ),
+            ],
+        );
         let out = tmp.path().join("ext");
-        let ext = Extensions::take(&ctx, &out).unwrap();
+        let ext = Extensions::take(&ctx, &out, held).unwrap();
         assert!(!ctx.join(DIR).exists());
-        assert_eq!(ext.secrets["tok"].file, out.join("secrets/0"));
+        assert!(!out.join("secrets/0").exists(), "a secret is never written");
+        assert_eq!(ext.secrets["tok"].data.as_slice(), b"s3cret");
         assert_eq!(ext.secrets["tok"].mode, Some(0o440));
         assert_eq!(ext.context("lib"), Some(&Named::Dir(out.join("contexts/0"))));
         assert_eq!(ext.context("base"), Some(&Named::Image("busybox".into())));
     }
 
     #[test]
+    fn without_a_manifest_the_directory_is_context() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = tmp.path().join("ctx");
+        let held = unpacked(&ctx, &[(".berth-build/secrets/0", "mine")]);
+        let ext = Extensions::take(&ctx, &tmp.path().join("ext"), held).unwrap();
+        assert!(ext.secrets.is_empty());
+        assert_eq!(
+            std::fs::read_to_string(ctx.join(DIR).join("secrets/0")).unwrap(),
+            "mine"
+        );
+    }
+
+    #[test]
     fn paths_outside_the_directory_are_refused() {
         let tmp = tempfile::tempdir().unwrap();
         let ctx = tmp.path().join("ctx");
-        std::fs::create_dir_all(ctx.join(DIR)).unwrap();
-        std::fs::write(
-            ctx.join(DIR).join("manifest.json"),
-            r#"{"secrets":{"tok":{"file":"../../etc/passwd"}}}"#,
-        )
-        .unwrap();
-        let err = Extensions::take(&ctx, &tmp.path().join("ext")).unwrap_err();
+        let held = unpacked(
+            &ctx,
+            &[(
+                ".berth-build/manifest.json",
+                r#"{"secrets":{"tok":{"file":"../../etc/passwd"}}}"#,
+            )],
+        );
+        let err = Extensions::take(&ctx, &tmp.path().join("ext"), held).unwrap_err();
         assert!(err.contains("secret tok"), "{err}");
     }
 }

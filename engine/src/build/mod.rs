@@ -23,6 +23,7 @@ mod run;
 mod run_mount;
 mod stage;
 mod sync;
+mod unpack;
 mod words;
 
 pub use crate::images::config::{History, ImageConfigFile};
@@ -126,17 +127,21 @@ pub struct Prepared {
 pub use context::PrepareError;
 pub use sync::SyncError;
 
-/// Unpacks the context in `context_file` (a tar, possibly compressed, or a bare Dockerfile) and reads the
-/// Dockerfile. A refused context sync is the error (the API answers it with a status); any other failure is
-/// kept for `run` to report as the build's error, as the classic builder streams it.
-pub async fn prepare(engine: &Engine, opts: &BuildOptions, context_file: PathBuf) -> Result<Prepared, PrepareError> {
+/// Unpacks the context `body` (a tar, possibly compressed, or a bare Dockerfile; read in a blocking task as it
+/// arrives) and reads the Dockerfile. A refused context sync is the error (the API answers it with a status); any
+/// other failure is kept for `run` to report as the build's error, as the classic builder streams it.
+pub async fn prepare(
+    engine: &Engine,
+    opts: &BuildOptions,
+    body: Box<dyn std::io::Read + Send>,
+) -> Result<Prepared, PrepareError> {
     let root = engine.config.root.clone();
     let work = tmp_dir(&root).join(format!("{:016x}", rand::random::<u64>()));
     let ctx_dir = work.join("context");
     let df_name = opts.dockerfile.clone();
     let (w, ext_dir) = (work.clone(), work.join("ext"));
     let prepared = tokio::task::spawn_blocking(move || {
-        let r = context::prepare(&root, &context_file, &ctx_dir, &df_name, &ext_dir);
+        let r = context::prepare(&root, body, &ctx_dir, &df_name, &ext_dir);
         if matches!(r, Err(PrepareError::Sync(_))) {
             let _ = std::fs::remove_dir_all(&w);
         }
@@ -153,7 +158,7 @@ pub async fn prepare(engine: &Engine, opts: &BuildOptions, context_file: PathBuf
 }
 
 /// Builds a prepared context; streams progress to `tx`; returns the image id. Errors are the message the client
-/// shows. The scratch directory goes whatever happens.
+/// shows. The scratch directory goes whatever happens (just after).
 pub async fn run(
     engine: Arc<Engine>,
     opts: BuildOptions,
@@ -169,8 +174,14 @@ pub async fn run(
         }
         Err(e) => Err(e),
     };
-    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&work)).await;
+    // Removed after the answer (unlinking a large context takes a while); the next engine start clears leftovers.
+    tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&work));
     result
+}
+
+/// Drops a prepared context that will not be built.
+pub async fn discard(prepared: Prepared) {
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&prepared.work)).await;
 }
 
 /// Forgets the build cache (`POST /build/prune`); returns how many entries went.

@@ -98,6 +98,61 @@ impl Drop for StepMount {
     }
 }
 
+/// A tmpfs holding a RUN's secret files, as BuildKit keeps them: in memory only, for the RUN only. Under the
+/// build mounts, so that [`recover`] finds it; unmounted and removed when dropped.
+#[derive(Debug)]
+pub struct SecretDir {
+    dir: PathBuf,
+    n: usize,
+}
+
+impl SecretDir {
+    /// Mounts a root-only tmpfs of at most `size` bytes.
+    pub fn new(root: &Path, size: usize) -> Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = mounts_dir(root).join(format!("{:016x}-secrets", rand::random::<u64>()));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .ctx(|| format!("creating {}", dir.display()))?;
+        let data = format!("mode=0700,size={}", size.max(4096));
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        if let Err(e) = mount(Some("tmpfs"), &dir, Some("tmpfs"), flags, Some(data.as_str())) {
+            let _ = std::fs::remove_dir(&dir);
+            return Err(EngineError::internal(
+                format!("mounting a tmpfs for secrets at {}", dir.display()),
+                e,
+            ));
+        }
+        Ok(SecretDir { dir, n: 0 })
+    }
+
+    /// Writes a secret file with `(uid, gid, mode)`; returns its host path.
+    pub fn add(&mut self, data: &[u8], (uid, gid, mode): (u32, u32, u32)) -> std::io::Result<PathBuf> {
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let path = self.dir.join(self.n.to_string());
+        self.n += 1;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        f.write_all(data)?;
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        Ok(path)
+    }
+}
+
+impl Drop for SecretDir {
+    fn drop(&mut self) {
+        let _ = umount2(&self.dir, MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
 /// Unmounts and removes what a crashed build left under `root`.
 pub fn recover(root: &Path) {
     let base = mounts_dir(root);

@@ -64,6 +64,30 @@ impl ContextIndex {
     pub fn digest(&self, rel: &str) -> Option<&str> {
         self.files.get(rel).map(|e| e.digest.as_str())
     }
+
+    /// Records the file at `rel`.
+    pub fn insert(&mut self, rel: String, entry: FileEntry) {
+        self.files.insert(rel, entry);
+    }
+
+    /// Forgets the file at `rel`.
+    pub fn remove(&mut self, rel: &str) {
+        self.files.remove(rel);
+    }
+}
+
+impl FileEntry {
+    /// The entry of a file with content `digest` and metadata `m`.
+    pub fn new(digest: String, m: &std::fs::Metadata) -> Self {
+        FileEntry {
+            digest,
+            size: m.len(),
+            mode: m.mode() & 0o7777,
+            mtime: u64::try_from(m.mtime()).unwrap_or(0),
+            uid: m.uid(),
+            gid: m.gid(),
+        }
+    }
 }
 
 /// Why a synced context could not be made.
@@ -238,15 +262,7 @@ fn index(ctx: &Path, req: &SyncRequest, old: &ContextIndex) -> std::io::Result<C
             Some(_) => old.files[&rel].digest.clone(),
             None => file_digest(e.path())?,
         };
-        let entry = FileEntry {
-            digest,
-            size: m.len(),
-            mode: m.mode() & 0o7777,
-            mtime: u64::try_from(m.mtime()).unwrap_or(0),
-            uid: m.uid(),
-            gid: m.gid(),
-        };
-        files.insert(rel, entry);
+        files.insert(rel, FileEntry::new(digest, &m));
     }
     Ok(ContextIndex { files })
 }

@@ -2,7 +2,7 @@
 
 use super::super::copy::{content_hash, Source};
 use super::super::dockerfile::CmdForm;
-use super::super::mount::StepMount;
+use super::super::mount::{SecretDir, StepMount};
 use super::super::paths::{clean, resolve};
 use super::super::run_mount::{self, MountSpec};
 use super::source::Src;
@@ -28,17 +28,8 @@ pub(super) struct RunMounts {
     locks: Vec<PathBuf>,
     /// `KEY=value` of secrets given as variables (never part of the key or of the image).
     secret_env: Vec<String>,
-    /// This RUN's copies of secret files (owner and mode as the mount asks), removed when it is done.
-    secret_files: Vec<RemovedOnDrop>,
-}
-
-/// A file removed when dropped.
-struct RemovedOnDrop(PathBuf);
-
-impl Drop for RemovedOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    /// This RUN's tmpfs of secret files (owner and mode as each mount asks), gone when it is done.
+    secrets: Option<SecretDir>,
 }
 
 impl Builder {
@@ -143,8 +134,8 @@ impl Builder {
                     m.key
                         .push_str(&format!("secret {id} {target:?} {env:?} {uid:?} {gid:?} {mode:?}\n"));
                     if let Some(var) = env {
-                        let value = std::fs::read(&secret.file).map_err(|e| format!("secret {id}: {e}"))?;
-                        m.secret_env.push(format!("{var}={}", String::from_utf8_lossy(&value)));
+                        m.secret_env
+                            .push(format!("{var}={}", String::from_utf8_lossy(&secret.data)));
                     }
                     if let Some(target) = target {
                         let owner = (
@@ -152,9 +143,12 @@ impl Builder {
                             gid.or(secret.gid).unwrap_or(0),
                             mode.or(secret.mode).unwrap_or(0o400),
                         );
-                        let file = secret_copy(&secret.file, owner).map_err(|e| format!("secret {id}: {e}"))?;
-                        m.binds.push(format!("{}:{target}:ro", file.0.display()));
-                        m.secret_files.push(file);
+                        let dir = match &mut m.secrets {
+                            Some(d) => d,
+                            None => m.secrets.insert(self.secret_dir()?),
+                        };
+                        let file = dir.add(&secret.data, owner).map_err(|e| format!("secret {id}: {e}"))?;
+                        m.binds.push(format!("{}:{target}:ro", file.display()));
                         m.targets.push(target);
                     }
                 }
@@ -168,6 +162,12 @@ impl Builder {
             }
         }
         Ok(m)
+    }
+
+    /// A tmpfs for this RUN's secret files, large enough for every secret of the build.
+    fn secret_dir(&self) -> StepResult<SecretDir> {
+        let size = self.ext.secrets.values().map(|s| s.data.len() + 4096).sum();
+        SecretDir::new(&self.engine.config.root, size).map_err(|e| e.to_string())
     }
 
     /// The host directory of cache mount `id`, made with `mode`, `uid` and `gid` the first time.
@@ -203,10 +203,7 @@ impl Builder {
         st: &mut StageRun,
     ) -> StepResult<()> {
         let cfg = st.img.file.config.clone();
-        let keep = (
-            std::mem::take(&mut mounts.keep),
-            std::mem::take(&mut mounts.secret_files),
-        );
+        let keep = (std::mem::take(&mut mounts.keep), mounts.secrets.take());
         let form = match (cmd, heredocs.first()) {
             (CmdForm::Shell(s), Some((body, _))) if s.trim_start().starts_with("<<") && heredocs.len() == 1 => {
                 CmdForm::Shell(body.clone())
@@ -265,22 +262,6 @@ impl Builder {
         drop(keep);
         result
     }
-}
-
-/// A RUN's copy of secret file `src`, with `(uid, gid, mode)`, next to it in the build's scratch directory.
-fn secret_copy(src: &std::path::Path, (uid, gid, mode): (u32, u32, u32)) -> std::io::Result<RemovedOnDrop> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let path = src.with_extension(format!("{:016x}", rand::random::<u64>()));
-    let file = RemovedOnDrop(path);
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&file.0)?;
-    std::io::copy(&mut std::fs::File::open(src)?, &mut out)?;
-    std::os::unix::fs::chown(&file.0, Some(uid), Some(gid))?;
-    std::fs::set_permissions(&file.0, std::fs::Permissions::from_mode(mode))?;
-    Ok(file)
 }
 
 /// Holds the locks of `sharing=locked` cache directories (in a stable order, so two RUNs cannot deadlock).

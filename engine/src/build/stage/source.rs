@@ -1,10 +1,12 @@
 //! What a name in `FROM`, `COPY --from` and `RUN --mount=from=` refers to: a named context sent with the build
 //! (first, as BuildKit resolves them), an earlier stage, or an image (pulled when missing).
 
+use super::super::copy::{content_hash, copy, Owner, Source};
 use super::super::ext::Named;
 use super::super::image::ImageState;
 use super::super::words::expand;
-use super::{Builder, Done, Kind, Out, StageDef, StepResult};
+use super::{cache, on_mount, Builder, Done, Kind, Out, StageDef, StepResult};
+use bollard::models::ImageConfig;
 use std::path::PathBuf;
 
 /// Files a step reads from.
@@ -47,7 +49,8 @@ impl Builder {
         }
     }
 
-    /// The base of stage `i`: scratch, a named context's image, an earlier stage (by name only) or an image.
+    /// The base of stage `i`: scratch, a named context (an image or a directory's files), an earlier stage (by
+    /// name only) or an image.
     pub(super) async fn from(&self, stages: &[StageDef], i: usize, done: &Done, out: &Out) -> StepResult<ImageState> {
         let Kind::From { image, platform, .. } = &stages[i].from.kind else {
             return Err("not a FROM instruction".into());
@@ -69,10 +72,46 @@ impl Builder {
         }
         match self.source(&name, stages, i, done, out).await? {
             (Src::Image(img), _) => Ok(*img),
-            (Src::Dir(_), what) => Err(format!(
-                "{what} is a local directory: berth takes a base image (FROM) only from a docker-image:// or service: context"
-            )),
+            (Src::Dir(dir), what) => self.dir_base(dir, what).await,
         }
+    }
+
+    /// A named directory context as a base, as BuildKit takes it: an image of the directory's files (one layer,
+    /// owned by root, modes kept) and no config. Cached by the files' content hash.
+    async fn dir_base(&self, dir: PathBuf, what: String) -> StepResult<ImageState> {
+        let src = Source::Path {
+            host: dir,
+            name: String::new(),
+        };
+        let sources = vec![src];
+        let hashed = sources.clone();
+        let hash = tokio::task::spawn_blocking(move || content_hash(&hashed))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{what}: {e}"))?;
+        let key = cache::key(None, &["from-dir", &hash]);
+        if !self.opts.no_cache {
+            if let Some(hit) = self.cache.get(&self.engine.images, &key) {
+                return Ok(hit);
+            }
+        }
+        let scratch = ImageState::scratch();
+        let root = self.engine.config.root.clone();
+        let layer = on_mount(self.engine.clone(), root, scratch.clone(), move |m| {
+            copy(&m.rootfs, &sources, "/", true, false, Owner::default())
+        })
+        .await?;
+        let entry = super::super::History {
+            created_by: Some(format!("FROM {what}")),
+            ..Default::default()
+        };
+        let (images, cfg) = (self.engine.images.clone(), ImageConfig::default());
+        let img = tokio::task::spawn_blocking(move || scratch.commit(&images, cfg, entry, layer))
+            .await
+            .map_err(|e| format!("committing: {e}"))?
+            .map_err(|e| e.to_string())?;
+        self.cache.put(&key, img.id.as_deref().unwrap_or_default());
+        Ok(img)
     }
 
     /// A stored image by reference, pulled when missing (unless `BERTH_BUILD_PULL=never`).
