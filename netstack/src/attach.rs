@@ -119,7 +119,9 @@ impl Netstack {
             // A leftover of a crashed attach holds the name: only then is there something to delete.
             self.host.delete(veth.as_str()).await?;
             if !self.host.create_veth(&ends, &path, bridge, mtu).await? {
-                return Err(NetError::Unsupported(format!("veth {veth} exists again right after its removal")));
+                return Err(NetError::Unsupported(format!(
+                    "veth {veth} exists again right after its removal"
+                )));
             }
         }
         self.host.set_alias_of(veth.as_str(), label).await?;

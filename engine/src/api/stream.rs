@@ -99,21 +99,6 @@ pub fn hijack(
         .into_response()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_have_docker_headers() {
-        let c = LogChunk {
-            stream: LogStream::Stderr,
-            data: b"hi\n".to_vec(),
-        };
-        assert_eq!(&frame(&c, false)[..], &[2, 0, 0, 0, 0, 0, 0, 3, b'h', b'i', b'\n']);
-        assert_eq!(&frame(&c, true)[..], b"hi\n");
-    }
-}
-
 /// Writes a request body (an image archive, a build context) to a new file in `dir`, so that the blocking
 /// readers after it can seek and reread; `what` names the body in errors.
 pub async fn spool(body: Body, dir: &std::path::Path, what: &str) -> crate::error::Result<tempfile::NamedTempFile> {
@@ -190,5 +175,20 @@ impl std::io::Read for BlockingBody {
         buf[..n].copy_from_slice(&self.cur[..n]);
         bytes::Buf::advance(&mut self.cur, n);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_have_docker_headers() {
+        let c = LogChunk {
+            stream: LogStream::Stderr,
+            data: b"hi\n".to_vec(),
+        };
+        assert_eq!(&frame(&c, false)[..], &[2, 0, 0, 0, 0, 0, 0, 3, b'h', b'i', b'\n']);
+        assert_eq!(&frame(&c, true)[..], b"hi\n");
     }
 }

@@ -1,7 +1,6 @@
 //! What the container service calls: network setup before a container starts, teardown after it
 //! stops, and forgetting it when it is removed.
 
-use tracing::Instrument;
 use super::service::{engine_error, Networks, DEFAULT_BRIDGE};
 use super::state::EndpointRecord;
 use crate::error::{EngineError, Result};
@@ -11,6 +10,7 @@ use netstack::{ContainerId, PortRequest, Proto, PublishedPort};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use tracing::Instrument;
 
 /// A container's network settings as created (HostConfig and NetworkingConfig parts).
 #[derive(Debug, Clone, Default)]
