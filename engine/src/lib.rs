@@ -16,6 +16,8 @@ pub mod networks;
 pub mod registry;
 pub mod restart;
 pub mod state;
+#[cfg(test)]
+mod test_tar;
 pub mod volumes;
 
 pub use config::EngineConfig;

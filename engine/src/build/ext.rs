@@ -166,12 +166,7 @@ mod tests {
     fn unpacked(ctx: &Path, files: &[(&str, &str)]) -> HashMap<String, Held> {
         let mut b = tar::Builder::new(Vec::new());
         for (path, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(1);
+            let mut h = crate::test_tar::file_header(data.len());
             b.append_data(&mut h, path, data.as_bytes()).unwrap();
         }
         let t = b.into_inner().unwrap();

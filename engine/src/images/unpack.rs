@@ -273,13 +273,7 @@ mod tests {
     }
 
     fn file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1);
-        h.set_entry_type(tar::EntryType::Regular);
+        let mut h = crate::test_tar::file_header(data.len());
         // set_path refuses '..' itself, so write the name bytes directly to test our own checks
         let name = &mut h.as_old_mut().name;
         name[..path.len()].copy_from_slice(path.as_bytes());
