@@ -26,9 +26,10 @@ if [[ "$(python3 -m kubernetes_validate --version 2>/dev/null)" != "$kv" ]]; the
 fi
 command -v kubectl >/dev/null || echo "!!! kubectl not found: the bridge convert tests will fail in CI" >&2
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
-# Real clients and the API fuzzer (tests/clients, tests/fuzz) in a venv of their own, pinned.
+# Real clients and the API fuzzer (tests/clients, tests/fuzz) in a venv of their own, pinned (websocket-client:
+# the WebSocket attach test; the docker SDK lists it only as an extra).
 py=/opt/berth-py
-pins="docker==7.1.0 testcontainers==4.15.0 pytest==9.2.0 schemathesis==4.32.5"
+pins="docker==7.1.0 testcontainers==4.15.0 pytest==9.2.0 schemathesis==4.32.5 websocket-client==1.9.2"
 if [[ "$(cat "$py/.pins" 2>/dev/null)" != "$pins" ]]; then
   python3 -m venv "$py"
   # shellcheck disable=SC2086 # one word per pin
