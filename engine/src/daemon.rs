@@ -91,6 +91,9 @@ async fn serve(config: EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(),
         .await
         .map_err(io("serving the API"))?;
     crate::health::save_pending(&engine).await;
+    if let Some(nets) = engine.networks.opened() {
+        nets.settle_forgotten().await;
+    }
     if let Err(e) = engine.db.sync() {
         tracing::warn!("making the last state changes durable: {e}");
     }

@@ -174,9 +174,48 @@ impl Ipam {
         Ok(alloc)
     }
 
-    /// Forgets network `id` and its leases. Unknown ids are fine.
-    pub fn release_network(&mut self, id: &NetworkId) {
-        self.state.networks.remove(id);
+    /// Forgets network `id` and its leases, returning its allocation. Unknown ids are fine.
+    pub fn release_network(&mut self, id: &NetworkId) -> Option<NetworkAllocation> {
+        self.state.networks.remove(id)
+    }
+
+    /// Puts back an allocation taken by `release_network` (its network's removal failed).
+    pub fn restore_network(&mut self, id: &NetworkId, alloc: NetworkAllocation) {
+        self.state.networks.entry(id.clone()).or_insert(alloc);
+    }
+
+    /// True when network `id` has any address leased (either family).
+    pub fn has_leases(&self, id: &NetworkId) -> bool {
+        self.state
+            .networks
+            .get(id)
+            .is_some_and(|a| !a.leases.is_empty() || a.v6.as_ref().is_some_and(|v6| !v6.leases.is_empty()))
+    }
+
+    /// Replaces every lease by `leases` (network, owner, IPv4, IPv6): the holders of record, when the stored
+    /// state's leases may be older than them. Leases of unknown networks are returned, not kept.
+    pub fn replace_leases<'a>(
+        &mut self,
+        leases: impl IntoIterator<Item = (&'a NetworkId, &'a ContainerId, Ipv4Addr, Option<std::net::Ipv6Addr>)>,
+    ) -> Vec<(NetworkId, ContainerId)> {
+        for alloc in self.state.networks.values_mut() {
+            alloc.leases.clear();
+            if let Some(v6) = alloc.v6.as_mut() {
+                v6.leases.clear();
+            }
+        }
+        let mut unknown = Vec::new();
+        for (id, owner, ip, ip6) in leases {
+            let Some(alloc) = self.state.networks.get_mut(id) else {
+                unknown.push((id.clone(), owner.clone()));
+                continue;
+            };
+            alloc.leases.insert(ip, owner.clone());
+            if let (Some(v6), Some(ip6)) = (alloc.v6.as_mut(), ip6) {
+                v6.leases.insert(ip6, owner.clone());
+            }
+        }
+        unknown
     }
 
     /// Leases an address on network `id` to `owner`: `requested` if given and free, else the next free one.

@@ -11,6 +11,7 @@ pub mod dns;
 pub mod driver;
 pub mod error;
 pub mod ids;
+pub mod inflight;
 pub mod ipam;
 pub mod ipam6;
 pub mod links;
@@ -26,8 +27,11 @@ mod stack;
 pub use driver::{Driver, DriverError, IpvlanFlag, IpvlanMode, MacvlanMode};
 pub use error::{NetError, Result};
 pub use ids::{BridgeName, ContainerId, InstanceTag, NetworkId, Owner, VethName};
+pub use inflight::Inflight;
 pub use ipam::{Ipam, IpamState, NetworkAllocation, Pool, PoolConfig, SubnetRequest};
 pub use ipam6::{Allocation6, SubnetRequest6};
+/// Subnets as netstack takes them (host routes, pools).
+pub use ipnet::IpNet;
 pub use nft::{Blocking, ChainRef, Family, Proto};
 pub use ports::{PortRequest, PublishedPort};
 pub use stack::{

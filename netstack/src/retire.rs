@@ -3,85 +3,31 @@
 //! see (names, resolver, ports) goes at once in `Netstack::retire_sandbox`; the kernel objects go on
 //! a task here, and whatever needs the sandbox gone (a new start, removal, cleanup) settles it first.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{FutureExt, Shared};
 use tracing::{warn, Instrument};
 
 use crate::error::Result;
 use crate::ids::ContainerId;
+use crate::inflight::Inflight;
 use crate::links::Netlink;
 use crate::netns::NetnsDir;
 
-type Pending = Shared<Pin<Box<dyn Future<Output = ()> + Send>>>;
-
-/// Teardowns in flight, by container.
-#[derive(Clone, Default)]
-pub(crate) struct Retiring {
-    pending: Arc<Mutex<HashMap<ContainerId, Pending>>>,
-}
-
-impl Retiring {
-    /// Starts the kernel side of a container's teardown on a task (after any teardown of it still running).
-    pub fn begin(&self, id: &ContainerId, host: Arc<Netlink>, netns: NetnsDir) {
-        let before = self.get(id);
-        let (map, key) = (self.pending.clone(), id.clone());
-        let span = tracing::info_span!("dismantle_sandbox", container = %id.short(12));
-        let work: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(
-            async move {
-                if let Some(before) = before {
-                    before.await;
-                }
-                if let Err(e) = dismantle(&host, &netns, &key).await {
-                    // Labelled objects: the next cleanup_orphans (engine start) removes what is left.
-                    warn!("taking the network sandbox down: {e}");
-                }
+/// Starts the kernel side of a container's teardown on a task (after any teardown of it still running).
+pub(crate) fn begin(retiring: &Inflight, id: &ContainerId, host: Arc<Netlink>, netns: NetnsDir) {
+    let key = id.clone();
+    let span = tracing::info_span!("dismantle_sandbox", container = %id.short(12));
+    retiring.begin(
+        id,
+        async move {
+            if let Err(e) = dismantle(&host, &netns, &key).await {
+                // Labelled objects: the next cleanup_orphans (engine start) removes what is left.
+                warn!("taking the network sandbox down: {e}");
             }
-            .instrument(span),
-        );
-        let shared = work.shared();
-        let mine = shared.clone();
-        let id2 = id.clone();
-        self.lock().insert(id.clone(), shared.clone());
-        tokio::spawn(async move {
-            shared.await;
-            let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-            // A later teardown of the same container replaced this entry: keep that one.
-            if map.get(&id2).is_some_and(|p| p.ptr_eq(&mine)) {
-                map.remove(&id2);
-            }
-        });
-    }
-
-    /// Waits until no teardown of `id` is in flight.
-    pub async fn settle(&self, id: &ContainerId) {
-        if let Some(p) = self.get(id) {
-            p.await;
         }
-    }
-
-    /// Waits until no teardown at all is in flight.
-    pub async fn settle_all(&self) {
-        let all: Vec<Pending> = self.lock().values().cloned().collect();
-        futures::future::join_all(all).await;
-    }
-
-    /// True while a teardown of `id` is in flight.
-    pub fn contains(&self, id: &ContainerId) -> bool {
-        self.lock().contains_key(id)
-    }
-
-    fn get(&self, id: &ContainerId) -> Option<Pending> {
-        self.lock().get(id).cloned()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContainerId, Pending>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
-    }
+        .instrument(span),
+    );
 }
 
 /// Removes a container's namespace file; the kernel then destroys the namespace with its interfaces (a veth's

@@ -13,12 +13,12 @@ use crate::dns::{upstreams_from_resolv_conf, DnsServer};
 use crate::driver::Driver;
 use crate::error::{NetError, Result};
 use crate::ids::{BridgeName, ContainerId, InstanceTag, NetworkId, Owner, VethName};
+use crate::inflight::Inflight;
 use crate::ipam::NetworkAllocation;
 use crate::links::Netlink;
 use crate::netns::{self, NetnsDir};
 use crate::nft::{self, NetworkRules, Nft};
 use crate::ports::{PortRequest, PortTable, PublishedPort};
-use crate::retire::Retiring;
 
 /// How a netstack is set up.
 #[derive(Clone, Debug)]
@@ -194,7 +194,7 @@ pub struct Netstack {
     pub(crate) netns: NetnsDir,
     pub(crate) ports: PortTable,
     pub(crate) base_ready: AtomicBool,
-    pub(crate) retiring: Retiring,
+    pub(crate) retiring: Inflight,
 }
 
 impl Netstack {
@@ -212,7 +212,7 @@ impl Netstack {
             netns: NetnsDir::new(&cfg.netns_dir)?,
             ports: PortTable::default(),
             base_ready: AtomicBool::new(false),
-            retiring: Retiring::default(),
+            retiring: Inflight::default(),
             cfg,
         })
     }
@@ -436,7 +436,7 @@ impl Netstack {
     pub fn retire_sandbox(&self, id: &ContainerId) -> Result<()> {
         let _span = info_span!("retire_sandbox", container = %id.short(12)).entered();
         self.forget_sandbox(id)?;
-        self.retiring.begin(id, self.host.clone(), self.netns.clone());
+        crate::retire::begin(&self.retiring, id, self.host.clone(), self.netns.clone());
         Ok(())
     }
 

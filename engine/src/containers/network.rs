@@ -258,9 +258,10 @@ impl Containers {
         }
     }
 
-    /// On remove: teardown plus the container's endpoints and leases.
+    /// On remove: teardown plus the container's endpoints and leases (on a task: see `forget_container`).
     pub(super) async fn forget_network(&self, id: &str) -> Result<()> {
-        self.networks().await?.forget_container(id).await
+        self.networks().await?.forget_container(id);
+        Ok(())
     }
 
     /// After an engine restart, for a container still running: DNS names and published ports again.

@@ -136,8 +136,7 @@ impl Networks {
             config_only: true,
             config_from: None,
         };
-        let ipam = self.ipam()?;
-        self.db().commit(Change::PutNetwork(&rec), ipam.state())?;
+        self.db().commit(&[Change::PutNetwork(&rec)], None)?;
         Ok(id)
     }
 

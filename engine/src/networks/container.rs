@@ -10,6 +10,7 @@ use netstack::{ContainerId, PortRequest, Proto, PublishedPort};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use tracing::Instrument;
 
 /// A container's network settings as created (HostConfig and NetworkingConfig parts).
@@ -196,15 +197,34 @@ impl Networks {
             other => other.to_owned(),
         };
         let primary_net = self.resolve(&primary)?;
-        // Only the leases need the engine-wide lock; the kernel work below is this container's own.
+        // Leases are taken in memory; the rows are written in one transaction for all of this container's networks.
         let eps = async {
-            let _g = self.changes.lock().await;
-            self.ensure_endpoint(req, &primary, &primary_net.id).await?;
-            for key in req.endpoints.keys() {
-                let net = self.resolve(key)?;
-                self.ensure_endpoint(req, key, &net.id).await?;
+            let mut eps = self.endpoints_of_container(&req.id)?;
+            let mut new = Vec::new();
+            let keys = std::iter::once((primary.as_str(), primary_net.id.clone()))
+                .chain(req.endpoints.keys().map(|k| (k.as_str(), String::new())));
+            for (key, id) in keys {
+                let id = match id.is_empty() {
+                    true => self.resolve(key)?.id,
+                    false => id,
+                };
+                if eps.iter().any(|e| e.network == id) {
+                    continue;
+                }
+                let settings = req.endpoints.get(key).or_else(|| req.endpoints.get(&id));
+                match self.lease_endpoint(&id, &req.id, &req.name, settings, &eps).await {
+                    Ok(ep) => {
+                        eps.push(ep.clone());
+                        new.push(ep);
+                    }
+                    Err(e) => {
+                        self.unlease(&new);
+                        return Err(e);
+                    }
+                }
             }
-            self.endpoints_of_container(&req.id)
+            self.store_endpoints(&new).await?;
+            Ok::<_, EngineError>(eps)
         }
         .instrument(tracing::info_span!("leases"))
         .await?;
@@ -251,19 +271,17 @@ impl Networks {
         })
     }
 
-    async fn ensure_endpoint(&self, req: &ContainerNetRequest, key: &str, network_id: &str) -> Result<()> {
-        if self
-            .endpoints_of_container(&req.id)?
-            .iter()
-            .any(|e| e.network == network_id)
-        {
-            return Ok(());
+    /// Frees the leases of endpoints that were never stored.
+    fn unlease(&self, eps: &[EndpointRecord]) {
+        let mut ipam = self.ipam();
+        for ep in eps {
+            if let (Ok(n), Ok(c)) = (
+                ep.network.parse::<netstack::NetworkId>(),
+                ep.container.parse::<ContainerId>(),
+            ) {
+                ipam.release(&n, &c);
+            }
         }
-        let settings = req.endpoints.get(key).or_else(|| req.endpoints.get(network_id));
-        // Not live yet: the namespace is made after all endpoints exist.
-        self.connect_locked(network_id, &req.id, &req.name, settings)
-            .await
-            .map(|_| ())
     }
 
     /// (alias, linked container's name) for the container's resolver: a link names a container by name or id
@@ -337,35 +355,51 @@ impl Networks {
         self.stack.retire_sandbox(&cid).map_err(engine_error)
     }
 
-    /// When a container is removed: its sandbox gone for good (waited for), then its endpoints and leases.
-    #[tracing::instrument(skip(self))]
-    pub async fn forget_container(&self, id: &str) -> Result<()> {
+    /// When a container is removed: its sandbox, endpoints and leases go on a task, so the removal does not wait
+    /// for the kernel to destroy the namespace (an RCU grace period or more). Until then its endpoints are
+    /// hidden; what needs them gone (a network's removal, a lease of one of its addresses) settles first.
+    pub fn forget_container(self: &Arc<Self>, id: &str) {
+        let Ok(cid) = id.parse::<ContainerId>() else {
+            return;
+        };
+        let (this, owned) = (self.clone(), id.to_owned());
+        let span = tracing::info_span!("forget_container", container = %cid.short(12));
+        self.forgetting.begin(
+            &cid,
+            async move {
+                if let Err(e) = this.forget_now(&owned).await {
+                    // The container's row is gone: the next engine start drops its endpoints and objects.
+                    tracing::warn!(container = %owned, "network leftovers kept until the next engine start: {e}");
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    async fn forget_now(&self, id: &str) -> Result<()> {
         let sandbox = self.sandbox_lock(id);
         let _s = sandbox.lock().await;
         if let Ok(cid) = id.parse::<ContainerId>() {
             self.stack.remove_sandbox(&cid).await.map_err(engine_error)?;
         }
-        // Interfaces go outside the engine-wide lock (removals of many containers overlap); leases inside.
         let eps = self.endpoints_of_container(id)?;
         for ep in &eps {
-            let (nid, cid) = (
-                ep.network.parse::<netstack::NetworkId>(),
-                ep.container.parse::<ContainerId>(),
-            );
-            if let (Ok(nid), Ok(cid)) = (nid, cid) {
-                self.stack.detach(&cid, &nid).await.map_err(engine_error)?;
-            }
-        }
-        if !eps.is_empty() {
-            let _g = self.changes.lock().await;
-            for ep in &eps {
-                self.release_endpoint(ep)?;
-            }
+            self.drop_endpoint(ep).await?;
         }
         self.sync().await?;
         drop(_s);
         self.forget_sandbox_lock(id);
         Ok(())
+    }
+
+    /// Waits until the containers removed so far have given back their endpoints and leases.
+    pub async fn settle_forgotten(&self) {
+        self.forgetting.settle_all().await;
+    }
+
+    /// True while a removed container's endpoints are still going.
+    pub(super) fn is_forgotten(&self, id: &str) -> bool {
+        id.parse::<ContainerId>().is_ok_and(|c| self.forgetting.contains(&c))
     }
 
     /// Port requests with the network's `host_binding_ipv4` as the host address of those that name none.

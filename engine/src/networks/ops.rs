@@ -39,23 +39,16 @@ impl Networks {
         let options = options_of(&req);
         let mtu = parse_opt(&format!("Options.{OPT_MTU}"), options.get(OPT_MTU), "a number")?;
         let (subnet, subnet6) = subnet_requests(&req)?;
-        let mut ipam = self.ipam()?;
+        let driver = driver_of(&req)?.to_string();
         let id = hex::encode(rand::random::<[u8; 32]>());
         let nid: NetworkId = id.parse().map_err(engine_error)?;
         let _subnets = self.stack.lock_subnets().await.map_err(engine_error)?;
         let routes = self.stack.host_routes().await.map_err(engine_error)?;
-        ipam.allocate_network(&nid, &subnet, &routes).map_err(engine_error)?;
-        if let Some(req6) = &subnet6 {
-            ipam.allocate_v6(&nid, req6, &routes).map_err(engine_error)?;
-        }
-        let alloc = ipam
-            .network(&nid)
-            .cloned()
-            .ok_or_else(|| EngineError::Internal("the new allocation vanished".into()))?;
+        let alloc = self.allocate(&nid, &subnet, subnet6.as_ref(), &routes)?;
         let rec = NetworkRecord {
             id: id.clone(),
             name: req.name.clone(),
-            driver: driver_of(&req)?.to_string(),
+            driver,
             created: chrono::Utc::now().to_rfc3339(),
             internal: req.internal.unwrap_or(false),
             attachable: req.attachable.unwrap_or(false),
@@ -75,18 +68,58 @@ impl Networks {
             config_from,
         };
         // Kernel objects first: a crash before the row is written leaves objects the next start removes.
-        let spec = Self::spec_of(&rec)?;
-        if let Err(e) = self.stack.create_network(&spec).await {
-            let _ = self.stack.remove_network(&nid).await;
-            return Err(engine_error(e));
+        let made = match Self::spec_of(&rec) {
+            Ok(spec) => {
+                let made = match self.stack.create_network(&spec).await {
+                    Ok(_) => self.store_subnets(&[Change::PutNetwork(&rec)]),
+                    Err(e) => Err(engine_error(e)),
+                };
+                if made.is_err() {
+                    let _ = self.stack.remove_network(&nid).await;
+                }
+                made
+            }
+            Err(e) => Err(e),
+        };
+        if made.is_err() {
+            self.ipam().release_network(&nid);
         }
-        self.db().commit(Change::PutNetwork(&rec), ipam.state())?;
-        Ok(id)
+        made.map(|()| id)
+    }
+
+    /// Gives a new network its subnets (IPv6 too when asked for); all or none.
+    fn allocate(
+        &self,
+        nid: &NetworkId,
+        subnet: &netstack::SubnetRequest,
+        subnet6: Option<&netstack::SubnetRequest6>,
+        routes: &[netstack::IpNet],
+    ) -> Result<netstack::NetworkAllocation> {
+        let mut ipam = self.ipam();
+        ipam.allocate_network(nid, subnet, routes).map_err(engine_error)?;
+        if let Some(req6) = subnet6 {
+            if let Err(e) = ipam.allocate_v6(nid, req6, routes) {
+                ipam.release_network(nid);
+                return Err(engine_error(e));
+            }
+        }
+        ipam.network(nid)
+            .cloned()
+            .ok_or_else(|| EngineError::Internal("the new allocation vanished".into()))
+    }
+
+    /// Stores network row changes with the subnets as they are now (the state is copied, not held, while the
+    /// database writes).
+    fn store_subnets(&self, changes: &[Change<'_>]) -> Result<()> {
+        let state = self.ipam().state().clone();
+        self.db().commit(changes, Some(&state))
     }
 
     /// Removes a network without endpoints.
     #[tracing::instrument(skip(self))]
     pub async fn remove(&self, ident: &str) -> Result<()> {
+        // Containers just removed may still be giving their endpoints back.
+        self.forgetting.settle_all().await;
         let _g = self.changes.lock().await;
         let rec = self.resolve(ident)?;
         self.remove_locked(&rec).await
@@ -101,27 +134,36 @@ impl Networks {
         }
         self.check_config_unused(rec)?;
         if rec.config_only {
-            let ipam = self.ipam()?;
-            return self.db().commit(Change::DeleteNetwork(&rec.id), ipam.state());
-        }
-        let eps = self.endpoints_of_network(&rec.id)?;
-        if !eps.is_empty() {
-            return Err(EngineError::Conflict(format!(
-                "error while removing network: network {} id {} has active endpoints ({})",
-                rec.name,
-                rec.id,
-                eps.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
-            )));
+            return self.db().commit(&[Change::DeleteNetwork(&rec.id)], None);
         }
         let nid: NetworkId = rec.id.parse().map_err(engine_error)?;
-        self.stack.remove_network(&nid).await.map_err(engine_error)?;
-        let mut ipam = self.ipam()?;
-        ipam.release_network(&nid);
-        self.db().commit(Change::DeleteNetwork(&rec.id), ipam.state())
+        // The subnet leaves the IPAM state with the check for leases, so no lease can be taken in between.
+        let alloc = {
+            let mut ipam = self.ipam();
+            let eps = self.endpoints_of_network(&rec.id)?;
+            if !eps.is_empty() || ipam.has_leases(&nid) {
+                return Err(EngineError::Conflict(format!(
+                    "error while removing network: network {} id {} has active endpoints ({})",
+                    rec.name,
+                    rec.id,
+                    eps.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            ipam.release_network(&nid)
+        };
+        let removed = match self.stack.remove_network(&nid).await {
+            Ok(()) => self.store_subnets(&[Change::DeleteNetwork(&rec.id)]),
+            Err(e) => Err(engine_error(e)),
+        };
+        if let (Err(_), Some(alloc)) = (&removed, alloc) {
+            self.ipam().restore_network(&nid, alloc);
+        }
+        removed
     }
 
     /// Removes every unused user network that `keep` does not protect; returns their names.
     pub async fn prune(&self, keep: impl Fn(&NetworkRecord) -> bool) -> Result<Vec<String>> {
+        self.forgetting.settle_all().await;
         let _g = self.changes.lock().await;
         let mut deleted = Vec::new();
         for rec in self.db().networks()? {
@@ -146,24 +188,72 @@ impl Networks {
         let ctr = self.container_record(container)?;
         let sandbox = self.sandbox_lock(&ctr.id);
         let _s = sandbox.lock().await;
-        let ep = {
-            let _g = self.changes.lock().await;
-            self.connect_locked(ident, &ctr.id, &ctr.name, settings).await?
+        let existing = self.endpoints_of_container(&ctr.id)?;
+        let ep = self
+            .lease_endpoint(ident, &ctr.id, &ctr.name, settings, &existing)
+            .await?;
+        let live = self.has_sandbox(&ctr.id);
+        let attach = async {
+            match live {
+                true => {
+                    let internal = self.resolve(&ep.network)?.internal;
+                    self.attach_live(&ep, !internal && existing.is_empty()).await
+                }
+                false => Ok(()),
+            }
         };
+        // The row is written while the kernel objects are made, not after.
+        let (attached, stored) = tokio::join!(attach, self.store_endpoints(std::slice::from_ref(&ep)));
+        if let Err(e) = attached.and(stored) {
+            if live {
+                let cid: ContainerId = ctr.id.parse().map_err(engine_error)?;
+                let nid: NetworkId = ep.network.parse().map_err(engine_error)?;
+                let _ = self.stack.detach(&cid, &nid).await;
+            }
+            let _ = self.release_endpoint(&ep);
+            return Err(e);
+        }
+        self.publish_names(&ep);
+        if live && !ep.links.is_empty() {
+            let cid: ContainerId = ctr.id.parse().map_err(engine_error)?;
+            self.stack
+                .dns()
+                .records()
+                .add_links(&cid, &self.link_aliases(&ep.links));
+        }
         self.sync().await?;
         Ok(ep)
     }
 
-    pub(super) async fn connect_locked(
+    /// Leases a container's addresses on a network and returns its endpoint, not yet stored (`store_endpoints`).
+    /// An address held by a container still being removed is waited for.
+    pub(super) async fn lease_endpoint(
         &self,
         ident: &str,
         container: &str,
         name: &str,
         settings: Option<&EndpointSettings>,
+        existing: &[EndpointRecord],
+    ) -> Result<EndpointRecord> {
+        match self.lease_now(ident, container, name, settings, existing) {
+            Err(_) if self.forgetting.any() => {
+                self.forgetting.settle_all().await;
+                self.lease_now(ident, container, name, settings, existing)
+            }
+            leased => leased,
+        }
+    }
+
+    fn lease_now(
+        &self,
+        ident: &str,
+        container: &str,
+        name: &str,
+        settings: Option<&EndpointSettings>,
+        existing: &[EndpointRecord],
     ) -> Result<EndpointRecord> {
         let net = self.resolve(ident)?;
         config_only::refuse_endpoint(&net)?;
-        let existing = self.endpoints_of_container(container)?;
         if existing.iter().any(|e| e.network == net.id) {
             return Err(EngineError::Conflict(format!(
                 "endpoint with name {name} already exists in network {}",
@@ -174,15 +264,23 @@ impl Networks {
         addrs.check_allowed_on(&net)?;
         let nid: NetworkId = net.id.parse().map_err(engine_error)?;
         let cid: ContainerId = container.parse().map_err(engine_error)?;
-        let mut ipam = self.ipam()?;
-        let before = ipam.state().clone();
-        let ip = ipam.lease(&nid, &cid, addrs.ipv4).map_err(engine_error)?;
-        // Without EnableIPv6 an address asked for stays in IPAMConfig only, as with dockerd.
-        let ip6 = match net.enable_ipv6 {
-            true => ipam.lease_v6(&nid, &cid, addrs.ipv6).map_err(engine_error)?,
-            false => None,
+        let (ip, ip6) = {
+            let mut ipam = self.ipam();
+            let ip = ipam.lease(&nid, &cid, addrs.ipv4).map_err(engine_error)?;
+            // Without EnableIPv6 an address asked for stays in IPAMConfig only, as with dockerd.
+            let ip6 = match net.enable_ipv6 {
+                true => ipam.lease_v6(&nid, &cid, addrs.ipv6),
+                false => Ok(None),
+            };
+            match ip6 {
+                Ok(ip6) => (ip, ip6),
+                Err(e) => {
+                    ipam.release(&nid, &cid);
+                    return Err(engine_error(e));
+                }
+            }
         };
-        let ep = EndpointRecord {
+        Ok(EndpointRecord {
             network: net.id.clone(),
             container: container.to_owned(),
             name: name.to_owned(),
@@ -197,49 +295,30 @@ impl Networks {
             ipam_config: settings.and_then(|s| s.ipam_config.clone()),
             driver_opts: settings.and_then(|s| s.driver_opts.clone()),
             links: settings.and_then(|s| s.links.clone()).unwrap_or_default(),
-        };
-        // The record is written while the kernel objects are made, not after; lazily: callers sync it (`sync`)
-        // after letting go of the network lock.
-        let commit = {
-            let (db, ep, state) = (self.db.clone(), ep.clone(), ipam.state().clone());
-            tokio::task::spawn_blocking(move || NetDb(&db).commit_lazy(Change::PutEndpoint(&ep), &state))
-        };
-        let live = self.has_sandbox(container);
-        let attached = if live {
-            self.attach_live(&ep, !net.internal && existing.is_empty()).await
-        } else {
-            Ok(())
-        };
-        let committed = match commit.await {
-            Ok(r) => r,
-            Err(e) => Err(EngineError::internal("storing the endpoint", e)),
-        };
-        match (attached, committed) {
-            (Ok(()), Ok(())) => {
-                self.publish_names(&ep);
-                if live && !ep.links.is_empty() {
-                    self.stack
-                        .dns()
-                        .records()
-                        .add_links(&cid, &self.link_aliases(&ep.links));
+        })
+    }
+
+    /// Writes leased endpoints' rows, lazily (callers `sync`), off the runtime's threads; on error their leases go.
+    pub(super) async fn store_endpoints(&self, eps: &[EndpointRecord]) -> Result<()> {
+        if eps.is_empty() {
+            return Ok(());
+        }
+        let (db, rows) = (self.db.clone(), eps.to_vec());
+        let stored = tokio::task::spawn_blocking(move || {
+            let changes: Vec<Change<'_>> = rows.iter().map(Change::PutEndpoint).collect();
+            NetDb(&db).commit_lazy(&changes, None)
+        })
+        .await
+        .unwrap_or_else(|e| Err(EngineError::internal("storing the endpoint", e)));
+        if stored.is_err() {
+            let mut ipam = self.ipam();
+            for ep in eps {
+                if let (Ok(n), Ok(c)) = (ep.network.parse::<NetworkId>(), ep.container.parse::<ContainerId>()) {
+                    ipam.release(&n, &c);
                 }
-                Ok(ep)
-            }
-            (attached, committed) => {
-                if live {
-                    let _ = self.stack.detach(&cid, &nid).await;
-                }
-                if committed.is_ok() {
-                    let _ = self
-                        .db()
-                        .commit(Change::DeleteEndpoint(&ep.network, &ep.container), &before);
-                }
-                Err(attached
-                    .err()
-                    .or(committed.err())
-                    .unwrap_or_else(|| EngineError::Internal("connecting the endpoint failed".into())))
             }
         }
+        stored
     }
 
     /// Disconnects a container from a network (live, if it runs) and frees its address.
@@ -249,7 +328,6 @@ impl Networks {
         let ctr = self.container_record(container)?;
         let sandbox = self.sandbox_lock(&ctr.id);
         let _s = sandbox.lock().await;
-        let _g = self.changes.lock().await;
         let Some(ep) = self
             .endpoints_of_container(&ctr.id)?
             .into_iter()
@@ -261,7 +339,6 @@ impl Networks {
             )));
         };
         self.drop_endpoint(&ep).await?;
-        drop(_g);
         self.sync().await
     }
 
@@ -272,14 +349,13 @@ impl Networks {
         self.release_endpoint(ep)
     }
 
-    /// Frees an endpoint's lease and deletes its row (its interface already gone); under `changes`.
+    /// Deletes an endpoint's row (lazily: callers sync) and frees its lease; its interface already gone.
     pub(super) fn release_endpoint(&self, ep: &EndpointRecord) -> Result<()> {
         let nid: NetworkId = ep.network.parse().map_err(engine_error)?;
         let cid: ContainerId = ep.container.parse().map_err(engine_error)?;
-        let mut ipam = self.ipam()?;
-        ipam.release(&nid, &cid);
-        // Lazy: callers sync after letting go of the network lock.
         self.db()
-            .commit_lazy(Change::DeleteEndpoint(&ep.network, &ep.container), ipam.state())
+            .commit_lazy(&[Change::DeleteEndpoint(&ep.network, &ep.container)], None)?;
+        self.ipam().release(&nid, &cid);
+        Ok(())
     }
 }

@@ -228,12 +228,19 @@ fn containers_get_networks_names_ports_and_lose_them() {
                 "endpoint and lease kept while the container exists"
             );
             for c in [&c1, &c2, &c3] {
-                nets.forget_container(c).await.unwrap();
+                nets.forget_container(c);
             }
+            assert!(
+                nets.endpoints_of_network(&nets.resolve("app").unwrap().id)
+                    .unwrap()
+                    .is_empty(),
+                "a removed container's endpoints are hidden at once"
+            );
+            nets.settle_forgotten().await;
             assert!(nets.db().endpoints().unwrap().is_empty());
             nets.remove("app").await.unwrap();
             assert!(
-                nets.ipam().unwrap().state().networks.len() == 1,
+                nets.ipam().state().networks.len() == 1,
                 "only the default bridge keeps a subnet"
             );
             // A throwaway root: its objects and its host-wide registration go (the namespace dies anyway).

@@ -5,8 +5,8 @@ use super::state::{Change, EndpointRecord, NetDb, NetworkRecord};
 use crate::error::{EngineError, Result};
 use crate::state::StateDb;
 use netstack::{
-    Config, ContainerId, Driver, EndpointSpec, InstanceTag, Ipam, Keep, NetError, Netstack, NetworkId, NetworkSpec,
-    PoolConfig, SubnetRequest,
+    Config, ContainerId, Driver, EndpointSpec, Inflight, InstanceTag, Ipam, Keep, NetError, Netstack, NetworkId,
+    NetworkSpec, PoolConfig, SubnetRequest,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -19,8 +19,13 @@ pub const DEFAULT_BRIDGE: &str = "bridge";
 pub struct Networks {
     pub(super) stack: Netstack,
     pub(super) db: Arc<StateDb>,
-    /// Serialises changes of the IPAM state and the network rows (leases, network create/remove).
+    /// Serialises changes of the network rows (network create, remove, prune).
     pub(super) changes: tokio::sync::Mutex<()>,
+    /// The IPAM state of record: subnets and leases, held only for the moment of a lease or release. Endpoint
+    /// rows are its leases on disk; the subnets are stored when a network comes or goes.
+    pub(super) ipam: std::sync::Mutex<Ipam>,
+    /// Removed containers whose sandbox, endpoints and leases are still going (see `forget_container`).
+    pub(super) forgetting: Inflight,
     /// One lock per container, held while its sandbox is set up or its endpoints change, so the kernel work of
     /// different containers (namespace, veths, ports) runs side by side instead of under `changes`.
     pub(super) sandboxes: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -117,10 +122,13 @@ impl Networks {
         cfg.upstream_dns = dns_upstreams_override()?;
         let stack = Netstack::new(cfg).map_err(engine_error)?;
         NetDb(&db).ensure_container_index()?;
+        let ipam = load_ipam(&db)?;
         let nets = Arc::new(Networks {
             stack,
             db,
             changes: tokio::sync::Mutex::new(()),
+            ipam: std::sync::Mutex::new(ipam),
+            forgetting: Inflight::default(),
             sandboxes: Default::default(),
         });
         nets.restore().await?;
@@ -163,8 +171,9 @@ impl Networks {
         self.db.resolve_container(ident)
     }
 
-    pub(super) fn ipam(&self) -> Result<Ipam> {
-        Ok(Ipam::new(PoolConfig::default(), self.db().ipam()?))
+    /// The IPAM state, for one lease, release or allocation (never held across an await).
+    pub(super) fn ipam(&self) -> std::sync::MutexGuard<'_, Ipam> {
+        self.ipam.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn spec_of(rec: &NetworkRecord) -> Result<NetworkSpec> {
@@ -211,13 +220,13 @@ impl Networks {
     }
 
     async fn create_default_bridge(&self) -> Result<()> {
-        let mut ipam = self.ipam()?;
         let id: NetworkId = new_id().parse().map_err(engine_error)?;
         let routes = self.stack.host_routes().await.map_err(engine_error)?;
         let req = SubnetRequest {
             default_bridge: true,
             ..Default::default()
         };
+        let mut ipam = self.ipam();
         // Another engine on this host may hold 172.17.0.0/16: fall back to the pools.
         let alloc = match ipam.allocate_network(&id, &req, &routes) {
             Ok(a) => a,
@@ -244,7 +253,11 @@ impl Networks {
             config_only: false,
             config_from: None,
         };
-        self.db().commit(Change::PutNetwork(&rec), ipam.state())
+        let stored = self.db().commit(&[Change::PutNetwork(&rec)], Some(ipam.state()));
+        if stored.is_err() {
+            ipam.release_network(&id);
+        }
+        stored
     }
 
     /// Finds a network by full id, name or unique id prefix.
@@ -257,9 +270,11 @@ impl Networks {
         self.db().endpoints()
     }
 
-    /// Endpoints of one network.
+    /// Endpoints of one network (not those of removed containers still giving theirs back).
     pub fn endpoints_of_network(&self, id: &str) -> Result<Vec<EndpointRecord>> {
-        self.db().endpoints_of_network(id)
+        let mut eps = self.db().endpoints_of_network(id)?;
+        eps.retain(|e| !self.is_forgotten(&e.container));
+        Ok(eps)
     }
 
     /// Endpoints of one container, in attachment order (an indexed read, not a scan of every endpoint).
@@ -328,4 +343,34 @@ pub(super) fn resolve_in(nets: &[NetworkRecord], ident: &str) -> Result<NetworkR
         ))),
         (None, _) => Err(EngineError::NotFound(format!("network {ident} not found"))),
     }
+}
+
+/// The stored IPAM state with the endpoint rows as its leases (the stored leases may be older than the rows); rows
+/// of containers or networks that are gone (a removal cut short by a crash) are deleted.
+fn load_ipam(db: &StateDb) -> Result<Ipam> {
+    let rows = NetDb(db);
+    let mut ipam = Ipam::new(PoolConfig::default(), rows.ipam()?);
+    let containers: HashSet<String> = db.containers()?.into_iter().map(|c| c.id).collect();
+    let endpoints = rows.endpoints()?;
+    let leases: Vec<(NetworkId, ContainerId, &EndpointRecord)> = endpoints
+        .iter()
+        .filter(|e| containers.contains(&e.container))
+        .filter_map(|e| Some((e.network.parse().ok()?, e.container.parse().ok()?, e)))
+        .collect();
+    let unknown = ipam.replace_leases(leases.iter().map(|(n, c, e)| (n, c, e.ip, e.ip6)));
+    let stale: Vec<Change<'_>> = endpoints
+        .iter()
+        .filter(|e| {
+            !containers.contains(&e.container)
+                || unknown
+                    .iter()
+                    .any(|(n, c)| n.as_str() == e.network && c.as_str() == e.container)
+        })
+        .map(|e| Change::DeleteEndpoint(&e.network, &e.container))
+        .collect();
+    if !stale.is_empty() {
+        tracing::info!(rows = stale.len(), "endpoints of removed containers dropped");
+        rows.commit(&stale, None)?;
+    }
+    Ok(ipam)
 }

@@ -260,37 +260,46 @@ impl NetDb<'_> {
         v.map(|g| decode(g.value())).transpose().map(Option::unwrap_or_default)
     }
 
-    /// Applies network and endpoint changes plus the new IPAM state in one transaction, durable on return.
-    pub fn commit(&self, change: Change<'_>, ipam: &IpamState) -> Result<()> {
-        self.commit_lazy(change, ipam)?;
+    /// Applies network and endpoint changes, and the IPAM state when given, in one transaction, durable on
+    /// return.
+    pub fn commit(&self, changes: &[Change<'_>], ipam: Option<&IpamState>) -> Result<()> {
+        self.commit_lazy(changes, ipam)?;
         self.0.sync()
     }
 
     /// As `commit`, not yet durable: the caller syncs (`StateDb::sync`) once it has let go of the network lock,
     /// so the fsyncs of concurrent container starts are shared instead of queued under the lock.
-    pub fn commit_lazy(&self, change: Change<'_>, ipam: &IpamState) -> Result<()> {
+    ///
+    /// Endpoint changes leave the stored IPAM state alone: the endpoint rows are the leases of record (the
+    /// stored state's leases are replaced by them at open), so a container's start writes its own rows only,
+    /// not every lease of the engine.
+    pub fn commit_lazy(&self, changes: &[Change<'_>], ipam: Option<&IpamState>) -> Result<()> {
         let tx = self.0.begin_lazy()?;
         {
             let mut nets = tx.open_table(NETWORKS)?;
             let mut eps = tx.open_table(ENDPOINTS)?;
             let mut index = tx.open_table(ENDPOINTS_BY_CONTAINER)?;
-            match change {
-                Change::PutNetwork(n) => {
-                    nets.insert(n.id.as_str(), encode(n)?.as_slice())?;
-                }
-                Change::DeleteNetwork(id) => {
-                    nets.remove(id)?;
-                }
-                Change::PutEndpoint(e) => {
-                    eps.insert(ep_key(&e.network, &e.container).as_str(), encode(e)?.as_slice())?;
-                    index.insert(ep_key(&e.container, &e.network).as_str(), ())?;
-                }
-                Change::DeleteEndpoint(network, container) => {
-                    eps.remove(ep_key(network, container).as_str())?;
-                    index.remove(ep_key(container, network).as_str())?;
+            for change in changes {
+                match change {
+                    Change::PutNetwork(n) => {
+                        nets.insert(n.id.as_str(), encode(n)?.as_slice())?;
+                    }
+                    Change::DeleteNetwork(id) => {
+                        nets.remove(*id)?;
+                    }
+                    Change::PutEndpoint(e) => {
+                        eps.insert(ep_key(&e.network, &e.container).as_str(), encode(e)?.as_slice())?;
+                        index.insert(ep_key(&e.container, &e.network).as_str(), ())?;
+                    }
+                    Change::DeleteEndpoint(network, container) => {
+                        eps.remove(ep_key(network, container).as_str())?;
+                        index.remove(ep_key(container, network).as_str())?;
+                    }
                 }
             }
-            tx.open_table(IPAM)?.insert(IPAM_KEY, encode(ipam)?.as_slice())?;
+            if let Some(ipam) = ipam {
+                tx.open_table(IPAM)?.insert(IPAM_KEY, encode(ipam)?.as_slice())?;
+            }
         }
         tx.commit()?;
         Ok(())
