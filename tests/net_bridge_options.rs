@@ -21,7 +21,7 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orchestrator_support::{free_port, require_root, Engine, Kind, Netns};
+use orchestrator_support::{free_port, require_root, Engine, Kind, Netns, Stack};
 
 /// The engine of `kind` in `ns`: berth's, or a stock dockerd.
 fn engine_in(kind: Kind, ns: &Arc<Netns>) -> Engine {
@@ -122,7 +122,7 @@ fn ports_shown(engine: &Engine, container: &str, port: u16) -> Vec<String> {
 }
 
 /// What a user sees of `host_binding_ipv4=10.124.0.1` on `kind`: `docker port` and `NetworkSettings.Ports`.
-fn host_binding(kind: Kind) -> (Vec<String>, String) {
+fn host_binding(kind: Kind) -> (Vec<String>, Vec<String>) {
     let ns = Arc::new(Netns::new());
     // Two local addresses besides loopback, on a veth whose peer stays in the namespace.
     sh(
@@ -142,6 +142,8 @@ fn host_binding(kind: Kind) -> (Vec<String>, String) {
         ],
     );
     let port = free_port();
+    // A second port names its host address: the network's option does not apply to it.
+    let named = free_port();
     docker_ok(
         &engine,
         &[
@@ -153,6 +155,8 @@ fn host_binding(kind: Kind) -> (Vec<String>, String) {
             "hb",
             "-p",
             &format!("{port}:8080"),
+            "-p",
+            &format!("127.0.0.1:{named}:8080"),
             "busybox",
             "sh",
             "-c",
@@ -171,11 +175,40 @@ fn host_binding(kind: Kind) -> (Vec<String>, String) {
             "{kind:?}: {other}:{port} refused: {err}"
         );
     }
-    let shown = ports_shown(&engine, "web", port);
-    assert_eq!(shown, vec!["8080/tcp -> 10.124.0.1:PORT".to_owned()], "{kind:?}");
+    let body = retry(&format!("{kind:?}: 127.0.0.1:{named} serves"), || {
+        curl(&ns, "127.0.0.1", named)
+    });
+    assert_eq!(body.trim(), "served-by-web", "{kind:?}: the named address");
+    let err = curl(&ns, "10.124.0.1", named).expect_err(&format!("{kind:?}: 10.124.0.1:{named} must not answer"));
+    assert!(
+        err.starts_with("exit Some(7)"),
+        "{kind:?}: 10.124.0.1:{named} refused: {err}"
+    );
+    let shown: Vec<String> = ports_shown(&engine, "web", port)
+        .iter()
+        .map(|l| l.replace(&named.to_string(), "NAMED"))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            "8080/tcp -> 10.124.0.1:PORT".to_owned(),
+            "8080/tcp -> 127.0.0.1:NAMED".to_owned()
+        ],
+        "{kind:?}"
+    );
+    // Each binding as the inspect document has it; their order is a kept difference (compose-differences.md).
     let settings = docker_ok(&engine, &["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"])
-        .replace(&port.to_string(), "PORT");
-    (shown, settings)
+        .replace(&port.to_string(), "PORT")
+        .replace(&named.to_string(), "NAMED");
+    let settings: serde_json::Value = serde_json::from_str(&settings).expect("NetworkSettings.Ports JSON");
+    let mut bindings: Vec<String> = settings["8080/tcp"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{kind:?}: 8080/tcp in {settings}"))
+        .iter()
+        .map(|b| b.to_string())
+        .collect();
+    bindings.sort();
+    (shown, bindings)
 }
 
 #[test]
@@ -428,7 +461,49 @@ fn link_local(kind: Kind) -> Vec<String> {
         );
         seen.push(format!("{container} {network} IPAMConfig {shown}"));
     }
+    seen.extend(link_local_from_compose(&engine));
+    if kind == Kind::Berth {
+        let ids: Vec<String> = ["ll1", "ll2"]
+            .iter()
+            .map(|n| docker_ok(&engine, &["network", "inspect", "-f", "{{.Id}}", n]))
+            .collect();
+        docker_ok(&engine, &["rm", "-f", "cli", "api"]);
+        docker_ok(&engine, &["network", "rm", "ll1", "ll2"]);
+        let left = engine.kernel_leftovers(&ids);
+        assert!(left.is_empty(), "left after removal: {left:?}");
+    }
     seen
+}
+
+/// A Compose service's `link_local_ips`, through berth's orchestrator: on the interface and in inspect.
+fn link_local_from_compose(engine: &Engine) -> Vec<String> {
+    let stack = Stack::new(
+        engine,
+        "llc",
+        r#"
+services:
+  s:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    networks:
+      lan:
+        link_local_ips: [169.254.9.9]
+networks:
+  lan: {}
+"#,
+    );
+    stack.berth_ok(&["up", "-d"]);
+    let container = format!("{}-s-1", stack.project);
+    let addrs = link_local_addrs(engine, &container);
+    assert_eq!(
+        addrs,
+        vec!["eth0 169.254.9.9/16"],
+        "{:?}: link_local_ips of a Compose service",
+        engine.kind
+    );
+    let shown = ipam_config(engine, &container, &format!("{}_lan", stack.project));
+    stack.berth_ok(&["down", "-t", "0"]);
+    vec![format!("compose: {addrs:?}"), format!("compose IPAMConfig {shown}")]
 }
 
 #[test]
