@@ -578,3 +578,85 @@ fn ip_forward_is_switched_on_when_a_bridge_network_needs_it_and_logged() {
         engine.log()
     );
 }
+
+/// `refused` (with berth's message checked: it names the field), or the IPv4 addresses inside and the
+/// endpoint's `IPAMConfig` of a container started with `--link-local-ip addr` on `network`.
+fn link_local_outcome(engine: &Engine, name: &str, network: &str, addr: &str) -> String {
+    let out = engine.docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        network,
+        "--link-local-ip",
+        addr,
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 3600 & wait",
+    ]);
+    if !out.status.success() {
+        return refusal(engine, &out);
+    }
+    let inside = engine.exec_sh(name, "ip -o -4 addr show eth0 | awk '{print $4}'");
+    format!(
+        "ran: {} | {}",
+        inside.split_whitespace().collect::<Vec<_>>().join(" "),
+        ipam_config(engine, name, network)
+    )
+}
+
+/// "refused"; on berth the message must name the field and what it takes (dockerd's words differ).
+fn refusal(engine: &Engine, out: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    if engine.kind == Kind::Berth {
+        assert!(
+            err.contains("IPAMConfig.LinkLocalIPs") && err.contains("link-local addresses"),
+            "berth's refusal: {err}"
+        );
+    }
+    "refused".to_owned()
+}
+
+/// Link-local addresses that are not, and one on the default bridge (allowed: only IPv4Address and
+/// IPv6Address are kept to user networks).
+fn link_local_edges(kind: Kind) -> Vec<String> {
+    let ns = Arc::new(Netns::new());
+    let engine = engine_in(kind, &ns);
+    docker_ok(&engine, &["network", "create", "lle"]);
+    let mut seen: Vec<String> = [
+        ("bad", "lle", "notanip"),
+        ("routable", "lle", "10.9.9.9"),
+        ("dflt", "bridge", "169.254.5.5"),
+    ]
+    .iter()
+    .map(|(name, net, addr)| format!("{name}: {}", link_local_outcome(&engine, name, net, addr)))
+    .collect();
+    // At connect the endpoint is made at once, and refused at once.
+    let out = engine.docker(&["network", "connect", "--link-local-ip", "10.9.9.9", "lle", "dflt"]);
+    seen.push(if out.status.success() {
+        "connect routable: connected".to_owned()
+    } else {
+        format!("connect routable: {}", refusal(&engine, &out))
+    });
+    // Whether a refused `run` left a created container (refused at create or only at start).
+    let mut names = docker_ok(&engine, &["ps", "-a", "--format", "{{.Names}}:{{.State}}"])
+        .lines()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    names.sort();
+    seen.push(format!("containers: {names:?}"));
+    seen
+}
+
+#[test]
+fn link_local_ips_must_be_link_local_and_work_on_the_default_bridge() {
+    if !require_root("link_local_ips_must_be_link_local_and_work_on_the_default_bridge") {
+        return;
+    }
+    let berth = link_local_edges(Kind::Berth);
+    let dockerd = link_local_edges(Kind::Dockerd);
+    eprintln!("berth: {berth:#?}\ndockerd: {dockerd:#?}");
+    assert_eq!(berth, dockerd, "berth (left), dockerd (right)");
+}
