@@ -6,14 +6,15 @@
 //! - `com.docker.network.bridge.enable_ip_masquerade=false`: traffic leaving the bridge keeps the container's
 //!   source address; by default it leaves with the host's;
 //! - default pool subnets already on a host route are skipped, for the default bridge and a user network;
-//! - `link_local_ips` at create (CLI and API) and at connect: on the interface and in inspect.
+//! - `net.ipv4.ip_forward` switched on with the default bridge (both engines), and berth's log says so;
+//!   IPv6 forwarding only once an IPv6 network routes out.
 //!
-//! And, berth only: `net.ipv4.ip_forward` left off until a bridge network needs it, then switched on with a
-//! line in the engine's log. All traffic stays inside namespaces the test made.
+//! Link-local addresses are in `net_link_local.rs`. All traffic stays inside namespaces the test made.
 
 #[allow(unused_macros)]
 #[macro_use]
 mod orchestrator_support;
+mod net_support;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
@@ -21,46 +22,8 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orchestrator_support::{free_port, require_root, Engine, Kind, Netns, Stack};
-
-/// The engine of `kind` in `ns`: berth's, or a stock dockerd.
-fn engine_in(kind: Kind, ns: &Arc<Netns>) -> Engine {
-    match kind {
-        Kind::Berth => Engine::start_in(Kind::Berth, ns.clone()),
-        Kind::Dockerd => Engine::start_stock_dockerd_in(ns.clone()),
-    }
-}
-
-/// Runs `script` with sh inside `ns`, asserting success; its stdout.
-fn sh(ns: &Netns, script: &str) -> String {
-    let out = ns.command("sh").args(["-c", script]).output().expect("sh");
-    assert!(
-        out.status.success(),
-        "in {}: {script}: {}",
-        ns.0,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn docker_ok(engine: &Engine, args: &[&str]) -> String {
-    let out = engine.docker(args);
-    assert!(
-        out.status.success(),
-        "{:?}: docker {args:?}: {}",
-        engine.kind,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A busybox container that only waits, on `network` with `extra` run options.
-fn sleeper(engine: &Engine, name: &str, network: &str, extra: &[&str]) {
-    let mut args = vec!["run", "-d", "--name", name, "--network", network];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&["busybox", "sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]);
-    docker_ok(engine, &args);
-}
+use net_support::{docker_ok, engine_in, sh, sleeper};
+use orchestrator_support::{free_port, require_root, Engine, Kind, Netns};
 
 fn container_ip(engine: &Engine, container: &str, network: &str) -> String {
     docker_ok(
@@ -378,145 +341,6 @@ fn default_pool_subnets_in_use_on_the_host_are_skipped() {
     assert_eq!(berth, dockerd, "berth's subnets (left), dockerd's (right)");
 }
 
-/// `ifname address/prefix` of the link-local (169.254/16) IPv4 addresses inside `container`.
-fn link_local_addrs(engine: &Engine, container: &str) -> Vec<String> {
-    let out = engine.exec_sh(container, "ip -o -4 addr show");
-    let mut addrs: Vec<String> = out
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() > 3 && f[3].starts_with("169.254.")).then(|| format!("{} {}", f[1], f[3]))
-        })
-        .collect();
-    addrs.sort();
-    addrs
-}
-
-fn ipam_config(engine: &Engine, container: &str, network: &str) -> String {
-    docker_ok(
-        engine,
-        &[
-            "inspect",
-            "-f",
-            &format!("{{{{json (index .NetworkSettings.Networks {network:?}).IPAMConfig}}}}"),
-            container,
-        ],
-    )
-}
-
-/// Creates and starts `name` on `network` through the Engine API with `EndpointsConfig.IPAMConfig.LinkLocalIPs`.
-fn create_with_api(engine: &Engine, name: &str, network: &str, link_local: &str) {
-    let body = serde_json::json!({
-        "Image": "busybox",
-        "Cmd": ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
-        "HostConfig": {"NetworkMode": network},
-        "NetworkingConfig": {"EndpointsConfig": {network: {"IPAMConfig": {"LinkLocalIPs": [link_local]}}}},
-    });
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "--fail-with-body", "--unix-socket"])
-        .arg(&engine.socket)
-        .args(["-H", "Content-Type: application/json", "-d", &body.to_string()])
-        .arg(format!("http://localhost/v1.41/containers/create?name={name}"))
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "{:?}: create {name}: {}{}",
-        engine.kind,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    docker_ok(engine, &["start", name]);
-}
-
-/// What a user sees of link-local addresses given at create (CLI and API) and at connect on `kind`.
-fn link_local(kind: Kind) -> Vec<String> {
-    let ns = Arc::new(Netns::new());
-    let engine = engine_in(kind, &ns);
-    docker_ok(&engine, &["network", "create", "ll1"]);
-    docker_ok(&engine, &["network", "create", "ll2"]);
-    sleeper(&engine, "cli", "ll1", &["--link-local-ip", "169.254.7.7"]);
-    create_with_api(&engine, "api", "ll1", "169.254.7.8");
-    docker_ok(
-        &engine,
-        &["network", "connect", "--link-local-ip", "169.254.8.8", "ll2", "cli"],
-    );
-    let mut seen = Vec::new();
-    for (container, expected) in [
-        ("cli", vec!["eth0 169.254.7.7/16", "eth1 169.254.8.8/16"]),
-        ("api", vec!["eth0 169.254.7.8/16"]),
-    ] {
-        let addrs = link_local_addrs(&engine, container);
-        assert_eq!(addrs, expected, "{kind:?}: link-local addresses inside {container}");
-        seen.push(format!("{container}: {addrs:?}"));
-    }
-    // The containers reach each other on those addresses.
-    let ping = engine.exec_sh("api", "ping -c1 -W5 169.254.7.7 >/dev/null && echo REACHED");
-    assert!(ping.contains("REACHED"), "{kind:?}: api -> 169.254.7.7: {ping}");
-    for (container, network) in [("cli", "ll1"), ("cli", "ll2"), ("api", "ll1")] {
-        let shown = ipam_config(&engine, container, network);
-        assert!(
-            shown.contains("LinkLocalIPs"),
-            "{kind:?}: {container} on {network}: IPAMConfig {shown}"
-        );
-        seen.push(format!("{container} {network} IPAMConfig {shown}"));
-    }
-    seen.extend(link_local_from_compose(&engine));
-    if kind == Kind::Berth {
-        let ids: Vec<String> = ["ll1", "ll2"]
-            .iter()
-            .map(|n| docker_ok(&engine, &["network", "inspect", "-f", "{{.Id}}", n]))
-            .collect();
-        docker_ok(&engine, &["rm", "-f", "cli", "api"]);
-        docker_ok(&engine, &["network", "rm", "ll1", "ll2"]);
-        let left = engine.kernel_leftovers(&ids);
-        assert!(left.is_empty(), "left after removal: {left:?}");
-    }
-    seen
-}
-
-/// A Compose service's `link_local_ips`, through berth's orchestrator: on the interface and in inspect.
-fn link_local_from_compose(engine: &Engine) -> Vec<String> {
-    let stack = Stack::new(
-        engine,
-        "llc",
-        r#"
-services:
-  s:
-    image: busybox
-    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
-    networks:
-      lan:
-        link_local_ips: [169.254.9.9]
-networks:
-  lan: {}
-"#,
-    );
-    stack.berth_ok(&["up", "-d"]);
-    let container = format!("{}-s-1", stack.project);
-    let addrs = link_local_addrs(engine, &container);
-    assert_eq!(
-        addrs,
-        vec!["eth0 169.254.9.9/16"],
-        "{:?}: link_local_ips of a Compose service",
-        engine.kind
-    );
-    let shown = ipam_config(engine, &container, &format!("{}_lan", stack.project));
-    stack.berth_ok(&["down", "-t", "0"]);
-    vec![format!("compose: {addrs:?}"), format!("compose IPAMConfig {shown}")]
-}
-
-#[test]
-fn link_local_ips_at_create_and_connect() {
-    if !require_root("link_local_ips_at_create_and_connect") {
-        return;
-    }
-    let berth = link_local(Kind::Berth);
-    let dockerd = link_local(Kind::Dockerd);
-    eprintln!("berth: {berth:#?}\ndockerd: {dockerd:#?}");
-    assert_eq!(berth, dockerd, "berth (left), dockerd (right)");
-}
-
 /// `net.ipv4.ip_forward` of a namespace where it was 0, after `kind`'s engine started there.
 fn forwarding_after_start(kind: Kind) -> (Arc<Netns>, Engine, String) {
     let ns = Arc::new(Netns::new());
@@ -577,86 +401,4 @@ fn ip_forward_is_switched_on_when_a_bridge_network_needs_it_and_logged() {
         "berth says it switched IPv6 forwarding on: {}",
         engine.log()
     );
-}
-
-/// `refused` (with berth's message checked: it names the field), or the IPv4 addresses inside and the
-/// endpoint's `IPAMConfig` of a container started with `--link-local-ip addr` on `network`.
-fn link_local_outcome(engine: &Engine, name: &str, network: &str, addr: &str) -> String {
-    let out = engine.docker(&[
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        network,
-        "--link-local-ip",
-        addr,
-        "busybox",
-        "sh",
-        "-c",
-        "trap 'exit 0' TERM; sleep 3600 & wait",
-    ]);
-    if !out.status.success() {
-        return refusal(engine, &out);
-    }
-    let inside = engine.exec_sh(name, "ip -o -4 addr show eth0 | awk '{print $4}'");
-    format!(
-        "ran: {} | {}",
-        inside.split_whitespace().collect::<Vec<_>>().join(" "),
-        ipam_config(engine, name, network)
-    )
-}
-
-/// "refused"; on berth the message must name the field and what it takes (dockerd's words differ).
-fn refusal(engine: &Engine, out: &std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr);
-    if engine.kind == Kind::Berth {
-        assert!(
-            err.contains("IPAMConfig.LinkLocalIPs") && err.contains("link-local addresses"),
-            "berth's refusal: {err}"
-        );
-    }
-    "refused".to_owned()
-}
-
-/// Link-local addresses that are not, and one on the default bridge (allowed: only IPv4Address and
-/// IPv6Address are kept to user networks).
-fn link_local_edges(kind: Kind) -> Vec<String> {
-    let ns = Arc::new(Netns::new());
-    let engine = engine_in(kind, &ns);
-    docker_ok(&engine, &["network", "create", "lle"]);
-    let mut seen: Vec<String> = [
-        ("bad", "lle", "notanip"),
-        ("routable", "lle", "10.9.9.9"),
-        ("dflt", "bridge", "169.254.5.5"),
-    ]
-    .iter()
-    .map(|(name, net, addr)| format!("{name}: {}", link_local_outcome(&engine, name, net, addr)))
-    .collect();
-    // At connect the endpoint is made at once, and refused at once.
-    let out = engine.docker(&["network", "connect", "--link-local-ip", "10.9.9.9", "lle", "dflt"]);
-    seen.push(if out.status.success() {
-        "connect routable: connected".to_owned()
-    } else {
-        format!("connect routable: {}", refusal(&engine, &out))
-    });
-    // Whether a refused `run` left a created container (refused at create or only at start).
-    let mut names = docker_ok(&engine, &["ps", "-a", "--format", "{{.Names}}:{{.State}}"])
-        .lines()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
-    names.sort();
-    seen.push(format!("containers: {names:?}"));
-    seen
-}
-
-#[test]
-fn link_local_ips_must_be_link_local_and_work_on_the_default_bridge() {
-    if !require_root("link_local_ips_must_be_link_local_and_work_on_the_default_bridge") {
-        return;
-    }
-    let berth = link_local_edges(Kind::Berth);
-    let dockerd = link_local_edges(Kind::Dockerd);
-    eprintln!("berth: {berth:#?}\ndockerd: {dockerd:#?}");
-    assert_eq!(berth, dockerd, "berth (left), dockerd (right)");
 }
