@@ -135,7 +135,18 @@ impl Engine {
         Engine::start_with(kind, Some(netns))
     }
 
+    /// Starts dockerd inside `netns` as a host runs it by default: its own default bridge (`docker0`), the
+    /// default address pools, masquerading on (the harness's other dockerds have none of these). For tests
+    /// that compare those defaults with berth's; the namespace keeps the bridge and rules away from the host.
+    pub fn start_stock_dockerd_in(netns: std::sync::Arc<Netns>) -> Engine {
+        Engine::start_full(Kind::Dockerd, Some(netns), true)
+    }
+
     fn start_with(kind: Kind, netns: Option<std::sync::Arc<Netns>>) -> Engine {
+        Engine::start_full(kind, netns, false)
+    }
+
+    fn start_full(kind: Kind, netns: Option<std::sync::Arc<Netns>>, stock: bool) -> Engine {
         let dir = tempfile::Builder::new()
             .prefix("borch")
             .tempdir_in("/tmp")
@@ -149,7 +160,7 @@ impl Engine {
             .map_err(|(_, e)| e)
             .expect("lock");
         let child = match (kind, &netns) {
-            (Kind::Dockerd, ns) => start_dockerd(dir.path(), &socket, ns.as_deref()),
+            (Kind::Dockerd, ns) => start_dockerd(dir.path(), &socket, ns.as_deref(), stock),
             (Kind::Berth, Some(ns)) => start_berth(dir.path(), &socket, ns),
             (Kind::Berth, None) => panic!("berth's engine runs in a namespace of its own"),
         };
@@ -389,7 +400,7 @@ impl Drop for Engine {
     }
 }
 
-fn start_dockerd(dir: &Path, socket: &Path, netns: Option<&Netns>) -> Child {
+fn start_dockerd(dir: &Path, socket: &Path, netns: Option<&Netns>, stock: bool) -> Child {
     // A private daemon: own roots, no default bridge, no outbound masquerading, an address pool of its own so
     // bridges of parallel tests never overlap. iptables stays on: the embedded DNS (service names) needs its
     // redirect rules inside each container's namespace.
@@ -399,15 +410,16 @@ fn start_dockerd(dir: &Path, socket: &Path, netns: Option<&Netns>) -> Child {
         .unwrap_or(0);
     let pool = format!("base=10.{}.0.0/16,size=24", 100 + ((std::process::id() ^ nanos) % 150));
     let log = std::fs::File::create(dir.join("engine.log")).expect("log file");
-    netns
-        .map_or_else(|| Command::new("dockerd"), |ns| ns.command("dockerd"))
-        .args(["--data-root", &dir.join("data").display().to_string()])
+    let mut cmd = netns.map_or_else(|| Command::new("dockerd"), |ns| ns.command("dockerd"));
+    cmd.args(["--data-root", &dir.join("data").display().to_string()])
         .args(["--exec-root", &dir.join("exec").display().to_string()])
         .args(["--pidfile", &dir.join("dockerd.pid").display().to_string()])
-        .args(["-H", &format!("unix://{}", socket.display())])
-        .args(["--bridge", "none", "--iptables=true", "--ip-masq=false"])
-        .args(["--default-address-pool", &pool])
-        .stdout(Stdio::null())
+        .args(["-H", &format!("unix://{}", socket.display())]);
+    if !stock {
+        cmd.args(["--bridge", "none", "--iptables=true", "--ip-masq=false"])
+            .args(["--default-address-pool", &pool]);
+    }
+    cmd.stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .expect("dockerd (Debian's docker.io) must be installed")

@@ -242,9 +242,12 @@ pub(super) fn endpoint_addrs(settings: Option<&EndpointSettings>) -> Result<Endp
         .into_iter()
         .flatten()
         .map(|a| {
-            a.trim()
-                .parse()
-                .map_err(|_| bad(&field("LinkLocalIPs"), a, "IP addresses"))
+            // As dockerd (`invalid link local IP address`): checked when the endpoint is made, at start or connect.
+            let expected = "link-local addresses (169.254.0.0/16, fe80::/10)";
+            match a.trim().parse::<IpAddr>() {
+                Ok(ip) if is_link_local(&ip) => Ok(ip),
+                _ => Err(bad(&field("LinkLocalIPs"), a, expected)),
+            }
         })
         .collect::<Result<Vec<IpAddr>>>()?;
     let mac =
@@ -271,6 +274,14 @@ pub(super) fn endpoint_addrs(settings: Option<&EndpointSettings>) -> Result<Endp
         link_local,
         mac,
     })
+}
+
+/// Go's `IP.IsLinkLocalUnicast`, the test dockerd applies to `LinkLocalIPs`.
+fn is_link_local(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+    }
 }
 
 /// The create request's driver options as stored.
@@ -384,5 +395,24 @@ mod tests {
         assert_eq!(parse_mac("01:00:5e:00:00:01"), None);
         assert_eq!(parse_mac("02:42:ac:11:00"), None);
         assert_eq!(parse_mac("zz:42:ac:11:00:02"), None);
+    }
+
+    #[test]
+    fn link_local_ips_must_be_link_local() {
+        let settings = |ips: &[&str]| EndpointSettings {
+            ipam_config: Some(bollard::models::EndpointIpamConfig {
+                link_local_ips: Some(ips.iter().map(|s| s.to_string()).collect()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let ok = endpoint_addrs(Some(&settings(&["169.254.7.7", "fe80::7", "febf::1"]))).unwrap();
+        assert_eq!(ok.link_local.len(), 3);
+        for wrong in ["10.9.9.9", "fec0::1", "::1", "not-an-ip"] {
+            let err = endpoint_addrs(Some(&settings(&["169.254.7.7", wrong])))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("IPAMConfig.LinkLocalIPs") && err.contains(wrong), "{err}");
+        }
     }
 }

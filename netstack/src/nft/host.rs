@@ -82,7 +82,8 @@ fn switch_on(path: &str) -> Result<()> {
         Ok(v) if v.trim() == "1" => Ok(()),
         _ => {
             std::fs::write(path, "1").map_err(|e| NetError::io("write", path, e))?;
-            tracing::info!(sysctl = path, "switched on for container networks");
+            // A host-wide change of routing: at warn, the engine's default level, so the log always says it.
+            tracing::warn!(sysctl = path, "switched on for container networks");
             Ok(())
         }
     }
