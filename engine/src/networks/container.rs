@@ -382,11 +382,11 @@ impl Networks {
         if let Ok(cid) = id.parse::<ContainerId>() {
             self.stack.remove_sandbox(&cid).await.map_err(engine_error)?;
         }
-        let eps = self.endpoints_of_container(id)?;
-        for ep in &eps {
+        // No fsync of its own: the periodic state sync makes the deletions durable, and rows a crash keeps are
+        // dropped at the next open (their container is gone), so a removal never waits behind a flush.
+        for ep in &self.endpoints_of_container(id)? {
             self.drop_endpoint(ep).await?;
         }
-        self.sync().await?;
         drop(_s);
         self.forget_sandbox_lock(id);
         Ok(())
