@@ -271,19 +271,6 @@ impl Networks {
         })
     }
 
-    /// Frees the leases of endpoints that were never stored.
-    fn unlease(&self, eps: &[EndpointRecord]) {
-        let mut ipam = self.ipam();
-        for ep in eps {
-            if let (Ok(n), Ok(c)) = (
-                ep.network.parse::<netstack::NetworkId>(),
-                ep.container.parse::<ContainerId>(),
-            ) {
-                ipam.release(&n, &c);
-            }
-        }
-    }
-
     /// (alias, linked container's name) for the container's resolver: a link names a container by name or id
     /// (its DNS name is its container name); the alias defaults to the name written.
     pub(super) fn link_aliases(&self, links: &[String]) -> Vec<(String, String)> {

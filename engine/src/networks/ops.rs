@@ -311,14 +311,19 @@ impl Networks {
         .await
         .unwrap_or_else(|e| Err(EngineError::internal("storing the endpoint", e)));
         if stored.is_err() {
-            let mut ipam = self.ipam();
-            for ep in eps {
-                if let (Ok(n), Ok(c)) = (ep.network.parse::<NetworkId>(), ep.container.parse::<ContainerId>()) {
-                    ipam.release(&n, &c);
-                }
-            }
+            self.unlease(eps);
         }
         stored
+    }
+
+    /// Frees the leases of endpoints that were never stored.
+    pub(super) fn unlease(&self, eps: &[EndpointRecord]) {
+        let mut ipam = self.ipam();
+        for ep in eps {
+            if let (Ok(n), Ok(c)) = (ep.network.parse::<NetworkId>(), ep.container.parse::<ContainerId>()) {
+                ipam.release(&n, &c);
+            }
+        }
     }
 
     /// Disconnects a container from a network (live, if it runs) and frees its address.
