@@ -111,7 +111,8 @@ fn berth_engine_is_started_on_demand() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(berth(&["engine", "status"]).status.success());
-    assert!(berth(&["engine", "stop"]).status.success());
+    // --purge: this root is thrown away, so its default bridge in the host namespace must go with it.
+    assert!(berth(&["engine", "stop", "--purge"]).status.success());
 }
 
 const SECRETS: &str = r#"
