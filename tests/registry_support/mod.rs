@@ -245,7 +245,18 @@ pub struct SlowProxy {
     pub rate: Arc<AtomicU64>,
     pub cap: Arc<AtomicU64>,
     pub sent: Arc<AtomicU64>,
+    requests: Requests,
 }
+
+/// One request a client sent through the proxy: its target and its `Range` header, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxiedRequest {
+    pub method: String,
+    pub uri: String,
+    pub range: Option<String>,
+}
+
+type Requests = Arc<std::sync::Mutex<Vec<ProxiedRequest>>>;
 
 /// Limits of the server-to-client direction of a proxied connection.
 #[derive(Clone)]
@@ -264,14 +275,16 @@ impl SlowProxy {
             cap: Arc::new(AtomicU64::new(0)),
             sent: Arc::new(AtomicU64::new(0)),
         };
-        let (target, lim) = (target.to_owned(), limits.clone());
+        let requests = Requests::default();
+        let (target, lim, reqs) = (target.to_owned(), limits.clone(), requests.clone());
         std::thread::spawn(move || {
             for c in l.incoming().flatten() {
                 let Ok(up) = TcpStream::connect(&target) else { continue };
                 let (c2, up2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
-                std::thread::spawn(move || pump(c2, up2, None));
+                let reqs = reqs.clone();
+                std::thread::spawn(move || pump(c2, up2, Side::Client(RequestLog::new(reqs))));
                 let lim = lim.clone();
-                std::thread::spawn(move || pump(up, c, Some(lim)));
+                std::thread::spawn(move || pump(up, c, Side::Server(lim)));
             }
         });
         SlowProxy {
@@ -279,27 +292,106 @@ impl SlowProxy {
             rate: limits.rate,
             cap: limits.cap,
             sent: limits.sent,
+            requests,
         }
+    }
+
+    /// GET requests of one blob that went through the proxy, in the order they were sent. Unlike the
+    /// registry's access log, which lists a response only once the registry finished writing it, this
+    /// holds a request as soon as the client sent it.
+    pub fn blob_gets(&self, digest: &str) -> Vec<ProxiedRequest> {
+        let needle = format!("/blobs/{digest}");
+        let all = self.requests.lock().unwrap().clone();
+        all.into_iter()
+            .filter(|r| r.method == "GET" && r.uri.contains(&needle))
+            .collect()
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, limits: Option<Limits>) {
+/// Which direction a pump carries: requests from the client, or throttled responses from the server.
+enum Side {
+    Client(RequestLog),
+    Server(Limits),
+}
+
+/// Collects the request heads of one client connection (bodies are skipped by `Content-Length`).
+struct RequestLog {
+    out: Requests,
+    buf: Vec<u8>,
+    skip: usize,
+}
+
+impl RequestLog {
+    fn new(out: Requests) -> Self {
+        RequestLog {
+            out,
+            buf: Vec::new(),
+            skip: 0,
+        }
+    }
+
+    fn feed(&mut self, data: &[u8]) {
+        let mut pending = data.to_vec();
+        loop {
+            let n = self.skip.min(pending.len());
+            self.skip -= n;
+            pending.drain(..n);
+            if pending.is_empty() {
+                return;
+            }
+            self.buf.append(&mut pending);
+            let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                return;
+            };
+            let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+            // What follows the head is its body, then the next request.
+            pending = self.buf.split_off(end + 4);
+            self.buf.clear();
+            self.skip = self.record(&head);
+        }
+    }
+
+    /// Records one head; returns the length of the body that follows it.
+    fn record(&mut self, head: &str) -> usize {
+        let mut lines = head.lines();
+        let mut first = lines.next().unwrap_or("").split(' ');
+        let (method, uri) = (first.next().unwrap_or(""), first.next().unwrap_or(""));
+        let header = |name: &str| {
+            head.lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        self.out.lock().unwrap().push(ProxiedRequest {
+            method: method.to_owned(),
+            uri: uri.to_owned(),
+            range: header("range"),
+        });
+        header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, mut side: Side) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut conn_sent = 0u64;
     loop {
-        let want = match &limits {
-            Some(l) => hold_at_cap(l, conn_sent, buf.len()),
-            None => buf.len(),
+        let want = match &side {
+            Side::Server(l) => hold_at_cap(l, conn_sent, buf.len()),
+            Side::Client(_) => buf.len(),
         };
         let n = match from.read(&mut buf[..want]) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if let Side::Client(log) = &mut side {
+            log.feed(&buf[..n]);
+        }
         if to.write_all(&buf[..n]).is_err() {
             break;
         }
         conn_sent += n as u64;
-        if let Some(l) = &limits {
+        if let Side::Server(l) = &side {
             l.sent.fetch_add(n as u64, Ordering::Relaxed);
             let r = l.rate.load(Ordering::Relaxed);
             if r > 0 {
