@@ -212,6 +212,29 @@ fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("bad JSON {body:?}: {e}"))
 }
 
+/// The probe server a healthcheck keeps in the container is berth's: `docker top` lists the user's processes
+/// only, as on dockerd, whose probes are short execs.
+#[test]
+fn docker_top_leaves_out_the_probe_server() {
+    let Some(e) = Engine::with_busybox("docker_top_leaves_out_the_probe_server") else {
+        return;
+    };
+    let name = format!("tps-{}", suffix());
+    e.run_detached(
+        &name,
+        &["--health-cmd", "true", "--health-interval", "1s"],
+        &["sleep", "300"],
+    );
+    let healthy = e.eventually(Duration::from_secs(30), || {
+        e.docker(&["inspect", "-f", "{{.State.Health.Status}}", &name]).trim() == "healthy"
+    });
+    assert!(healthy, "never healthy");
+    let top = e.docker(&["top", &name, "-o", "pid,comm"]);
+    let rows: Vec<&str> = top.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{top}");
+    assert!(rows[0].ends_with("sleep"), "{top}");
+}
+
 #[test]
 fn docker_top_stats_cp() {
     let Some(e) = Engine::with_busybox("docker_top_stats_cp") else {

@@ -395,35 +395,24 @@ impl Monitor {
         code
     }
 
-    /// Starts `berth __probe` on an accepted connection (its stdin and stdout); the helper exits once the
-    /// server runs in the container, and both are reaped by [`Monitor::reap`] (the server as an orphan of
-    /// this subreaper).
+    /// Starts the probe helper on an accepted connection (its stdin and stdout): a fork of this monitor, not a
+    /// new `berth __probe` exec, which cost each container a load of the whole berth executable. The helper
+    /// exits once the server runs in the container, and both are reaped by [`Monitor::reap`] (the server as an
+    /// orphan of this subreaper).
     fn start_probe_server(&self) {
         let Some(l) = &self.probe else { return };
         let Ok((conn, _)) = l.accept() else { return };
         let _ = conn.set_nonblocking(false);
-        let Ok(conn2) = conn.try_clone() else { return };
-        let mut cmd = std::process::Command::new("/proc/self/exe");
-        cmd.arg("__probe")
-            .arg(&self.bundle)
-            .arg(self.bundle.join(super::probe::PROBE_CONFIG))
-            .env("BERTH_LOG", "off")
-            .stdin(std::process::Stdio::from(OwnedFd::from(conn)))
-            .stdout(std::process::Stdio::from(OwnedFd::from(conn2)))
-            .stderr(std::process::Stdio::null());
-        // SAFETY: only async-signal-safe calls between fork and exec: the helper gets a fresh signal mask and
-        // none of the monitor's descriptors beyond its stdio.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                let empty = SigSet::empty();
-                let _ = empty.thread_set_mask();
-                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-                Ok(())
-            });
-        }
-        if let Err(e) = cmd.spawn() {
-            eprintln!("monitor: starting the probe server: {e}");
+        let config = self.bundle.join(super::probe::PROBE_CONFIG);
+        // SAFETY: the monitor is single-threaded, so the child may run ordinary code; it never returns here.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                let code = probe_helper(conn.as_fd(), &self.bundle, &config);
+                // SAFETY: ends the child without running the monitor's exit paths (its state is the parent's).
+                unsafe { libc::_exit(code) }
+            }
+            Ok(ForkResult::Parent { .. }) => {}
+            Err(e) => eprintln!("monitor: starting the probe server: {e}"),
         }
     }
 
@@ -579,4 +568,23 @@ pub(crate) fn cleanup(bundle: &Path, cfg: &MonitorConfig) {
     if let Err(e) = rootfs::unmount(&rootfs::BundlePaths::new(bundle).shm) {
         eprintln!("monitor: {e}");
     }
+}
+
+/// The forked probe helper: the connection as stdin and stdout, /dev/null as stderr, none of the monitor's
+/// other descriptors, a fresh signal mask; then the helper proper. Returns its exit code.
+fn probe_helper(conn: std::os::fd::BorrowedFd, bundle: &Path, config: &Path) -> i32 {
+    let _ = SigSet::empty().thread_set_mask();
+    let null = File::options().read(true).write(true).open("/dev/null");
+    let (Ok(null), raw) = (null, conn.as_raw_fd()) else {
+        return 125;
+    };
+    // SAFETY: plain descriptor calls on descriptors this process owns.
+    unsafe {
+        if libc::dup2(raw, 0) < 0 || libc::dup2(raw, 1) < 0 || libc::dup2(null.as_raw_fd(), 2) < 0 {
+            return 125;
+        }
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+    }
+    std::mem::forget(null);
+    super::probe::helper_main(bundle, config)
 }

@@ -149,14 +149,26 @@ fn truncate_at_char(s: &mut String, limit: usize) {
     s.truncate(end);
 }
 
-/// Whether host pid `pid` is a probe server (its command line is the helper's: `... __probe <bundle> ...`).
+/// The probe server's process name (its command line is its monitor's, which forked it).
+const SERVER_NAME: &str = "berth-probe";
+
+/// Whether host pid `pid` is a probe server: named [`SERVER_NAME`] with its monitor's command line, or (started
+/// by a monitor of an older berth) with the helper's `... __probe <bundle> ...`.
 pub fn is_probe_server(pid: i32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| c.split(|b| *b == 0).nth(1) == Some(b"__probe".as_slice()))
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    match cmdline.split(|b| *b == 0).nth(1) {
+        Some(b"__probe") => true,
+        Some(b"__monitor") => {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == SERVER_NAME)
+        }
+        _ => false,
+    }
 }
 
-/// Entry point of `berth __probe <bundle> <probe.json>` (started by the monitor, stdin/stdout the engine's
-/// connection): starts the probe server in the container and exits 0, or prints why not and exits 125.
+/// The probe helper, forked by the monitor (or `berth __probe <bundle> <probe.json>`), stdin/stdout the engine's
+/// connection: starts the probe server in the container and returns 0, or prints why not and returns 125.
 pub fn helper_main(bundle: &Path, config: &Path) -> i32 {
     let cfg: ExecConfig = match std::fs::read(config)
         .map_err(|e| e.to_string())
@@ -213,6 +225,7 @@ pub struct ProbeServerExecutor;
 impl Executor for ProbeServerExecutor {
     fn exec(&self, _spec: &Spec) -> std::result::Result<(), ExecutorError> {
         executor::reset_signals();
+        let _ = nix::sys::prctl::set_name(&CString::new(SERVER_NAME).expect("no NUL in the name"));
         serve();
         std::process::exit(0);
     }
