@@ -105,7 +105,12 @@ engine_pids() {
 # Pids of the per-container holders of engine $1 (berth: monitors; dockerd: containerd shims).
 holder_pids() {
   if [[ "$1" == berth ]]; then
-    pgrep -f "__monitor $work/berth-root" || true
+    # Probe servers (named berth-probe) carry their monitor's command line; they run in the containers'
+    # cgroups and are counted there.
+    local p
+    for p in $(pgrep -f "__monitor $work/berth-root"); do
+      [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == berth-probe ]] || echo "$p"
+    done
   else
     pgrep -f "containerd-shim-runc-v2 .*-address $work/dockerd-exec" || true
   fi

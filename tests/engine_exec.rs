@@ -220,7 +220,7 @@ fn docker_top_leaves_out_the_probe_server() {
         return;
     };
     let name = format!("tps-{}", suffix());
-    e.run_detached(
+    let id = e.run_detached(
         &name,
         &["--health-cmd", "true", "--health-interval", "1s"],
         &["sleep", "300"],
@@ -233,6 +233,32 @@ fn docker_top_leaves_out_the_probe_server() {
     let rows: Vec<&str> = top.lines().skip(1).collect();
     assert_eq!(rows.len(), 1, "{top}");
     assert!(rows[0].ends_with("sleep"), "{top}");
+    // What berth keeps on the host for it: the monitor and the probe server; the helper that started the
+    // server is gone.
+    let kept = || {
+        let mut names: Vec<String> = processes_mentioning(&id).into_iter().map(|(_, comm)| comm).collect();
+        names.sort();
+        names
+    };
+    let settled = e.eventually(Duration::from_secs(10), || kept().len() == 2);
+    assert!(settled, "processes carrying the bundle: {:?}", kept());
+    assert!(kept().contains(&"berth-probe".to_owned()), "{:?}", kept());
+}
+
+/// (pid, comm) of the host's processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|d| d.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .filter_map(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            Some((pid, comm.trim_end().to_owned()))
+        })
+        .collect()
 }
 
 #[test]

@@ -2,12 +2,13 @@
 //!
 //! A new exec per probe (`berth __exec`: a helper process, libcontainer's tenant set-up, seccomp compiled
 //! again) costs ~10 ms of CPU; 100 containers probing every second kept two cores half busy. Instead the engine
-//! connects once to the monitor's `<bundle>/probe.sock`; the monitor starts `berth __probe <bundle> probe.json`
-//! with the connection as its stdin/stdout, and that helper sets up one tenant process with libcontainer
+//! connects once to the monitor's `<bundle>/probe.sock`; the monitor forks a helper with the connection as its
+//! stdin/stdout, and that helper sets up one tenant process with libcontainer
 //! exactly as an exec (namespaces, cgroup, user, capabilities, seccomp, environment, cwd) whose workload is
 //! [`ProbeServerExecutor`]: instead of exec'ing, it serves probe requests (one JSON line each), starting each
-//! probe's command with posix_spawn (a vfork and exec). The helper exits once the server runs; the monitor (child subreaper) reaps
-//! the server, which ends when the engine closes the connection or the container's PID 1 exits.
+//! probe's command with posix_spawn (a vfork and exec). The helper exits once the server runs; the monitor
+//! (child subreaper) reaps the server, which ends when the engine closes the connection or the container's
+//! PID 1 exits.
 
 use super::exec::ExecConfig;
 use super::{executor, ProcessSpec, Result, Runtime, RuntimeError};
@@ -153,7 +154,7 @@ fn truncate_at_char(s: &mut String, limit: usize) {
 const SERVER_NAME: &str = "berth-probe";
 
 /// Whether host pid `pid` is a probe server: named [`SERVER_NAME`] with its monitor's command line, or (started
-/// by a monitor of an older berth) with the helper's `... __probe <bundle> ...`.
+/// by a monitor of an older berth, still running) with that berth's helper's `... __probe <bundle> ...`.
 pub fn is_probe_server(pid: i32) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
@@ -167,8 +168,8 @@ pub fn is_probe_server(pid: i32) -> bool {
     }
 }
 
-/// The probe helper, forked by the monitor (or `berth __probe <bundle> <probe.json>`), stdin/stdout the engine's
-/// connection: starts the probe server in the container and returns 0, or prints why not and returns 125.
+/// The probe helper, forked by the monitor, stdin/stdout the engine's connection: starts the probe server in
+/// the container and returns 0, or prints why not and returns 125.
 pub fn helper_main(bundle: &Path, config: &Path) -> i32 {
     let cfg: ExecConfig = match std::fs::read(config)
         .map_err(|e| e.to_string())
@@ -226,6 +227,11 @@ impl Executor for ProbeServerExecutor {
     fn exec(&self, _spec: &Spec) -> std::result::Result<(), ExecutorError> {
         executor::reset_signals();
         let _ = nix::sys::prctl::set_name(&CString::new(SERVER_NAME).expect("no NUL in the name"));
+        // An exec would close every close-on-exec descriptor here, among them the write end of libcontainer's
+        // start barrier: the helper waits for that end to close before it returns and exits. The server keeps
+        // only its stdio.
+        // SAFETY: closes descriptors of this process only; nothing here holds one above stderr.
+        unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
         serve();
         std::process::exit(0);
     }

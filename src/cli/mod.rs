@@ -74,9 +74,6 @@ pub enum Command {
     /// Internal: runs one exec in a running container for the engine (not for users).
     #[command(name = "__exec", hide = true)]
     Exec(monitor::ExecHelperArgs),
-    /// Starts a container's probe server (internal, started by the monitor).
-    #[command(name = "__probe", hide = true)]
-    Probe(monitor::ExecHelperArgs),
     /// Log in to a registry (credentials go to the docker CLI's config.json).
     Login(registry::LoginArgs),
     /// Log out from a registry.
@@ -113,7 +110,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Image(cmd) => image::run(&cli.global, cmd),
         Command::Monitor(args) => monitor::run(args),
         Command::Exec(args) => monitor::run_exec(args),
-        Command::Probe(args) => monitor::run_probe(args),
         Command::Login(args) => registry::login(&cli.global, args),
         Command::Logout(args) => registry::logout(args),
         Command::Stack(cmd) => stack::run(&cli.global, cmd),

@@ -1,6 +1,6 @@
-//! Hidden `berth __monitor <bundle>` (the per-container monitor, see runtime::monitor) and
-//! `berth __exec <bundle> <config>` (one exec in a running container, see runtime::exec) and
-//! `berth __probe <bundle> <config>` (a container's probe server, see runtime::probe).
+//! Hidden `berth __monitor <bundle>` (the per-container monitor, see runtime::monitor; it forks the probe
+//! helpers of runtime::probe itself) and `berth __exec <bundle> <config>` (one exec in a running container, see
+//! runtime::exec).
 
 use clap::Args;
 use std::path::PathBuf;
@@ -31,11 +31,5 @@ pub struct ExecHelperArgs {
 /// Runs one exec in a running container; exits with the exec'd process's exit code.
 pub fn run_exec(args: ExecHelperArgs) -> anyhow::Result<ExitCode> {
     let code = runtime::exec::helper_main(&args.bundle, &args.config);
-    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
-}
-
-/// Starts a container's probe server on the connection that is our stdin/stdout (see runtime::probe).
-pub fn run_probe(args: ExecHelperArgs) -> anyhow::Result<ExitCode> {
-    let code = runtime::probe::helper_main(&args.bundle, &args.config);
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
