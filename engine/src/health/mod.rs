@@ -153,7 +153,7 @@ async fn probe_loop(engine: Arc<Engine>, store: Arc<Store>, id: String, spec: He
 }
 
 /// First gap of the early probes; each next one doubles.
-const EARLY_FIRST_GAP: std::time::Duration = std::time::Duration::from_millis(50);
+const EARLY_FIRST_GAP: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// berth's own addition to Docker's schedule: while a container is still `starting`, before its first regular
 /// probe, probe on a doubling back-off (50, 100, 200 ms...) and take only a success. A service that is ready at
