@@ -574,17 +574,17 @@ pub(crate) fn cleanup(bundle: &Path, cfg: &MonitorConfig) {
 /// other descriptors, a fresh signal mask; then the helper proper. Returns its exit code.
 fn probe_helper(conn: std::os::fd::BorrowedFd, bundle: &Path, config: &Path) -> i32 {
     let _ = SigSet::empty().thread_set_mask();
-    let null = File::options().read(true).write(true).open("/dev/null");
-    let (Ok(null), raw) = (null, conn.as_raw_fd()) else {
+    let Ok(null) = File::options().read(true).write(true).open("/dev/null") else {
         return 125;
     };
+    // The close_range below closes it (and the connection's own descriptor) once they are copied to stdio.
+    let (null, raw) = (std::os::fd::IntoRawFd::into_raw_fd(null), conn.as_raw_fd());
     // SAFETY: plain descriptor calls on descriptors this process owns.
     unsafe {
-        if libc::dup2(raw, 0) < 0 || libc::dup2(raw, 1) < 0 || libc::dup2(null.as_raw_fd(), 2) < 0 {
+        if libc::dup2(raw, 0) < 0 || libc::dup2(raw, 1) < 0 || libc::dup2(null, 2) < 0 {
             return 125;
         }
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
     }
-    std::mem::forget(null);
     super::probe::helper_main(bundle, config)
 }

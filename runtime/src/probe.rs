@@ -151,7 +151,7 @@ fn truncate_at_char(s: &mut String, limit: usize) {
 }
 
 /// The probe server's process name (its command line is its monitor's, which forked it).
-const SERVER_NAME: &str = "berth-probe";
+const SERVER_NAME: &std::ffi::CStr = c"berth-probe";
 
 /// Whether host pid `pid` is a probe server: named [`SERVER_NAME`] with its monitor's command line, or (started
 /// by a monitor of an older berth, still running) with that berth's helper's `... __probe <bundle> ...`.
@@ -162,7 +162,7 @@ pub fn is_probe_server(pid: i32) -> bool {
     match cmdline.split(|b| *b == 0).nth(1) {
         Some(b"__probe") => true,
         Some(b"__monitor") => {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == SERVER_NAME)
+            std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_ascii_end() == SERVER_NAME.to_bytes())
         }
         _ => false,
     }
@@ -226,7 +226,7 @@ pub struct ProbeServerExecutor;
 impl Executor for ProbeServerExecutor {
     fn exec(&self, _spec: &Spec) -> std::result::Result<(), ExecutorError> {
         executor::reset_signals();
-        let _ = nix::sys::prctl::set_name(&CString::new(SERVER_NAME).expect("no NUL in the name"));
+        let _ = nix::sys::prctl::set_name(SERVER_NAME);
         // An exec would close every close-on-exec descriptor here, among them the write end of libcontainer's
         // start barrier: the helper waits for that end to close before it returns and exits. The server keeps
         // only its stdio.

@@ -156,7 +156,7 @@ async fn probe_loop(engine: Arc<Engine>, store: Arc<Store>, id: String, spec: He
 const EARLY_FIRST_GAP: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// berth's own addition to Docker's schedule: while a container is still `starting`, before its first regular
-/// probe, probe on a doubling back-off (50, 100, 200 ms...) and take only a success. A service that is ready at
+/// probe, probe on a doubling back-off (10, 20, 40 ms...) and take only a success. A service that is ready at
 /// once is healthy at once instead of one whole interval later (three `service_healthy` levels of 1 s probes
 /// cost 3 s of waiting otherwise); early failures are not counted nor logged, so nothing turns unhealthy sooner
 /// than Docker would make it. None when the container is gone.
