@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 for_each_engine!(
     probe_output_codes_and_process_settings,
-    probe_timeout_and_missing_command
+    probe_timeout_and_missing_command,
+    top_lists_only_the_workload_of_a_probed_container
 );
 
 /// `docker run -d` with `args` before the image; returns the container name.
@@ -165,4 +166,40 @@ fn probe_timeout_and_missing_command(kind: Kind) {
     assert_eq!(status, ["unhealthy"], "{kind:?}");
     let _ = e.docker(&["rm", "-f", &missing]);
     let _ = e.docker(&["rm", "-f", &slow]);
+}
+
+/// `docker top` of a container with a healthcheck: what stays listed is the workload alone. A probe caught
+/// running shows up once (dockerd's exec, berth's probe command), so only processes in every one of a few
+/// listings count; berth's probe server, kept in the container, must not be one of them.
+fn top_lists_only_the_workload_of_a_probed_container(kind: Kind) {
+    if !require_root(&format!("top_lists_only_the_workload_of_a_probed_container::{kind:?}")) {
+        return;
+    }
+    let e = Engine::start(kind);
+    let name = run(
+        &e,
+        &["--health-cmd", "true", "--health-interval", "1s"],
+        &["sleep", "300"],
+    );
+    health_log(&e, &name, 1);
+    let listing = || -> std::collections::BTreeSet<String> {
+        let out = e.docker(&["top", &name, "-o", "pid,comm"]);
+        assert!(
+            out.status.success(),
+            "docker top: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .collect()
+    };
+    let mut kept = listing();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(300));
+        let next = listing();
+        kept.retain(|c| next.contains(c));
+    }
+    assert_eq!(kept.into_iter().collect::<Vec<_>>(), vec!["sleep".to_owned()]);
 }
