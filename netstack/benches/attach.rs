@@ -47,8 +47,10 @@ fn setup() -> Option<Env> {
     });
     let net = NetworkSpec {
         id: id(0, salt).parse::<NetworkId>().expect("id"),
-        subnet: "10.213.200.0/22".parse().expect("subnet"),
-        gateway: Ipv4Addr::new(10, 213, 200, 1),
+        v4: Some((
+            "10.213.200.0/22".parse().expect("subnet"),
+            Ipv4Addr::new(10, 213, 200, 1),
+        )),
         internal: false,
         driver: Default::default(),
         mtu: None,
@@ -77,7 +79,7 @@ fn bench(c: &mut Criterion) {
                 let cid: ContainerId = id(n, salt).parse().expect("id");
                 let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 213, 200, 10)) + (n % 1000) as u32);
                 let ep = EndpointSpec {
-                    ip,
+                    ip: Some(ip),
                     names: vec![format!("svc{n}")],
                     default_route: true,
                     mac: None,

@@ -2,7 +2,7 @@
 //! bridge, or a macvlan/ipvlan interface on its parent; then address, route and DNS names.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tracing::{debug, info_span, Instrument};
 
@@ -17,7 +17,7 @@ impl Netstack {
     /// Connects a container's namespace to a network: its interface (`ethN` inside), address, default
     /// route if asked, DNS names. Works on running containers too.
     pub async fn attach(&self, id: &ContainerId, net: &NetworkSpec, ep: &EndpointSpec) -> Result<Attachment> {
-        let span = info_span!("attach", container = %id.short(12), network = %net.id.short(12), ip = %ep.ip);
+        let span = info_span!("attach", container = %id.short(12), network = %net.id.short(12), ip = ?ep.ip);
         async {
             let path = self.netns.path(id);
             if !netns::is_nsfs(&path) {
@@ -30,7 +30,7 @@ impl Netstack {
             let ifname = next_ifname(&inside).await?;
             let label = Owner::Endpoint(id.clone(), net.id.clone()).label(&self.cfg.instance);
             let mtu = net.mtu.unwrap_or(self.cfg.mtu);
-            let mac = ep.mac.unwrap_or_else(|| mac_of(ep.ip));
+            let mac = ep.mac.unwrap_or_else(|| default_mac(ep.ip, ep.ip6, id.as_str()));
             let host_veth = match net.driver.parent() {
                 None => Some(self.make_veth(id, net, (&ifname, mac), &label, mtu).await?),
                 Some(parent) => {
@@ -58,9 +58,10 @@ impl Netstack {
                 let name = ifname.clone();
                 netns::run_in(&path, move || crate::links::enable_ipv6_on(&name))?;
             }
-            inside
-                .add_address(index, IpAddr::V4(ep.ip), net.subnet.prefix_len())
-                .await?;
+            let ip4 = ep.ip.zip(net.v4).map(|(a, (subnet, gw))| (a, subnet.prefix_len(), gw));
+            if let Some((a, prefix, _)) = ip4 {
+                inside.add_address(index, IpAddr::V4(a), prefix).await?;
+            }
             if let Some((a, prefix)) = ip6 {
                 inside.add_address(index, IpAddr::V6(a), prefix).await?;
             }
@@ -72,21 +73,24 @@ impl Netstack {
             inside.up(index, None).await?;
             // Like Docker: an internal network gives no way out, not even a route.
             if ep.default_route && !net.internal {
-                inside.add_default_route(index, net.gateway).await?;
+                if let Some((_, _, gw)) = ip4 {
+                    inside.add_default_route(index, gw).await?;
+                }
                 if let (Some(_), Some((_, gw6))) = (ip6, net.v6) {
                     inside.add_default_route6(index, gw6).await?;
                 }
             }
-            let mut addrs = vec![IpAddr::V4(ep.ip)];
-            addrs.extend(ip6.map(|(a, _)| IpAddr::V6(a)));
+            let addrs: Vec<IpAddr> = ip4
+                .map(|(a, _, _)| IpAddr::V4(a))
+                .into_iter()
+                .chain(ip6.map(|(a, _)| IpAddr::V6(a)))
+                .collect();
             self.dns.records().set(&net.id, id, &ep.names, &addrs);
             debug!(%ifname, "attached");
             Ok(Attachment {
                 ifname,
                 host_veth,
-                ip: ep.ip,
-                prefix: net.subnet.prefix_len(),
-                gateway: net.gateway,
+                ip: ip4,
                 ip6,
             })
         }
@@ -159,9 +163,27 @@ impl Netstack {
 }
 
 /// dockerd's MAC address for an endpoint without one: 02:42 followed by its IPv4 address.
-pub fn mac_of(ip: std::net::Ipv4Addr) -> [u8; 6] {
+pub fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
     let [a, b, c, d] = ip.octets();
     [0x02, 0x42, a, b, c, d]
+}
+
+/// The MAC of an endpoint without one: dockerd's from its IPv4 address or, on an IPv6-only network, 02:42
+/// followed by the last four bytes of its IPv6 address (stable across restarts, so neighbour caches stay
+/// right); bytes of the container id when it has neither.
+pub fn default_mac(ip: Option<Ipv4Addr>, ip6: Option<Ipv6Addr>, container: &str) -> [u8; 6] {
+    match (ip, ip6) {
+        (Some(ip), _) => mac_of(ip),
+        (None, Some(ip6)) => {
+            let o = ip6.octets();
+            [0x02, 0x42, o[12], o[13], o[14], o[15]]
+        }
+        (None, None) => {
+            let n = u32::from_str_radix(container.get(..8).unwrap_or("0"), 16).unwrap_or(0);
+            let [a, b, c, d] = n.to_be_bytes();
+            [0x02, 0x42, a, b, c, d]
+        }
+    }
 }
 
 async fn next_ifname(inside: &Netlink) -> Result<String> {

@@ -77,9 +77,33 @@ pub struct SubnetRequest {
     pub aux: BTreeMap<String, Ipv4Addr>,
 }
 
-/// A network's subnet, gateway and leases.
+/// A network's addresses: an IPv4 side unless IPv4 is off (`EnableIPv4: false`), an IPv6 side on a
+/// dual-stack or IPv6-only network.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAllocation {
+    /// The IPv4 side; None on an IPv6-only network. Flattened: rows stored before IPv4 could be off read as Some.
+    #[serde(flatten)]
+    pub v4: Option<Allocation4>,
+    /// The IPv6 side of a dual-stack or IPv6-only network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v6: Option<Allocation6>,
+}
+
+impl NetworkAllocation {
+    /// The address leased to `owner`, if any.
+    pub fn lease_of(&self, owner: &ContainerId) -> Option<Ipv4Addr> {
+        self.v4.as_ref()?.lease_of(owner)
+    }
+
+    /// The IPv4 subnet and gateway, if IPv4 is on.
+    pub fn subnet_gateway(&self) -> Option<(Ipv4Net, Ipv4Addr)> {
+        self.v4.as_ref().map(|v4| (v4.subnet, v4.gateway))
+    }
+}
+
+/// The IPv4 side of a network: subnet, gateway and leases.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation4 {
     /// The network's subnet.
     pub subnet: Ipv4Net,
     /// Address of the bridge, the containers' default gateway and DNS server.
@@ -94,12 +118,9 @@ pub struct NetworkAllocation {
     /// Reserved addresses by name (`AuxiliaryAddresses`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aux: BTreeMap<String, Ipv4Addr>,
-    /// The IPv6 side of a dual-stack network.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub v6: Option<Allocation6>,
 }
 
-impl NetworkAllocation {
+impl Allocation4 {
     fn range(&self) -> Ipv4Net {
         self.ip_range.unwrap_or(self.subnet)
     }
@@ -152,24 +173,30 @@ impl Ipam {
         self.state.networks.get(id)
     }
 
-    /// Gives network `id` a subnet and gateway. `host_routes` are the host's routes (from
-    /// `host_routes()`); the default route is ignored. Calling it again for the same id returns
-    /// the existing allocation.
+    /// Gives network `id` an IPv4 subnet and gateway, or (`req` None: IPv4 off) no IPv4 side at all; the IPv6
+    /// side comes from [`Ipam::allocate_v6`]. `host_routes` are the host's routes (from `host_routes()`); the
+    /// default route is ignored. Calling it again for the same id returns the existing allocation.
     pub fn allocate_network(
         &mut self,
         id: &NetworkId,
-        req: &SubnetRequest,
+        req: Option<&SubnetRequest>,
         host_routes: &[IpNet],
     ) -> Result<NetworkAllocation> {
         if let Some(existing) = self.state.networks.get(id) {
             return Ok(existing.clone());
         }
-        let subnet = match req.subnet {
-            Some(s) => self.check_user_subnet(s, host_routes)?,
-            None if req.default_bridge => self.check_free(self.config.default_bridge, host_routes)?,
-            None => self.pick_from_pools(host_routes)?,
+        let v4 = match req {
+            Some(req) => {
+                let subnet = match req.subnet {
+                    Some(s) => self.check_user_subnet(s, host_routes)?,
+                    None if req.default_bridge => self.check_free(self.config.default_bridge, host_routes)?,
+                    None => self.pick_from_pools(host_routes)?,
+                };
+                Some(build_allocation(subnet, req)?)
+            }
+            None => None,
         };
-        let alloc = build_allocation(subnet, req)?;
+        let alloc = NetworkAllocation { v4, v6: None };
         self.state.networks.insert(id.clone(), alloc.clone());
         Ok(alloc)
     }
@@ -186,20 +213,29 @@ impl Ipam {
 
     /// True when network `id` has any address leased (either family).
     pub fn has_leases(&self, id: &NetworkId) -> bool {
-        self.state
-            .networks
-            .get(id)
-            .is_some_and(|a| !a.leases.is_empty() || a.v6.as_ref().is_some_and(|v6| !v6.leases.is_empty()))
+        self.state.networks.get(id).is_some_and(|a| {
+            a.v4.as_ref().is_some_and(|v4| !v4.leases.is_empty())
+                || a.v6.as_ref().is_some_and(|v6| !v6.leases.is_empty())
+        })
     }
 
     /// Replaces every lease by `leases` (network, owner, IPv4, IPv6): the holders of record, when the stored
     /// state's leases may be older than them. Leases of unknown networks are returned, not kept.
     pub fn replace_leases<'a>(
         &mut self,
-        leases: impl IntoIterator<Item = (&'a NetworkId, &'a ContainerId, Ipv4Addr, Option<std::net::Ipv6Addr>)>,
+        leases: impl IntoIterator<
+            Item = (
+                &'a NetworkId,
+                &'a ContainerId,
+                Option<Ipv4Addr>,
+                Option<std::net::Ipv6Addr>,
+            ),
+        >,
     ) -> Vec<(NetworkId, ContainerId)> {
         for alloc in self.state.networks.values_mut() {
-            alloc.leases.clear();
+            if let Some(v4) = alloc.v4.as_mut() {
+                v4.leases.clear();
+            }
             if let Some(v6) = alloc.v6.as_mut() {
                 v6.leases.clear();
             }
@@ -210,7 +246,9 @@ impl Ipam {
                 unknown.push((id.clone(), owner.clone()));
                 continue;
             };
-            alloc.leases.insert(ip, owner.clone());
+            if let (Some(v4), Some(ip)) = (alloc.v4.as_mut(), ip) {
+                v4.leases.insert(ip, owner.clone());
+            }
             if let (Some(v6), Some(ip6)) = (alloc.v6.as_mut(), ip6) {
                 v6.leases.insert(ip6, owner.clone());
             }
@@ -218,17 +256,32 @@ impl Ipam {
         unknown
     }
 
-    /// Leases an address on network `id` to `owner`: `requested` if given and free, else the next free one.
-    /// Leasing again to the same owner returns its address.
-    pub fn lease(&mut self, id: &NetworkId, owner: &ContainerId, requested: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
+    /// Leases an address on network `id` to `owner`: `requested` if given and free, else the next free one;
+    /// None on an IPv6-only network. Leasing again to the same owner returns its address.
+    pub fn lease(
+        &mut self,
+        id: &NetworkId,
+        owner: &ContainerId,
+        requested: Option<Ipv4Addr>,
+    ) -> Result<Option<Ipv4Addr>> {
         let alloc = self
             .state
             .networks
             .get_mut(id)
             .ok_or_else(|| NetError::NoSuchNetwork(id.to_string()))?;
+        let Some(alloc) = alloc.v4.as_mut() else {
+            return match requested {
+                None => Ok(None),
+                Some(a) => Err(NetError::AddressUnavailable {
+                    addr: a.into(),
+                    network: id.short(12).to_string(),
+                    reason: "the network has no IPv4 subnet (EnableIPv4 is off)".into(),
+                }),
+            };
+        };
         if let Some(held) = alloc.lease_of(owner) {
             if requested.is_none() || requested == Some(held) {
-                return Ok(held);
+                return Ok(Some(held));
             }
             alloc.leases.remove(&held);
         }
@@ -238,13 +291,15 @@ impl Ipam {
         };
         alloc.leases.insert(addr, owner.clone());
         alloc.last = Some(addr);
-        Ok(addr)
+        Ok(Some(addr))
     }
 
     /// Returns `owner`'s addresses (both families) on network `id` to the pool. Unknown ids and owners are fine.
     pub fn release(&mut self, id: &NetworkId, owner: &ContainerId) {
         if let Some(alloc) = self.state.networks.get_mut(id) {
-            alloc.leases.retain(|_, o| o != owner);
+            if let Some(v4) = alloc.v4.as_mut() {
+                v4.leases.retain(|_, o| o != owner);
+            }
             if let Some(v6) = alloc.v6.as_mut() {
                 v6.leases.retain(|_, o| o != owner);
             }
@@ -333,8 +388,13 @@ impl Ipam {
     }
 
     fn conflict(&self, subnet: &Ipv4Net, host_routes: &[IpNet]) -> Option<String> {
-        if let Some((id, a)) = self.state.networks.iter().find(|(_, a)| overlaps(&a.subnet, subnet)) {
-            return Some(format!("network {} ({})", id.short(12), a.subnet));
+        let v4s = self
+            .state
+            .networks
+            .iter()
+            .filter_map(|(id, a)| Some((id, a.v4.as_ref()?.subnet)));
+        if let Some((id, taken)) = v4s.into_iter().find(|(_, taken)| overlaps(taken, subnet)) {
+            return Some(format!("network {} ({taken})", id.short(12)));
         }
         host_routes.iter().find_map(|r| match r {
             IpNet::V4(r) if r.prefix_len() > 0 && overlaps(r, subnet) => Some(format!("host route {r}")),
@@ -352,7 +412,7 @@ impl Ipam {
     }
 }
 
-fn build_allocation(subnet: Ipv4Net, req: &SubnetRequest) -> Result<NetworkAllocation> {
+fn build_allocation(subnet: Ipv4Net, req: &SubnetRequest) -> Result<Allocation4> {
     if let Some(range) = req.ip_range {
         if range.trunc() != range || !subnet.contains(&range) {
             return Err(NetError::invalid(
@@ -380,14 +440,13 @@ fn build_allocation(subnet: Ipv4Net, req: &SubnetRequest) -> Result<NetworkAlloc
             format!("must be inside subnet {subnet}"),
         ));
     }
-    Ok(NetworkAllocation {
+    Ok(Allocation4 {
         subnet,
         gateway,
         ip_range: req.ip_range,
         leases: BTreeMap::new(),
         last: None,
         aux: req.aux.clone(),
-        v6: None,
     })
 }
 
@@ -395,7 +454,7 @@ fn first_host(subnet: &Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(subnet.network()).saturating_add(1))
 }
 
-fn check_requested(alloc: &NetworkAllocation, id: &NetworkId, addr: Ipv4Addr) -> Result<Ipv4Addr> {
+fn check_requested(alloc: &Allocation4, id: &NetworkId, addr: Ipv4Addr) -> Result<Ipv4Addr> {
     let unavailable = |reason: String| NetError::AddressUnavailable {
         addr: addr.into(),
         network: id.short(12).to_string(),
@@ -416,7 +475,7 @@ fn check_requested(alloc: &NetworkAllocation, id: &NetworkId, addr: Ipv4Addr) ->
     Ok(addr)
 }
 
-fn next_free(alloc: &NetworkAllocation, id: &NetworkId) -> Result<Ipv4Addr> {
+fn next_free(alloc: &Allocation4, id: &NetworkId) -> Result<Ipv4Addr> {
     let range = alloc.range();
     let (lo, hi) = (u32::from(range.network()), u32::from(range.broadcast()));
     let start = alloc
@@ -454,26 +513,26 @@ mod tests {
         let bridge = ipam
             .allocate_network(
                 &nid(0),
-                &SubnetRequest {
+                Some(&SubnetRequest {
                     default_bridge: true,
                     ..Default::default()
-                },
+                }),
                 &routes(),
             )
             .unwrap();
-        assert_eq!(bridge.subnet.to_string(), "172.17.0.0/16");
-        assert_eq!(bridge.gateway.to_string(), "172.17.0.1");
+        assert_eq!(bridge.v4.as_ref().unwrap().subnet.to_string(), "172.17.0.0/16");
+        assert_eq!(bridge.v4.as_ref().unwrap().gateway.to_string(), "172.17.0.1");
         let a = ipam
-            .allocate_network(&nid(1), &SubnetRequest::default(), &routes())
+            .allocate_network(&nid(1), Some(&SubnetRequest::default()), &routes())
             .unwrap();
-        assert_eq!(a.subnet.to_string(), "172.19.0.0/16");
+        assert_eq!(a.v4.as_ref().unwrap().subnet.to_string(), "172.19.0.0/16");
         let b = ipam
-            .allocate_network(&nid(2), &SubnetRequest::default(), &routes())
+            .allocate_network(&nid(2), Some(&SubnetRequest::default()), &routes())
             .unwrap();
-        assert_eq!(b.subnet.to_string(), "172.20.0.0/16");
+        assert_eq!(b.v4.unwrap().subnet.to_string(), "172.20.0.0/16");
         // Same id again: same answer.
         assert_eq!(
-            ipam.allocate_network(&nid(1), &SubnetRequest::default(), &routes())
+            ipam.allocate_network(&nid(1), Some(&SubnetRequest::default()), &routes())
                 .unwrap(),
             a
         );
@@ -483,13 +542,13 @@ mod tests {
     fn pools_move_on_to_192_168() {
         let mut ipam = Ipam::new(PoolConfig::default(), IpamState::default());
         for i in 1..=13 {
-            ipam.allocate_network(&nid(i), &SubnetRequest::default(), &routes())
+            ipam.allocate_network(&nid(i), Some(&SubnetRequest::default()), &routes())
                 .unwrap();
         }
         let next = ipam
-            .allocate_network(&nid(14), &SubnetRequest::default(), &routes())
+            .allocate_network(&nid(14), Some(&SubnetRequest::default()), &routes())
             .unwrap();
-        assert_eq!(next.subnet.to_string(), "192.168.0.0/20");
+        assert_eq!(next.v4.unwrap().subnet.to_string(), "192.168.0.0/20");
     }
 
     #[test]
@@ -499,24 +558,25 @@ mod tests {
             subnet: Some(s.parse().unwrap()),
             ..Default::default()
         };
-        ipam.allocate_network(&nid(1), &req("10.99.0.0/24"), &routes()).unwrap();
+        ipam.allocate_network(&nid(1), Some(&req("10.99.0.0/24")), &routes())
+            .unwrap();
         let err = ipam
-            .allocate_network(&nid(2), &req("10.99.0.0/16"), &routes())
+            .allocate_network(&nid(2), Some(&req("10.99.0.0/16")), &routes())
             .unwrap_err();
         assert!(err.to_string().contains("overlaps network"), "{err}");
         let err = ipam
-            .allocate_network(&nid(3), &req("172.18.5.0/24"), &routes())
+            .allocate_network(&nid(3), Some(&req("172.18.5.0/24")), &routes())
             .unwrap_err();
         assert!(err.to_string().contains("host route 172.18.0.0/16"), "{err}");
         let err = ipam
-            .allocate_network(&nid(4), &req("10.98.0.1/24"), &routes())
+            .allocate_network(&nid(4), Some(&req("10.98.0.1/24")), &routes())
             .unwrap_err();
         assert!(err.to_string().contains("10.98.0.0/24"), "{err}");
         let bad_gw = SubnetRequest {
             gateway: Some("10.97.1.1".parse().unwrap()),
             ..req("10.97.0.0/24")
         };
-        assert!(ipam.allocate_network(&nid(5), &bad_gw, &routes()).is_err());
+        assert!(ipam.allocate_network(&nid(5), Some(&bad_gw), &routes()).is_err());
     }
 
     #[test]
@@ -528,11 +588,20 @@ mod tests {
             ip_range: Some("10.50.0.0/30".parse().unwrap()),
             ..Default::default()
         };
-        ipam.allocate_network(&nid(1), &req, &[]).unwrap();
+        ipam.allocate_network(&nid(1), Some(&req), &[]).unwrap();
         // /30 range = .0-.3; .0 is the network address, .1 the gateway: .2 and .3 remain.
-        assert_eq!(ipam.lease(&nid(1), &cid(1), None).unwrap().to_string(), "10.50.0.2");
-        assert_eq!(ipam.lease(&nid(1), &cid(1), None).unwrap().to_string(), "10.50.0.2");
-        assert_eq!(ipam.lease(&nid(1), &cid(2), None).unwrap().to_string(), "10.50.0.3");
+        assert_eq!(
+            ipam.lease(&nid(1), &cid(1), None).unwrap().unwrap().to_string(),
+            "10.50.0.2"
+        );
+        assert_eq!(
+            ipam.lease(&nid(1), &cid(1), None).unwrap().unwrap().to_string(),
+            "10.50.0.2"
+        );
+        assert_eq!(
+            ipam.lease(&nid(1), &cid(2), None).unwrap().unwrap().to_string(),
+            "10.50.0.3"
+        );
         assert!(matches!(
             ipam.lease(&nid(1), &cid(3), None),
             Err(NetError::AddressesExhausted { .. })
@@ -546,19 +615,54 @@ mod tests {
         assert_eq!(
             ipam.lease(&nid(1), &cid(3), Some("10.50.0.200".parse().unwrap()))
                 .unwrap()
+                .unwrap()
                 .to_string(),
             "10.50.0.200"
         );
-        assert_eq!(ipam.lease(&nid(1), &cid(4), None).unwrap().to_string(), "10.50.0.2");
+        assert_eq!(
+            ipam.lease(&nid(1), &cid(4), None).unwrap().unwrap().to_string(),
+            "10.50.0.2"
+        );
     }
 
     #[test]
     fn state_round_trips_through_json() {
         let mut ipam = Ipam::new(PoolConfig::default(), IpamState::default());
-        ipam.allocate_network(&nid(1), &SubnetRequest::default(), &[]).unwrap();
+        ipam.allocate_network(&nid(1), Some(&SubnetRequest::default()), &[])
+            .unwrap();
         ipam.lease(&nid(1), &cid(1), None).unwrap();
         let json = serde_json::to_string(ipam.state()).unwrap();
         let back: IpamState = serde_json::from_str(&json).unwrap();
         assert_eq!(&back, ipam.state());
+    }
+
+    #[test]
+    fn ipv6_only_networks_take_no_ipv4_subnet_and_lease_none() {
+        let mut ipam = Ipam::new(PoolConfig::default(), IpamState::default());
+        let alloc = ipam.allocate_network(&nid(1), None, &[]).unwrap();
+        assert_eq!(alloc.v4, None);
+        assert_eq!(ipam.lease(&nid(1), &cid(1), None).unwrap(), None);
+        assert!(matches!(
+            ipam.lease(&nid(1), &cid(1), Some("10.0.0.2".parse().unwrap())),
+            Err(NetError::AddressUnavailable { .. })
+        ));
+        // The next IPv4 network still gets the first pool subnet: nothing was taken.
+        let next = ipam
+            .allocate_network(&nid(2), Some(&SubnetRequest::default()), &[])
+            .unwrap();
+        assert_eq!(next.v4.unwrap().subnet.to_string(), "172.18.0.0/16");
+        let json = serde_json::to_string(ipam.state()).unwrap();
+        let back: IpamState = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, ipam.state());
+    }
+
+    #[test]
+    fn rows_stored_before_ipv4_could_be_off_read_as_ipv4() {
+        let old = r#"{"subnet":"10.1.0.0/24","gateway":"10.1.0.1","ip_range":null,"leases":{"10.1.0.2":"c000000000000000000000000000000000000000000000000000000000000001"}}"#;
+        let alloc: NetworkAllocation = serde_json::from_str(old).unwrap();
+        let v4 = alloc.v4.expect("an IPv4 side");
+        assert_eq!(v4.gateway.to_string(), "10.1.0.1");
+        assert_eq!(v4.leases.len(), 1);
+        assert_eq!(alloc.v6, None);
     }
 }

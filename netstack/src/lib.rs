@@ -6,7 +6,7 @@
 //! label so [`Netstack::cleanup_orphans`] finds exactly its own after a crash.
 
 mod attach;
-pub use attach::mac_of;
+pub use attach::{default_mac, mac_of};
 pub mod dns;
 pub mod driver;
 pub mod error;
@@ -28,7 +28,7 @@ pub use driver::{Driver, DriverError, IpvlanFlag, IpvlanMode, MacvlanMode};
 pub use error::{NetError, Result};
 pub use ids::{BridgeName, ContainerId, InstanceTag, NetworkId, Owner, VethName};
 pub use inflight::Inflight;
-pub use ipam::{Ipam, IpamState, NetworkAllocation, Pool, PoolConfig, SubnetRequest};
+pub use ipam::{Allocation4, Ipam, IpamState, NetworkAllocation, Pool, PoolConfig, SubnetRequest};
 pub use ipam6::{Allocation6, SubnetRequest6};
 /// Subnets as netstack takes them (host routes, pools).
 pub use ipnet::IpNet;

@@ -133,14 +133,14 @@ impl Netlink {
         }
     }
 
-    /// Creates bridge `name` (or reuses it), labels it, gives it `gateway/prefix`, sets MTU and brings it up.
+    /// Creates bridge `name` (or reuses it), labels it, gives it `gateway/prefix` of `v4` (none on an IPv6-only
+    /// network), sets MTU and brings it up.
     pub async fn ensure_bridge(
         &self,
         name: &str,
         label: &str,
         mtu: u32,
-        gateway: Ipv4Addr,
-        subnet: Ipv4Net,
+        v4: Option<(Ipv4Net, Ipv4Addr)>,
     ) -> Result<u32> {
         if self.index_of(name).await?.is_none() {
             let add = self
@@ -160,8 +160,10 @@ impl Netlink {
             .await?
             .ok_or_else(|| NetError::Unsupported(format!("bridge {name} vanished right after creation")))?;
         self.set_alias(index, label).await?;
-        self.add_address(index, IpAddr::V4(gateway), subnet.prefix_len())
-            .await?;
+        if let Some((subnet, gateway)) = v4 {
+            self.add_address(index, IpAddr::V4(gateway), subnet.prefix_len())
+                .await?;
+        }
         self.up(index, Some(mtu)).await?;
         Ok(index)
     }

@@ -102,15 +102,23 @@ pub struct PortTable {
 
 impl PortTable {
     /// Binds every requested port (all or none) and starts proxies to `container_ip` (to `container_ip6`
-    /// for IPv6 host addresses, when the container has one). Returns the ports bound and the DNAT rules
+    /// for IPv6 host addresses, when the container has one, and for all on an IPv6-only container). Returns the ports bound and the DNAT rules
     /// the caller must install.
     pub async fn publish(
         &self,
         id: &ContainerId,
-        container_ip: Ipv4Addr,
+        container_ip: Option<Ipv4Addr>,
         container_ip6: Option<Ipv6Addr>,
         reqs: &[PortRequest],
     ) -> Result<(Vec<PublishedPort>, Vec<Dnat>)> {
+        // An IPv6-only container takes IPv4 host addresses through the proxy, as dual-stack ones take IPv6 ones
+        // without an IPv6 address.
+        let Some(fallback) = container_ip.map(IpAddr::V4).or(container_ip6.map(IpAddr::V6)) else {
+            return Err(NetError::Unsupported(format!(
+                "container {} has no address to publish ports to",
+                id.short(12)
+            )));
+        };
         let mut bound = Vec::new();
         for req in reqs {
             // Any error drops what is bound so far: nothing half-published.
@@ -124,7 +132,7 @@ impl PortTable {
             // the families (as docker-proxy does) and no DNAT applies.
             let target_ip = match (port.host_ip, container_ip6) {
                 (IpAddr::V6(_), Some(v6)) => IpAddr::V6(v6),
-                _ => IpAddr::V4(container_ip),
+                _ => fallback,
             };
             let target = SocketAddr::new(target_ip, port.container_port);
             let proxy = match sock {

@@ -59,17 +59,15 @@ impl Config {
 pub struct NetworkSpec {
     /// Network id.
     pub id: NetworkId,
-    /// Subnet.
-    pub subnet: Ipv4Net,
-    /// Gateway (bridge) address.
-    pub gateway: Ipv4Addr,
+    /// IPv4 subnet and gateway (bridge) address; None on an IPv6-only network (`EnableIPv4: false`).
+    pub v4: Option<(Ipv4Net, Ipv4Addr)>,
     /// `internal: true`: no traffic leaves or enters the bridge.
     pub internal: bool,
     /// Bridge, macvlan or ipvlan.
     pub driver: Driver,
     /// MTU override.
     pub mtu: Option<u32>,
-    /// IPv6 subnet and gateway of a dual-stack network.
+    /// IPv6 subnet and gateway of a dual-stack or IPv6-only network.
     pub v6: Option<(Ipv6Net, Ipv6Addr)>,
     /// Bridge options as dockerd reads them from `Options`.
     pub bridge_opts: BridgeOptions,
@@ -101,8 +99,7 @@ impl NetworkSpec {
     pub fn from_allocation(id: &NetworkId, alloc: &NetworkAllocation, internal: bool) -> Self {
         NetworkSpec {
             id: id.clone(),
-            subnet: alloc.subnet,
-            gateway: alloc.gateway,
+            v4: alloc.subnet_gateway(),
             internal,
             driver: Driver::Bridge,
             mtu: None,
@@ -120,18 +117,17 @@ impl NetworkSpec {
     }
 
     fn subnets(&self) -> Vec<IpNet> {
-        let mut out = vec![IpNet::V4(self.subnet)];
-        out.extend(self.v6.map(|(s, _)| IpNet::V6(s)));
-        out
+        let v4 = self.v4.map(|(s, _)| IpNet::V4(s));
+        v4.into_iter().chain(self.v6.map(|(s, _)| IpNet::V6(s))).collect()
     }
 }
 
 /// A container's endpoint on one network.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndpointSpec {
-    /// Its address (leased from IPAM).
-    pub ip: Ipv4Addr,
-    /// Its IPv6 address on a dual-stack network.
+    /// Its address (leased from IPAM); None on an IPv6-only network.
+    pub ip: Option<Ipv4Addr>,
+    /// Its IPv6 address on a dual-stack or IPv6-only network.
     pub ip6: Option<Ipv6Addr>,
     /// Extra link-local addresses (`LinkLocalIPs`).
     pub link_local: Vec<IpAddr>,
@@ -150,13 +146,9 @@ pub struct Attachment {
     pub ifname: String,
     /// Host side of the veth pair (none on macvlan/ipvlan networks).
     pub host_veth: Option<VethName>,
-    /// Address.
-    pub ip: Ipv4Addr,
-    /// Prefix length of the subnet.
-    pub prefix: u8,
-    /// Gateway.
-    pub gateway: Ipv4Addr,
-    /// IPv6 address and prefix length on a dual-stack network.
+    /// IPv4 address, prefix length of the subnet and gateway; None on an IPv6-only network.
+    pub ip: Option<(Ipv4Addr, u8, Ipv4Addr)>,
+    /// IPv6 address and prefix length on a dual-stack or IPv6-only network.
     pub ip6: Option<(Ipv6Addr, u8)>,
 }
 
@@ -261,7 +253,7 @@ impl Netstack {
 
     /// Creates (or re-creates after a restart) a network's bridge and rules. Idempotent.
     pub async fn create_network(&self, net: &NetworkSpec) -> Result<()> {
-        let span = info_span!("create_network", id = %net.id.short(12), subnet = %net.subnet);
+        let span = info_span!("create_network", id = %net.id.short(12), subnets = ?net.subnets());
         async {
             if let Some(parent) = net.driver.parent() {
                 // Nothing of berth's stays on the host: the containers' interfaces hang from the parent.
@@ -276,13 +268,7 @@ impl Netstack {
             let owner = Owner::Network(net.id.clone());
             let mtu = net.mtu.unwrap_or(self.cfg.mtu);
             self.host
-                .ensure_bridge(
-                    bridge.as_str(),
-                    &owner.label(&self.cfg.instance),
-                    mtu,
-                    net.gateway,
-                    net.subnet,
-                )
+                .ensure_bridge(bridge.as_str(), &owner.label(&self.cfg.instance), mtu, net.v4)
                 .await?;
             if let Some((subnet, gateway)) = net.v6 {
                 self.host.add_bridge_v6(bridge.as_str(), gateway, subnet).await?;
@@ -401,7 +387,7 @@ impl Netstack {
     pub async fn publish(
         &self,
         id: &ContainerId,
-        container_ip: Ipv4Addr,
+        container_ip: Option<Ipv4Addr>,
         container_ip6: Option<Ipv6Addr>,
         reqs: &[PortRequest],
     ) -> Result<Vec<PublishedPort>> {

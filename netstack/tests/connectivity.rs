@@ -21,7 +21,7 @@ fn same_network_pings_other_network_is_isolated() {
 
         let (c1, c2, c3) = (ctr_id(), ctr_id(), ctr_id());
         let ep = |n| EndpointSpec {
-            ip: host(sa.subnet, n),
+            ip: Some(host(subnet_of(&sa), n)),
             names: vec![],
             default_route: true,
             mac: None,
@@ -34,7 +34,7 @@ fn same_network_pings_other_network_is_isolated() {
         let a1 = s.attach(&c1, &sa, &ep(2)).await.unwrap();
         s.attach(&c2, &sa, &ep(3)).await.unwrap();
         let ep3 = EndpointSpec {
-            ip: host(sb.subnet, 2),
+            ip: Some(host(subnet_of(&sb), 2)),
             names: vec![],
             default_route: true,
             mac: None,
@@ -46,20 +46,20 @@ fn same_network_pings_other_network_is_isolated() {
 
         // Inside: eth0 with the address, lo up, default route via the gateway.
         let addr = sh(&format!("nsenter --net={} ip -o -4 addr show eth0", p1.display()));
-        assert!(addr.contains(&format!("{}/24", host(sa.subnet, 2))), "{addr}");
+        assert!(addr.contains(&format!("{}/24", host(subnet_of(&sa), 2))), "{addr}");
         let route = sh(&format!("nsenter --net={} ip route show default", p1.display()));
-        assert!(route.contains(&format!("via {}", sa.gateway)), "{route}");
+        assert!(route.contains(&format!("via {}", gateway_of(&sa))), "{route}");
         assert!(sh(&format!("nsenter --net={} ip -o link show lo", p1.display())).contains("UP"));
 
-        assert!(ping(&p1, host(sa.subnet, 3)), "c1 -> c2 on the same network");
-        assert!(ping(&p2, host(sa.subnet, 2)), "c2 -> c1 on the same network");
-        assert!(ping(&p3, sb.gateway), "c3 reaches its own gateway");
+        assert!(ping(&p1, host(subnet_of(&sa), 3)), "c1 -> c2 on the same network");
+        assert!(ping(&p2, host(subnet_of(&sa), 2)), "c2 -> c1 on the same network");
+        assert!(ping(&p3, gateway_of(&sb)), "c3 reaches its own gateway");
         assert!(
-            !ping(&p3, host(sa.subnet, 2)),
+            !ping(&p3, host(subnet_of(&sa), 2)),
             "c3 on another network must not reach c1"
         );
         assert!(
-            !ping(&p1, host(sb.subnet, 2)),
+            !ping(&p1, host(subnet_of(&sb), 2)),
             "c1 must not reach c3 on another network"
         );
 
@@ -69,7 +69,7 @@ fn same_network_pings_other_network_is_isolated() {
                 &c1,
                 &sb,
                 &EndpointSpec {
-                    ip: host(sb.subnet, 9),
+                    ip: Some(host(subnet_of(&sb), 9)),
                     names: vec![],
                     default_route: false,
                     mac: None,
@@ -80,7 +80,10 @@ fn same_network_pings_other_network_is_isolated() {
             .await
             .unwrap();
         assert_eq!(a2.ifname, "eth1");
-        assert!(ping(&p1, host(sb.subnet, 2)), "c1 reaches c3 once on the same network");
+        assert!(
+            ping(&p1, host(subnet_of(&sb), 2)),
+            "c1 reaches c3 once on the same network"
+        );
         s.detach(&c1, &nb).await.unwrap();
         s.detach(&c1, &nb).await.unwrap();
         assert!(!sh(&format!("nsenter --net={} ip -o link", p1.display())).contains("eth1"));
@@ -120,7 +123,7 @@ fn internal_network_cannot_reach_out() {
             &c1,
             &si,
             &EndpointSpec {
-                ip: host(si.subnet, 2),
+                ip: Some(host(subnet_of(&si), 2)),
                 names: vec![],
                 default_route: true,
                 mac: None,
@@ -134,7 +137,7 @@ fn internal_network_cannot_reach_out() {
             &c2,
             &si,
             &EndpointSpec {
-                ip: host(si.subnet, 3),
+                ip: Some(host(subnet_of(&si), 3)),
                 names: vec![],
                 default_route: true,
                 mac: None,
@@ -148,7 +151,7 @@ fn internal_network_cannot_reach_out() {
             &c3,
             &so,
             &EndpointSpec {
-                ip: host(so.subnet, 2),
+                ip: Some(host(subnet_of(&so), 2)),
                 names: vec![],
                 default_route: true,
                 mac: None,
@@ -159,7 +162,7 @@ fn internal_network_cannot_reach_out() {
         .await
         .unwrap();
         assert!(
-            ping(&p1, host(si.subnet, 3)),
+            ping(&p1, host(subnet_of(&si), 3)),
             "members of an internal network reach each other"
         );
         let routes = sh(&format!("nsenter --net={} ip route", p1.display()));
@@ -171,22 +174,28 @@ fn internal_network_cannot_reach_out() {
         sh(&format!(
             "nsenter --net={} ip route add default via {}",
             p1.display(),
-            si.gateway
+            gateway_of(&si)
         ));
-        assert!(ping(&p3, so.gateway), "the other network works");
-        assert!(!ping(&p1, host(so.subnet, 2)), "an internal network must not reach out");
+        assert!(ping(&p3, gateway_of(&so)), "the other network works");
         assert!(
-            !ping(&p3, host(si.subnet, 2)),
+            !ping(&p1, host(subnet_of(&so), 2)),
+            "an internal network must not reach out"
+        );
+        assert!(
+            !ping(&p3, host(subnet_of(&si), 2)),
             "nothing reaches into an internal network"
         );
         let rules = sh("nft list chain ip berth forward");
         assert!(rules.contains(&format!("iifname \"{}\" drop", si.bridge())), "{rules}");
         let nat = sh("nft list chain ip berth postrouting");
         assert!(
-            !nat.contains(&si.subnet.to_string()),
+            !nat.contains(&subnet_of(&si).to_string()),
             "no masquerade for internal networks: {nat}"
         );
-        assert!(nat.contains(&so.subnet.to_string()), "masquerade for the other: {nat}");
+        assert!(
+            nat.contains(&subnet_of(&so).to_string()),
+            "masquerade for the other: {nat}"
+        );
         drop(p2);
         let report = s.cleanup_orphans(&Keep::default()).await.unwrap();
         assert_eq!((report.bridges, report.veths, report.netns), (2, 3, 3), "{report:?}");
@@ -208,7 +217,7 @@ async fn pair_on_new_network(
         let c = ctr_id();
         paths.push(s.create_sandbox(&c).await.unwrap());
         let ep = EndpointSpec {
-            ip: host(sp.subnet, i),
+            ip: Some(host(subnet_of(&sp), i)),
             names: vec![],
             default_route: true,
             mac: None,
@@ -237,10 +246,10 @@ fn bridges_pass_a_foreign_forward_drop_policy_and_leave_no_rule_behind() {
 
         let (sp, [p1, p2]) = pair_on_new_network(s, 60).await;
         assert!(
-            ping(&p1, host(sp.subnet, 3)),
+            ping(&p1, host(subnet_of(&sp), 3)),
             "same bridge through a FORWARD drop policy"
         );
-        assert!(ping(&p2, sp.gateway), "the gateway");
+        assert!(ping(&p2, gateway_of(&sp)), "the gateway");
         let user = sh("nft list chain ip filter DOCKER-USER");
         let bridge = sp.bridge();
         for dir in ["iifname", "oifname"] {
@@ -264,7 +273,7 @@ fn bridges_pass_a_foreign_forward_drop_policy_and_leave_no_rule_behind() {
         // Without DOCKER-USER the rules go to the dropping chain; a crashed engine's are found by cleanup.
         sh("nft 'flush chain ip filter FORWARD; delete chain ip filter DOCKER-USER'");
         let (sp, [p1, _p2]) = pair_on_new_network(s, 61).await;
-        assert!(ping(&p1, host(sp.subnet, 3)), "same bridge, rules in FORWARD");
+        assert!(ping(&p1, host(subnet_of(&sp), 3)), "same bridge, rules in FORWARD");
         assert!(sh("nft list chain ip filter FORWARD").contains(sp.bridge().as_str()));
         let report = s.cleanup_orphans(&Keep::default()).await.unwrap();
         assert!(report.rules >= 2, "{report:?}");

@@ -91,7 +91,7 @@ fn ips(s: &Netstack, c: &ContainerId, name: &str) -> Vec<IpAddr> {
 
 async fn join(s: &Netstack, c: &ContainerId, net: &NetworkSpec, ip: Ipv4Addr, names: &[&str]) {
     let ep = EndpointSpec {
-        ip,
+        ip: Some(ip),
         names: names.iter().map(|s| s.to_string()).collect(),
         default_route: true,
         mac: None,
@@ -120,12 +120,16 @@ fn each_container_resolves_the_names_of_all_its_networks() {
         for c in [&c1, &c2, &c3, &mid] {
             s.create_sandbox(c).await.unwrap();
         }
-        let (ip1, ip2, ip_db) = (host(sa.subnet, 2), host(sa.subnet, 3), host(sb.subnet, 2));
+        let (ip1, ip2, ip_db) = (
+            host(subnet_of(&sa), 2),
+            host(subnet_of(&sa), 3),
+            host(subnet_of(&sb), 2),
+        );
         join(s, &c1, &sa, ip1, &["proj-web-1", "web", "frontend"]).await;
         join(s, &c2, &sa, ip2, &["proj-web-2", "web"]).await;
         join(s, &c3, &sb, ip_db, &["proj-db-1", "db"]).await;
-        join(s, &mid, &sa, host(sa.subnet, 4), &["mid"]).await;
-        join(s, &mid, &sb, host(sb.subnet, 4), &["mid"]).await;
+        join(s, &mid, &sa, host(subnet_of(&sa), 4), &["mid"]).await;
+        join(s, &mid, &sb, host(subnet_of(&sb), 4), &["mid"]).await;
 
         // Two replicas: both addresses, order rotating, authoritative.
         let first = ask(s, &c1, "web", RecordType::A);
@@ -160,7 +164,7 @@ fn each_container_resolves_the_names_of_all_its_networks() {
         assert_eq!(ips(s, &mid, "frontend"), vec![IpAddr::V4(ip1)]);
         assert_eq!(
             ips(s, &c3, "mid"),
-            vec![IpAddr::V4(host(sb.subnet, 4))],
+            vec![IpAddr::V4(host(subnet_of(&sb), 4))],
             "its address on the shared network"
         );
 

@@ -41,13 +41,13 @@ fn fifty_networks_hundred_attachments_leave_nothing() {
             for k in 0..2u32 {
                 let c = ctr_id();
                 t.stack.create_sandbox(&c).await.unwrap();
-                let ip = host(sn.subnet, 2 + k);
+                let ip = host(subnet_of(&sn), 2 + k);
                 t.stack
                     .attach(
                         &c,
                         &sn,
                         &EndpointSpec {
-                            ip,
+                            ip: Some(ip),
                             names: vec![format!("svc{i}")],
                             default_route: true,
                             mac: None,
@@ -59,7 +59,12 @@ fn fifty_networks_hundred_attachments_leave_nothing() {
                     .unwrap();
                 if k == 0 && i % 10 == 0 {
                     t.stack
-                        .publish(&c, ip, None, &[PortRequest::parse(Proto::Tcp, "", "", 80).unwrap()])
+                        .publish(
+                            &c,
+                            Some(ip),
+                            None,
+                            &[PortRequest::parse(Proto::Tcp, "", "", 80).unwrap()],
+                        )
                         .await
                         .unwrap();
                 }

@@ -21,12 +21,12 @@ fn published_ports_reach_the_container() {
         let (c1, c2) = (ctr_id(), ctr_id());
         let p1 = s.create_sandbox(&c1).await.unwrap();
         s.create_sandbox(&c2).await.unwrap();
-        let ip1 = host(sn.subnet, 2);
+        let ip1 = host(subnet_of(&sn), 2);
         s.attach(
             &c1,
             &sn,
             &EndpointSpec {
-                ip: ip1,
+                ip: Some(ip1),
                 names: vec![],
                 default_route: true,
                 mac: None,
@@ -40,7 +40,7 @@ fn published_ports_reach_the_container() {
             &c2,
             &sn,
             &EndpointSpec {
-                ip: host(sn.subnet, 3),
+                ip: Some(host(subnet_of(&sn), 3)),
                 names: vec![],
                 default_route: true,
                 mac: None,
@@ -56,7 +56,7 @@ fn published_ports_reach_the_container() {
         // Empty HostIp and HostPort: every address, ephemeral port.
         let any = PortRequest::parse(Proto::Tcp, "", "", 8080).unwrap();
         let udp = PortRequest::parse(Proto::Udp, "127.0.0.1", "", 5353).unwrap();
-        let published = s.publish(&c1, ip1, None, &[any, udp]).await.unwrap();
+        let published = s.publish(&c1, Some(ip1), None, &[any, udp]).await.unwrap();
         let tcp_port = published[0].host_port;
         let udp_port = published.iter().find(|p| p.proto == Proto::Udp).unwrap().host_port;
         assert_ne!(tcp_port, 0);
@@ -83,7 +83,7 @@ fn published_ports_reach_the_container() {
 
         // A non-loopback local address (the gateway) goes through the DNAT rule: its counter moves.
         let before = dnat_packets(s, &c1);
-        let gw = sn.gateway;
+        let gw = gateway_of(&sn);
         let body = tokio::task::spawn_blocking(move || tcp_fetch(SocketAddr::from((gw, tcp_port))))
             .await
             .unwrap()
@@ -106,7 +106,10 @@ fn published_ports_reach_the_container() {
 
         // The same host port again: refused, naming the holder; nothing half-made.
         let again = PortRequest::parse(Proto::Tcp, "", &tcp_port.to_string(), 80).unwrap();
-        let err = s.publish(&c2, host(sn.subnet, 3), None, &[again]).await.unwrap_err();
+        let err = s
+            .publish(&c2, Some(host(subnet_of(&sn), 3)), None, &[again])
+            .await
+            .unwrap_err();
         assert!(matches!(err, NetError::PortInUse { .. }), "{err}");
         let msg = err.to_string();
         assert!(
@@ -123,7 +126,10 @@ fn published_ports_reach_the_container() {
             80,
         )
         .unwrap();
-        let got = s.publish(&c2, host(sn.subnet, 3), None, &[range]).await.unwrap();
+        let got = s
+            .publish(&c2, Some(host(subnet_of(&sn), 3)), None, &[range])
+            .await
+            .unwrap();
         assert!(
             got[0].host_port > tcp_port && got[0].host_port <= tcp_port.saturating_add(20),
             "{got:?}"
@@ -134,7 +140,7 @@ fn published_ports_reach_the_container() {
         let fport = foreign.local_addr().unwrap().port();
         let req = PortRequest::parse(Proto::Tcp, "127.0.0.1", &fport.to_string(), 80).unwrap();
         let msg = s
-            .publish(&c2, host(sn.subnet, 3), None, &[req])
+            .publish(&c2, Some(host(subnet_of(&sn), 3)), None, &[req])
             .await
             .unwrap_err()
             .to_string();

@@ -35,7 +35,7 @@ fn dead_instances_are_reaped_live_ones_kept() {
             &c,
             &sb,
             &EndpointSpec {
-                ip: host(sb.subnet, 2),
+                ip: Some(host(subnet_of(&sb), 2)),
                 names: vec![],
                 default_route: true,
                 mac: None,

@@ -110,7 +110,9 @@ fn networks(p: &Project) -> Vec<NetworkSpec> {
             driver_opts: net.driver_opts.clone().into_iter().collect(),
             labels: net.labels.clone().into_iter().collect(),
             internal: net.internal,
+            disable_ipv4: net.enable_ipv4 == Some(false),
             enable_ipv6: net.enable_ipv6.unwrap_or(false),
+            attachable: net.attachable,
             ipam: net
                 .ipam
                 .iter()

@@ -52,7 +52,10 @@ fn network_request(project: &ProjectSpec, net: &NetworkSpec) -> NetworkCreateReq
         name: net.name.clone(),
         driver: Some(net.driver.clone().unwrap_or_else(|| "bridge".to_owned())),
         internal: Some(net.internal),
+        // Sent only to switch IPv4 off, as Docker Compose does (engines before API 1.47 do not know the field).
+        enable_ipv4: net.disable_ipv4.then_some(false),
         enable_ipv6: net.enable_ipv6.then_some(true),
+        attachable: net.attachable.then_some(true),
         options: (!net.driver_opts.is_empty()).then(|| net.driver_opts.clone()),
         ipam,
         labels: Some(all),

@@ -353,8 +353,12 @@ pub struct NetworkSpec {
     pub labels: HashMap<String, String>,
     /// No outside connectivity.
     pub internal: bool,
+    /// `enable_ipv4: false`: an IPv6-only network.
+    pub disable_ipv4: bool,
     /// Enable IPv6.
     pub enable_ipv6: bool,
+    /// `attachable: true`: containers outside the project may connect.
+    pub attachable: bool,
     /// IPAM pools (`ipam.config`: subnet, ip_range, gateway, aux_addresses), either family.
     pub ipam: Vec<bollard::models::IpamConfig>,
 }

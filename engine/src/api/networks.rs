@@ -36,12 +36,16 @@ fn ipam_view(rec: &NetworkRecord) -> Ipam {
     // A config-only network allocated nothing: its configuration as given.
     let mut config = match rec.config_only {
         true => rec.ipam_given.clone().unwrap_or_default(),
-        false => vec![IpamConfig {
-            subnet: Some(a.subnet.to_string()),
-            gateway: Some(a.gateway.to_string()),
-            ip_range: a.ip_range.map(|r| r.to_string()),
-            auxiliary_addresses: aux_view(&a.aux),
-        }],
+        false => {
+            a.v4.iter()
+                .map(|v| IpamConfig {
+                    subnet: Some(v.subnet.to_string()),
+                    gateway: Some(v.gateway.to_string()),
+                    ip_range: v.ip_range.map(|r| r.to_string()),
+                    auxiliary_addresses: aux_view(&v.aux),
+                })
+                .collect()
+        }
     };
     config.extend(a.v6.as_ref().map(|v| IpamConfig {
         subnet: Some(v.subnet.to_string()),
@@ -71,7 +75,7 @@ fn summary(rec: &NetworkRecord) -> NetworkSummary {
         created: Some(rec.created.clone()),
         scope: Some("local".into()),
         driver: Some(rec.driver.clone()),
-        enable_ipv4: Some(true),
+        enable_ipv4: Some(rec.config_only || rec.alloc.v4.is_some()),
         enable_ipv6: Some(rec.enable_ipv6),
         ipam: Some(ipam_view(rec)),
         internal: Some(rec.internal),
@@ -88,7 +92,7 @@ fn summary(rec: &NetworkRecord) -> NetworkSummary {
 }
 
 fn inspect_view(rec: &NetworkRecord, eps: &[EndpointRecord]) -> NetworkInspect {
-    let prefix = rec.alloc.subnet.prefix_len();
+    let prefix = rec.alloc.subnet_gateway().map_or(0, |(s, _)| s.prefix_len());
     let prefix6 = rec.alloc.v6.as_ref().map_or(0, |v| v.subnet.prefix_len());
     let containers = eps
         .iter()
@@ -98,7 +102,7 @@ fn inspect_view(rec: &NetworkRecord, eps: &[EndpointRecord]) -> NetworkInspect {
                 name: Some(e.name.clone()),
                 endpoint_id: Some(e.endpoint_id.clone()),
                 mac_address: Some(mac),
-                ipv4_address: Some(format!("{}/{prefix}", e.ip)),
+                ipv4_address: Some(e.ip.map(|a| format!("{a}/{prefix}")).unwrap_or_default()),
                 ipv6_address: Some(e.ip6.map(|a| format!("{a}/{prefix6}")).unwrap_or_default()),
             };
             (e.container.clone(), res)
@@ -273,12 +277,14 @@ mod tests {
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             options: Default::default(),
             alloc: netstack::NetworkAllocation {
-                subnet: "10.99.0.0/24".parse().unwrap(),
-                gateway: "10.99.0.1".parse().unwrap(),
-                ip_range: None,
-                leases: Default::default(),
-                last: None,
-                aux: Default::default(),
+                v4: Some(netstack::Allocation4 {
+                    subnet: "10.99.0.0/24".parse().unwrap(),
+                    gateway: "10.99.0.1".parse().unwrap(),
+                    ip_range: None,
+                    leases: Default::default(),
+                    last: None,
+                    aux: Default::default(),
+                }),
                 v6: None,
             },
             mtu: None,

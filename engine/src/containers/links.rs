@@ -62,7 +62,7 @@ impl Containers {
                 .endpoints_of_container(&child.id)?
                 .into_iter()
                 .find(|e| e.network == bridge)
-                .map(|e| e.ip);
+                .and_then(|e| e.ip);
             let c = &child.config;
             let (vars, exposed) = (
                 c.env.as_deref().unwrap_or_default(),

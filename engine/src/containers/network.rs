@@ -97,7 +97,8 @@ fn apply(spec: &mut ContainerSpec, net: &ContainerNet) {
     let mut hosts: Vec<_> = net
         .endpoints
         .first()
-        .map(|ep| (spec.hostname.clone(), ep.ip.into()))
+        .and_then(|ep| ep.addrs().first().copied())
+        .map(|ip| (spec.hostname.clone(), ip))
         .into_iter()
         .collect();
     hosts.extend(net.hosts.iter().cloned());
@@ -108,17 +109,17 @@ fn apply(spec: &mut ContainerSpec, net: &ContainerNet) {
 fn endpoint_view(net: &NetworkRecord, ep: &EndpointRecord, running: bool) -> EndpointSettings {
     let live = |s: String| if running { s } else { String::new() };
     let v6 = net.alloc.v6.as_ref();
+    let v4 = net.alloc.subnet_gateway();
     EndpointSettings {
         ipam_config: ep.ipam_config.clone(),
         aliases: Some(ep.aliases.clone()),
         network_id: Some(net.id.clone()),
         endpoint_id: Some(live(ep.endpoint_id.clone())),
-        gateway: Some(live(net.alloc.gateway.to_string())),
-        ip_address: Some(live(ep.ip.to_string())),
-        ip_prefix_len: Some(if running {
-            net.alloc.subnet.prefix_len().into()
-        } else {
-            0
+        gateway: Some(live(v4.map(|(_, gw)| gw.to_string()).unwrap_or_default())),
+        ip_address: Some(live(ep.ip.map(|a| a.to_string()).unwrap_or_default())),
+        ip_prefix_len: Some(match (ep.ip, v4) {
+            (Some(_), Some((subnet, _))) if running => subnet.prefix_len().into(),
+            _ => 0,
         }),
         ipv6_gateway: Some(live(v6.map(|v| v.gateway.to_string()).unwrap_or_default())),
         global_ipv6_address: Some(live(ep.ip6.map(|a| a.to_string()).unwrap_or_default())),

@@ -8,7 +8,6 @@ use super::state::{Change, NetworkRecord};
 use crate::error::{EngineError, Result};
 use bollard::models::NetworkCreateRequest;
 use netstack::NetworkAllocation;
-use std::collections::BTreeMap;
 
 /// The driver name dockerd shows for a config-only network.
 const CONFIG_ONLY_DRIVER: &str = "null";
@@ -92,20 +91,10 @@ pub(super) fn apply(
     Ok((out, cfg.name))
 }
 
-/// The allocation field of a config-only row: it has none (no subnet is taken from the pools), so nothing
-/// reads it; inspect shows the configuration as given.
+/// The allocation field of a config-only row: it has none (no subnet is taken from the pools); inspect shows
+/// the configuration as given.
 fn no_allocation() -> Result<NetworkAllocation> {
-    Ok(NetworkAllocation {
-        subnet: "0.0.0.0/32"
-            .parse()
-            .map_err(|e| EngineError::internal("placeholder subnet", e))?,
-        gateway: std::net::Ipv4Addr::UNSPECIFIED,
-        ip_range: None,
-        leases: BTreeMap::new(),
-        last: None,
-        aux: BTreeMap::new(),
-        v6: None,
-    })
+    Ok(NetworkAllocation { v4: None, v6: None })
 }
 
 impl Networks {

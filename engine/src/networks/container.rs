@@ -147,7 +147,11 @@ impl Networks {
     pub async fn setup_container(&self, req: &ContainerNetRequest) -> Result<ContainerNet> {
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let mode = req.network_mode.as_deref().unwrap_or("");
-        let default_gw = self.resolve(DEFAULT_BRIDGE).ok().map(|n| n.alloc.gateway);
+        let default_gw = self
+            .resolve(DEFAULT_BRIDGE)
+            .ok()
+            .and_then(|n| n.alloc.subnet_gateway())
+            .map(|(_, gw)| gw);
         let plain = |mode| -> Result<ContainerNet> {
             let spec = ResolvSpec {
                 dns: parse_dns(&req.dns)?,
@@ -237,7 +241,9 @@ impl Networks {
             let net = self.resolve(&ep.network)?;
             let route = !routed && !net.internal;
             routed |= route;
-            gateway.get_or_insert(net.alloc.gateway);
+            if let (None, Some((_, gw))) = (gateway, net.alloc.subnet_gateway()) {
+                gateway = Some(gw);
+            }
             self.attach_live(ep, route).await?;
             self.publish_names(ep);
         }

@@ -44,7 +44,7 @@ impl Networks {
         let nid: NetworkId = id.parse().map_err(engine_error)?;
         let _subnets = self.stack.lock_subnets().await.map_err(engine_error)?;
         let routes = self.stack.host_routes().await.map_err(engine_error)?;
-        let alloc = self.allocate(&nid, &subnet, subnet6.as_ref(), &routes)?;
+        let alloc = self.allocate(&nid, subnet.as_ref(), subnet6.as_ref(), &routes)?;
         let rec = NetworkRecord {
             id: id.clone(),
             name: req.name.clone(),
@@ -91,7 +91,7 @@ impl Networks {
     fn allocate(
         &self,
         nid: &NetworkId,
-        subnet: &netstack::SubnetRequest,
+        subnet: Option<&netstack::SubnetRequest>,
         subnet6: Option<&netstack::SubnetRequest6>,
         routes: &[netstack::IpNet],
     ) -> Result<netstack::NetworkAllocation> {

@@ -157,7 +157,7 @@ fn containers_get_networks_names_ports_and_lose_them() {
             );
             assert_eq!(n1.ports.len(), 1);
             assert_ne!(n1.ports[0].host_port, 0);
-            let ip1 = n1.endpoints[0].ip;
+            let ip1 = n1.endpoints[0].ip.expect("an IPv4 address");
 
             let r2 = ContainerNetRequest {
                 id: c2.clone(),

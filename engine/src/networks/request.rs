@@ -46,7 +46,8 @@ fn aux_of<T: std::str::FromStr>(c: &IpamConfig, expected: &str) -> Result<BTreeM
 }
 
 /// The IPv4 request and, for `EnableIPv6` networks, the IPv6 one (a pool subnet when none is configured).
-pub(super) fn subnet_requests(req: &NetworkCreateRequest) -> Result<(SubnetRequest, Option<SubnetRequest6>)> {
+/// The subnets a create request asks for: IPv4 unless `EnableIPv4` is false, IPv6 when `EnableIPv6` is true.
+pub(super) fn subnet_requests(req: &NetworkCreateRequest) -> Result<(Option<SubnetRequest>, Option<SubnetRequest6>)> {
     let configs = req.ipam.as_ref().and_then(|i| i.config.clone()).unwrap_or_default();
     if let Some(d) = req
         .ipam
@@ -71,8 +72,18 @@ pub(super) fn subnet_requests(req: &NetworkCreateRequest) -> Result<(SubnetReque
             "IPAM.Config: more than one subnet of a family per network is not supported by berth".into(),
         ));
     }
+    let enabled4 = req.enable_ipv4 != Some(false);
+    if !enabled4 && !enabled6 {
+        return Err(EngineError::BadRequest("IPv4 or IPv6 must be enabled".into()));
+    }
+    if !enabled4 && !v4.is_empty() {
+        return Err(EngineError::BadRequest(
+            "IPAM.Config: an IPv4 subnet is given but EnableIPv4 is false".into(),
+        ));
+    }
     let v4 = match v4.first() {
-        Some(c) => SubnetRequest {
+        _ if !enabled4 => None,
+        Some(c) => Some(SubnetRequest {
             subnet: parse_opt(
                 "IPAM.Config.Subnet",
                 c.subnet.as_ref(),
@@ -86,8 +97,8 @@ pub(super) fn subnet_requests(req: &NetworkCreateRequest) -> Result<(SubnetReque
             )?,
             default_bridge: false,
             aux: aux_of(c, "an IPv4 address inside the subnet")?,
-        },
-        None => SubnetRequest::default(),
+        }),
+        None => Some(SubnetRequest::default()),
     };
     // As dockerd: without EnableIPv6 an IPv6 entry is kept (shown in inspect) but not allocated.
     if !enabled6 {
@@ -189,11 +200,6 @@ pub(super) fn check_create(req: &NetworkCreateRequest) -> Result<()> {
         _ => {
             driver_of(req)?;
         }
-    }
-    if req.enable_ipv4 == Some(false) {
-        return Err(EngineError::BadRequest(
-            "EnableIPv4: IPv4 cannot be disabled on this API version (dockerd 27 added it for bridge networks)".into(),
-        ));
     }
     let options: BTreeMap<String, String> = req.options.clone().unwrap_or_default().into_iter().collect();
     bridge_options(&options)?;
@@ -356,7 +362,7 @@ mod tests {
         };
         assert!(check_create(&req).is_ok(), "names with spaces are dockerd's too");
         let (v4, v6) = subnet_requests(&req).unwrap();
-        assert_eq!(v4.subnet.unwrap().to_string(), "10.9.0.0/24");
+        assert_eq!(v4.unwrap().subnet.unwrap().to_string(), "10.9.0.0/24");
         assert_eq!(v6.unwrap().subnet.unwrap().to_string(), "fd00:9::/64");
         req.enable_ipv6 = None;
         assert!(subnet_requests(&req).unwrap().1.is_none());

@@ -228,10 +228,10 @@ impl Networks {
         };
         let mut ipam = self.ipam();
         // Another engine on this host may hold 172.17.0.0/16: fall back to the pools.
-        let alloc = match ipam.allocate_network(&id, &req, &routes) {
+        let alloc = match ipam.allocate_network(&id, Some(&req), &routes) {
             Ok(a) => a,
             Err(NetError::SubnetOverlap { .. }) => ipam
-                .allocate_network(&id, &SubnetRequest::default(), &routes)
+                .allocate_network(&id, Some(&SubnetRequest::default()), &routes)
                 .map_err(engine_error)?,
             Err(e) => return Err(engine_error(e)),
         };
@@ -291,9 +291,7 @@ impl Networks {
         if let Ok(net) = self.resolve(&ep.network) {
             self.stack.dns().records().set_domain(&n, &net.name);
         }
-        let mut addrs = vec![std::net::IpAddr::V4(ep.ip)];
-        addrs.extend(ep.ip6.map(std::net::IpAddr::V6));
-        self.stack.dns().records().set(&n, &c, &dns_names(ep), &addrs);
+        self.stack.dns().records().set(&n, &c, &dns_names(ep), &ep.addrs());
     }
 
     /// True when the container's network namespace exists (it is running or starting).

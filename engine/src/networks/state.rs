@@ -99,8 +99,8 @@ pub struct EndpointRecord {
     pub name: String,
     /// Extra DNS names.
     pub aliases: Vec<String>,
-    /// Leased address.
-    pub ip: Ipv4Addr,
+    /// Leased address; None on an IPv6-only network.
+    pub ip: Option<Ipv4Addr>,
     /// The address was asked for (`IPv4Address`).
     pub static_ip: bool,
     /// Endpoint id (64 hex).
@@ -129,12 +129,21 @@ pub struct EndpointRecord {
 }
 
 impl EndpointRecord {
+    /// Its addresses, IPv4 first (what its names resolve to).
+    pub fn addrs(&self) -> Vec<IpAddr> {
+        let v4 = self.ip.map(IpAddr::V4);
+        v4.into_iter().chain(self.ip6.map(IpAddr::V6)).collect()
+    }
+
     /// The MAC inspect shows: while attached the interface's (asked for, else derived from the address),
     /// detached only one that was asked for; none on ipvlan, whose interfaces share the parent's.
     pub fn shown_mac(&self, driver: &str, attached: bool) -> String {
         let mac = match (driver, attached) {
             ("ipvlan", _) => None,
-            (_, true) => Some(self.mac.unwrap_or_else(|| netstack::mac_of(self.ip))),
+            (_, true) => Some(
+                self.mac
+                    .unwrap_or_else(|| netstack::default_mac(self.ip, self.ip6, &self.container)),
+            ),
             (_, false) => self.mac,
         };
         mac.map_or_else(String::new, |m| {

@@ -145,14 +145,23 @@ pub async fn free_subnet(stack: &Netstack, third_octet: u8) -> Ipv4Net {
 pub fn spec(id: &NetworkId, subnet: Ipv4Net, internal: bool) -> NetworkSpec {
     NetworkSpec {
         id: id.clone(),
-        subnet,
-        gateway: host(subnet, 1),
+        v4: Some((subnet, host(subnet, 1))),
         internal,
         driver: Default::default(),
         mtu: None,
         v6: None,
         bridge_opts: Default::default(),
     }
+}
+
+/// The IPv4 subnet of a spec made by [`spec`].
+pub fn subnet_of(s: &NetworkSpec) -> Ipv4Net {
+    s.v4.map(|(n, _)| n).unwrap_or_default()
+}
+
+/// The IPv4 gateway of a spec made by [`spec`].
+pub fn gateway_of(s: &NetworkSpec) -> Ipv4Addr {
+    s.v4.map(|(_, g)| g).unwrap_or(Ipv4Addr::UNSPECIFIED)
 }
 
 /// Address number `n` of `subnet`.
