@@ -144,6 +144,40 @@ fn compressed_contexts_and_add_archives() {
     nothing_left(&e);
 }
 
+/// Seventy layers (dockerd takes up to 125): every RUN after about the 43rd failed while the overlay's options
+/// named each layer by its full path and outgrew one page. The COPY on top mounts all of them in a step mount,
+/// the container of the result all of them as its rootfs; files of the first, a middle and the last RUN are read.
+#[test]
+fn seventy_layers_build_and_run() {
+    let Some(e) = Engine::with_busybox("seventy_layers_build_and_run") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut df = String::from("FROM busybox\n");
+    for i in 1..=68 {
+        df.push_str(&format!("RUN echo {i} > /f{i}\n"));
+    }
+    df.push_str("COPY top /top\n");
+    let ctx = context(tmp.path(), &[("Dockerfile", &df), ("top", "on top\n")]);
+    ok(build(&e, &tar_of(&ctx), "t=deep:70"));
+    let layers = e.docker(&["image", "inspect", "-f", "{{len .RootFS.Layers}}", "deep:70"]);
+    assert_eq!(layers.trim(), "70", "busybox's layer, 68 RUNs and a COPY");
+    let out = e.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "deep:70",
+        "cat",
+        "/f1",
+        "/f44",
+        "/f68",
+        "/top",
+    ]);
+    assert_eq!(out, "1\n44\n68\non top\n");
+    nothing_left(&e);
+}
+
 /// A file server on 127.0.0.1 (Python's http.server), stopped on drop.
 struct Server {
     child: std::process::Child,

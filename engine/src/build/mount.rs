@@ -43,40 +43,11 @@ impl StepMount {
             upper,
             lowers,
         };
-        let lower = if me.lowers.is_empty() {
-            empty.display().to_string()
-        } else {
-            me.lowers
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(":")
+        let lowers = match me.lowers.is_empty() {
+            true => vec![empty],
+            false => me.lowers.clone(),
         };
-        let data = format!(
-            "lowerdir={lower},upperdir={},workdir={},volatile",
-            me.upper.display(),
-            work.display()
-        );
-        let res = mount(
-            Some("overlay"),
-            &me.rootfs,
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(data.as_str()),
-        );
-        let res = match res {
-            Err(nix::errno::Errno::EINVAL) => {
-                let data = data.trim_end_matches(",volatile");
-                mount(
-                    Some("overlay"),
-                    &me.rootfs,
-                    Some("overlay"),
-                    MsFlags::empty(),
-                    Some(data),
-                )
-            }
-            other => other,
-        };
+        let res = runtime::rootfs::mount_overlayfs(&me.rootfs, &lowers, &me.upper, &work);
         res.map_err(|e| EngineError::internal(format!("mounting a build rootfs at {}", me.rootfs.display()), e))?;
         Ok(me)
     }
