@@ -116,12 +116,8 @@ impl Networks {
             mtu: None,
             default_bridge: false,
             enable_ipv6: req.enable_ipv6 == Some(true),
-            ipam_given: Some(req.ipam.as_ref().and_then(|i| i.config.clone()).unwrap_or_default()),
-            ipam_options: req
-                .ipam
-                .as_ref()
-                .and_then(|i| i.options.clone())
-                .map(|o| o.into_iter().collect()),
+            ipam_given: Some(super::request::ipam_given(req)),
+            ipam_options: super::request::ipam_options(req),
             config_only: true,
             config_from: None,
         };

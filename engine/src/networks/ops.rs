@@ -1,7 +1,9 @@
 //! Network operations behind the endpoints: create, remove, prune, connect, disconnect.
 
 use super::config_only;
-use super::request::{check_create, driver_of, endpoint_addrs, options_of, parse_opt, subnet_requests, OPT_MTU};
+use super::request::{
+    check_create, driver_of, endpoint_addrs, ipam_given, ipam_options, options_of, parse_opt, subnet_requests, OPT_MTU,
+};
 use super::service::{engine_error, Networks};
 use super::state::{Change, EndpointRecord, NetDb, NetworkRecord};
 use crate::error::{EngineError, Result};
@@ -58,12 +60,8 @@ impl Networks {
             mtu,
             default_bridge: false,
             enable_ipv6: subnet6.is_some(),
-            ipam_given: Some(req.ipam.as_ref().and_then(|i| i.config.clone()).unwrap_or_default()),
-            ipam_options: req
-                .ipam
-                .as_ref()
-                .and_then(|i| i.options.clone())
-                .map(|o| o.into_iter().collect()),
+            ipam_given: Some(ipam_given(&req)),
+            ipam_options: ipam_options(&req),
             config_only: false,
             config_from,
         };

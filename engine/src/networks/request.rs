@@ -126,6 +126,19 @@ pub(super) fn subnet_requests(req: &NetworkCreateRequest) -> Result<(Option<Subn
     Ok((v4, Some(v6)))
 }
 
+/// `IPAM.Config` as the request gives it (the row keeps it: inspect shows it back, static addresses check it).
+pub(super) fn ipam_given(req: &NetworkCreateRequest) -> Vec<IpamConfig> {
+    req.ipam.as_ref().and_then(|i| i.config.clone()).unwrap_or_default()
+}
+
+/// `IPAM.Options` as the request gives them (None when it sent none: dockerd shows `null` then).
+pub(super) fn ipam_options(req: &NetworkCreateRequest) -> Option<BTreeMap<String, String>> {
+    req.ipam
+        .as_ref()
+        .and_then(|i| i.options.clone())
+        .map(|o| o.into_iter().collect())
+}
+
 /// The driver a create request names, with its options read (bridge, macvlan, ipvlan).
 pub(super) fn driver_of(req: &NetworkCreateRequest) -> Result<Driver> {
     let options: BTreeMap<String, String> = req.options.clone().unwrap_or_default().into_iter().collect();
