@@ -110,7 +110,15 @@ const INSPECT_OMITTED: &[&str] = &[
 ];
 
 /// Fields dockerd leaves out of container list entries when they are empty.
-const SUMMARY_OMITTED: &[&str] = &["/SizeRw", "/SizeRootFs", "/ImageManifestDescriptor", "/Health"];
+const SUMMARY_OMITTED: &[&str] = &[
+    "/SizeRw",
+    "/SizeRootFs",
+    "/ImageManifestDescriptor",
+    "/Health",
+    // An exposed port without a binding has no host side: no `"PublicPort": 0` a client would read as bound.
+    "/Ports/*/IP",
+    "/Ports/*/PublicPort",
+];
 
 async fn inspect(
     State(engine): State<AppState>,
