@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn bundle_ids(root: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(root.join("runtime"))
-        .into_iter()
+    ["runtime", "run"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(root.join(d)).ok())
         .flatten()
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())

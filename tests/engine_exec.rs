@@ -319,7 +319,7 @@ fn docker_top_stats_cp() {
     assert_eq!(std::fs::read_to_string(&back).unwrap(), "to the container\n");
     e.docker(&["cp", src.to_str().unwrap(), &format!("{name}:/tmp/again.txt")]);
     let id = e.docker(&["inspect", "-f", "{{.Id}}", &name]);
-    let rootfs = e.root.join("runtime").join(id.trim()).join("rootfs");
+    let rootfs = e.root.join("run").join(id.trim()).join("rootfs");
     assert!(
         engine_support::mounts_under(&rootfs).is_empty(),
         "the copy left the rootfs of a stopped container mounted"

@@ -2,7 +2,7 @@
 
 mod engine_support;
 
-use engine_support::{mounts_under, require_root, Engine};
+use engine_support::{leftover_mounts, mounts_under, require_root, Engine};
 use std::process::Output;
 
 fn text(o: &Output) -> String {
@@ -163,9 +163,9 @@ fn copy_up_read_only_bind_and_tmpfs_limit() {
     );
     e.docker(&["rm", "tmpc"]);
     assert!(
-        mounts_under(&e.root).is_empty(),
+        leftover_mounts(&e.root).is_empty(),
         "mounts left: {:?}",
-        mounts_under(&e.root)
+        leftover_mounts(&e.root)
     );
 }
 

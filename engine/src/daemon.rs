@@ -83,6 +83,9 @@ pub fn run(config: &EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(), Da
 async fn serve(config: EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(), DaemonError> {
     let socket = config.socket.clone();
     let engine = Engine::open(config, monitor_exe)?;
+    if let Err(e) = engine.containers.runtime().mount_run_dir() {
+        tracing::warn!("the bundles stay on disk: {e}");
+    }
     crate::events::start_watchers(&engine);
     spawn_state_sync(&engine);
     engine.containers.recover().await?;
@@ -100,8 +103,26 @@ async fn serve(config: EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(),
     if let Err(e) = engine.db.sync() {
         tracing::warn!("making the last state changes durable: {e}");
     }
+    release_run_dir(&engine);
     tracing::info!("engine stopped (containers keep running)");
     Ok(())
+}
+
+/// Unmounts the bundles' tmpfs when nothing needs it any more: no container runs and every exit is recorded
+/// (an exit record not yet read lives there). Otherwise it stays for the monitors and the next engine.
+fn release_run_dir(engine: &crate::Engine) {
+    use crate::state::ContainerStatus as S;
+    let pending = engine.db.containers().map_or(true, |rows| {
+        rows.iter()
+            .any(|r| matches!(r.state.status, S::Running | S::Restarting | S::Removing))
+    });
+    if pending {
+        return;
+    }
+    match engine.containers.runtime().release_run_dir() {
+        Ok(_) => {}
+        Err(e) => tracing::warn!("unmounting the run dir: {e}"),
+    }
 }
 
 /// Threads for blocking work at most (tokio's default is 512). Generous beside the cores: blocking steps mostly

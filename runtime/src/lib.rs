@@ -1,11 +1,14 @@
 //! Running isolated containers: OCI runtime spec with Docker's defaults, overlay rootfs, and a detached
 //! per-container monitor process (the `berth` binary in a hidden mode) that owns each container through libcontainer.
 //!
-//! On-disk layout under `<state root>/runtime`:
-//! - `<id>/` the bundle: `config.json` (OCI spec), `rootfs/` (overlay mount), `upper/`, `work/`, `etc/` (hosts,
-//!   hostname, resolv.conf), `monitor.json` (what the monitor needs), `monitor.pid`, `container.log` (json lines),
-//!   `exit.json` (exit record), `stdin` (FIFO when `open_stdin`).
-//! - `libcontainer/<id>/` libcontainer's own state.
+//! Layout under the state root:
+//! - `runtime/<id>/` on disk, what must outlive a host restart: `upper/`, `work/` (the writable layer),
+//!   `container.log` (json lines), `boot_id`.
+//! - `run/<id>/` the bundle, in memory when the engine mounted its tmpfs there ([`rundir`]): `config.json` (OCI
+//!   spec), `rootfs/` (overlay mount), `etc/` (hosts, hostname, resolv.conf, written at every start),
+//!   `monitor.json` (what the monitor needs), `monitor.pid`, `exit.json` (exit record), `stdin` (FIFO when
+//!   `open_stdin`), sockets.
+//! - `run/libcontainer/<id>/` libcontainer's own state.
 //!
 //! Kernel objects are named by the container id so a crashed run is cleaned by [`Runtime::remove`]:
 //! cgroup `berth/<id>` under every v1 controller and under v2, the rootfs mount, the monitor process.
@@ -23,6 +26,7 @@ pub mod monitor;
 pub mod probe;
 pub mod resources;
 pub mod rootfs;
+pub mod rundir;
 pub mod seccomp;
 pub mod spec;
 mod tty;
@@ -42,10 +46,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-/// The container runtime rooted at `<state root>/runtime`.
+/// The container runtime rooted at `<state root>/runtime` (data) and `<state root>/run` (bundles).
 #[derive(Debug, Clone)]
 pub struct Runtime {
     root: PathBuf,
+    run: PathBuf,
     monitor_exe: PathBuf,
 }
 
@@ -253,14 +258,34 @@ pub struct ExecStdio {
 }
 
 impl Runtime {
-    /// Opens (and creates) the runtime root `<state_root>/runtime`; the monitor is this executable.
+    /// Opens (and creates) the runtime roots `<state_root>/runtime` and `<state_root>/run`; the monitor is this
+    /// executable. The run dir is a plain directory until [`Runtime::mount_run_dir`] puts a tmpfs there.
     pub fn new(state_root: &Path) -> Result<Self> {
         let root = state_root.join("runtime");
-        std::fs::create_dir_all(root.join("libcontainer"))
-            .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
+        let run = state_root.join(rundir::RUN_DIR);
+        for dir in [&root, &run.join("libcontainer")] {
+            std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+        }
         let monitor_exe = std::env::current_exe().map_err(|e| RuntimeError::io("locating the berth executable", e))?;
         lifecycle::purge_trash(&root);
-        Ok(Self { root, monitor_exe })
+        lifecycle::purge_trash(&run);
+        Ok(Self { root, run, monitor_exe })
+    }
+
+    /// Puts the bundles in memory: mounts the run dir's tmpfs unless it is there (see [`rundir`]). The engine
+    /// calls it before any container starts.
+    pub fn mount_run_dir(&self) -> Result<()> {
+        rundir::mount(&self.run)
+    }
+
+    /// Unmounts the run dir's tmpfs when no container's monitor is alive (the engine, as it stops); Ok(false)
+    /// when monitors still use it.
+    pub fn release_run_dir(&self) -> Result<bool> {
+        if self.bundles()?.iter().any(|id| self.monitor_pid(id).is_some()) {
+            return Ok(false);
+        }
+        rundir::unmount(&self.run)?;
+        Ok(true)
     }
 
     /// Uses another executable as monitor (tests: the built `berth` binary); it must accept `__monitor <bundle>`.
@@ -274,19 +299,29 @@ impl Runtime {
         &self.root
     }
 
-    /// Bundle directory of a container.
+    /// Bundle directory of a container (in the run dir).
     pub fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.run.join(id)
+    }
+
+    /// Data directory of a container (on disk: writable layer, log).
+    pub fn data_dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
+    }
+
+    /// Every path of a container's bundle and data.
+    pub fn paths(&self, id: &str) -> rootfs::BundlePaths {
+        rootfs::BundlePaths::new(&self.bundle_dir(id), &self.data_dir(id))
     }
 
     /// Host directory of a `ShmMode::Shareable` container's /dev/shm tmpfs (mounted while it runs).
     pub fn shm_dir(&self, id: &str) -> PathBuf {
-        rootfs::BundlePaths::new(&self.bundle_dir(id)).shm
+        rootfs::shm_dir(&self.bundle_dir(id))
     }
 
     /// The container's log file (json lines, see [`logfile`]).
     pub fn log_path(&self, id: &str) -> PathBuf {
-        self.bundle_dir(id).join(logfile::LOG_FILE)
+        self.data_dir(id).join(logfile::LOG_FILE)
     }
 
     /// FIFO the engine writes the container's stdin into (exists when `open_stdin`).
@@ -294,13 +329,13 @@ impl Runtime {
         self.bundle_dir(id).join("stdin")
     }
 
-    /// Makes the (empty) log file and the bundle dir if missing, so a follower placed before the first start
+    /// Makes the (empty) log file and the data dir if missing, so a follower placed before the first start
     /// holds the very file the monitor appends to: a short-lived `--rm` container is removed, log and all,
     /// before a follower that waited for the file could open it.
     pub fn ensure_log_file(&self, id: &str) -> Result<PathBuf> {
         lifecycle::check_id(id)?;
         let path = self.log_path(id);
-        std::fs::create_dir_all(self.bundle_dir(id)).map_err(|e| RuntimeError::io("creating the bundle dir", e))?;
+        std::fs::create_dir_all(self.data_dir(id)).map_err(|e| RuntimeError::io("creating the data dir", e))?;
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -325,6 +360,6 @@ impl Runtime {
 
     /// libcontainer's state root.
     pub(crate) fn lc_root(&self) -> PathBuf {
-        self.root.join("libcontainer")
+        self.run.join("libcontainer")
     }
 }

@@ -19,7 +19,7 @@ impl Runtime {
         if self.monitor_pid(&spec.id).is_some() {
             return Err(RuntimeError::AlreadyExists(spec.id.clone()));
         }
-        let paths = BundlePaths::new(&self.bundle_dir(&spec.id));
+        let paths = self.paths(&spec.id);
         paths.create()?;
         for stale in [exit::EXIT_FILE, CONTAINER_PID_FILE, MONITOR_PID_FILE] {
             let _ = std::fs::remove_file(paths.dir.join(stale));
@@ -80,6 +80,7 @@ impl Runtime {
             open_stdin: spec.process.open_stdin,
             stdin_once: spec.process.stdin_once,
             log: spec.log.clone(),
+            log_path: self.log_path(&spec.id),
             cgroup_mounts: cgroups::v1_mount_points(),
         };
         let data = serde_json::to_vec(&mcfg)
@@ -262,21 +263,13 @@ impl Runtime {
             std::fs::remove_dir_all(&lc_dir)
                 .map_err(|e| RuntimeError::io(format!("removing {}", lc_dir.display()), e))?;
         }
-        let bundle = self.bundle_dir(id);
-        cgroups::remove(&cgroups::rel_of(&bundle, id)).map_err(|e| RuntimeError::io("removing cgroups", e))?;
-        rootfs::unmount(&bundle.join("rootfs"))?;
-        rootfs::unmount(&rootfs::BundlePaths::new(&bundle).shm)?;
-        // Deleting the upper dir can take tens of ms; rename it out of the way (atomic, so the id is free at
-        // once) and delete in the background. Runtime::new purges trash a crash left behind.
-        let trash = self.root.join(format!("{TRASH_PREFIX}{id}-{}", std::process::id()));
-        match std::fs::rename(&bundle, &trash) {
-            Ok(()) => {
-                std::thread::spawn(move || std::fs::remove_dir_all(&trash));
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(RuntimeError::io(format!("removing {}", bundle.display()), e)),
-        }
+        let paths = self.paths(id);
+        cgroups::remove(&cgroups::rel_of(&paths.dir, id)).map_err(|e| RuntimeError::io("removing cgroups", e))?;
+        rootfs::unmount(&paths.rootfs)?;
+        rootfs::unmount(&paths.shm)?;
+        // The data dir goes after the bundle: a removal cut short leaves the bundle, which recovery lists.
+        trash(&self.run, &paths.dir, id)?;
+        trash(&self.root, &paths.data, id)
     }
 
     /// SIGKILLs the container and waits for its monitor to finish its own cleanup; then kills what remains.
@@ -303,15 +296,34 @@ impl Runtime {
         }
     }
 
-    /// Ids of the bundles on disk (crash recovery: the engine removes those it has no state row for).
+    /// Ids of the containers with a bundle or a data dir (crash recovery: the engine removes those it has no
+    /// state row for).
     pub fn bundles(&self) -> Result<Vec<String>> {
-        let rd = std::fs::read_dir(&self.root)
-            .map_err(|e| RuntimeError::io(format!("listing {}", self.root.display()), e))?;
-        Ok(rd
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| check_id(n).is_ok())
-            .collect())
+        let mut ids = std::collections::BTreeSet::new();
+        for dir in [&self.run, &self.root] {
+            let rd = std::fs::read_dir(dir).map_err(|e| RuntimeError::io(format!("listing {}", dir.display()), e))?;
+            ids.extend(
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| check_id(n).is_ok()),
+            );
+        }
+        Ok(ids.into_iter().collect())
+    }
+}
+
+/// Moves `dir` (a container's, in `root`) out of the way and deletes it in the background: deleting an upper dir
+/// can take tens of ms, and the rename is atomic, so the id is free at once. Runtime::new purges trash a crash
+/// left behind.
+fn trash(root: &Path, dir: &Path, id: &str) -> Result<()> {
+    let trash = root.join(format!("{TRASH_PREFIX}{id}-{}", std::process::id()));
+    match std::fs::rename(dir, &trash) {
+        Ok(()) => {
+            std::thread::spawn(move || std::fs::remove_dir_all(&trash));
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(RuntimeError::io(format!("removing {}", dir.display()), e)),
     }
 }
 

@@ -42,9 +42,17 @@ pub struct MonitorConfig {
     /// Log driver and rotation.
     #[serde(default)]
     pub log: LogConfig,
+    /// The container's log file (on disk, next to its writable layer); empty in configs of older engines,
+    /// which kept it in the bundle.
+    #[serde(default, skip_serializing_if = "is_empty_path")]
+    pub log_path: PathBuf,
     /// The host's cgroup v1 mount points (see [`super::cgroups::seed_v1_mount_points`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cgroup_mounts: Vec<PathBuf>,
+}
+
+fn is_empty_path(p: &std::path::Path) -> bool {
+    p.as_os_str().is_empty()
 }
 
 /// File names inside the bundle.
@@ -275,7 +283,11 @@ impl Monitor {
 
     /// Copies output to the log and reaps children until the container's PID 1 exits; returns its exit code.
     fn supervise(&mut self) -> i32 {
-        let log_path = self.bundle.join(LOG_FILE);
+        let log_path = if self.cfg.log_path.as_os_str().is_empty() {
+            self.bundle.join(LOG_FILE)
+        } else {
+            self.cfg.log_path.clone()
+        };
         let mut log = LogWriter::open_with(&log_path, rotation(&self.cfg.log), self.cfg.log.attrs.clone()).ok();
         let mut out = LineSplitter::new(LogStream::Stdout);
         let mut err = LineSplitter::new(LogStream::Stderr);
@@ -565,7 +577,7 @@ pub(crate) fn cleanup(bundle: &Path, cfg: &MonitorConfig) {
         eprintln!("monitor: {e}");
     }
     // A shareable /dev/shm goes with its container, as on dockerd (joiners keep their own bind of it).
-    if let Err(e) = rootfs::unmount(&rootfs::BundlePaths::new(bundle).shm) {
+    if let Err(e) = rootfs::unmount(&rootfs::shm_dir(bundle)) {
         eprintln!("monitor: {e}");
     }
 }

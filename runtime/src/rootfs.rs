@@ -6,11 +6,14 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Paths inside a bundle.
+/// The paths of one container: its bundle (in the runtime's memory-backed run dir, gone at host restart) and its
+/// data (on disk: the writable layer and the log, kept until the container is removed).
 #[derive(Debug, Clone)]
 pub struct BundlePaths {
-    /// The bundle dir `<runtime root>/<id>`.
+    /// The bundle dir `<run dir>/<id>`.
     pub dir: PathBuf,
+    /// The data dir `<runtime root>/<id>`.
+    pub data: PathBuf,
     /// Overlay mount point (the OCI root).
     pub rootfs: PathBuf,
     /// Overlay upper dir (the container's changes).
@@ -24,25 +27,31 @@ pub struct BundlePaths {
 }
 
 impl BundlePaths {
-    /// The layout of the bundle at `dir`.
-    pub fn new(dir: &Path) -> Self {
+    /// The layout of the bundle at `dir` with its data at `data`.
+    pub fn new(dir: &Path, data: &Path) -> Self {
         Self {
             dir: dir.to_owned(),
+            data: data.to_owned(),
             rootfs: dir.join("rootfs"),
-            upper: dir.join("upper"),
-            work: dir.join("work"),
+            upper: data.join("upper"),
+            work: data.join("work"),
             etc: dir.join("etc"),
-            shm: dir.join("shm"),
+            shm: shm_dir(dir),
         }
     }
 
     /// Creates the directories.
     pub fn create(&self) -> Result<()> {
-        for d in [&self.dir, &self.rootfs, &self.upper, &self.work, &self.etc] {
+        for d in [&self.dir, &self.data, &self.rootfs, &self.upper, &self.work, &self.etc] {
             std::fs::create_dir_all(d).map_err(|e| RuntimeError::io(format!("creating {}", d.display()), e))?;
         }
         Ok(())
     }
+}
+
+/// Where a bundle's shareable /dev/shm tmpfs is mounted on the host.
+pub fn shm_dir(bundle: &Path) -> PathBuf {
+    bundle.join("shm")
 }
 
 /// Mounts the overlay at `paths.rootfs` unless it is mounted already.
@@ -67,7 +76,7 @@ pub fn mount_overlay(paths: &BundlePaths, lower_dirs: &[PathBuf]) -> Result<()> 
     clear_volatile_mark(paths)?;
     mount_overlayfs(&paths.rootfs, lower_dirs, &paths.upper, &paths.work)
         .map_err(|e| RuntimeError::io(format!("mounting overlay rootfs at {}", paths.rootfs.display()), e))?;
-    let _ = std::fs::write(paths.dir.join(BOOT_ID_FILE), boot_id());
+    let _ = std::fs::write(paths.data.join(BOOT_ID_FILE), boot_id());
     Ok(())
 }
 
@@ -127,10 +136,10 @@ fn clear_volatile_mark(paths: &BundlePaths) -> Result<()> {
     if !mark.exists() {
         return Ok(());
     }
-    let last = std::fs::read_to_string(paths.dir.join(BOOT_ID_FILE)).unwrap_or_default();
+    let last = std::fs::read_to_string(paths.data.join(BOOT_ID_FILE)).unwrap_or_default();
     if last.trim() != boot_id() {
         tracing::warn!(
-            bundle = %paths.dir.display(),
+            bundle = %paths.data.display(),
             "the host restarted since this container last ran: its writable layer was not synced and may miss the \
              writes of its last seconds"
         );

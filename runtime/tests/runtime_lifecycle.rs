@@ -145,6 +145,7 @@ fn remove_leaves_no_mounts_cgroups_or_processes() {
     assert_eq!(processes_with(&spec.id), 0);
     assert!(!std::path::Path::new(&format!("/proc/{}", started.pid)).exists());
     assert!(!f.rt.bundle_dir(&spec.id).exists());
+    assert!(!f.rt.data_dir(&spec.id).exists());
     f.rt.remove(&spec.id).unwrap();
 }
 
@@ -348,7 +349,9 @@ fn monitors_killed_at_any_moment_leak_nothing_after_remove() {
         .count();
     assert_eq!(sleeps, 0, "leaked container processes");
     assert_eq!(
-        std::fs::read_dir(rt2.root().join("libcontainer")).unwrap().count(),
+        std::fs::read_dir(f.root.path().join("run").join("libcontainer"))
+            .unwrap()
+            .count(),
         0,
         "leaked libcontainer state"
     );

@@ -216,6 +216,13 @@ impl Drop for Engine {
     }
 }
 
+/// Mount points under an engine's state root that outlive what made them: all but the engine's own run-dir
+/// tmpfs (`<root>/run`, there while the engine runs; `engine stop` takes it when no container is left).
+pub fn leftover_mounts(root: &Path) -> Vec<String> {
+    let run = root.join("run");
+    mounts_under(root).into_iter().filter(|m| Path::new(m) != run).collect()
+}
+
 /// Mount points (from /proc/self/mountinfo) under `dir`.
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

@@ -314,12 +314,14 @@ impl Engine {
             );
         }
         let root = self.dir.path().join("root");
+        // The engine's own run-dir tmpfs is there while it runs (engine_crash checks that a stop takes it).
+        let run = root.join("run");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         out.extend(
             mounts
                 .lines()
                 .filter_map(|l| l.split(' ').nth(4))
-                .filter(|m| Path::new(m).starts_with(&root))
+                .filter(|m| Path::new(m).starts_with(&root) && Path::new(m) != run)
                 .map(|m| format!("mount {m}")),
         );
         if let Ok(entries) = std::fs::read_dir(root.join("netns")) {

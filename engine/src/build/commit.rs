@@ -73,7 +73,7 @@ pub async fn commit(engine: &Arc<Engine>, opts: CommitOptions) -> Result<String>
         .map_err(|e| EngineError::BadRequest(format!("changes[{i}] {change:?}: {e}")))?;
     }
     let images = engine.images.clone();
-    let upper = engine.containers.runtime().bundle_dir(&rec.id).join("upper");
+    let upper = engine.containers.runtime().paths(&rec.id).upper;
     let tmp = super::tmp_dir(&engine.config.root);
     std::fs::create_dir_all(&tmp).map_err(|e| EngineError::internal("creating the build tmp dir", e))?;
     let created_by = std::iter::once(rec.path.clone())
@@ -125,7 +125,7 @@ pub fn container_changes(engine: &Arc<Engine>, container: &str) -> Result<Vec<(S
     let rec = engine.containers.resolve(container)?;
     let img = engine.images.resolve(&rec.image_id)?;
     let lowers = engine.images.lower_dirs(&img)?;
-    let upper = engine.containers.runtime().bundle_dir(&rec.id).join("upper");
+    let upper = engine.containers.runtime().paths(&rec.id).upper;
     if !upper.is_dir() {
         return Ok(Vec::new());
     }

@@ -139,14 +139,14 @@ async fn run_created(
         }
         return Err(msg);
     }
-    let bundle = engine.containers.runtime().bundle_dir(id);
-    let _ = runtime::rootfs::unmount(&bundle.join("rootfs"));
+    let paths = engine.containers.runtime().paths(id);
+    let _ = runtime::rootfs::unmount(&paths.rootfs);
     let images = engine.images.clone();
     let lowers = parent.lower_dirs(&images).map_err(|e| e.to_string())?;
     let tmp = super::tmp_dir(&engine.config.root);
     let stubs = stubs.to_vec();
     tokio::task::spawn_blocking(move || {
-        let upper = bundle.join("upper");
+        let upper = paths.upper;
         remove_stubs(&upper, &lowers, &stubs);
         layer_from_upper(&images, &tmp, &upper, &lowers)
     })

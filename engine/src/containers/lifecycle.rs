@@ -106,7 +106,7 @@ impl Containers {
         // Mounts and copy-up block for milliseconds: off the async workers, which carry every other start's
         // netlink replies and API calls.
         let prepared = {
-            let paths = runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
+            let paths = self.runtime.paths(&rec.id);
             let (me, lower, mounts) = (self.clone(), spec.lower_dirs.clone(), rec.mounts.clone());
             tokio::task::spawn_blocking(move || me.mount_rootfs(&paths, &lower, &mounts))
                 .await

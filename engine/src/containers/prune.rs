@@ -52,7 +52,7 @@ impl Containers {
 
     /// Bytes in the container's writable layer (its overlay upper dir).
     pub fn size_rw(&self, id: &str) -> u64 {
-        dir_size(&self.runtime.bundle_dir(id).join("upper"))
+        dir_size(&self.runtime.paths(id).upper)
     }
 }
 

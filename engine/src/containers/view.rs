@@ -67,7 +67,7 @@ impl Containers {
     /// The overlay's directories, as dockerd's overlay2 driver reports them (tools read `MergedDir` to look at
     /// a container's files from the host).
     fn graph_driver(&self, r: &ContainerRecord) -> DriverData {
-        let paths = runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&r.id));
+        let paths = self.runtime.paths(&r.id);
         let mut data = HashMap::from([
             ("MergedDir".to_owned(), paths.rootfs.display().to_string()),
             ("UpperDir".to_owned(), paths.upper.display().to_string()),
@@ -330,7 +330,7 @@ impl Containers {
     pub fn mount_for_copy(self: &std::sync::Arc<Self>, ident: &str) -> Result<CopyMount> {
         let rec = self.resolve(ident)?;
         let spec = self.build_spec(&rec)?;
-        let paths = runtime::rootfs::BundlePaths::new(&self.runtime.bundle_dir(&rec.id));
+        let paths = self.runtime.paths(&rec.id);
         paths
             .create()
             .and_then(|_| runtime::rootfs::mount_overlay(&paths, &spec.lower_dirs))

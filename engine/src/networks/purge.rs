@@ -14,6 +14,8 @@ pub fn purge(config: &EngineConfig) -> Result<usize> {
     let _lock = engine_stopped(config)?;
     let netns_dir = config.root.join("netns");
     refuse_running_containers(&netns_dir)?;
+    runtime::rundir::unmount(&config.root.join(runtime::rundir::RUN_DIR))
+        .map_err(|e| EngineError::Internal(format!("unmounting the run dir: {e}")))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
