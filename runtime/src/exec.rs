@@ -56,7 +56,7 @@ impl Runtime {
         let proc = exec_process(&base, &bundle, process, console)?;
         let cfg = ExecConfig {
             id: id.to_owned(),
-            lc_root: self.lc_root(),
+            lc_root: self.lc_root_of(id),
             process: proc,
             cgroup_mounts: cgroups::v1_mount_points(),
         };

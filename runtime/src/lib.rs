@@ -299,9 +299,20 @@ impl Runtime {
         &self.root
     }
 
-    /// Bundle directory of a container (in the run dir).
+    /// Bundle directory of a container: in the run dir, or where an engine before the run dir kept it (the data
+    /// dir) while such a container has not been started again (see [`Runtime::is_legacy`]).
     pub fn bundle_dir(&self, id: &str) -> PathBuf {
-        self.run.join(id)
+        if self.is_legacy(id) {
+            self.root.join(id)
+        } else {
+            self.run.join(id)
+        }
+    }
+
+    /// Whether the container's bundle is still in its data dir, as engines before the run dir made it: its
+    /// monitor (maybe still running) and libcontainer state are there. Its next start moves it.
+    pub(crate) fn is_legacy(&self, id: &str) -> bool {
+        self.root.join(id).join(monitor::CONFIG_FILE).exists()
     }
 
     /// Data directory of a container (on disk: writable layer, log).
@@ -358,8 +369,17 @@ impl Runtime {
         }
     }
 
-    /// libcontainer's state root.
+    /// libcontainer's state root for new bundles.
     pub(crate) fn lc_root(&self) -> PathBuf {
         self.run.join("libcontainer")
+    }
+
+    /// libcontainer's state root of the container `id` (a legacy bundle's is in the runtime root).
+    pub(crate) fn lc_root_of(&self, id: &str) -> PathBuf {
+        if self.is_legacy(id) {
+            self.root.join("libcontainer")
+        } else {
+            self.lc_root()
+        }
     }
 }

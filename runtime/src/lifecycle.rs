@@ -19,6 +19,7 @@ impl Runtime {
         if self.monitor_pid(&spec.id).is_some() {
             return Err(RuntimeError::AlreadyExists(spec.id.clone()));
         }
+        self.move_legacy_bundle(&spec.id)?;
         let paths = self.paths(&spec.id);
         paths.create()?;
         for stale in [exit::EXIT_FILE, CONTAINER_PID_FILE, MONITOR_PID_FILE] {
@@ -219,7 +220,7 @@ impl Runtime {
         if !self.is_running(id) {
             return Err(RuntimeError::NotRunning(id.to_owned()));
         }
-        libcontainer::container::Container::load(self.lc_root().join(id))
+        libcontainer::container::Container::load(self.lc_root_of(id).join(id))
             .map_err(|e| RuntimeError::Libcontainer(e.to_string()))
     }
 
@@ -258,7 +259,7 @@ impl Runtime {
     pub fn remove(&self, id: &str) -> Result<()> {
         check_id(id)?;
         self.kill_everything(id);
-        let lc_dir = self.lc_root().join(id);
+        let lc_dir = self.lc_root_of(id).join(id);
         if lc_dir.exists() {
             std::fs::remove_dir_all(&lc_dir)
                 .map_err(|e| RuntimeError::io(format!("removing {}", lc_dir.display()), e))?;
@@ -268,8 +269,39 @@ impl Runtime {
         rootfs::unmount(&paths.rootfs)?;
         rootfs::unmount(&paths.shm)?;
         // The data dir goes after the bundle: a removal cut short leaves the bundle, which recovery lists.
-        trash(&self.run, &paths.dir, id)?;
+        if paths.dir != paths.data {
+            trash(&self.run, &paths.dir, id)?;
+        }
         trash(&self.root, &paths.data, id)
+    }
+
+    /// A stopped container whose bundle an engine before the run dir left in its data dir: everything but the
+    /// writable layer and the log goes (the start writes a fresh bundle in the run dir).
+    fn move_legacy_bundle(&self, id: &str) -> Result<()> {
+        if !self.is_legacy(id) {
+            return Ok(());
+        }
+        let old = self.paths(id);
+        rootfs::unmount(&old.rootfs)?;
+        rootfs::unmount(&old.shm)?;
+        let _ = std::fs::remove_dir_all(self.lc_root_of(id).join(id));
+        let keep =
+            |name: &str| ["upper", "work", rootfs::BOOT_ID_FILE].contains(&name) || name.starts_with("container.log");
+        let rd =
+            std::fs::read_dir(&old.data).map_err(|e| RuntimeError::io(format!("listing {}", old.data.display()), e))?;
+        for entry in rd.flatten() {
+            if keep(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            let p = entry.path();
+            let gone = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            gone.map_err(|e| RuntimeError::io(format!("removing {}", p.display()), e))?;
+        }
+        Ok(())
     }
 
     /// SIGKILLs the container and waits for its monitor to finish its own cleanup; then kills what remains.

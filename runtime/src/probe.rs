@@ -69,7 +69,7 @@ impl Runtime {
         let bundle = self.bundle_dir(id);
         let cfg = ExecConfig {
             id: id.to_owned(),
-            lc_root: self.lc_root(),
+            lc_root: self.lc_root_of(id),
             process: super::exec::process_for(&bundle, process)?,
             cgroup_mounts: super::cgroups::v1_mount_points(),
         };

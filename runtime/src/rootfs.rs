@@ -119,7 +119,7 @@ pub fn mount_overlayfs(target: &Path, lowers: &[PathBuf], upper: &Path, work: &P
 }
 
 /// The boot the overlay was last mounted in: a volatile upper dir is only sound within one boot.
-const BOOT_ID_FILE: &str = "boot_id";
+pub(crate) const BOOT_ID_FILE: &str = "boot_id";
 
 fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")

@@ -166,6 +166,44 @@ fn restart_keeps_the_container_filesystem() {
 }
 
 #[test]
+fn a_bundle_left_in_the_data_dir_by_an_older_engine_is_read_then_moved_at_start() {
+    if !require_root("a_bundle_left_in_the_data_dir_by_an_older_engine_is_read_then_moved_at_start") {
+        return;
+    }
+    let f = Fixture::new();
+    let mut spec = f.spec(&["sh", "-c", "echo kept > /data.txt; exit 3"]);
+    assert_eq!(f.run(&spec).0, 3);
+    // The layout engines before the run dir made: the whole bundle, libcontainer state apart, in runtime/<id>.
+    let (bundle, data) = (f.rt.bundle_dir(&spec.id), f.rt.data_dir(&spec.id));
+    for entry in std::fs::read_dir(&bundle).unwrap().flatten() {
+        std::fs::rename(entry.path(), data.join(entry.file_name())).unwrap();
+    }
+    std::fs::remove_dir(&bundle).unwrap();
+    assert_eq!(f.rt.bundle_dir(&spec.id), data, "the old bundle is found");
+    assert_eq!(f.rt.exit_record(&spec.id).map(|r| r.exit_code), Some(3));
+    assert_eq!(f.rt.bundles().unwrap(), vec![spec.id.clone()]);
+
+    spec.process.args = vec!["cat".into(), "/data.txt".into()];
+    let (code, log) = f.run(&spec);
+    assert_eq!((code, log.ends_with("kept\n")), (0, true), "{log}");
+    assert_eq!(
+        f.rt.bundle_dir(&spec.id),
+        bundle,
+        "the start moved the bundle to the run dir"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["boot_id", "container.log", "upper", "work"]);
+    f.rt.remove(&spec.id).unwrap();
+    assert!(!bundle.exists() && !data.exists());
+    assert_eq!(mounts_with(&spec.id), 0);
+}
+
+#[test]
 fn another_runtime_instance_adopts_a_running_container() {
     if !require_root("another_runtime_instance_adopts_a_running_container") {
         return;
