@@ -13,9 +13,29 @@ struct Engine {
 }
 
 impl Drop for Engine {
+    /// Stops the engine as an operator would (SIGTERM), so it unmounts its run-dir tmpfs; SIGKILL after 10 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Unmounts the engine's run-dir tmpfs if the engine could not (killed, or a panic before its stop), so the
+/// temp root can go.
+struct RunDirGuard(PathBuf);
+
+impl Drop for RunDirGuard {
+    fn drop(&mut self) {
+        if std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.contains(&*self.0.to_string_lossy())) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
     }
 }
 
@@ -98,6 +118,7 @@ fn docker_network_commands() {
         let root_dir = tempfile::tempdir().unwrap();
         let root = root_dir.path().to_path_buf();
         let _mounts = MountGuard(root.join("netns"));
+        let _run = RunDirGuard(root.join("run"));
         let engine = start_engine(&bin, &root);
 
         assert!(ok(&root, &["network", "ls", "--format", "{{.Name}}"])
@@ -182,6 +203,11 @@ fn docker_network_commands() {
 
         // Restart: networks and endpoints persist, bridges come back.
         drop(engine);
+        let run = root.join("run").display().to_string();
+        assert!(
+            !std::fs::read_to_string("/proc/self/mountinfo").unwrap().contains(&run),
+            "an engine that stops with no container running unmounts its run dir"
+        );
         sh(&format!("ip link del brt-{}", &kept[..11]));
         let _engine = start_engine(&bin, &root);
         let names = ok(&root, &["network", "ls", "--format", "{{.Name}}"]);
