@@ -119,9 +119,8 @@ fn release_run_dir(engine: &crate::Engine) {
     if pending {
         return;
     }
-    match engine.containers.runtime().release_run_dir() {
-        Ok(_) => {}
-        Err(e) => tracing::warn!("unmounting the run dir: {e}"),
+    if let Err(e) = engine.containers.runtime().release_run_dir() {
+        tracing::warn!("unmounting the run dir: {e}");
     }
 }
 

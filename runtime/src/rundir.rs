@@ -10,7 +10,7 @@
 //! containers still run.
 
 use super::{Result, RuntimeError};
-use nix::mount::{umount2, MntFlags, MsFlags};
+use nix::mount::MsFlags;
 use std::path::Path;
 
 /// The run dir's name under the state root.
@@ -44,11 +44,7 @@ pub fn mount(dir: &Path) -> Result<()> {
 
 /// Unmounts the tmpfs at `dir` (what it held goes with it); Ok when none is mounted.
 pub fn unmount(dir: &Path) -> Result<()> {
-    while is_mounted(dir) {
-        umount2(dir, MntFlags::MNT_DETACH)
-            .map_err(|e| RuntimeError::errno(format!("unmounting the run dir {}", dir.display()), e))?;
-    }
-    Ok(())
+    super::rootfs::unmount(dir)
 }
 
 /// Whether a tmpfs is mounted at `dir`.

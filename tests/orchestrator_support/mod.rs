@@ -399,6 +399,11 @@ impl Drop for Engine {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // A berth engine that had to be killed leaves its run-dir tmpfs: it must not outlive the temp dir.
+        let run = self.dir.path().join("root").join("run");
+        if std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.contains(&*run.to_string_lossy())) {
+            let _ = Command::new("umount").arg("-l").arg(&run).status();
+        }
     }
 }
 
