@@ -393,6 +393,48 @@ services:
     assert!(left.is_empty(), "{kind:?}: down left {left:?}");
 }
 
+/// Docker since 26.0.2 (CVE-2024-32473), not Debian's dockerd 20.10: an interface on an IPv4-only network
+/// has IPv6 off (no link-local address, nothing from a router advertisement); an interface on an IPv6
+/// network, connected later to the same container, has its addresses; `lo` keeps `::1`. berth only.
+#[test]
+fn ipv6_is_off_on_interfaces_of_ipv4_only_networks() {
+    if !require_root("ipv6_is_off_on_interfaces_of_ipv4_only_networks") {
+        return;
+    }
+    let engine = Engine::start(Kind::Berth);
+    let sfx = suffix();
+    let (v4, dual, ctr) = (format!("v4only{sfx}"), format!("dual{sfx}"), format!("v6off{sfx}"));
+    let prefix6 = ula(3);
+    engine.docker_lines(&["network", "create", "--subnet", "10.233.7.0/24", &v4]);
+    let subnet6 = format!("{prefix6}::/64");
+    engine.docker_lines(&["network", "create", "--ipv6", "--subnet", &subnet6, &dual]);
+    engine.docker_lines(&["run", "-d", "--name", &ctr, "--network", &v4, "busybox", "sleep", "600"]);
+    let eth0 = engine.exec_sh(
+        &ctr,
+        "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; ip -6 addr show dev eth0",
+    );
+    assert_eq!(
+        eth0.trim(),
+        "1",
+        "IPv6 off on the IPv4-only interface, no address: {eth0}"
+    );
+    let lo = engine.exec_sh(&ctr, "ip -6 addr show dev lo");
+    assert!(lo.contains("::1/128"), "lo keeps ::1: {lo}");
+    engine.docker_lines(&["network", "connect", &dual, &ctr]);
+    let eth1 = engine.exec_sh(
+        &ctr,
+        "cat /proc/sys/net/ipv6/conf/eth1/disable_ipv6; ip -6 addr show dev eth1",
+    );
+    assert!(
+        eth1.starts_with('0') && eth1.contains(&format!("inet6 {prefix6}::")),
+        "IPv6 on for the IPv6 network's interface: {eth1}"
+    );
+    let eth0 = engine.exec_sh(&ctr, "ip -6 addr show dev eth0");
+    assert!(eth0.trim().is_empty(), "eth0 stays without IPv6: {eth0}");
+    engine.docker_lines(&["rm", "-f", &ctr]);
+    engine.docker_lines(&["network", "rm", &v4, &dual]);
+}
+
 for_each_engine!(
     bridges_are_isolated_from_each_other,
     ports_on_every_address_bind_both_families,

@@ -39,6 +39,7 @@ impl NetnsDir {
         // unshare changes only the calling thread's namespace: do it on a throwaway thread.
         let res = std::thread::spawn(move || -> Result<()> {
             unshare(CloneFlags::CLONE_NEWNET).map_err(|e| NetError::io("unshare netns for", &target, e.into()))?;
+            ipv6_off_for_new_interfaces();
             mount(
                 Some("/proc/thread-self/ns/net"),
                 &target,
@@ -74,6 +75,18 @@ impl NetnsDir {
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
             .collect())
+    }
+}
+
+/// Interfaces that come into the calling thread's (new) namespace start with IPv6 off, as Docker has them
+/// since CVE-2024-32473: an interface on an IPv4-only network takes no link-local address and no address
+/// from a router advertisement. `attach` switches IPv6 on for the interfaces of IPv6 networks. It also spares
+/// each container's interface the kernel's duplicate-address and multicast-listener work. `lo` exists
+/// already and keeps `::1`. Best effort: a kernel without IPv6 has no such file.
+fn ipv6_off_for_new_interfaces() {
+    let path = "/proc/sys/net/ipv6/conf/default/disable_ipv6";
+    if let Err(e) = std::fs::write(path, "1") {
+        tracing::debug!(path, "cannot set: {e}");
     }
 }
 
