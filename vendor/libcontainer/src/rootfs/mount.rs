@@ -1,6 +1,6 @@
 use std::fs::{Permissions, canonicalize};
 use std::io::{BufRead, BufReader, ErrorKind};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -591,12 +591,19 @@ impl Mount {
         let source = m.source().as_ref().ok_or(MountError::NoSource)?;
         let dir_perm = Permissions::from_mode(0o755);
         let src = if is_bind(m) {
-            let src = canonicalize(source).map_err(|err| {
+            canonicalize(source).map_err(|err| {
                 tracing::error!("failed to canonicalize {:?}: {}", source, err);
                 err
-            })?;
-
-            if src.is_dir() {
+            })?
+        } else {
+            PathBuf::from(source)
+        };
+        let want_dir = !is_bind(m) || src.is_dir();
+        // berth: see `quick_target`; the code below it is upstream's, for the cases it leaves.
+        let dest: OwnedFd = if let Some(fd) = quick_target(&root, container_dest, want_dir) {
+            fd
+        } else {
+            if want_dir {
                 root.mkdir_all(container_dest, &dir_perm)?;
             } else {
                 let parent = container_dest
@@ -620,14 +627,8 @@ impl Mount {
                         .map_err(|_| create_err),
                 }?;
             };
-
-            src
-        } else {
-            root.mkdir_all(container_dest, &dir_perm)?;
-            PathBuf::from(source)
+            root.resolve(container_dest)?.into()
         };
-
-        let dest: OwnedFd = root.resolve(container_dest)?.into();
         let dest_fd = dest.as_fd();
 
         // fd-based mount flow:
@@ -1012,6 +1013,35 @@ pub fn find_parent_mount(
             MountError::Custom(format!("can't find the parent mount of {:?}", rootfs))
         })?;
     Ok(parent_mount_info)
+}
+
+/// berth: the mount target inside `root` as an `O_PATH` descriptor, without pathrs's `mkdir_all` when
+/// that is not needed. `mkdir_all` re-opens the directory it resolved through a hardened procfs lookup (some
+/// 25 system calls) even when there is nothing to make, and a container start mounts some 20 targets. A
+/// target that exists with the kind the mount needs is one in-root lookup; a missing directory whose parent
+/// exists is a `mkdirat` under the parent's in-root descriptor and one more lookup. `None` leaves the case,
+/// errors included, to upstream's path. Every lookup is `openat2` with `RESOLVE_IN_ROOT`, as pathrs's own.
+fn quick_target(root: &Root, dest: &Path, dir: bool) -> Option<OwnedFd> {
+    if let Some(fd) = in_root_of_kind(root, dest, dir) {
+        return Some(fd);
+    }
+    if !dir {
+        return None;
+    }
+    let name = dest.file_name()?;
+    let parent = in_root_of_kind(root, dest.parent()?, true)?;
+    match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), name, nix::sys::stat::Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EEXIST) => in_root_of_kind(root, dest, true),
+        Err(_) => None,
+    }
+}
+
+/// `path` resolved inside `root` when it is a directory (`dir`) or anything else (`!dir`).
+fn in_root_of_kind(root: &Root, path: &Path, dir: bool) -> Option<OwnedFd> {
+    let fd: OwnedFd = root.resolve(path).ok()?.into();
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).ok()?;
+    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    (is_dir == dir).then_some(fd)
 }
 
 #[cfg(test)]
