@@ -1,4 +1,4 @@
-use std::fs::{Permissions, canonicalize};
+use std::fs::Permissions;
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -590,15 +590,19 @@ impl Mount {
 
         let source = m.source().as_ref().ok_or(MountError::NoSource)?;
         let dir_perm = Permissions::from_mode(0o755);
-        let src = if is_bind(m) {
-            canonicalize(source).map_err(|err| {
-                tracing::error!("failed to canonicalize {:?}: {}", source, err);
-                err
-            })?
+        // berth: upstream canonicalized a bind's source (a readlink per path component) only to ask whether
+        // it is a directory and to hand it to open_tree, which resolves it the same way; one stat does both.
+        let src = PathBuf::from(source);
+        let want_dir = if is_bind(m) {
+            fs::metadata(source)
+                .map_err(|err| {
+                    tracing::error!("failed to stat bind source {:?}: {}", source, err);
+                    err
+                })?
+                .is_dir()
         } else {
-            PathBuf::from(source)
+            true
         };
-        let want_dir = !is_bind(m) || src.is_dir();
         // berth: see `quick_target`; the code below it is upstream's, for the cases it leaves.
         let dest: OwnedFd = if let Some(fd) = quick_target(&root, container_dest, want_dir) {
             fd
