@@ -14,6 +14,8 @@ use libcgroups::common::DEFAULT_CGROUP_ROOT;
 use nix::NixPath;
 use nix::errno::Errno;
 use nix::mount::MsFlags;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use nix::sys::statfs::{PROC_SUPER_MAGIC, statfs};
 use oci_spec::runtime::{Mount as SpecMount, MountBuilder as SpecMountBuilder};
 use pathrs::Root;
@@ -1023,19 +1025,26 @@ pub fn find_parent_mount(
 /// that is not needed. `mkdir_all` re-opens the directory it resolved through a hardened procfs lookup (some
 /// 25 system calls) even when there is nothing to make, and a container start mounts some 20 targets. A
 /// target that exists with the kind the mount needs is one in-root lookup; a missing directory whose parent
-/// exists is a `mkdirat` under the parent's in-root descriptor and one more lookup. `None` leaves the case,
-/// errors included, to upstream's path. Every lookup is `openat2` with `RESOLVE_IN_ROOT`, as pathrs's own.
+/// exists is a `mkdirat` under the parent's in-root descriptor and one more lookup (a missing file, an
+/// exclusive create there). `None` leaves the case, errors included, to upstream's path. Every lookup is
+/// `openat2` with `RESOLVE_IN_ROOT`, as pathrs's own.
 fn quick_target(root: &Root, dest: &Path, dir: bool) -> Option<OwnedFd> {
     if let Some(fd) = in_root_of_kind(root, dest, dir) {
         return Some(fd);
     }
-    if !dir {
-        return None;
-    }
     let name = dest.file_name()?;
     let parent = in_root_of_kind(root, dest.parent()?, true)?;
-    match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), name, nix::sys::stat::Mode::from_bits_truncate(0o755)) {
-        Ok(()) | Err(Errno::EEXIST) => in_root_of_kind(root, dest, true),
+    let made = if dir {
+        nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), name, Mode::from_bits_truncate(0o755))
+    } else {
+        // As upstream's create_file: a new regular file, never through a symlink.
+        let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_WRONLY;
+        nix::fcntl::openat(Some(parent.as_raw_fd()), name, flags, Mode::from_bits_truncate(0o644))
+            .map(nix::unistd::close)
+            .map(|_| ())
+    };
+    match made {
+        Ok(()) | Err(Errno::EEXIST) => in_root_of_kind(root, dest, dir),
         Err(_) => None,
     }
 }
