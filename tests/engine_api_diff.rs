@@ -102,6 +102,25 @@ fn containers() {
                 "/RestartCount",
             ])
             .ignore(&["/HostConfig/Devices"]);
+        // dockerd's omitempty fields that are not pointers: a bind mount has no Name or Driver key, a
+        // container without ports no ExposedPorts, one without annotations no Annotations.
+        let mut bound = base.clone();
+        bound["HostConfig"]["Binds"] = json!(["/tmp:/hosttmp:ro"]);
+        api.call("create with a bind", "POST", "/containers/create?name=cb", Some(bound));
+        api.call("inspect bind", "GET", "/containers/cb/json", None)
+            .agree(&[
+                "/Mounts/0/Type",
+                "/Mounts/0/Name",
+                "/Mounts/0/Driver",
+                "/Mounts/0/RW",
+                "/Config/ExposedPorts",
+                "/HostConfig/Annotations",
+            ])
+            .ignore(&["/HostConfig/Devices"]);
+        let f = enc(r#"{"name":["cb"]}"#);
+        api.call("list bind", "GET", &format!("/containers/json?all=1&filters={f}"), None)
+            .agree(&["/0/Mounts/0/Name", "/0/Mounts/0/Driver", "/0/Mounts/0/Type"]);
+        api.call("remove bind", "DELETE", "/containers/cb", None);
         api.call("start", "POST", &format!("/containers/{c1}/start"), None);
         api.call("start again", "POST", "/containers/c1/start", None);
         api.call("inspect running", "GET", "/containers/c1/json", None).agree(&[
@@ -241,7 +260,18 @@ fn images_and_volumes() {
         api.call("image list", "GET", "/images/json", None)
             .agree(&["/0/RepoTags", "/0/Id", "/0/Size"]);
         api.call("image inspect", "GET", "/images/busybox/json", None)
-            .agree(&["/Id", "/RepoTags", "/Os", "/Architecture", "/Config/Cmd", "/RootFS"])
+            .agree(&[
+                "/Id",
+                "/RepoTags",
+                "/Os",
+                "/Architecture",
+                "/Config/Cmd",
+                "/RootFS",
+                "/Config/ExposedPorts",
+                "/Config/ArgsEscaped",
+                "/Config/StopSignal",
+                "/Config/Shell",
+            ])
             .ignore(&["/GraphDriver/Data", "/Metadata", "/ContainerConfig"]);
         // dockerd 20.10 says "no such image: nosuch:1: No such image: nosuch:1" (its error wrapped twice);
         // later dockerds and berth say it once (docs/compose-differences.md).

@@ -19,6 +19,52 @@ pub fn complete<T: Serialize + for<'de> Deserialize<'de>>(value: &T, omitted: &[
     lay_over(template::<T>().as_ref(), value, omitted)
 }
 
+/// Removes the fields at `paths` (JSON pointers, `*` for any key or index) whose value is a Go zero value:
+/// what dockerd's `omitempty` does for fields that are not pointers (strings, bools, numbers, maps, slices).
+/// [`complete`] fills every field, and a document may carry an empty one; a client that tests for the key
+/// (a bind mount's `Name`, `ExposedPorts`) must not find it where dockerd leaves it out.
+pub fn strip_empty(doc: &mut Value, paths: &[&str]) {
+    for p in paths {
+        let parts: Vec<&str> = p.split('/').skip(1).collect();
+        strip_at(doc, &parts);
+    }
+}
+
+fn strip_at(v: &mut Value, parts: &[&str]) {
+    let Some((head, rest)) = parts.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        if let Value::Object(m) = v {
+            if m.get(*head).is_some_and(is_go_zero) {
+                m.remove(*head);
+            }
+        }
+        return;
+    }
+    match (v, *head) {
+        (Value::Object(m), "*") => m.values_mut().for_each(|c| strip_at(c, rest)),
+        (Value::Array(a), "*") => a.iter_mut().for_each(|c| strip_at(c, rest)),
+        (Value::Object(m), k) => {
+            if let Some(c) = m.get_mut(k) {
+                strip_at(c, rest)
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_go_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
 /// [`complete`] for every item of a list, walking `T` once for all of them (lists are the long responses).
 pub fn complete_all<'a, T: Serialize + for<'de> Deserialize<'de> + 'a>(
     items: impl IntoIterator<Item = &'a T>,
@@ -432,5 +478,30 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(complete(&doc, &[])["Created"], GO_ZERO_TIME);
+    }
+
+    #[test]
+    fn strip_empty_drops_go_zero_values_only_at_the_paths_given() {
+        let mut v = serde_json::json!({
+            "Mounts": [{"Name": "", "Driver": "", "Source": ""}, {"Name": "vol", "Driver": "local"}],
+            "Config": {"ExposedPorts": {}, "ArgsEscaped": false, "Shell": [], "Tty": false},
+            "HostConfig": {"Annotations": {"a": "b"}}
+        });
+        let paths = [
+            "/Mounts/*/Name",
+            "/Mounts/*/Driver",
+            "/Config/ExposedPorts",
+            "/Config/ArgsEscaped",
+        ];
+        strip_empty(&mut v, &paths);
+        strip_empty(&mut v, &["/Config/Shell", "/HostConfig/Annotations", "/No/Such"]);
+        assert_eq!(
+            v["Mounts"][0],
+            serde_json::json!({"Source": ""}),
+            "Source is not in the list"
+        );
+        assert_eq!(v["Mounts"][1], serde_json::json!({"Name": "vol", "Driver": "local"}));
+        assert_eq!(v["Config"], serde_json::json!({"Tty": false}));
+        assert_eq!(v["HostConfig"]["Annotations"]["a"], "b", "a map with entries stays");
     }
 }
