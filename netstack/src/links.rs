@@ -403,11 +403,16 @@ impl Netlink {
 /// Switches IPv6 on for interface `name` of the calling thread's namespace, without duplicate detection.
 /// Best effort: a kernel without IPv6 has no such files, and address assignment then reports the problem.
 pub fn enable_ipv6_on(name: &str) {
-    for (key, value) in [("disable_ipv6", "0"), ("accept_dad", "0")] {
-        let path = format!("/proc/sys/net/ipv6/conf/{name}/{key}");
-        if let Err(e) = std::fs::write(&path, value) {
-            tracing::debug!(%path, "cannot set: {e}");
-        }
+    set_ipv6_conf(name, "disable_ipv6", "0");
+    set_ipv6_conf(name, "accept_dad", "0");
+}
+
+/// Writes `net.ipv6.conf.<iface>.<key>` of the calling thread's namespace. Best effort: a kernel without
+/// IPv6 has no such file, and what needed IPv6 reports the problem.
+pub(crate) fn set_ipv6_conf(iface: &str, key: &str, value: &str) {
+    let path = format!("/proc/sys/net/ipv6/conf/{iface}/{key}");
+    if let Err(e) = std::fs::write(&path, value) {
+        tracing::debug!(%path, "cannot set: {e}");
     }
 }
 

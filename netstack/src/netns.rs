@@ -82,12 +82,9 @@ impl NetnsDir {
 /// since CVE-2024-32473: an interface on an IPv4-only network takes no link-local address and no address
 /// from a router advertisement. `attach` switches IPv6 on for the interfaces of IPv6 networks. It also spares
 /// each container's interface the kernel's duplicate-address and multicast-listener work. `lo` exists
-/// already and keeps `::1`. Best effort: a kernel without IPv6 has no such file.
+/// already and keeps `::1`.
 fn ipv6_off_for_new_interfaces() {
-    let path = "/proc/sys/net/ipv6/conf/default/disable_ipv6";
-    if let Err(e) = std::fs::write(path, "1") {
-        tracing::debug!(path, "cannot set: {e}");
-    }
+    crate::links::set_ipv6_conf("default", "disable_ipv6", "1");
 }
 
 /// Unmounts (lazily) and deletes a namespace file; missing files are fine.

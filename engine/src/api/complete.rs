@@ -30,6 +30,17 @@ pub fn strip_empty(doc: &mut Value, paths: &[&str]) {
     }
 }
 
+/// dockerd's `container.Config` fields that are `omitempty` and not pointers, in a container's or an image's
+/// document (both carry that struct as `Config`).
+pub const CONFIG_EMPTY_OMITTED: &[&str] = &[
+    "/Config/ExposedPorts",
+    "/Config/ArgsEscaped",
+    "/Config/NetworkDisabled",
+    "/Config/MacAddress",
+    "/Config/StopSignal",
+    "/Config/Shell",
+];
+
 fn strip_at(v: &mut Value, parts: &[&str]) {
     let Some((head, rest)) = parts.split_first() else {
         return;

@@ -1,6 +1,6 @@
 //! Container endpoints.
 
-use super::complete::{complete, complete_all, strip_empty};
+use super::complete::{complete, complete_all, strip_empty, CONFIG_EMPTY_OMITTED};
 use super::stream::{hijack, stream_response, wants_upgrade};
 use super::{parse_json, qbool, ApiResult, AppState};
 use crate::containers::{AttachOutput, CreateRequest, ListOptions, LogOptions, WaitCondition};
@@ -80,7 +80,7 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
     };
     let list = engine.containers.list(&opts)?;
     let mut docs = complete_all::<ContainerSummary>(&list, SUMMARY_OMITTED);
-    docs.iter_mut().for_each(|d| strip_empty(d, SUMMARY_EMPTY_OMITTED));
+    docs.iter_mut().for_each(|d| strip_empty(d, MOUNT_EMPTY_OMITTED));
     if let Ok(nets) = engine.networks.get().await {
         for doc in &mut docs {
             super::container_doc::add_summary_legacy_fields(doc, &nets);
@@ -110,22 +110,10 @@ const INSPECT_OMITTED: &[&str] = &[
     "/NetworkSettings/Networks/*/IPAMConfig/LinkLocalIPs",
 ];
 
-/// `omitempty` fields of dockerd's container document that are not pointers: left out when zero.
-const INSPECT_EMPTY_OMITTED: &[&str] = &[
-    "/Mounts/*/Type",
-    "/Mounts/*/Name",
-    "/Mounts/*/Driver",
-    "/Config/ExposedPorts",
-    "/Config/ArgsEscaped",
-    "/Config/NetworkDisabled",
-    "/Config/MacAddress",
-    "/Config/StopSignal",
-    "/Config/Shell",
-    "/HostConfig/Annotations",
-];
-
-/// The same for list entries (their mounts are dockerd's `MountPoint` too).
-const SUMMARY_EMPTY_OMITTED: &[&str] = &["/Mounts/*/Type", "/Mounts/*/Name", "/Mounts/*/Driver"];
+/// `omitempty` fields of dockerd's `MountPoint` that are not pointers (inspect and list entries), left out when
+/// zero; the container document adds `HostConfig.Annotations` and the `Config` ones
+/// (`complete::CONFIG_EMPTY_OMITTED`).
+const MOUNT_EMPTY_OMITTED: &[&str] = &["/Mounts/*/Type", "/Mounts/*/Name", "/Mounts/*/Driver"];
 
 /// Fields dockerd leaves out of container list entries when they are empty.
 const SUMMARY_OMITTED: &[&str] = &[
@@ -145,7 +133,9 @@ async fn inspect(
 ) -> ApiResult<Json<serde_json::Value>> {
     let doc: ContainerInspectResponse = engine.containers.inspect(&id)?;
     let mut doc = complete(&doc, INSPECT_OMITTED);
-    strip_empty(&mut doc, INSPECT_EMPTY_OMITTED);
+    strip_empty(&mut doc, MOUNT_EMPTY_OMITTED);
+    strip_empty(&mut doc, CONFIG_EMPTY_OMITTED);
+    strip_empty(&mut doc, &["/HostConfig/Annotations"]);
     let nets = engine.networks.get().await.ok();
     super::container_doc::add_legacy_fields(&mut doc, version, nets.as_deref());
     Ok(Json(doc))

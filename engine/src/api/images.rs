@@ -192,7 +192,7 @@ pub(super) async fn get_image(
         ..Default::default()
     };
     let mut v = super::complete::complete(&doc, INSPECT_OMITTED);
-    super::complete::strip_empty(&mut v, INSPECT_EMPTY_OMITTED);
+    super::complete::strip_empty(&mut v, super::complete::CONFIG_EMPTY_OMITTED);
     // dockerd keeps an unset Cmd or Entrypoint null (a nil Go slice), as `docker import` without CMD leaves it.
     for (key, unset) in [
         ("Cmd", cfg.config.cmd.is_none()),
@@ -245,16 +245,6 @@ const INSPECT_OMITTED: &[&str] = &[
     "/Manifests",
     "/Identity",
     "/Config/Healthcheck",
-];
-
-/// `omitempty` fields of the image's config that are not pointers: left out when zero, as dockerd does.
-const INSPECT_EMPTY_OMITTED: &[&str] = &[
-    "/Config/ExposedPorts",
-    "/Config/ArgsEscaped",
-    "/Config/NetworkDisabled",
-    "/Config/MacAddress",
-    "/Config/StopSignal",
-    "/Config/Shell",
 ];
 
 /// `POST /images/{name}/tag?repo=&tag=`.

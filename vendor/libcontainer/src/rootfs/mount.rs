@@ -1040,8 +1040,7 @@ fn quick_target(root: &Root, dest: &Path, dir: bool) -> Option<OwnedFd> {
         // As upstream's create_file: a new regular file, never through a symlink.
         let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_WRONLY;
         nix::fcntl::openat(Some(parent.as_raw_fd()), name, flags, Mode::from_bits_truncate(0o644))
-            .map(nix::unistd::close)
-            .map(|_| ())
+            .and_then(nix::unistd::close)
     };
     match made {
         Ok(()) | Err(Errno::EEXIST) => in_root_of_kind(root, dest, dir),
