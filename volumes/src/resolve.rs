@@ -58,9 +58,26 @@ fn open(root: &Path, rel: &Path, resolve: ResolveFlag) -> Result<OwnedFd, Resolv
         rel
     };
     let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC).resolve(resolve);
-    let fd = openat2(raw(&root_fd), rel, how).map_err(classify)?;
+    let fd = openat2_retrying(raw(&root_fd), rel, how).map_err(classify)?;
     // SAFETY: openat2 returned a fresh descriptor we now own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Tries of an openat2 that the kernel answers EAGAIN.
+const EAGAIN_TRIES: usize = 32;
+
+/// openat2, again while it says EAGAIN: with RESOLVE_IN_ROOT or RESOLVE_BENEATH a `..` step is refused that
+/// way whenever any mount or rename happened on the host during the lookup (the kernel cannot prove the step
+/// stayed inside), and while containers start there is always one. openat2(2) asks the caller to retry.
+fn openat2_retrying(dirfd: RawFd, rel: &Path, how: OpenHow) -> nix::Result<RawFd> {
+    let mut last = Errno::EAGAIN;
+    for _ in 0..EAGAIN_TRIES {
+        match openat2(dirfd, rel, how) {
+            Err(Errno::EAGAIN) => last = Errno::EAGAIN,
+            other => return other,
+        }
+    }
+    Err(last)
 }
 
 fn raw(fd: &OwnedFd) -> RawFd {
