@@ -31,6 +31,7 @@ pub mod seccomp;
 pub mod spec;
 mod tty;
 pub mod user;
+pub mod zygote;
 
 mod error;
 mod lifecycle;
@@ -52,6 +53,8 @@ pub struct Runtime {
     root: PathBuf,
     run: PathBuf,
     monitor_exe: PathBuf,
+    /// Forks the monitors (shared by the clones of this runtime).
+    zygote: std::sync::Arc<zygote::Zygote>,
 }
 
 /// Everything needed to run one container; the engine fills it from the container config and the image.
@@ -269,7 +272,13 @@ impl Runtime {
         let monitor_exe = std::env::current_exe().map_err(|e| RuntimeError::io("locating the berth executable", e))?;
         lifecycle::purge_trash(&root);
         lifecycle::purge_trash(&run);
-        Ok(Self { root, run, monitor_exe })
+        let zygote = std::sync::Arc::new(zygote::Zygote::new(monitor_exe.clone()));
+        Ok(Self {
+            root,
+            run,
+            monitor_exe,
+            zygote,
+        })
     }
 
     /// Puts the bundles in memory: mounts the run dir's tmpfs unless it is there (see [`rundir`]). The engine
@@ -288,9 +297,11 @@ impl Runtime {
         Ok(true)
     }
 
-    /// Uses another executable as monitor (tests: the built `berth` binary); it must accept `__monitor <bundle>`.
+    /// Uses another executable as monitor (tests: the built `berth` binary); it must accept `__monitor <bundle>`
+    /// and `__zygote`.
     pub fn with_monitor_exe(mut self, exe: impl Into<PathBuf>) -> Self {
         self.monitor_exe = exe.into();
+        self.zygote = std::sync::Arc::new(zygote::Zygote::new(self.monitor_exe.clone()));
         self
     }
 

@@ -5,6 +5,7 @@ use super::rootfs::{self, BundlePaths};
 use super::spec::{self as ocispec, SpecInputs};
 use super::*;
 use std::io::BufRead;
+use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -21,13 +22,18 @@ impl Runtime {
         }
         self.move_legacy_bundle(&spec.id)?;
         let paths = self.paths(&spec.id);
+        // Container ids are never reused, so a container without a bundle was never started: nothing of an
+        // earlier run can be left (this spares the first start a scan of every cgroup hierarchy).
+        let restart = paths.dir.exists();
         paths.create()?;
-        for stale in [exit::EXIT_FILE, CONTAINER_PID_FILE, MONITOR_PID_FILE] {
-            let _ = std::fs::remove_file(paths.dir.join(stale));
+        if restart {
+            for stale in [exit::EXIT_FILE, CONTAINER_PID_FILE, MONITOR_PID_FILE] {
+                let _ = std::fs::remove_file(paths.dir.join(stale));
+            }
+            // A crashed earlier run (monitor killed) may have left processes, libcontainer state or cgroups.
+            self.kill_everything(&spec.id);
+            let _ = cgroups::remove(&cgroups::rel_of(&paths.dir, &spec.id));
         }
-        // A crashed earlier run (monitor killed) may have left processes, libcontainer state or cgroups.
-        self.kill_everything(&spec.id);
-        let _ = cgroups::remove(&cgroups::rel_of(&paths.dir, &spec.id));
         let rel = cgroups::rel_path(&spec.id, spec.cgroup_parent.as_deref());
         std::fs::write(paths.dir.join(cgroups::PATH_FILE), &rel)
             .map_err(|e| RuntimeError::io("writing the cgroup path", e))?;
@@ -96,25 +102,7 @@ impl Runtime {
             .append(true)
             .open(bundle.join("monitor.log"))
             .map_err(|e| RuntimeError::io("opening monitor.log", e))?;
-        let mut child = Command::new(&self.monitor_exe)
-            .arg("__monitor")
-            .arg(bundle)
-            // libcontainer's own logs would land in the container's stderr (the init inherits it): errors only,
-            // unless BERTH_MONITOR_LOG asks for more while debugging.
-            .env(
-                "BERTH_LOG",
-                std::env::var("BERTH_MONITOR_LOG").unwrap_or_else(|_| "error".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| RuntimeError::io(format!("spawning monitor {}", self.monitor_exe.display()), e))?;
-        let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
-            let _ = std::io::BufReader::new(out).read_line(&mut line);
-        }
-        let _ = child.wait();
+        let line = self.monitor_report(bundle, log)?;
         match serde_json::from_str::<StartReport>(line.trim()) {
             Ok(StartReport::Started { pid, monitor_pid }) => Ok(Started {
                 pid,
@@ -139,6 +127,42 @@ impl Runtime {
                 })
             }
         }
+    }
+
+    /// Starts the monitor (forked by the zygote, or exec'd where the zygote is unavailable) and reads its start
+    /// report, one JSON line.
+    fn monitor_report(&self, bundle: &Path, log: std::fs::File) -> Result<String> {
+        for _ in 0..2 {
+            let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| RuntimeError::errno("creating the monitor's report pipe", e))?;
+            if self.zygote.spawn_monitor(bundle, write.as_fd(), log.as_fd()).is_err() {
+                break;
+            }
+            drop(write);
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(std::fs::File::from(read)).read_line(&mut line);
+            if !line.is_empty() || !self.zygote.died() {
+                return Ok(line);
+            }
+        }
+        self.exec_monitor(bundle, log)
+    }
+
+    fn exec_monitor(&self, bundle: &Path, log: std::fs::File) -> Result<String> {
+        let mut child = Command::new(&self.monitor_exe)
+            .arg("__monitor")
+            .arg(bundle)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| RuntimeError::io(format!("spawning monitor {}", self.monitor_exe.display()), e))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let _ = child.wait();
+        Ok(line)
     }
 
     /// Sends a signal to the container's PID 1.

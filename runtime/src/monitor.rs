@@ -87,10 +87,7 @@ pub fn main(bundle: &Path) -> i32 {
     // SAFETY: the monitor is single-threaded at this point (no runtime, no threads spawned).
     match unsafe { fork() } {
         Ok(ForkResult::Parent { .. }) => 0,
-        Ok(ForkResult::Child) => {
-            let _ = setsid();
-            run(bundle)
-        }
+        Ok(ForkResult::Child) => detached_main(bundle),
         Err(e) => {
             report(&StartReport::Failed {
                 message: format!("forking the monitor: {e}"),
@@ -99,6 +96,13 @@ pub fn main(bundle: &Path) -> i32 {
             1
         }
     }
+}
+
+/// The monitor in a process of its own (forked by `main` or by the [`super::zygote`]): a new session, so it
+/// survives the engine; returns the process exit code.
+pub fn detached_main(bundle: &Path) -> i32 {
+    let _ = setsid();
+    run(bundle)
 }
 
 fn report(r: &StartReport) {

@@ -394,3 +394,65 @@ fn monitors_killed_at_any_moment_leak_nothing_after_remove() {
         "leaked libcontainer state"
     );
 }
+
+/// Parent pid and argv of a process, from /proc.
+fn parent_and_args(pid: i32) -> (i32, Vec<String>) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let args = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    (ppid, args)
+}
+
+#[test]
+fn monitors_are_forked_by_one_zygote_that_is_replaced_when_it_dies() {
+    if !require_root("monitors_are_forked_by_one_zygote_that_is_replaced_when_it_dies") {
+        return;
+    }
+    let f = Fixture::new();
+    let (a, b, c) = (
+        f.spec(&["sleep", "1000"]),
+        f.spec(&["sleep", "1000"]),
+        f.spec(&["sleep", "1000"]),
+    );
+    let (sa, sb) = (f.rt.start(&a).unwrap(), f.rt.start(&b).unwrap());
+    let (zygote, monitor_args) = parent_and_args(sa.monitor_pid);
+    assert_eq!(
+        parent_and_args(sb.monitor_pid).0,
+        zygote,
+        "both monitors come from one zygote"
+    );
+    let bundle = f.rt.bundle_dir(&a.id).to_string_lossy().into_owned();
+    assert_eq!(
+        monitor_args[1..],
+        ["__monitor".to_owned(), bundle],
+        "a forked monitor reads like an exec'd one"
+    );
+    assert_eq!(parent_and_args(zygote).1[1..], ["__zygote".to_owned()]);
+    assert_eq!(f.rt.monitor_pid(&a.id), Some(sa.monitor_pid));
+
+    // A dead zygote is replaced at the next start; the monitors it forked live on.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(zygote), runtime::Signal::SIGKILL).unwrap();
+    let sc = f.rt.start(&c).unwrap();
+    let (second, _) = parent_and_args(sc.monitor_pid);
+    assert_ne!(second, zygote);
+    assert_eq!(parent_and_args(second).1[1..], ["__zygote".to_owned()]);
+    assert!(f.rt.is_running(&a.id) && f.rt.is_running(&b.id) && f.rt.is_running(&c.id));
+    for spec in [&a, &b, &c] {
+        f.rt.signal(&spec.id, runtime::Signal::SIGKILL).unwrap();
+        assert_eq!(block_on(f.rt.wait_monitor(&spec.id)).unwrap().exit_code, 137);
+        f.rt.remove(&spec.id).unwrap();
+    }
+}

@@ -48,6 +48,8 @@ pub struct EventHub {
     failure: Arc<Mutex<Option<String>>>,
     sender: broadcast::Sender<ContainerEvent>,
     task: tokio::task::JoinHandle<()>,
+    /// `--wait`'s condition per container, decided right after its start (see [`EventHub::prepare_ready`]).
+    ready: Mutex<HashMap<String, Condition>>,
 }
 
 impl Drop for EventHub {
@@ -113,6 +115,7 @@ impl EventHub {
             failure,
             sender,
             task,
+            ready: Mutex::default(),
         }
     }
 
@@ -138,20 +141,36 @@ impl EventHub {
         within(timeout, name, condition, wait).await
     }
 
-    /// `--wait` for one container: healthy when it runs a healthcheck, else started. One inspect both decides
-    /// which and folds in the state reached before the subscription.
-    pub async fn wait_ready(&self, docker: &Docker, id: &str, name: &str, timeout: Option<Duration>) -> Result<()> {
+    /// Decides `--wait`'s condition for a container just started (healthy when it runs a healthcheck, else
+    /// started) and folds in its state, while other containers still start: the waits at the end then need no
+    /// round trip of their own.
+    pub async fn prepare_ready(&self, docker: &Docker, id: &str, name: &str) -> Result<()> {
         let info = inspect(docker, id, name).await?;
-        let condition = if has_healthcheck(&info) {
-            Condition::Healthy
-        } else {
-            Condition::Started
+        let condition = ready_condition(&info);
+        self.seed(id, name, condition, info)?;
+        lock(&self.ready).insert(id.to_owned(), condition);
+        Ok(())
+    }
+
+    /// Drops what [`EventHub::prepare_ready`] decided for a container that was started again since.
+    pub fn forget_ready(&self, id: &str) {
+        lock(&self.ready).remove(id);
+    }
+
+    /// `--wait` for one container: healthy when it runs a healthcheck, else started. Without a prepared
+    /// decision, one inspect both decides which and folds in the state reached before the subscription.
+    pub async fn wait_ready(&self, docker: &Docker, id: &str, name: &str, timeout: Option<Duration>) -> Result<()> {
+        let prepared = lock(&self.ready).get(id).copied();
+        let condition = match prepared {
+            Some(condition) => condition,
+            None => {
+                let info = inspect(docker, id, name).await?;
+                let condition = ready_condition(&info);
+                self.seed(id, name, condition, info)?;
+                condition
+            }
         };
-        let wait = async {
-            self.seed(id, name, condition, info)?;
-            self.watch(id, name, condition).await
-        };
-        within(timeout, name, condition, wait).await
+        within(timeout, name, condition, self.watch(id, name, condition)).await
     }
 
     async fn watch(&self, id: &str, name: &str, condition: Condition) -> Result<()> {
@@ -225,6 +244,14 @@ async fn within(
             )
         })?,
         None => wait.await,
+    }
+}
+
+fn ready_condition(info: &bollard::models::ContainerInspectResponse) -> Condition {
+    if has_healthcheck(info) {
+        Condition::Healthy
+    } else {
+        Condition::Started
     }
 }
 

@@ -214,23 +214,18 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
             .with_context(|| format!("no such service: {name}"))?;
         let replicas = scale.get(&service.name).copied().unwrap_or(service.replicas);
         let mine = existing.get(&service.name).cloned().unwrap_or_default();
+        let steps = BringUp {
+            no_start: args.no_start,
+            prepare_wait: args.wait,
+        };
         bring_up(
-            docker,
-            project,
-            service,
-            mine,
-            replicas,
-            opts,
-            args.no_start,
-            hub,
-            &deps,
-            progress,
+            docker, project, service, mine, replicas, opts, steps, hub, &deps, progress,
         )
         .await
     })
     .await?;
     if !args.no_start {
-        restart_dependents(docker, project, &started, progress).await?;
+        restart_dependents(docker, project, &started, hub, progress).await?;
     }
     if args.wait && !args.no_start {
         wait_ready(docker, hub, &started, args.wait_timeout.map(Duration::from_secs)).await?;
@@ -254,6 +249,15 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
     }
 }
 
+/// What [`bring_up`] does after converging.
+#[derive(Clone, Copy)]
+struct BringUp {
+    /// Create only (`--no-start`).
+    no_start: bool,
+    /// `--wait` follows: decide each replica's readiness condition as soon as it started.
+    prepare_wait: bool,
+}
+
 /// Converges one service, waits for its dependencies' conditions, then starts its replicas.
 #[allow(clippy::too_many_arguments)]
 async fn bring_up(
@@ -263,13 +267,13 @@ async fn bring_up(
     existing: Vec<ContainerSummary>,
     replicas: u32,
     opts: ConvergeOptions,
-    no_start: bool,
+    steps: BringUp,
     hub: &EventHub,
     started: &HashMap<String, Vec<Replica>>,
     progress: &Progress,
 ) -> Result<Vec<Replica>> {
     let containers = converge::converge(docker, project, service, existing, replicas, opts, progress).await?;
-    if no_start {
+    if steps.no_start {
         return Ok(containers);
     }
     wait_dependencies(docker, service, hub, started, progress).await?;
@@ -278,6 +282,9 @@ async fn bring_up(
         // post_start runs after each start berth made, not for a container that was already running.
         if !r.running {
             hooks::run_all(docker, &r.id, &r.name, "post_start", &service.post_start, progress).await?;
+        }
+        if steps.prepare_wait {
+            hub.prepare_ready(docker, &r.id, &r.name).await?;
         }
         anyhow::Ok(())
     });
@@ -331,6 +338,7 @@ async fn restart_dependents(
     docker: &Docker,
     project: &ProjectSpec,
     started: &HashMap<String, Vec<Replica>>,
+    hub: &EventHub,
     progress: &Progress,
 ) -> Result<()> {
     let recreated: BTreeSet<&String> = started
@@ -348,6 +356,7 @@ async fn restart_dependents(
             .any(|d| d.restart && recreated.contains(&d.service));
         for replica in replicas.iter().filter(|r| triggered && !r.fresh) {
             progress.set("Container", &replica.name, "Restarting", false);
+            hub.forget_ready(&replica.id);
             docker
                 .restart_container(&replica.id, None)
                 .await
