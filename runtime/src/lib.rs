@@ -55,6 +55,8 @@ pub struct Runtime {
     monitor_exe: PathBuf,
     /// Forks the monitors (shared by the clones of this runtime).
     zygote: std::sync::Arc<zygote::Zygote>,
+    /// Seccomp programs compiled so far (shared likewise).
+    seccomp_programs: std::sync::Arc<seccomp::Programs>,
 }
 
 /// Everything needed to run one container; the engine fills it from the container config and the image.
@@ -278,6 +280,7 @@ impl Runtime {
             run,
             monitor_exe,
             zygote,
+            seccomp_programs: Default::default(),
         })
     }
 

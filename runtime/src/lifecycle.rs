@@ -77,6 +77,10 @@ impl Runtime {
         let cfg_path = paths.dir.join("config.json");
         oci.save(&cfg_path)
             .map_err(|e| RuntimeError::io(format!("writing {}", cfg_path.display()), std::io::Error::other(e)))?;
+        let profile = oci.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        self.seccomp_programs
+            .write_for(&paths.dir, profile)
+            .map_err(|e| RuntimeError::io("writing the seccomp program", e))?;
         if spec.process.open_stdin {
             self.ensure_stdin_fifo(&spec.id)?;
         }
@@ -88,6 +92,13 @@ impl Runtime {
             stdin_once: spec.process.stdin_once,
             log: spec.log.clone(),
             log_path: self.log_path(&spec.id),
+            disable_oom_killer: oci
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref())
+                .and_then(|r| r.memory().as_ref())
+                .and_then(|m| m.disable_oom_killer())
+                .unwrap_or(false),
             cgroup_mounts: cgroups::v1_mount_points(),
         };
         let data = serde_json::to_vec(&mcfg)

@@ -46,6 +46,10 @@ pub struct MonitorConfig {
     /// which kept it in the bundle.
     #[serde(default, skip_serializing_if = "is_empty_path")]
     pub log_path: PathBuf,
+    /// Switch the OOM killer off in the container's memory cgroup (v1's `memory.oom_control`, which
+    /// libcontainer does not write); told here so the monitor need not parse config.json a second time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_oom_killer: bool,
     /// The host's cgroup v1 mount points (see [`super::cgroups::seed_v1_mount_points`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cgroup_mounts: Vec<PathBuf>,
@@ -205,6 +209,7 @@ impl Monitor {
         let sigfd = SignalFd::new(&chld).map_err(|e| e125("signalfd", &e))?;
 
         super::cgroups::seed_v1_mount_points(&cfg.cgroup_mounts);
+        super::seccomp::use_bundle_program(bundle);
         let builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
             .with_executor(executor::DockerExecutor)
             .with_root_path(&cfg.lc_root)
@@ -248,15 +253,7 @@ impl Monitor {
 
     /// Cgroup settings libcontainer leaves out, written between create and start (the workload has not run).
     fn after_create(bundle: &Path, cfg: &MonitorConfig) -> std::io::Result<()> {
-        let spec = oci_spec::runtime::Spec::load(bundle.join("config.json")).map_err(std::io::Error::other)?;
-        let disable = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref())
-            .and_then(|r| r.memory().as_ref())
-            .and_then(|m| m.disable_oom_killer())
-            .unwrap_or(false);
-        if disable {
+        if cfg.disable_oom_killer {
             cgroups::disable_oom_killer(&cgroups::rel_of(bundle, &cfg.id))?;
         }
         Ok(())

@@ -193,3 +193,44 @@ fn readonly_rootfs_and_tmpfs() {
     assert!(log.contains("Read-only file system"), "{log}");
     assert!(log.contains("tmpfs-ok") && log.contains("noexec"), "{log}");
 }
+
+/// The container's seccomp filter as the kernel holds it (PTRACE_SECCOMP_GET_FILTER on a stopped tracee).
+fn kernel_filter(pid: i32) -> Vec<u8> {
+    const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+    let trace = |req: libc::c_uint, data: *mut libc::c_void| {
+        // SAFETY: requests on a tracee of ours; `data` is null or a buffer sized for the answer.
+        let rc = unsafe { libc::ptrace(req, pid, 0usize, data) };
+        assert!(rc >= 0, "ptrace {req:#x}: {}", std::io::Error::last_os_error());
+        rc
+    };
+    trace(libc::PTRACE_SEIZE, std::ptr::null_mut());
+    trace(libc::PTRACE_INTERRUPT, std::ptr::null_mut());
+    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+    // With a null buffer the call returns the filter's length in instructions.
+    let len = trace(PTRACE_SECCOMP_GET_FILTER, std::ptr::null_mut());
+    let mut buf = vec![0u8; len as usize * std::mem::size_of::<libc::sock_filter>()];
+    assert_eq!(trace(PTRACE_SECCOMP_GET_FILTER, buf.as_mut_ptr().cast()), len);
+    trace(libc::PTRACE_DETACH, std::ptr::null_mut());
+    buf
+}
+
+#[test]
+fn the_kernel_holds_the_engines_compile_of_the_seccomp_profile() {
+    if !require_root("the_kernel_holds_the_engines_compile_of_the_seccomp_profile") {
+        return;
+    }
+    let f = Fixture::new();
+    let spec = f.spec(&["sleep", "1000"]);
+    let started = f.rt.start(&spec).unwrap();
+    // The engine compiled the profile once and wrote it beside config.json: the profile, then the program.
+    let file = std::fs::read(f.rt.bundle_dir(&spec.id).join(runtime::seccomp::PROGRAM_FILE)).unwrap();
+    let newline = file.iter().position(|b| *b == b'\n').unwrap();
+    let profile: serde_json::Value = serde_json::from_slice(&file[..newline]).unwrap();
+    assert_eq!(profile["defaultAction"], "SCMP_ACT_ALLOW", "{profile}");
+    let program = &file[newline + 1..];
+    assert!(!program.is_empty() && program.len() % std::mem::size_of::<libc::sock_filter>() == 0);
+    assert_eq!(kernel_filter(started.pid), program, "the init loaded another filter");
+    f.rt.signal(&spec.id, runtime::Signal::SIGKILL).unwrap();
+    block_on(f.rt.wait_monitor(&spec.id)).unwrap();
+    f.rt.remove(&spec.id).unwrap();
+}

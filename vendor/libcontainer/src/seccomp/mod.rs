@@ -1,5 +1,6 @@
 use std::collections::HashSet;
 use std::num::TryFromIntError;
+use std::os::fd::FromRawFd;
 use std::os::unix::io;
 
 use libseccomp::{
@@ -44,6 +45,9 @@ pub enum SeccompError {
         source: libseccomp::error::SeccompError,
         flag: LinuxSeccompFilterFlag,
     },
+    // berth: compiling to, or loading from, a precompiled program.
+    #[error("precompiled seccomp program")]
+    Export { source: std::io::Error },
     #[error("failed to set SCMP_FLTATR_CTL_NNP")]
     SetCtlNnp {
         source: libseccomp::error::SeccompError,
@@ -146,10 +150,108 @@ fn check_seccomp(seccomp: &LinuxSeccomp) -> Result<()> {
     Ok(())
 }
 
+// berth: a program compiled once by the engine for this profile (see `compile`), handed over by the process
+// that builds the container; its forks find it here instead of compiling the same profile again.
+static PRECOMPILED: std::sync::OnceLock<(LinuxSeccomp, Vec<u8>)> = std::sync::OnceLock::new();
+
+/// berth: loads `program` (made by [`compile`] from `seccomp`) wherever this process or its forks would
+/// otherwise compile `seccomp`; a profile that differs is compiled as before.
+pub fn use_precompiled(seccomp: LinuxSeccomp, program: Vec<u8>) {
+    let _ = PRECOMPILED.set((seccomp, program));
+}
+
+/// berth: the BPF program `initialize_seccomp` loads for `seccomp` (what `seccomp_export_bpf` writes);
+/// None for a profile with SCMP_ACT_NOTIFY, whose listener only a load can make.
+pub fn compile(seccomp: &LinuxSeccomp) -> Result<Option<Vec<u8>>> {
+    check_seccomp(seccomp)?;
+    if is_notify(seccomp) {
+        return Ok(None);
+    }
+    let ctx = build_filter(seccomp)?;
+    let export = |e: std::io::Error| SeccompError::Export { source: e };
+    // SAFETY: memfd_create with a valid name; the descriptor is owned at once.
+    let raw = unsafe { libc::memfd_create(c"berth-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
+    if raw < 0 {
+        return Err(export(std::io::Error::last_os_error()));
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    let mut file = std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) });
+    ctx.export_bpf(&file).map_err(|source| SeccompError::LoadContext { source })?;
+    let mut program = Vec::new();
+    use std::io::{Read, Seek};
+    file.seek(std::io::SeekFrom::Start(0)).map_err(export)?;
+    file.read_to_end(&mut program).map_err(export)?;
+    Ok(Some(program))
+}
+
+/// berth: loads a precompiled program with the flags libseccomp's load would pass for `seccomp`.
+fn load_program(seccomp: &LinuxSeccomp, program: &[u8]) -> Result<()> {
+    let mut flags: libc::c_ulong = 0;
+    for flag in seccomp.flags().iter().flatten() {
+        flags |= match flag {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
+        };
+    }
+    let insns = program.len() / std::mem::size_of::<libc::sock_filter>();
+    let prog = libc::sock_fprog {
+        len: u16::try_from(insns).map_err(|_| SeccompError::Export {
+            source: std::io::Error::other("the precompiled program is too long"),
+        })?,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog points at `insns` instructions that live through the call; the kernel copies them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc < 0 {
+        return Err(SeccompError::Export { source: std::io::Error::last_os_error() });
+    }
+    Ok(())
+}
+
 #[tracing::instrument(level = "trace", skip(seccomp))]
 pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
     check_seccomp(seccomp)?;
+    // berth: the engine's compile of this very profile, when the container's builder was given one.
+    if let Some((profile, program)) = PRECOMPILED.get() {
+        if profile == seccomp && !is_notify(seccomp) {
+            load_program(seccomp, program)?;
+            return Ok(None);
+        }
+    }
+    let ctx = build_filter(seccomp)?;
 
+    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
+    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
+    // the thread must already have the no_new_privs bit set.
+    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
+    ctx.load()
+        .map_err(|err| SeccompError::LoadContext { source: err })?;
+
+    let fd = if is_notify(seccomp) {
+        Some(
+            ctx.get_notify_fd()
+                .map_err(|err| SeccompError::GetNotifyId { source: err })?,
+        )
+    } else {
+        None
+    };
+
+    Ok(fd)
+}
+
+// berth: the filter of `seccomp`, split out of `initialize_seccomp` so `compile` makes the same one.
+fn build_filter(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     tracing::trace!(default_action = ?seccomp.default_action(), errno = ?seccomp.default_errno_ret(), "initializing seccomp");
     let default_action = translate_action(seccomp.default_action(), seccomp.default_errno_ret())?;
     let mut ctx =
@@ -297,23 +399,7 @@ pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
         }
     }
 
-    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
-    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
-    // the thread must already have the no_new_privs bit set.
-    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
-    ctx.load()
-        .map_err(|err| SeccompError::LoadContext { source: err })?;
-
-    let fd = if is_notify(seccomp) {
-        Some(
-            ctx.get_notify_fd()
-                .map_err(|err| SeccompError::GetNotifyId { source: err })?,
-        )
-    } else {
-        None
-    };
-
-    Ok(fd)
+    Ok(ctx)
 }
 
 pub fn is_notify(seccomp: &LinuxSeccomp) -> bool {
