@@ -9,6 +9,7 @@
 //! as its stdout and stderr. The zygote exits when the engine's end closes.
 
 use super::monitor;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::socket::{
     recvmsg, sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
@@ -17,7 +18,7 @@ use nix::sys::socket::{
 use nix::sys::time::TimeVal;
 use nix::unistd::{fork, ForkResult};
 use std::io::{IoSlice, IoSliceMut, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -81,25 +82,28 @@ impl Zygote {
                 },
                 _ => return Err(Unavailable),
             }
-            if let Conn::Running { mut child, .. } = std::mem::replace(&mut *conn, Conn::NotStarted) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            reset(&mut conn);
         }
         Err(Unavailable)
     }
 
     /// True when the zygote died (it is reaped and replaced at the next request). A request sent just as it
-    /// died is lost with it: the caller sees its report pipe close with no report and asks again.
+    /// died is lost with it: the caller sees its report pipe close with no report and asks again. The zygote's
+    /// end of the socket closes no later than that pipe (descriptors still in flight are dropped with the
+    /// socket; the zygote's own close in ascending order, the socket first), so a hang-up there is certain
+    /// while the process may not be a zombie yet.
     pub fn died(&self) -> bool {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let Conn::Running { child, .. } = &mut *conn else {
+        let Conn::Running { sock, child } = &mut *conn else {
             return false;
         };
-        if matches!(child.try_wait(), Ok(None)) {
+        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::empty())];
+        let hung_up = poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+            && fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP));
+        if !hung_up && matches!(child.try_wait(), Ok(None)) {
             return false;
         }
-        *conn = Conn::NotStarted;
+        reset(&mut conn);
         true
     }
 
@@ -150,6 +154,14 @@ impl Drop for Zygote {
             drop(sock);
             let _ = child.wait();
         }
+    }
+}
+
+/// Ends and reaps a zygote that failed us; the next request starts another.
+fn reset(conn: &mut Conn) {
+    if let Conn::Running { mut child, .. } = std::mem::replace(conn, Conn::NotStarted) {
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
