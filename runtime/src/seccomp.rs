@@ -146,35 +146,40 @@ impl Programs {
     /// or one libseccomp refuses: the init then compiles it and reports the error as before).
     pub fn write_for(&self, bundle: &Path, profile: Option<&LinuxSeccomp>) -> std::io::Result<()> {
         let path = bundle.join(PROGRAM_FILE);
-        let program = match profile {
-            Some(p) => self.program(p)?.map(|prog| (p, prog)),
+        // The profile's JSON is both the cache key and the file's first line.
+        let compiled = match profile {
+            Some(p) => {
+                let json = serde_json::to_string(p).map_err(std::io::Error::other)?;
+                self.program(&json, p).map(|program| (json, program))
+            }
             None => None,
         };
-        let Some((profile, program)) = program else {
+        let Some((json, program)) = compiled else {
             return match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             };
         };
-        let mut data = serde_json::to_vec(profile).map_err(std::io::Error::other)?;
+        let mut data = json.into_bytes();
         data.push(b'\n');
         data.extend_from_slice(&program);
         std::fs::write(path, data)
     }
 
-    fn program(&self, profile: &LinuxSeccomp) -> std::io::Result<Option<Arc<Vec<u8>>>> {
-        let key = serde_json::to_string(profile).map_err(std::io::Error::other)?;
+    fn program(&self, json: &str, profile: &LinuxSeccomp) -> Option<Arc<Vec<u8>>> {
         let mut programs = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let program = programs
-            .entry(key)
-            .or_insert_with(|| match libcontainer::seccomp::compile(profile) {
-                Ok(program) => program.map(Arc::new),
-                Err(e) => {
-                    tracing::debug!("the seccomp profile is compiled in the container instead: {e}");
-                    None
-                }
-            });
-        Ok(program.clone())
+        if let Some(known) = programs.get(json) {
+            return known.clone();
+        }
+        let program = match libcontainer::seccomp::compile(profile) {
+            Ok(program) => program.map(Arc::new),
+            Err(e) => {
+                tracing::debug!("the seccomp profile is compiled in the container instead: {e}");
+                None
+            }
+        };
+        programs.insert(json.to_owned(), program.clone());
+        program
     }
 }
 

@@ -145,11 +145,17 @@ impl EventHub {
     /// started) and folds in its state, while other containers still start: the waits at the end then need no
     /// round trip of their own.
     pub async fn prepare_ready(&self, docker: &Docker, id: &str, name: &str) -> Result<()> {
+        let condition = self.decide_ready(docker, id, name).await?;
+        lock(&self.ready).insert(id.to_owned(), condition);
+        Ok(())
+    }
+
+    /// One inspect both decides `--wait`'s condition and folds in the state reached before the subscription.
+    async fn decide_ready(&self, docker: &Docker, id: &str, name: &str) -> Result<Condition> {
         let info = inspect(docker, id, name).await?;
         let condition = ready_condition(&info);
         self.seed(id, name, condition, info)?;
-        lock(&self.ready).insert(id.to_owned(), condition);
-        Ok(())
+        Ok(condition)
     }
 
     /// Drops what [`EventHub::prepare_ready`] decided for a container that was started again since.
@@ -157,18 +163,13 @@ impl EventHub {
         lock(&self.ready).remove(id);
     }
 
-    /// `--wait` for one container: healthy when it runs a healthcheck, else started. Without a prepared
-    /// decision, one inspect both decides which and folds in the state reached before the subscription.
+    /// `--wait` for one container: healthy when it runs a healthcheck, else started (decided now unless
+    /// [`EventHub::prepare_ready`] did).
     pub async fn wait_ready(&self, docker: &Docker, id: &str, name: &str, timeout: Option<Duration>) -> Result<()> {
         let prepared = lock(&self.ready).get(id).copied();
         let condition = match prepared {
             Some(condition) => condition,
-            None => {
-                let info = inspect(docker, id, name).await?;
-                let condition = ready_condition(&info);
-                self.seed(id, name, condition, info)?;
-                condition
-            }
+            None => self.decide_ready(docker, id, name).await?,
         };
         within(timeout, name, condition, self.watch(id, name, condition)).await
     }
