@@ -1,7 +1,8 @@
 //! The HostConfig fields behind Compose's service attributes, through the docker CLI, on Debian's dockerd and
 //! on berth's engine with the same test: namespaces (pid/ipc/uts/cgroup), cgroup resources seen from inside the
 //! container, devices and device cgroup rules, OOM score, refusals (runtime, GPUs, log driver, platform), and
-//! the log drivers (json-file rotation and follow across rotation, local, none).
+//! the log drivers (json-file rotation and follow across rotation, local, none), and the sysctls a private
+//! network namespace gets by default.
 
 #[macro_use]
 mod orchestrator_support;
@@ -15,6 +16,7 @@ for_each_engine!(
     devices_and_device_rules,
     refusals_match_dockerd,
     log_drivers_rotate_follow_and_disable,
+    private_network_namespaces_have_dockerds_default_sysctls,
 );
 
 fn text(o: &Output) -> String {
@@ -557,4 +559,89 @@ fn log_drivers_rotate_follow_and_disable(kind: Kind) {
         "{}",
         text(&logs)
     );
+}
+
+/// dockerd gives every private network namespace (a network, or `none`) two sysctls: any port is bindable
+/// without CAP_NET_BIND_SERVICE and any group may ping; a container's own `--sysctl` wins, and a container
+/// that joins another's namespace sees the donor's.
+fn private_network_namespaces_have_dockerds_default_sysctls(kind: Kind) {
+    let Some(e) = start(kind, "private_network_namespaces_have_dockerds_default_sysctls") else {
+        return;
+    };
+    let read = "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range";
+    let defaults = "0\n0\t2147483647";
+    assert_eq!(
+        run(&e, &["busybox", "sh", "-c", read]).trim(),
+        defaults,
+        "{:?}, none",
+        e.kind
+    );
+    let net = format!("sysctls{}", suffix());
+    let created = e.docker(&["network", "create", &net]);
+    assert!(created.status.success(), "{}", text(&created));
+    let on_net = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", net.as_str()];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sh", "-c", read]);
+        let out = e.docker(&args);
+        assert!(out.status.success(), "{:?}: {}", e.kind, text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(on_net(&[]), defaults, "{:?}, a network", e.kind);
+    // A non-root user binds port 80 where the defaults hold.
+    let bind = e.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--user",
+        "1000",
+        "busybox",
+        "sh",
+        "-c",
+        "nc -l -p 80 & sleep 0.3; netstat -ltn | grep -c ':80 '",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&bind.stdout).trim(),
+        "1",
+        "{:?}: {}",
+        e.kind,
+        text(&bind)
+    );
+    let own = on_net(&["--sysctl", "net.ipv4.ip_unprivileged_port_start=1024"]);
+    assert_eq!(own, "1024\n0\t2147483647", "{:?}, own sysctl", e.kind);
+    let donor = format!("sysdonor{}", suffix());
+    let started = e.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &donor,
+        "--network",
+        &net,
+        "--sysctl",
+        "net.ipv4.ping_group_range=1 1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(started.status.success(), "{}", text(&started));
+    let joined = e.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        &format!("container:{donor}"),
+        "busybox",
+        "sh",
+        "-c",
+        read,
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&joined.stdout).trim(),
+        "0\n1\t1",
+        "{:?}, joined: {}",
+        e.kind,
+        text(&joined)
+    );
+    e.docker(&["rm", "-f", &donor]);
+    e.docker(&["network", "rm", &net]);
 }

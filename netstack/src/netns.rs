@@ -40,6 +40,9 @@ impl NetnsDir {
         let res = std::thread::spawn(move || -> Result<()> {
             unshare(CloneFlags::CLONE_NEWNET).map_err(|e| NetError::io("unshare netns for", &target, e.into()))?;
             ipv6_off_for_new_interfaces();
+            for (key, value) in PRIVATE_NETNS_SYSCTLS {
+                write_sysctl(key, value);
+            }
             mount(
                 Some("/proc/thread-self/ns/net"),
                 &target,
@@ -83,6 +86,24 @@ impl NetnsDir {
 /// from a router advertisement. `attach` switches IPv6 on for the interfaces of IPv6 networks. It also spares
 /// each container's interface the kernel's duplicate-address and multicast-listener work. `lo` exists
 /// already and keeps `::1`.
+/// dockerd's defaults for every private network namespace (not `host`, not another container's): a process
+/// without CAP_NET_BIND_SERVICE may bind any port, and any group may open ICMP echo sockets (`ping`). Written
+/// here, where the namespace is born, rather than by each container's init (which would build a procfs
+/// instance for it); a namespace the runtime makes itself (`--network none`) gets them in its spec. A
+/// container's own `sysctls` are applied after these and win.
+pub const PRIVATE_NETNS_SYSCTLS: &[(&str, &str)] = &[
+    ("net.ipv4.ip_unprivileged_port_start", "0"),
+    ("net.ipv4.ping_group_range", "0 2147483647"),
+];
+
+/// Writes a sysctl of the calling thread's network namespace (a kernel without it keeps its default).
+fn write_sysctl(key: &str, value: &str) {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    if let Err(e) = std::fs::write(&path, value) {
+        tracing::debug!(%path, "cannot set: {e}");
+    }
+}
+
 fn ipv6_off_for_new_interfaces() {
     crate::links::set_ipv6_conf("default", "disable_ipv6", "1");
 }

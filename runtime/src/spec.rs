@@ -265,8 +265,11 @@ fn linux(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
         "cgroupsPath": cgroups::oci_path(inputs.cgroup_rel),
         "resources": resources::oci(&spec.resources, privileged, inputs.cgroups),
         "devices": spec.resources.devices.iter().map(|d| d.oci_node()).collect::<Vec<_>>(),
-        "sysctl": spec.sysctls,
     });
+    // An empty map would still make libcontainer's init build a procfs instance to write nothing.
+    if !spec.sysctls.is_empty() {
+        l["sysctl"] = json!(spec.sysctls);
+    }
     if !privileged {
         l["maskedPaths"] = json!(MASKED_PATHS);
         l["readonlyPaths"] = json!(READONLY_PATHS);
