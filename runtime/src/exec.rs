@@ -51,7 +51,7 @@ impl Runtime {
             return Err(RuntimeError::InvalidSpec("exec: no command specified".into()));
         }
         let bundle = self.bundle_dir(id);
-        let base = Spec::load(bundle.join("config.json"))
+        let base = libcontainer::utils::load_spec(&bundle.join("config.json"))
             .map_err(|e| RuntimeError::io("reading the container's config.json", std::io::Error::other(e)))?;
         let proc = exec_process(&base, &bundle, process, console)?;
         let cfg = ExecConfig {
@@ -154,7 +154,7 @@ pub async fn read_pid_report(fd: OwnedFd) -> Option<i64> {
 /// The process an exec with `p`'s settings would run in the container of `bundle` (its config.json's, with the
 /// exec's args, env, cwd and user).
 pub(crate) fn process_for(bundle: &Path, p: &ProcessSpec) -> Result<Process> {
-    let base = Spec::load(bundle.join("config.json"))
+    let base = libcontainer::utils::load_spec(&bundle.join("config.json"))
         .map_err(|e| RuntimeError::io("reading the container's config.json", std::io::Error::other(e)))?;
     exec_process(&base, bundle, p, None)
 }

@@ -199,6 +199,11 @@ pub fn main() -> i32 {
     if unsafe { signal(Signal::SIGCHLD, SigHandler::SigIgn) }.is_err() {
         return 2;
     }
+    // libcontainer's processes (monitor, intermediate, init, each probe server's too) look through /proc with
+    // pathrs, which mounts a private procfs instance (fsopen, fsconfig, fsmount) the first time a process asks
+    // and caches it for that process. Asked here once, the cached handle is every fork's (a detached mount,
+    // close-on-exec, in no mount namespace; inits close or exec it away before the workload runs).
+    let _ = pathrs::procfs::ProcfsHandle::new();
     if nix::sys::socket::send(sock.as_raw_fd(), b"r", MsgFlags::MSG_NOSIGNAL).is_err() {
         return 2;
     }

@@ -181,7 +181,7 @@ fn check_version(v: &str) -> Result<(), EngineError> {
 
 /// Parses a JSON body into a bollard model, naming the field that is wrong. Keys match the model's fields
 /// whatever their case, as Go's decoder matches them (the Docker SDK for Python sends `CPURealtimePeriod`).
-pub(crate) fn parse_json<T: serde::Serialize + serde::de::DeserializeOwned>(
+pub(crate) fn parse_json<T: serde::Serialize + serde::de::DeserializeOwned + 'static>(
     body: &Bytes,
     what: &str,
 ) -> Result<T, ApiError> {

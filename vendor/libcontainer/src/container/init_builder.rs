@@ -165,7 +165,7 @@ impl InitContainerBuilder {
 
     fn load_spec(&self) -> Result<Spec, LibcontainerError> {
         let source_spec_path = self.bundle.join("config.json");
-        let mut spec = Spec::load(source_spec_path)?;
+        let mut spec = crate::utils::load_spec(&source_spec_path)?; // berth: read whole
         Self::validate_spec(&spec)?;
 
         spec.canonicalize_rootfs(&self.bundle).map_err(|err| {

@@ -2,8 +2,7 @@
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::fs;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -209,7 +208,8 @@ impl State {
 
     pub fn load(container_root: &Path) -> Result<Self> {
         let state_file_path = Self::file_path(container_root);
-        let state_file = File::open(&state_file_path).map_err(|err| {
+        // berth: read whole, then parse
+        let state_file = std::fs::read(&state_file_path).map_err(|err| {
             tracing::error!(
                 ?state_file_path,
                 %err,
@@ -221,7 +221,7 @@ impl State {
             }
         })?;
 
-        let state: Self = serde_json::from_reader(BufReader::new(state_file)).map_err(|err| {
+        let state: Self = serde_json::from_slice(&state_file).map_err(|err| {
             tracing::error!(
                 ?state_file_path,
                 %err,

@@ -2,7 +2,6 @@ use std::collections::{HashMap, HashSet};
 use std::convert::TryFrom;
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io::BufReader;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -336,7 +335,7 @@ impl TenantContainerBuilder {
     fn load_init_spec(&self, container: &Container) -> Result<Spec, LibcontainerError> {
         let spec_path = container.bundle().join("config.json");
 
-        let mut spec = Spec::load(&spec_path).map_err(|err| {
+        let mut spec = utils::load_spec(&spec_path).map_err(|err| { // berth: read whole
             tracing::error!(path = ?spec_path, ?err, "failed to load spec");
             err
         })?;
@@ -484,10 +483,10 @@ impl TenantContainerBuilder {
             ));
         }
 
-        let process = utils::open(process).map_err(LibcontainerError::OtherIO)?;
-        let reader = BufReader::new(process);
+        // berth: read whole
+        let data = std::fs::read(process).map_err(LibcontainerError::OtherIO)?;
         let process_spec =
-            serde_json::from_reader(reader).map_err(LibcontainerError::OtherSerialization)?;
+            serde_json::from_slice(&data).map_err(LibcontainerError::OtherSerialization)?;
         Ok(process_spec)
     }
 
