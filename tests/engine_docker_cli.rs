@@ -15,6 +15,7 @@ for_each_engine!(
     update_resources,
     logs_every_flag,
     attach_with_detach_keys,
+    init_layer_entries_are_there_and_not_changes,
 );
 
 fn text(o: &Output) -> String {
@@ -681,4 +682,59 @@ fn attach_with_detach_keys(kind: Kind) {
     );
     assert!(running(), "the container runs on after detach on {kind:?}");
     ok(&e, &["rm", "-f", &c]);
+}
+
+/// Docker's init layer: `/.dockerenv` (empty, 0755) and `/etc/mtab` -> `/proc/mounts` are in every container,
+/// a deletion of one is kept across a restart, and neither is a change (`docker diff`, `commit`). (dockerd's
+/// diff shows such a deletion, berth's does not: berth keeps the two in the container's own layer.)
+fn init_layer_entries_are_there_and_not_changes(kind: Kind) {
+    let Some(e) = start(kind, "init_layer_entries_are_there_and_not_changes") else {
+        return;
+    };
+    let look = "stat -c '%a %s %U' /.dockerenv; readlink /etc/mtab; stat -c '%a %U' /etc";
+    let seen = ok(&e, &["run", "--rm", "--network", "none", "busybox", "sh", "-c", look]);
+    assert_eq!(seen, "755 0 root\n/proc/mounts\n755 root\n", "on {kind:?}");
+    let c = format!("initlayer{}", suffix());
+    ok(
+        &e,
+        &[
+            "run",
+            "--name",
+            &c,
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /x",
+        ],
+    );
+    assert_eq!(ok(&e, &["diff", &c]).trim(), "A /x", "docker diff on {kind:?}");
+    let img = format!("initlayer{}:v1", suffix());
+    ok(&e, &["commit", &c, &img]);
+    let listed = ok(&e, &["run", "--rm", "--network", "none", &img, "sh", "-c", look]);
+    assert_eq!(listed, seen, "a committed image on {kind:?}");
+    ok(&e, &["rm", &c]);
+    let gone = format!("initgone{}", suffix());
+    ok(
+        &e,
+        &[
+            "run",
+            "--name",
+            &gone,
+            "--network",
+            "none",
+            "busybox",
+            "rm",
+            "/.dockerenv",
+        ],
+    );
+    let after = e.docker(&["start", "-a", &gone]);
+    assert!(
+        !after.status.success(),
+        "the deletion is kept on {kind:?}: {}",
+        text(&after)
+    );
+    ok(&e, &["rm", &gone]);
+    ok(&e, &["rmi", &img]);
 }

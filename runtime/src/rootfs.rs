@@ -74,6 +74,10 @@ pub fn mount_overlay(paths: &BundlePaths, lower_dirs: &[PathBuf]) -> Result<()> 
         }
     }
     clear_volatile_mark(paths)?;
+    // The boot id is written after every mount: without one, this is the container's first.
+    if !paths.data.join(BOOT_ID_FILE).exists() {
+        seed_init_entries(&paths.upper, lower_dirs)?;
+    }
     mount_overlayfs(&paths.rootfs, lower_dirs, &paths.upper, &paths.work)
         .map_err(|e| RuntimeError::io(format!("mounting overlay rootfs at {}", paths.rootfs.display()), e))?;
     let _ = std::fs::write(paths.data.join(BOOT_ID_FILE), boot_id());
@@ -116,6 +120,45 @@ pub fn mount_overlayfs(target: &Path, lowers: &[PathBuf], upper: &Path, work: &P
     };
     drop(fds);
     res.map_err(std::io::Error::from)
+}
+
+/// Docker's init layer, which sits between a container's image and its own changes, holds `/.dockerenv` (an
+/// empty file, mode 0755: programs look for it to learn they run in a container) and `/etc/mtab` as a link to
+/// `/proc/mounts`, over whatever the image has there. berth puts them into the upper dir before the first mount of
+/// the container's rootfs, so a container that deletes them keeps that change as under Docker (where `docker
+/// diff` then shows the deletion; here they were the container's own, so it shows nothing). `etc` is made with the attributes of the image's own directory, which the merged view shows; an image
+/// whose `/etc` is not a directory keeps it.
+fn seed_init_entries(upper: &Path, lowers: &[PathBuf]) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+    let io = |what: &str, p: &Path, e: std::io::Error| RuntimeError::io(format!("{what} {}", p.display()), e);
+    let env = upper.join(".dockerenv");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o755)
+        .open(&env)
+        .and_then(|_| std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o755)))
+        .map_err(|e| io("creating", &env, e))?;
+    let image_etc = lowers.iter().find_map(|l| l.join("etc").symlink_metadata().ok());
+    if image_etc.as_ref().is_some_and(|m| !m.is_dir()) {
+        return Ok(());
+    }
+    let etc = upper.join("etc");
+    let mode = image_etc.as_ref().map_or(0o755, |m| m.mode() & 0o7777);
+    match std::fs::DirBuilder::new().mode(mode).create(&etc) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io("creating", &etc, e)),
+        _ => {}
+    }
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io("setting the mode of", &etc, e))?;
+    if let Some(m) = &image_etc {
+        std::os::unix::fs::lchown(&etc, Some(m.uid()), Some(m.gid())).map_err(|e| io("owning", &etc, e))?;
+    }
+    let mtab = etc.join("mtab");
+    match std::os::unix::fs::symlink("/proc/mounts", &mtab) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(io("linking", &mtab, e)),
+        _ => Ok(()),
+    }
 }
 
 /// The boot the overlay was last mounted in: a volatile upper dir is only sound within one boot.

@@ -8,8 +8,12 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// Files the runtime bind-mounts over; in a container's upper dir they are empty placeholders.
+/// Files the runtime bind-mounts over, and Docker's `/.dockerenv`; in a container's upper dir they are empty
+/// placeholders.
 const STUBS: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv"];
+
+/// Docker's init-layer link `/etc/mtab` -> `/proc/mounts`, which the runtime puts into every upper dir.
+const MTAB: (&str, &str) = ("etc/mtab", "/proc/mounts");
 
 /// One change in the upper dir.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,16 +42,21 @@ fn entries(upper: &Path, lowers: &[PathBuf]) -> std::io::Result<Vec<Entry>> {
         if meta.is_file() && meta.len() == 0 && STUBS.iter().any(|s| rel == Path::new(s)) && !in_lower(lowers, &rel) {
             continue;
         }
+        if is_init_mtab(e.path(), &rel, &meta) {
+            continue;
+        }
         let opaque = meta.is_dir() && is_opaque(e.path());
         out.push(Entry { rel, meta, opaque });
     }
-    // Bottom-up: drop directories that hold nothing kept and are the same as below (copied up for a stub).
+    // Bottom-up: drop directories that hold nothing kept and are the same as below (copied up for a stub), and an
+    // `/etc` the runtime made for its init link in an image without one.
     let mut keep = vec![true; out.len()];
     let mut has_child: HashMap<PathBuf, bool> = HashMap::new();
     for i in (0..out.len()).rev() {
         let e = &out[i];
         let child = has_child.get(&e.rel).copied().unwrap_or(false);
-        if e.meta.is_dir() && !e.opaque && !child && same_dir_below(lowers, &e.rel, &e.meta) {
+        let init_etc = e.rel == Path::new("etc") && !in_lower(lowers, &e.rel);
+        if e.meta.is_dir() && !e.opaque && !child && (init_etc || same_dir_below(lowers, &e.rel, &e.meta)) {
             keep[i] = false;
             continue;
         }
@@ -56,6 +65,14 @@ fn entries(upper: &Path, lowers: &[PathBuf]) -> std::io::Result<Vec<Entry>> {
         }
     }
     Ok(out.into_iter().zip(keep).filter(|(_, k)| *k).map(|(e, _)| e).collect())
+}
+
+/// The runtime's `/etc/mtab` link, left out like Docker leaves out its init layer (an image's own mtab, which
+/// it hides, is not a change the container made).
+fn is_init_mtab(path: &Path, rel: &Path, meta: &std::fs::Metadata) -> bool {
+    rel == Path::new(MTAB.0)
+        && meta.file_type().is_symlink()
+        && std::fs::read_link(path).is_ok_and(|t| t == Path::new(MTAB.1))
 }
 
 fn in_lower(lowers: &[PathBuf], rel: &Path) -> bool {
