@@ -1,8 +1,8 @@
 //! The HostConfig fields behind Compose's service attributes, through the docker CLI, on Debian's dockerd and
 //! on berth's engine with the same test: namespaces (pid/ipc/uts/cgroup), cgroup resources seen from inside the
 //! container, devices and device cgroup rules, OOM score, refusals (runtime, GPUs, log driver, platform), and
-//! the log drivers (json-file rotation and follow across rotation, local, none), and the sysctls a private
-//! network namespace gets by default.
+//! the log drivers (json-file rotation and follow across rotation, local, none), the sysctls a private
+//! network namespace gets by default, and the `none` network.
 
 #[macro_use]
 mod orchestrator_support;
@@ -17,6 +17,7 @@ for_each_engine!(
     refusals_match_dockerd,
     log_drivers_rotate_follow_and_disable,
     private_network_namespaces_have_dockerds_default_sysctls,
+    the_none_network_has_loopback_and_takes_no_other_network,
 );
 
 fn text(o: &Output) -> String {
@@ -643,5 +644,58 @@ fn private_network_namespaces_have_dockerds_default_sysctls(kind: Kind) {
         text(&joined)
     );
     e.docker(&["rm", "-f", &donor]);
+    e.docker(&["network", "rm", &net]);
+}
+
+/// `--network none` is a namespace of its own with `lo` up (127.0.0.1 answers inside), which another container
+/// may join; a container on `none`, on `host` or in another's namespace cannot be connected to a network.
+fn the_none_network_has_loopback_and_takes_no_other_network(kind: Kind) {
+    let Some(e) = start(kind, "the_none_network_has_loopback_and_takes_no_other_network") else {
+        return;
+    };
+    let lo = "ip link show lo | grep -o 'UP,LOWER_UP'; ip -o -4 addr show lo | awk '{print $4}'";
+    assert_eq!(
+        run(&e, &["busybox", "sh", "-c", lo]).trim(),
+        "UP,LOWER_UP\n127.0.0.1/8",
+        "{:?}",
+        e.kind
+    );
+    let (donor, host, joined) = (
+        format!("none{}", suffix()),
+        format!("host{}", suffix()),
+        format!("join{}", suffix()),
+    );
+    let up = |name: &str, mode: &str| {
+        let out = e.docker(&["run", "-d", "--name", name, "--network", mode, "busybox", "sleep", "60"]);
+        assert!(out.status.success(), "{:?}: {}", e.kind, text(&out));
+    };
+    up(&donor, "none");
+    up(&host, "host");
+    up(&joined, &format!("container:{donor}"));
+    let inside = e.docker(&["exec", &joined, "sh", "-c", lo]);
+    assert_eq!(
+        String::from_utf8_lossy(&inside.stdout).trim(),
+        "UP,LOWER_UP\n127.0.0.1/8",
+        "{:?}: {}",
+        e.kind,
+        text(&inside)
+    );
+    let net = format!("nonenet{}", suffix());
+    let created = e.docker(&["network", "create", &net]);
+    assert!(created.status.success(), "{}", text(&created));
+    for (name, says) in [
+        (&donor, "one of the networks in private (none) mode"),
+        (&host, "sharing network namespace with another container or host"),
+        (&joined, "sharing network namespace with another container or host"),
+    ] {
+        let out = e.docker(&["network", "connect", &net, name]);
+        assert!(
+            !out.status.success() && text(&out).contains(says),
+            "{:?}, connect {name}: {}",
+            e.kind,
+            text(&out)
+        );
+    }
+    e.docker(&["rm", "-f", &joined, &host, &donor]);
     e.docker(&["network", "rm", &net]);
 }

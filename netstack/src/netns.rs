@@ -89,8 +89,8 @@ impl NetnsDir {
 /// dockerd's defaults for every private network namespace (not `host`, not another container's): a process
 /// without CAP_NET_BIND_SERVICE may bind any port, and any group may open ICMP echo sockets (`ping`). Written
 /// here, where the namespace is born, rather than by each container's init (which would build a procfs
-/// instance for it); a namespace the runtime makes itself (`--network none`) gets them in its spec. A
-/// container's own `sysctls` are applied after these and win.
+/// instance for it; `--network none` is a namespace made here too). A container's own `sysctls` are applied after
+/// these and win.
 pub const PRIVATE_NETNS_SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.ip_unprivileged_port_start", "0"),
     ("net.ipv4.ping_group_range", "0 2147483647"),

@@ -356,6 +356,15 @@ impl Netstack {
     /// returns its path. Idempotent.
     #[tracing::instrument(skip_all, fields(container = %id.short(12)))]
     pub async fn create_sandbox(&self, id: &ContainerId) -> Result<PathBuf> {
+        let path = self.create_bare_sandbox(id).await?;
+        self.dns.serve(id, &path)?;
+        Ok(path)
+    }
+
+    /// Creates a container's network namespace with `lo` up and nothing else (Docker's `none` network); returns
+    /// its path. Idempotent.
+    #[tracing::instrument(skip_all, fields(container = %id.short(12)))]
+    pub async fn create_bare_sandbox(&self, id: &ContainerId) -> Result<PathBuf> {
         // A restart right after an exit: the old namespace must be gone before a new one is bound.
         self.retiring.settle(id).await;
         let path = self.netns.create(id)?;
@@ -365,7 +374,6 @@ impl Netstack {
             .await?
             .ok_or_else(|| NetError::Unsupported("new network namespace has no lo".into()))?;
         nl.up(lo, None).await?;
-        self.dns.serve(id, &path)?;
         Ok(path)
     }
 

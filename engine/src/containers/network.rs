@@ -90,16 +90,7 @@ fn apply(spec: &mut ContainerSpec, net: &ContainerNet) {
     spec.netns = match &net.mode {
         NetMode::Join(path) => NetnsMode::Path(path.clone()),
         NetMode::Host => NetnsMode::Host,
-        NetMode::Isolated => NetnsMode::None,
     };
-    // A namespace netstack made has dockerd's defaults already; one the runtime makes gets them in its spec.
-    if spec.netns == NetnsMode::None {
-        for (key, value) in netstack::netns::PRIVATE_NETNS_SYSCTLS {
-            spec.sysctls
-                .entry((*key).to_owned())
-                .or_insert_with(|| (*value).to_owned());
-        }
-    }
     spec.resolv_conf = parse_resolv_conf(&net.resolv_conf);
     // As Docker: the container's own address under its hostname, then the extra hosts.
     let mut hosts: Vec<_> = net

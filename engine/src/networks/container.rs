@@ -46,8 +46,6 @@ pub enum NetMode {
     Join(PathBuf),
     /// The host's namespace.
     Host,
-    /// A fresh namespace with loopback only.
-    Isolated,
 }
 
 /// Everything the runtime needs from the network side.
@@ -169,7 +167,19 @@ impl Networks {
         };
         match mode {
             "host" => return plain(NetMode::Host),
-            "none" => return plain(NetMode::Isolated),
+            // Docker's `none`: a namespace of its own with `lo` up, which other containers may join.
+            "none" => {
+                let cid: ContainerId = req.id.parse().map_err(engine_error)?;
+                let sandbox = self.sandbox_lock(&req.id);
+                let _s = sandbox.lock().await;
+                return match self.stack.create_bare_sandbox(&cid).await {
+                    Ok(path) => plain(NetMode::Join(path)),
+                    Err(e) => {
+                        let _ = self.stack.remove_sandbox(&cid).await;
+                        Err(engine_error(e))
+                    }
+                };
+            }
             _ => {}
         }
         if let Some(other) = mode.strip_prefix("container:") {

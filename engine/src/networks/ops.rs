@@ -184,6 +184,7 @@ impl Networks {
         settings: Option<&EndpointSettings>,
     ) -> Result<EndpointRecord> {
         let ctr = self.container_record(container)?;
+        refuse_shared_or_none(ctr.host_config.network_mode.as_deref())?;
         let sandbox = self.sandbox_lock(&ctr.id);
         let _s = sandbox.lock().await;
         let existing = self.endpoints_of_container(&ctr.id)?;
@@ -360,5 +361,19 @@ impl Networks {
             .commit_lazy(&[Change::DeleteEndpoint(&ep.network, &ep.container)], None)?;
         self.ipam().release(&nid, &cid);
         Ok(())
+    }
+}
+
+/// dockerd's refusals (400) to connect a container whose network mode leaves no room for another network.
+fn refuse_shared_or_none(mode: Option<&str>) -> Result<()> {
+    match mode.unwrap_or("") {
+        "none" => Err(EngineError::BadRequest(
+            "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
+        )),
+        m if m == "host" || m.starts_with("container:") => Err(EngineError::BadRequest(
+            "container sharing network namespace with another container or host cannot be connected to any other network"
+                .into(),
+        )),
+        _ => Ok(()),
     }
 }
