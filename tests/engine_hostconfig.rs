@@ -2,7 +2,7 @@
 //! on berth's engine with the same test: namespaces (pid/ipc/uts/cgroup), cgroup resources seen from inside the
 //! container, devices and device cgroup rules, OOM score, refusals (runtime, GPUs, log driver, platform), and
 //! the log drivers (json-file rotation and follow across rotation, local, none), the sysctls a private
-//! network namespace gets by default, and the `none` network.
+//! network namespace gets by default, and the `none` and `host` networks.
 
 #[macro_use]
 mod orchestrator_support;
@@ -18,6 +18,7 @@ for_each_engine!(
     log_drivers_rotate_follow_and_disable,
     private_network_namespaces_have_dockerds_default_sysctls,
     the_none_network_has_loopback_and_takes_no_other_network,
+    host_and_none_networks_are_listed_inspected_and_refused,
 );
 
 fn text(o: &Output) -> String {
@@ -697,5 +698,84 @@ fn the_none_network_has_loopback_and_takes_no_other_network(kind: Kind) {
         );
     }
     e.docker(&["rm", "-f", &joined, &host, &donor]);
+    e.docker(&["network", "rm", &net]);
+}
+
+/// `host` and `none` are networks of every engine: listed, inspected (the id a container's entry names), never
+/// created, removed or connected to again.
+fn host_and_none_networks_are_listed_inspected_and_refused(kind: Kind) {
+    let Some(e) = start(kind, "host_and_none_networks_are_listed_inspected_and_refused") else {
+        return;
+    };
+    let out = |args: &[&str]| {
+        let o = e.docker(args);
+        (o.status.success(), text(&o))
+    };
+    let (ok, listed) = out(&["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"]);
+    assert!(
+        ok && listed.lines().any(|l| l == "host host local"),
+        "{:?}: {listed}",
+        e.kind
+    );
+    assert!(listed.lines().any(|l| l == "none null local"), "{:?}: {listed}", e.kind);
+    let (ok, none) = out(&[
+        "network",
+        "inspect",
+        "none",
+        "--format",
+        "{{.Driver}} {{len .IPAM.Config}} {{.Id}}",
+    ]);
+    assert!(ok && none.starts_with("null 0 "), "{:?}: {none}", e.kind);
+    let none_id = none.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+    let (ok, builtin) = out(&["network", "ls", "-q", "--no-trunc", "--filter", "type=builtin"]);
+    assert!(ok && builtin.lines().any(|l| l == none_id), "{:?}: {builtin}", e.kind);
+    let (ok, said) = out(&["network", "rm", "host"]);
+    assert!(
+        !ok && said.contains("host is a pre-defined network and cannot be removed"),
+        "{:?}: {said}",
+        e.kind
+    );
+    let (ok, said) = out(&["network", "create", "none"]);
+    assert!(
+        !ok && said.contains("operation is not permitted on predefined none network"),
+        "{:?}: {said}",
+        e.kind
+    );
+    let c = format!("predef{}", suffix());
+    let (ok, said) = out(&["run", "-d", "--name", &c, "--network", "none", "busybox", "sleep", "60"]);
+    assert!(ok, "{said}");
+    let (_, entry) = out(&[
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.Networks.none.NetworkID}}",
+        &c,
+    ]);
+    assert_eq!(entry.trim(), none_id, "{:?}", e.kind);
+    let net = format!("predefnet{}", suffix());
+    assert!(out(&["network", "create", &net]).0);
+    let on_net = format!("predefon{}", suffix());
+    assert!(
+        out(&[
+            "run",
+            "-d",
+            "--name",
+            &on_net,
+            "--network",
+            &net,
+            "busybox",
+            "sleep",
+            "60"
+        ])
+        .0
+    );
+    let (ok, said) = out(&["network", "connect", "host", &on_net]);
+    assert!(
+        !ok && said.contains("connected to host network"),
+        "{:?}: {said}",
+        e.kind
+    );
+    let (ok, said) = out(&["network", "connect", "none", &on_net]);
+    assert!(!ok && said.contains("private (none) mode"), "{:?}: {said}", e.kind);
+    e.docker(&["rm", "-f", &c, &on_net]);
     e.docker(&["network", "rm", &net]);
 }

@@ -114,7 +114,7 @@ fn predefined_entry(settings: &mut Map<String, Value>, mode: &str, nets: Option<
     }
     let mut entry = super::complete::complete(&bollard::models::EndpointSettings::default(), &[]);
     let id = nets
-        .and_then(|n| n.resolve(mode).ok())
+        .and_then(|n| n.resolve_shown(mode).ok())
         .map(|n| n.id)
         .unwrap_or_default();
     entry["NetworkID"] = json!(id);

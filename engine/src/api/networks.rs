@@ -2,7 +2,7 @@
 
 use super::{parse_json, ApiResult, AppState};
 use crate::error::{EngineError, Result};
-use crate::networks::{EndpointRecord, NetworkRecord};
+use crate::networks::{EndpointRecord, NetworkRecord, PredefinedAction};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -145,7 +145,17 @@ fn label_matches(rec: &NetworkRecord, wanted: &[String]) -> bool {
     })
 }
 
-fn matches(rec: &NetworkRecord, f: &HashMap<String, Vec<String>>, in_use: bool) -> Result<bool> {
+/// What a list filter asks of a network beyond its record.
+#[derive(Debug, Clone, Copy)]
+struct Kind {
+    /// It has endpoints (`dangling`).
+    in_use: bool,
+    /// `bridge`, `host` or `none` (`type=builtin`).
+    builtin: bool,
+}
+
+fn matches(rec: &NetworkRecord, f: &HashMap<String, Vec<String>>, kind: Kind) -> Result<bool> {
+    let in_use = kind.in_use;
     for (key, vals) in f {
         if vals.is_empty() {
             continue;
@@ -156,7 +166,7 @@ fn matches(rec: &NetworkRecord, f: &HashMap<String, Vec<String>>, in_use: bool) 
             "driver" => vals.contains(&rec.driver),
             "label" => label_matches(rec, vals),
             "scope" => vals.iter().any(|v| v == "local"),
-            "type" => vals.iter().any(|v| (v == "builtin") == rec.default_bridge),
+            "type" => vals.iter().any(|v| (v == "builtin") == kind.builtin),
             "dangling" => vals.iter().any(|v| matches!(v.as_str(), "true" | "1") != in_use),
             other => return Err(EngineError::BadRequest(format!("filters: invalid filter {other:?}"))),
         };
@@ -193,9 +203,15 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
     let filters = parse_filters(q.get("filters"), LIST_FILTERS)?;
     let nets = engine.networks.get().await?;
     let mut out = Vec::new();
-    for rec in nets.records()? {
+    let predefined = nets.host_and_none()?;
+    let builtin: Vec<String> = predefined.iter().map(|n| n.id.clone()).collect();
+    for rec in nets.records()?.into_iter().chain(predefined) {
         let in_use = !nets.endpoints_of_network(&rec.id)?.is_empty();
-        if matches(&rec, &filters, in_use)? {
+        let kind = Kind {
+            in_use,
+            builtin: rec.default_bridge || builtin.contains(&rec.id),
+        };
+        if matches(&rec, &filters, kind)? {
             let mut doc = network_json(&summary(&rec));
             // dockerd's list entries carry an empty `Containers` (their endpoints are inspect's).
             if let Some(o) = doc.as_object_mut() {
@@ -209,13 +225,15 @@ async fn list(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Vec
 
 async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
     let nets = engine.networks.get().await?;
-    let rec = nets.resolve(&id)?;
+    let rec = nets.resolve_shown(&id)?;
     let eps = nets.endpoints_of_network(&rec.id)?;
     Ok(Json(network_json(&inspect_view(&rec, &eps))))
 }
 
 async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    engine.networks.get().await?.remove(&id).await?;
+    let nets = engine.networks.get().await?;
+    nets.refuse_host_or_none(&id, PredefinedAction::Remove)?;
+    nets.remove(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -247,12 +265,9 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Ne
 
 async fn connect(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
     let req: NetworkConnectRequest = parse_json(&body, "network connect config")?;
-    engine
-        .networks
-        .get()
-        .await?
-        .connect(&id, &req.container, req.endpoint_config.as_ref())
-        .await?;
+    let nets = engine.networks.get().await?;
+    nets.refuse_host_or_none(&id, PredefinedAction::Connect)?;
+    nets.connect(&id, &req.container, req.endpoint_config.as_ref()).await?;
     Ok(StatusCode::OK)
 }
 
@@ -305,11 +320,12 @@ mod tests {
         )
         .unwrap();
         let r = rec("p_frontend", &[("com.docker.compose.project", "p")]);
-        assert!(matches(&r, &f, false).unwrap());
+        let used = |in_use| Kind { in_use, builtin: false };
+        assert!(matches(&r, &f, used(false)).unwrap());
         let f = parse_filters(Some(&r#"{"name":["back"]}"#.to_string()), LIST_FILTERS).unwrap();
-        assert!(!matches(&r, &f, false).unwrap());
+        assert!(!matches(&r, &f, used(false)).unwrap());
         let f = parse_filters(Some(&r#"{"dangling":["true"]}"#.to_string()), LIST_FILTERS).unwrap();
-        assert!(matches(&r, &f, false).unwrap() && !matches(&r, &f, true).unwrap());
+        assert!(matches(&r, &f, used(false)).unwrap() && !matches(&r, &f, used(true)).unwrap());
         assert!(parse_filters(Some(&"[1]".to_string()), LIST_FILTERS).is_err());
         assert!(
             parse_filters(Some(&r#"{"colour":["red"]}"#.to_string()), LIST_FILTERS).is_err(),

@@ -5,6 +5,7 @@
 mod config_only;
 mod container;
 mod ops;
+mod predefined;
 #[cfg(test)]
 mod privileged_tests;
 mod purge;
@@ -13,6 +14,7 @@ mod service;
 mod state;
 
 pub use container::{check_networks_exist, port_requests, ContainerNet, ContainerNetRequest, NetMode};
+pub use predefined::PredefinedAction;
 pub use purge::purge;
 pub use service::{dns_names, LazyNetworks, Networks, DEFAULT_BRIDGE};
 pub use state::{EndpointRecord, NetworkRecord};

@@ -125,7 +125,7 @@ impl Networks {
 
     async fn remove_locked(&self, rec: &NetworkRecord) -> Result<()> {
         if rec.default_bridge {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::Forbidden(format!(
                 "{} is a pre-defined network and cannot be removed",
                 rec.name
             )));

@@ -187,8 +187,9 @@ pub(super) fn check_create(req: &NetworkCreateRequest) -> Result<()> {
         return Err(bad("Name", name, "a non-empty name without '/'"));
     }
     if PREDEFINED.contains(&name) {
-        return Err(EngineError::Conflict(format!(
-            "network with name {name} already exists (pre-defined)"
+        // dockerd's words, trailing space included.
+        return Err(EngineError::Forbidden(format!(
+            "operation is not permitted on predefined {name} network "
         )));
     }
     super::config_only::check(req)?;

@@ -1,0 +1,84 @@
+//! dockerd's `host` and `none` networks. They exist on every engine and hold no bridge, subnet or endpoint
+//! rows; berth keeps no record of them either, but lists, inspects and refuses them as dockerd does.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use super::service::{resolve_in, Networks, DEFAULT_BRIDGE};
+use super::state::NetworkRecord;
+use crate::error::{EngineError, Result};
+use netstack::NetworkAllocation;
+
+/// The predefined networks besides `bridge`, with their drivers.
+const HOST_AND_NONE: [(&str, &str); 2] = [("host", "host"), ("none", "null")];
+
+impl Networks {
+    /// The `host` and `none` networks. Their ids derive from the default bridge's, so they stay the same for
+    /// as long as the engine's state does.
+    pub fn host_and_none(&self) -> Result<Vec<NetworkRecord>> {
+        let bridge = self.resolve(DEFAULT_BRIDGE)?;
+        Ok(HOST_AND_NONE
+            .iter()
+            .map(|(name, driver)| NetworkRecord {
+                id: hex::encode(Sha256::digest(format!("{}/{name}", bridge.id))),
+                name: (*name).to_owned(),
+                driver: (*driver).to_owned(),
+                created: bridge.created.clone(),
+                internal: false,
+                attachable: false,
+                labels: BTreeMap::new(),
+                options: BTreeMap::new(),
+                alloc: NetworkAllocation { v4: None, v6: None },
+                mtu: None,
+                default_bridge: false,
+                enable_ipv6: false,
+                ipam_given: Some(Vec::new()),
+                ipam_options: None,
+                config_only: false,
+                config_from: None,
+            })
+            .collect())
+    }
+
+    /// The stored network, or `host` or `none`, that `ident` (name, id or unique id prefix) names.
+    pub fn resolve_shown(&self, ident: &str) -> Result<NetworkRecord> {
+        let mut all = self.records()?;
+        all.extend(self.host_and_none()?);
+        resolve_in(&all, ident)
+    }
+
+    /// dockerd's refusal to connect a container to, disconnect it from, or remove `host` or `none`; Ok for
+    /// any other network.
+    pub fn refuse_host_or_none(&self, ident: &str, action: PredefinedAction) -> Result<()> {
+        let Some(name) = self
+            .host_and_none()?
+            .into_iter()
+            .find(|n| resolve_in(std::slice::from_ref(n), ident).is_ok())
+            .map(|n| n.name)
+        else {
+            return Ok(());
+        };
+        Err(match (action, name.as_str()) {
+            (PredefinedAction::Remove, _) => {
+                EngineError::Forbidden(format!("{name} is a pre-defined network and cannot be removed"))
+            }
+            (_, "host") => EngineError::BadRequest(
+                "container cannot be disconnected from host network or connected to host network".into(),
+            ),
+            _ => EngineError::BadRequest(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+                    .into(),
+            ),
+        })
+    }
+}
+
+/// What is asked of a predefined network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredefinedAction {
+    /// `POST /networks/{id}/connect`.
+    Connect,
+    /// `DELETE /networks/{id}`.
+    Remove,
+}
