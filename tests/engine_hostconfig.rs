@@ -52,6 +52,15 @@ fn run_fails(e: &Engine, args: &[&str]) -> String {
     text(&out)
 }
 
+/// `docker run -d --name NAME --network NETWORK EXTRA... busybox sleep 60`, asserting success.
+fn sleeper(e: &Engine, name: &str, network: &str, extra: &[&str]) {
+    let mut args = vec!["run", "-d", "--name", name, "--network", network];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "sleep", "60"]);
+    let out = e.docker(&args);
+    assert!(out.status.success(), "docker {args:?} on {:?}: {}", e.kind, text(&out));
+}
+
 fn start(kind: Kind, test: &str) -> Option<Engine> {
     require_root(test).then(|| Engine::start(kind))
 }
@@ -613,20 +622,7 @@ fn private_network_namespaces_have_dockerds_default_sysctls(kind: Kind) {
     let own = on_net(&["--sysctl", "net.ipv4.ip_unprivileged_port_start=1024"]);
     assert_eq!(own, "1024\n0\t2147483647", "{:?}, own sysctl", e.kind);
     let donor = format!("sysdonor{}", suffix());
-    let started = e.docker(&[
-        "run",
-        "-d",
-        "--name",
-        &donor,
-        "--network",
-        &net,
-        "--sysctl",
-        "net.ipv4.ping_group_range=1 1",
-        "busybox",
-        "sleep",
-        "60",
-    ]);
-    assert!(started.status.success(), "{}", text(&started));
+    sleeper(&e, &donor, &net, &["--sysctl", "net.ipv4.ping_group_range=1 1"]);
     let joined = e.docker(&[
         "run",
         "--rm",
@@ -666,13 +662,9 @@ fn the_none_network_has_loopback_and_takes_no_other_network(kind: Kind) {
         format!("host{}", suffix()),
         format!("join{}", suffix()),
     );
-    let up = |name: &str, mode: &str| {
-        let out = e.docker(&["run", "-d", "--name", name, "--network", mode, "busybox", "sleep", "60"]);
-        assert!(out.status.success(), "{:?}: {}", e.kind, text(&out));
-    };
-    up(&donor, "none");
-    up(&host, "host");
-    up(&joined, &format!("container:{donor}"));
+    sleeper(&e, &donor, "none", &[]);
+    sleeper(&e, &host, "host", &[]);
+    sleeper(&e, &joined, &format!("container:{donor}"), &[]);
     let inside = e.docker(&["exec", &joined, "sh", "-c", lo]);
     assert_eq!(
         String::from_utf8_lossy(&inside.stdout).trim(),
@@ -742,8 +734,7 @@ fn host_and_none_networks_are_listed_inspected_and_refused(kind: Kind) {
         e.kind
     );
     let c = format!("predef{}", suffix());
-    let (ok, said) = out(&["run", "-d", "--name", &c, "--network", "none", "busybox", "sleep", "60"]);
-    assert!(ok, "{said}");
+    sleeper(&e, &c, "none", &[]);
     let (_, entry) = out(&[
         "inspect",
         "--format",
@@ -754,20 +745,7 @@ fn host_and_none_networks_are_listed_inspected_and_refused(kind: Kind) {
     let net = format!("predefnet{}", suffix());
     assert!(out(&["network", "create", &net]).0);
     let on_net = format!("predefon{}", suffix());
-    assert!(
-        out(&[
-            "run",
-            "-d",
-            "--name",
-            &on_net,
-            "--network",
-            &net,
-            "busybox",
-            "sleep",
-            "60"
-        ])
-        .0
-    );
+    sleeper(&e, &on_net, &net, &[]);
     let (ok, said) = out(&["network", "connect", "host", &on_net]);
     assert!(
         !ok && said.contains("connected to host network"),

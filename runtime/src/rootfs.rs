@@ -124,10 +124,11 @@ pub fn mount_overlayfs(target: &Path, lowers: &[PathBuf], upper: &Path, work: &P
 
 /// Docker's init layer, which sits between a container's image and its own changes, holds `/.dockerenv` (an
 /// empty file, mode 0755: programs look for it to learn they run in a container) and `/etc/mtab` as a link to
-/// `/proc/mounts`, over whatever the image has there. berth puts them into the upper dir before the first mount of
-/// the container's rootfs, so a container that deletes them keeps that change as under Docker (where `docker
-/// diff` then shows the deletion; here they were the container's own, so it shows nothing). `etc` is made with the attributes of the image's own directory, which the merged view shows; an image
-/// whose `/etc` is not a directory keeps it.
+/// `/proc/mounts`, over whatever the image has there. berth puts them into the upper dir before the first mount
+/// of the container's rootfs, so a container that deletes them keeps that change as under Docker (where `docker
+/// diff` then shows the deletion; here they were the container's own, so it shows nothing). `etc` is made with
+/// the attributes of the image's own directory, which the merged view shows; an image whose `/etc` is not a
+/// directory keeps it.
 fn seed_init_entries(upper: &Path, lowers: &[PathBuf]) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
     let io = |what: &str, p: &Path, e: std::io::Error| RuntimeError::io(format!("{what} {}", p.display()), e);

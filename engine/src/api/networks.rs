@@ -2,7 +2,7 @@
 
 use super::{parse_json, ApiResult, AppState};
 use crate::error::{EngineError, Result};
-use crate::networks::{EndpointRecord, NetworkRecord, PredefinedAction};
+use crate::networks::{EndpointRecord, NetworkRecord};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -231,9 +231,7 @@ async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiR
 }
 
 async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let nets = engine.networks.get().await?;
-    nets.refuse_host_or_none(&id, PredefinedAction::Remove)?;
-    nets.remove(&id).await?;
+    engine.networks.get().await?.remove(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -266,7 +264,6 @@ async fn prune(State(engine): State<AppState>, Query(q): Q) -> ApiResult<Json<Ne
 async fn connect(State(engine): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
     let req: NetworkConnectRequest = parse_json(&body, "network connect config")?;
     let nets = engine.networks.get().await?;
-    nets.refuse_host_or_none(&id, PredefinedAction::Connect)?;
     nets.connect(&id, &req.container, req.endpoint_config.as_ref()).await?;
     Ok(StatusCode::OK)
 }

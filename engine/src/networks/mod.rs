@@ -14,7 +14,6 @@ mod service;
 mod state;
 
 pub use container::{check_networks_exist, port_requests, ContainerNet, ContainerNetRequest, NetMode};
-pub use predefined::PredefinedAction;
 pub use purge::purge;
 pub use service::{dns_names, LazyNetworks, Networks, DEFAULT_BRIDGE};
 pub use state::{EndpointRecord, NetworkRecord};

@@ -1,6 +1,7 @@
 //! Network operations behind the endpoints: create, remove, prune, connect, disconnect.
 
 use super::config_only;
+use super::predefined::{PredefinedAction, BESIDE_NONE, SHARED_NAMESPACE};
 use super::request::{
     check_create, driver_of, endpoint_addrs, ipam_given, ipam_options, options_of, parse_opt, subnet_requests, OPT_MTU,
 };
@@ -119,6 +120,7 @@ impl Networks {
         // Containers just removed may still be giving their endpoints back.
         self.forgetting.settle_all().await;
         let _g = self.changes.lock().await;
+        self.refuse_host_or_none(ident, PredefinedAction::Remove)?;
         let rec = self.resolve(ident)?;
         self.remove_locked(&rec).await
     }
@@ -183,6 +185,7 @@ impl Networks {
         container: &str,
         settings: Option<&EndpointSettings>,
     ) -> Result<EndpointRecord> {
+        self.refuse_host_or_none(ident, PredefinedAction::Connect)?;
         let ctr = self.container_record(container)?;
         refuse_shared_or_none(ctr.host_config.network_mode.as_deref())?;
         let sandbox = self.sandbox_lock(&ctr.id);
@@ -367,13 +370,8 @@ impl Networks {
 /// dockerd's refusals (400) to connect a container whose network mode leaves no room for another network.
 fn refuse_shared_or_none(mode: Option<&str>) -> Result<()> {
     match mode.unwrap_or("") {
-        "none" => Err(EngineError::BadRequest(
-            "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
-        )),
-        m if m == "host" || m.starts_with("container:") => Err(EngineError::BadRequest(
-            "container sharing network namespace with another container or host cannot be connected to any other network"
-                .into(),
-        )),
+        "none" => Err(EngineError::BadRequest(BESIDE_NONE.into())),
+        m if m == "host" || m.starts_with("container:") => Err(EngineError::BadRequest(SHARED_NAMESPACE.into())),
         _ => Ok(()),
     }
 }

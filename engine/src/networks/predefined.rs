@@ -48,9 +48,8 @@ impl Networks {
         resolve_in(&all, ident)
     }
 
-    /// dockerd's refusal to connect a container to, disconnect it from, or remove `host` or `none`; Ok for
-    /// any other network.
-    pub fn refuse_host_or_none(&self, ident: &str, action: PredefinedAction) -> Result<()> {
+    /// dockerd's refusal to connect a container to, or remove, `host` or `none`; Ok for any other network.
+    pub(super) fn refuse_host_or_none(&self, ident: &str, action: PredefinedAction) -> Result<()> {
         let Some(name) = self
             .host_and_none()?
             .into_iter()
@@ -63,22 +62,28 @@ impl Networks {
             (PredefinedAction::Remove, _) => {
                 EngineError::Forbidden(format!("{name} is a pre-defined network and cannot be removed"))
             }
-            (_, "host") => EngineError::BadRequest(
-                "container cannot be disconnected from host network or connected to host network".into(),
-            ),
-            _ => EngineError::BadRequest(
-                "container cannot be connected to multiple networks with one of the networks in private (none) mode"
-                    .into(),
-            ),
+            (PredefinedAction::Connect, "host") => EngineError::BadRequest(TO_OR_FROM_HOST.into()),
+            (PredefinedAction::Connect, _) => EngineError::BadRequest(BESIDE_NONE.into()),
         })
     }
 }
 
+/// dockerd's words for a second network beside `none` (either way round).
+pub(super) const BESIDE_NONE: &str =
+    "container cannot be connected to multiple networks with one of the networks in private (none) mode";
+
+/// dockerd's words for connecting a container on `host` or in another container's namespace.
+pub(super) const SHARED_NAMESPACE: &str =
+    "container sharing network namespace with another container or host cannot be connected to any other network";
+
+/// dockerd's words for connecting a container to `host`.
+const TO_OR_FROM_HOST: &str = "container cannot be disconnected from host network or connected to host network";
+
 /// What is asked of a predefined network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PredefinedAction {
-    /// `POST /networks/{id}/connect`.
+pub(super) enum PredefinedAction {
+    /// A connect of a container.
     Connect,
-    /// `DELETE /networks/{id}`.
+    /// A removal.
     Remove,
 }

@@ -175,16 +175,11 @@ pub fn create_dir_all<P: AsRef<Path>>(path: P) -> Result<(), std::io::Error> {
     Ok(())
 }
 
-/// berth: a JSON file read whole and parsed from memory; serde_json's `Read` path (what `Spec::load` and
-/// `from_reader(BufReader)` use) goes byte by byte through the reader and is several times slower.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, oci_spec::OciSpecError> {
+/// berth: `Spec::load`, the file read whole and parsed from memory; serde_json's `Read` path (what `Spec::load`
+/// uses) goes byte by byte through the reader and is several times slower.
+pub fn load_spec(path: &Path) -> Result<Spec, oci_spec::OciSpecError> {
     let data = fs::read(path)?;
     Ok(serde_json::from_slice(&data)?)
-}
-
-/// berth: `Spec::load` through [`read_json`].
-pub fn load_spec(path: &Path) -> Result<Spec, oci_spec::OciSpecError> {
-    read_json(path)
 }
 
 pub fn open<P: AsRef<Path>>(path: P) -> Result<File, std::io::Error> {
