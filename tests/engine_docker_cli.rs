@@ -729,6 +729,12 @@ fn init_layer_entries_are_there_and_not_changes(kind: Kind) {
             "/.dockerenv",
         ],
     );
+    // The entries sit below the container's own layer: deleting one is a change of the container's.
+    assert_eq!(
+        ok(&e, &["diff", &gone]).trim(),
+        "D /.dockerenv",
+        "docker diff on {kind:?}"
+    );
     let after = e.docker(&["start", "-a", &gone]);
     assert!(
         !after.status.success(),
@@ -737,4 +743,51 @@ fn init_layer_entries_are_there_and_not_changes(kind: Kind) {
     );
     ok(&e, &["rm", &gone]);
     ok(&e, &["rmi", &img]);
+    bare_image_gets_its_mount_points_from_the_init_layer(&e);
+}
+
+/// An image of nothing but a static busybox: `/proc`, `/sys`, `/dev`, `/etc` and the stubs the runtime mounts
+/// over come from the init layer, so they are not the container's changes.
+fn bare_image_gets_its_mount_points_from_the_init_layer(e: &Engine) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("bin")).expect("bin");
+    std::fs::copy("/bin/busybox", dir.path().join("bin/busybox")).expect("copy busybox");
+    let tar = dir.path().join("bare.tar").display().to_string();
+    let made = Command::new("tar")
+        .args(["-C", &dir.path().display().to_string(), "-cf", &tar, "bin"])
+        .status()
+        .expect("tar");
+    assert!(made.success());
+    let img = format!("bare{}", suffix());
+    ok(e, &["import", &tar, &img]);
+    let c = format!("bare{}", suffix());
+    let look = "/bin/busybox ls -a / /etc && /bin/busybox touch /x";
+    let seen = ok(
+        e,
+        &[
+            "run",
+            "--name",
+            &c,
+            "--network",
+            "none",
+            &img,
+            "/bin/busybox",
+            "sh",
+            "-c",
+            look,
+        ],
+    );
+    let kind = e.kind;
+    assert!(
+        seen.starts_with("/:\n.\n..\n.dockerenv\nbin\ndev\netc\nproc\nsys\n"),
+        "ls on {kind:?}: {seen}"
+    );
+    assert!(
+        seen.contains("/etc:\n.\n..\nhostname\nhosts\nmtab\nresolv.conf\n"),
+        "ls on {kind:?}: {seen}"
+    );
+    // diff and commit take the same entries: only the container's own file.
+    assert_eq!(ok(e, &["diff", &c]).trim(), "A /x", "docker diff on {kind:?}");
+    ok(e, &["rm", &c]);
+    ok(e, &["rmi", &img]);
 }

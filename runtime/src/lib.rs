@@ -3,7 +3,7 @@
 //!
 //! Layout under the state root:
 //! - `runtime/<id>/` on disk, what must outlive a host restart: `upper/`, `work/` (the writable layer),
-//!   `container.log` (json lines), `boot_id`.
+//!   `container.log` (json lines); `runtime/.init/` the init layers, one per image ([`initlayer`]).
 //! - `run/<id>/` the bundle, in memory when the engine mounted its tmpfs there ([`rundir`]): `config.json` (OCI
 //!   spec), `rootfs/` (overlay mount), `etc/` (hosts, hostname, resolv.conf, written at every start),
 //!   `monitor.json` (what the monitor needs), `monitor.pid`, `exit.json` (exit record), `stdin` (FIFO when
@@ -19,6 +19,7 @@ pub mod devices;
 pub mod exec;
 pub mod executor;
 pub mod exit;
+pub mod initlayer;
 pub mod logdriver;
 pub mod logfile;
 pub mod logrotate;
@@ -274,6 +275,7 @@ impl Runtime {
         let monitor_exe = std::env::current_exe().map_err(|e| RuntimeError::io("locating the berth executable", e))?;
         lifecycle::purge_trash(&root);
         lifecycle::purge_trash(&run);
+        initlayer::prune(&root);
         let zygote = std::sync::Arc::new(zygote::Zygote::new(monitor_exe.clone()));
         Ok(Self {
             root,

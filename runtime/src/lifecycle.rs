@@ -22,9 +22,11 @@ impl Runtime {
         }
         self.move_legacy_bundle(&spec.id)?;
         let paths = self.paths(&spec.id);
-        // Container ids are never reused, so a container without a bundle was never started: nothing of an
-        // earlier run can be left (this spares the first start a scan of every cgroup hierarchy).
-        let restart = paths.dir.exists();
+        // Container ids are never reused, so a container whose bundle has no cgroup path yet (written below,
+        // before anything is spawned) was never started: nothing of an earlier run can be left, and the first
+        // start is spared a scan of every cgroup hierarchy. The bundle dir itself is no sign: the engine makes it
+        // to mount the rootfs and the volumes before it calls this.
+        let restart = paths.dir.join(cgroups::PATH_FILE).exists();
         paths.create()?;
         if restart {
             for stale in [exit::EXIT_FILE, CONTAINER_PID_FILE, MONITOR_PID_FILE] {
@@ -320,8 +322,7 @@ impl Runtime {
         rootfs::unmount(&old.rootfs)?;
         rootfs::unmount(&old.shm)?;
         let _ = std::fs::remove_dir_all(self.lc_root_of(id).join(id));
-        let keep =
-            |name: &str| ["upper", "work", rootfs::BOOT_ID_FILE].contains(&name) || name.starts_with("container.log");
+        let keep = |name: &str| ["upper", "work"].contains(&name) || name.starts_with("container.log");
         let rd =
             std::fs::read_dir(&old.data).map_err(|e| RuntimeError::io(format!("listing {}", old.data.display()), e))?;
         for entry in rd.flatten() {

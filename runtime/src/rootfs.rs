@@ -40,6 +40,11 @@ impl BundlePaths {
         }
     }
 
+    /// The runtime root, which holds the data dirs (and the init layers).
+    pub fn runtime_root(&self) -> &Path {
+        self.data.parent().unwrap_or(&self.data)
+    }
+
     /// Creates the directories.
     pub fn create(&self) -> Result<()> {
         for d in [&self.dir, &self.data, &self.rootfs, &self.upper, &self.work, &self.etc] {
@@ -54,7 +59,8 @@ pub fn shm_dir(bundle: &Path) -> PathBuf {
     bundle.join("shm")
 }
 
-/// Mounts the overlay at `paths.rootfs` unless it is mounted already.
+/// Mounts the overlay at `paths.rootfs` unless it is mounted already: the image's layers under the init layer
+/// ([`crate::initlayer`]) under the container's upper dir.
 pub fn mount_overlay(paths: &BundlePaths, lower_dirs: &[PathBuf]) -> Result<()> {
     if lower_dirs.is_empty() {
         return Err(RuntimeError::InvalidSpec("the image has no layers".into()));
@@ -74,14 +80,10 @@ pub fn mount_overlay(paths: &BundlePaths, lower_dirs: &[PathBuf]) -> Result<()> 
         }
     }
     clear_volatile_mark(paths)?;
-    // The boot id is written after every mount: without one, this is the container's first.
-    if !paths.data.join(BOOT_ID_FILE).exists() {
-        seed_init_entries(&paths.upper, lower_dirs)?;
-    }
-    mount_overlayfs(&paths.rootfs, lower_dirs, &paths.upper, &paths.work)
-        .map_err(|e| RuntimeError::io(format!("mounting overlay rootfs at {}", paths.rootfs.display()), e))?;
-    let _ = std::fs::write(paths.data.join(BOOT_ID_FILE), boot_id());
-    Ok(())
+    let init = crate::initlayer::ensure(paths.runtime_root(), lower_dirs)?;
+    let lowers: Vec<PathBuf> = std::iter::once(init).chain(lower_dirs.iter().cloned()).collect();
+    mount_overlayfs(&paths.rootfs, &lowers, &paths.upper, &paths.work)
+        .map_err(|e| RuntimeError::io(format!("mounting overlay rootfs at {}", paths.rootfs.display()), e))
 }
 
 /// Mounts an overlay of `lowers` (top-most first) over `upper` (with `work`) at `target`, `volatile` where the
@@ -122,66 +124,16 @@ pub fn mount_overlayfs(target: &Path, lowers: &[PathBuf], upper: &Path, work: &P
     res.map_err(std::io::Error::from)
 }
 
-/// Docker's init layer, which sits between a container's image and its own changes, holds `/.dockerenv` (an
-/// empty file, mode 0755: programs look for it to learn they run in a container) and `/etc/mtab` as a link to
-/// `/proc/mounts`, over whatever the image has there. berth puts them into the upper dir before the first mount
-/// of the container's rootfs, so a container that deletes them keeps that change as under Docker (where `docker
-/// diff` then shows the deletion; here they were the container's own, so it shows nothing). `etc` is made with
-/// the attributes of the image's own directory, which the merged view shows; an image whose `/etc` is not a
-/// directory keeps it.
-fn seed_init_entries(upper: &Path, lowers: &[PathBuf]) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-    let io = |what: &str, p: &Path, e: std::io::Error| RuntimeError::io(format!("{what} {}", p.display()), e);
-    let env = upper.join(".dockerenv");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .mode(0o755)
-        .open(&env)
-        .and_then(|_| std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o755)))
-        .map_err(|e| io("creating", &env, e))?;
-    let image_etc = lowers.iter().find_map(|l| l.join("etc").symlink_metadata().ok());
-    if image_etc.as_ref().is_some_and(|m| !m.is_dir()) {
-        return Ok(());
-    }
-    let etc = upper.join("etc");
-    let mode = image_etc.as_ref().map_or(0o755, |m| m.mode() & 0o7777);
-    match std::fs::DirBuilder::new().mode(mode).create(&etc) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io("creating", &etc, e)),
-        _ => {}
-    }
-    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io("setting the mode of", &etc, e))?;
-    if let Some(m) = &image_etc {
-        std::os::unix::fs::lchown(&etc, Some(m.uid()), Some(m.gid())).map_err(|e| io("owning", &etc, e))?;
-    }
-    let mtab = etc.join("mtab");
-    match std::os::unix::fs::symlink("/proc/mounts", &mtab) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(io("linking", &mtab, e)),
-        _ => Ok(()),
-    }
-}
-
-/// The boot the overlay was last mounted in: a volatile upper dir is only sound within one boot.
-pub(crate) const BOOT_ID_FILE: &str = "boot_id";
-
-fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
-}
-
 /// overlayfs leaves `work/incompat/volatile` behind after a volatile mount and refuses the next mount while it is
 /// there. Within the same boot the upper dir is intact (the page cache still holds whatever was not written back),
-/// so the mark can go; after a host restart, writes of the last seconds before the crash may be lost: say so.
+/// so the mark can go; a mark older than this boot means the host restarted while the container's layer was
+/// mounted, and writes of its last seconds may be lost: say so.
 fn clear_volatile_mark(paths: &BundlePaths) -> Result<()> {
     let mark = paths.work.join("work").join("incompat").join("volatile");
-    if !mark.exists() {
+    let Ok(meta) = mark.symlink_metadata() else {
         return Ok(());
-    }
-    let last = std::fs::read_to_string(paths.data.join(BOOT_ID_FILE)).unwrap_or_default();
-    if last.trim() != boot_id() {
+    };
+    if meta.modified().ok().zip(boot_time()).is_some_and(|(m, b)| m < b) {
         tracing::warn!(
             bundle = %paths.data.display(),
             "the host restarted since this container last ran: its writable layer was not synced and may miss the \
@@ -189,6 +141,18 @@ fn clear_volatile_mark(paths: &BundlePaths) -> Result<()> {
         );
     }
     std::fs::remove_dir_all(&mark).map_err(|e| RuntimeError::io(format!("removing {}", mark.display()), e))
+}
+
+/// When the host booted (`btime` of /proc/stat).
+fn boot_time() -> Option<std::time::SystemTime> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let secs = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 /// Mounts a fresh tmpfs for a shareable /dev/shm at `dir` (size in bytes), replacing a stale one.

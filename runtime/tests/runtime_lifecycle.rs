@@ -197,7 +197,7 @@ fn a_bundle_left_in_the_data_dir_by_an_older_engine_is_read_then_moved_at_start(
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["boot_id", "container.log", "upper", "work"]);
+    assert_eq!(left, ["container.log", "upper", "work"]);
     f.rt.remove(&spec.id).unwrap();
     assert!(!bundle.exists() && !data.exists());
     assert_eq!(mounts_with(&spec.id), 0);
