@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 /// The directory of the init layers, under the runtime root (not a container id, so bundle listings skip it).
 pub const INIT_DIR: &str = ".init";
 
+/// Init layers being made (renamed into place when whole).
+const TMP_PREFIX: &str = ".tmp-";
+
 /// What the init layer holds, parents before children.
 const ENTRIES: &[(&str, Kind)] = &[
     (".dockerenv", Kind::File),
@@ -53,9 +56,10 @@ pub fn ensure(runtime_root: &Path, lowers: &[PathBuf]) -> Result<PathBuf> {
     let io = |what: &str, p: &Path, e: std::io::Error| RuntimeError::io(format!("{what} {}", p.display()), e);
     let parent = runtime_root.join(INIT_DIR);
     std::fs::create_dir_all(&parent).map_err(|e| io("creating", &parent, e))?;
+    prune(runtime_root, false);
     // Made aside and renamed into place: a concurrent start of the same image, or a crash, never sees half of it.
     let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
+        .prefix(TMP_PREFIX)
         .tempdir_in(&parent)
         .map_err(|e| io("creating a directory in", &parent, e))?;
     let list: String = lowers.iter().map(|l| format!("{}\n", l.display())).collect();
@@ -72,12 +76,17 @@ pub fn ensure(runtime_root: &Path, lowers: &[PathBuf]) -> Result<PathBuf> {
     }
 }
 
-/// Removes the init layers made for a layer set of which a layer is gone (the image was removed).
-pub fn prune(runtime_root: &Path) {
+/// Removes the init layers made for a layer set of which a layer is gone (the image was removed), and with
+/// `at_start` (no other start runs) the half-made ones a crash left. Runs at engine start and before each new
+/// init layer is made, so removed images' layers (a build's steps make one each) do not pile up.
+pub fn prune(runtime_root: &Path, at_start: bool) {
     let Ok(rd) = std::fs::read_dir(runtime_root.join(INIT_DIR)) else {
         return;
     };
     for e in rd.flatten() {
+        if !at_start && e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+            continue;
+        }
         let stale = std::fs::read_to_string(e.path().join("lowers"))
             .map(|text| text.lines().any(|l| !Path::new(l).is_dir()))
             .unwrap_or(true);
@@ -170,7 +179,12 @@ mod tests {
         let other = ensure(root.path(), &[image.join("etc")]).unwrap();
         assert_ne!(other, layer);
         std::fs::remove_dir_all(&image).unwrap();
-        prune(root.path());
+        // The next new init layer prunes those of the removed image; a start-time prune keeps the live one.
+        let next = root.path().join("next");
+        std::fs::create_dir(&next).unwrap();
+        let kept = ensure(root.path(), &[next]).unwrap();
         assert!(!layer.exists() && !other.exists());
+        prune(root.path(), true);
+        assert!(kept.join(".dockerenv").is_file());
     }
 }

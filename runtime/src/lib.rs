@@ -275,7 +275,7 @@ impl Runtime {
         let monitor_exe = std::env::current_exe().map_err(|e| RuntimeError::io("locating the berth executable", e))?;
         lifecycle::purge_trash(&root);
         lifecycle::purge_trash(&run);
-        initlayer::prune(&root);
+        initlayer::prune(&root, true);
         let zygote = std::sync::Arc::new(zygote::Zygote::new(monitor_exe.clone()));
         Ok(Self {
             root,
