@@ -61,6 +61,47 @@ fn sleeper(e: &Engine, name: &str, network: &str, extra: &[&str]) {
     assert!(out.status.success(), "docker {args:?} on {:?}: {}", e.kind, text(&out));
 }
 
+/// A running container on `none` (`on_none`) has an endpoint id, which `network inspect none` lists with it;
+/// a stopped one has none and is not listed; one never started has no network id yet.
+fn predefined_networks_list_their_running_containers(e: &Engine, on_none: &str) {
+    let kind = e.kind;
+    let get = |args: &[&str]| {
+        let o = e.docker(args);
+        assert!(o.status.success(), "docker {args:?} on {kind:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    let endpoint = "{{.NetworkSettings.Networks.none.EndpointID}}";
+    let ep = get(&["inspect", "--format", endpoint, on_none]);
+    assert_eq!(ep.len(), 64, "a running container's endpoint on {kind:?}: {ep:?}");
+    let listed = get(&["network", "inspect", "none", "--format", "{{json .Containers}}"]);
+    let v: serde_json::Value = serde_json::from_str(&listed).expect("Containers is JSON");
+    let id = get(&["inspect", "--format", "{{.Id}}", on_none]);
+    assert_eq!(v[&id]["EndpointID"], ep.as_str(), "on {kind:?}: {listed}");
+    assert_eq!(v[&id]["Name"], on_none, "on {kind:?}: {listed}");
+    assert_eq!(v[&id]["IPv4Address"], "", "on {kind:?}: {listed}");
+    get(&["stop", "-t", "0", on_none]);
+    assert_eq!(
+        get(&["inspect", "--format", endpoint, on_none]),
+        "",
+        "stopped, on {kind:?}"
+    );
+    let listed = get(&["network", "inspect", "none", "--format", "{{json .Containers}}"]);
+    assert!(
+        !listed.contains(&id),
+        "a stopped container is not listed on {kind:?}: {listed}"
+    );
+    let fresh = format!("predefnew{}", suffix());
+    get(&["create", "--name", &fresh, "--network", "none", "busybox", "true"]);
+    let never = get(&[
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.Networks.none.NetworkID}}",
+        &fresh,
+    ]);
+    assert_eq!(never, "", "a container never started on {kind:?}");
+    get(&["rm", &fresh]);
+}
+
 fn start(kind: Kind, test: &str) -> Option<Engine> {
     require_root(test).then(|| Engine::start(kind))
 }
@@ -742,6 +783,7 @@ fn host_and_none_networks_are_listed_inspected_and_refused(kind: Kind) {
         &c,
     ]);
     assert_eq!(entry.trim(), none_id, "{:?}", e.kind);
+    predefined_networks_list_their_running_containers(&e, &c);
     let net = format!("predefnet{}", suffix());
     assert!(out(&["network", "create", &net]).0);
     let on_net = format!("predefon{}", suffix());

@@ -15,28 +15,18 @@ pub fn add_legacy_fields(doc: &mut Value, version: ApiVersion, nets: Option<&Net
             host.entry("KernelMemoryTCP").or_insert(json!(0));
         }
     }
-    let mode = doc
-        .pointer("/HostConfig/NetworkMode")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    predefined_entry(doc, nets, Life::of_inspect(doc));
     let Some(settings) = doc.get_mut("NetworkSettings").and_then(Value::as_object_mut) else {
         return;
     };
-    predefined_entry(settings, &mode, nets);
     go_nil_endpoint_fields(settings, version);
     top_level_endpoint(settings);
 }
 
 /// Adds the `Networks` entry of a `none` or `host` container to a completed list item, as dockerd lists it.
 pub fn add_summary_legacy_fields(doc: &mut Value, nets: &Networks) {
-    let mode = doc
-        .pointer("/HostConfig/NetworkMode")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    predefined_entry(doc, Some(nets), Life::of_summary(doc));
     if let Some(settings) = doc.get_mut("NetworkSettings").and_then(Value::as_object_mut) {
-        predefined_entry(settings, &mode, Some(nets));
         list_endpoint_fields(settings);
     }
 }
@@ -100,25 +90,72 @@ fn go_nil_endpoint_fields(settings: &mut Map<String, Value>, version: ApiVersion
     }
 }
 
-/// dockerd lists a `none` or `host` container under that network, with the network's id.
-fn predefined_entry(settings: &mut Map<String, Value>, mode: &str, nets: Option<&Networks>) {
-    if !matches!(mode, "none" | "host") {
+/// Where a container is in its life, as far as its `none` or `host` entry shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    /// Never started: no network id yet.
+    Created,
+    /// Running (or paused): an endpoint.
+    Running,
+    /// Started once, not running now.
+    Stopped,
+}
+
+impl Life {
+    /// From an inspect document's `State`.
+    fn of_inspect(doc: &Value) -> Self {
+        let started = doc
+            .pointer("/State/StartedAt")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if doc.pointer("/State/Running").and_then(Value::as_bool) == Some(true) {
+            Life::Running
+        } else if started.is_empty() || started.starts_with("0001-01-01") {
+            Life::Created
+        } else {
+            Life::Stopped
+        }
+    }
+
+    /// From a list item's `State` word.
+    fn of_summary(doc: &Value) -> Self {
+        match doc.get("State").and_then(Value::as_str) {
+            Some("running" | "paused") => Life::Running,
+            Some("created") => Life::Created,
+            _ => Life::Stopped,
+        }
+    }
+}
+
+/// dockerd lists a `none` or `host` container under that network: the network's id once the container has
+/// started, an endpoint id while it runs.
+fn predefined_entry(doc: &mut Value, nets: Option<&Networks>, life: Life) {
+    let text = |p: &str| doc.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (mode, container) = (text("/HostConfig/NetworkMode"), text("/Id"));
+    if !matches!(mode.as_str(), "none" | "host") {
         return;
     }
+    let Some(settings) = doc.get_mut("NetworkSettings").and_then(Value::as_object_mut) else {
+        return;
+    };
     let networks = settings.entry("Networks").or_insert_with(|| json!({}));
     let Some(networks) = networks.as_object_mut() else {
         return;
     };
-    if networks.contains_key(mode) {
+    if networks.contains_key(&mode) {
         return;
     }
     let mut entry = super::complete::complete(&bollard::models::EndpointSettings::default(), &[]);
     let id = nets
-        .and_then(|n| n.resolve_shown(mode).ok())
+        .filter(|_| life != Life::Created)
+        .and_then(|n| n.resolve_shown(&mode).ok())
         .map(|n| n.id)
         .unwrap_or_default();
+    if life == Life::Running && !id.is_empty() {
+        entry["EndpointID"] = json!(crate::networks::predefined_endpoint_id(&id, &container));
+    }
     entry["NetworkID"] = json!(id);
-    networks.insert(mode.to_owned(), entry);
+    networks.insert(mode, entry);
 }
 
 /// The endpoint fields at the top of `NetworkSettings`: the default bridge's values, else empty.

@@ -227,7 +227,35 @@ async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiR
     let nets = engine.networks.get().await?;
     let rec = nets.resolve_shown(&id)?;
     let eps = nets.endpoints_of_network(&rec.id)?;
-    Ok(Json(network_json(&inspect_view(&rec, &eps))))
+    let mut view = inspect_view(&rec, &eps);
+    if nets.host_and_none()?.iter().any(|p| p.id == rec.id) {
+        view.containers = Some(on_predefined(&engine, &rec)?);
+    }
+    Ok(Json(network_json(&view)))
+}
+
+/// The running containers on `host` or `none` (`rec`), which have no endpoint rows: dockerd lists them with
+/// an endpoint id and no addresses.
+fn on_predefined(engine: &crate::Engine, rec: &NetworkRecord) -> ApiResult<HashMap<String, EndpointResource>> {
+    Ok(engine
+        .db
+        .containers()?
+        .into_iter()
+        .filter(|c| {
+            c.state.status == crate::state::ContainerStatus::Running
+                && c.host_config.network_mode.as_deref() == Some(rec.name.as_str())
+        })
+        .map(|c| {
+            let res = EndpointResource {
+                name: Some(c.name.clone()),
+                endpoint_id: Some(crate::networks::predefined_endpoint_id(&rec.id, &c.id)),
+                mac_address: Some(String::new()),
+                ipv4_address: Some(String::new()),
+                ipv6_address: Some(String::new()),
+            };
+            (c.id, res)
+        })
+        .collect())
 }
 
 async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {

@@ -14,6 +14,7 @@ mod service;
 mod state;
 
 pub use container::{check_networks_exist, port_requests, ContainerNet, ContainerNetRequest, NetMode};
+pub use predefined::predefined_endpoint_id;
 pub use purge::purge;
 pub use service::{dns_names, LazyNetworks, Networks, DEFAULT_BRIDGE};
 pub use state::{EndpointRecord, NetworkRecord};

@@ -68,6 +68,12 @@ impl Networks {
     }
 }
 
+/// The endpoint id of a running container on `host` or `none` (dockerd makes one per start; berth derives it
+/// from the two ids, so a container's inspect and the network's agree).
+pub fn predefined_endpoint_id(network_id: &str, container_id: &str) -> String {
+    hex::encode(Sha256::digest(format!("{network_id}/endpoint/{container_id}")))
+}
+
 /// dockerd's words for a second network beside `none` (either way round).
 pub(super) const BESIDE_NONE: &str =
     "container cannot be connected to multiple networks with one of the networks in private (none) mode";
