@@ -220,7 +220,7 @@ fn zero(template: &Value, path: &str, omitted: &[&str]) -> Value {
 
 /// How dockerd writes a Go `time.Time` that was never set; clients parse such fields, and "" fails them
 /// (the docker CLI's `image inspect` on `Metadata.LastTagTime`).
-const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+pub(super) const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// Fields the API models carry as strings but dockerd fills from a `time.Time`.
 fn is_time_field(path: &str) -> bool {

@@ -110,7 +110,7 @@ impl Life {
             .unwrap_or_default();
         if doc.pointer("/State/Running").and_then(Value::as_bool) == Some(true) {
             Life::Running
-        } else if started.is_empty() || started.starts_with("0001-01-01") {
+        } else if started.is_empty() || started == super::complete::GO_ZERO_TIME {
             Life::Created
         } else {
             Life::Stopped
