@@ -12,6 +12,7 @@ for_each_engine!(
     failing_post_start_fails_up,
     foreign_platform_and_storage_opt_are_refused_before_anything_starts,
     use_api_socket_gives_the_engine_and_the_credentials,
+    system_paths_unconfined_unmasks_proc,
 );
 
 fn start(kind: Kind, test: &str) -> Option<Engine> {
@@ -185,4 +186,37 @@ fn use_api_socket_gives_the_engine_and_the_credentials(kind: Kind) {
     assert_eq!(own, "/mine\nsock\nnone\n", "{kind:?}");
     stack.berth_ok(&["down", "-t", "0"]);
     assert_eq!(e.leftovers(&stack.project).0, Vec::<String>::new());
+}
+
+/// `security_opt: [systempaths=unconfined]` leaves /proc unmasked and /proc/sys writable, as Docker Compose sends
+/// it (empty masked and read-only path lists); a service without it keeps them masked.
+fn system_paths_unconfined_unmasks_proc(kind: Kind) {
+    let Some(e) = start(kind, "system_paths_unconfined_unmasks_proc") else {
+        return;
+    };
+    let stack = Stack::new(
+        &e,
+        "sysp",
+        "services:\n  masked:\n    image: busybox\n    command: [sleep, '600']\n  open:\n    image: busybox\n    command: [sleep, '600']\n    security_opt: [systempaths=unconfined]\n",
+    );
+    stack.berth_ok(&["up", "-d", "--wait"]);
+    // A masked file reads as /dev/null; a read-only path is a mount of its own, flagged ro.
+    let probe = "head -c 64 /proc/timer_list | wc -c; grep -c ' /proc/sys proc ro' /proc/mounts || true";
+    let masked: Vec<String> = sh(&stack, "masked", probe).lines().map(str::to_owned).collect();
+    let open: Vec<String> = sh(&stack, "open", probe).lines().map(str::to_owned).collect();
+    assert_eq!(masked, ["0", "1"], "{kind:?}: masked service");
+    assert_eq!(open, ["64", "0"], "{kind:?}: unconfined service");
+    let (open_name, masked_name) = (
+        format!("{}-open-1", stack.project),
+        format!("{}-masked-1", stack.project),
+    );
+    let inspect = e.docker_lines(&[
+        "inspect",
+        "-f",
+        "{{json .HostConfig.MaskedPaths}}",
+        &open_name,
+        &masked_name,
+    ]);
+    assert_eq!(inspect[0], "[]", "{kind:?}");
+    assert!(inspect[1].contains("/proc/timer_list"), "{kind:?}: {}", inspect[1]);
 }

@@ -227,6 +227,10 @@ pub struct Security {
     pub no_new_privileges: bool,
     /// Turn off berth's default seccomp profile (`seccomp=unconfined`).
     pub seccomp_unconfined: bool,
+    /// Paths hidden from the container; None: [`spec::MASKED_PATHS`] (Docker's `HostConfig.MaskedPaths`).
+    pub masked_paths: Option<Vec<String>>,
+    /// Paths made read-only; None: [`spec::READONLY_PATHS`] (Docker's `HostConfig.ReadonlyPaths`).
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 /// A process rlimit (Docker's Ulimit).

@@ -15,7 +15,8 @@ pub const INIT_PATH_IN_CONTAINER: &str = "/sbin/docker-init";
 /// Default /dev/shm size (64 MiB).
 pub(crate) const DEFAULT_SHM: u64 = 64 * 1024 * 1024;
 
-const MASKED_PATHS: &[&str] = &[
+/// Paths Docker masks in a container that is not privileged (`HostConfig.MaskedPaths` when unset).
+pub const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
     "/proc/interrupts",
@@ -29,7 +30,8 @@ const MASKED_PATHS: &[&str] = &[
     "/sys/firmware",
     "/sys/devices/virtual/powercap",
 ];
-const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+/// Paths Docker makes read-only in a container that is not privileged (`HostConfig.ReadonlyPaths` when unset).
+pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// Inputs besides the container spec: what the bundle preparation resolved.
 #[derive(Debug, Clone)]
@@ -271,8 +273,15 @@ fn linux(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
         l["sysctl"] = json!(spec.sysctls);
     }
     if !privileged {
-        l["maskedPaths"] = json!(MASKED_PATHS);
-        l["readonlyPaths"] = json!(READONLY_PATHS);
+        let sec = &spec.security;
+        l["maskedPaths"] = sec
+            .masked_paths
+            .as_ref()
+            .map_or_else(|| json!(MASKED_PATHS), |p| json!(p));
+        l["readonlyPaths"] = sec
+            .readonly_paths
+            .as_ref()
+            .map_or_else(|| json!(READONLY_PATHS), |p| json!(p));
         if !spec.security.seccomp_unconfined {
             l["seccomp"] = seccomp::default_profile(&caps);
         }
@@ -378,22 +387,44 @@ mod tests {
         );
     }
 
-    #[test]
-    fn privileged_has_no_confinement() {
+    /// The Linux section of `sh` run with `security`.
+    fn linux_with(security: Security) -> oci_spec::runtime::Linux {
         let spec = ContainerSpec {
             process: ProcessSpec {
                 args: vec!["sh".into()],
                 ..Default::default()
             },
-            security: Security {
-                privileged: true,
-                ..Default::default()
-            },
+            security,
             ..Default::default()
         };
         let u = user();
         let s = build(&spec, &inputs(&u, Path::new("/x"))).unwrap();
-        let l = s.linux().as_ref().unwrap();
+        s.linux().clone().unwrap()
+    }
+
+    #[test]
+    fn given_masked_and_readonly_paths_replace_the_defaults() {
+        let with = |masked_paths: Option<Vec<String>>, readonly_paths: Option<Vec<String>>| {
+            let l = linux_with(Security {
+                masked_paths,
+                readonly_paths,
+                ..Default::default()
+            });
+            (l.masked_paths().clone().unwrap(), l.readonly_paths().clone().unwrap())
+        };
+        let (m, r) = with(None, None);
+        assert_eq!((m.len(), r.len()), (MASKED_PATHS.len(), READONLY_PATHS.len()));
+        let (m, r) = with(Some(vec![]), Some(vec!["/proc/x".into()]));
+        assert!(m.is_empty());
+        assert_eq!(r, ["/proc/x"]);
+    }
+
+    #[test]
+    fn privileged_has_no_confinement() {
+        let l = linux_with(Security {
+            privileged: true,
+            ..Default::default()
+        });
         assert!(l.seccomp().is_none() && l.masked_paths().is_none());
     }
 

@@ -17,6 +17,7 @@ use std::path::Path;
 /// The `HostConfig` of one service.
 pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<HostConfig> {
     let (mounts, binds) = mounts(name, svc, scope)?;
+    let (security_opt, system_paths_unconfined) = security_opts(&svc.security_opt);
     let mut hc = HostConfig {
         port_bindings: port_bindings(&svc.ports),
         mounts: (!mounts.is_empty()).then_some(mounts),
@@ -35,7 +36,9 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<HostConfig> {
         dns: (!svc.dns.is_empty()).then(|| svc.dns.clone()),
         dns_search: (!svc.dns_search.is_empty()).then(|| svc.dns_search.clone()),
         dns_options: (!svc.dns_opt.is_empty()).then(|| svc.dns_opt.clone()),
-        security_opt: (!svc.security_opt.is_empty()).then(|| svc.security_opt.clone()),
+        security_opt: (!security_opt.is_empty()).then_some(security_opt),
+        masked_paths: system_paths_unconfined.then(Vec::new),
+        readonly_paths: system_paths_unconfined.then(Vec::new),
         group_add: (!svc.group_add.is_empty()).then(|| svc.group_add.clone()),
         network_mode: network_mode(name, svc, scope)?,
         volumes_from: volumes_from(name, svc, scope)?,
@@ -49,6 +52,19 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<HostConfig> {
     deploy_resources(name, svc, scope, &mut hc)?;
     limits::apply(name, svc, scope, &mut hc)?;
     Ok(hc)
+}
+
+/// `security_opt` without `systempaths=unconfined`, and whether it was there: as Docker Compose (and the docker
+/// CLI) do, that one is no engine option but empty masked and read-only path lists.
+fn security_opts(given: &[String]) -> (Vec<String>, bool) {
+    const SYSTEM_PATHS_UNCONFINED: &str = "systempaths=unconfined";
+    let kept: Vec<String> = given
+        .iter()
+        .filter(|o| *o != SYSTEM_PATHS_UNCONFINED)
+        .cloned()
+        .collect();
+    let unconfined = kept.len() < given.len();
+    (kept, unconfined)
 }
 
 /// A byte size as the Engine API's signed count.

@@ -31,6 +31,49 @@ pub fn add_summary_legacy_fields(doc: &mut Value, nets: &Networks) {
     }
 }
 
+/// Fields dockerd writes `null` when unset, which [`super::complete::complete`] wrote as zero values: the
+/// host config's and the config's lists that neither the request nor the image set (Go nil slices), their
+/// pointers (`PidsLimit`, `MemorySwappiness`: a client reads 0 as a limit that is set), `Config.Volumes`, and
+/// `ExecIDs` without execs. A host config without `Mounts` has no such key (`omitempty`).
+pub fn go_nil_fields(doc: &mut Value, typed: &bollard::models::ContainerInspectResponse) {
+    let set = serde_json::to_value(typed).unwrap_or_default();
+    for (section, pointers) in [
+        ("HostConfig", &["PidsLimit", "MemorySwappiness"][..]),
+        ("Config", &["Volumes"][..]),
+    ] {
+        let Some(out) = doc.get_mut(section).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        // berth keeps an empty map of volumes where dockerd's config has none.
+        let unset = |key: &str| {
+            set[section]
+                .get(key)
+                .is_none_or(|v| v.is_null() || (key == "Volumes" && v.as_object().is_some_and(Map::is_empty)))
+        };
+        let keys: Vec<String> = out
+            .iter()
+            // ConsoleSize is a Go array, never nil.
+            .filter(|(k, v)| (v.is_array() && k.as_str() != "ConsoleSize") || pointers.contains(&k.as_str()))
+            .map(|(k, _)| k.clone())
+            .filter(|k| unset(k))
+            .collect();
+        for key in keys {
+            out.insert(key, Value::Null);
+        }
+    }
+    if let Some(host) = doc.get_mut("HostConfig").and_then(Value::as_object_mut) {
+        if host
+            .get("Mounts")
+            .is_some_and(|m| m.is_null() || m.as_array().is_some_and(Vec::is_empty))
+        {
+            host.remove("Mounts");
+        }
+    }
+    if typed.exec_ids.as_ref().is_none_or(Vec::is_empty) {
+        doc["ExecIDs"] = Value::Null;
+    }
+}
+
 /// dockerd's list copies only the ids, addresses and IPAM settings of an endpoint: the rest is null there.
 fn list_endpoint_fields(settings: &mut Map<String, Value>) {
     let Some(networks) = settings.get_mut("Networks").and_then(Value::as_object_mut) else {

@@ -131,8 +131,9 @@ async fn inspect(
     Path(id): Path<String>,
     version: super::ApiVersion,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let doc: ContainerInspectResponse = engine.containers.inspect(&id)?;
-    let mut doc = complete(&doc, INSPECT_OMITTED);
+    let typed: ContainerInspectResponse = engine.containers.inspect(&id)?;
+    let mut doc = complete(&typed, INSPECT_OMITTED);
+    super::container_doc::go_nil_fields(&mut doc, &typed);
     strip_empty(&mut doc, MOUNT_EMPTY_OMITTED);
     strip_empty(&mut doc, CONFIG_EMPTY_OMITTED);
     strip_empty(&mut doc, &["/HostConfig/Annotations"]);

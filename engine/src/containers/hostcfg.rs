@@ -94,18 +94,51 @@ impl Containers {
     }
 }
 
-/// dockerd writes its defaults into the stored host config: inspect shows the log driver and runtime in use
-/// (the Docker SDK reads a container's logs only when it sees a driver that keeps them).
+/// dockerd writes its defaults into the stored host config, so inspect shows the settings in use: the log
+/// driver and runtime (the Docker SDK reads a container's logs only when it sees a driver that keeps them), and
+/// what dockerd's create fills in: the IPC and cgroup namespace modes, the /dev/shm size, swap at twice the
+/// memory limit, the masked and read-only paths; "unlimited" spellings (-1, 0) of the PID limit and swappiness
+/// read as unset.
 fn fill_defaults(h: &mut HostConfig) {
+    use bollard::models::HostConfigCgroupnsModeEnum as Cg;
     let log = h.log_config.get_or_insert_with(Default::default);
     if log.typ.as_deref().unwrap_or("").is_empty() {
         log.typ = Some("json-file".into());
     }
     log.config.get_or_insert_with(Default::default);
-    if h.runtime.as_deref().unwrap_or("").is_empty() {
+    let unset = |s: &Option<String>| s.as_deref().unwrap_or("").is_empty();
+    if unset(&h.runtime) {
         h.runtime = Some("runc".into());
     }
+    if unset(&h.network_mode) {
+        h.network_mode = Some("default".into());
+    }
+    if unset(&h.ipc_mode) {
+        h.ipc_mode = Some("private".into());
+    }
+    if h.cgroupns_mode.is_none_or(|m| m == Cg::EMPTY) {
+        let v2 = CgroupVersion::detect() == CgroupVersion::V2;
+        h.cgroupns_mode = Some(if v2 { Cg::PRIVATE } else { Cg::HOST });
+    }
+    if h.shm_size.unwrap_or(0) <= 0 {
+        h.shm_size = Some(DEFAULT_SHM_SIZE);
+    }
+    let memory = h.memory.unwrap_or(0);
+    if memory > 0 && h.memory_swap.unwrap_or(0) == 0 {
+        h.memory_swap = Some(memory.saturating_mul(2));
+    }
+    h.pids_limit = h.pids_limit.filter(|p| *p > 0);
+    h.memory_swappiness = h.memory_swappiness.filter(|s| *s != -1);
+    if !h.privileged.unwrap_or(false) {
+        let owned = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        h.masked_paths.get_or_insert_with(|| owned(runtime::spec::MASKED_PATHS));
+        h.readonly_paths
+            .get_or_insert_with(|| owned(runtime::spec::READONLY_PATHS));
+    }
 }
+
+/// dockerd's /dev/shm size for a container that sets none (64 MiB).
+const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
 
 /// Runtime, isolation, user namespace, storage options, GPUs, cgroup parent, OOM score.
 fn check_engine_choices(h: &HostConfig) -> Result<()> {
@@ -268,7 +301,8 @@ fn check_memory(h: &mut HostConfig, warnings: &mut Vec<String>) -> Result<()> {
     if swap > 0 && swap < memory {
         return bad("Minimum memoryswap limit should be larger than memory limit, see usage".into());
     }
-    if swap != 0 && memory > 0 && !v2 && !Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+    // An unset swap limit counts too: dockerd's default (twice the memory) needs swap accounting as well.
+    if swap != -1 && memory > 0 && !v2 && !Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
         warnings.push(
             "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap."
                 .into(),

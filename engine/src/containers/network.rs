@@ -9,6 +9,7 @@ use crate::networks::{
 use crate::state::ContainerRecord;
 use bollard::models::{EndpointSettings, NetworkSettings, PortBinding, PortMap};
 use runtime::{ContainerSpec, NetnsMode, ResolvConf};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// The network service's view of a stored container.
@@ -234,6 +235,8 @@ impl Containers {
                 let root = self.runtime.root().parent().unwrap_or(self.runtime.root());
                 root.join("netns").join(&rec.id).display().to_string()
             }),
+            // dockerd's sandbox has an id of its own; berth's namespace is the container's, so it derives one.
+            sandbox_id: running.then(|| hex::encode(Sha256::digest(format!("{}/sandbox", rec.id)))),
             ..Default::default()
         }
     }

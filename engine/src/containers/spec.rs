@@ -241,6 +241,8 @@ fn security_of(h: &HostConfig) -> Security {
         readonly_rootfs: h.readonly_rootfs.unwrap_or(false),
         no_new_privileges: has("no-new-privileges") || has("no-new-privileges=true"),
         seccomp_unconfined: has("seccomp=unconfined"),
+        masked_paths: h.masked_paths.clone(),
+        readonly_paths: h.readonly_paths.clone(),
     }
 }
 

@@ -186,6 +186,7 @@ pub fn on_remove(vols: &Volumes, container_id: &str, requests: &[MountRequest], 
 pub fn mount_points(vols: &Volumes, requests: &[MountRequest]) -> Vec<MountPoint> {
     let mut out: Vec<MountPoint> = requests
         .iter()
+        .filter(|r| !r.hidden)
         .map(|r| {
             let (typ, name, source, driver, propagation) = match &r.source {
                 RequestSource::Volume(v) => {

@@ -79,12 +79,17 @@ pub fn parse_bind(field: &str, raw: &str) -> Result<MountRequest> {
         })
     };
     let _ = (mode.relabel, mode.consistency);
+    let mode = match source {
+        RequestSource::Volume(_) => super::volume_mode(opts),
+        _ => opts.to_string(),
+    };
     Ok(MountRequest {
         field: field.to_string(),
         destination,
         read_only,
         source,
-        mode: opts.to_string(),
+        mode,
+        hidden: false,
     })
 }
 

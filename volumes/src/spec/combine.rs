@@ -82,6 +82,8 @@ pub fn parse(inputs: &MountInputs) -> Result<Vec<MountRequest>> {
             let mut req = req.clone();
             req.field = vf.spec.field.clone();
             req.read_only = vf.spec.read_only.unwrap_or(req.read_only);
+            // dockerd copies a mount point's type, source and flags to the inheriting container, not its mode.
+            req.mode = String::new();
             inherited.retain(|r| r.destination != req.destination);
             inherited.push(req);
         }
@@ -135,6 +137,7 @@ fn tmpfs_entry(dst: &str, opts: &str) -> Result<MountRequest> {
         read_only,
         source: RequestSource::Tmpfs(opts),
         mode: String::new(),
+        hidden: true,
     })
 }
 
@@ -153,6 +156,7 @@ fn anonymous(field: String, destination: PathBuf) -> MountRequest {
         read_only: false,
         source,
         mode: String::new(),
+        hidden: false,
     }
 }
 
@@ -191,6 +195,20 @@ mod tests {
         assert_eq!(reqs[1].volume().unwrap().as_str(), "v1");
         assert!(reqs[4].is_anonymous_volume() && reqs[5].is_anonymous_volume());
         assert_ne!(reqs[4].volume(), reqs[5].volume());
+        // dockerd's inspect: a Binds volume without options has mode `z`; an inherited mount, an image's or
+        // Config's anonymous volume none; a HostConfig.Tmpfs entry is no mount point, a Mounts tmpfs is.
+        let modes: Vec<(&str, bool)> = reqs.iter().map(|r| (r.mode.as_str(), r.hidden)).collect();
+        assert_eq!(
+            modes,
+            [
+                ("", false),
+                ("z", false),
+                ("", false),
+                ("", true),
+                ("", false),
+                ("", false)
+            ]
+        );
     }
 
     #[test]

@@ -30,8 +30,12 @@ pub struct MountRequest {
     pub read_only: bool,
     /// What is mounted.
     pub source: RequestSource,
-    /// Docker's `Mode` string (the Binds options as given) for inspect.
+    /// Docker's `Mode` string for inspect: the Binds options as given; `z` for a volume of the local driver
+    /// given without options in `Binds` or `Mounts` (dockerd's relabel default); empty otherwise.
     pub mode: String,
+    /// Left out of inspect's `Mounts`: dockerd lists no `HostConfig.Tmpfs` entry there.
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 /// What a request mounts.
@@ -74,6 +78,11 @@ pub struct BindRequest {
     pub propagation: Propagation,
     /// rbind rather than bind.
     pub recursive: bool,
+}
+
+/// dockerd's `Mode` of a local volume given in `Binds` or `Mounts` with options `opts`.
+pub(crate) fn volume_mode(opts: &str) -> String {
+    if opts.is_empty() { "z" } else { opts }.to_string()
 }
 
 impl MountRequest {

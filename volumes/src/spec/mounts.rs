@@ -127,13 +127,18 @@ pub fn parse_mount(index: usize, entry: &MountEntry) -> Result<MountRequest> {
             ))
         }
     };
-    let mode = if read_only { "ro" } else { "" }.to_string();
+    // dockerd keeps no options string for a Mounts entry: only a volume gets its relabel default.
+    let mode = match source {
+        RequestSource::Volume(_) => super::volume_mode(""),
+        _ => String::new(),
+    };
     Ok(MountRequest {
         field: at(""),
         destination,
         read_only,
         source,
         mode,
+        hidden: false,
     })
 }
 
