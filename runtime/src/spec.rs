@@ -13,7 +13,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// Where the init binary is bind-mounted inside the container (as Docker does).
 pub const INIT_PATH_IN_CONTAINER: &str = "/sbin/docker-init";
 /// Default /dev/shm size (64 MiB).
-pub(crate) const DEFAULT_SHM: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_SHM: u64 = 64 * 1024 * 1024;
 
 /// Paths Docker masks in a container that is not privileged (`HostConfig.MaskedPaths` when unset).
 pub const MASKED_PATHS: &[&str] = &[

@@ -36,18 +36,19 @@ pub fn add_summary_legacy_fields(doc: &mut Value, nets: &Networks) {
 /// pointers (`PidsLimit`, `MemorySwappiness`: a client reads 0 as a limit that is set), `Config.Volumes`, and
 /// `ExecIDs` without execs. A host config without `Mounts` has no such key (`omitempty`).
 pub fn go_nil_fields(doc: &mut Value, typed: &bollard::models::ContainerInspectResponse) {
-    let set = serde_json::to_value(typed).unwrap_or_default();
-    for (section, pointers) in [
-        ("HostConfig", &["PidsLimit", "MemorySwappiness"][..]),
-        ("Config", &["Volumes"][..]),
+    // Only the two sections are serialized again, to see which fields the record leaves unset.
+    let host = serde_json::to_value(&typed.host_config).unwrap_or_default();
+    let config = serde_json::to_value(&typed.config).unwrap_or_default();
+    for (section, set, pointers) in [
+        ("HostConfig", &host, &["PidsLimit", "MemorySwappiness"][..]),
+        ("Config", &config, &["Volumes"][..]),
     ] {
         let Some(out) = doc.get_mut(section).and_then(Value::as_object_mut) else {
             continue;
         };
         // berth keeps an empty map of volumes where dockerd's config has none.
         let unset = |key: &str| {
-            set[section]
-                .get(key)
+            set.get(key)
                 .is_none_or(|v| v.is_null() || (key == "Volumes" && v.as_object().is_some_and(Map::is_empty)))
         };
         let keys: Vec<String> = out

@@ -121,7 +121,7 @@ fn fill_defaults(h: &mut HostConfig) {
         h.cgroupns_mode = Some(if v2 { Cg::PRIVATE } else { Cg::HOST });
     }
     if h.shm_size.unwrap_or(0) <= 0 {
-        h.shm_size = Some(DEFAULT_SHM_SIZE);
+        h.shm_size = Some(runtime::spec::DEFAULT_SHM as i64);
     }
     let memory = h.memory.unwrap_or(0);
     if memory > 0 && h.memory_swap.unwrap_or(0) == 0 {
@@ -136,9 +136,6 @@ fn fill_defaults(h: &mut HostConfig) {
             .get_or_insert_with(|| owned(runtime::spec::READONLY_PATHS));
     }
 }
-
-/// dockerd's /dev/shm size for a container that sets none (64 MiB).
-const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
 
 /// Runtime, isolation, user namespace, storage options, GPUs, cgroup parent, OOM score.
 fn check_engine_choices(h: &HostConfig) -> Result<()> {
