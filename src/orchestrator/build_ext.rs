@@ -29,7 +29,7 @@ pub fn secrets(name: &str, refs: &[FileRef], scope: &Scope) -> Result<Vec<BuildS
             }
         };
         let owner = super::secrets::owner_and_mode(r, &at)?;
-        // The loader writes a short-syntax entry's target as the service-secret path `/run/secrets/<name>`.
+        // A target written as a service-secret path (`/run/secrets/<name>`) names the same id.
         let id = match r.target.as_deref() {
             Some(t) => t.strip_prefix("/run/secrets/").unwrap_or(t).to_owned(),
             None => r.source.clone(),

@@ -14,6 +14,8 @@ pub fn parse_short_port(spec: &str) -> Result<Vec<Value>, String> {
         return Err(format!("invalid protocol {protocol:?}: expected tcp, udp or sctp"));
     }
     let (host_ip, published, target) = split_parts(rest)?;
+    // An empty address (`:8080:80`, `[]:80:80`, often an unset `${BIND:-}`) means all addresses, as in Compose.
+    let host_ip = host_ip.filter(|ip| !ip.is_empty());
     if let Some(ip) = host_ip {
         ip.parse::<IpAddr>().map_err(|_| format!("invalid IP address: {ip}"))?;
     }
@@ -119,5 +121,10 @@ mod tests {
         assert_eq!(v[0]["protocol"], "udp");
         assert_eq!(parse_short_port("3001-3003").map(|v| v.len()), Ok(3));
         assert!(parse_short_port("80:80:80:80").is_err());
+        for empty_ip in [":443:443", "[]:443:443"] {
+            let v = parse_short_port(empty_ip).unwrap_or_default();
+            assert_eq!(v[0].get("host_ip"), None, "{empty_ip}");
+            assert_eq!(v[0]["published"], "443", "{empty_ip}");
+        }
     }
 }

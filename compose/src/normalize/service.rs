@@ -84,6 +84,10 @@ pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context
     if let Some(v) = svc.get_mut("healthcheck") {
         healthcheck(v, &p("healthcheck"))?;
     }
+    // The schema allows `deploy:` with no value; Compose reads it as no deploy section.
+    if svc.get("deploy") == Some(&Value::Null) {
+        svc.shift_remove("deploy");
+    }
     if let Some(v) = svc.get_mut("deploy") {
         deploy(v, &p("deploy"))?;
     }
@@ -179,7 +183,8 @@ fn build(b: &mut Value, ctx: &Context, path: &str) -> Result<()> {
         ));
     }
     if let Some(v) = m.get("secrets") {
-        let r = file_refs(v, true, &format!("{path}.secrets"))?;
+        // A build secret's target is the id the Dockerfile mounts; Compose gives it no default path.
+        let r = file_refs(v, false, &format!("{path}.secrets"))?;
         m.insert("secrets".into(), r);
     }
     bytes_field(m, "shm_size", &format!("{path}.shm_size"))?;
@@ -274,13 +279,9 @@ fn volumes(v: &Value, path: &str) -> Result<Value> {
 
 fn long_volume(m: &Map<String, Value>, path: &str) -> Result<Value> {
     let mut m = m.clone();
-    let kind = m.get("type").and_then(Value::as_str).unwrap_or("volume").to_owned();
     if let Some(Value::String(t)) = m.get("target") {
         let t = super::volumes::clean_target(t);
         m.insert("target".into(), json!(t));
-    }
-    if kind == "volume" && !m.contains_key("volume") {
-        m.insert("volume".into(), json!({}));
     }
     if let Some(Value::Object(b)) = m.get_mut("bind") {
         if b.get("create_host_path") == Some(&Value::Bool(false)) {
