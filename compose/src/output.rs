@@ -50,8 +50,16 @@ fn sorted(v: &Value) -> Value {
 /// The document as `config` prints it in `format`, keys in Compose's order. Compose's JSON leaves out what
 /// its YAML shows: top-level `models` and `x-` extensions below the top level. Neither prints a network's
 /// `ipam.options` (Compose's model has no such field; berth keeps them in the model and passes them on).
+/// `mem_swappiness` prints as text: Compose's model holds it in its byte-size type.
 pub fn printable(doc: &Value, format: Format) -> Value {
     let mut d = doc.clone();
+    if let Some(Value::Object(services)) = d.get_mut("services") {
+        for s in services.values_mut().filter_map(Value::as_object_mut) {
+            if let Some(n @ Value::Number(_)) = s.get_mut("mem_swappiness") {
+                *n = Value::String(n.to_string());
+            }
+        }
+    }
     if let Some(Value::Object(nets)) = d.get_mut("networks") {
         for ipam in nets
             .values_mut()

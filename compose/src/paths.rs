@@ -6,9 +6,10 @@ use crate::yaml::{is_reset, untagged_mut};
 use serde_json::{Map, Value};
 use std::path::{Component, Path, PathBuf};
 
-/// Joins `p` to `base` unless absolute, expands `~`, and cleans `.`/`..` lexically.
+/// Joins `p` to `base` unless absolute, expands `~`, and cleans `.`/`..` lexically. A path written absolute is
+/// kept as written (trailing slash, `..` and all), as Compose keeps it.
 pub fn absolutize(base: &Path, p: &str) -> String {
-    if is_windows_path(p) {
+    if is_windows_path(p) || Path::new(p).is_absolute() {
         return p.to_owned();
     }
     let expanded = if p == "~" || p.starts_with("~/") {
@@ -190,6 +191,8 @@ mod tests {
     fn cleans_and_joins() {
         assert_eq!(absolutize(Path::new("/a/b"), "../c/./d"), "/a/c/d");
         assert_eq!(absolutize(Path::new("/a"), "/x/y"), "/x/y");
+        assert_eq!(absolutize(Path::new("/a"), "/x/./y/../z/"), "/x/./y/../z/");
+        assert_eq!(absolutize(Path::new("/a"), "x/./y/../z/"), "/a/x/z");
         assert_eq!(absolutize(Path::new("/a"), "."), "/a");
     }
 }

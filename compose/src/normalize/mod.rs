@@ -164,13 +164,9 @@ pub fn shell_split(s: &str) -> std::result::Result<Vec<String>, String> {
                 loop {
                     match chars.next() {
                         Some('"') => break,
+                        // Compose's splitter takes the character after a backslash as is, whatever it is.
                         Some('\\') => match chars.next() {
-                            Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
-                            Some('\n') => {}
-                            Some(x) => {
-                                cur.push('\\');
-                                cur.push(x);
-                            }
+                            Some(x) => cur.push(x),
                             None => return Err(format!("unterminated double quote in {s:?}")),
                         },
                         Some(x) => cur.push(x),
@@ -181,8 +177,8 @@ pub fn shell_split(s: &str) -> std::result::Result<Vec<String>, String> {
             '\\' => {
                 in_word = true;
                 match chars.next() {
-                    Some('\n') | None => {}
                     Some(x) => cur.push(x),
+                    None => return Err(format!("a backslash ends {s:?}: it escapes nothing")),
                 }
             }
             other => {
@@ -233,5 +229,11 @@ mod tests {
             Some(vec!["sh".into(), "-c".into(), "echo 'a b'".into()])
         );
         assert!(shell_split("'open").is_err());
+        // As Compose splits: a backslash takes the next character as is, in double quotes too.
+        assert_eq!(
+            shell_split("\"a\\.b\" 'c\\.d' e\\\nf \"g\\\\h\"").ok(),
+            Some(vec!["a.b".into(), "c\\.d".into(), "e\nf".into(), "g\\h".into()])
+        );
+        assert!(shell_split("a\\").is_err());
     }
 }

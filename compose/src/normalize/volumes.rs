@@ -125,16 +125,19 @@ pub fn short_to_long(spec: &str, resolve: &dyn Fn(&str) -> String) -> Result<Val
             "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
                 bind.insert("propagation".into(), json!(o));
             }
-            "cached" | "delegated" | "consistent" => {
-                m.insert("consistency".into(), json!(o));
-            }
+            // Accepted for Docker Desktop files and, as in Compose, not kept.
+            "cached" | "delegated" | "consistent" => {}
             other => return Err(format!("invalid spec: {spec}: unknown option {other:?}")),
         }
     }
+    // Compose keeps the bind options (SELinux label, propagation) written on a named volume too.
     if kind == "bind" {
         bind.insert("create_host_path".into(), json!(true));
+    }
+    if !bind.is_empty() {
         m.insert("bind".into(), Value::Object(bind));
-    } else {
+    }
+    if kind == "volume" {
         m.insert("volume".into(), Value::Object(volume));
     }
     Ok(Value::Object(m))
