@@ -13,6 +13,7 @@ for_each_engine!(
     foreign_platform_and_storage_opt_are_refused_before_anything_starts,
     use_api_socket_gives_the_engine_and_the_credentials,
     system_paths_unconfined_unmasks_proc,
+    named_profile_service_runs_and_selinux_labels_are_accepted,
 );
 
 fn start(kind: Kind, test: &str) -> Option<Engine> {
@@ -219,4 +220,41 @@ fn system_paths_unconfined_unmasks_proc(kind: Kind) {
     ]);
     assert_eq!(inspect[0], "[]", "{kind:?}");
     assert!(inspect[1].contains("/proc/timer_list"), "{kind:?}: {}", inspect[1]);
+}
+
+/// Two shapes seen in real-world files: a tool behind a profile run by naming it (`run --rm tool`, `up tool`:
+/// Compose enables a service it is told to run), and binds and volumes with SELinux labels (`:z`, `:Z`) for
+/// Podman hosts, which Compose passes on and an engine on a host without SELinux accepts and ignores. The tool's
+/// env file is read only once the tool is enabled; `up` alone leaves the tool out.
+fn named_profile_service_runs_and_selinux_labels_are_accepted(kind: Kind) {
+    let Some(e) = start(kind, "named_profile_service_runs_and_selinux_labels_are_accepted") else {
+        return;
+    };
+    let stack = Stack::new(
+        &e,
+        "prof",
+        "services:\n  app:\n    image: busybox\n    command: [sleep, '600']\n    stop_signal: SIGKILL\n    \
+         volumes: ['./data:/data:z', 'store:/store:Z']\n  tool:\n    image: busybox\n    profiles: [tools]\n    \
+         env_file: [tool.env]\n    command: [sh, -c, 'cat /data/f; echo \"$$MODE\"']\n    volumes: ['./data:/data:ro,z']\n\
+         volumes:\n  store: {}\n",
+    );
+    std::fs::create_dir(stack.dir.path().join("data")).expect("data dir");
+    stack.berth_ok(&["up", "-d", "--wait"]);
+    let ps = stack.berth_ok(&["ps", "--services"]);
+    assert_eq!(
+        ps.lines().collect::<Vec<_>>(),
+        ["app"],
+        "{kind:?}: up without a profile runs only app"
+    );
+    sh(&stack, "app", "echo from-app > /data/f && echo x > /store/y");
+    std::fs::write(stack.dir.path().join("tool.env"), "MODE=tool\n").expect("tool.env");
+    let out = stack.berth_ok(&["run", "--rm", "-T", "tool"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["from-app", "tool"], "{kind:?}");
+    let binds = e.docker_lines(&[
+        "inspect",
+        "-f",
+        "{{json .HostConfig.Binds}}",
+        &format!("{}-app-1", stack.project),
+    ]);
+    assert!(binds[0].contains("/data:/data:z"), "{kind:?}: {}", binds[0]);
 }

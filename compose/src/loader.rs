@@ -22,6 +22,9 @@ pub struct LoadOptions {
     pub env_files: Vec<PathBuf>,
     /// `--profile`.
     pub profiles: Vec<String>,
+    /// Services a command names: enabled whatever the active profiles (their own profiles join them), as
+    /// Compose enables a service it is told to run.
+    pub services: Vec<String>,
     /// Substitute variables (`--no-interpolate` turns it off).
     pub interpolate: bool,
     /// Turn short syntaxes into long ones and apply defaults (`--no-normalize` turns it off).
@@ -42,6 +45,7 @@ impl Default for LoadOptions {
             project_directory: None,
             env_files: Vec::new(),
             profiles: Vec::new(),
+            services: Vec::new(),
             interpolate: true,
             normalize: true,
             working_dir: None,
@@ -264,8 +268,15 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
             }
         }
     }
-    let active = active_profiles(opts, &loaded.environment);
+    let active = active_profiles(opts, &loaded.environment, &services);
     loaded.disabled_services = profiles::apply(&mut services, &active);
+    if opts.normalize {
+        for (name, svc) in services.iter_mut() {
+            if let Value::Object(m) = svc {
+                normalize::service::resolve_files(name, m, &ctx).map_err(locate)?;
+            }
+        }
+    }
     validate::conflicts::check_resources(top).map_err(locate)?;
     validate::conflicts::check_services(&services, top).map_err(locate)?;
     validate::semantic::check(&services, &loaded.disabled_services, top).map_err(locate)?;
@@ -287,24 +298,27 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
     Ok(())
 }
 
-fn active_profiles(opts: &LoadOptions, env: &IndexMap<String, String>) -> Vec<String> {
-    if !opts.profiles.is_empty() {
-        return opts
-            .profiles
+fn active_profiles(opts: &LoadOptions, env: &IndexMap<String, String>, services: &Map<String, Value>) -> Vec<String> {
+    let split = |p: &str| -> Vec<String> { p.split(',').map(|s| s.trim().to_owned()).collect() };
+    // Compose splits COMPOSE_PROFILES (empty when unset) without dropping empty names, so a service listing
+    // the profile "" runs by default and whenever the variable has an empty entry (`dev,`); files rely on it.
+    let mut active: Vec<String> = if opts.profiles.is_empty() {
+        split(env.get("COMPOSE_PROFILES").map_or("", String::as_str))
+    } else {
+        opts.profiles
             .iter()
-            .flat_map(|p| p.split(','))
-            .map(|s| s.trim().to_owned())
+            .flat_map(|p| split(p))
             .filter(|s| !s.is_empty())
-            .collect();
-    }
-    env.get("COMPOSE_PROFILES")
-        .map(|p| {
-            p.split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+            .collect()
+    };
+    let named = opts.services.iter().filter_map(|n| services.get(n));
+    active.extend(
+        named
+            .filter_map(|s| s.get("profiles").and_then(Value::as_array))
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_owned)),
+    );
+    active
 }
 
 /// The `name:` of the last file that declares one, interpolated, before anything else is loaded.

@@ -152,6 +152,49 @@ fn profiles_from_flag_and_environment() {
     assert_eq!(names(&o), vec!["app", "ops"]);
 }
 
+/// A service a command names runs whatever the active profiles (Compose adds its profiles to them); the env
+/// files of services left disabled are not read, so they may be missing.
+#[test]
+fn named_services_are_enabled_and_disabled_ones_read_no_env_files() {
+    let d = tmp();
+    let file = "services:\n  app: {image: app}\n  tool: {image: t, profiles: [tools], env_file: [tool.env]}\n  \
+                other: {image: o, profiles: [tools]}\n  dbg: {image: b, profiles: [debug], env_file: [missing.env]}\n";
+    write(d.path(), &[("compose.yaml", file), ("tool.env", "MODE=tool\n")]);
+    let loaded = |services: &[&str]| {
+        let o = LoadOptions {
+            services: services.iter().map(|s| s.to_string()).collect(),
+            ..opts(d.path(), &[])
+        };
+        doc(&o)
+    };
+    let plain = loaded(&[]);
+    let names: Vec<&String> = plain["services"]
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        names,
+        ["app"],
+        "dbg's missing env file is not read while dbg is disabled"
+    );
+    let with_tool = loaded(&["tool"]);
+    let names: Vec<&String> = with_tool["services"]
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["app", "tool", "other"], "naming tool enables its profile");
+    assert_eq!(with_tool["services"]["tool"]["environment"]["MODE"], "tool");
+    let o = LoadOptions {
+        services: vec!["dbg".into()],
+        ..opts(d.path(), &[])
+    };
+    let err = load_document(&o).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("services.dbg.env_file") && err.contains("missing.env"),
+        "{err}"
+    );
+}
+
 #[test]
 fn project_name_precedence() {
     let d = tmp();

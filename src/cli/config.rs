@@ -53,6 +53,9 @@ pub struct ConfigArgs {
     /// Write the output to a file instead of stdout.
     #[arg(short = 'o', long)]
     pub output: Option<std::path::PathBuf>,
+    /// Services to show (with what they depend on), enabled whatever their profiles; default: all.
+    #[arg(value_name = "SERVICE", id = "service_names")]
+    pub names: Vec<String>,
 }
 
 /// Load options from the global flags.
@@ -71,8 +74,12 @@ pub fn load_options(global: &GlobalArgs, interpolate: bool, normalize: bool) -> 
 
 /// Runs `berth config`.
 pub fn run(global: &GlobalArgs, args: ConfigArgs) -> anyhow::Result<ExitCode> {
-    let opts = load_options(global, !args.no_interpolate, !args.no_normalize);
-    let loaded = compose::load_document(&opts)?;
+    let opts = LoadOptions {
+        services: args.names.clone(),
+        ..load_options(global, !args.no_interpolate, !args.no_normalize)
+    };
+    let mut loaded = compose::load_document(&opts)?;
+    select(&mut loaded.document, &args.names)?;
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
     }
@@ -82,6 +89,35 @@ pub fn run(global: &GlobalArgs, args: ConfigArgs) -> anyhow::Result<ExitCode> {
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Keeps the named services and, transitively, the ones they depend on (all when none are named).
+fn select(doc: &mut Value, names: &[String]) -> anyhow::Result<()> {
+    let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut keep: Vec<String> = Vec::new();
+    // (service, whether it must exist): a `required: false` dependency that is not there is skipped.
+    let mut queue: Vec<(String, bool)> = names.iter().map(|n| (n.clone(), true)).collect();
+    while let Some((n, required)) = queue.pop() {
+        if keep.contains(&n) {
+            continue;
+        }
+        let Some(svc) = services.get(&n) else {
+            if required {
+                anyhow::bail!("no such service: {n}");
+            }
+            continue;
+        };
+        let deps = svc.get("depends_on").and_then(Value::as_object).into_iter().flatten();
+        queue.extend(deps.map(|(d, o)| (d.clone(), o.get("required") != Some(&Value::Bool(false)))));
+        keep.push(n);
+    }
+    services.retain(|n, _| keep.contains(n));
+    Ok(())
 }
 
 fn keys(v: Option<&Value>) -> Vec<String> {

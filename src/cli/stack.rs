@@ -80,36 +80,56 @@ pub fn run(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
 
 async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
     // Verbs that need the model load and check it (cycles, unsupported attributes) before touching the engine.
+    let named = named_services(&cmd);
     match &cmd {
         StackCommand::Up(args) => {
             let opts: up::UpOptions = args.clone().into();
-            return with_model(global, |d, m| Box::pin(async move { up::run(&d, &m, &opts).await })).await;
+            return with_model(global, &named, |d, m| {
+                Box::pin(async move { up::run(&d, &m, &opts).await })
+            })
+            .await;
         }
         StackCommand::Create(args) => {
             let opts = up::CreateOptions::from(args.clone()).to_up();
-            return with_model(global, |d, m| Box::pin(async move { up::run(&d, &m, &opts).await })).await;
+            return with_model(global, &named, |d, m| {
+                Box::pin(async move { up::run(&d, &m, &opts).await })
+            })
+            .await;
         }
         StackCommand::Run(args) => {
             let opts: run::RunOptions = args.clone().into();
-            return with_model(global, |d, m| Box::pin(async move { run::run(&d, &m, &opts).await })).await;
+            return with_model(global, &named, |d, m| {
+                Box::pin(async move { run::run(&d, &m, &opts).await })
+            })
+            .await;
         }
         StackCommand::Build(args) => {
             let opts: build::BuildOptions = args.clone().into();
-            return with_model(global, |d, m| Box::pin(async move { build::run(&d, &m, &opts).await })).await;
+            return with_model(global, &named, |d, m| {
+                Box::pin(async move { build::run(&d, &m, &opts).await })
+            })
+            .await;
         }
         StackCommand::Pull(args) => {
             let opts: info::PullOptions = args.clone().into();
-            return with_model(global, |d, m| Box::pin(async move { info::pull(&d, &m, &opts).await })).await;
+            return with_model(global, &named, |d, m| {
+                Box::pin(async move { info::pull(&d, &m, &opts).await })
+            })
+            .await;
         }
         StackCommand::Push(args) => {
             let opts: push::PushOptions = args.clone().into();
-            return with_model(global, |d, m| Box::pin(async move { push::run(&d, &m, &opts).await })).await;
+            return with_model(global, &named, |d, m| {
+                Box::pin(async move { push::run(&d, &m, &opts).await })
+            })
+            .await;
         }
         StackCommand::Watch(args) => {
             let opts: watch::WatchOptions = args.clone().into();
             let g = global.clone();
-            return with_model(global, |d, m| {
-                Box::pin(async move { watch::run(&d, &m, &opts, &|| load_model(&g)).await })
+            let reload_named = named.clone();
+            return with_model(global, &named, |d, m| {
+                Box::pin(async move { watch::run(&d, &m, &opts, &|| load_model(&g, &reload_named)).await })
             })
             .await;
         }
@@ -120,7 +140,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         StackCommand::Version => return info::version(&client::connect(global.host.as_deref()).await?).await,
         _ => {}
     }
-    let target = project::resolve(&load_options(global))?;
+    let target = project::resolve(&load_options(global, &[]))?;
     let docker = client::connect(global.host.as_deref()).await?;
     let name = target.name.as_str();
     match cmd {
@@ -159,25 +179,44 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
     }
 }
 
-/// The loader's options for a verb that acts on the project (interpolated and normalised).
-fn load_options(global: &GlobalArgs) -> compose::LoadOptions {
-    super::config::load_options(global, true, true)
+/// The loader's options for a verb that acts on the project (interpolated and normalised), with the services
+/// the command names enabled whatever their profiles.
+fn load_options(global: &GlobalArgs, named: &[String]) -> compose::LoadOptions {
+    compose::LoadOptions {
+        services: named.to_vec(),
+        ..super::config::load_options(global, true, true)
+    }
+}
+
+/// The services a model verb names on its command line (Compose enables those even under inactive profiles).
+fn named_services(cmd: &StackCommand) -> Vec<String> {
+    match cmd {
+        StackCommand::Up(a) => a.services.clone(),
+        StackCommand::Create(a) => a.services.clone(),
+        StackCommand::Run(a) => vec![a.service.clone()],
+        StackCommand::Build(a) => a.services.clone(),
+        StackCommand::Pull(a) => a.services.clone(),
+        StackCommand::Push(a) => a.services.clone(),
+        StackCommand::Watch(a) => a.services.clone(),
+        _ => Vec::new(),
+    }
 }
 
 type VerbFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<ExitCode>> + 'a>>;
 
 async fn with_model<'a>(
     global: &GlobalArgs,
+    named: &[String],
     verb: impl FnOnce(bollard::Docker, crate::orchestrator::spec::ProjectSpec) -> VerbFuture<'a>,
 ) -> Result<ExitCode> {
-    let model = load_model(global)?;
+    let model = load_model(global, named)?;
     let docker = client::connect(global.host.as_deref()).await?;
     verb(docker, model).await
 }
 
 /// The project model the global flags name, with the engine's API socket applied.
-fn load_model(global: &GlobalArgs) -> Result<crate::orchestrator::spec::ProjectSpec> {
-    let mut model = project::require_model(&load_options(global))?;
+fn load_model(global: &GlobalArgs, named: &[String]) -> Result<crate::orchestrator::spec::ProjectSpec> {
+    let mut model = project::require_model(&load_options(global, named))?;
     let endpoint = client::resolve_endpoint(global.host.as_deref())?;
     api_socket::apply(&mut model, &endpoint.socket)?;
     Ok(model)

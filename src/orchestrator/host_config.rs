@@ -208,16 +208,25 @@ fn bind(v: &m::ServiceVolume, at: &str, scope: &Scope) -> Result<Bind> {
     };
     let source = resolve(scope.working_dir, raw);
     let options = v.bind.clone().unwrap_or_default();
-    if options.selinux.is_some() {
-        return Err(scope.refuse(
-            &format!("{at}.bind.selinux"),
-            "SELinux relabelling is not supported by berth yet",
-        ));
-    }
-    // The loader writes create_host_path: true for the short syntax; Binds create the missing directory.
+    let selinux = options
+        .selinux
+        .as_deref()
+        .map(|l| selinux_label(l, at, scope))
+        .transpose()?;
+    // The loader writes create_host_path: true for the short syntax; Binds create the missing directory. An
+    // SELinux label is a Binds option only (as Compose sends it); the engine relabels nothing on a host
+    // without SELinux, as dockerd.
     let create = options.create_host_path || v.bind.is_none();
-    if create && options.propagation.is_none() {
-        let mode = if v.read_only { ":ro" } else { "" };
+    if (create && options.propagation.is_none()) || selinux.is_some() {
+        let opts: Vec<&str> = [v.read_only.then_some("ro"), selinux, options.propagation.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let mode = if opts.is_empty() {
+            String::new()
+        } else {
+            format!(":{}", opts.join(","))
+        };
         return Ok(Bind::Legacy(format!("{source}:{}{mode}", v.target)));
     }
     let propagation = options
@@ -236,6 +245,17 @@ fn bind(v: &m::ServiceVolume, at: &str, scope: &Scope) -> Result<Bind> {
         }),
         ..Default::default()
     }))
+}
+
+fn selinux_label(l: &str, at: &str, scope: &Scope) -> Result<&'static str> {
+    match l {
+        "z" => Ok("z"),
+        "Z" => Ok("Z"),
+        other => Err(scope.refuse(
+            &format!("{at}.bind.selinux"),
+            format!("{other:?} is not an SELinux relabel option: expected z (shared) or Z (private)"),
+        )),
+    }
 }
 
 fn parse_propagation(p: &str, at: &str, scope: &Scope) -> Result<MountBindOptionsPropagationEnum> {

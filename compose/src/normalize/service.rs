@@ -12,12 +12,18 @@ fn err(path: &str, msg: impl Into<String>) -> LoadError {
     LoadError::new(ErrorKind::Value, msg).at_path(path)
 }
 
+/// Reads a service's `env_file`s and `label_file`s into `environment` and `labels`. Compose reads them only
+/// for the services the active profiles enable, so a disabled service may name files that are not there.
+pub fn resolve_files(name: &str, svc: &mut Map<String, Value>, ctx: &Context) -> Result<()> {
+    let base = format!("services.{name}");
+    super::env::environment(svc, ctx, &base)?;
+    super::env::label_files(svc, &base)
+}
+
 /// Normalises service `name` in place.
 pub fn normalize_service(name: &str, svc: &mut Map<String, Value>, ctx: &Context) -> Result<()> {
     let base = format!("services.{name}");
     let p = |k: &str| format!("{base}.{k}");
-    super::env::environment(svc, ctx, &base)?;
-    super::env::label_files(svc, &base)?;
     for key in ["command", "entrypoint"] {
         let v = match svc.get(key) {
             Some(Value::String(s)) => Value::Array(
