@@ -176,7 +176,12 @@ pub fn load_document(opts: &LoadOptions) -> Result<Loaded> {
             std::env::current_dir().map_err(|e| LoadError::new(ErrorKind::Io, format!("no working directory: {e}")))?
         }
     };
-    let process = process_env(opts);
+    let mut process = process_env(opts);
+    // Compose offers PWD (the working directory) when the environment has none, as under `env -i` or a
+    // service manager; files use `$PWD/data:/data`.
+    if !process.contains_key("PWD") {
+        process.insert("PWD".into(), paths::clean(&cwd).to_string_lossy().into_owned());
+    }
     let mut files = opts.files.clone();
     if files.is_empty() {
         if let Some(cf) = process.get("COMPOSE_FILE") {
