@@ -135,7 +135,9 @@ pub fn string_list(v: &Value) -> Vec<Value> {
     }
 }
 
-/// Splits a command line the way a POSIX shell would (quotes and backslashes), without expansion.
+/// Splits a command line the way Docker Compose does (go-shellwords: quotes and backslashes, no expansion). An
+/// unquoted shell operator (`;`, `&`, `|`, `<`, `>`) ends the command there and the rest is dropped, with a
+/// warning (Compose drops it silently); an unquoted parenthesis is refused.
 pub fn shell_split(s: &str) -> std::result::Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -180,6 +182,22 @@ pub fn shell_split(s: &str) -> std::result::Result<Vec<String>, String> {
                     Some(x) => cur.push(x),
                     None => return Err(format!("a backslash ends {s:?}: it escapes nothing")),
                 }
+            }
+            op @ (';' | '&' | '|' | '<' | '>') => {
+                // A word of digits-first before `>` is a file descriptor (`2>`), dropped with the redirection.
+                if op == '>' && cur.starts_with(|d: char| d.is_ascii_digit()) {
+                    in_word = false;
+                }
+                tracing::warn!(
+                    "command {s:?}: the shell operator {op:?} ends it as Docker Compose reads it, and the rest is \
+                     dropped; to run a shell line, write it as [\"sh\", \"-c\", \"...\"]"
+                );
+                break;
+            }
+            '(' | ')' => {
+                return Err(format!(
+                    "{s:?} has an unquoted parenthesis, which Compose cannot split: quote it, or write the command as a list"
+                ))
             }
             other => {
                 in_word = true;
@@ -235,5 +253,18 @@ mod tests {
             Some(vec!["a.b".into(), "c\\.d".into(), "e\nf".into(), "g\\h".into()])
         );
         assert!(shell_split("a\\").is_err());
+        // An unquoted operator ends the line (a leading file descriptor goes with `>`); parentheses are refused.
+        let split = |line: &str| shell_split(line).ok();
+        assert_eq!(
+            split("while true; do x; done"),
+            Some(vec!["while".into(), "true".into()])
+        );
+        assert_eq!(split("a b2>f"), Some(vec!["a".into(), "b2".into()]));
+        assert_eq!(split("a 2>&1"), Some(vec!["a".into()]));
+        assert_eq!(
+            split("a 'b;c' \"d|e\" f\\&g"),
+            Some(vec!["a".into(), "b;c".into(), "d|e".into(), "f&g".into()])
+        );
+        assert!(shell_split("a (b)").is_err());
     }
 }

@@ -127,7 +127,8 @@ pub fn short_to_long(spec: &str, resolve: &dyn Fn(&str) -> String) -> Result<Val
             }
             // Accepted for Docker Desktop files and, as in Compose, not kept.
             "cached" | "delegated" | "consistent" => {}
-            other => return Err(format!("invalid spec: {spec}: unknown option {other:?}")),
+            // Compose drops an option it does not know (`data:/p:tmpfs`); berth says so.
+            other => tracing::warn!("volume {spec:?}: unknown option {other:?} ignored, as Docker Compose ignores it"),
         }
     }
     // Compose keeps the bind options (SELinux label, propagation) written on a named volume too.
