@@ -9,6 +9,7 @@
 pub mod budget;
 pub mod discover;
 pub mod dotenv;
+pub mod emit;
 pub mod error;
 pub mod extends;
 pub mod extensions;

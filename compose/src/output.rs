@@ -70,6 +70,7 @@ pub fn printable(doc: &Value, format: Format) -> Value {
         }
     }
     if format == Format::Yaml {
+        yaml_omissions(&mut d);
         return canonical_order(&d);
     }
     if let Value::Object(m) = &mut d {
@@ -77,6 +78,59 @@ pub fn printable(doc: &Value, format: Format) -> Value {
         crate::extensions::strip_nested(m);
     }
     canonical_order(&d)
+}
+
+/// What Compose's YAML leaves out where its JSON prints it: a null `command`/`entrypoint` (also of a watch
+/// rule's `exec`, which goes when nothing is left), an empty `ipam`, and empty `deploy.placement`/`resources`.
+fn yaml_omissions(d: &mut Value) {
+    let is_empty = |v: Option<&Value>| v.and_then(Value::as_object).is_some_and(Map::is_empty);
+    if let Some(Value::Object(nets)) = d.get_mut("networks") {
+        for n in nets.values_mut().filter_map(Value::as_object_mut) {
+            if is_empty(n.get("ipam")) {
+                n.shift_remove("ipam");
+            }
+        }
+    }
+    let Some(Value::Object(services)) = d.get_mut("services") else {
+        return;
+    };
+    let drop_null_commands = |m: &mut Map<String, Value>| {
+        m.retain(|k, v| !(matches!(k.as_str(), "command" | "entrypoint") && v.is_null()));
+    };
+    for s in services.values_mut().filter_map(Value::as_object_mut) {
+        drop_null_commands(s);
+        // Compose's weight devices have capitalised JSON keys and lower-case YAML ones.
+        let weights = s
+            .get_mut("blkio_config")
+            .and_then(|b| b.get_mut("weight_device"))
+            .and_then(Value::as_array_mut);
+        for w in weights.into_iter().flatten().filter_map(Value::as_object_mut) {
+            for (from, to) in [("Path", "path"), ("Weight", "weight")] {
+                if let Some(v) = w.shift_remove(from) {
+                    w.insert(to.into(), v);
+                }
+            }
+        }
+        if let Some(Value::Object(dep)) = s.get_mut("deploy") {
+            for key in ["placement", "resources"] {
+                if is_empty(dep.get(key)) {
+                    dep.shift_remove(key);
+                }
+            }
+        }
+        let watch = s
+            .get_mut("develop")
+            .and_then(|dv| dv.get_mut("watch"))
+            .and_then(Value::as_array_mut);
+        for rule in watch.into_iter().flatten().filter_map(Value::as_object_mut) {
+            if let Some(Value::Object(exec)) = rule.get_mut("exec") {
+                drop_null_commands(exec);
+            }
+            if is_empty(rule.get("exec")) {
+                rule.shift_remove("exec");
+            }
+        }
+    }
 }
 
 /// Escapes `$` as `$$` in every string, so the output can be loaded again without re-interpolation.
@@ -95,7 +149,7 @@ pub fn render(doc: &Value, format: Format) -> Result<String, String> {
         Format::Json => serde_json::to_string_pretty(doc)
             .map(|s| s + "\n")
             .map_err(|e| e.to_string()),
-        Format::Yaml => serde_yaml_ng::to_string(doc).map_err(|e| e.to_string()),
+        Format::Yaml => Ok(crate::emit::to_yaml(doc)),
     }
 }
 
