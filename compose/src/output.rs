@@ -71,13 +71,64 @@ pub fn printable(doc: &Value, format: Format) -> Value {
     }
     if format == Format::Yaml {
         yaml_omissions(&mut d);
-        return canonical_order(&d);
+        return struct_order(canonical_order(&d));
     }
     if let Value::Object(m) = &mut d {
         m.shift_remove("models");
         crate::extensions::strip_nested(m);
     }
-    canonical_order(&d)
+    struct_order(canonical_order(&d))
+}
+
+/// Compose prints a port and a volume mount in its model's field order, not sorted.
+const PORT_ORDER: [&str; 7] = [
+    "name",
+    "mode",
+    "host_ip",
+    "target",
+    "published",
+    "protocol",
+    "app_protocol",
+];
+const MOUNT_ORDER: [&str; 9] = [
+    "type",
+    "source",
+    "target",
+    "read_only",
+    "consistency",
+    "bind",
+    "volume",
+    "tmpfs",
+    "image",
+];
+const BIND_ORDER: [&str; 4] = ["selinux", "propagation", "create_host_path", "recursive"];
+
+fn struct_order(mut d: Value) -> Value {
+    let services = d.get_mut("services").and_then(Value::as_object_mut);
+    for s in services.into_iter().flat_map(|m| m.values_mut()) {
+        for (key, order) in [("ports", &PORT_ORDER[..]), ("volumes", &MOUNT_ORDER[..])] {
+            let items = s.get_mut(key).and_then(Value::as_array_mut);
+            for item in items.into_iter().flatten().filter_map(Value::as_object_mut) {
+                reorder(item, order);
+                if let Some(Value::Object(b)) = item.get_mut("bind") {
+                    reorder(b, &BIND_ORDER);
+                }
+            }
+        }
+    }
+    d
+}
+
+/// Puts the keys named in `order` first, in that order; the others keep their place after them.
+fn reorder(m: &mut Map<String, Value>, order: &[&str]) {
+    let mut out = Map::new();
+    for k in order {
+        if let Some(v) = m.shift_remove(*k) {
+            out.insert((*k).to_owned(), v);
+        }
+    }
+    out.extend(std::mem::take(m));
+    *m = out;
 }
 
 /// What Compose's YAML leaves out where its JSON prints it: a null `command`/`entrypoint` (also of a watch
@@ -175,6 +226,25 @@ pub fn config_hash(service: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn ports_and_mounts_in_composes_field_order() {
+        let d = json!({"services": {"a": {
+            "ports": [{"protocol": "tcp", "published": "80", "target": 80, "mode": "ingress"}],
+            "volumes": [{"volume": {}, "target": "/d", "source": "v", "type": "volume"}],
+        }}});
+        let p = printable(&d, Format::Yaml);
+        let keys =
+            |v: &Value| -> Vec<String> { v.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default() };
+        assert_eq!(
+            keys(&p["services"]["a"]["ports"][0]),
+            ["mode", "target", "published", "protocol"]
+        );
+        assert_eq!(
+            keys(&p["services"]["a"]["volumes"][0]),
+            ["type", "source", "target", "volume"]
+        );
+    }
 
     #[test]
     fn order_and_escape() {
