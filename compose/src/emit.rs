@@ -8,13 +8,11 @@ use serde_json::Value;
 /// The document as YAML text.
 pub fn to_yaml(doc: &Value) -> String {
     let mut out = String::new();
-    match doc {
-        Value::Object(m) if !m.is_empty() => block(doc, 0, &mut out),
-        Value::Array(a) if !a.is_empty() => block(doc, 0, &mut out),
-        other => {
-            out.push_str(&inline(other, 0));
-            out.push('\n');
-        }
+    if is_block(doc) {
+        block(doc, 0, &mut out);
+    } else {
+        out.push_str(&inline(doc, 0));
+        out.push('\n');
     }
     out
 }
@@ -33,8 +31,8 @@ fn block(v: &Value, indent: usize, out: &mut String) {
         }
         Value::Array(a) => {
             for item in a {
-                let mut child = String::new();
                 if is_block(item) {
+                    let mut child = String::new();
                     block(item, indent + 2, &mut child);
                     // The item's first line starts right after `- `.
                     out.push_str(&pad);
@@ -87,21 +85,23 @@ fn key_text(k: &str) -> String {
     if plain_ok(k) {
         k.to_owned()
     } else {
-        serde_json::to_string(k).unwrap_or_else(|_| format!("{k:?}"))
+        quoted(k)
     }
 }
 
+/// Double-quoted, with JSON's escapes (which are YAML's).
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
+
 /// A string as a plain scalar when that reads back as the same string, a literal block when it spans lines,
-/// else double-quoted (JSON's escapes are YAML's).
+/// else double-quoted.
 fn scalar_text(s: &str, indent: usize) -> String {
     if s.contains('\n') {
-        if let Some(lit) = literal_block(s, indent) {
-            return lit;
-        }
-    } else if plain_ok(s) {
-        return s.to_owned();
+        literal_block(s, indent).unwrap_or_else(|| quoted(s))
+    } else {
+        key_text(s)
     }
-    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
 }
 
 /// `|`, `|-` or `|+` and the lines indented under the key; None when a line could not survive as written
@@ -154,11 +154,11 @@ fn plain_ok(s: &str) -> bool {
 }
 
 fn resolves_to_non_string(s: &str) -> bool {
-    const WORDS: [&str; 25] = [
+    const WORDS: [&str; 26] = [
         "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
-        "false", "False", "FALSE", "on", "On", "ON", "off", "Off",
+        "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
     ];
-    WORDS.contains(&s) || s == "OFF" || is_number(s) || is_base60(s)
+    WORDS.contains(&s) || is_number(s) || is_base60(s)
 }
 
 /// Integers (decimal, `0x`, `0o`, `0b`, YAML 1.1 octal, underscores) and floats (with exponent, `.inf`,

@@ -132,7 +132,8 @@ fn reorder(m: &mut Map<String, Value>, order: &[&str]) {
 }
 
 /// What Compose's YAML leaves out where its JSON prints it: a null `command`/`entrypoint` (also of a watch
-/// rule's `exec`, which goes when nothing is left), an empty `ipam`, and empty `deploy.placement`/`resources`.
+/// rule's `exec`, which goes when nothing is left), an empty `ipam`, and empty `deploy.placement`/`resources`;
+/// and the lower-case keys of its YAML weight devices.
 fn yaml_omissions(d: &mut Value) {
     let is_empty = |v: Option<&Value>| v.and_then(Value::as_object).is_some_and(Map::is_empty);
     if let Some(Value::Object(nets)) = d.get_mut("networks") {

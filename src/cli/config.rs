@@ -91,30 +91,26 @@ pub fn run(global: &GlobalArgs, args: ConfigArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Keeps the named services and, transitively, the ones they depend on (all when none are named).
+/// Keeps the named services and, transitively, the ones they depend on (all when none are named). The loader
+/// has already refused a required dependency that is not there; an optional one is simply not in the graph.
 fn select(doc: &mut Value, names: &[String]) -> anyhow::Result<()> {
     let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
         return Ok(());
     };
+    if let Some(missing) = names.iter().find(|n| !services.contains_key(*n)) {
+        anyhow::bail!("no such service: {missing}");
+    }
     if names.is_empty() {
         return Ok(());
     }
+    let graph = compose::graph::ServiceGraph::from_services(services);
     let mut keep: Vec<String> = Vec::new();
-    // (service, whether it must exist): a `required: false` dependency that is not there is skipped.
-    let mut queue: Vec<(String, bool)> = names.iter().map(|n| (n.clone(), true)).collect();
-    while let Some((n, required)) = queue.pop() {
-        if keep.contains(&n) {
-            continue;
+    let mut queue: Vec<&str> = names.iter().map(String::as_str).collect();
+    while let Some(n) = queue.pop() {
+        if !keep.iter().any(|k| k == n) {
+            keep.push(n.to_owned());
+            queue.extend(graph.dependencies(n).into_iter().map(|(d, _)| d));
         }
-        let Some(svc) = services.get(&n) else {
-            if required {
-                anyhow::bail!("no such service: {n}");
-            }
-            continue;
-        };
-        let deps = svc.get("depends_on").and_then(Value::as_object).into_iter().flatten();
-        queue.extend(deps.map(|(d, o)| (d.clone(), o.get("required") != Some(&Value::Bool(false)))));
-        keep.push(n);
     }
     services.retain(|n, _| keep.contains(n));
     Ok(())
@@ -187,4 +183,32 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         v = output::escape_dollars(&v);
     }
     output::render(&v, format).map_err(|e| anyhow::anyhow!("cannot render the configuration: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The answers Docker Compose 2.40.3 gave for `config a`, `config a b`, `config zz` on this project.
+    #[test]
+    fn named_services_keep_what_they_depend_on() {
+        let doc = json!({"services": {
+            "a": {"depends_on": {"e": {"condition": "service_started", "required": true}}},
+            "b": {}, "e": {}, "f": {},
+        }});
+        let names = |args: &[&str]| {
+            let mut d = doc.clone();
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            select(&mut d, &args).map(|_| keys(d.get("services")))
+        };
+        assert_eq!(names(&["a"]).ok(), Some(vec!["a".to_owned(), "e".to_owned()]));
+        assert_eq!(
+            names(&["a", "b"]).ok(),
+            Some(vec!["a".to_owned(), "b".to_owned(), "e".to_owned()])
+        );
+        assert_eq!(names(&[]).ok().map(|v| v.len()), Some(4));
+        let err = names(&["zz"]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(err, "no such service: zz");
+    }
 }
