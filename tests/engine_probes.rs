@@ -50,14 +50,25 @@ fn health_log(e: &Engine, name: &str, n: usize) -> Vec<Value> {
     }
 }
 
+/// Prints the calling process's seccomp mode, no_new_privs flag and capability sets, one `Key:value` line each.
+const SECURITY: &str = "grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\\t'";
+/// What [`SECURITY`] prints for uid 1000 in a container with dockerd's defaults and `--cap-add NET_ADMIN`:
+/// no effective capabilities, the default bounding set with NET_ADMIN, the default seccomp filter.
+const SECURITY_LINES: &[&str] = &[
+    "CapBnd:00000000a80435fb",
+    "CapEff:0000000000000000",
+    "NoNewPrivs:0",
+    "Seccomp:2",
+];
+
 fn probe_output_codes_and_process_settings(kind: Kind) {
     if !require_root(&format!("probe_output_codes_and_process_settings::{kind:?}")) {
         return;
     }
     let e = Engine::start(kind);
-    // stdout and stderr, the container's user, working directory and environment, a non-zero exit code, and the
-    // parent pid (berth: the probe server, the same for every probe).
-    let probe = "echo out; echo err >&2; id -u; pwd; echo $FOO; echo ppid=$PPID; exit 3";
+    // stdout and stderr, the container's user, working directory and environment, its capabilities and seccomp
+    // filter, a non-zero exit code, and the parent pid (berth: the probe server, the same for every probe).
+    let probe = format!("echo out; echo err >&2; id -u; pwd; echo $FOO; {SECURITY}; echo ppid=$PPID; exit 3");
     let name = run(
         &e,
         &[
@@ -67,8 +78,10 @@ fn probe_output_codes_and_process_settings(kind: Kind) {
             "/tmp",
             "--env",
             "FOO=bar",
+            "--cap-add",
+            "NET_ADMIN",
             "--health-cmd",
-            probe,
+            &probe,
             "--health-interval",
             "1s",
             "--health-retries",
@@ -84,10 +97,19 @@ fn probe_output_codes_and_process_settings(kind: Kind) {
         // dockerd reads stdout and stderr from two pipes, so the order between them is not fixed.
         let mut lines: Vec<&str> = output.lines().filter(|l| !l.starts_with("ppid=")).collect();
         lines.sort_unstable();
-        assert_eq!(lines, ["/tmp", "1000", "bar", "err", "out"], "{kind:?}: {r}");
+        let mut want = vec!["/tmp", "1000"];
+        want.extend_from_slice(SECURITY_LINES);
+        want.extend_from_slice(&["bar", "err", "out"]);
+        assert_eq!(lines, want, "{kind:?}: {r}");
         let ppid = output.lines().find_map(|l| l.strip_prefix("ppid=")).unwrap_or_default();
         parents.push(ppid.trim().to_owned());
     }
+    // An exec runs under the same filter and capabilities.
+    let exec = e.docker(&["exec", "-u", "1000", &name, "sh", "-c", SECURITY]);
+    let exec = String::from_utf8_lossy(&exec.stdout);
+    let mut lines: Vec<&str> = exec.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, SECURITY_LINES, "{kind:?}: exec");
     if kind == Kind::Berth {
         // One server inside the container's pid namespace ran them all (an exec per probe has parent 0).
         assert_ne!(parents[0], "0", "{parents:?}");

@@ -123,6 +123,32 @@ pub fn v1_mount_points() -> Vec<PathBuf> {
         .clone()
 }
 
+/// Where the hierarchy of `controllers` (as `/proc/<pid>/cgroup` names them; empty for the v2 one) is mounted.
+pub(crate) fn hierarchy_dir(controllers: &str) -> Option<PathBuf> {
+    if controllers.is_empty() {
+        return Some(match CgroupVersion::detect() {
+            CgroupVersion::V2 => PathBuf::from(CGROUP_ROOT),
+            CgroupVersion::V1 => Path::new(CGROUP_ROOT).join("unified"),
+        });
+    }
+    // Where hosts mount it (systemd, cgroupfs-mount), checked first: mountinfo, read otherwise, is long with
+    // every container's mounts.
+    let usual = Path::new(CGROUP_ROOT).join(controllers);
+    if !controllers.contains('/') && !controllers.starts_with('.') && usual.is_dir() {
+        return Some(usual);
+    }
+    let sorted = |list: &str| {
+        let mut names: Vec<String> = list.split(',').map(str::to_owned).collect();
+        names.sort_unstable();
+        names
+    };
+    let wanted = sorted(controllers);
+    v1_views("")
+        .into_iter()
+        .find(|(_, name)| sorted(name) == wanted)
+        .map(|(dir, _)| dir)
+}
+
 /// Gives libcgroups the engine's [`v1_mount_points`] (none: it reads them itself), before a monitor or helper
 /// builds a container: it and the processes libcontainer forks then never read mountinfo for them.
 pub fn seed_v1_mount_points(points: &[PathBuf]) {

@@ -24,6 +24,10 @@ pub struct ExecConfig {
     /// The host's cgroup v1 mount points (see [`cgroups::seed_v1_mount_points`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cgroup_mounts: Vec<PathBuf>,
+    /// The container's seccomp profile, for a process that enters the container without libcontainer (the
+    /// probe server, [`super::join`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 impl Runtime {
@@ -59,6 +63,7 @@ impl Runtime {
             lc_root: self.lc_root_of(id),
             process: proc,
             cgroup_mounts: cgroups::v1_mount_points(),
+            seccomp: None,
         };
         let exec_id = format!("exec-{}", unique_suffix());
         let path = bundle.join(format!("{exec_id}.json"));
@@ -152,11 +157,15 @@ pub async fn read_pid_report(fd: OwnedFd) -> Option<i64> {
 }
 
 /// The process an exec with `p`'s settings would run in the container of `bundle` (its config.json's, with the
-/// exec's args, env, cwd and user).
-pub(crate) fn process_for(bundle: &Path, p: &ProcessSpec) -> Result<Process> {
+/// exec's args, env, cwd and user), and the container's seccomp profile.
+pub(crate) fn process_for(
+    bundle: &Path,
+    p: &ProcessSpec,
+) -> Result<(Process, Option<oci_spec::runtime::LinuxSeccomp>)> {
     let base = libcontainer::utils::load_spec(&bundle.join("config.json"))
         .map_err(|e| RuntimeError::io("reading the container's config.json", std::io::Error::other(e)))?;
-    exec_process(&base, bundle, p, None)
+    let seccomp = base.linux().as_ref().and_then(|l| l.seccomp().clone());
+    Ok((exec_process(&base, bundle, p, None)?, seccomp))
 }
 
 fn exec_process(base: &Spec, bundle: &Path, p: &ProcessSpec, console: Option<(u16, u16)>) -> Result<Process> {
@@ -257,6 +266,7 @@ fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool, repo
         125
     };
     cgroups::seed_v1_mount_points(&cfg.cgroup_mounts);
+    super::seccomp::use_bundle_program(bundle);
     let mut builder = match ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
         .with_executor(executor::DockerExecutor)
         .with_root_path(&cfg.lc_root)

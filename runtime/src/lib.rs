@@ -35,6 +35,7 @@ pub mod user;
 pub mod zygote;
 
 mod error;
+mod join;
 mod lifecycle;
 mod pidfd;
 

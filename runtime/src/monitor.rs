@@ -420,7 +420,7 @@ impl Monitor {
         // SAFETY: the monitor is single-threaded, so the child may run ordinary code; it never returns here.
         match unsafe { fork() } {
             Ok(ForkResult::Child) => {
-                let code = probe_helper(conn.as_fd(), &self.bundle, &config);
+                let code = probe_helper(conn.as_fd(), &config, self.pid.as_raw());
                 // SAFETY: ends the child without running the monitor's exit paths (its state is the parent's).
                 unsafe { libc::_exit(code) }
             }
@@ -585,7 +585,7 @@ pub(crate) fn cleanup(bundle: &Path, cfg: &MonitorConfig) {
 
 /// The forked probe helper: the connection as stdin and stdout, /dev/null as stderr, none of the monitor's
 /// other descriptors, a fresh signal mask; then the helper proper. Returns its exit code.
-fn probe_helper(conn: std::os::fd::BorrowedFd, bundle: &Path, config: &Path) -> i32 {
+fn probe_helper(conn: std::os::fd::BorrowedFd, config: &Path, pid: i32) -> i32 {
     let _ = SigSet::empty().thread_set_mask();
     let Ok(null) = File::options().read(true).write(true).open("/dev/null") else {
         return 125;
@@ -599,5 +599,5 @@ fn probe_helper(conn: std::os::fd::BorrowedFd, bundle: &Path, config: &Path) -> 
         }
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
     }
-    super::probe::helper_main(bundle, config)
+    super::probe::helper_main(config, pid)
 }

@@ -3,19 +3,16 @@
 //! A new exec per probe (`berth __exec`: a helper process, libcontainer's tenant set-up, seccomp compiled
 //! again) costs ~10 ms of CPU; 100 containers probing every second kept two cores half busy. Instead the engine
 //! connects once to the monitor's `<bundle>/probe.sock`; the monitor forks a helper with the connection as its
-//! stdin/stdout, and that helper sets up one tenant process with libcontainer
-//! exactly as an exec (namespaces, cgroup, user, capabilities, seccomp, environment, cwd) whose workload is
-//! [`ProbeServerExecutor`]: instead of exec'ing, it serves probe requests (one JSON line each), starting each
-//! probe's command with posix_spawn (a vfork and exec). The helper exits once the server runs; the monitor
-//! (child subreaper) reaps the server, which ends when the engine closes the connection or the container's
-//! PID 1 exits.
+//! stdin/stdout, and that helper enters the container exactly as an exec would be set up (cgroups,
+//! namespaces, user, capabilities, seccomp, environment, cwd: [`super::join`], by hand, as libcontainer's
+//! tenant set-up cost more than the container's own start) and forks the server there. The server answers
+//! probe requests (one JSON line each), starting each probe's command with posix_spawn (a vfork and exec).
+//! The helper exits at once; the monitor (child subreaper) reaps the server, which ends when the engine
+//! closes the connection or the container's PID 1 exits.
 
 use super::exec::ExecConfig;
+use super::join::{self, Side};
 use super::{executor, ProcessSpec, Result, Runtime, RuntimeError};
-use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::oci_spec::runtime::Spec;
-use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -23,7 +20,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use std::ffi::CString;
 use std::io::{BufRead, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -67,11 +64,13 @@ impl Runtime {
             return Err(RuntimeError::NotRunning(id.to_owned()));
         }
         let bundle = self.bundle_dir(id);
+        let (process, seccomp) = super::exec::process_for(&bundle, process)?;
         let cfg = ExecConfig {
             id: id.to_owned(),
             lc_root: self.lc_root_of(id),
-            process: super::exec::process_for(&bundle, process)?,
-            cgroup_mounts: super::cgroups::v1_mount_points(),
+            process,
+            cgroup_mounts: Vec::new(),
+            seccomp,
         };
         let data = serde_json::to_vec(&cfg)
             .map_err(|e| RuntimeError::io("encoding probe config", std::io::Error::other(e)))?;
@@ -168,9 +167,10 @@ pub fn is_probe_server(pid: i32) -> bool {
     }
 }
 
-/// The probe helper, forked by the monitor, stdin/stdout the engine's connection: starts the probe server in
-/// the container and returns 0, or prints why not and returns 125.
-pub fn helper_main(bundle: &Path, config: &Path) -> i32 {
+/// The probe helper, forked by the monitor, stdin/stdout the engine's connection: enters the container of
+/// host pid `pid` and forks the probe server there ([`super::join`]). Returns 0 once it runs, or prints why not
+/// and returns 125; the server itself never returns.
+pub fn helper_main(config: &Path, pid: i32) -> i32 {
     let cfg: ExecConfig = match std::fs::read(config)
         .map_err(|e| e.to_string())
         .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
@@ -181,37 +181,15 @@ pub fn helper_main(bundle: &Path, config: &Path) -> i32 {
             return 125;
         }
     };
-    let proc_path = bundle.join("probe.process.json");
-    if let Err(e) = serde_json::to_vec(&cfg.process)
-        .map_err(|e| e.to_string())
-        .and_then(|d| std::fs::write(&proc_path, d).map_err(|e| e.to_string()))
-    {
-        eprintln!("berth probe: {e}");
-        return 125;
-    }
-    let code = start_server(&cfg, &proc_path);
-    let _ = std::fs::remove_file(&proc_path);
-    code
-}
-
-fn start_server(cfg: &ExecConfig, proc_path: &Path) -> i32 {
-    let dup = |fd: BorrowedFd| fd.try_clone_to_owned();
-    let (Ok(i), Ok(o), Ok(e)) = (
-        dup(std::io::stdin().as_fd()),
-        dup(std::io::stdout().as_fd()),
-        dup(std::io::stderr().as_fd()),
-    ) else {
-        eprintln!("berth probe: duplicating stdio failed");
-        return 125;
-    };
-    super::cgroups::seed_v1_mount_points(&cfg.cgroup_mounts);
-    let built = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
-        .with_executor(ProbeServerExecutor)
-        .with_root_path(&cfg.lc_root)
-        .map(|b| b.with_stdin(i).with_stdout(o).with_stderr(e))
-        .and_then(|b| b.as_tenant().with_process(Some(proc_path)).build());
-    match built {
-        Ok(_) => 0,
+    match join::enter(pid) {
+        Ok(Side::Outside) => 0,
+        Ok(Side::Inside) => {
+            if let Err(e) = join::become_process(&cfg.process, cfg.seccomp.as_ref()) {
+                eprintln!("berth probe: starting the probe server: {e}");
+                std::process::exit(125);
+            }
+            run_server()
+        }
         Err(e) => {
             eprintln!("berth probe: starting the probe server: {e}");
             125
@@ -219,27 +197,15 @@ fn start_server(cfg: &ExecConfig, proc_path: &Path) -> i32 {
     }
 }
 
-/// libcontainer workload that serves probes instead of exec'ing (see the module docs).
-#[derive(Clone, Default)]
-pub struct ProbeServerExecutor;
-
-impl Executor for ProbeServerExecutor {
-    fn exec(&self, _spec: &Spec) -> std::result::Result<(), ExecutorError> {
-        executor::reset_signals();
-        let _ = nix::sys::prctl::set_name(SERVER_NAME);
-        // An exec would close every close-on-exec descriptor here, among them the write end of libcontainer's
-        // start barrier: the helper waits for that end to close before it returns and exits. The server keeps
-        // only its stdio.
-        // SAFETY: closes descriptors of this process only; nothing here holds one above stderr.
-        unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-        serve();
-        std::process::exit(0);
-    }
-
-    fn validate(&self, _spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
-        // Each probe's command is checked when it runs, as an exec's would be.
-        Ok(())
-    }
+/// The server proper, inside the container as the probes' process: serves until the engine hangs up.
+fn run_server() -> ! {
+    executor::reset_signals();
+    let _ = nix::sys::prctl::set_name(SERVER_NAME);
+    // Only stdio stays open, as after an exec (close-on-exec descriptors gone).
+    // SAFETY: closes descriptors of this process only; nothing here holds one above stderr.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    serve();
+    std::process::exit(0);
 }
 
 /// Answers requests on stdin until it closes.

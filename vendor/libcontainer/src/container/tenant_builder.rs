@@ -469,6 +469,12 @@ impl TenantContainerBuilder {
             linux_builder = linux_builder.time_offsets(time_offsets.clone());
         }
 
+        // berth: an exec runs under the container's seccomp filter, as runc's exec does (upstream dropped it).
+        #[cfg(feature = "libseccomp")]
+        if let Some(seccomp) = spec_linux.seccomp().as_ref().filter(|s| !crate::seccomp::is_notify(s)) {
+            linux_builder = linux_builder.seccomp(seccomp.clone());
+        }
+
         let linux = linux_builder.build()?;
         spec.set_process(Some(process)).set_linux(Some(linux));
 
