@@ -110,6 +110,23 @@ fn probe_output_codes_and_process_settings(kind: Kind) {
     let mut lines: Vec<&str> = exec.lines().collect();
     lines.sort_unstable();
     assert_eq!(lines, SECURITY_LINES, "{kind:?}: exec");
+    // Another user's exec gets that user's HOME (uid 1000 has no passwd entry: "/"), root's gets /root.
+    for (user, home) in [("1000", "/"), ("0", "/root")] {
+        let out = e.docker(&["exec", "-u", user, &name, "sh", "-c", "echo $HOME"]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            home,
+            "{kind:?}: exec -u {user}"
+        );
+    }
+    // A privileged exec cannot have more than the container's bounding set: it fails to start (126).
+    let out = e.docker(&["exec", "--privileged", &name, "true"]);
+    assert_eq!(
+        out.status.code(),
+        Some(126),
+        "{kind:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if kind == Kind::Berth {
         // One server inside the container's pid namespace ran them all (an exec per probe has parent 0).
         assert_ne!(parents[0], "0", "{parents:?}");

@@ -101,6 +101,12 @@ impl Runtime {
         })
     }
 
+    /// The home directory of `user` (Docker user syntax) in a running container: its /etc/passwd entry's, "/"
+    /// when it has none. What runc gives an exec as HOME when the container's config sets none.
+    pub fn home_of(&self, id: &str, user: &str) -> Result<String> {
+        user::resolve(&self.bundle_dir(id).join("rootfs"), Some(user), &[]).map(|u| u.home)
+    }
+
     /// Resizes the terminal of a running tty exec.
     pub fn resize_exec(&self, id: &str, exec_id: &str, rows: u16, cols: u16) -> Result<()> {
         if !exec_id.starts_with("exec-") || !exec_id[5..].bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -194,6 +200,15 @@ fn exec_process(base: &Spec, bundle: &Path, p: &ProcessSpec, console: Option<(u1
         ou.set_gid(u.gid);
         ou.set_additional_gids(Some(u.additional_gids));
         proc.set_user(ou);
+    }
+    if p.privileged {
+        // dockerd's privileged exec asks for every capability; joining a container whose bounding set is smaller
+        // then fails ("unable to apply caps"), as it does there.
+        let all = super::caps::ALL_CAPS;
+        let caps = serde_json::json!({"bounding": all, "effective": all, "permitted": all});
+        proc.set_capabilities(Some(
+            serde_json::from_value(caps).map_err(|e| RuntimeError::InvalidSpec(format!("capabilities: {e}")))?,
+        ));
     }
     proc.set_terminal(Some(p.tty));
     let size = console.filter(|_| p.tty).and_then(|(rows, cols)| {
@@ -313,15 +328,9 @@ fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool, repo
             let _ = std::fs::remove_file(&sock);
             let text = error_chain(&e);
             // dockerd answers 126 for any exec that cannot start (127 is only for `docker run`'s process).
-            return match executor::parse_error(&text) {
-                Some((_, msg)) => {
-                    eprintln!(
-                        "OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown"
-                    );
-                    126
-                }
-                None => fail("OCI runtime exec failed", &text),
-            };
+            let msg = executor::parse_error(&text).map_or(text, |(_, msg)| msg);
+            eprintln!("OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown");
+            return 126;
         }
     };
     if let Some(l) = listener {

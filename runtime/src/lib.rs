@@ -125,6 +125,8 @@ pub struct ProcessSpec {
     pub user: Option<String>,
     /// Extra groups (names or gids).
     pub additional_groups: Vec<String>,
+    /// Every capability (`docker exec --privileged`); the container's bounding set still limits it.
+    pub privileged: bool,
     /// Allocate a pseudo-terminal.
     pub tty: bool,
     /// Initial terminal size (rows, cols), set inside the container before the process runs (with `tty`).

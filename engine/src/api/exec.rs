@@ -50,16 +50,13 @@ async fn create(
     if cmd.is_empty() {
         return Err(EngineError::BadRequest("No exec command specified".into()).into());
     }
-    if cfg.privileged == Some(true) {
-        return Err(
-            EngineError::NotImplemented("privileged execs are not supported by berth's engine yet".into()).into(),
-        );
-    }
+    let user = cfg.user.clone().filter(|u| !u.is_empty());
     let process = ProcessSpec {
         args: cmd,
-        env: cfg.env.clone().unwrap_or_default(),
+        env: exec_env(&engine, &rec, cfg.env.clone().unwrap_or_default(), user.as_deref()),
         cwd: cfg.working_dir.clone().filter(|w| !w.is_empty()),
-        user: cfg.user.clone().filter(|u| !u.is_empty()),
+        user,
+        privileged: cfg.privileged == Some(true),
         tty: cfg.tty.unwrap_or(false),
         ..Default::default()
     };
@@ -74,6 +71,27 @@ async fn create(
     let id = engine.execs.create(&rec, req)?;
     // bollard's IdResponse serialises its field as `id`; Docker answers `Id`, which strict clients need.
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))))
+}
+
+/// The exec's environment: the request's, plus the exec user's HOME when neither it nor the container's
+/// config sets one (the container's process has its own user's HOME, as runc adds it, which is not the exec
+/// user's: dockerd's `exec -u 1000` without a passwd entry sees HOME=/).
+fn exec_env(
+    engine: &crate::Engine,
+    rec: &crate::state::ContainerRecord,
+    mut env: Vec<String>,
+    user: Option<&str>,
+) -> Vec<String> {
+    let has_home = |env: &[String]| env.iter().any(|e| e.split('=').next() == Some("HOME"));
+    let Some(user) = user else { return env };
+    if has_home(&env) || has_home(rec.config.env.as_deref().unwrap_or_default()) {
+        return env;
+    }
+    // A user the container does not know fails the exec itself, with its own error.
+    if let Ok(home) = engine.containers.runtime().home_of(&rec.id, user) {
+        env.push(format!("HOME={home}"));
+    }
+    env
 }
 
 async fn start(State(engine): State<AppState>, Path(id): Path<String>, mut req: Request) -> ApiResult<Response> {
@@ -259,7 +277,7 @@ async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiR
         running: Some(e.running),
         exit_code: e.exit_code,
         process_config: Some(ProcessConfig {
-            privileged: Some(false),
+            privileged: Some(p.privileged),
             user: p.user.clone().filter(|u| !u.is_empty()),
             tty: Some(p.tty),
             entrypoint,

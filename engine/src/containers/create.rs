@@ -176,7 +176,8 @@ pub(crate) fn valid_name_pub(n: &str) -> Result<String> {
 fn valid_name(n: &str) -> Result<String> {
     let n = n.strip_prefix('/').unwrap_or(n);
     let b = n.as_bytes();
-    let ok = !b.is_empty()
+    // dockerd's pattern is `[a-zA-Z0-9][a-zA-Z0-9_.-]+`: one character is not a name.
+    let ok = b.len() >= 2
         && b[0].is_ascii_alphanumeric()
         && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c));
     if !ok {
@@ -296,7 +297,8 @@ mod tests {
     fn names_and_env() {
         assert_eq!(valid_name("/web.1").unwrap(), "web.1");
         assert!(valid_name("-x").is_err());
-        assert_eq!(valid_name("s").unwrap(), "s");
+        assert!(valid_name("s").is_err(), "dockerd refuses one-character names");
+        assert_eq!(valid_name("s1").unwrap(), "s1");
         assert!(valid_name("a b").is_err());
         let image = vec!["PATH=/bin".into(), "A=1".into(), "U=1".into()];
         let env = merge_env(image, vec!["A=2".into(), "B=3".into(), "U".into()]);

@@ -44,6 +44,8 @@ impl Containers {
                 cwd: c.working_dir.clone().filter(|w| !w.is_empty()),
                 user: c.user.clone().filter(|u| !u.is_empty()),
                 additional_groups: h.group_add.clone().unwrap_or_default(),
+                // An exec's flag; the container's own privilege is `security.privileged`.
+                privileged: false,
                 tty: c.tty.unwrap_or(false),
                 console_size: match h.console_size.as_deref() {
                     Some([r, w]) if *r > 0 && *w > 0 => Some(((*r).min(65535) as u16, (*w).min(65535) as u16)),
