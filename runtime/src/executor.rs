@@ -38,6 +38,7 @@ impl Executor for DockerExecutor {
             .and_then(|env| env.iter().find_map(|e| e.strip_prefix("PATH=")).map(str::to_owned))
             .unwrap_or_else(|| super::spec::DEFAULT_PATH.to_owned());
         check(arg0, &path)
+            .map(drop)
             .map_err(|(code, msg)| ExecutorValidationError::ArgValidationError(format!("{MARKER}{code}:{msg}")))
     }
 }
@@ -88,28 +89,21 @@ fn apply_console_size(spec: &Spec) {
     unsafe { libc::ioctl(0, libc::TIOCSWINSZ, &ws) };
 }
 
-/// Docker's exit code and message when `arg0` cannot be executed (looked up in `path_var`).
-pub(crate) fn check(arg0: &str, path_var: &str) -> Result<(), (i32, String)> {
-    let found: PathBuf = if arg0.contains('/') {
-        let p = PathBuf::from(arg0);
-        if let Err(e) = std::fs::metadata(&p) {
-            return Err((127, format!("exec: \"{arg0}\": stat {arg0}: {}", io_text(&e))));
-        }
-        p
-    } else {
-        match path_var
+/// The program `arg0` names (looked up in `path_var`), or Docker's exit code and message when it cannot be
+/// executed.
+pub(crate) fn check(arg0: &str, path_var: &str) -> Result<PathBuf, (i32, String)> {
+    if !arg0.contains('/') {
+        // A PATH entry counts only as an executable file, so what is found needs no second look.
+        return path_var
             .split(':')
             .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
             .find(|c| is_exec_file(c))
-        {
-            Some(p) => p,
-            None => return Err((127, format!("exec: \"{arg0}\": executable file not found in $PATH"))),
-        }
-    };
-    match std::fs::metadata(&found) {
-        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+            .ok_or_else(|| (127, format!("exec: \"{arg0}\": executable file not found in $PATH")));
+    }
+    match std::fs::metadata(arg0) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(PathBuf::from(arg0)),
         Ok(_) => Err((126, format!("exec: \"{arg0}\": permission denied"))),
-        Err(e) => Err((126, format!("exec: \"{arg0}\": {}", io_text(&e)))),
+        Err(e) => Err((127, format!("exec: \"{arg0}\": stat {arg0}: {}", io_text(&e)))),
     }
 }
 

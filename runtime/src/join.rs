@@ -1,7 +1,8 @@
-//! Entering a running container from a process forked outside it, by hand: its cgroups, its namespaces (one
-//! `setns` on a pidfd), then its process's user, capabilities, limits and seccomp filter. The probe server
-//! starts this way; libcontainer's tenant set-up (a helper reading the container's state, an intermediate
-//! process, an init) cost each container's first probe more than the container's own start did.
+//! Entering a running container from a process forked outside it, by hand: a fork straight into its pid
+//! namespace, then its cgroups and other namespaces (one `setns` on a pidfd), then its process's user,
+//! capabilities, limits and seccomp filter. The probe server starts this way; libcontainer's tenant set-up (a
+//! helper reading the container's state, an intermediate process, an init) cost each container's first probe
+//! more than the container's own start did.
 //!
 //! The steps and their order are libcontainer's tenant init's, for the same `Process`: the cgroups and
 //! namespaces of the container's PID 1; rlimits, no_new_privileges, AppArmor, umask; the working directory
@@ -27,34 +28,54 @@ const NAMESPACES: &[(&str, libc::c_int)] = &[
     ("cgroup", libc::CLONE_NEWCGROUP),
 ];
 
-/// Which side of [`enter`]'s fork returned.
+/// Which side of [`fork_into`]'s fork returned.
 pub(crate) enum Side {
     /// The caller, still outside: it has nothing more to do.
     Outside,
-    /// The child, in the container's cgroups and namespaces (its pid namespace too), still with the caller's
-    /// credentials: [`become_process`] comes next.
-    Inside,
+    /// The child, in the container's pid namespace only, with the caller's credentials and a pidfd of the
+    /// container's PID 1 (opened outside: inside, host pids mean nothing): [`join_rest`] and
+    /// [`become_process`] come next.
+    Inside(OwnedFd),
 }
 
-/// Joins the cgroups and namespaces of host pid `pid` and forks, so the child is in its pid namespace as well.
-/// The calling process must be single-threaded (a namespace change of the mount namespace refuses others).
-pub(crate) fn enter(pid: i32) -> Result<Side, String> {
+/// Forks a child straight into the pid namespace of host pid `pid`: the caller's namespace for new children is
+/// set to the container's for the one fork and set back at once, so the child needs no fork of its own to
+/// get there (a helper that joined and forked again cost a second fork and exit per container).
+pub(crate) fn fork_into(pid: i32) -> Result<Side, String> {
     let target = super::pidfd::open(pid).map_err(|e| format!("opening pid {pid}: {e}"))?;
-    join_cgroups(pid)?;
-    let flags = differing_namespaces(pid)?;
-    if flags != 0 {
-        setns(&target, flags)?;
+    let own = std::fs::File::open("/proc/self/ns/pid").map_err(|e| format!("own pid namespace: {e}"))?;
+    let theirs = differing_namespaces(pid, &[("pid", libc::CLONE_NEWPID)])?;
+    if theirs != 0 {
+        setns(&target, libc::CLONE_NEWPID)?;
     }
-    drop(target);
-    // SAFETY: the caller is single-threaded (see above), so the child may run ordinary code.
-    match unsafe { fork() } {
+    // SAFETY: the caller is single-threaded (the monitor), so the child may run ordinary code.
+    let forked = unsafe { fork() };
+    if theirs != 0 {
+        if let Ok(ForkResult::Parent { .. }) | Err(_) = forked {
+            // Back to the caller's own namespace for its later children.
+            setns(&OwnedFd::from(own), libc::CLONE_NEWPID)?;
+        }
+    }
+    match forked {
         Ok(ForkResult::Parent { .. }) => Ok(Side::Outside),
-        Ok(ForkResult::Child) => Ok(Side::Inside),
+        Ok(ForkResult::Child) => Ok(Side::Inside(target)),
         Err(e) => Err(format!("fork into the container: {e}")),
     }
 }
 
-/// Makes the calling process (inside, from [`enter`]) run as `process` would: limits, user, capabilities,
+/// Joins the cgroups of host pid `pid` (`target`, its pidfd) and its namespaces other than the pid namespace
+/// ([`fork_into`] put this process there). The calling process must be single-threaded (joining a mount
+/// namespace refuses others). `/proc` is still the host's here, so `pid` names the same process in it.
+pub(crate) fn join_rest(pid: i32, target: &OwnedFd) -> Result<(), String> {
+    join_cgroups(pid)?;
+    let flags = differing_namespaces(pid, NAMESPACES)? & !libc::CLONE_NEWPID;
+    if flags != 0 {
+        setns(target, flags)?;
+    }
+    Ok(())
+}
+
+/// Makes the calling process (inside, after [`join_rest`]) run as `process` would: limits, user, capabilities,
 /// seccomp (`seccomp`: the container's profile), working directory and environment.
 pub(crate) fn become_process(process: &Process, seccomp: Option<&LinuxSeccomp>) -> Result<(), String> {
     let sys = create_syscall();
@@ -103,7 +124,8 @@ fn join_cgroups(pid: i32) -> Result<(), String> {
     let theirs =
         std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| format!("cgroups of {pid}: {e}"))?;
     let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let me = std::process::id().to_string();
+    // "0": the writer itself (its pid here would be read in the container's pid namespace, which it is in).
+    let me = "0";
     for line in theirs.lines().filter(|l| !ours.lines().any(|o| o == *l)) {
         let mut parts = line.splitn(3, ':');
         let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
@@ -113,15 +135,15 @@ fn join_cgroups(pid: i32) -> Result<(), String> {
             continue;
         };
         let procs = dir.join(path.trim_start_matches('/')).join("cgroup.procs");
-        std::fs::write(&procs, &me).map_err(|e| format!("joining {}: {e}", procs.display()))?;
+        std::fs::write(&procs, me).map_err(|e| format!("joining {}: {e}", procs.display()))?;
     }
     Ok(())
 }
 
-/// The CLONE_NEW* flags of the namespaces `pid` does not share with this process.
-fn differing_namespaces(pid: i32) -> Result<libc::c_int, String> {
+/// The CLONE_NEW* flags of the namespaces among `kinds` that `pid` does not share with this process.
+fn differing_namespaces(pid: i32, kinds: &[(&str, libc::c_int)]) -> Result<libc::c_int, String> {
     let mut flags = 0;
-    for (name, flag) in NAMESPACES {
+    for (name, flag) in kinds {
         let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{name}"));
         let ours = std::fs::metadata(format!("/proc/self/ns/{name}"));
         match (theirs, ours) {
@@ -172,7 +194,7 @@ fn load_seccomp(seccomp: Option<&LinuxSeccomp>) -> Result<(), String> {
 /// Replaces the environment with `env` ("KEY=value" entries).
 fn set_env(env: &[String]) {
     let keep: Vec<CString> = env.iter().filter_map(|e| CString::new(e.as_bytes()).ok()).collect();
-    // SAFETY: single-threaded (see `enter`); clearenv and putenv only touch this process's environment, and
+    // SAFETY: single-threaded (see `join_rest`); clearenv and putenv only touch this process's environment, and
     // the strings handed to putenv are leaked so they stay valid for the process's life.
     unsafe {
         libc::clearenv();

@@ -408,23 +408,21 @@ impl Monitor {
         code
     }
 
-    /// Starts the probe helper on an accepted connection (its stdin and stdout): a fork of this monitor, not a
-    /// new `berth __probe` exec, which cost each container a load of the whole berth executable. The helper
-    /// exits once the server runs in the container, and both are reaped by [`Monitor::reap`] (the server as an
-    /// orphan of this subreaper).
+    /// Starts a probe server on an accepted connection (its stdin and stdout): a fork of this monitor straight
+    /// into the container's pid namespace, not a new `berth __probe` exec, which cost each container a load of
+    /// the whole berth executable. [`Monitor::reap`] reaps it.
     fn start_probe_server(&self) {
         let Some(l) = &self.probe else { return };
         let Ok((conn, _)) = l.accept() else { return };
         let _ = conn.set_nonblocking(false);
         let config = self.bundle.join(super::probe::PROBE_CONFIG);
-        // SAFETY: the monitor is single-threaded, so the child may run ordinary code; it never returns here.
-        match unsafe { fork() } {
-            Ok(ForkResult::Child) => {
-                let code = probe_helper(conn.as_fd(), &config, self.pid.as_raw());
+        match super::join::fork_into(self.pid.as_raw()) {
+            Ok(super::join::Side::Inside(target)) => {
+                let code = probe_server(conn.as_fd(), &config, self.pid.as_raw(), target);
                 // SAFETY: ends the child without running the monitor's exit paths (its state is the parent's).
                 unsafe { libc::_exit(code) }
             }
-            Ok(ForkResult::Parent { .. }) => {}
+            Ok(super::join::Side::Outside) => {}
             Err(e) => eprintln!("monitor: starting the probe server: {e}"),
         }
     }
@@ -583,21 +581,24 @@ pub(crate) fn cleanup(bundle: &Path, cfg: &MonitorConfig) {
     }
 }
 
-/// The forked probe helper: the connection as stdin and stdout, /dev/null as stderr, none of the monitor's
-/// other descriptors, a fresh signal mask; then the helper proper. Returns its exit code.
-fn probe_helper(conn: std::os::fd::BorrowedFd, config: &Path, pid: i32) -> i32 {
+/// The forked probe server: the connection as stdin and stdout, /dev/null as stderr, the container's pidfd
+/// (`target`) as descriptor 3 and none of the monitor's other descriptors, a fresh signal mask; then the server
+/// proper. Returns its exit code when it cannot start.
+fn probe_server(conn: std::os::fd::BorrowedFd, config: &Path, pid: i32, target: OwnedFd) -> i32 {
     let _ = SigSet::empty().thread_set_mask();
     let Ok(null) = File::options().read(true).write(true).open("/dev/null") else {
         return 125;
     };
-    // The close_range below closes it (and the connection's own descriptor) once they are copied to stdio.
+    // The close_range below closes them (and the connection's own descriptor) once they are copied.
     let (null, raw) = (std::os::fd::IntoRawFd::into_raw_fd(null), conn.as_raw_fd());
-    // SAFETY: plain descriptor calls on descriptors this process owns.
-    unsafe {
-        if libc::dup2(raw, 0) < 0 || libc::dup2(raw, 1) < 0 || libc::dup2(null, 2) < 0 {
+    let target = std::os::fd::IntoRawFd::into_raw_fd(target);
+    // SAFETY: plain descriptor calls on descriptors this process owns; descriptor 3 is owned below.
+    let target = unsafe {
+        if libc::dup2(raw, 0) < 0 || libc::dup2(raw, 1) < 0 || libc::dup2(null, 2) < 0 || libc::dup2(target, 3) < 0 {
             return 125;
         }
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-    }
-    super::probe::helper_main(config, pid)
+        libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3)
+    };
+    super::probe::server_main(config, pid, &target)
 }

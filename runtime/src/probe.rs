@@ -2,16 +2,16 @@
 //!
 //! A new exec per probe (`berth __exec`: a helper process, libcontainer's tenant set-up, seccomp compiled
 //! again) costs ~10 ms of CPU; 100 containers probing every second kept two cores half busy. Instead the engine
-//! connects once to the monitor's `<bundle>/probe.sock`; the monitor forks a helper with the connection as its
-//! stdin/stdout, and that helper enters the container exactly as an exec would be set up (cgroups,
-//! namespaces, user, capabilities, seccomp, environment, cwd: [`super::join`], by hand, as libcontainer's
-//! tenant set-up cost more than the container's own start) and forks the server there. The server answers
-//! probe requests (one JSON line each), starting each probe's command with posix_spawn (a vfork and exec).
-//! The helper exits at once; the monitor (child subreaper) reaps the server, which ends when the engine
-//! closes the connection or the container's PID 1 exits.
+//! connects once to the monitor's `<bundle>/probe.sock`; the monitor forks the server straight into the
+//! container's pid namespace with the connection as its stdin/stdout, and the server enters the rest of the
+//! container exactly as an exec would be set up (cgroups, namespaces, user, capabilities, seccomp,
+//! environment, cwd: [`super::join`], by hand, as libcontainer's tenant set-up cost more than the container's
+//! own start). It answers probe requests (one JSON line each), starting each probe's command with posix_spawn
+//! (a vfork and exec). The monitor (its parent) reaps it; it ends when the engine closes the connection or the
+//! container's PID 1 exits.
 
 use super::exec::ExecConfig;
-use super::join::{self, Side};
+use super::join;
 use super::{executor, ProcessSpec, Result, Runtime, RuntimeError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
@@ -167,10 +167,11 @@ pub fn is_probe_server(pid: i32) -> bool {
     }
 }
 
-/// The probe helper, forked by the monitor, stdin/stdout the engine's connection: enters the container of
-/// host pid `pid` and forks the probe server there ([`super::join`]). Returns 0 once it runs, or prints why not
-/// and returns 125; the server itself never returns.
-pub fn helper_main(config: &Path, pid: i32) -> i32 {
+/// The probe server's start, in a child the monitor forked into the pid namespace of host pid `pid`
+/// ([`join::fork_into`]; `target` its pidfd), stdin/stdout the engine's connection: joins the rest of the container and becomes
+/// the probe's process ([`join::join_rest`], [`join::become_process`]), then serves. Prints why not and
+/// returns 125 when it cannot.
+pub fn server_main(config: &Path, pid: i32, target: &OwnedFd) -> i32 {
     let cfg: ExecConfig = match std::fs::read(config)
         .map_err(|e| e.to_string())
         .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
@@ -181,20 +182,12 @@ pub fn helper_main(config: &Path, pid: i32) -> i32 {
             return 125;
         }
     };
-    match join::enter(pid) {
-        Ok(Side::Outside) => 0,
-        Ok(Side::Inside) => {
-            if let Err(e) = join::become_process(&cfg.process, cfg.seccomp.as_ref()) {
-                eprintln!("berth probe: starting the probe server: {e}");
-                std::process::exit(125);
-            }
-            run_server()
-        }
-        Err(e) => {
-            eprintln!("berth probe: starting the probe server: {e}");
-            125
-        }
+    let joined = join::join_rest(pid, target).and_then(|()| join::become_process(&cfg.process, cfg.seccomp.as_ref()));
+    if let Err(e) = joined {
+        eprintln!("berth probe: starting the probe server: {e}");
+        return 125;
     }
+    run_server()
 }
 
 /// The server proper, inside the container as the probes' process: serves until the engine hangs up.
@@ -246,9 +239,10 @@ fn run_one(req: &ProbeRequest) -> Option<ProbeReply> {
         return Some(failed(126, "exec: no command specified"));
     };
     let path = std::env::var("PATH").unwrap_or_else(|_| super::spec::DEFAULT_PATH.to_owned());
-    if let Err((code, msg)) = executor::check(arg0, &path) {
-        return Some(failed(code, &msg));
-    }
+    let program = match executor::check(arg0, &path) {
+        Ok(found) => CString::new(found.into_os_string().into_encoded_bytes()).unwrap_or_default(),
+        Err((code, msg)) => return Some(failed(code, &msg)),
+    };
     let argv: Vec<CString> = req
         .args
         .iter()
@@ -257,7 +251,7 @@ fn run_one(req: &ProbeRequest) -> Option<ProbeReply> {
     let Ok((r, w)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
         return Some(failed(126, "creating the probe's output pipe failed"));
     };
-    let child = match spawn(&argv, &w) {
+    let child = match spawn(&program, &argv, &w) {
         Ok(child) => child,
         Err(e @ (nix::errno::Errno::EAGAIN | nix::errno::Errno::ENOMEM)) => {
             return Some(failed(126, &format!("fork: {e}")))
@@ -280,8 +274,8 @@ fn failed(code: i32, msg: &str) -> ProbeReply {
 /// Starts the probe's command in its own process group (so the timeout kills the whole probe), output to the
 /// pipe, stdin from /dev/null. posix_spawn (a vfork, sharing this process's memory until the exec) rather
 /// than fork: copying the server's page tables and the copy-on-write faults after it cost more than the
-/// probe's own command.
-fn spawn(argv: &[CString], w: &OwnedFd) -> Result<Pid, nix::errno::Errno> {
+/// probe's own command. `program` is what [`executor::check`] found, so PATH is not searched again.
+fn spawn(program: &CString, argv: &[CString], w: &OwnedFd) -> Result<Pid, nix::errno::Errno> {
     extern "C" {
         static environ: *const *mut libc::c_char;
     }
@@ -300,7 +294,7 @@ fn spawn(argv: &[CString], w: &OwnedFd) -> Result<Pid, nix::errno::Errno> {
         libc::posix_spawn_file_actions_adddup2(&mut actions, w.as_raw_fd(), 1);
         libc::posix_spawn_file_actions_adddup2(&mut actions, w.as_raw_fd(), 2);
         libc::posix_spawn_file_actions_addopen(&mut actions, 0, c"/dev/null".as_ptr(), libc::O_RDONLY, 0);
-        let rc = libc::posix_spawnp(&mut pid, ptrs[0], &actions, &attr, ptrs.as_ptr(), environ);
+        let rc = libc::posix_spawn(&mut pid, program.as_ptr(), &actions, &attr, ptrs.as_ptr(), environ);
         libc::posix_spawn_file_actions_destroy(&mut actions);
         libc::posix_spawnattr_destroy(&mut attr);
         rc
