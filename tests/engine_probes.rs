@@ -119,6 +119,15 @@ fn probe_output_codes_and_process_settings(kind: Kind) {
             "{kind:?}: exec -u {user}"
         );
     }
+    // The workload's stdin without -i is /dev/null opened read-write (access mode 2 in its fdinfo flags).
+    let out = e.docker(&["exec", &name, "sh", "-c", "grep ^flags /proc/1/fdinfo/0"]);
+    let flags = String::from_utf8_lossy(&out.stdout);
+    let mode = flags
+        .split_whitespace()
+        .nth(1)
+        .and_then(|f| u32::from_str_radix(f, 8).ok())
+        .map(|f| f & 3);
+    assert_eq!(mode, Some(2), "{kind:?}: stdin of PID 1: {flags}");
     // A privileged exec cannot have more than the container's bounding set: it fails to start (126).
     let out = e.docker(&["exec", "--privileged", &name, "true"]);
     assert_eq!(

@@ -262,6 +262,13 @@ impl Networks {
 
     /// Finds a network by full id, name or unique id prefix.
     pub fn resolve(&self, ident: &str) -> Result<NetworkRecord> {
+        // A full id (what the engine passes itself, per container) wins over names and prefixes anyway: one
+        // keyed read instead of decoding every network.
+        if ident.len() == 64 && ident.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if let Some(net) = self.db().network(ident)? {
+                return Ok(net);
+            }
+        }
         resolve_in(&self.db().networks()?, ident)
     }
 

@@ -191,6 +191,18 @@ impl NetDb<'_> {
         Ok(read_all!(self.0, NETWORKS, NetworkRecord))
     }
 
+    /// The network with id `id` (a keyed read).
+    pub fn network(&self, id: &str) -> Result<Option<NetworkRecord>> {
+        let tx = self.0.db.begin_read()?;
+        let nets = match tx.open_table(NETWORKS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let found = nets.get(id)?;
+        found.map(|v| decode(v.value())).transpose()
+    }
+
     /// Every endpoint.
     pub fn endpoints(&self) -> Result<Vec<EndpointRecord>> {
         Ok(read_all!(self.0, ENDPOINTS, EndpointRecord))

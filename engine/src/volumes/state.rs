@@ -19,6 +19,9 @@ const VOLUME_USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("volume_
 pub struct VolumeService {
     db: Arc<StateDb>,
     root: PathBuf,
+    /// The store, made (its directory created and resolved) at the first use: every container's create, start
+    /// and inspect opens a view, and each made it again (a mkdir and a path resolution).
+    store: std::sync::OnceLock<VolumeStore>,
     /// Serialises changes (disk and database) so a concurrent create/remove never sees the other half-done.
     changes: Mutex<()>,
 }
@@ -29,15 +32,23 @@ impl VolumeService {
         Arc::new(VolumeService {
             db,
             root: root.to_path_buf(),
+            store: std::sync::OnceLock::new(),
             changes: Mutex::new(()),
         })
     }
 
     /// A view for one operation.
     pub fn open(&self) -> Result<Volumes<'_>> {
+        let store = match self.store.get() {
+            Some(store) => store.clone(),
+            None => {
+                let store = VolumeStore::new(&self.root).map_err(engine_error)?;
+                self.store.get_or_init(|| store).clone()
+            }
+        };
         Ok(Volumes {
             db: &self.db,
-            store: VolumeStore::new(&self.root).map_err(engine_error)?,
+            store,
             changes: &self.changes,
         })
     }

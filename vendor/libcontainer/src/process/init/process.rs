@@ -663,7 +663,9 @@ fn reopen_dev_null() -> Result<()> {
     // At this point we should be inside of the container and now
     // we can re-open /dev/null if it is in use to the /dev/null
     // in the container.
-    let dev_null = fs::File::open("/dev/null").map_err(|err| {
+    // berth: read-write, as runc reopens it: a stdio descriptor that pointed at /dev/null becomes this one,
+    // and read-only it turned a workload's writes to stdout/stderr into EBADF (and `[ -w /dev/stdin ]` false).
+    let dev_null = fs::File::options().read(true).write(true).open("/dev/null").map_err(|err| {
         tracing::error!(?err, "failed to open /dev/null inside the container");
         InitProcessError::ReopenDevNull(err)
     })?;
