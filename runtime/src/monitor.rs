@@ -493,11 +493,12 @@ impl PendingOutput {
     }
 }
 
-/// The container's stdin: /dev/null (read-write, as on dockerd: `[ -w /dev/stdin ]` holds there), or the read end of the stdin FIFO plus, unless `stdin_once`, a writer the
-/// monitor keeps so the reader never sees EOF between attaches.
+/// The container's stdin: /dev/null (which libcontainer's init swaps for the container's own, read-write), or
+/// the read end of the stdin FIFO plus, unless `stdin_once`, a writer the monitor keeps so the reader never sees
+/// EOF between attaches.
 fn open_stdin(bundle: &Path, cfg: &MonitorConfig) -> std::io::Result<(OwnedFd, Option<File>)> {
     if !cfg.open_stdin {
-        return Ok((File::options().read(true).write(true).open("/dev/null")?.into(), None));
+        return Ok((File::open("/dev/null")?.into(), None));
     }
     use std::os::unix::fs::OpenOptionsExt;
     let fifo = bundle.join("stdin");
