@@ -145,7 +145,11 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
     let name = target.name.as_str();
     match cmd {
         StackCommand::Down(args) => down::run(&docker, name, target.model.as_ref(), &args.into()).await,
-        StackCommand::Ps(args) => ps::run(&docker, name, &args.into()).await,
+        StackCommand::Ps(args) => {
+            let declared: Option<Vec<String>> =
+                target.model.as_ref().map(|m| m.services.iter().map(|s| s.name.clone()).collect());
+            ps::run(&docker, name, declared.as_deref(), &args.into()).await
+        }
         StackCommand::Logs(args) => logs::run(&docker, name, &args.into()).await,
         StackCommand::Exec(args) => exec::run(&docker, name, &args.into()).await,
         StackCommand::Start(args) => lifecycle::start(&docker, name, &args.into()).await,

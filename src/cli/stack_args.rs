@@ -296,7 +296,7 @@ options_args! {
         /// Show all stopped containers (including those created by the run command).
         #[arg(short = 'a', long = "all")]
         all: bool,
-        /// Format the output: table or json.
+        /// Format the output: table, json, or a Go template ('table TEMPLATE' for aligned columns).
         #[arg(long = "format", default_value = "table")]
         format: String,
         /// Only display IDs.
@@ -308,6 +308,15 @@ options_args! {
         /// Filter services by status: paused, restarting, removing, running, dead, created, exited.
         #[arg(long = "status")]
         status: Vec<String>,
+        /// Filter services by a property (supported filters: status), as KEY=VALUE.
+        #[arg(long = "filter")]
+        filter: Option<String>,
+        /// Don't truncate output.
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+        /// Include orphaned services (not declared by project); --orphans=false hides them.
+        #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        orphans: bool,
         /// Services to show (default: all).
         service_names: Vec<String>,
     }

@@ -14,6 +14,7 @@ pub mod cp_tar;
 pub mod credentials;
 pub mod down;
 pub mod events;
+pub mod format;
 pub mod exec;
 pub mod from_build;
 pub mod from_compose;
