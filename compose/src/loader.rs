@@ -35,6 +35,8 @@ pub struct LoadOptions {
     pub environment: Option<IndexMap<String, String>>,
     /// Text for `-f -`; defaults to reading standard input.
     pub stdin: Option<String>,
+    /// Keep top-level resources no service uses (`--all-resources`).
+    pub all_resources: bool,
 }
 
 impl Default for LoadOptions {
@@ -51,6 +53,7 @@ impl Default for LoadOptions {
             working_dir: None,
             environment: None,
             stdin: None,
+            all_resources: false,
         }
     }
 }
@@ -287,7 +290,10 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
     validate::semantic::check(&services, &loaded.disabled_services, top).map_err(locate)?;
     crate::graph::check_cycles(&services).map_err(locate)?;
     if opts.normalize {
-        let used = normalize::resources::used_by(&services);
+        let mut used = normalize::resources::used_by(&services);
+        if opts.all_resources {
+            used.add_declared(top);
+        }
         normalize::resources::normalize_resources(top, &used, &ctx).map_err(locate)?;
     }
     let mut out = Map::new();

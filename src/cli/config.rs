@@ -68,6 +68,7 @@ pub fn load_options(global: &GlobalArgs, interpolate: bool, normalize: bool) -> 
         profiles: global.profiles.clone(),
         interpolate,
         normalize,
+        all_resources: global.all_resources,
         ..LoadOptions::default()
     }
 }

@@ -52,6 +52,48 @@ pub struct GlobalArgs {
     /// Log level for berth's own diagnostics (error, warn, info, debug, trace).
     #[arg(long = "log-level", global = true)]
     pub log_level: Option<String>,
+    /// Control when to print ANSI control characters ("never"|"always"|"auto").
+    #[arg(long = "ansi", env = "COMPOSE_ANSI", value_name = "WHEN", value_parser = ["never", "always", "auto"])]
+    pub ansi: Option<String>,
+    /// Set type of progress output (auto, tty, plain, json, quiet).
+    #[arg(long = "progress", env = "COMPOSE_PROGRESS", value_name = "TYPE", value_parser = ["auto", "tty", "plain", "json", "quiet"])]
+    pub progress: Option<String>,
+    /// Control max parallelism, -1 for unlimited.
+    #[arg(
+        long = "parallel",
+        env = "COMPOSE_PARALLEL_LIMIT",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub parallel: Option<i64>,
+    /// Run compose in backward compatibility mode (container names joined with `_`).
+    #[arg(long = "compatibility", env = "COMPOSE_COMPATIBILITY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub compatibility: bool,
+    /// Include all resources, even those not used by services.
+    #[arg(long = "all-resources")]
+    pub all_resources: bool,
+    /// Execute command in dry run mode (not supported by berth: refused before anything is done).
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}
+
+impl GlobalArgs {
+    /// Applies the output and behaviour flags that hold for the whole process.
+    pub fn apply(&self) -> anyhow::Result<()> {
+        use crate::orchestrator::{labels, progress, schedule};
+        if self.dry_run {
+            anyhow::bail!("--dry-run is not supported by berth: run the command without it");
+        }
+        let parse = |v: &Option<String>| v.as_deref().unwrap_or("auto").to_owned();
+        let mode = parse(&self.progress).parse().map_err(anyhow::Error::msg)?;
+        let ansi = parse(&self.ansi).parse().map_err(anyhow::Error::msg)?;
+        progress::configure(mode, ansi);
+        if let Some(n) = self.parallel {
+            schedule::set_parallel_limit(n);
+        }
+        labels::set_compatibility(self.compatibility);
+        Ok(())
+    }
 }
 
 /// The verbs.
@@ -103,6 +145,7 @@ pub fn init_tracing(level: Option<&str>) {
 
 /// Runs the chosen verb and turns its outcome into the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    cli.global.apply()?;
     match cli.command {
         Command::Bridge(cmd) => bridge::run(&cli.global, cmd),
         Command::Config(args) => config::run(&cli.global, args),

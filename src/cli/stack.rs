@@ -3,7 +3,7 @@
 use super::stack_args;
 use super::GlobalArgs;
 use crate::orchestrator::{
-    api_socket, build, client, cp, down, exec, info, lifecycle, logs, ls, project, ps, push, run, up, watch,
+    api_socket, build, client, cp, down, event_log, exec, info, lifecycle, logs, ls, project, ps, push, run, up, watch,
 };
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -49,7 +49,7 @@ pub enum StackCommand {
     /// Print the public port for a port binding.
     Port(stack_args::PortArgs),
     /// List images used by the created containers.
-    Images(stack_args::ServicesArgs),
+    Images(stack_args::ImagesArgs),
     /// Pull service images.
     Pull(stack_args::PullArgs),
     /// Push service images.
@@ -63,7 +63,7 @@ pub enum StackCommand {
     /// Watch build context for service and rebuild/refresh containers when files are updated.
     Watch(stack_args::WatchArgs),
     /// Show the berth and engine version information.
-    Version,
+    Version(stack_args::VersionArgs),
 }
 
 /// Runs a stack verb on a fresh tokio runtime.
@@ -137,7 +137,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
             let opts: ls::LsOptions = args.clone().into();
             return ls::run(&client::connect(global.host.as_deref()).await?, &opts).await;
         }
-        StackCommand::Version => return info::version(&client::connect(global.host.as_deref()).await?).await,
+        StackCommand::Version(args) => return info::version(global.host.as_deref(), &args.clone().into()).await,
         _ => {}
     }
     let target = project::resolve(&load_options(global, &[]))?;
@@ -146,8 +146,10 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
     match cmd {
         StackCommand::Down(args) => down::run(&docker, name, target.model.as_ref(), &args.into()).await,
         StackCommand::Ps(args) => {
-            let declared: Option<Vec<String>> =
-                target.model.as_ref().map(|m| m.services.iter().map(|s| s.name.clone()).collect());
+            let declared: Option<Vec<String>> = target
+                .model
+                .as_ref()
+                .map(|m| m.services.iter().map(|s| s.name.clone()).collect());
             ps::run(&docker, name, declared.as_deref(), &args.into()).await
         }
         StackCommand::Logs(args) => logs::run(&docker, name, &args.into()).await,
@@ -162,7 +164,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         StackCommand::Top(args) => info::top(&docker, name, &args.into()).await,
         StackCommand::Port(args) => info::port(&docker, name, &args.into()).await,
         StackCommand::Images(args) => info::images(&docker, name, &args.into()).await,
-        StackCommand::Events(args) => info::events(&docker, name, &args.into()).await,
+        StackCommand::Events(args) => event_log::run(&docker, name, &args.into()).await,
         StackCommand::Cp(args) => cp::run(&docker, name, target.model.as_ref(), &args.into()).await,
         StackCommand::Wait(args) => {
             let down_args = down::DownOptions::default();
@@ -177,7 +179,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         | StackCommand::Push(_)
         | StackCommand::Ls(_)
         | StackCommand::Watch(_)
-        | StackCommand::Version => {
+        | StackCommand::Version(_) => {
             unreachable!("handled above")
         }
     }

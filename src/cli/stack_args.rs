@@ -1,7 +1,7 @@
 //! clap definitions of the Compose verbs' flags, mapped to the orchestrator's plain option structs (the
 //! orchestrator never sees clap).
 
-use crate::orchestrator::{build, cp, down, exec, info, lifecycle, logs, ls, ps, push, run, up, watch};
+use crate::orchestrator::{build, cp, down, event_log, exec, info, lifecycle, logs, ls, ps, push, run, up, watch};
 use clap::Args;
 
 /// Defines a verb's clap `Args` struct and its field-by-field conversion into the orchestrator's option
@@ -162,10 +162,16 @@ impl From<PullArgs> for info::PullOptions {
 
 options_args! {
     /// Flags of `events`.
-    EventsArgs => info::EventsOptions {
+    EventsArgs => event_log::EventsOptions {
         /// Output events as a stream of json objects.
         #[arg(long = "json")]
         json: bool,
+        /// Show all events created since timestamp (or a duration back from now, e.g. 10m).
+        #[arg(long = "since")]
+        since: Option<String>,
+        /// Stream events until this timestamp.
+        #[arg(long = "until")]
+        until: Option<String>,
         /// Services (default: all).
         services: Vec<String>,
     }
@@ -276,6 +282,32 @@ options_args! {
 }
 
 options_args! {
+    /// Flags of `images`.
+    ImagesArgs => info::ImagesOptions {
+        /// Format the output. Values: [table | json].
+        #[arg(long = "format", default_value = "table")]
+        format: String,
+        /// Only display IDs.
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        /// Services (default: all).
+        services: Vec<String>,
+    }
+}
+
+options_args! {
+    /// Flags of `version`.
+    VersionArgs => info::VersionOptions {
+        /// Format the output. Values: [pretty | json].
+        #[arg(short = 'f', long = "format", default_value = "pretty")]
+        format: String,
+        /// Shows only berth's version number.
+        #[arg(long = "short")]
+        short: bool,
+    }
+}
+
+options_args! {
     /// Flags of `ls`.
     LsArgs => ls::LsOptions {
         /// Show all stopped Compose projects.
@@ -287,6 +319,9 @@ options_args! {
         /// Only display project names.
         #[arg(short = 'q', long = "quiet")]
         quiet: bool,
+        /// Filter output based on conditions provided (name=PATTERN).
+        #[arg(long = "filter")]
+        filter: Option<String>,
     }
 }
 

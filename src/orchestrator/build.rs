@@ -56,7 +56,8 @@ struct Job<'a> {
 
 /// Runs `build`.
 pub async fn run(docker: &Docker, project: &ProjectSpec, args: &BuildOptions) -> Result<ExitCode> {
-    let mode = if args.quiet {
+    let quiet_globally = args.progress == "auto" && super::progress::mode() == super::progress::ProgressMode::Quiet;
+    let mode = if args.quiet || quiet_globally {
         ProgressMode::Quiet
     } else {
         args.progress.parse().map_err(anyhow::Error::msg)?

@@ -1,7 +1,8 @@
-//! Read-only and small verbs: `top`, `port`, `images`, `version`, `pull`, `events`, `wait`.
+//! Read-only and small verbs: `top`, `port`, `images`, `version`, `pull`, `wait`.
 
 use super::converge;
-use super::events::EventHub;
+use super::format::human;
+use super::format::tabwriter::TabWriter;
 use super::lifecycle::ServicesOptions;
 use super::progress::Progress;
 use super::resources;
@@ -9,9 +10,8 @@ use super::spec::{ProjectSpec, PullPolicy};
 use anyhow::{bail, Context, Result};
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::Docker;
-use comfy_table::{presets::NOTHING, Table};
 use futures::StreamExt;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
 /// Flags of `port`.
@@ -36,15 +36,6 @@ pub struct PullOptions {
     pub services: Vec<String>,
 }
 
-/// Flags of `events`.
-#[derive(Debug, Clone, Default)]
-pub struct EventsOptions {
-    /// Output events as a stream of json objects.
-    pub json: bool,
-    /// Services (default: all).
-    pub services: Vec<String>,
-}
-
 /// Flags of `wait`.
 #[derive(Debug, Clone, Default)]
 pub struct WaitOptions {
@@ -54,32 +45,53 @@ pub struct WaitOptions {
     pub services: Vec<String>,
 }
 
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(NOTHING);
-    t.set_header(header.to_vec());
-    t
-}
-
-/// `top`: processes of each running container.
+/// `top`: processes of the running containers in one table, as Docker Compose prints it (`SERVICE`, `#`, then
+/// the engine's columns with `CMD` last; nothing when no process runs).
 pub async fn top(docker: &Docker, project: &str, args: &ServicesOptions) -> Result<ExitCode> {
     let mut list = resources::list_containers(docker, project, None, false).await?;
     list.retain(|c| args.services.is_empty() || args.services.contains(&resources::identity(c).0));
-    list.sort_by_key(resources::identity);
+    list.sort_by_key(resources::display_name);
+    let mut titles: Vec<String> = vec!["SERVICE".into(), "#".into()];
+    let mut rows: Vec<BTreeMap<String, String>> = Vec::new();
     for c in &list {
         let name = resources::display_name(c);
         let top = docker
             .top_processes(c.id.as_deref().unwrap_or_default(), None)
             .await
             .with_context(|| format!("top of {name}"))?;
-        println!("{name}");
-        let titles = top.titles.unwrap_or_default();
-        let mut t = table(&titles.iter().map(String::as_str).collect::<Vec<_>>());
-        for p in top.processes.unwrap_or_default() {
-            t.add_row(p);
+        let (service, number) = resources::identity(c);
+        let own = top.titles.unwrap_or_default();
+        for t in &own {
+            if !titles.contains(t) {
+                titles.push(t.clone());
+            }
         }
-        println!("{t}\n");
+        for p in top.processes.unwrap_or_default() {
+            let mut row = BTreeMap::from([
+                ("SERVICE".to_owned(), service.clone()),
+                ("#".to_owned(), number.to_string()),
+            ]);
+            row.extend(own.iter().cloned().zip(p));
+            rows.push(row);
+        }
     }
+    if rows.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(at) = titles.iter().position(|t| t == "CMD") {
+        let cmd = titles.remove(at);
+        titles.push(cmd);
+    }
+    let mut t = TabWriter::new(4, 2);
+    t.row(&titles);
+    for row in &rows {
+        let cells: Vec<&str> = titles
+            .iter()
+            .map(|k| row.get(k).map(String::as_str).unwrap_or("-"))
+            .collect();
+        t.row(&cells);
+    }
+    print!("{}", t.render());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -114,41 +126,200 @@ pub async fn port(docker: &Docker, project: &str, args: &PortOptions) -> Result<
     Ok(ExitCode::SUCCESS)
 }
 
-/// `images`: images the project's containers use.
-pub async fn images(docker: &Docker, project: &str, args: &ServicesOptions) -> Result<ExitCode> {
+/// Flags of `images`.
+#[derive(Debug, Clone, Default)]
+pub struct ImagesOptions {
+    /// table or json.
+    pub format: String,
+    /// Only display IDs.
+    pub quiet: bool,
+    /// Services (default: all).
+    pub services: Vec<String>,
+}
+
+/// Go's zero time (0001-01-01T00:00:00Z) in Unix seconds.
+const GO_ZERO_TIME: i64 = -62_135_596_800;
+
+/// One row of `images`.
+struct ImageRow {
+    container: String,
+    repository: String,
+    tag: String,
+    platform: String,
+    id: String,
+    size: i64,
+    created: Option<i64>,
+    last_tag_time: Option<String>,
+}
+
+/// `images`: images the project's containers use, as Docker Compose lists them.
+pub async fn images(docker: &Docker, project: &str, args: &ImagesOptions) -> Result<ExitCode> {
+    if !matches!(args.format.as_str(), "table" | "json") {
+        bail!("--format {:?}: expected table or json", args.format);
+    }
     let mut list = resources::list_all_project_containers(docker, project).await?;
     list.retain(|c| args.services.is_empty() || args.services.contains(&resources::identity(c).0));
-    list.sort_by_key(resources::identity);
-    let mut t = table(&["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"]);
+    list.sort_by_key(resources::display_name);
+    let mut rows = Vec::new();
     for c in &list {
-        let image = c.image.clone().unwrap_or_default();
-        let (repo, tag) = match image.rsplit_once(':') {
-            Some((r, t)) if !t.contains('/') => (r.to_owned(), t.to_owned()),
-            _ => (image.clone(), "latest".to_owned()),
-        };
-        let info = docker.inspect_image(&image).await.ok();
-        let id = info.as_ref().and_then(|i| i.id.clone()).unwrap_or_default();
-        let short = id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
-        let size = info.and_then(|i| i.size).map(human_size).unwrap_or_default();
-        t.add_row([resources::display_name(c), repo, tag, short, size]);
+        rows.push(image_row(docker, c).await);
     }
-    println!("{t}");
+    if args.quiet {
+        let mut seen = Vec::new();
+        for r in &rows {
+            let id = r.id.trim_start_matches("sha256:");
+            if !seen.contains(&id) {
+                seen.push(id);
+                println!("{id}");
+            }
+        }
+    } else if args.format == "json" {
+        let json: Vec<_> = rows.iter().map(image_json).collect();
+        println!("{}", serde_json::to_string(&json)?);
+    } else {
+        print!("{}", image_table(&rows));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-fn human_size(bytes: i64) -> String {
-    let b = bytes as f64;
-    match bytes {
-        n if n >= 1 << 30 => format!("{:.1}GB", b / 1e9),
-        n if n >= 1 << 20 => format!("{:.1}MB", b / 1e6),
-        n if n >= 1 << 10 => format!("{:.1}kB", b / 1e3),
-        n => format!("{n}B"),
+fn image_json(r: &ImageRow) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "ID": r.id, "ContainerName": r.container, "Repository": r.repository, "Tag": r.tag,
+        "Platform": r.platform, "Size": r.size,
+    });
+    if let Some(t) = &r.last_tag_time {
+        v["LastTagTime"] = serde_json::Value::String(t.clone());
+    }
+    v
+}
+
+fn image_table(rows: &[ImageRow]) -> String {
+    let mut t = TabWriter::new(20, 3);
+    t.row(&[
+        "CONTAINER",
+        "REPOSITORY",
+        "TAG",
+        "PLATFORM",
+        "IMAGE ID",
+        "SIZE",
+        "CREATED",
+    ]);
+    let or_none = |s: &str| {
+        if s.is_empty() {
+            "<none>".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    for r in rows {
+        let short: String = r.id.trim_start_matches("sha256:").chars().take(12).collect();
+        let created = r.created.map_or_else(
+            || "N/A".to_owned(),
+            |c| format!("{} ago", human::duration(human::age(c))),
+        );
+        t.row(&[
+            r.container.clone(),
+            or_none(&r.repository),
+            or_none(&r.tag),
+            r.platform.clone(),
+            short,
+            human::size(r.size as f64),
+            created,
+        ]);
+    }
+    t.render()
+}
+
+async fn image_row(docker: &Docker, c: &bollard::models::ContainerSummary) -> ImageRow {
+    let image = c.image.clone().unwrap_or_default();
+    let (repository, tag) = repository_and_tag(&image);
+    let reference = c.image_id.clone().unwrap_or_else(|| image.clone());
+    let info = docker.inspect_image(&reference).await.ok();
+    let info = info.as_ref();
+    let platform = info
+        .map(|i| {
+            let os_arch = format!(
+                "{}/{}",
+                i.os.clone().unwrap_or_default(),
+                i.architecture.clone().unwrap_or_default()
+            );
+            match i.variant.as_deref().filter(|v| !v.is_empty()) {
+                Some(v) => format!("{os_arch}/{v}"),
+                None => os_arch,
+            }
+        })
+        .unwrap_or_default();
+    ImageRow {
+        container: resources::display_name(c),
+        repository,
+        tag,
+        platform,
+        id: info
+            .and_then(|i| i.id.clone())
+            .or_else(|| c.image_id.clone())
+            .unwrap_or_default(),
+        size: info.and_then(|i| i.size).unwrap_or(0),
+        // Docker Compose v2.40 shows the image's last tag time as CREATED (Go's zero time, 292 years, for an
+        // image never tagged after a load) and the image's creation time under the JSON key LastTagTime.
+        created: info
+            .and_then(|i| i.metadata.as_ref())
+            .and_then(|m| m.last_tag_time.as_deref())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(Some(GO_ZERO_TIME), |t| Some(t.timestamp())),
+        last_tag_time: info
+            .and_then(|i| i.created.clone())
+            .filter(|t| !t.starts_with("0001-01-01")),
     }
 }
 
-/// `version`: berth's and the engine's.
-pub async fn version(docker: &Docker) -> Result<ExitCode> {
-    println!("berth version {}", env!("CARGO_PKG_VERSION"));
+/// A container's image reference split as Docker's familiar name and tag (`latest` when none, empty for a
+/// digest or an id).
+fn repository_and_tag(image: &str) -> (String, String) {
+    if image.starts_with("sha256:") {
+        return (String::new(), String::new());
+    }
+    let (name, digest) = match image.split_once('@') {
+        Some((n, _)) => (n, true),
+        None => (image, false),
+    };
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let (repo, tag) = match last.rsplit_once(':') {
+        Some((_, t)) => (&name[..name.len() - t.len() - 1], t.to_owned()),
+        None if digest => (name, String::new()),
+        None => (name, "latest".to_owned()),
+    };
+    let repo = repo.strip_prefix("docker.io/").unwrap_or(repo);
+    let repo = repo.strip_prefix("library/").unwrap_or(repo);
+    (repo.to_owned(), tag)
+}
+
+/// Flags of `version`.
+#[derive(Debug, Clone, Default)]
+pub struct VersionOptions {
+    /// pretty or json.
+    pub format: String,
+    /// Only the version number.
+    pub short: bool,
+}
+
+/// `version`: berth's (`--short`: the number alone; `--format json` as Docker Compose's); the pretty form also
+/// names the engine.
+pub async fn version(host: Option<&str>, args: &VersionOptions) -> Result<ExitCode> {
+    let own = env!("CARGO_PKG_VERSION");
+    if args.short {
+        println!("{own}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match args.format.as_str() {
+        "json" => {
+            println!("{}", serde_json::json!({ "version": format!("v{own}") }));
+            return Ok(ExitCode::SUCCESS);
+        }
+        "pretty" | "" => {}
+        other => bail!("--format {other:?}: expected pretty or json"),
+    }
+    println!("berth version v{own}");
+    let docker = super::client::connect(host).await?;
     let v = docker.version().await.context("asking the engine its version")?;
     println!(
         "engine: {} {} (API {})",
@@ -176,44 +347,6 @@ pub async fn pull(docker: &Docker, project: &ProjectSpec, args: &PullOptions) ->
             Ok(()) => {}
             Err(err) if args.ignore_pull_failures || buildable => progress.note(&format!("WARN: {err:#}")),
             Err(err) => return Err(err),
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `events`: the project's container events, as they happen.
-pub async fn events(docker: &Docker, project: &str, args: &EventsOptions) -> Result<ExitCode> {
-    let hub = EventHub::subscribe(docker, project);
-    let mut rx = hub.receiver();
-    let names = resources::list_all_project_containers(docker, project).await?;
-    loop {
-        let ev = match rx.recv().await {
-            Ok(ev) => ev,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(_) => break,
-        };
-        if let Some(reason) = ev.stream_error {
-            bail!("{reason}");
-        }
-        let service = names
-            .iter()
-            .find(|c| c.id.as_deref() == Some(ev.id.as_str()))
-            .map(|c| resources::identity(c).0);
-        if !args.services.is_empty() && !service.as_ref().is_some_and(|s| args.services.contains(s)) {
-            continue;
-        }
-        if args.json {
-            println!(
-                "{}",
-                serde_json::json!({"type": "container", "action": ev.action, "id": ev.id, "service": service})
-            );
-        } else {
-            println!(
-                "container {} {} (service={})",
-                ev.action,
-                ev.id,
-                service.unwrap_or_default()
-            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -254,4 +387,22 @@ pub async fn wait(
         down.await?;
     }
     Ok(ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repository_and_tag;
+
+    #[test]
+    fn familiar_names_and_tags() {
+        let rt = repository_and_tag;
+        assert_eq!(rt("busybox"), ("busybox".into(), "latest".into()));
+        assert_eq!(rt("docker.io/library/redis:7"), ("redis".into(), "7".into()));
+        assert_eq!(rt("localhost:5000/a/b"), ("localhost:5000/a/b".into(), "latest".into()));
+        assert_eq!(
+            rt("localhost:5000/a/b:v1@sha256:00"),
+            ("localhost:5000/a/b".into(), "v1".into())
+        );
+        assert_eq!(rt("x@sha256:00"), ("x".into(), String::new()));
+    }
 }

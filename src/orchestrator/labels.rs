@@ -76,9 +76,22 @@ pub fn parse_depends_on(value: &str) -> Vec<DependsOnLabel> {
         .collect()
 }
 
-/// Container name of replica `number` of `service`: `project-service-N`.
+static COMPATIBILITY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// `--compatibility`: container names joined with `_`, as Compose v1 named them.
+pub fn set_compatibility(on: bool) {
+    let _ = COMPATIBILITY.set(on);
+}
+
+/// Container name of replica `number` of `service`: `project-service-N` (`project_service_N` with
+/// `--compatibility`).
 pub fn container_name(project: &str, service: &str, number: u32) -> String {
-    format!("{project}-{service}-{number}")
+    let sep = if COMPATIBILITY.get().copied().unwrap_or(false) {
+        '_'
+    } else {
+        '-'
+    };
+    format!("{project}{sep}{service}{sep}{number}")
 }
 
 /// Engine name of a project network or volume declared without an explicit `name:`.

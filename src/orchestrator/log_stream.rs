@@ -25,7 +25,7 @@ pub struct LogStyle {
 impl LogStyle {
     /// Style for the given container names; colour only on a terminal unless refused.
     pub fn new<'a>(names: impl Iterator<Item = &'a str>, no_colour: bool, no_prefix: bool) -> Self {
-        let colour = !no_colour && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let colour = !no_colour && super::progress::use_colour(std::io::stdout().is_terminal());
         Self {
             colour,
             prefix: !no_prefix,

@@ -1,10 +1,10 @@
 //! `ls`: projects found on the engine, from the labels of their containers.
 
+use super::format::tabwriter::TabWriter;
 use super::labels;
 use anyhow::{bail, Context, Result};
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
-use comfy_table::{presets::NOTHING, Table};
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 
@@ -17,6 +17,8 @@ pub struct LsOptions {
     pub format: String,
     /// Only display project names.
     pub quiet: bool,
+    /// `name=PATTERN` (a regular expression, as Docker's filters match).
+    pub filter: Option<String>,
 }
 
 #[derive(Default)]
@@ -39,11 +41,23 @@ pub async fn run(docker: &Docker, args: &LsOptions) -> Result<ExitCode> {
         .list_containers(Some(options))
         .await
         .context("listing containers")?;
+    let name_filter = match args.filter.as_deref() {
+        None => None,
+        Some(f) => match f.split_once('=') {
+            Some(("name", pattern)) => {
+                Some(regex::Regex::new(pattern).with_context(|| format!("--filter {f:?}: not a regular expression"))?)
+            }
+            _ => bail!("invalid filter {f:?}: only name=PATTERN is supported"),
+        },
+    };
     let mut projects: BTreeMap<String, ProjectRow> = BTreeMap::new();
     for c in &list {
         let Some(project) = labels::get(&c.labels, labels::PROJECT) else {
             continue;
         };
+        if name_filter.as_ref().is_some_and(|re| !re.is_match(project)) {
+            continue;
+        }
         let row = projects.entry(project.to_owned()).or_default();
         let state = c.state.map(|s| s.to_string()).unwrap_or_else(|| "unknown".to_owned());
         *row.states.entry(state).or_default() += 1;
@@ -69,13 +83,12 @@ pub async fn run(docker: &Docker, args: &LsOptions) -> Result<ExitCode> {
             .collect();
         println!("{}", serde_json::to_string(&rows)?);
     } else {
-        let mut table = Table::new();
-        table.load_preset(NOTHING);
-        table.set_header(["NAME", "STATUS", "CONFIG FILES"]);
+        let mut table = TabWriter::new(20, 3);
+        table.row(&["NAME", "STATUS", "CONFIG FILES"]);
         for (name, row) in &projects {
-            table.add_row([name.clone(), status(row), row.config_files.clone()]);
+            table.row(&[name.clone(), status(row), row.config_files.clone()]);
         }
-        println!("{table}");
+        print!("{}", table.render());
     }
     Ok(ExitCode::SUCCESS)
 }

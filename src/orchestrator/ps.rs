@@ -60,7 +60,9 @@ pub async fn run(docker: &Docker, project: &str, declared: Option<&[String]>, ar
     list.sort_by_key(display_name_key);
     let trunc = !args.no_trunc;
     if args.quiet {
-        list.iter().filter_map(|c| c.id.as_deref()).for_each(|id| println!("{id}"));
+        list.iter()
+            .filter_map(|c| c.id.as_deref())
+            .for_each(|id| println!("{id}"));
     } else if args.services {
         let names: BTreeSet<String> = list.iter().map(|c| resources::identity(c).0).collect();
         names.iter().for_each(|n| println!("{n}"));
@@ -86,7 +88,15 @@ fn render(format: &Format, rows: &[Row]) -> Result<String> {
             t.row(&["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]);
             for r in rows {
                 let f = |k: &str| r.fields.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-                t.row(&[f("Name"), f("Image"), f("Command"), f("Service"), f("RunningFor"), f("Status"), f("Ports")]);
+                t.row(&[
+                    f("Name"),
+                    f("Image"),
+                    f("Command"),
+                    f("Service"),
+                    f("RunningFor"),
+                    f("Status"),
+                    f("Ports"),
+                ]);
             }
             t.render()
         }
@@ -183,7 +193,12 @@ fn row(c: &ContainerSummary, trunc: bool) -> Row {
     let mount_names: Vec<String> = mounts
         .iter()
         .map(|m| {
-            let name = m.name.clone().filter(|n| !n.is_empty()).or_else(|| m.source.clone()).unwrap_or_default();
+            let name = m
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .or_else(|| m.source.clone())
+                .unwrap_or_default();
             if trunc {
                 human::ellipsis(&name, 15)
             } else {

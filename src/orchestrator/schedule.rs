@@ -6,6 +6,15 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 
+static PARALLEL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// `--parallel N`: at most N service tasks at once (unlimited when not set or negative).
+pub fn set_parallel_limit(limit: i64) {
+    if let Ok(n) = usize::try_from(limit) {
+        let _ = PARALLEL.set(n.max(1));
+    }
+}
+
 /// Runs `task(node, results of the nodes it waited for)` for every node of `nodes`, once every node of
 /// `waits_for(node)` that is itself in `nodes` has finished; nodes outside `nodes` are not waited for.
 /// Tasks run concurrently. After a failure no new task starts, the running ones finish, and the first error is
@@ -35,9 +44,15 @@ where
     let mut first_error = None;
     loop {
         if first_error.is_none() {
-            let (ready, rest): (Vec<&String>, Vec<&String>) = waiting
+            let room = PARALLEL
+                .get()
+                .map_or(usize::MAX, |limit| limit.saturating_sub(running.len()));
+            let (mut ready, mut rest): (Vec<&String>, Vec<&String>) = waiting
                 .into_iter()
                 .partition(|n| prerequisites[n.as_str()].iter().all(|d| done.contains_key(d)));
+            if ready.len() > room {
+                rest.extend(ready.split_off(room));
+            }
             waiting = rest;
             for n in ready {
                 let inputs: HashMap<String, T> = prerequisites[n.as_str()]

@@ -14,6 +14,22 @@ pub struct Used {
     configs: HashSet<String>,
 }
 
+impl Used {
+    /// Counts every resource `doc` declares as used (`--all-resources`).
+    pub fn add_declared(&mut self, doc: &Map<String, Value>) {
+        let names = |key: &str| -> Vec<String> {
+            doc.get(key)
+                .and_then(Value::as_object)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        self.networks.extend(names("networks"));
+        self.volumes.extend(names("volumes"));
+        self.secrets.extend(names("secrets"));
+        self.configs.extend(names("configs"));
+    }
+}
+
 /// Collects the resources referenced by the (normalised) services.
 pub fn used_by(services: &Map<String, Value>) -> Used {
     let mut u = Used::default();

@@ -4,8 +4,9 @@
 use std::fmt::Write;
 
 /// go-units `HumanDuration`: "Less than a second", "1 second", "About a minute", "3 hours", "2 weeks"...
+/// Go's durations end at about 292 years, so an older time (an image made at Go's zero time) says that.
 pub fn duration(secs: i64) -> String {
-    let secs = secs.max(0);
+    let secs = secs.clamp(0, i64::MAX / 1_000_000_000);
     let (minutes, hours) = (secs / 60, ((secs as f64) / 3600.0 + 0.5) as i64);
     match () {
         _ if secs < 1 => "Less than a second".to_owned(),
@@ -38,7 +39,12 @@ pub fn size(bytes: f64) -> String {
 
 /// go-units `BytesSize`: binary units, four significant digits ("504KiB", "23.54GiB").
 pub fn bytes_size(bytes: f64) -> String {
-    scaled(bytes, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"], 4)
+    scaled(
+        bytes,
+        1024.0,
+        &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"],
+        4,
+    )
 }
 
 fn scaled(mut value: f64, base: f64, units: &[&str], precision: usize) -> String {
@@ -54,7 +60,11 @@ fn scaled(mut value: f64, base: f64, units: &[&str], precision: usize) -> String
 /// trailing zeros.
 pub fn go_g(value: f64, precision: usize) -> String {
     if value == 0.0 || !value.is_finite() {
-        return if value == 0.0 { "0".to_owned() } else { value.to_string() };
+        return if value == 0.0 {
+            "0".to_owned()
+        } else {
+            value.to_string()
+        };
     }
     let precision = precision.max(1);
     let sci = format!("{:.*e}", precision - 1, value);
@@ -137,7 +147,12 @@ pub fn ports(list: &[Port]) -> String {
         let mut key = p.proto.clone();
         if !p.ip.is_empty() {
             if p.public != p.private {
-                mappings.push(format!("{}->{}/{}", host_port(&p.ip, &p.public.to_string()), p.private, p.proto));
+                mappings.push(format!(
+                    "{}->{}/{}",
+                    host_port(&p.ip, &p.public.to_string()),
+                    p.private,
+                    p.proto
+                ));
                 continue;
             }
             key = format!("{}/{}", p.ip, p.proto);
@@ -195,7 +210,7 @@ mod tests {
         assert_eq!(duration(600), "10 minutes");
         assert_eq!(duration(3600), "About an hour");
         assert_eq!(duration(5 * 86400), "5 days");
-        assert_eq!(duration(300 * 365 * 86400), "300 years");
+        assert_eq!(duration(300 * 365 * 86400), "292 years");
     }
 
     #[test]
@@ -222,8 +237,16 @@ mod tests {
             public,
             proto: "tcp".to_owned(),
         };
-        let list = [p(5001, "0.0.0.0", 5001), p(5000, "0.0.0.0", 5000), p(80, "0.0.0.0", 8080), p(22, "", 0)];
-        assert_eq!(ports(&list), "22/tcp, 0.0.0.0:5000-5001->5000-5001/tcp, 0.0.0.0:8080->80/tcp");
+        let list = [
+            p(5001, "0.0.0.0", 5001),
+            p(5000, "0.0.0.0", 5000),
+            p(80, "0.0.0.0", 8080),
+            p(22, "", 0),
+        ];
+        assert_eq!(
+            ports(&list),
+            "22/tcp, 0.0.0.0:5000-5001->5000-5001/tcp, 0.0.0.0:8080->80/tcp"
+        );
         assert_eq!(ports(&[p(80, "::", 8080)]), "[::]:8080->80/tcp");
     }
 }

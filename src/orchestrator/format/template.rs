@@ -273,7 +273,10 @@ fn word_arg(word: &str, body: &str) -> Result<Arg> {
 }
 
 fn run_command(command: &Command, row: &Row, piped: Option<Value>) -> Result<Value> {
-    let (head, args) = command.0.split_first().expect("parse_pipeline keeps commands non-empty");
+    let (head, args) = command
+        .0
+        .split_first()
+        .expect("parse_pipeline keeps commands non-empty");
     match head {
         Arg::Ident(name) => {
             let mut values = args.iter().map(|a| value_of(a, row)).collect::<Result<Vec<_>>>()?;
@@ -292,7 +295,9 @@ fn run_command(command: &Command, row: &Row, piped: Option<Value>) -> Result<Val
 fn value_of(arg: &Arg, row: &Row) -> Result<Value> {
     match arg {
         Arg::Str(s) => Ok(Value::String(s.clone())),
-        Arg::Num(n) => Ok(serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null)),
+        Arg::Num(n) => Ok(serde_json::Number::from_f64(*n)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)),
         Arg::Ident(name) => call(name, &[]),
         Arg::Sub(pipeline) => {
             let mut value = None;
@@ -332,7 +337,10 @@ fn call(name: &str, args: &[Value]) -> Result<Value> {
         "title" => title(&text(0)),
         "split" => {
             want(2)?;
-            let parts = text(0).split(text(1).as_str()).map(|p| Value::String(p.to_owned())).collect();
+            let parts = text(0)
+                .split(text(1).as_str())
+                .map(|p| Value::String(p.to_owned()))
+                .collect();
             return Ok(Value::Array(parts));
         }
         "join" => {
