@@ -275,6 +275,22 @@ fn take_pid_report_fd() -> Option<std::fs::File> {
     Some(unsafe { std::fs::File::from_raw_fd(PID_REPORT_FD) })
 }
 
+/// Whether the exec's working directory is missing in the container (read through its init's root, for the
+/// message only).
+fn cwd_missing(bundle: &Path, cwd: &Path) -> bool {
+    let Some(pid) = std::fs::read_to_string(bundle.join(super::monitor::CONTAINER_PID_FILE))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    let inside = Path::new("/proc")
+        .join(pid.to_string())
+        .join("root")
+        .join(cwd.strip_prefix("/").unwrap_or(cwd));
+    matches!(inside.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+}
+
 fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool, report: Option<std::fs::File>) -> i32 {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         eprintln!("berth exec: {what}: {e}");
@@ -328,8 +344,17 @@ fn run_tenant(bundle: &Path, cfg: &ExecConfig, proc_path: &Path, tty: bool, repo
             let _ = std::fs::remove_file(&sock);
             let text = error_chain(&e);
             // dockerd answers 126 for any exec that cannot start (127 is only for `docker run`'s process).
-            let msg = executor::parse_error(&text).map_or(text, |(_, msg)| msg);
-            eprintln!("OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown");
+            let mut msg = executor::parse_error(&text).map_or(text, |(_, msg)| msg);
+            let cwd = cfg.process.cwd();
+            if cwd_missing(bundle, cwd) {
+                // libcontainer reports only a failed system call; runc names the directory.
+                msg = format!(
+                    "chdir to cwd ({:?}) set in config.json failed: no such file or directory",
+                    cwd
+                );
+            }
+            // dockerd's message ends the way its stream writes it, with CRLF.
+            eprint!("OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown\r\n");
             return 126;
         }
     };

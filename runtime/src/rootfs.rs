@@ -93,10 +93,16 @@ pub fn mount_overlay(paths: &BundlePaths, lower_dirs: &[PathBuf]) -> Result<()> 
 /// The layers go in by descriptor (`/proc/self/fd/N`, about 17 bytes each), not by path: the options must fit
 /// in one page, which 64-hex layer paths filled at about 40 layers (a Dockerfile's 44th RUN failed; dockerd
 /// takes 125), and every container start reads them back from mountinfo, so shorter is cheaper too.
+///
+/// An image may hold the same layer twice (two identical `COPY`s, the empty layer some builders repeat); overlayfs
+/// refuses a lower directory given twice (ELOOP). Only the top-most occurrence is kept: it covers everything the
+/// lower one provided, and its whiteouts reach further down.
 pub fn mount_overlayfs(target: &Path, lowers: &[PathBuf], upper: &Path, work: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
+    let mut seen = std::collections::HashSet::new();
     let fds = lowers
         .iter()
+        .filter(|l| seen.insert(l.as_path()))
         .map(|l| {
             std::fs::OpenOptions::new()
                 .read(true)

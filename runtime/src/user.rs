@@ -99,8 +99,9 @@ fn find_group(groups: &[GroupEntry], group: &str) -> Result<u32> {
 }
 
 fn unknown(kind: &str, name: &str) -> RuntimeError {
+    let file = if kind == "user" { "passwd" } else { kind };
     RuntimeError::StartFailed {
-        message: format!("unable to find {kind} {name}: no matching entries in {kind} file"),
+        message: format!("unable to find {kind} {name}: no matching entries in {file} file"),
         exit_code: 126,
     }
 }

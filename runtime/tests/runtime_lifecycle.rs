@@ -19,6 +19,23 @@ fn echo_hello_is_logged() {
 }
 
 #[test]
+fn an_image_with_the_same_layer_twice_runs() {
+    if !require_root("an_image_with_the_same_layer_twice_runs") {
+        return;
+    }
+    let f = Fixture::new();
+    // A layer that adds one file, present twice in the stack (as two identical COPYs make it), over busybox.
+    let extra = f.root.path().join("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::write(extra.join("twice"), "same\n").unwrap();
+    let mut spec = f.spec(&["cat", "/twice"]);
+    spec.lower_dirs = vec![extra.clone(), extra, f.layer.clone()];
+    let (code, log) = f.run(&spec);
+    assert_eq!((code, log.as_str()), (0, "same\n"), "overlay of a repeated layer");
+    f.rt.remove(&spec.id).unwrap();
+}
+
+#[test]
 fn exit_code_and_streams() {
     if !require_root("exit_code_and_streams") {
         return;

@@ -244,7 +244,12 @@ fn parse_time(v: Option<&String>) -> ApiResult<Option<DateTime<Utc>>> {
     Ok(DateTime::from_timestamp(s, nanos))
 }
 
-async fn logs(State(engine): State<AppState>, Path(id): Path<String>, Query(q): Q) -> ApiResult<Response> {
+async fn logs(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    version: super::ApiVersion,
+    Query(q): Q,
+) -> ApiResult<Response> {
     let tail = match q.get("tail").map(String::as_str) {
         None | Some("" | "all") => None,
         Some(n) => Some(
@@ -264,7 +269,7 @@ async fn logs(State(engine): State<AppState>, Path(id): Path<String>, Query(q): 
         tail,
     };
     let (tty, rx) = engine.containers.logs(&id, opts)?;
-    Ok(stream_response(tty, rx))
+    Ok(stream_response(tty, version, rx))
 }
 
 async fn attach(
@@ -273,6 +278,7 @@ async fn attach(
     Query(q): Q,
     mut req: Request,
 ) -> ApiResult<Response> {
+    let version = super::ApiVersion::of(req.extensions());
     let rec = engine.containers.resolve(&id)?;
     let (tty, rx) = engine.containers.attach_output(&rec.id, attach_output(&q))?;
     let stdin = match qbool(q.get("stdin")) && wants_upgrade(req.headers()) {
@@ -282,10 +288,10 @@ async fn attach(
     if wants_upgrade(req.headers()) {
         if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
             let keys = super::detach::parse(q.get("detachKeys").map(String::as_str).unwrap_or(""))?;
-            return Ok(hijack(on, tty, rx, stdin, keys));
+            return Ok(hijack(on, tty, version, rx, stdin, keys));
         }
     }
-    Ok(stream_response(tty, rx))
+    Ok(stream_response(tty, version, rx))
 }
 
 /// The streams an attach asks for (each flag off unless given, as dockerd reads them).

@@ -132,12 +132,28 @@ async fn stream_progress(
     mut rx: mpsc::UnboundedReceiver<ProgressMessage>,
     mut task: tokio::task::JoinHandle<crate::error::Result<()>>,
 ) -> ApiResult<Response> {
+    // The channel closes as a failed task drops its sender: no message at all is a failure before the first
+    // one, answered with the HTTP error whichever of the two the runtime notices first.
+    let mut outcome = None;
     let first = tokio::select! {
-        m = rx.recv() => m,
+        biased;
         r = &mut task => {
-            r.map_err(|e| EngineError::internal("registry task", e))??;
-            rx.recv().await
+            let r = r.map_err(|e| EngineError::internal("registry task", e))?;
+            let m = rx.recv().await;
+            match (m.is_none(), r) {
+                (true, Err(e)) => return Err(e.into()),
+                (_, r) => outcome = Some(r),
+            }
+            m
         }
+        m = rx.recv() => match m {
+            Some(m) => Some(m),
+            None => {
+                (&mut task).await.map_err(|e| EngineError::internal("registry task", e))??;
+                outcome = Some(Ok(()));
+                None
+            }
+        },
     };
     let (tx, out) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
@@ -148,12 +164,14 @@ async fn stream_progress(
             }
             next = rx.recv().await;
         }
-        let failure = match task.await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(e) => Some(format!("registry task failed: {e}")),
+        let result = match outcome {
+            Some(r) => r.map_err(|e| e.to_string()),
+            None => match task.await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(e) => Err(format!("registry task failed: {e}")),
+            },
         };
-        if let Some(msg) = failure {
+        if let Err(msg) = result {
             let line = serde_json::json!({ "errorDetail": { "message": msg }, "error": msg });
             let _ = tx.send(Bytes::from(format!("{line}\r\n"))).await;
         }

@@ -1,6 +1,6 @@
 //! Exec endpoints: create, start (hijacked multiplexed or raw tty stream, or detached), inspect, resize.
 
-use super::stream::{frame, wants_upgrade, MULTIPLEXED, RAW};
+use super::stream::{frame, wants_upgrade};
 use super::{parse_json, ApiResult, AppState};
 use crate::containers::LogChunk;
 use crate::error::EngineError;
@@ -106,7 +106,7 @@ async fn start(State(engine): State<AppState>, Path(id): Path<String>, mut req: 
     // made a tty exec and starts it with `Tty: false` gets frames).
     let tty = cfg.tty.unwrap_or(false);
     let console = console_size(cfg.console_size.as_ref())?;
-    let ct = if tty { RAW } else { MULTIPLEXED };
+    let ct = super::stream::content_type(tty, super::ApiVersion::of(req.extensions()));
     let pipes = match engine.execs.start(&rec, &id, detach, console) {
         Ok(pipes) => pipes,
         // dockerd has already answered 200 (or 101) when an attached start fails: the error is the output.

@@ -14,6 +14,16 @@ pub const RAW: &str = "application/vnd.docker.raw-stream";
 /// Content type of a multiplexed stdout/stderr stream.
 pub const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
 
+/// The content type of an output stream: multiplexed frames are announced as such from API 1.42 on; before,
+/// dockerd called every stream raw.
+pub fn content_type(tty: bool, version: super::ApiVersion) -> &'static str {
+    if tty || version < super::ApiVersion(1, 42) {
+        RAW
+    } else {
+        MULTIPLEXED
+    }
+}
+
 /// Encodes a chunk: raw for a tty, else an 8-byte header (stream, 0, 0, 0, big-endian length) and the payload.
 pub fn frame(chunk: &LogChunk, tty: bool) -> Bytes {
     if tty {
@@ -31,13 +41,13 @@ pub fn frame(chunk: &LogChunk, tty: bool) -> Bytes {
 }
 
 /// A streaming HTTP response of chunks.
-pub fn stream_response(tty: bool, rx: mpsc::Receiver<LogChunk>) -> Response {
+pub fn stream_response(tty: bool, version: super::ApiVersion, rx: mpsc::Receiver<LogChunk>) -> Response {
     let stream = futures::stream::unfold(rx, move |mut rx| async move {
         rx.recv()
             .await
             .map(|c| (Ok::<_, std::convert::Infallible>(frame(&c, tty)), rx))
     });
-    let ct = if tty { RAW } else { MULTIPLEXED };
+    let ct = content_type(tty, version);
     ([(header::CONTENT_TYPE, ct)], Body::from_stream(stream)).into_response()
 }
 
@@ -51,6 +61,7 @@ pub fn wants_upgrade(headers: &HeaderMap) -> bool {
 pub fn hijack(
     on_upgrade: hyper::upgrade::OnUpgrade,
     tty: bool,
+    version: super::ApiVersion,
     mut rx: mpsc::Receiver<LogChunk>,
     stdin: Option<crate::containers::StdinSink>,
     detach_keys: Vec<u8>,
@@ -87,7 +98,7 @@ pub fn hijack(
         }
         let _ = writer.shutdown().await;
     });
-    let ct = if tty { RAW } else { MULTIPLEXED };
+    let ct = content_type(tty, version);
     (
         StatusCode::SWITCHING_PROTOCOLS,
         [

@@ -189,7 +189,15 @@ impl Execs {
                 runtime::RuntimeError::NotRunning(_) => {
                     EngineError::Conflict(format!("container {} is not running", rec.id))
                 }
-                other => EngineError::Internal(format!("starting exec: {other}")),
+                // As dockerd: an exec that cannot start (an unknown user) has run, with 126, and says why.
+                runtime::RuntimeError::StartFailed { message, exit_code } => {
+                    self.finished(id, i64::from(exit_code));
+                    EngineError::Internal(message)
+                }
+                other => {
+                    self.finished(id, 126);
+                    EngineError::Internal(format!("starting exec: {other}"))
+                }
             })?;
         let (tx, rx) = watch::channel(None);
         {
@@ -233,6 +241,14 @@ impl Execs {
             stderr: pipes_in.stderr,
             exited: rx,
         })
+    }
+
+    /// Records that exec `id` ended with `code` without running (it could not start).
+    fn finished(&self, id: &str, code: i64) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.running = false;
+            e.exit_code = Some(code);
+        }
     }
 
     /// Resizes a running tty exec (retried briefly: the terminal exists only once the helper holds it).
