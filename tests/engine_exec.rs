@@ -68,6 +68,27 @@ fn docker_exec_codes_env_user_tty() {
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // What dockerd 20.10 answers (checked by hand): an unknown user and a missing workdir are 126 with runc's
+    // words; the unknown user's exec used to report no exit code, which the docker CLI turned into 0.
+    for (flags, words) in [
+        (
+            ["-u", "nosuch"],
+            "unable to find user nosuch: no matching entries in passwd file",
+        ),
+        (
+            ["-w", "/nonexist"],
+            "chdir to cwd (\"/nonexist\") set in config.json failed: no such file or directory",
+        ),
+    ] {
+        let out = e.docker_raw(&["exec", flags[0], flags[1], &name, "true"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(126), "exec {flags:?}: {text}");
+        assert!(text.contains(words), "exec {flags:?}: {text}");
+    }
 
     // stdin reaches the process and its EOF ends it.
     let mut child = Command::new(engine_support::docker_bin())

@@ -165,6 +165,8 @@ fn ps_row(row: &Value) -> Value {
             "ID" => *v = Value::from(v.as_str().map_or(0, str::len)),
             "CreatedAt" | "Labels" => *v = Value::from(v.as_str().is_some_and(|s| !s.is_empty())),
             "RunningFor" | "Status" => *v = Value::from(mask(v.as_str().unwrap_or_default())),
+            // Cut at 15 characters, so where it ends depends on the project name's length.
+            "Mounts" => *v = Value::from(format!("{:?}", v.as_str().map(|m| (m.is_empty(), m.ends_with('…'))))),
             _ => {}
         }
     }

@@ -3,7 +3,8 @@
 use super::stack_args;
 use super::GlobalArgs;
 use crate::orchestrator::{
-    api_socket, build, client, cp, down, event_log, exec, info, lifecycle, logs, ls, project, ps, push, run, up, watch,
+    api_socket, build, client, cp, down, event_log, exec, info, lifecycle, logs, ls, project, ps, push, run, snapshot,
+    stats, up, volumes, watch,
 };
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -62,6 +63,16 @@ pub enum StackCommand {
     Ls(stack_args::LsArgs),
     /// Watch build context for service and rebuild/refresh containers when files are updated.
     Watch(stack_args::WatchArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(stack_args::StatsArgs),
+    /// List volumes.
+    Volumes(stack_args::VolumesArgs),
+    /// Scale services.
+    Scale(stack_args::ScaleArgs),
+    /// Export a service container's filesystem as a tar archive.
+    Export(stack_args::ExportArgs),
+    /// Create a new image from a service container's changes.
+    Commit(stack_args::CommitArgs),
     /// Show the berth and engine version information.
     Version(stack_args::VersionArgs),
 }
@@ -83,6 +94,13 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
     let named = named_services(&cmd);
     match &cmd {
         StackCommand::Up(args) => {
+            let opts: up::UpOptions = args.clone().into();
+            return with_model(global, &named, |d, m| {
+                Box::pin(async move { up::run(&d, &m, &opts).await })
+            })
+            .await;
+        }
+        StackCommand::Scale(args) => {
             let opts: up::UpOptions = args.clone().into();
             return with_model(global, &named, |d, m| {
                 Box::pin(async move { up::run(&d, &m, &opts).await })
@@ -165,6 +183,10 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         StackCommand::Port(args) => info::port(&docker, name, &args.into()).await,
         StackCommand::Images(args) => info::images(&docker, name, &args.into()).await,
         StackCommand::Events(args) => event_log::run(&docker, name, &args.into()).await,
+        StackCommand::Stats(args) => stats::run(&docker, name, &args.into()).await,
+        StackCommand::Volumes(args) => volumes::run(&docker, name, &args.into()).await,
+        StackCommand::Export(args) => snapshot::export(&docker, name, &args.into()).await,
+        StackCommand::Commit(args) => snapshot::commit(&docker, name, &args.into()).await,
         StackCommand::Cp(args) => cp::run(&docker, name, target.model.as_ref(), &args.into()).await,
         StackCommand::Wait(args) => {
             let down_args = down::DownOptions::default();
@@ -174,6 +196,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         StackCommand::Up(_)
         | StackCommand::Build(_)
         | StackCommand::Create(_)
+        | StackCommand::Scale(_)
         | StackCommand::Run(_)
         | StackCommand::Pull(_)
         | StackCommand::Push(_)
@@ -199,6 +222,12 @@ fn named_services(cmd: &StackCommand) -> Vec<String> {
     match cmd {
         StackCommand::Up(a) => a.services.clone(),
         StackCommand::Create(a) => a.services.clone(),
+        StackCommand::Scale(a) => a
+            .scale
+            .iter()
+            .filter_map(|s| s.split_once('='))
+            .map(|(n, _)| n.to_owned())
+            .collect(),
         StackCommand::Run(a) => vec![a.service.clone()],
         StackCommand::Build(a) => a.services.clone(),
         StackCommand::Pull(a) => a.services.clone(),

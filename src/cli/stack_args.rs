@@ -1,7 +1,9 @@
 //! clap definitions of the Compose verbs' flags, mapped to the orchestrator's plain option structs (the
 //! orchestrator never sees clap).
 
-use crate::orchestrator::{build, cp, down, event_log, exec, info, lifecycle, logs, ls, ps, push, run, up, watch};
+use crate::orchestrator::{
+    build, cp, down, event_log, exec, info, lifecycle, logs, ls, ps, push, run, snapshot, stats, up, volumes, watch,
+};
 use clap::Args;
 
 /// Defines a verb's clap `Args` struct and its field-by-field conversion into the orchestrator's option
@@ -97,7 +99,7 @@ options_args! {
         #[arg(short = 'd', long = "detach")]
         detach: bool,
         /// Disable pseudo-TTY allocation (by default a TTY is allocated when stdin is a terminal).
-        #[arg(short = 'T', long = "no-TTY")]
+        #[arg(short = 'T', long = "no-tty", alias = "no-TTY")]
         no_tty: bool,
         /// Run the command as this user.
         #[arg(short = 'u', long = "user")]
@@ -264,9 +266,12 @@ options_args! {
         /// Number of lines to show from the end of the logs for each container ("all" for everything).
         #[arg(short = 'n', long = "tail", default_value = "all")]
         tail: String,
-        /// Show logs since a Unix timestamp (seconds) or a relative duration such as 42s, 5m, 1h.
+        /// Show logs since a timestamp (Unix seconds or RFC 3339, e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m).
         #[arg(long = "since")]
         since: Option<String>,
+        /// Show logs before a timestamp (Unix seconds or RFC 3339) or relative (e.g. 42m for 42 minutes).
+        #[arg(long = "until")]
+        until: Option<String>,
         /// Produce monochrome output.
         #[arg(long = "no-color")]
         no_color: bool,
@@ -393,7 +398,7 @@ options_args! {
         #[arg(short = 'p', long = "publish")]
         publish: Vec<String>,
         /// Run command with all service's ports enabled and mapped to the host.
-        #[arg(long = "service-ports")]
+        #[arg(short = 'P', long = "service-ports")]
         service_ports: bool,
         /// Don't start linked services.
         #[arg(long = "no-deps")]
@@ -557,6 +562,111 @@ impl From<CreateArgs> for up::CreateOptions {
         up::CreateOptions {
             converge: a.converge.into(),
             services: a.services,
+        }
+    }
+}
+
+options_args! {
+    /// Flags of `volumes`.
+    VolumesArgs => volumes::VolumesOptions {
+        /// Format the output: table, json, or a Go template ('table TEMPLATE' for aligned columns).
+        #[arg(long = "format", default_value = "table")]
+        format: String,
+        /// Only display volume names.
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        /// Services (default: all).
+        services: Vec<String>,
+    }
+}
+
+options_args! {
+    /// Flags of `stats`.
+    StatsArgs => stats::StatsOptions {
+        /// Show all containers (default shows just running).
+        #[arg(short = 'a', long = "all")]
+        all: bool,
+        /// Format the output: table, json, or a Go template ('table TEMPLATE' for aligned columns).
+        #[arg(long = "format", default_value = "table")]
+        format: String,
+        /// Disable streaming stats and only pull the first result.
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        /// Do not truncate output.
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+        /// Services (default: all).
+        services: Vec<String>,
+    }
+}
+
+options_args! {
+    /// Flags of `export`.
+    ExportArgs => snapshot::ExportOptions {
+        /// Index of the container if the service has multiple replicas.
+        #[arg(long = "index", default_value_t = 1)]
+        index: u32,
+        /// Write to a file, instead of STDOUT.
+        #[arg(short = 'o', long = "output")]
+        output: Option<std::path::PathBuf>,
+        /// Service.
+        service: String,
+    }
+}
+
+options_args! {
+    /// Flags of `commit`.
+    CommitArgs => snapshot::CommitOptions {
+        /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>").
+        #[arg(short = 'a', long = "author")]
+        author: Option<String>,
+        /// Apply Dockerfile instruction to the created image.
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        /// Index of the container if the service has multiple replicas.
+        #[arg(long = "index", default_value_t = 1)]
+        index: u32,
+        /// Commit message.
+        #[arg(short = 'm', long = "message")]
+        message: Option<String>,
+        /// Pause container during commit.
+        #[arg(short = 'p', long = "pause", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        pause: bool,
+        /// Service.
+        service: String,
+        /// REPOSITORY[:TAG] of the new image.
+        reference: Option<String>,
+    }
+}
+
+/// Flags of `scale`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ScaleArgs {
+    /// Don't start linked services.
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+    /// SERVICE=REPLICAS pairs.
+    #[arg(required = true, value_name = "SERVICE=REPLICAS")]
+    pub scale: Vec<String>,
+}
+
+impl From<ScaleArgs> for up::UpOptions {
+    fn from(a: ScaleArgs) -> Self {
+        let services = a
+            .scale
+            .iter()
+            .filter_map(|s| s.split_once('='))
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        up::UpOptions {
+            detach: true,
+            no_deps: a.no_deps,
+            converge: up::ConvergePolicy {
+                scale: a.scale,
+                ..Default::default()
+            },
+            services,
+            ..Default::default()
         }
     }
 }

@@ -45,23 +45,30 @@ pub async fn run(docker: &Docker, project: &str, args: &EventsOptions) -> Result
     Ok(ExitCode::SUCCESS)
 }
 
-/// The docker CLI's reading of a time flag: a duration ("10m") counts back from now; anything else (Unix
-/// seconds, RFC 3339) goes to the engine as given.
+/// The docker CLI's reading of a time flag: Unix seconds and RFC 3339 times go to the engine as given, a duration
+/// ("10m") counts back from now.
 fn timestamp(value: &str) -> Result<String> {
-    if value.is_empty() {
-        bail!("empty time value");
+    let unix = !value.is_empty()
+        && value
+            .split_once('.')
+            .map_or(value, |(s, _)| s)
+            .bytes()
+            .all(|b| b.is_ascii_digit());
+    if unix || chrono::DateTime::parse_from_rfc3339(value).is_ok() {
+        return Ok(value.to_owned());
     }
-    if value.chars().next().is_some_and(|c| c.is_ascii_digit()) && !value.ends_with(|c: char| c.is_ascii_digit()) {
-        if let Some(ns) = units::parse_duration(value) {
+    match units::parse_duration(value) {
+        Some(ns) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0);
-            return Ok((now - ns / 1_000_000_000).to_string());
+            Ok((now - ns / 1_000_000_000).to_string())
         }
-        bail!("invalid time value {value:?}: expected a timestamp or a duration such as 10m");
+        None => {
+            bail!("invalid time value {value:?}: expected Unix seconds, an RFC 3339 time or a duration such as 10m")
+        }
     }
-    Ok(value.to_owned())
 }
 
 /// One event as Compose shows it, or None for events it leaves out (other types, one-off containers, other

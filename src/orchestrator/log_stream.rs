@@ -56,6 +56,8 @@ pub struct LogQuery {
     pub tail: Option<String>,
     /// Unix seconds to start from.
     pub since: Option<i32>,
+    /// Unix seconds the output ends at.
+    pub until: Option<i32>,
 }
 
 /// Serialises whole lines on stdout across tasks.
@@ -98,6 +100,9 @@ pub async fn stream(
         .follow(query.follow)
         .timestamps(query.timestamps)
         .tail(query.tail.as_deref().unwrap_or("all"));
+    if let Some(until) = query.until {
+        builder = builder.until(until);
+    }
     if let Some(since) = query.since {
         builder = builder.since(since);
     }

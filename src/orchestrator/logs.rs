@@ -15,8 +15,10 @@ pub struct LogsOptions {
     pub timestamps: bool,
     /// Number of lines to show from the end of the logs for each container ("all" for everything).
     pub tail: String,
-    /// Show logs since a Unix timestamp (seconds) or a relative duration such as 42s, 5m, 1h.
+    /// Show logs since a timestamp (Unix seconds, RFC 3339) or a duration back from now (42s, 5m, 1h).
     pub since: Option<String>,
+    /// Show logs before a timestamp or a duration back from now.
+    pub until: Option<String>,
     /// Produce monochrome output.
     pub no_color: bool,
     /// Don't print prefix in logs.
@@ -27,24 +29,19 @@ pub struct LogsOptions {
     pub services: Vec<String>,
 }
 
-/// Parses `--since`: Unix seconds, or a duration before now (`10s`, `5m`, `2h`).
+/// Parses a `--since`/`--until` value as the docker CLI does: Unix seconds, an RFC 3339 time, or a Go duration
+/// back from `now` (`10s`, `5m`, `1h30m`).
 pub fn parse_since(value: &str, now: i64) -> Result<i32> {
     let secs = if let Ok(abs) = value.parse::<i64>() {
         abs
+    } else if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+        t.timestamp()
+    } else if let Some(ns) = units::parse_duration(value) {
+        now - ns / 1_000_000_000
     } else {
-        let (num, unit) = value.split_at(value.len().saturating_sub(1));
-        let n: i64 = num
-            .parse()
-            .with_context(|| format!("--since {value:?}: expected Unix seconds or a duration like 10s, 5m, 2h"))?;
-        let mult = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            _ => anyhow::bail!("--since {value:?}: unit must be s, m or h"),
-        };
-        now - n * mult
+        anyhow::bail!("{value:?}: expected Unix seconds, an RFC 3339 time or a duration like 10s, 5m, 2h")
     };
-    i32::try_from(secs).with_context(|| format!("--since {value:?} is out of range"))
+    i32::try_from(secs).with_context(|| format!("{value:?} is out of range"))
 }
 
 /// Runs `logs`.
@@ -59,7 +56,18 @@ pub async fn run(docker: &Docker, project: &str, args: &LogsOptions) -> Result<E
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let since = args.since.as_deref().map(|s| parse_since(s, now)).transpose()?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, now))
+        .transpose()
+        .context("--since")?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| parse_since(s, now))
+        .transpose()
+        .context("--until")?;
     let names: Vec<String> = list.iter().map(resources::display_name).collect();
     let style = LogStyle::new(names.iter().map(String::as_str), args.no_color, args.no_log_prefix);
     let mut services: Vec<String> = list.iter().map(|c| resources::identity(c).0).collect();
@@ -81,6 +89,7 @@ pub async fn run(docker: &Docker, project: &str, args: &LogsOptions) -> Result<E
                 timestamps: args.timestamps,
                 tail: Some(args.tail.clone()),
                 since,
+                until,
             };
             tokio::spawn(log_stream::stream(
                 docker.clone(),
@@ -105,6 +114,8 @@ mod tests {
     fn since_forms() {
         assert_eq!(parse_since("1700000000", 0).unwrap(), 1_700_000_000);
         assert_eq!(parse_since("5m", 1000).unwrap(), 700);
+        assert_eq!(parse_since("1m30s", 1000).unwrap(), 910);
+        assert_eq!(parse_since("2026-12-07T19:00:00Z", 0).unwrap(), 1_796_670_000);
         assert!(parse_since("5d", 1000).is_err());
         assert!(parse_since("x", 1000).is_err());
     }
