@@ -3,6 +3,7 @@
 //! per step (its cache entry), RUN in build containers, COPY/ADD/WORKDIR on step mounts, layers diffed from
 //! overlay upper directories.
 
+mod archive;
 mod cache;
 mod cache_from;
 mod commit;

@@ -88,6 +88,8 @@ impl Builder {
         };
         let root = self.engine.config.root.clone();
         let (src_mount, src_root) = match src {
+        // dockerd keeps the owners of files copied from a stage or image unless told otherwise.
+        let keep = chown.is_none() && matches!(src, Some(Src::Image(_)));
             Some(Src::Image(s)) => {
                 let lowers = s.lower_dirs(&self.engine.images).map_err(|e| e.to_string())?;
                 let m = StepMount::new(&root, lowers).map_err(|e| e.to_string())?;
@@ -175,7 +177,7 @@ impl Builder {
                         .map(|c| super::super::copy::parse_chown(&m.rootfs, c))
                         .transpose()?;
                     let chmod = chmod.as_deref().map(super::super::copy::parse_chmod).transpose()?;
-                    let owner = super::super::copy::Owner { ids, chmod };
+                    let owner = super::super::copy::Owner { ids, keep, chmod };
                     super::super::copy::copy(&m.rootfs, &sources, &dest_abs, dest_is_dir, add, owner)
                 })
                 .await
