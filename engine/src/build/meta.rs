@@ -29,7 +29,10 @@ pub fn argv(form: &CmdForm, cfg: &ImageConfig) -> Vec<String> {
         CmdForm::Exec(v) => v.clone(),
         CmdForm::Shell(s) => {
             let mut v = shell_of(cfg);
-            v.push(s.clone());
+            // `CMD` alone is the shell with no command, as Docker keeps it.
+            if !s.is_empty() {
+                v.push(s.clone());
+            }
             v
         }
     }

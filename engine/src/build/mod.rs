@@ -17,6 +17,7 @@ pub(crate) mod fetch;
 use dockerignore as ignore;
 mod image;
 mod meta;
+mod lines;
 mod mount;
 mod paths;
 pub mod remote;

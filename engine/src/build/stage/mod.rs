@@ -127,6 +127,9 @@ impl Builder {
 
     /// Runs the build; returns the final image id.
     pub async fn run(mut self) -> StepResult<String> {
+        if !self.df.warnings.is_empty() {
+            self.say(format!("\x1b[91m{}\x1b[0m", self.df.warnings)).await;
+        }
         let (meta, stages) = self.split()?;
         self.meta_args(&meta)?;
         let target = match &self.opts.target {

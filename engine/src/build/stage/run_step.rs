@@ -205,7 +205,11 @@ impl Builder {
         let cfg = st.img.file.config.clone();
         let keep = (std::mem::take(&mut mounts.keep), mounts.secrets.take());
         let form = match (cmd, heredocs.first()) {
-            (CmdForm::Shell(s), Some((body, _))) if s.trim_start().starts_with("<<") && heredocs.len() == 1 => {
+            // `RUN <<EOF` (the parser leaves the rest of the line, usually nothing): the body is the script, run by
+            // the shell as BuildKit does.
+            (CmdForm::Shell(s), Some((body, _)))
+                if heredocs.len() == 1 && (s.trim().is_empty() || s.trim_start().starts_with("<<")) =>
+            {
                 CmdForm::Shell(body.clone())
             }
             _ => cmd.clone(),
