@@ -311,6 +311,14 @@ impl Builder {
                 v.insert(k.clone(), val.clone());
             }
         }
+        // The predefined proxy args count as declared when given with the build.
+        for p in PROXY_ARGS {
+            if !v.contains_key(*p) {
+                if let Some(val) = self.arg_value(p) {
+                    v.insert((*p).to_owned(), val);
+                }
+            }
+        }
         for e in st.img.file.config.env.iter().flatten() {
             if let Some((k, val)) = e.split_once('=') {
                 v.insert(k.to_owned(), val.to_owned());
