@@ -339,6 +339,9 @@ impl Builder {
             Kind::Arg(pairs) => self.arg(pairs, st).await,
             Kind::Run {
                 cmd,
+                if let (Kind::Healthcheck { .. }, Some(note)) = (other, meta::healthcheck_note(&cfg)) {
+                    st.out.say(note);
+                }
                 network,
                 heredocs,
                 mounts,
@@ -394,7 +397,8 @@ impl Builder {
 
     /// Commits a step that only changes the config (cached like any step).
     async fn commit_meta(&self, st: &mut StageRun, cfg: ImageConfig, text: &str) -> StepResult<()> {
-        let created_by = format!("/bin/sh -c #(nop)  {text}");
+        // dockerd's comment command runs through the stage's shell (`/bin/sh -c #(nop)  CMD ...`).
+        let created_by = format!("{} #(nop)  {text}", meta::shell_of(&cfg).join(" "));
         let cfg_json = serde_json::to_string(&cfg).unwrap_or_default();
         let key = cache::key(st.img.id.as_deref(), &["meta", &created_by, &cfg_json]);
         self.step_with(st, key, cfg, created_by, |_, _| async { Ok(None) })
