@@ -1,4 +1,4 @@
-//! The build loop: stages (ARGs before FROM, named stages, a target and the stages it needs), one step per
+//! The build loop: stages (ARGs before FROM, named stages, every stage up to the target), one step per
 //! instruction with the classic builder's output lines, cache lookups, and the final tags. Stages that do not
 //! depend on each other build at the same time; each writes its progress to its own channel and the channels
 //! are forwarded in stage order, so the output reads as the classic builder's sequential one.
@@ -131,7 +131,6 @@ impl Builder {
             self.say(format!("\x1b[91m{}\x1b[0m", self.df.warnings)).await;
         }
         let (meta, stages) = self.split()?;
-        self.meta_args(&meta)?;
         let target = match &self.opts.target {
             Some(t) if !t.is_empty() => stages
                 .iter()
@@ -139,14 +138,16 @@ impl Builder {
                 .ok_or_else(|| format!("failed to reach build target {t} in Dockerfile"))?,
             _ => stages.len() - 1,
         };
-        let needed = self.needed(&stages, target);
-        self.total = stages
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| needed[*i])
-            .map(|(_, s)| 1 + s.body.len())
-            .sum();
-        let mut done = self.run_stages(&stages, &needed).await?;
+        // The classic builder builds every stage up to the target (an unused one that fails fails the build) and
+        // counts the ARGs before FROM as steps.
+        let needed: Vec<bool> = (0..stages.len()).map(|i| i <= target).collect();
+        self.total = meta.len() + stages[..=target].iter().map(|s| 1 + s.body.len()).sum::<usize>();
+        for (n, ins) in meta.iter().enumerate() {
+            self.say(format!("Step {}/{} : {}\n", n + 1, self.total, ins.text))
+                .await;
+        }
+        self.meta_args(&meta)?;
+        let mut done = self.run_stages(&stages, &needed, meta.len() + 1).await?;
         let fin = done[target].take().ok_or("the target stage was not built")?;
         let fin = if self.opts.labels.is_empty() {
             fin
@@ -243,19 +244,6 @@ impl Builder {
         out
     }
 
-    /// Which stages the target needs (itself and, transitively, the stages it uses).
-    fn needed(&self, stages: &[StageDef], target: usize) -> Vec<bool> {
-        let mut need = vec![false; stages.len()];
-        let mut todo = vec![target];
-        while let Some(i) = todo.pop() {
-            if !need[i] {
-                need[i] = true;
-                todo.extend(self.deps(stages, i));
-            }
-        }
-        need
-    }
-
     async fn run_stage(
         &self,
         stages: &[StageDef],
@@ -339,9 +327,6 @@ impl Builder {
             Kind::Arg(pairs) => self.arg(pairs, st).await,
             Kind::Run {
                 cmd,
-                if let (Kind::Healthcheck { .. }, Some(note)) = (other, meta::healthcheck_note(&cfg)) {
-                    st.out.say(note);
-                }
                 network,
                 heredocs,
                 mounts,
@@ -354,6 +339,9 @@ impl Builder {
             Kind::From { .. } => Err("FROM inside a stage".into()),
             other => {
                 let mut cfg = st.img.file.config.clone();
+                if let (Kind::Healthcheck { .. }, Some(note)) = (other, meta::healthcheck_note(&cfg)) {
+                    st.out.say(note);
+                }
                 let vars = self.vars(st);
                 let text = meta::apply(
                     other,
