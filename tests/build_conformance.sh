@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Dockerfile build conformance check (the shared corpus's check.py, the docker CLI with
 # DOCKER_BUILDKIT=0) against a berth engine in a throwaway root, and fails if fewer cases pass than
-# tests/build-conformance-floor, so the count can only go up.
+# tests/build-conformance-floor, so the count can only go up; then the same for the project's own cases in
+# tests/build-cases (floor tests/build-cases-floor).
 # usage: tests/build_conformance.sh PATH/TO/conformance/build
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,12 +20,20 @@ cleanup() {
 }
 trap cleanup EXIT
 "$berth" engine start >/dev/null || { echo "build conformance: the engine did not start" >&2; exit 1; }
-out="$(python3 "$cases/check.py" "$cases")"; status=$?
-echo "$out" | tail -70
-line="$(echo "$out" | tail -1)"
-passed="$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')"
-floor="$(cat tests/build-conformance-floor)"
-echo "build conformance: $line (floor $floor)"
-[[ -n "$passed" && "$passed" -ge "$floor" ]] || { echo "build conformance fell below the floor" >&2; exit 1; }
-total="$(find "$cases/cases" -mindepth 1 -maxdepth 1 -type d | wc -l)"
-[[ "$floor" -lt "$total" || $status -eq 0 ]]
+# check DIR FLOOR_FILE NAME: runs check.py on DIR's cases; fails below the floor (or, at the full count, on any failure).
+check() {
+  local dir="$1" floor_file="$2" name="$3" out status line passed floor total
+  out="$(python3 "$cases/check.py" "$dir")"; status=$?
+  echo "$out" | tail -70
+  line="$(echo "$out" | tail -1)"
+  passed="$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')"
+  floor="$(cat "$floor_file")"
+  echo "$name: $line (floor $floor)"
+  [[ -n "$passed" && "$passed" -ge "$floor" ]] || { echo "$name fell below the floor" >&2; return 1; }
+  total="$(find "$dir/cases" -mindepth 1 -maxdepth 1 -type d | wc -l)"
+  [[ "$floor" -lt "$total" || $status -eq 0 ]]
+}
+check "$cases" tests/build-conformance-floor "build conformance"; shared=$?
+# berth's own cases (tests/build-cases: differences from dockerd fixed once, expectations recorded from dockerd).
+check tests/build-cases tests/build-cases-floor "build cases"; own=$?
+[[ $shared -eq 0 && $own -eq 0 ]]

@@ -57,7 +57,7 @@ pub fn prepare(
     let df = dockerfile::parse(name, &text)?;
     let ignore = read_ignore(dir, name)?;
     if !ignore.is_empty() {
-        apply(dir, &ignore).map_err(|e| format!("applying .dockerignore: {e}"))?;
+        apply(dir, &ignore, name).map_err(|e| format!("applying .dockerignore: {e}"))?;
     }
     Ok((df, ext))
 }
@@ -119,8 +119,11 @@ fn read_ignore(dir: &Path, name: &str) -> Result<Ignore, String> {
     Ok(Ignore::default())
 }
 
-/// Removes what the ignore file excludes (directories only when nothing under them is kept).
-fn apply(dir: &Path, ignore: &Ignore) -> std::io::Result<()> {
+/// Removes what the ignore file excludes (directories only when nothing under them is kept). The folders holding
+/// the Dockerfile stay even when it goes: the docker CLI sends them (it adds an exception for the Dockerfile) and
+/// dockerd then removes only the file.
+fn apply(dir: &Path, ignore: &Ignore, dockerfile: &str) -> std::io::Result<()> {
+    let df_rel = super::paths::clean(dockerfile).0;
     let mut dirs = Vec::new();
     for e in walkdir::WalkDir::new(dir).min_depth(1) {
         let e = e.map_err(std::io::Error::other)?;
@@ -134,7 +137,9 @@ fn apply(dir: &Path, ignore: &Ignore) -> std::io::Result<()> {
             continue;
         }
         if e.file_type().is_dir() {
-            dirs.push(e.path().to_owned());
+            if !df_rel.starts_with(&format!("{rel}/")) {
+                dirs.push(e.path().to_owned());
+            }
         } else {
             std::fs::remove_file(e.path())?;
         }

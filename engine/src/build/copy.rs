@@ -2,9 +2,9 @@
 //! directory contents, local archives unpacked by ADD, owners from `--chown`, modes kept or set by `--chmod`,
 //! parents made as needed; and the content hash of the sources (the cache key of the step).
 
+use super::archive::{is_archive, unpack};
 use super::paths::{clean, glob, has_glob, resolve};
 use sha2::{Digest, Sha256};
-use std::io::{BufReader, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -37,8 +37,10 @@ pub enum Source {
 /// How copied entries are owned and moded.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Owner {
-    /// uid:gid for everything copied (and parents made); None = 0:0.
+    /// uid:gid from `--chown`; None = 0:0 (unless `keep`).
     pub ids: Option<(u32, u32)>,
+    /// Keep the sources' owners and set-id bits (`COPY --from` without `--chown`: dockerd does not chown then).
+    pub keep: bool,
     /// `--chmod` bits.
     pub chmod: Option<u32>,
 }
@@ -209,33 +211,31 @@ pub fn copy(
                 .into(),
         );
     }
+    let file_target = |name: &str| {
+        if as_dir {
+            format!("{dest_rel}/{name}")
+        } else {
+            dest_rel.clone()
+        }
+    };
     for s in sources {
         match s {
             Source::Inline { name, data } => {
-                let target = if as_dir {
-                    format!("{dest_rel}/{name}")
-                } else {
-                    dest_rel.clone()
-                };
-                let host = make_parent(rootfs, &target, owner)?;
+                let host = make_parent(rootfs, &file_target(name), parent_ids(owner))?;
                 write_file(&host, data, 0o644, owner)?;
             }
             Source::Path { host, name } | Source::Remote { host, name } => {
                 let local = matches!(s, Source::Path { .. });
                 let meta = host.metadata().map_err(|e| format!("{name}: {e}"))?;
                 if meta.is_dir() {
-                    let target = make_dir(rootfs, &dest_rel, owner)?;
-                    copy_tree(host, &target, owner).map_err(|e| format!("copying {name}: {e}"))?;
+                    copy_dir(rootfs, host, &dest_rel, owner).map_err(|e| format!("copying {name}: {e}"))?;
                 } else if add && local && is_archive(host) {
-                    let target = make_dir(rootfs, &dest_rel, owner)?;
+                    // dockerd untars into a root-owned destination and never chowns what the archive holds.
+                    let target = make_dir(rootfs, &dest_rel, (0, 0))?;
                     unpack(host, &target).map_err(|e| format!("unpacking {name}: {e}"))?;
                 } else {
-                    let target = if as_dir {
-                        format!("{dest_rel}/{name}")
-                    } else {
-                        dest_rel.clone()
-                    };
-                    let dst = make_parent(rootfs, &target, owner)?;
+                    let dst = make_parent(rootfs, &file_target(name), parent_ids(owner))?;
+                    let dst = through_link(rootfs, &file_target(name), dst)?;
                     copy_entry(host, &dst, &meta, owner).map_err(|e| format!("copying {name}: {e}"))?;
                 }
             }
@@ -244,25 +244,56 @@ pub fn copy(
     Ok(())
 }
 
+/// The owner of parents a file copy makes: the copy's (dockerd's MkdirAllAndChownNew with the chown pair), root
+/// when owners are kept.
+fn parent_ids(owner: Owner) -> (u32, u32) {
+    if owner.keep {
+        (0, 0)
+    } else {
+        ids(owner)
+    }
+}
+
 fn ids(owner: Owner) -> (u32, u32) {
     owner.ids.unwrap_or((0, 0))
 }
 
-/// Makes the parents of `rel` (new ones owned like the copy); returns the host path of `rel` itself.
-fn make_parent(rootfs: &Path, rel: &str, owner: Owner) -> Result<PathBuf, String> {
+/// A single file copied onto an existing symlink goes where the link points (the link stays), as in dockerd.
+fn through_link(rootfs: &Path, rel: &str, dst: PathBuf) -> Result<PathBuf, String> {
+    match dst.symlink_metadata() {
+        Ok(m) if m.file_type().is_symlink() => resolve(rootfs, rel, true).map_err(|e| format!("/{rel}: {e}")),
+        _ => Ok(dst),
+    }
+}
+
+/// Copies a directory's contents to `dest_rel`: new parents are root's, the destination (when the copy makes it)
+/// takes the copy's owner, as dockerd's CopyWithTar (root-owned) followed by its chown walk (none when owners
+/// are kept).
+fn copy_dir(rootfs: &Path, src: &Path, dest_rel: &str, owner: Owner) -> Result<(), String> {
+    let existed = resolve(rootfs, dest_rel, true).is_ok_and(|p| p.is_dir());
+    let target = make_dir(rootfs, dest_rel, (0, 0))?;
+    if !existed && !owner.keep {
+        let (u, g) = ids(owner);
+        std::os::unix::fs::lchown(&target, Some(u), Some(g)).map_err(|e| e.to_string())?;
+    }
+    copy_tree(src, &target, owner).map_err(|e| e.to_string())
+}
+
+/// Makes the parents of `rel` (new ones owned by `ids`); returns the host path of `rel` itself.
+fn make_parent(rootfs: &Path, rel: &str, ids: (u32, u32)) -> Result<PathBuf, String> {
     let (parent, name) = match rel.rsplit_once('/') {
         Some((p, n)) => (p, n),
         None => ("", rel),
     };
-    let dir = make_dir(rootfs, parent, owner)?;
+    let dir = make_dir(rootfs, parent, ids)?;
     if name.is_empty() {
         return Err("the destination is the root directory".into());
     }
     Ok(dir.join(name))
 }
 
-/// Makes directory `rel` and its parents (new ones 0755 and owned like the copy); returns its host path.
-fn make_dir(rootfs: &Path, rel: &str, owner: Owner) -> Result<PathBuf, String> {
+/// Makes directory `rel` and its parents (new ones 0755 and owned by `ids`); returns its host path.
+fn make_dir(rootfs: &Path, rel: &str, (u, g): (u32, u32)) -> Result<PathBuf, String> {
     let mut done = String::new();
     for part in rel.split('/').filter(|p| !p.is_empty()) {
         done = if done.is_empty() {
@@ -277,7 +308,6 @@ fn make_dir(rootfs: &Path, rel: &str, owner: Owner) -> Result<PathBuf, String> {
             Err(_) => {
                 std::fs::create_dir(&host).map_err(|e| format!("creating /{done}: {e}"))?;
                 std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
-                let (u, g) = ids(owner);
                 std::os::unix::fs::lchown(&host, Some(u), Some(g)).map_err(|e| e.to_string())?;
             }
         }
@@ -286,29 +316,31 @@ fn make_dir(rootfs: &Path, rel: &str, owner: Owner) -> Result<PathBuf, String> {
 }
 
 fn write_file(dst: &Path, data: &[u8], mode: u32, owner: Owner) -> Result<(), String> {
-    remove_existing(dst).map_err(|e| e.to_string())?;
+    replace_other(dst, false).map_err(|e| e.to_string())?;
     std::fs::write(dst, data).map_err(|e| format!("writing {}: {e}", dst.display()))?;
-    finish(dst, owner.chmod.unwrap_or(mode), owner, None).map_err(|e| e.to_string())
+    let ids = Some(ids(owner));
+    finish(dst, mode, ids, owner.chmod, None).map_err(|e| e.to_string())
 }
 
-fn remove_existing(dst: &Path) -> std::io::Result<()> {
+/// Clears the way for an entry: whatever is at `dst` goes unless both are directories (they merge), as
+/// dockerd's untar does.
+fn replace_other(dst: &Path, src_is_dir: bool) -> std::io::Result<()> {
     match dst.symlink_metadata() {
-        Ok(m) if !m.is_dir() => std::fs::remove_file(dst),
-        _ => Ok(()),
+        Ok(m) if m.is_dir() && src_is_dir => Ok(()),
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(dst),
+        Ok(_) => std::fs::remove_file(dst),
+        Err(_) => Ok(()),
     }
 }
 
 /// Copies a directory's contents into `dst` (which exists).
 fn copy_tree(src: &Path, dst: &Path, owner: Owner) -> std::io::Result<()> {
-    let top = src.metadata()?;
     for e in walkdir::WalkDir::new(src).min_depth(1).sort_by_file_name() {
         let e = e.map_err(std::io::Error::other)?;
         let rel = e.path().strip_prefix(src).map_err(std::io::Error::other)?;
         let meta = e.path().symlink_metadata()?;
         copy_entry(e.path(), &dst.join(rel), &meta, owner)?;
     }
-    // The destination takes the source directory's mode when the copy made it (Docker's tar of ".").
-    let _ = top;
     Ok(())
 }
 
@@ -316,40 +348,49 @@ fn copy_tree(src: &Path, dst: &Path, owner: Owner) -> std::io::Result<()> {
 fn copy_entry(src: &Path, dst: &Path, meta: &std::fs::Metadata, owner: Owner) -> std::io::Result<()> {
     let ft = meta.file_type();
     let mode = meta.mode() & 0o7777;
+    // Kept owners are the source's; otherwise the copy is chowned after its mode is set.
+    let ids = if owner.keep { None } else { Some(ids(owner)) };
+    replace_other(dst, ft.is_dir())?;
     if ft.is_dir() {
-        match dst.symlink_metadata() {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                std::fs::remove_file(dst)?;
-                std::fs::create_dir(dst)?;
-            }
-            Err(_) => std::fs::create_dir(dst)?,
+        if dst.symlink_metadata().is_err() {
+            std::fs::create_dir(dst)?;
         }
-        return finish(dst, owner.chmod.unwrap_or(mode), owner, Some(meta));
-    }
-    remove_existing(dst)?;
-    if ft.is_symlink() {
+    } else if ft.is_symlink() {
         std::os::unix::fs::symlink(std::fs::read_link(src)?, dst)?;
-        let (u, g) = ids(owner);
+        let (u, g) = ids.unwrap_or((meta.uid(), meta.gid()));
         std::os::unix::fs::lchown(dst, Some(u), Some(g))?;
         return set_times(dst, meta);
-    }
-    if ft.is_file() {
+    } else if ft.is_file() {
         std::fs::copy(src, dst)?;
-        return finish(dst, owner.chmod.unwrap_or(mode), owner, Some(meta));
+    } else {
+        // Devices and FIFOs: made as they are (the engine runs as root).
+        let kind = nix::sys::stat::SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT);
+        nix::sys::stat::mknod(dst, kind, nix::sys::stat::Mode::from_bits_truncate(mode), meta.rdev())
+            .map_err(std::io::Error::from)?;
     }
-    // Devices and FIFOs: made as they are (the engine runs as root).
-    let kind = nix::sys::stat::SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT);
-    nix::sys::stat::mknod(dst, kind, nix::sys::stat::Mode::from_bits_truncate(mode), meta.rdev())
-        .map_err(std::io::Error::from)?;
-    finish(dst, mode, owner, Some(meta))
+    if owner.keep {
+        std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))?;
+    }
+    finish(dst, mode, ids, owner.chmod, Some(meta))
 }
 
-fn finish(dst: &Path, mode: u32, owner: Owner, times: Option<&std::fs::Metadata>) -> std::io::Result<()> {
-    let (u, g) = ids(owner);
-    std::os::unix::fs::lchown(dst, Some(u), Some(g))?;
-    // chown clears set-id bits: set the mode after it.
+/// Sets `mode`, then chowns to `ids` (when given): the kernel then clears set-user-id, and set-group-id when
+/// group-exec is set, on anything but a directory, as it did for dockerd's chown after its copy. `--chmod`
+/// comes last.
+fn finish(
+    dst: &Path,
+    mode: u32,
+    ids: Option<(u32, u32)>,
+    chmod: Option<u32>,
+    times: Option<&std::fs::Metadata>,
+) -> std::io::Result<()> {
     std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode))?;
+    if let Some((u, g)) = ids {
+        std::os::unix::fs::lchown(dst, Some(u), Some(g))?;
+    }
+    if let Some(m) = chmod {
+        std::fs::set_permissions(dst, std::fs::Permissions::from_mode(m))?;
+    }
     match times {
         Some(m) => set_times(dst, m),
         None => Ok(()),
@@ -361,34 +402,6 @@ fn set_times(dst: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
     use nix::sys::time::TimeSpec;
     let ts = TimeSpec::new(meta.mtime(), meta.mtime_nsec());
     utimensat(None, dst, &ts, &ts, UtimensatFlags::NoFollowSymlink).map_err(std::io::Error::from)
-}
-
-/// Whether ADD unpacks this file: a tar, possibly gzip-, bzip2-, xz- or zstd-compressed.
-fn is_archive(path: &Path) -> bool {
-    let Ok(f) = std::fs::File::open(path) else { return false };
-    let Ok(mut r) = super::compress::decompressed(BufReader::new(f)) else {
-        return false;
-    };
-    let mut head = vec![0u8; 512];
-    let mut n = 0;
-    while n < head.len() {
-        match r.read(&mut head[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
-        }
-    }
-    n == 512 && &head[257..262] == b"ustar"
-}
-
-/// Unpacks an archive into `dst`, keeping the owners and modes it records.
-fn unpack(src: &Path, dst: &Path) -> std::io::Result<()> {
-    let r = super::compress::decompressed(BufReader::new(std::fs::File::open(src)?))?;
-    let mut a = tar::Archive::new(r);
-    a.set_preserve_permissions(true);
-    a.set_preserve_ownerships(true);
-    a.set_preserve_mtime(true);
-    a.set_overwrite(true);
-    a.unpack(dst)
 }
 
 /// Parses `--chown` against the rootfs's /etc/passwd and /etc/group (`user`, `user:group`, ids).

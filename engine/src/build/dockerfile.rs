@@ -1,6 +1,7 @@
 //! The Dockerfile, parsed once with the `parse-dockerfile` crate into berth's own typed instructions, each with
 //! its line and source text (for progress lines, history and errors).
 
+use super::lines;
 use parse_dockerfile::{Command, Flag, HealthcheckArguments, Instruction, JsonOrStringArray, Source};
 
 /// A command in exec form (JSON array) or shell form.
@@ -121,11 +122,15 @@ pub struct Dockerfile {
     pub escape: char,
     /// Every instruction in order (ARGs before the first FROM included).
     pub instrs: Vec<Instr>,
+    /// Docker's parser warnings (blank lines inside continuations), shown before the first step.
+    pub warnings: String,
 }
 
 /// Parses `text`; errors name `name` (the Dockerfile's path in the context) and the line.
 pub fn parse(name: &str, text: &str) -> Result<Dockerfile, String> {
-    let text = &mark_empty_exec_forms(text);
+    // Docker drops a byte-order mark at the start; the parser would take it for part of the first keyword.
+    let original = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = &mark_empty_exec_forms(original);
     let df = parse_dockerfile::parse(text).map_err(|e| format!("{name}:{}: {e}", e.line().max(1)))?;
     let escape = df
         .parser_directives
@@ -133,17 +138,30 @@ pub fn parse(name: &str, text: &str) -> Result<Dockerfile, String> {
         .as_ref()
         .map(|d| d.value.value)
         .unwrap_or('\\');
+    // The marking keeps every line where it was, so an instruction's lines are taken from the original text.
+    let orig_lines: Vec<&str> = original.split('\n').collect();
+    let line_of = |at: usize| text[..at].matches('\n').count();
     let starts: Vec<usize> = df.instructions.iter().map(instr_start).collect();
-    let mut instrs = Vec::new();
+    let (mut instrs, mut warned) = (Vec::new(), Vec::new());
     for (i, ins) in df.instructions.iter().enumerate() {
-        let start = starts[i];
-        let end = starts.get(i + 1).copied().unwrap_or(text.len());
-        let line = text[..start].matches('\n').count() + 1;
-        let src = source_text(&text[start..end], escape);
+        let first = line_of(starts[i]);
+        let last = starts.get(i + 1).map(|s| line_of(*s)).unwrap_or(orig_lines.len());
+        let raw = orig_lines[first.min(orig_lines.len())..last.clamp(first, orig_lines.len())].join("\n");
+        let joined = lines::join(&raw, escape);
+        let src = joined.text;
+        let line = first + 1;
+        if joined.empty_continuation {
+            warned.push(src.clone());
+        }
         let kind = convert(ins, &src, escape).map_err(|e| format!("{name}:{line}: {src}: {e}"))?;
         instrs.push(Instr { line, text: src, kind });
     }
-    Ok(Dockerfile { escape, instrs })
+    let warned: Vec<&str> = warned.iter().map(String::as_str).collect();
+    Ok(Dockerfile {
+        escape,
+        instrs,
+        warnings: lines::empty_continuation_warning(&warned),
+    })
 }
 
 /// Parses the text of one ONBUILD trigger (as stored in an image config).
@@ -188,6 +206,11 @@ fn mark_empty_exec_forms(text: &str) -> String {
     out
 }
 
+/// A here-document's body with any marked line put back as written (`[]`).
+fn unmark(body: &str) -> String {
+    body.replace(&format!("[\"{EMPTY_EXEC}\"]"), "[]")
+}
+
 fn instr_start(ins: &Instruction<'_>) -> usize {
     let span = match ins {
         Instruction::Add(i) => &i.add.span,
@@ -213,22 +236,6 @@ fn instr_start(ins: &Instruction<'_>) -> usize {
     span.start
 }
 
-/// The instruction's text with comment lines dropped and continuations joined.
-fn source_text(raw: &str, escape: char) -> String {
-    let cont = format!("{escape}\n");
-    let mut out = String::new();
-    for line in raw.lines() {
-        let t = line.trim_start();
-        if t.starts_with('#') && !out.is_empty() {
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    let joined = out.replace(&cont, "");
-    joined.trim().lines().map(str::trim).collect::<Vec<_>>().join(" ")
-}
-
 fn flags<'a, 'b: 'a>(fs: impl IntoIterator<Item = &'a Flag<'b>>) -> Vec<(String, String)> {
     fs.into_iter()
         .map(|f| {
@@ -244,29 +251,22 @@ fn cmd_form(c: &Command<'_>, escape: char) -> CmdForm {
     match c {
         Command::Exec(a) if a.value.len() == 1 && a.value[0].value == EMPTY_EXEC => CmdForm::Exec(Vec::new()),
         Command::Exec(a) => CmdForm::Exec(a.value.iter().map(|s| s.value.to_string()).collect()),
-        Command::Shell(s) => CmdForm::Shell(join_continuations(s.value, escape)),
+        Command::Shell(s) => {
+            let text = lines::shell_text(s.value, escape);
+            leading_json(&text).map_or(CmdForm::Shell(text), CmdForm::Exec)
+        }
         _ => CmdForm::Shell(String::new()),
     }
 }
 
-/// Shell-form commands keep the text as written; the classic builder drops `\`+newline.
-fn join_continuations(s: &str, escape: char) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut lines = s.split('\n').peekable();
-    while let Some(line) = lines.next() {
-        let trimmed = line.trim_end();
-        if let (Some(body), true) = (trimmed.strip_suffix(escape), lines.peek().is_some()) {
-            out.push_str(body);
-        } else if trimmed.trim_start().starts_with('#') && !out.is_empty() {
-            // Comment lines inside a continued instruction are dropped.
-        } else {
-            out.push_str(line);
-            if lines.peek().is_some() {
-                out.push('\n');
-            }
-        }
+/// Docker decodes the first JSON value of `["a"] more` and ignores the rest (Go's json.Decoder); a line that
+/// does not start with a JSON array of strings is shell form.
+fn leading_json(text: &str) -> Option<Vec<String>> {
+    if !text.starts_with('[') {
+        return None;
     }
-    out.trim().to_owned()
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<Vec<String>>();
+    values.next()?.ok()
 }
 
 fn unknown_flag(instr: &str, name: &str) -> String {
@@ -304,7 +304,7 @@ fn convert(ins: &Instruction<'_>, src: &str, escape: char) -> Result<Kind, Strin
                 cmd: cmd_form(&r.arguments, escape),
                 mounts,
                 network,
-                heredocs: r.here_docs.iter().map(|h| (h.value.to_string(), h.expand)).collect(),
+                heredocs: r.here_docs.iter().map(|h| (unmark(&h.value), h.expand)).collect(),
             }
         }
         Instruction::Copy(c) => copy_kind(false, &c.options, &c.src, &c.dest.value)?,
@@ -329,15 +329,20 @@ fn convert(ins: &Instruction<'_>, src: &str, escape: char) -> Result<Kind, Strin
                 _ => None,
             },
         },
-        Instruction::Onbuild(_) => Kind::Onbuild(
-            src.split_once(char::is_whitespace)
-                .map(|(_, t)| t.trim())
-                .unwrap_or("")
-                .to_owned(),
-        ),
+        Instruction::Onbuild(_) => Kind::Onbuild(onbuild_trigger(src)),
         Instruction::Maintainer(m) => Kind::Maintainer(m.name.value.to_string()),
         _ => return Err("instruction not supported".into()),
     })
+}
+
+/// The trigger as Docker records it: the line after `ONBUILD` and its blanks, as written.
+fn onbuild_trigger(src: &str) -> String {
+    let t = src.trim_start();
+    let rest = t
+        .get(7..)
+        .filter(|_| t[..7].eq_ignore_ascii_case("ONBUILD"))
+        .unwrap_or(t);
+    rest.trim_start().to_owned()
 }
 
 fn copy_kind(add: bool, options: &[Flag<'_>], src: &[Source<'_>], dest: &str) -> Result<Kind, String> {
@@ -359,7 +364,7 @@ fn copy_kind(add: bool, options: &[Flag<'_>], src: &[Source<'_>], dest: &str) ->
         .map(|s| match s {
             Source::Path(p) => CopySrc::Path(p.value.to_string()),
             Source::HereDoc(h) => CopySrc::HereDoc {
-                body: h.value.to_string(),
+                body: unmark(&h.value),
                 expand: h.expand,
             },
             _ => CopySrc::Path(String::new()),

@@ -2,6 +2,7 @@
 //! STOPSIGNAL, HEALTHCHECK, ONBUILD, MAINTAINER), evaluated as the classic builder does.
 
 use super::dockerfile::{CmdForm, Kind};
+use super::gofmt;
 use super::words::{expand, key_values, Vars};
 use bollard::models::{HealthConfig, ImageConfig};
 
@@ -29,7 +30,10 @@ pub fn argv(form: &CmdForm, cfg: &ImageConfig) -> Vec<String> {
         CmdForm::Exec(v) => v.clone(),
         CmdForm::Shell(s) => {
             let mut v = shell_of(cfg);
-            v.push(s.clone());
+            // `CMD` alone is the shell with no command, as Docker keeps it.
+            if !s.is_empty() {
+                v.push(s.clone());
+            }
             v
         }
     }
@@ -55,7 +59,7 @@ pub fn apply(kind: &Kind, cfg: &mut ImageConfig, cx: MetaCtx<'_>) -> Result<Stri
                 if k.is_empty() {
                     return Err("LABEL names can not be blank".into());
                 }
-                shown.push(format!("{k:?}={v:?}"));
+                shown.push(format!("{k}={v}"));
                 cfg.labels.get_or_insert_with(Default::default).insert(k, v);
             }
             format!("LABEL {}", shown.join(" "))
@@ -63,13 +67,14 @@ pub fn apply(kind: &Kind, cfg: &mut ImageConfig, cx: MetaCtx<'_>) -> Result<Stri
         Kind::Expose(ports) => {
             let mut shown = Vec::new();
             for p in ports {
-                for port in expand_ports(&x(p)?)? {
-                    shown.push(port.clone());
+                let p = x(p)?;
+                for port in expand_ports(&p)? {
                     let list = cfg.exposed_ports.get_or_insert_with(Vec::new);
                     if !list.contains(&port) {
                         list.push(port);
                     }
                 }
+                shown.push(p);
             }
             format!("EXPOSE {}", shown.join(" "))
         }
@@ -100,7 +105,7 @@ pub fn apply(kind: &Kind, cfg: &mut ImageConfig, cx: MetaCtx<'_>) -> Result<Stri
             let a = argv(form, cfg);
             cfg.cmd = Some(a.clone());
             *cx.cmd_set = true;
-            format!("CMD {}", json(&a))
+            format!("CMD {}", gofmt::quote_list(&a))
         }
         Kind::Entrypoint(form) => {
             let a = argv(form, cfg);
@@ -108,18 +113,18 @@ pub fn apply(kind: &Kind, cfg: &mut ImageConfig, cx: MetaCtx<'_>) -> Result<Stri
             if !*cx.cmd_set {
                 cfg.cmd = None;
             }
-            format!("ENTRYPOINT {}", json(&a))
+            format!("ENTRYPOINT {}", gofmt::quote_list(&a))
         }
         Kind::Shell(s) => {
             if s.is_empty() {
                 return Err("SHELL requires at least one argument (JSON form)".into());
             }
             cfg.shell = Some(s.clone());
-            format!("SHELL {}", json(s))
+            format!("SHELL [{}]", s.join(" "))
         }
         Kind::StopSignal(s) => {
             let s = x(s)?;
-            crate::containers::parse_signal(&s).map_err(|e| e.to_string())?;
+            check_stop_signal(&s)?;
             cfg.stop_signal = Some(s.clone());
             format!("STOPSIGNAL {s}")
         }
@@ -134,20 +139,38 @@ pub fn apply(kind: &Kind, cfg: &mut ImageConfig, cx: MetaCtx<'_>) -> Result<Stri
     })
 }
 
-/// A trigger as stored: the keyword upper-cased, checked to be allowed.
+/// A trigger as stored: as written (Docker keeps its case and spacing), checked to be allowed.
 fn trigger_text(t: &str) -> Result<String, String> {
-    let (kw, rest) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
-    let kw = kw.to_uppercase();
+    let kw = t.split_whitespace().next().unwrap_or("").to_uppercase();
     match kw.as_str() {
         "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into()),
         "FROM" | "MAINTAINER" => return Err(format!("{kw} isn't allowed as an ONBUILD trigger")),
         _ => {}
     }
-    Ok(format!("{kw} {}", rest.trim()).trim().to_owned())
+    Ok(t.to_owned())
 }
 
-fn json(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+/// Docker's signal.ParseSignal: a number above 0, or a name (`SIG` optional, any case) of its Linux table,
+/// which has the real-time forms `RTMIN`, `RTMIN+1`..`RTMIN+15`, `RTMAX-14`..`RTMAX-1`, `RTMAX`.
+fn check_stop_signal(s: &str) -> Result<(), String> {
+    let bad = || Err(format!("Invalid signal: {s}"));
+    if let Ok(n) = s.parse::<i64>() {
+        return if n > 0 { Ok(()) } else { bad() };
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let offset = |p: &str| name.strip_prefix(p).and_then(|n| n.parse::<u8>().ok());
+    let rt = name == "RTMIN"
+        || name == "RTMAX"
+        || offset("RTMIN+").is_some_and(|n| (1..=15).contains(&n))
+        || offset("RTMAX-").is_some_and(|n| (1..=14).contains(&n));
+    let alias = matches!(name, "CLD" | "IOT" | "POLL");
+    let known = format!("SIG{name}").parse::<nix::sys::signal::Signal>().is_ok();
+    if rt || alias || known {
+        Ok(())
+    } else {
+        bad()
+    }
 }
 
 /// Sets `k=v` in an env list, replacing an earlier value of `k`.
@@ -164,6 +187,8 @@ pub fn set_env(env: &mut Vec<String>, k: &str, v: &str) {
 
 /// `80`, `80/udp`, `8000-8002/tcp` as Docker's `port/proto` keys.
 fn expand_ports(spec: &str) -> Result<Vec<String>, String> {
+    // `ip:hostPort:containerPort` and `hostPort:containerPort` (Docker's ParsePortSpecs) expose the container port.
+    let spec = spec.rsplit_once(':').map_or(spec, |(_, c)| c);
     let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
     let proto = proto.to_lowercase();
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
@@ -178,11 +203,13 @@ fn expand_ports(spec: &str) -> Result<Vec<String>, String> {
 
 fn healthcheck(cfg: &mut ImageConfig, options: &[(String, String)], cmd: Option<&CmdForm>) -> Result<String, String> {
     let Some(cmd) = cmd else {
-        cfg.healthcheck = Some(HealthConfig {
+        let mut hc = HealthConfig {
             test: Some(vec!["NONE".into()]),
             ..Default::default()
-        });
-        return Ok("HEALTHCHECK NONE".into());
+        };
+        inherit(&mut hc, cfg.healthcheck.as_ref());
+        cfg.healthcheck = Some(hc);
+        return Ok(healthcheck_text(&["NONE".into()], &HealthConfig::default()));
     };
     let mut hc = HealthConfig::default();
     for (k, v) in options {
@@ -201,13 +228,55 @@ fn healthcheck(cfg: &mut ImageConfig, options: &[(String, String)], cmd: Option<
             _ => return Err(format!("unknown flag: --{k} (not an option of HEALTHCHECK)")),
         }
     }
-    hc.test = Some(match cmd {
+    let test = match cmd {
         CmdForm::Exec(v) => std::iter::once("CMD".to_owned()).chain(v.iter().cloned()).collect(),
         CmdForm::Shell(s) => vec!["CMD-SHELL".into(), s.clone()],
-    });
-    let shown = format!("HEALTHCHECK {:?}", hc.test.as_deref().unwrap_or_default());
+    };
+    // dockerd words the history from the options as written, before the merge.
+    let shown = healthcheck_text(&test, &hc);
+    inherit(&mut hc, cfg.healthcheck.as_ref());
+    hc.test = Some(test);
     cfg.healthcheck = Some(hc);
     Ok(shown)
+}
+
+/// `HEALTHCHECK %q` of dockerd's HealthConfig: `HEALTHCHECK &{["CMD-SHELL" "x"] "1m0s" "0s" "0s" '\x03'}`.
+fn healthcheck_text(test: &[String], hc: &HealthConfig) -> String {
+    let d = |v: Option<i64>| gofmt::quote(&gofmt::duration(v.unwrap_or(0)));
+    format!(
+        "HEALTHCHECK &{{{} {} {} {} {}}}",
+        gofmt::quote_list(test),
+        d(hc.interval),
+        d(hc.timeout),
+        d(hc.start_period),
+        gofmt::quote_rune(hc.retries.unwrap_or(0))
+    )
+}
+
+/// Options left out keep the previous HEALTHCHECK's (the stage's or the base image's): dockerd merges the step's
+/// config with its parent image's when it makes the step's container, and the builder keeps the merged values.
+fn inherit(hc: &mut HealthConfig, prev: Option<&HealthConfig>) {
+    let Some(prev) = prev else { return };
+    let unset = |v: Option<i64>| v.unwrap_or(0) == 0;
+    if unset(hc.interval) {
+        hc.interval = prev.interval;
+    }
+    if unset(hc.timeout) {
+        hc.timeout = prev.timeout;
+    }
+    if unset(hc.start_period) {
+        hc.start_period = prev.start_period;
+    }
+    if unset(hc.retries) {
+        hc.retries = prev.retries;
+    }
+}
+
+/// Docker's note when a HEALTHCHECK replaces one that checks something (`Note: ...: [CMD-SHELL x]`).
+pub fn healthcheck_note(cfg: &ImageConfig) -> Option<String> {
+    let test = cfg.healthcheck.as_ref()?.test.as_ref()?;
+    (test.first().is_some_and(|t| t != "NONE"))
+        .then(|| format!("Note: overriding previous HEALTHCHECK: [{}]\n", test.join(" ")))
 }
 
 /// Go durations (`30s`, `1m30s`, `500ms`, `1h`) in nanoseconds; at least 1ms unless 0.

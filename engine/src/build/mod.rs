@@ -3,6 +3,7 @@
 //! per step (its cache entry), RUN in build containers, COPY/ADD/WORKDIR on step mounts, layers diffed from
 //! overlay upper directories.
 
+mod archive;
 mod cache;
 mod cache_from;
 mod commit;
@@ -13,8 +14,10 @@ mod diff;
 mod dockerfile;
 mod ext;
 pub(crate) mod fetch;
+mod gofmt;
 use dockerignore as ignore;
 mod image;
+mod lines;
 mod meta;
 mod mount;
 mod paths;

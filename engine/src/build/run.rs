@@ -50,7 +50,12 @@ pub async fn run(
         cmd: Some(spec.argv),
         entrypoint: Some(Vec::new()),
         env: Some(spec.env),
-        working_dir: cfg.working_dir.clone(),
+        // WORKDIR keeps an absolute path as written (`/a/./b/../c/`); the runtime wants it clean.
+        working_dir: cfg
+            .working_dir
+            .as_deref()
+            .filter(|w| !w.is_empty())
+            .map(|w| format!("/{}", super::paths::clean(w).0)),
         user: cfg.user.clone(),
         labels: Some(HashMap::from([(BUILD_LABEL.to_owned(), "run".to_owned())])),
         healthcheck: Some(HealthConfig {

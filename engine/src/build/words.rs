@@ -94,9 +94,14 @@ impl Lexer<'_> {
                 self.i += 1;
                 self.braced()
             }
-            Some(c) if c.is_ascii_alphanumeric() || c == '_' => {
+            Some(c) if c.is_alphanumeric() || c == '_' => {
                 let name = self.name();
                 Ok(self.vars.get(&name).cloned().unwrap_or_default())
+            }
+            // Docker reads the shell's special parameters (`$$`, `$#`, ...) as names no variable has.
+            Some('@' | '*' | '#' | '?' | '-' | '$' | '!') => {
+                self.i += 1;
+                Ok(String::new())
             }
             _ => Ok("$".into()),
         }
@@ -111,7 +116,7 @@ impl Lexer<'_> {
             }
             return name;
         }
-        while let Some(c) = self.peek().filter(|c| c.is_ascii_alphanumeric() || *c == '_') {
+        while let Some(c) = self.peek().filter(|c| c.is_alphanumeric() || *c == '_') {
             name.push(c);
             self.i += 1;
         }

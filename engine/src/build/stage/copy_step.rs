@@ -4,6 +4,7 @@
 use super::super::copy::Source;
 use super::super::dockerfile::{CopySrc, Instr, Kind};
 use super::super::fetch::{self, is_url, Checksum};
+use super::super::meta::shell_of;
 use super::super::mount::StepMount;
 use super::super::words::expand;
 use super::source::Src;
@@ -19,19 +20,19 @@ impl Builder {
             .clone()
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| "/".into());
+        // As dockerd's normalizeWorkdir: an absolute path is kept as written, a relative one joined and cleaned.
         let path = if w.starts_with('/') {
             w.clone()
         } else {
-            format!("{base}/{w}")
+            format!("/{}", super::super::paths::clean(&format!("{base}/{w}")).0)
         };
-        let path = format!("/{}", super::super::paths::clean(&path).0);
         cfg.working_dir = Some(path.clone());
         let key = cache::key(
             st.img.id.as_deref(),
             &["workdir", &path, &serde_json::to_string(&cfg).unwrap_or_default()],
         );
         let root = self.engine.config.root.clone();
-        let created_by = format!("/bin/sh -c #(nop) WORKDIR {path}");
+        let created_by = format!("{} #(nop) WORKDIR {path}", shell_of(&cfg).join(" "));
         self.step_with(st, key, cfg, created_by, move |engine, parent| async move {
             on_mount(engine, root, parent, move |m| {
                 let host = super::super::paths::resolve(&m.rootfs, &path, true).map_err(|e| e.to_string())?;
@@ -87,6 +88,8 @@ impl Builder {
             None => (None, "build context".to_owned()),
         };
         let root = self.engine.config.root.clone();
+        // dockerd keeps the owners of files copied from a stage or image unless told otherwise.
+        let keep = chown.is_none() && matches!(src, Some(Src::Image(_)));
         let (src_mount, src_root) = match src {
             Some(Src::Image(s)) => {
                 let lowers = s.lower_dirs(&self.engine.images).map_err(|e| e.to_string())?;
@@ -147,9 +150,17 @@ impl Builder {
         };
         let (sources, hash) = sources;
         let kw = if add { "ADD" } else { "COPY" };
+        // As dockerd words it: `COPY [--chown=X]dir:<hash> in <dest as written> ` (no space after the chown).
+        let what = match sources.as_slice() {
+            [Source::Path { host, .. }] if host.is_dir() => "dir",
+            [_] => "file",
+            _ => "multi",
+        };
+        let chown_x = chown.as_deref().map(|c| expand(c, &vars, esc)).transpose()?;
         let created_by = format!(
-            "/bin/sh -c #(nop) {kw} {}:{} in {dest_abs} ",
-            if sources.len() == 1 { "file" } else { "multi" },
+            "{} #(nop) {kw} {}{what}:{} in {dest_x} ",
+            shell_of(&cfg).join(" "),
+            chown_x.as_deref().map(|c| format!("--chown={c}")).unwrap_or_default(),
             &hash[..64.min(hash.len())]
         );
         let key = cache::key(
@@ -163,10 +174,7 @@ impl Builder {
                 &serde_json::to_string(&cfg).unwrap_or_default(),
             ],
         );
-        let (chown, chmod) = (
-            chown.clone().map(|c| expand(&c, &vars, esc)).transpose()?,
-            chmod.clone(),
-        );
+        let (chown, chmod) = (chown_x, chmod.clone());
         let result = self
             .step_with(st, key, cfg, created_by, move |engine, parent| async move {
                 on_mount(engine, root, parent, move |m| {
@@ -175,7 +183,7 @@ impl Builder {
                         .map(|c| super::super::copy::parse_chown(&m.rootfs, c))
                         .transpose()?;
                     let chmod = chmod.as_deref().map(super::super::copy::parse_chmod).transpose()?;
-                    let owner = super::super::copy::Owner { ids, chmod };
+                    let owner = super::super::copy::Owner { ids, keep, chmod };
                     super::super::copy::copy(&m.rootfs, &sources, &dest_abs, dest_is_dir, add, owner)
                 })
                 .await

@@ -1,4 +1,4 @@
-//! The build loop: stages (ARGs before FROM, named stages, a target and the stages it needs), one step per
+//! The build loop: stages (ARGs before FROM, named stages, every stage up to the target), one step per
 //! instruction with the classic builder's output lines, cache lookups, and the final tags. Stages that do not
 //! depend on each other build at the same time; each writes its progress to its own channel and the channels
 //! are forwarded in stage order, so the output reads as the classic builder's sequential one.
@@ -127,8 +127,10 @@ impl Builder {
 
     /// Runs the build; returns the final image id.
     pub async fn run(mut self) -> StepResult<String> {
+        if !self.df.warnings.is_empty() {
+            self.say(format!("\x1b[91m{}\x1b[0m", self.df.warnings)).await;
+        }
         let (meta, stages) = self.split()?;
-        self.meta_args(&meta)?;
         let target = match &self.opts.target {
             Some(t) if !t.is_empty() => stages
                 .iter()
@@ -136,14 +138,16 @@ impl Builder {
                 .ok_or_else(|| format!("failed to reach build target {t} in Dockerfile"))?,
             _ => stages.len() - 1,
         };
-        let needed = self.needed(&stages, target);
-        self.total = stages
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| needed[*i])
-            .map(|(_, s)| 1 + s.body.len())
-            .sum();
-        let mut done = self.run_stages(&stages, &needed).await?;
+        // The classic builder builds every stage up to the target (an unused one that fails fails the build) and
+        // counts the ARGs before FROM as steps.
+        let needed: Vec<bool> = (0..stages.len()).map(|i| i <= target).collect();
+        self.total = meta.len() + stages[..=target].iter().map(|s| 1 + s.body.len()).sum::<usize>();
+        for (n, ins) in meta.iter().enumerate() {
+            self.say(format!("Step {}/{} : {}\n", n + 1, self.total, ins.text))
+                .await;
+        }
+        self.meta_args(&meta)?;
+        let mut done = self.run_stages(&stages, &needed, meta.len() + 1).await?;
         let fin = done[target].take().ok_or("the target stage was not built")?;
         let fin = if self.opts.labels.is_empty() {
             fin
@@ -240,19 +244,6 @@ impl Builder {
         out
     }
 
-    /// Which stages the target needs (itself and, transitively, the stages it uses).
-    fn needed(&self, stages: &[StageDef], target: usize) -> Vec<bool> {
-        let mut need = vec![false; stages.len()];
-        let mut todo = vec![target];
-        while let Some(i) = todo.pop() {
-            if !need[i] {
-                need[i] = true;
-                todo.extend(self.deps(stages, i));
-            }
-        }
-        need
-    }
-
     async fn run_stage(
         &self,
         stages: &[StageDef],
@@ -308,6 +299,14 @@ impl Builder {
                 v.insert(k.clone(), val.clone());
             }
         }
+        // The predefined proxy args count as declared when given with the build.
+        for p in PROXY_ARGS {
+            if !v.contains_key(*p) {
+                if let Some(val) = self.arg_value(p) {
+                    v.insert((*p).to_owned(), val);
+                }
+            }
+        }
         for e in st.img.file.config.env.iter().flatten() {
             if let Some((k, val)) = e.split_once('=') {
                 v.insert(k.to_owned(), val.to_owned());
@@ -340,6 +339,9 @@ impl Builder {
             Kind::From { .. } => Err("FROM inside a stage".into()),
             other => {
                 let mut cfg = st.img.file.config.clone();
+                if let (Kind::Healthcheck { .. }, Some(note)) = (other, meta::healthcheck_note(&cfg)) {
+                    st.out.say(note);
+                }
                 let vars = self.vars(st);
                 let text = meta::apply(
                     other,
@@ -383,7 +385,8 @@ impl Builder {
 
     /// Commits a step that only changes the config (cached like any step).
     async fn commit_meta(&self, st: &mut StageRun, cfg: ImageConfig, text: &str) -> StepResult<()> {
-        let created_by = format!("/bin/sh -c #(nop)  {text}");
+        // dockerd's comment command runs through the stage's shell (`/bin/sh -c #(nop)  CMD ...`).
+        let created_by = format!("{} #(nop)  {text}", meta::shell_of(&cfg).join(" "));
         let cfg_json = serde_json::to_string(&cfg).unwrap_or_default();
         let key = cache::key(st.img.id.as_deref(), &["meta", &created_by, &cfg_json]);
         self.step_with(st, key, cfg, created_by, |_, _| async { Ok(None) })

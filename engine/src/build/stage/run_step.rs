@@ -205,32 +205,36 @@ impl Builder {
         let cfg = st.img.file.config.clone();
         let keep = (std::mem::take(&mut mounts.keep), mounts.secrets.take());
         let form = match (cmd, heredocs.first()) {
-            (CmdForm::Shell(s), Some((body, _))) if s.trim_start().starts_with("<<") && heredocs.len() == 1 => {
+            // `RUN <<EOF` (the parser leaves the rest of the line, usually nothing): the body is the script, run by
+            // the shell as BuildKit does.
+            (CmdForm::Shell(s), Some((body, _)))
+                if heredocs.len() == 1 && (s.trim().is_empty() || s.trim_start().starts_with("<<")) =>
+            {
                 CmdForm::Shell(body.clone())
             }
             _ => cmd.clone(),
         };
         let argv = super::meta::argv(&form, &cfg);
         let mut env = cfg.env.clone().unwrap_or_default();
-        let mut shown_args = Vec::new();
+        let in_env = |env: &[String], k: &str| env.iter().any(|e| e.split_once('=').map(|(a, _)| a) == Some(k));
+        // The build args the RUN sees (ENV shadows them): declared ones with a value, and proxies given.
+        let mut allowed = Vec::new();
         for (k, v) in &st.args {
-            if let Some(v) = v {
-                shown_args.push(format!("{k}={v}"));
-                if !env.iter().any(|e| e.split_once('=').map(|(a, _)| a) == Some(k)) {
-                    env.push(format!("{k}={v}"));
-                }
+            if let (Some(v), false) = (v, in_env(&env, k)) {
+                allowed.push((k.clone(), v.clone(), true));
             }
         }
         for p in PROXY_ARGS {
-            if let Some(v) = self.arg_value(p) {
-                env.push(format!("{p}={v}"));
+            if let (Some(v), false) = (self.arg_value(p), allowed.iter().any(|(k, _, _)| k == p)) {
+                allowed.push(((*p).to_owned(), v, false));
             }
         }
-        let created_by = if shown_args.is_empty() {
-            argv.join(" ")
-        } else {
-            format!("|{} {} {}", shown_args.len(), shown_args.join(" "), argv.join(" "))
-        };
+        for (k, v, _) in &allowed {
+            if !in_env(&env, k) {
+                env.push(format!("{k}={v}"));
+            }
+        }
+        let created_by = created_by(&allowed, &argv);
         let key = super::cache::key(
             st.img.id.as_deref(),
             &[
@@ -262,6 +266,24 @@ impl Builder {
         drop(keep);
         result
     }
+}
+
+/// The history text of a RUN as dockerd writes it: with build args in sight, `|N K=V... cmd` listing them
+/// sorted, proxies only when declared with ARG (so `|0 cmd` when only proxies were given).
+fn created_by(allowed: &[(String, String, bool)], argv: &[String]) -> String {
+    if allowed.is_empty() {
+        return argv.join(" ");
+    }
+    let mut shown: Vec<String> = allowed
+        .iter()
+        .filter(|(k, _, declared)| *declared || !PROXY_ARGS.contains(&k.as_str()))
+        .map(|(k, v, _)| format!("{k}={v}"))
+        .collect();
+    shown.sort();
+    let mut words = vec![format!("|{}", shown.len())];
+    words.extend(shown);
+    words.extend(argv.iter().cloned());
+    words.join(" ")
 }
 
 /// Holds the locks of `sharing=locked` cache directories (in a stable order, so two RUNs cannot deadlock).

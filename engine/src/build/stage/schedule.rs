@@ -7,10 +7,10 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 
 impl Builder {
-    /// Builds the `needed` stages, each as soon as the stages it uses are built. After a failure no new stage
+    /// Builds the `needed` stages (numbering their steps from `first`), each as soon as the stages it uses are built. After a failure no new stage
     /// starts but the running ones finish (so none leaves a build container or mount behind); the first
     /// failure in stage order is the answer.
-    pub(super) async fn run_stages(&self, stages: &[StageDef], needed: &[bool]) -> StepResult<Done> {
+    pub(super) async fn run_stages(&self, stages: &[StageDef], needed: &[bool], first: usize) -> StepResult<Done> {
         let n = stages.len();
         let deps: Vec<Vec<usize>> = (0..n).map(|i| self.deps(stages, i)).collect();
         let (mut senders, receivers): (Vec<_>, Vec<_>) = (0..n)
@@ -21,7 +21,7 @@ impl Builder {
             .unzip();
         let forward = tokio::spawn(forward(receivers, self.tx.clone()));
         let mut first_step = vec![0; n];
-        let mut next = 1;
+        let mut next = first;
         for i in (0..n).filter(|i| needed[*i]) {
             first_step[i] = next;
             next += 1 + stages[i].body.len();
