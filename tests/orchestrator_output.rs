@@ -35,11 +35,16 @@ struct Outputs {
     ls: String,
     config: String,
     version: String,
+    volumes: String,
+    volumes_json: String,
+    stats: String,
+    scaled: String,
+    export_size: u64,
 }
 
 fn compose_file(port: u16) -> String {
     format!(
-        "services:\n  web:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo a rather long command line; sleep 600\"]\n    stop_signal: SIGKILL\n    ports: [\"127.0.0.1:{port}:80\"]\n    expose: [\"9000\"]\n    volumes: [data:/data]\n  job:\n    image: busybox\n    command: [\"sh\", \"-c\", \"exit 3\"]\nvolumes:\n  data: {{}}\n  unused: {{}}\nnetworks:\n  lonely: {{}}\n"
+        "services:\n  web:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo a rather long command line; sleep 600\"]\n    stop_signal: SIGKILL\n    ports: [\"127.0.0.1:{port}:80\"]\n    expose: [\"9000\"]\n    volumes: [data:/data]\n  job:\n    image: busybox\n    command: [\"sh\", \"-c\", \"exit 3\"]\n  idle:\n    image: busybox\n    command: [\"sleep\", \"600\"]\n    stop_signal: SIGKILL\nvolumes:\n  data: {{}}\n  unused: {{}}\nnetworks:\n  lonely: {{}}\n"
     )
 }
 
@@ -70,6 +75,22 @@ fn collect(run: &dyn Fn(&[&str]) -> String, project: &str) -> Outputs {
         ls: run(&["ls", "-a", "--filter", &filter]),
         config: run(&["--all-resources", "config", "--format", "json"]),
         version: run(&["version", "--short"]),
+        volumes: run(&["volumes"]),
+        volumes_json: run(&["volumes", "--format", "json"]),
+        stats: run(&["stats", "--no-stream", "--format", "table {{.Name}}\\t{{.PIDs}}"]),
+        scaled: {
+            run(&["scale", "idle=2"]);
+            let names = run(&["ps", "--format", "{{.Name}}"]);
+            run(&["scale", "idle=1"]);
+            names + &run(&["ps", "--format", "{{.Name}}"])
+        },
+        export_size: {
+            let tar = std::env::temp_dir().join(format!("{project}-export.tar"));
+            run(&["export", "-o", tar.to_str().expect("utf-8"), "web"]);
+            let size = std::fs::metadata(&tar).map(|m| m.len()).unwrap_or(0);
+            let _ = std::fs::remove_file(&tar);
+            size
+        },
     }
 }
 
@@ -165,8 +186,8 @@ fn ps_row(row: &Value) -> Value {
             "ID" => *v = Value::from(v.as_str().map_or(0, str::len)),
             "CreatedAt" | "Labels" => *v = Value::from(v.as_str().is_some_and(|s| !s.is_empty())),
             "RunningFor" | "Status" => *v = Value::from(mask(v.as_str().unwrap_or_default())),
-            // Cut at 15 characters, so where it ends depends on the project name's length.
-            "Mounts" => *v = Value::from(format!("{:?}", v.as_str().map(|m| (m.is_empty(), m.ends_with('…'))))),
+            // Cut at 15 characters, so what is left depends on the project name's length.
+            "Mounts" => *v = Value::from(v.as_str().is_some_and(|m| !m.is_empty())),
             _ => {}
         }
     }
@@ -212,6 +233,8 @@ fn compose_outputs_match_docker_compose() {
         ("ps table template", &a.ps_table_template, &b.ps_table_template, 10, 3),
         ("images", &a.images, &b.images, 20, 3),
         ("ls", &a.ls, &b.ls, 20, 3),
+        ("volumes", &a.volumes, &b.volumes, 10, 3),
+        ("stats", &a.stats, &b.stats, 10, 3),
     ] {
         let x = laid_out("docker compose", what, x, min, pad);
         let y = laid_out("berth", what, y, min, pad);
