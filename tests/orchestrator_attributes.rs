@@ -14,6 +14,7 @@ for_each_engine!(
     use_api_socket_gives_the_engine_and_the_credentials,
     system_paths_unconfined_unmasks_proc,
     named_profile_service_runs_and_selinux_labels_are_accepted,
+    networks_by_priority_and_the_default_route,
 );
 
 fn start(kind: Kind, test: &str) -> Option<Engine> {
@@ -257,4 +258,41 @@ fn named_profile_service_runs_and_selinux_labels_are_accepted(kind: Kind) {
         &format!("{}-app-1", stack.project),
     ]);
     assert!(binds[0].contains("/data:/data:z"), "{kind:?}: {}", binds[0]);
+}
+
+/// `priority` picks the primary network (eth0, the network mode); the default route is dockerd's choice: the
+/// highest `gw_priority`, else the network whose name sorts first. `interface_name` and `gw_priority` need
+/// API 1.48/1.49, which Debian's dockerd 20.10 lacks: checked on berth's engine only.
+fn networks_by_priority_and_the_default_route(kind: Kind) {
+    let Some(e) = start(kind, "networks_by_priority_and_the_default_route") else {
+        return;
+    };
+    let stack = Stack::new(
+        &e,
+        "gw",
+        "services:\n  a:\n    image: busybox\n    command: [\"sleep\", \"600\"]\n    stop_signal: SIGKILL\n    networks:\n      zeta: {priority: 10}\n      alpha: {}\n  b:\n    image: busybox\n    command: [\"sleep\", \"600\"]\n    stop_signal: SIGKILL\n    networks:\n      zeta: {gw_priority: 5}\n      alpha: {interface_name: side0}\nnetworks:\n  zeta: {ipam: {config: [{subnet: 10.251.1.0/24}]}}\n  alpha: {ipam: {config: [{subnet: 10.251.2.0/24}]}}\n",
+    );
+    stack.berth_ok(&["up", "-d"]);
+    let a = stack.berth_ok(&["ps", "-q", "a"]);
+    let mode = e.docker_lines(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", a.trim()]);
+    assert_eq!(mode, [format!("{}_zeta", stack.project)], "{kind:?}");
+    assert!(
+        sh(&stack, "a", "ip -4 addr show eth0").contains("10.251.1."),
+        "{kind:?}"
+    );
+    assert!(
+        sh(&stack, "a", "ip route").contains("default via 10.251.2.1"),
+        "{kind:?}: {}",
+        sh(&stack, "a", "ip route")
+    );
+    if kind == Kind::Berth {
+        let routes = sh(&stack, "b", "ip route");
+        assert!(routes.contains("default via 10.251.1.1"), "{routes}");
+        assert!(
+            sh(&stack, "b", "ip -4 addr show side0").contains("10.251.2."),
+            "{kind:?}"
+        );
+    }
+    stack.berth_ok(&["down", "-t", "0"]);
+    assert_eq!(e.leftovers(&stack.project).0, Vec::<String>::new());
 }

@@ -24,6 +24,7 @@ pub mod output;
 pub mod paths;
 pub mod positions;
 pub mod profiles;
+pub mod resource_hash;
 pub mod typecast;
 pub mod unicity;
 pub mod validate;

@@ -56,6 +56,7 @@ pub struct Status {
 
 /// Runs the engine in the foreground until SIGTERM/SIGINT. Containers keep running after it ends.
 pub fn run(config: &EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(), DaemonError> {
+    let config = &leave_working_dir(config)?;
     std::fs::create_dir_all(&config.root).map_err(io(format!("creating {}", config.root.display())))?;
     let _lock = lock_root(config)?;
     prepare_socket(&config.socket)?;
@@ -77,6 +78,20 @@ pub fn run(config: &EngineConfig, monitor_exe: Option<PathBuf>) -> Result<(), Da
     let _ = std::fs::remove_file(config.pid_file());
     rt.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// Makes the paths absolute and moves to `/`, as daemons do: containers are created by processes forked from
+/// the engine, and a working directory removed under it (the folder `berth` was started from) made each
+/// create fail with "failed to get cwd".
+fn leave_working_dir(config: &EngineConfig) -> Result<EngineConfig, DaemonError> {
+    let mut out = config.clone();
+    if out.root.is_relative() || out.socket.is_relative() {
+        let here = std::env::current_dir().map_err(io("reading the working directory".to_owned()))?;
+        out.root = here.join(&out.root);
+        out.socket = here.join(&out.socket);
+    }
+    std::env::set_current_dir("/").map_err(io("changing to /".to_owned()))?;
+    Ok(out)
 }
 
 #[tracing::instrument(skip_all, fields(root = %config.root.display(), socket = %config.socket.display()), err)]

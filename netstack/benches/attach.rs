@@ -83,6 +83,7 @@ fn bench(c: &mut Criterion) {
                     names: vec![format!("svc{n}")],
                     default_route: true,
                     mac: None,
+                    ifname: None,
                     ip6: None,
                     link_local: Vec::new(),
                 };

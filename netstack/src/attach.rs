@@ -27,7 +27,10 @@ impl Netstack {
                 )));
             }
             let inside = Netlink::connect_in(&path)?;
-            let ifname = next_ifname(&inside).await?;
+            let ifname = match &ep.ifname {
+                Some(name) => free_ifname(&inside, name).await?,
+                None => next_ifname(&inside).await?,
+            };
             let label = Owner::Endpoint(id.clone(), net.id.clone()).label(&self.cfg.instance);
             let mtu = net.mtu.unwrap_or(self.cfg.mtu);
             let mac = ep.mac.unwrap_or_else(|| default_mac(ep.ip, ep.ip6, id.as_str()));
@@ -184,6 +187,31 @@ pub fn default_mac(ip: Option<Ipv4Addr>, ip6: Option<Ipv6Addr>, container: &str)
             [0x02, 0x42, a, b, c, d]
         }
     }
+}
+
+/// An interface name asked for: valid for the kernel and not taken in the container's namespace.
+async fn free_ifname(inside: &Netlink, name: &str) -> Result<String> {
+    // IFNAMSIZ is 16 with the terminating NUL; `/`, whitespace and `:` are refused by the kernel or by `ip`.
+    let valid = !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace());
+    if !valid {
+        return Err(NetError::Invalid {
+            what: "interface name",
+            value: name.to_owned(),
+            reason: "expected 1 to 15 characters without '/', ':' or spaces".into(),
+        });
+    }
+    if inside.links().await?.iter().any(|l| l.name == name) {
+        return Err(NetError::Invalid {
+            what: "interface name",
+            value: name.to_owned(),
+            reason: "already used by another interface of the container".into(),
+        });
+    }
+    Ok(name.to_owned())
 }
 
 async fn next_ifname(inside: &Netlink) -> Result<String> {

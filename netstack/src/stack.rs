@@ -137,6 +137,8 @@ pub struct EndpointSpec {
     pub default_route: bool,
     /// MAC address of the interface inside the container (the kernel's random one when None).
     pub mac: Option<[u8; 6]>,
+    /// Name of the interface inside the container; the first free `ethN` when None.
+    pub ifname: Option<String>,
 }
 
 /// What an attach made.

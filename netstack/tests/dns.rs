@@ -95,6 +95,7 @@ async fn join(s: &Netstack, c: &ContainerId, net: &NetworkSpec, ip: Ipv4Addr, na
         names: names.iter().map(|s| s.to_string()).collect(),
         default_route: true,
         mac: None,
+        ifname: None,
         ip6: None,
         link_local: Vec::new(),
     };

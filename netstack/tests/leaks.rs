@@ -51,6 +51,7 @@ fn fifty_networks_hundred_attachments_leave_nothing() {
                             names: vec![format!("svc{i}")],
                             default_route: true,
                             mac: None,
+                            ifname: None,
                             ip6: None,
                             link_local: Vec::new(),
                         },

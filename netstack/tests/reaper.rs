@@ -39,6 +39,7 @@ fn dead_instances_are_reaped_live_ones_kept() {
                 names: vec![],
                 default_route: true,
                 mac: None,
+                ifname: None,
                 ip6: None,
                 link_local: Vec::new(),
             },

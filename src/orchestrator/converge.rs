@@ -6,7 +6,7 @@ use super::progress::Progress;
 use super::resources::{self, is_not_found};
 use super::spec::{ProjectSpec, PullPolicy, ServiceSpec};
 use anyhow::{bail, Context, Result};
-use bollard::models::{ContainerSummary, NetworkConnectRequest};
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
     StopContainerOptionsBuilder,
@@ -229,7 +229,8 @@ async fn create(
 ) -> Result<Replica> {
     let name = plan::replica_name(project, service, number);
     progress.set("Container", &name, "Creating", false);
-    let body = plan::replica_body(project, service, number, hash);
+    let mut body = plan::replica_body(project, service, number, hash);
+    let later = plan::endpoints_after_create(docker, &mut body);
     let mut options = CreateContainerOptionsBuilder::new().name(&name);
     if let Some(platform) = &service.platform {
         options = options.platform(platform);
@@ -239,17 +240,9 @@ async fn create(
         .create_container(Some(options), body)
         .await
         .with_context(|| format!("creating container {name}"))?;
-    for net in service.networks.iter().skip(1) {
-        let request = NetworkConnectRequest {
-            container: created.id.clone(),
-            endpoint_config: Some(plan::endpoint_settings(project, service, net, number)),
-        };
-        let net_name = plan::network_name(project, &net.key);
-        docker
-            .connect_network(&net_name, request)
-            .await
-            .with_context(|| format!("connecting container {name} to network {net_name}"))?;
-    }
+    plan::connect_endpoints(docker, &created.id, later)
+        .await
+        .with_context(|| format!("connecting container {name}"))?;
     progress.set("Container", &name, "Created", true);
     Ok(Replica {
         id: created.id,

@@ -31,9 +31,11 @@ pub fn from_project(project: &Project) -> Result<ProjectSpec> {
         .values()
         .any(|s| s.networks.is_empty() && s.network_mode.is_none());
     if needs_default && !networks.iter().any(|n| n.key == "default") {
+        let engine_name = labels::scoped_name(name, "default");
         networks.push(NetworkSpec {
             key: "default".to_owned(),
-            name: labels::scoped_name(name, "default"),
+            config_hash: compose::resource_hash::network(&engine_name, &Network::default()),
+            name: engine_name,
             ..Default::default()
         });
     }
@@ -102,9 +104,14 @@ fn engine_name(project: &str, key: &str, name: &Option<String>, external: bool) 
 fn networks(p: &Project) -> Vec<NetworkSpec> {
     p.networks
         .iter()
-        .map(|(key, net): (&String, &Network)| NetworkSpec {
+        .map(|(key, net): (&String, &Network)| {
+            let name = engine_name(&p.name, key, &net.name, net.external);
+            (key, net, name)
+        })
+        .map(|(key, net, name)| NetworkSpec {
             key: key.clone(),
-            name: engine_name(&p.name, key, &net.name, net.external),
+            config_hash: compose::resource_hash::network(&name, net),
+            name,
             external: net.external,
             driver: net.driver.clone(),
             driver_opts: net.driver_opts.clone().into_iter().collect(),
@@ -132,9 +139,14 @@ fn networks(p: &Project) -> Vec<NetworkSpec> {
 fn volumes(p: &Project) -> Vec<VolumeSpec> {
     p.volumes
         .iter()
-        .map(|(key, vol): (&String, &Volume)| VolumeSpec {
+        .map(|(key, vol): (&String, &Volume)| {
+            let name = engine_name(&p.name, key, &vol.name, vol.external);
+            (key, vol, name)
+        })
+        .map(|(key, vol, name)| VolumeSpec {
             key: key.clone(),
-            name: engine_name(&p.name, key, &vol.name, vol.external),
+            config_hash: compose::resource_hash::volume(&name, vol),
+            name,
             external: vol.external,
             driver: vol.driver.clone(),
             driver_opts: vol.driver_opts.clone().into_iter().collect(),

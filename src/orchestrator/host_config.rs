@@ -2,7 +2,6 @@
 //! namespaces. Values arrive typed from `compose::model` (durations, byte sizes, port ranges): nothing is
 //! parsed again here.
 
-use super::labels;
 use super::limits;
 use super::service_body::{protocol, Scope};
 use anyhow::Result;
@@ -23,16 +22,16 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<HostConfig> {
         mounts: (!mounts.is_empty()).then_some(mounts),
         binds: (!binds.is_empty()).then_some(binds),
         restart_policy: restart_policy(name, svc, scope)?,
-        cap_add: (!svc.cap_add.is_empty()).then(|| svc.cap_add.clone()),
-        cap_drop: (!svc.cap_drop.is_empty()).then(|| svc.cap_drop.clone()),
+        cap_add: capabilities(&svc.cap_add),
+        cap_drop: capabilities(&svc.cap_drop),
         privileged: svc.privileged,
         readonly_rootfs: svc.read_only,
         init: svc.init,
         tmpfs: tmpfs(&svc.tmpfs),
         ulimits: ulimits(&svc.ulimits),
         sysctls: (!svc.sysctls.is_empty()).then(|| svc.sysctls.clone().into_iter().collect()),
-        extra_hosts: (!svc.extra_hosts.is_empty())
-            .then(|| svc.extra_hosts.iter().map(|h| h.replacen('=', ":", 1)).collect()),
+        // Docker Compose always sends the list, empty too.
+        extra_hosts: Some(svc.extra_hosts.iter().map(|h| h.replacen('=', ":", 1)).collect()),
         dns: (!svc.dns.is_empty()).then(|| svc.dns.clone()),
         dns_search: (!svc.dns_search.is_empty()).then(|| svc.dns_search.clone()),
         dns_options: (!svc.dns_opt.is_empty()).then(|| svc.dns_opt.clone()),
@@ -52,6 +51,22 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<HostConfig> {
     deploy_resources(name, svc, scope, &mut hc)?;
     limits::apply(name, svc, scope, &mut hc)?;
     Ok(hc)
+}
+
+/// Capabilities as Docker's Go client sends them: upper case with the `CAP_` prefix (`ALL` as it is), each
+/// once, sorted.
+fn capabilities(given: &[String]) -> Option<Vec<String>> {
+    let mut out: Vec<String> = given
+        .iter()
+        .map(|c| c.to_ascii_uppercase())
+        .map(|c| match c == "ALL" || c.starts_with("CAP_") {
+            true => c,
+            false => format!("CAP_{c}"),
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    (!out.is_empty()).then_some(out)
 }
 
 /// `security_opt` without `systempaths=unconfined`, and whether it was there: as Docker Compose (and the docker
@@ -141,7 +156,10 @@ fn mounts(name: &str, svc: &Service, scope: &Scope) -> Result<(Vec<Mount>, Vec<S
         }
         let read_only = v.read_only.then_some(true);
         match v.kind.as_str() {
-            "volume" => mounts.push(volume_mount(v, &at, scope)?),
+            "volume" => match volume_mount(v, &at, scope)? {
+                Bind::Legacy(b) => binds.push(b),
+                Bind::Mount(mount) => mounts.push(mount),
+            },
             "bind" => match bind(v, &at, scope)? {
                 Bind::Legacy(b) => binds.push(b),
                 Bind::Mount(mount) => mounts.push(mount),
@@ -171,7 +189,9 @@ fn mounts(name: &str, svc: &Service, scope: &Scope) -> Result<(Vec<Mount>, Vec<S
     Ok((mounts, binds))
 }
 
-fn volume_mount(v: &m::ServiceVolume, at: &str, scope: &Scope) -> Result<Mount> {
+/// A named volume without mount options is a `Binds` entry `name:target:rw|ro`, as Docker Compose sends it;
+/// an anonymous one, or one with `nocopy`, a subpath or labels, a `Mounts` entry.
+fn volume_mount(v: &m::ServiceVolume, at: &str, scope: &Scope) -> Result<Bind> {
     let source =
         match &v.source {
             Some(key) => {
@@ -181,19 +201,36 @@ fn volume_mount(v: &m::ServiceVolume, at: &str, scope: &Scope) -> Result<Mount> 
             }
             None => None,
         };
+    let plain = v
+        .volume
+        .as_ref()
+        .is_none_or(|o| !o.nocopy && o.subpath.as_deref().unwrap_or("").is_empty() && o.labels.is_empty());
+    if let (Some(name), true) = (&source, plain) {
+        return Ok(Bind::Legacy(format!("{name}:{}:{}", v.target, access(v))));
+    }
     let options = v.volume.as_ref().map(|o| MountVolumeOptions {
         no_copy: o.nocopy.then_some(true),
-        subpath: o.subpath.clone(),
+        subpath: o.subpath.clone().filter(|s| !s.is_empty()),
+        labels: (!o.labels.is_empty()).then(|| o.labels.clone().into_iter().collect()),
         ..Default::default()
     });
-    Ok(Mount {
+    Ok(Bind::Mount(Mount {
         typ: Some(MountType::VOLUME),
         source,
         target: Some(v.target.clone()),
         read_only: v.read_only.then_some(true),
         volume_options: options,
         ..Default::default()
-    })
+    }))
+}
+
+/// The access mode every `Binds` entry of Docker Compose starts its options with.
+fn access(v: &m::ServiceVolume) -> &'static str {
+    if v.read_only {
+        "ro"
+    } else {
+        "rw"
+    }
 }
 
 /// A bind as a `Binds` string (which creates a missing host directory) or as a `Mounts` entry.
@@ -217,32 +254,42 @@ fn bind(v: &m::ServiceVolume, at: &str, scope: &Scope) -> Result<Bind> {
     // SELinux label is a Binds option only (as Compose sends it); the engine relabels nothing on a host
     // without SELinux, as dockerd.
     let create = options.create_host_path || v.bind.is_none();
-    if (create && options.propagation.is_none()) || selinux.is_some() {
-        let opts: Vec<&str> = [v.read_only.then_some("ro"), selinux, options.propagation.as_deref()]
+    let recursive = options.recursive.as_deref().filter(|r| *r != "enabled");
+    if (create && options.propagation.is_none() && recursive.is_none()) || selinux.is_some() {
+        let opts: Vec<&str> = [Some(access(v)), selinux, options.propagation.as_deref()]
             .into_iter()
             .flatten()
             .collect();
-        let mode = if opts.is_empty() {
-            String::new()
-        } else {
-            format!(":{}", opts.join(","))
-        };
-        return Ok(Bind::Legacy(format!("{source}:{}{mode}", v.target)));
+        return Ok(Bind::Legacy(format!("{source}:{}:{}", v.target, opts.join(","))));
     }
     let propagation = options
         .propagation
         .as_deref()
         .map(|p| parse_propagation(p, at, scope))
         .transpose()?;
+    let mut bind_options = MountBindOptions {
+        propagation,
+        create_mountpoint: create.then_some(true),
+        ..Default::default()
+    };
+    match recursive {
+        None => {}
+        Some("disabled") => bind_options.non_recursive = Some(true),
+        Some("writable") => bind_options.read_only_non_recursive = Some(true),
+        Some("readonly") => bind_options.read_only_force_recursive = Some(true),
+        Some(other) => {
+            return Err(scope.refuse(
+                &format!("{at}.bind.recursive"),
+                format!("{other:?}: expected enabled, disabled, writable or readonly"),
+            ))
+        }
+    }
     Ok(Bind::Mount(Mount {
         typ: Some(MountType::BIND),
         source: Some(source),
         target: Some(v.target.clone()),
         read_only: v.read_only.then_some(true),
-        bind_options: Some(MountBindOptions {
-            propagation,
-            ..Default::default()
-        }),
+        bind_options: Some(bind_options),
         ..Default::default()
     }))
 }
@@ -290,11 +337,14 @@ fn resolve(base: &Path, p: &str) -> String {
 
 fn restart_policy(name: &str, svc: &Service, scope: &Scope) -> Result<Option<RestartPolicy>> {
     let at = format!("services.{name}.restart");
+    // `deploy.restart_policy` wins over `restart`, its conditions named as the engine names them (Docker
+    // Compose's order and mapping; no condition sends none, which the engine reads as `no`).
     let from_deploy = svc.deploy.as_ref().and_then(|d| d.restart_policy.as_ref()).map(|rp| {
         let cond = match rp.condition.as_deref() {
-            Some("none") => "no",
-            Some("on-failure") => "on-failure",
-            _ => "always",
+            Some("none" | "no") => "no",
+            Some("any" | "always") => "always",
+            Some(other) => other,
+            None => "",
         };
         (
             cond.to_owned(),
@@ -302,7 +352,8 @@ fn restart_policy(name: &str, svc: &Service, scope: &Scope) -> Result<Option<Res
         )
     });
     let (policy, retries) = match (&svc.restart, from_deploy) {
-        (Some(r), _) => match r.split_once(':') {
+        (_, Some(d)) => d,
+        (Some(r), None) => match r.split_once(':') {
             Some((p, n)) => (
                 p.to_owned(),
                 Some(
@@ -312,10 +363,10 @@ fn restart_policy(name: &str, svc: &Service, scope: &Scope) -> Result<Option<Res
             ),
             None => (r.clone(), None),
         },
-        (None, Some(d)) => d,
         (None, None) => return Ok(None),
     };
     let name_enum = match policy.as_str() {
+        "" => RestartPolicyNameEnum::EMPTY,
         "no" => RestartPolicyNameEnum::NO,
         "always" => RestartPolicyNameEnum::ALWAYS,
         "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
@@ -371,7 +422,7 @@ fn service_container(name: &str, key: &str, reference: &str, scope: &Scope) -> R
             format!("service {reference:?} is not defined"),
         ));
     }
-    Ok(labels::container_name(&scope.project.name, reference, 1))
+    Ok(scope.first_container(reference))
 }
 
 fn network_mode(name: &str, svc: &Service, scope: &Scope) -> Result<Option<String>> {

@@ -70,10 +70,7 @@ fn namespace_mode(name: &str, key: &str, mode: Option<&str>, scope: &Scope) -> R
             format!("service {service:?} is not defined"),
         ));
     }
-    Ok(Some(format!(
-        "container:{}",
-        labels::container_name(&scope.project.name, service, 1)
-    )))
+    Ok(Some(format!("container:{}", scope.first_container(service))))
 }
 
 fn device(d: &m::Device) -> DeviceMapping {
@@ -138,7 +135,7 @@ fn cpu(svc: &Service, hc: &mut HostConfig) {
 
 fn memory(svc: &Service, hc: &mut HostConfig) {
     hc.memory_swappiness = svc.mem_swappiness;
-    hc.memory_swap = svc.memswap_limit.map(super::host_config::bytes);
+    hc.memory_swap = svc.memswap_limit.map(|m| m.0);
     hc.oom_kill_disable = svc.oom_kill_disable;
     hc.oom_score_adj = svc.oom_score_adj;
 }

@@ -2,8 +2,11 @@
 
 use super::labels;
 use super::spec::{ProjectSpec, ServiceSpec};
-use anyhow::{bail, Result};
-use bollard::models::{ContainerCreateBody, EndpointIpamConfig, EndpointSettings, NetworkingConfig};
+use anyhow::{bail, Context, Result};
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, NetworkConnectRequest, NetworkingConfig,
+};
+use bollard::Docker;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 
@@ -58,10 +61,19 @@ pub fn config_hash(service: &ServiceSpec) -> String {
         })
         .collect();
     let mut canonical = serde_json::json!({ "body": sort_value(body), "networks": networks });
-    // Link-local addresses joined the hash later: only set ones count, so older stacks keep their hashes.
+    // Link-local addresses, gateway priorities and endpoint options joined the hash later: only set ones
+    // count, so older stacks keep their hashes.
     let link_local: Vec<_> = service.networks.iter().map(|n| &n.link_local_ips).collect();
     if link_local.iter().any(|l| !l.is_empty()) {
         canonical["link_local_ips"] = serde_json::json!(link_local);
+    }
+    let endpoint_extras: Vec<_> = service
+        .networks
+        .iter()
+        .map(|n| (n.gw_priority, &n.driver_opts))
+        .collect();
+    if endpoint_extras.iter().any(|(p, o)| p.is_some() || !o.is_empty()) {
+        canonical["endpoint_extras"] = serde_json::json!(endpoint_extras);
     }
     // A built image is known by its id: rebuilding it changes the hash (a pulled one keeps its old hash).
     if let Some(id) = &service.image_id {
@@ -96,20 +108,71 @@ pub fn replica_body(project: &ProjectSpec, service: &ServiceSpec, number: u32, h
     let mut all = body.labels.take().unwrap_or_default();
     all.extend(compose_labels(project, service, number, hash));
     body.labels = Some(all);
-    // Engines before API 1.44 take one network at create; the others are connected before start.
+    // Every network at create (API 1.44 and later), as Docker Compose sends them: the primary one (the first)
+    // is also the network mode.
     if let Some(first) = service.networks.first() {
-        let endpoint = endpoint_settings(project, service, first, number);
-        let net_name = network_name(project, &first.key);
-        // As docker compose does: the primary network is also the network mode.
         let host_config = body.host_config.get_or_insert_with(Default::default);
         if host_config.network_mode.is_none() {
-            host_config.network_mode = Some(net_name.clone());
+            host_config.network_mode = Some(network_name(project, &first.key));
         }
+        let links = host_config.links.clone();
+        let endpoints = service
+            .networks
+            .iter()
+            .map(|net| {
+                let mut endpoint = endpoint_settings(project, service, net, number);
+                endpoint.links.clone_from(&links);
+                (network_name(project, &net.key), endpoint)
+            })
+            .collect();
         body.networking_config = Some(NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(net_name, endpoint)])),
+            endpoints_config: Some(endpoints),
         });
     }
     body
+}
+
+/// Engines before API 1.44 take one network at create: on those, the endpoints other than the network mode's
+/// are taken out of `body`, to be connected once the container exists (as Docker Compose does there).
+pub fn endpoints_after_create(docker: &Docker, body: &mut ContainerCreateBody) -> Vec<(String, EndpointSettings)> {
+    let v = docker.client_version();
+    if (v.major_version, v.minor_version) >= (1, 44) {
+        return Vec::new();
+    }
+    let primary = body.host_config.as_ref().and_then(|h| h.network_mode.clone());
+    let Some(endpoints) = body
+        .networking_config
+        .as_mut()
+        .and_then(|n| n.endpoints_config.as_mut())
+    else {
+        return Vec::new();
+    };
+    let others: Vec<String> = endpoints
+        .keys()
+        .filter(|k| Some(*k) != primary.as_ref())
+        .cloned()
+        .collect();
+    let mut later: Vec<(String, EndpointSettings)> = others
+        .into_iter()
+        .filter_map(|k| endpoints.remove(&k).map(|e| (k, e)))
+        .collect();
+    later.sort_by(|a, b| a.0.cmp(&b.0));
+    later
+}
+
+/// Connects a created container to the networks [`endpoints_after_create`] kept back.
+pub async fn connect_endpoints(docker: &Docker, id: &str, later: Vec<(String, EndpointSettings)>) -> Result<()> {
+    for (network, endpoint) in later {
+        let request = NetworkConnectRequest {
+            container: id.to_owned(),
+            endpoint_config: Some(endpoint),
+        };
+        docker
+            .connect_network(&network, request)
+            .await
+            .with_context(|| format!("to network {network}"))?;
+    }
+    Ok(())
 }
 
 fn compose_labels(project: &ProjectSpec, service: &ServiceSpec, number: u32, hash: &str) -> HashMap<String, String> {
@@ -168,6 +231,8 @@ pub fn endpoint_settings(
         aliases: Some(aliases),
         ipam_config: ipam,
         mac_address: net.mac_address.clone(),
+        driver_opts: (!net.driver_opts.is_empty()).then(|| net.driver_opts.clone().into_iter().collect()),
+        gw_priority: net.gw_priority,
         ..Default::default()
     }
 }

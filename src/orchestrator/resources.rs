@@ -44,6 +44,7 @@ fn network_request(project: &ProjectSpec, net: &NetworkSpec) -> NetworkCreateReq
     all.insert(labels::PROJECT.to_owned(), project.name.clone());
     all.insert(labels::NETWORK.to_owned(), net.key.clone());
     all.insert(labels::VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned());
+    all.insert(labels::CONFIG_HASH.to_owned(), net.config_hash.clone());
     let ipam = (!net.ipam.is_empty()).then(|| Ipam {
         config: Some(net.ipam.clone()),
         ..Default::default()
@@ -90,6 +91,7 @@ fn volume_request(project: &ProjectSpec, vol: &VolumeSpec) -> VolumeCreateReques
     all.insert(labels::PROJECT.to_owned(), project.name.clone());
     all.insert(labels::VOLUME.to_owned(), vol.key.clone());
     all.insert(labels::VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned());
+    all.insert(labels::CONFIG_HASH.to_owned(), vol.config_hash.clone());
     VolumeCreateRequest {
         name: Some(vol.name.clone()),
         driver: Some(vol.driver.clone().unwrap_or_else(|| "local".to_owned())),

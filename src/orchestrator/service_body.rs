@@ -35,6 +35,14 @@ impl Scope<'_> {
     pub fn has_service(&self, name: &str) -> bool {
         self.project.service(name).is_some()
     }
+
+    /// The engine name of service `name`'s first container: its `container_name`, else `<project>-<name>-1`.
+    pub fn first_container(&self, name: &str) -> String {
+        match self.project.service(name).and_then(|s| s.container_name.clone()) {
+            Some(fixed) => fixed,
+            None => super::labels::container_name(&self.project.name, name, 1),
+        }
+    }
 }
 
 /// An error about key `path` of `project`, with its position when the loader recorded one.
@@ -77,11 +85,15 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<ServiceSpec> {
         mounts.extend(secret_mounts);
         mounts.extend(config_mounts);
     }
-    // Sorted, so the body (and its config hash) does not depend on the order keys were written in.
+    // Sorted, so the body (and its config hash) does not depend on the order keys were written in. A variable
+    // without a value goes as its bare name, as Docker Compose sends it (the engine then drops the image's).
     let mut env: Vec<String> = svc
         .environment
         .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .map(|(k, v)| match v {
+            Some(v) => format!("{k}={v}"),
+            None => k.clone(),
+        })
         .collect();
     env.sort();
     let mut exposed: Vec<String> = svc
@@ -89,11 +101,8 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<ServiceSpec> {
         .iter()
         .map(|p| format!("{}/{}", p.target, protocol(&p.protocol)))
         .collect();
-    exposed.extend(
-        svc.expose
-            .iter()
-            .map(|e| if e.contains('/') { e.clone() } else { format!("{e}/tcp") }),
-    );
+    // `expose` entries go as written ("9000" stays without its protocol), as Docker Compose sends them.
+    exposed.extend(svc.expose.iter().cloned());
     exposed.sort();
     exposed.dedup();
     let create = ContainerCreateBody {
@@ -108,6 +117,9 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<ServiceSpec> {
         labels: Some(labels(name, svc, scope)?),
         tty: svc.tty,
         open_stdin: svc.stdin_open,
+        // Docker Compose attaches both outputs of every container it creates.
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         healthcheck: healthcheck(svc.healthcheck.as_ref()),
         stop_signal: svc.stop_signal.clone(),
@@ -205,6 +217,9 @@ fn dependencies(name: &str, svc: &Service, scope: &Scope) -> Result<Vec<Dependen
     Ok(out)
 }
 
+/// The endpoint driver option that names the interface inside the container (Compose's `interface_name`).
+const IFNAME_OPTION: &str = "com.docker.network.endpoint.ifname";
+
 fn service_networks(name: &str, svc: &Service, scope: &Scope) -> Result<Vec<ServiceNetwork>> {
     if svc.network_mode.is_some() {
         if !svc.networks.is_empty() {
@@ -215,10 +230,13 @@ fn service_networks(name: &str, svc: &Service, scope: &Scope) -> Result<Vec<Serv
         }
         return Ok(Vec::new());
     }
-    let mut declared = svc.networks.clone();
+    let mut declared: Vec<(String, Option<m::ServiceNetwork>)> = svc.networks.clone().into_iter().collect();
     if declared.is_empty() {
-        declared.insert("default".to_owned(), None);
+        declared.push(("default".to_owned(), None));
     }
+    // Docker Compose's order: highest `priority` first, then by key; the first is the primary network.
+    let priority = |n: &Option<m::ServiceNetwork>| n.as_ref().and_then(|n| n.priority).unwrap_or(0);
+    declared.sort_by(|(a, an), (b, bn)| priority(bn).cmp(&priority(an)).then_with(|| a.cmp(b)));
     let mut out: Vec<ServiceNetwork> = Vec::new();
     for (key, attach) in declared {
         let at = format!("services.{name}.networks.{key}");
@@ -229,6 +247,10 @@ fn service_networks(name: &str, svc: &Service, scope: &Scope) -> Result<Vec<Serv
             ));
         }
         let attach = attach.unwrap_or_default();
+        let mut driver_opts: std::collections::BTreeMap<String, String> = attach.driver_opts.into_iter().collect();
+        if let Some(ifname) = attach.interface_name {
+            driver_opts.insert(IFNAME_OPTION.to_owned(), ifname);
+        }
         out.push(ServiceNetwork {
             key,
             aliases: attach.aliases,
@@ -236,6 +258,8 @@ fn service_networks(name: &str, svc: &Service, scope: &Scope) -> Result<Vec<Serv
             ipv6_address: attach.ipv6_address,
             link_local_ips: attach.link_local_ips,
             mac_address: attach.mac_address,
+            gw_priority: attach.gw_priority,
+            driver_opts,
         });
     }
     // The service-level MAC address belongs to its first (primary) network, as Docker Compose sends it.
@@ -253,12 +277,18 @@ fn healthcheck(hc: Option<&m::Healthcheck>) -> Option<HealthConfig> {
             ..Default::default()
         });
     }
+    // Zero durations and retries are left out, as Docker Compose's Go struct leaves them out: the engine's
+    // defaults apply.
+    let set = |d: Option<m::Duration>| d.map(nanos).filter(|n| *n != 0);
     Some(HealthConfig {
         test: (!hc.test.is_empty()).then(|| hc.test.clone()),
-        interval: hc.interval.map(nanos),
-        timeout: hc.timeout.map(nanos),
-        retries: hc.retries.map(|r| i64::try_from(r).unwrap_or(i64::MAX)),
-        start_period: hc.start_period.map(nanos),
-        start_interval: hc.start_interval.map(nanos),
+        interval: set(hc.interval),
+        timeout: set(hc.timeout),
+        retries: hc
+            .retries
+            .map(|r| i64::try_from(r).unwrap_or(i64::MAX))
+            .filter(|r| *r != 0),
+        start_period: set(hc.start_period),
+        start_interval: set(hc.start_interval),
     })
 }

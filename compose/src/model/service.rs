@@ -3,7 +3,7 @@
 use super::extra::{
     BlkioConfig, CredentialSpec, Device, DeviceRequest, Gpus, Placement, ServiceHook, SshSpec, UpdateConfig,
 };
-use super::types::{ByteSize, Duration, PortRange, ServiceName, StringMap};
+use super::types::{ByteSize, Duration, PortRange, ServiceName, SignedByteSize, StringMap};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -116,7 +116,7 @@ pub struct Service {
     /// Container memory swappiness as percentage (0 to 100).
     pub mem_swappiness: Option<i64>,
     /// Amount of memory the container is allowed to swap to disk.
-    pub memswap_limit: Option<ByteSize>,
+    pub memswap_limit: Option<SignedByteSize>,
     /// Network mode.
     pub network_mode: Option<String>,
     /// Networks joined (None value: default settings).

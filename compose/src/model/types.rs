@@ -87,6 +87,31 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
+/// A byte size that may also be -1, as `memswap_limit: -1` (unlimited swap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SignedByteSize(pub i64);
+
+impl Serialize for SignedByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let n = match &v {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) if s.trim() == "-1" => Some(-1),
+            Value::String(s) => parse_bytes(s).and_then(|n| i64::try_from(n).ok()),
+            _ => None,
+        };
+        n.filter(|n| *n >= -1)
+            .map(SignedByteSize)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid byte size {v} (expected a size or -1)")))
+    }
+}
+
 /// A string, number or boolean read as text (labels, sysctls, options).
 pub type StringMap = IndexMap<String, String>;
 

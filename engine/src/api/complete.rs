@@ -329,8 +329,12 @@ impl<'de> Deserializer<'de> for Zero {
         variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let first = variants.first().copied().unwrap_or("");
-        visitor.visit_enum(FirstVariant(first))
+        // Go's zero value of a string enum is "": the empty variant when the model has one.
+        let zero = match variants.contains(&"") {
+            true => "",
+            false => variants.first().copied().unwrap_or(""),
+        };
+        visitor.visit_enum(FirstVariant(zero))
     }
 }
 

@@ -63,6 +63,14 @@ pub fn go_nil_fields(doc: &mut Value, typed: &bollard::models::ContainerInspectR
         }
     }
     if let Some(host) = doc.get_mut("HostConfig").and_then(Value::as_object_mut) {
+        // A Go `[2]uint`: whatever the request held (nothing, `[]`), dockerd shows two numbers.
+        if host
+            .get("ConsoleSize")
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.len() != 2)
+        {
+            host.insert("ConsoleSize".into(), serde_json::json!([0, 0]));
+        }
         if host
             .get("Mounts")
             .is_some_and(|m| m.is_null() || m.as_array().is_some_and(Vec::is_empty))

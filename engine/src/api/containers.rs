@@ -115,6 +115,36 @@ const INSPECT_OMITTED: &[&str] = &[
 /// (`complete::CONFIG_EMPTY_OMITTED`).
 const MOUNT_EMPTY_OMITTED: &[&str] = &["/Mounts/*/Type", "/Mounts/*/Name", "/Mounts/*/Driver"];
 
+/// Every field of dockerd's `mount.Mount` (the `HostConfig.Mounts` entries) is `omitempty`: an entry shows only
+/// what the request set. Inner fields first, so an options object left empty goes too.
+const HOST_MOUNT_EMPTY_OMITTED: &[&str] = &[
+    "/HostConfig/Mounts/*/VolumeOptions/DriverConfig/Name",
+    "/HostConfig/Mounts/*/VolumeOptions/DriverConfig/Options",
+    "/HostConfig/Mounts/*/VolumeOptions/DriverConfig",
+    "/HostConfig/Mounts/*/VolumeOptions/NoCopy",
+    "/HostConfig/Mounts/*/VolumeOptions/Labels",
+    "/HostConfig/Mounts/*/VolumeOptions/Subpath",
+    "/HostConfig/Mounts/*/BindOptions/Propagation",
+    "/HostConfig/Mounts/*/BindOptions/NonRecursive",
+    "/HostConfig/Mounts/*/BindOptions/CreateMountpoint",
+    "/HostConfig/Mounts/*/BindOptions/ReadOnlyNonRecursive",
+    "/HostConfig/Mounts/*/BindOptions/ReadOnlyForceRecursive",
+    "/HostConfig/Mounts/*/TmpfsOptions/SizeBytes",
+    "/HostConfig/Mounts/*/TmpfsOptions/Mode",
+    "/HostConfig/Mounts/*/TmpfsOptions/Options",
+    "/HostConfig/Mounts/*/ImageOptions/Subpath",
+    "/HostConfig/Mounts/*/Type",
+    "/HostConfig/Mounts/*/Source",
+    "/HostConfig/Mounts/*/Target",
+    "/HostConfig/Mounts/*/ReadOnly",
+    "/HostConfig/Mounts/*/Consistency",
+    "/HostConfig/Mounts/*/BindOptions",
+    "/HostConfig/Mounts/*/VolumeOptions",
+    "/HostConfig/Mounts/*/ImageOptions",
+    "/HostConfig/Mounts/*/TmpfsOptions",
+    "/HostConfig/Mounts/*/ClusterOptions",
+];
+
 /// Fields dockerd leaves out of container list entries when they are empty.
 const SUMMARY_OMITTED: &[&str] = &[
     "/SizeRw",
@@ -135,6 +165,7 @@ async fn inspect(
     let mut doc = complete(&typed, INSPECT_OMITTED);
     super::container_doc::go_nil_fields(&mut doc, &typed);
     strip_empty(&mut doc, MOUNT_EMPTY_OMITTED);
+    strip_empty(&mut doc, HOST_MOUNT_EMPTY_OMITTED);
     strip_empty(&mut doc, CONFIG_EMPTY_OMITTED);
     strip_empty(&mut doc, &["/HostConfig/Annotations"]);
     let nets = engine.networks.get().await.ok();

@@ -215,8 +215,11 @@ impl Networks {
         let eps = async {
             let mut eps = self.endpoints_of_container(&req.id)?;
             let mut new = Vec::new();
+            // The others in name order, so each start numbers the interfaces alike (eth1, eth2...).
+            let mut others: Vec<&String> = req.endpoints.keys().collect();
+            others.sort();
             let keys = std::iter::once((primary.as_str(), primary_net.id.clone()))
-                .chain(req.endpoints.keys().map(|k| (k.as_str(), String::new())));
+                .chain(others.into_iter().map(|k| (k.as_str(), String::new())));
             for (key, id) in keys {
                 let id = match id.is_empty() {
                     true => self.resolve(key)?.id,
@@ -245,16 +248,17 @@ impl Networks {
         self.sync().instrument(tracing::info_span!("sync")).await?;
         let cid: ContainerId = req.id.parse().map_err(engine_error)?;
         let path = self.stack.create_sandbox(&cid).await.map_err(engine_error)?;
-        let mut routed = false;
+        let nets = eps
+            .iter()
+            .map(|ep| self.resolve(&ep.network))
+            .collect::<Result<Vec<_>>>()?;
+        let routed = gateway_endpoint(&eps, &nets);
         let mut gateway: Option<Ipv4Addr> = None;
-        for ep in &eps {
-            let net = self.resolve(&ep.network)?;
-            let route = !routed && !net.internal;
-            routed |= route;
+        for (i, (ep, net)) in eps.iter().zip(&nets).enumerate() {
             if let (None, Some((_, gw))) = (gateway, net.alloc.subnet_gateway()) {
                 gateway = Some(gw);
             }
-            self.attach_live(ep, route).await?;
+            self.attach_live(ep, routed == Some(i)).await?;
             self.publish_names(ep);
         }
         let dns = parse_dns(&req.dns)?;
@@ -463,4 +467,15 @@ fn links_of(req: &ContainerNetRequest, eps: &[EndpointRecord]) -> Vec<String> {
     let mut links = req.links.clone();
     links.extend(eps.iter().flat_map(|e| e.links.iter().cloned()));
     links
+}
+
+/// Which endpoint gives the container its default route, as dockerd picks it: never an internal network; the
+/// highest `GwPriority`, then the network whose name sorts first.
+fn gateway_endpoint(eps: &[EndpointRecord], nets: &[super::state::NetworkRecord]) -> Option<usize> {
+    eps.iter()
+        .zip(nets)
+        .enumerate()
+        .filter(|(_, (_, net))| !net.internal)
+        .min_by(|(_, (a, an)), (_, (b, bn))| b.gw_priority.cmp(&a.gw_priority).then_with(|| an.name.cmp(&bn.name)))
+        .map(|(i, _)| i)
 }

@@ -297,6 +297,7 @@ impl Networks {
             ipam_config: settings.and_then(|s| s.ipam_config.clone()),
             driver_opts: settings.and_then(|s| s.driver_opts.clone()),
             links: settings.and_then(|s| s.links.clone()).unwrap_or_default(),
+            gw_priority: settings.and_then(|s| s.gw_priority).unwrap_or(0),
         })
     }
 

@@ -319,6 +319,7 @@ impl Networks {
             names: dns_names(ep),
             default_route,
             mac: ep.mac,
+            ifname: ep.ifname().map(str::to_owned),
         };
         self.stack.attach(&c, &net, &spec).await.map_err(engine_error)?;
         Ok(())

@@ -126,6 +126,23 @@ pub struct EndpointRecord {
     /// `Links` given at connect (`<container>[:<alias>]`), shown back and resolved by the container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<String>,
+    /// `GwPriority`: the endpoint with the highest gives the default route.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gw_priority: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+/// The driver option naming the container-side interface (`interface_name` in Compose).
+pub const IFNAME_OPTION: &str = "com.docker.network.endpoint.ifname";
+
+impl EndpointRecord {
+    /// The interface name asked for inside the container, if any.
+    pub fn ifname(&self) -> Option<&str> {
+        self.driver_opts.as_ref()?.get(IFNAME_OPTION).map(String::as_str)
+    }
 }
 
 impl EndpointRecord {
