@@ -27,6 +27,7 @@ pub mod profiles;
 pub mod typecast;
 pub mod unicity;
 pub mod validate;
+pub mod variables;
 pub mod yaml;
 
 pub use error::{ErrorKind, LoadError, Location};

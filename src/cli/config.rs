@@ -20,9 +20,9 @@ pub enum OutputFormat {
 /// Flags of `berth config`.
 #[derive(Args, Debug)]
 pub struct ConfigArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value = "yaml")]
-    pub format: OutputFormat,
+    /// Format the output (default yaml; `--variables` prints a table unless a format is given).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
     /// Only validate the configuration, print nothing.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -50,6 +50,30 @@ pub struct ConfigArgs {
     /// Do not turn short syntaxes into long ones or apply defaults.
     #[arg(long)]
     pub no_normalize: bool,
+    /// Print the model names, one per line.
+    #[arg(long)]
+    pub models: bool,
+    /// Print model variables and default values.
+    #[arg(long)]
+    pub variables: bool,
+    /// Print environment used for interpolation.
+    #[arg(long)]
+    pub environment: bool,
+    /// Don't resolve file paths.
+    #[arg(long)]
+    pub no_path_resolution: bool,
+    /// Don't check model consistency - warning: may produce invalid Compose output.
+    #[arg(long)]
+    pub no_consistency: bool,
+    /// Don't resolve service env files (accepted: Docker Compose 2.40.3 prints the same model with it).
+    #[arg(long)]
+    pub no_env_resolution: bool,
+    /// Pin image tags to digests (not supported by berth: refused).
+    #[arg(long)]
+    pub resolve_image_digests: bool,
+    /// Produces an override file with image digests (not supported by berth: refused).
+    #[arg(long)]
+    pub lock_image_digests: bool,
     /// Write the output to a file instead of stdout.
     #[arg(short = 'o', long)]
     pub output: Option<std::path::PathBuf>,
@@ -75,9 +99,22 @@ pub fn load_options(global: &GlobalArgs, interpolate: bool, normalize: bool) -> 
 
 /// Runs `berth config`.
 pub fn run(global: &GlobalArgs, args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    if args.resolve_image_digests || args.lock_image_digests {
+        let flag = if args.resolve_image_digests {
+            "--resolve-image-digests"
+        } else {
+            "--lock-image-digests"
+        };
+        anyhow::bail!("{flag} is not supported by berth: `config` does not ask registries for image digests");
+    }
+    // As Compose: the variables are read from the model as written, before any substitution.
+    let interpolate = !args.no_interpolate && !args.variables;
     let opts = LoadOptions {
         services: args.names.clone(),
-        ..load_options(global, !args.no_interpolate, !args.no_normalize)
+        resolve_paths: !args.no_path_resolution,
+        // `--variables` reads the model as written, references unchecked, as Compose does.
+        consistency: !args.no_consistency && !args.variables,
+        ..load_options(global, interpolate, !args.no_normalize)
     };
     let mut loaded = compose::load_document(&opts)?;
     select(&mut loaded.document, &args.names)?;
@@ -134,6 +171,18 @@ fn lines(mut items: Vec<String>, sort: bool) -> String {
 fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
     let doc = &loaded.document;
     let services = doc.get("services").and_then(Value::as_object);
+    if args.variables {
+        return Ok(super::config_vars::variables(
+            doc,
+            args.format.map(|f| matches!(f, OutputFormat::Json)),
+        ));
+    }
+    if args.environment {
+        return Ok(super::config_vars::environment(&loaded.environment));
+    }
+    if args.models {
+        return Ok(lines(keys(doc.get("models")), false));
+    }
     if args.services {
         return Ok(lines(keys(doc.get("services")), false));
     }
@@ -175,7 +224,7 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         }
         return Ok(out);
     }
-    let format = match args.format {
+    let format = match args.format.unwrap_or(OutputFormat::Yaml) {
         OutputFormat::Yaml => Format::Yaml,
         OutputFormat::Json => Format::Json,
     };

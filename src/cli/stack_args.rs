@@ -2,7 +2,8 @@
 //! orchestrator never sees clap).
 
 use crate::orchestrator::{
-    build, cp, down, event_log, exec, info, lifecycle, logs, ls, ps, push, run, snapshot, stats, up, volumes, watch,
+    attach_cmd, build, cp, down, event_log, exec, info, lifecycle, logs, ls, ps, push, run, snapshot, stats, up,
+    volumes, watch,
 };
 use clap::Args;
 
@@ -125,6 +126,26 @@ options_args! {
 }
 
 options_args! {
+    /// Flags of `attach`.
+    AttachArgs => attach_cmd::AttachOptions {
+        /// Index of the container if the service has multiple replicas.
+        #[arg(long = "index", default_value_t = 1)]
+        index: u32,
+        /// Do not attach STDIN.
+        #[arg(long = "no-stdin")]
+        no_stdin: bool,
+        /// Proxy all received signals to the process (default true).
+        #[arg(long = "sig-proxy", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        sig_proxy: bool,
+        /// Override the key sequence for detaching from a container.
+        #[arg(long = "detach-keys")]
+        detach_keys: Option<String>,
+        /// Service.
+        service: String,
+    }
+}
+
+options_args! {
     /// Flags of `port`.
     PortArgs => info::PortOptions {
         /// tcp or udp.
@@ -140,6 +161,15 @@ options_args! {
     }
 }
 
+/// `pull --policy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicyArg {
+    /// Pull only images that are not present.
+    Missing,
+    /// Pull every image.
+    Always,
+}
+
 /// Flags of `pull`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct PullArgs {
@@ -149,6 +179,15 @@ pub struct PullArgs {
     /// Pull without printing progress information.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+    /// Ignore images that can be built.
+    #[arg(long = "ignore-buildable")]
+    pub ignore_buildable: bool,
+    /// Also pull services declared as dependencies.
+    #[arg(long = "include-deps")]
+    pub include_deps: bool,
+    /// Apply pull policy ("missing"|"always").
+    #[arg(long = "policy", value_enum)]
+    pub policy: Option<PullPolicyArg>,
     /// Services (default: all).
     pub services: Vec<String>,
 }
@@ -157,6 +196,13 @@ impl From<PullArgs> for info::PullOptions {
     fn from(a: PullArgs) -> Self {
         info::PullOptions {
             ignore_pull_failures: a.ignore_pull_failures,
+            quiet: a.quiet,
+            ignore_buildable: a.ignore_buildable,
+            include_deps: a.include_deps,
+            policy: a.policy.map(|p| match p {
+                PullPolicyArg::Missing => crate::orchestrator::spec::PullPolicy::Missing,
+                PullPolicyArg::Always => crate::orchestrator::spec::PullPolicy::Always,
+            }),
             services: a.services,
         }
     }
@@ -197,6 +243,20 @@ options_args! {
         /// Specify a shutdown timeout in seconds.
         #[arg(short = 't', long = "timeout")]
         timeout: Option<i32>,
+        /// Services (default: all).
+        services: Vec<String>,
+    }
+}
+
+options_args! {
+    /// Flags of `restart`.
+    RestartArgs => lifecycle::RestartOptions {
+        /// Specify a shutdown timeout in seconds.
+        #[arg(short = 't', long = "timeout")]
+        timeout: Option<i32>,
+        /// Don't restart dependent services.
+        #[arg(long = "no-deps")]
+        no_deps: bool,
         /// Services (default: all).
         services: Vec<String>,
     }
@@ -371,6 +431,9 @@ options_args! {
         /// Push without printing progress information.
         #[arg(short = 'q', long = "quiet")]
         quiet: bool,
+        /// Also push images of services declared as dependencies.
+        #[arg(long = "include-deps")]
+        include_deps: bool,
         /// Services (default: all).
         services: Vec<String>,
     }
@@ -423,6 +486,39 @@ options_args! {
         /// Build the image before starting the container.
         #[arg(long = "build")]
         build: bool,
+        /// Keep STDIN open even if not attached (default true; -i=false closes it).
+        #[arg(short = 'i', long = "interactive", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+        interactive: bool,
+        /// Add or override a label (KEY=VALUE).
+        #[arg(short = 'l', long = "label")]
+        labels: Vec<String>,
+        /// Add Linux capabilities.
+        #[arg(long = "cap-add", value_delimiter = ',')]
+        cap_add: Vec<String>,
+        /// Drop Linux capabilities.
+        #[arg(long = "cap-drop", value_delimiter = ',')]
+        cap_drop: Vec<String>,
+        /// Pull image before running ("always"|"missing"|"never"|"build").
+        #[arg(long = "pull", value_name = "POLICY")]
+        pull: Option<String>,
+        /// Pull without printing progress information.
+        #[arg(long = "quiet-pull")]
+        quiet_pull: bool,
+        /// Remove containers for services not defined in the Compose file.
+        #[arg(long = "remove-orphans")]
+        remove_orphans: bool,
+        /// Use the service's network aliases in the network(s) the container connects to.
+        #[arg(long = "use-aliases")]
+        use_aliases: bool,
+        /// Set environment variables from file.
+        #[arg(long = "env-from-file", value_name = "FILE")]
+        env_from_file: Vec<std::path::PathBuf>,
+        /// Don't print anything to STDOUT.
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        /// Suppress progress output from the build process.
+        #[arg(long = "quiet-build")]
+        quiet_build: bool,
     }
 }
 
@@ -450,6 +546,9 @@ options_args! {
         /// Don't build an image, even if it's missing.
         #[arg(long = "no-build")]
         no_build: bool,
+        /// Pull without printing progress information.
+        #[arg(long = "quiet-pull")]
+        quiet_pull: bool,
     }
 }
 
@@ -474,6 +573,30 @@ pub struct UpArgs {
     /// Stops all containers if any container was stopped.
     #[arg(long = "abort-on-container-exit")]
     pub abort_on_container_exit: bool,
+    /// Stops all containers if any container exited with failure.
+    #[arg(long = "abort-on-container-failure")]
+    pub abort_on_container_failure: bool,
+    /// Recreate dependent containers (the dependencies of the named services).
+    #[arg(long = "always-recreate-deps")]
+    pub always_recreate_deps: bool,
+    /// Recreate anonymous volumes instead of retrieving data from the previous containers.
+    #[arg(short = 'V', long = "renew-anon-volumes")]
+    pub renew_anon_volumes: bool,
+    /// Automatically attach to log output of dependent services.
+    #[arg(long = "attach-dependencies")]
+    pub attach_dependencies: bool,
+    /// Do not attach (stream logs) to the specified services.
+    #[arg(long = "no-attach", value_name = "SERVICE")]
+    pub no_attach: Vec<String>,
+    /// Show timestamps.
+    #[arg(long = "timestamps")]
+    pub timestamps: bool,
+    /// Suppress the build output.
+    #[arg(long = "quiet-build")]
+    pub quiet_build: bool,
+    /// Enable interactive shortcuts when attached (accepted; berth has no menu, as Compose off a terminal).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub menu: Option<bool>,
     /// Return the exit code of the selected service container (implies --abort-on-container-exit).
     #[arg(long = "exit-code-from", value_name = "SERVICE")]
     pub exit_code_from: Option<String>,
@@ -495,6 +618,9 @@ pub struct UpArgs {
     /// Watch source code and rebuild/refresh containers when files are updated.
     #[arg(short = 'w', long)]
     pub watch: bool,
+    /// Assume "yes" as answer to all prompts and run non-interactively (accepted: berth asks nothing here).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
     /// Services to start (default: all).
     pub services: Vec<String>,
 }
@@ -508,6 +634,13 @@ impl From<UpArgs> for up::UpOptions {
             no_deps: a.no_deps,
             converge: a.converge.into(),
             abort_on_container_exit: a.abort_on_container_exit,
+            abort_on_container_failure: a.abort_on_container_failure,
+            always_recreate_deps: a.always_recreate_deps,
+            renew_anon_volumes: a.renew_anon_volumes,
+            attach_dependencies: a.attach_dependencies,
+            no_attach: a.no_attach,
+            timestamps: a.timestamps,
+            quiet_build: a.quiet_build,
             exit_code_from: a.exit_code_from,
             attach: a.attach,
             no_start: a.no_start,
@@ -553,6 +686,9 @@ pub struct CreateArgs {
     /// Recreation, orphans, pulls and scale.
     #[command(flatten)]
     pub converge: ConvergeArgs,
+    /// Assume "yes" as answer to all prompts and run non-interactively (accepted: berth asks nothing here).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
     /// Services (default: all).
     pub services: Vec<String>,
 }
