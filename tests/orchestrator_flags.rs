@@ -6,7 +6,7 @@
 #[macro_use]
 mod orchestrator_support;
 
-use orchestrator_support::{require_root, Engine, Kind, Stack};
+use orchestrator_support::{require_root, Engine, Kind, Registry, Stack};
 use std::process::{Command, Output, Stdio};
 
 for_each_engine!(
@@ -16,6 +16,7 @@ for_each_engine!(
     pull_policy_include_deps_and_ignore_buildable,
     run_flags_reach_the_one_off,
     attach_forwards_stdin_and_returns_the_exit_code,
+    config_pins_images_to_registry_digests,
 );
 
 fn text(out: &Output) -> (String, String) {
@@ -71,8 +72,16 @@ fn up_attach_and_abort_flags(kind: Kind) {
     ]);
     assert_eq!(db_state, ["true"], "the dependency was left running");
 
-    // --attach-dependencies adds db's output; --no-attach takes a service out.
-    let out = stack.berth(&["up", "--no-color", "--attach-dependencies", "--force-recreate", "web"]);
+    // --attach-dependencies adds db's output (db recreated, so its first line comes again); --no-attach takes a
+    // service out.
+    let out = stack.berth(&[
+        "up",
+        "--no-color",
+        "--attach-dependencies",
+        "--force-recreate",
+        "--always-recreate-deps",
+        "web",
+    ]);
     let (stdout, stderr) = text(&out);
     assert!(
         stdout.contains("web-says") && stdout.contains("db-says"),
@@ -334,4 +343,71 @@ fn attach_forwards_stdin_and_returns_the_exit_code(kind: Kind) {
         "{}",
         text(&out).1
     );
+}
+
+fn config_pins_images_to_registry_digests(kind: Kind) {
+    if !require_root("config_pins_images_to_registry_digests") {
+        return;
+    }
+    let engine = Engine::start(kind);
+    let registry = Registry::start(&engine, "bob", "pw-for-digests");
+    let reg = registry.addr.clone();
+    let compose = format!("services:\n  app:\n    image: {reg}/p/app:1\n  local:\n    build: .\n");
+    let stack = Stack::new(&engine, "digests", &compose);
+    std::fs::write(stack.dir.path().join("Dockerfile"), "FROM busybox\n").expect("Dockerfile");
+    let config = stack.dir.path().join("docker-config");
+    std::fs::create_dir_all(&config).expect("mkdir");
+    let auth = base64(b"bob:pw-for-digests");
+    std::fs::write(
+        config.join("config.json"),
+        format!(r#"{{"auths": {{"{reg}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .expect("config.json");
+    stack.set_env("DOCKER_CONFIG", config.to_str().expect("utf-8"));
+    engine.docker_lines(&["tag", "busybox:latest", &format!("{reg}/p/app:1")]);
+    stack.berth_ok(&["push", "app"]);
+    // The digest the registry serves for the tag.
+    let url = format!("http://{reg}/v2/p/app/manifests/1");
+    let head = engine
+        .host_command("curl")
+        .args(["-s", "-I", "-u", "bob:pw-for-digests"])
+        .args(["-H", "Accept: application/vnd.docker.distribution.manifest.v2+json"])
+        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
+        .arg(&url)
+        .output()
+        .expect("curl");
+    let head = String::from_utf8_lossy(&head.stdout).to_ascii_lowercase();
+    let digest = head
+        .lines()
+        .find_map(|l| l.strip_prefix("docker-content-digest:"))
+        .map(|d| d.trim().to_owned())
+        .expect("the registry names the digest");
+    let pinned = format!("{reg}/p/app:1@{digest}");
+    let out = stack.berth_ok(&["config", "--resolve-image-digests", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["services"]["app"]["image"], serde_json::json!(pinned), "{out}");
+    assert!(
+        doc["services"]["local"].get("image").is_none(),
+        "a service without image is left alone"
+    );
+    assert!(doc["services"]["local"].get("build").is_some());
+    let out = stack.berth_ok(&["config", "--lock-image-digests", "app"]);
+    assert_eq!(out, format!("services:\n  app:\n    image: {pinned}\n"));
+}
+
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

@@ -326,6 +326,8 @@ fn config_variables_and_environment_match_docker_compose() {
     std::fs::write(dir.path().join("compose.yaml"), file).expect("compose.yaml");
     let broken = "services:\n  a:\n    image: busybox\n    volumes: [\"./data:/data\"]\n    networks: [nope]\n    depends_on: [ghost]\n";
     std::fs::write(dir.path().join("broken.yaml"), broken).expect("broken.yaml");
+    let models = "services:\n  a:\n    image: busybox\n    models: [m1]\nmodels:\n  m1:\n    model: ai/smollm2\n  m2:\n    model: ai/other\n";
+    std::fs::write(dir.path().join("models.yaml"), models).expect("models.yaml");
     std::fs::write(dir.path().join(".env"), "FROMDOT=1\n").expect(".env");
     let run = |program: &std::path::Path, args: &[&str]| -> (bool, String) {
         let out = Command::new(program)
@@ -358,7 +360,7 @@ fn config_variables_and_environment_match_docker_compose() {
         &["config", "--variables", "--format", "yaml"],
         &["config", "--environment"],
         &["config", "--no-path-resolution", "--format", "json"],
-        &["config", "--models"],
+        &["-f", "models.yaml", "config", "--models"],
         &["config", "--no-env-resolution", "--format", "json"],
         &["-f", "broken.yaml", "config", "--no-consistency", "--format", "json"],
     ] {

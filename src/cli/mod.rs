@@ -2,6 +2,7 @@
 
 pub mod bridge;
 pub mod config;
+pub mod config_digests;
 pub mod config_vars;
 pub mod engine;
 pub mod image;

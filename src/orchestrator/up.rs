@@ -143,6 +143,10 @@ fn scales(project: &ProjectSpec, entries: &[String]) -> Result<HashMap<String, u
 #[tracing::instrument(skip_all, fields(project = %project.name))]
 pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Result<ExitCode> {
     let args = &validate(args)?;
+    // Bad --attach names are refused before anything is made, as Compose refuses them.
+    if !args.detach && !args.no_start {
+        attach::attach_set(project, args)?;
+    }
     let selected = plan::select(project, &args.services, args.no_deps)?;
     let scale = scales(project, &args.converge.scale)?;
     let pull = args
