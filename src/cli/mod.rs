@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod registry;
 pub mod stack;
 pub mod stack_args;
+pub mod stack_args_up;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

@@ -125,6 +125,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         }
         StackCommand::Build(args) => {
             let opts: build::BuildOptions = args.clone().into();
+            opts.check()?;
             return with_model(global, &named, |d, m| {
                 Box::pin(async move { build::run(&d, &m, &opts).await })
             })
