@@ -1,7 +1,8 @@
 //! Docker Compose flags whose effect shows on the engine or in the output: `up` (`--abort-on-container-failure`,
 //! `--attach-dependencies`, `--no-attach`, `--timestamps`, `--always-recreate-deps`, `-V`), `restart
 //! --no-deps`, `pull --policy/--include-deps/--ignore-buildable`, `run` (`-i`, `-l`, `--cap-add`,
-//! `--cap-drop`, `--env-from-file`, `--use-aliases`, `-q`) and `attach`, each on both engines.
+//! `--cap-drop`, `--env-from-file`, `--use-aliases`, `-q`), `attach`, `build --push/-m` and `config
+//! --resolve-image-digests/--lock-image-digests`, each on both engines.
 
 #[macro_use]
 mod orchestrator_support;
@@ -352,7 +353,9 @@ fn config_pins_images_to_registry_digests(kind: Kind) {
     let engine = Engine::start(kind);
     let registry = Registry::start(&engine, "bob", "pw-for-digests");
     let reg = registry.addr.clone();
-    let compose = format!("services:\n  app:\n    image: {reg}/p/app:1\n  local:\n    build: .\n");
+    let compose = format!(
+        "services:\n  app:\n    image: {reg}/p/app:1\n  local:\n    build: .\n  built:\n    image: {reg}/p/built:1\n    build: .\n"
+    );
     let stack = Stack::new(&engine, "digests", &compose);
     std::fs::write(stack.dir.path().join("Dockerfile"), "FROM busybox\n").expect("Dockerfile");
     let config = stack.dir.path().join("docker-config");
@@ -366,6 +369,10 @@ fn config_pins_images_to_registry_digests(kind: Kind) {
     stack.set_env("DOCKER_CONFIG", config.to_str().expect("utf-8"));
     engine.docker_lines(&["tag", "busybox:latest", &format!("{reg}/p/app:1")]);
     stack.berth_ok(&["push", "app"]);
+    // build --push (with a memory limit for the build) sends the built image to its registry.
+    assert_eq!(registry.manifest_status("p/built", "1", "bob", "pw-for-digests"), "404");
+    stack.berth_ok(&["build", "-m", "256m", "--push", "built"]);
+    assert_eq!(registry.manifest_status("p/built", "1", "bob", "pw-for-digests"), "200");
     // The digest the registry serves for the tag.
     let url = format!("http://{reg}/v2/p/app/manifests/1");
     let head = engine
