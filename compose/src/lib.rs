@@ -28,6 +28,7 @@ pub mod resource_hash;
 pub mod typecast;
 pub mod unicity;
 pub mod validate;
+pub mod variables;
 pub mod yaml;
 
 pub use error::{ErrorKind, LoadError, Location};

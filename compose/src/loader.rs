@@ -37,6 +37,11 @@ pub struct LoadOptions {
     pub stdin: Option<String>,
     /// Keep top-level resources no service uses (`--all-resources`).
     pub all_resources: bool,
+    /// Make relative paths absolute (`config --no-path-resolution` keeps them as written).
+    pub resolve_paths: bool,
+    /// Check that references resolve (`config --no-consistency` skips it: undefined networks, volumes,
+    /// secrets, configs and services are let through).
+    pub consistency: bool,
 }
 
 impl Default for LoadOptions {
@@ -54,6 +59,8 @@ impl Default for LoadOptions {
             environment: None,
             stdin: None,
             all_resources: false,
+            resolve_paths: true,
+            consistency: true,
         }
     }
 }
@@ -162,7 +169,9 @@ impl Session {
         };
         include::apply(self, &mut doc, &file, base_dir, env, chain)?;
         extends::apply(self, &mut doc, &file, base_dir, env)?;
-        paths::resolve_document(&mut doc, base_dir);
+        if self.opts.resolve_paths {
+            paths::resolve_document(&mut doc, base_dir);
+        }
         Ok(doc)
     }
 }
@@ -287,7 +296,9 @@ fn finish(doc: &mut Value, loaded: &mut Loaded, opts: &LoadOptions) -> Result<()
     }
     validate::conflicts::check_resources(top).map_err(locate)?;
     validate::conflicts::check_services(&services, top).map_err(locate)?;
-    validate::semantic::check(&services, &loaded.disabled_services, top).map_err(locate)?;
+    if opts.consistency {
+        validate::semantic::check(&services, &loaded.disabled_services, top).map_err(locate)?;
+    }
     crate::graph::check_cycles(&services).map_err(locate)?;
     if opts.normalize {
         let mut used = normalize::resources::used_by(&services);

@@ -20,9 +20,9 @@ pub enum OutputFormat {
 /// Flags of `berth config`.
 #[derive(Args, Debug)]
 pub struct ConfigArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value = "yaml")]
-    pub format: OutputFormat,
+    /// Format the output (default yaml; `--variables` prints a table unless a format is given).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
     /// Only validate the configuration, print nothing.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -50,6 +50,30 @@ pub struct ConfigArgs {
     /// Do not turn short syntaxes into long ones or apply defaults.
     #[arg(long)]
     pub no_normalize: bool,
+    /// Print the model names, one per line.
+    #[arg(long)]
+    pub models: bool,
+    /// Print model variables and default values.
+    #[arg(long)]
+    pub variables: bool,
+    /// Print environment used for interpolation.
+    #[arg(long)]
+    pub environment: bool,
+    /// Don't resolve file paths.
+    #[arg(long)]
+    pub no_path_resolution: bool,
+    /// Don't check model consistency - warning: may produce invalid Compose output.
+    #[arg(long)]
+    pub no_consistency: bool,
+    /// Don't resolve service env files (accepted: Docker Compose 2.40.3 prints the same model with it).
+    #[arg(long)]
+    pub no_env_resolution: bool,
+    /// Pin image tags to digests (asked of the registries through the engine).
+    #[arg(long)]
+    pub resolve_image_digests: bool,
+    /// Produces an override file with image digests.
+    #[arg(long)]
+    pub lock_image_digests: bool,
     /// Write the output to a file instead of stdout.
     #[arg(short = 'o', long)]
     pub output: Option<std::path::PathBuf>,
@@ -75,16 +99,32 @@ pub fn load_options(global: &GlobalArgs, interpolate: bool, normalize: bool) -> 
 
 /// Runs `berth config`.
 pub fn run(global: &GlobalArgs, args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    // As Compose: the variables are read from the model as written, before any substitution.
+    let interpolate = !args.no_interpolate && !args.variables;
     let opts = LoadOptions {
         services: args.names.clone(),
-        ..load_options(global, !args.no_interpolate, !args.no_normalize)
+        resolve_paths: !args.no_path_resolution,
+        // `--variables` reads the model as written, references unchecked, as Compose does.
+        consistency: !args.no_consistency && !args.variables,
+        ..load_options(global, interpolate, !args.no_normalize)
     };
     let mut loaded = compose::load_document(&opts)?;
-    select(&mut loaded.document, &args.names)?;
+    if args.variables && !args.names.is_empty() {
+        eprintln!("WARN: service filtering is not applied when --variables is set, variables from the full model will be rendered");
+    } else {
+        select(&mut loaded.document, &args.names)?;
+    }
+    // The digests come from the registries, through the engine, as Compose asks them.
+    if args.resolve_image_digests || args.lock_image_digests {
+        super::config_digests::resolve(&mut loaded.document, global.host.as_deref())?;
+    }
+    if args.lock_image_digests {
+        loaded.document = super::config_digests::lock(&loaded.document);
+    }
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
     }
-    let text = render(&loaded, &args)?;
+    let text = render(&loaded, &args, global.all_resources)?;
     match &args.output {
         Some(p) => std::fs::write(p, text)?,
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
@@ -123,6 +163,31 @@ fn keys(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What `config --models` prints: the `model` of each top-level model a service uses (all with
+/// `--all-resources`), as Compose lists them.
+fn model_names(doc: &Value, all_resources: bool) -> Vec<String> {
+    let used: Vec<String> = doc
+        .get("services")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(|s| s.get("models"))
+        .flat_map(|m| match m {
+            Value::Object(o) => o.keys().cloned().collect::<Vec<_>>(),
+            Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    doc.get("models")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.iter())
+        .filter(|(k, _)| all_resources || used.contains(k))
+        .filter_map(|(_, v)| v.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()))
+        .map(str::to_owned)
+        .collect()
+}
+
 fn lines(mut items: Vec<String>, sort: bool) -> String {
     if sort {
         items.sort();
@@ -131,9 +196,21 @@ fn lines(mut items: Vec<String>, sort: bool) -> String {
     items.into_iter().map(|s| s + "\n").collect()
 }
 
-fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
+fn render(loaded: &Loaded, args: &ConfigArgs, all_resources: bool) -> anyhow::Result<String> {
     let doc = &loaded.document;
     let services = doc.get("services").and_then(Value::as_object);
+    if args.variables {
+        return Ok(super::config_vars::variables(
+            doc,
+            args.format.map(|f| matches!(f, OutputFormat::Json)),
+        ));
+    }
+    if args.environment {
+        return Ok(super::config_vars::environment(&loaded.environment));
+    }
+    if args.models {
+        return Ok(lines(model_names(doc, all_resources), false));
+    }
     if args.services {
         return Ok(lines(keys(doc.get("services")), false));
     }
@@ -175,7 +252,7 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         }
         return Ok(out);
     }
-    let format = match args.format {
+    let format = match args.format.unwrap_or(OutputFormat::Yaml) {
         OutputFormat::Yaml => Format::Yaml,
         OutputFormat::Json => Format::Json,
     };

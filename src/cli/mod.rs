@@ -2,12 +2,15 @@
 
 pub mod bridge;
 pub mod config;
+pub mod config_digests;
+pub mod config_vars;
 pub mod engine;
 pub mod image;
 pub mod monitor;
 pub mod registry;
 pub mod stack;
 pub mod stack_args;
+pub mod stack_args_up;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

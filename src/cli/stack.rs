@@ -3,8 +3,8 @@
 use super::stack_args;
 use super::GlobalArgs;
 use crate::orchestrator::{
-    api_socket, build, client, cp, down, event_log, exec, info, lifecycle, logs, ls, project, ps, push, run, snapshot,
-    stats, up, volumes, watch,
+    api_socket, attach_cmd, build, client, cp, down, event_log, exec, info, lifecycle, logs, ls, project, ps, push,
+    run, snapshot, stats, up, volumes, watch,
 };
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -29,12 +29,14 @@ pub enum StackCommand {
     Logs(stack_args::LogsArgs),
     /// Execute a command in a running container.
     Exec(stack_args::ExecArgs),
+    /// Attach local standard input, output, and error streams to a service's running container.
+    Attach(stack_args::AttachArgs),
     /// Start services.
     Start(stack_args::ServicesArgs),
     /// Stop services.
     Stop(stack_args::TimeoutArgs),
     /// Restart service containers.
-    Restart(stack_args::TimeoutArgs),
+    Restart(stack_args::RestartArgs),
     /// Force stop service containers.
     Kill(stack_args::KillArgs),
     /// Removes stopped service containers.
@@ -123,6 +125,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         }
         StackCommand::Build(args) => {
             let opts: build::BuildOptions = args.clone().into();
+            opts.check()?;
             return with_model(global, &named, |d, m| {
                 Box::pin(async move { build::run(&d, &m, &opts).await })
             })
@@ -172,6 +175,7 @@ async fn run_async(global: &GlobalArgs, cmd: StackCommand) -> Result<ExitCode> {
         }
         StackCommand::Logs(args) => logs::run(&docker, name, &args.into()).await,
         StackCommand::Exec(args) => exec::run(&docker, name, &args.into()).await,
+        StackCommand::Attach(args) => attach_cmd::run(&docker, name, &args.into()).await,
         StackCommand::Start(args) => lifecycle::start(&docker, name, &args.into()).await,
         StackCommand::Stop(args) => lifecycle::stop(&docker, name, &args.into()).await,
         StackCommand::Restart(args) => lifecycle::restart(&docker, name, &args.into()).await,

@@ -2,9 +2,12 @@
 //! orchestrator never sees clap).
 
 use crate::orchestrator::{
-    build, cp, down, event_log, exec, info, lifecycle, logs, ls, ps, push, run, snapshot, stats, up, volumes, watch,
+    attach_cmd, cp, down, event_log, exec, info, lifecycle, logs, ls, ps, push, run, snapshot, stats, up, volumes,
+    watch,
 };
 use clap::Args;
+
+pub use super::stack_args_up::{BuildArgs, CreateArgs, UpArgs};
 
 /// Defines a verb's clap `Args` struct and its field-by-field conversion into the orchestrator's option
 /// struct of the same fields, from one field list (the two must not drift apart).
@@ -24,32 +27,6 @@ macro_rules! options_args {
             }
         }
     };
-}
-
-options_args! {
-    /// Flags of `build`.
-    BuildArgs => build::BuildOptions {
-        /// Do not use cache when building the image.
-        #[arg(long = "no-cache")]
-        no_cache: bool,
-        /// Always attempt to pull a newer version of the image.
-        #[arg(long = "pull")]
-        pull: bool,
-        /// Set build-time variables for services (KEY=VALUE; KEY alone takes it from the environment).
-        #[arg(long = "build-arg", value_name = "KEY=VALUE")]
-        build_arg: Vec<String>,
-        /// Don't print anything to STDOUT.
-        #[arg(short = 'q', long = "quiet")]
-        quiet: bool,
-        /// Also build dependencies (transitively).
-        #[arg(long = "with-dependencies")]
-        with_dependencies: bool,
-        /// Set type of progress output (auto, tty, plain, quiet).
-        #[arg(long = "progress", default_value = "auto")]
-        progress: String,
-        /// Services to build (default: all with a build section).
-        services: Vec<String>,
-    }
 }
 
 options_args! {
@@ -125,6 +102,26 @@ options_args! {
 }
 
 options_args! {
+    /// Flags of `attach`.
+    AttachArgs => attach_cmd::AttachOptions {
+        /// Index of the container if the service has multiple replicas.
+        #[arg(long = "index", default_value_t = 1)]
+        index: u32,
+        /// Do not attach STDIN.
+        #[arg(long = "no-stdin")]
+        no_stdin: bool,
+        /// Proxy all received signals to the process (default true).
+        #[arg(long = "sig-proxy", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        sig_proxy: bool,
+        /// Override the key sequence for detaching from a container.
+        #[arg(long = "detach-keys")]
+        detach_keys: Option<String>,
+        /// Service.
+        service: String,
+    }
+}
+
+options_args! {
     /// Flags of `port`.
     PortArgs => info::PortOptions {
         /// tcp or udp.
@@ -140,6 +137,15 @@ options_args! {
     }
 }
 
+/// `pull --policy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicyArg {
+    /// Pull only images that are not present.
+    Missing,
+    /// Pull every image.
+    Always,
+}
+
 /// Flags of `pull`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct PullArgs {
@@ -149,6 +155,15 @@ pub struct PullArgs {
     /// Pull without printing progress information.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+    /// Ignore images that can be built.
+    #[arg(long = "ignore-buildable")]
+    pub ignore_buildable: bool,
+    /// Also pull services declared as dependencies.
+    #[arg(long = "include-deps")]
+    pub include_deps: bool,
+    /// Apply pull policy ("missing"|"always").
+    #[arg(long = "policy", value_enum)]
+    pub policy: Option<PullPolicyArg>,
     /// Services (default: all).
     pub services: Vec<String>,
 }
@@ -157,6 +172,13 @@ impl From<PullArgs> for info::PullOptions {
     fn from(a: PullArgs) -> Self {
         info::PullOptions {
             ignore_pull_failures: a.ignore_pull_failures,
+            quiet: a.quiet,
+            ignore_buildable: a.ignore_buildable,
+            include_deps: a.include_deps,
+            policy: a.policy.map(|p| match p {
+                PullPolicyArg::Missing => crate::orchestrator::spec::PullPolicy::Missing,
+                PullPolicyArg::Always => crate::orchestrator::spec::PullPolicy::Always,
+            }),
             services: a.services,
         }
     }
@@ -197,6 +219,20 @@ options_args! {
         /// Specify a shutdown timeout in seconds.
         #[arg(short = 't', long = "timeout")]
         timeout: Option<i32>,
+        /// Services (default: all).
+        services: Vec<String>,
+    }
+}
+
+options_args! {
+    /// Flags of `restart`.
+    RestartArgs => lifecycle::RestartOptions {
+        /// Specify a shutdown timeout in seconds.
+        #[arg(short = 't', long = "timeout")]
+        timeout: Option<i32>,
+        /// Don't restart dependent services.
+        #[arg(long = "no-deps")]
+        no_deps: bool,
         /// Services (default: all).
         services: Vec<String>,
     }
@@ -371,6 +407,9 @@ options_args! {
         /// Push without printing progress information.
         #[arg(short = 'q', long = "quiet")]
         quiet: bool,
+        /// Also push images of services declared as dependencies.
+        #[arg(long = "include-deps")]
+        include_deps: bool,
         /// Services (default: all).
         services: Vec<String>,
     }
@@ -423,6 +462,39 @@ options_args! {
         /// Build the image before starting the container.
         #[arg(long = "build")]
         build: bool,
+        /// Keep STDIN open even if not attached (default true; -i=false closes it).
+        #[arg(short = 'i', long = "interactive", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+        interactive: bool,
+        /// Add or override a label (KEY=VALUE).
+        #[arg(short = 'l', long = "label")]
+        labels: Vec<String>,
+        /// Add Linux capabilities.
+        #[arg(long = "cap-add", value_delimiter = ',')]
+        cap_add: Vec<String>,
+        /// Drop Linux capabilities.
+        #[arg(long = "cap-drop", value_delimiter = ',')]
+        cap_drop: Vec<String>,
+        /// Pull image before running ("always"|"missing"|"never"|"build").
+        #[arg(long = "pull", value_name = "POLICY")]
+        pull: Option<String>,
+        /// Pull without printing progress information.
+        #[arg(long = "quiet-pull")]
+        quiet_pull: bool,
+        /// Remove containers for services not defined in the Compose file.
+        #[arg(long = "remove-orphans")]
+        remove_orphans: bool,
+        /// Use the service's network aliases in the network(s) the container connects to.
+        #[arg(long = "use-aliases")]
+        use_aliases: bool,
+        /// Set environment variables from file.
+        #[arg(long = "env-from-file", value_name = "FILE")]
+        env_from_file: Vec<std::path::PathBuf>,
+        /// Don't print anything to STDOUT.
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        /// Suppress progress output from the build process.
+        #[arg(long = "quiet-build")]
+        quiet_build: bool,
     }
 }
 
@@ -450,73 +522,9 @@ options_args! {
         /// Don't build an image, even if it's missing.
         #[arg(long = "no-build")]
         no_build: bool,
-    }
-}
-
-/// Flags of `up`, as `docker compose up` has them.
-#[derive(Args, Debug, Clone, Default)]
-pub struct UpArgs {
-    /// Detached mode: run containers in the background.
-    #[arg(short = 'd', long)]
-    pub detach: bool,
-    /// Wait for services to be running|healthy (implies detached mode).
-    #[arg(long)]
-    pub wait: bool,
-    /// Maximum duration in seconds to wait for the project to be running|healthy.
-    #[arg(long = "wait-timeout")]
-    pub wait_timeout: Option<u64>,
-    /// Don't start linked services.
-    #[arg(long = "no-deps")]
-    pub no_deps: bool,
-    /// Recreation, orphans, pulls and scale.
-    #[command(flatten)]
-    pub converge: ConvergeArgs,
-    /// Stops all containers if any container was stopped.
-    #[arg(long = "abort-on-container-exit")]
-    pub abort_on_container_exit: bool,
-    /// Return the exit code of the selected service container (implies --abort-on-container-exit).
-    #[arg(long = "exit-code-from", value_name = "SERVICE")]
-    pub exit_code_from: Option<String>,
-    /// Restrict attaching to the specified services.
-    #[arg(long = "attach", value_name = "SERVICE")]
-    pub attach: Vec<String>,
-    /// Don't start the services after creating them.
-    #[arg(long = "no-start")]
-    pub no_start: bool,
-    /// Use this timeout in seconds for container shutdown.
-    #[arg(short = 't', long = "timeout")]
-    pub timeout: Option<i32>,
-    /// Produce monochrome output.
-    #[arg(long = "no-color")]
-    pub no_color: bool,
-    /// Don't prefix log lines with the container name.
-    #[arg(long = "no-log-prefix")]
-    pub no_log_prefix: bool,
-    /// Watch source code and rebuild/refresh containers when files are updated.
-    #[arg(short = 'w', long)]
-    pub watch: bool,
-    /// Services to start (default: all).
-    pub services: Vec<String>,
-}
-
-impl From<UpArgs> for up::UpOptions {
-    fn from(a: UpArgs) -> Self {
-        up::UpOptions {
-            detach: a.detach,
-            wait: a.wait,
-            wait_timeout: a.wait_timeout,
-            no_deps: a.no_deps,
-            converge: a.converge.into(),
-            abort_on_container_exit: a.abort_on_container_exit,
-            exit_code_from: a.exit_code_from,
-            attach: a.attach,
-            no_start: a.no_start,
-            timeout: a.timeout,
-            no_color: a.no_color,
-            no_log_prefix: a.no_log_prefix,
-            watch: a.watch,
-            services: a.services,
-        }
+        /// Pull without printing progress information.
+        #[arg(long = "quiet-pull")]
+        quiet_pull: bool,
     }
 }
 
@@ -542,25 +550,6 @@ impl From<WatchArgs> for watch::WatchOptions {
             no_up: a.no_up,
             prune: a.prune,
             quiet: a.quiet,
-            services: a.services,
-        }
-    }
-}
-
-/// Flags of `create` (an `up --no-start`).
-#[derive(Args, Debug, Clone, Default)]
-pub struct CreateArgs {
-    /// Recreation, orphans, pulls and scale.
-    #[command(flatten)]
-    pub converge: ConvergeArgs,
-    /// Services (default: all).
-    pub services: Vec<String>,
-}
-
-impl From<CreateArgs> for up::CreateOptions {
-    fn from(a: CreateArgs) -> Self {
-        up::CreateOptions {
-            converge: a.converge.into(),
             services: a.services,
         }
     }
@@ -670,3 +659,7 @@ impl From<ScaleArgs> for up::UpOptions {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "stack_args_tests.rs"]
+mod tests;

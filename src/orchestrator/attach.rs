@@ -1,16 +1,18 @@
 //! Attached `up`: stream prefixed logs until every container has exited, Ctrl-C stops the stack
-//! (a second Ctrl-C kills it), `--abort-on-container-exit` / `--exit-code-from` stop it on the first exit.
+//! (a second Ctrl-C kills it), `--abort-on-container-exit` / `--exit-code-from` stop it on the first exit,
+//! `--abort-on-container-failure` on the first non-zero exit.
 
 use super::converge::{self, Replica};
 use super::events::ContainerEvent;
 use super::log_stream::{self, LineWriter, LogQuery, LogStyle, LogTarget};
+use super::plan;
 use super::progress::Progress;
 use super::spec::ProjectSpec;
 use super::up::UpOptions;
 use anyhow::Result;
 use bollard::query_parameters::KillContainerOptionsBuilder;
 use bollard::Docker;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::process::ExitCode;
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -26,13 +28,27 @@ pub async fn run(
         .iter()
         .flat_map(|(s, rs)| rs.iter().map(move |r| (s.clone(), r.clone())))
         .collect();
-    let log_tasks = spawn_logs(docker, project, &all, args);
-    let mut running: HashSet<String> = all.iter().map(|(_, r)| r.id.clone()).collect();
+    let attached = attach_set(project, args)?;
+    let log_tasks = spawn_logs(docker, project, &all, &attached, args);
+    // As Docker Compose's monitor: `up` lasts while the named services' containers run (all services' when
+    // none are named, then only the attached ones).
+    let monitored = |service: &str| {
+        if args.services.is_empty() {
+            attached.contains(service)
+        } else {
+            args.services.iter().any(|s| s == service)
+        }
+    };
+    let mut running: HashSet<String> = all
+        .iter()
+        .filter(|(s, _)| monitored(s))
+        .map(|(_, r)| r.id.clone())
+        .collect();
     let names: HashMap<String, (String, String)> = all
         .iter()
         .map(|(s, r)| (r.id.clone(), (s.clone(), r.name.clone())))
         .collect();
-    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    let abort = args.abort_on_container_exit || args.abort_on_container_failure || args.exit_code_from.is_some();
     let progress = Progress::new();
     let mut stopping = false;
     let mut stop_tasks = Vec::new();
@@ -67,12 +83,13 @@ pub async fn run(
                 }
                 let Some((service, name)) = names.get(&ev.id) else { continue };
                 match ev.action.as_str() {
-                    "start" => { running.insert(ev.id.clone()); }
-                    "die" => {
+                    "start" if monitored(service) => { running.insert(ev.id.clone()); }
+                    "die" if monitored(service) => {
                         running.remove(&ev.id);
                         let exit = ev.exit_code.unwrap_or(-1);
                         progress.note(&format!("{name} exited with code {exit}"));
-                        if abort {
+                        // --abort-on-container-failure lets containers that exit 0 go without stopping the rest.
+                        if abort && !(args.abort_on_container_failure && exit == 0) {
                             let from = args.exit_code_from.as_deref();
                             if from.is_none_or(|s| s == service) && code.is_none() {
                                 code = Some(exit);
@@ -93,29 +110,58 @@ pub async fn run(
     for task in stop_tasks {
         let _ = task.await;
     }
-    for task in log_tasks {
-        let _ = task.await;
+    // The watched containers' streams end with them; those of others still running (--attach-dependencies)
+    // would follow forever: they are cut, as Compose stops printing when `up` returns.
+    for (service, task) in log_tasks {
+        if stopping || monitored(&service) {
+            let _ = task.await;
+        } else {
+            task.abort();
+        }
     }
     let code = code.unwrap_or(0);
     Ok(ExitCode::from(u8::try_from(code.rem_euclid(256)).unwrap_or(1)))
 }
 
+/// The services whose output attached `up` streams, as Docker Compose chooses them: `--attach` as given (each
+/// must be a service of the project), else the named services (all when none are) with
+/// `--attach-dependencies` adding what they depend on, skipping `attach: false` services; then `--no-attach`
+/// removed.
+pub fn attach_set(project: &ProjectSpec, args: &UpOptions) -> Result<BTreeSet<String>> {
+    let mut set: BTreeSet<String> = if !args.attach.is_empty() {
+        let unknown: Vec<&str> = args
+            .attach
+            .iter()
+            .filter(|s| project.service(s).is_none())
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            anyhow::bail!("cannot attach to services not included in up: {}", unknown.join(", "));
+        }
+        args.attach.iter().cloned().collect()
+    } else {
+        plan::select(project, &args.services, !args.attach_dependencies)?
+            .into_iter()
+            .filter(|s| project.service(s).is_none_or(|svc| svc.attach))
+            .collect()
+    };
+    for s in &args.no_attach {
+        set.remove(s);
+    }
+    Ok(set)
+}
+
+/// One log stream per attached container, with its service.
+type LogTasks = Vec<(String, tokio::task::JoinHandle<Result<()>>)>;
+
 fn spawn_logs(
     docker: &Docker,
     project: &ProjectSpec,
     all: &[(String, Replica)],
+    attach: &BTreeSet<String>,
     args: &UpOptions,
-) -> Vec<tokio::task::JoinHandle<Result<()>>> {
-    let attached: Vec<&(String, Replica)> = all
-        .iter()
-        .filter(|(s, _)| {
-            if args.attach.is_empty() {
-                project.service(s).is_none_or(|svc| svc.attach)
-            } else {
-                args.attach.contains(s)
-            }
-        })
-        .collect();
+) -> LogTasks {
+    let attached: Vec<&(String, Replica)> = all.iter().filter(|(s, _)| attach.contains(s)).collect();
     let style = LogStyle::new(
         attached.iter().map(|(_, r)| r.name.as_str()),
         args.no_color,
@@ -141,16 +187,19 @@ fn spawn_logs(
             // Fresh containers show everything; ones already running only what comes from now on.
             let query = LogQuery {
                 follow: true,
+                // The engine's timestamps (RFC 3339, nanoseconds) after the prefix: Compose's `--timestamps` line.
+                timestamps: args.timestamps,
                 since: (!replica.fresh && replica.running).then_some(now),
                 ..Default::default()
             };
-            tokio::spawn(log_stream::stream(
+            let task = tokio::spawn(log_stream::stream(
                 docker.clone(),
                 target,
                 query,
                 style.clone(),
                 writer.clone(),
-            ))
+            ));
+            (service.clone(), task)
         })
         .collect()
 }

@@ -30,8 +30,25 @@ pub struct BuildOptions {
     pub with_dependencies: bool,
     /// Type of progress output (auto, tty, plain, quiet).
     pub progress: String,
+    /// `-m`: memory limit of the build's containers (a byte size, `512m`).
+    pub memory: Option<String>,
+    /// Push the built services' images afterwards.
+    pub push: bool,
+    /// Flags of BuildKit/buildx that the classic builder cannot honour (`--builder`, `--check`, `--print`,
+    /// `--provenance`, `--sbom`, `--ssh`), each with its value: refused by name.
+    pub buildx_only: Vec<(&'static str, String)>,
     /// Services to build (default: all with a build section).
     pub services: Vec<String>,
+}
+
+impl BuildOptions {
+    /// Refuses, before any engine call, the flags only BuildKit/buildx can honour.
+    pub fn check(&self) -> Result<()> {
+        if let Some((flag, value)) = self.buildx_only.first() {
+            bail!("{flag} {value:?} is not supported by berth: it needs BuildKit/buildx, berth builds with the classic builder");
+        }
+        Ok(())
+    }
 }
 
 /// Per-run build settings shared by every image a command builds.
@@ -45,6 +62,8 @@ pub struct BuildSettings {
     pub args: Vec<(String, String)>,
     /// What is printed.
     pub mode: ProgressMode,
+    /// `build -m`: memory limit of the build's containers, bytes.
+    pub memory: Option<i64>,
 }
 
 /// One build: a `build:` section and every service (and image name) that uses it.
@@ -62,11 +81,18 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &BuildOptions) ->
     } else {
         args.progress.parse().map_err(anyhow::Error::msg)?
     };
+    args.check()?;
+    let memory = args
+        .memory
+        .as_deref()
+        .map(|m| units::parse_bytes(m).with_context(|| format!("-m/--memory {m:?}: expected a byte size such as 512m")))
+        .transpose()?;
     let settings = BuildSettings {
         no_cache: args.no_cache,
         pull: args.pull,
         args: parse_build_args(&args.build_arg)?,
         mode,
+        memory,
     };
     let selected = if args.services.is_empty() || args.with_dependencies {
         plan::select(project, &args.services, false)?
@@ -74,6 +100,23 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &BuildOptions) ->
         plan::select(project, &args.services, true)?
     };
     build_services(docker, project, &selected, &settings).await?;
+    if args.push {
+        // `--push`: the images just built go to their registries, as `push` sends them.
+        let built: Vec<String> = project
+            .services
+            .iter()
+            .filter(|s| selected.contains(&s.name) && s.build.is_some())
+            .map(|s| s.name.clone())
+            .collect();
+        if !built.is_empty() {
+            let push = super::push::PushOptions {
+                quiet: args.quiet,
+                services: built,
+                ..Default::default()
+            };
+            return super::push::run(docker, project, &push).await;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -209,6 +252,8 @@ fn query(job: &Job, dockerfile: &str, settings: &BuildSettings) -> BuildImageOpt
         cachefrom: (!spec.cache_from.is_empty()).then(|| spec.cache_from.clone()),
         buildargs: (!args.is_empty()).then_some(args),
         shmsize: spec.shm_size.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+        // The API client's field is 32-bit: larger limits are capped (2 GiB is already far above a build's need).
+        memory: settings.memory.map(|m| i32::try_from(m).unwrap_or(i32::MAX)),
         labels: Some(labels),
         networkmode: spec.network.clone(),
         platform: spec.platform.clone().unwrap_or_default(),

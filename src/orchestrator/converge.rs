@@ -46,6 +46,9 @@ pub struct ConvergeOptions {
     pub recreate: Recreate,
     /// Stop timeout for recreation and scale-down, seconds (None: the container's own).
     pub timeout: Option<i32>,
+    /// A recreated container takes over its predecessor's anonymous volumes (Compose's default; `up -V`
+    /// turns it off).
+    pub inherit: bool,
 }
 
 /// Makes the image present according to the pull policy (for `platform`, when the service sets one).
@@ -192,8 +195,14 @@ pub async fn converge(
             continue;
         }
         if needs_recreate(c, &hash, opts.recreate) {
+            let inherited = if opts.inherit {
+                anonymous_volumes(docker, service, c).await?
+            } else {
+                Vec::new()
+            };
+            // The old container goes without its volumes: the new one mounts the inherited ones.
             remove(docker, &id, &name, opts.timeout, progress).await?;
-            out.push(create(docker, project, service, number, &hash, progress).await?);
+            out.push(create(docker, project, service, number, &hash, &inherited, progress).await?);
         } else {
             let running = c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
             out.push(Replica {
@@ -205,7 +214,7 @@ pub async fn converge(
         }
     }
     for number in (1..=replicas).filter(|n| !have.contains(n)) {
-        out.push(create(docker, project, service, number, &hash, progress).await?);
+        out.push(create(docker, project, service, number, &hash, &[], progress).await?);
     }
     Ok(out)
 }
@@ -218,18 +227,117 @@ fn needs_recreate(c: &ContainerSummary, hash: &str, rule: Recreate) -> bool {
     }
 }
 
-/// Creates replica `number` and connects its extra networks.
+/// An anonymous volume of a container being replaced: its engine name and where it is mounted.
+#[derive(Debug, Clone)]
+struct Inherited {
+    volume: String,
+    target: String,
+    read_only: bool,
+}
+
+/// The anonymous volumes of `old` that its replacement takes over, as Docker Compose picks them: volume
+/// mounts at a path where the service mounts a volume without a source, or where the image declares a
+/// `VOLUME`. Named volumes and binds are mounted from the service's own configuration anyway.
+async fn anonymous_volumes(docker: &Docker, service: &ServiceSpec, old: &ContainerSummary) -> Result<Vec<Inherited>> {
+    let mounts = old.mounts.as_deref().unwrap_or_default();
+    let volume_mounts: Vec<_> = mounts.iter().filter(|m| m.typ.as_deref() == Some("volume")).collect();
+    if volume_mounts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let image_volumes: Vec<String> = match docker.inspect_image(&service.image).await {
+        Ok(image) => image
+            .config
+            .and_then(|c| c.volumes)
+            .map(|v| v.into_iter().map(|p| clean_path(&p)).collect())
+            .unwrap_or_default(),
+        Err(err) if is_not_found(&err) => Vec::new(),
+        Err(err) => return Err(err).with_context(|| format!("inspecting image {}", service.image)),
+    };
+    let sourceless: Vec<String> = service
+        .create
+        .host_config
+        .as_ref()
+        .and_then(|h| h.mounts.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|m| m.typ == Some(bollard::models::MountType::VOLUME) && m.source.is_none())
+        .filter_map(|m| m.target.as_deref().map(clean_path))
+        .collect();
+    Ok(volume_mounts
+        .into_iter()
+        .filter_map(|m| {
+            let target = clean_path(m.destination.as_deref()?);
+            let volume = m.name.clone().filter(|n| !n.is_empty())?;
+            (sourceless.contains(&target) || image_volumes.contains(&target)).then(|| Inherited {
+                volume,
+                target,
+                read_only: m.rw == Some(false),
+            })
+        })
+        .collect())
+}
+
+/// A container path without a trailing slash (Go's `path.Clean` for the forms mounts use).
+fn clean_path(p: &str) -> String {
+    let trimmed = p.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// Points the body's sourceless volume mounts at the inherited volumes, and mounts the inherited volumes of
+/// image `VOLUME` paths the service does not mount itself.
+fn apply_inherited(body: &mut bollard::models::ContainerCreateBody, inherited: &[Inherited]) {
+    if inherited.is_empty() {
+        return;
+    }
+    let host = body.host_config.get_or_insert_with(Default::default);
+    // What the service itself mounts at a path wins over an inherited volume (a named volume at an image's
+    // VOLUME path is a `Binds` entry): Compose keys its mounts by target and lays the service's over them.
+    let mut declared: Vec<String> = host
+        .binds
+        .iter()
+        .flatten()
+        .filter_map(|b| b.split(':').nth(1).map(clean_path))
+        .collect();
+    declared.extend(host.tmpfs.iter().flat_map(|t| t.keys()).map(|k| clean_path(k)));
+    let mounts = host.mounts.get_or_insert_with(Vec::new);
+    for inh in inherited.iter().filter(|i| !declared.contains(&i.target)) {
+        let existing = mounts
+            .iter_mut()
+            .find(|m| m.target.as_deref().map(clean_path).as_deref() == Some(inh.target.as_str()));
+        match existing {
+            Some(m) if m.typ == Some(bollard::models::MountType::VOLUME) && m.source.is_none() => {
+                m.source = Some(inh.volume.clone());
+            }
+            Some(_) => {}
+            None => mounts.push(bollard::models::Mount {
+                typ: Some(bollard::models::MountType::VOLUME),
+                source: Some(inh.volume.clone()),
+                target: Some(inh.target.clone()),
+                read_only: inh.read_only.then_some(true),
+                ..Default::default()
+            }),
+        }
+    }
+}
+
+/// Creates replica `number` (taking over `inherited` anonymous volumes) and connects its extra networks.
 async fn create(
     docker: &Docker,
     project: &ProjectSpec,
     service: &ServiceSpec,
     number: u32,
     hash: &str,
+    inherited: &[Inherited],
     progress: &Progress,
 ) -> Result<Replica> {
     let name = plan::replica_name(project, service, number);
     progress.set("Container", &name, "Creating", false);
     let mut body = plan::replica_body(project, service, number, hash);
+    apply_inherited(&mut body, inherited);
     let later = plan::endpoints_after_create(docker, &mut body);
     let mut options = CreateContainerOptionsBuilder::new().name(&name);
     if let Some(platform) = &service.platform {

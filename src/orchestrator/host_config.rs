@@ -56,17 +56,19 @@ pub fn map(name: &str, svc: &Service, scope: &Scope) -> Result<HostConfig> {
 /// Capabilities as Docker's Go client sends them: upper case with the `CAP_` prefix (`ALL` as it is), each
 /// once, sorted.
 fn capabilities(given: &[String]) -> Option<Vec<String>> {
-    let mut out: Vec<String> = given
-        .iter()
-        .map(|c| c.to_ascii_uppercase())
-        .map(|c| match c == "ALL" || c.starts_with("CAP_") {
-            true => c,
-            false => format!("CAP_{c}"),
-        })
-        .collect();
+    let mut out: Vec<String> = given.iter().map(|c| capability(c)).collect();
     out.sort();
     out.dedup();
     (!out.is_empty()).then_some(out)
+}
+
+/// One capability as the engine gets it: upper case with the `CAP_` prefix, `ALL` as it is.
+pub fn capability(c: &str) -> String {
+    let c = c.to_ascii_uppercase();
+    match c == "ALL" || c.starts_with("CAP_") {
+        true => c,
+        false => format!("CAP_{c}"),
+    }
 }
 
 /// `security_opt` without `systempaths=unconfined`, and whether it was there: as Docker Compose (and the docker

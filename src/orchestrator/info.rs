@@ -32,6 +32,14 @@ pub struct PortOptions {
 pub struct PullOptions {
     /// Pull what it can and ignore images with pull failures.
     pub ignore_pull_failures: bool,
+    /// Pull without printing progress information.
+    pub quiet: bool,
+    /// Skip the services that have a `build:` section.
+    pub ignore_buildable: bool,
+    /// Also pull the images of the named services' dependencies.
+    pub include_deps: bool,
+    /// `--policy`: pull every image (`Always`) or only missing ones (`Missing`); None: every image.
+    pub policy: Option<PullPolicy>,
     /// Services (default: all).
     pub services: Vec<String>,
 }
@@ -330,20 +338,24 @@ pub async fn version(host: Option<&str>, args: &VersionOptions) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pull`: every selected service's image, whatever its pull policy. Images a service builds under its default
-/// name are skipped; those of other services with `build:` may fail to pull (they are built): a warning, as in
-/// Docker Compose.
+/// `pull`: every selected service's image (`--policy missing`: only the missing ones). Images a service
+/// builds under its default name are skipped, and with `--ignore-buildable` every service with `build:`;
+/// those of other services with `build:` may fail to pull (they are built): a warning, as in Docker Compose.
+/// Named services come alone unless `--include-deps`.
 pub async fn pull(docker: &Docker, project: &ProjectSpec, args: &PullOptions) -> Result<ExitCode> {
-    let progress = Progress::new();
+    let progress = if args.quiet { Progress::quiet() } else { Progress::new() };
+    let selected = super::plan::select(project, &args.services, !args.include_deps)?;
+    let policy = args.policy.unwrap_or(PullPolicy::Always);
     let images: BTreeSet<(&str, bool)> = project
         .services
         .iter()
-        .filter(|s| args.services.is_empty() || args.services.contains(&s.name))
+        .filter(|s| selected.contains(&s.name))
         .filter(|s| !project.local_build(s))
+        .filter(|s| !(args.ignore_buildable && s.build.is_some()))
         .map(|s| (s.image.as_str(), s.build.is_some()))
         .collect();
     for (image, buildable) in images {
-        match converge::ensure_image(docker, image, None, PullPolicy::Always, &progress).await {
+        match converge::ensure_image(docker, image, None, policy, &progress).await {
             Ok(()) => {}
             Err(err) if args.ignore_pull_failures || buildable => progress.note(&format!("WARN: {err:#}")),
             Err(err) => return Err(err),

@@ -2,6 +2,7 @@
 
 use super::converge;
 use super::down::{in_dependency_order, Order};
+use super::labels;
 use super::progress::Progress;
 use super::resources;
 use anyhow::{Context, Result};
@@ -92,11 +93,63 @@ pub async fn start(docker: &Docker, project: &str, args: &ServicesOptions) -> Re
     Ok(ExitCode::SUCCESS)
 }
 
-/// `restart`.
-pub async fn restart(docker: &Docker, project: &str, args: &TimeoutOptions) -> Result<ExitCode> {
-    let list = selected(docker, project, &args.services).await?;
+/// Flags of `restart`.
+#[derive(Debug, Clone, Default)]
+pub struct RestartOptions {
+    /// Specify a shutdown timeout in seconds.
+    pub timeout: Option<i32>,
+    /// Restart only the named services, not the services that depend on them.
+    pub no_deps: bool,
+    /// Services (default: all).
+    pub services: Vec<String>,
+}
+
+/// The services `restart` acts on, as Docker Compose picks them: all when none are named; else the named
+/// ones and (unless `no_deps`), transitively, the services whose `depends_on` entry on one of them says
+/// `restart: true`. `deps` is each service's `depends_on` label.
+pub fn restart_selection(
+    deps: &[(String, Vec<labels::DependsOnLabel>)],
+    named: &[String],
+    no_deps: bool,
+) -> Vec<String> {
+    if named.is_empty() {
+        return deps.iter().map(|(s, _)| s.clone()).collect();
+    }
+    let mut out: Vec<String> = named.to_vec();
+    if no_deps {
+        return out;
+    }
+    loop {
+        let more: Vec<String> = deps
+            .iter()
+            .filter(|(s, _)| !out.contains(s))
+            .filter(|(_, d)| d.iter().any(|d| d.restart && out.contains(&d.service)))
+            .map(|(s, _)| s.clone())
+            .collect();
+        if more.is_empty() {
+            return out;
+        }
+        out.extend(more);
+    }
+}
+
+/// `restart`: dependencies first, as Compose restarts in dependency order.
+pub async fn restart(docker: &Docker, project: &str, args: &RestartOptions) -> Result<ExitCode> {
+    let mut list = selected(docker, project, &[]).await?;
+    let deps: Vec<(String, Vec<labels::DependsOnLabel>)> = list
+        .iter()
+        .map(|c| {
+            let parsed = labels::get(&c.labels, labels::DEPENDS_ON)
+                .map(labels::parse_depends_on)
+                .unwrap_or_default();
+            (resources::identity(c).0, parsed)
+        })
+        .collect();
+    let wanted = restart_selection(&deps, &args.services, args.no_deps);
+    list.retain(|c| wanted.contains(&resources::identity(c).0));
     let progress = Progress::new();
-    let restarts = list.iter().map(|c| async {
+    let progress = &progress;
+    in_dependency_order(&list, Order::Start, |c| async move {
         let name = resources::display_name(c);
         progress.set("Container", &name, "Restarting", false);
         let mut options = RestartContainerOptionsBuilder::new();
@@ -109,8 +162,8 @@ pub async fn restart(docker: &Docker, project: &str, args: &TimeoutOptions) -> R
             .with_context(|| format!("restarting {name}"))?;
         progress.set("Container", &name, "Started", true);
         anyhow::Ok(())
-    });
-    futures::future::try_join_all(restarts).await?;
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -200,4 +253,27 @@ pub async fn pause(docker: &Docker, project: &str, args: &ServicesOptions, resum
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restart_selection;
+    use crate::orchestrator::labels::parse_depends_on;
+
+    #[test]
+    fn restart_takes_dependents_that_ask_for_it_unless_no_deps() {
+        // web restarts with db (restart: true), worker does not (restart: false); proxy follows web.
+        let deps = vec![
+            ("db".to_owned(), vec![]),
+            ("web".to_owned(), parse_depends_on("db:service_started:true")),
+            ("worker".to_owned(), parse_depends_on("db:service_started:false")),
+            ("proxy".to_owned(), parse_depends_on("web:service_started:true")),
+        ];
+        let named = ["db".to_owned()];
+        let mut got = restart_selection(&deps, &named, false);
+        got.sort();
+        assert_eq!(got, ["db", "proxy", "web"]);
+        assert_eq!(restart_selection(&deps, &named, true), ["db"]);
+        assert_eq!(restart_selection(&deps, &[], true).len(), 4);
+    }
 }

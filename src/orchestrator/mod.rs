@@ -2,6 +2,7 @@
 
 pub mod api_socket;
 pub mod attach;
+pub mod attach_cmd;
 pub mod build;
 pub mod build_context;
 pub mod build_ext;

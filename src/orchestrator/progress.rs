@@ -131,6 +131,17 @@ impl Progress {
         }
     }
 
+    /// A reporter that prints nothing (`--quiet-pull`, `run -q`), whatever `--progress` says.
+    pub fn quiet() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                mode: ProgressMode::Quiet,
+                multi: None,
+                bars: Mutex::default(),
+            }),
+        }
+    }
+
     /// Reports that `kind name` (e.g. `Container demo-web-1`) is now `status`; `done` ends its spinner.
     pub fn set(&self, kind: &str, name: &str, status: &str, done: bool) {
         let Some(multi) = &self.inner.multi else {

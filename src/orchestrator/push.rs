@@ -18,20 +18,23 @@ pub struct PushOptions {
     pub ignore_push_failures: bool,
     /// Push without printing progress information.
     pub quiet: bool,
+    /// Also push the images of the named services' dependencies.
+    pub include_deps: bool,
     /// Services (default: all).
     pub services: Vec<String>,
 }
 
-/// Images of the selected services, each once (not those built without an `image:` name); an unknown service
-/// name is an error.
-pub fn images<'p>(project: &'p ProjectSpec, services: &[String]) -> Result<BTreeSet<&'p str>> {
+/// Images of the selected services (with their dependencies' when `include_deps`), each once (not those
+/// built without an `image:` name); an unknown service name is an error.
+pub fn images<'p>(project: &'p ProjectSpec, services: &[String], include_deps: bool) -> Result<BTreeSet<&'p str>> {
     if let Some(unknown) = services.iter().find(|s| project.service(s).is_none()) {
         bail!("no such service: {unknown}");
     }
+    let selected = super::plan::select(project, services, !include_deps)?;
     Ok(project
         .services
         .iter()
-        .filter(|s| services.is_empty() || services.contains(&s.name))
+        .filter(|s| selected.contains(&s.name))
         .filter(|s| !project.local_build(s))
         .map(|s| s.image.as_str())
         .collect())
@@ -40,7 +43,7 @@ pub fn images<'p>(project: &'p ProjectSpec, services: &[String]) -> Result<BTree
 /// Runs `push`.
 pub async fn run(docker: &Docker, project: &ProjectSpec, args: &PushOptions) -> Result<ExitCode> {
     let progress = (!args.quiet).then(Progress::new);
-    for image in images(project, &args.services)? {
+    for image in images(project, &args.services, args.include_deps)? {
         match push(docker, image, progress.as_ref()).await {
             Ok(()) => {}
             Err(err) if args.ignore_push_failures => eprintln!("WARN: {err:#}"),

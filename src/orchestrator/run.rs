@@ -7,7 +7,7 @@ use super::log_stream::{self, LineWriter, LogQuery, LogStyle, LogTarget};
 use super::plan;
 use super::progress::Progress;
 use super::resources;
-use super::spec::{ProjectSpec, ServiceSpec};
+use super::spec::{ProjectSpec, PullPolicy, ServiceSpec};
 use super::up::{self, UpOptions};
 use anyhow::{Context, Result};
 use bollard::models::PortMap;
@@ -53,6 +53,28 @@ pub struct RunOptions {
     pub command: Vec<String>,
     /// Build the image before starting the container.
     pub build: bool,
+    /// `-i`: keep the one-off's stdin open and feed it ours (Compose's default; `-i=false` turns it off).
+    pub interactive: bool,
+    /// Labels added to (or overriding) the service's (KEY=VALUE).
+    pub labels: Vec<String>,
+    /// Linux capabilities added to the service's.
+    pub cap_add: Vec<String>,
+    /// Linux capabilities dropped from the service's.
+    pub cap_drop: Vec<String>,
+    /// Pull policy of the one-off's image ("always"|"missing"|"never"|"build"), overriding the service's.
+    pub pull: Option<String>,
+    /// Pull without printing progress information.
+    pub quiet_pull: bool,
+    /// Remove containers for services not defined in the Compose file (when dependencies are brought up).
+    pub remove_orphans: bool,
+    /// Give the one-off the service's network aliases (by default it has none, as in Compose).
+    pub use_aliases: bool,
+    /// Dotenv files whose variables are set in the one-off (`-e` wins over them).
+    pub env_from_file: Vec<std::path::PathBuf>,
+    /// Print no progress (dependencies, pulls, builds).
+    pub quiet: bool,
+    /// Suppress the build output.
+    pub quiet_build: bool,
 }
 
 impl RunOptions {
@@ -76,34 +98,61 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunOptions) -> R
         .map(|d| d.service.clone())
         .filter(|d| project.service(d).is_some())
         .collect();
+    let labels = parse_labels(&args.labels)?;
+    let env_files = read_env_files(&args.env_from_file, &args.env)?;
+    let pull = args
+        .pull
+        .as_deref()
+        .map(|p| p.parse::<PullPolicy>().map_err(|e| anyhow::anyhow!("--pull: {e}")))
+        .transpose()?;
+    let progress = if args.quiet { Progress::quiet() } else { Progress::new() };
     if !args.no_deps && !deps.is_empty() {
         let up_args = UpOptions {
             detach: true,
             services: deps,
+            converge: up::ConvergePolicy {
+                remove_orphans: args.remove_orphans,
+                quiet_pull: args.quiet_pull || args.quiet,
+                pull: args.pull.clone(),
+                ..Default::default()
+            },
+            quiet_build: args.quiet_build || args.quiet,
             ..Default::default()
         };
         up::run(docker, project, &up_args).await?;
     } else {
-        let progress = Progress::new();
         resources::ensure_networks(docker, project, &progress).await?;
         resources::ensure_volumes(docker, project, &progress).await?;
     }
+    let settings = super::build::BuildSettings {
+        mode: if args.quiet_build || args.quiet {
+            super::build_output::ProgressMode::Quiet
+        } else {
+            super::build_output::ProgressMode::default()
+        },
+        ..Default::default()
+    };
     let (built, _) = super::build::ensure_built(
         docker,
         project,
         &std::collections::BTreeSet::from([service.name.clone()]),
         args.build_policy(),
-        &super::build::BuildSettings::default(),
+        &settings,
     )
     .await?;
     let service = built.service(&service.name).context("the service went missing")?;
     if service.build.is_none() || args.build_policy() == super::build::BuildPolicy::Never {
+        let pull_progress = if args.quiet_pull {
+            Progress::quiet()
+        } else {
+            progress.clone()
+        };
         converge::ensure_image(
             docker,
             &service.image,
             service.platform.as_deref(),
-            service.pull_policy,
-            &Progress::new(),
+            pull.unwrap_or(service.pull_policy),
+            &pull_progress,
         )
         .await?;
     }
@@ -114,27 +163,47 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &RunOptions) -> R
         .unwrap_or_else(|| format!("{}-{}-run-{}", project.name, service.name, short_id()));
     let tty = super::tty::wanted(args.no_tty, args.detach);
     let mut body = one_off_body(project, service, args)?;
-    if tty {
-        body.tty = Some(true);
+    body.labels.get_or_insert_with(Default::default).extend(labels);
+    // The files' variables replace the service's own (`-e` ones were already kept out of them).
+    let env = body.env.get_or_insert_with(Vec::new);
+    env.retain(|e| !env_files.iter().any(|(k, _)| e.split('=').next() == Some(k.as_str())));
+    env.extend(env_files.into_iter().map(|(k, v)| format!("{k}={v}")));
+    // As Compose: `-i` keeps the one-off's stdin open (also when detached, where nothing feeds it).
+    let stdin = args.interactive && !args.detach;
+    if args.interactive {
         body.open_stdin = Some(true);
         body.stdin_once = Some(true);
-        body.attach_stdin = Some(true);
+        body.attach_stdin = Some(stdin);
     }
+    if tty {
+        body.tty = Some(true);
+    }
+    let later = plan::endpoints_after_create(docker, &mut body);
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
     let created = docker
         .create_container(Some(options), body)
         .await
         .with_context(|| format!("creating container {name}"))?;
+    plan::connect_endpoints(docker, &created.id, later)
+        .await
+        .with_context(|| format!("connecting container {name}"))?;
     if tty {
-        let outcome = interactive(docker, &created.id, &name).await;
+        let outcome = interactive(docker, &created.id, &name, stdin).await;
         return finish(docker, &created.id, &name, args.rm, outcome).await;
+    }
+    // Without a TTY our stdin still goes in (`echo x | berth run -T svc cat`): attached before the start so
+    // nothing is lost, closed when ours ends so the command sees the end of its input.
+    if stdin {
+        feed_stdin(docker, &created.id, &name).await?;
     }
     docker
         .start_container(&created.id, None)
         .await
         .with_context(|| format!("starting container {name}"))?;
     if args.detach {
-        println!("{}", created.id);
+        if !args.quiet {
+            println!("{}", created.id);
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let target = LogTarget {
@@ -177,9 +246,9 @@ async fn finish(docker: &Docker, id: &str, name: &str, rm: bool, outcome: Result
 
 /// A one-off on the user's terminal: attach stdin and the TTY's output before start (nothing is lost), then
 /// raw mode, the window size followed, keys copied in until the container exits.
-async fn interactive(docker: &Docker, id: &str, name: &str) -> Result<i64> {
+async fn interactive(docker: &Docker, id: &str, name: &str, stdin: bool) -> Result<i64> {
     let options = AttachContainerOptionsBuilder::new()
-        .stdin(true)
+        .stdin(stdin)
         .stdout(true)
         .stderr(true)
         .stream(true)
@@ -216,6 +285,60 @@ async fn interactive(docker: &Docker, id: &str, name: &str) -> Result<i64> {
     }
     resizer.abort();
     exit_code(docker, id).await
+}
+
+/// Attaches the one-off's stdin only (its output comes through the log stream) and copies ours into it
+/// until ours ends, then closes it.
+async fn feed_stdin(docker: &Docker, id: &str, name: &str) -> Result<()> {
+    let options = AttachContainerOptionsBuilder::new().stdin(true).stream(true).build();
+    let bollard::container::AttachContainerResults { output, mut input } = docker
+        .attach_container(id, Some(options))
+        .await
+        .with_context(|| format!("attaching to {name}'s stdin"))?;
+    tokio::spawn(async move {
+        // Held so that the connection stays up until the input is done.
+        let _output = output;
+        let mut ours = tokio::io::stdin();
+        let _ = tokio::io::copy(&mut ours, &mut input).await;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut input).await;
+    });
+    Ok(())
+}
+
+/// `-l KEY=VALUE` labels; a label without `=` is refused, as Compose refuses it.
+fn parse_labels(labels: &[String]) -> Result<Vec<(String, String)>> {
+    labels
+        .iter()
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .with_context(|| format!("-l/--label {l:?}: label must be set as KEY=VALUE"))
+        })
+        .collect()
+}
+
+/// The variables of the `--env-from-file` files, in order (a later file does not override an earlier one,
+/// nor any file a `-e`); `KEY` lines and `${KEY}` take the `-e` values, then berth's environment.
+fn read_env_files(files: &[std::path::PathBuf], env: &[String]) -> Result<Vec<(String, String)>> {
+    let given: Vec<(&str, &str)> = env.iter().filter_map(|e| e.split_once('=')).collect();
+    let lookup = |k: &str| {
+        given
+            .iter()
+            .find(|(g, _)| *g == k)
+            .map(|(_, v)| (*v).to_owned())
+            .or_else(|| std::env::var(k).ok())
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    for file in files {
+        let vars = compose::dotenv::read_file(file, &lookup)
+            .map_err(|e| anyhow::anyhow!("--env-from-file {}: {e}", file.display()))?;
+        for (k, v) in vars {
+            if !out.iter().any(|(o, _)| *o == k) && !env.iter().any(|e| e.split('=').next() == Some(k.as_str())) {
+                out.push((k, v));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn short_id() -> String {
@@ -276,19 +399,58 @@ fn one_off_body(
     host.binds
         .get_or_insert_with(Vec::new)
         .extend(args.volumes.iter().cloned());
+    apply_caps(&mut host.cap_add, &mut host.cap_drop, &args.cap_add, &args.cap_drop);
     if let Some(networking) = body
         .networking_config
         .as_mut()
         .and_then(|n| n.endpoints_config.as_mut())
     {
-        // The one-off answers to the service name too, but not to the replica's container name.
         for endpoint in networking.values_mut() {
-            if let Some(aliases) = endpoint.aliases.as_mut() {
+            if !args.use_aliases {
+                // As Compose: a one-off has no network alias unless --use-aliases.
+                endpoint.aliases = None;
+            } else if let Some(aliases) = endpoint.aliases.as_mut() {
+                // The service name and its aliases, but not the replica's container name.
                 aliases.retain(|a| *a != plan::replica_name(project, service, 1));
             }
         }
     }
     Ok(body)
+}
+
+/// `--cap-add`/`--cap-drop` over the service's `cap_add`/`cap_drop`: a capability added on the command line
+/// is no longer dropped, and one dropped is no longer added (as the docker CLI merges them).
+fn apply_caps(
+    add: &mut Option<Vec<String>>,
+    drop: &mut Option<Vec<String>>,
+    more_add: &[String],
+    more_drop: &[String],
+) {
+    let norm = host_config::capability;
+    for cap in more_add {
+        if let Some(d) = drop.as_mut() {
+            d.retain(|x| norm(x) != norm(cap));
+        }
+        let a = add.get_or_insert_with(Vec::new);
+        if !a.iter().any(|x| norm(x) == norm(cap)) {
+            a.push(cap.clone());
+        }
+    }
+    for cap in more_drop {
+        if let Some(a) = add.as_mut() {
+            a.retain(|x| norm(x) != norm(cap));
+        }
+        let d = drop.get_or_insert_with(Vec::new);
+        if !d.iter().any(|x| norm(x) == norm(cap)) {
+            d.push(cap.clone());
+        }
+    }
+    if add.as_ref().is_some_and(Vec::is_empty) {
+        *add = None;
+    }
+    if drop.as_ref().is_some_and(Vec::is_empty) {
+        *drop = None;
+    }
 }
 
 /// Parses `-p [IP:]HOST:CONTAINER[/PROTO]` (ranges too) with the Compose loader's port syntax.
@@ -304,7 +466,47 @@ fn parse_publish(spec: &str) -> Result<Vec<ServicePort>> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_publish;
+    use super::{apply_caps, parse_labels, parse_publish, read_env_files};
+
+    #[test]
+    fn labels_need_key_and_value() {
+        assert_eq!(
+            parse_labels(&["a=b=c".to_owned()]).unwrap(),
+            [("a".to_owned(), "b=c".to_owned())]
+        );
+        let err = parse_labels(&["nokey".to_owned()]).unwrap_err().to_string();
+        assert!(err.contains("--label") && err.contains("KEY=VALUE"), "{err}");
+    }
+
+    #[test]
+    fn cap_flags_override_the_service() {
+        let mut add = Some(vec!["NET_ADMIN".to_owned()]);
+        let mut drop = Some(vec!["CHOWN".to_owned()]);
+        apply_caps(
+            &mut add,
+            &mut drop,
+            &["cap_chown".to_owned()],
+            &["NET_ADMIN".to_owned()],
+        );
+        assert_eq!(add, Some(vec!["cap_chown".to_owned()]));
+        assert_eq!(drop, Some(vec!["NET_ADMIN".to_owned()]));
+    }
+
+    #[test]
+    fn env_files_lose_to_dash_e_and_earlier_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.env"), dir.path().join("b.env"));
+        std::fs::write(&a, "A=1\nB=from-a\nC=${X}\n").unwrap();
+        std::fs::write(&b, "B=from-b\nD=4\n").unwrap();
+        let got = read_env_files(&[a, b], &["A=cli".to_owned(), "X=x".to_owned()]).unwrap();
+        let want: Vec<(String, String)> = [("B", "from-a"), ("C", "x"), ("D", "4")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        let err = read_env_files(&[dir.path().join("none")], &[]).unwrap_err().to_string();
+        assert!(err.contains("--env-from-file"), "{err}");
+    }
 
     #[test]
     fn publish_forms() {

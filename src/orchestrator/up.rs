@@ -37,6 +37,8 @@ pub struct ConvergePolicy {
     pub build: bool,
     /// Don't build an image, even if it's missing.
     pub no_build: bool,
+    /// Pull without printing progress information.
+    pub quiet_pull: bool,
 }
 
 impl ConvergePolicy {
@@ -66,6 +68,20 @@ pub struct UpOptions {
     pub converge: ConvergePolicy,
     /// Stops all containers if any container was stopped.
     pub abort_on_container_exit: bool,
+    /// Stops all containers if any container exited with a non-zero code.
+    pub abort_on_container_failure: bool,
+    /// Recreate the dependencies of the named services even when unchanged.
+    pub always_recreate_deps: bool,
+    /// `-V`: recreate containers with fresh anonymous volumes instead of the previous containers' ones.
+    pub renew_anon_volumes: bool,
+    /// Attach to the logs of the named services' dependencies too.
+    pub attach_dependencies: bool,
+    /// Services whose logs are not streamed.
+    pub no_attach: Vec<String>,
+    /// Prefix each log line with its time.
+    pub timestamps: bool,
+    /// Suppress the build output.
+    pub quiet_build: bool,
     /// Return the exit code of the selected service container (implies --abort-on-container-exit).
     pub exit_code_from: Option<String>,
     /// Restrict attaching to the specified services.
@@ -126,8 +142,10 @@ fn scales(project: &ProjectSpec, entries: &[String]) -> Result<HashMap<String, u
 /// Runs `up`.
 #[tracing::instrument(skip_all, fields(project = %project.name))]
 pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Result<ExitCode> {
-    if (args.detach || args.wait) && (args.abort_on_container_exit || args.exit_code_from.is_some()) {
-        bail!("--abort-on-container-exit and --exit-code-from need attached mode: drop -d/--wait");
+    let args = &validate(args)?;
+    // Bad --attach names are refused before anything is made, as Compose refuses them.
+    if !args.detach && !args.no_start {
+        attach::attach_set(project, args)?;
     }
     let selected = plan::select(project, &args.services, args.no_deps)?;
     let scale = scales(project, &args.converge.scale)?;
@@ -154,9 +172,23 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
     }
     // Builds come first: a failing one stops `up` before any network, volume or container is made.
     let policy = args.converge.build_policy()?;
-    let (built, to_pull) = build::ensure_built(docker, project, &selected, policy, &BuildSettings::default()).await?;
+    let settings = BuildSettings {
+        mode: if args.quiet_build {
+            super::build_output::ProgressMode::Quiet
+        } else {
+            super::build_output::ProgressMode::default()
+        },
+        ..BuildSettings::default()
+    };
+    let (built, to_pull) = build::ensure_built(docker, project, &selected, policy, &settings).await?;
     let project = &built;
     let progress = Progress::new();
+    // --quiet-pull: the pulls report nothing, the rest of `up` does.
+    let pull_progress = if args.converge.quiet_pull {
+        Progress::quiet()
+    } else {
+        progress.clone()
+    };
     let hub = EventHub::subscribe(docker, &project.name);
     let events = hub.receiver();
     // Networks, volumes and images are independent of each other: one round of concurrent calls, each image once.
@@ -167,7 +199,7 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
         .collect();
     let pulls = images
         .into_iter()
-        .map(|(image, platform, policy)| converge::ensure_image(docker, image, platform, policy, &progress));
+        .map(|(image, platform, policy)| converge::ensure_image(docker, image, platform, policy, &pull_progress));
     futures::try_join!(
         resources::ensure_networks(docker, project, &progress),
         resources::ensure_volumes(docker, project, &progress),
@@ -183,15 +215,8 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
     for c in listed {
         existing.entry(resources::identity(&c).0).or_default().push(c);
     }
-    let recreate = match (args.converge.force_recreate, args.converge.no_recreate) {
-        (true, _) => Recreate::Force,
-        (_, true) => Recreate::Never,
-        _ => Recreate::Diverged,
-    };
-    let opts = ConvergeOptions {
-        recreate,
-        timeout: args.timeout,
-    };
+    let (named_rule, deps_rule) = recreate_rules(args);
+    let inherit = !args.renew_anon_volumes;
     // Each service is brought up as soon as its own dependencies are (the graph decides, not levels).
     let order: Vec<String> = project
         .services
@@ -214,6 +239,14 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
             .with_context(|| format!("no such service: {name}"))?;
         let replicas = scale.get(&service.name).copied().unwrap_or(service.replicas);
         let mine = existing.get(&service.name).cloned().unwrap_or_default();
+        // Compose's rule: the services named on the command line (all when none are) follow --force-recreate /
+        // -V, their dependencies --always-recreate-deps.
+        let named = args.services.is_empty() || args.services.contains(&service.name);
+        let opts = ConvergeOptions {
+            recreate: if named { named_rule } else { deps_rule },
+            timeout: args.timeout,
+            inherit,
+        };
         let steps = BringUp {
             no_start: args.no_start,
             prepare_wait: args.wait,
@@ -247,6 +280,76 @@ pub async fn run(docker: &Docker, project: &ProjectSpec, args: &UpOptions) -> Re
         code = attach::run(docker, project, &started, events, args) => code,
         done = watch::watch(docker, project, watched, settings, &mut never, None) => done.map(|_| ExitCode::SUCCESS),
     }
+}
+
+/// Checks the flag combinations Docker Compose refuses (with its messages) and settles the implied ones:
+/// `--exit-code-from` implies `--abort-on-container-exit` (unless `--abort-on-container-failure`), `--wait`
+/// implies `-d`.
+fn validate(args: &UpOptions) -> Result<UpOptions> {
+    let mut a = args.clone();
+    if a.exit_code_from.is_some() && !a.abort_on_container_failure {
+        a.abort_on_container_exit = true;
+    }
+    if a.abort_on_container_exit && a.abort_on_container_failure {
+        bail!("--abort-on-container-failure cannot be combined with --abort-on-container-exit");
+    }
+    if a.wait {
+        if a.attach_dependencies || a.abort_on_container_exit || !a.attach.is_empty() {
+            bail!("--wait cannot be combined with --abort-on-container-exit, --attach or --attach-dependencies");
+        }
+        a.detach = true;
+    }
+    if a.detach
+        && (a.attach_dependencies
+            || a.abort_on_container_exit
+            || a.abort_on_container_failure
+            || !a.attach.is_empty()
+            || a.watch)
+    {
+        bail!("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
+    }
+    let c = &a.converge;
+    if c.build && c.no_build {
+        bail!("--build and --no-build are incompatible");
+    }
+    if a.renew_anon_volumes && c.no_recreate {
+        bail!("--no-recreate and --renew-anon-volumes are incompatible");
+    }
+    if c.force_recreate && c.no_recreate {
+        bail!("--force-recreate and --no-recreate are incompatible");
+    }
+    if a.always_recreate_deps && c.no_recreate {
+        bail!("--always-recreate-deps and --no-recreate are incompatible");
+    }
+    if c.no_build && a.watch {
+        bail!("--no-build and --watch are incompatible");
+    }
+    if !a.attach.is_empty() && a.attach_dependencies {
+        bail!("cannot combine --attach and --attach-dependencies");
+    }
+    Ok(a)
+}
+
+/// The recreate rules of the named services and of their dependencies, as Docker Compose derives them
+/// (`recreateStrategy`, `dependenciesRecreateStrategy`): `-V` forces the named services' recreation, since
+/// fresh anonymous volumes need new containers.
+fn recreate_rules(args: &UpOptions) -> (Recreate, Recreate) {
+    let c = &args.converge;
+    let named = if c.no_recreate {
+        Recreate::Never
+    } else if c.force_recreate || args.renew_anon_volumes {
+        Recreate::Force
+    } else {
+        Recreate::Diverged
+    };
+    let deps = if c.no_recreate {
+        Recreate::Never
+    } else if args.always_recreate_deps {
+        Recreate::Force
+    } else {
+        Recreate::Diverged
+    };
+    (named, deps)
 }
 
 /// What [`bring_up`] does after converging.
