@@ -49,7 +49,7 @@ pub fn substitute(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> std::resu
 }
 
 /// Length of the variable name at the start of `s` (`[_a-zA-Z][_a-zA-Z0-9]*`).
-fn name_len(s: &str) -> usize {
+pub(crate) fn name_len(s: &str) -> usize {
     let b = s.as_bytes();
     if b.first().is_none_or(|c| !(c.is_ascii_alphabetic() || *c == b'_')) {
         return 0;
@@ -60,7 +60,7 @@ fn name_len(s: &str) -> usize {
 }
 
 /// Index of the `}` closing a `${`, counting nested `${ }`.
-fn closing_brace(s: &str) -> Option<usize> {
+pub(crate) fn closing_brace(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;

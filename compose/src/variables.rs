@@ -2,6 +2,7 @@
 //! `template.ExtractVariables`): every `$NAME` / `${NAME...}` in a string value (not in keys), with the
 //! default (`:-`, `-`), the alternate value (`:+`, `+`) and whether it is required (`:?`, `?`).
 
+use crate::interpolate::{closing_brace, name_len};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -35,36 +36,6 @@ fn walk(v: &Value, out: &mut BTreeMap<String, Variable>) {
         Value::Object(m) => m.values().for_each(|i| walk(i, out)),
         _ => {}
     }
-}
-
-fn name_len(s: &str) -> usize {
-    let b = s.as_bytes();
-    if b.first().is_none_or(|c| !(c.is_ascii_alphabetic() || *c == b'_')) {
-        return 0;
-    }
-    b.iter()
-        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
-        .count()
-}
-
-/// Index of the `}` closing a `${` whose body starts `s`, counting nested `${ }`.
-fn closing_brace(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'$' if b.get(i + 1) == Some(&b'{') => {
-                depth += 1;
-                i += 1;
-            }
-            b'}' if depth == 0 => return Some(i),
-            b'}' => depth -= 1,
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 fn invalid() -> Variable {
