@@ -260,6 +260,40 @@ fn compose_outputs_match_docker_compose() {
         "images --format json"
     );
 
+    // `volumes --format json`: the same fields for the same volumes (values are paths and dates of each engine).
+    let volume_keys = |text: &str| -> Vec<Vec<String>> {
+        let mut keys: Vec<Vec<String>> = json_lines(text)
+            .iter()
+            .map(|v| v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default())
+            .collect();
+        keys.iter_mut().for_each(|k| k.sort());
+        keys
+    };
+    assert_eq!(
+        volume_keys(&a.volumes_json),
+        volume_keys(&b.volumes_json),
+        "volumes --format json"
+    );
+    // `scale idle=2` then `idle=1`: the same containers running after each.
+    let names = |text: &str, project: &str| -> Vec<String> {
+        let mut n: Vec<String> = same_project(text, project).lines().map(str::to_owned).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(&a.scaled, &theirs.project),
+        names(&b.scaled, &ours.project),
+        "scale up and down"
+    );
+    // `export -o`: both wrote the container's file system (tar layouts differ in headers, not in content).
+    let ratio = a.export_size as f64 / b.export_size.max(1) as f64;
+    assert!(
+        a.export_size > 100_000 && (0.8..1.25).contains(&ratio),
+        "export sizes: docker compose {} bytes, berth {}",
+        a.export_size,
+        b.export_size
+    );
+
     let top_header = |t: &str| {
         t.lines()
             .next()
@@ -362,6 +396,19 @@ fn config_variables_and_environment_match_docker_compose() {
             assert_eq!(parse(&a), parse(&b), "{args:?}");
         }
     }
-    let (ok, _) = run(&berth, &["config", "--resolve-image-digests"]);
-    assert!(!ok, "--resolve-image-digests is refused");
+    // With no engine to ask, digests cannot be resolved: an engine address that answers nothing (a bare run
+    // would start berth's own engine, which would try the real registry).
+    let nowhere = format!("unix://{}/nothing.sock", dir.path().display());
+    let out = Command::new(&berth)
+        .current_dir(dir.path())
+        .env_clear()
+        .envs([
+            ("PATH", "/usr/bin:/bin"),
+            ("YVAR", "1"),
+            ("DOCKER_HOST", nowhere.as_str()),
+        ])
+        .args(["-p", "vars", "config", "--resolve-image-digests"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "--resolve-image-digests without an engine fails");
 }

@@ -6,6 +6,7 @@
 //! primary one, a capability spelled differently), the class of bug no test of berth alone can see.
 //! Fixtures: `tests/translation/<case>/` and `examples/every-attribute`.
 
+#[allow(unused_macros)]
 mod orchestrator_support;
 
 use orchestrator_support::{berth_bin, docker_compose, require_root, suffix, Engine, Kind};
