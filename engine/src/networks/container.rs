@@ -252,7 +252,9 @@ impl Networks {
             .iter()
             .map(|ep| self.resolve(&ep.network))
             .collect::<Result<Vec<_>>>()?;
-        let routed = gateway_endpoint(&eps, &nets);
+        let (eps, nets) = dockerd_order(eps, nets);
+        // The first non-internal endpoint gives the default route (and is eth0), as in dockerd.
+        let routed = nets.iter().position(|n| !n.internal);
         let mut gateway: Option<Ipv4Addr> = None;
         for (i, (ep, net)) in eps.iter().zip(&nets).enumerate() {
             if let (None, Some((_, gw))) = (gateway, net.alloc.subnet_gateway()) {
@@ -469,13 +471,19 @@ fn links_of(req: &ContainerNetRequest, eps: &[EndpointRecord]) -> Vec<String> {
     links
 }
 
-/// Which endpoint gives the container its default route, as dockerd picks it: never an internal network; the
-/// highest `GwPriority`, then the network whose name sorts first.
-fn gateway_endpoint(eps: &[EndpointRecord], nets: &[super::state::NetworkRecord]) -> Option<usize> {
-    eps.iter()
-        .zip(nets)
-        .enumerate()
-        .filter(|(_, (_, net))| !net.internal)
-        .min_by(|(_, (a, an)), (_, (b, bn))| b.gw_priority.cmp(&a.gw_priority).then_with(|| an.name.cmp(&bn.name)))
-        .map(|(i, _)| i)
+/// A container's endpoints in the order dockerd's sandbox keeps them (its interfaces are numbered in it, the
+/// first gives the default route): internal networks last, then the highest `GwPriority`, then by network name.
+fn dockerd_order(
+    eps: Vec<EndpointRecord>,
+    nets: Vec<super::state::NetworkRecord>,
+) -> (Vec<EndpointRecord>, Vec<super::state::NetworkRecord>) {
+    let mut pairs: Vec<_> = eps.into_iter().zip(nets).collect();
+    pairs.sort_by(|(a, an), (b, bn)| {
+        (an.internal, std::cmp::Reverse(a.gw_priority), &an.name).cmp(&(
+            bn.internal,
+            std::cmp::Reverse(b.gw_priority),
+            &bn.name,
+        ))
+    });
+    pairs.into_iter().unzip()
 }
