@@ -3,6 +3,7 @@
 //! `version --short` and `--all-resources config` must agree once the values that differ by nature (ages,
 //! pids, versions) are masked. Tables are also checked to be laid out as Go's tabwriter lays them out.
 
+#[allow(unused_macros)]
 mod orchestrator_support;
 
 use orchestrator_support::{docker_compose, free_port, require_root, Engine, Kind, Netns, Stack};
