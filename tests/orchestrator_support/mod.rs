@@ -412,9 +412,14 @@ impl Drop for Engine {
             let _ = child.wait();
         }
         // A berth engine that had to be killed leaves its run-dir tmpfs: it must not outlive the temp dir.
+        // So does dockerd 20.10 with the bind of its own network namespace under its exec root.
         let run = self.dir.path().join("root").join("run");
-        if std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.contains(&*run.to_string_lossy())) {
-            let _ = Command::new("umount").arg("-l").arg(&run).status();
+        let own_netns = self.dir.path().join("exec").join("netns").join("default");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for leftover in [run, own_netns] {
+            if mounts.contains(&*leftover.to_string_lossy()) {
+                let _ = Command::new("umount").arg("-l").arg(&leftover).status();
+            }
         }
     }
 }
