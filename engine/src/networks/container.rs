@@ -215,11 +215,8 @@ impl Networks {
         let eps = async {
             let mut eps = self.endpoints_of_container(&req.id)?;
             let mut new = Vec::new();
-            // The others in name order, so each start numbers the interfaces alike (eth1, eth2...).
-            let mut others: Vec<&String> = req.endpoints.keys().collect();
-            others.sort();
             let keys = std::iter::once((primary.as_str(), primary_net.id.clone()))
-                .chain(others.into_iter().map(|k| (k.as_str(), String::new())));
+                .chain(req.endpoints.keys().map(|k| (k.as_str(), String::new())));
             for (key, id) in keys {
                 let id = match id.is_empty() {
                     true => self.resolve(key)?.id,

@@ -105,7 +105,7 @@ pub struct EndpointRecord {
     pub static_ip: bool,
     /// Endpoint id (64 hex).
     pub endpoint_id: String,
-    /// Order of attachment (the first gets the default route).
+    /// Order of attachment (interfaces and the default route follow dockerd's endpoint order instead).
     pub order: u64,
     /// The container-side interface's MAC address (`MacAddress` of the endpoint or, for the primary network,
     /// of the container config); the kernel's random one when unset.
